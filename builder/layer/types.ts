@@ -1,0 +1,69 @@
+import type { Digest } from '../../oci/digest.js';
+
+/**
+ * One entry of a layer tarball. `path` is the path inside the image, relative, without a leading
+ * or trailing slash (`nix/store/<hash>-hello/bin/hello`). Producers yield entries in the final
+ * tar order: depth-first, parents before children, siblings sorted by the bytes of their names
+ * (the order of GNU tar's --sort=name).
+ */
+export type LayerEntry = DirectoryEntry | FileEntry | SymlinkEntry;
+
+interface EntryBase {
+  path: string;
+  /** Owner overrides; the writer's defaults (from the spec) apply when absent. */
+  uid?: number;
+  gid?: number;
+  uname?: string;
+  gname?: string;
+}
+
+export interface DirectoryEntry extends EntryBase {
+  kind: 'directory';
+  /** Permission bits including setuid/setgid/sticky, e.g. 0o555 or 0o1777. */
+  mode: number;
+}
+
+export interface FileEntry extends EntryBase {
+  kind: 'file';
+  mode: number;
+  content: FileContent;
+}
+
+export interface SymlinkEntry extends EntryBase {
+  kind: 'symlink';
+  target: string;
+}
+
+export type FileContent =
+  | { from: 'disk'; fsPath: string; size: number }
+  | { from: 'bytes'; data: Uint8Array };
+
+export type Compressor = 'gzip' | 'none';
+
+/** Fixed header fields: never taken from the host. */
+export interface TarHeaderDefaults {
+  /** Seconds since the epoch, written as every entry's mtime. */
+  mtime: number;
+  uid: number;
+  gid: number;
+  uname: string;
+  gname: string;
+}
+
+export interface LayerWriteOptions {
+  header: TarHeaderDefaults;
+  compressor: Compressor;
+}
+
+/** A layer written to the blob store. Printable; everything an output or a push needs. */
+export interface LayerBlob {
+  /** Digest of the blob as stored (compressed when compressor is gzip). */
+  digest: Digest;
+  /** Digest of the uncompressed tar (the config's rootfs.diff_ids entry). */
+  diffId: Digest;
+  /** Size of the blob in bytes. */
+  size: number;
+  /** Size of the uncompressed tar in bytes. */
+  uncompressedSize: number;
+  mediaType: string;
+}

@@ -1,0 +1,21 @@
+/**
+ * JSON with object keys sorted (by UTF-16 code units, recursively) and no white space.
+ * Every JSON document imgbuild writes goes through this, so its bytes never depend on the
+ * order in which code happened to build an object.
+ */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(sortKeys(value));
+}
+
+function sortKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sortKeys);
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const key of Object.keys(value).sort()) {
+      const v = (value as Record<string, unknown>)[key];
+      if (v !== undefined) out[key] = sortKeys(v);
+    }
+    return out;
+  }
+  return value;
+}
