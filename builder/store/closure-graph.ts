@@ -1,0 +1,91 @@
+import type { ClosureGraph, StorePathInfo } from '../../layering/types.js';
+import { StoreError } from '../errors.js';
+
+/**
+ * A reference cycle between distinct paths, as a list of paths whose last element references the
+ * first, or undefined. Nix cannot create one (a path's hash would depend on itself), so a cycle
+ * means the store was assembled by hand; self-references are normal and ignored here.
+ */
+export function findCycle(infos: ReadonlyMap<string, StorePathInfo>): string[] | undefined {
+  const state = new Map<string, 1 | 2>(); // 1: on the DFS stack, 2: done
+  for (const start of [...infos.keys()].sort()) {
+    if (state.has(start)) continue;
+    // Iterative DFS so that a deep chain cannot overflow the JS stack.
+    const stack: Array<{ path: string; next: number; refs: string[] }> = [];
+    const push = (p: string): void => {
+      state.set(p, 1);
+      stack.push({ path: p, next: 0, refs: [...(infos.get(p)?.references ?? [])].sort() });
+    };
+    push(start);
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1]!;
+      if (top.next >= top.refs.length) {
+        state.set(top.path, 2);
+        stack.pop();
+        continue;
+      }
+      const ref = top.refs[top.next++]!;
+      if (ref === top.path || !infos.has(ref)) continue;
+      const s = state.get(ref);
+      if (s === 1) {
+        const from = stack.findIndex((f) => f.path === ref);
+        return stack.slice(from).map((f) => f.path);
+      }
+      if (s === undefined) push(ref);
+    }
+  }
+  return undefined;
+}
+
+export function cycleError(cycle: string[]): StoreError {
+  return new StoreError(
+    `reference cycle between distinct store paths: ${[...cycle, cycle[0]].join(' -> ')}`,
+    cycle,
+    'Nix never produces such cycles; the store was assembled by hand or a file embeds another path\'s hash by accident',
+  );
+}
+
+/**
+ * The closure of `roots` within `infos` (every path's info, e.g. from a closure file), checked:
+ * roots present, no reference to a path `infos` lacks, no cycle. Paths sorted, references sorted.
+ */
+export function closureOf(
+  storeDir: string,
+  roots: string[],
+  infos: ReadonlyMap<string, StorePathInfo>,
+  describe: string,
+): ClosureGraph {
+  const seen = new Map<string, StorePathInfo>();
+  const queue: string[] = [];
+  for (const root of roots) {
+    if (!infos.has(root)) throw new StoreError(`${root} is not in ${describe}`, [root]);
+    queue.push(root);
+  }
+  while (queue.length > 0) {
+    const p = queue.pop()!;
+    if (seen.has(p)) continue;
+    const info = infos.get(p)!;
+    seen.set(p, info);
+    for (const ref of info.references) {
+      if (!infos.has(ref)) {
+        throw new StoreError(`${p} references ${ref}, which is not in ${describe} (dangling reference)`, [p, ref]);
+      }
+      if (!seen.has(ref)) queue.push(ref);
+    }
+  }
+  const cycle = findCycle(seen);
+  if (cycle) throw cycleError(cycle);
+  return finishGraph(storeDir, roots, seen.values());
+}
+
+/** A ClosureGraph with paths and references sorted (the deterministic order layering expects). */
+export function finishGraph(storeDir: string, roots: string[], infos: Iterable<StorePathInfo>): ClosureGraph {
+  const paths = [...infos]
+    .map((i) => {
+      const out: StorePathInfo = { path: i.path, narSize: i.narSize, references: [...new Set(i.references)].sort() };
+      if (i.narHash !== undefined) out.narHash = i.narHash;
+      return out;
+    })
+    .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return { storeDir, roots: [...new Set(roots)], paths };
+}
