@@ -1,0 +1,130 @@
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import pLimit from 'p-limit';
+import type { ClosureGraph, LayerPlan } from '../layering/types.js';
+import { planLayers, storeLayerBudget } from '../layering/index.js';
+import { BlobStore } from './blobs/blob-store.js';
+import { cacheRoot } from './cache-dir.js';
+import { customisationEntries } from './customisation/entries.js';
+import { assembleImage } from './image/assemble.js';
+import type { BuiltImage, ImageLayer } from './image/types.js';
+import { storeLayerEntries } from './layer/store-entries.js';
+import type { LayerWriteOptions } from './layer/types.js';
+import { writeLayer } from './layer/write-layer.js';
+import type { ResolvedSpec } from './spec/schema.js';
+import { openStoreSource } from './store/open.js';
+import type { StoreSource } from './store/types.js';
+
+/** What the build is doing, for progress output. */
+export type BuildEvent =
+  | { phase: 'closure'; paths: number; narSize: number }
+  | { phase: 'plan'; layers: number }
+  | { phase: 'layer-start'; index: number; total: number; reason: string; paths: number; narSize: number }
+  | { phase: 'layer-done'; index: number; total: number; reason: string; digest: string; size: number };
+
+export interface BuildOptions {
+  /** Overrides the spec's `store`. */
+  store?: StoreSource;
+  /** Where layer blobs are written; default `<cache root>/blobs`. */
+  blobs?: BlobStore;
+  signal?: AbortSignal;
+  onEvent?: (event: BuildEvent) => void;
+  /** How many layers are written at once; default: the number of cores. */
+  concurrency?: number;
+}
+
+export interface BuildResult {
+  spec: ResolvedSpec;
+  closure: ClosureGraph;
+  plan: LayerPlan;
+  image: BuiltImage;
+  blobs: BlobStore;
+}
+
+export function defaultBlobStore(env: NodeJS.ProcessEnv = process.env): BlobStore {
+  return new BlobStore(join(cacheRoot(env), 'blobs'));
+}
+
+/** The store a spec names, unless the caller gave one. */
+export async function specStore(spec: ResolvedSpec, override?: StoreSource): Promise<StoreSource> {
+  if (override) return override;
+  return openStoreSource({ kind: 'directory', dir: spec.store.dir, storeDir: spec.store.storeDir });
+}
+
+/** Closure of everything the image holds: `contents` and the paths `copyToRoot` links into `/`. */
+export async function specClosure(spec: ResolvedSpec, store: StoreSource): Promise<ClosureGraph> {
+  const roots = [...new Set([...spec.contents, ...spec.copyToRoot])];
+  return store.closure(roots);
+}
+
+export function specPlan(spec: ResolvedSpec, closure: ClosureGraph, baseLayers = 0): LayerPlan {
+  if (!spec.includeStorePaths) return { strategy: spec.layering.strategy, layers: [] };
+  return planLayers(closure, {
+    strategy: spec.layering.strategy,
+    maxStoreLayers: storeLayerBudget(spec.maxLayers, baseLayers),
+    explicitLayers: spec.layering.layers,
+    pinned: spec.layering.pinned,
+  });
+}
+
+/** spec → closure → plan → layers → config + manifest, all blobs in the blob store. */
+export async function buildImage(spec: ResolvedSpec, options: BuildOptions = {}): Promise<BuildResult> {
+  const emit = options.onEvent ?? (() => {});
+  const store = await specStore(spec, options.store);
+  const blobs = options.blobs ?? defaultBlobStore();
+
+  const closure = await specClosure(spec, store);
+  emit({ phase: 'closure', paths: closure.paths.length, narSize: closure.paths.reduce((s, p) => s + p.narSize, 0) });
+  const plan = specPlan(spec, closure);
+  emit({ phase: 'plan', layers: plan.layers.length + 1 });
+
+  const writeOptions: LayerWriteOptions = {
+    header: { mtime: spec.mtime, uid: spec.uid, gid: spec.gid, uname: spec.uname, gname: spec.gname },
+    compressor: spec.compressor,
+    signal: options.signal,
+  };
+  const fsPathOf = (p: string) => store.fsPath(p);
+  const total = plan.layers.length + 1;
+  const limit = pLimit(options.concurrency ?? availableParallelism());
+
+  const storeLayers = plan.layers.map((planned, index) =>
+    limit(async (): Promise<ImageLayer> => {
+      options.signal?.throwIfAborted();
+      emit({ phase: 'layer-start', index, total, reason: planned.reason, paths: planned.paths.length, narSize: planned.narSize });
+      const blob = await writeLayer(storeLayerEntries(planned.paths, fsPathOf, store.storeDir), writeOptions, blobs);
+      emit({ phase: 'layer-done', index, total, reason: planned.reason, digest: blob.digest, size: blob.size });
+      return { ...blob, storePaths: planned.paths, reason: planned.reason };
+    }),
+  );
+  const customisation = limit(async (): Promise<ImageLayer> => {
+    options.signal?.throwIfAborted();
+    const index = total - 1;
+    const entries = await customisationEntries(spec, fsPathOf);
+    emit({ phase: 'layer-start', index, total, reason: 'customisation', paths: 0, narSize: 0 });
+    const blob = await writeLayer(entries, writeOptions, blobs);
+    emit({ phase: 'layer-done', index, total, reason: 'customisation', digest: blob.digest, size: blob.size });
+    return { ...blob, storePaths: [], reason: 'customisation' };
+  });
+  // Settle every write before failing, so no writer is still streaming into the store when we return.
+  const settled = await Promise.allSettled([...storeLayers, customisation]);
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  const layers = settled.map((r) => (r as PromiseFulfilledResult<ImageLayer>).value);
+
+  const image = await assembleImage(
+    {
+      layers,
+      name: spec.name,
+      tag: spec.tag,
+      config: {
+        architecture: spec.architecture,
+        os: spec.os,
+        variant: spec.variant,
+        created: spec.created,
+        config: spec.config,
+      },
+    },
+    blobs,
+  );
+  return { spec, closure, plan, image, blobs };
+}

@@ -1,0 +1,76 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { Command, Option } from 'commander';
+import { ImgbuildError } from './errors.js';
+import { runBuild } from './commands/build.js';
+import { runInspect } from './commands/inspect.js';
+import { runClosure } from './commands/closure.js';
+import { runPlan } from './commands/plan.js';
+import { outputFormats } from './outputs.js';
+
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+const program = new Command()
+  .name('imgbuild')
+  .description('Build reproducible OCI container images from a declarative spec (no Dockerfile, no daemon, no Nix evaluation).')
+  .version(pkg.version, '-V, --version')
+  .showHelpAfterError();
+
+const storeOptions = (cmd: Command) =>
+  cmd
+    .option('--store <dir>', "directory holding the store paths (overrides the spec's store.dir)")
+    .option('--store-dir <path>', 'logical store dir written into the image', undefined);
+
+storeOptions(
+  program
+    .command('build')
+    .description('build the image a spec describes and write it out')
+    .argument('<spec>', 'spec file (.ts, .mts, .js, .mjs, .json, .yaml, .yml)')
+    .option('-o, --output <path>', 'where to write the image (default: <name>.oci, <name>.oci.tar or <name>.docker.tar)')
+    .addOption(new Option('-f, --format <format>', 'output format').choices([...outputFormats]).default('oci'))
+    .option('--stream', 'write a docker-archive to stdout instead of a file (for `| docker load`)')
+    .option('--json', 'print a machine-readable summary with every digest to stdout'),
+).action(runBuild);
+
+program
+  .command('inspect')
+  .description('show the config, layers, sizes and store paths of an image')
+  .argument('<image>', 'OCI layout directory, OCI archive or docker-archive')
+  .option('--json', 'print JSON')
+  .action(runInspect);
+
+storeOptions(
+  program
+    .command('closure')
+    .description('print the closure of a spec: every store path with its NAR size and references')
+    .argument('<spec>', 'spec file')
+    .option('--json', 'print JSON'),
+).action(runClosure);
+
+storeOptions(
+  program
+    .command('plan')
+    .description('print the layer plan of a spec: each layer, its paths, size and why it is there')
+    .argument('<spec>', 'spec file')
+    .option('--json', 'print JSON'),
+).action(runPlan);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  process.exitCode = reportError(err);
+}
+
+function reportError(err: unknown): number {
+  if (err instanceof ImgbuildError) {
+    process.stderr.write(`error[${err.code}]: ${err.message}\n`);
+    if (err.hint) process.stderr.write(`hint: ${err.hint}\n`);
+    return 1;
+  }
+  if (err instanceof Error && err.name === 'AbortError') {
+    process.stderr.write('interrupted: nothing was written\n');
+    return 130;
+  }
+  process.stderr.write(`internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  return 70;
+}

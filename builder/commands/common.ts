@@ -1,0 +1,39 @@
+import { stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { SpecError } from '../errors.js';
+import { loadSpec } from '../spec/load.js';
+import type { ResolvedSpec } from '../spec/schema.js';
+import { openStoreSource } from '../store/open.js';
+import type { StoreSource } from '../store/types.js';
+
+export interface StoreFlags {
+  store?: string;
+  storeDir?: string;
+}
+
+/** Load a spec and open the store it names, with `--store`/`--store-dir` taking precedence. */
+export async function loadSpecAndStore(specFile: string, flags: StoreFlags): Promise<{ spec: ResolvedSpec; store: StoreSource }> {
+  const spec = await loadSpec(await specFilePath(specFile));
+  const dir = flags.store ? resolve(flags.store) : spec.store.dir;
+  const storeDir = flags.storeDir ?? spec.store.storeDir;
+  const store = await openStoreSource({ kind: 'directory', dir, storeDir });
+  return { spec, store };
+}
+
+export function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+const specFileNames = ['image.ts', 'image.mts', 'image.js', 'image.mjs', 'image.json', 'image.yaml', 'image.yml'];
+
+/** A spec argument may name a directory holding `image.<ext>` (as `examples/hello`). */
+export async function specFilePath(arg: string): Promise<string> {
+  const st = await stat(arg).catch(() => undefined);
+  if (!st) throw new SpecError(arg, undefined, 'no such file or directory');
+  if (!st.isDirectory()) return arg;
+  for (const name of specFileNames) {
+    const candidate = join(arg, name);
+    if (await stat(candidate).then((s) => s.isFile(), () => false)) return candidate;
+  }
+  throw new SpecError(arg, undefined, `directory holds no spec (looked for ${specFileNames.join(', ')})`);
+}

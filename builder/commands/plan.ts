@@ -1,0 +1,11 @@
+import { formatPlan } from '../../layering/index.js';
+import { specClosure, specPlan } from '../build.js';
+import { loadSpecAndStore, printJson, type StoreFlags } from './common.js';
+
+export async function runPlan(specFile: string, flags: StoreFlags & { json?: boolean }): Promise<void> {
+  const { spec, store } = await loadSpecAndStore(specFile, flags);
+  const closure = await specClosure(spec, store);
+  const plan = specPlan(spec, closure);
+  if (flags.json) printJson(plan);
+  else process.stdout.write(formatPlan(plan));
+}

@@ -1,0 +1,40 @@
+import type { BuildEvent } from './build.js';
+
+const MB = 1024 * 1024;
+
+function formatSize(bytes: number): string {
+  return bytes >= MB ? `${(bytes / MB).toFixed(1)} MiB` : `${(bytes / 1024).toFixed(1)} KiB`;
+}
+
+/**
+ * Progress on stderr: one line rewritten in place on a terminal, plain lines otherwise
+ * (CI logs). stdout stays free for `--json` and `--stream`.
+ */
+export function progressReporter(stream: NodeJS.WriteStream = process.stderr): (e: BuildEvent) => void {
+  const tty = stream.isTTY === true;
+  let done = 0;
+  const line = (text: string) => {
+    if (tty) stream.write(`\r\x1b[2K${text}`);
+    else stream.write(`${text}\n`);
+  };
+  return (e) => {
+    switch (e.phase) {
+      case 'closure':
+        line(`closure: ${e.paths} store paths, ${formatSize(e.narSize)}`);
+        if (tty) stream.write('\n');
+        break;
+      case 'plan':
+        line(`plan: ${e.layers} layers`);
+        if (tty) stream.write('\n');
+        break;
+      case 'layer-start':
+        if (!tty) line(`layer ${e.index + 1}/${e.total} (${e.reason}, ${e.paths} paths, ${formatSize(e.narSize)}): writing`);
+        break;
+      case 'layer-done':
+        done++;
+        line(tty ? `layers: ${done}/${e.total} written` : `layer ${e.index + 1}/${e.total} (${e.reason}): ${e.digest} ${formatSize(e.size)}`);
+        if (tty && done === e.total) stream.write('\n');
+        break;
+    }
+  };
+}

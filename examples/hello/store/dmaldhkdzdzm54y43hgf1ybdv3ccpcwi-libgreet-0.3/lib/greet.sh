@@ -1,0 +1,2 @@
+# libgreet: the one function hello needs.
+greet() { printf '%s\n' "$1"; }

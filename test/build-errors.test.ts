@@ -1,0 +1,135 @@
+// Bad input: a clear message naming what is wrong, a non-zero exit, and nothing written.
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { cp, mkdir, readdir, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { runCli, runCommand } from './helpers/cli.js';
+import { cliPath, repoRoot } from './helpers/paths.js';
+import { tempDir } from './helpers/tmp.js';
+
+const hello = '/nix/store/yd3ba7lj520fcmbr3nn39mz0ppk4hizy-hello-2.12.1';
+let work: string;
+let env: NodeJS.ProcessEnv;
+
+before(async () => {
+  work = await tempDir('imgbuild-errors-');
+  env = { ...process.env, IMGBUILD_CACHE_DIR: join(work, 'cache') };
+});
+
+let n = 0;
+/** Write a JSON spec using the hello store, with `overrides` merged in, and build it. */
+async function buildSpec(overrides: Record<string, unknown>, storeDir = join(repoRoot, 'examples/hello/store')) {
+  const dir = join(work, `case-${++n}`);
+  await mkdir(dir);
+  const specFile = join(dir, 'image.json');
+  await writeFile(specFile, JSON.stringify({ name: 'errors/case', store: { dir: storeDir }, contents: [hello], ...overrides }, null, 2));
+  const out = join(dir, 'out.oci');
+  const r = await runCli(['build', specFile, '-o', out], { env });
+  return { ...r, specFile, dir, out };
+}
+
+async function assertNothingWritten(dir: string, out: string): Promise<void> {
+  await assert.rejects(stat(out), { code: 'ENOENT' }, `${out} exists`);
+  const leftovers = (await readdir(dir)).filter((f) => f !== 'image.json' && f !== 'store');
+  assert.deepEqual(leftovers, [], 'temp files left next to the output');
+  const blobDir = join(work, 'cache', 'blobs', 'sha256');
+  const temps = (await readdir(blobDir).catch(() => [] as string[])).filter((f) => f.startsWith('.tmp'));
+  assert.deepEqual(temps, [], 'temp blobs left in the cache');
+}
+
+test('an unknown spec key is refused, naming the file, the key and the closest known key', async () => {
+  const r = await buildSpec({ maxLayer: 10 });
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /image\.json/);
+  assert.match(r.stderr, /maxLayer\b/);
+  assert.match(r.stderr, /did you mean .?maxLayers/);
+  await assertNothingWritten(r.dir, r.out);
+});
+
+test('a field of the wrong type is refused, naming the field', async () => {
+  const r = await buildSpec({ config: { Env: 'PATH=/bin' } });
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /config\.Env/);
+  await assertNothingWritten(r.dir, r.out);
+});
+
+for (const maxLayers of [0, 200]) {
+  test(`maxLayers ${maxLayers} is refused`, async () => {
+    const r = await buildSpec({ maxLayers });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /maxLayers/);
+    await assertNothingWritten(r.dir, r.out);
+  });
+}
+
+test('an invalid tag is refused', async () => {
+  const r = await buildSpec({ tag: 'not a tag!' });
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /\btag\b/);
+  await assertNothingWritten(r.dir, r.out);
+});
+
+test('a content path outside the store is refused, naming it', async () => {
+  const r = await buildSpec({ contents: ['/usr/bin/env'] });
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /\/usr\/bin\/env/);
+  await assertNothingWritten(r.dir, r.out);
+});
+
+test('a store path missing from the store is refused, naming it', async () => {
+  const missing = '/nix/store/0000000000000000000000000000000a-missing-1.0';
+  const r = await buildSpec({ contents: [missing] });
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /0000000000000000000000000000000a-missing-1\.0/);
+  await assertNothingWritten(r.dir, r.out);
+});
+
+test('a fifo in a store path is refused, naming its path', async () => {
+  const store = join(work, 'fifo-store');
+  await cp(join(repoRoot, 'examples/hello/store'), store, { recursive: true, verbatimSymlinks: true });
+  const fifo = join(store, 'yd3ba7lj520fcmbr3nn39mz0ppk4hizy-hello-2.12.1', 'bin', 'control');
+  await runCommand('mkfifo', [fifo]);
+  const r = await buildSpec({}, store);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /bin\/control/);
+  assert.match(r.stderr, /fifo/i);
+  await assertNothingWritten(r.dir, r.out);
+});
+
+test('an output whose parent directory does not exist is refused before anything is built', async () => {
+  const r = await runCli(['build', join(repoRoot, 'examples/hello'), '-o', join(work, 'no/such/dir/out.oci')], { env });
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /no\/such\/dir.*does not exist/);
+});
+
+test('SIGINT halfway through a large layer exits 130 and leaves no output and no temp blob', async () => {
+  const store = join(work, 'big-store');
+  const path = join(store, 'b1g2b3g4b5g6b7g8b9g0b1g2b3g4b5g6-big-1.0');
+  await mkdir(path, { recursive: true });
+  // Incompressible data, so the gzip layer takes seconds to write.
+  await runCommand('sh', ['-c', `head -c 400000000 /dev/urandom > "${join(path, 'blob')}"`]);
+  const dir = join(work, 'sigint');
+  await mkdir(dir);
+  const specFile = join(dir, 'image.json');
+  await writeFile(specFile, JSON.stringify({ name: 'errors/sigint', store: { dir: store }, contents: ['/nix/store/b1g2b3g4b5g6b7g8b9g0b1g2b3g4b5g6-big-1.0'] }));
+  const out = join(dir, 'out.oci');
+  const child = spawn(process.execPath, [cliPath, 'build', specFile, '-o', out], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  const sent = new Promise<void>((resolve) => {
+    child.stderr.on('data', (c: Buffer) => {
+      stderr += c.toString();
+      if (/writing/.test(stderr) && !child.killed) {
+        setTimeout(() => {
+          child.kill('SIGINT');
+          resolve();
+        }, 1000);
+      }
+    });
+  });
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  await sent;
+  assert.equal(code, 130, stderr);
+  assert.match(stderr, /interrupted/);
+  await assertNothingWritten(dir, out);
+});
