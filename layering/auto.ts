@@ -1,0 +1,103 @@
+import { markClosure, type IndexedGraph } from './graph.js';
+import { compareAutoPathKey } from './path-order.js';
+
+export interface AutoLayer {
+  /** Store paths, in auto-layer's name order. */
+  paths: string[];
+  /** NAR size of the layer's paths and everything they reference (the layer order key). */
+  closureSize: number;
+}
+
+/**
+ * nixpkgs 25.11's auto-layer: take paths largest narSize first; each becomes a "primary" with a
+ * layer of its own, and every path below it moves to the layer identified by the set of primaries
+ * that depend on it without depending on each other. Stop before the number of distinct sets
+ * would exceed `limit`. Layers are ordered by closure size, ascending.
+ *
+ * Among equal narSize the path listed last in the graph is taken first (Python's stable sort
+ * popped from the end). Among layers of equal closure size nixpkgs' order follows Python's set
+ * hashing, i.e. is arbitrary; we order those by their first path in name order, which is total
+ * because layers are disjoint.
+ *
+ * `ignore` paths take part in the split, then are dropped from the output (auto-layer's ignore
+ * file; a layer left empty disappears).
+ */
+export function autoLayers(graph: IndexedGraph, limit: number, ignore: ReadonlySet<string> = new Set()): AutoLayer[] {
+  const n = graph.paths.length;
+  if (n === 0) return [];
+  const byNarSize = Array.from({ length: n }, (_, i) => i).sort((a, b) => graph.narSize[b]! - graph.narSize[a]! || b - a);
+
+  // A node's layer id: the ordinals of the primaries it belongs to, ascending (primaries only get appended).
+  const ids: number[][] = Array.from({ length: n }, () => []);
+  const keys: string[] = new Array<string>(n).fill('');
+  const counts = new Map<string, number>([['', n]]);
+  const primaries: number[] = [];
+  const depStamp = new Int32Array(n).fill(-1);
+  const userStamp = new Int32Array(n).fill(-1);
+  const stack: number[] = [];
+
+  for (const [k, p] of byNarSize.entries()) {
+    // Strict dependencies and strict (transitive) users of the new primary.
+    const deps: number[] = [];
+    stamp(graph.refs, p, k, depStamp, stack, deps);
+    stamp(graph.users, p, k, userStamp, stack, null);
+
+    const changed: [node: number, id: number[], key: string][] = [[p, [k], String(k)]];
+    for (const d of deps) {
+      const id = ids[d]!.filter((o) => userStamp[primaries[o]!] !== k);
+      if (!id.some((o) => depStamp[primaries[o]!] === k)) id.push(k);
+      changed.push([d, id, id.join(',')]);
+    }
+    // Count distinct ids after the change without copying the whole split.
+    const delta = new Map<string, number>();
+    for (const [node, , key] of changed) {
+      delta.set(keys[node]!, (delta.get(keys[node]!) ?? 0) - 1);
+      delta.set(key, (delta.get(key) ?? 0) + 1);
+    }
+    let count = counts.size;
+    for (const [key, dc] of delta) {
+      const before = counts.get(key) ?? 0;
+      if (before === 0 && before + dc > 0) count++;
+      else if (before > 0 && before + dc === 0) count--;
+    }
+    if (count > limit) break;
+
+    primaries.push(p);
+    for (const [key, dc] of delta) {
+      const after = (counts.get(key) ?? 0) + dc;
+      if (after === 0) counts.delete(key);
+      else counts.set(key, after);
+    }
+    for (const [node, id, key] of changed) (ids[node] = id), (keys[node] = key);
+  }
+
+  const groups = new Map<string, number[]>();
+  for (let v = 0; v < n; v++) {
+    const g = groups.get(keys[v]!);
+    if (g) g.push(v);
+    else groups.set(keys[v]!, [v]);
+  }
+  const layers: AutoLayer[] = [...groups.values()].map((nodes) => {
+    const mark = markClosure(graph, nodes);
+    let closureSize = 0;
+    for (let v = 0; v < n; v++) if (mark[v]) closureSize += graph.narSize[v]!;
+    return { paths: nodes.map((v) => graph.paths[v]!).sort(compareAutoPathKey), closureSize };
+  });
+  layers.sort((a, b) => a.closureSize - b.closureSize || compareAutoPathKey(a.paths[0]!, b.paths[0]!));
+  if (ignore.size === 0) return layers;
+  return layers.map((l) => ({ ...l, paths: l.paths.filter((p) => !ignore.has(p)) })).filter((l) => l.paths.length > 0);
+}
+
+/** Stamp every node reachable from `start` through `edges`, excluding `start` itself unless reached again. */
+function stamp(edges: IndexedGraph['refs'], start: number, k: number, marks: Int32Array, stack: number[], out: number[] | null): void {
+  stack.push(start);
+  while (stack.length > 0) {
+    const v = stack.pop()!;
+    for (const r of edges[v]!) {
+      if (marks[r] === k) continue;
+      marks[r] = k;
+      out?.push(r);
+      stack.push(r);
+    }
+  }
+}

@@ -1,0 +1,83 @@
+import { topoOrder, type IndexedGraph } from './graph.js';
+import { compareStrings, popularityNameKey } from './path-order.js';
+
+/**
+ * nixpkgs' popularity_contest counts, for every path, how often it appears in the tree you get by
+ * expanding references from the roots (paths nothing references), where each appearance under a
+ * subtree counts once more per level it is merged up. Unrolled, that count is
+ *
+ *   popularity(p) = Σ W(a) over a ∈ {p} ∪ ancestors(p),   W(a) = number of root-to-a reference paths,
+ *
+ * which we compute without expanding the tree. Counts grow exponentially with depth, hence BigInt
+ * (with an exact float fast path while every count stays below 2^53).
+ */
+export function popularityScores(graph: IndexedGraph): bigint[] {
+  const order = topoOrder(graph);
+  const fast = scoresWith<number>(graph, order, 0, (a, b) => a + b);
+  if (fast.every((s) => s <= Number.MAX_SAFE_INTEGER)) return fast.map((s) => BigInt(s));
+  return scoresWith<bigint>(graph, order, 0n, (a, b) => a + b);
+}
+
+function scoresWith<T extends number | bigint>(graph: IndexedGraph, order: Int32Array, zero: T, add: (a: T, b: T) => T): T[] {
+  const n = graph.paths.length;
+  const one = (typeof zero === 'bigint' ? 1n : 1) as T;
+  // W: roots count 1, every other node the sum over its users (users come first in `order`).
+  const w: T[] = new Array<T>(n).fill(zero);
+  for (const v of order) {
+    const users = graph.users[v]!;
+    if (users.length === 0) w[v] = one;
+    else {
+      let s = zero;
+      for (const u of users) s = add(s, w[u]!);
+      w[v] = s;
+    }
+  }
+  const score: T[] = new Array<T>(n).fill(zero);
+  const stamp = new Int32Array(n).fill(-1);
+  const stack: number[] = [];
+  for (const p of order) {
+    const users = graph.users[p]!;
+    if (users.length === 1) {
+      // The ancestors of a path with one user are that user and its ancestors: reuse its score.
+      score[p] = add(w[p]!, score[users[0]!]!);
+      continue;
+    }
+    let s = zero;
+    stamp[p] = p;
+    stack.push(p);
+    while (stack.length > 0) {
+      const a = stack.pop()!;
+      s = add(s, w[a]!);
+      for (const u of graph.users[a]!) if (stamp[u] !== p) (stamp[u] = p), stack.push(u);
+    }
+    score[p] = s;
+  }
+  return score;
+}
+
+/** Nodes by popularity, most popular first; ties by popularity_contest's name key. */
+export function popularityOrder(graph: IndexedGraph, scores: readonly bigint[] = popularityScores(graph)): number[] {
+  const keys = graph.paths.map(popularityNameKey);
+  return graph.paths
+    .map((_, i) => i)
+    .sort((a, b) => {
+      const sa = scores[a]!;
+      const sb = scores[b]!;
+      return sa > sb ? -1 : sa < sb ? 1 : compareStrings(keys[a]!, keys[b]!);
+    });
+}
+
+/**
+ * nixpkgs' `limit_layers(limit)`: the first limit-1 items get a layer each, the rest share the
+ * last layer in order. Never produces an empty layer (upstream crashes on that case instead).
+ */
+export function limitLayers<T>(items: readonly T[], limit: number): T[][] {
+  const head = items.slice(0, Math.max(0, limit - 1)).map((x) => [x]);
+  const tail = items.slice(Math.max(0, limit - 1));
+  return tail.length > 0 ? [...head, tail] : head;
+}
+
+/** The `popularity` strategy: popularity_contest then limit_layers, as store path lists. */
+export function popularityLayers(graph: IndexedGraph, limit: number): string[][] {
+  return limitLayers(popularityOrder(graph), limit).map((layer) => layer.map((i) => graph.paths[i]!));
+}
