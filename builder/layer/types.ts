@@ -53,6 +53,8 @@ export interface TarHeaderDefaults {
 export interface LayerWriteOptions {
   header: TarHeaderDefaults;
   compressor: Compressor;
+  /** Aborts the write (e.g. on SIGINT): the promise rejects with an AbortError and no temp file is left. */
+  signal?: AbortSignal;
 }
 
 /** A layer written to the blob store. Printable; everything an output or a push needs. */

@@ -1,0 +1,7 @@
+export type * from './types.js';
+export { writeLayer } from './write-layer.js';
+export { storeLayerEntries, treeEntries } from './tree-entries.js';
+export { compareTreePaths } from './entry-order.js';
+export { LayerEntryError } from './errors.js';
+export { canonicalDirMode, canonicalFileMode, STORE_PARENT_DIR_MODE } from './modes.js';
+export { GZIP_LEVEL } from './gzip.js';

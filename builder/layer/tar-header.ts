@@ -1,0 +1,216 @@
+import { LayerEntryError } from './errors.js';
+
+/**
+ * Encoding of one tar header (POSIX ustar, pax extended header only when a value does not fit).
+ * We write the bytes ourselves rather than through a library so that a layer's digest depends on
+ * this file only: every field, padding byte and terminator below is part of the reproducibility
+ * contract (see the golden vectors in test/layer-write.test.ts).
+ *
+ * Field conventions (the same as GNU tar's posix format): numbers are zero-padded octal followed
+ * by one NUL; the checksum is six octal digits, NUL, space; magic `ustar\0`, version `00`.
+ */
+
+export const BLOCK = 512;
+
+export type TarEntryType = 'file' | 'directory' | 'symlink';
+
+export interface TarHeaderFields {
+  /** Path inside the archive, relative, without a trailing slash (added here for directories). */
+  path: string;
+  type: TarEntryType;
+  mode: number;
+  uid: number;
+  gid: number;
+  uname: string;
+  gname: string;
+  /** Seconds since the epoch. */
+  mtime: number;
+  /** Content size in bytes (0 for directories and symlinks). */
+  size: number;
+  /** Symlink target, verbatim. */
+  linkname?: string;
+}
+
+const TYPEFLAG: Record<TarEntryType, number> = { file: 0x30, symlink: 0x32, directory: 0x35 };
+const TYPEFLAG_PAX = 0x78; // 'x': extended header for the next entry
+
+/** Largest value of an octal field of `width` bytes (width-1 digits + NUL). */
+const maxOctal = (width: number): number => 8 ** (width - 1) - 1;
+export const MAX_USTAR_SIZE = maxOctal(12); // 8 GiB - 1
+export const MAX_ID = maxOctal(8); // 2097151
+export const MAX_MTIME = maxOctal(12); // year 2242
+
+/**
+ * The header block(s) of an entry: one ustar block, preceded by a pax extended header (its own
+ * block plus its records, padded) when the path or link target is not ASCII or too long, or the
+ * size is 8 GiB or more. Nothing else ever goes into pax records (no atime/ctime, no mtime).
+ */
+export function encodeHeader(h: TarHeaderFields): Buffer {
+  checkFields(h);
+  const name = Buffer.from(h.type === 'directory' ? `${h.path}/` : h.path, 'utf8');
+  const link = h.linkname === undefined ? undefined : Buffer.from(h.linkname, 'utf8');
+
+  const records: [string, Buffer][] = [];
+  const split = isAscii(name) ? splitUstarName(name) : undefined;
+  if (!split) records.push(['path', name]);
+  const linkFits = link === undefined || (isAscii(link) && link.length <= 100);
+  if (!linkFits) records.push(['linkpath', link!]);
+  const sizeFits = h.size <= MAX_USTAR_SIZE;
+  if (!sizeFits) records.push(['size', Buffer.from(String(h.size))]);
+  records.sort((a, b) => (a[0] < b[0] ? -1 : 1));
+
+  const main = ustarBlock({
+    name: split ?? fallbackName(name),
+    mode: h.mode,
+    uid: h.uid,
+    gid: h.gid,
+    // A size held in a pax record is written as 0 in the ustar field (as Go's archive/tar does).
+    size: sizeFits ? h.size : 0,
+    mtime: h.mtime,
+    typeflag: TYPEFLAG[h.type],
+    linkname: link === undefined ? Buffer.alloc(0) : linkFits ? link : asciiFallback(link, 100),
+    uname: h.uname,
+    gname: h.gname,
+  });
+  if (records.length === 0) return main;
+
+  const body = encodePaxRecords(records);
+  const paxHeader = ustarBlock({
+    name: { name: paxHeaderName(name), prefix: Buffer.alloc(0) },
+    mode: 0o644,
+    uid: h.uid,
+    gid: h.gid,
+    size: body.length,
+    mtime: h.mtime,
+    typeflag: TYPEFLAG_PAX,
+    linkname: Buffer.alloc(0),
+    uname: h.uname,
+    gname: h.gname,
+  });
+  return Buffer.concat([paxHeader, body, Buffer.alloc(padding(body.length)), main]);
+}
+
+/** Zero bytes needed after `size` bytes of content to reach a block boundary. */
+export function padding(size: number): number {
+  const r = size % BLOCK;
+  return r === 0 ? 0 : BLOCK - r;
+}
+
+/** Two zero blocks end an archive. */
+export const END_OF_ARCHIVE: Buffer = Buffer.alloc(2 * BLOCK);
+
+/** pax records: `<len> <key>=<value>\n`, where <len> counts the whole record including itself. */
+export function encodePaxRecords(records: [string, Buffer][]): Buffer {
+  return Buffer.concat(
+    records.map(([key, value]) => {
+      const rest = Buffer.byteLength(` ${key}=\n`) + value.length;
+      let digits = 1;
+      while (String(rest + digits).length !== digits) digits++;
+      const len = rest + digits;
+      return Buffer.concat([Buffer.from(`${len} ${key}=`), value, Buffer.from('\n')]);
+    }),
+  );
+}
+
+interface UstarName {
+  name: Buffer;
+  prefix: Buffer;
+}
+
+/**
+ * ustar stores up to 255 bytes as `prefix` (≤155) + `/` + `name` (≤100), split at a slash.
+ * We move as little as possible into the prefix, which finds a split whenever one exists.
+ */
+function splitUstarName(path: Buffer): UstarName | undefined {
+  if (path.length <= 100) return { name: path, prefix: Buffer.alloc(0) };
+  // The split slash may not be the last byte (a directory's trailing slash): name must not be empty.
+  for (let i = 0; i < path.length - 1 && i <= 155; i++) {
+    if (path[i] !== 0x2f) continue;
+    if (path.length - i - 1 <= 100) return { prefix: path.subarray(0, i), name: path.subarray(i + 1) };
+  }
+  return undefined;
+}
+
+/** What a reader without pax support sees when the real path is in a pax record: ASCII, truncated. */
+function fallbackName(path: Buffer): UstarName {
+  return { name: asciiFallback(path, 100), prefix: Buffer.alloc(0) };
+}
+
+function paxHeaderName(path: Buffer): Buffer {
+  const trimmed = path[path.length - 1] === 0x2f ? path.subarray(0, -1) : path;
+  const base = trimmed.subarray(trimmed.lastIndexOf(0x2f) + 1);
+  return asciiFallback(Buffer.concat([Buffer.from('PaxHeaders/'), base]), 100);
+}
+
+function asciiFallback(bytes: Buffer, max: number): Buffer {
+  const out = Buffer.from(bytes.subarray(0, max));
+  for (let i = 0; i < out.length; i++) if (out[i]! >= 0x80) out[i] = 0x5f; // '_'
+  return out;
+}
+
+function isAscii(bytes: Buffer): boolean {
+  for (const b of bytes) if (b >= 0x80) return false;
+  return true;
+}
+
+interface BlockFields {
+  name: UstarName;
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  mtime: number;
+  typeflag: number;
+  linkname: Buffer;
+  uname: string;
+  gname: string;
+}
+
+function ustarBlock(f: BlockFields): Buffer {
+  const b = Buffer.alloc(BLOCK);
+  f.name.name.copy(b, 0);
+  octal(b, 100, 8, f.mode);
+  octal(b, 108, 8, f.uid);
+  octal(b, 116, 8, f.gid);
+  octal(b, 124, 12, f.size);
+  octal(b, 136, 12, f.mtime);
+  b.fill(0x20, 148, 156); // checksum is computed with its own field as spaces
+  b[156] = f.typeflag;
+  f.linkname.copy(b, 157);
+  b.write('ustar\0', 257, 'latin1');
+  b.write('00', 263, 'latin1');
+  b.write(f.uname, 265, 'latin1');
+  b.write(f.gname, 297, 'latin1');
+  octal(b, 329, 8, 0); // devmajor
+  octal(b, 337, 8, 0); // devminor
+  f.name.prefix.copy(b, 345);
+  let sum = 0;
+  for (const byte of b) sum += byte;
+  b.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
+  return b;
+}
+
+function octal(b: Buffer, offset: number, width: number, value: number): void {
+  b.write(`${value.toString(8).padStart(width - 1, '0')}\0`, offset, 'latin1');
+}
+
+function checkFields(h: TarHeaderFields): void {
+  const fail = (msg: string): never => {
+    throw new LayerEntryError(`layer entry ${JSON.stringify(h.path)}: ${msg}`, h.path);
+  };
+  const int = (v: number, max: number, what: string): void => {
+    if (!Number.isSafeInteger(v) || v < 0 || v > max) fail(`${what} ${v} is not an integer in 0..${max}`);
+  };
+  int(h.mode, 0o7777, 'mode');
+  int(h.uid, MAX_ID, 'uid');
+  int(h.gid, MAX_ID, 'gid');
+  int(h.mtime, MAX_MTIME, 'mtime');
+  int(h.size, Number.MAX_SAFE_INTEGER, 'size');
+  for (const [what, v] of [['uname', h.uname], ['gname', h.gname]] as const) {
+    // 31 bytes leave room for the field's terminating NUL; non-ASCII would need a pax record.
+    if (!/^[\x01-\x7f]{0,31}$/.test(v)) fail(`${what} ${JSON.stringify(v)} must be at most 31 ASCII characters`);
+  }
+  if (h.linkname !== undefined && (h.linkname.length === 0 || h.linkname.includes('\0'))) {
+    fail('symlink target must be non-empty and contain no NUL byte');
+  }
+}

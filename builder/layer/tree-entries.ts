@@ -1,0 +1,151 @@
+import type { Stats } from 'node:fs';
+import { lstat, readdir, readlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { LayerContentError, StoreError } from '../errors.js';
+import { compareTreePaths } from './entry-order.js';
+import { canonicalDirMode, canonicalFileMode, STORE_PARENT_DIR_MODE } from './modes.js';
+import type { LayerEntry } from './types.js';
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * The entries of the tree at `fsPath` (a directory, file or symlink), placed at `imagePath` in the
+ * layer, in tree order (depth-first, parents first, siblings by name bytes). Modes are
+ * canonicalised (see modes.ts), symlinks kept as symlinks with their target verbatim, hard links
+ * read as independent regular files. The walk is lazy: one directory listing per level of depth
+ * is held at a time, and each entry is stat'ed just before it is yielded.
+ */
+export async function* treeEntries(fsPath: string, imagePath: string): AsyncGenerator<LayerEntry> {
+  yield* walk(fsPath, imagePath, await lstatOrThrow(fsPath));
+}
+
+/**
+ * The entries of a store layer: the directories above the store (`nix`, `nix/store` for
+ * `/nix/store`) once, with mode 0755, then each store path's tree, store paths sorted by name
+ * bytes. `fsPathOf` maps a logical store path to where its files are on this machine.
+ */
+export async function* storeLayerEntries(
+  paths: string[],
+  fsPathOf: (storePath: string) => string,
+  storeDir: string,
+): AsyncGenerator<LayerEntry> {
+  const dir = checkStoreDir(storeDir);
+  const sorted = sortStorePaths(paths, dir);
+  const parts = dir.slice(1).split('/');
+  for (let i = 1; i <= parts.length; i++) {
+    yield { kind: 'directory', path: parts.slice(0, i).join('/'), mode: STORE_PARENT_DIR_MODE };
+  }
+  for (const storePath of sorted) {
+    const fsPath = fsPathOf(storePath);
+    let st: Stats;
+    try {
+      st = await lstat(fsPath);
+    } catch (err) {
+      throw new StoreError(
+        `store path ${storePath} is not on disk: ${fsPath}: ${errText(err)}`,
+        [storePath],
+        'realise the closure first (nix-store --realise), or point the store source at a complete copy',
+      );
+    }
+    yield* walk(fsPath, storePath.slice(1), st);
+  }
+}
+
+async function* walk(fsPath: string, imagePath: string, st: Stats): AsyncGenerator<LayerEntry> {
+  if (st.isFile()) {
+    yield { kind: 'file', path: imagePath, mode: canonicalFileMode(st.mode), content: { from: 'disk', fsPath, size: st.size } };
+  } else if (st.isSymbolicLink()) {
+    yield { kind: 'symlink', path: imagePath, target: await readTarget(fsPath) };
+  } else if (st.isDirectory()) {
+    yield { kind: 'directory', path: imagePath, mode: canonicalDirMode(st.mode) };
+    for (const name of await listSorted(fsPath)) {
+      const childFs = join(fsPath, name);
+      yield* walk(childFs, `${imagePath}/${name}`, await lstatOrThrow(childFs));
+    }
+  } else {
+    throw new LayerContentError(
+      `${fsPath} is a ${specialKind(st)}; a layer can only hold regular files, directories and symlinks`,
+      fsPath,
+      'remove it from the input tree',
+    );
+  }
+}
+
+/** Names of a directory's entries sorted by their bytes; a name that is not UTF-8 is refused. */
+async function listSorted(dir: string): Promise<string[]> {
+  let names: Buffer[];
+  try {
+    names = await readdir(dir, { encoding: 'buffer' });
+  } catch (err) {
+    throw new LayerContentError(`cannot list ${dir}: ${errText(err)}`, dir);
+  }
+  names.sort(Buffer.compare);
+  return names.map((raw) => {
+    try {
+      return strictUtf8.decode(raw);
+    } catch {
+      const shown = join(dir, raw.toString('latin1'));
+      throw new LayerContentError(
+        `${shown} has a name that is not valid UTF-8 (bytes ${raw.toString('hex')}); layer paths must be UTF-8`,
+        shown,
+        'rename the file',
+      );
+    }
+  });
+}
+
+async function readTarget(link: string): Promise<string> {
+  let raw: Buffer;
+  try {
+    raw = await readlink(link, { encoding: 'buffer' });
+  } catch (err) {
+    throw new LayerContentError(`cannot read symlink ${link}: ${errText(err)}`, link);
+  }
+  try {
+    return strictUtf8.decode(raw);
+  } catch {
+    throw new LayerContentError(`symlink ${link} has a target that is not valid UTF-8 (bytes ${raw.toString('hex')})`, link);
+  }
+}
+
+async function lstatOrThrow(fsPath: string): Promise<Stats> {
+  try {
+    return await lstat(fsPath);
+  } catch (err) {
+    throw new LayerContentError(`cannot stat ${fsPath}: ${errText(err)}`, fsPath);
+  }
+}
+
+function specialKind(st: Stats): string {
+  if (st.isFIFO()) return 'fifo';
+  if (st.isSocket()) return 'socket';
+  if (st.isCharacterDevice()) return 'character device';
+  if (st.isBlockDevice()) return 'block device';
+  return 'special file';
+}
+
+function checkStoreDir(storeDir: string): string {
+  if (!/^(\/[^/\0]+)+$/.test(storeDir) || storeDir.split('/').some((p) => p === '.' || p === '..')) {
+    throw new StoreError(`store dir ${JSON.stringify(storeDir)} must be an absolute, normalised path without a trailing slash (like /nix/store)`);
+  }
+  return storeDir;
+}
+
+/** Store paths sorted by name bytes, each once; anything that is not `<storeDir>/<name>` is refused. */
+function sortStorePaths(paths: string[], storeDir: string): string[] {
+  const prefix = `${storeDir}/`;
+  const bad = paths.filter((p) => {
+    const name = p.slice(prefix.length);
+    return !p.startsWith(prefix) || name === '' || name === '.' || name === '..' || name.includes('/') || name.includes('\0');
+  });
+  if (bad.length > 0) {
+    throw new StoreError(`not a path directly inside the store ${storeDir}: ${bad.slice(0, 3).join(', ')}${bad.length > 3 ? ', …' : ''}`, bad);
+  }
+  const unique = [...new Set(paths)].map((p) => ({ p, bytes: Buffer.from(p, 'utf8') }));
+  unique.sort((a, b) => compareTreePaths(a.bytes, b.bytes));
+  return unique.map((u) => u.p);
+}
+
+function errText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,125 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { encodeHeader, encodePaxRecords, type TarHeaderFields } from '../builder/layer/tar-header.js';
+import { LayerEntryError } from '../builder/layer/errors.js';
+import { rawHeaders } from './fixtures/layer/tar-read.js';
+
+// One tar header at a time: when the writer falls back to pax records, and what it puts in them.
+// A pax record is `<len> <key>=<value>\n` where <len> is the record's byte count including the
+// digits of <len>: e.g. 160 = 3 digits + ' path=' (6) + 150 bytes of value + '\n' (1).
+
+const base: TarHeaderFields = { path: 'x', type: 'file', mode: 0o444, uid: 0, gid: 0, uname: 'root', gname: 'root', mtime: 1, size: 0 };
+
+function blocks(h: Partial<TarHeaderFields>) {
+  return rawHeaders(Buffer.concat([encodeHeader({ ...base, ...h }), Buffer.alloc(1024)]));
+}
+
+test('a 100-byte ASCII path fits the ustar name field: one block, no pax', () => {
+  const path = 'n'.repeat(100);
+  assert.equal(encodeHeader({ ...base, path }).length, 512);
+  assert.deepEqual(blocks({ path }).map((b) => [b.typeflag, b.ustarName]), [['0', path]]);
+});
+
+test('a 150-byte path with a slash is split into ustar prefix and name, without pax', () => {
+  const path = `${'d'.repeat(60)}/${'f'.repeat(89)}`;
+  assert.equal(Buffer.byteLength(path), 150);
+  const h = encodeHeader({ ...base, path });
+  assert.equal(h.length, 512);
+  assert.equal(h.subarray(345, 405).toString('latin1'), 'd'.repeat(60)); // prefix field
+  assert.equal(h.subarray(0, 89).toString('latin1'), 'f'.repeat(89)); // name field
+  assert.deepEqual(blocks({ path }).map((b) => [b.typeflag, b.ustarName]), [['0', path]]);
+});
+
+test('a 150-byte path that cannot be split gets a pax path record and nothing else', () => {
+  const path = `dir/${'f'.repeat(146)}`;
+  const got = blocks({ path });
+  assert.deepEqual(got.map((b) => b.typeflag), ['x', '0']);
+  assert.equal(got[0]!.pax, `160 path=${path}\n`);
+  assert.equal(got[0]!.ustarName, `PaxHeaders/${'f'.repeat(89)}`);
+  assert.equal(got[1]!.ustarName, path.slice(0, 100)); // truncated fallback for readers without pax
+});
+
+test('a directory whose name fits only without its trailing slash uses pax', () => {
+  const path = 'd'.repeat(100);
+  const got = blocks({ path, type: 'directory', mode: 0o555 });
+  assert.deepEqual(got.map((b) => b.typeflag), ['x', '5']);
+  assert.equal(got[0]!.pax, `111 path=${path}/\n`);
+});
+
+test('directories are written with a trailing slash, as GNU tar writes them', () => {
+  assert.deepEqual(blocks({ path: 'a/b', type: 'directory', mode: 0o555 }).map((b) => [b.typeflag, b.ustarName]), [['5', 'a/b/']]);
+});
+
+test('a non-ASCII name gets a pax path record holding its UTF-8 bytes; the ustar field stays ASCII', () => {
+  const path = 'données/日本語.txt';
+  const h = encodeHeader({ ...base, path });
+  const got = rawHeaders(Buffer.concat([h, Buffer.alloc(1024)]));
+  assert.deepEqual(got.map((b) => b.typeflag), ['x', '0']);
+  assert.equal(got[0]!.pax, `31 path=${path}\n`);
+  assert.match(got[1]!.ustarName, /^[\x20-\x7e]+$/);
+});
+
+test('a 100-byte symlink target fits; a 200-byte one gets a pax linkpath record only', () => {
+  const short = 't'.repeat(100);
+  assert.deepEqual(blocks({ type: 'symlink', mode: 0o777, linkname: short }).map((b) => b.typeflag), ['2']);
+  const long = `/nix/store/${'t'.repeat(189)}`;
+  const got = blocks({ type: 'symlink', mode: 0o777, linkname: long });
+  assert.deepEqual(got.map((b) => b.typeflag), ['x', '2']);
+  assert.equal(got[0]!.pax, `214 linkpath=${long}\n`);
+});
+
+test('a size of 8 GiB or more goes in a pax size record, with 0 in the ustar size field', () => {
+  const under = encodeHeader({ ...base, size: 8 * 2 ** 30 - 1 });
+  assert.equal(under.length, 512);
+  assert.equal(under.subarray(124, 136).toString('latin1'), '77777777777\0');
+  const got = blocks({ size: 8 * 2 ** 30 });
+  assert.deepEqual(got.map((b) => [b.typeflag, b.size]), [['x', 19], ['0', 0]]);
+  assert.equal(got[0]!.pax, '19 size=8589934592\n');
+});
+
+test('several pax records are written in key order', () => {
+  const path = 'é';
+  const got = blocks({ path, type: 'symlink', mode: 0o777, linkname: 'ü'.repeat(60) });
+  assert.equal(got[0]!.pax, `134 linkpath=${'ü'.repeat(60)}\n11 path=é\n`);
+});
+
+test('a pax record length counts its own digits, also where that adds a digit', () => {
+  for (let n = 80; n < 1100; n++) {
+    const rec = encodePaxRecords([['path', Buffer.from('p'.repeat(n))]]);
+    const declared = Number(rec.toString('latin1').split(' ')[0]);
+    assert.equal(declared, rec.length, `value of ${n} bytes`);
+  }
+});
+
+test('numeric fields are zero-padded octal ending in NUL; the checksum ends in NUL and space', () => {
+  const h = encodeHeader({ ...base, mode: 0o4555, uid: 1000, gid: 100, mtime: 1700000000, size: 5 });
+  assert.equal(h.subarray(100, 108).toString('latin1'), '0004555\0');
+  assert.equal(h.subarray(108, 116).toString('latin1'), '0001750\0');
+  assert.equal(h.subarray(116, 124).toString('latin1'), '0000144\0');
+  assert.equal(h.subarray(124, 136).toString('latin1'), '00000000005\0');
+  assert.equal(h.subarray(136, 148).toString('latin1'), '14524770400\0');
+  assert.equal(h.subarray(257, 265).toString('latin1'), 'ustar\x0000');
+  let sum = 0;
+  for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 0x20 : h[i]!;
+  assert.equal(h.subarray(148, 156).toString('latin1'), `${sum.toString(8).padStart(6, '0')}\0 `);
+});
+
+test('values that do not fit a header are refused with LayerEntryError naming the entry', () => {
+  const cases: [Partial<TarHeaderFields>, RegExp][] = [
+    [{ uid: 2 ** 21 }, /uid 2097152/],
+    [{ gid: -1 }, /gid -1/],
+    [{ mtime: 8 ** 11 }, /mtime/],
+    [{ mode: 0o10000 }, /mode/],
+    [{ uname: 'u'.repeat(32) }, /uname/],
+    [{ gname: 'grüppe' }, /gname/],
+    [{ type: 'symlink', linkname: '' }, /symlink target/],
+  ];
+  for (const [fields, re] of cases) {
+    assert.throws(() => encodeHeader({ ...base, path: 'etc/x', ...fields }), (e: unknown) => {
+      assert.ok(e instanceof LayerEntryError);
+      assert.match(e.message, re);
+      assert.match(e.message, /"etc\/x"/);
+      return true;
+    });
+  }
+});
