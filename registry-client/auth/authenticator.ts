@@ -1,0 +1,202 @@
+import { RegistryAuthError, RegistryNetworkError } from '../errors.js';
+import { hostOf, redact, type Transport } from '../transport.js';
+import { parseChallenges, type Challenge } from './challenge.js';
+import { describeCredential, type Credential, type CredentialProvider } from './credentials.js';
+import { ScopeSet } from './scope.js';
+
+interface CachedToken {
+  token: string;
+  scopes: ScopeSet;
+  expiresAt: number;
+}
+
+/** Tokens are refreshed this long before they expire, so a request never carries one that dies in flight. */
+const EXPIRY_MARGIN_MS = 10_000;
+
+/**
+ * Authorization for one registry. It learns the registry's scheme from a challenge (`/v2/`
+ * ping or any 401), then:
+ * - Basic: sends the credential on every request to the registry's origin;
+ * - Bearer: asks the token endpoint (`realm`) for a token covering every scope asked for so
+ *   far (so one token serves a whole push), caches it until `expires_in`, and on a 401 asks
+ *   again with the scope the registry says it needs (wider: push+pull, a mount's `from`).
+ * The credential is looked up once, lazily, and named only by its source in errors.
+ */
+export class Authenticator {
+  private challenge: Challenge | null | undefined;
+  private credential: Promise<Credential | undefined> | undefined;
+  private readonly wanted = new ScopeSet();
+  private tokens: CachedToken[] = [];
+  private inflight = new Map<string, Promise<CachedToken>>();
+
+  constructor(
+    /** The registry as references name it (`docker.io`), for credentials and messages. */
+    readonly registry: string,
+    private readonly transport: Transport,
+    private readonly credentials: CredentialProvider,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Record what the registry answered to an unauthenticated `/v2/` (undefined header = open registry). */
+  setChallengeFrom(wwwAuthenticate: string | string[] | undefined, status: number): void {
+    if (status !== 401) {
+      this.challenge = null;
+      return;
+    }
+    this.challenge = pickChallenge(parseChallenges(wwwAuthenticate));
+  }
+
+  get knowsChallenge(): boolean {
+    return this.challenge !== undefined;
+  }
+
+  getCredential(): Promise<Credential | undefined> {
+    this.credential ??= this.credentials(this.registry);
+    return this.credential;
+  }
+
+  /** The Authorization header for a request needing `scopes`, or undefined when the registry wants none. */
+  async authorization(scopes: ScopeSet): Promise<string | undefined> {
+    const ch = this.challenge;
+    if (!ch) return undefined;
+    if (ch.scheme === 'basic') return this.basicHeader(scopes);
+    if (ch.scheme === 'bearer') {
+      const t = await this.token(ch, scopes);
+      return `Bearer ${t.token}`;
+    }
+    return undefined;
+  }
+
+  /**
+   * A request came back 401. Learn from its challenge (a Bearer challenge may name the scope it
+   * wants, e.g. a mount's `from` repository) and drop cached tokens so the next `authorization`
+   * fetches a fresh, wider one. Returns false when another try cannot help (Basic: the
+   * credential was refused).
+   */
+  async onUnauthorized(wwwAuthenticate: string | string[] | undefined, scopes: ScopeSet): Promise<boolean> {
+    const ch = pickChallenge(parseChallenges(wwwAuthenticate));
+    const first = this.challenge === undefined || this.challenge === null;
+    if (ch) this.challenge = ch;
+    if (!this.challenge) return false;
+    if (this.challenge.scheme === 'basic') {
+      // Worth one more try only if we had not sent anything yet.
+      return first && !!(await this.getCredential());
+    }
+    if (ch?.params.scope) this.wanted.add(ch.params.scope);
+    this.wanted.addAll(scopes);
+    this.tokens = [];
+    return true;
+  }
+
+  /** The error for a final 401/403: which credential, which scopes. */
+  async refused(status: number, scopes: ScopeSet, what: string, registryErrors: string): Promise<RegistryAuthError> {
+    const cred = await this.getCredential().catch(() => undefined);
+    const scopeText = scopes.size ? scopes.toString() : 'registry access';
+    const who = describeCredential(cred);
+    const verb = status === 403 ? 'denied' : 'refused';
+    return new RegistryAuthError(
+      `${what}: ${this.registry} ${verb} ${scopeText} (HTTP ${status}${registryErrors ? `: ${registryErrors}` : ''}) using ${who}`,
+      this.registry, status, cred?.source ?? 'anonymous', scopes.toArray(),
+      cred ? `check that this credential may ${scopes.size ? 'do that' : 'log in'}, or log in again (imgbuild login ${this.registry})`
+        : `log in first (imgbuild login ${this.registry}) or pass --creds user:password`,
+    );
+  }
+
+  private async basicHeader(scopes: ScopeSet): Promise<string | undefined> {
+    const cred = await this.getCredential();
+    if (!cred) return undefined;
+    if (cred.kind !== 'basic') {
+      throw new RegistryAuthError(`${this.registry} asks for Basic auth but the credential is an identity token (${cred.source})`,
+        this.registry, undefined, cred.source, scopes.toArray());
+    }
+    return `Basic ${Buffer.from(`${cred.username}:${cred.password}`, 'utf8').toString('base64')}`;
+  }
+
+  private async token(ch: Challenge, scopes: ScopeSet): Promise<CachedToken> {
+    const now = this.now();
+    this.tokens = this.tokens.filter((t) => t.expiresAt - EXPIRY_MARGIN_MS > now);
+    const hit = this.tokens.find((t) => t.scopes.covers(scopes));
+    if (hit) return hit;
+    this.wanted.addAll(scopes);
+    const ask = new ScopeSet(this.wanted.toArray());
+    const key = ask.toString();
+    let p = this.inflight.get(key);
+    if (!p) {
+      p = this.fetchToken(ch, ask).finally(() => this.inflight.delete(key));
+      this.inflight.set(key, p);
+    }
+    const t = await p;
+    if (!this.tokens.includes(t)) this.tokens.push(t);
+    return t;
+  }
+
+  /**
+   * The token request of the distribution token spec: GET `realm?service=..&scope=..` with Basic
+   * credentials (or none, for anonymous pulls); an identity token is an OAuth2 refresh token,
+   * exchanged by POST. Accepts `token` or `access_token`; `expires_in` defaults to 60 s.
+   */
+  private async fetchToken(ch: Challenge, scopes: ScopeSet): Promise<CachedToken> {
+    const realm = ch.params.realm;
+    const cred = await this.getCredential();
+    const fail = (status: number | undefined, detail: string) =>
+      new RegistryAuthError(
+        `token request to ${realmText} for ${scopes.toString() || 'registry access'} failed: ${detail}; using ${describeCredential(cred)}`,
+        this.registry, status, cred?.source ?? 'anonymous', scopes.toArray(),
+        status === 401 || status === 403 ? `check the credential, or log in again (imgbuild login ${this.registry})` : undefined,
+      );
+    let realmUrl: URL;
+    let realmText = JSON.stringify(realm ?? '');
+    try {
+      realmUrl = new URL(realm ?? '');
+    } catch {
+      throw fail(undefined, `the registry's Bearer challenge has no usable realm (${realmText})`);
+    }
+    realmText = redact(realmUrl);
+    if (realmUrl.protocol !== 'https:' && !(realmUrl.protocol === 'http:' && this.transport.isInsecure(hostOf(realmUrl)))) {
+      // Credentials would travel in clear text to a host the user did not mark insecure.
+      throw fail(undefined, `the token endpoint is not HTTPS and ${hostOf(realmUrl)} is not an insecure registry`);
+    }
+    const service = ch.params.service;
+    let res;
+    try {
+      if (cred?.kind === 'identity-token') {
+        const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: cred.token, client_id: 'imgbuild' });
+        if (service) form.set('service', service);
+        if (scopes.size) form.set('scope', scopes.toString());
+        res = await this.transport.send({ method: 'POST', url: realmUrl, headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form.toString() });
+      } else {
+        const url = new URL(realmUrl);
+        if (service) url.searchParams.set('service', service);
+        for (const s of scopes.toArray()) url.searchParams.append('scope', s);
+        if (cred?.kind === 'basic') url.searchParams.set('account', cred.username);
+        const authorization = cred?.kind === 'basic' ? `Basic ${Buffer.from(`${cred.username}:${cred.password}`, 'utf8').toString('base64')}` : undefined;
+        res = await this.transport.send({ method: 'GET', url, ...(authorization ? { authorization, authOrigin: url.origin } : {}) });
+      }
+    } catch (e) {
+      if (e instanceof RegistryAuthError) throw e;
+      if ((e as { code?: string }).code === 'tls') throw e;
+      throw new RegistryNetworkError(hostOf(realmUrl), `token request to ${realmText}`, (e as Error).message, { cause: e });
+    }
+    if (res.status !== 200) {
+      await res.body.dump();
+      throw fail(res.status, `HTTP ${res.status}`);
+    }
+    let json: { token?: unknown; access_token?: unknown; expires_in?: unknown };
+    try {
+      json = (await res.body.json()) as typeof json;
+    } catch {
+      throw fail(200, 'the answer is not JSON');
+    }
+    const token = typeof json.token === 'string' && json.token ? json.token : typeof json.access_token === 'string' ? json.access_token : '';
+    if (!token) throw fail(200, 'the answer has neither "token" nor "access_token"');
+    const expiresIn = typeof json.expires_in === 'number' && json.expires_in > 0 ? json.expires_in : 60;
+    // Count from our own clock, not `issued_at`: the token server's clock may be off.
+    return { token, scopes, expiresAt: this.now() + expiresIn * 1000 };
+  }
+}
+
+/** Prefer Bearer over Basic when a registry offers both. */
+function pickChallenge(cs: Challenge[]): Challenge | null {
+  return cs.find((c) => c.scheme === 'bearer') ?? cs.find((c) => c.scheme === 'basic') ?? null;
+}
+

@@ -1,0 +1,301 @@
+import { Authenticator } from './auth/authenticator.js';
+import { defaultCredentialProvider, type CredentialProvider } from './auth/credentials.js';
+import { ScopeSet } from './auth/scope.js';
+import {
+  DigestMismatchError, RegistryContentError, RegistryError, RegistryHttpError, RegistryNetworkError, RegistryTlsError,
+} from './errors.js';
+import { normaliseRegistry, registryApiHost } from './reference.js';
+import { backoffDelay, describeError, isNetworkError, isRetriableStatus, parseRetryAfter, resolveRetry, sleep, type ResolvedRetry, type RetryOptions } from './retry.js';
+import { header, readRegistryErrors, redact, Transport, type Body, type Headers, type HttpResponse, type TransportOptions } from './transport.js';
+import { manifestMediaTypes } from '../oci/media-types.js';
+import { sha256Digest, type Digest } from '../oci/digest.js';
+
+/** A repository in a registry; an ImageReference is one. */
+export interface RepositoryRef {
+  registry: string;
+  repository: string;
+}
+
+export interface RegistryClientOptions extends TransportOptions {
+  /** Where credentials come from (default: `defaultCredentialProvider()` — Docker config, GITHUB_TOKEN). */
+  credentials?: CredentialProvider;
+  retry?: RetryOptions;
+}
+
+/** Registries must accept manifests up to 4 MiB; we never send or read more. */
+export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+
+/** The Accept header of a manifest GET: every manifest type we read (Debian's registry 404s an OCI manifest otherwise). */
+export const MANIFEST_ACCEPT = manifestMediaTypes.join(', ');
+
+interface RegistryState {
+  origin: Promise<string> | undefined;
+  auth: Authenticator;
+}
+
+export interface RequestSpec {
+  method: string;
+  /** A path under the registry (`/v2/...`) or an absolute URL the registry gave us (an upload Location). */
+  path?: string;
+  url?: URL;
+  query?: Record<string, string>;
+  headers?: Headers;
+  body?: Body;
+  scopes: ScopeSet;
+  /** Said in errors: "push sha256:ab.. to 127.0.0.1:5000/app". */
+  what: string;
+  /** Retry resets, 429 and 5xx here (default true). Uploads say false and restart their session instead. */
+  retry?: boolean;
+}
+
+/**
+ * A client for the OCI distribution API of any number of registries. It holds one
+ * Authenticator per registry (so tokens are shared by every request of a push) and one
+ * Transport (connection pools). Higher-level operations are `pushImage` and `pullImage`.
+ */
+export class RegistryClient {
+  readonly transport: Transport;
+  readonly retry: ResolvedRetry;
+  private readonly credentials: CredentialProvider;
+  private readonly registries = new Map<string, RegistryState>();
+
+  constructor(readonly options: RegistryClientOptions = {}) {
+    this.transport = new Transport(options);
+    this.retry = resolveRetry(options.retry);
+    this.credentials = options.credentials ?? defaultCredentialProvider();
+  }
+
+  private state(registry: string): RegistryState {
+    const key = normaliseRegistry(registry);
+    let s = this.registries.get(key);
+    if (!s) {
+      s = { origin: undefined, auth: new Authenticator(key, this.transport, this.credentials) };
+      this.registries.set(key, s);
+    }
+    return s;
+  }
+
+  /** The Authenticator of a registry (to inspect or pre-warm; rarely needed). */
+  authenticator(registry: string): Authenticator {
+    return this.state(registry).auth;
+  }
+
+  /**
+   * `https://host` (or `http://host` for an insecure registry that does not speak TLS), found by
+   * pinging `/v2/` once; the ping's 401 tells us the auth scheme before any real request.
+   */
+  origin(registry: string): Promise<string> {
+    const s = this.state(registry);
+    if (!s.origin) {
+      s.origin = this.ping(registry, s.auth);
+      s.origin.catch(() => (s.origin = undefined)); // a failed ping is tried again next time
+    }
+    return s.origin;
+  }
+
+  private async ping(registry: string, auth: Authenticator): Promise<string> {
+    const host = registryApiHost(registry);
+    const schemes = this.transport.isInsecure(host) ? ['https', 'http'] : ['https'];
+    let lastError: unknown;
+    for (const scheme of schemes) {
+      const origin = `${scheme}://${host}`;
+      const last = scheme === schemes[schemes.length - 1];
+      try {
+        const res = await this.withRetries(`connect to ${host}`, host, last, () =>
+          this.transport.send({ method: 'GET', url: new URL('/v2/', origin) }));
+        await res.body.dump();
+        auth.setChallengeFrom(res.headers['www-authenticate'], res.status);
+        return origin;
+      } catch (e) {
+        lastError = e;
+        // An insecure host may speak plain HTTP: a TLS or connection failure sends us to the next scheme.
+        if (!last && (e instanceof RegistryTlsError || e instanceof RegistryNetworkError)) continue;
+        throw e;
+      }
+    }
+    throw lastError;
+  }
+
+  /** Run `attempt` with retries on resets, 429 (Retry-After) and 5xx; network failures become RegistryNetworkError. */
+  private async withRetries(what: string, host: string, retry: boolean, attempt: () => Promise<HttpResponse>): Promise<HttpResponse> {
+    for (let n = 0; ; n++) {
+      let res: HttpResponse;
+      try {
+        res = await attempt();
+      } catch (e) {
+        if (e instanceof RegistryError) throw e;
+        if (!isNetworkError(e)) throw e;
+        if (!retry || n >= this.retry.retries) throw new RegistryNetworkError(host, what, describeError(e), { cause: e });
+        await sleep(backoffDelay(this.retry, n + 1));
+        continue;
+      }
+      if (retry && isRetriableStatus(res.status) && n < this.retry.retries) {
+        const wait = parseRetryAfter(res.headers['retry-after'], this.retry.maxRetryAfterMs) ?? backoffDelay(this.retry, n + 1);
+        await res.body.dump();
+        await sleep(wait);
+        continue;
+      }
+      return res;
+    }
+  }
+
+  /**
+   * One API request with auth and retries: the Authorization header for `scopes`, one re-try
+   * after a 401 with the wider scope its challenge names, then RegistryAuthError naming the
+   * credential's source and the scope. Returns any other response for the caller to judge.
+   */
+  async request(registry: string, spec: RequestSpec): Promise<HttpResponse> {
+    const origin = await this.origin(registry);
+    const auth = this.state(registry).auth;
+    const url = spec.url ? new URL(spec.url) : new URL(spec.path ?? '/v2/', origin);
+    for (const [k, v] of Object.entries(spec.query ?? {})) url.searchParams.set(k, v);
+    let reauthed = false;
+    for (;;) {
+      const res = await this.withRetries(spec.what, url.host, spec.retry ?? true, async () => {
+        const authorization = await auth.authorization(spec.scopes);
+        return this.transport.send({
+          method: spec.method, url, ...(spec.headers ? { headers: spec.headers } : {}),
+          ...(spec.body !== undefined ? { body: spec.body } : {}),
+          ...(authorization ? { authorization, authOrigin: origin } : {}),
+        });
+      });
+      if (res.status === 401 && !reauthed) {
+        reauthed = true;
+        await res.body.dump();
+        if (await auth.onUnauthorized(res.headers['www-authenticate'], spec.scopes)) continue;
+        throw await auth.refused(401, spec.scopes, spec.what, '');
+      }
+      if (res.status === 401 || res.status === 403) {
+        const errs = await readRegistryErrors(res);
+        throw await auth.refused(res.status, spec.scopes, spec.what, errs.map((e) => [e.code, e.message].filter(Boolean).join(': ')).join('; '));
+      }
+      return res;
+    }
+  }
+
+  /** The error for an unexpected status (reads the registry's error body). */
+  async httpError(registry: string, method: string, res: HttpResponse, what: string, hint?: string): Promise<RegistryHttpError> {
+    const errors = await readRegistryErrors(res);
+    return new RegistryHttpError(normaliseRegistry(registry), method, res.url.pathname, res.status, errors, what, hint);
+  }
+
+  /** Whether a blob exists in a repository (HEAD); its size when it does. */
+  async blobExists(repo: RepositoryRef, digest: Digest, scopes = pullScope(repo)): Promise<{ exists: boolean; size?: number }> {
+    const what = `check blob ${digest} in ${repo.registry}/${repo.repository}`;
+    const res = await this.request(repo.registry, { method: 'HEAD', path: `/v2/${repo.repository}/blobs/${digest}`, scopes, what });
+    await res.body.dump();
+    if (res.status === 200) {
+      const len = Number(header(res.headers, 'content-length'));
+      return Number.isFinite(len) ? { exists: true, size: len } : { exists: true };
+    }
+    if (res.status === 404) return { exists: false };
+    throw await this.httpError(repo.registry, 'HEAD', res, what);
+  }
+
+  /**
+   * GET a manifest or index by tag or digest, with every manifest type in Accept. Verifies the
+   * bytes against the digest asked for (or the registry's Docker-Content-Digest for a tag).
+   */
+  async getManifest(repo: RepositoryRef, target: string): Promise<{ bytes: Buffer; mediaType: string; digest: Digest }> {
+    const what = `get manifest ${repo.registry}/${repo.repository}${target.includes(':') ? '@' : ':'}${target}`;
+    const res = await this.request(repo.registry, {
+      method: 'GET', path: `/v2/${repo.repository}/manifests/${target}`, headers: { accept: MANIFEST_ACCEPT }, scopes: pullScope(repo), what,
+    });
+    if (res.status !== 200) {
+      throw await this.httpError(repo.registry, 'GET', res, what, res.status === 404 ? 'check the repository name and tag; the registry has no such manifest' : undefined);
+    }
+    const bytes = await readCapped(res, MAX_MANIFEST_BYTES, what);
+    const digest = sha256Digest(bytes);
+    if (target.startsWith('sha256:') && digest !== target) throw new DigestMismatchError(`${what}: content`, target, digest);
+    const claimed = header(res.headers, 'docker-content-digest');
+    if (claimed?.startsWith('sha256:') && claimed !== digest) throw new DigestMismatchError(`${what}: Docker-Content-Digest vs content`, claimed, digest);
+    let mediaType = header(res.headers, 'content-type')?.split(';')[0]?.trim() ?? '';
+    try {
+      const doc = JSON.parse(bytes.toString('utf8')) as { mediaType?: unknown };
+      // The document's own mediaType is authoritative; some registries answer application/json.
+      if (typeof doc.mediaType === 'string' && doc.mediaType) mediaType = doc.mediaType;
+    } catch {
+      throw new RegistryContentError(`${what}: the manifest is not JSON`);
+    }
+    return { bytes, mediaType, digest };
+  }
+
+  /** PUT a manifest under a tag or digest with Content-Type = its media type; returns its digest. */
+  async putManifest(repo: RepositoryRef, target: string, bytes: Uint8Array, mediaType: string, scopes = pushScope(repo)): Promise<Digest> {
+    const digest = sha256Digest(bytes);
+    const what = `put manifest ${digest} as ${repo.registry}/${repo.repository}${target.startsWith('sha256:') ? '@' : ':'}${target}`;
+    const res = await this.request(repo.registry, {
+      method: 'PUT', path: `/v2/${repo.repository}/manifests/${target}`,
+      headers: { 'content-type': mediaType, 'content-length': String(bytes.byteLength) }, body: bytes, scopes, what,
+    });
+    if (res.status !== 201 && res.status !== 200 && res.status !== 202) {
+      throw await this.httpError(repo.registry, 'PUT', res, what);
+    }
+    await res.body.dump();
+    const claimed = header(res.headers, 'docker-content-digest');
+    if (claimed?.startsWith('sha256:') && claimed !== digest) throw new DigestMismatchError(`${what}: registry stored`, digest, claimed);
+    return digest;
+  }
+
+  /** GET a blob as a stream (following a redirect to a storage host without our Authorization). */
+  async getBlob(repo: RepositoryRef, digest: Digest): Promise<HttpResponse> {
+    const what = `get blob ${digest} from ${repo.registry}/${repo.repository}`;
+    const res = await this.request(repo.registry, { method: 'GET', path: `/v2/${repo.repository}/blobs/${digest}`, scopes: pullScope(repo), what });
+    if (res.status !== 200) throw await this.httpError(repo.registry, 'GET', res, what);
+    return res;
+  }
+
+  /** The tags of a repository (one page; registries paginate large lists with Link). */
+  async listTags(repo: RepositoryRef): Promise<string[]> {
+    const what = `list tags of ${repo.registry}/${repo.repository}`;
+    const res = await this.request(repo.registry, { method: 'GET', path: `/v2/${repo.repository}/tags/list`, scopes: pullScope(repo), what });
+    if (res.status !== 200) throw await this.httpError(repo.registry, 'GET', res, what);
+    const json = (await res.body.json()) as { tags?: unknown };
+    return Array.isArray(json.tags) ? json.tags.filter((t): t is string => typeof t === 'string') : [];
+  }
+
+  /**
+   * Check that the registry accepts our credential (what `docker login` does): a GET of `/v2/`
+   * with authorization; for a Bearer registry this fetches a token with no scope.
+   */
+  async checkLogin(registry: string): Promise<void> {
+    const what = `log in to ${normaliseRegistry(registry)}`;
+    const res = await this.request(registry, { method: 'GET', path: '/v2/', scopes: new ScopeSet(), what });
+    await res.body.dump();
+    if (res.status !== 200) throw await this.httpError(registry, 'GET', res, what);
+  }
+
+  async close(): Promise<void> {
+    await this.transport.close();
+  }
+}
+
+export function pullScope(repo: RepositoryRef): ScopeSet {
+  return new ScopeSet([ScopeSet.repository(repo.repository, 'pull')]);
+}
+
+export function pushScope(repo: RepositoryRef, mountFrom: Iterable<string> = []): ScopeSet {
+  const s = new ScopeSet([ScopeSet.repository(repo.repository, 'pull', 'push')]);
+  for (const from of mountFrom) s.add(ScopeSet.repository(from, 'pull'));
+  return s;
+}
+
+/** Read a response body into memory, refusing more than `cap` bytes (a manifest, a token). */
+export async function readCapped(res: HttpResponse, cap: number, what: string): Promise<Buffer> {
+  const declared = Number(header(res.headers, 'content-length'));
+  if (Number.isFinite(declared) && declared > cap) {
+    res.body.destroy();
+    throw new RegistryContentError(`${what}: ${redact(res.url)} is ${declared} bytes, over the ${cap}-byte limit`);
+  }
+  const parts: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of res.body) {
+    total += (chunk as Buffer).length;
+    if (total > cap) {
+      res.body.destroy();
+      throw new RegistryContentError(`${what}: ${redact(res.url)} is over the ${cap}-byte limit`);
+    }
+    parts.push(chunk as Buffer);
+  }
+  return Buffer.concat(parts);
+}

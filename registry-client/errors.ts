@@ -1,0 +1,123 @@
+/**
+ * Errors of the registry client. Every one has a stable `code` (for scripts and the CLI's
+ * `error[<code>]:` line), a message naming the registry, repository, request or file at fault,
+ * and sometimes a `hint` saying what to do. No message ever contains a secret: credentials are
+ * named by their source ("from /root/.docker/config.json for ghcr.io"), never by their value.
+ */
+export class RegistryError extends Error {
+  override name = 'RegistryError';
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly hint?: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** A reference string that is not a valid image reference. */
+export class InvalidReferenceError extends RegistryError {
+  override name = 'InvalidReferenceError';
+  constructor(readonly reference: string, reason: string) {
+    super('reference', `invalid image reference ${JSON.stringify(reference)}: ${reason}`,
+      'a reference looks like [host[:port]/]name[:tag][@sha256:<64 hex>], e.g. ghcr.io/org/app:1.0');
+  }
+}
+
+/** Credentials that cannot be read: a broken config.json, a failing credential helper. */
+export class CredentialError extends RegistryError {
+  override name = 'CredentialError';
+  constructor(message: string, hint?: string, options?: { cause?: unknown }) {
+    super('credentials', message, hint, options);
+  }
+}
+
+/** The registry (or its token service) refused us: 401/403, or a token request that failed. */
+export class RegistryAuthError extends RegistryError {
+  override name = 'RegistryAuthError';
+  constructor(
+    message: string,
+    readonly registry: string,
+    readonly status: number | undefined,
+    /** Where the credential came from ("anonymous" when there was none). */
+    readonly credentialSource: string,
+    /** The scopes asked for, e.g. `repository:org/app:pull,push`. */
+    readonly scopes: readonly string[],
+    hint?: string,
+  ) {
+    super('auth', message, hint);
+  }
+}
+
+/** The TLS handshake failed (unknown CA, wrong host name, expired, not TLS at all). */
+export class RegistryTlsError extends RegistryError {
+  override name = 'RegistryTlsError';
+  constructor(readonly host: string, detail: string, options?: { cause?: unknown }) {
+    super('tls', `TLS error talking to ${host}: ${detail}`,
+      `if ${host} uses a private CA, pass its certificate (ca option / --registry-ca); ` +
+        `to skip verification for this host only, name it in insecureRegistries (--insecure-registry ${host})`,
+      options);
+  }
+}
+
+/** The connection failed (refused, reset, timed out) after the retries we allow. */
+export class RegistryNetworkError extends RegistryError {
+  override name = 'RegistryNetworkError';
+  constructor(readonly host: string, what: string, detail: string, options?: { cause?: unknown }) {
+    super('network', `${what}: cannot reach ${host}: ${detail}`, undefined, options);
+  }
+}
+
+/** A registry answered with an unexpected HTTP status. `errors` holds the registry's own error codes. */
+export class RegistryHttpError extends RegistryError {
+  override name = 'RegistryHttpError';
+  constructor(
+    readonly registry: string,
+    readonly method: string,
+    /** The request path, without its query (upload URLs may carry signed state). */
+    readonly path: string,
+    readonly status: number,
+    readonly errors: readonly { code?: string; message?: string; detail?: unknown }[],
+    what: string,
+    hint?: string,
+  ) {
+    const detail = errors.length
+      ? errors.map((e) => [e.code, e.message].filter(Boolean).join(': ')).join('; ')
+      : 'no error detail';
+    super('registry-http', `${what}: ${method} ${registry}${path} answered ${status} (${detail})`, hint);
+  }
+}
+
+/** Content whose digest or size is not the one announced. */
+export class DigestMismatchError extends RegistryError {
+  override name = 'DigestMismatchError';
+  constructor(what: string, readonly expected: string, readonly actual: string) {
+    super('digest', `${what}: expected ${expected}, got ${actual}`);
+  }
+}
+
+/** A manifest over the 4 MiB that registries are required to accept. */
+export class ManifestTooLargeError extends RegistryError {
+  override name = 'ManifestTooLargeError';
+  constructor(readonly size: number, readonly limit: number) {
+    super('manifest-too-large', `manifest is ${size} bytes, over the ${limit}-byte limit registries must accept; not sent`,
+      'split the image into fewer layers or move annotations out of the manifest');
+  }
+}
+
+/** An index with no manifest for the wanted platform. */
+export class PlatformNotFoundError extends RegistryError {
+  override name = 'PlatformNotFoundError';
+  constructor(reference: string, wanted: string, available: readonly string[]) {
+    super('platform', `${reference} has no image for ${wanted}; it has ${available.join(', ') || 'none'}`);
+  }
+}
+
+/** A document that is not what the registry said it was (bad JSON, wrong schema). */
+export class RegistryContentError extends RegistryError {
+  override name = 'RegistryContentError';
+  constructor(message: string) {
+    super('registry-content', message);
+  }
+}

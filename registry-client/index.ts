@@ -1,0 +1,23 @@
+// The public API of imgbuild's registry client. See README.md.
+export { RegistryClient, MAX_MANIFEST_BYTES, MANIFEST_ACCEPT, pullScope, pushScope } from './client.js';
+export type { RegistryClientOptions, RepositoryRef, RequestSpec } from './client.js';
+export { ImageReference, parseReference, normaliseRegistry, registryApiHost, isValidRepositoryName, DOCKER_HUB, DOCKER_HUB_API_HOST } from './reference.js';
+export { pushImage } from './push.js';
+export type { PushBlob, PushInput, PushManifest, PushOptions, PushResult } from './push.js';
+export { pullImage, resolveImage, downloadBlob, blobPath } from './pull.js';
+export type { PullOptions, PullResult, ResolvedImage } from './pull.js';
+export { uploadBlob, defaultChunkSize, GHCR_CHUNK_SIZE } from './upload.js';
+export type { BlobSource, UploadOptions, UploadResult } from './upload.js';
+export { choosePlatform, hostPlatform, formatPlatform } from './platform.js';
+export type { PlatformWanted } from './platform.js';
+export { login } from './login.js';
+export type { LoginOptions } from './login.js';
+export { defaultCredentialProvider, parseUserPass, describeCredential } from './auth/credentials.js';
+export type { Credential, CredentialProvider, CredentialLookupOptions } from './auth/credentials.js';
+export { dockerConfigDir, readDockerConfig, writeDockerLogin, runCredentialHelper } from './auth/docker-config.js';
+export { parseChallenges } from './auth/challenge.js';
+export type { Challenge } from './auth/challenge.js';
+export { ScopeSet } from './auth/scope.js';
+export type { RetryOptions } from './retry.js';
+export type { TransportOptions } from './transport.js';
+export * from './errors.js';

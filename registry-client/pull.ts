@@ -1,0 +1,173 @@
+import { createWriteStream } from 'node:fs';
+import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import pLimit from 'p-limit';
+import { type RegistryClient, type RepositoryRef } from './client.js';
+import { DigestMismatchError, PlatformNotFoundError, RegistryContentError, RegistryError, RegistryNetworkError } from './errors.js';
+import type { ImageReference } from './reference.js';
+import { backoffDelay, describeError, isNetworkError, sleep } from './retry.js';
+import { choosePlatform, formatPlatform, hostPlatform, type PlatformWanted } from './platform.js';
+import { DigestingStream, digestHex, isDigest, type Digest } from '../oci/digest.js';
+import { isIndexMediaType, MediaType } from '../oci/media-types.js';
+import { ImageConfigSchema, IndexSchema, ManifestSchema, type Descriptor, type ImageConfig, type Manifest } from '../oci/schemas.js';
+
+export interface ResolvedImage {
+  /** The platform manifest's digest (what its layers hang from). */
+  digest: Digest;
+  mediaType: string;
+  manifest: Manifest;
+  manifestBytes: Buffer;
+  /** Set when the reference named an index and we picked one platform from it. */
+  index?: { digest: Digest; mediaType: string; bytes: Buffer };
+}
+
+export interface PullOptions {
+  /** The content-addressed directory blobs go into: `<blobDir>/sha256/<hex>` (an OCI layout's `blobs/`). */
+  blobDir: string;
+  /** Default: the host's (linux/amd64 on x64). */
+  platform?: PlatformWanted;
+  /** Download layers too (default true); false fetches manifest and config only. */
+  layers?: boolean;
+  concurrency?: number;
+}
+
+export interface PullResult extends ResolvedImage {
+  config: ImageConfig;
+  configBytes: Buffer;
+  configDescriptor: Descriptor;
+  /** The layers as the manifest lists them (digests unchanged: reuse them as they are). */
+  layers: Descriptor[];
+  /** Blobs fetched now vs already in blobDir. */
+  downloaded: number;
+  cached: number;
+}
+
+/**
+ * Resolve a reference to one image manifest: GET it (every manifest type in Accept), and if it
+ * is an index, pick the entry for `platform` and GET that by digest.
+ */
+export async function resolveImage(client: RegistryClient, ref: ImageReference, platform: PlatformWanted = hostPlatform()): Promise<ResolvedImage> {
+  const repo = { registry: ref.registry, repository: ref.repository };
+  const top = await client.getManifest(repo, ref.target);
+  if (isIndexMediaType(top.mediaType)) {
+    const index = parseDoc(IndexSchema, top.bytes, `index ${ref.toString()}`);
+    const entry = choosePlatform(index.manifests, platform);
+    if (!entry) throw new PlatformNotFoundError(ref.toString(), formatPlatform(platform), index.manifests.filter((m) => m.platform).map((m) => formatPlatform(m.platform)));
+    if (!isDigest(entry.digest)) throw new RegistryContentError(`index ${ref.toString()}: entry digest ${entry.digest} is not sha256`);
+    const m = await client.getManifest(repo, entry.digest);
+    if (isIndexMediaType(m.mediaType)) throw new RegistryContentError(`${ref.toString()}: the ${formatPlatform(platform)} entry is another index; nested indexes are not supported`);
+    return { ...imageManifest(m, ref), index: { digest: top.digest, mediaType: top.mediaType, bytes: top.bytes } };
+  }
+  return imageManifest(top, ref);
+}
+
+function imageManifest(m: { bytes: Buffer; mediaType: string; digest: Digest }, ref: ImageReference): ResolvedImage {
+  if (m.mediaType !== MediaType.ociManifest && m.mediaType !== MediaType.dockerManifest) {
+    throw new RegistryContentError(`${ref.toString()}: unsupported manifest type ${JSON.stringify(m.mediaType)} (expected an OCI or Docker v2 schema 2 manifest)`);
+  }
+  const manifest = parseDoc(ManifestSchema, m.bytes, `manifest ${ref.toString()}`);
+  return { digest: m.digest, mediaType: m.mediaType, manifest, manifestBytes: m.bytes };
+}
+
+function parseDoc<T>(schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: { issues: { path: PropertyKey[]; message: string }[] } } }, bytes: Buffer, what: string): T {
+  let json: unknown;
+  try {
+    json = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    throw new RegistryContentError(`${what}: not JSON`);
+  }
+  const r = schema.safeParse(json);
+  if (!r.success) {
+    const first = r.error.issues[0];
+    throw new RegistryContentError(`${what}: ${first ? `${first.path.map(String).join('.') || '(top)'}: ${first.message}` : 'invalid'}`);
+  }
+  return r.data;
+}
+
+/**
+ * Pull an image for one platform into `blobDir`: manifest (and index), config and layers, each
+ * verified against its digest and size while it streams to a temp file, then renamed into place.
+ * Blobs already in `blobDir` are not fetched again.
+ */
+export async function pullImage(client: RegistryClient, ref: ImageReference, options: PullOptions): Promise<PullResult> {
+  const resolved = await resolveImage(client, ref, options.platform ?? hostPlatform());
+  const repo = { registry: ref.registry, repository: ref.repository };
+  const { manifest } = resolved;
+  await writeBlobBytes(options.blobDir, resolved.digest, resolved.manifestBytes);
+  if (resolved.index) await writeBlobBytes(options.blobDir, resolved.index.digest, resolved.index.bytes);
+
+  let downloaded = 0;
+  let cached = 0;
+  const fetchOne = async (d: Descriptor) => {
+    if (await downloadBlob(client, repo, d, options.blobDir)) downloaded++;
+    else cached++;
+  };
+  await fetchOne(manifest.config);
+  const configBytes = await readFile(blobPath(options.blobDir, manifest.config.digest as Digest));
+  const config = parseDoc(ImageConfigSchema, configBytes, `config ${manifest.config.digest} of ${ref.toString()}`);
+  if (config.rootfs.diff_ids.length !== manifest.layers.length) {
+    throw new RegistryContentError(`${ref.toString()}: the config lists ${config.rootfs.diff_ids.length} diff_ids for ${manifest.layers.length} layers`);
+  }
+  if (options.layers !== false) {
+    const limit = pLimit(Math.max(1, options.concurrency ?? 4));
+    await Promise.all(manifest.layers.map((l) => limit(() => fetchOne(l))));
+  }
+  return { ...resolved, config, configBytes, configDescriptor: manifest.config, layers: manifest.layers, downloaded, cached };
+}
+
+/** Where a blob lives in a content-addressed dir. */
+export function blobPath(blobDir: string, digest: Digest): string {
+  return join(blobDir, 'sha256', digestHex(digest));
+}
+
+async function writeBlobBytes(blobDir: string, digest: Digest, bytes: Buffer): Promise<void> {
+  const dest = blobPath(blobDir, digest);
+  if (await exists(dest, bytes.length)) return;
+  await mkdir(join(blobDir, 'sha256'), { recursive: true });
+  const tmp = `${dest}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
+  await writeFile(tmp, bytes, { flag: 'wx' });
+  await rename(tmp, dest);
+}
+
+async function exists(path: string, size: number): Promise<boolean> {
+  try {
+    const s = await stat(path);
+    return s.isFile() && s.size === size;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Download one blob into `<blobDir>/sha256/<hex>` unless it is there. The bytes stream through
+ * a hash to a temp file; a digest or size mismatch deletes the temp file and fails; a reset
+ * restarts the download. Returns true when it downloaded, false when the blob was already there.
+ */
+export async function downloadBlob(client: RegistryClient, repo: RepositoryRef, desc: Descriptor, blobDir: string): Promise<boolean> {
+  if (!isDigest(desc.digest)) throw new RegistryContentError(`blob digest ${desc.digest} is not sha256`);
+  const digest = desc.digest;
+  const dest = blobPath(blobDir, digest);
+  if (await exists(dest, desc.size)) return false;
+  await mkdir(join(blobDir, 'sha256'), { recursive: true });
+  const what = `download blob ${digest} from ${repo.registry}/${repo.repository}`;
+  for (let attempt = 0; ; attempt++) {
+    const tmp = `${dest}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
+    try {
+      const res = await client.getBlob(repo, digest);
+      const hash = new DigestingStream();
+      await pipeline(res.body, hash, createWriteStream(tmp, { flags: 'wx' }));
+      if (hash.size !== desc.size) throw new DigestMismatchError(`${what}: size`, String(desc.size), String(hash.size));
+      if (hash.digest() !== digest) throw new DigestMismatchError(`${what}: content`, digest, hash.digest());
+      await rename(tmp, dest);
+      return true;
+    } catch (e) {
+      await rm(tmp, { force: true });
+      const transient = !(e instanceof RegistryError) && isNetworkError(e);
+      if (!transient) throw e;
+      if (attempt >= client.retry.retries) throw new RegistryNetworkError(repo.registry, what, describeError(e), { cause: e });
+      await sleep(backoffDelay(client.retry, attempt + 1));
+    }
+  }
+}

@@ -1,0 +1,121 @@
+import pLimit from 'p-limit';
+import type { Readable } from 'node:stream';
+import { pushScope, MAX_MANIFEST_BYTES, type RegistryClient } from './client.js';
+import { ManifestTooLargeError, RegistryError } from './errors.js';
+import { isValidRepositoryName, type ImageReference } from './reference.js';
+import { defaultChunkSize, uploadBlob, type BlobSource } from './upload.js';
+import { isDigest, sha256Digest, type Digest } from '../oci/digest.js';
+
+/** A blob to push: its descriptor (digest, size) and where its bytes come from. */
+export interface PushBlob {
+  digest: Digest;
+  size: number;
+  /** A file holding the blob, or `open` giving a fresh stream of it (called again on retries). */
+  path?: string;
+  open?: () => Readable;
+  /** Repositories of the same registry known to hold this blob: tried as a cross-repo mount. */
+  mountFrom?: string[];
+}
+
+/** A manifest document to push: its exact bytes and media type. */
+export interface PushManifest {
+  bytes: Uint8Array;
+  mediaType: string;
+}
+
+export interface PushInput {
+  /** The top manifest (an image manifest or an index): pushed last, under the reference's tag or digest. */
+  manifest: PushManifest;
+  /** Every blob the manifest(s) name: config and layers (order does not matter). */
+  blobs: readonly PushBlob[];
+  /** For an index: its child manifests, pushed by digest before it. */
+  childManifests?: readonly PushManifest[];
+  /** More tags for the same manifest, pushed after it. */
+  extraTags?: readonly string[];
+}
+
+export interface PushOptions {
+  /** Blobs uploaded at once (default 4). */
+  concurrency?: number;
+  /** 0 = monolithic PUT; >0 = PATCH chunks of this size. Default: `defaultChunkSize(registry)` (4 MiB on ghcr.io, else monolithic). */
+  chunkSize?: number;
+  /** Progress: one event per blob, as it finishes. */
+  onBlob?: (e: { digest: Digest; size: number; how: 'uploaded' | 'mounted' | 'skipped' }) => void;
+}
+
+export interface PushResult {
+  /** The digest of the pushed top manifest (what `--digest-file` writes). */
+  digest: Digest;
+  /** `registry/repo@digest`: the pushed image, pinned. */
+  reference: string;
+  uploaded: number;
+  skipped: number;
+  mounted: number;
+  /** Blob bytes sent in request bodies (manifests not counted). */
+  bytesSent: number;
+}
+
+/**
+ * Push an image: every blob (HEAD first, skip what exists; cross-repo mount when the caller
+ * names a repository that has it; else upload), in parallel up to `concurrency`; then child
+ * manifests by digest, the manifest under the reference's tag (or digest), and extra tags.
+ * The manifest goes only after every blob is in, so a registry never holds a manifest whose
+ * blobs are missing, and the tag moves only when the image is complete.
+ */
+export async function pushImage(client: RegistryClient, ref: ImageReference, input: PushInput, options: PushOptions = {}): Promise<PushResult> {
+  const repo = { registry: ref.registry, repository: ref.repository };
+  const manifests = [...(input.childManifests ?? []), input.manifest];
+  for (const m of manifests) {
+    if (m.bytes.byteLength > MAX_MANIFEST_BYTES) throw new ManifestTooLargeError(m.bytes.byteLength, MAX_MANIFEST_BYTES);
+  }
+  const digest = sha256Digest(input.manifest.bytes);
+  if (ref.digest && ref.digest !== digest) {
+    throw new RegistryError('digest', `push to ${ref.toString()}: the manifest's digest is ${digest}, not the one in the reference`);
+  }
+
+  const blobs = dedupe(input.blobs);
+  const mountRepos = new Set<string>();
+  for (const b of blobs) {
+    if (!isDigest(b.digest)) throw new RegistryError('push-input', `push to ${ref.toString()}: blob digest ${JSON.stringify(b.digest)} is not sha256:<64 hex>`);
+    if (!Number.isSafeInteger(b.size) || b.size < 0) throw new RegistryError('push-input', `push to ${ref.toString()}: blob ${b.digest} has an invalid size ${b.size}`);
+    if (!b.path && !b.open) throw new RegistryError('push-input', `push to ${ref.toString()}: blob ${b.digest} has neither path nor open()`);
+    for (const from of b.mountFrom ?? []) {
+      if (!isValidRepositoryName(from)) throw new RegistryError('push-input', `push to ${ref.toString()}: mountFrom ${JSON.stringify(from)} is not a repository name`);
+      if (from !== ref.repository) mountRepos.add(from);
+    }
+  }
+  // Ask for one token that covers the whole push (push+pull here, pull on mount sources).
+  const scopes = pushScope(repo, mountRepos);
+  const chunkSize = options.chunkSize ?? defaultChunkSize(ref.registry);
+  const result: PushResult = { digest, reference: `${ref.name}@${digest}`, uploaded: 0, skipped: 0, mounted: 0, bytesSent: 0 };
+
+  const limit = pLimit(Math.max(1, options.concurrency ?? 4));
+  await Promise.all(blobs.map((b) => limit(async () => {
+    const src: BlobSource = b.path ? { path: b.path } : { open: b.open! };
+    let how: 'uploaded' | 'mounted' | 'skipped';
+    if ((await client.blobExists(repo, b.digest, scopes)).exists) how = 'skipped';
+    else {
+      const mountFrom = (b.mountFrom ?? []).find((r) => r !== ref.repository);
+      const r = await uploadBlob(client, repo, b, src, { chunkSize, ...(mountFrom ? { mountFrom } : {}) });
+      if (r.how === 'uploaded') result.bytesSent += r.bytesSent;
+      how = r.how === 'exists' ? 'skipped' : r.how;
+    }
+    result[how === 'uploaded' ? 'uploaded' : how === 'mounted' ? 'mounted' : 'skipped']++;
+    options.onBlob?.({ digest: b.digest, size: b.size, how });
+  })));
+
+  for (const m of input.childManifests ?? []) {
+    await client.putManifest(repo, sha256Digest(m.bytes), m.bytes, m.mediaType, scopes);
+  }
+  await client.putManifest(repo, ref.digest ?? ref.tag ?? 'latest', input.manifest.bytes, input.manifest.mediaType, scopes);
+  for (const tag of input.extraTags ?? []) {
+    await client.putManifest(repo, ref.withTag(tag).tag!, input.manifest.bytes, input.manifest.mediaType, scopes);
+  }
+  return result;
+}
+
+function dedupe(blobs: readonly PushBlob[]): PushBlob[] {
+  const seen = new Map<string, PushBlob>();
+  for (const b of blobs) if (!seen.has(b.digest)) seen.set(b.digest, b);
+  return [...seen.values()];
+}

@@ -1,0 +1,172 @@
+import { rootCertificates } from 'node:tls';
+import type { Readable } from 'node:stream';
+import { Agent, request, type Dispatcher } from 'undici';
+import { RegistryNetworkError, RegistryTlsError } from './errors.js';
+import { describeError, isTlsError } from './retry.js';
+import { normaliseRegistry } from './reference.js';
+
+export type Headers = Record<string, string>;
+export type ResponseHeaders = Record<string, string | string[] | undefined>;
+
+/** A request body: bytes, or a factory giving a fresh stream for each attempt. */
+export type Body = string | Uint8Array | (() => Readable);
+
+export interface HttpResponse {
+  status: number;
+  headers: ResponseHeaders;
+  body: Dispatcher.ResponseData['body'];
+  /** The URL that answered (after redirects). */
+  url: URL;
+}
+
+export interface TransportOptions {
+  /**
+   * Hosts (`host[:port]`, as in references) we may reach over plain HTTP or with unverified TLS.
+   * Nothing else ever is: a TLS failure anywhere else is an error.
+   */
+  insecureRegistries?: readonly string[];
+  /** Extra CA certificates (PEM) to trust, on top of Node's bundled roots (e.g. a private registry's CA). */
+  ca?: string | Buffer | readonly (string | Buffer)[];
+  /** Use this dispatcher for everything (tests pass undici's MockAgent). `ca`/insecure then do not apply. */
+  dispatcher?: Dispatcher;
+  userAgent?: string;
+  /** Time to wait for response headers / between body chunks (default 5 min each). */
+  headersTimeoutMs?: number;
+  bodyTimeoutMs?: number;
+  /** Debug lines (method, URL without query, status). Never given a header or a body. */
+  log?: (line: string) => void;
+}
+
+const MAX_REDIRECTS = 5;
+
+/** `host[:port]` of a URL the way reference registries are written (default ports dropped). */
+export function hostOf(url: URL): string {
+  return url.host.toLowerCase();
+}
+
+/** A URL without its query and fragment: upload URLs carry state (sometimes signed) we do not print. */
+export function redact(url: URL): string {
+  return `${url.protocol}//${url.host}${url.pathname}`;
+}
+
+/**
+ * HTTP for the registry client: the right dispatcher per host (verified TLS with extra CAs, or
+ * unverified for named insecure hosts), redirects followed by hand so that `Authorization` never
+ * leaves the origin it was meant for, and TLS failures turned into RegistryTlsError.
+ * No retries here: callers decide what may be repeated.
+ */
+export class Transport {
+  readonly insecure: ReadonlySet<string>;
+  private readonly secureAgent: Dispatcher;
+  private insecureAgent: Dispatcher | undefined;
+  private readonly owned: Dispatcher[] = [];
+
+  constructor(readonly options: TransportOptions = {}) {
+    this.insecure = new Set((options.insecureRegistries ?? []).map((h) => normaliseRegistry(h)));
+    const timeouts = { headersTimeout: options.headersTimeoutMs ?? 300_000, bodyTimeout: options.bodyTimeoutMs ?? 300_000 };
+    if (options.dispatcher) {
+      this.secureAgent = options.dispatcher;
+    } else {
+      const extra = options.ca === undefined ? [] : Array.isArray(options.ca) ? options.ca : [options.ca];
+      const connect = extra.length ? { ca: [...rootCertificates, ...extra.map((c) => c.toString())] } : {};
+      this.secureAgent = new Agent({ ...timeouts, connect });
+      this.owned.push(this.secureAgent);
+    }
+    this.timeouts = timeouts;
+  }
+
+  private readonly timeouts: { headersTimeout: number; bodyTimeout: number };
+
+  isInsecure(host: string): boolean {
+    return this.insecure.has(normaliseRegistry(host));
+  }
+
+  private dispatcherFor(url: URL): Dispatcher {
+    if (this.options.dispatcher) return this.options.dispatcher;
+    if (url.protocol === 'https:' && this.isInsecure(hostOf(url))) {
+      if (!this.insecureAgent) {
+        this.insecureAgent = new Agent({ ...this.timeouts, connect: { rejectUnauthorized: false } });
+        this.owned.push(this.insecureAgent);
+      }
+      return this.insecureAgent;
+    }
+    return this.secureAgent;
+  }
+
+  /**
+   * One request. GET and HEAD follow redirects (up to 5); `authorization` is sent only while
+   * the URL's origin is `authOrigin` (the registry's) — a blob redirect to a storage host gets
+   * no credentials. Throws RegistryTlsError for TLS failures and passes other errors through
+   * (so a caller can tell a reset from a bad answer and retry).
+   */
+  async send(req: {
+    method: string;
+    url: URL;
+    headers?: Headers;
+    authorization?: string;
+    authOrigin?: string;
+    body?: Body;
+    followRedirects?: boolean;
+  }): Promise<HttpResponse> {
+    let url = req.url;
+    const follow = req.followRedirects ?? (req.method === 'GET' || req.method === 'HEAD');
+    for (let hop = 0; ; hop++) {
+      if (url.protocol === 'http:' && !this.isInsecure(hostOf(url))) {
+        // A redirect from HTTPS to plain HTTP would expose what we send; only named hosts may do that.
+        if (hop > 0) throw new RegistryNetworkError(hostOf(url), `${req.method} ${redact(req.url)}`, `redirected to plain HTTP ${redact(url)}, which is not an insecure registry`);
+      }
+      const headers: Headers = { 'user-agent': this.options.userAgent ?? 'imgbuild-registry-client', ...req.headers };
+      if (req.authorization && url.origin === (req.authOrigin ?? req.url.origin)) headers.authorization = req.authorization;
+      const body = typeof req.body === 'function' ? req.body() : req.body;
+      let res: Dispatcher.ResponseData;
+      try {
+        res = await request(url, {
+          method: req.method as Dispatcher.HttpMethod,
+          headers,
+          body: hop === 0 ? body : undefined,
+          dispatcher: this.dispatcherFor(url),
+        });
+      } catch (e) {
+        if (body && typeof body === 'object' && 'destroy' in body) (body as Readable).destroy();
+        if (isTlsError(e)) throw new RegistryTlsError(hostOf(url), describeError(e), { cause: e });
+        throw e;
+      }
+      this.options.log?.(`${req.method} ${redact(url)} -> ${res.statusCode}`);
+      const location = res.headers.location;
+      if (follow && [301, 302, 303, 307, 308].includes(res.statusCode) && typeof location === 'string' && hop < MAX_REDIRECTS) {
+        await res.body.dump();
+        url = new URL(location, url);
+        continue;
+      }
+      return { status: res.statusCode, headers: res.headers, body: res.body, url };
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.owned.map((d) => d.close()));
+  }
+}
+
+/** A response header as one string (the first when repeated). */
+export function header(h: ResponseHeaders, name: string): string | undefined {
+  const v = h[name.toLowerCase()];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** Read a JSON error body of a registry (`{"errors":[{code,message,detail}]}`); empty when there is none. */
+export async function readRegistryErrors(res: HttpResponse): Promise<{ code?: string; message?: string; detail?: unknown }[]> {
+  try {
+    const text = await res.body.text();
+    if (!text) return [];
+    const parsed = JSON.parse(text) as { errors?: unknown };
+    if (Array.isArray(parsed.errors)) {
+      return parsed.errors.filter((e): e is { code?: string; message?: string } => !!e && typeof e === 'object').map((e) => ({
+        ...(typeof e.code === 'string' ? { code: e.code } : {}),
+        ...(typeof e.message === 'string' ? { message: e.message.slice(0, 500) } : {}),
+      }));
+    }
+    return [];
+  } catch {
+    return [];
+  }
+}

@@ -1,0 +1,257 @@
+import { createReadStream } from 'node:fs';
+import type { Readable } from 'node:stream';
+import type { ScopeSet } from './auth/scope.js';
+import { pushScope, type RegistryClient, type RepositoryRef } from './client.js';
+import { DigestMismatchError, RegistryError, RegistryNetworkError } from './errors.js';
+import { backoffDelay, describeError, isNetworkError, isRetriableStatus, parseRetryAfter, sleep } from './retry.js';
+import { header, type HttpResponse } from './transport.js';
+import type { Digest } from '../oci/digest.js';
+
+/** The bytes of a blob to upload: a file, or a function opening a fresh stream of it from the start. */
+export type BlobSource = { path: string } | { open: () => Readable };
+
+export function openSource(src: BlobSource): Readable {
+  return 'path' in src ? createReadStream(src.path) : src.open();
+}
+
+export interface UploadOptions {
+  /** 0 = one monolithic PUT; otherwise PATCH chunks of this many bytes (see `defaultChunkSize`). */
+  chunkSize: number;
+  /** Another repository of the same registry that has the blob: try a cross-repo mount first. */
+  mountFrom?: string;
+  /** Called with bytes as they are acknowledged by the registry (after each PUT/PATCH). */
+  onBytes?: (n: number) => void;
+}
+
+export type UploadResult = { how: 'uploaded'; bytesSent: number } | { how: 'mounted' } | { how: 'exists' };
+
+/** GHCR refuses a request body over 4 MiB, so uploads there go in 4 MiB PATCH chunks. */
+export const GHCR_CHUNK_SIZE = 4 * 1024 * 1024;
+
+/**
+ * Our default upload mode: one streamed PUT (the fewest round-trips, no buffering) everywhere
+ * except registries known to cap a request body, where PATCH chunks stay under the cap.
+ */
+export function defaultChunkSize(registry: string): number {
+  return registry === 'ghcr.io' ? GHCR_CHUNK_SIZE : 0;
+}
+
+class RetryableUploadError extends Error {
+  constructor(message: string, readonly retryAfterMs?: number) {
+    super(message);
+  }
+}
+
+/**
+ * Upload one blob, surviving resets and 5xx: a broken monolithic PUT restarts with a new
+ * upload session; a broken chunk resumes from the offset the registry confirms (or restarts).
+ * A blob is committed only by the final PUT with `?digest=`, which the registry checks, so a
+ * broken upload never leaves a half blob under the digest. Before each retry we HEAD the blob
+ * in case the commit happened and only its answer was lost.
+ */
+export async function uploadBlob(client: RegistryClient, repo: RepositoryRef, desc: { digest: Digest; size: number }, src: BlobSource, opts: UploadOptions): Promise<UploadResult> {
+  const scopes = pushScope(repo, opts.mountFrom ? [opts.mountFrom] : []);
+  const where = `${repo.registry}/${repo.repository}`;
+  const what = `upload blob ${desc.digest} (${desc.size} bytes) to ${where}`;
+
+  let mountTried = false;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      // Start a session — or mount, whose 202 answer is a session to upload into.
+      let location: URL;
+      if (opts.mountFrom && !mountTried) {
+        mountTried = true;
+        const res = await client.request(repo.registry, {
+          method: 'POST', path: `/v2/${repo.repository}/blobs/uploads/`, query: { mount: desc.digest, from: opts.mountFrom }, scopes,
+          headers: { 'content-length': '0' }, what: `mount blob ${desc.digest} from ${opts.mountFrom} into ${where}`,
+        });
+        if (res.status === 201) {
+          await res.body.dump();
+          return { how: 'mounted' };
+        }
+        location = await sessionLocation(client, repo, res, what);
+      } else {
+        const res = await client.request(repo.registry, {
+          method: 'POST', path: `/v2/${repo.repository}/blobs/uploads/`, scopes, headers: { 'content-length': '0' }, what,
+        });
+        location = await sessionLocation(client, repo, res, what);
+      }
+      const sent = opts.chunkSize > 0 && desc.size > opts.chunkSize
+        ? await chunked(client, repo, desc, src, location, opts, scopes, what)
+        : await monolithic(client, repo, desc, src, location, opts, scopes, what);
+      return { how: 'uploaded', bytesSent: sent };
+    } catch (e) {
+      const retryable = e instanceof RetryableUploadError || (!(e instanceof RegistryError) && isNetworkError(e)) || e instanceof RegistryNetworkError;
+      if (!retryable || attempt >= client.retry.retries) {
+        if (e instanceof RetryableUploadError) throw new RegistryNetworkError(repo.registry, what, e.message);
+        if (!(e instanceof RegistryError) && isNetworkError(e)) throw new RegistryNetworkError(repo.registry, what, describeError(e), { cause: e });
+        throw e;
+      }
+      await sleep(e instanceof RetryableUploadError && e.retryAfterMs !== undefined ? e.retryAfterMs : backoffDelay(client.retry, attempt + 1));
+      // The commit may have happened with only its answer lost.
+      if ((await client.blobExists(repo, desc.digest, scopes)).exists) return { how: 'exists' };
+    }
+  }
+}
+
+async function sessionLocation(client: RegistryClient, repo: RepositoryRef, res: HttpResponse, what: string): Promise<URL> {
+  if (res.status !== 202) {
+    if (isRetriableStatus(res.status)) {
+      await res.body.dump();
+      throw new RetryableUploadError(`starting an upload answered ${res.status}`);
+    }
+    throw await client.httpError(repo.registry, 'POST', res, what);
+  }
+  await res.body.dump();
+  const loc = header(res.headers, 'location');
+  if (!loc) throw await client.httpError(repo.registry, 'POST', res, `${what}: the registry gave no upload Location`);
+  return new URL(loc, res.url);
+}
+
+function withDigest(location: URL, digest: Digest): URL {
+  const u = new URL(location);
+  u.searchParams.set('digest', digest);
+  return u;
+}
+
+async function judge(client: RegistryClient, repo: RepositoryRef, res: HttpResponse, method: string, ok: number[], what: string): Promise<void> {
+  if (ok.includes(res.status)) return;
+  if (isRetriableStatus(res.status)) {
+    const wait = parseRetryAfter(res.headers['retry-after'], client.retry.maxRetryAfterMs);
+    await res.body.dump();
+    throw new RetryableUploadError(`${method} answered ${res.status}`, wait);
+  }
+  throw await client.httpError(repo.registry, method, res, what);
+}
+
+function checkCommitted(res: HttpResponse, desc: { digest: Digest }, what: string): void {
+  const claimed = header(res.headers, 'docker-content-digest');
+  if (claimed?.startsWith('sha256:') && claimed !== desc.digest) throw new DigestMismatchError(`${what}: registry stored`, desc.digest, claimed);
+}
+
+/** One PUT with the whole blob streamed as its body (Content-Length known, nothing buffered). */
+async function monolithic(client: RegistryClient, repo: RepositoryRef, desc: { digest: Digest; size: number }, src: BlobSource, location: URL, opts: UploadOptions, scopes: ScopeSet, what: string): Promise<number> {
+  const res = await client.request(repo.registry, {
+    method: 'PUT', url: withDigest(location, desc.digest), scopes, what, retry: false,
+    headers: { 'content-type': 'application/octet-stream', 'content-length': String(desc.size) },
+    body: () => openSource(src),
+  }).catch((e: unknown) => {
+    throw sizeMismatch(e, desc, what);
+  });
+  await judge(client, repo, res, 'PUT', [201, 204], what);
+  checkCommitted(res, desc, what);
+  await res.body.dump();
+  opts.onBytes?.(desc.size);
+  return desc.size;
+}
+
+function sizeMismatch(e: unknown, desc: { digest: Digest; size: number }, what: string): unknown {
+  if ((e as { code?: string })?.code === 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH') {
+    return new DigestMismatchError(`${what}: the source's length differs from the descriptor's size`, String(desc.size), 'a different length');
+  }
+  return e;
+}
+
+/**
+ * PATCH chunks with `Content-Range`, then a PUT with the digest. One chunk is held in memory at a
+ * time (so memory is bounded by chunkSize). A chunk that fails is resumed from the offset the
+ * registry reports for the session (GET on the upload URL); if the session is gone, the caller
+ * restarts with a new one.
+ */
+async function chunked(client: RegistryClient, repo: RepositoryRef, desc: { digest: Digest; size: number }, src: BlobSource, start: URL, opts: UploadOptions, scopes: ScopeSet, what: string): Promise<number> {
+  let location = start;
+  let offset = 0;
+  let sent = 0;
+  const stream = openSource(src);
+  const reader = chunkReader(stream, opts.chunkSize);
+  try {
+    let chunk: Buffer | undefined;
+    let chunkStart = 0;
+    let failures = 0;
+    while (offset < desc.size) {
+      if (!chunk || offset >= chunkStart + chunk.length) {
+        chunkStart += chunk?.length ?? 0;
+        chunk = await reader.next();
+        if (!chunk || chunk.length === 0) throw new DigestMismatchError(`${what}: the source ended early`, String(desc.size), String(chunkStart));
+      }
+      // After a resume the registry may hold part of this chunk already.
+      const part = chunk.subarray(offset - chunkStart);
+      try {
+        const res = await client.request(repo.registry, {
+          method: 'PATCH', url: location, scopes, what, retry: false,
+          headers: { 'content-type': 'application/octet-stream', 'content-length': String(part.length), 'content-range': `${offset}-${offset + part.length - 1}` },
+          body: part,
+        });
+        await judge(client, repo, res, 'PATCH', [202, 204], what);
+        await res.body.dump();
+        const loc = header(res.headers, 'location');
+        if (loc) location = new URL(loc, res.url);
+        offset = confirmedEnd(res, offset + part.length);
+        sent += part.length;
+        opts.onBytes?.(part.length);
+        failures = 0;
+      } catch (e) {
+        const transient = e instanceof RetryableUploadError || (!(e instanceof RegistryError) && isNetworkError(e));
+        if (!transient || ++failures > client.retry.retries) throw e;
+        await sleep(e instanceof RetryableUploadError && e.retryAfterMs !== undefined ? e.retryAfterMs : backoffDelay(client.retry, failures));
+        const status = await uploadStatus(client, repo, location, scopes, what);
+        if (!status) throw new RetryableUploadError('the upload session is gone');
+        location = status.location;
+        if (status.offset < chunkStart) throw new RetryableUploadError('the registry lost bytes of an earlier chunk');
+        offset = status.offset;
+      }
+    }
+    const res = await client.request(repo.registry, {
+      method: 'PUT', url: withDigest(location, desc.digest), scopes, what, retry: false, headers: { 'content-length': '0' },
+    });
+    await judge(client, repo, res, 'PUT', [201, 204], what);
+    checkCommitted(res, desc, what);
+    await res.body.dump();
+    return sent;
+  } finally {
+    stream.destroy();
+  }
+}
+
+/** The end of what the registry holds, from a `Range: 0-<last>` header; `fallback` when absent. */
+function confirmedEnd(res: HttpResponse, fallback: number): number {
+  const m = /^(?:bytes=)?0-(\d+)$/.exec(header(res.headers, 'range') ?? '');
+  return m ? Number(m[1]) + 1 : fallback;
+}
+
+/** GET on an upload URL: where the session stands (204 + Range), or undefined if it is gone. */
+async function uploadStatus(client: RegistryClient, repo: RepositoryRef, location: URL, scopes: ScopeSet, what: string): Promise<{ offset: number; location: URL } | undefined> {
+  const res = await client.request(repo.registry, { method: 'GET', url: location, scopes, what: `${what}: upload status` });
+  await res.body.dump();
+  if (res.status !== 204 && res.status !== 200) return undefined;
+  const loc = header(res.headers, 'location');
+  return { offset: confirmedEnd(res, 0), location: loc ? new URL(loc, res.url) : location };
+}
+
+/** Read a stream in pieces of exactly `size` bytes (the last may be shorter). */
+function chunkReader(stream: Readable, size: number): { next(): Promise<Buffer | undefined> } {
+  const it = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  let pending: Buffer[] = [];
+  let pendingLen = 0;
+  let done = false;
+  return {
+    async next() {
+      while (pendingLen < size && !done) {
+        const r = await it.next();
+        if (r.done) done = true;
+        else {
+          pending.push(r.value);
+          pendingLen += r.value.length;
+        }
+      }
+      if (pendingLen === 0) return undefined;
+      const all = Buffer.concat(pending, pendingLen);
+      const out = all.subarray(0, Math.min(size, all.length));
+      const rest = all.subarray(out.length);
+      pending = rest.length ? [Buffer.from(rest)] : [];
+      pendingLen = rest.length;
+      return out;
+    },
+  };
+}
+
