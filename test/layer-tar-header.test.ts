@@ -30,6 +30,13 @@ test('a 150-byte path with a slash is split into ustar prefix and name, without 
   assert.deepEqual(blocks({ path }).map((b) => [b.typeflag, b.ustarName]), [['0', path]]);
 });
 
+test('the ustar split is at the last slash that fits the prefix, as GNU tar and Go split', () => {
+  const path = `root/x/y/${'g'.repeat(98)}`;
+  const h = encodeHeader({ ...base, path });
+  assert.equal(h.subarray(345, 500).toString('latin1').replace(/\0+$/, ''), 'root/x/y');
+  assert.equal(h.subarray(0, 100).toString('latin1'), 'g'.repeat(98) + '\0\0');
+});
+
 test('a 150-byte path that cannot be split gets a pax path record and nothing else', () => {
   const path = `dir/${'f'.repeat(146)}`;
   const got = blocks({ path });

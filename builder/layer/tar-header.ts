@@ -118,17 +118,20 @@ interface UstarName {
 }
 
 /**
- * ustar stores up to 255 bytes as `prefix` (≤155) + `/` + `name` (≤100), split at a slash.
- * We move as little as possible into the prefix, which finds a split whenever one exists.
+ * ustar stores up to 255 bytes as `prefix` (≤155) + `/` + `name` (≤100), split at a slash. Like
+ * GNU tar and Go's archive/tar we split at the last slash that leaves the prefix short enough
+ * (never a directory's trailing slash), so our headers are byte-identical to theirs. That split
+ * gives the shortest possible name part, so if it does not fit, no split does.
  */
 function splitUstarName(path: Buffer): UstarName | undefined {
   if (path.length <= 100) return { name: path, prefix: Buffer.alloc(0) };
-  // The split slash may not be the last byte (a directory's trailing slash): name must not be empty.
-  for (let i = 0; i < path.length - 1 && i <= 155; i++) {
-    if (path[i] !== 0x2f) continue;
-    if (path.length - i - 1 <= 100) return { prefix: path.subarray(0, i), name: path.subarray(i + 1) };
-  }
-  return undefined;
+  let end = path.length;
+  if (end > 156) end = 156;
+  else if (path[end - 1] === 0x2f) end--;
+  const i = path.subarray(0, end).lastIndexOf(0x2f);
+  const nameLength = path.length - i - 1;
+  if (i <= 0 || nameLength === 0 || nameLength > 100) return undefined;
+  return { prefix: path.subarray(0, i), name: path.subarray(i + 1) };
 }
 
 /** What a reader without pax support sees when the real path is in a pax record: ASCII, truncated. */
