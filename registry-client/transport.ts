@@ -111,9 +111,9 @@ export class Transport {
     let url = req.url;
     const follow = req.followRedirects ?? (req.method === 'GET' || req.method === 'HEAD');
     for (let hop = 0; ; hop++) {
-      if (url.protocol === 'http:' && !this.isInsecure(hostOf(url))) {
-        // A redirect from HTTPS to plain HTTP would expose what we send; only named hosts may do that.
-        if (hop > 0) throw new RegistryNetworkError(hostOf(url), `${req.method} ${redact(req.url)}`, `redirected to plain HTTP ${redact(url)}, which is not an insecure registry`);
+      if (hop > 0 && req.url.protocol === 'https:' && url.protocol === 'http:' && !this.isInsecure(hostOf(url))) {
+        // A redirect from HTTPS down to plain HTTP would expose what we fetch; only named hosts may do that.
+        throw new RegistryNetworkError(hostOf(url), `${req.method} ${redact(req.url)}`, `redirected to plain HTTP ${redact(url)}, which is not an insecure registry`);
       }
       const headers: Headers = { 'user-agent': this.options.userAgent ?? 'imgbuild-registry-client', ...req.headers };
       if (req.authorization && url.origin === (req.authOrigin ?? req.url.origin)) headers.authorization = req.authorization;

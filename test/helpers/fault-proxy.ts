@@ -1,0 +1,122 @@
+import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+
+/** What the proxy saw: one line per request it received. */
+export interface ProxiedRequest {
+  method: string;
+  path: string;
+  query: string;
+  /** The status sent back, or 'reset' when the proxy cut the connection. */
+  status: number | 'reset';
+  /** Whether the request carried an Authorization header (never its value). */
+  authorized: boolean;
+  bodyBytes: number;
+}
+
+export type Fault =
+  /** Answer with this status (and headers) instead of forwarding. */
+  | { kind: 'status'; status: number; headers?: Record<string, string>; body?: string }
+  /** Forward, but cut both connections after this many request-body bytes. */
+  | { kind: 'reset-after'; bytes: number }
+  /** Answer 307 to another URL. */
+  | { kind: 'redirect'; location: (req: IncomingMessage) => string };
+
+export interface FaultRule {
+  match: (req: { method: string; path: string; query: string }) => boolean;
+  /** How many matching requests get the fault (then the rule is spent). */
+  times: number;
+  fault: Fault;
+}
+
+export interface FaultProxy {
+  host: string;
+  port: number;
+  /** Add a fault for the next matching requests. */
+  inject(rule: FaultRule): void;
+  requests(): ProxiedRequest[];
+  clearLog(): void;
+  stop(): Promise<void>;
+}
+
+/**
+ * A small HTTP proxy on 127.0.0.1 in front of a registry (plain HTTP upstream). It forwards
+ * requests as they are (Host kept, so the registry's upload Locations point back at the proxy),
+ * logs each one, and injects faults: a status burst (503, 429 + Retry-After), a connection reset
+ * in the middle of a request body, a redirect.
+ */
+export async function startFaultProxy(upstreamPort: number): Promise<FaultProxy> {
+  const rules: FaultRule[] = [];
+  const log: ProxiedRequest[] = [];
+  const sockets = new Set<Socket>();
+
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const [path = '', query = ''] = (req.url ?? '').split('?');
+    const entry: ProxiedRequest = { method: req.method ?? '', path, query, status: 0, authorized: !!req.headers.authorization, bodyBytes: 0 };
+    log.push(entry);
+    const rule = rules.find((r) => r.times > 0 && r.match({ method: entry.method, path, query }));
+    if (rule) rule.times--;
+    const fault = rule?.fault;
+
+    if (fault?.kind === 'status' || fault?.kind === 'redirect') {
+      req.resume();
+      req.on('end', () => {
+        if (fault.kind === 'status') {
+          entry.status = fault.status;
+          res.writeHead(fault.status, { 'content-type': 'application/json', ...fault.headers });
+          res.end(fault.body ?? '{"errors":[{"code":"UNAVAILABLE","message":"injected by the fault proxy"}]}');
+        } else {
+          entry.status = 307;
+          res.writeHead(307, { location: fault.location(req), 'content-length': '0' });
+          res.end();
+        }
+      });
+      return;
+    }
+
+    const up = httpRequest({ host: '127.0.0.1', port: upstreamPort, method: req.method, path: req.url, headers: req.headers }, (upRes) => {
+      entry.status = upRes.statusCode ?? 0;
+      res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+      upRes.pipe(res);
+    });
+    up.on('error', () => {
+      if (entry.status === 'reset') return;
+      if (!res.headersSent) res.writeHead(502);
+      res.end();
+    });
+    req.on('data', (chunk: Buffer) => {
+      entry.bodyBytes += chunk.length;
+      if (fault?.kind === 'reset-after' && entry.bodyBytes >= fault.bytes && entry.status !== 'reset') {
+        entry.status = 'reset';
+        req.socket.destroy();
+        up.destroy();
+        return;
+      }
+      if (!up.write(chunk)) {
+        req.pause();
+        up.once('drain', () => req.resume());
+      }
+    });
+    req.on('end', () => {
+      if (entry.status !== 'reset') up.end();
+    });
+  });
+  server.on('connection', (s: Socket) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+
+  return {
+    host: `127.0.0.1:${port}`,
+    port,
+    inject: (rule) => rules.push({ ...rule }),
+    requests: () => log.slice(),
+    clearLog: () => void log.splice(0),
+    stop: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}

@@ -1,0 +1,121 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { RegistryClient, parseReference, pushImage, ManifestTooLargeError } from '../registry-client/index.js';
+import { hasTool, needTool } from './helpers/tools.js';
+import { makeImage, makeLayer, noise, startRegistry, type RunningRegistry } from './helpers/registry.js';
+import { startFaultProxy, type FaultProxy } from './helpers/fault-proxy.js';
+
+const fast = { retries: 4, baseDelayMs: 10, maxDelayMs: 50 };
+
+describe('push to a real registry (docker-registry 2.8, plain HTTP)', () => {
+  let reg: RunningRegistry;
+  let proxy: FaultProxy;
+  let client: RegistryClient;
+  let tmp: string;
+
+  before(async () => {
+    if (!hasTool('docker-registry')) return;
+    reg = await startRegistry();
+    proxy = await startFaultProxy(reg.port);
+    client = new RegistryClient({ insecureRegistries: [proxy.host], retry: fast, credentials: async () => undefined });
+    tmp = await mkdtemp(join(tmpdir(), 'imgbuild-push-'));
+  });
+  after(async () => {
+    await client?.close();
+    await proxy?.stop();
+    await reg?.stop();
+    if (tmp) await rm(tmp, { recursive: true, force: true });
+  });
+
+  test('skopeo inspect and skopeo copy see exactly the pushed digests', async (t) => {
+    if (!needTool(t, 'docker-registry') || !needTool(t, 'skopeo')) return;
+    const img = await makeImage([await makeLayer({ 'etc/hello': 'hello\n' }), await makeLayer({ 'bin/tool': '#!/bin/sh\necho hi\n' })]);
+    const ref = parseReference(`${proxy.host}/demo/app:v1`);
+    const result = await pushImage(client, ref, { manifest: { bytes: img.manifest, mediaType: img.mediaType }, blobs: img.blobs });
+    assert.equal(result.digest, img.manifestDigest);
+    assert.equal(result.uploaded, 3);
+    assert.equal(result.skipped, 0);
+    assert.equal(result.bytesSent, img.blobs.reduce((n, b) => n + b.size, 0));
+
+    const inspect = JSON.parse(execFileSync('skopeo', ['inspect', '--tls-verify=false', `docker://${reg.host}/demo/app:v1`]).toString()) as { Digest: string; Layers: string[] };
+    assert.equal(inspect.Digest, img.manifestDigest);
+    assert.deepEqual(inspect.Layers, img.layers.map((l) => l.digest));
+
+    const out = join(tmp, 'copied');
+    execFileSync('skopeo', ['copy', '--src-tls-verify=false', `docker://${reg.host}/demo/app:v1`, `oci:${out}:v1`], { stdio: 'ignore' });
+    const index = JSON.parse(await readFile(join(out, 'index.json'), 'utf8')) as { manifests: { digest: string }[] };
+    assert.equal(index.manifests[0]?.digest, img.manifestDigest);
+    const copied = await readFile(join(out, 'blobs/sha256', img.manifestDigest.slice(7)));
+    assert.deepEqual(copied, img.manifest);
+  });
+
+  test('a second push of the same image uploads no blob: only HEADs and the manifest PUT', async (t) => {
+    if (!needTool(t, 'docker-registry')) return;
+    const img = await makeImage([await makeLayer({ 'data/a': 'same bytes twice\n' })]);
+    const ref = parseReference(`${proxy.host}/demo/again:1`);
+    await pushImage(client, ref, { manifest: { bytes: img.manifest, mediaType: img.mediaType }, blobs: img.blobs });
+    proxy.clearLog();
+    const second = await pushImage(client, ref, { manifest: { bytes: img.manifest, mediaType: img.mediaType }, blobs: img.blobs });
+    assert.deepEqual({ uploaded: second.uploaded, skipped: second.skipped, mounted: second.mounted, bytesSent: second.bytesSent }, { uploaded: 0, skipped: 2, mounted: 0, bytesSent: 0 });
+    const uploads = proxy.requests().filter((r) => r.path.includes('/blobs/uploads'));
+    assert.deepEqual(uploads, []);
+    assert.deepEqual(proxy.requests().map((r) => r.method).sort(), ['HEAD', 'HEAD', 'PUT']);
+  });
+
+  test('a push sharing layers with another repository mounts them instead of uploading', async (t) => {
+    if (!needTool(t, 'docker-registry')) return;
+    const shared = await makeLayer({ 'lib/shared.so': 'shared library bytes\n' });
+    const base = await makeImage([shared]);
+    await pushImage(client, parseReference(`${proxy.host}/team/base:1`), { manifest: { bytes: base.manifest, mediaType: base.mediaType }, blobs: base.blobs });
+    const app = await makeImage([shared, await makeLayer({ 'app/main': 'app\n' })], { cmd: ['/app/main'] });
+    proxy.clearLog();
+    const blobs = app.blobs.map((b) => (b.digest === shared.digest ? { ...b, mountFrom: ['team/base'] } : b));
+    const result = await pushImage(client, parseReference(`${proxy.host}/team/app:1`), { manifest: { bytes: app.manifest, mediaType: app.mediaType }, blobs });
+    assert.equal(result.mounted, 1);
+    assert.equal(result.uploaded, 2);
+    const mounts = proxy.requests().filter((r) => r.method === 'POST' && r.query.includes('mount='));
+    assert.equal(mounts.length, 1);
+    assert.equal(mounts[0]?.status, 201);
+    assert.ok(!proxy.requests().some((r) => r.method === 'PUT' && r.query.includes(shared.digest)), 'the shared layer was not uploaded');
+  });
+
+  test('chunked upload (PATCH with Content-Range) gives the same blob digest as a monolithic one', async (t) => {
+    if (!needTool(t, 'docker-registry')) return;
+    const big = await makeLayer({ 'data/big': noise(300_000) });
+    const img = await makeImage([big]);
+    proxy.clearLog();
+    const result = await pushImage(client, parseReference(`${proxy.host}/demo/chunked:1`), { manifest: { bytes: img.manifest, mediaType: img.mediaType }, blobs: img.blobs }, { chunkSize: 64 * 1024 });
+    assert.equal(result.digest, img.manifestDigest);
+    const patches = proxy.requests().filter((r) => r.method === 'PATCH');
+    assert.equal(patches.length, Math.ceil(big.size / (64 * 1024)));
+    assert.ok(patches.length >= 5);
+    const head = await client.blobExists({ registry: proxy.host, repository: 'demo/chunked' }, big.digest);
+    assert.deepEqual(head, { exists: true, size: big.size });
+  });
+
+  test('extra tags point at the same manifest', async (t) => {
+    if (!needTool(t, 'docker-registry')) return;
+    const img = await makeImage([await makeLayer({ 'x': 'tags\n' })]);
+    await pushImage(client, parseReference(`${proxy.host}/demo/tags:1.0`), { manifest: { bytes: img.manifest, mediaType: img.mediaType }, blobs: img.blobs, extraTags: ['1', 'latest'] });
+    assert.deepEqual((await client.listTags({ registry: proxy.host, repository: 'demo/tags' })).sort(), ['1', '1.0', 'latest']);
+    for (const tag of ['1', 'latest']) {
+      const m = await client.getManifest({ registry: proxy.host, repository: 'demo/tags' }, tag);
+      assert.equal(m.digest, img.manifestDigest);
+    }
+  });
+
+  test('a manifest over 4 MiB is refused before anything is sent', async (t) => {
+    if (!needTool(t, 'docker-registry')) return;
+    const huge = Buffer.alloc(4 * 1024 * 1024 + 1, 0x20);
+    proxy.clearLog();
+    await assert.rejects(
+      pushImage(client, parseReference(`${proxy.host}/demo/huge:1`), { manifest: { bytes: huge, mediaType: 'application/vnd.oci.image.manifest.v1+json' }, blobs: [] }),
+      (e: unknown) => e instanceof ManifestTooLargeError && /4194305 bytes/.test(e.message),
+    );
+    assert.deepEqual(proxy.requests(), []);
+  });
+});
