@@ -1,0 +1,62 @@
+import { access } from 'node:fs/promises';
+import { createJiti } from 'jiti';
+import { SpecError } from '../errors.js';
+import { fileError } from './errors.js';
+import type { SpecContext } from './types.js';
+
+/**
+ * The module a spec gets for `import ... from 'imgbuild'`: this very copy of the library (the
+ * package entry when it exists, else the spec API alone), so a spec resolves it wherever it
+ * lives — in this repo's examples, in a project that installed imgbuild, or next to a global
+ * install — and shares our instances instead of loading a second copy.
+ */
+async function imgbuildModule(): Promise<unknown> {
+  try {
+    return await import(new URL('../index.js', import.meta.url).href);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND' || !String((e as Error).message).includes('index.js')) throw e;
+    return import(new URL('./index.js', import.meta.url).href);
+  }
+}
+
+/**
+ * Evaluate a `.ts`/`.mts`/`.cts`/`.js`/`.mjs`/`.cjs` spec with jiti (TypeScript on Node 20, which
+ * cannot strip types itself). The spec default-exports the spec object, or a (sync or async)
+ * function of a {@link SpecContext} returning it. Nothing is cached: a changed spec is re-read.
+ */
+export async function evaluateModuleSpec(file: string, env: NodeJS.ProcessEnv): Promise<unknown> {
+  try {
+    await access(file);
+  } catch (e) {
+    throw fileError(file, e);
+  }
+  const jiti = createJiti(import.meta.url, {
+    fsCache: false,
+    moduleCache: false,
+    virtualModules: { imgbuild: await imgbuildModule() },
+  });
+  let mod: unknown;
+  try {
+    mod = await jiti.import(file);
+  } catch (e) {
+    throw new SpecError(file, undefined, `cannot load: ${firstLines((e as Error).message ?? String(e))}`);
+  }
+  if (mod === null || typeof mod !== 'object' || !Object.keys(mod).includes('default')) {
+    throw new SpecError(file, undefined, 'has no default export', 'end the spec with `export default defineImage({ ... })`');
+  }
+  let value = (mod as { default: unknown }).default;
+  if (typeof value === 'function') {
+    const context: SpecContext = { env, file };
+    try {
+      value = await (value as (c: SpecContext) => unknown)(context);
+    } catch (e) {
+      throw new SpecError(file, undefined, `the exported function failed: ${firstLines((e as Error).message ?? String(e))}`);
+    }
+  }
+  return value;
+}
+
+/** jiti appends a require stack to module errors; the first lines say what matters. */
+function firstLines(message: string): string {
+  return message.split('\nRequire stack:')[0]!.trim();
+}

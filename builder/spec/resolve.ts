@@ -1,0 +1,267 @@
+import { dirname, resolve as resolvePath } from 'node:path';
+import type { z } from 'zod';
+import type { ContainerConfig } from '../../oci/schemas.js';
+import { formatRfc3339, parseIsoDate, parseSourceDateEpoch } from './dates.js';
+import { parseDuration } from './duration.js';
+import { SpecValidationError, type SpecIssue } from './errors.js';
+import { formatField, specIssues } from './issues.js';
+import { parseMode } from './mode.js';
+import { hostArchitecture } from './platform.js';
+import { ImageSpecSchema, imagePathProblem } from './schema.js';
+import type { HealthcheckSpec, ImageSpec, ResolvedGroup, ResolvedSpec, ResolvedUser } from './types.js';
+
+/** What the CLI may override in a spec. */
+export interface SpecOverrides {
+  store?: {
+    /** On-disk store directory (relative to the current directory). */
+    dir?: string;
+    /** Logical store dir written into the image. */
+    storeDir?: string;
+  };
+}
+
+export interface ResolveOptions {
+  /** The spec file: relative paths in the spec are relative to its directory; errors name it. */
+  file: string;
+  /** Default `process.env`; only SOURCE_DATE_EPOCH is read. */
+  env?: NodeJS.ProcessEnv;
+  overrides?: SpecOverrides;
+  /** Line of a field in the spec's text, for messages (JSON/YAML). */
+  lineOf?: (path: readonly PropertyKey[]) => number | undefined;
+  /** The current time for `"now"` (tests pin it). */
+  now?: () => Date;
+}
+
+/** The date dockerTools and nix2container use when a spec gives none: one second after the epoch. */
+export const DEFAULT_DATE_MS = 1000;
+export const DEFAULT_STORE_DIR = '/nix/store';
+export const DEFAULT_MAX_LAYERS = 100;
+
+/**
+ * Validate a spec value (what a spec file evaluated to) and apply every default. Throws a
+ * SpecValidationError listing every problem found.
+ */
+export function resolveSpec(input: unknown, options: ResolveOptions): ResolvedSpec {
+  const file = resolvePath(options.file);
+  const fail = (issues: SpecIssue[]): never => {
+    const lineOf = options.lineOf;
+    // With lines known, list problems in the order a reader meets them in the file.
+    const located = lineOf ? issues.map((i) => withLine(i, lineOf(i.path))).sort((a, b) => (a.line ?? 0) - (b.line ?? 0)) : issues;
+    throw new SpecValidationError(file, located);
+  };
+  const parsed = ImageSpecSchema.safeParse(input, { reportInput: true });
+  if (!parsed.success) fail(specIssues(parsed.error.issues, ImageSpecSchema as unknown as z.ZodType));
+  const spec = parsed.data as ImageSpec;
+  const issues: SpecIssue[] = [];
+  const issue = (path: PropertyKey[], message: string) => issues.push({ field: formatField(path), path, message });
+
+  const specDir = dirname(file);
+  const storeDir = options.overrides?.store?.storeDir ?? spec.store?.storeDir ?? DEFAULT_STORE_DIR;
+  if (options.overrides?.store?.storeDir !== undefined) {
+    const problem = imagePathProblem(storeDir);
+    if (problem) issue([], `the store dir given on the command line: ${problem}`);
+  }
+  const overrideDir = options.overrides?.store?.dir;
+  const storeFsDir = overrideDir !== undefined ? resolvePath(overrideDir) : spec.store ? resolvePath(specDir, spec.store.dir) : undefined;
+
+  const inStore = (paths: string[] | undefined, at: PropertyKey[]) =>
+    (paths ?? []).forEach((p, i) => {
+      if (p.slice(0, p.lastIndexOf('/')) !== storeDir) issue([...at, i], `"${p}" is not in the store dir ${storeDir}`);
+    });
+  inStore(spec.contents, ['contents']);
+  inStore(spec.copyToRoot, ['copyToRoot']);
+  inStore(spec.layering?.pinned, ['layering', 'pinned']);
+  spec.layering?.layers?.forEach((group, i) => inStore(group, ['layering', 'layers', i]));
+
+  const dates = resolveDates(spec, options.env ?? process.env, options.now ?? (() => new Date()));
+  if ('problem' in dates) issue([], dates.problem);
+
+  const accounts = resolveAccounts(spec, issue);
+
+  if (issues.length > 0) fail(issues);
+  const { created, mtime } = dates as { created: string; mtime: number };
+
+  return {
+    file,
+    name: spec.name,
+    tag: spec.tag,
+    contents: unique(spec.contents ?? []),
+    store: { dir: storeFsDir, storeDir },
+    config: resolveConfig(spec.config ?? {}),
+    created,
+    mtime,
+    uid: spec.uid ?? 0,
+    gid: spec.gid ?? 0,
+    uname: spec.uname ?? 'root',
+    gname: spec.gname ?? 'root',
+    maxLayers: spec.maxLayers ?? DEFAULT_MAX_LAYERS,
+    architecture: spec.architecture ?? hostArchitecture(),
+    os: spec.os ?? 'linux',
+    variant: spec.variant,
+    includeStorePaths: spec.includeStorePaths ?? true,
+    includeNixDB: spec.includeNixDB ?? false,
+    compressor: spec.compressor ?? 'gzip',
+    layering: {
+      strategy: spec.layering?.strategy ?? 'auto',
+      layers: spec.layering?.layers ?? [],
+      pinned: unique(spec.layering?.pinned ?? []),
+    },
+    fromImage: spec.fromImage,
+    copyToRoot: unique(spec.copyToRoot ?? []),
+    pathsToLink: unique(spec.pathsToLink ?? ['/']),
+    files: (spec.files ?? []).map((f, i) => ({
+      path: f.path,
+      content: f.source !== undefined ? { kind: 'host' as const, fsPath: resolvePath(specDir, f.source) } : { kind: 'text' as const, text: f.content ?? '' },
+      mode: f.mode === undefined ? undefined : modeOf(f.mode),
+      uid: f.uid,
+      gid: f.gid,
+      field: `files[${i}]`,
+    })),
+    directories: (spec.directories ?? []).map((d, i) => ({
+      path: d.path,
+      mode: d.mode === undefined ? 0o755 : modeOf(d.mode),
+      uid: d.uid,
+      gid: d.gid,
+      field: `directories[${i}]`,
+    })),
+    symlinks: (spec.symlinks ?? []).map((s, i) => ({ path: s.path, target: s.target, field: `symlinks[${i}]` })),
+    users: accounts.users,
+    groups: accounts.groups,
+  };
+}
+
+function withLine(issue: SpecIssue, line: number | undefined): SpecIssue {
+  return line === undefined ? issue : { ...issue, line };
+}
+
+function unique<T>(values: T[]): T[] {
+  return [...new Set(values)];
+}
+
+function modeOf(value: string | number): number {
+  const r = parseMode(value);
+  if ('problem' in r) throw new Error(`unreachable: mode validated by the schema: ${r.problem}`);
+  return r.mode;
+}
+
+/**
+ * `created` and `mtime`. Precedence for each: the spec's value ("now" = this second), then
+ * SOURCE_DATE_EPOCH, then — for mtime only — a fixed `created` (dockerTools' `mtime ? created`),
+ * then 1970-01-01T00:00:01Z. `created: "now"` does not move mtime: layers stay reproducible and
+ * cacheable while the config records the build time.
+ */
+function resolveDates(spec: ImageSpec, env: NodeJS.ProcessEnv, now: () => Date): { created: string; mtime: number } | { problem: string } {
+  const nowMs = Math.floor(now().getTime() / 1000) * 1000;
+  const sde = env.SOURCE_DATE_EPOCH;
+  const needsSde = sde !== undefined && sde !== '' && (spec.created === undefined || spec.mtime === undefined);
+  let sdeMs: number | undefined;
+  if (needsSde) {
+    const r = parseSourceDateEpoch(sde);
+    if ('problem' in r) return r;
+    sdeMs = r.seconds * 1000;
+  }
+  const fixed = (text: string) => (parseIsoDate(text) as { ms: number }).ms;
+  const createdMs = spec.created === 'now' ? nowMs : spec.created !== undefined ? fixed(spec.created) : (sdeMs ?? DEFAULT_DATE_MS);
+  const mtimeMs =
+    spec.mtime === 'now'
+      ? nowMs
+      : spec.mtime !== undefined
+        ? fixed(spec.mtime)
+        : (sdeMs ?? (spec.created !== undefined && spec.created !== 'now' ? createdMs : DEFAULT_DATE_MS));
+  return { created: formatRfc3339(createdMs), mtime: Math.floor(mtimeMs / 1000) };
+}
+
+function resolveConfig(c: NonNullable<ImageSpec['config']>): ContainerConfig {
+  const out: ContainerConfig = {};
+  if (c.User !== undefined) out.User = c.User;
+  if (c.ExposedPorts !== undefined) {
+    const ports = Array.isArray(c.ExposedPorts) ? c.ExposedPorts : Object.keys(c.ExposedPorts);
+    out.ExposedPorts = Object.fromEntries(ports.map((p) => [p.includes('/') ? p : `${p}/tcp`, {}]));
+  }
+  if (c.Env !== undefined) out.Env = Array.isArray(c.Env) ? [...c.Env] : Object.entries(c.Env).map(([k, v]) => `${k}=${v}`);
+  if (c.Entrypoint !== undefined) out.Entrypoint = [...c.Entrypoint];
+  if (c.Cmd !== undefined) out.Cmd = [...c.Cmd];
+  if (c.Volumes !== undefined) {
+    const volumes = Array.isArray(c.Volumes) ? c.Volumes : Object.keys(c.Volumes);
+    out.Volumes = Object.fromEntries(volumes.map((v) => [v, {}]));
+  }
+  if (c.WorkingDir !== undefined) out.WorkingDir = c.WorkingDir;
+  if (c.Labels !== undefined) out.Labels = { ...c.Labels };
+  if (c.StopSignal !== undefined) out.StopSignal = c.StopSignal;
+  if (c.Healthcheck !== undefined) out.Healthcheck = resolveHealthcheck(c.Healthcheck);
+  return out;
+}
+
+function resolveHealthcheck(h: HealthcheckSpec): NonNullable<ContainerConfig['Healthcheck']> {
+  const ns = (v: number | string | undefined) => (v === undefined ? undefined : typeof v === 'number' ? v : (parseDuration(v) as { ns: number }).ns);
+  const out: NonNullable<ContainerConfig['Healthcheck']> = {};
+  if (h.Test !== undefined) out.Test = [...h.Test];
+  for (const key of ['Interval', 'Timeout', 'StartPeriod', 'StartInterval'] as const) {
+    const v = ns(h[key]);
+    if (v !== undefined) out[key] = v;
+  }
+  if (h.Retries !== undefined) out.Retries = h.Retries;
+  return out;
+}
+
+/** The accounts every generated /etc/passwd has unless the spec defines them (as dockerTools.fakeNss). */
+export const BUILTIN_USERS: readonly ResolvedUser[] = [
+  { name: 'root', uid: 0, gid: 0, home: '/root', shell: '/bin/sh', description: 'root' },
+  { name: 'nobody', uid: 65534, gid: 65534, home: '/var/empty', shell: '/bin/sh', description: 'nobody' },
+];
+export const BUILTIN_GROUPS: readonly ResolvedGroup[] = [
+  { name: 'root', gid: 0, members: [] },
+  { name: 'nobody', gid: 65534, members: [] },
+];
+
+/**
+ * Users and groups with defaults: when the spec has either, root and nobody are added unless
+ * defined, and a user whose gid has no group gets one named after the user. Sorted by id, then
+ * name, so the generated files do not depend on the spec's order.
+ */
+function resolveAccounts(spec: ImageSpec, issue: (path: PropertyKey[], message: string) => void): { users: ResolvedUser[]; groups: ResolvedGroup[] } {
+  const specUsers = spec.users ?? [];
+  const specGroups = spec.groups ?? [];
+  if (specUsers.length === 0 && specGroups.length === 0) return { users: [], groups: [] };
+
+  const firstUser = new Map<string, number>();
+  specUsers.forEach((u, i) => {
+    const prev = firstUser.get(u.name);
+    if (prev !== undefined) issue(['users', i, 'name'], `user "${u.name}" is already defined by users[${prev}]`);
+    else firstUser.set(u.name, i);
+  });
+  const firstGroup = new Map<string, number>();
+  specGroups.forEach((g, i) => {
+    const prev = firstGroup.get(g.name);
+    if (prev !== undefined) issue(['groups', i, 'name'], `group "${g.name}" is already defined by groups[${prev}]`);
+    else firstGroup.set(g.name, i);
+  });
+
+  const users: ResolvedUser[] = specUsers.map((u) => ({
+    name: u.name,
+    uid: u.uid,
+    gid: u.gid ?? u.uid,
+    home: u.home ?? '/var/empty',
+    shell: u.shell ?? '/bin/sh',
+    description: u.description ?? '',
+  }));
+  for (const b of BUILTIN_USERS) if (!firstUser.has(b.name)) users.push({ ...b });
+  const groups: ResolvedGroup[] = specGroups.map((g) => ({ name: g.name, gid: g.gid, members: [...(g.members ?? [])] }));
+  for (const b of BUILTIN_GROUPS) if (!firstGroup.has(b.name)) groups.push({ ...b, members: [] });
+
+  const userNames = new Set(users.map((u) => u.name));
+  specGroups.forEach((g, i) =>
+    (g.members ?? []).forEach((m, j) => {
+      if (!userNames.has(m)) issue(['groups', i, 'members', j], `"${m}" is not a user (define it in \`users\`)`);
+    }),
+  );
+  for (const u of users) {
+    const gids = new Set(groups.map((g) => g.gid));
+    const names = new Set(groups.map((g) => g.name));
+    if (!gids.has(u.gid) && !names.has(u.name)) groups.push({ name: u.name, gid: u.gid, members: [] });
+  }
+  const byId = <T extends { name: string }>(id: (x: T) => number) => (a: T, b: T) => id(a) - id(b) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+  users.sort(byId((u: ResolvedUser) => u.uid));
+  groups.sort(byId((g: ResolvedGroup) => g.gid));
+  return { users, groups };
+}

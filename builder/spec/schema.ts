@@ -1,0 +1,257 @@
+import { z } from 'zod';
+import { nameProblem, tagProblem } from './reference.js';
+import { parseIsoDate } from './dates.js';
+import { GO_ARCHITECTURES, GO_OSES } from './platform.js';
+import { parseDuration } from './duration.js';
+import { parseMode } from './mode.js';
+import type { ImageSpec, ImageSpecFactory } from './types.js';
+
+export type * from './types.js';
+
+/**
+ * The zod schema of an image spec. It validates only; `resolve.ts` applies defaults and converts
+ * (modes to numbers, ports to objects, relative paths to absolute). Every object is strict: an
+ * unknown key is an error, reported with the closest known key.
+ */
+
+/** Compressors a spec may name. Adding `zstd` means adding it here and in the layer writer. */
+export const COMPRESSORS = ['gzip', 'none'] as const;
+export const LAYERING_STRATEGIES = ['popularity', 'auto'] as const;
+export const MAX_LAYERS_LIMIT = 125;
+
+/** Why `p` is not an absolute, normalised path, or undefined when it is. */
+export function imagePathProblem(p: string): string | undefined {
+  if (!p.startsWith('/')) return `"${p}" is not an absolute path (it must start with "/")`;
+  if (p === '/') return 'must not be "/" itself';
+  if (p.includes('\0')) return 'contains a NUL byte';
+  if (p.endsWith('/')) return `"${p}" must not end with "/"`;
+  for (const part of p.slice(1).split('/')) {
+    if (part === '') return `"${p}" contains an empty component ("//")`;
+    if (part === '.' || part === '..') return `"${p}" is not normalised (contains "${part}")`;
+  }
+  return undefined;
+}
+
+const NIX_BASE32 = '[0-9abcdfghijklmnpqrsvwxyz]';
+const STORE_PATH_NAME = new RegExp(`^${NIX_BASE32}{32}-[A-Za-z0-9+\\-_?=][A-Za-z0-9+\\-._?=]*$`);
+
+/** Why `p` does not look like `<storeDir>/<32-char hash>-<name>`, or undefined. */
+export function storePathProblem(p: string): string | undefined {
+  const pathIssue = imagePathProblem(p);
+  if (pathIssue) return pathIssue;
+  const base = p.slice(p.lastIndexOf('/') + 1);
+  if (p.lastIndexOf('/') === 0 || !STORE_PATH_NAME.test(base) || base.length > 211) {
+    return `"${p}" is not a store path (<storeDir>/<32-char nix-base32 hash>-<name>)`;
+  }
+  return undefined;
+}
+
+function checked(problem: (v: string) => string | undefined) {
+  return z.string().check((ctx) => {
+    const message = problem(ctx.value);
+    if (message) ctx.issues.push({ code: 'custom', message, input: ctx.value });
+  });
+}
+
+const imagePath = checked(imagePathProblem);
+const storePath = checked(storePathProblem);
+const nonEmpty = checked((v) => (v === '' ? 'must not be empty' : undefined));
+const id = z.number().int().min(0).max(0xfffffffe);
+
+const mode = z.union([z.string(), z.number()]).check((ctx) => {
+  const r = parseMode(ctx.value);
+  if ('problem' in r) ctx.issues.push({ code: 'custom', message: r.problem, input: ctx.value });
+});
+
+const isoDate = (allowNow: boolean) =>
+  z.string().check((ctx) => {
+    if (allowNow && ctx.value === 'now') return;
+    const r = parseIsoDate(ctx.value);
+    if ('problem' in r) ctx.issues.push({ code: 'custom', message: r.problem, input: ctx.value });
+  });
+
+const duration = z.union([z.number().int().min(0), z.string()]).check((ctx) => {
+  if (typeof ctx.value !== 'string') return;
+  const r = parseDuration(ctx.value);
+  if ('problem' in r) ctx.issues.push({ code: 'custom', message: r.problem, input: ctx.value });
+});
+
+export function envKeyProblem(key: string): string | undefined {
+  if (key === '') return 'an environment variable name must not be empty';
+  if (key.includes('=')) return `"${key}" contains "="`;
+  if (key.includes('\0')) return 'contains a NUL byte';
+  return undefined;
+}
+const envEntry = checked((v) => {
+  const eq = v.indexOf('=');
+  if (eq < 0) return `"${v}" is not of the form "KEY=value"`;
+  return envKeyProblem(v.slice(0, eq));
+});
+
+export function portProblem(p: string): string | undefined {
+  const m = /^(\d{1,5})(?:\/(tcp|udp|sctp))?$/.exec(p);
+  if (!m || Number(m[1]) < 1 || Number(m[1]) > 65535) return `"${p}" is not a port like "8080", "8080/tcp", "53/udp" or "9/sctp"`;
+  return undefined;
+}
+const port = checked(portProblem);
+const emptyObject = z.strictObject({});
+
+const healthcheckTest = z.array(z.string()).check((ctx) => {
+  const [kind, ...rest] = ctx.value;
+  const ok = (kind === 'NONE' && rest.length === 0) || (kind === 'CMD' && rest.length > 0) || (kind === 'CMD-SHELL' && rest.length === 1);
+  if (!ok) ctx.issues.push({ code: 'custom', message: 'must be ["NONE"], ["CMD", program, args...] or ["CMD-SHELL", command]', input: ctx.value });
+});
+
+const healthcheck = z.strictObject({
+  Test: healthcheckTest.optional(),
+  Interval: duration.optional(),
+  Timeout: duration.optional(),
+  StartPeriod: duration.optional(),
+  StartInterval: duration.optional(),
+  Retries: z.number().int().min(0).optional(),
+});
+
+const containerConfig = z.strictObject({
+  Cmd: z.array(z.string()).optional(),
+  Entrypoint: z.array(z.string()).optional(),
+  Env: z.union([z.array(envEntry), z.record(checked(envKeyProblem), z.string())]).optional(),
+  WorkingDir: imagePath.optional(),
+  User: nonEmpty.optional(),
+  ExposedPorts: z.union([z.array(port), z.record(port, emptyObject)]).optional(),
+  Volumes: z.union([z.array(imagePath), z.record(imagePath, emptyObject)]).optional(),
+  Labels: z.record(z.string(), z.string()).optional(),
+  StopSignal: checked((v) => (/^(SIG[A-Z0-9+-]+|[A-Z0-9+-]+|\d+)$/.test(v) ? undefined : `"${v}" is not a signal name like "SIGTERM" or a number`)).optional(),
+  Healthcheck: healthcheck.optional(),
+});
+
+const fileSpec = z
+  .strictObject({
+    path: imagePath,
+    content: z.string().optional(),
+    source: nonEmpty.optional(),
+    mode: mode.optional(),
+    uid: id.optional(),
+    gid: id.optional(),
+  })
+  .check((ctx) => {
+    const { content, source } = ctx.value;
+    if ((content === undefined) === (source === undefined)) {
+      const message = content === undefined ? 'needs `content` or `source`' : 'has both `content` and `source`; give exactly one';
+      ctx.issues.push({ code: 'custom', message, input: ctx.value });
+    }
+  });
+
+const directorySpec = z.strictObject({ path: imagePath, mode: mode.optional(), uid: id.optional(), gid: id.optional() });
+const symlinkSpec = z.strictObject({ path: imagePath, target: checked((v) => (v === '' ? 'must not be empty' : v.includes('\0') ? 'contains a NUL byte' : undefined)) });
+
+/** /etc/passwd and /etc/group fields are colon-separated lines: no `:` and no newline in a field. */
+const passwdField = (what: string) =>
+  z.string().check((ctx) => {
+    if (/[:\n\r\0]/.test(ctx.value)) ctx.issues.push({ code: 'custom', message: `${what} must not contain ":", a newline or NUL`, input: ctx.value });
+  });
+const accountName = checked((v) =>
+  /^[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?$/.test(v) ? undefined : `"${v}" is not a valid name (a letter or "_", then letters, digits, ".", "_", "-"; at most 32 characters)`,
+);
+const absoluteField = (what: string) =>
+  z.string().check((ctx) => {
+    const p = ctx.value;
+    if (!p.startsWith('/') || /[:\n\r\0]/.test(p)) ctx.issues.push({ code: 'custom', message: `${what} must be an absolute path without ":" or a newline`, input: p });
+  });
+
+const userSpec = z.strictObject({
+  name: accountName,
+  uid: id,
+  gid: id.optional(),
+  home: absoluteField('home').optional(),
+  shell: absoluteField('shell').optional(),
+  description: passwdField('description').optional(),
+});
+const groupSpec = z.strictObject({ name: accountName, gid: id, members: z.array(accountName).optional() });
+
+const layering = z.strictObject({
+  strategy: z.enum(LAYERING_STRATEGIES).optional(),
+  layers: z.array(z.array(storePath).min(1)).optional(),
+  pinned: z.array(storePath).optional(),
+});
+
+const maxLayers = z.number().check((ctx) => {
+  const n = ctx.value;
+  if (!Number.isInteger(n) || n < 2 || n > MAX_LAYERS_LIMIT) {
+    ctx.issues.push({ code: 'custom', message: `must be a whole number from 2 to ${MAX_LAYERS_LIMIT}, got ${n} (containerd's overlay limit is 127 layers)`, input: n });
+  }
+});
+
+const compressor = z.string().check((ctx) => {
+  if ((COMPRESSORS as readonly string[]).includes(ctx.value)) return;
+  const extra = ctx.value === 'zstd' ? ' (zstd is not supported yet)' : '';
+  ctx.issues.push({ code: 'custom', message: `must be one of ${COMPRESSORS.map((c) => `"${c}"`).join(', ')}, got "${ctx.value}"${extra}`, input: ctx.value });
+});
+
+const oneOf = (what: string, values: readonly string[], aliases: Record<string, string> = {}) =>
+  z.string().check((ctx) => {
+    if (values.includes(ctx.value)) return;
+    const alias = aliases[ctx.value] ?? aliases[ctx.value.toLowerCase()] ?? (values.includes(ctx.value.toLowerCase()) ? ctx.value.toLowerCase() : undefined);
+    const hint = alias ? `; did you mean "${alias}"?` : ` (known: ${values.join(', ')})`;
+    ctx.issues.push({ code: 'custom', message: `"${ctx.value}" is not a Go ${what} name${hint}`, input: ctx.value });
+  });
+
+/** Keys of the spec's `store` object. */
+const store = z.strictObject({ dir: nonEmpty, storeDir: imagePath.optional() });
+
+export const ImageSpecSchema = z.strictObject({
+  $schema: z.string().optional(),
+  name: checked(nameProblem),
+  tag: checked(tagProblem).optional(),
+  contents: z.array(storePath).optional(),
+  store: store.optional(),
+  config: containerConfig.optional(),
+  created: isoDate(true).optional(),
+  mtime: isoDate(true).optional(),
+  uid: id.optional(),
+  gid: id.optional(),
+  uname: passwdField('uname').optional(),
+  gname: passwdField('gname').optional(),
+  maxLayers: maxLayers.optional(),
+  architecture: oneOf('architecture', GO_ARCHITECTURES, { x86_64: 'amd64', x64: 'amd64', aarch64: 'arm64', i386: '386', i686: '386', armv7l: 'arm' }).optional(),
+  os: oneOf('OS', GO_OSES, { macos: 'darwin', osx: 'darwin', win32: 'windows' }).optional(),
+  variant: checked((v) => (/^[a-z0-9][a-z0-9.]*$/.test(v) ? undefined : `"${v}" is not a CPU variant like "v7" or "v8"`)).optional(),
+  includeStorePaths: z.boolean().optional(),
+  includeNixDB: z.boolean().optional(),
+  compressor: compressor.optional(),
+  layering: layering.optional(),
+  fromImage: nonEmpty.optional(),
+  copyToRoot: z.array(storePath).optional(),
+  pathsToLink: z.array(checked((p) => (p === '/' ? undefined : imagePathProblem(p)))).min(1).optional(),
+  files: z.array(fileSpec).optional(),
+  directories: z.array(directorySpec).optional(),
+  symlinks: z.array(symlinkSpec).optional(),
+  users: z.array(userSpec).optional(),
+  groups: z.array(groupSpec).optional(),
+});
+
+/**
+ * dockerTools arguments imgbuild does not take, with what to do instead. An unknown key that is
+ * one of these gets this message rather than a "did you mean" guess.
+ */
+export const UNSUPPORTED_DOCKERTOOLS_KEYS: Record<string, string> = {
+  extraCommands: 'imgbuild runs no build scripts; describe the files with `files`, `directories` and `symlinks`',
+  fakeRootCommands: 'imgbuild runs no build scripts; set owners and modes per entry in `files` and `directories`',
+  runAsRoot: 'imgbuild runs no build scripts; describe the files with `files`, `directories` and `symlinks`',
+  enableFakechroot: 'imgbuild runs no build scripts',
+  fromImageName: 'give the whole reference in `fromImage`, e.g. "docker.io/library/alpine:3.20"',
+  fromImageTag: 'give the whole reference in `fromImage`, e.g. "docker.io/library/alpine:3.20"',
+  layeringPipeline: 'choose the layering with `layering: { strategy, layers, pinned }`',
+  passthru: 'a Nix-only argument; it has no meaning here',
+  meta: 'a Nix-only argument; it has no meaning here',
+  diskSize: 'imgbuild uses no build VM',
+  buildVMMemorySize: 'imgbuild uses no build VM',
+  keepContentsDirlinks: 'copyToRoot always makes real directories and links files',
+  streamNixDbConfig: 'a Nix-only argument; it has no meaning here',
+};
+
+/** Identity: lets a `.ts` spec be type-checked and completed by an editor. */
+export function defineImage(spec: ImageSpec): ImageSpec;
+export function defineImage(spec: ImageSpecFactory): ImageSpecFactory;
+export function defineImage(spec: ImageSpec | ImageSpecFactory): ImageSpec | ImageSpecFactory {
+  return spec;
+}

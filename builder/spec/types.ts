@@ -1,0 +1,234 @@
+import type { ContainerConfig } from '../../oci/schemas.js';
+import type { Compressor } from '../layer/types.js';
+import type { LayeringStrategy } from '../../layering/types.js';
+
+/**
+ * An image spec as a user writes it (`.ts`, `.js`, `.json` or `.yaml`). Names follow nixpkgs'
+ * `dockerTools.streamLayeredImage` / `buildLayeredImage` arguments, in camelCase. Only `name` is
+ * required; `loadSpec` turns this into a {@link ResolvedSpec} with every default applied.
+ */
+export interface ImageSpec {
+  /** Optional JSON-Schema pointer for editors; ignored. */
+  $schema?: string;
+  /** Repository name: lowercase, optionally with a registry host[:port], e.g. `ghcr.io/acme/app`. */
+  name: string;
+  /** Tag, `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`. Absent: derived from the image's content. */
+  tag?: string;
+  /** Store paths whose closure goes into the store layers. */
+  contents?: string[];
+  /** Where the store paths are. `dir` is relative to the spec file; the CLI can override both. */
+  store?: { dir: string; storeDir?: string };
+  /** The container config (Docker/OCI names). */
+  config?: ContainerConfigSpec;
+  /** Image creation date: ISO 8601 (with a time zone) or `"now"`. Default 1970-01-01T00:00:01Z. */
+  created?: string;
+  /** mtime of every file in every layer: ISO 8601 or `"now"`. Default: see `resolve.ts`. */
+  mtime?: string;
+  uid?: number;
+  gid?: number;
+  uname?: string;
+  gname?: string;
+  /** Every layer of the image counts (base + store + customisation). 2..125, default 100. */
+  maxLayers?: number;
+  /** Go architecture name (amd64, arm64, ...). Default: this machine's. */
+  architecture?: string;
+  /** Go OS name. Default linux. */
+  os?: string;
+  /** CPU variant (v7, v8, ...). */
+  variant?: string;
+  /** false: store paths are not put in layers (only the customisation layer is written). */
+  includeStorePaths?: boolean;
+  /** Put a Nix database registering the closure into the image (dockerTools' includeNixDB). */
+  includeNixDB?: boolean;
+  compressor?: Compressor;
+  layering?: LayeringSpec;
+  /** Base image reference (`registry/repo:tag` or `...@sha256:...`). */
+  fromImage?: string;
+  /** Store paths whose trees are linked into `/` the way nixpkgs' buildEnv does. */
+  copyToRoot?: string[];
+  /** Which subtrees of the copyToRoot paths are linked (buildEnv's pathsToLink). Default `['/']`. */
+  pathsToLink?: string[];
+  files?: FileSpec[];
+  directories?: DirectorySpec[];
+  symlinks?: SymlinkSpec[];
+  /** Users written to /etc/passwd (and /etc/shadow, locked). */
+  users?: UserSpec[];
+  /** Groups written to /etc/group. */
+  groups?: GroupSpec[];
+}
+
+export interface LayeringSpec {
+  /** Default `auto` (nixpkgs' default since 25.11). */
+  strategy?: LayeringStrategy;
+  /** Groups of store paths that form their own layers, bottom first (nix2container's `layers`). */
+  layers?: string[][];
+  /** Store paths that each get a layer of their own. */
+  pinned?: string[];
+}
+
+export interface HealthcheckSpec {
+  Test?: string[];
+  /** Nanoseconds, or a Go duration string like `"30s"` or `"1m30s"`. */
+  Interval?: number | string;
+  Timeout?: number | string;
+  StartPeriod?: number | string;
+  StartInterval?: number | string;
+  Retries?: number;
+}
+
+export interface ContainerConfigSpec {
+  Cmd?: string[];
+  Entrypoint?: string[];
+  /** `["KEY=value"]`, or an object `{ KEY: "value" }`. */
+  Env?: string[] | Record<string, string>;
+  WorkingDir?: string;
+  User?: string;
+  /** `["8080/tcp", "53/udp"]` or `{ "8080/tcp": {} }`; a bare port means tcp. */
+  ExposedPorts?: string[] | Record<string, Record<string, never>>;
+  /** `["/data"]` or `{ "/data": {} }`. */
+  Volumes?: string[] | Record<string, Record<string, never>>;
+  Labels?: Record<string, string>;
+  StopSignal?: string;
+  Healthcheck?: HealthcheckSpec;
+}
+
+/** A mode as an octal string (`"0644"`, `"1777"`) or a number (`0o644`). */
+export type ModeSpec = string | number;
+
+export interface FileSpec {
+  /** Absolute path in the image. */
+  path: string;
+  /** The file's text (UTF-8). Exactly one of `content` and `source`. */
+  content?: string;
+  /** A file on this machine, relative to the spec file. */
+  source?: string;
+  /** Default 0644, or 0755 for a `source` that is executable by its owner. */
+  mode?: ModeSpec;
+  uid?: number;
+  gid?: number;
+}
+
+export interface DirectorySpec {
+  path: string;
+  /** Default 0755. */
+  mode?: ModeSpec;
+  uid?: number;
+  gid?: number;
+}
+
+export interface SymlinkSpec {
+  path: string;
+  target: string;
+}
+
+export interface UserSpec {
+  name: string;
+  uid: number;
+  /** Default: the uid. A group with this gid is created (named after the user) if none exists. */
+  gid?: number;
+  /** Default `/var/empty`. */
+  home?: string;
+  /** Default `/bin/sh`. */
+  shell?: string;
+  /** The GECOS field. Default empty. */
+  description?: string;
+}
+
+export interface GroupSpec {
+  name: string;
+  gid: number;
+  /** User names listed as supplementary members. */
+  members?: string[];
+}
+
+/** A (sync or async) function a `.ts`/`.js` spec may default-export instead of an object. */
+export type ImageSpecFactory = (context: SpecContext) => ImageSpec | Promise<ImageSpec>;
+
+export interface SpecContext {
+  /** The environment the spec is loaded with. */
+  env: NodeJS.ProcessEnv;
+  /** Absolute path of the spec file. */
+  file: string;
+}
+
+export interface ResolvedFile {
+  path: string;
+  content: { kind: 'text'; text: string } | { kind: 'host'; fsPath: string };
+  /** Undefined: 0644, or 0755 for an owner-executable host file (decided when the file is read). */
+  mode: number | undefined;
+  uid: number | undefined;
+  gid: number | undefined;
+  /** Where it came from in the spec, e.g. `files[2]`. */
+  field: string;
+}
+
+export interface ResolvedDirectory {
+  path: string;
+  mode: number;
+  uid: number | undefined;
+  gid: number | undefined;
+  field: string;
+}
+
+export interface ResolvedSymlink {
+  path: string;
+  target: string;
+  field: string;
+}
+
+export interface ResolvedUser {
+  name: string;
+  uid: number;
+  gid: number;
+  home: string;
+  shell: string;
+  description: string;
+}
+
+export interface ResolvedGroup {
+  name: string;
+  gid: number;
+  members: string[];
+}
+
+/** A spec with every default applied and every relative path made absolute. Plain data. */
+export interface ResolvedSpec {
+  /** Absolute path of the spec file (errors name it). */
+  file: string;
+  name: string;
+  /** Undefined: the builder derives one from the image's content. */
+  tag: string | undefined;
+  contents: string[];
+  store: {
+    /** Absolute directory holding the store paths on this machine; undefined when the spec names none. */
+    dir: string | undefined;
+    /** Logical store dir written into the image, without trailing slash. */
+    storeDir: string;
+  };
+  config: ContainerConfig;
+  /** RFC 3339 UTC date for the image config and history (`1970-01-01T00:00:01Z`). */
+  created: string;
+  /** Seconds since the epoch, written as every tar entry's mtime. */
+  mtime: number;
+  uid: number;
+  gid: number;
+  uname: string;
+  gname: string;
+  maxLayers: number;
+  architecture: string;
+  os: string;
+  variant: string | undefined;
+  includeStorePaths: boolean;
+  includeNixDB: boolean;
+  compressor: Compressor;
+  layering: { strategy: LayeringStrategy; layers: string[][]; pinned: string[] };
+  fromImage: string | undefined;
+  copyToRoot: string[];
+  pathsToLink: string[];
+  files: ResolvedFile[];
+  directories: ResolvedDirectory[];
+  symlinks: ResolvedSymlink[];
+  /** Empty unless the spec has users or groups; then root and nobody are included (see etc-files.ts). */
+  users: ResolvedUser[];
+  groups: ResolvedGroup[];
+}
