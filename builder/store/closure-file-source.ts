@@ -1,0 +1,101 @@
+import { lstat, readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { ClosureGraph, StorePathInfo } from '../../layering/types.js';
+import { StoreError } from '../errors.js';
+import { closureOf } from './closure-graph.js';
+import { parseClosureFile, type ClosureFileFormat } from './closure-file.js';
+import { narSize, readNarTree } from './nar.js';
+import { normaliseStoreDir, parseStorePath } from './store-path.js';
+import type { StoreSource } from './types.js';
+import { verifyClosure } from './verify.js';
+
+export interface ClosureFileSourceOptions {
+  /** The closure file (any format `parseClosureFile` reads). */
+  closureFile: string;
+  /** Where the store paths' files are on this machine; default: the store dir itself. */
+  dir?: string;
+  /** Logical store dir; default: the directory of the paths in the file. */
+  storeDir?: string;
+  /** Check every narHash the file gives against the files (`--verify-store`). */
+  verify?: boolean;
+}
+
+/**
+ * A closure exported by another CI step (`nix path-info --json --recursive`, exportReferencesGraph,
+ * closureInfo), with the files in a store dir given separately. References and sizes come from the
+ * file; the files are only checked to exist (and, with `verify`, hashed).
+ */
+export class ClosureFileStoreSource implements StoreSource {
+  private constructor(
+    readonly storeDir: string,
+    readonly fsDir: string,
+    readonly closureFile: string,
+    readonly format: ClosureFileFormat,
+    private readonly infos: Map<string, StorePathInfo>,
+    private readonly verify: boolean,
+  ) {}
+
+  get description(): string {
+    return `closure file ${this.closureFile} (${this.format}) with files in ${this.fsDir} (as ${this.storeDir})`;
+  }
+
+  static async open(opts: ClosureFileSourceOptions): Promise<ClosureFileStoreSource> {
+    let text: string;
+    try {
+      text = await readFile(opts.closureFile, 'utf8');
+    } catch (e) {
+      throw new StoreError(`cannot read closure file ${opts.closureFile}: ${(e as Error).message}`, []);
+    }
+    const parsed = parseClosureFile(text, opts.closureFile);
+    const first = parsed.entries[0]?.path;
+    if (first === undefined) throw new StoreError(`closure file ${opts.closureFile} lists no store paths`, []);
+    const storeDir = normaliseStoreDir(opts.storeDir ?? first.slice(0, first.lastIndexOf('/')));
+    const fsDir = resolve(opts.dir ?? storeDir);
+    const infos = new Map<string, StorePathInfo>();
+    for (const e of parsed.entries) {
+      parseStorePath(e.path, storeDir, `path in closure file ${opts.closureFile}:`);
+      for (const r of e.references) parseStorePath(r, storeDir, `reference of ${e.path} in closure file ${opts.closureFile}:`);
+      // The plain exportReferencesGraph format has no sizes: measure the files (metadata only).
+      const size = e.narSize ?? narSize(await readNarTree(join(fsDir, e.path.slice(storeDir.length + 1))));
+      const info: StorePathInfo = { path: e.path, narSize: size, references: e.references };
+      if (e.narHash !== undefined) info.narHash = e.narHash;
+      infos.set(e.path, info);
+    }
+    return new ClosureFileStoreSource(storeDir, fsDir, opts.closureFile, parsed.format, infos, opts.verify ?? false);
+  }
+
+  fsPath(storePath: string): string {
+    return join(this.fsDir, parseStorePath(storePath, this.storeDir).baseName);
+  }
+
+  /** Paths no other path of the file references: the roots when a spec names none. */
+  topLevelPaths(): string[] {
+    const referenced = new Set<string>();
+    for (const i of this.infos.values()) for (const r of i.references) if (r !== i.path) referenced.add(r);
+    return [...this.infos.keys()].filter((p) => !referenced.has(p)).sort();
+  }
+
+  /** The closure of `roots` (all top-level paths of the file when empty), checked against the store dir. */
+  async closure(roots: string[]): Promise<ClosureGraph> {
+    const rs = roots.length > 0 ? roots : this.topLevelPaths();
+    for (const r of rs) parseStorePath(r, this.storeDir, 'content path');
+    const graph = closureOf(this.storeDir, rs, this.infos, `closure file ${this.closureFile}`);
+    const referrer = new Map<string, string>();
+    for (const p of graph.paths) for (const r of p.references) if (r !== p.path && !referrer.has(r)) referrer.set(r, p.path);
+    for (const p of graph.paths) {
+      const fsPath = this.fsPath(p.path);
+      try {
+        await lstat(fsPath);
+      } catch {
+        const by = referrer.get(p.path);
+        throw new StoreError(
+          `${p.path}${by ? ` (referenced by ${by})` : ''} is in closure file ${this.closureFile} but missing from the store dir ${this.fsDir}: no ${fsPath}`,
+          by ? [p.path, by] : [p.path],
+          'copy the whole closure into the store dir (e.g. nix copy --to file://... or cp -a of every path)',
+        );
+      }
+    }
+    if (this.verify) await verifyClosure(graph, (p) => this.fsPath(p));
+    return graph;
+  }
+}

@@ -1,0 +1,15 @@
+export type { StoreSource } from './types.js';
+export { openStoreSource, type OpenStoreSourceOptions } from './open.js';
+export { DirectoryStoreSource, type DirectoryStoreSourceOptions } from './directory-source.js';
+export { NixStoreSource, type NixStoreSourceOptions, type NixQueryMethod } from './nix-source.js';
+export { ClosureFileStoreSource, type ClosureFileSourceOptions } from './closure-file-source.js';
+export { parseClosureFile, type ClosureFileEntry, type ClosureFileFormat } from './closure-file.js';
+export { formatClosure, formatBytes } from './format.js';
+export { nixDbRegistration } from './registration.js';
+export { writeNixDb, type WriteNixDbOptions } from './nix-db.js';
+export { verifyClosure } from './verify.js';
+export { parseStorePath, checkStorePathName, isStorePathBaseName, type StorePath } from './store-path.js';
+export { nixBase32Encode, nixBase32Decode, isHashPart, NIX_BASE32_ALPHABET } from './nix-base32.js';
+export { narHashOf, narSize, readNarTree, dumpNar, type NarNode } from './nar.js';
+export { parseNarHash, formatNarHashBase32, formatNarHashSri } from './nar-hash.js';
+export { RefScanner } from './ref-scanner.js';

@@ -1,0 +1,49 @@
+import { StoreError } from '../errors.js';
+import { ClosureFileStoreSource } from './closure-file-source.js';
+import { DirectoryStoreSource } from './directory-source.js';
+import { NixStoreSource } from './nix-source.js';
+import type { StoreSource } from './types.js';
+
+export interface OpenStoreSourceOptions {
+  kind: 'directory' | 'nix' | 'closure-file';
+  /** directory: the store-like directory (required). closure-file: where the files are (default: the store dir). */
+  dir?: string;
+  /** Logical store dir (default `/nix/store`; for nix, what Nix reports; for closure files, what the file says). */
+  storeDir?: string;
+  /** closure-file: the file (required). */
+  closureFile?: string;
+  /** `--verify-store`: check NAR hashes the source gives (nix, closure-file). */
+  verify?: boolean;
+  /** nix: directory that relative installables (`.#app`) resolve against. */
+  cwd?: string;
+  /** directory: where scan results are cached (`false`: no cache). */
+  cacheDir?: string | false;
+}
+
+/** The store source the CLI's options describe. */
+export async function openStoreSource(opts: OpenStoreSourceOptions): Promise<StoreSource> {
+  switch (opts.kind) {
+    case 'directory':
+      if (!opts.dir) throw new StoreError('a directory store source needs a directory (--store-dir-path)', []);
+      if (opts.verify) {
+        throw new StoreError('--verify-store needs a source that gives NAR hashes (nix or a closure file); a scanned directory has none', []);
+      }
+      return new DirectoryStoreSource(opts.dir, opts.storeDir ?? '/nix/store', opts.cacheDir === undefined ? {} : { cacheDir: opts.cacheDir });
+    case 'nix':
+      return NixStoreSource.open({
+        ...(opts.storeDir !== undefined ? { storeDir: opts.storeDir } : {}),
+        ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}),
+        verify: opts.verify ?? false,
+      });
+    case 'closure-file':
+      if (!opts.closureFile) throw new StoreError('a closure-file store source needs the closure file', []);
+      return ClosureFileStoreSource.open({
+        closureFile: opts.closureFile,
+        ...(opts.dir !== undefined ? { dir: opts.dir } : {}),
+        ...(opts.storeDir !== undefined ? { storeDir: opts.storeDir } : {}),
+        verify: opts.verify ?? false,
+      });
+    default:
+      throw new StoreError(`unknown store source kind ${JSON.stringify((opts as { kind: unknown }).kind)}`, []);
+  }
+}
