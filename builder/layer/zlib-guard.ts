@@ -1,0 +1,90 @@
+import { createHash } from 'node:crypto';
+import { constants, deflateRawSync, type ZlibOptions } from 'node:zlib';
+import { ImgbuildError } from '../errors.js';
+import { goldenDeflateInput } from '../repro/golden-input.js';
+import { GZIP_LEVEL } from './gzip.js';
+
+/**
+ * Layer digests are only reproducible if the deflate bytes are. We compress with the zlib that
+ * Node bundles (Chromium's fork, not the system's libz), which has given identical output across
+ * Node 20, 22 and 24, but nothing promises it will stay so. This guard compresses a fixed input
+ * with the layer writer's settings once per process and compares the result with a pinned hash:
+ * a Node whose zlib encodes differently is refused before it can publish digests that no other
+ * machine reproduces. See docs/reproducibility.md.
+ */
+
+/** The layer writer's deflate settings (gzip.ts createPinnedDeflate); a test keeps them equal. */
+export const PINNED_DEFLATE_OPTIONS: Readonly<ZlibOptions> = Object.freeze({
+  level: GZIP_LEVEL,
+  windowBits: 15,
+  memLevel: 8,
+  strategy: constants.Z_DEFAULT_STRATEGY,
+});
+
+/**
+ * sha256 of deflateRaw(goldenDeflateInput(), PINNED_DEFLATE_OPTIONS), as Node 20.20.2, 22.23.3 and
+ * 24.21.0 produce it (bundled zlib 1.3.1-e00f703 / 1.3.2.1-motley).
+ */
+export const REFERENCE_DEFLATE_SHA256 = '527b53447bbc620e9bd0558c646eda1301e0f47a3924f46afdfc621b3277b08b';
+
+/** Set to `1` to build anyway (with a warning) when this Node's deflate output differs. */
+export const ALLOW_DRIFT_ENV = 'IMGBUILD_ALLOW_ZLIB_DRIFT';
+
+export class ZlibDriftError extends ImgbuildError {
+  override name = 'ZlibDriftError';
+  constructor(
+    readonly expected: string,
+    readonly actual: string,
+  ) {
+    super(
+      'zlib-drift',
+      `this Node's zlib produces different deflate bytes from the reference (Node ${process.version}, zlib ${process.versions.zlib ?? 'unknown'}): ` +
+        `layers built here would get digests that other machines do not reproduce (golden vector sha256 ${actual}, expected ${expected})`,
+      `use a Node release whose bundled zlib matches (Node 20.18+, 22 and 24 are checked by the test suite), ` +
+        `or set ${ALLOW_DRIFT_ENV}=1 to build anyway and accept digests that differ from other machines'`,
+    );
+  }
+}
+
+export type DeflateRaw = (input: Buffer, options: ZlibOptions) => Buffer;
+
+export interface DeflateCheck {
+  ok: boolean;
+  /** sha256 hex of the reference output, and of what `compress` gave. */
+  expected: string;
+  actual: string;
+}
+
+/** Compress the golden input with the pinned settings and compare with the reference. */
+export function checkDeflate(compress: DeflateRaw = deflateRawSync): DeflateCheck {
+  const actual = createHash('sha256').update(compress(goldenDeflateInput(), PINNED_DEFLATE_OPTIONS)).digest('hex');
+  return { ok: actual === REFERENCE_DEFLATE_SHA256, expected: REFERENCE_DEFLATE_SHA256, actual };
+}
+
+/**
+ * Throws ZlibDriftError for a failed check, unless IMGBUILD_ALLOW_ZLIB_DRIFT=1, in which case
+ * it calls `warn` (the caller decides how often).
+ */
+export function enforceDeflateCheck(check: DeflateCheck, env: NodeJS.ProcessEnv, warn: (message: string) => void): void {
+  if (check.ok) return;
+  const error = new ZlibDriftError(check.expected, check.actual);
+  if (env[ALLOW_DRIFT_ENV] !== '1') throw error;
+  warn(`warning: ${error.message}; building anyway because ${ALLOW_DRIFT_ENV}=1`);
+}
+
+let checked: DeflateCheck | undefined;
+let warned = false;
+
+/**
+ * The start-up guard for the layer writer: the check runs once per process (about 20 ms), later
+ * calls only look at the remembered result. Throws ZlibDriftError when this Node's deflate
+ * differs from the reference, unless IMGBUILD_ALLOW_ZLIB_DRIFT=1 (then one warning on stderr).
+ */
+export function assertReferenceDeflate(): void {
+  checked ??= checkDeflate();
+  enforceDeflateCheck(checked, process.env, (message) => {
+    if (warned) return;
+    warned = true;
+    process.stderr.write(`${message}\n`);
+  });
+}

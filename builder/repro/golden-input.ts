@@ -1,0 +1,100 @@
+/**
+ * The fixed input the deflate guard compresses at start-up. Generated in code (no fixture file
+ * to lose or corrupt) from a seeded PRNG, and shaped to exercise every path of a deflate
+ * encoder that layer data hits: incompressible literals (stored/literal-heavy blocks), text with
+ * many short and medium matches, long runs (distance-1 matches up to length 258), matches near
+ * the 32 KiB window edge, and tar-like blocks of octal fields and zero padding.
+ *
+ * Changing anything here changes the pinned digest in zlib-guard.ts: that is deliberate, never
+ * casual.
+ */
+
+/** xorshift32: tiny, fast, and the same on every platform and Node version. */
+function prng(seed: number): () => number {
+  let x = seed >>> 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x;
+  };
+}
+
+const KiB = 1024;
+
+/** About 320 KiB, always the same bytes. */
+export function goldenDeflateInput(): Buffer {
+  const next = prng(0x1a2b3c4d);
+  const parts: Buffer[] = [randomBytes(next, 64 * KiB), pseudoText(next, 96 * KiB), runs(next, 32 * KiB), farRepeats(next, 64 * KiB), tarLike(next, 64 * KiB)];
+  return Buffer.concat(parts);
+}
+
+function randomBytes(next: () => number, n: number): Buffer {
+  const b = Buffer.alloc(n);
+  for (let i = 0; i < n; i++) b[i] = next() & 0xff;
+  return b;
+}
+
+/** Words from a small vocabulary, picked with a skew (some words are much more frequent). */
+function pseudoText(next: () => number, n: number): Buffer {
+  const letters = 'etaoinshrdlucmfwypvbgkjqxz';
+  const vocab: string[] = [];
+  for (let w = 0; w < 300; w++) {
+    const len = 2 + (next() % 10);
+    let s = '';
+    for (let i = 0; i < len; i++) s += letters[Math.min(next() % 26, next() % 26)];
+    vocab.push(s);
+  }
+  let text = '';
+  while (text.length < n) {
+    // min of two draws skews towards the start of the vocabulary
+    const word = vocab[Math.min(next() % 300, next() % 300)]!;
+    const r = next() % 20;
+    text += word + (r === 0 ? '.\n' : r === 1 ? ', ' : ' ');
+  }
+  return Buffer.from(text.slice(0, n), 'latin1');
+}
+
+function runs(next: () => number, n: number): Buffer {
+  const b = Buffer.alloc(n);
+  let i = 0;
+  while (i < n) {
+    const len = Math.min(n - i, 1 + (next() % 2000));
+    b.fill(next() & 0xff, i, i + len);
+    i += len;
+  }
+  return b;
+}
+
+/** Fresh random chunks and copies of earlier chunks from 16..32 KiB back (the window's far end). */
+function farRepeats(next: () => number, n: number): Buffer {
+  const b = Buffer.alloc(n);
+  let i = 0;
+  while (i < n) {
+    const len = Math.min(n - i, 64 + (next() % 600));
+    const dist = 16 * KiB + (next() % (16 * KiB - 1024));
+    if (i >= dist && next() % 3 !== 0) b.copy(b, i, i - dist, i - dist + len);
+    else for (let k = 0; k < len; k++) b[i + k] = next() & 0xff;
+    i += len;
+  }
+  return b;
+}
+
+/** 512-byte blocks shaped like tar headers followed by short contents and zero padding. */
+function tarLike(next: () => number, n: number): Buffer {
+  const b = Buffer.alloc(n);
+  for (let off = 0; off + 1024 <= n; off += 1024) {
+    const name = `nix/store/${(next() >>> 0).toString(36)}${(next() >>> 0).toString(36)}-pkg-${next() % 100}/lib/file${next() % 1000}`;
+    b.write(name, off, 'latin1');
+    const octal = (v: number, w: number) => v.toString(8).padStart(w - 1, '0');
+    b.write(`${octal(0o444 + (next() % 2) * 0o111, 8)}\0${octal(0, 8)}\0${octal(0, 8)}\0`, off + 100, 'latin1');
+    b.write(`${octal(next() % 512, 12)}\0${octal(1, 12)}\0`, off + 124, 'latin1');
+    b.write('ustar\x0000root', off + 257, 'latin1');
+    b.write('root', off + 297, 'latin1');
+    const content = randomBytes(next, next() % 512);
+    content.copy(b, off + 512);
+  }
+  return b;
+}

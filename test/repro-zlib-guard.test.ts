@@ -1,0 +1,92 @@
+// The deflate guard: a golden vector that pins the bytes of the layer writer's deflate, so a Node
+// whose zlib encodes differently is refused instead of silently publishing other digests.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { deflateRawSync, inflateRawSync } from 'node:zlib';
+import { goldenDeflateInput } from '../builder/repro/golden-input.js';
+import { createPinnedDeflate } from '../builder/layer/gzip.js';
+import {
+  ALLOW_DRIFT_ENV,
+  assertReferenceDeflate,
+  checkDeflate,
+  enforceDeflateCheck,
+  PINNED_DEFLATE_OPTIONS,
+  REFERENCE_DEFLATE_SHA256,
+  ZlibDriftError,
+} from '../builder/layer/zlib-guard.js';
+import { hasTool } from './helpers/tools.js';
+
+const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+test('the golden input is 320 KiB and the same bytes on every call', () => {
+  const a = goldenDeflateInput();
+  assert.equal(a.length, 320 * 1024);
+  assert.deepEqual(goldenDeflateInput(), a);
+  // Neither trivially compressible nor incompressible: deflate has real work to do.
+  const ratio = deflateRawSync(a, PINNED_DEFLATE_OPTIONS).length / a.length;
+  assert.ok(ratio > 0.3 && ratio < 0.7, `ratio ${ratio}`);
+});
+
+test("this Node's zlib gives the reference bytes, so the guard lets builds through", () => {
+  assert.deepEqual(checkDeflate(), { ok: true, expected: REFERENCE_DEFLATE_SHA256, actual: REFERENCE_DEFLATE_SHA256 });
+  assert.doesNotThrow(() => assertReferenceDeflate());
+  assert.doesNotThrow(() => assertReferenceDeflate());
+});
+
+test("the guard's settings are the layer writer's: its deflate stream, fed in odd chunks, gives the reference bytes", async () => {
+  const input = goldenDeflateInput();
+  const chunks: Buffer[] = [];
+  for (let off = 0, n = 1; off < input.length; off += n, n = (n * 7 + 13) % 70_000) chunks.push(input.subarray(off, off + n));
+  const out: Buffer[] = [];
+  await pipeline(
+    Readable.from(chunks),
+    createPinnedDeflate(),
+    new Writable({
+      write(c: Buffer, _e, cb) {
+        out.push(c);
+        cb();
+      },
+    }),
+  );
+  assert.equal(sha256(Buffer.concat(out)), REFERENCE_DEFLATE_SHA256);
+});
+
+test('a deflate that encodes differently is refused with the Node and zlib versions named', () => {
+  const level5 = (input: Buffer) => deflateRawSync(input, { ...PINNED_DEFLATE_OPTIONS, level: 5 });
+  const check = checkDeflate(level5);
+  assert.equal(check.ok, false);
+  assert.equal(check.actual, sha256(level5(goldenDeflateInput())));
+  assert.throws(
+    () => enforceDeflateCheck(check, {}, () => assert.fail('no warning without the opt-in')),
+    (err: unknown) => {
+      assert.ok(err instanceof ZlibDriftError);
+      assert.equal(err.code, 'zlib-drift');
+      assert.match(err.message, new RegExp(`Node ${process.version.replace(/\./g, '\\.')}, zlib ${process.versions.zlib!.replace(/[.-]/g, '\\$&')}`));
+      assert.match(err.message, /digests that other machines do not reproduce/);
+      assert.match(err.hint ?? '', /IMGBUILD_ALLOW_ZLIB_DRIFT=1/);
+      return true;
+    },
+  );
+});
+
+test('IMGBUILD_ALLOW_ZLIB_DRIFT=1 turns the refusal into a printed warning', () => {
+  const check = checkDeflate((input) => deflateRawSync(input, { ...PINNED_DEFLATE_OPTIONS, level: 9 }));
+  const warnings: string[] = [];
+  enforceDeflateCheck(check, { [ALLOW_DRIFT_ENV]: '1' }, (m) => warnings.push(m));
+  assert.equal(warnings.length, 1);
+  assert.match(warnings[0]!, /^warning: this Node's zlib produces different deflate bytes .*building anyway because IMGBUILD_ALLOW_ZLIB_DRIFT=1$/);
+  assert.throws(() => enforceDeflateCheck(check, { [ALLOW_DRIFT_ENV]: 'yes' }, () => {}), ZlibDriftError);
+});
+
+test('vanilla zlib (the system libz, via python3) encodes the golden input differently: the vector tells them apart', (t) => {
+  if (!hasTool('python3')) return t.skip('python3 is not installed');
+  const script = 'import sys,zlib;c=zlib.compressobj(6,zlib.DEFLATED,-15,8,zlib.Z_DEFAULT_STRATEGY);d=sys.stdin.buffer.read();sys.stdout.buffer.write(c.compress(d)+c.flush())';
+  const vanilla = execFileSync('python3', ['-c', script], { input: goldenDeflateInput(), maxBuffer: 8 << 20 });
+  assert.notEqual(sha256(vanilla), REFERENCE_DEFLATE_SHA256);
+  // Both are valid deflate for the same input: the difference is encoding choices, not content.
+  assert.deepEqual(inflateRawSync(vanilla), goldenDeflateInput());
+});
