@@ -1,0 +1,132 @@
+import { createReadStream } from 'node:fs';
+import { lstat, readdir, readlink } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { posix } from 'node:path';
+import type { Stats } from 'node:fs';
+import { SpecError } from '../errors.js';
+import type { ResolvedSpec } from '../spec/types.js';
+import type { CustomisationTree } from './tree.js';
+
+/**
+ * Link store paths into `/` the way nixpkgs' buildEnv does: for every path under each of
+ * `pathsToLink`, directories become real directories (mode 0755) and everything else becomes a
+ * symlink to the file in the store (`/bin/sh -> /nix/store/<hash>-busybox/bin/sh`). Unlike
+ * buildEnv, a directory is never a symlink into the store, so other packages, the spec's files
+ * and users' edits can always add to it.
+ *
+ * Two packages providing one path collide (an error naming both) unless they resolve to the same
+ * thing: the same symlink target, or regular files with the same bytes and executable bit (then
+ * the first package in `copyToRoot` order wins, as buildEnv's content check does).
+ */
+
+interface Linked {
+  /** The store path that provided it. */
+  pkg: string;
+  isDir: boolean;
+  /** Logical path the image link points to. */
+  target: string;
+  /** Where the link finally leads: a store symlink's own (absolute) target, else `target`. */
+  resolved: string;
+  fsPath: string;
+  stat: Stats;
+}
+
+export async function linkCopyToRoot(
+  spec: Pick<ResolvedSpec, 'file' | 'copyToRoot' | 'pathsToLink'>,
+  fsPathOf: (storePath: string) => string,
+  tree: CustomisationTree,
+): Promise<void> {
+  const linked = new Map<string, Linked>();
+  const fail = (message: string): never => {
+    throw new SpecError(spec.file, 'copyToRoot', message);
+  };
+
+  const add = async (imagePath: string, item: Linked): Promise<void> => {
+    const prev = linked.get(imagePath);
+    if (!prev) {
+      linked.set(imagePath, item);
+      return;
+    }
+    if (prev.isDir && item.isDir) return;
+    if (prev.isDir !== item.isDir) {
+      const [dir, other] = prev.isDir ? [prev, item] : [item, prev];
+      fail(`${imagePath} is a directory in ${dir.pkg} but not in ${other.pkg}; they cannot both be linked into /`);
+    }
+    if (prev.resolved === item.resolved || (await sameRegularFile(prev, item))) return;
+    fail(`${imagePath} is provided by both ${prev.pkg} and ${item.pkg}; remove one from copyToRoot or narrow pathsToLink`);
+  };
+
+  const walk = async (pkg: string, fsDir: string, rel: string): Promise<void> => {
+    const names = (await readdir(fsDir)).sort();
+    for (const name of names) {
+      const childRel = rel === '/' ? `/${name}` : `${rel}/${name}`;
+      const fsPath = `${fsDir}/${name}`;
+      const stat = await lstat(fsPath);
+      await add(childRel, await describe(pkg, childRel, fsPath, stat));
+      if (stat.isDirectory()) await walk(pkg, fsPath, childRel);
+    }
+  };
+
+  for (const pkg of spec.copyToRoot) {
+    const fsRoot = fsPathOf(pkg);
+    const rootStat = await lstatOrUndefined(fsRoot);
+    if (!rootStat) fail(`${pkg} is not in the store (looked at ${fsRoot})`);
+    if (!rootStat!.isDirectory()) fail(`${pkg} is a single file, not a directory; there is nothing to link into /`);
+    for (const sub of spec.pathsToLink) {
+      const fsPath = sub === '/' ? fsRoot : `${fsRoot}${sub}`;
+      const stat = await lstatOrUndefined(fsPath);
+      if (!stat) continue;
+      if (sub !== '/') {
+        // The directories leading to a linked subtree are real directories too.
+        for (let p = posix.dirname(sub); p !== '/'; p = posix.dirname(p)) {
+          await add(p, { pkg, isDir: true, target: '', resolved: '', fsPath: `${fsRoot}${p}`, stat });
+        }
+        await add(sub, await describe(pkg, sub, fsPath, stat));
+      }
+      if (stat.isDirectory()) await walk(pkg, fsPath, sub);
+    }
+  }
+
+  for (const [path, item] of linked) {
+    tree.put({
+      entry: item.isDir ? { kind: 'directory', path, mode: 0o755 } : { kind: 'symlink', path, target: item.target },
+      layer: 'copyToRoot',
+      origin: `copyToRoot ${item.pkg}`,
+    });
+  }
+}
+
+async function describe(pkg: string, rel: string, fsPath: string, stat: Stats): Promise<Linked> {
+  const target = `${pkg}${rel}`;
+  if (stat.isDirectory()) return { pkg, isDir: true, target, resolved: target, fsPath, stat };
+  let resolved = target;
+  if (stat.isSymbolicLink()) resolved = posix.resolve(posix.dirname(target), await readlink(fsPath));
+  return { pkg, isDir: false, target, resolved, fsPath, stat };
+}
+
+async function lstatOrUndefined(path: string): Promise<Stats | undefined> {
+  try {
+    return await lstat(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
+    throw e;
+  }
+}
+
+/** Two regular files with the same bytes and the same executable bit link interchangeably. */
+async function sameRegularFile(a: Linked, b: Linked): Promise<boolean> {
+  if (!a.stat.isFile() || !b.stat.isFile()) return false;
+  if (a.stat.size !== b.stat.size || (a.stat.mode & 0o100) !== (b.stat.mode & 0o100)) return false;
+  const [x, y] = await Promise.all([sha256File(a.fsPath), sha256File(b.fsPath)]);
+  return x === y;
+}
+
+function sha256File(path: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const hash = createHash('sha256');
+    createReadStream(path)
+      .on('data', (chunk) => hash.update(chunk))
+      .on('error', reject)
+      .on('end', () => resolve(hash.digest('hex')));
+  });
+}
