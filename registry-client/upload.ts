@@ -55,10 +55,11 @@ export async function uploadBlob(client: RegistryClient, repo: RepositoryRef, de
   const what = `upload blob ${desc.digest} (${desc.size} bytes) to ${where}`;
 
   let mountTried = false;
+  let location: URL | undefined;
   for (let attempt = 0; ; attempt++) {
+    location = undefined;
     try {
       // Start a session — or mount, whose 202 answer is a session to upload into.
-      let location: URL;
       if (opts.mountFrom && !mountTried) {
         mountTried = true;
         const res = await client.request(repo.registry, {
@@ -87,10 +88,21 @@ export async function uploadBlob(client: RegistryClient, repo: RepositoryRef, de
         if (!(e instanceof RegistryError) && isNetworkError(e)) throw new RegistryNetworkError(repo.registry, what, describeError(e), { cause: e });
         throw e;
       }
+      if (location) await cancelSession(client, repo, location, scopes, what);
       await sleep(e instanceof RetryableUploadError && e.retryAfterMs !== undefined ? e.retryAfterMs : backoffDelay(client.retry, attempt + 1));
       // The commit may have happened with only its answer lost.
       if ((await client.blobExists(repo, desc.digest, scopes)).exists) return { how: 'exists' };
     }
+  }
+}
+
+/** Best effort: drop a broken upload session so the registry does not keep its partial bytes around. */
+async function cancelSession(client: RegistryClient, repo: RepositoryRef, location: URL, scopes: ScopeSet, what: string): Promise<void> {
+  try {
+    const res = await client.request(repo.registry, { method: 'DELETE', url: location, scopes, what: `${what}: cancel broken session`, retry: false });
+    await res.body.dump();
+  } catch {
+    // The session may be gone already; the registry purges stale ones anyway.
   }
 }
 

@@ -5,6 +5,7 @@ import type { AddressInfo, Socket } from 'node:net';
 export interface ProxiedRequest {
   method: string;
   path: string;
+  /** The query string, percent-decoded (so `digest=sha256:...` can be matched as written). */
   query: string;
   /** The status sent back, or 'reset' when the proxy cut the connection. */
   status: number | 'reset';
@@ -35,6 +36,8 @@ export interface FaultProxy {
   inject(rule: FaultRule): void;
   requests(): ProxiedRequest[];
   clearLog(): void;
+  /** Drop every fault not yet spent. */
+  clearFaults(): void;
   stop(): Promise<void>;
 }
 
@@ -50,7 +53,8 @@ export async function startFaultProxy(upstreamPort: number): Promise<FaultProxy>
   const sockets = new Set<Socket>();
 
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    const [path = '', query = ''] = (req.url ?? '').split('?');
+    const [path = '', rawQuery = ''] = (req.url ?? '').split('?');
+    const query = safeDecode(rawQuery);
     const entry: ProxiedRequest = { method: req.method ?? '', path, query, status: 0, authorized: !!req.headers.authorization, bodyBytes: 0 };
     log.push(entry);
     const rule = rules.find((r) => r.times > 0 && r.match({ method: entry.method, path, query }));
@@ -113,10 +117,19 @@ export async function startFaultProxy(upstreamPort: number): Promise<FaultProxy>
     inject: (rule) => rules.push({ ...rule }),
     requests: () => log.slice(),
     clearLog: () => void log.splice(0),
+    clearFaults: () => void rules.splice(0),
     stop: () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy();
         server.close(() => resolve());
       }),
   };
+}
+
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
 }
