@@ -1,0 +1,68 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { resolveSpec } from '../builder/spec/resolve.js';
+import { SpecValidationError } from '../builder/spec/errors.js';
+
+const file = '/specs/image.json';
+const now = () => new Date('2025-03-04T05:06:07.890Z');
+const dates = (input: Record<string, unknown>, env: NodeJS.ProcessEnv = {}) => {
+  const r = resolveSpec({ name: 'a', ...input }, { file, env, now });
+  return { created: r.created, mtime: r.mtime };
+};
+
+test('default created and mtime: 1970-01-01T00:00:01Z', () => {
+  assert.deepEqual(dates({}), { created: '1970-01-01T00:00:01Z', mtime: 1 });
+});
+
+test('SOURCE_DATE_EPOCH sets both when the spec sets neither', () => {
+  assert.deepEqual(dates({}, { SOURCE_DATE_EPOCH: '1700000000' }), { created: '2023-11-14T22:13:20Z', mtime: 1700000000 });
+});
+
+test('the spec wins over SOURCE_DATE_EPOCH field by field', () => {
+  assert.deepEqual(dates({ created: '2024-01-01T00:00:00Z' }, { SOURCE_DATE_EPOCH: '1700000000' }), { created: '2024-01-01T00:00:00Z', mtime: 1700000000 });
+  assert.deepEqual(dates({ mtime: '2024-01-01T00:00:00Z' }, { SOURCE_DATE_EPOCH: '1700000000' }), { created: '2023-11-14T22:13:20Z', mtime: 1704067200 });
+});
+
+test('an empty SOURCE_DATE_EPOCH counts as unset', () => {
+  assert.deepEqual(dates({}, { SOURCE_DATE_EPOCH: '' }), { created: '1970-01-01T00:00:01Z', mtime: 1 });
+});
+
+test('an invalid SOURCE_DATE_EPOCH is an error when it would be used, ignored when the spec sets both dates', () => {
+  assert.throws(() => dates({}, { SOURCE_DATE_EPOCH: '17e8' }), {
+    name: 'SpecValidationError',
+    message: '/specs/image.json: SOURCE_DATE_EPOCH must be a whole number of seconds since 1970-01-01, got "17e8"',
+  });
+  assert.deepEqual(dates({ created: '2024-01-01', mtime: '2024-01-01' }, { SOURCE_DATE_EPOCH: 'garbage' }), { created: '2024-01-01T00:00:00Z', mtime: 1704067200 });
+});
+
+test('mtime follows a fixed created (dockerTools: mtime defaults to created)', () => {
+  assert.deepEqual(dates({ created: '2024-06-01T12:30:00+02:00' }), { created: '2024-06-01T10:30:00Z', mtime: 1717237800 });
+});
+
+test('created "now" is this second, and leaves mtime at the default so layers stay reproducible', () => {
+  assert.deepEqual(dates({ created: 'now' }), { created: '2025-03-04T05:06:07Z', mtime: 1 });
+  assert.deepEqual(dates({ created: 'now', mtime: 'now' }), { created: '2025-03-04T05:06:07Z', mtime: 1741064767 });
+});
+
+test('ISO forms: date only is midnight UTC, offsets are applied, fractions kept to the millisecond', () => {
+  assert.deepEqual(dates({ created: '2024-02-29' }), { created: '2024-02-29T00:00:00Z', mtime: 1709164800 });
+  assert.deepEqual(dates({ created: '2024-01-01T00:00:00-0130' }), { created: '2024-01-01T01:30:00Z', mtime: 1704072600 });
+  assert.deepEqual(dates({ created: '2024-01-01T00:00:00.25Z' }), { created: '2024-01-01T00:00:00.250Z', mtime: 1704067200 });
+});
+
+function problems(input: Record<string, unknown>): string[] {
+  try {
+    resolveSpec({ name: 'a', ...input }, { file, env: {}, now });
+  } catch (e) {
+    if (e instanceof SpecValidationError) return e.issues.map((i) => `${i.field}: ${i.message}`);
+    throw e;
+  }
+  return [];
+}
+
+test('bad dates name the field and say what is wrong', () => {
+  assert.deepEqual(problems({ created: 'yesterday' }), ['created: "yesterday" is not an ISO 8601 date (e.g. "2024-05-01T12:00:00Z") or "now"']);
+  assert.deepEqual(problems({ created: '2024-01-01T10:00:00' }), ['created: "2024-01-01T10:00:00" has no time zone; add "Z" for UTC or an offset like "+02:00"']);
+  assert.deepEqual(problems({ mtime: '2023-02-29' }), ['mtime: "2023-02-29" is not a valid date']);
+  assert.deepEqual(problems({ mtime: '1969-12-31T23:59:59Z' }), ['mtime: "1969-12-31T23:59:59Z" is before 1970-01-01T00:00:00Z; tar cannot record it']);
+});
