@@ -17,15 +17,17 @@ const EXPIRY_MARGIN_MS = 10_000;
  * Authorization for one registry. It learns the registry's scheme from a challenge (`/v2/`
  * ping or any 401), then:
  * - Basic: sends the credential on every request to the registry's origin;
- * - Bearer: asks the token endpoint (`realm`) for a token covering every scope asked for so
- *   far (so one token serves a whole push), caches it until `expires_in`, and on a 401 asks
- *   again with the scope the registry says it needs (wider: push+pull, a mount's `from`).
+ * - Bearer: asks the token endpoint (`realm`) for a token for the request's scopes (a push
+ *   passes the same scopes — push+pull, plus pull on mount sources — to all its requests, so
+ *   one token serves it), caches it until `expires_in` and reuses it for any request whose
+ *   scopes it covers; on a 401 it asks again, adding the scope the registry's challenge names.
  * The credential is looked up once, lazily, and named only by its source in errors.
  */
 export class Authenticator {
   private challenge: Challenge | null | undefined;
   private credential: Promise<Credential | undefined> | undefined;
-  private readonly wanted = new ScopeSet();
+  /** Scopes the registry named in 401 challenges: added to every later token request. */
+  private readonly demanded = new ScopeSet();
   private tokens: CachedToken[] = [];
   private inflight = new Map<string, Promise<CachedToken>>();
 
@@ -82,8 +84,7 @@ export class Authenticator {
       // Worth one more try only if we had not sent anything yet.
       return first && !!(await this.getCredential());
     }
-    if (ch?.params.scope) this.wanted.add(ch.params.scope);
-    this.wanted.addAll(scopes);
+    if (ch?.params.scope) this.demanded.add(ch.params.scope);
     this.tokens = [];
     return true;
   }
@@ -117,8 +118,7 @@ export class Authenticator {
     this.tokens = this.tokens.filter((t) => t.expiresAt - EXPIRY_MARGIN_MS > now);
     const hit = this.tokens.find((t) => t.scopes.covers(scopes));
     if (hit) return hit;
-    this.wanted.addAll(scopes);
-    const ask = new ScopeSet(this.wanted.toArray());
+    const ask = new ScopeSet(scopes.toArray()).addAll(this.demanded);
     const key = ask.toString();
     let p = this.inflight.get(key);
     if (!p) {
