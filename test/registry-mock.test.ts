@@ -1,0 +1,209 @@
+import { afterEach, beforeEach, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { MockAgent } from 'undici';
+import {
+  PlatformNotFoundError, RegistryClient, defaultCredentialProvider, parseReference, pullImage, pushImage, resolveImage, GHCR_CHUNK_SIZE,
+} from '../registry-client/index.js';
+import { noise } from './helpers/registry.js';
+
+// GHCR and Docker Hub behaviours a local registry cannot produce, played by undici's MockAgent.
+// No request leaves the process: net connect is disabled.
+
+interface Seen { origin: string; method: string; path: string; headers: Record<string, string>; bodyLength: number }
+
+const sha = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}` as const;
+const fast = { retries: 2, baseDelayMs: 1, maxDelayMs: 5 };
+
+function lowerHeaders(h: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (Array.isArray(h)) for (let i = 0; i + 1 < h.length; i += 2) out[String(h[i]).toLowerCase()] = String(h[i + 1]);
+  else if (h && typeof h === 'object') for (const [k, v] of Object.entries(h)) out[k.toLowerCase()] = String(v);
+  return out;
+}
+
+describe('registry behaviours played by MockAgent', () => {
+  let agent: MockAgent;
+  let seen: Seen[];
+  let client: RegistryClient;
+  let tmp: string;
+
+  /** Answer `method origin+path` (path: exact, or a predicate) with a reply function, recording the request. */
+  const on = (origin: string, method: string, path: string | ((p: string) => boolean), reply: (s: Seen) => { status: number; body?: string | Buffer; headers?: Record<string, string> }, times = 1) => {
+    agent.get(origin).intercept({ method, path }).reply((opts) => {
+      const body = opts.body;
+      const s: Seen = { origin, method, path: opts.path, headers: lowerHeaders(opts.headers), bodyLength: Buffer.isBuffer(body) || body instanceof Uint8Array ? body.byteLength : typeof body === 'string' ? body.length : 0 };
+      seen.push(s);
+      const r = reply(s);
+      return { statusCode: r.status, data: r.body ?? '', responseOptions: { headers: r.headers ?? {} } };
+    }).times(times);
+  };
+
+  beforeEach(async () => {
+    agent = new MockAgent();
+    agent.disableNetConnect();
+    seen = [];
+    tmp = await mkdtemp(join(tmpdir(), 'imgbuild-mock-'));
+  });
+  afterEach(async () => {
+    await client?.close();
+    await agent.close();
+    await rm(tmp, { recursive: true, force: true });
+  });
+
+  test("GHCR's anonymous token dance: 401 from /v2/, an anonymous token from ghcr.io/token, then the manifest with that token", async () => {
+    client = new RegistryClient({ dispatcher: agent, retry: fast, credentials: async () => undefined });
+    const manifest = JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha('{}'), size: 2 }, layers: [] });
+    on('https://ghcr.io', 'GET', '/v2/', () => ({ status: 401, headers: { 'www-authenticate': 'Bearer realm="https://ghcr.io/token",service="ghcr.io",scope="repository:user/image:pull"' } }));
+    on('https://ghcr.io', 'GET', (p) => p.startsWith('/token?'), () => ({ status: 200, body: JSON.stringify({ token: 'djE6b3JnL2FwcDox' }) }));
+    on('https://ghcr.io', 'GET', '/v2/org/app/manifests/1.0', () => ({ status: 200, body: manifest, headers: { 'content-type': 'application/vnd.oci.image.manifest.v1+json', 'docker-content-digest': sha(manifest) } }));
+
+    const m = await client.getManifest(parseReference('ghcr.io/org/app:1.0'), '1.0');
+    assert.equal(m.digest, sha(manifest));
+    const token = seen.find((s) => s.path.startsWith('/token'))!;
+    const q = new URL(token.path, 'https://ghcr.io').searchParams;
+    assert.deepEqual([q.get('service'), q.getAll('scope'), q.get('account'), token.headers.authorization], ['ghcr.io', ['repository:org/app:pull'], null, undefined]);
+    assert.equal(seen.at(-1)!.headers.authorization, 'Bearer djE6b3JnL2FwcDox');
+    assert.match(seen.at(-1)!.headers.accept ?? '', /application\/vnd\.oci\.image\.index\.v1\+json/);
+  });
+
+  test('GHCR push uses GITHUB_TOKEN and PATCH chunks of at most 4 MiB with Content-Range', async () => {
+    client = new RegistryClient({ dispatcher: agent, retry: fast, credentials: defaultCredentialProvider({ env: { GITHUB_TOKEN: 'ghs_secretvalue', GITHUB_ACTOR: 'octocat' }, useDockerConfig: false }) });
+    const blob = noise(9 * 1024 * 1024 + 123, 'ghcr');
+    const digest = sha(blob);
+    const config = Buffer.from('{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}');
+    const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha(config), size: config.length }, layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest, size: blob.length }] }));
+    on('https://ghcr.io', 'GET', '/v2/', () => ({ status: 401, headers: { 'www-authenticate': 'Bearer realm="https://ghcr.io/token",service="ghcr.io"' } }));
+    on('https://ghcr.io', 'GET', (p) => p.startsWith('/token?'), () => ({ status: 200, body: '{"token":"pushtoken"}' }));
+    on('https://ghcr.io', 'HEAD', (p) => p.startsWith('/v2/org/app/blobs/'), () => ({ status: 404 }), 2);
+    let session = 0;
+    on('https://ghcr.io', 'POST', '/v2/org/app/blobs/uploads/', () => ({ status: 202, headers: { location: `/v2/org/app/blobs/uploads/s${++session}` } }), 2);
+    let received = 0;
+    on('https://ghcr.io', 'PATCH', (p) => p.startsWith('/v2/org/app/blobs/uploads/'), (s) => {
+      received += s.bodyLength;
+      return { status: 202, headers: { location: s.path, range: `0-${received - 1}` } };
+    }, 3);
+    on('https://ghcr.io', 'PUT', (p) => p.startsWith('/v2/org/app/blobs/uploads/'), (s) => ({ status: 201, headers: { 'docker-content-digest': new URL(s.path, 'https://x').searchParams.get('digest')! } }), 2);
+    on('https://ghcr.io', 'PUT', '/v2/org/app/manifests/v1', () => ({ status: 201, headers: { 'docker-content-digest': sha(manifest) } }));
+
+    const result = await pushImage(client, parseReference('ghcr.io/org/app:v1'), {
+      manifest: { bytes: manifest, mediaType: 'application/vnd.oci.image.manifest.v1+json' },
+      blobs: [{ digest: sha(config), size: config.length, open: () => Readable.from([config]) }, { digest, size: blob.length, open: () => Readable.from([blob]) }],
+    });
+    assert.equal(result.digest, sha(manifest));
+    assert.equal(result.bytesSent, blob.length + config.length);
+    const token = seen.find((s) => s.path.startsWith('/token'))!;
+    assert.equal(token.headers.authorization, `Basic ${Buffer.from('octocat:ghs_secretvalue').toString('base64')}`);
+    const patches = seen.filter((s) => s.method === 'PATCH');
+    assert.deepEqual(patches.map((p) => p.headers['content-range']), [`0-${GHCR_CHUNK_SIZE - 1}`, `${GHCR_CHUNK_SIZE}-${2 * GHCR_CHUNK_SIZE - 1}`, `${2 * GHCR_CHUNK_SIZE}-${blob.length - 1}`]);
+    assert.ok(patches.every((p) => p.bodyLength <= GHCR_CHUNK_SIZE));
+    const manifestPut = seen.find((s) => s.path === '/v2/org/app/manifests/v1')!;
+    assert.equal(manifestPut.headers['content-type'], 'application/vnd.oci.image.manifest.v1+json');
+  });
+
+  describe('Docker Hub', () => {
+    const amd64 = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.docker.distribution.manifest.v2+json', config: { mediaType: 'application/vnd.docker.container.image.v1+json', digest: sha('cfg-amd64'), size: 9 }, layers: [] }));
+    const configArm = Buffer.from(JSON.stringify({ architecture: 'arm64', variant: 'v8', os: 'linux', rootfs: { type: 'layers', diff_ids: [sha('layer-tar')] }, config: { Env: ['PATH=/bin'] } }));
+    const layerArm = Buffer.from('pretend this is a gzip layer');
+    const arm64 = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha(configArm), size: configArm.length }, layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: sha(layerArm), size: layerArm.length }] }));
+    const entry = (m: Buffer, platform: object, annotations?: object) => ({ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: sha(m), size: m.length, platform, ...(annotations ? { annotations } : {}) });
+    const index = Buffer.from(JSON.stringify({
+      schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [
+        entry(amd64, { architecture: 'amd64', os: 'linux' }),
+        entry(Buffer.from('v6'), { architecture: 'arm', os: 'linux', variant: 'v6' }),
+        entry(arm64, { architecture: 'arm64', os: 'linux', variant: 'v8' }),
+        entry(Buffer.from('att'), { architecture: 'unknown', os: 'unknown' }, { 'vnd.docker.reference.type': 'attestation-manifest' }),
+      ],
+    }));
+    const hub = 'https://registry-1.docker.io';
+    const challenge = () => on(hub, 'GET', '/v2/', () => ({ status: 401, headers: { 'www-authenticate': 'Bearer realm="https://auth.docker.io/token",service="registry.docker.io"' } }));
+    const tokenService = (times = 1) => on('https://auth.docker.io', 'GET', (p) => p.startsWith('/token?'), () => ({ status: 200, body: JSON.stringify({ token: 'hubtoken', access_token: 'hubtoken', expires_in: 300, issued_at: '2026-01-01T00:00:00Z' }) }), times);
+    const serve = (path: string, body: Buffer, type: string) => on(hub, 'GET', path, () => ({ status: 200, body, headers: { 'content-type': type, 'docker-content-digest': sha(body) } }));
+
+    test('"alpine" is library/alpine:latest on registry-1.docker.io, with a token from auth.docker.io', async () => {
+      client = new RegistryClient({ dispatcher: agent, retry: fast, credentials: async () => undefined });
+      challenge();
+      tokenService();
+      serve('/v2/library/alpine/manifests/latest', amd64, 'application/vnd.docker.distribution.manifest.v2+json');
+      const ref = parseReference('alpine');
+      assert.equal(ref.toString(), 'docker.io/library/alpine:latest');
+      const resolved = await resolveImage(client, ref, { os: 'linux', architecture: 'amd64' });
+      assert.equal(resolved.digest, sha(amd64));
+      const token = new URL(seen.find((s) => s.origin === 'https://auth.docker.io')!.path, 'https://auth.docker.io').searchParams;
+      assert.deepEqual([token.get('service'), token.getAll('scope')], ['registry.docker.io', ['repository:library/alpine:pull']]);
+    });
+
+    test('an index resolves to the arm64/v8 manifest; the layer download follows a redirect to the CDN without Authorization', async () => {
+      client = new RegistryClient({ dispatcher: agent, retry: fast, credentials: async () => undefined });
+      challenge();
+      tokenService();
+      serve('/v2/library/busybox/manifests/1.36', index, 'application/vnd.oci.image.index.v1+json');
+      serve(`/v2/library/busybox/manifests/${sha(arm64)}`, arm64, 'application/vnd.oci.image.manifest.v1+json');
+      serve(`/v2/library/busybox/blobs/${sha(configArm)}`, configArm, 'application/octet-stream');
+      on(hub, 'GET', `/v2/library/busybox/blobs/${sha(layerArm)}`, () => ({ status: 307, headers: { location: `https://production.cloudflare.docker.com/registry-v2/docker/registry/v2/blobs/sha256/${sha(layerArm).slice(7, 9)}/${sha(layerArm).slice(7)}/data?verify=sig` } }));
+      on('https://production.cloudflare.docker.com', 'GET', (p) => p.startsWith('/registry-v2/'), () => ({ status: 200, body: layerArm }));
+
+      const blobDir = join(tmp, 'blobs');
+      const pulled = await pullImage(client, parseReference('busybox:1.36'), { blobDir, platform: { os: 'linux', architecture: 'arm64' } });
+      assert.equal(pulled.digest, sha(arm64));
+      assert.equal(pulled.index?.digest, sha(index));
+      assert.deepEqual(pulled.config.config?.Env, ['PATH=/bin']);
+      assert.deepEqual(await readFile(join(blobDir, 'sha256', sha(layerArm).slice(7))), layerArm);
+      const cdn = seen.find((s) => s.origin === 'https://production.cloudflare.docker.com')!;
+      assert.equal(cdn.headers.authorization, undefined);
+      assert.equal(seen.find((s) => s.path === `/v2/library/busybox/blobs/${sha(layerArm)}`)!.headers.authorization, 'Bearer hubtoken');
+      assert.equal(seen.filter((s) => s.origin === 'https://auth.docker.io').length, 1, 'one token served every request');
+    });
+
+    test('an index without the wanted platform names the platforms it has', async () => {
+      client = new RegistryClient({ dispatcher: agent, retry: fast, credentials: async () => undefined });
+      challenge();
+      tokenService();
+      serve('/v2/library/busybox/manifests/1.36', index, 'application/vnd.oci.image.index.v1+json');
+      await assert.rejects(resolveImage(client, parseReference('busybox:1.36'), { os: 'linux', architecture: 's390x' }), (e: unknown) =>
+        e instanceof PlatformNotFoundError && e.message === 'docker.io/library/busybox:1.36 has no image for linux/s390x; it has linux/amd64, linux/arm/v6, linux/arm64/v8, unknown/unknown');
+    });
+
+    test('credentials saved under https://index.docker.io/v1/ in config.json are sent to the token service', async () => {
+      const dir = join(tmp, 'docker');
+      await mkdir(dir);
+      await writeFile(join(dir, 'config.json'), JSON.stringify({ auths: { 'https://index.docker.io/v1/': { auth: Buffer.from('hubuser:hubpass').toString('base64') } } }));
+      client = new RegistryClient({ dispatcher: agent, retry: fast, credentials: defaultCredentialProvider({ env: { DOCKER_CONFIG: dir } }) });
+      challenge();
+      tokenService();
+      serve('/v2/hubuser/private/manifests/latest', amd64, 'application/vnd.docker.distribution.manifest.v2+json');
+      await client.getManifest(parseReference('hubuser/private'), 'latest');
+      const token = seen.find((s) => s.origin === 'https://auth.docker.io')!;
+      assert.equal(token.headers.authorization, `Basic ${Buffer.from('hubuser:hubpass').toString('base64')}`);
+      assert.equal(new URL(token.path, 'https://x').searchParams.get('account'), 'hubuser');
+    });
+
+    test('a token the registry rejects as expired is fetched again and the request retried once', async () => {
+      client = new RegistryClient({ dispatcher: agent, retry: fast, credentials: async () => undefined });
+      challenge();
+      tokenService(2);
+      serve('/v2/library/alpine/manifests/latest', amd64, 'application/vnd.docker.distribution.manifest.v2+json');
+      on(hub, 'GET', '/v2/library/alpine/manifests/3', () => ({ status: 401, headers: { 'www-authenticate': 'Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/alpine:pull",error="invalid_token"' } }));
+      serve('/v2/library/alpine/manifests/3', amd64, 'application/vnd.docker.distribution.manifest.v2+json');
+      const ref = parseReference('alpine');
+      await client.getManifest(ref, 'latest');
+      await client.getManifest(ref, '3');
+      assert.equal(seen.filter((s) => s.origin === 'https://auth.docker.io').length, 2);
+      assert.deepEqual(seen.filter((s) => s.path === '/v2/library/alpine/manifests/3').map((s) => s.headers.authorization), ['Bearer hubtoken', 'Bearer hubtoken']);
+    });
+
+    test('a 429 from Docker Hub with Retry-After is retried', async () => {
+      client = new RegistryClient({ dispatcher: agent, retry: { ...fast, maxRetryAfterMs: 10 }, credentials: async () => undefined });
+      challenge();
+      tokenService();
+      on(hub, 'GET', '/v2/library/alpine/manifests/latest', () => ({ status: 429, body: '{"errors":[{"code":"TOOMANYREQUESTS","message":"You have reached your pull rate limit."}]}', headers: { 'retry-after': '3600' } }));
+      serve('/v2/library/alpine/manifests/latest', amd64, 'application/vnd.docker.distribution.manifest.v2+json');
+      const m = await client.getManifest(parseReference('alpine'), 'latest');
+      assert.equal(m.digest, sha(amd64));
+    });
+  });
+});
