@@ -6,6 +6,8 @@ import { runBuild } from './commands/build.js';
 import { runInspect } from './commands/inspect.js';
 import { runClosure } from './commands/closure.js';
 import { runPlan } from './commands/plan.js';
+import { runVerify } from './commands/verify.js';
+import { runDiff } from './commands/diff.js';
 import { outputFormats } from './outputs.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -54,6 +56,25 @@ storeOptions(
     .argument('<spec>', 'spec file')
     .option('--json', 'print JSON'),
 ).action(runPlan);
+
+storeOptions(
+  program
+    .command('verify')
+    .description('build a spec twice in isolated temp dirs (other cwd, umask, TZ, cache) and check that the digests agree; exit 1 with the diff if not')
+    .argument('<spec>', 'spec file or directory')
+    .option('--against <image>', 'compare one build with this image instead (OCI layout, OCI archive, docker-archive)')
+    .option('--keep', 'keep the builds in their temp dir and print where')
+    .option('--json', 'print JSON'),
+).action(runVerify);
+
+program
+  .command('diff')
+  .description('show how two images differ: manifest, config, layers, and the files inside changed layers; exit 1 if they differ')
+  .argument('<a>', 'OCI layout, OCI archive or docker-archive (oci:, oci-archive:, docker-archive: prefixes accepted)')
+  .argument('<b>', 'the image to compare with')
+  .option('--max-files <n>', 'files listed per changed layer (default 50)')
+  .option('--json', 'print JSON')
+  .action(runDiff);
 
 try {
   await program.parseAsync(process.argv);

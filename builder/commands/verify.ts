@@ -1,0 +1,50 @@
+import { countDifferences, formatDiff } from '../repro/format-diff.js';
+import { verifySpec, type VerifyResult } from '../repro/verify.js';
+import { printJson, type StoreFlags } from './common.js';
+
+export interface VerifyFlags extends StoreFlags {
+  against?: string;
+  json?: boolean;
+  keep?: boolean;
+}
+
+/** `imgbuild verify <spec>`: exit 0 when the builds (or the build and --against) have one digest, 1 otherwise. */
+export async function runVerify(spec: string, flags: VerifyFlags): Promise<void> {
+  const abort = new AbortController();
+  const onSignal = () => abort.abort();
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const result = await verifySpec({
+      spec,
+      against: flags.against,
+      store: flags.store,
+      storeDir: flags.storeDir,
+      keep: flags.keep,
+      signal: abort.signal,
+      log: (line) => process.stderr.write(`${line}\n`),
+    });
+    if (flags.json) printJson(result);
+    else process.stdout.write(formatVerify(result));
+    process.exitCode = result.reproducible ? 0 : 1;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+export function formatVerify(r: VerifyResult): string {
+  const lines: string[] = [];
+  r.builds.forEach((b, i) => {
+    lines.push(`build ${i + 1}: ${b.manifestDigest}  (umask ${b.umask}, TZ ${b.tz}, LANG ${b.locale}, ${b.cacheDir ? 'empty cache' : 'your cache'})`);
+  });
+  if (r.against) lines.push(`against: ${r.against.manifestDigest}  (${r.against.source})`);
+  if (r.workDir) lines.push(`kept: ${r.workDir}`);
+  if (r.reproducible) lines.push(`reproducible: ${r.builds[0]!.manifestDigest}`);
+  else {
+    const n = r.diff ? countDifferences(r.diff) : 0;
+    lines.push(`NOT reproducible: ${n} difference(s)`);
+    if (r.diff) lines.push(formatDiff(r.diff).trimEnd());
+  }
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,150 @@
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import * as zlib from 'node:zlib';
+import { extract } from 'tar-stream';
+import { DigestingStream, type Digest } from '../../oci/digest.js';
+import { ImgbuildError } from '../errors.js';
+
+/** One tar entry as `diff` compares it: every header field a reader can see, and a content hash. */
+export interface EntrySummary {
+  /** Path without leading `./` or `/` and without trailing `/`; a repeated path gets ` (#2)`. */
+  path: string;
+  /** Position in the tar, from 0. */
+  index: number;
+  type: string;
+  /** Permission bits (including setuid/setgid/sticky). */
+  mode: number;
+  uid: number;
+  gid: number;
+  uname: string;
+  gname: string;
+  /** Seconds since the epoch (the ustar field; a pax `mtime` record shows under `pax`). */
+  mtime: number;
+  size: number;
+  /** sha256 hex of the content, for entries with content. */
+  sha256?: string;
+  /** Symlink or hard link target. */
+  linkname?: string;
+  /** PAX extended header records applying to this entry, as written. */
+  pax?: Record<string, string>;
+  devmajor?: number;
+  devminor?: number;
+}
+
+/** The gzip member header (RFC 1952): fields that vary between compressors and hosts. */
+export interface GzipHeader {
+  flags: number;
+  mtime: number;
+  /** Extra flags: 2 = slowest compression, 4 = fastest (zlib sets them from the level). */
+  xfl: number;
+  /** 3 = Unix, 255 = unknown, ... */
+  os: number;
+}
+
+export type Compression = 'gzip' | 'zstd' | 'none';
+
+export interface LayerSummary {
+  compression: Compression;
+  gzipHeader?: GzipHeader;
+  /** sha256 of the uncompressed tar, computed while reading (what rootfs.diff_ids should say). */
+  diffId: Digest;
+  tarSize: number;
+  entries: EntrySummary[];
+}
+
+/**
+ * Read a layer blob once, as a stream: sniff its compression from the magic bytes, decompress,
+ * hash the tar (diff_id), and summarise each entry (content hashed on the fly). Memory grows with
+ * the number of entries, never with the size of files or of the layer.
+ */
+export async function summariseLayer(blob: Readable, what: string): Promise<LayerSummary> {
+  const { head, rest } = await readHead(blob, 10);
+  const compression: Compression = head[0] === 0x1f && head[1] === 0x8b ? 'gzip' : head.length >= 4 && head.readUInt32LE(0) === 0xfd2fb528 ? 'zstd' : 'none';
+  const gzipHeader = compression === 'gzip' && head.length >= 10 ? { flags: head[3]!, mtime: head.readUInt32LE(4), xfl: head[8]!, os: head[9]! } : undefined;
+  const decompress = decompressor(compression, what);
+
+  const tarHash = new DigestingStream();
+  const ex = extract();
+  const entries: EntrySummary[] = [];
+  const seen = new Map<string, number>();
+  const reading = (async () => {
+    for await (const entry of ex) {
+      const h = entry.header;
+      const content = createHash('sha256');
+      let hasContent = false;
+      for await (const chunk of entry) {
+        content.update(chunk as Uint8Array);
+        hasContent = true;
+      }
+      const name = normalisePath(h.name);
+      const n = (seen.get(name) ?? 0) + 1;
+      seen.set(name, n);
+      const s: EntrySummary = {
+        path: n === 1 ? name : `${name} (#${n})`,
+        index: entries.length,
+        type: h.type,
+        mode: h.mode & 0o7777,
+        uid: h.uid,
+        gid: h.gid,
+        uname: h.uname,
+        gname: h.gname,
+        mtime: Math.floor(h.mtime.getTime() / 1000),
+        size: h.size,
+      };
+      if (h.type === 'file' || h.type === 'contiguous-file' || hasContent) s.sha256 = content.digest('hex');
+      if (h.linkname) s.linkname = h.linkname;
+      if (h.pax && typeof h.pax === 'object' && Object.keys(h.pax).length > 0) s.pax = { ...(h.pax as Record<string, string>) };
+      if (h.type === 'block-device' || h.type === 'character-device') {
+        s.devmajor = h.devmajor;
+        s.devminor = h.devminor;
+      }
+      entries.push(s);
+    }
+  })();
+  const stages: NodeJS.ReadWriteStream[] = decompress ? [decompress] : [];
+  const feeding = pipeline(Readable.from(prepend(head, rest)), ...(stages as [NodeJS.ReadWriteStream]), tarHash, ex as unknown as NodeJS.WritableStream);
+  try {
+    await Promise.all([feeding, reading]);
+  } catch (err) {
+    ex.destroy();
+    throw new ImgbuildError('image-read', `${what}: cannot read the layer as a ${compression === 'none' ? '' : `${compression}-compressed `}tar: ${(err as Error).message}`, undefined, { cause: err });
+  }
+  return { compression, gzipHeader, diffId: tarHash.digest(), tarSize: tarHash.size, entries };
+}
+
+function decompressor(compression: Compression, what: string): NodeJS.ReadWriteStream | undefined {
+  if (compression === 'gzip') return zlib.createGunzip();
+  if (compression === 'none') return undefined;
+  // Node 22.15+ and 23.8+ have zstd in node:zlib; older ones cannot read such layers.
+  const createZstd = (zlib as unknown as { createZstdDecompress?: () => NodeJS.ReadWriteStream }).createZstdDecompress;
+  if (!createZstd) throw new ImgbuildError('image-read', `${what}: the layer is zstd-compressed and this Node (${process.version}) has no zstd decompressor`, 'use Node 22.15 or later');
+  return createZstd();
+}
+
+function normalisePath(name: string): string {
+  let p = name;
+  while (p.startsWith('./')) p = p.slice(2);
+  p = p.replace(/^\/+/, '').replace(/\/+$/, '');
+  return p === '' || p === '.' ? '.' : p;
+}
+
+/** The first `n` bytes (fewer if the stream is shorter) and an iterator over the remaining chunks. */
+async function readHead(stream: Readable, n: number): Promise<{ head: Buffer; rest: AsyncIterator<Buffer> }> {
+  const it = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  const chunks: Buffer[] = [];
+  let have = 0;
+  while (have < n) {
+    const r = await it.next();
+    if (r.done) break;
+    chunks.push(r.value);
+    have += r.value.length;
+  }
+  const all = Buffer.concat(chunks);
+  return { head: all, rest: it };
+}
+
+async function* prepend(head: Buffer, rest: AsyncIterator<Buffer>): AsyncGenerator<Buffer> {
+  if (head.length) yield head;
+  for (let r = await rest.next(); !r.done; r = await rest.next()) yield r.value;
+}
