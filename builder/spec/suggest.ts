@@ -20,19 +20,23 @@ export function editDistance(a: string, b: string): number {
 /**
  * The known key closest to `key`, if it is close enough to be a likely typo. Case differences
  * count as nothing (`maxlayers` → `maxLayers`, `cmd` → `Cmd`); otherwise at most a third of the
- * key's length may differ (at least 1, at most 3 edits). Ties go to the first known key.
+ * key's length may differ (at least 1, at most 3 edits), or the key is the start of a known key
+ * (3 characters or more). Ties go to the first known key.
  */
 export function closestKey(key: string, known: readonly string[]): string | undefined {
   const lower = key.toLowerCase();
+  const allowed = Math.min(3, Math.max(1, Math.floor(key.length / 3)));
   let best: string | undefined;
-  let bestDistance = Infinity;
+  let bestScore = Infinity;
   for (const candidate of known) {
-    const distance = candidate.toLowerCase() === lower ? 0 : editDistance(lower, candidate.toLowerCase()) + 0.5;
-    if (distance < bestDistance) {
+    const c = candidate.toLowerCase();
+    const edits = c === lower ? 0 : editDistance(lower, c);
+    // Ranking: same letters in another case, then fewest edits, then a truncated key (`pin` for `pinned`).
+    const score = edits <= allowed ? edits : lower.length >= 3 && c.startsWith(lower) ? allowed + 1 : Infinity;
+    if (score < bestScore) {
       best = candidate;
-      bestDistance = distance;
+      bestScore = score;
     }
   }
-  const allowed = Math.min(3, Math.max(1, Math.floor(key.length / 3)));
-  return bestDistance <= allowed + 0.5 ? best : undefined;
+  return best;
 }
