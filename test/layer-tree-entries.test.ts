@@ -271,3 +271,16 @@ test('two copies of a tree with different umask, times, creation order and hard 
   const [la, lb] = [await layerOf(a), await layerOf(b)];
   assert.deepEqual(la, lb);
 });
+
+test('a symlink whose target is not valid UTF-8 is a LayerContentError', async (t) => {
+  const dir = await tempDir(t);
+  await mkdir(join(dir, 't'));
+  // node's symlink() takes the target as a string; write the raw bytes through a shell instead.
+  execFileSync('sh', ['-c', `ln -s "$(printf 'bad-\\377')" "${join(dir, 't', 'l')}"`]);
+  await assert.rejects(collect(treeEntries(join(dir, 't'), 't')), (e: unknown) => {
+    assert.ok(e instanceof LayerContentError);
+    assert.equal(e.fsPath, join(dir, 't', 'l'));
+    assert.match(e.message, /target that is not valid UTF-8 \(bytes 6261642dff\)/);
+    return true;
+  });
+});

@@ -378,3 +378,16 @@ test('private 0700 dirs and 0600 files from disk become 0555 and 0444 in the lay
   const got = (await readTar(await readFile(store.path(blob.digest)))).map(({ header: h }) => [h.name, h.mode.toString(8)]);
   assert.deepEqual(got, [['tree/', '555'], ['tree/private/', '555'], ['tree/private/secret', '444']]);
 });
+
+test('a disk file swapped for a fifo is refused without blocking on it', async (t) => {
+  if (!needTool(t, 'mkfifo')) return;
+  const { dir, store } = await tempStore(t);
+  const f = join(dir, 'was-a-file');
+  execFileSync('mkfifo', [f]);
+  const entry: LayerEntry = { kind: 'file', path: 'x', mode: 0o444, content: { from: 'disk', fsPath: f, size: 3 } };
+  await assertFailsCleanly(store, () => writeLayer([entry], gzip, store), (e) => {
+    assert.ok(e instanceof LayerContentError);
+    assert.equal(e.message, `${f} is no longer a regular file`);
+    return true;
+  });
+});
