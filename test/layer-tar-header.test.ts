@@ -130,3 +130,10 @@ test('values that do not fit a header are refused with LayerEntryError naming th
     });
   }
 });
+
+test('an mtime after 2038 is written exactly (11 octal digits reach the year 2242)', () => {
+  const mtime = Date.UTC(2100, 0, 1) / 1000; // 4102444800
+  const h = encodeHeader({ ...base, mtime });
+  assert.equal(h.subarray(136, 148).toString('latin1'), `${mtime.toString(8).padStart(11, '0')}\0`);
+  assert.equal(parseInt(h.subarray(136, 147).toString('latin1'), 8), 4102444800);
+});
