@@ -171,6 +171,12 @@ test('a spec that defines root or nobody itself replaces the built-in one', () =
   assert.deepEqual(r.groups.map((g) => `${g.name}:${g.gid}`), ['root:0', 'nobody:65533']);
 });
 
+test('a spec account with a built-in id replaces the built-in one (nogroup for gid 65534, admin for uid 0)', () => {
+  const r = resolve({ name: 'a', users: [{ name: 'admin', uid: 0 }, { name: 'nobody', uid: 65534 }], groups: [{ name: 'nogroup', gid: 65534 }] });
+  assert.deepEqual(r.users.map((u) => `${u.name}:${u.uid}:${u.gid}`), ['admin:0:0', 'nobody:65534:65534']);
+  assert.deepEqual(r.groups.map((g) => `${g.name}:${g.gid}`), ['root:0', 'nogroup:65534']);
+});
+
 test('groups alone also produce the account files (with root and nobody)', () => {
   const r = resolve({ name: 'a', groups: [{ name: 'docker', gid: 999 }] });
   assert.deepEqual(r.users.map((u) => u.name), ['root', 'nobody']);

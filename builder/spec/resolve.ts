@@ -215,8 +215,8 @@ export const BUILTIN_GROUPS: readonly ResolvedGroup[] = [
 ];
 
 /**
- * Users and groups with defaults: when the spec has either, root and nobody are added unless
- * defined, and a user whose gid has no group gets one named after the user. Sorted by id, then
+ * Users and groups with defaults: when the spec has either, root and nobody are added unless the
+ * spec uses their name or id, and a user whose gid has no group gets one named after the user. Sorted by id, then
  * name, so the generated files do not depend on the spec's order.
  */
 function resolveAccounts(spec: ImageSpec, issue: (path: PropertyKey[], message: string) => void): { users: ResolvedUser[]; groups: ResolvedGroup[] } {
@@ -245,9 +245,10 @@ function resolveAccounts(spec: ImageSpec, issue: (path: PropertyKey[], message: 
     shell: u.shell ?? '/bin/sh',
     description: u.description ?? '',
   }));
-  for (const b of BUILTIN_USERS) if (!firstUser.has(b.name)) users.push({ ...b });
+  // A built-in account is left out when the spec already uses its name or its id.
+  for (const b of BUILTIN_USERS) if (!users.some((u) => u.name === b.name || u.uid === b.uid)) users.push({ ...b });
   const groups: ResolvedGroup[] = specGroups.map((g) => ({ name: g.name, gid: g.gid, members: [...(g.members ?? [])] }));
-  for (const b of BUILTIN_GROUPS) if (!firstGroup.has(b.name)) groups.push({ ...b, members: [] });
+  for (const b of BUILTIN_GROUPS) if (!groups.some((g) => g.name === b.name || g.gid === b.gid)) groups.push({ ...b, members: [] });
 
   const userNames = new Set(users.map((u) => u.name));
   specGroups.forEach((g, i) =>
