@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { chmod, link, mkdir, mkdtemp, readdir, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { BlobStore } from '../builder/blobs/blob-store.js';
 import { LayerContentError, StoreError } from '../builder/errors.js';
@@ -283,4 +284,21 @@ test('a symlink whose target is not valid UTF-8 is a LayerContentError', async (
     assert.match(e.message, /target that is not valid UTF-8 \(bytes 6261642dff\)/);
     return true;
   });
+});
+
+test('a unix socket in the tree is a LayerContentError naming it', async (t) => {
+  const dir = await tempDir(t);
+  await mkdir(join(dir, 't'));
+  const sock = join(dir, 't', 'daemon.sock');
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(sock, resolve));
+  try {
+    await assert.rejects(collect(treeEntries(join(dir, 't'), 't')), (e: unknown) => {
+      assert.ok(e instanceof LayerContentError);
+      assert.equal(e.message, `${sock} is a socket; a layer can only hold regular files, directories and symlinks`);
+      return true;
+    });
+  } finally {
+    await new Promise((resolve) => server.close(resolve));
+  }
 });
