@@ -13,7 +13,7 @@ export interface FieldChange {
 
 /**
  * The fields that differ, in a stable order. Objects are compared key by key; arrays of objects
- * index by index when their lengths agree; `Env` arrays by variable name (so one changed entry
+ * entry by entry; `Env` arrays by variable name (so one changed entry
  * is one change, wherever it sits); any other array as a whole value (`Cmd` reads better whole).
  */
 export function diffJson(a: unknown, b: unknown, path = ''): FieldChange[] {
@@ -36,8 +36,14 @@ function walk(a: unknown, b: unknown, path: string, out: FieldChange[]): void {
   }
   if (Array.isArray(a) && Array.isArray(b)) {
     if (/(^|\.)Env$/.test(path) && isEnvList(a) && isEnvList(b)) return diffEnv(a, b, path, out);
-    if (a.length === b.length && a.some(isPlainObject)) {
-      a.forEach((x, i) => walk(x, b[i], `${path}[${i}]`, out));
+    if (a.some(isPlainObject) || b.some(isPlainObject)) {
+      // Arrays of objects (history): entry by entry, extra entries as only in a or only in b.
+      for (let i = 0; i < Math.max(a.length, b.length); i++) {
+        const p = `${path}[${i}]`;
+        if (i >= b.length) out.push({ path: p, a: a[i] });
+        else if (i >= a.length) out.push({ path: p, b: b[i] });
+        else walk(a[i], b[i], p, out);
+      }
       return;
     }
   }
