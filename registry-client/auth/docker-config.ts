@@ -85,20 +85,25 @@ export async function runCredentialHelper(helper: string, action: 'get' | 'store
   return new Promise((resolve, reject) => {
     let child;
     try {
-      child = spawn(program, [action], { stdio: ['pipe', 'pipe', 'pipe'], env, timeout: timeoutMs });
+      child = spawn(program, [action], { stdio: ['pipe', 'pipe', 'pipe'], env });
     } catch (e) {
       reject(new CredentialError(`cannot run credential helper ${program}: ${(e as Error).message}`));
       return;
     }
+    // Our own timer (not spawn's `timeout`): it must also be cleared when the helper fails to start.
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    timer.unref();
     const out: Buffer[] = [];
     child.stdout.on('data', (d: Buffer) => out.push(d));
     child.stderr.resume();
     child.on('error', (e: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
       reject(new CredentialError(
         e.code === 'ENOENT' ? `credential helper ${program} is not installed (not found on PATH)` : `credential helper ${program} failed to start: ${e.message}`,
         'install the helper, or remove it from credHelpers/credsStore in config.json'));
     });
     child.on('close', (code, signal) => {
+      clearTimeout(timer);
       const stdout = Buffer.concat(out).toString('utf8');
       if (code === 0) return resolve(stdout);
       // The protocol's "not found" answer is a message on stdout and a non-zero exit.
