@@ -4,6 +4,7 @@ import { LayeringError } from './errors.js';
 import { indexGraph, inducedSubgraph, type IndexedGraph } from './graph.js';
 import { limitLayers, popularityOrder } from './popularity.js';
 import { carryOver, fitCarried } from './stable.js';
+import { stableLayout } from './stable-layout.js';
 import type { ClosureGraph, LayerPlan, LayerReason, PlannedLayer, PlanOptions } from './types.js';
 
 export { LayeringError } from './errors.js';
@@ -20,7 +21,9 @@ export { LayeringError } from './errors.js';
  */
 export function planLayers(closure: ClosureGraph, options: PlanOptions): LayerPlan {
   const { strategy, maxStoreLayers } = options;
-  if (strategy !== 'popularity' && strategy !== 'auto') throw new LayeringError(`unknown layering strategy ${JSON.stringify(strategy)}; use "popularity" or "auto"`);
+  if (strategy !== 'popularity' && strategy !== 'auto' && strategy !== 'stable') {
+    throw new LayeringError(`unknown layering strategy ${JSON.stringify(strategy)}; use "popularity", "auto" or "stable"`);
+  }
   if (!Number.isInteger(maxStoreLayers) || maxStoreLayers < 1) {
     throw new LayeringError(`maxStoreLayers must be a positive integer, got ${maxStoreLayers}`);
   }
@@ -86,6 +89,11 @@ function strategyLayers(graph: IndexedGraph, strategy: PlanOptions['strategy'], 
       nodes: g.map((v) => toGlobal(sub.paths[v]!)),
       reason: i === groups.length - 1 && g.length > 1 ? 'merged-tail' : 'popularity',
     }));
+  }
+  if (strategy === 'stable') {
+    const keep: number[] = [];
+    for (let v = 0; v < n; v++) if (!claimed[v] && !excluded[v]) keep.push(v);
+    return stableLayout(graph, keep, room).map((nodes) => ({ nodes, reason: 'new' }));
   }
   // auto-layer splits with excluded paths in place and drops them from its output.
   const keep: number[] = [];

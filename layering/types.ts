@@ -39,7 +39,12 @@ export interface LayerPlan {
   layers: PlannedLayer[];
 }
 
-export type LayeringStrategy = 'popularity' | 'auto';
+/**
+ * `popularity` and `auto` are nixpkgs' (same closure in, same layers out). `stable` is imgbuild's
+ * own: layers chosen so that a dependency bump re-uploads close to the bytes that changed
+ * (see layering/stable-layout.ts); with `previous` every strategy carries whole old layers over.
+ */
+export type LayeringStrategy = 'popularity' | 'auto' | 'stable';
 
 export interface PlanOptions {
   strategy: LayeringStrategy;
