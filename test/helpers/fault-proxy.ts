@@ -19,6 +19,8 @@ export type Fault =
   | { kind: 'status'; status: number; headers?: Record<string, string>; body?: string }
   /** Forward, but cut both connections after this many request-body bytes. */
   | { kind: 'reset-after'; bytes: number }
+  /** Forward, but cut the connection after this many bytes of the response body. */
+  | { kind: 'reset-response-after'; bytes: number }
   /** Answer 307 to another URL. */
   | { kind: 'redirect'; location: (req: IncomingMessage) => string };
 
@@ -80,7 +82,29 @@ export async function startFaultProxy(upstreamPort: number): Promise<FaultProxy>
     const up = httpRequest({ host: '127.0.0.1', port: upstreamPort, method: req.method, path: req.url, headers: req.headers }, (upRes) => {
       entry.status = upRes.statusCode ?? 0;
       res.writeHead(upRes.statusCode ?? 502, upRes.headers);
-      upRes.pipe(res);
+      if (fault?.kind !== 'reset-response-after') {
+        upRes.pipe(res);
+        return;
+      }
+      let sent = 0;
+      upRes.on('data', (chunk: Buffer) => {
+        if (entry.status === 'reset') return;
+        const room = fault.bytes - sent;
+        if (chunk.length >= room) {
+          res.write(chunk.subarray(0, room), () => {
+            entry.status = 'reset';
+            res.socket?.destroy();
+            upRes.destroy();
+          });
+          entry.status = 'reset';
+          return;
+        }
+        sent += chunk.length;
+        res.write(chunk);
+      });
+      upRes.on('end', () => {
+        if (entry.status !== 'reset') res.end();
+      });
     });
     up.on('error', () => {
       if (entry.status === 'reset') return;
