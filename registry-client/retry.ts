@@ -62,7 +62,7 @@ export function isNetworkError(e: unknown): boolean {
 export function describeError(e: unknown): string {
   const codes = errorCodes(e);
   const msg = e instanceof Error ? e.message : String(e);
-  return codes.length ? `${codes[0]}: ${msg}` : msg;
+  return codes.length && !msg.startsWith(codes[0]!) ? `${codes[0]}: ${msg}` : msg;
 }
 
 /** Milliseconds a `Retry-After` header asks for (delta-seconds or an HTTP date), capped; undefined if absent or unreadable. */

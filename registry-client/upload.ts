@@ -84,9 +84,12 @@ export async function uploadBlob(client: RegistryClient, repo: RepositoryRef, de
     } catch (e) {
       const retryable = e instanceof RetryableUploadError || (!(e instanceof RegistryError) && isNetworkError(e)) || e instanceof RegistryNetworkError;
       if (!retryable || attempt >= client.retry.retries) {
-        if (e instanceof RetryableUploadError) throw new RegistryNetworkError(repo.registry, what, e.message);
-        if (!(e instanceof RegistryError) && isNetworkError(e)) throw new RegistryNetworkError(repo.registry, what, describeError(e), { cause: e });
-        throw e;
+        if (location) await cancelSession(client, repo, location, scopes, what);
+        if (e instanceof RetryableUploadError) throw new RegistryError('registry-http', `${what}: gave up after ${attempt + 1} attempts: ${e.message}`);
+        if (e instanceof RegistryError) throw e;
+        if (isNetworkError(e)) throw new RegistryNetworkError(repo.registry, what, describeError(e), { cause: e });
+        // Anything else comes from the blob's source (a missing file, a failing stream).
+        throw new RegistryError('push-input', `${what}: cannot read the blob: ${describeError(e)}`, undefined, { cause: e });
       }
       if (location) await cancelSession(client, repo, location, scopes, what);
       await sleep(e instanceof RetryableUploadError && e.retryAfterMs !== undefined ? e.retryAfterMs : backoffDelay(client.retry, attempt + 1));

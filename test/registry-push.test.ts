@@ -4,7 +4,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { RegistryClient, parseReference, pushImage, ManifestTooLargeError } from '../registry-client/index.js';
+import { Readable } from 'node:stream';
+import { DigestMismatchError, RegistryClient, RegistryError, RegistryHttpError, parseReference, pushImage, ManifestTooLargeError } from '../registry-client/index.js';
 import { hasTool, needTool } from './helpers/tools.js';
 import { makeImage, makeLayer, noise, startRegistry, type RunningRegistry } from './helpers/registry.js';
 import { startFaultProxy, type FaultProxy } from './helpers/fault-proxy.js';
@@ -117,5 +118,42 @@ describe('push to a real registry (docker-registry 2.8, plain HTTP)', () => {
       (e: unknown) => e instanceof ManifestTooLargeError && /4194305 bytes/.test(e.message),
     );
     assert.deepEqual(proxy.requests(), []);
+  });
+
+  test('a blob whose file is missing fails with an error naming the blob and the file, and no manifest is pushed', async (t) => {
+    if (!needTool(t, 'docker-registry')) return;
+    const img = await makeImage([await makeLayer({ 'gone': 'gone\n' })]);
+    const missing = join(tmp, 'no-such-layer.tar.gz');
+    const blobs = img.blobs.map((b) => (b.digest === img.layers[0]!.digest ? { digest: b.digest, size: b.size, path: missing } : b));
+    await assert.rejects(
+      pushImage(client, parseReference(`${proxy.host}/demo/missing:1`), { manifest: { bytes: img.manifest, mediaType: img.mediaType }, blobs }),
+      (e: unknown) => e instanceof RegistryError && e.code === 'push-input' && e.message.includes(img.layers[0]!.digest) && e.message.includes(missing),
+    );
+    await assert.rejects(client.getManifest({ registry: proxy.host, repository: 'demo/missing' }, '1'), (e: unknown) => e instanceof RegistryHttpError && e.status === 404);
+  });
+
+  test('a source whose bytes do not match the digest is refused by the registry and nothing is committed under that digest', async (t) => {
+    if (!needTool(t, 'docker-registry')) return;
+    const img = await makeImage([await makeLayer({ 'real': 'real bytes\n' })]);
+    const layer = img.layers[0]!;
+    const forged = Buffer.from(layer.bytes);
+    forged[forged.length - 1] = forged.at(-1)! ^ 0xff;
+    const blobs = img.blobs.map((b) => (b.digest === layer.digest ? { ...b, open: () => Readable.from([forged]) } : b));
+    await assert.rejects(
+      pushImage(client, parseReference(`${proxy.host}/demo/forged:1`), { manifest: { bytes: img.manifest, mediaType: img.mediaType }, blobs }),
+      (e: unknown) => e instanceof RegistryHttpError && e.status === 400 && /DIGEST_INVALID/.test(e.message),
+    );
+    assert.deepEqual(await client.blobExists({ registry: proxy.host, repository: 'demo/forged' }, layer.digest), { exists: false });
+  });
+
+  test('a source shorter than its descriptor says is reported as such', async (t) => {
+    if (!needTool(t, 'docker-registry')) return;
+    const img = await makeImage([await makeLayer({ 'short': 'short\n' })]);
+    const layer = img.layers[0]!;
+    const blobs = img.blobs.map((b) => (b.digest === layer.digest ? { ...b, open: () => Readable.from([layer.bytes.subarray(0, 10)]) } : b));
+    await assert.rejects(
+      pushImage(client, parseReference(`${proxy.host}/demo/short:1`), { manifest: { bytes: img.manifest, mediaType: img.mediaType }, blobs }),
+      (e: unknown) => e instanceof DigestMismatchError && e.message.includes(layer.digest),
+    );
   });
 });
