@@ -39,10 +39,12 @@ test('dockerTools arguments imgbuild does not take say what to do instead', () =
 });
 
 test('wrong types say what was expected and what was found', () => {
-  assert.deepEqual(problems({ name: 42 }), ['name: expected a string, got a number (42)']);
+  assert.deepEqual(problems({ name: 42 }), ['name: expected a string, got a number (42); write it in quotes']);
+  assert.deepEqual(one({ tag: 1.0 }), ['tag: expected a string, got a number (1); write it in quotes']);
   assert.deepEqual(one({ contents: BB }), [`contents: expected a list, got a string ("${BB.slice(0, 37)}...")`]);
   assert.deepEqual(one({ includeStorePaths: 'yes' }), ['includeStorePaths: expected true or false, got a string ("yes")']);
-  assert.deepEqual(one({ config: { Env: ['A=1', 2] } }), ['config.Env[1]: expected a string, got a number (2)']);
+  assert.deepEqual(one({ config: { Env: ['A=1', 2] } }), ['config.Env[1]: expected a string, got a number (2); write it in quotes']);
+  assert.deepEqual(one({ config: { ExposedPorts: [8080, 70000] } }), ['config.ExposedPorts[1]: must be at most 65535, got 70000']);
   assert.deepEqual(one({ config: { ExposedPorts: 8080 } }), ['config.ExposedPorts: expected a list or an object, got a number (8080)']);
   assert.deepEqual(one({ uid: 1.5 }), ['uid: expected a whole number, got a number (1.5)']);
   assert.deepEqual(problems([{ name: 'a' }]), ['expected an object, got a list']);

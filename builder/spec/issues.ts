@@ -53,7 +53,9 @@ function issueToSpecIssues(issue: ZodIssue, schema: z.ZodType, base: Path): Spec
     case 'invalid_type': {
       const expected = EXPECTED[issue.expected] ?? issue.expected;
       if (issue.input === undefined) return [at(`is required (${expected})`)];
-      return [at(`expected ${expected}, got ${describe(issue.input)}`)];
+      // YAML reads `tag: 1.0` or `User: 1000` as a number: say how to keep the text.
+      const quote = issue.expected === 'string' && (typeof issue.input === 'number' || typeof issue.input === 'boolean') ? '; write it in quotes' : '';
+      return [at(`expected ${expected}, got ${describe(issue.input)}${quote}`)];
     }
     case 'too_small': {
       if (issue.origin === 'array') return [at(`must have at least ${issue.minimum} item${issue.minimum === 1 ? '' : 's'}`)];

@@ -175,7 +175,7 @@ function resolveConfig(c: NonNullable<ImageSpec['config']>): ContainerConfig {
   const out: ContainerConfig = {};
   if (c.User !== undefined) out.User = c.User;
   if (c.ExposedPorts !== undefined) {
-    const ports = Array.isArray(c.ExposedPorts) ? c.ExposedPorts : Object.keys(c.ExposedPorts);
+    const ports = Array.isArray(c.ExposedPorts) ? c.ExposedPorts.map(String) : Object.keys(c.ExposedPorts);
     out.ExposedPorts = Object.fromEntries(ports.map((p) => [p.includes('/') ? p : `${p}/tcp`, {}]));
   }
   if (c.Env !== undefined) out.Env = Array.isArray(c.Env) ? [...c.Env] : Object.entries(c.Env).map(([k, v]) => `${k}=${v}`);

@@ -117,7 +117,7 @@ const containerConfig = z.strictObject({
   Env: z.union([z.array(envEntry), z.record(checked(envKeyProblem), z.string())]).optional(),
   WorkingDir: imagePath.optional(),
   User: nonEmpty.optional(),
-  ExposedPorts: z.union([z.array(port), z.record(port, emptyObject)]).optional(),
+  ExposedPorts: z.union([z.array(z.union([port, z.number().int().min(1).max(65535)])), z.record(port, emptyObject)]).optional(),
   Volumes: z.union([z.array(imagePath), z.record(imagePath, emptyObject)]).optional(),
   Labels: z.record(z.string(), z.string()).optional(),
   StopSignal: checked((v) => (/^(SIG[A-Z0-9+-]+|[A-Z0-9+-]+|\d+)$/.test(v) ? undefined : `"${v}" is not a signal name like "SIGTERM" or a number`)).optional(),

@@ -83,8 +83,8 @@ export interface ContainerConfigSpec {
   Env?: string[] | Record<string, string>;
   WorkingDir?: string;
   User?: string;
-  /** `["8080/tcp", "53/udp"]` or `{ "8080/tcp": {} }`; a bare port means tcp. */
-  ExposedPorts?: string[] | Record<string, Record<string, never>>;
+  /** `["8080/tcp", "53/udp", 9090]` or `{ "8080/tcp": {} }`; a bare port means tcp. */
+  ExposedPorts?: (string | number)[] | Record<string, Record<string, never>>;
   /** `["/data"]` or `{ "/data": {} }`. */
   Volumes?: string[] | Record<string, Record<string, never>>;
   Labels?: Record<string, string>;
