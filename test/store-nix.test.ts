@@ -41,13 +41,13 @@ const EXPR = (dataPath: string): string => `let
   graph = derivation {
     name = "graph"; system = builtins.currentSystem; builder = "/bin/sh"; PATH = "/usr/bin:/bin";
     exportReferencesGraph = [ "closure" app ];
-    args = [ "-c" "cp closure $out" ];
+    args = [ "-c" "cp closure $out; true" ]; # see shDrv: the shell, not cp, must exit last
   };
   attrs = derivation {
     name = "attrs"; system = builtins.currentSystem; builder = "/bin/bash";
     __structuredAttrs = true;
     exportReferencesGraph.closure = [ app ];
-    args = [ "-c" ". .attrs.sh; /bin/cp .attrs.json \\\${outputs[out]}" ];
+    args = [ "-c" ". .attrs.sh; /bin/cp .attrs.json \\\${outputs[out]}; true" ];
   };
 in { inherit app lib lonely graph attrs; }`;
 
@@ -121,7 +121,7 @@ test('installables are realised: a .drv (every output) and a flake output', asyn
   mkdirSync(flakeDir);
   writeFileSync(
     join(flakeDir, 'flake.nix'),
-    `{ outputs = { self }: { packages.${system}.hi = derivation { name = "hi"; system = "${system}"; builder = "/bin/sh"; args = [ "-c" "echo hi > $out" ]; }; }; }\n`,
+    `{ outputs = { self }: { packages.${system}.hi = derivation { name = "hi"; system = "${system}"; builder = "/bin/sh"; args = [ "-c" "echo hi > $out" ]; }; }; }\n`, // echo is a builtin: no race (see shDrv)
   );
   const src = await NixStoreSource.open({ env: nix.env, cwd: flakeDir });
   const [fromDrv, fromFlake] = [await src.realise([appDrv]), await src.realise(['.#hi'])];

@@ -14,7 +14,7 @@ import type { StoreSource } from './types.js';
 export interface DirectoryStoreSourceOptions {
   /** Where scan results are memoised; `false` disables the cache. Default `<cacheRoot()>/scan`. */
   cacheDir?: string | false;
-  /** Store paths scanned at once (default 4: enough to overlap I/O, few enough for 2 cores). */
+  /** Store paths in flight at once (default 4). Reads are synchronous (see readNarTree), so this mostly bounds memory. */
   concurrency?: number;
 }
 

@@ -1,4 +1,4 @@
-import { lstat, open, readdir, readlink } from 'node:fs/promises';
+import { closeSync, lstatSync, openSync, readSync, readdirSync, readlinkSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { StoreError } from '../errors.js';
 import { nixBase32Encode } from './nix-base32.js';
@@ -14,27 +14,34 @@ export type NarNode =
 
 const SLASH = Buffer.from('/');
 
-/** Walks `fsPath` (lstat, never following symlinks) into a NarNode tree, entries sorted by name bytes. */
+/**
+ * Walks `fsPath` (lstat, never following symlinks) into a NarNode tree, entries sorted by name bytes.
+ * The walk uses synchronous fs calls on purpose: a store holds many small files, and a thread-pool
+ * round trip per lstat/readdir costs several times the syscall itself (measured in bench/scan.ts).
+ */
 export async function readNarTree(fsPath: string | Buffer): Promise<NarNode> {
-  const path = typeof fsPath === 'string' ? Buffer.from(fsPath) : fsPath;
+  return readNarTreeSync(typeof fsPath === 'string' ? Buffer.from(fsPath) : fsPath);
+}
+
+function readNarTreeSync(path: Buffer): NarNode {
   let st;
   try {
-    st = await lstat(path);
+    st = lstatSync(path);
   } catch (e) {
     throw new StoreError(`cannot read ${path.toString()}: ${(e as Error).message}`, [path.toString()], undefined, {
       cause: e,
     });
   }
-  if (st.isSymbolicLink()) return { type: 'symlink', target: await readlink(path, { encoding: 'buffer' }) };
+  if (st.isSymbolicLink()) return { type: 'symlink', target: readlinkSync(path, { encoding: 'buffer' }) };
   if (st.isFile()) {
     // Nix marks a file executable when its owner may execute it.
     return { type: 'regular', size: st.size, executable: (st.mode & 0o100) !== 0, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs };
   }
   if (st.isDirectory()) {
-    const names = await readdir(path, { encoding: 'buffer' });
+    const names = readdirSync(path, { encoding: 'buffer' });
     names.sort(Buffer.compare);
     const entries: Array<[Buffer, NarNode]> = [];
-    for (const name of names) entries.push([name, await readNarTree(Buffer.concat([path, SLASH, name]))]);
+    for (const name of names) entries.push([name, readNarTreeSync(Buffer.concat([path, SLASH, name]))]);
     return { type: 'directory', entries };
   }
   throw new StoreError(
@@ -167,20 +174,28 @@ async function dumpNode(path: Buffer, node: NarNode, sink: NarSink, buf: Buffer)
   sink(T.close);
 }
 
+/**
+ * Reads a file in 1 MiB chunks with synchronous reads (see readNarTree), yielding to the event
+ * loop between chunks of big files so that a long scan does not starve timers and I/O.
+ */
 async function dumpContents(path: Buffer, size: number, sink: NarSink, buf: Buffer): Promise<void> {
-  const fh = await open(path, 'r').catch((e: unknown) => {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (e) {
     throw new StoreError(`cannot read ${path.toString()}: ${(e as Error).message}`, [path.toString()], undefined, {
       cause: e,
     });
-  });
+  }
   try {
     let done = 0;
     // Reads exactly `size` bytes: the NAR header already announced that length.
     while (done < size) {
-      const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, size - done), null);
+      const bytesRead = readSync(fd, buf, 0, Math.min(buf.length, size - done), null);
       if (bytesRead === 0) break;
       done += bytesRead;
       sink(buf.subarray(0, bytesRead));
+      if (done < size && done % YIELD_EVERY === 0) await new Promise((r) => setImmediate(r));
     }
     if (done !== size) {
       throw new StoreError(
@@ -189,9 +204,12 @@ async function dumpContents(path: Buffer, size: number, sink: NarSink, buf: Buff
       );
     }
   } finally {
-    await fh.close();
+    closeSync(fd);
   }
 }
+
+/** Bytes read between two yields to the event loop (a power of two, a multiple of the chunk). */
+const YIELD_EVERY = 16 * NAR_READ_CHUNK;
 
 /** `sha256:<nix-base32>` of the NAR serialisation of `fsPath`, computed by streaming. */
 export async function narHashOf(fsPath: string, node?: NarNode): Promise<{ narHash: string; narSize: number }> {

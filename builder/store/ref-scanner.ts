@@ -1,6 +1,7 @@
 import { IS_NIX_BASE32 } from './nix-base32.js';
 
 const HASH_LEN = 32;
+const EMPTY = Buffer.alloc(0);
 
 /**
  * Finds store-path hash parts in a byte stream, the way Nix's reference scanner does: every
@@ -20,7 +21,7 @@ export class RefScanner {
    * that limit was passed. Lets a cached scan be matched against a different set of targets.
    */
   windows: Set<string> | undefined = new Set<string>();
-  private carry: Buffer = Buffer.alloc(0);
+  private carry: Buffer = EMPTY;
 
   constructor(
     private readonly targets: { has(hashPart: string): boolean },
@@ -28,6 +29,7 @@ export class RefScanner {
   ) {}
 
   push(chunk: Uint8Array): void {
+    if (chunk.length === 0) return;
     const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
     if (this.carry.length > 0) this.scanBoundary(buf);
     this.scan(buf, 0, buf.length);
@@ -48,6 +50,7 @@ export class RefScanner {
   private trailingRun(buf: Buffer): Buffer {
     let start = buf.length;
     while (start > 0 && buf.length - start < HASH_LEN - 1 && IS_NIX_BASE32[buf[start - 1]!] === 1) start--;
+    if (start === buf.length) return EMPTY; // the usual case: data ends in a non-base32 byte
     const run = buf.subarray(start);
     if (start > 0 || this.carry.length === 0) return Buffer.from(run);
     // The whole chunk is base32 and shorter than a window: the run continues the old carry.

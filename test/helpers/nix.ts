@@ -111,9 +111,13 @@ export function makeTestNix(): TestNix {
 /**
  * A derivation built by `/bin/sh` (there is no nixpkgs): `script` runs with coreutils on PATH and
  * `$out` set. Interpolate other derivations with `${name}` in the surrounding Nix expression.
+ *
+ * The script always ends with the builtin `true`. Nix (2.8 at least) SIGKILLs the builder as soon
+ * as its log pipe reaches EOF; a shell that execs a coreutils program as its last command lets that
+ * program close stdout before it exits, and the build then fails "due to signal 9" at random.
  */
 export function shDrv(name: string, script: string): string {
-  return `derivation { name = ${JSON.stringify(name)}; system = builtins.currentSystem; builder = "/bin/sh"; PATH = "/usr/bin:/bin"; args = [ "-c" ${nixString(script)} ]; }`;
+  return `derivation { name = ${JSON.stringify(name)}; system = builtins.currentSystem; builder = "/bin/sh"; PATH = "/usr/bin:/bin"; args = [ "-c" ${nixString(`${script}; true`)} ]; }`;
 }
 
 /** A Nix string literal whose `${...}` antiquotations are kept (only `"` and `\\` are escaped). */
