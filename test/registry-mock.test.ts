@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -205,5 +205,59 @@ describe('registry behaviours played by MockAgent', () => {
       const m = await client.getManifest(parseReference('alpine'), 'latest');
       assert.equal(m.digest, sha(amd64));
     });
+  });
+
+  test('an identity token from config.json is exchanged as an OAuth2 refresh token (POST grant_type=refresh_token)', async () => {
+    const dir = join(tmp, 'acr');
+    await mkdir(dir);
+    await writeFile(join(dir, 'config.json'), JSON.stringify({ auths: { 'myreg.azurecr.io': { auth: Buffer.from('00000000-0000-0000-0000-000000000000:').toString('base64'), identitytoken: 'refresh-xyz' } } }));
+    client = new RegistryClient({ dispatcher: agent, retry: fast, credentials: defaultCredentialProvider({ env: { DOCKER_CONFIG: dir } }) });
+    let form: URLSearchParams | undefined;
+    on('https://myreg.azurecr.io', 'GET', '/v2/', () => ({ status: 401, headers: { 'www-authenticate': 'Bearer realm="https://myreg.azurecr.io/oauth2/token",service="myreg.azurecr.io"' } }));
+    agent.get('https://myreg.azurecr.io').intercept({ method: 'POST', path: '/oauth2/token', body: (b) => ((form = new URLSearchParams(b)), true) }).reply(200, { access_token: 'acr-access' });
+    on('https://myreg.azurecr.io', 'HEAD', `/v2/team/app/blobs/${sha('x')}`, () => ({ status: 200, headers: { 'content-length': '1' } }));
+    assert.deepEqual(await client.blobExists({ registry: 'myreg.azurecr.io', repository: 'team/app' }, sha('x')), { exists: true, size: 1 });
+    assert.deepEqual(Object.fromEntries(form!), { grant_type: 'refresh_token', refresh_token: 'refresh-xyz', client_id: 'imgbuild', service: 'myreg.azurecr.io', scope: 'repository:team/app:pull' });
+    assert.equal(seen.at(-1)!.headers.authorization, 'Bearer acr-access');
+  });
+
+  test('a chunk that fails with 503 is resumed from the offset the upload session reports', async () => {
+    client = new RegistryClient({ dispatcher: agent, retry: fast, credentials: async () => undefined });
+    const blob = noise(3 * 1024 * 1024, 'resume');
+    const digest = sha(blob);
+    const reg = 'https://registry.example.com';
+    on(reg, 'GET', '/v2/', () => ({ status: 200 }));
+    on(reg, 'POST', '/v2/r/blobs/uploads/', () => ({ status: 202, headers: { location: '/v2/r/blobs/uploads/u1' } }));
+    let held = 0;
+    let failed = false;
+    on(reg, 'PATCH', '/v2/r/blobs/uploads/u1', (s) => {
+      const [start] = s.headers['content-range']!.split('-').map(Number);
+      assert.equal(start, held, 'each PATCH starts where the session stands');
+      if (held === 1024 * 1024 && !failed) {
+        failed = true;
+        return { status: 503 };
+      }
+      held += s.bodyLength;
+      return { status: 202, headers: { location: '/v2/r/blobs/uploads/u1', range: `0-${held - 1}` } };
+    }, 4);
+    on(reg, 'GET', '/v2/r/blobs/uploads/u1', () => ({ status: 204, headers: { location: '/v2/r/blobs/uploads/u1', range: `0-${held - 1}` } }));
+    on(reg, 'PUT', (p) => p.startsWith('/v2/r/blobs/uploads/u1?'), () => ({ status: 201, headers: { 'docker-content-digest': digest } }));
+    const { uploadBlob } = await import('../registry-client/index.js');
+    const r = await uploadBlob(client, { registry: 'registry.example.com', repository: 'r' }, { digest, size: blob.length }, { open: () => Readable.from([blob]) }, { chunkSize: 1024 * 1024 });
+    assert.deepEqual(r, { how: 'uploaded', bytesSent: blob.length });
+    assert.deepEqual(seen.filter((s) => s.method === 'PATCH').map((s) => s.headers['content-range']), ['0-1048575', '1048576-2097151', '1048576-2097151', '2097152-3145727']);
+    assert.equal(seen.filter((s) => s.method === 'POST').length, 1, 'the session was resumed, not restarted');
+  });
+
+  test('a blob whose bytes do not match its digest is refused and leaves no file behind', async () => {
+    client = new RegistryClient({ dispatcher: agent, retry: fast, credentials: async () => undefined });
+    const good = Buffer.from('the real layer');
+    on('https://registry.example.com', 'GET', '/v2/', () => ({ status: 200 }));
+    on('https://registry.example.com', 'GET', `/v2/r/blobs/${sha(good)}`, () => ({ status: 200, body: Buffer.from('a tampered one') }));
+    const { downloadBlob, DigestMismatchError } = await import('../registry-client/index.js');
+    const blobDir = join(tmp, 'cache');
+    await assert.rejects(downloadBlob(client, { registry: 'registry.example.com', repository: 'r' }, { mediaType: 'x', digest: sha(good), size: good.length }, blobDir),
+      (e: unknown) => e instanceof DigestMismatchError && e.expected === sha(good) && e.actual === sha('a tampered one'));
+    assert.deepEqual(await readdir(join(blobDir, 'sha256')), []);
   });
 });
