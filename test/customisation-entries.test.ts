@@ -248,3 +248,33 @@ test('a copyToRoot path missing from the store, or a single file, is an error', 
   await rejectsWith({ name: 'x', copyToRoot: [A] }, `${specFile}: copyToRoot: ${A} is not in the store (looked at ${join(root, basename(A))})`, inDir(root));
   await rejectsWith({ name: 'x', copyToRoot: [B] }, `${specFile}: copyToRoot: ${B} is a single file, not a directory; there is nothing to link into /`, inDir(root));
 });
+
+test('like buildEnv, Nix metadata, info/dir, MIME caches, perllocal.pod and log are never linked', async (t) => {
+  const root = await tempStore(t);
+  for (const p of [A, B]) {
+    const pkg = join(root, basename(p));
+    for (const d of ['nix-support', 'bin', 'share/info', 'share/mime/packages', 'share/mime/text', 'lib/perl5', 'var/log']) await mkdir(join(pkg, d), { recursive: true });
+    await writeFile(join(pkg, 'nix-support/propagated-build-inputs'), p);
+    await writeFile(join(pkg, 'propagated-build-inputs'), p);
+    await writeFile(join(pkg, 'share/info/dir'), p);
+    await writeFile(join(pkg, 'share/mime/mime.cache'), p);
+    await writeFile(join(pkg, 'share/mime/text/plain.xml'), p);
+    await writeFile(join(pkg, 'lib/perl5/perllocal.pod'), p);
+    await writeFile(join(pkg, `bin/tool-${basename(p).slice(-1)}`), '');
+  }
+  await writeFile(join(root, basename(A), 'share/mime/packages/a.xml'), '');
+  const entries = await customisationEntries(spec({ name: 'x', copyToRoot: [A, B] }), inDir(root));
+  assert.deepEqual(entries, [
+    dir('bin'),
+    link('bin/tool-a', `${A}/bin/tool-a`),
+    link('bin/tool-b', `${B}/bin/tool-b`),
+    dir('lib'),
+    dir('lib/perl5'),
+    dir('share'),
+    dir('share/info'),
+    dir('share/mime'),
+    dir('share/mime/packages'),
+    link('share/mime/packages/a.xml', `${A}/share/mime/packages/a.xml`),
+    dir('var'),
+  ]);
+});

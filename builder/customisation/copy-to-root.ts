@@ -14,6 +14,8 @@ import type { CustomisationTree } from './tree.js';
  * buildEnv, a directory is never a symlink into the store, so other packages, the spec's files
  * and users' edits can always add to it.
  *
+ * Like buildEnv, some paths are never linked (see skippedByBuildEnv).
+ *
  * Two packages providing one path collide (an error naming both) unless they resolve to the same
  * thing: the same symlink target, or regular files with the same bytes and executable bit (then
  * the first package in `copyToRoot` order wins, as buildEnv's content check does).
@@ -60,6 +62,7 @@ export async function linkCopyToRoot(
     const names = (await readdir(fsDir)).sort();
     for (const name of names) {
       const childRel = rel === '/' ? `/${name}` : `${rel}/${name}`;
+      if (skippedByBuildEnv(childRel)) continue;
       const fsPath = `${fsDir}/${name}`;
       const stat = await lstat(fsPath);
       await add(childRel, await describe(pkg, childRel, fsPath, stat));
@@ -75,7 +78,7 @@ export async function linkCopyToRoot(
     for (const sub of spec.pathsToLink) {
       const fsPath = sub === '/' ? fsRoot : `${fsRoot}${sub}`;
       const stat = await lstatOrUndefined(fsPath);
-      if (!stat) continue;
+      if (!stat || skippedByBuildEnv(sub)) continue;
       if (sub !== '/') {
         // The directories leading to a linked subtree are real directories too.
         for (let p = posix.dirname(sub); p !== '/'; p = posix.dirname(p)) {
@@ -94,6 +97,24 @@ export async function linkCopyToRoot(
       origin: `copyToRoot ${item.pkg}`,
     });
   }
+}
+
+/**
+ * Paths buildEnv never links, because every package has its own and they would collide or be
+ * meaningless in `/`: Nix build metadata (`/nix-support`, `/propagated-build-inputs`), Info
+ * directory indexes (`info/dir`), generated MIME caches (`/share/mime/*` except `packages`),
+ * Perl's `perllocal.pod`, and anything named `log`.
+ */
+export function skippedByBuildEnv(rel: string): boolean {
+  const base = rel.slice(rel.lastIndexOf('/') + 1);
+  return (
+    rel === '/nix-support' ||
+    rel === '/propagated-build-inputs' ||
+    rel.endsWith('info/dir') ||
+    (rel.startsWith('/share/mime/') && !rel.startsWith('/share/mime/packages')) ||
+    base === 'perllocal.pod' ||
+    base === 'log'
+  );
 }
 
 async function describe(pkg: string, rel: string, fsPath: string, stat: Stats): Promise<Linked> {
