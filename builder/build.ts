@@ -8,11 +8,13 @@ import { cacheRoot } from './cache-dir.js';
 import { customisationEntries } from './customisation/entries.js';
 import { assembleImage } from './image/assemble.js';
 import type { BuiltImage, ImageLayer } from './image/types.js';
-import { storeLayerEntries } from './layer/store-entries.js';
+import { storeLayerEntries } from './layer/tree-entries.js';
 import type { LayerWriteOptions } from './layer/types.js';
 import { writeLayer } from './layer/write-layer.js';
+import { assertReferenceDeflate } from './layer/zlib-guard.js';
 import type { ResolvedSpec } from './spec/schema.js';
-import { openStoreSource } from './store/open.js';
+import { DirectoryStoreSource } from './store/directory-source.js';
+import { SpecError } from './errors.js';
 import type { StoreSource } from './store/types.js';
 
 /** What the build is doing, for progress output. */
@@ -48,7 +50,11 @@ export function defaultBlobStore(env: NodeJS.ProcessEnv = process.env): BlobStor
 /** The store a spec names, unless the caller gave one. */
 export async function specStore(spec: ResolvedSpec, override?: StoreSource): Promise<StoreSource> {
   if (override) return override;
-  return openStoreSource({ kind: 'directory', dir: spec.store.dir, storeDir: spec.store.storeDir });
+  if (!spec.store.dir) {
+    if (spec.contents.length === 0 && spec.copyToRoot.length === 0) return new DirectoryStoreSource(spec.file, spec.store.storeDir, { cacheDir: false });
+    throw new SpecError(spec.file, 'store', 'the spec names store paths but no store to take them from', 'set store.dir in the spec or pass --store <dir>');
+  }
+  return new DirectoryStoreSource(spec.store.dir, spec.store.storeDir);
 }
 
 /** Closure of everything the image holds: `contents` and the paths `copyToRoot` links into `/`. */
@@ -70,6 +76,8 @@ export function specPlan(spec: ResolvedSpec, closure: ClosureGraph, baseLayers =
 /** spec → closure → plan → layers → config + manifest, all blobs in the blob store. */
 export async function buildImage(spec: ResolvedSpec, options: BuildOptions = {}): Promise<BuildResult> {
   const emit = options.onEvent ?? (() => {});
+  // Refuse before any work when this Node's zlib would give other gzip bytes than the reference.
+  if (spec.compressor === 'gzip') assertReferenceDeflate();
   const store = await specStore(spec, options.store);
   const blobs = options.blobs ?? defaultBlobStore();
 

@@ -116,10 +116,13 @@ test('SIGINT halfway through a large layer exits 130 and leaves no output and no
   const out = join(dir, 'out.oci');
   const child = spawn(process.execPath, [cliPath, 'build', specFile, '-o', out], { env, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
+  let scheduled = false;
   const sent = new Promise<void>((resolve) => {
     child.stderr.on('data', (c: Buffer) => {
       stderr += c.toString();
-      if (/writing/.test(stderr) && !child.killed) {
+      // One SIGINT only: a second one makes the CLI exit at once, by design.
+      if (/writing/.test(stderr) && !scheduled) {
+        scheduled = true;
         setTimeout(() => {
           child.kill('SIGINT');
           resolve();

@@ -3,7 +3,8 @@ import { join, resolve } from 'node:path';
 import { SpecError } from '../errors.js';
 import { loadSpec } from '../spec/load.js';
 import type { ResolvedSpec } from '../spec/schema.js';
-import { openStoreSource } from '../store/open.js';
+import { specStore } from '../build.js';
+import { DirectoryStoreSource } from '../store/directory-source.js';
 import type { StoreSource } from '../store/types.js';
 
 export interface StoreFlags {
@@ -14,9 +15,9 @@ export interface StoreFlags {
 /** Load a spec and open the store it names, with `--store`/`--store-dir` taking precedence. */
 export async function loadSpecAndStore(specFile: string, flags: StoreFlags): Promise<{ spec: ResolvedSpec; store: StoreSource }> {
   const spec = await loadSpec(await specFilePath(specFile));
-  const dir = flags.store ? resolve(flags.store) : spec.store.dir;
   const storeDir = flags.storeDir ?? spec.store.storeDir;
-  const store = await openStoreSource({ kind: 'directory', dir, storeDir });
+  const override = flags.store ? new DirectoryStoreSource(resolve(flags.store), storeDir) : undefined;
+  const store = await specStore({ ...spec, store: { dir: spec.store.dir, storeDir } }, override);
   return { spec, store };
 }
 
