@@ -6,3 +6,4 @@ export { SpecValidationError, type SpecIssue } from './errors.js';
 export { SPEC_EXTENSIONS } from './parse-file.js';
 export { nameProblem, tagProblem } from './reference.js';
 export { hostArchitecture } from './platform.js';
+export { imageSpecJsonSchema } from './json-schema.js';
