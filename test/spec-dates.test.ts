@@ -66,3 +66,9 @@ test('bad dates name the field and say what is wrong', () => {
   assert.deepEqual(problems({ mtime: '2023-02-29' }), ['mtime: "2023-02-29" is not a valid date']);
   assert.deepEqual(problems({ mtime: '1969-12-31T23:59:59Z' }), ['mtime: "1969-12-31T23:59:59Z" is before 1970-01-01T00:00:00Z; tar cannot record it']);
 });
+
+test('a TS/JS spec may give dates as Date objects', () => {
+  assert.deepEqual(dates({ created: new Date('2024-01-01T00:00:00Z') }), { created: '2024-01-01T00:00:00Z', mtime: 1704067200 });
+  assert.deepEqual(problems({ mtime: new Date(-1000) }), ['mtime: 1969-12-31T23:59:59.000Z is before 1970-01-01T00:00:00Z; tar cannot record it']);
+  assert.deepEqual(problems({ created: 1704067200 }), ['created: expected a string or a Date, got a number (1704067200)']);
+});

@@ -26,12 +26,14 @@ const EXPECTED: Record<string, string> = {
   object: 'an object',
   record: 'an object',
   null: 'null',
+  date: 'a Date',
 };
 
 /** A short description of a value for messages: `a number (42)`, `a list`, `"text"`. */
 export function describe(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'a list';
+  if (value instanceof Date) return Number.isNaN(value.getTime()) ? 'an invalid Date' : `a Date (${value.toISOString()})`;
   switch (typeof value) {
     case 'string': return `a string ("${value.length > 40 ? `${value.slice(0, 37)}...` : value}")`;
     case 'number': return `a number (${value})`;

@@ -1,13 +1,13 @@
 import { dirname, resolve as resolvePath } from 'node:path';
 import type { z } from 'zod';
 import type { ContainerConfig } from '../../oci/schemas.js';
-import { formatRfc3339, parseIsoDate, parseSourceDateEpoch } from './dates.js';
+import { formatRfc3339, parseSourceDateEpoch } from './dates.js';
 import { parseDuration } from './duration.js';
 import { SpecValidationError, type SpecIssue } from './errors.js';
 import { formatField, specIssues } from './issues.js';
 import { parseMode } from './mode.js';
 import { hostArchitecture } from './platform.js';
-import { ImageSpecSchema, imagePathProblem } from './schema.js';
+import { dateMs, ImageSpecSchema, imagePathProblem } from './schema.js';
 import type { HealthcheckSpec, ImageSpec, ResolvedGroup, ResolvedSpec, ResolvedUser } from './types.js';
 
 /** What the CLI may override in a spec. */
@@ -160,7 +160,7 @@ function resolveDates(spec: ImageSpec, env: NodeJS.ProcessEnv, now: () => Date):
     if ('problem' in r) return r;
     sdeMs = r.seconds * 1000;
   }
-  const fixed = (text: string) => (parseIsoDate(text) as { ms: number }).ms;
+  const fixed = (value: string | Date) => (dateMs(value) as { ms: number }).ms;
   const createdMs = spec.created === 'now' ? nowMs : spec.created !== undefined ? fixed(spec.created) : (sdeMs ?? DEFAULT_DATE_MS);
   const mtimeMs =
     spec.mtime === 'now'

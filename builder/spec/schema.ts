@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { nameProblem, tagProblem } from './reference.js';
-import { parseIsoDate } from './dates.js';
+import { MAX_TAR_TIME, parseIsoDate } from './dates.js';
 import { GO_ARCHITECTURES, GO_OSES } from './platform.js';
 import { parseDuration } from './duration.js';
 import { parseMode } from './mode.js';
@@ -63,12 +63,23 @@ const mode = z.union([z.string(), z.number()]).check((ctx) => {
   if ('problem' in r) ctx.issues.push({ code: 'custom', message: r.problem, input: ctx.value });
 });
 
+/** A date: ISO 8601 text or `"now"`, or (in TS/JS specs) a Date. */
 const isoDate = (allowNow: boolean) =>
-  z.string().check((ctx) => {
+  z.union([z.string(), z.date()]).check((ctx) => {
     if (allowNow && ctx.value === 'now') return;
-    const r = parseIsoDate(ctx.value);
+    const r = dateMs(ctx.value);
     if ('problem' in r) ctx.issues.push({ code: 'custom', message: r.problem, input: ctx.value });
   });
+
+/** Milliseconds since the epoch of a validated spec date other than "now". */
+export function dateMs(value: string | Date): { ms: number } | { problem: string } {
+  if (typeof value === 'string') return parseIsoDate(value);
+  const ms = value.getTime();
+  const seconds = Math.floor(ms / 1000);
+  if (ms < 0) return { problem: `${value.toISOString()} is before 1970-01-01T00:00:00Z; tar cannot record it` };
+  if (seconds > MAX_TAR_TIME) return { problem: `${value.toISOString()} is after the latest time a tar header holds` };
+  return { ms };
+}
 
 const duration = z.union([z.number().int().min(0), z.string()]).check((ctx) => {
   if (typeof ctx.value !== 'string') return;

@@ -20,10 +20,10 @@ export interface ImageSpec {
   store?: { dir: string; storeDir?: string };
   /** The container config (Docker/OCI names). */
   config?: ContainerConfigSpec;
-  /** Image creation date: ISO 8601 (with a time zone) or `"now"`. Default 1970-01-01T00:00:01Z. */
-  created?: string;
-  /** mtime of every file in every layer: ISO 8601 or `"now"`. Default: see `resolve.ts`. */
-  mtime?: string;
+  /** Image creation date: ISO 8601 (with a time zone), `"now"`, or a Date. Default 1970-01-01T00:00:01Z. */
+  created?: string | Date;
+  /** mtime of every file in every layer: ISO 8601, `"now"`, or a Date. Default: see `resolve.ts`. */
+  mtime?: string | Date;
   uid?: number;
   gid?: number;
   uname?: string;
