@@ -117,13 +117,14 @@ export class Transport {
       }
       const headers: Headers = { 'user-agent': this.options.userAgent ?? 'imgbuild-registry-client', ...req.headers };
       if (req.authorization && url.origin === (req.authOrigin ?? req.url.origin)) headers.authorization = req.authorization;
-      const body = typeof req.body === 'function' ? req.body() : req.body;
+      // Only the first hop carries a body (redirects are followed for GET/HEAD only).
+      const body = hop > 0 ? undefined : typeof req.body === 'function' ? req.body() : req.body;
       let res: Dispatcher.ResponseData;
       try {
         res = await request(url, {
           method: req.method as Dispatcher.HttpMethod,
           headers,
-          body: hop === 0 ? body : undefined,
+          body,
           dispatcher: this.dispatcherFor(url),
         });
       } catch (e) {
