@@ -45,6 +45,7 @@ export function formatVerify(r: VerifyResult): string {
     const n = r.diff ? countDifferences(r.diff) : 0;
     lines.push(`NOT reproducible: ${n} difference(s)`);
     if (r.diff) lines.push(formatDiff(r.diff).trimEnd());
+    if (!r.workDir) lines.push('hint: rerun with --keep to keep both images for `imgbuild diff` or `skopeo inspect`');
   }
   return `${lines.join('\n')}\n`;
 }

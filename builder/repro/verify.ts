@@ -69,9 +69,11 @@ export interface VerifyResult {
  */
 export async function verifySpec(options: VerifyOptions): Promise<VerifyResult> {
   const log = options.log ?? (() => {});
+  // Open the image to compare with first: a wrong name fails before minutes of building.
+  const other = options.against ? await openImageSource(options.against, options.open) : undefined;
   const work = await mkdtemp(join(tmpdir(), 'imgbuild-verify-'));
   try {
-    const conditions = options.against ? [{ ...BUILD_CONDITIONS[1] }] : BUILD_CONDITIONS;
+    const conditions = other ? [{ ...BUILD_CONDITIONS[1] }] : BUILD_CONDITIONS;
     const builds: VerifyBuild[] = [];
     for (const [i, c] of conditions.entries()) {
       log(`build ${i + 1}/${conditions.length}: umask ${c.umask}, TZ ${c.tz}, LANG ${c.locale}, ${c.freshCache ? 'empty cache' : 'your cache'}`);
@@ -80,8 +82,7 @@ export async function verifySpec(options: VerifyOptions): Promise<VerifyResult> 
     }
     const first = builds[0]!;
     const result: VerifyResult = { reproducible: false, builds, ...(options.keep ? { workDir: work } : {}) };
-    if (options.against) {
-      const other = await openImageSource(options.against, options.open);
+    if (other) {
       result.against = { source: other.source, manifestDigest: other.manifestDigest };
       result.reproducible = other.manifestDigest === first.manifestDigest;
       if (!result.reproducible) result.diff = await diffImages(other, await openImage(first.output));
