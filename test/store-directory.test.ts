@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync, utimesSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, utimesSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DirectoryStoreSource } from '../builder/store/directory-source.js';
@@ -213,4 +213,33 @@ test('entries that are not store paths (.links, lock files with bad names) are i
   t.after(s.done);
   const g = await new DirectoryStoreSource(s.dir, SD, { cacheDir: false }).closure([`${SD}/${A}`]);
   assert.equal(g.paths.length, 2);
+});
+
+test('a hash part shared by two entries is refused when a path references it, naming both', async (t) => {
+  const B2 = `${hashPart('bbbb')}-lib-old`;
+  const s = tempStore({ [A]: `-> ${hashPart('bbbb')}`, [B]: 'x', [B2]: 'y' });
+  t.after(s.done);
+  await assert.rejects(new DirectoryStoreSource(s.dir, SD, { cacheDir: false }).closure([`${SD}/${A}`]), (e: unknown) => {
+    assert.ok(e instanceof StoreError);
+    assert.equal(e.message, `${SD}/${A} contains the hash ${hashPart('bbbb')}, which more than one entry of ${s.dir} has: ${B}, ${B2}`);
+    assert.deepEqual(e.paths, [`${SD}/${A}`, `${SD}/${B}`, `${SD}/${B2}`]);
+    return true;
+  });
+});
+
+test('two builds scanning into one cache at the same time both get the right closure and leave valid records', async (t) => {
+  const s = tempStore({ [A]: `-> ${B} ${C}`, [B]: `-> ${D}`, [C]: 'c', [D]: 'd' });
+  t.after(s.done);
+  const [g1, g2] = await Promise.all([
+    new DirectoryStoreSource(s.dir, SD, { cacheDir: s.cache }).closure([`${SD}/${A}`]),
+    new DirectoryStoreSource(s.dir, SD, { cacheDir: s.cache }).closure([`${SD}/${A}`]),
+  ]);
+  assert.deepEqual(g1, g2);
+  assert.equal(g1.paths.length, 4);
+  const files = readdirSync(s.cache);
+  assert.equal(files.length, 4, `no temp files left: ${files.join(', ')}`);
+  for (const f of files) JSON.parse(readFileSync(join(s.cache, f), 'utf8'));
+  const again = new DirectoryStoreSource(s.dir, SD, { cacheDir: s.cache });
+  assert.deepEqual(await again.closure([`${SD}/${A}`]), g1);
+  assert.deepEqual(again.stats, { scanned: 0, cached: 4 });
 });

@@ -7,7 +7,7 @@ import { ClosureFileStoreSource } from '../builder/store/closure-file-source.js'
 import { DirectoryStoreSource } from '../builder/store/directory-source.js';
 import { parseClosureFile } from '../builder/store/closure-file.js';
 import { nixDbRegistration } from '../builder/store/registration.js';
-import { writeNixDb } from '../builder/store/nix-db.js';
+import { nixDbEntries, writeNixDb } from '../builder/store/nix-db.js';
 import { StoreError } from '../builder/errors.js';
 import type { ClosureGraph } from '../layering/types.js';
 import { hasTool } from './helpers/tools.js';
@@ -318,4 +318,36 @@ test('includeNixDB writes a Nix database that Nix reads back, byte-identical acr
   );
   assert.deepEqual(new Set(info.map((i) => i.registrationTime)), new Set([1]));
   for (const i of info) assert.deepEqual([...i.references].sort(), g.paths.find((p) => p.path === i.path)?.references);
+});
+
+test('includeNixDB layer entries are the same bytes whichever source the closure came from', async (t) => {
+  if (skipOrFail(t)) return;
+  if (!hasTool('sqlite3')) {
+    if (process.env.CI) throw new Error('sqlite3 is not installed (apt-get install sqlite3)');
+    t.skip('sqlite3 is not installed');
+    return;
+  }
+  const fromNix = await (await open()).closure([app]);
+  const fromFile = await (await ClosureFileStoreSource.open({ closureFile: exportClosure('references-graph'), dir: copy })).closure([app]);
+  const scanned = await new DirectoryStoreSource(copy, nix.storeDir, { cacheDir: false }).closure([app]);
+  const opts = { registrationTime: 1, env: nix.env };
+  const a = await nixDbEntries(fromNix, (p) => p, opts);
+  const b = await nixDbEntries(fromFile, (p) => join(copy, basename(p)), opts);
+  const c = await nixDbEntries(scanned, (p) => join(copy, basename(p)), opts);
+  assert.deepEqual(
+    a.map((e) => `${e.kind} ${e.path}`),
+    [
+      'directory nix',
+      'directory nix/var',
+      'directory nix/var/nix',
+      'directory nix/var/nix/db',
+      'file nix/var/nix/db/db.sqlite',
+      'file nix/var/nix/db/schema',
+      'directory nix/var/nix/gcroots',
+      'directory nix/var/nix/gcroots/docker',
+      `symlink nix/var/nix/gcroots/docker/${basename(app)}`,
+    ],
+  );
+  assert.deepEqual(b, a);
+  assert.deepEqual(c, a);
 });

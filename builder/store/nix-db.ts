@@ -1,7 +1,10 @@
-import { copyFile, mkdir, mkdtemp, rename, rm, symlink } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rename, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
+import type { ClosureGraph } from '../../layering/types.js';
 import { StoreError } from '../errors.js';
+import type { LayerEntry } from '../layer/types.js';
+import { nixDbRegistration } from './registration.js';
 import { NixCommandError, runNix } from './nix-cli.js';
 
 export interface WriteNixDbOptions {
@@ -76,4 +79,58 @@ function dbError(e: unknown, what: string): unknown {
     );
   }
   return new StoreError(`includeNixDB: ${e.message}`, [], undefined, { cause: e });
+}
+
+export interface NixDbEntriesOptions {
+  /** Seconds since the epoch for every registrationTime (use the spec's mtime). */
+  registrationTime: number;
+  /** Paths given GC roots (default: the graph's roots). */
+  roots?: string[];
+  env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * includeNixDB as layer entries, ready to merge into the customisation layer: the directories
+ * `nix/var/nix/{db,gcroots/docker}` (0755), `db.sqlite` and `schema` (0644, as bytes: a few KB
+ * per path) and one GC-root symlink per root, in tar order. Paths whose source gave no narHash
+ * (a scanned directory) are hashed from their files first.
+ */
+export async function nixDbEntries(
+  graph: ClosureGraph,
+  fsPathOf: (storePath: string) => string,
+  opts: NixDbEntriesOptions,
+): Promise<LayerEntry[]> {
+  const registration = await nixDbRegistration(graph, fsPathOf);
+  const work = await mkdtemp(join(tmpdir(), 'imgbuild-nixdb-out-'));
+  try {
+    const roots = [...new Set(opts.roots ?? graph.roots)].sort((a, b) => Buffer.compare(Buffer.from(basename(a)), Buffer.from(basename(b))));
+    await writeNixDb(registration, work, {
+      storeDir: graph.storeDir,
+      registrationTime: opts.registrationTime,
+      roots,
+      ...(opts.env ? { env: opts.env } : {}),
+    });
+    const dir = (path: string): LayerEntry => ({ kind: 'directory', path, mode: 0o755 });
+    const file = async (path: string): Promise<LayerEntry> => ({
+      kind: 'file',
+      path,
+      mode: 0o644,
+      content: { from: 'bytes', data: await readFile(join(work, path)) },
+    });
+    const entries: LayerEntry[] = [
+      dir('nix'),
+      dir('nix/var'),
+      dir('nix/var/nix'),
+      dir('nix/var/nix/db'),
+      await file('nix/var/nix/db/db.sqlite'),
+      await file('nix/var/nix/db/schema'),
+    ];
+    if (roots.length > 0) {
+      entries.push(dir('nix/var/nix/gcroots'), dir('nix/var/nix/gcroots/docker'));
+      for (const r of roots) entries.push({ kind: 'symlink', path: `nix/var/nix/gcroots/docker/${basename(r)}`, target: r });
+    }
+    return entries;
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
 }
