@@ -97,6 +97,7 @@ test('paths in the image must be absolute and normalised', () => {
   assert.deepEqual(one({ symlinks: [{ path: '/usr//bin', target: 'x' }] }), ['symlinks[0].path: "/usr//bin" contains an empty component ("//")']);
   assert.deepEqual(one({ directories: [{ path: '/srv/' }] }), ['directories[0].path: "/srv/" must not end with "/"']);
   assert.deepEqual(one({ directories: [{ path: '/' }] }), ['directories[0].path: must not be "/" itself']);
+  assert.deepEqual(one({ directories: [{ path: '/bad\ud800' }] }), ['directories[0].path: is not valid Unicode (a lone surrogate cannot be written as UTF-8)']);
   assert.deepEqual(one({ config: { WorkingDir: 'srv' } }), ['config.WorkingDir: "srv" is not an absolute path (it must start with "/")']);
 });
 

@@ -216,6 +216,11 @@ test('SOURCE_DATE_EPOCH from the environment given to loadSpec sets created and 
   assert.deepEqual([plain.created, plain.mtime], ['1970-01-01T00:00:01Z', 1]);
 });
 
+test('a problem of the whole spec gets no line: an invalid SOURCE_DATE_EPOCH with a YAML spec', async () => {
+  const file = join(fixtures, 'image.yaml');
+  assert.equal((await loadError(file, { SOURCE_DATE_EPOCH: 'soon' })).message, `${file}: SOURCE_DATE_EPOCH must be a whole number of seconds since 1970-01-01, got "soon"`);
+});
+
 test('the command line store override wins over the spec', async () => {
   const spec = await loadSpec(join(fixtures, 'image.json'), {}, { store: { dir: '/ci/store', storeDir: '/nix/store' } });
   assert.deepEqual(spec.store, { dir: '/ci/store', storeDir: '/nix/store' });

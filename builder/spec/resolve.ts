@@ -46,7 +46,8 @@ export function resolveSpec(input: unknown, options: ResolveOptions): ResolvedSp
   const fail = (issues: SpecIssue[]): never => {
     const lineOf = options.lineOf;
     // With lines known, list problems in the order a reader meets them in the file.
-    const located = lineOf ? issues.map((i) => withLine(i, lineOf(i.path))).sort((a, b) => (a.line ?? 0) - (b.line ?? 0)) : issues;
+    // A problem of the whole spec (SOURCE_DATE_EPOCH, a command-line override) has no line.
+    const located = lineOf ? issues.map((i) => withLine(i, i.path.length > 0 ? lineOf(i.path) : undefined)).sort((a, b) => (a.line ?? 0) - (b.line ?? 0)) : issues;
     throw new SpecValidationError(file, located);
   };
   const parsed = ImageSpecSchema.safeParse(input, { reportInput: true });
@@ -216,8 +217,8 @@ export const BUILTIN_GROUPS: readonly ResolvedGroup[] = [
 
 /**
  * Users and groups with defaults: when the spec has either, root and nobody are added unless the
- * spec uses their name or id, and a user whose gid has no group gets one named after the user. Sorted by id, then
- * name, so the generated files do not depend on the spec's order.
+ * spec uses their name or id, and a user whose gid has no group gets one named after the user.
+ * Sorted by id, then name, so the generated files do not depend on the spec's order.
  */
 function resolveAccounts(spec: ImageSpec, issue: (path: PropertyKey[], message: string) => void): { users: ResolvedUser[]; groups: ResolvedGroup[] } {
   const specUsers = spec.users ?? [];

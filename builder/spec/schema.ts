@@ -24,6 +24,7 @@ export function imagePathProblem(p: string): string | undefined {
   if (!p.startsWith('/')) return `"${p}" is not an absolute path (it must start with "/")`;
   if (p === '/') return 'must not be "/" itself';
   if (p.includes('\0')) return 'contains a NUL byte';
+  if (!(p as string & { isWellFormed(): boolean }).isWellFormed()) return 'is not valid Unicode (a lone surrogate cannot be written as UTF-8)';
   if (p.endsWith('/')) return `"${p}" must not end with "/"`;
   for (const part of p.slice(1).split('/')) {
     if (part === '') return `"${p}" contains an empty component ("//")`;
