@@ -107,7 +107,8 @@ export async function pushImage(client: RegistryClient, ref: ImageReference, inp
   for (const m of input.childManifests ?? []) {
     await client.putManifest(repo, sha256Digest(m.bytes), m.bytes, m.mediaType, scopes);
   }
-  await client.putManifest(repo, ref.digest ?? ref.tag ?? 'latest', input.manifest.bytes, input.manifest.mediaType, scopes);
+  // `name:tag@digest` pushes the tag (the digest was checked above); `name@digest` pushes by digest alone.
+  await client.putManifest(repo, ref.tag ?? ref.digest ?? 'latest', input.manifest.bytes, input.manifest.mediaType, scopes);
   for (const tag of input.extraTags ?? []) {
     await client.putManifest(repo, ref.withTag(tag).tag!, input.manifest.bytes, input.manifest.mediaType, scopes);
   }

@@ -181,6 +181,19 @@ describe('token auth (RS256 JWT with x5c from a token server started by the test
     assert.doesNotMatch(err.message, /guess/);
   });
 
+  test('login against a token registry checks the password at the token service before saving it', async (t) => {
+    if (!tools(t)) return;
+    const dir = join(tmp, 'token-login');
+    const opts = { insecureRegistries: [reg.host, tokens.host], dockerConfigDir: dir, retry: fast };
+    await assert.rejects(login(reg.host, { username: 'alice', password: 'nope' }, opts), (e: unknown) => e instanceof RegistryAuthError && e.status === 401);
+    await assert.rejects(stat(join(dir, 'config.json')), { code: 'ENOENT' });
+    const before = tokens.requests().length;
+    await login(reg.host, { username: 'alice', password: PASSWORD }, opts);
+    assert.deepEqual(tokens.requests().slice(before).map((r) => [r.user, r.scopes, r.status]), [['alice', [], 200]]);
+    const saved = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8')) as { auths: Record<string, { auth: string }> };
+    assert.equal(saved.auths[reg.host]?.auth, Buffer.from(`alice:${PASSWORD}`).toString('base64'));
+  });
+
   test('a cross-repository mount asks one token for push on the target and pull on the source', async (t) => {
     if (!tools(t)) return;
     const shared = await makeLayer({ 'lib/common': 'shared between repos\n' });

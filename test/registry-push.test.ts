@@ -156,4 +156,17 @@ describe('push to a real registry (docker-registry 2.8, plain HTTP)', () => {
       (e: unknown) => e instanceof DigestMismatchError && e.message.includes(layer.digest),
     );
   });
+
+  test('name:tag@digest pushes the tag after checking the digest; a digest that does not match is refused before sending', async (t) => {
+    if (!needTool(t, 'docker-registry')) return;
+    const img = await makeImage([await makeLayer({ 'pinned': 'pinned\n' })]);
+    const manifest = { bytes: img.manifest, mediaType: img.mediaType };
+    await pushImage(client, parseReference(`${proxy.host}/demo/pinned:v2@${img.manifestDigest}`), { manifest, blobs: img.blobs });
+    assert.equal((await client.getManifest({ registry: proxy.host, repository: 'demo/pinned' }, 'v2')).digest, img.manifestDigest);
+    proxy.clearLog();
+    const wrong = `sha256:${'0'.repeat(64)}`;
+    await assert.rejects(pushImage(client, parseReference(`${proxy.host}/demo/pinned:v3@${wrong}`), { manifest, blobs: img.blobs }),
+      (e: unknown) => e instanceof RegistryError && e.code === 'digest' && e.message.includes(img.manifestDigest));
+    assert.deepEqual(proxy.requests(), []);
+  });
 });
