@@ -21,3 +21,4 @@ export { ScopeSet } from './auth/scope.js';
 export type { RetryOptions } from './retry.js';
 export type { TransportOptions } from './transport.js';
 export * from './errors.js';
+export { pushInputFromBlobDir } from './layout.js';

@@ -206,7 +206,7 @@ async function chunked(client: RegistryClient, repo: RepositoryRef, desc: { dige
         opts.onBytes?.(part.length);
         failures = 0;
       } catch (e) {
-        const transient = e instanceof RetryableUploadError || (!(e instanceof RegistryError) && isNetworkError(e));
+        const transient = e instanceof RetryableUploadError || e instanceof RegistryNetworkError || (!(e instanceof RegistryError) && isNetworkError(e));
         if (!transient || ++failures > client.retry.retries) throw e;
         await sleep(e instanceof RetryableUploadError && e.retryAfterMs !== undefined ? e.retryAfterMs : backoffDelay(client.retry, failures));
         const status = await uploadStatus(client, repo, location, scopes, what);

@@ -5,7 +5,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { DigestMismatchError, RegistryClient, RegistryError, RegistryHttpError, parseReference, pushImage, ManifestTooLargeError } from '../registry-client/index.js';
+import { DigestMismatchError, RegistryClient, RegistryError, RegistryHttpError, parseReference, pushImage, pushInputFromBlobDir, ManifestTooLargeError } from '../registry-client/index.js';
 import { hasTool, needTool } from './helpers/tools.js';
 import { makeImage, makeLayer, noise, startRegistry, type RunningRegistry } from './helpers/registry.js';
 import { startFaultProxy, type FaultProxy } from './helpers/fault-proxy.js';
@@ -168,5 +168,21 @@ describe('push to a real registry (docker-registry 2.8, plain HTTP)', () => {
     await assert.rejects(pushImage(client, parseReference(`${proxy.host}/demo/pinned:v3@${wrong}`), { manifest, blobs: img.blobs }),
       (e: unknown) => e instanceof RegistryError && e.code === 'digest' && e.message.includes(img.manifestDigest));
     assert.deepEqual(proxy.requests(), []);
+  });
+
+  test('an OCI layout written by skopeo pushes to a new repository with the same manifest digest (pushInputFromBlobDir)', async (t) => {
+    if (!needTool(t, 'docker-registry') || !needTool(t, 'skopeo')) return;
+    const img = await makeImage([await makeLayer({ 'from/layout': 'layout\n' })]);
+    await pushImage(client, parseReference(`${proxy.host}/demo/src:1`), { manifest: { bytes: img.manifest, mediaType: img.mediaType }, blobs: img.blobs });
+    const layout = join(tmp, 'layout');
+    execFileSync('skopeo', ['copy', '--src-tls-verify=false', `docker://${reg.host}/demo/src:1`, `oci:${layout}:1`], { stdio: 'ignore' });
+    const index = JSON.parse(await readFile(join(layout, 'index.json'), 'utf8')) as { manifests: { digest: string; mediaType: string }[] };
+    const top = index.manifests[0]!;
+    const manifest = await readFile(join(layout, 'blobs/sha256', top.digest.slice(7)));
+    const input = await pushInputFromBlobDir(join(layout, 'blobs'), manifest, top.mediaType);
+    assert.deepEqual(input.blobs.map((b) => b.path), [img.config, ...img.layers].map((b) => join(layout, 'blobs/sha256', b.digest.slice(7))));
+    const result = await pushImage(client, parseReference(`${proxy.host}/demo/from-layout:1`), input);
+    assert.equal(result.digest, img.manifestDigest);
+    assert.equal(result.uploaded, 2);
   });
 });
