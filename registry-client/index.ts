@@ -18,6 +18,7 @@ export { dockerConfigDir, readDockerConfig, writeDockerLogin, runCredentialHelpe
 export { parseChallenges } from './auth/challenge.js';
 export type { Challenge } from './auth/challenge.js';
 export { ScopeSet } from './auth/scope.js';
+export { Authenticator } from './auth/authenticator.js';
 export type { RetryOptions } from './retry.js';
 export type { TransportOptions } from './transport.js';
 export * from './errors.js';

@@ -260,4 +260,32 @@ describe('registry behaviours played by MockAgent', () => {
       (e: unknown) => e instanceof DigestMismatchError && e.expected === sha(good) && e.actual === sha('a tampered one'));
     assert.deepEqual(await readdir(join(blobDir, 'sha256')), []);
   });
+
+  test('a token is reused until expires_in (less a 10 s margin), then fetched again', async () => {
+    const { Authenticator, ScopeSet } = await import('../registry-client/index.js');
+    const { Transport } = await import('../registry-client/transport.js');
+    let now = 1_000_000;
+    let issued = 0;
+    on('https://auth.example.com', 'GET', (p) => p.startsWith('/token?'), () => ({ status: 200, body: JSON.stringify({ token: `t${++issued}`, expires_in: 60 }) }), 2);
+    const auth = new Authenticator('registry.example.com', new Transport({ dispatcher: agent }), async () => undefined, () => now);
+    auth.setChallengeFrom('Bearer realm="https://auth.example.com/token",service="svc"', 401);
+    const pull = new ScopeSet(['repository:r:pull']);
+    assert.equal(await auth.authorization(pull), 'Bearer t1');
+    now += 49_000;
+    assert.equal(await auth.authorization(pull), 'Bearer t1');
+    now += 2_000; // 51 s: inside the margin before the 60 s expiry
+    assert.equal(await auth.authorization(pull), 'Bearer t2');
+    assert.equal(issued, 2);
+  });
+
+  test('a 401 whose challenge names a scope we did not ask for gets a new token with that scope added', async () => {
+    client = new RegistryClient({ dispatcher: agent, retry: fast, credentials: async () => undefined });
+    const reg = 'https://registry.example.com';
+    on(reg, 'GET', '/v2/', () => ({ status: 401, headers: { 'www-authenticate': 'Bearer realm="https://registry.example.com/token",service="svc"' } }));
+    on(reg, 'GET', (p) => p.startsWith('/token?'), (s) => ({ status: 200, body: JSON.stringify({ token: `scopes=${new URL(s.path, reg).searchParams.getAll('scope').join('+')}` }) }), 2);
+    on(reg, 'HEAD', `/v2/r/blobs/${sha('b')}`, () => ({ status: 401, headers: { 'www-authenticate': 'Bearer realm="https://registry.example.com/token",service="svc",scope="repository:r:pull repository:shared/base:pull",error="insufficient_scope"' } }));
+    on(reg, 'HEAD', `/v2/r/blobs/${sha('b')}`, () => ({ status: 404 }));
+    assert.deepEqual(await client.blobExists({ registry: 'registry.example.com', repository: 'r' }, sha('b')), { exists: false });
+    assert.deepEqual(seen.filter((s) => s.method === 'HEAD').map((s) => s.headers.authorization), ['Bearer scopes=repository:r:pull', 'Bearer scopes=repository:r:pull+repository:shared/base:pull']);
+  });
 });
