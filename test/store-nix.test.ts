@@ -1,6 +1,7 @@
 import { before, after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, mkdirSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, basename } from 'node:path';
 import { NixStoreSource, type NixQueryMethod } from '../builder/store/nix-source.js';
 import { ClosureFileStoreSource } from '../builder/store/closure-file-source.js';
@@ -99,6 +100,22 @@ for (const method of ['path-info', 'dump-db', 'query'] as const) {
   });
 }
 
+test('without the nix command, the Nix source falls back to nix-store and gives the same closure', async (t) => {
+  if (skipOrFail(t)) return;
+  // A PATH holding only nix-store and nix-instantiate (multi-call links to the nix binary).
+  const bin = join(nix.root, 'old-bin');
+  mkdirSync(bin, { recursive: true });
+  const nixBin = execFileSync('sh', ['-c', 'command -v nix'], { encoding: 'utf8' }).trim();
+  for (const name of ['nix-store', 'nix-instantiate']) if (!existsSync(join(bin, name))) symlinkSync(nixBin, join(bin, name));
+  const src = await NixStoreSource.open({ env: { ...nix.env, PATH: bin } });
+  const g = await src.closure([app]);
+  assert.deepEqual(g, await (await open('path-info')).closure([app]));
+  assertMatchesNix(g, [app]);
+  // And the explicit path-info method does not fall back: it says what is missing.
+  const strict = await NixStoreSource.open({ env: { ...nix.env, PATH: bin }, method: 'path-info' });
+  await assert.rejects(strict.closure([app]), { name: 'StoreError', message: 'nix is not installed or not on PATH' });
+});
+
 test('the Nix source uses the store dir Nix reports (NIX_STORE_DIR), not /nix/store', async (t) => {
   if (skipOrFail(t)) return;
   const src = await open();
@@ -193,8 +210,11 @@ for (const format of ['path-info-array', 'path-info-object', 'registration', 're
     assert.equal(fromFile.storeDir, nix.storeDir);
     const g = await fromFile.closure([app]);
     const fromNix = await (await open()).closure([app]);
-    const strip = (x: ClosureGraph): unknown => ({ ...x, paths: x.paths.map(({ narHash: _h, ...rest }) => rest) });
+    // Every format but plain exportReferencesGraph carries NAR hashes, and they must match Nix's too.
+    const strip = (x: ClosureGraph): unknown =>
+      format === 'references-graph' ? { ...x, paths: x.paths.map(({ narHash: _h, ...rest }) => rest) } : x;
     assert.deepEqual(strip(g), strip(fromNix));
+    assert.equal(g.paths.every((p) => p.narHash !== undefined), format !== 'references-graph');
     assertMatchesNix(g, [app]);
     assert.equal(fromFile.fsPath(app), join(copy, basename(app)));
   });

@@ -1,5 +1,6 @@
 import type { ClosureGraph, StorePathInfo } from '../../layering/types.js';
 import { StoreError } from '../errors.js';
+import { formatNarHashSri, parseNarHash } from './nar-hash.js';
 
 /**
  * A reference cycle between distinct paths, as a list of paths whose last element references the
@@ -78,12 +79,14 @@ export function closureOf(
   return finishGraph(storeDir, roots, seen.values());
 }
 
-/** A ClosureGraph with paths and references sorted (the deterministic order layering expects). */
+/** A ClosureGraph with paths and references sorted (the deterministic order layering expects), NAR hashes as SRI. */
 export function finishGraph(storeDir: string, roots: string[], infos: Iterable<StorePathInfo>): ClosureGraph {
   const paths = [...infos]
     .map((i) => {
       const out: StorePathInfo = { path: i.path, narSize: i.narSize, references: [...new Set(i.references)].sort() };
-      if (i.narHash !== undefined) out.narHash = i.narHash;
+      // One form (SRI) whatever the source printed, so graphs from different sources compare equal.
+      const h = i.narHash === undefined ? undefined : parseNarHash(i.narHash);
+      if (h) out.narHash = formatNarHashSri(h);
       return out;
     })
     .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));

@@ -20,7 +20,11 @@ export interface NixStoreSourceOptions {
   cwd?: string;
   /** Check every path's NAR hash against its files (`--verify-store`). */
   verify?: boolean;
-  /** Default `auto`: path-info, falling back to nix-store when the `nix` command is unavailable. */
+  /**
+   * Default `auto`: path-info; when the `nix` command is missing or lacks nix-command, `nix-store
+   * --dump-db` of the requisites (sizes, hashes and references in one call); when that fails, per-path
+   * `nix-store --query --references/--size/--hash`.
+   */
   method?: NixQueryMethod;
 }
 
@@ -108,7 +112,14 @@ export class NixStoreSource implements StoreSource {
       }
     }
     if (this.method === 'query') return this.viaQuery(roots);
-    return this.viaDumpDb(roots);
+    if (this.method === 'dump-db') return this.viaDumpDb(roots);
+    try {
+      return await this.viaDumpDb(roots);
+    } catch (e) {
+      // A Nix whose --dump-db takes no paths or fails: one query per path always works.
+      if (!(e instanceof NixCommandError) || e.notFound) throw e;
+      return this.viaQuery(roots);
+    }
   }
 
   private async viaPathInfo(roots: string[]): Promise<Map<string, StorePathInfo>> {
