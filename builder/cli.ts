@@ -62,17 +62,19 @@ storeOptions(
     .command('verify')
     .description('build a spec twice in isolated temp dirs (other cwd, umask, TZ, cache) and check that the digests agree; exit 1 with the diff if not')
     .argument('<spec>', 'spec file or directory')
-    .option('--against <image>', 'compare one build with this image instead (OCI layout, OCI archive, docker-archive)')
+    .option('--against <image>', 'compare one build with this image instead: OCI layout, OCI archive, docker-archive, or a registry image (docker://host/repo@sha256:...)')
     .option('--keep', 'keep the builds in their temp dir and print where')
+    .option('--insecure-registry <host>', 'reach this registry (host[:port]) over plain HTTP or unverified TLS; repeatable', (v: string, all: string[] = []) => [...all, v])
     .option('--json', 'print JSON'),
 ).action(runVerify);
 
 program
   .command('diff')
   .description('show how two images differ: manifest, config, layers, and the files inside changed layers; exit 1 if they differ')
-  .argument('<a>', 'OCI layout, OCI archive or docker-archive (oci:, oci-archive:, docker-archive: prefixes accepted)')
+  .argument('<a>', 'OCI layout, OCI archive, docker-archive (oci:, oci-archive:, docker-archive: prefixes accepted) or docker://<registry image>')
   .argument('<b>', 'the image to compare with')
   .option('--max-files <n>', 'files listed per changed layer (default 50)')
+  .option('--insecure-registry <host>', 'reach this registry (host[:port]) over plain HTTP or unverified TLS; repeatable', (v: string, all: string[] = []) => [...all, v])
   .option('--json', 'print JSON')
   .action(runDiff);
 

@@ -5,9 +5,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cp, mkdtemp, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { runCli, runCommand } from './helpers/cli.js';
+import { runCli, runCommand, tool } from './helpers/cli.js';
 import { repoRoot } from './helpers/paths.js';
 import { needTool } from './helpers/tools.js';
+import { startRegistry } from './helpers/registry.js';
 import { tempDir } from './helpers/tmp.js';
 import { Layout } from './fixtures/repro/plant.js';
 import type { VerifyResult } from '../builder/repro/verify.js';
@@ -133,4 +134,23 @@ test('verify a spec whose build fails: the build error is shown', async () => {
   const r = await runCli(['verify', join(fixture, 'no-such-spec')], { env });
   assert.equal(r.code, 1);
   assert.match(r.stderr, /^error\[verify\]: the build \(umask 022, TZ UTC\) failed with exit code 1:\nerror\[spec\]: .*no-such-spec: no such file or directory/m);
+});
+
+test('verify --against a registry image by digest (as CI checks what it pushed): exit 0', async (t) => {
+  if (!needTool(t, 'skopeo') || !needTool(t, 'docker-registry')) return;
+  const dir = await scratch('registry');
+  const built = join(dir, 'base.oci');
+  const b = await runCli(['build', join(fixture, 'base'), '-o', built, '--json'], { env });
+  assert.equal(b.code, 0, b.stderr);
+  const digest = JSON.parse(b.stdout.toString()).manifestDigest as string;
+  const registry = await startRegistry();
+  try {
+    await tool('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', `oci:${built}:1`, `docker://${registry.host}/repro/base:1`]);
+    const ref = `docker://${registry.host}/repro/base@${digest}`;
+    const { code, result } = await verifyJson([join(fixture, 'base'), '--against', ref, '--insecure-registry', registry.host]);
+    assert.equal(code, 0);
+    assert.deepEqual(result.against, { source: `docker://${registry.host}/repro/base@${digest}`, manifestDigest: digest });
+  } finally {
+    await registry.stop();
+  }
 });

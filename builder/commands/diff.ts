@@ -1,18 +1,26 @@
 import { diffImages } from '../repro/diff.js';
 import { countDifferences, formatDiff } from '../repro/format-diff.js';
 import { openImageSource } from '../repro/image-source.js';
+import { registryImageOpener } from '../repro/remote-source.js';
 import { printJson } from './common.js';
 
 export interface DiffFlags {
   json?: boolean;
   maxFiles?: string;
+  insecureRegistry?: string[];
 }
 
 /** `imgbuild diff <a> <b>`: exit 0 when the images are the same, 1 when they differ. */
 export async function runDiff(a: string, b: string, flags: DiffFlags): Promise<void> {
-  const [ia, ib] = await Promise.all([openImageSource(a), openImageSource(b)]);
-  const diff = await diffImages(ia, ib);
-  if (flags.json) printJson(diff);
-  else process.stdout.write(formatDiff(diff, flags.maxFiles ? { maxFiles: Number(flags.maxFiles) } : {}));
-  process.exitCode = countDifferences(diff) === 0 ? 0 : 1;
+  const registry = registryImageOpener({ insecureRegistries: flags.insecureRegistry ?? [] });
+  try {
+    const open = { remote: registry.open };
+    const [ia, ib] = await Promise.all([openImageSource(a, open), openImageSource(b, open)]);
+    const diff = await diffImages(ia, ib);
+    if (flags.json) printJson(diff);
+    else process.stdout.write(formatDiff(diff, flags.maxFiles ? { maxFiles: Number(flags.maxFiles) } : {}));
+    process.exitCode = countDifferences(diff) === 0 ? 0 : 1;
+  } finally {
+    await registry.close();
+  }
 }

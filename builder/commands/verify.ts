@@ -1,4 +1,5 @@
 import { countDifferences, formatDiff } from '../repro/format-diff.js';
+import { registryImageOpener } from '../repro/remote-source.js';
 import { verifySpec, type VerifyResult } from '../repro/verify.js';
 import { printJson, type StoreFlags } from './common.js';
 
@@ -6,6 +7,7 @@ export interface VerifyFlags extends StoreFlags {
   against?: string;
   json?: boolean;
   keep?: boolean;
+  insecureRegistry?: string[];
 }
 
 /** `imgbuild verify <spec>`: exit 0 when the builds (or the build and --against) have one digest, 1 otherwise. */
@@ -14,6 +16,7 @@ export async function runVerify(spec: string, flags: VerifyFlags): Promise<void>
   const onSignal = () => abort.abort();
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  const registry = registryImageOpener({ insecureRegistries: flags.insecureRegistry ?? [] });
   try {
     const result = await verifySpec({
       spec,
@@ -22,12 +25,14 @@ export async function runVerify(spec: string, flags: VerifyFlags): Promise<void>
       storeDir: flags.storeDir,
       keep: flags.keep,
       signal: abort.signal,
+      open: { remote: registry.open },
       log: (line) => process.stderr.write(`${line}\n`),
     });
     if (flags.json) printJson(result);
     else process.stdout.write(formatVerify(result));
     process.exitCode = result.reproducible ? 0 : 1;
   } finally {
+    await registry.close();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
