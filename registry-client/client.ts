@@ -162,7 +162,7 @@ export class RegistryClient {
       if (res.status === 401 && !reauthed) {
         reauthed = true;
         await res.body.dump();
-        if (await auth.onUnauthorized(res.headers['www-authenticate'], spec.scopes)) continue;
+        if (await auth.onUnauthorized(res.headers['www-authenticate'])) continue;
         throw await auth.refused(401, spec.scopes, spec.what, '');
       }
       if (res.status === 401 || res.status === 403) {

@@ -75,7 +75,7 @@ export class Authenticator {
    * fetches a fresh, wider one. Returns false when another try cannot help (Basic: the
    * credential was refused).
    */
-  async onUnauthorized(wwwAuthenticate: string | string[] | undefined, scopes: ScopeSet): Promise<boolean> {
+  async onUnauthorized(wwwAuthenticate: string | string[] | undefined): Promise<boolean> {
     const ch = pickChallenge(parseChallenges(wwwAuthenticate));
     const first = this.challenge === undefined || this.challenge === null;
     if (ch) this.challenge = ch;

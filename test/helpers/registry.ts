@@ -65,6 +65,17 @@ export interface RunningRegistry {
  * a generated config, and wait until `/v2/` answers. Stop it with `stop()` (in `after`).
  */
 export async function startRegistry(opts: RegistryOptions = {}): Promise<RunningRegistry> {
+  // The free port can be taken by another test between our probe and the registry's bind: try again.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startRegistryOnce(opts);
+    } catch (e) {
+      if (attempt >= 3 || !/address already in use/.test(String((e as Error).message))) throw e;
+    }
+  }
+}
+
+async function startRegistryOnce(opts: RegistryOptions): Promise<RunningRegistry> {
   const dir = await mkdtemp(join(tmpdir(), 'imgbuild-registry-'));
   const port = await freePort();
   const lines = [
