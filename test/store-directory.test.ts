@@ -243,3 +243,11 @@ test('two builds scanning into one cache at the same time both get the right clo
   assert.deepEqual(await again.closure([`${SD}/${A}`]), g1);
   assert.deepEqual(again.stats, { scanned: 0, cached: 4 });
 });
+
+test('a store directory that does not exist is refused, naming it', async () => {
+  const src = new DirectoryStoreSource('/nonexistent/store', SD, { cacheDir: false });
+  await assert.rejects(src.closure([`${SD}/${A}`]), {
+    name: 'StoreError',
+    message: "cannot list the store directory /nonexistent/store: ENOENT: no such file or directory, scandir '/nonexistent/store'",
+  });
+});

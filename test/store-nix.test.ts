@@ -262,6 +262,29 @@ test('--verify-store on the Nix source checks the real store', async (t) => {
   assert.equal(g.paths.length, 3);
 });
 
+test('--verify-store on the Nix source names a store path whose files no longer match Nix\'s database', async (t) => {
+  if (skipOrFail(t)) return;
+  const victim = nix.add('victim', { 'file.txt': 'original\n' });
+  const f = join(victim, 'file.txt');
+  chmodSync(victim, 0o755);
+  chmodSync(f, 0o644);
+  writeFileSync(f, 'tampered\n');
+  await assert.rejects((await open('auto', true)).closure([victim]), (e: unknown) => {
+    assert.ok(e instanceof StoreError);
+    assert.match(e.message, new RegExp(`^NAR hash mismatch for ${victim}: the source says sha256-\\S+, the files at ${victim} hash to sha256-\\S+$`));
+    assert.deepEqual(e.paths, [victim]);
+    return true;
+  });
+});
+
+test('a content path outside Nix\'s store dir is refused before Nix is asked', async (t) => {
+  if (skipOrFail(t)) return;
+  await assert.rejects((await open()).closure(['/opt/app']), {
+    name: 'StoreError',
+    message: `content path "/opt/app" is not under the store dir ${nix.storeDir}`,
+  });
+});
+
 test('a path in the closure file but missing from the store dir is refused, naming it and its referrer', async (t) => {
   if (skipOrFail(t)) return;
   const partial = join(nix.root, 'partial-store');

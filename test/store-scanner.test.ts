@@ -63,3 +63,45 @@ test('every distinct window is remembered (for the cache) until the limit, then 
   assert.equal(s.windows, undefined);
   assert.deepEqual([...s.found].sort(), [H1, H2].sort());
 });
+
+test('agrees with a naive every-window search on random data cut into random chunks', () => {
+  // Seeded xorshift: the same cases on every run.
+  let x = 0x9e3779b9;
+  const rnd = (n: number): number => {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x % n;
+  };
+  const alphabet = '0123456789abcdfghijklmnpqrsvwxyz';
+  const hashes = Array.from({ length: 6 }, () => Array.from({ length: 32 }, () => alphabet[rnd(32)]).join(''));
+  const set = new Set(hashes.slice(0, 4)); // two of them are never looked for
+  let matches = 0;
+  for (let round = 0; round < 200; round++) {
+    // Mostly base32 characters, so long runs and near-misses are common.
+    const parts: string[] = [];
+    while (parts.join('').length < 400) {
+      const r = rnd(10);
+      if (r < 2) parts.push(hashes[rnd(hashes.length)]!);
+      else if (r < 8) parts.push(alphabet[rnd(32)]!.repeat(1 + rnd(3)));
+      else parts.push(String.fromCharCode(rnd(256)));
+    }
+    const data = Buffer.from(parts.join(''), 'latin1');
+    const expected = new Set<string>();
+    for (let i = 0; i + 32 <= data.length; i++) {
+      const w = data.toString('latin1', i, i + 32);
+      if (set.has(w)) expected.add(w);
+    }
+    const s = new RefScanner(set);
+    for (let i = 0; i < data.length; ) {
+      const n = 1 + rnd(70);
+      s.push(data.subarray(i, i + n));
+      i += n;
+    }
+    assert.deepEqual([...s.found].sort(), [...expected].sort(), `round ${round}`);
+    matches += expected.size;
+  }
+  assert.ok(matches > 200, `the cases must contain hash parts to find (found ${matches})`);
+});
