@@ -1,0 +1,63 @@
+// The GitHub Actions example is a workflow GitHub can run, and every imgbuild command line in it
+// is one our CLI accepts (the step that verifies against the pushed digest in particular).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { runCli } from './helpers/cli.js';
+import { repoRoot } from './helpers/paths.js';
+
+interface Step {
+  name?: string;
+  run?: string;
+  uses?: string;
+  env?: Record<string, string>;
+  with?: Record<string, unknown>;
+}
+interface Workflow {
+  on: unknown;
+  permissions: Record<string, string>;
+  env: Record<string, string>;
+  jobs: Record<string, { 'runs-on': string; needs?: string; steps: Step[]; outputs?: Record<string, string>; strategy?: { matrix: Record<string, unknown[]> } }>;
+}
+
+const file = join(repoRoot, 'examples/github-actions/build-and-verify.yml');
+const workflow = parse(await readFile(file, 'utf8')) as Workflow;
+
+/** `node dist/builder/cli.js <command> ...` lines of a step's script, as argument lists. */
+function imgbuildCommands(step: Step): string[][] {
+  return (step.run ?? '')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l.startsWith('node dist/builder/cli.js '))
+    .map((l) => l.replace(/\s*>.*$/, '').split(/\s+/).slice(2));
+}
+
+test('the workflow builds and pushes with GITHUB_TOKEN and packages: write, and hands the digest to the verify job', () => {
+  assert.equal(workflow.permissions.packages, 'write');
+  const build = workflow.jobs.build!;
+  const push = build.steps.find((s) => s.run?.includes('--push'))!;
+  assert.equal(push.env?.GITHUB_TOKEN, '${{ secrets.GITHUB_TOKEN }}');
+  assert.match(push.run!, /node dist\/builder\/cli\.js build "\$SPEC" --push "\$image:\$\{GITHUB_SHA\}" --json/);
+  assert.equal(workflow.env.IMAGE, 'ghcr.io/${{ github.repository }}');
+  assert.deepEqual(build.outputs, { image: '${{ steps.push.outputs.image }}', digest: '${{ steps.push.outputs.digest }}' });
+  const verify = workflow.jobs.verify!;
+  assert.equal(verify.needs, 'build');
+  assert.deepEqual(verify.strategy?.matrix.node, [20, 22, 24]);
+});
+
+test('every build step sets SOURCE_DATE_EPOCH to the commit time', () => {
+  const steps = Object.values(workflow.jobs).flatMap((j) => j.steps).filter((s) => imgbuildCommands(s).length > 0);
+  assert.ok(steps.length >= 3);
+  for (const s of steps) assert.match(s.run!, /export SOURCE_DATE_EPOCH="\$\(git log -1 --format=%ct\)"/, s.name);
+});
+
+test("the verify commands' options are ones `imgbuild verify` accepts", async () => {
+  const commands = Object.values(workflow.jobs).flatMap((j) => j.steps.flatMap(imgbuildCommands)).filter((c) => c[0] === 'verify');
+  assert.equal(commands.length, 2);
+  assert.ok(commands.some((c) => c.includes('--against')));
+  const help = await runCli(['verify', '--help']);
+  assert.equal(help.code, 0, help.stderr);
+  for (const c of commands) for (const opt of c.filter((a) => a.startsWith('--'))) assert.ok(help.stdout.toString().includes(opt), `${opt} in: imgbuild verify --help`);
+});
