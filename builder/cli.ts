@@ -27,7 +27,7 @@ storeOptions(
   program
     .command('build')
     .description('build the image a spec describes and write it out')
-    .argument('<spec>', 'spec file (.ts, .mts, .js, .mjs, .json, .yaml, .yml)')
+    .argument('<spec>', 'spec file (.ts .mts .cts .js .mjs .cjs .json .yaml .yml), or a directory holding image.<ext>')
     .option('-o, --output <path>', 'where to write the image (default: <name>.oci, <name>.oci.tar or <name>.docker.tar)')
     .addOption(new Option('-f, --format <format>', 'output format').choices([...outputFormats]).default('oci'))
     .option('--stream', 'write a docker-archive to stdout instead of a file (for `| docker load`)')
@@ -45,7 +45,7 @@ storeOptions(
   program
     .command('closure')
     .description('print the closure of a spec: every store path with its NAR size and references')
-    .argument('<spec>', 'spec file')
+    .argument('<spec>', 'spec file, or a directory holding image.<ext>')
     .option('--json', 'print JSON'),
 ).action(runClosure);
 
@@ -53,7 +53,7 @@ storeOptions(
   program
     .command('plan')
     .description('print the layer plan of a spec: each layer, its paths, size and why it is there')
-    .argument('<spec>', 'spec file')
+    .argument('<spec>', 'spec file, or a directory holding image.<ext>')
     .option('--json', 'print JSON'),
 ).action(runPlan);
 

@@ -2,9 +2,9 @@ import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { SpecError } from '../errors.js';
 import { loadSpec } from '../spec/load.js';
+import { SPEC_EXTENSIONS } from '../spec/parse-file.js';
 import type { ResolvedSpec } from '../spec/schema.js';
 import { specStore } from '../build.js';
-import { DirectoryStoreSource } from '../store/directory-source.js';
 import type { StoreSource } from '../store/types.js';
 
 export interface StoreFlags {
@@ -14,18 +14,18 @@ export interface StoreFlags {
 
 /** Load a spec and open the store it names, with `--store`/`--store-dir` taking precedence. */
 export async function loadSpecAndStore(specFile: string, flags: StoreFlags): Promise<{ spec: ResolvedSpec; store: StoreSource }> {
-  const spec = await loadSpec(await specFilePath(specFile));
-  const storeDir = flags.storeDir ?? spec.store.storeDir;
-  const override = flags.store ? new DirectoryStoreSource(resolve(flags.store), storeDir) : undefined;
-  const store = await specStore({ ...spec, store: { dir: spec.store.dir, storeDir } }, override);
-  return { spec, store };
+  // --store/--store-dir are applied while resolving, so content paths are checked against them.
+  const spec = await loadSpec(await specFilePath(specFile), process.env, {
+    store: { dir: flags.store ? resolve(flags.store) : undefined, storeDir: flags.storeDir },
+  });
+  return { spec, store: await specStore(spec) };
 }
 
 export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }
 
-const specFileNames = ['image.ts', 'image.mts', 'image.js', 'image.mjs', 'image.json', 'image.yaml', 'image.yml'];
+const specFileNames = SPEC_EXTENSIONS.map((ext) => `image${ext}`);
 
 /** A spec argument may name a directory holding `image.<ext>` (as `examples/hello`). */
 export async function specFilePath(arg: string): Promise<string> {

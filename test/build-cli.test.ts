@@ -1,0 +1,33 @@
+// CLI behaviours around the build: store overrides, --help, --version.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { runCli } from './helpers/cli.js';
+import { repoRoot } from './helpers/paths.js';
+import { tempDir } from './helpers/tmp.js';
+
+test('--store and --store-dir put a store copy into the image under another logical store dir', async () => {
+  const dir = await tempDir();
+  const spec = join(dir, 'image.json');
+  await writeFile(spec, JSON.stringify({ name: 'cli/gnu', contents: ['/gnu/store/mnkg3va5qf67wd6pqbjgbs06v38jnh52-greeting-data-1.0'] }));
+  const env = { ...process.env, IMGBUILD_CACHE_DIR: join(dir, 'cache') };
+  const r = await runCli(['build', spec, '--store', join(repoRoot, 'examples/hello/store'), '--store-dir', '/gnu/store', '-o', join(dir, 'out.oci'), '--json'], { env });
+  assert.equal(r.code, 0, r.stderr);
+  const layers = JSON.parse(r.stdout.toString()).layers as { storePaths: string[] }[];
+  assert.deepEqual(layers.map((l) => l.storePaths), [['/gnu/store/mnkg3va5qf67wd6pqbjgbs06v38jnh52-greeting-data-1.0'], []]);
+});
+
+test('--version prints the package version', async () => {
+  const r = await runCli(['--version']);
+  const pkg = JSON.parse(await readFile(join(repoRoot, 'package.json'), 'utf8'));
+  assert.equal(r.code, 0);
+  assert.equal(r.stdout.toString().trim(), pkg.version);
+});
+
+test('build --help lists every output format', async () => {
+  const r = await runCli(['build', '--help']);
+  assert.equal(r.code, 0);
+  // Help text wraps to the terminal width: compare with white space folded.
+  assert.match(r.stdout.toString().replace(/\s+/g, ' '), /choices: "oci", "oci-archive", "docker-archive"/);
+});
