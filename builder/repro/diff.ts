@@ -82,6 +82,10 @@ export async function diffImages(a: ImageSource, b: ImageSource): Promise<ImageD
     notes: [],
   };
   if (result.identical) return result;
+  const reconstructed = [a, b].filter((s) => s.source.startsWith('docker-archive:')).map((s) => s.source);
+  if (reconstructed.length > 0) {
+    result.notes.push(`${reconstructed.join(' and ')}: a docker-archive holds no manifest; the one compared is reconstructed (no annotations, so another digest): compare its config and layers`);
+  }
 
   const { layers: la, config: ca, ...ma } = a.manifest;
   const { layers: lb, config: cb, ...mb } = b.manifest;

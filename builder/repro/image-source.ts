@@ -63,8 +63,10 @@ async function existingPath(p: string): Promise<string | undefined> {
   return undefined;
 }
 
+const kindLabel: Record<ImageHandle['kind'], string> = { oci: 'an OCI layout', 'oci-archive': 'an OCI archive', 'docker-archive': 'a docker-archive' };
+
 function checkKind(img: ImageHandle, want: ImageHandle['kind'], name: string): ImageHandle {
-  if (img.kind !== want) throw new ImgbuildError('image-read', `${name}: this is an ${img.kind}, not an ${want}`);
+  if (img.kind !== want) throw new ImgbuildError('image-read', `${name}: this is ${kindLabel[img.kind]}, not ${kindLabel[want]}`);
   return img;
 }
 
