@@ -33,6 +33,8 @@ export interface BuildOptions {
   onEvent?: (event: BuildEvent) => void;
   /** How many layers are written at once; default: the number of cores. */
   concurrency?: number;
+  /** The previous image's store layers (stable layering keeps those still whole). */
+  previous?: string[][];
 }
 
 export interface BuildResult {
@@ -63,13 +65,14 @@ export async function specClosure(spec: ResolvedSpec, store: StoreSource): Promi
   return store.closure(roots);
 }
 
-export function specPlan(spec: ResolvedSpec, closure: ClosureGraph, baseLayers = 0): LayerPlan {
+export function specPlan(spec: ResolvedSpec, closure: ClosureGraph, baseLayers = 0, previous?: string[][]): LayerPlan {
   if (!spec.includeStorePaths) return { strategy: spec.layering.strategy, layers: [] };
   return planLayers(closure, {
     strategy: spec.layering.strategy,
     maxStoreLayers: storeLayerBudget(spec.maxLayers, baseLayers),
     explicitLayers: spec.layering.layers,
     pinned: spec.layering.pinned,
+    previous,
   });
 }
 
@@ -83,7 +86,7 @@ export async function buildImage(spec: ResolvedSpec, options: BuildOptions = {})
 
   const closure = await specClosure(spec, store);
   emit({ phase: 'closure', paths: closure.paths.length, narSize: closure.paths.reduce((s, p) => s + p.narSize, 0) });
-  const plan = specPlan(spec, closure);
+  const plan = specPlan(spec, closure, 0, options.previous);
   emit({ phase: 'plan', layers: plan.layers.length + 1 });
 
   const writeOptions: LayerWriteOptions = {

@@ -31,7 +31,8 @@ storeOptions(
     .option('-o, --output <path>', 'where to write the image (default: <name>.oci, <name>.oci.tar or <name>.docker.tar)')
     .addOption(new Option('-f, --format <format>', 'output format').choices([...outputFormats]).default('oci'))
     .option('--stream', 'write a docker-archive to stdout instead of a file (for `| docker load`)')
-    .option('--json', 'print a machine-readable summary with every digest to stdout'),
+    .option('--json', 'print a machine-readable summary with every digest to stdout')
+    .option('--previous <image>', 'the previous build (OCI layout or archive): keep its store layers that are still whole (stable layering)'),
 ).action(runBuild);
 
 program
@@ -54,7 +55,8 @@ storeOptions(
     .command('plan')
     .description('print the layer plan of a spec: each layer, its paths, size and why it is there')
     .argument('<spec>', 'spec file, or a directory holding image.<ext>')
-    .option('--json', 'print JSON'),
+    .option('--json', 'print JSON')
+    .option('--previous <image>', 'plan against a previous build (stable layering)'),
 ).action(runPlan);
 
 storeOptions(

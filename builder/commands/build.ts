@@ -1,13 +1,14 @@
 import { buildImage } from '../build.js';
 import { defaultOutputPath, streamOutput, writeOutput, type OutputFormat } from '../outputs.js';
 import { progressReporter } from '../progress.js';
-import { loadSpecAndStore, printJson, type StoreFlags } from './common.js';
+import { loadSpecAndStore, printJson, readPrevious, type StoreFlags } from './common.js';
 
 interface BuildFlags extends StoreFlags {
   output?: string;
   format: OutputFormat;
   stream?: boolean;
   json?: boolean;
+  previous?: string;
 }
 
 export async function runBuild(specFile: string, flags: BuildFlags): Promise<void> {
@@ -21,7 +22,8 @@ export async function runBuild(specFile: string, flags: BuildFlags): Promise<voi
   process.on('SIGTERM', onSigint);
   try {
     const { spec, store } = await loadSpecAndStore(specFile, flags);
-    const result = await buildImage(spec, { store, signal: abort.signal, onEvent: progressReporter() });
+    const previous = await readPrevious(flags.previous);
+    const result = await buildImage(spec, { store, previous, signal: abort.signal, onEvent: progressReporter() });
     const { image, blobs } = result;
     abort.signal.throwIfAborted();
     let output: string | undefined;

@@ -3,6 +3,8 @@ import { join, resolve } from 'node:path';
 import { SpecError } from '../errors.js';
 import { loadSpec } from '../spec/load.js';
 import { SPEC_EXTENSIONS } from '../spec/parse-file.js';
+import { openImage } from '../input/open-image.js';
+import { previousStoreLayers } from '../input/previous-layers.js';
 import type { ResolvedSpec } from '../spec/schema.js';
 import { specStore } from '../build.js';
 import type { StoreSource } from '../store/types.js';
@@ -37,4 +39,11 @@ export async function specFilePath(arg: string): Promise<string> {
     if (await stat(candidate).then((s) => s.isFile(), () => false)) return candidate;
   }
   throw new SpecError(arg, undefined, `directory holds no spec (looked for ${specFileNames.join(', ')})`);
+}
+
+/** `--previous <image>`: the store layers of an earlier build, for stable layering. */
+export async function readPrevious(image: string | undefined): Promise<string[][] | undefined> {
+  if (!image) return undefined;
+  const handle = await openImage(image);
+  return previousStoreLayers(handle.manifest);
 }
