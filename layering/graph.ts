@@ -18,34 +18,42 @@ export interface IndexedGraph {
 
 /** Index and validate a closure: unique paths, sizes that are byte counts, references inside the closure, no cycles. */
 export function indexGraph(infos: readonly StorePathInfo[]): IndexedGraph {
-  const paths: string[] = [];
+  const n = infos.length;
+  const paths: string[] = new Array<string>(n);
   const indexOf = new Map<string, number>();
-  const narSize = new Float64Array(infos.length);
-  for (const [i, info] of infos.entries()) {
+  const narSize = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const info = infos[i]!;
     if (typeof info.path !== 'string' || info.path === '') throw new LayeringError(`closure entry ${i} has no path`);
     if (indexOf.has(info.path)) throw new LayeringError(`store path ${info.path} is listed twice in the closure`);
     if (!Number.isSafeInteger(info.narSize) || info.narSize < 0) {
       throw new LayeringError(`store path ${info.path} has narSize ${String(info.narSize)}; expected a non-negative integer byte count`);
     }
     indexOf.set(info.path, i);
-    paths.push(info.path);
+    paths[i] = info.path;
     narSize[i] = info.narSize;
   }
-  const refs: number[][] = [];
-  const users: number[][] = infos.map(() => []);
-  for (const [i, info] of infos.entries()) {
+  const refs: number[][] = new Array<number[]>(n);
+  const userCount = new Int32Array(n);
+  const lastSeen = new Int32Array(n).fill(-1); // dedupes a node's references without a Set
+  for (let i = 0; i < n; i++) {
+    const info = infos[i]!;
+    if (!Array.isArray(info.references)) throw new LayeringError(`store path ${info.path} has no references list`);
     const mine: number[] = [];
-    const seen = new Set<number>();
     for (const ref of info.references) {
       const j = indexOf.get(ref);
       if (j === undefined) throw new LayeringError(`store path ${info.path} references ${ref}, which is not in the closure`);
-      if (j === i || seen.has(j)) continue;
-      seen.add(j);
+      if (j === i || lastSeen[j] === i) continue;
+      lastSeen[j] = i;
       mine.push(j);
-      users[j]!.push(i);
+      userCount[j]!++;
     }
-    refs.push(mine);
+    refs[i] = mine;
   }
+  const users: number[][] = new Array<number[]>(n);
+  for (let i = 0; i < n; i++) users[i] = new Array<number>(userCount[i]!);
+  const filled = new Int32Array(n);
+  for (let i = 0; i < n; i++) for (const j of refs[i]!) users[j]![filled[j]!++] = i;
   const graph: IndexedGraph = { paths, indexOf, narSize, refs, users };
   topoOrder(graph); // throws on a cycle
   return graph;

@@ -18,6 +18,9 @@ export function popularityScores(graph: IndexedGraph): bigint[] {
   return scoresWith<bigint>(graph, order, 0n, (a, b) => a + b);
 }
 
+/** Ancestor walks longer than this give way to the bitset pass (see below). */
+const WALK_LIMIT = 1024;
+
 function scoresWith<T extends number | bigint>(graph: IndexedGraph, order: Int32Array, zero: T, add: (a: T, b: T) => T): T[] {
   const n = graph.paths.length;
   const one = (typeof zero === 'bigint' ? 1n : 1) as T;
@@ -32,25 +35,53 @@ function scoresWith<T extends number | bigint>(graph: IndexedGraph, order: Int32
       w[v] = s;
     }
   }
+
+  // Nodes with several users: walk their ancestors, unless there are too many of them.
   const score: T[] = new Array<T>(n).fill(zero);
   const stamp = new Int32Array(n).fill(-1);
   const stack: number[] = [];
+  const heavy: number[] = [];
   for (const p of order) {
-    const users = graph.users[p]!;
-    if (users.length === 1) {
-      // The ancestors of a path with one user are that user and its ancestors: reuse its score.
-      score[p] = add(w[p]!, score[users[0]!]!);
-      continue;
-    }
+    if (graph.users[p]!.length === 1) continue;
     let s = zero;
+    let visited = 0;
     stamp[p] = p;
     stack.push(p);
-    while (stack.length > 0) {
+    while (stack.length > 0 && visited <= WALK_LIMIT) {
       const a = stack.pop()!;
+      visited++;
       s = add(s, w[a]!);
       for (const u of graph.users[a]!) if (stamp[u] !== p) (stamp[u] = p), stack.push(u);
     }
-    score[p] = s;
+    if (visited > WALK_LIMIT) {
+      stack.length = 0;
+      heavy.push(p);
+    } else score[p] = s;
+  }
+
+  // Nodes with many ancestors, 32 at a time: one pass over the graph, dependencies first, finds
+  // for every node which of the 32 it reaches; nodes reaching the same subset add up together.
+  const reach = new Int32Array(n);
+  const bitOf = new Int32Array(n).fill(-1);
+  for (let c = 0; c < heavy.length; c += 32) {
+    const chunk = heavy.slice(c, c + 32);
+    chunk.forEach((t, b) => (bitOf[t] = b));
+    const bySubset = new Map<number, T>();
+    for (let i = n - 1; i >= 0; i--) {
+      const v = order[i]!;
+      let m = bitOf[v]! >= 0 ? 1 << bitOf[v]! : 0;
+      for (const r of graph.refs[v]!) m |= reach[r]!;
+      reach[v] = m;
+      if (m !== 0) bySubset.set(m, add(bySubset.get(m) ?? zero, w[v]!));
+    }
+    for (const [m, s] of bySubset) for (let b = 0; b < chunk.length; b++) if (m & (1 << b)) score[chunk[b]!] = add(score[chunk[b]!]!, s);
+    for (const t of chunk) bitOf[t] = -1;
+  }
+
+  // The ancestors of a path with one user are that user and its ancestors: reuse its score.
+  for (const p of order) {
+    const users = graph.users[p]!;
+    if (users.length === 1) score[p] = add(w[p]!, score[users[0]!]!);
   }
   return score;
 }

@@ -1,4 +1,4 @@
-import { topoOrder, type IndexedGraph } from './graph.js';
+import { markClosure, topoOrder, type IndexedGraph } from './graph.js';
 import { compareAutoPathKey } from './path-order.js';
 
 /**
@@ -24,7 +24,7 @@ import { compareAutoPathKey } from './path-order.js';
  * the mean ratio instead of the bytes; it protected tiny bumps at the expense of the large ones
  * (zlib, openssl) that dominate what is really uploaded (bench/layering-bumps.ts).
  *
- * The greedy pass compares all pairs, so above EXACT_LIMIT paths a cheaper step first groups
+ * The greedy pass compares all pairs, so above a few hundred paths (`exactLimit`) a cheaper step first groups
  * small paths under a path that depends on them (`hostSmallLayers`). Ancestry is that of the whole
  * graph, so paths laid out elsewhere (carried over, pinned) do not hide who depends on whom.
  * Deterministic and independent of the order of paths and references (ties go by store path name).
@@ -33,13 +33,23 @@ export function stableLayout(graph: IndexedGraph, nodes: readonly number[], room
   const byName = (a: number, b: number) => compareAutoPathKey(graph.paths[a]!, graph.paths[b]!);
   let units = [...new Set(nodes)].sort(byName).map((v) => [v]);
   if (units.length <= room) return units;
-  if (units.length > EXACT_LIMIT) units = hostSmallLayers(graph, units, Math.max(room, EXACT_LIMIT), byName);
+  const limit = exactLimit(graph, units);
+  if (units.length > limit) units = hostSmallLayers(graph, units, Math.max(room, limit), byName);
   if (units.length > room) units = mergeAndRefine(graph, units, room);
   return units.map((m) => m.sort(byName)).sort((a, b) => byName(a[0]!, b[0]!));
 }
 
-/** Above this many units the pairwise step is too slow (quadratic in units). */
-export const EXACT_LIMIT = 800;
+/**
+ * How many units the pairwise step takes on: it costs about units² × closure-bitset words, which
+ * we keep near 5·10⁷ word operations (at most 800 units; a few hundred for closures of thousands).
+ */
+function exactLimit(graph: IndexedGraph, units: readonly number[][]): number {
+  const mark = markClosure(graph, units.map((u) => u[0]!));
+  let universe = 0;
+  for (let v = 0; v < mark.length; v++) universe += mark[v]!;
+  const words = Math.max(1, Math.ceil(universe / 32));
+  return Math.min(800, Math.floor(Math.sqrt(5e7 / words)));
+}
 
 type ByName = (a: number, b: number) => number;
 
@@ -184,7 +194,7 @@ function refine(layers: number[][], unitBits: Uint32Array[], unitSize: number[],
   }
 }
 
-const MAX_REFINE_PASSES = 20;
+const MAX_REFINE_PASSES = 8;
 
 /**
  * Slack levels for `hostSmallLayers`: a layer's top path may take in paths from its own closure
