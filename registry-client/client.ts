@@ -6,9 +6,12 @@ import {
 } from './errors.js';
 import { normaliseRegistry, registryApiHost } from './reference.js';
 import { backoffDelay, describeError, isNetworkError, isRetriableStatus, parseRetryAfter, resolveRetry, sleep, type ResolvedRetry, type RetryOptions } from './retry.js';
-import { header, readRegistryErrors, redact, Transport, type Body, type Headers, type HttpResponse, type TransportOptions } from './transport.js';
+import { header, readCapped, readRegistryErrors, Transport, type Body, type Headers, type HttpResponse, type TransportOptions } from './transport.js';
 import { manifestMediaTypes } from '../oci/media-types.js';
 import { sha256Digest, type Digest } from '../oci/digest.js';
+
+// Kept here too: it was first published from this module.
+export { readCapped } from './transport.js';
 
 /** A repository in a registry; an ImageReference is one. */
 export interface RepositoryRef {
@@ -278,24 +281,4 @@ export function pushScope(repo: RepositoryRef, mountFrom: Iterable<string> = [])
   const s = new ScopeSet([ScopeSet.repository(repo.repository, 'pull', 'push')]);
   for (const from of mountFrom) s.add(ScopeSet.repository(from, 'pull'));
   return s;
-}
-
-/** Read a response body into memory, refusing more than `cap` bytes (a manifest, a token). */
-export async function readCapped(res: HttpResponse, cap: number, what: string): Promise<Buffer> {
-  const declared = Number(header(res.headers, 'content-length'));
-  if (Number.isFinite(declared) && declared > cap) {
-    res.body.destroy();
-    throw new RegistryContentError(`${what}: ${redact(res.url)} is ${declared} bytes, over the ${cap}-byte limit`);
-  }
-  const parts: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of res.body) {
-    total += (chunk as Buffer).length;
-    if (total > cap) {
-      res.body.destroy();
-      throw new RegistryContentError(`${what}: ${redact(res.url)} is over the ${cap}-byte limit`);
-    }
-    parts.push(chunk as Buffer);
-  }
-  return Buffer.concat(parts);
 }

@@ -1,7 +1,7 @@
 import { rootCertificates } from 'node:tls';
 import type { Readable } from 'node:stream';
 import { Agent, request, type Dispatcher } from 'undici';
-import { RegistryNetworkError, RegistryTlsError } from './errors.js';
+import { RegistryContentError, RegistryNetworkError, RegistryTlsError } from './errors.js';
 import { describeError, isTlsError } from './retry.js';
 import { normaliseRegistry } from './reference.js';
 
@@ -170,4 +170,24 @@ export async function readRegistryErrors(res: HttpResponse): Promise<{ code?: st
   } catch {
     return [];
   }
+}
+
+/** Read a response body into memory, refusing more than `cap` bytes (a manifest, a token). */
+export async function readCapped(res: HttpResponse, cap: number, what: string): Promise<Buffer> {
+  const declared = Number(header(res.headers, 'content-length'));
+  if (Number.isFinite(declared) && declared > cap) {
+    res.body.destroy();
+    throw new RegistryContentError(`${what}: ${redact(res.url)} is ${declared} bytes, over the ${cap}-byte limit`);
+  }
+  const parts: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of res.body) {
+    total += (chunk as Buffer).length;
+    if (total > cap) {
+      res.body.destroy();
+      throw new RegistryContentError(`${what}: ${redact(res.url)} is over the ${cap}-byte limit`);
+    }
+    parts.push(chunk as Buffer);
+  }
+  return Buffer.concat(parts);
 }

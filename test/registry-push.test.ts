@@ -185,4 +185,18 @@ describe('push to a real registry (docker-registry 2.8, plain HTTP)', () => {
     assert.equal(result.digest, img.manifestDigest);
     assert.equal(result.uploaded, 2);
   });
+
+  test('a mount the registry cannot do (202) falls back to uploading into the session it opened', async (t) => {
+    if (!needTool(t, 'docker-registry')) return;
+    const img = await makeImage([await makeLayer({ 'not/elsewhere': 'only here\n' })]);
+    const layer = img.layers[0]!;
+    proxy.clearLog();
+    const blobs = img.blobs.map((b) => (b.digest === layer.digest ? { ...b, mountFrom: ['demo/does-not-have-it'] } : b));
+    const result = await pushImage(client, parseReference(`${proxy.host}/demo/fallback:1`), { manifest: { bytes: img.manifest, mediaType: img.mediaType }, blobs });
+    assert.deepEqual({ mounted: result.mounted, uploaded: result.uploaded }, { mounted: 0, uploaded: 2 });
+    const forLayer = proxy.requests().filter((r) => r.method === 'POST' && r.query.includes(`mount=${layer.digest}`));
+    assert.deepEqual(forLayer.map((r) => r.status), [202]);
+    assert.equal(proxy.requests().filter((r) => r.method === 'POST').length, 2, 'one session for the config, the mount\'s session for the layer');
+    assert.deepEqual(await client.blobExists({ registry: proxy.host, repository: 'demo/fallback' }, layer.digest), { exists: true, size: layer.size });
+  });
 });

@@ -1,5 +1,5 @@
-import { RegistryAuthError, RegistryNetworkError } from '../errors.js';
-import { hostOf, redact, type Transport } from '../transport.js';
+import { RegistryAuthError, RegistryContentError, RegistryNetworkError } from '../errors.js';
+import { hostOf, readCapped, redact, type Transport } from '../transport.js';
 import { parseChallenges, type Challenge } from './challenge.js';
 import { describeCredential, type Credential, type CredentialProvider } from './credentials.js';
 import { ScopeSet } from './scope.js';
@@ -183,8 +183,10 @@ export class Authenticator {
     }
     let json: { token?: unknown; access_token?: unknown; expires_in?: unknown };
     try {
-      json = (await res.body.json()) as typeof json;
-    } catch {
+      // Tokens are small; a token service sending megabytes is broken, and we do not buffer it.
+      json = JSON.parse((await readCapped(res, 1024 * 1024, `token request to ${realmText}`)).toString('utf8')) as typeof json;
+    } catch (e) {
+      if (e instanceof RegistryContentError) throw fail(200, e.message);
       throw fail(200, 'the answer is not JSON');
     }
     const token = typeof json.token === 'string' && json.token ? json.token : typeof json.access_token === 'string' ? json.access_token : '';
