@@ -7,6 +7,7 @@ import { NixStoreSource, type NixQueryMethod } from '../builder/store/nix-source
 import { ClosureFileStoreSource } from '../builder/store/closure-file-source.js';
 import { DirectoryStoreSource } from '../builder/store/directory-source.js';
 import { parseClosureFile } from '../builder/store/closure-file.js';
+import { openStoreSource } from '../builder/store/open.js';
 import { nixDbRegistration } from '../builder/store/registration.js';
 import { nixDbEntries, writeNixDb } from '../builder/store/nix-db.js';
 import { StoreError } from '../builder/errors.js';
@@ -121,6 +122,28 @@ test('the Nix source uses the store dir Nix reports (NIX_STORE_DIR), not /nix/st
   const src = await open();
   assert.equal(src.storeDir, nix.storeDir);
   assert.equal(src.fsPath(app), app);
+});
+
+test('openStoreSource opens each kind on the same store, and they agree', async (t) => {
+  if (skipOrFail(t)) return;
+  const saved = { ...process.env };
+  t.after(() => {
+    for (const k of ['NIX_STORE_DIR', 'NIX_STATE_DIR', 'NIX_CONF_DIR', 'NIX_LOG_DIR', 'NIX_REMOTE', 'HOME']) {
+      if (saved[k] === undefined) delete process.env[k];
+      else process.env[k] = saved[k];
+    }
+  });
+  // The factory reads the environment, as the CLI would.
+  Object.assign(process.env, nix.env);
+  const fromNix = await openStoreSource({ kind: 'nix', storeDir: nix.storeDir, verify: true });
+  assert.equal(fromNix.description, `Nix store ${nix.storeDir}`);
+  const fromFile = await openStoreSource({ kind: 'closure-file', closureFile: exportClosure('registration'), dir: copy, verify: true });
+  assert.equal(fromFile.description, `closure file ${join(nix.root, 'closure-registration')} (registration) with files in ${copy} (as ${nix.storeDir})`);
+  const fromDir = await openStoreSource({ kind: 'directory', dir: copy, storeDir: nix.storeDir, cacheDir: false });
+  assert.equal(fromDir.description, `directory ${copy} (as ${nix.storeDir})`);
+  const [a, b, c] = [await fromNix.closure([app]), await fromFile.closure([app]), await fromDir.closure([app])];
+  assert.deepEqual(b, a);
+  assert.deepEqual(c, { ...a, paths: a.paths.map(({ narHash: _h, ...rest }) => rest) });
 });
 
 test('a spec expecting another store dir than Nix uses is refused', async (t) => {
