@@ -12,7 +12,7 @@ import { nixDbRegistration } from '../builder/store/registration.js';
 import { nixDbEntries, writeNixDb } from '../builder/store/nix-db.js';
 import { StoreError } from '../builder/errors.js';
 import type { ClosureGraph } from '../layering/types.js';
-import { hasTool } from './helpers/tools.js';
+import { hasTool, needTool } from './helpers/tools.js';
 import { makeTestNix, makeWritable, shDrv, type TestNix } from './helpers/nix.js';
 
 // One isolated Nix store for the whole file: a data path added with nix-store --add, and
@@ -353,11 +353,7 @@ test('the Nix DB registration equals nix-store --dump-db of the closure (deriver
 
 test('includeNixDB writes a Nix database that Nix reads back, byte-identical across runs', async (t) => {
   if (skipOrFail(t)) return;
-  if (!hasTool('sqlite3')) {
-    if (process.env.CI) throw new Error('sqlite3 is not installed (apt-get install sqlite3)');
-    t.skip('sqlite3 is not installed');
-    return;
-  }
+  if (!needTool(t, 'sqlite3')) return;
   const g = await (await open()).closure([app]);
   const reg = await nixDbRegistration(g, (p) => p);
   const outs = [join(nix.root, 'db1'), join(nix.root, 'db2')];
@@ -388,11 +384,7 @@ test('includeNixDB writes a Nix database that Nix reads back, byte-identical acr
 
 test('includeNixDB layer entries are the same bytes whichever source the closure came from', async (t) => {
   if (skipOrFail(t)) return;
-  if (!hasTool('sqlite3')) {
-    if (process.env.CI) throw new Error('sqlite3 is not installed (apt-get install sqlite3)');
-    t.skip('sqlite3 is not installed');
-    return;
-  }
+  if (!needTool(t, 'sqlite3')) return;
   const fromNix = await (await open()).closure([app]);
   const fromFile = await (await ClosureFileStoreSource.open({ closureFile: exportClosure('references-graph'), dir: copy })).closure([app]);
   const scanned = await new DirectoryStoreSource(copy, nix.storeDir, { cacheDir: false }).closure([app]);

@@ -14,6 +14,7 @@ export const toolPackages: Record<string, string> = {
   pigz: 'pigz',
   htpasswd: 'apache2-utils',
   openssl: 'openssl',
+  sqlite3: 'sqlite3',
 };
 
 export function hasTool(cmd: string): boolean {
