@@ -1,6 +1,8 @@
 import { createHash, type Hash } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { Transform, type TransformCallback } from 'node:stream';
-import { constants, createDeflateRaw, crc32, type DeflateRaw } from 'node:zlib';
+import { constants, crc32, deflateRaw, type ZlibOptions } from 'node:zlib';
+import pLimit from 'p-limit';
 import type { Digest } from '../../oci/digest.js';
 
 /**
@@ -14,17 +16,140 @@ import type { Digest } from '../../oci/digest.js';
  * The deflate parameters are pinned (level 6 — gzip's default — window 2^15, memLevel 8, default
  * strategy). The compressed bytes still depend on the zlib build Node bundles; the golden vector
  * test pins them so that a Node upgrade that changes them is noticed.
+ *
+ * Block mode (pigz's scheme): the tar stream is cut into blocks of DEFLATE_BLOCK_SIZE bytes, each
+ * deflated on its own (on the libuv pool, so one big layer keeps every core busy) with the 32 KiB
+ * before it as preset dictionary and a sync flush (the last block: finish). The concatenation is
+ * one valid raw deflate stream, so the blob stays one ordinary gzip member. The cut points depend
+ * only on the bytes, never on core count or chunking, so the output is deterministic.
  */
 export const GZIP_LEVEL = 6;
 export const GZIP_HEADER: Buffer = Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0, 0x00, 0xff]);
 
-export function createPinnedDeflate(): DeflateRaw {
-  return createDeflateRaw({
-    level: GZIP_LEVEL,
-    windowBits: 15,
-    memLevel: 8,
-    strategy: constants.Z_DEFAULT_STRATEGY,
-  });
+/** Bytes of tar per independently deflated block. Changing it changes every gzip layer's bytes. */
+export const DEFLATE_BLOCK_SIZE = 256 * 1024;
+/** Deflate's window: what a block may reference from the block before. */
+const DICTIONARY_SIZE = 32 * 1024;
+
+/** The pinned deflate parameters (zlib-guard.ts checks them at run time). */
+export const DEFLATE_OPTIONS: Readonly<ZlibOptions> = Object.freeze({
+  level: GZIP_LEVEL,
+  windowBits: 15,
+  memLevel: 8,
+  strategy: constants.Z_DEFAULT_STRATEGY,
+});
+
+/** zlib options of one block: `previous` is the block before (undefined for the first). */
+export function blockDeflateOptions(previous: Uint8Array | undefined, last: boolean): ZlibOptions {
+  const options: ZlibOptions = { ...DEFLATE_OPTIONS };
+  if (previous && previous.length > 0) options.dictionary = previous.subarray(Math.max(0, previous.length - DICTIONARY_SIZE));
+  if (!last) options.finishFlush = constants.Z_SYNC_FLUSH;
+  return options;
+}
+
+/**
+ * Block-mode raw deflate of a whole buffer, synchronously, with the given block compressor (the
+ * zlib guard passes deflateRawSync, or a deliberately different one in its tests). Gives the
+ * same bytes as the streaming `createPinnedDeflate()`.
+ */
+export function blockDeflateSync(
+  input: Buffer,
+  compress: (block: Buffer, options: ZlibOptions) => Buffer,
+): Buffer {
+  const blockSize = DEFLATE_BLOCK_SIZE;
+  // As the stream does it: every full block is flushed (never the last); the rest, maybe empty, finishes.
+  const out: Buffer[] = [];
+  const full = Math.floor(input.length / blockSize);
+  let previous: Buffer | undefined;
+  for (let i = 0; i < full; i++) {
+    const block = input.subarray(i * blockSize, (i + 1) * blockSize);
+    out.push(compress(block, blockDeflateOptions(previous, false)));
+    previous = block;
+  }
+  out.push(compress(input.subarray(full * blockSize), blockDeflateOptions(previous, true)));
+  return Buffer.concat(out);
+}
+
+const cores = Math.max(1, availableParallelism());
+/** Blocks deflating at once across every layer of the process: one per core. */
+const deflateSlots = pLimit(cores);
+/** Blocks one stream holds at once (queued, deflating, or waiting to be pushed in order): bounds memory. */
+const MAX_BLOCKS_PER_STREAM = cores + 2;
+
+function deflateBlock(block: Buffer, options: ZlibOptions): Promise<Buffer> {
+  return deflateSlots(
+    () => new Promise<Buffer>((resolve, reject) => deflateRaw(block, options, (err, out) => (err ? reject(err) : resolve(out)))),
+  );
+}
+
+/**
+ * The layer writer's raw deflate: block mode (see above) as a stream. Output order is input
+ * order; at most `maxBlocks` blocks (of 256 KiB in, about as much out) are held at once
+ * (default cores + 2). The bytes do not depend on `maxBlocks`.
+ */
+export function createPinnedDeflate(options: { maxBlocks?: number } = {}): Transform {
+  return new BlockDeflate(Math.max(1, options.maxBlocks ?? MAX_BLOCKS_PER_STREAM));
+}
+
+class BlockDeflate extends Transform {
+  private block = Buffer.allocUnsafe(DEFLATE_BLOCK_SIZE);
+  private filled = 0;
+  private previous: Buffer | undefined;
+  private readonly pending: Promise<Buffer>[] = [];
+
+  constructor(private readonly maxBlocks: number) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.absorb(chunk).then(() => cb(), cb);
+  }
+
+  override _flush(cb: TransformCallback): void {
+    // The rest (possibly empty) is the last block, finished with BFINAL.
+    this.dispatch(this.block.subarray(0, this.filled), true);
+    this.drain(0).then(() => cb(), cb);
+  }
+
+  override _destroy(err: Error | null, cb: (error: Error | null) => void): void {
+    // Blocks still deflating finish on the pool; their results (or errors) are dropped.
+    for (const p of this.pending.splice(0)) p.catch(() => undefined);
+    cb(err);
+  }
+
+  private async absorb(chunk: Buffer): Promise<void> {
+    let off = 0;
+    while (off < chunk.length) {
+      const n = Math.min(chunk.length - off, DEFLATE_BLOCK_SIZE - this.filled);
+      chunk.copy(this.block, this.filled, off, off + n);
+      this.filled += n;
+      off += n;
+      if (this.filled === DEFLATE_BLOCK_SIZE) {
+        this.dispatch(this.block, false);
+        this.block = Buffer.allocUnsafe(DEFLATE_BLOCK_SIZE);
+        this.filled = 0;
+        await this.drain(this.maxBlocks - 1);
+      }
+    }
+  }
+
+  private dispatch(block: Buffer, last: boolean): void {
+    const p = deflateBlock(block, blockDeflateOptions(this.previous, last));
+    // Rejections are read by drain (in order) or dropped by _destroy; never unhandled.
+    p.catch(() => undefined);
+    this.pending.push(p);
+    this.previous = block;
+  }
+
+  /** Pushes finished blocks, in order, until at most `keep` are pending. */
+  private async drain(keep: number): Promise<void> {
+    while (this.pending.length > keep) {
+      const out = await this.pending[0]!;
+      this.pending.shift();
+      if (this.destroyed) return;
+      this.push(out);
+    }
+  }
 }
 
 /**
