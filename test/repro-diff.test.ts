@@ -11,7 +11,7 @@ import { repoRoot } from './helpers/paths.js';
 import { needTool } from './helpers/tools.js';
 import { tempDir } from './helpers/tmp.js';
 import { startRegistry } from './helpers/registry.js';
-import { FIELD, findEntry, Layout, setOctalField, singleFileTar, swapAdjacent } from './fixtures/repro/plant.js';
+import { FIELD, findEntry, insertPax, Layout, setHeaderBytes, setOctalField, singleFileTar, swapAdjacent } from './fixtures/repro/plant.js';
 import type { ImageDiff, LayerInfo } from '../builder/repro/diff.js';
 
 const fixture = join(repoRoot, 'test/fixtures/repro');
@@ -175,6 +175,47 @@ test('a reordered tar entry: no file differs, the order does, from the first dis
     ],
   });
   assert.match((await runCli(['diff', a.dir, b.dir])).stdout.toString(), /order: the same entries in another order; first at entry 4: a has etc\/motd, b has share \(2 entries displaced\)/);
+});
+
+test('a PAX record added to one entry: that file, field pax.<key>', async () => {
+  const { base: a, copy: b } = await planted(async (l) => {
+    const tar = await l.layerTar(1);
+    await l.setLayer(1, insertPax(tar, findEntry(tar, 'etc/motd'), { 'SCHILY.xattr.user.note': 'planted' }));
+  });
+  const { diff } = await diffJson(a.dir, b.dir);
+  assertOnly(diff, {
+    layers: [
+      {
+        change: 'content',
+        a: layerInfo(a, 1),
+        b: layerInfo(b, 1),
+        descriptor: [],
+        files: [{ path: 'etc/motd', change: 'changed', fields: [{ path: 'pax.SCHILY.xattr.user.note', b: 'planted' }] }],
+        fieldCounts: { pax: 1 },
+        notes: [],
+      },
+    ],
+  });
+});
+
+test('header bytes that no reader shows: GNU magic is the tar format, other number padding is the header bytes', async () => {
+  const { base: a, copy: b } = await planted(async (l) => {
+    const tar = await l.layerTar(1);
+    setHeaderBytes(tar, findEntry(tar, 'etc'), 257, 'ustar  \0');
+    // Mode 0755 written as "000755 \0" instead of "0000755\0": the same value to any reader.
+    setHeaderBytes(tar, findEntry(tar, 'share'), 100, '000755 \0');
+    await l.setLayer(1, tar);
+  });
+  const { diff } = await diffJson(a.dir, b.dir);
+  assert.equal(diff.layers.length, 1);
+  const layer = diff.layers[0]!;
+  assert.ok(layer.change === 'content');
+  assert.deepEqual(layer.fieldCounts, { 'tar format': 1, 'header bytes': 1 });
+  assert.deepEqual(layer.files.map((f) => [f.path, f.change === 'changed' ? f.fields.map((x) => [x.path, x.path === 'tar format' ? [x.a, x.b] : typeof x.a]) : f.change]), [
+    ['etc', [['tar format', ['ustar', 'gnu']]]],
+    ['share', [['header bytes', 'string']]],
+  ]);
+  assert.deepEqual(layer.notes, []);
 });
 
 test('the same tar compressed at another level: only the compression differs, same diff_id, gzip header fields named', async () => {

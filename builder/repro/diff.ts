@@ -175,7 +175,7 @@ async function contentDiff(a: ImageSource, b: ImageSource, x: LayerInfo, y: Laye
   }
   const { files, fieldCounts, order } = compareEntries(sa, sb);
   if (files.length === 0 && !order && sa.diffId !== sb.diffId) {
-    notes.push('the tars differ in bytes that no entry field shows (header encoding such as ustar vs gnu magic, padding, or the end-of-archive blocks)');
+    notes.push('the tars differ in bytes that no entry shows: padding after file data, or the end-of-archive blocks');
   }
   if (sa.compression !== sb.compression) descriptor = [...descriptor, { path: 'compression', a: sa.compression, b: sb.compression }];
   return { change: 'content', a: x, b: y, descriptor, files, fieldCounts, ...(order ? { order } : {}), notes };
@@ -202,6 +202,11 @@ export function compareEntries(sa: LayerSummary, sb: LayerSummary): { files: Fil
       if (ea[f] !== eb[f]) fields.push(change(fieldLabel[f] ?? f, ea[f], eb[f]));
     }
     for (const c of diffJson(ea.pax ?? {}, eb.pax ?? {}, 'pax')) fields.push(c);
+    if (ea.header && eb.header) {
+      if (ea.header.format !== eb.header.format) fields.push({ path: 'tar format', a: ea.header.format, b: eb.header.format });
+      // Same values, other bytes: padding of numbers, checksum format, name/prefix split, unused fields.
+      else if (fields.length === 0 && ea.header.hash !== eb.header.hash) fields.push({ path: 'header bytes', a: `sha256:${ea.header.hash}`, b: `sha256:${eb.header.hash}` });
+    }
     if (fields.length) {
       files.push({ path: ea.path, change: 'changed', fields });
       for (const c of fields) {

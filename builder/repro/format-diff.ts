@@ -93,6 +93,7 @@ function value(path: string, v: unknown): string {
   if (path === 'mode' && typeof v === 'number') return octal(v);
   if (path === 'mtime' && typeof v === 'number') return `${v} (${new Date(v * 1000).toISOString().replace('.000Z', 'Z')})`;
   if (path === 'content' && typeof v === 'string') return `sha256:${v.slice(0, 12)}…`;
+  if (path === 'header bytes' && typeof v === 'string') return `${v.slice(0, 19)}…`;
   return JSON.stringify(v) ?? 'undefined';
 }
 

@@ -5,6 +5,7 @@ import * as zlib from 'node:zlib';
 import { extract } from 'tar-stream';
 import { DigestingStream, type Digest } from '../../oci/digest.js';
 import { ImgbuildError } from '../errors.js';
+import { TarHeaderScanner, type RawHeader } from './tar-headers.js';
 
 /** One tar entry as `diff` compares it: every header field a reader can see, and a content hash. */
 export interface EntrySummary {
@@ -30,6 +31,8 @@ export interface EntrySummary {
   pax?: Record<string, string>;
   devmajor?: number;
   devminor?: number;
+  /** How the header was written (format, hash of its bytes); absent if the tar could not be followed block by block. */
+  header?: RawHeader;
 }
 
 /** The gzip member header (RFC 1952): fields that vary between compressors and hosts. */
@@ -103,13 +106,16 @@ export async function summariseLayer(blob: Readable, what: string): Promise<Laye
     }
   })();
   const stages: NodeJS.ReadWriteStream[] = decompress ? [decompress] : [];
-  const feeding = pipeline(Readable.from(prepend(head, rest)), ...(stages as [NodeJS.ReadWriteStream]), tarHash, ex as unknown as NodeJS.WritableStream);
+  const scanner = new TarHeaderScanner();
+  const feeding = pipeline(Readable.from(prepend(head, rest)), ...(stages as [NodeJS.ReadWriteStream]), tarHash, scanner, ex as unknown as NodeJS.WritableStream);
   try {
     await Promise.all([feeding, reading]);
   } catch (err) {
     ex.destroy();
     throw new ImgbuildError('image-read', `${what}: cannot read the layer as a ${compression === 'none' ? '' : `${compression}-compressed `}tar: ${(err as Error).message}`, undefined, { cause: err });
   }
+  // Both readers walk the same blocks; if they ever disagree on the entries, trust tar-stream's.
+  if (scanner.headers.length === entries.length) entries.forEach((e, i) => (e.header = scanner.headers[i]));
   return { compression, gzipHeader, diffId: tarHash.digest(), tarSize: tarHash.size, entries };
 }
 
