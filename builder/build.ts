@@ -3,6 +3,8 @@ import { join } from 'node:path';
 import pLimit from 'p-limit';
 import type { ClosureGraph, LayerPlan } from '../layering/types.js';
 import { planLayers, storeLayerBudget } from '../layering/index.js';
+import type { RegistryClient } from '../registry-client/index.js';
+import { baseHistory, loadBaseImage, mergeConfig, type BaseImage } from './base-image.js';
 import { BlobStore } from './blobs/blob-store.js';
 import { cacheRoot } from './cache-dir.js';
 import { customisationEntries } from './customisation/entries.js';
@@ -35,10 +37,14 @@ export interface BuildOptions {
   concurrency?: number;
   /** The previous image's store layers (stable layering keeps those still whole). */
   previous?: string[][];
+  /** How to reach a registry when `fromImage` is a reference (the CLI builds it from its flags). */
+  registryClient?: () => Promise<RegistryClient>;
 }
 
 export interface BuildResult {
   spec: ResolvedSpec;
+  /** The image `fromImage` named, when there is one. */
+  base?: BaseImage;
   closure: ClosureGraph;
   plan: LayerPlan;
   image: BuiltImage;
@@ -84,9 +90,16 @@ export async function buildImage(spec: ResolvedSpec, options: BuildOptions = {})
   const store = await specStore(spec, options.store);
   const blobs = options.blobs ?? defaultBlobStore();
 
+  const base = spec.fromImage
+    ? await loadBaseImage(spec.fromImage, {
+        blobs,
+        platform: { os: spec.os, architecture: spec.architecture, variant: spec.variant },
+        client: options.registryClient,
+      })
+    : undefined;
   const closure = await specClosure(spec, store);
   emit({ phase: 'closure', paths: closure.paths.length, narSize: closure.paths.reduce((s, p) => s + p.narSize, 0) });
-  const plan = specPlan(spec, closure, 0, options.previous);
+  const plan = specPlan(spec, closure, base?.layers.length ?? 0, options.previous);
   emit({ phase: 'plan', layers: plan.layers.length + 1 });
 
   const writeOptions: LayerWriteOptions = {
@@ -120,7 +133,7 @@ export async function buildImage(spec: ResolvedSpec, options: BuildOptions = {})
   const settled = await Promise.allSettled([...storeLayers, customisation]);
   const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) throw failed.reason;
-  const layers = settled.map((r) => (r as PromiseFulfilledResult<ImageLayer>).value);
+  const layers = [...(base?.layers ?? []), ...settled.map((r) => (r as PromiseFulfilledResult<ImageLayer>).value)];
 
   const image = await assembleImage(
     {
@@ -132,10 +145,18 @@ export async function buildImage(spec: ResolvedSpec, options: BuildOptions = {})
         os: spec.os,
         variant: spec.variant,
         created: spec.created,
-        config: spec.config,
+        config: base ? mergeConfig(base.config.config, spec.config) : spec.config,
+        baseHistory: base ? baseHistoryFor(base) : undefined,
       },
     },
     blobs,
   );
-  return { spec, closure, plan, image, blobs };
+  return { spec, base, closure, plan, image, blobs };
+}
+
+/** The base's history, or one entry per base layer when it has none (so every layer has one). */
+function baseHistoryFor(base: BaseImage) {
+  const history = baseHistory(base.config);
+  if (history.some((h) => !h.empty_layer)) return history;
+  return base.layers.map(() => ({ created: base.config.created, created_by: `imgbuild: base layer from ${base.source}` }));
 }

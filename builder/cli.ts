@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { ImgbuildError } from './errors.js';
+import { RegistryError } from '../registry-client/index.js';
 import { runBuild } from './commands/build.js';
 import { runInspect } from './commands/inspect.js';
 import { runClosure } from './commands/closure.js';
@@ -9,6 +10,8 @@ import { runPlan } from './commands/plan.js';
 import { runVerify } from './commands/verify.js';
 import { runDiff } from './commands/diff.js';
 import { outputFormats } from './outputs.js';
+import { runPush } from './commands/push.js';
+import { runLogin } from './commands/login.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -18,12 +21,21 @@ const program = new Command()
   .version(pkg.version, '-V, --version')
   .showHelpAfterError();
 
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+const registryOptions = (cmd: Command) =>
+  cmd
+    .option('--insecure-registry <host[:port]>', 'plain HTTP or unverified TLS for this registry only (repeatable)', collect)
+    .option('--ca-file <pem>', 'trust this CA certificate for registries, besides the system roots (repeatable)', collect)
+    .option('--creds <user:password>', 'credentials for the target registry (default: Docker config, then GITHUB_TOKEN for ghcr.io)')
+    .option('--chunk-size <size>', 'upload blobs in PATCH chunks of this size (e.g. 4MiB); 0 = one PUT (default: 4MiB on ghcr.io, else 0)');
+
 const storeOptions = (cmd: Command) =>
   cmd
     .option('--store <dir>', "directory holding the store paths (overrides the spec's store.dir)")
     .option('--store-dir <path>', 'logical store dir written into the image', undefined);
 
-storeOptions(
+registryOptions(storeOptions(
   program
     .command('build')
     .description('build the image a spec describes and write it out')
@@ -32,8 +44,31 @@ storeOptions(
     .addOption(new Option('-f, --format <format>', 'output format').choices([...outputFormats]).default('oci'))
     .option('--stream', 'write a docker-archive to stdout instead of a file (for `| docker load`)')
     .option('--json', 'print a machine-readable summary with every digest to stdout')
-    .option('--previous <image>', 'the previous build (OCI layout or archive): keep its store layers that are still whole (stable layering)'),
-).action(runBuild);
+    .option('--previous <image>', 'the previous build (OCI layout or archive): keep its store layers that are still whole (stable layering)')
+    .option('--push <reference>', 'push the image to a registry (e.g. ghcr.io/org/app:1.0); no file is written unless -o is given')
+    .option('--tag <tag>', 'with --push: also push under this tag (repeatable)', collect)
+    .option('--digest-file <file>', 'with --push: write the pushed manifest digest to this file'),
+)).action(runBuild);
+
+registryOptions(
+  program
+    .command('push')
+    .description('push an image on disk to a registry')
+    .argument('<image>', 'OCI layout directory, OCI archive or docker-archive')
+    .argument('<reference>', 'where to push, e.g. ghcr.io/org/app:1.0 or localhost:5000/app:dev')
+    .option('--tag <tag>', 'also push under this tag (repeatable)', collect)
+    .option('--digest-file <file>', 'write the pushed manifest digest to this file')
+    .option('--json', 'print JSON'),
+).action(runPush);
+
+registryOptions(
+  program
+    .command('login')
+    .description("check credentials against a registry and store them in Docker's config (~/.docker/config.json or a credential helper)")
+    .argument('<registry>', 'registry host, e.g. ghcr.io or localhost:5000')
+    .option('-u, --username <name>', 'user name')
+    .option('--password-stdin', 'read the password or token from standard input'),
+).action(runLogin);
 
 program
   .command('inspect')
@@ -87,7 +122,7 @@ try {
 }
 
 function reportError(err: unknown): number {
-  if (err instanceof ImgbuildError) {
+  if (err instanceof ImgbuildError || err instanceof RegistryError) {
     process.stderr.write(`error[${err.code}]: ${err.message}\n`);
     if (err.hint) process.stderr.write(`hint: ${err.hint}\n`);
     return 1;

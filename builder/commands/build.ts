@@ -1,14 +1,20 @@
-import { buildImage } from '../build.js';
+import type { RegistryClient } from '../../registry-client/index.js';
+import { buildImage, type BuildResult } from '../build.js';
 import { defaultOutputPath, streamOutput, writeOutput, type OutputFormat } from '../outputs.js';
 import { progressReporter } from '../progress.js';
+import { builtImagePushInput, parseReference, pushTo, registryClient, type PushSummary, type RegistryFlags } from '../registry.js';
 import { loadSpecAndStore, printJson, readPrevious, type StoreFlags } from './common.js';
+import { reportPush } from './push.js';
 
-interface BuildFlags extends StoreFlags {
+interface BuildFlags extends StoreFlags, RegistryFlags {
   output?: string;
   format: OutputFormat;
   stream?: boolean;
   json?: boolean;
   previous?: string;
+  push?: string;
+  tag?: string[];
+  digestFile?: string;
 }
 
 export async function runBuild(specFile: string, flags: BuildFlags): Promise<void> {
@@ -20,27 +26,60 @@ export async function runBuild(specFile: string, flags: BuildFlags): Promise<voi
   };
   process.on('SIGINT', onSigint);
   process.on('SIGTERM', onSigint);
+  // One registry client for the base pull and the push, so one token serves both.
+  let client: RegistryClient | undefined;
   try {
     const { spec, store } = await loadSpecAndStore(specFile, flags);
     const previous = await readPrevious(flags.previous);
-    const result = await buildImage(spec, { store, previous, signal: abort.signal, onEvent: progressReporter() });
+    const pushRef = flags.push ? parseReference(flags.push) : undefined;
+    const getClient = async () => (client ??= await registryClient(flags, pushRef?.registry));
+    const result = await buildImage(spec, { store, previous, signal: abort.signal, onEvent: progressReporter(), registryClient: getClient });
     const { image, blobs } = result;
     abort.signal.throwIfAborted();
+
     let output: string | undefined;
     if (flags.stream) {
       await streamOutput(image, blobs, process.stdout);
-    } else {
+    } else if (flags.output || !pushRef) {
       output = flags.output ?? defaultOutputPath(spec.name, flags.format);
       await writeOutput(image, blobs, flags.format, output);
     }
     abort.signal.throwIfAborted();
-    const summary = {
+
+    let pushed: PushSummary | undefined;
+    if (pushRef) {
+      const input = builtImagePushInput(image, blobs, flags.tag ?? [], baseMounts(result, pushRef.registry));
+      pushed = await pushTo(await getClient(), pushRef, input, flags);
+      await reportPush(pushed, { digestFile: flags.digestFile }, process.stderr);
+    }
+    report(result, flags, output, pushed);
+  } finally {
+    await client?.close();
+    process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigint);
+  }
+}
+
+/** Base layers pushed to the base's own registry are mounted from its repository, not uploaded. */
+function baseMounts(result: BuildResult, registry: string): Map<string, string[]> {
+  const mounts = new Map<string, string[]>();
+  const base = result.base;
+  if (base?.registry?.registry === registry) {
+    for (const l of base.layers) mounts.set(l.digest, [base.registry.repository]);
+  }
+  return mounts;
+}
+
+function report({ image }: BuildResult, flags: BuildFlags, output: string | undefined, pushed: PushSummary | undefined): void {
+  if (flags.json && !flags.stream) {
+    printJson({
       name: image.name,
       tag: image.tag,
       manifestDigest: image.manifestDescriptor.digest,
       configDigest: image.configDescriptor.digest,
-      format: flags.stream ? 'docker-archive' : flags.format,
-      output: output ?? '-',
+      format: output ? flags.format : undefined,
+      output,
+      pushed: pushed ? { reference: pushed.reference, uploaded: pushed.uploaded, mounted: pushed.mounted, skipped: pushed.skipped, bytesSent: pushed.bytesSent } : undefined,
       layers: image.layers.map((l) => ({
         digest: l.digest,
         diffId: l.diffId,
@@ -49,19 +88,14 @@ export async function runBuild(specFile: string, flags: BuildFlags): Promise<voi
         reason: l.reason,
         storePaths: l.storePaths,
       })),
-    };
-    if (flags.json && !flags.stream) {
-      printJson(summary);
-    } else {
-      const say = (s: string) => (flags.stream ? process.stderr : process.stdout).write(`${s}\n`);
-      say(`${image.manifestDescriptor.digest}`);
-      if (output) {
-        say(`wrote ${flags.format} ${output} (${image.name}:${image.tag}, ${image.layers.length} layers)`);
-        say(`look inside: imgbuild inspect ${output}${flags.format === 'oci' ? `   or   skopeo inspect oci:${output}` : ''}`);
-      }
-    }
-  } finally {
-    process.off('SIGINT', onSigint);
-    process.off('SIGTERM', onSigint);
+    });
+    return;
+  }
+  // With --stream, stdout carries the archive: say everything else on stderr.
+  const say = (s: string) => (flags.stream ? process.stderr : process.stdout).write(`${s}\n`);
+  say(image.manifestDescriptor.digest);
+  if (output) {
+    say(`wrote ${flags.format} ${output} (${image.name}:${image.tag}, ${image.layers.length} layers)`);
+    say(`look inside: imgbuild inspect ${output}${flags.format === 'oci' ? `   or   skopeo inspect oci:${output}` : ''}`);
   }
 }

@@ -1,0 +1,35 @@
+import { login, parseUserPass } from '../../registry-client/index.js';
+import { ImgbuildError } from '../errors.js';
+import type { RegistryFlags } from '../registry.js';
+import { readFile } from 'node:fs/promises';
+
+export interface LoginFlags extends RegistryFlags {
+  username?: string;
+  passwordStdin?: boolean;
+}
+
+/** `docker login`: check the credentials against the registry, then store them in Docker's config. */
+export async function runLogin(registry: string, flags: LoginFlags): Promise<void> {
+  let creds: { username: string; password: string };
+  if (flags.passwordStdin) {
+    if (!flags.username) throw new ImgbuildError('usage', 'login --password-stdin needs --username');
+    const password = (await readStdin()).replace(/\r?\n$/, '');
+    creds = { username: flags.username, password };
+  } else if (flags.creds) {
+    creds = parseUserPass(flags.creds);
+  } else {
+    throw new ImgbuildError('usage', 'login needs --username with --password-stdin, or --creds user:password');
+  }
+  const ca = await Promise.all((flags.caFile ?? []).map((f) => readFile(f)));
+  const { storedIn } = await login(registry, creds, {
+    insecureRegistries: flags.insecureRegistry ?? [],
+    ca: ca.length > 0 ? ca : undefined,
+  });
+  process.stdout.write(`login succeeded for ${registry}; credentials stored in ${storedIn}\n`);
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}

@@ -1,0 +1,115 @@
+// Push through the CLI to Debian's docker-registry on 127.0.0.1, checked with skopeo, umoci and runc.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile, writeFile, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { runCli, tool } from './helpers/cli.js';
+import { repoRoot } from './helpers/paths.js';
+import { startFaultProxy, type FaultProxy } from './helpers/fault-proxy.js';
+import { startRegistry, type RunningRegistry } from './helpers/registry.js';
+import { tempDir } from './helpers/tmp.js';
+import { hasTool, needTool } from './helpers/tools.js';
+
+let registry: RunningRegistry | undefined;
+let proxy: FaultProxy | undefined;
+let work: string;
+let env: NodeJS.ProcessEnv;
+
+before(async () => {
+  work = await tempDir('imgbuild-push-');
+  env = { ...process.env, IMGBUILD_CACHE_DIR: join(work, 'cache'), DOCKER_CONFIG: join(work, 'docker') };
+  if (!hasTool('docker-registry')) return;
+  registry = await startRegistry();
+  proxy = await startFaultProxy(registry.port);
+});
+
+after(async () => {
+  await proxy?.stop();
+  await registry?.stop();
+});
+
+const hello = join(repoRoot, 'examples/hello');
+
+function pushArgs(host: string): string[] {
+  return ['--insecure-registry', host];
+}
+
+async function cli(args: string[]) {
+  const r = await runCli(args, { env });
+  assert.equal(r.code, 0, r.stderr);
+  return r;
+}
+
+test('build --push puts the image in the registry with the digest of the local build', async (t) => {
+  if (!needTool(t, 'docker-registry') || !needTool(t, 'skopeo')) return;
+  const ref = `${registry!.host}/examples/hello:2.12.1`;
+  const digestFile = join(work, 'digest');
+  const r = await cli(['build', hello, '--push', ref, ...pushArgs(registry!.host), '--digest-file', digestFile, '--json']);
+  const built = JSON.parse(r.stdout.toString());
+  assert.equal((await readFile(digestFile, 'utf8')).trim(), built.manifestDigest);
+  const info = JSON.parse(await tool('skopeo', ['inspect', '--tls-verify=false', `docker://${ref}`]));
+  assert.equal(info.Digest, built.manifestDigest);
+  const copy = join(work, 'copied.oci');
+  await tool('skopeo', ['copy', '--src-tls-verify=false', `docker://${ref}`, `oci:${copy}:x`]);
+  const copied = JSON.parse(await tool('skopeo', ['inspect', `oci:${copy}:x`]));
+  assert.equal(copied.Digest, built.manifestDigest);
+});
+
+test('a second push of the same build uploads no blob', async (t) => {
+  if (!needTool(t, 'docker-registry')) return;
+  const ref = `${proxy!.host}/examples/hello-again:1`;
+  await cli(['build', hello, '--push', ref, ...pushArgs(proxy!.host)]);
+  proxy!.clearLog();
+  const r = await cli(['build', hello, '--push', ref, ...pushArgs(proxy!.host), '--json']);
+  assert.deepEqual(JSON.parse(r.stdout.toString()).pushed.uploaded, 0);
+  const uploads = proxy!.requests().filter((q) => q.path.includes('/blobs/uploads'));
+  assert.deepEqual(uploads, []);
+});
+
+test('imgbuild push sends an OCI layout with its digest unchanged', async (t) => {
+  if (!needTool(t, 'docker-registry') || !needTool(t, 'skopeo')) return;
+  const out = join(work, 'hello-push.oci');
+  const built = JSON.parse((await cli(['build', hello, '-o', out, '--json'])).stdout.toString());
+  const ref = `${registry!.host}/examples/pushed:v1`;
+  const r = await cli(['push', out, ref, ...pushArgs(registry!.host), '--tag', 'latest', '--json']);
+  assert.equal(JSON.parse(r.stdout.toString()).digest, built.manifestDigest);
+  const latest = JSON.parse(await tool('skopeo', ['inspect', '--tls-verify=false', `docker://${registry!.host}/examples/pushed:latest`]));
+  assert.equal(latest.Digest, built.manifestDigest);
+});
+
+test('an image built on a pulled base mounts the base layers, inherits its Env and runs under runc', async (t) => {
+  if (!needTool(t, 'docker-registry') || !needTool(t, 'skopeo') || !needTool(t, 'umoci') || !needTool(t, 'runc') || !needTool(t, 'busybox')) return;
+  await tool('bash', [join(repoRoot, 'examples/busybox/make-store.sh')]);
+  const baseRef = `${registry!.host}/base/busybox:1.35.0`;
+  await cli(['build', join(repoRoot, 'examples/busybox'), '--push', baseRef, ...pushArgs(registry!.host)]);
+
+  const dir = join(work, 'on-base');
+  await mkdir(dir);
+  const spec = join(dir, 'image.json');
+  await writeFile(spec, JSON.stringify({
+    name: 'examples/greeter',
+    fromImage: baseRef,
+    store: { dir: join(repoRoot, 'examples/hello/store') },
+    contents: ['/nix/store/mnkg3va5qf67wd6pqbjgbs06v38jnh52-greeting-data-1.0'],
+    config: {
+      Env: ['GREETING_FILE=/nix/store/mnkg3va5qf67wd6pqbjgbs06v38jnh52-greeting-data-1.0/share/greeting/text'],
+      Cmd: ['/bin/sh', '-c', 'echo "$PATH"; cat "$GREETING_FILE"'],
+    },
+  }));
+  const ref = `${registry!.host}/examples/greeter:1`;
+  const r = await cli(['build', spec, '--push', ref, ...pushArgs(registry!.host), '--json']);
+  const built = JSON.parse(r.stdout.toString());
+  assert.equal(built.layers[0].reason, 'base');
+  assert.ok(built.pushed.mounted >= 1, `expected base layers to be mounted: ${JSON.stringify(built.pushed)}`);
+
+  const layout = join(work, 'greeter.oci');
+  await tool('skopeo', ['copy', '--src-tls-verify=false', `docker://${ref}`, `oci:${layout}:1`]);
+  const bundle = join(work, 'greeter-bundle');
+  await tool('umoci', ['unpack', '--image', `${layout}:1`, bundle]);
+  const configPath = join(bundle, 'config.json');
+  const config = JSON.parse(await readFile(configPath, 'utf8'));
+  config.process.terminal = false;
+  await writeFile(configPath, JSON.stringify(config));
+  // PATH=/bin comes from the base's Env, GREETING_FILE from ours.
+  assert.equal(await tool('runc', ['run', '--bundle', bundle, `imgbuild-greeter-${process.pid}`]), '/bin\nHello, world!\n');
+});
