@@ -31,7 +31,7 @@ export interface RandomGraphOptions {
   baseShare?: number;
   /** Share of paths that list themselves among their references. Default 0.3. */
   selfRefs?: number;
-  /** Draw narSize from a handful of values, so many paths tie. Default false. */
+  /** Draw narSize from a handful of values, so many paths tie. Default false: all sizes differ. */
   tiedSizes?: boolean;
 }
 
@@ -67,7 +67,8 @@ export function randomGraph(options: RandomGraphOptions): ClosureGraph {
     if (rand() < selfRefs) refs.add(names[i]!);
     const narSize = options.tiedSizes
       ? [1024, 4096, 65536, 1 << 20][Math.floor(rand() * 4)]!
-      : Math.floor(Math.exp(Math.log(1024) + rand() * (Math.log(256 << 20) - Math.log(1024))));
+      : // log-uniform 1 KiB..256 MiB, made distinct by the path's number (auto's order depends on ties)
+        Math.floor(Math.exp(Math.log(1024) + rand() * (Math.log(256 << 20) - Math.log(1024)))) * n + i;
     paths.push({ path: names[i]!, narSize, references: [...refs].sort() });
   }
   paths.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
