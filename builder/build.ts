@@ -11,7 +11,9 @@ import { customisationEntries } from './customisation/entries.js';
 import { assembleImage } from './image/assemble.js';
 import type { BuiltImage, ImageLayer } from './image/types.js';
 import { storeLayerEntries } from './layer/tree-entries.js';
-import type { LayerWriteOptions } from './layer/types.js';
+import type { LayerBlob, LayerWriteOptions } from './layer/types.js';
+import { LayerCache } from './cache/layer-cache.js';
+import { entriesKey, keyedStorePaths, storeLayerKey } from './cache/layer-key.js';
 import { writeLayer } from './layer/write-layer.js';
 import { assertReferenceDeflate } from './layer/zlib-guard.js';
 import type { ResolvedSpec } from './spec/schema.js';
@@ -24,7 +26,7 @@ export type BuildEvent =
   | { phase: 'closure'; paths: number; narSize: number }
   | { phase: 'plan'; layers: number }
   | { phase: 'layer-start'; index: number; total: number; reason: string; paths: number; narSize: number }
-  | { phase: 'layer-done'; index: number; total: number; reason: string; digest: string; size: number };
+  | { phase: 'layer-done'; index: number; total: number; reason: string; digest: string; size: number; cached?: boolean };
 
 export interface BuildOptions {
   /** Overrides the spec's `store`. */
@@ -35,6 +37,8 @@ export interface BuildOptions {
   onEvent?: (event: BuildEvent) => void;
   /** How many layers are written at once; default: the number of cores. */
   concurrency?: number;
+  /** Layer cache (key → digest, diff_id, size); default `<cache root>/layers`; `false` writes every layer. */
+  layerCache?: LayerCache | false;
   /** The previous image's store layers (stable layering keeps those still whole). */
   previous?: string[][];
   /** How to reach a registry when `fromImage` is a reference (the CLI builds it from its flags). */
@@ -110,13 +114,20 @@ export async function buildImage(spec: ResolvedSpec, options: BuildOptions = {})
   const fsPathOf = (p: string) => store.fsPath(p);
   const total = plan.layers.length + 1;
   const limit = pLimit(options.concurrency ?? availableParallelism());
+  const cache = options.layerCache === false ? undefined : (options.layerCache ?? LayerCache.atDefaultLocation());
+  // A cached layer is used without reading its files: the key stands for the bytes (layer-key.ts).
+  const write = async (key: () => Promise<string>, produce: () => Promise<LayerBlob>) =>
+    cache ? cache.getOrWrite(await key(), blobs, produce) : { blob: await produce(), cached: false };
 
   const storeLayers = plan.layers.map((planned, index) =>
     limit(async (): Promise<ImageLayer> => {
       options.signal?.throwIfAborted();
       emit({ phase: 'layer-start', index, total, reason: planned.reason, paths: planned.paths.length, narSize: planned.narSize });
-      const blob = await writeLayer(storeLayerEntries(planned.paths, fsPathOf, store.storeDir), writeOptions, blobs);
-      emit({ phase: 'layer-done', index, total, reason: planned.reason, digest: blob.digest, size: blob.size });
+      const { blob, cached } = await write(
+        async () => storeLayerKey(await keyedStorePaths(store, planned.paths), store.storeDir, writeOptions),
+        () => writeLayer(storeLayerEntries(planned.paths, fsPathOf, store.storeDir), writeOptions, blobs),
+      );
+      emit({ phase: 'layer-done', index, total, reason: planned.reason, digest: blob.digest, size: blob.size, cached });
       return { ...blob, storePaths: planned.paths, reason: planned.reason };
     }),
   );
@@ -125,8 +136,8 @@ export async function buildImage(spec: ResolvedSpec, options: BuildOptions = {})
     const index = total - 1;
     const entries = await customisationEntries(spec, fsPathOf);
     emit({ phase: 'layer-start', index, total, reason: 'customisation', paths: 0, narSize: 0 });
-    const blob = await writeLayer(entries, writeOptions, blobs);
-    emit({ phase: 'layer-done', index, total, reason: 'customisation', digest: blob.digest, size: blob.size });
+    const { blob, cached } = await write(() => entriesKey(entries, writeOptions), () => writeLayer(entries, writeOptions, blobs));
+    emit({ phase: 'layer-done', index, total, reason: 'customisation', digest: blob.digest, size: blob.size, cached });
     return { ...blob, storePaths: [], reason: 'customisation' };
   });
   // Settle every write before failing, so no writer is still streaming into the store when we return.

@@ -12,6 +12,12 @@ import { runDiff } from './commands/diff.js';
 import { outputFormats } from './outputs.js';
 import { runPush } from './commands/push.js';
 import { runLogin } from './commands/login.js';
+import { runCachePrune } from './commands/cache.js';
+import { availableParallelism } from 'node:os';
+
+// Layers deflate on the libuv pool, one block per core, while file reads need threads too. The
+// pool starts at its first job (no import above queues one), so setting the size here takes effect.
+process.env.UV_THREADPOOL_SIZE ??= String(Math.min(1024, Math.max(4, availableParallelism() + 2)));
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -114,6 +120,15 @@ program
   .option('--insecure-registry <host>', 'reach this registry (host[:port]) over plain HTTP or unverified TLS; repeatable', (v: string, all: string[] = []) => [...all, v])
   .option('--json', 'print JSON')
   .action(runDiff);
+
+const cache = program.command('cache').description("manage imgbuild's local cache (layer records, blobs, scan results)");
+cache
+  .command('prune')
+  .description('remove cached blobs least recently used first, and records that no longer point at a blob')
+  .option('--max-size <size>', 'keep at most this much (e.g. 10G, 500M; powers of 1024)')
+  .option('--older-than <age>', 'remove what was not used for this long (e.g. 30d, 12h, 1w)')
+  .option('--json', 'print JSON')
+  .action(runCachePrune);
 
 try {
   await program.parseAsync(process.argv);

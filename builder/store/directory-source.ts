@@ -31,6 +31,7 @@ export class DirectoryStoreSource implements StoreSource {
   private readonly concurrency: number;
   private entries: Promise<Map<string, string[]>> | undefined;
   private readonly infos = new Map<string, Promise<StorePathInfo>>();
+  private readonly fingerprints = new Map<string, string>();
   /** How many paths were read and scanned, and how many were answered by the scan cache. */
   readonly stats = { scanned: 0, cached: 0 };
 
@@ -78,6 +79,12 @@ export class DirectoryStoreSource implements StoreSource {
     return p;
   }
 
+  /** The tree fingerprint computed with the path's info (for the scan cache); see StoreSource. */
+  async pathFingerprint(storePath: string): Promise<string> {
+    await this.pathInfo(storePath);
+    return this.fingerprints.get(storePath)!;
+  }
+
   private async computeInfo(storePath: string): Promise<StorePathInfo> {
     const sp = parseStorePath(storePath, this.storeDir);
     const entries = await this.listEntries();
@@ -87,6 +94,7 @@ export class DirectoryStoreSource implements StoreSource {
     const fsPath = join(this.fsDir, sp.baseName);
     const tree = await readNarTree(fsPath);
     const fingerprint = treeFingerprint(tree);
+    this.fingerprints.set(storePath, fingerprint);
     let digest: string | undefined;
     const digestOfTargets = (): string => (digest ??= targetsDigest(entries.keys()));
 

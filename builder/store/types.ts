@@ -14,4 +14,10 @@ export interface StoreSource {
   fsPath(storePath: string): string;
   /** The closure of `roots` (logical store paths): every path with its NAR size and references. */
   closure(roots: string[]): Promise<ClosureGraph>;
+  /**
+   * For sources whose files may be edited in place (a plain directory): a digest of the path's
+   * tree metadata (names, types, sizes, modes, mtimes, ctimes), without reading file contents.
+   * The layer cache keys on it. Absent for a real Nix store, whose paths are immutable.
+   */
+  pathFingerprint?(storePath: string): Promise<string>;
 }

@@ -1,0 +1,109 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { isDigest } from '../../oci/digest.js';
+import type { BlobStore } from '../blobs/blob-store.js';
+import { cacheRoot } from '../cache-dir.js';
+import type { LayerBlob } from '../layer/types.js';
+
+/** One cached layer: what writing it gave. The blob itself lives in a BlobStore. */
+export interface LayerRecord {
+  v: 1;
+  key: string;
+  blob: LayerBlob;
+}
+
+const KEY = /^[0-9a-f]{64}$/;
+
+/**
+ * Maps a layer's cache key (layer-key.ts) to the layer it gives: digest, diff_id, sizes, media
+ * type. Records are small JSON files under `<dir>/<aa>/<key>.json`, written to a temp name and
+ * renamed, so two builds sharing the cache never read half a record and a race only writes the
+ * same record twice. A record answers only if its blob is in the build's BlobStore with the
+ * recorded size; a hit sets the record's and the blob's mtime to now, which is what `cache
+ * prune` orders by (least recently used first).
+ */
+export class LayerCache {
+  /** Lookups answered and not answered since this object was made. */
+  readonly stats = { hits: 0, misses: 0 };
+
+  constructor(readonly dir: string) {}
+
+  /** `<cacheRoot>/layers` ($IMGBUILD_CACHE_DIR, $XDG_CACHE_HOME/imgbuild or ~/.cache/imgbuild). */
+  static atDefaultLocation(env: NodeJS.ProcessEnv = process.env): LayerCache {
+    return new LayerCache(join(cacheRoot(env), 'layers'));
+  }
+
+  recordPath(key: string): string {
+    if (!KEY.test(key)) throw new Error(`not a layer cache key: ${key}`);
+    return join(this.dir, key.slice(0, 2), `${key}.json`);
+  }
+
+  /** The cached layer for `key` whose blob is in `blobs`, or undefined. Reads no layer bytes. */
+  async lookup(key: string, blobs: BlobStore): Promise<LayerBlob | undefined> {
+    const file = this.recordPath(key);
+    let record: unknown;
+    try {
+      record = JSON.parse(await readFile(file, 'utf8'));
+    } catch {
+      this.stats.misses++;
+      return undefined; // absent, or torn by a crash before rename could not happen: either way a miss
+    }
+    const blob = validRecord(record, key);
+    const blobPath = blob ? blobs.path(blob.digest) : undefined;
+    const present = blobPath ? await stat(blobPath).then((s) => s.isFile() && s.size === blob!.size, () => false) : false;
+    if (!blob || !present) {
+      this.stats.misses++;
+      return undefined;
+    }
+    this.stats.hits++;
+    const now = new Date();
+    // Best effort: a blob or record pruned meanwhile is simply written again next time.
+    await Promise.all([utimes(file, now, now).catch(() => undefined), utimes(blobPath!, now, now).catch(() => undefined)]);
+    return blob;
+  }
+
+  /** Remember what writing the layer for `key` gave. Failing to write the cache only costs a rewrite next time. */
+  async save(key: string, blob: LayerBlob): Promise<void> {
+    const file = this.recordPath(key);
+    const tmp = `${file}.${process.pid}-${randomBytes(6).toString('hex')}.tmp`;
+    const record: LayerRecord = { v: 1, key, blob: { digest: blob.digest, diffId: blob.diffId, size: blob.size, uncompressedSize: blob.uncompressedSize, mediaType: blob.mediaType } };
+    try {
+      await mkdir(join(file, '..'), { recursive: true });
+      await writeFile(tmp, `${JSON.stringify(record)}\n`);
+      await rename(tmp, file);
+    } catch {
+      await rm(tmp, { force: true }).catch(() => undefined);
+    }
+  }
+
+  /**
+   * The layer for `key`: from the cache when it has it (then `write` is not called and nothing is
+   * read), else written by `write` and remembered.
+   */
+  async getOrWrite(key: string, blobs: BlobStore, write: () => Promise<LayerBlob>): Promise<{ blob: LayerBlob; cached: boolean }> {
+    const hit = await this.lookup(key, blobs);
+    if (hit) return { blob: hit, cached: true };
+    const blob = await write();
+    await this.save(key, blob);
+    return { blob, cached: false };
+  }
+}
+
+function validRecord(r: unknown, key: string): LayerBlob | undefined {
+  if (typeof r !== 'object' || r === null) return undefined;
+  const rec = r as Partial<LayerRecord>;
+  const b = rec.blob;
+  if (rec.v !== 1 || rec.key !== key || typeof b !== 'object' || b === null) return undefined;
+  const ok =
+    typeof b.digest === 'string' &&
+    isDigest(b.digest) &&
+    typeof b.diffId === 'string' &&
+    isDigest(b.diffId) &&
+    Number.isSafeInteger(b.size) &&
+    b.size >= 0 &&
+    Number.isSafeInteger(b.uncompressedSize) &&
+    b.uncompressedSize >= 0 &&
+    typeof b.mediaType === 'string';
+  return ok ? { digest: b.digest, diffId: b.diffId, size: b.size, uncompressedSize: b.uncompressedSize, mediaType: b.mediaType } : undefined;
+}

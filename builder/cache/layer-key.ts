@@ -1,0 +1,92 @@
+import { createHash, type Hash } from 'node:crypto';
+import { stat } from 'node:fs/promises';
+import type { LayerEntry, LayerWriteOptions } from '../layer/types.js';
+import { DEFLATE_BLOCK_SIZE } from '../layer/gzip.js';
+import { readNarTree } from '../store/nar.js';
+import { NixStoreSource } from '../store/nix-source.js';
+import { treeFingerprint } from '../store/scan-cache.js';
+import type { StoreSource } from '../store/types.js';
+import { LayerContentError } from '../errors.js';
+
+/**
+ * The version of the bytes imgbuild writes for given inputs: tar encoding, entry order, mode
+ * rule, gzip framing and block size. Bump it whenever any of them changes, so that cached layers
+ * written by an older imgbuild are not reused.
+ */
+export const LAYER_FORMAT_VERSION = `imgbuild-layer-2/gzip-blocks-${DEFLATE_BLOCK_SIZE}`;
+
+/** The writer options that shape a layer's bytes (never the abort signal). */
+function optionsPart(options: LayerWriteOptions): string {
+  const h = options.header;
+  return JSON.stringify([LAYER_FORMAT_VERSION, options.compressor, h.mtime, h.uid, h.gid, h.uname, h.gname]);
+}
+
+/** One store path as the key sees it: its name, and where sources are mutable, where and what its files are. */
+export interface KeyedPath {
+  path: string;
+  /** Absent for an immutable store (a real Nix store): the name says it all. */
+  fsPath?: string;
+  fingerprint?: string;
+}
+
+/**
+ * How each path of a store layer enters the cache key. A real Nix store's paths are immutable,
+ * so the name is enough. A source that may be edited in place gives a stat fingerprint of the
+ * tree (the directory source reuses the one its scan computed); for any other source the
+ * fingerprint is computed here. Either way no file content is read.
+ */
+export async function keyedStorePaths(source: StoreSource, paths: readonly string[]): Promise<KeyedPath[]> {
+  const immutable = source instanceof NixStoreSource;
+  return Promise.all(
+    paths.map(async (path): Promise<KeyedPath> => {
+      if (immutable) return { path };
+      const fsPath = source.fsPath(path);
+      const fingerprint = source.pathFingerprint ? await source.pathFingerprint(path) : treeFingerprint(await readNarTree(fsPath));
+      return { path, fsPath, fingerprint };
+    }),
+  );
+}
+
+/** Cache key (sha256 hex) of a store layer: its paths (sorted), the logical store dir, the writer options. */
+export function storeLayerKey(paths: readonly KeyedPath[], storeDir: string, options: LayerWriteOptions): string {
+  const h = createHash('sha256').update('store-layer\0').update(optionsPart(options)).update('\0').update(storeDir).update('\0');
+  const sorted = [...paths].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  for (const p of sorted) h.update(JSON.stringify([p.path, p.fsPath ?? null, p.fingerprint ?? null])).update('\n');
+  return h.digest('hex');
+}
+
+/**
+ * Cache key of a layer given as an entry list (the customisation layer). In-memory contents are
+ * hashed; a file on disk enters by path and stat (size, mtime, ctime, inode), not by reading it.
+ */
+export async function entriesKey(entries: readonly LayerEntry[], options: LayerWriteOptions): Promise<string> {
+  const h = createHash('sha256').update('entries\0').update(optionsPart(options)).update('\0');
+  for (const e of entries) await hashEntry(h, e);
+  return h.digest('hex');
+}
+
+async function hashEntry(h: Hash, e: LayerEntry): Promise<void> {
+  const owner = [e.uid ?? null, e.gid ?? null, e.uname ?? null, e.gname ?? null];
+  switch (e.kind) {
+    case 'directory':
+      h.update(JSON.stringify(['d', e.path, e.mode, owner]));
+      break;
+    case 'symlink':
+      h.update(JSON.stringify(['l', e.path, e.target, owner]));
+      break;
+    case 'file': {
+      let content: unknown;
+      if (e.content.from === 'bytes') content = ['bytes', createHash('sha256').update(e.content.data).digest('hex')];
+      else {
+        const fsPath = e.content.fsPath;
+        const st = await stat(fsPath).catch((err: unknown) => {
+          throw new LayerContentError(`cannot stat ${fsPath}: ${(err as Error).message}`, fsPath);
+        });
+        content = ['disk', fsPath, e.content.size, st.size, st.mtimeMs, st.ctimeMs, st.ino, st.dev];
+      }
+      h.update(JSON.stringify(['f', e.path, e.mode, owner, content]));
+      break;
+    }
+  }
+  h.update('\n');
+}

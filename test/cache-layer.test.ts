@@ -1,0 +1,224 @@
+// The layer cache: a layer is a function of its store paths and the writer options, so a rebuild
+// takes unchanged layers from the cache without reading a single store file, and an edit in a
+// directory store rebuilds exactly the layer that holds the edited path.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdir, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { createRequire, syncBuiltinESMExports } from 'node:module';
+import { join } from 'node:path';
+import { buildImage, type BuildEvent } from '../builder/build.js';
+import { BlobStore } from '../builder/blobs/blob-store.js';
+import { LayerCache } from '../builder/cache/layer-cache.js';
+import { entriesKey, keyedStorePaths, LAYER_FORMAT_VERSION, storeLayerKey } from '../builder/cache/layer-key.js';
+import type { LayerWriteOptions } from '../builder/layer/types.js';
+import { loadSpec } from '../builder/spec/load.js';
+import { DirectoryStoreSource } from '../builder/store/directory-source.js';
+import { tempDir } from './helpers/tmp.js';
+
+const SD = '/nix/store';
+const APP = `${'a'.repeat(32)}-app-1.0`;
+const LIB = `${'b'.repeat(32)}-lib-2.1`;
+const DATA = `${'c'.repeat(32)}-data`;
+
+interface Fixture {
+  root: string;
+  storeDir: string;
+  specFile: string;
+  cacheRoot: string;
+}
+
+/** A directory store of three paths (app → lib, data alone) and a spec naming app and data. */
+async function fixture(): Promise<Fixture> {
+  const root = await tempDir('imgbuild-cache-');
+  const storeDir = join(root, 'store');
+  const put = async (rel: string, content: string | Buffer) => {
+    await mkdir(join(storeDir, rel, '..'), { recursive: true });
+    await writeFile(join(storeDir, rel), content);
+  };
+  await put(`${APP}/bin/app`, `#!/bin/sh\nexec ${SD}/${LIB}/lib/run\n`);
+  await put(`${LIB}/lib/run`, 'library code\n'.repeat(2000));
+  await put(`${DATA}/share/table`, Buffer.alloc(300_000, 'x'));
+  const specFile = join(root, 'image.json');
+  await writeFile(
+    specFile,
+    JSON.stringify({ name: 'cache-test/app', tag: 'v1', store: { dir: storeDir, storeDir: SD }, contents: [`${SD}/${APP}`, `${SD}/${DATA}`], config: { Cmd: [`${SD}/${APP}/bin/app`] } }),
+  );
+  return { root, storeDir, specFile, cacheRoot: join(root, 'cache') };
+}
+
+interface Built {
+  manifest: string;
+  /** Per layer: its first store path's name (or 'customisation') → whether it came from the cache. */
+  cached: Map<string, boolean>;
+  digests: Map<string, string>;
+  cache: LayerCache;
+}
+
+async function build(f: Fixture, cacheRoot = f.cacheRoot): Promise<Built> {
+  const spec = await loadSpec(f.specFile, {});
+  // A fresh source each time, as a new process would have: nothing remembered in memory.
+  const store = new DirectoryStoreSource(f.storeDir, SD, { cacheDir: join(cacheRoot, 'scan') });
+  const cache = new LayerCache(join(cacheRoot, 'layers'));
+  const events: BuildEvent[] = [];
+  const { image } = await buildImage(spec, { store, blobs: new BlobStore(join(cacheRoot, 'blobs')), layerCache: cache, onEvent: (e) => events.push(e) });
+  const name = (i: number) => {
+    const l = image.layers[i]!;
+    return l.storePaths.length > 0 ? l.storePaths.map((p) => p.slice(SD.length + 1)).join('+') : 'customisation';
+  };
+  const cached = new Map<string, boolean>();
+  const digests = new Map<string, string>();
+  for (const e of events) {
+    if (e.phase !== 'layer-done') continue;
+    cached.set(name(e.index), e.cached === true);
+    digests.set(name(e.index), e.digest);
+  }
+  return { manifest: image.manifestDescriptor.digest, cached, digests, cache };
+}
+
+const all = (b: Built, v: boolean) => [...b.cached.values()].every((c) => c === v);
+
+/**
+ * Records every open() of a file under `dir` made through node:fs while `fn` runs (the layer
+ * writer, the NAR dumper and the scan cache all open files this way; listing a directory or
+ * stat-ing a file is not an open).
+ */
+async function opensUnder<T>(dir: string, fn: () => Promise<T>): Promise<{ result: T; opened: string[] }> {
+  const require = createRequire(import.meta.url);
+  const fs = require('node:fs') as Record<string, unknown>;
+  const fsp = require('node:fs/promises') as Record<string, unknown>;
+  const opened: string[] = [];
+  const restore: Array<() => void> = [];
+  const spy = (mod: Record<string, unknown>, name: string) => {
+    const orig = mod[name] as (...a: unknown[]) => unknown;
+    mod[name] = function (this: unknown, p: unknown, ...rest: unknown[]) {
+      if (String(p).startsWith(dir)) opened.push(`${name} ${String(p)}`);
+      return orig.call(this, p, ...rest);
+    };
+    restore.push(() => (mod[name] = orig));
+  };
+  for (const n of ['open', 'openSync', 'readFile', 'readFileSync', 'createReadStream']) spy(fs, n);
+  for (const n of ['open', 'readFile']) spy(fsp, n);
+  syncBuiltinESMExports();
+  try {
+    return { result: await fn(), opened };
+  } finally {
+    for (const r of restore) r();
+    syncBuiltinESMExports();
+  }
+}
+
+test('a rebuild with nothing changed takes every layer from the cache, opens no store file, and gives the same image', async () => {
+  const f = await fixture();
+  const cold = await build(f);
+  assert.equal(cold.cached.size, 4, 'app, lib, data and the customisation layer');
+  assert.ok(all(cold, false), 'the first build writes every layer');
+
+  // The spy must see opens at all: a build with an empty cache opens every store file.
+  const control = await opensUnder(f.storeDir, () => build(f, join(f.root, 'other-cache')));
+  assert.ok(control.opened.some((o) => o.endsWith('/lib/run')), control.opened.join('\n'));
+
+  const { result: warm, opened } = await opensUnder(f.storeDir, () => build(f));
+  assert.deepEqual(opened, []);
+  assert.ok(all(warm, true), JSON.stringify([...warm.cached]));
+  assert.equal(warm.manifest, cold.manifest);
+  assert.deepEqual(warm.cache.stats, { hits: 4, misses: 0 });
+});
+
+test('editing a file in place (same size, mtime put back) misses for that path only, and the new layer has the new bytes', async () => {
+  const f = await fixture();
+  const cold = await build(f);
+  const file = join(f.storeDir, LIB, 'lib/run');
+  const before = await stat(file);
+  await writeFile(file, 'LIBRARY CODE\n'.repeat(2000));
+  await utimes(file, before.atime, before.mtime);
+
+  const warm = await build(f);
+  assert.deepEqual(
+    Object.fromEntries(warm.cached),
+    { [APP]: true, [LIB]: false, [DATA]: true, customisation: true },
+  );
+  assert.notEqual(warm.digests.get(LIB), cold.digests.get(LIB));
+  assert.equal(warm.digests.get(APP), cold.digests.get(APP));
+  // The same edit written from scratch (no cache) gives that very layer.
+  const fresh = await build(f, join(f.root, 'fresh-cache'));
+  assert.equal(fresh.digests.get(LIB), warm.digests.get(LIB));
+  assert.ok(all(fresh, false));
+});
+
+test('a record whose blob was removed is a miss, and the layer is written again', async () => {
+  const f = await fixture();
+  const cold = await build(f);
+  await rm(new BlobStore(join(f.cacheRoot, 'blobs')).path(cold.digests.get(DATA) as `sha256:${string}`));
+  const warm = await build(f);
+  assert.equal(warm.cached.get(DATA), false);
+  assert.equal(warm.cached.get(APP), true);
+  assert.equal(warm.manifest, cold.manifest);
+  const blobs = new BlobStore(join(f.cacheRoot, 'blobs'));
+  assert.ok(await blobs.has(cold.digests.get(DATA) as `sha256:${string}`));
+});
+
+test('a torn or foreign record is a miss, never an error', async () => {
+  const f = await fixture();
+  const cold = await build(f);
+  const layersDir = join(f.cacheRoot, 'layers');
+  const records: string[] = [];
+  for (const sub of await readdir(layersDir)) for (const n of await readdir(join(layersDir, sub))) records.push(join(layersDir, sub, n));
+  assert.equal(records.length, 4);
+  await writeFile(records[0]!, '{"v":1,"key":"');
+  const other = JSON.parse(await readFile(records[1]!, 'utf8')) as { key: string };
+  await writeFile(records[1]!, JSON.stringify({ ...other, key: '0'.repeat(64) }));
+  const warm = await build(f);
+  assert.equal([...warm.cached.values()].filter((c) => !c).length, 2);
+  assert.equal(warm.manifest, cold.manifest);
+});
+
+const opts: LayerWriteOptions = { header: { mtime: 1, uid: 0, gid: 0, uname: 'root', gname: 'root' }, compressor: 'gzip' };
+
+test('the key covers paths, store dir, compressor, mtime, owner and format version; not the order of paths', async () => {
+  const paths = [{ path: `${SD}/${APP}` }, { path: `${SD}/${LIB}` }];
+  const k = storeLayerKey(paths, SD, opts);
+  assert.match(k, /^[0-9a-f]{64}$/);
+  assert.equal(storeLayerKey([...paths].reverse(), SD, opts), k);
+  const variants = [
+    storeLayerKey(paths.slice(1), SD, opts),
+    storeLayerKey(paths, '/gnu/store', opts),
+    storeLayerKey(paths, SD, { ...opts, compressor: 'none' }),
+    storeLayerKey(paths, SD, { ...opts, header: { ...opts.header, mtime: 2 } }),
+    storeLayerKey(paths, SD, { ...opts, header: { ...opts.header, uid: 1000 } }),
+    storeLayerKey(paths, SD, { ...opts, header: { ...opts.header, gname: 'wheel' } }),
+    storeLayerKey([{ ...paths[0]!, fingerprint: 'x' }, paths[1]!], SD, opts),
+  ];
+  assert.equal(new Set([k, ...variants]).size, variants.length + 1);
+  assert.match(LAYER_FORMAT_VERSION, /gzip-blocks-262144/);
+});
+
+test('a directory store keys each path by where it is and its tree fingerprint; an unchanged tree keeps its key', async () => {
+  const f = await fixture();
+  const source = new DirectoryStoreSource(f.storeDir, SD, { cacheDir: false });
+  const [a] = await keyedStorePaths(source, [`${SD}/${APP}`]);
+  assert.equal(a!.fsPath, join(f.storeDir, APP));
+  assert.match(a!.fingerprint!, /^[0-9a-f]{64}$/);
+  const again = await keyedStorePaths(new DirectoryStoreSource(f.storeDir, SD, { cacheDir: false }), [`${SD}/${APP}`]);
+  assert.deepEqual(again, [a]);
+  await writeFile(join(f.storeDir, APP, 'bin/extra'), '');
+  const changed = await keyedStorePaths(new DirectoryStoreSource(f.storeDir, SD, { cacheDir: false }), [`${SD}/${APP}`]);
+  assert.notEqual(changed[0]!.fingerprint, a!.fingerprint);
+});
+
+test('an entry-list key changes with in-memory bytes and with a disk file rewritten in place', async () => {
+  const dir = await tempDir('imgbuild-cache-entries-');
+  const file = join(dir, 'motd');
+  await writeFile(file, 'hello');
+  const entries = (text: string) => [
+    { kind: 'directory' as const, path: 'etc', mode: 0o755 },
+    { kind: 'file' as const, path: 'etc/issue', mode: 0o644, content: { from: 'bytes' as const, data: Buffer.from(text) } },
+    { kind: 'file' as const, path: 'etc/motd', mode: 0o644, content: { from: 'disk' as const, fsPath: file, size: 5 } },
+  ];
+  const k = await entriesKey(entries('a'), opts);
+  assert.equal(await entriesKey(entries('a'), opts), k);
+  assert.notEqual(await entriesKey(entries('b'), opts), k);
+  const st = await stat(file);
+  await writeFile(file, 'HELLO');
+  await utimes(file, st.atime, st.mtime);
+  assert.notEqual(await entriesKey(entries('a'), opts), k);
+});
