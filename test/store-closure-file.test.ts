@@ -116,7 +116,7 @@ test('a reference cycle in a closure file is refused, naming the cycle', async (
 });
 
 test('openStoreSource refuses incomplete options', async () => {
-  await assert.rejects(openStoreSource({ kind: 'directory' }), { message: 'a directory store source needs a directory (--store-dir-path)' });
+  await assert.rejects(openStoreSource({ kind: 'directory' }), { message: 'a directory store source needs the directory that holds the store paths' });
   await assert.rejects(openStoreSource({ kind: 'closure-file' }), { message: 'a closure-file store source needs the closure file' });
   await assert.rejects(openStoreSource({ kind: 'directory', dir: '/x', verify: true }), {
     message: '--verify-store needs a source that gives NAR hashes (nix or a closure file); a scanned directory has none',

@@ -24,7 +24,7 @@ export interface OpenStoreSourceOptions {
 export async function openStoreSource(opts: OpenStoreSourceOptions): Promise<StoreSource> {
   switch (opts.kind) {
     case 'directory':
-      if (!opts.dir) throw new StoreError('a directory store source needs a directory (--store-dir-path)', []);
+      if (!opts.dir) throw new StoreError('a directory store source needs the directory that holds the store paths', []);
       if (opts.verify) {
         throw new StoreError('--verify-store needs a source that gives NAR hashes (nix or a closure file); a scanned directory has none', []);
       }
