@@ -29,3 +29,18 @@ export function compareAutoPathKey(a: string, b: string): number {
   const nameB = db < 0 ? '' : b.slice(db + 1);
   return compareStrings(nameA, nameB) || compareStrings(da < 0 ? a : a.slice(0, da), db < 0 ? b : b.slice(0, db));
 }
+
+/**
+ * Every path's rank in auto-layer's name order (0 = first), computed once so that hot loops
+ * compare two integers. The key `name \0 hash` sorts as the (name, hash) tuple does.
+ */
+export function autoKeyRanks(paths: readonly string[]): Int32Array {
+  const keys = paths.map((p) => {
+    const dash = p.indexOf('-');
+    return dash < 0 ? `\0${p}` : `${p.slice(dash + 1)}\0${p.slice(0, dash)}`;
+  });
+  const order = paths.map((_, i) => i).sort((a, b) => compareStrings(keys[a]!, keys[b]!));
+  const rank = new Int32Array(paths.length);
+  order.forEach((v, r) => (rank[v] = r));
+  return rank;
+}

@@ -18,8 +18,6 @@ export function popularityScores(graph: IndexedGraph): bigint[] {
   return scoresWith<bigint>(graph, order, 0n, (a, b) => a + b);
 }
 
-/** Ancestor walks longer than this give way to the bitset pass (see below). */
-const WALK_LIMIT = 1024;
 
 function scoresWith<T extends number | bigint>(graph: IndexedGraph, order: Int32Array, zero: T, add: (a: T, b: T) => T): T[] {
   const n = graph.paths.length;
@@ -36,45 +34,58 @@ function scoresWith<T extends number | bigint>(graph: IndexedGraph, order: Int32
     }
   }
 
-  // Nodes with several users: walk their ancestors, unless there are too many of them.
+  // Nodes with several users (and roots): walk their ancestors, unless there are too many.
   const score: T[] = new Array<T>(n).fill(zero);
   const stamp = new Int32Array(n).fill(-1);
   const stack: number[] = [];
   const heavy: number[] = [];
+  // A walk costs about its length times the users per node; the bitset pass about n/6 per node.
+  const walkLimit = Math.max(256, n >>> 6);
   for (const p of order) {
     if (graph.users[p]!.length === 1) continue;
     let s = zero;
     let visited = 0;
     stamp[p] = p;
     stack.push(p);
-    while (stack.length > 0 && visited <= WALK_LIMIT) {
+    while (stack.length > 0 && visited <= walkLimit) {
       const a = stack.pop()!;
       visited++;
       s = add(s, w[a]!);
       for (const u of graph.users[a]!) if (stamp[u] !== p) (stamp[u] = p), stack.push(u);
     }
-    if (visited > WALK_LIMIT) {
+    if (visited > walkLimit) {
       stack.length = 0;
       heavy.push(p);
     } else score[p] = s;
   }
 
   // Nodes with many ancestors, 32 at a time: one pass over the graph, dependencies first, finds
-  // for every node which of the 32 it reaches; nodes reaching the same subset add up together.
+  // for every node which of the 32 it reaches (a bit mask). Each byte of the mask indexes a table
+  // of sums, so a node costs four additions however many of the 32 it reaches.
   const reach = new Int32Array(n);
   const bitOf = new Int32Array(n).fill(-1);
   for (let c = 0; c < heavy.length; c += 32) {
     const chunk = heavy.slice(c, c + 32);
     chunk.forEach((t, b) => (bitOf[t] = b));
-    const bySubset = new Map<number, T>();
+    const table: T[] = new Array<T>(4 * 256).fill(zero);
     for (let i = n - 1; i >= 0; i--) {
       const v = order[i]!;
       let m = bitOf[v]! >= 0 ? 1 << bitOf[v]! : 0;
       for (const r of graph.refs[v]!) m |= reach[r]!;
       reach[v] = m;
-      if (m !== 0) bySubset.set(m, add(bySubset.get(m) ?? zero, w[v]!));
+      if (m === 0) continue;
+      for (let k = 0; k < 4; k++) {
+        const byte = (m >>> (8 * k)) & 255;
+        if (byte !== 0) table[k * 256 + byte] = add(table[k * 256 + byte]!, w[v]!);
+      }
     }
-    for (const [m, s] of bySubset) for (let b = 0; b < chunk.length; b++) if (m & (1 << b)) score[chunk[b]!] = add(score[chunk[b]!]!, s);
+    chunk.forEach((t, b) => {
+      const k = b >>> 3;
+      const bit = 1 << (b & 7);
+      let s = zero;
+      for (let byte = 1; byte < 256; byte++) if (byte & bit) s = add(s, table[k * 256 + byte]!);
+      score[t] = s;
+    });
     for (const t of chunk) bitOf[t] = -1;
   }
 

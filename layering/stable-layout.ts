@@ -1,5 +1,5 @@
 import { markClosure, topoOrder, type IndexedGraph } from './graph.js';
-import { compareAutoPathKey } from './path-order.js';
+import { autoKeyRanks } from './path-order.js';
 
 /**
  * The `stable` layout: layers chosen so that bumping a dependency re-uploads few bytes beyond the
@@ -30,7 +30,8 @@ import { compareAutoPathKey } from './path-order.js';
  * Deterministic and independent of the order of paths and references (ties go by store path name).
  */
 export function stableLayout(graph: IndexedGraph, nodes: readonly number[], room: number): number[][] {
-  const byName = (a: number, b: number) => compareAutoPathKey(graph.paths[a]!, graph.paths[b]!);
+  const rank = autoKeyRanks(graph.paths);
+  const byName = (a: number, b: number) => rank[a]! - rank[b]!;
   let units = [...new Set(nodes)].sort(byName).map((v) => [v]);
   if (units.length <= room) return units;
   const limit = exactLimit(graph, units);

@@ -12,6 +12,7 @@ import {
   type LayerPlan,
   type StorePathInfo,
 } from '../layering/index.js';
+import { autoKeyRanks, compareAutoPathKey } from '../layering/path-order.js';
 
 /** `/nix/store/<32 chars>-name`, the hash derived from the name. */
 const sp = (name: string) => `/nix/store/${createHash('sha256').update(name).digest('hex').slice(0, 32)}-${name}`;
@@ -271,5 +272,16 @@ test('formatPlan prints one row per layer with its reason, NAR size and paths', 
       `                          ${sp('hello')}`,
       '',
     ].join('\n'),
+  );
+});
+
+test('auto-layer name order: by the name after the hash, then the hash; a name that prefixes another sorts first', () => {
+  const paths = ['/nix/store/bbb-foo-1.0', '/nix/store/aaa-foo-1.0', '/nix/store/ccc-foo', '/nix/store/aaa-foo-1.0-dev', '/nix/store/zzz-bar'];
+  const expected = ['/nix/store/zzz-bar', '/nix/store/ccc-foo', '/nix/store/aaa-foo-1.0', '/nix/store/bbb-foo-1.0', '/nix/store/aaa-foo-1.0-dev'];
+  assert.deepEqual([...paths].sort(compareAutoPathKey), expected);
+  const rank = autoKeyRanks(paths);
+  assert.deepEqual(
+    paths.map((_, i) => i).sort((a, b) => rank[a]! - rank[b]!).map((i) => paths[i]),
+    expected,
   );
 });

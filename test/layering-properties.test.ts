@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { bumpPath, randomGraph, shuffledGraph, type RandomGraphOptions } from '../bench/layering-random-graph.js';
-import { planLayers, type ClosureGraph, type LayerPlan, type LayeringStrategy } from '../layering/index.js';
+import { indexGraph, planLayers, popularityScores, type ClosureGraph, type LayerPlan, type LayeringStrategy } from '../layering/index.js';
 
 /** Seeded random closures, small to 5,000 paths, of several shapes. */
 const graphs: { name: string; options: RandomGraphOptions; limits: number[] }[] = [
@@ -95,4 +95,35 @@ test('stable layering with a smaller limit than the old image gives up the small
     const dropped = old.layers.filter((l) => !carried.some((c) => c.paths === l.paths || c.paths.join() === l.paths.join()));
     for (const d of dropped) assert.ok(keptSizes.every((k) => k >= d.narSize), `dropped a layer of ${d.narSize} bytes but kept a smaller one`);
   }
+});
+
+/**
+ * popularity_contest as nixpkgs writes it: expand references from the roots into a tree and count
+ * every appearance, a subtree's counts each raised by one per level they are merged up. Memoised
+ * per path like nixpkgs' own caches; fine for a few thousand paths.
+ */
+function referencePopularity(graph: ClosureGraph): Map<string, bigint> {
+  const refs = new Map(graph.paths.map((p) => [p.path, [...new Set(p.references.filter((r) => r !== p.path))]]));
+  const referenced = new Set([...refs.values()].flat());
+  const memo = new Map<string, Map<string, bigint>>();
+  const contest = (children: string[]): Map<string, bigint> => {
+    const pop = new Map<string, bigint>();
+    for (const c of children) {
+      pop.set(c, (pop.get(c) ?? 0n) + 1n);
+      let sub = memo.get(c);
+      if (!sub) memo.set(c, (sub = contest(refs.get(c)!)));
+      for (const [p, k] of sub) pop.set(p, (pop.get(p) ?? 0n) + k + 1n);
+    }
+    return pop;
+  };
+  return contest(graph.paths.map((p) => p.path).filter((p) => !referenced.has(p)));
+}
+
+test('popularity counts equal popularity_contest computed the nixpkgs way, on 1,500 paths with heavily shared base paths', () => {
+  // Base paths here have more ancestors than a walk takes, so the bitset pass computes their counts.
+  const graph = randomGraph({ n: 1500, seed: 31, component: 300, base: 40, baseShare: 0.6 });
+  const g = indexGraph(graph.paths);
+  const ours = popularityScores(g);
+  const expected = referencePopularity(graph);
+  assert.deepEqual(new Map(g.paths.map((p, i) => [p, ours[i]!])), expected);
 });
