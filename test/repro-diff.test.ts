@@ -11,7 +11,7 @@ import { repoRoot } from './helpers/paths.js';
 import { needTool } from './helpers/tools.js';
 import { tempDir } from './helpers/tmp.js';
 import { startRegistry } from './helpers/registry.js';
-import { FIELD, findEntry, insertPax, Layout, setHeaderBytes, setOctalField, singleFileTar, swapAdjacent } from './fixtures/repro/plant.js';
+import { FIELD, findEntry, insertPax, rawEntries, Layout, setHeaderBytes, setOctalField, singleFileTar, swapAdjacent } from './fixtures/repro/plant.js';
 import type { ImageDiff, LayerInfo } from '../builder/repro/diff.js';
 
 const fixture = join(repoRoot, 'test/fixtures/repro');
@@ -58,6 +58,11 @@ function layerInfo(l: Layout, i: number): LayerInfo {
   return { index: i, digest: d.digest, diffId: l.config.rootfs.diff_ids[i], size: d.size, mediaType: d.mediaType };
 }
 
+/** Entries in layer `i` of each image, counted from the raw tar. */
+async function entryCounts(a: Layout, b: Layout, i: number): Promise<{ a: number; b: number }> {
+  return { a: rawEntries(await a.layerTar(i)).length, b: rawEntries(await b.layerTar(i)).length };
+}
+
 /** The parts of a diff every planted test checks: nothing reported but the planted change. */
 function assertOnly(diff: ImageDiff, expect: { manifest?: unknown[]; config?: unknown[]; layers?: unknown[] }): void {
   assert.equal(diff.identical, false);
@@ -96,6 +101,7 @@ test('one changed byte in one file: that file, field content, with both sha256s'
         a: layerInfo(a, 0),
         b: layerInfo(b, 0),
         descriptor: [],
+        entries: await entryCounts(a, b, 0),
         files: [{ path: readmePath, change: 'changed', fields: [{ path: 'content', a: sha(original), b: sha(changed) }] }],
         fieldCounts: { content: 1 },
         notes: [],
@@ -121,6 +127,7 @@ test('a mode change: that file, field mode, old and new bits', async () => {
         a: layerInfo(a, 0),
         b: layerInfo(b, 0),
         descriptor: [],
+        entries: await entryCounts(a, b, 0),
         files: [{ path: `${toolPath}/bin/tool`, change: 'changed', fields: [{ path: 'mode', a: 0o555, b: 0o755 }] }],
         fieldCounts: { mode: 1 },
         notes: [],
@@ -144,6 +151,7 @@ test('an mtime change: that file, field mtime, in seconds', async () => {
         a: layerInfo(a, 1),
         b: layerInfo(b, 1),
         descriptor: [],
+        entries: await entryCounts(a, b, 1),
         files: [{ path: 'etc/motd', change: 'changed', fields: [{ path: 'mtime', a: 1, b: 1_700_000_000 }] }],
         fieldCounts: { mtime: 1 },
         notes: [],
@@ -166,6 +174,7 @@ test('a reordered tar entry: no file differs, the order does, from the first dis
         a: layerInfo(a, 1),
         b: layerInfo(b, 1),
         descriptor: [],
+        entries: await entryCounts(a, b, 1),
         files: [],
         fieldCounts: {},
         // bin, bin/tool, etc, then etc/motd in a where b has share.
@@ -190,6 +199,7 @@ test('a PAX record added to one entry: that file, field pax.<key>', async () => 
         a: layerInfo(a, 1),
         b: layerInfo(b, 1),
         descriptor: [],
+        entries: await entryCounts(a, b, 1),
         files: [{ path: 'etc/motd', change: 'changed', fields: [{ path: 'pax.SCHILY.xattr.user.note', b: 'planted' }] }],
         fieldCounts: { pax: 1 },
         notes: [],

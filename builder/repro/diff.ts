@@ -44,6 +44,8 @@ export type LayerDiff =
       a: LayerInfo;
       b: LayerInfo;
       descriptor: FieldChange[];
+      /** Entries in each tar. */
+      entries: { a: number; b: number };
       files: FileDiff[];
       /** How many changed files have each field changed (`mtime: 120`), for a one-line summary. */
       fieldCounts: Record<string, number>;
@@ -178,7 +180,7 @@ async function contentDiff(a: ImageSource, b: ImageSource, x: LayerInfo, y: Laye
     notes.push('the tars differ in bytes that no entry shows: padding after file data, or the end-of-archive blocks');
   }
   if (sa.compression !== sb.compression) descriptor = [...descriptor, { path: 'compression', a: sa.compression, b: sb.compression }];
-  return { change: 'content', a: x, b: y, descriptor, files, fieldCounts, ...(order ? { order } : {}), notes };
+  return { change: 'content', a: x, b: y, descriptor, entries: { a: sa.entries.length, b: sb.entries.length }, files, fieldCounts, ...(order ? { order } : {}), notes };
 }
 
 const entryFields = ['type', 'sha256', 'size', 'mode', 'uid', 'gid', 'uname', 'gname', 'mtime', 'linkname', 'devmajor', 'devminor'] as const;

@@ -58,7 +58,7 @@ function layerLines(l: LayerDiff, maxFiles: number): string[] {
       const lines = [`  ~ layer ${pos(l.a, l.b)}: content differs: diff_id ${short(l.a.diffId)} → ${short(l.b.diffId)}`];
       for (const c of l.descriptor) lines.push(`      ${fieldLine(c)}`);
       const counts = Object.entries(l.fieldCounts);
-      if (counts.length) lines.push(`      changed fields: ${counts.map(([k, n]) => `${k} ×${n}`).join(', ')}`);
+      if (counts.length) lines.push(`      changed fields: ${counts.map(([k, n]) => `${k} ×${n}`).join(', ')} (of ${l.entries.b} entries)`);
       for (const f of l.files.slice(0, maxFiles)) lines.push(...fileLines(f));
       if (l.files.length > maxFiles) lines.push(`      ... and ${l.files.length - maxFiles} more file(s)`);
       if (l.order) {
