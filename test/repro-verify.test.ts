@@ -3,10 +3,11 @@
 // into the image is caught with the exact file named.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cp, mkdtemp, stat } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { cp, mkdtemp, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runCli, runCommand, tool } from './helpers/cli.js';
-import { repoRoot } from './helpers/paths.js';
+import { cliPath, repoRoot } from './helpers/paths.js';
 import { needTool } from './helpers/tools.js';
 import { startRegistry } from './helpers/registry.js';
 import { tempDir } from './helpers/tmp.js';
@@ -153,4 +154,24 @@ test('verify --against a registry image by digest (as CI checks what it pushed):
   } finally {
     await registry.stop();
   }
+});
+
+test('Ctrl-C during a build: exit 130, the build stopped and every temp dir removed', async () => {
+  const tmp = await scratch('tmpdir');
+  const child = spawn(process.execPath, [cliPath, 'verify', join(fixture, 'slow')], { env: { ...env, TMPDIR: tmp }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  const started = new Promise<void>((resolve) => {
+    child.stderr.on('data', (c: Buffer) => {
+      stderr += c.toString();
+      if (stderr.includes('build 1/2:')) resolve();
+    });
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  await started;
+  // The build is evaluating its (minute-long) spec in its own temp dir.
+  assert.equal((await readdir(tmp)).filter((n) => n.startsWith('imgbuild-verify-')).length, 1);
+  child.kill('SIGINT');
+  assert.equal(await exited, 130);
+  assert.match(stderr, /^interrupted: nothing was written$/m);
+  assert.deepEqual((await readdir(tmp)).filter((n) => n.startsWith('imgbuild-verify-')), []);
 });

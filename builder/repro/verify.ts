@@ -124,14 +124,41 @@ async function buildOnce(options: VerifyOptions, c: BuildConditions, dir: string
   return { ...c, cwd, output, cacheDir, manifestDigest };
 }
 
+/** After Ctrl-C, how long a build gets to clean up its temp files before it is killed. */
+const KILL_GRACE_MS = 2000;
+
+/**
+ * Run a build. On abort the child gets SIGINT (it removes its temp files and exits), then SIGKILL
+ * if it is still there after a grace period; the promise settles only once the child is gone, so
+ * the caller never removes a directory a build is still writing into.
+ */
 function run(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv, signal?: AbortSignal): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(cmd, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'], ...(signal ? { signal, killSignal: 'SIGINT' as const } : {}) });
+    if (signal?.aborted) return reject(abortError());
+    const child = spawn(cmd, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
+    let killTimer: NodeJS.Timeout | undefined;
+    const onAbort = () => {
+      child.kill('SIGINT');
+      killTimer = setTimeout(() => child.kill('SIGKILL'), KILL_GRACE_MS);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('error', reject);
-    child.on('close', (code, sig) => resolvePromise({ code, signal: sig, stdout, stderr }));
+    child.on('error', (err) => {
+      signal?.removeEventListener('abort', onAbort);
+      reject(err);
+    });
+    child.on('close', (code, sig) => {
+      clearTimeout(killTimer);
+      signal?.removeEventListener('abort', onAbort);
+      if (signal?.aborted) reject(abortError());
+      else resolvePromise({ code, signal: sig, stdout, stderr });
+    });
   });
+}
+
+function abortError(): Error {
+  return Object.assign(new Error('verify was interrupted'), { name: 'AbortError' });
 }
