@@ -62,9 +62,9 @@ export function planLayers(closure: ClosureGraph, options: PlanOptions): LayerPl
       `pinned and explicit layers take all ${maxStoreLayers} store layers, leaving none for the other paths of the closure; raise maxLayers or pin fewer paths`,
     );
   }
-  const fresh = options.previous !== undefined;
+  const withPrevious = options.previous !== undefined;
   for (const layer of strategyLayers(graph, strategy, room, claimed, excluded)) {
-    push(layer.nodes, fresh ? 'new' : layer.reason);
+    push(layer.nodes, withPrevious ? 'new' : layer.reason);
   }
   return { strategy, layers };
 }
@@ -83,7 +83,7 @@ function strategyLayers(graph: IndexedGraph, strategy: PlanOptions['strategy'], 
     const keep: number[] = [];
     for (let v = 0; v < n; v++) if (!claimed[v] && !excluded[v]) keep.push(v);
     if (keep.length === 0) return [];
-    const sub = inducedSubgraph(graph, keep);
+    const sub = keep.length === n ? graph : inducedSubgraph(graph, keep);
     const groups = limitLayers(popularityOrder(sub), room);
     return groups.map((g, i) => ({
       nodes: g.map((v) => toGlobal(sub.paths[v]!)),
@@ -104,7 +104,7 @@ function strategyLayers(graph: IndexedGraph, strategy: PlanOptions['strategy'], 
     if (excluded[v]) ignore.add(graph.paths[v]!);
   }
   if (keep.length === ignore.size) return [];
-  const sub = inducedSubgraph(graph, keep);
+  const sub = keep.length === n ? graph : inducedSubgraph(graph, keep);
   return autoLayers(sub, room, ignore).map((l) => ({ nodes: l.paths.map(toGlobal), reason: 'auto' }));
 }
 

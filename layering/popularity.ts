@@ -12,9 +12,14 @@ import { compareStrings, popularityNameKey } from './path-order.js';
  * (with an exact float fast path while every count stays below 2^53).
  */
 export function popularityScores(graph: IndexedGraph): bigint[] {
+  return scoreValues(graph).map((s) => BigInt(s));
+}
+
+/** Exact counts as numbers while they all fit in 2^53, else as BigInt (much slower). */
+function scoreValues(graph: IndexedGraph): number[] | bigint[] {
   const order = topoOrder(graph);
   const fast = scoresWith<number>(graph, order, 0, (a, b) => a + b);
-  if (fast.every((s) => s <= Number.MAX_SAFE_INTEGER)) return fast.map((s) => BigInt(s));
+  if (fast.every((s) => s <= Number.MAX_SAFE_INTEGER)) return fast;
   return scoresWith<bigint>(graph, order, 0n, (a, b) => a + b);
 }
 
@@ -98,7 +103,7 @@ function scoresWith<T extends number | bigint>(graph: IndexedGraph, order: Int32
 }
 
 /** Nodes by popularity, most popular first; ties by popularity_contest's name key. */
-export function popularityOrder(graph: IndexedGraph, scores: readonly bigint[] = popularityScores(graph)): number[] {
+export function popularityOrder(graph: IndexedGraph, scores: readonly (number | bigint)[] = scoreValues(graph)): number[] {
   const keys = graph.paths.map(popularityNameKey);
   return graph.paths
     .map((_, i) => i)
