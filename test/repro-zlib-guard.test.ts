@@ -19,6 +19,11 @@ import {
   ZlibDriftError,
 } from '../builder/layer/zlib-guard.js';
 import { hasTool } from './helpers/tools.js';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { runCommand } from './helpers/cli.js';
+import { cliPath, repoRoot } from './helpers/paths.js';
+import { tempDir } from './helpers/tmp.js';
 
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
@@ -89,4 +94,23 @@ test('vanilla zlib (the system libz, via python3) encodes the golden input diffe
   assert.notEqual(sha256(vanilla), REFERENCE_DEFLATE_SHA256);
   // Both are valid deflate for the same input: the difference is encoding choices, not content.
   assert.deepEqual(inflateRawSync(vanilla), goldenDeflateInput());
+});
+
+test('end to end: a build under a drifting zlib is refused and writes nothing; with the opt-in it warns and builds', async () => {
+  const dir = await tempDir('imgbuild-repro-drift-');
+  const preload = join(repoRoot, 'test/fixtures/repro/zlib-drift.cjs');
+  const build = (out: string, extraEnv: NodeJS.ProcessEnv) =>
+    runCommand(process.execPath, ['--require', preload, cliPath, 'build', join(repoRoot, 'test/fixtures/repro/base'), '-o', join(dir, out)], {
+      env: { ...process.env, IMGBUILD_CACHE_DIR: join(dir, 'cache'), ...extraEnv },
+    });
+  const refused = await build('refused.oci', {});
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr, /^error\[zlib-drift\]: this Node's zlib produces different deflate bytes from the reference \(Node v[\d.]+, zlib [^)]+\)/m);
+  assert.match(refused.stderr, /^hint: .*IMGBUILD_ALLOW_ZLIB_DRIFT=1/m);
+  assert.equal(existsSync(join(dir, 'refused.oci')), false);
+
+  const allowed = await build('allowed.oci', { IMGBUILD_ALLOW_ZLIB_DRIFT: '1' });
+  assert.equal(allowed.code, 0, allowed.stderr);
+  assert.equal(allowed.stderr.match(/^warning: this Node's zlib produces different deflate bytes/gm)?.length, 1);
+  assert.equal(existsSync(join(dir, 'allowed.oci', 'index.json')), true);
 });
