@@ -64,23 +64,27 @@ function scoresWith<T extends number | bigint>(graph: IndexedGraph, order: Int32
     } else score[p] = s;
   }
 
-  // Nodes with many ancestors, 32 at a time: one pass over the graph, dependencies first, finds
-  // for every node which of the 32 it reaches (a bit mask). Each byte of the mask indexes a table
-  // of sums, so a node costs four additions however many of the 32 it reaches.
-  const reach = new Int32Array(n);
+  // Nodes with many ancestors, 64 at a time: one pass over the graph, dependencies first, finds
+  // for every node which of the 64 it reaches (two 32-bit masks). Each byte of the masks indexes a
+  // table of sums, so a node costs at most eight additions however many of the 64 it reaches.
+  const lo = new Int32Array(n);
+  const hi = new Int32Array(n);
   const bitOf = new Int32Array(n).fill(-1);
-  for (let c = 0; c < heavy.length; c += 32) {
-    const chunk = heavy.slice(c, c + 32);
+  for (let c = 0; c < heavy.length; c += 64) {
+    const chunk = heavy.slice(c, c + 64);
     chunk.forEach((t, b) => (bitOf[t] = b));
-    const table: T[] = new Array<T>(4 * 256).fill(zero);
+    const table: T[] = new Array<T>(8 * 256).fill(zero);
     for (let i = n - 1; i >= 0; i--) {
       const v = order[i]!;
-      let m = bitOf[v]! >= 0 ? 1 << bitOf[v]! : 0;
-      for (const r of graph.refs[v]!) m |= reach[r]!;
-      reach[v] = m;
-      if (m === 0) continue;
-      for (let k = 0; k < 4; k++) {
-        const byte = (m >>> (8 * k)) & 255;
+      const b = bitOf[v]!;
+      let mlo = b >= 0 && b < 32 ? 1 << b : 0;
+      let mhi = b >= 32 ? 1 << (b - 32) : 0;
+      for (const r of graph.refs[v]!) (mlo |= lo[r]!), (mhi |= hi[r]!);
+      lo[v] = mlo;
+      hi[v] = mhi;
+      if ((mlo | mhi) === 0) continue;
+      for (let k = 0; k < 8; k++) {
+        const byte = ((k < 4 ? mlo : mhi) >>> (8 * (k & 3))) & 255;
         if (byte !== 0) table[k * 256 + byte] = add(table[k * 256 + byte]!, w[v]!);
       }
     }
