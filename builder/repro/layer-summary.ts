@@ -65,7 +65,13 @@ export async function summariseLayer(blob: Readable, what: string): Promise<Laye
   const { head, rest } = await readHead(blob, 10);
   const compression: Compression = head[0] === 0x1f && head[1] === 0x8b ? 'gzip' : head.length >= 4 && head.readUInt32LE(0) === 0xfd2fb528 ? 'zstd' : 'none';
   const gzipHeader = compression === 'gzip' && head.length >= 10 ? { flags: head[3]!, mtime: head.readUInt32LE(4), xfl: head[8]!, os: head[9]! } : undefined;
-  const decompress = decompressor(compression, what);
+  let decompress: NodeJS.ReadWriteStream | undefined;
+  try {
+    decompress = decompressor(compression, what);
+  } catch (err) {
+    blob.destroy();
+    throw err;
+  }
 
   const tarHash = new DigestingStream();
   const ex = extract();
@@ -151,6 +157,11 @@ async function readHead(stream: Readable, n: number): Promise<{ head: Buffer; re
 }
 
 async function* prepend(head: Buffer, rest: AsyncIterator<Buffer>): AsyncGenerator<Buffer> {
-  if (head.length) yield head;
-  for (let r = await rest.next(); !r.done; r = await rest.next()) yield r.value;
+  try {
+    if (head.length) yield head;
+    for (let r = await rest.next(); !r.done; r = await rest.next()) yield r.value;
+  } finally {
+    // Stopped early (an error downstream): close the blob stream too.
+    await rest.return?.();
+  }
 }
