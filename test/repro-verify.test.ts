@@ -175,3 +175,14 @@ test('Ctrl-C during a build: exit 130, the build stopped and every temp dir remo
   assert.match(stderr, /^interrupted: nothing was written$/m);
   assert.deepEqual((await readdir(tmp)).filter((n) => n.startsWith('imgbuild-verify-')), []);
 });
+
+test('every example with a spec is one the tests above verify', async () => {
+  const covered = ['busybox', 'hello'];
+  const examples: string[] = [];
+  for (const d of await readdir(join(repoRoot, 'examples'), { withFileTypes: true })) {
+    if (!d.isDirectory()) continue;
+    const files = await readdir(join(repoRoot, 'examples', d.name));
+    if (files.some((f) => /^image\.(ts|mts|js|mjs|json|ya?ml)$/.test(f))) examples.push(d.name);
+  }
+  assert.deepEqual(examples.sort(), covered, 'a new example needs a verify test in test/repro-verify.test.ts');
+});
