@@ -85,3 +85,34 @@ function sum(xs: number[]): number {
 function mib(bytes: number): string {
   return (bytes / 2 ** 20).toFixed(1);
 }
+
+// Every package bumped on its own, from the first image: how the layerings do on bumps nobody
+// picked. Re-uploaded bytes = changed paths + the unchanged paths that share a layer with one.
+console.log(`\nevery single-package bump from the first image (${store.packages.size} bumps):`);
+const single: string[][] = [['layering', 'bytes / minimum (all bumps)', 'median bump', '90th percentile', 'bumps ≤ 1.01×']];
+for (const l of LAYERINGS.filter((x) => !x.stable || x.options.strategy === 'stable')) {
+  const plan = planLayers(graphs[0]!, { ...l.options, maxStoreLayers: budget });
+  const size = new Map(graphs[0]!.paths.map((p) => [p.path, p.narSize]));
+  let pushedAll = 0;
+  let minimumAll = 0;
+  const ratios: number[] = [];
+  for (const name of store.packages.keys()) {
+    const after = new Set(storeGraph(store, new Map([[name, 1]])).paths.map((p) => p.path));
+    const changed = graphs[0]!.paths.filter((p) => !after.has(p.path)).reduce((s, p) => s + p.narSize, 0);
+    let pushed = 0;
+    for (const layer of plan.layers) if (layer.paths.some((p) => !after.has(p))) pushed += layer.paths.reduce((s, p) => s + size.get(p)!, 0);
+    pushedAll += pushed;
+    minimumAll += changed;
+    if (changed > 0) ratios.push(pushed / changed);
+  }
+  ratios.sort((a, b) => a - b);
+  single.push([
+    l.name,
+    `${(pushedAll / minimumAll).toFixed(3)}×`,
+    `${ratios[Math.floor(ratios.length / 2)]!.toFixed(3)}×`,
+    `${ratios[Math.floor(ratios.length * 0.9)]!.toFixed(3)}×`,
+    `${ratios.filter((r) => r <= 1.01).length} of ${ratios.length}`,
+  ]);
+}
+const w2 = single[0]!.map((_, c) => Math.max(...single.map((r) => r[c]!.length)));
+for (const r of single) console.log(r.map((cell, c) => (c === 0 ? cell.padEnd(w2[c]!) : cell.padStart(w2[c]!))).join('  '));
