@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import pLimit from 'p-limit';
 import type { ClosureGraph, LayerPlan } from '../layering/types.js';
 import { planLayers, storeLayerBudget } from '../layering/index.js';
@@ -8,6 +8,8 @@ import { baseHistory, loadBaseImage, mergeConfig, type BaseImage } from './base-
 import { BlobStore } from './blobs/blob-store.js';
 import { cacheRoot } from './cache-dir.js';
 import { customisationEntries } from './customisation/entries.js';
+import { mergeEntries } from './customisation/merge.js';
+import { nixDbEntries } from './store/nix-db.js';
 import { assembleImage } from './image/assemble.js';
 import type { BuiltImage, ImageLayer } from './image/types.js';
 import { storeLayerEntries } from './layer/tree-entries.js';
@@ -18,6 +20,7 @@ import { writeLayer } from './layer/write-layer.js';
 import { assertReferenceDeflate } from './layer/zlib-guard.js';
 import type { ResolvedSpec } from './spec/schema.js';
 import { DirectoryStoreSource } from './store/directory-source.js';
+import { openStoreSource } from './store/open.js';
 import { SpecError } from './errors.js';
 import type { StoreSource } from './store/types.js';
 
@@ -62,11 +65,20 @@ export function defaultBlobStore(env: NodeJS.ProcessEnv = process.env): BlobStor
 /** The store a spec names, unless the caller gave one. */
 export async function specStore(spec: ResolvedSpec, override?: StoreSource): Promise<StoreSource> {
   if (override) return override;
-  if (!spec.store.dir) {
-    if (spec.contents.length === 0 && spec.copyToRoot.length === 0) return new DirectoryStoreSource(spec.file, spec.store.storeDir, { cacheDir: false });
-    throw new SpecError(spec.file, 'store', 'the spec names store paths but no store to take them from', 'set store.dir in the spec or pass --store <dir>');
+  const { kind, dir, storeDir, storeDirGiven, closureFile, verify } = spec.store;
+  if (kind === 'directory' && !dir) {
+    if (spec.contents.length === 0 && spec.copyToRoot.length === 0) return new DirectoryStoreSource(spec.file, storeDir, { cacheDir: false });
+    throw new SpecError(spec.file, 'store', 'the spec names store paths but no store to take them from', 'set store.dir in the spec, or pass --store <dir>, --nix or --closure-file <file>');
   }
-  return new DirectoryStoreSource(spec.store.dir, spec.store.storeDir);
+  return openStoreSource({
+    kind,
+    dir,
+    // A real Nix store reports its own store dir unless one was asked for.
+    storeDir: kind === 'nix' && !storeDirGiven ? undefined : storeDir,
+    closureFile,
+    verify,
+    cwd: dirname(spec.file),
+  });
 }
 
 /** Closure of everything the image holds: `contents` and the paths `copyToRoot` links into `/`. */
@@ -134,7 +146,12 @@ export async function buildImage(spec: ResolvedSpec, options: BuildOptions = {})
   const customisation = limit(async (): Promise<ImageLayer> => {
     options.signal?.throwIfAborted();
     const index = total - 1;
-    const entries = await customisationEntries(spec, fsPathOf);
+    let entries = await customisationEntries(spec, fsPathOf);
+    if (spec.includeNixDB) {
+      // dockerTools' includeNixDB: the closure registered in /nix/var/nix/db, in this layer.
+      const db = await nixDbEntries(closure, fsPathOf, { registrationTime: spec.mtime });
+      entries = mergeEntries(spec.file, entries, db);
+    }
     emit({ phase: 'layer-start', index, total, reason: 'customisation', paths: 0, narSize: 0 });
     const { blob, cached } = await write(() => entriesKey(entries, writeOptions), () => writeLayer(entries, writeOptions, blobs));
     emit({ phase: 'layer-done', index, total, reason: 'customisation', digest: blob.digest, size: blob.size, cached });

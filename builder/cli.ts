@@ -39,7 +39,10 @@ const registryOptions = (cmd: Command) =>
 const storeOptions = (cmd: Command) =>
   cmd
     .option('--store <dir>', "directory holding the store paths (overrides the spec's store.dir)")
-    .option('--store-dir <path>', 'logical store dir written into the image', undefined);
+    .option('--store-dir <path>', 'logical store dir written into the image (default /nix/store)')
+    .option('--nix', 'take store paths and their closure from the Nix installation (contents may be installables such as nixpkgs#hello)')
+    .option('--closure-file <file>', 'take the closure from this file (nix path-info --json, exportReferencesGraph or closureInfo output) and the files from --store or the store dir')
+    .option('--verify-store', 'check the NAR hashes the Nix store or closure file gives against the files');
 
 registryOptions(storeOptions(
   program
@@ -100,16 +103,15 @@ storeOptions(
     .option('--previous <image>', 'plan against a previous build (stable layering)'),
 ).action(runPlan);
 
-storeOptions(
+registryOptions(storeOptions(
   program
     .command('verify')
     .description('build a spec twice in isolated temp dirs (other cwd, umask, TZ, cache) and check that the digests agree; exit 1 with the diff if not')
     .argument('<spec>', 'spec file or directory')
     .option('--against <image>', 'compare one build with this image instead: OCI layout, OCI archive, docker-archive, or a registry image (docker://host/repo@sha256:...)')
     .option('--keep', 'keep the builds in their temp dir and print where')
-    .option('--insecure-registry <host>', 'reach this registry (host[:port]) over plain HTTP or unverified TLS; repeatable', (v: string, all: string[] = []) => [...all, v])
     .option('--json', 'print JSON'),
-).action(runVerify);
+)).action(runVerify);
 
 program
   .command('diff')
@@ -117,7 +119,8 @@ program
   .argument('<a>', 'OCI layout, OCI archive, docker-archive (oci:, oci-archive:, docker-archive: prefixes accepted) or docker://<registry image>')
   .argument('<b>', 'the image to compare with')
   .option('--max-files <n>', 'files listed per changed layer (default 50)')
-  .option('--insecure-registry <host>', 'reach this registry (host[:port]) over plain HTTP or unverified TLS; repeatable', (v: string, all: string[] = []) => [...all, v])
+  .option('--insecure-registry <host[:port]>', 'plain HTTP or unverified TLS for this registry only (repeatable)', collect)
+  .option('--ca-file <pem>', 'trust this CA certificate for registries, besides the system roots (repeatable)', collect)
   .option('--json', 'print JSON')
   .action(runDiff);
 

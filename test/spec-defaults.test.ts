@@ -13,7 +13,7 @@ test('a spec with only a name gets every default', () => {
     name: 'app',
     tag: undefined,
     contents: [],
-    store: { dir: undefined, storeDir: '/nix/store' },
+    store: { kind: 'directory', dir: undefined, storeDir: '/nix/store', storeDirGiven: false, closureFile: undefined, verify: false },
     config: {},
     created: '1970-01-01T00:00:01Z',
     mtime: 1,
@@ -51,13 +51,20 @@ test('the default architecture is the Go name of this machine', () => {
 });
 
 test('store.dir is made absolute relative to the spec file; storeDir defaults to /nix/store', () => {
-  assert.deepEqual(resolve({ name: 'a', store: { dir: '../store' } }).store, { dir: '/work/specs/store', storeDir: '/nix/store' });
-  assert.deepEqual(resolve({ name: 'a', store: { dir: '/abs/store', storeDir: '/opt/store' } }).store, { dir: '/abs/store', storeDir: '/opt/store' });
+  assert.deepEqual(resolve({ name: 'a', store: { dir: '../store' } }).store, { kind: 'directory', dir: '/work/specs/store', storeDir: '/nix/store', storeDirGiven: false, closureFile: undefined, verify: false });
+  assert.deepEqual(resolve({ name: 'a', store: { dir: '/abs/store', storeDir: '/opt/store' } }).store, { kind: 'directory', dir: '/abs/store', storeDir: '/opt/store', storeDirGiven: true, closureFile: undefined, verify: false });
 });
 
 test('the command line overrides store.dir (relative to the current directory) and storeDir', () => {
   const r = resolveSpec({ name: 'a', store: { dir: 'store' } }, { file, env: {}, overrides: { store: { dir: 'ci/store', storeDir: '/gnu/store' } } });
-  assert.deepEqual(r.store, { dir: `${process.cwd()}/ci/store`, storeDir: '/gnu/store' });
+  assert.deepEqual(r.store, { kind: 'directory', dir: `${process.cwd()}/ci/store`, storeDir: '/gnu/store', storeDirGiven: true, closureFile: undefined, verify: false });
+});
+
+test('a closure file makes the store a closure-file store; the command line can choose Nix', () => {
+  const r = resolve({ name: 'a', store: { closureFile: 'closure.json', verify: true } });
+  assert.deepEqual(r.store, { kind: 'closure-file', dir: undefined, storeDir: '/nix/store', storeDirGiven: false, closureFile: '/work/specs/app/closure.json', verify: true });
+  const n = resolveSpec({ name: 'a', contents: ['nixpkgs#hello'] }, { file, env: {}, overrides: { store: { kind: 'nix' } } });
+  assert.deepEqual([n.store.kind, n.contents], ['nix', ['nixpkgs#hello']]);
 });
 
 test('every field given is kept', () => {

@@ -17,7 +17,7 @@ function expectFixture(spec: ResolvedSpec, file: string, name: string) {
   assert.equal(spec.file, file);
   assert.equal(spec.name, name);
   assert.equal(spec.tag, '1.0');
-  assert.deepEqual(spec.store, { dir: join(fixtures, 'store'), storeDir: '/nix/store' });
+  assert.deepEqual(spec.store, { kind: 'directory', dir: join(fixtures, 'store'), storeDir: '/nix/store', storeDirGiven: false, closureFile: undefined, verify: false });
   assert.deepEqual(spec.contents, [HELLO]);
   assert.deepEqual(spec.config.Cmd, ['/bin/hello']);
   assert.deepEqual(spec.config.ExposedPorts, { '8080/tcp': {} });
@@ -223,5 +223,5 @@ test('a problem of the whole spec gets no line: an invalid SOURCE_DATE_EPOCH wit
 
 test('the command line store override wins over the spec', async () => {
   const spec = await loadSpec(join(fixtures, 'image.json'), {}, { store: { dir: '/ci/store', storeDir: '/nix/store' } });
-  assert.deepEqual(spec.store, { dir: '/ci/store', storeDir: '/nix/store' });
+  assert.deepEqual(spec.store, { kind: 'directory', dir: '/ci/store', storeDir: '/nix/store', storeDirGiven: true, closureFile: undefined, verify: false });
 });

@@ -12,13 +12,22 @@ import type { StoreSource } from '../store/types.js';
 export interface StoreFlags {
   store?: string;
   storeDir?: string;
+  nix?: boolean;
+  closureFile?: string;
+  verifyStore?: boolean;
 }
 
 /** Load a spec and open the store it names, with `--store`/`--store-dir` taking precedence. */
 export async function loadSpecAndStore(specFile: string, flags: StoreFlags): Promise<{ spec: ResolvedSpec; store: StoreSource }> {
   // --store/--store-dir are applied while resolving, so content paths are checked against them.
   const spec = await loadSpec(await specFilePath(specFile), process.env, {
-    store: { dir: flags.store ? resolve(flags.store) : undefined, storeDir: flags.storeDir },
+    store: {
+      kind: flags.nix ? 'nix' : flags.closureFile ? 'closure-file' : undefined,
+      dir: flags.store ? resolve(flags.store) : undefined,
+      storeDir: flags.storeDir,
+      closureFile: flags.closureFile ? resolve(flags.closureFile) : undefined,
+      verify: flags.verifyStore,
+    },
   });
   return { spec, store: await specStore(spec) };
 }

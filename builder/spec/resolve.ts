@@ -7,16 +7,20 @@ import { SpecValidationError, type SpecIssue } from './errors.js';
 import { formatField, specIssues } from './issues.js';
 import { parseMode } from './mode.js';
 import { hostArchitecture } from './platform.js';
-import { dateMs, ImageSpecSchema, imagePathProblem } from './schema.js';
-import type { HealthcheckSpec, ImageSpec, ResolvedGroup, ResolvedSpec, ResolvedUser } from './types.js';
+import { dateMs, ImageSpecSchema, imagePathProblem, storePathProblem } from './schema.js';
+import type { HealthcheckSpec, ImageSpec, ResolvedGroup, ResolvedSpec, ResolvedUser, StoreKind } from './types.js';
 
 /** What the CLI may override in a spec. */
 export interface SpecOverrides {
   store?: {
+    kind?: StoreKind;
     /** On-disk store directory (relative to the current directory). */
     dir?: string;
     /** Logical store dir written into the image. */
     storeDir?: string;
+    /** Closure file (relative to the current directory). */
+    closureFile?: string;
+    verify?: boolean;
   };
 }
 
@@ -62,14 +66,25 @@ export function resolveSpec(input: unknown, options: ResolveOptions): ResolvedSp
     const problem = imagePathProblem(storeDir);
     if (problem) issue([], `the store dir given on the command line: ${problem}`);
   }
-  const overrideDir = options.overrides?.store?.dir;
-  const storeFsDir = overrideDir !== undefined ? resolvePath(overrideDir) : spec.store ? resolvePath(specDir, spec.store.dir) : undefined;
+  const over = options.overrides?.store ?? {};
+  const storeFsDir = over.dir !== undefined ? resolvePath(over.dir) : spec.store?.dir !== undefined ? resolvePath(specDir, spec.store.dir) : undefined;
+  const closureFile = over.closureFile !== undefined ? resolvePath(over.closureFile) : spec.store?.closureFile !== undefined ? resolvePath(specDir, spec.store.closureFile) : undefined;
+  const storeKind: StoreKind = over.kind ?? spec.store?.kind ?? (closureFile !== undefined ? 'closure-file' : 'directory');
+  if (storeKind === 'closure-file' && closureFile === undefined) issue(['store', 'closureFile'], 'a closure-file store needs closureFile');
 
   const inStore = (paths: string[] | undefined, at: PropertyKey[]) =>
     (paths ?? []).forEach((p, i) => {
       if (p.slice(0, p.lastIndexOf('/')) !== storeDir) issue([...at, i], `"${p}" is not in the store dir ${storeDir}`);
     });
-  inStore(spec.contents, ['contents']);
+  // A Nix store also realises installables (flake references, .drv files); other sources only hold store paths.
+  const isInstallable = (p: string) => storeKind === 'nix' && p.includes('#');
+  const contentPaths = (spec.contents ?? []).filter((p, i) => {
+    if (isInstallable(p)) return false;
+    const problem = storePathProblem(p);
+    if (problem) issue(['contents', i], storeKind === 'nix' ? `${problem}, nor an installable (flake#attr)` : problem);
+    return !problem;
+  });
+  inStore(contentPaths, ['contents']);
   inStore(spec.copyToRoot, ['copyToRoot']);
   inStore(spec.layering?.pinned, ['layering', 'pinned']);
   spec.layering?.layers?.forEach((group, i) => inStore(group, ['layering', 'layers', i]));
@@ -87,7 +102,14 @@ export function resolveSpec(input: unknown, options: ResolveOptions): ResolvedSp
     name: spec.name,
     tag: spec.tag,
     contents: unique(spec.contents ?? []),
-    store: { dir: storeFsDir, storeDir },
+    store: {
+      kind: storeKind,
+      dir: storeFsDir,
+      storeDir,
+      storeDirGiven: over.storeDir !== undefined || spec.store?.storeDir !== undefined,
+      closureFile,
+      verify: over.verify ?? spec.store?.verify ?? false,
+    },
     config: resolveConfig(spec.config ?? {}),
     created,
     mtime,

@@ -16,7 +16,7 @@ export type * from './types.js';
 
 /** Compressors a spec may name. Adding `zstd` means adding it here and in the layer writer. */
 export const COMPRESSORS = ['gzip', 'none'] as const;
-export const LAYERING_STRATEGIES = ['popularity', 'auto'] as const;
+export const LAYERING_STRATEGIES = ['popularity', 'auto', 'stable'] as const;
 export const MAX_LAYERS_LIMIT = 125;
 
 /** Why `p` is not an absolute, normalised path, or undefined when it is. */
@@ -208,14 +208,21 @@ const oneOf = (what: string, values: readonly string[], aliases: Record<string, 
   });
 
 /** Keys of the spec's `store` object. */
-const store = z.strictObject({ dir: nonEmpty, storeDir: imagePath.optional() });
+const store = z.strictObject({
+  kind: z.enum(['directory', 'nix', 'closure-file']).optional(),
+  dir: nonEmpty.optional(),
+  storeDir: imagePath.optional(),
+  closureFile: nonEmpty.optional(),
+  verify: z.boolean().optional(),
+});
 
 export const ImageSpecSchema = z.strictObject({
   $schema: z.string().optional().describe('JSON Schema of this file, for editors; ignored by imgbuild.'),
   name: checked(nameProblem).describe('Repository name: lowercase, optionally with a registry host[:port], e.g. ghcr.io/acme/app.'),
   tag: checked(tagProblem).optional().describe('Tag. Absent: derived from the image content.'),
-  contents: z.array(storePath).optional().describe('Store paths whose closure goes into the store layers.'),
-  store: store.optional().describe('Where the store paths are on this machine (dir, relative to the spec) and the logical store dir.'),
+  // Checked in resolve.ts: store paths, or also installables when the store is Nix.
+  contents: z.array(nonEmpty).optional().describe('Store paths whose closure goes into the store layers (with store.kind "nix", installables too).'),
+  store: store.optional().describe('Where the store paths come from: kind (directory, nix, closure-file), dir and closureFile (relative to the spec), storeDir, verify.'),
   config: containerConfig.optional().describe('Container config (Docker/OCI names).'),
   created: isoDate(true).optional().describe('Image creation date: ISO 8601 with a time zone, a date, or "now". Default 1970-01-01T00:00:01Z or SOURCE_DATE_EPOCH.'),
   mtime: isoDate(true).optional().describe('mtime of every layer entry: ISO 8601 or "now". Default SOURCE_DATE_EPOCH, else a fixed created, else 1970-01-01T00:00:01Z.'),

@@ -14,10 +14,10 @@ export interface ImageSpec {
   name: string;
   /** Tag, `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`. Absent: derived from the image's content. */
   tag?: string;
-  /** Store paths whose closure goes into the store layers. */
+  /** Store paths whose closure goes into the store layers; with the `nix` store also installables (`nixpkgs#hello`, `.#app`). */
   contents?: string[];
-  /** Where the store paths are. `dir` is relative to the spec file; the CLI can override both. */
-  store?: { dir: string; storeDir?: string };
+  /** Where the store paths come from. Paths are relative to the spec file; the CLI can override each field. */
+  store?: StoreSpec;
   /** The container config (Docker/OCI names). */
   config?: ContainerConfigSpec;
   /** Image creation date: ISO 8601 (with a time zone), `"now"`, or a Date. Default 1970-01-01T00:00:01Z. */
@@ -55,6 +55,22 @@ export interface ImageSpec {
   users?: UserSpec[];
   /** Groups written to /etc/group. */
   groups?: GroupSpec[];
+}
+
+/** Store source kinds: a directory laid out like a store, a real Nix installation, or a closure file plus a directory. */
+export type StoreKind = 'directory' | 'nix' | 'closure-file';
+
+export interface StoreSpec {
+  /** Default: `closure-file` when `closureFile` is set, else `directory`. */
+  kind?: StoreKind;
+  /** On-disk store directory (directory: required; closure-file: where the files are, default the store dir). */
+  dir?: string;
+  /** Logical store dir written into the image (default `/nix/store`). */
+  storeDir?: string;
+  /** `nix path-info --json`, `exportReferencesGraph` or `closureInfo` output from another CI step. */
+  closureFile?: string;
+  /** Check NAR hashes the source gives (nix, closure-file). */
+  verify?: boolean;
 }
 
 export interface LayeringSpec {
@@ -200,10 +216,16 @@ export interface ResolvedSpec {
   tag: string | undefined;
   contents: string[];
   store: {
+    kind: StoreKind;
     /** Absolute directory holding the store paths on this machine; undefined when the spec names none. */
     dir: string | undefined;
     /** Logical store dir written into the image, without trailing slash. */
     storeDir: string;
+    /** Whether storeDir was given (spec or CLI) rather than defaulted: a Nix store reports its own otherwise. */
+    storeDirGiven: boolean;
+    /** Absolute path of the closure file (closure-file). */
+    closureFile: string | undefined;
+    verify: boolean;
   };
   config: ContainerConfig;
   /** RFC 3339 UTC date for the image config and history (`1970-01-01T00:00:01Z`). */
