@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { cp, mkdtemp, readdir, stat } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runCli, runCommand, tool } from './helpers/cli.js';
 import { cliPath, repoRoot } from './helpers/paths.js';
@@ -185,4 +185,15 @@ test('every example with a spec is one the tests above verify', async () => {
     if (files.some((f) => /^image\.(ts|mts|js|mjs|json|ya?ml)$/.test(f))) examples.push(d.name);
   }
   assert.deepEqual(examples.sort(), covered, 'a new example needs a verify test in test/repro-verify.test.ts');
+});
+
+test('verify --store with a relative path: the builds, run elsewhere, get it made absolute', async () => {
+  const dir = await scratch('store-flag');
+  await cp(join(fixture, 'store'), join(dir, 'elsewhere'), { recursive: true });
+  // The spec's own store does not exist: only a forwarded, absolute --store makes the builds work.
+  const spec = JSON.parse(await readFile(join(fixture, 'base/image.json'), 'utf8')) as Record<string, unknown>;
+  await writeFile(join(dir, 'image.json'), JSON.stringify({ ...spec, store: { dir: './no-such-store' } }));
+  const r = await runCli(['verify', 'image.json', '--store', 'elsewhere', '--json'], { env, cwd: dir });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal((JSON.parse(r.stdout.toString()) as VerifyResult).reproducible, true);
 });

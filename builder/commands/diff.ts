@@ -1,18 +1,18 @@
 import { diffImages } from '../repro/diff.js';
 import { countDifferences, formatDiff } from '../repro/format-diff.js';
 import { openImageSource } from '../repro/image-source.js';
+import { registryClient, type RegistryFlags } from '../registry.js';
 import { registryImageOpener } from '../repro/remote-source.js';
 import { printJson } from './common.js';
 
-export interface DiffFlags {
+export interface DiffFlags extends Pick<RegistryFlags, 'insecureRegistry' | 'caFile'> {
   json?: boolean;
   maxFiles?: string;
-  insecureRegistry?: string[];
 }
 
 /** `imgbuild diff <a> <b>`: exit 0 when the images are the same, 1 when they differ. */
 export async function runDiff(a: string, b: string, flags: DiffFlags): Promise<void> {
-  const registry = registryImageOpener({ insecureRegistries: flags.insecureRegistry ?? [] });
+  const registry = registryImageOpener(() => registryClient(flags));
   try {
     const open = { remote: registry.open };
     const [ia, ib] = await Promise.all([openImageSource(a, open), openImageSource(b, open)]);

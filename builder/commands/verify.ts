@@ -1,13 +1,14 @@
 import { countDifferences, formatDiff } from '../repro/format-diff.js';
+import { resolve } from 'node:path';
+import { registryClient, type RegistryFlags } from '../registry.js';
 import { registryImageOpener } from '../repro/remote-source.js';
 import { verifySpec, type VerifyResult } from '../repro/verify.js';
 import { printJson, type StoreFlags } from './common.js';
 
-export interface VerifyFlags extends StoreFlags {
+export interface VerifyFlags extends StoreFlags, RegistryFlags {
   against?: string;
   json?: boolean;
   keep?: boolean;
-  insecureRegistry?: string[];
 }
 
 /** `imgbuild verify <spec>`: exit 0 when the builds (or the build and --against) have one digest, 1 otherwise. */
@@ -16,13 +17,13 @@ export async function runVerify(spec: string, flags: VerifyFlags): Promise<void>
   const onSignal = () => abort.abort();
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  const registry = registryImageOpener({ insecureRegistries: flags.insecureRegistry ?? [] });
+  // --creds, if given, are for the registry of --against.
+  const registry = registryImageOpener((host) => registryClient(flags, host));
   try {
     const result = await verifySpec({
       spec,
       against: flags.against,
-      store: flags.store,
-      storeDir: flags.storeDir,
+      buildArgs: buildArgs(flags),
       keep: flags.keep,
       signal: abort.signal,
       open: { remote: registry.open },
@@ -36,6 +37,22 @@ export async function runVerify(spec: string, flags: VerifyFlags): Promise<void>
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
+}
+
+/**
+ * The flags each build needs to see the same inputs: where the store is, and how to reach the
+ * registry of a base image. (--creds and --chunk-size only concern pushes, which verify does not do.)
+ */
+export function buildArgs(flags: VerifyFlags): string[] {
+  const args: string[] = [];
+  if (flags.store) args.push('--store', resolve(flags.store));
+  if (flags.storeDir) args.push('--store-dir', flags.storeDir);
+  if (flags.nix) args.push('--nix');
+  if (flags.closureFile) args.push('--closure-file', resolve(flags.closureFile));
+  if (flags.verifyStore) args.push('--verify-store');
+  for (const h of flags.insecureRegistry ?? []) args.push('--insecure-registry', h);
+  for (const f of flags.caFile ?? []) args.push('--ca-file', resolve(f));
+  return args;
 }
 
 export function formatVerify(r: VerifyResult): string {

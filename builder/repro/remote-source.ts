@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { createHash } from 'node:crypto';
 import { isDigest } from '../../oci/digest.js';
 import { ImageConfigSchema } from '../../oci/schemas.js';
-import { RegistryClient, type RegistryClientOptions } from '../../registry-client/client.js';
+import type { RegistryClient } from '../../registry-client/client.js';
 import { RegistryError } from '../../registry-client/errors.js';
 import { resolveImage } from '../../registry-client/pull.js';
 import { parseReference } from '../../registry-client/reference.js';
@@ -14,20 +14,22 @@ const MAX_CONFIG_BYTES = 16 * 1024 * 1024;
 
 export interface RegistryOpener {
   open: RemoteImageOpener;
-  /** Closes the client's connections. */
+  /** Closes the client's connections, if one was made. */
   close(): Promise<void>;
 }
 
 /**
  * Opens registry images (`ghcr.io/acme/app@sha256:...`, the host platform's manifest of an
  * index) as ImageSources: manifest and config are fetched at once, layers stream on demand and
- * are checked against their digests as they are read.
+ * are checked against their digests as they are read. The client is made on first use, for the
+ * registry of the first image opened (`makeClient` decides credentials and TLS from that).
  */
-export function registryImageOpener(options: RegistryClientOptions = {}): RegistryOpener {
-  const client = new RegistryClient(options);
+export function registryImageOpener(makeClient: (registry: string) => Promise<RegistryClient> | RegistryClient): RegistryOpener {
+  let client: RegistryClient | undefined;
   const open: RemoteImageOpener = async (name) => {
     try {
       const ref = parseReference(name);
+      client ??= await makeClient(ref.registry);
       const repo = { registry: ref.registry, repository: ref.repository };
       const resolved = await resolveImage(client, ref);
       const configDigest = resolved.manifest.config.digest;
@@ -44,14 +46,14 @@ export function registryImageOpener(options: RegistryClientOptions = {}): Regist
         manifestDigest: resolved.digest,
         config: parsed.data,
         configBytes,
-        openBlob: (digest) => Readable.from(blobChunks(client, repo, digest, `docker://${ref}`)),
+        openBlob: (digest) => Readable.from(blobChunks(client!, repo, digest, `docker://${ref}`)),
       };
       return source;
     } catch (err) {
       throw asImgbuildError(err);
     }
   };
-  return { open, close: () => client.close() };
+  return { open, close: async () => client?.close() };
 }
 
 /** A blob's bytes, fetched when first read, failing at the end if they do not hash to `digest`. */

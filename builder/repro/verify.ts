@@ -27,9 +27,8 @@ export interface VerifyOptions {
   spec: string;
   /** An image to compare one build with instead of building twice. */
   against?: string;
-  /** Passed on to `imgbuild build`. */
-  store?: string;
-  storeDir?: string;
+  /** More arguments for each `imgbuild build` (store and registry flags), paths made absolute. */
+  buildArgs?: string[];
   /** Keep the temp dirs (builds, caches) and report where they are. */
   keep?: boolean;
   /** The CLI to run builds with: node binary and script (default: this process's). */
@@ -106,8 +105,7 @@ async function buildOnce(options: VerifyOptions, c: BuildConditions, dir: string
   const cli = options.cli ?? process.argv[1];
   if (!cli) throw new ImgbuildError('verify', 'cannot tell which imgbuild CLI to run the builds with');
   const args = [node, resolve(cli), 'build', resolve(options.spec), '-o', output, '--json'];
-  if (options.store) args.push('--store', resolve(options.store));
-  if (options.storeDir) args.push('--store-dir', options.storeDir);
+  args.push(...(options.buildArgs ?? []));
   const env: NodeJS.ProcessEnv = { ...(options.env ?? process.env), TZ: c.tz, LANG: c.locale, LC_ALL: c.locale };
   if (cacheDir) env.IMGBUILD_CACHE_DIR = cacheDir;
   // Node cannot set a child's umask: a shell sets it, then becomes the build.
