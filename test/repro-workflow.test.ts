@@ -53,11 +53,13 @@ test('every build step sets SOURCE_DATE_EPOCH to the commit time', () => {
   for (const s of steps) assert.match(s.run!, /export SOURCE_DATE_EPOCH="\$\(git log -1 --format=%ct\)"/, s.name);
 });
 
-test("the verify commands' options are ones `imgbuild verify` accepts", async () => {
-  const commands = Object.values(workflow.jobs).flatMap((j) => j.steps.flatMap(imgbuildCommands)).filter((c) => c[0] === 'verify');
-  assert.equal(commands.length, 2);
-  assert.ok(commands.some((c) => c.includes('--against')));
-  const help = await runCli(['verify', '--help']);
-  assert.equal(help.code, 0, help.stderr);
-  for (const c of commands) for (const opt of c.filter((a) => a.startsWith('--'))) assert.ok(help.stdout.toString().includes(opt), `${opt} in: imgbuild verify --help`);
+test('every imgbuild command line in it uses options the CLI accepts', async () => {
+  const commands = Object.values(workflow.jobs).flatMap((j) => j.steps.flatMap(imgbuildCommands));
+  assert.deepEqual(commands.map((c) => c[0]), ['verify', 'build', 'verify']);
+  assert.ok(commands[2]!.includes('--against'));
+  for (const c of commands) {
+    const help = await runCli([c[0]!, '--help']);
+    assert.equal(help.code, 0, help.stderr);
+    for (const opt of c.filter((a) => a.startsWith('--'))) assert.match(help.stdout.toString(), new RegExp(`^\\s+(-\\w, )?${opt}\\b`, 'm'), `${opt} in: imgbuild ${c[0]} --help`);
+  }
 });
