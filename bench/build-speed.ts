@@ -1,0 +1,157 @@
+/**
+ * Build speed on a generated ~1 GB directory store of Debian packages (bench/debian-store.ts),
+ * each imgbuild run a separate `imgbuild build` process (as in CI) whose wall time and peak RSS
+ * are measured, next to the limit pipelines measured in the same run on the same bytes:
+ *
+ *   cold gzip build → OCI layout        vs  tar -c --sort=name <paths> | pigz -p<cores> -6 -n | sha256sum
+ *   cold uncompressed build (none)      vs  tar -c --sort=name <paths> | openssl sha256
+ *   warm rebuild, nothing changed       vs  the cold gzip build (target < 5%)
+ *   warm rebuild, one top-level path edited in place
+ *
+ * "Cold" means an empty cache dir (no layer cache, no scan cache); the page cache is warm (the
+ * store is read once first). Each figure is the median of `runs` runs. Results are printed as a
+ * table, never asserted.
+ *
+ * Run: node dist/bench/build-speed.js [runs=3] [budgetMB=1024]
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { availableParallelism } from 'node:os';
+import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { generateStore } from './debian-store.js';
+
+const runs = Number(process.argv[2] ?? 3);
+const budgetMB = Number(process.argv[3] ?? 1024);
+const cores = availableParallelism();
+const cli = resolve(fileURLToPath(import.meta.url), '../../builder/cli.js');
+const work = '/var/tmp/imgbuild-bench-build';
+
+export interface Measured {
+  seconds: number;
+  /** Peak RSS in MiB (imgbuild runs only). */
+  rssMiB?: number;
+  stdout: string;
+}
+
+/** Prints maxRSS (KiB) on stderr as the process exits: preloaded into the measured CLI. */
+const RSS_HOOK = `data:text/javascript,process.on('exit',()=>process.stderr.write('\\nmaxrss-kib '+process.resourceUsage().maxRSS+'\\n'))`;
+
+/** Runs the imgbuild CLI as a child process; wall time and peak RSS. */
+export function imgbuild(args: string[], env: NodeJS.ProcessEnv): Promise<Measured> {
+  return new Promise((resolvePromise, reject) => {
+    const t0 = process.hrtime.bigint();
+    const child = spawn(process.execPath, ['--import', RSS_HOOK, cli, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+      if (code !== 0) return reject(new Error(`imgbuild ${args.join(' ')} exited ${code}:\n${err}`));
+      const m = /maxrss-kib (\d+)/.exec(err);
+      resolvePromise({ seconds, rssMiB: m ? Number(m[1]) / 1024 : undefined, stdout: out });
+    });
+  });
+}
+
+export function shell(cmd: string, cwd: string): Measured {
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync('bash', ['-o', 'pipefail', '-c', cmd], { cwd, encoding: 'utf8', maxBuffer: 1 << 24 });
+  if (r.status !== 0) throw new Error(`${cmd} failed: ${r.stderr}`);
+  return { seconds: Number(process.hrtime.bigint() - t0) / 1e9, stdout: r.stdout };
+}
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+export function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  const line = (r: string[]) => `| ${r.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
+  return [line(rows[0]!), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.slice(1).map(line)].join('\n');
+}
+
+async function main(): Promise<void> {
+  const store = generateStore(budgetMB, (m) => process.stderr.write(`${m}\n`));
+  const paths = store.graph.paths.map((p) => p.path.slice(store.storeDir.length + 1));
+  process.stderr.write(`store: ${paths.length} paths, ${(store.fileBytes / 1e9).toFixed(2)} GB, ${store.roots.length} roots; ${runs} run(s) each; ${cores} cores\n`);
+  rmSync(work, { recursive: true, force: true });
+  mkdirSync(work, { recursive: true });
+  const list = join(work, 'paths.txt');
+  writeFileSync(list, `${paths.join('\n')}\n`);
+  const spec = (compressor: string) => {
+    const file = join(work, `image-${compressor}.json`);
+    writeFileSync(file, JSON.stringify({ name: 'bench/debian', tag: 'v1', store: { dir: store.dir, storeDir: store.storeDir }, contents: store.roots, maxLayers: 100, compressor }));
+    return file;
+  };
+  const gzipSpec = spec('gzip');
+  const noneSpec = spec('none');
+  const tarCmd = `tar -c --sort=name -T ${list}`;
+  // Warm the page cache (and check the tar is what we think).
+  const tarBytes = Number(shell(`${tarCmd} | wc -c`, store.dir).stdout.trim());
+
+  const results: Record<string, Measured[]> = {};
+  const add = (name: string, m: Measured) => (results[name] ??= []).push(m);
+  // One top-level path's largest file, edited in place (one byte flipped, size kept) and restored.
+  const top = store.roots.map((r) => join(store.dir, r.slice(store.storeDir.length + 1))).find((r) => largestFile(r) !== undefined)!;
+  const edited = largestFile(top)!;
+
+  for (let i = 0; i < runs; i++) {
+    add('pipeline gzip', shell(`${tarCmd} | pigz -p${cores} -6 -n | sha256sum`, store.dir));
+    const cache = join(work, `cache-${i}`);
+    const env = { ...process.env, IMGBUILD_CACHE_DIR: cache };
+    add('cold gzip', await imgbuild(['build', gzipSpec, '-o', join(work, `cold-${i}.oci`)], env));
+    add('warm unchanged', await imgbuild(['build', gzipSpec, '-o', join(work, `warm-${i}.oci`)], env));
+    const original = readFileSync(edited);
+    const changed = Buffer.from(original);
+    const mid = changed.length >> 1;
+    changed.writeUInt8(changed.readUInt8(mid) ^ 0xff, mid);
+    writeFileSync(edited, changed);
+    try {
+      add('warm top-level edit', await imgbuild(['build', gzipSpec, '-o', join(work, `edit-${i}.oci`)], env));
+    } finally {
+      writeFileSync(edited, original);
+    }
+    add('pipeline none', shell(`${tarCmd} | openssl sha256`, store.dir));
+    const cacheNone = join(work, `cache-none-${i}`);
+    add('cold none', await imgbuild(['build', noneSpec, '-o', join(work, `none-${i}.oci`)], { ...process.env, IMGBUILD_CACHE_DIR: cacheNone }));
+    for (const d of [cache, cacheNone]) rmSync(d, { recursive: true, force: true });
+    for (const o of ['cold', 'warm', 'edit', 'none']) rmSync(join(work, `${o}-${i}.oci`), { recursive: true, force: true });
+  }
+
+  const sec = (k: string) => median(results[k]!.map((m) => m.seconds));
+  const rss = (k: string) => {
+    const xs = results[k]!.map((m) => m.rssMiB).filter((x): x is number => x !== undefined);
+    return xs.length ? `${Math.max(...xs).toFixed(0)} MiB` : '';
+  };
+  const mbps = (k: string) => `${(tarBytes / 1e6 / sec(k)).toFixed(0)} MB/s`;
+  const rows = [
+    ['run', 'median wall', 'tar MB/s', 'peak RSS (max)', 'vs', 'ratio', 'target'],
+    ['limit: tar | pigz -p' + cores + ' -6 -n | sha256sum', `${sec('pipeline gzip').toFixed(2)} s`, mbps('pipeline gzip'), '', '', '', ''],
+    ['imgbuild cold, gzip, OCI layout', `${sec('cold gzip').toFixed(2)} s`, mbps('cold gzip'), rss('cold gzip'), 'tar|pigz', (sec('cold gzip') / sec('pipeline gzip')).toFixed(2), '≤ 0.90'],
+    ['limit: tar | openssl sha256', `${sec('pipeline none').toFixed(2)} s`, mbps('pipeline none'), '', '', '', ''],
+    ['imgbuild cold, none, OCI layout', `${sec('cold none').toFixed(2)} s`, mbps('cold none'), rss('cold none'), 'tar|openssl', (sec('cold none') / sec('pipeline none')).toFixed(2), '≤ 2.00'],
+    ['imgbuild warm, nothing changed', `${sec('warm unchanged').toFixed(2)} s`, '', rss('warm unchanged'), 'cold gzip', (sec('warm unchanged') / sec('cold gzip')).toFixed(3), '< 0.05'],
+    ['imgbuild warm, one top-level path edited', `${sec('warm top-level edit').toFixed(2)} s`, '', rss('warm top-level edit'), 'cold gzip', (sec('warm top-level edit') / sec('cold gzip')).toFixed(3), ''],
+  ];
+  process.stdout.write(`\nbuild speed: ${paths.length} store paths, tar ${(tarBytes / 1e9).toFixed(2)} GB, ${cores} cores, median of ${runs}; edited ${edited.slice(store.dir.length + 1)}\n\n${table(rows)}\n`);
+}
+
+/** The largest regular file under `dir` (by a `find`), or undefined. */
+function largestFile(dir: string): string | undefined {
+  const r = spawnSync('find', [dir, '-type', 'f', '-printf', '%s %p\\n'], { encoding: 'utf8', maxBuffer: 1 << 26 });
+  let best: { size: number; path: string } | undefined;
+  for (const line of r.stdout.split('\n')) {
+    const sp = line.indexOf(' ');
+    if (sp < 0) continue;
+    const size = Number(line.slice(0, sp));
+    if (size > 0 && (!best || size > best.size)) best = { size, path: line.slice(sp + 1) };
+  }
+  return best && statSync(best.path).isFile() ? best.path : undefined;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) await main();
