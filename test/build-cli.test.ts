@@ -31,3 +31,40 @@ test('build --help lists every output format', async () => {
   // Help text wraps to the terminal width: compare with white space folded.
   assert.match(r.stdout.toString().replace(/\s+/g, ' '), /choices: "oci", "oci-archive", "docker-archive"/);
 });
+
+test('without a tag, the image is tagged with the first 32 hex digits of its manifest digest', async () => {
+  const dir = await tempDir();
+  const spec = join(dir, 'image.json');
+  await writeFile(spec, JSON.stringify({ name: 'cli/untagged', store: { dir: join(repoRoot, 'examples/hello/store') }, contents: ['/nix/store/mnkg3va5qf67wd6pqbjgbs06v38jnh52-greeting-data-1.0'] }));
+  const r = await runCli(['build', spec, '-o', join(dir, 'out.oci'), '--json'], { env: { ...process.env, IMGBUILD_CACHE_DIR: join(dir, 'cache') } });
+  assert.equal(r.code, 0, r.stderr);
+  const out = JSON.parse(r.stdout.toString());
+  assert.equal(out.tag, out.manifestDigest.slice('sha256:'.length, 'sha256:'.length + 32));
+});
+
+test('closure --json lists every store path of examples/hello with its references', async () => {
+  const r = await runCli(['closure', join(repoRoot, 'examples/hello'), '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const graph = JSON.parse(r.stdout.toString()) as { paths: { path: string; references: string[] }[] };
+  const s = '/nix/store/';
+  assert.deepEqual(
+    graph.paths.map((p) => [p.path.slice(s.length, s.length + 8), p.references.map((q) => q.slice(s.length, s.length + 8))]),
+    [
+      ['cc2pwmjq', []],
+      ['dmaldhkd', []],
+      ['mnkg3va5', []],
+      ['yd3ba7lj', ['cc2pwmjq', 'dmaldhkd', 'mnkg3va5']],
+    ],
+  );
+});
+
+test('plan --json puts every closure path in exactly one store layer and names its reason', async () => {
+  const r = await runCli(['plan', join(repoRoot, 'examples/hello'), '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const plan = JSON.parse(r.stdout.toString()) as { strategy: string; layers: { paths: string[]; reason: string }[] };
+  assert.equal(plan.strategy, 'auto');
+  const paths = plan.layers.flatMap((l) => l.paths).sort();
+  assert.equal(paths.length, 4);
+  assert.equal(new Set(paths).size, 4);
+  assert.deepEqual([...new Set(plan.layers.map((l) => l.reason))], ['auto']);
+});
