@@ -2,12 +2,13 @@
 // oci-image-tool, umoci, runc) accept what we write.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, readlink, writeFile } from 'node:fs/promises';
+import { readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runCli, tool } from './helpers/cli.js';
 import { repoRoot } from './helpers/paths.js';
 import { tempDir } from './helpers/tmp.js';
 import { needTool } from './helpers/tools.js';
+import { runImage } from './helpers/runc.js';
 
 let work: string;
 let env: NodeJS.ProcessEnv;
@@ -72,15 +73,7 @@ test('examples/busybox runs under runc and prints its greeting', async (t) => {
   if (!needTool(t, 'umoci') || !needTool(t, 'runc') || !(await busyboxStore(t))) return;
   const out = join(work, 'busybox.oci');
   await build('busybox', ['-o', out]);
-  const bundle = join(work, 'busybox-bundle');
-  await tool('umoci', ['unpack', '--image', `${out}:1.35.0`, bundle]);
-  const configPath = join(bundle, 'config.json');
-  const config = JSON.parse(await readFile(configPath, 'utf8'));
-  config.process.terminal = false;
-  await writeFile(configPath, JSON.stringify(config));
-  const id = `imgbuild-test-${process.pid}`;
-  const stdout = await tool('runc', ['run', '--bundle', bundle, id]);
-  assert.equal(stdout, 'hello from busybox\n');
+  assert.equal(await runImage(out, '1.35.0', work), 'hello from busybox\n');
 });
 
 test('skopeo copies the docker-archive to an OCI layout keeping config and layer contents', async (t) => {

@@ -9,6 +9,7 @@ import { startFaultProxy, type FaultProxy } from './helpers/fault-proxy.js';
 import { startRegistry, type RunningRegistry } from './helpers/registry.js';
 import { tempDir } from './helpers/tmp.js';
 import { hasTool, needTool } from './helpers/tools.js';
+import { runImage } from './helpers/runc.js';
 
 let registry: RunningRegistry | undefined;
 let proxy: FaultProxy | undefined;
@@ -104,12 +105,6 @@ test('an image built on a pulled base mounts the base layers, inherits its Env a
 
   const layout = join(work, 'greeter.oci');
   await tool('skopeo', ['copy', '--src-tls-verify=false', `docker://${ref}`, `oci:${layout}:1`]);
-  const bundle = join(work, 'greeter-bundle');
-  await tool('umoci', ['unpack', '--image', `${layout}:1`, bundle]);
-  const configPath = join(bundle, 'config.json');
-  const config = JSON.parse(await readFile(configPath, 'utf8'));
-  config.process.terminal = false;
-  await writeFile(configPath, JSON.stringify(config));
   // PATH=/bin comes from the base's Env, GREETING_FILE from ours.
-  assert.equal(await tool('runc', ['run', '--bundle', bundle, `imgbuild-greeter-${process.pid}`]), '/bin\nHello, world!\n');
+  assert.equal(await runImage(layout, '1', work), '/bin\nHello, world!\n');
 });

@@ -1,4 +1,5 @@
 import type { LayerEntry } from '../layer/types.js';
+import { compareTreePaths } from '../layer/entry-order.js';
 
 /**
  * Where a path of the customisation layer comes from, in override order:
@@ -24,26 +25,9 @@ export class TreeConflict extends Error {
   }
 }
 
-const SLASH = 0x2f;
-
-/**
- * Tar order: depth-first, parents before children, siblings by the bytes of their names (GNU tar
- * --sort=name). Byte comparison with `/` ranked below every other byte gives exactly that:
- * `a` < `a/x` < `a.txt`.
- */
+/** Tar order (see builder/layer/entry-order.ts) for paths held as strings. */
 export function compareTarPaths(a: string, b: string): number {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  const n = Math.min(x.length, y.length);
-  for (let i = 0; i < n; i++) {
-    const p = x[i]!;
-    const q = y[i]!;
-    if (p === q) continue;
-    if (p === SLASH) return -1;
-    if (q === SLASH) return 1;
-    return p - q;
-  }
-  return x.length - y.length;
+  return compareTreePaths(Buffer.from(a), Buffer.from(b));
 }
 
 function kindOf(entry: LayerEntry): string {

@@ -1,0 +1,19 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { tool } from './cli.js';
+
+let runs = 0;
+
+/**
+ * Unpack `<layout>:<tag>` with umoci (which checks every digest and diff_id) into a bundle under
+ * `workDir`, and run it with runc without a terminal; resolves to what the container printed.
+ */
+export async function runImage(layout: string, tag: string, workDir: string): Promise<string> {
+  const bundle = join(workDir, `bundle-${process.pid}-${++runs}`);
+  await tool('umoci', ['unpack', '--image', `${layout}:${tag}`, bundle]);
+  const configPath = join(bundle, 'config.json');
+  const config = JSON.parse(await readFile(configPath, 'utf8'));
+  config.process.terminal = false;
+  await writeFile(configPath, JSON.stringify(config));
+  return tool('runc', ['run', '--bundle', bundle, `imgbuild-test-${process.pid}-${runs}`]);
+}
