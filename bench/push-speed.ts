@@ -1,0 +1,108 @@
+/**
+ * Push speed to a local Debian `docker-registry` (started here on 127.0.0.1, stopped at the end)
+ * of the image of the generated Debian store (bench/debian-store.ts), each step one
+ * `imgbuild build --push` process (as a CI job runs it: no image file is written):
+ *
+ *   cold push      layers cached locally (a build ran before), registry empty
+ *   warm re-push   nothing changed: every blob answered by HEAD (target < 1 s, 0 blob bytes)
+ *   mid-level bump one package in the middle of the graph gets a new version: it and every path
+ *                  depending on it get new store paths (bytes and layers uploaded)
+ *   app-only bump  one top-level package gets a new version (only its layer should go up)
+ *
+ * Wall time and peak RSS per process; bytes sent are the registry client's count of blob bytes.
+ * Results are printed as a table, never asserted.
+ *
+ * Run: node dist/bench/push-speed.js [budgetMB=1024]
+ */
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { buildImage } from '../builder/build.js';
+import { BlobStore } from '../builder/blobs/blob-store.js';
+import { LayerCache } from '../builder/cache/layer-cache.js';
+import { builtImagePushInput } from '../builder/registry.js';
+import { loadSpec } from '../builder/spec/load.js';
+import { DirectoryStoreSource } from '../builder/store/directory-source.js';
+import { parseReference, pushImage, RegistryClient } from '../registry-client/index.js';
+import { startRegistry } from '../test/helpers/registry.js';
+import { imgbuild, table, type Measured } from './build-speed.js';
+import { bump, generateStore, midLevelPackage, type GeneratedStore } from './debian-store.js';
+
+const budgetMB = Number(process.argv[2] ?? 1024);
+const work = '/var/tmp/imgbuild-bench-push';
+
+interface Pushed {
+  uploaded: number;
+  skipped: number;
+  mounted: number;
+  bytesSent: number;
+}
+
+function specFor(store: GeneratedStore, roots: string[], name: string): string {
+  const file = join(work, `${name}.json`);
+  writeFileSync(file, JSON.stringify({ name: 'bench/debian', tag: 'v1', store: { dir: store.dir, storeDir: store.storeDir }, contents: roots, maxLayers: 100 }));
+  return file;
+}
+
+/** A top-level package: one no other package depends on, with files. */
+function topLevelPackage(store: GeneratedStore): string {
+  const used = new Set([...store.packages.packages.values()].flatMap((p) => p.deps));
+  const tops = [...store.packages.packages.values()].filter((p) => !used.has(p.name) && p.narSize > 0);
+  tops.sort((a, b) => b.narSize - a.narSize || (a.name < b.name ? -1 : 1));
+  return tops[Math.floor(tops.length / 2)]!.name;
+}
+
+async function main(): Promise<void> {
+  const store = generateStore(budgetMB, (m) => process.stderr.write(`${m}\n`));
+  rmSync(work, { recursive: true, force: true });
+  mkdirSync(work, { recursive: true });
+  const env = { ...process.env, IMGBUILD_CACHE_DIR: join(work, 'cache') };
+  const registry = await startRegistry();
+  try {
+    const ref = `${registry.host}/bench/debian:v1`;
+    const push = async (spec: string): Promise<Measured & { pushed: Pushed; layers: number }> => {
+      const m = await imgbuild(['build', spec, '--push', ref, '--insecure-registry', registry.host, '--json'], env);
+      const out = JSON.parse(m.stdout) as { pushed: Pushed; layers: unknown[] };
+      return { ...m, pushed: out.pushed, layers: out.layers.length };
+    };
+    const base = specFor(store, store.roots, 'base');
+    process.stderr.write('building (not timed) ...\n');
+    await imgbuild(['build', base, '-o', join(work, 'base.oci')], env);
+    rmSync(join(work, 'base.oci'), { recursive: true, force: true });
+
+    const rows: string[][] = [['step', 'wall', 'peak RSS', 'layers', 'blobs uploaded', 'blob bytes sent', 'skipped (HEAD)']];
+    const row = (name: string, r: Measured & { pushed: Pushed; layers: number }) =>
+      rows.push([name, `${r.seconds.toFixed(2)} s`, `${r.rssMiB?.toFixed(0) ?? '?'} MiB`, String(r.layers), String(r.pushed.uploaded), `${(r.pushed.bytesSent / 2 ** 20).toFixed(1)} MiB`, String(r.pushed.skipped)]);
+    row('cold push (layers cached, registry empty)', await push(base));
+    const warm: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const r = await push(base);
+      warm.push(r.seconds);
+      if (i === 2) row(`warm rebuild + re-push, nothing changed (median of 3: ${[...warm].sort()[1]!.toFixed(2)} s)`, r);
+    }
+    // The push alone, in process: a new client (ping, auth) and one HEAD per blob, then the manifest.
+    const cacheDir = join(work, 'cache');
+    const { image, blobs } = await buildImage(await loadSpec(base, {}), {
+      store: new DirectoryStoreSource(store.dir, store.storeDir, { cacheDir: join(cacheDir, 'scan') }),
+      blobs: new BlobStore(join(cacheDir, 'blobs')),
+      layerCache: new LayerCache(join(cacheDir, 'layers')),
+    });
+    const client = new RegistryClient({ insecureRegistries: [registry.host] });
+    const t0 = process.hrtime.bigint();
+    const only = await pushImage(client, parseReference(ref), builtImagePushInput(image, blobs, []));
+    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    await client.close();
+    rows.push(['re-push only (in process, new client), nothing changed', `${seconds.toFixed(3)} s`, '', String(image.layers.length), String(only.uploaded), `${(only.bytesSent / 2 ** 20).toFixed(1)} MiB`, String(only.skipped)]);
+
+    const mid = midLevelPackage(store);
+    const midBump = bump(store, mid);
+    row(`mid-level bump: ${mid} (${midBump.changed.length} paths changed)`, await push(specFor(store, midBump.roots, 'mid')));
+    const top = topLevelPackage(store);
+    const topBump = bump(store, top);
+    row(`app-only bump: ${top} (${topBump.changed.length} path changed)`, await push(specFor(store, topBump.roots, 'top')));
+    process.stdout.write(`\npush speed: docker-registry on ${registry.host}, ${store.graph.paths.length} store paths, ${(store.fileBytes / 1e9).toFixed(2)} GB\n\n${table(rows)}\n`);
+  } finally {
+    await registry.stop();
+  }
+}
+
+await main();
