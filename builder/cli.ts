@@ -53,7 +53,7 @@ registryOptions(storeOptions(
     .addOption(new Option('-f, --format <format>', 'output format').choices([...outputFormats]).default('oci'))
     .option('--stream', 'write a docker-archive to stdout instead of a file (for `| docker load`)')
     .option('--json', 'print a machine-readable summary with every digest to stdout')
-    .option('--previous <image>', 'the previous build (OCI layout or archive): keep its store layers that are still whole (stable layering)')
+    .option('--previous <image>', 'the previous build (OCI layout, archive or registry reference): keep its store layers that are still whole (stable layering)')
     .option('--push <reference>', 'push the image to a registry (e.g. ghcr.io/org/app:1.0); no file is written unless -o is given')
     .option('--tag <tag>', 'with --push: also push under this tag (repeatable)', collect)
     .option('--digest-file <file>', 'with --push: write the pushed manifest digest to this file'),
@@ -94,14 +94,14 @@ storeOptions(
     .option('--json', 'print JSON'),
 ).action(runClosure);
 
-storeOptions(
+registryOptions(storeOptions(
   program
     .command('plan')
     .description('print the layer plan of a spec: each layer, its paths, size and why it is there')
     .argument('<spec>', 'spec file, or a directory holding image.<ext>')
     .option('--json', 'print JSON')
-    .option('--previous <image>', 'plan against a previous build (stable layering)'),
-).action(runPlan);
+    .option('--previous <image>', 'plan against a previous build: OCI layout, archive or registry reference (stable layering)'),
+)).action(runPlan);
 
 registryOptions(storeOptions(
   program

@@ -108,3 +108,14 @@ test('an image built on a pulled base mounts the base layers, inherits its Env a
   // PATH=/bin comes from the base's Env, GREETING_FILE from ours.
   assert.equal(await runImage(layout, '1', work), '/bin\nHello, world!\n');
 });
+
+test('plan --previous reads the previous image from the registry and carries every layer over', async (t) => {
+  if (!needTool(t, 'docker-registry')) return;
+  const ref = `${registry!.host}/examples/previous:1`;
+  const pushed = JSON.parse((await cli(['build', hello, '--push', ref, ...pushArgs(registry!.host), '--json'])).stdout.toString());
+  const plan = JSON.parse((await cli(['plan', hello, '--previous', ref, ...pushArgs(registry!.host), '--json'])).stdout.toString());
+  assert.deepEqual(
+    plan.layers.map((l: { paths: string[]; reason: string }) => [l.reason, l.paths]),
+    pushed.layers.filter((l: { storePaths: string[] }) => l.storePaths.length > 0).map((l: { storePaths: string[] }) => ['carried-over', l.storePaths]),
+  );
+});

@@ -30,7 +30,7 @@ export async function runBuild(specFile: string, flags: BuildFlags): Promise<voi
   let client: RegistryClient | undefined;
   try {
     const { spec, store } = await loadSpecAndStore(specFile, flags);
-    const previous = await readPrevious(flags.previous);
+    const previous = await readPrevious(flags.previous, flags);
     const pushRef = flags.push ? parseReference(flags.push) : undefined;
     const getClient = async () => (client ??= await registryClient(flags, pushRef?.registry));
     const result = await buildImage(spec, { store, previous, signal: abort.signal, onEvent: progressReporter(), registryClient: getClient });

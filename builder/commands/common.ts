@@ -5,6 +5,8 @@ import { loadSpec } from '../spec/load.js';
 import { SPEC_EXTENSIONS } from '../spec/parse-file.js';
 import { openImage } from '../input/open-image.js';
 import { previousStoreLayers } from '../input/previous-layers.js';
+import { resolveImage } from '../../registry-client/index.js';
+import { parseReference, registryClient, type RegistryFlags } from '../registry.js';
 import type { ResolvedSpec } from '../spec/schema.js';
 import { specStore } from '../build.js';
 import type { StoreSource } from '../store/types.js';
@@ -50,9 +52,18 @@ export async function specFilePath(arg: string): Promise<string> {
   throw new SpecError(arg, undefined, `directory holds no spec (looked for ${specFileNames.join(', ')})`);
 }
 
-/** `--previous <image>`: the store layers of an earlier build, for stable layering. */
-export async function readPrevious(image: string | undefined): Promise<string[][] | undefined> {
+/**
+ * `--previous <image>`: the store layers of an earlier build, for stable layering — from an OCI
+ * layout or archive on disk, or else a registry reference (only its manifest is fetched).
+ */
+export async function readPrevious(image: string | undefined, registryFlags: RegistryFlags = {}): Promise<string[][] | undefined> {
   if (!image) return undefined;
-  const handle = await openImage(image);
-  return previousStoreLayers(handle.manifest);
+  if (await stat(image).then(() => true, () => false)) return previousStoreLayers((await openImage(image)).manifest);
+  const ref = parseReference(image);
+  const client = await registryClient(registryFlags, ref.registry);
+  try {
+    return previousStoreLayers((await resolveImage(client, ref)).manifest);
+  } finally {
+    await client.close();
+  }
 }
