@@ -14,6 +14,7 @@ export const toolPackages: Record<string, string> = {
   pigz: 'pigz',
   htpasswd: 'apache2-utils',
   openssl: 'openssl',
+  podman: 'podman',
   sqlite3: 'sqlite3',
 };
 
