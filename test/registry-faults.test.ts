@@ -1,12 +1,11 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdir, rm, mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RegistryClient, RegistryHttpError, parseReference, pushImage, pullImage } from '../registry-client/index.js';
-import { hasTool, needTool } from './helpers/tools.js';
-import { makeImage, makeLayer, noise, startRegistry, type RunningRegistry } from './helpers/registry.js';
-import { startFaultProxy, type FaultProxy } from './helpers/fault-proxy.js';
+import { needTool } from './helpers/tools.js';
+import { makeImage, makeLayer, noise, startProxiedRegistry, stopProxiedRegistry, type ProxiedRegistry, type RunningRegistry } from './helpers/registry.js';
+import type { FaultProxy } from './helpers/fault-proxy.js';
 
 const fast = { retries: 4, baseDelayMs: 10, maxDelayMs: 50, maxRetryAfterMs: 2_000 };
 
@@ -31,18 +30,9 @@ describe('faults between client and registry (fault proxy in front of docker-reg
   let tmp: string;
 
   before(async () => {
-    if (!hasTool('docker-registry')) return;
-    reg = await startRegistry();
-    proxy = await startFaultProxy(reg.port);
-    client = new RegistryClient({ insecureRegistries: [proxy.host], retry: fast, credentials: async () => undefined });
-    tmp = await mkdtemp(join(tmpdir(), 'imgbuild-faults-'));
+    ({ reg, proxy, client, tmp } = (await startProxiedRegistry('imgbuild-faults-', fast)) as ProxiedRegistry);
   });
-  after(async () => {
-    await client?.close();
-    await proxy?.stop();
-    await reg?.stop();
-    if (tmp) await rm(tmp, { recursive: true, force: true });
-  });
+  after(() => stopProxiedRegistry({ reg, proxy, client, tmp }));
 
   test('a reset in the middle of a large monolithic upload restarts it with a new session; the registry ends with the right blob and no open session', async (t) => {
     if (!needTool(t, 'docker-registry')) return;

@@ -1,17 +1,15 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { Digest } from '../oci/digest.js';
 import { RegistryClient, blobPath, parseReference, pullImage, pushImage, type PushBlob } from '../registry-client/index.js';
-import { hasTool, needTool } from './helpers/tools.js';
-import { blobOf, makeImage, makeLayer, noise, startRegistry, type RunningRegistry } from './helpers/registry.js';
-import { startFaultProxy, type FaultProxy } from './helpers/fault-proxy.js';
+import { needTool } from './helpers/tools.js';
+import { blobOf, makeImage, makeLayer, noise, startProxiedRegistry, stopProxiedRegistry, type ProxiedRegistry, type RunningRegistry } from './helpers/registry.js';
+import type { FaultProxy } from './helpers/fault-proxy.js';
 
-const fast = { retries: 4, baseDelayMs: 10, maxDelayMs: 50 };
 
 describe('pull from a real registry (docker-registry 2.8)', () => {
   let reg: RunningRegistry;
@@ -20,18 +18,9 @@ describe('pull from a real registry (docker-registry 2.8)', () => {
   let tmp: string;
 
   before(async () => {
-    if (!hasTool('docker-registry')) return;
-    reg = await startRegistry();
-    proxy = await startFaultProxy(reg.port);
-    client = new RegistryClient({ insecureRegistries: [proxy.host], retry: fast, credentials: async () => undefined });
-    tmp = await mkdtemp(join(tmpdir(), 'imgbuild-pull-'));
+    ({ reg, proxy, client, tmp } = (await startProxiedRegistry('imgbuild-pull-')) as ProxiedRegistry);
   });
-  after(async () => {
-    await client?.close();
-    await proxy?.stop();
-    await reg?.stop();
-    if (tmp) await rm(tmp, { recursive: true, force: true });
-  });
+  after(() => stopProxiedRegistry({ reg, proxy, client, tmp }));
 
   test('an index pushed with its children resolves to the arm64 image; blobs land verified in <dir>/sha256/<hex>; a second pull fetches nothing', async (t) => {
     if (!needTool(t, 'docker-registry')) return;

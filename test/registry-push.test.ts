@@ -1,16 +1,14 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { DigestMismatchError, RegistryClient, RegistryError, RegistryHttpError, parseReference, pushImage, pushInputFromBlobDir, ManifestTooLargeError } from '../registry-client/index.js';
-import { hasTool, needTool } from './helpers/tools.js';
-import { makeImage, makeLayer, noise, startRegistry, type RunningRegistry } from './helpers/registry.js';
-import { startFaultProxy, type FaultProxy } from './helpers/fault-proxy.js';
+import { needTool } from './helpers/tools.js';
+import { makeImage, makeLayer, noise, startProxiedRegistry, stopProxiedRegistry, type ProxiedRegistry, type RunningRegistry } from './helpers/registry.js';
+import type { FaultProxy } from './helpers/fault-proxy.js';
 
-const fast = { retries: 4, baseDelayMs: 10, maxDelayMs: 50 };
 
 describe('push to a real registry (docker-registry 2.8, plain HTTP)', () => {
   let reg: RunningRegistry;
@@ -19,18 +17,9 @@ describe('push to a real registry (docker-registry 2.8, plain HTTP)', () => {
   let tmp: string;
 
   before(async () => {
-    if (!hasTool('docker-registry')) return;
-    reg = await startRegistry();
-    proxy = await startFaultProxy(reg.port);
-    client = new RegistryClient({ insecureRegistries: [proxy.host], retry: fast, credentials: async () => undefined });
-    tmp = await mkdtemp(join(tmpdir(), 'imgbuild-push-'));
+    ({ reg, proxy, client, tmp } = (await startProxiedRegistry('imgbuild-push-')) as ProxiedRegistry);
   });
-  after(async () => {
-    await client?.close();
-    await proxy?.stop();
-    await reg?.stop();
-    if (tmp) await rm(tmp, { recursive: true, force: true });
-  });
+  after(() => stopProxiedRegistry({ reg, proxy, client, tmp }));
 
   test('skopeo inspect and skopeo copy see exactly the pushed digests', async (t) => {
     if (!needTool(t, 'docker-registry') || !needTool(t, 'skopeo')) return;

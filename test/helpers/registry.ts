@@ -7,6 +7,10 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { request } from 'undici';
 import tar from 'tar-stream';
+import { RegistryClient } from '../../registry-client/client.js';
+import type { RetryOptions } from '../../registry-client/retry.js';
+import { startFaultProxy, type FaultProxy } from './fault-proxy.js';
+import { hasTool } from './tools.js';
 
 /** A free TCP port on 127.0.0.1 (bound, read, released). */
 export async function freePort(): Promise<number> {
@@ -231,4 +235,33 @@ export function noise(n: number, seed = 'imgbuild'): Buffer {
     createHash('sha256').update(`${seed}:${i}`).digest().copy(out, off);
   }
   return out;
+}
+
+/** A registry behind a fault proxy, a client that talks to the proxy, and a temp dir. */
+export interface ProxiedRegistry {
+  reg: RunningRegistry;
+  proxy: FaultProxy;
+  client: RegistryClient;
+  tmp: string;
+}
+
+/**
+ * Start docker-registry with a fault proxy in front and a client with fast retries (for a
+ * `before` hook); undefined fields when docker-registry is not installed (the tests then skip or
+ * fail through needTool).
+ */
+export async function startProxiedRegistry(tmpPrefix: string, retry: RetryOptions = { retries: 4, baseDelayMs: 10, maxDelayMs: 50 }): Promise<Partial<ProxiedRegistry>> {
+  if (!hasTool('docker-registry')) return {};
+  const reg = await startRegistry();
+  const proxy = await startFaultProxy(reg.port);
+  const client = new RegistryClient({ insecureRegistries: [proxy.host], retry, credentials: async () => undefined });
+  const tmp = await mkdtemp(join(tmpdir(), tmpPrefix));
+  return { reg, proxy, client, tmp };
+}
+
+export async function stopProxiedRegistry(r: Partial<ProxiedRegistry>): Promise<void> {
+  await r.client?.close();
+  await r.proxy?.stop();
+  await r.reg?.stop();
+  if (r.tmp) await rm(r.tmp, { recursive: true, force: true });
 }
