@@ -15,9 +15,10 @@ import { runLogin } from './commands/login.js';
 import { runCachePrune } from './commands/cache.js';
 import { availableParallelism } from 'node:os';
 
-// Layers deflate on the libuv pool, one block per core, while file reads need threads too. The
-// pool starts at its first job (no import above queues one), so setting the size here takes effect.
-process.env.UV_THREADPOOL_SIZE ??= String(Math.min(1024, Math.max(4, availableParallelism() + 2)));
+// Layers deflate on the libuv pool, two blocks per core (layer/gzip.ts), and file writes need
+// threads too. The pool starts at its first job (no import above queues one), so setting the
+// size here takes effect.
+process.env.UV_THREADPOOL_SIZE ??= String(Math.min(1024, Math.max(4, 2 * availableParallelism() + 2)));
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
