@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { createHash } from 'node:crypto';
 import { isDigest } from '../../oci/digest.js';
 import { ImageConfigSchema } from '../../oci/schemas.js';
-import type { RegistryClient } from '../../registry-client/client.js';
+import { readCapped, type RegistryClient } from '../../registry-client/client.js';
 import { RegistryError } from '../../registry-client/errors.js';
 import { resolveImage } from '../../registry-client/pull.js';
 import { parseReference } from '../../registry-client/reference.js';
@@ -34,7 +34,7 @@ export function registryImageOpener(makeClient: (registry: string) => Promise<Re
       const resolved = await resolveImage(client, ref);
       const configDigest = resolved.manifest.config.digest;
       if (!isDigest(configDigest)) throw new ImgbuildError('image-read', `docker://${ref}: config digest ${configDigest} is not sha256`);
-      const configBytes = await readSmall(await client.getBlob(repo, configDigest), MAX_CONFIG_BYTES, `docker://${ref}: config ${configDigest}`);
+      const configBytes = await readCapped(await client.getBlob(repo, configDigest), MAX_CONFIG_BYTES, `docker://${ref}: config ${configDigest}`);
       const got = `sha256:${createHash('sha256').update(configBytes).digest('hex')}`;
       if (got !== configDigest) throw new ImgbuildError('image-read', `docker://${ref}: the registry sent config bytes with digest ${got}, not ${configDigest}`);
       const parsed = ImageConfigSchema.safeParse(JSON.parse(configBytes.toString('utf8')));
@@ -72,21 +72,6 @@ async function* blobChunks(client: RegistryClient, repo: { registry: string; rep
   }
   const got = `sha256:${hash.digest('hex')}`;
   if (got !== digest) throw new ImgbuildError('image-read', `${shown}: the registry sent blob bytes with digest ${got}, not ${digest}`);
-}
-
-/** A small document's bytes, refusing more than `cap` rather than buffering without bound. */
-async function readSmall(res: { body: AsyncIterable<unknown> & { destroy(): void } }, cap: number, what: string): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of res.body) {
-    total += (chunk as Buffer).length;
-    if (total > cap) {
-      res.body.destroy();
-      throw new ImgbuildError('image-read', `${what} is over ${cap} bytes; an image config is a small JSON document`);
-    }
-    parts.push(chunk as Buffer);
-  }
-  return Buffer.concat(parts);
 }
 
 /** Registry errors carry a code and a hint already: keep them, in the CLI's error type. */
