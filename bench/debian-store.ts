@@ -20,11 +20,11 @@
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, readdirSync, rmSync, statfsSync, symlinkSync, linkSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
-import { debianStore, readInstalledPackages, storeGraph, type DebianStore } from './debian-graph.js';
+import { debianStore, readInstalledPackages, storeGraph, type DebianPackage, type DebianStore } from './debian-graph.js';
 import type { ClosureGraph } from '../layering/types.js';
 
 /** Bump when the generator changes, so an old cached store is not reused. */
-export const GENERATOR_VERSION = 'v1';
+export const GENERATOR_VERSION = 'v2';
 const BASE = '/var/tmp/imgbuild-bench-store';
 const SD = '/nix/store';
 
@@ -41,10 +41,11 @@ export interface GeneratedStore {
   packages: DebianStore;
 }
 
+/** Saved next to the store: the package graph as generated (the installed packages may change later). */
 interface Meta {
   version: string;
   budget: number;
-  packages: string[];
+  packages: DebianPackage[];
   fileBytes: number;
 }
 
@@ -146,15 +147,15 @@ export function generateStore(budgetMB = 1024, log: (s: string) => void = () => 
     log(`generating a ${budgetMB} MB store from installed Debian packages in ${dir} ...`);
     rmSync(home, { recursive: true, force: true });
     mkdirSync(dir, { recursive: true });
-    const packages = choosePackages(budget);
-    const graph = storeGraph(debianStore(packages));
-    const pkgOf = pathToPackage(graph, debianStore(packages));
+    const packages = debianStore(choosePackages(budget));
+    const graph = storeGraph(packages);
+    const pkgOf = pathToPackage(graph, packages);
     let fileBytes = 0;
     for (const p of graph.paths) fileBytes += writePath(dir, p.path, pkgOf.get(p.path)!, p.references);
-    meta = { version: GENERATOR_VERSION, budget, packages, fileBytes };
+    meta = { version: GENERATOR_VERSION, budget, packages: [...packages.packages.values()], fileBytes };
     writeFileSync(metaFile, JSON.stringify(meta));
   }
-  const packages = debianStore(meta.packages);
+  const packages: DebianStore = { packages: new Map(meta.packages.map((p) => [p.name, p])) };
   const graph = storeGraph(packages);
   const referenced = new Set(graph.paths.flatMap((p) => p.references));
   const roots = graph.paths.map((p) => p.path).filter((p) => !referenced.has(p));
