@@ -113,3 +113,31 @@ test('a multi-block layer has the pinned bytes, and gzip -t / gzip -dc accept it
   execFileSync('gzip', ['-t', store.path(blob.digest)]);
   assert.equal(sha256(execFileSync('gzip', ['-dc', store.path(blob.digest)], { maxBuffer: 64 << 20 })), blob.diffId);
 });
+
+test('a stalled consumer stops the input after a bounded number of blocks: memory does not grow with the layer', async () => {
+  const block = corpus(DEFLATE_BLOCK_SIZE, 5);
+  let pulled = 0;
+  // 256 MiB of input on offer; nobody reads the output.
+  const source = Readable.from(
+    (function* () {
+      for (let i = 0; i < 1024; i++) {
+        pulled += block.length;
+        yield block;
+      }
+    })(),
+    { objectMode: false, highWaterMark: 64 * 1024 },
+  );
+  const deflate = createPinnedDeflate({ maxBlocks: 3 });
+  source.pipe(deflate);
+  // Let everything that can move move: wait until the count stops changing (deflates finish on the pool).
+  let last = -1;
+  for (let still = 0; still < 10; ) {
+    await new Promise((r) => setTimeout(r, 20));
+    still = pulled === last ? still + 1 : 0;
+    last = pulled;
+  }
+  source.destroy();
+  deflate.destroy();
+  assert.ok(pulled > 0);
+  assert.ok(pulled <= 8 * DEFLATE_BLOCK_SIZE, `pulled ${pulled} bytes of input before stalling`);
+});
