@@ -13,6 +13,7 @@ function formatSize(bytes: number): string {
 export function progressReporter(stream: NodeJS.WriteStream = process.stderr): (e: BuildEvent) => void {
   const tty = stream.isTTY === true;
   let done = 0;
+  let cached = 0;
   const line = (text: string) => {
     if (tty) stream.write(`\r\x1b[2K${text}`);
     else stream.write(`${text}\n`);
@@ -32,7 +33,12 @@ export function progressReporter(stream: NodeJS.WriteStream = process.stderr): (
         break;
       case 'layer-done':
         done++;
-        line(tty ? `layers: ${done}/${e.total} written` : `layer ${e.index + 1}/${e.total} (${e.reason}): ${e.digest} ${formatSize(e.size)}`);
+        if (e.cached) cached++;
+        line(
+          tty
+            ? `layers: ${done}/${e.total} written${cached > 0 ? ` (${cached} from the cache)` : ''}`
+            : `layer ${e.index + 1}/${e.total} (${e.reason}): ${e.digest} ${formatSize(e.size)}${e.cached ? ' (cached)' : ''}`,
+        );
         if (tty && done === e.total) stream.write('\n');
         break;
     }

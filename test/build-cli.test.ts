@@ -68,3 +68,15 @@ test('plan --json puts every closure path in exactly one store layer and names i
   assert.equal(new Set(paths).size, 4);
   assert.deepEqual([...new Set(plan.layers.map((l) => l.reason))], ['auto']);
 });
+
+test('a second build says in its progress lines that every layer came from the cache', async () => {
+  const dir = await tempDir();
+  const env = { ...process.env, IMGBUILD_CACHE_DIR: join(dir, 'cache') };
+  const first = await runCli(['build', join(repoRoot, 'examples/hello'), '-o', join(dir, 'a.oci')], { env });
+  const second = await runCli(['build', join(repoRoot, 'examples/hello'), '-o', join(dir, 'b.oci')], { env });
+  assert.equal(first.code, 0, first.stderr);
+  assert.equal(second.code, 0, second.stderr);
+  const done = (stderr: string) => stderr.split('\n').filter((l) => /^layer \d\/5 \([a-z]+\): sha256:/.test(l));
+  assert.deepEqual(done(first.stderr).filter((l) => l.endsWith('(cached)')), []);
+  assert.equal(done(second.stderr).filter((l) => l.endsWith('(cached)')).length, 5);
+});
