@@ -2,6 +2,7 @@ import { pruneCache, type PruneResult } from '../cache/prune.js';
 import { cacheRoot } from '../cache-dir.js';
 import { ImgbuildError } from '../errors.js';
 import { printJson } from './common.js';
+import { sumOfUnits } from '../unit-sum.js';
 
 interface PruneFlags {
   maxSize?: string;
@@ -31,18 +32,7 @@ const DURATION_MS: Record<string, number> = { s: 1e3, m: 60e3, h: 3600e3, d: 864
 
 /** `30d`, `12h`, `1w2d`, `90m`, `45s` (no unit: seconds would surprise; refused). */
 export function parseAge(text: string): number | undefined {
-  const part = /(\d+(?:\.\d+)?)([smhdw])/y;
-  let ms = 0;
-  let at = 0;
-  const t = text.trim();
-  while (at < t.length) {
-    part.lastIndex = at;
-    const m = part.exec(t);
-    if (!m) return undefined;
-    ms += Number(m[1]) * DURATION_MS[m[2]!]!;
-    at = part.lastIndex;
-  }
-  return t.length > 0 ? ms : undefined;
+  return sumOfUnits(text.trim(), DURATION_MS);
 }
 
 export async function runCachePrune(flags: PruneFlags): Promise<void> {

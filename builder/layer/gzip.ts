@@ -1,9 +1,8 @@
-import { createHash, type Hash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { Transform, type TransformCallback } from 'node:stream';
 import { constants, crc32, deflateRaw, type ZlibOptions } from 'node:zlib';
 import pLimit from 'p-limit';
-import type { Digest } from '../../oci/digest.js';
+import { DigestingStream } from '../../oci/digest.js';
 
 /**
  * Deterministic gzip (RFC 1952) around Node's bundled zlib's raw deflate. We write the 10-byte
@@ -167,31 +166,16 @@ class BlockDeflate extends Transform {
  * Counts, sha256-hashes and (optionally) CRC-32s what passes through. Used on the tar (diff_id,
  * gzip trailer) and on the blob (digest, size). Results are valid once the stream has flushed.
  */
-export class Measure extends Transform {
-  size = 0;
+export class Measure extends DigestingStream {
   crc = 0;
-  private readonly hash: Hash = createHash('sha256');
-  private result: Digest | undefined;
 
   constructor(private readonly withCrc: boolean) {
     super();
   }
 
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.hash.update(chunk);
+  override _transform(chunk: Buffer, enc: BufferEncoding, cb: TransformCallback): void {
     if (this.withCrc) this.crc = crc32(chunk, this.crc);
-    this.size += chunk.length;
-    cb(null, chunk);
-  }
-
-  override _flush(cb: TransformCallback): void {
-    this.result = `sha256:${this.hash.digest('hex')}`;
-    cb();
-  }
-
-  digest(): Digest {
-    if (!this.result) throw new Error('Measure.digest() read before the stream finished');
-    return this.result;
+    super._transform(chunk, enc, cb);
   }
 }
 
