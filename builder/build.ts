@@ -14,7 +14,7 @@ import { assembleImage } from './image/assemble.js';
 import type { BuiltImage, ImageLayer } from './image/types.js';
 import { storeLayerEntries } from './layer/tree-entries.js';
 import type { LayerBlob, LayerWriteOptions } from './layer/types.js';
-import { LayerCache } from './cache/layer-cache.js';
+import { LayerCache, type BlobElsewhere } from './cache/layer-cache.js';
 import { entriesKey, keyedStorePaths, storeLayerKey } from './cache/layer-key.js';
 import { writeLayer } from './layer/write-layer.js';
 import { assertReferenceDeflate } from './layer/zlib-guard.js';
@@ -44,6 +44,11 @@ export interface BuildOptions {
   layerCache?: LayerCache | false;
   /** The previous image's store layers (stable layering keeps those still whole). */
   previous?: string[][];
+  /**
+   * Set when the only output is a push: whether the target registry already holds a blob. A
+   * cached layer it holds is used without its blob being here (nothing is read or written).
+   */
+  blobElsewhere?: BlobElsewhere;
   /** How to reach a registry when `fromImage` is a reference (the CLI builds it from its flags). */
   registryClient?: () => Promise<RegistryClient>;
 }
@@ -129,7 +134,7 @@ export async function buildImage(spec: ResolvedSpec, options: BuildOptions = {})
   const cache = options.layerCache === false ? undefined : (options.layerCache ?? LayerCache.atDefaultLocation());
   // A cached layer is used without reading its files: the key stands for the bytes (layer-key.ts).
   const write = async (key: () => Promise<string>, produce: () => Promise<LayerBlob>) =>
-    cache ? cache.getOrWrite(await key(), blobs, produce) : { blob: await produce(), cached: false };
+    cache ? cache.getOrWrite(await key(), blobs, produce, options.blobElsewhere) : { blob: await produce(), cached: false };
 
   const storeLayers = plan.layers.map((planned, index) =>
     limit(async (): Promise<ImageLayer> => {

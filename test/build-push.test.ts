@@ -1,7 +1,7 @@
 // Push through the CLI to Debian's docker-registry on 127.0.0.1, checked with skopeo, umoci and runc.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, writeFile, mkdir } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runCli, tool } from './helpers/cli.js';
 import { repoRoot } from './helpers/paths.js';
@@ -118,4 +118,21 @@ test('plan --previous reads the previous image from the registry and carries eve
     plan.layers.map((l: { paths: string[]; reason: string }) => [l.reason, l.paths]),
     pushed.layers.filter((l: { storePaths: string[] }) => l.storePaths.length > 0).map((l: { storePaths: string[] }) => ['carried-over', l.storePaths]),
   );
+});
+
+test('a push of cached layers the registry already holds needs no local blob and writes none', async (t) => {
+  if (!needTool(t, 'docker-registry')) return;
+  const ref = `${proxy!.host}/examples/no-blobs:1`;
+  const first = JSON.parse((await cli(['build', hello, '--push', ref, ...pushArgs(proxy!.host), '--json'])).stdout.toString());
+  // A CI cache that keeps the small layer records but not the blobs.
+  const blobDir = join(work, 'cache', 'blobs', 'sha256');
+  await rm(blobDir, { recursive: true, force: true });
+  proxy!.clearLog();
+  const second = JSON.parse((await cli(['build', hello, '--push', ref, ...pushArgs(proxy!.host), '--json'])).stdout.toString());
+  assert.equal(second.manifestDigest, first.manifestDigest);
+  assert.equal(second.pushed.uploaded, 0);
+  assert.deepEqual(proxy!.requests().filter((q) => q.path.includes('/blobs/uploads')), []);
+  // No layer was written again: only the config and manifest are back in the blob store.
+  const local = new Set((await readdir(blobDir)).filter((f) => !f.startsWith('.')).map((hex) => `sha256:${hex}`));
+  assert.deepEqual(second.layers.filter((l: { digest: string }) => local.has(l.digest)), []);
 });

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { isDigest } from '../../oci/digest.js';
+import { isDigest, type Digest } from '../../oci/digest.js';
 import type { BlobStore } from '../blobs/blob-store.js';
 import { cacheRoot } from '../cache-dir.js';
 import type { LayerBlob } from '../layer/types.js';
@@ -40,7 +40,7 @@ export class LayerCache {
   }
 
   /** The cached layer for `key` whose blob is in `blobs`, or undefined. Reads no layer bytes. */
-  async lookup(key: string, blobs: BlobStore): Promise<LayerBlob | undefined> {
+  async lookup(key: string, blobs: BlobStore, elsewhere?: BlobElsewhere): Promise<LayerBlob | undefined> {
     const file = this.recordPath(key);
     let record: unknown;
     try {
@@ -52,7 +52,9 @@ export class LayerCache {
     const blob = validRecord(record, key);
     const blobPath = blob ? blobs.path(blob.digest) : undefined;
     const present = blobPath ? await stat(blobPath).then((s) => s.isFile() && s.size === blob!.size, () => false) : false;
-    if (!blob || !present) {
+    // Without the blob here, the record still serves a push whose target already holds it.
+    const usable = present || (blob !== undefined && elsewhere !== undefined && (await elsewhere(blob.digest).catch(() => false)));
+    if (!blob || !usable) {
       this.stats.misses++;
       return undefined;
     }
@@ -81,14 +83,17 @@ export class LayerCache {
    * The layer for `key`: from the cache when it has it (then `write` is not called and nothing is
    * read), else written by `write` and remembered.
    */
-  async getOrWrite(key: string, blobs: BlobStore, write: () => Promise<LayerBlob>): Promise<{ blob: LayerBlob; cached: boolean }> {
-    const hit = await this.lookup(key, blobs);
+  async getOrWrite(key: string, blobs: BlobStore, write: () => Promise<LayerBlob>, elsewhere?: BlobElsewhere): Promise<{ blob: LayerBlob; cached: boolean }> {
+    const hit = await this.lookup(key, blobs, elsewhere);
     if (hit) return { blob: hit, cached: true };
     const blob = await write();
     await this.save(key, blob);
     return { blob, cached: false };
   }
 }
+
+/** Whether a blob is held where the build's output goes (a registry that will be pushed to). */
+export type BlobElsewhere = (digest: Digest) => Promise<boolean>;
 
 function validRecord(r: unknown, key: string): LayerBlob | undefined {
   if (typeof r !== 'object' || r === null) return undefined;

@@ -1,4 +1,5 @@
-import type { RegistryClient } from '../../registry-client/index.js';
+import { pushScope, type RegistryClient } from '../../registry-client/index.js';
+import type { Digest } from '../../oci/digest.js';
 import { buildImage, type BuildResult } from '../build.js';
 import { defaultOutputPath, streamOutput, writeOutput, type OutputFormat } from '../outputs.js';
 import { progressReporter } from '../progress.js';
@@ -33,7 +34,15 @@ export async function runBuild(specFile: string, flags: BuildFlags): Promise<voi
     const previous = await readPrevious(flags.previous, flags);
     const pushRef = flags.push ? parseReference(flags.push) : undefined;
     const getClient = async () => (client ??= await registryClient(flags, pushRef?.registry));
-    const result = await buildImage(spec, { store, previous, signal: abort.signal, onEvent: progressReporter(), registryClient: getClient });
+    // Pushing only: a cached layer the registry already holds needs no local blob.
+    const pushOnly = pushRef && !flags.output && !flags.stream;
+    const blobElsewhere = pushOnly
+      ? async (digest: Digest) => {
+          const repo = { registry: pushRef.registry, repository: pushRef.repository };
+          return (await (await getClient()).blobExists(repo, digest, pushScope(repo))).exists;
+        }
+      : undefined;
+    const result = await buildImage(spec, { store, previous, signal: abort.signal, onEvent: progressReporter(), registryClient: getClient, blobElsewhere });
     const { image, blobs } = result;
     abort.signal.throwIfAborted();
 
