@@ -3,7 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import { DigestingStream, type Digest } from '../oci/digest.js';
 import { MediaType } from '../oci/media-types.js';
 import type { ContainerConfig, Descriptor, History, ImageConfig } from '../oci/schemas.js';
-import { parseReference, pullImage, type RegistryClient } from '../registry-client/index.js';
+import type { RegistryClient } from '../registry-client/index.js';
 import type { BlobStore } from './blobs/blob-store.js';
 import { ImgbuildError } from './errors.js';
 import type { ImageLayer } from './image/types.js';
@@ -34,6 +34,8 @@ export interface BaseImageOptions {
 export async function loadBaseImage(fromImage: string, options: BaseImageOptions): Promise<BaseImage> {
   if (await stat(fromImage).then(() => true, () => false)) return loadLocalBase(fromImage, options.blobs);
   if (!options.client) throw new ImgbuildError('base-image', `fromImage ${fromImage}: no such file, and no registry client to pull it`);
+  // Loaded here so that builds without a registry base never load the HTTP client.
+  const { parseReference, pullImage } = await import('../registry-client/index.js');
   const ref = parseReference(fromImage);
   const client = await options.client();
   const pulled = await pullImage(client, ref, { blobDir: options.blobs.root, platform: options.platform });

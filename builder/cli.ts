@@ -2,23 +2,22 @@
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { ImgbuildError } from './errors.js';
-import { RegistryError } from '../registry-client/index.js';
-import { runBuild } from './commands/build.js';
-import { runInspect } from './commands/inspect.js';
-import { runClosure } from './commands/closure.js';
-import { runPlan } from './commands/plan.js';
-import { runVerify } from './commands/verify.js';
-import { runDiff } from './commands/diff.js';
+import { RegistryError } from '../registry-client/errors.js';
 import { outputFormats } from './outputs.js';
-import { runPush } from './commands/push.js';
-import { runLogin } from './commands/login.js';
-import { runCachePrune } from './commands/cache.js';
 import { availableParallelism } from 'node:os';
 
 // Layers deflate on the libuv pool, two blocks per core (layer/gzip.ts), and file writes need
 // threads too. The pool starts at its first job (no import above queues one), so setting the
 // size here takes effect.
 process.env.UV_THREADPOOL_SIZE ??= String(Math.min(1024, Math.max(4, 2 * availableParallelism() + 2)));
+
+/**
+ * A command's module is loaded when that command runs, so start-up only pays for what it uses
+ * (a local build never loads the HTTP client; a JSON spec never loads the TS loader).
+ */
+function lazy<M extends Record<K, (...args: never[]) => Promise<void>>, K extends string>(load: () => Promise<M>, name: K) {
+  return async (...args: Parameters<M[K]>): Promise<void> => (await load())[name](...args);
+}
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -58,7 +57,7 @@ registryOptions(storeOptions(
     .option('--push <reference>', 'push the image to a registry (e.g. ghcr.io/org/app:1.0); no file is written unless -o is given')
     .option('--tag <tag>', 'with --push: also push under this tag (repeatable)', collect)
     .option('--digest-file <file>', 'with --push: write the pushed manifest digest to this file'),
-)).action(runBuild);
+)).action(lazy(() => import('./commands/build.js'), 'runBuild'));
 
 registryOptions(
   program
@@ -69,7 +68,7 @@ registryOptions(
     .option('--tag <tag>', 'also push under this tag (repeatable)', collect)
     .option('--digest-file <file>', 'write the pushed manifest digest to this file')
     .option('--json', 'print JSON'),
-).action(runPush);
+).action(lazy(() => import('./commands/push.js'), 'runPush'));
 
 registryOptions(
   program
@@ -78,14 +77,14 @@ registryOptions(
     .argument('<registry>', 'registry host, e.g. ghcr.io or localhost:5000')
     .option('-u, --username <name>', 'user name')
     .option('--password-stdin', 'read the password or token from standard input'),
-).action(runLogin);
+).action(lazy(() => import('./commands/login.js'), 'runLogin'));
 
 program
   .command('inspect')
   .description('show the config, layers, sizes and store paths of an image')
   .argument('<image>', 'OCI layout directory, OCI archive or docker-archive')
   .option('--json', 'print JSON')
-  .action(runInspect);
+  .action(lazy(() => import('./commands/inspect.js'), 'runInspect'));
 
 storeOptions(
   program
@@ -93,7 +92,7 @@ storeOptions(
     .description('print the closure of a spec: every store path with its NAR size and references')
     .argument('<spec>', 'spec file, or a directory holding image.<ext>')
     .option('--json', 'print JSON'),
-).action(runClosure);
+).action(lazy(() => import('./commands/closure.js'), 'runClosure'));
 
 registryOptions(storeOptions(
   program
@@ -102,7 +101,7 @@ registryOptions(storeOptions(
     .argument('<spec>', 'spec file, or a directory holding image.<ext>')
     .option('--json', 'print JSON')
     .option('--previous <image>', 'plan against a previous build: OCI layout, archive or registry reference (stable layering)'),
-)).action(runPlan);
+)).action(lazy(() => import('./commands/plan.js'), 'runPlan'));
 
 registryOptions(storeOptions(
   program
@@ -112,7 +111,7 @@ registryOptions(storeOptions(
     .option('--against <image>', 'compare one build with this image instead: OCI layout, OCI archive, docker-archive, or a registry image (docker://host/repo@sha256:...)')
     .option('--keep', 'keep the builds in their temp dir and print where')
     .option('--json', 'print JSON'),
-)).action(runVerify);
+)).action(lazy(() => import('./commands/verify.js'), 'runVerify'));
 
 program
   .command('diff')
@@ -123,7 +122,7 @@ program
   .option('--insecure-registry <host[:port]>', 'plain HTTP or unverified TLS for this registry only (repeatable)', collect)
   .option('--ca-file <pem>', 'trust this CA certificate for registries, besides the system roots (repeatable)', collect)
   .option('--json', 'print JSON')
-  .action(runDiff);
+  .action(lazy(() => import('./commands/diff.js'), 'runDiff'));
 
 const cache = program.command('cache').description("manage imgbuild's local cache (layer records, blobs, scan results)");
 cache
@@ -132,7 +131,7 @@ cache
   .option('--max-size <size>', 'keep at most this much (e.g. 10G, 500M; powers of 1024)')
   .option('--older-than <age>', 'remove what was not used for this long (e.g. 30d, 12h, 1w)')
   .option('--json', 'print JSON')
-  .action(runCachePrune);
+  .action(lazy(() => import('./commands/cache.js'), 'runCachePrune'));
 
 try {
   await program.parseAsync(process.argv);

@@ -1,11 +1,10 @@
-import { pushScope, type RegistryClient } from '../../registry-client/index.js';
+import type { RegistryClient } from '../../registry-client/index.js';
 import type { Digest } from '../../oci/digest.js';
 import { buildImage, type BuildResult } from '../build.js';
 import { defaultOutputPath, streamOutput, writeOutput, type OutputFormat } from '../outputs.js';
 import { progressReporter } from '../progress.js';
-import { builtImagePushInput, parseReference, pushTo, registryClient, type PushSummary, type RegistryFlags } from '../registry.js';
+import type { PushSummary, RegistryFlags } from '../registry.js';
 import { loadSpecAndStore, printJson, readPrevious, type StoreFlags } from './common.js';
-import { reportPush } from './push.js';
 
 interface BuildFlags extends StoreFlags, RegistryFlags {
   output?: string;
@@ -32,13 +31,16 @@ export async function runBuild(specFile: string, flags: BuildFlags): Promise<voi
   try {
     const { spec, store } = await loadSpecAndStore(specFile, flags);
     const previous = await readPrevious(flags.previous, flags);
-    const pushRef = flags.push ? parseReference(flags.push) : undefined;
-    const getClient = async () => (client ??= await registryClient(flags, pushRef?.registry));
+    // The registry modules load only when a registry is involved (a push, a base image).
+    const registry = () => import('../registry.js');
+    const pushRef = flags.push ? (await registry()).parseReference(flags.push) : undefined;
+    const getClient = async () => (client ??= await (await registry()).registryClient(flags, pushRef?.registry));
     // Pushing only: a cached layer the registry already holds needs no local blob.
     const pushOnly = pushRef && !flags.output && !flags.stream;
     const blobElsewhere = pushOnly
       ? async (digest: Digest) => {
           const repo = { registry: pushRef.registry, repository: pushRef.repository };
+          const { pushScope } = await import('../../registry-client/index.js');
           return (await (await getClient()).blobExists(repo, digest, pushScope(repo))).exists;
         }
       : undefined;
@@ -57,8 +59,10 @@ export async function runBuild(specFile: string, flags: BuildFlags): Promise<voi
 
     let pushed: PushSummary | undefined;
     if (pushRef) {
+      const { builtImagePushInput, pushTo } = await registry();
       const input = builtImagePushInput(image, blobs, flags.tag ?? [], baseMounts(result, pushRef.registry));
       pushed = await pushTo(await getClient(), pushRef, input, flags);
+      const { reportPush } = await import('./push.js');
       await reportPush(pushed, { digestFile: flags.digestFile }, process.stderr);
     }
     report(result, flags, output, pushed);

@@ -5,8 +5,7 @@ import { loadSpec } from '../spec/load.js';
 import { SPEC_EXTENSIONS } from '../spec/parse-file.js';
 import { openImage } from '../input/open-image.js';
 import { previousStoreLayers } from '../input/previous-layers.js';
-import { resolveImage } from '../../registry-client/index.js';
-import { parseReference, registryClient, type RegistryFlags } from '../registry.js';
+import type { RegistryFlags } from '../registry.js';
 import type { ResolvedSpec } from '../spec/schema.js';
 import { specStore } from '../build.js';
 import type { StoreSource } from '../store/types.js';
@@ -59,6 +58,8 @@ export async function specFilePath(arg: string): Promise<string> {
 export async function readPrevious(image: string | undefined, registryFlags: RegistryFlags = {}): Promise<string[][] | undefined> {
   if (!image) return undefined;
   if (await stat(image).then(() => true, () => false)) return previousStoreLayers((await openImage(image)).manifest);
+  const { resolveImage } = await import('../../registry-client/index.js');
+  const { parseReference, registryClient } = await import('../registry.js');
   const ref = parseReference(image);
   const client = await registryClient(registryFlags, ref.registry);
   try {

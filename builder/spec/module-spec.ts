@@ -1,5 +1,4 @@
 import { access } from 'node:fs/promises';
-import { createJiti } from 'jiti';
 import { SpecError } from '../errors.js';
 import { fileError } from './errors.js';
 import type { SpecContext } from './types.js';
@@ -30,6 +29,8 @@ export async function evaluateModuleSpec(file: string, env: NodeJS.ProcessEnv): 
   } catch (e) {
     throw fileError(file, e);
   }
+  // Loaded only for TS/JS specs: JSON and YAML specs never pay for the TypeScript loader.
+  const { createJiti } = await import('jiti');
   const jiti = createJiti(import.meta.url, {
     fsCache: false,
     moduleCache: false,
