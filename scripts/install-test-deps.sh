@@ -3,7 +3,7 @@
 # missing with apt-get; otherwise it prints the exact command to run and carries on (tests that
 # need a missing tool are skipped locally and fail under CI).
 set -euo pipefail
-packages=(skopeo umoci oci-image-tool runc docker-registry nix-bin busybox-static pigz apache2-utils openssl ca-certificates sqlite3 podman)
+packages=(skopeo umoci oci-image-tool runc docker-registry nix-bin busybox-static pigz apache2-utils openssl ca-certificates sqlite3 podman zstd python3)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

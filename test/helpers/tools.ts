@@ -15,6 +15,8 @@ export const toolPackages: Record<string, string> = {
   htpasswd: 'apache2-utils',
   openssl: 'openssl',
   podman: 'podman',
+  zstd: 'zstd',
+  python3: 'python3',
   sqlite3: 'sqlite3',
 };
 
