@@ -17,6 +17,7 @@ import type { LayerBlob, LayerWriteOptions } from './layer/types.js';
 import { LayerCache, type BlobElsewhere } from './cache/layer-cache.js';
 import { entriesKey, keyedStorePaths, storeLayerKey } from './cache/layer-key.js';
 import { writeLayer } from './layer/write-layer.js';
+import { layerWorkersWanted, LayerWorkerPool } from './layer/worker-pool.js';
 import { assertReferenceDeflate } from './layer/zlib-guard.js';
 import type { ResolvedSpec } from './spec/schema.js';
 import { DirectoryStoreSource } from './store/directory-source.js';
@@ -51,6 +52,12 @@ export interface BuildOptions {
   blobElsewhere?: BlobElsewhere;
   /** How to reach a registry when `fromImage` is a reference (the CLI builds it from its flags). */
   registryClient?: () => Promise<RegistryClient>;
+  /**
+   * Write store layers in worker threads (one per core, started when a layer needs writing).
+   * Default: yes when there is more than one store layer and more than one core, unless
+   * `IMGBUILD_WORKERS=0`. The bytes are the same either way.
+   */
+  workers?: boolean;
 }
 
 export interface BuildResult {
@@ -136,18 +143,40 @@ export async function buildImage(spec: ResolvedSpec, options: BuildOptions = {})
   const write = async (key: () => Promise<string>, produce: () => Promise<LayerBlob>) =>
     cache ? cache.getOrWrite(await key(), blobs, produce, options.blobElsewhere) : { blob: await produce(), cached: false };
 
-  const storeLayers = plan.layers.map((planned, index) =>
-    limit(async (): Promise<ImageLayer> => {
+  // The main thread writes too (it is otherwise idle while layers are written), so one worker
+  // fewer than cores: each worker's heap and buffers add to peak RSS (bench/README.md).
+  const cores = availableParallelism();
+  const pool = layerWorkersWanted(options.workers, plan.layers.length) ? new LayerWorkerPool(Math.max(1, (options.concurrency ?? cores) - 1)) : undefined;
+  const writeStoreLayer = (paths: string[]): Promise<LayerBlob> => {
+    const inProcess = () => writeLayer(storeLayerEntries(paths, fsPathOf, store.storeDir), writeOptions, blobs);
+    if (!pool?.hasFreeWorker) return inProcess();
+    let fsPaths: string[];
+    try {
+      fsPaths = paths.map(fsPathOf);
+    } catch {
+      // A path the source cannot place: the in-process writer reports it as it always has.
+      return inProcess();
+    }
+    const { header, compressor } = writeOptions;
+    return pool.writeStoreLayer({ paths, fsPaths, storeDir: store.storeDir, header, compressor, blobRoot: blobs.root }, options.signal);
+  };
+
+  // Queued biggest first, so that the last layers to start are short and no core idles at the end
+  // (the plan puts its biggest layer, the least popular paths, last). Results stay in plan order.
+  const storeLayers: Promise<ImageLayer>[] = [];
+  const bySize = plan.layers.map((planned, index) => ({ planned, index })).sort((x, y) => y.planned.narSize - x.planned.narSize || x.index - y.index);
+  for (const { planned, index } of bySize) {
+    storeLayers[index] = limit(async (): Promise<ImageLayer> => {
       options.signal?.throwIfAborted();
       emit({ phase: 'layer-start', index, total, reason: planned.reason, paths: planned.paths.length, narSize: planned.narSize });
       const { blob, cached } = await write(
         async () => storeLayerKey(await keyedStorePaths(store, planned.paths), store.storeDir, writeOptions),
-        () => writeLayer(storeLayerEntries(planned.paths, fsPathOf, store.storeDir), writeOptions, blobs),
+        () => writeStoreLayer(planned.paths),
       );
       emit({ phase: 'layer-done', index, total, reason: planned.reason, digest: blob.digest, size: blob.size, cached });
       return { ...blob, storePaths: planned.paths, reason: planned.reason };
-    }),
-  );
+    });
+  }
   const customisation = limit(async (): Promise<ImageLayer> => {
     options.signal?.throwIfAborted();
     const index = total - 1;
@@ -162,8 +191,9 @@ export async function buildImage(spec: ResolvedSpec, options: BuildOptions = {})
     emit({ phase: 'layer-done', index, total, reason: 'customisation', digest: blob.digest, size: blob.size, cached });
     return { ...blob, storePaths: [], reason: 'customisation' };
   });
-  // Settle every write before failing, so no writer is still streaming into the store when we return.
-  const settled = await Promise.allSettled([...storeLayers, customisation]);
+  // Settle every write before failing, so no writer is still streaming into the store when we return;
+  // then end the workers (none is busy), so that the CLI exits by itself.
+  const settled = await Promise.allSettled([...storeLayers, customisation]).finally(() => pool?.close());
   const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) throw failed.reason;
   const layers = [...(base?.layers ?? []), ...settled.map((r) => (r as PromiseFulfilledResult<ImageLayer>).value)];
