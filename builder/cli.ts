@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { ImgbuildError } from './errors.js';
 import { RegistryError } from '../registry-client/errors.js';
+import { LayeringError } from '../layering/errors.js';
 import { outputFormats } from './outputs.js';
 import { availableParallelism } from 'node:os';
 
@@ -140,6 +141,12 @@ try {
 }
 
 function reportError(err: unknown): number {
+  // layering/ stays free of builder imports, so its error is a plain Error subclass: a user's
+  // problem all the same (a bad layer group, a limit too small), not an internal one.
+  if (err instanceof LayeringError) {
+    process.stderr.write(`error[layering]: ${err.message}\n`);
+    return 1;
+  }
   if (err instanceof ImgbuildError || err instanceof RegistryError) {
     process.stderr.write(`error[${err.code}]: ${err.message}\n`);
     if (err.hint) process.stderr.write(`hint: ${err.hint}\n`);

@@ -136,3 +136,11 @@ test('SIGINT halfway through a large layer exits 130 and leaves no output and no
   assert.match(stderr, /interrupted/);
   await assertNothingWritten(dir, out);
 });
+
+test('a pinned path that is not in the closure is a layering error naming it, not an internal error', async () => {
+  const stray = '/nix/store/cc2pwmjqixkx2m97hdaq25slk9gg3ykf-hello-doc-2.12.1';
+  const r = await buildSpec({ contents: ['/nix/store/mnkg3va5qf67wd6pqbjgbs06v38jnh52-greeting-data-1.0'], layering: { pinned: [stray] } });
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /^error\[layering\]: .*cc2pwmjqixkx2m97hdaq25slk9gg3ykf-hello-doc-2\.12\.1/m);
+  await assertNothingWritten(r.dir, r.out);
+});

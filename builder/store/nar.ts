@@ -50,9 +50,12 @@ function readNarTreeSync(path: Buffer): NarNode {
   );
 }
 
-/** Size of a NAR string field: 8-byte length, the bytes, zero padding to 8. */
+/**
+ * Size of a NAR string field: 8-byte length, the bytes, zero padding to 8. Plain arithmetic, not
+ * bit masks: JavaScript's bitwise operators work on 32 bits and would wrap for files of 2 GiB+.
+ */
 function strSize(len: number): number {
-  return 8 + ((len + 7) & ~7);
+  return 8 + Math.ceil(len / 8) * 8;
 }
 
 const TOKEN_SIZES = {
