@@ -2,7 +2,7 @@ import { stat } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { DigestingStream, type Digest } from '../oci/digest.js';
 import { MediaType } from '../oci/media-types.js';
-import type { ContainerConfig, Descriptor, History, ImageConfig } from '../oci/schemas.js';
+import type { ContainerConfig, Descriptor, ImageConfig } from '../oci/schemas.js';
 import type { RegistryClient } from '../registry-client/index.js';
 import type { BlobStore } from './blobs/blob-store.js';
 import { ImgbuildError } from './errors.js';
@@ -116,9 +116,4 @@ function mergeEnv(base: string[], spec: string[]): string[] {
   const out = new Map<string, string>();
   for (const e of [...base, ...spec]) out.set(name(e), e);
   return [...out.values()];
-}
-
-/** History entries of the base, kept in front of ours. */
-export function baseHistory(config: ImageConfig): History[] {
-  return config.history ?? [];
 }

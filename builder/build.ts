@@ -4,7 +4,7 @@ import pLimit from 'p-limit';
 import type { ClosureGraph, LayerPlan } from '../layering/types.js';
 import { planLayers, storeLayerBudget } from '../layering/index.js';
 import type { RegistryClient } from '../registry-client/index.js';
-import { baseHistory, loadBaseImage, mergeConfig, type BaseImage } from './base-image.js';
+import { loadBaseImage, mergeConfig, type BaseImage } from './base-image.js';
 import { BlobStore } from './blobs/blob-store.js';
 import { cacheRoot } from './cache-dir.js';
 import { customisationEntries } from './customisation/entries.js';
@@ -53,7 +53,8 @@ export interface BuildOptions {
   /** How to reach a registry when `fromImage` is a reference (the CLI builds it from its flags). */
   registryClient?: () => Promise<RegistryClient>;
   /**
-   * Write store layers in worker threads (one per core, started when a layer needs writing).
+   * Write store layers in worker threads as well as on the main thread (cores − 1 workers, started
+   * when a layer needs writing).
    * Default: yes when there is more than one store layer and more than one core, unless
    * `IMGBUILD_WORKERS=0`. The bytes are the same either way.
    */
@@ -219,7 +220,7 @@ export async function buildImage(spec: ResolvedSpec, options: BuildOptions = {})
 
 /** The base's history, or one entry per base layer when it has none (so every layer has one). */
 function baseHistoryFor(base: BaseImage) {
-  const history = baseHistory(base.config);
+  const history = base.config.history ?? [];
   if (history.some((h) => !h.empty_layer)) return history;
   return base.layers.map(() => ({ created: base.config.created, created_by: `imgbuild: base layer from ${base.source}` }));
 }

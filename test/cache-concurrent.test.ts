@@ -12,19 +12,9 @@ import { loadSpec } from '../builder/spec/load.js';
 import { DirectoryStoreSource } from '../builder/store/directory-source.js';
 import { runCli } from './helpers/cli.js';
 import { tempDir } from './helpers/tmp.js';
+import { payload } from './helpers/payload.js';
 
 const SD = '/nix/store';
-
-/** Several MiB of mildly compressible bytes, so the two builds overlap while compressing. */
-function payload(n: number, seed: number): Buffer {
-  const b = Buffer.alloc(n);
-  let x = seed;
-  for (let i = 0; i < n; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    b[i] = x >>> 24 < 160 ? 97 + ((x >>> 16) % 8) : x & 0xff;
-  }
-  return b;
-}
 
 async function allFiles(dir: string): Promise<string[]> {
   const out: string[] = [];

@@ -19,6 +19,7 @@ import { DirectoryStoreSource } from '../builder/store/directory-source.js';
 import { runCli } from './helpers/cli.js';
 import { cliPath, repoRoot } from './helpers/paths.js';
 import { tempDir } from './helpers/tmp.js';
+import { payload } from './helpers/payload.js';
 
 const SD = '/nix/store';
 const header = { mtime: 1, uid: 0, gid: 0, uname: 'root', gname: 'root' };
@@ -26,17 +27,6 @@ let storeDir: string;
 const a = `${SD}/${'a'.repeat(32)}-alpha-1`;
 const b = `${SD}/${'b'.repeat(32)}-beta-2`;
 const fsPathOf = (p: string) => join(storeDir, p.slice(SD.length + 1));
-
-/** Mildly compressible bytes: several deflate blocks that do not shrink to nothing. */
-function payload(n: number, seed: number): Buffer {
-  const out = Buffer.alloc(n);
-  let x = seed;
-  for (let i = 0; i < n; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    out[i] = x >>> 24 < 160 ? 97 + ((x >>> 16) % 8) : x & 0xff;
-  }
-  return out;
-}
 
 before(async () => {
   storeDir = join(await tempDir('imgbuild-workers-'), 'store');
