@@ -10,6 +10,8 @@ import {
   pushImage,
 } from '../registry-client/index.js';
 import type { BlobStore } from './blobs/blob-store.js';
+import { ImgbuildError } from './errors.js';
+import { parseSize } from './unit-sum.js';
 import type { BuiltImage } from './image/types.js';
 
 /** CLI flags shared by every command that talks to a registry. */
@@ -31,12 +33,12 @@ export async function registryClient(flags: RegistryFlags, credsRegistry?: strin
   });
 }
 
+/** `--chunk-size` in bytes (0: one PUT), or undefined for the registry's default. */
 export function chunkSizeOf(flags: RegistryFlags): number | undefined {
   if (flags.chunkSize === undefined) return undefined;
-  const m = /^(\d+)([KMG]i?B?)?$/i.exec(flags.chunkSize.trim());
-  if (!m) throw new Error(`--chunk-size: expected a size such as 4MiB or 0, got ${flags.chunkSize}`);
-  const unit = (m[2] ?? '').toUpperCase()[0];
-  return Number(m[1]) * (unit === 'K' ? 1024 : unit === 'M' ? 1024 ** 2 : unit === 'G' ? 1024 ** 3 : 1);
+  const size = parseSize(flags.chunkSize);
+  if (size === undefined) throw new ImgbuildError('usage', `--chunk-size ${JSON.stringify(flags.chunkSize)} is not a size`, 'e.g. --chunk-size 4MiB, or 0 for one PUT per blob');
+  return size;
 }
 
 /**

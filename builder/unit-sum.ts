@@ -20,3 +20,13 @@ export function sumOfUnits(text: string, units: Readonly<Record<string, number>>
   }
   return sum;
 }
+
+const SIZE_UNITS: Record<string, number> = { '': 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 };
+
+/** `1234`, `500M`, `10G`, `1.5GiB`, `2TB`: bytes, suffixes in powers of 1024. */
+export function parseSize(text: string): number | undefined {
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?$/i.exec(text.trim());
+  if (!m) return undefined;
+  const n = Number(m[1]) * SIZE_UNITS[m[2]!.toLowerCase()]!;
+  return Number.isFinite(n) ? Math.floor(n) : undefined;
+}

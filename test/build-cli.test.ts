@@ -80,3 +80,11 @@ test('a second build says in its progress lines that every layer came from the c
   assert.deepEqual(done(first.stderr).filter((l) => l.endsWith('(cached)')), []);
   assert.equal(done(second.stderr).filter((l) => l.endsWith('(cached)')).length, 5);
 });
+
+test('a bad --chunk-size is refused before anything is built or sent, as a usage error', async () => {
+  const dir = await tempDir();
+  const r = await runCli(['build', join(repoRoot, 'examples/hello'), '--push', '127.0.0.1:9/cli/x:1', '--chunk-size', 'ten'], { env: { ...process.env, IMGBUILD_CACHE_DIR: join(dir, 'cache') } });
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /^error\[usage\]: --chunk-size "ten" is not a size$/m);
+  assert.doesNotMatch(r.stderr, /layer \d/);
+});

@@ -34,6 +34,8 @@ export async function runBuild(specFile: string, flags: BuildFlags): Promise<voi
     // The registry modules load only when a registry is involved (a push, a base image).
     const registry = () => import('../registry.js');
     const pushRef = flags.push ? (await registry()).parseReference(flags.push) : undefined;
+    // A bad push flag is refused before the build, not after it.
+    if (pushRef) (await registry()).chunkSizeOf(flags);
     const getClient = async () => (client ??= await (await registry()).registryClient(flags, pushRef?.registry));
     // Pushing only: a cached layer the registry already holds needs no local blob.
     const pushOnly = pushRef && !flags.output && !flags.stream;

@@ -2,7 +2,7 @@ import { pruneCache, type PruneResult } from '../cache/prune.js';
 import { cacheRoot } from '../cache-dir.js';
 import { ImgbuildError } from '../errors.js';
 import { printJson } from './common.js';
-import { sumOfUnits } from '../unit-sum.js';
+import { parseSize, sumOfUnits } from '../unit-sum.js';
 
 interface PruneFlags {
   maxSize?: string;
@@ -16,16 +16,6 @@ export class CacheOptionError extends ImgbuildError {
   constructor(option: string, value: string, expected: string) {
     super('cache-option', `${option} ${JSON.stringify(value)} is not ${expected}`, `e.g. ${option === '--max-size' ? '--max-size 10G' : '--older-than 30d'}`);
   }
-}
-
-const SIZE_UNITS: Record<string, number> = { '': 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 };
-
-/** `1234`, `500M`, `10G`, `1.5GiB`, `2TB`: bytes, suffixes in powers of 1024. */
-export function parseSize(text: string): number | undefined {
-  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?$/i.exec(text.trim());
-  if (!m) return undefined;
-  const n = Number(m[1]) * SIZE_UNITS[m[2]!.toLowerCase()]!;
-  return Number.isFinite(n) ? Math.floor(n) : undefined;
 }
 
 const DURATION_MS: Record<string, number> = { s: 1e3, m: 60e3, h: 3600e3, d: 86400e3, w: 7 * 86400e3 };
