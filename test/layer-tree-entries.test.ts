@@ -18,10 +18,8 @@ async function tempDir(t: { after: (fn: () => Promise<void>) => void }): Promise
   return dir;
 }
 
-async function collect(it: AsyncIterable<LayerEntry>): Promise<LayerEntry[]> {
-  const out: LayerEntry[] = [];
-  for await (const e of it) out.push(e);
-  return out;
+async function collect(it: Iterable<LayerEntry>): Promise<LayerEntry[]> {
+  return [...it];
 }
 
 /** An entry reduced to what the walk decides: path, kind, mode or target. */
@@ -222,12 +220,12 @@ test('the walk is lazy: a directory is listed only when the walk reaches it', as
   const dir = await tempDir(t);
   await mkdir(join(dir, 't', 'a'), { recursive: true });
   await mkdir(join(dir, 't', 'b'));
-  const it = treeEntries(join(dir, 't'), 't')[Symbol.asyncIterator]();
-  assert.equal((await it.next()).value?.path, 't');
-  assert.equal((await it.next()).value?.path, 't/a');
+  const it = treeEntries(join(dir, 't'), 't');
+  assert.equal(it.next().value?.path, 't');
+  assert.equal(it.next().value?.path, 't/a');
   await writeFile(join(dir, 't', 'b', 'late'), ''); // b has not been listed yet
   const rest: string[] = [];
-  for (let r = await it.next(); !r.done; r = await it.next()) rest.push(r.value.path);
+  for (let r = it.next(); !r.done; r = it.next()) rest.push(r.value.path);
   assert.deepEqual(rest, ['t/b', 't/b/late']);
 });
 

@@ -1,4 +1,4 @@
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream, openSync } from 'node:fs';
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
@@ -37,8 +37,19 @@ export class BlobStore {
   /** A temp file in the store, to be committed with `commit` or dropped with `discard`. */
   async createTemp(): Promise<{ path: string; stream: Writable }> {
     await mkdir(join(this.root, 'sha256'), { recursive: true });
-    const path = join(this.root, 'sha256', `.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
+    const path = this.tempName();
     return { path, stream: createWriteStream(path, { flags: 'wx' }) };
+  }
+
+  private tempName(): string {
+    return join(this.root, 'sha256', `.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
+  }
+
+  /** A temp file in the store opened for synchronous writes (the layer writer's), to be closed by the caller. */
+  async createTempFile(): Promise<{ path: string; fd: number }> {
+    await mkdir(join(this.root, 'sha256'), { recursive: true });
+    const path = this.tempName();
+    return { path, fd: openSync(path, 'wx') };
   }
 
   /** Move a finished temp file to its digest's name (atomic; an existing blob is the same bytes). */

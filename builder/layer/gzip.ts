@@ -1,8 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { Transform, type TransformCallback } from 'node:stream';
-import { constants, crc32, deflateRaw, type ZlibOptions } from 'node:zlib';
+import { constants, deflateRaw, type ZlibOptions } from 'node:zlib';
 import pLimit from 'p-limit';
-import { DigestingStream } from '../../oci/digest.js';
 
 /**
  * Deterministic gzip (RFC 1952) around Node's bundled zlib's raw deflate. We write the 10-byte
@@ -102,36 +101,53 @@ export function createPinnedDeflate(options: { maxBlocks?: number } = {}): Trans
 }
 
 class BlockDeflate extends Transform {
+  private readonly deflater: BlockDeflater;
+
+  constructor(maxBlocks: number) {
+    super();
+    this.deflater = new BlockDeflater((out) => {
+      if (!this.destroyed) this.push(out);
+    }, maxBlocks);
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.deflater.write(chunk).then(() => cb(), cb);
+  }
+
+  override _flush(cb: TransformCallback): void {
+    this.deflater.end().then(() => cb(), cb);
+  }
+
+  override _destroy(err: Error | null, cb: (error: Error | null) => void): void {
+    this.deflater.abandon();
+    cb(err);
+  }
+}
+
+/**
+ * Block-mode raw deflate (see above) without a stream: `write` copies the bytes it is given (the
+ * caller may reuse its buffer once the promise resolves), and each finished block's output goes
+ * to `onOutput`, in input order. At most `maxBlocks` blocks (of 256 KiB in, about as much out)
+ * are held at once (default 2 × cores + 2); `write` waits when that many are pending. The bytes
+ * do not depend on `maxBlocks` or on how the input is cut into writes.
+ */
+export class BlockDeflater {
   private block = Buffer.allocUnsafe(DEFLATE_BLOCK_SIZE);
   private filled = 0;
   private previous: Buffer | undefined;
   private readonly pending: Promise<Buffer>[] = [];
+  private abandoned = false;
 
-  constructor(private readonly maxBlocks: number) {
-    super();
-  }
+  constructor(
+    private readonly onOutput: (out: Buffer) => void,
+    private readonly maxBlocks: number = MAX_BLOCKS_PER_STREAM,
+  ) {}
 
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.absorb(chunk).then(() => cb(), cb);
-  }
-
-  override _flush(cb: TransformCallback): void {
-    // The rest (possibly empty) is the last block, finished with BFINAL.
-    this.dispatch(this.block.subarray(0, this.filled), true);
-    this.drain(0).then(() => cb(), cb);
-  }
-
-  override _destroy(err: Error | null, cb: (error: Error | null) => void): void {
-    // Blocks still deflating finish on the pool; their results (or errors) are dropped.
-    for (const p of this.pending.splice(0)) p.catch(() => undefined);
-    cb(err);
-  }
-
-  private async absorb(chunk: Buffer): Promise<void> {
+  async write(chunk: Uint8Array): Promise<void> {
     let off = 0;
     while (off < chunk.length) {
       const n = Math.min(chunk.length - off, DEFLATE_BLOCK_SIZE - this.filled);
-      chunk.copy(this.block, this.filled, off, off + n);
+      this.block.set(chunk.subarray(off, off + n), this.filled);
       this.filled += n;
       off += n;
       if (this.filled === DEFLATE_BLOCK_SIZE) {
@@ -143,61 +159,33 @@ class BlockDeflate extends Transform {
     }
   }
 
+  /** The rest (possibly empty) is the last block, finished with BFINAL; resolves once all is output. */
+  async end(): Promise<void> {
+    this.dispatch(this.block.subarray(0, this.filled), true);
+    await this.drain(0);
+  }
+
+  /** Stops output: blocks still deflating finish on the pool; their results (or errors) are dropped. */
+  abandon(): void {
+    this.abandoned = true;
+    for (const p of this.pending.splice(0)) p.catch(() => undefined);
+  }
+
   private dispatch(block: Buffer, last: boolean): void {
     const p = deflateBlock(block, blockDeflateOptions(this.previous, last));
-    // Rejections are read by drain (in order) or dropped by _destroy; never unhandled.
+    // Rejections are read by drain (in order) or dropped by abandon; never unhandled.
     p.catch(() => undefined);
     this.pending.push(p);
     this.previous = block;
   }
 
-  /** Pushes finished blocks, in order, until at most `keep` are pending. */
+  /** Outputs finished blocks, in order, until at most `keep` are pending. */
   private async drain(keep: number): Promise<void> {
     while (this.pending.length > keep) {
       const out = await this.pending[0]!;
       this.pending.shift();
-      if (this.destroyed) return;
-      this.push(out);
+      if (this.abandoned) return;
+      this.onOutput(out);
     }
-  }
-}
-
-/**
- * Counts, sha256-hashes and (optionally) CRC-32s what passes through. Used on the tar (diff_id,
- * gzip trailer) and on the blob (digest, size). Results are valid once the stream has flushed.
- */
-export class Measure extends DigestingStream {
-  crc = 0;
-
-  constructor(private readonly withCrc: boolean) {
-    super();
-  }
-
-  override _transform(chunk: Buffer, enc: BufferEncoding, cb: TransformCallback): void {
-    if (this.withCrc) this.crc = crc32(chunk, this.crc);
-    super._transform(chunk, enc, cb);
-  }
-}
-
-/**
- * Wraps a raw deflate stream into a gzip member: header first, trailer (CRC-32 and size mod 2^32
- * of the uncompressed data, little-endian) last. `source` measured the uncompressed bytes; it has
- * finished before deflate can flush, so its figures are final when the trailer is written.
- */
-export class GzipFramer extends Transform {
-  constructor(private readonly source: Measure) {
-    super();
-    this.push(GZIP_HEADER);
-  }
-
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    cb(null, chunk);
-  }
-
-  override _flush(cb: TransformCallback): void {
-    const trailer = Buffer.alloc(8);
-    trailer.writeUInt32LE(this.source.crc >>> 0, 0);
-    trailer.writeUInt32LE(this.source.size % 2 ** 32, 4);
-    cb(null, trailer);
   }
 }

@@ -1,6 +1,6 @@
 export type * from './types.js';
 export { writeLayer } from './write-layer.js';
-export { tarChunks } from './tar-encoder.js';
+export { TarChunker } from './tar-chunker.js';
 export { storeLayerEntries, treeEntries } from './tree-entries.js';
 export { compareTreePaths } from './entry-order.js';
 export { LayerEntryError } from './errors.js';

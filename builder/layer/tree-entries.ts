@@ -12,13 +12,13 @@ const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
  * The entries of the tree at `fsPath` (a directory, file or symlink), placed at `imagePath` in the
  * layer, in tree order (depth-first, parents first, siblings by name bytes). Modes are
  * canonicalised (see modes.ts), symlinks kept as symlinks with their target verbatim, hard links
- * read as independent regular files. The walk is lazy: one directory listing per level of depth
- * is held at a time, and each entry is stat'ed just before it is yielded. The fs calls are
+ * read as independent regular files. The walk is lazy (a generator): one directory listing per level
+ * of depth is held at a time, and each entry is stat'ed just before it is yielded. The fs calls are
  * synchronous on purpose: metadata calls are cheap, and a thread-pool round trip per lstat cost
  * several times the call on a store of many small files (bench/build-speed.ts).
  */
-export async function* treeEntries(fsPath: string, imagePath: string): AsyncGenerator<LayerEntry> {
-  yield* walk(fsPath, imagePath, await lstatOrThrow(fsPath));
+export function* treeEntries(fsPath: string, imagePath: string): Generator<LayerEntry> {
+  yield* walk(fsPath, imagePath, lstatOrThrow(fsPath));
 }
 
 /**
@@ -26,11 +26,11 @@ export async function* treeEntries(fsPath: string, imagePath: string): AsyncGene
  * `/nix/store`) once, with mode 0755, then each store path's tree, store paths sorted by name
  * bytes. `fsPathOf` maps a logical store path to where its files are on this machine.
  */
-export async function* storeLayerEntries(
+export function* storeLayerEntries(
   paths: string[],
   fsPathOf: (storePath: string) => string,
   storeDir: string,
-): AsyncGenerator<LayerEntry> {
+): Generator<LayerEntry> {
   const dir = checkStoreDir(storeDir);
   const sorted = sortStorePaths(paths, dir);
   const parts = dir.slice(1).split('/');
@@ -53,16 +53,16 @@ export async function* storeLayerEntries(
   }
 }
 
-async function* walk(fsPath: string, imagePath: string, st: Stats): AsyncGenerator<LayerEntry> {
+function* walk(fsPath: string, imagePath: string, st: Stats): Generator<LayerEntry> {
   if (st.isFile()) {
     yield { kind: 'file', path: imagePath, mode: canonicalFileMode(st.mode), content: { from: 'disk', fsPath, size: st.size } };
   } else if (st.isSymbolicLink()) {
-    yield { kind: 'symlink', path: imagePath, target: await readTarget(fsPath) };
+    yield { kind: 'symlink', path: imagePath, target: readTarget(fsPath) };
   } else if (st.isDirectory()) {
     yield { kind: 'directory', path: imagePath, mode: canonicalDirMode(st.mode) };
-    for (const name of await listSorted(fsPath)) {
+    for (const name of listSorted(fsPath)) {
       const childFs = join(fsPath, name);
-      yield* walk(childFs, `${imagePath}/${name}`, await lstatOrThrow(childFs));
+      yield* walk(childFs, `${imagePath}/${name}`, lstatOrThrow(childFs));
     }
   } else {
     throw new LayerContentError(
@@ -74,7 +74,7 @@ async function* walk(fsPath: string, imagePath: string, st: Stats): AsyncGenerat
 }
 
 /** Names of a directory's entries sorted by their bytes; a name that is not UTF-8 is refused. */
-async function listSorted(dir: string): Promise<string[]> {
+function listSorted(dir: string): string[] {
   let names: Buffer[];
   try {
     names = readdirSync(dir, { encoding: 'buffer' });
@@ -96,7 +96,7 @@ async function listSorted(dir: string): Promise<string[]> {
   });
 }
 
-async function readTarget(link: string): Promise<string> {
+function readTarget(link: string): string {
   let raw: Buffer;
   try {
     raw = readlinkSync(link, { encoding: 'buffer' });
@@ -110,7 +110,7 @@ async function readTarget(link: string): Promise<string> {
   }
 }
 
-async function lstatOrThrow(fsPath: string): Promise<Stats> {
+function lstatOrThrow(fsPath: string): Stats {
   try {
     return lstatSync(fsPath);
   } catch (err) {

@@ -1,19 +1,21 @@
-import { once } from 'node:events';
-import { Readable, type Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { closeSync } from 'node:fs';
 import { MediaType } from '../../oci/media-types.js';
 import type { BlobStore } from '../blobs/blob-store.js';
+import { GzipSink, PlainSink, type BlobSink } from './blob-sinks.js';
 import { LayerEntryError } from './errors.js';
-import { createPinnedDeflate, GzipFramer, Measure } from './gzip.js';
-import { tarChunks } from './tar-encoder.js';
+import { DEFLATE_BLOCK_SIZE } from './gzip.js';
+import { TarChunker } from './tar-chunker.js';
 import { MAX_ID, MAX_MTIME } from './tar-header.js';
 import type { LayerBlob, LayerEntry, LayerWriteOptions } from './types.js';
 
-/** Bytes of tar buffered ahead of the compressor: bounds memory whatever the layer size. */
-const TAR_HIGH_WATER_MARK = 1024 * 1024;
+/**
+ * Bytes of tar per chunk handed from the tar to the sink: one deflate block, so that the hash
+ * and the deflate copy work on a buffer that is still in the CPU's cache.
+ */
+const TAR_CHUNK = DEFLATE_BLOCK_SIZE;
 
 /**
- * Write one layer into the blob store in a single streaming pass: the tar of `entries` is hashed
+ * Write one layer into the blob store in a single pass: the tar of `entries` is hashed
  * (diff_id), compressed, hashed again (digest) and written to a temp file in the store, which is
  * renamed to its digest at the end. On any error or abort the temp file is removed and nothing
  * is committed. Memory does not depend on the size of files or of the layer.
@@ -27,47 +29,37 @@ export async function writeLayer(
   checkDefaults(options);
   signal?.throwIfAborted();
 
-  const temp = await store.createTemp();
-  const file = temp.stream;
+  const temp = await store.createTempFile();
+  let open = true;
+  const sink: BlobSink = compressor === 'gzip' ? new GzipSink(temp.fd) : new PlainSink(temp.fd);
   try {
-    // Wait for the temp file to exist, so that a failure below cannot race its creation.
-    await once(file, 'open');
-    const tar = Readable.from(tarChunks(entries, header, signal), { objectMode: false, highWaterMark: TAR_HIGH_WATER_MARK });
-    const tarMeasure = new Measure(compressor === 'gzip');
-    let blobMeasure: Measure;
-    if (compressor === 'gzip') {
-      blobMeasure = new Measure(false);
-      await pipeline(tar, tarMeasure, createPinnedDeflate(), new GzipFramer(tarMeasure), blobMeasure, file, withSignal(signal));
-    } else {
-      blobMeasure = tarMeasure;
-      await pipeline(tar, tarMeasure, file, withSignal(signal));
-    }
-    const blob: LayerBlob = {
-      digest: blobMeasure.digest(),
-      diffId: tarMeasure.digest(),
-      size: blobMeasure.size,
-      uncompressedSize: tarMeasure.size,
-      mediaType: compressor === 'gzip' ? MediaType.ociLayerGzip : MediaType.ociLayer,
+    const tar = new TarChunker(header, TAR_CHUNK);
+    const put = async (chunks: Iterable<Buffer>): Promise<void> => {
+      for (const chunk of chunks) {
+        const wait = sink.write(chunk);
+        if (wait) await wait;
+        signal?.throwIfAborted();
+      }
     };
+    for await (const entry of entries) {
+      signal?.throwIfAborted();
+      await put(tar.add(entry));
+    }
+    await put(tar.end());
+    const measured = await sink.finish();
+    open = false;
+    closeSync(temp.fd);
+    const blob: LayerBlob = { ...measured, mediaType: compressor === 'gzip' ? MediaType.ociLayerGzip : MediaType.ociLayer };
     // An existing blob with this digest has these bytes already: keep it, drop ours.
     if (await store.has(blob.digest)) await store.discard(temp.path);
     else await store.commit(temp.path, blob.digest);
     return blob;
   } catch (err) {
-    await closed(file);
+    sink.abandon();
+    if (open) closeSync(temp.fd);
     await store.discard(temp.path);
     throw err;
   }
-}
-
-function withSignal(signal: AbortSignal | undefined): { signal?: AbortSignal } {
-  return signal ? { signal } : {};
-}
-
-async function closed(stream: Writable & { closed?: boolean }): Promise<void> {
-  if (stream.closed) return;
-  if (!stream.destroyed) stream.destroy();
-  await once(stream, 'close').catch(() => undefined);
 }
 
 function checkDefaults(options: LayerWriteOptions): void {

@@ -1,0 +1,115 @@
+import { createHash } from 'node:crypto';
+import { writeSync } from 'node:fs';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { crc32 } from 'node:zlib';
+import type { Digest } from '../../oci/digest.js';
+import { BlockDeflater, GZIP_HEADER } from './gzip.js';
+
+/** What a sink measured once the tar has ended: the blob's digest and size, the tar's. */
+export interface SinkResult {
+  digest: Digest;
+  diffId: Digest;
+  size: number;
+  uncompressedSize: number;
+}
+
+/**
+ * Where a layer's tar chunks go: hashed, maybe compressed, written to an open file. `write` must
+ * be awaited before the chunk is reused; `finish` once, after the last chunk.
+ */
+export interface BlobSink {
+  write(chunk: Buffer): Promise<void> | undefined;
+  finish(): Promise<SinkResult>;
+  /** After a failure: stop work still in flight (the caller removes the file). */
+  abandon(): void;
+}
+
+/**
+ * Writes between turns of the event loop: a worker's abort message, or the main thread's other
+ * duties (starting layers, hearing from workers), wait at most this long behind a plain layer.
+ */
+const PLAIN_BYTES_PER_TURN = 8 * 1024 * 1024;
+
+/**
+ * An uncompressed layer: the blob is the tar, so one hash gives both digest and diff_id. The
+ * hash and the write run on the calling thread, synchronously: a write into the page cache is a
+ * copy, cheaper here than a thread-pool round trip per chunk.
+ */
+export class PlainSink implements BlobSink {
+  private readonly hash = createHash('sha256');
+  private size = 0;
+  private sinceTurn = 0;
+
+  constructor(private readonly fd: number) {}
+
+  write(chunk: Buffer): Promise<void> | undefined {
+    this.hash.update(chunk);
+    writeFully(this.fd, chunk);
+    this.size += chunk.length;
+    this.sinceTurn += chunk.length;
+    if (this.sinceTurn < PLAIN_BYTES_PER_TURN) return undefined;
+    this.sinceTurn = 0;
+    return nextTurn();
+  }
+
+  async finish(): Promise<SinkResult> {
+    const digest: Digest = `sha256:${this.hash.digest('hex')}`;
+    return { digest, diffId: digest, size: this.size, uncompressedSize: this.size };
+  }
+
+  abandon(): void {}
+}
+
+/**
+ * A gzip layer (see gzip.ts for the bytes): the tar is hashed (diff_id) and CRC'd here, deflated
+ * in blocks on the thread pool, and each deflated block hashed (digest) and written in order.
+ */
+export class GzipSink implements BlobSink {
+  private readonly tarHash = createHash('sha256');
+  private readonly blobHash = createHash('sha256');
+  private crc = 0;
+  private tarSize = 0;
+  private blobSize = 0;
+  private readonly deflater = new BlockDeflater((out) => this.out(out));
+
+  constructor(private readonly fd: number) {
+    this.out(GZIP_HEADER);
+  }
+
+  write(chunk: Buffer): Promise<void> {
+    this.tarHash.update(chunk);
+    this.crc = crc32(chunk, this.crc);
+    this.tarSize += chunk.length;
+    return this.deflater.write(chunk);
+  }
+
+  async finish(): Promise<SinkResult> {
+    await this.deflater.end();
+    // Trailer: CRC-32 and size mod 2^32 of the uncompressed data, little-endian.
+    const trailer = Buffer.alloc(8);
+    trailer.writeUInt32LE(this.crc >>> 0, 0);
+    trailer.writeUInt32LE(this.tarSize % 2 ** 32, 4);
+    this.out(trailer);
+    return {
+      digest: `sha256:${this.blobHash.digest('hex')}`,
+      diffId: `sha256:${this.tarHash.digest('hex')}`,
+      size: this.blobSize,
+      uncompressedSize: this.tarSize,
+    };
+  }
+
+  abandon(): void {
+    this.deflater.abandon();
+  }
+
+  private out(bytes: Buffer): void {
+    this.blobHash.update(bytes);
+    writeFully(this.fd, bytes);
+    this.blobSize += bytes.length;
+  }
+}
+
+function writeFully(fd: number, bytes: Buffer): void {
+  let off = 0;
+  while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
+}
