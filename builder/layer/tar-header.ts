@@ -187,14 +187,23 @@ function ustarBlock(f: BlockFields): Buffer {
   octal(b, 329, 8, 0); // devmajor
   octal(b, 337, 8, 0); // devminor
   f.name.prefix.copy(b, 345);
+  // Indexed loops, not string formatting or iterators: a store layer has tens of thousands of
+  // headers, and this function was a visible share of an uncompressed build's CPU.
   let sum = 0;
-  for (const byte of b) sum += byte;
-  b.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
+  for (let i = 0; i < BLOCK; i++) sum += b[i]!;
+  octal(b, 148, 7, sum);
+  b[155] = 0x20;
   return b;
 }
 
+/** `value` as `width - 1` zero-padded octal digits and a NUL (arithmetic, not bit operations: values pass 2^32). */
 function octal(b: Buffer, offset: number, width: number, value: number): void {
-  b.write(`${value.toString(8).padStart(width - 1, '0')}\0`, offset, 'latin1');
+  let v = value;
+  for (let i = offset + width - 2; i >= offset; i--) {
+    b[i] = 0x30 + (v % 8);
+    v = Math.floor(v / 8);
+  }
+  b[offset + width - 1] = 0;
 }
 
 function checkFields(h: TarHeaderFields): void {
