@@ -118,101 +118,149 @@ const T = {
   node: strBytes('node'),
 };
 
-const ZEROS = Buffer.alloc(8);
-
 /** Receives the NAR bytes in order. A chunk is only valid during the call (buffers are reused). */
 export type NarSink = (chunk: Buffer) => void;
 
-export const NAR_READ_CHUNK = 1 << 20;
+/** Bytes of NAR per chunk given to the sink. */
+export const NAR_CHUNK = 256 * 1024;
+
+/** Bytes between two turns given to the event loop, so that a long scan does not starve timers and I/O. */
+const BYTES_PER_TURN = 16 * 1024 * 1024;
 
 /**
- * Streams the NAR serialisation of the tree `node` (read from `fsPath`) into `sink`, reading
- * file contents in 1 MiB chunks. A file whose size changed since the tree was read is an error:
- * the NAR would not match the size announced in its header.
+ * Streams the NAR serialisation of the tree `node` (read from `fsPath`) into `sink`, in chunks
+ * of NAR_CHUNK bytes. A file whose size changed since the tree was read is an error: the NAR
+ * would not match the size announced in its header.
  */
 export async function dumpNar(fsPath: string | Buffer, node: NarNode, sink: NarSink): Promise<void> {
-  const buf = Buffer.allocUnsafe(NAR_READ_CHUNK);
-  sink(T.magic);
-  await dumpNode(typeof fsPath === 'string' ? Buffer.from(fsPath) : fsPath, node, sink, buf);
+  const out = new NarChunks(sink);
+  out.put(T.magic);
+  await dumpNode(typeof fsPath === 'string' ? Buffer.from(fsPath) : fsPath, node, out);
+  out.flush();
 }
 
-async function dumpNode(path: Buffer, node: NarNode, sink: NarSink, buf: Buffer): Promise<void> {
-  sink(T.open);
-  sink(T.type);
+async function dumpNode(path: Buffer, node: NarNode, out: NarChunks): Promise<void> {
+  out.put(T.open);
+  out.put(T.type);
   switch (node.type) {
-    case 'regular': {
-      sink(T.regular);
+    case 'regular':
+      out.put(T.regular);
       if (node.executable) {
-        sink(T.executable);
-        sink(T.empty);
+        out.put(T.executable);
+        out.put(T.empty);
       }
-      sink(T.contents);
-      const len = Buffer.alloc(8);
-      len.writeUInt32LE(node.size % 0x100000000, 0);
-      len.writeUInt32LE(Math.floor(node.size / 0x100000000), 4);
-      sink(len);
-      await dumpContents(path, node.size, sink, buf);
-      const pad = (8 - (node.size & 7)) & 7;
-      if (pad) sink(ZEROS.subarray(0, pad));
+      out.put(T.contents);
+      out.u64(node.size);
+      await out.file(path, node.size);
+      out.pad(node.size);
       break;
-    }
     case 'symlink':
-      sink(T.symlink);
-      sink(T.target);
-      sink(strBytes(node.target));
+      out.put(T.symlink);
+      out.put(T.target);
+      out.str(node.target);
       break;
     case 'directory':
-      sink(T.directory);
+      out.put(T.directory);
       for (const [name, child] of node.entries) {
-        sink(T.entry);
-        sink(T.open);
-        sink(T.name);
-        sink(strBytes(name));
-        sink(T.node);
-        await dumpNode(Buffer.concat([path, SLASH, name]), child, sink, buf);
-        sink(T.close);
+        out.put(T.entry);
+        out.put(T.open);
+        out.put(T.name);
+        out.str(name);
+        out.put(T.node);
+        await dumpNode(Buffer.concat([path, SLASH, name]), child, out);
+        out.put(T.close);
+        if (out.sinceTurn >= BYTES_PER_TURN) await out.turn();
       }
       break;
   }
-  sink(T.close);
+  out.put(T.close);
 }
 
 /**
- * Reads a file in 1 MiB chunks with synchronous reads (see readNarTree), yielding to the event
- * loop between chunks of big files so that a long scan does not starve timers and I/O.
+ * NAR bytes gathered into one reused buffer, file contents read straight into it with
+ * synchronous reads (see readNarTree): a store path of many small files costs a few calls per
+ * file and one sink call per chunk, not a sink call and a buffer per token.
  */
-async function dumpContents(path: Buffer, size: number, sink: NarSink, buf: Buffer): Promise<void> {
-  let fd: number;
-  try {
-    fd = openSync(path, 'r');
-  } catch (e) {
-    throw new StoreError(`cannot read ${path.toString()}: ${(e as Error).message}`, [path.toString()], undefined, {
-      cause: e,
-    });
+class NarChunks {
+  private readonly buf = Buffer.allocUnsafe(NAR_CHUNK);
+  private filled = 0;
+  sinceTurn = 0;
+
+  constructor(private readonly sink: NarSink) {}
+
+  put(bytes: Uint8Array): void {
+    let off = 0;
+    while (off < bytes.length) {
+      if (this.filled === this.buf.length) this.flush();
+      const n = Math.min(bytes.length - off, this.buf.length - this.filled);
+      this.buf.set(bytes.subarray(off, off + n), this.filled);
+      this.filled += n;
+      off += n;
+    }
   }
-  try {
-    let done = 0;
-    // Reads exactly `size` bytes: the NAR header already announced that length.
-    while (done < size) {
-      const bytesRead = readSync(fd, buf, 0, Math.min(buf.length, size - done), null);
-      if (bytesRead === 0) break;
-      done += bytesRead;
-      sink(buf.subarray(0, bytesRead));
-      if (done < size && done % YIELD_EVERY === 0) await new Promise((r) => setImmediate(r));
+
+  /** A 64-bit little-endian number (arithmetic, not bit masks: sizes pass 2^32). */
+  u64(value: number): void {
+    if (this.buf.length - this.filled < 8) this.flush();
+    this.buf.writeUInt32LE(value % 0x100000000, this.filled);
+    this.buf.writeUInt32LE(Math.floor(value / 0x100000000), this.filled + 4);
+    this.filled += 8;
+  }
+
+  /** A NAR string: its length, its bytes, zero padding to 8. */
+  str(bytes: Uint8Array): void {
+    this.u64(bytes.length);
+    this.put(bytes);
+    this.pad(bytes.length);
+  }
+
+  pad(length: number): void {
+    const pad = (8 - (length % 8)) % 8;
+    if (pad) this.put(ZEROS.subarray(0, pad));
+  }
+
+  /** Exactly `size` bytes of the file at `path`: the NAR header already announced that length. */
+  async file(path: Buffer, size: number): Promise<void> {
+    let fd: number;
+    try {
+      fd = openSync(path, 'r');
+    } catch (e) {
+      throw new StoreError(`cannot read ${path.toString()}: ${(e as Error).message}`, [path.toString()], undefined, { cause: e });
     }
-    if (done !== size) {
-      throw new StoreError(
-        `${path.toString()} changed while it was read (expected ${size} bytes, read ${done}); store paths must not change`,
-        [path.toString()],
-      );
+    try {
+      let done = 0;
+      while (done < size) {
+        if (this.filled === this.buf.length) {
+          this.flush();
+          if (this.sinceTurn >= BYTES_PER_TURN) await this.turn();
+        }
+        const n = readSync(fd, this.buf, this.filled, Math.min(this.buf.length - this.filled, size - done), null);
+        if (n === 0) break;
+        this.filled += n;
+        done += n;
+      }
+      if (done !== size) {
+        throw new StoreError(`${path.toString()} changed while it was read (expected ${size} bytes, read ${done}); store paths must not change`, [path.toString()]);
+      }
+    } finally {
+      closeSync(fd);
     }
-  } finally {
-    closeSync(fd);
+  }
+
+  flush(): void {
+    if (this.filled === 0) return;
+    this.sink(this.buf.subarray(0, this.filled));
+    this.sinceTurn += this.filled;
+    this.filled = 0;
+  }
+
+  turn(): Promise<void> {
+    this.sinceTurn = 0;
+    return new Promise((resolve) => setImmediate(resolve));
   }
 }
 
-/** Bytes read between two yields to the event loop (a power of two, a multiple of the chunk). */
-const YIELD_EVERY = 16 * NAR_READ_CHUNK;
+const ZEROS = Buffer.alloc(8);
 
 /** `sha256:<nix-base32>` of the NAR serialisation of `fsPath`, computed by streaming. */
 export async function narHashOf(fsPath: string, node?: NarNode): Promise<{ narHash: string; narSize: number }> {
