@@ -17,7 +17,7 @@ import type { LayerBlob, LayerWriteOptions } from './layer/types.js';
 import { LayerCache, type BlobElsewhere } from './cache/layer-cache.js';
 import { entriesKey, keyedStorePaths, storeLayerKey } from './cache/layer-key.js';
 import { writeLayer } from './layer/write-layer.js';
-import { layerWorkersWanted, LayerWorkerPool } from './layer/worker-pool.js';
+import { layerWorkersWanted, BuildWorkerPool } from './workers/pool.js';
 import { assertReferenceDeflate } from './layer/zlib-guard.js';
 import type { ResolvedSpec } from './spec/schema.js';
 import { DirectoryStoreSource } from './store/directory-source.js';
@@ -147,7 +147,7 @@ export async function buildImage(spec: ResolvedSpec, options: BuildOptions = {})
   // The main thread writes too (it is otherwise idle while layers are written), so one worker
   // fewer than cores: each worker's heap and buffers add to peak RSS (bench/README.md).
   const cores = availableParallelism();
-  const pool = layerWorkersWanted(options.workers, plan.layers.length) ? new LayerWorkerPool(Math.max(1, (options.concurrency ?? cores) - 1)) : undefined;
+  const pool = layerWorkersWanted(options.workers, plan.layers.length) ? new BuildWorkerPool(Math.max(1, (options.concurrency ?? cores) - 1)) : undefined;
   const writeStoreLayer = (paths: string[]): Promise<LayerBlob> => {
     const inProcess = () => writeLayer(storeLayerEntries(paths, fsPathOf, store.storeDir), writeOptions, blobs);
     if (!pool?.hasFreeWorker) return inProcess();

@@ -12,7 +12,8 @@ import { LayerContentError, StoreError } from '../builder/errors.js';
 import { LayerEntryError } from '../builder/layer/errors.js';
 import { storeLayerEntries } from '../builder/layer/tree-entries.js';
 import type { Compressor, LayerWriteOptions } from '../builder/layer/types.js';
-import { layerWorkersWanted, LayerWorkerPool, type StoreLayerJob } from '../builder/layer/worker-pool.js';
+import type { StoreLayerJob } from '../builder/workers/jobs.js';
+import { layerWorkersWanted, BuildWorkerPool } from '../builder/workers/pool.js';
 import { writeLayer } from '../builder/layer/write-layer.js';
 import { loadSpec } from '../builder/spec/load.js';
 import { DirectoryStoreSource } from '../builder/store/directory-source.js';
@@ -64,7 +65,7 @@ for (const compressor of ['gzip', 'none'] as const) {
     const inWorker = new BlobStore(join(root, 'worker'));
     const options: LayerWriteOptions = { header, compressor };
     const expected = await writeLayer(storeLayerEntries([b, a], fsPathOf, SD), options, main);
-    const pool = new LayerWorkerPool(2);
+    const pool = new BuildWorkerPool(2);
     try {
       const got = await pool.writeStoreLayer(job([b, a], compressor, inWorker.root));
       assert.deepEqual(got, expected);
@@ -82,7 +83,7 @@ test('a pool of one worker runs three layers queued behind each other, each with
   const layers = [[a], [b], [a, b]];
   const expected = [];
   for (const paths of layers) expected.push(await writeLayer(storeLayerEntries(paths, fsPathOf, SD), { header, compressor: 'gzip' }, blobs));
-  const pool = new LayerWorkerPool(1);
+  const pool = new BuildWorkerPool(1);
   try {
     const got = await Promise.all(layers.map((paths) => pool.writeStoreLayer(job(paths, 'gzip', root))));
     assert.deepEqual(got, expected);
@@ -111,7 +112,7 @@ test('a fifo in a store path: the worker rejects with a LayerContentError with t
   const expected = await inProcessError([odd], fsPathOf, { header, compressor: 'none' });
   assert.ok(expected instanceof LayerContentError);
   const root = await tempDir();
-  const pool = new LayerWorkerPool(1);
+  const pool = new BuildWorkerPool(1);
   try {
     const err = await pool.writeStoreLayer(job([odd], 'none', root)).then(
       () => assert.fail('the worker wrote a layer with a fifo'),
@@ -132,7 +133,7 @@ test('a store path missing on disk: the worker rejects with a StoreError naming 
   const gone = `${SD}/${'d'.repeat(32)}-gone-1`;
   const expected = await inProcessError([gone], fsPathOf, { header, compressor: 'gzip' });
   assert.ok(expected instanceof StoreError);
-  const pool = new LayerWorkerPool(1);
+  const pool = new BuildWorkerPool(1);
   try {
     const err = await pool.writeStoreLayer(job([gone], 'gzip', await tempDir())).then(
       () => assert.fail('the worker wrote a layer of a missing path'),
@@ -151,7 +152,7 @@ test('a uid out of range: the worker rejects with a LayerEntryError with the in-
   const bad = { ...header, uid: 2 ** 40 };
   const expected = await inProcessError([a], fsPathOf, { header: bad, compressor: 'gzip' });
   assert.ok(expected instanceof LayerEntryError);
-  const pool = new LayerWorkerPool(1);
+  const pool = new BuildWorkerPool(1);
   try {
     const err = await pool.writeStoreLayer({ ...job([a], 'gzip', await tempDir()), header: bad }).then(
       () => assert.fail('the worker accepted the uid'),
@@ -171,7 +172,7 @@ test('an abort reaches the worker: the write rejects with an AbortError only aft
   await mkdir(fsPathOf(big), { recursive: true });
   execFileSync('truncate', ['-s', '2G', join(fsPathOf(big), 'zeros')]);
   const root = await tempDir();
-  const pool = new LayerWorkerPool(1);
+  const pool = new BuildWorkerPool(1);
   const abort = new AbortController();
   try {
     const writing = pool.writeStoreLayer(job([big], 'gzip', root), abort.signal);
@@ -188,7 +189,7 @@ test('an abort reaches the worker: the write rejects with an AbortError only aft
 });
 
 test('a signal aborted before the call rejects at once without starting a worker', async () => {
-  const pool = new LayerWorkerPool(1);
+  const pool = new BuildWorkerPool(1);
   await assert.rejects(pool.writeStoreLayer(job([a], 'gzip', await tempDir()), AbortSignal.abort()), { name: 'AbortError' });
   assert.equal(pool.started, 0);
   await pool.close();

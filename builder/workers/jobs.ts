@@ -1,0 +1,21 @@
+import type { Compressor, LayerBlob, TarHeaderDefaults } from '../layer/types.js';
+
+/** One store layer to write; everything in it crosses a thread boundary (structured clone). */
+export interface StoreLayerJob {
+  /** The layer's logical store paths. */
+  paths: string[];
+  /** Where each of `paths` is on this machine, same order (StoreSource objects cannot cross threads). */
+  fsPaths: string[];
+  storeDir: string;
+  header: TarHeaderDefaults;
+  compressor: Compressor;
+  /** Root of the BlobStore the layer goes into. */
+  blobRoot: string;
+}
+
+/** What a worker can be asked to do: each kind's job and result (both structured-cloneable). */
+export interface Jobs {
+  'write-store-layer': { job: StoreLayerJob; result: LayerBlob };
+}
+
+export type JobKind = keyof Jobs;

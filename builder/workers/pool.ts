@@ -1,0 +1,192 @@
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import type { LayerBlob } from '../layer/types.js';
+import type { JobKind, Jobs, StoreLayerJob } from './jobs.js';
+import { abortError, reviveError, type WireError } from './wire-error.js';
+
+/**
+ * A build's work in worker threads: store layers (each worker walks, tars, hashes and, for gzip,
+ * frames and hands blocks to the libuv pool, one layer at a time), so the per-layer CPU work
+ * runs on every core. Bytes do not change: a worker runs the same code as the main thread would
+ * (`writeLayer(storeLayerEntries(...))` into the same blob store, temp file + rename), and a
+ * layer's bytes depend only on its paths and options.
+ */
+
+/** Set to `0` (or `false`) to write every layer on the main thread. */
+export const WORKERS_ENV = 'IMGBUILD_WORKERS';
+
+/** Main thread → worker. */
+export type ToWorker = { type: 'run'; id: number; kind: JobKind; job: Jobs[JobKind]['job'] } | { type: 'abort'; id: number };
+/** Worker → main thread. */
+export type FromWorker = { type: 'done'; id: number; result: Jobs[JobKind]['result'] } | { type: 'failed'; id: number; error: WireError };
+
+/**
+ * Whether a build writes its store layers in workers: the caller's choice when given, else not
+ * when `IMGBUILD_WORKERS=0`, else when there is more than one store layer and more than one core
+ * (one layer gains nothing from a thread and pays its start-up).
+ */
+export function layerWorkersWanted(
+  option: boolean | undefined,
+  storeLayers: number,
+  env: NodeJS.ProcessEnv = process.env,
+  cores: number = availableParallelism(),
+): boolean {
+  if (option !== undefined) return option;
+  const v = env[WORKERS_ENV]?.trim().toLowerCase();
+  if (v === '0' || v === 'false' || v === 'no' || v === 'off') return false;
+  return storeLayers > 1 && cores > 1;
+}
+
+interface Waiter {
+  resolve: (w: Worker) => void;
+  reject: (err: unknown) => void;
+}
+
+/**
+ * A pool of at most `size` build workers, started lazily (a build whose layers all come from the
+ * cache starts none). Idle workers are unref'd, so a forgotten pool cannot keep the process alive;
+ * `close()` terminates them all and must be awaited at the end of a build.
+ */
+export class BuildWorkerPool {
+  private readonly all = new Set<Worker>();
+  private readonly idle: Worker[] = [];
+  private readonly waiting: Waiter[] = [];
+  private nextId = 1;
+  private closed = false;
+  private busy = 0;
+
+  constructor(readonly size: number = availableParallelism()) {
+    if (!Number.isSafeInteger(size) || size < 1) throw new RangeError(`worker pool size must be a positive integer, got ${size}`);
+  }
+
+  /** Workers started so far and still alive. */
+  get started(): number {
+    return this.all.size;
+  }
+
+  /** Whether a job given now would start at once instead of waiting for a worker. */
+  get hasFreeWorker(): boolean {
+    return !this.closed && this.busy < this.size;
+  }
+
+  /** Write one store layer in a worker (see `run`). */
+  writeStoreLayer(job: StoreLayerJob, signal?: AbortSignal): Promise<LayerBlob> {
+    return this.run('write-store-layer', job, signal);
+  }
+
+  /**
+   * Run one job in a worker. Rejects with the worker's error re-created as the same class
+   * (LayerContentError, StoreError, ...) and message. On abort the worker is told to stop, and
+   * the promise rejects with an AbortError only once the job has cleaned up (temp files).
+   */
+  async run<K extends JobKind>(kind: K, job: Jobs[K]['job'], signal?: AbortSignal): Promise<Jobs[K]['result']> {
+    signal?.throwIfAborted();
+    this.busy++;
+    try {
+      const worker = await this.acquire(signal);
+      try {
+        return (await this.runOn(worker, kind, job, signal)) as Jobs[K]['result'];
+      } finally {
+        this.release(worker);
+      }
+    } finally {
+      this.busy--;
+    }
+  }
+
+  /** Terminates every worker; jobs still waiting for one are rejected. */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const w of this.waiting.splice(0)) w.reject(new Error('build worker pool closed'));
+    const workers = [...this.all];
+    this.all.clear();
+    this.idle.length = 0;
+    await Promise.all(workers.map((w) => w.terminate()));
+  }
+
+  private acquire(signal: AbortSignal | undefined): Promise<Worker> {
+    if (this.closed) return Promise.reject(new Error('build worker pool closed'));
+    const ready = this.idle.pop();
+    if (ready) return Promise.resolve(ready);
+    if (this.all.size < this.size) return Promise.resolve(this.spawn());
+    return new Promise<Worker>((resolve, reject) => {
+      const onAbort = () => {
+        const i = this.waiting.indexOf(waiter);
+        if (i >= 0) this.waiting.splice(i, 1);
+        reject(abortError(signal));
+      };
+      const waiter: Waiter = {
+        resolve: (w) => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve(w);
+        },
+        reject: (err) => {
+          signal?.removeEventListener('abort', onAbort);
+          reject(err);
+        },
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.waiting.push(waiter);
+    });
+  }
+
+  private release(worker: Worker): void {
+    worker.unref();
+    if (this.closed) return;
+    const alive = this.all.has(worker);
+    const next = this.waiting.shift();
+    if (next) next.resolve(alive ? worker : this.spawn());
+    else if (alive) this.idle.push(worker);
+  }
+
+  private spawn(): Worker {
+    const worker = new Worker(new URL('./worker.js', import.meta.url));
+    worker.unref();
+    this.all.add(worker);
+    worker.once('exit', () => {
+      this.all.delete(worker);
+      const i = this.idle.indexOf(worker);
+      if (i >= 0) this.idle.splice(i, 1);
+    });
+    // A crash is reported to the job it interrupts (run's listener); this keeps it from being unhandled.
+    worker.on('error', () => undefined);
+    return worker;
+  }
+
+  private runOn(worker: Worker, kind: JobKind, job: Jobs[JobKind]['job'], signal: AbortSignal | undefined): Promise<Jobs[JobKind]['result']> {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      const cleanup = () => {
+        worker.off('message', onMessage);
+        worker.off('error', onError);
+        worker.off('exit', onExit);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      const onMessage = (m: FromWorker) => {
+        if (m.id !== id) return;
+        cleanup();
+        if (m.type === 'done') resolve(m.result);
+        else reject(reviveError(m.error, signal));
+      };
+      const onError = (err: unknown) => {
+        cleanup();
+        reject(err);
+      };
+      const onExit = (code: number) => {
+        cleanup();
+        reject(new Error(`build worker exited with code ${code} during a ${kind} job`));
+      };
+      // The worker aborts its write, removes its temp file, then answers with an AbortError.
+      const onAbort = () => worker.postMessage({ type: 'abort', id } satisfies ToWorker);
+      worker.on('message', onMessage);
+      worker.on('error', onError);
+      worker.on('exit', onExit);
+      // Ref'd while it works: a build awaiting a layer must keep the process alive.
+      worker.ref();
+      worker.postMessage({ type: 'run', id, kind, job } satisfies ToWorker);
+      if (signal?.aborted) onAbort();
+      else signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+}
+

@@ -1,0 +1,49 @@
+/**
+ * Worker thread entry (started by pool.ts): runs build jobs, one message per job, with exactly
+ * the main thread's code paths, so the results (and a layer's bytes) are the same.
+ */
+import { parentPort } from 'node:worker_threads';
+import { BlobStore } from '../blobs/blob-store.js';
+import { storeLayerEntries } from '../layer/tree-entries.js';
+import { writeLayer } from '../layer/write-layer.js';
+import type { JobKind, Jobs } from './jobs.js';
+import type { FromWorker, ToWorker } from './pool.js';
+import { toWireError } from './wire-error.js';
+
+const port = parentPort;
+if (!port) throw new Error('worker.js must run in a worker thread (see pool.ts)');
+
+type Handlers = { [K in JobKind]: (job: Jobs[K]['job'], signal: AbortSignal) => Promise<Jobs[K]['result']> };
+
+const handlers: Handlers = {
+  'write-store-layer': (job, signal) => {
+    const where = new Map<string, string>();
+    job.paths.forEach((p, i) => where.set(p, job.fsPaths[i]!));
+    const entries = storeLayerEntries(job.paths, (p) => where.get(p)!, job.storeDir);
+    return writeLayer(entries, { header: job.header, compressor: job.compressor, signal }, new BlobStore(job.blobRoot));
+  },
+};
+
+/** Jobs in progress, by id, so that an abort message reaches the right one. */
+const running = new Map<number, AbortController>();
+
+port.on('message', (m: ToWorker) => {
+  if (m.type === 'abort') running.get(m.id)?.abort();
+  else void run(m.id, m.kind, m.job);
+});
+
+async function run(id: number, kind: JobKind, job: Jobs[JobKind]['job']): Promise<void> {
+  const abort = new AbortController();
+  running.set(id, abort);
+  let reply: FromWorker;
+  try {
+    const handler = handlers[kind] as (job: Jobs[JobKind]['job'], signal: AbortSignal) => Promise<Jobs[JobKind]['result']>;
+    reply = { type: 'done', id, result: await handler(job, abort.signal) };
+  } catch (err) {
+    // A job cleans up (temp files) before rejecting.
+    reply = { type: 'failed', id, error: toWireError(err) };
+  } finally {
+    running.delete(id);
+  }
+  port!.postMessage(reply);
+}
