@@ -94,7 +94,7 @@ function report({ image }: BuildResult, flags: BuildFlags, output: string | unde
       configDigest: image.configDescriptor.digest,
       format: output ? flags.format : undefined,
       output,
-      pushed: pushed ? { reference: pushed.reference, uploaded: pushed.uploaded, mounted: pushed.mounted, skipped: pushed.skipped, bytesSent: pushed.bytesSent } : undefined,
+      pushed: pushed ? { reference: pushed.reference, uploaded: pushed.uploaded, mounted: pushed.mounted, skipped: pushed.skipped, bytesSent: pushed.bytesSent, alreadyThere: pushed.alreadyThere } : undefined,
       layers: image.layers.map((l) => ({
         digest: l.digest,
         diffId: l.diffId,
