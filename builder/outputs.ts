@@ -3,8 +3,6 @@ import type { Writable } from 'node:stream';
 import type { BlobStore } from './blobs/blob-store.js';
 import { OutputError } from './errors.js';
 import type { BuiltImage } from './image/types.js';
-import { streamDockerArchive, writeDockerArchive, writeOciArchive } from './output/archives.js';
-import { writeOciLayout } from './output/oci-layout.js';
 
 export const outputFormats = ['oci', 'oci-archive', 'docker-archive'] as const;
 export type OutputFormat = (typeof outputFormats)[number];
@@ -20,18 +18,20 @@ export function defaultOutputPath(imageName: string, format: OutputFormat): stri
   return format === 'oci' ? `${last}.oci` : `${last}.${format === 'oci-archive' ? 'oci.tar' : 'docker.tar'}`;
 }
 
+// The writers (and the tar module behind the archives) load when an output is written: the CLI
+// imports this module for the format names, and a push-only build writes no file.
 export async function writeOutput(image: BuiltImage, blobs: BlobStore, format: OutputFormat, path: string): Promise<void> {
   switch (format) {
     case 'oci':
-      return writeOciLayout(image, blobs, path);
+      return (await import('./output/oci-layout.js')).writeOciLayout(image, blobs, path);
     case 'oci-archive':
-      return writeOciArchive(image, blobs, path);
+      return (await import('./output/archives.js')).writeOciArchive(image, blobs, path);
     case 'docker-archive':
-      return writeDockerArchive(image, blobs, path);
+      return (await import('./output/archives.js')).writeDockerArchive(image, blobs, path);
   }
 }
 
 /** `--stream`: the docker-archive bytes to a stream (stdout), for `| docker load`. */
-export function streamOutput(image: BuiltImage, blobs: BlobStore, out: Writable): Promise<void> {
-  return streamDockerArchive(image, blobs, out);
+export async function streamOutput(image: BuiltImage, blobs: BlobStore, out: Writable): Promise<void> {
+  return (await import('./output/archives.js')).streamDockerArchive(image, blobs, out);
 }

@@ -196,6 +196,21 @@ export class RegistryClient {
   }
 
   /**
+   * Whether a repository holds the manifest (or index) with this digest: a HEAD with every
+   * manifest type in Accept. Only a 200 whose Docker-Content-Digest, when given, is that digest
+   * says yes; any other answer (404, a registry that refuses HEAD here) says no.
+   */
+  async hasManifest(repo: RepositoryRef, digest: Digest, scopes = pullScope(repo)): Promise<boolean> {
+    const what = `check manifest ${digest} in ${repo.registry}/${repo.repository}`;
+    const res = await this.request(repo.registry, {
+      method: 'HEAD', path: `/v2/${repo.repository}/manifests/${digest}`, headers: { accept: MANIFEST_ACCEPT }, scopes, what,
+    });
+    await res.body.dump();
+    const claimed = header(res.headers, 'docker-content-digest');
+    return res.status === 200 && (claimed === undefined || claimed === digest);
+  }
+
+  /**
    * GET a manifest or index by tag or digest, with every manifest type in Accept. Verifies the
    * bytes against the digest asked for (or the registry's Docker-Content-Digest for a tag).
    */

@@ -1,6 +1,7 @@
 import pLimit from 'p-limit';
 import type { Readable } from 'node:stream';
-import { pushScope, MAX_MANIFEST_BYTES, type RegistryClient } from './client.js';
+import { pushScope, MAX_MANIFEST_BYTES, type RegistryClient, type RepositoryRef } from './client.js';
+import type { ScopeSet } from './auth/scope.js';
 import { ManifestTooLargeError, RegistryError } from './errors.js';
 import { isValidRepositoryName, type ImageReference } from './reference.js';
 import { defaultChunkSize, uploadBlob, type BlobSource } from './upload.js';
@@ -53,6 +54,11 @@ export interface PushResult {
   mounted: number;
   /** Blob bytes sent in request bodies (manifests not counted). */
   bytesSent: number;
+  /**
+   * The registry already held every manifest of the push (by digest), hence every blob: none was
+   * checked one by one (all count as skipped), and only the tags were put.
+   */
+  alreadyThere: boolean;
 }
 
 /**
@@ -61,6 +67,11 @@ export interface PushResult {
  * manifests by digest, the manifest under the reference's tag (or digest), and extra tags.
  * The manifest goes only after every blob is in, so a registry never holds a manifest whose
  * blobs are missing, and the tag moves only when the image is complete.
+ *
+ * Before the blobs, one HEAD per manifest by digest: a registry accepts a manifest only when the
+ * repository holds its blobs (and an index only with its manifests), so when it already holds
+ * them all — a re-push of an unchanged image — no blob needs its own HEAD. The manifests are
+ * put all the same: that moves the tags, and checks that we may push at all.
  */
 export async function pushImage(client: RegistryClient, ref: ImageReference, input: PushInput, options: PushOptions = {}): Promise<PushResult> {
   const repo = { registry: ref.registry, repository: ref.repository };
@@ -87,13 +98,14 @@ export async function pushImage(client: RegistryClient, ref: ImageReference, inp
   // Ask for one token that covers the whole push (push+pull here, pull on mount sources).
   const scopes = pushScope(repo, mountRepos);
   const chunkSize = options.chunkSize ?? defaultChunkSize(ref.registry);
-  const result: PushResult = { digest, reference: `${ref.name}@${digest}`, uploaded: 0, skipped: 0, mounted: 0, bytesSent: 0 };
+  const alreadyThere = await holdsAll(client, repo, input.manifest, input.childManifests ?? [], scopes);
+  const result: PushResult = { digest, reference: `${ref.name}@${digest}`, uploaded: 0, skipped: 0, mounted: 0, bytesSent: 0, alreadyThere };
 
   const limit = pLimit(Math.max(1, options.concurrency ?? 4));
   await Promise.all(blobs.map((b) => limit(async () => {
     const src: BlobSource = b.path ? { path: b.path } : { open: b.open! };
     let how: 'uploaded' | 'mounted' | 'skipped';
-    if ((await client.blobExists(repo, b.digest, scopes)).exists) how = 'skipped';
+    if (alreadyThere || (await client.blobExists(repo, b.digest, scopes)).exists) how = 'skipped';
     else {
       const mountFrom = (b.mountFrom ?? []).find((r) => r !== ref.repository);
       const r = await uploadBlob(client, repo, b, src, { chunkSize, ...(mountFrom ? { mountFrom } : {}) });
@@ -113,6 +125,13 @@ export async function pushImage(client: RegistryClient, ref: ImageReference, inp
     await client.putManifest(repo, ref.withTag(tag).tag!, input.manifest.bytes, input.manifest.mediaType, scopes);
   }
   return result;
+}
+
+/** Whether the repository holds the top manifest and every child manifest, each by digest (the top one asked first). */
+async function holdsAll(client: RegistryClient, repo: RepositoryRef, top: PushManifest, children: readonly PushManifest[], scopes: ScopeSet): Promise<boolean> {
+  if (!(await client.hasManifest(repo, sha256Digest(top.bytes), scopes))) return false;
+  const held = await Promise.all(children.map((m) => client.hasManifest(repo, sha256Digest(m.bytes), scopes)));
+  return held.every(Boolean);
 }
 
 function dedupe(blobs: readonly PushBlob[]): PushBlob[] {

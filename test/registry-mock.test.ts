@@ -79,6 +79,7 @@ describe('registry behaviours played by MockAgent', () => {
     const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha(config), size: config.length }, layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest, size: blob.length }] }));
     on('https://ghcr.io', 'GET', '/v2/', () => ({ status: 401, headers: { 'www-authenticate': 'Bearer realm="https://ghcr.io/token",service="ghcr.io"' } }));
     on('https://ghcr.io', 'GET', (p) => p.startsWith('/token?'), () => ({ status: 200, body: '{"token":"pushtoken"}' }));
+    on('https://ghcr.io', 'HEAD', `/v2/org/app/manifests/${sha(manifest)}`, () => ({ status: 404 }));
     on('https://ghcr.io', 'HEAD', (p) => p.startsWith('/v2/org/app/blobs/'), () => ({ status: 404 }), 2);
     let session = 0;
     on('https://ghcr.io', 'POST', '/v2/org/app/blobs/uploads/', () => ({ status: 202, headers: { location: `/v2/org/app/blobs/uploads/s${++session}` } }), 2);
@@ -276,6 +277,24 @@ describe('registry behaviours played by MockAgent', () => {
     now += 2_000; // 51 s: inside the margin before the 60 s expiry
     assert.equal(await auth.authorization(pull), 'Bearer t2');
     assert.equal(issued, 2);
+  });
+
+  test('a manifest HEAD answered 200 with another Docker-Content-Digest is not taken as held: every blob is checked', async () => {
+    client = new RegistryClient({ dispatcher: agent, retry: fast, credentials: async () => undefined });
+    const reg = 'https://registry.example.com';
+    const config = Buffer.from('{}');
+    const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha(config), size: config.length }, layers: [] }));
+    on(reg, 'GET', '/v2/', () => ({ status: 200 }));
+    on(reg, 'HEAD', `/v2/r/manifests/${sha(manifest)}`, () => ({ status: 200, headers: { 'docker-content-digest': sha('something else') } }));
+    on(reg, 'HEAD', `/v2/r/blobs/${sha(config)}`, () => ({ status: 200, headers: { 'content-length': String(config.length) } }));
+    on(reg, 'PUT', '/v2/r/manifests/1', () => ({ status: 201, headers: { 'docker-content-digest': sha(manifest) } }));
+    const result = await pushImage(client, parseReference('registry.example.com/r:1'), {
+      manifest: { bytes: manifest, mediaType: 'application/vnd.oci.image.manifest.v1+json' },
+      blobs: [{ digest: sha(config), size: config.length, open: () => Readable.from([config]) }],
+    });
+    assert.deepEqual({ skipped: result.skipped, alreadyThere: result.alreadyThere }, { skipped: 1, alreadyThere: false });
+    assert.deepEqual(seen.map((s) => `${s.method} ${s.path}`), ['GET /v2/', `HEAD /v2/r/manifests/${sha(manifest)}`, `HEAD /v2/r/blobs/${sha(config)}`, 'PUT /v2/r/manifests/1']);
+    assert.match(seen[1]!.headers.accept ?? '', /application\/vnd\.oci\.image\.manifest\.v1\+json/);
   });
 
   test('a 401 whose challenge names a scope we did not ask for gets a new token with that scope added', async () => {

@@ -43,17 +43,58 @@ describe('push to a real registry (docker-registry 2.8, plain HTTP)', () => {
     assert.deepEqual(copied, img.manifest);
   });
 
-  test('a second push of the same image uploads no blob: only HEADs and the manifest PUT', async (t) => {
+  test('a second push of the same image uploads no blob: one HEAD of the manifest it already holds, and the manifest PUT', async (t) => {
     if (!needTool(t, 'docker-registry')) return;
     const img = await makeImage([await makeLayer({ 'data/a': 'same bytes twice\n' })]);
     const ref = parseReference(`${proxy.host}/demo/again:1`);
-    await pushImage(client, ref, { manifest: { bytes: img.manifest, mediaType: img.mediaType }, blobs: img.blobs });
+    const first = await pushImage(client, ref, { manifest: { bytes: img.manifest, mediaType: img.mediaType }, blobs: img.blobs });
+    assert.equal(first.alreadyThere, false);
     proxy.clearLog();
     const second = await pushImage(client, ref, { manifest: { bytes: img.manifest, mediaType: img.mediaType }, blobs: img.blobs });
-    assert.deepEqual({ uploaded: second.uploaded, skipped: second.skipped, mounted: second.mounted, bytesSent: second.bytesSent }, { uploaded: 0, skipped: 2, mounted: 0, bytesSent: 0 });
-    const uploads = proxy.requests().filter((r) => r.path.includes('/blobs/uploads'));
-    assert.deepEqual(uploads, []);
-    assert.deepEqual(proxy.requests().map((r) => r.method).sort(), ['HEAD', 'HEAD', 'PUT']);
+    assert.deepEqual(
+      { uploaded: second.uploaded, skipped: second.skipped, mounted: second.mounted, bytesSent: second.bytesSent, alreadyThere: second.alreadyThere },
+      { uploaded: 0, skipped: 2, mounted: 0, bytesSent: 0, alreadyThere: true },
+    );
+    assert.deepEqual(proxy.requests().map((r) => `${r.method} ${r.path} ${r.status}`), [
+      `HEAD /v2/demo/again/manifests/${img.manifestDigest} 200`,
+      'PUT /v2/demo/again/manifests/1 201',
+    ]);
+  });
+
+  test('blobs already there under another manifest are each checked (HEAD), not uploaded: the registry lacks this manifest', async (t) => {
+    if (!needTool(t, 'docker-registry')) return;
+    const layer = await makeLayer({ 'data/b': 'shared by two manifests\n' });
+    const img = await makeImage([layer]);
+    const ref = parseReference(`${proxy.host}/demo/other-manifest:1`);
+    await pushImage(client, ref, { manifest: { bytes: img.manifest, mediaType: img.mediaType }, blobs: img.blobs });
+    // The same blobs under a manifest with an annotation: another digest.
+    const annotated = Buffer.from(JSON.stringify({ ...JSON.parse(img.manifest.toString()), annotations: { note: 'same blobs' } }));
+    proxy.clearLog();
+    const second = await pushImage(client, ref.withTag('2'), { manifest: { bytes: annotated, mediaType: img.mediaType }, blobs: img.blobs });
+    assert.deepEqual({ uploaded: second.uploaded, skipped: second.skipped, alreadyThere: second.alreadyThere }, { uploaded: 0, skipped: 2, alreadyThere: false });
+    const methods = proxy.requests().map((r) => `${r.method} ${r.status}`);
+    assert.deepEqual(methods.sort(), ['HEAD 200', 'HEAD 200', 'HEAD 404', 'PUT 201']);
+  });
+
+  test('an index pushed again is found whole (the index and each child manifest held): no blob is checked', async (t) => {
+    if (!needTool(t, 'docker-registry')) return;
+    const amd = await makeImage([await makeLayer({ 'arch': 'amd64 again\n' })], { architecture: 'amd64' });
+    const arm = await makeImage([await makeLayer({ 'arch': 'arm64 again\n' })], { architecture: 'arm64' });
+    const entry = (img: typeof amd, architecture: string) => ({ mediaType: img.mediaType, digest: img.manifestDigest, size: img.manifest.length, platform: { architecture, os: 'linux' } });
+    const indexType = 'application/vnd.oci.image.index.v1+json';
+    const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: indexType, manifests: [entry(amd, 'amd64'), entry(arm, 'arm64')] }));
+    const input = {
+      manifest: { bytes: index, mediaType: indexType },
+      childManifests: [{ bytes: amd.manifest, mediaType: amd.mediaType }, { bytes: arm.manifest, mediaType: arm.mediaType }],
+      blobs: [...amd.blobs, ...arm.blobs],
+    };
+    const ref = parseReference(`${proxy.host}/multi/again:1`);
+    assert.equal((await pushImage(client, ref, input)).alreadyThere, false);
+    proxy.clearLog();
+    const again = await pushImage(client, ref, input);
+    assert.deepEqual({ skipped: again.skipped, uploaded: again.uploaded, alreadyThere: again.alreadyThere }, { skipped: 4, uploaded: 0, alreadyThere: true });
+    assert.ok(!proxy.requests().some((r) => r.path.includes('/blobs/')), 'no blob request');
+    assert.deepEqual(proxy.requests().filter((r) => r.method === 'HEAD').length, 3);
   });
 
   test('a push sharing layers with another repository mounts them instead of uploading', async (t) => {

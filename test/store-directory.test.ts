@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, utimesSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, utimesSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DirectoryStoreSource } from '../builder/store/directory-source.js';
@@ -194,6 +194,28 @@ test('a changed file (new mtime) is scanned again', async (t) => {
   const g = await again.closure([`${SD}/${A}`]);
   assert.deepEqual(g.paths.map((p) => p.path), [`${SD}/${A}`, `${SD}/${C}`]);
   assert.deepEqual(again.stats, { scanned: 2, cached: 0 });
+});
+
+test('a file edited in place (same size, mtime put back) is scanned again, and the path gets a new fingerprint', async (t) => {
+  const s = tempStore({ [A]: { 'lib/ref': `-> ${B}` }, [B]: 'leaf', [C]: 'leaf' });
+  t.after(s.done);
+  const first = new DirectoryStoreSource(s.dir, SD, { cacheDir: s.cache });
+  await first.closure([`${SD}/${A}`]);
+  const before = await first.pathFingerprint(`${SD}/${A}`);
+  const file = join(s.dir, A, 'lib/ref');
+  const { atime, mtime } = statSync(file);
+  writeFileSync(file, `-> ${C}`);
+  utimesSync(file, atime, mtime);
+  const again = new DirectoryStoreSource(s.dir, SD, { cacheDir: s.cache });
+  const g = await again.closure([`${SD}/${A}`]);
+  assert.deepEqual(g.paths.map((p) => p.path), [`${SD}/${A}`, `${SD}/${C}`]);
+  assert.deepEqual(again.stats, { scanned: 2, cached: 0 });
+  assert.notEqual(await again.pathFingerprint(`${SD}/${A}`), before);
+  // The record written by that scan answers the next build.
+  const third = new DirectoryStoreSource(s.dir, SD, { cacheDir: s.cache });
+  await third.closure([`${SD}/${A}`]);
+  assert.deepEqual(third.stats, { scanned: 0, cached: 2 });
+  assert.equal(await third.pathFingerprint(`${SD}/${A}`), await again.pathFingerprint(`${SD}/${A}`));
 });
 
 test('a cached scan still finds a reference to a path added to the store after it was scanned', async (t) => {

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { readFileSync, statSync, utimesSync } from 'node:fs';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isDigest, type Digest } from '../../oci/digest.js';
 import type { BlobStore } from '../blobs/blob-store.js';
@@ -39,19 +40,23 @@ export class LayerCache {
     return join(this.dir, key.slice(0, 2), `${key}.json`);
   }
 
-  /** The cached layer for `key` whose blob is in `blobs`, or undefined. Reads no layer bytes. */
+  /**
+   * The cached layer for `key` whose blob is in `blobs`, or undefined. Reads no layer bytes.
+   * The record is read, and the blob looked at, with synchronous calls: a warm build does this
+   * once per layer, and a thread-pool round trip per call cost more than the calls.
+   */
   async lookup(key: string, blobs: BlobStore, elsewhere?: BlobElsewhere): Promise<LayerBlob | undefined> {
     const file = this.recordPath(key);
     let record: unknown;
     try {
-      record = JSON.parse(await readFile(file, 'utf8'));
+      record = JSON.parse(readFileSync(file, 'utf8'));
     } catch {
       this.stats.misses++;
       return undefined; // absent, or torn by a crash before rename could not happen: either way a miss
     }
     const blob = validRecord(record, key);
     const blobPath = blob ? blobs.path(blob.digest) : undefined;
-    const present = blobPath ? await stat(blobPath).then((s) => s.isFile() && s.size === blob!.size, () => false) : false;
+    const present = blobPath ? isFileOfSize(blobPath, blob!.size) : false;
     // Without the blob here, the record still serves a push whose target already holds it.
     const usable = present || (blob !== undefined && elsewhere !== undefined && (await elsewhere(blob.digest).catch(() => false)));
     if (!blob || !usable) {
@@ -61,7 +66,8 @@ export class LayerCache {
     this.stats.hits++;
     const now = new Date();
     // Best effort: a blob or record pruned meanwhile is simply written again next time.
-    await Promise.all([utimes(file, now, now).catch(() => undefined), utimes(blobPath!, now, now).catch(() => undefined)]);
+    touch(file, now);
+    touch(blobPath!, now);
     return blob;
   }
 
@@ -89,6 +95,23 @@ export class LayerCache {
     const blob = await write();
     await this.save(key, blob);
     return { blob, cached: false };
+  }
+}
+
+function isFileOfSize(path: string, size: number): boolean {
+  try {
+    const st = statSync(path);
+    return st.isFile() && st.size === size;
+  } catch {
+    return false;
+  }
+}
+
+function touch(path: string, time: Date): void {
+  try {
+    utimesSync(path, time, time);
+  } catch {
+    // pruned meanwhile, or a read-only cache: only the LRU order suffers
   }
 }
 

@@ -2,9 +2,8 @@ import { createHash, type Hash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import type { LayerEntry, LayerWriteOptions } from '../layer/types.js';
 import { DEFLATE_BLOCK_SIZE } from '../layer/gzip.js';
-import { readNarTree } from '../store/nar.js';
 import { NixStoreSource } from '../store/nix-source.js';
-import { treeFingerprint } from '../store/scan-cache.js';
+import { fingerprintTree } from '../store/tree-fingerprint.js';
 import type { StoreSource } from '../store/types.js';
 import { LayerContentError } from '../errors.js';
 
@@ -41,7 +40,7 @@ export async function keyedStorePaths(source: StoreSource, paths: readonly strin
     paths.map(async (path): Promise<KeyedPath> => {
       if (immutable) return { path };
       const fsPath = source.fsPath(path);
-      const fingerprint = source.pathFingerprint ? await source.pathFingerprint(path) : treeFingerprint(await readNarTree(fsPath));
+      const fingerprint = source.pathFingerprint ? await source.pathFingerprint(path) : fingerprintTree(fsPath);
       return { path, fsPath, fingerprint };
     }),
   );

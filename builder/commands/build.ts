@@ -39,6 +39,13 @@ export async function runBuild(specFile: string, flags: BuildFlags): Promise<voi
     const getClient = async () => (client ??= await (await registry()).registryClient(flags, pushRef?.registry));
     // Pushing only: a cached layer the registry already holds needs no local blob.
     const pushOnly = pushRef && !flags.output && !flags.stream;
+    if (pushOnly) {
+      // Reach the registry before building when the push is the only output: an unreachable
+      // registry fails before the build, not after it. The first response also starts V8's
+      // background compile of undici's HTTP parser (WebAssembly), which then runs beside the
+      // build instead of holding up the process's exit (~70 ms here, bench/README.md).
+      await (await getClient()).origin(pushRef.registry);
+    }
     const blobElsewhere = pushOnly
       ? async (digest: Digest) => {
           const repo = { registry: pushRef.registry, repository: pushRef.repository };
@@ -94,7 +101,7 @@ function report({ image }: BuildResult, flags: BuildFlags, output: string | unde
       configDigest: image.configDescriptor.digest,
       format: output ? flags.format : undefined,
       output,
-      pushed: pushed ? { reference: pushed.reference, uploaded: pushed.uploaded, mounted: pushed.mounted, skipped: pushed.skipped, bytesSent: pushed.bytesSent } : undefined,
+      pushed: pushed ? { reference: pushed.reference, uploaded: pushed.uploaded, mounted: pushed.mounted, skipped: pushed.skipped, bytesSent: pushed.bytesSent, alreadyThere: pushed.alreadyThere } : undefined,
       layers: image.layers.map((l) => ({
         digest: l.digest,
         diffId: l.diffId,

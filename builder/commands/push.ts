@@ -44,5 +44,5 @@ export async function reportPush(s: PushSummary, flags: { digestFile?: string; j
     return;
   }
   stream.write(`pushed ${s.reference}\n`);
-  stream.write(`blobs: ${s.uploaded} uploaded (${s.bytesSent} bytes), ${s.mounted} mounted, ${s.skipped} already there\n`);
+  stream.write(`blobs: ${s.uploaded} uploaded (${s.bytesSent} bytes), ${s.mounted} mounted, ${s.skipped} already there${s.alreadyThere ? ' (the registry held the manifest)' : ''}\n`);
 }

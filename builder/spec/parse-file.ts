@@ -1,10 +1,19 @@
 import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { extname } from 'node:path';
-import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document } from 'yaml';
+import type { Document, LineCounter } from 'yaml';
 import { SpecError } from '../errors.js';
 import { fileError } from './errors.js';
 import { findJsonSyntaxError } from './json-syntax.js';
 import { evaluateModuleSpec } from './module-spec.js';
+
+/**
+ * The YAML parser, loaded on first use: a YAML spec, or a message about a JSON spec that names a
+ * line. A build from a JSON spec does not pay the ~30 ms it takes to load. `yaml` is a CommonJS
+ * package, so it is required synchronously (`lineOf` is synchronous).
+ */
+let yamlModule: typeof import('yaml') | undefined;
+const yaml = (): typeof import('yaml') => (yamlModule ??= createRequire(import.meta.url)('yaml') as typeof import('yaml'));
 
 export const SPEC_EXTENSIONS = ['.ts', '.mts', '.cts', '.js', '.mjs', '.cjs', '.json', '.yaml', '.yml'] as const;
 
@@ -58,6 +67,7 @@ function parseJson(file: string, text: string): ParsedSpecFile {
 }
 
 function yamlDoc(text: string): { doc: Document; lines: LineCounter } {
+  const { LineCounter, parseDocument } = yaml();
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, keepSourceTokens: true });
   return { doc, lines };
@@ -76,6 +86,7 @@ function parseYaml(file: string, text: string): ParsedSpecFile {
   }
   // A `mode` written as a bare number (`mode: 0644`, `mode: 755`) means octal digits, as chmod reads
   // them; YAML 1.2 would read `0644` as decimal 644. Keep the source text and parse it as octal.
+  const { isPair, isScalar, visit } = yaml();
   visit(doc, {
     Pair(_, pair, path) {
       const owner = path[path.length - 3];
@@ -90,6 +101,7 @@ function parseYaml(file: string, text: string): ParsedSpecFile {
 
 /** The line of the deepest node on `path` that exists (a missing key is reported at its parent). */
 function lineIn(doc: Document, lines: LineCounter, path: readonly PropertyKey[]): number | undefined {
+  const { isMap, isScalar, isSeq } = yaml();
   let node: unknown = doc.contents;
   let line: number | undefined = rangeLine(node, lines);
   for (const key of path) {

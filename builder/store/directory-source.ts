@@ -7,7 +7,8 @@ import { StoreError } from '../errors.js';
 import { cycleError, findCycle, finishGraph } from './closure-graph.js';
 import { dumpNar, narSize, readNarTree } from './nar.js';
 import { RefScanner } from './ref-scanner.js';
-import { ScanCache, targetsDigest, treeFingerprint } from './scan-cache.js';
+import { ScanCache, targetsDigest } from './scan-cache.js';
+import { fingerprintTree, treeFingerprint } from './tree-fingerprint.js';
 import { isStorePathBaseName, normaliseStoreDir, parseStorePath } from './store-path.js';
 import type { StoreSource } from './types.js';
 
@@ -92,21 +93,24 @@ export class DirectoryStoreSource implements StoreSource {
       throw new StoreError(`${storePath} is not in ${this.description}`, [storePath]);
     }
     const fsPath = join(this.fsDir, sp.baseName);
-    const tree = await readNarTree(fsPath);
-    const fingerprint = treeFingerprint(tree);
-    this.fingerprints.set(storePath, fingerprint);
     let digest: string | undefined;
     const digestOfTargets = (): string => (digest ??= targetsDigest(entries.keys()));
 
+    // A path with a scan record is checked by a fingerprint walked straight off the disk (no NAR
+    // tree built: the warm build's main cost); only a path to scan needs its tree.
+    let fingerprint: string | undefined;
     let found: string[];
     let size: number;
-    const cached = await this.cache?.lookup(fsPath, fingerprint, entries, digestOfTargets);
-    if (cached) {
+    const cached = await this.cache?.lookup(fsPath, () => (fingerprint = fingerprintTree(fsPath)), entries, digestOfTargets);
+    if (cached && fingerprint !== undefined) {
       this.stats.cached++;
       found = cached.found;
       size = cached.narSize;
     } else {
       this.stats.scanned++;
+      const tree = await readNarTree(fsPath);
+      // The fingerprint of the very tree scanned, for the record and the layer key alike.
+      fingerprint = treeFingerprint(tree);
       const scanner = new RefScanner(entries);
       await dumpNar(fsPath, tree, (chunk) => scanner.push(chunk));
       found = [...scanner.found];
@@ -121,6 +125,7 @@ export class DirectoryStoreSource implements StoreSource {
         found: found.sort(),
       });
     }
+    this.fingerprints.set(storePath, fingerprint);
     const references = found.map((h) => {
       const names = entries.get(h)!;
       if (names.length > 1) {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { mkdir, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { NarNode } from './nar.js';
 
 /**
  * What scanning one store path found, saved under `<cacheRoot>/scan/` so that a second build
@@ -22,35 +22,6 @@ export interface ScanRecord {
   found: string[];
 }
 
-/**
- * A digest of everything about a file tree that could change its scan: names, types, sizes,
- * modes, mtimes, ctimes and symlink targets. Store paths never change, so any difference
- * means the directory is not a real store and the path must be scanned again.
- */
-export function treeFingerprint(node: NarNode): string {
-  const h = createHash('sha256');
-  const walk = (n: NarNode): void => {
-    switch (n.type) {
-      case 'regular':
-        h.update(`r${n.executable ? 'x' : '-'}${n.size}:${n.mtimeMs}:${n.ctimeMs};`);
-        return;
-      case 'symlink':
-        h.update(`l${n.target.length}:`).update(n.target);
-        return;
-      case 'directory':
-        h.update(`d${n.entries.length}(`);
-        for (const [name, child] of n.entries) {
-          h.update(`${name.length}:`).update(name);
-          walk(child);
-        }
-        h.update(')');
-        return;
-    }
-  };
-  walk(node);
-  return h.digest('hex');
-}
-
 export function targetsDigest(hashParts: Iterable<string>): string {
   return createHash('sha256').update([...hashParts].sort().join('\n')).digest('hex');
 }
@@ -62,20 +33,26 @@ export class ScanCache {
     return join(this.dir, `${createHash('sha256').update(fsPath).digest('hex')}.json`);
   }
 
-  /** The hash parts of `targets` found in `fsPath` by an earlier scan, or undefined. */
+  /**
+   * The hash parts of `targets` found in `fsPath` by an earlier scan, or undefined. `fingerprint`
+   * (tree-fingerprint.ts) is called only when there is a record to check: a path never scanned
+   * is not walked twice.
+   */
   async lookup(
     fsPath: string,
-    fingerprint: string,
+    fingerprint: () => string,
     targets: { has(hashPart: string): boolean },
     digestOfTargets: () => string,
   ): Promise<{ narSize: number; found: string[] } | undefined> {
     let rec: ScanRecord;
     try {
-      rec = JSON.parse(await readFile(this.fileFor(fsPath), 'utf8')) as ScanRecord;
+      // A synchronous read: a warm build reads one small record per store path, and a thread-pool
+      // round trip per call (open, stat, read, close) cost several times the reads themselves.
+      rec = JSON.parse(readFileSync(this.fileFor(fsPath), 'utf8')) as ScanRecord;
     } catch {
       return undefined; // absent or unreadable: scan again
     }
-    if (rec.v !== 1 || rec.fsPath !== fsPath || rec.fingerprint !== fingerprint) return undefined;
+    if (rec.v !== 1 || rec.fsPath !== fsPath || rec.fingerprint !== fingerprint()) return undefined;
     if (rec.windows) return { narSize: rec.narSize, found: rec.windows.filter((w) => targets.has(w)) };
     if (rec.targetsDigest === digestOfTargets()) return { narSize: rec.narSize, found: rec.found };
     return undefined;

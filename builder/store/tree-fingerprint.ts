@@ -1,0 +1,178 @@
+import { createHash } from 'node:crypto';
+import { lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
+import { StoreError } from '../errors.js';
+import type { NarNode } from './nar.js';
+
+/**
+ * The stat fingerprint of a store path's tree: a sha256 over names, types, sizes, executable
+ * bits, mtimes, ctimes and symlink targets, read without opening a file. Store paths never
+ * change, so a different fingerprint means the directory is not a real store and the path must
+ * be scanned, and its layer written, again.
+ *
+ * Two functions give the same digest for the same tree (the scan cache and the layer cache keep
+ * digests from either): `treeFingerprint` of a tree already read for a scan, and
+ * `fingerprintTree`, which walks the disk itself for a warm build, where no tree is needed.
+ *
+ * The bytes hashed, in entry order (names sorted by their bytes):
+ *   regular file  `r` `x`|`-` <size> `:` <mtimeMs> `:` <ctimeMs> `;`
+ *   symlink       `l` <target length> `:` <target bytes>
+ *   directory     `d` <entry count> `(` then per entry <name length> `:` <name bytes> <entry> `)`
+ * A change to this format changes every fingerprint, so old records are never reused wrongly;
+ * they only miss once.
+ */
+export function treeFingerprint(node: NarNode): string {
+  const out = new FingerprintText();
+  const walk = (n: NarNode): void => {
+    switch (n.type) {
+      case 'regular':
+        out.regular(n.executable, n.size, n.mtimeMs, n.ctimeMs);
+        return;
+      case 'symlink':
+        out.symlink(n.target);
+        return;
+      case 'directory':
+        out.text(`d${n.entries.length}(`);
+        for (const [name, child] of n.entries) {
+          out.name(name);
+          walk(child);
+        }
+        out.text(')');
+        return;
+    }
+  };
+  walk(node);
+  return out.digest();
+}
+
+/**
+ * `treeFingerprint(readNarTree(fsPath))` without building the tree: directory entries come with
+ * their type (`readdir` with file types), so only regular files need an `lstat` (for size, mode,
+ * mtime and ctime), symlinks a `readlink`, and directories nothing but their listing. Synchronous
+ * calls for the reason given at readNarTree. A directory whose names are all ASCII is walked with
+ * string paths; any other is walked with raw bytes, as names are hashed as bytes.
+ */
+export function fingerprintTree(fsPath: string): string {
+  const out = new FingerprintText();
+  fingerprintNode(fsPath, lstatOf(fsPath), out);
+  return out.digest();
+}
+
+const NON_ASCII = /[^\x00-\x7f]/;
+
+function fingerprintNode(path: string | Buffer, st: Stats, out: FingerprintText): void {
+  if (st.isFile()) out.regular((st.mode & 0o100) !== 0, st.size, st.mtimeMs, st.ctimeMs);
+  else if (st.isSymbolicLink()) out.symlink(readlinkOf(path));
+  else if (st.isDirectory()) {
+    if (typeof path === 'string') fingerprintDirectory(path, out);
+    else fingerprintDirectoryBytes(path, out);
+  } else throw notStorable(path);
+}
+
+function fingerprintDirectory(path: string, out: FingerprintText): void {
+  let entries;
+  try {
+    entries = readdirSync(path, { withFileTypes: true });
+  } catch (e) {
+    throw cannotRead(path, e);
+  }
+  // A name that is not ASCII could have been decoded lossily, and JavaScript orders strings by
+  // UTF-16 units, not bytes: such a directory is walked on raw bytes.
+  if (entries.some((e) => NON_ASCII.test(e.name))) return fingerprintDirectoryBytes(Buffer.from(path), out);
+  entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  out.text(`d${entries.length}(`);
+  for (const e of entries) {
+    out.text(`${e.name.length}:${e.name}`);
+    const child = `${path}/${e.name}`;
+    if (e.isDirectory()) fingerprintDirectory(child, out);
+    else if (e.isSymbolicLink()) out.symlink(readlinkOf(child));
+    // A regular file, or whatever it has become since the listing: its lstat decides.
+    else fingerprintNode(child, lstatOf(child), out);
+  }
+  out.text(')');
+}
+
+const SLASH = Buffer.from('/');
+
+function fingerprintDirectoryBytes(path: Buffer, out: FingerprintText): void {
+  let names;
+  try {
+    names = readdirSync(path, { encoding: 'buffer' });
+  } catch (e) {
+    throw cannotRead(path, e);
+  }
+  names.sort(Buffer.compare);
+  out.text(`d${names.length}(`);
+  for (const name of names) {
+    out.name(name);
+    const child = Buffer.concat([path, SLASH, name]);
+    fingerprintNode(child, lstatOf(child), out);
+  }
+  out.text(')');
+}
+
+function lstatOf(path: string | Buffer): Stats {
+  try {
+    return lstatSync(path);
+  } catch (e) {
+    throw cannotRead(path, e);
+  }
+}
+
+function readlinkOf(path: string | Buffer): Buffer {
+  try {
+    return readlinkSync(path, { encoding: 'buffer' });
+  } catch (e) {
+    throw cannotRead(path, e);
+  }
+}
+
+function cannotRead(path: string | Buffer, e: unknown): StoreError {
+  return new StoreError(`cannot read ${path.toString()}: ${(e as Error).message}`, [path.toString()], undefined, { cause: e });
+}
+
+function notStorable(path: string | Buffer): StoreError {
+  return new StoreError(`${path.toString()} is neither a regular file, a directory nor a symlink; a store path cannot hold it`, [path.toString()]);
+}
+
+/**
+ * The fingerprint's bytes, gathered as a latin1 string (one char per byte) and hashed in large
+ * pieces: one hash update per entry cost more than the walk's own string work.
+ */
+class FingerprintText {
+  private readonly hash = createHash('sha256');
+  private pending = '';
+
+  /** ASCII text. */
+  text(s: string): void {
+    this.pending += s;
+    if (this.pending.length >= 1 << 16) this.flush();
+  }
+
+  bytes(b: Buffer): void {
+    this.text(b.toString('latin1'));
+  }
+
+  name(name: Buffer): void {
+    this.text(`${name.length}:`);
+    this.bytes(name);
+  }
+
+  regular(executable: boolean, size: number, mtimeMs: number, ctimeMs: number): void {
+    this.text(`r${executable ? 'x' : '-'}${size}:${mtimeMs}:${ctimeMs};`);
+  }
+
+  symlink(target: Buffer): void {
+    this.text(`l${target.length}:`);
+    this.bytes(target);
+  }
+
+  private flush(): void {
+    this.hash.update(this.pending, 'latin1');
+    this.pending = '';
+  }
+
+  digest(): string {
+    this.flush();
+    return this.hash.digest('hex');
+  }
+}

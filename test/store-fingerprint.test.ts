@@ -1,0 +1,122 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { readNarTree, type NarNode } from '../builder/store/nar.js';
+import { fingerprintTree, treeFingerprint } from '../builder/store/tree-fingerprint.js';
+import { writeTree } from './helpers/nix.js';
+
+function tempRoot(t: { after(fn: () => void): void }): string {
+  const dir = mkdtempSync(join(tmpdir(), 'imgbuild-fingerprint-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** The digest both ways: off the disk directly, and from the tree a scan reads. */
+async function both(path: string): Promise<{ walked: string; fromTree: string }> {
+  return { walked: fingerprintTree(path), fromTree: treeFingerprint(await readNarTree(path)) };
+}
+
+/**
+ * A tree whose names need every branch of the walk: ASCII directories (walked on string paths,
+ * the top one included), and under `names/` UTF-8 names, names that are not UTF-8 at all, an
+ * astral character (UTF-16 and byte order disagree) and a symlink target that is not UTF-8
+ * (walked on bytes).
+ */
+const RAW_DIR = Buffer.from([0xff, 0x64, 0x69, 0x72]);
+
+function rawPath(root: string, rel: string, raw: Buffer, after = ''): Buffer {
+  return Buffer.concat([Buffer.from(`${root}/${rel}`), raw, Buffer.from(after)]);
+}
+
+function variedTree(root: string): void {
+  writeTree(root, {
+    'bin/run': { content: '#!/bin/sh\necho run\n', executable: true },
+    'empty-file': '',
+    'empty-dir': { dir: true },
+    'nested/deeper/leaf': 'leaf',
+    'link-rel': { symlink: 'nested/deeper/leaf' },
+    'link-dangling': { symlink: 'does-not-exist' },
+    B: 'capital sorts first',
+    'a.b': 'dot',
+    'a-b': 'dash',
+    'names/ünïcode/inside': 'utf-8 directory name',
+    'names/z\u{1F600}': 'astral: after U+FFFD in bytes, before it in UTF-16 units',
+    'names/z\uFFFD': 'U+FFFD itself',
+    'names/plain': 'ascii beside the others',
+  });
+  writeFileSync(rawPath(root, 'nested/', Buffer.from([0x6c, 0x61, 0x74, 0x69, 0x6e, 0x31, 0xe9])), 'a name that is not UTF-8');
+  mkdirSync(rawPath(root, 'names/', RAW_DIR));
+  writeFileSync(rawPath(root, 'names/', RAW_DIR, '/child'), 'under a non-UTF-8 directory');
+  symlinkSync(Buffer.from([0x2e, 0x2e, 0x2f, 0xfe]), `${root}/names/link-raw`);
+}
+
+test('the walk off the disk gives the digest of the tree a scan reads, for every kind of name, file and link', async (t) => {
+  const root = join(tempRoot(t), 'root');
+  variedTree(root);
+  const { walked, fromTree } = await both(root);
+  assert.match(walked, /^[0-9a-f]{64}$/);
+  assert.equal(walked, fromTree);
+  // Subtrees on their own: ASCII only, walked on bytes, a single file and a single symlink.
+  for (const p of [join(root, 'bin'), join(root, 'names'), join(root, 'bin/run'), join(root, 'link-rel')]) {
+    const one = await both(p);
+    assert.equal(one.walked, one.fromTree, p);
+  }
+});
+
+test('the fingerprint format is unchanged: records made by earlier builds stay valid', () => {
+  // Computed with the format as first released (scan records and layer keys hold such digests).
+  const b = (s: string) => Buffer.from(s, 'latin1');
+  const tree: NarNode = {
+    type: 'directory',
+    entries: [
+      [b('bin'), { type: 'directory', entries: [[b('tool'), { type: 'regular', size: 1234, executable: true, mtimeMs: 1000.5, ctimeMs: 1700000000123.4567 }]] }],
+      [Buffer.from('café'), { type: 'regular', size: 0, executable: false, mtimeMs: 1, ctimeMs: 2 }],
+      [b('\xff\xfe'), { type: 'symlink', target: b('\x80target') }],
+      [b('empty'), { type: 'directory', entries: [] }],
+      [b('lib'), { type: 'symlink', target: b('../x/lib') }],
+    ],
+  };
+  assert.equal(treeFingerprint(tree), '5abcbb1e5710b5be9b311ce60918839f73cdaa176e61ad523b714b0dfc107db3');
+});
+
+test('every in-place change a store path could undergo changes the fingerprint', async (t) => {
+  const root = join(tempRoot(t), 'root');
+  variedTree(root);
+  const seen = new Set([fingerprintTree(root)]);
+  const changed = (what: string) => {
+    const now = fingerprintTree(root);
+    assert.ok(!seen.has(now), `${what} went unnoticed`);
+    seen.add(now);
+  };
+  const leaf = join(root, 'nested/deeper/leaf');
+  const before = statSync(leaf);
+  writeFileSync(leaf, 'LEAF');
+  utimesSync(leaf, before.atime, before.mtime);
+  changed('new content of the same size, mtime put back (ctime moves)');
+  utimesSync(leaf, 1000, 1000);
+  changed('a new mtime');
+  chmodSync(join(root, 'empty-file'), 0o755);
+  changed('an executable bit');
+  execFileSync('ln', ['-sfn', 'nested/deeper', join(root, 'link-rel')]);
+  changed('a symlink pointing elsewhere');
+  mkdirSync(join(root, 'empty-dir/sub'));
+  changed('a new empty directory');
+  execFileSync('mv', [join(root, 'a.b'), join(root, 'a.c')]);
+  changed('a renamed file');
+  writeFileSync(rawPath(root, 'names/', RAW_DIR, '/child'), 'longer than before, under a non-UTF-8 directory');
+  changed('a file under a directory walked by bytes');
+});
+
+test('a fifo or a missing path is refused with a StoreError naming it', (t) => {
+  const root = join(tempRoot(t), 'root');
+  writeTree(root, { f: 'x' });
+  execFileSync('mkfifo', [join(root, 'pipe')]);
+  assert.throws(() => fingerprintTree(root), {
+    name: 'StoreError',
+    message: `${join(root, 'pipe')} is neither a regular file, a directory nor a symlink; a store path cannot hold it`,
+  });
+  assert.throws(() => fingerprintTree(join(root, 'absent')), { name: 'StoreError', message: new RegExp(`^cannot read ${join(root, 'absent')}: ENOENT`) });
+});
