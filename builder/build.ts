@@ -17,7 +17,7 @@ import type { LayerBlob, LayerWriteOptions } from './layer/types.js';
 import { LayerCache, type BlobElsewhere } from './cache/layer-cache.js';
 import { entriesKey, keyedStorePaths, storeLayerKey } from './cache/layer-key.js';
 import { writeLayer } from './layer/write-layer.js';
-import { layerWorkersWanted, BuildWorkerPool } from './workers/pool.js';
+import { workersWanted, BuildWorkerPool } from './workers/pool.js';
 import { assertReferenceDeflate } from './layer/zlib-guard.js';
 import type { ResolvedSpec } from './spec/schema.js';
 import { DirectoryStoreSource } from './store/directory-source.js';
@@ -111,6 +111,20 @@ export function specPlan(spec: ResolvedSpec, closure: ClosureGraph, baseLayers =
   });
 }
 
+/**
+ * The closure, with a directory store's paths scanned on the pool's workers as well as here
+ * (the same results either way: each path's scan depends only on its files).
+ */
+async function closureWithWorkers(spec: ResolvedSpec, store: StoreSource, pool: BuildWorkerPool | undefined, signal: AbortSignal | undefined): Promise<ClosureGraph> {
+  if (!pool || !(store instanceof DirectoryStoreSource)) return specClosure(spec, store);
+  store.scanWith((job) => (pool.hasFreeWorker ? pool.run('scan-store-path', job, signal) : undefined));
+  try {
+    return await specClosure(spec, store);
+  } finally {
+    store.scanWith(undefined);
+  }
+}
+
 /** spec → closure → plan → layers → config + manifest, all blobs in the blob store. */
 export async function buildImage(spec: ResolvedSpec, options: BuildOptions = {}): Promise<BuildResult> {
   const emit = options.onEvent ?? (() => {});
@@ -126,10 +140,23 @@ export async function buildImage(spec: ResolvedSpec, options: BuildOptions = {})
         client: options.registryClient,
       })
     : undefined;
-  const closure = await specClosure(spec, store);
-  emit({ phase: 'closure', paths: closure.paths.length, narSize: closure.paths.reduce((s, p) => s + p.narSize, 0) });
-  const plan = specPlan(spec, closure, base?.layers.length ?? 0, options.previous);
-  emit({ phase: 'plan', layers: plan.layers.length + 1 });
+  // Worker threads for a directory store's path scans and for the store layers, started when a
+  // job needs one. The main thread works too (it is otherwise idle), so one worker fewer than
+  // cores: each worker's heap and buffers add to peak RSS (bench/README.md).
+  const cores = availableParallelism();
+  const pool = workersWanted(options.workers, 2) ? new BuildWorkerPool(Math.max(1, (options.concurrency ?? cores) - 1)) : undefined;
+  let closure: ClosureGraph;
+  let plan: LayerPlan;
+  try {
+    closure = await closureWithWorkers(spec, store, pool, options.signal);
+    emit({ phase: 'closure', paths: closure.paths.length, narSize: closure.paths.reduce((s, p) => s + p.narSize, 0) });
+    plan = specPlan(spec, closure, base?.layers.length ?? 0, options.previous);
+    emit({ phase: 'plan', layers: plan.layers.length + 1 });
+  } catch (err) {
+    await pool?.close();
+    throw err;
+  }
+  const layerPool = workersWanted(options.workers, plan.layers.length) ? pool : undefined;
 
   const writeOptions: LayerWriteOptions = {
     header: { mtime: spec.mtime, uid: spec.uid, gid: spec.gid, uname: spec.uname, gname: spec.gname },
@@ -144,13 +171,9 @@ export async function buildImage(spec: ResolvedSpec, options: BuildOptions = {})
   const write = async (key: () => Promise<string>, produce: () => Promise<LayerBlob>) =>
     cache ? cache.getOrWrite(await key(), blobs, produce, options.blobElsewhere) : { blob: await produce(), cached: false };
 
-  // The main thread writes too (it is otherwise idle while layers are written), so one worker
-  // fewer than cores: each worker's heap and buffers add to peak RSS (bench/README.md).
-  const cores = availableParallelism();
-  const pool = layerWorkersWanted(options.workers, plan.layers.length) ? new BuildWorkerPool(Math.max(1, (options.concurrency ?? cores) - 1)) : undefined;
   const writeStoreLayer = (paths: string[]): Promise<LayerBlob> => {
     const inProcess = () => writeLayer(storeLayerEntries(paths, fsPathOf, store.storeDir), writeOptions, blobs);
-    if (!pool?.hasFreeWorker) return inProcess();
+    if (!layerPool?.hasFreeWorker) return inProcess();
     let fsPaths: string[];
     try {
       fsPaths = paths.map(fsPathOf);
@@ -159,7 +182,7 @@ export async function buildImage(spec: ResolvedSpec, options: BuildOptions = {})
       return inProcess();
     }
     const { header, compressor } = writeOptions;
-    return pool.writeStoreLayer({ paths, fsPaths, storeDir: store.storeDir, header, compressor, blobRoot: blobs.root }, options.signal);
+    return layerPool.writeStoreLayer({ paths, fsPaths, storeDir: store.storeDir, header, compressor, blobRoot: blobs.root }, options.signal);
   };
 
   // Queued biggest first, so that the last layers to start are short and no core idles at the end

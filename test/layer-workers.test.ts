@@ -1,5 +1,6 @@
-// Store layers written in worker threads: the same bytes as on the main thread, the same error
-// classes and messages, a clean abort, and no thread left behind.
+// A build's work in worker threads (store layers, a directory store's path scans): the same
+// bytes and results as on the main thread, the same error classes and messages, a clean abort,
+// and no thread left behind.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
@@ -13,10 +14,11 @@ import { LayerEntryError } from '../builder/layer/errors.js';
 import { storeLayerEntries } from '../builder/layer/tree-entries.js';
 import type { Compressor, LayerWriteOptions } from '../builder/layer/types.js';
 import type { StoreLayerJob } from '../builder/workers/jobs.js';
-import { layerWorkersWanted, BuildWorkerPool } from '../builder/workers/pool.js';
+import { workersWanted, BuildWorkerPool } from '../builder/workers/pool.js';
 import { writeLayer } from '../builder/layer/write-layer.js';
 import { loadSpec } from '../builder/spec/load.js';
 import { DirectoryStoreSource } from '../builder/store/directory-source.js';
+import type { ClosureGraph } from '../layering/types.js';
 import { runCli } from './helpers/cli.js';
 import { cliPath, repoRoot } from './helpers/paths.js';
 import { tempDir } from './helpers/tmp.js';
@@ -47,15 +49,15 @@ async function tempFiles(root: string): Promise<string[]> {
   return (await readdir(join(root, 'sha256')).catch(() => [] as string[])).filter((f) => f.startsWith('.tmp'));
 }
 
-test('layerWorkersWanted: the option wins, IMGBUILD_WORKERS=0 disables, one layer or one core stays in process', () => {
-  assert.equal(layerWorkersWanted(undefined, 5, {}, 2), true);
-  assert.equal(layerWorkersWanted(undefined, 5, { IMGBUILD_WORKERS: '0' }, 2), false);
-  assert.equal(layerWorkersWanted(undefined, 5, { IMGBUILD_WORKERS: 'false' }, 2), false);
-  assert.equal(layerWorkersWanted(undefined, 5, { IMGBUILD_WORKERS: '1' }, 2), true);
-  assert.equal(layerWorkersWanted(undefined, 1, {}, 2), false);
-  assert.equal(layerWorkersWanted(undefined, 5, {}, 1), false);
-  assert.equal(layerWorkersWanted(true, 1, { IMGBUILD_WORKERS: '0' }, 1), true);
-  assert.equal(layerWorkersWanted(false, 5, {}, 8), false);
+test('workersWanted: the option wins, IMGBUILD_WORKERS=0 disables, one job or one core stays in process', () => {
+  assert.equal(workersWanted(undefined, 5, {}, 2), true);
+  assert.equal(workersWanted(undefined, 5, { IMGBUILD_WORKERS: '0' }, 2), false);
+  assert.equal(workersWanted(undefined, 5, { IMGBUILD_WORKERS: 'false' }, 2), false);
+  assert.equal(workersWanted(undefined, 5, { IMGBUILD_WORKERS: '1' }, 2), true);
+  assert.equal(workersWanted(undefined, 1, {}, 2), false);
+  assert.equal(workersWanted(undefined, 5, {}, 1), false);
+  assert.equal(workersWanted(true, 1, { IMGBUILD_WORKERS: '0' }, 1), true);
+  assert.equal(workersWanted(false, 5, {}, 8), false);
 });
 
 for (const compressor of ['gzip', 'none'] as const) {
@@ -250,4 +252,68 @@ test('SIGINT while a worker and the main thread each write a big layer: exit 130
   assert.match(stderr, /interrupted/);
   assert.deepEqual(await tempFiles(blobDir), []);
   await assert.rejects(readdir(out), { code: 'ENOENT' });
+});
+
+/** A directory store of five paths: app -> lib1 -> base, app -> lib2 -> base, and tool (nothing refers to it). */
+async function scanStore(): Promise<{ dir: string; app: string; tool: string; all: string[] }> {
+  const dir = join(await tempDir('imgbuild-workers-scan-'), 'store');
+  const name = (c: string, n: string) => `${c.repeat(32)}-${n}-1`;
+  const [base, lib1, lib2, app, tool] = [name('h', 'base'), name('i', 'lib1'), name('j', 'lib2'), name('k', 'app'), name('l', 'tool')];
+  const files: [string, string, string][] = [
+    [base, 'lib/libbase.so', 'base\n'],
+    [lib1, 'lib/lib1.so', `needs ${SD}/${base}/lib\n`],
+    [lib2, 'lib/lib2.so', `rpath=${SD}/${base}/lib\n`],
+    [app, 'bin/app', `#!${SD}/${lib1}/x ${SD}/${lib2}/y\n`],
+    [tool, 'bin/tool', 'standalone\n'],
+  ];
+  for (const [path, file, text] of files) {
+    await mkdir(join(dir, path, file, '..'), { recursive: true });
+    await writeFile(join(dir, path, file), text);
+  }
+  return { dir, app: `${SD}/${app}`, tool: `${SD}/${tool}`, all: [base, lib1, lib2, app, tool].map((n) => `${SD}/${n}`) };
+}
+
+test('a directory store scanned on workers gives the in-process closure, fingerprints, stats and scan records', async () => {
+  const store = await scanStore();
+  const results: { closure: ClosureGraph; fingerprints: string[]; stats: unknown; records: string[] }[] = [];
+  for (const onWorkers of [false, true]) {
+    const cacheDir = await tempDir();
+    const source = new DirectoryStoreSource(store.dir, SD, { cacheDir });
+    const pool = new BuildWorkerPool(1);
+    let offloaded = 0;
+    if (onWorkers) source.scanWith((job) => (pool.hasFreeWorker ? (offloaded++, pool.run('scan-store-path', job)) : undefined));
+    try {
+      const closure = await source.closure([store.app, store.tool]);
+      const fingerprints = await Promise.all(closure.paths.map((p) => source.pathFingerprint(p.path)));
+      const records = await Promise.all((await readdir(cacheDir)).sort().map((f) => readFile(join(cacheDir, f), 'utf8')));
+      results.push({ closure, fingerprints, stats: { ...source.stats }, records });
+      if (onWorkers) assert.ok(offloaded > 0 && pool.started === 1, 'some paths were scanned in the worker');
+    } finally {
+      await pool.close();
+    }
+  }
+  assert.deepEqual(results[0]!.closure.paths.map((p) => p.path), [...store.all].sort());
+  assert.deepEqual(results[1], results[0]);
+});
+
+test('a store path holding a fifo: the scan in a worker rejects with the in-process StoreError message', async () => {
+  const store = await scanStore();
+  execFileSync('mkfifo', [join(store.dir, store.tool.slice(SD.length + 1), 'control')]);
+  const errors: unknown[] = [];
+  for (const onWorkers of [false, true]) {
+    const source = new DirectoryStoreSource(store.dir, SD, { cacheDir: false });
+    const pool = new BuildWorkerPool(1);
+    // Every path to the worker (when free), so the fifo's path is scanned there.
+    if (onWorkers) source.scanWith((job) => pool.run('scan-store-path', job));
+    try {
+      errors.push(await source.closure([store.tool]).then(() => assert.fail('a fifo was scanned'), (e: unknown) => e));
+    } finally {
+      await pool.close();
+    }
+  }
+  const [inProcess, inWorker] = errors as [StoreError, StoreError];
+  assert.ok(inProcess instanceof StoreError && inWorker instanceof StoreError, String(inWorker));
+  assert.match(inWorker.message, /control is neither a regular file, a directory nor a symlink/);
+  assert.equal(inWorker.message, inProcess.message);
+  assert.deepEqual(inWorker.paths, inProcess.paths);
 });

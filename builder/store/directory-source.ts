@@ -5,17 +5,24 @@ import type { ClosureGraph, StorePathInfo } from '../../layering/types.js';
 import { cacheRoot } from '../cache-dir.js';
 import { StoreError } from '../errors.js';
 import { cycleError, findCycle, finishGraph } from './closure-graph.js';
-import { dumpNar, narSize, readNarTree } from './nar.js';
-import { RefScanner } from './ref-scanner.js';
+import { scanStorePath, type StorePathScan, type StorePathScanJob } from './path-scan.js';
 import { ScanCache, targetsDigest } from './scan-cache.js';
-import { fingerprintTree, treeFingerprint } from './tree-fingerprint.js';
 import { isStorePathBaseName, normaliseStoreDir, parseStorePath } from './store-path.js';
 import type { StoreSource } from './types.js';
+
+/**
+ * Runs a path's scan elsewhere (a worker thread), or returns undefined to have it run here; set
+ * by a build for the length of its closure (DirectoryStoreSource.scanWith).
+ */
+export type ScanOffload = (job: StorePathScanJob) => Promise<StorePathScan> | undefined;
 
 export interface DirectoryStoreSourceOptions {
   /** Where scan results are memoised; `false` disables the cache. Default `<cacheRoot()>/scan`. */
   cacheDir?: string | false;
-  /** Store paths in flight at once (default 4). Reads are synchronous (see readNarTree), so this mostly bounds memory. */
+  /**
+   * Store paths in flight at once (default 4). Reads are synchronous (see readNarTree), so on one
+   * thread this mostly bounds memory; with scanWith, paths also go to worker threads.
+   */
   concurrency?: number;
 }
 
@@ -31,6 +38,8 @@ export class DirectoryStoreSource implements StoreSource {
   private readonly cache: ScanCache | undefined;
   private readonly concurrency: number;
   private entries: Promise<Map<string, string[]>> | undefined;
+  private targets: { hashParts: string[]; digest: () => string } | undefined;
+  private offload: ScanOffload | undefined;
   private readonly infos = new Map<string, Promise<StorePathInfo>>();
   private readonly fingerprints = new Map<string, string>();
   /** How many paths were read and scanned, and how many were answered by the scan cache. */
@@ -70,6 +79,11 @@ export class DirectoryStoreSource implements StoreSource {
     return this.entries;
   }
 
+  /** Scans (and fingerprint walks) of paths go through `offload` while it is set; `undefined` stops it. */
+  scanWith(offload: ScanOffload | undefined): void {
+    this.offload = offload;
+  }
+
   /** One path's NAR size and references (memoised in memory and, by fingerprint, on disk). */
   pathInfo(storePath: string): Promise<StorePathInfo> {
     let p = this.infos.get(storePath);
@@ -93,39 +107,19 @@ export class DirectoryStoreSource implements StoreSource {
       throw new StoreError(`${storePath} is not in ${this.description}`, [storePath]);
     }
     const fsPath = join(this.fsDir, sp.baseName);
-    let digest: string | undefined;
-    const digestOfTargets = (): string => (digest ??= targetsDigest(entries.keys()));
-
-    // A path with a scan record is checked by a fingerprint walked straight off the disk (no NAR
-    // tree built: the warm build's main cost); only a path to scan needs its tree.
-    let fingerprint: string | undefined;
-    let found: string[];
-    let size: number;
-    const cached = await this.cache?.lookup(fsPath, () => (fingerprint = fingerprintTree(fsPath)), entries, digestOfTargets);
-    if (cached && fingerprint !== undefined) {
-      this.stats.cached++;
-      found = cached.found;
-      size = cached.narSize;
-    } else {
-      this.stats.scanned++;
-      const tree = await readNarTree(fsPath);
-      // The fingerprint of the very tree scanned, for the record and the layer key alike.
-      fingerprint = treeFingerprint(tree);
-      const scanner = new RefScanner(entries);
-      await dumpNar(fsPath, tree, (chunk) => scanner.push(chunk));
-      found = [...scanner.found];
-      size = narSize(tree);
-      await this.cache?.save({
-        v: 1,
-        fsPath,
-        fingerprint,
-        narSize: size,
-        windows: scanner.windows ? [...scanner.windows].sort() : null,
-        targetsDigest: digestOfTargets(),
-        found: found.sort(),
-      });
-    }
-    this.fingerprints.set(storePath, fingerprint);
+    // Every entry of the directory is a candidate reference, as every path of a Nix store is.
+    this.targets ??= (() => {
+      const hashParts = [...entries.keys()];
+      let digest: string | undefined;
+      return { hashParts, digest: () => (digest ??= targetsDigest(hashParts)) };
+    })();
+    const job: StorePathScanJob = { fsPath, hashParts: this.targets.hashParts, cacheDir: this.cache?.dir ?? null };
+    const scan = await (this.offload?.(job) ?? scanStorePath(fsPath, entries, this.targets.digest, this.cache));
+    if (scan.fromCache) this.stats.cached++;
+    else this.stats.scanned++;
+    this.fingerprints.set(storePath, scan.fingerprint);
+    const found = scan.found;
+    const size = scan.narSize;
     const references = found.map((h) => {
       const names = entries.get(h)!;
       if (names.length > 1) {
@@ -152,23 +146,28 @@ export class DirectoryStoreSource implements StoreSource {
     const limit = pLimit(this.concurrency);
     const seen = new Map<string, StorePathInfo>();
     const started = new Set<string>();
-    // Breadth-first, scanning up to `concurrency` paths at once.
-    let frontier = [...new Set(roots)];
-    for (const r of frontier) started.add(r);
-    while (frontier.length > 0) {
-      const infos = await Promise.all(frontier.map((p) => limit(() => this.pathInfo(p))));
-      const next: string[] = [];
-      for (const info of infos) {
-        seen.set(info.path, info);
-        for (const ref of info.references) {
-          if (!started.has(ref)) {
-            started.add(ref);
-            next.push(ref);
-          }
-        }
-      }
-      frontier = next;
-    }
+    // A path is scanned as soon as a scanned path is found to reference it (no barrier between
+    // levels of the graph, which would leave threads idle behind the slowest path of a level).
+    const running: Promise<void>[] = [];
+    let failure: { error: unknown } | undefined;
+    const visit = (path: string): void => {
+      if (started.has(path) || failure) return;
+      started.add(path);
+      running.push(
+        limit(async () => {
+          if (failure) return; // the closure has failed: paths still queued are not read
+          const info = await this.pathInfo(path);
+          seen.set(info.path, info);
+          for (const ref of info.references) visit(ref);
+        }).catch((error: unknown) => {
+          failure ??= { error };
+        }),
+      );
+    };
+    for (const root of roots) visit(root);
+    // `running` grows while it is awaited; every promise in it settles without rejecting.
+    for (let i = 0; i < running.length; i++) await running[i];
+    if (failure) throw failure.error;
     const cycle = findCycle(seen);
     if (cycle) throw cycleError(cycle);
     return finishGraph(this.storeDir, roots, seen.values());

@@ -27,7 +27,7 @@ export function targetsDigest(hashParts: Iterable<string>): string {
 }
 
 export class ScanCache {
-  constructor(private readonly dir: string) {}
+  constructor(readonly dir: string) {}
 
   private fileFor(fsPath: string): string {
     return join(this.dir, `${createHash('sha256').update(fsPath).digest('hex')}.json`);

@@ -1,4 +1,5 @@
 import type { Compressor, LayerBlob, TarHeaderDefaults } from '../layer/types.js';
+import type { StorePathScan, StorePathScanJob } from '../store/path-scan.js';
 
 /** One store layer to write; everything in it crosses a thread boundary (structured clone). */
 export interface StoreLayerJob {
@@ -16,6 +17,8 @@ export interface StoreLayerJob {
 /** What a worker can be asked to do: each kind's job and result (both structured-cloneable). */
 export interface Jobs {
   'write-store-layer': { job: StoreLayerJob; result: LayerBlob };
+  /** A directory store's path: fingerprint, and references unless its scan record answers. */
+  'scan-store-path': { job: StorePathScanJob; result: StorePathScan };
 }
 
 export type JobKind = keyof Jobs;

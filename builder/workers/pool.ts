@@ -5,14 +5,14 @@ import type { JobKind, Jobs, StoreLayerJob } from './jobs.js';
 import { abortError, reviveError, type WireError } from './wire-error.js';
 
 /**
- * A build's work in worker threads: store layers (each worker walks, tars, hashes and, for gzip,
- * frames and hands blocks to the libuv pool, one layer at a time), so the per-layer CPU work
- * runs on every core. Bytes do not change: a worker runs the same code as the main thread would
+ * A build's work in worker threads: a directory store's paths (fingerprint walk, reference scan)
+ * and store layers (each worker walks, tars, hashes and, for gzip, frames and hands blocks to the
+ * libuv pool, one layer at a time), so the per-path and per-layer CPU work runs on every core. Bytes do not change: a worker runs the same code as the main thread would
  * (`writeLayer(storeLayerEntries(...))` into the same blob store, temp file + rename), and a
  * layer's bytes depend only on its paths and options.
  */
 
-/** Set to `0` (or `false`) to write every layer on the main thread. */
+/** Set to `0` (or `false`) to do all of a build's work on the main thread. */
 export const WORKERS_ENV = 'IMGBUILD_WORKERS';
 
 /** Main thread → worker. */
@@ -21,20 +21,20 @@ export type ToWorker = { type: 'run'; id: number; kind: JobKind; job: Jobs[JobKi
 export type FromWorker = { type: 'done'; id: number; result: Jobs[JobKind]['result'] } | { type: 'failed'; id: number; error: WireError };
 
 /**
- * Whether a build writes its store layers in workers: the caller's choice when given, else not
- * when `IMGBUILD_WORKERS=0`, else when there is more than one store layer and more than one core
- * (one layer gains nothing from a thread and pays its start-up).
+ * Whether a build spreads `jobs` independent jobs (store layers, paths to scan) over workers: the
+ * caller's choice when given, else not when `IMGBUILD_WORKERS=0`, else when there is more than
+ * one job and more than one core (one job gains nothing from a thread and pays its start-up).
  */
-export function layerWorkersWanted(
+export function workersWanted(
   option: boolean | undefined,
-  storeLayers: number,
+  jobs: number,
   env: NodeJS.ProcessEnv = process.env,
   cores: number = availableParallelism(),
 ): boolean {
   if (option !== undefined) return option;
   const v = env[WORKERS_ENV]?.trim().toLowerCase();
   if (v === '0' || v === 'false' || v === 'no' || v === 'off') return false;
-  return storeLayers > 1 && cores > 1;
+  return jobs > 1 && cores > 1;
 }
 
 interface Waiter {

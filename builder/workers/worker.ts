@@ -6,6 +6,7 @@ import { parentPort } from 'node:worker_threads';
 import { BlobStore } from '../blobs/blob-store.js';
 import { storeLayerEntries } from '../layer/tree-entries.js';
 import { writeLayer } from '../layer/write-layer.js';
+import { runStorePathScanJob } from '../store/path-scan.js';
 import type { JobKind, Jobs } from './jobs.js';
 import type { FromWorker, ToWorker } from './pool.js';
 import { toWireError } from './wire-error.js';
@@ -22,6 +23,7 @@ const handlers: Handlers = {
     const entries = storeLayerEntries(job.paths, (p) => where.get(p)!, job.storeDir);
     return writeLayer(entries, { header: job.header, compressor: job.compressor, signal }, new BlobStore(job.blobRoot));
   },
+  'scan-store-path': (job) => runStorePathScanJob(job),
 };
 
 /** Jobs in progress, by id, so that an abort message reaches the right one. */

@@ -1,0 +1,68 @@
+import { dumpNar, narSize, readNarTree } from './nar.js';
+import { RefScanner } from './ref-scanner.js';
+import { ScanCache, targetsDigest } from './scan-cache.js';
+import { fingerprintTree, treeFingerprint } from './tree-fingerprint.js';
+
+/** What one store path of a directory store holds, as far as the closure needs it. */
+export interface StorePathScan {
+  /** Stat fingerprint of the path's tree (tree-fingerprint.ts): the scan record's and the layer key's. */
+  fingerprint: string;
+  narSize: number;
+  /** Hash parts of the targets found in the path's NAR serialisation, sorted. */
+  found: string[];
+  /** Whether a scan record answered (no file content was read). */
+  fromCache: boolean;
+}
+
+/**
+ * One store path to scan, as it crosses to a worker thread: the hash parts to look for (every
+ * entry of the store directory) and where the scan cache is, if anywhere.
+ */
+export interface StorePathScanJob {
+  fsPath: string;
+  hashParts: string[];
+  cacheDir: string | null;
+}
+
+/**
+ * Finds which of `targets` the path at `fsPath` references, the way Nix does (their hash parts
+ * in its NAR serialisation), and its NAR size. A scan record whose fingerprint still matches
+ * answers without reading any file; otherwise the path is read and scanned, and the record saved.
+ */
+export async function scanStorePath(
+  fsPath: string,
+  targets: { has(hashPart: string): boolean },
+  digestOfTargets: () => string,
+  cache: ScanCache | undefined,
+): Promise<StorePathScan> {
+  // A path with a scan record is checked by a fingerprint walked straight off the disk (no NAR
+  // tree built: the warm build's main cost); only a path to scan needs its tree.
+  let fingerprint: string | undefined;
+  const cached = await cache?.lookup(fsPath, () => (fingerprint = fingerprintTree(fsPath)), targets, digestOfTargets);
+  if (cached && fingerprint !== undefined) return { fingerprint, narSize: cached.narSize, found: [...cached.found].sort(), fromCache: true };
+
+  const tree = await readNarTree(fsPath);
+  // The fingerprint of the very tree scanned, for the record and the layer key alike.
+  fingerprint = treeFingerprint(tree);
+  const scanner = new RefScanner(targets);
+  await dumpNar(fsPath, tree, (chunk) => scanner.push(chunk));
+  const found = [...scanner.found].sort();
+  const size = narSize(tree);
+  await cache?.save({
+    v: 1,
+    fsPath,
+    fingerprint,
+    narSize: size,
+    windows: scanner.windows ? [...scanner.windows].sort() : null,
+    targetsDigest: digestOfTargets(),
+    found,
+  });
+  return { fingerprint, narSize: size, found, fromCache: false };
+}
+
+/** `scanStorePath` for a job that came from another thread. */
+export function runStorePathScanJob(job: StorePathScanJob): Promise<StorePathScan> {
+  const targets = new Set(job.hashParts);
+  let digest: string | undefined;
+  return scanStorePath(job.fsPath, targets, () => (digest ??= targetsDigest(job.hashParts)), job.cacheDir === null ? undefined : new ScanCache(job.cacheDir));
+}
