@@ -53,10 +53,10 @@ export interface BuildOptions {
   /** How to reach a registry when `fromImage` is a reference (the CLI builds it from its flags). */
   registryClient?: () => Promise<RegistryClient>;
   /**
-   * Write store layers in worker threads as well as on the main thread (cores − 1 workers, started
-   * when a layer needs writing).
-   * Default: yes when there is more than one store layer and more than one core, unless
-   * `IMGBUILD_WORKERS=0`. The bytes are the same either way.
+   * Scan a directory store's paths and write store layers in worker threads as well as on the
+   * main thread (cores − 1 workers, started when a job needs one).
+   * Default: yes when there is more than one core (for layers: and more than one store layer),
+   * unless `IMGBUILD_WORKERS=0`. The bytes are the same either way.
    */
   workers?: boolean;
 }
