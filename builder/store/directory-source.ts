@@ -5,7 +5,7 @@ import type { ClosureGraph, StorePathInfo } from '../../layering/types.js';
 import { cacheRoot } from '../cache-dir.js';
 import { StoreError } from '../errors.js';
 import { cycleError, findCycle, finishGraph } from './closure-graph.js';
-import { scanStorePath, type StorePathScan, type StorePathScanJob } from './path-scan.js';
+import { cachedScan, scanStorePath, type StorePathScan, type StorePathScanJob } from './path-scan.js';
 import { ScanCache, targetsDigest } from './scan-cache.js';
 import { isStorePathBaseName, normaliseStoreDir, parseStorePath } from './store-path.js';
 import type { StoreSource } from './types.js';
@@ -79,7 +79,7 @@ export class DirectoryStoreSource implements StoreSource {
     return this.entries;
   }
 
-  /** Scans (and fingerprint walks) of paths go through `offload` while it is set; `undefined` stops it. */
+  /** Scans of paths (those their scan record does not answer) go through `offload` while it is set; `undefined` stops it. */
   scanWith(offload: ScanOffload | undefined): void {
     this.offload = offload;
   }
@@ -113,8 +113,13 @@ export class DirectoryStoreSource implements StoreSource {
       let digest: string | undefined;
       return { hashParts, digest: () => (digest ??= targetsDigest(hashParts)) };
     })();
-    const job: StorePathScanJob = { fsPath, hashParts: this.targets.hashParts, cacheDir: this.cache?.dir ?? null };
-    const scan = await (this.offload?.(job) ?? scanStorePath(fsPath, entries, this.targets.digest, this.cache));
+    // A scan record is checked here (a metadata walk, too small to pay a thread round trip); a
+    // path that must be read is scanned on a free worker when there is one.
+    let scan = await cachedScan(fsPath, entries, this.targets.digest, this.cache);
+    if (!scan) {
+      const job: StorePathScanJob = { fsPath, hashParts: this.targets.hashParts, cacheDir: this.cache?.dir ?? null };
+      scan = await (this.offload?.(job) ?? scanStorePath(fsPath, entries, this.targets.digest, this.cache));
+    }
     if (scan.fromCache) this.stats.cached++;
     else this.stats.scanned++;
     this.fingerprints.set(storePath, scan.fingerprint);

@@ -25,9 +25,26 @@ export interface StorePathScanJob {
 }
 
 /**
+ * What an earlier scan of `fsPath` found, if its record's fingerprint still matches the files
+ * (a walk of the tree's metadata; no file is read), else undefined.
+ */
+export async function cachedScan(
+  fsPath: string,
+  targets: { has(hashPart: string): boolean },
+  digestOfTargets: () => string,
+  cache: ScanCache | undefined,
+): Promise<StorePathScan | undefined> {
+  // Walked straight off the disk (no NAR tree built: the warm build's main cost), and only when
+  // there is a record to check.
+  let fingerprint: string | undefined;
+  const cached = await cache?.lookup(fsPath, () => (fingerprint = fingerprintTree(fsPath)), targets, digestOfTargets);
+  if (!cached || fingerprint === undefined) return undefined;
+  return { fingerprint, narSize: cached.narSize, found: [...cached.found].sort(), fromCache: true };
+}
+
+/**
  * Finds which of `targets` the path at `fsPath` references, the way Nix does (their hash parts
- * in its NAR serialisation), and its NAR size. A scan record whose fingerprint still matches
- * answers without reading any file; otherwise the path is read and scanned, and the record saved.
+ * in its NAR serialisation), and its NAR size, by reading the whole path; saves a scan record.
  */
 export async function scanStorePath(
   fsPath: string,
@@ -35,15 +52,9 @@ export async function scanStorePath(
   digestOfTargets: () => string,
   cache: ScanCache | undefined,
 ): Promise<StorePathScan> {
-  // A path with a scan record is checked by a fingerprint walked straight off the disk (no NAR
-  // tree built: the warm build's main cost); only a path to scan needs its tree.
-  let fingerprint: string | undefined;
-  const cached = await cache?.lookup(fsPath, () => (fingerprint = fingerprintTree(fsPath)), targets, digestOfTargets);
-  if (cached && fingerprint !== undefined) return { fingerprint, narSize: cached.narSize, found: [...cached.found].sort(), fromCache: true };
-
   const tree = await readNarTree(fsPath);
   // The fingerprint of the very tree scanned, for the record and the layer key alike.
-  fingerprint = treeFingerprint(tree);
+  const fingerprint = treeFingerprint(tree);
   const scanner = new RefScanner(targets);
   await dumpNar(fsPath, tree, (chunk) => scanner.push(chunk));
   const found = [...scanner.found].sort();

@@ -17,7 +17,7 @@ export interface StoreLayerJob {
 /** What a worker can be asked to do: each kind's job and result (both structured-cloneable). */
 export interface Jobs {
   'write-store-layer': { job: StoreLayerJob; result: LayerBlob };
-  /** A directory store's path: fingerprint, and references unless its scan record answers. */
+  /** A directory store's path read and scanned for references (its scan record saved). */
   'scan-store-path': { job: StorePathScanJob; result: StorePathScan };
 }
 
