@@ -14,9 +14,10 @@ import { assembleImage } from './image/assemble.js';
 import type { BuiltImage, ImageLayer } from './image/types.js';
 import { storeLayerEntries } from './layer/tree-entries.js';
 import type { LayerBlob, LayerWriteOptions } from './layer/types.js';
-import { LayerCache, type BlobElsewhere } from './cache/layer-cache.js';
+import { LayerCache, type BlobElsewhere, type CacheAnswer } from './cache/layer-cache.js';
 import { entriesKey, keyedStorePaths, storeLayerKey } from './cache/layer-key.js';
 import { writeLayer } from './layer/write-layer.js';
+import { layerStream } from './layer/layer-stream.js';
 import { workersWanted, BuildWorkerPool } from './workers/pool.js';
 import { assertReferenceDeflate } from './layer/zlib-guard.js';
 import type { ResolvedSpec } from './spec/schema.js';
@@ -30,7 +31,17 @@ export type BuildEvent =
   | { phase: 'closure'; paths: number; narSize: number }
   | { phase: 'plan'; layers: number }
   | { phase: 'layer-start'; index: number; total: number; reason: string; paths: number; narSize: number }
-  | { phase: 'layer-done'; index: number; total: number; reason: string; digest: string; size: number; cached?: boolean };
+  | {
+      phase: 'layer-done';
+      index: number;
+      total: number;
+      reason: string;
+      digest: string;
+      size: number;
+      cached?: boolean;
+      /** Known from the cache but held nowhere: made again from the store while it is pushed. */
+      regenerated?: boolean;
+    };
 
 export interface BuildOptions {
   /** Overrides the spec's `store`. */
@@ -168,8 +179,13 @@ export async function buildImage(spec: ResolvedSpec, options: BuildOptions = {})
   const limit = pLimit(options.concurrency ?? availableParallelism());
   const cache = options.layerCache === false ? undefined : (options.layerCache ?? LayerCache.atDefaultLocation());
   // A cached layer is used without reading its files: the key stands for the bytes (layer-key.ts).
-  const write = async (key: () => Promise<string>, produce: () => Promise<LayerBlob>) =>
-    cache ? cache.getOrWrite(await key(), blobs, produce, options.blobElsewhere) : { blob: await produce(), cached: false };
+  // A push-only build does not write a store layer the cache knows but that is held nowhere: it is
+  // made again from the store as the push sends it (`regenerate`).
+  const write = async (key: () => Promise<string>, produce: () => Promise<LayerBlob>, remake = false): Promise<CacheAnswer> => {
+    if (!cache) return { blob: await produce(), cached: false };
+    const push = options.blobElsewhere ? { elsewhere: options.blobElsewhere, remake } : undefined;
+    return cache.getOrWrite(await key(), blobs, produce, push);
+  };
 
   const writeStoreLayer = (paths: string[]): Promise<LayerBlob> => {
     const inProcess = () => writeLayer(storeLayerEntries(paths, fsPathOf, store.storeDir), writeOptions, blobs);
@@ -193,12 +209,15 @@ export async function buildImage(spec: ResolvedSpec, options: BuildOptions = {})
     storeLayers[index] = limit(async (): Promise<ImageLayer> => {
       options.signal?.throwIfAborted();
       emit({ phase: 'layer-start', index, total, reason: planned.reason, paths: planned.paths.length, narSize: planned.narSize });
-      const { blob, cached } = await write(
-        async () => storeLayerKey(await keyedStorePaths(store, planned.paths), store.storeDir, writeOptions),
-        () => writeStoreLayer(planned.paths),
-      );
-      emit({ phase: 'layer-done', index, total, reason: planned.reason, digest: blob.digest, size: blob.size, cached });
-      return { ...blob, storePaths: planned.paths, reason: planned.reason };
+      const key = async () => storeLayerKey(await keyedStorePaths(store, planned.paths), store.storeDir, writeOptions);
+      const { blob, cached, remake } = await write(key, () => writeStoreLayer(planned.paths), true);
+      emit({ phase: 'layer-done', index, total, reason: planned.reason, digest: blob.digest, size: blob.size, cached, regenerated: remake });
+      const layer = { storePaths: planned.paths, reason: planned.reason };
+      if (remake) {
+        const entries = () => storeLayerEntries(planned.paths, fsPathOf, store.storeDir);
+        return { ...blob, ...layer, regenerate: () => layerStream(entries, writeOptions, blob) };
+      }
+      return { ...blob, ...layer };
     });
   }
   const customisation = limit(async (): Promise<ImageLayer> => {

@@ -140,6 +140,14 @@ try {
   process.exitCode = reportError(err);
 }
 
+/** The hint of an imgbuild error that caused `err` (a registry upload failing on its source, say). */
+function causeHint(err: Error): string | undefined {
+  for (let e: unknown = err.cause, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    if (e instanceof ImgbuildError && e.hint) return e.hint;
+  }
+  return undefined;
+}
+
 function reportError(err: unknown): number {
   // layering/ stays free of builder imports, so its error is a plain Error subclass: a user's
   // problem all the same (a bad layer group, a limit too small), not an internal one.
@@ -149,7 +157,8 @@ function reportError(err: unknown): number {
   }
   if (err instanceof ImgbuildError || err instanceof RegistryError) {
     process.stderr.write(`error[${err.code}]: ${err.message}\n`);
-    if (err.hint) process.stderr.write(`hint: ${err.hint}\n`);
+    const hint = err.hint ?? causeHint(err);
+    if (hint) process.stderr.write(`hint: ${hint}\n`);
     return 1;
   }
   if (err instanceof Error && err.name === 'AbortError') {

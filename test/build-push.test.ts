@@ -136,3 +136,57 @@ test('a push of cached layers the registry already holds needs no local blob and
   const local = new Set((await readdir(blobDir)).filter((f) => !f.startsWith('.')).map((hex) => `sha256:${hex}`));
   assert.deepEqual(second.layers.filter((l: { digest: string }) => local.has(l.digest)), []);
 });
+
+/** Layer records of the test's cache: file and record. */
+async function layerRecords(): Promise<{ file: string; record: { blob: { digest: string; size: number } } }[]> {
+  const dir = join(work, 'cache', 'layers');
+  const out = [];
+  for (const sub of await readdir(dir)) {
+    for (const name of (await readdir(join(dir, sub))).filter((n) => n.endsWith('.json'))) {
+      const file = join(dir, sub, name);
+      out.push({ file, record: JSON.parse(await readFile(file, 'utf8')) });
+    }
+  }
+  return out;
+}
+
+test('a push of cached layers held nowhere makes them again from the store as they are sent, writing no blob', async (t) => {
+  if (!needTool(t, 'docker-registry') || !needTool(t, 'skopeo')) return;
+  const first = JSON.parse((await cli(['build', hello, '--push', `${proxy!.host}/examples/remade-a:1`, ...pushArgs(proxy!.host), '--json'])).stdout.toString());
+  const blobDir = join(work, 'cache', 'blobs', 'sha256');
+  await rm(blobDir, { recursive: true, force: true });
+  // Another repository holds none of the blobs: every layer must be uploaded.
+  const ref = `${proxy!.host}/examples/remade-b:1`;
+  const r = await cli(['build', hello, '--push', ref, ...pushArgs(proxy!.host), '--json']);
+  const second = JSON.parse(r.stdout.toString());
+  assert.equal(second.manifestDigest, first.manifestDigest);
+  const storeLayers = second.layers.filter((l: { storePaths: string[] }) => l.storePaths.length > 0);
+  assert.ok(storeLayers.length > 0);
+  assert.equal(second.pushed.uploaded, second.layers.length + 1, 'every layer and the config');
+  for (const l of storeLayers) assert.match(r.stderr.toString(), new RegExp(`${l.digest} .*\\(cached; made again from the store as it is pushed\\)`));
+  // No store layer was written here; the registry checked each digest as it took the bytes.
+  const local = new Set((await readdir(blobDir)).filter((f) => !f.startsWith('.')).map((hex) => `sha256:${hex}`));
+  assert.deepEqual(storeLayers.filter((l: { digest: string }) => local.has(l.digest)), []);
+  const copy = join(work, 'remade.oci');
+  await tool('skopeo', ['copy', '--src-tls-verify=false', `docker://${ref}`, `oci:${copy}:x`]);
+  assert.equal(JSON.parse(await tool('skopeo', ['inspect', `oci:${copy}:x`])).Digest, first.manifestDigest);
+});
+
+test('a cached layer whose record no longer matches the store fails the push before its last byte, and no tag moves', async (t) => {
+  if (!needTool(t, 'docker-registry') || !needTool(t, 'skopeo')) return;
+  const first = JSON.parse((await cli(['build', hello, '--push', `${proxy!.host}/examples/stale-a:1`, ...pushArgs(proxy!.host), '--json'])).stdout.toString());
+  await rm(join(work, 'cache', 'blobs', 'sha256'), { recursive: true, force: true });
+  // The record of one store layer claims other bytes than the store gives.
+  const storeDigests = new Set(first.layers.filter((l: { storePaths: string[] }) => l.storePaths.length > 0).map((l: { digest: string }) => l.digest));
+  const { file, record } = (await layerRecords()).find((x) => storeDigests.has(x.record.blob.digest))!;
+  const real = record.blob.digest;
+  const claimed = `sha256:${'1'.repeat(64)}`;
+  record.blob.digest = claimed;
+  await writeFile(file, JSON.stringify(record));
+  const ref = `${proxy!.host}/examples/stale-b:1`;
+  const r = await runCli(['build', hello, '--push', ref, ...pushArgs(proxy!.host)], { env });
+  assert.equal(r.code, 1);
+  assert.match(r.stderr.toString(), new RegExp(`the layer's bytes are no longer the ones cached as ${claimed} \\(${record.blob.size} bytes\\): they give ${real} \\(${record.blob.size} bytes\\)`));
+  assert.match(r.stderr.toString(), /\nhint: the store paths changed since the layer was cached; run `imgbuild cache prune --max-size 0` and build again\n/);
+  await assert.rejects(tool('skopeo', ['inspect', '--tls-verify=false', `docker://${ref}`]));
+});

@@ -71,6 +71,18 @@ export class LayerCache {
     return blob;
   }
 
+  /**
+   * What the record for `key` says the layer is, whether or not its blob is anywhere: for a push
+   * that can make the blob again as it sends it (layer-stream.ts). Reads no layer bytes.
+   */
+  known(key: string): LayerBlob | undefined {
+    try {
+      return validRecord(JSON.parse(readFileSync(this.recordPath(key), 'utf8')), key);
+    } catch {
+      return undefined;
+    }
+  }
+
   /** Remember what writing the layer for `key` gave. Failing to write the cache only costs a rewrite next time. */
   async save(key: string, blob: LayerBlob): Promise<void> {
     const file = this.recordPath(key);
@@ -87,15 +99,36 @@ export class LayerCache {
 
   /**
    * The layer for `key`: from the cache when it has it (then `write` is not called and nothing is
-   * read), else written by `write` and remembered.
+   * read), else written by `write` and remembered. For a build whose only output is a push
+   * (`push.elsewhere` answers whether the registry holds a blob): a blob held at the registry
+   * need not be here; and with `push.remake`, a layer whose record is here but whose blob is held
+   * nowhere is not written either — the answer says `remake`, and the caller makes the bytes
+   * again as the push sends them.
    */
-  async getOrWrite(key: string, blobs: BlobStore, write: () => Promise<LayerBlob>, elsewhere?: BlobElsewhere): Promise<{ blob: LayerBlob; cached: boolean }> {
-    const hit = await this.lookup(key, blobs, elsewhere);
+  async getOrWrite(key: string, blobs: BlobStore, write: () => Promise<LayerBlob>, push?: PushOnly): Promise<CacheAnswer> {
+    const hit = await this.lookup(key, blobs, push?.elsewhere);
     if (hit) return { blob: hit, cached: true };
+    const known = push?.remake ? this.known(key) : undefined;
+    if (known) return { blob: known, cached: true, remake: true };
     const blob = await write();
     await this.save(key, blob);
     return { blob, cached: false };
   }
+}
+
+/** What the build's only output, a push, tells the cache. */
+export interface PushOnly {
+  elsewhere: BlobElsewhere;
+  /** The caller can make a layer's bytes again while pushing (see getOrWrite). */
+  remake?: boolean;
+}
+
+export interface CacheAnswer {
+  blob: LayerBlob;
+  /** From the cache: not written now. */
+  cached: boolean;
+  /** Known from the cache but held neither here nor at the registry: to be made again for the push. */
+  remake?: boolean;
 }
 
 function isFileOfSize(path: string, size: number): boolean {

@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import type { Digest } from '../../oci/digest.js';
 import type { Descriptor } from '../../oci/schemas.js';
 import type { LayerBlob } from '../layer/types.js';
@@ -8,6 +9,12 @@ export interface ImageLayer extends LayerBlob {
   storePaths: string[];
   /** `popularity`, `auto`, `explicit`, `carried-over`, `customisation`, `base`, ... */
   reason: string;
+  /**
+   * Set when the blob is not in the blob store (a build whose only output is a push, of a layer
+   * the cache knows but neither this machine nor the registry holds): a fresh stream of its bytes,
+   * made from the store as it is read.
+   */
+  regenerate?: () => Readable;
 }
 
 /** An image whose blobs are in a BlobStore: everything an output or a push needs. */

@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { writeSync } from 'node:fs';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { crc32 } from 'node:zlib';
 import type { Digest } from '../../oci/digest.js';
@@ -14,8 +13,9 @@ export interface SinkResult {
 }
 
 /**
- * Where a layer's tar chunks go: hashed, maybe compressed, written to an open file. `write` must
- * be awaited before the chunk is reused; `finish` once, after the last chunk.
+ * Where a layer's tar chunks go: hashed, maybe compressed, and handed to the sink's output (a
+ * file, or a stream for a push). `write` must be awaited before the chunk is reused; `finish`
+ * once, after the last chunk.
  */
 export interface BlobSink {
   write(chunk: Buffer): Promise<void> | undefined;
@@ -31,8 +31,14 @@ export interface BlobSink {
 const PLAIN_BYTES_PER_TURN = 8 * 1024 * 1024;
 
 /**
+ * The blob's bytes, in order, as the sink makes them. Called synchronously; a buffer is the
+ * caller's to keep only until it returns (a plain layer's bytes are the tar's reused chunk).
+ */
+export type BlobOutput = (bytes: Buffer) => void;
+
+/**
  * An uncompressed layer: the blob is the tar, so one hash gives both digest and diff_id. The
- * hash and the write run on the calling thread, synchronously: a write into the page cache is a
+ * hash and the output run on the calling thread, synchronously: a write into the page cache is a
  * copy, cheaper here than a thread-pool round trip per chunk.
  */
 export class PlainSink implements BlobSink {
@@ -40,11 +46,11 @@ export class PlainSink implements BlobSink {
   private size = 0;
   private sinceTurn = 0;
 
-  constructor(private readonly fd: number) {}
+  constructor(private readonly output: BlobOutput) {}
 
   write(chunk: Buffer): Promise<void> | undefined {
     this.hash.update(chunk);
-    writeFully(this.fd, chunk);
+    this.output(chunk);
     this.size += chunk.length;
     this.sinceTurn += chunk.length;
     if (this.sinceTurn < PLAIN_BYTES_PER_TURN) return undefined;
@@ -72,7 +78,7 @@ export class GzipSink implements BlobSink {
   private blobSize = 0;
   private readonly deflater = new BlockDeflater((out) => this.out(out));
 
-  constructor(private readonly fd: number) {
+  constructor(private readonly output: BlobOutput) {
     this.out(GZIP_HEADER);
   }
 
@@ -104,12 +110,7 @@ export class GzipSink implements BlobSink {
 
   private out(bytes: Buffer): void {
     this.blobHash.update(bytes);
-    writeFully(this.fd, bytes);
+    this.output(bytes);
     this.blobSize += bytes.length;
   }
-}
-
-function writeFully(fd: number, bytes: Buffer): void {
-  let off = 0;
-  while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
 }

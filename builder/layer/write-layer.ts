@@ -1,7 +1,7 @@
-import { closeSync } from 'node:fs';
+import { closeSync, writeSync } from 'node:fs';
 import { MediaType } from '../../oci/media-types.js';
 import type { BlobStore } from '../blobs/blob-store.js';
-import { GzipSink, PlainSink, type BlobSink } from './blob-sinks.js';
+import { GzipSink, PlainSink, type BlobOutput, type BlobSink } from './blob-sinks.js';
 import { LayerEntryError } from './errors.js';
 import { DEFLATE_BLOCK_SIZE } from './gzip.js';
 import { TarChunker } from './tar-chunker.js';
@@ -31,21 +31,9 @@ export async function writeLayer(
 
   const temp = await store.createTempFile();
   let open = true;
-  const sink: BlobSink = compressor === 'gzip' ? new GzipSink(temp.fd) : new PlainSink(temp.fd);
+  const sink = createSink(compressor, (bytes) => writeFully(temp.fd, bytes));
   try {
-    const tar = new TarChunker(header, TAR_CHUNK);
-    const put = async (chunks: Iterable<Buffer>): Promise<void> => {
-      for (const chunk of chunks) {
-        const wait = sink.write(chunk);
-        if (wait) await wait;
-        signal?.throwIfAborted();
-      }
-    };
-    for await (const entry of entries) {
-      signal?.throwIfAborted();
-      await put(tar.add(entry));
-    }
-    await put(tar.end());
+    for await (const _ of feedTar(entries, header, sink, signal));
     const measured = await sink.finish();
     open = false;
     closeSync(temp.fd);
@@ -62,7 +50,43 @@ export async function writeLayer(
   }
 }
 
-function checkDefaults(options: LayerWriteOptions): void {
+export function createSink(compressor: LayerWriteOptions['compressor'], output: BlobOutput): BlobSink {
+  return compressor === 'gzip' ? new GzipSink(output) : new PlainSink(output);
+}
+
+/**
+ * Hands the tar of `entries` to `sink`, one chunk at a time, and yields once the sink has taken
+ * each chunk: a caller streaming the sink's output passes it on there.
+ */
+export async function* feedTar(
+  entries: AsyncIterable<LayerEntry> | Iterable<LayerEntry>,
+  header: LayerWriteOptions['header'],
+  sink: BlobSink,
+  signal: AbortSignal | undefined,
+): AsyncGenerator<void> {
+  const tar = new TarChunker(header, TAR_CHUNK);
+  const put = async function* (chunks: Iterable<Buffer>): AsyncGenerator<void> {
+    for (const chunk of chunks) {
+      const wait = sink.write(chunk);
+      if (wait) await wait;
+      signal?.throwIfAborted();
+      yield;
+    }
+  };
+  for await (const entry of entries) {
+    signal?.throwIfAborted();
+    yield* put(tar.add(entry));
+  }
+  yield* put(tar.end());
+}
+
+function writeFully(fd: number, bytes: Buffer): void {
+  let off = 0;
+  while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
+}
+
+/** Refuses writer options a tar header cannot hold, before anything is written. */
+export function checkDefaults(options: LayerWriteOptions): void {
   const h = options.header;
   const fail = (msg: string): never => {
     throw new LayerEntryError(`layer header defaults: ${msg}`);
