@@ -9,6 +9,8 @@
  *   mid-level bump one package in the middle of the graph gets a new version: it and every path
  *                  depending on it get new store paths (bytes and layers uploaded)
  *   app-only bump  one top-level package gets a new version (only its layer should go up)
+ *   stable         the two bumps again with `layering.strategy: stable` and `--previous` the base
+ *                  image in the registry: layers still whole are kept, so only the changed paths go up
  *
  * Wall time and peak RSS per process; bytes sent are the registry client's count of blob bytes.
  * Results are printed as a table, never asserted.
@@ -41,10 +43,17 @@ interface Pushed {
 
 const WARM_RUNS = 5;
 
-function specFor(store: GeneratedStore, roots: string[], name: string): string {
+function specFor(store: GeneratedStore, roots: string[], name: string, strategy = 'auto'): string {
   const file = join(work, `${name}.json`);
-  writeFileSync(file, JSON.stringify({ name: 'bench/debian', tag: 'v1', store: { dir: store.dir, storeDir: store.storeDir }, contents: roots, maxLayers: 100 }));
+  const layering = strategy === 'auto' ? {} : { layering: { strategy } };
+  writeFileSync(file, JSON.stringify({ name: 'bench/debian', tag: 'v1', store: { dir: store.dir, storeDir: store.storeDir }, contents: roots, maxLayers: 100, ...layering }));
   return file;
+}
+
+/** NAR bytes of the paths a bump changed: what an ideal push would send, before compression. */
+function changedMiB(bumped: { graph: { paths: { path: string; narSize: number }[] }; changed: string[] }): string {
+  const changed = new Set(bumped.changed);
+  return (bumped.graph.paths.filter((p) => changed.has(p.path)).reduce((n, p) => n + p.narSize, 0) / 2 ** 20).toFixed(1);
 }
 
 /** A top-level package: one no other package depends on, with files. */
@@ -63,8 +72,8 @@ async function main(): Promise<void> {
   const registry = await startRegistry();
   try {
     const ref = `${registry.host}/bench/debian:v1`;
-    const push = async (spec: string): Promise<Measured & { pushed: Pushed; layers: number }> => {
-      const m = await imgbuild(['build', spec, '--push', ref, '--insecure-registry', registry.host, '--json'], env);
+    const push = async (spec: string, target = ref, extra: string[] = []): Promise<Measured & { pushed: Pushed; layers: number }> => {
+      const m = await imgbuild(['build', spec, '--push', target, '--insecure-registry', registry.host, '--json', ...extra], env);
       const out = JSON.parse(m.stdout) as { pushed: Pushed; layers: unknown[] };
       return { ...m, pushed: out.pushed, layers: out.layers.length };
     };
@@ -99,10 +108,19 @@ async function main(): Promise<void> {
 
     const mid = midLevelPackage(store);
     const midBump = bump(store, mid);
-    row(`mid-level bump: ${mid} (${midBump.changed.length} paths changed)`, await push(specFor(store, midBump.roots, 'mid')));
+    row(`mid-level bump: ${mid} (${midBump.changed.length} paths changed, ${changedMiB(midBump)} MiB of NAR)`, await push(specFor(store, midBump.roots, 'mid')));
     const top = topLevelPackage(store);
     const topBump = bump(store, top);
-    row(`app-only bump: ${top} (${topBump.changed.length} path changed)`, await push(specFor(store, topBump.roots, 'top')));
+    row(`app-only bump: ${top} (${topBump.changed.length} path changed, ${changedMiB(topBump)} MiB of NAR)`, await push(specFor(store, topBump.roots, 'top')));
+
+    // The same bumps with stable layering, each from the base image (--previous: its layers are
+    // read back from the registry's manifest and kept while whole).
+    const stableBase = `${registry.host}/bench/debian-stable:base`;
+    const stableNext = `${registry.host}/bench/debian-stable:next`;
+    row('stable layering: cold push of the base image', await push(specFor(store, store.roots, 'stable-base', 'stable'), stableBase));
+    const previous = ['--previous', stableBase];
+    row(`stable, --previous base: mid-level bump (${changedMiB(midBump)} MiB of NAR changed)`, await push(specFor(store, midBump.roots, 'stable-mid', 'stable'), stableNext, previous));
+    row(`stable, --previous base: app-only bump (${changedMiB(topBump)} MiB of NAR changed)`, await push(specFor(store, topBump.roots, 'stable-top', 'stable'), stableNext, previous));
     process.stdout.write(`\npush speed: docker-registry on ${registry.host}, ${store.graph.paths.length} store paths, ${(store.fileBytes / 1e9).toFixed(2)} GB\n\n${table(rows)}\n`);
   } finally {
     await registry.stop();
