@@ -104,25 +104,32 @@ registryOptions(storeOptions(
     .option('--previous <image>', 'plan against a previous build: OCI layout, archive or registry reference (stable layering)'),
 )).action(lazy(() => import('./commands/plan.js'), 'runPlan'));
 
-registryOptions(storeOptions(
+/**
+ * `diff` and `verify` answer a question: exit 0 (the same) or 1 (they differ). An error there
+ * exits 2, as diff(1) and cmp(1) do, so a CI job can tell "not reproducible" from "could not
+ * check" — a usage error too (help exits 0). Every other command exits 1 on an error.
+ */
+const answering = (cmd: Command) => cmd.exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
+
+answering(registryOptions(storeOptions(
   program
     .command('verify')
-    .description('build a spec twice in isolated temp dirs (other cwd, umask, TZ, cache) and check that the digests agree; exit 1 with the diff if not')
+    .description('build a spec twice in isolated temp dirs (other cwd, umask, TZ, cache) and check that the digests agree; exit 1 with the diff if not, 2 on an error')
     .argument('<spec>', 'spec file or directory')
     .option('--against <image>', 'compare one build with this image instead: OCI layout, OCI archive, docker-archive, or a registry image (docker://host/repo@sha256:...)')
     .option('--keep', 'keep the builds in their temp dir and print where')
     .option('--json', 'print JSON'),
-)).action(lazy(() => import('./commands/verify.js'), 'runVerify'));
+))).action(lazy(() => import('./commands/verify.js'), 'runVerify'));
 
-program
+answering(program
   .command('diff')
-  .description('show how two images differ: manifest, config, layers, and the files inside changed layers; exit 1 if they differ')
+  .description('show how two images differ: manifest, config, layers, and the files inside changed layers; exit 1 if they differ, 2 on an error')
   .argument('<a>', 'OCI layout, OCI archive, docker-archive (oci:, oci-archive:, docker-archive: prefixes accepted) or docker://<registry image>')
   .argument('<b>', 'the image to compare with')
   .option('--max-files <n>', 'files listed per changed layer (default 50)')
   .option('--insecure-registry <host[:port]>', 'plain HTTP or unverified TLS for this registry only (repeatable)', collect)
   .option('--ca-file <pem>', 'trust this CA certificate for registries, besides the system roots (repeatable)', collect)
-  .option('--json', 'print JSON')
+  .option('--json', 'print JSON'))
   .action(lazy(() => import('./commands/diff.js'), 'runDiff'));
 
 const cache = program.command('cache').description("manage imgbuild's local cache (layer records, blobs, scan results)");
@@ -133,6 +140,13 @@ cache
   .option('--older-than <age>', 'remove what was not used for this long (e.g. 30d, 12h, 1w)')
   .option('--json', 'print JSON')
   .action(lazy(() => import('./commands/cache.js'), 'runCachePrune'));
+
+/** An error in `diff` or `verify` exits 2 (see `answering`). */
+const ANSWERING_COMMANDS = new Set(['diff', 'verify']);
+let errorExitCode = 1;
+program.hook('preAction', (_program, action) => {
+  if (ANSWERING_COMMANDS.has(action.name())) errorExitCode = 2;
+});
 
 try {
   await program.parseAsync(process.argv);
@@ -153,13 +167,13 @@ function reportError(err: unknown): number {
   // problem all the same (a bad layer group, a limit too small), not an internal one.
   if (err instanceof LayeringError) {
     process.stderr.write(`error[layering]: ${err.message}\n`);
-    return 1;
+    return errorExitCode;
   }
   if (err instanceof ImgbuildError || err instanceof RegistryError) {
     process.stderr.write(`error[${err.code}]: ${err.message}\n`);
     const hint = err.hint ?? causeHint(err);
     if (hint) process.stderr.write(`hint: ${hint}\n`);
-    return 1;
+    return errorExitCode;
   }
   if (err instanceof Error && err.name === 'AbortError') {
     process.stderr.write('interrupted: nothing was written\n');

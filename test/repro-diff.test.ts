@@ -321,8 +321,18 @@ test('skopeo copy oci → registry → oci: no difference; and none between the 
   }
 });
 
-test('an image that does not exist: a clear error naming it', async () => {
+test('diff with one image and verify with an unknown option are usage errors: exit 2, not "they differ"', async () => {
+  const diff = await runCli(['diff', '/nonexistent/a.oci']);
+  assert.equal(diff.code, 2);
+  assert.match(diff.stderr, /^error: missing required argument 'b'$/m);
+  const verify = await runCli(['verify', '--no-such-option', 'x']);
+  assert.equal(verify.code, 2);
+  assert.match(verify.stderr, /^error: unknown option '--no-such-option'$/m);
+  assert.equal((await runCli(['diff', '--help'])).code, 0);
+});
+
+test('an image that does not exist: a clear error naming it, exit 2', async () => {
   const r = await runCli(['diff', '/nonexistent/a.oci', '/nonexistent/b.oci']);
-  assert.equal(r.code, 1);
+  assert.equal(r.code, 2, 'an error, not "differs"');
   assert.match(r.stderr, /^error\[image-read\]: \/nonexistent\/a\.oci: no such file or directory$/m);
 });

@@ -124,16 +124,16 @@ test('verify --against the image an earlier build wrote: exit 0; against a chang
   assert.deepEqual(other.result.diff?.layers, []);
 });
 
-test('verify --against an image that does not exist: a clear error before any build', async () => {
+test('verify --against an image that does not exist: a clear error before any build, exit 2', async () => {
   const r = await runCli(['verify', join(fixture, 'base'), '--against', '/nonexistent/image.oci'], { env });
-  assert.equal(r.code, 1);
+  assert.equal(r.code, 2, 'an error, not "differs"');
   assert.match(r.stderr, /^error\[image-read\]: \/nonexistent\/image\.oci: no such file or directory$/m);
   assert.doesNotMatch(r.stderr, /^build 1/m);
 });
 
-test('verify a spec whose build fails: the build error is shown', async () => {
+test('verify a spec whose build fails: the build error is shown, exit 2', async () => {
   const r = await runCli(['verify', join(fixture, 'no-such-spec')], { env });
-  assert.equal(r.code, 1);
+  assert.equal(r.code, 2, 'an error, not "differs"');
   assert.match(r.stderr, /^error\[verify\]: the build \(umask 022, TZ UTC\) failed with exit code 1:\nerror\[spec\]: .*no-such-spec: no such file or directory/m);
 });
 

@@ -10,7 +10,7 @@ export interface DiffFlags extends Pick<RegistryFlags, 'insecureRegistry' | 'caF
   maxFiles?: string;
 }
 
-/** `imgbuild diff <a> <b>`: exit 0 when the images are the same, 1 when they differ. */
+/** `imgbuild diff <a> <b>`: exit 0 when the images are the same, 1 when they differ (an error: 2, see cli.ts). */
 export async function runDiff(a: string, b: string, flags: DiffFlags): Promise<void> {
   const registry = registryImageOpener(() => registryClient(flags));
   try {

@@ -11,7 +11,7 @@ export interface VerifyFlags extends StoreFlags, RegistryFlags {
   keep?: boolean;
 }
 
-/** `imgbuild verify <spec>`: exit 0 when the builds (or the build and --against) have one digest, 1 otherwise. */
+/** `imgbuild verify <spec>`: exit 0 when the builds (or the build and --against) have one digest, 1 otherwise (an error: 2, see cli.ts). */
 export async function runVerify(spec: string, flags: VerifyFlags): Promise<void> {
   const abort = new AbortController();
   const onSignal = () => abort.abort();
