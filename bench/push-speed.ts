@@ -6,6 +6,8 @@
  *   cold push      layers cached locally (a build ran before), registry empty
  *   warm re-push   nothing changed: the registry holds the manifest, so no blob is checked one by
  *                  one (target < 1 s, 0 blob bytes); median of 5
+ *   records only   the cache's blobs deleted, its layer records kept, pushed to an empty
+ *                  repository: every layer made again from the store while it is uploaded
  *   mid-level bump one package in the middle of the graph gets a new version: it and every path
  *                  depending on it get new store paths (bytes and layers uploaded)
  *   app-only bump  one top-level package gets a new version (only its layer should go up)
@@ -105,6 +107,13 @@ async function main(): Promise<void> {
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
     await client.close();
     rows.push(['re-push only (in process, new client), nothing changed', `${seconds.toFixed(3)} s`, '', String(image.layers.length), String(only.uploaded), `${(only.bytesSent / 2 ** 20).toFixed(1)} MiB`, there(only)]);
+
+    // A cache that kept its layer records but not its blobs (a CI cache of the small files),
+    // pushing to a repository that holds nothing: every store layer is made again from the store
+    // as it is uploaded, and none is written to disk. Compare with the cold push, which reads
+    // the blobs from the cache.
+    rmSync(join(cacheDir, 'blobs'), { recursive: true, force: true });
+    row('records only (blobs pruned), new repository: layers made again as they are sent', await push(base, `${registry.host}/bench/debian-records-only:v1`));
 
     const mid = midLevelPackage(store);
     const midBump = bump(store, mid);
