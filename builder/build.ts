@@ -40,7 +40,7 @@ export type BuildEvent =
       size: number;
       cached?: boolean;
       /** Known from the cache but held nowhere: made again from the store while it is pushed. */
-      regenerated?: boolean;
+      remade?: boolean;
     };
 
 export interface BuildOptions {
@@ -180,7 +180,7 @@ export async function buildImage(spec: ResolvedSpec, options: BuildOptions = {})
   const cache = options.layerCache === false ? undefined : (options.layerCache ?? LayerCache.atDefaultLocation());
   // A cached layer is used without reading its files: the key stands for the bytes (layer-key.ts).
   // A push-only build does not write a store layer the cache knows but that is held nowhere: it is
-  // made again from the store as the push sends it (`regenerate`).
+  // made again from the store as the push sends it (`ImageLayer.remake`).
   const write = async (key: () => Promise<string>, produce: () => Promise<LayerBlob>, remake = false): Promise<CacheAnswer> => {
     if (!cache) return { blob: await produce(), cached: false };
     const push = options.blobElsewhere ? { elsewhere: options.blobElsewhere, remake } : undefined;
@@ -211,11 +211,11 @@ export async function buildImage(spec: ResolvedSpec, options: BuildOptions = {})
       emit({ phase: 'layer-start', index, total, reason: planned.reason, paths: planned.paths.length, narSize: planned.narSize });
       const key = async () => storeLayerKey(await keyedStorePaths(store, planned.paths), store.storeDir, writeOptions);
       const { blob, cached, remake } = await write(key, () => writeStoreLayer(planned.paths), true);
-      emit({ phase: 'layer-done', index, total, reason: planned.reason, digest: blob.digest, size: blob.size, cached, regenerated: remake });
+      emit({ phase: 'layer-done', index, total, reason: planned.reason, digest: blob.digest, size: blob.size, cached, remade: remake });
       const layer = { storePaths: planned.paths, reason: planned.reason };
       if (remake) {
         const entries = () => storeLayerEntries(planned.paths, fsPathOf, store.storeDir);
-        return { ...blob, ...layer, regenerate: () => layerStream(entries, writeOptions, blob) };
+        return { ...blob, ...layer, remake: () => layerStream(entries, writeOptions, blob) };
       }
       return { ...blob, ...layer };
     });

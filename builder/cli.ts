@@ -104,12 +104,18 @@ registryOptions(storeOptions(
     .option('--previous <image>', 'plan against a previous build: OCI layout, archive or registry reference (stable layering)'),
 )).action(lazy(() => import('./commands/plan.js'), 'runPlan'));
 
+/** Exit code of a reported error: 1, or 2 in a command that answers a question (`answering`). */
+let errorExitCode = 1;
+
 /**
  * `diff` and `verify` answer a question: exit 0 (the same) or 1 (they differ). An error there
  * exits 2, as diff(1) and cmp(1) do, so a CI job can tell "not reproducible" from "could not
  * check" — a usage error too (help exits 0). Every other command exits 1 on an error.
  */
-const answering = (cmd: Command) => cmd.exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
+const answering = (cmd: Command) =>
+  cmd.exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2)).hook('preAction', () => {
+    errorExitCode = 2;
+  });
 
 answering(registryOptions(storeOptions(
   program
@@ -140,13 +146,6 @@ cache
   .option('--older-than <age>', 'remove what was not used for this long (e.g. 30d, 12h, 1w)')
   .option('--json', 'print JSON')
   .action(lazy(() => import('./commands/cache.js'), 'runCachePrune'));
-
-/** An error in `diff` or `verify` exits 2 (see `answering`). */
-const ANSWERING_COMMANDS = new Set(['diff', 'verify']);
-let errorExitCode = 1;
-program.hook('preAction', (_program, action) => {
-  if (ANSWERING_COMMANDS.has(action.name())) errorExitCode = 2;
-});
 
 try {
   await program.parseAsync(process.argv);

@@ -37,7 +37,7 @@ export function progressReporter(stream: NodeJS.WriteStream = process.stderr): (
         line(
           tty
             ? `layers: ${done}/${e.total} written${cached > 0 ? ` (${cached} from the cache)` : ''}`
-            : `layer ${e.index + 1}/${e.total} (${e.reason}): ${e.digest} ${formatSize(e.size)}${e.regenerated ? ' (cached; made again from the store as it is pushed)' : e.cached ? ' (cached)' : ''}`,
+            : `layer ${e.index + 1}/${e.total} (${e.reason}): ${e.digest} ${formatSize(e.size)}${e.remade ? ' (cached; made again from the store as it is pushed)' : e.cached ? ' (cached)' : ''}`,
         );
         if (tty && done === e.total) stream.write('\n');
         break;

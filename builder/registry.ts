@@ -44,13 +44,13 @@ export function chunkSizeOf(flags: RegistryFlags): number | undefined {
 /**
  * The push input of a built image: every blob straight from the blob store (no archive is
  * written), or made again from the store as it is sent when the build left it out of the blob
- * store (`ImageLayer.regenerate`); base layers offered as cross-repo mounts from the base
+ * store (`ImageLayer.remake`); base layers offered as cross-repo mounts from the base
  * image's repository.
  */
 export function builtImagePushInput(image: BuiltImage, blobs: BlobStore, extraTags: string[], mountFrom: Map<string, string[]> = new Map()): PushInput {
   const blobList: PushBlob[] = [
     { digest: image.configDescriptor.digest, size: image.configDescriptor.size, path: blobs.path(image.configDescriptor.digest) },
-    ...image.layers.map((l) => ({ digest: l.digest, size: l.size, ...(l.regenerate ? { open: l.regenerate } : { path: blobs.path(l.digest) }), mountFrom: mountFrom.get(l.digest) })),
+    ...image.layers.map((l) => ({ digest: l.digest, size: l.size, ...(l.remake ? { open: l.remake } : { path: blobs.path(l.digest) }), mountFrom: mountFrom.get(l.digest) })),
   ];
   return {
     manifest: { bytes: image.manifest, mediaType: image.manifestDescriptor.mediaType },

@@ -14,7 +14,7 @@ export interface ImageLayer extends LayerBlob {
    * the cache knows but neither this machine nor the registry holds): a fresh stream of its bytes,
    * made from the store as it is read.
    */
-  regenerate?: () => Readable;
+  remake?: () => Readable;
 }
 
 /** An image whose blobs are in a BlobStore: everything an output or a push needs. */
