@@ -170,6 +170,13 @@ test('a push of cached layers held nowhere makes them again from the store as th
   const copy = join(work, 'remade.oci');
   await tool('skopeo', ['copy', '--src-tls-verify=false', `docker://${ref}`, `oci:${copy}:x`]);
   assert.equal(JSON.parse(await tool('skopeo', ['inspect', `oci:${copy}:x`])).Digest, first.manifestDigest);
+  // In PATCH chunks of 200 bytes (as to GHCR, whose chunks are 4 MiB) the streams serve too.
+  const chunkedRef = `${proxy!.host}/examples/remade-c:1`;
+  proxy!.clearLog();
+  const third = JSON.parse((await cli(['build', hello, '--push', chunkedRef, ...pushArgs(proxy!.host), '--chunk-size', '200', '--json'])).stdout.toString());
+  assert.equal(third.pushed.uploaded, third.layers.length + 1);
+  assert.ok(proxy!.requests().some((q) => q.method === 'PATCH'), 'chunked uploads');
+  assert.equal(JSON.parse(await tool('skopeo', ['inspect', '--tls-verify=false', `docker://${chunkedRef}`])).Digest, first.manifestDigest);
 });
 
 test('a cached layer whose record no longer matches the store fails the push before its last byte, and no tag moves', async (t) => {
