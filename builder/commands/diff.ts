@@ -1,8 +1,8 @@
 import { diffImages } from '../repro/diff.js';
 import { countDifferences, formatDiff } from '../repro/format-diff.js';
 import { openImageSource } from '../repro/image-source.js';
-import { registryClient, type RegistryFlags } from '../registry.js';
-import { registryImageOpener } from '../repro/remote-source.js';
+import type { RegistryFlags } from '../registry.js';
+import { lazyRegistryOpener } from '../repro/lazy-registry.js';
 import { printJson } from './common.js';
 
 export interface DiffFlags extends Pick<RegistryFlags, 'insecureRegistry' | 'caFile'> {
@@ -12,7 +12,7 @@ export interface DiffFlags extends Pick<RegistryFlags, 'insecureRegistry' | 'caF
 
 /** `imgbuild diff <a> <b>`: exit 0 when the images are the same, 1 when they differ (an error: 2, see cli.ts). */
 export async function runDiff(a: string, b: string, flags: DiffFlags): Promise<void> {
-  const registry = registryImageOpener(() => registryClient(flags));
+  const registry = lazyRegistryOpener(flags);
   try {
     const open = { remote: registry.open };
     const [ia, ib] = await Promise.all([openImageSource(a, open), openImageSource(b, open)]);

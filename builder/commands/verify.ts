@@ -1,7 +1,7 @@
 import { countDifferences, formatDiff } from '../repro/format-diff.js';
 import { resolve } from 'node:path';
-import { registryClient, type RegistryFlags } from '../registry.js';
-import { registryImageOpener } from '../repro/remote-source.js';
+import type { RegistryFlags } from '../registry.js';
+import { lazyRegistryOpener } from '../repro/lazy-registry.js';
 import { verifySpec, type VerifyResult } from '../repro/verify.js';
 import { printJson, type StoreFlags } from './common.js';
 
@@ -18,7 +18,7 @@ export async function runVerify(spec: string, flags: VerifyFlags): Promise<void>
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   // --creds, if given, are for the registry of --against.
-  const registry = registryImageOpener((host) => registryClient(flags, host));
+  const registry = lazyRegistryOpener(flags, true);
   try {
     const result = await verifySpec({
       spec,
