@@ -263,13 +263,33 @@ export class RegistryClient {
     return res;
   }
 
-  /** The tags of a repository (one page; registries paginate large lists with Link). */
-  async listTags(repo: RepositoryRef): Promise<string[]> {
+  /**
+   * Every tag of a repository. Registries page long lists (the distribution spec's `n`/`last`,
+   * Docker Hub and GHCR do it unasked): each page's `Link: <...>; rel="next"` is followed, on the
+   * registry's own origin only, so a credential never goes elsewhere. `pageSize` asks for pages
+   * of that many tags; without it the registry chooses.
+   */
+  async listTags(repo: RepositoryRef, options: { pageSize?: number } = {}): Promise<string[]> {
     const what = `list tags of ${repo.registry}/${repo.repository}`;
-    const res = await this.request(repo.registry, { method: 'GET', path: `/v2/${repo.repository}/tags/list`, scopes: pullScope(repo), what });
-    if (res.status !== 200) throw await this.httpError(repo.registry, 'GET', res, what);
-    const json = (await res.body.json()) as { tags?: unknown };
-    return Array.isArray(json.tags) ? json.tags.filter((t): t is string => typeof t === 'string') : [];
+    const tags: string[] = [];
+    const seen = new Set<string>();
+    let next: URL | undefined;
+    for (;;) {
+      const res = await this.request(repo.registry, {
+        method: 'GET',
+        ...(next ? { url: next } : { path: `/v2/${repo.repository}/tags/list`, query: options.pageSize ? { n: String(options.pageSize) } : undefined }),
+        scopes: pullScope(repo),
+        what,
+      });
+      if (res.status !== 200) throw await this.httpError(repo.registry, 'GET', res, what);
+      const json = (await res.body.json()) as { tags?: unknown };
+      if (Array.isArray(json.tags)) tags.push(...json.tags.filter((t): t is string => typeof t === 'string'));
+      next = nextPage(header(res.headers, 'link'), new URL(res.url));
+      if (!next) return tags;
+      if (next.origin !== new URL(res.url).origin) throw new RegistryError('registry-http', `${what}: the next page is on another host (${next.origin}); not followed`);
+      if (seen.has(next.href)) throw new RegistryError('registry-http', `${what}: the registry sent the page ${next.pathname}${next.search} twice; the list does not end`);
+      seen.add(next.href);
+    }
   }
 
   /**
@@ -286,6 +306,15 @@ export class RegistryClient {
   async close(): Promise<void> {
     await this.transport.close();
   }
+}
+
+/** The `rel="next"` target of a `Link` header (RFC 8288), resolved against the page's URL. */
+export function nextPage(link: string | undefined, base: URL): URL | undefined {
+  for (const part of link?.split(',') ?? []) {
+    const m = /^\s*<([^>]*)>\s*;(.*)$/.exec(part);
+    if (m && /(^|;)\s*rel\s*=\s*"?next"?\s*(;|$)/i.test(m[2]!)) return new URL(m[1]!, base);
+  }
+  return undefined;
 }
 
 export function pullScope(repo: RepositoryRef): ScopeSet {

@@ -9,6 +9,7 @@ import { MockAgent } from 'undici';
 import {
   PlatformNotFoundError, RegistryClient, defaultCredentialProvider, parseReference, pullImage, pushImage, resolveImage, GHCR_CHUNK_SIZE,
 } from '../registry-client/index.js';
+import { nextPage } from '../registry-client/client.js';
 import { noise } from './helpers/registry.js';
 
 // GHCR and Docker Hub behaviours a local registry cannot produce, played by undici's MockAgent.
@@ -53,6 +54,42 @@ describe('registry behaviours played by MockAgent', () => {
     await client?.close();
     await agent.close();
     await rm(tmp, { recursive: true, force: true });
+  });
+
+  test('tags listed over the pages a registry sends unasked (Link rel="next"), with one token', async () => {
+    client = new RegistryClient({ dispatcher: agent, retry: fast, credentials: async () => undefined });
+    on('https://ghcr.io', 'GET', '/v2/', () => ({ status: 401, headers: { 'www-authenticate': 'Bearer realm="https://ghcr.io/token",service="ghcr.io"' } }));
+    on('https://ghcr.io', 'GET', (p) => p.startsWith('/token?'), () => ({ status: 200, body: JSON.stringify({ token: 'dG9rZW4=' }) }));
+    on('https://ghcr.io', 'GET', '/v2/org/app/tags/list', () => ({ status: 200, body: JSON.stringify({ tags: ['1.0', '1.1'] }), headers: { link: '</v2/org/app/tags/list?last=1.1&n=2>; rel="next"' } }));
+    on('https://ghcr.io', 'GET', '/v2/org/app/tags/list?last=1.1&n=2', () => ({ status: 200, body: JSON.stringify({ tags: ['2.0'] }) }));
+    assert.deepEqual(await client.listTags({ registry: 'ghcr.io', repository: 'org/app' }), ['1.0', '1.1', '2.0']);
+    assert.deepEqual(seen.filter((s) => s.path.includes('/tags/list')).map((s) => s.headers.authorization), ['Bearer dG9rZW4=', 'Bearer dG9rZW4=']);
+  });
+
+  test('pages asked for with pageSize are followed with the last tag each page names; a page sent twice ends the list with an error', async () => {
+    client = new RegistryClient({ dispatcher: agent, retry: fast, credentials: async () => undefined });
+    on('https://registry.example', 'GET', '/v2/', () => ({ status: 200, body: '{}' }));
+    on('https://registry.example', 'GET', '/v2/org/app/tags/list?n=2', () => ({ status: 200, body: JSON.stringify({ tags: ['a', 'b'] }), headers: { link: '</v2/org/app/tags/list?n=2&last=b>; rel="next"' } }));
+    on('https://registry.example', 'GET', '/v2/org/app/tags/list?n=2&last=b', () => ({ status: 200, body: JSON.stringify({ tags: ['c'] }) }));
+    assert.deepEqual(await client.listTags({ registry: 'registry.example', repository: 'org/app' }, { pageSize: 2 }), ['a', 'b', 'c']);
+    // A registry whose next page points back at itself.
+    on('https://registry.example', 'GET', '/v2/org/loop/tags/list', () => ({ status: 200, body: JSON.stringify({ tags: ['a'] }), headers: { link: '</v2/org/loop/tags/list?last=a>; rel="next"' } }));
+    on('https://registry.example', 'GET', '/v2/org/loop/tags/list?last=a', () => ({ status: 200, body: JSON.stringify({ tags: ['b'] }), headers: { link: '</v2/org/loop/tags/list?last=a>; rel="next"' } }), 2);
+    await assert.rejects(client.listTags({ registry: 'registry.example', repository: 'org/loop' }), {
+      name: 'RegistryError',
+      message: 'list tags of registry.example/org/loop: the registry sent the page /v2/org/loop/tags/list?last=a twice; the list does not end',
+    });
+  });
+
+  test('a next page on another host is not followed: the credential stays with the registry', async () => {
+    client = new RegistryClient({ dispatcher: agent, retry: fast, credentials: async () => ({ kind: 'basic', username: 'u', password: 'secret-pw', source: 'test' }) });
+    on('https://ghcr.io', 'GET', '/v2/', () => ({ status: 200, body: '{}' }));
+    on('https://ghcr.io', 'GET', '/v2/org/app/tags/list', () => ({ status: 200, body: JSON.stringify({ tags: ['1.0'] }), headers: { link: '<https://elsewhere.example/v2/org/app/tags/list?last=1.0>; rel="next"' } }));
+    await assert.rejects(client.listTags({ registry: 'ghcr.io', repository: 'org/app' }), {
+      name: 'RegistryError',
+      message: 'list tags of ghcr.io/org/app: the next page is on another host (https://elsewhere.example); not followed',
+    });
+    assert.deepEqual(seen.map((s) => s.origin), ['https://ghcr.io', 'https://ghcr.io']);
   });
 
   test("GHCR's anonymous token dance: 401 from /v2/, an anonymous token from ghcr.io/token, then the manifest with that token", async () => {
@@ -307,4 +344,12 @@ describe('registry behaviours played by MockAgent', () => {
     assert.deepEqual(await client.blobExists({ registry: 'registry.example.com', repository: 'r' }, sha('b')), { exists: false });
     assert.deepEqual(seen.filter((s) => s.method === 'HEAD').map((s) => s.headers.authorization), ['Bearer scopes=repository:r:pull', 'Bearer scopes=repository:r:pull+repository:shared/base:pull']);
   });
+});
+
+test('the next page of a Link header: rel="next" among other links, resolved against the page', () => {
+  const base = new URL('https://registry.example/v2/org/app/tags/list?n=2');
+  assert.equal(nextPage('</v2/org/app/tags/list?n=2&last=b>; rel="next"', base)?.href, 'https://registry.example/v2/org/app/tags/list?n=2&last=b');
+  assert.equal(nextPage('<https://registry.example/first>; rel="prev", <?last=z>; title="x"; rel=next', base)?.href, 'https://registry.example/v2/org/app/tags/list?last=z');
+  assert.equal(nextPage('</v2/x>; rel="prev"', base), undefined);
+  assert.equal(nextPage(undefined, base), undefined);
 });

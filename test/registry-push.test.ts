@@ -128,6 +128,18 @@ describe('push to a real registry (docker-registry 2.8, plain HTTP)', () => {
     assert.deepEqual(head, { exists: true, size: big.size });
   });
 
+  test('listTags asks for pages of pageSize; docker-registry 2.8, which does not page tags, answers all at once', async (t) => {
+    if (!needTool(t, 'docker-registry')) return;
+    const img = await makeImage([await makeLayer({ 'x': 'pages\n' })]);
+    const tags = ['a', 'b', 'c', 'd', 'e'];
+    await pushImage(client, parseReference(`${proxy.host}/demo/pages:${tags[0]}`), { manifest: { bytes: img.manifest, mediaType: img.mediaType }, blobs: img.blobs, extraTags: tags.slice(1) });
+    proxy.clearLog();
+    const listed = await client.listTags({ registry: proxy.host, repository: 'demo/pages' }, { pageSize: 2 });
+    assert.deepEqual([...listed].sort(), tags);
+    const pages = proxy.requests().filter((r) => r.method === 'GET' && r.path.endsWith('/tags/list'));
+    assert.deepEqual(pages.map((r) => r.query), ['n=2']);
+  });
+
   test('extra tags point at the same manifest', async (t) => {
     if (!needTool(t, 'docker-registry')) return;
     const img = await makeImage([await makeLayer({ 'x': 'tags\n' })]);
