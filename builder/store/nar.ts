@@ -124,8 +124,12 @@ export type NarSink = (chunk: Buffer) => void;
 /** Bytes of NAR per chunk given to the sink. */
 export const NAR_CHUNK = 256 * 1024;
 
-/** Bytes between two turns given to the event loop, so that a long scan does not starve timers and I/O. */
-const BYTES_PER_TURN = 16 * 1024 * 1024;
+/**
+ * Bytes between two turns given to the event loop, so that a long scan does not starve timers and
+ * I/O — nor a build's worker, which gets its next path to scan only when the main thread, maybe
+ * scanning too, hears that it finished the last (16 MiB → 1 MiB: cold build 3.41 → 3.32 s, median of 10).
+ */
+const BYTES_PER_TURN = 1024 * 1024;
 
 /**
  * Streams the NAR serialisation of the tree `node` (read from `fsPath`) into `sink`, in chunks
