@@ -215,7 +215,9 @@ export async function buildImage(spec: ResolvedSpec, options: BuildOptions = {})
       const layer = { storePaths: planned.paths, reason: planned.reason };
       if (remake) {
         const entries = () => storeLayerEntries(planned.paths, fsPathOf, store.storeDir);
-        return { ...blob, ...layer, remake: () => layerStream(entries, writeOptions, blob) };
+        // Made while the push runs, which the build's signal does not stop (a second Ctrl-C does).
+        const { signal: _, ...streamOptions } = writeOptions;
+        return { ...blob, ...layer, remake: () => layerStream(entries, streamOptions, blob) };
       }
       return { ...blob, ...layer };
     });
