@@ -284,9 +284,10 @@ export class RegistryClient {
       if (res.status !== 200) throw await this.httpError(repo.registry, 'GET', res, what);
       const json = (await res.body.json()) as { tags?: unknown };
       if (Array.isArray(json.tags)) tags.push(...json.tags.filter((t): t is string => typeof t === 'string'));
-      next = nextPage(header(res.headers, 'link'), new URL(res.url));
+      const page = new URL(res.url);
+      next = nextPage(header(res.headers, 'link'), page);
       if (!next) return tags;
-      if (next.origin !== new URL(res.url).origin) throw new RegistryError('registry-http', `${what}: the next page is on another host (${next.origin}); not followed`);
+      if (next.origin !== page.origin) throw new RegistryError('registry-http', `${what}: the next page is on another host (${next.origin}); not followed`);
       if (seen.has(next.href)) throw new RegistryError('registry-http', `${what}: the registry sent the page ${next.pathname}${next.search} twice; the list does not end`);
       seen.add(next.href);
     }

@@ -3,6 +3,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { crc32 } from 'node:zlib';
 import type { Digest } from '../../oci/digest.js';
 import { BlockDeflater, GZIP_HEADER } from './gzip.js';
+import type { Compressor } from './types.js';
 
 /** What a sink measured once the tar has ended: the blob's digest and size, the tar's. */
 export interface SinkResult {
@@ -113,4 +114,9 @@ export class GzipSink implements BlobSink {
     this.output(bytes);
     this.blobSize += bytes.length;
   }
+}
+
+/** The sink for a layer of `compressor`, its blob's bytes going to `output`. */
+export function createSink(compressor: Compressor, output: BlobOutput): BlobSink {
+  return compressor === 'gzip' ? new GzipSink(output) : new PlainSink(output);
 }

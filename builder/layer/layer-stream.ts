@@ -1,7 +1,8 @@
 import { Readable } from 'node:stream';
 import type { Digest } from '../../oci/digest.js';
 import { ImgbuildError } from '../errors.js';
-import { checkDefaults, createSink, feedTar } from './write-layer.js';
+import { createSink } from './blob-sinks.js';
+import { checkDefaults, feedTar } from './write-layer.js';
 import type { LayerEntry, LayerWriteOptions } from './types.js';
 
 /** What a layer's blob must be: from the layer cache's record of an earlier write. */

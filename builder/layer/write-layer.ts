@@ -1,7 +1,7 @@
 import { closeSync, writeSync } from 'node:fs';
 import { MediaType } from '../../oci/media-types.js';
 import type { BlobStore } from '../blobs/blob-store.js';
-import { GzipSink, PlainSink, type BlobOutput, type BlobSink } from './blob-sinks.js';
+import { createSink, type BlobSink } from './blob-sinks.js';
 import { LayerEntryError } from './errors.js';
 import { DEFLATE_BLOCK_SIZE } from './gzip.js';
 import { TarChunker } from './tar-chunker.js';
@@ -48,10 +48,6 @@ export async function writeLayer(
     await store.discard(temp.path);
     throw err;
   }
-}
-
-export function createSink(compressor: LayerWriteOptions['compressor'], output: BlobOutput): BlobSink {
-  return compressor === 'gzip' ? new GzipSink(output) : new PlainSink(output);
 }
 
 /**
