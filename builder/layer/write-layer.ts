@@ -61,19 +61,23 @@ export async function* feedTar(
   signal: AbortSignal | undefined,
 ): AsyncGenerator<void> {
   const tar = new TarChunker(header, TAR_CHUNK);
-  const put = async function* (chunks: Iterable<Buffer>): AsyncGenerator<void> {
-    for (const chunk of chunks) {
-      const wait = sink.write(chunk);
-      if (wait) await wait;
-      signal?.throwIfAborted();
-      yield;
-    }
+  // Per chunk, not per entry: most entries complete no chunk, and a store holds tens of thousands.
+  const put = async (chunk: Buffer): Promise<void> => {
+    const wait = sink.write(chunk);
+    if (wait) await wait;
+    signal?.throwIfAborted();
   };
   for await (const entry of entries) {
     signal?.throwIfAborted();
-    yield* put(tar.add(entry));
+    for (const chunk of tar.add(entry)) {
+      await put(chunk);
+      yield;
+    }
   }
-  yield* put(tar.end());
+  for (const chunk of tar.end()) {
+    await put(chunk);
+    yield;
+  }
 }
 
 function writeFully(fd: number, bytes: Buffer): void {
