@@ -3,7 +3,7 @@
 // directory store rebuilds exactly the layer that holds the edited path.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { chmod, cp, mkdir, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { createRequire, syncBuiltinESMExports } from 'node:module';
 import { join } from 'node:path';
 import { buildImage, type BuildEvent } from '../builder/build.js';
@@ -192,17 +192,43 @@ test('the key covers paths, store dir, compressor, mtime, owner and format versi
   assert.match(LAYER_FORMAT_VERSION, /gzip-blocks-262144/);
 });
 
-test('a directory store keys each path by where it is and its tree fingerprint; an unchanged tree keeps its key', async () => {
+test('a directory store keys each path by its content: a copy elsewhere with new file times keeps the key; other bytes or a setuid bit change it', async () => {
   const f = await fixture();
-  const source = new DirectoryStoreSource(f.storeDir, SD, { cacheDir: false });
-  const [a] = await keyedStorePaths(source, [`${SD}/${APP}`]);
-  assert.equal(a!.fsPath, join(f.storeDir, APP));
-  assert.match(a!.fingerprint!, /^[0-9a-f]{64}$/);
-  const again = await keyedStorePaths(new DirectoryStoreSource(f.storeDir, SD, { cacheDir: false }), [`${SD}/${APP}`]);
-  assert.deepEqual(again, [a]);
-  await writeFile(join(f.storeDir, APP, 'bin/extra'), '');
-  const changed = await keyedStorePaths(new DirectoryStoreSource(f.storeDir, SD, { cacheDir: false }), [`${SD}/${APP}`]);
-  assert.notEqual(changed[0]!.fingerprint, a!.fingerprint);
+  const keyIn = async (storeDir: string) => (await keyedStorePaths(new DirectoryStoreSource(storeDir, SD, { cacheDir: false }), [`${SD}/${APP}`]))[0]!;
+  const a = await keyIn(f.storeDir);
+  assert.deepEqual(Object.keys(a), ['path', 'fingerprint']);
+  assert.match(a.fingerprint!, /^content:[0-9a-f]{64}$/);
+  // A fresh checkout: another directory, every file with new times and inodes.
+  const copy = join(await tempDir('imgbuild-cache-copy-'), 'store');
+  await cp(f.storeDir, copy, { recursive: true });
+  await utimes(join(copy, APP, 'bin/app'), 1000, 1000);
+  assert.deepEqual(await keyIn(copy), a);
+  await writeFile(join(copy, APP, 'bin/extra'), '');
+  const added = await keyIn(copy);
+  assert.notEqual(added.fingerprint, a.fingerprint);
+  await rm(join(copy, APP, 'bin/extra'));
+  assert.deepEqual(await keyIn(copy), a);
+  await chmod(join(copy, APP, 'bin/app'), 0o4755);
+  const setuid = await keyIn(copy);
+  assert.notEqual(setuid.fingerprint, a.fingerprint);
+  assert.equal(new Set([a.fingerprint, added.fingerprint, setuid.fingerprint]).size, 3);
+});
+
+test('a build from a fresh copy of the store (other place, new file times) scans it, then takes every store layer from the cache', async () => {
+  const f = await fixture();
+  const cold = await build(f);
+  assert.ok(all(cold, false));
+  const copy: Fixture = { ...f, storeDir: join(await tempDir('imgbuild-cache-checkout-'), 'store') };
+  await cp(f.storeDir, copy.storeDir, { recursive: true });
+  const spec = JSON.parse(await readFile(f.specFile, 'utf8')) as { store: { dir: string } };
+  copy.specFile = join(copy.storeDir, '..', 'image.json');
+  await writeFile(copy.specFile, JSON.stringify({ ...spec, store: { ...spec.store, dir: copy.storeDir } }));
+  const { result: fresh, opened } = await opensUnder(copy.storeDir, () => build(copy, f.cacheRoot));
+  // The copy is read once, by the reference scan (its stat fingerprints are new) ...
+  assert.ok(opened.length > 0);
+  // ... and no layer is written: the same bytes have the same keys.
+  assert.deepEqual([...fresh.cached.entries()].filter(([name, c]) => name !== 'customisation' && !c), []);
+  assert.equal(fresh.manifest, cold.manifest);
 });
 
 test('an entry-list key changes with in-memory bytes and with a disk file rewritten in place', async () => {

@@ -273,7 +273,7 @@ async function scanStore(): Promise<{ dir: string; app: string; tool: string; al
   return { dir, app: `${SD}/${app}`, tool: `${SD}/${tool}`, all: [base, lib1, lib2, app, tool].map((n) => `${SD}/${n}`) };
 }
 
-test('a directory store scanned on workers gives the in-process closure, fingerprints, stats and scan records', async () => {
+test('a directory store scanned on workers gives the in-process closure, content ids, stats and scan records', async () => {
   const store = await scanStore();
   const results: { closure: ClosureGraph; fingerprints: string[]; stats: unknown; records: string[] }[] = [];
   for (const onWorkers of [false, true]) {
@@ -284,7 +284,7 @@ test('a directory store scanned on workers gives the in-process closure, fingerp
     if (onWorkers) source.scanWith((job) => (pool.hasFreeWorker ? (offloaded++, pool.run('scan-store-path', job)) : undefined));
     try {
       const closure = await source.closure([store.app, store.tool]);
-      const fingerprints = await Promise.all(closure.paths.map((p) => source.pathFingerprint(p.path)));
+      const fingerprints = await Promise.all(closure.paths.map((p) => source.pathContentId(p.path)));
       const records = await Promise.all((await readdir(cacheDir)).sort().map((f) => readFile(join(cacheDir, f), 'utf8')));
       results.push({ closure, fingerprints, stats: { ...source.stats }, records });
       if (onWorkers) assert.ok(offloaded > 0 && pool.started === 1, 'some paths were scanned in the worker');

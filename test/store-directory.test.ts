@@ -196,12 +196,12 @@ test('a changed file (new mtime) is scanned again', async (t) => {
   assert.deepEqual(again.stats, { scanned: 2, cached: 0 });
 });
 
-test('a file edited in place (same size, mtime put back) is scanned again, and the path gets a new fingerprint', async (t) => {
+test('a file edited in place (same size, mtime put back) is scanned again, and the path gets a new content id', async (t) => {
   const s = tempStore({ [A]: { 'lib/ref': `-> ${B}` }, [B]: 'leaf', [C]: 'leaf' });
   t.after(s.done);
   const first = new DirectoryStoreSource(s.dir, SD, { cacheDir: s.cache });
   await first.closure([`${SD}/${A}`]);
-  const before = await first.pathFingerprint(`${SD}/${A}`);
+  const before = await first.pathContentId(`${SD}/${A}`);
   const file = join(s.dir, A, 'lib/ref');
   const { atime, mtime } = statSync(file);
   writeFileSync(file, `-> ${C}`);
@@ -210,12 +210,12 @@ test('a file edited in place (same size, mtime put back) is scanned again, and t
   const g = await again.closure([`${SD}/${A}`]);
   assert.deepEqual(g.paths.map((p) => p.path), [`${SD}/${A}`, `${SD}/${C}`]);
   assert.deepEqual(again.stats, { scanned: 2, cached: 0 });
-  assert.notEqual(await again.pathFingerprint(`${SD}/${A}`), before);
+  assert.notEqual(await again.pathContentId(`${SD}/${A}`), before);
   // The record written by that scan answers the next build.
   const third = new DirectoryStoreSource(s.dir, SD, { cacheDir: s.cache });
   await third.closure([`${SD}/${A}`]);
   assert.deepEqual(third.stats, { scanned: 0, cached: 2 });
-  assert.equal(await third.pathFingerprint(`${SD}/${A}`), await again.pathFingerprint(`${SD}/${A}`));
+  assert.equal(await third.pathContentId(`${SD}/${A}`), await again.pathContentId(`${SD}/${A}`));
 });
 
 test('a cached scan still finds a reference to a path added to the store after it was scanned', async (t) => {

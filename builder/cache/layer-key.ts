@@ -20,28 +20,34 @@ function optionsPart(options: LayerWriteOptions): string {
   return JSON.stringify([LAYER_FORMAT_VERSION, options.compressor, h.mtime, h.uid, h.gid, h.uname, h.gname]);
 }
 
-/** One store path as the key sees it: its name, and where sources are mutable, where and what its files are. */
+/**
+ * One store path as the key sees it: its name, and, where the name does not fix the bytes, what
+ * does: its content id (a scanned directory store), or where its files are and a stat
+ * fingerprint of their tree (any other source).
+ */
 export interface KeyedPath {
   path: string;
-  /** Absent for an immutable store (a real Nix store): the name says it all. */
+  /** Absent for an immutable store (a real Nix store: the name says it all) and with a content id. */
   fsPath?: string;
+  /** `content:<hex>` (store/content-id.ts), or a tree's stat fingerprint (store/tree-fingerprint.ts). */
   fingerprint?: string;
 }
 
 /**
  * How each path of a store layer enters the cache key. A real Nix store's paths are immutable,
- * so the name is enough. A source that may be edited in place gives a stat fingerprint of the
- * tree (the directory source reuses the one its scan computed); for any other source the
- * fingerprint is computed here. Either way no file content is read.
+ * so the name is enough. A directory store gives each path's content id, known from its scan:
+ * the same bytes anywhere, with any file times, give the same key. For any other source (a
+ * closure file's files) the key has where the path is and a stat fingerprint of its tree,
+ * computed here. Either way no file content is read here.
  */
 export async function keyedStorePaths(source: StoreSource, paths: readonly string[]): Promise<KeyedPath[]> {
   const immutable = source instanceof NixStoreSource;
   return Promise.all(
     paths.map(async (path): Promise<KeyedPath> => {
       if (immutable) return { path };
+      if (source.pathContentId) return { path, fingerprint: await source.pathContentId(path) };
       const fsPath = source.fsPath(path);
-      const fingerprint = source.pathFingerprint ? await source.pathFingerprint(path) : fingerprintTree(fsPath);
-      return { path, fsPath, fingerprint };
+      return { path, fsPath, fingerprint: fingerprintTree(fsPath) };
     }),
   );
 }

@@ -10,7 +10,8 @@
  * - symlinks carry no mode (tar writes 0777, which every runtime ignores).
  */
 
-const SPECIAL_BITS = 0o7000;
+/** setuid, setgid, sticky: kept in the layer; not part of a NAR (store/content-id.ts hashes them too). */
+export const SPECIAL_BITS = 0o7000;
 const OWNER_EXEC = 0o100;
 
 /** Mode of the directories above the store (`nix`, `nix/store`): writable by root like a real Nix install's /nix. */

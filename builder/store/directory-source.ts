@@ -41,7 +41,7 @@ export class DirectoryStoreSource implements StoreSource {
   private targets: { hashParts: string[]; digest: () => string } | undefined;
   private offload: ScanOffload | undefined;
   private readonly infos = new Map<string, Promise<StorePathInfo>>();
-  private readonly fingerprints = new Map<string, string>();
+  private readonly contentIds = new Map<string, string>();
   /** How many paths were read and scanned, and how many were answered by the scan cache. */
   readonly stats = { scanned: 0, cached: 0 };
 
@@ -94,10 +94,10 @@ export class DirectoryStoreSource implements StoreSource {
     return p;
   }
 
-  /** The tree fingerprint computed with the path's info (for the scan cache); see StoreSource. */
-  async pathFingerprint(storePath: string): Promise<string> {
+  /** The path's content id, known from its scan (or its scan record); see StoreSource. */
+  async pathContentId(storePath: string): Promise<string> {
     await this.pathInfo(storePath);
-    return this.fingerprints.get(storePath)!;
+    return this.contentIds.get(storePath)!;
   }
 
   private async computeInfo(storePath: string): Promise<StorePathInfo> {
@@ -122,7 +122,7 @@ export class DirectoryStoreSource implements StoreSource {
     }
     if (scan.fromCache) this.stats.cached++;
     else this.stats.scanned++;
-    this.fingerprints.set(storePath, scan.fingerprint);
+    this.contentIds.set(storePath, scan.contentId);
     const found = scan.found;
     const size = scan.narSize;
     const references = found.map((h) => {

@@ -1,16 +1,19 @@
 import { closeSync, lstatSync, openSync, readSync, readdirSync, readlinkSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { StoreError } from '../errors.js';
+import { SPECIAL_BITS } from '../layer/modes.js';
 import { nixBase32Encode } from './nix-base32.js';
 
 /**
  * The file tree of a store path as the NAR format sees it. Names and symlink targets are raw
  * bytes (Nix sorts entries by bytes and hashes them as bytes, whatever their encoding).
+ * `special` holds setuid/setgid/sticky bits when a file or directory has any: not part of a NAR,
+ * but a layer keeps them (layer/modes.ts).
  */
 export type NarNode =
-  | { type: 'regular'; size: number; executable: boolean; mtimeMs: number; ctimeMs: number }
+  | { type: 'regular'; size: number; executable: boolean; mtimeMs: number; ctimeMs: number; special?: number }
   | { type: 'symlink'; target: Buffer }
-  | { type: 'directory'; entries: Array<[name: Buffer, node: NarNode]> };
+  | { type: 'directory'; entries: Array<[name: Buffer, node: NarNode]>; special?: number };
 
 const SLASH = Buffer.from('/');
 
@@ -33,16 +36,19 @@ function readNarTreeSync(path: Buffer): NarNode {
     });
   }
   if (st.isSymbolicLink()) return { type: 'symlink', target: readlinkSync(path, { encoding: 'buffer' }) };
+  const special = st.mode & SPECIAL_BITS;
   if (st.isFile()) {
     // Nix marks a file executable when its owner may execute it.
-    return { type: 'regular', size: st.size, executable: (st.mode & 0o100) !== 0, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs };
+    const node: NarNode = { type: 'regular', size: st.size, executable: (st.mode & 0o100) !== 0, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs };
+    if (special) node.special = special;
+    return node;
   }
   if (st.isDirectory()) {
     const names = readdirSync(path, { encoding: 'buffer' });
     names.sort(Buffer.compare);
     const entries: Array<[Buffer, NarNode]> = [];
     for (const name of names) entries.push([name, readNarTreeSync(Buffer.concat([path, SLASH, name]))]);
-    return { type: 'directory', entries };
+    return special ? { type: 'directory', entries, special } : { type: 'directory', entries };
   }
   throw new StoreError(
     `${path.toString()} is neither a regular file, a directory nor a symlink; a store path cannot hold it`,

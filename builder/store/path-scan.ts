@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import { contentId } from './content-id.js';
 import { dumpNar, narSize, readNarTree } from './nar.js';
 import { RefScanner } from './ref-scanner.js';
 import { ScanCache, targetsDigest } from './scan-cache.js';
@@ -8,6 +10,8 @@ export interface StorePathScan {
   /** Stat fingerprint of the path's tree (tree-fingerprint.ts): the scan record's and the layer key's. */
   fingerprint: string;
   narSize: number;
+  /** content-id.ts: the NAR's sha256 and special mode bits; the layer cache's key for the path. */
+  contentId: string;
   /** Hash parts of the targets found in the path's NAR serialisation, sorted. */
   found: string[];
   /** Whether a scan record answered (no file content was read). */
@@ -39,12 +43,13 @@ export async function cachedScan(
   let fingerprint: string | undefined;
   const cached = await cache?.lookup(fsPath, () => (fingerprint = fingerprintTree(fsPath)), targets, digestOfTargets);
   if (!cached || fingerprint === undefined) return undefined;
-  return { fingerprint, narSize: cached.narSize, found: [...cached.found].sort(), fromCache: true };
+  return { fingerprint, narSize: cached.narSize, contentId: cached.contentId, found: [...cached.found].sort(), fromCache: true };
 }
 
 /**
  * Finds which of `targets` the path at `fsPath` references, the way Nix does (their hash parts
- * in its NAR serialisation), and its NAR size, by reading the whole path; saves a scan record.
+ * in its NAR serialisation), its NAR size and its content id, by reading the whole path once;
+ * saves a scan record.
  */
 export async function scanStorePath(
   fsPath: string,
@@ -56,19 +61,25 @@ export async function scanStorePath(
   // The fingerprint of the very tree scanned, for the record and the layer key alike.
   const fingerprint = treeFingerprint(tree);
   const scanner = new RefScanner(targets);
-  await dumpNar(fsPath, tree, (chunk) => scanner.push(chunk));
+  const nar = createHash('sha256');
+  await dumpNar(fsPath, tree, (chunk) => {
+    scanner.push(chunk);
+    nar.update(chunk);
+  });
   const found = [...scanner.found].sort();
   const size = narSize(tree);
+  const id = contentId(nar.digest('hex'), tree);
   await cache?.save({
-    v: 1,
+    v: 2,
     fsPath,
     fingerprint,
     narSize: size,
+    contentId: id,
     windows: scanner.windows ? [...scanner.windows].sort() : null,
     targetsDigest: digestOfTargets(),
     found,
   });
-  return { fingerprint, narSize: size, found, fromCache: false };
+  return { fingerprint, narSize: size, contentId: id, found, fromCache: false };
 }
 
 /** `scanStorePath` for a job that came from another thread. */

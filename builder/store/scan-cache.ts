@@ -8,10 +8,13 @@ import { join } from 'node:path';
  * does not read the store again. Valid while the path's files have the same fingerprint.
  */
 export interface ScanRecord {
-  v: 1;
+  /** 2 since records carry `contentId`; a record of another version is a miss (scanned again once). */
+  v: 2;
   fsPath: string;
   fingerprint: string;
   narSize: number;
+  /** content-id.ts: what the path's layer bytes depend on (the layer cache's key for it). */
+  contentId: string;
   /**
    * Every distinct 32-character base32 window in the path's NAR (bounded). With it, the record
    * answers for any set of candidate hash parts; null when there were too many to keep.
@@ -43,7 +46,7 @@ export class ScanCache {
     fingerprint: () => string,
     targets: { has(hashPart: string): boolean },
     digestOfTargets: () => string,
-  ): Promise<{ narSize: number; found: string[] } | undefined> {
+  ): Promise<{ narSize: number; contentId: string; found: string[] } | undefined> {
     let rec: ScanRecord;
     try {
       // A synchronous read: a warm build reads one small record per store path, and a thread-pool
@@ -52,9 +55,10 @@ export class ScanCache {
     } catch {
       return undefined; // absent or unreadable: scan again
     }
-    if (rec.v !== 1 || rec.fsPath !== fsPath || rec.fingerprint !== fingerprint()) return undefined;
-    if (rec.windows) return { narSize: rec.narSize, found: rec.windows.filter((w) => targets.has(w)) };
-    if (rec.targetsDigest === digestOfTargets()) return { narSize: rec.narSize, found: rec.found };
+    if (rec.v !== 2 || rec.fsPath !== fsPath || typeof rec.contentId !== 'string' || rec.fingerprint !== fingerprint()) return undefined;
+    const { narSize, contentId } = rec;
+    if (rec.windows) return { narSize, contentId, found: rec.windows.filter((w) => targets.has(w)) };
+    if (rec.targetsDigest === digestOfTargets()) return { narSize, contentId, found: rec.found };
     return undefined;
   }
 

@@ -15,9 +15,11 @@ export interface StoreSource {
   /** The closure of `roots` (logical store paths): every path with its NAR size and references. */
   closure(roots: string[]): Promise<ClosureGraph>;
   /**
-   * For sources whose files may be edited in place (a plain directory): a digest of the path's
-   * tree metadata (names, types, sizes, modes, mtimes, ctimes), without reading file contents.
-   * The layer cache keys on it. Absent for a real Nix store, whose paths are immutable.
+   * For a source that reads every path's bytes anyway (a plain directory, scanned for references):
+   * what the path's layer bytes depend on (store/content-id.ts), not where its files are or when
+   * they were written. The layer cache keys on it, so a copy of the store elsewhere reuses layers.
+   * Absent for a real Nix store (immutable: the name is enough) and for a closure file's files
+   * (keyed by where they are and a stat fingerprint of their tree: nothing reads them first).
    */
-  pathFingerprint?(storePath: string): Promise<string>;
+  pathContentId?(storePath: string): Promise<string>;
 }
