@@ -12,7 +12,10 @@ import { LayerCache } from '../builder/cache/layer-cache.js';
 import { entriesKey, keyedStorePaths, LAYER_FORMAT_VERSION, storeLayerKey } from '../builder/cache/layer-key.js';
 import type { LayerWriteOptions } from '../builder/layer/types.js';
 import { loadSpec } from '../builder/spec/load.js';
+import { ClosureFileStoreSource } from '../builder/store/closure-file-source.js';
 import { DirectoryStoreSource } from '../builder/store/directory-source.js';
+import { narHashOf } from '../builder/store/nar.js';
+import type { StoreSource } from '../builder/store/types.js';
 import { tempDir } from './helpers/tmp.js';
 
 const SD = '/nix/store';
@@ -54,10 +57,10 @@ interface Built {
   cache: LayerCache;
 }
 
-async function build(f: Fixture, cacheRoot = f.cacheRoot): Promise<Built> {
+async function build(f: Fixture, cacheRoot = f.cacheRoot, source?: StoreSource): Promise<Built> {
   const spec = await loadSpec(f.specFile, {});
   // A fresh source each time, as a new process would have: nothing remembered in memory.
-  const store = new DirectoryStoreSource(f.storeDir, SD, { cacheDir: join(cacheRoot, 'scan') });
+  const store = source ?? new DirectoryStoreSource(f.storeDir, SD, { cacheDir: join(cacheRoot, 'scan') });
   const cache = new LayerCache(join(cacheRoot, 'layers'));
   const events: BuildEvent[] = [];
   const { image } = await buildImage(spec, { store, blobs: new BlobStore(join(cacheRoot, 'blobs')), layerCache: cache, onEvent: (e) => events.push(e) });
@@ -229,6 +232,30 @@ test('a build from a fresh copy of the store (other place, new file times) scans
   // ... and no layer is written: the same bytes have the same keys.
   assert.deepEqual([...fresh.cached.entries()].filter(([name, c]) => name !== 'customisation' && !c), []);
   assert.equal(fresh.manifest, cold.manifest);
+});
+
+test('a closure file\'s store checked with --verify-store is keyed by content: a fresh copy reuses every layer; unchecked, a copy misses', async () => {
+  const f = await fixture();
+  // As `nix path-info --json --recursive` prints it, with the files' NAR hashes.
+  const entry = async (name: string, references: string[]) => ({ path: `${SD}/${name}`, ...(await narHashOf(join(f.storeDir, name))), references });
+  const closureFile = join(f.root, 'closure.json');
+  await writeFile(closureFile, JSON.stringify([await entry(APP, [`${SD}/${LIB}`]), await entry(LIB, []), await entry(DATA, [])]));
+  const from = (dir: string, verify: boolean) => ClosureFileStoreSource.open({ closureFile, dir, storeDir: SD, verify });
+  const copyOfStore = async () => {
+    const dir = join(await tempDir('imgbuild-cache-closure-copy-'), 'store');
+    await cp(f.storeDir, dir, { recursive: true });
+    return dir;
+  };
+  const storeLayersCached = (b: Built) => [...b.cached.entries()].filter(([name]) => name !== 'customisation').map(([, c]) => c);
+
+  const cold = await build(f, f.cacheRoot, await from(f.storeDir, true));
+  assert.ok(all(cold, false));
+  const fresh = await build(f, f.cacheRoot, await from(await copyOfStore(), true));
+  assert.deepEqual(storeLayersCached(fresh), [true, true, true]);
+  assert.equal(fresh.manifest, cold.manifest);
+  const unchecked = await build(f, f.cacheRoot, await from(await copyOfStore(), false));
+  assert.deepEqual(storeLayersCached(unchecked), [false, false, false]);
+  assert.equal(unchecked.manifest, cold.manifest);
 });
 
 test('an entry-list key changes with in-memory bytes and with a disk file rewritten in place', async () => {

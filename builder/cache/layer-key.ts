@@ -22,8 +22,8 @@ function optionsPart(options: LayerWriteOptions): string {
 
 /**
  * One store path as the key sees it: its name, and, where the name does not fix the bytes, what
- * does: its content id (a scanned directory store), or where its files are and a stat
- * fingerprint of their tree (any other source).
+ * does: its content id (from a source that read its bytes), or where its files are and a stat
+ * fingerprint of their tree.
  */
 export interface KeyedPath {
   path: string;
@@ -35,9 +35,9 @@ export interface KeyedPath {
 
 /**
  * How each path of a store layer enters the cache key. A real Nix store's paths are immutable,
- * so the name is enough. A directory store gives each path's content id, known from its scan:
- * the same bytes anywhere, with any file times, give the same key. For any other source (a
- * closure file's files) the key has where the path is and a stat fingerprint of its tree,
+ * so the name is enough. A source that read the path's bytes gives its content id (a directory
+ * store's scan, a closure file's `--verify-store`): the same bytes anywhere, with any file times,
+ * give the same key. Otherwise the key has where the path is and a stat fingerprint of its tree,
  * computed here. Either way no file content is read here.
  */
 export async function keyedStorePaths(source: StoreSource, paths: readonly string[]): Promise<KeyedPath[]> {
@@ -45,7 +45,8 @@ export async function keyedStorePaths(source: StoreSource, paths: readonly strin
   return Promise.all(
     paths.map(async (path): Promise<KeyedPath> => {
       if (immutable) return { path };
-      if (source.pathContentId) return { path, fingerprint: await source.pathContentId(path) };
+      const content = await source.pathContentId?.(path);
+      if (content) return { path, fingerprint: content };
       const fsPath = source.fsPath(path);
       return { path, fsPath, fingerprint: fingerprintTree(fsPath) };
     }),

@@ -35,6 +35,9 @@ export class ClosureFileStoreSource implements StoreSource {
     private readonly verify: boolean,
   ) {}
 
+  /** Content ids of the paths `verify` checked against the file's narHash (closure()). */
+  private readonly contentIds = new Map<string, string>();
+
   get description(): string {
     return `closure file ${this.closureFile} (${this.format}) with files in ${this.fsDir} (as ${this.storeDir})`;
   }
@@ -95,7 +98,16 @@ export class ClosureFileStoreSource implements StoreSource {
         );
       }
     }
-    if (this.verify) await verifyClosure(graph, (p) => this.fsPath(p));
+    if (this.verify) await verifyClosure(graph, (p) => this.fsPath(p), 2, (p, id) => this.contentIds.set(p, id));
     return graph;
+  }
+
+  /**
+   * A path's content id once `--verify-store` has hashed its files and found the file's narHash
+   * (see StoreSource): a copy of the store elsewhere then reuses its layers. Undefined without
+   * verification, or for a path the file gives no narHash for.
+   */
+  async pathContentId(storePath: string): Promise<string | undefined> {
+    return this.contentIds.get(storePath);
   }
 }

@@ -15,11 +15,12 @@ export interface StoreSource {
   /** The closure of `roots` (logical store paths): every path with its NAR size and references. */
   closure(roots: string[]): Promise<ClosureGraph>;
   /**
-   * For a source that reads every path's bytes anyway (a plain directory, scanned for references):
-   * what the path's layer bytes depend on (store/content-id.ts), not where its files are or when
-   * they were written. The layer cache keys on it, so a copy of the store elsewhere reuses layers.
-   * Absent for a real Nix store (immutable: the name is enough) and for a closure file's files
-   * (keyed by where they are and a stat fingerprint of their tree: nothing reads them first).
+   * For a source that reads a path's bytes anyway (a plain directory, scanned for references; a
+   * closure file's files under `--verify-store`): what the path's layer bytes depend on
+   * (store/content-id.ts), not where its files are or when they were written. The layer cache
+   * keys on it, so a copy of the store elsewhere reuses layers. Undefined (or absent) where
+   * nothing read the path: it is keyed by where its files are and a stat fingerprint of their
+   * tree. Absent for a real Nix store (immutable: the name is enough).
    */
-  pathContentId?(storePath: string): Promise<string>;
+  pathContentId?(storePath: string): Promise<string | undefined>;
 }
