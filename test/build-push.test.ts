@@ -1,7 +1,7 @@
 // Push through the CLI to Debian's docker-registry on 127.0.0.1, checked with skopeo, umoci and runc.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runCli, tool } from './helpers/cli.js';
 import { repoRoot } from './helpers/paths.js';
@@ -196,4 +196,35 @@ test('a cached layer whose record no longer matches the store fails the push bef
   assert.match(r.stderr.toString(), new RegExp(`the layer's bytes are no longer the ones cached as ${claimed} \\(${record.blob.size} bytes\\): they give ${real} \\(${record.blob.size} bytes\\)`));
   assert.match(r.stderr.toString(), /\nhint: the store paths changed since the layer was cached; run `imgbuild cache prune --max-size 0` and build again\n/);
   await assert.rejects(tool('skopeo', ['inspect', '--tls-verify=false', `docker://${ref}`]));
+});
+
+test('the CI flow: a fresh checkout with only the layer records kept writes no store layer and uploads nothing again', async (t) => {
+  if (!needTool(t, 'docker-registry')) return;
+  const ciCache = join(work, 'ci-cache');
+  const ciEnv = { ...env, IMGBUILD_CACHE_DIR: ciCache };
+  const ref = `${proxy!.host}/examples/ci:main`;
+  const checkout = async (n: number) => {
+    const dir = join(work, `checkout-${n}`);
+    await cp(hello, dir, { recursive: true });
+    return dir;
+  };
+  const push = async (dir: string) => {
+    const r = await runCli(['build', dir, '--push', ref, ...pushArgs(proxy!.host), '--json'], { env: ciEnv });
+    assert.equal(r.code, 0, r.stderr);
+    return { out: JSON.parse(r.stdout.toString()), stderr: r.stderr.toString() };
+  };
+  const first = await push(await checkout(1));
+  // What a CI cache of ~/.cache/imgbuild/layers restores on the next run: the records alone.
+  await rm(join(ciCache, 'blobs'), { recursive: true, force: true });
+  await rm(join(ciCache, 'scan'), { recursive: true, force: true });
+  proxy!.clearLog();
+  const next = await push(await checkout(2));
+  assert.equal(next.out.manifestDigest, first.out.manifestDigest);
+  assert.equal(next.out.pushed.uploaded, 0);
+  assert.deepEqual(proxy!.requests().filter((q) => q.path.includes('/blobs/uploads')), []);
+  const storeLayers = next.out.layers.filter((l: { storePaths: string[] }) => l.storePaths.length > 0);
+  assert.ok(storeLayers.length > 0);
+  for (const l of storeLayers) assert.match(next.stderr, new RegExp(`${l.digest} \\S+ \\S+ \\(cached\\)`));
+  const written = await readdir(join(ciCache, 'blobs', 'sha256')).catch(() => [] as string[]);
+  assert.deepEqual(storeLayers.filter((l: { digest: string }) => written.includes(l.digest.slice('sha256:'.length))), []);
 });

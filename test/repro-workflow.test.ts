@@ -47,6 +47,18 @@ test('the workflow builds and pushes with GITHUB_TOKEN and packages: write, and 
   assert.deepEqual(verify.strategy?.matrix.node, [20, 22, 24]);
 });
 
+test('the build job restores the layer records, not the blobs, before it pushes', () => {
+  const steps = workflow.jobs.build!.steps;
+  const cache = steps.findIndex((s) => s.uses === 'actions/cache@v4');
+  const push = steps.findIndex((s) => s.run?.includes('--push'));
+  assert.ok(cache >= 0 && cache < push, 'a cache step before the push');
+  assert.deepEqual(steps[cache]!.with, {
+    path: '~/.cache/imgbuild/layers',
+    key: 'imgbuild-layers-${{ runner.os }}-${{ github.sha }}',
+    'restore-keys': 'imgbuild-layers-${{ runner.os }}-',
+  });
+});
+
 test('every build step sets SOURCE_DATE_EPOCH to the commit time', () => {
   const steps = Object.values(workflow.jobs).flatMap((j) => j.steps).filter((s) => imgbuildCommands(s).length > 0);
   assert.ok(steps.length >= 3);
