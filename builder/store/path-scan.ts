@@ -7,8 +7,6 @@ import { fingerprintTree, treeFingerprint } from './tree-fingerprint.js';
 
 /** What one store path of a directory store holds, as far as the closure needs it. */
 export interface StorePathScan {
-  /** Stat fingerprint of the path's tree (tree-fingerprint.ts): the scan record's and the layer key's. */
-  fingerprint: string;
   narSize: number;
   /** content-id.ts: the NAR's sha256 and special mode bits; the layer cache's key for the path. */
   contentId: string;
@@ -38,12 +36,11 @@ export async function cachedScan(
   digestOfTargets: () => string,
   cache: ScanCache | undefined,
 ): Promise<StorePathScan | undefined> {
-  // Walked straight off the disk (no NAR tree built: the warm build's main cost), and only when
-  // there is a record to check.
-  let fingerprint: string | undefined;
-  const cached = await cache?.lookup(fsPath, () => (fingerprint = fingerprintTree(fsPath)), targets, digestOfTargets);
-  if (!cached || fingerprint === undefined) return undefined;
-  return { fingerprint, narSize: cached.narSize, contentId: cached.contentId, found: [...cached.found].sort(), fromCache: true };
+  // The stat fingerprint vouches for the record: walked straight off the disk (no NAR tree built:
+  // the warm build's main cost), and only when there is a record to check.
+  const cached = await cache?.lookup(fsPath, () => fingerprintTree(fsPath), targets, digestOfTargets);
+  if (!cached) return undefined;
+  return { narSize: cached.narSize, contentId: cached.contentId, found: [...cached.found].sort(), fromCache: true };
 }
 
 /**
@@ -58,7 +55,7 @@ export async function scanStorePath(
   cache: ScanCache | undefined,
 ): Promise<StorePathScan> {
   const tree = await readNarTree(fsPath);
-  // The fingerprint of the very tree scanned, for the record and the layer key alike.
+  // The stat fingerprint of the very tree scanned, which vouches for the record next time.
   const fingerprint = treeFingerprint(tree);
   const scanner = new RefScanner(targets);
   const nar = createHash('sha256');
@@ -79,7 +76,7 @@ export async function scanStorePath(
     targetsDigest: digestOfTargets(),
     found,
   });
-  return { fingerprint, narSize: size, contentId: id, found, fromCache: false };
+  return { narSize: size, contentId: id, found, fromCache: false };
 }
 
 /** `scanStorePath` for a job that came from another thread. */
