@@ -152,7 +152,7 @@ async function main(): Promise<void> {
     // same store (another directory, new file times and inodes) built with the cache kept, as CI
     // restores it. The scan reads every path; no layer is written.
     const checkout = join(work, `checkout-${i}`);
-    spawnSync('cp', ['-r', store.dir, checkout]);
+    spawnSync('cp', ['-r', '--preserve=mode', store.dir, checkout]); // modes kept (setuid bits too), times new
     add('fresh checkout', await imgbuild(['build', specIn(checkout, 'gzip'), '-o', join(work, `checkout-${i}.oci`)], env));
     rmSync(checkout, { recursive: true, force: true });
     for (const d of [cache, cacheNone, known]) rmSync(d, { recursive: true, force: true });

@@ -8,6 +8,8 @@
  *                  one (target < 1 s, 0 blob bytes); median of 5
  *   records only   the cache's blobs deleted, its layer records kept, pushed to an empty
  *                  repository: every layer made again from the store while it is uploaded
+ *   fresh checkout a copy of the store (new file times) pushed again with only the layer records
+ *                  kept, as the next CI run of an unchanged commit: scanned, nothing sent
  *   mid-level bump one package in the middle of the graph gets a new version: it and every path
  *                  depending on it get new store paths (bytes and layers uploaded)
  *   app-only bump  one top-level package gets a new version (only its layer should go up)
@@ -19,6 +21,7 @@
  *
  * Run: node dist/bench/push-speed.js [budgetMB=1024]
  */
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildImage } from '../builder/build.js';
@@ -45,10 +48,10 @@ interface Pushed {
 
 const WARM_RUNS = 5;
 
-function specFor(store: GeneratedStore, roots: string[], name: string, strategy = 'auto'): string {
+function specFor(store: GeneratedStore, roots: string[], name: string, strategy = 'auto', dir = store.dir): string {
   const file = join(work, `${name}.json`);
   const layering = strategy === 'auto' ? {} : { layering: { strategy } };
-  writeFileSync(file, JSON.stringify({ name: 'bench/debian', tag: 'v1', store: { dir: store.dir, storeDir: store.storeDir }, contents: roots, maxLayers: 100, ...layering }));
+  writeFileSync(file, JSON.stringify({ name: 'bench/debian', tag: 'v1', store: { dir, storeDir: store.storeDir }, contents: roots, maxLayers: 100, ...layering }));
   return file;
 }
 
@@ -114,6 +117,13 @@ async function main(): Promise<void> {
     // the blobs from the cache.
     rmSync(join(cacheDir, 'blobs'), { recursive: true, force: true });
     row('records only (blobs pruned), new repository: layers made again as they are sent', await push(base, `${registry.host}/bench/debian-records-only:v1`));
+    // The next CI run of an unchanged commit: a fresh checkout of the store (new file times) and a
+    // cache restored with its layer records only. The scan reads the store; nothing is written or sent.
+    const checkout = join(work, 'checkout');
+    spawnSync('cp', ['-r', '--preserve=mode', store.dir, checkout]); // modes kept (setuid bits too), times new
+    rmSync(join(cacheDir, 'scan'), { recursive: true, force: true });
+    row('fresh checkout, layer records only, nothing changed', await push(specFor(store, store.roots, 'checkout', 'auto', checkout)));
+    rmSync(checkout, { recursive: true, force: true });
 
     const mid = midLevelPackage(store);
     const midBump = bump(store, mid);
