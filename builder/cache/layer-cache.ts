@@ -46,15 +46,23 @@ export class LayerCache {
    * once per layer, and a thread-pool round trip per call cost more than the calls.
    */
   async lookup(key: string, blobs: BlobStore, elsewhere?: BlobElsewhere): Promise<LayerBlob | undefined> {
-    const file = this.recordPath(key);
-    let record: unknown;
+    return this.usable(key, this.known(key), blobs, elsewhere);
+  }
+
+  /**
+   * What the record for `key` says the layer is, whether or not its blob is anywhere: for a push
+   * that can make the blob again as it sends it (layer-stream.ts). Reads no layer bytes.
+   */
+  known(key: string): LayerBlob | undefined {
     try {
-      record = JSON.parse(readFileSync(file, 'utf8'));
+      return validRecord(JSON.parse(readFileSync(this.recordPath(key), 'utf8')), key);
     } catch {
-      this.stats.misses++;
       return undefined; // absent, or torn by a crash before rename could not happen: either way a miss
     }
-    const blob = validRecord(record, key);
+  }
+
+  /** `blob` (the record of `key`) when its blob is in `blobs`, or held `elsewhere`; counts the hit or miss. */
+  private async usable(key: string, blob: LayerBlob | undefined, blobs: BlobStore, elsewhere?: BlobElsewhere): Promise<LayerBlob | undefined> {
     const blobPath = blob ? blobs.path(blob.digest) : undefined;
     const present = blobPath ? isFileOfSize(blobPath, blob!.size) : false;
     // Without the blob here, the record still serves a push whose target already holds it.
@@ -66,21 +74,9 @@ export class LayerCache {
     this.stats.hits++;
     const now = new Date();
     // Best effort: a blob or record pruned meanwhile is simply written again next time.
-    touch(file, now);
+    touch(this.recordPath(key), now);
     touch(blobPath!, now);
     return blob;
-  }
-
-  /**
-   * What the record for `key` says the layer is, whether or not its blob is anywhere: for a push
-   * that can make the blob again as it sends it (layer-stream.ts). Reads no layer bytes.
-   */
-  known(key: string): LayerBlob | undefined {
-    try {
-      return validRecord(JSON.parse(readFileSync(this.recordPath(key), 'utf8')), key);
-    } catch {
-      return undefined;
-    }
   }
 
   /** Remember what writing the layer for `key` gave. Failing to write the cache only costs a rewrite next time. */
@@ -106,10 +102,10 @@ export class LayerCache {
    * again as the push sends them.
    */
   async getOrWrite(key: string, blobs: BlobStore, write: () => Promise<LayerBlob>, push?: PushOnly): Promise<CacheAnswer> {
-    const hit = await this.lookup(key, blobs, push?.elsewhere);
+    const record = this.known(key);
+    const hit = await this.usable(key, record, blobs, push?.elsewhere);
     if (hit) return { blob: hit, cached: true };
-    const known = push?.remake ? this.known(key) : undefined;
-    if (known) return { blob: known, cached: true, remake: true };
+    if (record && push?.remake) return { blob: record, cached: true, remake: true };
     const blob = await write();
     await this.save(key, blob);
     return { blob, cached: false };
