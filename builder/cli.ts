@@ -4,7 +4,7 @@ import { Command, Option } from 'commander';
 import { ImgbuildError } from './errors.js';
 import { RegistryError } from '../registry-client/errors.js';
 import { LayeringError } from '../layering/errors.js';
-import { outputFormats } from './outputs.js';
+import { outputFormats } from './transports/write.js';
 import { availableParallelism } from 'node:os';
 
 // Layers deflate on the libuv pool, two blocks per core (layer/gzip.ts), and file writes need
@@ -54,7 +54,8 @@ registryOptions(storeOptions(
     .addOption(new Option('-f, --format <format>', 'output format').choices([...outputFormats]).default('oci'))
     .option('--stream', 'write a docker-archive to stdout instead of a file (for `| docker load`)')
     .option('--json', 'print a machine-readable summary with every digest to stdout')
-    .option('--previous <image>', 'the previous build (OCI layout, archive or registry reference): keep its store layers that are still whole (stable layering)')
+    .option('--previous <image>', 'the previous build (any image argument, e.g. oci:<dir> or docker://<ref>): keep its store layers that are still whole (stable layering)')
+    .option('--plan <file>', 'follow this plan (`imgbuild plan --json` output) instead of planning; refused when it was made for other contents')
     .option('--push <reference>', 'push the image to a registry (e.g. ghcr.io/org/app:1.0); no file is written unless -o is given')
     .option('--tag <tag>', 'with --push: also push under this tag (repeatable)', collect)
     .option('--digest-file <file>', 'with --push: write the pushed manifest digest to this file'),
@@ -63,8 +64,8 @@ registryOptions(storeOptions(
 registryOptions(
   program
     .command('push')
-    .description('push an image on disk to a registry')
-    .argument('<image>', 'OCI layout directory, OCI archive or docker-archive')
+    .description('push an image to a registry: one on disk, or one on a registry (a copy; blobs mounted or streamed, never written to disk)')
+    .argument('<image>', 'oci:<dir>[:tag], oci-archive:<file>[:tag], docker-archive:<file>[:name:tag] (gzipped too), docker://<ref>, or a path')
     .argument('<reference>', 'where to push, e.g. ghcr.io/org/app:1.0 or localhost:5000/app:dev')
     .option('--tag <tag>', 'also push under this tag (repeatable)', collect)
     .option('--digest-file <file>', 'write the pushed manifest digest to this file')
@@ -80,12 +81,13 @@ registryOptions(
     .option('--password-stdin', 'read the password or token from standard input'),
 ).action(lazy(() => import('./commands/login.js'), 'runLogin'));
 
-program
-  .command('inspect')
-  .description('show the config, layers, sizes and store paths of an image')
-  .argument('<image>', 'OCI layout directory, OCI archive or docker-archive')
-  .option('--json', 'print JSON')
-  .action(lazy(() => import('./commands/inspect.js'), 'runInspect'));
+registryOptions(
+  program
+    .command('inspect')
+    .description('show the config, layers, sizes and store paths of an image (a registry image: its layers are not fetched)')
+    .argument('<image>', 'oci:<dir>[:tag], oci-archive:<file>[:tag], docker-archive:<file>[:name:tag] (gzipped too), docker://<ref>, or a path')
+    .option('--json', 'print JSON'),
+).action(lazy(() => import('./commands/inspect.js'), 'runInspect'));
 
 storeOptions(
   program
@@ -101,7 +103,7 @@ registryOptions(storeOptions(
     .description('print the layer plan of a spec: each layer, its paths, size and why it is there')
     .argument('<spec>', 'spec file, or a directory holding image.<ext>')
     .option('--json', 'print JSON')
-    .option('--previous <image>', 'plan against a previous build: OCI layout, archive or registry reference (stable layering)'),
+    .option('--previous <image>', 'plan against a previous build: any image argument (stable layering)'),
 )).action(lazy(() => import('./commands/plan.js'), 'runPlan'));
 
 /** Exit code of a reported error: 1, or 2 in a command that answers a question (`answering`). */
@@ -130,7 +132,7 @@ answering(registryOptions(storeOptions(
 answering(program
   .command('diff')
   .description('show how two images differ: manifest, config, layers, and the files inside changed layers; exit 1 if they differ, 2 on an error')
-  .argument('<a>', 'OCI layout, OCI archive, docker-archive (oci:, oci-archive:, docker-archive: prefixes accepted) or docker://<registry image>')
+  .argument('<a>', 'oci:<dir>[:tag], oci-archive:<file>[:tag], docker-archive:<file>[:name:tag] (gzipped too), docker://<ref>, or a path')
   .argument('<b>', 'the image to compare with')
   .option('--max-files <n>', 'files listed per changed layer (default 50)')
   .option('--insecure-registry <host[:port]>', 'plain HTTP or unverified TLS for this registry only (repeatable)', collect)
@@ -162,13 +164,8 @@ function causeHint(err: Error): string | undefined {
 }
 
 function reportError(err: unknown): number {
-  // layering/ stays free of builder imports, so its error is a plain Error subclass: a user's
-  // problem all the same (a bad layer group, a limit too small), not an internal one.
-  if (err instanceof LayeringError) {
-    process.stderr.write(`error[layering]: ${err.message}\n`);
-    return errorExitCode;
-  }
-  if (err instanceof ImgbuildError || err instanceof RegistryError) {
+  // Three error classes of one shape: layering/ and registry-client/ stand alone, so theirs are their own.
+  if (err instanceof ImgbuildError || err instanceof RegistryError || err instanceof LayeringError) {
     process.stderr.write(`error[${err.code}]: ${err.message}\n`);
     const hint = err.hint ?? causeHint(err);
     if (hint) process.stderr.write(`hint: ${hint}\n`);
@@ -178,6 +175,44 @@ function reportError(err: unknown): number {
     process.stderr.write('interrupted: nothing was written\n');
     return 130;
   }
+  // A file, a permission or a network failure a user can cause and fix: said as such, not as a crash.
+  const sys = systemError(err);
+  if (sys) {
+    process.stderr.write(`error[${sys.code}]: ${sys.message}\n`);
+    if (sys.hint) process.stderr.write(`hint: ${sys.hint}\n`);
+    return errorExitCode;
+  }
   process.stderr.write(`internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   return 70;
+}
+
+/** Node's errors for what a user's system or input causes: a missing file, no permission, no network. */
+function systemError(err: unknown): { code: string; message: string; hint?: string } | undefined {
+  const e = err as NodeJS.ErrnoException & { hostname?: string };
+  if (!(err instanceof Error) || typeof e.code !== 'string') return undefined;
+  const where = e.path ? ` ${e.path}` : e.hostname ? ` ${e.hostname}` : '';
+  switch (e.code) {
+    case 'ENOENT':
+      return { code: 'file', message: `no such file or directory:${where || ` ${e.message}`}` };
+    case 'EACCES':
+    case 'EPERM':
+      return { code: 'file', message: `permission denied:${where || ` ${e.message}`}` };
+    case 'ENOSPC':
+      return { code: 'file', message: `no space left on the device${where ? ` writing${where}` : ''}`, hint: 'free space, or prune the cache: imgbuild cache prune --max-size 5G' };
+    case 'ENOTDIR':
+    case 'EISDIR':
+    case 'EEXIST':
+      return { code: 'file', message: e.message };
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return { code: 'network', message: `cannot resolve the host${where}`, hint: 'check the registry name and the network' };
+    case 'ECONNREFUSED':
+    case 'ECONNRESET':
+    case 'ETIMEDOUT':
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+      return { code: 'network', message: e.message, hint: 'check that the registry is up and reachable' };
+    default:
+      return undefined;
+  }
 }

@@ -1,11 +1,37 @@
-// The library: everything the CLI does, callable from TypeScript/JavaScript.
+// imgbuild's library: the pipeline (spec → store → plan → build) and the image model with its
+// transports and publishers. Everything the CLI does, callable with an explicit context.
+// The standalone parts have their own entry points: imgbuild/registry-client, imgbuild/layering, imgbuild/oci.
+
+// Specs
 export * from './spec/index.js';
-export { buildImage, specClosure, specPlan, specStore, defaultBlobStore, type BuildOptions, type BuildResult, type BuildEvent } from './build.js';
-export { writeOutput, streamOutput, outputFormats, type OutputFormat } from './outputs.js';
-export { openImage, type ImageHandle } from './input/open-image.js';
-export { BlobStore } from './blobs/blob-store.js';
-export { cacheRoot } from './cache-dir.js';
-export { ImgbuildError, SpecError, StoreError, LayerContentError, OutputError } from './errors.js';
-export type { BuiltImage, ImageLayer } from './image/types.js';
+
+// Store sources
+export { openStoreSource, DirectoryStoreSource, NixStoreSource, ClosureFileStoreSource, EmptyStoreSource, type OpenStoreSourceOptions } from './store/index.js';
 export type { StoreSource } from './store/types.js';
+
+// Planning and building
+export { buildImage, specStore, specClosure, specBase, type Build, type BuildOptions } from './build/build-image.js';
+export type { BuildContext, BuildEvent } from './build/context.js';
+export { planImage, checkPlan, closureDigest, formatImagePlan, PLAN_VERSION, type ImagePlan } from './build/plan.js';
+export { layerReason } from './build/assemble.js';
+
+// The image model
+export type { Layer, BlobLocation, Image, Index, IndexEntry, CheckedDescriptor, MinimalImage, MinimalIndex, PlatformWanted } from './model/index.js';
+export { completeImage, completeIndex, imageForPlatform, describeLayer, layerDescriptor, verifiedStream, ImageReadError, BlobMismatchError } from './model/index.js';
+
+// Transports: read any image argument, write any image
+export { parseImageRef, formatImageRef, openImage, openArtifact, writeOciLayout, writeOciArchive, writeDockerArchive, streamDockerArchive, writeImage, outputFormats, type ImageRef, type OpenImageOptions, type OutputFormat } from './transports/index.js';
+export { pushImage, readRegistryImage, type PushImageOptions } from './transports/registry.js';
+export { layerFiles, readLayerFile, type LayerFile } from './transports/layer-files.js';
+
+// The layer cache
+export { LayerCache } from './cache/layer-cache.js';
+export { pruneCache, type PruneOptions, type PruneResult } from './cache/prune.js';
+
+// Reproducibility checks
+export { diffImages, type ImageDiff } from './repro/diff.js';
+export { verifySpec, BUILD_CONDITIONS, type VerifyOptions, type VerifyResult, type BuildRunner, type BuildConditions } from './repro/verify.js';
+
+// Errors: one shape (code, message, hint)
+export { ImgbuildError, SpecError, StoreError, LayerContentError, OutputError } from './errors.js';
 export type { LayerBlob, LayerEntry, Compressor } from './layer/types.js';

@@ -1,4 +1,4 @@
-import type { BuildEvent } from './build.js';
+import type { BuildEvent } from './build/context.js';
 
 const MB = 1024 * 1024;
 
@@ -33,11 +33,11 @@ export function progressReporter(stream: NodeJS.WriteStream = process.stderr): (
         break;
       case 'layer-done':
         done++;
-        if (e.cached) cached++;
+        if (e.origin === 'cached') cached++;
         line(
           tty
             ? `layers: ${done}/${e.total} written${cached > 0 ? ` (${cached} from the cache)` : ''}`
-            : `layer ${e.index + 1}/${e.total} (${e.reason}): ${e.digest} ${formatSize(e.size)}${e.remade ? ' (cached; made again from the store as it is pushed)' : e.cached ? ' (cached)' : ''}`,
+            : `layer ${e.index + 1}/${e.total} (${e.reason}): ${e.digest} ${formatSize(e.size)}${e.origin === 'deferred' ? ' (cached record; made from the store if an output needs its bytes)' : e.origin === 'cached' ? ' (cached)' : ''}`,
         );
         if (tty && done === e.total) stream.write('\n');
         break;

@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
-import { goldenDeflateInput } from '../builder/repro/golden-input.js';
+import { goldenDeflateInput } from '../builder/layer/golden-input.js';
 import { blockDeflateSync, createPinnedDeflate } from '../builder/layer/gzip.js';
 import {
   ALLOW_DRIFT_ENV,

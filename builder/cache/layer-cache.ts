@@ -2,12 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, statSync, utimesSync } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { isDigest, type Digest } from '../../oci/digest.js';
-import type { BlobStore } from '../blobs/blob-store.js';
-import { cacheRoot } from '../cache-dir.js';
+import { isDigest } from '../../oci/digest.js';
+import { BlobStore } from '../blobs/blob-store.js';
 import type { LayerBlob } from '../layer/types.js';
 
-/** One cached layer: what writing it gave. The blob itself lives in a BlobStore. */
+/** One cached layer: what writing it gave. The blob itself lives in the cache's BlobStore. */
 export interface LayerRecord {
   v: 1;
   key: string;
@@ -17,70 +16,62 @@ export interface LayerRecord {
 const KEY = /^[0-9a-f]{64}$/;
 
 /**
- * Maps a layer's cache key (layer-key.ts) to the layer it gives: digest, diff_id, sizes, media
- * type. Records are small JSON files under `<dir>/<aa>/<key>.json`, written to a temp name and
- * renamed, so two builds sharing the cache never read half a record and a race only writes the
- * same record twice. A record answers only if its blob is in the build's BlobStore with the
- * recorded size; a hit sets the record's and the blob's mtime to now, which is what `cache
- * prune` orders by (least recently used first).
+ * imgbuild's cache of layers under one root: records under `<root>/layers/<aa>/<key>.json`
+ * (cache key → digest, diff_id, sizes, media type) and blobs under `<root>/blobs/sha256/`.
+ * Records are written to a temp name and renamed, so two builds sharing the cache never read
+ * half a record and a race only writes the same record twice. A hit sets the record's and the
+ * blob's mtime to now, which is what `cache prune` orders by (least recently used first).
+ *
+ * It only gets and puts records and blobs: how a layer is used (written out, pushed) is not its
+ * business. `cachedLayer` (layer-source.ts) is the decorator a build puts around each layer.
  */
 export class LayerCache {
-  /** Lookups answered and not answered since this object was made. */
+  /** Records found and not found since this object was made. */
   readonly stats = { hits: 0, misses: 0 };
+  readonly blobs: BlobStore;
+  readonly recordDir: string;
 
-  constructor(readonly dir: string) {}
-
-  /** `<cacheRoot>/layers` ($IMGBUILD_CACHE_DIR, $XDG_CACHE_HOME/imgbuild or ~/.cache/imgbuild). */
-  static atDefaultLocation(env: NodeJS.ProcessEnv = process.env): LayerCache {
-    return new LayerCache(join(cacheRoot(env), 'layers'));
+  constructor(readonly root: string) {
+    this.blobs = new BlobStore(join(root, 'blobs'));
+    this.recordDir = join(root, 'layers');
   }
 
   recordPath(key: string): string {
     if (!KEY.test(key)) throw new Error(`not a layer cache key: ${key}`);
-    return join(this.dir, key.slice(0, 2), `${key}.json`);
+    return join(this.recordDir, key.slice(0, 2), `${key}.json`);
   }
 
   /**
-   * The cached layer for `key` whose blob is in `blobs`, or undefined. Reads no layer bytes.
-   * The record is read, and the blob looked at, with synchronous calls: a warm build does this
-   * once per layer, and a thread-pool round trip per call cost more than the calls.
+   * What the record for `key` says the layer is, whether or not its blob is here; undefined when
+   * there is no valid record. Read synchronously: a warm build does this once per layer, and a
+   * thread-pool round trip per call cost more than the call.
    */
-  async lookup(key: string, blobs: BlobStore, elsewhere?: BlobElsewhere): Promise<LayerBlob | undefined> {
-    return this.usable(key, this.known(key), blobs, elsewhere);
-  }
-
-  /**
-   * What the record for `key` says the layer is, whether or not its blob is anywhere: for a push
-   * that can make the blob again as it sends it (layer-stream.ts). Reads no layer bytes.
-   */
-  known(key: string): LayerBlob | undefined {
+  get(key: string): LayerBlob | undefined {
+    let record: LayerBlob | undefined;
     try {
-      return validRecord(JSON.parse(readFileSync(this.recordPath(key), 'utf8')), key);
+      record = validRecord(JSON.parse(readFileSync(this.recordPath(key), 'utf8')), key);
     } catch {
-      return undefined; // absent, or torn by a crash before rename could not happen: either way a miss
+      record = undefined; // absent, or torn: either way a miss
     }
-  }
-
-  /** `blob` (the record of `key`) when its blob is in `blobs`, or held `elsewhere`; counts the hit or miss. */
-  private async usable(key: string, blob: LayerBlob | undefined, blobs: BlobStore, elsewhere?: BlobElsewhere): Promise<LayerBlob | undefined> {
-    const blobPath = blob ? blobs.path(blob.digest) : undefined;
-    const present = blobPath ? isFileOfSize(blobPath, blob!.size) : false;
-    // Without the blob here, the record still serves a push whose target already holds it.
-    const usable = present || (blob !== undefined && elsewhere !== undefined && (await elsewhere(blob.digest).catch(() => false)));
-    if (!blob || !usable) {
+    if (!record) {
       this.stats.misses++;
       return undefined;
     }
     this.stats.hits++;
-    const now = new Date();
-    // Best effort: a blob or record pruned meanwhile is simply written again next time.
-    touch(this.recordPath(key), now);
-    touch(blobPath!, now);
-    return blob;
+    touch(this.recordPath(key), new Date());
+    return record;
+  }
+
+  /** The cached blob's file when it is here with the recorded size (its mtime set to now), else undefined. */
+  blobFile(blob: LayerBlob): string | undefined {
+    const path = this.blobs.path(blob.digest);
+    if (!isFileOfSize(path, blob.size)) return undefined;
+    touch(path, new Date());
+    return path;
   }
 
   /** Remember what writing the layer for `key` gave. Failing to write the cache only costs a rewrite next time. */
-  async save(key: string, blob: LayerBlob): Promise<void> {
+  async put(key: string, blob: LayerBlob): Promise<void> {
     const file = this.recordPath(key);
     const tmp = `${file}.${process.pid}-${randomBytes(6).toString('hex')}.tmp`;
     const record: LayerRecord = { v: 1, key, blob: { digest: blob.digest, diffId: blob.diffId, size: blob.size, uncompressedSize: blob.uncompressedSize, mediaType: blob.mediaType } };
@@ -92,39 +83,6 @@ export class LayerCache {
       await rm(tmp, { force: true }).catch(() => undefined);
     }
   }
-
-  /**
-   * The layer for `key`: from the cache when it has it (then `write` is not called and nothing is
-   * read), else written by `write` and remembered. For a build whose only output is a push
-   * (`push.elsewhere` answers whether the registry holds a blob): a blob held at the registry
-   * need not be here; and with `push.remake`, a layer whose record is here but whose blob is held
-   * nowhere is not written either — the answer says `remake`, and the caller makes the bytes
-   * again as the push sends them.
-   */
-  async getOrWrite(key: string, blobs: BlobStore, write: () => Promise<LayerBlob>, push?: PushOnly): Promise<CacheAnswer> {
-    const record = this.known(key);
-    const hit = await this.usable(key, record, blobs, push?.elsewhere);
-    if (hit) return { blob: hit, cached: true };
-    if (record && push?.remake) return { blob: record, cached: true, remake: true };
-    const blob = await write();
-    await this.save(key, blob);
-    return { blob, cached: false };
-  }
-}
-
-/** What the build's only output, a push, tells the cache. */
-export interface PushOnly {
-  elsewhere: BlobElsewhere;
-  /** The caller can make a layer's bytes again while pushing (see getOrWrite). */
-  remake?: boolean;
-}
-
-export interface CacheAnswer {
-  blob: LayerBlob;
-  /** From the cache: not written now. */
-  cached: boolean;
-  /** Known from the cache but held neither here nor at the registry: to be made again for the push. */
-  remake?: boolean;
 }
 
 function isFileOfSize(path: string, size: number): boolean {
@@ -143,9 +101,6 @@ function touch(path: string, time: Date): void {
     // pruned meanwhile, or a read-only cache: only the LRU order suffers
   }
 }
-
-/** Whether a blob is held where the build's output goes (a registry that will be pushed to). */
-export type BlobElsewhere = (digest: Digest) => Promise<boolean>;
 
 function validRecord(r: unknown, key: string): LayerBlob | undefined {
   if (typeof r !== 'object' || r === null) return undefined;

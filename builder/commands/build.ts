@@ -1,10 +1,13 @@
-import type { RegistryClient } from '../../registry-client/index.js';
-import type { Digest } from '../../oci/digest.js';
-import { buildImage, type BuildResult } from '../build.js';
-import { defaultOutputPath, streamOutput, writeOutput, type OutputFormat } from '../outputs.js';
+import { readFile } from 'node:fs/promises';
+import type { PushResult } from '../../registry-client/index.js';
+import { buildImage, type Build } from '../build/build-image.js';
+import { layerReason } from '../build/assemble.js';
+import { ImgbuildError } from '../errors.js';
 import { progressReporter } from '../progress.js';
-import type { PushSummary, RegistryFlags } from '../registry.js';
-import { loadSpecAndStore, printJson, readPrevious, type StoreFlags } from './common.js';
+import { defaultOutputPath, writeImage, type OutputFormat } from '../transports/write.js';
+import { cliBuildContext } from './context.js';
+import { loadCliSpec, printJson, readPrevious, type StoreFlags } from './common.js';
+import { chunkSizeOf, lazyClient, type RegistryFlags } from './registry-flags.js';
 
 interface BuildFlags extends StoreFlags, RegistryFlags {
   output?: string;
@@ -12,6 +15,7 @@ interface BuildFlags extends StoreFlags, RegistryFlags {
   stream?: boolean;
   json?: boolean;
   previous?: string;
+  plan?: string;
   push?: string;
   tag?: string[];
   digestFile?: string;
@@ -27,97 +31,90 @@ export async function runBuild(specFile: string, flags: BuildFlags): Promise<voi
   process.on('SIGINT', onSigint);
   process.on('SIGTERM', onSigint);
   // One registry client for the base pull and the push, so one token serves both.
-  let client: RegistryClient | undefined;
+  const { parseReference } = flags.push ? await import('../../registry-client/index.js') : { parseReference: undefined };
+  const pushRef = flags.push ? parseReference!(flags.push) : undefined;
+  const client = lazyClient(flags, pushRef?.registry);
   try {
-    const { spec, store } = await loadSpecAndStore(specFile, flags);
+    // Bad flags are refused before the build, not after it.
+    if (pushRef) chunkSizeOf(flags);
+    if (flags.plan && flags.previous) throw new ImgbuildError('usage', '--plan and --previous cannot be used together', 'make the plan with `imgbuild plan --previous <image> --json`, then build with --plan alone');
+    const spec = await loadCliSpec(specFile, flags);
+    const plan = flags.plan ? await readPlanFile(flags.plan) : undefined;
     const previous = await readPrevious(flags.previous, flags);
-    // The registry modules load only when a registry is involved (a push, a base image).
-    const registry = () => import('../registry.js');
-    const pushRef = flags.push ? (await registry()).parseReference(flags.push) : undefined;
-    // A bad push flag is refused before the build, not after it.
-    if (pushRef) (await registry()).chunkSizeOf(flags);
-    const getClient = async () => (client ??= await (await registry()).registryClient(flags, pushRef?.registry));
-    // Pushing only: a cached layer the registry already holds needs no local blob.
-    const pushOnly = pushRef && !flags.output && !flags.stream;
-    if (pushOnly) {
+    if (pushRef && !flags.output && !flags.stream) {
       // Reach the registry before building when the push is the only output: an unreachable
       // registry fails before the build, not after it. The first response also starts V8's
       // background compile of undici's HTTP parser (WebAssembly), which then runs beside the
       // build instead of holding up the process's exit (~70 ms here, bench/README.md).
-      await (await getClient()).origin(pushRef.registry);
+      await (await client.get()).origin(pushRef.registry);
     }
-    const blobElsewhere = pushOnly
-      ? async (digest: Digest) => {
-          const repo = { registry: pushRef.registry, repository: pushRef.repository };
-          const { pushScope } = await import('../../registry-client/index.js');
-          return (await (await getClient()).blobExists(repo, digest, pushScope(repo))).exists;
-        }
-      : undefined;
-    const result = await buildImage(spec, { store, previous, signal: abort.signal, onEvent: progressReporter(), registryClient: getClient, blobElsewhere });
-    const { image, blobs } = result;
+    const ctx = cliBuildContext({ signal: abort.signal, onEvent: progressReporter(), registry: client.get });
+    const build = await buildImage(spec, ctx, { ...(previous ? { previous } : {}), ...(plan ? { plan } : {}) });
+    const { image } = build;
     abort.signal.throwIfAborted();
 
     let output: string | undefined;
     if (flags.stream) {
-      await streamOutput(image, blobs, process.stdout);
+      const { streamDockerArchive } = await import('../transports/docker-archive.js');
+      await streamDockerArchive(image, process.stdout);
     } else if (flags.output || !pushRef) {
       output = flags.output ?? defaultOutputPath(spec.name, flags.format);
-      await writeOutput(image, blobs, flags.format, output);
+      await writeImage(image, flags.format, output);
     }
     abort.signal.throwIfAborted();
 
-    let pushed: PushSummary | undefined;
+    let pushed: PushResult | undefined;
     if (pushRef) {
-      const { builtImagePushInput, pushTo } = await registry();
-      const input = builtImagePushInput(image, blobs, flags.tag ?? [], baseMounts(result, pushRef.registry));
-      pushed = await pushTo(await getClient(), pushRef, input, flags);
+      const { pushImage } = await import('../transports/registry.js');
+      pushed = await pushImage(await client.get(), pushRef, image, { tags: flags.tag ?? [], chunkSize: chunkSizeOf(flags) });
       const { reportPush } = await import('./push.js');
-      await reportPush(pushed, { digestFile: flags.digestFile }, process.stderr);
+      await reportPush({ ...pushed, target: pushRef.toString() }, { digestFile: flags.digestFile }, process.stderr);
     }
-    report(result, flags, output, pushed);
+    report(build, flags, output, pushed);
   } finally {
-    await client?.close();
+    await client.close();
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigint);
   }
 }
 
-/** Base layers pushed to the base's own registry are mounted from its repository, not uploaded. */
-function baseMounts(result: BuildResult, registry: string): Map<string, string[]> {
-  const mounts = new Map<string, string[]>();
-  const base = result.base;
-  if (base?.registry?.registry === registry) {
-    for (const l of base.layers) mounts.set(l.digest, [base.registry.repository]);
+async function readPlanFile(file: string): Promise<{ value: unknown; file: string }> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    throw new ImgbuildError('plan', `--plan ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`, 'write one with `imgbuild plan <spec> --json > plan.json`');
   }
-  return mounts;
+  try {
+    return { value: JSON.parse(text), file };
+  } catch (e) {
+    throw new ImgbuildError('plan', `--plan ${file}: not JSON (${(e as Error).message})`, 'write one with `imgbuild plan <spec> --json > plan.json`');
+  }
 }
 
-function report({ image }: BuildResult, flags: BuildFlags, output: string | undefined, pushed: PushSummary | undefined): void {
+function report({ spec, image }: Build, flags: BuildFlags, output: string | undefined, pushed: PushResult | undefined): void {
+  const tag = image.refs[0]!.slice(spec.name.length + 1);
   if (flags.json && !flags.stream) {
     printJson({
-      name: image.name,
-      tag: image.tag,
-      manifestDigest: image.manifestDescriptor.digest,
+      name: spec.name,
+      tag,
+      manifestDigest: image.descriptor.digest,
       configDigest: image.configDescriptor.digest,
       format: output ? flags.format : undefined,
       output,
       pushed: pushed ? { reference: pushed.reference, uploaded: pushed.uploaded, mounted: pushed.mounted, skipped: pushed.skipped, bytesSent: pushed.bytesSent, alreadyThere: pushed.alreadyThere } : undefined,
-      layers: image.layers.map((l) => ({
-        digest: l.digest,
-        diffId: l.diffId,
-        size: l.size,
-        mediaType: l.mediaType,
-        reason: l.reason,
-        storePaths: l.storePaths,
-      })),
+      layers: image.layers.map((l) => {
+        const { reason, storePaths } = layerReason(l);
+        return { digest: l.digest, diffId: l.diffId, size: l.size, mediaType: l.mediaType, reason: reason ?? 'base', storePaths };
+      }),
     });
     return;
   }
   // With --stream, stdout carries the archive: say everything else on stderr.
   const say = (s: string) => (flags.stream ? process.stderr : process.stdout).write(`${s}\n`);
-  say(image.manifestDescriptor.digest);
+  say(image.descriptor.digest);
   if (output) {
-    say(`wrote ${flags.format} ${output} (${image.name}:${image.tag}, ${image.layers.length} layers)`);
+    say(`wrote ${flags.format} ${output} (${image.refs[0]}, ${image.layers.length} layers)`);
     say(`look inside: imgbuild inspect ${output}${flags.format === 'oci' ? `   or   skopeo inspect oci:${output}` : ''}`);
   }
 }

@@ -1,5 +1,5 @@
 import { pruneCache, type PruneResult } from '../cache/prune.js';
-import { cacheRoot } from '../cache-dir.js';
+import { cacheRoot } from './cache-dir.js';
 import { ImgbuildError } from '../errors.js';
 import { printJson } from './common.js';
 import { parseSize, sumOfUnits } from '../unit-sum.js';

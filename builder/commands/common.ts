@@ -3,12 +3,11 @@ import { join, resolve } from 'node:path';
 import { SpecError } from '../errors.js';
 import { loadSpec } from '../spec/load.js';
 import { SPEC_EXTENSIONS } from '../spec/parse-file.js';
-import { openImage } from '../input/open-image.js';
-import { previousStoreLayers } from '../input/previous-layers.js';
-import type { RegistryFlags } from '../registry.js';
-import type { ResolvedSpec } from '../spec/schema.js';
-import { specStore } from '../build.js';
-import type { StoreSource } from '../store/types.js';
+import type { ResolvedSpec } from '../spec/types.js';
+import { previousStoreLayers } from '../build/previous-layers.js';
+import { openImage } from '../transports/open.js';
+import { hostPlatform } from './context.js';
+import { lazyClient, type RegistryFlags } from './registry-flags.js';
 
 export interface StoreFlags {
   store?: string;
@@ -18,19 +17,21 @@ export interface StoreFlags {
   verifyStore?: boolean;
 }
 
-/** Load a spec and open the store it names, with `--store`/`--store-dir` taking precedence. */
-export async function loadSpecAndStore(specFile: string, flags: StoreFlags): Promise<{ spec: ResolvedSpec; store: StoreSource }> {
+/** Load a spec with `--store`/`--store-dir`/`--nix`/`--closure-file` taking precedence, in the process's environment. */
+export async function loadCliSpec(specFile: string, flags: StoreFlags): Promise<ResolvedSpec> {
   // --store/--store-dir are applied while resolving, so content paths are checked against them.
-  const spec = await loadSpec(await specFilePath(specFile), process.env, {
-    store: {
-      kind: flags.nix ? 'nix' : flags.closureFile ? 'closure-file' : undefined,
-      dir: flags.store ? resolve(flags.store) : undefined,
-      storeDir: flags.storeDir,
-      closureFile: flags.closureFile ? resolve(flags.closureFile) : undefined,
-      verify: flags.verifyStore,
+  return loadSpec(await specFilePath(specFile), {
+    env: process.env,
+    overrides: {
+      store: {
+        kind: flags.nix ? 'nix' : flags.closureFile ? 'closure-file' : undefined,
+        dir: flags.store ? resolve(flags.store) : undefined,
+        storeDir: flags.storeDir,
+        closureFile: flags.closureFile ? resolve(flags.closureFile) : undefined,
+        verify: flags.verifyStore,
+      },
     },
   });
-  return { spec, store: await specStore(spec) };
 }
 
 export function printJson(value: unknown): void {
@@ -52,18 +53,15 @@ export async function specFilePath(arg: string): Promise<string> {
 }
 
 /**
- * `--previous <image>`: the store layers of an earlier build, for stable layering — from an OCI
- * layout or archive on disk, or else a registry reference (only its manifest is fetched).
+ * `--previous <image>`: the store layers of an earlier build, for stable layering — any image
+ * argument (a layout, an archive, a registry image: only its manifest is fetched).
  */
 export async function readPrevious(image: string | undefined, registryFlags: RegistryFlags = {}): Promise<string[][] | undefined> {
   if (!image) return undefined;
-  if (await stat(image).then(() => true, () => false)) return previousStoreLayers((await openImage(image)).manifest);
-  const { resolveImage } = await import('../../registry-client/index.js');
-  const { parseReference, registryClient } = await import('../registry.js');
-  const ref = parseReference(image);
-  const client = await registryClient(registryFlags, ref.registry);
+  const client = lazyClient(registryFlags);
   try {
-    return previousStoreLayers((await resolveImage(client, ref)).manifest);
+    const previous = await openImage(image, { what: '--previous', registry: client.get, platform: hostPlatform() });
+    return previousStoreLayers(previous.manifest);
   } finally {
     await client.close();
   }

@@ -1,6 +1,6 @@
 import { login, parseUserPass } from '../../registry-client/index.js';
 import { ImgbuildError } from '../errors.js';
-import type { RegistryFlags } from '../registry.js';
+import type { RegistryFlags } from './registry-flags.js';
 import { readFile } from 'node:fs/promises';
 
 export interface LoginFlags extends RegistryFlags {

@@ -1,12 +1,22 @@
-import { formatPlan } from '../../layering/index.js';
-import { specClosure, specPlan } from '../build.js';
-import type { RegistryFlags } from '../registry.js';
-import { loadSpecAndStore, printJson, readPrevious, type StoreFlags } from './common.js';
+import { planImage, formatImagePlan } from '../build/plan.js';
+import { specBase, specClosure, specStore } from '../build/build-image.js';
+import { cliBuildContext } from './context.js';
+import { lazyClient, type RegistryFlags } from './registry-flags.js';
+import { loadCliSpec, printJson, readPrevious, type StoreFlags } from './common.js';
 
+/** `imgbuild plan`: the plan `build` follows (the same function), base-image layers included. */
 export async function runPlan(specFile: string, flags: StoreFlags & RegistryFlags & { json?: boolean; previous?: string }): Promise<void> {
-  const { spec, store } = await loadSpecAndStore(specFile, flags);
-  const closure = await specClosure(spec, store);
-  const plan = specPlan(spec, closure, 0, await readPrevious(flags.previous, flags));
-  if (flags.json) printJson(plan);
-  else process.stdout.write(formatPlan(plan));
+  const spec = await loadCliSpec(specFile, flags);
+  const client = lazyClient(flags);
+  try {
+    const ctx = cliBuildContext({ registry: client.get });
+    const store = await specStore(spec, ctx);
+    const closure = await specClosure(spec, store);
+    const base = await specBase(spec, ctx);
+    const plan = planImage(spec, closure, base, await readPrevious(flags.previous, flags));
+    if (flags.json) printJson(plan);
+    else process.stdout.write(formatImagePlan(plan));
+  } finally {
+    await client.close();
+  }
 }

@@ -1,36 +1,36 @@
 import { writeFile } from 'node:fs/promises';
-import { Readable } from 'node:stream';
-import type { PushInput } from '../../registry-client/index.js';
-import { openImage, type ImageHandle } from '../input/open-image.js';
-import { parseReference, pushTo, registryClient, type PushSummary, type RegistryFlags } from '../registry.js';
+import type { PushResult } from '../../registry-client/index.js';
+import { openImage } from '../transports/open.js';
+import { hostPlatform } from './context.js';
 import { printJson } from './common.js';
+import { chunkSizeOf, lazyClient, type RegistryFlags } from './registry-flags.js';
 
-export interface PushFlags extends RegistryFlags {
+interface PushFlags extends RegistryFlags {
   tag?: string[];
   digestFile?: string;
   json?: boolean;
 }
 
-/** The push input of an image read from disk: its manifest as it is, every blob streamed from it. */
-function handlePushInput(img: ImageHandle, extraTags: string[]): PushInput {
-  const configDigest = img.manifest.config.digest as `sha256:${string}`;
-  return {
-    manifest: { bytes: img.manifestBytes, mediaType: img.manifest.mediaType ?? 'application/vnd.oci.image.manifest.v1+json' },
-    blobs: [
-      { digest: configDigest, size: img.configBytes.length, open: () => Readable.from([img.configBytes]) },
-      ...img.manifest.layers.map((l) => ({ digest: l.digest as `sha256:${string}`, size: l.size, open: () => img.openBlob(l.digest) })),
-    ],
-    extraTags,
-  };
+export interface PushSummary extends PushResult {
+  target: string;
 }
 
-export async function runPush(imagePath: string, reference: string, flags: PushFlags): Promise<void> {
-  const ref = parseReference(reference);
-  const img = await openImage(imagePath);
-  const client = await registryClient(flags, ref.registry);
+/**
+ * `imgbuild push <image> <reference>`: any image argument (a layout, an archive, a registry
+ * image) to a registry. From another registry, blobs are mounted when both are on one registry
+ * and streamed through otherwise: the image is never written to disk.
+ */
+export async function runPush(image: string, reference: string, flags: PushFlags): Promise<void> {
+  const { parseReference } = await import('../../registry-client/index.js');
+  const target = reference.startsWith('docker://') ? reference.slice('docker://'.length) : reference;
+  const ref = parseReference(target);
+  chunkSizeOf(flags);
+  const client = lazyClient(flags, ref.registry);
   try {
-    const summary = await pushTo(client, ref, handlePushInput(img, flags.tag ?? []), flags);
-    await reportPush(summary, flags);
+    const source = await openImage(image, { registry: client.get, platform: hostPlatform() });
+    const { pushImage } = await import('../transports/registry.js');
+    const result = await pushImage(await client.get(), ref, source, { tags: flags.tag ?? [], chunkSize: chunkSizeOf(flags) });
+    await reportPush({ ...result, target: ref.toString() }, flags);
   } finally {
     await client.close();
   }

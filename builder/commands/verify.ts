@@ -1,9 +1,13 @@
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
+import { mkdir } from 'node:fs/promises';
+import { ImgbuildError } from '../errors.js';
 import { countDifferences, formatDiff } from '../repro/format-diff.js';
-import { resolve } from 'node:path';
-import type { RegistryFlags } from '../registry.js';
-import { lazyRegistryOpener } from '../repro/lazy-registry.js';
-import { verifySpec, type VerifyResult } from '../repro/verify.js';
-import { printJson, type StoreFlags } from './common.js';
+import { verifySpec, type BuildConditions, type BuildRunner, type VerifyResult } from '../repro/verify.js';
+import { hostPlatform } from './context.js';
+import { printJson, specFilePath, type StoreFlags } from './common.js';
+import { lazyClient, type RegistryFlags } from './registry-flags.js';
 
 export interface VerifyFlags extends StoreFlags, RegistryFlags {
   against?: string;
@@ -18,41 +22,66 @@ export async function runVerify(spec: string, flags: VerifyFlags): Promise<void>
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   // --creds, if given, are for the registry of --against.
-  const registry = lazyRegistryOpener(flags, true);
+  const client = lazyClient(flags, flags.against ? registryOf(flags.against) : undefined);
   try {
+    const specFile = resolve(await specFilePath(spec));
     const result = await verifySpec({
-      spec,
       against: flags.against,
-      buildArgs: buildArgs(flags),
       keep: flags.keep,
+      build: processBuild(specFile, flags),
       signal: abort.signal,
-      open: { remote: registry.open },
+      open: { registry: client.get, platform: hostPlatform() },
       log: (line) => process.stderr.write(`${line}\n`),
     });
     if (flags.json) printJson(result);
     else process.stdout.write(formatVerify(result));
     process.exitCode = result.reproducible ? 0 : 1;
   } finally {
-    await registry.close();
+    await client.close();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
 }
 
-/**
- * The flags each build needs to see the same inputs: where the store is, and how to reach the
- * registry of a base image. (--creds and --chunk-size only concern pushes, which verify does not do.)
- */
-export function buildArgs(flags: VerifyFlags): string[] {
-  const args: string[] = [];
-  if (flags.store) args.push('--store', resolve(flags.store));
-  if (flags.storeDir) args.push('--store-dir', flags.storeDir);
-  if (flags.nix) args.push('--nix');
-  if (flags.closureFile) args.push('--closure-file', resolve(flags.closureFile));
-  if (flags.verifyStore) args.push('--verify-store');
-  for (const h of flags.insecureRegistry ?? []) args.push('--insecure-registry', h);
-  for (const f of flags.caFile ?? []) args.push('--ca-file', resolve(f));
-  return args;
+function registryOf(image: string): string | undefined {
+  const ref = image.replace(/^docker:\/\//, '');
+  const host = ref.split('/')[0];
+  return host && /[.:]/.test(host) ? host : undefined;
+}
+
+/** Each build as a process of its own (verify-build.js): a shell sets its umask (Node cannot set a child's), then becomes it. */
+function processBuild(spec: string, flags: VerifyFlags): BuildRunner {
+  const entry = fileURLToPath(new URL('./verify-build.js', import.meta.url));
+  // Paths absolute: the build runs in another directory. --creds and --chunk-size concern pushes only.
+  const buildFlags: StoreFlags & RegistryFlags = {
+    ...(flags.store ? { store: resolve(flags.store) } : {}),
+    ...(flags.storeDir ? { storeDir: flags.storeDir } : {}),
+    ...(flags.nix ? { nix: true } : {}),
+    ...(flags.closureFile ? { closureFile: resolve(flags.closureFile) } : {}),
+    ...(flags.verifyStore ? { verifyStore: true } : {}),
+    ...(flags.insecureRegistry ? { insecureRegistry: flags.insecureRegistry } : {}),
+    ...(flags.caFile ? { caFile: flags.caFile.map((f) => resolve(f)) } : {}),
+  };
+  return async (c: BuildConditions, dir: string, signal?: AbortSignal) => {
+    const cwd = join(dir, 'cwd');
+    await mkdir(cwd, { recursive: true });
+    const cacheDir = c.freshCache ? join(dir, 'cache') : undefined;
+    const output = join(dir, 'image.oci');
+    const env: NodeJS.ProcessEnv = { ...process.env, TZ: c.tz, LANG: c.locale, LC_ALL: c.locale };
+    if (cacheDir) env.IMGBUILD_CACHE_DIR = cacheDir;
+    const args = [process.execPath, entry, JSON.stringify({ spec, output, flags: buildFlags })];
+    const r = await run('/bin/sh', ['-c', `umask ${c.umask} && exec "$@"`, 'sh', ...args], cwd, env, signal);
+    if (r.code !== 0) {
+      throw new ImgbuildError('verify', `the build (umask ${c.umask}, TZ ${c.tz}) failed with exit code ${r.code ?? r.signal}:\n${r.stderr.trimEnd()}`);
+    }
+    let manifestDigest: string;
+    try {
+      manifestDigest = (JSON.parse(r.stdout) as { manifestDigest: string }).manifestDigest;
+    } catch {
+      throw new ImgbuildError('verify', `the build printed no JSON summary: ${r.stdout.slice(0, 200)}`);
+    }
+    return { manifestDigest, output, cwd, cacheDir };
+  };
 }
 
 export function formatVerify(r: VerifyResult): string {
@@ -70,4 +99,43 @@ export function formatVerify(r: VerifyResult): string {
     if (!r.workDir) lines.push('hint: rerun with --keep to keep both images for `imgbuild diff` or `skopeo inspect`');
   }
   return `${lines.join('\n')}\n`;
+}
+
+/** After Ctrl-C, how long a build gets to clean up its temp files before it is killed. */
+const KILL_GRACE_MS = 2000;
+
+/**
+ * Run a build. On abort the child gets SIGINT (it removes its temp files and exits), then SIGKILL
+ * if it is still there after a grace period; the promise settles only once the child is gone, so
+ * the caller never removes a directory a build is still writing into.
+ */
+function run(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv, signal?: AbortSignal): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
+  return new Promise((resolvePromise, reject) => {
+    if (signal?.aborted) return reject(abortError());
+    const child = spawn(cmd, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    let killTimer: NodeJS.Timeout | undefined;
+    const onAbort = () => {
+      child.kill('SIGINT');
+      killTimer = setTimeout(() => child.kill('SIGKILL'), KILL_GRACE_MS);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.on('error', (err) => {
+      signal?.removeEventListener('abort', onAbort);
+      reject(err);
+    });
+    child.on('close', (code, sig) => {
+      clearTimeout(killTimer);
+      signal?.removeEventListener('abort', onAbort);
+      if (signal?.aborted) reject(abortError());
+      else resolvePromise({ code, signal: sig, stdout, stderr });
+    });
+  });
+}
+
+function abortError(): Error {
+  return Object.assign(new Error('verify was interrupted'), { name: 'AbortError' });
 }

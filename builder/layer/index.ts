@@ -1,5 +1,5 @@
 export type * from './types.js';
-export { writeLayer } from './write-layer.js';
+export { writeLayer, measureLayer } from './write-layer.js';
 export { layerStream, type ExpectedBlob } from './layer-stream.js';
 export { TarChunker } from './tar-chunker.js';
 export { storeLayerEntries, treeEntries } from './tree-entries.js';

@@ -51,6 +51,24 @@ export async function writeLayer(
 }
 
 /**
+ * The digests and sizes `writeLayer` would give for `entries`, with the bytes made and dropped:
+ * for a build without a cache, whose outputs make the bytes again as they read them.
+ */
+export async function measureLayer(entries: AsyncIterable<LayerEntry> | Iterable<LayerEntry>, options: LayerWriteOptions): Promise<LayerBlob> {
+  checkDefaults(options);
+  options.signal?.throwIfAborted();
+  const sink = createSink(options.compressor, () => {});
+  try {
+    for await (const _ of feedTar(entries, options.header, sink, options.signal));
+    const measured = await sink.finish();
+    return { ...measured, mediaType: options.compressor === 'gzip' ? MediaType.ociLayerGzip : MediaType.ociLayer };
+  } catch (err) {
+    sink.abandon();
+    throw err;
+  }
+}
+
+/**
  * Hands the tar of `entries` to `sink`, one chunk at a time, and yields once the sink has taken
  * each chunk: a caller streaming the sink's output passes it on there.
  */

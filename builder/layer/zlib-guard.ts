@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { deflateRawSync, type ZlibOptions } from 'node:zlib';
 import { ImgbuildError } from '../errors.js';
-import { goldenDeflateInput } from '../repro/golden-input.js';
+import { goldenDeflateInput } from './golden-input.js';
 import { blockDeflateSync, DEFLATE_OPTIONS } from './gzip.js';
 
 /**
@@ -62,7 +62,7 @@ export function checkDeflate(compress: DeflateRaw = deflateRawSync): DeflateChec
  * Throws ZlibDriftError for a failed check, unless IMGBUILD_ALLOW_ZLIB_DRIFT=1, in which case
  * it calls `warn` (the caller decides how often).
  */
-export function enforceDeflateCheck(check: DeflateCheck, env: NodeJS.ProcessEnv, warn: (message: string) => void): void {
+export function enforceDeflateCheck(check: DeflateCheck, env: Readonly<Record<string, string | undefined>>, warn: (message: string) => void): void {
   if (check.ok) return;
   const error = new ZlibDriftError(check.expected, check.actual);
   if (env[ALLOW_DRIFT_ENV] !== '1') throw error;
@@ -75,13 +75,14 @@ let warned = false;
 /**
  * The start-up guard for the layer writer: the check runs once per process (about 20 ms), later
  * calls only look at the remembered result. Throws ZlibDriftError when this Node's deflate
- * differs from the reference, unless IMGBUILD_ALLOW_ZLIB_DRIFT=1 (then one warning on stderr).
+ * differs from the reference, unless `env` has IMGBUILD_ALLOW_ZLIB_DRIFT=1 (then one warning
+ * through `warn`). The caller passes its environment: the library reads none of its own.
  */
-export function assertReferenceDeflate(): void {
+export function assertReferenceDeflate(env: Readonly<Record<string, string | undefined>> = {}, warn: (message: string) => void = () => {}): void {
   checked ??= checkDeflate();
-  enforceDeflateCheck(checked, process.env, (message) => {
+  enforceDeflateCheck(checked, env, (message) => {
     if (warned) return;
     warned = true;
-    process.stderr.write(`${message}\n`);
+    warn(message);
   });
 }

@@ -1,7 +1,8 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Descriptor } from '../../oci/schemas.js';
 import { alignLayers, type LayerKey } from './align-layers.js';
-import type { ImageSource } from './image-source.js';
+import { openImageBlob, type Image } from '../model/image.js';
+import { ImgbuildError } from '../errors.js';
 import { diffJson, type FieldChange } from './json-diff.js';
 import { summariseLayer, type EntrySummary, type GzipHeader, type LayerSummary } from './layer-summary.js';
 
@@ -73,11 +74,11 @@ export interface ImageDiff {
  * changed layer. Layers are read as streams, each changed pair once; identical blobs are never
  * read.
  */
-export async function diffImages(a: ImageSource, b: ImageSource): Promise<ImageDiff> {
+export async function diffImages(a: Image, b: Image): Promise<ImageDiff> {
   const result: ImageDiff = {
-    a: { source: a.source, manifestDigest: a.manifestDigest, configDigest: a.manifest.config.digest },
-    b: { source: b.source, manifestDigest: b.manifestDigest, configDigest: b.manifest.config.digest },
-    identical: a.manifestDigest === b.manifestDigest,
+    a: { source: a.source, manifestDigest: a.descriptor.digest, configDigest: a.manifest.config.digest },
+    b: { source: b.source, manifestDigest: b.descriptor.digest, configDigest: b.manifest.config.digest },
+    identical: a.descriptor.digest === b.descriptor.digest,
     manifest: [],
     config: [],
     layers: [],
@@ -105,7 +106,7 @@ export async function diffImages(a: ImageSource, b: ImageSource): Promise<ImageD
     }
   }
 
-  const info = (img: ImageSource, d: Descriptor, index: number): LayerInfo => ({
+  const info = (img: Image, d: Descriptor, index: number): LayerInfo => ({
     index,
     digest: d.digest,
     diffId: img.config.rootfs.diff_ids[index],
@@ -134,7 +135,7 @@ export async function diffImages(a: ImageSource, b: ImageSource): Promise<ImageD
   return result;
 }
 
-function withoutDiffIds(config: ImageSource['config']): unknown {
+function withoutDiffIds(config: Image['config']): unknown {
   const { rootfs, ...rest } = config;
   const { diff_ids: _d, ...rootfsRest } = rootfs;
   return { ...rest, rootfs: rootfsRest };
@@ -146,14 +147,14 @@ function descriptorFields(d: Descriptor): unknown {
   return rest;
 }
 
-async function gzipHeaderDiff(a: ImageSource, b: ImageSource, x: LayerInfo, y: LayerInfo): Promise<FieldChange[]> {
+async function gzipHeaderDiff(a: Image, b: Image, x: LayerInfo, y: LayerInfo): Promise<FieldChange[]> {
   const [ha, hb] = await Promise.all([readGzipHeader(a, x.digest), readGzipHeader(b, y.digest)]);
   return diffJson(ha ?? null, hb ?? null, 'gzip');
 }
 
 /** The 10-byte gzip header of a blob, reading no more than its first chunk. */
-async function readGzipHeader(img: ImageSource, digest: string): Promise<GzipHeader | undefined> {
-  const stream = img.openBlob(digest);
+async function readGzipHeader(img: Image, digest: string): Promise<GzipHeader | undefined> {
+  const stream = blobOf(img, digest);
   try {
     for await (const chunk of stream) {
       const c = chunk as Buffer;
@@ -166,10 +167,10 @@ async function readGzipHeader(img: ImageSource, digest: string): Promise<GzipHea
   }
 }
 
-async function contentDiff(a: ImageSource, b: ImageSource, x: LayerInfo, y: LayerInfo, descriptor: FieldChange[]): Promise<LayerDiff> {
+async function contentDiff(a: Image, b: Image, x: LayerInfo, y: LayerInfo, descriptor: FieldChange[]): Promise<LayerDiff> {
   const [sa, sb] = await Promise.all([
-    summariseLayer(a.openBlob(x.digest), `${a.source} layer ${x.index + 1} (${x.digest})`),
-    summariseLayer(b.openBlob(y.digest), `${b.source} layer ${y.index + 1} (${y.digest})`),
+    summariseLayer(blobOf(a, x.digest), `${a.source} layer ${x.index + 1} (${x.digest})`),
+    summariseLayer(blobOf(b, y.digest), `${b.source} layer ${y.index + 1} (${y.digest})`),
   ]);
   const notes: string[] = [];
   for (const [img, l, s] of [[a, x, sa], [b, y, sb]] as const) {
@@ -239,4 +240,11 @@ function orderDiff(a: string[], b: string[]): OrderDiff | undefined {
   }
   if (first === -1) return undefined;
   return { position: first, a: a[first]!, b: b[first]!, displaced };
+}
+
+/** A blob of an image, for reading: every one a diff asks for is named by the image's manifest. */
+function blobOf(img: Image, digest: string) {
+  const stream = openImageBlob(img, digest);
+  if (!stream) throw new ImgbuildError('image-read', `${img.source}: no blob ${digest}`);
+  return stream;
 }

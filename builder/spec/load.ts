@@ -8,8 +8,18 @@ import type { ResolvedSpec } from './types.js';
  * validate it and apply every default. Relative paths in the spec are relative to its directory.
  * Throws SpecError (a SpecValidationError listing every problem when the spec does not validate).
  */
-export async function loadSpec(file: string, env: NodeJS.ProcessEnv = process.env, overrides: SpecOverrides = {}): Promise<ResolvedSpec> {
+export async function loadSpec(file: string, options: LoadSpecOptions = {}): Promise<ResolvedSpec> {
   const absolute = resolve(file);
+  const env = options.env ?? {};
   const parsed = await parseSpecFile(absolute, env);
-  return resolveSpec(parsed.value, { file: absolute, env, overrides, lineOf: parsed.lineOf });
+  return resolveSpec(parsed.value, { file: absolute, env, overrides: options.overrides ?? {}, lineOf: parsed.lineOf, ...(options.now ? { now: options.now } : {}) });
+}
+
+export interface LoadSpecOptions {
+  /** The environment the spec sees: a TS/JS spec's `process.env`, and SOURCE_DATE_EPOCH. Default: empty. */
+  env?: Readonly<Record<string, string | undefined>>;
+  /** Flags that override the spec's store fields. */
+  overrides?: SpecOverrides;
+  /** "Now", for `created: "now"`. Default: the system clock. */
+  now?: () => Date;
 }

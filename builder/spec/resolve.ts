@@ -27,8 +27,8 @@ export interface SpecOverrides {
 export interface ResolveOptions {
   /** The spec file: relative paths in the spec are relative to its directory; errors name it. */
   file: string;
-  /** Default `process.env`; only SOURCE_DATE_EPOCH is read. */
-  env?: NodeJS.ProcessEnv;
+  /** The environment the spec is resolved in; only SOURCE_DATE_EPOCH is read. Default: empty. */
+  env?: Readonly<Record<string, string | undefined>>;
   overrides?: SpecOverrides;
   /** Line of a field in the spec's text, for messages (JSON/YAML). */
   lineOf?: (path: readonly PropertyKey[]) => number | undefined;
@@ -89,7 +89,7 @@ export function resolveSpec(input: unknown, options: ResolveOptions): ResolvedSp
   inStore(spec.layering?.pinned, ['layering', 'pinned']);
   spec.layering?.layers?.forEach((group, i) => inStore(group, ['layering', 'layers', i]));
 
-  const dates = resolveDates(spec, options.env ?? process.env, options.now ?? (() => new Date()));
+  const dates = resolveDates(spec, options.env ?? {}, options.now ?? (() => new Date()));
   if ('problem' in dates) issue([], dates.problem);
 
   const accounts = resolveAccounts(spec, issue);

@@ -2,7 +2,6 @@ import { readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import pLimit from 'p-limit';
 import type { ClosureGraph, StorePathInfo } from '../../layering/types.js';
-import { cacheRoot } from '../cache-dir.js';
 import { StoreError } from '../errors.js';
 import { cycleError, findCycle, finishGraph } from './closure-graph.js';
 import { cachedScan, scanStorePath, type StorePathScan, type StorePathScanJob } from './path-scan.js';
@@ -17,7 +16,7 @@ import type { StoreSource } from './types.js';
 export type ScanOffload = (job: StorePathScanJob) => Promise<StorePathScan> | undefined;
 
 export interface DirectoryStoreSourceOptions {
-  /** Where scan results are memoised; `false` disables the cache. Default `<cacheRoot()>/scan`. */
+  /** Where scan results are memoised; absent or `false`: not memoised. */
   cacheDir?: string | false;
   /**
    * Store paths in flight at once (default 4). Reads are synchronous (see readNarTree), so on one
@@ -49,8 +48,7 @@ export class DirectoryStoreSource implements StoreSource {
     this.fsDir = resolve(fsDir);
     this.storeDir = normaliseStoreDir(storeDir);
     this.description = `directory ${fsDir} (as ${this.storeDir})`;
-    const cacheDir = options.cacheDir === undefined ? join(cacheRoot(), 'scan') : options.cacheDir;
-    this.cache = cacheDir === false ? undefined : new ScanCache(cacheDir);
+    this.cache = options.cacheDir ? new ScanCache(options.cacheDir) : undefined;
     this.concurrency = Math.max(1, options.concurrency ?? 4);
   }
 

@@ -13,3 +13,4 @@ export { nixBase32Encode, nixBase32Decode, isHashPart, NIX_BASE32_ALPHABET } fro
 export { narHashOf, narSize, readNarTree, dumpNar, type NarNode } from './nar.js';
 export { parseNarHash, formatNarHashBase32, formatNarHashSri } from './nar-hash.js';
 export { RefScanner } from './ref-scanner.js';
+export { EmptyStoreSource } from './empty-source.js';

@@ -32,7 +32,7 @@ export function runNix(cmd: string, args: string[], opts: NixRunOptions = {}): P
     const child = execFile(
       cmd,
       fullArgs,
-      { env: opts.env ?? process.env, cwd: opts.cwd, maxBuffer: 1 << 30, encoding: 'utf8' },
+      { env: opts.env, cwd: opts.cwd, maxBuffer: 1 << 30, encoding: 'utf8' },
       (err, stdout, stderr) => {
         if (err) {
           const notFound = (err as NodeJS.ErrnoException).code === 'ENOENT';

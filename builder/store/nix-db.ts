@@ -31,7 +31,7 @@ export async function writeNixDb(registration: string, destRoot: string, opts: W
   }
   const work = await mkdtemp(join(tmpdir(), 'imgbuild-nixdb-'));
   try {
-    const env: NodeJS.ProcessEnv = { ...(opts.env ?? process.env), USER: 'nobody' };
+    const env: NodeJS.ProcessEnv = { ...(opts.env ?? {}), USER: 'nobody' };
     // The store URL says where the database goes; these would override it.
     delete env.NIX_STORE_DIR;
     delete env.NIX_STATE_DIR;

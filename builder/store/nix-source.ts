@@ -45,7 +45,8 @@ export class NixStoreSource implements StoreSource {
   }
 
   static async open(opts: NixStoreSourceOptions = {}): Promise<NixStoreSource> {
-    const run: NixRunOptions = { env: opts.env ?? process.env, cwd: opts.cwd };
+    // Without an env the commands inherit the process's environment (the OS does, not this library).
+    const run: NixRunOptions = { env: opts.env, cwd: opts.cwd };
     const detected = normaliseStoreDir(await detectStoreDir(run));
     if (opts.storeDir !== undefined && normaliseStoreDir(opts.storeDir) !== detected) {
       throw new StoreError(

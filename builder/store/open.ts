@@ -16,8 +16,10 @@ export interface OpenStoreSourceOptions {
   verify?: boolean;
   /** nix: directory that relative installables (`.#app`) resolve against. */
   cwd?: string;
-  /** directory: where scan results are cached (`false`: no cache). */
+  /** directory: where scan results are cached (absent or `false`: no cache). */
   cacheDir?: string | false;
+  /** nix: the environment Nix commands run in (absent: the process's, inherited). */
+  env?: Readonly<Record<string, string | undefined>>;
 }
 
 /** The store source the CLI's options describe. */
@@ -28,11 +30,12 @@ export async function openStoreSource(opts: OpenStoreSourceOptions): Promise<Sto
       if (opts.verify) {
         throw new StoreError('--verify-store needs a source that gives NAR hashes (nix or a closure file); a scanned directory has none', []);
       }
-      return new DirectoryStoreSource(opts.dir, opts.storeDir ?? '/nix/store', opts.cacheDir === undefined ? {} : { cacheDir: opts.cacheDir });
+      return new DirectoryStoreSource(opts.dir, opts.storeDir ?? '/nix/store', { cacheDir: opts.cacheDir ?? false });
     case 'nix':
       return NixStoreSource.open({
         ...(opts.storeDir !== undefined ? { storeDir: opts.storeDir } : {}),
         ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}),
+        ...(opts.env !== undefined ? { env: opts.env as NodeJS.ProcessEnv } : {}),
         verify: opts.verify ?? false,
       });
     case 'closure-file':

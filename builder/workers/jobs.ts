@@ -10,8 +10,8 @@ export interface StoreLayerJob {
   storeDir: string;
   header: TarHeaderDefaults;
   compressor: Compressor;
-  /** Root of the BlobStore the layer goes into. */
-  blobRoot: string;
+  /** Root of the BlobStore the layer goes into; absent: the layer is measured, its bytes dropped. */
+  blobRoot?: string;
 }
 
 /** What a worker can be asked to do: each kind's job and result (both structured-cloneable). */

@@ -28,7 +28,7 @@ export type FromWorker = { type: 'done'; id: number; result: Jobs[JobKind]['resu
 export function workersWanted(
   option: boolean | undefined,
   jobs: number,
-  env: NodeJS.ProcessEnv = process.env,
+  env: Readonly<Record<string, string | undefined>>,
   cores: number = availableParallelism(),
 ): boolean {
   if (option !== undefined) return option;

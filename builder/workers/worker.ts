@@ -5,7 +5,7 @@
 import { parentPort } from 'node:worker_threads';
 import { BlobStore } from '../blobs/blob-store.js';
 import { storeLayerEntries } from '../layer/tree-entries.js';
-import { writeLayer } from '../layer/write-layer.js';
+import { measureLayer, writeLayer } from '../layer/write-layer.js';
 import { runStorePathScanJob } from '../store/path-scan.js';
 import type { JobKind, Jobs } from './jobs.js';
 import type { FromWorker, ToWorker } from './pool.js';
@@ -21,7 +21,8 @@ const handlers: Handlers = {
     const where = new Map<string, string>();
     job.paths.forEach((p, i) => where.set(p, job.fsPaths[i]!));
     const entries = storeLayerEntries(job.paths, (p) => where.get(p)!, job.storeDir);
-    return writeLayer(entries, { header: job.header, compressor: job.compressor, signal }, new BlobStore(job.blobRoot));
+    const options = { header: job.header, compressor: job.compressor, signal };
+    return job.blobRoot === undefined ? measureLayer(entries, options) : writeLayer(entries, options, new BlobStore(job.blobRoot));
   },
   'scan-store-path': (job) => runStorePathScanJob(job),
 };

@@ -43,7 +43,7 @@ export async function indexTar(file: string): Promise<Map<string, TarMember>> {
   return members;
 }
 
-function parseOctal(field: Buffer): number {
+export function parseOctal(field: Buffer): number {
   // Base-256 for sizes of 8 GiB and more (GNU extension).
   if ((field[0] ?? 0) & 0x80) {
     let n = 0;
@@ -54,19 +54,19 @@ function parseOctal(field: Buffer): number {
   return s ? parseInt(s, 8) : 0;
 }
 
-function cString(b: Buffer): string {
+export function cString(b: Buffer): string {
   const end = b.indexOf(0);
   return b.subarray(0, end === -1 ? b.length : end).toString('utf8');
 }
 
-function ustarName(h: Buffer): string {
+export function ustarName(h: Buffer): string {
   const name = cString(h.subarray(0, 100));
   const magic = h.subarray(257, 262).toString('latin1');
   const prefix = magic === 'ustar' ? cString(h.subarray(345, 500)) : '';
   return prefix ? `${prefix}/${name}` : name;
 }
 
-function paxPath(data: Buffer): string | undefined {
+export function paxPath(data: Buffer): string | undefined {
   let i = 0;
   while (i < data.length) {
     const space = data.indexOf(0x20, i);
@@ -81,6 +81,6 @@ function paxPath(data: Buffer): string | undefined {
   return undefined;
 }
 
-function normalise(name: string): string {
+export function normalise(name: string): string {
   return name.replace(/^\.\//, '').replace(/\/$/, '');
 }

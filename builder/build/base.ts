@@ -1,0 +1,55 @@
+import { MediaType } from '../../oci/media-types.js';
+import type { ContainerConfig, History } from '../../oci/schemas.js';
+import type { Image } from '../model/image.js';
+import type { Layer } from '../model/layer.js';
+
+/** Docker layer media types name the same bytes as their OCI twins; our manifest is OCI. */
+const ociLayerType: Record<string, string> = {
+  [MediaType.dockerLayerGzip]: MediaType.ociLayerGzip,
+  [MediaType.dockerLayer]: MediaType.ociLayer,
+};
+
+/** A base image's layer as a layer of ours: the same bytes (never recompressed), under the OCI media type, without its annotations. */
+export function baseLayer(l: Layer): Layer {
+  const { annotations: _, ...rest } = l;
+  return { ...rest, mediaType: ociLayerType[l.mediaType] ?? l.mediaType };
+}
+
+/**
+ * The base's history, or one entry per base layer when it has none (so every layer has one),
+ * naming the base as the spec names it (`fromImage`: the same on every machine).
+ */
+export function baseHistory(base: Image, fromImage: string): History[] {
+  const history = base.config.history ?? [];
+  if (history.some((h) => !h.empty_layer)) return history;
+  return base.layers.map(() => ({ created: base.config.created, created_by: `imgbuild: base layer from ${fromImage}` }));
+}
+
+/**
+ * The container config of an image built on a base, as dockerTools inherits it: `Env` merged by
+ * variable name with the spec's values winning (base order kept, new names appended), object
+ * fields (Labels, ExposedPorts, Volumes) merged the same way, any other field the spec sets
+ * replaces the base's.
+ */
+export function mergeConfig(base: ContainerConfig | undefined, spec: ContainerConfig): ContainerConfig {
+  const merged: ContainerConfig = { ...(base ?? {}) };
+  for (const [key, value] of Object.entries(spec)) {
+    if (value === undefined) continue;
+    (merged as Record<string, unknown>)[key] = value;
+  }
+  merged.Env = mergeEnv(base?.Env ?? [], spec.Env ?? []);
+  if (merged.Env.length === 0) delete merged.Env;
+  for (const key of ['Labels', 'ExposedPorts', 'Volumes'] as const) {
+    const b = base?.[key];
+    const s = spec[key];
+    if (b || s) (merged as Record<string, unknown>)[key] = { ...(b ?? {}), ...(s ?? {}) };
+  }
+  return merged;
+}
+
+function mergeEnv(base: string[], spec: string[]): string[] {
+  const name = (e: string) => (e.includes('=') ? e.slice(0, e.indexOf('=')) : e);
+  const out = new Map<string, string>();
+  for (const e of [...base, ...spec]) out.set(name(e), e);
+  return [...out.values()];
+}

@@ -1,0 +1,55 @@
+import type { RegistryClient } from '../../registry-client/index.js';
+import type { StoreSource } from '../store/types.js';
+
+/** What the build is doing, for progress output. */
+export type BuildEvent =
+  | { phase: 'closure'; paths: number; narSize: number }
+  | { phase: 'plan'; layers: number }
+  | { phase: 'layer-start'; index: number; total: number; reason: string; paths: number; narSize: number }
+  | {
+      phase: 'layer-done';
+      index: number;
+      total: number;
+      reason: string;
+      digest: string;
+      size: number;
+      /**
+       * `written` now; `cached`: its blob was in the cache; `deferred`: its bytes are made when an
+       * output reads them (a cached record without its blob, or a build without a cache).
+       */
+      origin: 'written' | 'cached' | 'deferred';
+    };
+
+/**
+ * Everything a build takes from its surroundings, said explicitly: the library reads no
+ * environment variable, no home directory and no command line of its own. The CLI fills it
+ * from its flags and environment.
+ */
+export interface BuildContext {
+  /**
+   * imgbuild's cache root (layer records, layer blobs, store scan records), e.g. what the CLI
+   * takes from $IMGBUILD_CACHE_DIR or ~/.cache/imgbuild. Absent: no cache, and nothing is written
+   * outside the outputs (a layer's bytes are then made once to measure them and again when an
+   * output reads them).
+   */
+  cacheDir?: string;
+  /** The environment a spec is resolved in (SOURCE_DATE_EPOCH) and Nix commands run in. Default: empty. */
+  env?: Readonly<Record<string, string | undefined>>;
+  /** "Now", for `created: "now"`. Default: the system clock. */
+  clock?: () => Date;
+  /**
+   * Worker threads for a directory store's scans and the store layers: a count, `true` (cores − 1)
+   * or `false` (all on the calling thread). Default `true` on more than one core. Bytes are the same either way.
+   */
+  workers?: boolean | number;
+  /** How many layers are written at once; default: the number of cores. */
+  concurrency?: number;
+  onEvent?: (event: BuildEvent) => void;
+  /** Warnings (a zlib drift allowed by IMGBUILD_ALLOW_ZLIB_DRIFT=1 in `env`); default: dropped. */
+  warn?: (message: string) => void;
+  signal?: AbortSignal;
+  /** How to reach a registry (a `fromImage` reference); made on first use. */
+  registry?: () => Promise<RegistryClient>;
+  /** Overrides the store the spec names. */
+  store?: StoreSource;
+}

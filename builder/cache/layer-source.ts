@@ -1,0 +1,66 @@
+import { createReadStream } from 'node:fs';
+import type { Readable } from 'node:stream';
+import type { BlobStore } from '../blobs/blob-store.js';
+import type { LayerBlob } from '../layer/types.js';
+import type { Layer } from '../model/layer.js';
+import type { LayerCache } from './layer-cache.js';
+
+/**
+ * How a build makes one of its layers: the three ways it can get the bytes. A cache (or none)
+ * decides which it uses.
+ */
+export interface LayerMaker {
+  /** The layer's cache key (layer-key.ts): stands for its bytes; reads no file content. */
+  key(): Promise<string>;
+  /** Write the blob into `blobs` (temp file, renamed to its digest). */
+  write(blobs: BlobStore): Promise<LayerBlob>;
+  /** Make the bytes and measure them, keeping nothing. */
+  measure(): Promise<LayerBlob>;
+  /** The bytes as a stream, made as they are read, failing before the last byte unless they are `expected`. */
+  stream(expected: LayerBlob): Readable;
+}
+
+/** How a layer of the build was had: written now, found in the cache, or to be made when it is read. */
+export type LayerOrigin = 'written' | 'cached' | 'deferred';
+
+export interface MadeLayer {
+  layer: Layer;
+  origin: LayerOrigin;
+}
+
+/**
+ * A layer through the cache (the decorator): a record whose blob is here gives a layer read from
+ * that file (nothing made); a record without its blob gives a layer whose bytes are made from
+ * its inputs only if something reads them (a push to a registry that already holds the blob
+ * never does), checked against the record; no record: the blob is written into the cache and
+ * recorded. Without a cache the bytes are measured now and made again when read, so nothing
+ * is written outside the outputs.
+ */
+export async function cachedLayer(maker: LayerMaker, cache: LayerCache | undefined): Promise<MadeLayer> {
+  if (!cache) {
+    const blob = await maker.measure();
+    return { layer: lazyLayer(blob, maker), origin: 'deferred' };
+  }
+  const key = await maker.key();
+  const record = cache.get(key);
+  if (record) {
+    const file = cache.blobFile(record);
+    return file ? { layer: fileLayer(record, file), origin: 'cached' } : { layer: lazyLayer(record, maker), origin: 'deferred' };
+  }
+  const blob = await maker.write(cache.blobs);
+  await cache.put(key, blob);
+  return { layer: fileLayer(blob, cache.blobs.path(blob.digest)), origin: 'written' };
+}
+
+function facts(blob: LayerBlob) {
+  return { digest: blob.digest, diffId: blob.diffId, size: blob.size, mediaType: blob.mediaType };
+}
+
+/** A layer whose blob is a file. */
+export function fileLayer(blob: LayerBlob, file: string): Layer {
+  return { ...facts(blob), file, open: () => createReadStream(file) };
+}
+
+function lazyLayer(blob: LayerBlob, maker: LayerMaker): Layer {
+  return { ...facts(blob), open: () => maker.stream(blob) };
+}

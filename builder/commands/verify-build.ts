@@ -1,0 +1,25 @@
+/**
+ * One build of `imgbuild verify`, run as a process of its own so that its umask, time zone,
+ * locale and working directory differ from the other build's (commands/verify.ts starts it).
+ * Arguments: one JSON object `{ spec, output, flags }`; prints `{ "manifestDigest": … }`.
+ */
+import { buildImage } from '../build/build-image.js';
+import { writeOciLayout } from '../transports/oci-layout.js';
+import { cliBuildContext } from './context.js';
+import { loadCliSpec, type StoreFlags } from './common.js';
+import { lazyClient, type RegistryFlags } from './registry-flags.js';
+
+const { spec: specFile, output, flags } = JSON.parse(process.argv[2] ?? '{}') as { spec: string; output: string; flags: StoreFlags & RegistryFlags };
+const client = lazyClient(flags);
+try {
+  const spec = await loadCliSpec(specFile, flags);
+  const { image } = await buildImage(spec, cliBuildContext({ registry: client.get }));
+  await writeOciLayout(image, output);
+  process.stdout.write(`${JSON.stringify({ manifestDigest: image.descriptor.digest })}\n`);
+} catch (err) {
+  const e = err as { code?: string; message?: string; hint?: string };
+  process.stderr.write(`error[${e.code ?? 'internal'}]: ${e.message ?? String(err)}\n${e.hint ? `hint: ${e.hint}\n` : ''}`);
+  process.exitCode = 1;
+} finally {
+  await client.close();
+}

@@ -1,0 +1,109 @@
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import tar from 'tar-stream';
+import { ImgbuildError } from '../errors.js';
+import type { Layer } from '../model/layer.js';
+
+/** One entry of a layer's tar, as `tar tv` would list it. */
+export interface LayerFile {
+  /** Relative, without `./` or a trailing slash: `nix/store/…-hello/bin/hello`. */
+  path: string;
+  type: 'file' | 'directory' | 'symlink' | 'hardlink' | 'other';
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  /** For a symlink or hard link: what it points at. */
+  linkTarget?: string;
+}
+
+/** The files of a layer, in tar order (its bytes are read once: for a registry layer, fetched). */
+export async function layerFiles(layer: Layer): Promise<LayerFile[]> {
+  const out: LayerFile[] = [];
+  await walk(layer, (file) => {
+    out.push(file);
+    return 'skip';
+  });
+  return out;
+}
+
+/**
+ * The content of one regular file of a layer, or undefined when the layer has no such file; reads
+ * the layer only up to it. `path` may be written with or without a leading `/`.
+ */
+export async function readLayerFile(layer: Layer, path: string, maxBytes = 64 * 1024 * 1024): Promise<Buffer | undefined> {
+  const wanted = normalise(path);
+  let found: Buffer | undefined;
+  await walk(layer, (file) => {
+    if (file.path !== wanted || file.type !== 'file') return 'skip';
+    if (file.size > maxBytes) throw new ImgbuildError('layer-read', `${path} is ${file.size} bytes, more than ${maxBytes}`, 'pass a larger maxBytes');
+    return (data) => {
+      found = data;
+    };
+  });
+  return found;
+}
+
+type Visit = (file: LayerFile) => 'skip' | ((data: Buffer) => void);
+
+/** Reads the layer's tar (gunzipped when it is gzip), calling `visit` per entry; stops once a visitor has taken its data. */
+async function walk(layer: Layer, visit: Visit): Promise<void> {
+  const extract = tar.extract();
+  let done = false;
+  const reading = (async () => {
+    for await (const entry of extract) {
+      const h = entry.header;
+      const file: LayerFile = {
+        path: normalise(h.name),
+        type: h.type === 'file' || h.type === 'contiguous-file' ? 'file' : h.type === 'directory' ? 'directory' : h.type === 'symlink' ? 'symlink' : h.type === 'link' ? 'hardlink' : 'other',
+        mode: h.mode ?? 0,
+        uid: h.uid ?? 0,
+        gid: h.gid ?? 0,
+        size: h.size ?? 0,
+        ...(h.linkname ? { linkTarget: h.linkname } : {}),
+      };
+      const take = visit(file);
+      if (take === 'skip') {
+        entry.resume();
+        continue;
+      }
+      const chunks: Buffer[] = [];
+      for await (const c of entry) chunks.push(c as Buffer);
+      take(Buffer.concat(chunks));
+      done = true;
+      break;
+    }
+  })();
+  const blob = layer.open();
+  const source = Readable.from(gunzipIfGzip(blob));
+  try {
+    await Promise.all([pipeline(source, extract).catch((e: unknown) => {
+      if (!done) throw e;
+    }), reading]);
+  } catch (err) {
+    if (done) return;
+    throw err instanceof ImgbuildError ? err : new ImgbuildError('layer-read', `layer ${layer.digest}: cannot read it as a tar: ${(err as Error).message}`, undefined, { cause: err });
+  } finally {
+    blob.destroy();
+  }
+}
+
+/** The blob's bytes, gunzipped when they start with gzip's magic. */
+async function* gunzipIfGzip(blob: Readable): AsyncGenerator<Buffer> {
+  const it = blob[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  const first = await it.next();
+  if (first.done) return;
+  const rest = async function* () {
+    yield first.value;
+    for (let r = await it.next(); !r.done; r = await it.next()) yield r.value;
+  };
+  if (first.value[0] === 0x1f && first.value[1] === 0x8b) yield* Readable.from(rest()).pipe(createGunzip());
+  else yield* rest();
+}
+
+function normalise(name: string): string {
+  let p = name;
+  while (p.startsWith('./')) p = p.slice(2);
+  return p.replace(/^\/+/, '').replace(/\/+$/, '');
+}

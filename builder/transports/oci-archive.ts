@@ -1,0 +1,22 @@
+import { createWriteStream } from 'node:fs';
+import { digestHex } from '../../oci/digest.js';
+import type { Image } from '../model/image.js';
+import { writeArchive, type ArchiveMember } from './archive-tar.js';
+import { writeFileAtomically } from './atomic.js';
+import { imageBlobs, ociIndexJson, ociLayoutFile, type LayoutNaming } from './oci-layout.js';
+
+/** The members of an OCI archive: the OCI layout directory as a tar (what `skopeo copy oci-archive:` reads). */
+function ociArchiveMembers(image: Image, naming: LayoutNaming): ArchiveMember[] {
+  const blobs = imageBlobs(image).sort((a, b) => (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0));
+  return [
+    { name: 'blobs/', kind: 'directory' },
+    { name: 'blobs/sha256/', kind: 'directory' },
+    ...blobs.map((b): ArchiveMember => ({ name: `blobs/sha256/${digestHex(b.digest)}`, kind: 'stream', size: b.size, open: () => b.open() })),
+    { name: 'index.json', kind: 'bytes', data: Buffer.from(ociIndexJson(image, naming)) },
+    { name: 'oci-layout', kind: 'bytes', data: Buffer.from(ociLayoutFile) },
+  ];
+}
+
+export function writeOciArchive(image: Image, outFile: string, naming: LayoutNaming = {}): Promise<void> {
+  return writeFileAtomically(outFile, (temp) => writeArchive(ociArchiveMembers(image, naming), createWriteStream(temp, { flags: 'wx' })));
+}

@@ -1,0 +1,89 @@
+import { copyFile, link, mkdir, stat, writeFile } from 'node:fs/promises';
+import { createWriteStream } from 'node:fs';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { canonicalJson } from '../../oci/canonical-json.js';
+import { digestHex, type Digest } from '../../oci/digest.js';
+import { Annotation, MediaType } from '../../oci/media-types.js';
+import { bytesStream, splitRef, type Image } from '../model/image.js';
+import type { Readable } from 'node:stream';
+import { writeDirAtomically } from './atomic.js';
+
+/** Annotation containerd's `ctr import` reads for the full image name. */
+const containerdImageName = 'io.containerd.image.name';
+
+export const ociLayoutFile = canonicalJson({ imageLayoutVersion: '1.0.0' });
+
+export interface LayoutNaming {
+  /** `name:tag` (or a bare tag) the image is tagged with; default the image's first ref. */
+  ref?: string;
+}
+
+/** The `index.json` of a layout holding one image, tagged with its ref. */
+export function ociIndexJson(image: Image, naming: LayoutNaming = {}): string {
+  const ref = naming.ref ?? image.refs[0];
+  const annotations: Record<string, string> = {};
+  if (ref) {
+    const { name, tag } = splitRef(ref);
+    annotations[Annotation.refName] = tag;
+    if (name) annotations[containerdImageName] = `${name}:${tag}`;
+  }
+  return canonicalJson({
+    schemaVersion: 2,
+    mediaType: MediaType.ociIndex,
+    manifests: [{ ...image.descriptor, ...(ref ? { annotations } : {}) }],
+  });
+}
+
+/** One blob of an image to write: its digest, size, and bytes (a file to link, or a stream). */
+export interface ImageBlob {
+  digest: Digest;
+  size: number;
+  file?: string;
+  open(): Readable;
+}
+
+/** Every blob of the image, each once: layers, config, manifest. */
+export function imageBlobs(image: Image): ImageBlob[] {
+  const out = new Map<string, ImageBlob>();
+  for (const l of image.layers) if (!out.has(l.digest)) out.set(l.digest, { digest: l.digest, size: l.size, ...(l.file ? { file: l.file } : {}), open: () => l.open() });
+  const config = image.configDescriptor;
+  if (!out.has(config.digest)) out.set(config.digest, { digest: config.digest, size: config.size, open: () => bytesStream(image.configBytes) });
+  const m = image.descriptor;
+  if (!out.has(m.digest)) out.set(m.digest, { digest: m.digest, size: m.size, open: () => bytesStream(image.manifestBytes) });
+  return [...out.values()];
+}
+
+/**
+ * Write an OCI image layout directory (image-spec `image-layout.md`). A blob held in a local file
+ * (the layer cache, another layout) is hard-linked when it is on the same file system, copied
+ * otherwise; any other blob is streamed from its source (made from the store, fetched).
+ */
+export async function writeOciLayout(image: Image, outDir: string, naming: LayoutNaming = {}): Promise<void> {
+  await writeDirAtomically(outDir, isOciLayout, async (dir) => {
+    await mkdir(join(dir, 'blobs', 'sha256'), { recursive: true });
+    for (const blob of imageBlobs(image)) {
+      const to = join(dir, 'blobs', 'sha256', digestHex(blob.digest));
+      if (blob.file && (await isFileOfSize(blob.file, blob.size))) await linkOrCopy(blob.file, to);
+      else await pipeline(blob.open(), createWriteStream(to, { flags: 'wx' }));
+    }
+    await writeFile(join(dir, 'oci-layout'), ociLayoutFile);
+    await writeFile(join(dir, 'index.json'), ociIndexJson(image, naming));
+  });
+}
+
+async function isFileOfSize(path: string, size: number): Promise<boolean> {
+  return stat(path).then((s) => s.isFile() && s.size === size, () => false);
+}
+
+async function isOciLayout(dir: string): Promise<boolean> {
+  return stat(join(dir, 'oci-layout')).then((s) => s.isFile(), () => false);
+}
+
+async function linkOrCopy(from: string, to: string): Promise<void> {
+  try {
+    await link(from, to);
+  } catch {
+    await copyFile(from, to);
+  }
+}

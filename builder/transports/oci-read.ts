@@ -1,0 +1,55 @@
+import { Annotation } from '../../oci/media-types.js';
+import { IndexSchema } from '../../oci/schemas.js';
+import { digestHex, sha256Digest, type Digest } from '../../oci/digest.js';
+import { completeImage, completeIndex, isIndexDocument, ImageReadError, parseDocument } from '../model/complete.js';
+import type { CheckedDescriptor, Image, Index } from '../model/image.js';
+import type { MemberStorage } from './member-storage.js';
+
+const blobName = (d: Digest) => `blobs/sha256/${digestHex(d)}`;
+
+/**
+ * An OCI layout's image (or index), from a directory or an archive: the manifest tagged `tag`
+ * (`org.opencontainers.image.ref.name`), else the only one, else the layout's index itself so
+ * that the caller picks by platform (or is told which tags there are).
+ */
+export async function readOci(storage: MemberStorage, source: string, tag?: string): Promise<Image | Index> {
+  if (!(await storage.has('index.json'))) throw new ImageReadError(source, 'index.json is missing: not an OCI layout');
+  const indexBytes = await storage.read('index.json');
+  const doc = parseDocument(source, 'index.json', IndexSchema, indexBytes);
+  const refOf = (d: { annotations?: Record<string, string> }) => d.annotations?.[Annotation.refName];
+  const openChild = (d: CheckedDescriptor, refs: string[]) => openDescriptor(storage, source, d, refs);
+  if (tag !== undefined) {
+    const entry = doc.manifests.find((m) => refOf(m) === tag);
+    if (!entry) {
+      const tags = doc.manifests.map(refOf).filter(Boolean);
+      throw new ImageReadError(source, `no image tagged ${JSON.stringify(tag)}`, tags.length ? `it holds: ${tags.join(', ')}` : 'it holds no tagged image');
+    }
+    const layoutIndex = completeIndex({ source, bytes: indexBytes, openChild: (d) => openChild(d, [tag]) });
+    return layoutIndex.manifests.find((m) => m.descriptor.digest === entry.digest)!.open();
+  }
+  const layoutIndex = completeIndex({ source, bytes: indexBytes, refs: doc.manifests.map(refOf).filter((r): r is string => !!r), openChild: (d) => openChild(d, []) });
+  if (layoutIndex.manifests.length === 1) {
+    const only = doc.manifests[0]!;
+    return openChild(layoutIndex.manifests[0]!.descriptor, refOf(only) ? [refOf(only)!] : []);
+  }
+  return layoutIndex;
+}
+
+async function openDescriptor(storage: MemberStorage, source: string, d: CheckedDescriptor, refs: string[]): Promise<Image | Index> {
+  const name = blobName(d.digest);
+  if (!(await storage.has(name))) throw new ImageReadError(source, `manifest ${d.digest} is missing`);
+  const bytes = await storage.read(name);
+  if (sha256Digest(bytes) !== d.digest) throw new ImageReadError(source, `manifest ${d.digest} does not hash to its name (${sha256Digest(bytes)})`);
+  if (isIndexDocument(bytes, d.mediaType)) {
+    return completeIndex({ source, bytes, mediaType: d.mediaType, refs, openChild: (child) => openDescriptor(storage, source, child, []) });
+  }
+  return completeImage({
+    source,
+    manifestBytes: bytes,
+    mediaType: d.mediaType,
+    refs,
+    openBlob: (digest) => storage.open(blobName(digest)),
+    blobSize: (digest) => storage.size(blobName(digest)),
+    ...(storage.file ? { blobFile: (digest: Digest) => storage.file!(blobName(digest)) } : {}),
+  });
+}

@@ -1,0 +1,57 @@
+import { stat } from 'node:fs/promises';
+import type { RegistryClient } from '../../registry-client/index.js';
+import { ImgbuildError } from '../errors.js';
+import { ImageReadError, imageForPlatform, type PlatformWanted } from '../model/complete.js';
+import type { Image, Index } from '../model/image.js';
+import { archiveStorage, readDockerArchive } from './docker-archive.js';
+import { formatImageRef, parseImageRef, type ImageRef, type ParseImageRefOptions } from './image-ref.js';
+import { directoryStorage } from './member-storage.js';
+import { readOci } from './oci-read.js';
+
+export interface OpenImageOptions extends ParseImageRefOptions {
+  /** How to reach a registry, for `docker://` images; loaded only when one is named. */
+  registry?: () => Promise<RegistryClient>;
+  /** Which image of an index (a multi-platform image, a layout holding several). */
+  platform?: PlatformWanted;
+}
+
+/** Open an image argument (see ImageRef) as an Image or an Index, whatever transport it names. */
+export async function openArtifact(arg: string | ImageRef, options: OpenImageOptions = {}): Promise<Image | Index> {
+  const ref = typeof arg === 'string' ? parseImageRef(arg, options) : arg;
+  const shown = formatImageRef(ref);
+  switch (ref.transport) {
+    case 'docker': {
+      if (!options.registry) throw new ImgbuildError('image-ref', `${shown}: a registry image, and no registry client was given`, 'pass `registry` in the options (a RegistryClient from imgbuild/registry-client)');
+      // Loaded here so that local images never load the HTTP client.
+      const { readRegistryImage } = await import('./registry.js');
+      return readRegistryImage(await options.registry(), ref.reference);
+    }
+    case 'oci':
+      if (!(await isDirectory(ref.path))) throw new ImageReadError(shown, 'not a directory: an OCI layout is a directory', 'for an archive write oci-archive:<file>');
+      return readOci(directoryStorage(ref.path), shown, ref.tag);
+    case 'oci-archive':
+    case 'docker-archive': {
+      if (await isDirectory(ref.path)) throw new ImageReadError(shown, 'is a directory, not an archive', 'for an OCI layout directory write oci:<dir>');
+      const storage = await archiveStorage(ref.path, shown);
+      if (ref.transport === 'oci-archive') return readOci(storage, shown, ref.tag);
+      return readDockerArchive(storage, shown, ref.name);
+    }
+    case 'local': {
+      // A bare path: the kind is told apart by content.
+      if (await isDirectory(ref.path)) return readOci(directoryStorage(ref.path), `oci:${ref.path}`, undefined);
+      const storage = await archiveStorage(ref.path, ref.path);
+      if ((await storage.has('oci-layout')) && (await storage.has('index.json'))) return readOci(storage, `oci-archive:${ref.path}`, undefined);
+      if (await storage.has('manifest.json')) return readDockerArchive(storage, `docker-archive:${ref.path}`, undefined);
+      throw new ImageReadError(ref.path, 'neither an OCI layout, an OCI archive nor a docker-archive (no oci-layout or manifest.json)');
+    }
+  }
+}
+
+/** Open an image argument as one Image: of an index, the one for `options.platform` (or its only one). */
+export async function openImage(arg: string | ImageRef, options: OpenImageOptions = {}): Promise<Image> {
+  return imageForPlatform(await openArtifact(arg, options), options.platform);
+}
+
+async function isDirectory(path: string): Promise<boolean> {
+  return stat(path).then((s) => s.isDirectory(), () => false);
+}

@@ -1,0 +1,72 @@
+import { Readable } from 'node:stream';
+import type { Digest } from '../../oci/digest.js';
+import { parseReference, pushImage as pushToRegistry, RegistryError, type ImageReference, type PushBlob, type PushOptions, type PushResult, type RegistryClient } from '../../registry-client/index.js';
+import { ImgbuildError } from '../errors.js';
+import { completeImage, completeIndex, isIndexDocument } from '../model/complete.js';
+import { bytesStream, type CheckedDescriptor, type Image, type Index } from '../model/image.js';
+
+/**
+ * A registry image (or index), read lazily: the manifest and config are fetched now, a layer's
+ * bytes only when it is read (and checked against its digest as they stream). Its layers say
+ * where the registry holds them, so a push to the same registry mounts them instead of copying.
+ */
+export async function readRegistryImage(client: RegistryClient, reference: string | ImageReference): Promise<Image | Index> {
+  const ref = typeof reference === 'string' ? parseReference(reference) : reference;
+  const repo = { registry: ref.registry, repository: ref.repository };
+  const source = `docker://${ref.toString()}`;
+  const openManifest = async (target: string, refs: string[]): Promise<Image | Index> => {
+    const m = await withCode(() => client.getManifest(repo, target));
+    if (isIndexDocument(m.bytes, m.mediaType)) {
+      return completeIndex({ source, bytes: m.bytes, mediaType: m.mediaType, refs, openChild: (d: CheckedDescriptor) => openManifest(d.digest, []) });
+    }
+    return completeImage({
+      source,
+      manifestBytes: m.bytes,
+      mediaType: m.mediaType,
+      refs,
+      location: repo,
+      openBlob: (digest) => Readable.from(blobChunks(client, repo, digest)),
+    });
+  };
+  return withCode(() => openManifest(ref.target, ref.tag ? [`${ref.name}:${ref.tag}`] : []));
+}
+
+/** A blob's bytes, requested when first read. */
+async function* blobChunks(client: RegistryClient, repo: { registry: string; repository: string }, digest: Digest): AsyncGenerator<Buffer> {
+  const res = await withCode(() => client.getBlob(repo, digest));
+  for await (const chunk of res.body) yield chunk as Buffer;
+}
+
+/** Registry errors carry a code and a hint already: keep them, as ImgbuildErrors, so every caller sees one error shape. */
+async function withCode<T>(f: () => Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (err) {
+    if (err instanceof RegistryError) throw new ImgbuildError(err.code, err.message, err.hint, { cause: err });
+    throw err;
+  }
+}
+
+export interface PushImageOptions extends Pick<PushOptions, 'chunkSize' | 'concurrency' | 'onBlob'> {
+  /** More tags for the same manifest, pushed after it. */
+  tags?: readonly string[];
+}
+
+/**
+ * Push any image to a registry: every blob the registry lacks is read from the image's layers
+ * (a built layer from the cache or made from the store, a layer of another registry streamed
+ * through, or mounted when it is on the same registry), then the manifest and the tags.
+ */
+export async function pushImage(client: RegistryClient, reference: string | ImageReference, image: Image, options: PushImageOptions = {}): Promise<PushResult> {
+  const ref = typeof reference === 'string' ? parseReference(reference) : reference;
+  const blobs: PushBlob[] = [
+    { digest: image.configDescriptor.digest, size: image.configDescriptor.size, open: () => bytesStream(image.configBytes) },
+    ...image.layers.map((l): PushBlob => ({
+      digest: l.digest,
+      size: l.size,
+      ...(l.file ? { path: l.file } : { open: () => l.open() }),
+      ...(l.location && l.location.registry === ref.registry ? { mountFrom: [l.location.repository] } : {}),
+    })),
+  ];
+  return pushToRegistry(client, ref, { manifest: { bytes: image.manifestBytes, mediaType: image.descriptor.mediaType! }, blobs, extraTags: options.tags ?? [] }, options);
+}
