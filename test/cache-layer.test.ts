@@ -1,14 +1,17 @@
 // The layer cache: a layer is a function of its store paths and the writer options, so a rebuild
 // takes unchanged layers from the cache without reading a single store file, and an edit in a
 // directory store rebuilds exactly the layer that holds the edited path.
+import { createHash } from 'node:crypto';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmod, cp, mkdir, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { createRequire, syncBuiltinESMExports } from 'node:module';
 import { join } from 'node:path';
-import { buildImage, type BuildEvent } from '../builder/build.js';
+import { buildImage } from '../builder/build/build-image.js';
+import type { BuildEvent } from '../builder/build/context.js';
+import { layerReason } from '../builder/build/assemble.js';
+import { writeOciLayout } from '../builder/transports/oci-layout.js';
 import { BlobStore } from '../builder/blobs/blob-store.js';
-import { LayerCache } from '../builder/cache/layer-cache.js';
 import { entriesKey, keyedStorePaths, LAYER_FORMAT_VERSION, storeLayerKey } from '../builder/cache/layer-key.js';
 import type { LayerWriteOptions } from '../builder/layer/types.js';
 import { loadSpec } from '../builder/spec/load.js';
@@ -51,31 +54,34 @@ async function fixture(): Promise<Fixture> {
 
 interface Built {
   manifest: string;
-  /** Per layer: its first store path's name (or 'customisation') → whether it came from the cache. */
+  /** Per layer: its first store path's name (or 'customisation') → whether its blob came from the cache. */
   cached: Map<string, boolean>;
+  /** Per layer: written, cached or deferred (a record without its blob). */
+  origins: Map<string, string>;
   digests: Map<string, string>;
-  cache: LayerCache;
+  image: import('../builder/model/image.js').Image;
 }
 
 async function build(f: Fixture, cacheRoot = f.cacheRoot, source?: StoreSource): Promise<Built> {
   const spec = await loadSpec(f.specFile, {});
   // A fresh source each time, as a new process would have: nothing remembered in memory.
   const store = source ?? new DirectoryStoreSource(f.storeDir, SD, { cacheDir: join(cacheRoot, 'scan') });
-  const cache = new LayerCache(join(cacheRoot, 'layers'));
   const events: BuildEvent[] = [];
-  const { image } = await buildImage(spec, { store, blobs: new BlobStore(join(cacheRoot, 'blobs')), layerCache: cache, onEvent: (e) => events.push(e) });
+  const { image } = await buildImage(spec, { store, cacheDir: cacheRoot, onEvent: (e) => events.push(e) });
   const name = (i: number) => {
-    const l = image.layers[i]!;
-    return l.storePaths.length > 0 ? l.storePaths.map((p) => p.slice(SD.length + 1)).join('+') : 'customisation';
+    const { storePaths } = layerReason(image.layers[i]!);
+    return storePaths.length > 0 ? storePaths.map((p) => p.slice(SD.length + 1)).join('+') : 'customisation';
   };
   const cached = new Map<string, boolean>();
+  const origins = new Map<string, string>();
   const digests = new Map<string, string>();
   for (const e of events) {
     if (e.phase !== 'layer-done') continue;
-    cached.set(name(e.index), e.cached === true);
+    cached.set(name(e.index), e.origin === 'cached');
+    origins.set(name(e.index), e.origin);
     digests.set(name(e.index), e.digest);
   }
-  return { manifest: image.manifestDescriptor.digest, cached, digests, cache };
+  return { manifest: image.descriptor.digest, cached, origins, digests, image };
 }
 
 const all = (b: Built, v: boolean) => [...b.cached.values()].every((c) => c === v);
@@ -124,7 +130,7 @@ test('a rebuild with nothing changed takes every layer from the cache, opens no 
   assert.deepEqual(opened, []);
   assert.ok(all(warm, true), JSON.stringify([...warm.cached]));
   assert.equal(warm.manifest, cold.manifest);
-  assert.deepEqual(warm.cache.stats, { hits: 4, misses: 0 });
+  assert.deepEqual([...warm.origins.values()], ['cached', 'cached', 'cached', 'cached']);
 });
 
 test('editing a file in place (same size, mtime put back) misses for that path only, and the new layer has the new bytes', async () => {
@@ -148,16 +154,21 @@ test('editing a file in place (same size, mtime put back) misses for that path o
   assert.ok(all(fresh, false));
 });
 
-test('a record whose blob was removed is a miss, and the layer is written again', async () => {
+test('a record whose blob was removed gives a layer made from the store only when an output reads it, with the recorded bytes', async () => {
   const f = await fixture();
   const cold = await build(f);
-  await rm(new BlobStore(join(f.cacheRoot, 'blobs')).path(cold.digests.get(DATA) as `sha256:${string}`));
-  const warm = await build(f);
-  assert.equal(warm.cached.get(DATA), false);
-  assert.equal(warm.cached.get(APP), true);
-  assert.equal(warm.manifest, cold.manifest);
+  const digest = cold.digests.get(DATA) as `sha256:${string}`;
   const blobs = new BlobStore(join(f.cacheRoot, 'blobs'));
-  assert.ok(await blobs.has(cold.digests.get(DATA) as `sha256:${string}`));
+  await rm(blobs.path(digest));
+  const warm = await build(f);
+  assert.equal(warm.origins.get(DATA), 'deferred');
+  assert.equal(warm.origins.get(APP), 'cached');
+  assert.equal(warm.manifest, cold.manifest);
+  assert.equal(await blobs.has(digest), false, 'the build itself wrote nothing');
+  const out = join(f.root, 'out.oci');
+  await writeOciLayout(warm.image, out);
+  const written = await readFile(join(out, 'blobs/sha256', digest.slice(7)));
+  assert.equal(`sha256:${createHash('sha256').update(written).digest('hex')}`, digest);
 });
 
 test('a torn or foreign record is a miss, never an error', async () => {
