@@ -21,8 +21,8 @@ const KEY = /^[0-9a-f]{64}$/;
  * type. Records are small JSON files under `<dir>/<aa>/<key>.json`, written to a temp name and
  * renamed, so two builds sharing the cache never read half a record and a race only writes the
  * same record twice. A record answers only if its blob is in the build's BlobStore with the
- * recorded size; a hit sets the record's and the blob's mtime to now, which is what `cache
- * prune` orders by (least recently used first).
+ * recorded size (or, for a push, held at the registry or made again); a hit sets the record's and
+ * the blob's mtime to now, which is what `cache prune` orders by (least recently used first).
  */
 export class LayerCache {
   /** Lookups answered and not answered since this object was made. */
@@ -105,7 +105,11 @@ export class LayerCache {
     const record = this.known(key);
     const hit = await this.usable(key, record, blobs, push?.elsewhere);
     if (hit) return { blob: hit, cached: true };
-    if (record && push?.remake) return { blob: record, cached: true, remake: true };
+    if (record && push?.remake) {
+      // Used, though its blob is held nowhere: `cache prune --older-than` must keep it.
+      touch(this.recordPath(key), new Date());
+      return { blob: record, cached: true, remake: true };
+    }
     const blob = await write();
     await this.save(key, blob);
     return { blob, cached: false };
@@ -147,7 +151,8 @@ function touch(path: string, time: Date): void {
 /** Whether a blob is held where the build's output goes (a registry that will be pushed to). */
 export type BlobElsewhere = (digest: Digest) => Promise<boolean>;
 
-function validRecord(r: unknown, key: string): LayerBlob | undefined {
+/** The layer a record file's parsed JSON gives when it is a well-formed record of `key`, else undefined. */
+export function validRecord(r: unknown, key: string): LayerBlob | undefined {
   if (typeof r !== 'object' || r === null) return undefined;
   const rec = r as Partial<LayerRecord>;
   const b = rec.blob;
