@@ -143,10 +143,24 @@ answering(program
 const cache = program.command('cache').description("manage imgbuild's local cache (layer records, blobs, scan results)");
 cache
   .command('prune')
-  .description('remove cached blobs least recently used first, and records that no longer point at a blob')
-  .option('--max-size <size>', 'keep at most this much (e.g. 10G, 500M; powers of 1024)')
-  .option('--older-than <age>', 'remove what was not used for this long (e.g. 30d, 12h, 1w)')
+  .description('bound the cache: blobs least recently used first, and what was not used for an age; say what went and why')
+  .option('--max-size <size>', 'keep at most this many bytes of blobs, removing the least recently used first (e.g. 10G, 500M; powers of 1024)')
+  .option('--older-than <age>', 'remove blobs, layer records and scan records not used for this long (e.g. 30d, 12h, 1w; 0s: all)')
   .option('--json', 'print JSON')
+  .addHelpText(
+    'after',
+    `
+With no option, only what no build can use goes: unreadable layer records and temp files older
+than a day. Blobs go only with --max-size or --older-than. Layer records (cache key -> digest,
+a few hundred bytes each) go only with --older-than, never because their blob is gone: a push
+needs only the record (the registry holds the layer, or it is made again as it is sent), which
+is why CI keeps ~/.cache/imgbuild/layers and not the blobs. A build touches the blobs and records
+it uses, so "not used" counts from the last build that used them. Scan records go with
+--older-than, counted from when the path was scanned.
+--json prints {cacheDir, maxSize, olderThanMs, removed: {blobs: {olderThan, maxSize},
+layerRecords: {olderThan, unreadable}, scanRecords: {olderThan}, tempFiles: {stale}},
+kept: {blobs, layerRecords, scanRecords}}, each a {count, bytes}.`,
+  )
   .action(lazy(() => import('./commands/cache.js'), 'runCachePrune'));
 
 try {

@@ -194,37 +194,65 @@ test('a cached layer whose record no longer matches the store fails the push bef
   const r = await runCli(['build', hello, '--push', ref, ...pushArgs(proxy!.host)], { env });
   assert.equal(r.code, 1);
   assert.match(r.stderr.toString(), new RegExp(`the layer's bytes are no longer the ones cached as ${claimed} \\(${record.blob.size} bytes\\): they give ${real} \\(${record.blob.size} bytes\\)`));
-  assert.match(r.stderr.toString(), /\nhint: the store paths changed since the layer was cached; run `imgbuild cache prune --max-size 0` and build again\n/);
+  assert.match(r.stderr.toString(), /\nhint: the store paths changed since the layer was cached; run `imgbuild cache prune --older-than 0s` \(empties the cache\) and build again\n/);
   await assert.rejects(tool('skopeo', ['inspect', '--tls-verify=false', `docker://${ref}`]));
 });
 
-test('the CI flow: a fresh checkout with only the layer records kept writes no store layer and uploads nothing again', async (t) => {
-  if (!needTool(t, 'docker-registry')) return;
-  const ciCache = join(work, 'ci-cache');
+/**
+ * The examples/github-actions flow with its own cache: push hello from one checkout of the
+ * example, let `between` change the cache as a CI run would (restore only the records, prune),
+ * then push from a second checkout to the same reference.
+ */
+async function ciFlow(name: string, between: (cacheDir: string, env: NodeJS.ProcessEnv) => Promise<void>) {
+  const ciCache = join(work, `${name}-cache`);
   const ciEnv = { ...env, IMGBUILD_CACHE_DIR: ciCache };
-  const ref = `${proxy!.host}/examples/ci:main`;
-  const checkout = async (n: number) => {
-    const dir = join(work, `checkout-${n}`);
+  const ref = `${proxy!.host}/examples/${name}:main`;
+  const push = async (n: number) => {
+    const dir = join(work, `${name}-checkout-${n}`);
     await cp(hello, dir, { recursive: true });
-    return dir;
-  };
-  const push = async (dir: string) => {
     const r = await runCli(['build', dir, '--push', ref, ...pushArgs(proxy!.host), '--json'], { env: ciEnv });
     assert.equal(r.code, 0, r.stderr);
     return { out: JSON.parse(r.stdout.toString()), stderr: r.stderr.toString() };
   };
-  const first = await push(await checkout(1));
-  // What a CI cache of ~/.cache/imgbuild/layers restores on the next run: the records alone.
-  await rm(join(ciCache, 'blobs'), { recursive: true, force: true });
-  await rm(join(ciCache, 'scan'), { recursive: true, force: true });
+  const first = await push(1);
+  await between(ciCache, ciEnv);
   proxy!.clearLog();
-  const next = await push(await checkout(2));
+  const next = await push(2);
+  return { ciCache, first, next, uploads: proxy!.requests().filter((q) => q.path.includes('/blobs/uploads')) };
+}
+
+/** What a CI cache of ~/.cache/imgbuild/layers restores on the next run: the records alone. */
+async function keepOnlyRecords(cacheDir: string): Promise<void> {
+  await rm(join(cacheDir, 'blobs'), { recursive: true, force: true });
+  await rm(join(cacheDir, 'scan'), { recursive: true, force: true });
+}
+
+test('the CI flow: a fresh checkout with only the layer records kept writes no store layer and uploads nothing again', async (t) => {
+  if (!needTool(t, 'docker-registry')) return;
+  const { ciCache, first, next, uploads } = await ciFlow('ci', keepOnlyRecords);
   assert.equal(next.out.manifestDigest, first.out.manifestDigest);
   assert.equal(next.out.pushed.uploaded, 0);
-  assert.deepEqual(proxy!.requests().filter((q) => q.path.includes('/blobs/uploads')), []);
+  assert.deepEqual(uploads, []);
   const storeLayers = next.out.layers.filter((l: { storePaths: string[] }) => l.storePaths.length > 0);
   assert.ok(storeLayers.length > 0);
   for (const l of storeLayers) assert.match(next.stderr, new RegExp(`${l.digest} \\S+ \\S+ \\(cached\\)`));
   const written = await readdir(join(ciCache, 'blobs', 'sha256')).catch(() => [] as string[]);
   assert.deepEqual(storeLayers.filter((l: { digest: string }) => written.includes(l.digest.slice('sha256:'.length))), []);
+});
+
+test('the CI flow after `imgbuild cache prune` with its defaults: the records survive the prune, and the next push sends 0 blobs', async (t) => {
+  if (!needTool(t, 'docker-registry')) return;
+  const { first, next, uploads } = await ciFlow('ci-pruned', async (cacheDir, ciEnv) => {
+    await keepOnlyRecords(cacheDir);
+    const prune = await runCli(['cache', 'prune'], { env: ciEnv });
+    assert.equal(prune.code, 0, prune.stderr);
+  });
+  assert.equal(next.out.manifestDigest, first.out.manifestDigest);
+  assert.equal(next.out.pushed.uploaded, 0);
+  assert.deepEqual(uploads, []);
+  // Sending nothing would hold without records too (the registry has every blob): that every
+  // store layer came from its record, not written again, is what the kept records buy.
+  const storeLayers = next.out.layers.filter((l: { storePaths: string[] }) => l.storePaths.length > 0);
+  assert.ok(storeLayers.length > 0);
+  for (const l of storeLayers) assert.match(next.stderr, new RegExp(`${l.digest} \\S+ \\S+ \\(cached\\)`));
 });

@@ -102,7 +102,8 @@ function touch(path: string, time: Date): void {
   }
 }
 
-function validRecord(r: unknown, key: string): LayerBlob | undefined {
+/** The layer a record file holds, or undefined when it is not a valid record for `key` (builds and `cache prune` judge records alike). */
+export function validRecord(r: unknown, key: string): LayerBlob | undefined {
   if (typeof r !== 'object' || r === null) return undefined;
   const rec = r as Partial<LayerRecord>;
   const b = rec.blob;

@@ -1,23 +1,36 @@
 import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { validRecord } from './layer-cache.js';
 
 export interface PruneOptions {
   /** Keep at most this many bytes of blobs, dropping the least recently used first. */
   maxSize?: number;
-  /** Drop blobs and records not used for this long (milliseconds). */
+  /** Drop blobs, layer records and scan records not used for this long (milliseconds); 0 drops them all. */
   olderThanMs?: number;
   /** "Now", for tests; default the clock. */
   now?: number;
 }
 
+/** How many files, and their bytes. */
+export interface Tally {
+  count: number;
+  bytes: number;
+}
+
+/**
+ * What a prune removed, by kind and reason (the option that asked for it), and what it kept.
+ * Every field is always present; `imgbuild cache prune --json` prints this object.
+ */
 export interface PruneResult {
-  removedBlobs: number;
-  freedBytes: number;
-  removedRecords: number;
-  /** Temp files left by builds that died (older than a day). */
-  removedTemps: number;
-  keptBlobs: number;
-  keptBytes: number;
+  removed: {
+    blobs: { olderThan: Tally; maxSize: Tally };
+    /** `unreadable`: not JSON, or not the layer record its file name says (a build would ignore it). */
+    layerRecords: { olderThan: Tally; unreadable: Tally };
+    scanRecords: { olderThan: Tally };
+    /** Temp files older than a day: left by builds that died. */
+    tempFiles: { stale: Tally };
+  };
+  kept: { blobs: Tally; layerRecords: Tally; scanRecords: Tally };
 }
 
 /** A temp file this old belongs to a build that died: no build runs for a day. */
@@ -41,70 +54,86 @@ async function files(dir: string): Promise<FileInfo[]> {
   return out;
 }
 
+const tally = (): Tally => ({ count: 0, bytes: 0 });
+
 /**
  * Bounds the cache under `root` (`<root>/blobs/sha256`, `<root>/layers`, `<root>/scan`). Blobs are
  * ordered by mtime, which a cache hit sets to the time of use (LRU): those unused for
- * `olderThanMs` go, then the oldest until at most `maxSize` bytes remain. Layer records whose
- * blob is gone, records unused for `olderThanMs`, and temp files older than a day go too.
+ * `olderThanMs` go, then the oldest until at most `maxSize` bytes remain. Layer records go only
+ * when unused for `olderThanMs` (a hit touches them too) or unreadable: never because their blob
+ * is gone, since a record alone still spares a push its work (the CI recipe keeps records, not
+ * blobs) and costs a few hundred bytes. Scan records go when older than `olderThanMs`, temp files
+ * when older than a day. With no option, only unreadable records and stale temp files go.
  *
  * A build running at the same time keeps working unless it needs a blob pruned between its cache
  * lookup and its output (then it fails with the missing file; run it again): prune between builds.
  */
 export async function pruneCache(root: string, options: PruneOptions = {}): Promise<PruneResult> {
   const now = options.now ?? Date.now();
-  const result: PruneResult = { removedBlobs: 0, freedBytes: 0, removedRecords: 0, removedTemps: 0, keptBlobs: 0, keptBytes: 0 };
-  const remove = async (path: string) => rm(path, { force: true });
-  const old = (f: FileInfo) => options.olderThanMs !== undefined && now - f.mtimeMs > options.olderThanMs;
+  const removed: PruneResult['removed'] = {
+    blobs: { olderThan: tally(), maxSize: tally() },
+    layerRecords: { olderThan: tally(), unreadable: tally() },
+    scanRecords: { olderThan: tally() },
+    tempFiles: { stale: tally() },
+  };
+  const kept: PruneResult['kept'] = { blobs: tally(), layerRecords: tally(), scanRecords: tally() };
+  const count = (t: Tally, f: FileInfo) => {
+    t.count++;
+    t.bytes += f.size;
+  };
+  const remove = async (f: FileInfo, t: Tally) => {
+    await rm(f.path, { force: true });
+    count(t, f);
+  };
+  // `>=`, so that `--older-than 0s` empties the cache.
+  const old = (f: FileInfo) => options.olderThanMs !== undefined && now - f.mtimeMs >= options.olderThanMs;
+  const staleTemp = async (f: FileInfo) => {
+    if (now - f.mtimeMs > STALE_TEMP_MS) await remove(f, removed.tempFiles.stale);
+  };
 
   // Blobs, least recently used first.
-  const blobDir = join(root, 'blobs', 'sha256');
   const blobs: FileInfo[] = [];
-  for (const f of await files(blobDir)) {
+  for (const f of await files(join(root, 'blobs', 'sha256'))) {
     if (/^[0-9a-f]{64}$/.test(f.name)) blobs.push(f);
-    else if (f.name.startsWith('.tmp-') && now - f.mtimeMs > STALE_TEMP_MS) {
-      await remove(f.path);
-      result.removedTemps++;
-    }
+    else if (f.name.startsWith('.tmp-')) await staleTemp(f);
   }
   blobs.sort((a, b) => a.mtimeMs - b.mtimeMs || (a.name < b.name ? -1 : 1));
   let total = blobs.reduce((s, b) => s + b.size, 0);
-  const kept = new Set<string>();
   for (const b of blobs) {
-    if (old(b) || (options.maxSize !== undefined && total > options.maxSize)) {
-      await remove(b.path);
+    const reason = old(b) ? removed.blobs.olderThan : options.maxSize !== undefined && total > options.maxSize ? removed.blobs.maxSize : undefined;
+    if (reason) {
+      await remove(b, reason);
       total -= b.size;
-      result.removedBlobs++;
-      result.freedBytes += b.size;
-    } else kept.add(`sha256:${b.name}`);
+    } else count(kept.blobs, b);
   }
-  result.keptBlobs = kept.size;
-  result.keptBytes = total;
 
-  // Layer records: useless once their blob is gone.
+  // Layer records: kept whether or not their blob is here.
   const layerDir = join(root, 'layers');
   for (const sub of await readdir(layerDir).catch(() => [] as string[])) {
     for (const f of await files(join(layerDir, sub))) {
-      if (f.name.endsWith('.tmp')) {
-        if (now - f.mtimeMs > STALE_TEMP_MS) {
-          await remove(f.path);
-          result.removedTemps++;
-        }
-        continue;
-      }
-      const digest = await readFile(f.path, 'utf8').then((t) => (JSON.parse(t) as { blob?: { digest?: string } }).blob?.digest, () => undefined);
-      if (old(f) || digest === undefined || !kept.has(digest)) {
-        await remove(f.path);
-        result.removedRecords++;
-      }
+      if (f.name.endsWith('.tmp')) await staleTemp(f);
+      else if (!(await readableRecord(f))) await remove(f, removed.layerRecords.unreadable);
+      else if (old(f)) await remove(f, removed.layerRecords.olderThan);
+      else count(kept.layerRecords, f);
     }
   }
 
-  // Scan records (the directory source's reference scans) unused for olderThanMs.
+  // Scan records (the directory source's reference scans): a build scans a path again without one.
   for (const f of await files(join(root, 'scan'))) {
-    if (old(f) || (f.name.endsWith('.tmp') && now - f.mtimeMs > STALE_TEMP_MS)) {
-      await remove(f.path);
-      result.removedRecords++;
-    }
+    if (f.name.endsWith('.tmp')) await staleTemp(f);
+    else if (old(f)) await remove(f, removed.scanRecords.olderThan);
+    else count(kept.scanRecords, f);
   }
-  return result;
+  return { removed, kept };
+}
+
+/** Whether `f` is what LayerCache reads as the record of the key in its name (a read error other than "not JSON" counts as readable: not ours to judge). */
+async function readableRecord(f: FileInfo): Promise<boolean> {
+  const text = await readFile(f.path, 'utf8').catch(() => undefined);
+  if (text === undefined) return true;
+  try {
+    return validRecord(JSON.parse(text), f.name.replace(/\.json$/, '')) !== undefined;
+  } catch {
+    return false;
+  }
 }

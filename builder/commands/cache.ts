@@ -1,7 +1,8 @@
-import { pruneCache, type PruneResult } from '../cache/prune.js';
+import { pruneCache, type PruneResult, type Tally } from '../cache/prune.js';
 import { cacheRoot } from './cache-dir.js';
 import { ImgbuildError } from '../errors.js';
 import { printJson } from './common.js';
+import { formatBytes } from '../store/format.js';
 import { parseSize, sumOfUnits } from '../unit-sum.js';
 
 interface PruneFlags {
@@ -32,17 +33,27 @@ export async function runCachePrune(flags: PruneFlags): Promise<void> {
   if (flags.olderThan !== undefined && olderThanMs === undefined) throw new CacheOptionError('--older-than', flags.olderThan, 'an age like 30d, 12h or 1w');
   const root = cacheRoot();
   const result = await pruneCache(root, { maxSize, olderThanMs });
-  if (flags.json) printJson({ cacheDir: root, ...result });
-  else process.stdout.write(summary(root, result));
+  if (flags.json) printJson({ cacheDir: root, maxSize: maxSize ?? null, olderThanMs: olderThanMs ?? null, ...result });
+  else process.stdout.write(pruneReport(root, result, flags));
 }
 
-function summary(root: string, r: PruneResult): string {
-  return (
-    `${root}: removed ${r.removedBlobs} blob(s) (${mib(r.freedBytes)}), ${r.removedRecords} record(s), ${r.removedTemps} stale temp file(s); ` +
-    `kept ${r.keptBlobs} blob(s) (${mib(r.keptBytes)})\n`
-  );
-}
-
-function mib(n: number): string {
-  return `${(n / 2 ** 20).toFixed(1)} MiB`;
+/** The human report: one line per kind of file removed (count, bytes, why), then what was kept and why. */
+function pruneReport(root: string, r: PruneResult, flags: PruneFlags): string {
+  const age = flags.olderThan;
+  const size = flags.maxSize;
+  const lines: string[] = [];
+  const line = (verb: string, t: Tally, noun: string, why: string) => lines.push(`  ${verb} ${t.count} ${noun}${t.count === 1 ? '' : 's'} (${formatBytes(t.bytes)}): ${why}`);
+  const removed = (t: Tally, noun: string, why: string) => t.count > 0 && line('removed', t, noun, why);
+  removed(r.removed.blobs.olderThan, 'blob', `not used for ${age}`);
+  removed(r.removed.blobs.maxSize, 'blob', `least recently used beyond --max-size ${size}`);
+  removed(r.removed.layerRecords.unreadable, 'layer record', 'unreadable (not JSON, or not a layer record)');
+  removed(r.removed.layerRecords.olderThan, 'layer record', `not used for ${age}`);
+  removed(r.removed.scanRecords.olderThan, 'scan record', `written more than ${age} ago (a build scans the path again)`);
+  removed(r.removed.tempFiles.stale, 'temp file', 'left by a build that stopped (older than a day)');
+  if (lines.length === 0) lines.push('  removed nothing');
+  const blobBounds = [age && `used within ${age}`, size && `within --max-size ${size}`].filter(Boolean).join(', ');
+  line('kept', r.kept.blobs, 'blob', blobBounds || 'blobs go only with --max-size <size> (least recently used first) or --older-than <age>');
+  line('kept', r.kept.layerRecords, 'layer record', age ? `used within ${age}` : 'records are kept unless --older-than; CI keeps them');
+  line('kept', r.kept.scanRecords, 'scan record', age ? `written within ${age}` : 'kept unless --older-than');
+  return `${root}:\n${lines.join('\n')}\n`;
 }

@@ -56,7 +56,7 @@ async function* layerBytes(
       throw new ImgbuildError(
         'layer-cache',
         `the layer's bytes are no longer the ones cached as ${expected.digest} (${expected.size} bytes): they give ${measured.digest} (${measured.size} bytes)`,
-        'the store paths changed since the layer was cached; run `imgbuild cache prune --max-size 0` and build again',
+        'the store paths changed since the layer was cached; run `imgbuild cache prune --older-than 0s` (empties the cache) and build again',
       );
     }
     yield* queue;
