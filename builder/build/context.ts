@@ -48,8 +48,8 @@ export interface BuildContext {
   /** Warnings (a zlib drift allowed by IMGBUILD_ALLOW_ZLIB_DRIFT=1 in `env`); default: dropped. */
   warn?: (message: string) => void;
   signal?: AbortSignal;
-  /** How to reach a registry (a `fromImage` reference); made on first use. */
-  registry?: () => Promise<RegistryClient>;
+  /** How to reach a registry (a `fromImage` reference): a client, or a function making one on first use. */
+  registry?: RegistryClient | (() => Promise<RegistryClient>);
   /** Overrides the store the spec names. */
   store?: StoreSource;
 }

@@ -56,7 +56,8 @@ export function parseImageRef(arg: string, options: ParseImageRefOptions = {}): 
   }
   if (exists(at(arg))) return { transport: 'local', path: at(arg) };
   if (looksLikeRegistryReference(arg)) return { transport: 'docker', reference: arg };
-  throw new ImgbuildError('image-ref', `${shown}: no such file or directory`, `for a registry image write docker://${arg}; ${IMAGE_REF_HINT}`);
+  const pathLike = /^[./~]/.test(arg);
+  throw new ImgbuildError('image-ref', `${shown}: no such file or directory`, pathLike ? IMAGE_REF_HINT : `for a registry image write docker://${arg}; ${IMAGE_REF_HINT}`);
 }
 
 /** The image argument as the user would write it again (`oci:/abs/dir:tag`). */
@@ -94,7 +95,9 @@ function exists(p: string): boolean {
 
 /** `host[:port]/repo[:tag][@sha256:…]` whose first component is a host (has a dot or a port, or is localhost). */
 export function looksLikeRegistryReference(name: string): boolean {
-  if (!/^[a-zA-Z0-9.-]+(:\d+)?\/[a-z0-9._/-]+(:[\w][\w.-]{0,127})?(@sha256:[a-f0-9]{64})?$/.test(name)) return false;
+  const label = '[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?';
+  const re = new RegExp(`^${label}(?:\\.${label})*(?::\\d+)?/[a-z0-9]+(?:[._/-][a-z0-9]+|__[a-z0-9]+)*(?::[\\w][\\w.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$`);
+  if (!re.test(name)) return false;
   const host = name.split('/')[0]!;
   return host.includes('.') || host.includes(':') || host === 'localhost';
 }

@@ -9,8 +9,8 @@ import { directoryStorage } from './member-storage.js';
 import { readOci } from './oci-read.js';
 
 export interface OpenImageOptions extends ParseImageRefOptions {
-  /** How to reach a registry, for `docker://` images; loaded only when one is named. */
-  registry?: () => Promise<RegistryClient>;
+  /** How to reach a registry, for `docker://` images: a client, or a function making one when one is named. */
+  registry?: RegistryClient | (() => Promise<RegistryClient>);
   /** Which image of an index (a multi-platform image, a layout holding several). */
   platform?: PlatformWanted;
 }
@@ -24,7 +24,8 @@ export async function openArtifact(arg: string | ImageRef, options: OpenImageOpt
       if (!options.registry) throw new ImgbuildError('image-ref', `${shown}: a registry image, and no registry client was given`, 'pass `registry` in the options (a RegistryClient from imgbuild/registry-client)');
       // Loaded here so that local images never load the HTTP client.
       const { readRegistryImage } = await import('./registry.js');
-      return readRegistryImage(await options.registry(), ref.reference);
+      const client = typeof options.registry === 'function' ? await options.registry() : options.registry;
+      return readRegistryImage(client, ref.reference);
     }
     case 'oci':
       if (!(await isDirectory(ref.path))) throw new ImageReadError(shown, 'not a directory: an OCI layout is a directory', 'for an archive write oci-archive:<file>');
