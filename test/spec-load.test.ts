@@ -83,7 +83,7 @@ test('a .mts spec with an async factory reads the environment and imports a sibl
     file,
     "import { defineImage } from 'imgbuild';\nimport { base } from './shared.mts';\nexport default defineImage(async ({ env }) => ({ ...base, name: 'mts-app', tag: env.APP_TAG }));\n",
   );
-  const spec = await loadSpec(file, { APP_TAG: 'from-env' });
+  const spec = await loadSpec(file, { env: { APP_TAG: 'from-env' } });
   assert.deepEqual([spec.name, spec.tag, spec.maxLayers], ['mts-app', 'from-env', 7]);
 });
 
@@ -98,7 +98,7 @@ test('a changed .ts spec is read again (no module cache)', async (t) => {
 
 async function loadError(file: string, env: NodeJS.ProcessEnv = {}): Promise<SpecError> {
   try {
-    await loadSpec(file, env);
+    await loadSpec(file, { env });
   } catch (e) {
     assert.ok(e instanceof SpecError, String(e));
     return e;
@@ -210,7 +210,7 @@ test('an empty YAML file, a missing file and an unknown extension', async (t) =>
 });
 
 test('SOURCE_DATE_EPOCH from the environment given to loadSpec sets created and mtime', async () => {
-  const spec = await loadSpec(join(fixtures, 'image.yaml'), { SOURCE_DATE_EPOCH: '1234567890' });
+  const spec = await loadSpec(join(fixtures, 'image.yaml'), { env: { SOURCE_DATE_EPOCH: '1234567890' } });
   assert.deepEqual([spec.created, spec.mtime], ['2009-02-13T23:31:30Z', 1234567890]);
   const plain = await loadSpec(join(fixtures, 'image.yaml'), {});
   assert.deepEqual([plain.created, plain.mtime], ['1970-01-01T00:00:01Z', 1]);
@@ -222,6 +222,6 @@ test('a problem of the whole spec gets no line: an invalid SOURCE_DATE_EPOCH wit
 });
 
 test('the command line store override wins over the spec', async () => {
-  const spec = await loadSpec(join(fixtures, 'image.json'), {}, { store: { dir: '/ci/store', storeDir: '/nix/store' } });
+  const spec = await loadSpec(join(fixtures, 'image.json'), { overrides: { store: { dir: '/ci/store', storeDir: '/nix/store' } } });
   assert.deepEqual(spec.store, { kind: 'directory', dir: '/ci/store', storeDir: '/nix/store', storeDirGiven: true, closureFile: undefined, verify: false });
 });
