@@ -5,9 +5,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { buildImage } from '../builder/build.js';
-import { BlobStore } from '../builder/blobs/blob-store.js';
-import { LayerCache } from '../builder/cache/layer-cache.js';
+import { buildImage } from '../builder/build/build-image.js';
+import type { BuildEvent } from '../builder/build/context.js';
 import { loadSpec } from '../builder/spec/load.js';
 import { DirectoryStoreSource } from '../builder/store/directory-source.js';
 import { runCli } from './helpers/cli.js';
@@ -48,12 +47,13 @@ test('two builds at once sharing a cache both succeed with one digest; the cache
   const records = files.filter((f) => f.startsWith(join(cacheDir, 'layers')));
   assert.equal(records.length, 4, 'three store layers and the customisation layer');
 
-  const cache = new LayerCache(join(cacheDir, 'layers'));
+  const events: BuildEvent[] = [];
   const { image } = await buildImage(await loadSpec(specFile, {}), {
     store: new DirectoryStoreSource(storeDir, SD, { cacheDir: join(cacheDir, 'scan') }),
-    blobs: new BlobStore(join(cacheDir, 'blobs')),
-    layerCache: cache,
+    cacheDir,
+    onEvent: (e) => events.push(e),
   });
-  assert.deepEqual(cache.stats, { hits: 4, misses: 0 });
-  assert.equal(image.manifestDescriptor.digest, digestA);
+  const origins = events.flatMap((e) => (e.phase === 'layer-done' ? [e.origin] : []));
+  assert.deepEqual(origins, ['cached', 'cached', 'cached', 'cached']);
+  assert.equal(image.descriptor.digest, digestA);
 });

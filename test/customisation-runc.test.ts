@@ -5,9 +5,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmod, copyFile, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BlobStore } from '../builder/blobs/blob-store.js';
-import { buildImage } from '../builder/build.js';
-import { writeOciLayout } from '../builder/output/oci-layout.js';
+import { buildImage } from '../builder/build/build-image.js';
+import { writeOciLayout } from '../builder/transports/oci-layout.js';
 import { loadSpec } from '../builder/spec/load.js';
 import { tool } from './helpers/cli.js';
 import { tempDir } from './helpers/tmp.js';
@@ -60,10 +59,9 @@ test('runc runs busybox as the spec user; id, stat and cat see the generated acc
   );
 
   const spec = await loadSpec(specFile, {});
-  const blobs = new BlobStore(join(work, 'blobs'));
-  const { image } = await buildImage(spec, { blobs });
+  const { image } = await buildImage(spec, { cacheDir: join(work, 'cache') });
   const layout = join(work, 'accounts.oci');
-  await writeOciLayout(image, blobs, layout);
+  await writeOciLayout(image, layout);
 
   const bundle = join(work, 'bundle');
   await tool('umoci', ['unpack', '--image', `${layout}:1`, bundle]);

@@ -7,11 +7,12 @@ import { chmod, link, lstat, mkdir, mkdtemp, open, readdir, readlink, rm, symlin
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BlobStore } from '../builder/blobs/blob-store.js';
-import { assembleImage } from '../builder/image/assemble.js';
+import { assembleImage } from '../builder/build/assemble.js';
+import { fileLayer } from '../builder/cache/layer-source.js';
 import { storeLayerEntries } from '../builder/layer/tree-entries.js';
 import type { LayerEntry, LayerWriteOptions } from '../builder/layer/types.js';
 import { writeLayer } from '../builder/layer/write-layer.js';
-import { writeOciLayout } from '../builder/output/oci-layout.js';
+import { writeOciLayout } from '../builder/transports/oci-layout.js';
 import { needTool } from './helpers/tools.js';
 
 // End to end: layers with every awkward kind of content go through a real consumer (umoci, which
@@ -108,19 +109,17 @@ test('tricky content round-trips through umoci unpack unchanged', async (t) => {
   const rss1 = process.resourceUsage().maxRSS;
   t.diagnostic(`store layer: ${(storeLayer.uncompressedSize / 2 ** 20).toFixed(1)} MiB tar, ${storeLayer.size} bytes gzip; peak RSS ${(rss0 / 1024).toFixed(0)} MiB before, ${(rss1 / 1024).toFixed(0)} MiB after`);
   const customLayer = await writeLayer(custom, options, store);
-  const image = await assembleImage(
-    {
-      layers: [
-        { ...storeLayer, storePaths: [storePath], reason: 'popularity' },
-        { ...customLayer, storePaths: [], reason: 'customisation' },
-      ],
-      config: { architecture: 'amd64', os: 'linux', created: '1970-01-01T00:00:01Z' },
-      name: 'tricky',
-      tag: 'v1',
-    },
-    store,
-  );
-  await writeOciLayout(image, store, join(dir, 'oci'));
+  const image = assembleImage({
+    source: 'layer-umoci test',
+    layers: [
+      { layer: fileLayer(storeLayer, store.path(storeLayer.digest)), storePaths: [storePath], reason: 'popularity' },
+      { layer: fileLayer(customLayer, store.path(customLayer.digest)), storePaths: [], reason: 'customisation' },
+    ],
+    config: { architecture: 'amd64', os: 'linux', created: '1970-01-01T00:00:01Z' },
+    name: 'tricky',
+    tag: 'v1',
+  });
+  await writeOciLayout(image, join(dir, 'oci'));
 
   const rootless = process.getuid?.() !== 0;
   execFileSync('umoci', ['unpack', ...(rootless ? ['--rootless'] : []), '--image', `${join(dir, 'oci')}:v1`, join(dir, 'bundle')], { stdio: 'pipe' });

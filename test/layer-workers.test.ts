@@ -7,7 +7,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { buildImage } from '../builder/build.js';
+import { buildImage } from '../builder/build/build-image.js';
 import { BlobStore } from '../builder/blobs/blob-store.js';
 import { LayerContentError, StoreError } from '../builder/errors.js';
 import { LayerEntryError } from '../builder/layer/errors.js';
@@ -203,10 +203,9 @@ test('examples/hello built with workers and without gives the same manifest, for
     const store = new DirectoryStoreSource(join(repoRoot, 'examples/hello/store'), SD, { cacheDir: false });
     const digests = [];
     for (const workers of [true, false]) {
-      const root = await tempDir();
-      const { image, plan } = await buildImage(spec, { workers, store, blobs: new BlobStore(join(root, 'blobs')), layerCache: false });
+      const { image, plan } = await buildImage(spec, { workers, store, cacheDir: await tempDir() });
       assert.ok(plan.layers.length > 1, 'several store layers, so the workers write more than one');
-      digests.push(image.manifestDescriptor.digest);
+      digests.push(image.descriptor.digest);
     }
     assert.equal(digests[0], digests[1], compressor);
   }

@@ -7,9 +7,8 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { cpSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { buildImage } from '../builder/build.js';
-import { BlobStore } from '../builder/blobs/blob-store.js';
-import { writeOciLayout } from '../builder/output/oci-layout.js';
+import { buildImage } from '../builder/build/build-image.js';
+import { writeOciLayout } from '../builder/transports/oci-layout.js';
 import { loadSpec } from '../builder/spec/load.js';
 import { ClosureFileStoreSource } from '../builder/store/closure-file-source.js';
 import { DirectoryStoreSource } from '../builder/store/directory-source.js';
@@ -57,11 +56,10 @@ after(() => nix?.cleanup());
 
 async function build(store: StoreSource, tag: string): Promise<{ digest: string; oci: string }> {
   const spec = await loadSpec(specFile, {});
-  const blobs = new BlobStore(join(nix.root, `blobs-${tag}`));
-  const { image } = await buildImage(spec, { store, blobs, concurrency: 2 });
+  const { image } = await buildImage(spec, { store, cacheDir: join(nix.root, `cache-${tag}`), concurrency: 2 });
   const oci = join(nix.root, `oci-${tag}`);
-  await writeOciLayout(image, blobs, oci);
-  return { digest: image.manifestDescriptor.digest, oci };
+  await writeOciLayout(image, oci);
+  return { digest: image.descriptor.digest, oci };
 }
 
 /** Every file under `root` as `relative path → what it is` (content, symlink target, executable bit). */
