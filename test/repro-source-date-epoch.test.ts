@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { runCli } from './helpers/cli.js';
 import { repoRoot } from './helpers/paths.js';
 import { tempDir } from './helpers/tmp.js';
-import { openImage } from '../builder/input/open-image.js';
+import { openImage } from '../builder/transports/open.js';
 import { summariseLayer } from '../builder/repro/layer-summary.js';
 import type { ImageDiff } from '../builder/repro/diff.js';
 
@@ -31,8 +31,8 @@ async function times(layout: string): Promise<{ created: (string | undefined)[];
   const img = await openImage(layout);
   const mtimes = new Set<number>();
   let entries = 0;
-  for (const l of img.manifest.layers) {
-    const s = await summariseLayer(img.openBlob(l.digest), l.digest);
+  for (const l of img.layers) {
+    const s = await summariseLayer(l.open(), l.digest);
     for (const e of s.entries) mtimes.add(e.mtime);
     entries += s.entries.length;
   }
