@@ -24,13 +24,11 @@
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildImage } from '../builder/build.js';
-import { BlobStore } from '../builder/blobs/blob-store.js';
-import { LayerCache } from '../builder/cache/layer-cache.js';
-import { builtImagePushInput } from '../builder/registry.js';
+import { buildImage } from '../builder/build/build-image.js';
+import { pushImage } from '../builder/transports/registry.js';
 import { loadSpec } from '../builder/spec/load.js';
 import { DirectoryStoreSource } from '../builder/store/directory-source.js';
-import { parseReference, pushImage, RegistryClient } from '../registry-client/index.js';
+import { parseReference, RegistryClient } from '../registry-client/index.js';
 import { startRegistry } from '../test/helpers/registry.js';
 import { imgbuild, table, type Measured } from './build-speed.js';
 import { bump, generateStore, midLevelPackage, type GeneratedStore } from './debian-store.js';
@@ -99,14 +97,13 @@ async function main(): Promise<void> {
     row(`warm rebuild + re-push, nothing changed (median of ${WARM_RUNS}: ${all} s)`, warm[Math.floor(WARM_RUNS / 2)]!);
     // The push alone, in process: a new client (ping, auth) and one HEAD per blob, then the manifest.
     const cacheDir = join(work, 'cache');
-    const { image, blobs } = await buildImage(await loadSpec(base, {}), {
+    const { image } = await buildImage(await loadSpec(base, {}), {
       store: new DirectoryStoreSource(store.dir, store.storeDir, { cacheDir: join(cacheDir, 'scan') }),
-      blobs: new BlobStore(join(cacheDir, 'blobs')),
-      layerCache: new LayerCache(join(cacheDir, 'layers')),
+      cacheDir,
     });
     const client = new RegistryClient({ insecureRegistries: [registry.host] });
     const t0 = process.hrtime.bigint();
-    const only = await pushImage(client, parseReference(ref), builtImagePushInput(image, blobs, []));
+    const only = await pushImage(client, parseReference(ref), image);
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
     await client.close();
     rows.push(['re-push only (in process, new client), nothing changed', `${seconds.toFixed(3)} s`, '', String(image.layers.length), String(only.uploaded), `${(only.bytesSent / 2 ** 20).toFixed(1)} MiB`, there(only)]);
