@@ -90,7 +90,7 @@ export async function completeImage(min: MinimalImage): Promise<Image> {
       ...(min.location ? { location: min.location } : {}),
     };
   });
-  return { kind: 'image', source, descriptor, manifestBytes: min.manifestBytes, manifest, configDescriptor, configBytes, config, layers, refs: min.refs ?? [] };
+  return { kind: 'image', source, descriptor, manifestBytes: min.manifestBytes, manifest, configDescriptor, configBytes, config, layers, refs: min.refs ?? [], ...(min.location ? { location: min.location } : {}) };
 }
 
 /** What a transport knows of an index: its bytes, and how to open a child manifest. */

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import type { Digest } from '../../oci/digest.js';
 import type { Descriptor, ImageConfig, Index as IndexDocument, Manifest, Platform } from '../../oci/schemas.js';
-import type { Layer } from './layer.js';
+import type { BlobLocation, Layer } from './layer.js';
 
 /** A descriptor whose digest has been checked to be `sha256:<64 hex>`. */
 export type CheckedDescriptor = Descriptor & { digest: Digest };
@@ -28,6 +28,8 @@ export interface Image {
    * docker-archive's RepoTags, a build's spec name and tag. Outputs write the first one.
    */
   readonly refs: readonly string[];
+  /** Where a registry holds the image's blobs (a registry image): a push to that registry mounts them. */
+  readonly location?: BlobLocation;
 }
 
 /** One entry of an index: a child manifest, with the platform it is for, opened on demand. */

@@ -59,13 +59,14 @@ export interface PushImageOptions extends Pick<PushOptions, 'chunkSize' | 'concu
  */
 export async function pushImage(client: RegistryClient, reference: string | ImageReference, image: Image, options: PushImageOptions = {}): Promise<PushResult> {
   const ref = typeof reference === 'string' ? parseReference(reference) : reference;
+  const mount = (at: { registry: string; repository: string } | undefined) => (at && at.registry === ref.registry ? { mountFrom: [at.repository] } : {});
   const blobs: PushBlob[] = [
-    { digest: image.configDescriptor.digest, size: image.configDescriptor.size, open: () => bytesStream(image.configBytes) },
+    { digest: image.configDescriptor.digest, size: image.configDescriptor.size, open: () => bytesStream(image.configBytes), ...mount(image.location) },
     ...image.layers.map((l): PushBlob => ({
       digest: l.digest,
       size: l.size,
       ...(l.file ? { path: l.file } : { open: () => l.open() }),
-      ...(l.location && l.location.registry === ref.registry ? { mountFrom: [l.location.repository] } : {}),
+      ...mount(l.location),
     })),
   ];
   return pushToRegistry(client, ref, { manifest: { bytes: image.manifestBytes, mediaType: image.descriptor.mediaType! }, blobs, extraTags: options.tags ?? [] }, options);
