@@ -132,8 +132,8 @@ test('a push of cached layers the registry already holds needs no local blob and
   assert.equal(second.manifestDigest, first.manifestDigest);
   assert.equal(second.pushed.uploaded, 0);
   assert.deepEqual(proxy!.requests().filter((q) => q.path.includes('/blobs/uploads')), []);
-  // No layer was written again: only the config and manifest are back in the blob store.
-  const local = new Set((await readdir(blobDir)).filter((f) => !f.startsWith('.')).map((hex) => `sha256:${hex}`));
+  // No layer was written again (the build keeps no config or manifest blob either: the dir may stay absent).
+  const local = new Set((await readdir(blobDir).catch(() => [] as string[])).filter((f) => !f.startsWith('.')).map((hex) => `sha256:${hex}`));
   assert.deepEqual(second.layers.filter((l: { digest: string }) => local.has(l.digest)), []);
 });
 
@@ -163,9 +163,9 @@ test('a push of cached layers held nowhere makes them again from the store as th
   const storeLayers = second.layers.filter((l: { storePaths: string[] }) => l.storePaths.length > 0);
   assert.ok(storeLayers.length > 0);
   assert.equal(second.pushed.uploaded, second.layers.length + 1, 'every layer and the config');
-  for (const l of storeLayers) assert.match(r.stderr.toString(), new RegExp(`${l.digest} .*\\(cached; made again from the store as it is pushed\\)`));
+  for (const l of storeLayers) assert.match(r.stderr.toString(), new RegExp(`${l.digest} .*\\(cached record; made from the store if an output needs its bytes\\)`));
   // No store layer was written here; the registry checked each digest as it took the bytes.
-  const local = new Set((await readdir(blobDir)).filter((f) => !f.startsWith('.')).map((hex) => `sha256:${hex}`));
+  const local = new Set((await readdir(blobDir).catch(() => [] as string[])).filter((f) => !f.startsWith('.')).map((hex) => `sha256:${hex}`));
   assert.deepEqual(storeLayers.filter((l: { digest: string }) => local.has(l.digest)), []);
   const copy = join(work, 'remade.oci');
   await tool('skopeo', ['copy', '--src-tls-verify=false', `docker://${ref}`, `oci:${copy}:x`]);
@@ -235,7 +235,7 @@ test('the CI flow: a fresh checkout with only the layer records kept writes no s
   assert.deepEqual(uploads, []);
   const storeLayers = next.out.layers.filter((l: { storePaths: string[] }) => l.storePaths.length > 0);
   assert.ok(storeLayers.length > 0);
-  for (const l of storeLayers) assert.match(next.stderr, new RegExp(`${l.digest} \\S+ \\S+ \\(cached\\)`));
+  for (const l of storeLayers) assert.match(next.stderr, new RegExp(`${l.digest} \\S+ \\S+ \\(cached record; made from the store if an output needs its bytes\\)`));
   const written = await readdir(join(ciCache, 'blobs', 'sha256')).catch(() => [] as string[]);
   assert.deepEqual(storeLayers.filter((l: { digest: string }) => written.includes(l.digest.slice('sha256:'.length))), []);
 });
@@ -254,5 +254,5 @@ test('the CI flow after `imgbuild cache prune` with its defaults: the records su
   // store layer came from its record, not written again, is what the kept records buy.
   const storeLayers = next.out.layers.filter((l: { storePaths: string[] }) => l.storePaths.length > 0);
   assert.ok(storeLayers.length > 0);
-  for (const l of storeLayers) assert.match(next.stderr, new RegExp(`${l.digest} \\S+ \\S+ \\(cached\\)`));
+  for (const l of storeLayers) assert.match(next.stderr, new RegExp(`${l.digest} \\S+ \\S+ \\(cached record; made from the store if an output needs its bytes\\)`));
 });
