@@ -334,5 +334,5 @@ test('diff with one image and verify with an unknown option are usage errors: ex
 test('an image that does not exist: a clear error naming it, exit 2', async () => {
   const r = await runCli(['diff', '/nonexistent/a.oci', '/nonexistent/b.oci']);
   assert.equal(r.code, 2, 'an error, not "differs"');
-  assert.match(r.stderr, /^error\[image-read\]: \/nonexistent\/a\.oci: no such file or directory$/m);
+  assert.match(r.stderr, /^error\[image-ref\]: \/nonexistent\/a\.oci: no such file or directory$/m);
 });

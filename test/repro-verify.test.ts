@@ -127,14 +127,22 @@ test('verify --against the image an earlier build wrote: exit 0; against a chang
 test('verify --against an image that does not exist: a clear error before any build, exit 2', async () => {
   const r = await runCli(['verify', join(fixture, 'base'), '--against', '/nonexistent/image.oci'], { env });
   assert.equal(r.code, 2, 'an error, not "differs"');
-  assert.match(r.stderr, /^error\[image-read\]: \/nonexistent\/image\.oci: no such file or directory$/m);
+  assert.match(r.stderr, /^error\[image-ref\]: \/nonexistent\/image\.oci: no such file or directory$/m);
   assert.doesNotMatch(r.stderr, /^build 1/m);
 });
 
 test('verify a spec whose build fails: the build error is shown, exit 2', async () => {
-  const r = await runCli(['verify', join(fixture, 'no-such-spec')], { env });
+  // A spec that is not there is found missing before any build (the builds need its file).
+  const missing = await runCli(['verify', join(fixture, 'no-such-spec')], { env });
+  assert.equal(missing.code, 2, 'an error, not "differs"');
+  assert.match(missing.stderr, /^error\[spec\]: .*no-such-spec: no such file or directory$/m);
+  assert.doesNotMatch(missing.stderr, /^build 1/m);
+  // A spec that is there but fails to build: the build's own error, under verify's.
+  const bad = join(await scratch('bad-spec'), 'image.json');
+  await writeFile(bad, JSON.stringify({ name: 'repro/bad', maxLayers: 'many' }));
+  const r = await runCli(['verify', bad], { env });
   assert.equal(r.code, 2, 'an error, not "differs"');
-  assert.match(r.stderr, /^error\[verify\]: the build \(umask 022, TZ UTC\) failed with exit code 1:\nerror\[spec\]: .*no-such-spec: no such file or directory/m);
+  assert.match(r.stderr, /^error\[verify\]: the build \(umask 022, TZ UTC\) failed with exit code 1:\nerror\[spec\]: .*bad-spec-\w+\/image\.json: maxLayers: expected a number/m);
 });
 
 test('the CI flow: build --push to a registry, then verify --against the pushed digest: exit 0', async (t) => {
