@@ -1,23 +1,12 @@
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
-import pLimit from 'p-limit';
 import type { ClosureGraph } from '../../layering/types.js';
-import { cachedLayer, type LayerMaker, type MadeLayer } from '../cache/layer-source.js';
-import { LayerCache } from '../cache/layer-cache.js';
-import { entriesKey, keyedStorePaths, storeLayerKey } from '../cache/layer-key.js';
-import { customisationEntries } from '../customisation/entries.js';
-import { mergeEntries } from '../customisation/merge.js';
 import { SpecError } from '../errors.js';
-import { layerStream } from '../layer/layer-stream.js';
-import { storeLayerEntries } from '../layer/tree-entries.js';
-import type { LayerEntry, LayerWriteOptions } from '../layer/types.js';
-import { measureLayer, writeLayer } from '../layer/write-layer.js';
 import { assertReferenceDeflate } from '../layer/zlib-guard.js';
 import type { Image } from '../model/image.js';
 import type { ResolvedSpec } from '../spec/types.js';
 import { DirectoryStoreSource } from '../store/directory-source.js';
 import { EmptyStoreSource } from '../store/empty-source.js';
-import { nixDbEntries } from '../store/nix-db.js';
 import { openStoreSource } from '../store/open.js';
 import type { StoreSource } from '../store/types.js';
 import { openImage } from '../transports/open.js';
@@ -26,6 +15,7 @@ import { assembleImage, type AssembledLayer } from './assemble.js';
 import { baseHistory, baseLayer, mergeConfig } from './base.js';
 import type { BuildContext } from './context.js';
 import { checkPlan, planImage, type ImagePlan } from './plan.js';
+import { makeLayers } from './layers.js';
 
 export interface BuildOptions {
   /** The previous image's store layers (stable layering keeps those still whole). */
@@ -83,116 +73,33 @@ export async function specBase(spec: ResolvedSpec, ctx: Pick<BuildContext, 'regi
   });
 }
 
-/** How many worker threads a build may start. */
-function workerCount(ctx: BuildContext): number {
-  const cores = availableParallelism();
-  if (ctx.workers === false) return 0;
-  if (typeof ctx.workers === 'number') return Math.max(0, Math.floor(ctx.workers));
-  if (ctx.workers === undefined && cores < 2) return 0;
-  // The main thread works too (it is otherwise idle), so one worker fewer than cores: each
-  // worker's heap and buffers add to peak RSS (bench/README.md).
-  return Math.max(1, (ctx.concurrency ?? cores) - 1);
-}
-
 /**
  * spec → closure → plan → layers → image. The image's layers come through the cache (a
- * decorator, layer-source.ts): each is written now, taken from the cache, or made as an output
- * reads it. Publishing it (a layout, an archive, a push) is the caller's next step.
+ * decorator, cache/layer-source.ts): each is written now, taken from the cache, or made as an
+ * output reads it. Publishing the image (a layout, an archive, a push) is the caller's next step.
  */
 export async function buildImage(spec: ResolvedSpec, ctx: BuildContext = {}, options: BuildOptions = {}): Promise<Build> {
-  const emit = ctx.onEvent ?? (() => {});
   // Refuse before any work when this Node's zlib would give other gzip bytes than the reference.
   if (spec.compressor === 'gzip') assertReferenceDeflate(ctx.env ?? {}, ctx.warn);
   const store = await specStore(spec, ctx);
   const base = await specBase(spec, ctx);
-  const cache = ctx.cacheDir ? new LayerCache(ctx.cacheDir) : undefined;
-
-  const workers = workerCount(ctx);
-  const pool = workers > 0 ? new BuildWorkerPool(workers) : undefined;
+  const pool = workerPool(ctx);
   let closure: ClosureGraph;
   let plan: ImagePlan;
   try {
     closure = await closureWithWorkers(spec, store, pool, ctx.signal);
-    emit({ phase: 'closure', paths: closure.paths.length, narSize: closure.paths.reduce((s, p) => s + p.narSize, 0) });
+    ctx.onEvent?.({ phase: 'closure', paths: closure.paths.length, narSize: closure.paths.reduce((s, p) => s + p.narSize, 0) });
     plan = options.plan ? checkPlan(options.plan.value, options.plan.file, closure, base, spec.maxLayers) : planImage(spec, closure, base, options.previous);
-    emit({ phase: 'plan', layers: plan.layers.length + 1 });
+    ctx.onEvent?.({ phase: 'plan', layers: plan.layers.length + 1 });
   } catch (err) {
     await pool?.close();
     throw err;
   }
   // One store layer gains nothing from a thread and pays its start-up (unless workers were asked for).
   const layerPool = ctx.workers !== undefined || plan.layers.length > 1 ? pool : undefined;
-
-  const writeOptions: LayerWriteOptions = {
-    header: { mtime: spec.mtime, uid: spec.uid, gid: spec.gid, uname: spec.uname, gname: spec.gname },
-    compressor: spec.compressor,
-    signal: ctx.signal,
-  };
-  // A layer made while an output reads it (after the build) is not stopped by the build's signal.
-  const { signal: _, ...streamOptions } = writeOptions;
-  const fsPathOf = (p: string) => store.fsPath(p);
-  const total = plan.layers.length + 1;
-  const limit = pLimit(ctx.concurrency ?? availableParallelism());
-
-  const storeMaker = (paths: string[]): LayerMaker => {
-    const entries = () => storeLayerEntries(paths, fsPathOf, store.storeDir);
-    const inWorker = (blobRoot: string | undefined) => {
-      if (!layerPool?.hasFreeWorker) return undefined;
-      let fsPaths: string[];
-      try {
-        fsPaths = paths.map(fsPathOf);
-      } catch {
-        return undefined; // a path the source cannot place: the in-process writer reports it
-      }
-      const { header, compressor } = writeOptions;
-      return layerPool.writeStoreLayer({ paths, fsPaths, storeDir: store.storeDir, header, compressor, ...(blobRoot ? { blobRoot } : {}) }, ctx.signal);
-    };
-    return {
-      key: async () => storeLayerKey(await keyedStorePaths(store, paths), store.storeDir, writeOptions),
-      write: (blobs) => inWorker(blobs.root) ?? writeLayer(entries(), writeOptions, blobs),
-      measure: () => inWorker(undefined) ?? measureLayer(entries(), writeOptions),
-      stream: (expected) => layerStream(entries, streamOptions, expected),
-    };
-  };
-  const entriesMaker = (entries: LayerEntry[]): LayerMaker => ({
-    key: () => entriesKey(entries, writeOptions),
-    write: (blobs) => writeLayer(entries, writeOptions, blobs),
-    measure: () => measureLayer(entries, writeOptions),
-    stream: (expected) => layerStream(() => entries, streamOptions, expected),
-  });
-  const made = async (index: number, reason: string, paths: string[], narSize: number, maker: () => Promise<LayerMaker>): Promise<AssembledLayer> => {
-    ctx.signal?.throwIfAborted();
-    emit({ phase: 'layer-start', index, total, reason, paths: paths.length, narSize });
-    const { layer, origin }: MadeLayer = await cachedLayer(await maker(), cache);
-    emit({ phase: 'layer-done', index, total, reason, digest: layer.digest, size: layer.size, origin });
-    return { layer, reason, storePaths: paths };
-  };
-
-  // Queued biggest first, so that the last layers to start are short and no core idles at the end
-  // (the plan puts its biggest layer, the least popular paths, last). Results stay in plan order.
-  const storeLayers: Promise<AssembledLayer>[] = [];
-  const bySize = plan.layers.map((planned, index) => ({ planned, index })).sort((x, y) => y.planned.narSize - x.planned.narSize || x.index - y.index);
-  for (const { planned, index } of bySize) {
-    storeLayers[index] = limit(() => made(index, planned.reason, planned.paths, planned.narSize, async () => storeMaker(planned.paths)));
-  }
-  const customisation = limit(() =>
-    made(total - 1, 'customisation', [], 0, async () => {
-      let entries = await customisationEntries(spec, fsPathOf);
-      if (spec.includeNixDB) {
-        // dockerTools' includeNixDB: the closure registered in /nix/var/nix/db, in this layer.
-        entries = mergeEntries(spec.file, entries, await nixDbEntries(closure, fsPathOf, { registrationTime: spec.mtime, env: ctx.env ?? {} }));
-      }
-      return entriesMaker(entries);
-    }),
-  );
-  // Settle every write before failing, so no writer is still streaming into the cache when we
-  // return; then end the workers (none is busy), so that a CLI exits by itself.
-  const settled = await Promise.allSettled([...storeLayers, customisation]).finally(() => pool?.close());
-  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failed) throw failed.reason;
-  const ours = settled.map((r) => (r as PromiseFulfilledResult<AssembledLayer>).value);
+  // Every layer settles before the workers end (none is busy then), so that a CLI exits by itself.
+  const ours = await makeLayers({ spec, store, closure, plan, ctx, pool: layerPool }).finally(() => pool?.close());
   const baseLayers = (base?.layers ?? []).map((l): AssembledLayer => ({ layer: baseLayer(l), reason: 'base', storePaths: [] }));
-
   const image = assembleImage({
     source: `build of ${spec.file}`,
     layers: [...baseLayers, ...ours],
@@ -208,6 +115,21 @@ export async function buildImage(spec: ResolvedSpec, ctx: BuildContext = {}, opt
     },
   });
   return { spec, ...(base ? { base } : {}), closure, plan, image };
+}
+
+/**
+ * Worker threads for a directory store's scans and the store layers, started when a job needs
+ * one. The main thread works too (it is otherwise idle), so one worker fewer than cores: each
+ * worker's heap and buffers add to peak RSS (bench/README.md).
+ */
+function workerPool(ctx: BuildContext): BuildWorkerPool | undefined {
+  const cores = availableParallelism();
+  let count: number;
+  if (ctx.workers === false) count = 0;
+  else if (typeof ctx.workers === 'number') count = Math.max(0, Math.floor(ctx.workers));
+  else if (ctx.workers === undefined && cores < 2) count = 0;
+  else count = Math.max(1, (ctx.concurrency ?? cores) - 1);
+  return count > 0 ? new BuildWorkerPool(count) : undefined;
 }
 
 /**

@@ -1,0 +1,117 @@
+import { availableParallelism } from 'node:os';
+import pLimit from 'p-limit';
+import type { ClosureGraph } from '../../layering/types.js';
+import { LayerCache } from '../cache/layer-cache.js';
+import { cachedLayer, type LayerMaker } from '../cache/layer-source.js';
+import { entriesKey, keyedStorePaths, storeLayerKey } from '../cache/layer-key.js';
+import { customisationEntries } from '../customisation/entries.js';
+import { mergeEntries } from '../customisation/merge.js';
+import { layerStream } from '../layer/layer-stream.js';
+import { storeLayerEntries } from '../layer/tree-entries.js';
+import type { LayerEntry, LayerWriteOptions } from '../layer/types.js';
+import { measureLayer, writeLayer } from '../layer/write-layer.js';
+import type { ResolvedSpec } from '../spec/types.js';
+import { nixDbEntries } from '../store/nix-db.js';
+import type { StoreSource } from '../store/types.js';
+import type { BuildWorkerPool } from '../workers/pool.js';
+import type { AssembledLayer } from './assemble.js';
+import type { BuildContext } from './context.js';
+import type { ImagePlan } from './plan.js';
+
+export interface LayersInput {
+  spec: ResolvedSpec;
+  store: StoreSource;
+  closure: ClosureGraph;
+  plan: ImagePlan;
+  ctx: BuildContext;
+  /** Worker threads for store layers, when the build has them. */
+  pool: BuildWorkerPool | undefined;
+}
+
+/**
+ * The plan's store layers and the customisation layer, each through the cache, in plan order.
+ * Every layer settles before this returns or fails, so no writer is still streaming into the
+ * cache afterwards.
+ */
+export async function makeLayers({ spec, store, closure, plan, ctx, pool }: LayersInput): Promise<AssembledLayer[]> {
+  const emit = ctx.onEvent ?? (() => {});
+  const cache = ctx.cacheDir ? new LayerCache(ctx.cacheDir) : undefined;
+  const writeOptions: LayerWriteOptions = {
+    header: { mtime: spec.mtime, uid: spec.uid, gid: spec.gid, uname: spec.uname, gname: spec.gname },
+    compressor: spec.compressor,
+    signal: ctx.signal,
+  };
+  const total = plan.layers.length + 1;
+  const made = async (index: number, reason: string, paths: string[], narSize: number, maker: () => Promise<LayerMaker>): Promise<AssembledLayer> => {
+    ctx.signal?.throwIfAborted();
+    emit({ phase: 'layer-start', index, total, reason, paths: paths.length, narSize });
+    const { layer, origin } = await cachedLayer(await maker(), cache);
+    emit({ phase: 'layer-done', index, total, reason, digest: layer.digest, size: layer.size, origin });
+    return { layer, reason, storePaths: paths };
+  };
+
+  const limit = pLimit(ctx.concurrency ?? availableParallelism());
+  // Queued biggest first, so that the last layers to start are short and no core idles at the end
+  // (the plan puts its biggest layer, the least popular paths, last). Results stay in plan order.
+  const layers: Promise<AssembledLayer>[] = [];
+  const bySize = plan.layers.map((planned, index) => ({ planned, index })).sort((x, y) => y.planned.narSize - x.planned.narSize || x.index - y.index);
+  for (const { planned, index } of bySize) {
+    layers[index] = limit(() => made(index, planned.reason, planned.paths, planned.narSize, async () => storeLayerMaker(planned.paths, store, writeOptions, pool)));
+  }
+  layers.push(
+    limit(() =>
+      made(total - 1, 'customisation', [], 0, async () => {
+        const fsPathOf = (p: string) => store.fsPath(p);
+        let entries = await customisationEntries(spec, fsPathOf);
+        if (spec.includeNixDB) {
+          // dockerTools' includeNixDB: the closure registered in /nix/var/nix/db, in this layer.
+          entries = mergeEntries(spec.file, entries, await nixDbEntries(closure, fsPathOf, { registrationTime: spec.mtime, ...(ctx.env ? { env: ctx.env as NodeJS.ProcessEnv } : {}) }));
+        }
+        return entriesLayerMaker(entries, writeOptions);
+      }),
+    ),
+  );
+  const settled = await Promise.allSettled(layers);
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return settled.map((r) => (r as PromiseFulfilledResult<AssembledLayer>).value);
+}
+
+/** A layer made by an output after the build is not stopped by the build's signal (a second Ctrl-C is). */
+function withoutSignal(options: LayerWriteOptions): LayerWriteOptions {
+  const { signal: _, ...rest } = options;
+  return rest;
+}
+
+/** The ways to make a store layer: in a worker when one is free, else here. */
+export function storeLayerMaker(paths: string[], store: StoreSource, options: LayerWriteOptions, pool?: BuildWorkerPool): LayerMaker {
+  const fsPathOf = (p: string) => store.fsPath(p);
+  const entries = () => storeLayerEntries(paths, fsPathOf, store.storeDir);
+  const inWorker = (blobRoot: string | undefined) => {
+    if (!pool?.hasFreeWorker) return undefined;
+    let fsPaths: string[];
+    try {
+      fsPaths = paths.map(fsPathOf);
+    } catch {
+      return undefined; // a path the source cannot place: the in-process writer reports it
+    }
+    const { header, compressor } = options;
+    return pool.writeStoreLayer({ paths, fsPaths, storeDir: store.storeDir, header, compressor, ...(blobRoot ? { blobRoot } : {}) }, options.signal);
+  };
+  return {
+    key: async () => storeLayerKey(await keyedStorePaths(store, paths), store.storeDir, options),
+    write: (blobs) => inWorker(blobs.root) ?? writeLayer(entries(), options, blobs),
+    measure: () => inWorker(undefined) ?? measureLayer(entries(), options),
+    stream: (expected) => layerStream(entries, withoutSignal(options), expected),
+  };
+}
+
+/** The ways to make a layer of given entries (the customisation layer). */
+export function entriesLayerMaker(entries: LayerEntry[], options: LayerWriteOptions): LayerMaker {
+  return {
+    key: () => entriesKey(entries, options),
+    write: (blobs) => writeLayer(entries, options, blobs),
+    measure: () => measureLayer(entries, options),
+    stream: (expected) => layerStream(() => entries, withoutSignal(options), expected),
+  };
+}
