@@ -17,7 +17,8 @@ let onBase: string;
 before(async () => {
   work = await tempDir('imgbuild-plan-');
   env = { ...process.env, IMGBUILD_CACHE_DIR: join(work, 'cache') };
-  // A 5-layer base (the hello example), and a spec on top of it adding one store path.
+  // A 5-layer base (the hello example), and a spec on top of it whose 4-path closure gets the
+  // one store layer that maxLayers 7 leaves (7 - 5 base - 1 customisation).
   baseLayout = join(work, 'base.oci');
   assert.equal((await runCli(['build', hello, '-o', baseLayout], { env })).code, 0);
   onBase = join(work, 'on-base.json');
@@ -26,9 +27,9 @@ before(async () => {
     tag: '1',
     architecture: 'amd64',
     fromImage: `oci:${baseLayout}`,
-    maxLayers: 8,
+    maxLayers: 7,
     store: { dir: join(repoRoot, 'examples/hello/store') },
-    contents: ['/nix/store/mnkg3va5qf67wd6pqbjgbs06v38jnh52-greeting-data-1.0'],
+    contents: ['/nix/store/yd3ba7lj520fcmbr3nn39mz0ppk4hizy-hello-2.12.1'],
   }));
 });
 
@@ -43,7 +44,9 @@ test('plan --json with a base image lists the layers build makes: base, store an
   const built = await json(['build', onBase, '-o', join(work, 'a.oci'), '--json']);
   assert.equal(plan.imgbuildPlan, 1);
   assert.equal(plan.base.layers.length, 5);
-  assert.equal(plan.totalLayers, built.layers.length);
+  assert.equal(plan.layers.length, 1, 'the base\'s layers count against maxLayers');
+  assert.equal(plan.totalLayers, 7);
+  assert.equal(built.layers.length, 7);
   assert.deepEqual(plan.base.layers.map((l: { digest: string }) => l.digest), built.layers.slice(0, 5).map((l: { digest: string }) => l.digest));
   const storeLayers = built.layers.filter((l: { reason: string }) => l.reason !== 'base' && l.reason !== 'customisation');
   assert.deepEqual(plan.layers.map((l: { paths: string[] }) => l.paths), storeLayers.map((l: { storePaths: string[] }) => l.storePaths));
