@@ -1,0 +1,55 @@
+// `imgbuild push` of a registry image: a copy, blobs mounted within a registry and streamed
+// between registries, nothing written to disk.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { runCli, tool } from './helpers/cli.js';
+import { repoRoot } from './helpers/paths.js';
+import { startRegistry, type RunningRegistry } from './helpers/registry.js';
+import { tempDir } from './helpers/tmp.js';
+import { hasTool, needTool } from './helpers/tools.js';
+
+let work: string;
+let env: NodeJS.ProcessEnv;
+let a: RunningRegistry | undefined;
+let b: RunningRegistry | undefined;
+let digest: string;
+
+before(async () => {
+  work = await tempDir('imgbuild-copy-');
+  env = { ...process.env, IMGBUILD_CACHE_DIR: join(work, 'cache') };
+  if (!hasTool('docker-registry')) return;
+  [a, b] = await Promise.all([startRegistry(), startRegistry()]);
+  const r = await runCli(['build', join(repoRoot, 'examples/hello'), '--push', `${a.host}/src/hello:1`, '--insecure-registry', a.host, '--json'], { env });
+  assert.equal(r.code, 0, r.stderr);
+  digest = JSON.parse(r.stdout.toString()).manifestDigest;
+});
+
+after(async () => {
+  await Promise.all([a?.stop(), b?.stop()]);
+});
+
+async function push(from: string, to: string) {
+  const r = await runCli(['push', from, to, '--insecure-registry', a!.host, '--insecure-registry', b!.host, '--json'], { env: { ...env, IMGBUILD_CACHE_DIR: join(work, 'empty-cache') } });
+  assert.equal(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout.toString()) as { digest: string; uploaded: number; mounted: number; skipped: number };
+}
+
+test('push docker://a/x docker://b/x copies an image between registries with its digest, every blob streamed', async (t) => {
+  if (!needTool(t, 'docker-registry') || !needTool(t, 'skopeo')) return;
+  const r = await push(`docker://${a!.host}/src/hello:1`, `docker://${b!.host}/dst/hello:1`);
+  assert.equal(r.digest, digest);
+  assert.deepEqual([r.uploaded, r.mounted], [6, 0], 'five layers and the config');
+  const info = JSON.parse(await tool('skopeo', ['inspect', '--tls-verify=false', `docker://${b!.host}/dst/hello:1`]));
+  assert.equal(info.Digest, digest);
+  // Nothing was kept on disk on the way.
+  assert.deepEqual(await readdir(work).then((names) => names.filter((n) => n === 'empty-cache')), []);
+});
+
+test('push within one registry mounts every blob instead of copying it', async (t) => {
+  if (!needTool(t, 'docker-registry')) return;
+  const r = await push(`docker://${a!.host}/src/hello:1`, `${a!.host}/other/hello:1`);
+  assert.equal(r.digest, digest);
+  assert.deepEqual([r.uploaded, r.mounted], [0, 6]);
+});
