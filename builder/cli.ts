@@ -56,6 +56,7 @@ registryOptions(storeOptions(
     .option('--json', 'print a machine-readable summary with every digest to stdout')
     .option('--previous <image>', 'the previous build (any image argument, e.g. oci:<dir> or docker://<ref>): keep its store layers that are still whole (stable layering)')
     .option('--plan <file>', 'follow this plan (`imgbuild plan --json` output) instead of planning; refused when it was made for other contents')
+    .option('--platform <os/arch[/variant]>', "build only this platform of a multi-platform spec (repeatable); a docker-archive or --stream holds one", collect)
     .option('--push <reference>', 'push the image to a registry (e.g. ghcr.io/org/app:1.0); no file is written unless -o is given')
     .option('--tag <tag>', 'with --push: also push under this tag (repeatable)', collect)
     .option('--digest-file <file>', 'with --push: write the pushed manifest digest to this file'),
@@ -86,6 +87,7 @@ registryOptions(
     .command('inspect')
     .description('show the config, layers, sizes and store paths of an image (a registry image: its layers are not fetched)')
     .argument('<image>', 'oci:<dir>[:tag], oci-archive:<file>[:tag], docker-archive:<file>[:name:tag] (gzipped too), docker://<ref>, or a path')
+    .option('--platform <os/arch[/variant]>', 'of a multi-platform image, show this platform\'s image (default: list the platforms)')
     .option('--json', 'print JSON'),
 ).action(lazy(() => import('./commands/inspect.js'), 'runInspect'));
 

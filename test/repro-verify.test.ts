@@ -3,6 +3,7 @@
 // into the image is caught with the exact file named.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import type { ImageDiff } from '../builder/repro/diff.js';
 import { spawn } from 'node:child_process';
 import { cp, mkdtemp, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -69,7 +70,7 @@ test('verify a spec that writes its build time into a file: exit 1, that file an
   assert.equal(result.reproducible, false);
   assertIsolated(result);
   assert.notEqual(result.builds[0]!.manifestDigest, result.builds[1]!.manifestDigest);
-  const diff = result.diff!;
+  const diff = result.diff as ImageDiff;
   assert.deepEqual([diff.manifest, diff.config, diff.notes], [[], [], []]);
   // Layer 1 (the store path) is the same in both; layer 2 (customisation) holds the stamp.
   assert.equal(diff.layers.length, 1);

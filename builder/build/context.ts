@@ -1,8 +1,10 @@
 import type { RegistryClient } from '../../registry-client/index.js';
 import type { StoreSource } from '../store/types.js';
 
-/** What the build is doing, for progress output. */
-export type BuildEvent =
+/** What the build is doing, for progress output; in a multi-platform build, for which platform (`linux/arm64`). */
+export type BuildEvent = BuildPhase & { platform?: string };
+
+export type BuildPhase =
   | { phase: 'closure'; paths: number; narSize: number }
   | { phase: 'plan'; layers: number }
   | { phase: 'layer-start'; index: number; total: number; reason: string; paths: number; narSize: number }

@@ -1,6 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import type { PushResult } from '../../registry-client/index.js';
 import { buildImage, type Build } from '../build/build-image.js';
+import { buildIndex, platformName, selectPlatforms, type IndexBuild } from '../build/build-index.js';
+import type { Image } from '../model/image.js';
+import type { ResolvedSpec } from '../spec/types.js';
 import { layerReason } from '../build/assemble.js';
 import { ImgbuildError } from '../errors.js';
 import { progressReporter } from '../progress.js';
@@ -16,6 +19,7 @@ interface BuildFlags extends StoreFlags, RegistryFlags {
   json?: boolean;
   previous?: string;
   plan?: string;
+  platform?: string[];
   push?: string;
   tag?: string[];
   digestFile?: string;
@@ -39,8 +43,11 @@ export async function runBuild(specFile: string, flags: BuildFlags): Promise<voi
     if (pushRef) chunkSizeOf(flags);
     if (flags.plan && flags.previous) throw new ImgbuildError('usage', '--plan and --previous cannot be used together', 'make the plan with `imgbuild plan --previous <image> --json`, then build with --plan alone');
     const spec = await loadCliSpec(specFile, flags);
+    const multi = spec.platforms !== undefined;
+    // A single-platform spec builds its one platform; --platform may only name it.
+    if (!multi && flags.platform?.length) selectPlatforms(spec, flags.platform);
+    if (multi && flags.plan) throw new ImgbuildError('usage', '--plan follows the plan of one image; this spec builds several platforms', 'plan and build one platform at a time, or build without --plan');
     const plan = flags.plan ? await readPlanFile(flags.plan) : undefined;
-    const previous = await readPrevious(flags.previous, flags);
     if (pushRef && !flags.output && !flags.stream) {
       // Reach the registry before building when the push is the only output: an unreachable
       // registry fails before the build, not after it. The first response also starts V8's
@@ -49,28 +56,35 @@ export async function runBuild(specFile: string, flags: BuildFlags): Promise<voi
       await (await client.get()).origin(pushRef.registry);
     }
     const ctx = cliBuildContext({ signal: abort.signal, onEvent: progressReporter(), registry: client.get });
-    const build = await buildImage(spec, ctx, { ...(previous ? { previous } : {}), ...(plan ? { plan } : {}) });
-    const { image } = build;
+    let built: Built;
+    if (multi) {
+      const previous = await previousByPlatform(flags.previous, flags);
+      built = await buildIndex(spec, ctx, { ...(flags.platform ? { platforms: flags.platform } : {}), ...(previous ? { previous } : {}) });
+    } else {
+      const previous = await readPrevious(flags.previous, flags, { os: spec.os, architecture: spec.architecture, ...(spec.variant ? { variant: spec.variant } : {}) });
+      built = await buildImage(spec, ctx, { ...(previous ? { previous } : {}), ...(plan ? { plan } : {}) });
+    }
+    const artifact = 'index' in built ? built.index : built.image;
     abort.signal.throwIfAborted();
 
     let output: string | undefined;
     if (flags.stream) {
       const { streamDockerArchive } = await import('../transports/docker-archive.js');
-      await streamDockerArchive(image, process.stdout);
+      await streamDockerArchive(onePlatform(built), process.stdout);
     } else if (flags.output || !pushRef) {
       output = flags.output ?? defaultOutputPath(spec.name, flags.format);
-      await writeImage(image, flags.format, output);
+      await writeImage(flags.format === 'docker-archive' ? onePlatform(built) : artifact, flags.format, output);
     }
     abort.signal.throwIfAborted();
 
     let pushed: PushResult | undefined;
     if (pushRef) {
       const { pushImage } = await import('../transports/registry.js');
-      pushed = await pushImage(await client.get(), pushRef, image, { tags: flags.tag ?? [], chunkSize: chunkSizeOf(flags) });
+      pushed = await pushImage(await client.get(), pushRef, artifact, { tags: flags.tag ?? [], chunkSize: chunkSizeOf(flags) });
       const { reportPush } = await import('./push.js');
       await reportPush({ ...pushed, target: pushRef.toString() }, { digestFile: flags.digestFile }, process.stderr);
     }
-    report(build, flags, output, pushed);
+    report(built, flags, output, pushed);
   } finally {
     await client.close();
     process.off('SIGINT', onSigint);
@@ -92,29 +106,61 @@ async function readPlanFile(file: string): Promise<{ value: unknown; file: strin
   }
 }
 
-function report({ spec, image }: Build, flags: BuildFlags, output: string | undefined, pushed: PushResult | undefined): void {
-  const tag = image.refs[0]!.slice(spec.name.length + 1);
+type Built = Build | IndexBuild;
+
+/** The one image a docker-archive or a stream can hold: a multi-platform build must have made exactly one. */
+function onePlatform(built: Built): Image {
+  if (!('index' in built)) return built.image;
+  if (built.builds.length === 1) return built.builds[0]!.image;
+  throw new ImgbuildError('usage', `a docker-archive holds one platform, and this build made ${built.builds.map((b) => platformName(b.spec)).join(', ')}`, 'pick one with --platform, or write an OCI layout (-f oci) or OCI archive (-f oci-archive), which hold them all');
+}
+
+/** `--previous` for a multi-platform build: each platform's store layers from that platform's image of the previous index. */
+async function previousByPlatform(image: string | undefined, flags: RegistryFlags): Promise<((platform: ResolvedSpec) => Promise<string[][] | undefined>) | undefined> {
+  if (!image) return undefined;
+  return (platform) => readPrevious(image, flags, { os: platform.os, architecture: platform.architecture, ...(platform.variant ? { variant: platform.variant } : {}) });
+}
+
+/** What `--json` says of one image. */
+function imageSummary(image: Image) {
+  return {
+    manifestDigest: image.descriptor.digest,
+    configDigest: image.configDescriptor.digest,
+    layers: image.layers.map((l) => {
+      const { reason, storePaths } = layerReason(l);
+      return { digest: l.digest, diffId: l.diffId, size: l.size, mediaType: l.mediaType, reason: reason ?? 'base', storePaths };
+    }),
+  };
+}
+
+function report(built: Built, flags: BuildFlags, output: string | undefined, pushed: PushResult | undefined): void {
+  const { spec } = built;
+  const artifact = 'index' in built ? built.index : built.image;
+  const tag = artifact.refs[0]!.slice(spec.name.length + 1);
   if (flags.json && !flags.stream) {
-    printJson({
-      name: spec.name,
-      tag,
-      manifestDigest: image.descriptor.digest,
-      configDigest: image.configDescriptor.digest,
-      format: output ? flags.format : undefined,
-      output,
-      pushed: pushed ? { reference: pushed.reference, uploaded: pushed.uploaded, mounted: pushed.mounted, skipped: pushed.skipped, bytesSent: pushed.bytesSent, alreadyThere: pushed.alreadyThere } : undefined,
-      layers: image.layers.map((l) => {
-        const { reason, storePaths } = layerReason(l);
-        return { digest: l.digest, diffId: l.diffId, size: l.size, mediaType: l.mediaType, reason: reason ?? 'base', storePaths };
-      }),
-    });
+    const pushedSummary = pushed ? { reference: pushed.reference, uploaded: pushed.uploaded, mounted: pushed.mounted, skipped: pushed.skipped, bytesSent: pushed.bytesSent, alreadyThere: pushed.alreadyThere } : undefined;
+    const where = { format: output ? flags.format : undefined, output, pushed: pushedSummary };
+    if ('index' in built) {
+      printJson({
+        name: spec.name,
+        tag,
+        manifestDigest: built.index.descriptor.digest,
+        mediaType: built.index.descriptor.mediaType,
+        ...where,
+        platforms: built.builds.map((b) => ({ platform: platformName(b.spec), ...imageSummary(b.image) })),
+      });
+    } else {
+      const { manifestDigest, configDigest, layers } = imageSummary(built.image);
+      printJson({ name: spec.name, tag, manifestDigest, configDigest, ...where, layers });
+    }
     return;
   }
   // With --stream, stdout carries the archive: say everything else on stderr.
   const say = (s: string) => (flags.stream ? process.stderr : process.stdout).write(`${s}\n`);
-  say(image.descriptor.digest);
+  say(artifact.descriptor.digest);
   if (output) {
-    say(`wrote ${flags.format} ${output} (${image.refs[0]}, ${image.layers.length} layers)`);
+    const what = 'index' in built ? `${built.builds.length} platforms: ${built.builds.map((b) => platformName(b.spec)).join(', ')}` : `${built.image.layers.length} layers`;
+    say(`wrote ${flags.format} ${output} (${artifact.refs[0]}, ${what})`);
     say(`look inside: imgbuild inspect ${output}${flags.format === 'oci' ? `   or   skopeo inspect oci:${output}` : ''}`);
   }
 }

@@ -56,11 +56,11 @@ export async function specFilePath(arg: string): Promise<string> {
  * `--previous <image>`: the store layers of an earlier build, for stable layering — any image
  * argument (a layout, an archive, a registry image: only its manifest is fetched).
  */
-export async function readPrevious(image: string | undefined, registryFlags: RegistryFlags = {}): Promise<string[][] | undefined> {
+export async function readPrevious(image: string | undefined, registryFlags: RegistryFlags = {}, platform: { os: string; architecture: string; variant?: string } = hostPlatform()): Promise<string[][] | undefined> {
   if (!image) return undefined;
   const client = lazyClient(registryFlags);
   try {
-    const previous = await openImage(image, { what: '--previous', registry: client.get, platform: hostPlatform() });
+    const previous = await openImage(image, { what: '--previous', registry: client.get, platform });
     return previousStoreLayers(previous.manifest);
   } finally {
     await client.close();

@@ -1,14 +1,19 @@
 import { layerReason } from '../build/assemble.js';
-import { openImage } from '../transports/open.js';
-import { hostPlatform } from './context.js';
+import { parsePlatform } from '../build/build-index.js';
+import { formatPlatform, imageForPlatform } from '../model/complete.js';
+import type { Index } from '../model/image.js';
+import { openArtifact } from '../transports/open.js';
 import { printJson } from './common.js';
 import { lazyClient, type RegistryFlags } from './registry-flags.js';
 
 /** `imgbuild inspect <image>`: any image argument; a registry image's layers are not fetched. */
-export async function runInspect(imageArg: string, flags: RegistryFlags & { json?: boolean }): Promise<void> {
+export async function runInspect(imageArg: string, flags: RegistryFlags & { json?: boolean; platform?: string }): Promise<void> {
   const client = lazyClient(flags);
   try {
-    const img = await openImage(imageArg, { registry: client.get, platform: hostPlatform() });
+    const artifact = await openArtifact(imageArg, { registry: client.get });
+    // A multi-platform image: its platforms, unless --platform picks one.
+    if (artifact.kind === 'index' && !flags.platform) return reportIndex(artifact, flags.json);
+    const img = await imageForPlatform(artifact, flags.platform ? parsePlatform(flags.platform) : undefined);
     const layers = img.layers.map((l) => ({ digest: l.digest, diffId: l.diffId, size: l.size, mediaType: l.mediaType, ...layerReason(l) }));
     if (flags.json) {
       printJson({ source: img.source, manifestDigest: img.descriptor.digest, refs: img.refs, config: img.config, layers });
@@ -44,4 +49,21 @@ function formatBytes(n: number): string {
   if (n >= 1024 * 1024) return `${(n / 1024 / 1024).toFixed(1)} MiB`;
   if (n >= 1024) return `${(n / 1024).toFixed(1)} KiB`;
   return `${n} B`;
+}
+
+function reportIndex(index: Index, json: boolean | undefined): void {
+  const platforms = index.manifests.map((m) => ({ platform: m.platform ? formatPlatform(m.platform) : undefined, digest: m.descriptor.digest, size: m.descriptor.size, mediaType: m.descriptor.mediaType }));
+  if (json) {
+    printJson({ source: index.source, manifestDigest: index.descriptor.digest, mediaType: index.descriptor.mediaType, refs: index.refs, platforms });
+    return;
+  }
+  const out = [
+    `image:    ${index.source}`,
+    `digest:   ${index.descriptor.digest} (an index)`,
+    `refs:     ${index.refs.join(', ') || '-'}`,
+    `platforms: ${platforms.length}`,
+    ...platforms.map((p) => `  ${(p.platform ?? '-').padEnd(16)}  ${p.digest}`),
+    'hint: --platform <os/arch> shows one of them',
+  ];
+  process.stdout.write(`${out.join('\n')}\n`);
 }

@@ -13,7 +13,7 @@ export async function runPlan(specFile: string, flags: StoreFlags & RegistryFlag
     const store = await specStore(spec, ctx);
     const closure = await specClosure(spec, store);
     const base = await specBase(spec, ctx);
-    const plan = planImage(spec, closure, base, await readPrevious(flags.previous, flags));
+    const plan = planImage(spec, closure, base, await readPrevious(flags.previous, flags, { os: spec.os, architecture: spec.architecture, ...(spec.variant ? { variant: spec.variant } : {}) }));
     if (flags.json) printJson(plan);
     else process.stdout.write(formatImagePlan(plan));
   } finally {

@@ -1,7 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import type { PushResult } from '../../registry-client/index.js';
-import { openImage } from '../transports/open.js';
-import { hostPlatform } from './context.js';
+import { openArtifact } from '../transports/open.js';
 import { printJson } from './common.js';
 import { chunkSizeOf, lazyClient, type RegistryFlags } from './registry-flags.js';
 
@@ -27,7 +26,8 @@ export async function runPush(image: string, reference: string, flags: PushFlags
   chunkSizeOf(flags);
   const client = lazyClient(flags, ref.registry);
   try {
-    const source = await openImage(image, { registry: client.get, platform: hostPlatform() });
+    // A multi-platform image is pushed whole: every platform's image, then the index.
+    const source = await openArtifact(image, { registry: client.get });
     const { pushImage } = await import('../transports/registry.js');
     const result = await pushImage(await client.get(), ref, source, { tags: flags.tag ?? [], chunkSize: chunkSizeOf(flags) });
     await reportPush({ ...result, target: ref.toString() }, flags);

@@ -4,6 +4,7 @@
  * Arguments: one JSON object `{ spec, output, flags }`; prints `{ "manifestDigest": … }`.
  */
 import { buildImage } from '../build/build-image.js';
+import { buildIndex } from '../build/build-index.js';
 import { writeOciLayout } from '../transports/oci-layout.js';
 import { cliBuildContext } from './context.js';
 import { loadCliSpec, type StoreFlags } from './common.js';
@@ -13,9 +14,11 @@ const { spec: specFile, output, flags } = JSON.parse(process.argv[2] ?? '{}') as
 const client = lazyClient(flags);
 try {
   const spec = await loadCliSpec(specFile, flags);
-  const { image } = await buildImage(spec, cliBuildContext({ registry: client.get }));
-  await writeOciLayout(image, output);
-  process.stdout.write(`${JSON.stringify({ manifestDigest: image.descriptor.digest })}\n`);
+  const ctx = cliBuildContext({ registry: client.get });
+  // A multi-platform spec: every platform's image and the index over them.
+  const artifact = spec.platforms ? (await buildIndex(spec, ctx)).index : (await buildImage(spec, ctx)).image;
+  await writeOciLayout(artifact, output);
+  process.stdout.write(`${JSON.stringify({ manifestDigest: artifact.descriptor.digest })}\n`);
 } catch (err) {
   const e = err as { code?: string; message?: string; hint?: string };
   process.stderr.write(`error[${e.code ?? 'internal'}]: ${e.message ?? String(err)}\n${e.hint ? `hint: ${e.hint}\n` : ''}`);

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { join, resolve } from 'node:path';
 import { mkdir } from 'node:fs/promises';
 import { ImgbuildError } from '../errors.js';
-import { countDifferences, formatDiff } from '../repro/format-diff.js';
+import { countArtifactDifferences, formatArtifactDiff } from '../repro/diff-artifacts.js';
 import { verifySpec, type BuildConditions, type BuildRunner, type VerifyResult } from '../repro/verify.js';
 import { hostPlatform } from './context.js';
 import { printJson, specFilePath, type StoreFlags } from './common.js';
@@ -30,7 +30,7 @@ export async function runVerify(spec: string, flags: VerifyFlags): Promise<void>
       keep: flags.keep,
       build: processBuild(specFile, flags),
       signal: abort.signal,
-      open: { registry: client.get, platform: hostPlatform() },
+      open: { registry: client.get },
       log: (line) => process.stderr.write(`${line}\n`),
     });
     if (flags.json) printJson(result);
@@ -93,9 +93,9 @@ export function formatVerify(r: VerifyResult): string {
   if (r.workDir) lines.push(`kept: ${r.workDir}`);
   if (r.reproducible) lines.push(`reproducible: ${r.builds[0]!.manifestDigest}`);
   else {
-    const n = r.diff ? countDifferences(r.diff) : 0;
+    const n = r.diff ? countArtifactDifferences(r.diff) : 0;
     lines.push(`NOT reproducible: ${n} difference(s)`);
-    if (r.diff) lines.push(formatDiff(r.diff).trimEnd());
+    if (r.diff) lines.push(formatArtifactDiff(r.diff).trimEnd());
     if (!r.workDir) lines.push('hint: rerun with --keep to keep both images for `imgbuild diff` or `skopeo inspect`');
   }
   return `${lines.join('\n')}\n`;

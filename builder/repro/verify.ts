@@ -1,8 +1,8 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openImage, type OpenImageOptions } from '../transports/open.js';
-import { diffImages, type ImageDiff } from './diff.js';
+import { openArtifact, type OpenImageOptions } from '../transports/open.js';
+import { diffArtifacts, type ArtifactDiff } from './diff-artifacts.js';
 
 /** The conditions of one isolated build: each differs between the two builds of a verify. */
 export interface BuildConditions {
@@ -53,7 +53,7 @@ export interface VerifyResult {
   /** Where the builds are, when kept. */
   workDir?: string;
   /** Set when the digests differ. */
-  diff?: ImageDiff;
+  diff?: ArtifactDiff;
 }
 
 /**
@@ -65,7 +65,7 @@ export interface VerifyResult {
 export async function verifySpec(options: VerifyOptions): Promise<VerifyResult> {
   const log = options.log ?? (() => {});
   // Open the image to compare with first: a wrong name fails before minutes of building.
-  const other = options.against ? await openImage(options.against, options.open) : undefined;
+  const other = options.against ? await openArtifact(options.against, options.open) : undefined;
   const work = await mkdtemp(join(options.tmpDir ?? tmpdir(), 'imgbuild-verify-'));
   try {
     const conditions = other ? [{ ...BUILD_CONDITIONS[1] }] : BUILD_CONDITIONS;
@@ -82,11 +82,11 @@ export async function verifySpec(options: VerifyOptions): Promise<VerifyResult> 
     if (other) {
       result.against = { source: other.source, manifestDigest: other.descriptor.digest };
       result.reproducible = other.descriptor.digest === first.manifestDigest;
-      if (!result.reproducible) result.diff = await diffImages(other, await openImage(`oci:${first.output}`));
+      if (!result.reproducible) result.diff = await diffArtifacts(other, await openArtifact(`oci:${first.output}`));
     } else {
       const second = builds[1]!;
       result.reproducible = first.manifestDigest === second.manifestDigest;
-      if (!result.reproducible) result.diff = await diffImages(await openImage(`oci:${first.output}`), await openImage(`oci:${second.output}`));
+      if (!result.reproducible) result.diff = await diffArtifacts(await openArtifact(`oci:${first.output}`), await openArtifact(`oci:${second.output}`));
     }
     return result;
   } finally {

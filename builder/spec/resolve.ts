@@ -8,7 +8,7 @@ import { formatField, specIssues } from './issues.js';
 import { parseMode } from './mode.js';
 import { hostArchitecture } from './platform.js';
 import { dateMs, ImageSpecSchema, imagePathProblem, storePathProblem } from './schema.js';
-import type { HealthcheckSpec, ImageSpec, ResolvedGroup, ResolvedSpec, ResolvedUser, StoreKind } from './types.js';
+import { PLATFORM_FIELDS, type HealthcheckSpec, type ImageSpec, type PlatformSpec, type ResolvedGroup, type ResolvedSpec, type ResolvedUser, type StoreKind } from './types.js';
 
 /** What the CLI may override in a spec. */
 export interface SpecOverrides {
@@ -46,6 +46,51 @@ export const DEFAULT_MAX_LAYERS = 100;
  * SpecValidationError listing every problem found.
  */
 export function resolveSpec(input: unknown, options: ResolveOptions): ResolvedSpec {
+  const spec = resolveOne(input, options);
+  const parts = (input as ImageSpec).platforms;
+  if (!parts) return spec;
+  return { ...spec, platforms: resolvePlatforms(input as ImageSpec, parts, options) };
+}
+
+/**
+ * Each platform's spec: its part's fields over the shared ones, resolved like any spec. A
+ * problem in a part's field is reported at `platforms[i].<field>`. Two parts for one platform,
+ * or an architecture outside the parts, are errors.
+ */
+function resolvePlatforms(shared: ImageSpec, parts: PlatformSpec[], options: ResolveOptions): ResolvedSpec[] {
+  const file = resolvePath(options.file);
+  const issues: SpecIssue[] = [];
+  for (const key of ['architecture', 'variant'] as const) {
+    if (shared[key] !== undefined) issues.push({ field: key, path: [key], message: `a spec with \`platforms\` names the ${key} in each platform, not here` });
+  }
+  const { platforms: _, ...rest } = shared;
+  const seen = new Map<string, number>();
+  const resolved: ResolvedSpec[] = [];
+  parts.forEach((part, i) => {
+    const own = Object.fromEntries(PLATFORM_FIELDS.filter((k) => part[k] !== undefined).map((k) => [k, part[k]]));
+    const merged = { ...rest, ...own };
+    try {
+      const r = resolveOne(merged, { ...options, lineOf: undefined });
+      const key = `${r.os}/${r.architecture}${r.variant ? `/${r.variant}` : ''}`;
+      if (seen.has(key)) issues.push({ field: `platforms[${i}]`, path: ['platforms', i], message: `${key} is also platforms[${seen.get(key)}]` });
+      seen.set(key, i);
+      resolved.push(r);
+    } catch (e) {
+      if (!(e instanceof SpecValidationError)) throw e;
+      for (const issue of e.issues) {
+        const path = issue.path.length > 0 && issue.path[0] as string in own ? ['platforms', i, ...issue.path] : issue.path;
+        issues.push({ ...issue, path, field: formatField(path) });
+      }
+    }
+  });
+  if (issues.length > 0) {
+    const lineOf = options.lineOf;
+    throw new SpecValidationError(file, lineOf ? issues.map((i) => withLine(i, i.path.length > 0 ? lineOf(i.path) : undefined)) : issues);
+  }
+  return resolved;
+}
+
+function resolveOne(input: unknown, options: ResolveOptions): ResolvedSpec {
   const file = resolvePath(options.file);
   const fail = (issues: SpecIssue[]): never => {
     const lineOf = options.lineOf;

@@ -216,6 +216,21 @@ const store = z.strictObject({
   verify: z.boolean().optional(),
 });
 
+const goArchitecture = oneOf('architecture', GO_ARCHITECTURES, { x86_64: 'amd64', x64: 'amd64', aarch64: 'arm64', i386: '386', i686: '386', armv7l: 'arm' });
+const goOs = oneOf('OS', GO_OSES, { macos: 'darwin', osx: 'darwin', win32: 'windows' });
+const cpuVariant = checked((v) => (/^[a-z0-9][a-z0-9.]*$/.test(v) ? undefined : `"${v}" is not a CPU variant like "v7" or "v8"`));
+
+/** One platform of a multi-platform spec. */
+const platformPart = z.strictObject({
+  architecture: goArchitecture.describe('Go architecture name of this platform (amd64, arm64, ...).'),
+  variant: cpuVariant.optional().describe('CPU variant (v7, v8, ...).'),
+  os: goOs.optional().describe('Go OS name. Default: the shared os, else linux.'),
+  contents: z.array(nonEmpty).optional().describe("This platform's contents (replaces the shared contents)."),
+  copyToRoot: z.array(storePath).optional().describe("This platform's copyToRoot (replaces the shared one)."),
+  store: store.optional().describe("This platform's store (replaces the shared store)."),
+  fromImage: nonEmpty.optional().describe("This platform's base image (replaces the shared fromImage)."),
+});
+
 export const ImageSpecSchema = z.strictObject({
   $schema: z.string().optional().describe('JSON Schema of this file, for editors; ignored by imgbuild.'),
   name: checked(nameProblem).describe('Repository name: lowercase, optionally with a registry host[:port], e.g. ghcr.io/acme/app.'),
@@ -231,9 +246,10 @@ export const ImageSpecSchema = z.strictObject({
   uname: passwdField('uname').optional().describe('Owner user name of every entry (default root).'),
   gname: passwdField('gname').optional().describe('Owner group name of every entry (default root).'),
   maxLayers: maxLayers.optional().describe('Most layers of the image, base + store + customisation: 2..125, default 100.'),
-  architecture: oneOf('architecture', GO_ARCHITECTURES, { x86_64: 'amd64', x64: 'amd64', aarch64: 'arm64', i386: '386', i686: '386', armv7l: 'arm' }).optional().describe("Go architecture name (amd64, arm64, ...). Default: this machine's."),
-  os: oneOf('OS', GO_OSES, { macos: 'darwin', osx: 'darwin', win32: 'windows' }).optional().describe('Go OS name. Default linux.'),
-  variant: checked((v) => (/^[a-z0-9][a-z0-9.]*$/.test(v) ? undefined : `"${v}" is not a CPU variant like "v7" or "v8"`)).optional().describe('CPU variant (v7, v8, ...).'),
+  architecture: goArchitecture.optional().describe("Go architecture name (amd64, arm64, ...). Default: this machine's."),
+  os: goOs.optional().describe('Go OS name. Default linux.'),
+  variant: cpuVariant.optional().describe('CPU variant (v7, v8, ...).'),
+  platforms: z.array(platformPart).min(1).optional().describe('A multi-platform image: one part per platform (architecture, variant, os, and its own contents, copyToRoot, store, fromImage); the rest is shared.'),
   includeStorePaths: z.boolean().optional().describe('Put the store paths in layers (default true).'),
   includeNixDB: z.boolean().optional().describe('Register the closure in a Nix database in the image (default false).'),
   compressor: compressor.optional().describe('Layer compression: gzip (default) or none.'),

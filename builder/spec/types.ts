@@ -38,6 +38,12 @@ export interface ImageSpec {
   variant?: string;
   /** false: store paths are not put in layers (only the customisation layer is written). */
   includeStorePaths?: boolean;
+  /**
+   * A multi-platform image: one part per platform, each naming its `architecture` (and `variant`,
+   * `os`) and optionally its own `contents`, `copyToRoot`, `store` and `fromImage`; every other
+   * field is shared. The build makes each platform's image and an OCI image index over them.
+   */
+  platforms?: PlatformSpec[];
   /** Put a Nix database registering the closure into the image (dockerTools' includeNixDB). */
   includeNixDB?: boolean;
   compressor?: Compressor;
@@ -207,6 +213,20 @@ export interface ResolvedGroup {
   members: string[];
 }
 
+/** One platform of a multi-platform spec: what it names replaces the shared spec's field. */
+export interface PlatformSpec {
+  architecture: string;
+  variant?: string;
+  os?: string;
+  contents?: string[];
+  copyToRoot?: string[];
+  store?: StoreSpec;
+  fromImage?: string;
+}
+
+/** The fields a platform part may name (and so override). */
+export const PLATFORM_FIELDS = ['architecture', 'variant', 'os', 'contents', 'copyToRoot', 'store', 'fromImage'] as const;
+
 /** A spec with every default applied and every relative path made absolute. Plain data. */
 export interface ResolvedSpec {
   /** Absolute path of the spec file (errors name it). */
@@ -253,4 +273,9 @@ export interface ResolvedSpec {
   /** Empty unless the spec has users or groups; then root and nobody are included (see etc-files.ts). */
   users: ResolvedUser[];
   groups: ResolvedGroup[];
+  /**
+   * A multi-platform spec: each platform's spec, resolved with its part's fields over the shared
+   * ones (and no `platforms` of its own). Absent for a single-platform spec.
+   */
+  platforms?: ResolvedSpec[];
 }

@@ -1,13 +1,13 @@
 import { createWriteStream } from 'node:fs';
 import { digestHex } from '../../oci/digest.js';
-import type { Image } from '../model/image.js';
+import type { Image, Index } from '../model/image.js';
 import { writeArchive, type ArchiveMember } from './archive-tar.js';
 import { writeFileAtomically } from './atomic.js';
-import { imageBlobs, ociIndexJson, ociLayoutFile, type LayoutNaming } from './oci-layout.js';
+import { artifactBlobs, ociIndexJson, ociLayoutFile, type LayoutNaming } from './oci-layout.js';
 
 /** The members of an OCI archive: the OCI layout directory as a tar (what `skopeo copy oci-archive:` reads). */
-function ociArchiveMembers(image: Image, naming: LayoutNaming): ArchiveMember[] {
-  const blobs = imageBlobs(image).sort((a, b) => (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0));
+async function ociArchiveMembers(image: Image | Index, naming: LayoutNaming): Promise<ArchiveMember[]> {
+  const blobs = (await artifactBlobs(image)).sort((a, b) => (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0));
   return [
     { name: 'blobs/', kind: 'directory' },
     { name: 'blobs/sha256/', kind: 'directory' },
@@ -17,6 +17,6 @@ function ociArchiveMembers(image: Image, naming: LayoutNaming): ArchiveMember[] 
   ];
 }
 
-export function writeOciArchive(image: Image, outFile: string, naming: LayoutNaming = {}): Promise<void> {
-  return writeFileAtomically(outFile, (temp) => writeArchive(ociArchiveMembers(image, naming), createWriteStream(temp, { flags: 'wx' })));
+export function writeOciArchive(image: Image | Index, outFile: string, naming: LayoutNaming = {}): Promise<void> {
+  return writeFileAtomically(outFile, async (temp) => writeArchive(await ociArchiveMembers(image, naming), createWriteStream(temp, { flags: 'wx' })));
 }

@@ -5,7 +5,8 @@ import { pipeline } from 'node:stream/promises';
 import { canonicalJson } from '../../oci/canonical-json.js';
 import { digestHex, type Digest } from '../../oci/digest.js';
 import { Annotation, MediaType } from '../../oci/media-types.js';
-import { bytesStream, splitRef, type Image } from '../model/image.js';
+import { bytesStream, splitRef, type Image, type Index } from '../model/image.js';
+import { ImageReadError } from '../model/complete.js';
 import type { Readable } from 'node:stream';
 import { writeDirAtomically } from './atomic.js';
 
@@ -19,8 +20,8 @@ export interface LayoutNaming {
   ref?: string;
 }
 
-/** The `index.json` of a layout holding one image, tagged with its ref. */
-export function ociIndexJson(image: Image, naming: LayoutNaming = {}): string {
+/** The `index.json` of a layout holding one image or one index (a multi-platform image), tagged with its ref. */
+export function ociIndexJson(image: Image | Index, naming: LayoutNaming = {}): string {
   const ref = naming.ref ?? image.refs[0];
   const annotations: Record<string, string> = {};
   if (ref) {
@@ -43,6 +44,19 @@ export interface ImageBlob {
   open(): Readable;
 }
 
+/** Every blob of an image or of an index and its images (nested indexes too), each once. */
+export async function artifactBlobs(artifact: Image | Index, depth = 0): Promise<ImageBlob[]> {
+  if (artifact.kind === 'image') return imageBlobs(artifact);
+  if (depth > 4) throw new ImageReadError(artifact.source, 'indexes nested more than 4 deep');
+  const out = new Map<string, ImageBlob>();
+  for (const entry of artifact.manifests) {
+    for (const b of await artifactBlobs(await entry.open(), depth + 1)) if (!out.has(b.digest)) out.set(b.digest, b);
+  }
+  const d = artifact.descriptor;
+  if (!out.has(d.digest)) out.set(d.digest, { digest: d.digest, size: d.size, open: () => bytesStream(artifact.bytes) });
+  return [...out.values()];
+}
+
 /** Every blob of the image, each once: layers, config, manifest. */
 export function imageBlobs(image: Image): ImageBlob[] {
   const out = new Map<string, ImageBlob>();
@@ -59,10 +73,10 @@ export function imageBlobs(image: Image): ImageBlob[] {
  * (the layer cache, another layout) is hard-linked when it is on the same file system, copied
  * otherwise; any other blob is streamed from its source (made from the store, fetched).
  */
-export async function writeOciLayout(image: Image, outDir: string, naming: LayoutNaming = {}): Promise<void> {
+export async function writeOciLayout(image: Image | Index, outDir: string, naming: LayoutNaming = {}): Promise<void> {
   await writeDirAtomically(outDir, isOciLayout, async (dir) => {
     await mkdir(join(dir, 'blobs', 'sha256'), { recursive: true });
-    for (const blob of imageBlobs(image)) {
+    for (const blob of await artifactBlobs(image)) {
       const to = join(dir, 'blobs', 'sha256', digestHex(blob.digest));
       if (blob.file && (await isFileOfSize(blob.file, blob.size))) await linkOrCopy(blob.file, to);
       else await pipeline(blob.open(), createWriteStream(to, { flags: 'wx' }));

@@ -57,17 +57,48 @@ export interface PushImageOptions extends Pick<PushOptions, 'chunkSize' | 'concu
  * (a built layer from the cache or made from the store, a layer of another registry streamed
  * through, or mounted when it is on the same registry), then the manifest and the tags.
  */
-export async function pushImage(client: RegistryClient, reference: string | ImageReference, image: Image, options: PushImageOptions = {}): Promise<PushResult> {
+export async function pushImage(client: RegistryClient, reference: string | ImageReference, artifact: Image | Index, options: PushImageOptions = {}): Promise<PushResult> {
   const ref = typeof reference === 'string' ? parseReference(reference) : reference;
+  if (artifact.kind === 'index') return pushIndex(client, ref, artifact, options);
+  const image = artifact;
+  return pushToRegistry(client, ref, { manifest: { bytes: image.manifestBytes, mediaType: image.descriptor.mediaType! }, blobs: pushBlobs(image, ref), extraTags: options.tags ?? [] }, options);
+}
+
+/**
+ * Push an index: every image's blobs (each once, however many images share it), each image's
+ * manifest by digest, then the index under the tag: a registry never holds an index whose
+ * images it lacks.
+ */
+async function pushIndex(client: RegistryClient, ref: ImageReference, index: Index, options: PushImageOptions): Promise<PushResult> {
+  const images: Image[] = [];
+  for (const entry of index.manifests) {
+    const child = await entry.open();
+    if (child.kind !== 'image') throw new ImgbuildError('push', `${index.source}: nested indexes cannot be pushed`, 'push each inner index by itself');
+    images.push(child);
+  }
+  const blobs = images.flatMap((image) => pushBlobs(image, ref));
+  return pushToRegistry(
+    client,
+    ref,
+    {
+      manifest: { bytes: index.bytes, mediaType: index.descriptor.mediaType! },
+      childManifests: images.map((image) => ({ bytes: image.manifestBytes, mediaType: image.descriptor.mediaType! })),
+      blobs,
+      extraTags: options.tags ?? [],
+    },
+    options,
+  );
+}
+
+/**
+ * The blobs of an image as the registry client pushes them: a layer in a local file by its path,
+ * any other read from the layer (made from the store, fetched from another registry); a blob
+ * the target registry already holds in another repository offered as a mount.
+ */
+function pushBlobs(image: Image, ref: ImageReference): PushBlob[] {
   const mount = (at: { registry: string; repository: string } | undefined) => (at && at.registry === ref.registry ? { mountFrom: [at.repository] } : {});
-  const blobs: PushBlob[] = [
+  return [
     { digest: image.configDescriptor.digest, size: image.configDescriptor.size, open: () => bytesStream(image.configBytes), ...mount(image.location) },
-    ...image.layers.map((l): PushBlob => ({
-      digest: l.digest,
-      size: l.size,
-      ...(l.file ? { path: l.file } : { open: () => l.open() }),
-      ...mount(l.location),
-    })),
+    ...image.layers.map((l): PushBlob => ({ digest: l.digest, size: l.size, ...(l.file ? { path: l.file } : { open: () => l.open() }), ...mount(l.location) })),
   ];
-  return pushToRegistry(client, ref, { manifest: { bytes: image.manifestBytes, mediaType: image.descriptor.mediaType! }, blobs, extraTags: options.tags ?? [] }, options);
 }
