@@ -121,8 +121,9 @@ test('verify --against the image an earlier build wrote: exit 0; against a chang
   assert.equal(other.code, 1);
   assert.equal(other.result.reproducible, false);
   // a = the image compared against, b = this build.
-  assert.deepEqual(other.result.diff?.config, [{ path: 'config.Env[LANG]', a: 'en_US.UTF-8', b: 'C.UTF-8' }]);
-  assert.deepEqual(other.result.diff?.layers, []);
+  const diff = other.result.diff as ImageDiff;
+  assert.deepEqual(diff.config, [{ path: 'config.Env[LANG]', a: 'en_US.UTF-8', b: 'C.UTF-8' }]);
+  assert.deepEqual(diff.layers, []);
 });
 
 test('verify --against an image that does not exist: a clear error before any build, exit 2', async () => {
