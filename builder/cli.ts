@@ -73,6 +73,18 @@ registryOptions(
     .option('--json', 'print JSON'),
 ).action(lazy(() => import('./commands/push.js'), 'runPush'));
 
+const index = program.command('index').description('multi-platform images (OCI image indexes)');
+registryOptions(
+  index
+    .command('create')
+    .description('push an index over images already built (on a registry or on disk), each under the platform its config names; blobs the target holds are not moved')
+    .argument('<reference>', 'where to push the index, e.g. ghcr.io/org/app:1.0')
+    .argument('<image...>', 'the images, in order: docker://<ref>, oci:<dir>, ... (an index adds all of its images)')
+    .option('--tag <tag>', 'also push under this tag (repeatable)', collect)
+    .option('--digest-file <file>', 'write the index digest to this file')
+    .option('--json', 'print JSON'),
+).action(lazy(() => import('./commands/index.js'), 'runIndexCreate'));
+
 registryOptions(
   program
     .command('login')

@@ -14,17 +14,24 @@ export function progressReporter(stream: NodeJS.WriteStream = process.stderr): (
   const tty = stream.isTTY === true;
   let done = 0;
   let cached = 0;
-  const line = (text: string) => {
+  const say = (text: string) => {
     if (tty) stream.write(`\r\x1b[2K${text}`);
     else stream.write(`${text}\n`);
   };
-  return (e) => {
+  return (event) => {
+    // In a multi-platform build every line says which platform it is about.
+    const at = event.platform ? `[${event.platform}] ` : '';
+    const e = event;
+    const line = (text: string) => say(`${at}${text}`);
     switch (e.phase) {
       case 'closure':
         line(`closure: ${e.paths} store paths, ${formatSize(e.narSize)}`);
         if (tty) stream.write('\n');
         break;
       case 'plan':
+        // Each platform of a multi-platform build counts its own layers.
+        done = 0;
+        cached = 0;
         line(`plan: ${e.layers} layers`);
         if (tty) stream.write('\n');
         break;

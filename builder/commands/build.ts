@@ -46,6 +46,10 @@ export async function runBuild(specFile: string, flags: BuildFlags): Promise<voi
     const multi = spec.platforms !== undefined;
     // A single-platform spec builds its one platform; --platform may only name it.
     if (!multi && flags.platform?.length) selectPlatforms(spec, flags.platform);
+    // A docker-archive holds one image: known before any layer is made.
+    if (multi && (flags.stream || flags.format === 'docker-archive') && selectPlatforms(spec, flags.platform).length !== 1) {
+      throw new ImgbuildError('usage', `a docker-archive holds one platform, and this spec builds ${selectPlatforms(spec, flags.platform).map((p) => platformName(p)).join(', ')}`, 'pick one with --platform, or write an OCI layout (-f oci) or OCI archive (-f oci-archive), which hold them all');
+    }
     if (multi && flags.plan) throw new ImgbuildError('usage', '--plan follows the plan of one image; this spec builds several platforms', 'plan and build one platform at a time, or build without --plan');
     const plan = flags.plan ? await readPlanFile(flags.plan) : undefined;
     if (pushRef && !flags.output && !flags.stream) {
@@ -159,7 +163,7 @@ function report(built: Built, flags: BuildFlags, output: string | undefined, pus
   const say = (s: string) => (flags.stream ? process.stderr : process.stdout).write(`${s}\n`);
   say(artifact.descriptor.digest);
   if (output) {
-    const what = 'index' in built ? `${built.builds.length} platforms: ${built.builds.map((b) => platformName(b.spec)).join(', ')}` : `${built.image.layers.length} layers`;
+    const what = 'index' in built ? `${built.builds.length === 1 ? 'platform' : `${built.builds.length} platforms`}: ${built.builds.map((b) => platformName(b.spec)).join(', ')}` : `${built.image.layers.length} layers`;
     say(`wrote ${flags.format} ${output} (${artifact.refs[0]}, ${what})`);
     say(`look inside: imgbuild inspect ${output}${flags.format === 'oci' ? `   or   skopeo inspect oci:${output}` : ''}`);
   }

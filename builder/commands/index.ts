@@ -1,0 +1,53 @@
+import { assembleIndex } from '../build/build-index.js';
+import { ImgbuildError } from '../errors.js';
+import type { Image } from '../model/image.js';
+import { openArtifact } from '../transports/open.js';
+import { reportPush } from './push.js';
+import { chunkSizeOf, lazyClient, type RegistryFlags } from './registry-flags.js';
+
+interface IndexCreateFlags extends RegistryFlags {
+  tag?: string[];
+  digestFile?: string;
+  json?: boolean;
+}
+
+/**
+ * `imgbuild index create <ref> <image>...` (buildx `imagetools create`, `crane index append`):
+ * an OCI image index over images already built — on a registry (by tag or digest) or on disk —
+ * each under the platform its config names, in the order given (an index among them adds all of
+ * its images). Pushed to `<ref>`: a blob the target repository holds already is not moved, so
+ * per-platform jobs that pushed their own images are joined without a download.
+ */
+export async function runIndexCreate(reference: string, images: string[], flags: IndexCreateFlags): Promise<void> {
+  const { parseReference } = await import('../../registry-client/index.js');
+  const ref = parseReference(reference.replace(/^docker:\/\//, ''));
+  chunkSizeOf(flags);
+  const client = lazyClient(flags, ref.registry);
+  try {
+    const members: Image[] = [];
+    for (const arg of images) {
+      const artifact = await openArtifact(arg, { registry: client.get });
+      if (artifact.kind === 'image') members.push(artifact);
+      else {
+        for (const entry of artifact.manifests) {
+          const child = await entry.open();
+          if (child.kind !== 'image') throw new ImgbuildError('index', `${arg}: nested indexes cannot be joined`, 'name its images instead');
+          members.push(child);
+        }
+      }
+    }
+    const platforms = members.map((image) => ({ os: image.config.os, architecture: image.config.architecture, ...(image.config.variant ? { variant: image.config.variant } : {}) }));
+    const names = platforms.map((p) => [p.os, p.architecture, p.variant].filter(Boolean).join('/'));
+    const twice = names.find((n, i) => names.indexOf(n) !== i);
+    if (twice) throw new ImgbuildError('index', `two of the images are for ${twice}`, 'an index holds one image per platform');
+    const index = assembleIndex(
+      members.map((image, i) => ({ image, platform: platforms[i]! })),
+      { name: ref.name, tag: ref.tag ?? 'latest', source: `index of ${images.join(', ')}` },
+    );
+    const { pushImage } = await import('../transports/registry.js');
+    const result = await pushImage(await client.get(), ref, index, { tags: flags.tag ?? [], chunkSize: chunkSizeOf(flags) });
+    await reportPush({ ...result, target: ref.toString() }, flags);
+  } finally {
+    await client.close();
+  }
+}
