@@ -9,7 +9,7 @@ test('the JSON Schema for editors lists every spec key, requires only name and r
   assert.equal(schema.additionalProperties, false);
   assert.deepEqual(Object.keys(schema.properties), [
     '$schema', 'name', 'tag', 'contents', 'store', 'config', 'created', 'mtime', 'uid', 'gid', 'uname', 'gname', 'maxLayers',
-    'architecture', 'os', 'variant', 'includeStorePaths', 'includeNixDB', 'compressor', 'layering', 'fromImage', 'copyToRoot',
+    'architecture', 'os', 'variant', 'platforms', 'includeStorePaths', 'includeNixDB', 'compressor', 'layering', 'fromImage', 'copyToRoot',
     'pathsToLink', 'files', 'directories', 'symlinks', 'users', 'groups',
   ]);
   for (const [key, prop] of Object.entries(schema.properties)) assert.ok(prop.description, `${key} has a description`);
