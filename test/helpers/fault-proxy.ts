@@ -157,3 +157,21 @@ function safeDecode(s: string): string {
     return s;
   }
 }
+
+/**
+ * How many times each blob was uploaded, by digest: the requests that completed an upload (the
+ * final `PUT …/blobs/uploads/<id>?digest=…`, or a one-request `POST …/blobs/uploads/?digest=…`)
+ * and that the registry accepted (201). Cross-repository mounts (`?mount=…&from=…`), refused,
+ * failed or cut requests do not count. A push that uploads each distinct blob once gives 1
+ * everywhere; a push of what the registry already has gives `{}`.
+ */
+export function uploadsByDigest(requests: readonly Pick<ProxiedRequest, 'method' | 'path' | 'query' | 'status'>[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const r of requests) {
+    if ((r.method !== 'PUT' && r.method !== 'POST') || r.status !== 201 || !/\/blobs\/uploads\//.test(r.path)) continue;
+    const digest = new URLSearchParams(r.query).get('digest');
+    if (!digest) continue;
+    counts[digest] = (counts[digest] ?? 0) + 1;
+  }
+  return counts;
+}

@@ -9,7 +9,7 @@ import { request } from 'undici';
 import tar from 'tar-stream';
 import { RegistryClient } from '../../registry-client/client.js';
 import type { RetryOptions } from '../../registry-client/retry.js';
-import { startFaultProxy, type FaultProxy } from './fault-proxy.js';
+import { startFaultProxy, uploadsByDigest, type FaultProxy } from './fault-proxy.js';
 import { hasTool } from './tools.js';
 
 /** A free TCP port on 127.0.0.1 (bound, read, released). */
@@ -162,6 +162,36 @@ async function startRegistryOnce(opts: RegistryOptions): Promise<RunningRegistry
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * The requests in docker-registry's access log (the Apache-style lines of `RunningRegistry.log()`),
+ * in the fault proxy's terms: method, path, percent-decoded query and status.
+ */
+export function registryAccessLog(log: string): { method: string; path: string; query: string; status: number }[] {
+  const out: { method: string; path: string; query: string; status: number }[] = [];
+  for (const line of log.split('\n')) {
+    const m = /^\S+ - \S+ \[[^\]]*\] "([A-Z]+) (\S+) HTTP\/[\d.]+" (\d{3}) /.exec(line);
+    if (!m) continue;
+    const [path = '', rawQuery = ''] = m[2]!.split('?');
+    let query = rawQuery;
+    try {
+      query = decodeURIComponent(rawQuery);
+    } catch {
+      // keep it as logged
+    }
+    out.push({ method: m[1]!, path, query, status: Number(m[3]) });
+  }
+  return out;
+}
+
+/**
+ * Blob uploads by digest as docker-registry logged them (see `uploadsByDigest`): for pushes that
+ * do not go through the fault proxy. Counts since the registry started; diff two counts, or start
+ * a registry per test, to look at one push.
+ */
+export function uploadsInRegistryLog(log: string): Record<string, number> {
+  return uploadsByDigest(registryAccessLog(log));
 }
 
 // ---- Small handmade images (no builder involved) ----

@@ -18,6 +18,9 @@ export const toolPackages: Record<string, string> = {
   zstd: 'zstd',
   python3: 'python3',
   sqlite3: 'sqlite3',
+  'qemu-aarch64-static': 'qemu-user-static',
+  'apt-get': 'apt',
+  'dpkg-deb': 'dpkg',
 };
 
 export function hasTool(cmd: string): boolean {
