@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { runCli, runCommand, tool } from './helpers/cli.js';
 import { readElfHeader } from './helpers/elf.js';
-import { makeMultiarchStores, multiarch, multiarchApplets, multiarchArchs, multiarchCmd, multiarchDir, multiarchOutput, writeSinglePlatformSpec, type MultiarchArch } from './helpers/multiarch.js';
+import { makeMultiarchStores, multiarch, multiarchMotd, multiarchApplets, multiarchArchs, multiarchCmd, multiarchDir, multiarchOutput, writeSinglePlatformSpec, type MultiarchArch } from './helpers/multiarch.js';
 import { resolveInRoot, runBundleUnderQemu, runUnderQemu } from './helpers/qemu.js';
 import { runImage, unpackImage } from './helpers/runc.js';
 import { startFaultProxy, uploadsByDigest, type FaultProxy } from './helpers/fault-proxy.js';
@@ -38,14 +38,16 @@ after(async () => {
 
 const NIX_BASE32 = /^[0-9abcdfghijklmnpqrsvwxyz]{32}$/;
 
-test('make-store.sh makes both stores: one busybox store path each, with the applets of examples/busybox', async (t) => {
+test('make-store.sh makes both stores: a busybox store path each, with the applets of examples/busybox, and the same motd path', async (t) => {
   if (!(await makeMultiarchStores(t))) return;
   for (const arch of multiarchArchs) {
     const { storePath, storeDir } = multiarch[arch];
     const base = storePath.slice('/nix/store/'.length);
     assert.match(base.slice(0, 32), NIX_BASE32);
     assert.equal(base.slice(32), '-busybox-1.35.0');
-    assert.deepEqual(await readdir(storeDir), [base], `${storeDir} holds only its store path`);
+    const motd = multiarchMotd.storePath.slice('/nix/store/'.length);
+    assert.deepEqual((await readdir(storeDir)).sort(), [motd, base].sort(), `${storeDir} holds its busybox and the motd`);
+    assert.equal(await readFile(join(storeDir, motd, 'share/motd'), 'utf8'), multiarchMotd.text);
     const bin = join(storeDir, base, 'bin');
     assert.deepEqual((await readdir(bin)).sort(), ['busybox', ...multiarchApplets].sort());
     const busybox = await lstat(join(bin, 'busybox'));
@@ -98,7 +100,7 @@ test('examples/multiarch/image.yaml names the two store paths make-store.sh make
   for (const p of spec.platforms as { architecture: MultiarchArch; store: { dir: string }; contents: string[]; copyToRoot: string[] }[]) {
     const { storePath, storeDir } = multiarch[p.architecture];
     assert.equal(join(multiarchDir, p.store.dir), storeDir);
-    assert.deepEqual(p.contents, [storePath]);
+    assert.deepEqual(p.contents, [storePath, multiarchMotd.storePath]);
     assert.deepEqual(p.copyToRoot, [storePath]);
   }
   assert.deepEqual(spec.config.Cmd, multiarchCmd);

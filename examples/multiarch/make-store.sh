@@ -22,6 +22,10 @@ declare -A hash=([amd64]=mwirpjx2b3hmddlqyizwbxkrpdlwgk9z [arm64]=kf0nqyw67q64xh
 # ELF e_machine of each architecture (little-endian 16-bit at offset 18).
 declare -A machine=([amd64]=3e00 [arm64]=b700)
 applets=(sh echo ls cat env id)
+# A path with no machine code, the same in both stores (as Nix's architecture-independent data
+# is): the layer both images share, made and uploaded once.
+motd="3x1kmyh9gq2w0dbv8r5nlfpc7za6sji4-motd-1.0"
+motd_text="hello from busybox"
 
 native="$(dpkg --print-architecture 2>/dev/null || echo unknown)"
 
@@ -98,6 +102,7 @@ store_ok() {
   local arch=$1 var="BUSYBOX_${1^^}"
   local path="$here/store-$arch/${hash[$arch]}-busybox-$version"
   [ -x "$path/bin/busybox" ] && [ -L "$path/bin/${applets[-1]}" ] || return 1
+  [ "$(cat "$here/store-$arch/$motd/share/motd" 2>/dev/null)" = "$motd_text" ] || return 1
   # The native store follows the installed package; a downloaded one is kept as it is.
   [ "$arch" != "$native" ] || [ -n "${!var:-}" ] || cmp -s /bin/busybox "$path/bin/busybox"
 }
@@ -115,6 +120,10 @@ make_store() {
   fetch_busybox "$arch" "$tmp/$name/bin/busybox"
   chmod 555 "$tmp/$name/bin/busybox"
   for applet in "${applets[@]}"; do ln -s busybox "$tmp/$name/bin/$applet"; done
+  mkdir -p "$tmp/$motd/share"
+  echo "$motd_text" >"$tmp/$motd/share/motd"
+  chmod 444 "$tmp/$motd/share/motd"
+  chmod 555 "$tmp/$motd/share" "$tmp/$motd"
   # Another run may have put a good store in place meanwhile: keep that one.
   store_ok "$arch" && return 0
   if [ -e "$store" ]; then

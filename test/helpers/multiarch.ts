@@ -27,6 +27,9 @@ export const multiarch: Record<MultiarchArch, { storePath: string; storeDir: str
   },
 };
 
+/** A path with no machine code, the same in both stores: the layer the two images share. */
+export const multiarchMotd = { storePath: '/nix/store/3x1kmyh9gq2w0dbv8r5nlfpc7za6sji4-motd-1.0', text: 'hello from busybox\n' };
+
 /** The applets linked to busybox in each store path (as in examples/busybox). */
 export const multiarchApplets = ['cat', 'echo', 'env', 'id', 'ls', 'sh'];
 
