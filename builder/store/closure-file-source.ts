@@ -4,8 +4,11 @@ import type { ClosureGraph, StorePathInfo } from '../../layering/types.js';
 import { StoreError } from '../errors.js';
 import { closureOf } from './closure-graph.js';
 import { parseClosureFile, type ClosureFileFormat } from './closure-file.js';
+import { formatNarHashSri, parseNarHash } from './nar-hash.js';
 import { narSize, readNarTree } from './nar.js';
+import { ArchitectureWalks, type PathArchitectures } from './path-architectures.js';
 import { normaliseStoreDir, parseStorePath } from './store-path.js';
+import { fingerprintTree } from './tree-fingerprint.js';
 import type { StoreSource } from './types.js';
 import { verifyClosure } from './verify.js';
 
@@ -18,6 +21,8 @@ export interface ClosureFileSourceOptions {
   storeDir?: string;
   /** Check every narHash the file gives against the files (`--verify-store`). */
   verify?: boolean;
+  /** Where header walks (pathArchitectures) are memoised, e.g. the scan cache dir; absent or `false`: not memoised. */
+  cacheDir?: string | false;
 }
 
 /**
@@ -33,6 +38,7 @@ export class ClosureFileStoreSource implements StoreSource {
     readonly format: ClosureFileFormat,
     private readonly infos: Map<string, StorePathInfo>,
     private readonly verify: boolean,
+    private readonly walks: ArchitectureWalks,
   ) {}
 
   /** Content ids of the paths `verify` checked against the file's narHash (closure()). */
@@ -64,7 +70,7 @@ export class ClosureFileStoreSource implements StoreSource {
       if (e.narHash !== undefined) info.narHash = e.narHash;
       infos.set(e.path, info);
     }
-    return new ClosureFileStoreSource(storeDir, fsDir, opts.closureFile, parsed.format, infos, opts.verify ?? false);
+    return new ClosureFileStoreSource(storeDir, fsDir, opts.closureFile, parsed.format, infos, opts.verify ?? false, new ArchitectureWalks(opts.cacheDir || undefined));
   }
 
   fsPath(storePath: string): string {
@@ -100,6 +106,22 @@ export class ClosureFileStoreSource implements StoreSource {
     }
     if (this.verify) await verifyClosure(graph, (p) => this.fsPath(p), 2, (p, id) => this.contentIds.set(p, id));
     return graph;
+  }
+
+  /**
+   * The architectures of the path's ELF files (see StoreSource), from the first 64 bytes of each
+   * file. Cached under the narHash the file gives for the path (the same bytes wherever they are),
+   * else under the location and stat fingerprint of its files, as the scan cache does.
+   */
+  pathArchitectures(storePath: string): Promise<PathArchitectures> {
+    const { path } = parseStorePath(storePath, this.storeDir);
+    const fsPath = this.fsPath(path);
+    return this.walks.of(path, fsPath, () => {
+      const narHash = this.infos.get(path)?.narHash;
+      const h = narHash === undefined ? undefined : parseNarHash(narHash);
+      // One spelling of the hash whatever the file's format, so two formats share records.
+      return h ? `nar:${formatNarHashSri(h)}` : `files:${fsPath}\n${fingerprintTree(fsPath)}`;
+    });
   }
 
   /**

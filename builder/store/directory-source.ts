@@ -4,6 +4,7 @@ import pLimit from 'p-limit';
 import type { ClosureGraph, StorePathInfo } from '../../layering/types.js';
 import { StoreError } from '../errors.js';
 import { cycleError, findCycle, finishGraph } from './closure-graph.js';
+import type { PathArchitectures } from './path-architectures.js';
 import { cachedScan, scanStorePath, type StorePathScan, type StorePathScanJob } from './path-scan.js';
 import { ScanCache, targetsDigest } from './scan-cache.js';
 import { isStorePathBaseName, normaliseStoreDir, parseStorePath } from './store-path.js';
@@ -41,6 +42,7 @@ export class DirectoryStoreSource implements StoreSource {
   private offload: ScanOffload | undefined;
   private readonly infos = new Map<string, Promise<StorePathInfo>>();
   private readonly contentIds = new Map<string, string>();
+  private readonly architectures = new Map<string, PathArchitectures>();
   /** How many paths were read and scanned, and how many were answered by the scan cache. */
   readonly stats = { scanned: 0, cached: 0 };
 
@@ -98,6 +100,12 @@ export class DirectoryStoreSource implements StoreSource {
     return this.contentIds.get(storePath)!;
   }
 
+  /** The architectures of the path's ELF files, seen by its scan (or kept in its scan record); see StoreSource. */
+  async pathArchitectures(storePath: string): Promise<PathArchitectures> {
+    await this.pathInfo(storePath);
+    return this.architectures.get(storePath)!;
+  }
+
   private async computeInfo(storePath: string): Promise<StorePathInfo> {
     const sp = parseStorePath(storePath, this.storeDir);
     const entries = await this.listEntries();
@@ -121,6 +129,7 @@ export class DirectoryStoreSource implements StoreSource {
     if (scan.fromCache) this.stats.cached++;
     else this.stats.scanned++;
     this.contentIds.set(storePath, scan.contentId);
+    this.architectures.set(storePath, scan.architectures);
     const found = scan.found;
     const size = scan.narSize;
     const references = found.map((h) => {

@@ -16,6 +16,11 @@ export class EmptyStoreSource implements StoreSource {
     throw new StoreError(`${storePath}: the spec names no store to take store paths from`, [storePath], 'set store.dir in the spec, or pass --store <dir>, --nix or --closure-file <file>');
   }
 
+  /** No store, no files: no architecture. */
+  async pathArchitectures(): Promise<Record<string, string>> {
+    return {};
+  }
+
   async closure(roots: string[]): Promise<ClosureGraph> {
     if (roots.length > 0) this.fsPath(roots[0]!);
     return { storeDir: this.storeDir, roots: [], paths: [] };

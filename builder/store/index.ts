@@ -13,4 +13,7 @@ export { nixBase32Encode, nixBase32Decode, isHashPart, NIX_BASE32_ALPHABET } fro
 export { narHashOf, narSize, readNarTree, dumpNar, type NarNode } from './nar.js';
 export { parseNarHash, formatNarHashBase32, formatNarHashSri } from './nar-hash.js';
 export { RefScanner } from './ref-scanner.js';
+export { elfArchitecture, ELF_HEAD_BYTES, ELF_MIN_SIZE, type ElfArchitecture, type ElfIdent, type GoArchitecture } from './elf.js';
+export { walkArchitectures, type PathArchitectures } from './path-architectures.js';
+export { closureArchitectures, architectureOfClosure, type ClosureArchitectures } from './closure-architectures.js';
 export { EmptyStoreSource } from './empty-source.js';

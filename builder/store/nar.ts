@@ -127,6 +127,17 @@ const T = {
 /** Receives the NAR bytes in order. A chunk is only valid during the call (buffers are reused). */
 export type NarSink = (chunk: Buffer) => void;
 
+/**
+ * Receives the first `bytes` bytes of every regular file of at least `minSize` bytes (all of it
+ * when shorter than `bytes`), with the file's path, as the dump reads them: a look at each file's
+ * header (elf.ts) at no extra read. `head` is only valid during the call.
+ */
+export interface FileHeadSink {
+  bytes: number;
+  minSize: number;
+  take(path: Buffer, head: Buffer): void;
+}
+
 /** Bytes of NAR per chunk given to the sink. */
 export const NAR_CHUNK = 256 * 1024;
 
@@ -140,10 +151,11 @@ const BYTES_PER_TURN = 1024 * 1024;
 /**
  * Streams the NAR serialisation of the tree `node` (read from `fsPath`) into `sink`, in chunks
  * of NAR_CHUNK bytes. A file whose size changed since the tree was read is an error: the NAR
- * would not match the size announced in its header.
+ * would not match the size announced in its header. `heads`, if given, also sees each file's
+ * first bytes, in NAR order (the chunks given to `sink` are the same with or without it).
  */
-export async function dumpNar(fsPath: string | Buffer, node: NarNode, sink: NarSink): Promise<void> {
-  const out = new NarChunks(sink);
+export async function dumpNar(fsPath: string | Buffer, node: NarNode, sink: NarSink, heads?: FileHeadSink): Promise<void> {
+  const out = new NarChunks(sink, heads);
   out.put(T.magic);
   await dumpNode(typeof fsPath === 'string' ? Buffer.from(fsPath) : fsPath, node, out);
   out.flush();
@@ -195,8 +207,15 @@ class NarChunks {
   private readonly buf = Buffer.allocUnsafe(NAR_CHUNK);
   private filled = 0;
   sinceTurn = 0;
+  /** A file's first bytes for `heads`, copied as they are read (a head can straddle a flush). */
+  private readonly head: Buffer | undefined;
 
-  constructor(private readonly sink: NarSink) {}
+  constructor(
+    private readonly sink: NarSink,
+    private readonly heads?: FileHeadSink,
+  ) {
+    if (heads) this.head = Buffer.allocUnsafe(heads.bytes);
+  }
 
   put(bytes: Uint8Array): void {
     let off = 0;
@@ -238,6 +257,8 @@ class NarChunks {
       throw new StoreError(`cannot read ${path.toString()}: ${(e as Error).message}`, [path.toString()], undefined, { cause: e });
     }
     try {
+      const heads = this.heads;
+      const want = heads && size >= heads.minSize ? Math.min(heads.bytes, size) : 0;
       let done = 0;
       while (done < size) {
         if (this.filled === this.buf.length) {
@@ -246,6 +267,10 @@ class NarChunks {
         }
         const n = readSync(fd, this.buf, this.filled, Math.min(this.buf.length - this.filled, size - done), null);
         if (n === 0) break;
+        if (done < want) {
+          this.buf.copy(this.head!, done, this.filled, this.filled + Math.min(n, want - done));
+          if (done + n >= want) heads!.take(path, this.head!.subarray(0, want));
+        }
         this.filled += n;
         done += n;
       }

@@ -4,6 +4,7 @@ import { StoreError } from '../errors.js';
 import { closureOf } from './closure-graph.js';
 import { parseClosureFile } from './closure-file.js';
 import { NixCommandError, runNix, type NixRunOptions } from './nix-cli.js';
+import { ArchitectureWalks, type PathArchitectures } from './path-architectures.js';
 import { normaliseStoreDir, parseStorePath } from './store-path.js';
 import type { StoreSource } from './types.js';
 import { verifyClosure } from './verify.js';
@@ -26,6 +27,8 @@ export interface NixStoreSourceOptions {
    * `nix-store --query --references/--size/--hash`.
    */
   method?: NixQueryMethod;
+  /** Where header walks (pathArchitectures) are memoised, e.g. the scan cache dir; absent or `false`: not memoised. */
+  cacheDir?: string | false;
 }
 
 /**
@@ -38,6 +41,7 @@ export class NixStoreSource implements StoreSource {
     private readonly run: NixRunOptions,
     private readonly verify: boolean,
     private readonly method: NixQueryMethod,
+    private readonly walks: ArchitectureWalks,
   ) {}
 
   get description(): string {
@@ -55,12 +59,21 @@ export class NixStoreSource implements StoreSource {
         'set NIX_STORE_DIR (or store in nix.conf), or change the spec',
       );
     }
-    return new NixStoreSource(detected, run, opts.verify ?? false, opts.method ?? 'auto');
+    return new NixStoreSource(detected, run, opts.verify ?? false, opts.method ?? 'auto', new ArchitectureWalks(opts.cacheDir || undefined));
   }
 
   /** Files of a Nix store path are at the path itself. */
   fsPath(storePath: string): string {
     return parseStorePath(storePath, this.storeDir).path;
+  }
+
+  /**
+   * The architectures of the path's ELF files (see StoreSource), from the first 64 bytes of each
+   * file. A Nix store path never changes, so its name is the cache key: a warm build reads no file.
+   */
+  pathArchitectures(storePath: string): Promise<PathArchitectures> {
+    const { path } = parseStorePath(storePath, this.storeDir);
+    return this.walks.of(path, path, () => `nix:${path}`);
   }
 
   /**

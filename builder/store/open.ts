@@ -16,7 +16,7 @@ export interface OpenStoreSourceOptions {
   verify?: boolean;
   /** nix: directory that relative installables (`.#app`) resolve against. */
   cwd?: string;
-  /** directory: where scan results are cached (absent or `false`: no cache). */
+  /** Where scan results (directory) and header walks (every kind: pathArchitectures) are cached (absent or `false`: no cache). */
   cacheDir?: string | false;
   /** nix: the environment Nix commands run in (absent: the process's, inherited). */
   env?: Readonly<Record<string, string | undefined>>;
@@ -37,6 +37,7 @@ export async function openStoreSource(opts: OpenStoreSourceOptions): Promise<Sto
         ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}),
         ...(opts.env !== undefined ? { env: opts.env as NodeJS.ProcessEnv } : {}),
         verify: opts.verify ?? false,
+        cacheDir: opts.cacheDir ?? false,
       });
     case 'closure-file':
       if (!opts.closureFile) throw new StoreError('a closure-file store source needs the closure file', []);
@@ -45,6 +46,7 @@ export async function openStoreSource(opts: OpenStoreSourceOptions): Promise<Sto
         ...(opts.dir !== undefined ? { dir: opts.dir } : {}),
         ...(opts.storeDir !== undefined ? { storeDir: opts.storeDir } : {}),
         verify: opts.verify ?? false,
+        cacheDir: opts.cacheDir ?? false,
       });
     default:
       throw new StoreError(`unknown store source kind ${JSON.stringify((opts as { kind: unknown }).kind)}`, []);

@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import { contentId } from './content-id.js';
+import { ELF_HEAD_BYTES, ELF_MIN_SIZE } from './elf.js';
 import { dumpNar, narSize, readNarTree } from './nar.js';
+import { ArchitectureCollector, relativeBelow, type PathArchitectures } from './path-architectures.js';
 import { RefScanner } from './ref-scanner.js';
 import { ScanCache, targetsDigest } from './scan-cache.js';
 import { fingerprintTree, treeFingerprint } from './tree-fingerprint.js';
@@ -10,6 +12,8 @@ export interface StorePathScan {
   narSize: number;
   /** content-id.ts: the NAR's sha256 and special mode bits; the layer cache's key for the path. */
   contentId: string;
+  /** path-architectures.ts: the architectures of the path's ELF files, one file each. */
+  architectures: PathArchitectures;
   /** Hash parts of the targets found in the path's NAR serialisation, sorted. */
   found: string[];
   /** Whether a scan record answered (no file content was read). */
@@ -40,13 +44,13 @@ export async function cachedScan(
   // the warm build's main cost), and only when there is a record to check.
   const cached = await cache?.lookup(fsPath, () => fingerprintTree(fsPath), targets, digestOfTargets);
   if (!cached) return undefined;
-  return { narSize: cached.narSize, contentId: cached.contentId, found: [...cached.found].sort(), fromCache: true };
+  return { narSize: cached.narSize, contentId: cached.contentId, architectures: cached.architectures, found: [...cached.found].sort(), fromCache: true };
 }
 
 /**
  * Finds which of `targets` the path at `fsPath` references, the way Nix does (their hash parts
- * in its NAR serialisation), its NAR size and its content id, by reading the whole path once;
- * saves a scan record.
+ * in its NAR serialisation), its NAR size, its content id and the architectures of its ELF files,
+ * by reading the whole path once; saves a scan record.
  */
 export async function scanStorePath(
   fsPath: string,
@@ -59,24 +63,34 @@ export async function scanStorePath(
   const fingerprint = treeFingerprint(tree);
   const scanner = new RefScanner(targets);
   const nar = createHash('sha256');
-  await dumpNar(fsPath, tree, (chunk) => {
-    scanner.push(chunk);
-    nar.update(chunk);
-  });
+  // ELF headers are looked at as the dump reads each file, so a scan costs no extra read for them.
+  const elf = new ArchitectureCollector();
+  const root = Buffer.from(fsPath);
+  const heads = { bytes: ELF_HEAD_BYTES, minSize: ELF_MIN_SIZE, take: (path: Buffer, head: Buffer) => elf.add(head, () => relativeBelow(root, path)) };
+  await dumpNar(
+    root,
+    tree,
+    (chunk) => {
+      scanner.push(chunk);
+      nar.update(chunk);
+    },
+    heads,
+  );
   const found = [...scanner.found].sort();
   const size = narSize(tree);
   const id = contentId(nar.digest('hex'), tree);
   await cache?.save({
-    v: 2,
+    v: 3,
     fsPath,
     fingerprint,
     narSize: size,
     contentId: id,
+    architectures: elf.found,
     windows: scanner.windows ? [...scanner.windows].sort() : null,
     targetsDigest: digestOfTargets(),
     found,
   });
-  return { narSize: size, contentId: id, found, fromCache: false };
+  return { narSize: size, contentId: id, architectures: elf.found, found, fromCache: false };
 }
 
 /** `scanStorePath` for a job that came from another thread. */

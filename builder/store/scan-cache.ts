@@ -2,19 +2,25 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdir, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { PathArchitectures } from './path-architectures.js';
 
 /**
  * What scanning one store path found, saved under `<cacheRoot>/scan/` so that a second build
  * does not read the store again. Valid while the path's files have the same fingerprint.
  */
 export interface ScanRecord {
-  /** 2 since records carry `contentId`; a record of another version is a miss (scanned again once). */
-  v: 2;
+  /**
+   * 3 since records carry `architectures` (2: `contentId`); a record of another version is a miss
+   * (the path is scanned again once).
+   */
+  v: 3;
   fsPath: string;
   fingerprint: string;
   narSize: number;
   /** content-id.ts: what the path's layer bytes depend on (the layer cache's key for it). */
   contentId: string;
+  /** path-architectures.ts: the architectures of the path's ELF files, seen as the scan read them. */
+  architectures: PathArchitectures;
   /**
    * Every distinct 32-character base32 window in the path's NAR (bounded). With it, the record
    * answers for any set of candidate hash parts; null when there were too many to keep.
@@ -46,7 +52,7 @@ export class ScanCache {
     fingerprint: () => string,
     targets: { has(hashPart: string): boolean },
     digestOfTargets: () => string,
-  ): Promise<{ narSize: number; contentId: string; found: string[] } | undefined> {
+  ): Promise<{ narSize: number; contentId: string; architectures: PathArchitectures; found: string[] } | undefined> {
     let rec: ScanRecord;
     try {
       // A synchronous read: a warm build reads one small record per store path, and a thread-pool
@@ -55,10 +61,11 @@ export class ScanCache {
     } catch {
       return undefined; // absent or unreadable: scan again
     }
-    if (rec.v !== 2 || rec.fsPath !== fsPath || typeof rec.contentId !== 'string' || rec.fingerprint !== fingerprint()) return undefined;
-    const { narSize, contentId } = rec;
-    if (rec.windows) return { narSize, contentId, found: rec.windows.filter((w) => targets.has(w)) };
-    if (rec.targetsDigest === digestOfTargets()) return { narSize, contentId, found: rec.found };
+    if (rec.v !== 3 || rec.fsPath !== fsPath || typeof rec.contentId !== 'string' || typeof rec.architectures !== 'object' || rec.architectures === null) return undefined;
+    if (rec.fingerprint !== fingerprint()) return undefined;
+    const { narSize, contentId, architectures } = rec;
+    if (rec.windows) return { narSize, contentId, architectures, found: rec.windows.filter((w) => targets.has(w)) };
+    if (rec.targetsDigest === digestOfTargets()) return { narSize, contentId, architectures, found: rec.found };
     return undefined;
   }
 

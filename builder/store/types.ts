@@ -23,4 +23,12 @@ export interface StoreSource {
    * tree. Absent for a real Nix store (immutable: the name is enough).
    */
   pathContentId?(storePath: string): Promise<string | undefined>;
+  /**
+   * The architectures of the path's ELF files (elf.ts): Go/OCI name → one file of it, relative to
+   * the path (path-architectures.ts). A directory store sees the headers as its scan reads every
+   * file (kept in the scan record); a Nix store or closure file's files are read 64 bytes a file,
+   * cached per path. closure-architectures.ts merges them over a closure. Absent: the source
+   * cannot tell (the spec must then name the architecture).
+   */
+  pathArchitectures?(storePath: string): Promise<Record<string, string>>;
 }

@@ -1,0 +1,74 @@
+// The Nix store source's pathArchitectures: a header-only walk of a real store path (Debian's
+// nix 2.8, an isolated store, see helpers/nix.ts), cached under the path's name.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { closureArchitectures } from '../builder/store/closure-architectures.js';
+import { NixStoreSource } from '../builder/store/nix-source.js';
+import { openStoreSource } from '../builder/store/open.js';
+import { AMD64, ARM64, elfFile } from './helpers/elf.js';
+import { makeTestNix, type TestNix } from './helpers/nix.js';
+import { opensUnder } from './helpers/opens.js';
+import { hasTool } from './helpers/tools.js';
+import { tempDir } from './helpers/tmp.js';
+
+const haveNix = hasTool('nix-store') && hasTool('nix');
+let nix: TestNix;
+let amd: string;
+let arm: string;
+let none: string;
+
+function skipOrFail(t: { skip(msg: string): void }): boolean {
+  if (haveNix) return false;
+  const msg = 'nix is not installed (apt-get install nix-bin, or run scripts/install-test-deps.sh as root)';
+  if (process.env.CI) throw new Error(msg);
+  t.skip(msg);
+  return true;
+}
+
+before(() => {
+  if (!haveNix) return;
+  nix = makeTestNix();
+  const busybox = existsSync('/bin/busybox') && process.arch === 'x64' ? readFileSync('/bin/busybox') : elfFile(AMD64, 100_000);
+  amd = nix.add('busybox', { 'bin/busybox': { content: busybox, executable: true }, 'share/readme': 'busybox\n' });
+  arm = nix.add('tool-arm64', { 'lib/tool': { content: elfFile(ARM64, 8192), executable: true } });
+  none = nix.add('docs', { 'share/doc/a.html': '<p>a</p>\n'.repeat(20) });
+});
+
+after(() => nix?.cleanup());
+
+const open = (cacheDir?: string) => NixStoreSource.open({ env: nix.env, ...(cacheDir ? { cacheDir } : {}) });
+
+test('the Nix source names the architecture of each path\'s ELF files', async (t) => {
+  if (skipOrFail(t)) return;
+  const src = await open();
+  assert.deepEqual(await src.pathArchitectures(amd), { amd64: 'bin/busybox' });
+  assert.deepEqual(await src.pathArchitectures(arm), { arm64: 'lib/tool' });
+  assert.deepEqual(await src.pathArchitectures(none), {});
+});
+
+test('the Nix source\'s walks are cached under the path name: a second source reads no store file', async (t) => {
+  if (skipOrFail(t)) return;
+  const cacheDir = join(await tempDir('imgbuild-arch-nix-'), 'scan');
+  const cold = await open(cacheDir);
+  const closure = await cold.closure([amd, arm]);
+  const expected = await closureArchitectures(cold, closure);
+  assert.deepEqual(expected, { amd64: `${amd}/bin/busybox`, arm64: `${arm}/lib/tool` });
+  assert.equal(readdirSync(cacheDir).filter((f) => /^elf-[0-9a-f]{64}\.json$/.test(f)).length, 2);
+
+  const { result, opened } = await opensUnder(nix.storeDir, async () => {
+    const warm = await openStoreSource({ kind: 'nix', env: nix.env, cacheDir });
+    return closureArchitectures(warm, closure);
+  });
+  assert.deepEqual(opened, []);
+  assert.deepEqual(result, expected);
+});
+
+test('without a cache dir the Nix source reads and writes no record, and walks again', async (t) => {
+  if (skipOrFail(t)) return;
+  await (await open()).pathArchitectures(amd);
+  const again = await opensUnder('/', async () => (await open()).pathArchitectures(amd));
+  assert.ok(again.opened.some((o) => o === `openSync ${amd}/bin/busybox`), again.opened.join('\n'));
+  assert.deepEqual(again.opened.filter((o) => /elf-[0-9a-f]{64}\.json/.test(o)), []);
+});
