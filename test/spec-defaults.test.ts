@@ -23,6 +23,7 @@ test('a spec with only a name gets every default', () => {
     gname: 'root',
     maxLayers: 100,
     architecture: hostArchitecture(),
+    architectureGiven: false,
     os: 'linux',
     variant: undefined,
     includeStorePaths: true,

@@ -16,6 +16,7 @@ import { baseHistory, baseLayer, mergeConfig } from './base.js';
 import type { BuildContext } from './context.js';
 import { checkPlan, planImage, type ImagePlan } from './plan.js';
 import { makeLayers } from './layers.js';
+import { specWithArchitecture } from './architecture.js';
 
 export interface BuildOptions {
   /** The previous image's store layers (stable layering keeps those still whole). */
@@ -78,17 +79,21 @@ export async function specBase(spec: ResolvedSpec, ctx: Pick<BuildContext, 'regi
  * decorator, cache/layer-source.ts): each is written now, taken from the cache, or made as an
  * output reads it. Publishing the image (a layout, an archive, a push) is the caller's next step.
  */
-export async function buildImage(spec: ResolvedSpec, ctx: BuildContext = {}, options: BuildOptions = {}): Promise<Build> {
+export async function buildImage(given: ResolvedSpec, ctx: BuildContext = {}, options: BuildOptions = {}): Promise<Build> {
   // Refuse before any work when this Node's zlib would give other gzip bytes than the reference.
-  if (spec.compressor === 'gzip') assertReferenceDeflate(ctx.env ?? {}, ctx.warn);
-  const store = await specStore(spec, ctx);
-  const base = await specBase(spec, ctx);
+  if (given.compressor === 'gzip') assertReferenceDeflate(ctx.env ?? {}, ctx.warn);
+  const store = await specStore(given, ctx);
   const pool = workerPool(ctx);
+  let spec: ResolvedSpec;
+  let base: Image | undefined;
   let closure: ClosureGraph;
   let plan: ImagePlan;
   try {
-    closure = await closureWithWorkers(spec, store, pool, ctx.signal);
+    closure = await closureWithWorkers(given, store, pool, ctx.signal);
     ctx.onEvent?.({ phase: 'closure', paths: closure.paths.length, narSize: closure.paths.reduce((s, p) => s + p.narSize, 0) });
+    // The architecture follows the content; the base image is then picked for it.
+    spec = await specWithArchitecture(given, store, closure, ctx);
+    base = await specBase(spec, ctx);
     plan = options.plan ? checkPlan(options.plan.value, options.plan.file, closure, base, spec.maxLayers) : planImage(spec, closure, base, options.previous);
     ctx.onEvent?.({ phase: 'plan', layers: plan.layers.length + 1 });
   } catch (err) {

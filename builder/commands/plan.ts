@@ -1,17 +1,19 @@
 import { planImage, formatImagePlan } from '../build/plan.js';
 import { specBase, specClosure, specStore } from '../build/build-image.js';
+import { specWithArchitecture } from '../build/architecture.js';
 import { cliBuildContext } from './context.js';
 import { lazyClient, type RegistryFlags } from './registry-flags.js';
 import { loadCliSpec, printJson, readPrevious, type StoreFlags } from './common.js';
 
 /** `imgbuild plan`: the plan `build` follows (the same function), base-image layers included. */
 export async function runPlan(specFile: string, flags: StoreFlags & RegistryFlags & { json?: boolean; previous?: string }): Promise<void> {
-  const spec = await loadCliSpec(specFile, flags);
+  const given = await loadCliSpec(specFile, flags);
   const client = lazyClient(flags);
   try {
     const ctx = cliBuildContext({ registry: client.get });
-    const store = await specStore(spec, ctx);
-    const closure = await specClosure(spec, store);
+    const store = await specStore(given, ctx);
+    const closure = await specClosure(given, store);
+    const spec = await specWithArchitecture(given, store, closure, ctx);
     const base = await specBase(spec, ctx);
     const plan = planImage(spec, closure, base, await readPrevious(flags.previous, flags, { os: spec.os, architecture: spec.architecture, ...(spec.variant ? { variant: spec.variant } : {}) }));
     if (flags.json) printJson(plan);

@@ -163,7 +163,9 @@ function resolveOne(input: unknown, options: ResolveOptions): ResolvedSpec {
     uname: spec.uname ?? 'root',
     gname: spec.gname ?? 'root',
     maxLayers: spec.maxLayers ?? DEFAULT_MAX_LAYERS,
+    // Until the build reads the closure's ELF files (build/architecture.ts): this machine's.
     architecture: spec.architecture ?? hostArchitecture(),
+    architectureGiven: spec.architecture !== undefined,
     os: spec.os ?? 'linux',
     variant: spec.variant,
     includeStorePaths: spec.includeStorePaths ?? true,

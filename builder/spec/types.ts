@@ -257,7 +257,13 @@ export interface ResolvedSpec {
   uname: string;
   gname: string;
   maxLayers: number;
+  /**
+   * The image's architecture: the spec's, else (until the build reads the closure's ELF files and
+   * replaces it, build/architecture.ts) this machine's.
+   */
   architecture: string;
+  /** Whether the spec named `architecture`; if not, the build takes it from the content. */
+  architectureGiven: boolean;
   os: string;
   variant: string | undefined;
   includeStorePaths: boolean;
