@@ -8,7 +8,7 @@ import { repoRoot } from './helpers/paths.js';
 import { startFaultProxy, type FaultProxy } from './helpers/fault-proxy.js';
 import { startRegistry, type RunningRegistry } from './helpers/registry.js';
 import { tempDir } from './helpers/tmp.js';
-import { hasTool, needTool } from './helpers/tools.js';
+import { toolFixture } from './helpers/tools.js';
 import { runImage } from './helpers/runc.js';
 
 let registry: RunningRegistry | undefined;
@@ -19,7 +19,10 @@ let env: NodeJS.ProcessEnv;
 before(async () => {
   work = await tempDir('imgbuild-push-');
   env = { ...process.env, IMGBUILD_CACHE_DIR: join(work, 'cache'), DOCKER_CONFIG: join(work, 'docker') };
-  if (!hasTool('docker-registry')) return;
+});
+
+/** docker-registry with a fault proxy in front, shared by the tests, started by the first that needs it. */
+const registryFixture = toolFixture(['docker-registry'], async () => {
   registry = await startRegistry();
   proxy = await startFaultProxy(registry.port);
 });
@@ -42,7 +45,7 @@ async function cli(args: string[]) {
 }
 
 test('build --push puts the image in the registry with the digest of the local build', async (t) => {
-  if (!needTool(t, 'docker-registry') || !needTool(t, 'skopeo')) return;
+  if (!(await registryFixture.need(t, 'skopeo'))) return;
   const ref = `${registry!.host}/examples/hello:2.12.1`;
   const digestFile = join(work, 'digest');
   const r = await cli(['build', hello, '--push', ref, ...pushArgs(registry!.host), '--digest-file', digestFile, '--json']);
@@ -57,7 +60,7 @@ test('build --push puts the image in the registry with the digest of the local b
 });
 
 test('a second push of the same build uploads no blob', async (t) => {
-  if (!needTool(t, 'docker-registry')) return;
+  if (!(await registryFixture.need(t))) return;
   const ref = `${proxy!.host}/examples/hello-again:1`;
   await cli(['build', hello, '--push', ref, ...pushArgs(proxy!.host)]);
   proxy!.clearLog();
@@ -68,7 +71,7 @@ test('a second push of the same build uploads no blob', async (t) => {
 });
 
 test('imgbuild push sends an OCI layout with its digest unchanged', async (t) => {
-  if (!needTool(t, 'docker-registry') || !needTool(t, 'skopeo')) return;
+  if (!(await registryFixture.need(t, 'skopeo'))) return;
   const out = join(work, 'hello-push.oci');
   const built = JSON.parse((await cli(['build', hello, '-o', out, '--json'])).stdout.toString());
   const ref = `${registry!.host}/examples/pushed:v1`;
@@ -79,7 +82,7 @@ test('imgbuild push sends an OCI layout with its digest unchanged', async (t) =>
 });
 
 test('an image built on a pulled base mounts the base layers, inherits its Env and runs under runc', async (t) => {
-  if (!needTool(t, 'docker-registry') || !needTool(t, 'skopeo') || !needTool(t, 'umoci') || !needTool(t, 'runc') || !needTool(t, 'busybox')) return;
+  if (!(await registryFixture.need(t, 'skopeo', 'umoci', 'runc', 'busybox'))) return;
   await tool('bash', [join(repoRoot, 'examples/busybox/make-store.sh')]);
   const baseRef = `${registry!.host}/base/busybox:1.35.0`;
   await cli(['build', join(repoRoot, 'examples/busybox'), '--push', baseRef, ...pushArgs(registry!.host)]);
@@ -110,7 +113,7 @@ test('an image built on a pulled base mounts the base layers, inherits its Env a
 });
 
 test('plan --previous reads the previous image from the registry and carries every layer over', async (t) => {
-  if (!needTool(t, 'docker-registry')) return;
+  if (!(await registryFixture.need(t))) return;
   const ref = `${registry!.host}/examples/previous:1`;
   const pushed = JSON.parse((await cli(['build', hello, '--push', ref, ...pushArgs(registry!.host), '--json'])).stdout.toString());
   const plan = JSON.parse((await cli(['plan', hello, '--previous', ref, ...pushArgs(registry!.host), '--json'])).stdout.toString());
@@ -121,7 +124,7 @@ test('plan --previous reads the previous image from the registry and carries eve
 });
 
 test('a push of cached layers the registry already holds needs no local blob and writes none', async (t) => {
-  if (!needTool(t, 'docker-registry')) return;
+  if (!(await registryFixture.need(t))) return;
   const ref = `${proxy!.host}/examples/no-blobs:1`;
   const first = JSON.parse((await cli(['build', hello, '--push', ref, ...pushArgs(proxy!.host), '--json'])).stdout.toString());
   // A CI cache that keeps the small layer records but not the blobs.
@@ -151,7 +154,7 @@ async function layerRecords(): Promise<{ file: string; record: { blob: { digest:
 }
 
 test('a push of cached layers held nowhere makes them again from the store as they are sent, writing no blob', async (t) => {
-  if (!needTool(t, 'docker-registry') || !needTool(t, 'skopeo')) return;
+  if (!(await registryFixture.need(t, 'skopeo'))) return;
   const first = JSON.parse((await cli(['build', hello, '--push', `${proxy!.host}/examples/remade-a:1`, ...pushArgs(proxy!.host), '--json'])).stdout.toString());
   const blobDir = join(work, 'cache', 'blobs', 'sha256');
   await rm(blobDir, { recursive: true, force: true });
@@ -180,7 +183,7 @@ test('a push of cached layers held nowhere makes them again from the store as th
 });
 
 test('a cached layer whose record no longer matches the store fails the push before its last byte, and no tag moves', async (t) => {
-  if (!needTool(t, 'docker-registry') || !needTool(t, 'skopeo')) return;
+  if (!(await registryFixture.need(t, 'skopeo'))) return;
   const first = JSON.parse((await cli(['build', hello, '--push', `${proxy!.host}/examples/stale-a:1`, ...pushArgs(proxy!.host), '--json'])).stdout.toString());
   await rm(join(work, 'cache', 'blobs', 'sha256'), { recursive: true, force: true });
   // The record of one store layer claims other bytes than the store gives.
@@ -199,7 +202,7 @@ test('a cached layer whose record no longer matches the store fails the push bef
 });
 
 test('the CI flow: a fresh checkout with only the layer records kept writes no store layer and uploads nothing again', async (t) => {
-  if (!needTool(t, 'docker-registry')) return;
+  if (!(await registryFixture.need(t))) return;
   const ciCache = join(work, 'ci-cache');
   const ciEnv = { ...env, IMGBUILD_CACHE_DIR: ciCache };
   const ref = `${proxy!.host}/examples/ci:main`;
