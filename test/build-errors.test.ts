@@ -1,5 +1,5 @@
 // Bad input: a clear message naming what is wrong, a non-zero exit, and nothing written.
-import { test, before } from 'node:test';
+import { test, before, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { cp, mkdir, readdir, stat, writeFile } from 'node:fs/promises';
@@ -10,11 +10,17 @@ import { tempDir } from './helpers/tmp.js';
 
 const hello = '/nix/store/yd3ba7lj520fcmbr3nn39mz0ppk4hizy-hello-2.12.1';
 let work: string;
+/** This test's cache dir (each test has its own) and the CLI's environment. */
+let cacheDir: string;
 let env: NodeJS.ProcessEnv;
 
 before(async () => {
   work = await tempDir('imgbuild-errors-');
-  env = { ...process.env, IMGBUILD_CACHE_DIR: join(work, 'cache') };
+});
+
+beforeEach(async () => {
+  cacheDir = await tempDir('imgbuild-errors-cache-');
+  env = { ...process.env, IMGBUILD_CACHE_DIR: cacheDir };
 });
 
 let n = 0;
@@ -33,7 +39,7 @@ async function assertNothingWritten(dir: string, out: string): Promise<void> {
   await assert.rejects(stat(out), { code: 'ENOENT' }, `${out} exists`);
   const leftovers = (await readdir(dir)).filter((f) => f !== 'image.json' && f !== 'store');
   assert.deepEqual(leftovers, [], 'temp files left next to the output');
-  const blobDir = join(work, 'cache', 'blobs', 'sha256');
+  const blobDir = join(cacheDir, 'blobs', 'sha256');
   const temps = (await readdir(blobDir).catch(() => [] as string[])).filter((f) => f.startsWith('.tmp'));
   assert.deepEqual(temps, [], 'temp blobs left in the cache');
 }

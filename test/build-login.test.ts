@@ -1,5 +1,5 @@
 // login through the CLI against Debian's docker-registry with htpasswd (bcrypt) over TLS.
-import { test, before, after } from 'node:test';
+import { test, beforeEach, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { copyFile, mkdir, readFile, stat } from 'node:fs/promises';
@@ -12,17 +12,18 @@ import { toolFixture } from './helpers/tools.js';
 
 let registry: RunningRegistry | undefined;
 let ca: TestCa;
+/** This test's own dir: its cache, its docker config, its files. */
 let work: string;
 let env: NodeJS.ProcessEnv;
 
-before(async () => {
+beforeEach(async () => {
   work = await tempDir('imgbuild-login-');
   env = { ...process.env, IMGBUILD_CACHE_DIR: join(work, 'cache'), DOCKER_CONFIG: join(work, 'docker') };
 });
 
 /** A registry with htpasswd auth over TLS (a throwaway CA), started by the first test that needs it. */
 const registryFixture = toolFixture(['docker-registry', 'openssl', 'htpasswd'], async () => {
-  ca = makeTestCa(work);
+  ca = makeTestCa(await tempDir('imgbuild-login-ca-'));
   registry = await startRegistry({ htpasswd: { alice: 'correct horse' }, tls: ca });
 });
 

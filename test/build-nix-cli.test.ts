@@ -40,8 +40,9 @@ function spec(extra: Record<string, unknown> = {}): string {
   return file;
 }
 
+/** Run the CLI against the test Nix (each run with a fresh cache of its own: runCli's). */
 async function cli(args: string[]) {
-  const r = await runCli(args, { env: { ...nix.env, IMGBUILD_CACHE_DIR: join(nix.root, 'cache') } });
+  const r = await runCli(args, { env: nix.env });
   assert.equal(r.code, 0, r.stderr);
   return r.stdout.toString();
 }

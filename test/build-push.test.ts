@@ -1,5 +1,5 @@
 // Push through the CLI to Debian's docker-registry on 127.0.0.1, checked with skopeo, umoci and runc.
-import { test, before, after } from 'node:test';
+import { test, before, beforeEach, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { cp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -14,11 +14,17 @@ import { runImage } from './helpers/runc.js';
 let registry: RunningRegistry | undefined;
 let proxy: FaultProxy | undefined;
 let work: string;
+/** This test's cache dir (each test has its own) and the CLI's environment. */
+let cacheDir: string;
 let env: NodeJS.ProcessEnv;
 
 before(async () => {
   work = await tempDir('imgbuild-push-');
-  env = { ...process.env, IMGBUILD_CACHE_DIR: join(work, 'cache'), DOCKER_CONFIG: join(work, 'docker') };
+});
+
+beforeEach(async () => {
+  cacheDir = await tempDir('imgbuild-push-cache-');
+  env = { ...process.env, IMGBUILD_CACHE_DIR: cacheDir, DOCKER_CONFIG: join(work, 'docker') };
 });
 
 /** docker-registry with a fault proxy in front, shared by the tests, started by the first that needs it. */
@@ -128,7 +134,7 @@ test('a push of cached layers the registry already holds needs no local blob and
   const ref = `${proxy!.host}/examples/no-blobs:1`;
   const first = JSON.parse((await cli(['build', hello, '--push', ref, ...pushArgs(proxy!.host), '--json'])).stdout.toString());
   // A CI cache that keeps the small layer records but not the blobs.
-  const blobDir = join(work, 'cache', 'blobs', 'sha256');
+  const blobDir = join(cacheDir, 'blobs', 'sha256');
   await rm(blobDir, { recursive: true, force: true });
   proxy!.clearLog();
   const second = JSON.parse((await cli(['build', hello, '--push', ref, ...pushArgs(proxy!.host), '--json'])).stdout.toString());
@@ -142,7 +148,7 @@ test('a push of cached layers the registry already holds needs no local blob and
 
 /** Layer records of the test's cache: file and record. */
 async function layerRecords(): Promise<{ file: string; record: { blob: { digest: string; size: number } } }[]> {
-  const dir = join(work, 'cache', 'layers');
+  const dir = join(cacheDir, 'layers');
   const out = [];
   for (const sub of await readdir(dir)) {
     for (const name of (await readdir(join(dir, sub))).filter((n) => n.endsWith('.json'))) {
@@ -156,7 +162,7 @@ async function layerRecords(): Promise<{ file: string; record: { blob: { digest:
 test('a push of cached layers held nowhere makes them again from the store as they are sent, writing no blob', async (t) => {
   if (!(await registryFixture.need(t, 'skopeo'))) return;
   const first = JSON.parse((await cli(['build', hello, '--push', `${proxy!.host}/examples/remade-a:1`, ...pushArgs(proxy!.host), '--json'])).stdout.toString());
-  const blobDir = join(work, 'cache', 'blobs', 'sha256');
+  const blobDir = join(cacheDir, 'blobs', 'sha256');
   await rm(blobDir, { recursive: true, force: true });
   // Another repository holds none of the blobs: every layer must be uploaded.
   const ref = `${proxy!.host}/examples/remade-b:1`;
@@ -185,7 +191,7 @@ test('a push of cached layers held nowhere makes them again from the store as th
 test('a cached layer whose record no longer matches the store fails the push before its last byte, and no tag moves', async (t) => {
   if (!(await registryFixture.need(t, 'skopeo'))) return;
   const first = JSON.parse((await cli(['build', hello, '--push', `${proxy!.host}/examples/stale-a:1`, ...pushArgs(proxy!.host), '--json'])).stdout.toString());
-  await rm(join(work, 'cache', 'blobs', 'sha256'), { recursive: true, force: true });
+  await rm(join(cacheDir, 'blobs', 'sha256'), { recursive: true, force: true });
   // The record of one store layer claims other bytes than the store gives.
   const storeDigests = new Set(first.layers.filter((l: { storePaths: string[] }) => l.storePaths.length > 0).map((l: { digest: string }) => l.digest));
   const { file, record } = (await layerRecords()).find((x) => storeDigests.has(x.record.blob.digest))!;

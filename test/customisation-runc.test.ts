@@ -7,6 +7,8 @@ import { chmod, copyFile, mkdir, readFile, symlink, writeFile } from 'node:fs/pr
 import { join } from 'node:path';
 import { BlobStore } from '../builder/blobs/blob-store.js';
 import { buildImage } from '../builder/build.js';
+import { LayerCache } from '../builder/cache/layer-cache.js';
+import { DirectoryStoreSource } from '../builder/store/directory-source.js';
 import { writeOciLayout } from '../builder/output/oci-layout.js';
 import { loadSpec } from '../builder/spec/load.js';
 import { tool } from './helpers/cli.js';
@@ -60,8 +62,11 @@ test('runc runs busybox as the spec user; id, stat and cat see the generated acc
   );
 
   const spec = await loadSpec(specFile, {});
-  const blobs = new BlobStore(join(work, 'blobs'));
-  const { image } = await buildImage(spec, { blobs });
+  // Everything in this test's dir: blobs, layer records and scan records (never ~/.cache/imgbuild).
+  const blobs = new BlobStore(join(work, 'cache', 'blobs'));
+  const layerCache = new LayerCache(join(work, 'cache', 'layers'));
+  const store = new DirectoryStoreSource(join(work, 'store'), '/nix/store', { cacheDir: join(work, 'cache', 'scan') });
+  const { image } = await buildImage(spec, { blobs, layerCache, store });
   const layout = join(work, 'accounts.oci');
   await writeOciLayout(image, blobs, layout);
 

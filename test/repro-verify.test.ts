@@ -17,8 +17,8 @@ import type { VerifyResult } from '../builder/repro/verify.js';
 const fixture = join(repoRoot, 'test/fixtures/repro');
 const work = await tempDir('imgbuild-repro-verify-');
 const scratch = (name: string) => mkdtemp(join(work, `${name}-`));
-// The first build uses "your cache": keep it inside this test's temp dir.
-const env = { ...process.env, IMGBUILD_CACHE_DIR: join(work, 'user-cache') };
+// The first build of a verify uses "your cache": runCli gives each CLI run a fresh one of its own.
+const env = { ...process.env };
 
 async function verifyJson(args: string[]): Promise<{ code: number | null; result: VerifyResult; stderr: string }> {
   const r = await runCli(['verify', ...args, '--json'], { env });
@@ -157,7 +157,7 @@ test('the CI flow: build --push to a registry, then verify --against the pushed 
 
 test('Ctrl-C during a build: exit 130, the build stopped and every temp dir removed', async () => {
   const tmp = await scratch('tmpdir');
-  const child = spawn(process.execPath, [cliPath, 'verify', join(fixture, 'slow')], { env: { ...env, TMPDIR: tmp }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [cliPath, 'verify', join(fixture, 'slow')], { env: { ...env, TMPDIR: tmp, IMGBUILD_CACHE_DIR: await scratch('cache') }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   const started = new Promise<void>((resolve) => {
     child.stderr.on('data', (c: Buffer) => {

@@ -8,6 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { cpSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { buildImage } from '../builder/build.js';
+import { LayerCache } from '../builder/cache/layer-cache.js';
 import { BlobStore } from '../builder/blobs/blob-store.js';
 import { writeOciLayout } from '../builder/output/oci-layout.js';
 import { loadSpec } from '../builder/spec/load.js';
@@ -57,7 +58,9 @@ after(() => nix?.cleanup());
 async function build(store: StoreSource, tag: string): Promise<{ digest: string; oci: string }> {
   const spec = await loadSpec(specFile, {});
   const blobs = new BlobStore(join(nix.root, `blobs-${tag}`));
-  const { image } = await buildImage(spec, { store, blobs, concurrency: 2 });
+  // Each build its own layer cache (in the test's temp dir): every layer is made from its source.
+  const layerCache = new LayerCache(join(nix.root, `layers-${tag}`));
+  const { image } = await buildImage(spec, { store, blobs, layerCache, concurrency: 2 });
   const oci = join(nix.root, `oci-${tag}`);
   await writeOciLayout(image, blobs, oci);
   return { digest: image.manifestDescriptor.digest, oci };
