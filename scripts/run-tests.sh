@@ -1,6 +1,12 @@
 #!/usr/bin/env bash
-# Runs the compiled test suite (dist/test) and checks that the run left the user's imgbuild cache
-# alone. Expects `npm run build` to have been run.
+# Runs tiers of the compiled test suite (scripts/test-tiers.mjs), one after the other, and checks
+# that the run left the user's imgbuild cache alone. Expects `npm run build` to have been run.
+#
+#   bash scripts/run-tests.sh unit         # the tests that need no system tool
+#   bash scripts/run-tests.sh unit tools   # everything (what scripts/test.sh runs)
+#
+# The unit tier runs with IMGBUILD_TEST_TIER=unit and a PATH of Node and Debian's Essential
+# commands only, so a test filed there that runs a system tool fails instead of passing.
 #
 # Cache guard: every test must give the CLI and the library a cache dir of its own. To catch one
 # that does not, the run gets an empty temp dir as XDG_CACHE_HOME (and no IMGBUILD_CACHE_DIR), so
@@ -15,6 +21,7 @@
 # under CI, where nothing else runs, and is a warning elsewhere.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+[ "$#" -gt 0 ] || set -- unit tools
 
 node_bin="$(command -v node)"
 real_xdg="${XDG_CACHE_HOME:-}"
@@ -36,8 +43,19 @@ watched=("$home_cache")
 for i in "${!watched[@]}"; do snapshot "${watched[$i]}" > "$guard/before-$i"; done
 
 status=0
-mapfile -t files < <(find dist/test -name '*.test.js' | sort)
-"$node_bin" --test --test-concurrency=2 "${files[@]}" || status=1
+for tier in "$@"; do
+  list="$("$node_bin" scripts/test-tiers.mjs list "$tier")"
+  mapfile -t files <<< "$list"
+  [ -n "$list" ] || files=()
+  echo "# tier $tier: ${#files[@]} test files"
+  [ "${#files[@]}" -gt 0 ] || continue
+  if [ "$tier" = unit ]; then
+    unit_path="$("$node_bin" scripts/test-tiers.mjs unit-path "$guard/unit-bin")"
+    PATH="$unit_path" IMGBUILD_TEST_TIER=unit "$node_bin" --test --test-concurrency=2 "${files[@]}" || status=1
+  else
+    "$node_bin" --test --test-concurrency=2 "${files[@]}" || status=1
+  fi
+done
 
 if [ -e "$XDG_CACHE_HOME/imgbuild" ]; then
   echo "error: the tests wrote into the default imgbuild cache, \$XDG_CACHE_HOME/imgbuild (an empty temp dir for this run): some test ran the CLI or the library without a cache dir of its own (runCli gives the CLI one; an in-process build needs blobs, layerCache and a store with cacheDir). What appeared:" >&2

@@ -3,12 +3,15 @@ import type { TestContext } from 'node:test';
 
 /**
  * Every system tool the tests drive, with the Debian package that provides it. This is the one
- * place a test decides "needs tool X" (`needTool`, `toolFixture`), and every package named here
- * should be one that scripts/install-test-deps.sh installs.
+ * place a test decides "needs tool X" (`needTool`, `toolFixture`), and every package named here is
+ * one that scripts/install-test-deps.sh installs (test/test-tiers.test.ts checks).
  *
  * Commands from Debian's Essential packages (coreutils, tar, gzip, bash, dash, findutils, grep,
  * sed, ...) are not system tools: they are always there, like `node`, and tests use them freely.
- * Anything else is one and must be listed here.
+ * Anything else is one and must be listed here. A test file that calls needTool (or uses a
+ * toolFixture) is in the "tools" tier; every other file is in the unit tier, which
+ * `npm run test:unit` and the first half of `npm test` run with only Essential commands on PATH
+ * (scripts/test-tiers.mjs), so a unit test that runs a tool without asking fails there.
  */
 export const toolPackages: Readonly<Record<string, string>> = {
   skopeo: 'skopeo',
@@ -65,6 +68,12 @@ function known(cmd: string): string {
  */
 export function needTool(t: TestContext, ...cmds: string[]): boolean {
   for (const cmd of cmds) known(cmd);
+  if (process.env.IMGBUILD_TEST_TIER === 'unit') {
+    throw new Error(
+      `a test in the unit tier asked for ${cmds.join(', ')}: scripts/test-tiers.mjs puts a file in the tools tier when it calls` +
+        ' needTool( or toolFixture( itself, so call it in the test file, not only in a helper',
+    );
+  }
   const missing = cmds.filter((cmd) => lookup(cmd) === undefined);
   if (missing.length === 0) return true;
   const pkgs = [...new Set(missing.map((cmd) => toolPackages[cmd]!))];
