@@ -8,39 +8,33 @@
 # The unit tier runs with IMGBUILD_TEST_TIER=unit and a PATH of Node and Debian's Essential
 # commands only, so a test filed there that runs a system tool fails instead of passing.
 #
-# Cache guard: every test must give the CLI and the library a cache dir of its own. To catch one
-# that does not, the run gets an empty temp dir as XDG_CACHE_HOME (and no IMGBUILD_CACHE_DIR), so
-# the default cache, $XDG_CACHE_HOME/imgbuild, is a place nothing may create: if it exists after
-# the run, the run fails naming what is in it. Redirecting rather than watching the real cache
-# keeps the check exact (another imgbuild process on this machine, a second test run, or the
-# engineer's own builds write to the real cache, not to this one) and keeps a regression from
-# writing into the user's cache at all. A process started with an environment that lacks
-# XDG_CACHE_HOME would fall back to ~/.cache/imgbuild: that dir is snapshotted before and
-# compared after, as a second line. A difference there can also come from another imgbuild
-# process on the machine (on a shared one, another checkout's test run), so it fails the run
-# under CI, where nothing else runs, and is a warning elsewhere.
+# Cache guard: every test must give the CLI and the library a cache dir of its own, and never
+# touch the user's. The run gets a fresh temp dir as HOME, with XDG_CACHE_HOME=$HOME/.cache and
+# no IMGBUILD_CACHE_DIR, so the cache a test falls back to by mistake, whether through
+# XDG_CACHE_HOME or through HOME, is $HOME/.cache/imgbuild in that temp dir: if it exists after
+# the run, the run fails naming every file in it. (npm keeps the user's config and cache, and the
+# cross-Node test its Node binaries, IMGBUILD_NODES_DIR.) Redirecting, rather than snapshotting
+# the real ~/.cache/imgbuild before the run and comparing after, keeps the check exact on a
+# machine where anything else uses imgbuild meanwhile (another checkout's test run, a build by
+# hand: both write there), and keeps a regression from writing into the user's cache at all. Only
+# a process started with neither HOME nor XDG_CACHE_HOME nor IMGBUILD_CACHE_DIR in its
+# environment could still reach the real one (Node then asks the password database).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$#" -gt 0 ] || set -- unit tools
 
 node_bin="$(command -v node)"
-real_xdg="${XDG_CACHE_HOME:-}"
-home_cache="$HOME/.cache/imgbuild"
-# The cross-Node test keeps its Node binaries in the real cache (IMGBUILD_NODES_DIR, see scripts/install-nodes.sh).
-export IMGBUILD_NODES_DIR="${IMGBUILD_NODES_DIR:-${real_xdg:-$HOME/.cache}/imgbuild-test/nodes}"
+real_home="$HOME"
+export IMGBUILD_NODES_DIR="${IMGBUILD_NODES_DIR:-${XDG_CACHE_HOME:-$real_home/.cache}/imgbuild-test/nodes}"
+export NPM_CONFIG_USERCONFIG="${NPM_CONFIG_USERCONFIG:-$real_home/.npmrc}"
+export NPM_CONFIG_CACHE="${NPM_CONFIG_CACHE:-$real_home/.npm}"
 
 guard="$(mktemp -d "${TMPDIR:-/tmp}/imgbuild-test-run.XXXXXX")"
 trap 'rm -rf "$guard"' EXIT
-mkdir "$guard/xdg-cache"
+mkdir -p "$guard/home/.cache"
 unset IMGBUILD_CACHE_DIR
-export XDG_CACHE_HOME="$guard/xdg-cache"
-
-snapshot() {
-  if [ -e "$1" ]; then find "$1" -printf '%y %s %T@ %p\n' | sort -k4; else echo "(absent)"; fi
-}
-watched=("$home_cache")
-[ -n "$real_xdg" ] && [ "$real_xdg/imgbuild" != "$home_cache" ] && watched+=("$real_xdg/imgbuild")
-for i in "${!watched[@]}"; do snapshot "${watched[$i]}" > "$guard/before-$i"; done
+export HOME="$guard/home"
+export XDG_CACHE_HOME="$HOME/.cache"
 
 status=0
 for tier in "$@"; do
@@ -58,17 +52,8 @@ for tier in "$@"; do
 done
 
 if [ -e "$XDG_CACHE_HOME/imgbuild" ]; then
-  echo "error: the tests wrote into the default imgbuild cache, \$XDG_CACHE_HOME/imgbuild (an empty temp dir for this run): some test ran the CLI or the library without a cache dir of its own (runCli gives the CLI one; an in-process build needs blobs, layerCache and a store with cacheDir). What appeared:" >&2
+  echo "error: the tests wrote into the default imgbuild cache, \$XDG_CACHE_HOME/imgbuild (\$HOME/.cache/imgbuild, in a temp dir for this run): some test ran the CLI or the library without a cache dir of its own (runCli gives the CLI one; an in-process build needs blobs, layerCache and a store with cacheDir). What appeared:" >&2
   find "$XDG_CACHE_HOME/imgbuild" -type f -printf '  imgbuild/%P (%s bytes)\n' | sort | head -50 >&2
   status=1
 fi
-for i in "${!watched[@]}"; do
-  snapshot "${watched[$i]}" > "$guard/after-$i"
-  if ! cmp -s "$guard/before-$i" "$guard/after-$i"; then
-    level=warning
-    [ -n "${CI:-}" ] && level=error && status=1
-    echo "$level: ${watched[$i]} changed during the test run: created or modified by a test that started a process without XDG_CACHE_HOME and IMGBUILD_CACHE_DIR, or by another imgbuild process using that cache meanwhile (< before, > after):" >&2
-    diff "$guard/before-$i" "$guard/after-$i" | grep '^[<>]' | head -50 >&2 || true
-  fi
-done
 exit "$status"
