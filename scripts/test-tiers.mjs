@@ -3,16 +3,16 @@
 //
 //   tools — a test file that calls needTool(...) or toolFixture(...) (test/helpers/tools.ts):
 //           it drives system tools (skopeo, docker-registry, nix, umoci, ...);
-//   unit  — every other test file: it needs nothing but Node and the commands of Debian's
-//           Essential packages (coreutils, tar, gzip, bash, findutils, ...).
+//   unit  — every other test file: it needs nothing but Node (with npm) and the commands of
+//           Debian's Essential packages (coreutils, tar, gzip, bash, findutils, ...).
 //
 // A new test file lands in its tier by what it calls. A file misfiled by that rule fails loudly:
 // the unit tier runs with IMGBUILD_TEST_TIER=unit (needTool then throws instead of skipping) and
-// with a PATH holding only Node and the Essential commands (`unit-path`), so a unit test that runs
+// with a PATH holding only Node, npm and the Essential commands (`unit-path`), so a unit test that runs
 // a system tool without asking for it fails with ENOENT. test/test-tiers.test.ts checks the rule.
 //
 //   node scripts/test-tiers.mjs list unit|tools|all   compiled test files (dist/test/...), one a line
-//   node scripts/test-tiers.mjs unit-path <dir>       fills <dir> with links to Node and the
+//   node scripts/test-tiers.mjs unit-path <dir>       fills <dir> with links to Node, npm and the
 //                                                      Essential commands; prints the PATH to use
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync } from 'node:fs';
@@ -71,7 +71,12 @@ function unitPath(dir) {
   const link = (target, name) => {
     if (!existsSync(join(dir, name))) symlinkSync(target, join(dir, name));
   };
+  // Node and what comes with it (npm, npx: a test may pack or install the package).
   link(process.execPath, 'node');
+  for (const name of ['npm', 'npx']) {
+    const found = (process.env.PATH ?? '').split(':').map((d) => join(d, name)).find((f) => existsSync(f));
+    if (found) link(found, name);
+  }
   for (const f of commands) {
     try {
       if (statSync(f).isFile() && (statSync(f).mode & 0o111) !== 0) link(f, basename(f));

@@ -7,11 +7,12 @@ import type { TestContext } from 'node:test';
  * one that scripts/install-test-deps.sh installs (test/test-tiers.test.ts checks).
  *
  * Commands from Debian's Essential packages (coreutils, tar, gzip, bash, dash, findutils, grep,
- * sed, ...) are not system tools: they are always there, like `node`, and tests use them freely.
- * Anything else is one and must be listed here. A test file that calls needTool (or uses a
- * toolFixture) is in the "tools" tier; every other file is in the unit tier, which
- * `npm run test:unit` and the first half of `npm test` run with only Essential commands on PATH
- * (scripts/test-tiers.mjs), so a unit test that runs a tool without asking fails there.
+ * sed, ...) are not system tools: they are always there, like `node` and `npm`, and tests use them
+ * freely. Anything else is one and must be listed here. A test file that calls needTool (or uses
+ * a toolFixture) is in the "tools" tier; every other file is in the unit tier, which
+ * `npm run test:unit` and the first half of `npm test` run with only Node, npm and the Essential
+ * commands on PATH (scripts/test-tiers.mjs), so a unit test that runs a tool without asking fails
+ * there.
  */
 export const toolPackages: Readonly<Record<string, string>> = {
   skopeo: 'skopeo',
