@@ -1,20 +1,28 @@
 // Bad input: a clear message naming what is wrong, a non-zero exit, and nothing written.
-import { test, before } from 'node:test';
+import { test, before, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { cp, mkdir, readdir, stat, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { cp, mkdir, open, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runCli, runCommand } from './helpers/cli.js';
+import { committedBlobs, interruptMidLayer, tempBlobs } from './helpers/interrupt.js';
 import { cliPath, repoRoot } from './helpers/paths.js';
 import { tempDir } from './helpers/tmp.js';
 
 const hello = '/nix/store/yd3ba7lj520fcmbr3nn39mz0ppk4hizy-hello-2.12.1';
 let work: string;
+/** This test's cache dir (each test has its own) and the CLI's environment. */
+let cacheDir: string;
 let env: NodeJS.ProcessEnv;
 
 before(async () => {
   work = await tempDir('imgbuild-errors-');
-  env = { ...process.env, IMGBUILD_CACHE_DIR: join(work, 'cache') };
+});
+
+beforeEach(async () => {
+  cacheDir = await tempDir('imgbuild-errors-cache-');
+  env = { ...process.env, IMGBUILD_CACHE_DIR: cacheDir };
 });
 
 let n = 0;
@@ -33,9 +41,7 @@ async function assertNothingWritten(dir: string, out: string): Promise<void> {
   await assert.rejects(stat(out), { code: 'ENOENT' }, `${out} exists`);
   const leftovers = (await readdir(dir)).filter((f) => f !== 'image.json' && f !== 'store');
   assert.deepEqual(leftovers, [], 'temp files left next to the output');
-  const blobDir = join(work, 'cache', 'blobs', 'sha256');
-  const temps = (await readdir(blobDir).catch(() => [] as string[])).filter((f) => f.startsWith('.tmp'));
-  assert.deepEqual(temps, [], 'temp blobs left in the cache');
+  assert.deepEqual(await tempBlobs(join(cacheDir, 'blobs')), [], 'temp blobs left in the cache');
 }
 
 test('an unknown spec key is refused, naming the file, the key and the closest known key', async () => {
@@ -107,8 +113,10 @@ test('SIGINT halfway through a large layer exits 130 and leaves no output and no
   const store = join(work, 'big-store');
   const path = join(store, 'b1g2b3g4b5g6b7g8b9g0b1g2b3g4b5g6-big-1.0');
   await mkdir(path, { recursive: true });
-  // Incompressible data, so the gzip layer takes seconds to write.
-  await runCommand('sh', ['-c', `head -c 400000000 /dev/urandom > "${join(path, 'blob')}"`]);
+  // 64 MiB of incompressible data: 256 deflate blocks, of which the interrupt lets 4 be written.
+  const file = await open(join(path, 'blob'), 'w');
+  for (let i = 0; i < 8; i++) await file.write(randomBytes(8 << 20));
+  await file.close();
   const dir = join(work, 'sigint');
   await mkdir(dir);
   const specFile = join(dir, 'image.json');
@@ -116,25 +124,16 @@ test('SIGINT halfway through a large layer exits 130 and leaves no output and no
   const out = join(dir, 'out.oci');
   const child = spawn(process.execPath, [cliPath, 'build', specFile, '-o', out], { env, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
-  let scheduled = false;
-  const sent = new Promise<void>((resolve) => {
-    child.stderr.on('data', (c: Buffer) => {
-      stderr += c.toString();
-      // One SIGINT only: a second one makes the CLI exit at once, by design.
-      if (/writing/.test(stderr) && !scheduled) {
-        scheduled = true;
-        setTimeout(() => {
-          child.kill('SIGINT');
-          resolve();
-        }, 1000);
-      }
-    });
-  });
-  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-  await sent;
-  assert.equal(code, 130, stderr);
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
+  // One SIGINT only (a second one makes the CLI exit at once, by design), sent while the layer's
+  // temp blob provably holds 1 MiB and is unfinished: see interruptMidLayer.
+  await interruptMidLayer(child, join(cacheDir, 'blobs'), { layers: 1, minBytes: 1 << 20, stderr: () => stderr });
+  assert.equal(await closed, 130, stderr);
   assert.match(stderr, /interrupted/);
   await assertNothingWritten(dir, out);
+  const big = (await committedBlobs(join(cacheDir, 'blobs'))).filter((b) => b.size >= 1 << 20);
+  assert.deepEqual(big, [], 'the big layer was never finished');
 });
 
 test('a pinned path that is not in the closure is a layering error naming it, not an internal error', async () => {

@@ -1,5 +1,5 @@
 // login through the CLI against Debian's docker-registry with htpasswd (bcrypt) over TLS.
-import { test, before, after } from 'node:test';
+import { test, beforeEach, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { copyFile, mkdir, readFile, stat } from 'node:fs/promises';
@@ -8,18 +8,22 @@ import { runCli, tool } from './helpers/cli.js';
 import { cliPath, repoRoot } from './helpers/paths.js';
 import { makeTestCa, startRegistry, type RunningRegistry, type TestCa } from './helpers/registry.js';
 import { tempDir } from './helpers/tmp.js';
-import { hasTool, needTool } from './helpers/tools.js';
+import { toolFixture } from './helpers/tools.js';
 
 let registry: RunningRegistry | undefined;
 let ca: TestCa;
+/** This test's own dir: its cache, its docker config, its files. */
 let work: string;
 let env: NodeJS.ProcessEnv;
 
-before(async () => {
+beforeEach(async () => {
   work = await tempDir('imgbuild-login-');
   env = { ...process.env, IMGBUILD_CACHE_DIR: join(work, 'cache'), DOCKER_CONFIG: join(work, 'docker') };
-  if (!hasTool('docker-registry') || !hasTool('openssl') || !hasTool('htpasswd')) return;
-  ca = makeTestCa(work);
+});
+
+/** A registry with htpasswd auth over TLS (a throwaway CA), started by the first test that needs it. */
+const registryFixture = toolFixture(['docker-registry', 'openssl', 'htpasswd'], async () => {
+  ca = makeTestCa(await tempDir('imgbuild-login-ca-'));
   registry = await startRegistry({ htpasswd: { alice: 'correct horse' }, tls: ca });
 });
 
@@ -39,7 +43,7 @@ function login(password: string): Promise<{ code: number | null; stdout: string;
 }
 
 test('a wrong password is refused with the user named and the password never printed', async (t) => {
-  if (!needTool(t, 'docker-registry') || !needTool(t, 'htpasswd')) return;
+  if (!(await registryFixture.need(t))) return;
   const r = await login('tr0ub4dor');
   assert.equal(r.code, 1);
   assert.match(r.stderr, /alice/);
@@ -48,7 +52,7 @@ test('a wrong password is refused with the user named and the password never pri
 });
 
 test('login stores the credentials (mode 0600) and build --push then uses them over TLS', async (t) => {
-  if (!needTool(t, 'docker-registry') || !needTool(t, 'htpasswd') || !needTool(t, 'skopeo')) return;
+  if (!(await registryFixture.need(t, 'skopeo'))) return;
   const r = await login('correct horse');
   assert.equal(r.code, 0, r.stderr);
   const config = join(work, 'docker', 'config.json');

@@ -1,20 +1,19 @@
 // The store sources from the command line: --nix, --closure-file (the two-step CI flow),
 // `closure --nix`, and includeNixDB, against a real (isolated) Nix store.
-import { before, after, test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { runCli, tool } from './helpers/cli.js';
 import { makeTestNix, shDrv, type TestNix } from './helpers/nix.js';
-import { hasTool, needTool } from './helpers/tools.js';
+import { toolFixture } from './helpers/tools.js';
 
 let nix: TestNix;
 let app: string;
 let ciStore: string;
-const haveNix = hasTool('nix-store') && hasTool('nix');
 
-before(() => {
-  if (!haveNix) return;
+/** The file's Nix store, an app built in it and its closure exported, made by the first test that needs them. */
+const nixStore = toolFixture(['nix', 'nix-store', 'nix-build'], () => {
   nix = makeTestNix();
   const data = nix.add('greeting', { 'share/text': 'hello from nix\n' });
   app = nix.build(
@@ -41,21 +40,22 @@ function spec(extra: Record<string, unknown> = {}): string {
   return file;
 }
 
+/** Run the CLI against the test Nix (each run with a fresh cache of its own: runCli's). */
 async function cli(args: string[]) {
-  const r = await runCli(args, { env: { ...nix.env, IMGBUILD_CACHE_DIR: join(nix.root, 'cache') } });
+  const r = await runCli(args, { env: nix.env });
   assert.equal(r.code, 0, r.stderr);
   return r.stdout.toString();
 }
 
 test('closure --nix lists exactly what nix-store --query --requisites lists', async (t) => {
-  if (!needTool(t, 'nix-store')) return;
+  if (!(await nixStore.need(t))) return;
   const graph = JSON.parse(await cli(['closure', spec(), '--nix', '--json']));
   const expected = nix.run('nix-store', ['--query', '--requisites', app]).trim().split('\n').sort();
   assert.deepEqual(graph.paths.map((p: { path: string }) => p.path).sort(), expected);
 });
 
 test('a build from an exported closure file and a copied store has the digest of a build from Nix', async (t) => {
-  if (!needTool(t, 'nix-store')) return;
+  if (!(await nixStore.need(t))) return;
   const fromNix = JSON.parse(await cli(['build', spec(), '--nix', '-o', join(nix.root, 'from-nix.oci'), '--json']));
   const fromFile = JSON.parse(
     await cli(['build', spec(), '--closure-file', join(nix.root, 'closure.json'), '--store', ciStore, '--verify-store', '-o', join(nix.root, 'from-file.oci'), '--json']),
@@ -64,7 +64,7 @@ test('a build from an exported closure file and a copied store has the digest of
 });
 
 test('includeNixDB registers every closure path in the image’s Nix database', async (t) => {
-  if (!needTool(t, 'nix-store') || !needTool(t, 'umoci') || !needTool(t, 'sqlite3')) return;
+  if (!(await nixStore.need(t, 'umoci', 'sqlite3'))) return;
   const out = join(nix.root, 'with-db.oci');
   await cli(['build', spec({ includeNixDB: true }), '--nix', '-o', out]);
   const bundle = join(nix.root, 'with-db-bundle');

@@ -1,5 +1,5 @@
 // Push through the CLI to Debian's docker-registry on 127.0.0.1, checked with skopeo, umoci and runc.
-import { test, before, after } from 'node:test';
+import { test, before, beforeEach, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { cp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -8,18 +8,27 @@ import { repoRoot } from './helpers/paths.js';
 import { startFaultProxy, type FaultProxy } from './helpers/fault-proxy.js';
 import { startRegistry, type RunningRegistry } from './helpers/registry.js';
 import { tempDir } from './helpers/tmp.js';
-import { hasTool, needTool } from './helpers/tools.js';
+import { toolFixture } from './helpers/tools.js';
 import { runImage } from './helpers/runc.js';
 
 let registry: RunningRegistry | undefined;
 let proxy: FaultProxy | undefined;
 let work: string;
+/** This test's cache dir (each test has its own) and the CLI's environment. */
+let cacheDir: string;
 let env: NodeJS.ProcessEnv;
 
 before(async () => {
   work = await tempDir('imgbuild-push-');
-  env = { ...process.env, IMGBUILD_CACHE_DIR: join(work, 'cache'), DOCKER_CONFIG: join(work, 'docker') };
-  if (!hasTool('docker-registry')) return;
+});
+
+beforeEach(async () => {
+  cacheDir = await tempDir('imgbuild-push-cache-');
+  env = { ...process.env, IMGBUILD_CACHE_DIR: cacheDir, DOCKER_CONFIG: join(work, 'docker') };
+});
+
+/** docker-registry with a fault proxy in front, shared by the tests, started by the first that needs it. */
+const registryFixture = toolFixture(['docker-registry'], async () => {
   registry = await startRegistry();
   proxy = await startFaultProxy(registry.port);
 });
@@ -42,7 +51,7 @@ async function cli(args: string[]) {
 }
 
 test('build --push puts the image in the registry with the digest of the local build', async (t) => {
-  if (!needTool(t, 'docker-registry') || !needTool(t, 'skopeo')) return;
+  if (!(await registryFixture.need(t, 'skopeo'))) return;
   const ref = `${registry!.host}/examples/hello:2.12.1`;
   const digestFile = join(work, 'digest');
   const r = await cli(['build', hello, '--push', ref, ...pushArgs(registry!.host), '--digest-file', digestFile, '--json']);
@@ -57,7 +66,7 @@ test('build --push puts the image in the registry with the digest of the local b
 });
 
 test('a second push of the same build uploads no blob', async (t) => {
-  if (!needTool(t, 'docker-registry')) return;
+  if (!(await registryFixture.need(t))) return;
   const ref = `${proxy!.host}/examples/hello-again:1`;
   await cli(['build', hello, '--push', ref, ...pushArgs(proxy!.host)]);
   proxy!.clearLog();
@@ -68,7 +77,7 @@ test('a second push of the same build uploads no blob', async (t) => {
 });
 
 test('imgbuild push sends an OCI layout with its digest unchanged', async (t) => {
-  if (!needTool(t, 'docker-registry') || !needTool(t, 'skopeo')) return;
+  if (!(await registryFixture.need(t, 'skopeo'))) return;
   const out = join(work, 'hello-push.oci');
   const built = JSON.parse((await cli(['build', hello, '-o', out, '--json'])).stdout.toString());
   const ref = `${registry!.host}/examples/pushed:v1`;
@@ -79,7 +88,7 @@ test('imgbuild push sends an OCI layout with its digest unchanged', async (t) =>
 });
 
 test('an image built on a pulled base mounts the base layers, inherits its Env and runs under runc', async (t) => {
-  if (!needTool(t, 'docker-registry') || !needTool(t, 'skopeo') || !needTool(t, 'umoci') || !needTool(t, 'runc') || !needTool(t, 'busybox')) return;
+  if (!(await registryFixture.need(t, 'skopeo', 'umoci', 'runc', 'busybox'))) return;
   await tool('bash', [join(repoRoot, 'examples/busybox/make-store.sh')]);
   const baseRef = `${registry!.host}/base/busybox:1.35.0`;
   await cli(['build', join(repoRoot, 'examples/busybox'), '--push', baseRef, ...pushArgs(registry!.host)]);
@@ -110,7 +119,7 @@ test('an image built on a pulled base mounts the base layers, inherits its Env a
 });
 
 test('plan --previous reads the previous image from the registry and carries every layer over', async (t) => {
-  if (!needTool(t, 'docker-registry')) return;
+  if (!(await registryFixture.need(t))) return;
   const ref = `${registry!.host}/examples/previous:1`;
   const pushed = JSON.parse((await cli(['build', hello, '--push', ref, ...pushArgs(registry!.host), '--json'])).stdout.toString());
   const plan = JSON.parse((await cli(['plan', hello, '--previous', ref, ...pushArgs(registry!.host), '--json'])).stdout.toString());
@@ -121,11 +130,11 @@ test('plan --previous reads the previous image from the registry and carries eve
 });
 
 test('a push of cached layers the registry already holds needs no local blob and writes none', async (t) => {
-  if (!needTool(t, 'docker-registry')) return;
+  if (!(await registryFixture.need(t))) return;
   const ref = `${proxy!.host}/examples/no-blobs:1`;
   const first = JSON.parse((await cli(['build', hello, '--push', ref, ...pushArgs(proxy!.host), '--json'])).stdout.toString());
   // A CI cache that keeps the small layer records but not the blobs.
-  const blobDir = join(work, 'cache', 'blobs', 'sha256');
+  const blobDir = join(cacheDir, 'blobs', 'sha256');
   await rm(blobDir, { recursive: true, force: true });
   proxy!.clearLog();
   const second = JSON.parse((await cli(['build', hello, '--push', ref, ...pushArgs(proxy!.host), '--json'])).stdout.toString());
@@ -139,7 +148,7 @@ test('a push of cached layers the registry already holds needs no local blob and
 
 /** Layer records of the test's cache: file and record. */
 async function layerRecords(): Promise<{ file: string; record: { blob: { digest: string; size: number } } }[]> {
-  const dir = join(work, 'cache', 'layers');
+  const dir = join(cacheDir, 'layers');
   const out = [];
   for (const sub of await readdir(dir)) {
     for (const name of (await readdir(join(dir, sub))).filter((n) => n.endsWith('.json'))) {
@@ -151,9 +160,9 @@ async function layerRecords(): Promise<{ file: string; record: { blob: { digest:
 }
 
 test('a push of cached layers held nowhere makes them again from the store as they are sent, writing no blob', async (t) => {
-  if (!needTool(t, 'docker-registry') || !needTool(t, 'skopeo')) return;
+  if (!(await registryFixture.need(t, 'skopeo'))) return;
   const first = JSON.parse((await cli(['build', hello, '--push', `${proxy!.host}/examples/remade-a:1`, ...pushArgs(proxy!.host), '--json'])).stdout.toString());
-  const blobDir = join(work, 'cache', 'blobs', 'sha256');
+  const blobDir = join(cacheDir, 'blobs', 'sha256');
   await rm(blobDir, { recursive: true, force: true });
   // Another repository holds none of the blobs: every layer must be uploaded.
   const ref = `${proxy!.host}/examples/remade-b:1`;
@@ -180,9 +189,9 @@ test('a push of cached layers held nowhere makes them again from the store as th
 });
 
 test('a cached layer whose record no longer matches the store fails the push before its last byte, and no tag moves', async (t) => {
-  if (!needTool(t, 'docker-registry') || !needTool(t, 'skopeo')) return;
+  if (!(await registryFixture.need(t, 'skopeo'))) return;
   const first = JSON.parse((await cli(['build', hello, '--push', `${proxy!.host}/examples/stale-a:1`, ...pushArgs(proxy!.host), '--json'])).stdout.toString());
-  await rm(join(work, 'cache', 'blobs', 'sha256'), { recursive: true, force: true });
+  await rm(join(cacheDir, 'blobs', 'sha256'), { recursive: true, force: true });
   // The record of one store layer claims other bytes than the store gives.
   const storeDigests = new Set(first.layers.filter((l: { storePaths: string[] }) => l.storePaths.length > 0).map((l: { digest: string }) => l.digest));
   const { file, record } = (await layerRecords()).find((x) => storeDigests.has(x.record.blob.digest))!;
@@ -228,7 +237,7 @@ async function keepOnlyRecords(cacheDir: string): Promise<void> {
 }
 
 test('the CI flow: a fresh checkout with only the layer records kept writes no store layer and uploads nothing again', async (t) => {
-  if (!needTool(t, 'docker-registry')) return;
+  if (!(await registryFixture.need(t))) return;
   const { ciCache, first, next, uploads } = await ciFlow('ci', keepOnlyRecords);
   assert.equal(next.out.manifestDigest, first.out.manifestDigest);
   assert.equal(next.out.pushed.uploaded, 0);
@@ -241,7 +250,7 @@ test('the CI flow: a fresh checkout with only the layer records kept writes no s
 });
 
 test('the CI flow after `imgbuild cache prune` with its defaults: the records survive the prune, and the next push sends 0 blobs', async (t) => {
-  if (!needTool(t, 'docker-registry')) return;
+  if (!(await registryFixture.need(t))) return;
   const { first, next, uploads } = await ciFlow('ci-pruned', async (cacheDir, ciEnv) => {
     await keepOnlyRecords(cacheDir);
     const prune = await runCli(['cache', 'prune'], { env: ciEnv });

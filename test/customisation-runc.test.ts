@@ -10,18 +10,18 @@ import { writeOciLayout } from '../builder/transports/oci-layout.js';
 import { loadSpec } from '../builder/spec/load.js';
 import { tool } from './helpers/cli.js';
 import { tempDir } from './helpers/tmp.js';
-import { needTool } from './helpers/tools.js';
+import { needTool, toolPath } from './helpers/tools.js';
 
 const BUSYBOX = '/nix/store/fzv3dba84r2c4v55n5p85xwykrff8kl3-busybox-1.35.0';
 
 test('runc runs busybox as the spec user; id, stat and cat see the generated accounts, modes and files', async (t) => {
-  if (!needTool(t, 'busybox') || !needTool(t, 'umoci') || !needTool(t, 'runc')) return;
+  if (!needTool(t, 'busybox', 'umoci', 'runc')) return;
   const work = await tempDir('imgbuild-custom-runc-');
 
   // A one-path store holding Debian's static busybox and the applets the test uses.
   const pkg = join(work, 'store', BUSYBOX.slice('/nix/store/'.length));
   await mkdir(join(pkg, 'bin'), { recursive: true });
-  await copyFile('/bin/busybox', join(pkg, 'bin/busybox'));
+  await copyFile(toolPath('busybox'), join(pkg, 'bin/busybox'));
   await chmod(join(pkg, 'bin/busybox'), 0o555);
   for (const applet of ['sh', 'id', 'stat', 'cat']) await symlink('busybox', join(pkg, 'bin', applet));
 

@@ -12,13 +12,18 @@ import { runCli, tool } from './helpers/cli.js';
 import { repoRoot } from './helpers/paths.js';
 import { startRegistry, type RunningRegistry } from './helpers/registry.js';
 import { tempDir } from './helpers/tmp.js';
-import { hasTool, needTool } from './helpers/tools.js';
+import { needTool, toolFixture } from './helpers/tools.js';
 
 const hello = join(repoRoot, 'examples/hello');
 const HELLO = 'sha256:81ff4a65e376537449b46f082ae0f38075e75e615e713d24201b0054bde0e580';
 let work: string;
 let env: NodeJS.ProcessEnv;
 let registry: RunningRegistry | undefined;
+
+/** docker-registry, started by the first test that needs it. */
+const registryFixture = toolFixture(['docker-registry'], async () => {
+  registry = await startRegistry();
+});
 
 before(async () => {
   work = await tempDir('imgbuild-imgargs-');
@@ -28,7 +33,6 @@ before(async () => {
     assert.equal(r.code, 0, r.stderr);
   }
   await writeFile(join(work, 'hello.docker.tar.gz'), gzipSync(await readFile(join(work, 'hello.docker.tar'))));
-  if (hasTool('docker-registry')) registry = await startRegistry();
 });
 
 after(async () => {
@@ -102,7 +106,7 @@ test('a docker-archive of several images asks for name:tag and lists what it hol
 });
 
 test('inspect reads docker://<ref> from a registry without fetching a layer', async (t) => {
-  if (!needTool(t, 'docker-registry')) return;
+  if (!(await registryFixture.need(t))) return;
   const ref = `${registry!.host}/imgargs/hello:2.12.1`;
   const p = await runCli(['push', join(work, 'hello.oci'), ref, '--insecure-registry', registry!.host], { env });
   assert.equal(p.code, 0, p.stderr);

@@ -4,7 +4,8 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { buildImage } from '../builder/build/build-image.js';
@@ -20,6 +21,7 @@ import { loadSpec } from '../builder/spec/load.js';
 import { DirectoryStoreSource } from '../builder/store/directory-source.js';
 import type { ClosureGraph } from '../layering/types.js';
 import { runCli } from './helpers/cli.js';
+import { committedBlobs, interruptMidLayer } from './helpers/interrupt.js';
 import { cliPath, repoRoot } from './helpers/paths.js';
 import { tempDir } from './helpers/tmp.js';
 import { payload } from './helpers/payload.js';
@@ -229,8 +231,10 @@ test('SIGINT while a worker and the main thread each write a big layer: exit 130
   const names = [`${'f'.repeat(32)}-big-1`, `${'g'.repeat(32)}-big-2`];
   for (const name of names) {
     await mkdir(join(store, name), { recursive: true });
-    // Incompressible: seconds of deflating.
-    execFileSync('sh', ['-c', `head -c 100000000 /dev/urandom > "${join(store, name, 'data')}"`]);
+    // 64 MiB of incompressible data each: 256 deflate blocks, of which the interrupt lets 4 be written.
+    const file = await open(join(store, name, 'data'), 'w');
+    for (let i = 0; i < 8; i++) await file.write(randomBytes(8 << 20));
+    await file.close();
   }
   const specFile = join(root, 'image.json');
   await writeFile(specFile, JSON.stringify({ name: 'workers/sigint', store: { dir: store }, contents: names.map((n) => `${SD}/${n}`)}));
@@ -243,13 +247,14 @@ test('SIGINT while a worker and the main thread each write a big layer: exit 130
   let stderr = '';
   child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
   const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
-  // Both layers have their temp blob open: one in the worker, one on the main thread (two cores).
+  // Both layers part-written and unfinished when the SIGINT lands: one in the worker, one on the
+  // main thread (two cores; one layer at a time on one core). See interruptMidLayer.
   const writing = Math.min(2, availableParallelism());
-  while ((await tempFiles(blobDir)).length < writing && child.exitCode === null) await new Promise((r) => setTimeout(r, 20));
-  child.kill('SIGINT');
+  await interruptMidLayer(child, blobDir, { layers: writing, minBytes: 1 << 20, stderr: () => stderr });
   assert.equal(await closed, 130, stderr);
   assert.match(stderr, /interrupted/);
   assert.deepEqual(await tempFiles(blobDir), []);
+  assert.deepEqual((await committedBlobs(blobDir)).filter((b) => b.size >= 1 << 20), [], 'no big layer was finished');
   await assert.rejects(readdir(out), { code: 'ENOENT' });
 });
 

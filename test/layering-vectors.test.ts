@@ -2,10 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { sharedDir } from './helpers/paths.js';
+import { repoRoot } from './helpers/paths.js';
 import { autoLayers, indexGraph, planLayers, popularityScores, type ClosureGraph, type StorePathInfo } from '../layering/index.js';
 
-/** Golden vectors made by running nixpkgs' own layering code (see ../shared/vectors/layering/README.md). */
+/** Golden vectors made by running nixpkgs' own layering code, kept in the repository (see test/fixtures/layering-vectors/README.md). */
 interface Vector {
   name: string;
   graph: StorePathInfo[];
@@ -18,7 +18,7 @@ interface Vector {
   flags: { auto_closure_size_ties?: boolean };
 }
 
-const dir = join(sharedDir, 'vectors/layering');
+const dir = join(repoRoot, 'test/fixtures/layering-vectors');
 const vectors: Vector[] = readdirSync(dir)
   .filter((f) => f.endsWith('.json'))
   .sort()

@@ -9,11 +9,16 @@ import { runCommand, tool } from './helpers/cli.js';
 import { repoRoot } from './helpers/paths.js';
 import { startRegistry, type RunningRegistry } from './helpers/registry.js';
 import { tempDir } from './helpers/tmp.js';
-import { hasTool, needTool } from './helpers/tools.js';
+import { needTool, toolFixture } from './helpers/tools.js';
 
 let work: string;
 let project: string;
 let registry: RunningRegistry | undefined;
+
+/** docker-registry, started by the first test that needs it. */
+const registryFixture = toolFixture(['docker-registry'], async () => {
+  registry = await startRegistry();
+});
 
 /** The ```ts blocks of docs/library.md, by the file name on their first line (`// copy.ts`). */
 async function docExamples(): Promise<Map<string, string>> {
@@ -57,7 +62,6 @@ before(async () => {
   // --offline: the packages come from npm's cache (filled by the suite's own `npm ci`); a test sends nothing past 127.0.0.1.
   await tool('npm', ['ci', '--offline', '--no-audit', '--no-fund'], { cwd: project });
   for (const [name, code] of await docExamples()) await writeFile(join(project, name), code);
-  if (hasTool('docker-registry')) registry = await startRegistry();
 });
 
 after(async () => {
@@ -83,7 +87,7 @@ async function runExample(name: string, home: string) {
 }
 
 test('build from a spec object and push; copy to a second repository; read one file of a layer from the registry', async (t) => {
-  if (!needTool(t, 'docker-registry')) return;
+  if (!(await registryFixture.need(t))) return;
   const home = join(work, 'home');
   await mkdir(home);
   const before = (await readdir(project)).sort();

@@ -11,7 +11,7 @@ import { runBundleUnderQemu } from './helpers/qemu.js';
 import { startRegistry, uploadsInRegistryLog, type RunningRegistry } from './helpers/registry.js';
 import { runImage, unpackImage } from './helpers/runc.js';
 import { tempDir } from './helpers/tmp.js';
-import { hasTool, needTool } from './helpers/tools.js';
+import { needTool, toolFixture } from './helpers/tools.js';
 
 /**
  * The example's index digest, for the busybox binaries below (Debian 12's busybox-static
@@ -30,11 +30,15 @@ let layout: string;
 let built: { manifestDigest: string; platforms: { platform: string; manifestDigest: string; layers: { digest: string }[] }[] } | undefined;
 let registry: RunningRegistry | undefined;
 
+/** docker-registry, started by the first test that needs it. */
+const registryFixture = toolFixture(['docker-registry'], async () => {
+  registry = await startRegistry();
+});
+
 before(async () => {
   work = await tempDir('imgbuild-multiarch-');
   env = { ...process.env, IMGBUILD_CACHE_DIR: join(work, 'cache') };
   layout = join(work, 'multiarch.oci');
-  if (hasTool('docker-registry')) registry = await startRegistry();
 });
 
 after(async () => {
@@ -96,7 +100,7 @@ test('the arm64 image unpacks with umoci and its busybox runs under qemu-aarch64
 
 test('a push of the index uploads each distinct layer once (the registry\'s own log); a second push uploads nothing', async (t) => {
   const b = await build(t);
-  if (!b || !needTool(t, 'docker-registry')) return;
+  if (!b || !(await registryFixture.need(t))) return;
   const ref = `${registry!.host}/examples/multiarch:1.35.0`;
   const push = async () => {
     const r = await runCli(['push', layout, ref, '--insecure-registry', registry!.host, '--json'], { env });

@@ -16,7 +16,7 @@ import { runImage, unpackImage } from './helpers/runc.js';
 import { startFaultProxy, uploadsByDigest, type FaultProxy } from './helpers/fault-proxy.js';
 import { startRegistry, uploadsInRegistryLog, type RunningRegistry } from './helpers/registry.js';
 import { tempDir } from './helpers/tmp.js';
-import { hasTool, needTool } from './helpers/tools.js';
+import { needTool, toolFixture } from './helpers/tools.js';
 
 let work: string;
 let env: NodeJS.ProcessEnv;
@@ -26,7 +26,10 @@ let proxy: FaultProxy | undefined;
 before(async () => {
   work = await tempDir('imgbuild-multiarch-fixture-');
   env = { ...process.env, IMGBUILD_CACHE_DIR: join(work, 'cache'), DOCKER_CONFIG: join(work, 'docker') };
-  if (!hasTool('docker-registry')) return;
+});
+
+/** docker-registry with a fault proxy in front, started by the first test that needs it. */
+const registryFixture = toolFixture(['docker-registry'], async () => {
   registry = await startRegistry();
   proxy = await startFaultProxy(registry.port);
 });
@@ -147,7 +150,7 @@ test('the arm64 store alone builds (architecture: arm64); umoci unpacks it and i
 });
 
 test('both single-platform images pushed to one repository: each blob uploaded once (proxy and registry log agree), nothing on a second push', async (t) => {
-  if (!(await makeMultiarchStores(t)) || !needTool(t, 'docker-registry')) return;
+  if (!(await makeMultiarchStores(t)) || !(await registryFixture.need(t))) return;
   const push = async (arch: MultiarchArch) => {
     const spec = await writeSinglePlatformSpec(await tempDir('imgbuild-multiarch-push-'), arch);
     const r = await runCli(['build', spec, '--push', `${proxy!.host}/examples/multiarch:${arch}`, '--insecure-registry', proxy!.host, '--json'], { env });

@@ -9,7 +9,7 @@ import { startFaultProxy, type FaultProxy } from './helpers/fault-proxy.js';
 import { repoRoot } from './helpers/paths.js';
 import { startRegistry, type RunningRegistry } from './helpers/registry.js';
 import { tempDir } from './helpers/tmp.js';
-import { hasTool, needTool } from './helpers/tools.js';
+import { needTool, toolFixture } from './helpers/tools.js';
 
 const HELLO = '/nix/store/yd3ba7lj520fcmbr3nn39mz0ppk4hizy-hello-2.12.1';
 const GREETING = '/nix/store/mnkg3va5qf67wd6pqbjgbs06v38jnh52-greeting-data-1.0';
@@ -35,10 +35,12 @@ before(async () => {
     ],
     config: { Cmd: ['/bin/hello'] },
   }));
-  if (hasTool('docker-registry')) {
-    registry = await startRegistry();
-    proxy = await startFaultProxy(registry.port);
-  }
+});
+
+/** docker-registry with a fault proxy in front, started by the first test that needs it. */
+const registryFixture = toolFixture(['docker-registry'], async () => {
+  registry = await startRegistry();
+  proxy = await startFaultProxy(registry.port);
 });
 
 after(async () => {
@@ -114,7 +116,7 @@ function uploadsByDigest(p: FaultProxy): Map<string, number> {
 }
 
 test('a push of the index uploads each distinct blob once, then the images and the index; a second push uploads nothing', async (t) => {
-  if (!needTool(t, 'docker-registry') || !needTool(t, 'skopeo')) return;
+  if (!(await registryFixture.need(t, 'skopeo'))) return;
   proxy!.clearLog();
   const ref = `${proxy!.host}/multi/hello:1`;
   const built = await buildJson(['--push', ref, '--insecure-registry', proxy!.host]);
@@ -131,7 +133,7 @@ test('a push of the index uploads each distinct blob once, then the images and t
 });
 
 test('index create over two images pushed by separate builds gives the one-spec index digest, and reads no blob', async (t) => {
-  if (!needTool(t, 'docker-registry')) return;
+  if (!(await registryFixture.need(t))) return;
   const host = proxy!.host;
   const whole = await buildJson(['-o', join(work, 'whole.oci')]);
   await cli(['build', spec, '--platform', 'linux/amd64', '--push', `${host}/multi/parts:amd64`, '--insecure-registry', host]);
@@ -147,7 +149,7 @@ test('index create over two images pushed by separate builds gives the one-spec 
 });
 
 test('push of a two-platform layout pushes both images and the index', async (t) => {
-  if (!needTool(t, 'docker-registry') || !needTool(t, 'skopeo')) return;
+  if (!(await registryFixture.need(t, 'skopeo'))) return;
   const out = join(work, 'topush.oci');
   const built = await buildJson(['-o', out]);
   const ref = `${registry!.host}/multi/pushed:1`;

@@ -8,7 +8,7 @@ import { runCli, tool } from './helpers/cli.js';
 import { repoRoot } from './helpers/paths.js';
 import { startRegistry, type RunningRegistry } from './helpers/registry.js';
 import { tempDir } from './helpers/tmp.js';
-import { hasTool, needTool } from './helpers/tools.js';
+import { needTool, toolFixture } from './helpers/tools.js';
 
 let work: string;
 let env: NodeJS.ProcessEnv;
@@ -19,7 +19,10 @@ let digest: string;
 before(async () => {
   work = await tempDir('imgbuild-copy-');
   env = { ...process.env, IMGBUILD_CACHE_DIR: join(work, 'cache') };
-  if (!hasTool('docker-registry')) return;
+});
+
+/** Two docker-registries, the first holding hello, started by the first test that needs them. */
+const registries = toolFixture(['docker-registry'], async () => {
   [a, b] = await Promise.all([startRegistry(), startRegistry()]);
   const r = await runCli(['build', join(repoRoot, 'examples/hello'), '--push', `${a.host}/src/hello:1`, '--insecure-registry', a.host, '--json'], { env });
   assert.equal(r.code, 0, r.stderr);
@@ -37,7 +40,7 @@ async function push(from: string, to: string) {
 }
 
 test('push docker://a/x docker://b/x copies an image between registries with its digest, every blob streamed', async (t) => {
-  if (!needTool(t, 'docker-registry') || !needTool(t, 'skopeo')) return;
+  if (!(await registries.need(t, 'skopeo'))) return;
   const r = await push(`docker://${a!.host}/src/hello:1`, `docker://${b!.host}/dst/hello:1`);
   assert.equal(r.digest, digest);
   assert.deepEqual([r.uploaded, r.mounted], [6, 0], 'five layers and the config');
@@ -48,7 +51,7 @@ test('push docker://a/x docker://b/x copies an image between registries with its
 });
 
 test('push within one registry mounts every blob instead of copying it', async (t) => {
-  if (!needTool(t, 'docker-registry')) return;
+  if (!(await registries.need(t))) return;
   const r = await push(`docker://${a!.host}/src/hello:1`, `${a!.host}/other/hello:1`);
   assert.equal(r.digest, digest);
   assert.deepEqual([r.uploaded, r.mounted], [0, 6]);

@@ -1,4 +1,4 @@
-import { after, before, describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import {
   RegistryAuthError, RegistryClient, RegistryTlsError, defaultCredentialProvider, login, parseReference, pullImage, pushImage,
 } from '../registry-client/index.js';
-import { hasTool, needTool } from './helpers/tools.js';
+import { toolFixture } from './helpers/tools.js';
 import { makeImage, makeLayer, makeTestCa, startRegistry, type RunningRegistry, type TestCa } from './helpers/registry.js';
 import { startTokenServer, type TokenServer } from './helpers/token-server.js';
 import { startFaultProxy, type FaultProxy } from './helpers/fault-proxy.js';
@@ -28,8 +28,7 @@ describe('htpasswd (bcrypt) over TLS with a self-signed CA', () => {
     return c;
   };
 
-  before(async () => {
-    if (!hasTool('docker-registry') || !hasTool('openssl') || !hasTool('htpasswd')) return;
+  const registry = toolFixture(['docker-registry', 'openssl', 'htpasswd'], async () => {
     tmp = await mkdtemp(join(tmpdir(), 'imgbuild-auth-tls-'));
     ca = makeTestCa(tmp);
     reg = await startRegistry({ tls: ca, htpasswd: { alice: PASSWORD } });
@@ -39,10 +38,9 @@ describe('htpasswd (bcrypt) over TLS with a self-signed CA', () => {
     await reg?.stop();
     if (tmp) await rm(tmp, { recursive: true, force: true });
   });
-  const tools = (t: Parameters<typeof needTool>[0]) => needTool(t, 'docker-registry') && needTool(t, 'openssl') && needTool(t, 'htpasswd');
 
   test('push with user:password and the CA; skopeo (trusting the same CA) sees the same digest', async (t) => {
-    if (!tools(t) || !needTool(t, 'skopeo')) return;
+    if (!(await registry.need(t, 'skopeo'))) return;
     const c = client({ ca: ca.caCert, credentials: defaultCredentialProvider({ explicit: { [reg.host]: `alice:${PASSWORD}` }, useDockerConfig: false }) });
     const img = await makeImage([await makeLayer({ 'etc/tls': 'over tls\n' })]);
     const result = await pushImage(c, parseReference(`${reg.host}/tls/app:1`), { manifest: { bytes: img.manifest, mediaType: img.mediaType }, blobs: img.blobs });
@@ -55,7 +53,7 @@ describe('htpasswd (bcrypt) over TLS with a self-signed CA', () => {
   });
 
   test('a wrong password is refused with an error naming the user, where the credential came from and the scope, never the password', async (t) => {
-    if (!tools(t)) return;
+    if (!(await registry.need(t))) return;
     const c = client({ ca: ca.caCert, credentials: defaultCredentialProvider({ explicit: { [reg.host]: 'alice:not-the-password' }, useDockerConfig: false }) });
     const img = await makeImage([await makeLayer({ 'x': 'x' })]);
     const err = await pushImage(c, parseReference(`${reg.host}/tls/denied:1`), { manifest: { bytes: img.manifest, mediaType: img.mediaType }, blobs: img.blobs }).then(() => undefined, (e: unknown) => e);
@@ -68,7 +66,7 @@ describe('htpasswd (bcrypt) over TLS with a self-signed CA', () => {
   });
 
   test('credentials from DOCKER_CONFIG/config.json work, and a refusal names that file', async (t) => {
-    if (!tools(t)) return;
+    if (!(await registry.need(t))) return;
     const dir = join(tmp, 'docker-config');
     await mkdir(dir, { recursive: true });
     await writeFile(join(dir, 'config.json'), JSON.stringify({ auths: { [reg.host]: { auth: Buffer.from(`alice:${PASSWORD}`).toString('base64') } } }));
@@ -84,14 +82,14 @@ describe('htpasswd (bcrypt) over TLS with a self-signed CA', () => {
   });
 
   test('without the CA the TLS failure is reported as a TLS error, not retried', async (t) => {
-    if (!tools(t)) return;
+    if (!(await registry.need(t))) return;
     const c = client({ credentials: async () => undefined });
     await assert.rejects(c.getManifest({ registry: reg.host, repository: 'tls/app' }, '1'), (e: unknown) =>
       e instanceof RegistryTlsError && e.code === 'tls' && e.message.startsWith(`TLS error talking to ${reg.host}:`) && /insecureRegistries/.test(e.hint ?? ''));
   });
 
   test('naming the host as insecure skips verification for that host only', async (t) => {
-    if (!tools(t)) return;
+    if (!(await registry.need(t))) return;
     const c = client({ insecureRegistries: [reg.host], credentials: defaultCredentialProvider({ explicit: { [reg.host]: `alice:${PASSWORD}` }, useDockerConfig: false }) });
     const m = await c.getManifest({ registry: reg.host, repository: 'tls/app' }, '1');
     assert.equal(m.mediaType, 'application/vnd.oci.image.manifest.v1+json');
@@ -100,7 +98,7 @@ describe('htpasswd (bcrypt) over TLS with a self-signed CA', () => {
   });
 
   test('login checks the password, then writes config.json (0600) that later pushes use', async (t) => {
-    if (!tools(t)) return;
+    if (!(await registry.need(t))) return;
     const dir = join(tmp, 'login-config');
     await assert.rejects(login(reg.host, { username: 'alice', password: 'wrong' }, { ca: ca.caCert, dockerConfigDir: dir, retry: fast }), RegistryAuthError);
     await assert.rejects(stat(join(dir, 'config.json')), { code: 'ENOENT' });
@@ -129,8 +127,7 @@ describe('token auth (RS256 JWT with x5c from a token server started by the test
     return c;
   };
 
-  before(async () => {
-    if (!hasTool('docker-registry') || !hasTool('openssl')) return;
+  const registry = toolFixture(['docker-registry', 'openssl'], async () => {
     tmp = await mkdtemp(join(tmpdir(), 'imgbuild-auth-token-'));
     tokens = await startTokenServer(tmp, { alice: PASSWORD });
     reg = await startRegistry({ token: { realm: tokens.realm, service: tokens.service, issuer: tokens.issuer, rootCertBundle: tokens.certPath } });
@@ -141,10 +138,9 @@ describe('token auth (RS256 JWT with x5c from a token server started by the test
     await tokens?.stop();
     if (tmp) await rm(tmp, { recursive: true, force: true });
   });
-  const tools = (t: Parameters<typeof needTool>[0]) => needTool(t, 'docker-registry') && needTool(t, 'openssl');
 
   test('authenticated push with one token for the whole push, then anonymous pull of the same digests', async (t) => {
-    if (!tools(t)) return;
+    if (!(await registry.need(t))) return;
     const img = await makeImage([await makeLayer({ 'etc/token': 'token auth\n' }), await makeLayer({ 'etc/two': 'second layer\n' })]);
     const before = tokens.requests().length;
     const pushed = await pushImage(client(`alice:${PASSWORD}`), parseReference(`${reg.host}/tok/app:1`), { manifest: { bytes: img.manifest, mediaType: img.mediaType }, blobs: img.blobs });
@@ -162,7 +158,7 @@ describe('token auth (RS256 JWT with x5c from a token server started by the test
   });
 
   test('an anonymous push is refused with the scope that was denied', async (t) => {
-    if (!tools(t)) return;
+    if (!(await registry.need(t))) return;
     const img = await makeImage([await makeLayer({ 'x': 'anon' })]);
     const err = await pushImage(client(undefined), parseReference(`${reg.host}/tok/anon:1`), { manifest: { bytes: img.manifest, mediaType: img.mediaType }, blobs: img.blobs }).then(() => undefined, (e: unknown) => e);
     assert.ok(err instanceof RegistryAuthError, String(err));
@@ -173,7 +169,7 @@ describe('token auth (RS256 JWT with x5c from a token server started by the test
   });
 
   test('a wrong password fails at the token service with a clear error', async (t) => {
-    if (!tools(t)) return;
+    if (!(await registry.need(t))) return;
     const err = await client('alice:guess').getManifest({ registry: reg.host, repository: 'tok/app' }, '1').then(() => undefined, (e: unknown) => e);
     assert.ok(err instanceof RegistryAuthError, String(err));
     assert.equal(err.status, 401);
@@ -182,7 +178,7 @@ describe('token auth (RS256 JWT with x5c from a token server started by the test
   });
 
   test('login against a token registry checks the password at the token service before saving it', async (t) => {
-    if (!tools(t)) return;
+    if (!(await registry.need(t))) return;
     const dir = join(tmp, 'token-login');
     const opts = { insecureRegistries: [reg.host, tokens.host], dockerConfigDir: dir, retry: fast };
     await assert.rejects(login(reg.host, { username: 'alice', password: 'nope' }, opts), (e: unknown) => e instanceof RegistryAuthError && e.status === 401);
@@ -195,7 +191,7 @@ describe('token auth (RS256 JWT with x5c from a token server started by the test
   });
 
   test('a cross-repository mount asks one token for push on the target and pull on the source', async (t) => {
-    if (!tools(t)) return;
+    if (!(await registry.need(t))) return;
     const shared = await makeLayer({ 'lib/common': 'shared between repos\n' });
     const base = await makeImage([shared]);
     const alice = client(`alice:${PASSWORD}`);
@@ -219,8 +215,7 @@ describe('a blob redirect to another host never carries Authorization', () => {
   let tmp: string;
   let client: RegistryClient;
 
-  before(async () => {
-    if (!hasTool('docker-registry') || !hasTool('htpasswd')) return;
+  const registry = toolFixture(['docker-registry', 'htpasswd'], async () => {
     tmp = await mkdtemp(join(tmpdir(), 'imgbuild-redirect-'));
     reg = await startRegistry({ htpasswd: { alice: PASSWORD } });
     proxy = await startFaultProxy(reg.port);
@@ -246,7 +241,7 @@ describe('a blob redirect to another host never carries Authorization', () => {
   });
 
   test('pull follows the 307 to the storage host without the registry credential and verifies the bytes', async (t) => {
-    if (!needTool(t, 'docker-registry') || !needTool(t, 'htpasswd')) return;
+    if (!(await registry.need(t))) return;
     const layer = await makeLayer({ 'etc/redirected': 'served by the storage host\n' });
     const img = await makeImage([layer]);
     await pushImage(client, parseReference(`${proxy.host}/redir/app:1`), { manifest: { bytes: img.manifest, mediaType: img.mediaType }, blobs: img.blobs });

@@ -1,10 +1,10 @@
-import { after, before, describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RegistryClient, RegistryHttpError, parseReference, pushImage, pullImage } from '../registry-client/index.js';
-import { needTool } from './helpers/tools.js';
-import { makeImage, makeLayer, noise, startProxiedRegistry, stopProxiedRegistry, type ProxiedRegistry, type RunningRegistry } from './helpers/registry.js';
+import { toolFixture } from './helpers/tools.js';
+import { makeImage, makeLayer, noise, startProxiedRegistry, stopProxiedRegistry, type RunningRegistry } from './helpers/registry.js';
 import type { FaultProxy } from './helpers/fault-proxy.js';
 
 const fast = { retries: 4, baseDelayMs: 10, maxDelayMs: 50, maxRetryAfterMs: 2_000 };
@@ -29,13 +29,13 @@ describe('faults between client and registry (fault proxy in front of docker-reg
   let client: RegistryClient;
   let tmp: string;
 
-  before(async () => {
-    ({ reg, proxy, client, tmp } = (await startProxiedRegistry('imgbuild-faults-', fast)) as ProxiedRegistry);
+  const registry = toolFixture(['docker-registry'], async () => {
+    ({ reg, proxy, client, tmp } = await startProxiedRegistry('imgbuild-faults-', fast));
   });
   after(() => stopProxiedRegistry({ reg, proxy, client, tmp }));
 
   test('a reset in the middle of a large monolithic upload restarts it with a new session; the registry ends with the right blob and no open session', async (t) => {
-    if (!needTool(t, 'docker-registry')) return;
+    if (!(await registry.need(t))) return;
     const layer = await makeLayer({ 'data/large': noise(6 * 1024 * 1024, 'reset') });
     const img = await makeImage([layer]);
     const knownBefore = new Set(await storedBlobs(reg).catch(() => []));
@@ -61,7 +61,7 @@ describe('faults between client and registry (fault proxy in front of docker-reg
   });
 
   test('a reset in the middle of a chunk of a chunked upload ends with the right blob and no open session', async (t) => {
-    if (!needTool(t, 'docker-registry')) return;
+    if (!(await registry.need(t))) return;
     const layer = await makeLayer({ 'data/chunky': noise(1024 * 1024, 'chunk-reset') });
     const img = await makeImage([layer]);
     proxy.clearLog();
@@ -75,7 +75,7 @@ describe('faults between client and registry (fault proxy in front of docker-reg
   });
 
   test('a burst of 503s is retried and the push completes', async (t) => {
-    if (!needTool(t, 'docker-registry')) return;
+    if (!(await registry.need(t))) return;
     const img = await makeImage([await makeLayer({ 'etc/burst': '503 burst\n' })]);
     proxy.clearLog();
     proxy.inject({ match: (r) => r.path.startsWith('/v2/faults/burst/'), times: 3, fault: { kind: 'status', status: 503 } });
@@ -86,7 +86,7 @@ describe('faults between client and registry (fault proxy in front of docker-reg
   });
 
   test('a 429 with Retry-After is waited out and retried', async (t) => {
-    if (!needTool(t, 'docker-registry')) return;
+    if (!(await registry.need(t))) return;
     const img = await makeImage([await makeLayer({ 'etc/slow': 'rate limited\n' })]);
     proxy.clearLog();
     proxy.inject({
@@ -100,7 +100,7 @@ describe('faults between client and registry (fault proxy in front of docker-reg
   });
 
   test('a registry that keeps failing gives up after the retries with the status and its error code', async (t) => {
-    if (!needTool(t, 'docker-registry')) return;
+    if (!(await registry.need(t))) return;
     const img = await makeImage([await makeLayer({ 'etc/down': 'down\n' })]);
     proxy.clearLog();
     proxy.inject({ match: (r) => r.method === 'PUT' && r.path.includes('/manifests/'), times: 100, fault: { kind: 'status', status: 503 } });

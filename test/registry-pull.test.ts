@@ -1,4 +1,4 @@
-import { after, before, describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { Digest } from '../oci/digest.js';
 import { RegistryClient, blobPath, parseReference, pullImage, pushImage, type PushBlob } from '../registry-client/index.js';
-import { needTool } from './helpers/tools.js';
-import { blobOf, makeImage, makeLayer, noise, startProxiedRegistry, stopProxiedRegistry, type ProxiedRegistry, type RunningRegistry } from './helpers/registry.js';
+import { toolFixture, toolPath } from './helpers/tools.js';
+import { blobOf, makeImage, makeLayer, noise, startProxiedRegistry, stopProxiedRegistry, type RunningRegistry } from './helpers/registry.js';
 import type { FaultProxy } from './helpers/fault-proxy.js';
 
 
@@ -17,13 +17,13 @@ describe('pull from a real registry (docker-registry 2.8)', () => {
   let client: RegistryClient;
   let tmp: string;
 
-  before(async () => {
-    ({ reg, proxy, client, tmp } = (await startProxiedRegistry('imgbuild-pull-')) as ProxiedRegistry);
+  const registry = toolFixture(['docker-registry'], async () => {
+    ({ reg, proxy, client, tmp } = await startProxiedRegistry('imgbuild-pull-'));
   });
   after(() => stopProxiedRegistry({ reg, proxy, client, tmp }));
 
   test('an index pushed with its children resolves to the arm64 image; blobs land verified in <dir>/sha256/<hex>; a second pull fetches nothing', async (t) => {
-    if (!needTool(t, 'docker-registry')) return;
+    if (!(await registry.need(t))) return;
     const amd = await makeImage([await makeLayer({ 'arch': 'amd64\n' })], { architecture: 'amd64' });
     const arm = await makeImage([await makeLayer({ 'arch': 'arm64\n' }), await makeLayer({ 'extra': 'arm64 only\n' })], { architecture: 'arm64' });
     const entry = (img: typeof amd, architecture: string) => ({ mediaType: img.mediaType, digest: img.manifestDigest, size: img.manifest.length, platform: { architecture, os: 'linux' } });
@@ -53,7 +53,7 @@ describe('pull from a real registry (docker-registry 2.8)', () => {
   });
 
   test('a connection cut in the middle of a layer download is retried; the file is whole and no temp file is left', async (t) => {
-    if (!needTool(t, 'docker-registry')) return;
+    if (!(await registry.need(t))) return;
     const layer = await makeLayer({ 'big': noise(2 * 1024 * 1024, 'pull-reset') });
     const img = await makeImage([layer]);
     await pushImage(client, parseReference(`${proxy.host}/pull/reset:1`), { manifest: { bytes: img.manifest, mediaType: img.mediaType }, blobs: img.blobs });
@@ -68,9 +68,9 @@ describe('pull from a real registry (docker-registry 2.8)', () => {
   });
 
   test('an image built on a pulled base reuses its layers unchanged (mounted, not re-uploaded) and runs under runc', async (t) => {
-    if (!needTool(t, 'docker-registry') || !needTool(t, 'skopeo') || !needTool(t, 'umoci') || !needTool(t, 'runc') || !needTool(t, 'busybox')) return;
+    if (!(await registry.need(t, 'skopeo', 'umoci', 'runc', 'busybox'))) return;
     // The base: a static busybox in /bin, pushed like any image.
-    const busybox = await readFile(execFileSync('sh', ['-c', 'command -v busybox']).toString().trim());
+    const busybox = await readFile(toolPath('busybox'));
     const base = await makeImage([await makeLayer({ 'bin/busybox': busybox })], { env: ['PATH=/bin', 'FROM_BASE=1'] });
     await pushImage(client, parseReference(`${proxy.host}/base/busybox:1`), { manifest: { bytes: base.manifest, mediaType: base.mediaType }, blobs: base.blobs });
 

@@ -1,12 +1,12 @@
-import { after, before, describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { DigestMismatchError, RegistryClient, RegistryError, RegistryHttpError, parseReference, pushImage, pushInputFromBlobDir, ManifestTooLargeError } from '../registry-client/index.js';
-import { needTool } from './helpers/tools.js';
-import { makeImage, makeLayer, noise, startProxiedRegistry, stopProxiedRegistry, type ProxiedRegistry, type RunningRegistry } from './helpers/registry.js';
+import { toolFixture } from './helpers/tools.js';
+import { makeImage, makeLayer, noise, startProxiedRegistry, stopProxiedRegistry, type RunningRegistry } from './helpers/registry.js';
 import type { FaultProxy } from './helpers/fault-proxy.js';
 
 
@@ -16,13 +16,13 @@ describe('push to a real registry (docker-registry 2.8, plain HTTP)', () => {
   let client: RegistryClient;
   let tmp: string;
 
-  before(async () => {
-    ({ reg, proxy, client, tmp } = (await startProxiedRegistry('imgbuild-push-')) as ProxiedRegistry);
+  const registry = toolFixture(['docker-registry'], async () => {
+    ({ reg, proxy, client, tmp } = await startProxiedRegistry('imgbuild-push-'));
   });
   after(() => stopProxiedRegistry({ reg, proxy, client, tmp }));
 
   test('skopeo inspect and skopeo copy see exactly the pushed digests', async (t) => {
-    if (!needTool(t, 'docker-registry') || !needTool(t, 'skopeo')) return;
+    if (!(await registry.need(t, 'skopeo'))) return;
     const img = await makeImage([await makeLayer({ 'etc/hello': 'hello\n' }), await makeLayer({ 'bin/tool': '#!/bin/sh\necho hi\n' })]);
     const ref = parseReference(`${proxy.host}/demo/app:v1`);
     const result = await pushImage(client, ref, { manifest: { bytes: img.manifest, mediaType: img.mediaType }, blobs: img.blobs });
@@ -44,7 +44,7 @@ describe('push to a real registry (docker-registry 2.8, plain HTTP)', () => {
   });
 
   test('a second push of the same image uploads no blob: one HEAD of the manifest it already holds, and the manifest PUT', async (t) => {
-    if (!needTool(t, 'docker-registry')) return;
+    if (!(await registry.need(t))) return;
     const img = await makeImage([await makeLayer({ 'data/a': 'same bytes twice\n' })]);
     const ref = parseReference(`${proxy.host}/demo/again:1`);
     const first = await pushImage(client, ref, { manifest: { bytes: img.manifest, mediaType: img.mediaType }, blobs: img.blobs });
@@ -62,7 +62,7 @@ describe('push to a real registry (docker-registry 2.8, plain HTTP)', () => {
   });
 
   test('blobs already there under another manifest are each checked (HEAD), not uploaded: the registry lacks this manifest', async (t) => {
-    if (!needTool(t, 'docker-registry')) return;
+    if (!(await registry.need(t))) return;
     const layer = await makeLayer({ 'data/b': 'shared by two manifests\n' });
     const img = await makeImage([layer]);
     const ref = parseReference(`${proxy.host}/demo/other-manifest:1`);
@@ -77,7 +77,7 @@ describe('push to a real registry (docker-registry 2.8, plain HTTP)', () => {
   });
 
   test('an index pushed again is found whole (the index and each child manifest held): no blob is checked', async (t) => {
-    if (!needTool(t, 'docker-registry')) return;
+    if (!(await registry.need(t))) return;
     const amd = await makeImage([await makeLayer({ 'arch': 'amd64 again\n' })], { architecture: 'amd64' });
     const arm = await makeImage([await makeLayer({ 'arch': 'arm64 again\n' })], { architecture: 'arm64' });
     const entry = (img: typeof amd, architecture: string) => ({ mediaType: img.mediaType, digest: img.manifestDigest, size: img.manifest.length, platform: { architecture, os: 'linux' } });
@@ -98,7 +98,7 @@ describe('push to a real registry (docker-registry 2.8, plain HTTP)', () => {
   });
 
   test('a push sharing layers with another repository mounts them instead of uploading', async (t) => {
-    if (!needTool(t, 'docker-registry')) return;
+    if (!(await registry.need(t))) return;
     const shared = await makeLayer({ 'lib/shared.so': 'shared library bytes\n' });
     const base = await makeImage([shared]);
     await pushImage(client, parseReference(`${proxy.host}/team/base:1`), { manifest: { bytes: base.manifest, mediaType: base.mediaType }, blobs: base.blobs });
@@ -115,7 +115,7 @@ describe('push to a real registry (docker-registry 2.8, plain HTTP)', () => {
   });
 
   test('chunked upload (PATCH with Content-Range) gives the same blob digest as a monolithic one', async (t) => {
-    if (!needTool(t, 'docker-registry')) return;
+    if (!(await registry.need(t))) return;
     const big = await makeLayer({ 'data/big': noise(300_000) });
     const img = await makeImage([big]);
     proxy.clearLog();
@@ -129,7 +129,7 @@ describe('push to a real registry (docker-registry 2.8, plain HTTP)', () => {
   });
 
   test('listTags asks for pages of pageSize; docker-registry 2.8, which does not page tags, answers all at once', async (t) => {
-    if (!needTool(t, 'docker-registry')) return;
+    if (!(await registry.need(t))) return;
     const img = await makeImage([await makeLayer({ 'x': 'pages\n' })]);
     const tags = ['a', 'b', 'c', 'd', 'e'];
     await pushImage(client, parseReference(`${proxy.host}/demo/pages:${tags[0]}`), { manifest: { bytes: img.manifest, mediaType: img.mediaType }, blobs: img.blobs, extraTags: tags.slice(1) });
@@ -141,7 +141,7 @@ describe('push to a real registry (docker-registry 2.8, plain HTTP)', () => {
   });
 
   test('extra tags point at the same manifest', async (t) => {
-    if (!needTool(t, 'docker-registry')) return;
+    if (!(await registry.need(t))) return;
     const img = await makeImage([await makeLayer({ 'x': 'tags\n' })]);
     await pushImage(client, parseReference(`${proxy.host}/demo/tags:1.0`), { manifest: { bytes: img.manifest, mediaType: img.mediaType }, blobs: img.blobs, extraTags: ['1', 'latest'] });
     assert.deepEqual((await client.listTags({ registry: proxy.host, repository: 'demo/tags' })).sort(), ['1', '1.0', 'latest']);
@@ -152,7 +152,7 @@ describe('push to a real registry (docker-registry 2.8, plain HTTP)', () => {
   });
 
   test('a manifest over 4 MiB is refused before anything is sent', async (t) => {
-    if (!needTool(t, 'docker-registry')) return;
+    if (!(await registry.need(t))) return;
     const huge = Buffer.alloc(4 * 1024 * 1024 + 1, 0x20);
     proxy.clearLog();
     await assert.rejects(
@@ -163,7 +163,7 @@ describe('push to a real registry (docker-registry 2.8, plain HTTP)', () => {
   });
 
   test('a blob whose file is missing fails with an error naming the blob and the file, and no manifest is pushed', async (t) => {
-    if (!needTool(t, 'docker-registry')) return;
+    if (!(await registry.need(t))) return;
     const img = await makeImage([await makeLayer({ 'gone': 'gone\n' })]);
     const missing = join(tmp, 'no-such-layer.tar.gz');
     const blobs = img.blobs.map((b) => (b.digest === img.layers[0]!.digest ? { digest: b.digest, size: b.size, path: missing } : b));
@@ -175,7 +175,7 @@ describe('push to a real registry (docker-registry 2.8, plain HTTP)', () => {
   });
 
   test('a source whose bytes do not match the digest is refused by the registry and nothing is committed under that digest', async (t) => {
-    if (!needTool(t, 'docker-registry')) return;
+    if (!(await registry.need(t))) return;
     const img = await makeImage([await makeLayer({ 'real': 'real bytes\n' })]);
     const layer = img.layers[0]!;
     const forged = Buffer.from(layer.bytes);
@@ -189,7 +189,7 @@ describe('push to a real registry (docker-registry 2.8, plain HTTP)', () => {
   });
 
   test('a source shorter than its descriptor says is reported as such', async (t) => {
-    if (!needTool(t, 'docker-registry')) return;
+    if (!(await registry.need(t))) return;
     const img = await makeImage([await makeLayer({ 'short': 'short\n' })]);
     const layer = img.layers[0]!;
     const blobs = img.blobs.map((b) => (b.digest === layer.digest ? { ...b, open: () => Readable.from([layer.bytes.subarray(0, 10)]) } : b));
@@ -200,7 +200,7 @@ describe('push to a real registry (docker-registry 2.8, plain HTTP)', () => {
   });
 
   test('name:tag@digest pushes the tag after checking the digest; a digest that does not match is refused before sending', async (t) => {
-    if (!needTool(t, 'docker-registry')) return;
+    if (!(await registry.need(t))) return;
     const img = await makeImage([await makeLayer({ 'pinned': 'pinned\n' })]);
     const manifest = { bytes: img.manifest, mediaType: img.mediaType };
     await pushImage(client, parseReference(`${proxy.host}/demo/pinned:v2@${img.manifestDigest}`), { manifest, blobs: img.blobs });
@@ -213,7 +213,7 @@ describe('push to a real registry (docker-registry 2.8, plain HTTP)', () => {
   });
 
   test('an OCI layout written by skopeo pushes to a new repository with the same manifest digest (pushInputFromBlobDir)', async (t) => {
-    if (!needTool(t, 'docker-registry') || !needTool(t, 'skopeo')) return;
+    if (!(await registry.need(t, 'skopeo'))) return;
     const img = await makeImage([await makeLayer({ 'from/layout': 'layout\n' })]);
     await pushImage(client, parseReference(`${proxy.host}/demo/src:1`), { manifest: { bytes: img.manifest, mediaType: img.mediaType }, blobs: img.blobs });
     const layout = join(tmp, 'layout');
@@ -229,7 +229,7 @@ describe('push to a real registry (docker-registry 2.8, plain HTTP)', () => {
   });
 
   test('a mount the registry cannot do (202) falls back to uploading into the session it opened', async (t) => {
-    if (!needTool(t, 'docker-registry')) return;
+    if (!(await registry.need(t))) return;
     const img = await makeImage([await makeLayer({ 'not/elsewhere': 'only here\n' })]);
     const layer = img.layers[0]!;
     proxy.clearLog();

@@ -284,7 +284,7 @@ test('skopeo copy oci → oci: no difference', async (t) => {
 });
 
 test('skopeo copy oci → registry → oci: no difference; and none between the layout and the registry image itself', async (t) => {
-  if (!needTool(t, 'skopeo') || !needTool(t, 'docker-registry')) return;
+  if (!needTool(t, 'skopeo', 'docker-registry')) return;
   const src = await base();
   const dir = await scratch('roundtrip');
   const registry = await startRegistry();

@@ -18,7 +18,8 @@ const EPOCH = 1_700_000_000; // 2023-11-14T22:13:20Z
 
 async function build(spec: string, sde: string | undefined): Promise<string> {
   const out = join(await mkdtemp(join(work, 'build-')), 'image.oci');
-  const env: NodeJS.ProcessEnv = { ...process.env, IMGBUILD_CACHE_DIR: join(work, 'cache') };
+  // No IMGBUILD_CACHE_DIR: runCli gives each build a fresh cache.
+  const env: NodeJS.ProcessEnv = { ...process.env };
   delete env.SOURCE_DATE_EPOCH;
   if (sde !== undefined) env.SOURCE_DATE_EPOCH = sde;
   const r = await runCli(['build', spec, '-o', out], { env });
@@ -63,7 +64,7 @@ test("a spec's own created and mtime win over SOURCE_DATE_EPOCH", async () => {
 });
 
 test('verify under SOURCE_DATE_EPOCH passes (both builds see it), and diff names created and every mtime between two epochs', async () => {
-  const env = { ...process.env, SOURCE_DATE_EPOCH: String(EPOCH), IMGBUILD_CACHE_DIR: join(work, 'cache') };
+  const env = { ...process.env, SOURCE_DATE_EPOCH: String(EPOCH) };
   const v = await runCli(['verify', join(fixture, 'base')], { env });
   assert.equal(v.code, 0, v.stdout.toString() + v.stderr);
 

@@ -7,6 +7,7 @@ import type { ImageDiff } from '../builder/repro/diff.js';
 import { spawn } from 'node:child_process';
 import { cp, mkdtemp, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { runCli, runCommand } from './helpers/cli.js';
 import { cliPath, repoRoot } from './helpers/paths.js';
 import { needTool } from './helpers/tools.js';
@@ -19,8 +20,8 @@ import type { VerifyResult } from '../builder/repro/verify.js';
 const fixture = join(repoRoot, 'test/fixtures/repro');
 const work = await tempDir('imgbuild-repro-verify-');
 const scratch = (name: string) => mkdtemp(join(work, `${name}-`));
-// The first build uses "your cache": keep it inside this test's temp dir.
-const env = { ...process.env, IMGBUILD_CACHE_DIR: join(work, 'user-cache') };
+// The first build of a verify uses "your cache": runCli gives each CLI run a fresh one of its own.
+const env = { ...process.env };
 
 async function verifyJson(args: string[]): Promise<{ code: number | null; result: VerifyResult; stderr: string }> {
   const r = await runCli(['verify', ...args, '--json'], { env });
@@ -178,21 +179,25 @@ test('the CI flow: build --push to a registry, then verify --against the pushed 
 
 test('Ctrl-C during a build: exit 130, the build stopped and every temp dir removed', async () => {
   const tmp = await scratch('tmpdir');
-  const child = spawn(process.execPath, [cliPath, 'verify', join(fixture, 'slow')], { env: { ...env, TMPDIR: tmp }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const started = join(await scratch('started'), 'build-pid');
+  // The slow spec writes its pid to IMGBUILD_TEST_SLOW_STARTED and then never finishes by itself.
+  const childEnv = { ...env, TMPDIR: tmp, IMGBUILD_CACHE_DIR: await scratch('cache'), IMGBUILD_TEST_SLOW_STARTED: started };
+  const child = spawn(process.execPath, [cliPath, 'verify', join(fixture, 'slow')], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
-  const started = new Promise<void>((resolve) => {
-    child.stderr.on('data', (c: Buffer) => {
-      stderr += c.toString();
-      if (stderr.includes('build 1/2:')) resolve();
-    });
-  });
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-  await started;
-  // The build is evaluating its (minute-long) spec in its own temp dir.
-  assert.equal((await readdir(tmp)).filter((n) => n.startsWith('imgbuild-verify-')).length, 1);
+  // The event: the first build is evaluating the spec (it said so), and cannot finish without us.
+  let buildPid: number | undefined;
+  while (buildPid === undefined) {
+    if (child.exitCode !== null) assert.fail(`verify exited (${child.exitCode}) before its build started:\n${stderr}`);
+    buildPid = await readFile(started, 'utf8').then(Number, () => undefined);
+    if (buildPid === undefined) await sleep(5);
+  }
+  assert.equal((await readdir(tmp)).filter((n) => n.startsWith('imgbuild-verify-')).length, 1, 'the build runs in its own temp dir');
   child.kill('SIGINT');
   assert.equal(await exited, 130);
   assert.match(stderr, /^interrupted: nothing was written$/m);
+  assert.throws(() => process.kill(buildPid, 0), { code: 'ESRCH' }, 'the build process is gone');
   assert.deepEqual((await readdir(tmp)).filter((n) => n.startsWith('imgbuild-verify-')), []);
 });
 

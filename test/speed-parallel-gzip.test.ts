@@ -14,7 +14,6 @@ import { blockDeflateSync, createPinnedDeflate, DEFLATE_BLOCK_SIZE } from '../bu
 import { treeEntries } from '../builder/layer/tree-entries.js';
 import type { LayerWriteOptions } from '../builder/layer/types.js';
 import { writeLayer } from '../builder/layer/write-layer.js';
-import { needTool } from './helpers/tools.js';
 import { tempDir } from './helpers/tmp.js';
 
 const sha256 = (b: Uint8Array) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
@@ -109,7 +108,6 @@ test('a multi-block layer has the pinned bytes, and gzip -t / gzip -dc accept it
   assert.deepEqual({ diffId: blob.diffId, digest: blob.digest, size: blob.size }, MULTI_BLOCK_GOLDEN);
   const gz = await readFile(store.path(blob.digest));
   assert.equal(sha256(gunzipSync(gz)), blob.diffId);
-  if (!needTool(t, 'gzip')) return;
   execFileSync('gzip', ['-t', store.path(blob.digest)]);
   assert.equal(sha256(execFileSync('gzip', ['-dc', store.path(blob.digest)], { maxBuffer: 64 << 20 })), blob.diffId);
 });

@@ -1,6 +1,6 @@
 // The Nix store source's pathArchitectures: a header-only walk of a real store path (Debian's
 // nix 2.8, an isolated store, see helpers/nix.ts), cached under the path's name.
-import { after, before, test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,25 +10,16 @@ import { openStoreSource } from '../builder/store/open.js';
 import { AMD64, ARM64, elfFile } from './helpers/elf.js';
 import { makeTestNix, type TestNix } from './helpers/nix.js';
 import { opensUnder } from './helpers/opens.js';
-import { hasTool } from './helpers/tools.js';
+import { toolFixture } from './helpers/tools.js';
 import { tempDir } from './helpers/tmp.js';
 
-const haveNix = hasTool('nix-store') && hasTool('nix');
 let nix: TestNix;
 let amd: string;
 let arm: string;
 let none: string;
 
-function skipOrFail(t: { skip(msg: string): void }): boolean {
-  if (haveNix) return false;
-  const msg = 'nix is not installed (apt-get install nix-bin, or run scripts/install-test-deps.sh as root)';
-  if (process.env.CI) throw new Error(msg);
-  t.skip(msg);
-  return true;
-}
-
-before(() => {
-  if (!haveNix) return;
+/** A Nix store with an amd64, an arm64 and a no-ELF path, made by the first test that needs it. */
+const nixFixture = toolFixture(['nix-store', 'nix'], () => {
   nix = makeTestNix();
   const busybox = existsSync('/bin/busybox') && process.arch === 'x64' ? readFileSync('/bin/busybox') : elfFile(AMD64, 100_000);
   amd = nix.add('busybox', { 'bin/busybox': { content: busybox, executable: true }, 'share/readme': 'busybox\n' });
@@ -41,7 +32,7 @@ after(() => nix?.cleanup());
 const open = (cacheDir?: string) => NixStoreSource.open({ env: nix.env, ...(cacheDir ? { cacheDir } : {}) });
 
 test('the Nix source names the architecture of each path\'s ELF files', async (t) => {
-  if (skipOrFail(t)) return;
+  if (!(await nixFixture.need(t))) return;
   const src = await open();
   assert.deepEqual(await src.pathArchitectures(amd), { amd64: 'bin/busybox' });
   assert.deepEqual(await src.pathArchitectures(arm), { arm64: 'lib/tool' });
@@ -49,7 +40,7 @@ test('the Nix source names the architecture of each path\'s ELF files', async (t
 });
 
 test('the Nix source\'s walks are cached under the path name: a second source reads no store file', async (t) => {
-  if (skipOrFail(t)) return;
+  if (!(await nixFixture.need(t))) return;
   const cacheDir = join(await tempDir('imgbuild-arch-nix-'), 'scan');
   const cold = await open(cacheDir);
   const closure = await cold.closure([amd, arm]);
@@ -66,7 +57,7 @@ test('the Nix source\'s walks are cached under the path name: a second source re
 });
 
 test('without a cache dir the Nix source reads and writes no record, and walks again', async (t) => {
-  if (skipOrFail(t)) return;
+  if (!(await nixFixture.need(t))) return;
   await (await open()).pathArchitectures(amd);
   const again = await opensUnder('/', async () => (await open()).pathArchitectures(amd));
   assert.ok(again.opened.some((o) => o === `openSync ${amd}/bin/busybox`), again.opened.join('\n'));

@@ -8,7 +8,7 @@ import { needTool } from './helpers/tools.js';
 import { makeTestNix, makeWritable, shDrv } from './helpers/nix.js';
 
 test('a Nix store copied to a plain directory gives Nix\'s closure: same paths, references and NAR sizes', async (t) => {
-  if (!needTool(t, 'nix-store')) return;
+  if (!needTool(t, 'nix-store', 'nix-build')) return;
   const nix = makeTestNix();
   t.after(() => nix.cleanup());
   const data = nix.add('data', { 'share/readme': 'text\n', 'bin/tool': { content: '#!/bin/sh\n', executable: true }, lnk: { symlink: 'share/readme' } });

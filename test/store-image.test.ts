@@ -2,7 +2,7 @@
 // unpacks (umoci, which checks every digest and diff_id) with the closure's files byte-identical
 // to the store's; the two-step CI flow (closure file + copied store) and the scanned copy give the
 // very same manifest digest as the build straight from Nix.
-import { before, after, test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { cpSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
@@ -14,17 +14,16 @@ import { ClosureFileStoreSource } from '../builder/store/closure-file-source.js'
 import { DirectoryStoreSource } from '../builder/store/directory-source.js';
 import { NixStoreSource } from '../builder/store/nix-source.js';
 import type { StoreSource } from '../builder/store/types.js';
-import { hasTool, needTool } from './helpers/tools.js';
+import { toolFixture } from './helpers/tools.js';
 import { makeTestNix, shDrv, type TestNix } from './helpers/nix.js';
 
 let nix: TestNix;
 let app: string;
 let copy: string;
 let specFile: string;
-const haveNix = hasTool('nix-store') && hasTool('nix');
 
-before(() => {
-  if (!haveNix) return;
+/** The file's Nix store and a copy of its closure, made by the first test that needs them. */
+const nixStore = toolFixture(['nix', 'nix-store', 'nix-build'], () => {
   nix = makeTestNix();
   const data = nix.add('data', {
     'share/readme': 'text\n',
@@ -79,8 +78,7 @@ function describeTree(root: string): Map<string, string> {
 }
 
 test('an image built from the Nix store unpacks with umoci to the closure\'s files, byte for byte', async (t) => {
-  if (!haveNix) return void needTool(t, 'nix-store');
-  if (!needTool(t, 'umoci')) return;
+  if (!(await nixStore.need(t, 'umoci'))) return;
   const { oci } = await build(await NixStoreSource.open({ env: nix.env }), 'nix');
   const bundle = join(nix.root, 'bundle');
   execFileSync('umoci', ['unpack', '--image', `${oci}:v1`, bundle], { stdio: 'pipe' });
@@ -94,7 +92,7 @@ test('an image built from the Nix store unpacks with umoci to the closure\'s fil
 });
 
 test('two-step CI flow: the image from a closure file and a copied store has the digest of the build straight from Nix', async (t) => {
-  if (!haveNix) return void needTool(t, 'nix-store');
+  if (!(await nixStore.need(t))) return;
   const fromNix = await build(await NixStoreSource.open({ env: nix.env }), 'nix2');
   // Step 1 (a job with Nix): export the closure. Step 2 (a job without): build from the file and the copied files.
   const file = join(nix.root, 'closure.json');

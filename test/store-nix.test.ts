@@ -1,6 +1,5 @@
-import { before, after, test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, basename } from 'node:path';
 import { NixStoreSource, type NixQueryMethod } from '../builder/store/nix-source.js';
@@ -9,10 +8,10 @@ import { DirectoryStoreSource } from '../builder/store/directory-source.js';
 import { parseClosureFile } from '../builder/store/closure-file.js';
 import { openStoreSource } from '../builder/store/open.js';
 import { nixDbRegistration } from '../builder/store/registration.js';
-import { nixDbEntries, writeNixDb } from '../builder/store/nix-db.js';
+import { nixDbEntries, writeNixDb } from '../builder/customisation/nix-db.js';
 import { StoreError } from '../builder/errors.js';
 import type { ClosureGraph } from '../layering/types.js';
-import { hasTool, needTool } from './helpers/tools.js';
+import { toolFixture, toolPath } from './helpers/tools.js';
 import { makeTestNix, makeWritable, shDrv, type TestNix } from './helpers/nix.js';
 
 // One isolated Nix store for the whole file: a data path added with nix-store --add, and
@@ -25,15 +24,6 @@ let appDrv: string;
 /** A plain copy of the store (what another CI step would get). */
 let copy: string;
 
-const haveNix = hasTool('nix-store') && hasTool('nix');
-
-function skipOrFail(t: { skip(msg: string): void }): boolean {
-  if (haveNix) return false;
-  const msg = 'nix is not installed (apt-get install nix-bin, or run scripts/install-test-deps.sh as root)';
-  if (process.env.CI) throw new Error(msg);
-  t.skip(msg);
-  return true;
-}
 
 const EXPR = (dataPath: string): string => `let
   data = builtins.storePath ${JSON.stringify(dataPath)};
@@ -53,8 +43,8 @@ const EXPR = (dataPath: string): string => `let
   };
 in { inherit app lib lonely graph attrs; }`;
 
-before(() => {
-  if (!haveNix) return;
+/** The file's Nix store, made by the first test that needs it. */
+const nixStore = toolFixture(['nix', 'nix-store', 'nix-build', 'nix-instantiate'], () => {
   nix = makeTestNix();
   data = nix.add('data', { 'share/readme': 'text\n', 'bin/tool': { content: '#!/bin/sh\n', executable: true } });
   const file = join(nix.root, 'graph.nix');
@@ -89,7 +79,7 @@ const open = (method: NixQueryMethod = 'auto', verify = false): Promise<NixStore
 
 for (const method of ['path-info', 'dump-db', 'query'] as const) {
   test(`the Nix source (${method}) gives nix-store's closure: same paths, references and NAR sizes`, async (t) => {
-    if (skipOrFail(t)) return;
+    if (!(await nixStore.need(t))) return;
     const src = await open(method);
     const g = await src.closure([app]);
     assert.deepEqual(g.roots, [app]);
@@ -102,11 +92,11 @@ for (const method of ['path-info', 'dump-db', 'query'] as const) {
 }
 
 test('without the nix command, the Nix source falls back to nix-store and gives the same closure', async (t) => {
-  if (skipOrFail(t)) return;
+  if (!(await nixStore.need(t))) return;
   // A PATH holding only nix-store and nix-instantiate (multi-call links to the nix binary).
   const bin = join(nix.root, 'old-bin');
   mkdirSync(bin, { recursive: true });
-  const nixBin = execFileSync('sh', ['-c', 'command -v nix'], { encoding: 'utf8' }).trim();
+  const nixBin = toolPath('nix');
   for (const name of ['nix-store', 'nix-instantiate']) if (!existsSync(join(bin, name))) symlinkSync(nixBin, join(bin, name));
   const src = await NixStoreSource.open({ env: { ...nix.env, PATH: bin } });
   const g = await src.closure([app]);
@@ -118,14 +108,14 @@ test('without the nix command, the Nix source falls back to nix-store and gives 
 });
 
 test('the Nix source uses the store dir Nix reports (NIX_STORE_DIR), not /nix/store', async (t) => {
-  if (skipOrFail(t)) return;
+  if (!(await nixStore.need(t))) return;
   const src = await open();
   assert.equal(src.storeDir, nix.storeDir);
   assert.equal(src.fsPath(app), app);
 });
 
 test('openStoreSource opens each kind on the same store, and they agree', async (t) => {
-  if (skipOrFail(t)) return;
+  if (!(await nixStore.need(t))) return;
   const saved = { ...process.env };
   t.after(() => {
     for (const k of ['NIX_STORE_DIR', 'NIX_STATE_DIR', 'NIX_CONF_DIR', 'NIX_LOG_DIR', 'NIX_REMOTE', 'HOME']) {
@@ -147,7 +137,7 @@ test('openStoreSource opens each kind on the same store, and they agree', async 
 });
 
 test('a spec expecting another store dir than Nix uses is refused', async (t) => {
-  if (skipOrFail(t)) return;
+  if (!(await nixStore.need(t))) return;
   await assert.rejects(NixStoreSource.open({ env: nix.env, storeDir: '/nix/store' }), {
     name: 'StoreError',
     message: `the spec expects the store dir /nix/store, but Nix uses ${nix.storeDir}`,
@@ -155,7 +145,7 @@ test('a spec expecting another store dir than Nix uses is refused', async (t) =>
 });
 
 test('installables are realised: a .drv (every output) and a flake output', async (t) => {
-  if (skipOrFail(t)) return;
+  if (!(await nixStore.need(t))) return;
   const system = JSON.parse(nix.run('nix-instantiate', ['--eval', '--expr', 'builtins.currentSystem'])) as string;
   const flakeDir = join(nix.root, 'flake');
   mkdirSync(flakeDir);
@@ -174,7 +164,7 @@ test('installables are realised: a .drv (every output) and a flake output', asyn
 });
 
 test('a store path Nix does not have is refused, naming it', async (t) => {
-  if (skipOrFail(t)) return;
+  if (!(await nixStore.need(t))) return;
   const missing = `${nix.storeDir}/${'0'.repeat(31)}a-missing`;
   const src = await open();
   await assert.rejects(src.closure([missing]), (e: unknown) => {
@@ -186,7 +176,7 @@ test('a store path Nix does not have is refused, naming it', async (t) => {
 });
 
 test('the same store copied to a plain directory gives the same closure through the scanning source', async (t) => {
-  if (skipOrFail(t)) return;
+  if (!(await nixStore.need(t))) return;
   const fromNix = await (await open()).closure([app]);
   const scanned = await new DirectoryStoreSource(copy, nix.storeDir, { cacheDir: false }).closure([app]);
   assert.deepEqual(
@@ -226,7 +216,7 @@ function exportClosure(format: string): string {
 
 for (const format of ['path-info-array', 'path-info-object', 'registration', 'references-graph', 'structured-attrs'] as const) {
   test(`two-step CI flow (${format}): a closure file from Nix plus a copied store dir gives the Nix source's graph`, async (t) => {
-    if (skipOrFail(t)) return;
+    if (!(await nixStore.need(t))) return;
     const file = exportClosure(format);
     const fromFile = await ClosureFileStoreSource.open({ closureFile: file, dir: copy });
     assert.equal(fromFile.format, format);
@@ -244,7 +234,7 @@ for (const format of ['path-info-array', 'path-info-object', 'registration', 're
 }
 
 test('a closure file with no roots given closes over its top-level paths', async (t) => {
-  if (skipOrFail(t)) return;
+  if (!(await nixStore.need(t))) return;
   const src = await ClosureFileStoreSource.open({ closureFile: exportClosure('path-info-array'), dir: copy });
   const g = await src.closure([]);
   assert.deepEqual(g.roots, [app]);
@@ -252,7 +242,7 @@ test('a closure file with no roots given closes over its top-level paths', async
 });
 
 test('--verify-store accepts an intact copy and names the path whose files changed', async (t) => {
-  if (skipOrFail(t)) return;
+  if (!(await nixStore.need(t))) return;
   const file = exportClosure('path-info-array');
   const good = await ClosureFileStoreSource.open({ closureFile: file, dir: copy, verify: true });
   assert.equal((await good.closure([app])).paths.length, 3);
@@ -280,13 +270,13 @@ test('--verify-store accepts an intact copy and names the path whose files chang
 });
 
 test('--verify-store on the Nix source checks the real store', async (t) => {
-  if (skipOrFail(t)) return;
+  if (!(await nixStore.need(t))) return;
   const g = await (await open('auto', true)).closure([app]);
   assert.equal(g.paths.length, 3);
 });
 
 test('--verify-store on the Nix source names a store path whose files no longer match Nix\'s database', async (t) => {
-  if (skipOrFail(t)) return;
+  if (!(await nixStore.need(t))) return;
   const victim = nix.add('victim', { 'file.txt': 'original\n' });
   const f = join(victim, 'file.txt');
   chmodSync(victim, 0o755);
@@ -301,7 +291,7 @@ test('--verify-store on the Nix source names a store path whose files no longer 
 });
 
 test('a content path outside Nix\'s store dir is refused before Nix is asked', async (t) => {
-  if (skipOrFail(t)) return;
+  if (!(await nixStore.need(t))) return;
   await assert.rejects((await open()).closure(['/opt/app']), {
     name: 'StoreError',
     message: `content path "/opt/app" is not under the store dir ${nix.storeDir}`,
@@ -309,7 +299,7 @@ test('a content path outside Nix\'s store dir is refused before Nix is asked', a
 });
 
 test('a path in the closure file but missing from the store dir is refused, naming it and its referrer', async (t) => {
-  if (skipOrFail(t)) return;
+  if (!(await nixStore.need(t))) return;
   const partial = join(nix.root, 'partial-store');
   mkdirSync(partial);
   for (const p of [app, lib]) cpSync(p, join(partial, basename(p)), { recursive: true, verbatimSymlinks: true });
@@ -326,7 +316,7 @@ test('a path in the closure file but missing from the store dir is refused, nami
 });
 
 test('a dangling reference in a closure file is refused, naming both paths', async (t) => {
-  if (skipOrFail(t)) return;
+  if (!(await nixStore.need(t))) return;
   const file = exportClosure('path-info-array');
   const arr = (JSON.parse(readFileSync(file, 'utf8')) as Array<{ path: string }>).filter((p) => p.path !== data);
   const cut = join(nix.root, 'closure-cut.json');
@@ -339,7 +329,7 @@ test('a dangling reference in a closure file is refused, naming both paths', asy
 });
 
 test('the Nix DB registration equals nix-store --dump-db of the closure (derivers aside)', async (t) => {
-  if (skipOrFail(t)) return;
+  if (!(await nixStore.need(t))) return;
   const g = await (await open()).closure([app]);
   const ours = parseClosureFile(await nixDbRegistration(g, (p) => p), 'ours').entries;
   const theirs = parseClosureFile(nix.run('nix-store', ['--dump-db', ...requisites([app])]), 'dump-db')
@@ -352,8 +342,7 @@ test('the Nix DB registration equals nix-store --dump-db of the closure (deriver
 });
 
 test('includeNixDB writes a Nix database that Nix reads back, byte-identical across runs', async (t) => {
-  if (skipOrFail(t)) return;
-  if (!needTool(t, 'sqlite3')) return;
+  if (!(await nixStore.need(t, 'sqlite3'))) return;
   const g = await (await open()).closure([app]);
   const reg = await nixDbRegistration(g, (p) => p);
   const outs = [join(nix.root, 'db1'), join(nix.root, 'db2')];
@@ -383,8 +372,7 @@ test('includeNixDB writes a Nix database that Nix reads back, byte-identical acr
 });
 
 test('includeNixDB layer entries are the same bytes whichever source the closure came from', async (t) => {
-  if (skipOrFail(t)) return;
-  if (!needTool(t, 'sqlite3')) return;
+  if (!(await nixStore.need(t, 'sqlite3'))) return;
   const fromNix = await (await open()).closure([app]);
   const fromFile = await (await ClosureFileStoreSource.open({ closureFile: exportClosure('references-graph'), dir: copy })).closure([app]);
   const scanned = await new DirectoryStoreSource(copy, nix.storeDir, { cacheDir: false }).closure([app]);

@@ -11,7 +11,7 @@ import { storeLayerEntries } from '../layer/tree-entries.js';
 import type { LayerEntry, LayerWriteOptions } from '../layer/types.js';
 import { measureLayer, writeLayer } from '../layer/write-layer.js';
 import type { ResolvedSpec } from '../spec/types.js';
-import { nixDbEntries } from '../store/nix-db.js';
+import { nixDbEntries } from '../customisation/nix-db.js';
 import type { StoreSource } from '../store/types.js';
 import type { BuildWorkerPool } from '../workers/pool.js';
 import type { AssembledLayer } from './assemble.js';

@@ -1,3 +1,7 @@
+import { SPECIAL_BITS } from '../store/nar.js';
+
+export { SPECIAL_BITS };
+
 /**
  * Permission bits of layer entries. Files on disk are canonicalised the way Nix canonicalises a
  * store path (`canonicalisePathMetaData`): the host's umask, the checkout's modes and the
@@ -10,8 +14,6 @@
  * - symlinks carry no mode (tar writes 0777, which every runtime ignores).
  */
 
-/** setuid, setgid, sticky: kept in the layer; not part of a NAR (store/content-id.ts hashes them too). */
-export const SPECIAL_BITS = 0o7000;
 const OWNER_EXEC = 0o100;
 
 /** Mode of the directories above the store (`nix`, `nix/store`): writable by root like a real Nix install's /nix. */

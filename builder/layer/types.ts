@@ -38,7 +38,8 @@ export type FileContent =
   | { from: 'disk'; fsPath: string; size: number }
   | { from: 'bytes'; data: Uint8Array };
 
-export type Compressor = 'gzip' | 'none';
+export type { Compressor } from '../spec/types.js';
+import type { Compressor } from '../spec/types.js';
 
 /** Fixed header fields: never taken from the host. */
 export interface TarHeaderDefaults {

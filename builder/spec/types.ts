@@ -1,5 +1,6 @@
 import type { ContainerConfig } from '../../oci/schemas.js';
-import type { Compressor } from '../layer/types.js';
+/** How layers are compressed (layer/ writes them). */
+export type Compressor = 'gzip' | 'none';
 import type { LayeringStrategy } from '../../layering/types.js';
 
 /**

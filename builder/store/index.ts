@@ -6,7 +6,6 @@ export { ClosureFileStoreSource, type ClosureFileSourceOptions } from './closure
 export { parseClosureFile, type ClosureFileEntry, type ClosureFileFormat } from './closure-file.js';
 export { formatClosure, formatBytes } from './format.js';
 export { nixDbRegistration } from './registration.js';
-export { writeNixDb, nixDbEntries, type WriteNixDbOptions, type NixDbEntriesOptions } from './nix-db.js';
 export { verifyClosure } from './verify.js';
 export { parseStorePath, checkStorePathName, isStorePathBaseName, type StorePath } from './store-path.js';
 export { nixBase32Encode, nixBase32Decode, isHashPart, NIX_BASE32_ALPHABET } from './nix-base32.js';

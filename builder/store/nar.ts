@@ -1,8 +1,10 @@
 import { closeSync, lstatSync, openSync, readSync, readdirSync, readlinkSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { StoreError } from '../errors.js';
-import { SPECIAL_BITS } from '../layer/modes.js';
 import { nixBase32Encode } from './nix-base32.js';
+
+/** setuid, setgid, sticky: not part of a NAR (store/content-id.ts hashes them too); kept in layers (layer/modes.ts). */
+export const SPECIAL_BITS = 0o7000;
 
 /**
  * The file tree of a store path as the NAR format sees it. Names and symlink targets are raw

@@ -8,6 +8,8 @@ const hello = '/nix/store/yd3ba7lj520fcmbr3nn39mz0ppk4hizy-hello-2.12.1';
 export default defineImage({
   name: 'imgbuild-examples/hello',
   tag: '2.12.1',
+  // Pinned (the default is the building machine's): the tests pin this image's digest on any host.
+  architecture: 'amd64',
   // A directory laid out like a Nix store; its paths are written into the image as /nix/store/...
   store: { dir: './store' },
   contents: [hello],

@@ -1,7 +1,9 @@
 import { spawn, type SpawnOptions } from 'node:child_process';
 import { execFile } from 'node:child_process';
+import { rm } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { cliPath } from './paths.js';
+import { tempDir } from './tmp.js';
 
 export interface RunResult {
   code: number | null;
@@ -10,9 +12,24 @@ export interface RunResult {
   stderr: string;
 }
 
-/** Run the compiled CLI as a user would (a child process), collecting its output. */
-export function runCli(args: string[], options: SpawnOptions = {}): Promise<RunResult> {
-  return runCommand(process.execPath, [cliPath, ...args], options);
+/**
+ * Run the compiled CLI as a user would (a child process), collecting its output. Unless
+ * `options.env` names an IMGBUILD_CACHE_DIR of the test's own (a test that looks into the cache,
+ * or runs the CLI twice on one cache), the CLI gets a fresh empty cache dir, removed when it
+ * exits: a test never reads or writes the user's cache (~/.cache/imgbuild, or an
+ * IMGBUILD_CACHE_DIR set where the tests were started), nor another test's.
+ */
+export async function runCli(args: string[], options: SpawnOptions = {}): Promise<RunResult> {
+  const env = options.env ?? process.env;
+  if (env.IMGBUILD_CACHE_DIR && env.IMGBUILD_CACHE_DIR !== process.env.IMGBUILD_CACHE_DIR) {
+    return runCommand(process.execPath, [cliPath, ...args], options);
+  }
+  const cache = await tempDir('imgbuild-cli-cache-');
+  try {
+    return await runCommand(process.execPath, [cliPath, ...args], { ...options, env: { ...env, IMGBUILD_CACHE_DIR: cache } });
+  } finally {
+    await rm(cache, { recursive: true, force: true });
+  }
 }
 
 export function runCommand(cmd: string, args: string[], options: SpawnOptions = {}): Promise<RunResult> {

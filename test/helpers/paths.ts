@@ -6,6 +6,3 @@ export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../
 
 /** The CLI entry point compiled next to this file. */
 export const cliPath = resolve(dirname(fileURLToPath(import.meta.url)), '../../builder/cli.js');
-
-/** Shared fixtures outside the repo (../shared/vectors). */
-export const sharedDir = resolve(repoRoot, '../shared');

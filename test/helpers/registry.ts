@@ -10,7 +10,6 @@ import tar from 'tar-stream';
 import { RegistryClient } from '../../registry-client/client.js';
 import type { RetryOptions } from '../../registry-client/retry.js';
 import { startFaultProxy, uploadsByDigest, type FaultProxy } from './fault-proxy.js';
-import { hasTool } from './tools.js';
 
 /** A free TCP port on 127.0.0.1 (bound, read, released). */
 export async function freePort(): Promise<number> {
@@ -25,7 +24,7 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** A throwaway CA and a server certificate for 127.0.0.1 signed by it (made with openssl). */
+/** A throwaway CA and a server certificate for 127.0.0.1 signed by it (made with openssl: callers ask for it with needTool). */
 export interface TestCa {
   caCert: string;
   caCertPath: string;
@@ -67,6 +66,7 @@ export interface RunningRegistry {
 /**
  * Start Debian's docker-registry (distribution 2.8) on 127.0.0.1 with storage in a temp dir and
  * a generated config, and wait until `/v2/` answers. Stop it with `stop()` (in `after`).
+ * Callers ask for docker-registry (and htpasswd with `htpasswd`) with needTool or a toolFixture.
  */
 export async function startRegistry(opts: RegistryOptions = {}): Promise<RunningRegistry> {
   // The free port can be taken by another test between our probe and the registry's bind: try again.
@@ -276,12 +276,10 @@ export interface ProxiedRegistry {
 }
 
 /**
- * Start docker-registry with a fault proxy in front and a client with fast retries (for a
- * `before` hook); undefined fields when docker-registry is not installed (the tests then skip or
- * fail through needTool).
+ * Start docker-registry with a fault proxy in front and a client with fast retries (from a
+ * toolFixture needing docker-registry, see tools.ts).
  */
-export async function startProxiedRegistry(tmpPrefix: string, retry: RetryOptions = { retries: 4, baseDelayMs: 10, maxDelayMs: 50 }): Promise<Partial<ProxiedRegistry>> {
-  if (!hasTool('docker-registry')) return {};
+export async function startProxiedRegistry(tmpPrefix: string, retry: RetryOptions = { retries: 4, baseDelayMs: 10, maxDelayMs: 50 }): Promise<ProxiedRegistry> {
   const reg = await startRegistry();
   const proxy = await startFaultProxy(reg.port);
   const client = new RegistryClient({ insecureRegistries: [proxy.host], retry, credentials: async () => undefined });

@@ -4,8 +4,8 @@ import { basename, join } from 'node:path';
 import type { ClosureGraph } from '../../layering/types.js';
 import { StoreError } from '../errors.js';
 import type { LayerEntry } from '../layer/types.js';
-import { nixDbRegistration } from './registration.js';
-import { NixCommandError, runNix } from './nix-cli.js';
+import { nixDbRegistration } from '../store/registration.js';
+import { NixCommandError, runNix } from '../store/nix-cli.js';
 
 export interface WriteNixDbOptions {
   /** The image's logical store dir (what the paths in the registration start with). */
