@@ -45,11 +45,19 @@ for tier in "$@"; do
   [ "${#files[@]}" -gt 0 ] || continue
   if [ "$tier" = unit ]; then
     unit_path="$("$node_bin" scripts/test-tiers.mjs unit-path "$guard/unit-bin")"
-    PATH="$unit_path" IMGBUILD_TEST_TIER=unit "$node_bin" --test --test-concurrency=2 "${files[@]}" || status=1
+    PATH="$unit_path" IMGBUILD_TEST_TIER=unit "$node_bin" --test --test-concurrency=2 "${files[@]}" | tee -a "$guard/tap" || status=1
   else
-    "$node_bin" --test --test-concurrency=2 "${files[@]}" || status=1
+    "$node_bin" --test --test-concurrency=2 "${files[@]}" | tee -a "$guard/tap" || status=1
   fi
 done
+
+# One summary for the whole run, in node --test's own words, last: what CI reads.
+if [ "$#" -gt 1 ]; then
+  echo "# all tiers ($*):"
+  awk '/^# (tests|suites|pass|fail|cancelled|skipped|todo|duration_ms) [0-9.]+$/ { sum[$2] += $3 }
+       END { split("tests suites pass fail cancelled skipped todo duration_ms", k, " ");
+             for (i = 1; i <= 8; i++) printf "# %s %s\n", k[i], sum[k[i]] + 0 }' "$guard/tap"
+fi
 
 if [ -e "$XDG_CACHE_HOME/imgbuild" ]; then
   echo "error: the tests wrote into the default imgbuild cache, \$XDG_CACHE_HOME/imgbuild (\$HOME/.cache/imgbuild, in a temp dir for this run): some test ran the CLI or the library without a cache dir of its own (runCli gives the CLI one; an in-process build needs blobs, layerCache and a store with cacheDir). What appeared:" >&2

@@ -10,7 +10,7 @@ import { tempDir } from './helpers/tmp.js';
 test('--store and --store-dir put a store copy into the image under another logical store dir', async () => {
   const dir = await tempDir();
   const spec = join(dir, 'image.json');
-  await writeFile(spec, JSON.stringify({ name: 'cli/gnu', contents: ['/gnu/store/mnkg3va5qf67wd6pqbjgbs06v38jnh52-greeting-data-1.0'] }));
+  await writeFile(spec, JSON.stringify({ name: 'cli/gnu', architecture: 'amd64', contents: ['/gnu/store/mnkg3va5qf67wd6pqbjgbs06v38jnh52-greeting-data-1.0'] }));
   const env = { ...process.env, IMGBUILD_CACHE_DIR: join(dir, 'cache') };
   const r = await runCli(['build', spec, '--store', join(repoRoot, 'examples/hello/store'), '--store-dir', '/gnu/store', '-o', join(dir, 'out.oci'), '--json'], { env });
   assert.equal(r.code, 0, r.stderr);
@@ -35,7 +35,7 @@ test('build --help lists every output format', async () => {
 test('without a tag, the image is tagged with the first 32 hex digits of its manifest digest', async () => {
   const dir = await tempDir();
   const spec = join(dir, 'image.json');
-  await writeFile(spec, JSON.stringify({ name: 'cli/untagged', store: { dir: join(repoRoot, 'examples/hello/store') }, contents: ['/nix/store/mnkg3va5qf67wd6pqbjgbs06v38jnh52-greeting-data-1.0'] }));
+  await writeFile(spec, JSON.stringify({ name: 'cli/untagged', architecture: 'amd64', store: { dir: join(repoRoot, 'examples/hello/store') }, contents: ['/nix/store/mnkg3va5qf67wd6pqbjgbs06v38jnh52-greeting-data-1.0'] }));
   const r = await runCli(['build', spec, '-o', join(dir, 'out.oci'), '--json'], { env: { ...process.env, IMGBUILD_CACHE_DIR: join(dir, 'cache') } });
   assert.equal(r.code, 0, r.stderr);
   const out = JSON.parse(r.stdout.toString());

@@ -31,7 +31,7 @@ async function buildSpec(overrides: Record<string, unknown>, storeDir = join(rep
   const dir = join(work, `case-${++n}`);
   await mkdir(dir);
   const specFile = join(dir, 'image.json');
-  await writeFile(specFile, JSON.stringify({ name: 'errors/case', store: { dir: storeDir }, contents: [hello], ...overrides }, null, 2));
+  await writeFile(specFile, JSON.stringify({ name: 'errors/case', architecture: 'amd64', store: { dir: storeDir }, contents: [hello], ...overrides }, null, 2));
   const out = join(dir, 'out.oci');
   const r = await runCli(['build', specFile, '-o', out], { env });
   return { ...r, specFile, dir, out };
@@ -120,7 +120,7 @@ test('SIGINT halfway through a large layer exits 130 and leaves no output and no
   const dir = join(work, 'sigint');
   await mkdir(dir);
   const specFile = join(dir, 'image.json');
-  await writeFile(specFile, JSON.stringify({ name: 'errors/sigint', store: { dir: store }, contents: ['/nix/store/b1g2b3g4b5g6b7g8b9g0b1g2b3g4b5g6-big-1.0'] }));
+  await writeFile(specFile, JSON.stringify({ name: 'errors/sigint', architecture: 'amd64', store: { dir: store }, contents: ['/nix/store/b1g2b3g4b5g6b7g8b9g0b1g2b3g4b5g6-big-1.0'] }));
   const out = join(dir, 'out.oci');
   const child = spawn(process.execPath, [cliPath, 'build', specFile, '-o', out], { env, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';

@@ -36,7 +36,7 @@ after(() => nix?.cleanup());
 
 function spec(extra: Record<string, unknown> = {}): string {
   const file = join(nix.root, `image-${Object.keys(extra).join('-') || 'plain'}.json`);
-  writeFileSync(file, JSON.stringify({ name: 'nix-cli/app', tag: 'v1', store: { storeDir: nix.storeDir }, contents: [app], ...extra }));
+  writeFileSync(file, JSON.stringify({ name: 'nix-cli/app', architecture: 'amd64', tag: 'v1', store: { storeDir: nix.storeDir }, contents: [app], ...extra }));
   return file;
 }
 

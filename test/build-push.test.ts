@@ -97,7 +97,7 @@ test('an image built on a pulled base mounts the base layers, inherits its Env a
   await mkdir(dir);
   const spec = join(dir, 'image.json');
   await writeFile(spec, JSON.stringify({
-    name: 'examples/greeter',
+    name: 'examples/greeter', architecture: 'amd64',
     fromImage: baseRef,
     store: { dir: join(repoRoot, 'examples/hello/store') },
     contents: ['/nix/store/mnkg3va5qf67wd6pqbjgbs06v38jnh52-greeting-data-1.0'],

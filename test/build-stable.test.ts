@@ -21,7 +21,7 @@ interface Layer {
 
 async function build(dir: string, store: string, hello: string, extra: string[]): Promise<Layer[]> {
   const spec = join(dir, `spec-${hello.slice(0, 4)}.json`);
-  await writeFile(spec, JSON.stringify({ name: 'stable/hello', store: { dir: store }, contents: [`/nix/store/${hello}`] }));
+  await writeFile(spec, JSON.stringify({ name: 'stable/hello', architecture: 'amd64', store: { dir: store }, contents: [`/nix/store/${hello}`] }));
   const out = join(dir, `${hello.slice(0, 4)}.oci`);
   const r = await runCli(['build', spec, '-o', out, '--json', ...extra], { env: { ...process.env, IMGBUILD_CACHE_DIR: join(dir, 'cache') } });
   assert.equal(r.code, 0, r.stderr);

@@ -30,7 +30,7 @@ test('two builds at once sharing a cache both succeed with one digest; the cache
     await writeFile(join(storeDir, name, 'share', 'data'), payload(i < 2 ? 6 << 20 : 1000, i + 1));
   }
   const specFile = join(root, 'image.json');
-  await writeFile(specFile, JSON.stringify({ name: 'cache-test/concurrent', tag: 'v1', store: { dir: storeDir, storeDir: SD }, contents: names.map((n) => `${SD}/${n}`) }));
+  await writeFile(specFile, JSON.stringify({ name: 'cache-test/concurrent', architecture: 'amd64', tag: 'v1', store: { dir: storeDir, storeDir: SD }, contents: names.map((n) => `${SD}/${n}`) }));
   const cacheDir = join(root, 'cache');
   const env = { ...process.env, IMGBUILD_CACHE_DIR: cacheDir };
 

@@ -47,7 +47,7 @@ async function fixture(): Promise<Fixture> {
   const specFile = join(root, 'image.json');
   await writeFile(
     specFile,
-    JSON.stringify({ name: 'cache-test/app', tag: 'v1', store: { dir: storeDir, storeDir: SD }, contents: [`${SD}/${APP}`, `${SD}/${DATA}`], config: { Cmd: [`${SD}/${APP}/bin/app`] } }),
+    JSON.stringify({ name: 'cache-test/app', architecture: 'amd64', tag: 'v1', store: { dir: storeDir, storeDir: SD }, contents: [`${SD}/${APP}`, `${SD}/${DATA}`], config: { Cmd: [`${SD}/${APP}/bin/app`] } }),
   );
   return { root, storeDir, specFile, cacheRoot: join(root, 'cache') };
 }

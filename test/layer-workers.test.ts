@@ -237,7 +237,7 @@ test('SIGINT while a worker and the main thread each write a big layer: exit 130
     await file.close();
   }
   const specFile = join(root, 'image.json');
-  await writeFile(specFile, JSON.stringify({ name: 'workers/sigint', store: { dir: store }, contents: names.map((n) => `${SD}/${n}`)}));
+  await writeFile(specFile, JSON.stringify({ name: 'workers/sigint', architecture: 'amd64', store: { dir: store }, contents: names.map((n) => `${SD}/${n}`)}));
   const out = join(root, 'out.oci');
   const blobDir = join(root, 'cache', 'blobs');
   const child = spawn(process.execPath, [cliPath, 'build', specFile, '-o', out], {

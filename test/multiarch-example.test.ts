@@ -3,10 +3,11 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runCli, tool } from './helpers/cli.js';
-import { makeMultiarchStores, multiarch, multiarchDir, multiarchOutput } from './helpers/multiarch.js';
+import { makeMultiarchStores, multiarch, multiarchDir, multiarchOutput, writeSinglePlatformSpec } from './helpers/multiarch.js';
+import { repoRoot } from './helpers/paths.js';
 import { runBundleUnderQemu } from './helpers/qemu.js';
 import { startRegistry, uploadsInRegistryLog, type RunningRegistry } from './helpers/registry.js';
 import { runImage, unpackImage } from './helpers/runc.js';
@@ -118,4 +119,43 @@ test('a push of the index uploads each distinct layer once (the registry\'s own 
   const second = await push();
   assert.equal(second.uploaded, 0);
   assert.equal(Object.values(uploadsInRegistryLog(registry!.log())).reduce((a, n) => a + n, 0), before);
+});
+
+/** Build a single-platform spec over one of the example's stores; the CLI's exit, stdout and stderr. */
+async function buildSingle(arch: 'amd64' | 'arm64', architecture: string | null, name: string) {
+  const dir = join(work, name);
+  await mkdir(dir, { recursive: true });
+  const spec = await writeSinglePlatformSpec(dir, arch, { architecture });
+  return runCli(['build', spec, '-o', join(dir, 'out.oci'), '--json'], { env });
+}
+
+test('with no architecture named, the arm64 store gives an arm64 image: the digest of the build naming arm64', async (t) => {
+  if (!(await makeMultiarchStores(t))) return;
+  const [found, named] = await Promise.all([buildSingle('arm64', null, 'arm-found'), buildSingle('arm64', 'arm64', 'arm-named')]);
+  assert.equal(found.code, 0, found.stderr);
+  assert.equal(named.code, 0, named.stderr);
+  assert.equal(JSON.parse(found.stdout.toString()).manifestDigest, JSON.parse(named.stdout.toString()).manifestDigest);
+  const config = JSON.parse((await runCli(['inspect', join(work, 'arm-found', 'out.oci'), '--json'], { env })).stdout.toString()).config;
+  assert.equal(config.architecture, 'arm64');
+});
+
+test('architecture: amd64 over the arm64 store is refused, naming the file and both architectures', async (t) => {
+  if (!(await makeMultiarchStores(t))) return;
+  const r = await buildSingle('arm64', 'amd64', 'arm-as-amd');
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /error\[store\]: /);
+  assert.match(r.stderr, new RegExp(`${multiarch.arm64.storePath}/bin/busybox`));
+  assert.match(r.stderr, /arm64/);
+  assert.match(r.stderr, /amd64/);
+});
+
+test('a spec whose closure holds no ELF file and that names no architecture is refused, saying so', async () => {
+  const dir = join(work, 'no-elf');
+  await mkdir(dir, { recursive: true });
+  const spec = join(dir, 'image.json');
+  await writeFile(spec, JSON.stringify({ name: 'no-elf/hello', store: { dir: join(repoRoot, 'examples/hello/store') }, contents: ['/nix/store/yd3ba7lj520fcmbr3nn39mz0ppk4hizy-hello-2.12.1'] }));
+  const r = await runCli(['build', spec, '-o', join(dir, 'out.oci')], { env });
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /error\[store\]: no ELF file was found in the closure/);
+  assert.match(r.stderr, /hint: .*`architecture: amd64`/);
 });

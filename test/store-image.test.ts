@@ -47,7 +47,7 @@ const nixStore = toolFixture(['nix', 'nix-store', 'nix-build'], () => {
   specFile = join(nix.root, 'image.json');
   writeFileSync(
     specFile,
-    JSON.stringify({ name: 'store-test/app', tag: 'v1', store: { dir: copy, storeDir: nix.storeDir }, contents: [app], config: { Cmd: [`${app}/bin/app`] } }),
+    JSON.stringify({ name: 'store-test/app', architecture: 'amd64', tag: 'v1', store: { dir: copy, storeDir: nix.storeDir }, contents: [app], config: { Cmd: [`${app}/bin/app`] } }),
   );
 });
 

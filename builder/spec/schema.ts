@@ -246,7 +246,7 @@ export const ImageSpecSchema = z.strictObject({
   uname: passwdField('uname').optional().describe('Owner user name of every entry (default root).'),
   gname: passwdField('gname').optional().describe('Owner group name of every entry (default root).'),
   maxLayers: maxLayers.optional().describe('Most layers of the image, base + store + customisation: 2..125, default 100.'),
-  architecture: goArchitecture.optional().describe("Go architecture name (amd64, arm64, ...). Default: this machine's."),
+  architecture: goArchitecture.optional().describe("Go architecture name (amd64, arm64, ...). Default: the architecture of the closure's ELF files; with none, the spec must name it."),
   os: goOs.optional().describe('Go OS name. Default linux.'),
   variant: cpuVariant.optional().describe('CPU variant (v7, v8, ...).'),
   platforms: z.array(platformPart).min(1).optional().describe('A multi-platform image: one part per platform (architecture, variant, os, and its own contents, copyToRoot, store, fromImage); the rest is shared.'),

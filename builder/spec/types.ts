@@ -31,7 +31,7 @@ export interface ImageSpec {
   gname?: string;
   /** Every layer of the image counts (base + store + customisation). 2..125, default 100. */
   maxLayers?: number;
-  /** Go architecture name (amd64, arm64, ...). Default: this machine's. */
+  /** Go architecture name (amd64, arm64, ...). Default: the architecture of the closure's ELF files; with none, the spec must name it. */
   architecture?: string;
   /** Go OS name. Default linux. */
   os?: string;

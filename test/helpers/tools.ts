@@ -34,8 +34,6 @@ export const toolPackages: Readonly<Record<string, string>> = {
   python3: 'python3',
   sqlite3: 'sqlite3',
   'qemu-aarch64-static': 'qemu-user-static',
-  'apt-get': 'apt',
-  'dpkg-deb': 'dpkg',
 };
 
 const found = new Map<string, string | undefined>();
