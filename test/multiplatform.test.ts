@@ -2,7 +2,7 @@
 // over them; outputs, pushes and readers all handle the index.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runCli, tool } from './helpers/cli.js';
 import { startFaultProxy, type FaultProxy } from './helpers/fault-proxy.js';
@@ -181,4 +181,22 @@ test('a spec naming one platform twice, or an architecture beside platforms, is 
   assert.equal(r.code, 1);
   assert.match(r.stderr, /architecture: a spec with `platforms` names the architecture in each platform, not here/);
   assert.match(r.stderr, /platforms\[1\]: linux\/arm64 is also platforms\[0\]/);
+});
+
+test('diff of two indexes compares platform by platform, naming the one that differs', async () => {
+  const a = join(work, 'diff-a.oci');
+  const b = join(work, 'diff-b.oci');
+  await buildJson(['-o', a]);
+  const other = join(work, 'other.json');
+  const spec2 = JSON.parse(await readFile(spec, 'utf8'));
+  await writeFile(other, JSON.stringify({ ...spec2, platforms: [spec2.platforms[0], { ...spec2.platforms[1], contents: [HELLO] }] }));
+  const r1 = await runCli(['build', other, '-o', b], { env });
+  assert.equal(r1.code, 0, r1.stderr);
+  const r = await runCli(['diff', a, b], { env });
+  assert.equal(r.code, 1);
+  const out = r.stdout.toString();
+  assert.match(out, /^platform linux\/amd64: identical$/m);
+  assert.match(out, /^platform linux\/arm64\/v8:$/m);
+  const json = JSON.parse((await runCli(['diff', a, b, '--json'], { env })).stdout.toString());
+  assert.deepEqual(json.platforms.map((p: { platform: string; diff: { identical: boolean } }) => [p.platform, p.diff.identical]), [['linux/amd64', true], ['linux/arm64/v8', false]]);
 });
