@@ -45,13 +45,13 @@ for tier in "$@"; do
   [ "${#files[@]}" -gt 0 ] || continue
   if [ "$tier" = unit ]; then
     unit_path="$("$node_bin" scripts/test-tiers.mjs unit-path "$guard/unit-bin")"
-    PATH="$unit_path" IMGBUILD_TEST_TIER=unit "$node_bin" --test --test-concurrency=2 "${files[@]}" | tee -a "$guard/tap" || status=1
+    PATH="$unit_path" IMGBUILD_TEST_TIER=unit "$node_bin" --test --test-reporter=tap --test-concurrency=2 "${files[@]}" | tee -a "$guard/tap" || status=1
   else
-    "$node_bin" --test --test-concurrency=2 "${files[@]}" | tee -a "$guard/tap" || status=1
+    "$node_bin" --test --test-reporter=tap --test-concurrency=2 "${files[@]}" | tee -a "$guard/tap" || status=1
   fi
 done
 
-# One summary for the whole run, in node --test's own words, last: what CI reads.
+# One summary for the whole run, in node --test's TAP words (the reporter is named: Node 23+ defaults to another), last: what CI reads.
 if [ "$#" -gt 1 ]; then
   echo "# all tiers ($*):"
   awk '/^# (tests|suites|pass|fail|cancelled|skipped|todo|duration_ms) [0-9.]+$/ { sum[$2] += $3 }
