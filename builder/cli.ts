@@ -1,10 +1,8 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
-import { ImgbuildError } from './errors.js';
-import { RegistryError } from '../registry-client/errors.js';
-import { LayeringError } from '../layering/errors.js';
 import { outputFormats } from './transports/write.js';
+import { describeFailure, reportFailure } from './commands/failure.js';
 import { availableParallelism } from 'node:os';
 
 // Layers deflate on the libuv pool, two blocks per core (layer/gzip.ts), and file writes need
@@ -26,7 +24,21 @@ const program = new Command()
   .name('imgbuild')
   .description('Build reproducible OCI container images from a declarative spec (no Dockerfile, no daemon, no Nix evaluation).')
   .version(pkg.version, '-V, --version')
-  .showHelpAfterError();
+  .showHelpAfterError()
+  // Commander's errors (an unknown option, a missing argument) are thrown, not exited on, so they
+  // exit 2 like every usage error (failure.ts); subcommands inherit this.
+  .exitOverride()
+  .addHelpText(
+    'after',
+    `
+stdout carries the result alone: build prints the manifest digest; build --push, push and index
+create print the pushed image pinned, <registry>/<repository>@<digest>; --json prints one
+document (schemaVersion 1; on a failure {"schemaVersion":1,"error":{"code","message","hint"}}).
+Everything else goes to stderr.
+
+Exit codes: 0 success (diff, verify: the same); 1 an error (diff, verify: they differ);
+2 a usage error (diff, verify: any error, "could not check"); 130 interrupted.`,
+  );
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -91,7 +103,8 @@ registryOptions(
     .description("check credentials against a registry and store them in Docker's config (~/.docker/config.json or a credential helper)")
     .argument('<registry>', 'registry host, e.g. ghcr.io or localhost:5000')
     .option('-u, --username <name>', 'user name')
-    .option('--password-stdin', 'read the password or token from standard input'),
+    .option('--password-stdin', 'read the password or token from standard input')
+    .option('--json', 'print JSON'),
 ).action(lazy(() => import('./commands/login.js'), 'runLogin'));
 
 registryOptions(
@@ -120,17 +133,17 @@ registryOptions(storeOptions(
     .option('--previous <image>', 'plan against a previous build: any image argument (stable layering)'),
 )).action(lazy(() => import('./commands/plan.js'), 'runPlan'));
 
-/** Exit code of a reported error: 1, or 2 in a command that answers a question (`answering`). */
-let errorExitCode = 1;
+/** Whether the command answers a question (diff, verify): then an error exits 2, "could not check" (failure.ts). */
+let answeringCommand = false;
 
 /**
  * `diff` and `verify` answer a question: exit 0 (the same) or 1 (they differ). An error there
  * exits 2, as diff(1) and cmp(1) do, so a CI job can tell "not reproducible" from "could not
- * check" — a usage error too (help exits 0). Every other command exits 1 on an error.
+ * check". Every other command exits 1 on an error (2 on a usage error).
  */
 const answering = (cmd: Command) =>
-  cmd.exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2)).hook('preAction', () => {
-    errorExitCode = 2;
+  cmd.hook('preAction', () => {
+    answeringCommand = true;
   });
 
 answering(registryOptions(storeOptions(
@@ -171,7 +184,7 @@ needs only the record (the registry holds the layer, or it is made again as it i
 is why CI keeps ~/.cache/imgbuild/layers and not the blobs. A build touches the blobs and records
 it uses, so "not used" counts from the last build that used them. Scan records go with
 --older-than, counted from when the path was scanned.
---json prints {cacheDir, maxSize, olderThanMs, removed: {blobs: {olderThan, maxSize},
+--json prints {schemaVersion, cacheDir, maxSize, olderThanMs, removed: {blobs: {olderThan, maxSize},
 layerRecords: {olderThan, unreadable}, scanRecords: {olderThan}, tempFiles: {stale}},
 kept: {blobs, layerRecords, scanRecords}}, each a {count, bytes}.`,
   )
@@ -180,67 +193,15 @@ kept: {blobs, layerRecords, scanRecords}}, each a {count, bytes}.`,
 try {
   await program.parseAsync(process.argv);
 } catch (err) {
-  process.exitCode = reportError(err);
+  const failure = describeFailure(err, answeringCommand);
+  // Commander has printed its own message (and the help) on stderr; help and --version exit 0.
+  const fromCommander = err instanceof Error && err.name === 'CommanderError';
+  if (failure.exitCode !== 0) reportFailure(failure, { json: wantsJson(process.argv.slice(2)), alreadyPrinted: fromCommander });
+  process.exitCode = failure.exitCode;
 }
 
-/** The hint of an imgbuild error that caused `err` (a registry upload failing on its source, say). */
-function causeHint(err: Error): string | undefined {
-  for (let e: unknown = err.cause, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
-    if (e instanceof ImgbuildError && e.hint) return e.hint;
-  }
-  return undefined;
-}
-
-function reportError(err: unknown): number {
-  // Three error classes of one shape: layering/ and registry-client/ stand alone, so theirs are their own.
-  if (err instanceof ImgbuildError || err instanceof RegistryError || err instanceof LayeringError) {
-    process.stderr.write(`error[${err.code}]: ${err.message}\n`);
-    const hint = err.hint ?? causeHint(err);
-    if (hint) process.stderr.write(`hint: ${hint}\n`);
-    return errorExitCode;
-  }
-  if (err instanceof Error && err.name === 'AbortError') {
-    process.stderr.write('interrupted: nothing was written\n');
-    return 130;
-  }
-  // A file, a permission or a network failure a user can cause and fix: said as such, not as a crash.
-  const sys = systemError(err);
-  if (sys) {
-    process.stderr.write(`error[${sys.code}]: ${sys.message}\n`);
-    if (sys.hint) process.stderr.write(`hint: ${sys.hint}\n`);
-    return errorExitCode;
-  }
-  process.stderr.write(`internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-  return 70;
-}
-
-/** Node's errors for what a user's system or input causes: a missing file, no permission, no network. */
-function systemError(err: unknown): { code: string; message: string; hint?: string } | undefined {
-  const e = err as NodeJS.ErrnoException & { hostname?: string };
-  if (!(err instanceof Error) || typeof e.code !== 'string') return undefined;
-  const where = e.path ? ` ${e.path}` : e.hostname ? ` ${e.hostname}` : '';
-  switch (e.code) {
-    case 'ENOENT':
-      return { code: 'file', message: `no such file or directory:${where || ` ${e.message}`}` };
-    case 'EACCES':
-    case 'EPERM':
-      return { code: 'file', message: `permission denied:${where || ` ${e.message}`}` };
-    case 'ENOSPC':
-      return { code: 'file', message: `no space left on the device${where ? ` writing${where}` : ''}`, hint: 'free space, or prune the cache: imgbuild cache prune --max-size 5G' };
-    case 'ENOTDIR':
-    case 'EISDIR':
-    case 'EEXIST':
-      return { code: 'file', message: e.message };
-    case 'ENOTFOUND':
-    case 'EAI_AGAIN':
-      return { code: 'network', message: `cannot resolve the host${where}`, hint: 'check the registry name and the network' };
-    case 'ECONNREFUSED':
-    case 'ECONNRESET':
-    case 'ETIMEDOUT':
-    case 'EHOSTUNREACH':
-    case 'ENETUNREACH':
-      return { code: 'network', message: e.message, hint: 'check that the registry is up and reachable' };
-    default:
-      return undefined;
-  }
+/** `--json` among the options (before a `--`): a failure then prints the error document on stdout. */
+function wantsJson(args: string[]): boolean {
+  const end = args.indexOf('--');
+  return (end < 0 ? args : args.slice(0, end)).includes('--json');
 }

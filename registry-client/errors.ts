@@ -55,8 +55,8 @@ export class RegistryTlsError extends RegistryError {
   override name = 'RegistryTlsError';
   constructor(readonly host: string, detail: string, options?: { cause?: unknown }) {
     super('tls', `TLS error talking to ${host}: ${detail}`,
-      `if ${host} uses a private CA, pass its certificate (ca option / --registry-ca); ` +
-        `to skip verification for this host only, name it in insecureRegistries (--insecure-registry ${host})`,
+      `if ${host} uses a private CA, pass its certificate (the ca option; imgbuild --ca-file <pem>); ` +
+        `to skip verification for this host only, name it in insecureRegistries (imgbuild --insecure-registry ${host})`,
       options);
   }
 }

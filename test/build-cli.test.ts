@@ -39,7 +39,7 @@ test('without a tag, the image is tagged with the first 32 hex digits of its man
   const r = await runCli(['build', spec, '-o', join(dir, 'out.oci'), '--json'], { env: { ...process.env, IMGBUILD_CACHE_DIR: join(dir, 'cache') } });
   assert.equal(r.code, 0, r.stderr);
   const out = JSON.parse(r.stdout.toString());
-  assert.equal(out.tag, out.manifestDigest.slice('sha256:'.length, 'sha256:'.length + 32));
+  assert.equal(out.tag, out.digest.slice('sha256:'.length, 'sha256:'.length + 32));
 });
 
 test('closure --json lists every store path of examples/hello with its references', async () => {
@@ -84,7 +84,7 @@ test('a second build says in its progress lines that every layer came from the c
 test('a bad --chunk-size is refused before anything is built or sent, as a usage error', async () => {
   const dir = await tempDir();
   const r = await runCli(['build', join(repoRoot, 'examples/hello'), '--push', '127.0.0.1:9/cli/x:1', '--chunk-size', 'ten'], { env: { ...process.env, IMGBUILD_CACHE_DIR: join(dir, 'cache') } });
-  assert.equal(r.code, 1);
+  assert.equal(r.code, 2);
   assert.match(r.stderr, /^error\[usage\]: --chunk-size "ten" is not a size$/m);
   assert.doesNotMatch(r.stderr, /layer \d/);
 });

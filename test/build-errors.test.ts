@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { cp, mkdir, open, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { runCli, runCommand } from './helpers/cli.js';
+import { checkJsonOutput, runCli, runCommand } from './helpers/cli.js';
 import { committedBlobs, interruptMidLayer, tempBlobs } from './helpers/interrupt.js';
 import { cliPath, repoRoot } from './helpers/paths.js';
 import { tempDir } from './helpers/tmp.js';
@@ -122,15 +122,22 @@ test('SIGINT halfway through a large layer exits 130 and leaves no output and no
   const specFile = join(dir, 'image.json');
   await writeFile(specFile, JSON.stringify({ name: 'errors/sigint', architecture: 'amd64', store: { dir: store }, contents: ['/nix/store/b1g2b3g4b5g6b7g8b9g0b1g2b3g4b5g6-big-1.0'] }));
   const out = join(dir, 'out.oci');
-  const child = spawn(process.execPath, [cliPath, 'build', specFile, '-o', out], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const args = ['build', specFile, '-o', out, '--json'];
+  const child = spawn(process.execPath, [cliPath, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
+  let stdout = '';
   child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
   const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
   // One SIGINT only (a second one makes the CLI exit at once, by design), sent while the layer's
   // temp blob provably holds 1 MiB and is unfinished: see interruptMidLayer.
   await interruptMidLayer(child, join(cacheDir, 'blobs'), { layers: 1, minBytes: 1 << 20, stderr: () => stderr });
-  assert.equal(await closed, 130, stderr);
+  const code = await closed;
+  assert.equal(code, 130, stderr);
   assert.match(stderr, /interrupted/);
+  // With --json, the error document says so too.
+  checkJsonOutput(args, { code, signal: null, stdout: Buffer.from(stdout), stderr });
+  assert.equal(JSON.parse(stdout).error.code, 'interrupted');
   await assertNothingWritten(dir, out);
   const big = (await committedBlobs(join(cacheDir, 'blobs'))).filter((b) => b.size >= 1 << 20);
   assert.deepEqual(big, [], 'the big layer was never finished');

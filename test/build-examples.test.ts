@@ -21,7 +21,7 @@ async function build(example: string, args: string[]): Promise<{ digest: string;
   const r = await runCli(['build', join(repoRoot, 'examples', example), '--json', ...args]);
   assert.equal(r.code, 0, r.stderr);
   const json = JSON.parse(r.stdout.toString());
-  return { digest: json.manifestDigest, json };
+  return { digest: json.digest, json };
 }
 
 /** examples/busybox/store, made by its script (which copies the busybox binary: ask for busybox first). */
@@ -107,7 +107,7 @@ test('imgbuild inspect lists the layers with the store paths each holds', async 
   const r = await runCli(['inspect', out, '--json']);
   assert.equal(r.code, 0, r.stderr);
   const inspected = JSON.parse(r.stdout.toString());
-  assert.equal(inspected.manifestDigest, json.manifestDigest);
+  assert.equal(inspected.digest, json.digest);
   assert.deepEqual(
     inspected.layers.map((l: { storePaths: string[] }) => l.storePaths),
     json.layers.map((l: { storePaths: string[] }) => l.storePaths),

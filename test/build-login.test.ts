@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { copyFile, mkdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { runCli, tool } from './helpers/cli.js';
+import { checkJsonOutput, runCli, tool } from './helpers/cli.js';
 import { cliPath, repoRoot } from './helpers/paths.js';
 import { makeTestCa, startRegistry, type RunningRegistry, type TestCa } from './helpers/registry.js';
 import { tempDir } from './helpers/tmp.js';
@@ -29,9 +29,11 @@ const registryFixture = toolFixture(['docker-registry', 'openssl', 'htpasswd'], 
 
 after(() => registry?.stop());
 
-function login(password: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cliPath, 'login', registry!.host, '-u', 'alice', '--password-stdin', '--ca-file', ca.caCertPath], { env });
+/** `imgbuild login ... --json` with the password on stdin; its stdout checked against the login (or error) document. */
+async function login(password: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const args = ['login', registry!.host, '-u', 'alice', '--password-stdin', '--ca-file', ca.caCertPath, '--json'];
+  const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+    const child = spawn(process.execPath, [cliPath, ...args], { env });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
@@ -40,6 +42,8 @@ function login(password: string): Promise<{ code: number | null; stdout: string;
     child.on('close', (code) => resolve({ code, stdout, stderr }));
     child.stdin.end(`${password}\n`);
   });
+  checkJsonOutput(args, { ...r, signal: null, stdout: Buffer.from(r.stdout) });
+  return r;
 }
 
 test('a wrong password is refused with the user named and the password never printed', async (t) => {
@@ -48,6 +52,7 @@ test('a wrong password is refused with the user named and the password never pri
   assert.equal(r.code, 1);
   assert.match(r.stderr, /alice/);
   assert.doesNotMatch(r.stderr + r.stdout, /tr0ub4dor/);
+  assert.equal(JSON.parse(r.stdout).error.code, 'auth');
   await assert.rejects(stat(join(work, 'docker', 'config.json')), { code: 'ENOENT' });
 });
 
@@ -55,6 +60,7 @@ test('login stores the credentials (mode 0600) and build --push then uses them o
   if (!(await registryFixture.need(t, 'skopeo'))) return;
   const r = await login('correct horse');
   assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(JSON.parse(r.stdout), { schemaVersion: 1, registry: registry!.host, username: 'alice', storedIn: join(work, 'docker', 'config.json') });
   const config = join(work, 'docker', 'config.json');
   assert.equal((await stat(config)).mode & 0o777, 0o600);
   const auths = JSON.parse(await readFile(config, 'utf8')).auths;
@@ -63,7 +69,7 @@ test('login stores the credentials (mode 0600) and build --push then uses them o
   const ref = `${registry!.host}/private/hello:1`;
   const pushed = await runCli(['build', join(repoRoot, 'examples/hello'), '--push', ref, '--ca-file', ca.caCertPath, '--json'], { env });
   assert.equal(pushed.code, 0, pushed.stderr);
-  const digest = JSON.parse(pushed.stdout.toString()).manifestDigest;
+  const digest = JSON.parse(pushed.stdout.toString()).digest;
   // skopeo's --cert-dir takes a directory of CA certificates only.
   const certs = join(work, 'skopeo-certs');
   await mkdir(certs, { recursive: true });

@@ -56,13 +56,13 @@ test('build --push puts the image in the registry with the digest of the local b
   const digestFile = join(work, 'digest');
   const r = await cli(['build', hello, '--push', ref, ...pushArgs(registry!.host), '--digest-file', digestFile, '--json']);
   const built = JSON.parse(r.stdout.toString());
-  assert.equal((await readFile(digestFile, 'utf8')).trim(), built.manifestDigest);
+  assert.equal((await readFile(digestFile, 'utf8')).trim(), built.digest);
   const info = JSON.parse(await tool('skopeo', ['inspect', '--tls-verify=false', `docker://${ref}`]));
-  assert.equal(info.Digest, built.manifestDigest);
+  assert.equal(info.Digest, built.digest);
   const copy = join(work, 'copied.oci');
   await tool('skopeo', ['copy', '--src-tls-verify=false', `docker://${ref}`, `oci:${copy}:x`]);
   const copied = JSON.parse(await tool('skopeo', ['inspect', `oci:${copy}:x`]));
-  assert.equal(copied.Digest, built.manifestDigest);
+  assert.equal(copied.Digest, built.digest);
 });
 
 test('a second push of the same build uploads no blob', async (t) => {
@@ -76,15 +76,41 @@ test('a second push of the same build uploads no blob', async (t) => {
   assert.deepEqual(uploads, []);
 });
 
+test('build --push and push print <registry>/<repository>@<digest> alone on stdout; --json names it reference, with every tag pushed', async (t) => {
+  if (!(await registryFixture.need(t, 'skopeo'))) return;
+  const host = registry!.host;
+  const r = await cli(['build', hello, '--push', `${host}/examples/contract:1`, '--tag', 'latest', '--tag', 'stable', ...pushArgs(host)]);
+  const pinned = r.stdout.toString();
+  assert.match(pinned, new RegExp(`^${host}/examples/contract@sha256:[0-9a-f]{64}\n$`), 'one line: the pushed image, pinned');
+  assert.match(r.stderr, new RegExp(`^pushed ${host}/examples/contract@sha256:[0-9a-f]{64} \\(tags 1, latest, stable\\)$`, 'm'));
+  assert.match(r.stderr, /^blobs: \d+ uploaded/m);
+  // The line is a reference other tools take as it is.
+  const info = JSON.parse(await tool('skopeo', ['inspect', '--tls-verify=false', `docker://${pinned.trim()}`]));
+  assert.equal(`${host}/examples/contract@${info.Digest}`, pinned.trim());
+  const tags = JSON.parse(await tool('skopeo', ['list-tags', '--tls-verify=false', `docker://${host}/examples/contract`])).Tags as string[];
+  assert.deepEqual(tags.sort(), ['1', 'latest', 'stable']);
+
+  const j = JSON.parse((await cli(['build', hello, '--push', `${host}/examples/contract:2`, '--tag', 'extra', ...pushArgs(host), '--json'])).stdout.toString());
+  assert.deepEqual([j.reference, j.tags, j.digest], [pinned.trim(), ['2', 'extra'], info.Digest]);
+  assert.equal(j.output, undefined, 'no file written');
+
+  const out = join(work, 'contract.oci');
+  await cli(['build', hello, '-o', out]);
+  const p = await cli(['push', out, `docker://${host}/examples/contract-copy`, ...pushArgs(host)]);
+  assert.equal(p.stdout.toString(), `${host}/examples/contract-copy@${info.Digest}\n`);
+  const pj = JSON.parse((await cli(['push', `docker://${host}/examples/contract:1`, `${host}/examples/contract-copy@${info.Digest}`, ...pushArgs(host), '--json'])).stdout.toString());
+  assert.deepEqual([pj.source, pj.reference, pj.tags, pj.pushed.alreadyThere], [`docker://${host}/examples/contract:1`, `${host}/examples/contract-copy@${info.Digest}`, [], true]);
+});
+
 test('imgbuild push sends an OCI layout with its digest unchanged', async (t) => {
   if (!(await registryFixture.need(t, 'skopeo'))) return;
   const out = join(work, 'hello-push.oci');
   const built = JSON.parse((await cli(['build', hello, '-o', out, '--json'])).stdout.toString());
   const ref = `${registry!.host}/examples/pushed:v1`;
   const r = await cli(['push', out, ref, ...pushArgs(registry!.host), '--tag', 'latest', '--json']);
-  assert.equal(JSON.parse(r.stdout.toString()).digest, built.manifestDigest);
+  assert.equal(JSON.parse(r.stdout.toString()).digest, built.digest);
   const latest = JSON.parse(await tool('skopeo', ['inspect', '--tls-verify=false', `docker://${registry!.host}/examples/pushed:latest`]));
-  assert.equal(latest.Digest, built.manifestDigest);
+  assert.equal(latest.Digest, built.digest);
 });
 
 test('an image built on a pulled base mounts the base layers, inherits its Env and runs under runc', async (t) => {
@@ -138,7 +164,7 @@ test('a push of cached layers the registry already holds needs no local blob and
   await rm(blobDir, { recursive: true, force: true });
   proxy!.clearLog();
   const second = JSON.parse((await cli(['build', hello, '--push', ref, ...pushArgs(proxy!.host), '--json'])).stdout.toString());
-  assert.equal(second.manifestDigest, first.manifestDigest);
+  assert.equal(second.digest, first.digest);
   assert.equal(second.pushed.uploaded, 0);
   assert.deepEqual(proxy!.requests().filter((q) => q.path.includes('/blobs/uploads')), []);
   // No layer was written again (the build keeps no config or manifest blob either: the dir may stay absent).
@@ -168,7 +194,7 @@ test('a push of cached layers held nowhere makes them again from the store as th
   const ref = `${proxy!.host}/examples/remade-b:1`;
   const r = await cli(['build', hello, '--push', ref, ...pushArgs(proxy!.host), '--json']);
   const second = JSON.parse(r.stdout.toString());
-  assert.equal(second.manifestDigest, first.manifestDigest);
+  assert.equal(second.digest, first.digest);
   const storeLayers = second.layers.filter((l: { storePaths: string[] }) => l.storePaths.length > 0);
   assert.ok(storeLayers.length > 0);
   assert.equal(second.pushed.uploaded, second.layers.length + 1, 'every layer and the config');
@@ -178,14 +204,14 @@ test('a push of cached layers held nowhere makes them again from the store as th
   assert.deepEqual(storeLayers.filter((l: { digest: string }) => local.has(l.digest)), []);
   const copy = join(work, 'remade.oci');
   await tool('skopeo', ['copy', '--src-tls-verify=false', `docker://${ref}`, `oci:${copy}:x`]);
-  assert.equal(JSON.parse(await tool('skopeo', ['inspect', `oci:${copy}:x`])).Digest, first.manifestDigest);
+  assert.equal(JSON.parse(await tool('skopeo', ['inspect', `oci:${copy}:x`])).Digest, first.digest);
   // In PATCH chunks of 200 bytes (as to GHCR, whose chunks are 4 MiB) the streams serve too.
   const chunkedRef = `${proxy!.host}/examples/remade-c:1`;
   proxy!.clearLog();
   const third = JSON.parse((await cli(['build', hello, '--push', chunkedRef, ...pushArgs(proxy!.host), '--chunk-size', '200', '--json'])).stdout.toString());
   assert.equal(third.pushed.uploaded, third.layers.length + 1);
   assert.ok(proxy!.requests().some((q) => q.method === 'PATCH'), 'chunked uploads');
-  assert.equal(JSON.parse(await tool('skopeo', ['inspect', '--tls-verify=false', `docker://${chunkedRef}`])).Digest, first.manifestDigest);
+  assert.equal(JSON.parse(await tool('skopeo', ['inspect', '--tls-verify=false', `docker://${chunkedRef}`])).Digest, first.digest);
 });
 
 test('a cached layer whose record no longer matches the store fails the push before its last byte, and no tag moves', async (t) => {
@@ -239,7 +265,7 @@ async function keepOnlyRecords(cacheDir: string): Promise<void> {
 test('the CI flow: a fresh checkout with only the layer records kept writes no store layer and uploads nothing again', async (t) => {
   if (!(await registryFixture.need(t))) return;
   const { ciCache, first, next, uploads } = await ciFlow('ci', keepOnlyRecords);
-  assert.equal(next.out.manifestDigest, first.out.manifestDigest);
+  assert.equal(next.out.digest, first.out.digest);
   assert.equal(next.out.pushed.uploaded, 0);
   assert.deepEqual(uploads, []);
   const storeLayers = next.out.layers.filter((l: { storePaths: string[] }) => l.storePaths.length > 0);
@@ -256,7 +282,7 @@ test('the CI flow after `imgbuild cache prune` with its defaults: the records su
     const prune = await runCli(['cache', 'prune'], { env: ciEnv });
     assert.equal(prune.code, 0, prune.stderr);
   });
-  assert.equal(next.out.manifestDigest, first.out.manifestDigest);
+  assert.equal(next.out.digest, first.out.digest);
   assert.equal(next.out.pushed.uploaded, 0);
   assert.deepEqual(uploads, []);
   // Sending nothing would hold without records too (the registry has every blob): that every

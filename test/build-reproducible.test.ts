@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdir, utimes, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { runCommand } from './helpers/cli.js';
+import { checkJsonOutput, runCommand } from './helpers/cli.js';
 import { cliPath, repoRoot } from './helpers/paths.js';
 import { tempDir } from './helpers/tmp.js';
 
@@ -36,7 +36,8 @@ async function buildCopy(root: string, opts: { umask: string; tz: string; lang: 
     { cwd, env: { ...process.env, TZ: opts.tz, LANG: opts.lang, LC_ALL: opts.lang, IMGBUILD_CACHE_DIR: join(root, 'cache') } },
   );
   assert.equal(r.code, 0, r.stderr);
-  return JSON.parse(r.stdout.toString()).manifestDigest;
+  checkJsonOutput(['build', example, '-o', 'out.oci', '--json'], r);
+  return JSON.parse(r.stdout.toString()).digest;
 }
 
 test('two builds of examples/hello with different cwd, umask, TZ, locale and file times give one digest', async () => {

@@ -39,8 +39,8 @@ test('two builds at once sharing a cache both succeed with one digest; the cache
   );
   assert.equal(a!.code, 0, a!.stderr);
   assert.equal(b!.code, 0, b!.stderr);
-  const digestA = JSON.parse(a!.stdout.toString()).manifestDigest as string;
-  assert.equal(JSON.parse(b!.stdout.toString()).manifestDigest, digestA);
+  const digestA = JSON.parse(a!.stdout.toString()).digest as string;
+  assert.equal(JSON.parse(b!.stdout.toString()).digest, digestA);
 
   const files = await allFiles(cacheDir);
   assert.deepEqual(files.filter((f) => /\.tmp|\/\.tmp-/.test(f)), [], 'no temp file left');

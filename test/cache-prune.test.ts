@@ -182,15 +182,16 @@ test('imgbuild cache prune works on $IMGBUILD_CACHE_DIR, prints JSON with --json
   await mkdir(join(c.root, 'scan'), { recursive: true });
   const ok = await runCli(['cache', 'prune', '--max-size', '30K', '--json'], { env: { ...process.env, IMGBUILD_CACHE_DIR: c.root } });
   assert.equal(ok.code, 0, ok.stderr);
-  const r = JSON.parse(ok.stdout.toString()) as { cacheDir: string; maxSize: number; olderThanMs: null } & PruneResult;
+  const r = JSON.parse(ok.stdout.toString()) as { schemaVersion: number; cacheDir: string; maxSize: number; olderThanMs: null } & PruneResult;
+  assert.equal(r.schemaVersion, 1);
   assert.deepEqual([r.cacheDir, r.maxSize, r.olderThanMs], [c.root, 30 * 1024, null]);
   assert.deepEqual(r.removed.blobs.maxSize, { count: 2, bytes: 30 * 1024 });
   assert.deepEqual([r.kept.blobs, r.kept.layerRecords.count], [{ count: 1, bytes: 30 * 1024 }, 3]);
   assert.equal((await stat(c.blobs.path(c.layers[2]!.digest))).size, 30 * 1024);
 
   const bad = await runCli(['cache', 'prune', '--max-size', 'lots'], { env: { ...process.env, IMGBUILD_CACHE_DIR: c.root } });
-  assert.equal(bad.code, 1);
-  assert.match(bad.stderr, /error\[cache-option\]: --max-size "lots" is not a size like 500M or 10G/);
+  assert.equal(bad.code, 2, 'a usage error');
+  assert.match(bad.stderr, /error\[usage\]: --max-size "lots" is not a size like 500M or 10G/);
 });
 
 test('with no option, imgbuild cache prune says it removed nothing and why it kept blobs and records', async () => {

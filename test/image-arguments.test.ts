@@ -42,18 +42,18 @@ after(async () => {
 async function inspect(arg: string, extra: string[] = []) {
   const r = await runCli(['inspect', arg, '--json', ...extra], { env });
   assert.equal(r.code, 0, r.stderr);
-  return JSON.parse(r.stdout.toString()) as { source: string; manifestDigest: string; refs: string[]; layers: { storePaths: string[] }[] };
+  return JSON.parse(r.stdout.toString()) as { source: string; digest: string; refs: string[]; layers: { storePaths: string[] }[] };
 }
 
 test('inspect reads an OCI layout as oci:<dir>, oci:<dir>:<tag> and a bare path, with one digest', async () => {
   for (const arg of [`oci:${join(work, 'hello.oci')}`, `oci:${join(work, 'hello.oci')}:2.12.1`, join(work, 'hello.oci')]) {
-    assert.equal((await inspect(arg)).manifestDigest, HELLO, arg);
+    assert.equal((await inspect(arg)).digest, HELLO, arg);
   }
 });
 
 test('inspect reads an OCI archive as oci-archive:<file> with the layout\'s digest', async () => {
   const i = await inspect(`oci-archive:${join(work, 'hello.oci.tar')}`);
-  assert.equal(i.manifestDigest, HELLO);
+  assert.equal(i.digest, HELLO);
   assert.equal(i.source, `oci-archive:${join(work, 'hello.oci.tar')}`);
 });
 
@@ -62,8 +62,8 @@ test('inspect reads a docker-archive, plain and gzipped (dockerTools\' .tar.gz),
   const gzipped = await inspect(`docker-archive:${join(work, 'hello.docker.tar.gz')}`);
   const bare = await inspect(join(work, 'hello.docker.tar.gz'));
   assert.deepEqual(plain.refs, ['imgbuild-examples/hello:2.12.1']);
-  assert.equal(gzipped.manifestDigest, plain.manifestDigest);
-  assert.equal(bare.manifestDigest, plain.manifestDigest);
+  assert.equal(gzipped.digest, plain.digest);
+  assert.equal(bare.digest, plain.digest);
   assert.deepEqual(gzipped.layers.map((l) => l.storePaths), plain.layers.map((l) => l.storePaths));
 });
 
@@ -111,7 +111,7 @@ test('inspect reads docker://<ref> from a registry without fetching a layer', as
   const p = await runCli(['push', join(work, 'hello.oci'), ref, '--insecure-registry', registry!.host], { env });
   assert.equal(p.code, 0, p.stderr);
   const i = await inspect(`docker://${ref}`, ['--insecure-registry', registry!.host]);
-  assert.equal(i.manifestDigest, HELLO);
+  assert.equal(i.digest, HELLO);
   assert.deepEqual(i.refs, [ref]);
 });
 

@@ -220,7 +220,7 @@ test('the CLI with IMGBUILD_WORKERS=0 and with workers gives one digest and exit
     const env = { ...process.env, IMGBUILD_CACHE_DIR: join(root, 'cache'), IMGBUILD_WORKERS: workers };
     const r = await runCli(['build', join(repoRoot, 'examples/hello'), '-o', join(root, 'out.oci'), '--json'], { env, cwd: root });
     assert.equal(r.code, 0, r.stderr.toString());
-    digests.push(JSON.parse(r.stdout.toString()).manifestDigest as string);
+    digests.push(JSON.parse(r.stdout.toString()).digest as string);
   }
   assert.equal(digests[0], digests[1]);
 });

@@ -107,3 +107,10 @@ test('build from a spec object and push; copy to a second repository; read one f
   const read = await runExample('read-file.js', home);
   assert.equal(read, 'etc etc/motd\nbuilt by imgbuild\n');
 });
+
+test('the installed package ships the JSON Schemas of the --json documents as imgbuild/schemas/<name>.schema.json', async () => {
+  const script = "const p = (await import('node:module')).createRequire(import.meta.url).resolve('imgbuild/schemas/build.schema.json'); process.stdout.write(JSON.parse((await import('node:fs')).readFileSync(p, 'utf8')).title)";
+  const r = await runCommand(process.execPath, ['--input-type=module', '-e', script], { cwd: project });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout.toString(), 'imgbuild build --json');
+});

@@ -56,9 +56,9 @@ async function cli(args: string[]) {
 
 async function buildJson(args: string[]) {
   return JSON.parse((await cli(['build', spec, ...args, '--json'])).stdout.toString()) as {
-    manifestDigest: string;
+    digest: string;
     mediaType: string;
-    platforms: { platform: string; manifestDigest: string; layers: { digest: string; reason: string }[] }[];
+    platforms: { platform: string; digest: string; layers: { digest: string; reason: string }[] }[];
   };
 }
 
@@ -70,8 +70,8 @@ test('a spec with platforms builds an OCI index over one image per platform, whi
   assert.deepEqual(built.platforms.map((p) => p.platform), ['linux/amd64', 'linux/arm64/v8']);
   const raw = JSON.parse(await tool('skopeo', ['inspect', '--raw', `oci:${out}:1`]));
   assert.deepEqual(raw.manifests.map((m: { digest: string; platform: unknown }) => [m.digest, m.platform]), [
-    [built.platforms[0]!.manifestDigest, { architecture: 'amd64', os: 'linux' }],
-    [built.platforms[1]!.manifestDigest, { architecture: 'arm64', os: 'linux', variant: 'v8' }],
+    [built.platforms[0]!.digest, { architecture: 'amd64', os: 'linux' }],
+    [built.platforms[1]!.digest, { architecture: 'arm64', os: 'linux', variant: 'v8' }],
   ]);
   const arm = JSON.parse(await tool('skopeo', ['inspect', '--override-arch', 'arm64', '--override-variant', 'v8', `oci:${out}:1`]));
   assert.equal(arm.Architecture, 'arm64');
@@ -84,10 +84,10 @@ test('inspect of an index lists its platforms; --platform shows one image', asyn
   const out = join(work, 'inspect.oci');
   const built = await buildJson(['-o', out]);
   const listed = JSON.parse((await cli(['inspect', out, '--json'])).stdout.toString());
-  assert.equal(listed.manifestDigest, built.manifestDigest);
-  assert.deepEqual(listed.platforms.map((p: { platform: string; digest: string }) => [p.platform, p.digest]), built.platforms.map((p) => [p.platform, p.manifestDigest]));
+  assert.equal(listed.digest, built.digest);
+  assert.deepEqual(listed.platforms.map((p: { platform: string; digest: string }) => [p.platform, p.digest]), built.platforms.map((p) => [p.platform, p.digest]));
   const one = JSON.parse((await cli(['inspect', out, '--platform', 'linux/arm64', '--json'])).stdout.toString());
-  assert.equal(one.manifestDigest, built.platforms[1]!.manifestDigest);
+  assert.equal(one.digest, built.platforms[1]!.digest);
   assert.equal(one.config.architecture, 'arm64');
 });
 
@@ -95,13 +95,13 @@ test('--platform builds a subset; a docker-archive of several platforms is refus
   const arm = await buildJson(['--platform', 'linux/arm64', '-o', join(work, 'arm.oci')]);
   assert.deepEqual(arm.platforms.map((p) => p.platform), ['linux/arm64/v8']);
   const r = await runCli(['build', spec, '-f', 'docker-archive', '-o', join(work, 'x.tar')], { env });
-  assert.equal(r.code, 1);
+  assert.equal(r.code, 2, 'a usage error');
   assert.match(r.stderr, /error\[usage\]: a docker-archive holds one platform, and this spec builds linux\/amd64, linux\/arm64\/v8\nhint: pick one with --platform/);
   assert.doesNotMatch(r.stderr, /layer \d/);
   const one = await runCli(['build', spec, '-f', 'docker-archive', '--platform', 'linux/amd64', '-o', join(work, 'amd.tar')], { env });
   assert.equal(one.code, 0, one.stderr);
   const bad = await runCli(['build', spec, '--platform', 'linux/s390x', '-o', join(work, 'y.oci')], { env });
-  assert.equal(bad.code, 1);
+  assert.equal(bad.code, 2, 'a usage error');
   assert.match(bad.stderr, /error\[usage\]: --platform linux\/s390x: the spec builds linux\/amd64, linux\/arm64\/v8/);
 });
 
@@ -128,7 +128,7 @@ test('a push of the index uploads each distinct blob once, then the images and t
   assert.equal(raw.manifests.length, 2);
   proxy!.clearLog();
   const again = await buildJson(['--push', ref, '--insecure-registry', proxy!.host]);
-  assert.equal(again.manifestDigest, built.manifestDigest);
+  assert.equal(again.digest, built.digest);
   assert.equal(uploadsByDigest(proxy!).size, 0);
 });
 
@@ -139,9 +139,12 @@ test('index create over two images pushed by separate builds gives the one-spec 
   await cli(['build', spec, '--platform', 'linux/amd64', '--push', `${host}/multi/parts:amd64`, '--insecure-registry', host]);
   await cli(['build', spec, '--platform', 'linux/arm64', '--push', `${host}/multi/parts:arm64`, '--insecure-registry', host]);
   proxy!.clearLog();
-  const r = await cli(['index', 'create', `${host}/multi/parts:1`, `docker://${host}/multi/parts:amd64`, `docker://${host}/multi/parts:arm64`, '--insecure-registry', host, '--json']);
-  assert.equal(JSON.parse(r.stdout.toString()).digest, whole.manifestDigest);
-  const blobReads = proxy!.requests().filter((q) => q.method === 'GET' && q.path.includes('/blobs/sha256:') && !q.path.includes(whole.platforms[0]!.manifestDigest));
+  const r = await cli(['index', 'create', `${host}/multi/parts:1`, `docker://${host}/multi/parts:amd64`, `docker://${host}/multi/parts:arm64`, '--insecure-registry', host, '--tag', 'latest', '--json']);
+  const created = JSON.parse(r.stdout.toString());
+  assert.equal(created.digest, whole.digest);
+  assert.deepEqual([created.reference, created.tags], [`${host}/multi/parts@${whole.digest}`, ['1', 'latest']]);
+  assert.deepEqual(created.platforms.map((p: { platform: string; digest: string }) => [p.platform, p.digest]), whole.platforms.map((p) => [p.platform, p.digest]));
+  const blobReads = proxy!.requests().filter((q) => q.method === 'GET' && q.path.includes('/blobs/sha256:') && !q.path.includes(whole.platforms[0]!.digest));
   // Only the two configs are read (each image's platform is in its config); no layer moves.
   const layerDigests = new Set(whole.platforms.flatMap((p) => p.layers.map((l) => l.digest)));
   assert.deepEqual(blobReads.filter((q) => [...layerDigests].some((d) => q.path.includes(d))), []);
@@ -154,9 +157,10 @@ test('push of a two-platform layout pushes both images and the index', async (t)
   const built = await buildJson(['-o', out]);
   const ref = `${registry!.host}/multi/pushed:1`;
   const r = JSON.parse((await cli(['push', out, ref, '--insecure-registry', registry!.host, '--json'])).stdout.toString());
-  assert.equal(r.digest, built.manifestDigest);
+  assert.equal(r.digest, built.digest);
+  assert.deepEqual(r.platforms.map((p: { platform: string; digest: string }) => [p.platform, p.digest]), built.platforms.map((p) => [p.platform, p.digest]));
   const raw = JSON.parse(await tool('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${ref}`]));
-  assert.deepEqual(raw.manifests.map((m: { digest: string }) => m.digest), built.platforms.map((p) => p.manifestDigest));
+  assert.deepEqual(raw.manifests.map((m: { digest: string }) => m.digest), built.platforms.map((p) => p.digest));
   for (const arch of ['amd64', 'arm64']) {
     const info = JSON.parse(await tool('skopeo', ['inspect', '--tls-verify=false', '--override-arch', arch, '--override-variant', 'v8', `docker://${ref}`]));
     assert.equal(info.Architecture, arch);

@@ -57,7 +57,7 @@ test('build --plan of a plan file gives the digest of a build that plans for its
   await writeFile(planFile, (await runCli(['plan', onBase, '--json'], { env })).stdout);
   const planned = await json(['build', onBase, '--plan', planFile, '-o', join(work, 'b.oci'), '--json']);
   const self = await json(['build', onBase, '-o', join(work, 'c.oci'), '--json']);
-  assert.equal(planned.manifestDigest, self.manifestDigest);
+  assert.equal(planned.digest, self.digest);
 });
 
 test('build --plan follows the plan\'s grouping, not its own', async () => {

@@ -26,7 +26,7 @@ const registries = toolFixture(['docker-registry'], async () => {
   [a, b] = await Promise.all([startRegistry(), startRegistry()]);
   const r = await runCli(['build', join(repoRoot, 'examples/hello'), '--push', `${a.host}/src/hello:1`, '--insecure-registry', a.host, '--json'], { env });
   assert.equal(r.code, 0, r.stderr);
-  digest = JSON.parse(r.stdout.toString()).manifestDigest;
+  digest = JSON.parse(r.stdout.toString()).digest;
 });
 
 after(async () => {
@@ -36,7 +36,8 @@ after(async () => {
 async function push(from: string, to: string) {
   const r = await runCli(['push', from, to, '--insecure-registry', a!.host, '--insecure-registry', b!.host, '--json'], { env: { ...env, IMGBUILD_CACHE_DIR: join(work, 'empty-cache') } });
   assert.equal(r.code, 0, r.stderr);
-  return JSON.parse(r.stdout.toString()) as { digest: string; uploaded: number; mounted: number; skipped: number };
+  const doc = JSON.parse(r.stdout.toString()) as { digest: string; pushed: { uploaded: number; mounted: number; skipped: number } };
+  return { digest: doc.digest, ...doc.pushed };
 }
 
 test('push docker://a/x docker://b/x copies an image between registries with its digest, every blob streamed', async (t) => {

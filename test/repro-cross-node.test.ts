@@ -63,7 +63,7 @@ test('examples/hello and examples/busybox built with Node 20, 22 and 24: one man
         env: { ...process.env, IMGBUILD_CACHE_DIR: join(out, 'cache') },
       });
       assert.equal(r.code, 0, `build of ${name} under Node ${version}: ${r.stderr}`);
-      digests.get(name)!.set(version, JSON.parse(r.stdout.toString()).manifestDigest);
+      digests.get(name)!.set(version, JSON.parse(r.stdout.toString()).digest);
     }
   }
   for (const [name, byNode] of digests) {

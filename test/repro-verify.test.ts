@@ -62,7 +62,7 @@ test('verify examples/busybox (store made by its script): one digest', async (t)
   assert.equal(code, 0);
   assert.equal(result.reproducible, true);
   assertIsolated(result);
-  assert.equal(result.builds[0]!.manifestDigest, result.builds[1]!.manifestDigest);
+  assert.equal(result.builds[0]!.digest, result.builds[1]!.digest);
   assert.equal(result.diff, undefined);
 });
 
@@ -73,7 +73,7 @@ test('verify examples/multiarch (stores made by its script): two isolated builds
   assert.equal(code, 0);
   assert.equal(result.reproducible, true);
   assertIsolated(result);
-  assert.equal(result.builds[0]!.manifestDigest, result.builds[1]!.manifestDigest);
+  assert.equal(result.builds[0]!.digest, result.builds[1]!.digest);
 });
 
 test('verify a spec that writes its build time into a file: exit 1, that file and its content named, nothing else', async () => {
@@ -81,7 +81,7 @@ test('verify a spec that writes its build time into a file: exit 1, that file an
   assert.equal(code, 1);
   assert.equal(result.reproducible, false);
   assertIsolated(result);
-  assert.notEqual(result.builds[0]!.manifestDigest, result.builds[1]!.manifestDigest);
+  assert.notEqual(result.builds[0]!.digest, result.builds[1]!.digest);
   const diff = result.diff as ImageDiff;
   assert.deepEqual([diff.manifest, diff.config, diff.notes], [[], [], []]);
   // Layer 1 (the store path) is the same in both; layer 2 (customisation) holds the stamp.
@@ -124,7 +124,7 @@ test('verify --against the image an earlier build wrote: exit 0; against a chang
   const same = await verifyJson([join(fixture, 'base'), '--against', built]);
   assert.equal(same.code, 0);
   assert.equal(same.result.builds.length, 1);
-  assert.deepEqual(same.result.against, { source: `oci:${built}`, manifestDigest: same.result.builds[0]!.manifestDigest });
+  assert.deepEqual(same.result.against, { source: `oci:${built}`, digest: same.result.builds[0]!.digest });
 
   const copy = await Layout.copy(built, join(dir, 'changed.oci'));
   copy.config.config.Env = ['PATH=/bin', 'LANG=en_US.UTF-8'];
@@ -166,12 +166,12 @@ test('the CI flow: build --push to a registry, then verify --against the pushed 
     const image = `${registry.host}/repro/base`;
     const b = await runCli(['build', join(fixture, 'base'), '--push', `${image}:1`, '--insecure-registry', registry.host, '--json'], { env });
     assert.equal(b.code, 0, b.stderr);
-    const digest = JSON.parse(b.stdout.toString()).manifestDigest as string;
+    const digest = JSON.parse(b.stdout.toString()).digest as string;
     const ref = `docker://${image}@${digest}`;
     const { code, result } = await verifyJson([join(fixture, 'base'), '--against', ref, '--insecure-registry', registry.host]);
     assert.equal(code, 0);
-    assert.deepEqual(result.against, { source: ref, manifestDigest: digest });
-    assert.equal(result.builds[0]!.manifestDigest, digest);
+    assert.deepEqual(result.against, { source: ref, digest: digest });
+    assert.equal(result.builds[0]!.digest, digest);
   } finally {
     await registry.stop();
   }

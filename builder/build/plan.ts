@@ -17,7 +17,8 @@ export const PLAN_VERSION = 1;
 export interface ImagePlan {
   imgbuildPlan: typeof PLAN_VERSION;
   closure: { digest: Digest; paths: number; narSize: number };
-  base?: { source: string; manifestDigest: Digest; layers: { digest: Digest; diffId: Digest; size: number }[] };
+  /** The base image: `digest` is its manifest's. */
+  base?: { source: string; digest: Digest; layers: { digest: Digest; diffId: Digest; size: number }[] };
   strategy: LayerPlan['strategy'];
   /** Store layers, bottom first. */
   layers: PlannedLayer[];
@@ -48,7 +49,7 @@ export function planImage(spec: ResolvedSpec, closure: ClosureGraph, base: Image
   return {
     imgbuildPlan: PLAN_VERSION,
     closure: { digest: closureDigest(closure), paths: closure.paths.length, narSize: closure.paths.reduce((s, p) => s + p.narSize, 0) },
-    ...(base ? { base: { source: base.source, manifestDigest: base.descriptor.digest, layers: base.layers.map((l) => ({ digest: l.digest, diffId: l.diffId, size: l.size })) } } : {}),
+    ...(base ? { base: { source: base.source, digest: base.descriptor.digest, layers: base.layers.map((l) => ({ digest: l.digest, diffId: l.diffId, size: l.size })) } } : {}),
     strategy: layering.strategy,
     layers: layering.layers,
     totalLayers: baseLayers + layering.layers.length + 1,
@@ -69,8 +70,10 @@ export function checkPlan(value: unknown, file: string, closure: ClosureGraph, b
   if (plan.closure?.digest !== digest) {
     throw new ImgbuildError('plan', `${file}: the plan was made for another closure (${plan.closure?.digest ?? 'none'}, ${plan.closure?.paths ?? '?'} paths); this build's is ${digest} (${closure.paths.length} paths)`, hint);
   }
-  if ((plan.base?.manifestDigest ?? null) !== (base?.descriptor.digest ?? null)) {
-    throw new ImgbuildError('plan', `${file}: the plan was made for base image ${plan.base?.manifestDigest ?? '(none)'}; this build's is ${base?.descriptor.digest ?? '(none)'}`, hint);
+  // `manifestDigest`: what plans said before schemaVersion 1 of the --json documents.
+  const planBase = plan.base ? (plan.base.digest ?? (plan.base as { manifestDigest?: Digest }).manifestDigest ?? null) : null;
+  if (planBase !== (base?.descriptor.digest ?? null)) {
+    throw new ImgbuildError('plan', `${file}: the plan was made for base image ${planBase ?? '(none)'}; this build's is ${base?.descriptor.digest ?? '(none)'}`, hint);
   }
   // The plan's layers must hold exactly the closure's paths, each once.
   const inClosure = new Set(closure.paths.map((p) => p.path));
@@ -96,7 +99,7 @@ export function checkPlan(value: unknown, file: string, closure: ClosureGraph, b
 /** The plan as text for `imgbuild plan`: base layers, the store layers' table, the customisation layer. */
 export function formatImagePlan(plan: ImagePlan): string {
   const lines: string[] = [];
-  if (plan.base) lines.push(`base: ${plan.base.source} (${plan.base.manifestDigest}), ${plan.base.layers.length} layers`);
+  if (plan.base) lines.push(`base: ${plan.base.source} (${plan.base.digest}), ${plan.base.layers.length} layers`);
   lines.push(formatPlan({ strategy: plan.strategy, layers: plan.layers }).trimEnd());
   lines.push(`customisation layer on top; ${plan.totalLayers} layers in all`);
   return `${lines.join('\n')}\n`;

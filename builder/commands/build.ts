@@ -1,5 +1,4 @@
-import { readFile } from 'node:fs/promises';
-import type { PushResult } from '../../registry-client/index.js';
+import { readFile, writeFile } from 'node:fs/promises';
 import { buildImage, type Build } from '../build/build-image.js';
 import { buildIndex, platformName, selectPlatforms, type IndexBuild } from '../build/build-index.js';
 import type { Image } from '../model/image.js';
@@ -9,8 +8,12 @@ import { ImgbuildError } from '../errors.js';
 import { progressReporter } from '../progress.js';
 import { defaultOutputPath, writeImage, type OutputFormat } from '../transports/write.js';
 import { cliBuildContext } from './context.js';
-import { loadCliSpec, printJson, readPrevious, type StoreFlags } from './common.js';
+import { loadCliSpec, readPrevious, type StoreFlags } from './common.js';
+import { printJson } from './print.js';
 import { chunkSizeOf, lazyClient, type RegistryFlags } from './registry-flags.js';
+import type { BuildDocument } from './documents.js';
+import { SCHEMA_VERSION } from './schema-version.js';
+import { formatPush, pushSummary, type PushSummary } from './push-summary.js';
 
 interface BuildFlags extends StoreFlags, RegistryFlags {
   output?: string;
@@ -41,6 +44,7 @@ export async function runBuild(specFile: string, flags: BuildFlags): Promise<voi
   try {
     // Bad flags are refused before the build, not after it.
     if (pushRef) chunkSizeOf(flags);
+    if (flags.json && flags.stream) throw new ImgbuildError('usage', '--json and --stream both write to stdout', 'drop --json (the summary goes to stderr), or write a file with -o instead of --stream');
     if (flags.plan && flags.previous) throw new ImgbuildError('usage', '--plan and --previous cannot be used together', 'make the plan with `imgbuild plan --previous <image> --json`, then build with --plan alone');
     const spec = await loadCliSpec(specFile, flags);
     const multi = spec.platforms !== undefined;
@@ -81,12 +85,12 @@ export async function runBuild(specFile: string, flags: BuildFlags): Promise<voi
     }
     abort.signal.throwIfAborted();
 
-    let pushed: PushResult | undefined;
+    let pushed: PushSummary | undefined;
     if (pushRef) {
       const { pushImage } = await import('../transports/registry.js');
-      pushed = await pushImage(await client.get(), pushRef, artifact, { tags: flags.tag ?? [], chunkSize: chunkSizeOf(flags) });
-      const { reportPush } = await import('./push.js');
-      await reportPush({ ...pushed, target: pushRef.toString() }, { digestFile: flags.digestFile }, process.stderr);
+      const result = await pushImage(await client.get(), pushRef, artifact, { tags: flags.tag ?? [], chunkSize: chunkSizeOf(flags) });
+      pushed = pushSummary(result, pushRef, flags.tag ?? []);
+      if (flags.digestFile) await writeFile(flags.digestFile, `${pushed.digest}\n`);
     }
     report(built, flags, output, pushed);
   } finally {
@@ -125,46 +129,55 @@ async function previousByPlatform(image: string | undefined, flags: RegistryFlag
   return (platform) => readPrevious(image, flags, { os: platform.os, architecture: platform.architecture, ...(platform.variant ? { variant: platform.variant } : {}) });
 }
 
-/** What `--json` says of one image. */
-function imageSummary(image: Image) {
-  return {
-    manifestDigest: image.descriptor.digest,
-    configDigest: image.configDescriptor.digest,
-    layers: image.layers.map((l) => {
-      const { reason, storePaths } = layerReason(l);
-      return { digest: l.digest, diffId: l.diffId, size: l.size, mediaType: l.mediaType, reason: reason ?? 'base', storePaths };
-    }),
-  };
+/** What `--json` says of one image's layers. */
+function layerSummaries(image: Image): BuiltLayer[] {
+  return image.layers.map((l) => {
+    const { reason, storePaths } = layerReason(l);
+    return { digest: l.digest, diffId: l.diffId, size: l.size, mediaType: l.mediaType, reason: reason ?? 'base', storePaths };
+  });
 }
 
-function report(built: Built, flags: BuildFlags, output: string | undefined, pushed: PushResult | undefined): void {
+type BuiltLayer = Extract<BuildDocument, { layers: unknown }>['layers'][number];
+
+/**
+ * stdout is the result alone: the digest (`DIGEST=$(imgbuild build ...)`), or after a push the
+ * pinned reference `<registry>/<repository>@<digest>`, or with --json one document. What was
+ * written, what was pushed and how to look inside go to stderr; with --stream, stdout carries
+ * the archive and everything else goes to stderr.
+ */
+function report(built: Built, flags: BuildFlags, output: string | undefined, pushed: PushSummary | undefined): void {
   const { spec } = built;
   const artifact = 'index' in built ? built.index : built.image;
   const tag = artifact.refs[0]!.slice(spec.name.length + 1);
-  if (flags.json && !flags.stream) {
-    const pushedSummary = pushed ? { reference: pushed.reference, uploaded: pushed.uploaded, mounted: pushed.mounted, skipped: pushed.skipped, bytesSent: pushed.bytesSent, alreadyThere: pushed.alreadyThere } : undefined;
-    const where = { format: output ? flags.format : undefined, output, pushed: pushedSummary };
-    if ('index' in built) {
-      printJson({
-        name: spec.name,
-        tag,
-        manifestDigest: built.index.descriptor.digest,
-        mediaType: built.index.descriptor.mediaType,
-        ...where,
-        platforms: built.builds.map((b) => ({ platform: platformName(b.spec), ...imageSummary(b.image) })),
-      });
-    } else {
-      const { manifestDigest, configDigest, layers } = imageSummary(built.image);
-      printJson({ name: spec.name, tag, manifestDigest, configDigest, ...where, layers });
-    }
+  if (flags.json) {
+    const common = {
+      schemaVersion: SCHEMA_VERSION,
+      name: spec.name,
+      tag,
+      digest: artifact.descriptor.digest,
+      mediaType: artifact.descriptor.mediaType!,
+    };
+    const where = {
+      ...(output ? { format: flags.format, output } : {}),
+      ...(pushed ? { reference: pushed.reference, tags: pushed.tags, pushed: pushed.pushed } : {}),
+    };
+    const doc: BuildDocument = 'index' in built
+      ? {
+          ...common,
+          platforms: built.builds.map((b) => ({ platform: platformName(b.spec), digest: b.image.descriptor.digest, mediaType: b.image.descriptor.mediaType!, configDigest: b.image.configDescriptor.digest, layers: layerSummaries(b.image) })),
+          ...where,
+        }
+      : { ...common, platform: platformName(spec), configDigest: built.image.configDescriptor.digest, layers: layerSummaries(built.image), ...where };
+    printJson(doc);
     return;
   }
-  // With --stream, stdout carries the archive: say everything else on stderr.
-  const say = (s: string) => (flags.stream ? process.stderr : process.stdout).write(`${s}\n`);
-  say(artifact.descriptor.digest);
+  const note = (s: string) => process.stderr.write(`${s}\n`);
   if (output) {
     const what = 'index' in built ? `${built.builds.length === 1 ? 'platform' : `${built.builds.length} platforms`}: ${built.builds.map((b) => platformName(b.spec)).join(', ')}` : `${built.image.layers.length} layers`;
-    say(`wrote ${flags.format} ${output} (${artifact.refs[0]}, ${what})`);
-    say(`look inside: imgbuild inspect ${output}${flags.format === 'oci' ? `   or   skopeo inspect oci:${output}` : ''}`);
+    note(`wrote ${flags.format} ${output} (${artifact.refs[0]}, ${what})`);
   }
+  if (pushed) formatPush(pushed).forEach(note);
+  if (output) note(`look inside: imgbuild inspect ${output}${flags.format === 'oci' ? `   or   skopeo inspect oci:${output}` : ''}`);
+  if (flags.stream) note(artifact.descriptor.digest);
+  else process.stdout.write(`${pushed ? pushed.reference : artifact.descriptor.digest}\n`);
 }

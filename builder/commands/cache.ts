@@ -1,7 +1,9 @@
 import { pruneCache, type PruneResult, type Tally } from '../cache/prune.js';
 import { cacheRoot } from './cache-dir.js';
 import { ImgbuildError } from '../errors.js';
-import { printJson } from './common.js';
+import { printJson } from './print.js';
+import type { CachePruneDocument } from './documents.js';
+import { SCHEMA_VERSION } from './schema-version.js';
 import { formatBytes } from '../store/format.js';
 import { parseSize, sumOfUnits } from '../unit-sum.js';
 
@@ -15,7 +17,7 @@ interface PruneFlags {
 export class CacheOptionError extends ImgbuildError {
   override name = 'CacheOptionError';
   constructor(option: string, value: string, expected: string) {
-    super('cache-option', `${option} ${JSON.stringify(value)} is not ${expected}`, `e.g. ${option === '--max-size' ? '--max-size 10G' : '--older-than 30d'}`);
+    super('usage', `${option} ${JSON.stringify(value)} is not ${expected}`, `e.g. ${option === '--max-size' ? '--max-size 10G' : '--older-than 30d'}`);
   }
 }
 
@@ -33,7 +35,10 @@ export async function runCachePrune(flags: PruneFlags): Promise<void> {
   if (flags.olderThan !== undefined && olderThanMs === undefined) throw new CacheOptionError('--older-than', flags.olderThan, 'an age like 30d, 12h or 1w');
   const root = cacheRoot();
   const result = await pruneCache(root, { maxSize, olderThanMs });
-  if (flags.json) printJson({ cacheDir: root, maxSize: maxSize ?? null, olderThanMs: olderThanMs ?? null, ...result });
+  if (flags.json) {
+    const doc: CachePruneDocument = { schemaVersion: SCHEMA_VERSION, cacheDir: root, maxSize: maxSize ?? null, olderThanMs: olderThanMs ?? null, ...result };
+    printJson(doc);
+  }
   else process.stdout.write(pruneReport(root, result, flags));
 }
 

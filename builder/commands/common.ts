@@ -34,10 +34,6 @@ export async function loadCliSpec(specFile: string, flags: StoreFlags): Promise<
   });
 }
 
-export function printJson(value: unknown): void {
-  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
-}
-
 const specFileNames = SPEC_EXTENSIONS.map((ext) => `image${ext}`);
 
 /** A spec argument may name a directory holding `image.<ext>` (as `examples/hello`). */

@@ -1,6 +1,8 @@
 import { countArtifactDifferences, diffArtifacts, formatArtifactDiff } from '../repro/diff-artifacts.js';
 import { openArtifact } from '../transports/open.js';
-import { printJson } from './common.js';
+import { printJson } from './print.js';
+import type { DiffDocument } from './documents.js';
+import { SCHEMA_VERSION } from './schema-version.js';
 import { lazyClient, type RegistryFlags } from './registry-flags.js';
 
 export interface DiffFlags extends Pick<RegistryFlags, 'insecureRegistry' | 'caFile'> {
@@ -18,7 +20,10 @@ export async function runDiff(a: string, b: string, flags: DiffFlags): Promise<v
     const open = { registry: client.get };
     const [ia, ib] = await Promise.all([openArtifact(a, open), openArtifact(b, open)]);
     const diff = await diffArtifacts(ia, ib);
-    if (flags.json) printJson(diff);
+    if (flags.json) {
+      const doc: DiffDocument = { schemaVersion: SCHEMA_VERSION, ...diff };
+      printJson(doc);
+    }
     else process.stdout.write(formatArtifactDiff(diff, flags.maxFiles ? { maxFiles: Number(flags.maxFiles) } : {}));
     process.exitCode = countArtifactDifferences(diff) === 0 ? 0 : 1;
   } finally {

@@ -2,7 +2,10 @@ import { assembleIndex } from '../build/build-index.js';
 import { ImgbuildError } from '../errors.js';
 import type { Image } from '../model/image.js';
 import { openArtifact } from '../transports/open.js';
-import { reportPush } from './push.js';
+import { indexPlatforms, reportPush } from './push.js';
+import { pushSummary } from './push-summary.js';
+import type { IndexCreateDocument } from './documents.js';
+import { SCHEMA_VERSION } from './schema-version.js';
 import { chunkSizeOf, lazyClient, type RegistryFlags } from './registry-flags.js';
 
 interface IndexCreateFlags extends RegistryFlags {
@@ -46,7 +49,17 @@ export async function runIndexCreate(reference: string, images: string[], flags:
     );
     const { pushImage } = await import('../transports/registry.js');
     const result = await pushImage(await client.get(), ref, index, { tags: flags.tag ?? [], chunkSize: chunkSizeOf(flags) });
-    await reportPush({ ...result, target: ref.toString() }, flags);
+    const summary = pushSummary(result, ref, flags.tag ?? []);
+    const doc: IndexCreateDocument = {
+      schemaVersion: SCHEMA_VERSION,
+      digest: summary.digest,
+      mediaType: index.descriptor.mediaType!,
+      reference: summary.reference,
+      tags: summary.tags,
+      pushed: summary.pushed,
+      platforms: indexPlatforms(index),
+    };
+    await reportPush(summary, doc, flags);
   } finally {
     await client.close();
   }

@@ -3,7 +3,9 @@ import { parsePlatform } from '../build/build-index.js';
 import { formatPlatform, imageForPlatform } from '../model/complete.js';
 import type { Index } from '../model/image.js';
 import { openArtifact } from '../transports/open.js';
-import { printJson } from './common.js';
+import { printJson } from './print.js';
+import type { InspectDocument } from './documents.js';
+import { SCHEMA_VERSION } from './schema-version.js';
 import { lazyClient, type RegistryFlags } from './registry-flags.js';
 
 /** `imgbuild inspect <image>`: any image argument; a registry image's layers are not fetched. */
@@ -16,7 +18,18 @@ export async function runInspect(imageArg: string, flags: RegistryFlags & { json
     const img = await imageForPlatform(artifact, flags.platform ? parsePlatform(flags.platform) : undefined);
     const layers = img.layers.map((l) => ({ digest: l.digest, diffId: l.diffId, size: l.size, mediaType: l.mediaType, ...layerReason(l) }));
     if (flags.json) {
-      printJson({ source: img.source, manifestDigest: img.descriptor.digest, refs: img.refs, config: img.config, layers });
+      const doc: InspectDocument = {
+        schemaVersion: SCHEMA_VERSION,
+        source: img.source,
+        digest: img.descriptor.digest,
+        mediaType: img.descriptor.mediaType!,
+        refs: [...img.refs],
+        platform: formatPlatform(img.config),
+        configDigest: img.configDescriptor.digest,
+        config: img.config,
+        layers,
+      };
+      printJson(doc);
       return;
     }
     const c = img.config;
@@ -52,9 +65,10 @@ function formatBytes(n: number): string {
 }
 
 function reportIndex(index: Index, json: boolean | undefined): void {
-  const platforms = index.manifests.map((m) => ({ platform: m.platform ? formatPlatform(m.platform) : undefined, digest: m.descriptor.digest, size: m.descriptor.size, mediaType: m.descriptor.mediaType }));
+  const platforms = index.manifests.map((m) => ({ ...(m.platform ? { platform: formatPlatform(m.platform) } : {}), digest: m.descriptor.digest, size: m.descriptor.size, mediaType: m.descriptor.mediaType }));
   if (json) {
-    printJson({ source: index.source, manifestDigest: index.descriptor.digest, mediaType: index.descriptor.mediaType, refs: index.refs, platforms });
+    const doc: InspectDocument = { schemaVersion: SCHEMA_VERSION, source: index.source, digest: index.descriptor.digest, mediaType: index.descriptor.mediaType!, refs: [...index.refs], platforms };
+    printJson(doc);
     return;
   }
   const out = [
@@ -62,7 +76,7 @@ function reportIndex(index: Index, json: boolean | undefined): void {
     `digest:   ${index.descriptor.digest} (an index)`,
     `refs:     ${index.refs.join(', ') || '-'}`,
     `platforms: ${platforms.length}`,
-    ...platforms.map((p) => `  ${(p.platform ?? '-').padEnd(16)}  ${p.digest}`),
+    ...platforms.map((p) => `  ${(('platform' in p ? p.platform : undefined) ?? '-').padEnd(16)}  ${p.digest}`),
     'hint: --platform <os/arch> shows one of them',
   ];
   process.stdout.write(`${out.join('\n')}\n`);

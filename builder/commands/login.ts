@@ -1,11 +1,15 @@
-import { login, parseUserPass } from '../../registry-client/index.js';
+import { login, normaliseRegistry, parseUserPass } from '../../registry-client/index.js';
 import { ImgbuildError } from '../errors.js';
 import type { RegistryFlags } from './registry-flags.js';
 import { readFile } from 'node:fs/promises';
+import { printJson } from './print.js';
+import type { LoginDocument } from './documents.js';
+import { SCHEMA_VERSION } from './schema-version.js';
 
 export interface LoginFlags extends RegistryFlags {
   username?: string;
   passwordStdin?: boolean;
+  json?: boolean;
 }
 
 /** `docker login`: check the credentials against the registry, then store them in Docker's config. */
@@ -25,7 +29,10 @@ export async function runLogin(registry: string, flags: LoginFlags): Promise<voi
     insecureRegistries: flags.insecureRegistry ?? [],
     ca: ca.length > 0 ? ca : undefined,
   });
-  process.stdout.write(`login succeeded for ${registry}; credentials stored in ${storedIn}\n`);
+  if (flags.json) {
+    const doc: LoginDocument = { schemaVersion: SCHEMA_VERSION, registry: normaliseRegistry(registry), username: creds.username, storedIn };
+    printJson(doc);
+  } else process.stderr.write(`login succeeded for ${registry}; credentials stored in ${storedIn}\n`);
 }
 
 async function readStdin(): Promise<string> {

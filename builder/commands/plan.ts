@@ -3,7 +3,10 @@ import { specBase, specClosure, specStore } from '../build/build-image.js';
 import { specWithArchitecture } from '../build/architecture.js';
 import { cliBuildContext } from './context.js';
 import { lazyClient, type RegistryFlags } from './registry-flags.js';
-import { loadCliSpec, printJson, readPrevious, type StoreFlags } from './common.js';
+import { loadCliSpec, readPrevious, type StoreFlags } from './common.js';
+import { printJson } from './print.js';
+import type { PlanDocument } from './documents.js';
+import { SCHEMA_VERSION } from './schema-version.js';
 
 /** `imgbuild plan`: the plan `build` follows (the same function), base-image layers included. */
 export async function runPlan(specFile: string, flags: StoreFlags & RegistryFlags & { json?: boolean; previous?: string }): Promise<void> {
@@ -16,7 +19,10 @@ export async function runPlan(specFile: string, flags: StoreFlags & RegistryFlag
     const spec = await specWithArchitecture(given, store, closure, ctx);
     const base = await specBase(spec, ctx);
     const plan = planImage(spec, closure, base, await readPrevious(flags.previous, flags, { os: spec.os, architecture: spec.architecture, ...(spec.variant ? { variant: spec.variant } : {}) }));
-    if (flags.json) printJson(plan);
+    if (flags.json) {
+      const doc: PlanDocument = { schemaVersion: SCHEMA_VERSION, ...plan };
+      printJson(doc);
+    }
     else process.stdout.write(formatImagePlan(plan));
   } finally {
     await client.close();

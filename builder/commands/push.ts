@@ -1,17 +1,17 @@
 import { writeFile } from 'node:fs/promises';
-import type { PushResult } from '../../registry-client/index.js';
+import { formatPlatform } from '../model/complete.js';
+import type { Index } from '../model/image.js';
 import { openArtifact } from '../transports/open.js';
-import { printJson } from './common.js';
+import { printJson } from './print.js';
+import type { PushDocument } from './documents.js';
+import { formatPush, pushSummary, type PushSummary } from './push-summary.js';
 import { chunkSizeOf, lazyClient, type RegistryFlags } from './registry-flags.js';
+import { SCHEMA_VERSION } from './schema-version.js';
 
 interface PushFlags extends RegistryFlags {
   tag?: string[];
   digestFile?: string;
   json?: boolean;
-}
-
-export interface PushSummary extends PushResult {
-  target: string;
 }
 
 /**
@@ -30,19 +30,38 @@ export async function runPush(image: string, reference: string, flags: PushFlags
     const source = await openArtifact(image, { registry: client.get });
     const { pushImage } = await import('../transports/registry.js');
     const result = await pushImage(await client.get(), ref, source, { tags: flags.tag ?? [], chunkSize: chunkSizeOf(flags) });
-    await reportPush({ ...result, target: ref.toString() }, flags);
+    const summary = pushSummary(result, ref, flags.tag ?? []);
+    const doc: PushDocument = {
+      schemaVersion: SCHEMA_VERSION,
+      source: source.source,
+      digest: summary.digest,
+      mediaType: source.descriptor.mediaType!,
+      reference: summary.reference,
+      tags: summary.tags,
+      pushed: summary.pushed,
+      ...(source.kind === 'index' ? { platforms: indexPlatforms(source) } : {}),
+    };
+    await reportPush(summary, doc, flags);
   } finally {
     await client.close();
   }
 }
 
-/** Print what a push did and write `--digest-file` (for CI: the digest to verify against). */
-export async function reportPush(s: PushSummary, flags: { digestFile?: string; json?: boolean }, stream: NodeJS.WritableStream = process.stdout): Promise<void> {
+/** An index's images as a push document lists them. */
+export function indexPlatforms(index: Index): { platform: string; digest: string; mediaType: string }[] {
+  return index.manifests.map((m) => ({ platform: formatPlatform(m.platform), digest: m.descriptor.digest, mediaType: m.descriptor.mediaType }));
+}
+
+/**
+ * Say what a push did: stdout gets the pinned reference alone (or with --json, `doc`), stderr
+ * the tags and blob counts; `--digest-file` gets the digest (for CI: the digest to verify against).
+ */
+export async function reportPush(s: PushSummary, doc: object, flags: { digestFile?: string; json?: boolean }): Promise<void> {
   if (flags.digestFile) await writeFile(flags.digestFile, `${s.digest}\n`);
   if (flags.json) {
-    printJson(s);
+    printJson(doc);
     return;
   }
-  stream.write(`pushed ${s.reference}\n`);
-  stream.write(`blobs: ${s.uploaded} uploaded (${s.bytesSent} bytes), ${s.mounted} mounted, ${s.skipped} already there${s.alreadyThere ? ' (the registry held the manifest)' : ''}\n`);
+  for (const line of formatPush(s)) process.stderr.write(`${line}\n`);
+  process.stdout.write(`${s.reference}\n`);
 }

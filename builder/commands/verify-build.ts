@@ -1,7 +1,7 @@
 /**
  * One build of `imgbuild verify`, run as a process of its own so that its umask, time zone,
  * locale and working directory differ from the other build's (commands/verify.ts starts it).
- * Arguments: one JSON object `{ spec, output, flags }`; prints `{ "manifestDigest": … }`.
+ * Arguments: one JSON object `{ spec, output, flags }`; prints `{ "digest": … }`.
  */
 import { buildImage } from '../build/build-image.js';
 import { buildIndex } from '../build/build-index.js';
@@ -18,7 +18,7 @@ try {
   // A multi-platform spec: every platform's image and the index over them.
   const artifact = spec.platforms ? (await buildIndex(spec, ctx)).index : (await buildImage(spec, ctx)).image;
   await writeOciLayout(artifact, output);
-  process.stdout.write(`${JSON.stringify({ manifestDigest: artifact.descriptor.digest })}\n`);
+  process.stdout.write(`${JSON.stringify({ digest: artifact.descriptor.digest })}\n`);
 } catch (err) {
   const e = err as { code?: string; message?: string; hint?: string };
   process.stderr.write(`error[${e.code ?? 'internal'}]: ${e.message ?? String(err)}\n${e.hint ? `hint: ${e.hint}\n` : ''}`);

@@ -6,7 +6,10 @@ import { ImgbuildError } from '../errors.js';
 import { countArtifactDifferences, formatArtifactDiff } from '../repro/diff-artifacts.js';
 import { verifySpec, type BuildConditions, type BuildRunner, type VerifyResult } from '../repro/verify.js';
 import { hostPlatform } from './context.js';
-import { printJson, specFilePath, type StoreFlags } from './common.js';
+import { specFilePath, type StoreFlags } from './common.js';
+import { printJson } from './print.js';
+import type { VerifyDocument } from './documents.js';
+import { SCHEMA_VERSION } from './schema-version.js';
 import { lazyClient, type RegistryFlags } from './registry-flags.js';
 
 export interface VerifyFlags extends StoreFlags, RegistryFlags {
@@ -33,7 +36,10 @@ export async function runVerify(spec: string, flags: VerifyFlags): Promise<void>
       open: { registry: client.get },
       log: (line) => process.stderr.write(`${line}\n`),
     });
-    if (flags.json) printJson(result);
+    if (flags.json) {
+      const doc: VerifyDocument = { schemaVersion: SCHEMA_VERSION, reproducible: result.reproducible, digest: result.builds[0]!.digest, builds: result.builds, ...(result.against ? { against: result.against } : {}), ...(result.workDir ? { workDir: result.workDir } : {}), ...(result.diff ? { diff: result.diff } : {}) };
+      printJson(doc);
+    }
     else process.stdout.write(formatVerify(result));
     process.exitCode = result.reproducible ? 0 : 1;
   } finally {
@@ -74,24 +80,24 @@ function processBuild(spec: string, flags: VerifyFlags): BuildRunner {
     if (r.code !== 0) {
       throw new ImgbuildError('verify', `the build (umask ${c.umask}, TZ ${c.tz}) failed with exit code ${r.code ?? r.signal}:\n${r.stderr.trimEnd()}`);
     }
-    let manifestDigest: string;
+    let digest: string;
     try {
-      manifestDigest = (JSON.parse(r.stdout) as { manifestDigest: string }).manifestDigest;
+      digest = (JSON.parse(r.stdout) as { digest: string }).digest;
     } catch {
       throw new ImgbuildError('verify', `the build printed no JSON summary: ${r.stdout.slice(0, 200)}`);
     }
-    return { manifestDigest, output, cwd, cacheDir };
+    return { digest, output, cwd, cacheDir };
   };
 }
 
 export function formatVerify(r: VerifyResult): string {
   const lines: string[] = [];
   r.builds.forEach((b, i) => {
-    lines.push(`build ${i + 1}: ${b.manifestDigest}  (umask ${b.umask}, TZ ${b.tz}, LANG ${b.locale}, ${b.cacheDir ? 'empty cache' : 'your cache'})`);
+    lines.push(`build ${i + 1}: ${b.digest}  (umask ${b.umask}, TZ ${b.tz}, LANG ${b.locale}, ${b.cacheDir ? 'empty cache' : 'your cache'})`);
   });
-  if (r.against) lines.push(`against: ${r.against.manifestDigest}  (${r.against.source})`);
+  if (r.against) lines.push(`against: ${r.against.digest}  (${r.against.source})`);
   if (r.workDir) lines.push(`kept: ${r.workDir}`);
-  if (r.reproducible) lines.push(`reproducible: ${r.builds[0]!.manifestDigest}`);
+  if (r.reproducible) lines.push(`reproducible: ${r.builds[0]!.digest}`);
   else {
     const n = r.diff ? countArtifactDifferences(r.diff) : 0;
     lines.push(`NOT reproducible: ${n} difference(s)`);

@@ -6,8 +6,9 @@ import { countDifferences, formatDiff, type FormatOptions } from './format-diff.
 /** Two multi-platform images compared platform by platform. */
 export interface IndexDiff {
   kind: 'index';
-  a: { source: string; manifestDigest: string };
-  b: { source: string; manifestDigest: string };
+  /** `digest`: the index's. */
+  a: { source: string; digest: string };
+  b: { source: string; digest: string };
   identical: boolean;
   platforms: { platform: string; diff?: ImageDiff; onlyIn?: 'a' | 'b' }[];
 }
@@ -28,8 +29,8 @@ export async function diffArtifacts(a: Image | Index, b: Image | Index): Promise
   }
   const result: IndexDiff = {
     kind: 'index',
-    a: { source: a.source, manifestDigest: a.descriptor.digest },
-    b: { source: b.source, manifestDigest: b.descriptor.digest },
+    a: { source: a.source, digest: a.descriptor.digest },
+    b: { source: b.source, digest: b.descriptor.digest },
     identical: a.descriptor.digest === b.descriptor.digest,
     platforms: [],
   };
@@ -50,14 +51,14 @@ export async function diffArtifacts(a: Image | Index, b: Image | Index): Promise
 }
 
 export function countArtifactDifferences(d: ArtifactDiff): number {
-  if (!('kind' in d)) return countDifferences(d);
+  if (d.kind === 'image') return countDifferences(d);
   if (d.identical) return 0;
   return Math.max(1, d.platforms.reduce((n, p) => n + (p.onlyIn ? 1 : countDifferences(p.diff!)), 0));
 }
 
 export function formatArtifactDiff(d: ArtifactDiff, options: FormatOptions = {}): string {
-  if (!('kind' in d)) return formatDiff(d, options);
-  const out = [`a: ${d.a.source}  ${d.a.manifestDigest} (an index)`, `b: ${d.b.source}  ${d.b.manifestDigest} (an index)`];
+  if (d.kind === 'image') return formatDiff(d, options);
+  const out = [`a: ${d.a.source}  ${d.a.digest} (an index)`, `b: ${d.b.source}  ${d.b.digest} (an index)`];
   if (d.identical) return `${[...out, 'identical: same index digest'].join('\n')}\n`;
   for (const p of d.platforms) {
     if (p.onlyIn) out.push(`platform ${p.platform}: only in ${p.onlyIn}`);

@@ -56,8 +56,10 @@ export type LayerDiff =
     };
 
 export interface ImageDiff {
-  a: { source: string; manifestDigest: string; configDigest: string };
-  b: { source: string; manifestDigest: string; configDigest: string };
+  kind: 'image';
+  /** `digest`: the manifest's. */
+  a: { source: string; digest: string; configDigest: string };
+  b: { source: string; digest: string; configDigest: string };
   /** True when the manifests are the same bytes (so everything under them is). */
   identical: boolean;
   /** Manifest fields other than the layer list and the config descriptor's digest and size. */
@@ -76,8 +78,9 @@ export interface ImageDiff {
  */
 export async function diffImages(a: Image, b: Image): Promise<ImageDiff> {
   const result: ImageDiff = {
-    a: { source: a.source, manifestDigest: a.descriptor.digest, configDigest: a.manifest.config.digest },
-    b: { source: b.source, manifestDigest: b.descriptor.digest, configDigest: b.manifest.config.digest },
+    kind: 'image',
+    a: { source: a.source, digest: a.descriptor.digest, configDigest: a.manifest.config.digest },
+    b: { source: b.source, digest: b.descriptor.digest, configDigest: b.manifest.config.digest },
     identical: a.descriptor.digest === b.descriptor.digest,
     manifest: [],
     config: [],

@@ -16,7 +16,7 @@ export function countDifferences(d: ImageDiff): number {
 /** The diff for a human: one line per difference, files indented under their layer. */
 export function formatDiff(d: ImageDiff, options: FormatOptions = {}): string {
   const maxFiles = options.maxFiles ?? 50;
-  const out: string[] = [`a: ${d.a.source}  ${d.a.manifestDigest}`, `b: ${d.b.source}  ${d.b.manifestDigest}`];
+  const out: string[] = [`a: ${d.a.source}  ${d.a.digest}`, `b: ${d.b.source}  ${d.b.digest}`];
   if (d.identical) {
     out.push('identical: same manifest digest');
     return `${out.join('\n')}\n`;

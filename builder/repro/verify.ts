@@ -20,7 +20,7 @@ export const BUILD_CONDITIONS: readonly [BuildConditions, BuildConditions] = [
 ];
 
 /** Runs one isolated build under `conditions` in `dir` and says the digest it gave (the CLI runs each as a process of its own). */
-export type BuildRunner = (conditions: BuildConditions, dir: string, signal?: AbortSignal) => Promise<{ manifestDigest: string; output: string; cwd: string; cacheDir: string | undefined }>;
+export type BuildRunner = (conditions: BuildConditions, dir: string, signal?: AbortSignal) => Promise<{ digest: string; output: string; cwd: string; cacheDir: string | undefined }>;
 
 export interface VerifyOptions {
   /** An image to compare one build with instead of building twice. */
@@ -42,14 +42,14 @@ export interface VerifyBuild extends BuildConditions {
   cwd: string;
   output: string;
   cacheDir: string | undefined;
-  manifestDigest: string;
+  digest: string;
 }
 
 export interface VerifyResult {
   reproducible: boolean;
   builds: VerifyBuild[];
   /** The image compared with, when `against` was given. */
-  against?: { source: string; manifestDigest: string };
+  against?: { source: string; digest: string };
   /** Where the builds are, when kept. */
   workDir?: string;
   /** Set when the digests differ. */
@@ -75,17 +75,17 @@ export async function verifySpec(options: VerifyOptions): Promise<VerifyResult> 
       const dir = join(work, `build-${i + 1}`);
       await mkdir(dir, { recursive: true });
       builds.push({ ...c, ...(await options.build(c, dir, options.signal)) });
-      log(`build ${i + 1}/${conditions.length}: ${builds[i]!.manifestDigest}`);
+      log(`build ${i + 1}/${conditions.length}: ${builds[i]!.digest}`);
     }
     const first = builds[0]!;
     const result: VerifyResult = { reproducible: false, builds, ...(options.keep ? { workDir: work } : {}) };
     if (other) {
-      result.against = { source: other.source, manifestDigest: other.descriptor.digest };
-      result.reproducible = other.descriptor.digest === first.manifestDigest;
+      result.against = { source: other.source, digest: other.descriptor.digest };
+      result.reproducible = other.descriptor.digest === first.digest;
       if (!result.reproducible) result.diff = await diffArtifacts(other, await openArtifact(`oci:${first.output}`));
     } else {
       const second = builds[1]!;
-      result.reproducible = first.manifestDigest === second.manifestDigest;
+      result.reproducible = first.digest === second.digest;
       if (!result.reproducible) result.diff = await diffArtifacts(await openArtifact(`oci:${first.output}`), await openArtifact(`oci:${second.output}`));
     }
     return result;

@@ -2,6 +2,8 @@ import { spawn, type SpawnOptions } from 'node:child_process';
 import { execFile } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import { promisify } from 'node:util';
+import { z } from 'zod';
+import { documentOf, documentSchemas, ErrorDocumentSchema } from '../../builder/commands/documents.js';
 import { cliPath } from './paths.js';
 import { tempDir } from './tmp.js';
 
@@ -32,7 +34,48 @@ export async function runCli(args: string[], options: SpawnOptions = {}): Promis
   }
 }
 
-export function runCommand(cmd: string, args: string[], options: SpawnOptions = {}): Promise<RunResult> {
+/**
+ * Run a command. When it is the CLI (`cliPath` among the arguments) and its arguments include
+ * `--json`, its stdout is checked against the document's schema (checkJsonOutput): every --json
+ * output the suite produces is checked, wherever a test runs the CLI from.
+ */
+export async function runCommand(cmd: string, args: string[], options: SpawnOptions = {}): Promise<RunResult> {
+  const r = await spawnCollect(cmd, args, options);
+  const at = args.indexOf(cliPath);
+  if (at >= 0) checkJsonOutput(args.slice(at + 1), r);
+  return r;
+}
+
+/**
+ * With `--json`, stdout must be exactly one JSON document that validates against its schema
+ * (builder/commands/documents.ts, from which schemas/*.schema.json are generated): the command's
+ * document when it succeeded (for diff and verify, exit 1 too: "they differ"), the error
+ * document when it failed. A process killed by a signal (no chance to answer) is not checked.
+ */
+export function checkJsonOutput(cliArgs: readonly string[], r: Pick<RunResult, 'code' | 'signal' | 'stdout' | 'stderr'>): void {
+  const end = cliArgs.indexOf('--');
+  const options = end < 0 ? cliArgs : cliArgs.slice(0, end);
+  if (!options.includes('--json') || options.includes('--help') || options.includes('-h') || r.signal !== null) return;
+  const name = documentOf(cliArgs);
+  const what = `imgbuild ${cliArgs.join(' ')} (exit ${r.code})`;
+  const text = r.stdout.toString();
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    throw new Error(`${what}: stdout is not one JSON document:\n${text.slice(0, 2000)}\nstderr:\n${r.stderr}`);
+  }
+  if (!text.endsWith('}\n')) throw new Error(`${what}: stdout does not end with the document and one newline`);
+  const failed = r.code !== 0 && !((name === 'diff' || name === 'verify') && r.code === 1);
+  const schema = failed ? ErrorDocumentSchema : name ? documentSchemas[name] : undefined;
+  if (!schema) throw new Error(`${what}: no document schema for this command (documentOf in builder/commands/documents.ts)`);
+  const checked = schema.safeParse(doc);
+  if (!checked.success) {
+    throw new Error(`${what}: stdout does not match the ${failed ? 'error' : name} document's schema:\n${z.prettifyError(checked.error)}\n${text.slice(0, 2000)}\nstderr:\n${r.stderr}`);
+  }
+}
+
+function spawnCollect(cmd: string, args: string[], options: SpawnOptions = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
     const out: Buffer[] = [];

@@ -1,0 +1,323 @@
+import { z } from 'zod';
+import { ImageConfigSchema } from '../../oci/schemas.js';
+import { SCHEMA_VERSION } from './schema-version.js';
+
+/**
+ * The documents `--json` prints: one per command, each a single JSON value on stdout with
+ * `schemaVersion` first. The same names mean the same thing everywhere: `digest` is the digest
+ * of the manifest or index a document is about, `reference` the pushed image pinned by digest
+ * (`<registry>/<repository>@<digest>`, what a push prints without --json), `tags` every tag a
+ * push put, `platforms` the images of a multi-platform one. A command that fails with --json
+ * prints the error document instead and exits non-zero.
+ *
+ * These zod schemas are the definition: the printers are typed by them, the JSON Schema files in
+ * `schemas/` are generated from them (`scripts/write-schemas.mjs`; a test checks they are up to
+ * date), and the test suite checks every --json output it produces against them.
+ */
+
+export { SCHEMA_VERSION };
+
+const schemaVersion = z.literal(SCHEMA_VERSION).describe('version of this document\'s shape; bumped only by an incompatible change');
+const digest = z.string().regex(/^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/);
+const imageDigest = digest.describe('digest of the manifest (an image) or of the index (a multi-platform image)');
+const platformName = z.string().describe('os/architecture[/variant], e.g. linux/arm64');
+const size = z.number().int().nonnegative();
+
+/** What a push did, in `build --push`, `push` and `index create`. */
+const PushedSchema = z.strictObject({
+  uploaded: size.describe('blobs sent'),
+  mounted: size.describe('blobs mounted from another repository of the registry'),
+  skipped: size.describe('blobs the registry held already'),
+  bytesSent: size.describe('blob bytes sent (manifests not counted)'),
+  alreadyThere: z.boolean().describe('the registry held every manifest already: no blob was checked, only the tags were put'),
+}).meta({ id: 'Pushed' });
+
+const pushFields = {
+  reference: z.string().describe('the pushed image pinned by digest: <registry>/<repository>@<digest> (what the command prints without --json)'),
+  tags: z.array(z.string()).describe('every tag pushed: the reference\'s (latest when it names none; none when it names only a digest), then each --tag'),
+  pushed: PushedSchema,
+};
+
+const BuiltLayerSchema = z.strictObject({
+  digest,
+  diffId: digest,
+  size,
+  mediaType: z.string(),
+  reason: z.string().describe('why the layer is there: popularity, auto, explicit, pinned, merged-tail, carried-over, new, customisation, or base (from the base image)'),
+  storePaths: z.array(z.string()).describe('store paths in the layer'),
+}).meta({ id: 'BuiltLayer' });
+
+const outputFields = {
+  format: z.enum(['oci', 'oci-archive', 'docker-archive']).optional().describe('with an output written: its format'),
+  output: z.string().optional().describe('with an output written: its path'),
+};
+
+export const BuildDocumentSchema = z.union([
+  z.strictObject({
+    schemaVersion,
+    name: z.string(),
+    tag: z.string(),
+    digest: imageDigest,
+    mediaType: z.string(),
+    platform: platformName,
+    configDigest: digest,
+    layers: z.array(BuiltLayerSchema).describe('bottom first'),
+    ...outputFields,
+    ...partial(pushFields),
+  }),
+  z.strictObject({
+    schemaVersion,
+    name: z.string(),
+    tag: z.string(),
+    digest: imageDigest,
+    mediaType: z.string(),
+    platforms: z.array(z.strictObject({ platform: platformName, digest, mediaType: z.string(), configDigest: digest, layers: z.array(BuiltLayerSchema) })).describe('the image of each platform built'),
+    ...outputFields,
+    ...partial(pushFields),
+  }),
+]).meta({ title: 'imgbuild build --json', description: 'A build: the image (or, for a multi-platform spec, the index and each platform\'s image), where it was written, and with --push what was pushed.' });
+export type BuildDocument = z.output<typeof BuildDocumentSchema>;
+
+const pushedPlatforms = z.array(z.strictObject({ platform: platformName, digest, mediaType: z.string() }));
+
+export const PushDocumentSchema = z.strictObject({
+  schemaVersion,
+  source: z.string().describe('the image pushed, as read (oci:<dir>, docker://<ref>, ...)'),
+  digest: imageDigest,
+  mediaType: z.string(),
+  ...pushFields,
+  platforms: pushedPlatforms.optional().describe('of a multi-platform image: its images, each pushed by digest'),
+}).meta({ title: 'imgbuild push --json', description: 'A push (or a copy between registries).' });
+export type PushDocument = z.output<typeof PushDocumentSchema>;
+
+export const IndexCreateDocumentSchema = z.strictObject({
+  schemaVersion,
+  digest: imageDigest,
+  mediaType: z.string(),
+  ...pushFields,
+  platforms: pushedPlatforms.describe('the images of the index, in order'),
+}).meta({ title: 'imgbuild index create --json', description: 'An index pushed over images already built.' });
+export type IndexCreateDocument = z.output<typeof IndexCreateDocumentSchema>;
+
+export const InspectDocumentSchema = z.union([
+  z.strictObject({
+    schemaVersion,
+    source: z.string(),
+    digest: imageDigest,
+    mediaType: z.string(),
+    refs: z.array(z.string()).describe('the name:tags the image carries where it is stored'),
+    platform: platformName,
+    configDigest: digest,
+    config: ImageConfigSchema.describe('the image config, as stored'),
+    layers: z.array(z.strictObject({ digest, diffId: digest.optional(), size, mediaType: z.string(), reason: z.string().optional(), storePaths: z.array(z.string()) })),
+  }),
+  z.strictObject({
+    schemaVersion,
+    source: z.string(),
+    digest: imageDigest,
+    mediaType: z.string(),
+    refs: z.array(z.string()),
+    platforms: z.array(z.strictObject({ platform: platformName.optional().describe('absent when the index gives none'), digest, size, mediaType: z.string() })),
+  }),
+]).meta({ title: 'imgbuild inspect --json', description: 'An image (config, layers, store paths), or an index (its platforms) unless --platform picks one of its images.' });
+export type InspectDocument = z.output<typeof InspectDocumentSchema>;
+
+const StorePathSchema = z.strictObject({
+  path: z.string(),
+  narSize: size,
+  references: z.array(z.string()),
+  narHash: z.string().optional(),
+});
+
+export const ClosureDocumentSchema = z.strictObject({
+  schemaVersion,
+  storeDir: z.string(),
+  roots: z.array(z.string()).describe('the paths the spec asked for'),
+  paths: z.array(StorePathSchema).describe('every path of the closure'),
+}).meta({ title: 'imgbuild closure --json', description: 'The closure of a spec\'s contents.' });
+export type ClosureDocument = z.output<typeof ClosureDocumentSchema>;
+
+export const PlanDocumentSchema = z.strictObject({
+  schemaVersion,
+  imgbuildPlan: z.literal(1).describe('marks a plan document for build --plan (its own version)'),
+  closure: z.strictObject({ digest, paths: size, narSize: size }).describe('the closure the plan was made for'),
+  base: z.strictObject({ source: z.string(), digest: imageDigest, layers: z.array(z.strictObject({ digest, diffId: digest, size })) }).optional(),
+  strategy: z.string(),
+  layers: z.array(z.strictObject({ paths: z.array(z.string()), reason: z.string(), narSize: size })).describe('store layers, bottom first'),
+  totalLayers: size.describe('base + store + customisation layers'),
+}).meta({ title: 'imgbuild plan --json', description: 'The layer plan build follows; build --plan accepts it.' });
+export type PlanDocument = z.output<typeof PlanDocumentSchema>;
+
+// Diffs ------------------------------------------------------------------------------------
+
+const FieldChangeSchema = z.strictObject({
+  path: z.string(),
+  a: z.unknown().optional().describe('the value in a; absent when a has none'),
+  b: z.unknown().optional().describe('the value in b; absent when b has none'),
+}).meta({ id: 'FieldChange' });
+
+const LayerInfoSchema = z.strictObject({ index: size, digest, diffId: digest.optional(), size, mediaType: z.string() }).meta({ id: 'LayerInfo' });
+
+const EntrySummarySchema = z.strictObject({
+  path: z.string(),
+  index: size,
+  type: z.string(),
+  mode: size,
+  uid: z.number().int(),
+  gid: z.number().int(),
+  uname: z.string(),
+  gname: z.string(),
+  mtime: z.number(),
+  size,
+  sha256: z.string().optional(),
+  linkname: z.string().optional(),
+  pax: z.record(z.string(), z.string()).optional(),
+  devmajor: z.number().int().optional(),
+  devminor: z.number().int().optional(),
+  header: z.strictObject({ format: z.string(), hash: z.string() }).optional(),
+}).meta({ id: 'TarEntry' });
+
+const FileDiffSchema = z.union([
+  z.strictObject({ path: z.string(), change: z.literal('added'), b: EntrySummarySchema }),
+  z.strictObject({ path: z.string(), change: z.literal('removed'), a: EntrySummarySchema }),
+  z.strictObject({ path: z.string(), change: z.literal('changed'), fields: z.array(FieldChangeSchema) }),
+]).meta({ id: 'FileDiff' });
+
+const LayerDiffSchema = z.union([
+  z.strictObject({ change: z.literal('added'), b: LayerInfoSchema }),
+  z.strictObject({ change: z.literal('removed'), a: LayerInfoSchema }),
+  z.strictObject({ change: z.literal('moved'), a: LayerInfoSchema, b: LayerInfoSchema, descriptor: z.array(FieldChangeSchema) }),
+  z.strictObject({ change: z.literal('compression'), a: LayerInfoSchema, b: LayerInfoSchema, descriptor: z.array(FieldChangeSchema), gzipHeader: z.array(FieldChangeSchema) }),
+  z.strictObject({
+    change: z.literal('content'),
+    a: LayerInfoSchema,
+    b: LayerInfoSchema,
+    descriptor: z.array(FieldChangeSchema),
+    entries: z.strictObject({ a: size, b: size }),
+    files: z.array(FileDiffSchema),
+    fieldCounts: z.record(z.string(), size),
+    order: z.strictObject({ position: size, a: z.string(), b: z.string(), displaced: size }).optional(),
+    notes: z.array(z.string()),
+  }),
+]).meta({ id: 'LayerDiff' });
+
+const imageDiffFields = {
+  kind: z.literal('image'),
+  a: z.strictObject({ source: z.string(), digest: imageDigest, configDigest: digest }),
+  b: z.strictObject({ source: z.string(), digest: imageDigest, configDigest: digest }),
+  identical: z.boolean().describe('the manifests are the same bytes'),
+  manifest: z.array(FieldChangeSchema),
+  config: z.array(FieldChangeSchema),
+  layers: z.array(LayerDiffSchema),
+  notes: z.array(z.string()),
+};
+const ImageDiffSchema = z.strictObject(imageDiffFields).meta({ id: 'ImageDiff' });
+
+const indexDiffFields = {
+  kind: z.literal('index'),
+  a: z.strictObject({ source: z.string(), digest: imageDigest }),
+  b: z.strictObject({ source: z.string(), digest: imageDigest }),
+  identical: z.boolean(),
+  platforms: z.array(z.strictObject({ platform: platformName, diff: ImageDiffSchema.optional(), onlyIn: z.enum(['a', 'b']).optional() })),
+};
+const ArtifactDiffSchema = z.union([ImageDiffSchema, z.strictObject(indexDiffFields)]);
+
+export const DiffDocumentSchema = z.union([
+  z.strictObject({ schemaVersion, ...imageDiffFields }),
+  z.strictObject({ schemaVersion, ...indexDiffFields }),
+]).meta({ title: 'imgbuild diff --json', description: 'How two images differ (exit 0: the same, 1: they differ).' });
+export type DiffDocument = z.output<typeof DiffDocumentSchema>;
+
+export const VerifyDocumentSchema = z.strictObject({
+  schemaVersion,
+  reproducible: z.boolean(),
+  digest: imageDigest.describe('the digest the (first) build gave'),
+  builds: z.array(z.strictObject({
+    umask: z.string(),
+    tz: z.string(),
+    locale: z.string(),
+    freshCache: z.boolean(),
+    cwd: z.string(),
+    output: z.string(),
+    cacheDir: z.string().optional(),
+    digest: imageDigest,
+  })),
+  against: z.strictObject({ source: z.string(), digest: imageDigest }).optional().describe('with --against: the image compared with'),
+  workDir: z.string().optional().describe('with --keep: where the builds are'),
+  diff: ArtifactDiffSchema.optional().describe('when the digests differ'),
+}).meta({ title: 'imgbuild verify --json', description: 'Two builds in unlike conditions (or one and --against), compared (exit 0: reproducible, 1: not).' });
+export type VerifyDocument = z.output<typeof VerifyDocumentSchema>;
+
+const TallySchema = z.strictObject({ count: size, bytes: size }).meta({ id: 'Tally' });
+
+export const CachePruneDocumentSchema = z.strictObject({
+  schemaVersion,
+  cacheDir: z.string(),
+  maxSize: size.nullable().describe('--max-size in bytes; null when not given'),
+  olderThanMs: size.nullable().describe('--older-than in milliseconds; null when not given'),
+  removed: z.strictObject({
+    blobs: z.strictObject({ olderThan: TallySchema, maxSize: TallySchema }),
+    layerRecords: z.strictObject({ olderThan: TallySchema, unreadable: TallySchema }),
+    scanRecords: z.strictObject({ olderThan: TallySchema }),
+    tempFiles: z.strictObject({ stale: TallySchema }),
+  }),
+  kept: z.strictObject({ blobs: TallySchema, layerRecords: TallySchema, scanRecords: TallySchema }),
+}).meta({ title: 'imgbuild cache prune --json', description: 'What prune removed, and kept, by kind and reason.' });
+export type CachePruneDocument = z.output<typeof CachePruneDocumentSchema>;
+
+export const LoginDocumentSchema = z.strictObject({
+  schemaVersion,
+  registry: z.string().describe('the registry, as references name it'),
+  username: z.string(),
+  storedIn: z.string().describe('the Docker config file, or the credential helper, holding the credentials'),
+}).meta({ title: 'imgbuild login --json', description: 'Credentials checked and stored (never the secret).' });
+export type LoginDocument = z.output<typeof LoginDocumentSchema>;
+
+export const ErrorDocumentSchema = z.strictObject({
+  schemaVersion,
+  error: z.strictObject({
+    code: z.string().describe('stable: usage, spec, store, network, tls, auth, registry-http, file, interrupted, internal, ...'),
+    message: z.string(),
+    hint: z.string().nullable().describe('what to do about it, when imgbuild knows'),
+  }),
+}).meta({ title: 'imgbuild error (--json)', description: 'What any command prints on stdout with --json when it fails (exit 1, 2 or 130).' });
+export type ErrorDocument = z.output<typeof ErrorDocumentSchema>;
+
+/** Every document, by the name of its schema file (`schemas/<name>.schema.json`). */
+export const documentSchemas = {
+  build: BuildDocumentSchema,
+  push: PushDocumentSchema,
+  'index-create': IndexCreateDocumentSchema,
+  inspect: InspectDocumentSchema,
+  closure: ClosureDocumentSchema,
+  plan: PlanDocumentSchema,
+  diff: DiffDocumentSchema,
+  verify: VerifyDocumentSchema,
+  'cache-prune': CachePruneDocumentSchema,
+  login: LoginDocumentSchema,
+  error: ErrorDocumentSchema,
+} as const;
+export type DocumentName = keyof typeof documentSchemas;
+
+/** The document a command line prints with --json (its words before the first option), or undefined. */
+export function documentOf(args: readonly string[]): Exclude<DocumentName, 'error'> | undefined {
+  const words = args.filter((a) => !a.startsWith('-')).slice(0, 2);
+  const name = words[0] === 'index' || words[0] === 'cache' ? `${words[0]}-${words[1]}` : words[0];
+  return name && name !== 'error' && name in documentSchemas ? (name as Exclude<DocumentName, 'error'>) : undefined;
+}
+
+/** The JSON Schema (draft 2020-12) of a document; what `schemas/<name>.schema.json` holds. */
+export function documentJsonSchema(name: DocumentName): Record<string, unknown> {
+  // `unrepresentable` is left at "throw": a check the JSON Schema could not express would make the
+  // two definitions part, so there is none.
+  return z.toJSONSchema(documentSchemas[name], { target: 'draft-2020-12', io: 'output' }) as Record<string, unknown>;
+}
+
+/** The text of `schemas/<name>.schema.json` (scripts/write-schemas.mjs writes it; a test checks the files are this). */
+export function documentSchemaFile(name: DocumentName): string {
+  return `${JSON.stringify(documentJsonSchema(name), null, 2)}\n`;
+}
+
+function partial<T extends Record<string, z.ZodType>>(fields: T): { [K in keyof T]: z.ZodOptional<T[K]> } {
+  return Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, v.optional()])) as { [K in keyof T]: z.ZodOptional<T[K]> };
+}

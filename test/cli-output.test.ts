@@ -1,0 +1,186 @@
+// stdout is a contract: the result alone (a digest, a pinned reference, or one --json document,
+// the error document when a command fails), everything else on stderr; exit codes 0, 1, 2, 130
+// and nothing else; errors a user can fix are said as such, with a hint naming a real flag.
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdir, readFile } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { RegistryNetworkError, RegistryTlsError } from '../registry-client/errors.js';
+import { ImgbuildError } from '../builder/errors.js';
+import { describeFailure } from '../builder/commands/failure.js';
+import { runCli, runCommand } from './helpers/cli.js';
+import { cliPath, repoRoot } from './helpers/paths.js';
+import { tempDir } from './helpers/tmp.js';
+
+const hello = join(repoRoot, 'examples/hello');
+const HELLO = 'sha256:81ff4a65e376537449b46f082ae0f38075e75e615e713d24201b0054bde0e580';
+let work: string;
+let env: NodeJS.ProcessEnv;
+
+before(async () => {
+  work = await tempDir('imgbuild-cli-output-');
+  env = { ...process.env, IMGBUILD_CACHE_DIR: join(work, 'cache') };
+});
+
+test('DIGEST=$(imgbuild build ...) is exactly one line, the manifest digest; what was written goes to stderr', async () => {
+  const out = join(work, 'hello.oci');
+  const script = `DIGEST=$("$0" "$1" build "$2" -o "$3") && printf '%s' "$DIGEST" | wc -l && printf '%s\\n' "$DIGEST"`;
+  const r = await runCommand('sh', ['-c', script, process.execPath, cliPath, hello, out], { env });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout.toString(), `0\n${HELLO}\n`, 'no newline inside the captured value: one line');
+  assert.match(r.stderr, new RegExp(`^wrote oci ${out} \\(imgbuild-examples/hello:2\\.12\\.1, 5 layers\\)$`, 'm'));
+  assert.match(r.stderr, /^look inside: imgbuild inspect /m);
+  const again = await runCli(['build', hello, '-o', join(work, 'again.oci')], { env });
+  assert.equal(again.stdout.toString(), `${HELLO}\n`);
+});
+
+test('build --json prints one document: schemaVersion 1, digest, platform, configDigest, layers, format and output', async () => {
+  const out = join(work, 'json.oci');
+  const r = await runCli(['build', hello, '-o', out, '--json'], { env });
+  assert.equal(r.code, 0, r.stderr);
+  const doc = JSON.parse(r.stdout.toString());
+  assert.deepEqual(Object.keys(doc), ['schemaVersion', 'name', 'tag', 'digest', 'mediaType', 'platform', 'configDigest', 'layers', 'format', 'output']);
+  assert.deepEqual([doc.schemaVersion, doc.digest, doc.platform, doc.format, doc.output], [1, HELLO, 'linux/amd64', 'oci', out]);
+  const inspected = JSON.parse((await runCli(['inspect', out, '--json'], { env })).stdout.toString());
+  assert.deepEqual([inspected.schemaVersion, inspected.digest, inspected.configDigest, inspected.platform], [1, HELLO, doc.configDigest, 'linux/amd64']);
+});
+
+test('--json and --stream together are a usage error: both would write to stdout', async () => {
+  const r = await runCli(['build', hello, '--stream', '--json'], { env });
+  assert.equal(r.code, 2);
+  assert.equal(JSON.parse(r.stdout.toString()).error.code, 'usage');
+  assert.match(r.stderr, /^error\[usage\]: --json and --stream both write to stdout$/m);
+});
+
+test('a failing command with --json prints the error document on stdout (and the error on stderr), exit 1', async () => {
+  const cases: [string[], string, RegExp][] = [
+    [['build', join(work, 'nope.json'), '--json'], 'spec', /no such file or directory/],
+    [['inspect', join(work, 'nope.oci'), '--json'], 'image-ref', /no such file or directory/],
+    [['closure', join(work, 'nope.json'), '--json'], 'spec', /no such file or directory/],
+    [['plan', join(work, 'nope.json'), '--json'], 'spec', /no such file or directory/],
+    [['push', join(work, 'nope.oci'), '127.0.0.1:9/x:1', '--json'], 'image-ref', /no such file or directory/],
+    [['index', 'create', '127.0.0.1:9/x:1', join(work, 'nope.oci'), '--json'], 'image-ref', /no such file or directory/],
+  ];
+  for (const [args, code, message] of cases) {
+    const r = await runCli(args, { env });
+    assert.equal(r.code, 1, args.join(' '));
+    const doc = JSON.parse(r.stdout.toString());
+    assert.deepEqual(Object.keys(doc), ['schemaVersion', 'error']);
+    assert.deepEqual(Object.keys(doc.error), ['code', 'message', 'hint']);
+    assert.equal(doc.error.code, code, args.join(' '));
+    assert.match(doc.error.message, message);
+    assert.match(r.stderr, new RegExp(`^error\\[${code}\\]: `, 'm'));
+  }
+});
+
+test('diff and verify that cannot check exit 2 with the error document; a usage error exits 2 with code usage', async () => {
+  for (const args of [['diff', join(work, 'a.oci'), join(work, 'b.oci'), '--json'], ['verify', join(work, 'nope.json'), '--json']]) {
+    const r = await runCli(args, { env });
+    assert.equal(r.code, 2, args.join(' '));
+    assert.notEqual(JSON.parse(r.stdout.toString()).error.code, 'usage');
+  }
+  const r = await runCli(['build', hello, '--no-such-option', '--json'], { env });
+  assert.equal(r.code, 2);
+  assert.deepEqual(JSON.parse(r.stdout.toString()).error, { code: 'usage', message: "unknown option '--no-such-option'", hint: 'see --help' });
+  assert.match(r.stderr, /^error: unknown option '--no-such-option'$/m, "commander's message, once");
+  assert.equal(r.stderr.match(/unknown option/g)!.length, 1);
+});
+
+/** Every command and subcommand, read from the help. */
+async function commands(prefix: string[] = []): Promise<string[][]> {
+  const help = (await runCli([...prefix, '--help'])).stdout.toString();
+  const section = help.split(/^Commands:$/m)[1];
+  if (!section) return [prefix];
+  const names = [...section.matchAll(/^ {2}([a-z][\w-]*)/gm)].map((m) => m[1]!).filter((n) => n !== 'help');
+  return (await Promise.all(names.map((n) => commands([...prefix, n])))).flat();
+}
+
+test('exit codes: --help 0, an unknown option or a missing argument 2, for every command', async () => {
+  const all = await commands();
+  assert.ok(all.length >= 10, all.map((c) => c.join(' ')).join(', '));
+  for (const c of all) {
+    assert.equal((await runCli([...c, '--help'])).code, 0, `${c.join(' ')} --help`);
+    const unknown = await runCli([...c, '--no-such-option', 'x', 'y'], { env });
+    assert.equal(unknown.code, 2, `${c.join(' ')} --no-such-option: ${unknown.stderr}`);
+    const usage = (await runCli([...c, '--help'])).stdout.toString().split('\n')[0]!;
+    if (/<\w+/.test(usage)) assert.equal((await runCli(c, { env })).code, 2, `${c.join(' ')} with no argument`);
+  }
+  assert.equal((await runCli(['--version'])).code, 0);
+  assert.equal((await runCli(['no-such-command'])).code, 2);
+  assert.equal((await runCli(['cache', 'prune', '--max-size', 'lots'], { env })).code, 2, 'a bad option value is a usage error too');
+});
+
+test('a push to a registry that does not resolve exits 1 with error[network], a hint, and no stack; with --json the error document', async () => {
+  const out = join(work, 'dns.oci');
+  assert.equal((await runCli(['build', hello, '-o', out], { env })).code, 0);
+  const r = await runCli(['push', out, 'registry.invalid/ux/greeter:1'], { env });
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /^error\[network\]: cannot resolve the host registry\.invalid/m);
+  assert.match(r.stderr, /^hint: check the host name in the image reference/m);
+  assert.doesNotMatch(r.stderr, /internal error|^\s+at /m);
+  assert.equal(r.stdout.toString(), '');
+  const j = await runCli(['build', hello, '--push', 'registry.invalid/ux/greeter:1', '--json'], { env });
+  assert.equal(j.code, 1);
+  assert.equal(JSON.parse(j.stdout.toString()).error.code, 'network');
+});
+
+test('failures are described for a person: DNS and connection failures down the cause chain, usage, interrupts, bugs', () => {
+  const errno = (code: string, extra: object = {}) => Object.assign(new Error(`getaddrinfo ${code} ghcr.example`), { code, ...extra });
+  const dns = describeFailure(errno('ENOTFOUND', { hostname: 'ghcr.example' }));
+  assert.deepEqual([dns.code, dns.message, dns.exitCode], ['network', 'cannot resolve the host ghcr.example', 1]);
+  assert.match(dns.hint!, /host name/);
+  const again = describeFailure(new TypeError('fetch failed', { cause: errno('EAI_AGAIN', { hostname: 'ghcr.example' }) }));
+  assert.deepEqual([again.code, again.message], ['network', 'cannot resolve the host ghcr.example (a temporary DNS failure)']);
+  // The registry client's network error after its retries: its own message, the hint from its cause.
+  const wrapped = describeFailure(new RegistryNetworkError('ghcr.example', 'connect to ghcr.example', 'EAI_AGAIN', { cause: errno('EAI_AGAIN') }));
+  assert.equal(wrapped.code, 'network');
+  assert.match(wrapped.hint!, /host name/);
+  const refused = describeFailure(new RegistryNetworkError('127.0.0.1:5000', 'connect', 'ECONNREFUSED', { cause: errno('ECONNREFUSED') }));
+  assert.match(refused.hint!, /--insecure-registry <host\[:port\]>/);
+  assert.equal(describeFailure(new ImgbuildError('usage', 'bad')).exitCode, 2);
+  assert.equal(describeFailure(new ImgbuildError('spec', 'bad')).exitCode, 1);
+  assert.equal(describeFailure(new ImgbuildError('spec', 'bad'), true).exitCode, 2, 'diff and verify: could not check');
+  assert.equal(describeFailure(Object.assign(new Error('aborted'), { name: 'AbortError' })).exitCode, 130);
+  const bug = describeFailure(new Error('undefined is not a function'));
+  assert.deepEqual([bug.code, bug.exitCode], ['internal', 1]);
+  assert.match(bug.stack!, /undefined is not a function/);
+  assert.match(new RegistryTlsError('r.example', 'self-signed certificate').hint!, /--ca-file <pem>.*--insecure-registry r\.example/);
+});
+
+/** Flags of other programs that imgbuild's sources name (commands it runs, tools it mentions). */
+const FOREIGN_FLAGS = new Set([
+  // nix, nix-store, nix-instantiate, nix copy
+  '--dump-db', '--load-db', '--query', '--references', '--requisites', '--size', '--hash', '--realise', '--recursive',
+  '--eval', '--expr', '--extra-experimental-features', '--no-link', '--print-out-paths', '--to',
+  // GNU tar
+  '--sort',
+]);
+
+async function sources(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) out.push(...(await sources(p)));
+    else if (e.name.endsWith('.ts')) out.push(p);
+  }
+  return out;
+}
+
+test('every flag the sources name (in hints, messages, help) is a flag of the CLI, or of a tool it runs', async () => {
+  const real = new Set<string>();
+  for (const c of [[], ...(await commands())]) {
+    const help = (await runCli([...c, '--help'])).stdout.toString();
+    for (const m of help.matchAll(/^\s+(?:-\w, )?(--[a-z][a-z0-9-]*)/gm)) real.add(m[1]!);
+  }
+  assert.ok(real.has('--ca-file') && real.has('--insecure-registry') && real.has('--json'));
+  const unknown: string[] = [];
+  for (const file of [...(await sources(join(repoRoot, 'builder'))), ...(await sources(join(repoRoot, 'registry-client')))]) {
+    const lines = (await readFile(file, 'utf8')).split('\n');
+    lines.forEach((line, i) => {
+      for (const m of line.matchAll(/(?<![\w-])--[a-z][a-z0-9-]*/g)) {
+        if (!real.has(m[0]) && !FOREIGN_FLAGS.has(m[0])) unknown.push(`${relative(repoRoot, file)}:${i + 1}: ${m[0]}`);
+      }
+    });
+  }
+  assert.deepEqual(unknown, [], 'flags no command has');
+});
