@@ -139,5 +139,8 @@ make_store() {
   fi
 }
 
+# One run at a time (two test files may start it together): the second waits, then finds the stores made.
+exec 9>"$here/.make-store.lock"
+flock 9
 make_store amd64
 make_store arm64
