@@ -38,9 +38,10 @@ if (!tsc) {
   }
   const npmArgs = existsSync(join(root, 'package-lock.json')) ? ['ci'] : ['install', '--no-save', '--no-package-lock'];
   npmArgs.push('--include=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--global=false', '--location=project', `--prefix=${root}`);
+  // The npm running this script (npm_execpath), else the one on PATH.
   const npmCli = process.env.npm_execpath;
-  if (npmCli && /\.[cm]?js$/.test(npmCli)) execFileSync(process.execPath, [npmCli, ...npmArgs], { cwd: root, env, stdio: ['ignore', 2, 2] });
-  else execFileSync(npmCli || 'npm', npmArgs, { cwd: root, env, stdio: ['ignore', 2, 2] });
+  if (npmCli && /[\\/]npm-cli\.[cm]?js$/.test(npmCli)) execFileSync(process.execPath, [npmCli, ...npmArgs], { cwd: root, env, stdio: ['ignore', 2, 2] });
+  else execFileSync('npm', npmArgs, { cwd: root, env, stdio: ['ignore', 2, 2] });
   tsc = findTsc();
   if (!tsc) {
     process.stderr.write('imgbuild prepare: TypeScript is still not installed; run `npm ci` here, then `npm run prepare`\n');
