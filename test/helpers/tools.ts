@@ -34,6 +34,7 @@ export const toolPackages: Readonly<Record<string, string>> = {
   python3: 'python3',
   sqlite3: 'sqlite3',
   'qemu-aarch64-static': 'qemu-user-static',
+  git: 'git',
 };
 
 const found = new Map<string, string | undefined>();
