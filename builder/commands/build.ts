@@ -6,7 +6,8 @@ import type { Image } from '../model/image.js';
 import type { ResolvedSpec } from '../spec/types.js';
 import { layerReason } from '../build/assemble.js';
 import { ImgbuildError } from '../errors.js';
-import { progressReporter } from '../progress.js';
+import { builtEvent, pushProgress } from '../progress.js';
+import { cliProgress } from './progress.js';
 import { defaultOutputPath, writeImage, type OutputFormat } from '../transports/write.js';
 import { cliBuildContext } from './context.js';
 import { loadCliSpec, printJson, readPrevious, type StoreFlags } from './common.js';
@@ -38,6 +39,7 @@ export async function runBuild(specFile: string, flags: BuildFlags): Promise<voi
   const { parseReference } = flags.push ? await import('../../registry-client/index.js') : { parseReference: undefined };
   const pushRef = flags.push ? parseReference!(flags.push) : undefined;
   const client = lazyClient(flags, pushRef?.registry);
+  const progress = cliProgress();
   try {
     // Bad flags are refused before the build, not after it.
     if (pushRef) chunkSizeOf(flags);
@@ -59,7 +61,7 @@ export async function runBuild(specFile: string, flags: BuildFlags): Promise<voi
       // build instead of holding up the process's exit (~70 ms here, bench/README.md).
       await (await client.get()).origin(pushRef.registry);
     }
-    const ctx = cliBuildContext({ signal: abort.signal, onEvent: progressReporter(), registry: client.get });
+    const ctx = cliBuildContext({ signal: abort.signal, onEvent: (e) => progress.onEvent(e), warn: (m) => progress.log(m), registry: client.get });
     let built: Built;
     if (multi) {
       const previous = await previousByPlatform(flags.previous, flags);
@@ -70,6 +72,7 @@ export async function runBuild(specFile: string, flags: BuildFlags): Promise<voi
     }
     const artifact = 'index' in built ? built.index : built.image;
     abort.signal.throwIfAborted();
+    progress.onEvent(builtEvent(built));
 
     let output: string | undefined;
     if (flags.stream) {
@@ -84,12 +87,16 @@ export async function runBuild(specFile: string, flags: BuildFlags): Promise<voi
     let pushed: PushResult | undefined;
     if (pushRef) {
       const { pushImage } = await import('../transports/registry.js');
-      pushed = await pushImage(await client.get(), pushRef, artifact, { tags: flags.tag ?? [], chunkSize: chunkSizeOf(flags) });
+      pushed = await pushImage(await client.get(), pushRef, artifact, { tags: flags.tag ?? [], chunkSize: chunkSizeOf(flags), ...pushProgress(progress, pushRef.toString()) });
+      progress.onEvent({ phase: 'pushed', ...pushed });
+      progress.close();
       const { reportPush } = await import('./push.js');
       await reportPush({ ...pushed, target: pushRef.toString() }, { digestFile: flags.digestFile }, process.stderr);
     }
+    progress.close();
     report(built, flags, output, pushed);
   } finally {
+    progress.close();
     await client.close();
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigint);

@@ -1,7 +1,9 @@
 import { writeFile } from 'node:fs/promises';
 import type { PushResult } from '../../registry-client/index.js';
 import { openArtifact } from '../transports/open.js';
+import { pushProgress } from '../progress.js';
 import { printJson } from './common.js';
+import { cliProgress } from './progress.js';
 import { chunkSizeOf, lazyClient, type RegistryFlags } from './registry-flags.js';
 
 interface PushFlags extends RegistryFlags {
@@ -25,13 +27,17 @@ export async function runPush(image: string, reference: string, flags: PushFlags
   const ref = parseReference(target);
   chunkSizeOf(flags);
   const client = lazyClient(flags, ref.registry);
+  const progress = cliProgress();
   try {
     // A multi-platform image is pushed whole: every platform's image, then the index.
     const source = await openArtifact(image, { registry: client.get });
     const { pushImage } = await import('../transports/registry.js');
-    const result = await pushImage(await client.get(), ref, source, { tags: flags.tag ?? [], chunkSize: chunkSizeOf(flags) });
+    const result = await pushImage(await client.get(), ref, source, { tags: flags.tag ?? [], chunkSize: chunkSizeOf(flags), ...pushProgress(progress, ref.toString()) });
+    progress.onEvent({ phase: 'pushed', ...result });
+    progress.close();
     await reportPush({ ...result, target: ref.toString() }, flags);
   } finally {
+    progress.close();
     await client.close();
   }
 }
