@@ -53,7 +53,7 @@ export function createProgress(options: ProgressOptions): Progress {
 }
 
 function plainProgress({ stream, clock = () => performance.now(), repeatMs }: ProgressOptions): Progress {
-  const state = initialState();
+  const state = initialState(clock());
   const said = new Map<string, number>();
   let closed = false;
   return {
@@ -73,7 +73,7 @@ function plainProgress({ stream, clock = () => performance.now(), repeatMs }: Pr
 }
 
 function terminalProgress({ stream, color, clock = () => performance.now(), redrawMs = 100 }: ProgressOptions): Progress {
-  const state = initialState();
+  const state = initialState(clock());
   let printed = 0; // final lines already on the screen
   let liveLines = 0; // lines of the block on the screen, the cursor at the end of its last
   let lastDraw = -Infinity;
@@ -86,12 +86,12 @@ function terminalProgress({ stream, color, clock = () => performance.now(), redr
     const now = clock();
     lastDraw = now;
     const width = stream.columns ? stream.columns - 1 : undefined;
-    const frame = renderFrame(state, now, stream.rows ? { rows: stream.rows } : {});
+    const frame = renderFrame(state, now, { finishedFrom: printed, ...(stream.rows ? { rows: stream.rows } : {}) });
     // Back to the block's first line and clear to the end of the screen, then the new lines.
     let out = liveLines > 0 ? `\r${liveLines > 1 ? `\x1b[${liveLines - 1}A` : ''}\x1b[J` : '';
     // Final lines may wrap (they are never redrawn); the block's lines are cut to the width.
-    for (const line of frame.finished.slice(printed)) out += `${lineText(line, { color })}\n`;
-    printed = frame.finished.length;
+    for (const line of frame.finished) out += `${lineText(line, { color })}\n`;
+    printed += frame.finished.length;
     out += frame.live.map((line) => lineText(line, { color, ...(width ? { width } : {}) })).join('\n');
     liveLines = frame.live.length;
     if (out) stream.write(out);

@@ -15,6 +15,8 @@ export interface Frame {
 export interface FrameOptions {
   /** Terminal rows: the live block keeps below this many lines (its last line is the overall one). */
   rows?: number;
+  /** Final lines from this one on (those before are on the screen already); default all. */
+  finishedFrom?: number;
 }
 
 const BAR_WIDTH = 24;
@@ -143,7 +145,7 @@ function pushOverall(p: NonNullable<ProgressState['push']>, now: number): Line {
  * compares lines.
  */
 export function renderFrame(s: ProgressState, now: number, options: FrameOptions = {}): Frame {
-  const finished = s.finished.map(finishedLine);
+  const finished = s.finished.slice(options.finishedFrom ?? 0).map(finishedLine);
   const live: Line[] = [];
   let overall: Line | undefined;
   if (s.scan) {

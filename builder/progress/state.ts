@@ -86,8 +86,10 @@ export interface ProgressState {
   };
 }
 
-export function initialState(): ProgressState {
+/** The state before any event; `started`: when the command began (the summary's time counts from it), else the first event. */
+export function initialState(started?: number): ProgressState {
   return {
+    ...(started !== undefined ? { started } : {}),
     finished: [],
     layers: new Map(),
     planned: 0,
