@@ -56,11 +56,11 @@ test('the frames of a build: the scan counter, then final lines above a bar per 
     finished: [
       'closure: 4 store paths, 300.0 MiB (2 read in 1.0 s)',
       'plan: 4 layers',
-      '✓ layer 1/4 popularity     sha256:aaaaaaaaaaaa  20.0 MiB  cached',
+      '✓ layer 1/4 popularity       sha256:aaaaaaaaaaaa  20.0 MiB  cached',
     ],
     live: [
-      '  layer 2/4 popularity     [===================>    ] 40.0/50.0 MiB  20.0 MiB/s  ETA 1s',
-      '  layer 3/4 popularity     [============>           ] 100.0/200.0 MiB  50.0 MiB/s  ETA 2s',
+      '  layer 2/4 popularity       [===================>    ] 40.0/50.0 MiB  20.0 MiB/s  ETA 1s',
+      '  layer 3/4 popularity       [============>           ] 100.0/200.0 MiB  50.0 MiB/s  ETA 2s',
       // 250 MiB left to make: the closure less the cached layer; 140 MiB made in 2 s.
       'layers 1/4 done (1 cached), 2 writing, 1 waiting · [=============>          ] 140.0/250.0 MiB  70.0 MiB/s  ETA 2s',
     ],
@@ -75,15 +75,15 @@ test('the frames of a build: the scan counter, then final lines above a bar per 
     [5000, { phase: 'built', digest: DIGEST('e'), layers: 5, size: 260 * MiB }],
   ];
   // A layer's bar while its tar outgrows the NAR size: full width never, no ETA.
-  assert.deepEqual(frameAt(done.slice(0, 12), 5000).live[0], '  layer 3/4 popularity     [=======================>] 201.0/201.0 MiB  50.3 MiB/s');
+  assert.deepEqual(frameAt(done.slice(0, 12), 5000).live[0], '  layer 3/4 popularity       [=======================>] 201.0/201.0 MiB  50.3 MiB/s');
   assert.deepEqual(frameAt(done, 5000), {
     finished: [
       'closure: 4 store paths, 300.0 MiB (2 read in 1.0 s)',
       'plan: 4 layers',
-      '✓ layer 1/4 popularity     sha256:aaaaaaaaaaaa  20.0 MiB  cached',
-      '✓ layer 2/4 popularity     sha256:bbbbbbbbbbbb  48.0 MiB  written in 2.5 s (16.0 MiB/s)',
-      '✓ layer 3/4 popularity     sha256:cccccccccccc 190.0 MiB  written in 4.0 s (50.3 MiB/s)',
-      '✓ layer 4/4 customisation  sha256:dddddddddddd     300 B  cached record (made from the store if an output needs its bytes)',
+      '✓ layer 1/4 popularity       sha256:aaaaaaaaaaaa  20.0 MiB  cached',
+      '✓ layer 2/4 popularity       sha256:bbbbbbbbbbbb  48.0 MiB  written in 2.5 s (16.0 MiB/s)',
+      '✓ layer 3/4 popularity       sha256:cccccccccccc 190.0 MiB  written in 4.0 s (50.3 MiB/s)',
+      '✓ layer 4/4 customisation    sha256:dddddddddddd     300 B  cached record (made from the store if an output needs its bytes)',
       `built ${DIGEST('e')} · 5 layers, 260.0 MiB · 2 reused, 2 written, 1 from the base image · 5.0 s`,
     ],
     live: [],
@@ -98,8 +98,8 @@ test('the frames of a push: a bar per blob being uploaded, the blobs done above,
     [1100, { phase: 'blob-progress', digest: DIGEST('2'), size: 100 * MiB, sent: 25 * MiB }],
   ];
   assert.deepEqual(frameAt(events, 1100), {
-    finished: ['push to localhost:5000/app:1: 3 blobs, 110.0 MiB', '✓ blob sha256:111111111111  10.0 MiB  already there'],
-    live: ['  blob sha256:222222222222 [======>                 ] 25.0/100.0 MiB  25.0 MiB/s  ETA 3s', 'push 1/3 blobs · 35.0/110.0 MiB  22.7 MiB/s  ETA 4s'],
+    finished: ['push to localhost:5000/app:1: 3 blobs, 110.0 MiB', '✓ blob sha256:111111111111    10.0 MiB  already there'],
+    live: ['  blob sha256:222222222222   [======>                 ] 25.0/100.0 MiB  25.0 MiB/s  ETA 3s', 'push 1/3 blobs · 35.0/110.0 MiB  22.7 MiB/s  ETA 4s'],
   });
   events.push(
     [4100, { phase: 'blob-done', digest: DIGEST('2'), size: 100 * MiB, how: 'uploaded' }],
@@ -109,9 +109,9 @@ test('the frames of a push: a bar per blob being uploaded, the blobs done above,
   assert.deepEqual(frameAt(events, 4200), {
     finished: [
       'push to localhost:5000/app:1: 3 blobs, 110.0 MiB',
-      '✓ blob sha256:111111111111  10.0 MiB  already there',
-      '✓ blob sha256:222222222222 100.0 MiB  uploaded in 4.0 s (25.0 MiB/s)',
-      '✓ blob sha256:333333333333   1.0 KiB  mounted',
+      '✓ blob sha256:111111111111    10.0 MiB  already there',
+      '✓ blob sha256:222222222222   100.0 MiB  uploaded in 4.0 s (25.0 MiB/s)',
+      '✓ blob sha256:333333333333     1.0 KiB  mounted',
       'push done: 1 blobs uploaded (100.0 MiB at 23.8 MiB/s), 1 mounted, 1 already there · 4.2 s',
     ],
     live: [],
@@ -274,8 +274,8 @@ test('on a terminal: redraws at most every interval, never drops the final state
   assert.doesNotMatch(term.text, /\x1b\[\d*m/, 'no colour');
   assert.deepEqual(screen(term.text), [
     'plan: 2 layers',
-    '✓ layer 1/2 auto           sha256:aaaaaaaaaaaa      99 B  written in 0.1 s',
-    '✓ layer 2/2 customisation  sha256:bbbbbbbbbbbb       9 B  cached',
+    '✓ layer 1/2 auto             sha256:aaaaaaaaaaaa      99 B  written in 0.1 s',
+    '✓ layer 2/2 customisation    sha256:bbbbbbbbbbbb       9 B  cached',
     `built ${DIGEST('c')} · 2 layers, 108 B · 1 reused, 1 written · 0.1 s`,
     '',
   ]);
@@ -294,7 +294,7 @@ test('on a terminal: the block is redrawn in place, a log line goes above it, an
   const shown = screen(term.text.replace(/\x1b\[\d+m/g, ''));
   assert.deepEqual(shown.slice(0, 2), ['plan: 2 layers', 'warning: something']);
   // Cut to the width: a wrapped line would throw the redraw off by a line.
-  assert.match(shown[2]!, /^ {2}layer 1\/2 auto {11}\[=+> *\] 5\.0\/…$/);
+  assert.match(shown[2]!, /^ {2}layer 1\/2 auto {13}\[=+> *\] 5\.…$/);
   assert.match(shown[3]!, /^layers 0\/2 done, 1 writing, 1 waiting/);
   assert.ok(shown.every((l) => [...l].length < 60), 'every line within the width');
   p.close();

@@ -31,7 +31,7 @@ export function bar(fraction: number, width: number = BAR_WIDTH): string {
 
 const label = (platform: string | undefined, text: string) => (platform ? `[${platform}] ${text}` : text);
 /** Columns: names, then sizes, padded so that a layer's or blob's lines line up. */
-const NAME_WIDTH = 24;
+const NAME_WIDTH = 26;
 const SIZE_WIDTH = 9;
 const layerName = (l: LayerState) => label(l.platform, `layer ${l.index + 1}/${l.total} ${l.reason}`).padEnd(NAME_WIDTH);
 const blobName = (digest: string) => `blob ${shortDigest(digest)}`.padEnd(NAME_WIDTH);
