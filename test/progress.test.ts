@@ -21,6 +21,9 @@ import { DirectoryStoreSource } from '../builder/store/directory-source.js';
 import { throttle } from '../builder/throttle.js';
 import { BuildWorkerPool } from '../builder/workers/pool.js';
 import { RegistryClient, parseReference, pushImage } from '../registry-client/index.js';
+import { runCommand } from './helpers/cli.js';
+import { cliPath, repoRoot } from './helpers/paths.js';
+import { tempDir } from './helpers/tmp.js';
 
 const MiB = 1024 * 1024;
 const DIGEST = (c: string) => `sha256:${c.repeat(64)}`;
@@ -475,3 +478,29 @@ for (const chunkSize of [0, 1024 * 1024]) {
     assert.ok(events.findIndex((e) => e.phase === 'blob-done' && e.digest === sha(big)) > events.lastIndexOf(events.find((e) => e.phase === 'blob-progress' && e.sent === big.length)!));
   });
 }
+
+/** `imgbuild build examples/hello` with stderr on a terminal (a pty from `script`, in Debian's Essential set): what the terminal got. */
+async function buildOnTerminal(env: Record<string, string>): Promise<string> {
+  const dir = await tempDir('imgbuild-progress-tty-');
+  const command = [process.execPath, cliPath, 'build', join(repoRoot, 'examples/hello'), '-o', join(dir, 'out.oci')].map((a) => `'${a}'`).join(' ');
+  const { CI: _ci, NO_COLOR: _nc, ...rest } = process.env;
+  const r = await runCommand('script', ['-qec', command, '/dev/null'], { env: { ...rest, TERM: 'xterm', IMGBUILD_CACHE_DIR: join(dir, 'cache'), ...env } });
+  assert.equal(r.code, 0, r.stdout.toString());
+  return r.stdout.toString();
+}
+
+test('the CLI on a terminal draws bars in colour; CI=true gives plain lines there; NO_COLOR drops the colour', async () => {
+  const bars = await buildOnTerminal({});
+  assert.match(bars, /✓ \x1b\[39mlayer 1\/5 auto/);
+  assert.match(bars, /\x1b\[32m/);
+  assert.doesNotMatch(bars, /^layer 1\/5 \(auto, /m);
+
+  const plain = await buildOnTerminal({ CI: 'true' });
+  assert.match(plain, /^layer 1\/5 \(auto, 1 paths, 528 B\): writing\r?$/m);
+  assert.match(plain, /^layer 1\/5 \(auto\): sha256:[0-9a-f]{64} 279 B \(written in [\d.]+ s\)\r?$/m);
+  assert.doesNotMatch(plain, /\x1b\[/, 'no escape sequence at all');
+
+  const noColour = await buildOnTerminal({ NO_COLOR: '1' });
+  assert.match(noColour, /✓ layer 1\/5 auto/);
+  assert.doesNotMatch(noColour, /\x1b\[[\d;]*m/, 'no colour');
+});
