@@ -14,6 +14,8 @@ export { buildImage, specStore, specClosure, specBase, type Build, type BuildOpt
 export type { BuildContext, BuildEvent } from './build/context.js';
 export { planImage, checkPlan, closureDigest, formatImagePlan, PLAN_VERSION, type ImagePlan } from './build/plan.js';
 export { layerReason } from './build/assemble.js';
+// Progress: the build's and a push's events drawn as bars (a terminal) or plain lines
+export { createProgress, progressMode, pushProgress, builtEvent, type Progress, type ProgressOptions, type ProgressEvent, type PushEvent, type BuiltEvent } from './progress.js';
 
 // The image model
 export type { Layer, BlobLocation, Image, Index, IndexEntry, CheckedDescriptor, MinimalImage, MinimalIndex, PlatformWanted } from './model/index.js';

@@ -42,6 +42,16 @@ export interface PushOptions {
   chunkSize?: number;
   /** Progress: one event per blob, as it finishes. */
   onBlob?: (e: { digest: Digest; size: number; how: 'uploaded' | 'mounted' | 'skipped' }) => void;
+  /**
+   * Progress: once, before any blob is checked, the blobs the push covers (each once) and their
+   * bytes; `alreadyThere`: the registry holds the manifest(s), so no blob is checked or sent.
+   */
+  onStart?: (e: { blobs: number; bytes: number; alreadyThere: boolean }) => void;
+  /**
+   * Progress of a blob's upload: `sent: 0` as it starts, then the bytes of it sent so far, at most
+   * 10 times a second and once when all are sent. A retry starts again from 0.
+   */
+  onBlobProgress?: (e: { digest: Digest; size: number; sent: number }) => void;
 }
 
 export interface PushResult {
@@ -100,6 +110,8 @@ export async function pushImage(client: RegistryClient, ref: ImageReference, inp
   const chunkSize = options.chunkSize ?? defaultChunkSize(ref.registry);
   const alreadyThere = await holdsAll(client, repo, input.manifest, input.childManifests ?? [], scopes);
   const result: PushResult = { digest, reference: `${ref.name}@${digest}`, uploaded: 0, skipped: 0, mounted: 0, bytesSent: 0, alreadyThere };
+  options.onStart?.({ blobs: blobs.length, bytes: blobs.reduce((n, b) => n + b.size, 0), alreadyThere });
+  const onBlobProgress = options.onBlobProgress;
 
   const limit = pLimit(Math.max(1, options.concurrency ?? 4));
   await Promise.all(blobs.map((b) => limit(async () => {
@@ -108,7 +120,8 @@ export async function pushImage(client: RegistryClient, ref: ImageReference, inp
     if (alreadyThere || (await client.blobExists(repo, b.digest, scopes)).exists) how = 'skipped';
     else {
       const mountFrom = (b.mountFrom ?? []).find((r) => r !== ref.repository);
-      const r = await uploadBlob(client, repo, b, src, { chunkSize, ...(mountFrom ? { mountFrom } : {}) });
+      const onProgress = onBlobProgress ? (sent: number) => onBlobProgress({ digest: b.digest, size: b.size, sent }) : undefined;
+      const r = await uploadBlob(client, repo, b, src, { chunkSize, ...(mountFrom ? { mountFrom } : {}), ...(onProgress ? { onProgress } : {}) });
       if (r.how === 'uploaded') result.bytesSent += r.bytesSent;
       how = r.how === 'exists' ? 'skipped' : r.how;
     }

@@ -28,7 +28,7 @@ import { repoRoot } from './helpers/paths.js';
  */
 const STAGES: readonly (readonly string[])[] = [
   // What everything uses and which imports nothing of builder/: errors, sizes, where the cache is, blob files.
-  ['errors.ts', 'unit-sum.ts', 'cache-dir.ts', 'blobs/'],
+  ['errors.ts', 'unit-sum.ts', 'cache-dir.ts', 'throttle.ts', 'blobs/'],
   // The spec: schema, loading, defaults.
   ['spec/'],
   // Store sources and the closure.
@@ -43,8 +43,8 @@ const STAGES: readonly (readonly string[])[] = [
   ['cache/'],
   // Reading and writing images: layouts, archives, registries, the base image.
   ['input/', 'output/', 'outputs.ts', 'registry.ts', 'base-image.ts', 'transports/'],
-  // The build: spec → closure → plan → layers → image; its progress events.
-  ['build.ts', 'build/', 'progress.ts'],
+  // The build: spec → closure → plan → layers → image; its progress events and their display.
+  ['build.ts', 'build/', 'progress.ts', 'progress/'],
   // diff and verify of images.
   ['repro/'],
   // The CLI.

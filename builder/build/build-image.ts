@@ -8,7 +8,8 @@ import type { ResolvedSpec } from '../spec/types.js';
 import { DirectoryStoreSource } from '../store/directory-source.js';
 import { EmptyStoreSource } from '../store/empty-source.js';
 import { openStoreSource } from '../store/open.js';
-import type { StoreSource } from '../store/types.js';
+import type { ClosureOptions, StoreSource } from '../store/types.js';
+import { throttle } from '../throttle.js';
 import { openImage } from '../transports/open.js';
 import { BuildWorkerPool } from '../workers/pool.js';
 import { assembleImage, type AssembledLayer } from './assemble.js';
@@ -58,9 +59,9 @@ export async function specStore(spec: ResolvedSpec, ctx: Pick<BuildContext, 'sto
 }
 
 /** Closure of everything the image holds: `contents` and the paths `copyToRoot` links into `/`. */
-export async function specClosure(spec: ResolvedSpec, store: StoreSource): Promise<ClosureGraph> {
+export async function specClosure(spec: ResolvedSpec, store: StoreSource, options?: ClosureOptions): Promise<ClosureGraph> {
   const roots = [...new Set([...spec.contents, ...spec.copyToRoot])];
-  return store.closure(roots);
+  return store.closure(roots, options);
 }
 
 /** The image `fromImage` names (any image argument: a layout, an archive, a registry image), for the spec's platform. */
@@ -89,7 +90,7 @@ export async function buildImage(given: ResolvedSpec, ctx: BuildContext = {}, op
   let closure: ClosureGraph;
   let plan: ImagePlan;
   try {
-    closure = await closureWithWorkers(given, store, pool, ctx.signal);
+    closure = await closureWithWorkers(given, store, pool, ctx);
     ctx.onEvent?.({ phase: 'closure', paths: closure.paths.length, narSize: closure.paths.reduce((s, p) => s + p.narSize, 0) });
     // The architecture follows the content; the base image is then picked for it.
     spec = await specWithArchitecture(given, store, closure, ctx);
@@ -141,12 +142,17 @@ function workerPool(ctx: BuildContext): BuildWorkerPool | undefined {
  * The closure, with a directory store's paths scanned on the pool's workers as well as here
  * (the same results either way: each path's scan depends only on its files).
  */
-async function closureWithWorkers(spec: ResolvedSpec, store: StoreSource, pool: BuildWorkerPool | undefined, signal: AbortSignal | undefined): Promise<ClosureGraph> {
-  if (!pool || !(store instanceof DirectoryStoreSource)) return specClosure(spec, store);
+async function closureWithWorkers(spec: ResolvedSpec, store: StoreSource, pool: BuildWorkerPool | undefined, ctx: BuildContext): Promise<ClosureGraph> {
+  const { signal, onEvent } = ctx;
+  // Paths read so far, at most 10 reports a second, the last one always.
+  const scanned = onEvent ? throttle((p: { done: number; found: number }) => onEvent({ phase: 'scan', ...p })) : undefined;
+  const options: ClosureOptions = scanned ? { onProgress: scanned } : {};
+  if (!pool || !(store instanceof DirectoryStoreSource)) return specClosure(spec, store, options).finally(() => scanned?.flush());
   store.scanWith((job) => (pool.hasFreeWorker ? pool.run('scan-store-path', job, signal) : undefined));
   try {
-    return await specClosure(spec, store);
+    return await specClosure(spec, store, options);
   } finally {
     store.scanWith(undefined);
+    scanned?.flush();
   }
 }

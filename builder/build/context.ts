@@ -1,13 +1,30 @@
 import type { RegistryClient } from '../../registry-client/index.js';
+import type { LayerAction } from '../cache/layer-source.js';
 import type { StoreSource } from '../store/types.js';
 
 /** What the build is doing, for progress output; in a multi-platform build, for which platform (`linux/arm64`). */
 export type BuildEvent = BuildPhase & { platform?: string };
 
 export type BuildPhase =
+  /**
+   * While a store's paths are read for the closure (a directory store's scan, `--verify-store`):
+   * `done` paths read so far of the `found` known so far (a directory store finds paths as it
+   * reads their references). At most 10 a second, and once when the last is read.
+   */
+  | { phase: 'scan'; done: number; found: number }
   | { phase: 'closure'; paths: number; narSize: number }
   | { phase: 'plan'; layers: number }
-  | { phase: 'layer-start'; index: number; total: number; reason: string; paths: number; narSize: number }
+  /**
+   * Once the layer's cache key is looked up. `action`: `writing` it into the cache, `measuring`
+   * it (no cache), `cached` (its blob is in the cache: nothing is made), `record` (a cached
+   * record without its blob: made only if an output reads it).
+   */
+  | { phase: 'layer-start'; index: number; total: number; reason: string; paths: number; narSize: number; action: LayerAction }
+  /**
+   * While a layer is written or measured: the bytes of its tar made so far (before compression;
+   * the paths' NAR size is close to the tar's). At most 10 a second per layer, and once at the end.
+   */
+  | { phase: 'layer-progress'; index: number; total: number; bytes: number; narSize: number }
   | {
       phase: 'layer-done';
       index: number;

@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import pLimit from 'p-limit';
 import type { ClosureGraph } from '../../layering/types.js';
 import { LayerCache } from '../cache/layer-cache.js';
-import { cachedLayer, type LayerMaker } from '../cache/layer-source.js';
+import { cachedLayer, type LayerMaker, type LayerProgress } from '../cache/layer-source.js';
 import { entriesKey, keyedStorePaths, storeLayerKey } from '../cache/layer-key.js';
 import { customisationEntries } from '../customisation/entries.js';
 import { mergeEntries } from '../customisation/merge.js';
@@ -44,8 +44,13 @@ export async function makeLayers({ spec, store, closure, plan, ctx, pool }: Laye
   const total = plan.layers.length + 1;
   const made = async (index: number, reason: string, paths: string[], narSize: number, maker: () => Promise<LayerMaker>): Promise<AssembledLayer> => {
     ctx.signal?.throwIfAborted();
-    emit({ phase: 'layer-start', index, total, reason, paths: paths.length, narSize });
-    const { layer, origin } = await cachedLayer(await maker(), cache);
+    const progress: LayerProgress = ctx.onEvent
+      ? {
+          start: (action) => emit({ phase: 'layer-start', index, total, reason, paths: paths.length, narSize, action }),
+          bytes: (bytes) => emit({ phase: 'layer-progress', index, total, bytes, narSize }),
+        }
+      : {};
+    const { layer, origin } = await cachedLayer(await maker(), cache, progress);
     emit({ phase: 'layer-done', index, total, reason, digest: layer.digest, size: layer.size, origin });
     return { layer, reason, storePaths: paths };
   };
@@ -83,11 +88,16 @@ function withoutSignal(options: LayerWriteOptions): LayerWriteOptions {
   return rest;
 }
 
+/** The writer options with a progress callback, when there is one (it changes no byte). */
+function withProgress(options: LayerWriteOptions, onProgress: ((tarBytes: number) => void) | undefined): LayerWriteOptions {
+  return onProgress ? { ...options, onProgress } : options;
+}
+
 /** The ways to make a store layer: in a worker when one is free, else here. */
 export function storeLayerMaker(paths: string[], store: StoreSource, options: LayerWriteOptions, pool?: BuildWorkerPool): LayerMaker {
   const fsPathOf = (p: string) => store.fsPath(p);
   const entries = () => storeLayerEntries(paths, fsPathOf, store.storeDir);
-  const inWorker = (blobRoot: string | undefined) => {
+  const inWorker = (blobRoot: string | undefined, onProgress: ((tarBytes: number) => void) | undefined) => {
     if (!pool?.hasFreeWorker) return undefined;
     let fsPaths: string[];
     try {
@@ -96,12 +106,12 @@ export function storeLayerMaker(paths: string[], store: StoreSource, options: La
       return undefined; // a path the source cannot place: the in-process writer reports it
     }
     const { header, compressor } = options;
-    return pool.writeStoreLayer({ paths, fsPaths, storeDir: store.storeDir, header, compressor, ...(blobRoot ? { blobRoot } : {}) }, options.signal);
+    return pool.writeStoreLayer({ paths, fsPaths, storeDir: store.storeDir, header, compressor, ...(blobRoot ? { blobRoot } : {}) }, options.signal, onProgress);
   };
   return {
     key: async () => storeLayerKey(await keyedStorePaths(store, paths), store.storeDir, options),
-    write: (blobs) => inWorker(blobs.root) ?? writeLayer(entries(), options, blobs),
-    measure: () => inWorker(undefined) ?? measureLayer(entries(), options),
+    write: (blobs, onProgress) => inWorker(blobs.root, onProgress) ?? writeLayer(entries(), withProgress(options, onProgress), blobs),
+    measure: (onProgress) => inWorker(undefined, onProgress) ?? measureLayer(entries(), withProgress(options, onProgress)),
     stream: (expected) => layerStream(entries, withoutSignal(options), expected),
   };
 }
@@ -110,8 +120,8 @@ export function storeLayerMaker(paths: string[], store: StoreSource, options: La
 export function entriesLayerMaker(entries: LayerEntry[], options: LayerWriteOptions): LayerMaker {
   return {
     key: () => entriesKey(entries, options),
-    write: (blobs) => writeLayer(entries, options, blobs),
-    measure: () => measureLayer(entries, options),
+    write: (blobs, onProgress) => writeLayer(entries, withProgress(options, onProgress), blobs),
+    measure: (onProgress) => measureLayer(entries, withProgress(options, onProgress)),
     stream: (expected) => layerStream(() => entries, withoutSignal(options), expected),
   };
 }

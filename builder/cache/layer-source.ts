@@ -12,16 +12,29 @@ import type { LayerCache } from './layer-cache.js';
 export interface LayerMaker {
   /** The layer's cache key (layer-key.ts): stands for its bytes; reads no file content. */
   key(): Promise<string>;
-  /** Write the blob into `blobs` (temp file, renamed to its digest). */
-  write(blobs: BlobStore): Promise<LayerBlob>;
+  /** Write the blob into `blobs` (temp file, renamed to its digest); `onProgress` hears the tar bytes made so far (LayerWriteOptions.onProgress). */
+  write(blobs: BlobStore, onProgress?: (tarBytes: number) => void): Promise<LayerBlob>;
   /** Make the bytes and measure them, keeping nothing. */
-  measure(): Promise<LayerBlob>;
+  measure(onProgress?: (tarBytes: number) => void): Promise<LayerBlob>;
   /** The bytes as a stream, made as they are read, failing before the last byte unless they are `expected`. */
   stream(expected: LayerBlob): Readable;
 }
 
 /** How a layer of the build was had: written now, found in the cache, or to be made when it is read. */
 export type LayerOrigin = 'written' | 'cached' | 'deferred';
+
+/**
+ * What is done to have a layer, known once its cache key is looked up: `writing` it into the
+ * cache (no record), `measuring` it (no cache: the bytes are made and dropped), `cached` (record
+ * and blob: nothing made), `record` (a record without its blob: nothing made now).
+ */
+export type LayerAction = 'writing' | 'measuring' | 'cached' | 'record';
+
+/** Progress of one layer through the cache: what is done, then the tar bytes made so far (when it is made). */
+export interface LayerProgress {
+  start?: (action: LayerAction) => void;
+  bytes?: (tarBytes: number) => void;
+}
 
 export interface MadeLayer {
   layer: Layer;
@@ -36,18 +49,21 @@ export interface MadeLayer {
  * recorded. Without a cache the bytes are measured now and made again when read, so nothing
  * is written outside the outputs.
  */
-export async function cachedLayer(maker: LayerMaker, cache: LayerCache | undefined): Promise<MadeLayer> {
+export async function cachedLayer(maker: LayerMaker, cache: LayerCache | undefined, progress: LayerProgress = {}): Promise<MadeLayer> {
   if (!cache) {
-    const blob = await maker.measure();
+    progress.start?.('measuring');
+    const blob = await maker.measure(progress.bytes);
     return { layer: lazyLayer(blob, maker), origin: 'deferred' };
   }
   const key = await maker.key();
   const record = cache.get(key);
   if (record) {
     const file = cache.blobFile(record);
+    progress.start?.(file ? 'cached' : 'record');
     return file ? { layer: fileLayer(record, file), origin: 'cached' } : { layer: lazyLayer(record, maker), origin: 'deferred' };
   }
-  const blob = await maker.write(cache.blobs);
+  progress.start?.('writing');
+  const blob = await maker.write(cache.blobs, progress.bytes);
   await cache.put(key, blob);
   return { layer: fileLayer(blob, cache.blobs.path(blob.digest)), origin: 'written' };
 }

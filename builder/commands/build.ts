@@ -5,7 +5,8 @@ import type { Image } from '../model/image.js';
 import type { ResolvedSpec } from '../spec/types.js';
 import { layerReason } from '../build/assemble.js';
 import { ImgbuildError } from '../errors.js';
-import { progressReporter } from '../progress.js';
+import { builtEvent, pushProgress } from '../progress.js';
+import { cliProgress } from './progress.js';
 import { defaultOutputPath, writeImage, type OutputFormat } from '../transports/write.js';
 import { cliBuildContext } from './context.js';
 import { loadCliSpec, readPrevious, type StoreFlags } from './common.js';
@@ -41,6 +42,7 @@ export async function runBuild(specFile: string, flags: BuildFlags): Promise<voi
   const { parseReference } = flags.push ? await import('../../registry-client/index.js') : { parseReference: undefined };
   const pushRef = flags.push ? parseReference!(flags.push) : undefined;
   const client = lazyClient(flags, pushRef?.registry);
+  const progress = cliProgress();
   try {
     // Bad flags are refused before the build, not after it.
     if (pushRef) chunkSizeOf(flags);
@@ -63,7 +65,7 @@ export async function runBuild(specFile: string, flags: BuildFlags): Promise<voi
       // build instead of holding up the process's exit (~70 ms here, bench/README.md).
       await (await client.get()).origin(pushRef.registry);
     }
-    const ctx = cliBuildContext({ signal: abort.signal, onEvent: progressReporter(), registry: client.get });
+    const ctx = cliBuildContext({ signal: abort.signal, onEvent: (e) => progress.onEvent(e), warn: (m) => progress.log(m), registry: client.get });
     let built: Built;
     if (multi) {
       const previous = await previousByPlatform(flags.previous, flags);
@@ -74,6 +76,7 @@ export async function runBuild(specFile: string, flags: BuildFlags): Promise<voi
     }
     const artifact = 'index' in built ? built.index : built.image;
     abort.signal.throwIfAborted();
+    progress.onEvent(builtEvent(built));
 
     let output: string | undefined;
     if (flags.stream) {
@@ -88,12 +91,16 @@ export async function runBuild(specFile: string, flags: BuildFlags): Promise<voi
     let pushed: PushSummary | undefined;
     if (pushRef) {
       const { pushImage } = await import('../transports/registry.js');
-      const result = await pushImage(await client.get(), pushRef, artifact, { tags: flags.tag ?? [], chunkSize: chunkSizeOf(flags) });
+      const result = await pushImage(await client.get(), pushRef, artifact, { tags: flags.tag ?? [], chunkSize: chunkSizeOf(flags), ...pushProgress(progress, pushRef.toString()) });
+      progress.onEvent({ phase: 'pushed', ...result });
+      progress.close();
       pushed = pushSummary(result, pushRef, flags.tag ?? []);
       if (flags.digestFile) await writeFile(flags.digestFile, `${pushed.digest}\n`);
     }
+    progress.close();
     report(built, flags, output, pushed);
   } finally {
+    progress.close();
     await client.close();
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigint);

@@ -2,8 +2,10 @@ import { writeFile } from 'node:fs/promises';
 import { formatPlatform } from '../model/complete.js';
 import type { Index } from '../model/image.js';
 import { openArtifact } from '../transports/open.js';
+import { pushProgress } from '../progress.js';
 import { printJson } from './print.js';
 import type { PushDocument } from './documents.js';
+import { cliProgress } from './progress.js';
 import { formatPush, pushSummary, type PushSummary } from './push-summary.js';
 import { chunkSizeOf, lazyClient, type RegistryFlags } from './registry-flags.js';
 import { SCHEMA_VERSION } from './schema-version.js';
@@ -25,11 +27,14 @@ export async function runPush(image: string, reference: string, flags: PushFlags
   const ref = parseReference(target);
   chunkSizeOf(flags);
   const client = lazyClient(flags, ref.registry);
+  const progress = cliProgress();
   try {
     // A multi-platform image is pushed whole: every platform's image, then the index.
     const source = await openArtifact(image, { registry: client.get });
     const { pushImage } = await import('../transports/registry.js');
-    const result = await pushImage(await client.get(), ref, source, { tags: flags.tag ?? [], chunkSize: chunkSizeOf(flags) });
+    const result = await pushImage(await client.get(), ref, source, { tags: flags.tag ?? [], chunkSize: chunkSizeOf(flags), ...pushProgress(progress, ref.toString()) });
+    progress.onEvent({ phase: 'pushed', ...result });
+    progress.close();
     const summary = pushSummary(result, ref, flags.tag ?? []);
     const doc: PushDocument = {
       schemaVersion: SCHEMA_VERSION,
@@ -43,6 +48,7 @@ export async function runPush(image: string, reference: string, flags: PushFlags
     };
     await reportPush(summary, doc, flags);
   } finally {
+    progress.close();
     await client.close();
   }
 }

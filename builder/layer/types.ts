@@ -56,6 +56,11 @@ export interface LayerWriteOptions {
   compressor: Compressor;
   /** Aborts the write (e.g. on SIGINT): the promise rejects with an AbortError and no temp file is left. */
   signal?: AbortSignal;
+  /**
+   * Progress: the bytes of tar made so far (before compression), at most every 100 ms and once
+   * with the whole tar at the end. Never changes a byte of the layer (nor its cache key).
+   */
+  onProgress?: (tarBytes: number) => void;
 }
 
 /** A layer written to the blob store. Printable; everything an output or a push needs. */

@@ -1,5 +1,6 @@
 import { closeSync, writeSync } from 'node:fs';
 import { MediaType } from '../../oci/media-types.js';
+import { throttle } from '../throttle.js';
 import type { BlobStore } from '../blobs/blob-store.js';
 import { createSink, type BlobSink } from './blob-sinks.js';
 import { LayerEntryError } from './errors.js';
@@ -33,7 +34,7 @@ export async function writeLayer(
   let open = true;
   const sink = createSink(compressor, (bytes) => writeFully(temp.fd, bytes));
   try {
-    for await (const _ of feedTar(entries, header, sink, signal));
+    for await (const _ of feedTar(entries, header, sink, signal, options.onProgress));
     const measured = await sink.finish();
     open = false;
     closeSync(temp.fd);
@@ -59,7 +60,7 @@ export async function measureLayer(entries: AsyncIterable<LayerEntry> | Iterable
   options.signal?.throwIfAborted();
   const sink = createSink(options.compressor, () => {});
   try {
-    for await (const _ of feedTar(entries, options.header, sink, options.signal));
+    for await (const _ of feedTar(entries, options.header, sink, options.signal, options.onProgress));
     const measured = await sink.finish();
     return { ...measured, mediaType: options.compressor === 'gzip' ? MediaType.ociLayerGzip : MediaType.ociLayer };
   } catch (err) {
@@ -70,20 +71,26 @@ export async function measureLayer(entries: AsyncIterable<LayerEntry> | Iterable
 
 /**
  * Hands the tar of `entries` to `sink`, one chunk at a time, and yields once the sink has taken
- * each chunk: a caller streaming the sink's output passes it on there.
+ * each chunk: a caller streaming the sink's output passes it on there. `onProgress` hears the
+ * tar bytes handed over so far (throttled, see LayerWriteOptions.onProgress).
  */
 export async function* feedTar(
   entries: AsyncIterable<LayerEntry> | Iterable<LayerEntry>,
   header: LayerWriteOptions['header'],
   sink: BlobSink,
   signal: AbortSignal | undefined,
+  onProgress?: (tarBytes: number) => void,
 ): AsyncGenerator<void> {
   const tar = new TarChunker(header, TAR_CHUNK);
+  const progress = onProgress ? throttle(onProgress) : undefined;
+  let fed = 0;
   // Per chunk, not per entry: most entries complete no chunk, and a store holds tens of thousands.
   const put = async (chunk: Buffer): Promise<void> => {
+    fed += chunk.length;
     const wait = sink.write(chunk);
     if (wait) await wait;
     signal?.throwIfAborted();
+    progress?.(fed);
   };
   for await (const entry of entries) {
     signal?.throwIfAborted();
@@ -96,6 +103,7 @@ export async function* feedTar(
     await put(chunk);
     yield;
   }
+  progress?.flush();
 }
 
 function writeFully(fd: number, bytes: Buffer): void {

@@ -9,7 +9,7 @@ import { narSize, readNarTree } from './nar.js';
 import { ArchitectureWalks, type PathArchitectures } from './path-architectures.js';
 import { normaliseStoreDir, parseStorePath } from './store-path.js';
 import { fingerprintTree } from './tree-fingerprint.js';
-import type { StoreSource } from './types.js';
+import type { ClosureOptions, StoreSource } from './types.js';
 import { verifyClosure } from './verify.js';
 
 export interface ClosureFileSourceOptions {
@@ -85,7 +85,7 @@ export class ClosureFileStoreSource implements StoreSource {
   }
 
   /** The closure of `roots` (all top-level paths of the file when empty), checked against the store dir. */
-  async closure(roots: string[]): Promise<ClosureGraph> {
+  async closure(roots: string[], options: ClosureOptions = {}): Promise<ClosureGraph> {
     const rs = roots.length > 0 ? roots : this.topLevelPaths();
     for (const r of rs) parseStorePath(r, this.storeDir, 'content path');
     const graph = closureOf(this.storeDir, rs, this.infos, `closure file ${this.closureFile}`);
@@ -104,7 +104,13 @@ export class ClosureFileStoreSource implements StoreSource {
         );
       }
     }
-    if (this.verify) await verifyClosure(graph, (p) => this.fsPath(p), 2, (p, id) => this.contentIds.set(p, id));
+    if (this.verify) {
+      let done = 0;
+      await verifyClosure(graph, (p) => this.fsPath(p), 2, (p, id) => {
+        this.contentIds.set(p, id);
+        options.onProgress?.({ done: ++done, found: graph.paths.length });
+      });
+    }
     return graph;
   }
 

@@ -8,7 +8,7 @@ import type { PathArchitectures } from './path-architectures.js';
 import { cachedScan, scanStorePath, type StorePathScan, type StorePathScanJob } from './path-scan.js';
 import { ScanCache, targetsDigest } from './scan-cache.js';
 import { isStorePathBaseName, normaliseStoreDir, parseStorePath } from './store-path.js';
-import type { StoreSource } from './types.js';
+import type { ClosureOptions, StoreSource } from './types.js';
 
 /**
  * Runs a path's scan elsewhere (a worker thread), or returns undefined to have it run here; set
@@ -146,7 +146,7 @@ export class DirectoryStoreSource implements StoreSource {
     return { path: storePath, narSize: size, references: references.sort() };
   }
 
-  async closure(roots: string[]): Promise<ClosureGraph> {
+  async closure(roots: string[], options: ClosureOptions = {}): Promise<ClosureGraph> {
     for (const root of roots) parseStorePath(root, this.storeDir, 'content path');
     const entries = await this.listEntries();
     for (const root of roots) {
@@ -157,6 +157,7 @@ export class DirectoryStoreSource implements StoreSource {
     }
     const limit = pLimit(this.concurrency);
     const seen = new Map<string, StorePathInfo>();
+    const onProgress = options.onProgress;
     const started = new Set<string>();
     // A path is scanned as soon as a scanned path is found to reference it (no barrier between
     // levels of the graph, which would leave threads idle behind the slowest path of a level).
@@ -171,6 +172,7 @@ export class DirectoryStoreSource implements StoreSource {
           const info = await this.pathInfo(path);
           seen.set(info.path, info);
           for (const ref of info.references) visit(ref);
+          onProgress?.({ done: seen.size, found: started.size });
         }).catch((error: unknown) => {
           failure ??= { error };
         }),

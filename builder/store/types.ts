@@ -13,7 +13,7 @@ export interface StoreSource {
   /** The on-disk location of a logical store path (`/nix/store/<hash>-x` → `/ci/store/<hash>-x`). */
   fsPath(storePath: string): string;
   /** The closure of `roots` (logical store paths): every path with its NAR size and references. */
-  closure(roots: string[]): Promise<ClosureGraph>;
+  closure(roots: string[], options?: ClosureOptions): Promise<ClosureGraph>;
   /**
    * For a source that reads a path's bytes anyway (a plain directory, scanned for references; a
    * closure file's files under `--verify-store`): what the path's layer bytes depend on
@@ -31,4 +31,14 @@ export interface StoreSource {
    * cannot tell (the spec must then name the architecture).
    */
   pathArchitectures?(storePath: string): Promise<Record<string, string>>;
+}
+
+/** How a closure is asked for. */
+export interface ClosureOptions {
+  /**
+   * Progress of a source that reads its paths' files (a directory store's scan, `--verify-store`):
+   * called as each path is read, with how many are read and how many are known so far (a
+   * directory store finds paths as it reads their references). Not throttled: cheap callers only.
+   */
+  onProgress?: (p: { done: number; found: number }) => void;
 }

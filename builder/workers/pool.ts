@@ -15,10 +15,13 @@ import { abortError, reviveError, type WireError } from './wire-error.js';
 /** Set to `0` (or `false`) to do all of a build's work on the main thread. */
 export const WORKERS_ENV = 'IMGBUILD_WORKERS';
 
-/** Main thread → worker. */
-export type ToWorker = { type: 'run'; id: number; kind: JobKind; job: Jobs[JobKind]['job'] } | { type: 'abort'; id: number };
-/** Worker → main thread. */
-export type FromWorker = { type: 'done'; id: number; result: Jobs[JobKind]['result'] } | { type: 'failed'; id: number; error: WireError };
+/** Main thread → worker. `progress`: the caller wants the job's progress reports. */
+export type ToWorker = { type: 'run'; id: number; kind: JobKind; job: Jobs[JobKind]['job']; progress?: boolean } | { type: 'abort'; id: number };
+/** Worker → main thread: a result, or (when asked for) a progress report (a layer's tar bytes so far; throttled in the worker). */
+export type FromWorker =
+  | { type: 'done'; id: number; result: Jobs[JobKind]['result'] }
+  | { type: 'failed'; id: number; error: WireError }
+  | { type: 'progress'; id: number; value: number };
 
 /**
  * Whether a build spreads `jobs` independent jobs (store layers, paths to scan) over workers: the
@@ -69,23 +72,24 @@ export class BuildWorkerPool {
     return !this.closed && this.busy < this.size;
   }
 
-  /** Write one store layer in a worker (see `run`). */
-  writeStoreLayer(job: StoreLayerJob, signal?: AbortSignal): Promise<LayerBlob> {
-    return this.run('write-store-layer', job, signal);
+  /** Write one store layer in a worker (see `run`); `onProgress` hears its tar bytes so far. */
+  writeStoreLayer(job: StoreLayerJob, signal?: AbortSignal, onProgress?: (tarBytes: number) => void): Promise<LayerBlob> {
+    return this.run('write-store-layer', job, signal, onProgress);
   }
 
   /**
    * Run one job in a worker. Rejects with the worker's error re-created as the same class
    * (LayerContentError, StoreError, ...) and message. On abort the worker is told to stop, and
    * the promise rejects with an AbortError only once the job has cleaned up (temp files).
+   * `onProgress` hears the job's progress reports (a store layer's tar bytes), if it makes any.
    */
-  async run<K extends JobKind>(kind: K, job: Jobs[K]['job'], signal?: AbortSignal): Promise<Jobs[K]['result']> {
+  async run<K extends JobKind>(kind: K, job: Jobs[K]['job'], signal?: AbortSignal, onProgress?: (value: number) => void): Promise<Jobs[K]['result']> {
     signal?.throwIfAborted();
     this.busy++;
     try {
       const worker = await this.acquire(signal);
       try {
-        return (await this.runOn(worker, kind, job, signal)) as Jobs[K]['result'];
+        return (await this.runOn(worker, kind, job, signal, onProgress)) as Jobs[K]['result'];
       } finally {
         this.release(worker);
       }
@@ -153,7 +157,7 @@ export class BuildWorkerPool {
     return worker;
   }
 
-  private runOn(worker: Worker, kind: JobKind, job: Jobs[JobKind]['job'], signal: AbortSignal | undefined): Promise<Jobs[JobKind]['result']> {
+  private runOn(worker: Worker, kind: JobKind, job: Jobs[JobKind]['job'], signal: AbortSignal | undefined, onProgress: ((value: number) => void) | undefined): Promise<Jobs[JobKind]['result']> {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       const cleanup = () => {
@@ -164,6 +168,10 @@ export class BuildWorkerPool {
       };
       const onMessage = (m: FromWorker) => {
         if (m.id !== id) return;
+        if (m.type === 'progress') {
+          onProgress?.(m.value);
+          return;
+        }
         cleanup();
         if (m.type === 'done') resolve(m.result);
         else reject(reviveError(m.error, signal));
@@ -183,7 +191,7 @@ export class BuildWorkerPool {
       worker.on('exit', onExit);
       // Ref'd while it works: a build awaiting a layer must keep the process alive.
       worker.ref();
-      worker.postMessage({ type: 'run', id, kind, job } satisfies ToWorker);
+      worker.postMessage({ type: 'run', id, kind, job, ...(onProgress ? { progress: true } : {}) } satisfies ToWorker);
       if (signal?.aborted) onAbort();
       else signal?.addEventListener('abort', onAbort, { once: true });
     });

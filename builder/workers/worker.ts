@@ -14,14 +14,18 @@ import { toWireError } from './wire-error.js';
 const port = parentPort;
 if (!port) throw new Error('worker.js must run in a worker thread (see pool.ts)');
 
-type Handlers = { [K in JobKind]: (job: Jobs[K]['job'], signal: AbortSignal) => Promise<Jobs[K]['result']> };
+/** A job's progress reports, sent to the main thread; undefined when the caller asked for none. */
+type Progress = ((value: number) => void) | undefined;
+
+type Handlers = { [K in JobKind]: (job: Jobs[K]['job'], signal: AbortSignal, progress: Progress) => Promise<Jobs[K]['result']> };
 
 const handlers: Handlers = {
-  'write-store-layer': (job, signal) => {
+  'write-store-layer': (job, signal, progress) => {
     const where = new Map<string, string>();
     job.paths.forEach((p, i) => where.set(p, job.fsPaths[i]!));
     const entries = storeLayerEntries(job.paths, (p) => where.get(p)!, job.storeDir);
-    const options = { header: job.header, compressor: job.compressor, signal };
+    // The writer throttles its reports (10 a second), so a message per report is cheap.
+    const options = { header: job.header, compressor: job.compressor, signal, ...(progress ? { onProgress: progress } : {}) };
     return job.blobRoot === undefined ? measureLayer(entries, options) : writeLayer(entries, options, new BlobStore(job.blobRoot));
   },
   'scan-store-path': (job) => runStorePathScanJob(job),
@@ -32,16 +36,17 @@ const running = new Map<number, AbortController>();
 
 port.on('message', (m: ToWorker) => {
   if (m.type === 'abort') running.get(m.id)?.abort();
-  else void run(m.id, m.kind, m.job);
+  else void run(m.id, m.kind, m.job, m.progress === true);
 });
 
-async function run(id: number, kind: JobKind, job: Jobs[JobKind]['job']): Promise<void> {
+async function run(id: number, kind: JobKind, job: Jobs[JobKind]['job'], wantsProgress: boolean): Promise<void> {
   const abort = new AbortController();
   running.set(id, abort);
   let reply: FromWorker;
+  const progress: Progress = wantsProgress ? (value) => port!.postMessage({ type: 'progress', id, value } satisfies FromWorker) : undefined;
   try {
-    const handler = handlers[kind] as (job: Jobs[JobKind]['job'], signal: AbortSignal) => Promise<Jobs[JobKind]['result']>;
-    reply = { type: 'done', id, result: await handler(job, abort.signal) };
+    const handler = handlers[kind] as (job: Jobs[JobKind]['job'], signal: AbortSignal, progress: Progress) => Promise<Jobs[JobKind]['result']>;
+    reply = { type: 'done', id, result: await handler(job, abort.signal, progress) };
   } catch (err) {
     // A job cleans up (temp files) before rejecting.
     reply = { type: 'failed', id, error: toWireError(err) };
