@@ -55,17 +55,20 @@ export class RegistryTlsError extends RegistryError {
   override name = 'RegistryTlsError';
   constructor(readonly host: string, detail: string, options?: { cause?: unknown }) {
     super('tls', `TLS error talking to ${host}: ${detail}`,
-      `if ${host} uses a private CA, pass its certificate (ca option / --registry-ca); ` +
+      `if ${host} uses a private CA, pass its certificate (ca option / --ca-file <pem>); ` +
         `to skip verification for this host only, name it in insecureRegistries (--insecure-registry ${host})`,
       options);
   }
 }
 
-/** The connection failed (refused, reset, timed out) after the retries we allow. */
+/**
+ * The connection failed (refused, reset, timed out) after the retries we allow, or the host name
+ * does not resolve (`ENOTFOUND` at once; `EAI_AGAIN` after the retries).
+ */
 export class RegistryNetworkError extends RegistryError {
   override name = 'RegistryNetworkError';
-  constructor(readonly host: string, what: string, detail: string, options?: { cause?: unknown }) {
-    super('network', `${what}: cannot reach ${host}: ${detail}`, undefined, options);
+  constructor(readonly host: string, what: string, detail: string, options?: { cause?: unknown; hint?: string }) {
+    super('network', `${what}: cannot reach ${host}: ${detail}`, options?.hint, options?.cause === undefined ? undefined : { cause: options.cause });
   }
 }
 

@@ -1,6 +1,6 @@
 import { login, parseUserPass } from '../../registry-client/index.js';
 import { ImgbuildError } from '../errors.js';
-import type { RegistryFlags } from './registry-flags.js';
+import { insecureRegistries, type RegistryFlags } from './registry-flags.js';
 import { readFile } from 'node:fs/promises';
 
 export interface LoginFlags extends RegistryFlags {
@@ -22,7 +22,7 @@ export async function runLogin(registry: string, flags: LoginFlags): Promise<voi
   }
   const ca = await Promise.all((flags.caFile ?? []).map((f) => readFile(f)));
   const { storedIn } = await login(registry, creds, {
-    insecureRegistries: flags.insecureRegistry ?? [],
+    insecureRegistries: insecureRegistries(flags),
     ca: ca.length > 0 ? ca : undefined,
   });
   process.stdout.write(`login succeeded for ${registry}; credentials stored in ${storedIn}\n`);
