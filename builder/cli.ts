@@ -44,7 +44,7 @@ const collect = (value: string, previous: string[] = []) => [...previous, value]
 
 const registryOptions = (cmd: Command) =>
   cmd
-    .option('--insecure-registry <host[:port]>', 'plain HTTP or unverified TLS for this registry only (repeatable)', collect)
+    .option('--insecure-registry <host[:port]>', 'plain HTTP or unverified TLS for this registry only (repeatable; also IMGBUILD_INSECURE_REGISTRIES; localhost, 127.0.0.0/8 and [::1] may be plain HTTP without it)', collect)
     .option('--ca-file <pem>', 'trust this CA certificate for registries, besides the system roots (repeatable)', collect)
     .option('--creds <user:password>', 'credentials for the target registry (default: Docker config, then GITHUB_TOKEN for ghcr.io)')
     .option('--chunk-size <size>', 'upload blobs in PATCH chunks of this size (e.g. 4MiB); 0 = one PUT (default: 4MiB on ghcr.io, else 0)');
@@ -133,6 +133,85 @@ registryOptions(storeOptions(
     .option('--previous <image>', 'plan against a previous build: any image argument (stable layering)'),
 )).action(lazy(() => import('./commands/plan.js'), 'runPlan'));
 
+// crane's daily verbs (ls, tag, digest, manifest, config) and `store add`: one block.
+{
+  /** --insecure-registry, --ca-file, --creds: what a command that reads a registry (or only PUTs manifests) takes. */
+  const registryReadOptions = (cmd: Command) =>
+    cmd
+      .option('--insecure-registry <host[:port]>', 'plain HTTP or unverified TLS for this registry only (repeatable; also IMGBUILD_INSECURE_REGISTRIES; localhost, 127.0.0.0/8 and [::1] may be plain HTTP without it)', collect)
+      .option('--ca-file <pem>', 'trust this CA certificate for registries, besides the system roots (repeatable)', collect)
+      .option('--creds <user:password>', "credentials for the image's registry (default: Docker config, then GITHUB_TOKEN for ghcr.io)");
+  const IMAGE_ARG = 'oci:<dir>[:tag], oci-archive:<file>[:tag], docker-archive:<file>[:name:tag] (gzipped too), docker://<ref>, or a path';
+  const PLATFORM = '<os/arch[/variant]>';
+
+  registryReadOptions(
+    program
+      .command('ls')
+      .description("list a registry repository's tags, one a line (every page of a long list)")
+      .argument('<repo>', 'a repository, e.g. ghcr.io/org/app or localhost:5000/app (docker:// allowed)')
+      .option('--json', 'print JSON: {schemaVersion, repository, tags}'),
+  ).action(lazy(() => import('./commands/ls.js'), 'runLs'));
+
+  registryReadOptions(
+    program
+      .command('tag')
+      .description("give a registry image more tags in its repository: the same manifest bytes PUT under each tag (no blob moves)")
+      .argument('<image>', 'a registry image: docker://<ref> or host/repo:tag (or @sha256:...)')
+      .argument('<tag...>', 'tags to add, e.g. latest 1.2')
+      .option('--json', 'print JSON: {schemaVersion, source, repository, digest, mediaType, tags, references}')
+      .addHelpText('after', '\nExample: imgbuild tag ghcr.io/acme/app:1.2.3 1.2 1 latest   (prints ghcr.io/acme/app:<tag>@sha256:... for each)\nTo another repository or registry: imgbuild push docker://ghcr.io/acme/app:1.2.3 <reference>'),
+  ).action(lazy(() => import('./commands/tag.js'), 'runTag'));
+
+  registryReadOptions(
+    program
+      .command('digest')
+      .description("print an image's manifest digest (an index's, for a multi-platform image), alone on a line")
+      .argument('<image>', IMAGE_ARG)
+      .option(`--platform ${PLATFORM}`, "of a multi-platform image, the digest of this platform's manifest")
+      .option('--json', 'print JSON: {schemaVersion, source, digest, mediaType, size, platform}')
+      .addHelpText('after', '\nExample: DIGEST=$(imgbuild digest docker://ghcr.io/acme/app:1.0)\n`imgbuild manifest <image> | sha256sum` gives the same digest: manifest and config print the bytes as stored.'),
+  ).action(lazy(() => import('./commands/image-verbs.js'), 'runDigest'));
+
+  registryReadOptions(
+    program
+      .command('manifest')
+      .description("print an image's manifest (an index, for a multi-platform image) exactly as stored")
+      .argument('<image>', IMAGE_ARG)
+      .option(`--platform ${PLATFORM}`, "of a multi-platform image, print this platform's manifest")
+      .option('--json', 'print JSON: {schemaVersion, source, digest, mediaType, size, platform, manifest}'),
+  ).action(lazy(() => import('./commands/image-verbs.js'), 'runManifest'));
+
+  registryReadOptions(
+    program
+      .command('config')
+      .description("print an image's config exactly as stored")
+      .argument('<image>', IMAGE_ARG)
+      .option(`--platform ${PLATFORM}`, "of a multi-platform image, this platform's config (required when it has several)")
+      .option('--json', 'print JSON: {schemaVersion, source, digest (of the config), mediaType, size, manifestDigest, platform, config}'),
+  ).action(lazy(() => import('./commands/image-verbs.js'), 'runConfig'));
+
+  program
+    .command('store')
+    .description('directory stores (a directory of <hash>-<name> store paths, no Nix needed)')
+    .command('add')
+    .description('copy a directory or file into a directory store under the path `nix-store --add` would give it (same hash; modes 0444/0555, dirs 0555) and print that path')
+    .argument('<dir-or-file>', 'what to add')
+    .option('--store <dir>', 'the directory store to add to (created when missing)')
+    .option('--store-dir <path>', 'the logical store dir, part of the hash as in Nix (default /nix/store)')
+    .option('--name <name>', "the store path's name (default: the base name of <dir-or-file>)")
+    .option('--json', 'print JSON: {schemaVersion, path, store, storeDir, fsPath, narHash, narSize, added}')
+    .addHelpText(
+      'after',
+      `
+Example: imgbuild store add ./app --store ./store   prints /nix/store/<hash>-app, the path
+\`nix-store --add ./app\` gives (the NAR's sha256 in Nix's fingerprint source:sha256:<hex>:<storeDir>:<name>,
+folded to 20 bytes, nix-base32); its files are in ./store/<hash>-app. Name it in a spec's contents
+or copyToRoot with store.dir ./store. A build warns when a file names a store path the store lacks.`,
+    )
+    .action(lazy(() => import('./commands/store-add.js'), 'runStoreAdd'));
+}
+
+
 /** Whether the command answers a question (diff, verify): then an error exits 2, "could not check" (failure.ts). */
 let answeringCommand = false;
 
@@ -162,7 +241,7 @@ answering(program
   .argument('<a>', 'oci:<dir>[:tag], oci-archive:<file>[:tag], docker-archive:<file>[:name:tag] (gzipped too), docker://<ref>, or a path')
   .argument('<b>', 'the image to compare with')
   .option('--max-files <n>', 'files listed per changed layer (default 50)')
-  .option('--insecure-registry <host[:port]>', 'plain HTTP or unverified TLS for this registry only (repeatable)', collect)
+  .option('--insecure-registry <host[:port]>', 'plain HTTP or unverified TLS for this registry only (repeatable; also IMGBUILD_INSECURE_REGISTRIES; localhost, 127.0.0.0/8 and [::1] may be plain HTTP without it)', collect)
   .option('--ca-file <pem>', 'trust this CA certificate for registries, besides the system roots (repeatable)', collect)
   .option('--json', 'print JSON'))
   .action(lazy(() => import('./commands/diff.js'), 'runDiff'));

@@ -7,6 +7,7 @@ export * from './spec/index.js';
 
 // Store sources
 export { openStoreSource, DirectoryStoreSource, NixStoreSource, ClosureFileStoreSource, EmptyStoreSource, type OpenStoreSourceOptions } from './store/index.js';
+export { addToStore, sourceStorePath, type AddToStoreOptions, type AddToStoreResult } from './store/index.js';
 export type { StoreSource } from './store/types.js';
 
 // Planning and building

@@ -5,7 +5,7 @@ import {
   DigestMismatchError, RegistryContentError, RegistryError, RegistryHttpError, RegistryNetworkError, RegistryTlsError,
 } from './errors.js';
 import { normaliseRegistry, registryApiHost } from './reference.js';
-import { backoffDelay, describeError, isNetworkError, isRetriableStatus, parseRetryAfter, resolveRetry, sleep, type ResolvedRetry, type RetryOptions } from './retry.js';
+import { backoffDelay, describeError, isCertificateError, isDnsError, isNetworkError, isRetriableStatus, parseRetryAfter, resolveRetry, sleep, type ResolvedRetry, type RetryOptions } from './retry.js';
 import { header, readCapped, readRegistryErrors, Transport, type Body, type Headers, type HttpResponse, type TransportOptions } from './transport.js';
 import { manifestMediaTypes } from '../oci/media-types.js';
 import { sha256Digest, type Digest } from '../oci/digest.js';
@@ -84,8 +84,9 @@ export class RegistryClient {
   }
 
   /**
-   * `https://host` (or `http://host` for an insecure registry that does not speak TLS), found by
-   * pinging `/v2/` once; the ping's 401 tells us the auth scheme before any real request.
+   * `https://host`, or `http://host` for a registry that does not speak TLS and may be reached in
+   * clear text (named insecure, or on the loopback: Transport.mayUsePlainHttp), found by pinging
+   * `/v2/` once; the ping's 401 tells us the auth scheme before any real request.
    */
   origin(registry: string): Promise<string> {
     const s = this.state(registry);
@@ -98,7 +99,8 @@ export class RegistryClient {
 
   private async ping(registry: string, auth: Authenticator): Promise<string> {
     const host = registryApiHost(registry);
-    const schemes = this.transport.isInsecure(host) ? ['https', 'http'] : ['https'];
+    const insecure = this.transport.isInsecure(host);
+    const schemes = insecure || this.transport.mayUsePlainHttp(host) ? ['https', 'http'] : ['https'];
     let lastError: unknown;
     for (const scheme of schemes) {
       const origin = `${scheme}://${host}`;
@@ -111,8 +113,12 @@ export class RegistryClient {
         return origin;
       } catch (e) {
         lastError = e;
-        // An insecure host may speak plain HTTP: a TLS or connection failure sends us to the next scheme.
-        if (!last && (e instanceof RegistryTlsError || e instanceof RegistryNetworkError)) continue;
+        // HTTPS first, as go-containerregistry does: a host that may speak plain HTTP goes on to it
+        // after a connection failure or a TLS failure. A loopback registry the user did not name
+        // insecure goes on only when the server does not speak TLS at all: one that shows a
+        // certificate we cannot verify is reported (with a hint), not talked to in clear text.
+        const next = e instanceof RegistryNetworkError || (e instanceof RegistryTlsError && (insecure || !isCertificateError(e.cause)));
+        if (!last && next) continue;
         throw e;
       }
     }
@@ -127,6 +133,13 @@ export class RegistryClient {
         res = await attempt();
       } catch (e) {
         if (e instanceof RegistryError) throw e;
+        const dns = isDnsError(e);
+        // No such name (ENOTFOUND): another attempt gets the same answer. A name server that did
+        // not answer (EAI_AGAIN) is retried like a reset.
+        if (dns && (!isNetworkError(e) || !retry || n >= this.retry.retries)) {
+          const detail = `the name ${hostName(host)} does not resolve (${describeError(e)})`;
+          throw new RegistryNetworkError(host, what, detail, { cause: e, hint: `check the registry name in the reference, and this machine's DNS` });
+        }
         if (!isNetworkError(e)) throw e;
         if (!retry || n >= this.retry.retries) throw new RegistryNetworkError(host, what, describeError(e), { cause: e });
         await sleep(backoffDelay(this.retry, n + 1));
@@ -307,6 +320,11 @@ export class RegistryClient {
   async close(): Promise<void> {
     await this.transport.close();
   }
+}
+
+/** `host` of `host[:port]`, for messages. */
+function hostName(host: string): string {
+  return host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.replace(/:\d+$/, '');
 }
 
 /** The `rel="next"` target of a `Link` header (RFC 8288), resolved against the page's URL. */

@@ -61,11 +61,14 @@ export class RegistryTlsError extends RegistryError {
   }
 }
 
-/** The connection failed (refused, reset, timed out) after the retries we allow. */
+/**
+ * The connection failed (refused, reset, timed out) after the retries we allow, or the host name
+ * does not resolve (`ENOTFOUND` at once; `EAI_AGAIN` after the retries).
+ */
 export class RegistryNetworkError extends RegistryError {
   override name = 'RegistryNetworkError';
-  constructor(readonly host: string, what: string, detail: string, options?: { cause?: unknown }) {
-    super('network', `${what}: cannot reach ${host}: ${detail}`, undefined, options);
+  constructor(readonly host: string, what: string, detail: string, options?: { cause?: unknown; hint?: string }) {
+    super('network', `${what}: cannot reach ${host}: ${detail}`, options?.hint, options?.cause === undefined ? undefined : { cause: options.cause });
   }
 }
 

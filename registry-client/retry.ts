@@ -52,6 +52,25 @@ export function isTlsError(e: unknown): boolean {
   return errorCodes(e).some((c) => TLS_CODES.has(c) || c.startsWith('ERR_TLS_') || c.startsWith('ERR_SSL_'));
 }
 
+const CERTIFICATE_CODES = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID',
+  'CERT_UNTRUSTED', 'CERT_REJECTED', 'CERT_SIGNATURE_FAILURE', 'HOSTNAME_MISMATCH', 'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/**
+ * A TLS failure over the server's certificate (unknown CA, wrong name, expired): the server
+ * speaks TLS. Any other TLS failure (`wrong version number`) may be a server that does not.
+ */
+export function isCertificateError(e: unknown): boolean {
+  return errorCodes(e).some((c) => CERTIFICATE_CODES.has(c));
+}
+
+/** A host name that does not resolve: `ENOTFOUND` (no such name), `EAI_AGAIN` (no answer now: retried). */
+export function isDnsError(e: unknown): boolean {
+  return errorCodes(e).some((c) => c === 'ENOTFOUND' || c === 'EAI_AGAIN');
+}
+
 /** A broken or refused connection that another attempt may not meet. */
 export function isNetworkError(e: unknown): boolean {
   if (isTlsError(e)) return false;

@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream';
 import { Agent, request, type Dispatcher } from 'undici';
 import { RegistryContentError, RegistryNetworkError, RegistryTlsError } from './errors.js';
 import { describeError, isTlsError } from './retry.js';
+import { isLoopbackRegistry } from './loopback.js';
 import { normaliseRegistry } from './reference.js';
 
 export type Headers = Record<string, string>;
@@ -25,6 +26,13 @@ export interface TransportOptions {
    * Nothing else ever is: a TLS failure anywhere else is an error.
    */
   insecureRegistries?: readonly string[];
+  /**
+   * Registries on the loopback (`localhost`, `*.localhost`, 127.0.0.0/8, `[::1]`; see
+   * `isLoopbackRegistry`) may answer over plain HTTP when they do not speak TLS, unnamed, as
+   * docker and crane allow (default true). HTTPS is tried first, with its certificate verified:
+   * unlike a named insecure registry, a loopback one's TLS is never left unverified.
+   */
+  loopbackPlainHttp?: boolean;
   /** Extra CA certificates (PEM) to trust, on top of Node's bundled roots (e.g. a private registry's CA). */
   ca?: string | Buffer | readonly (string | Buffer)[];
   /** Use this dispatcher for everything (tests pass undici's MockAgent). `ca`/insecure then do not apply. */
@@ -81,6 +89,11 @@ export class Transport {
     return this.insecure.has(normaliseRegistry(host));
   }
 
+  /** Whether `host` may be reached in clear text: named insecure, or on the loopback (`loopbackPlainHttp`). */
+  mayUsePlainHttp(host: string): boolean {
+    return this.isInsecure(host) || (this.options.loopbackPlainHttp !== false && isLoopbackRegistry(host));
+  }
+
   private dispatcherFor(url: URL): Dispatcher {
     if (this.options.dispatcher) return this.options.dispatcher;
     if (url.protocol === 'https:' && this.isInsecure(hostOf(url))) {
@@ -111,7 +124,7 @@ export class Transport {
     let url = req.url;
     const follow = req.followRedirects ?? (req.method === 'GET' || req.method === 'HEAD');
     for (let hop = 0; ; hop++) {
-      if (hop > 0 && req.url.protocol === 'https:' && url.protocol === 'http:' && !this.isInsecure(hostOf(url))) {
+      if (hop > 0 && req.url.protocol === 'https:' && url.protocol === 'http:' && !this.mayUsePlainHttp(hostOf(url))) {
         // A redirect from HTTPS down to plain HTTP would expose what we fetch; only named hosts may do that.
         throw new RegistryNetworkError(hostOf(url), `${req.method} ${redact(req.url)}`, `redirected to plain HTTP ${redact(url)}, which is not an insecure registry`);
       }

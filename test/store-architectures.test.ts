@@ -137,15 +137,15 @@ test('the scan and the header walk agree on a path', async () => {
   assert.deepEqual(walkArchitectures(dir), scanned);
 });
 
-test('the scan record carries the architectures (scan record version 3)', async () => {
+test('the scan record carries the architectures (scan record version 3 on; 4 since it carries mentions)', async () => {
   const s = await store();
   await new DirectoryStoreSource(s.dir, SD, { cacheDir: s.cacheDir }).closure([`${SD}/${AMD}`, `${SD}/${ARM}`]);
   const records = await scanRecords(s.cacheDir);
   assert.deepEqual(
     records.map((r) => [r.v, String(r.fsPath).slice(s.dir.length + 1), r.architectures]).sort(),
     [
-      [3, AMD, { amd64: 'bin/busybox' }],
-      [3, ARM, { arm64: 'lib/tool' }],
+      [4, AMD, { amd64: 'bin/busybox' }],
+      [4, ARM, { arm64: 'lib/tool' }],
     ],
   );
 });
@@ -171,7 +171,7 @@ test('a warm run takes the architectures from the scan records and opens no stor
   assert.deepEqual(expected, { amd64: `${SD}/${AMD}/bin/busybox`, arm64: `${SD}/${ARM}/lib/tool` });
 });
 
-test('a version 2 scan record (before architectures) is a miss: the path is read once more and its record becomes version 3', async () => {
+test('a version 2 scan record (before architectures) is a miss: the path is read once more and its record becomes the current version', async () => {
   const s = await store();
   const path = `${SD}/${AMD}`;
   await new DirectoryStoreSource(s.dir, SD, { cacheDir: s.cacheDir }).closure([path]);
@@ -182,7 +182,7 @@ test('a version 2 scan record (before architectures) is a miss: the path is read
   const again = new DirectoryStoreSource(s.dir, SD, { cacheDir: s.cacheDir });
   assert.deepEqual(await again.pathArchitectures(path), { amd64: 'bin/busybox' });
   assert.deepEqual(again.stats, { scanned: 1, cached: 0 });
-  assert.equal((JSON.parse(await readFile(join(s.cacheDir, file!), 'utf8')) as { v: number }).v, 3);
+  assert.equal((JSON.parse(await readFile(join(s.cacheDir, file!), 'utf8')) as { v: number }).v, 4);
   const third = new DirectoryStoreSource(s.dir, SD, { cacheDir: s.cacheDir });
   await third.pathArchitectures(path);
   assert.deepEqual(third.stats, { scanned: 0, cached: 1 });

@@ -92,6 +92,7 @@ export async function buildImage(given: ResolvedSpec, ctx: BuildContext = {}, op
   try {
     closure = await closureWithWorkers(given, store, pool, ctx);
     ctx.onEvent?.({ phase: 'closure', paths: closure.paths.length, narSize: closure.paths.reduce((s, p) => s + p.narSize, 0) });
+    if (ctx.warn) await warnAbsentMentions(store, closure, ctx.warn);
     // The architecture follows the content; the base image is then picked for it.
     spec = await specWithArchitecture(given, store, closure, ctx);
     base = await specBase(spec, ctx);
@@ -121,6 +122,30 @@ export async function buildImage(given: ResolvedSpec, ctx: BuildContext = {}, op
     },
   });
   return { spec, ...(base ? { base } : {}), closure, plan, image };
+}
+
+/** At most this many absent store paths are named one by one; the rest are counted. */
+const ABSENT_NAMED = 10;
+
+/**
+ * Warn (not an error: a file may name a store path it never uses) of store paths the closure's
+ * files name that the store lacks: a hand-made directory store missing a dependency, which the
+ * image will lack too. The store's scan saw them (StoreSource.absentMentions); nothing is read here.
+ */
+export async function warnAbsentMentions(store: StoreSource, closure: ClosureGraph, warn: (message: string) => void): Promise<void> {
+  if (!store.absentMentions) return;
+  const lines: string[] = [];
+  let count = 0;
+  for (const p of closure.paths) {
+    for (const absent of await store.absentMentions(p.path)) {
+      count++;
+      if (lines.length < ABSENT_NAMED) lines.push(`warning: ${p.path} names ${absent}-…, which is not in ${store.description}: the image will not hold it`);
+    }
+  }
+  if (count === 0) return;
+  if (count > lines.length) lines.push(`warning: and ${count - lines.length} more store paths named by the closure's files that the store lacks`);
+  lines.push('hint: add what is missing to the store (imgbuild store add, or copy it from a Nix store); a path named only in a comment or a build log can be ignored');
+  for (const line of lines) warn(line);
 }
 
 /**

@@ -283,6 +283,46 @@ export const ErrorDocumentSchema = z.strictObject({
 }).meta({ title: 'imgbuild error (--json)', description: 'What any command prints on stdout with --json when it fails (exit 1, 2 or 130).' });
 export type ErrorDocument = z.output<typeof ErrorDocumentSchema>;
 
+export const LsDocumentSchema = z.strictObject({
+  schemaVersion,
+  repository: z.string().describe('registry/repository'),
+  tags: z.array(z.string()).describe('every tag, every page'),
+}).meta({ title: 'imgbuild ls --json', description: "A repository's tags." });
+
+export const TagDocumentSchema = z.strictObject({
+  schemaVersion,
+  source: z.string(),
+  repository: z.string(),
+  digest,
+  mediaType: z.string(),
+  tags: z.array(z.string()).describe('the tags put'),
+  references: z.array(z.string()).describe('registry/repository:tag@digest, one per tag'),
+}).meta({ title: 'imgbuild tag --json', description: 'The same manifest PUT under more tags.' });
+
+const imageFacts = {
+  schemaVersion,
+  source: z.string(),
+  digest,
+  mediaType: z.string(),
+  size: z.number().int().nonnegative(),
+  platform: z.string().optional().describe('os/architecture[/variant] of an image (absent for an index)'),
+};
+
+export const DigestDocumentSchema = z.strictObject(imageFacts).meta({ title: 'imgbuild digest --json', description: "An image's (or index's) manifest descriptor." });
+export const ManifestDocumentSchema = z.strictObject({ ...imageFacts, manifest: z.unknown().describe('the manifest or index, parsed') }).meta({ title: 'imgbuild manifest --json', description: 'A manifest or index as stored, parsed.' });
+export const ConfigDocumentSchema = z.strictObject({ ...imageFacts, digest: digest.describe("the config's digest"), manifestDigest: digest, config: z.unknown().describe('the config, parsed') }).meta({ title: 'imgbuild config --json', description: "An image's config as stored, parsed." });
+
+export const StoreAddDocumentSchema = z.strictObject({
+  schemaVersion,
+  path: z.string().describe('the store path, as nix-store --add gives it'),
+  store: z.string().describe('the directory store'),
+  storeDir: z.string(),
+  fsPath: z.string().describe('where its files are'),
+  narHash: z.string(),
+  narSize: z.number().int().nonnegative(),
+  added: z.boolean().describe('false when the store held it already'),
+}).meta({ title: 'imgbuild store add --json', description: 'A path added to a directory store.' });
+
 /** Every document, by the name of its schema file (`schemas/<name>.schema.json`). */
 export const documentSchemas = {
   build: BuildDocumentSchema,
@@ -295,6 +335,12 @@ export const documentSchemas = {
   verify: VerifyDocumentSchema,
   'cache-prune': CachePruneDocumentSchema,
   login: LoginDocumentSchema,
+  ls: LsDocumentSchema,
+  tag: TagDocumentSchema,
+  digest: DigestDocumentSchema,
+  manifest: ManifestDocumentSchema,
+  config: ConfigDocumentSchema,
+  'store-add': StoreAddDocumentSchema,
   error: ErrorDocumentSchema,
 } as const;
 export type DocumentName = keyof typeof documentSchemas;
@@ -302,7 +348,7 @@ export type DocumentName = keyof typeof documentSchemas;
 /** The document a command line prints with --json (its words before the first option), or undefined. */
 export function documentOf(args: readonly string[]): Exclude<DocumentName, 'error'> | undefined {
   const words = args.filter((a) => !a.startsWith('-')).slice(0, 2);
-  const name = words[0] === 'index' || words[0] === 'cache' ? `${words[0]}-${words[1]}` : words[0];
+  const name = words[0] === 'index' || words[0] === 'cache' || words[0] === 'store' ? `${words[0]}-${words[1]}` : words[0];
   return name && name !== 'error' && name in documentSchemas ? (name as Exclude<DocumentName, 'error'>) : undefined;
 }
 

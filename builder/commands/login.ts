@@ -1,6 +1,6 @@
 import { login, normaliseRegistry, parseUserPass } from '../../registry-client/index.js';
 import { ImgbuildError } from '../errors.js';
-import type { RegistryFlags } from './registry-flags.js';
+import { insecureRegistries, type RegistryFlags } from './registry-flags.js';
 import { readFile } from 'node:fs/promises';
 import { printJson } from './print.js';
 import type { LoginDocument } from './documents.js';
@@ -26,7 +26,7 @@ export async function runLogin(registry: string, flags: LoginFlags): Promise<voi
   }
   const ca = await Promise.all((flags.caFile ?? []).map((f) => readFile(f)));
   const { storedIn } = await login(registry, creds, {
-    insecureRegistries: flags.insecureRegistry ?? [],
+    insecureRegistries: insecureRegistries(flags),
     ca: ca.length > 0 ? ca : undefined,
   });
   if (flags.json) {

@@ -12,6 +12,19 @@ export interface RegistryFlags {
   chunkSize?: string;
 }
 
+/** The environment variable naming insecure registries for every command (comma-separated `host[:port]`). */
+export const INSECURE_REGISTRIES_ENV = 'IMGBUILD_INSECURE_REGISTRIES';
+
+/**
+ * The registries a command may reach over plain HTTP or unverified TLS: `--insecure-registry`
+ * (repeatable) and `IMGBUILD_INSECURE_REGISTRIES` (comma-separated; blanks ignored), both.
+ * Registries on the loopback need neither (registry-client's `loopbackPlainHttp`).
+ */
+export function insecureRegistries(flags: Pick<RegistryFlags, 'insecureRegistry'>, env: Readonly<Record<string, string | undefined>> = process.env): string[] {
+  const fromEnv = (env[INSECURE_REGISTRIES_ENV] ?? '').split(',').map((h) => h.trim()).filter(Boolean);
+  return [...new Set([...(flags.insecureRegistry ?? []), ...fromEnv])];
+}
+
 /**
  * A client configured from the flags; `credsRegistry` is the registry `--creds` applies to.
  * Loaded (with undici) only when a command reaches a registry.
@@ -20,7 +33,7 @@ export async function registryClient(flags: RegistryFlags, credsRegistry?: strin
   const { RegistryClient, defaultCredentialProvider } = await import('../../registry-client/index.js');
   const ca = await Promise.all((flags.caFile ?? []).map((f) => readFile(f)));
   return new RegistryClient({
-    insecureRegistries: flags.insecureRegistry ?? [],
+    insecureRegistries: insecureRegistries(flags),
     ca: ca.length > 0 ? ca : undefined,
     credentials: defaultCredentialProvider({ explicit: flags.creds && credsRegistry ? { [credsRegistry]: flags.creds } : undefined }),
   });

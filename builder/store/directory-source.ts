@@ -43,6 +43,7 @@ export class DirectoryStoreSource implements StoreSource {
   private readonly infos = new Map<string, Promise<StorePathInfo>>();
   private readonly contentIds = new Map<string, string>();
   private readonly architectures = new Map<string, PathArchitectures>();
+  private readonly absent = new Map<string, string[]>();
   /** How many paths were read and scanned, and how many were answered by the scan cache. */
   readonly stats = { scanned: 0, cached: 0 };
 
@@ -106,6 +107,15 @@ export class DirectoryStoreSource implements StoreSource {
     return this.architectures.get(storePath)!;
   }
 
+  /**
+   * `<storeDir>/<hash>` of each store path the path's files name (`<storeDir>/<hash>-…`) that this
+   * directory does not hold, sorted; see StoreSource.absentMentions.
+   */
+  async absentMentions(storePath: string): Promise<string[]> {
+    await this.pathInfo(storePath);
+    return this.absent.get(storePath)!;
+  }
+
   private async computeInfo(storePath: string): Promise<StorePathInfo> {
     const sp = parseStorePath(storePath, this.storeDir);
     const entries = await this.listEntries();
@@ -121,15 +131,17 @@ export class DirectoryStoreSource implements StoreSource {
     })();
     // A scan record is checked here (a metadata walk, too small to pay a thread round trip); a
     // path that must be read is scanned on a free worker when there is one.
-    let scan = await cachedScan(fsPath, entries, this.targets.digest, this.cache);
+    let scan = await cachedScan(fsPath, entries, this.targets.digest, this.cache, this.storeDir);
     if (!scan) {
-      const job: StorePathScanJob = { fsPath, hashParts: this.targets.hashParts, cacheDir: this.cache?.dir ?? null };
-      scan = await (this.offload?.(job) ?? scanStorePath(fsPath, entries, this.targets.digest, this.cache));
+      const job: StorePathScanJob = { fsPath, hashParts: this.targets.hashParts, cacheDir: this.cache?.dir ?? null, storeDir: this.storeDir };
+      scan = await (this.offload?.(job) ?? scanStorePath(fsPath, entries, this.targets.digest, this.cache, this.storeDir));
     }
     if (scan.fromCache) this.stats.cached++;
     else this.stats.scanned++;
     this.contentIds.set(storePath, scan.contentId);
     this.architectures.set(storePath, scan.architectures);
+    // Store paths the files name that the directory lacks (a hand-made store missing a dependency).
+    this.absent.set(storePath, (scan.mentioned ?? []).filter((h) => !entries.has(h)).map((h) => `${this.storeDir}/${h}`));
     const found = scan.found;
     const size = scan.narSize;
     const references = found.map((h) => {

@@ -16,3 +16,4 @@ export { elfArchitecture, ELF_HEAD_BYTES, ELF_MIN_SIZE, type ElfArchitecture, ty
 export { walkArchitectures, type PathArchitectures } from './path-architectures.js';
 export { closureArchitectures, architectureOfClosure, type ClosureArchitectures } from './closure-architectures.js';
 export { EmptyStoreSource } from './empty-source.js';
+export { addToStore, sourceStorePath, storePathHashPart, type AddToStoreOptions, type AddToStoreResult } from './store-add.js';

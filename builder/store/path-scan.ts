@@ -16,6 +16,11 @@ export interface StorePathScan {
   architectures: PathArchitectures;
   /** Hash parts of the targets found in the path's NAR serialisation, sorted. */
   found: string[];
+  /**
+   * Hash parts the path's files write as store paths (`<storeDir>/<hash>-`), targets or not,
+   * sorted (ref-scanner.ts); null when there were too many to keep.
+   */
+  mentioned: string[] | null;
   /** Whether a scan record answered (no file content was read). */
   fromCache: boolean;
 }
@@ -28,6 +33,8 @@ export interface StorePathScanJob {
   fsPath: string;
   hashParts: string[];
   cacheDir: string | null;
+  /** The logical store dir, whose paths the scan notes when the files name them. */
+  storeDir: string;
 }
 
 /**
@@ -39,12 +46,13 @@ export async function cachedScan(
   targets: { has(hashPart: string): boolean },
   digestOfTargets: () => string,
   cache: ScanCache | undefined,
+  storeDir: string,
 ): Promise<StorePathScan | undefined> {
   // The stat fingerprint vouches for the record: walked straight off the disk (no NAR tree built:
   // the warm build's main cost), and only when there is a record to check.
-  const cached = await cache?.lookup(fsPath, () => fingerprintTree(fsPath), targets, digestOfTargets);
+  const cached = await cache?.lookup(fsPath, () => fingerprintTree(fsPath), targets, digestOfTargets, storeDir);
   if (!cached) return undefined;
-  return { narSize: cached.narSize, contentId: cached.contentId, architectures: cached.architectures, found: [...cached.found].sort(), fromCache: true };
+  return { narSize: cached.narSize, contentId: cached.contentId, architectures: cached.architectures, found: [...cached.found].sort(), mentioned: cached.mentioned, fromCache: true };
 }
 
 /**
@@ -57,11 +65,14 @@ export async function scanStorePath(
   targets: { has(hashPart: string): boolean },
   digestOfTargets: () => string,
   cache: ScanCache | undefined,
+  storeDir: string,
 ): Promise<StorePathScan> {
   const tree = await readNarTree(fsPath);
   // The stat fingerprint of the very tree scanned, which vouches for the record next time.
   const fingerprint = treeFingerprint(tree);
-  const scanner = new RefScanner(targets);
+  // Store paths the files name are noted as the scan goes (a look at the first window of each
+  // base32 run, nothing more): the build warns of those the store lacks.
+  const scanner = new RefScanner(targets, undefined, { storeDir });
   const nar = createHash('sha256');
   // ELF headers are looked at as the dump reads each file, so a scan costs no extra read for them.
   const elf = new ArchitectureCollector();
@@ -77,10 +88,11 @@ export async function scanStorePath(
     heads,
   );
   const found = [...scanner.found].sort();
+  const mentioned = scanner.mentioned ? [...scanner.mentioned].sort() : null;
   const size = narSize(tree);
   const id = contentId(nar.digest('hex'), tree);
   await cache?.save({
-    v: 3,
+    v: 4,
     fsPath,
     fingerprint,
     narSize: size,
@@ -89,13 +101,15 @@ export async function scanStorePath(
     windows: scanner.windows ? [...scanner.windows].sort() : null,
     targetsDigest: digestOfTargets(),
     found,
+    storeDir,
+    mentioned,
   });
-  return { narSize: size, contentId: id, architectures: elf.found, found, fromCache: false };
+  return { narSize: size, contentId: id, architectures: elf.found, found, mentioned, fromCache: false };
 }
 
 /** `scanStorePath` for a job that came from another thread. */
 export function runStorePathScanJob(job: StorePathScanJob): Promise<StorePathScan> {
   const targets = new Set(job.hashParts);
   let digest: string | undefined;
-  return scanStorePath(job.fsPath, targets, () => (digest ??= targetsDigest(job.hashParts)), job.cacheDir === null ? undefined : new ScanCache(job.cacheDir));
+  return scanStorePath(job.fsPath, targets, () => (digest ??= targetsDigest(job.hashParts)), job.cacheDir === null ? undefined : new ScanCache(job.cacheDir), job.storeDir);
 }

@@ -10,10 +10,10 @@ import type { PathArchitectures } from './path-architectures.js';
  */
 export interface ScanRecord {
   /**
-   * 3 since records carry `architectures` (2: `contentId`); a record of another version is a miss
-   * (the path is scanned again once).
+   * 4 since records carry `storeDir` and `mentioned` (3: `architectures`, 2: `contentId`); a
+   * record of another version is a miss (the path is scanned again once).
    */
-  v: 3;
+  v: 4;
   fsPath: string;
   fingerprint: string;
   narSize: number;
@@ -29,6 +29,10 @@ export interface ScanRecord {
   /** Digest of the hash parts looked for, and those found: used when `windows` is null. */
   targetsDigest: string;
   found: string[];
+  /** The logical store dir of `mentioned`: a lookup for another one is a miss. */
+  storeDir: string;
+  /** Hash parts the files write as `<storeDir>/<hash>-` (ref-scanner.ts), sorted; null when there were too many. */
+  mentioned: string[] | null;
 }
 
 export function targetsDigest(hashParts: Iterable<string>): string {
@@ -52,7 +56,8 @@ export class ScanCache {
     fingerprint: () => string,
     targets: { has(hashPart: string): boolean },
     digestOfTargets: () => string,
-  ): Promise<{ narSize: number; contentId: string; architectures: PathArchitectures; found: string[] } | undefined> {
+    storeDir: string,
+  ): Promise<{ narSize: number; contentId: string; architectures: PathArchitectures; found: string[]; mentioned: string[] | null } | undefined> {
     let rec: ScanRecord;
     try {
       // A synchronous read: a warm build reads one small record per store path, and a thread-pool
@@ -61,11 +66,12 @@ export class ScanCache {
     } catch {
       return undefined; // absent or unreadable: scan again
     }
-    if (rec.v !== 3 || rec.fsPath !== fsPath || typeof rec.contentId !== 'string' || typeof rec.architectures !== 'object' || rec.architectures === null) return undefined;
+    if (rec.v !== 4 || rec.fsPath !== fsPath || typeof rec.contentId !== 'string' || typeof rec.architectures !== 'object' || rec.architectures === null) return undefined;
+    if (rec.storeDir !== storeDir || (rec.mentioned !== null && !Array.isArray(rec.mentioned))) return undefined;
     if (rec.fingerprint !== fingerprint()) return undefined;
-    const { narSize, contentId, architectures } = rec;
-    if (rec.windows) return { narSize, contentId, architectures, found: rec.windows.filter((w) => targets.has(w)) };
-    if (rec.targetsDigest === digestOfTargets()) return { narSize, contentId, architectures, found: rec.found };
+    const { narSize, contentId, architectures, mentioned } = rec;
+    if (rec.windows) return { narSize, contentId, architectures, mentioned, found: rec.windows.filter((w) => targets.has(w)) };
+    if (rec.targetsDigest === digestOfTargets()) return { narSize, contentId, architectures, mentioned, found: rec.found };
     return undefined;
   }
 

@@ -31,6 +31,15 @@ export interface StoreSource {
    * cannot tell (the spec must then name the architecture).
    */
   pathArchitectures?(storePath: string): Promise<Record<string, string>>;
+  /**
+   * For a source whose references are found by scanning (a plain directory): the store paths
+   * (`<storeDir>/<hash>`, without the name) that the path's files write out as
+   * `<storeDir>/<hash>-…` but that the source does not hold — a dependency missing from a
+   * hand-made store, which the image will then lack. Seen by the same scan (ref-scanner.ts),
+   * kept in its record. A build warns of them; they are not an error (a path may name a store
+   * path it never uses, such as a build-time tool in a comment). Absent: the source cannot tell.
+   */
+  absentMentions?(storePath: string): Promise<string[]>;
 }
 
 /** How a closure is asked for. */

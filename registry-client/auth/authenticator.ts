@@ -152,9 +152,9 @@ export class Authenticator {
       throw fail(undefined, `the registry's Bearer challenge has no usable realm (${realmText})`);
     }
     realmText = redact(realmUrl);
-    if (realmUrl.protocol !== 'https:' && !(realmUrl.protocol === 'http:' && this.transport.isInsecure(hostOf(realmUrl)))) {
-      // Credentials would travel in clear text to a host the user did not mark insecure.
-      throw fail(undefined, `the token endpoint is not HTTPS and ${hostOf(realmUrl)} is not an insecure registry`);
+    if (realmUrl.protocol !== 'https:' && !(realmUrl.protocol === 'http:' && this.transport.mayUsePlainHttp(hostOf(realmUrl)))) {
+      // Credentials would travel in clear text to a host the user did not mark insecure (the loopback never leaves the machine).
+      throw fail(undefined, `the token endpoint is not HTTPS and ${hostOf(realmUrl)} is neither an insecure registry nor on the loopback`);
     }
     const service = ch.params.service;
     let res;

@@ -1,0 +1,27 @@
+import { resolve } from 'node:path';
+import { ImgbuildError } from '../errors.js';
+import { addToStore } from '../store/store-add.js';
+import { printJson } from './print.js';
+
+export interface StoreAddFlags {
+  store?: string;
+  storeDir?: string;
+  name?: string;
+  json?: boolean;
+}
+
+/**
+ * `imgbuild store add <dir-or-file> --store <dir>`: `nix-store --add` for a directory store, with
+ * no Nix. Prints the store path (for a spec's `contents`); says on stderr whether it was added.
+ */
+export async function runStoreAdd(source: string, flags: StoreAddFlags): Promise<void> {
+  if (!flags.store) throw new ImgbuildError('usage', 'store add needs the directory store to add to: --store <dir>', 'e.g. imgbuild store add ./app --store ./store');
+  const storeDir = flags.storeDir ?? '/nix/store';
+  const r = await addToStore(source, { dir: flags.store, storeDir, ...(flags.name !== undefined ? { name: flags.name } : {}) });
+  if (flags.json) {
+    printJson({ schemaVersion: 1, path: r.path, store: resolve(flags.store), storeDir, fsPath: r.fsPath, narHash: r.narHash, narSize: r.narSize, added: r.added });
+    return;
+  }
+  process.stdout.write(`${r.path}\n`);
+  process.stderr.write(`${r.added ? 'added' : 'already there'}: ${r.fsPath} (${r.narHash})\n`);
+}
