@@ -167,7 +167,11 @@ test('npm pack of a fresh clone compiles dist/ and ships the LICENSE, changelog,
   // Every entry point's types and code exist in the package.
   const manifest = JSON.parse(entries.get('package/package.json')!.toString()) as { exports: Record<string, string | { types: string; default: string }>; bin: Record<string, string>; scripts: Record<string, string> };
   for (const [sub, target] of Object.entries(manifest.exports)) {
-    for (const f of typeof target === 'string' ? [target] : [target.types, target.default]) assert.ok(files.includes(f.replace(/^\.\//, '')), `exports["${sub}"]: ${f}`);
+    for (const f of typeof target === 'string' ? [target] : [target.types, target.default]) {
+      // A subpath pattern (`./schemas/*`) names a folder the package ships.
+      const shipped = f.endsWith('/*') ? files.some((p) => p.startsWith(f.replace(/^\.\//, '').slice(0, -1))) : files.includes(f.replace(/^\.\//, ''));
+      assert.ok(shipped, `exports["${sub}"]: ${f}`);
+    }
   }
   assert.ok(files.includes(manifest.bin.imgbuild!));
   assert.equal(manifest.scripts.prepare, 'node scripts/prepare.mjs');

@@ -121,6 +121,6 @@ test('an image built from the directory store unpacks (umoci) to the source file
   assert.equal(nix.run('nix-store', ['--add', src]).trim(), path);
   const fromNix = await runCli(['build', spec, '--nix', '-o', join(nix.root, 'nix.oci'), '--json'], { env: { ...process.env, ...nix.env } });
   assert.equal(fromNix.code, 0, fromNix.stderr);
-  assert.equal(JSON.parse(fromNix.stdout.toString()).manifestDigest, JSON.parse(built.stdout.toString()).manifestDigest);
+  assert.equal(JSON.parse(fromNix.stdout.toString()).digest, JSON.parse(built.stdout.toString()).digest);
   makeWritable(bundle);
 });

@@ -54,7 +54,7 @@ const registry = toolFixture(['docker-registry'], async () => {
   reg = await startRegistry();
   layout = join(work, 'hello.oci');
   const built = await cli(['build', join(repoRoot, 'examples/hello'), '-o', layout, '--json']);
-  helloDigest = JSON.parse(built.stdout.toString()).manifestDigest;
+  helloDigest = JSON.parse(built.stdout.toString()).digest;
   // No --insecure-registry: the registry is on the loopback.
   const pushed = await cli(['push', `oci:${layout}`, `${reg.host}/verbs/hello:1`, '--json']);
   assert.equal(JSON.parse(pushed.stdout.toString()).digest, helloDigest);
@@ -77,7 +77,7 @@ test('a push to a plain-HTTP registry on 127.0.0.1 works with no flag, and so do
   const info = JSON.parse(await skopeo('inspect', '--tls-verify=false', `docker://${reg!.host}/verbs/hello:1`)) as { Digest: string };
   assert.equal(info.Digest, helloDigest);
   const r = await cli(['build', join(repoRoot, 'examples/hello'), '--push', `${reg!.host}/verbs/built:1`, '--json']);
-  assert.equal(JSON.parse(r.stdout.toString()).manifestDigest, helloDigest);
+  assert.equal(JSON.parse(r.stdout.toString()).digest, helloDigest);
 });
 
 test('tag PUTs the same manifest under each tag, moving no blob; ls then agrees with skopeo list-tags', async (t) => {
@@ -109,10 +109,10 @@ test('tag PUTs the same manifest under each tag, moving no blob; ls then agrees 
 test('tag refuses a local image and a reference where a tag belongs', async (t) => {
   if (!(await registry.need(t))) return;
   const local = await runCli(['tag', `oci:${layout}`, 'x'], { env });
-  assert.equal(local.code, 1);
+  assert.equal(local.code, 2, 'a usage error');
   assert.match(local.stderr, /^error\[usage\]: tag works on a registry image/);
   const ref = await runCli(['tag', `docker://${reg!.host}/verbs/hello:1`, `${reg!.host}/other/hello:1`], { env });
-  assert.equal(ref.code, 1);
+  assert.equal(ref.code, 2);
   assert.match(ref.stderr, /^error\[usage\]: .* is not a tag\nhint: .*imgbuild push/);
 });
 
@@ -138,8 +138,8 @@ test('digest, manifest and config of a registry image agree with skopeo inspect 
   assert.deepEqual(m.manifest, JSON.parse(raw.toString()));
   const c = JSON.parse((await cli(['config', ref, '--json'])).stdout.toString());
   assert.equal(c.schemaVersion, 1);
-  assert.equal(c.digest, sha256(config));
-  assert.equal(c.manifestDigest, helloDigest);
+  assert.equal(c.digest, helloDigest);
+  assert.equal(c.configDigest, sha256(config));
   assert.deepEqual(c.config, JSON.parse(config.toString()));
 });
 
@@ -170,7 +170,7 @@ test('of a multi-platform image: the index and its digest, and with --platform a
   }
   // Which config, of two? The command says so instead of guessing the host's.
   const which = await runCli(['config', ref], { env });
-  assert.equal(which.code, 1);
+  assert.equal(which.code, 2);
   assert.match(which.stderr, /^error\[usage\]: .* is a multi-platform image \(linux\/amd64, linux\/arm64\): which platform's config\?\nhint: name one: --platform linux\/amd64/);
   // A single image is not for another platform.
   const other = await runCli(['config', `docker://${reg!.host}/verbs/hello:1`, '--platform', 'linux/arm64'], { env });

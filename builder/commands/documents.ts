@@ -310,7 +310,7 @@ const imageFacts = {
 
 export const DigestDocumentSchema = z.strictObject(imageFacts).meta({ title: 'imgbuild digest --json', description: "An image's (or index's) manifest descriptor." });
 export const ManifestDocumentSchema = z.strictObject({ ...imageFacts, manifest: z.unknown().describe('the manifest or index, parsed') }).meta({ title: 'imgbuild manifest --json', description: 'A manifest or index as stored, parsed.' });
-export const ConfigDocumentSchema = z.strictObject({ ...imageFacts, digest: digest.describe("the config's digest"), manifestDigest: digest, config: z.unknown().describe('the config, parsed') }).meta({ title: 'imgbuild config --json', description: "An image's config as stored, parsed." });
+export const ConfigDocumentSchema = z.strictObject({ ...imageFacts, digest: digest.describe("the image manifest's digest"), configDigest: digest, config: z.unknown().describe('the config, parsed') }).meta({ title: 'imgbuild config --json', description: "An image's config as stored, parsed." });
 
 export const StoreAddDocumentSchema = z.strictObject({
   schemaVersion,

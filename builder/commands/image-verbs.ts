@@ -61,7 +61,7 @@ export async function runConfig(imageArg: string, flags: ImageVerbFlags): Promis
     } else image = await imageForPlatform(artifact, undefined);
     const d = image.configDescriptor;
     if (flags.json) {
-      printJson({ schemaVersion: 1, source: image.source, digest: d.digest, mediaType: d.mediaType, size: d.size, manifestDigest: image.descriptor.digest, ...platformOf(image), config: JSON.parse(image.configBytes.toString('utf8')) as unknown });
+      printJson({ schemaVersion: 1, source: image.source, digest: image.descriptor.digest, configDigest: d.digest, mediaType: d.mediaType, size: d.size, ...platformOf(image), config: JSON.parse(image.configBytes.toString('utf8')) as unknown });
       return;
     }
     writeDocument(image.configBytes);
