@@ -8,7 +8,7 @@
 // devDependencies, run prepare, pack". Under `npm install -g` it does not hold: the nested
 // `npm install` npm runs in the clone inherits `--global` and installs no devDependencies, so
 // `tsc` is not there (npm/cli#8440). When TypeScript cannot be found here, this script installs
-// the devDependencies itself, into this directory, from package-lock.json (`npm ci`, so the
+// the devDependencies itself, into this directory, from package-lock.json (`npm install` with the lock file, so the
 // versions are the locked ones and an --offline install takes them from npm's cache), then
 // compiles. In a checkout where `npm ci` already ran, it only compiles.
 import { execFileSync } from 'node:child_process';
@@ -36,7 +36,10 @@ if (!tsc) {
   for (const key of Object.keys(env)) {
     if (/^npm_config_(global|location|prefix|omit|include|only|production)$/i.test(key)) delete env[key];
   }
-  const npmArgs = existsSync(join(root, 'package-lock.json')) ? ['ci'] : ['install', '--no-save', '--no-package-lock'];
+  // `install`, not `ci`: ci first deletes node_modules, which the npm that runs this prepare may
+  // still be writing into (seen as ENOTEMPTY races in git installs); install adds what is missing,
+  // at the versions package-lock.json pins.
+  const npmArgs = existsSync(join(root, 'package-lock.json')) ? ['install', '--no-save'] : ['install', '--no-save', '--no-package-lock'];
   npmArgs.push('--include=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--global=false', '--location=project', `--prefix=${root}`);
   // The npm running this script (npm_execpath), else the one on PATH.
   const npmCli = process.env.npm_execpath;

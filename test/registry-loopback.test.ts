@@ -87,7 +87,7 @@ describe('a plain-HTTP registry on 127.0.0.1', () => {
     assert.equal(j.code, 0, j.stderr);
     assert.deepEqual(JSON.parse(j.stdout.toString()), { schemaVersion: 1, repository: `${reg.host}/x/app`, tags: ['1.0', '1.1', '2.0', 'latest', 'zeta'] });
     const bad = await runCli(['ls', `${reg.host}/x/app:1.0`]);
-    assert.equal(bad.code, 1);
+    assert.equal(bad.code, 2, 'a usage error');
     assert.match(bad.stderr, /^error\[usage\]: ls takes a repository, not an image/);
   });
 
