@@ -5,7 +5,6 @@ import { createHash } from 'node:crypto';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmod, cp, mkdir, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
-import { createRequire, syncBuiltinESMExports } from 'node:module';
 import { join } from 'node:path';
 import { buildImage } from '../builder/build/build-image.js';
 import type { BuildEvent } from '../builder/build/context.js';
@@ -19,6 +18,7 @@ import { ClosureFileStoreSource } from '../builder/store/closure-file-source.js'
 import { DirectoryStoreSource } from '../builder/store/directory-source.js';
 import { narHashOf } from '../builder/store/nar.js';
 import type { StoreSource } from '../builder/store/types.js';
+import { opensUnder } from './helpers/opens.js';
 import { tempDir } from './helpers/tmp.js';
 
 const SD = '/nix/store';
@@ -85,36 +85,6 @@ async function build(f: Fixture, cacheRoot = f.cacheRoot, source?: StoreSource):
 }
 
 const all = (b: Built, v: boolean) => [...b.cached.values()].every((c) => c === v);
-
-/**
- * Records every open() of a file under `dir` made through node:fs while `fn` runs (the layer
- * writer, the NAR dumper and the scan cache all open files this way; listing a directory or
- * stat-ing a file is not an open).
- */
-async function opensUnder<T>(dir: string, fn: () => Promise<T>): Promise<{ result: T; opened: string[] }> {
-  const require = createRequire(import.meta.url);
-  const fs = require('node:fs') as Record<string, unknown>;
-  const fsp = require('node:fs/promises') as Record<string, unknown>;
-  const opened: string[] = [];
-  const restore: Array<() => void> = [];
-  const spy = (mod: Record<string, unknown>, name: string) => {
-    const orig = mod[name] as (...a: unknown[]) => unknown;
-    mod[name] = function (this: unknown, p: unknown, ...rest: unknown[]) {
-      if (String(p).startsWith(dir)) opened.push(`${name} ${String(p)}`);
-      return orig.call(this, p, ...rest);
-    };
-    restore.push(() => (mod[name] = orig));
-  };
-  for (const n of ['open', 'openSync', 'readFile', 'readFileSync', 'createReadStream']) spy(fs, n);
-  for (const n of ['open', 'readFile']) spy(fsp, n);
-  syncBuiltinESMExports();
-  try {
-    return { result: await fn(), opened };
-  } finally {
-    for (const r of restore) r();
-    syncBuiltinESMExports();
-  }
-}
 
 test('a rebuild with nothing changed takes every layer from the cache, opens no store file, and gives the same image', async () => {
   const f = await fixture();

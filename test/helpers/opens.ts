@@ -3,7 +3,7 @@ import { createRequire, syncBuiltinESMExports } from 'node:module';
 /**
  * Records every open() of a file under `dir` made through node:fs while `fn` runs (the NAR
  * dumper, the header walk and the caches all open files this way; listing a directory or
- * stat-ing a file is not an open), and every writeFile. test/cache-layer.test.ts's spy, plus writes.
+ * stat-ing a file is not an open), and every writeFile.
  */
 export async function opensUnder<T>(dir: string, fn: () => Promise<T>): Promise<{ result: T; opened: string[] }> {
   const require = createRequire(import.meta.url);
