@@ -15,19 +15,13 @@ import { treeEntries } from '../builder/layer/tree-entries.js';
 import type { LayerWriteOptions } from '../builder/layer/types.js';
 import { writeLayer } from '../builder/layer/write-layer.js';
 import { tempDir } from './helpers/tmp.js';
+import { xorshift32 } from './helpers/random.js';
 
 const sha256 = (b: Uint8Array) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
 /** `n` bytes, always the same: text-like runs mixed with noise (deflate has real work). */
 function corpus(n: number, seed = 7): Buffer {
-  let x = seed;
-  const next = () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>>= 0);
-  };
+  const next = xorshift32(seed);
   const words = Array.from({ length: 500 }, (_, i) => `w${(i * 7919).toString(36)}`);
   const b = Buffer.alloc(n);
   for (let off = 0; off < n; ) {

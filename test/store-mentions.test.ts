@@ -12,6 +12,7 @@ import { sourceStorePath, storePathHashPart } from '../builder/store/store-add.j
 import { runCli } from './helpers/cli.js';
 import { makeWritable } from './helpers/nix.js';
 import { tempDir } from './helpers/tmp.js';
+import { xorshift32 } from './helpers/random.js';
 
 const H1 = '0123456789abcdfghijklmnpqrsvwxyz';
 const H2 = 'zyxwvsrqpnmlkjihgfdcba9876543210';
@@ -46,15 +47,8 @@ test('a mention split at every position between two pushes, or pushed a byte at 
 });
 
 test('agrees with a regular expression on random text cut into random chunks', () => {
-  let x = 0x2545f491;
-  const rnd = (n: number): number => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x % n;
-  };
+  const next = xorshift32(0x2545f491);
+  const rnd = (n: number): number => next() % n;
   const alphabet = '0123456789abcdfghijklmnpqrsvwxyz';
   const hash = () => Array.from({ length: 32 }, () => alphabet[rnd(32)]).join('');
   const pieces = ['/nix/store/', '-', '/', 'a', 'x-', ' ', '\0', '/nix/stor', 'e/'];

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RefScanner } from '../builder/store/ref-scanner.js';
+import { xorshift32 } from './helpers/random.js';
 
 const H1 = '0123456789abcdfghijklmnpqrsvwxyz';
 const H2 = 'zyxwvsrqpnmlkjihgfdcba9876543210';
@@ -66,15 +67,8 @@ test('every distinct window is remembered (for the cache) until the limit, then 
 
 test('agrees with a naive every-window search on random data cut into random chunks', () => {
   // Seeded xorshift: the same cases on every run.
-  let x = 0x9e3779b9;
-  const rnd = (n: number): number => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x % n;
-  };
+  const next = xorshift32(0x9e3779b9);
+  const rnd = (n: number): number => next() % n;
   const alphabet = '0123456789abcdfghijklmnpqrsvwxyz';
   const hashes = Array.from({ length: 6 }, () => Array.from({ length: 32 }, () => alphabet[rnd(32)]).join(''));
   const set = new Set(hashes.slice(0, 4)); // two of them are never looked for
