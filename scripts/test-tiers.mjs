@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // The two tiers of the test suite, decided by a rule rather than a list:
 //
-//   tools — a test file that calls needTool(...) or toolFixture(...) (test/helpers/tools.ts):
+//   tools — a test file that calls needTool(...) or toolFixture(...) (test/helpers/tools.ts), or
+//           proxiedRegistryFixture(...) (test/helpers/registry.ts, a toolFixture of docker-registry):
 //           it drives system tools (skopeo, docker-registry, nix, umoci, ...);
 //   unit  — every other test file: it needs nothing but Node (with npm) and the commands of
 //           Debian's Essential packages (coreutils, tar, gzip, bash, findutils, ...).
@@ -22,7 +23,7 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 /** What marks a test file as needing system tools. */
-export const TOOLS_MARK = /\b(needTool|toolFixture)\s*\(/;
+export const TOOLS_MARK = /\b(needTool|toolFixture|proxiedRegistryFixture)\s*\(/;
 
 /** Every test source file (test/**\/*.test.ts, fixtures and helpers aside), sorted. */
 export function testSources(dir = join(root, 'test')) {

@@ -1,18 +1,14 @@
 // Push through the CLI to Debian's docker-registry on 127.0.0.1, checked with skopeo, umoci and runc.
-import { test, before, beforeEach, after } from 'node:test';
+import { test, before, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { cp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runCli, tool } from './helpers/cli.js';
 import { repoRoot } from './helpers/paths.js';
-import { startFaultProxy, type FaultProxy } from './helpers/fault-proxy.js';
-import { startRegistry, type RunningRegistry } from './helpers/registry.js';
+import { proxiedRegistryFixture } from './helpers/registry.js';
 import { tempDir } from './helpers/tmp.js';
-import { toolFixture } from './helpers/tools.js';
 import { runImage } from './helpers/runc.js';
 
-let registry: RunningRegistry | undefined;
-let proxy: FaultProxy | undefined;
 let work: string;
 /** This test's cache dir (each test has its own) and the CLI's environment. */
 let cacheDir: string;
@@ -27,16 +23,8 @@ beforeEach(async () => {
   env = { ...process.env, IMGBUILD_CACHE_DIR: cacheDir, DOCKER_CONFIG: join(work, 'docker') };
 });
 
-/** docker-registry with a fault proxy in front, shared by the tests, started by the first that needs it. */
-const registryFixture = toolFixture(['docker-registry'], async () => {
-  registry = await startRegistry();
-  proxy = await startFaultProxy(registry.port);
-});
-
-after(async () => {
-  await proxy?.stop();
-  await registry?.stop();
-});
+/** docker-registry with a fault proxy in front, started by the first test that needs it. */
+const registryFixture = proxiedRegistryFixture();
 
 const hello = join(repoRoot, 'examples/hello');
 
@@ -52,9 +40,9 @@ async function cli(args: string[]) {
 
 test('build --push puts the image in the registry with the digest of the local build', async (t) => {
   if (!(await registryFixture.need(t, 'skopeo'))) return;
-  const ref = `${registry!.host}/examples/hello:2.12.1`;
+  const ref = `${registryFixture.registry.host}/examples/hello:2.12.1`;
   const digestFile = join(work, 'digest');
-  const r = await cli(['build', hello, '--push', ref, ...pushArgs(registry!.host), '--digest-file', digestFile, '--json']);
+  const r = await cli(['build', hello, '--push', ref, ...pushArgs(registryFixture.registry.host), '--digest-file', digestFile, '--json']);
   const built = JSON.parse(r.stdout.toString());
   assert.equal((await readFile(digestFile, 'utf8')).trim(), built.digest);
   const info = JSON.parse(await tool('skopeo', ['inspect', '--tls-verify=false', `docker://${ref}`]));
@@ -67,18 +55,18 @@ test('build --push puts the image in the registry with the digest of the local b
 
 test('a second push of the same build uploads no blob', async (t) => {
   if (!(await registryFixture.need(t))) return;
-  const ref = `${proxy!.host}/examples/hello-again:1`;
-  await cli(['build', hello, '--push', ref, ...pushArgs(proxy!.host)]);
-  proxy!.clearLog();
-  const r = await cli(['build', hello, '--push', ref, ...pushArgs(proxy!.host), '--json']);
+  const ref = `${registryFixture.proxy.host}/examples/hello-again:1`;
+  await cli(['build', hello, '--push', ref, ...pushArgs(registryFixture.proxy.host)]);
+  registryFixture.proxy.clearLog();
+  const r = await cli(['build', hello, '--push', ref, ...pushArgs(registryFixture.proxy.host), '--json']);
   assert.deepEqual(JSON.parse(r.stdout.toString()).pushed.uploaded, 0);
-  const uploads = proxy!.requests().filter((q) => q.path.includes('/blobs/uploads'));
+  const uploads = registryFixture.proxy.requests().filter((q) => q.path.includes('/blobs/uploads'));
   assert.deepEqual(uploads, []);
 });
 
 test('build --push and push print <registry>/<repository>@<digest> alone on stdout; --json names it reference, with every tag pushed', async (t) => {
   if (!(await registryFixture.need(t, 'skopeo'))) return;
-  const host = registry!.host;
+  const host = registryFixture.registry.host;
   const r = await cli(['build', hello, '--push', `${host}/examples/contract:1`, '--tag', 'latest', '--tag', 'stable', ...pushArgs(host)]);
   const pinned = r.stdout.toString();
   assert.match(pinned, new RegExp(`^${host}/examples/contract@sha256:[0-9a-f]{64}\n$`), 'one line: the pushed image, pinned');
@@ -106,18 +94,18 @@ test('imgbuild push sends an OCI layout with its digest unchanged', async (t) =>
   if (!(await registryFixture.need(t, 'skopeo'))) return;
   const out = join(work, 'hello-push.oci');
   const built = JSON.parse((await cli(['build', hello, '-o', out, '--json'])).stdout.toString());
-  const ref = `${registry!.host}/examples/pushed:v1`;
-  const r = await cli(['push', out, ref, ...pushArgs(registry!.host), '--tag', 'latest', '--json']);
+  const ref = `${registryFixture.registry.host}/examples/pushed:v1`;
+  const r = await cli(['push', out, ref, ...pushArgs(registryFixture.registry.host), '--tag', 'latest', '--json']);
   assert.equal(JSON.parse(r.stdout.toString()).digest, built.digest);
-  const latest = JSON.parse(await tool('skopeo', ['inspect', '--tls-verify=false', `docker://${registry!.host}/examples/pushed:latest`]));
+  const latest = JSON.parse(await tool('skopeo', ['inspect', '--tls-verify=false', `docker://${registryFixture.registry.host}/examples/pushed:latest`]));
   assert.equal(latest.Digest, built.digest);
 });
 
 test('an image built on a pulled base mounts the base layers, inherits its Env and runs under runc', async (t) => {
   if (!(await registryFixture.need(t, 'skopeo', 'umoci', 'runc', 'busybox'))) return;
   await tool('bash', [join(repoRoot, 'examples/busybox/make-store.sh')]);
-  const baseRef = `${registry!.host}/base/busybox:1.35.0`;
-  await cli(['build', join(repoRoot, 'examples/busybox'), '--push', baseRef, ...pushArgs(registry!.host)]);
+  const baseRef = `${registryFixture.registry.host}/base/busybox:1.35.0`;
+  await cli(['build', join(repoRoot, 'examples/busybox'), '--push', baseRef, ...pushArgs(registryFixture.registry.host)]);
 
   const dir = join(work, 'on-base');
   await mkdir(dir);
@@ -132,8 +120,8 @@ test('an image built on a pulled base mounts the base layers, inherits its Env a
       Cmd: ['/bin/sh', '-c', 'echo "$PATH"; cat "$GREETING_FILE"'],
     },
   }));
-  const ref = `${registry!.host}/examples/greeter:1`;
-  const r = await cli(['build', spec, '--push', ref, ...pushArgs(registry!.host), '--json']);
+  const ref = `${registryFixture.registry.host}/examples/greeter:1`;
+  const r = await cli(['build', spec, '--push', ref, ...pushArgs(registryFixture.registry.host), '--json']);
   const built = JSON.parse(r.stdout.toString());
   assert.equal(built.layers[0].reason, 'base');
   assert.ok(built.pushed.mounted >= 1, `expected base layers to be mounted: ${JSON.stringify(built.pushed)}`);
@@ -146,9 +134,9 @@ test('an image built on a pulled base mounts the base layers, inherits its Env a
 
 test('plan --previous reads the previous image from the registry and carries every layer over', async (t) => {
   if (!(await registryFixture.need(t))) return;
-  const ref = `${registry!.host}/examples/previous:1`;
-  const pushed = JSON.parse((await cli(['build', hello, '--push', ref, ...pushArgs(registry!.host), '--json'])).stdout.toString());
-  const plan = JSON.parse((await cli(['plan', hello, '--previous', ref, ...pushArgs(registry!.host), '--json'])).stdout.toString());
+  const ref = `${registryFixture.registry.host}/examples/previous:1`;
+  const pushed = JSON.parse((await cli(['build', hello, '--push', ref, ...pushArgs(registryFixture.registry.host), '--json'])).stdout.toString());
+  const plan = JSON.parse((await cli(['plan', hello, '--previous', ref, ...pushArgs(registryFixture.registry.host), '--json'])).stdout.toString());
   assert.deepEqual(
     plan.layers.map((l: { paths: string[]; reason: string }) => [l.reason, l.paths]),
     pushed.layers.filter((l: { storePaths: string[] }) => l.storePaths.length > 0).map((l: { storePaths: string[] }) => ['carried-over', l.storePaths]),
@@ -157,16 +145,16 @@ test('plan --previous reads the previous image from the registry and carries eve
 
 test('a push of cached layers the registry already holds needs no local blob and writes none', async (t) => {
   if (!(await registryFixture.need(t))) return;
-  const ref = `${proxy!.host}/examples/no-blobs:1`;
-  const first = JSON.parse((await cli(['build', hello, '--push', ref, ...pushArgs(proxy!.host), '--json'])).stdout.toString());
+  const ref = `${registryFixture.proxy.host}/examples/no-blobs:1`;
+  const first = JSON.parse((await cli(['build', hello, '--push', ref, ...pushArgs(registryFixture.proxy.host), '--json'])).stdout.toString());
   // A CI cache that keeps the small layer records but not the blobs.
   const blobDir = join(cacheDir, 'blobs', 'sha256');
   await rm(blobDir, { recursive: true, force: true });
-  proxy!.clearLog();
-  const second = JSON.parse((await cli(['build', hello, '--push', ref, ...pushArgs(proxy!.host), '--json'])).stdout.toString());
+  registryFixture.proxy.clearLog();
+  const second = JSON.parse((await cli(['build', hello, '--push', ref, ...pushArgs(registryFixture.proxy.host), '--json'])).stdout.toString());
   assert.equal(second.digest, first.digest);
   assert.equal(second.pushed.uploaded, 0);
-  assert.deepEqual(proxy!.requests().filter((q) => q.path.includes('/blobs/uploads')), []);
+  assert.deepEqual(registryFixture.proxy.requests().filter((q) => q.path.includes('/blobs/uploads')), []);
   // No layer was written again (the build keeps no config or manifest blob either: the dir may stay absent).
   const local = new Set((await readdir(blobDir).catch(() => [] as string[])).filter((f) => !f.startsWith('.')).map((hex) => `sha256:${hex}`));
   assert.deepEqual(second.layers.filter((l: { digest: string }) => local.has(l.digest)), []);
@@ -187,12 +175,12 @@ async function layerRecords(): Promise<{ file: string; record: { blob: { digest:
 
 test('a push of cached layers held nowhere makes them again from the store as they are sent, writing no blob', async (t) => {
   if (!(await registryFixture.need(t, 'skopeo'))) return;
-  const first = JSON.parse((await cli(['build', hello, '--push', `${proxy!.host}/examples/remade-a:1`, ...pushArgs(proxy!.host), '--json'])).stdout.toString());
+  const first = JSON.parse((await cli(['build', hello, '--push', `${registryFixture.proxy.host}/examples/remade-a:1`, ...pushArgs(registryFixture.proxy.host), '--json'])).stdout.toString());
   const blobDir = join(cacheDir, 'blobs', 'sha256');
   await rm(blobDir, { recursive: true, force: true });
   // Another repository holds none of the blobs: every layer must be uploaded.
-  const ref = `${proxy!.host}/examples/remade-b:1`;
-  const r = await cli(['build', hello, '--push', ref, ...pushArgs(proxy!.host), '--json']);
+  const ref = `${registryFixture.proxy.host}/examples/remade-b:1`;
+  const r = await cli(['build', hello, '--push', ref, ...pushArgs(registryFixture.proxy.host), '--json']);
   const second = JSON.parse(r.stdout.toString());
   assert.equal(second.digest, first.digest);
   const storeLayers = second.layers.filter((l: { storePaths: string[] }) => l.storePaths.length > 0);
@@ -206,17 +194,17 @@ test('a push of cached layers held nowhere makes them again from the store as th
   await tool('skopeo', ['copy', '--src-tls-verify=false', `docker://${ref}`, `oci:${copy}:x`]);
   assert.equal(JSON.parse(await tool('skopeo', ['inspect', `oci:${copy}:x`])).Digest, first.digest);
   // In PATCH chunks of 200 bytes (as to GHCR, whose chunks are 4 MiB) the streams serve too.
-  const chunkedRef = `${proxy!.host}/examples/remade-c:1`;
-  proxy!.clearLog();
-  const third = JSON.parse((await cli(['build', hello, '--push', chunkedRef, ...pushArgs(proxy!.host), '--chunk-size', '200', '--json'])).stdout.toString());
+  const chunkedRef = `${registryFixture.proxy.host}/examples/remade-c:1`;
+  registryFixture.proxy.clearLog();
+  const third = JSON.parse((await cli(['build', hello, '--push', chunkedRef, ...pushArgs(registryFixture.proxy.host), '--chunk-size', '200', '--json'])).stdout.toString());
   assert.equal(third.pushed.uploaded, third.layers.length + 1);
-  assert.ok(proxy!.requests().some((q) => q.method === 'PATCH'), 'chunked uploads');
+  assert.ok(registryFixture.proxy.requests().some((q) => q.method === 'PATCH'), 'chunked uploads');
   assert.equal(JSON.parse(await tool('skopeo', ['inspect', '--tls-verify=false', `docker://${chunkedRef}`])).Digest, first.digest);
 });
 
 test('a cached layer whose record no longer matches the store fails the push before its last byte, and no tag moves', async (t) => {
   if (!(await registryFixture.need(t, 'skopeo'))) return;
-  const first = JSON.parse((await cli(['build', hello, '--push', `${proxy!.host}/examples/stale-a:1`, ...pushArgs(proxy!.host), '--json'])).stdout.toString());
+  const first = JSON.parse((await cli(['build', hello, '--push', `${registryFixture.proxy.host}/examples/stale-a:1`, ...pushArgs(registryFixture.proxy.host), '--json'])).stdout.toString());
   await rm(join(cacheDir, 'blobs', 'sha256'), { recursive: true, force: true });
   // The record of one store layer claims other bytes than the store gives.
   const storeDigests = new Set(first.layers.filter((l: { storePaths: string[] }) => l.storePaths.length > 0).map((l: { digest: string }) => l.digest));
@@ -225,8 +213,8 @@ test('a cached layer whose record no longer matches the store fails the push bef
   const claimed = `sha256:${'1'.repeat(64)}`;
   record.blob.digest = claimed;
   await writeFile(file, JSON.stringify(record));
-  const ref = `${proxy!.host}/examples/stale-b:1`;
-  const r = await runCli(['build', hello, '--push', ref, ...pushArgs(proxy!.host)], { env });
+  const ref = `${registryFixture.proxy.host}/examples/stale-b:1`;
+  const r = await runCli(['build', hello, '--push', ref, ...pushArgs(registryFixture.proxy.host)], { env });
   assert.equal(r.code, 1);
   assert.match(r.stderr.toString(), new RegExp(`the layer's bytes are no longer the ones cached as ${claimed} \\(${record.blob.size} bytes\\): they give ${real} \\(${record.blob.size} bytes\\)`));
   assert.match(r.stderr.toString(), /\nhint: the store paths changed since the layer was cached; run `imgbuild cache prune --older-than 0s` \(empties the cache\) and build again\n/);
@@ -241,19 +229,30 @@ test('a cached layer whose record no longer matches the store fails the push bef
 async function ciFlow(name: string, between: (cacheDir: string, env: NodeJS.ProcessEnv) => Promise<void>) {
   const ciCache = join(work, `${name}-cache`);
   const ciEnv = { ...env, IMGBUILD_CACHE_DIR: ciCache };
-  const ref = `${proxy!.host}/examples/${name}:main`;
+  const ref = `${registryFixture.proxy.host}/examples/${name}:main`;
   const push = async (n: number) => {
     const dir = join(work, `${name}-checkout-${n}`);
     await cp(hello, dir, { recursive: true });
-    const r = await runCli(['build', dir, '--push', ref, ...pushArgs(proxy!.host), '--json'], { env: ciEnv });
+    const r = await runCli(['build', dir, '--push', ref, ...pushArgs(registryFixture.proxy.host), '--json'], { env: ciEnv });
     assert.equal(r.code, 0, r.stderr);
     return { out: JSON.parse(r.stdout.toString()), stderr: r.stderr.toString() };
   };
   const first = await push(1);
   await between(ciCache, ciEnv);
-  proxy!.clearLog();
+  registryFixture.proxy.clearLog();
   const next = await push(2);
-  return { ciCache, first, next, uploads: proxy!.requests().filter((q) => q.path.includes('/blobs/uploads')) };
+  return { ciCache, first, next, uploads: registryFixture.proxy.requests().filter((q) => q.path.includes('/blobs/uploads')) };
+}
+
+/**
+ * Every store layer of the second push came from its kept record (made from the store only if
+ * an output needed it), none written again: what the kept records buy. Returns those layers.
+ */
+function assertStoreLayersFromRecords(next: { out: { layers: { digest: string; storePaths: string[] }[] }; stderr: string }) {
+  const storeLayers = next.out.layers.filter((l) => l.storePaths.length > 0);
+  assert.ok(storeLayers.length > 0);
+  for (const l of storeLayers) assert.match(next.stderr, new RegExp(`${l.digest} \\S+ \\S+ \\(cached record; made from the store if an output needs its bytes\\)`));
+  return storeLayers;
 }
 
 /** What a CI cache of ~/.cache/imgbuild/layers restores on the next run: the records alone. */
@@ -268,9 +267,7 @@ test('the CI flow: a fresh checkout with only the layer records kept writes no s
   assert.equal(next.out.digest, first.out.digest);
   assert.equal(next.out.pushed.uploaded, 0);
   assert.deepEqual(uploads, []);
-  const storeLayers = next.out.layers.filter((l: { storePaths: string[] }) => l.storePaths.length > 0);
-  assert.ok(storeLayers.length > 0);
-  for (const l of storeLayers) assert.match(next.stderr, new RegExp(`${l.digest} \\S+ \\S+ \\(cached record; made from the store if an output needs its bytes\\)`));
+  const storeLayers = assertStoreLayersFromRecords(next);
   const written = await readdir(join(ciCache, 'blobs', 'sha256')).catch(() => [] as string[]);
   assert.deepEqual(storeLayers.filter((l: { digest: string }) => written.includes(l.digest.slice('sha256:'.length))), []);
 });
@@ -287,7 +284,5 @@ test('the CI flow after `imgbuild cache prune` with its defaults: the records su
   assert.deepEqual(uploads, []);
   // Sending nothing would hold without records too (the registry has every blob): that every
   // store layer came from its record, not written again, is what the kept records buy.
-  const storeLayers = next.out.layers.filter((l: { storePaths: string[] }) => l.storePaths.length > 0);
-  assert.ok(storeLayers.length > 0);
-  for (const l of storeLayers) assert.match(next.stderr, new RegExp(`${l.digest} \\S+ \\S+ \\(cached record; made from the store if an output needs its bytes\\)`));
+  assertStoreLayersFromRecords(next);
 });

@@ -3,7 +3,7 @@
 // their busybox binaries are what they claim (ELF e_machine, read without `file`), the arm64 one
 // runs under qemu-aarch64-static, and each store alone builds with today's single-platform CLI
 // into an image umoci unpacks, that runs (amd64 under runc, arm64 under qemu from the rootfs).
-import { test, before, after } from 'node:test';
+import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { lstat, mkdir, readdir, readFile, readlink, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -13,15 +13,13 @@ import { readElfHeader } from './helpers/elf.js';
 import { makeMultiarchStores, multiarch, multiarchMotd, multiarchApplets, multiarchArchs, multiarchCmd, multiarchDir, multiarchOutput, writeSinglePlatformSpec, type MultiarchArch } from './helpers/multiarch.js';
 import { resolveInRoot, runBundleUnderQemu, runUnderQemu } from './helpers/qemu.js';
 import { runImage, unpackImage } from './helpers/runc.js';
-import { startFaultProxy, uploadsByDigest, type FaultProxy } from './helpers/fault-proxy.js';
-import { startRegistry, uploadsInRegistryLog, type RunningRegistry } from './helpers/registry.js';
+import { uploadsByDigest } from './helpers/fault-proxy.js';
+import { proxiedRegistryFixture, uploadsInRegistryLog } from './helpers/registry.js';
 import { tempDir } from './helpers/tmp.js';
-import { needTool, toolFixture } from './helpers/tools.js';
+import { needTool } from './helpers/tools.js';
 
 let work: string;
 let env: NodeJS.ProcessEnv;
-let registry: RunningRegistry | undefined;
-let proxy: FaultProxy | undefined;
 
 before(async () => {
   work = await tempDir('imgbuild-multiarch-fixture-');
@@ -29,15 +27,7 @@ before(async () => {
 });
 
 /** docker-registry with a fault proxy in front, started by the first test that needs it. */
-const registryFixture = toolFixture(['docker-registry'], async () => {
-  registry = await startRegistry();
-  proxy = await startFaultProxy(registry.port);
-});
-
-after(async () => {
-  await proxy?.stop();
-  await registry?.stop();
-});
+const registryFixture = proxiedRegistryFixture();
 
 const NIX_BASE32 = /^[0-9abcdfghijklmnpqrsvwxyz]{32}$/;
 
@@ -153,25 +143,25 @@ test('both single-platform images pushed to one repository: each blob uploaded o
   if (!(await makeMultiarchStores(t)) || !(await registryFixture.need(t))) return;
   const push = async (arch: MultiarchArch) => {
     const spec = await writeSinglePlatformSpec(await tempDir('imgbuild-multiarch-push-'), arch);
-    const r = await runCli(['build', spec, '--push', `${proxy!.host}/examples/multiarch:${arch}`, '--insecure-registry', proxy!.host, '--json'], { env });
+    const r = await runCli(['build', spec, '--push', `${registryFixture.proxy.host}/examples/multiarch:${arch}`, '--insecure-registry', registryFixture.proxy.host, '--json'], { env });
     assert.equal(r.code, 0, r.stderr);
     return JSON.parse(r.stdout.toString()) as { configDigest: string; layers: { digest: string }[]; pushed: { uploaded: number } };
   };
-  proxy!.clearLog();
-  const logBefore = uploadsInRegistryLog(registry!.log());
+  registryFixture.proxy.clearLog();
+  const logBefore = uploadsInRegistryLog(registryFixture.registry.log());
   const built = [await push('amd64'), await push('arm64')];
   const expected: Record<string, number> = {};
   for (const b of built) for (const d of [b.configDigest, ...b.layers.map((l) => l.digest)]) expected[d] = 1;
-  const seen = uploadsByDigest(proxy!.requests());
+  const seen = uploadsByDigest(registryFixture.proxy.requests());
   assert.deepEqual(seen, expected);
-  const logAfter = uploadsInRegistryLog(registry!.log());
+  const logAfter = uploadsInRegistryLog(registryFixture.registry.log());
   const fromLog: Record<string, number> = {};
   for (const [d, n] of Object.entries(logAfter)) if (n - (logBefore[d] ?? 0) > 0) fromLog[d] = n - (logBefore[d] ?? 0);
   assert.deepEqual(fromLog, expected);
   assert.equal(built.reduce((n, b) => n + b.pushed.uploaded, 0), Object.keys(expected).length);
 
-  proxy!.clearLog();
+  registryFixture.proxy.clearLog();
   const again = [await push('amd64'), await push('arm64')];
   assert.deepEqual(again.map((b) => b.pushed.uploaded), [0, 0]);
-  assert.deepEqual(uploadsByDigest(proxy!.requests()), {});
+  assert.deepEqual(uploadsByDigest(registryFixture.proxy.requests()), {});
 });

@@ -1,23 +1,21 @@
 // Multi-platform images: one spec with `platforms` builds an image per platform and an OCI index
 // over them; outputs, pushes and readers all handle the index.
-import { test, before, after } from 'node:test';
+import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runCli, tool } from './helpers/cli.js';
-import { startFaultProxy, type FaultProxy } from './helpers/fault-proxy.js';
+import { uploadsByDigest } from './helpers/fault-proxy.js';
 import { repoRoot } from './helpers/paths.js';
-import { startRegistry, type RunningRegistry } from './helpers/registry.js';
+import { proxiedRegistryFixture } from './helpers/registry.js';
 import { tempDir } from './helpers/tmp.js';
-import { needTool, toolFixture } from './helpers/tools.js';
+import { needTool } from './helpers/tools.js';
 
 const HELLO = '/nix/store/yd3ba7lj520fcmbr3nn39mz0ppk4hizy-hello-2.12.1';
 const GREETING = '/nix/store/mnkg3va5qf67wd6pqbjgbs06v38jnh52-greeting-data-1.0';
 let work: string;
 let env: NodeJS.ProcessEnv;
 let spec: string;
-let registry: RunningRegistry | undefined;
-let proxy: FaultProxy | undefined;
 
 before(async () => {
   work = await tempDir('imgbuild-multi-');
@@ -38,15 +36,7 @@ before(async () => {
 });
 
 /** docker-registry with a fault proxy in front, started by the first test that needs it. */
-const registryFixture = toolFixture(['docker-registry'], async () => {
-  registry = await startRegistry();
-  proxy = await startFaultProxy(registry.port);
-});
-
-after(async () => {
-  await proxy?.stop();
-  await registry?.stop();
-});
+const registryFixture = proxiedRegistryFixture();
 
 async function cli(args: string[]) {
   const r = await runCli(args, { env });
@@ -105,58 +95,48 @@ test('--platform builds a subset; a docker-archive of several platforms is refus
   assert.match(bad.stderr, /error\[usage\]: --platform linux\/s390x: the spec builds linux\/amd64, linux\/arm64\/v8/);
 });
 
-/** Blob uploads the registry completed, by digest (a monolithic or final PUT names it). */
-function uploadsByDigest(p: FaultProxy): Map<string, number> {
-  const counts = new Map<string, number>();
-  for (const q of p.requests()) {
-    const digest = q.method === 'PUT' ? /(?:^|&)digest=([^&]+)/.exec(q.query)?.[1] : undefined;
-    if (digest) counts.set(digest, (counts.get(digest) ?? 0) + 1);
-  }
-  return counts;
-}
-
 test('a push of the index uploads each distinct blob once, then the images and the index; a second push uploads nothing', async (t) => {
   if (!(await registryFixture.need(t, 'skopeo'))) return;
-  proxy!.clearLog();
-  const ref = `${proxy!.host}/multi/hello:1`;
-  const built = await buildJson(['--push', ref, '--insecure-registry', proxy!.host]);
-  const uploads = uploadsByDigest(proxy!);
+  registryFixture.proxy.clearLog();
+  const ref = `${registryFixture.proxy.host}/multi/hello:1`;
+  const built = await buildJson(['--push', ref, '--insecure-registry', registryFixture.proxy.host]);
+  const uploads = uploadsByDigest(registryFixture.proxy.requests());
   const distinct = new Set(built.platforms.flatMap((p) => p.layers.map((l) => l.digest)));
   assert.ok(distinct.size < built.platforms.reduce((n, p) => n + p.layers.length, 0), 'the two images share a layer');
-  for (const d of distinct) assert.equal(uploads.get(d), 1, d);
+  for (const d of distinct) assert.equal(uploads[d], 1, d);
   const raw = JSON.parse(await tool('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${ref}`]));
   assert.equal(raw.manifests.length, 2);
-  proxy!.clearLog();
-  const again = await buildJson(['--push', ref, '--insecure-registry', proxy!.host]);
+  registryFixture.proxy.clearLog();
+  const again = await buildJson(['--push', ref, '--insecure-registry', registryFixture.proxy.host]);
   assert.equal(again.digest, built.digest);
-  assert.equal(uploadsByDigest(proxy!).size, 0);
+  assert.deepEqual(uploadsByDigest(registryFixture.proxy.requests()), {});
 });
 
 test('index create over two images pushed by separate builds gives the one-spec index digest, and reads no blob', async (t) => {
   if (!(await registryFixture.need(t))) return;
-  const host = proxy!.host;
+  const host = registryFixture.proxy.host;
   const whole = await buildJson(['-o', join(work, 'whole.oci')]);
   await cli(['build', spec, '--platform', 'linux/amd64', '--push', `${host}/multi/parts:amd64`, '--insecure-registry', host]);
   await cli(['build', spec, '--platform', 'linux/arm64', '--push', `${host}/multi/parts:arm64`, '--insecure-registry', host]);
-  proxy!.clearLog();
+  registryFixture.proxy.clearLog();
   const r = await cli(['index', 'create', `${host}/multi/parts:1`, `docker://${host}/multi/parts:amd64`, `docker://${host}/multi/parts:arm64`, '--insecure-registry', host, '--tag', 'latest', '--json']);
   const created = JSON.parse(r.stdout.toString());
   assert.equal(created.digest, whole.digest);
   assert.deepEqual([created.reference, created.tags], [`${host}/multi/parts@${whole.digest}`, ['1', 'latest']]);
   assert.deepEqual(created.platforms.map((p: { platform: string; digest: string }) => [p.platform, p.digest]), whole.platforms.map((p) => [p.platform, p.digest]));
-  const blobReads = proxy!.requests().filter((q) => q.method === 'GET' && q.path.includes('/blobs/sha256:') && !q.path.includes(whole.platforms[0]!.digest));
+  const blobReads = registryFixture.proxy.requests().filter((q) => q.method === 'GET' && q.path.includes('/blobs/sha256:') && !q.path.includes(whole.platforms[0]!.digest));
   // Only the two configs are read (each image's platform is in its config); no layer moves.
   const layerDigests = new Set(whole.platforms.flatMap((p) => p.layers.map((l) => l.digest)));
   assert.deepEqual(blobReads.filter((q) => [...layerDigests].some((d) => q.path.includes(d))), []);
-  assert.equal(uploadsByDigest(proxy!).size, 0);
+  assert.deepEqual(uploadsByDigest(registryFixture.proxy.requests()), {});
 });
 
 test('push of a two-platform layout pushes both images and the index', async (t) => {
   if (!(await registryFixture.need(t, 'skopeo'))) return;
   const out = join(work, 'topush.oci');
   const built = await buildJson(['-o', out]);
-  const ref = `${registry!.host}/multi/pushed:1`;
-  const r = JSON.parse((await cli(['push', out, ref, '--insecure-registry', registry!.host, '--json'])).stdout.toString());
+  const ref = `${registryFixture.registry.host}/multi/pushed:1`;
+  const r = JSON.parse((await cli(['push', out, ref, '--insecure-registry', registryFixture.registry.host, '--json'])).stdout.toString());
   assert.equal(r.digest, built.digest);
   assert.deepEqual(r.platforms.map((p: { platform: string; digest: string }) => [p.platform, p.digest]), built.platforms.map((p) => [p.platform, p.digest]));
   const raw = JSON.parse(await tool('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${ref}`]));

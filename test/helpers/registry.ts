@@ -9,7 +9,9 @@ import { request } from 'undici';
 import tar from 'tar-stream';
 import { RegistryClient } from '../../registry-client/client.js';
 import type { RetryOptions } from '../../registry-client/retry.js';
+import { after } from 'node:test';
 import { startFaultProxy, uploadsByDigest, type FaultProxy } from './fault-proxy.js';
+import { toolFixture, type ToolFixture } from './tools.js';
 
 /** A free TCP port on 127.0.0.1 (bound, read, released). */
 export async function freePort(): Promise<number> {
@@ -292,4 +294,41 @@ export async function stopProxiedRegistry(r: Partial<ProxiedRegistry>): Promise<
   await r.proxy?.stop();
   await r.reg?.stop();
   if (r.tmp) await rm(r.tmp, { recursive: true, force: true });
+}
+
+/** docker-registry with a fault proxy in front: see `proxiedRegistryFixture`. */
+export interface ProxiedRegistryFixture {
+  /** Start them (the first test that asks), or skip/fail as needTool does without docker-registry. */
+  need: ToolFixture['need'];
+  /** The registry and its proxy, once a test's `need` said yes. */
+  readonly registry: RunningRegistry;
+  readonly proxy: FaultProxy;
+}
+
+/**
+ * docker-registry with a fault proxy in front, shared by a test file's tests: started by the
+ * first test that needs it, stopped after the file's tests. Call it at a test file's top level.
+ */
+export function proxiedRegistryFixture(): ProxiedRegistryFixture {
+  let registry: RunningRegistry | undefined;
+  let proxy: FaultProxy | undefined;
+  const fixture = toolFixture(['docker-registry'], async () => {
+    registry = await startRegistry();
+    proxy = await startFaultProxy(registry.port);
+  });
+  after(async () => {
+    await proxy?.stop();
+    await registry?.stop();
+  });
+  return {
+    need: (t, ...more) => fixture.need(t, ...more),
+    get registry() {
+      if (!registry) throw new Error('the registry is not started: call need(t) first');
+      return registry;
+    },
+    get proxy() {
+      if (!proxy) throw new Error('the proxy is not started: call need(t) first');
+      return proxy;
+    },
+  };
 }
