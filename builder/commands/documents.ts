@@ -52,13 +52,18 @@ const outputFields = {
   output: z.string().optional().describe('with an output written: its path'),
 };
 
+/** What every build document says: the image (or index) built and under which name. */
+const builtFields = {
+  schemaVersion,
+  name: z.string(),
+  tag: z.string(),
+  digest: imageDigest,
+  mediaType: z.string(),
+};
+
 export const BuildDocumentSchema = z.union([
   z.strictObject({
-    schemaVersion,
-    name: z.string(),
-    tag: z.string(),
-    digest: imageDigest,
-    mediaType: z.string(),
+    ...builtFields,
     platform: platformName,
     configDigest: digest,
     layers: z.array(BuiltLayerSchema).describe('bottom first'),
@@ -66,11 +71,7 @@ export const BuildDocumentSchema = z.union([
     ...partial(pushFields),
   }),
   z.strictObject({
-    schemaVersion,
-    name: z.string(),
-    tag: z.string(),
-    digest: imageDigest,
-    mediaType: z.string(),
+    ...builtFields,
     platforms: z.array(z.strictObject({ platform: platformName, digest, mediaType: z.string(), configDigest: digest, layers: z.array(BuiltLayerSchema) })).describe('the image of each platform built'),
     ...outputFields,
     ...partial(pushFields),
