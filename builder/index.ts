@@ -11,7 +11,8 @@ export { addToStore, sourceStorePath, type AddToStoreOptions, type AddToStoreRes
 export type { StoreSource } from './store/types.js';
 
 // Planning and building
-export { buildImage, specStore, specClosure, specBase, type Build, type BuildOptions } from './build/build-image.js';
+export { buildImage, specStore, specClosure, type Build, type BuildOptions } from './build/build-image.js';
+export { specBase } from './build/base.js';
 export type { BuildContext, BuildEvent } from './build/context.js';
 export { planImage, checkPlan, closureDigest, formatImagePlan, PLAN_VERSION, type ImagePlan } from './build/plan.js';
 export { layerReason } from './build/assemble.js';

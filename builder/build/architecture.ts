@@ -1,11 +1,12 @@
 import type { ClosureGraph } from '../../layering/types.js';
 import { ImgbuildError } from '../errors.js';
 import { formatPlatform } from '../model/complete.js';
+import { imagePlatform } from '../model/image.js';
 import type { ResolvedSpec } from '../spec/types.js';
 import { architectureOfClosure, closureArchitectures } from '../store/closure-architectures.js';
 import type { StoreSource } from '../store/types.js';
-import { openArtifact } from '../transports/open.js';
-import { dirname } from 'node:path';
+import type { Image, Index } from '../model/image.js';
+import { openBaseArtifact, specBase } from './base.js';
 import type { BuildContext } from './context.js';
 
 /**
@@ -15,21 +16,35 @@ import type { BuildContext } from './context.js';
  * image, else an error asking the spec to say. So the same spec gives the same image on any
  * build machine.
  */
-export async function specWithArchitecture(spec: ResolvedSpec, store: StoreSource, closure: ClosureGraph, ctx: Pick<BuildContext, 'registry'>): Promise<ResolvedSpec> {
+export async function specWithArchitecture(spec: ResolvedSpec, store: StoreSource, closure: ClosureGraph, openBase: () => Promise<Image | Index>): Promise<ResolvedSpec> {
   const found = await closureArchitectures(store, closure);
   const named = spec.architectureGiven ? spec.architecture : undefined;
   if (!named && found && Object.keys(found).length === 0 && spec.fromImage) {
-    const base = await baseArchitecture(spec, ctx);
-    if (base) return { ...spec, architecture: base.architecture, variant: base.variant ?? spec.variant };
+    const base = baseArchitecture(spec, await openBase());
+    return { ...spec, architecture: base.architecture, variant: base.variant ?? spec.variant };
   }
   const architecture = architectureOfClosure(found, named);
   return architecture === spec.architecture ? spec : { ...spec, architecture };
 }
 
+/**
+ * The spec with its architecture (specWithArchitecture), and the image its `fromImage` names for
+ * that platform: the base is opened once, whether the architecture needed it or not.
+ */
+export async function specAndBase(given: ResolvedSpec, store: StoreSource, closure: ClosureGraph, ctx: Pick<BuildContext, 'registry'>): Promise<{ spec: ResolvedSpec; base?: Image }> {
+  let opened: Image | Index | undefined;
+  const openBase = async () => (opened ??= await openBaseArtifact({ ...given, fromImage: given.fromImage! }, ctx));
+  const spec = await specWithArchitecture(given, store, closure, openBase);
+  if (!spec.fromImage) return { spec };
+  return { spec, base: (await specBase(spec, ctx, await openBase()))! };
+}
+
 /** The platform of a base image that is one image (of an index: none, the spec must choose). */
-async function baseArchitecture(spec: ResolvedSpec, ctx: Pick<BuildContext, 'registry'>): Promise<{ architecture: string; variant?: string } | undefined> {
-  const base = await openArtifact(spec.fromImage!, { cwd: dirname(spec.file), what: 'fromImage', ...(ctx.registry ? { registry: ctx.registry } : {}) });
-  if (base.kind === 'image') return { architecture: base.config.architecture, ...(base.config.variant ? { variant: base.config.variant } : {}) };
+function baseArchitecture(spec: ResolvedSpec, base: Image | Index): { architecture: string; variant?: string } {
+  if (base.kind === 'image') {
+    const { architecture, variant } = imagePlatform(base);
+    return { architecture, ...(variant ? { variant } : {}) };
+  }
   throw new ImgbuildError(
     'spec',
     `${spec.file}: architecture: the closure has no ELF file to tell it, and fromImage ${spec.fromImage} is for ${base.manifests.map((m) => formatPlatform(m.platform)).join(', ')}`,

@@ -1,7 +1,27 @@
 import { MediaType } from '../../oci/media-types.js';
 import type { ContainerConfig, History } from '../../oci/schemas.js';
-import type { Image } from '../model/image.js';
+import { dirname } from 'node:path';
+import { imageForPlatform } from '../model/complete.js';
+import type { Image, Index } from '../model/image.js';
+import type { ResolvedSpec } from '../spec/types.js';
+import { openArtifact } from '../transports/open.js';
+import type { BuildContext } from './context.js';
 import type { Layer } from '../model/layer.js';
+
+/** What `fromImage` names (any image argument: a layout, an archive, a registry image), opened: an image or an index. */
+export function openBaseArtifact(spec: ResolvedSpec & { fromImage: string }, ctx: Pick<BuildContext, 'registry'>): Promise<Image | Index> {
+  return openArtifact(spec.fromImage, { cwd: dirname(spec.file), what: 'fromImage', ...(ctx.registry ? { registry: ctx.registry } : {}) });
+}
+
+/**
+ * The image `fromImage` names, for the spec's platform (of an index, that platform's image). Give
+ * `opened` when the artifact was opened already, so it is not read twice.
+ */
+export async function specBase(spec: ResolvedSpec, ctx: Pick<BuildContext, 'registry'>, opened?: Image | Index): Promise<Image | undefined> {
+  if (!spec.fromImage) return undefined;
+  const artifact = opened ?? (await openBaseArtifact({ ...spec, fromImage: spec.fromImage }, ctx));
+  return imageForPlatform(artifact, { os: spec.os, architecture: spec.architecture, ...(spec.variant ? { variant: spec.variant } : {}) });
+}
 
 /** Docker layer media types name the same bytes as their OCI twins; our manifest is OCI. */
 const ociLayerType: Record<string, string> = {

@@ -10,14 +10,13 @@ import { EmptyStoreSource } from '../store/empty-source.js';
 import { openStoreSource } from '../store/open.js';
 import type { ClosureOptions, StoreSource } from '../store/types.js';
 import { throttle } from '../throttle.js';
-import { openImage } from '../transports/open.js';
 import { BuildWorkerPool } from '../workers/pool.js';
 import { assembleImage, type AssembledLayer } from './assemble.js';
 import { baseHistory, baseLayer, mergeConfig } from './base.js';
 import type { BuildContext } from './context.js';
 import { checkPlan, planImage, type ImagePlan } from './plan.js';
 import { makeLayers } from './layers.js';
-import { specWithArchitecture } from './architecture.js';
+import { specAndBase } from './architecture.js';
 
 export interface BuildOptions {
   /** The previous image's store layers (stable layering keeps those still whole). */
@@ -64,16 +63,6 @@ export async function specClosure(spec: ResolvedSpec, store: StoreSource, option
   return store.closure(roots, options);
 }
 
-/** The image `fromImage` names (any image argument: a layout, an archive, a registry image), for the spec's platform. */
-export async function specBase(spec: ResolvedSpec, ctx: Pick<BuildContext, 'registry'>): Promise<Image | undefined> {
-  if (!spec.fromImage) return undefined;
-  return openImage(spec.fromImage, {
-    cwd: dirname(spec.file),
-    what: 'fromImage',
-    platform: { os: spec.os, architecture: spec.architecture, ...(spec.variant ? { variant: spec.variant } : {}) },
-    ...(ctx.registry ? { registry: ctx.registry } : {}),
-  });
-}
 
 /**
  * spec → closure → plan → layers → image. The image's layers come through the cache (a
@@ -94,8 +83,7 @@ export async function buildImage(given: ResolvedSpec, ctx: BuildContext = {}, op
     ctx.onEvent?.({ phase: 'closure', paths: closure.paths.length, narSize: closure.paths.reduce((s, p) => s + p.narSize, 0) });
     if (ctx.warn) await warnAbsentMentions(store, closure, ctx.warn);
     // The architecture follows the content; the base image is then picked for it.
-    spec = await specWithArchitecture(given, store, closure, ctx);
-    base = await specBase(spec, ctx);
+    ({ spec, base } = await specAndBase(given, store, closure, ctx));
     plan = options.plan ? checkPlan(options.plan.value, options.plan.file, closure, base, spec.maxLayers) : planImage(spec, closure, base, options.previous);
     ctx.onEvent?.({ phase: 'plan', layers: plan.layers.length + 1 });
   } catch (err) {

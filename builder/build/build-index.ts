@@ -3,6 +3,7 @@ import { sha256Digest } from '../../oci/digest.js';
 import { MediaType } from '../../oci/media-types.js';
 import type { Platform } from '../../oci/schemas.js';
 import { ImgbuildError } from '../errors.js';
+import { formatPlatform } from '../model/complete.js';
 import type { Image, Index, IndexEntry } from '../model/image.js';
 import type { ResolvedSpec } from '../spec/types.js';
 import { derivedTag } from './assemble.js';
@@ -16,7 +17,7 @@ export function specPlatform(spec: ResolvedSpec): Platform {
 
 /** `linux/arm64/v8`. */
 export function platformName(p: { os: string; architecture: string; variant?: string | undefined }): string {
-  return [p.os, p.architecture, p.variant].filter(Boolean).join('/');
+  return formatPlatform(p);
 }
 
 /** `--platform` text (`linux/arm64`, `linux/arm/v7`, or `arm64` for linux) as a platform. */

@@ -114,6 +114,5 @@ async function pickPlatform(artifact: Image | Index, platform: string): Promise<
 
 function platformOf(target: Image | Index): { platform?: string } {
   if (target.kind === 'index') return {};
-  const c = target.config;
-  return { platform: formatPlatform({ os: c.os, architecture: c.architecture, ...(c.variant ? { variant: c.variant } : {}) }) };
+  return { platform: formatPlatform(target.config) };
 }

@@ -1,6 +1,7 @@
 import { assembleIndex } from '../build/build-index.js';
 import { ImgbuildError } from '../errors.js';
-import type { Image } from '../model/image.js';
+import { formatPlatform } from '../model/complete.js';
+import { imagePlatform, type Image } from '../model/image.js';
 import { openArtifact } from '../transports/open.js';
 import { indexPlatforms, reportPush } from './push.js';
 import { pushSummary } from './push-summary.js';
@@ -39,8 +40,8 @@ export async function runIndexCreate(reference: string, images: string[], flags:
         }
       }
     }
-    const platforms = members.map((image) => ({ os: image.config.os, architecture: image.config.architecture, ...(image.config.variant ? { variant: image.config.variant } : {}) }));
-    const names = platforms.map((p) => [p.os, p.architecture, p.variant].filter(Boolean).join('/'));
+    const platforms = members.map(imagePlatform);
+    const names = platforms.map((p) => formatPlatform(p));
     const twice = names.find((n, i) => names.indexOf(n) !== i);
     if (twice) throw new ImgbuildError('index', `two of the images are for ${twice}`, 'an index holds one image per platform');
     const index = assembleIndex(

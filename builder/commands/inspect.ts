@@ -37,7 +37,7 @@ export async function runInspect(imageArg: string, flags: RegistryFlags & { json
       `image:    ${img.source}`,
       `digest:   ${img.descriptor.digest}`,
       `refs:     ${img.refs.join(', ') || '-'}`,
-      `platform: ${c.os}/${c.architecture}${c.variant ? `/${c.variant}` : ''}`,
+      `platform: ${formatPlatform(c)}`,
       `created:  ${c.created ?? '-'}`,
     ];
     const rc = c.config ?? {};

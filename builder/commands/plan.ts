@@ -1,6 +1,6 @@
 import { planImage, formatImagePlan } from '../build/plan.js';
-import { specBase, specClosure, specStore } from '../build/build-image.js';
-import { specWithArchitecture } from '../build/architecture.js';
+import { specClosure, specStore } from '../build/build-image.js';
+import { specAndBase } from '../build/architecture.js';
 import { cliBuildContext } from './context.js';
 import { lazyClient, type RegistryFlags } from './registry-flags.js';
 import { loadCliSpec, readPrevious, type StoreFlags } from './common.js';
@@ -16,8 +16,7 @@ export async function runPlan(specFile: string, flags: StoreFlags & RegistryFlag
     const ctx = cliBuildContext({ registry: client.get });
     const store = await specStore(given, ctx);
     const closure = await specClosure(given, store);
-    const spec = await specWithArchitecture(given, store, closure, ctx);
-    const base = await specBase(spec, ctx);
+    const { spec, base } = await specAndBase(given, store, closure, ctx);
     const plan = planImage(spec, closure, base, await readPrevious(flags.previous, flags, { os: spec.os, architecture: spec.architecture, ...(spec.variant ? { variant: spec.variant } : {}) }));
     if (flags.json) {
       const doc: PlanDocument = { schemaVersion: SCHEMA_VERSION, ...plan };

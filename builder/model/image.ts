@@ -50,6 +50,12 @@ export interface Index {
   readonly refs: readonly string[];
 }
 
+/** The platform an image's config names, as an index lists it (no `variant` key when it has none). */
+export function imagePlatform(image: Image): { os: string; architecture: string; variant?: string } {
+  const { os, architecture, variant } = image.config;
+  return { os, architecture, ...(variant ? { variant } : {}) };
+}
+
 /** A config or layer blob of `image` as a stream (the config from its bytes). */
 export function openImageBlob(image: Image, digest: string): Readable | undefined {
   if (digest === image.configDescriptor.digest) {

@@ -1,5 +1,5 @@
 import { formatPlatform, imageForPlatform } from '../model/complete.js';
-import type { Image, Index } from '../model/image.js';
+import { imagePlatform, type Image, type Index } from '../model/image.js';
 import { diffImages, type ImageDiff } from './diff.js';
 import { countDifferences, formatDiff, type FormatOptions } from './format-diff.js';
 
@@ -24,7 +24,7 @@ export async function diffArtifacts(a: Image | Index, b: Image | Index): Promise
   if (a.kind === 'image' && b.kind === 'image') return diffImages(a, b);
   if (a.kind === 'image' || b.kind === 'image') {
     const image = (a.kind === 'image' ? a : b) as Image;
-    const platform = { os: image.config.os, architecture: image.config.architecture, ...(image.config.variant ? { variant: image.config.variant } : {}) };
+    const platform = imagePlatform(image);
     return a.kind === 'image' ? diffImages(a, await imageForPlatform(b, platform)) : diffImages(await imageForPlatform(a, platform), b as Image);
   }
   const result: IndexDiff = {
