@@ -12,7 +12,7 @@ import { runCli, tool } from './helpers/cli.js';
 import { repoRoot } from './helpers/paths.js';
 import { startRegistry, type RunningRegistry } from './helpers/registry.js';
 import { tempDir } from './helpers/tmp.js';
-import { needTool, toolFixture } from './helpers/tools.js';
+import { toolFixture } from './helpers/tools.js';
 
 const hello = join(repoRoot, 'examples/hello');
 const HELLO = 'sha256:81ff4a65e376537449b46f082ae0f38075e75e615e713d24201b0054bde0e580';

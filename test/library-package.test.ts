@@ -9,7 +9,7 @@ import { runCommand, tool } from './helpers/cli.js';
 import { repoRoot } from './helpers/paths.js';
 import { startRegistry, type RunningRegistry } from './helpers/registry.js';
 import { tempDir } from './helpers/tmp.js';
-import { needTool, toolFixture } from './helpers/tools.js';
+import { toolFixture } from './helpers/tools.js';
 
 let work: string;
 let project: string;

@@ -5,7 +5,6 @@ import { mkdir } from 'node:fs/promises';
 import { ImgbuildError } from '../errors.js';
 import { countArtifactDifferences, formatArtifactDiff } from '../repro/diff-artifacts.js';
 import { verifySpec, type BuildConditions, type BuildRunner, type VerifyResult } from '../repro/verify.js';
-import { hostPlatform } from './context.js';
 import { specFilePath, type StoreFlags } from './common.js';
 import { printJson } from './print.js';
 import type { VerifyDocument } from './documents.js';

@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import type { z } from 'zod';
 import { isDigest, sha256Digest, type Digest } from '../../oci/digest.js';
 import { MediaType, isIndexMediaType } from '../../oci/media-types.js';
-import { ImageConfigSchema, IndexSchema, ManifestSchema, type Descriptor, type Platform } from '../../oci/schemas.js';
+import { ImageConfigSchema, IndexSchema, ManifestSchema, type Descriptor } from '../../oci/schemas.js';
 import { ImgbuildError } from '../errors.js';
 import type { CheckedDescriptor, Image, Index, IndexEntry } from './image.js';
 import type { BlobLocation, Layer } from './layer.js';

@@ -12,7 +12,7 @@ import { completeImage, ImageReadError, parseDocument } from '../model/complete.
 import { splitRef, type Image } from '../model/image.js';
 import { writeArchive, type ArchiveMember } from './archive-tar.js';
 import { writeFileAtomically } from './atomic.js';
-import { gzipTarStorage, type GzipTarStorage } from './gzip-tar-storage.js';
+import { gzipTarStorage } from './gzip-tar-storage.js';
 import { tarStorage, type MemberStorage } from './member-storage.js';
 
 const DockerArchiveManifest = z.array(z.object({ Config: z.string(), RepoTags: z.array(z.string()).nullish(), Layers: z.array(z.string()) }).loose()).min(1);
