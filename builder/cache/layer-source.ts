@@ -1,9 +1,10 @@
 import { createReadStream } from 'node:fs';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { BlobStore } from '../blobs/blob-store.js';
 import type { LayerBlob } from '../layer/types.js';
 import type { Layer } from '../model/layer.js';
 import type { LayerCache } from './layer-cache.js';
+import { CacheDamageError, checkedFileStream, checkFile } from './checked-blob.js';
 
 /**
  * How a build makes one of its layers: the three ways it can get the bytes. A cache (or none)
@@ -34,6 +35,8 @@ export type LayerAction = 'writing' | 'measuring' | 'cached' | 'record';
 export interface LayerProgress {
   start?: (action: LayerAction) => void;
   bytes?: (tarBytes: number) => void;
+  /** A cached blob was found damaged and made again from the store (a line for stderr). */
+  repaired?: (message: string) => void;
 }
 
 export interface MadeLayer {
@@ -58,14 +61,55 @@ export async function cachedLayer(maker: LayerMaker, cache: LayerCache | undefin
   const key = await maker.key();
   const record = cache.get(key);
   if (record) {
-    const file = cache.blobFile(record);
+    // A file of the wrong size is a damaged blob, not a missing one: checked and repaired when read.
+    const file = cache.blobFileAnySize(record);
     progress.start?.(file ? 'cached' : 'record');
-    return file ? { layer: fileLayer(record, file), origin: 'cached' } : { layer: lazyLayer(record, maker), origin: 'deferred' };
+    return file ? { layer: checkedCacheLayer(record, file, cache, maker, progress.repaired), origin: 'cached' } : { layer: lazyLayer(record, maker), origin: 'deferred' };
   }
   progress.start?.('writing');
   const blob = await maker.write(cache.blobs, progress.bytes);
   await cache.put(key, blob);
-  return { layer: fileLayer(blob, cache.blobs.path(blob.digest)), origin: 'written' };
+  // Just written and hashed: checked from here on as any cached blob is.
+  return { layer: checkedCacheLayer(blob, cache.blobs.path(blob.digest), cache, maker, progress.repaired, true), origin: 'written' };
+}
+
+/**
+ * A layer whose blob is a file of the cache, never given out unchecked: the first `open()` hashes
+ * the file before any byte goes out, and when it is damaged (a flipped byte, a torn or truncated
+ * write) writes the blob again from the store into the cache (the rename replaces the damaged
+ * file) and gives out the repaired bytes; each read is checked again as it streams. When the
+ * blob cannot be made again (its inputs changed), the read fails with `error[cache]` naming the
+ * file. Outputs that hard-link `file` hash it first (transports/oci-layout.ts) and read through
+ * `open()` when it does not match.
+ */
+export function checkedCacheLayer(blob: LayerBlob, file: string, cache: LayerCache, maker: LayerMaker | undefined, repaired?: (message: string) => void, fresh = false): Layer {
+  let checked: Promise<void> | undefined = fresh ? Promise.resolve() : undefined;
+  const check = async (): Promise<void> => {
+    const why = await checkFile(file, blob);
+    if (why === undefined) return;
+    if (!maker) throw new CacheDamageError(file, why);
+    const made = await maker.write(cache.blobs);
+    if (made.digest !== blob.digest || made.size !== blob.size) {
+      throw new CacheDamageError(file, `${why}, and the layer's inputs now make ${made.digest} (${made.size} bytes): the record no longer matches the store`);
+    }
+    repaired?.(`cache: ${file} ${why}; made it again from the store`);
+  };
+  return {
+    ...facts(blob),
+    file,
+    open: () =>
+      Readable.from(
+        (async function* () {
+          checked ??= check().catch((err: unknown) => {
+            checked = undefined; // a later read tries again (after `cache verify --repair`, say)
+            throw err;
+          });
+          await checked;
+          yield* checkedFileStream(file, blob);
+        })(),
+        { objectMode: false },
+      ),
+  };
 }
 
 function facts(blob: LayerBlob) {

@@ -1,4 +1,5 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { writeDigestFile } from './digest-file.js';
 import { buildImage, type Build } from '../build/build-image.js';
 import { buildIndex, platformName, selectPlatforms, type IndexBuild } from '../build/build-index.js';
 import type { Image } from '../model/image.js';
@@ -81,10 +82,10 @@ export async function runBuild(specFile: string, flags: BuildFlags): Promise<voi
     let output: string | undefined;
     if (flags.stream) {
       const { streamDockerArchive } = await import('../transports/docker-archive.js');
-      await streamDockerArchive(onePlatform(built), process.stdout);
+      await streamDockerArchive(onePlatform(built), process.stdout, {}, { signal: abort.signal });
     } else if (flags.output || !pushRef) {
       output = flags.output ?? defaultOutputPath(spec.name, flags.format);
-      await writeImage(flags.format === 'docker-archive' ? onePlatform(built) : artifact, flags.format, output);
+      await writeImage(flags.format === 'docker-archive' ? onePlatform(built) : artifact, flags.format, output, {}, { signal: abort.signal });
     }
     abort.signal.throwIfAborted();
 
@@ -95,7 +96,7 @@ export async function runBuild(specFile: string, flags: BuildFlags): Promise<voi
       progress.onEvent({ phase: 'pushed', ...result });
       progress.close();
       pushed = pushSummary(result, pushRef, flags.tag ?? []);
-      if (flags.digestFile) await writeFile(flags.digestFile, `${pushed.digest}\n`);
+      if (flags.digestFile) await writeDigestFile(flags.digestFile, pushed.digest);
     }
     progress.close();
     report(built, flags, output, pushed);

@@ -39,9 +39,9 @@ export async function writeLayer(
     open = false;
     closeSync(temp.fd);
     const blob: LayerBlob = { ...measured, mediaType: compressor === 'gzip' ? MediaType.ociLayerGzip : MediaType.ociLayer };
-    // An existing blob with this digest has these bytes already: keep it, drop ours.
-    if (await store.has(blob.digest)) await store.discard(temp.path);
-    else await store.commit(temp.path, blob.digest);
+    // Committed even when a file of this digest exists: these bytes were just hashed, while that
+    // file may be torn or damaged (a rename over it repairs it; a reader holding it keeps its copy).
+    await store.commit(temp.path, blob.digest);
     return blob;
   } catch (err) {
     sink.abandon();

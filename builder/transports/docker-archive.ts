@@ -12,6 +12,7 @@ import { completeImage, ImageReadError, parseDocument } from '../model/complete.
 import { splitRef, type Image } from '../model/image.js';
 import { writeArchive, type ArchiveMember } from './archive-tar.js';
 import { writeFileAtomically } from './atomic.js';
+import type { WriteOptions } from './oci-layout.js';
 import { gzipTarStorage } from './gzip-tar-storage.js';
 import { tarStorage, type MemberStorage } from './member-storage.js';
 
@@ -150,10 +151,10 @@ function dockerArchiveMembers(image: Image, naming: ArchiveNaming): ArchiveMembe
 }
 
 /** `--stream`: the docker-archive to a stream (stdout), for `| docker load`. */
-export function streamDockerArchive(image: Image, out: Writable, naming: ArchiveNaming = {}): Promise<void> {
-  return writeArchive(dockerArchiveMembers(image, naming), out);
+export function streamDockerArchive(image: Image, out: Writable, naming: ArchiveNaming = {}, options: WriteOptions = {}): Promise<void> {
+  return writeArchive(dockerArchiveMembers(image, naming), out, options.signal);
 }
 
-export function writeDockerArchive(image: Image, outFile: string, naming: ArchiveNaming = {}): Promise<void> {
-  return writeFileAtomically(outFile, (temp) => writeArchive(dockerArchiveMembers(image, naming), createWriteStream(temp, { flags: 'wx' })));
+export function writeDockerArchive(image: Image, outFile: string, naming: ArchiveNaming = {}, options: WriteOptions = {}): Promise<void> {
+  return writeFileAtomically(outFile, (temp) => writeArchive(dockerArchiveMembers(image, naming), createWriteStream(temp, { flags: 'wx' }), options.signal));
 }

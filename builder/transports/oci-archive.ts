@@ -3,7 +3,7 @@ import { digestHex } from '../../oci/digest.js';
 import type { Image, Index } from '../model/image.js';
 import { writeArchive, type ArchiveMember } from './archive-tar.js';
 import { writeFileAtomically } from './atomic.js';
-import { artifactBlobs, ociIndexJson, ociLayoutFile, type LayoutNaming } from './oci-layout.js';
+import { artifactBlobs, ociIndexJson, ociLayoutFile, type LayoutNaming, type WriteOptions } from './oci-layout.js';
 
 /** The members of an OCI archive: the OCI layout directory as a tar (what `skopeo copy oci-archive:` reads). */
 async function ociArchiveMembers(image: Image | Index, naming: LayoutNaming): Promise<ArchiveMember[]> {
@@ -17,6 +17,6 @@ async function ociArchiveMembers(image: Image | Index, naming: LayoutNaming): Pr
   ];
 }
 
-export function writeOciArchive(image: Image | Index, outFile: string, naming: LayoutNaming = {}): Promise<void> {
-  return writeFileAtomically(outFile, async (temp) => writeArchive(await ociArchiveMembers(image, naming), createWriteStream(temp, { flags: 'wx' })));
+export function writeOciArchive(image: Image | Index, outFile: string, naming: LayoutNaming = {}, options: WriteOptions = {}): Promise<void> {
+  return writeFileAtomically(outFile, async (temp) => writeArchive(await ociArchiveMembers(image, naming), createWriteStream(temp, { flags: 'wx' }), options.signal));
 }

@@ -9,6 +9,8 @@ import { bytesStream, splitRef, type Image, type Index } from '../model/image.js
 import { ImageReadError } from '../model/complete.js';
 import type { Readable } from 'node:stream';
 import { writeDirAtomically } from './atomic.js';
+import { checkFile } from '../cache/checked-blob.js';
+import { ImgbuildError } from '../errors.js';
 
 /** Annotation containerd's `ctr import` reads for the full image name. */
 const containerdImageName = 'io.containerd.image.name';
@@ -18,6 +20,11 @@ export const ociLayoutFile = canonicalJson({ imageLayoutVersion: '1.0.0' });
 export interface LayoutNaming {
   /** `name:tag` (or a bare tag) the image is tagged with; default the image's first ref. */
   ref?: string;
+}
+
+/** How an output is written: `signal` stops it (the temp output is removed, nothing is left). */
+export interface WriteOptions {
+  signal?: AbortSignal;
 }
 
 /** The `index.json` of a layout holding one image or one index (a multi-platform image), tagged with its ref. */
@@ -70,24 +77,36 @@ export function imageBlobs(image: Image): ImageBlob[] {
 
 /**
  * Write an OCI image layout directory (image-spec `image-layout.md`). A blob held in a local file
- * (the layer cache, another layout) is hard-linked when it is on the same file system, copied
- * otherwise; any other blob is streamed from its source (made from the store, fetched).
+ * (the layer cache, another layout) is hashed, then hard-linked when it is on the same file
+ * system, copied otherwise; a file that does not match its digest is read through the blob's
+ * stream instead (a cached layer's repairs the cache; any other fails naming the file). Any other
+ * blob is streamed from its source (made from the store, fetched), checked as it streams.
  */
-export async function writeOciLayout(image: Image | Index, outDir: string, naming: LayoutNaming = {}): Promise<void> {
+export async function writeOciLayout(image: Image | Index, outDir: string, naming: LayoutNaming = {}, options: WriteOptions = {}): Promise<void> {
+  const { signal } = options;
   await writeDirAtomically(outDir, isOciLayout, async (dir) => {
     await mkdir(join(dir, 'blobs', 'sha256'), { recursive: true });
     for (const blob of await artifactBlobs(image)) {
+      signal?.throwIfAborted();
       const to = join(dir, 'blobs', 'sha256', digestHex(blob.digest));
-      if (blob.file && (await isFileOfSize(blob.file, blob.size))) await linkOrCopy(blob.file, to);
-      else await pipeline(blob.open(), createWriteStream(to, { flags: 'wx' }));
+      const damaged = blob.file === undefined ? undefined : await checkFile(blob.file, blob).catch((e: Error) => `cannot be read (${e.message})`);
+      if (blob.file && damaged === undefined) {
+        await linkOrCopy(blob.file, to);
+        continue;
+      }
+      try {
+        await pipeline(blob.open(), createWriteStream(to, { flags: 'wx' }), ...(signal ? [{ signal }] : []));
+      } catch (err) {
+        const code = (err as { code?: unknown }).code;
+        if (blob.file && damaged && code === 'blob-mismatch') {
+          throw new ImgbuildError('blob-mismatch', `${blob.file} ${damaged}`, 'the image it belongs to is damaged on disk: write it again from its source (or pull it again)', { cause: err });
+        }
+        throw err;
+      }
     }
     await writeFile(join(dir, 'oci-layout'), ociLayoutFile);
     await writeFile(join(dir, 'index.json'), ociIndexJson(image, naming));
   });
-}
-
-async function isFileOfSize(path: string, size: number): Promise<boolean> {
-  return stat(path).then((s) => s.isFile() && s.size === size, () => false);
 }
 
 async function isOciLayout(dir: string): Promise<boolean> {

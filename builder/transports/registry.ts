@@ -91,14 +91,16 @@ async function pushIndex(client: RegistryClient, ref: ImageReference, index: Ind
 }
 
 /**
- * The blobs of an image as the registry client pushes them: a layer in a local file by its path,
- * any other read from the layer (made from the store, fetched from another registry); a blob
+ * The blobs of an image as the registry client pushes them: every layer read through the layer
+ * (a cache file, checked; made from the store; fetched from another registry); a blob
  * the target registry already holds in another repository offered as a mount.
  */
 function pushBlobs(image: Image, ref: ImageReference): PushBlob[] {
   const mount = (at: { registry: string; repository: string } | undefined) => (at && at.registry === ref.registry ? { mountFrom: [at.repository] } : {});
   return [
     { digest: image.configDescriptor.digest, size: image.configDescriptor.size, open: () => bytesStream(image.configBytes), ...mount(image.location) },
-    ...image.layers.map((l): PushBlob => ({ digest: l.digest, size: l.size, ...(l.file ? { path: l.file } : { open: () => l.open() }), ...mount(l.location) })),
+    // Through `open()` even when the layer is a file: the layer checks its bytes (a damaged cache
+    // file is repaired or refused before the registry sees it), a bare path would not.
+    ...image.layers.map((l): PushBlob => ({ digest: l.digest, size: l.size, open: () => l.open(), ...mount(l.location) })),
   ];
 }
