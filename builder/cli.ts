@@ -268,6 +268,24 @@ layerRecords: {olderThan, unreadable}, scanRecords: {olderThan}, tempFiles: {sta
 kept: {blobs, layerRecords, scanRecords}}, each a {count, bytes}.`,
   )
   .action(lazy(() => import('./commands/cache.js'), 'runCachePrune'));
+cache
+  .command('verify')
+  .description('check the cache: hash every blob, check every layer record against its blob; exit 1 naming what is damaged')
+  .option('--repair', 'remove the damaged blobs and records (the next build makes them again from the store)')
+  .option('--json', 'print JSON')
+  .addHelpText(
+    'after',
+    `
+Every blob must hash to its name; every layer record must parse, carry the checksum of its
+fields, and agree with its blob when that is here (size, and the diff_id and size of the
+uncompressed tar, gunzipped to check). Damage (a flipped byte, a truncated or torn file) is
+listed with what is wrong; without --repair that is an error (exit 1, error[cache]). --repair
+removes the damaged files: a build writes them again from the store. A build checks each cached
+blob it reads anyway (and rewrites a damaged one from the store); verify checks them all at once.
+--json prints {schemaVersion, cacheDir, repair, checked: {blobs, blobBytes, layerRecords},
+damaged: [{kind, path, problem}], repaired}.`,
+  )
+  .action(lazy(() => import('./commands/cache.js'), 'runCacheVerify'));
 
 try {
   await program.parseAsync(process.argv);

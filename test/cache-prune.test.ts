@@ -144,13 +144,13 @@ test('temp files of builds that died a day ago go; a running build’s fresh tem
   const c = await cacheWithThreeLayers();
   const dir = join(c.root, 'blobs', 'sha256');
   await writeFile(join(dir, '.tmp-1-dead'), 'x');
-  await writeFile(join(dir, '.tmp-2-live'), 'x');
+  await writeFile(join(dir, `.tmp-${process.pid}-live`), 'x');
   const old = new Date(c.now - 2 * DAY);
   await utimes(join(dir, '.tmp-1-dead'), old, old);
   const r = await pruneCache(c.root, { now: c.now });
   assert.deepEqual(r.removed.tempFiles.stale, { count: 1, bytes: 1 });
   assert.deepEqual(r.removed.blobs, { olderThan: { count: 0, bytes: 0 }, maxSize: { count: 0, bytes: 0 } });
-  assert.deepEqual((await readdir(dir)).filter((n) => n.startsWith('.tmp')), ['.tmp-2-live']);
+  assert.deepEqual((await readdir(dir)).filter((n) => n.startsWith('.tmp')), [`.tmp-${process.pid}-live`]);
 });
 
 test('a build that finds a record without its blob (its bytes made only if read) marks the record used', async () => {
