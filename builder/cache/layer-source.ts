@@ -5,6 +5,14 @@ import type { LayerBlob } from '../layer/types.js';
 import type { Layer } from '../model/layer.js';
 import type { LayerCache } from './layer-cache.js';
 import { CacheDamageError, checkedFileStream, checkFile } from './checked-blob.js';
+import { isNoSpace } from '../fs/atomic-write.js';
+import { ImgbuildError } from '../errors.js';
+
+/** A full disk while writing a layer into the cache, said as such (the writer removed its temp file); any other error as it is. */
+export function noSpaceInCache(err: unknown, cache: LayerCache): unknown {
+  if (!isNoSpace(err)) return err;
+  return new ImgbuildError('file', `no space left on the device writing a layer into the cache ${cache.root} (its partial blob was removed)`, `free space, or bound the cache: imgbuild cache prune --max-size 5G (or point IMGBUILD_CACHE_DIR at a larger disk)`, { cause: err });
+}
 
 /**
  * How a build makes one of its layers: the three ways it can get the bytes. A cache (or none)
@@ -67,7 +75,9 @@ export async function cachedLayer(maker: LayerMaker, cache: LayerCache | undefin
     return file ? { layer: checkedCacheLayer(record, file, cache, maker, progress.repaired), origin: 'cached' } : { layer: lazyLayer(record, maker), origin: 'deferred' };
   }
   progress.start?.('writing');
-  const blob = await maker.write(cache.blobs, progress.bytes);
+  const blob = await maker.write(cache.blobs, progress.bytes).catch((err: unknown) => {
+    throw noSpaceInCache(err, cache);
+  });
   await cache.put(key, blob);
   // Just written and hashed: checked from here on as any cached blob is.
   return { layer: checkedCacheLayer(blob, cache.blobs.path(blob.digest), cache, maker, progress.repaired, true), origin: 'written' };
@@ -88,7 +98,9 @@ export function checkedCacheLayer(blob: LayerBlob, file: string, cache: LayerCac
     const why = await checkFile(file, blob);
     if (why === undefined) return;
     if (!maker) throw new CacheDamageError(file, why);
-    const made = await maker.write(cache.blobs);
+    const made = await maker.write(cache.blobs).catch((err: unknown) => {
+      throw noSpaceInCache(err, cache);
+    });
     if (made.digest !== blob.digest || made.size !== blob.size) {
       throw new CacheDamageError(file, `${why}, and the layer's inputs now make ${made.digest} (${made.size} bytes): the record no longer matches the store`);
     }

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { writeDigestFile } from './digest-file.js';
+import { streamOutputError } from './stream-output.js';
 import { buildImage, type Build } from '../build/build-image.js';
 import { buildIndex, platformName, selectPlatforms, type IndexBuild } from '../build/build-index.js';
 import type { Image } from '../model/image.js';
@@ -37,8 +38,6 @@ export async function runBuild(specFile: string, flags: BuildFlags): Promise<voi
     if (abort.signal.aborted) process.exit(130);
     abort.abort();
   };
-  process.on('SIGINT', onSigint);
-  process.on('SIGTERM', onSigint);
   // One registry client for the base pull and the push, so one token serves both.
   const { parseReference } = flags.push ? await import('../../registry-client/index.js') : { parseReference: undefined };
   const pushRef = flags.push ? parseReference!(flags.push) : undefined;
@@ -50,6 +49,10 @@ export async function runBuild(specFile: string, flags: BuildFlags): Promise<voi
     if (flags.json && flags.stream) throw new ImgbuildError('usage', '--json and --stream both write to stdout', 'drop --json (the summary goes to stderr), or write a file with -o instead of --stream');
     if (flags.plan && flags.previous) throw new ImgbuildError('usage', '--plan and --previous cannot be used together', 'make the plan with `imgbuild plan --previous <image> --json`, then build with --plan alone');
     const spec = await loadCliSpec(specFile, flags);
+    // Installed once the spec is loaded: until then a signal ends the process as it would any
+    // program (nothing is written while a spec loads), even a spec stuck in an endless loop.
+    process.on('SIGINT', onSigint);
+    process.on('SIGTERM', onSigint);
     const multi = spec.platforms !== undefined;
     // A single-platform spec builds its one platform; --platform may only name it.
     if (!multi && flags.platform?.length) selectPlatforms(spec, flags.platform);
@@ -82,7 +85,9 @@ export async function runBuild(specFile: string, flags: BuildFlags): Promise<voi
     let output: string | undefined;
     if (flags.stream) {
       const { streamDockerArchive } = await import('../transports/docker-archive.js');
-      await streamDockerArchive(onePlatform(built), process.stdout, {}, { signal: abort.signal });
+      await streamDockerArchive(onePlatform(built), process.stdout, {}, { signal: abort.signal }).catch((err: unknown) => {
+        throw streamOutputError(err);
+      });
     } else if (flags.output || !pushRef) {
       output = flags.output ?? defaultOutputPath(spec.name, flags.format);
       await writeImage(flags.format === 'docker-archive' ? onePlatform(built) : artifact, flags.format, output, {}, { signal: abort.signal });

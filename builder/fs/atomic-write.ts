@@ -127,3 +127,12 @@ export async function syncTree(dir: string): Promise<void> {
   }
   await syncDir(dir);
 }
+
+/** Whether `err` (or what caused it) is a full disk or an exceeded quota (ENOSPC, EDQUOT). */
+export function isNoSpace(err: unknown): boolean {
+  for (let e = err, depth = 0; e && depth < 6; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (code === 'ENOSPC' || code === 'EDQUOT') return true;
+  }
+  return false;
+}

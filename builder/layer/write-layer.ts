@@ -32,8 +32,10 @@ export async function writeLayer(
 
   const temp = await store.createTempFile();
   let open = true;
-  const sink = createSink(compressor, (bytes) => writeFully(temp.fd, bytes));
+  let sink: BlobSink | undefined;
   try {
+    // Inside the try: a gzip sink writes its header at once, and that write can fail (ENOSPC).
+    sink = createSink(compressor, (bytes) => writeFully(temp.fd, bytes));
     for await (const _ of feedTar(entries, header, sink, signal, options.onProgress));
     const measured = await sink.finish();
     open = false;
@@ -44,7 +46,7 @@ export async function writeLayer(
     await store.commit(temp.path, blob.digest);
     return blob;
   } catch (err) {
-    sink.abandon();
+    sink?.abandon();
     if (open) closeSync(temp.fd);
     await store.discard(temp.path);
     throw err;

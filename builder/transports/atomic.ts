@@ -1,7 +1,7 @@
 import { lstat, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { OutputError } from '../errors.js';
-import { isStaleTemp, syncDir, syncTree, tempSibling, writeAtomically } from '../fs/atomic-write.js';
+import { isNoSpace, isStaleTemp, syncDir, syncTree, tempSibling, writeAtomically } from '../fs/atomic-write.js';
 
 async function requireParent(out: string): Promise<void> {
   const parent = dirname(resolve(out));
@@ -37,7 +37,15 @@ export async function writeFileAtomically(out: string, write: (tempPath: string)
   const existing = await lstat(out).catch(() => undefined);
   if (existing?.isDirectory()) throw new OutputError(`cannot write ${out}: a directory is in the way`, out);
   await removeStaleTemps(out);
-  await writeAtomically(out, write);
+  await writeAtomically(out, write).catch((err: unknown) => {
+    throw noSpaceError(err, out);
+  });
+}
+
+/** A full disk while writing `out`, said as such (the temp file is gone already); any other error as it is. */
+function noSpaceError(err: unknown, out: string): unknown {
+  if (!isNoSpace(err)) return err;
+  return new OutputError(`no space left on the device writing ${out}: nothing was written (the partial file was removed)`, out, `free space on ${dirname(resolve(out))}, or write the output elsewhere with -o`, { cause: err });
 }
 
 /**
@@ -73,6 +81,6 @@ export async function writeDirAtomically(
     }
   } catch (err) {
     await rm(temp, { force: true, recursive: true });
-    throw err;
+    throw noSpaceError(err, out);
   }
 }
