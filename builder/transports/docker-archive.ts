@@ -12,6 +12,7 @@ import { completeImage, ImageReadError, parseDocument } from '../model/complete.
 import { splitRef, type Image } from '../model/image.js';
 import { writeArchive, type ArchiveMember } from './archive-tar.js';
 import { writeFileAtomically } from './atomic.js';
+import { openBlob } from './blob-source.js';
 import type { WriteOptions } from './oci-layout.js';
 import { gzipTarStorage } from './gzip-tar-storage.js';
 import { tarStorage, type MemberStorage } from './member-storage.js';
@@ -143,7 +144,7 @@ function dockerArchiveMembers(image: Image, naming: ArchiveNaming): ArchiveMembe
     const name = layerFiles[i]!;
     if (seen.has(name)) return;
     seen.add(name);
-    members.push({ name, kind: 'stream', size: l.size, open: () => l.open() });
+    members.push({ name, kind: 'stream', size: l.size, open: () => openBlob(l) });
   });
   members.push({ name: configFile, kind: 'bytes', data: image.configBytes });
   members.push({ name: 'manifest.json', kind: 'bytes', data: Buffer.from(manifestJson) });

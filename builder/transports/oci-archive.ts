@@ -3,6 +3,7 @@ import { digestHex } from '../../oci/digest.js';
 import type { Image, Index } from '../model/image.js';
 import { writeArchive, type ArchiveMember } from './archive-tar.js';
 import { writeFileAtomically } from './atomic.js';
+import { openBlob } from './blob-source.js';
 import { artifactBlobs, ociIndexJson, ociLayoutFile, type LayoutNaming, type WriteOptions } from './oci-layout.js';
 
 /** The members of an OCI archive: the OCI layout directory as a tar (what `skopeo copy oci-archive:` reads). */
@@ -11,7 +12,7 @@ async function ociArchiveMembers(image: Image | Index, naming: LayoutNaming): Pr
   return [
     { name: 'blobs/', kind: 'directory' },
     { name: 'blobs/sha256/', kind: 'directory' },
-    ...blobs.map((b): ArchiveMember => ({ name: `blobs/sha256/${digestHex(b.digest)}`, kind: 'stream', size: b.size, open: () => b.open() })),
+    ...blobs.map((b): ArchiveMember => ({ name: `blobs/sha256/${digestHex(b.digest)}`, kind: 'stream', size: b.size, open: () => openBlob(b) })),
     { name: 'index.json', kind: 'bytes', data: Buffer.from(ociIndexJson(image, naming)) },
     { name: 'oci-layout', kind: 'bytes', data: Buffer.from(ociLayoutFile) },
   ];

@@ -10,7 +10,7 @@ import { ImageReadError } from '../model/complete.js';
 import type { Readable } from 'node:stream';
 import { writeDirAtomically } from './atomic.js';
 import { checkFile } from '../cache/checked-blob.js';
-import { ImgbuildError } from '../errors.js';
+import { openBlob } from './blob-source.js';
 
 /** Annotation containerd's `ctr import` reads for the full image name. */
 const containerdImageName = 'io.containerd.image.name';
@@ -89,20 +89,11 @@ export async function writeOciLayout(image: Image | Index, outDir: string, namin
     for (const blob of await artifactBlobs(image)) {
       signal?.throwIfAborted();
       const to = join(dir, 'blobs', 'sha256', digestHex(blob.digest));
-      const damaged = blob.file === undefined ? undefined : await checkFile(blob.file, blob).catch((e: Error) => `cannot be read (${e.message})`);
-      if (blob.file && damaged === undefined) {
+      if (blob.file && (await checkFile(blob.file, blob).catch((e: Error) => `cannot be read (${e.message})`)) === undefined) {
         await linkOrCopy(blob.file, to);
         continue;
       }
-      try {
-        await pipeline(blob.open(), createWriteStream(to, { flags: 'wx' }), ...(signal ? [{ signal }] : []));
-      } catch (err) {
-        const code = (err as { code?: unknown }).code;
-        if (blob.file && damaged && code === 'blob-mismatch') {
-          throw new ImgbuildError('blob-mismatch', `${blob.file} ${damaged}`, 'the image it belongs to is damaged on disk: write it again from its source (or pull it again)', { cause: err });
-        }
-        throw err;
-      }
+      await pipeline(openBlob(blob), createWriteStream(to, { flags: 'wx' }), ...(signal ? [{ signal }] : []));
     }
     await writeFile(join(dir, 'oci-layout'), ociLayoutFile);
     await writeFile(join(dir, 'index.json'), ociIndexJson(image, naming));
