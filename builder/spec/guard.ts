@@ -11,7 +11,18 @@ class SpecExit extends SpecError {
   }
 }
 
-const timeoutHint = (ms: number) => `a spec must finish loading within ${Math.round(ms / 1000)} s; if it really needs longer, set IMGBUILD_SPEC_TIMEOUT=<seconds>`;
+/** A limit as a person reads it: `2 s`, or `200 ms` under a second. */
+const span = (ms: number) => (ms < 1000 ? `${ms} ms` : `${Math.round(ms / 1000)} s`);
+
+/**
+ * A spec that did not finish loading in time: it may still hold timers, sockets or children that
+ * keep the process alive, so the CLI exits once it has said so (cli.ts) instead of waiting on them.
+ */
+export class SpecTimeoutError extends SpecError {
+  readonly stillRunning = true;
+}
+
+const timeoutHint = (ms: number) => `a spec must finish loading within ${span(ms)}; if it really needs longer, set IMGBUILD_SPEC_TIMEOUT=<seconds>`;
 
 /**
  * Run a spec's evaluation (`run`) in this process, guarded, because a spec is code:
@@ -45,7 +56,7 @@ export async function guardedEvaluation<T>(file: string, timeoutMs: number | und
   }) as typeof process.exit;
   process.on('beforeExit', onBeforeExit);
   process.on('uncaughtException', onUncaught);
-  const timer = timeoutMs === undefined ? undefined : setTimeout(() => fail(new SpecError(file, undefined, `did not finish loading within ${Math.round(timeoutMs / 1000)} s`, timeoutHint(timeoutMs))), timeoutMs);
+  const timer = timeoutMs === undefined ? undefined : setTimeout(() => fail(new SpecTimeoutError(file, undefined, `did not finish loading within ${span(timeoutMs)}`, timeoutHint(timeoutMs))), timeoutMs);
   // The timer must not keep the process alive: a spec waiting on nothing is caught by beforeExit.
   timer?.unref();
   const watchdog = timeoutMs === undefined ? undefined : startWatchdog(file, timeoutMs);
@@ -69,7 +80,7 @@ export async function guardedEvaluation<T>(file: string, timeoutMs: number | und
  */
 function startWatchdog(file: string, timeoutMs: number): { stop(): void } {
   const flag = new Int32Array(new SharedArrayBuffer(4));
-  const message = `error[spec]: ${file}: did not finish loading within ${Math.round(timeoutMs / 1000)} s (it never yields: an endless loop?)\nhint: ${timeoutHint(timeoutMs)}\n`;
+  const message = `error[spec]: ${file}: did not finish loading within ${span(timeoutMs)} (it never yields: an endless loop?)\nhint: ${timeoutHint(timeoutMs)}\n`;
   const code = `
     const { workerData } = require('node:worker_threads');
     const { flag, waitMs, message } = workerData;
