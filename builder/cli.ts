@@ -256,8 +256,9 @@ cache
   .addHelpText(
     'after',
     `
-With no option, only what no build can use goes: unreadable layer records and temp files older
-than a day. Blobs go only with --max-size or --older-than. Layer records (cache key -> digest,
+With no option, only what no build can use goes: unreadable layer records and temp files of
+builds that died (the process named in them is gone and they were not written to for a minute,
+or older than a day). Blobs go only with --max-size or --older-than. Layer records (cache key -> digest,
 a few hundred bytes each) go only with --older-than, never because their blob is gone: a push
 needs only the record (the registry holds the layer, or it is made again as it is sent), which
 is why CI keeps ~/.cache/imgbuild/layers and not the blobs. A build touches the blobs and records
