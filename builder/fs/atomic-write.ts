@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { fsyncSync } from 'node:fs';
-import { mkdir, open, readdir, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 /**
@@ -102,8 +102,21 @@ export async function writeAtomically(dest: string, write: (temp: string) => Pro
 }
 
 /** `writeAtomically` for bytes held in memory (records, digest files, small documents). */
-export async function writeFileAtomic(dest: string, data: string | Uint8Array, options: { mode?: number; mkdir?: boolean } = {}): Promise<void> {
+export async function writeFileAtomic(dest: string, data: string | Uint8Array, options: { mode?: number; mkdir?: boolean; sync?: boolean } = {}): Promise<void> {
   if (options.mkdir) await mkdir(dirname(dest), { recursive: true });
+  if (options.sync === false) {
+    // Atomic, not durable: for records whose loss or tearing a reader detects and only costs work
+    // again (a scan record per store path: thousands of fsyncs would slow a cold build).
+    const temp = tempSibling(dest);
+    try {
+      await writeFile(temp, data, { flag: 'wx', mode: options.mode ?? 0o644 });
+      await rename(temp, dest);
+    } catch (err) {
+      await rm(temp, { force: true }).catch(() => undefined);
+      throw err;
+    }
+    return;
+  }
   await writeAtomically(dest, async (temp) => {
     const fh = await open(temp, 'wx', options.mode ?? 0o644);
     try {

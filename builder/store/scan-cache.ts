@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { mkdir, rename, unlink, writeFile } from 'node:fs/promises';
+import { writeFileAtomic } from '../fs/atomic-write.js';
 import { join } from 'node:path';
 import type { PathArchitectures } from './path-architectures.js';
 
@@ -75,17 +75,16 @@ export class ScanCache {
     return undefined;
   }
 
-  /** Saves a record atomically (temp file + rename), so concurrent builds never read half a file. */
+  /**
+   * Saves a record atomically (fs/atomic-write.ts: temp file + rename), so concurrent builds never
+   * read half a file. Not fsynced: a record lost or torn by a crash does not parse or does not
+   * match, and costs a rescan; an fsync per store path would slow a cold build.
+   */
   async save(rec: ScanRecord): Promise<void> {
-    await mkdir(this.dir, { recursive: true });
-    const file = this.fileFor(rec.fsPath);
-    const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
     try {
-      await writeFile(tmp, JSON.stringify(rec));
-      await rename(tmp, file);
+      await writeFileAtomic(this.fileFor(rec.fsPath), JSON.stringify(rec), { mkdir: true, sync: false });
     } catch {
       // A cache that cannot be written only costs a rescan next time.
-      await unlink(tmp).catch(() => undefined);
     }
   }
 }
