@@ -4,7 +4,7 @@ import type { BlobStore } from '../blobs/blob-store.js';
 import type { LayerBlob } from '../layer/types.js';
 import type { Layer } from '../model/layer.js';
 import type { LayerCache } from './layer-cache.js';
-import { CacheDamageError, checkedFileStream, checkFile } from './checked-blob.js';
+import { CacheDamageError, checkFile, fileIdentity, verifiedFileBytes, type FileIdentity } from './checked-blob.js';
 import { isNoSpace } from '../fs/atomic-write.js';
 import { ImgbuildError } from '../errors.js';
 
@@ -79,32 +79,45 @@ export async function cachedLayer(maker: LayerMaker, cache: LayerCache | undefin
     throw noSpaceInCache(err, cache);
   });
   await cache.put(key, blob);
-  // Just written and hashed: checked from here on as any cached blob is.
-  return { layer: checkedCacheLayer(blob, cache.blobs.path(blob.digest), cache, maker, progress.repaired, true), origin: 'written' };
+  // Its bytes were hashed as they were written: the file committed is the one verified (a later
+  // change to it is seen as a change of identity, and it is hashed again).
+  const file = cache.blobs.path(blob.digest);
+  return { layer: checkedCacheLayer(blob, file, cache, maker, progress.repaired, fileIdentity(file)), origin: 'written' };
 }
 
 /**
- * A layer whose blob is a file of the cache, never given out unchecked: the first `open()` hashes
- * the file before any byte goes out, and when it is damaged (a flipped byte, a torn or truncated
- * write) writes the blob again from the store into the cache (the rename replaces the damaged
- * file) and gives out the repaired bytes; each read is checked again as it streams. When the
- * blob cannot be made again (its inputs changed), the read fails with `error[cache]` naming the
- * file. Outputs that hard-link `file` hash it first (transports/oci-layout.ts) and read through
- * `open()` when it does not match.
+ * A layer whose blob is a file of the cache, never given out unchecked: a read hashes the file
+ * before any byte goes out (once per process while the file stays the same inode, size and
+ * mtime), and when it is damaged (a flipped byte, a torn or truncated write) writes the blob
+ * again from the store into the cache (the rename replaces the damaged file) and gives out the
+ * repaired bytes. The bytes are read from the descriptor of the file that was hashed; a file
+ * changed while it is read fails the read. When the blob cannot be made again (its inputs
+ * changed), the read fails with `error[cache]` naming the file. Outputs that hard-link `file`
+ * hash it first (transports/oci-layout.ts) and read through `open()` when it does not match.
  */
-export function checkedCacheLayer(blob: LayerBlob, file: string, cache: LayerCache, maker: LayerMaker | undefined, repaired?: (message: string) => void, fresh = false): Layer {
-  let checked: Promise<void> | undefined = fresh ? Promise.resolve() : undefined;
-  const check = async (): Promise<void> => {
-    const why = await checkFile(file, blob);
-    if (why === undefined) return;
-    if (!maker) throw new CacheDamageError(file, why);
+export function checkedCacheLayer(blob: LayerBlob, file: string, cache: LayerCache, maker: LayerMaker | undefined, repaired?: (message: string) => void, written?: FileIdentity): Layer {
+  let verified: Promise<FileIdentity> | undefined = written ? Promise.resolve(written) : undefined;
+  const verify = async (): Promise<FileIdentity> => {
+    const first = await checkFile(file, blob);
+    if (first.ok) return first.identity;
+    if (!maker) throw new CacheDamageError(file, first.why);
     const made = await maker.write(cache.blobs).catch((err: unknown) => {
       throw noSpaceInCache(err, cache);
     });
     if (made.digest !== blob.digest || made.size !== blob.size) {
-      throw new CacheDamageError(file, `${why}, and the layer's inputs now make ${made.digest} (${made.size} bytes): the record no longer matches the store`);
+      throw new CacheDamageError(file, `${first.why}, and the layer's inputs now make ${made.digest} (${made.size} bytes): the record no longer matches the store`);
     }
-    repaired?.(`cache: ${file} ${why}; made it again from the store`);
+    const again = await checkFile(file, blob);
+    if (!again.ok) throw new CacheDamageError(file, again.why);
+    repaired?.(`cache: ${file} ${first.why}; made it again from the store`);
+    return again.identity;
+  };
+  const identity = (): Promise<FileIdentity> => {
+    verified ??= verify().catch((err: unknown) => {
+      verified = undefined; // a later read tries again (after `cache verify --repair`, say)
+      throw err;
+    });
+    return verified;
   };
   return {
     ...facts(blob),
@@ -112,12 +125,10 @@ export function checkedCacheLayer(blob: LayerBlob, file: string, cache: LayerCac
     open: () =>
       Readable.from(
         (async function* () {
-          checked ??= check().catch((err: unknown) => {
-            checked = undefined; // a later read tries again (after `cache verify --repair`, say)
-            throw err;
-          });
-          await checked;
-          yield* checkedFileStream(file, blob);
+          // The file hashed, unless it changed since (touched by another build, rewritten): then hashed again.
+          if (yield* verifiedFileBytes(file, blob, await identity())) return;
+          verified = undefined;
+          if (!(yield* verifiedFileBytes(file, blob, await identity()))) throw new CacheDamageError(file, 'changed while it was read');
         })(),
         { objectMode: false },
       ),

@@ -89,7 +89,7 @@ export async function writeOciLayout(image: Image | Index, outDir: string, namin
     for (const blob of await artifactBlobs(image)) {
       signal?.throwIfAborted();
       const to = join(dir, 'blobs', 'sha256', digestHex(blob.digest));
-      if (blob.file && (await checkFile(blob.file, blob).catch((e: Error) => `cannot be read (${e.message})`)) === undefined) {
+      if (blob.file && (await checkFile(blob.file, blob).then((c) => c.ok, () => false))) {
         await linkOrCopy(blob.file, to);
         continue;
       }
