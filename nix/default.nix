@@ -45,9 +45,10 @@ rec {
   /*
     dockerTools-shaped arguments; the names and meanings are dockerTools' (buildLayeredImage)
     where both have the argument:
-      name, tag, config, created, mtime, maxLayers, architecture, fromImage (an image reference
-      such as "docker-archive:${tarball}" or "docker://alpine:3.20"), includeStorePaths,
+      name, tag, config, created, mtime, maxLayers, architecture, includeStorePaths,
       includeNixDB, uid, gid, uname, gname
+      fromImage     an image tarball (dockerTools.pullImage, a docker-archive) or any image
+                    reference imgbuild reads ("docker://alpine:3.20", "oci:/path/to/layout")
       contents      linked into / (buildEnv-style symlinks) and their closure put in store layers;
                     `copyToRoot` is the same (nix2container's name)
       storePaths    closure put in store layers, nothing linked (imgbuild's own `contents`)
@@ -73,14 +74,18 @@ rec {
     let
       linked = toList contents ++ toList copyToRoot;
       closureRoots = linked ++ toList storePaths;
-      passed = removeAttrs args [ "name" "tag" "contents" "copyToRoot" "storePaths" "config" "excludePaths" "exclude" "ignore" "extraSpec" ];
+      passed = removeAttrs args [ "name" "tag" "contents" "copyToRoot" "storePaths" "config" "excludePaths" "exclude" "ignore" "extraSpec" "fromImage" ];
+      # dockerTools' fromImage is an image tarball (a derivation or a path); a string is an image reference.
+      fromImage = if !(args ? fromImage) || args.fromImage == null then null
+        else if isString args.fromImage then args.fromImage
+        else "docker-archive:${args.fromImage}";
       excluded = toList excludePaths ++ toList exclude ++ toList ignore;
       # One exportReferencesGraph file per root (Nix 2.8 takes one path per file); the builder
       # concatenates them (a path listed twice is read once).
       graphNames = genList (i: "graph-${toString i}") (length closureRoots);
       exportReferencesGraph = builtins.concatLists (genList (i: [ (elemAt graphNames i) (elemAt closureRoots i) ]) (length closureRoots));
       spec = nonNull (passed // {
-        inherit name tag;
+        inherit name tag fromImage;
         config = if config == { } then null else config;
         contents = if storePaths == [ ] then null else map toString (toList storePaths);
         copyToRoot = if linked == [ ] then null else map toString linked;

@@ -109,3 +109,21 @@ test('copyToRegistry pushes the image to docker-registry', async (t) => {
   assert.ok(pushed.includes(inspected.Digest), `copy-to-registry printed ${pushed}; the registry has ${inspected.Digest}`);
   assert.equal(inspected.Architecture, 'amd64');
 });
+
+test("the flake's lib.forSystem gives the very derivation default.nix gives", async (t) => {
+  if (!(await front.need(t, 'nix'))) return;
+  const expr = `
+    let
+      busybox = builtins.storePath ${JSON.stringify(busybox)};
+      ib = (builtins.getFlake "path:${join(repoRoot, 'nix')}").lib.forSystem builtins.currentSystem {
+        imgbuild = ${JSON.stringify(`${process.execPath} ${cliPath}`)}; shell = "\${busybox}/bin/sh"; path = "";
+      };
+    in ib.buildImage {
+      name = "nix-front-end/busybox";
+      tag = "v1";
+      contents = [ busybox ];
+      config = { Cmd = [ "/bin/sh" "-c" "echo hello" ]; Env = [ "PATH=/bin" ]; };
+    }`;
+  const built = JSON.parse(nix.run('nix', ['build', '--impure', '--no-link', '--json', '--expr', expr])) as { outputs: { out: string } }[];
+  assert.equal(built[0]!.outputs.out, specPath);
+});
