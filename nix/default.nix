@@ -55,6 +55,7 @@ rec {
       excludePaths  dockerTools' name; `exclude` (imgbuild), `ignore` (nix2container) too
       perms, nixUid, nixGid, pathsToLink, layering, files, directories, symlinks, users, groups,
       compressor, os, variant: imgbuild's spec fields (see the JSON Schema of the spec)
+      passthru, meta  set on the result, as dockerTools does
       extraSpec     any other spec fields, merged last
   */
   buildImage =
@@ -74,7 +75,7 @@ rec {
     let
       linked = toList contents ++ toList copyToRoot;
       closureRoots = linked ++ toList storePaths;
-      passed = removeAttrs args [ "name" "tag" "contents" "copyToRoot" "storePaths" "config" "excludePaths" "exclude" "ignore" "extraSpec" "fromImage" ];
+      passed = removeAttrs args [ "name" "tag" "contents" "copyToRoot" "storePaths" "config" "excludePaths" "exclude" "ignore" "extraSpec" "fromImage" "passthru" "meta" ];
       # dockerTools' fromImage is an image tarball (a derivation or a path); a string is an image reference.
       fromImage = if !(args ? fromImage) || args.fromImage == null then null
         else if isString args.fromImage then args.fromImage
@@ -108,7 +109,8 @@ rec {
           done
         '';
     in
-    specDrv // {
+    specDrv // (args.passthru or { }) // {
+      meta = args.meta or { };
       # The spec as a Nix value (what the output holds, as JSON).
       imgbuildSpec = spec;
       # `copy-to-oci <dir> [imgbuild build flags]`: the image as an OCI layout.
