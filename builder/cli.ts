@@ -55,7 +55,9 @@ const storeOptions = (cmd: Command) =>
     .option('--store-dir <path>', 'logical store dir written into the image (default /nix/store)')
     .option('--nix', 'take store paths and their closure from the Nix installation (contents may be installables such as nixpkgs#hello)')
     .option('--closure-file <file>', 'take the closure from this file (nix path-info --json, exportReferencesGraph or closureInfo output) and the files from --store or the store dir')
-    .option('--verify-store', 'check the NAR hashes the Nix store or closure file gives against the files');
+    .option('--verify-store', 'check the NAR hashes the Nix store or closure file gives against the files')
+    .option('--substituter <url>', 'take store paths and their closure from this Nix binary cache (https://…, http://…, file:///…): narinfos and NARs, checked and streamed into the layers, no Nix or /nix/store needed')
+    .option('--trusted-public-key <key>', "with a binary cache: refuse every path not signed by one of these keys (Nix's name:base64 format, repeatable)", collect);
 
 registryOptions(storeOptions(
   program

@@ -7,6 +7,7 @@ import { entriesKey, keyedStorePaths, storeLayerKey } from '../cache/layer-key.j
 import { customisationEntries } from '../customisation/entries.js';
 import { mergeEntries } from '../customisation/merge.js';
 import { layerStream } from '../layer/layer-stream.js';
+import { storeLayerNarEntries } from '../layer/nar-entries.js';
 import { storeLayerEntries } from '../layer/tree-entries.js';
 import type { LayerEntry, LayerWriteOptions } from '../layer/types.js';
 import { measureLayer, writeLayer } from '../layer/write-layer.js';
@@ -95,6 +96,7 @@ function withProgress(options: LayerWriteOptions, onProgress: ((tarBytes: number
 
 /** The ways to make a store layer: in a worker when one is free, else here. */
 export function storeLayerMaker(paths: string[], store: StoreSource, options: LayerWriteOptions, pool?: BuildWorkerPool): LayerMaker {
+  if (store.narStream) return narLayerMaker(paths, store, store.narStream.bind(store), options);
   const fsPathOf = (p: string) => store.fsPath(p);
   const entries = () => storeLayerEntries(paths, fsPathOf, store.storeDir);
   const inWorker = (blobRoot: string | undefined, onProgress: ((tarBytes: number) => void) | undefined) => {
@@ -112,6 +114,20 @@ export function storeLayerMaker(paths: string[], store: StoreSource, options: La
     key: async () => storeLayerKey(await keyedStorePaths(store, paths), store.storeDir, options),
     write: (blobs, onProgress) => inWorker(blobs.root, onProgress) ?? writeLayer(entries(), withProgress(options, onProgress), blobs),
     measure: (onProgress) => inWorker(undefined, onProgress) ?? measureLayer(entries(), withProgress(options, onProgress)),
+    stream: (expected) => layerStream(entries, withoutSignal(options), expected),
+  };
+}
+
+/**
+ * The ways to make a store layer from NARs (a binary cache): on this thread, the NARs streamed
+ * through the tar as they arrive (a worker would only relay the bytes).
+ */
+function narLayerMaker(paths: string[], store: StoreSource, openNar: (storePath: string) => AsyncIterable<Uint8Array>, options: LayerWriteOptions): LayerMaker {
+  const entries = () => storeLayerNarEntries(paths, openNar, store.storeDir);
+  return {
+    key: async () => storeLayerKey(await keyedStorePaths(store, paths), store.storeDir, options),
+    write: (blobs, onProgress) => writeLayer(entries(), withProgress(options, onProgress), blobs),
+    measure: (onProgress) => measureLayer(entries(), withProgress(options, onProgress)),
     stream: (expected) => layerStream(entries, withoutSignal(options), expected),
   };
 }
