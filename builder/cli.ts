@@ -73,7 +73,8 @@ registryOptions(storeOptions(
     .option('--platform <os/arch[/variant]>', "build only this platform of a multi-platform spec (repeatable); a docker-archive or --stream holds one", collect)
     .option('--push <reference>', 'push the image to a registry (e.g. ghcr.io/org/app:1.0); no file is written unless -o is given')
     .option('--tag <tag>', 'with --push: also push under this tag (repeatable)', collect)
-    .option('--digest-file <file>', 'with --push: write the pushed manifest digest to this file'),
+    .option('--digest-file <file>', 'with --push: write the pushed manifest digest to this file')
+    .option('--cache-ref <repo[:tag]>', "keep layer records in this registry repository (default tag imgbuild-layers; overrides the spec's cache.ref): fetched before the build, so layers the --push target already holds are neither read from the store nor sent; pushed after it"),
 )).action(lazy(() => import('./commands/build.js'), 'runBuild'));
 
 registryOptions(

@@ -51,7 +51,8 @@ export async function makeLayers({ spec, store, closure, plan, ctx, pool }: Laye
           bytes: (bytes) => emit({ phase: 'layer-progress', index, total, bytes, narSize }),
         }
       : {};
-    const { layer, origin } = await cachedLayer(await maker(), cache, progress);
+    const { layer, origin, key, blob } = await cachedLayer(await maker(), cache, progress, ctx.layerHints);
+    if (key !== undefined) ctx.layerHints?.note(key, blob, paths);
     emit({ phase: 'layer-done', index, total, reason, digest: layer.digest, size: layer.size, origin });
     return { layer, reason, storePaths: paths };
   };
