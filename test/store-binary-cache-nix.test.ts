@@ -3,7 +3,7 @@
 // served over HTTP on 127.0.0.1, read by builds that have no Nix and no store on disk.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCli, tool } from './helpers/cli.js';
 import { uploadsByDigest } from './helpers/fault-proxy.js';
@@ -172,7 +172,9 @@ test('a flaky cache (503s, a NAR cut mid-download) is retried with backoff and g
   if (!(await fixture.need(t))) return;
   server.clearLog();
   server.inject({ match: (p) => p.startsWith('/xz/') && p.endsWith('.narinfo'), times: 2, fault: { kind: 'status', status: 503 } });
-  server.inject({ match: (p) => p.startsWith('/xz/nar/'), times: 1, fault: { kind: 'cut-after', bytes: 20_000 } });
+  // The biggest NAR (the 600 KB noise file, ~600 KB compressed too) is cut after 20,000 bytes.
+  const biggest = readdirSync(join(caches, 'xz', 'nar')).sort((a, b) => statSync(join(caches, 'xz', 'nar', b)).size - statSync(join(caches, 'xz', 'nar', a)).size)[0]!;
+  server.inject({ match: (p) => p === `/xz/nar/${biggest}`, times: 1, fault: { kind: 'cut-after', bytes: 20_000 } });
   server.inject({ match: (p) => p.startsWith('/xz/nar/'), times: 1, fault: { kind: 'status', status: 502 } });
   const r = await runCli([...fromCache('xz', '--trusted-public-key', publicKey), '-o', join(nix.root, 'flaky.oci'), '--json'], { env: bare });
   assert.equal(r.code, 0, r.stderr);
@@ -181,7 +183,7 @@ test('a flaky cache (503s, a NAR cut mid-download) is retried with backoff and g
   assert.equal(seen.filter((q) => q.status === 503).length, 2);
   assert.equal(seen.filter((q) => q.status === 'cut').length, 1);
   // The cut download resumed where it stopped, with a Range request.
-  assert.equal(seen.filter((q) => q.path.startsWith('/xz/nar/') && q.range === 'bytes=20000-' && q.status === 206).length, 1);
+  assert.equal(seen.filter((q) => q.path === `/xz/nar/${biggest}` && q.range === 'bytes=20000-' && q.status === 206).length, 1);
 });
 
 const registry = proxiedRegistryFixture();

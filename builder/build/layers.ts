@@ -9,7 +9,8 @@ import { mergeEntries } from '../customisation/merge.js';
 import { layerStream } from '../layer/layer-stream.js';
 import { storeLayerNarEntries } from '../layer/nar-entries.js';
 import { storeLayerEntries } from '../layer/tree-entries.js';
-import type { LayerEntry, LayerWriteOptions } from '../layer/types.js';
+import type { LayerBlob, LayerEntry, LayerWriteOptions } from '../layer/types.js';
+import { BinaryCacheStoreSource } from '../store/binary-cache/source.js';
 import { measureLayer, writeLayer } from '../layer/write-layer.js';
 import type { ResolvedSpec } from '../spec/types.js';
 import { nixDbEntries } from '../customisation/nix-db.js';
@@ -97,7 +98,7 @@ function withProgress(options: LayerWriteOptions, onProgress: ((tarBytes: number
 
 /** The ways to make a store layer: in a worker when one is free, else here. */
 export function storeLayerMaker(paths: string[], store: StoreSource, options: LayerWriteOptions, pool?: BuildWorkerPool): LayerMaker {
-  if (store.narStream) return narLayerMaker(paths, store, store.narStream.bind(store), options);
+  if (store.narStream) return narLayerMaker(paths, store, store.narStream.bind(store), options, pool);
   const fsPathOf = (p: string) => store.fsPath(p);
   const entries = () => storeLayerEntries(paths, fsPathOf, store.storeDir);
   const inWorker = (blobRoot: string | undefined, onProgress: ((tarBytes: number) => void) | undefined) => {
@@ -123,12 +124,20 @@ export function storeLayerMaker(paths: string[], store: StoreSource, options: La
  * The ways to make a store layer from NARs (a binary cache): on this thread, the NARs streamed
  * through the tar as they arrive (a worker would only relay the bytes).
  */
-function narLayerMaker(paths: string[], store: StoreSource, openNar: (storePath: string) => AsyncIterable<Uint8Array>, options: LayerWriteOptions): LayerMaker {
+function narLayerMaker(paths: string[], store: StoreSource, openNar: (storePath: string) => AsyncIterable<Uint8Array>, options: LayerWriteOptions, pool?: BuildWorkerPool): LayerMaker {
   const entries = () => storeLayerNarEntries(paths, openNar, store.storeDir);
+  // In a worker when one is free: decompressing, hashing and compressing a layer is a core's work.
+  const inWorker = async (blobRoot: string | undefined, onProgress: ((tarBytes: number) => void) | undefined): Promise<LayerBlob | undefined> => {
+    if (!pool?.hasFreeWorker || !(store instanceof BinaryCacheStoreSource)) return undefined;
+    const nars = await store.narJob(paths);
+    if (!pool.hasFreeWorker) return undefined;
+    const { header, compressor } = options;
+    return pool.run('write-nar-layer', { paths, storeDir: store.storeDir, header, compressor, nars, ...(blobRoot ? { blobRoot } : {}) }, options.signal, onProgress);
+  };
   return {
     key: async () => storeLayerKey(await keyedStorePaths(store, paths), store.storeDir, options),
-    write: (blobs, onProgress) => writeLayer(entries(), withProgress(options, onProgress), blobs),
-    measure: (onProgress) => measureLayer(entries(), withProgress(options, onProgress)),
+    write: async (blobs, onProgress) => (await inWorker(blobs.root, onProgress)) ?? writeLayer(entries(), withProgress(options, onProgress), blobs),
+    measure: async (onProgress) => (await inWorker(undefined, onProgress)) ?? measureLayer(entries(), withProgress(options, onProgress)),
     stream: (expected) => layerStream(entries, withoutSignal(options), expected),
   };
 }

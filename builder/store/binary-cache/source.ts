@@ -153,53 +153,21 @@ export class BinaryCacheStoreSource implements StoreSource {
     const info = await this.narInfo(storePath);
     const release = await this.slot();
     try {
-      const url = new URL(info.url, this.base);
-      const what = `${storePath} (${url.href})`;
-      const fileHash = info.fileHash === undefined ? undefined : parseNarHash(info.fileHash);
-      if (info.fileHash !== undefined && !fileHash) throw new BinaryCacheError(`the narinfo of ${storePath}: FileHash ${JSON.stringify(info.fileHash)} is not a SHA-256 hash`, [storePath]);
-      const fileSha = createHash('sha256');
-      let fileBytes = 0;
-      const limit = info.fileSize ?? (info.compression === 'none' ? info.narSize : Number.MAX_SAFE_INTEGER);
-      const download = fetchStream(url, limit, this.opts.fetch);
-      const counted = async function* (): AsyncGenerator<Uint8Array> {
-        try {
-          for await (const c of download) {
-            fileSha.update(c);
-            fileBytes += c.length;
-            yield c;
-          }
-        } catch (e) {
-          if (e instanceof NotFound) throw new BinaryCacheError(`the NAR of ${storePath} is missing from the cache: ${url.href} (its narinfo names it)`, [storePath], 'push the path again: nix copy --to <cache> <path>');
-          if (e instanceof ImgbuildError && e.code === 'binary-cache' && /longer than/.test(e.message)) throw mismatch(what, `the download is longer than the ${limit} bytes its narinfo says`, e);
-          throw e;
-        }
-        if (info.fileSize !== undefined && fileBytes !== info.fileSize) throw mismatch(what, `the download has ${fileBytes} bytes, FileSize says ${info.fileSize}`);
-        if (fileHash) {
-          const got = fileSha.digest();
-          if (!got.equals(fileHash)) throw mismatch(what, `FileHash is sha256:${nixBase32Encode(fileHash)}, the download hashes to sha256:${nixBase32Encode(got)}`);
-        }
-      };
-      const narSha = createHash('sha256');
-      let narBytes = 0;
-      try {
-        for await (const chunk of decompress(info.compression, counted(), what)) {
-          narBytes += chunk.length;
-          if (narBytes > info.narSize) throw mismatch(what, `the NAR is longer than NarSize ${info.narSize}`);
-          narSha.update(chunk);
-          yield chunk;
-        }
-      } catch (e) {
-        if (e instanceof ImgbuildError) throw e;
-        // A decoder's error: the compressed bytes are not what was stored.
-        throw mismatch(what, `it does not decompress as ${info.compression} (${(e as Error).message ?? String(e)})`, e);
-      }
-      if (narBytes !== info.narSize) throw mismatch(what, `the NAR has ${narBytes} bytes, NarSize says ${info.narSize}`);
-      const want = parseNarHash(info.narHash)!;
-      const got = narSha.digest();
-      if (!got.equals(want)) throw mismatch(what, `NarHash is sha256:${nixBase32Encode(want)}, the NAR hashes to sha256:${nixBase32Encode(got)}`);
+      yield* verifiedNar(storePath, info, this.base, this.opts.fetch);
     } finally {
       release();
     }
+  }
+
+  /**
+   * What a worker thread needs to stream the NARs of `paths` itself (verifiedNar): the cache,
+   * each path's narinfo (already checked here, signatures included), the fetch options.
+   */
+  async narJob(paths: readonly string[]): Promise<NarJob> {
+    const infos: Record<string, NarInfo> = {};
+    for (const p of paths) infos[p] = await this.narInfo(p);
+    const { signal: _, ...fetch } = this.opts.fetch ?? {};
+    return { cacheUrl: this.base.href, infos, fetch };
   }
 
   /** One of the `narConcurrency` download slots, held while a NAR streams. */
@@ -208,6 +176,67 @@ export class BinaryCacheStoreSource implements StoreSource {
       void this.narLimit(() => new Promise<void>((done) => take(done)));
     });
   }
+}
+
+/** A NAR job's cache, narinfos and fetch options: structured-cloneable, for a worker thread. */
+export interface NarJob {
+  cacheUrl: string;
+  infos: Record<string, NarInfo>;
+  fetch: Omit<CacheFetchOptions, 'signal'>;
+}
+
+/**
+ * The NAR of `storePath` as described by its (checked) narinfo, decompressed, as it downloads,
+ * checked as it goes: the download against FileSize and FileHash, the NAR against NarSize and
+ * NarHash. A mismatch (or a stream that does not decompress) fails the iteration at the latest
+ * when the last byte would have been given, so a consumer that reads to the end never takes a
+ * wrong NAR for a right one.
+ */
+export async function* verifiedNar(storePath: string, info: NarInfo, base: URL, fetchOptions: CacheFetchOptions | undefined): AsyncGenerator<Uint8Array> {
+  const url = new URL(info.url, base);
+  const what = `${storePath} (${url.href})`;
+  const fileHash = info.fileHash === undefined ? undefined : parseNarHash(info.fileHash);
+  if (info.fileHash !== undefined && !fileHash) throw new BinaryCacheError(`the narinfo of ${storePath}: FileHash ${JSON.stringify(info.fileHash)} is not a SHA-256 hash`, [storePath]);
+  const fileSha = createHash('sha256');
+  let fileBytes = 0;
+  const limit = info.fileSize ?? (info.compression === 'none' ? info.narSize : Number.MAX_SAFE_INTEGER);
+  const download = fetchStream(url, limit, fetchOptions);
+  const counted = async function* (): AsyncGenerator<Uint8Array> {
+    try {
+      for await (const c of download) {
+        fileSha.update(c);
+        fileBytes += c.length;
+        yield c;
+      }
+    } catch (e) {
+      if (e instanceof NotFound) throw new BinaryCacheError(`the NAR of ${storePath} is missing from the cache: ${url.href} (its narinfo names it)`, [storePath], 'push the path again: nix copy --to <cache> <path>');
+      if (e instanceof ImgbuildError && e.code === 'binary-cache' && /longer than/.test(e.message)) throw mismatch(what, `the download is longer than the ${limit} bytes its narinfo says`, e);
+      throw e;
+    }
+    if (info.fileSize !== undefined && fileBytes !== info.fileSize) throw mismatch(what, `the download has ${fileBytes} bytes, FileSize says ${info.fileSize}`);
+    if (fileHash) {
+      const got = fileSha.digest();
+      if (!got.equals(fileHash)) throw mismatch(what, `FileHash is sha256:${nixBase32Encode(fileHash)}, the download hashes to sha256:${nixBase32Encode(got)}`);
+    }
+  };
+  const narSha = createHash('sha256');
+  let narBytes = 0;
+  try {
+    for await (const chunk of decompress(info.compression, counted(), what)) {
+      narBytes += chunk.length;
+      if (narBytes > info.narSize) throw mismatch(what, `the NAR is longer than NarSize ${info.narSize}`);
+      narSha.update(chunk);
+      yield chunk;
+    }
+  } catch (e) {
+    if (e instanceof ImgbuildError || (e as Error).name === 'AbortError') throw e;
+    // A decoder's error: the compressed bytes are not what was stored.
+    throw mismatch(what, `it does not decompress as ${info.compression} (${(e as Error).message ?? String(e)})`, e);
+  }
+  if (narBytes !== info.narSize) throw mismatch(what, `the NAR has ${narBytes} bytes, NarSize says ${info.narSize}`);
+  const want = parseNarHash(info.narHash)!;
+  const got = narSha.digest();
+  if (!got.equals(want)) throw mismatch(what, `NarHash is sha256:${nixBase32Encode(want)}, the NAR hashes to sha256:${nixBase32Encode(got)}`);
 }
 
 function mismatch(what: string, why: string, cause?: unknown): NarMismatchError {
