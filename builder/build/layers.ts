@@ -9,6 +9,7 @@ import { mergeEntries } from '../customisation/merge.js';
 import { layerStream } from '../layer/layer-stream.js';
 import { storeLayerNarEntries } from '../layer/nar-entries.js';
 import { storeLayerEntries } from '../layer/tree-entries.js';
+import { rulesFor, withPerms, withPermsAsync, type PermRule } from '../layer/perms.js';
 import type { LayerBlob, LayerEntry, LayerWriteOptions } from '../layer/types.js';
 import { BinaryCacheStoreSource } from '../store/binary-cache/source.js';
 import { measureLayer, writeLayer } from '../layer/write-layer.js';
@@ -19,6 +20,7 @@ import type { BuildWorkerPool } from '../workers/pool.js';
 import type { AssembledLayer } from './assemble.js';
 import type { BuildContext } from './context.js';
 import type { ImagePlan } from './plan.js';
+import { checkPermRules, nixOwner, storeHeader } from './perms.js';
 
 export interface LayersInput {
   spec: ResolvedSpec;
@@ -58,27 +60,30 @@ export async function makeLayers({ spec, store, closure, plan, ctx, pool }: Laye
     return { layer, reason, storePaths: paths };
   };
 
+  // The customisation layer's entries first: they are cheap, and they say which perms rules
+  // copyToRoot used, so that a rule matching nothing is refused before any layer is written.
+  ctx.signal?.throwIfAborted();
+  const fsPathOf = (p: string) => store.fsPath(p);
+  const permsMatched = new Set<number>();
+  let customEntries = await customisationEntries(spec, fsPathOf, (i) => permsMatched.add(i));
+  if (spec.includeNixDB) {
+    // dockerTools' includeNixDB: the closure registered in /nix/var/nix/db, in this layer.
+    const owner = nixOwner(spec);
+    const db = await nixDbEntries(closure, fsPathOf, { registrationTime: spec.mtime, ...(ctx.env ? { env: ctx.env as NodeJS.ProcessEnv } : {}) });
+    customEntries = mergeEntries(spec.file, customEntries, owner ? db.map((e) => ({ ...e, ...owner })) : db);
+  }
+  if (spec.perms.length > 0) checkPermRules(spec, closure, fsPathOf, permsMatched);
+  const storeOptions: LayerWriteOptions = { ...writeOptions, header: storeHeader(spec, writeOptions.header) };
+
   const limit = pLimit(ctx.concurrency ?? availableParallelism());
   // Queued biggest first, so that the last layers to start are short and no core idles at the end
   // (the plan puts its biggest layer, the least popular paths, last). Results stay in plan order.
   const layers: Promise<AssembledLayer>[] = [];
   const bySize = plan.layers.map((planned, index) => ({ planned, index })).sort((x, y) => y.planned.narSize - x.planned.narSize || x.index - y.index);
   for (const { planned, index } of bySize) {
-    layers[index] = limit(() => made(index, planned.reason, planned.paths, planned.narSize, async () => storeLayerMaker(planned.paths, store, writeOptions, pool)));
+    layers[index] = limit(() => made(index, planned.reason, planned.paths, planned.narSize, async () => storeLayerMaker(planned.paths, store, storeOptions, pool, spec.perms)));
   }
-  layers.push(
-    limit(() =>
-      made(total - 1, 'customisation', [], 0, async () => {
-        const fsPathOf = (p: string) => store.fsPath(p);
-        let entries = await customisationEntries(spec, fsPathOf);
-        if (spec.includeNixDB) {
-          // dockerTools' includeNixDB: the closure registered in /nix/var/nix/db, in this layer.
-          entries = mergeEntries(spec.file, entries, await nixDbEntries(closure, fsPathOf, { registrationTime: spec.mtime, ...(ctx.env ? { env: ctx.env as NodeJS.ProcessEnv } : {}) }));
-        }
-        return entriesLayerMaker(entries, writeOptions);
-      }),
-    ),
-  );
+  layers.push(limit(() => made(total - 1, 'customisation', [], 0, async () => entriesLayerMaker(customEntries, writeOptions))));
   const settled = await Promise.allSettled(layers);
   const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) throw failed.reason;
@@ -97,10 +102,12 @@ function withProgress(options: LayerWriteOptions, onProgress: ((tarBytes: number
 }
 
 /** The ways to make a store layer: in a worker when one is free, else here. */
-export function storeLayerMaker(paths: string[], store: StoreSource, options: LayerWriteOptions, pool?: BuildWorkerPool): LayerMaker {
-  if (store.narStream) return narLayerMaker(paths, store, store.narStream.bind(store), options, pool);
+export function storeLayerMaker(paths: string[], store: StoreSource, options: LayerWriteOptions, pool?: BuildWorkerPool, allPerms: readonly PermRule[] = []): LayerMaker {
+  if (store.narStream) return narLayerMaker(paths, store, store.narStream.bind(store), options, pool, rulesFor(allPerms, paths));
   const fsPathOf = (p: string) => store.fsPath(p);
-  const entries = () => storeLayerEntries(paths, fsPathOf, store.storeDir);
+  // Only the rules for this layer's paths shape its bytes (and its cache key).
+  const perms = rulesFor(allPerms, paths);
+  const entries = () => withPerms(storeLayerEntries(paths, fsPathOf, store.storeDir), perms);
   const inWorker = (blobRoot: string | undefined, onProgress: ((tarBytes: number) => void) | undefined) => {
     if (!pool?.hasFreeWorker) return undefined;
     let fsPaths: string[];
@@ -110,10 +117,10 @@ export function storeLayerMaker(paths: string[], store: StoreSource, options: La
       return undefined; // a path the source cannot place: the in-process writer reports it
     }
     const { header, compressor } = options;
-    return pool.writeStoreLayer({ paths, fsPaths, storeDir: store.storeDir, header, compressor, ...(blobRoot ? { blobRoot } : {}) }, options.signal, onProgress);
+    return pool.writeStoreLayer({ paths, fsPaths, storeDir: store.storeDir, header, compressor, ...(blobRoot ? { blobRoot } : {}), ...(perms.length > 0 ? { perms } : {}) }, options.signal, onProgress);
   };
   return {
-    key: async () => storeLayerKey(await keyedStorePaths(store, paths), store.storeDir, options),
+    key: async () => storeLayerKey(await keyedStorePaths(store, paths), store.storeDir, options, perms),
     write: (blobs, onProgress) => inWorker(blobs.root, onProgress) ?? writeLayer(entries(), withProgress(options, onProgress), blobs),
     measure: (onProgress) => inWorker(undefined, onProgress) ?? measureLayer(entries(), withProgress(options, onProgress)),
     stream: (expected) => layerStream(entries, withoutSignal(options), expected),
@@ -124,18 +131,18 @@ export function storeLayerMaker(paths: string[], store: StoreSource, options: La
  * The ways to make a store layer from NARs (a binary cache): on this thread, the NARs streamed
  * through the tar as they arrive (a worker would only relay the bytes).
  */
-function narLayerMaker(paths: string[], store: StoreSource, openNar: (storePath: string) => AsyncIterable<Uint8Array>, options: LayerWriteOptions, pool?: BuildWorkerPool): LayerMaker {
-  const entries = () => storeLayerNarEntries(paths, openNar, store.storeDir);
+function narLayerMaker(paths: string[], store: StoreSource, openNar: (storePath: string) => AsyncIterable<Uint8Array>, options: LayerWriteOptions, pool: BuildWorkerPool | undefined, perms: PermRule[]): LayerMaker {
+  const entries = () => withPermsAsync(storeLayerNarEntries(paths, openNar, store.storeDir), perms);
   // In a worker when one is free: decompressing, hashing and compressing a layer is a core's work.
   const inWorker = async (blobRoot: string | undefined, onProgress: ((tarBytes: number) => void) | undefined): Promise<LayerBlob | undefined> => {
     if (!pool?.hasFreeWorker || !(store instanceof BinaryCacheStoreSource)) return undefined;
     const nars = await store.narJob(paths);
     if (!pool.hasFreeWorker) return undefined;
     const { header, compressor } = options;
-    return pool.run('write-nar-layer', { paths, storeDir: store.storeDir, header, compressor, nars, ...(blobRoot ? { blobRoot } : {}) }, options.signal, onProgress);
+    return pool.run('write-nar-layer', { paths, storeDir: store.storeDir, header, compressor, nars, ...(blobRoot ? { blobRoot } : {}), ...(perms.length > 0 ? { perms } : {}) }, options.signal, onProgress);
   };
   return {
-    key: async () => storeLayerKey(await keyedStorePaths(store, paths), store.storeDir, options),
+    key: async () => storeLayerKey(await keyedStorePaths(store, paths), store.storeDir, options, perms),
     write: async (blobs, onProgress) => (await inWorker(blobs.root, onProgress)) ?? writeLayer(entries(), withProgress(options, onProgress), blobs),
     measure: async (onProgress) => (await inWorker(undefined, onProgress)) ?? measureLayer(entries(), withProgress(options, onProgress)),
     stream: (expected) => layerStream(entries, withoutSignal(options), expected),
