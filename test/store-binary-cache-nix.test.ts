@@ -117,6 +117,15 @@ test('a file:// binary cache gives the same image', async (t) => {
   assert.equal(JSON.parse(r.stdout.toString()).digest, fromNix.digest);
 });
 
+test('imgbuild verify builds twice from the binary cache and finds the image reproducible', async (t) => {
+  if (!(await fixture.need(t))) return;
+  const r = await runCli(['verify', specFile(), '--substituter', `${server.url}/zstd`, '--trusted-public-key', publicKey, '--json'], { env: bare });
+  assert.equal(r.code, 0, r.stderr);
+  const doc = JSON.parse(r.stdout.toString());
+  assert.equal(doc.reproducible, true);
+  assert.equal(doc.digest, fromNix.digest);
+});
+
 test('an unsigned path is refused when keys are given, naming the path', async (t) => {
   if (!(await fixture.need(t))) return;
   const out = join(nix.root, 'unsigned.oci');
