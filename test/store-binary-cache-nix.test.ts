@@ -200,11 +200,11 @@ const registry = proxiedRegistryFixture();
 test('two runners with empty disks: the second, from the binary cache, uploads no layer blob and fetches no NAR', async (t) => {
   if (!(await fixture.need(t)) || !(await registry.need(t))) return;
   const host = registry.proxy.host;
-  const push = ['--push', `${host}/bc/app:v1`, '--cache-ref', `${host}/bc/app-cache`, '--insecure-registry', host, '--trusted-public-key', publicKey, '--json'];
-  const runner = async () => {
+  const push = (repo: string) => ['--push', `${host}/${repo}:v1`, '--cache-ref', `${host}/bc/app-cache`, '--insecure-registry', host, '--trusted-public-key', publicKey, '--json'];
+  const runner = async (repo = 'bc/app') => {
     const cache = await tempDir('imgbuild-runner-');
     try {
-      const r = await runCli([...fromCache('zstd'), ...push], { env: { ...bare, IMGBUILD_CACHE_DIR: cache } });
+      const r = await runCli([...fromCache('zstd'), ...push(repo)], { env: { ...bare, IMGBUILD_CACHE_DIR: cache } });
       assert.equal(r.code, 0, r.stderr);
       return { doc: JSON.parse(r.stdout.toString()), stderr: r.stderr };
     } finally {
@@ -228,4 +228,29 @@ test('two runners with empty disks: the second, from the binary cache, uploads n
   assert.match(second.stderr, /layer records: \d+ from /);
   // The second runner HEADed each layer it took from the records.
   for (const d of layerDigests) assert.ok(registry.proxy.requests().some((q) => q.method === 'HEAD' && q.path.endsWith(`/blobs/${d}`)), d);
+});
+
+test('a layer record whose blob the push target lacks is not trusted: the layer is made from the cache\'s NARs', async (t) => {
+  if (!(await fixture.need(t)) || !(await registry.need(t))) return;
+  const host = registry.proxy.host;
+  const args = (repo: string) => [...fromCache('zstd'), '--push', `${host}/${repo}:v1`, '--cache-ref', `${host}/bc/hint-cache`, '--insecure-registry', host, '--trusted-public-key', publicKey, '--json'];
+  const run = async (repo: string) => {
+    const cache = await tempDir('imgbuild-runner-');
+    try {
+      const r = await runCli(args(repo), { env: { ...bare, IMGBUILD_CACHE_DIR: cache } });
+      assert.equal(r.code, 0, r.stderr);
+      return JSON.parse(r.stdout.toString());
+    } finally {
+      rmSync(cache, { recursive: true, force: true });
+    }
+  };
+  await run('bc/hinted');
+  // Same records, another repository: it holds none of the blobs the records name.
+  registry.proxy.clearLog();
+  server.clearLog();
+  const elsewhere = await run('bc/elsewhere');
+  assert.equal(elsewhere.digest, fromNix.digest);
+  assert.ok(narRequests(server).length > 0, 'the NARs were fetched');
+  const layerDigests = fromNix.layers.map((l) => l.digest).sort();
+  assert.deepEqual(Object.keys(uploadsByDigest(registry.proxy.requests())).filter((d) => layerDigests.includes(d)).sort(), layerDigests);
 });
