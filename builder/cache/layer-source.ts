@@ -4,6 +4,7 @@ import type { BlobStore } from '../blobs/blob-store.js';
 import type { LayerBlob } from '../layer/types.js';
 import type { Layer } from '../model/layer.js';
 import type { LayerCache } from './layer-cache.js';
+import type { LayerHints } from './layer-hints.js';
 import { CacheDamageError, checkFile, fileIdentity, verifiedFileBytes, type FileIdentity } from './checked-blob.js';
 import { isNoSpace } from '../fs/atomic-write.js';
 import { ImgbuildError } from '../errors.js';
@@ -50,6 +51,10 @@ export interface LayerProgress {
 export interface MadeLayer {
   layer: Layer;
   origin: LayerOrigin;
+  /** The layer's cache key, when it was computed (always with a cache or hints). */
+  key?: string;
+  /** What the layer's blob is (the facts a record keeps). */
+  blob: LayerBlob;
 }
 
 /**
@@ -60,19 +65,30 @@ export interface MadeLayer {
  * recorded. Without a cache the bytes are measured now and made again when read, so nothing
  * is written outside the outputs.
  */
-export async function cachedLayer(maker: LayerMaker, cache: LayerCache | undefined, progress: LayerProgress = {}): Promise<MadeLayer> {
-  if (!cache) {
+export async function cachedLayer(maker: LayerMaker, cache: LayerCache | undefined, progress: LayerProgress = {}, hints?: LayerHints): Promise<MadeLayer> {
+  if (!cache && !hints) {
     progress.start?.('measuring');
     const blob = await maker.measure(progress.bytes);
-    return { layer: lazyLayer(blob, maker), origin: 'deferred' };
+    return { layer: lazyLayer(blob, maker), origin: 'deferred', blob };
   }
   const key = await maker.key();
-  const record = cache.get(key);
-  if (record) {
+  const record = cache?.get(key);
+  if (cache && record) {
     // A file of the wrong size is a damaged blob, not a missing one: checked and repaired when read.
     const file = cache.blobFileAnySize(record);
     progress.start?.(file ? 'cached' : 'record');
-    return file ? { layer: checkedCacheLayer(record, file, cache, maker, progress.repaired), origin: 'cached' } : { layer: lazyLayer(record, maker), origin: 'deferred' };
+    return file ? { layer: checkedCacheLayer(record, file, cache, maker, progress.repaired), origin: 'cached', key, blob: record } : { layer: lazyLayer(record, maker), origin: 'deferred', key, blob: record };
+  }
+  // A record kept elsewhere, whose blob the target already holds: nothing to make.
+  const hinted = await hints?.held(key);
+  if (hinted) {
+    progress.start?.('record');
+    return { layer: lazyLayer(hinted, maker), origin: 'deferred', key, blob: hinted };
+  }
+  if (!cache) {
+    progress.start?.('measuring');
+    const blob = await maker.measure(progress.bytes);
+    return { layer: lazyLayer(blob, maker), origin: 'deferred', key, blob };
   }
   progress.start?.('writing');
   const blob = await maker.write(cache.blobs, progress.bytes).catch((err: unknown) => {
@@ -82,7 +98,7 @@ export async function cachedLayer(maker: LayerMaker, cache: LayerCache | undefin
   // Its bytes were hashed as they were written: the file committed is the one verified (a later
   // change to it is seen as a change of identity, and it is hashed again).
   const file = cache.blobs.path(blob.digest);
-  return { layer: checkedCacheLayer(blob, file, cache, maker, progress.repaired, fileIdentity(file)), origin: 'written' };
+  return { layer: checkedCacheLayer(blob, file, cache, maker, progress.repaired, fileIdentity(file)), origin: 'written', key, blob };
 }
 
 /**
@@ -134,6 +150,7 @@ export function checkedCacheLayer(blob: LayerBlob, file: string, cache: LayerCac
       ),
   };
 }
+
 
 function facts(blob: LayerBlob) {
   return { digest: blob.digest, diffId: blob.diffId, size: blob.size, mediaType: blob.mediaType };

@@ -16,17 +16,25 @@ export interface StoreFlags {
   nix?: boolean;
   closureFile?: string;
   verifyStore?: boolean;
+  substituter?: string;
+  trustedPublicKey?: string[];
+  cacheRef?: string;
 }
 
 /** Load a spec with `--store`/`--store-dir`/`--nix`/`--closure-file` taking precedence, in the process's environment. */
 export async function loadCliSpec(specFile: string, flags: StoreFlags): Promise<ResolvedSpec> {
+  const sources = [flags.nix && '--nix', flags.closureFile && '--closure-file', flags.substituter && '--substituter'].filter(Boolean);
+  if (sources.length > 1) throw new ImgbuildError('usage', `${sources.join(' and ')} name different store sources`, 'give one of --nix, --closure-file, --substituter');
   // --store/--store-dir are applied while resolving, so content paths are checked against them.
   return loadSpec(await specFilePath(specFile), {
     env: process.env,
     timeoutMs: specTimeoutMs(process.env.IMGBUILD_SPEC_TIMEOUT),
     overrides: {
+      ...(flags.cacheRef !== undefined ? { cacheRef: flags.cacheRef } : {}),
       store: {
-        kind: flags.nix ? 'nix' : flags.closureFile ? 'closure-file' : undefined,
+        url: flags.substituter,
+        publicKeys: flags.trustedPublicKey,
+        kind: flags.nix ? 'nix' : flags.closureFile ? 'closure-file' : flags.substituter ? 'binary-cache' : undefined,
         dir: flags.store ? resolve(flags.store) : undefined,
         storeDir: flags.storeDir,
         closureFile: flags.closureFile ? resolve(flags.closureFile) : undefined,
