@@ -33,6 +33,8 @@ export interface Build {
   plan: ImagePlan;
   /** The image: every output and push takes it. Its store layers are read from the cache or made as they are read. */
   image: Image;
+  /** The store the closure came from (an SBOM hashes a path the source gave no NAR hash for). */
+  store: StoreSource;
 }
 
 /** The store a spec names, unless the context gives one. */
@@ -109,7 +111,7 @@ export async function buildImage(given: ResolvedSpec, ctx: BuildContext = {}, op
       baseHistory: base ? baseHistory(base, spec.fromImage!) : undefined,
     },
   });
-  return { spec, ...(base ? { base } : {}), closure, plan, image };
+  return { spec, ...(base ? { base } : {}), closure, plan, image, store };
 }
 
 /** At most this many absent store paths are named one by one; the rest are counted. */
