@@ -57,7 +57,15 @@ const storeOptions = (cmd: Command) =>
     .option('--closure-file <file>', 'take the closure from this file (nix path-info --json, exportReferencesGraph or closureInfo output) and the files from --store or the store dir')
     .option('--verify-store', 'check the NAR hashes the Nix store or closure file gives against the files');
 
-registryOptions(storeOptions(
+/** --annotation, --label, --ci-metadata: what build, verify and sbom take (the same flags give the same image). */
+const metadataOptions = (cmd: Command) =>
+  cmd
+    .option('--annotation <key=value>', 'an OCI annotation on the manifest (and the index of a multi-platform image), over the spec\'s annotations; with any annotation, org.opencontainers.image.created and .base.name/.base.digest are filled too (repeatable)', collect)
+    .option('--label <key=value>', 'a label in the image config (config.Labels), over the spec\'s (repeatable)', collect)
+    .option('--ci-metadata', 'add org.opencontainers.image.source, .revision, .version and .url from the CI (GitHub Actions, GitLab CI) as labels and annotations; on by default when GITHUB_ACTIONS or GITLAB_CI is "true"')
+    .option('--no-ci-metadata', 'do not add them, even in CI');
+
+registryOptions(storeOptions(metadataOptions(
   program
     .command('build')
     .description('build the image a spec describes and write it out')
@@ -71,8 +79,28 @@ registryOptions(storeOptions(
     .option('--platform <os/arch[/variant]>', "build only this platform of a multi-platform spec (repeatable); a docker-archive or --stream holds one", collect)
     .option('--push <reference>', 'push the image to a registry (e.g. ghcr.io/org/app:1.0); no file is written unless -o is given')
     .option('--tag <tag>', 'with --push: also push under this tag (repeatable)', collect)
-    .option('--digest-file <file>', 'with --push: write the pushed manifest digest to this file'),
-)).action(lazy(() => import('./commands/build.js'), 'runBuild'));
+    .option('--digest-file <file>', 'with --push: write the pushed manifest digest to this file')
+    .option('--sbom <formats>', 'make an SBOM of each image (spdx, cyclonedx, or spdx,cyclonedx) and attach it as an OCI 1.1 referrer in the output (oci, oci-archive) and the push (referrers API, else the sha256-<hex> tag)'),
+))).action(lazy(() => import('./commands/build.js'), 'runBuild'));
+
+registryOptions(storeOptions(metadataOptions(
+  program
+    .command('sbom')
+    .description("print an SBOM: a spec's (made from its build: the same bytes build --sbom attaches) or an image's (the one attached to it, byte for byte; else one read back from the image, saying what it cannot know)")
+    .argument('<spec|image>', 'a spec file or a directory holding image.<ext>; or an image: oci:<dir>[:tag], oci-archive:<file>[:tag], docker://<ref>, ...')
+    .addOption(new Option('--format <format>', 'SBOM format').choices(['spdx', 'cyclonedx']).default('spdx'))
+    .option('--platform <os/arch[/variant]>', 'of a multi-platform spec or image, this platform\'s image')
+    .option('-o, --output <file>', 'write the SBOM to this file instead of stdout'),
+))).action(lazy(() => import('./commands/sbom.js'), 'runSbom'));
+
+registryOptions(
+  program
+    .command('referrers')
+    .description('list the artifacts attached to an image (OCI 1.1 referrers: SBOMs, signatures), one a line: digest, artifactType, size')
+    .argument('<image>', 'docker://<ref> (the referrers API, else the sha256-<hex> tag), oci:<dir>[:tag] or oci-archive:<file>[:tag]')
+    .option('--platform <os/arch[/variant]>', "of a multi-platform image, this platform's image's referrers (default: the index's)")
+    .option('--json', 'print JSON: {schemaVersion, source, subject, via, referrers}'),
+).action(lazy(() => import('./commands/sbom.js'), 'runReferrers'));
 
 registryOptions(
   program

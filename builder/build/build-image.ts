@@ -17,6 +17,9 @@ import type { BuildContext } from './context.js';
 import { checkPlan, planImage, type ImagePlan } from './plan.js';
 import { makeLayers } from './layers.js';
 import { specAndBase } from './architecture.js';
+import { manifestAnnotations } from './annotations.js';
+
+const withAnnotations = (a: Record<string, string> | undefined) => (a ? { annotations: a } : {});
 
 export interface BuildOptions {
   /** The previous image's store layers (stable layering keeps those still whole). */
@@ -102,6 +105,7 @@ export async function buildImage(given: ResolvedSpec, ctx: BuildContext = {}, op
     layers: [...baseLayers, ...ours],
     name: spec.name,
     tag: spec.tag,
+    ...withAnnotations(manifestAnnotations(spec, base)),
     config: {
       architecture: spec.architecture,
       os: spec.os,

@@ -47,7 +47,17 @@ const BuiltLayerSchema = z.strictObject({
   storePaths: z.array(z.string()).describe('store paths in the layer'),
 }).meta({ id: 'BuiltLayer' });
 
+const SbomAttachedSchema = z.strictObject({
+  platform: platformName.describe('the platform of the image it describes'),
+  format: z.enum(['spdx', 'cyclonedx']),
+  mediaType: z.string().describe('application/spdx+json or application/vnd.cyclonedx+json (also the artifactType of its referrer manifest)'),
+  subject: digest.describe('the image manifest it describes and refers to'),
+  digest: digest.describe('the referrer (artifact) manifest that attaches it'),
+  size: size.describe('bytes of the SBOM document'),
+}).meta({ id: 'SbomAttached' });
+
 const outputFields = {
+  sboms: z.array(SbomAttachedSchema).optional().describe('with --sbom: each SBOM made, attached to its image in the output and the push'),
   format: z.enum(['oci', 'oci-archive', 'docker-archive']).optional().describe('with an output written: its format'),
   output: z.string().optional().describe('with an output written: its path'),
 };
@@ -324,6 +334,21 @@ export const StoreAddDocumentSchema = z.strictObject({
   added: z.boolean().describe('false when the store held it already'),
 }).meta({ title: 'imgbuild store add --json', description: 'A path added to a directory store.' });
 
+export const ReferrersDocumentSchema = z.strictObject({
+  schemaVersion,
+  source: z.string().describe('the image (or index) whose referrers these are'),
+  subject: digest.describe('its manifest digest'),
+  via: z.enum(['api', 'tag', 'layout', 'none']).describe("api: the registry's referrers API; tag: the referrers tag schema (an index under sha256-<hex>); layout: an OCI layout's; none: a format that holds none (docker-archive)"),
+  referrers: z.array(z.strictObject({
+    digest,
+    mediaType: z.string(),
+    size,
+    artifactType: z.string().optional().describe('what the artifact is, e.g. application/spdx+json'),
+    annotations: z.record(z.string(), z.string()).optional(),
+  })),
+}).meta({ title: 'imgbuild referrers --json', description: 'The artifacts (SBOMs, signatures) whose subject is an image.' });
+export type ReferrersDocument = z.output<typeof ReferrersDocumentSchema>;
+
 /** Every document, by the name of its schema file (`schemas/<name>.schema.json`). */
 export const documentSchemas = {
   build: BuildDocumentSchema,
@@ -342,6 +367,7 @@ export const documentSchemas = {
   manifest: ManifestDocumentSchema,
   config: ConfigDocumentSchema,
   'store-add': StoreAddDocumentSchema,
+  referrers: ReferrersDocumentSchema,
   error: ErrorDocumentSchema,
 } as const;
 export type DocumentName = keyof typeof documentSchemas;

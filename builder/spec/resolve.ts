@@ -197,6 +197,7 @@ function resolveOne(input: unknown, options: ResolveOptions): ResolvedSpec {
     symlinks: (spec.symlinks ?? []).map((s, i) => ({ path: s.path, target: s.target, field: `symlinks[${i}]` })),
     users: accounts.users,
     groups: accounts.groups,
+    ...(spec.annotations !== undefined ? { annotations: { ...spec.annotations } } : {}),
   };
 }
 

@@ -262,6 +262,7 @@ export const ImageSpecSchema = z.strictObject({
   symlinks: z.array(symlinkSpec).optional().describe('Symlinks to create: { path, target }.'),
   users: z.array(userSpec).optional().describe('Users for /etc/passwd and /etc/shadow (root and nobody are added).'),
   groups: z.array(groupSpec).optional().describe('Groups for /etc/group (root and nobody are added).'),
+  annotations: z.record(nonEmpty, z.string()).optional().describe('OCI annotations on the manifest (and the index of a multi-platform image); with them the standard keys imgbuild knows are filled too (org.opencontainers.image.created, .base.name, .base.digest). Absent: the manifest has none.'),
 });
 
 /**

@@ -62,6 +62,13 @@ export interface ImageSpec {
   users?: UserSpec[];
   /** Groups written to /etc/group. */
   groups?: GroupSpec[];
+  /**
+   * OCI annotations on the image manifest (and on the index of a multi-platform image). With
+   * annotations (even `{}`), the standard keys imgbuild knows are filled too, unless given here:
+   * `org.opencontainers.image.created`, `.base.name`, `.base.digest`. Absent: no annotations,
+   * and the manifest is what it was without them (docs/sbom.md).
+   */
+  annotations?: Record<string, string>;
 }
 
 /** Store source kinds: a directory laid out like a store, a real Nix installation, or a closure file plus a directory. */
@@ -280,6 +287,8 @@ export interface ResolvedSpec {
   /** Empty unless the spec has users or groups; then root and nobody are included (see etc-files.ts). */
   users: ResolvedUser[];
   groups: ResolvedGroup[];
+  /** The spec's `annotations` (plus `--annotation`s and CI metadata the CLI adds); undefined: the manifest gets none. */
+  annotations?: Record<string, string>;
   /**
    * A multi-platform spec: each platform's spec, resolved with its part's fields over the shared
    * ones (and no `platforms` of its own). Absent for a single-platform spec.
