@@ -233,8 +233,16 @@ const indexDiffFields = {
 };
 const ArtifactDiffSchema = z.union([ImageDiffSchema, z.strictObject(indexDiffFields)]);
 
+const SbomPackageSchema = z.strictObject({ path: z.string(), name: z.string(), version: z.string(), narHash: z.string().optional() });
+const SbomDiffSchema = z.strictObject({
+  from: z.strictObject({ a: z.enum(['attached', 'image']), b: z.enum(['attached', 'image']) }).describe("where each side's packages came from: its attached SPDX SBOM, or its layers' store-path annotations"),
+  added: z.array(SbomPackageSchema),
+  removed: z.array(SbomPackageSchema),
+  changed: z.array(z.strictObject({ name: z.string(), a: SbomPackageSchema, b: SbomPackageSchema })).describe('one package name at other store paths (a new version, or other inputs)'),
+}).meta({ id: 'SbomDiff' });
+
 export const DiffDocumentSchema = z.union([
-  z.strictObject({ schemaVersion, ...imageDiffFields }),
+  z.strictObject({ schemaVersion, ...imageDiffFields, sbom: SbomDiffSchema.optional().describe('two images that differ: their packages (store paths) compared') }),
   z.strictObject({ schemaVersion, ...indexDiffFields }),
 ]).meta({ title: 'imgbuild diff --json', description: 'How two images differ (exit 0: the same, 1: they differ).' });
 export type DiffDocument = z.output<typeof DiffDocumentSchema>;
@@ -254,6 +262,16 @@ export const VerifyDocumentSchema = z.strictObject({
     digest: imageDigest,
   })),
   against: z.strictObject({ source: z.string(), digest: imageDigest }).optional().describe('with --against: the image compared with'),
+  referrers: z.strictObject({
+    same: z.boolean().describe('every SBOM attached to the --against image is the one the build attaches'),
+    checked: z.array(z.strictObject({
+      subject: digest.describe('the image the SBOM is about'),
+      artifactType: z.string(),
+      digest: digest.describe('the referrer manifest attached to the --against image'),
+      rebuilt: digest.optional().describe('the referrer manifest the build made for it (absent: none of that type)'),
+    })),
+    notes: z.array(z.string()),
+  }).optional().describe('with --with-referrers: the SBOM referrers of --against compared with the rebuilt ones'),
   workDir: z.string().optional().describe('with --keep: where the builds are'),
   diff: ArtifactDiffSchema.optional().describe('when the digests differ'),
 }).meta({ title: 'imgbuild verify --json', description: 'Two builds in unlike conditions (or one and --against), compared (exit 0: reproducible, 1: not).' });

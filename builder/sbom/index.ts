@@ -81,3 +81,5 @@ export async function imageSbom(image: Image, format: SbomFormat): Promise<{ byt
   const input = await sbomInputFromImage(image, SBOM_TOOL);
   return { bytes: sbomDocument(input, format), input };
 }
+export { diffPackages, packagesOfImage, packagesOfSpdx, countSbomDifferences, formatSbomDiff } from './diff.js';
+export type { SbomDiff, SbomPackage } from './diff.js';
