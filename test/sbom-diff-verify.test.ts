@@ -100,3 +100,21 @@ test('a multi-platform build attaches an SBOM to each platform image and annotat
     assert.match(sbom.name, new RegExp(`\\(${p.platform}\\)$`));
   }
 });
+
+test('bad --sbom, --label, --annotation and --ci-metadata outside CI are usage errors naming the flag, before any build', async () => {
+  const hello = join(repoRoot, 'examples/hello');
+  const out = join(work, 'never.oci');
+  for (const [args, message] of [
+    [['--sbom', 'spdx,xml'], /--sbom "xml" is not an SBOM format/],
+    [['--label', 'team'], /--label "team" is not key=value/],
+    [['--annotation', '=x'], /--annotation "=x" is not key=value/],
+    [['--ci-metadata'], /--ci-metadata: no CI environment/],
+  ] as const) {
+    const r = await cli(['build', hello, '-o', out, ...args, '--json'], 2);
+    const doc = JSON.parse(r.stdout.toString());
+    assert.equal(doc.error.code, 'usage');
+    assert.match(doc.error.message, message);
+    assert.ok(doc.error.hint);
+  }
+  assert.equal(await import('node:fs').then((fs) => fs.existsSync(out)), false);
+});
