@@ -77,3 +77,24 @@ test('the validators the suite uses refuse a broken document (so a pass means so
   cdx.components[0].hashes[0].alg = 'NAR';
   assert.notEqual(await cyclonedxProblems(JSON.stringify(cdx)), null);
 });
+
+test('an image read back without an attached SBOM gives a valid SBOM of its annotated store paths that says what is unknown', async () => {
+  const { build } = await helloSboms();
+  const { tempDir } = await import('./helpers/tmp.js');
+  const { writeOciLayout } = await import('../builder/transports/oci-layout.js');
+  const { openImage } = await import('../builder/transports/open.js');
+  const { imageSbom } = await import('../builder/sbom/index.js');
+  const dir = join(await tempDir('imgbuild-sbom-read-'), 'hello.oci');
+  await writeOciLayout(build.image, dir);
+  const image = await openImage(`oci:${dir}`);
+  const spdx = await imageSbom(image, 'spdx');
+  assert.deepEqual(spdxProblems(spdx.bytes), []);
+  const cdx = await imageSbom(image, 'cyclonedx');
+  assert.equal(await cyclonedxProblems(cdx.bytes), null);
+  const doc = JSON.parse(spdx.bytes.toString());
+  assert.deepEqual(doc.packages.filter((p: { packageFileName?: string }) => p.packageFileName).map((p: { packageFileName: string }) => p.packageFileName), build.closure.paths.map((p) => p.path).sort());
+  assert.ok(doc.packages.every((p: { packageFileName?: string; checksums?: unknown }) => !p.packageFileName || p.checksums === undefined), 'no NAR hash is claimed');
+  assert.match(doc.creationInfo.comment, /NAR hashes and references are unknown/);
+  assert.equal(doc.relationships.filter((r: { relationshipType: string }) => r.relationshipType === 'DEPENDS_ON').length, 0);
+  assert.equal(doc.files.length, 4);
+});

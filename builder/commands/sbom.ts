@@ -1,8 +1,7 @@
-import { writeFile } from 'node:fs/promises';
-import { stat } from 'node:fs/promises';
+import { stat, writeFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { buildImage } from '../build/build-image.js';
-import { platformName, selectPlatforms } from '../build/build-index.js';
+import { parsePlatform, platformName, selectPlatforms } from '../build/build-index.js';
 import { ImgbuildError } from '../errors.js';
 import { formatPlatform, imageForPlatform } from '../model/complete.js';
 import type { Image, Index } from '../model/image.js';
@@ -89,7 +88,6 @@ async function oneImage(artifact: Image | Index, platform: string | undefined): 
     const platforms = artifact.manifests.map((m) => (m.platform ? formatPlatform(m.platform) : m.descriptor.digest.slice(0, 19)));
     throw new ImgbuildError('usage', `${artifact.source} is a multi-platform image (${platforms.join(', ')}): which platform's?`, `name one: --platform ${platforms[0]}`);
   }
-  const { parsePlatform } = await import('../build/build-index.js');
   return imageForPlatform(artifact, platform ? parsePlatform(platform) : undefined);
 }
 

@@ -9,7 +9,7 @@ import { Annotation } from '../../oci/media-types.js';
 import { layerReason } from '../build/assemble.js';
 import type { Build } from '../build/build-image.js';
 import { ImgbuildError } from '../errors.js';
-import { imagePlatform, type Image } from '../model/image.js';
+import { imagePlatform, splitRef, type Image } from '../model/image.js';
 import { formatPlatform } from '../model/complete.js';
 import type { Layer } from '../model/layer.js';
 import { narHashOf } from '../store/nar.js';
@@ -104,9 +104,10 @@ export async function sbomInputFromImage(image: Image, tool: SbomInput['tool']):
   const baseName = a[Annotation.baseName];
   const baseDigest = a[Annotation.baseDigest];
   if (image.layers.some((l) => layerReason(l).reason === undefined) && !baseDigest) unknown.push('the image has layers of a base image that it does not name (no org.opencontainers.image.base.digest annotation)');
-  const name = image.refs[0] ? splitName(image.refs[0]).name : image.source;
+  // A layout's ref is often a bare tag: the name is then the image argument as read (tag and all).
+  const named = image.refs[0] ? splitRef(image.refs[0]).name : undefined;
   return {
-    image: imageFacts(image, name),
+    image: named ? imageFacts(image, named) : { ...imageFacts(image, image.source), tag: undefined },
     created: normaliseCreated(image.config.created),
     paths: storePaths.map((path) => ({ path })),
     ...(baseDigest ? { base: { name: baseName ?? baseDigest, digest: baseDigest as Digest } } : {}),
@@ -118,16 +119,11 @@ export async function sbomInputFromImage(image: Image, tool: SbomInput['tool']):
 
 function imageFacts(image: Image, name: string): SbomInput['image'] {
   const ref = image.refs[0];
-  const tag = ref ? splitName(ref).tag : undefined;
+  const tag = ref ? splitRef(ref).tag : undefined;
   const platform = imagePlatform(image);
   return { name, ...(tag ? { tag } : {}), digest: image.descriptor.digest, platform: formatPlatform(platform), architecture: platform.architecture };
 }
 
-function splitName(ref: string): { name: string; tag?: string } {
-  const slash = ref.lastIndexOf('/');
-  const colon = ref.lastIndexOf(':');
-  return colon > slash ? { name: ref.slice(0, colon), tag: ref.slice(colon + 1) } : { name: ref };
-}
 
 /** SPDX wants `YYYY-MM-DDThh:mm:ssZ`: a config's `created` in that form (the epoch's second 1 when it has none). */
 function normaliseCreated(created: string | undefined): string {
