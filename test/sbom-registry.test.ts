@@ -107,3 +107,23 @@ test('in a simulated GitHub Actions run, source and revision are set, and two bu
   const plain = (await cli(['build', HELLO, '--no-ci-metadata', '-o', join(work, 'ci-off.oci')], env)).stdout.toString().trim();
   assert.equal(plain, 'sha256:81ff4a65e376537449b46f082ae0f38075e75e615e713d24201b0054bde0e580');
 });
+
+test('a multi-platform push attaches each platform image its own SBOM, and the index carries the spec annotations', async (t) => {
+  if (!(await registry.need(t))) return;
+  const { writeFileSync } = await import('node:fs');
+  const spec = join(work, 'multi.json');
+  writeFileSync(spec, JSON.stringify({
+    name: 'sbom/multi', tag: '1', platforms: [{ architecture: 'amd64' }, { architecture: 'arm64' }],
+    files: [{ path: '/etc/motd', content: 'hi\n' }], annotations: { 'org.opencontainers.image.title': 'multi' },
+  }));
+  const repo = `${reg!.host}/sbom/multi`;
+  const built = JSON.parse((await cli(['build', spec, '--sbom', 'spdx', '--push', `${repo}:1`, '--json'])).stdout.toString());
+  const index = await skopeoRaw(`${repo}:1`);
+  assert.equal(index.annotations['org.opencontainers.image.title'], 'multi');
+  for (const p of built.platforms) {
+    const referrers = await skopeoRaw(`${repo}:sha256-${p.digest.slice(7)}`);
+    assert.deepEqual(referrers.manifests.map((m: { artifactType: string }) => m.artifactType), ['application/spdx+json']);
+    const artifact = await skopeoRaw(`${repo}@${referrers.manifests[0].digest}`);
+    assert.equal(artifact.subject.digest, p.digest);
+  }
+});
