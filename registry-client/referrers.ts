@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { pullScope, pushScope, readCapped, MANIFEST_ACCEPT, MAX_MANIFEST_BYTES, type RegistryClient, type RepositoryRef } from './client.js';
-import { RegistryContentError, RegistryError } from './errors.js';
+import { RegistryAuthError, RegistryContentError, RegistryError } from './errors.js';
 import { pushImage } from './push.js';
 import { ImageReference } from './reference.js';
 import { sha256Digest, type Digest } from '../oci/digest.js';
@@ -28,10 +28,18 @@ export interface ReferrersList {
  */
 export async function referrersFromApi(client: RegistryClient, repo: RepositoryRef, subject: Digest, artifactType?: string): Promise<Descriptor[] | undefined> {
   const what = `list referrers of ${repo.registry}/${repo.repository}@${subject}`;
-  const res = await client.request(repo.registry, {
-    method: 'GET', path: `/v2/${repo.repository}/referrers/${subject}`, ...(artifactType ? { query: { artifactType } } : {}),
-    headers: { accept: MediaType.ociIndex }, scopes: pullScope(repo), what,
-  });
+  let res;
+  try {
+    res = await client.request(repo.registry, {
+      method: 'GET', path: `/v2/${repo.repository}/referrers/${subject}`, ...(artifactType ? { query: { artifactType } } : {}),
+      headers: { accept: MediaType.ociIndex }, scopes: pullScope(repo), what,
+    });
+  } catch (err) {
+    // Some registries without the API refuse the unknown route as unauthorised: the tag schema
+    // is then the way (a real credential problem shows on the tag's request, with its hint).
+    if (err instanceof RegistryAuthError) return undefined;
+    throw err;
+  }
   const type = (res.headers['content-type'] as string | undefined)?.split(';')[0]?.trim();
   if (res.status !== 200 || (type !== MediaType.ociIndex && type !== 'application/json')) {
     await res.body.dump();
