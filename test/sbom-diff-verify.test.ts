@@ -3,7 +3,7 @@
 // the spec's annotations on the index.
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCli, tool } from './helpers/cli.js';
 import { repoRoot } from './helpers/paths.js';
@@ -117,4 +117,18 @@ test('bad --sbom, --label, --annotation and --ci-metadata outside CI are usage e
     assert.ok(doc.error.hint);
   }
   assert.equal(await import('node:fs').then((fs) => fs.existsSync(out)), false);
+});
+
+test('an OCI layout with SBOMs attached: skopeo reads the image by its tag and the referrers index by sha256-<hex>; umoci lists both', async (t) => {
+  if (!needTool(t, 'skopeo', 'umoci')) return;
+  const out = join(work, 'hello-referrers.oci');
+  const built = JSON.parse((await cli(['build', join(repoRoot, 'examples/hello'), '--sbom', 'spdx,cyclonedx', '-o', out, '--json'])).stdout.toString());
+  const info = JSON.parse(await tool('skopeo', ['inspect', `oci:${out}:2.12.1`]));
+  assert.equal(info.Digest, built.digest);
+  const tag = `sha256-${built.digest.slice(7)}`;
+  const index = JSON.parse(await tool('skopeo', ['inspect', '--raw', `oci:${out}:${tag}`]));
+  assert.deepEqual(index.manifests.map((m: { digest: string }) => m.digest), built.sboms.map((s: { digest: string }) => s.digest));
+  const artifact = JSON.parse(readFileSync(join(out, 'blobs/sha256', index.manifests[0].digest.slice(7)), 'utf8'));
+  assert.equal(artifact.subject.digest, built.digest);
+  assert.deepEqual((await tool('umoci', ['ls', '--layout', out])).trim().split('\n').sort(), ['2.12.1', tag].sort());
 });
