@@ -32,7 +32,8 @@ const program = new Command()
     'after',
     `
 stdout carries the result alone: build prints the manifest digest; build --push, push and index
-create print the pushed image pinned, <registry>/<repository>@<digest>; --json prints one
+create print the pushed image pinned, <registry>/<repository>@<digest>; sbom prints the SBOM
+(or writes it to -o); referrers one line per artifact; --json prints one
 document (schemaVersion 1; on a failure {"schemaVersion":1,"error":{"code","message","hint"}}).
 Everything else goes to stderr.
 
