@@ -18,6 +18,9 @@ import type { BuildContext } from './context.js';
 import { checkPlan, planImage, type ImagePlan } from './plan.js';
 import { makeLayers } from './layers.js';
 import { specAndBase } from './architecture.js';
+import { manifestAnnotations } from './annotations.js';
+
+const withAnnotations = (a: Record<string, string> | undefined) => (a ? { annotations: a } : {});
 
 export interface BuildOptions {
   /** The previous image's store layers (stable layering keeps those still whole). */
@@ -34,6 +37,8 @@ export interface Build {
   plan: ImagePlan;
   /** The image: every output and push takes it. Its store layers are read from the cache or made as they are read. */
   image: Image;
+  /** The store the closure came from (an SBOM hashes a path the source gave no NAR hash for). */
+  store: StoreSource;
 }
 
 /** The store a spec names, unless the context gives one. */
@@ -104,6 +109,7 @@ export async function buildImage(given: ResolvedSpec, ctx: BuildContext = {}, op
     layers: [...baseLayers, ...ours],
     name: spec.name,
     tag: spec.tag,
+    ...withAnnotations(manifestAnnotations(spec, base)),
     config: {
       architecture: spec.architecture,
       os: spec.os,
@@ -113,7 +119,7 @@ export async function buildImage(given: ResolvedSpec, ctx: BuildContext = {}, op
       baseHistory: base ? baseHistory(base, spec.fromImage!) : undefined,
     },
   });
-  return { spec, ...(base ? { base } : {}), closure, plan, image };
+  return { spec, ...(base ? { base } : {}), closure, plan, image, store };
 }
 
 /** At most this many absent store paths are named one by one; the rest are counted. */

@@ -295,6 +295,7 @@ export const ImageSpecSchema = z.strictObject({
   exclude: z.array(storePath).optional().describe("Store paths dropped from the closure (nix2container's ignore, dockerTools' excludePaths); their references stay."),
   nixUid: id.optional().describe('Owner uid of /nix, /nix/store and the store entries (default: uid, 0).'),
   nixGid: id.optional().describe('Owner gid of /nix, /nix/store and the store entries (default: gid, 0).'),
+  annotations: z.record(nonEmpty, z.string()).optional().describe('OCI annotations on the manifest (and the index of a multi-platform image); with them the standard keys imgbuild knows are filled too (org.opencontainers.image.created, .base.name, .base.digest). Absent: the manifest has none.'),
 });
 
 /**
