@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path';
 import type { ClosureGraph } from '../../layering/types.js';
 import { SpecError } from '../errors.js';
 import { assertReferenceDeflate } from '../layer/zlib-guard.js';
+import { zstdEncoder } from '../layer/zstd.js';
 import type { Image } from '../model/image.js';
 import type { ResolvedSpec } from '../spec/types.js';
 import { DirectoryStoreSource } from '../store/directory-source.js';
@@ -72,6 +73,8 @@ export async function specClosure(spec: ResolvedSpec, store: StoreSource, option
 export async function buildImage(given: ResolvedSpec, ctx: BuildContext = {}, options: BuildOptions = {}): Promise<Build> {
   // Refuse before any work when this Node's zlib would give other gzip bytes than the reference.
   if (given.compressor === 'gzip') assertReferenceDeflate(ctx.env ?? {}, ctx.warn);
+  // The same for zstd: picks this thread's encoder (node:zlib, else WebAssembly), or refuses.
+  if (given.compressor === 'zstd') await zstdEncoder();
   const store = await specStore(given, ctx);
   const pool = workerPool(ctx);
   let spec: ResolvedSpec;
