@@ -18,7 +18,12 @@ export function isZstd(head: Uint8Array): boolean {
  */
 export function createZstdDecompressStream(): Transform {
   const native = (zlib as unknown as { createZstdDecompress?: () => Transform }).createZstdDecompress;
-  return native ? native() : new FzstdDecompress();
+  return native ? native() : createFzstdDecompressStream();
+}
+
+/** fzstd as a stream: what createZstdDecompressStream gives on a Node without zstd. */
+export function createFzstdDecompressStream(): Transform {
+  return new FzstdDecompress();
 }
 
 class FzstdDecompress extends Transform {

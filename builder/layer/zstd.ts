@@ -141,14 +141,17 @@ let chosen: Promise<ZstdEncoder> | undefined;
  * native, 50–100 ms for the WebAssembly build's load and check).
  */
 export function zstdEncoder(): Promise<ZstdEncoder> {
-  chosen ??= chooseEncoder();
+  chosen ??= pickZstdEncoder([async () => nativeZstdEncoder(), wasmZstdEncoder]);
   return chosen;
 }
 
-async function chooseEncoder(): Promise<ZstdEncoder> {
+/**
+ * The first of `candidates` (each loads an encoder, or gives undefined where there is none) that
+ * gives the reference bytes for the golden input; a ZstdDriftError naming what each gave when none does.
+ */
+export async function pickZstdEncoder(candidates: readonly (() => Promise<ZstdEncoder | undefined>)[]): Promise<ZstdEncoder> {
   const tried: { encoder: string; sha256: string }[] = [];
-  const native = nativeZstdEncoder();
-  for (const load of [async () => native, wasmZstdEncoder]) {
+  for (const load of candidates) {
     const encoder = await load();
     if (!encoder) continue;
     const sha256 = await zstdGoldenSha256(encoder.compress);
