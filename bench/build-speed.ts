@@ -4,6 +4,7 @@
  * are measured, next to the limit pipelines measured in the same run on the same bytes:
  *
  *   cold gzip build → OCI layout        vs  tar -c --sort=name <paths> | pigz -p<cores> -6 -n | sha256sum
+ *   cold zstd build → OCI layout        vs  tar -c --sort=name <paths> | zstd -T<cores> -3 | sha256sum
  *   cold uncompressed build (none)      vs  tar -c --sort=name <paths> | openssl sha256, and
  *                                           tar ... | tee <file> | openssl sha256 (the bytes also
  *                                           written to a file, as the build writes its layers)
@@ -19,7 +20,8 @@
  * a closure file, where nothing is scanned), which is what the pipelines compare with. Each figure is the median of `runs` runs. Results are printed as a
  * table, never asserted.
  *
- * Run: node dist/bench/build-speed.js [runs=3] [budgetMB=1024]
+ * Run: node dist/bench/build-speed.js [runs=3] [budgetMB=1024] [rows=all|zstd]
+ * (`zstd`: only the zstd rows — the pipeline, the cold build, the closure-known build.)
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { availableParallelism } from 'node:os';
@@ -30,6 +32,8 @@ import { generateStore } from './debian-store.js';
 
 const runs = Number(process.argv[2] ?? 3);
 const budgetMB = Number(process.argv[3] ?? 1024);
+/** `zstd`: only the zstd rows. */
+const rowsWanted = process.argv[4] ?? 'all';
 const cores = availableParallelism();
 const cli = resolve(fileURLToPath(import.meta.url), '../../builder/cli.js');
 const work = '/var/tmp/imgbuild-bench-build';
@@ -118,7 +122,18 @@ async function main(): Promise<void> {
   const top = store.roots.map((r) => join(store.dir, r.slice(store.storeDir.length + 1))).find((r) => largestFile(r) !== undefined)!;
   const edited = largestFile(top)!;
 
+  const zstdSpec = spec('zstd');
   for (let i = 0; i < runs; i++) {
+    // zstd: the pipeline, a cold build, and one with the closure known (scan cache filled, untimed).
+    add('pipeline zstd', shell(`${tarCmd} | zstd -T${cores} -3 -q | sha256sum`, store.dir));
+    const zstdCache = join(work, `cache-zstd-${i}`);
+    add('cold zstd', await imgbuild(['build', zstdSpec, '-o', join(work, `zstd-${i}.oci`)], { ...process.env, IMGBUILD_CACHE_DIR: zstdCache }));
+    rmSync(join(zstdCache, 'layers'), { recursive: true, force: true });
+    rmSync(join(work, `zstd-${i}.oci`), { recursive: true, force: true });
+    add('known zstd', await imgbuild(['build', zstdSpec, '-o', join(work, `zstd-known-${i}.oci`)], { ...process.env, IMGBUILD_CACHE_DIR: zstdCache }));
+    rmSync(zstdCache, { recursive: true, force: true });
+    rmSync(join(work, `zstd-known-${i}.oci`), { recursive: true, force: true });
+    if (rowsWanted === 'zstd') continue;
     add('pipeline gzip', shell(`${tarCmd} | pigz -p${cores} -6 -n | sha256sum`, store.dir));
     const cache = join(work, `cache-${i}`);
     const env = { ...process.env, IMGBUILD_CACHE_DIR: cache };
@@ -165,8 +180,18 @@ async function main(): Promise<void> {
     return xs.length ? `${Math.max(...xs).toFixed(0)} MiB` : '';
   };
   const mbps = (k: string) => `${(tarBytes / 1e6 / sec(k)).toFixed(0)} MB/s`;
+  const zstdRows = [
+    ['limit: tar | zstd -T' + cores + ' -3 | sha256sum', `${sec('pipeline zstd').toFixed(2)} s`, mbps('pipeline zstd'), '', '', '', ''],
+    ['imgbuild cold, zstd, OCI layout', `${sec('cold zstd').toFixed(2)} s`, mbps('cold zstd'), rss('cold zstd'), 'tar|zstd', (sec('cold zstd') / sec('pipeline zstd')).toFixed(2), '≤ 1.20'],
+    ['imgbuild zstd, closure known', `${sec('known zstd').toFixed(2)} s`, mbps('known zstd'), rss('known zstd'), 'tar|zstd', (sec('known zstd') / sec('pipeline zstd')).toFixed(2), '≤ 1.20'],
+  ];
+  const header = ['run', 'median wall', 'tar MB/s', 'peak RSS (max)', 'vs', 'ratio', 'target'];
+  if (rowsWanted === 'zstd') {
+    process.stdout.write(`\nbuild speed (zstd): ${paths.length} store paths, tar ${(tarBytes / 1e9).toFixed(2)} GB, ${cores} cores, median of ${runs}, Node ${process.version}\n\n${table([header, ...zstdRows])}\n`);
+    return;
+  }
   const rows = [
-    ['run', 'median wall', 'tar MB/s', 'peak RSS (max)', 'vs', 'ratio', 'target'],
+    header,
     ['limit: tar | pigz -p' + cores + ' -6 -n | sha256sum', `${sec('pipeline gzip').toFixed(2)} s`, mbps('pipeline gzip'), '', '', '', ''],
     ['imgbuild cold, gzip, OCI layout', `${sec('cold gzip').toFixed(2)} s`, mbps('cold gzip'), rss('cold gzip'), 'tar|pigz', (sec('cold gzip') / sec('pipeline gzip')).toFixed(2), '≤ 0.90'],
     ['imgbuild gzip, closure known', `${sec('known gzip').toFixed(2)} s`, mbps('known gzip'), rss('known gzip'), 'tar|pigz', (sec('known gzip') / sec('pipeline gzip')).toFixed(2), '≤ 0.90'],
@@ -179,6 +204,7 @@ async function main(): Promise<void> {
     ['imgbuild warm, nothing changed', `${sec('warm unchanged').toFixed(2)} s`, '', rss('warm unchanged'), 'cold gzip', (sec('warm unchanged') / sec('cold gzip')).toFixed(3), '< 0.05'],
     ['imgbuild warm, one top-level path edited', `${sec('warm top-level edit').toFixed(2)} s`, '', rss('warm top-level edit'), 'cold gzip', (sec('warm top-level edit') / sec('cold gzip')).toFixed(3), ''],
     ['imgbuild warm, fresh checkout of the store', `${sec('fresh checkout').toFixed(2)} s`, mbps('fresh checkout'), rss('fresh checkout'), 'cold gzip', (sec('fresh checkout') / sec('cold gzip')).toFixed(3), ''],
+    ...zstdRows,
   ];
   process.stdout.write(`\nbuild speed: ${paths.length} store paths, tar ${(tarBytes / 1e9).toFixed(2)} GB, ${cores} cores, median of ${runs}; edited ${edited.slice(store.dir.length + 1)}\n\n${table(rows)}\n`);
 }
