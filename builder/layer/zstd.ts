@@ -60,6 +60,8 @@ const cores = Math.max(1, availableParallelism());
 const frameSlots = pLimit(cores);
 /** Frames one stream holds at once (filling, compressing, or waiting for output in order): bounds memory. */
 const MAX_FRAMES_PER_STREAM = cores + 1;
+/** node:zlib's output buffer size for a frame. */
+const OUTPUT_CHUNK = 1024 * 1024;
 
 interface NodeZstd {
   createZstdCompress(options: { params: Record<number, number>; chunkSize: number }): zlib.Zlib & NodeJS.ReadWriteStream & { flush(kind: number, cb: () => void): void };
@@ -76,9 +78,9 @@ export function nativeZstdEncoder(): ZstdEncoder | undefined {
     frameSlots(
       () =>
         new Promise<Buffer>((resolve, reject) => {
-          // One output buffer holds the whole frame (zstd's bound is ~0.4% over the input), so a
-          // frame is one job on the pool. The bytes do not depend on it.
-          const stream = create({ params: { [ZSTD_c_compressionLevel]: ZSTD_LEVEL }, chunkSize: piece.length + (piece.length >> 7) + 64 * 1024 });
+          // Output in 1 MiB buffers (a 4 MiB frame gives ~1.3 MiB): one buffer of the frame's bound
+          // would be mostly empty and kept whole by the slice handed on. The bytes do not depend on it.
+          const stream = create({ params: { [ZSTD_c_compressionLevel]: ZSTD_LEVEL }, chunkSize: OUTPUT_CHUNK });
           const out: Buffer[] = [];
           stream.on('data', (d: Buffer) => out.push(d));
           stream.on('error', reject);
@@ -169,10 +171,12 @@ export async function pickZstdEncoder(candidates: readonly (() => Promise<ZstdEn
  * encoder, or on how the input is cut into writes.
  */
 export class FrameZstd {
-  private piece = Buffer.allocUnsafe(ZSTD_FRAME_SIZE);
+  private piece: Buffer;
   private filled = 0;
   private frames = 0;
-  private readonly pending: Promise<Buffer>[] = [];
+  private readonly pending: { piece: Buffer; out: Promise<Buffer> }[] = [];
+  /** Input buffers whose frame is done, for the next pieces: fresh 4 MiB buffers cost page faults and GC. */
+  private readonly spare: Buffer[] = [];
   private abandoned = false;
 
   constructor(
@@ -181,7 +185,7 @@ export class FrameZstd {
     private readonly maxFrames: number = MAX_FRAMES_PER_STREAM,
     private readonly frameSize: number = ZSTD_FRAME_SIZE,
   ) {
-    if (frameSize !== this.piece.length) this.piece = Buffer.allocUnsafe(frameSize);
+    this.piece = Buffer.allocUnsafe(frameSize);
     // A failed choice is read by the first drain; never unhandled.
     encoder.catch(() => undefined);
   }
@@ -195,7 +199,7 @@ export class FrameZstd {
       off += n;
       if (this.filled === this.frameSize) {
         this.dispatch(this.piece);
-        this.piece = Buffer.allocUnsafe(this.frameSize);
+        this.piece = this.spare.pop() ?? Buffer.allocUnsafe(this.frameSize);
         this.filled = 0;
         await this.drain(Math.max(0, Math.max(1, this.maxFrames) - 1));
       }
@@ -211,22 +215,24 @@ export class FrameZstd {
   /** Stops output: frames still compressing finish; their results (or errors) are dropped. */
   abandon(): void {
     this.abandoned = true;
-    for (const p of this.pending.splice(0)) p.catch(() => undefined);
+    for (const p of this.pending.splice(0)) p.out.catch(() => undefined);
   }
 
   private dispatch(piece: Buffer): void {
     this.frames++;
-    const p = this.encoder.then((e) => e.compress(piece));
+    const out = this.encoder.then((e) => e.compress(piece));
     // Rejections are read by drain (in order) or dropped by abandon; never unhandled.
-    p.catch(() => undefined);
-    this.pending.push(p);
+    out.catch(() => undefined);
+    this.pending.push({ piece, out });
   }
 
   /** Outputs finished frames, in order, until at most `keep` are pending. */
   private async drain(keep: number): Promise<void> {
     while (this.pending.length > keep) {
-      const out = await this.pending[0]!;
-      this.pending.shift();
+      const out = await this.pending[0]!.out;
+      // The encoder is done with the piece (node:zlib and the WebAssembly copy have consumed it).
+      const { piece } = this.pending.shift()!;
+      if (piece.length === this.frameSize) this.spare.push(piece);
       if (this.abandoned) return;
       this.onOutput(out);
     }
