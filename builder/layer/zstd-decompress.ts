@@ -26,6 +26,9 @@ export function createFzstdDecompressStream(): Transform {
   return new FzstdDecompress();
 }
 
+/** Bytes handed to fzstd at once. */
+const STEP = 16 * 1024;
+
 class FzstdDecompress extends Transform {
   // A copy of each block: fzstd may hand out a view of memory it reuses.
   private readonly decoder = new Decompress((data) => {
@@ -34,8 +37,9 @@ class FzstdDecompress extends Transform {
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     try {
-      // fzstd may keep a view of the chunk it was given while a block is incomplete: give it a copy.
-      this.decoder.push(new Uint8Array(chunk));
+      // fzstd emits every block it can complete from what it is given, so small steps bound what
+      // one call makes (as store/binary-cache does); it may keep a view of its input: a copy.
+      for (let off = 0; off < chunk.length; off += STEP) this.decoder.push(new Uint8Array(chunk.subarray(off, off + STEP)));
       cb();
     } catch (err) {
       cb(err as Error);
