@@ -13,6 +13,6 @@ test('the JSON Schema for editors lists every spec key, requires only name and r
     'pathsToLink', 'files', 'directories', 'symlinks', 'users', 'groups', 'perms', 'exclude', 'nixUid', 'nixGid', 'annotations',
   ]);
   for (const [key, prop] of Object.entries(schema.properties)) assert.ok(prop.description, `${key} has a description`);
-  assert.deepEqual(schema.properties.compressor?.enum, ['gzip', 'none']);
+  assert.deepEqual(schema.properties.compressor?.enum, ['gzip', 'none', 'zstd']);
   assert.ok(schema.properties.architecture?.enum?.includes('arm64'));
 });

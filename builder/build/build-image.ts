@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path';
 import type { ClosureGraph } from '../../layering/types.js';
 import { SpecError } from '../errors.js';
 import { assertReferenceDeflate } from '../layer/zlib-guard.js';
+import { zstdEncoder } from '../layer/zstd.js';
 import type { Image } from '../model/image.js';
 import type { ResolvedSpec } from '../spec/types.js';
 import { DirectoryStoreSource } from '../store/directory-source.js';
@@ -73,6 +74,9 @@ export async function specClosure(spec: ResolvedSpec, store: StoreSource, option
 }
 
 
+/** Whether the note on the WebAssembly zstd encoder was given (once per process, not per platform). */
+let wasmZstdNoted = false;
+
 /**
  * spec → closure → plan → layers → image. The image's layers come through the cache (a
  * decorator, cache/layer-source.ts): each is written now, taken from the cache, or made as an
@@ -81,6 +85,11 @@ export async function specClosure(spec: ResolvedSpec, store: StoreSource, option
 export async function buildImage(given: ResolvedSpec, ctx: BuildContext = {}, options: BuildOptions = {}): Promise<Build> {
   // Refuse before any work when this Node's zlib would give other gzip bytes than the reference.
   if (given.compressor === 'gzip') assertReferenceDeflate(ctx.env ?? {}, ctx.warn);
+  // The same for zstd: picks this thread's encoder (node:zlib, else WebAssembly), or refuses.
+  if (given.compressor === 'zstd' && (await zstdEncoder()).name !== 'node:zlib' && !wasmZstdNoted) {
+    wasmZstdNoted = true;
+    ctx.warn?.(`note: this Node (${process.version}) has no zstd of its own: zstd layers are compressed with libzstd built to WebAssembly (the same bytes, several times slower; Node 22.15 or later is native)`);
+  }
   const store = await specStore(given, ctx);
   const pool = workerPool(ctx);
   let spec: ResolvedSpec;

@@ -1,6 +1,6 @@
 import type { ContainerConfig } from '../../oci/schemas.js';
 /** How layers are compressed (layer/ writes them). */
-export type Compressor = 'gzip' | 'none';
+export type Compressor = 'gzip' | 'none' | 'zstd';
 import type { LayeringStrategy } from '../../layering/types.js';
 
 /**
