@@ -44,3 +44,8 @@ export { verifySpec, BUILD_CONDITIONS, type VerifyOptions, type VerifyResult, ty
 // Errors: one shape (code, message, hint)
 export { ImgbuildError, SpecError, StoreError, LayerContentError, OutputError } from './errors.js';
 export type { LayerBlob, LayerEntry, Compressor } from './layer/types.js';
+
+// SBOMs (SPDX 2.3, CycloneDX 1.6) of a build or an image, attached as OCI 1.1 referrers
+export { buildSboms, imageSbom, sbomDocument, sbomArtifact, sbomInputFromBuild, sbomInputFromImage, parseDrvName, storePathPurl, SBOM_FORMATS, SBOM_MEDIA_TYPES, type ImageSbom, type SbomFormat, type SbomInput } from './sbom/index.js';
+export { imageReferrers, pushReferrers, type ImageReferrers } from './transports/referrers.js';
+export { manifestAnnotations } from './build/annotations.js';

@@ -24,3 +24,5 @@ export type { RetryOptions } from './retry.js';
 export type { TransportOptions } from './transport.js';
 export * from './errors.js';
 export { pushInputFromBlobDir } from './layout.js';
+export { listReferrers, referrersFromApi, referrersFromTag, pushReferrer, fetchReferrerBlob } from './referrers.js';
+export type { ReferrersList, ReferrersVia, PushReferrerResult } from './referrers.js';

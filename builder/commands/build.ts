@@ -17,8 +17,11 @@ import { chunkSizeOf, lazyClient, type RegistryFlags } from './registry-flags.js
 import type { BuildDocument } from './documents.js';
 import { SCHEMA_VERSION } from './schema-version.js';
 import { formatPush, pushSummary, type PushSummary } from './push-summary.js';
+import { withCliMetadata, type MetadataFlags } from './metadata.js';
+import type { ImageSbom, SbomFormat } from '../sbom/index.js';
 
-interface BuildFlags extends StoreFlags, RegistryFlags {
+interface BuildFlags extends StoreFlags, RegistryFlags, MetadataFlags {
+  sbom?: string;
   output?: string;
   format: OutputFormat;
   stream?: boolean;
@@ -48,7 +51,8 @@ export async function runBuild(specFile: string, flags: BuildFlags): Promise<voi
     if (pushRef) chunkSizeOf(flags);
     if (flags.json && flags.stream) throw new ImgbuildError('usage', '--json and --stream both write to stdout', 'drop --json (the summary goes to stderr), or write a file with -o instead of --stream');
     if (flags.plan && flags.previous) throw new ImgbuildError('usage', '--plan and --previous cannot be used together', 'make the plan with `imgbuild plan --previous <image> --json`, then build with --plan alone');
-    const spec = await loadCliSpec(specFile, flags);
+    const sbomFormats = flags.sbom ? (await import('../sbom/index.js')).parseSbomFormats(flags.sbom) : [];
+    const spec = withCliMetadata(await loadCliSpec(specFile, flags), flags, process.env);
     // Installed once the spec is loaded: until then a signal ends the process as it would any
     // program (nothing is written while a spec loads), even a spec stuck in an endless loop.
     process.on('SIGINT', onSigint);
@@ -83,6 +87,12 @@ export async function runBuild(specFile: string, flags: BuildFlags): Promise<voi
     abort.signal.throwIfAborted();
     progress.onEvent(builtEvent(built));
 
+    const sboms = await makeSboms(built, sbomFormats);
+    const referrers = sboms.map((s) => s.artifact);
+    if (referrers.length > 0 && !pushRef && (flags.stream || flags.format === 'docker-archive')) {
+      progress.log('warning: a docker-archive holds no referrers: the SBOM is not attached anywhere (write -f oci or oci-archive, or --push; `imgbuild sbom` prints it)');
+    }
+
     let output: string | undefined;
     if (flags.stream) {
       const { streamDockerArchive } = await import('../transports/docker-archive.js');
@@ -91,7 +101,7 @@ export async function runBuild(specFile: string, flags: BuildFlags): Promise<voi
       });
     } else if (flags.output || !pushRef) {
       output = flags.output ?? defaultOutputPath(spec.name, flags.format);
-      await writeImage(flags.format === 'docker-archive' ? onePlatform(built) : artifact, flags.format, output, {}, { signal: abort.signal });
+      await writeImage(flags.format === 'docker-archive' ? onePlatform(built) : artifact, flags.format, output, { referrers }, { signal: abort.signal });
     }
     abort.signal.throwIfAborted();
 
@@ -100,6 +110,12 @@ export async function runBuild(specFile: string, flags: BuildFlags): Promise<voi
       const { pushImage } = await import('../transports/registry.js');
       const result = await pushImage(await client.get(), pushRef, artifact, { tags: flags.tag ?? [], chunkSize: chunkSizeOf(flags), ...pushProgress(progress, pushRef.toString()) });
       progress.onEvent({ phase: 'pushed', ...result });
+      if (referrers.length > 0) {
+        const { pushReferrers } = await import('../transports/referrers.js');
+        for (const r of await pushReferrers(await client.get(), pushRef, referrers)) {
+          progress.log(`attached ${r.digest} to ${r.subject} (${r.via === 'api' ? 'referrers API' : `referrers tag ${r.subject.replace(':', '-')}${r.indexUpdated ? '' : ', listed already'}`})`);
+        }
+      }
       progress.close();
       pushed = pushSummary(result, pushRef, flags.tag ?? []);
       if (flags.digestFile) await writeDigestFile(flags.digestFile, pushed.digest);
@@ -114,13 +130,26 @@ export async function runBuild(specFile: string, flags: BuildFlags): Promise<voi
       }
     }
     progress.close();
-    report(built, flags, output, pushed);
+    report(built, flags, output, pushed, sboms);
   } finally {
     progress.close();
     await client.close();
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigint);
   }
+}
+
+type PlatformSbom = ImageSbom & { platform: string };
+
+/** Each image's SBOMs (every platform's, for a multi-platform build), in the formats asked. */
+async function makeSboms(built: Built, formats: readonly SbomFormat[]): Promise<PlatformSbom[]> {
+  if (formats.length === 0) return [];
+  const { buildSboms } = await import('../sbom/index.js');
+  const out: PlatformSbom[] = [];
+  for (const b of 'index' in built ? built.builds : [built]) {
+    for (const s of await buildSboms(b, formats)) out.push({ ...s, platform: platformName(b.spec) });
+  }
+  return out;
 }
 
 /**
@@ -181,7 +210,7 @@ type BuiltLayer = Extract<BuildDocument, { layers: unknown }>['layers'][number];
  * written, what was pushed and how to look inside go to stderr; with --stream, stdout carries
  * the archive and everything else goes to stderr.
  */
-function report(built: Built, flags: BuildFlags, output: string | undefined, pushed: PushSummary | undefined): void {
+function report(built: Built, flags: BuildFlags, output: string | undefined, pushed: PushSummary | undefined, sboms: PlatformSbom[]): void {
   const { spec } = built;
   const artifact = 'index' in built ? built.index : built.image;
   const tag = artifact.refs[0]!.slice(spec.name.length + 1);
@@ -196,6 +225,9 @@ function report(built: Built, flags: BuildFlags, output: string | undefined, pus
     const where = {
       ...(output ? { format: flags.format, output } : {}),
       ...(pushed ? { reference: pushed.reference, tags: pushed.tags, pushed: pushed.pushed } : {}),
+      ...(sboms.length > 0
+        ? { sboms: sboms.map((s) => ({ platform: s.platform, format: s.format, mediaType: s.mediaType, subject: s.artifact.subject.digest, digest: s.artifact.descriptor.digest, size: s.bytes.length })) }
+        : {}),
     };
     const doc: BuildDocument = 'index' in built
       ? {
@@ -213,7 +245,9 @@ function report(built: Built, flags: BuildFlags, output: string | undefined, pus
     note(`wrote ${flags.format} ${output} (${artifact.refs[0]}, ${what})`);
   }
   if (pushed) formatPush(pushed).forEach(note);
-  if (output) note(`look inside: imgbuild inspect ${output}${flags.format === 'oci' ? `   or   skopeo inspect oci:${output}` : ''}`);
+  // With referrers in the layout, index.json has more than one entry: skopeo then needs the tag.
+  if (output) note(`look inside: imgbuild inspect ${output}${flags.format === 'oci' ? `   or   skopeo inspect oci:${output}${sboms.length > 0 ? `:${tag}` : ''}` : ''}`);
+  if (output && sboms.length > 0) note(`attached ${sboms.length} SBOM${sboms.length === 1 ? '' : 's'}: imgbuild referrers ${flags.format === 'oci' ? 'oci' : 'oci-archive'}:${output}:${tag}`);
   if (flags.stream) note(artifact.descriptor.digest);
   else process.stdout.write(`${pushed ? pushed.reference : artifact.descriptor.digest}\n`);
 }

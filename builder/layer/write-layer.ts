@@ -1,8 +1,7 @@
 import { closeSync, writeSync } from 'node:fs';
-import { MediaType } from '../../oci/media-types.js';
 import { throttle } from '../throttle.js';
 import type { BlobStore } from '../blobs/blob-store.js';
-import { createSink, type BlobSink } from './blob-sinks.js';
+import { createSink, layerMediaType, type BlobSink } from './blob-sinks.js';
 import { LayerEntryError } from './errors.js';
 import { DEFLATE_BLOCK_SIZE } from './gzip.js';
 import { TarChunker } from './tar-chunker.js';
@@ -40,7 +39,7 @@ export async function writeLayer(
     const measured = await sink.finish();
     open = false;
     closeSync(temp.fd);
-    const blob: LayerBlob = { ...measured, mediaType: compressor === 'gzip' ? MediaType.ociLayerGzip : MediaType.ociLayer };
+    const blob: LayerBlob = { ...measured, mediaType: layerMediaType(compressor) };
     // Committed even when a file of this digest exists: these bytes were just hashed, while that
     // file may be torn or damaged (a rename over it repairs it; a reader holding it keeps its copy).
     await store.commit(temp.path, blob.digest);
@@ -64,7 +63,7 @@ export async function measureLayer(entries: AsyncIterable<LayerEntry> | Iterable
   try {
     for await (const _ of feedTar(entries, options.header, sink, options.signal, options.onProgress));
     const measured = await sink.finish();
-    return { ...measured, mediaType: options.compressor === 'gzip' ? MediaType.ociLayerGzip : MediaType.ociLayer };
+    return { ...measured, mediaType: layerMediaType(options.compressor) };
   } catch (err) {
     sink.abandon();
     throw err;
@@ -149,5 +148,5 @@ export function checkDefaults(options: LayerWriteOptions): void {
   for (const [k, v] of [['uname', h.uname], ['gname', h.gname]] as const) {
     if (!/^[\x01-\x7f]{0,31}$/.test(v)) fail(`${k} ${JSON.stringify(v)} must be at most 31 ASCII characters`);
   }
-  if (options.compressor !== 'gzip' && options.compressor !== 'none') fail(`unknown compressor ${JSON.stringify(options.compressor)}`);
+  if (options.compressor !== 'gzip' && options.compressor !== 'none' && options.compressor !== 'zstd') fail(`unknown compressor ${JSON.stringify(options.compressor)}`);
 }

@@ -215,6 +215,7 @@ function resolveOne(input: unknown, options: ResolveOptions): ResolvedSpec {
     exclude: unique(spec.exclude ?? []),
     nixUid: spec.nixUid,
     nixGid: spec.nixGid,
+    ...(spec.annotations !== undefined ? { annotations: { ...spec.annotations } } : {}),
   };
 }
 

@@ -1,6 +1,6 @@
 import type { ContainerConfig } from '../../oci/schemas.js';
 /** How layers are compressed (layer/ writes them). */
-export type Compressor = 'gzip' | 'none';
+export type Compressor = 'gzip' | 'none' | 'zstd';
 import type { LayeringStrategy } from '../../layering/types.js';
 
 /**
@@ -75,6 +75,13 @@ export interface ImageSpec {
   nixUid?: number;
   /** Owner gid of /nix, /nix/store and the store entries (and the Nix database). Default: `gid` (0). */
   nixGid?: number;
+  /**
+   * OCI annotations on the image manifest (and on the index of a multi-platform image). With
+   * annotations (even `{}`), the standard keys imgbuild knows are filled too, unless given here:
+   * `org.opencontainers.image.created`, `.base.name`, `.base.digest`. Absent: no annotations,
+   * and the manifest is what it was without them (docs/sbom.md).
+   */
+  annotations?: Record<string, string>;
 }
 
 /** One `perms` rule: entries of store path `path` whose source path (`<path>/...`) the regex finds get these fields. */
@@ -345,6 +352,8 @@ export interface ResolvedSpec {
   /** Undefined: the store entries have the spec's uid/gid (as before these fields). */
   nixUid: number | undefined;
   nixGid: number | undefined;
+  /** The spec's `annotations` (plus `--annotation`s and CI metadata the CLI adds); undefined: the manifest gets none. */
+  annotations?: Record<string, string>;
   /**
    * A multi-platform spec: each platform's spec, resolved with its part's fields over the shared
    * ones (and no `platforms` of its own). Absent for a single-platform spec.

@@ -1,5 +1,7 @@
 import { copyFile, link, mkdir, stat, writeFile } from 'node:fs/promises';
 import { createWriteStream } from 'node:fs';
+import type { ReferrerArtifact } from '../../oci/referrers.js';
+import { layoutReferrers, withReferrerEntries } from './layout-referrers.js';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { canonicalJson } from '../../oci/canonical-json.js';
@@ -20,6 +22,8 @@ export const ociLayoutFile = canonicalJson({ imageLayoutVersion: '1.0.0' });
 export interface LayoutNaming {
   /** `name:tag` (or a bare tag) the image is tagged with; default the image's first ref. */
   ref?: string;
+  /** Artifacts referring to the image (or its platform images): SBOMs, kept as layout-referrers.ts says. */
+  referrers?: readonly ReferrerArtifact[];
 }
 
 /** How an output is written: `signal` stops it (the temp output is removed, nothing is left). */
@@ -86,9 +90,12 @@ export async function writeOciLayout(image: Image | Index, outDir: string, namin
   const { signal } = options;
   await writeDirAtomically(outDir, isOciLayout, async (dir) => {
     await mkdir(join(dir, 'blobs', 'sha256'), { recursive: true });
-    for (const blob of await artifactBlobs(image)) {
+    const referrers = layoutReferrers(naming.referrers ?? []);
+    const blobs = new Map([...referrers.blobs, ...(await artifactBlobs(image))].map((b) => [b.digest, b]));
+    for (const blob of blobs.values()) {
       signal?.throwIfAborted();
       const to = join(dir, 'blobs', 'sha256', digestHex(blob.digest));
+      // A local file is hashed before it is linked: a damaged one is read through its checked stream instead.
       if (blob.file && (await checkFile(blob.file, blob).then((c) => c.ok, () => false))) {
         await linkOrCopy(blob.file, to);
         continue;
@@ -96,8 +103,12 @@ export async function writeOciLayout(image: Image | Index, outDir: string, namin
       await pipeline(openBlob(blob), createWriteStream(to, { flags: 'wx' }), ...(signal ? [{ signal }] : []));
     }
     await writeFile(join(dir, 'oci-layout'), ociLayoutFile);
-    await writeFile(join(dir, 'index.json'), ociIndexJson(image, naming));
+    await writeFile(join(dir, 'index.json'), withReferrerEntries(ociIndexJson(image, naming), referrers.entries));
   });
+}
+
+async function isFileOfSize(path: string, size: number): Promise<boolean> {
+  return stat(path).then((s) => s.isFile() && s.size === size, () => false);
 }
 
 async function isOciLayout(dir: string): Promise<boolean> {
