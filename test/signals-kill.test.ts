@@ -153,6 +153,8 @@ interface KillRule {
   direction: 'request' | 'response';
   bytes: number;
   victim: () => ChildProcess | undefined;
+  /** Instead of killing: stop forwarding the response there (the client waits, mid-download), for the test to kill it when it sees fit. */
+  stall?: boolean;
 }
 
 async function killingProxy(upstream: number): Promise<{ host: string; arm(rule: KillRule | undefined): void; close(): Promise<void> }> {
@@ -170,7 +172,11 @@ async function killingProxy(upstream: number): Promise<{ host: string; arm(rule:
       let sent = 0;
       ur.on('data', (c: Buffer) => {
         sent += c.length;
-        if (hit?.direction === 'response' && sent >= hit.bytes) kill();
+        if (hit?.direction !== 'response' || sent < hit.bytes || armed !== hit) return;
+        if (!hit.stall) return kill();
+        armed = undefined;
+        ur.unpipe(res);
+        ur.pause();
       });
       ur.pipe(res);
     });
@@ -259,15 +265,24 @@ const client = new RegistryClient({ insecureRegistries: [${JSON.stringify(proxy.
 await pullImage(client, parseReference(${JSON.stringify(`${proxy.host}/kill/base:1`)}), { blobDir: ${JSON.stringify(join(cache, 'blobs'))}, platform: { os: 'linux', architecture: 'amd64' } });
 `,
     );
-    let pull: ChildProcess | undefined;
-    const pulled = new Promise<void>((resolve) => {
-      proxy.arm({ match: bigBlob, direction: 'response', bytes: 1024 * 1024, victim: () => pull });
-      pull = spawn(process.execPath, [script], { stdio: 'ignore' });
-      pull.once('exit', () => resolve());
-    });
-    // The layer the kill interrupts is the big one only when the small ones are fetched first: fetch sizes vary, so wait for any temp file.
+    // The big layer's response stalls after 1 MiB; once the pull's temp file holds bytes, SIGKILL.
+    proxy.arm({ match: bigBlob, direction: 'response', bytes: 1024 * 1024, victim: () => undefined, stall: true });
+    const pull = spawn(process.execPath, [script], { stdio: 'ignore' });
+    const pulled = new Promise<void>((resolve) => pull.once('exit', () => resolve()));
+    const partial = async () => {
+      const dir = join(cache, 'blobs', 'sha256');
+      for (const n of await readdir(dir).catch(() => [] as string[])) {
+        if (/^[0-9a-f]{64}\.tmp-\d+-/.test(n) && ((await stat(join(dir, n)).catch(() => undefined))?.size ?? 0) > 0) return true;
+      }
+      return false;
+    };
+    while (!(await partial())) {
+      if (pull.exitCode !== null) throw new Error(`the pull ended (${pull.exitCode}) before it was part-written`);
+      await sleep(5);
+    }
+    pull.kill('SIGKILL');
     await pulled;
-    assert.equal(pull!.signalCode, 'SIGKILL');
+    assert.equal(pull.signalCode, 'SIGKILL');
     const left = (await readdir(join(cache, 'blobs', 'sha256'))).filter((n) => /^[0-9a-f]{64}\.tmp-\d+-/.test(n));
     assert.ok(left.length > 0, 'the killed pull left a <hex>.tmp-<pid>-* file');
     await age(left.map((n) => join(cache, 'blobs', 'sha256', n)));
