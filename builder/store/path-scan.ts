@@ -5,6 +5,7 @@ import { dumpNar, narSize, readNarTree } from './nar.js';
 import { ArchitectureCollector, relativeBelow, type PathArchitectures } from './path-architectures.js';
 import { RefScanner } from './ref-scanner.js';
 import { ScanCache, targetsDigest } from './scan-cache.js';
+import { sharedValueOf, type Shareable } from './shared-value.js';
 import { fingerprintTree, treeFingerprint } from './tree-fingerprint.js';
 
 /** What one store path of a directory store holds, as far as the closure needs it. */
@@ -25,13 +26,19 @@ export interface StorePathScan {
   fromCache: boolean;
 }
 
+/** The hash parts a directory store's scans look for: every entry of the store directory. */
+export interface ScanTargets {
+  hashParts: string[];
+}
+
 /**
- * One store path to scan, as it crosses to a worker thread: the hash parts to look for (every
- * entry of the store directory) and where the scan cache is, if anywhere.
+ * One store path to scan, as it crosses to a worker thread: the hash parts to look for (a
+ * SharedValue: sent to each worker once, not with every job) and where the scan cache is, if
+ * anywhere.
  */
 export interface StorePathScanJob {
   fsPath: string;
-  hashParts: string[];
+  targets: Shareable<ScanTargets>;
   cacheDir: string | null;
   /** The logical store dir, whose paths the scan notes when the files name them. */
   storeDir: string;
@@ -107,9 +114,17 @@ export async function scanStorePath(
   return { narSize: size, contentId: id, architectures: elf.found, found, mentioned, fromCache: false };
 }
 
+/** The set and digest of a job's targets, made once per targets object (once per worker). */
+const lookups = new WeakMap<ScanTargets, { set: Set<string>; digest: () => string }>();
+
 /** `scanStorePath` for a job that came from another thread. */
 export function runStorePathScanJob(job: StorePathScanJob): Promise<StorePathScan> {
-  const targets = new Set(job.hashParts);
-  let digest: string | undefined;
-  return scanStorePath(job.fsPath, targets, () => (digest ??= targetsDigest(job.hashParts)), job.cacheDir === null ? undefined : new ScanCache(job.cacheDir), job.storeDir);
+  const targets = sharedValueOf(job.targets);
+  let lookup = lookups.get(targets);
+  if (!lookup) {
+    let digest: string | undefined;
+    lookup = { set: new Set(targets.hashParts), digest: () => (digest ??= targetsDigest(targets.hashParts)) };
+    lookups.set(targets, lookup);
+  }
+  return scanStorePath(job.fsPath, lookup.set, lookup.digest, job.cacheDir === null ? undefined : ScanCache.at(job.cacheDir), job.storeDir);
 }

@@ -42,6 +42,13 @@ export function targetsDigest(hashParts: Iterable<string>): string {
 export class ScanCache {
   constructor(readonly dir: string) {}
 
+  /** One instance per directory in this thread. */
+  static at(dir: string): ScanCache {
+    let c = instances.get(dir);
+    if (!c) instances.set(dir, (c = new ScanCache(dir)));
+    return c;
+  }
+
   private fileFor(fsPath: string): string {
     return join(this.dir, `${createHash('sha256').update(fsPath).digest('hex')}.json`);
   }
@@ -89,3 +96,5 @@ export class ScanCache {
     }
   }
 }
+
+const instances = new Map<string, ScanCache>();
