@@ -48,6 +48,8 @@ export class DirectoryStoreSource implements StoreSource {
   private readonly contentIds = new Map<string, string>();
   private readonly architectures = new Map<string, PathArchitectures>();
   private readonly absent = new Map<string, string[]>();
+  /** Closures in progress: scan records are written in packs until the last ends. */
+  private closures = 0;
   /** How many paths were read and scanned, and how many were answered by the scan cache. */
   readonly stats = { scanned: 0, cached: 0 };
 
@@ -139,11 +141,11 @@ export class DirectoryStoreSource implements StoreSource {
     // path that must be read is scanned on a free worker when there is one.
     let scan = await cachedScan(fsPath, entries, this.targets.digest, this.cache, this.storeDir);
     if (!scan) {
-      const job: StorePathScanJob = { fsPath, targets: this.targets.shared, cacheDir: this.cache?.dir ?? null, storeDir: this.storeDir };
+      const job: StorePathScanJob = { fsPath, targets: this.targets.shared, keepRecord: this.cache !== undefined, storeDir: this.storeDir };
       const offloaded = this.offload?.(job);
       if (offloaded) scan = await offloaded;
       else {
-        scan = await scanStorePath(fsPath, entries, this.targets.digest, this.cache, this.storeDir);
+        scan = await scanStorePath(fsPath, entries, this.targets.digest, this.cache !== undefined, this.storeDir);
         // A scan here is synchronous calls end to end: without a turn of the event loop, the
         // workers' answers (and new jobs for them) would wait until every path queued here is done.
         if (this.offload) await new Promise((resolve) => setImmediate(resolve));
@@ -151,6 +153,11 @@ export class DirectoryStoreSource implements StoreSource {
     }
     if (scan.fromCache) this.stats.cached++;
     else this.stats.scanned++;
+    if (scan.record) {
+      this.cache?.save(scan.record);
+      // Within a closure the records go out in packs (flushed at its end); a path asked alone, now.
+      if (this.closures === 0) this.cache?.flush();
+    }
     this.contentIds.set(storePath, scan.contentId);
     this.architectures.set(storePath, scan.architectures);
     // Store paths the files name that the directory lacks (a hand-made store missing a dependency).
@@ -172,6 +179,15 @@ export class DirectoryStoreSource implements StoreSource {
   }
 
   async closure(roots: string[], options: ClosureOptions = {}): Promise<ClosureGraph> {
+    this.closures++;
+    try {
+      return await this.closureOf(roots, options);
+    } finally {
+      if (--this.closures === 0) this.cache?.flush();
+    }
+  }
+
+  private async closureOf(roots: string[], options: ClosureOptions): Promise<ClosureGraph> {
     for (const root of roots) parseStorePath(root, this.storeDir, 'content path');
     const entries = await this.listEntries();
     for (const root of roots) {

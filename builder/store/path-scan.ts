@@ -4,7 +4,7 @@ import { ELF_HEAD_BYTES, ELF_MIN_SIZE } from './elf.js';
 import { dumpNar, narSize, readNarTree } from './nar.js';
 import { ArchitectureCollector, relativeBelow, type PathArchitectures } from './path-architectures.js';
 import { RefScanner } from './ref-scanner.js';
-import { ScanCache, targetsDigest } from './scan-cache.js';
+import { targetsDigest, type ScanCache, type ScanRecord } from './scan-cache.js';
 import { sharedValueOf, type Shareable } from './shared-value.js';
 import { fingerprintTree, treeFingerprint } from './tree-fingerprint.js';
 
@@ -24,6 +24,8 @@ export interface StorePathScan {
   mentioned: string[] | null;
   /** Whether a scan record answered (no file content was read). */
   fromCache: boolean;
+  /** The record to save of a scan asked to keep one (saved by the thread owning the cache). */
+  record?: ScanRecord;
 }
 
 /** The hash parts a directory store's scans look for: every entry of the store directory. */
@@ -39,7 +41,8 @@ export interface ScanTargets {
 export interface StorePathScanJob {
   fsPath: string;
   targets: Shareable<ScanTargets>;
-  cacheDir: string | null;
+  /** Whether the result carries the scan record to save. */
+  keepRecord: boolean;
   /** The logical store dir, whose paths the scan notes when the files name them. */
   storeDir: string;
 }
@@ -65,13 +68,13 @@ export async function cachedScan(
 /**
  * Finds which of `targets` the path at `fsPath` references, the way Nix does (their hash parts
  * in its NAR serialisation), its NAR size, its content id and the architectures of its ELF files,
- * by reading the whole path once; saves a scan record.
+ * by reading the whole path once; with `keepRecord`, the result carries the scan record to save.
  */
 export async function scanStorePath(
   fsPath: string,
   targets: { has(hashPart: string): boolean },
   digestOfTargets: () => string,
-  cache: ScanCache | undefined,
+  keepRecord: boolean,
   storeDir: string,
 ): Promise<StorePathScan> {
   const tree = await readNarTree(fsPath);
@@ -98,20 +101,22 @@ export async function scanStorePath(
   const mentioned = scanner.mentioned ? [...scanner.mentioned].sort() : null;
   const size = narSize(tree);
   const id = contentId(nar.digest('hex'), tree);
-  await cache?.save({
-    v: 4,
-    fsPath,
-    fingerprint,
-    narSize: size,
-    contentId: id,
-    architectures: elf.found,
-    windows: scanner.windows ? [...scanner.windows].sort() : null,
-    targetsDigest: digestOfTargets(),
-    found,
-    storeDir,
-    mentioned,
-  });
-  return { narSize: size, contentId: id, architectures: elf.found, found, mentioned, fromCache: false };
+  const record: ScanRecord | undefined = keepRecord
+    ? {
+        v: 4,
+        fsPath,
+        fingerprint,
+        narSize: size,
+        contentId: id,
+        architectures: elf.found,
+        windows: scanner.windows ? [...scanner.windows].sort() : null,
+        targetsDigest: digestOfTargets(),
+        found,
+        storeDir,
+        mentioned,
+      }
+    : undefined;
+  return { narSize: size, contentId: id, architectures: elf.found, found, mentioned, fromCache: false, ...(record ? { record } : {}) };
 }
 
 /** The set and digest of a job's targets, made once per targets object (once per worker). */
@@ -126,5 +131,5 @@ export function runStorePathScanJob(job: StorePathScanJob): Promise<StorePathSca
     lookup = { set: new Set(targets.hashParts), digest: () => (digest ??= targetsDigest(targets.hashParts)) };
     lookups.set(targets, lookup);
   }
-  return scanStorePath(job.fsPath, lookup.set, lookup.digest, job.cacheDir === null ? undefined : ScanCache.at(job.cacheDir), job.storeDir);
+  return scanStorePath(job.fsPath, lookup.set, lookup.digest, job.keepRecord, job.storeDir);
 }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { mkdir, rename, unlink, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { threadId } from 'node:worker_threads';
 import type { PathArchitectures } from './path-architectures.js';
 
 /**
@@ -39,7 +39,34 @@ export function targetsDigest(hashParts: Iterable<string>): string {
   return createHash('sha256').update([...hashParts].sort().join('\n')).digest('hex');
 }
 
+/** Records kept in memory before they are written as one pack (a few hundred KiB for tiny paths). */
+const PACK_RECORDS = 1024;
+/** Packs of one store directory read by a closure past which its last flush merges them into one. */
+const MERGE_PACKS = 8;
+
+type Found = { narSize: number; contentId: string; architectures: PathArchitectures; found: string[]; mentioned: string[] | null };
+
+/**
+ * Scan records of one cache directory. They are written in packs (`pack-<dir>-<unique>.jsonl`,
+ * one record a line, `<dir>` naming the store directory of their paths): one file per ~1,000
+ * records, where a file per record cost a file creation per store path (50–500 µs each here,
+ * most of a cold build of 50,000 tiny paths), and a warm build reads one file per store
+ * directory instead of one per path. A pack is written whole (temp file + rename), so concurrent
+ * builds never read half of one; two builds may both hold a record for a path, and the one whose
+ * fingerprint matches the files answers. A directory's packs are merged into one once a closure
+ * has read more than a few. Records of the older layout (`<sha256 of fsPath>.json`) are still read.
+ */
 export class ScanCache {
+  /** The cache directory's file names, listed at the first lookup. */
+  private listed: Set<string> | undefined;
+  /** Per store directory (scope): its packs' records by fsPath, and the packs read. */
+  private readonly scopes = new Map<string, { records: Map<string, ScanRecord[]>; packs: string[] }>();
+  /** Records saved and not yet written, by scope. */
+  private pending = new Map<string, ScanRecord[]>();
+  private pendingCount = 0;
+  /** fsPaths whose records were found stale (fingerprint changed): not carried into a merged pack. */
+  private readonly stale = new Set<string>();
+
   constructor(readonly dir: string) {}
 
   /** One instance per directory in this thread. */
@@ -49,8 +76,43 @@ export class ScanCache {
     return c;
   }
 
-  private fileFor(fsPath: string): string {
-    return join(this.dir, `${createHash('sha256').update(fsPath).digest('hex')}.json`);
+  private legacyName(fsPath: string): string {
+    return `${createHash('sha256').update(fsPath).digest('hex')}.json`;
+  }
+
+  private scopeOf(fsPath: string): { key: string; records: Map<string, ScanRecord[]>; packs: string[] } {
+    const key = createHash('sha256').update(dirname(fsPath)).digest('hex').slice(0, 16);
+    let scope = this.scopes.get(key);
+    if (!scope) {
+      scope = { records: new Map(), packs: [] };
+      this.listed ??= listFiles(this.dir);
+      const prefix = `pack-${key}-`;
+      for (const name of [...this.listed].sort()) {
+        if (!name.startsWith(prefix) || !name.endsWith('.jsonl')) continue;
+        let text: string;
+        try {
+          text = readFileSync(join(this.dir, name), 'utf8');
+        } catch {
+          continue; // merged away by another build since the listing: its records are in the merged pack
+        }
+        scope.packs.push(name);
+        for (const line of text.split('\n')) {
+          if (!line) continue;
+          let rec: ScanRecord;
+          try {
+            rec = JSON.parse(line) as ScanRecord;
+          } catch {
+            continue;
+          }
+          if (typeof rec?.fsPath !== 'string') continue;
+          const list = scope.records.get(rec.fsPath);
+          if (list) list.push(rec);
+          else scope.records.set(rec.fsPath, [rec]);
+        }
+      }
+      this.scopes.set(key, scope);
+    }
+    return { key, ...scope };
   }
 
   /**
@@ -64,37 +126,126 @@ export class ScanCache {
     targets: { has(hashPart: string): boolean },
     digestOfTargets: () => string,
     storeDir: string,
-  ): Promise<{ narSize: number; contentId: string; architectures: PathArchitectures; found: string[]; mentioned: string[] | null } | undefined> {
-    let rec: ScanRecord;
-    try {
-      // A synchronous read: a warm build reads one small record per store path, and a thread-pool
-      // round trip per call (open, stat, read, close) cost several times the reads themselves.
-      rec = JSON.parse(readFileSync(this.fileFor(fsPath), 'utf8')) as ScanRecord;
-    } catch {
-      return undefined; // absent or unreadable: scan again
+  ): Promise<Found | undefined> {
+    const candidates = [...(this.scopeOf(fsPath).records.get(fsPath) ?? [])];
+    const legacy = this.legacyName(fsPath);
+    if (this.listed!.has(legacy)) {
+      try {
+        candidates.push(JSON.parse(readFileSync(join(this.dir, legacy), 'utf8')) as ScanRecord);
+      } catch {
+        // unreadable: as if absent
+      }
     }
-    if (rec.v !== 4 || rec.fsPath !== fsPath || typeof rec.contentId !== 'string' || typeof rec.architectures !== 'object' || rec.architectures === null) return undefined;
-    if (rec.storeDir !== storeDir || (rec.mentioned !== null && !Array.isArray(rec.mentioned))) return undefined;
-    if (rec.fingerprint !== fingerprint()) return undefined;
-    const { narSize, contentId, architectures, mentioned } = rec;
-    if (rec.windows) return { narSize, contentId, architectures, mentioned, found: rec.windows.filter((w) => targets.has(w)) };
-    if (rec.targetsDigest === digestOfTargets()) return { narSize, contentId, architectures, mentioned, found: rec.found };
+    if (candidates.length === 0) return undefined;
+    let print: string | undefined;
+    for (const rec of candidates.reverse()) {
+      if (rec.v !== 4 || rec.fsPath !== fsPath || typeof rec.contentId !== 'string' || typeof rec.architectures !== 'object' || rec.architectures === null) continue;
+      if (rec.storeDir !== storeDir || (rec.mentioned !== null && !Array.isArray(rec.mentioned))) continue;
+      if (rec.fingerprint !== (print ??= fingerprint())) continue;
+      const { narSize, contentId, architectures, mentioned } = rec;
+      if (rec.windows) return { narSize, contentId, architectures, mentioned, found: rec.windows.filter((w) => targets.has(w)) };
+      if (rec.targetsDigest === digestOfTargets()) return { narSize, contentId, architectures, mentioned, found: rec.found };
+    }
+    if (print !== undefined) this.stale.add(fsPath);
     return undefined;
   }
 
-  /** Saves a record atomically (temp file + rename), so concurrent builds never read half a file. */
-  async save(rec: ScanRecord): Promise<void> {
-    await mkdir(this.dir, { recursive: true });
-    const file = this.fileFor(rec.fsPath);
-    const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+  /** Keeps a record to write with the next pack (`flush`; written at once past PACK_RECORDS). */
+  save(rec: ScanRecord): void {
+    const key = createHash('sha256').update(dirname(rec.fsPath)).digest('hex').slice(0, 16);
+    const list = this.pending.get(key);
+    if (list) list.push(rec);
+    else this.pending.set(key, [rec]);
+    if (++this.pendingCount >= PACK_RECORDS) this.writePending(false);
+  }
+
+  /**
+   * Writes the records kept so far. At the end of a closure (`merge`), a store directory whose
+   * packs read were more than MERGE_PACKS gets them merged into one (stale records dropped).
+   */
+  flush(): void {
+    this.writePending(true);
+  }
+
+  private writePending(merge: boolean): void {
+    const pending = this.pending;
+    this.pending = new Map();
+    this.pendingCount = 0;
+    const keys = new Set(pending.keys());
+    if (merge) for (const [key, scope] of this.scopes) if (scope.packs.length > MERGE_PACKS) keys.add(key);
+    for (const key of keys) {
+      const scope = merge ? this.scopes.get(key) : undefined;
+      const fresh = pending.get(key) ?? [];
+      if (scope && scope.packs.length > MERGE_PACKS) {
+        // Every record still worth keeping: the new ones, and the old ones of paths whose files
+        // were not seen changed (paths of other images of the same store too).
+        const kept = [...fresh];
+        const renewed = new Set(fresh.map((r) => r.fsPath));
+        for (const [fsPath, recs] of scope.records) {
+          if (renewed.has(fsPath) || this.stale.has(fsPath)) continue;
+          const prints = new Set<string>();
+          for (const r of recs) if (!prints.has(r.fingerprint)) prints.add(r.fingerprint), kept.push(r);
+        }
+        if (this.writePack(key, kept)) {
+          for (const name of scope.packs) {
+            try {
+              unlinkSync(join(this.dir, name));
+            } catch {
+              // merged by another build already
+            }
+          }
+          scope.packs = [];
+        }
+      } else if (fresh.length > 0) this.writePack(key, fresh);
+    }
+  }
+
+  /** Writes one pack atomically; false when it could not be written (a rescan next time, nothing worse). */
+  private writePack(key: string, records: ScanRecord[]): boolean {
+    const name = `pack-${key}-${Date.now().toString(36)}-${process.pid}-${threadId}-${Math.random().toString(36).slice(2)}.jsonl`;
+    const file = join(this.dir, name);
+    const tmp = `${file}.tmp`;
     try {
-      await writeFile(tmp, JSON.stringify(rec));
-      await rename(tmp, file);
+      mkdirSync(this.dir, { recursive: true });
+      writeFileSync(tmp, records.map((r) => `${JSON.stringify(r)}\n`).join(''));
+      renameSync(tmp, file);
+      return true;
     } catch {
-      // A cache that cannot be written only costs a rescan next time.
-      await unlink(tmp).catch(() => undefined);
+      try {
+        unlinkSync(tmp);
+      } catch {
+        // never written
+      }
+      return false;
     }
   }
 }
 
 const instances = new Map<string, ScanCache>();
+
+function listFiles(dir: string): Set<string> {
+  try {
+    return new Set(readdirSync(dir));
+  } catch {
+    return new Set(); // no scan dir yet: every lookup misses
+  }
+}
+
+/** Every scan record under `dir`, packs and single files alike, in file-name order (for tests and inspection). */
+export function readScanRecords(dir: string): ScanRecord[] {
+  const out: ScanRecord[] = [];
+  for (const name of [...listFiles(dir)].sort()) {
+    if (name.endsWith('.jsonl')) {
+      for (const line of readFileSync(join(dir, name), 'utf8').split('\n')) if (line) out.push(JSON.parse(line) as ScanRecord);
+    } else if (name.endsWith('.json')) out.push(JSON.parse(readFileSync(join(dir, name), 'utf8')) as ScanRecord);
+  }
+  return out;
+}
+
+/** Replaces every scan record under `dir` with `records` (any shape: tests write old versions), as packs. */
+export function replaceScanRecords(dir: string, records: readonly object[]): void {
+  for (const name of listFiles(dir)) if (name.endsWith('.json') || name.endsWith('.jsonl')) unlinkSync(join(dir, name));
+  const cache = new ScanCache(dir);
+  for (const r of records) cache.save(r as ScanRecord);
+  cache.flush();
+}
