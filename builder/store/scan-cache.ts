@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { threadId } from 'node:worker_threads';
 import type { PathArchitectures } from './path-architectures.js';
@@ -59,8 +59,12 @@ type Found = { narSize: number; contentId: string; architectures: PathArchitectu
 export class ScanCache {
   /** The cache directory's file names, listed at the first lookup. */
   private listed: Set<string> | undefined;
-  /** Per store directory (scope): its packs' records by fsPath, and the packs read. */
-  private readonly scopes = new Map<string, { records: Map<string, ScanRecord[]>; packs: string[] }>();
+  /**
+   * Per store directory (scope): the packs read, and where in them each fsPath's records are
+   * (pack, offset, length, flat), read and parsed when the path is looked up: memory holds a
+   * path's name and three numbers, not its record.
+   */
+  private readonly scopes = new Map<string, Scope>();
   /** Records saved and not yet written, by scope. */
   private pending = new Map<string, ScanRecord[]>();
   private pendingCount = 0;
@@ -80,39 +84,51 @@ export class ScanCache {
     return `${createHash('sha256').update(fsPath).digest('hex')}.json`;
   }
 
-  private scopeOf(fsPath: string): { key: string; records: Map<string, ScanRecord[]>; packs: string[] } {
+  private scopeOf(fsPath: string): Scope {
     const key = createHash('sha256').update(dirname(fsPath)).digest('hex').slice(0, 16);
     let scope = this.scopes.get(key);
     if (!scope) {
-      scope = { records: new Map(), packs: [] };
+      scope = { key, records: new Map(), packs: [], fds: [] };
       this.listed ??= listFiles(this.dir);
       const prefix = `pack-${key}-`;
       for (const name of [...this.listed].sort()) {
         if (!name.startsWith(prefix) || !name.endsWith('.jsonl')) continue;
-        let text: string;
+        const pack = scope.packs.length;
+        let fd: number;
         try {
-          text = readFileSync(join(this.dir, name), 'utf8');
+          fd = openSync(join(this.dir, name), 'r');
         } catch {
           continue; // merged away by another build since the listing: its records are in the merged pack
         }
         scope.packs.push(name);
-        for (const line of text.split('\n')) {
-          if (!line) continue;
-          let rec: ScanRecord;
-          try {
-            rec = JSON.parse(line) as ScanRecord;
-          } catch {
-            continue;
-          }
-          if (typeof rec?.fsPath !== 'string') continue;
-          const list = scope.records.get(rec.fsPath);
-          if (list) list.push(rec);
-          else scope.records.set(rec.fsPath, [rec]);
-        }
+        scope.fds.push(fd);
+        eachLine(fd, (line, offset, length) => {
+          const path = fsPathOf(line);
+          if (path === undefined) return;
+          const list = scope!.records.get(path);
+          if (list) list.push(pack, offset, length);
+          else scope!.records.set(path, [pack, offset, length]);
+        });
       }
       this.scopes.set(key, scope);
     }
-    return { key, ...scope };
+    return scope;
+  }
+
+  /** The record lines of `where` (flat pack, offset, length triples); a pack gone since is skipped. */
+  private linesAt(scope: Scope, where: readonly number[]): string[] {
+    const out: string[] = [];
+    for (let i = 0; i < where.length; i += 3) {
+      const pack = where[i]!;
+      try {
+        scope.fds[pack] ??= openSync(join(this.dir, scope.packs[pack]!), 'r');
+        const buf = Buffer.allocUnsafe(where[i + 2]!);
+        if (readSync(scope.fds[pack]!, buf, 0, buf.length, where[i + 1]!) === buf.length) out.push(buf.toString('utf8'));
+      } catch {
+        // merged away by another build: as if absent
+      }
+    }
+    return out;
   }
 
   /**
@@ -127,7 +143,17 @@ export class ScanCache {
     digestOfTargets: () => string,
     storeDir: string,
   ): Promise<Found | undefined> {
-    const candidates = [...(this.scopeOf(fsPath).records.get(fsPath) ?? [])];
+    const scope = this.scopeOf(fsPath);
+    const candidates: ScanRecord[] = [];
+    for (const line of this.linesAt(scope, scope.records.get(fsPath) ?? [])) {
+      try {
+        candidates.push(JSON.parse(line) as ScanRecord);
+      } catch {
+        // not a record: as if absent
+      }
+    }
+    // A path is looked up once per closure: its records are let go, unless a merge will want them.
+    if (scope.packs.length <= MERGE_PACKS) scope.records.delete(fsPath);
     const legacy = this.legacyName(fsPath);
     if (this.listed!.has(legacy)) {
       try {
@@ -179,12 +205,11 @@ export class ScanCache {
       if (scope && scope.packs.length > MERGE_PACKS) {
         // Every record still worth keeping: the new ones, and the old ones of paths whose files
         // were not seen changed (paths of other images of the same store too).
-        const kept = [...fresh];
+        const kept = fresh.map((r) => JSON.stringify(r));
         const renewed = new Set(fresh.map((r) => r.fsPath));
-        for (const [fsPath, recs] of scope.records) {
+        for (const [fsPath, where] of scope.records) {
           if (renewed.has(fsPath) || this.stale.has(fsPath)) continue;
-          const prints = new Set<string>();
-          for (const r of recs) if (!prints.has(r.fingerprint)) prints.add(r.fingerprint), kept.push(r);
+          kept.push(...new Set(this.linesAt(scope, where))); // the same record saved twice (two builds at once) kept once
         }
         if (this.writePack(key, kept)) {
           for (const name of scope.packs) {
@@ -195,19 +220,27 @@ export class ScanCache {
             }
           }
           scope.packs = [];
+          scope.records.clear();
         }
-      } else if (fresh.length > 0) this.writePack(key, fresh);
+      } else if (fresh.length > 0) this.writePack(key, fresh.map((r) => JSON.stringify(r)));
+    }
+    // Packs are opened again if a later lookup needs them; none is held open between closures.
+    if (merge) {
+      for (const scope of this.scopes.values()) {
+        for (const fd of scope.fds) if (fd !== undefined) closeSync(fd);
+        scope.fds = [];
+      }
     }
   }
 
-  /** Writes one pack atomically; false when it could not be written (a rescan next time, nothing worse). */
-  private writePack(key: string, records: ScanRecord[]): boolean {
+  /** Writes one pack of JSON lines atomically; false when it could not be written (a rescan next time, nothing worse). */
+  private writePack(key: string, lines: string[]): boolean {
     const name = `pack-${key}-${Date.now().toString(36)}-${process.pid}-${threadId}-${Math.random().toString(36).slice(2)}.jsonl`;
     const file = join(this.dir, name);
     const tmp = `${file}.tmp`;
     try {
       mkdirSync(this.dir, { recursive: true });
-      writeFileSync(tmp, records.map((r) => `${JSON.stringify(r)}\n`).join(''));
+      writeFileSync(tmp, lines.map((l) => `${l}\n`).join(''));
       renameSync(tmp, file);
       return true;
     } catch {
@@ -222,6 +255,61 @@ export class ScanCache {
 }
 
 const instances = new Map<string, ScanCache>();
+
+interface Scope {
+  key: string;
+  records: Map<string, number[]>;
+  packs: string[];
+  /** An open descriptor per pack while a closure reads it (undefined: open it again when needed). */
+  fds: (number | undefined)[];
+}
+
+/** Calls `take` with each non-empty line of the file and its byte offset and length, reading 1 MiB at a time. */
+function eachLine(fd: number, take: (line: string, offset: number, length: number) => void): void {
+  const chunk = Buffer.allocUnsafe(1 << 20);
+  let carry: Buffer = Buffer.alloc(0);
+  let carryAt = 0;
+  for (let pos = 0; ; ) {
+    const n = readSync(fd, chunk, 0, chunk.length, pos);
+    if (n === 0) break;
+    const data = carry.length > 0 ? Buffer.concat([carry, chunk.subarray(0, n)]) : chunk.subarray(0, n);
+    const base = carry.length > 0 ? carryAt : pos;
+    let start = 0;
+    for (let nl = data.indexOf(0x0a); nl >= 0; nl = data.indexOf(0x0a, start)) {
+      if (nl > start) take(data.toString('utf8', start, Math.min(nl, start + 4096)), base + start, nl - start);
+      start = nl + 1;
+    }
+    carry = Buffer.from(data.subarray(start));
+    carryAt = base + start;
+    pos += n;
+  }
+}
+
+const RECORD_START = '{"v":4,"fsPath":';
+
+/**
+ * The fsPath of a record line without parsing it all (records are written `{"v":4,"fsPath":…,
+ * "fingerprint":…`); any other line is parsed. A wrong answer costs nothing: lookup checks the
+ * parsed record's fsPath.
+ */
+function fsPathOf(line: string): string | undefined {
+  if (line.startsWith(RECORD_START)) {
+    const end = line.indexOf('","fingerprint":', RECORD_START.length);
+    if (end > 0) {
+      try {
+        return JSON.parse(line.slice(RECORD_START.length, end + 1)) as string;
+      } catch {
+        // fall through to a full parse
+      }
+    }
+  }
+  try {
+    const rec = JSON.parse(line) as { fsPath?: unknown };
+    return typeof rec?.fsPath === 'string' ? rec.fsPath : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 function listFiles(dir: string): Set<string> {
   try {
