@@ -55,7 +55,9 @@ const storeOptions = (cmd: Command) =>
     .option('--store-dir <path>', 'logical store dir written into the image (default /nix/store)')
     .option('--nix', 'take store paths and their closure from the Nix installation (contents may be installables such as nixpkgs#hello)')
     .option('--closure-file <file>', 'take the closure from this file (nix path-info --json, exportReferencesGraph or closureInfo output) and the files from --store or the store dir')
-    .option('--verify-store', 'check the NAR hashes the Nix store or closure file gives against the files');
+    .option('--verify-store', 'check the NAR hashes the Nix store or closure file gives against the files')
+    .option('--substituter <url>', 'take store paths and their closure from this Nix binary cache (https://…, http://…, file:///…): narinfos and NARs, checked and streamed into the layers, no Nix or /nix/store needed')
+    .option('--trusted-public-key <key>', "with a binary cache: refuse every path not signed by one of these keys (Nix's name:base64 format, repeatable)", collect);
 
 registryOptions(storeOptions(
   program
@@ -71,7 +73,8 @@ registryOptions(storeOptions(
     .option('--platform <os/arch[/variant]>', "build only this platform of a multi-platform spec (repeatable); a docker-archive or --stream holds one", collect)
     .option('--push <reference>', 'push the image to a registry (e.g. ghcr.io/org/app:1.0); no file is written unless -o is given')
     .option('--tag <tag>', 'with --push: also push under this tag (repeatable)', collect)
-    .option('--digest-file <file>', 'with --push: write the pushed manifest digest to this file'),
+    .option('--digest-file <file>', 'with --push: write the pushed manifest digest to this file')
+    .option('--cache-ref <repo[:tag]>', "keep layer records in this registry repository (default tag imgbuild-layers; overrides the spec's cache.ref): fetched before the build, so layers the --push target already holds are neither read from the store nor sent; pushed after it"),
 )).action(lazy(() => import('./commands/build.js'), 'runBuild'));
 
 registryOptions(

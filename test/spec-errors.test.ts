@@ -29,7 +29,7 @@ test('an unknown key suggests the closest known key', () => {
 });
 
 test('an unknown key with nothing close lists the known keys', () => {
-  assert.deepEqual(one({ store: { dir: 'x', banana: 1 } }), ['store.banana: unknown key; known keys: kind, dir, storeDir, closureFile, verify']);
+  assert.deepEqual(one({ store: { dir: 'x', banana: 1 } }), ['store.banana: unknown key; known keys: kind, dir, storeDir, closureFile, verify, url, publicKeys']);
 });
 
 test('dockerTools arguments imgbuild does not take say what to do instead', () => {

@@ -37,9 +37,9 @@ export interface Build {
 }
 
 /** The store a spec names, unless the context gives one. */
-export async function specStore(spec: ResolvedSpec, ctx: Pick<BuildContext, 'store' | 'cacheDir' | 'env'> = {}): Promise<StoreSource> {
+export async function specStore(spec: ResolvedSpec, ctx: Pick<BuildContext, 'store' | 'cacheDir' | 'env' | 'signal'> = {}): Promise<StoreSource> {
   if (ctx.store) return ctx.store;
-  const { kind, dir, storeDir, storeDirGiven, closureFile, verify } = spec.store;
+  const { kind, dir, storeDir, storeDirGiven, closureFile, verify, url, publicKeys } = spec.store;
   const scanCache = ctx.cacheDir ? join(ctx.cacheDir, 'scan') : false;
   if (kind === 'directory' && !dir) {
     if (spec.contents.length === 0 && spec.copyToRoot.length === 0) return new EmptyStoreSource(storeDir);
@@ -55,6 +55,9 @@ export async function specStore(spec: ResolvedSpec, ctx: Pick<BuildContext, 'sto
     cwd: dirname(spec.file),
     cacheDir: scanCache,
     ...(ctx.env ? { env: ctx.env } : {}),
+    ...(url !== undefined ? { url } : {}),
+    ...(publicKeys !== undefined ? { publicKeys } : {}),
+    ...(ctx.signal ? { fetch: { signal: ctx.signal } } : {}),
   });
 }
 

@@ -65,7 +65,8 @@ export async function runBuild(specFile: string, flags: BuildFlags): Promise<voi
       // build instead of holding up the process's exit (~70 ms here, bench/README.md).
       await (await client.get()).origin(pushRef.registry);
     }
-    const ctx = cliBuildContext({ signal: abort.signal, onEvent: (e) => progress.onEvent(e), warn: (m) => progress.log(m), registry: client.get });
+    const records = spec.cacheRef ? await fetchLayerRecords(spec.cacheRef, client, pushRef, (m) => progress.log(m)) : undefined;
+    const ctx = cliBuildContext({ signal: abort.signal, onEvent: (e) => progress.onEvent(e), warn: (m) => progress.log(m), registry: client.get, ...(records ? { layerHints: records } : {}) });
     let built: Built;
     if (multi) {
       const previous = await previousByPlatform(flags.previous, flags);
@@ -97,6 +98,15 @@ export async function runBuild(specFile: string, flags: BuildFlags): Promise<voi
       pushed = pushSummary(result, pushRef, flags.tag ?? []);
       if (flags.digestFile) await writeFile(flags.digestFile, `${pushed.digest}\n`);
     }
+    if (records) {
+      // The image is out: the records are a hint for the next build, so failing to keep them only warns.
+      try {
+        const kept = await records.push();
+        progress.log(`layer records: ${kept.records} kept in ${records.ref.toString()} (${kept.digest})`);
+      } catch (e) {
+        progress.log(`warning: the layer records were not pushed to ${records.ref.toString()}: ${(e as Error).message}`);
+      }
+    }
     progress.close();
     report(built, flags, output, pushed);
   } finally {
@@ -105,6 +115,19 @@ export async function runBuild(specFile: string, flags: BuildFlags): Promise<voi
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigint);
   }
+}
+
+/**
+ * The layer records at `--cache-ref` (spec `cache.ref`), checked against the push target: a
+ * records tag that does not exist yet is a first build, not an error.
+ */
+async function fetchLayerRecords(cacheRef: string, client: ReturnType<typeof lazyClient>, pushRef: { registry: string; repository: string } | undefined, log: (m: string) => void) {
+  const { RegistryLayerRecords, recordsReference } = await import('../transports/registry-records.js');
+  recordsReference(cacheRef); // a malformed ref is refused before anything is fetched
+  const target = pushRef ? { registry: pushRef.registry, repository: pushRef.repository } : undefined;
+  const records = await RegistryLayerRecords.fetch(await client.get(), cacheRef, target);
+  log(`layer records: ${records.size} from ${records.ref.toString()}${target ? '' : ' (no --push: every layer is made, the records are only updated)'}`);
+  return records;
 }
 
 async function readPlanFile(file: string): Promise<{ value: unknown; file: string }> {

@@ -74,6 +74,9 @@ function processBuild(spec: string, flags: VerifyFlags): BuildRunner {
     ...(flags.nix ? { nix: true } : {}),
     ...(flags.closureFile ? { closureFile: resolve(flags.closureFile) } : {}),
     ...(flags.verifyStore ? { verifyStore: true } : {}),
+    // A file:// cache given relative would not resolve from the build's cwd; URLs pass as they are.
+    ...(flags.substituter ? { substituter: flags.substituter } : {}),
+    ...(flags.trustedPublicKey ? { trustedPublicKey: flags.trustedPublicKey } : {}),
     ...(flags.insecureRegistry ? { insecureRegistry: flags.insecureRegistry } : {}),
     ...(flags.caFile ? { caFile: flags.caFile.map((f) => resolve(f)) } : {}),
   };

@@ -94,6 +94,29 @@ export async function* feedTar(
   };
   for await (const entry of entries) {
     signal?.throwIfAborted();
+    if (entry.kind === 'file' && entry.content.from === 'stream') {
+      // A file inside a NAR: its bytes pass through the tar's buffer as they arrive.
+      const { size, read } = entry.content;
+      for (const chunk of tar.addStreamed(entry, size)) {
+        await put(chunk);
+        yield;
+      }
+      let got = 0;
+      for await (const piece of read()) {
+        got += piece.byteLength;
+        if (got > size) break;
+        for (const chunk of tar.streamed(piece)) {
+          await put(chunk);
+          yield;
+        }
+      }
+      if (got !== size) throw new LayerEntryError(`layer entry ${JSON.stringify(entry.path)}: its stream gave ${got > size ? 'more than' : got} bytes, not the ${size} its header says`, entry.path);
+      for (const chunk of tar.endStreamed(size)) {
+        await put(chunk);
+        yield;
+      }
+      continue;
+    }
     for (const chunk of tar.add(entry)) {
       await put(chunk);
       yield;

@@ -209,11 +209,18 @@ const oneOf = (what: string, values: readonly string[], aliases: Record<string, 
 
 /** Keys of the spec's `store` object. */
 const store = z.strictObject({
-  kind: z.enum(['directory', 'nix', 'closure-file']).optional(),
+  kind: z.enum(['directory', 'nix', 'closure-file', 'binary-cache']).optional(),
   dir: nonEmpty.optional(),
   storeDir: imagePath.optional(),
   closureFile: nonEmpty.optional(),
   verify: z.boolean().optional(),
+  url: nonEmpty.optional(),
+  publicKeys: z.array(nonEmpty).optional(),
+});
+
+/** Keys of the spec's `cache` object. */
+const cacheSpec = z.strictObject({
+  ref: nonEmpty.optional(),
 });
 
 const goArchitecture = oneOf('architecture', GO_ARCHITECTURES, { x86_64: 'amd64', x64: 'amd64', aarch64: 'arm64', i386: '386', i686: '386', armv7l: 'arm' });
@@ -258,7 +265,8 @@ export const ImageSpecSchema = z.strictObject({
   tag: checked(tagProblem).optional().describe('Tag. Absent: derived from the image content.'),
   // Checked in resolve.ts: store paths, or also installables when the store is Nix.
   contents: z.array(nonEmpty).optional().describe('Store paths whose closure goes into the store layers (with store.kind "nix", installables too).'),
-  store: store.optional().describe('Where the store paths come from: kind (directory, nix, closure-file), dir and closureFile (relative to the spec), storeDir, verify.'),
+  store: store.optional().describe('Where the store paths come from: kind (directory, nix, closure-file, binary-cache), dir and closureFile (relative to the spec), storeDir, verify; url and publicKeys (binary-cache).'),
+  cache: cacheSpec.optional().describe('Layer records in a registry: ref, a repository[:tag] the records are fetched from before a build and pushed to after it.'),
   config: containerConfig.optional().describe('Container config (Docker/OCI names).'),
   created: isoDate(true).optional().describe('Image creation date: ISO 8601 with a time zone, a date, or "now". Default 1970-01-01T00:00:01Z or SOURCE_DATE_EPOCH.'),
   mtime: isoDate(true).optional().describe('mtime of every layer entry: ISO 8601 or "now". Default SOURCE_DATE_EPOCH, else a fixed created, else 1970-01-01T00:00:01Z.'),

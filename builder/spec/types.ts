@@ -19,6 +19,8 @@ export interface ImageSpec {
   contents?: string[];
   /** Where the store paths come from. Paths are relative to the spec file; the CLI can override each field. */
   store?: StoreSpec;
+  /** Layer records kept in a registry (`ref`), so a runner with an empty disk knows its layers. */
+  cache?: CacheSpec;
   /** The container config (Docker/OCI names). */
   config?: ContainerConfigSpec;
   /** Image creation date: ISO 8601 (with a time zone), `"now"`, or a Date. Default 1970-01-01T00:00:01Z. */
@@ -101,7 +103,7 @@ export interface ResolvedPerm {
 }
 
 /** Store source kinds: a directory laid out like a store, a real Nix installation, or a closure file plus a directory. */
-export type StoreKind = 'directory' | 'nix' | 'closure-file';
+export type StoreKind = 'directory' | 'nix' | 'closure-file' | 'binary-cache';
 
 export interface StoreSpec {
   /** Default: `closure-file` when `closureFile` is set, else `directory`. */
@@ -114,6 +116,16 @@ export interface StoreSpec {
   closureFile?: string;
   /** Check NAR hashes the source gives (nix, closure-file). */
   verify?: boolean;
+  /** binary-cache: the cache's URL (`https://…`, `http://…`, `file:///…`), as Nix's `substituters` names it. */
+  url?: string;
+  /** binary-cache: trusted keys in Nix's `name:base64` format; given, every path must be signed by one. */
+  publicKeys?: string[];
+}
+
+/** Where layer records are kept besides the local cache (`cache.ref`, `--cache-ref`). */
+export interface CacheSpec {
+  /** A registry repository (and tag) holding the layer records: `ghcr.io/acme/app-cache[:tag]`. */
+  ref?: string;
 }
 
 export interface LayeringSpec {
@@ -287,7 +299,13 @@ export interface ResolvedSpec {
     /** Absolute path of the closure file (closure-file). */
     closureFile: string | undefined;
     verify: boolean;
+    /** binary-cache: the cache URL. */
+    url?: string;
+    /** binary-cache: trusted public keys (`name:base64`). */
+    publicKeys?: string[];
   };
+  /** `cache.ref`: where layer records are fetched from and pushed to (the CLI's --cache-ref overrides it). */
+  cacheRef?: string;
   config: ContainerConfig;
   /** RFC 3339 UTC date for the image config and history (`1970-01-01T00:00:01Z`). */
   created: string;

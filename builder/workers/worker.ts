@@ -4,8 +4,10 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { BlobStore } from '../blobs/blob-store.js';
+import { storeLayerNarEntries } from '../layer/nar-entries.js';
 import { storeLayerEntries } from '../layer/tree-entries.js';
-import { withPerms } from '../layer/perms.js';
+import { verifiedNar } from '../store/binary-cache/source.js';
+import { withPerms, withPermsAsync } from '../layer/perms.js';
 import { measureLayer, writeLayer } from '../layer/write-layer.js';
 import { runStorePathScanJob } from '../store/path-scan.js';
 import type { JobKind, Jobs } from './jobs.js';
@@ -27,6 +29,12 @@ const handlers: Handlers = {
     job.paths.forEach((p, i) => where.set(p, job.fsPaths[i]!));
     const entries = withPerms(storeLayerEntries(job.paths, (p) => where.get(p)!, job.storeDir), job.perms ?? []);
     // The writer throttles its reports (10 a second), so a message per report is cheap.
+    const options = { header: job.header, compressor: job.compressor, signal, ...(progress ? { onProgress: progress } : {}) };
+    return job.blobRoot === undefined ? measureLayer(entries, options) : writeLayer(entries, options, new BlobStore(job.blobRoot));
+  },
+  'write-nar-layer': (job, signal, progress) => {
+    const base = new URL(job.nars.cacheUrl);
+    const entries = withPermsAsync(storeLayerNarEntries(job.paths, (p) => verifiedNar(p, job.nars.infos[p]!, base, { ...job.nars.fetch, signal }), job.storeDir), job.perms ?? []);
     const options = { header: job.header, compressor: job.compressor, signal, ...(progress ? { onProgress: progress } : {}) };
     return job.blobRoot === undefined ? measureLayer(entries, options) : writeLayer(entries, options, new BlobStore(job.blobRoot));
   },
