@@ -73,13 +73,6 @@ export class ScanCache {
 
   constructor(readonly dir: string) {}
 
-  /** One instance per directory in this thread. */
-  static at(dir: string): ScanCache {
-    let c = instances.get(dir);
-    if (!c) instances.set(dir, (c = new ScanCache(dir)));
-    return c;
-  }
-
   private legacyName(fsPath: string): string {
     return `${createHash('sha256').update(fsPath).digest('hex')}.json`;
   }
@@ -266,8 +259,6 @@ export class ScanCache {
     }
   }
 }
-
-const instances = new Map<string, ScanCache>();
 
 interface Scope {
   key: string;
