@@ -1,6 +1,7 @@
 import { rootCertificates } from 'node:tls';
 import type { Readable } from 'node:stream';
-import { Agent, request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { Agent, request } from './undici-lean.js';
 import { RegistryContentError, RegistryNetworkError, RegistryTlsError } from './errors.js';
 import { describeError, isTlsError } from './retry.js';
 import { isLoopbackRegistry } from './loopback.js';
@@ -134,11 +135,10 @@ export class Transport {
       const body = hop > 0 ? undefined : typeof req.body === 'function' ? req.body() : req.body;
       let res: Dispatcher.ResponseData;
       try {
-        res = await request(url, {
+        res = await request(this.dispatcherFor(url), url, {
           method: req.method as Dispatcher.HttpMethod,
           headers,
           body,
-          dispatcher: this.dispatcherFor(url),
         });
       } catch (e) {
         if (body && typeof body === 'object' && 'destroy' in body) (body as Readable).destroy();
