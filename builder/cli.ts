@@ -290,8 +290,9 @@ cache
   .addHelpText(
     'after',
     `
-With no option, only what no build can use goes: unreadable layer records and temp files older
-than a day. Blobs go only with --max-size or --older-than. Layer records (cache key -> digest,
+With no option, only what no build can use goes: unreadable layer records and temp files of
+builds that died (the process named in them is gone and they were not written to for a minute,
+or older than a day). Blobs go only with --max-size or --older-than. Layer records (cache key -> digest,
 a few hundred bytes each) go only with --older-than, never because their blob is gone: a push
 needs only the record (the registry holds the layer, or it is made again as it is sent), which
 is why CI keeps ~/.cache/imgbuild/layers and not the blobs. A build touches the blobs and records
@@ -302,6 +303,24 @@ layerRecords: {olderThan, unreadable}, scanRecords: {olderThan}, tempFiles: {sta
 kept: {blobs, layerRecords, scanRecords}}, each a {count, bytes}.`,
   )
   .action(lazy(() => import('./commands/cache.js'), 'runCachePrune'));
+cache
+  .command('verify')
+  .description('check the cache: hash every blob, check every layer record against its blob; exit 1 naming what is damaged')
+  .option('--repair', 'remove the damaged blobs and records (the next build makes them again from the store)')
+  .option('--json', 'print JSON')
+  .addHelpText(
+    'after',
+    `
+Every blob must hash to its name; every layer record must parse, carry the checksum of its
+fields, and agree with its blob when that is here (size, and the diff_id and size of the
+uncompressed tar, gunzipped to check). Damage (a flipped byte, a truncated or torn file) is
+listed with what is wrong; without --repair that is an error (exit 1, error[cache]). --repair
+removes the damaged files: a build writes them again from the store. A build checks each cached
+blob it reads anyway (and rewrites a damaged one from the store); verify checks them all at once.
+--json prints {schemaVersion, cacheDir, repair, checked: {blobs, blobBytes, layerRecords},
+damaged: [{kind, path, problem}], repaired}.`,
+  )
+  .action(lazy(() => import('./commands/cache.js'), 'runCacheVerify'));
 
 try {
   await program.parseAsync(process.argv);
@@ -311,6 +330,8 @@ try {
   const fromCommander = err instanceof Error && err.name === 'CommanderError';
   if (failure.exitCode !== 0) reportFailure(failure, { json: wantsJson(process.argv.slice(2)), alreadyPrinted: fromCommander });
   process.exitCode = failure.exitCode;
+  // A spec that timed out may still hold timers or sockets: do not wait on them.
+  if ((err as { stillRunning?: unknown }).stillRunning === true) process.exit(failure.exitCode);
 }
 
 /** `--json` among the options (before a `--`): a failure then prints the error document on stdout. */

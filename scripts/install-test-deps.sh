@@ -6,7 +6,7 @@
 # package index (examples/multiarch/make-store.sh downloads that architecture's busybox-static),
 # and qemu-user-static to run arm64 programs on an amd64 host.
 set -euo pipefail
-packages=(skopeo umoci oci-image-tool runc docker-registry nix-bin busybox-static pigz apache2-utils openssl ca-certificates sqlite3 podman zstd python3 qemu-user-static git)
+packages=(skopeo umoci oci-image-tool runc docker-registry nix-bin busybox-static pigz apache2-utils openssl ca-certificates sqlite3 podman zstd python3 qemu-user-static git mount)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

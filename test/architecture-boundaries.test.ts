@@ -27,7 +27,9 @@ import { repoRoot } from './helpers/paths.js';
  * `input/`, `output/`, `outputs.ts`, `registry.ts`, `base-image.ts`; `build.ts`).
  */
 const STAGES: readonly (readonly string[])[] = [
-  // What everything uses and which imports nothing of builder/: errors, sizes, where the cache is, blob files.
+  // Durable atomic file writes (temp + fsync + rename + directory fsync): imports nothing of builder/.
+  ['fs/'],
+  // What everything uses and which imports nothing of builder/ but fs/: errors, sizes, where the cache is, blob files.
   ['errors.ts', 'unit-sum.ts', 'cache-dir.ts', 'throttle.ts', 'blobs/'],
   // The spec: schema, loading, defaults.
   ['spec/'],

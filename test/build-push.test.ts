@@ -3,6 +3,7 @@ import { test, before, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { cp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { recordSum, type LayerRecord } from '../builder/cache/layer-cache.js';
 import { runCli, tool } from './helpers/cli.js';
 import { repoRoot } from './helpers/paths.js';
 import { proxiedRegistryFixture } from './helpers/registry.js';
@@ -161,7 +162,7 @@ test('a push of cached layers the registry already holds needs no local blob and
 });
 
 /** Layer records of the test's cache: file and record. */
-async function layerRecords(): Promise<{ file: string; record: { blob: { digest: string; size: number } } }[]> {
+async function layerRecords(): Promise<{ file: string; record: LayerRecord }[]> {
   const dir = join(cacheDir, 'layers');
   const out = [];
   for (const sub of await readdir(dir)) {
@@ -210,8 +211,10 @@ test('a cached layer whose record no longer matches the store fails the push bef
   const storeDigests = new Set(first.layers.filter((l: { storePaths: string[] }) => l.storePaths.length > 0).map((l: { digest: string }) => l.digest));
   const { file, record } = (await layerRecords()).find((x) => storeDigests.has(x.record.blob.digest))!;
   const real = record.blob.digest;
-  const claimed = `sha256:${'1'.repeat(64)}`;
+  const claimed = `sha256:${'1'.repeat(64)}` as const;
   record.blob.digest = claimed;
+  // A consistent record (its checksum recomputed): a damaged one would only be a cache miss.
+  record.sum = recordSum(record.key, record.blob);
   await writeFile(file, JSON.stringify(record));
   const ref = `${registryFixture.proxy.host}/examples/stale-b:1`;
   const r = await runCli(['build', hello, '--push', ref, ...pushArgs(registryFixture.proxy.host)], { env });

@@ -45,7 +45,7 @@ async function cacheWithThreeLayers(): Promise<{ root: string; blobs: BlobStore;
 test('the three test layers and their records have the sizes the prune tests count on', async () => {
   const c = await cacheWithThreeLayers();
   assert.deepEqual(c.layers.map((l) => l.size), [10 * 1024, 20 * 1024, 30 * 1024]);
-  for (const k of c.keys) assert.equal(await bytesOf(c.cache.recordPath(k)), 347);
+  for (const k of c.keys) assert.equal(await bytesOf(c.cache.recordPath(k)), 427); // with the record checksum (`sum`)
 });
 
 /** Every count and byte total of a prune that removed nothing, with what it kept. */
@@ -144,13 +144,13 @@ test('temp files of builds that died a day ago go; a running build’s fresh tem
   const c = await cacheWithThreeLayers();
   const dir = join(c.root, 'blobs', 'sha256');
   await writeFile(join(dir, '.tmp-1-dead'), 'x');
-  await writeFile(join(dir, '.tmp-2-live'), 'x');
+  await writeFile(join(dir, `.tmp-${process.pid}-live`), 'x');
   const old = new Date(c.now - 2 * DAY);
   await utimes(join(dir, '.tmp-1-dead'), old, old);
   const r = await pruneCache(c.root, { now: c.now });
   assert.deepEqual(r.removed.tempFiles.stale, { count: 1, bytes: 1 });
   assert.deepEqual(r.removed.blobs, { olderThan: { count: 0, bytes: 0 }, maxSize: { count: 0, bytes: 0 } });
-  assert.deepEqual((await readdir(dir)).filter((n) => n.startsWith('.tmp')), ['.tmp-2-live']);
+  assert.deepEqual((await readdir(dir)).filter((n) => n.startsWith('.tmp')), [`.tmp-${process.pid}-live`]);
 });
 
 test('a build that finds a record without its blob (its bytes made only if read) marks the record used', async () => {
@@ -205,7 +205,7 @@ test('with no option, imgbuild cache prune says it removed nothing and why it ke
     `${c.root}:
   removed nothing
   kept 2 blobs (50.0 KiB): blobs go only with --max-size <size> (least recently used first) or --older-than <age>
-  kept 3 layer records (1.0 KiB): records are kept unless --older-than; CI keeps them
+  kept 3 layer records (1.3 KiB): records are kept unless --older-than; CI keeps them
   kept 0 scan records (0 B): kept unless --older-than
 `,
   );
@@ -226,10 +226,10 @@ test('imgbuild cache prune lists each kind it removed with its count, bytes and 
   removed 1 blob (10.0 KiB): not used for 25d
   removed 1 blob (20.0 KiB): least recently used beyond --max-size 30K
   removed 1 layer record (8 B): unreadable (not JSON, or not a layer record)
-  removed 1 layer record (347 B): not used for 25d
-  removed 1 temp file (1 B): left by a build that stopped (older than a day)
+  removed 1 layer record (427 B): not used for 25d
+  removed 1 temp file (1 B): left by a build that stopped (its process is gone, or older than a day)
   kept 1 blob (30.0 KiB): used within 25d, within --max-size 30K
-  kept 2 layer records (694 B): used within 25d
+  kept 2 layer records (854 B): used within 25d
   kept 0 scan records (0 B): written within 25d
 `,
   );

@@ -1,14 +1,17 @@
 import { createReadStream, createWriteStream, openSync } from 'node:fs';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, rm, stat } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { digestHex, isDigest, type Digest } from '../../oci/digest.js';
+import { commitFile } from '../fs/atomic-write.js';
 
 /**
  * A content-addressed directory of blobs laid out like an OCI layout's `blobs/`:
  * `<root>/sha256/<hex>`. Writes go to a unique temp name in the same directory and are renamed
  * into place once their digest is known, so two builds sharing a store never see half a blob.
+ * A commit is durable (fsync of the file, then of the directory: fs/atomic-write.ts), so a crash
+ * never leaves a torn file under a digest's name.
  */
 export class BlobStore {
   constructor(readonly root: string) {}
@@ -52,9 +55,12 @@ export class BlobStore {
     return { path, fd: openSync(path, 'wx') };
   }
 
-  /** Move a finished temp file to its digest's name (atomic; an existing blob is the same bytes). */
+  /**
+   * Move a finished temp file to its digest's name, durably. It replaces a file already there:
+   * the caller hashed these bytes, while a file under the name may be damaged (torn, flipped).
+   */
   async commit(tempPath: string, digest: Digest): Promise<void> {
-    await rename(tempPath, this.path(digest));
+    await commitFile(tempPath, this.path(digest));
   }
 
   async discard(tempPath: string): Promise<void> {
@@ -63,7 +69,7 @@ export class BlobStore {
 
   /** Store bytes held in memory (configs, manifests). */
   async putBytes(data: Uint8Array, digest: Digest): Promise<void> {
-    if (await this.has(digest)) return;
+    if ((await this.size(digest).catch(() => -1)) === data.length) return;
     const { path, stream } = await this.createTemp();
     await new Promise<void>((resolve, reject) => {
       stream.on('error', reject);

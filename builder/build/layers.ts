@@ -48,12 +48,15 @@ export async function makeLayers({ spec, store, closure, plan, ctx, pool }: Laye
   const total = plan.layers.length + 1;
   const made = async (index: number, reason: string, paths: string[], narSize: number, maker: () => Promise<LayerMaker>): Promise<AssembledLayer> => {
     ctx.signal?.throwIfAborted();
-    const progress: LayerProgress = ctx.onEvent
-      ? {
-          start: (action) => emit({ phase: 'layer-start', index, total, reason, paths: paths.length, narSize, action }),
-          bytes: (bytes) => emit({ phase: 'layer-progress', index, total, bytes, narSize }),
-        }
-      : {};
+    const progress: LayerProgress = {
+      ...(ctx.onEvent
+        ? {
+            start: (action) => emit({ phase: 'layer-start', index, total, reason, paths: paths.length, narSize, action }),
+            bytes: (bytes) => emit({ phase: 'layer-progress', index, total, bytes, narSize }),
+          }
+        : {}),
+      ...(ctx.warn ? { repaired: ctx.warn } : {}),
+    };
     const { layer, origin, key, blob } = await cachedLayer(await maker(), cache, progress, ctx.layerHints);
     if (key !== undefined) ctx.layerHints?.note(key, blob, paths);
     emit({ phase: 'layer-done', index, total, reason, digest: layer.digest, size: layer.size, origin });

@@ -1,9 +1,9 @@
-import { randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { readFileSync, statSync, utimesSync } from 'node:fs';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isDigest } from '../../oci/digest.js';
 import { BlobStore } from '../blobs/blob-store.js';
+import { writeFileAtomic } from '../fs/atomic-write.js';
 import type { LayerBlob } from '../layer/types.js';
 
 /** One cached layer: what writing it gave. The blob itself lives in the cache's BlobStore. */
@@ -11,6 +11,18 @@ export interface LayerRecord {
   v: 1;
   key: string;
   blob: LayerBlob;
+  /**
+   * `recordSum(key, blob)`: a record whose fields were damaged on disk (a flipped digit in a
+   * diff_id still parses) does not match it and is not used. Absent in records written before it
+   * existed; those are taken as they are.
+   */
+  sum?: string;
+}
+
+/** The checksum a record carries of its key and layer facts (sha256 of their JSON, in a fixed order). */
+export function recordSum(key: string, b: LayerBlob): string {
+  const fields = [key, b.digest, b.diffId, b.size, b.uncompressedSize, b.mediaType];
+  return `sha256:${createHash('sha256').update(JSON.stringify(fields)).digest('hex')}`;
 }
 
 const KEY = /^[0-9a-f]{64}$/;
@@ -18,8 +30,9 @@ const KEY = /^[0-9a-f]{64}$/;
 /**
  * imgbuild's cache of layers under one root: records under `<root>/layers/<aa>/<key>.json`
  * (cache key → digest, diff_id, sizes, media type) and blobs under `<root>/blobs/sha256/`.
- * Records are written to a temp name and renamed, so two builds sharing the cache never read
- * half a record and a race only writes the same record twice. A hit sets the record's and the
+ * Records are written to a temp name, fsynced and renamed (fs/atomic-write.ts), so two builds
+ * sharing the cache never read half a record, a race only writes the same record twice, and a
+ * crash never leaves a torn one; each carries a checksum of its fields (`recordSum`). A hit sets the record's and the
  * blob's mtime to now, which is what `cache prune` orders by (least recently used first).
  *
  * It only gets and puts records and blobs: how a layer is used (written out, pushed) is not its
@@ -70,18 +83,34 @@ export class LayerCache {
     return path;
   }
 
+  /**
+   * The file under the blob's digest whatever its size (a torn or truncated blob included: a
+   * reader checks it and repairs it, cache/layer-source.ts), else undefined; its mtime set to now.
+   */
+  blobFileAnySize(blob: LayerBlob): string | undefined {
+    const path = this.blobs.path(blob.digest);
+    if (!isFile(path)) return undefined;
+    touch(path, new Date());
+    return path;
+  }
+
   /** Remember what writing the layer for `key` gave. Failing to write the cache only costs a rewrite next time. */
   async put(key: string, blob: LayerBlob): Promise<void> {
-    const file = this.recordPath(key);
-    const tmp = `${file}.${process.pid}-${randomBytes(6).toString('hex')}.tmp`;
-    const record: LayerRecord = { v: 1, key, blob: { digest: blob.digest, diffId: blob.diffId, size: blob.size, uncompressedSize: blob.uncompressedSize, mediaType: blob.mediaType } };
+    const facts: LayerBlob = { digest: blob.digest, diffId: blob.diffId, size: blob.size, uncompressedSize: blob.uncompressedSize, mediaType: blob.mediaType };
+    const record: LayerRecord = { v: 1, key, blob: facts, sum: recordSum(key, facts) };
     try {
-      await mkdir(join(file, '..'), { recursive: true });
-      await writeFile(tmp, `${JSON.stringify(record)}\n`);
-      await rename(tmp, file);
+      await writeFileAtomic(this.recordPath(key), `${JSON.stringify(record)}\n`, { mkdir: true });
     } catch {
-      await rm(tmp, { force: true }).catch(() => undefined);
+      // the temp file is gone already (writeFileAtomic); the record is written again next time
     }
+  }
+}
+
+function isFile(path: string): boolean {
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return false;
   }
 }
 
@@ -118,5 +147,9 @@ export function validRecord(r: unknown, key: string): LayerBlob | undefined {
     Number.isSafeInteger(b.uncompressedSize) &&
     b.uncompressedSize >= 0 &&
     typeof b.mediaType === 'string';
-  return ok ? { digest: b.digest, diffId: b.diffId, size: b.size, uncompressedSize: b.uncompressedSize, mediaType: b.mediaType } : undefined;
+  if (!ok) return undefined;
+  const blob: LayerBlob = { digest: b.digest, diffId: b.diffId, size: b.size, uncompressedSize: b.uncompressedSize, mediaType: b.mediaType };
+  // A damaged record is no record: the layer is made again and the record rewritten.
+  if (rec.sum !== undefined && rec.sum !== recordSum(key, blob)) return undefined;
+  return blob;
 }

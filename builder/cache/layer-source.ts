@@ -1,10 +1,19 @@
 import { createReadStream } from 'node:fs';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { BlobStore } from '../blobs/blob-store.js';
 import type { LayerBlob } from '../layer/types.js';
 import type { Layer } from '../model/layer.js';
 import type { LayerCache } from './layer-cache.js';
 import type { LayerHints } from './layer-hints.js';
+import { CacheDamageError, checkFile, fileIdentity, verifiedFileBytes, type FileIdentity } from './checked-blob.js';
+import { isNoSpace } from '../fs/atomic-write.js';
+import { ImgbuildError } from '../errors.js';
+
+/** A full disk while writing a layer into the cache, said as such (the writer removed its temp file); any other error as it is. */
+export function noSpaceInCache(err: unknown, cache: LayerCache): unknown {
+  if (!isNoSpace(err)) return err;
+  return new ImgbuildError('file', `no space left on the device writing a layer into the cache ${cache.root} (its partial blob was removed)`, `free space, or bound the cache: imgbuild cache prune --max-size 5G (or point IMGBUILD_CACHE_DIR at a larger disk)`, { cause: err });
+}
 
 /**
  * How a build makes one of its layers: the three ways it can get the bytes. A cache (or none)
@@ -35,6 +44,8 @@ export type LayerAction = 'writing' | 'measuring' | 'cached' | 'record';
 export interface LayerProgress {
   start?: (action: LayerAction) => void;
   bytes?: (tarBytes: number) => void;
+  /** A cached blob was found damaged and made again from the store (a line for stderr). */
+  repaired?: (message: string) => void;
 }
 
 export interface MadeLayer {
@@ -63,9 +74,10 @@ export async function cachedLayer(maker: LayerMaker, cache: LayerCache | undefin
   const key = await maker.key();
   const record = cache?.get(key);
   if (cache && record) {
-    const file = cache.blobFile(record);
+    // A file of the wrong size is a damaged blob, not a missing one: checked and repaired when read.
+    const file = cache.blobFileAnySize(record);
     progress.start?.(file ? 'cached' : 'record');
-    return file ? { layer: fileLayer(record, file), origin: 'cached', key, blob: record } : { layer: lazyLayer(record, maker), origin: 'deferred', key, blob: record };
+    return file ? { layer: checkedCacheLayer(record, file, cache, maker, progress.repaired), origin: 'cached', key, blob: record } : { layer: lazyLayer(record, maker), origin: 'deferred', key, blob: record };
   }
   // A record kept elsewhere, whose blob the target already holds: nothing to make.
   const hinted = await hints?.held(key);
@@ -79,10 +91,66 @@ export async function cachedLayer(maker: LayerMaker, cache: LayerCache | undefin
     return { layer: lazyLayer(blob, maker), origin: 'deferred', key, blob };
   }
   progress.start?.('writing');
-  const blob = await maker.write(cache.blobs, progress.bytes);
+  const blob = await maker.write(cache.blobs, progress.bytes).catch((err: unknown) => {
+    throw noSpaceInCache(err, cache);
+  });
   await cache.put(key, blob);
-  return { layer: fileLayer(blob, cache.blobs.path(blob.digest)), origin: 'written', key, blob };
+  // Its bytes were hashed as they were written: the file committed is the one verified (a later
+  // change to it is seen as a change of identity, and it is hashed again).
+  const file = cache.blobs.path(blob.digest);
+  return { layer: checkedCacheLayer(blob, file, cache, maker, progress.repaired, fileIdentity(file)), origin: 'written', key, blob };
 }
+
+/**
+ * A layer whose blob is a file of the cache, never given out unchecked: a read hashes the file
+ * before any byte goes out (once per process while the file stays the same inode, size and
+ * mtime), and when it is damaged (a flipped byte, a torn or truncated write) writes the blob
+ * again from the store into the cache (the rename replaces the damaged file) and gives out the
+ * repaired bytes. The bytes are read from the descriptor of the file that was hashed; a file
+ * changed while it is read fails the read. When the blob cannot be made again (its inputs
+ * changed), the read fails with `error[cache]` naming the file. Outputs that hard-link `file`
+ * hash it first (transports/oci-layout.ts) and read through `open()` when it does not match.
+ */
+export function checkedCacheLayer(blob: LayerBlob, file: string, cache: LayerCache, maker: LayerMaker | undefined, repaired?: (message: string) => void, written?: FileIdentity): Layer {
+  let verified: Promise<FileIdentity> | undefined = written ? Promise.resolve(written) : undefined;
+  const verify = async (): Promise<FileIdentity> => {
+    const first = await checkFile(file, blob);
+    if (first.ok) return first.identity;
+    if (!maker) throw new CacheDamageError(file, first.why);
+    const made = await maker.write(cache.blobs).catch((err: unknown) => {
+      throw noSpaceInCache(err, cache);
+    });
+    if (made.digest !== blob.digest || made.size !== blob.size) {
+      throw new CacheDamageError(file, `${first.why}, and the layer's inputs now make ${made.digest} (${made.size} bytes): the record no longer matches the store`);
+    }
+    const again = await checkFile(file, blob);
+    if (!again.ok) throw new CacheDamageError(file, again.why);
+    repaired?.(`cache: ${file} ${first.why}; made it again from the store`);
+    return again.identity;
+  };
+  const identity = (): Promise<FileIdentity> => {
+    verified ??= verify().catch((err: unknown) => {
+      verified = undefined; // a later read tries again (after `cache verify --repair`, say)
+      throw err;
+    });
+    return verified;
+  };
+  return {
+    ...facts(blob),
+    file,
+    open: () =>
+      Readable.from(
+        (async function* () {
+          // The file hashed, unless it changed since (touched by another build, rewritten): then hashed again.
+          if (yield* verifiedFileBytes(file, blob, await identity())) return;
+          verified = undefined;
+          if (!(yield* verifiedFileBytes(file, blob, await identity()))) throw new CacheDamageError(file, 'changed while it was read');
+        })(),
+        { objectMode: false },
+      ),
+  };
+}
+
 
 function facts(blob: LayerBlob) {
   return { digest: blob.digest, diffId: blob.diffId, size: blob.size, mediaType: blob.mediaType };

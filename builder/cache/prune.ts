@@ -1,6 +1,7 @@
 import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { validRecord } from './layer-cache.js';
+import { isStaleTemp, tempOwnerPid } from '../fs/atomic-write.js';
 
 export interface PruneOptions {
   /** Keep at most this many bytes of blobs, dropping the least recently used first. */
@@ -27,7 +28,7 @@ export interface PruneResult {
     /** `unreadable`: not JSON, or not the layer record its file name says (a build would ignore it). */
     layerRecords: { olderThan: Tally; unreadable: Tally };
     scanRecords: { olderThan: Tally };
-    /** Temp files older than a day: left by builds that died. */
+    /** Temp files left by builds that died: their process is gone (and they were not written to for a minute), or older than a day. */
     tempFiles: { stale: Tally };
   };
   kept: { blobs: Tally; layerRecords: Tally; scanRecords: Tally };
@@ -35,6 +36,22 @@ export interface PruneResult {
 
 /** A temp file this old belongs to a build that died: no build runs for a day. */
 const STALE_TEMP_MS = 24 * 3600 * 1000;
+
+/**
+ * A temp file whose process is gone is left alone this long after its last write: a build in
+ * another pid namespace (a container sharing the cache) has a pid this one cannot see, and a
+ * running writer writes more often than this.
+ */
+const DEAD_WRITER_GRACE_MS = 60 * 1000;
+
+/**
+ * Whether a cache file name is a temp file: the blob store's `.tmp-<pid>-<hex>`, the registry
+ * client's pulls `<hex>.tmp-<pid>-<hex>`, fs/atomic-write.ts's `.<name>.tmp-<pid>-<hex>`, and
+ * the older records' `<name>.<pid>[.-]<x>.tmp`.
+ */
+export function isTempName(name: string): boolean {
+  return tempOwnerPid(name) !== undefined || name.endsWith('.tmp') || name.startsWith('.tmp-');
+}
 
 interface FileInfo {
   path: string;
@@ -62,8 +79,10 @@ const tally = (): Tally => ({ count: 0, bytes: 0 });
  * `olderThanMs` go, then the oldest until at most `maxSize` bytes remain. Layer records go only
  * when unused for `olderThanMs` (a hit touches them too) or unreadable: never because their blob
  * is gone, since a record alone still spares a push its work (the CI recipe keeps records, not
- * blobs) and costs a few hundred bytes. Scan records go when older than `olderThanMs`, temp files
- * when older than a day. With no option, only unreadable records and stale temp files go.
+ * blobs) and costs a few hundred bytes. Scan records go when older than `olderThanMs`. Temp files
+ * go when the process named in them is gone (a build killed with SIGKILL) and they were not
+ * written to for a minute, or when older than a day. With no option, only unreadable records and
+ * stale temp files go.
  *
  * A build running at the same time keeps working unless it needs a blob pruned between its cache
  * lookup and its output (then it fails with the missing file; run it again): prune between builds.
@@ -87,18 +106,26 @@ export async function pruneCache(root: string, options: PruneOptions = {}): Prom
   };
   // `>=`, so that `--older-than 0s` empties the cache.
   const old = (f: FileInfo) => options.olderThanMs !== undefined && now - f.mtimeMs >= options.olderThanMs;
-  const staleTemp = async (f: FileInfo) => {
-    if (now - f.mtimeMs > STALE_TEMP_MS) await remove(f, removed.tempFiles.stale);
+  /** Removes a temp file left by a build that died; returns the bytes of one that stays (a running build's). */
+  const staleTemp = async (f: FileInfo): Promise<number> => {
+    const age = now - f.mtimeMs;
+    if (age > STALE_TEMP_MS || (age >= DEAD_WRITER_GRACE_MS && isStaleTemp(f.name))) {
+      await remove(f, removed.tempFiles.stale);
+      return 0;
+    }
+    return f.size;
   };
 
-  // Blobs, least recently used first.
+  // Blobs, least recently used first. The temp files of running builds count toward --max-size
+  // (they are blobs about to be), so the bound holds once they are committed.
   const blobs: FileInfo[] = [];
+  let inFlight = 0;
   for (const f of await files(join(root, 'blobs', 'sha256'))) {
     if (/^[0-9a-f]{64}$/.test(f.name)) blobs.push(f);
-    else if (f.name.startsWith('.tmp-')) await staleTemp(f);
+    else if (isTempName(f.name)) inFlight += await staleTemp(f);
   }
   blobs.sort((a, b) => a.mtimeMs - b.mtimeMs || (a.name < b.name ? -1 : 1));
-  let total = blobs.reduce((s, b) => s + b.size, 0);
+  let total = inFlight + blobs.reduce((s, b) => s + b.size, 0);
   for (const b of blobs) {
     const reason = old(b) ? removed.blobs.olderThan : options.maxSize !== undefined && total > options.maxSize ? removed.blobs.maxSize : undefined;
     if (reason) {
@@ -111,7 +138,7 @@ export async function pruneCache(root: string, options: PruneOptions = {}): Prom
   const layerDir = join(root, 'layers');
   for (const sub of await readdir(layerDir).catch(() => [] as string[])) {
     for (const f of await files(join(layerDir, sub))) {
-      if (f.name.endsWith('.tmp')) await staleTemp(f);
+      if (isTempName(f.name)) await staleTemp(f);
       else if (!(await readableRecord(f))) await remove(f, removed.layerRecords.unreadable);
       else if (old(f)) await remove(f, removed.layerRecords.olderThan);
       else count(kept.layerRecords, f);
@@ -120,7 +147,7 @@ export async function pruneCache(root: string, options: PruneOptions = {}): Prom
 
   // Scan records (the directory source's reference scans): a build scans a path again without one.
   for (const f of await files(join(root, 'scan'))) {
-    if (f.name.endsWith('.tmp')) await staleTemp(f);
+    if (isTempName(f.name)) await staleTemp(f);
     else if (old(f)) await remove(f, removed.scanRecords.olderThan);
     else count(kept.scanRecords, f);
   }

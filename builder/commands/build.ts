@@ -1,4 +1,6 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { writeDigestFile } from './digest-file.js';
+import { streamOutputError } from './stream-output.js';
 import { buildImage, type Build } from '../build/build-image.js';
 import { buildIndex, platformName, selectPlatforms, type IndexBuild } from '../build/build-index.js';
 import type { Image } from '../model/image.js';
@@ -39,8 +41,6 @@ export async function runBuild(specFile: string, flags: BuildFlags): Promise<voi
     if (abort.signal.aborted) process.exit(130);
     abort.abort();
   };
-  process.on('SIGINT', onSigint);
-  process.on('SIGTERM', onSigint);
   // One registry client for the base pull and the push, so one token serves both.
   const { parseReference } = flags.push ? await import('../../registry-client/index.js') : { parseReference: undefined };
   const pushRef = flags.push ? parseReference!(flags.push) : undefined;
@@ -53,6 +53,10 @@ export async function runBuild(specFile: string, flags: BuildFlags): Promise<voi
     if (flags.plan && flags.previous) throw new ImgbuildError('usage', '--plan and --previous cannot be used together', 'make the plan with `imgbuild plan --previous <image> --json`, then build with --plan alone');
     const sbomFormats = flags.sbom ? (await import('../sbom/index.js')).parseSbomFormats(flags.sbom) : [];
     const spec = withCliMetadata(await loadCliSpec(specFile, flags), flags, process.env);
+    // Installed once the spec is loaded: until then a signal ends the process as it would any
+    // program (nothing is written while a spec loads), even a spec stuck in an endless loop.
+    process.on('SIGINT', onSigint);
+    process.on('SIGTERM', onSigint);
     const multi = spec.platforms !== undefined;
     // A single-platform spec builds its one platform; --platform may only name it.
     if (!multi && flags.platform?.length) selectPlatforms(spec, flags.platform);
@@ -92,10 +96,12 @@ export async function runBuild(specFile: string, flags: BuildFlags): Promise<voi
     let output: string | undefined;
     if (flags.stream) {
       const { streamDockerArchive } = await import('../transports/docker-archive.js');
-      await streamDockerArchive(onePlatform(built), process.stdout);
+      await streamDockerArchive(onePlatform(built), process.stdout, {}, { signal: abort.signal }).catch((err: unknown) => {
+        throw streamOutputError(err);
+      });
     } else if (flags.output || !pushRef) {
       output = flags.output ?? defaultOutputPath(spec.name, flags.format);
-      await writeImage(flags.format === 'docker-archive' ? onePlatform(built) : artifact, flags.format, output, { referrers });
+      await writeImage(flags.format === 'docker-archive' ? onePlatform(built) : artifact, flags.format, output, { referrers }, { signal: abort.signal });
     }
     abort.signal.throwIfAborted();
 
@@ -112,7 +118,7 @@ export async function runBuild(specFile: string, flags: BuildFlags): Promise<voi
       }
       progress.close();
       pushed = pushSummary(result, pushRef, flags.tag ?? []);
-      if (flags.digestFile) await writeFile(flags.digestFile, `${pushed.digest}\n`);
+      if (flags.digestFile) await writeDigestFile(flags.digestFile, pushed.digest);
     }
     if (records) {
       // The image is out: the records are a hint for the next build, so failing to keep them only warns.

@@ -2,7 +2,7 @@ import { pruneCache, type PruneResult, type Tally } from '../cache/prune.js';
 import { cacheRoot } from './cache-dir.js';
 import { ImgbuildError } from '../errors.js';
 import { printJson } from './print.js';
-import type { CachePruneDocument } from './documents.js';
+import type { CachePruneDocument, CacheVerifyDocument } from './documents.js';
 import { SCHEMA_VERSION } from './schema-version.js';
 import { formatBytes } from '../store/format.js';
 import { parseSize, sumOfUnits } from '../unit-sum.js';
@@ -54,11 +54,37 @@ function pruneReport(root: string, r: PruneResult, flags: PruneFlags): string {
   removed(r.removed.layerRecords.unreadable, 'layer record', 'unreadable (not JSON, or not a layer record)');
   removed(r.removed.layerRecords.olderThan, 'layer record', `not used for ${age}`);
   removed(r.removed.scanRecords.olderThan, 'scan record', `written more than ${age} ago (a build scans the path again)`);
-  removed(r.removed.tempFiles.stale, 'temp file', 'left by a build that stopped (older than a day)');
+  removed(r.removed.tempFiles.stale, 'temp file', 'left by a build that stopped (its process is gone, or older than a day)');
   if (lines.length === 0) lines.push('  removed nothing');
   const blobBounds = [age && `used within ${age}`, size && `within --max-size ${size}`].filter(Boolean).join(', ');
   line('kept', r.kept.blobs, 'blob', blobBounds || 'blobs go only with --max-size <size> (least recently used first) or --older-than <age>');
   line('kept', r.kept.layerRecords, 'layer record', age ? `used within ${age}` : 'records are kept unless --older-than; CI keeps them');
   line('kept', r.kept.scanRecords, 'scan record', age ? `written within ${age}` : 'kept unless --older-than');
   return `${root}:\n${lines.join('\n')}\n`;
+}
+
+/**
+ * `cache verify [--repair]`: hash every blob, check every layer record against its blob. Damage
+ * without --repair is an error (exit 1, `error[cache]`) after the report, so a CI step can run it.
+ */
+export async function runCacheVerify(flags: { repair?: boolean; json?: boolean }): Promise<void> {
+  const { verifyCache } = await import('../cache/verify.js');
+  const root = cacheRoot();
+  const result = await verifyCache(root, { repair: flags.repair === true });
+  const unrepaired = result.damaged.length > 0 && !result.repaired;
+  if (flags.json && !unrepaired) {
+    const doc: CacheVerifyDocument = { schemaVersion: SCHEMA_VERSION, cacheDir: root, repair: flags.repair === true, ...result };
+    printJson(doc);
+  } else if (!flags.json) {
+    const { checked, damaged } = result;
+    const lines = [`${root}:`, `  checked ${checked.blobs} blob${checked.blobs === 1 ? '' : 's'} (${formatBytes(checked.blobBytes)}) and ${checked.layerRecords} layer record${checked.layerRecords === 1 ? '' : 's'}`];
+    for (const d of damaged) lines.push(`  damaged ${d.kind === 'blob' ? 'blob' : 'layer record'} ${d.path}: ${d.problem}`);
+    if (result.repaired) lines.push(`  removed ${damaged.length} damaged file${damaged.length === 1 ? '' : 's'}: the next build makes ${damaged.length === 1 ? 'it' : 'them'} again from the store`);
+    if (damaged.length === 0) lines.push('  no damage found');
+    process.stdout.write(`${lines.join('\n')}\n`);
+  }
+  if (unrepaired) {
+    const n = result.damaged.length;
+    throw new ImgbuildError('cache', `${n} damaged file${n === 1 ? '' : 's'} in the cache ${root}: ${result.damaged.map((d) => d.path).join(', ')}`, 'remove them with `imgbuild cache verify --repair` (the next build makes them again from the store)');
+  }
 }

@@ -1,6 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ImgbuildError, SpecError } from '../errors.js';
+import { DEFAULT_SPEC_TIMEOUT_MS } from '../spec/guard.js';
 import { loadSpec } from '../spec/load.js';
 import { SPEC_EXTENSIONS } from '../spec/parse-file.js';
 import type { ResolvedSpec } from '../spec/types.js';
@@ -27,6 +28,7 @@ export async function loadCliSpec(specFile: string, flags: StoreFlags): Promise<
   // --store/--store-dir are applied while resolving, so content paths are checked against them.
   return loadSpec(await specFilePath(specFile), {
     env: process.env,
+    timeoutMs: specTimeoutMs(process.env.IMGBUILD_SPEC_TIMEOUT),
     overrides: {
       ...(flags.cacheRef !== undefined ? { cacheRef: flags.cacheRef } : {}),
       store: {
@@ -40,6 +42,14 @@ export async function loadCliSpec(specFile: string, flags: StoreFlags): Promise<
       },
     },
   });
+}
+
+/** IMGBUILD_SPEC_TIMEOUT (seconds, > 0) as milliseconds; the default (60 s) when unset. */
+export function specTimeoutMs(value: string | undefined): number {
+  if (value === undefined || value === '') return DEFAULT_SPEC_TIMEOUT_MS;
+  const seconds = Number(value);
+  if (!Number.isFinite(seconds) || seconds <= 0) throw new ImgbuildError('usage', `IMGBUILD_SPEC_TIMEOUT=${JSON.stringify(value)} is not a number of seconds above 0`, 'e.g. IMGBUILD_SPEC_TIMEOUT=300');
+  return Math.round(seconds * 1000);
 }
 
 const specFileNames = SPEC_EXTENSIONS.map((ext) => `image${ext}`);

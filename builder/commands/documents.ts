@@ -299,6 +299,16 @@ export const CachePruneDocumentSchema = z.strictObject({
 }).meta({ title: 'imgbuild cache prune --json', description: 'What prune removed, and kept, by kind and reason.' });
 export type CachePruneDocument = z.output<typeof CachePruneDocumentSchema>;
 
+export const CacheVerifyDocumentSchema = z.strictObject({
+  schemaVersion,
+  cacheDir: z.string(),
+  repair: z.boolean().describe('whether --repair was given'),
+  checked: z.strictObject({ blobs: size, blobBytes: size, layerRecords: size }),
+  damaged: z.array(z.strictObject({ kind: z.enum(['blob', 'layer-record']), path: z.string(), problem: z.string() })).describe('damaged files; removed when repaired is true'),
+  repaired: z.boolean().describe('true when damaged files were removed (a build makes them again)'),
+}).meta({ title: 'imgbuild cache verify --json', description: 'Every blob hashed, every layer record checked against its blob; what is damaged.' });
+export type CacheVerifyDocument = z.output<typeof CacheVerifyDocumentSchema>;
+
 export const LoginDocumentSchema = z.strictObject({
   schemaVersion,
   registry: z.string().describe('the registry, as references name it'),
@@ -383,6 +393,7 @@ export const documentSchemas = {
   diff: DiffDocumentSchema,
   verify: VerifyDocumentSchema,
   'cache-prune': CachePruneDocumentSchema,
+  'cache-verify': CacheVerifyDocumentSchema,
   login: LoginDocumentSchema,
   ls: LsDocumentSchema,
   tag: TagDocumentSchema,

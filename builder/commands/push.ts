@@ -1,4 +1,4 @@
-import { writeFile } from 'node:fs/promises';
+import { writeDigestFile } from './digest-file.js';
 import { formatPlatform } from '../model/complete.js';
 import type { Index } from '../model/image.js';
 import { openArtifact } from '../transports/open.js';
@@ -63,7 +63,7 @@ export function indexPlatforms(index: Index): { platform: string; digest: string
  * the tags and blob counts; `--digest-file` gets the digest (for CI: the digest to verify against).
  */
 export async function reportPush(s: PushSummary, doc: object, flags: { digestFile?: string; json?: boolean }): Promise<void> {
-  if (flags.digestFile) await writeFile(flags.digestFile, `${s.digest}\n`);
+  if (flags.digestFile) await writeDigestFile(flags.digestFile, s.digest);
   if (flags.json) {
     printJson(doc);
     return;

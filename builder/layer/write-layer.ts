@@ -31,19 +31,21 @@ export async function writeLayer(
 
   const temp = await store.createTempFile();
   let open = true;
-  const sink = createSink(compressor, (bytes) => writeFully(temp.fd, bytes));
+  let sink: BlobSink | undefined;
   try {
+    // Inside the try: a gzip sink writes its header at once, and that write can fail (ENOSPC).
+    sink = createSink(compressor, (bytes) => writeFully(temp.fd, bytes));
     for await (const _ of feedTar(entries, header, sink, signal, options.onProgress));
     const measured = await sink.finish();
     open = false;
     closeSync(temp.fd);
     const blob: LayerBlob = { ...measured, mediaType: layerMediaType(compressor) };
-    // An existing blob with this digest has these bytes already: keep it, drop ours.
-    if (await store.has(blob.digest)) await store.discard(temp.path);
-    else await store.commit(temp.path, blob.digest);
+    // Committed even when a file of this digest exists: these bytes were just hashed, while that
+    // file may be torn or damaged (a rename over it repairs it; a reader holding it keeps its copy).
+    await store.commit(temp.path, blob.digest);
     return blob;
   } catch (err) {
-    sink.abandon();
+    sink?.abandon();
     if (open) closeSync(temp.fd);
     await store.discard(temp.path);
     throw err;

@@ -11,7 +11,7 @@ import type { ResolvedSpec } from './types.js';
 export async function loadSpec(file: string, options: LoadSpecOptions = {}): Promise<ResolvedSpec> {
   const absolute = resolve(file);
   const env = options.env ?? {};
-  const parsed = await parseSpecFile(absolute, env);
+  const parsed = await parseSpecFile(absolute, env, options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs });
   return resolveSpec(parsed.value, { file: absolute, env, overrides: options.overrides ?? {}, lineOf: parsed.lineOf, ...(options.now ? { now: options.now } : {}) });
 }
 
@@ -22,4 +22,9 @@ export interface LoadSpecOptions {
   overrides?: SpecOverrides;
   /** "Now", for `created: "now"`. Default: the system clock. */
   now?: () => Date;
+  /**
+   * A TS/JS spec must finish loading within this many milliseconds, or the load fails (one that
+   * never yields stops the process: spec/guard.ts). Default: no limit (the CLI sets one).
+   */
+  timeoutMs?: number;
 }

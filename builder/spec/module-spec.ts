@@ -2,6 +2,7 @@ import { access } from 'node:fs/promises';
 import { SpecError } from '../errors.js';
 import { fileError } from './errors.js';
 import type { SpecContext } from './types.js';
+import { guardedEvaluation } from './guard.js';
 
 /**
  * The module a spec gets for `import ... from 'imgbuild'`: this very copy of the library (the
@@ -23,12 +24,18 @@ async function imgbuildModule(): Promise<unknown> {
  * cannot strip types itself). The spec default-exports the spec object, or a (sync or async)
  * function of a {@link SpecContext} returning it. Nothing is cached: a changed spec is re-read.
  */
-export async function evaluateModuleSpec(file: string, env: NodeJS.ProcessEnv): Promise<unknown> {
+export async function evaluateModuleSpec(file: string, env: NodeJS.ProcessEnv, options: { timeoutMs?: number } = {}): Promise<unknown> {
   try {
     await access(file);
   } catch (e) {
     throw fileError(file, e);
   }
+  // A spec is code: a promise that never settles, process.exit() and (with a time limit) an
+  // endless loop are errors naming it, not a silent exit (guard.ts).
+  return guardedEvaluation(file, options.timeoutMs, () => evaluate(file, env));
+}
+
+async function evaluate(file: string, env: NodeJS.ProcessEnv): Promise<unknown> {
   // Loaded only for TS/JS specs: JSON and YAML specs never pay for the TypeScript loader.
   const { createJiti } = await import('jiti');
   const jiti = createJiti(import.meta.url, {
@@ -40,6 +47,7 @@ export async function evaluateModuleSpec(file: string, env: NodeJS.ProcessEnv): 
   try {
     mod = await jiti.import(file);
   } catch (e) {
+    if (e instanceof SpecError) throw e;
     throw new SpecError(file, undefined, `cannot load: ${firstLines((e as Error).message ?? String(e))}`);
   }
   if (mod === null || typeof mod !== 'object' || !Object.keys(mod).includes('default')) {
@@ -51,6 +59,7 @@ export async function evaluateModuleSpec(file: string, env: NodeJS.ProcessEnv): 
     try {
       value = await (value as (c: SpecContext) => unknown)(context);
     } catch (e) {
+      if (e instanceof SpecError) throw e;
       throw new SpecError(file, undefined, `the exported function failed: ${firstLines((e as Error).message ?? String(e))}`);
     }
   }

@@ -24,7 +24,7 @@ export interface ParsedSpecFile {
 }
 
 /** Read and evaluate a spec file of any supported kind. `file` must be absolute. */
-export async function parseSpecFile(file: string, env: NodeJS.ProcessEnv): Promise<ParsedSpecFile> {
+export async function parseSpecFile(file: string, env: NodeJS.ProcessEnv, options: { timeoutMs?: number } = {}): Promise<ParsedSpecFile> {
   // A link without an extension (nix-build's `result`) is read as what it points to.
   const ext = (extname(file) || extname(await realpath(file).catch(() => file))).toLowerCase();
   if (!(SPEC_EXTENSIONS as readonly string[]).includes(ext)) {
@@ -34,7 +34,7 @@ export async function parseSpecFile(file: string, env: NodeJS.ProcessEnv): Promi
     const text = await readText(file);
     return ext === '.json' ? parseJson(file, text) : parseYaml(file, text);
   }
-  return { value: await evaluateModuleSpec(file, env) };
+  return { value: await evaluateModuleSpec(file, env, options) };
 }
 
 async function readText(file: string): Promise<string> {

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { closeSync, lstatSync, openSync, readFileSync, readSync, readdirSync, type Dirent } from 'node:fs';
-import { mkdir, rename, unlink, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
+import { writeFileAtomic } from '../fs/atomic-write.js';
 import { join } from 'node:path';
 import { StoreError } from '../errors.js';
 import { ELF_HEAD_BYTES, ELF_MIN_SIZE, elfArchitecture } from './elf.js';
@@ -153,15 +154,12 @@ function readRecord(file: string, key: string): PathArchitectures | undefined {
   }
 }
 
-/** Written to a temp name and renamed, so a concurrent build never reads half a record. */
+/** Written to a temp name and renamed (fs/atomic-write.ts), so a concurrent build never reads half a record; not fsynced, as scan records (scan-cache.ts). */
 async function saveRecord(dir: string, file: string, rec: ArchitecturesRecord): Promise<void> {
-  const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
   try {
     await mkdir(dir, { recursive: true });
-    await writeFile(tmp, JSON.stringify(rec));
-    await rename(tmp, file);
+    await writeFileAtomic(file, JSON.stringify(rec), { sync: false });
   } catch {
     // A cache that cannot be written only costs a walk next time.
-    await unlink(tmp).catch(() => undefined);
   }
 }

@@ -14,23 +14,25 @@ const header = { mtime: new Date(0), uid: 0, gid: 0, uname: '', gname: '' } as c
 /**
  * Write members, in the order given, as a tar to `out`. Headers are fixed (mtime 0, owner 0:0),
  * so an archive's bytes depend only on the members. Blob members stream through: memory does
- * not grow with their size.
+ * not grow with their size. `signal` stops the write mid-member (the caller removes the file).
  */
-export async function writeArchive(members: Iterable<ArchiveMember>, out: Writable): Promise<void> {
+export async function writeArchive(members: Iterable<ArchiveMember>, out: Writable, signal?: AbortSignal): Promise<void> {
+  signal?.throwIfAborted();
   // Loaded when an archive is written: tar-stream and its dependencies are ~40 CommonJS files,
   // which every build and push paid for at start-up (open.ts reads archives too).
   const { default: tar } = await import('tar-stream');
   const pack = tar.pack();
-  const done = pipeline(pack, out);
+  const done = pipeline(pack, out, ...(signal ? [{ signal }] : []));
   try {
     for (const m of members) {
+      signal?.throwIfAborted();
       if (m.kind === 'directory') {
         await addEntry(pack, { ...header, name: m.name, type: 'directory', mode: 0o755 });
       } else if (m.kind === 'bytes') {
         await addEntry(pack, { ...header, name: m.name, type: 'file', mode: 0o644, size: m.data.length }, Buffer.from(m.data));
       } else {
         const entry = pack.entry({ ...header, name: m.name, type: 'file', mode: 0o644, size: m.size });
-        await pipeline(m.open(), entry);
+        await pipeline(m.open(), entry, ...(signal ? [{ signal }] : []));
       }
     }
     pack.finalize();

@@ -1,12 +1,7 @@
-import { randomBytes } from 'node:crypto';
-import { lstat, mkdir, rename, rm, stat } from 'node:fs/promises';
+import { lstat, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { OutputError } from '../errors.js';
-
-/** Temp names live next to the output so the final rename never crosses file systems. */
-function tempSibling(out: string, kind: string): string {
-  return join(dirname(out), `.${basename(out)}.${kind}-${process.pid}-${randomBytes(4).toString('hex')}`);
-}
+import { isNoSpace, isStaleTemp, syncDir, syncTree, tempSibling, writeAtomically } from '../fs/atomic-write.js';
 
 async function requireParent(out: string): Promise<void> {
   const parent = dirname(resolve(out));
@@ -20,27 +15,43 @@ async function requireParent(out: string): Promise<void> {
 }
 
 /**
- * Write a file under a temp name and rename it to `out` only when `write` succeeded, so an
- * interrupted or failed build never leaves a half-written file under the output name.
+ * Temp files and directories of this output left by a process that was killed (SIGKILL, power
+ * loss: no chance to clean up): `.<name>.tmp-<pid>-*` / `.old-` whose pid no longer runs. Removed
+ * before the output is written again, so they never pile up beside it.
+ */
+async function removeStaleTemps(out: string): Promise<void> {
+  const dir = dirname(resolve(out));
+  const prefix = `.${basename(out)}.`;
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    if (name.startsWith(prefix) && isStaleTemp(name)) await rm(join(dir, name), { recursive: true, force: true }).catch(() => undefined);
+  }
+}
+
+/**
+ * Write a file under a temp name and rename it to `out` only when `write` succeeded (after an
+ * fsync: fs/atomic-write.ts), so an interrupted or failed build (an abort, ENOSPC) never leaves a
+ * half-written file under the output name, nor a temp file beside it.
  */
 export async function writeFileAtomically(out: string, write: (tempPath: string) => Promise<void>): Promise<void> {
   await requireParent(out);
   const existing = await lstat(out).catch(() => undefined);
   if (existing?.isDirectory()) throw new OutputError(`cannot write ${out}: a directory is in the way`, out);
-  const temp = tempSibling(out, 'tmp');
-  try {
-    await write(temp);
-    await rename(temp, out);
-  } catch (err) {
-    await rm(temp, { force: true, recursive: true });
-    throw err;
-  }
+  await removeStaleTemps(out);
+  await writeAtomically(out, write).catch((err: unknown) => {
+    throw noSpaceError(err, out);
+  });
+}
+
+/** A full disk while writing `out`, said as such (the temp file is gone already); any other error as it is. */
+function noSpaceError(err: unknown, out: string): unknown {
+  if (!isNoSpace(err)) return err;
+  return new OutputError(`no space left on the device writing ${out}: nothing was written (the partial file was removed)`, out, `free space on ${dirname(resolve(out))}, or write the output elsewhere with -o`, { cause: err });
 }
 
 /**
- * Fill a directory under a temp name, then put it in place of `out`. An existing `out` is
- * replaced only when `isReplaceable` says it is one of ours (e.g. holds an `oci-layout` file):
- * imgbuild never deletes a directory it did not write.
+ * Fill a directory under a temp name, then put it in place of `out` (its files and directories
+ * fsynced first). An existing `out` is replaced only when `isReplaceable` says it is one of ours
+ * (e.g. holds an `oci-layout` file): imgbuild never deletes a directory it did not write.
  */
 export async function writeDirAtomically(
   out: string,
@@ -52,20 +63,24 @@ export async function writeDirAtomically(
   if (existing && !(existing.isDirectory() && (await isReplaceable(out)))) {
     throw new OutputError(`refusing to replace ${out}: it exists and is not an image this tool wrote`, out, 'remove it or choose another --output');
   }
+  await removeStaleTemps(out);
   const temp = tempSibling(out, 'tmp');
   await mkdir(temp);
   try {
     await fill(temp);
+    await syncTree(temp);
     if (existing) {
       const old = tempSibling(out, 'old');
       await rename(out, old);
       await rename(temp, out);
+      await syncDir(dirname(resolve(out)));
       await rm(old, { recursive: true, force: true });
     } else {
       await rename(temp, out);
+      await syncDir(dirname(resolve(out)));
     }
   } catch (err) {
     await rm(temp, { force: true, recursive: true });
-    throw err;
+    throw noSpaceError(err, out);
   }
 }

@@ -12,6 +12,8 @@ import { completeImage, ImageReadError, parseDocument } from '../model/complete.
 import { splitRef, type Image } from '../model/image.js';
 import { writeArchive, type ArchiveMember } from './archive-tar.js';
 import { writeFileAtomically } from './atomic.js';
+import { openBlob } from './blob-source.js';
+import type { WriteOptions } from './oci-layout.js';
 import { isZstd } from '../layer/zstd-decompress.js';
 import { gzipTarStorage } from './gzip-tar-storage.js';
 import { tarStorage, type MemberStorage } from './member-storage.js';
@@ -143,7 +145,7 @@ function dockerArchiveMembers(image: Image, naming: ArchiveNaming): ArchiveMembe
     const name = layerFiles[i]!;
     if (seen.has(name)) return;
     seen.add(name);
-    members.push({ name, kind: 'stream', size: l.size, open: () => l.open() });
+    members.push({ name, kind: 'stream', size: l.size, open: () => openBlob(l) });
   });
   members.push({ name: configFile, kind: 'bytes', data: image.configBytes });
   members.push({ name: 'manifest.json', kind: 'bytes', data: Buffer.from(manifestJson) });
@@ -151,10 +153,10 @@ function dockerArchiveMembers(image: Image, naming: ArchiveNaming): ArchiveMembe
 }
 
 /** `--stream`: the docker-archive to a stream (stdout), for `| docker load`. */
-export function streamDockerArchive(image: Image, out: Writable, naming: ArchiveNaming = {}): Promise<void> {
-  return writeArchive(dockerArchiveMembers(image, naming), out);
+export function streamDockerArchive(image: Image, out: Writable, naming: ArchiveNaming = {}, options: WriteOptions = {}): Promise<void> {
+  return writeArchive(dockerArchiveMembers(image, naming), out, options.signal);
 }
 
-export function writeDockerArchive(image: Image, outFile: string, naming: ArchiveNaming = {}): Promise<void> {
-  return writeFileAtomically(outFile, (temp) => writeArchive(dockerArchiveMembers(image, naming), createWriteStream(temp, { flags: 'wx' })));
+export function writeDockerArchive(image: Image, outFile: string, naming: ArchiveNaming = {}, options: WriteOptions = {}): Promise<void> {
+  return writeFileAtomically(outFile, (temp) => writeArchive(dockerArchiveMembers(image, naming), createWriteStream(temp, { flags: 'wx' }), options.signal));
 }

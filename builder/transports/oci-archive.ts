@@ -4,7 +4,8 @@ import type { Image, Index } from '../model/image.js';
 import { writeArchive, type ArchiveMember } from './archive-tar.js';
 import { writeFileAtomically } from './atomic.js';
 import { layoutReferrers, withReferrerEntries } from './layout-referrers.js';
-import { artifactBlobs, ociIndexJson, ociLayoutFile, type LayoutNaming } from './oci-layout.js';
+import { artifactBlobs, ociIndexJson, ociLayoutFile, type LayoutNaming, type WriteOptions } from './oci-layout.js';
+import { openBlob } from './blob-source.js';
 
 /** The members of an OCI archive: the OCI layout directory as a tar (what `skopeo copy oci-archive:` reads). */
 async function ociArchiveMembers(image: Image | Index, naming: LayoutNaming): Promise<ArchiveMember[]> {
@@ -14,12 +15,12 @@ async function ociArchiveMembers(image: Image | Index, naming: LayoutNaming): Pr
   return [
     { name: 'blobs/', kind: 'directory' },
     { name: 'blobs/sha256/', kind: 'directory' },
-    ...blobs.map((b): ArchiveMember => ({ name: `blobs/sha256/${digestHex(b.digest)}`, kind: 'stream', size: b.size, open: () => b.open() })),
+    ...blobs.map((b): ArchiveMember => ({ name: `blobs/sha256/${digestHex(b.digest)}`, kind: 'stream', size: b.size, open: () => openBlob(b) })),
     { name: 'index.json', kind: 'bytes', data: Buffer.from(withReferrerEntries(ociIndexJson(image, naming), referrers.entries)) },
     { name: 'oci-layout', kind: 'bytes', data: Buffer.from(ociLayoutFile) },
   ];
 }
 
-export function writeOciArchive(image: Image | Index, outFile: string, naming: LayoutNaming = {}): Promise<void> {
-  return writeFileAtomically(outFile, async (temp) => writeArchive(await ociArchiveMembers(image, naming), createWriteStream(temp, { flags: 'wx' })));
+export function writeOciArchive(image: Image | Index, outFile: string, naming: LayoutNaming = {}, options: WriteOptions = {}): Promise<void> {
+  return writeFileAtomically(outFile, async (temp) => writeArchive(await ociArchiveMembers(image, naming), createWriteStream(temp, { flags: 'wx' }), options.signal));
 }

@@ -11,6 +11,8 @@ import { bytesStream, splitRef, type Image, type Index } from '../model/image.js
 import { ImageReadError } from '../model/complete.js';
 import type { Readable } from 'node:stream';
 import { writeDirAtomically } from './atomic.js';
+import { checkFile } from '../cache/checked-blob.js';
+import { openBlob } from './blob-source.js';
 
 /** Annotation containerd's `ctr import` reads for the full image name. */
 const containerdImageName = 'io.containerd.image.name';
@@ -22,6 +24,11 @@ export interface LayoutNaming {
   ref?: string;
   /** Artifacts referring to the image (or its platform images): SBOMs, kept as layout-referrers.ts says. */
   referrers?: readonly ReferrerArtifact[];
+}
+
+/** How an output is written: `signal` stops it (the temp output is removed, nothing is left). */
+export interface WriteOptions {
+  signal?: AbortSignal;
 }
 
 /** The `index.json` of a layout holding one image or one index (a multi-platform image), tagged with its ref. */
@@ -74,18 +81,26 @@ export function imageBlobs(image: Image): ImageBlob[] {
 
 /**
  * Write an OCI image layout directory (image-spec `image-layout.md`). A blob held in a local file
- * (the layer cache, another layout) is hard-linked when it is on the same file system, copied
- * otherwise; any other blob is streamed from its source (made from the store, fetched).
+ * (the layer cache, another layout) is hashed, then hard-linked when it is on the same file
+ * system, copied otherwise; a file that does not match its digest is read through the blob's
+ * stream instead (a cached layer's repairs the cache; any other fails naming the file). Any other
+ * blob is streamed from its source (made from the store, fetched), checked as it streams.
  */
-export async function writeOciLayout(image: Image | Index, outDir: string, naming: LayoutNaming = {}): Promise<void> {
+export async function writeOciLayout(image: Image | Index, outDir: string, naming: LayoutNaming = {}, options: WriteOptions = {}): Promise<void> {
+  const { signal } = options;
   await writeDirAtomically(outDir, isOciLayout, async (dir) => {
     await mkdir(join(dir, 'blobs', 'sha256'), { recursive: true });
     const referrers = layoutReferrers(naming.referrers ?? []);
     const blobs = new Map([...referrers.blobs, ...(await artifactBlobs(image))].map((b) => [b.digest, b]));
     for (const blob of blobs.values()) {
+      signal?.throwIfAborted();
       const to = join(dir, 'blobs', 'sha256', digestHex(blob.digest));
-      if (blob.file && (await isFileOfSize(blob.file, blob.size))) await linkOrCopy(blob.file, to);
-      else await pipeline(blob.open(), createWriteStream(to, { flags: 'wx' }));
+      // A local file is hashed before it is linked: a damaged one is read through its checked stream instead.
+      if (blob.file && (await checkFile(blob.file, blob).then((c) => c.ok, () => false))) {
+        await linkOrCopy(blob.file, to);
+        continue;
+      }
+      await pipeline(openBlob(blob), createWriteStream(to, { flags: 'wx' }), ...(signal ? [{ signal }] : []));
     }
     await writeFile(join(dir, 'oci-layout'), ociLayoutFile);
     await writeFile(join(dir, 'index.json'), withReferrerEntries(ociIndexJson(image, naming), referrers.entries));

@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import type { Digest } from '../../oci/digest.js';
 import { parseReference, pushImage as pushToRegistry, RegistryError, type ImageReference, type PushBlob, type PushOptions, type PushResult, type RegistryClient } from '../../registry-client/index.js';
 import { ImgbuildError } from '../errors.js';
+import { openBlob } from './blob-source.js';
 import { completeImage, completeIndex, isIndexDocument } from '../model/complete.js';
 import { bytesStream, type CheckedDescriptor, type Image, type Index } from '../model/image.js';
 
@@ -59,9 +60,27 @@ export interface PushImageOptions extends Pick<PushOptions, 'chunkSize' | 'concu
  */
 export async function pushImage(client: RegistryClient, reference: string | ImageReference, artifact: Image | Index, options: PushImageOptions = {}): Promise<PushResult> {
   const ref = typeof reference === 'string' ? parseReference(reference) : reference;
-  if (artifact.kind === 'index') return pushIndex(client, ref, artifact, options);
-  const image = artifact;
-  return pushToRegistry(client, ref, { manifest: { bytes: image.manifestBytes, mediaType: image.descriptor.mediaType! }, blobs: pushBlobs(image, ref), extraTags: options.tags ?? [] }, options);
+  try {
+    if (artifact.kind === 'index') return await pushIndex(client, ref, artifact, options);
+    const image = artifact;
+    return await pushToRegistry(client, ref, { manifest: { bytes: image.manifestBytes, mediaType: image.descriptor.mediaType! }, blobs: pushBlobs(image, ref), extraTags: options.tags ?? [] }, options);
+  } catch (err) {
+    throw localBlobCause(err) ?? err;
+  }
+}
+
+/**
+ * When a push failed because a local blob is damaged (`error[cache]` from the layer cache, a
+ * `blob-mismatch` naming a layout's file), that is the error to show, with its hint (what to
+ * repair): the registry client's "cannot read the blob" wraps it.
+ */
+function localBlobCause(err: unknown): ImgbuildError | undefined {
+  for (let e = (err as { cause?: unknown })?.cause, depth = 0; e && depth < 6; e = (e as { cause?: unknown }).cause, depth++) {
+    if (e instanceof ImgbuildError && (e.code === 'cache' || e.code === 'blob-mismatch')) {
+      return new ImgbuildError(e.code, `${(err as Error).message.replace(/: cannot read the blob: .*$/s, '')}: ${e.message}`, e.hint, { cause: err });
+    }
+  }
+  return undefined;
 }
 
 /**
@@ -91,14 +110,16 @@ async function pushIndex(client: RegistryClient, ref: ImageReference, index: Ind
 }
 
 /**
- * The blobs of an image as the registry client pushes them: a layer in a local file by its path,
- * any other read from the layer (made from the store, fetched from another registry); a blob
+ * The blobs of an image as the registry client pushes them: every layer read through the layer
+ * (a cache file, checked; made from the store; fetched from another registry); a blob
  * the target registry already holds in another repository offered as a mount.
  */
 function pushBlobs(image: Image, ref: ImageReference): PushBlob[] {
   const mount = (at: { registry: string; repository: string } | undefined) => (at && at.registry === ref.registry ? { mountFrom: [at.repository] } : {});
   return [
     { digest: image.configDescriptor.digest, size: image.configDescriptor.size, open: () => bytesStream(image.configBytes), ...mount(image.location) },
-    ...image.layers.map((l): PushBlob => ({ digest: l.digest, size: l.size, ...(l.file ? { path: l.file } : { open: () => l.open() }), ...mount(l.location) })),
+    // Through `open()` even when the layer is a file: the layer checks its bytes (a damaged cache
+    // file is repaired or refused before the registry sees it), a bare path would not.
+    ...image.layers.map((l): PushBlob => ({ digest: l.digest, size: l.size, open: () => openBlob(l), ...mount(l.location) })),
   ];
 }

@@ -22,16 +22,16 @@ export function defaultOutputPath(imageName: string, format: OutputFormat): stri
  * Write any image in one of the file formats. The writers (and the tar module behind the
  * archives) load when an output is written: a push-only build loads none of them.
  */
-export async function writeImage(image: Image | Index, format: OutputFormat, path: string, naming: { ref?: string; referrers?: readonly ReferrerArtifact[] } = {}): Promise<void> {
+export async function writeImage(image: Image | Index, format: OutputFormat, path: string, naming: { ref?: string; referrers?: readonly ReferrerArtifact[] } = {}, options: { signal?: AbortSignal } = {}): Promise<void> {
   if (image.kind === 'index' && format === 'docker-archive') {
     throw new ImgbuildError('usage', `a docker-archive holds one platform, and ${image.source} has ${image.manifests.length}`, 'pick one with --platform, or write an OCI layout (-f oci) or OCI archive (-f oci-archive), which hold them all');
   }
   switch (format) {
     case 'oci':
-      return (await import('./oci-layout.js')).writeOciLayout(image, path, naming);
+      return (await import('./oci-layout.js')).writeOciLayout(image, path, naming, options);
     case 'oci-archive':
-      return (await import('./oci-archive.js')).writeOciArchive(image, path, naming);
+      return (await import('./oci-archive.js')).writeOciArchive(image, path, naming, options);
     case 'docker-archive':
-      return (await import('./docker-archive.js')).writeDockerArchive(image as Image, path, naming);
+      return (await import('./docker-archive.js')).writeDockerArchive(image as Image, path, naming, options);
   }
 }

@@ -35,6 +35,7 @@ export const toolPackages: Readonly<Record<string, string>> = {
   sqlite3: 'sqlite3',
   'qemu-aarch64-static': 'qemu-user-static',
   git: 'git',
+  mount: 'mount',
 };
 
 const found = new Map<string, string | undefined>();

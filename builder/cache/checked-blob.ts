@@ -1,0 +1,107 @@
+import { createHash } from 'node:crypto';
+import { open } from 'node:fs/promises';
+import { statSync, type Stats } from 'node:fs';
+import type { Digest } from '../../oci/digest.js';
+import { ImgbuildError } from '../errors.js';
+
+/** What a cache file must hold: its digest and size. */
+export interface ExpectedBytes {
+  digest: Digest;
+  size: number;
+}
+
+export const CACHE_FIX_HINT = 'run `imgbuild cache verify --repair` (removes damaged blobs and records; the next build makes them again), or empty the cache with `imgbuild cache prune --older-than 0s`';
+
+/** A file of the layer cache whose bytes are not the ones its name or record says (bit rot, a torn write, a hand edit). */
+export class CacheDamageError extends ImgbuildError {
+  override name = 'CacheDamageError';
+  constructor(readonly file: string, message: string, hint = CACHE_FIX_HINT) {
+    super('cache', `the layer cache is damaged: ${file} ${message}`, hint);
+  }
+}
+
+/**
+ * Which file (device and inode) with which size and mtime: the file a hash was taken of. A file
+ * changed in place since has another mtime; one replaced by a rename, another inode.
+ */
+export interface FileIdentity {
+  dev: number;
+  ino: number;
+  size: number;
+  mtimeMs: number;
+}
+
+const identityOf = (st: Stats): FileIdentity => ({ dev: st.dev, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs });
+/** The identity of the file at `path` now, or undefined when there is none. */
+export function fileIdentity(path: string): FileIdentity | undefined {
+  try {
+    return identityOf(statSync(path));
+  } catch {
+    return undefined;
+  }
+}
+
+const sameFile = (a: FileIdentity, b: FileIdentity) => a.dev === b.dev && a.ino === b.ino && a.size === b.size && a.mtimeMs === b.mtimeMs;
+
+/**
+ * The sha256 digest and size of a file, read once, and the identity of the file read (from its
+ * descriptor, so a rename over the path meanwhile does not confuse it). Stops reading after
+ * `limit` bytes (a damaged file longer than it should be is not read to its end).
+ */
+export async function hashFile(path: string, limit = Number.MAX_SAFE_INTEGER): Promise<{ digest: Digest; size: number; identity: FileIdentity }> {
+  const fh = await open(path, 'r');
+  try {
+    const identity = identityOf(await fh.stat());
+    const hash = createHash('sha256');
+    let size = 0;
+    for await (const chunk of fh.createReadStream({ highWaterMark: 1 << 20, autoClose: false, start: 0 })) {
+      size += (chunk as Buffer).length;
+      if (size > limit) return { digest: `sha256:${'0'.repeat(64)}`, size, identity };
+      hash.update(chunk as Buffer);
+    }
+    const after = identityOf(await fh.stat());
+    // Written to while it was hashed: not the bytes of any one moment; say so by a size or digest that cannot match.
+    if (!sameFile(identity, after)) return { digest: `sha256:${'0'.repeat(64)}`, size: -1, identity };
+    return { digest: `sha256:${hash.digest('hex')}`, size, identity };
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Why `got` is not `expected`, for a message. */
+export function describeMismatch(expected: ExpectedBytes, got: { digest: Digest; size: number }): string {
+  if (got.size < 0) return 'changed while it was read';
+  if (got.size > expected.size) return `holds more than the ${expected.size} bytes of ${expected.digest}`;
+  if (got.size < expected.size) return `is truncated: ${got.size} of the ${expected.size} bytes of ${expected.digest}`;
+  return `does not hash to ${expected.digest}: its ${got.size} bytes give ${got.digest}`;
+}
+
+/** Whether the file holds exactly `expected`: its identity when it does, else why not (describeMismatch). */
+export async function checkFile(path: string, expected: ExpectedBytes): Promise<{ ok: true; identity: FileIdentity } | { ok: false; why: string }> {
+  const got = await hashFile(path, expected.size);
+  return got.size === expected.size && got.digest === expected.digest ? { ok: true, identity: got.identity } : { ok: false, why: describeMismatch(expected, got) };
+}
+
+/**
+ * The bytes of a cache file whose content was hashed as `verified` (checkFile): read from one
+ * descriptor, which must still be that file (same inode, size and mtime) when it is opened and
+ * when the last byte is read, else the read fails as `error[cache]` naming the file. Returns
+ * undefined, reading nothing, when the file is no longer the one hashed (hash it again).
+ */
+export async function* verifiedFileBytes(path: string, expected: ExpectedBytes, verified: FileIdentity): AsyncGenerator<Buffer, boolean> {
+  const fh = await open(path, 'r');
+  try {
+    const at = identityOf(await fh.stat());
+    if (!sameFile(at, verified)) return false;
+    let n = 0;
+    for await (const chunk of fh.createReadStream({ highWaterMark: 1 << 20, autoClose: false, start: 0 })) {
+      n += (chunk as Buffer).length;
+      if (n > expected.size) break;
+      yield chunk as Buffer;
+    }
+    if (n !== expected.size || !sameFile(identityOf(await fh.stat()), verified)) throw new CacheDamageError(path, 'changed while it was read');
+    return true;
+  } finally {
+    await fh.close();
+  }
+}

@@ -1,0 +1,125 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { readdir, readFile, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { Writable } from 'node:stream';
+import { createGunzip } from 'node:zlib';
+import { MediaType } from '../../oci/media-types.js';
+import type { Digest } from '../../oci/digest.js';
+import type { LayerBlob } from '../layer/types.js';
+import { hashFile } from './checked-blob.js';
+import { recordSum, validRecord } from './layer-cache.js';
+import { isTempName } from './prune.js';
+
+/** One damaged file of the cache: where, and what is wrong with it. */
+export interface DamagedFile {
+  kind: 'blob' | 'layer-record';
+  path: string;
+  problem: string;
+}
+
+export interface VerifyCacheResult {
+  /** What was read: every blob hashed, every layer record parsed and checked against its blob. */
+  checked: { blobs: number; blobBytes: number; layerRecords: number };
+  /** Damaged blobs and records; removed when `repair`. */
+  damaged: DamagedFile[];
+  /** Whether the damaged files were removed (`repair`). */
+  repaired: boolean;
+}
+
+/**
+ * Check every file of the layer cache under `root`: each blob (`blobs/sha256/<hex>`) hashes to
+ * its name; each layer record (`layers/<aa>/<key>.json`) parses, is the record its name says,
+ * carries the checksum of its fields, and when its blob is here, that blob's size, diff_id (the
+ * digest of the uncompressed tar, gunzipped here) and uncompressed size are the record's. Temp
+ * files are `cache prune`'s business.
+ *
+ * With `repair`, damaged files are removed: a build writes a missing blob or record again from the
+ * store (a record without its blob makes the bytes when they are read), which is the repair. Scan
+ * records are not checked (a build checks each against the path's fingerprint).
+ */
+export async function verifyCache(root: string, options: { repair?: boolean } = {}): Promise<VerifyCacheResult> {
+  const checked = { blobs: 0, blobBytes: 0, layerRecords: 0 };
+  const damaged: DamagedFile[] = [];
+  const blobDir = join(root, 'blobs', 'sha256');
+  const goodBlobs = new Set<string>();
+  for (const name of (await readdir(blobDir).catch(() => [] as string[])).sort()) {
+    const path = join(blobDir, name);
+    if (!/^[0-9a-f]{64}$/.test(name) || !(await isFile(path))) continue;
+    const got = await hashFile(path);
+    checked.blobs++;
+    checked.blobBytes += got.size;
+    if (got.digest === `sha256:${name}`) goodBlobs.add(name);
+    else damaged.push({ kind: 'blob', path, problem: `does not hash to its name: its ${got.size} bytes give ${got.digest}` });
+  }
+
+  const recordDir = join(root, 'layers');
+  for (const sub of (await readdir(recordDir).catch(() => [] as string[])).sort()) {
+    for (const name of (await readdir(join(recordDir, sub)).catch(() => [] as string[])).sort()) {
+      const path = join(recordDir, sub, name);
+      if (isTempName(name) || !name.endsWith('.json') || !(await isFile(path))) continue;
+      checked.layerRecords++;
+      const problem = await recordProblem(path, name.slice(0, -'.json'.length), blobDir, goodBlobs);
+      if (problem) damaged.push({ kind: 'layer-record', path, problem });
+    }
+  }
+
+  if (options.repair) for (const d of damaged) await rm(d.path, { force: true });
+  return { checked, damaged, repaired: options.repair === true && damaged.length > 0 };
+}
+
+/** What is wrong with a layer record, or undefined when it is sound (and agrees with its blob when that is here and sound). */
+async function recordProblem(path: string, key: string, blobDir: string, goodBlobs: Set<string>): Promise<string | undefined> {
+  let json: unknown;
+  try {
+    json = JSON.parse(await readFile(path, 'utf8'));
+  } catch {
+    return 'is not JSON (torn or damaged)';
+  }
+  const record = validRecord(json, key);
+  if (!record) {
+    const r = json as { sum?: unknown; blob?: LayerBlob };
+    if (typeof r?.sum === 'string' && r.blob && typeof r.blob === 'object' && r.sum !== recordSum(key, r.blob)) return 'does not match its checksum (a field was damaged)';
+    return 'is not a valid layer record for its key';
+  }
+  const hex = record.digest.slice('sha256:'.length);
+  if (!goodBlobs.has(hex)) return undefined; // no blob (or a damaged one, reported as such): nothing to compare
+  const blobPath = join(blobDir, hex);
+  const size = (await stat(blobPath)).size;
+  if (size !== record.size) return `says its blob has ${record.size} bytes; ${blobPath} has ${size}`;
+  // A zstd blob's tar is not unpacked here (no zstd decoder in the cache's reach): its record's checksum vouches for its diff_id.
+  if (record.mediaType === MediaType.ociLayerZstd) return undefined;
+  const tar = await tarDigest(blobPath, record.mediaType);
+  if (tar === undefined) return `says its blob is ${record.mediaType}, and ${blobPath} does not gunzip`;
+  if (tar.digest !== record.diffId) return `says the layer's diff_id is ${record.diffId}; ${blobPath} uncompressed gives ${tar.digest}`;
+  if (tar.size !== record.uncompressedSize) return `says the layer's tar has ${record.uncompressedSize} bytes; ${blobPath} uncompressed has ${tar.size}`;
+  return undefined;
+}
+
+/** The digest and size of a blob's tar: the blob itself, or gunzipped for a gzip layer; undefined when it does not gunzip. */
+async function tarDigest(path: string, mediaType: string): Promise<{ digest: Digest; size: number } | undefined> {
+  if (mediaType !== MediaType.ociLayerGzip && mediaType !== MediaType.dockerLayerGzip) return hashFile(path);
+  const hash = createHash('sha256');
+  let size = 0;
+  try {
+    await pipeline(
+      createReadStream(path),
+      createGunzip(),
+      new Writable({
+        write(chunk: Buffer, _e, cb) {
+          hash.update(chunk);
+          size += chunk.length;
+          cb();
+        },
+      }),
+    );
+  } catch {
+    return undefined;
+  }
+  return { digest: `sha256:${hash.digest('hex')}`, size };
+}
+
+async function isFile(path: string): Promise<boolean> {
+  return stat(path).then((s) => s.isFile(), () => false);
+}

@@ -1,0 +1,151 @@
+import { randomBytes } from 'node:crypto';
+import { fsyncSync } from 'node:fs';
+import { mkdir, open, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+
+/**
+ * Durable, atomic file writes: the one way imgbuild puts a file in place (cache blobs and
+ * records, outputs, `--digest-file`). The bytes go to a temp name in the same directory (a rename
+ * never crosses file systems), are fsynced, renamed over the final name, and the directory is
+ * fsynced, so after a crash or power loss the name holds either the old file or the whole new
+ * one — never a torn or empty file.
+ *
+ * Temp names carry the writer's pid (`…tmp-<pid>-<random>`): a temp file whose pid no longer
+ * runs was left by a process that died (SIGKILL, power loss) and may be removed (`isStaleTemp`).
+ */
+
+/** A temp name beside `path`: `.<name>.<kind>-<pid>-<random>` (hidden, so no tool takes it for the file). */
+export function tempSibling(path: string, kind = 'tmp'): string {
+  return join(dirname(path), `.${basename(path)}.${kind}-${process.pid}-${randomBytes(4).toString('hex')}`);
+}
+
+/** The pid a temp name was made by (`…tmp-<pid>-<hex>` as tempSibling, BlobStore and the registry client's pull make them), else undefined. */
+export function tempOwnerPid(name: string): number | undefined {
+  const m = /(?:^|[.-])(?:tmp|old)-(\d+)-[0-9a-z]+$/.exec(name) ?? /^\.tmp-(\d+)-[0-9a-f]+$/.exec(name) ?? /\.(\d+)[.-][0-9a-z]+\.tmp$/.exec(name);
+  return m ? Number(m[1]) : undefined;
+}
+
+/** Whether a process with this pid runs on this machine (signal 0: EPERM still means it exists). */
+export function pidAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Whether `name` is a temp file left by a process that is gone (its pid named in the name does not run). */
+export function isStaleTemp(name: string): boolean {
+  const pid = tempOwnerPid(name);
+  return pid !== undefined && !pidAlive(pid);
+}
+
+/** fsync a file by path (its data and size reach the disk before a rename makes it visible). */
+export async function syncFile(path: string): Promise<void> {
+  const fh = await open(path, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * fsync a directory, so a rename or a new name in it survives a crash. File systems that cannot
+ * fsync a directory (EINVAL, EISDIR on some) are not an error: there is nothing more to do.
+ */
+export async function syncDir(dir: string): Promise<void> {
+  let fh;
+  try {
+    fh = await open(dir, 'r');
+  } catch {
+    return;
+  }
+  try {
+    await fh.sync();
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'EINVAL' && code !== 'EISDIR' && code !== 'ENOTSUP' && code !== 'EBADF') throw e;
+  } finally {
+    await fh.close();
+  }
+}
+
+/** fsync an open descriptor (the layer writer's synchronous temp file). */
+export function syncFd(fd: number): void {
+  fsyncSync(fd);
+}
+
+/** Put a finished temp file in place: fsync it, rename it over `dest`, fsync the directory. */
+export async function commitFile(temp: string, dest: string): Promise<void> {
+  await syncFile(temp);
+  await rename(temp, dest);
+  await syncDir(dirname(dest));
+}
+
+/**
+ * Write `dest` durably and atomically with `write(temp)` filling a temp file beside it; on any
+ * failure (ENOSPC, an abort) the temp file is removed and `dest` is untouched. `write` must leave
+ * the file closed.
+ */
+export async function writeAtomically(dest: string, write: (temp: string) => Promise<void>): Promise<void> {
+  const temp = tempSibling(dest);
+  try {
+    await write(temp);
+    await commitFile(temp, dest);
+  } catch (err) {
+    await rm(temp, { force: true, recursive: true }).catch(() => undefined);
+    throw err;
+  }
+}
+
+/** `writeAtomically` for bytes held in memory (records, digest files, small documents). */
+export async function writeFileAtomic(dest: string, data: string | Uint8Array, options: { mode?: number; mkdir?: boolean; sync?: boolean } = {}): Promise<void> {
+  if (options.mkdir) await mkdir(dirname(dest), { recursive: true });
+  if (options.sync === false) {
+    // Atomic, not durable: for records whose loss or tearing a reader detects and only costs work
+    // again (a scan record per store path: thousands of fsyncs would slow a cold build).
+    const temp = tempSibling(dest);
+    try {
+      await writeFile(temp, data, { flag: 'wx', mode: options.mode ?? 0o644 });
+      await rename(temp, dest);
+    } catch (err) {
+      await rm(temp, { force: true }).catch(() => undefined);
+      throw err;
+    }
+    return;
+  }
+  await writeAtomically(dest, async (temp) => {
+    const fh = await open(temp, 'wx', options.mode ?? 0o644);
+    try {
+      await fh.writeFile(data);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  });
+}
+
+/**
+ * fsync every file and directory under `dir` (a finished output directory, before it is renamed
+ * into place), directories after their contents.
+ */
+export async function syncTree(dir: string): Promise<void> {
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) await syncTree(p);
+    else if (e.isFile()) await syncFile(p);
+  }
+  await syncDir(dir);
+}
+
+/** Whether `err` (or what caused it) is a full disk or an exceeded quota (ENOSPC, EDQUOT). */
+export function isNoSpace(err: unknown): boolean {
+  for (let e = err, depth = 0; e && depth < 6; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (code === 'ENOSPC' || code === 'EDQUOT') return true;
+  }
+  return false;
+}
