@@ -1,4 +1,5 @@
 import { readFile, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { buildImage, type Build } from '../build/build-image.js';
 import { buildIndex, platformName, selectPlatforms, type IndexBuild } from '../build/build-index.js';
 import type { Image } from '../model/image.js';
@@ -8,6 +9,7 @@ import { ImgbuildError } from '../errors.js';
 import { builtEvent, pushProgress } from '../progress.js';
 import { cliProgress } from './progress.js';
 import { defaultOutputPath, writeImage, type OutputFormat } from '../transports/write.js';
+import { parseImageRef } from '../transports/image-ref.js';
 import { cliBuildContext } from './context.js';
 import { loadCliSpec, readPrevious, type StoreFlags } from './common.js';
 import { printJson } from './print.js';
@@ -41,14 +43,17 @@ export async function runBuild(specFile: string, flags: BuildFlags): Promise<voi
   // One registry client for the base pull and the push, so one token serves both.
   const { parseReference } = flags.push ? await import('../../registry-client/index.js') : { parseReference: undefined };
   const pushRef = flags.push ? parseReference!(flags.push) : undefined;
-  const client = lazyClient(flags, pushRef?.registry);
+  // --creds is for the push target and for the registry of the spec's fromImage (a private base
+  // image), which is known once the spec is read: the client is made after that.
+  let spec: ResolvedSpec | undefined;
+  const client = lazyClient(flags, () => [pushRef?.registry, spec ? baseReference(spec) : undefined]);
   const progress = cliProgress();
   try {
     // Bad flags are refused before the build, not after it.
     if (pushRef) chunkSizeOf(flags);
     if (flags.json && flags.stream) throw new ImgbuildError('usage', '--json and --stream both write to stdout', 'drop --json (the summary goes to stderr), or write a file with -o instead of --stream');
     if (flags.plan && flags.previous) throw new ImgbuildError('usage', '--plan and --previous cannot be used together', 'make the plan with `imgbuild plan --previous <image> --json`, then build with --plan alone');
-    const spec = await loadCliSpec(specFile, flags);
+    spec = await loadCliSpec(specFile, flags);
     const multi = spec.platforms !== undefined;
     // A single-platform spec builds its one platform; --platform may only name it.
     if (!multi && flags.platform?.length) selectPlatforms(spec, flags.platform);
@@ -91,7 +96,9 @@ export async function runBuild(specFile: string, flags: BuildFlags): Promise<voi
     let pushed: PushSummary | undefined;
     if (pushRef) {
       const { pushImage } = await import('../transports/registry.js');
-      const result = await pushImage(await client.get(), pushRef, artifact, { tags: flags.tag ?? [], chunkSize: chunkSizeOf(flags), ...pushProgress(progress, pushRef.toString()) });
+      // Ctrl-C stops the push: uploads cancelled, no manifest put, no tag moved, exit 130.
+      const result = await pushImage(await client.get(), pushRef, artifact, { tags: flags.tag ?? [], chunkSize: chunkSizeOf(flags), signal: abort.signal, ...pushProgress(progress, pushRef.toString()) });
+      abort.signal.throwIfAborted();
       progress.onEvent({ phase: 'pushed', ...result });
       progress.close();
       pushed = pushSummary(result, pushRef, flags.tag ?? []);
@@ -122,6 +129,17 @@ async function readPlanFile(file: string): Promise<{ value: unknown; file: strin
 }
 
 type Built = Build | IndexBuild;
+
+/** The registry reference `fromImage` names (`docker://…`, or a bare `host/repo:tag`), else undefined. */
+function baseReference(spec: ResolvedSpec): { reference: string } | undefined {
+  if (!spec.fromImage) return undefined;
+  try {
+    const ref = parseImageRef(spec.fromImage, { cwd: dirname(spec.file) });
+    return ref.transport === 'docker' ? { reference: ref.reference } : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /** The one image a docker-archive or a stream can hold: a multi-platform build must have made exactly one. */
 function onePlatform(built: Built): Image {

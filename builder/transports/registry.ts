@@ -47,7 +47,7 @@ async function withCode<T>(f: () => Promise<T>): Promise<T> {
   }
 }
 
-export interface PushImageOptions extends Pick<PushOptions, 'chunkSize' | 'concurrency' | 'onBlob' | 'onStart' | 'onBlobProgress'> {
+export interface PushImageOptions extends Pick<PushOptions, 'chunkSize' | 'concurrency' | 'onBlob' | 'onStart' | 'onBlobProgress' | 'signal'> {
   /** More tags for the same manifest, pushed after it. */
   tags?: readonly string[];
 }
