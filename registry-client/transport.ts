@@ -211,12 +211,11 @@ function watchIdle(source: Readable, idleMs: number, controller: AbortController
       arm();
       done(null, chunk);
     },
-    flush(done) {
-      clearTimeout(timer);
-      done();
-    },
   });
   arm();
+  // Cleared once undici has read the whole body, not when the source ends (its last chunks may
+  // still wait in the buffer); from then on undici's response timeout runs.
+  watched.on('end', () => clearTimeout(timer));
   source.on('error', (e) => watched.destroy(e));
   watched.on('close', () => {
     clearTimeout(timer);
