@@ -20,7 +20,7 @@ export interface ProxiedRequest {
 
 export type Fault =
   /** Answer with this status (and headers) instead of forwarding. */
-  | { kind: 'status'; status: number; headers?: Record<string, string>; body?: string }
+  | { kind: 'status'; status: number; headers?: Record<string, string>; body?: string; delayMs?: number }
   /** Forward, but cut both connections after this many request-body bytes. */
   | { kind: 'reset-after'; bytes: number }
   /** Forward, but cut the connection after this many bytes of the response body. */
@@ -91,7 +91,7 @@ export async function startFaultProxy(upstreamPort: number): Promise<FaultProxy>
 
     if (fault?.kind === 'status' || fault?.kind === 'redirect') {
       req.resume();
-      req.on('end', () => {
+      req.on('end', () => setTimeout(() => {
         if (fault.kind === 'status') {
           entry.status = fault.status;
           res.writeHead(fault.status, { 'content-type': 'application/json', ...fault.headers });
@@ -101,7 +101,7 @@ export async function startFaultProxy(upstreamPort: number): Promise<FaultProxy>
           res.writeHead(307, { location: fault.location(req), 'content-length': '0' });
           res.end();
         }
-      });
+      }, fault.kind === 'status' ? fault.delayMs ?? 0 : 0));
       return;
     }
 
