@@ -1,5 +1,4 @@
 import { readFile, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
 import { buildImage, type Build } from '../build/build-image.js';
 import { buildIndex, platformName, selectPlatforms, type IndexBuild } from '../build/build-index.js';
 import type { Image } from '../model/image.js';
@@ -9,11 +8,10 @@ import { ImgbuildError } from '../errors.js';
 import { builtEvent, pushProgress } from '../progress.js';
 import { cliProgress } from './progress.js';
 import { defaultOutputPath, writeImage, type OutputFormat } from '../transports/write.js';
-import { parseImageRef } from '../transports/image-ref.js';
 import { cliBuildContext } from './context.js';
 import { loadCliSpec, readPrevious, type StoreFlags } from './common.js';
 import { printJson } from './print.js';
-import { chunkSizeOf, lazyClient, type RegistryFlags } from './registry-flags.js';
+import { chunkSizeOf, fromImageReference, lazyClient, type RegistryFlags } from './registry-flags.js';
 import type { BuildDocument } from './documents.js';
 import { SCHEMA_VERSION } from './schema-version.js';
 import { formatPush, pushSummary, type PushSummary } from './push-summary.js';
@@ -46,7 +44,7 @@ export async function runBuild(specFile: string, flags: BuildFlags): Promise<voi
   // --creds is for the push target and for the registry of the spec's fromImage (a private base
   // image), which is known once the spec is read: the client is made after that.
   let spec: ResolvedSpec | undefined;
-  const client = lazyClient(flags, () => [pushRef?.registry, spec ? baseReference(spec) : undefined]);
+  const client = lazyClient(flags, () => [pushRef?.registry, spec ? fromImageReference(spec) : undefined]);
   const progress = cliProgress();
   try {
     // Bad flags are refused before the build, not after it.
@@ -130,16 +128,6 @@ async function readPlanFile(file: string): Promise<{ value: unknown; file: strin
 
 type Built = Build | IndexBuild;
 
-/** The registry reference `fromImage` names (`docker://…`, or a bare `host/repo:tag`), else undefined. */
-function baseReference(spec: ResolvedSpec): { reference: string } | undefined {
-  if (!spec.fromImage) return undefined;
-  try {
-    const ref = parseImageRef(spec.fromImage, { cwd: dirname(spec.file) });
-    return ref.transport === 'docker' ? { reference: ref.reference } : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 /** The one image a docker-archive or a stream can hold: a multi-platform build must have made exactly one. */
 function onePlatform(built: Built): Image {

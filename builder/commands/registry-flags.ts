@@ -1,4 +1,7 @@
 import { readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { ResolvedSpec } from '../spec/types.js';
+import { parseImageRef } from '../transports/image-ref.js';
 import type { RegistryClient, TimeoutOptions } from '../../registry-client/index.js';
 import { ImgbuildError } from '../errors.js';
 import { parseSize, sumOfUnits } from '../unit-sum.js';
@@ -127,4 +130,15 @@ export function lazyClient(flags: RegistryFlags, credsRegistry?: CredsRegistries
       if (client) await (await client).close();
     },
   };
+}
+
+/** The registry image a spec's `fromImage` names (`docker://…`, or a bare `host/repo:tag`), for `--creds`; else undefined. */
+export function fromImageReference(spec: Pick<ResolvedSpec, 'fromImage' | 'file'>): { reference: string } | undefined {
+  if (!spec.fromImage) return undefined;
+  try {
+    const ref = parseImageRef(spec.fromImage, { cwd: dirname(spec.file) });
+    return ref.transport === 'docker' ? { reference: ref.reference } : undefined;
+  } catch {
+    return undefined;
+  }
 }
