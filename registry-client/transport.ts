@@ -203,7 +203,12 @@ function watchIdle(source: Readable, idleMs: number, controller: AbortController
   let timer: NodeJS.Timeout | undefined;
   const arm = () => {
     clearTimeout(timer);
-    timer = setTimeout(() => controller.abort(new TimeoutError('idle', idleMs, `the registry took no byte of the request body for ${formatMs(idleMs)}`)), idleMs);
+    timer = setTimeout(() => {
+      // Bytes waiting that the server does not take: it stopped reading. Nothing waiting: our
+      // source is what is slow (a layer streamed from another registry, with its own timeouts).
+      if (watched.readableLength > 0 || watched.writableLength > 0) controller.abort(new TimeoutError('idle', idleMs, `the registry took no byte of the request body for ${formatMs(idleMs)}`));
+      else arm();
+    }, idleMs);
     timer.unref?.();
   };
   const watched = new Transform({

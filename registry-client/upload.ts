@@ -11,7 +11,23 @@ import type { Digest } from '../oci/digest.js';
 export type BlobSource = { path: string } | { open: () => Readable };
 
 export function openSource(src: BlobSource): Readable {
-  return 'path' in src ? createReadStream(src.path) : src.open();
+  const stream = 'path' in src ? createReadStream(src.path) : src.open();
+  // Registered first, so the mark is on the error before undici or a pipeline sees it.
+  stream.on('error', (e: unknown) => {
+    if (e && typeof e === 'object') (e as Record<symbol, boolean>)[FROM_SOURCE] = true;
+  });
+  return stream;
+}
+
+/** Marks an error of a blob's source (a file, a layer streamed from another registry): not the target registry's fault. */
+const FROM_SOURCE = Symbol('imgbuild.blobSourceError');
+
+/** The source's error somewhere in `e`'s cause chain (transport layers wrap it), if there is one. */
+function sourceError(e: unknown): Error | undefined {
+  for (let cur = e, depth = 0; cur && typeof cur === 'object' && depth < 6; cur = (cur as { cause?: unknown }).cause, depth++) {
+    if ((cur as Record<symbol, unknown>)[FROM_SOURCE] && cur instanceof Error) return cur;
+  }
+  return undefined;
 }
 
 export interface UploadOptions {
@@ -100,6 +116,13 @@ export async function uploadBlob(client: RegistryClient, repo: RepositoryRef, de
     } catch (e) {
       if (location) await cancelSession(client, repo, location, scopes, what);
       if (outer?.aborted) throw outer.reason;
+      // The blob's source failed (a file, another registry's stream): its own error, with its
+      // own code and host, not a fault of the registry we push to; not retried here.
+      const fromSource = deadline.signal.aborted ? undefined : sourceError(e);
+      if (fromSource) {
+        if (typeof (fromSource as { code?: unknown }).code === 'string' && 'hint' in fromSource) throw fromSource;
+        throw new RegistryError('push-input', `${what}: cannot read the blob: ${describeError(fromSource)}`, undefined, { cause: fromSource });
+      }
       const err = deadline.signal.aborted ? deadline.signal.reason : e;
       const timedOut = isTimeout(err) && !(err instanceof TimeoutError && err.kind === 'blob');
       if (timedOut) timeouts++;

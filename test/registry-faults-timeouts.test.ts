@@ -166,3 +166,19 @@ test('a 429 with Retry-After is waited out with a line on stderr saying so', asy
   assert.equal(r.stdout.toString(), `${proxy.host}/faults/ratelimited@${img.manifestDigest}\n`);
   assert.match(r.stderr, new RegExp(`^waiting: put manifest ${img.manifestDigest} as ${proxy.host}/faults/ratelimited:1: the registry answered 429; the registry asked to wait 1 s \\(Retry-After\\) \\(attempt 2 of 6\\)$`, 'm'));
 });
+
+test('a layer streamed from one registry to another that stops coming is error[network] after the idle timeout; no tag at the target', async (t) => {
+  if (!(await fixture.need(t))) return;
+  const { proxy, registry } = fixture;
+  const layer = await makeLayer({ 'data/through': noise(512 * 1024, 'through') });
+  const img = await makeImage([layer]);
+  await pushImage(fastClient({}), parseReference(`${proxy.host}/faults/through:1`), { manifest: { bytes: img.manifest, mediaType: img.mediaType }, blobs: img.blobs });
+  proxy.inject({ match: (r) => r.method === 'GET' && r.path.endsWith(`/blobs/${layer.digest}`), times: 100, fault: { kind: 'stall-response-after', bytes: 100_000 } });
+  // From the proxy's host to the registry's own (another host:port, so no mount): the layer streams through.
+  const r = await runCli(['push', `docker://${proxy.host}/faults/through:1`, `${registry.host}/faults/copied:1`, '--idle-timeout', '500ms']);
+  proxy.clearFaults();
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, new RegExp(`^error\\[network\\]: get blob ${layer.digest} from ${proxy.host}/faults/through: the download broke off: the answer stopped coming \\(no byte within the idle timeout\\)$`, 'm'));
+  const c = fastClient({});
+  await assert.rejects(c.getManifest({ registry: registry.host, repository: 'faults/copied' }, '1'), /answered 404/);
+});
