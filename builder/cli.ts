@@ -239,7 +239,8 @@ answering(registryOptions(storeOptions(
     .command('verify')
     .description('build a spec twice in isolated temp dirs (other cwd, umask, TZ, cache) and check that the digests agree; exit 1 with the diff if not, 2 on an error')
     .argument('<spec>', 'spec file or directory')
-    .option('--against <image>', 'compare one build with this image instead: OCI layout, OCI archive, docker-archive, or a registry image (docker://host/repo@sha256:...)')
+    .option('--against <image>', 'compare one build with this image instead: OCI layout, OCI archive, docker-archive, or a registry image (docker://host/repo@sha256:...); an image built with --previous is rebuilt carrying over the layers it carried over')
+    .option('--previous <image>', 'build as `build --previous <image>` does (stable layering): carry over its store layers that are still whole')
     .option('--keep', 'keep the builds in their temp dir and print where')
     .option('--json', 'print JSON'),
 ))).action(lazy(() => import('./commands/verify.js'), 'runVerify'));

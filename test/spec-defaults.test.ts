@@ -38,6 +38,10 @@ test('a spec with only a name gets every default', () => {
     symlinks: [],
     users: [],
     groups: [],
+    perms: [],
+    exclude: [],
+    nixUid: undefined,
+    nixGid: undefined,
   });
 });
 

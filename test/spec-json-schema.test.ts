@@ -10,7 +10,7 @@ test('the JSON Schema for editors lists every spec key, requires only name and r
   assert.deepEqual(Object.keys(schema.properties), [
     '$schema', 'name', 'tag', 'contents', 'store', 'config', 'created', 'mtime', 'uid', 'gid', 'uname', 'gname', 'maxLayers',
     'architecture', 'os', 'variant', 'platforms', 'includeStorePaths', 'includeNixDB', 'compressor', 'layering', 'fromImage', 'copyToRoot',
-    'pathsToLink', 'files', 'directories', 'symlinks', 'users', 'groups',
+    'pathsToLink', 'files', 'directories', 'symlinks', 'users', 'groups', 'perms', 'exclude', 'nixUid', 'nixGid',
   ]);
   for (const [key, prop] of Object.entries(schema.properties)) assert.ok(prop.description, `${key} has a description`);
   assert.deepEqual(schema.properties.compressor?.enum, ['gzip', 'none']);

@@ -9,6 +9,7 @@ import { DirectoryStoreSource } from '../store/directory-source.js';
 import { EmptyStoreSource } from '../store/empty-source.js';
 import { openStoreSource } from '../store/open.js';
 import type { ClosureOptions, StoreSource } from '../store/types.js';
+import { excludeFromClosure } from '../store/exclude.js';
 import { throttle } from '../throttle.js';
 import { BuildWorkerPool } from '../workers/pool.js';
 import { assembleImage, type AssembledLayer } from './assemble.js';
@@ -57,10 +58,10 @@ export async function specStore(spec: ResolvedSpec, ctx: Pick<BuildContext, 'sto
   });
 }
 
-/** Closure of everything the image holds: `contents` and the paths `copyToRoot` links into `/`. */
+/** Closure of everything the image holds: `contents` and the paths `copyToRoot` links into `/`, less `exclude`. */
 export async function specClosure(spec: ResolvedSpec, store: StoreSource, options?: ClosureOptions): Promise<ClosureGraph> {
   const roots = [...new Set([...spec.contents, ...spec.copyToRoot])];
-  return store.closure(roots, options);
+  return excludeFromClosure(await store.closure(roots, options), spec);
 }
 
 

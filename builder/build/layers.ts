@@ -8,6 +8,7 @@ import { customisationEntries } from '../customisation/entries.js';
 import { mergeEntries } from '../customisation/merge.js';
 import { layerStream } from '../layer/layer-stream.js';
 import { storeLayerEntries } from '../layer/tree-entries.js';
+import { rulesFor, withPerms, type PermRule } from '../layer/perms.js';
 import type { LayerEntry, LayerWriteOptions } from '../layer/types.js';
 import { measureLayer, writeLayer } from '../layer/write-layer.js';
 import type { ResolvedSpec } from '../spec/types.js';
@@ -17,6 +18,7 @@ import type { BuildWorkerPool } from '../workers/pool.js';
 import type { AssembledLayer } from './assemble.js';
 import type { BuildContext } from './context.js';
 import type { ImagePlan } from './plan.js';
+import { checkPermRules, nixOwner, storeHeader } from './perms.js';
 
 export interface LayersInput {
   spec: ResolvedSpec;
@@ -55,27 +57,30 @@ export async function makeLayers({ spec, store, closure, plan, ctx, pool }: Laye
     return { layer, reason, storePaths: paths };
   };
 
+  // The customisation layer's entries first: they are cheap, and they say which perms rules
+  // copyToRoot used, so that a rule matching nothing is refused before any layer is written.
+  ctx.signal?.throwIfAborted();
+  const fsPathOf = (p: string) => store.fsPath(p);
+  const permsMatched = new Set<number>();
+  let customEntries = await customisationEntries(spec, fsPathOf, (i) => permsMatched.add(i));
+  if (spec.includeNixDB) {
+    // dockerTools' includeNixDB: the closure registered in /nix/var/nix/db, in this layer.
+    const owner = nixOwner(spec);
+    const db = await nixDbEntries(closure, fsPathOf, { registrationTime: spec.mtime, ...(ctx.env ? { env: ctx.env as NodeJS.ProcessEnv } : {}) });
+    customEntries = mergeEntries(spec.file, customEntries, owner ? db.map((e) => ({ ...e, ...owner })) : db);
+  }
+  if (spec.perms.length > 0) checkPermRules(spec, closure, fsPathOf, permsMatched);
+  const storeOptions: LayerWriteOptions = { ...writeOptions, header: storeHeader(spec, writeOptions.header) };
+
   const limit = pLimit(ctx.concurrency ?? availableParallelism());
   // Queued biggest first, so that the last layers to start are short and no core idles at the end
   // (the plan puts its biggest layer, the least popular paths, last). Results stay in plan order.
   const layers: Promise<AssembledLayer>[] = [];
   const bySize = plan.layers.map((planned, index) => ({ planned, index })).sort((x, y) => y.planned.narSize - x.planned.narSize || x.index - y.index);
   for (const { planned, index } of bySize) {
-    layers[index] = limit(() => made(index, planned.reason, planned.paths, planned.narSize, async () => storeLayerMaker(planned.paths, store, writeOptions, pool)));
+    layers[index] = limit(() => made(index, planned.reason, planned.paths, planned.narSize, async () => storeLayerMaker(planned.paths, store, storeOptions, pool, spec.perms)));
   }
-  layers.push(
-    limit(() =>
-      made(total - 1, 'customisation', [], 0, async () => {
-        const fsPathOf = (p: string) => store.fsPath(p);
-        let entries = await customisationEntries(spec, fsPathOf);
-        if (spec.includeNixDB) {
-          // dockerTools' includeNixDB: the closure registered in /nix/var/nix/db, in this layer.
-          entries = mergeEntries(spec.file, entries, await nixDbEntries(closure, fsPathOf, { registrationTime: spec.mtime, ...(ctx.env ? { env: ctx.env as NodeJS.ProcessEnv } : {}) }));
-        }
-        return entriesLayerMaker(entries, writeOptions);
-      }),
-    ),
-  );
+  layers.push(limit(() => made(total - 1, 'customisation', [], 0, async () => entriesLayerMaker(customEntries, writeOptions))));
   const settled = await Promise.allSettled(layers);
   const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) throw failed.reason;
@@ -94,9 +99,11 @@ function withProgress(options: LayerWriteOptions, onProgress: ((tarBytes: number
 }
 
 /** The ways to make a store layer: in a worker when one is free, else here. */
-export function storeLayerMaker(paths: string[], store: StoreSource, options: LayerWriteOptions, pool?: BuildWorkerPool): LayerMaker {
+export function storeLayerMaker(paths: string[], store: StoreSource, options: LayerWriteOptions, pool?: BuildWorkerPool, allPerms: readonly PermRule[] = []): LayerMaker {
   const fsPathOf = (p: string) => store.fsPath(p);
-  const entries = () => storeLayerEntries(paths, fsPathOf, store.storeDir);
+  // Only the rules for this layer's paths shape its bytes (and its cache key).
+  const perms = rulesFor(allPerms, paths);
+  const entries = () => withPerms(storeLayerEntries(paths, fsPathOf, store.storeDir), perms);
   const inWorker = (blobRoot: string | undefined, onProgress: ((tarBytes: number) => void) | undefined) => {
     if (!pool?.hasFreeWorker) return undefined;
     let fsPaths: string[];
@@ -106,10 +113,10 @@ export function storeLayerMaker(paths: string[], store: StoreSource, options: La
       return undefined; // a path the source cannot place: the in-process writer reports it
     }
     const { header, compressor } = options;
-    return pool.writeStoreLayer({ paths, fsPaths, storeDir: store.storeDir, header, compressor, ...(blobRoot ? { blobRoot } : {}) }, options.signal, onProgress);
+    return pool.writeStoreLayer({ paths, fsPaths, storeDir: store.storeDir, header, compressor, ...(blobRoot ? { blobRoot } : {}), ...(perms.length > 0 ? { perms } : {}) }, options.signal, onProgress);
   };
   return {
-    key: async () => storeLayerKey(await keyedStorePaths(store, paths), store.storeDir, options),
+    key: async () => storeLayerKey(await keyedStorePaths(store, paths), store.storeDir, options, perms),
     write: (blobs, onProgress) => inWorker(blobs.root, onProgress) ?? writeLayer(entries(), withProgress(options, onProgress), blobs),
     measure: (onProgress) => inWorker(undefined, onProgress) ?? measureLayer(entries(), withProgress(options, onProgress)),
     stream: (expected) => layerStream(entries, withoutSignal(options), expected),

@@ -1,6 +1,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import type { LayerEntry, LayerWriteOptions } from '../layer/types.js';
+import type { PermRule } from '../layer/perms.js';
 import { DEFLATE_BLOCK_SIZE } from '../layer/gzip.js';
 import { NixStoreSource } from '../store/nix-source.js';
 import { fingerprintTree } from '../store/tree-fingerprint.js';
@@ -54,8 +55,10 @@ export async function keyedStorePaths(source: StoreSource, paths: readonly strin
 }
 
 /** Cache key (sha256 hex) of a store layer: its paths (sorted), the logical store dir, the writer options. */
-export function storeLayerKey(paths: readonly KeyedPath[], storeDir: string, options: LayerWriteOptions): string {
+export function storeLayerKey(paths: readonly KeyedPath[], storeDir: string, options: LayerWriteOptions, perms: readonly PermRule[] = []): string {
   const h = createHash('sha256').update('store-layer\0').update(optionsPart(options)).update('\0').update(storeDir).update('\0');
+  // perms rules change the layer's headers; without any, the key is what it always was.
+  if (perms.length > 0) h.update(JSON.stringify(['perms', perms.map((r) => [r.path, r.regex, r.mode ?? null, r.uid ?? null, r.gid ?? null, r.uname ?? null, r.gname ?? null])])).update('\0');
   const sorted = [...paths].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   for (const p of sorted) h.update(JSON.stringify([p.path, p.fsPath ?? null, p.fingerprint ?? null])).update('\n');
   return h.digest('hex');

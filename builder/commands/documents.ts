@@ -246,6 +246,11 @@ export const VerifyDocumentSchema = z.strictObject({
   against: z.strictObject({ source: z.string(), digest: imageDigest }).optional().describe('with --against: the image compared with'),
   workDir: z.string().optional().describe('with --keep: where the builds are'),
   diff: ArtifactDiffSchema.optional().describe('when the digests differ'),
+  previous: z.strictObject({
+    from: z.enum(['previous', 'against']).describe('--previous, or the --against image (built with --previous) recorded what it carried over'),
+    source: z.string(),
+    layers: size.describe('store layers the builds were given to carry over'),
+  }).optional().describe('when the builds carried layers over (stable layering)'),
 }).meta({ title: 'imgbuild verify --json', description: 'Two builds in unlike conditions (or one and --against), compared (exit 0: reproducible, 1: not).' });
 export type VerifyDocument = z.output<typeof VerifyDocumentSchema>;
 

@@ -5,7 +5,7 @@ import { mkdir } from 'node:fs/promises';
 import { ImgbuildError } from '../errors.js';
 import { countArtifactDifferences, formatArtifactDiff } from '../repro/diff-artifacts.js';
 import { verifySpec, type BuildConditions, type BuildRunner, type VerifyResult } from '../repro/verify.js';
-import { specFilePath, type StoreFlags } from './common.js';
+import { loadCliSpec, readPrevious, specFilePath, type StoreFlags } from './common.js';
 import { printJson } from './print.js';
 import type { VerifyDocument } from './documents.js';
 import { SCHEMA_VERSION } from './schema-version.js';
@@ -13,6 +13,7 @@ import { lazyClient, type RegistryFlags } from './registry-flags.js';
 
 export interface VerifyFlags extends StoreFlags, RegistryFlags {
   against?: string;
+  previous?: string;
   json?: boolean;
   keep?: boolean;
 }
@@ -27,8 +28,17 @@ export async function runVerify(spec: string, flags: VerifyFlags): Promise<void>
   const client = lazyClient(flags, flags.against ? registryOf(flags.against) : undefined);
   try {
     const specFile = resolve(await specFilePath(spec));
+    // --previous: read once here (as `build --previous` reads it), given to every build.
+    let previous: { source: string; layers: string[][] } | undefined;
+    if (flags.previous) {
+      const loaded = await loadCliSpec(specFile, flags);
+      if (loaded.platforms) throw new ImgbuildError('usage', '--previous is for a single-platform spec', 'verify a multi-platform spec without --previous');
+      const layers = await readPrevious(flags.previous, flags, { os: loaded.os, architecture: loaded.architecture, ...(loaded.variant ? { variant: loaded.variant } : {}) });
+      previous = { source: flags.previous, layers: layers ?? [] };
+    }
     const result = await verifySpec({
       against: flags.against,
+      ...(previous ? { previous } : {}),
       keep: flags.keep,
       build: processBuild(specFile, flags),
       signal: abort.signal,
@@ -36,7 +46,7 @@ export async function runVerify(spec: string, flags: VerifyFlags): Promise<void>
       log: (line) => process.stderr.write(`${line}\n`),
     });
     if (flags.json) {
-      const doc: VerifyDocument = { schemaVersion: SCHEMA_VERSION, reproducible: result.reproducible, digest: result.builds[0]!.digest, builds: result.builds, ...(result.against ? { against: result.against } : {}), ...(result.workDir ? { workDir: result.workDir } : {}), ...(result.diff ? { diff: result.diff } : {}) };
+      const doc: VerifyDocument = { schemaVersion: SCHEMA_VERSION, reproducible: result.reproducible, digest: result.builds[0]!.digest, builds: result.builds, ...(result.against ? { against: result.against } : {}), ...(result.previous ? { previous: result.previous } : {}), ...(result.workDir ? { workDir: result.workDir } : {}), ...(result.diff ? { diff: result.diff } : {}) };
       printJson(doc);
     }
     else process.stdout.write(formatVerify(result));
@@ -67,14 +77,14 @@ function processBuild(spec: string, flags: VerifyFlags): BuildRunner {
     ...(flags.insecureRegistry ? { insecureRegistry: flags.insecureRegistry } : {}),
     ...(flags.caFile ? { caFile: flags.caFile.map((f) => resolve(f)) } : {}),
   };
-  return async (c: BuildConditions, dir: string, signal?: AbortSignal) => {
+  return async (c: BuildConditions, dir: string, signal?: AbortSignal, previous?: string[][]) => {
     const cwd = join(dir, 'cwd');
     await mkdir(cwd, { recursive: true });
     const cacheDir = c.freshCache ? join(dir, 'cache') : undefined;
     const output = join(dir, 'image.oci');
     const env: NodeJS.ProcessEnv = { ...process.env, TZ: c.tz, LANG: c.locale, LC_ALL: c.locale };
     if (cacheDir) env.IMGBUILD_CACHE_DIR = cacheDir;
-    const args = [process.execPath, entry, JSON.stringify({ spec, output, flags: buildFlags })];
+    const args = [process.execPath, entry, JSON.stringify({ spec, output, flags: buildFlags, ...(previous ? { previous } : {}) })];
     const r = await run('/bin/sh', ['-c', `umask ${c.umask} && exec "$@"`, 'sh', ...args], cwd, env, signal);
     if (r.code !== 0) {
       throw new ImgbuildError('verify', `the build (umask ${c.umask}, TZ ${c.tz}) failed with exit code ${r.code ?? r.signal}:\n${r.stderr.trimEnd()}`);
@@ -95,6 +105,7 @@ export function formatVerify(r: VerifyResult): string {
     lines.push(`build ${i + 1}: ${b.digest}  (umask ${b.umask}, TZ ${b.tz}, LANG ${b.locale}, ${b.cacheDir ? 'empty cache' : 'your cache'})`);
   });
   if (r.against) lines.push(`against: ${r.against.digest}  (${r.against.source})`);
+  if (r.previous) lines.push(`carried over: ${r.previous.layers} store layer(s) of ${r.previous.source} (${r.previous.from === 'previous' ? '--previous' : 'what it carried over'})`);
   if (r.workDir) lines.push(`kept: ${r.workDir}`);
   if (r.reproducible) lines.push(`reproducible: ${r.builds[0]!.digest}`);
   else {

@@ -6,6 +6,8 @@ import type { Stats } from 'node:fs';
 import { SpecError } from '../errors.js';
 import type { ResolvedSpec } from '../spec/types.js';
 import type { CustomisationTree } from './tree.js';
+import { PermApplier, type PermRule } from '../layer/perms.js';
+import type { LayerEntry } from '../layer/types.js';
 
 /**
  * Link store paths into `/` the way nixpkgs' buildEnv does: for every path under each of
@@ -31,12 +33,15 @@ interface Linked {
   resolved: string;
   fsPath: string;
   stat: Stats;
+  /** Store-side paths it came from (`<pkg><rel>`): a directory several packages have lists each; perms rules match these. */
+  sources: string[];
 }
 
 export async function linkCopyToRoot(
-  spec: Pick<ResolvedSpec, 'file' | 'copyToRoot' | 'pathsToLink'>,
+  spec: Pick<ResolvedSpec, 'file' | 'copyToRoot' | 'pathsToLink'> & { perms?: readonly PermRule[] },
   fsPathOf: (storePath: string) => string,
   tree: CustomisationTree,
+  onPermMatch?: (index: number) => void,
 ): Promise<void> {
   const linked = new Map<string, Linked>();
   const fail = (message: string): never => {
@@ -49,7 +54,10 @@ export async function linkCopyToRoot(
       linked.set(imagePath, item);
       return;
     }
-    if (prev.isDir && item.isDir) return;
+    if (prev.isDir && item.isDir) {
+      prev.sources.push(...item.sources);
+      return;
+    }
     if (prev.isDir !== item.isDir) {
       const [dir, other] = prev.isDir ? [prev, item] : [item, prev];
       fail(`${imagePath} is a directory in ${dir.pkg} but not in ${other.pkg}; they cannot both be linked into /`);
@@ -82,7 +90,7 @@ export async function linkCopyToRoot(
       if (sub !== '/') {
         // The directories leading to a linked subtree are real directories too.
         for (let p = posix.dirname(sub); p !== '/'; p = posix.dirname(p)) {
-          await add(p, { pkg, isDir: true, target: '', resolved: '', fsPath: `${fsRoot}${p}`, stat });
+          await add(p, { pkg, isDir: true, target: '', resolved: '', fsPath: `${fsRoot}${p}`, stat, sources: [`${pkg}${p}`] });
         }
         await add(sub, await describe(pkg, sub, fsPath, stat));
       }
@@ -90,9 +98,12 @@ export async function linkCopyToRoot(
     }
   }
 
+  // perms rules (layer/perms.ts) match the store-side path an entry came from, as in a store layer.
+  const perms = new PermApplier(spec.perms ?? [], onPermMatch);
   for (const [path, item] of linked) {
+    const entry: LayerEntry = item.isDir ? { kind: 'directory', path, mode: 0o755 } : { kind: 'symlink', path, target: item.target };
     tree.put({
-      entry: item.isDir ? { kind: 'directory', path, mode: 0o755 } : { kind: 'symlink', path, target: item.target },
+      entry: perms.empty ? entry : perms.apply(entry, item.sources),
       layer: 'copyToRoot',
       origin: `copyToRoot ${item.pkg}`,
     });
@@ -119,10 +130,10 @@ export function skippedByBuildEnv(rel: string): boolean {
 
 async function describe(pkg: string, rel: string, fsPath: string, stat: Stats): Promise<Linked> {
   const target = `${pkg}${rel}`;
-  if (stat.isDirectory()) return { pkg, isDir: true, target, resolved: target, fsPath, stat };
+  if (stat.isDirectory()) return { pkg, isDir: true, target, resolved: target, fsPath, stat, sources: [target] };
   let resolved = target;
   if (stat.isSymbolicLink()) resolved = posix.resolve(posix.dirname(target), await readlink(fsPath));
-  return { pkg, isDir: false, target, resolved, fsPath, stat };
+  return { pkg, isDir: false, target, resolved, fsPath, stat, sources: [target] };
 }
 
 async function lstatOrUndefined(path: string): Promise<Stats | undefined> {

@@ -21,10 +21,10 @@ import { CustomisationTree, TreeConflict, type TreeNode } from './tree.js';
  *
  * `fsPathOf` maps a logical store path to where it is on this machine (StoreSource.fsPath).
  */
-export async function customisationEntries(spec: ResolvedSpec, fsPathOf: (storePath: string) => string): Promise<LayerEntry[]> {
+export async function customisationEntries(spec: ResolvedSpec, fsPathOf: (storePath: string) => string, onPermMatch?: (index: number) => void): Promise<LayerEntry[]> {
   const tree = new CustomisationTree();
   try {
-    await linkCopyToRoot(spec, fsPathOf, tree);
+    await linkCopyToRoot(spec, fsPathOf, tree, onPermMatch);
     for (const node of await specNodes(spec)) tree.put(node);
     return tree.entries();
   } catch (e) {

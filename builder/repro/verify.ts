@@ -1,6 +1,8 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Annotation } from '../../oci/media-types.js';
+import type { Image, Index } from '../model/image.js';
 import { openArtifact, type OpenImageOptions } from '../transports/open.js';
 import { diffArtifacts, type ArtifactDiff } from './diff-artifacts.js';
 
@@ -19,12 +21,27 @@ export const BUILD_CONDITIONS: readonly [BuildConditions, BuildConditions] = [
   { umask: '077', tz: 'Pacific/Chatham', locale: 'de_DE.UTF-8', freshCache: true },
 ];
 
-/** Runs one isolated build under `conditions` in `dir` and says the digest it gave (the CLI runs each as a process of its own). */
-export type BuildRunner = (conditions: BuildConditions, dir: string, signal?: AbortSignal) => Promise<{ digest: string; output: string; cwd: string; cacheDir: string | undefined }>;
+/**
+ * Runs one isolated build under `conditions` in `dir` and says the digest it gave (the CLI runs
+ * each as a process of its own). `previous`: the store layers to carry over (stable layering), as
+ * `build --previous` would read them.
+ */
+export type BuildRunner = (conditions: BuildConditions, dir: string, signal?: AbortSignal, previous?: string[][]) => Promise<{ digest: string; output: string; cwd: string; cacheDir: string | undefined }>;
+
+/** Where the layers a verify's builds carry over came from. */
+export interface VerifyPrevious {
+  /** `--previous` (the image given), or `against` (the image compared with recorded what it carried over). */
+  from: 'previous' | 'against';
+  source: string;
+  /** How many store layers the builds are given to carry over. */
+  layers: number;
+}
 
 export interface VerifyOptions {
   /** An image to compare one build with instead of building twice. */
   against?: string;
+  /** `--previous`: the store layers of the image the builds carry layers over from, and its name. */
+  previous?: { source: string; layers: string[][] };
   /** Keep the temp dirs (builds, caches) and report where they are. */
   keep?: boolean;
   /** Makes each build. */
@@ -54,6 +71,24 @@ export interface VerifyResult {
   workDir?: string;
   /** Set when the digests differ. */
   diff?: ArtifactDiff;
+  /** Set when the builds carried layers over (stable layering). */
+  previous?: VerifyPrevious;
+}
+
+/**
+ * What a stable-layered image carried over, from its own layer annotations: a build given
+ * `--previous` marks the layers it kept `carried-over` and the rest of its store layers `new`.
+ * Given exactly the carried-over layers as `previous`, the planner keeps them all again (each is
+ * still whole, and they fit: they did before) and lays the rest out as it did, so the rebuild
+ * has the same layers. Undefined for an image built without `--previous` (no layer says either).
+ */
+export function carriedOverLayers(artifact: Image | Index): string[][] | undefined {
+  if (artifact.kind !== 'image') return undefined;
+  const reasons = artifact.manifest.layers.map((l) => l.annotations?.[Annotation.layerReason]);
+  if (!reasons.some((r) => r === 'carried-over' || r === 'new')) return undefined;
+  return artifact.manifest.layers
+    .filter((l) => l.annotations?.[Annotation.layerReason] === 'carried-over')
+    .map((l) => (l.annotations?.[Annotation.storePaths] ?? '').split('\n').filter((p) => p !== ''));
 }
 
 /**
@@ -66,6 +101,16 @@ export async function verifySpec(options: VerifyOptions): Promise<VerifyResult> 
   const log = options.log ?? (() => {});
   // Open the image to compare with first: a wrong name fails before minutes of building.
   const other = options.against ? await openArtifact(options.against, options.open) : undefined;
+  // An image built with --previous is rebuilt carrying over what it carried over (unless
+  // --previous names the image to carry over from).
+  const derived = other && !options.previous ? carriedOverLayers(other) : undefined;
+  const previous = options.previous?.layers ?? derived;
+  const previousInfo: VerifyPrevious | undefined = options.previous
+    ? { from: 'previous', source: options.previous.source, layers: options.previous.layers.length }
+    : derived && other
+      ? { from: 'against', source: other.source, layers: derived.length }
+      : undefined;
+  if (previousInfo?.from === 'against') log(`${previousInfo.source} was built with --previous: the builds carry over its ${previousInfo.layers} carried-over layer(s)`);
   const work = await mkdtemp(join(options.tmpDir ?? tmpdir(), 'imgbuild-verify-'));
   try {
     const conditions = other ? [{ ...BUILD_CONDITIONS[1] }] : BUILD_CONDITIONS;
@@ -74,11 +119,11 @@ export async function verifySpec(options: VerifyOptions): Promise<VerifyResult> 
       log(`build ${i + 1}/${conditions.length}: umask ${c.umask}, TZ ${c.tz}, LANG ${c.locale}, ${c.freshCache ? 'empty cache' : 'your cache'}`);
       const dir = join(work, `build-${i + 1}`);
       await mkdir(dir, { recursive: true });
-      builds.push({ ...c, ...(await options.build(c, dir, options.signal)) });
+      builds.push({ ...c, ...(await options.build(c, dir, options.signal, previous)) });
       log(`build ${i + 1}/${conditions.length}: ${builds[i]!.digest}`);
     }
     const first = builds[0]!;
-    const result: VerifyResult = { reproducible: false, builds, ...(options.keep ? { workDir: work } : {}) };
+    const result: VerifyResult = { reproducible: false, builds, ...(options.keep ? { workDir: work } : {}), ...(previousInfo ? { previous: previousInfo } : {}) };
     if (other) {
       result.against = { source: other.source, digest: other.descriptor.digest };
       result.reproducible = other.descriptor.digest === first.digest;

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, realpath } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { extname } from 'node:path';
 import type { Document, LineCounter } from 'yaml';
@@ -25,7 +25,8 @@ export interface ParsedSpecFile {
 
 /** Read and evaluate a spec file of any supported kind. `file` must be absolute. */
 export async function parseSpecFile(file: string, env: NodeJS.ProcessEnv): Promise<ParsedSpecFile> {
-  const ext = extname(file).toLowerCase();
+  // A link without an extension (nix-build's `result`) is read as what it points to.
+  const ext = (extname(file) || extname(await realpath(file).catch(() => file))).toLowerCase();
   if (!(SPEC_EXTENSIONS as readonly string[]).includes(ext)) {
     throw new SpecError(file, undefined, `unknown spec file type "${ext || '(none)'}"`, `use one of ${SPEC_EXTENSIONS.join(', ')}`);
   }

@@ -8,7 +8,7 @@ import { formatField, specIssues } from './issues.js';
 import { parseMode } from './mode.js';
 import { hostArchitecture } from './platform.js';
 import { dateMs, ImageSpecSchema, imagePathProblem, storePathProblem } from './schema.js';
-import { PLATFORM_FIELDS, type HealthcheckSpec, type ImageSpec, type PlatformSpec, type ResolvedGroup, type ResolvedSpec, type ResolvedUser, type StoreKind } from './types.js';
+import { PLATFORM_FIELDS, type HealthcheckSpec, type ImageSpec, type PlatformSpec, type ResolvedGroup, type ResolvedPerm, type ResolvedSpec, type ResolvedUser, type StoreKind } from './types.js';
 
 /** What the CLI may override in a spec. */
 export interface SpecOverrides {
@@ -133,6 +133,8 @@ function resolveOne(input: unknown, options: ResolveOptions): ResolvedSpec {
   inStore(spec.copyToRoot, ['copyToRoot']);
   inStore(spec.layering?.pinned, ['layering', 'pinned']);
   spec.layering?.layers?.forEach((group, i) => inStore(group, ['layering', 'layers', i]));
+  inStore(spec.exclude, ['exclude']);
+  spec.perms?.forEach((r, i) => inStore([r.path], ['perms', i, 'path']));
 
   const dates = resolveDates(spec, options.env ?? {}, options.now ?? (() => new Date()));
   if ('problem' in dates) issue([], dates.problem);
@@ -197,7 +199,32 @@ function resolveOne(input: unknown, options: ResolveOptions): ResolvedSpec {
     symlinks: (spec.symlinks ?? []).map((s, i) => ({ path: s.path, target: s.target, field: `symlinks[${i}]` })),
     users: accounts.users,
     groups: accounts.groups,
+    perms: resolvePerms(spec, accounts),
+    exclude: unique(spec.exclude ?? []),
+    nixUid: spec.nixUid,
+    nixGid: spec.nixGid,
   };
+}
+
+/**
+ * perms rules with modes as numbers. A rule giving a uid (gid) without a name gets the name of
+ * that account in `users` (`groups`), else an empty one: tar must not map the id back to root by
+ * name (nix2container keeps "root" there).
+ */
+function resolvePerms(spec: ImageSpec, accounts: { users: ResolvedUser[]; groups: ResolvedGroup[] }): ResolvedPerm[] {
+  return (spec.perms ?? []).map((r, i) => {
+    const out: ResolvedPerm = { path: r.path, regex: r.regex, field: `perms[${i}]` };
+    if (r.mode !== undefined) out.mode = modeOf(r.mode);
+    if (r.uid !== undefined) {
+      out.uid = r.uid;
+      out.uname = r.uname ?? accounts.users.find((u) => u.uid === r.uid)?.name ?? '';
+    } else if (r.uname !== undefined) out.uname = r.uname;
+    if (r.gid !== undefined) {
+      out.gid = r.gid;
+      out.gname = r.gname ?? accounts.groups.find((g) => g.gid === r.gid)?.name ?? '';
+    } else if (r.gname !== undefined) out.gname = r.gname;
+    return out;
+  });
 }
 
 function withLine(issue: SpecIssue, line: number | undefined): SpecIssue {

@@ -220,6 +220,25 @@ const goArchitecture = oneOf('architecture', GO_ARCHITECTURES, { x86_64: 'amd64'
 const goOs = oneOf('OS', GO_OSES, { macos: 'darwin', osx: 'darwin', win32: 'windows' });
 const cpuVariant = checked((v) => (/^[a-z0-9][a-z0-9.]*$/.test(v) ? undefined : `"${v}" is not a CPU variant like "v7" or "v8"`));
 
+/** A JavaScript regular expression (perms' `regex`). */
+const regexSource = z.string().check((ctx) => {
+  try {
+    new RegExp(ctx.value);
+  } catch (e) {
+    ctx.issues.push({ code: 'custom', message: `"${ctx.value}" is not a regular expression: ${(e as Error).message}`, input: ctx.value });
+  }
+});
+
+/** One `perms` rule (nix2container's shape); it must set something. */
+const permSpec = z
+  .strictObject({ path: storePath, regex: regexSource, mode: mode.optional(), uid: id.optional(), gid: id.optional(), uname: passwdField('uname').optional(), gname: passwdField('gname').optional() })
+  .check((ctx) => {
+    const v = ctx.value;
+    if (v.mode === undefined && v.uid === undefined && v.gid === undefined && v.uname === undefined && v.gname === undefined) {
+      ctx.issues.push({ code: 'custom', message: 'sets nothing: give at least one of mode, uid, gid, uname, gname', input: v });
+    }
+  });
+
 /** One platform of a multi-platform spec. */
 const platformPart = z.strictObject({
   architecture: goArchitecture.describe('Go architecture name of this platform (amd64, arm64, ...).'),
@@ -229,6 +248,8 @@ const platformPart = z.strictObject({
   copyToRoot: z.array(storePath).optional().describe("This platform's copyToRoot (replaces the shared one)."),
   store: store.optional().describe("This platform's store (replaces the shared store)."),
   fromImage: nonEmpty.optional().describe("This platform's base image (replaces the shared fromImage)."),
+  perms: z.array(permSpec).optional().describe("This platform's perms (replaces the shared perms)."),
+  exclude: z.array(storePath).optional().describe("This platform's exclude (replaces the shared exclude)."),
 });
 
 export const ImageSpecSchema = z.strictObject({
@@ -262,6 +283,10 @@ export const ImageSpecSchema = z.strictObject({
   symlinks: z.array(symlinkSpec).optional().describe('Symlinks to create: { path, target }.'),
   users: z.array(userSpec).optional().describe('Users for /etc/passwd and /etc/shadow (root and nobody are added).'),
   groups: z.array(groupSpec).optional().describe('Groups for /etc/group (root and nobody are added).'),
+  perms: z.array(permSpec).optional().describe("Owner/mode of store entries (store layers and copyToRoot): { path, regex, mode?, uid?, gid?, uname?, gname? }, as nix2container's perms; later rules win; a rule matching nothing is an error."),
+  exclude: z.array(storePath).optional().describe("Store paths dropped from the closure (nix2container's ignore, dockerTools' excludePaths); their references stay."),
+  nixUid: id.optional().describe('Owner uid of /nix, /nix/store and the store entries (default: uid, 0).'),
+  nixGid: id.optional().describe('Owner gid of /nix, /nix/store and the store entries (default: gid, 0).'),
 });
 
 /**

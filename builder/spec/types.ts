@@ -62,6 +62,42 @@ export interface ImageSpec {
   users?: UserSpec[];
   /** Groups written to /etc/group. */
   groups?: GroupSpec[];
+  /**
+   * Owner and mode of entries that come from store paths, in the store layers and in the
+   * customisation layer (copyToRoot), as nix2container's `perms`. Later rules win.
+   */
+  perms?: PermSpec[];
+  /** Store paths dropped from the closure (nix2container's `ignore`, dockerTools' `excludePaths`); what they reference stays. */
+  exclude?: string[];
+  /** Owner uid of /nix, /nix/store and the store entries (and the Nix database). Default: `uid` (0). */
+  nixUid?: number;
+  /** Owner gid of /nix, /nix/store and the store entries (and the Nix database). Default: `gid` (0). */
+  nixGid?: number;
+}
+
+/** One `perms` rule: entries of store path `path` whose source path (`<path>/...`) the regex finds get these fields. */
+export interface PermSpec {
+  /** A store path of the closure (or of copyToRoot). */
+  path: string;
+  /** A regular expression searched (unanchored) in each entry's store path, e.g. `"/bin/sudo$"` or `".*"`. */
+  regex: string;
+  mode?: ModeSpec;
+  uid?: number;
+  gid?: number;
+  uname?: string;
+  gname?: string;
+}
+
+/** A `perms` rule resolved: `mode` a number, `field` where it is in the spec (errors name it). */
+export interface ResolvedPerm {
+  path: string;
+  regex: string;
+  mode?: number;
+  uid?: number;
+  gid?: number;
+  uname?: string;
+  gname?: string;
+  field: string;
 }
 
 /** Store source kinds: a directory laid out like a store, a real Nix installation, or a closure file plus a directory. */
@@ -223,10 +259,14 @@ export interface PlatformSpec {
   copyToRoot?: string[];
   store?: StoreSpec;
   fromImage?: string;
+  /** This platform's perms (store paths differ between platforms). */
+  perms?: PermSpec[];
+  /** This platform's exclude. */
+  exclude?: string[];
 }
 
 /** The fields a platform part may name (and so override). */
-export const PLATFORM_FIELDS = ['architecture', 'variant', 'os', 'contents', 'copyToRoot', 'store', 'fromImage'] as const;
+export const PLATFORM_FIELDS = ['architecture', 'variant', 'os', 'contents', 'copyToRoot', 'store', 'fromImage', 'perms', 'exclude'] as const;
 
 /** A spec with every default applied and every relative path made absolute. Plain data. */
 export interface ResolvedSpec {
@@ -280,6 +320,13 @@ export interface ResolvedSpec {
   /** Empty unless the spec has users or groups; then root and nobody are included (see etc-files.ts). */
   users: ResolvedUser[];
   groups: ResolvedGroup[];
+  /** Empty unless the spec has perms. */
+  perms: ResolvedPerm[];
+  /** Empty unless the spec has exclude. */
+  exclude: string[];
+  /** Undefined: the store entries have the spec's uid/gid (as before these fields). */
+  nixUid: number | undefined;
+  nixGid: number | undefined;
   /**
    * A multi-platform spec: each platform's spec, resolved with its part's fields over the shared
    * ones (and no `platforms` of its own). Absent for a single-platform spec.

@@ -1,3 +1,4 @@
+import type { PermRule } from '../layer/perms.js';
 import type { Compressor, LayerBlob, TarHeaderDefaults } from '../layer/types.js';
 import type { StorePathScan, StorePathScanJob } from '../store/path-scan.js';
 
@@ -12,6 +13,8 @@ export interface StoreLayerJob {
   compressor: Compressor;
   /** Root of the BlobStore the layer goes into; absent: the layer is measured, its bytes dropped. */
   blobRoot?: string;
+  /** perms rules for this layer's paths (layer/perms.ts). */
+  perms?: PermRule[];
 }
 
 /** What a worker can be asked to do: each kind's job and result (both structured-cloneable). */

@@ -5,6 +5,7 @@
 import { parentPort } from 'node:worker_threads';
 import { BlobStore } from '../blobs/blob-store.js';
 import { storeLayerEntries } from '../layer/tree-entries.js';
+import { withPerms } from '../layer/perms.js';
 import { measureLayer, writeLayer } from '../layer/write-layer.js';
 import { runStorePathScanJob } from '../store/path-scan.js';
 import type { JobKind, Jobs } from './jobs.js';
@@ -23,7 +24,7 @@ const handlers: Handlers = {
   'write-store-layer': (job, signal, progress) => {
     const where = new Map<string, string>();
     job.paths.forEach((p, i) => where.set(p, job.fsPaths[i]!));
-    const entries = storeLayerEntries(job.paths, (p) => where.get(p)!, job.storeDir);
+    const entries = withPerms(storeLayerEntries(job.paths, (p) => where.get(p)!, job.storeDir), job.perms ?? []);
     // The writer throttles its reports (10 a second), so a message per report is cheap.
     const options = { header: job.header, compressor: job.compressor, signal, ...(progress ? { onProgress: progress } : {}) };
     return job.blobRoot === undefined ? measureLayer(entries, options) : writeLayer(entries, options, new BlobStore(job.blobRoot));
