@@ -149,8 +149,10 @@ export async function uploadBlob(client: RegistryClient, repo: RepositoryRef, de
         attempt: attempt + 2, attempts: (timedOut ? client.retry.timeoutRetries : client.retry.retries) + 1, delayMs: delay, retryAfter: asked !== undefined,
       });
       await sleep(delay, outer);
-      // The commit may have happened with only its answer lost. One HEAD, not retried: a
-      // registry that cannot answer it gets the blob again, which is always right.
+      // Without a session nothing was committed; with one, the commit may have happened with only
+      // its answer lost. One HEAD, not retried: a registry that cannot answer it gets the blob
+      // again, which is always right.
+      if (!location) continue;
       const there = await client.blobExists(repo, desc.digest, scopes, { retry: false, ...(outer ? { signal: outer } : {}) }).catch((x: unknown) => {
         if (outer?.aborted) throw outer.reason;
         return { exists: false };

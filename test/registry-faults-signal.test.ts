@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RegistryClient, RegistryHttpError } from '../registry-client/index.js';
 import { cliPath, repoRoot } from './helpers/paths.js';
-import { proxiedRegistryFixture } from './helpers/registry.js';
+import { makeImage, makeLayer, noise, proxiedRegistryFixture } from './helpers/registry.js';
+import { writeLayout } from './helpers/hostile-registry.js';
 import type { FaultProxy, ProxiedRequest } from './helpers/fault-proxy.js';
 import { tempDir } from './helpers/tmp.js';
 
@@ -18,10 +19,10 @@ before(async () => {
   work = await tempDir('imgbuild-faults-signal-');
 });
 
-/** `build examples/hello --push`, as a child we can signal; its stderr collected. */
-async function startPush(ref: string, digestFile: string): Promise<{ child: ChildProcess; stderr: () => string; exit: Promise<number | null> }> {
+/** `build examples/hello --push` (or other arguments), as a child we can signal; its stderr collected. */
+async function startPush(ref: string, digestFile: string, args = ['build', join(repoRoot, 'examples/hello'), '--push', ref]): Promise<{ child: ChildProcess; stderr: () => string; exit: Promise<number | null> }> {
   const cache = await tempDir('imgbuild-faults-signal-cache-');
-  const child = spawn(process.execPath, [cliPath, 'build', join(repoRoot, 'examples/hello'), '--push', ref, '--digest-file', digestFile], {
+  const child = spawn(process.execPath, [cliPath, ...args, '--digest-file', digestFile], {
     env: { ...process.env, IMGBUILD_CACHE_DIR: cache, CI: 'true' }, stdio: ['ignore', 'pipe', 'pipe'],
   });
   let err = '';
@@ -93,4 +94,26 @@ test('a second Ctrl-C while the first is still cancelling exits 130 at once', as
   // It did not wait for the cancelling to end (that prints "interrupted"): it left at once.
   assert.doesNotMatch(run.stderr(), /^interrupted/m);
   await assertNothingMoved(proxy, 'faults/sigint-twice', digestFile);
+});
+
+test('SIGTERM during imgbuild push stops it the same way: exit 130, no tag moved, no digest file', async (t) => {
+  if (!(await fixture.need(t))) return;
+  const { proxy } = fixture;
+  const img = await makeImage([await makeLayer({ 'data/term': noise(64 * 1024, 'term') })]);
+  const layout = await writeLayout(join(work, 'term.oci'), img);
+  proxy.clearLog();
+  proxy.inject({ match: (r) => r.method === 'PUT' && r.path.includes('/blobs/uploads/'), times: 1000, fault: { kind: 'hang' } });
+  const digestFile = join(work, 'term.digest');
+  const ref = `${proxy.host}/faults/sigterm:1`;
+  const run = await startPush(ref, digestFile, ['push', `oci:${layout}`, ref]);
+  try {
+    await waitFor(proxy, (r) => r.status === 'hang', run.child, run.stderr);
+    run.child.kill('SIGTERM');
+    assert.equal(await run.exit, 130, run.stderr());
+  } finally {
+    run.child.kill('SIGKILL');
+    proxy.clearFaults();
+  }
+  assert.match(run.stderr(), /^interrupted/m);
+  await assertNothingMoved(proxy, 'faults/sigterm', digestFile);
 });
