@@ -153,7 +153,7 @@ export async function uploadBlob(client: RegistryClient, repo: RepositoryRef, de
       // its answer lost. One HEAD, not retried: a registry that cannot answer it gets the blob
       // again, which is always right.
       if (!location) continue;
-      const there = await client.blobExists(repo, desc.digest, scopes, { retry: false, ...(outer ? { signal: outer } : {}) }).catch((x: unknown) => {
+      const there = await client.blobExists(repo, desc.digest, scopes, { retry: false, ...(outer ? { signal: outer } : {}) }).catch(() => {
         if (outer?.aborted) throw outer.reason;
         return { exists: false };
       });
