@@ -182,3 +182,9 @@ test('a layer streamed from one registry to another that stops coming is error[n
   const c = fastClient({});
   await assert.rejects(c.getManifest({ registry: registry.host, repository: 'faults/copied' }, '1'), /answered 404/);
 });
+
+test('a timeout that does not parse is a usage error before anything is built or sent', async () => {
+  const r = await runCli(['build', join(repoRoot, 'examples/hello'), '--push', '127.0.0.1:9/never/reached:1', '--response-timeout', 'soon']);
+  assert.equal(r.code, 2, r.stderr);
+  assert.equal(r.stderr, 'error[usage]: --response-timeout "soon" is not a duration\nhint: e.g. --response-timeout 30s (units: ms, s, m, h)\n');
+});

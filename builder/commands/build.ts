@@ -11,7 +11,7 @@ import { defaultOutputPath, writeImage, type OutputFormat } from '../transports/
 import { cliBuildContext } from './context.js';
 import { loadCliSpec, readPrevious, type StoreFlags } from './common.js';
 import { printJson } from './print.js';
-import { chunkSizeOf, fromImageReference, lazyClient, type RegistryFlags } from './registry-flags.js';
+import { chunkSizeOf, fromImageReference, lazyClient, timeoutOptions, type RegistryFlags } from './registry-flags.js';
 import type { BuildDocument } from './documents.js';
 import { SCHEMA_VERSION } from './schema-version.js';
 import { formatPush, pushSummary, type PushSummary } from './push-summary.js';
@@ -49,6 +49,7 @@ export async function runBuild(specFile: string, flags: BuildFlags): Promise<voi
   try {
     // Bad flags are refused before the build, not after it.
     if (pushRef) chunkSizeOf(flags);
+    timeoutOptions(flags);
     if (flags.json && flags.stream) throw new ImgbuildError('usage', '--json and --stream both write to stdout', 'drop --json (the summary goes to stderr), or write a file with -o instead of --stream');
     if (flags.plan && flags.previous) throw new ImgbuildError('usage', '--plan and --previous cannot be used together', 'make the plan with `imgbuild plan --previous <image> --json`, then build with --plan alone');
     spec = await loadCliSpec(specFile, flags);

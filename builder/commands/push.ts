@@ -7,7 +7,7 @@ import { printJson } from './print.js';
 import type { PushDocument } from './documents.js';
 import { cliProgress } from './progress.js';
 import { formatPush, pushSummary, type PushSummary } from './push-summary.js';
-import { chunkSizeOf, lazyClient, type RegistryFlags } from './registry-flags.js';
+import { chunkSizeOf, lazyClient, timeoutOptions, type RegistryFlags } from './registry-flags.js';
 import { SCHEMA_VERSION } from './schema-version.js';
 
 interface PushFlags extends RegistryFlags {
@@ -26,6 +26,7 @@ export async function runPush(image: string, reference: string, flags: PushFlags
   const target = reference.startsWith('docker://') ? reference.slice('docker://'.length) : reference;
   const ref = parseReference(target);
   chunkSizeOf(flags);
+  timeoutOptions(flags);
   const client = lazyClient(flags, ref.registry);
   const progress = cliProgress();
   // As build --push: the first Ctrl-C (or SIGTERM) stops the push before any tag moves, a second exits at once.
