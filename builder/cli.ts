@@ -32,7 +32,8 @@ const program = new Command()
     'after',
     `
 stdout carries the result alone: build prints the manifest digest; build --push, push and index
-create print the pushed image pinned, <registry>/<repository>@<digest>; --json prints one
+create print the pushed image pinned, <registry>/<repository>@<digest>; sbom prints the SBOM
+(or writes it to -o); referrers one line per artifact; --json prints one
 document (schemaVersion 1; on a failure {"schemaVersion":1,"error":{"code","message","hint"}}).
 Everything else goes to stderr.
 
@@ -64,9 +65,19 @@ const storeOptions = (cmd: Command) =>
     .option('--store-dir <path>', 'logical store dir written into the image (default /nix/store)')
     .option('--nix', 'take store paths and their closure from the Nix installation (contents may be installables such as nixpkgs#hello)')
     .option('--closure-file <file>', 'take the closure from this file (nix path-info --json, exportReferencesGraph or closureInfo output) and the files from --store or the store dir')
-    .option('--verify-store', 'check the NAR hashes the Nix store or closure file gives against the files');
+    .option('--verify-store', 'check the NAR hashes the Nix store or closure file gives against the files')
+    .option('--substituter <url>', 'take store paths and their closure from this Nix binary cache (https://…, http://…, file:///…): narinfos and NARs, checked and streamed into the layers, no Nix or /nix/store needed')
+    .option('--trusted-public-key <key>', "with a binary cache: refuse every path not signed by one of these keys (Nix's name:base64 format, repeatable)", collect);
 
-registryOptions(storeOptions(
+/** --annotation, --label, --ci-metadata: what build, verify and sbom take (the same flags give the same image). */
+const metadataOptions = (cmd: Command) =>
+  cmd
+    .option('--annotation <key=value>', 'an OCI annotation on the manifest (and the index of a multi-platform image), over the spec\'s annotations; with any annotation, org.opencontainers.image.created and .base.name/.base.digest are filled too (repeatable)', collect)
+    .option('--label <key=value>', 'a label in the image config (config.Labels), over the spec\'s (repeatable)', collect)
+    .option('--ci-metadata', 'add org.opencontainers.image.source, .revision, .version and .url from the CI (GitHub Actions, GitLab CI) as labels and annotations; on by default when GITHUB_ACTIONS or GITLAB_CI is "true"')
+    .option('--no-ci-metadata', 'do not add them, even in CI');
+
+registryOptions(storeOptions(metadataOptions(
   program
     .command('build')
     .description('build the image a spec describes and write it out')
@@ -80,8 +91,29 @@ registryOptions(storeOptions(
     .option('--platform <os/arch[/variant]>', "build only this platform of a multi-platform spec (repeatable); a docker-archive or --stream holds one", collect)
     .option('--push <reference>', 'push the image to a registry (e.g. ghcr.io/org/app:1.0); no file is written unless -o is given')
     .option('--tag <tag>', 'with --push: also push under this tag (repeatable)', collect)
-    .option('--digest-file <file>', 'with --push: write the pushed manifest digest to this file'),
-)).action(lazy(() => import('./commands/build.js'), 'runBuild'));
+    .option('--digest-file <file>', 'with --push: write the pushed manifest digest to this file')
+    .option('--cache-ref <repo[:tag]>', "keep layer records in this registry repository (default tag imgbuild-layers; overrides the spec's cache.ref): fetched before the build, so layers the --push target already holds are neither read from the store nor sent; pushed after it")
+    .option('--sbom <formats>', 'make an SBOM of each image (spdx, cyclonedx, or spdx,cyclonedx) and attach it as an OCI 1.1 referrer in the output (oci, oci-archive) and the push (referrers API, else the sha256-<hex> tag)'),
+))).action(lazy(() => import('./commands/build.js'), 'runBuild'));
+
+registryOptions(storeOptions(metadataOptions(
+  program
+    .command('sbom')
+    .description("print an SBOM: a spec's (made from its build: the same bytes build --sbom attaches) or an image's (the one attached to it, byte for byte; else one read back from the image, saying what it cannot know)")
+    .argument('<spec|image>', 'a spec file or a directory holding image.<ext>; or an image: oci:<dir>[:tag], oci-archive:<file>[:tag], docker://<ref>, ...')
+    .addOption(new Option('--format <format>', 'SBOM format').choices(['spdx', 'cyclonedx']).default('spdx'))
+    .option('--platform <os/arch[/variant]>', 'of a multi-platform spec or image, this platform\'s image')
+    .option('-o, --output <file>', 'write the SBOM to this file instead of stdout'),
+))).action(lazy(() => import('./commands/sbom.js'), 'runSbom'));
+
+registryOptions(
+  program
+    .command('referrers')
+    .description('list the artifacts attached to an image (OCI 1.1 referrers: SBOMs, signatures), one a line: digest, artifactType, size')
+    .argument('<image>', 'docker://<ref> (the referrers API, else the sha256-<hex> tag), oci:<dir>[:tag] or oci-archive:<file>[:tag]')
+    .option('--platform <os/arch[/variant]>', "of a multi-platform image, this platform's image's referrers (default: the index's)")
+    .option('--json', 'print JSON: {schemaVersion, source, subject, via, referrers}'),
+).action(lazy(() => import('./commands/sbom.js'), 'runReferrers'));
 
 registryOptions(
   program
@@ -234,16 +266,17 @@ const answering = (cmd: Command) =>
     answeringCommand = true;
   });
 
-answering(registryOptions(storeOptions(
+answering(registryOptions(storeOptions(metadataOptions(
   program
     .command('verify')
     .description('build a spec twice in isolated temp dirs (other cwd, umask, TZ, cache) and check that the digests agree; exit 1 with the diff if not, 2 on an error')
     .argument('<spec>', 'spec file or directory')
     .option('--against <image>', 'compare one build with this image instead: OCI layout, OCI archive, docker-archive, or a registry image (docker://host/repo@sha256:...); an image built with --previous is rebuilt carrying over the layers it carried over')
     .option('--previous <image>', 'build as `build --previous <image>` does (stable layering): carry over its store layers that are still whole')
+    .option('--with-referrers', 'with --against: also check that each SBOM attached to that image (OCI referrers) is the one this build makes, byte for byte')
     .option('--keep', 'keep the builds in their temp dir and print where')
     .option('--json', 'print JSON'),
-))).action(lazy(() => import('./commands/verify.js'), 'runVerify'));
+)))).action(lazy(() => import('./commands/verify.js'), 'runVerify'));
 
 answering(program
   .command('diff')

@@ -9,6 +9,9 @@ export * from './spec/index.js';
 export { openStoreSource, DirectoryStoreSource, NixStoreSource, ClosureFileStoreSource, EmptyStoreSource, type OpenStoreSourceOptions } from './store/index.js';
 export { addToStore, sourceStorePath, type AddToStoreOptions, type AddToStoreResult } from './store/index.js';
 export type { StoreSource } from './store/types.js';
+export { BinaryCacheStoreSource, type BinaryCacheSourceOptions } from './store/binary-cache/source.js';
+export { parsePublicKeys, type PublicKey } from './store/binary-cache/signatures.js';
+export { BinaryCacheError, NarMismatchError } from './store/binary-cache/errors.js';
 
 // Planning and building
 export { buildImage, specStore, specClosure, type Build, type BuildOptions } from './build/build-image.js';
@@ -27,9 +30,11 @@ export { completeImage, completeIndex, imageForPlatform, describeLayer, layerDes
 export { parseImageRef, formatImageRef, openImage, openArtifact, writeOciLayout, writeOciArchive, writeDockerArchive, streamDockerArchive, writeImage, outputFormats, type ImageRef, type OpenImageOptions, type OutputFormat } from './transports/index.js';
 export { pushImage, readRegistryImage, type PushImageOptions } from './transports/registry.js';
 export { layerFiles, readLayerFile, type LayerFile } from './transports/layer-files.js';
+export { RegistryLayerRecords, recordsReference, LAYER_RECORDS_TYPE, type RegistryLayerRecord } from './transports/registry-records.js';
 
 // The layer cache
 export { LayerCache } from './cache/layer-cache.js';
+export type { LayerHints } from './cache/layer-hints.js';
 export { pruneCache, type PruneOptions, type PruneResult } from './cache/prune.js';
 
 // Reproducibility checks
@@ -39,3 +44,8 @@ export { verifySpec, BUILD_CONDITIONS, type VerifyOptions, type VerifyResult, ty
 // Errors: one shape (code, message, hint)
 export { ImgbuildError, SpecError, StoreError, LayerContentError, OutputError } from './errors.js';
 export type { LayerBlob, LayerEntry, Compressor } from './layer/types.js';
+
+// SBOMs (SPDX 2.3, CycloneDX 1.6) of a build or an image, attached as OCI 1.1 referrers
+export { buildSboms, imageSbom, sbomDocument, sbomArtifact, sbomInputFromBuild, sbomInputFromImage, parseDrvName, storePathPurl, SBOM_FORMATS, SBOM_MEDIA_TYPES, type ImageSbom, type SbomFormat, type SbomInput } from './sbom/index.js';
+export { imageReferrers, pushReferrers, type ImageReferrers } from './transports/referrers.js';
+export { manifestAnnotations } from './build/annotations.js';

@@ -2,3 +2,4 @@ export * from './media-types.js';
 export * from './digest.js';
 export * from './schemas.js';
 export * from './canonical-json.js';
+export * from './referrers.js';

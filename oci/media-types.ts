@@ -31,6 +31,12 @@ export function isIndexMediaType(mt: string): boolean {
 export const Annotation = {
   refName: 'org.opencontainers.image.ref.name',
   created: 'org.opencontainers.image.created',
+  baseName: 'org.opencontainers.image.base.name',
+  baseDigest: 'org.opencontainers.image.base.digest',
+  source: 'org.opencontainers.image.source',
+  revision: 'org.opencontainers.image.revision',
+  version: 'org.opencontainers.image.version',
+  url: 'org.opencontainers.image.url',
   /** On a layer descriptor: the store paths the layer holds, newline separated (stable layering reads it back). */
   storePaths: 'dev.imgbuild.store-paths',
   /** On a layer descriptor: why the planner put the layer there (popularity, auto, explicit, carried-over, customisation). */

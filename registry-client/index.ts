@@ -25,3 +25,5 @@ export { DEFAULT_TIMEOUTS, TimeoutError, blobDeadlineMs, formatRetryNotice, reso
 export type { TransportOptions } from './transport.js';
 export * from './errors.js';
 export { pushInputFromBlobDir } from './layout.js';
+export { listReferrers, referrersFromApi, referrersFromTag, pushReferrer, fetchReferrerBlob } from './referrers.js';
+export type { ReferrersList, ReferrersVia, PushReferrerResult } from './referrers.js';

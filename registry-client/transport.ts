@@ -1,6 +1,7 @@
 import { rootCertificates } from 'node:tls';
 import { Transform, type Readable } from 'node:stream';
-import { Agent, request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { Agent, request } from './undici-lean.js';
 import { RegistryContentError, RegistryNetworkError, RegistryTlsError } from './errors.js';
 import { describeError, formatMs, isTlsError, resolveTimeouts, TimeoutError, type ResolvedTimeouts, type TimeoutOptions } from './retry.js';
 import { isLoopbackRegistry } from './loopback.js';
@@ -153,14 +154,13 @@ export class Transport {
       const signal = req.signal ? AbortSignal.any([req.signal, local.signal]) : local.signal;
       let res: Dispatcher.ResponseData;
       try {
-        res = await request(url, {
+        res = await request(this.dispatcherFor(url), url, {
           method: req.method as Dispatcher.HttpMethod,
           headers,
           body,
           signal,
           headersTimeout: this.timeouts.responseMs,
           bodyTimeout: this.timeouts.idleMs,
-          dispatcher: this.dispatcherFor(url),
         });
       } catch (e) {
         if (body && typeof body === 'object' && 'destroy' in body) (body as Readable).destroy();

@@ -33,6 +33,9 @@ guard="$(mktemp -d "${TMPDIR:-/tmp}/imgbuild-test-run.XXXXXX")"
 trap 'rm -rf "$guard"' EXIT
 mkdir -p "$guard/home/.cache"
 unset IMGBUILD_CACHE_DIR
+# The suite run inside GitHub Actions or GitLab CI: imgbuild would add CI metadata by default
+# (--ci-metadata) and every image's digest would change; tests that simulate a CI set these themselves.
+unset GITHUB_ACTIONS GITLAB_CI
 export HOME="$guard/home"
 export XDG_CACHE_HOME="$HOME/.cache"
 

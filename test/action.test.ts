@@ -178,12 +178,34 @@ test('push: false with verify against the pushed image: the rebuild matches it, 
   assert.equal(index.manifests[0]!.digest, first.digest);
 });
 
-test('annotations, labels and sbom are refused with a message saying why, before anything is installed or built', async (t) => {
+test('labels, annotations and sbom: the layout holds them, with the CI metadata of the run', async (t) => {
+  if (!(await fixture.need(t))) return;
+  const r = await job({ spec: 'hello', cache: 'false', labels: 'com.example.team=infra\norg.opencontainers.image.title=hello, labelled', annotations: 'com.example.ticket=OPS-7', sbom: 'spdx' });
+  assert.ok(r.ok, explain(r));
+  const layout = r.outputs.image!.slice(4);
+  const index = JSON.parse(await readFile(join(layout, 'index.json'), 'utf8')) as { manifests: { digest: string; annotations: Record<string, string> }[] };
+  assert.equal(index.manifests[0]!.digest, r.outputs.digest);
+  assert.match(index.manifests[1]!.annotations['org.opencontainers.image.ref.name']!, /^sha256-[0-9a-f]{64}$/);
+  const blob = (d: string) => readFile(join(layout, 'blobs/sha256', d.slice(7)), 'utf8').then((t) => JSON.parse(t));
+  const manifest = await blob(r.outputs.digest!);
+  assert.equal(manifest.annotations['com.example.ticket'], 'OPS-7');
+  assert.equal(manifest.annotations['org.opencontainers.image.created'], '1970-01-01T00:00:01Z');
+  assert.match(manifest.annotations['org.opencontainers.image.source'], /^https:\/\/github\.com\//);
+  assert.match(manifest.annotations['org.opencontainers.image.revision'], /^[0-9a-f]{40}$/);
+  const config = await blob(manifest.config.digest);
+  assert.equal(config.config.Labels['com.example.team'], 'infra');
+  assert.equal(config.config.Labels['org.opencontainers.image.title'], 'hello, labelled');
+  const referrers = await blob(index.manifests[1]!.digest);
+  assert.deepEqual(referrers.manifests.map((m: { artifactType: string }) => m.artifactType), ['application/spdx+json']);
+  assert.deepEqual(JSON.parse(r.outputs.json!).sboms.map((s: { subject: string }) => s.subject), [r.outputs.digest]);
+});
+
+test('malformed inputs are refused with a message saying why, before anything is installed or built', async (t) => {
   if (!(await fixture.need(t))) return;
   const cases: [Record<string, string>, RegExp][] = [
-    [{ annotations: 'org.opencontainers.image.source=https://example.com' }, /::error title=imgbuild action::annotations: imgbuild cannot add OCI annotations to an image yet/],
-    [{ labels: 'a=b' }, /::error title=imgbuild action::labels: the action cannot add labels yet.*config\.Labels/],
-    [{ sbom: 'true' }, /::error title=imgbuild action::sbom: imgbuild cannot make an SBOM yet/],
+    [{ annotations: 'org.opencontainers.image.source' }, /::error title=imgbuild action::annotations: 'org\.opencontainers\.image\.source' is not key=value/],
+    [{ labels: 'a=b\n=c' }, /::error title=imgbuild action::labels: '=c' is not key=value/],
+    [{ sbom: 'xml' }, /::error title=imgbuild action::sbom: 'xml' is not an SBOM format/],
     [{ push: 'true' }, /::error title=imgbuild action::tags: push: true needs at least one image reference/],
     [{ tags: 'latest' }, /::error title=imgbuild action::tags: given without push: true/],
     [{ push: 'true', tags: 'latest' }, /::error title=imgbuild action::tags: the first entry must be a full reference/],

@@ -45,6 +45,8 @@ const STAGES: readonly (readonly string[])[] = [
   ['input/', 'output/', 'outputs.ts', 'registry.ts', 'base-image.ts', 'transports/'],
   // The build: spec → closure → plan → layers → image; its progress events and their display.
   ['build.ts', 'build/', 'progress.ts', 'progress/'],
+  // SBOMs of a build or an image, and the referrer artifacts that attach them.
+  ['sbom/'],
   // diff and verify of images.
   ['repro/'],
   // The CLI.

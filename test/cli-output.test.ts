@@ -153,6 +153,8 @@ const FOREIGN_FLAGS = new Set([
   // nix, nix-store, nix-instantiate, nix copy
   '--dump-db', '--load-db', '--query', '--references', '--requisites', '--size', '--hash', '--realise', '--recursive',
   '--eval', '--expr', '--extra-experimental-features', '--no-link', '--print-out-paths', '--to', '--add',
+  // nix-store --generate-binary-cache-key, nix store sign --key-file (named in binary-cache hints)
+  '--generate-binary-cache-key', '--key-file',
   // GNU tar
   '--sort',
 ]);

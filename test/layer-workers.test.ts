@@ -19,6 +19,7 @@ import { workersWanted, BuildWorkerPool } from '../builder/workers/pool.js';
 import { writeLayer } from '../builder/layer/write-layer.js';
 import { loadSpec } from '../builder/spec/load.js';
 import { DirectoryStoreSource } from '../builder/store/directory-source.js';
+import { readScanRecords } from '../builder/store/scan-cache.js';
 import type { ClosureGraph } from '../layering/types.js';
 import { runCli } from './helpers/cli.js';
 import { committedBlobs, interruptMidLayer } from './helpers/interrupt.js';
@@ -289,7 +290,9 @@ test('a directory store scanned on workers gives the in-process closure, content
     try {
       const closure = await source.closure([store.app, store.tool]);
       const fingerprints = await Promise.all(closure.paths.map((p) => source.pathContentId(p.path)));
-      const records = await Promise.all((await readdir(cacheDir)).sort().map((f) => readFile(join(cacheDir, f), 'utf8')));
+      const records = readScanRecords(cacheDir)
+        .map((r) => JSON.stringify(r))
+        .sort();
       results.push({ closure, fingerprints, stats: { ...source.stats }, records });
       if (onWorkers) assert.ok(offloaded > 0 && pool.started === 1, 'some paths were scanned in the worker');
     } finally {

@@ -8,11 +8,11 @@ test('the JSON Schema for editors lists every spec key, requires only name and r
   assert.deepEqual(schema.required, ['name']);
   assert.equal(schema.additionalProperties, false);
   assert.deepEqual(Object.keys(schema.properties), [
-    '$schema', 'name', 'tag', 'contents', 'store', 'config', 'created', 'mtime', 'uid', 'gid', 'uname', 'gname', 'maxLayers',
+    '$schema', 'name', 'tag', 'contents', 'store', 'cache', 'config', 'created', 'mtime', 'uid', 'gid', 'uname', 'gname', 'maxLayers',
     'architecture', 'os', 'variant', 'platforms', 'includeStorePaths', 'includeNixDB', 'compressor', 'layering', 'fromImage', 'copyToRoot',
-    'pathsToLink', 'files', 'directories', 'symlinks', 'users', 'groups', 'perms', 'exclude', 'nixUid', 'nixGid',
+    'pathsToLink', 'files', 'directories', 'symlinks', 'users', 'groups', 'perms', 'exclude', 'nixUid', 'nixGid', 'annotations',
   ]);
   for (const [key, prop] of Object.entries(schema.properties)) assert.ok(prop.description, `${key} has a description`);
-  assert.deepEqual(schema.properties.compressor?.enum, ['gzip', 'none']);
+  assert.deepEqual(schema.properties.compressor?.enum, ['gzip', 'none', 'zstd']);
   assert.ok(schema.properties.architecture?.enum?.includes('arm64'));
 });

@@ -15,6 +15,7 @@ import { EmptyStoreSource } from '../builder/store/empty-source.js';
 import { dumpNar, NAR_CHUNK, narHashOf, readNarTree } from '../builder/store/nar.js';
 import { openStoreSource } from '../builder/store/open.js';
 import { walkArchitectures } from '../builder/store/path-architectures.js';
+import { readScanRecords, replaceScanRecords } from '../builder/store/scan-cache.js';
 import type { StoreSource } from '../builder/store/types.js';
 import type { ClosureGraph } from '../layering/types.js';
 import { AMD64, ARM64, elfFile, elfHeader } from './helpers/elf.js';
@@ -49,8 +50,7 @@ async function store(): Promise<{ root: string; dir: string; cacheDir: string }>
   return { root, dir, cacheDir: join(root, 'cache', 'scan') };
 }
 
-const scanRecords = async (cacheDir: string) =>
-  Promise.all((await readdir(cacheDir)).filter((f) => f.endsWith('.json')).map(async (f) => JSON.parse(await readFile(join(cacheDir, f), 'utf8')) as Record<string, unknown>));
+const scanRecords = async (cacheDir: string) => readScanRecords(cacheDir) as unknown as Record<string, unknown>[];
 
 // ---- the header walk (Nix store and closure-file sources)
 
@@ -175,14 +175,15 @@ test('a version 2 scan record (before architectures) is a miss: the path is read
   const s = await store();
   const path = `${SD}/${AMD}`;
   await new DirectoryStoreSource(s.dir, SD, { cacheDir: s.cacheDir }).closure([path]);
-  const [file] = (await readdir(s.cacheDir)).filter((f) => f.endsWith('.json'));
-  const { architectures: _, ...v2 } = { ...JSON.parse(await readFile(join(s.cacheDir, file!), 'utf8')), v: 2 };
-  await writeFile(join(s.cacheDir, file!), JSON.stringify(v2));
+  const [record] = readScanRecords(s.cacheDir);
+  const { architectures: _, ...v2 } = { ...record!, v: 2 };
+  replaceScanRecords(s.cacheDir, [v2]);
 
   const again = new DirectoryStoreSource(s.dir, SD, { cacheDir: s.cacheDir });
   assert.deepEqual(await again.pathArchitectures(path), { amd64: 'bin/busybox' });
   assert.deepEqual(again.stats, { scanned: 1, cached: 0 });
-  assert.equal((JSON.parse(await readFile(join(s.cacheDir, file!), 'utf8')) as { v: number }).v, 4);
+  // The new record is version 4 (the version 2 one stays beside it, never answering, until packs are merged).
+  assert.deepEqual(readScanRecords(s.cacheDir).map((r) => r.v), [2, 4]);
   const third = new DirectoryStoreSource(s.dir, SD, { cacheDir: s.cacheDir });
   await third.pathArchitectures(path);
   assert.deepEqual(third.stats, { scanned: 0, cached: 1 });

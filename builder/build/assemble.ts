@@ -33,6 +33,8 @@ export interface AssembleInput {
   /** When absent, derived from the manifest digest (as dockerTools derives a tag from a hash). */
   tag?: string;
   source: string;
+  /** Manifest annotations; absent: none (the manifest has no `annotations` key). */
+  annotations?: Record<string, string>;
 }
 
 /**
@@ -60,7 +62,13 @@ export function assembleImage(input: AssembleInput): Image {
   };
   const configBytes = Buffer.from(canonicalJson(configDoc));
   const configDescriptor = { mediaType: MediaType.ociConfig, digest: sha256Digest(configBytes), size: configBytes.length };
-  const manifest: Manifest = { schemaVersion: 2, mediaType: MediaType.ociManifest, config: configDescriptor, layers: layers.map(layerDescriptor) };
+  const manifest: Manifest = {
+    schemaVersion: 2,
+    mediaType: MediaType.ociManifest,
+    config: configDescriptor,
+    layers: layers.map(layerDescriptor),
+    ...(input.annotations ? { annotations: input.annotations } : {}),
+  };
   const manifestBytes = Buffer.from(canonicalJson(manifest));
   const descriptor = { mediaType: MediaType.ociManifest, digest: sha256Digest(manifestBytes), size: manifestBytes.length };
   const tag = input.tag ?? derivedTag(descriptor.digest);

@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path';
 import type { ClosureGraph } from '../../layering/types.js';
 import { SpecError } from '../errors.js';
 import { assertReferenceDeflate } from '../layer/zlib-guard.js';
+import { zstdEncoder } from '../layer/zstd.js';
 import type { Image } from '../model/image.js';
 import type { ResolvedSpec } from '../spec/types.js';
 import { DirectoryStoreSource } from '../store/directory-source.js';
@@ -18,6 +19,9 @@ import type { BuildContext } from './context.js';
 import { checkPlan, planImage, type ImagePlan } from './plan.js';
 import { makeLayers } from './layers.js';
 import { specAndBase } from './architecture.js';
+import { manifestAnnotations } from './annotations.js';
+
+const withAnnotations = (a: Record<string, string> | undefined) => (a ? { annotations: a } : {});
 
 export interface BuildOptions {
   /** The previous image's store layers (stable layering keeps those still whole). */
@@ -34,12 +38,14 @@ export interface Build {
   plan: ImagePlan;
   /** The image: every output and push takes it. Its store layers are read from the cache or made as they are read. */
   image: Image;
+  /** The store the closure came from (an SBOM hashes a path the source gave no NAR hash for). */
+  store: StoreSource;
 }
 
 /** The store a spec names, unless the context gives one. */
-export async function specStore(spec: ResolvedSpec, ctx: Pick<BuildContext, 'store' | 'cacheDir' | 'env'> = {}): Promise<StoreSource> {
+export async function specStore(spec: ResolvedSpec, ctx: Pick<BuildContext, 'store' | 'cacheDir' | 'env' | 'signal'> = {}): Promise<StoreSource> {
   if (ctx.store) return ctx.store;
-  const { kind, dir, storeDir, storeDirGiven, closureFile, verify } = spec.store;
+  const { kind, dir, storeDir, storeDirGiven, closureFile, verify, url, publicKeys } = spec.store;
   const scanCache = ctx.cacheDir ? join(ctx.cacheDir, 'scan') : false;
   if (kind === 'directory' && !dir) {
     if (spec.contents.length === 0 && spec.copyToRoot.length === 0) return new EmptyStoreSource(storeDir);
@@ -55,6 +61,9 @@ export async function specStore(spec: ResolvedSpec, ctx: Pick<BuildContext, 'sto
     cwd: dirname(spec.file),
     cacheDir: scanCache,
     ...(ctx.env ? { env: ctx.env } : {}),
+    ...(url !== undefined ? { url } : {}),
+    ...(publicKeys !== undefined ? { publicKeys } : {}),
+    ...(ctx.signal ? { fetch: { signal: ctx.signal } } : {}),
   });
 }
 
@@ -65,6 +74,9 @@ export async function specClosure(spec: ResolvedSpec, store: StoreSource, option
 }
 
 
+/** Whether the note on the WebAssembly zstd encoder was given (once per process, not per platform). */
+let wasmZstdNoted = false;
+
 /**
  * spec → closure → plan → layers → image. The image's layers come through the cache (a
  * decorator, cache/layer-source.ts): each is written now, taken from the cache, or made as an
@@ -73,6 +85,11 @@ export async function specClosure(spec: ResolvedSpec, store: StoreSource, option
 export async function buildImage(given: ResolvedSpec, ctx: BuildContext = {}, options: BuildOptions = {}): Promise<Build> {
   // Refuse before any work when this Node's zlib would give other gzip bytes than the reference.
   if (given.compressor === 'gzip') assertReferenceDeflate(ctx.env ?? {}, ctx.warn);
+  // The same for zstd: picks this thread's encoder (node:zlib, else WebAssembly), or refuses.
+  if (given.compressor === 'zstd' && (await zstdEncoder()).name !== 'node:zlib' && !wasmZstdNoted) {
+    wasmZstdNoted = true;
+    ctx.warn?.(`note: this Node (${process.version}) has no zstd of its own: zstd layers are compressed with libzstd built to WebAssembly (the same bytes, several times slower; Node 22.15 or later is native)`);
+  }
   const store = await specStore(given, ctx);
   const pool = workerPool(ctx);
   let spec: ResolvedSpec;
@@ -101,6 +118,7 @@ export async function buildImage(given: ResolvedSpec, ctx: BuildContext = {}, op
     layers: [...baseLayers, ...ours],
     name: spec.name,
     tag: spec.tag,
+    ...withAnnotations(manifestAnnotations(spec, base)),
     config: {
       architecture: spec.architecture,
       os: spec.os,
@@ -110,7 +128,7 @@ export async function buildImage(given: ResolvedSpec, ctx: BuildContext = {}, op
       baseHistory: base ? baseHistory(base, spec.fromImage!) : undefined,
     },
   });
-  return { spec, ...(base ? { base } : {}), closure, plan, image };
+  return { spec, ...(base ? { base } : {}), closure, plan, image, store };
 }
 
 /** At most this many absent store paths are named one by one; the rest are counted. */

@@ -7,6 +7,7 @@ import { formatPlatform } from '../model/complete.js';
 import type { Image, Index, IndexEntry } from '../model/image.js';
 import type { ResolvedSpec } from '../spec/types.js';
 import { derivedTag } from './assemble.js';
+import { indexAnnotations } from './annotations.js';
 import { buildImage, type Build, type BuildOptions } from './build-image.js';
 import type { BuildContext } from './context.js';
 
@@ -78,7 +79,8 @@ export async function buildIndex(spec: ResolvedSpec, ctx: BuildContext = {}, opt
     const buildOptions: BuildOptions = previous ? { previous } : {};
     builds.push(await buildImage(platformSpec, { ...ctx, ...(onEvent ? { onEvent: (e) => onEvent({ ...e, platform }) } : {}) }, buildOptions));
   }
-  const index = assembleIndex(builds.map((b) => ({ image: b.image, platform: specPlatform(b.spec) })), { name: spec.name, tag: spec.tag, source: `build of ${spec.file}` });
+  const annotations = indexAnnotations(spec);
+  const index = assembleIndex(builds.map((b) => ({ image: b.image, platform: specPlatform(b.spec) })), { name: spec.name, tag: spec.tag, source: `build of ${spec.file}`, ...(annotations ? { annotations } : {}) });
   return { spec, index, builds };
 }
 
@@ -86,11 +88,12 @@ export async function buildIndex(spec: ResolvedSpec, ctx: BuildContext = {}, opt
  * An OCI image index over images, each with its platform, as canonical JSON (its digest depends
  * only on the images and platforms). Tagged `tag`, or a tag derived from its digest.
  */
-export function assembleIndex(entries: { image: Image; platform: Platform }[], naming: { name: string; tag: string | undefined; source: string }): Index {
+export function assembleIndex(entries: { image: Image; platform: Platform }[], naming: { name: string; tag: string | undefined; source: string; annotations?: Record<string, string> }): Index {
   const doc = {
     schemaVersion: 2 as const,
     mediaType: MediaType.ociIndex,
     manifests: entries.map(({ image, platform }) => ({ ...image.descriptor, platform })),
+    ...(naming.annotations ? { annotations: naming.annotations } : {}),
   };
   const bytes = Buffer.from(canonicalJson(doc));
   const descriptor = { mediaType: MediaType.ociIndex, digest: sha256Digest(bytes), size: bytes.length };

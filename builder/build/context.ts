@@ -1,4 +1,5 @@
 import type { RegistryClient } from '../../registry-client/index.js';
+import type { LayerHints } from '../cache/layer-hints.js';
 import type { LayerAction } from '../cache/layer-source.js';
 import type { StoreSource } from '../store/types.js';
 
@@ -71,4 +72,9 @@ export interface BuildContext {
   registry?: RegistryClient | (() => Promise<RegistryClient>);
   /** Overrides the store the spec names. */
   store?: StoreSource;
+  /**
+   * Layer records kept elsewhere (a registry: `--cache-ref`), consulted after the local cache;
+   * told of every layer the build has, to keep them for the next build.
+   */
+  layerHints?: LayerHints;
 }

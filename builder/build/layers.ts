@@ -7,9 +7,11 @@ import { entriesKey, keyedStorePaths, storeLayerKey } from '../cache/layer-key.j
 import { customisationEntries } from '../customisation/entries.js';
 import { mergeEntries } from '../customisation/merge.js';
 import { layerStream } from '../layer/layer-stream.js';
+import { storeLayerNarEntries } from '../layer/nar-entries.js';
 import { storeLayerEntries } from '../layer/tree-entries.js';
-import { rulesFor, withPerms, type PermRule } from '../layer/perms.js';
-import type { LayerEntry, LayerWriteOptions } from '../layer/types.js';
+import { rulesFor, withPerms, withPermsAsync, type PermRule } from '../layer/perms.js';
+import type { LayerBlob, LayerEntry, LayerWriteOptions } from '../layer/types.js';
+import { BinaryCacheStoreSource } from '../store/binary-cache/source.js';
 import { measureLayer, writeLayer } from '../layer/write-layer.js';
 import type { ResolvedSpec } from '../spec/types.js';
 import { nixDbEntries } from '../customisation/nix-db.js';
@@ -52,7 +54,8 @@ export async function makeLayers({ spec, store, closure, plan, ctx, pool }: Laye
           bytes: (bytes) => emit({ phase: 'layer-progress', index, total, bytes, narSize }),
         }
       : {};
-    const { layer, origin } = await cachedLayer(await maker(), cache, progress);
+    const { layer, origin, key, blob } = await cachedLayer(await maker(), cache, progress, ctx.layerHints);
+    if (key !== undefined) ctx.layerHints?.note(key, blob, paths);
     emit({ phase: 'layer-done', index, total, reason, digest: layer.digest, size: layer.size, origin });
     return { layer, reason, storePaths: paths };
   };
@@ -100,6 +103,7 @@ function withProgress(options: LayerWriteOptions, onProgress: ((tarBytes: number
 
 /** The ways to make a store layer: in a worker when one is free, else here. */
 export function storeLayerMaker(paths: string[], store: StoreSource, options: LayerWriteOptions, pool?: BuildWorkerPool, allPerms: readonly PermRule[] = []): LayerMaker {
+  if (store.narStream) return narLayerMaker(paths, store, store.narStream.bind(store), options, pool, rulesFor(allPerms, paths));
   const fsPathOf = (p: string) => store.fsPath(p);
   // Only the rules for this layer's paths shape its bytes (and its cache key).
   const perms = rulesFor(allPerms, paths);
@@ -119,6 +123,28 @@ export function storeLayerMaker(paths: string[], store: StoreSource, options: La
     key: async () => storeLayerKey(await keyedStorePaths(store, paths), store.storeDir, options, perms),
     write: (blobs, onProgress) => inWorker(blobs.root, onProgress) ?? writeLayer(entries(), withProgress(options, onProgress), blobs),
     measure: (onProgress) => inWorker(undefined, onProgress) ?? measureLayer(entries(), withProgress(options, onProgress)),
+    stream: (expected) => layerStream(entries, withoutSignal(options), expected),
+  };
+}
+
+/**
+ * The ways to make a store layer from NARs (a binary cache): on this thread, the NARs streamed
+ * through the tar as they arrive (a worker would only relay the bytes).
+ */
+function narLayerMaker(paths: string[], store: StoreSource, openNar: (storePath: string) => AsyncIterable<Uint8Array>, options: LayerWriteOptions, pool: BuildWorkerPool | undefined, perms: PermRule[]): LayerMaker {
+  const entries = () => withPermsAsync(storeLayerNarEntries(paths, openNar, store.storeDir), perms);
+  // In a worker when one is free: decompressing, hashing and compressing a layer is a core's work.
+  const inWorker = async (blobRoot: string | undefined, onProgress: ((tarBytes: number) => void) | undefined): Promise<LayerBlob | undefined> => {
+    if (!pool?.hasFreeWorker || !(store instanceof BinaryCacheStoreSource)) return undefined;
+    const nars = await store.narJob(paths);
+    if (!pool.hasFreeWorker) return undefined;
+    const { header, compressor } = options;
+    return pool.run('write-nar-layer', { paths, storeDir: store.storeDir, header, compressor, nars, ...(blobRoot ? { blobRoot } : {}), ...(perms.length > 0 ? { perms } : {}) }, options.signal, onProgress);
+  };
+  return {
+    key: async () => storeLayerKey(await keyedStorePaths(store, paths), store.storeDir, options, perms),
+    write: async (blobs, onProgress) => (await inWorker(blobs.root, onProgress)) ?? writeLayer(entries(), withProgress(options, onProgress), blobs),
+    measure: async (onProgress) => (await inWorker(undefined, onProgress)) ?? measureLayer(entries(), withProgress(options, onProgress)),
     stream: (expected) => layerStream(entries, withoutSignal(options), expected),
   };
 }

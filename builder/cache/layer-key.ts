@@ -42,7 +42,7 @@ export interface KeyedPath {
  * computed here. Either way no file content is read here.
  */
 export async function keyedStorePaths(source: StoreSource, paths: readonly string[]): Promise<KeyedPath[]> {
-  const immutable = source instanceof NixStoreSource;
+  const immutable = source instanceof NixStoreSource || source.immutable === true;
   return Promise.all(
     paths.map(async (path): Promise<KeyedPath> => {
       if (immutable) return { path };
@@ -86,6 +86,7 @@ async function hashEntry(h: Hash, e: LayerEntry): Promise<void> {
     case 'file': {
       let content: unknown;
       if (e.content.from === 'bytes') content = ['bytes', createHash('sha256').update(e.content.data).digest('hex')];
+      else if (e.content.from === 'stream') throw new TypeError('a streamed entry has no key of its own (only store layers stream, keyed by their paths)');
       else {
         const fsPath = e.content.fsPath;
         const st = await stat(fsPath).catch((err: unknown) => {

@@ -4,6 +4,7 @@ import type { BlobStore } from '../blobs/blob-store.js';
 import type { LayerBlob } from '../layer/types.js';
 import type { Layer } from '../model/layer.js';
 import type { LayerCache } from './layer-cache.js';
+import type { LayerHints } from './layer-hints.js';
 
 /**
  * How a build makes one of its layers: the three ways it can get the bytes. A cache (or none)
@@ -39,6 +40,10 @@ export interface LayerProgress {
 export interface MadeLayer {
   layer: Layer;
   origin: LayerOrigin;
+  /** The layer's cache key, when it was computed (always with a cache or hints). */
+  key?: string;
+  /** What the layer's blob is (the facts a record keeps). */
+  blob: LayerBlob;
 }
 
 /**
@@ -49,23 +54,34 @@ export interface MadeLayer {
  * recorded. Without a cache the bytes are measured now and made again when read, so nothing
  * is written outside the outputs.
  */
-export async function cachedLayer(maker: LayerMaker, cache: LayerCache | undefined, progress: LayerProgress = {}): Promise<MadeLayer> {
+export async function cachedLayer(maker: LayerMaker, cache: LayerCache | undefined, progress: LayerProgress = {}, hints?: LayerHints): Promise<MadeLayer> {
+  if (!cache && !hints) {
+    progress.start?.('measuring');
+    const blob = await maker.measure(progress.bytes);
+    return { layer: lazyLayer(blob, maker), origin: 'deferred', blob };
+  }
+  const key = await maker.key();
+  const record = cache?.get(key);
+  if (cache && record) {
+    const file = cache.blobFile(record);
+    progress.start?.(file ? 'cached' : 'record');
+    return file ? { layer: fileLayer(record, file), origin: 'cached', key, blob: record } : { layer: lazyLayer(record, maker), origin: 'deferred', key, blob: record };
+  }
+  // A record kept elsewhere, whose blob the target already holds: nothing to make.
+  const hinted = await hints?.held(key);
+  if (hinted) {
+    progress.start?.('record');
+    return { layer: lazyLayer(hinted, maker), origin: 'deferred', key, blob: hinted };
+  }
   if (!cache) {
     progress.start?.('measuring');
     const blob = await maker.measure(progress.bytes);
-    return { layer: lazyLayer(blob, maker), origin: 'deferred' };
-  }
-  const key = await maker.key();
-  const record = cache.get(key);
-  if (record) {
-    const file = cache.blobFile(record);
-    progress.start?.(file ? 'cached' : 'record');
-    return file ? { layer: fileLayer(record, file), origin: 'cached' } : { layer: lazyLayer(record, maker), origin: 'deferred' };
+    return { layer: lazyLayer(blob, maker), origin: 'deferred', key, blob };
   }
   progress.start?.('writing');
   const blob = await maker.write(cache.blobs, progress.bytes);
   await cache.put(key, blob);
-  return { layer: fileLayer(blob, cache.blobs.path(blob.digest)), origin: 'written' };
+  return { layer: fileLayer(blob, cache.blobs.path(blob.digest)), origin: 'written', key, blob };
 }
 
 function facts(blob: LayerBlob) {

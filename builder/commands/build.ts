@@ -15,8 +15,11 @@ import { chunkSizeOf, fromImageReference, lazyClient, timeoutOptions, type Regis
 import type { BuildDocument } from './documents.js';
 import { SCHEMA_VERSION } from './schema-version.js';
 import { formatPush, pushSummary, type PushSummary } from './push-summary.js';
+import { withCliMetadata, type MetadataFlags } from './metadata.js';
+import type { ImageSbom, SbomFormat } from '../sbom/index.js';
 
-interface BuildFlags extends StoreFlags, RegistryFlags {
+interface BuildFlags extends StoreFlags, RegistryFlags, MetadataFlags {
+  sbom?: string;
   output?: string;
   format: OutputFormat;
   stream?: boolean;
@@ -52,7 +55,8 @@ export async function runBuild(specFile: string, flags: BuildFlags): Promise<voi
     timeoutOptions(flags);
     if (flags.json && flags.stream) throw new ImgbuildError('usage', '--json and --stream both write to stdout', 'drop --json (the summary goes to stderr), or write a file with -o instead of --stream');
     if (flags.plan && flags.previous) throw new ImgbuildError('usage', '--plan and --previous cannot be used together', 'make the plan with `imgbuild plan --previous <image> --json`, then build with --plan alone');
-    spec = await loadCliSpec(specFile, flags);
+    const sbomFormats = flags.sbom ? (await import('../sbom/index.js')).parseSbomFormats(flags.sbom) : [];
+    spec = withCliMetadata(await loadCliSpec(specFile, flags), flags, process.env);
     const multi = spec.platforms !== undefined;
     // A single-platform spec builds its one platform; --platform may only name it.
     if (!multi && flags.platform?.length) selectPlatforms(spec, flags.platform);
@@ -69,7 +73,8 @@ export async function runBuild(specFile: string, flags: BuildFlags): Promise<voi
       // build instead of holding up the process's exit (~70 ms here, bench/README.md).
       await (await client.get()).origin(pushRef.registry);
     }
-    const ctx = cliBuildContext({ signal: abort.signal, onEvent: (e) => progress.onEvent(e), warn: (m) => progress.log(m), registry: client.get });
+    const records = spec.cacheRef ? await fetchLayerRecords(spec.cacheRef, client, pushRef, (m) => progress.log(m)) : undefined;
+    const ctx = cliBuildContext({ signal: abort.signal, onEvent: (e) => progress.onEvent(e), warn: (m) => progress.log(m), registry: client.get, ...(records ? { layerHints: records } : {}) });
     let built: Built;
     if (multi) {
       const previous = await previousByPlatform(flags.previous, flags);
@@ -82,13 +87,19 @@ export async function runBuild(specFile: string, flags: BuildFlags): Promise<voi
     abort.signal.throwIfAborted();
     progress.onEvent(builtEvent(built));
 
+    const sboms = await makeSboms(built, sbomFormats);
+    const referrers = sboms.map((s) => s.artifact);
+    if (referrers.length > 0 && !pushRef && (flags.stream || flags.format === 'docker-archive')) {
+      progress.log('warning: a docker-archive holds no referrers: the SBOM is not attached anywhere (write -f oci or oci-archive, or --push; `imgbuild sbom` prints it)');
+    }
+
     let output: string | undefined;
     if (flags.stream) {
       const { streamDockerArchive } = await import('../transports/docker-archive.js');
       await streamDockerArchive(onePlatform(built), process.stdout);
     } else if (flags.output || !pushRef) {
       output = flags.output ?? defaultOutputPath(spec.name, flags.format);
-      await writeImage(flags.format === 'docker-archive' ? onePlatform(built) : artifact, flags.format, output);
+      await writeImage(flags.format === 'docker-archive' ? onePlatform(built) : artifact, flags.format, output, { referrers });
     }
     abort.signal.throwIfAborted();
 
@@ -99,18 +110,59 @@ export async function runBuild(specFile: string, flags: BuildFlags): Promise<voi
       const result = await pushImage(await client.get(), pushRef, artifact, { tags: flags.tag ?? [], chunkSize: chunkSizeOf(flags), signal: abort.signal, ...pushProgress(progress, pushRef.toString()) });
       abort.signal.throwIfAborted();
       progress.onEvent({ phase: 'pushed', ...result });
+      if (referrers.length > 0) {
+        const { pushReferrers } = await import('../transports/referrers.js');
+        for (const r of await pushReferrers(await client.get(), pushRef, referrers)) {
+          progress.log(`attached ${r.digest} to ${r.subject} (${r.via === 'api' ? 'referrers API' : `referrers tag ${r.subject.replace(':', '-')}${r.indexUpdated ? '' : ', listed already'}`})`);
+        }
+      }
       progress.close();
       pushed = pushSummary(result, pushRef, flags.tag ?? []);
       if (flags.digestFile) await writeFile(flags.digestFile, `${pushed.digest}\n`);
     }
+    if (records) {
+      // The image is out: the records are a hint for the next build, so failing to keep them only warns.
+      try {
+        const kept = await records.push();
+        progress.log(`layer records: ${kept.records} kept in ${records.ref.toString()} (${kept.digest})`);
+      } catch (e) {
+        progress.log(`warning: the layer records were not pushed to ${records.ref.toString()}: ${(e as Error).message}`);
+      }
+    }
     progress.close();
-    report(built, flags, output, pushed);
+    report(built, flags, output, pushed, sboms);
   } finally {
     progress.close();
     await client.close();
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigint);
   }
+}
+
+type PlatformSbom = ImageSbom & { platform: string };
+
+/** Each image's SBOMs (every platform's, for a multi-platform build), in the formats asked. */
+async function makeSboms(built: Built, formats: readonly SbomFormat[]): Promise<PlatformSbom[]> {
+  if (formats.length === 0) return [];
+  const { buildSboms } = await import('../sbom/index.js');
+  const out: PlatformSbom[] = [];
+  for (const b of 'index' in built ? built.builds : [built]) {
+    for (const s of await buildSboms(b, formats)) out.push({ ...s, platform: platformName(b.spec) });
+  }
+  return out;
+}
+
+/**
+ * The layer records at `--cache-ref` (spec `cache.ref`), checked against the push target: a
+ * records tag that does not exist yet is a first build, not an error.
+ */
+async function fetchLayerRecords(cacheRef: string, client: ReturnType<typeof lazyClient>, pushRef: { registry: string; repository: string } | undefined, log: (m: string) => void) {
+  const { RegistryLayerRecords, recordsReference } = await import('../transports/registry-records.js');
+  recordsReference(cacheRef); // a malformed ref is refused before anything is fetched
+  const target = pushRef ? { registry: pushRef.registry, repository: pushRef.repository } : undefined;
+  const records = await RegistryLayerRecords.fetch(await client.get(), cacheRef, target);
+  log(`layer records: ${records.size} from ${records.ref.toString()}${target ? '' : ' (no --push: every layer is made, the records are only updated)'}`);
+  return records;
 }
 
 async function readPlanFile(file: string): Promise<{ value: unknown; file: string }> {
@@ -159,7 +211,7 @@ type BuiltLayer = Extract<BuildDocument, { layers: unknown }>['layers'][number];
  * written, what was pushed and how to look inside go to stderr; with --stream, stdout carries
  * the archive and everything else goes to stderr.
  */
-function report(built: Built, flags: BuildFlags, output: string | undefined, pushed: PushSummary | undefined): void {
+function report(built: Built, flags: BuildFlags, output: string | undefined, pushed: PushSummary | undefined, sboms: PlatformSbom[]): void {
   const { spec } = built;
   const artifact = 'index' in built ? built.index : built.image;
   const tag = artifact.refs[0]!.slice(spec.name.length + 1);
@@ -174,6 +226,9 @@ function report(built: Built, flags: BuildFlags, output: string | undefined, pus
     const where = {
       ...(output ? { format: flags.format, output } : {}),
       ...(pushed ? { reference: pushed.reference, tags: pushed.tags, pushed: pushed.pushed } : {}),
+      ...(sboms.length > 0
+        ? { sboms: sboms.map((s) => ({ platform: s.platform, format: s.format, mediaType: s.mediaType, subject: s.artifact.subject.digest, digest: s.artifact.descriptor.digest, size: s.bytes.length })) }
+        : {}),
     };
     const doc: BuildDocument = 'index' in built
       ? {
@@ -191,7 +246,9 @@ function report(built: Built, flags: BuildFlags, output: string | undefined, pus
     note(`wrote ${flags.format} ${output} (${artifact.refs[0]}, ${what})`);
   }
   if (pushed) formatPush(pushed).forEach(note);
-  if (output) note(`look inside: imgbuild inspect ${output}${flags.format === 'oci' ? `   or   skopeo inspect oci:${output}` : ''}`);
+  // With referrers in the layout, index.json has more than one entry: skopeo then needs the tag.
+  if (output) note(`look inside: imgbuild inspect ${output}${flags.format === 'oci' ? `   or   skopeo inspect oci:${output}${sboms.length > 0 ? `:${tag}` : ''}` : ''}`);
+  if (output && sboms.length > 0) note(`attached ${sboms.length} SBOM${sboms.length === 1 ? '' : 's'}: imgbuild referrers ${flags.format === 'oci' ? 'oci' : 'oci-archive'}:${output}:${tag}`);
   if (flags.stream) note(artifact.descriptor.digest);
   else process.stdout.write(`${pushed ? pushed.reference : artifact.descriptor.digest}\n`);
 }

@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { SpecError } from '../errors.js';
+import { ImgbuildError, SpecError } from '../errors.js';
 import { loadSpec } from '../spec/load.js';
 import { SPEC_EXTENSIONS } from '../spec/parse-file.js';
 import type { ResolvedSpec } from '../spec/types.js';
@@ -15,16 +15,24 @@ export interface StoreFlags {
   nix?: boolean;
   closureFile?: string;
   verifyStore?: boolean;
+  substituter?: string;
+  trustedPublicKey?: string[];
+  cacheRef?: string;
 }
 
 /** Load a spec with `--store`/`--store-dir`/`--nix`/`--closure-file` taking precedence, in the process's environment. */
 export async function loadCliSpec(specFile: string, flags: StoreFlags): Promise<ResolvedSpec> {
+  const sources = [flags.nix && '--nix', flags.closureFile && '--closure-file', flags.substituter && '--substituter'].filter(Boolean);
+  if (sources.length > 1) throw new ImgbuildError('usage', `${sources.join(' and ')} name different store sources`, 'give one of --nix, --closure-file, --substituter');
   // --store/--store-dir are applied while resolving, so content paths are checked against them.
   return loadSpec(await specFilePath(specFile), {
     env: process.env,
     overrides: {
+      ...(flags.cacheRef !== undefined ? { cacheRef: flags.cacheRef } : {}),
       store: {
-        kind: flags.nix ? 'nix' : flags.closureFile ? 'closure-file' : undefined,
+        url: flags.substituter,
+        publicKeys: flags.trustedPublicKey,
+        kind: flags.nix ? 'nix' : flags.closureFile ? 'closure-file' : flags.substituter ? 'binary-cache' : undefined,
         dir: flags.store ? resolve(flags.store) : undefined,
         storeDir: flags.storeDir,
         closureFile: flags.closureFile ? resolve(flags.closureFile) : undefined,

@@ -4,6 +4,23 @@ import { printJson } from './print.js';
 import type { DiffDocument } from './documents.js';
 import { SCHEMA_VERSION } from './schema-version.js';
 import { lazyClient, type RegistryFlags } from './registry-flags.js';
+import { diffPackages, formatSbomDiff, packagesOfImage, packagesOfSpdx, SBOM_MEDIA_TYPES, type SbomDiff, type SbomPackage } from '../sbom/index.js';
+import { imageReferrers } from '../transports/referrers.js';
+import type { Image } from '../model/image.js';
+import type { RegistryClient } from '../../registry-client/index.js';
+
+async function sbomDiff(argA: string, a: Image, argB: string, b: Image, registry: () => Promise<RegistryClient>): Promise<SbomDiff> {
+  const [pa, pb] = await Promise.all([packages(argA, a, registry), packages(argB, b, registry)]);
+  return diffPackages(pa.packages, pb.packages, { a: pa.from, b: pb.from });
+}
+
+/** An image's packages: from its attached SPDX SBOM when it has one, else from its layers' annotations. */
+async function packages(arg: string, image: Image, registry: () => Promise<RegistryClient>): Promise<{ packages: SbomPackage[]; from: 'attached' | 'image' }> {
+  const referrers = await imageReferrers(arg, image.descriptor.digest, { registry }).catch(() => undefined);
+  const spdx = referrers?.manifests.filter((m) => m.artifactType === SBOM_MEDIA_TYPES.spdx).pop();
+  if (referrers && spdx) return { packages: packagesOfSpdx((await referrers.content(spdx)).bytes), from: 'attached' };
+  return { packages: packagesOfImage(image), from: 'image' };
+}
 
 export interface DiffFlags extends Pick<RegistryFlags, 'insecureRegistry' | 'caFile'> {
   json?: boolean;
@@ -20,11 +37,13 @@ export async function runDiff(a: string, b: string, flags: DiffFlags): Promise<v
     const open = { registry: client.get };
     const [ia, ib] = await Promise.all([openArtifact(a, open), openArtifact(b, open)]);
     const diff = await diffArtifacts(ia, ib);
+    // Two images: their SBOMs' packages too (attached SPDX when there is one, else the layers' store paths).
+    const sbom = ia.kind === 'image' && ib.kind === 'image' && !diff.identical ? await sbomDiff(a, ia, b, ib, client.get) : undefined;
     if (flags.json) {
-      const doc: DiffDocument = { schemaVersion: SCHEMA_VERSION, ...diff };
+      const doc: DiffDocument = { schemaVersion: SCHEMA_VERSION, ...diff, ...(sbom ? { sbom } : {}) } as DiffDocument;
       printJson(doc);
     }
-    else process.stdout.write(formatArtifactDiff(diff, flags.maxFiles ? { maxFiles: Number(flags.maxFiles) } : {}));
+    else process.stdout.write(formatArtifactDiff(diff, flags.maxFiles ? { maxFiles: Number(flags.maxFiles) } : {}) + (sbom ? formatSbomDiff(sbom) : ''));
     process.exitCode = countArtifactDifferences(diff) === 0 ? 0 : 1;
   } finally {
     await client.close();

@@ -47,7 +47,17 @@ const BuiltLayerSchema = z.strictObject({
   storePaths: z.array(z.string()).describe('store paths in the layer'),
 }).meta({ id: 'BuiltLayer' });
 
+const SbomAttachedSchema = z.strictObject({
+  platform: platformName.describe('the platform of the image it describes'),
+  format: z.enum(['spdx', 'cyclonedx']),
+  mediaType: z.string().describe('application/spdx+json or application/vnd.cyclonedx+json (also the artifactType of its referrer manifest)'),
+  subject: digest.describe('the image manifest it describes and refers to'),
+  digest: digest.describe('the referrer (artifact) manifest that attaches it'),
+  size: size.describe('bytes of the SBOM document'),
+}).meta({ id: 'SbomAttached' });
+
 const outputFields = {
+  sboms: z.array(SbomAttachedSchema).optional().describe('with --sbom: each SBOM made, attached to its image in the output and the push'),
   format: z.enum(['oci', 'oci-archive', 'docker-archive']).optional().describe('with an output written: its format'),
   output: z.string().optional().describe('with an output written: its path'),
 };
@@ -223,8 +233,16 @@ const indexDiffFields = {
 };
 const ArtifactDiffSchema = z.union([ImageDiffSchema, z.strictObject(indexDiffFields)]);
 
+const SbomPackageSchema = z.strictObject({ path: z.string(), name: z.string(), version: z.string(), narHash: z.string().optional() });
+const SbomDiffSchema = z.strictObject({
+  from: z.strictObject({ a: z.enum(['attached', 'image']), b: z.enum(['attached', 'image']) }).describe("where each side's packages came from: its attached SPDX SBOM, or its layers' store-path annotations"),
+  added: z.array(SbomPackageSchema),
+  removed: z.array(SbomPackageSchema),
+  changed: z.array(z.strictObject({ name: z.string(), a: SbomPackageSchema, b: SbomPackageSchema })).describe('one package name at other store paths (a new version, or other inputs)'),
+}).meta({ id: 'SbomDiff' });
+
 export const DiffDocumentSchema = z.union([
-  z.strictObject({ schemaVersion, ...imageDiffFields }),
+  z.strictObject({ schemaVersion, ...imageDiffFields, sbom: SbomDiffSchema.optional().describe('two images that differ: their packages (store paths) compared') }),
   z.strictObject({ schemaVersion, ...indexDiffFields }),
 ]).meta({ title: 'imgbuild diff --json', description: 'How two images differ (exit 0: the same, 1: they differ).' });
 export type DiffDocument = z.output<typeof DiffDocumentSchema>;
@@ -244,6 +262,16 @@ export const VerifyDocumentSchema = z.strictObject({
     digest: imageDigest,
   })),
   against: z.strictObject({ source: z.string(), digest: imageDigest }).optional().describe('with --against: the image compared with'),
+  referrers: z.strictObject({
+    same: z.boolean().describe('every SBOM attached to the --against image is the one the build attaches'),
+    checked: z.array(z.strictObject({
+      subject: digest.describe('the image the SBOM is about'),
+      artifactType: z.string(),
+      digest: digest.describe('the referrer manifest attached to the --against image'),
+      rebuilt: digest.optional().describe('the referrer manifest the build made for it (absent: none of that type)'),
+    })),
+    notes: z.array(z.string()),
+  }).optional().describe('with --with-referrers: the SBOM referrers of --against compared with the rebuilt ones'),
   workDir: z.string().optional().describe('with --keep: where the builds are'),
   diff: ArtifactDiffSchema.optional().describe('when the digests differ'),
   previous: z.strictObject({
@@ -329,6 +357,21 @@ export const StoreAddDocumentSchema = z.strictObject({
   added: z.boolean().describe('false when the store held it already'),
 }).meta({ title: 'imgbuild store add --json', description: 'A path added to a directory store.' });
 
+export const ReferrersDocumentSchema = z.strictObject({
+  schemaVersion,
+  source: z.string().describe('the image (or index) whose referrers these are'),
+  subject: digest.describe('its manifest digest'),
+  via: z.enum(['api', 'tag', 'layout', 'none']).describe("api: the registry's referrers API; tag: the referrers tag schema (an index under sha256-<hex>); layout: an OCI layout's; none: a format that holds none (docker-archive)"),
+  referrers: z.array(z.strictObject({
+    digest,
+    mediaType: z.string(),
+    size,
+    artifactType: z.string().optional().describe('what the artifact is, e.g. application/spdx+json'),
+    annotations: z.record(z.string(), z.string()).optional(),
+  })),
+}).meta({ title: 'imgbuild referrers --json', description: 'The artifacts (SBOMs, signatures) whose subject is an image.' });
+export type ReferrersDocument = z.output<typeof ReferrersDocumentSchema>;
+
 /** Every document, by the name of its schema file (`schemas/<name>.schema.json`). */
 export const documentSchemas = {
   build: BuildDocumentSchema,
@@ -347,6 +390,7 @@ export const documentSchemas = {
   manifest: ManifestDocumentSchema,
   config: ConfigDocumentSchema,
   'store-add': StoreAddDocumentSchema,
+  referrers: ReferrersDocumentSchema,
   error: ErrorDocumentSchema,
 } as const;
 export type DocumentName = keyof typeof documentSchemas;

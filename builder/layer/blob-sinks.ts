@@ -2,8 +2,10 @@ import { createHash } from 'node:crypto';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { crc32 } from 'node:zlib';
 import type { Digest } from '../../oci/digest.js';
+import { MediaType } from '../../oci/media-types.js';
 import { BlockDeflater, GZIP_HEADER } from './gzip.js';
 import type { Compressor } from './types.js';
+import { ZstdSink } from './zstd-sink.js';
 
 /** What a sink measured once the tar has ended: the blob's digest and size, the tar's. */
 export interface SinkResult {
@@ -118,5 +120,11 @@ export class GzipSink implements BlobSink {
 
 /** The sink for a layer of `compressor`, its blob's bytes going to `output`. */
 export function createSink(compressor: Compressor, output: BlobOutput): BlobSink {
+  if (compressor === 'zstd') return new ZstdSink(output);
   return compressor === 'gzip' ? new GzipSink(output) : new PlainSink(output);
+}
+
+/** The OCI media type of a layer blob made with `compressor`. */
+export function layerMediaType(compressor: Compressor): string {
+  return compressor === 'gzip' ? MediaType.ociLayerGzip : compressor === 'zstd' ? MediaType.ociLayerZstd : MediaType.ociLayer;
 }

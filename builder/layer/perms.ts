@@ -78,6 +78,16 @@ function withRule<E extends LayerEntry>(entry: E, rule: PermRule): E {
 }
 
 /** A store layer's entries with the rules applied (the source path of each is `/` + its path). */
+/** `withPerms` for entries that arrive asynchronously (a store layer read from NARs). */
+export async function* withPermsAsync(entries: AsyncIterable<LayerEntry>, rules: readonly PermRule[]): AsyncGenerator<LayerEntry> {
+  if (rules.length === 0) {
+    yield* entries;
+    return;
+  }
+  const applier = new PermApplier(rules);
+  for await (const e of entries) yield applier.apply(e, [`/${e.path}`]);
+}
+
 export function* withPerms(entries: Iterable<LayerEntry>, rules: readonly PermRule[]): Generator<LayerEntry> {
   if (rules.length === 0) {
     yield* entries;

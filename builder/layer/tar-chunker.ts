@@ -57,11 +57,46 @@ export class TarChunker {
       return;
     }
     const content = entry.content;
+    if (content.from === 'stream') throw new TypeError('a streamed file goes through addStreamed (write-layer.ts feedTar)');
     fields.size = content.from === 'disk' ? content.size : content.data.byteLength;
     yield* this.put(encodeHeader(fields));
     if (content.from === 'bytes') yield* this.put(content.data);
     else yield* this.readFile(content.fsPath, content.size);
     const pad = padding(fields.size);
+    if (pad > 0) yield* this.put(ZEROS.subarray(0, pad));
+  }
+
+  /**
+   * A file whose bytes come from a stream: its header now; then the caller hands its bytes to
+   * `streamed` as they arrive and calls `endStreamed` (which checks the count and pads).
+   */
+  *addStreamed(entry: LayerEntry & { kind: 'file' }, size: number): Generator<Buffer> {
+    checkEntryPath(entry.path);
+    this.order.check(entry.path, Buffer.from(entry.path, 'utf8'));
+    const d = this.defaults;
+    yield* this.put(
+      encodeHeader({
+        path: entry.path,
+        type: 'file',
+        mode: entry.mode,
+        uid: entry.uid ?? d.uid,
+        gid: entry.gid ?? d.gid,
+        uname: entry.uname ?? d.uname,
+        gname: entry.gname ?? d.gname,
+        mtime: d.mtime,
+        size,
+      }),
+    );
+  }
+
+  /** Bytes of the streamed file being added. */
+  *streamed(bytes: Uint8Array): Generator<Buffer> {
+    yield* this.put(bytes);
+  }
+
+  /** Pads the streamed file of `size` bytes to the next 512-byte block. */
+  *endStreamed(size: number): Generator<Buffer> {
+    const pad = padding(size);
     if (pad > 0) yield* this.put(ZEROS.subarray(0, pad));
   }
 

@@ -12,6 +12,9 @@ import { LayerEntryError } from './errors.js';
 
 export const BLOCK = 512;
 
+/** Read only: the empty link name and prefix of most headers, shared instead of allocated per entry. */
+const EMPTY = Buffer.alloc(0);
+
 export type TarEntryType = 'file' | 'directory' | 'symlink';
 
 export interface TarHeaderFields {
@@ -68,7 +71,7 @@ export function encodeHeader(h: TarHeaderFields): Buffer {
     size: sizeFits ? h.size : 0,
     mtime: h.mtime,
     typeflag: TYPEFLAG[h.type],
-    linkname: link === undefined ? Buffer.alloc(0) : linkFits ? link : asciiFallback(link, 100),
+    linkname: link === undefined ? EMPTY : linkFits ? link : asciiFallback(link, 100),
     uname: h.uname,
     gname: h.gname,
   });
@@ -124,7 +127,7 @@ interface UstarName {
  * gives the shortest possible name part, so if it does not fit, no split does.
  */
 function splitUstarName(path: Buffer): UstarName | undefined {
-  if (path.length <= 100) return { name: path, prefix: Buffer.alloc(0) };
+  if (path.length <= 100) return { name: path, prefix: EMPTY };
   let end = path.length;
   if (end > 156) end = 156;
   else if (path[end - 1] === 0x2f) end--;
@@ -170,7 +173,9 @@ interface BlockFields {
 }
 
 function ustarBlock(f: BlockFields): Buffer {
-  const b = Buffer.alloc(BLOCK);
+  // From Node's pool and zeroed here: a header per entry, and Buffer.alloc's own allocation of
+  // 512 zeroed bytes cost more than the fill (a layer of 200,000 tiny files has 200,000).
+  const b = Buffer.allocUnsafe(BLOCK).fill(0);
   f.name.name.copy(b, 0);
   octal(b, 100, 8, f.mode);
   octal(b, 108, 8, f.uid);

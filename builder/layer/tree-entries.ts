@@ -31,12 +31,8 @@ export function* storeLayerEntries(
   fsPathOf: (storePath: string) => string,
   storeDir: string,
 ): Generator<LayerEntry> {
-  const dir = checkStoreDir(storeDir);
-  const sorted = sortStorePaths(paths, dir);
-  const parts = dir.slice(1).split('/');
-  for (let i = 1; i <= parts.length; i++) {
-    yield { kind: 'directory', path: parts.slice(0, i).join('/'), mode: STORE_PARENT_DIR_MODE };
-  }
+  const { parents, sorted } = storeLayerOutline(paths, storeDir);
+  yield* parents;
   for (const storePath of sorted) {
     const fsPath = fsPathOf(storePath);
     let st: Stats;
@@ -51,6 +47,19 @@ export function* storeLayerEntries(
     }
     yield* walk(fsPath, storePath.slice(1), st);
   }
+}
+
+/**
+ * What every store layer starts with, whatever its paths' files are read from: the directories
+ * above the store (`nix`, `nix/store`), and the store paths in the order their trees follow.
+ */
+export function storeLayerOutline(paths: string[], storeDir: string): { parents: LayerEntry[]; sorted: string[] } {
+  const dir = checkStoreDir(storeDir);
+  const sorted = sortStorePaths(paths, dir);
+  const parts = dir.slice(1).split('/');
+  const parents: LayerEntry[] = [];
+  for (let i = 1; i <= parts.length; i++) parents.push({ kind: 'directory', path: parts.slice(0, i).join('/'), mode: STORE_PARENT_DIR_MODE });
+  return { parents, sorted };
 }
 
 function* walk(fsPath: string, imagePath: string, st: Stats): Generator<LayerEntry> {

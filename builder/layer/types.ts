@@ -36,7 +36,13 @@ export interface SymlinkEntry extends EntryBase {
 
 export type FileContent =
   | { from: 'disk'; fsPath: string; size: number }
-  | { from: 'bytes'; data: Uint8Array };
+  | { from: 'bytes'; data: Uint8Array }
+  /**
+   * Bytes read from a stream as the tar is made (a file inside a NAR fetched from a binary cache):
+   * `read()` gives exactly `size` bytes and is called once; the writer takes them all before it
+   * asks for the next entry, so nothing is held beyond one chunk.
+   */
+  | { from: 'stream'; size: number; read: () => AsyncIterable<Uint8Array> };
 
 export type { Compressor } from '../spec/types.js';
 import type { Compressor } from '../spec/types.js';

@@ -1,8 +1,7 @@
 import { closeSync, writeSync } from 'node:fs';
-import { MediaType } from '../../oci/media-types.js';
 import { throttle } from '../throttle.js';
 import type { BlobStore } from '../blobs/blob-store.js';
-import { createSink, type BlobSink } from './blob-sinks.js';
+import { createSink, layerMediaType, type BlobSink } from './blob-sinks.js';
 import { LayerEntryError } from './errors.js';
 import { DEFLATE_BLOCK_SIZE } from './gzip.js';
 import { TarChunker } from './tar-chunker.js';
@@ -38,7 +37,7 @@ export async function writeLayer(
     const measured = await sink.finish();
     open = false;
     closeSync(temp.fd);
-    const blob: LayerBlob = { ...measured, mediaType: compressor === 'gzip' ? MediaType.ociLayerGzip : MediaType.ociLayer };
+    const blob: LayerBlob = { ...measured, mediaType: layerMediaType(compressor) };
     // An existing blob with this digest has these bytes already: keep it, drop ours.
     if (await store.has(blob.digest)) await store.discard(temp.path);
     else await store.commit(temp.path, blob.digest);
@@ -62,7 +61,7 @@ export async function measureLayer(entries: AsyncIterable<LayerEntry> | Iterable
   try {
     for await (const _ of feedTar(entries, options.header, sink, options.signal, options.onProgress));
     const measured = await sink.finish();
-    return { ...measured, mediaType: options.compressor === 'gzip' ? MediaType.ociLayerGzip : MediaType.ociLayer };
+    return { ...measured, mediaType: layerMediaType(options.compressor) };
   } catch (err) {
     sink.abandon();
     throw err;
@@ -94,6 +93,29 @@ export async function* feedTar(
   };
   for await (const entry of entries) {
     signal?.throwIfAborted();
+    if (entry.kind === 'file' && entry.content.from === 'stream') {
+      // A file inside a NAR: its bytes pass through the tar's buffer as they arrive.
+      const { size, read } = entry.content;
+      for (const chunk of tar.addStreamed(entry, size)) {
+        await put(chunk);
+        yield;
+      }
+      let got = 0;
+      for await (const piece of read()) {
+        got += piece.byteLength;
+        if (got > size) break;
+        for (const chunk of tar.streamed(piece)) {
+          await put(chunk);
+          yield;
+        }
+      }
+      if (got !== size) throw new LayerEntryError(`layer entry ${JSON.stringify(entry.path)}: its stream gave ${got > size ? 'more than' : got} bytes, not the ${size} its header says`, entry.path);
+      for (const chunk of tar.endStreamed(size)) {
+        await put(chunk);
+        yield;
+      }
+      continue;
+    }
     for (const chunk of tar.add(entry)) {
       await put(chunk);
       yield;
@@ -124,5 +146,5 @@ export function checkDefaults(options: LayerWriteOptions): void {
   for (const [k, v] of [['uname', h.uname], ['gname', h.gname]] as const) {
     if (!/^[\x01-\x7f]{0,31}$/.test(v)) fail(`${k} ${JSON.stringify(v)} must be at most 31 ASCII characters`);
   }
-  if (options.compressor !== 'gzip' && options.compressor !== 'none') fail(`unknown compressor ${JSON.stringify(options.compressor)}`);
+  if (options.compressor !== 'gzip' && options.compressor !== 'none' && options.compressor !== 'zstd') fail(`unknown compressor ${JSON.stringify(options.compressor)}`);
 }

@@ -5,6 +5,7 @@ import * as zlib from 'node:zlib';
 import { extract } from 'tar-stream';
 import { DigestingStream, type Digest } from '../../oci/digest.js';
 import { ImgbuildError } from '../errors.js';
+import { createZstdDecompressStream, isZstd } from '../layer/zstd-decompress.js';
 import { TarHeaderScanner, type RawHeader } from './tar-headers.js';
 
 /** One tar entry as `diff` compares it: every header field a reader can see, and a content hash. */
@@ -63,11 +64,11 @@ export interface LayerSummary {
  */
 export async function summariseLayer(blob: Readable, what: string): Promise<LayerSummary> {
   const { head, rest } = await readHead(blob, 10);
-  const compression: Compression = head[0] === 0x1f && head[1] === 0x8b ? 'gzip' : head.length >= 4 && head.readUInt32LE(0) === 0xfd2fb528 ? 'zstd' : 'none';
+  const compression: Compression = head[0] === 0x1f && head[1] === 0x8b ? 'gzip' : isZstd(head) ? 'zstd' : 'none';
   const gzipHeader = compression === 'gzip' && head.length >= 10 ? { flags: head[3]!, mtime: head.readUInt32LE(4), xfl: head[8]!, os: head[9]! } : undefined;
   let decompress: NodeJS.ReadWriteStream | undefined;
   try {
-    decompress = decompressor(compression, what);
+    decompress = decompressor(compression);
   } catch (err) {
     blob.destroy();
     throw err;
@@ -125,13 +126,11 @@ export async function summariseLayer(blob: Readable, what: string): Promise<Laye
   return { compression, gzipHeader, diffId: tarHash.digest(), tarSize: tarHash.size, entries };
 }
 
-function decompressor(compression: Compression, what: string): NodeJS.ReadWriteStream | undefined {
+function decompressor(compression: Compression): NodeJS.ReadWriteStream | undefined {
   if (compression === 'gzip') return zlib.createGunzip();
   if (compression === 'none') return undefined;
-  // Node 22.15+ and 23.8+ have zstd in node:zlib; older ones cannot read such layers.
-  const createZstd = (zlib as unknown as { createZstdDecompress?: () => NodeJS.ReadWriteStream }).createZstdDecompress;
-  if (!createZstd) throw new ImgbuildError('image-read', `${what}: the layer is zstd-compressed and this Node (${process.version}) has no zstd decompressor`, 'use Node 22.15 or later');
-  return createZstd();
+  // node:zlib's zstd where Node has it (22.15+), fzstd before.
+  return createZstdDecompressStream();
 }
 
 function normalisePath(name: string): string {

@@ -21,7 +21,13 @@ export interface SpecOverrides {
     /** Closure file (relative to the current directory). */
     closureFile?: string;
     verify?: boolean;
+    /** binary-cache URL (`--substituter`). */
+    url?: string;
+    /** Trusted public keys (`--trusted-public-key`). */
+    publicKeys?: string[];
   };
+  /** `--cache-ref`. */
+  cacheRef?: string;
 }
 
 export interface ResolveOptions {
@@ -116,6 +122,9 @@ function resolveOne(input: unknown, options: ResolveOptions): ResolvedSpec {
   const closureFile = over.closureFile !== undefined ? resolvePath(over.closureFile) : spec.store?.closureFile !== undefined ? resolvePath(specDir, spec.store.closureFile) : undefined;
   const storeKind: StoreKind = over.kind ?? spec.store?.kind ?? (closureFile !== undefined ? 'closure-file' : 'directory');
   if (storeKind === 'closure-file' && closureFile === undefined) issue(['store', 'closureFile'], 'a closure-file store needs closureFile');
+  const cacheUrl = over.url ?? spec.store?.url;
+  if (storeKind === 'binary-cache' && cacheUrl === undefined) issue(['store', 'url'], 'a binary-cache store needs url (or --substituter)');
+  const publicKeys = over.publicKeys ?? spec.store?.publicKeys;
 
   const inStore = (paths: string[] | undefined, at: PropertyKey[]) =>
     (paths ?? []).forEach((p, i) => {
@@ -156,7 +165,10 @@ function resolveOne(input: unknown, options: ResolveOptions): ResolvedSpec {
       storeDirGiven: over.storeDir !== undefined || spec.store?.storeDir !== undefined,
       closureFile,
       verify: over.verify ?? spec.store?.verify ?? false,
+      ...(cacheUrl !== undefined ? { url: cacheUrl } : {}),
+      ...(publicKeys !== undefined ? { publicKeys } : {}),
     },
+    ...((options.overrides?.cacheRef ?? spec.cache?.ref) !== undefined ? { cacheRef: options.overrides?.cacheRef ?? spec.cache?.ref } : {}),
     config: resolveConfig(spec.config ?? {}),
     created,
     mtime,
@@ -203,6 +215,7 @@ function resolveOne(input: unknown, options: ResolveOptions): ResolvedSpec {
     exclude: unique(spec.exclude ?? []),
     nixUid: spec.nixUid,
     nixGid: spec.nixGid,
+    ...(spec.annotations !== undefined ? { annotations: { ...spec.annotations } } : {}),
   };
 }
 

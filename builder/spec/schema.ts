@@ -14,8 +14,8 @@ export type * from './types.js';
  * unknown key is an error, reported with the closest known key.
  */
 
-/** Compressors a spec may name. Adding `zstd` means adding it here and in the layer writer. */
-export const COMPRESSORS = ['gzip', 'none'] as const;
+/** Compressors a spec may name (each one the layer writer knows: builder/layer/blob-sinks.ts createSink). */
+export const COMPRESSORS = ['gzip', 'none', 'zstd'] as const;
 export const LAYERING_STRATEGIES = ['popularity', 'auto', 'stable'] as const;
 export const MAX_LAYERS_LIMIT = 125;
 
@@ -195,8 +195,7 @@ const maxLayers = z.number().check((ctx) => {
 
 const compressor = z.string().check((ctx) => {
   if ((COMPRESSORS as readonly string[]).includes(ctx.value)) return;
-  const extra = ctx.value === 'zstd' ? ' (zstd is not supported yet)' : '';
-  ctx.issues.push({ code: 'custom', message: `must be one of ${COMPRESSORS.map((c) => `"${c}"`).join(', ')}, got "${ctx.value}"${extra}`, input: ctx.value });
+  ctx.issues.push({ code: 'custom', message: `must be one of ${COMPRESSORS.map((c) => `"${c}"`).join(', ')}, got "${ctx.value}"`, input: ctx.value });
 });
 
 const oneOf = (what: string, values: readonly string[], aliases: Record<string, string> = {}) =>
@@ -209,11 +208,18 @@ const oneOf = (what: string, values: readonly string[], aliases: Record<string, 
 
 /** Keys of the spec's `store` object. */
 const store = z.strictObject({
-  kind: z.enum(['directory', 'nix', 'closure-file']).optional(),
+  kind: z.enum(['directory', 'nix', 'closure-file', 'binary-cache']).optional(),
   dir: nonEmpty.optional(),
   storeDir: imagePath.optional(),
   closureFile: nonEmpty.optional(),
   verify: z.boolean().optional(),
+  url: nonEmpty.optional(),
+  publicKeys: z.array(nonEmpty).optional(),
+});
+
+/** Keys of the spec's `cache` object. */
+const cacheSpec = z.strictObject({
+  ref: nonEmpty.optional(),
 });
 
 const goArchitecture = oneOf('architecture', GO_ARCHITECTURES, { x86_64: 'amd64', x64: 'amd64', aarch64: 'arm64', i386: '386', i686: '386', armv7l: 'arm' });
@@ -258,7 +264,8 @@ export const ImageSpecSchema = z.strictObject({
   tag: checked(tagProblem).optional().describe('Tag. Absent: derived from the image content.'),
   // Checked in resolve.ts: store paths, or also installables when the store is Nix.
   contents: z.array(nonEmpty).optional().describe('Store paths whose closure goes into the store layers (with store.kind "nix", installables too).'),
-  store: store.optional().describe('Where the store paths come from: kind (directory, nix, closure-file), dir and closureFile (relative to the spec), storeDir, verify.'),
+  store: store.optional().describe('Where the store paths come from: kind (directory, nix, closure-file, binary-cache), dir and closureFile (relative to the spec), storeDir, verify; url and publicKeys (binary-cache).'),
+  cache: cacheSpec.optional().describe('Layer records in a registry: ref, a repository[:tag] the records are fetched from before a build and pushed to after it.'),
   config: containerConfig.optional().describe('Container config (Docker/OCI names).'),
   created: isoDate(true).optional().describe('Image creation date: ISO 8601 with a time zone, a date, or "now". Default 1970-01-01T00:00:01Z or SOURCE_DATE_EPOCH.'),
   mtime: isoDate(true).optional().describe('mtime of every layer entry: ISO 8601 or "now". Default SOURCE_DATE_EPOCH, else a fixed created, else 1970-01-01T00:00:01Z.'),
@@ -273,7 +280,7 @@ export const ImageSpecSchema = z.strictObject({
   platforms: z.array(platformPart).min(1).optional().describe('A multi-platform image: one part per platform (architecture, variant, os, and its own contents, copyToRoot, store, fromImage); the rest is shared.'),
   includeStorePaths: z.boolean().optional().describe('Put the store paths in layers (default true).'),
   includeNixDB: z.boolean().optional().describe('Register the closure in a Nix database in the image (default false).'),
-  compressor: compressor.optional().describe('Layer compression: gzip (default) or none.'),
+  compressor: compressor.optional().describe('Layer compression: gzip (default), zstd (level 3, media type tar+zstd) or none.'),
   layering: layering.optional().describe('How store paths are grouped into layers.'),
   fromImage: nonEmpty.optional().describe('Base image reference.'),
   copyToRoot: z.array(storePath).optional().describe('Store paths whose trees are linked into / (like buildEnv).'),
@@ -287,6 +294,7 @@ export const ImageSpecSchema = z.strictObject({
   exclude: z.array(storePath).optional().describe("Store paths dropped from the closure (nix2container's ignore, dockerTools' excludePaths); their references stay."),
   nixUid: id.optional().describe('Owner uid of /nix, /nix/store and the store entries (default: uid, 0).'),
   nixGid: id.optional().describe('Owner gid of /nix, /nix/store and the store entries (default: gid, 0).'),
+  annotations: z.record(nonEmpty, z.string()).optional().describe('OCI annotations on the manifest (and the index of a multi-platform image); with them the standard keys imgbuild knows are filled too (org.opencontainers.image.created, .base.name, .base.digest). Absent: the manifest has none.'),
 });
 
 /**

@@ -1,6 +1,6 @@
 import type { ContainerConfig } from '../../oci/schemas.js';
 /** How layers are compressed (layer/ writes them). */
-export type Compressor = 'gzip' | 'none';
+export type Compressor = 'gzip' | 'none' | 'zstd';
 import type { LayeringStrategy } from '../../layering/types.js';
 
 /**
@@ -19,6 +19,8 @@ export interface ImageSpec {
   contents?: string[];
   /** Where the store paths come from. Paths are relative to the spec file; the CLI can override each field. */
   store?: StoreSpec;
+  /** Layer records kept in a registry (`ref`), so a runner with an empty disk knows its layers. */
+  cache?: CacheSpec;
   /** The container config (Docker/OCI names). */
   config?: ContainerConfigSpec;
   /** Image creation date: ISO 8601 (with a time zone), `"now"`, or a Date. Default 1970-01-01T00:00:01Z. */
@@ -73,6 +75,13 @@ export interface ImageSpec {
   nixUid?: number;
   /** Owner gid of /nix, /nix/store and the store entries (and the Nix database). Default: `gid` (0). */
   nixGid?: number;
+  /**
+   * OCI annotations on the image manifest (and on the index of a multi-platform image). With
+   * annotations (even `{}`), the standard keys imgbuild knows are filled too, unless given here:
+   * `org.opencontainers.image.created`, `.base.name`, `.base.digest`. Absent: no annotations,
+   * and the manifest is what it was without them (docs/sbom.md).
+   */
+  annotations?: Record<string, string>;
 }
 
 /** One `perms` rule: entries of store path `path` whose source path (`<path>/...`) the regex finds get these fields. */
@@ -101,7 +110,7 @@ export interface ResolvedPerm {
 }
 
 /** Store source kinds: a directory laid out like a store, a real Nix installation, or a closure file plus a directory. */
-export type StoreKind = 'directory' | 'nix' | 'closure-file';
+export type StoreKind = 'directory' | 'nix' | 'closure-file' | 'binary-cache';
 
 export interface StoreSpec {
   /** Default: `closure-file` when `closureFile` is set, else `directory`. */
@@ -114,6 +123,16 @@ export interface StoreSpec {
   closureFile?: string;
   /** Check NAR hashes the source gives (nix, closure-file). */
   verify?: boolean;
+  /** binary-cache: the cache's URL (`https://…`, `http://…`, `file:///…`), as Nix's `substituters` names it. */
+  url?: string;
+  /** binary-cache: trusted keys in Nix's `name:base64` format; given, every path must be signed by one. */
+  publicKeys?: string[];
+}
+
+/** Where layer records are kept besides the local cache (`cache.ref`, `--cache-ref`). */
+export interface CacheSpec {
+  /** A registry repository (and tag) holding the layer records: `ghcr.io/acme/app-cache[:tag]`. */
+  ref?: string;
 }
 
 export interface LayeringSpec {
@@ -287,7 +306,13 @@ export interface ResolvedSpec {
     /** Absolute path of the closure file (closure-file). */
     closureFile: string | undefined;
     verify: boolean;
+    /** binary-cache: the cache URL. */
+    url?: string;
+    /** binary-cache: trusted public keys (`name:base64`). */
+    publicKeys?: string[];
   };
+  /** `cache.ref`: where layer records are fetched from and pushed to (the CLI's --cache-ref overrides it). */
+  cacheRef?: string;
   config: ContainerConfig;
   /** RFC 3339 UTC date for the image config and history (`1970-01-01T00:00:01Z`). */
   created: string;
@@ -327,6 +352,8 @@ export interface ResolvedSpec {
   /** Undefined: the store entries have the spec's uid/gid (as before these fields). */
   nixUid: number | undefined;
   nixGid: number | undefined;
+  /** The spec's `annotations` (plus `--annotation`s and CI metadata the CLI adds); undefined: the manifest gets none. */
+  annotations?: Record<string, string>;
   /**
    * A multi-platform spec: each platform's spec, resolved with its part's fields over the shared
    * ones (and no `platforms` of its own). Absent for a single-platform spec.

@@ -5,7 +5,8 @@ import type { ClosureGraph, StorePathInfo } from '../../layering/types.js';
 import { StoreError } from '../errors.js';
 import { cycleError, findCycle, finishGraph } from './closure-graph.js';
 import type { PathArchitectures } from './path-architectures.js';
-import { cachedScan, scanStorePath, type StorePathScan, type StorePathScanJob } from './path-scan.js';
+import { cachedScan, scanStorePath, type ScanTargets, type StorePathScan, type StorePathScanJob } from './path-scan.js';
+import { SharedValue } from './shared-value.js';
 import { ScanCache, targetsDigest } from './scan-cache.js';
 import { isStorePathBaseName, normaliseStoreDir, parseStorePath } from './store-path.js';
 import type { ClosureOptions, StoreSource } from './types.js';
@@ -15,6 +16,9 @@ import type { ClosureOptions, StoreSource } from './types.js';
  * by a build for the length of its closure (DirectoryStoreSource.scanWith).
  */
 export type ScanOffload = (job: StorePathScanJob) => Promise<StorePathScan> | undefined;
+
+/** Tells sources of the same directory apart (their listings may differ) in a SharedValue's key. */
+let lastSourceId = 0;
 
 export interface DirectoryStoreSourceOptions {
   /** Where scan results are memoised; absent or `false`: not memoised. */
@@ -38,12 +42,14 @@ export class DirectoryStoreSource implements StoreSource {
   private readonly cache: ScanCache | undefined;
   private readonly concurrency: number;
   private entries: Promise<Map<string, string[]>> | undefined;
-  private targets: { hashParts: string[]; digest: () => string } | undefined;
+  private targets: { hashParts: string[]; digest: () => string; shared: SharedValue<ScanTargets> } | undefined;
   private offload: ScanOffload | undefined;
   private readonly infos = new Map<string, Promise<StorePathInfo>>();
   private readonly contentIds = new Map<string, string>();
   private readonly architectures = new Map<string, PathArchitectures>();
   private readonly absent = new Map<string, string[]>();
+  /** Closures in progress: scan records are written in packs until the last ends. */
+  private closures = 0;
   /** How many paths were read and scanned, and how many were answered by the scan cache. */
   readonly stats = { scanned: 0, cached: 0 };
 
@@ -127,17 +133,31 @@ export class DirectoryStoreSource implements StoreSource {
     this.targets ??= (() => {
       const hashParts = [...entries.keys()];
       let digest: string | undefined;
-      return { hashParts, digest: () => (digest ??= targetsDigest(hashParts)) };
+      // Named by the directory and this source: a worker keeps the hash parts of each it has seen.
+      const shared = new SharedValue<ScanTargets>(`scan-targets:${this.fsDir}:${++lastSourceId}`, { hashParts });
+      return { hashParts, digest: () => (digest ??= targetsDigest(hashParts)), shared };
     })();
     // A scan record is checked here (a metadata walk, too small to pay a thread round trip); a
     // path that must be read is scanned on a free worker when there is one.
     let scan = await cachedScan(fsPath, entries, this.targets.digest, this.cache, this.storeDir);
     if (!scan) {
-      const job: StorePathScanJob = { fsPath, hashParts: this.targets.hashParts, cacheDir: this.cache?.dir ?? null, storeDir: this.storeDir };
-      scan = await (this.offload?.(job) ?? scanStorePath(fsPath, entries, this.targets.digest, this.cache, this.storeDir));
+      const job: StorePathScanJob = { fsPath, targets: this.targets.shared, keepRecord: this.cache !== undefined, storeDir: this.storeDir };
+      const offloaded = this.offload?.(job);
+      if (offloaded) scan = await offloaded;
+      else {
+        scan = await scanStorePath(fsPath, entries, this.targets.digest, this.cache !== undefined, this.storeDir);
+        // A scan here is synchronous calls end to end: without a turn of the event loop, the
+        // workers' answers (and new jobs for them) would wait until every path queued here is done.
+        if (this.offload) await new Promise((resolve) => setImmediate(resolve));
+      }
     }
     if (scan.fromCache) this.stats.cached++;
     else this.stats.scanned++;
+    if (scan.record) {
+      this.cache?.save(scan.record);
+      // Within a closure the records go out in packs (flushed at its end); a path asked alone, now.
+      if (this.closures === 0) this.cache?.flush();
+    }
     this.contentIds.set(storePath, scan.contentId);
     this.architectures.set(storePath, scan.architectures);
     // Store paths the files name that the directory lacks (a hand-made store missing a dependency).
@@ -159,6 +179,15 @@ export class DirectoryStoreSource implements StoreSource {
   }
 
   async closure(roots: string[], options: ClosureOptions = {}): Promise<ClosureGraph> {
+    this.closures++;
+    try {
+      return await this.closureOf(roots, options);
+    } finally {
+      if (--this.closures === 0) this.cache?.flush();
+    }
+  }
+
+  private async closureOf(roots: string[], options: ClosureOptions): Promise<ClosureGraph> {
     for (const root of roots) parseStorePath(root, this.storeDir, 'content path');
     const entries = await this.listEntries();
     for (const root of roots) {

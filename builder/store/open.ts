@@ -3,9 +3,12 @@ import { ClosureFileStoreSource } from './closure-file-source.js';
 import { DirectoryStoreSource } from './directory-source.js';
 import { NixStoreSource } from './nix-source.js';
 import type { StoreSource } from './types.js';
+import type { CacheFetchOptions } from './binary-cache/fetch.js';
+import { BinaryCacheStoreSource } from './binary-cache/source.js';
+import { parsePublicKeys } from './binary-cache/signatures.js';
 
 export interface OpenStoreSourceOptions {
-  kind: 'directory' | 'nix' | 'closure-file';
+  kind: 'directory' | 'nix' | 'closure-file' | 'binary-cache';
   /** directory: the store-like directory (required). closure-file: where the files are (default: the store dir). */
   dir?: string;
   /** Logical store dir (default `/nix/store`; for nix, what Nix reports; for closure files, what the file says). */
@@ -20,6 +23,12 @@ export interface OpenStoreSourceOptions {
   cacheDir?: string | false;
   /** nix: the environment Nix commands run in (absent: the process's, inherited). */
   env?: Readonly<Record<string, string | undefined>>;
+  /** binary-cache: the cache URL (required). */
+  url?: string;
+  /** binary-cache: trusted public keys in Nix's `name:base64` format. */
+  publicKeys?: readonly string[];
+  /** binary-cache: how requests are retried and timed out, and the abort signal. */
+  fetch?: CacheFetchOptions;
 }
 
 /** The store source the CLI's options describe. */
@@ -47,6 +56,14 @@ export async function openStoreSource(opts: OpenStoreSourceOptions): Promise<Sto
         ...(opts.storeDir !== undefined ? { storeDir: opts.storeDir } : {}),
         verify: opts.verify ?? false,
         cacheDir: opts.cacheDir ?? false,
+      });
+    case 'binary-cache':
+      if (!opts.url) throw new StoreError('a binary-cache store source needs the cache URL (store.url or --substituter)', []);
+      return BinaryCacheStoreSource.open({
+        url: opts.url,
+        publicKeys: parsePublicKeys(opts.publicKeys ?? []),
+        ...(opts.storeDir !== undefined ? { storeDir: opts.storeDir } : {}),
+        ...(opts.fetch ? { fetch: opts.fetch } : {}),
       });
     default:
       throw new StoreError(`unknown store source kind ${JSON.stringify((opts as { kind: unknown }).kind)}`, []);

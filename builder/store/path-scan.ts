@@ -4,7 +4,8 @@ import { ELF_HEAD_BYTES, ELF_MIN_SIZE } from './elf.js';
 import { dumpNar, narSize, readNarTree } from './nar.js';
 import { ArchitectureCollector, relativeBelow, type PathArchitectures } from './path-architectures.js';
 import { RefScanner } from './ref-scanner.js';
-import { ScanCache, targetsDigest } from './scan-cache.js';
+import { targetsDigest, type ScanCache, type ScanRecord } from './scan-cache.js';
+import { sharedValueOf, type Shareable } from './shared-value.js';
 import { fingerprintTree, treeFingerprint } from './tree-fingerprint.js';
 
 /** What one store path of a directory store holds, as far as the closure needs it. */
@@ -23,16 +24,25 @@ export interface StorePathScan {
   mentioned: string[] | null;
   /** Whether a scan record answered (no file content was read). */
   fromCache: boolean;
+  /** The record to save of a scan asked to keep one (saved by the thread owning the cache). */
+  record?: ScanRecord;
+}
+
+/** The hash parts a directory store's scans look for: every entry of the store directory. */
+export interface ScanTargets {
+  hashParts: string[];
 }
 
 /**
- * One store path to scan, as it crosses to a worker thread: the hash parts to look for (every
- * entry of the store directory) and where the scan cache is, if anywhere.
+ * One store path to scan, as it crosses to a worker thread: the hash parts to look for (a
+ * SharedValue: sent to each worker once, not with every job) and where the scan cache is, if
+ * anywhere.
  */
 export interface StorePathScanJob {
   fsPath: string;
-  hashParts: string[];
-  cacheDir: string | null;
+  targets: Shareable<ScanTargets>;
+  /** Whether the result carries the scan record to save. */
+  keepRecord: boolean;
   /** The logical store dir, whose paths the scan notes when the files name them. */
   storeDir: string;
 }
@@ -58,13 +68,13 @@ export async function cachedScan(
 /**
  * Finds which of `targets` the path at `fsPath` references, the way Nix does (their hash parts
  * in its NAR serialisation), its NAR size, its content id and the architectures of its ELF files,
- * by reading the whole path once; saves a scan record.
+ * by reading the whole path once; with `keepRecord`, the result carries the scan record to save.
  */
 export async function scanStorePath(
   fsPath: string,
   targets: { has(hashPart: string): boolean },
   digestOfTargets: () => string,
-  cache: ScanCache | undefined,
+  keepRecord: boolean,
   storeDir: string,
 ): Promise<StorePathScan> {
   const tree = await readNarTree(fsPath);
@@ -91,25 +101,35 @@ export async function scanStorePath(
   const mentioned = scanner.mentioned ? [...scanner.mentioned].sort() : null;
   const size = narSize(tree);
   const id = contentId(nar.digest('hex'), tree);
-  await cache?.save({
-    v: 4,
-    fsPath,
-    fingerprint,
-    narSize: size,
-    contentId: id,
-    architectures: elf.found,
-    windows: scanner.windows ? [...scanner.windows].sort() : null,
-    targetsDigest: digestOfTargets(),
-    found,
-    storeDir,
-    mentioned,
-  });
-  return { narSize: size, contentId: id, architectures: elf.found, found, mentioned, fromCache: false };
+  const record: ScanRecord | undefined = keepRecord
+    ? {
+        v: 4,
+        fsPath,
+        fingerprint,
+        narSize: size,
+        contentId: id,
+        architectures: elf.found,
+        windows: scanner.windows ? [...scanner.windows].sort() : null,
+        targetsDigest: digestOfTargets(),
+        found,
+        storeDir,
+        mentioned,
+      }
+    : undefined;
+  return { narSize: size, contentId: id, architectures: elf.found, found, mentioned, fromCache: false, ...(record ? { record } : {}) };
 }
+
+/** The set and digest of a job's targets, made once per targets object (once per worker). */
+const lookups = new WeakMap<ScanTargets, { set: Set<string>; digest: () => string }>();
 
 /** `scanStorePath` for a job that came from another thread. */
 export function runStorePathScanJob(job: StorePathScanJob): Promise<StorePathScan> {
-  const targets = new Set(job.hashParts);
-  let digest: string | undefined;
-  return scanStorePath(job.fsPath, targets, () => (digest ??= targetsDigest(job.hashParts)), job.cacheDir === null ? undefined : new ScanCache(job.cacheDir), job.storeDir);
+  const targets = sharedValueOf(job.targets);
+  let lookup = lookups.get(targets);
+  if (!lookup) {
+    let digest: string | undefined;
+    lookup = { set: new Set(targets.hashParts), digest: () => (digest ??= targetsDigest(targets.hashParts)) };
+    lookups.set(targets, lookup);
+  }
+  return scanStorePath(job.fsPath, lookup.set, lookup.digest, job.keepRecord, job.storeDir);
 }

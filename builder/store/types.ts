@@ -40,6 +40,17 @@ export interface StoreSource {
    * path it never uses, such as a build-time tool in a comment). Absent: the source cannot tell.
    */
   absentMentions?(storePath: string): Promise<string[]>;
+  /**
+   * True for a source whose paths never change under their names (a binary cache): a layer's
+   * cache key is its paths' names, as for a real Nix store.
+   */
+  readonly immutable?: boolean;
+  /**
+   * For a source that has no files on disk (a binary cache): the path's NAR, as it arrives,
+   * checked against the source's hashes (a mismatch fails the iteration before it ends). Store
+   * layers are then made from it (layer/nar-entries.ts) instead of from `fsPath`.
+   */
+  narStream?(storePath: string): AsyncIterable<Uint8Array>;
 }
 
 /** How a closure is asked for. */

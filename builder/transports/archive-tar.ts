@@ -1,6 +1,6 @@
 import { pipeline } from 'node:stream/promises';
 import type { Readable, Writable } from 'node:stream';
-import tar, { type Header, type Pack } from 'tar-stream';
+import type { Header, Pack } from 'tar-stream';
 
 /** One member of an archive we write (OCI archive, docker-archive): in-memory bytes or a stream of known size. */
 export type ArchiveMember =
@@ -17,6 +17,9 @@ const header = { mtime: new Date(0), uid: 0, gid: 0, uname: '', gname: '' } as c
  * not grow with their size.
  */
 export async function writeArchive(members: Iterable<ArchiveMember>, out: Writable): Promise<void> {
+  // Loaded when an archive is written: tar-stream and its dependencies are ~40 CommonJS files,
+  // which every build and push paid for at start-up (open.ts reads archives too).
+  const { default: tar } = await import('tar-stream');
   const pack = tar.pack();
   const done = pipeline(pack, out);
   try {

@@ -12,6 +12,7 @@ import { completeImage, ImageReadError, parseDocument } from '../model/complete.
 import { splitRef, type Image } from '../model/image.js';
 import { writeArchive, type ArchiveMember } from './archive-tar.js';
 import { writeFileAtomically } from './atomic.js';
+import { isZstd } from '../layer/zstd-decompress.js';
 import { gzipTarStorage } from './gzip-tar-storage.js';
 import { tarStorage, type MemberStorage } from './member-storage.js';
 
@@ -52,9 +53,9 @@ export async function readDockerArchive(storage: MemberStorage & { digestOf?(nam
   const layers: Manifest['layers'] = [];
   for (const file of entry.Layers) {
     if (!(await storage.has(file))) throw new ImageReadError(source, `layer ${file} is missing`);
-    const { digest, size, gzip } = await describe(storage, file);
+    const { digest, size, gzip, zstd } = await describe(storage, file);
     byDigest.set(digest, file);
-    layers.push({ mediaType: gzip ? MediaType.ociLayerGzip : MediaType.ociLayer, digest, size });
+    layers.push({ mediaType: gzip ? MediaType.ociLayerGzip : zstd ? MediaType.ociLayerZstd : MediaType.ociLayer, digest, size });
   }
   const configDigest = sha256Digest(configBytes);
   byDigest.set(configDigest, entry.Config);
@@ -92,7 +93,7 @@ function normaliseName(name: string): string {
   return `${bare}:${n ? tag : 'latest'}`;
 }
 
-async function describe(storage: MemberStorage & { digestOf?(name: string): Digest | undefined }, file: string): Promise<{ digest: Digest; size: number; gzip: boolean }> {
+async function describe(storage: MemberStorage & { digestOf?(name: string): Digest | undefined }, file: string): Promise<{ digest: Digest; size: number; gzip: boolean; zstd: boolean }> {
   let first: Buffer | undefined;
   const known = storage.digestOf?.(file);
   if (known) {
@@ -100,7 +101,7 @@ async function describe(storage: MemberStorage & { digestOf?(name: string): Dige
       first = c as Buffer;
       break;
     }
-    return { digest: known, size: (await storage.size(file))!, gzip: isGzip(first) };
+    return { digest: known, size: (await storage.size(file))!, gzip: isGzip(first), zstd: first !== undefined && isZstd(first) };
   }
   const hasher = new DigestingStream();
   await pipeline(
@@ -113,7 +114,7 @@ async function describe(storage: MemberStorage & { digestOf?(name: string): Dige
       },
     }),
   );
-  return { digest: hasher.digest(), size: hasher.size, gzip: isGzip(first) };
+  return { digest: hasher.digest(), size: hasher.size, gzip: isGzip(first), zstd: first !== undefined && isZstd(first) };
 }
 
 function isGzip(b: Buffer | undefined): boolean {

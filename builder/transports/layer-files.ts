@@ -3,6 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import tar from 'tar-stream';
 import { ImgbuildError } from '../errors.js';
+import { createZstdDecompressStream, isZstd } from '../layer/zstd-decompress.js';
 import type { Layer } from '../model/layer.js';
 
 /** One entry of a layer's tar, as `tar tv` would list it. */
@@ -47,7 +48,7 @@ export async function readLayerFile(layer: Layer, path: string, maxBytes = 64 * 
 
 type Visit = (file: LayerFile) => 'skip' | ((data: Buffer) => void);
 
-/** Reads the layer's tar (gunzipped when it is gzip), calling `visit` per entry; stops once a visitor has taken its data. */
+/** Reads the layer's tar (decompressed when it is gzip or zstd), calling `visit` per entry; stops once a visitor has taken its data. */
 async function walk(layer: Layer, visit: Visit): Promise<void> {
   const extract = tar.extract();
   let done = false;
@@ -76,7 +77,7 @@ async function walk(layer: Layer, visit: Visit): Promise<void> {
     }
   })();
   const blob = layer.open();
-  const source = Readable.from(gunzipIfGzip(blob));
+  const source = Readable.from(decompressed(blob));
   try {
     await Promise.all([pipeline(source, extract).catch((e: unknown) => {
       if (!done) throw e;
@@ -89,8 +90,8 @@ async function walk(layer: Layer, visit: Visit): Promise<void> {
   }
 }
 
-/** The blob's bytes, gunzipped when they start with gzip's magic. */
-async function* gunzipIfGzip(blob: Readable): AsyncGenerator<Buffer> {
+/** The blob's bytes, decompressed when they start with gzip's or zstd's magic. */
+async function* decompressed(blob: Readable): AsyncGenerator<Buffer> {
   const it = blob[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
   const first = await it.next();
   if (first.done) return;
@@ -99,6 +100,7 @@ async function* gunzipIfGzip(blob: Readable): AsyncGenerator<Buffer> {
     for (let r = await it.next(); !r.done; r = await it.next()) yield r.value;
   };
   if (first.value[0] === 0x1f && first.value[1] === 0x8b) yield* Readable.from(rest()).pipe(createGunzip());
+  else if (isZstd(first.value)) yield* Readable.from(rest()).pipe(createZstdDecompressStream());
   else yield* rest();
 }
 

@@ -3,16 +3,19 @@ import { digestHex } from '../../oci/digest.js';
 import type { Image, Index } from '../model/image.js';
 import { writeArchive, type ArchiveMember } from './archive-tar.js';
 import { writeFileAtomically } from './atomic.js';
+import { layoutReferrers, withReferrerEntries } from './layout-referrers.js';
 import { artifactBlobs, ociIndexJson, ociLayoutFile, type LayoutNaming } from './oci-layout.js';
 
 /** The members of an OCI archive: the OCI layout directory as a tar (what `skopeo copy oci-archive:` reads). */
 async function ociArchiveMembers(image: Image | Index, naming: LayoutNaming): Promise<ArchiveMember[]> {
-  const blobs = (await artifactBlobs(image)).sort((a, b) => (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0));
+  const referrers = layoutReferrers(naming.referrers ?? []);
+  const all = new Map([...referrers.blobs, ...(await artifactBlobs(image))].map((b) => [b.digest, b]));
+  const blobs = [...all.values()].sort((a, b) => (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0));
   return [
     { name: 'blobs/', kind: 'directory' },
     { name: 'blobs/sha256/', kind: 'directory' },
     ...blobs.map((b): ArchiveMember => ({ name: `blobs/sha256/${digestHex(b.digest)}`, kind: 'stream', size: b.size, open: () => b.open() })),
-    { name: 'index.json', kind: 'bytes', data: Buffer.from(ociIndexJson(image, naming)) },
+    { name: 'index.json', kind: 'bytes', data: Buffer.from(withReferrerEntries(ociIndexJson(image, naming), referrers.entries)) },
     { name: 'oci-layout', kind: 'bytes', data: Buffer.from(ociLayoutFile) },
   ];
 }

@@ -1,5 +1,7 @@
 import { copyFile, link, mkdir, stat, writeFile } from 'node:fs/promises';
 import { createWriteStream } from 'node:fs';
+import type { ReferrerArtifact } from '../../oci/referrers.js';
+import { layoutReferrers, withReferrerEntries } from './layout-referrers.js';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { canonicalJson } from '../../oci/canonical-json.js';
@@ -18,6 +20,8 @@ export const ociLayoutFile = canonicalJson({ imageLayoutVersion: '1.0.0' });
 export interface LayoutNaming {
   /** `name:tag` (or a bare tag) the image is tagged with; default the image's first ref. */
   ref?: string;
+  /** Artifacts referring to the image (or its platform images): SBOMs, kept as layout-referrers.ts says. */
+  referrers?: readonly ReferrerArtifact[];
 }
 
 /** The `index.json` of a layout holding one image or one index (a multi-platform image), tagged with its ref. */
@@ -76,13 +80,15 @@ export function imageBlobs(image: Image): ImageBlob[] {
 export async function writeOciLayout(image: Image | Index, outDir: string, naming: LayoutNaming = {}): Promise<void> {
   await writeDirAtomically(outDir, isOciLayout, async (dir) => {
     await mkdir(join(dir, 'blobs', 'sha256'), { recursive: true });
-    for (const blob of await artifactBlobs(image)) {
+    const referrers = layoutReferrers(naming.referrers ?? []);
+    const blobs = new Map([...referrers.blobs, ...(await artifactBlobs(image))].map((b) => [b.digest, b]));
+    for (const blob of blobs.values()) {
       const to = join(dir, 'blobs', 'sha256', digestHex(blob.digest));
       if (blob.file && (await isFileOfSize(blob.file, blob.size))) await linkOrCopy(blob.file, to);
       else await pipeline(blob.open(), createWriteStream(to, { flags: 'wx' }));
     }
     await writeFile(join(dir, 'oci-layout'), ociLayoutFile);
-    await writeFile(join(dir, 'index.json'), ociIndexJson(image, naming));
+    await writeFile(join(dir, 'index.json'), withReferrerEntries(ociIndexJson(image, naming), referrers.entries));
   });
 }
 

@@ -4,6 +4,7 @@ import { digestHex, sha256Digest, type Digest } from '../../oci/digest.js';
 import { completeImage, completeIndex, isIndexDocument, ImageReadError, parseDocument } from '../model/complete.js';
 import type { CheckedDescriptor, Image, Index } from '../model/image.js';
 import type { MemberStorage } from './member-storage.js';
+import { isReferrersEntry } from './layout-referrers.js';
 
 const blobName = (d: Digest) => `blobs/sha256/${digestHex(d)}`;
 
@@ -28,9 +29,11 @@ export async function readOci(storage: MemberStorage, source: string, tag?: stri
     return layoutIndex.manifests.find((m) => m.descriptor.digest === entry.digest)!.open();
   }
   const layoutIndex = completeIndex({ source, bytes: indexBytes, refs: doc.manifests.map(refOf).filter((r): r is string => !!r), openChild: (d) => openChild(d, []) });
-  if (layoutIndex.manifests.length === 1) {
-    const only = doc.manifests[0]!;
-    return openChild(layoutIndex.manifests[0]!.descriptor, refOf(only) ? [refOf(only)!] : []);
+  // Referrers indexes (SBOMs attached, layout-referrers.ts) are not images: the only other entry is the image.
+  const images = doc.manifests.map((m, i) => ({ m, i })).filter(({ m }) => !isReferrersEntry(m));
+  if (images.length === 1) {
+    const only = images[0]!;
+    return openChild(layoutIndex.manifests[only.i]!.descriptor, refOf(only.m) ? [refOf(only.m)!] : []);
   }
   return layoutIndex;
 }

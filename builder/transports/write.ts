@@ -2,6 +2,7 @@ import { basename } from 'node:path';
 import { OutputError } from '../errors.js';
 import { ImgbuildError } from '../errors.js';
 import type { Image, Index } from '../model/image.js';
+import type { ReferrerArtifact } from '../../oci/referrers.js';
 
 export const outputFormats = ['oci', 'oci-archive', 'docker-archive'] as const;
 export type OutputFormat = (typeof outputFormats)[number];
@@ -21,7 +22,7 @@ export function defaultOutputPath(imageName: string, format: OutputFormat): stri
  * Write any image in one of the file formats. The writers (and the tar module behind the
  * archives) load when an output is written: a push-only build loads none of them.
  */
-export async function writeImage(image: Image | Index, format: OutputFormat, path: string, naming: { ref?: string } = {}): Promise<void> {
+export async function writeImage(image: Image | Index, format: OutputFormat, path: string, naming: { ref?: string; referrers?: readonly ReferrerArtifact[] } = {}): Promise<void> {
   if (image.kind === 'index' && format === 'docker-archive') {
     throw new ImgbuildError('usage', `a docker-archive holds one platform, and ${image.source} has ${image.manifests.length}`, 'pick one with --platform, or write an OCI layout (-f oci) or OCI archive (-f oci-archive), which hold them all');
   }

@@ -1,6 +1,7 @@
 import type { PermRule } from '../layer/perms.js';
 import type { Compressor, LayerBlob, TarHeaderDefaults } from '../layer/types.js';
 import type { StorePathScan, StorePathScanJob } from '../store/path-scan.js';
+import type { NarJob } from '../store/binary-cache/source.js';
 
 /** One store layer to write; everything in it crosses a thread boundary (structured clone). */
 export interface StoreLayerJob {
@@ -17,9 +18,24 @@ export interface StoreLayerJob {
   perms?: PermRule[];
 }
 
+/**
+ * One store layer to write from a binary cache's NARs: the worker fetches, checks and
+ * decompresses them itself (the narinfos were read and their signatures checked on the main thread).
+ */
+export interface NarLayerJob {
+  paths: string[];
+  storeDir: string;
+  header: TarHeaderDefaults;
+  compressor: Compressor;
+  blobRoot?: string;
+  nars: NarJob;
+  perms?: PermRule[];
+}
+
 /** What a worker can be asked to do: each kind's job and result (both structured-cloneable). */
 export interface Jobs {
   'write-store-layer': { job: StoreLayerJob; result: LayerBlob };
+  'write-nar-layer': { job: NarLayerJob; result: LayerBlob };
   /** A directory store's path read and scanned for references (its scan record saved). */
   'scan-store-path': { job: StorePathScanJob; result: StorePathScan };
 }

@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { LayerBlob } from '../layer/types.js';
+import { SHARED_KEY, SharedValue } from '../store/shared-value.js';
 import type { JobKind, Jobs, StoreLayerJob } from './jobs.js';
 import { abortError, reviveError, type WireError } from './wire-error.js';
 
@@ -15,8 +16,15 @@ import { abortError, reviveError, type WireError } from './wire-error.js';
 /** Set to `0` (or `false`) to do all of a build's work on the main thread. */
 export const WORKERS_ENV = 'IMGBUILD_WORKERS';
 
-/** Main thread → worker. `progress`: the caller wants the job's progress reports. */
-export type ToWorker = { type: 'run'; id: number; kind: JobKind; job: Jobs[JobKind]['job']; progress?: boolean } | { type: 'abort'; id: number };
+/**
+ * Main thread → worker. `progress`: the caller wants the job's progress reports. `share`: a
+ * SharedValue's value, sent before the first job naming it; such a job's field then crosses as
+ * `{ [SHARED_KEY]: key }`.
+ */
+export type ToWorker =
+  | { type: 'run'; id: number; kind: JobKind; job: Jobs[JobKind]['job']; progress?: boolean }
+  | { type: 'abort'; id: number }
+  | { type: 'share'; key: string; value: unknown };
 /** Worker → main thread: a result, or (when asked for) a progress report (a layer's tar bytes so far; throttled in the worker). */
 export type FromWorker =
   | { type: 'done'; id: number; result: Jobs[JobKind]['result'] }
@@ -57,6 +65,8 @@ export class BuildWorkerPool {
   private nextId = 1;
   private closed = false;
   private busy = 0;
+  /** Keys of the SharedValues each worker holds. */
+  private readonly sent = new WeakMap<Worker, Set<string>>();
 
   constructor(readonly size: number = availableParallelism()) {
     if (!Number.isSafeInteger(size) || size < 1) throw new RangeError(`worker pool size must be a positive integer, got ${size}`);
@@ -157,6 +167,22 @@ export class BuildWorkerPool {
     return worker;
   }
 
+  /** `job` with each SharedValue field replaced by its key, the value sent first if the worker lacks it. */
+  private withShares(worker: Worker, job: Jobs[JobKind]['job']): Jobs[JobKind]['job'] {
+    let out: Record<string, unknown> | undefined;
+    for (const [field, v] of Object.entries(job)) {
+      if (!(v instanceof SharedValue)) continue;
+      let keys = this.sent.get(worker);
+      if (!keys) this.sent.set(worker, (keys = new Set()));
+      if (!keys.has(v.key)) {
+        worker.postMessage({ type: 'share', key: v.key, value: v.value } satisfies ToWorker);
+        keys.add(v.key);
+      }
+      (out ??= { ...job })[field] = { [SHARED_KEY]: v.key };
+    }
+    return (out ?? job) as Jobs[JobKind]['job'];
+  }
+
   private runOn(worker: Worker, kind: JobKind, job: Jobs[JobKind]['job'], signal: AbortSignal | undefined, onProgress: ((value: number) => void) | undefined): Promise<Jobs[JobKind]['result']> {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
@@ -191,7 +217,7 @@ export class BuildWorkerPool {
       worker.on('exit', onExit);
       // Ref'd while it works: a build awaiting a layer must keep the process alive.
       worker.ref();
-      worker.postMessage({ type: 'run', id, kind, job, ...(onProgress ? { progress: true } : {}) } satisfies ToWorker);
+      worker.postMessage({ type: 'run', id, kind, job: this.withShares(worker, job), ...(onProgress ? { progress: true } : {}) } satisfies ToWorker);
       if (signal?.aborted) onAbort();
       else signal?.addEventListener('abort', onAbort, { once: true });
     });

@@ -4,11 +4,14 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { BlobStore } from '../blobs/blob-store.js';
+import { storeLayerNarEntries } from '../layer/nar-entries.js';
 import { storeLayerEntries } from '../layer/tree-entries.js';
-import { withPerms } from '../layer/perms.js';
+import { verifiedNar } from '../store/binary-cache/source.js';
+import { withPerms, withPermsAsync } from '../layer/perms.js';
 import { measureLayer, writeLayer } from '../layer/write-layer.js';
 import { runStorePathScanJob } from '../store/path-scan.js';
 import type { JobKind, Jobs } from './jobs.js';
+import { SHARED_KEY } from '../store/shared-value.js';
 import type { FromWorker, ToWorker } from './pool.js';
 import { toWireError } from './wire-error.js';
 
@@ -29,16 +32,35 @@ const handlers: Handlers = {
     const options = { header: job.header, compressor: job.compressor, signal, ...(progress ? { onProgress: progress } : {}) };
     return job.blobRoot === undefined ? measureLayer(entries, options) : writeLayer(entries, options, new BlobStore(job.blobRoot));
   },
+  'write-nar-layer': (job, signal, progress) => {
+    const base = new URL(job.nars.cacheUrl);
+    const entries = withPermsAsync(storeLayerNarEntries(job.paths, (p) => verifiedNar(p, job.nars.infos[p]!, base, { ...job.nars.fetch, signal }), job.storeDir), job.perms ?? []);
+    const options = { header: job.header, compressor: job.compressor, signal, ...(progress ? { onProgress: progress } : {}) };
+    return job.blobRoot === undefined ? measureLayer(entries, options) : writeLayer(entries, options, new BlobStore(job.blobRoot));
+  },
   'scan-store-path': (job) => runStorePathScanJob(job),
 };
 
 /** Jobs in progress, by id, so that an abort message reaches the right one. */
 const running = new Map<number, AbortController>();
 
+/** SharedValues' values by key (pool.ts sends each once, before the first job naming it). */
+const shared = new Map<string, unknown>();
+
 port.on('message', (m: ToWorker) => {
   if (m.type === 'abort') running.get(m.id)?.abort();
-  else void run(m.id, m.kind, m.job, m.progress === true);
+  else if (m.type === 'share') shared.set(m.key, m.value);
+  else void run(m.id, m.kind, withShared(m.job), m.progress === true);
 });
+
+/** The job with each shared value's stand-in replaced by the value (the same object every time). */
+function withShared(job: Jobs[JobKind]['job']): Jobs[JobKind]['job'] {
+  const out: Record<string, unknown> = job as unknown as Record<string, unknown>;
+  for (const [field, v] of Object.entries(out)) {
+    if (typeof v === 'object' && v !== null && SHARED_KEY in v) out[field] = shared.get((v as Record<string, string>)[SHARED_KEY]!);
+  }
+  return job;
+}
 
 async function run(id: number, kind: JobKind, job: Jobs[JobKind]['job'], wantsProgress: boolean): Promise<void> {
   const abort = new AbortController();

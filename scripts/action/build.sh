@@ -2,7 +2,8 @@
 # Step 2 of action.yml: verify (when asked), then build, and push (when asked); set the digest,
 # image and json outputs.
 #
-# Inputs: INPUT_SPEC, INPUT_PUSH, INPUT_TAGS, INPUT_PLATFORMS, INPUT_VERIFY, INPUT_ARGS, and
+# Inputs: INPUT_SPEC, INPUT_PUSH, INPUT_TAGS, INPUT_PLATFORMS, INPUT_ANNOTATIONS, INPUT_LABELS,
+# INPUT_SBOM, INPUT_VERIFY, INPUT_ARGS, and
 # IMGBUILD (the command setup.sh installed). The cache is IMGBUILD_CACHE_DIR, as for imgbuild.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -19,6 +20,13 @@ extra=()
 while read -r -a words; do extra+=("${words[@]}"); done <<< "${INPUT_ARGS:-}"
 platforms=()
 while IFS= read -r p; do platforms+=(--platform "$p"); done < <(split_list "${INPUT_PLATFORMS:-}")
+# Labels and annotations go to verify too, so that it rebuilds the image build makes.
+meta=()
+while IFS= read -r a; do meta+=(--annotation "$a"); done < <(split_lines "${INPUT_ANNOTATIONS:-}")
+while IFS= read -r l; do meta+=(--label "$l"); done < <(split_lines "${INPUT_LABELS:-}")
+sbom=()
+formats="$(sbom_formats "${INPUT_SBOM:-}")"
+[ -z "$formats" ] || sbom=(--sbom "$formats")
 
 work="$(mktemp -d "${RUNNER_TEMP:-${TMPDIR:-/tmp}}/imgbuild-action.XXXXXX")"
 
@@ -27,12 +35,12 @@ case "${verify,,}" in
   false | '') ;;
   true)
     echo "::group::imgbuild verify $spec (two isolated builds must agree)"
-    "$imgbuild" verify "$spec" "${extra[@]}"
+    "$imgbuild" verify "$spec" "${meta[@]}" "${extra[@]}"
     echo "::endgroup::"
     ;;
   *)
     echo "::group::imgbuild verify $spec --against $verify"
-    "$imgbuild" verify "$spec" --against "$verify" "${extra[@]}"
+    "$imgbuild" verify "$spec" --against "$verify" "${meta[@]}" "${extra[@]}"
     echo "::endgroup::"
     ;;
 esac
@@ -41,14 +49,14 @@ if [ "$push" = true ]; then
   parse_tags "${INPUT_TAGS:-}"
   tags=()
   for t in "${PUSH_TAGS[@]}"; do tags+=(--tag "$t"); done
-  "$imgbuild" build "$spec" --push "$PUSH_REF" "${tags[@]}" --digest-file "$work/digest" --json "${platforms[@]}" "${extra[@]}" > "$work/build.json"
+  "$imgbuild" build "$spec" --push "$PUSH_REF" "${tags[@]}" --digest-file "$work/digest" --json "${platforms[@]}" "${meta[@]}" "${sbom[@]}" "${extra[@]}" > "$work/build.json"
   read -r digest < "$work/digest"
   image="$(repo_of "$PUSH_REF")@$digest"
 else
   layout="$work/image.oci"
-  "$imgbuild" build "$spec" -o "$layout" --json "${platforms[@]}" "${extra[@]}" > "$work/build.json"
+  "$imgbuild" build "$spec" -o "$layout" --json "${platforms[@]}" "${meta[@]}" "${sbom[@]}" "${extra[@]}" > "$work/build.json"
   # The layout's index.json points at the image (or the index of a multi-platform one).
-  digest="$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).manifests[0].digest)' "$layout/index.json")"
+  digest="$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).digest)' "$work/build.json")"
   image="oci:$layout"
 fi
 [[ "$digest" =~ ^sha256:[0-9a-f]{64}$ ]] || fail "imgbuild gave no digest (got '$digest')"

@@ -44,6 +44,42 @@ split_list() {
   return 0
 }
 
+# split_lines VALUE: the items of a multi-line input, one a line (a value may hold commas: key=a,b).
+split_lines() {
+  local item
+  while IFS= read -r item; do
+    item="${item#"${item%%[![:space:]]*}"}"
+    item="${item%"${item##*[![:space:]]}"}"
+    [ -n "$item" ] && printf '%s\n' "$item"
+  done < <(printf '%s\n' "$1")
+  return 0
+}
+
+# check_key_values NAME VALUE: each line of a labels/annotations input must be key=value.
+check_key_values() {
+  local item
+  while IFS= read -r item; do
+    [[ "$item" =~ ^[^=[:space:]][^=]*= ]] || fail "$1: '$item' is not key=value (one per line)"
+  done < <(split_lines "$2")
+}
+
+# sbom_formats VALUE: the --sbom value for the sbom input ('' when none): true = both formats.
+sbom_formats() {
+  local v="${1,,}" item out=()
+  case "$v" in
+    '' | false) return 0 ;;
+    true) printf 'spdx,cyclonedx\n'; return 0 ;;
+  esac
+  while IFS= read -r item; do
+    case "$item" in
+      spdx | cyclonedx) out+=("$item") ;;
+      *) fail "sbom: '$item' is not an SBOM format (true, false, spdx, cyclonedx, or spdx,cyclonedx)" ;;
+    esac
+  done < <(split_list "$v")
+  local IFS=,
+  printf '%s\n' "${out[*]}"
+}
+
 # repo_of REF / tag_of REF: ghcr.io/acme/app:1.0 -> ghcr.io/acme/app / 1.0 (a port is not a tag).
 repo_of() {
   local last="${1##*/}"

@@ -11,13 +11,11 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=scripts/action/lib.sh
 . "$here/lib.sh"
 
-# What imgbuild cannot do yet fails here, rather than being dropped without a word.
-[ -z "${INPUT_ANNOTATIONS:-}" ] || fail "annotations: imgbuild cannot add OCI annotations to an image yet, so the action refuses them rather than ignore them; remove the input"
-[ -z "${INPUT_LABELS:-}" ] || fail "labels: the action cannot add labels yet, so it refuses them rather than ignore them; set them in the spec instead (config.Labels) and remove the input"
-case "${INPUT_SBOM:-}" in
-  '' | false) ;;
-  *) fail "sbom: imgbuild cannot make an SBOM yet, so the action refuses the input rather than ignore it; remove it (or set it to false)" ;;
-esac
+# Malformed metadata inputs fail here, before anything slow.
+check_key_values annotations "${INPUT_ANNOTATIONS:-}"
+check_key_values labels "${INPUT_LABELS:-}"
+# (In a subshell, fail's error line is captured: print it, then stop.)
+sbom_checked="$(sbom_formats "${INPUT_SBOM:-}")" || { echo "$sbom_checked"; exit 1; }
 
 [ -n "${INPUT_SPEC:-}" ] || fail "spec: required (a spec file, or a directory holding image.ts, image.yaml, image.json, ...)"
 [ -e "$INPUT_SPEC" ] || fail "spec: '$INPUT_SPEC' does not exist (paths are relative to $PWD)"

@@ -22,7 +22,8 @@ export interface RunResult {
  * IMGBUILD_CACHE_DIR set where the tests were started), nor another test's.
  */
 export async function runCli(args: string[], options: SpawnOptions = {}): Promise<RunResult> {
-  const env = options.env ?? process.env;
+  const env = withoutCiEnv(options.env ?? process.env);
+  options = { ...options, env };
   if (env.IMGBUILD_CACHE_DIR && env.IMGBUILD_CACHE_DIR !== process.env.IMGBUILD_CACHE_DIR) {
     return runCommand(process.execPath, [cliPath, ...args], options);
   }
@@ -32,6 +33,17 @@ export async function runCli(args: string[], options: SpawnOptions = {}): Promis
   } finally {
     await rm(cache, { recursive: true, force: true });
   }
+}
+
+/**
+ * The environment without the variables that turn on `--ci-metadata` (GITHUB_ACTIONS, GITLAB_CI):
+ * the suite's images must have their digests when the suite itself runs in CI. A test that
+ * simulates a CI sets IMGBUILD_TEST_KEEP_CI=1 in its env to keep them.
+ */
+export function withoutCiEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  if (env.IMGBUILD_TEST_KEEP_CI === '1') return env;
+  const { GITHUB_ACTIONS: _g, GITLAB_CI: _l, ...rest } = env;
+  return rest;
 }
 
 /**

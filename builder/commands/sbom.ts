@@ -1,0 +1,131 @@
+import { stat, writeFile } from 'node:fs/promises';
+import { extname } from 'node:path';
+import { buildImage } from '../build/build-image.js';
+import { parsePlatform, platformName, selectPlatforms } from '../build/build-index.js';
+import { ImgbuildError } from '../errors.js';
+import { formatPlatform, imageForPlatform } from '../model/complete.js';
+import type { Image, Index } from '../model/image.js';
+import { buildSboms, imageSbom, parseSbomFormats, SBOM_MEDIA_TYPES, type SbomFormat } from '../sbom/index.js';
+import { SPEC_EXTENSIONS } from '../spec/parse-file.js';
+import type { Descriptor } from '../../oci/schemas.js';
+import { openArtifact } from '../transports/open.js';
+import { imageReferrers } from '../transports/referrers.js';
+import { loadCliSpec, specFilePath, type StoreFlags } from './common.js';
+import { cliBuildContext } from './context.js';
+import { registryOfImageArg } from './image-verbs.js';
+import { withCliMetadata, type MetadataFlags } from './metadata.js';
+import { printJson } from './print.js';
+import { lazyClient, type RegistryFlags } from './registry-flags.js';
+import { SCHEMA_VERSION } from './schema-version.js';
+import type { ReferrersDocument } from './documents.js';
+
+interface SbomFlags extends StoreFlags, RegistryFlags, MetadataFlags {
+  format: string;
+  platform?: string;
+  output?: string;
+}
+
+/**
+ * `imgbuild sbom <spec|image>`: a spec's SBOM, made from its build (the same bytes `build --sbom`
+ * attaches); an image's attached SBOM, exactly as attached; else one read back from the image
+ * (what it cannot know, it says, on stderr and in the document).
+ */
+export async function runSbom(arg: string, flags: SbomFlags): Promise<void> {
+  const [format, more] = parseSbomFormats(flags.format, '--format');
+  if (more) throw new ImgbuildError('usage', '--format names one format here: the SBOM goes to stdout', 'run imgbuild sbom once per format, or build --sbom spdx,cyclonedx to attach both');
+  const bytes = (await isSpecArgument(arg)) ? await specSbom(arg, flags, format!) : await imageArgSbom(arg, flags, format!);
+  if (flags.output) await writeFile(flags.output, bytes);
+  else process.stdout.write(bytes);
+}
+
+/** A spec file, or a directory holding one; anything else is an image argument. */
+async function isSpecArgument(arg: string): Promise<boolean> {
+  if (/^(oci|oci-archive|docker-archive|docker):/.test(arg)) return false;
+  const st = await stat(arg).catch(() => undefined);
+  if (!st) return false;
+  if (st.isFile()) return (SPEC_EXTENSIONS as readonly string[]).includes(extname(arg));
+  return specFilePath(arg).then(() => true, () => false);
+}
+
+async function specSbom(specArg: string, flags: SbomFlags, format: SbomFormat): Promise<Buffer> {
+  const spec = withCliMetadata(await loadCliSpec(specArg, flags), flags, process.env);
+  const platforms = selectPlatforms(spec, flags.platform ? [flags.platform] : []);
+  if (platforms.length !== 1) {
+    throw new ImgbuildError('usage', `${spec.file} builds ${platforms.map((p) => platformName(p)).join(', ')}: an SBOM describes one image`, `pick one with --platform ${platformName(platforms[0]!)}`);
+  }
+  const client = lazyClient(flags);
+  try {
+    const build = await buildImage(platforms[0]!, cliBuildContext({ registry: client.get }));
+    return (await buildSboms(build, [format]))[0]!.bytes;
+  } finally {
+    await client.close();
+  }
+}
+
+async function imageArgSbom(imageArg: string, flags: SbomFlags, format: SbomFormat): Promise<Buffer> {
+  const client = lazyClient(flags, registryOfImageArg(imageArg));
+  try {
+    const image = await oneImage(await openArtifact(imageArg, { registry: client.get }), flags.platform);
+    const referrers = await imageReferrers(imageArg, image.descriptor.digest, { registry: client.get });
+    const attached = referrers.manifests.filter((m) => m.artifactType === SBOM_MEDIA_TYPES[format]);
+    if (attached.length > 0) {
+      // Several attached (rebuilt with another imgbuild, say): the last listed, as a referrers list appends.
+      const { bytes } = await referrers.content(attached[attached.length - 1]!);
+      return bytes;
+    }
+    const { bytes, input } = await imageSbom(image, format);
+    process.stderr.write(`${image.source}: no ${format} SBOM attached; made one from the image itself\n`);
+    for (const u of input.unknown) process.stderr.write(`note: ${u}\n`);
+    return bytes;
+  } finally {
+    await client.close();
+  }
+}
+
+/** The image an SBOM or a referrers list is about: of a multi-platform image, --platform's (required when it has several). */
+async function oneImage(artifact: Image | Index, platform: string | undefined): Promise<Image> {
+  if (!platform && artifact.kind === 'index' && artifact.manifests.length !== 1) {
+    const platforms = artifact.manifests.map((m) => (m.platform ? formatPlatform(m.platform) : m.descriptor.digest.slice(0, 19)));
+    throw new ImgbuildError('usage', `${artifact.source} is a multi-platform image (${platforms.join(', ')}): which platform's?`, `name one: --platform ${platforms[0]}`);
+  }
+  return imageForPlatform(artifact, platform ? parsePlatform(platform) : undefined);
+}
+
+interface ReferrersFlags extends RegistryFlags {
+  platform?: string;
+  json?: boolean;
+}
+
+/**
+ * `imgbuild referrers <image>`: the artifacts whose subject is the image (an index: the index's,
+ * unless --platform picks one of its images), one a line: digest, artifactType, size.
+ */
+export async function runReferrers(imageArg: string, flags: ReferrersFlags): Promise<void> {
+  const client = lazyClient(flags, registryOfImageArg(imageArg));
+  try {
+    const artifact = await openArtifact(imageArg, { registry: client.get });
+    const subject = flags.platform ? await oneImage(artifact, flags.platform) : artifact;
+    const list = await imageReferrers(imageArg, subject.descriptor.digest, { registry: client.get });
+    if (flags.json) {
+      const doc: ReferrersDocument = {
+        schemaVersion: SCHEMA_VERSION,
+        source: subject.source,
+        subject: subject.descriptor.digest,
+        via: list.via,
+        referrers: list.manifests.map((m: Descriptor) => ({
+          digest: m.digest,
+          mediaType: m.mediaType,
+          size: m.size,
+          ...(m.artifactType ? { artifactType: m.artifactType } : {}),
+          ...(m.annotations ? { annotations: m.annotations } : {}),
+        })),
+      };
+      printJson(doc);
+      return;
+    }
+    for (const m of list.manifests) process.stdout.write(`${m.digest} ${m.artifactType ?? m.mediaType} ${m.size}\n`);
+    process.stderr.write(`${list.manifests.length} referrer${list.manifests.length === 1 ? '' : 's'} of ${subject.descriptor.digest}${list.via === 'none' ? ' (this format holds none)' : ` (${list.via === 'api' ? 'referrers API' : list.via === 'tag' ? 'referrers tag schema' : 'OCI layout'})`}\n`);
+  } finally {
+    await client.close();
+  }
+}

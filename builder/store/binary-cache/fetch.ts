@@ -1,0 +1,159 @@
+import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { request } from 'undici';
+import { ImgbuildError } from '../../errors.js';
+
+/** How requests to a binary cache are retried: attempts after the first, and the backoff between them. */
+export interface CacheRetry {
+  /** Attempts after the first (default 4). */
+  retries: number;
+  /** First wait (default 250 ms), doubled each time… */
+  baseDelayMs: number;
+  /** …up to this (default 4 s). */
+  maxDelayMs: number;
+}
+
+export interface CacheFetchOptions {
+  retry?: Partial<CacheRetry>;
+  /** Longest wait for a response's headers, and between two reads of its body (default 30 s): a stalled cache is retried. */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+const DEFAULT_RETRY: CacheRetry = { retries: 4, baseDelayMs: 250, maxDelayMs: 4000 };
+
+/** An answer that says the file is not there (404/410, or no such file): not retried. */
+export class NotFound extends Error {}
+
+/** A failure that another try may not have: a network error, a timeout, 5xx, 429. */
+class Transient extends Error {}
+
+function delayOf(retry: CacheRetry, attempt: number, retryAfter?: string): number {
+  const seconds = retryAfter !== undefined && /^\d+$/.test(retryAfter) ? Number(retryAfter) * 1000 : undefined;
+  return Math.min(retry.maxDelayMs, seconds ?? retry.baseDelayMs * 2 ** attempt);
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(signal!.reason);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+interface Opened {
+  /** The body from `offset` on. */
+  body: AsyncIterable<Uint8Array>;
+  /** Bytes the body starts after (the range asked for, or 0 when the server sent the whole file). */
+  from: number;
+  close(): void;
+}
+
+/** Opens `url` from byte `offset` (http(s): a Range request; a server may ignore it and send all). */
+async function openAt(url: URL, offset: number, opts: CacheFetchOptions): Promise<Opened> {
+  if (url.protocol === 'file:') {
+    const path = fileURLToPath(url);
+    try {
+      const fh = await open(path, 'r');
+      await fh.close();
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFound(path);
+      throw e;
+    }
+    const s = createReadStream(path, { start: offset, highWaterMark: 256 * 1024 });
+    return { body: s, from: offset, close: () => s.destroy() };
+  }
+  const timeout = opts.timeoutMs ?? 30_000;
+  let res;
+  try {
+    res = await request(url, {
+      method: 'GET',
+      headers: offset > 0 ? { range: `bytes=${offset}-` } : {},
+      headersTimeout: timeout,
+      bodyTimeout: timeout,
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
+  } catch (e) {
+    if (opts.signal?.aborted) throw e;
+    throw new Transient((e as Error).message, { cause: e });
+  }
+  const { statusCode } = res;
+  if (statusCode === 200 || (statusCode === 206 && offset > 0)) {
+    let from = 0;
+    if (statusCode === 206) {
+      const range = /^bytes (\d+)-/.exec(String(res.headers['content-range'] ?? ''));
+      from = range ? Number(range[1]) : -1;
+      if (from !== offset) {
+        res.body.destroy();
+        throw new Transient(`asked for bytes ${offset}- and got ${String(res.headers['content-range'])}`);
+      }
+    }
+    return { body: res.body, from, close: () => res.body.destroy() };
+  }
+  await res.body.dump().catch(() => undefined);
+  if (statusCode === 404 || statusCode === 410) throw new NotFound(`HTTP ${statusCode}`);
+  if (statusCode >= 500 || statusCode === 429 || statusCode === 408) {
+    const t = new Transient(`HTTP ${statusCode}`);
+    (t as Transient & { retryAfter?: string }).retryAfter = String(res.headers['retry-after'] ?? '');
+    throw t;
+  }
+  throw new ImgbuildError('binary-cache', `GET ${url.href} answered HTTP ${statusCode}`, statusCode === 401 || statusCode === 403 ? 'the binary cache refuses access: imgbuild sends no credentials to it; use a cache that allows anonymous reads' : undefined);
+}
+
+/**
+ * The bytes of `url` as a stream, read once, with the network's failures hidden: a failed
+ * request, a timeout, a 5xx or 429, or a connection cut in the middle of the body is retried with
+ * backoff, resuming where it stopped (a Range request; from the start, skipping what was read,
+ * when the server ignores ranges). `NotFound` when there is no such file. `maxBytes` bounds the
+ * read: a longer body is an error.
+ */
+export async function* fetchStream(url: URL, maxBytes: number, opts: CacheFetchOptions = {}): AsyncGenerator<Uint8Array> {
+  const retry = { ...DEFAULT_RETRY, ...opts.retry };
+  let got = 0;
+  let attempt = 0;
+  for (;;) {
+    let opened: Opened | undefined;
+    try {
+      opened = await openAt(url, got, opts);
+      let skip = got - opened.from;
+      for await (const raw of opened.body) {
+        let chunk = raw;
+        if (skip > 0) {
+          const k = Math.min(skip, chunk.length);
+          skip -= k;
+          chunk = chunk.subarray(k);
+          if (chunk.length === 0) continue;
+        }
+        got += chunk.length;
+        if (got > maxBytes) throw new ImgbuildError('binary-cache', `${url.href} is longer than the ${maxBytes} bytes expected`);
+        yield chunk;
+        attempt = 0; // progress was made: a later failure gets the whole budget again
+      }
+      return;
+    } catch (e) {
+      if (e instanceof NotFound || e instanceof ImgbuildError || opts.signal?.aborted) throw e;
+      if (attempt >= retry.retries) {
+        const why = e instanceof Error ? e.message : String(e);
+        throw new ImgbuildError('network', `GET ${url.href} failed ${retry.retries + 1} times (last: ${why})`, 'check that the binary cache is reachable (--substituter)', { cause: e });
+      }
+      await sleep(delayOf(retry, attempt, (e as { retryAfter?: string }).retryAfter), opts.signal);
+      attempt++;
+    } finally {
+      opened?.close();
+    }
+  }
+}
+
+/** All of `url` (a small file: narinfo, nix-cache-info), at most `maxBytes`. */
+export async function fetchBytes(url: URL, maxBytes: number, opts: CacheFetchOptions = {}): Promise<Buffer> {
+  const parts: Uint8Array[] = [];
+  for await (const c of fetchStream(url, maxBytes, opts)) parts.push(c);
+  return Buffer.concat(parts);
+}

@@ -1,0 +1,66 @@
+import { createPublicKey, verify, type KeyObject } from 'node:crypto';
+import { ImgbuildError } from '../../errors.js';
+import { formatNarHashBase32, parseNarHash } from '../nar-hash.js';
+import type { NarInfo } from './narinfo.js';
+
+/** A trusted public key: Nix's `name:base64(32-byte ed25519 key)`. */
+export interface PublicKey {
+  name: string;
+  key: KeyObject;
+}
+
+/**
+ * Parses keys in Nix's format (`trusted-public-keys`: `cache.nixos.org-1:6NCH…=`); one value may
+ * hold several separated by spaces, as nix.conf writes them. A malformed key is a usage error
+ * naming it (never a silent "no key", which would turn signature checks off).
+ */
+export function parsePublicKeys(values: readonly string[]): PublicKey[] {
+  const out: PublicKey[] = [];
+  for (const value of values) {
+    for (const text of value.trim().split(/\s+/).filter((s) => s !== '')) {
+      const colon = text.indexOf(':');
+      const name = text.slice(0, colon);
+      const b64 = text.slice(colon + 1);
+      const raw = colon > 0 && /^[A-Za-z0-9+/]+={0,2}$/.test(b64) ? Buffer.from(b64, 'base64') : undefined;
+      if (!raw || raw.length !== 32) {
+        const secret = raw?.length === 64 ? ' (64 bytes: that is a secret key; give the public one, from nix-store --generate-binary-cache-key)' : '';
+        throw new ImgbuildError(
+          'usage',
+          `trusted public key ${JSON.stringify(text.length > 60 ? `${text.slice(0, 57)}...` : text)} is not a Nix public key "name:base64(32 bytes)"${secret}`,
+          'pass it as nix.conf writes it, e.g. --trusted-public-key cache.nixos.org-1:6NCHdD59X431o0gWypbMrAURkbJ16ZPMQFGspcDShjY=',
+        );
+      }
+      out.push({ name, key: createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: raw.toString('base64url') }, format: 'jwk' }) });
+    }
+  }
+  return out;
+}
+
+/**
+ * What Nix signs for a path (`ValidPathInfo::fingerprint`):
+ * `1;<storePath>;<narHash as sha256:nix-base32>;<narSize>;<full reference paths, comma-separated>`.
+ */
+export function narInfoFingerprint(info: NarInfo, storeDir: string): string | undefined {
+  const digest = parseNarHash(info.narHash);
+  if (!digest) return undefined;
+  const refs = info.references.map((r) => `${storeDir}/${r}`).join(',');
+  return `1;${info.storePath};${formatNarHashBase32(digest)};${info.narSize};${refs}`;
+}
+
+/** Whether one of the narinfo's signatures is by one of `keys` and valid for its fingerprint. */
+export function isSignedBy(info: NarInfo, storeDir: string, keys: readonly PublicKey[]): boolean {
+  const fingerprint = narInfoFingerprint(info, storeDir);
+  if (fingerprint === undefined) return false;
+  const data = Buffer.from(fingerprint, 'utf8');
+  for (const sig of info.sigs) {
+    const colon = sig.indexOf(':');
+    if (colon <= 0) continue;
+    const name = sig.slice(0, colon);
+    const bytes = Buffer.from(sig.slice(colon + 1), 'base64');
+    if (bytes.length !== 64) continue;
+    for (const k of keys) {
+      if (k.name === name && verify(null, data, k.key, bytes)) return true;
+    }
+  }
+  return false;
+}

@@ -1,0 +1,104 @@
+import { stat } from 'node:fs/promises';
+import { digestHex, sha256Digest, type Digest } from '../../oci/digest.js';
+import { Annotation } from '../../oci/media-types.js';
+import { referrersTag } from '../../oci/referrers.js';
+import { IndexSchema, ManifestSchema, type Descriptor } from '../../oci/schemas.js';
+import { RegistryError, type RegistryClient } from '../../registry-client/index.js';
+import { ImgbuildError } from '../errors.js';
+import { ImageReadError, parseDocument } from '../model/complete.js';
+import { archiveStorage } from './docker-archive.js';
+import { formatImageRef, parseImageRef, type ImageRef } from './image-ref.js';
+import { directoryStorage, type MemberStorage } from './member-storage.js';
+
+/** Largest referrer blob read into memory (an SBOM of a large closure is a few MB). */
+const MAX_REFERRER_BLOB = 64 * 1024 * 1024;
+
+/** What hangs off an image, and how to read each artifact's content. */
+export interface ImageReferrers {
+  /** `api`: the registry's referrers API; `tag`: the referrers tag schema on a registry; `layout`: an OCI layout's; `none`: a format that holds none (docker-archive). */
+  via: 'api' | 'tag' | 'layout' | 'none';
+  manifests: Descriptor[];
+  /** An artifact's one layer (an SBOM): its bytes, checked against their digest. */
+  content(d: Descriptor): Promise<{ mediaType: string; bytes: Buffer }>;
+}
+
+/** The referrers of the image `subject` in the place `arg` names (a registry repository, a layout, an archive). */
+export async function imageReferrers(arg: string | ImageRef, subject: Digest, options: { cwd?: string; registry?: RegistryClient | (() => Promise<RegistryClient>) } = {}): Promise<ImageReferrers> {
+  const ref = typeof arg === 'string' ? parseImageRef(arg, options.cwd ? { cwd: options.cwd } : {}) : arg;
+  const shown = formatImageRef(ref);
+  switch (ref.transport) {
+    case 'docker': {
+      if (!options.registry) throw new ImgbuildError('image-ref', `${shown}: a registry image, and no registry client was given`);
+      const client = typeof options.registry === 'function' ? await options.registry() : options.registry;
+      const { listReferrers, fetchReferrerBlob, parseReference } = await import('../../registry-client/index.js');
+      const r = parseReference(ref.reference);
+      const repo = { registry: r.registry, repository: r.repository };
+      const list = await withCode(() => listReferrers(client, repo, subject));
+      return {
+        via: list.via,
+        manifests: list.manifests,
+        content: async (d) => {
+          const got = await withCode(() => fetchReferrerBlob(client, repo, d.digest as Digest, MAX_REFERRER_BLOB));
+          return { mediaType: got.mediaType, bytes: got.bytes };
+        },
+      };
+    }
+    case 'docker-archive':
+      return { via: 'none', manifests: [], content: () => Promise.reject(new ImgbuildError('referrers', `${shown}: a docker-archive holds no referrers`)) };
+    case 'oci':
+      return layoutReferrers(directoryStorage(ref.path), shown, subject);
+    case 'oci-archive':
+      return layoutReferrers(await archiveStorage(ref.path, shown), shown, subject);
+    case 'local': {
+      if (await stat(ref.path).then((s) => s.isDirectory(), () => false)) return layoutReferrers(directoryStorage(ref.path), `oci:${ref.path}`, subject);
+      const storage = await archiveStorage(ref.path, ref.path);
+      if (await storage.has('index.json')) return layoutReferrers(storage, `oci-archive:${ref.path}`, subject);
+      return { via: 'none', manifests: [], content: () => Promise.reject(new ImgbuildError('referrers', `${ref.path}: a docker-archive holds no referrers`)) };
+    }
+  }
+}
+
+/** An OCI layout's referrers of `subject`: the index its index.json names `sha256-<hex>` (layout-referrers.ts). */
+async function layoutReferrers(storage: MemberStorage, source: string, subject: Digest): Promise<ImageReferrers> {
+  const blob = (d: string) => `blobs/sha256/${digestHex(d as Digest)}`;
+  const read = async (d: string, what: string): Promise<Buffer> => {
+    if (!(await storage.has(blob(d)))) throw new ImageReadError(source, `${what} ${d} is missing`);
+    const bytes = await storage.read(blob(d));
+    if (sha256Digest(bytes) !== d) throw new ImageReadError(source, `${what} ${d} does not hash to its name`);
+    return bytes;
+  };
+  const top = parseDocument(source, 'index.json', IndexSchema, await storage.read('index.json'));
+  const entry = top.manifests.find((m) => m.annotations?.[Annotation.refName] === referrersTag(subject));
+  const manifests = entry ? parseDocument(source, `referrers index ${entry.digest}`, IndexSchema, await read(entry.digest, 'referrers index')).manifests : [];
+  return {
+    via: 'layout',
+    manifests,
+    content: async (d) => {
+      const m = parseDocument(source, `referrer ${d.digest}`, ManifestSchema, await read(d.digest, 'referrer manifest'));
+      const layer = m.layers[0];
+      if (!layer || m.layers.length !== 1) throw new ImageReadError(source, `referrer ${d.digest} is not an artifact with one layer`);
+      if (layer.size > MAX_REFERRER_BLOB) throw new ImageReadError(source, `referrer ${d.digest}: its blob is ${layer.size} bytes, more than ${MAX_REFERRER_BLOB}`);
+      return { mediaType: layer.mediaType, bytes: await read(layer.digest, 'referrer blob') };
+    },
+  };
+}
+
+async function withCode<T>(f: () => Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (err) {
+    if (err instanceof RegistryError) throw new ImgbuildError(err.code, err.message, err.hint, { cause: err });
+    throw err;
+  }
+}
+
+/** Push referrer artifacts to the repository of `reference` (after their subjects), each through the referrers API or tag schema. */
+export async function pushReferrers(client: RegistryClient, reference: { registry: string; repository: string }, artifacts: readonly import('../../oci/referrers.js').ReferrerArtifact[]): Promise<{ digest: Digest; subject: Digest; via: 'api' | 'tag'; indexUpdated: boolean }[]> {
+  const { pushReferrer } = await import('../../registry-client/index.js');
+  const out = [];
+  for (const a of artifacts) {
+    const r = await withCode(() => pushReferrer(client, reference, a));
+    out.push({ ...r, subject: a.subject.digest });
+  }
+  return out;
+}

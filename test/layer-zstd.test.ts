@@ -1,0 +1,218 @@
+// zstd layers: the tar cut into 4 MiB pieces, each one independent zstd frame (libzstd 1.5.7,
+// level 3, streaming API), from node:zlib where Node has zstd and from the WebAssembly build of the
+// same library elsewhere: the same bytes from both, pinned by golden vectors; read back by our
+// readers (node:zlib or fzstd) on every Node.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable, Writable, type Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import * as zlib from 'node:zlib';
+import { BlobStore } from '../builder/blobs/blob-store.js';
+import { goldenDeflateInput } from '../builder/layer/golden-input.js';
+import { layerStream } from '../builder/layer/layer-stream.js';
+import { treeEntries } from '../builder/layer/tree-entries.js';
+import type { LayerEntry, LayerWriteOptions } from '../builder/layer/types.js';
+import { measureLayer, writeLayer } from '../builder/layer/write-layer.js';
+import {
+  FrameZstd,
+  nativeZstdEncoder,
+  pickZstdEncoder,
+  REFERENCE_ZSTD_SHA256,
+  wasmZstdEncoder,
+  ZSTD_FRAME_SIZE,
+  zstdGoldenSha256,
+  ZstdDriftError,
+  type ZstdEncoder,
+} from '../builder/layer/zstd.js';
+import { createFzstdDecompressStream, createZstdDecompressStream } from '../builder/layer/zstd-decompress.js';
+import { summariseLayer } from '../builder/repro/layer-summary.js';
+import { layerFiles } from '../builder/transports/layer-files.js';
+import type { Layer } from '../builder/model/layer.js';
+import { MediaType } from '../oci/media-types.js';
+import { xorshift32 } from './helpers/random.js';
+import { tempDir } from './helpers/tmp.js';
+
+const sha256 = (b: Uint8Array) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+const zstdOptions: LayerWriteOptions = { header: { mtime: 1, uid: 0, gid: 0, uname: 'root', gname: 'root' }, compressor: 'zstd' };
+const hasNativeZstd = typeof (zlib as { createZstdCompress?: unknown }).createZstdCompress === 'function';
+
+/** `n` bytes, always the same: text-like runs mixed with noise. */
+function corpus(n: number, seed = 7): Buffer {
+  const next = xorshift32(seed);
+  const words = Array.from({ length: 500 }, (_, i) => `w${(i * 7919).toString(36)}`);
+  const b = Buffer.alloc(n);
+  for (let off = 0; off < n; ) {
+    if (next() % 10 === 0) b[off++] = next() & 0xff;
+    else off += b.write(`${words[next() % 500]!} `, off, 'latin1');
+  }
+  return b;
+}
+
+/** Every encoder this Node has: the WebAssembly one always, node:zlib's from Node 22.15. */
+async function encoders(): Promise<ZstdEncoder[]> {
+  const native = nativeZstdEncoder();
+  return [...(native ? [native] : []), await wasmZstdEncoder()];
+}
+
+/** Frame-mode zstd of `input`, fed in uneven writes. */
+async function frames(input: Buffer, encoder: ZstdEncoder, maxFrames: number, frameSize?: number): Promise<Buffer> {
+  const out: Buffer[] = [];
+  const z = new FrameZstd((b) => out.push(b), Promise.resolve(encoder), maxFrames, frameSize);
+  for (let off = 0, n = 1; off < input.length; off += n, n = (n * 31 + 977) % 700_000) await z.write(input.subarray(off, off + n));
+  await z.end();
+  return Buffer.concat(out);
+}
+
+async function decompressWith(stream: Transform, input: Buffer, chunk = 65_536): Promise<Buffer> {
+  const out: Buffer[] = [];
+  const pieces: Buffer[] = [];
+  for (let off = 0; off < input.length; off += chunk) pieces.push(input.subarray(off, off + chunk));
+  await pipeline(
+    Readable.from(pieces),
+    stream,
+    new Writable({
+      write(c: Buffer, _e, cb) {
+        out.push(c);
+        cb();
+      },
+    }),
+  );
+  return Buffer.concat(out);
+}
+
+test('every encoder here gives the reference bytes for the golden input (node:zlib where Node has zstd, and the WebAssembly build)', async (t) => {
+  const all = await encoders();
+  assert.equal(all.length, hasNativeZstd ? 2 : 1);
+  for (const e of all) {
+    t.diagnostic(`${e.name}: libzstd ${e.libzstd}`);
+    assert.equal(e.libzstd, '1.5.7', e.name);
+    assert.equal(await zstdGoldenSha256(e.compress), REFERENCE_ZSTD_SHA256, e.name);
+  }
+});
+
+test('a frame is what the streaming API gives: no content size, no checksum, window 2 MiB, an empty last block; zstd decoders read it', async () => {
+  const input = goldenDeflateInput();
+  const frame = await (await wasmZstdEncoder()).compress(input);
+  // magic, frame header descriptor 0 (no FCS, not single segment, no checksum), window descriptor 0x58 (2^21)
+  assert.deepEqual([...frame.subarray(0, 6)], [0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x58]);
+  // the last block header: last = 1, raw, size 0
+  assert.deepEqual([...frame.subarray(-3)], [0x01, 0x00, 0x00]);
+  assert.deepEqual(await decompressWith(createFzstdDecompressStream(), frame), input);
+  assert.deepEqual(await decompressWith(createZstdDecompressStream(), frame), input);
+});
+
+test('frame mode gives the same bytes whatever the encoder, the frames in flight and the write sizes; the frames are cut every 4 MiB of input', async () => {
+  const input = corpus(2 * ZSTD_FRAME_SIZE + 123_457, 11);
+  const results = new Set<string>();
+  for (const e of await encoders()) {
+    for (const maxFrames of [1, 4]) {
+      const out = await frames(input, e, maxFrames);
+      results.add(sha256(out));
+      // Each piece compressed on its own, concatenated: the same bytes.
+      const parts = [0, 1, 2].map((i) => input.subarray(i * ZSTD_FRAME_SIZE, (i + 1) * ZSTD_FRAME_SIZE));
+      const separately = Buffer.concat(await Promise.all(parts.map((p) => e.compress(p))));
+      assert.deepEqual(out, separately, `${e.name}, ${maxFrames} in flight`);
+    }
+  }
+  assert.equal(results.size, 1, [...results].join(' '));
+});
+
+test('concatenated frames decompress to the input with node:zlib (where present) and with fzstd, in any chunking', async () => {
+  const input = corpus(ZSTD_FRAME_SIZE + 999_999, 12);
+  const out = await frames(input, await wasmZstdEncoder(), 3);
+  assert.deepEqual(await decompressWith(createFzstdDecompressStream(), out, 4097), input);
+  assert.deepEqual(await decompressWith(createZstdDecompressStream(), out, 1 << 20), input);
+});
+
+test('an empty input is one valid frame; an input of whole frames has no empty frame after them', async () => {
+  const e = await wasmZstdEncoder();
+  const empty = await frames(Buffer.alloc(0), e, 2);
+  assert.deepEqual(empty, await e.compress(Buffer.alloc(0)));
+  assert.deepEqual(await decompressWith(createFzstdDecompressStream(), empty), Buffer.alloc(0));
+  const whole = corpus(2 * 65_536, 13);
+  const cut = await frames(whole, e, 2, 65_536);
+  assert.deepEqual(cut, Buffer.concat([await e.compress(whole.subarray(0, 65_536)), await e.compress(whole.subarray(65_536))]));
+});
+
+test('an encoder that gives other bytes is passed over for the next; when none gives the reference, ZstdDriftError (zstd-drift) names each', async () => {
+  const wasm = await wasmZstdEncoder();
+  const drifting: ZstdEncoder = { name: 'drifting', libzstd: '1.5.6', compress: async (p) => Buffer.concat([await wasm.compress(p), Buffer.from([0])]) };
+  assert.equal(await pickZstdEncoder([async () => undefined, async () => drifting, async () => wasm]), wasm);
+  await assert.rejects(
+    pickZstdEncoder([async () => drifting]),
+    (err: unknown) =>
+      err instanceof ZstdDriftError &&
+      err.code === 'zstd-drift' &&
+      /no zstd encoder here gives the reference bytes/.test(err.message) &&
+      /from drifting \(libzstd 1\.5\.6\)/.test(err.message) &&
+      /"compressor": "gzip"/.test(err.hint ?? ''),
+  );
+});
+
+// Golden vector of a zstd layer spanning three frames (obtained on Node 20.20.2 with the
+// WebAssembly encoder and on Node 22.23.5 and 24.22.3 with node:zlib: the same bytes).
+const MULTI_FRAME_GOLDEN = {
+  diffId: 'sha256:b30cc6283166368f85f8244f90f7383e44a716abf11f59c1ac368be405b51783',
+  digest: 'sha256:d755bb5e8c7f9307965dbff98c5cb14b50193dffe55bd51a90c81fa46567c410',
+  size: 2852881,
+};
+
+async function bigTree(): Promise<string> {
+  const dir = join(await tempDir('imgbuild-zstd-'), 'tree');
+  await mkdir(join(dir, 'lib'), { recursive: true });
+  await writeFile(join(dir, 'lib', 'a.bin'), corpus(5_000_000, 1));
+  await writeFile(join(dir, 'lib', 'b.txt'), corpus(3_000_000, 2));
+  await writeFile(join(dir, 'z.dat'), corpus(200_000, 3));
+  return dir;
+}
+
+test('golden vector: a three-frame layer has the pinned bytes, media type tar+zstd; digest and diff_id are the blob and its tar', async (t) => {
+  const dir = await bigTree();
+  const store = new BlobStore(join(dir, '..', 'blobs'));
+  const blob = await writeLayer(treeEntries(dir, 'app'), zstdOptions, store);
+  t.diagnostic(JSON.stringify(blob));
+  assert.deepEqual({ diffId: blob.diffId, digest: blob.digest, size: blob.size }, MULTI_FRAME_GOLDEN);
+  assert.equal(blob.mediaType, MediaType.ociLayerZstd);
+  const bytes = await readFile(store.path(blob.digest));
+  assert.equal(sha256(bytes), blob.digest);
+  assert.equal(sha256(await decompressWith(createFzstdDecompressStream(), bytes)), blob.diffId);
+  // Without a file, and as a stream checked against the record: the same bytes.
+  const measured = await measureLayer(treeEntries(dir, 'app'), zstdOptions);
+  assert.deepEqual(measured, blob);
+  const streamed: Buffer[] = [];
+  for await (const c of layerStream(() => treeEntries(dir, 'app'), zstdOptions, { digest: blob.digest, size: blob.size })) streamed.push(c as Buffer);
+  assert.deepEqual(Buffer.concat(streamed), bytes);
+});
+
+const smallEntries: LayerEntry[] = [
+  { kind: 'directory', path: 'etc', mode: 0o755 },
+  { kind: 'symlink', path: 'etc/link', target: 'motd' },
+  { kind: 'file', path: 'etc/motd', mode: 0o644, content: { from: 'bytes', data: Buffer.from('hello zstd\n') } },
+];
+
+test('readers take zstd layers: the layer summary (diff, verify) and the file listing (inspect) on this Node', async (t) => {
+  const store = new BlobStore(join(await tempDir('imgbuild-zstd-read-'), 'blobs'));
+  const blob = await writeLayer(smallEntries, zstdOptions, store);
+  const summary = await summariseLayer(Readable.from([await readFile(store.path(blob.digest))]), 'the layer');
+  assert.equal(summary.compression, 'zstd');
+  assert.equal(summary.diffId, blob.diffId);
+  assert.deepEqual(
+    summary.entries.map((e) => e.path),
+    ['etc', 'etc/link', 'etc/motd'],
+  );
+  const layer: Layer = { ...blob, open: () => createReadStream(store.path(blob.digest)) };
+  const files = await layerFiles(layer);
+  t.diagnostic(JSON.stringify(files));
+  assert.deepEqual(
+    files.map((f) => [f.path, f.type]),
+    [
+      ['etc', 'directory'],
+      ['etc/link', 'symlink'],
+      ['etc/motd', 'file'],
+    ],
+  );
+});
