@@ -43,8 +43,17 @@ Exit codes: 0 success (diff, verify: the same); 1 an error (diff, verify: they d
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
-const registryOptions = (cmd: Command) =>
+/** How long to wait for a registry (registry-flags.ts TIMEOUT_SETTINGS; defaults in docs/reliability.md). */
+const timeoutOptions = (cmd: Command) =>
   cmd
+    .option('--connect-timeout <duration>', 'give up on a connection (TLS included) not made in this time (default 10s; also IMGBUILD_CONNECT_TIMEOUT)')
+    .option('--response-timeout <duration>', 'give up on a request not answered in this time (default 30s; also IMGBUILD_RESPONSE_TIMEOUT)')
+    .option('--idle-timeout <duration>', 'give up on a body (sent or received) that moves no byte for this long (default 30s; also IMGBUILD_IDLE_TIMEOUT)')
+    .option('--blob-timeout <duration>', "a blob's transfer may take this long plus its size at --min-speed (default 60s; also IMGBUILD_BLOB_TIMEOUT)")
+    .option('--min-speed <size>', 'the slowest transfer a blob is given time for, per second (default 256KiB; also IMGBUILD_MIN_SPEED)');
+
+const registryOptions = (cmd: Command) =>
+  timeoutOptions(cmd)
     .option('--insecure-registry <host[:port]>', 'plain HTTP or unverified TLS for this registry only (repeatable; also IMGBUILD_INSECURE_REGISTRIES; localhost, 127.0.0.0/8 and [::1] may be plain HTTP without it)', collect)
     .option('--ca-file <pem>', 'trust this CA certificate for registries, besides the system roots (repeatable)', collect)
     .option('--creds <user:password>', 'credentials for the target registry (default: Docker config, then GITHUB_TOKEN for ghcr.io)')
@@ -169,7 +178,7 @@ registryOptions(storeOptions(
 {
   /** --insecure-registry, --ca-file, --creds: what a command that reads a registry (or only PUTs manifests) takes. */
   const registryReadOptions = (cmd: Command) =>
-    cmd
+    timeoutOptions(cmd)
       .option('--insecure-registry <host[:port]>', 'plain HTTP or unverified TLS for this registry only (repeatable; also IMGBUILD_INSECURE_REGISTRIES; localhost, 127.0.0.0/8 and [::1] may be plain HTTP without it)', collect)
       .option('--ca-file <pem>', 'trust this CA certificate for registries, besides the system roots (repeatable)', collect)
       .option('--creds <user:password>', "credentials for the image's registry (default: Docker config, then GITHUB_TOKEN for ghcr.io)");

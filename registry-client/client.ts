@@ -5,8 +5,8 @@ import {
   DigestMismatchError, RegistryContentError, RegistryError, RegistryHttpError, RegistryNetworkError, RegistryTlsError,
 } from './errors.js';
 import { normaliseRegistry, registryApiHost } from './reference.js';
-import { backoffDelay, describeError, isCertificateError, isDnsError, isNetworkError, isRetriableStatus, parseRetryAfter, resolveRetry, sleep, type ResolvedRetry, type RetryOptions } from './retry.js';
-import { header, readCapped, readRegistryErrors, Transport, type Body, type Headers, type HttpResponse, type TransportOptions } from './transport.js';
+import { abortable, isCertificateError, resolveRetry, withRetries, type ResolvedRetry, type RetryContext, type RetryNotice, type RetryOptions } from './retry.js';
+import { header, hostOf, readCapped, readRegistryErrors, Transport, type Body, type Headers, type HttpResponse, type TransportOptions } from './transport.js';
 import { manifestMediaTypes } from '../oci/media-types.js';
 import { sha256Digest, type Digest } from '../oci/digest.js';
 
@@ -23,6 +23,17 @@ export interface RegistryClientOptions extends TransportOptions {
   /** Where credentials come from (default: `defaultCredentialProvider()` — Docker config, GITHUB_TOKEN). */
   credentials?: CredentialProvider;
   retry?: RetryOptions;
+  /**
+   * Told before each wait for another attempt (a 503, a reset, a timeout, a `Retry-After`): what,
+   * why, which attempt, how long. The CLI prints it on stderr; the library prints nothing.
+   */
+  onRetry?: (notice: RetryNotice) => void;
+  /**
+   * The hint of an error for a registry that refused an anonymous request: how to give a
+   * credential (default: `log in first (imgbuild login <registry>)`). The CLI adds `--creds` for
+   * the registries its `--creds` applies to, so the hint is true.
+   */
+  loginHint?: (registry: string) => string;
 }
 
 /** Registries must accept manifests up to 4 MiB; we never send or read more. */
@@ -49,6 +60,8 @@ export interface RequestSpec {
   what: string;
   /** Retry resets, 429 and 5xx here (default true). Uploads say false and restart their session instead. */
   retry?: boolean;
+  /** Abort the request (and its waits, its retries): it then rejects with the signal's reason. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -59,20 +72,28 @@ export interface RequestSpec {
 export class RegistryClient {
   readonly transport: Transport;
   readonly retry: ResolvedRetry;
+  /** The retry policy with its listener, for the layers that retry whole operations (uploads, downloads, tokens). */
+  readonly retryContext: RetryContext;
   private readonly credentials: CredentialProvider;
   private readonly registries = new Map<string, RegistryState>();
 
   constructor(readonly options: RegistryClientOptions = {}) {
     this.transport = new Transport(options);
     this.retry = resolveRetry(options.retry);
+    this.retryContext = { retry: this.retry, ...(options.onRetry ? { onRetry: options.onRetry } : {}) };
     this.credentials = options.credentials ?? defaultCredentialProvider();
+  }
+
+  /** Tell the client's listener about a wait before another attempt. */
+  notifyRetry(notice: RetryNotice): void {
+    this.options.onRetry?.(notice);
   }
 
   private state(registry: string): RegistryState {
     const key = normaliseRegistry(registry);
     let s = this.registries.get(key);
     if (!s) {
-      s = { origin: undefined, auth: new Authenticator(key, this.transport, this.credentials) };
+      s = { origin: undefined, auth: new Authenticator(key, this.transport, this.credentials, Date.now, { retry: this.retryContext, ...(this.options.loginHint ? { loginHint: this.options.loginHint } : {}) }) };
       this.registries.set(key, s);
     }
     return s;
@@ -106,7 +127,7 @@ export class RegistryClient {
       const origin = `${scheme}://${host}`;
       const last = scheme === schemes[schemes.length - 1];
       try {
-        const res = await this.withRetries(`connect to ${host}`, host, last, () =>
+        const res = await withRetries(this.retryContext, `connect to ${host}`, host, last, () =>
           this.transport.send({ method: 'GET', url: new URL('/v2/', origin) }));
         await res.body.dump();
         auth.setChallengeFrom(res.headers['www-authenticate'], res.status);
@@ -125,56 +146,27 @@ export class RegistryClient {
     throw lastError;
   }
 
-  /** Run `attempt` with retries on resets, 429 (Retry-After) and 5xx; network failures become RegistryNetworkError. */
-  private async withRetries(what: string, host: string, retry: boolean, attempt: () => Promise<HttpResponse>): Promise<HttpResponse> {
-    for (let n = 0; ; n++) {
-      let res: HttpResponse;
-      try {
-        res = await attempt();
-      } catch (e) {
-        if (e instanceof RegistryError) throw e;
-        const dns = isDnsError(e);
-        // No such name (ENOTFOUND): another attempt gets the same answer. A name server that did
-        // not answer (EAI_AGAIN) is retried like a reset.
-        if (dns && (!isNetworkError(e) || !retry || n >= this.retry.retries)) {
-          const detail = `the name ${hostName(host)} does not resolve (${describeError(e)})`;
-          throw new RegistryNetworkError(host, what, detail, { cause: e, hint: `check the registry name in the reference, and this machine's DNS` });
-        }
-        if (!isNetworkError(e)) throw e;
-        if (!retry || n >= this.retry.retries) throw new RegistryNetworkError(host, what, describeError(e), { cause: e });
-        await sleep(backoffDelay(this.retry, n + 1));
-        continue;
-      }
-      if (retry && isRetriableStatus(res.status) && n < this.retry.retries) {
-        const wait = parseRetryAfter(res.headers['retry-after'], this.retry.maxRetryAfterMs) ?? backoffDelay(this.retry, n + 1);
-        await res.body.dump();
-        await sleep(wait);
-        continue;
-      }
-      return res;
-    }
-  }
-
   /**
    * One API request with auth and retries: the Authorization header for `scopes`, one re-try
    * after a 401 with the wider scope its challenge names, then RegistryAuthError naming the
    * credential's source and the scope. Returns any other response for the caller to judge.
    */
   async request(registry: string, spec: RequestSpec): Promise<HttpResponse> {
-    const origin = await this.origin(registry);
+    const origin = await abortable(this.origin(registry), spec.signal);
     const auth = this.state(registry).auth;
     const url = spec.url ? new URL(spec.url) : new URL(spec.path ?? '/v2/', origin);
     for (const [k, v] of Object.entries(spec.query ?? {})) url.searchParams.set(k, v);
     let reauthed = false;
     for (;;) {
-      const res = await this.withRetries(spec.what, url.host, spec.retry ?? true, async () => {
-        const authorization = await auth.authorization(spec.scopes);
+      const res = await withRetries(this.retryContext, spec.what, url.host, spec.retry ?? true, async () => {
+        const authorization = await abortable(auth.authorization(spec.scopes), spec.signal);
         return this.transport.send({
           method: spec.method, url, ...(spec.headers ? { headers: spec.headers } : {}),
           ...(spec.body !== undefined ? { body: spec.body } : {}),
           ...(authorization ? { authorization, authOrigin: origin } : {}),
+          ...(spec.signal ? { signal: spec.signal } : {}),
         });
-      });
+      }, spec.signal);
       if (res.status === 401 && !reauthed) {
         reauthed = true;
         await res.body.dump();
@@ -183,54 +175,72 @@ export class RegistryClient {
       }
       if (res.status === 401 || res.status === 403) {
         const errs = await readRegistryErrors(res);
-        throw await auth.refused(res.status, spec.scopes, spec.what, errs.map((e) => [e.code, e.message].filter(Boolean).join(': ')).join('; '));
+        throw await auth.refused(res.status, spec.scopes, spec.what, errs.map((e) => [e.code, e.message, e.detail].filter(Boolean).join(': ')).join('; '));
       }
       return res;
     }
   }
 
-  /** The error for an unexpected status (reads the registry's error body). */
+  /**
+   * The error for an unexpected status (reads at most a small part of the registry's error body;
+   * none for a HEAD or a body already read). It names the host that answered: an upload
+   * Location may send a request to another host than the registry's.
+   */
   async httpError(registry: string, method: string, res: HttpResponse, what: string, hint?: string): Promise<RegistryHttpError> {
-    const errors = await readRegistryErrors(res);
-    return new RegistryHttpError(normaliseRegistry(registry), method, res.url.pathname, res.status, errors, what, hint);
+    const errors = method === 'HEAD' ? [] : await readRegistryErrors(res);
+    if (method === 'HEAD') await res.body.dump().catch(() => undefined);
+    const answered = hostOf(res.url);
+    const shown = answered === registryApiHost(normaliseRegistry(registry)).toLowerCase() ? normaliseRegistry(registry) : answered;
+    return new RegistryHttpError(shown, method, res.url.pathname, res.status, errors, what, hint);
   }
 
-  /** Whether a blob exists in a repository (HEAD); its size when it does. */
-  async blobExists(repo: RepositoryRef, digest: Digest, scopes = pullScope(repo)): Promise<{ exists: boolean; size?: number }> {
+  /**
+   * Whether a blob exists in a repository (HEAD); its size when it does. Only a 200 whose
+   * Docker-Content-Digest is the digest asked for says yes: a server answering 200 to anything
+   * (a catch-all proxy, a web server) holds nothing we can count on. A registry that does not
+   * do HEAD here (400, 405, 501, ...) says no too, and the blob is sent (an upload is checked by
+   * the registry against its digest). A status that stays retriable after the retries (5xx, 429)
+   * is an error.
+   */
+  async blobExists(repo: RepositoryRef, digest: Digest, scopes = pullScope(repo), options: { retry?: boolean; signal?: AbortSignal } = {}): Promise<{ exists: boolean; size?: number }> {
     const what = `check blob ${digest} in ${repo.registry}/${repo.repository}`;
-    const res = await this.request(repo.registry, { method: 'HEAD', path: `/v2/${repo.repository}/blobs/${digest}`, scopes, what });
+    const res = await this.request(repo.registry, {
+      method: 'HEAD', path: `/v2/${repo.repository}/blobs/${digest}`, scopes, what,
+      ...(options.retry === false ? { retry: false } : {}), ...(options.signal ? { signal: options.signal } : {}),
+    });
     await res.body.dump();
     if (res.status === 200) {
+      if (header(res.headers, 'docker-content-digest') !== digest) return { exists: false };
       const len = Number(header(res.headers, 'content-length'));
       return Number.isFinite(len) ? { exists: true, size: len } : { exists: true };
     }
-    if (res.status === 404) return { exists: false };
-    throw await this.httpError(repo.registry, 'HEAD', res, what);
+    if (res.status === 429 || (res.status >= 500 && res.status !== 501)) throw await this.httpError(repo.registry, 'HEAD', res, what);
+    return { exists: false };
   }
 
   /**
    * Whether a repository holds the manifest (or index) with this digest: a HEAD with every
-   * manifest type in Accept. Only a 200 whose Docker-Content-Digest, when given, is that digest
-   * says yes; any other answer (404, a registry that refuses HEAD here) says no.
+   * manifest type in Accept. Only a 200 whose Docker-Content-Digest is that digest says yes;
+   * any other answer (404, a 200 without the header, a registry that refuses HEAD here) says no.
    */
-  async hasManifest(repo: RepositoryRef, digest: Digest, scopes = pullScope(repo)): Promise<boolean> {
+  async hasManifest(repo: RepositoryRef, digest: Digest, scopes = pullScope(repo), signal?: AbortSignal): Promise<boolean> {
     const what = `check manifest ${digest} in ${repo.registry}/${repo.repository}`;
     const res = await this.request(repo.registry, {
-      method: 'HEAD', path: `/v2/${repo.repository}/manifests/${digest}`, headers: { accept: MANIFEST_ACCEPT }, scopes, what,
+      method: 'HEAD', path: `/v2/${repo.repository}/manifests/${digest}`, headers: { accept: MANIFEST_ACCEPT }, scopes, what, ...(signal ? { signal } : {}),
     });
     await res.body.dump();
     const claimed = header(res.headers, 'docker-content-digest');
-    return res.status === 200 && (claimed === undefined || claimed === digest);
+    return res.status === 200 && claimed === digest;
   }
 
   /**
    * GET a manifest or index by tag or digest, with every manifest type in Accept. Verifies the
    * bytes against the digest asked for (or the registry's Docker-Content-Digest for a tag).
    */
-  async getManifest(repo: RepositoryRef, target: string): Promise<{ bytes: Buffer; mediaType: string; digest: Digest }> {
+  async getManifest(repo: RepositoryRef, target: string, signal?: AbortSignal): Promise<{ bytes: Buffer; mediaType: string; digest: Digest }> {
     const what = `get manifest ${repo.registry}/${repo.repository}${target.includes(':') ? '@' : ':'}${target}`;
     const res = await this.request(repo.registry, {
-      method: 'GET', path: `/v2/${repo.repository}/manifests/${target}`, headers: { accept: MANIFEST_ACCEPT }, scopes: pullScope(repo), what,
+      method: 'GET', path: `/v2/${repo.repository}/manifests/${target}`, headers: { accept: MANIFEST_ACCEPT }, scopes: pullScope(repo), what, ...(signal ? { signal } : {}),
     });
     if (res.status !== 200) {
       throw await this.httpError(repo.registry, 'GET', res, what, res.status === 404 ? 'check the repository name and tag; the registry has no such manifest' : undefined);
@@ -251,27 +261,49 @@ export class RegistryClient {
     return { bytes, mediaType, digest };
   }
 
-  /** PUT a manifest under a tag or digest with Content-Type = its media type; returns its digest. */
-  async putManifest(repo: RepositoryRef, target: string, bytes: Uint8Array, mediaType: string, scopes = pushScope(repo)): Promise<Digest> {
+  /**
+   * PUT a manifest under a tag or digest with Content-Type = its media type; returns its digest.
+   * The push is confirmed: the registry's Docker-Content-Digest must be ours, and when it sends
+   * none, a GET of what it now serves under `target` must give our bytes back (a server that
+   * answers 2xx to anything stored nothing, and says so here instead of in production).
+   */
+  async putManifest(repo: RepositoryRef, target: string, bytes: Uint8Array, mediaType: string, scopes = pushScope(repo), signal?: AbortSignal): Promise<Digest> {
     const digest = sha256Digest(bytes);
     const what = `put manifest ${digest} as ${repo.registry}/${repo.repository}${target.startsWith('sha256:') ? '@' : ':'}${target}`;
     const res = await this.request(repo.registry, {
       method: 'PUT', path: `/v2/${repo.repository}/manifests/${target}`,
-      headers: { 'content-type': mediaType, 'content-length': String(bytes.byteLength) }, body: bytes, scopes, what,
+      headers: { 'content-type': mediaType, 'content-length': String(bytes.byteLength) }, body: bytes, scopes, what, ...(signal ? { signal } : {}),
     });
     if (res.status !== 201 && res.status !== 200 && res.status !== 202) {
       throw await this.httpError(repo.registry, 'PUT', res, what);
     }
     await res.body.dump();
     const claimed = header(res.headers, 'docker-content-digest');
-    if (claimed?.startsWith('sha256:') && claimed !== digest) throw new DigestMismatchError(`${what}: registry stored`, digest, claimed);
+    if (claimed?.startsWith('sha256:')) {
+      if (claimed !== digest) throw new DigestMismatchError(`${what}: registry stored`, digest, claimed);
+      return digest;
+    }
+    let served: Digest;
+    try {
+      served = (await this.getManifest(repo, target, signal)).digest;
+    } catch (e) {
+      if (signal?.aborted) throw e;
+      const why = e instanceof DigestMismatchError ? 'gives other bytes than its digest' : e instanceof RegistryError ? e.message : String(e);
+      throw new RegistryContentError(`${what}: the registry answered ${res.status} without Docker-Content-Digest, and reading the manifest back failed (${why}): it did not store it`);
+    }
+    if (served !== digest) {
+      throw new RegistryContentError(`${what}: the registry answered ${res.status} without Docker-Content-Digest, and now serves ${served} under ${target}: it did not store our manifest`);
+    }
     return digest;
   }
 
-  /** GET a blob as a stream (following a redirect to a storage host without our Authorization). */
-  async getBlob(repo: RepositoryRef, digest: Digest): Promise<HttpResponse> {
+  /**
+   * GET a blob as a stream (following a redirect to a storage host without our Authorization).
+   * `signal` aborts the request and its body.
+   */
+  async getBlob(repo: RepositoryRef, digest: Digest, signal?: AbortSignal): Promise<HttpResponse> {
     const what = `get blob ${digest} from ${repo.registry}/${repo.repository}`;
-    const res = await this.request(repo.registry, { method: 'GET', path: `/v2/${repo.repository}/blobs/${digest}`, scopes: pullScope(repo), what });
+    const res = await this.request(repo.registry, { method: 'GET', path: `/v2/${repo.repository}/blobs/${digest}`, scopes: pullScope(repo), what, ...(signal ? { signal } : {}) });
     if (res.status !== 200) throw await this.httpError(repo.registry, 'GET', res, what);
     return res;
   }
@@ -295,7 +327,13 @@ export class RegistryClient {
         what,
       });
       if (res.status !== 200) throw await this.httpError(repo.registry, 'GET', res, what);
-      const json = (await res.body.json()) as { tags?: unknown };
+      let json: { tags?: unknown };
+      try {
+        json = JSON.parse((await readCapped(res, MAX_TAG_PAGE_BYTES, what)).toString('utf8')) as { tags?: unknown };
+      } catch (e) {
+        if (e instanceof RegistryError) throw e;
+        throw new RegistryContentError(`${what}: the tag list is not JSON`);
+      }
       if (Array.isArray(json.tags)) tags.push(...json.tags.filter((t): t is string => typeof t === 'string'));
       const page = new URL(res.url);
       next = nextPage(header(res.headers, 'link'), page);
@@ -322,10 +360,8 @@ export class RegistryClient {
   }
 }
 
-/** `host` of `host[:port]`, for messages. */
-function hostName(host: string): string {
-  return host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.replace(/:\d+$/, '');
-}
+/** A page of a tag list: 32 MiB holds hundreds of thousands of tags; a body past it is not a tag list. */
+const MAX_TAG_PAGE_BYTES = 32 * 1024 * 1024;
 
 /** The `rel="next"` target of a `Link` header (RFC 8288), resolved against the page's URL. */
 export function nextPage(link: string | undefined, base: URL): URL | undefined {

@@ -85,8 +85,9 @@ export class RegistryHttpError extends RegistryError {
     what: string,
     hint?: string,
   ) {
+    // The OCI `detail` often says what is wrong (which blob is unknown, which limit was hit).
     const detail = errors.length
-      ? errors.map((e) => [e.code, e.message].filter(Boolean).join(': ')).join('; ')
+      ? errors.map((e) => [e.code, e.message, e.detail === undefined ? undefined : typeof e.detail === 'string' ? e.detail : JSON.stringify(e.detail)].filter(Boolean).join(': ')).join('; ')
       : 'no error detail';
     super('registry-http', `${what}: ${method} ${registry}${path} answered ${status} (${detail})`, hint);
   }

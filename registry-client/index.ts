@@ -19,8 +19,9 @@ export { dockerConfigDir, readDockerConfig, writeDockerLogin, runCredentialHelpe
 export { parseChallenges } from './auth/challenge.js';
 export type { Challenge } from './auth/challenge.js';
 export { ScopeSet } from './auth/scope.js';
-export { Authenticator } from './auth/authenticator.js';
-export type { RetryOptions } from './retry.js';
+export { Authenticator, expiryMarginMs } from './auth/authenticator.js';
+export type { RetryOptions, RetryNotice, TimeoutOptions } from './retry.js';
+export { DEFAULT_TIMEOUTS, TimeoutError, blobDeadlineMs, formatRetryNotice, resolveRetry, resolveTimeouts, worstCaseSilenceMs } from './retry.js';
 export type { TransportOptions } from './transport.js';
 export * from './errors.js';
 export { pushInputFromBlobDir } from './layout.js';

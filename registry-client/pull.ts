@@ -7,7 +7,8 @@ import pLimit from 'p-limit';
 import { type RegistryClient, type RepositoryRef } from './client.js';
 import { DigestMismatchError, PlatformNotFoundError, RegistryContentError, RegistryError, RegistryNetworkError } from './errors.js';
 import type { ImageReference } from './reference.js';
-import { backoffDelay, describeError, isNetworkError, sleep } from './retry.js';
+import { backoffDelay, blobDeadlineMs, describeError, formatMs, isNetworkError, isTimeout, sleep, TIMEOUT_HINT, TimeoutError } from './retry.js';
+import { Transform } from 'node:stream';
 import { choosePlatform, formatPlatform, hostPlatform, type PlatformWanted } from './platform.js';
 import { DigestingStream, digestHex, isDigest, type Digest } from '../oci/digest.js';
 import { isIndexMediaType, MediaType } from '../oci/media-types.js';
@@ -143,31 +144,61 @@ async function exists(path: string, size: number): Promise<boolean> {
 /**
  * Download one blob into `<blobDir>/sha256/<hex>` unless it is there. The bytes stream through
  * a hash to a temp file; a digest or size mismatch deletes the temp file and fails; a reset
- * restarts the download. Returns true when it downloaded, false when the blob was already there.
+ * restarts the download. A body longer than the descriptor's size is cut at that size plus one
+ * byte (a registry sending forever fills no disk), and each attempt must end within the blob
+ * timeout (a base plus the size at a minimum speed). Returns true when it downloaded, false
+ * when the blob was already there.
  */
-export async function downloadBlob(client: RegistryClient, repo: RepositoryRef, desc: Descriptor, blobDir: string): Promise<boolean> {
+export async function downloadBlob(client: RegistryClient, repo: RepositoryRef, desc: Descriptor, blobDir: string, signal?: AbortSignal): Promise<boolean> {
   if (!isDigest(desc.digest)) throw new RegistryContentError(`blob digest ${desc.digest} is not sha256`);
   const digest = desc.digest;
   const dest = blobPath(blobDir, digest);
   if (await exists(dest, desc.size)) return false;
   await mkdir(join(blobDir, 'sha256'), { recursive: true });
   const what = `download blob ${digest} from ${repo.registry}/${repo.repository}`;
+  const limitMs = blobDeadlineMs(client.transport.timeouts, desc.size);
+  let timeouts = 0;
   for (let attempt = 0; ; attempt++) {
     const tmp = `${dest}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(new TimeoutError('blob', limitMs, `the download did not finish within ${formatMs(limitMs)} (the blob timeout plus its size at the minimum speed)`)), limitMs);
+    const both = signal ? AbortSignal.any([signal, deadline.signal]) : deadline.signal;
     try {
-      const res = await client.getBlob(repo, digest);
+      const res = await client.getBlob(repo, digest, both);
       const hash = new DigestingStream();
-      await pipeline(res.body, hash, createWriteStream(tmp, { flags: 'wx' }));
+      await pipeline(res.body, atMost(desc.size, what), hash, createWriteStream(tmp, { flags: 'wx' }), { signal: both });
       if (hash.size !== desc.size) throw new DigestMismatchError(`${what}: size`, String(desc.size), String(hash.size));
       if (hash.digest() !== digest) throw new DigestMismatchError(`${what}: content`, digest, hash.digest());
       await rename(tmp, dest);
       return true;
     } catch (e) {
       await rm(tmp, { force: true });
-      const transient = !(e instanceof RegistryError) && isNetworkError(e);
-      if (!transient) throw e;
-      if (attempt >= client.retry.retries) throw new RegistryNetworkError(repo.registry, what, describeError(e), { cause: e });
-      await sleep(backoffDelay(client.retry, attempt + 1));
+      if (signal?.aborted) throw signal.reason;
+      const err = deadline.signal.aborted ? deadline.signal.reason : e;
+      if (err instanceof TimeoutError && err.kind === 'blob') throw new RegistryNetworkError(repo.registry, what, err.message, { cause: err, hint: TIMEOUT_HINT });
+      const transient = !(err instanceof RegistryError) && isNetworkError(err);
+      if (!transient) throw err;
+      if (isTimeout(err)) timeouts++;
+      if (attempt >= client.retry.retries || timeouts > client.retry.timeoutRetries) {
+        throw new RegistryNetworkError(repo.registry, what, describeError(err), { cause: err, ...(isTimeout(err) ? { hint: TIMEOUT_HINT } : {}) });
+      }
+      const delay = backoffDelay(client.retry, attempt + 1);
+      client.notifyRetry({ what, reason: describeError(err), attempt: attempt + 2, attempts: (isTimeout(err) ? client.retry.timeoutRetries : client.retry.retries) + 1, delayMs: delay, retryAfter: false });
+      await sleep(delay, signal);
+    } finally {
+      clearTimeout(timer);
     }
   }
+}
+
+/** Passes at most `size` bytes; one more fails the stream (the download is then deleted). */
+function atMost(size: number, what: string): Transform {
+  let seen = 0;
+  return new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      seen += chunk.length;
+      if (seen > size) return done(new DigestMismatchError(`${what}: size`, String(size), `more than ${size} bytes (the registry kept sending; stopped)`));
+      done(null, chunk);
+    },
+  });
 }

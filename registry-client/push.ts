@@ -52,6 +52,11 @@ export interface PushOptions {
    * 10 times a second and once when all are sent. A retry starts again from 0.
    */
   onBlobProgress?: (e: { digest: Digest; size: number; sent: number }) => void;
+  /**
+   * Stop the push (Ctrl-C): uploads in flight are cancelled, no manifest is put and so no tag
+   * moves; the push rejects with the signal's reason.
+   */
+  signal?: AbortSignal;
 }
 
 export interface PushResult {
@@ -108,42 +113,58 @@ export async function pushImage(client: RegistryClient, ref: ImageReference, inp
   // Ask for one token that covers the whole push (push+pull here, pull on mount sources).
   const scopes = pushScope(repo, mountRepos);
   const chunkSize = options.chunkSize ?? defaultChunkSize(ref.registry);
-  const alreadyThere = await holdsAll(client, repo, input.manifest, input.childManifests ?? [], scopes);
+  const alreadyThere = await holdsAll(client, repo, input.manifest, input.childManifests ?? [], scopes, options.signal);
   const result: PushResult = { digest, reference: `${ref.name}@${digest}`, uploaded: 0, skipped: 0, mounted: 0, bytesSent: 0, alreadyThere };
   options.onStart?.({ blobs: blobs.length, bytes: blobs.reduce((n, b) => n + b.size, 0), alreadyThere });
   const onBlobProgress = options.onBlobProgress;
 
+  // The first blob that fails for good stops the others (uploads in flight are cancelled, the
+  // queued ones never start): the error is shown at once, not after every other upload ends.
+  const failed = new AbortController();
+  const signal = options.signal ? AbortSignal.any([options.signal, failed.signal]) : failed.signal;
   const limit = pLimit(Math.max(1, options.concurrency ?? 4));
-  await Promise.all(blobs.map((b) => limit(async () => {
-    const src: BlobSource = b.path ? { path: b.path } : { open: b.open! };
-    let how: 'uploaded' | 'mounted' | 'skipped';
-    if (alreadyThere || (await client.blobExists(repo, b.digest, scopes)).exists) how = 'skipped';
-    else {
-      const mountFrom = (b.mountFrom ?? []).find((r) => r !== ref.repository);
-      const onProgress = onBlobProgress ? (sent: number) => onBlobProgress({ digest: b.digest, size: b.size, sent }) : undefined;
-      const r = await uploadBlob(client, repo, b, src, { chunkSize, ...(mountFrom ? { mountFrom } : {}), ...(onProgress ? { onProgress } : {}) });
-      if (r.how === 'uploaded') result.bytesSent += r.bytesSent;
-      how = r.how === 'exists' ? 'skipped' : r.how;
+  const settled = await Promise.allSettled(blobs.map((b) => limit(async () => {
+    signal.throwIfAborted();
+    try {
+      const src: BlobSource = b.path ? { path: b.path } : { open: b.open! };
+      let how: 'uploaded' | 'mounted' | 'skipped';
+      if (alreadyThere || (await client.blobExists(repo, b.digest, scopes, { signal })).exists) how = 'skipped';
+      else {
+        const mountFrom = (b.mountFrom ?? []).find((r) => r !== ref.repository);
+        const onProgress = onBlobProgress ? (sent: number) => onBlobProgress({ digest: b.digest, size: b.size, sent }) : undefined;
+        const r = await uploadBlob(client, repo, b, src, { chunkSize, signal, ...(mountFrom ? { mountFrom } : {}), ...(onProgress ? { onProgress } : {}) });
+        if (r.how === 'uploaded') result.bytesSent += r.bytesSent;
+        how = r.how === 'exists' ? 'skipped' : r.how;
+      }
+      result[how === 'uploaded' ? 'uploaded' : how === 'mounted' ? 'mounted' : 'skipped']++;
+      options.onBlob?.({ digest: b.digest, size: b.size, how });
+    } catch (e) {
+      if (!signal.aborted) failed.abort(e);
+      throw e;
     }
-    result[how === 'uploaded' ? 'uploaded' : how === 'mounted' ? 'mounted' : 'skipped']++;
-    options.onBlob?.({ digest: b.digest, size: b.size, how });
   })));
+  options.signal?.throwIfAborted();
+  if (failed.signal.aborted) throw failed.signal.reason;
+  const rejected = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (rejected) throw rejected.reason;
 
-  for (const m of input.childManifests ?? []) {
-    await client.putManifest(repo, sha256Digest(m.bytes), m.bytes, m.mediaType, scopes);
-  }
+  // Every blob is in. A Ctrl-C from here on still stops before the next manifest: the tag moves
+  // last, and only if nothing stopped the push before it.
+  const put = (target: string, m: PushManifest) => {
+    options.signal?.throwIfAborted();
+    return client.putManifest(repo, target, m.bytes, m.mediaType, scopes, options.signal);
+  };
+  for (const m of input.childManifests ?? []) await put(sha256Digest(m.bytes), m);
   // `name:tag@digest` pushes the tag (the digest was checked above); `name@digest` pushes by digest alone.
-  await client.putManifest(repo, ref.tag ?? ref.digest ?? 'latest', input.manifest.bytes, input.manifest.mediaType, scopes);
-  for (const tag of input.extraTags ?? []) {
-    await client.putManifest(repo, ref.withTag(tag).tag!, input.manifest.bytes, input.manifest.mediaType, scopes);
-  }
+  await put(ref.tag ?? ref.digest ?? 'latest', input.manifest);
+  for (const tag of input.extraTags ?? []) await put(ref.withTag(tag).tag!, input.manifest);
   return result;
 }
 
 /** Whether the repository holds the top manifest and every child manifest, each by digest (the top one asked first). */
-async function holdsAll(client: RegistryClient, repo: RepositoryRef, top: PushManifest, children: readonly PushManifest[], scopes: ScopeSet): Promise<boolean> {
-  if (!(await client.hasManifest(repo, sha256Digest(top.bytes), scopes))) return false;
-  const held = await Promise.all(children.map((m) => client.hasManifest(repo, sha256Digest(m.bytes), scopes)));
+async function holdsAll(client: RegistryClient, repo: RepositoryRef, top: PushManifest, children: readonly PushManifest[], scopes: ScopeSet, signal?: AbortSignal): Promise<boolean> {
+  if (!(await client.hasManifest(repo, sha256Digest(top.bytes), scopes, signal))) return false;
+  const held = await Promise.all(children.map((m) => client.hasManifest(repo, sha256Digest(m.bytes), scopes, signal)));
   return held.every(Boolean);
 }
 

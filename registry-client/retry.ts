@@ -1,3 +1,6 @@
+import { RegistryError, RegistryNetworkError } from './errors.js';
+import type { HttpResponse } from './transport.js';
+
 /** How often and how long to retry a request that failed in a way that may pass (resets, 429, 5xx). */
 export interface RetryOptions {
   /** Retries after the first attempt (default 5). */
@@ -8,6 +11,13 @@ export interface RetryOptions {
   maxDelayMs?: number;
   /** Cap on a server's `Retry-After` (default 60 s): a registry asking for an hour gets a minute, then an error. */
   maxRetryAfterMs?: number;
+  /**
+   * Retries after a request that got no answer in time (connect, response or idle timeout;
+   * default 2). Fewer than `retries`: a reset or a 503 comes from a live server that may recover
+   * in a moment, while one silent for a whole timeout is rarely cured by waiting again, and each
+   * such attempt costs a full timeout.
+   */
+  timeoutRetries?: number;
 }
 
 export type ResolvedRetry = Required<RetryOptions>;
@@ -18,7 +28,104 @@ export function resolveRetry(o: RetryOptions = {}): ResolvedRetry {
     baseDelayMs: o.baseDelayMs ?? 250,
     maxDelayMs: o.maxDelayMs ?? 8_000,
     maxRetryAfterMs: o.maxRetryAfterMs ?? 60_000,
+    timeoutRetries: Math.min(o.timeoutRetries ?? 2, o.retries ?? 5),
   };
+}
+
+/**
+ * How long to wait for a registry before giving up on a request (all in ms). The defaults fit
+ * CI: a registry that accepts connections and never answers fails a command within
+ * `worstCaseSilenceMs` (under 2 minutes), saying what it waited for.
+ */
+export interface TimeoutOptions {
+  /** To open a connection, TLS handshake included (default 10 s). */
+  connectMs?: number;
+  /** From the end of a request to the first byte of its answer (default 30 s). */
+  responseMs?: number;
+  /** Without a byte moving either way in the middle of a request or response body (default 30 s). */
+  idleMs?: number;
+  /**
+   * Total time for one transfer of a blob (an upload attempt, a download): `blobBaseMs` plus
+   * the blob's size at `blobMinBytesPerSecond` (defaults 60 s and 256 KiB/s: 1 GiB gets 72 min).
+   */
+  blobBaseMs?: number;
+  blobMinBytesPerSecond?: number;
+}
+
+export type ResolvedTimeouts = Required<TimeoutOptions>;
+
+/** The documented defaults (docs/reliability.md, `--help`). */
+export const DEFAULT_TIMEOUTS: ResolvedTimeouts = Object.freeze({
+  connectMs: 10_000,
+  responseMs: 30_000,
+  idleMs: 30_000,
+  blobBaseMs: 60_000,
+  blobMinBytesPerSecond: 256 * 1024,
+});
+
+export function resolveTimeouts(o: TimeoutOptions = {}): ResolvedTimeouts {
+  const pick = (k: keyof TimeoutOptions) => {
+    const v = o[k];
+    return v !== undefined && Number.isFinite(v) && v > 0 ? v : DEFAULT_TIMEOUTS[k];
+  };
+  return { connectMs: pick('connectMs'), responseMs: pick('responseMs'), idleMs: pick('idleMs'), blobBaseMs: pick('blobBaseMs'), blobMinBytesPerSecond: pick('blobMinBytesPerSecond') };
+}
+
+/** The most time one transfer of a `size`-byte blob may take. */
+export function blobDeadlineMs(t: ResolvedTimeouts, size: number): number {
+  return Math.ceil(t.blobBaseMs + (Math.max(0, size) / t.blobMinBytesPerSecond) * 1000);
+}
+
+/**
+ * The longest a command waits on a registry that accepts connections and never answers before
+ * it fails: the first request (the `/v2/` ping) tried over HTTPS once (a TLS handshake that never
+ * completes: the connect timeout; a loopback host then goes on to plain HTTP), then each attempt
+ * of `1 + timeoutRetries` waiting out the response timeout, with the longest backoffs between.
+ */
+export function worstCaseSilenceMs(t: ResolvedTimeouts, r: ResolvedRetry): number {
+  let backoff = 0;
+  for (let n = 1; n <= r.timeoutRetries; n++) backoff += Math.min(r.maxDelayMs, r.baseDelayMs * 2 ** (n - 1)) * 1.25;
+  return t.connectMs + (1 + r.timeoutRetries) * Math.max(t.responseMs, t.connectMs) + backoff;
+}
+
+/** What a client tells while it waits before another attempt (the CLI prints it on stderr). */
+export interface RetryNotice {
+  /** What was being done, e.g. "push sha256:ab… to ghcr.io/org/app". */
+  what: string;
+  /** Why: "503 Service Unavailable", "no answer within 30 s", "ECONNRESET: …". */
+  reason: string;
+  /** The attempt about to be made (2 = the first retry) and the most there will be. */
+  attempt: number;
+  attempts: number;
+  /** How long until then; `retryAfter`: the registry asked for that wait. */
+  delayMs: number;
+  retryAfter: boolean;
+}
+
+/** One line for a RetryNotice: `push …: the registry answered 503; retrying in 2 s (attempt 2 of 6)`. */
+export function formatRetryNotice(n: RetryNotice): string {
+  const wait = formatMs(n.delayMs);
+  const why = n.retryAfter ? `the registry asked to wait ${wait} (Retry-After)` : `retrying in ${wait}`;
+  return `${n.what}: ${n.reason}; ${why} (attempt ${n.attempt} of ${n.attempts})`;
+}
+
+/** A request timed out (connect, response, idle or a blob's total): which one, and after how long. */
+export class TimeoutError extends Error {
+  override name = 'TimeoutError';
+  readonly code = 'IMGBUILD_TIMEOUT';
+  constructor(readonly kind: 'connect' | 'response' | 'idle' | 'blob', readonly ms: number, message: string) {
+    super(message);
+  }
+}
+
+/** Whether a failure is a timeout (ours or undici's). */
+export function isTimeout(e: unknown): boolean {
+  return errorCodes(e).some((c) => c === 'IMGBUILD_TIMEOUT' || c === 'UND_ERR_CONNECT_TIMEOUT' || c === 'UND_ERR_HEADERS_TIMEOUT' || c === 'UND_ERR_BODY_TIMEOUT' || c === 'ETIMEDOUT');
+}
+
+/** `30 s`, `1.5 s`, `200 ms`. */
+export function formatMs(ms: number): string {
+  return ms >= 1000 ? `${+(ms / 1000).toFixed(1)} s` : `${Math.round(ms)} ms`;
 }
 
 /** Statuses worth another try: rate limiting and the server-side failures a proxy or a restart produce. */
@@ -29,7 +136,7 @@ export function isRetriableStatus(status: number): boolean {
 const NETWORK_CODES = new Set([
   'ECONNRESET', 'EPIPE', 'ECONNREFUSED', 'ECONNABORTED', 'ETIMEDOUT', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH',
   'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT',
-  'UND_ERR_RES_CONTENT_LENGTH_MISMATCH',
+  'UND_ERR_RES_CONTENT_LENGTH_MISMATCH', 'IMGBUILD_TIMEOUT',
 ]);
 
 const TLS_CODES = new Set([
@@ -79,7 +186,9 @@ export function isNetworkError(e: unknown): boolean {
 
 /** Short text for a low-level error, e.g. `ECONNRESET: other side closed`. */
 export function describeError(e: unknown): string {
+  if (e instanceof TimeoutError) return e.message;
   const codes = errorCodes(e);
+  if (codes.includes('UND_ERR_BODY_TIMEOUT')) return 'the answer stopped coming (no byte within the idle timeout)';
   const msg = e instanceof Error ? e.message : String(e);
   return codes.length && !msg.startsWith(codes[0]!) ? `${codes[0]}: ${msg}` : msg;
 }
@@ -104,6 +213,86 @@ export function backoffDelay(r: ResolvedRetry, attempt: number): number {
   return Math.round(base * (0.75 + Math.random() * 0.5));
 }
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+/** Wait `ms`; rejects with the signal's reason as soon as `signal` aborts. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  if (signal?.aborted) return Promise.reject(signal.reason);
+  return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal!.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** How a client retries and whom it tells: shared by every request of a client, token requests included. */
+export interface RetryContext {
+  retry: ResolvedRetry;
+  onRetry?: (notice: RetryNotice) => void;
+}
+
+export const TIMEOUT_HINT = 'the registry did not answer in time; if it is slow rather than down, allow it longer (the timeouts option; imgbuild --connect-timeout, --response-timeout, --idle-timeout, --blob-timeout)';
+
+/**
+ * Run `attempt` with retries on resets, timeouts, 429 (Retry-After) and 5xx; network failures
+ * become RegistryNetworkError. The only retry layer of a request: callers that restart whole
+ * operations (uploads) pass `retry: false` and count attempts themselves. Each wait is told to
+ * `onRetry` first, and ends at once when `signal` aborts (rejecting with its reason).
+ */
+export async function withRetries(ctx: RetryContext, what: string, host: string, retry: boolean, attempt: () => Promise<HttpResponse>, signal?: AbortSignal): Promise<HttpResponse> {
+  const r = ctx.retry;
+  let timeouts = 0;
+  for (let n = 0; ; n++) {
+    signal?.throwIfAborted();
+    let res: HttpResponse;
+    try {
+      res = await attempt();
+    } catch (e) {
+      if (signal?.aborted) throw signal.reason;
+      if (e instanceof RegistryError) throw e;
+      const dns = isDnsError(e);
+      // No such name (ENOTFOUND): another attempt gets the same answer. A name server that did
+      // not answer (EAI_AGAIN) is retried like a reset.
+      if (dns && (!isNetworkError(e) || !retry || n >= r.retries)) {
+        const name = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.replace(/:\d+$/, '');
+        const detail = `the name ${name} does not resolve (${describeError(e)})`;
+        throw new RegistryNetworkError(host, what, detail, { cause: e, hint: 'check the registry name in the reference, and this machine\'s DNS' });
+      }
+      if (!isNetworkError(e)) throw e;
+      const timedOut = isTimeout(e);
+      if (timedOut) timeouts++;
+      if (!retry || n >= r.retries || timeouts > r.timeoutRetries) {
+        const tries = n + 1;
+        throw new RegistryNetworkError(host, what, `${describeError(e)}${tries > 1 ? ` (${tries} attempts)` : ''}`, { cause: e, ...(timedOut ? { hint: TIMEOUT_HINT } : {}) });
+      }
+      const delay = backoffDelay(r, n + 1);
+      ctx.onRetry?.({ what, reason: describeError(e), attempt: n + 2, attempts: (timedOut ? r.timeoutRetries : r.retries) + 1, delayMs: delay, retryAfter: false });
+      await sleep(delay, signal);
+      continue;
+    }
+    if (retry && isRetriableStatus(res.status) && n < r.retries) {
+      const asked = parseRetryAfter(res.headers['retry-after'], r.maxRetryAfterMs);
+      const delay = asked ?? backoffDelay(r, n + 1);
+      await res.body.dump();
+      ctx.onRetry?.({ what, reason: `the registry answered ${res.status}`, attempt: n + 2, attempts: r.retries + 1, delayMs: delay, retryAfter: asked !== undefined });
+      await sleep(delay, signal);
+      continue;
+    }
+    return res;
+  }
+}
+
+/** `p`, or `signal`'s reason as soon as it aborts (what `p` does then is left to it). */
+export function abortable<T>(p: Promise<T>, signal?: AbortSignal): Promise<T> {
+  if (!signal) return p;
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }

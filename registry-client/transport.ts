@@ -1,9 +1,9 @@
 import { rootCertificates } from 'node:tls';
-import type { Readable } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { Agent, request } from './undici-lean.js';
 import { RegistryContentError, RegistryNetworkError, RegistryTlsError } from './errors.js';
-import { describeError, isTlsError } from './retry.js';
+import { describeError, formatMs, isTlsError, resolveTimeouts, TimeoutError, type ResolvedTimeouts, type TimeoutOptions } from './retry.js';
 import { isLoopbackRegistry } from './loopback.js';
 import { normaliseRegistry } from './reference.js';
 
@@ -39,7 +39,9 @@ export interface TransportOptions {
   /** Use this dispatcher for everything (tests pass undici's MockAgent). `ca`/insecure then do not apply. */
   dispatcher?: Dispatcher;
   userAgent?: string;
-  /** Time to wait for response headers / between body chunks (default 5 min each). */
+  /** Connect, response (first byte), idle and per-blob timeouts (retry.ts `DEFAULT_TIMEOUTS`). */
+  timeouts?: TimeoutOptions;
+  /** Older names of `timeouts.responseMs` and `timeouts.idleMs`; `timeouts` wins. */
   headersTimeoutMs?: number;
   bodyTimeoutMs?: number;
   /** Debug lines (method, URL without query, status). Never given a header or a body. */
@@ -70,21 +72,28 @@ export class Transport {
   private insecureAgent: Dispatcher | undefined;
   private readonly owned: Dispatcher[] = [];
 
+  readonly timeouts: ResolvedTimeouts;
+
   constructor(readonly options: TransportOptions = {}) {
     this.insecure = new Set((options.insecureRegistries ?? []).map((h) => normaliseRegistry(h)));
-    const timeouts = { headersTimeout: options.headersTimeoutMs ?? 300_000, bodyTimeout: options.bodyTimeoutMs ?? 300_000 };
+    this.timeouts = resolveTimeouts({
+      ...(options.headersTimeoutMs !== undefined ? { responseMs: options.headersTimeoutMs } : {}),
+      ...(options.bodyTimeoutMs !== undefined ? { idleMs: options.bodyTimeoutMs } : {}),
+      ...options.timeouts,
+    });
     if (options.dispatcher) {
       this.secureAgent = options.dispatcher;
     } else {
       const extra = options.ca === undefined ? [] : Array.isArray(options.ca) ? options.ca : [options.ca];
       const connect = extra.length ? { ca: [...rootCertificates, ...extra.map((c) => c.toString())] } : {};
-      this.secureAgent = new Agent({ ...timeouts, connect });
+      this.secureAgent = new Agent({ ...this.agentTimeouts(), connect: { ...connect, timeout: this.timeouts.connectMs } });
       this.owned.push(this.secureAgent);
     }
-    this.timeouts = timeouts;
   }
 
-  private readonly timeouts: { headersTimeout: number; bodyTimeout: number };
+  private agentTimeouts(): { headersTimeout: number; bodyTimeout: number } {
+    return { headersTimeout: this.timeouts.responseMs, bodyTimeout: this.timeouts.idleMs };
+  }
 
   isInsecure(host: string): boolean {
     return this.insecure.has(normaliseRegistry(host));
@@ -99,7 +108,7 @@ export class Transport {
     if (this.options.dispatcher) return this.options.dispatcher;
     if (url.protocol === 'https:' && this.isInsecure(hostOf(url))) {
       if (!this.insecureAgent) {
-        this.insecureAgent = new Agent({ ...this.timeouts, connect: { rejectUnauthorized: false } });
+        this.insecureAgent = new Agent({ ...this.agentTimeouts(), connect: { rejectUnauthorized: false, timeout: this.timeouts.connectMs } });
         this.owned.push(this.insecureAgent);
       }
       return this.insecureAgent;
@@ -110,8 +119,10 @@ export class Transport {
   /**
    * One request. GET and HEAD follow redirects (up to 5); `authorization` is sent only while
    * the URL's origin is `authOrigin` (the registry's) — a blob redirect to a storage host gets
-   * no credentials. Throws RegistryTlsError for TLS failures and passes other errors through
-   * (so a caller can tell a reset from a bad answer and retry).
+   * no credentials. Throws RegistryTlsError for TLS failures, TimeoutError when the connection,
+   * the answer or the request body does not move in time, `signal`'s reason when it aborts, and
+   * passes other errors through (so a caller can tell a reset from a bad answer and retry).
+   * The response body stays bound to `signal` and to the idle timeout.
    */
   async send(req: {
     method: string;
@@ -121,7 +132,9 @@ export class Transport {
     authOrigin?: string;
     body?: Body;
     followRedirects?: boolean;
+    signal?: AbortSignal;
   }): Promise<HttpResponse> {
+    req.signal?.throwIfAborted();
     let url = req.url;
     const follow = req.followRedirects ?? (req.method === 'GET' || req.method === 'HEAD');
     for (let hop = 0; ; hop++) {
@@ -132,17 +145,32 @@ export class Transport {
       const headers: Headers = { 'user-agent': this.options.userAgent ?? 'imgbuild-registry-client', ...req.headers };
       if (req.authorization && url.origin === (req.authOrigin ?? req.url.origin)) headers.authorization = req.authorization;
       // Only the first hop carries a body (redirects are followed for GET/HEAD only).
-      const body = hop > 0 ? undefined : typeof req.body === 'function' ? req.body() : req.body;
+      const given = hop > 0 ? undefined : typeof req.body === 'function' ? req.body() : req.body;
+      // A streamed request body that stops moving (the server no longer reads) aborts the request
+      // after the idle timeout, saying so. (undici's response timer also runs while a body is
+      // written, refreshed by each chunk: a bytes body, written at once, is covered by it.)
+      const local = new AbortController();
+      const body = given === undefined || typeof given === 'string' || given instanceof Uint8Array ? given : watchIdle(given, this.timeouts.idleMs, local);
+      const signal = req.signal ? AbortSignal.any([req.signal, local.signal]) : local.signal;
       let res: Dispatcher.ResponseData;
       try {
         res = await request(this.dispatcherFor(url), url, {
           method: req.method as Dispatcher.HttpMethod,
           headers,
           body,
+          signal,
+          headersTimeout: this.timeouts.responseMs,
+          bodyTimeout: this.timeouts.idleMs,
         });
       } catch (e) {
         if (body && typeof body === 'object' && 'destroy' in body) (body as Readable).destroy();
+        if (req.signal?.aborted) throw req.signal.reason;
+        if (local.signal.aborted) throw local.signal.reason;
         if (isTlsError(e)) throw new RegistryTlsError(hostOf(url), describeError(e), { cause: e });
+        const code = (e as { code?: unknown }).code;
+        const target = `${req.method} ${redact(url)}`;
+        if (code === 'UND_ERR_HEADERS_TIMEOUT') throw new TimeoutError('response', this.timeouts.responseMs, `no answer to ${target} within ${formatMs(this.timeouts.responseMs)}`);
+        if (code === 'UND_ERR_CONNECT_TIMEOUT') throw new TimeoutError('connect', this.timeouts.connectMs, `no connection to ${hostOf(url)} within ${formatMs(this.timeouts.connectMs)}`);
         throw e;
       }
       this.options.log?.(`${req.method} ${redact(url)} -> ${res.statusCode}`);
@@ -167,19 +195,85 @@ export function header(h: ResponseHeaders, name: string): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
-/** Read a JSON error body of a registry (`{"errors":[{code,message,detail}]}`); empty when there is none. */
-export async function readRegistryErrors(res: HttpResponse): Promise<{ code?: string; message?: string; detail?: unknown }[]> {
+/**
+ * The request body as undici will read it, with a watchdog: when no chunk is taken for `idleMs`
+ * (the server stopped reading), `controller` aborts with a TimeoutError.
+ */
+function watchIdle(source: Readable, idleMs: number, controller: AbortController): Readable {
+  let timer: NodeJS.Timeout | undefined;
+  const arm = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      // Bytes waiting that the server does not take: it stopped reading. Nothing waiting: our
+      // source is what is slow (a layer streamed from another registry, with its own timeouts).
+      if (watched.readableLength > 0 || watched.writableLength > 0) controller.abort(new TimeoutError('idle', idleMs, `the registry took no byte of the request body for ${formatMs(idleMs)}`));
+      else arm();
+    }, idleMs);
+    timer.unref?.();
+  };
+  const watched = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      arm();
+      done(null, chunk);
+    },
+  });
+  arm();
+  // Cleared once undici has read the whole body, not when the source ends (its last chunks may
+  // still wait in the buffer); from then on undici's response timeout runs.
+  watched.on('end', () => clearTimeout(timer));
+  source.on('error', (e) => watched.destroy(e));
+  watched.on('close', () => {
+    clearTimeout(timer);
+    if (!source.destroyed) source.destroy();
+  });
+  return source.pipe(watched);
+}
+
+/** The most of an error body we read: enough for any registry's JSON errors, never a flood. */
+export const MAX_ERROR_BODY_BYTES = 64 * 1024;
+
+/** A registry error as we keep it: its code, message and `detail` (as compact JSON text), each cut short. */
+export interface RegistryErrorEntry {
+  code?: string;
+  message?: string;
+  detail?: string;
+}
+
+/**
+ * Read a JSON error body of a registry (`{"errors":[{code,message,detail}]}`); empty when there
+ * is none, it is not JSON, or the body was already consumed. At most MAX_ERROR_BODY_BYTES are
+ * read: the rest is dropped with the connection (a registry sending gigabytes costs nothing).
+ */
+export async function readRegistryErrors(res: HttpResponse): Promise<RegistryErrorEntry[]> {
+  const body = res.body as Dispatcher.ResponseData['body'] & { bodyUsed?: boolean };
+  // Reading a body that was dumped or read makes undici throw from an event handler: never do.
+  if (body.bodyUsed || body.destroyed || body.readableEnded) return [];
+  const parts: Buffer[] = [];
+  let total = 0;
   try {
-    const text = await res.body.text();
+    for await (const chunk of body) {
+      parts.push(chunk as Buffer);
+      total += (chunk as Buffer).length;
+      if (total >= MAX_ERROR_BODY_BYTES) break; // leaving the loop destroys the body
+    }
+  } catch {
+    return [];
+  } finally {
+    if (!body.destroyed) body.destroy();
+  }
+  try {
+    const text = Buffer.concat(parts).subarray(0, MAX_ERROR_BODY_BYTES).toString('utf8');
     if (!text) return [];
     const parsed = JSON.parse(text) as { errors?: unknown };
-    if (Array.isArray(parsed.errors)) {
-      return parsed.errors.filter((e): e is { code?: string; message?: string } => !!e && typeof e === 'object').map((e) => ({
-        ...(typeof e.code === 'string' ? { code: e.code } : {}),
+    if (!Array.isArray(parsed.errors)) return [];
+    return parsed.errors.filter((e): e is { code?: unknown; message?: unknown; detail?: unknown } => !!e && typeof e === 'object').slice(0, 10).map((e) => {
+      const detail = e.detail === undefined || e.detail === null || e.detail === '' ? undefined : typeof e.detail === 'string' ? e.detail : JSON.stringify(e.detail);
+      return {
+        ...(typeof e.code === 'string' ? { code: e.code.slice(0, 100) } : {}),
         ...(typeof e.message === 'string' ? { message: e.message.slice(0, 500) } : {}),
-      }));
-    }
-    return [];
+        ...(detail ? { detail: detail.length > 300 ? `${detail.slice(0, 300)}…` : detail } : {}),
+      };
+    });
   } catch {
     return [];
   }

@@ -3,7 +3,15 @@ import type { Agent as UndiciAgent, Dispatcher } from 'undici';
 
 const require = createRequire(import.meta.url);
 
-type RequestOptions = { method: Dispatcher.HttpMethod; headers: Record<string, string>; body?: Dispatcher.DispatchOptions['body'] };
+type RequestOptions = {
+  method: Dispatcher.HttpMethod;
+  headers: Record<string, string>;
+  body?: Dispatcher.DispatchOptions['body'];
+  /** Per request (transport.ts timeouts): the response timeout, the idle timeout, and an abort. */
+  signal?: AbortSignal;
+  headersTimeout?: number;
+  bodyTimeout?: number;
+};
 
 /**
  * undici's Agent and `request`, loaded without its index: the index requires ~110 CommonJS files

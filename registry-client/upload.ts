@@ -2,16 +2,32 @@ import { createReadStream } from 'node:fs';
 import { pipeline, Transform, type Readable } from 'node:stream';
 import type { ScopeSet } from './auth/scope.js';
 import { pushScope, type RegistryClient, type RepositoryRef } from './client.js';
-import { DigestMismatchError, RegistryError, RegistryNetworkError } from './errors.js';
-import { backoffDelay, describeError, isNetworkError, isRetriableStatus, parseRetryAfter, sleep } from './retry.js';
-import { header, type HttpResponse } from './transport.js';
+import { DigestMismatchError, RegistryError, RegistryHttpError, RegistryNetworkError } from './errors.js';
+import { backoffDelay, blobDeadlineMs, describeError, formatMs, isNetworkError, isRetriableStatus, isTimeout, parseRetryAfter, sleep, TIMEOUT_HINT, TimeoutError } from './retry.js';
+import { header, hostOf, type HttpResponse } from './transport.js';
 import type { Digest } from '../oci/digest.js';
 
 /** The bytes of a blob to upload: a file, or a function opening a fresh stream of it from the start. */
 export type BlobSource = { path: string } | { open: () => Readable };
 
 export function openSource(src: BlobSource): Readable {
-  return 'path' in src ? createReadStream(src.path) : src.open();
+  const stream = 'path' in src ? createReadStream(src.path) : src.open();
+  // Registered first, so the mark is on the error before undici or a pipeline sees it.
+  stream.on('error', (e: unknown) => {
+    if (e && typeof e === 'object') (e as Record<symbol, boolean>)[FROM_SOURCE] = true;
+  });
+  return stream;
+}
+
+/** Marks an error of a blob's source (a file, a layer streamed from another registry): not the target registry's fault. */
+const FROM_SOURCE = Symbol('imgbuild.blobSourceError');
+
+/** The source's error somewhere in `e`'s cause chain (transport layers wrap it), if there is one. */
+function sourceError(e: unknown): Error | undefined {
+  for (let cur = e, depth = 0; cur && typeof cur === 'object' && depth < 6; cur = (cur as { cause?: unknown }).cause, depth++) {
+    if ((cur as Record<symbol, unknown>)[FROM_SOURCE] && cur instanceof Error) return cur;
+  }
+  return undefined;
 }
 
 export interface UploadOptions {
@@ -27,6 +43,8 @@ export interface UploadOptions {
    * A mount sends nothing and reports nothing.
    */
   onProgress?: (sent: number) => void;
+  /** Abort the upload (its requests, its waits): it then rejects with the signal's reason, after cancelling its session. */
+  signal?: AbortSignal;
 }
 
 export type UploadResult = { how: 'uploaded'; bytesSent: number } | { how: 'mounted' } | { how: 'exists' };
@@ -42,35 +60,40 @@ export function defaultChunkSize(registry: string): number {
   return registry === 'ghcr.io' ? GHCR_CHUNK_SIZE : 0;
 }
 
-class RetryableUploadError extends Error {
-  constructor(message: string, readonly retryAfterMs?: number) {
-    super(message);
-  }
-}
-
 /**
- * Upload one blob, surviving resets and 5xx: a broken monolithic PUT restarts with a new
- * upload session; a broken chunk resumes from the offset the registry confirms (or restarts).
+ * Upload one blob, surviving resets, timeouts and 5xx: a broken monolithic PUT restarts with a
+ * new upload session; a broken chunk resumes from the offset the registry confirms (or restarts).
  * A blob is committed only by the final PUT with `?digest=`, which the registry checks, so a
  * broken upload never leaves a half blob under the digest. Before each retry we HEAD the blob
  * in case the commit happened and only its answer was lost.
+ *
+ * This loop is the upload's only retry layer: its requests are sent with `retry: false` (a
+ * registry answering 503 to every POST gets `1 + retries` of them, not that squared). Each
+ * attempt must finish within `blobDeadlineMs` (a base plus the size at a minimum speed).
  */
 export async function uploadBlob(client: RegistryClient, repo: RepositoryRef, desc: { digest: Digest; size: number }, src: BlobSource, opts: UploadOptions): Promise<UploadResult> {
   const scopes = pushScope(repo, opts.mountFrom ? [opts.mountFrom] : []);
   const where = `${repo.registry}/${repo.repository}`;
   const what = `upload blob ${desc.digest} (${desc.size} bytes) to ${where}`;
+  const outer = opts.signal;
+  const limitMs = blobDeadlineMs(client.transport.timeouts, desc.size);
 
   let mountTried = false;
   let location: URL | undefined;
+  let timeouts = 0;
   for (let attempt = 0; ; attempt++) {
+    outer?.throwIfAborted();
     location = undefined;
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(new TimeoutError('blob', limitMs, `the upload did not finish within ${formatMs(limitMs)} (the blob timeout plus its size at the minimum speed)`)), limitMs);
+    const signal = outer ? AbortSignal.any([outer, deadline.signal]) : deadline.signal;
     try {
       // Start a session — or mount, whose 202 answer is a session to upload into.
       if (opts.mountFrom && !mountTried) {
         mountTried = true;
         const res = await client.request(repo.registry, {
           method: 'POST', path: `/v2/${repo.repository}/blobs/uploads/`, query: { mount: desc.digest, from: opts.mountFrom }, scopes,
-          headers: { 'content-length': '0' }, what: `mount blob ${desc.digest} from ${opts.mountFrom} into ${where}`,
+          headers: { 'content-length': '0' }, what: `mount blob ${desc.digest} from ${opts.mountFrom} into ${where}`, retry: false, signal,
         });
         if (res.status === 201) {
           await res.body.dump();
@@ -79,39 +102,87 @@ export async function uploadBlob(client: RegistryClient, repo: RepositoryRef, de
         location = await sessionLocation(client, repo, res, what);
       } else {
         const res = await client.request(repo.registry, {
-          method: 'POST', path: `/v2/${repo.repository}/blobs/uploads/`, scopes, headers: { 'content-length': '0' }, what,
+          method: 'POST', path: `/v2/${repo.repository}/blobs/uploads/`, scopes, headers: { 'content-length': '0' }, what, retry: false, signal,
         });
         location = await sessionLocation(client, repo, res, what);
       }
       const progress = opts.onProgress ? throttled(opts.onProgress) : undefined;
       progress?.(0);
       const sent = opts.chunkSize > 0 && desc.size > opts.chunkSize
-        ? await chunked(client, repo, desc, src, location, opts, scopes, what, progress)
-        : await monolithic(client, repo, desc, src, location, opts, scopes, what, progress);
+        ? await chunked(client, repo, desc, src, location, opts, scopes, what, signal, progress)
+        : await monolithic(client, repo, desc, src, location, opts, scopes, what, signal, progress);
       progress?.flush();
       return { how: 'uploaded', bytesSent: sent };
     } catch (e) {
-      const retryable = e instanceof RetryableUploadError || (!(e instanceof RegistryError) && isNetworkError(e)) || e instanceof RegistryNetworkError;
-      if (!retryable || attempt >= client.retry.retries) {
-        if (location) await cancelSession(client, repo, location, scopes, what);
-        if (e instanceof RetryableUploadError) throw new RegistryError('registry-http', `${what}: gave up after ${attempt + 1} attempts: ${e.message}`);
-        if (e instanceof RegistryError) throw e;
-        if (isNetworkError(e)) throw new RegistryNetworkError(repo.registry, what, describeError(e), { cause: e });
-        // Anything else comes from the blob's source (a missing file, a failing stream).
-        throw new RegistryError('push-input', `${what}: cannot read the blob: ${describeError(e)}`, undefined, { cause: e });
-      }
       if (location) await cancelSession(client, repo, location, scopes, what);
-      await sleep(e instanceof RetryableUploadError && e.retryAfterMs !== undefined ? e.retryAfterMs : backoffDelay(client.retry, attempt + 1));
-      // The commit may have happened with only its answer lost.
-      if ((await client.blobExists(repo, desc.digest, scopes)).exists) return { how: 'exists' };
+      if (outer?.aborted) throw outer.reason;
+      // The blob's source failed (a file, another registry's stream): its own error, with its
+      // own code and host, not a fault of the registry we push to; not retried here.
+      const fromSource = deadline.signal.aborted ? undefined : sourceError(e);
+      if (fromSource) {
+        if (typeof (fromSource as { code?: unknown }).code === 'string' && 'hint' in fromSource) throw fromSource;
+        throw new RegistryError('push-input', `${what}: cannot read the blob: ${describeError(fromSource)}`, undefined, { cause: fromSource });
+      }
+      const err = deadline.signal.aborted ? deadline.signal.reason : e;
+      const timedOut = isTimeout(err) && !(err instanceof TimeoutError && err.kind === 'blob');
+      if (timedOut) timeouts++;
+      const retryable = (err instanceof RetryableUploadError || (!(err instanceof RegistryError) && isNetworkError(err)) || err instanceof RegistryNetworkError)
+        && !(err instanceof TimeoutError && err.kind === 'blob');
+      if (!retryable || attempt >= client.retry.retries || timeouts > client.retry.timeoutRetries) {
+        const tries = attempt + 1;
+        if (err instanceof RetryableUploadError && err.status === 0) throw new RegistryError('registry-http', `${what}: gave up after ${tries} attempts: ${err.message}`);
+        if (err instanceof RetryableUploadError) {
+          throw new RegistryHttpError(err.host, err.method, err.path, err.status, err.errors, `${what}: gave up after ${tries} attempt${tries === 1 ? '' : 's'}`);
+        }
+        if (err instanceof RegistryError) throw err;
+        if (isNetworkError(err) || err instanceof TimeoutError) {
+          const host = location ? hostOf(location) : repo.registry;
+          throw new RegistryNetworkError(host, what, `${describeError(err)}${tries > 1 ? ` (${tries} attempts)` : ''}`, { cause: err, ...(isTimeout(err) ? { hint: TIMEOUT_HINT } : {}) });
+        }
+        // Anything else comes from the blob's source (a missing file, a failing stream).
+        throw new RegistryError('push-input', `${what}: cannot read the blob: ${describeError(err)}`, undefined, { cause: err });
+      }
+      const asked = err instanceof RetryableUploadError ? err.retryAfterMs : undefined;
+      const delay = asked ?? backoffDelay(client.retry, attempt + 1);
+      client.notifyRetry({
+        what, reason: err instanceof RetryableUploadError ? err.message : describeError(err instanceof RegistryNetworkError && err.cause ? err.cause : err),
+        attempt: attempt + 2, attempts: (timedOut ? client.retry.timeoutRetries : client.retry.retries) + 1, delayMs: delay, retryAfter: asked !== undefined,
+      });
+      await sleep(delay, outer);
+      // Without a session nothing was committed; with one, the commit may have happened with only
+      // its answer lost. One HEAD, not retried: a registry that cannot answer it gets the blob
+      // again, which is always right.
+      if (!location) continue;
+      const there = await client.blobExists(repo, desc.digest, scopes, { retry: false, ...(outer ? { signal: outer } : {}) }).catch(() => {
+        if (outer?.aborted) throw outer.reason;
+        return { exists: false };
+      });
+      if (there.exists) return { how: 'exists' };
+    } finally {
+      clearTimeout(timer);
     }
   }
 }
 
-/** Best effort: drop a broken upload session so the registry does not keep its partial bytes around. */
+/** A status worth another upload attempt (429, 5xx), with what the registry said. */
+class RetryableUploadError extends Error {
+  constructor(
+    message: string,
+    readonly host: string,
+    readonly method: string,
+    readonly path: string,
+    readonly status: number,
+    readonly errors: readonly { code?: string; message?: string; detail?: string }[],
+    readonly retryAfterMs?: number,
+  ) {
+    super(message);
+  }
+}
+
+/** Best effort: drop a broken upload session so the registry does not keep its partial bytes around (5 s at most, even after an abort). */
 async function cancelSession(client: RegistryClient, repo: RepositoryRef, location: URL, scopes: ScopeSet, what: string): Promise<void> {
   try {
-    const res = await client.request(repo.registry, { method: 'DELETE', url: location, scopes, what: `${what}: cancel broken session`, retry: false });
+    const res = await client.request(repo.registry, { method: 'DELETE', url: location, scopes, what: `${what}: cancel broken session`, retry: false, signal: AbortSignal.timeout(5_000) });
     await res.body.dump();
   } catch {
     // The session may be gone already; the registry purges stale ones anyway.
@@ -120,16 +191,28 @@ async function cancelSession(client: RegistryClient, repo: RepositoryRef, locati
 
 async function sessionLocation(client: RegistryClient, repo: RepositoryRef, res: HttpResponse, what: string): Promise<URL> {
   if (res.status !== 202) {
-    if (isRetriableStatus(res.status)) {
-      await res.body.dump();
-      throw new RetryableUploadError(`starting an upload answered ${res.status}`);
-    }
+    if (isRetriableStatus(res.status)) throw await retryable(client, repo, res, 'POST');
     throw await client.httpError(repo.registry, 'POST', res, what);
   }
-  await res.body.dump();
   const loc = header(res.headers, 'location');
-  if (!loc) throw await client.httpError(repo.registry, 'POST', res, `${what}: the registry gave no upload Location`);
-  return new URL(loc, res.url);
+  if (!loc) {
+    const err = await client.httpError(repo.registry, 'POST', res, what, 'the registry opened an upload without saying where to send it (no Location header): it does not follow the distribution API here');
+    throw new RegistryHttpError(err.registry, 'POST', err.path, res.status, err.errors, `${what}: the registry answered 202 with no upload Location`, err.hint);
+  }
+  await res.body.dump();
+  try {
+    return new URL(loc, res.url);
+  } catch {
+    throw new RegistryHttpError(hostOf(res.url), 'POST', res.url.pathname, res.status, [], `${what}: the upload Location ${JSON.stringify(loc.slice(0, 200))} is not a URL`);
+  }
+}
+
+/** The error for a retriable status of an upload request (the registry's own error read, capped). */
+async function retryable(client: RegistryClient, repo: RepositoryRef, res: HttpResponse, method: string): Promise<RetryableUploadError> {
+  const wait = parseRetryAfter(res.headers['retry-after'], client.retry.maxRetryAfterMs);
+  const err = await client.httpError(repo.registry, method, res, '');
+  const detail = err.errors.map((x) => [x.code, x.message].filter(Boolean).join(': ')).join('; ');
+  return new RetryableUploadError(`${method} answered ${res.status}${detail ? ` (${detail})` : ''}`, err.registry, method, err.path, res.status, err.errors as RetryableUploadError['errors'], wait);
 }
 
 function withDigest(location: URL, digest: Digest): URL {
@@ -140,11 +223,7 @@ function withDigest(location: URL, digest: Digest): URL {
 
 async function judge(client: RegistryClient, repo: RepositoryRef, res: HttpResponse, method: string, ok: number[], what: string): Promise<void> {
   if (ok.includes(res.status)) return;
-  if (isRetriableStatus(res.status)) {
-    const wait = parseRetryAfter(res.headers['retry-after'], client.retry.maxRetryAfterMs);
-    await res.body.dump();
-    throw new RetryableUploadError(`${method} answered ${res.status}`, wait);
-  }
+  if (isRetriableStatus(res.status)) throw await retryable(client, repo, res, method);
   throw await client.httpError(repo.registry, method, res, what);
 }
 
@@ -194,9 +273,9 @@ function countedSource(src: BlobSource, progress: Throttled): Readable {
 }
 
 /** One PUT with the whole blob streamed as its body (Content-Length known, nothing buffered). */
-async function monolithic(client: RegistryClient, repo: RepositoryRef, desc: { digest: Digest; size: number }, src: BlobSource, location: URL, opts: UploadOptions, scopes: ScopeSet, what: string, progress?: Throttled): Promise<number> {
+async function monolithic(client: RegistryClient, repo: RepositoryRef, desc: { digest: Digest; size: number }, src: BlobSource, location: URL, opts: UploadOptions, scopes: ScopeSet, what: string, signal: AbortSignal, progress?: Throttled): Promise<number> {
   const res = await client.request(repo.registry, {
-    method: 'PUT', url: withDigest(location, desc.digest), scopes, what, retry: false,
+    method: 'PUT', url: withDigest(location, desc.digest), scopes, what, retry: false, signal,
     headers: { 'content-type': 'application/octet-stream', 'content-length': String(desc.size) },
     body: () => (progress ? countedSource(src, progress) : openSource(src)),
   }).catch((e: unknown) => {
@@ -222,7 +301,7 @@ function sizeMismatch(e: unknown, desc: { digest: Digest; size: number }, what: 
  * registry reports for the session (GET on the upload URL); if the session is gone, the caller
  * restarts with a new one.
  */
-async function chunked(client: RegistryClient, repo: RepositoryRef, desc: { digest: Digest; size: number }, src: BlobSource, start: URL, opts: UploadOptions, scopes: ScopeSet, what: string, progress?: Throttled): Promise<number> {
+async function chunked(client: RegistryClient, repo: RepositoryRef, desc: { digest: Digest; size: number }, src: BlobSource, start: URL, opts: UploadOptions, scopes: ScopeSet, what: string, signal: AbortSignal, progress?: Throttled): Promise<number> {
   let location = start;
   let offset = 0;
   let sent = 0;
@@ -242,7 +321,7 @@ async function chunked(client: RegistryClient, repo: RepositoryRef, desc: { dige
       const part = chunk.subarray(offset - chunkStart);
       try {
         const res = await client.request(repo.registry, {
-          method: 'PATCH', url: location, scopes, what, retry: false,
+          method: 'PATCH', url: location, scopes, what, retry: false, signal,
           headers: { 'content-type': 'application/octet-stream', 'content-length': String(part.length), 'content-range': `${offset}-${offset + part.length - 1}` },
           body: part,
         });
@@ -256,18 +335,22 @@ async function chunked(client: RegistryClient, repo: RepositoryRef, desc: { dige
         progress?.(offset);
         failures = 0;
       } catch (e) {
+        if (signal.aborted) throw e;
         const transient = e instanceof RetryableUploadError || e instanceof RegistryNetworkError || (!(e instanceof RegistryError) && isNetworkError(e));
         if (!transient || ++failures > client.retry.retries) throw e;
-        await sleep(e instanceof RetryableUploadError && e.retryAfterMs !== undefined ? e.retryAfterMs : backoffDelay(client.retry, failures));
-        const status = await uploadStatus(client, repo, location, scopes, what);
-        if (!status) throw new RetryableUploadError('the upload session is gone');
+        const delay = e instanceof RetryableUploadError && e.retryAfterMs !== undefined ? e.retryAfterMs : backoffDelay(client.retry, failures);
+        client.notifyRetry({ what: `${what}: chunk at ${offset}`, reason: e instanceof Error ? describeError(e) : String(e), attempt: failures + 1, attempts: client.retry.retries + 1, delayMs: delay, retryAfter: e instanceof RetryableUploadError && e.retryAfterMs !== undefined });
+        await sleep(delay, signal);
+        const status = await uploadStatus(client, repo, location, scopes, what, signal);
+        const gone = (why: string) => new RetryableUploadError(why, hostOf(location), 'PATCH', location.pathname, 0, []);
+        if (!status) throw gone('the upload session is gone');
         location = status.location;
-        if (status.offset < chunkStart) throw new RetryableUploadError('the registry lost bytes of an earlier chunk');
+        if (status.offset < chunkStart) throw gone('the registry lost bytes of an earlier chunk');
         offset = status.offset;
       }
     }
     const res = await client.request(repo.registry, {
-      method: 'PUT', url: withDigest(location, desc.digest), scopes, what, retry: false, headers: { 'content-length': '0' },
+      method: 'PUT', url: withDigest(location, desc.digest), scopes, what, retry: false, headers: { 'content-length': '0' }, signal,
     });
     await judge(client, repo, res, 'PUT', [201, 204], what);
     checkCommitted(res, desc, what);
@@ -285,8 +368,8 @@ function confirmedEnd(res: HttpResponse, fallback: number): number {
 }
 
 /** GET on an upload URL: where the session stands (204 + Range), or undefined if it is gone. */
-async function uploadStatus(client: RegistryClient, repo: RepositoryRef, location: URL, scopes: ScopeSet, what: string): Promise<{ offset: number; location: URL } | undefined> {
-  const res = await client.request(repo.registry, { method: 'GET', url: location, scopes, what: `${what}: upload status` });
+async function uploadStatus(client: RegistryClient, repo: RepositoryRef, location: URL, scopes: ScopeSet, what: string, signal: AbortSignal): Promise<{ offset: number; location: URL } | undefined> {
+  const res = await client.request(repo.registry, { method: 'GET', url: location, scopes, what: `${what}: upload status`, retry: false, signal });
   await res.body.dump();
   if (res.status !== 204 && res.status !== 200) return undefined;
   const loc = header(res.headers, 'location');

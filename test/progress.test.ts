@@ -435,7 +435,8 @@ async function tinyRegistry(t: { after: (fn: () => Promise<void>) => void }): Pr
         blobs.set(digest, held);
         return end(201, { 'docker-content-digest': digest });
       }
-      if (req.method === 'PUT' && url.pathname.includes('/manifests/')) return end(201);
+      // As registries do: the digest of what was stored (a push reads back a manifest answered without it).
+      if (req.method === 'PUT' && url.pathname.includes('/manifests/')) return end(201, { 'docker-content-digest': `sha256:${createHash('sha256').update(body).digest('hex')}` });
       end(404);
     });
   });

@@ -13,7 +13,7 @@ import { defaultOutputPath, writeImage, type OutputFormat } from '../transports/
 import { cliBuildContext } from './context.js';
 import { loadCliSpec, readPrevious, type StoreFlags } from './common.js';
 import { printJson } from './print.js';
-import { chunkSizeOf, lazyClient, type RegistryFlags } from './registry-flags.js';
+import { chunkSizeOf, fromImageReference, lazyClient, timeoutOptions, type RegistryFlags } from './registry-flags.js';
 import type { BuildDocument } from './documents.js';
 import { SCHEMA_VERSION } from './schema-version.js';
 import { formatPush, pushSummary, type PushSummary } from './push-summary.js';
@@ -44,15 +44,19 @@ export async function runBuild(specFile: string, flags: BuildFlags): Promise<voi
   // One registry client for the base pull and the push, so one token serves both.
   const { parseReference } = flags.push ? await import('../../registry-client/index.js') : { parseReference: undefined };
   const pushRef = flags.push ? parseReference!(flags.push) : undefined;
-  const client = lazyClient(flags, pushRef?.registry);
+  // --creds is for the push target and for the registry of the spec's fromImage (a private base
+  // image), which is known once the spec is read: the client is made after that.
+  let spec: ResolvedSpec | undefined;
+  const client = lazyClient(flags, () => [pushRef?.registry, spec ? fromImageReference(spec) : undefined]);
   const progress = cliProgress();
   try {
     // Bad flags are refused before the build, not after it.
     if (pushRef) chunkSizeOf(flags);
+    timeoutOptions(flags);
     if (flags.json && flags.stream) throw new ImgbuildError('usage', '--json and --stream both write to stdout', 'drop --json (the summary goes to stderr), or write a file with -o instead of --stream');
     if (flags.plan && flags.previous) throw new ImgbuildError('usage', '--plan and --previous cannot be used together', 'make the plan with `imgbuild plan --previous <image> --json`, then build with --plan alone');
     const sbomFormats = flags.sbom ? (await import('../sbom/index.js')).parseSbomFormats(flags.sbom) : [];
-    const spec = withCliMetadata(await loadCliSpec(specFile, flags), flags, process.env);
+    spec = withCliMetadata(await loadCliSpec(specFile, flags), flags, process.env);
     // Installed once the spec is loaded: until then a signal ends the process as it would any
     // program (nothing is written while a spec loads), even a spec stuck in an endless loop.
     process.on('SIGINT', onSigint);
@@ -108,7 +112,9 @@ export async function runBuild(specFile: string, flags: BuildFlags): Promise<voi
     let pushed: PushSummary | undefined;
     if (pushRef) {
       const { pushImage } = await import('../transports/registry.js');
-      const result = await pushImage(await client.get(), pushRef, artifact, { tags: flags.tag ?? [], chunkSize: chunkSizeOf(flags), ...pushProgress(progress, pushRef.toString()) });
+      // Ctrl-C stops the push: uploads cancelled, no manifest put, no tag moved, exit 130.
+      const result = await pushImage(await client.get(), pushRef, artifact, { tags: flags.tag ?? [], chunkSize: chunkSizeOf(flags), signal: abort.signal, ...pushProgress(progress, pushRef.toString()) });
+      abort.signal.throwIfAborted();
       progress.onEvent({ phase: 'pushed', ...result });
       if (referrers.length > 0) {
         const { pushReferrers } = await import('../transports/referrers.js');
@@ -180,6 +186,7 @@ async function readPlanFile(file: string): Promise<{ value: unknown; file: strin
 }
 
 type Built = Build | IndexBuild;
+
 
 /** The one image a docker-archive or a stream can hold: a multi-platform build must have made exactly one. */
 function onePlatform(built: Built): Image {

@@ -1,6 +1,6 @@
-import { login, normaliseRegistry, parseUserPass } from '../../registry-client/index.js';
+import { formatRetryNotice, login, normaliseRegistry, parseUserPass } from '../../registry-client/index.js';
 import { ImgbuildError } from '../errors.js';
-import { insecureRegistries, type RegistryFlags } from './registry-flags.js';
+import { insecureRegistries, timeoutOptions, type RegistryFlags } from './registry-flags.js';
 import { readFile } from 'node:fs/promises';
 import { printJson } from './print.js';
 import type { LoginDocument } from './documents.js';
@@ -28,6 +28,8 @@ export async function runLogin(registry: string, flags: LoginFlags): Promise<voi
   const { storedIn } = await login(registry, creds, {
     insecureRegistries: insecureRegistries(flags),
     ca: ca.length > 0 ? ca : undefined,
+    timeouts: timeoutOptions(flags),
+    onRetry: (n) => void process.stderr.write(`waiting: ${formatRetryNotice(n)}\n`),
   });
   if (flags.json) {
     const doc: LoginDocument = { schemaVersion: SCHEMA_VERSION, registry: normaliseRegistry(registry), username: creds.username, storedIn };

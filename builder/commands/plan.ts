@@ -2,7 +2,7 @@ import { planImage, formatImagePlan } from '../build/plan.js';
 import { specClosure, specStore } from '../build/build-image.js';
 import { specAndBase } from '../build/architecture.js';
 import { cliBuildContext } from './context.js';
-import { lazyClient, type RegistryFlags } from './registry-flags.js';
+import { fromImageReference, lazyClient, type RegistryFlags } from './registry-flags.js';
 import { loadCliSpec, readPrevious, type StoreFlags } from './common.js';
 import { printJson } from './print.js';
 import type { PlanDocument } from './documents.js';
@@ -11,7 +11,8 @@ import { SCHEMA_VERSION } from './schema-version.js';
 /** `imgbuild plan`: the plan `build` follows (the same function), base-image layers included. */
 export async function runPlan(specFile: string, flags: StoreFlags & RegistryFlags & { json?: boolean; previous?: string }): Promise<void> {
   const given = await loadCliSpec(specFile, flags);
-  const client = lazyClient(flags);
+  // --creds is for the registry of fromImage, the one registry a plan reads (besides --previous).
+  const client = lazyClient(flags, [fromImageReference(given)]);
   try {
     const ctx = cliBuildContext({ registry: client.get });
     const store = await specStore(given, ctx);

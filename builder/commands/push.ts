@@ -7,7 +7,7 @@ import { printJson } from './print.js';
 import type { PushDocument } from './documents.js';
 import { cliProgress } from './progress.js';
 import { formatPush, pushSummary, type PushSummary } from './push-summary.js';
-import { chunkSizeOf, lazyClient, type RegistryFlags } from './registry-flags.js';
+import { chunkSizeOf, lazyClient, timeoutOptions, type RegistryFlags } from './registry-flags.js';
 import { SCHEMA_VERSION } from './schema-version.js';
 
 interface PushFlags extends RegistryFlags {
@@ -26,13 +26,23 @@ export async function runPush(image: string, reference: string, flags: PushFlags
   const target = reference.startsWith('docker://') ? reference.slice('docker://'.length) : reference;
   const ref = parseReference(target);
   chunkSizeOf(flags);
+  timeoutOptions(flags);
   const client = lazyClient(flags, ref.registry);
   const progress = cliProgress();
+  // As build --push: the first Ctrl-C (or SIGTERM) stops the push before any tag moves, a second exits at once.
+  const abort = new AbortController();
+  const onSignal = () => {
+    if (abort.signal.aborted) process.exit(130);
+    abort.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   try {
     // A multi-platform image is pushed whole: every platform's image, then the index.
     const source = await openArtifact(image, { registry: client.get });
     const { pushImage } = await import('../transports/registry.js');
-    const result = await pushImage(await client.get(), ref, source, { tags: flags.tag ?? [], chunkSize: chunkSizeOf(flags), ...pushProgress(progress, ref.toString()) });
+    const result = await pushImage(await client.get(), ref, source, { tags: flags.tag ?? [], chunkSize: chunkSizeOf(flags), signal: abort.signal, ...pushProgress(progress, ref.toString()) });
+    abort.signal.throwIfAborted();
     progress.onEvent({ phase: 'pushed', ...result });
     progress.close();
     const summary = pushSummary(result, ref, flags.tag ?? []);
@@ -50,6 +60,8 @@ export async function runPush(image: string, reference: string, flags: PushFlags
   } finally {
     progress.close();
     await client.close();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
   }
 }
 

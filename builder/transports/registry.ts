@@ -32,10 +32,20 @@ export async function readRegistryImage(client: RegistryClient, reference: strin
   return withCode(() => openManifest(ref.target, ref.tag ? [`${ref.name}:${ref.tag}`] : []));
 }
 
-/** A blob's bytes, requested when first read. */
+/**
+ * A blob's bytes, requested when first read. A body that breaks or stops coming (the idle
+ * timeout) is an error[network] naming the blob, not a bare socket error.
+ */
 async function* blobChunks(client: RegistryClient, repo: { registry: string; repository: string }, digest: Digest): AsyncGenerator<Buffer> {
   const res = await withCode(() => client.getBlob(repo, digest));
-  for await (const chunk of res.body) yield chunk as Buffer;
+  try {
+    for await (const chunk of res.body) yield chunk as Buffer;
+  } catch (err) {
+    if (err instanceof ImgbuildError) throw err;
+    const { describeError } = await import('../../registry-client/retry.js');
+    throw new ImgbuildError('network', `get blob ${digest} from ${repo.registry}/${repo.repository}: the download broke off: ${describeError(err)}`,
+      'try again; if the registry is slow rather than broken, allow it longer (--idle-timeout)', { cause: err });
+  }
 }
 
 /** Registry errors carry a code and a hint already: keep them, as ImgbuildErrors, so every caller sees one error shape. */
@@ -48,7 +58,7 @@ async function withCode<T>(f: () => Promise<T>): Promise<T> {
   }
 }
 
-export interface PushImageOptions extends Pick<PushOptions, 'chunkSize' | 'concurrency' | 'onBlob' | 'onStart' | 'onBlobProgress'> {
+export interface PushImageOptions extends Pick<PushOptions, 'chunkSize' | 'concurrency' | 'onBlob' | 'onStart' | 'onBlobProgress' | 'signal'> {
   /** More tags for the same manifest, pushed after it. */
   tags?: readonly string[];
 }

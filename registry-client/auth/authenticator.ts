@@ -1,5 +1,6 @@
 import { RegistryAuthError, RegistryContentError, RegistryNetworkError } from '../errors.js';
 import { hostOf, readCapped, redact, type Transport } from '../transport.js';
+import { resolveRetry, withRetries, type RetryContext } from '../retry.js';
 import { parseChallenges, type Challenge } from './challenge.js';
 import { describeCredential, type Credential, type CredentialProvider } from './credentials.js';
 import { ScopeSet } from './scope.js';
@@ -8,10 +9,24 @@ interface CachedToken {
   token: string;
   scopes: ScopeSet;
   expiresAt: number;
+  lifetimeMs: number;
 }
 
-/** Tokens are refreshed this long before they expire, so a request never carries one that dies in flight. */
-const EXPIRY_MARGIN_MS = 10_000;
+/**
+ * A token is replaced this long before it expires, so a request never carries one that dies in
+ * flight: a tenth of its lifetime, at most 10 s (a 5-minute token is used for 4 min 50 s, a
+ * 10-second one for 9 s; a fixed 10 s margin made every token of 10 s or less useless at once).
+ */
+export function expiryMarginMs(lifetimeMs: number): number {
+  return Math.min(10_000, lifetimeMs / 10);
+}
+
+export interface AuthenticatorOptions {
+  /** How token requests are retried (and whom a wait is told): the client's own policy. */
+  retry?: RetryContext;
+  /** The hint for a registry that refused an anonymous request (see RegistryClientOptions.loginHint). */
+  loginHint?: (registry: string) => string;
+}
 
 /**
  * Authorization for one registry. It learns the registry's scheme from a challenge (`/v2/`
@@ -37,6 +52,7 @@ export class Authenticator {
     private readonly transport: Transport,
     private readonly credentials: CredentialProvider,
     private readonly now: () => number = Date.now,
+    private readonly options: AuthenticatorOptions = {},
   ) {}
 
   /** Record what the registry answered to an unauthenticated `/v2/` (undefined header = open registry). */
@@ -99,7 +115,7 @@ export class Authenticator {
       `${what}: ${this.registry} ${verb} ${scopeText} (HTTP ${status}${registryErrors ? `: ${registryErrors}` : ''}) using ${who}`,
       this.registry, status, cred?.source ?? 'anonymous', scopes.toArray(),
       cred ? `check that this credential may ${scopes.size ? 'do that' : 'log in'}, or log in again (imgbuild login ${this.registry})`
-        : `log in first (imgbuild login ${this.registry}) or pass --creds user:password`,
+        : this.options.loginHint?.(this.registry) ?? `log in first (imgbuild login ${this.registry})`,
     );
   }
 
@@ -115,7 +131,7 @@ export class Authenticator {
 
   private async token(ch: Challenge, scopes: ScopeSet): Promise<CachedToken> {
     const now = this.now();
-    this.tokens = this.tokens.filter((t) => t.expiresAt - EXPIRY_MARGIN_MS > now);
+    this.tokens = this.tokens.filter((t) => t.expiresAt - expiryMarginMs(t.lifetimeMs) > now);
     const hit = this.tokens.find((t) => t.scopes.covers(scopes));
     if (hit) return hit;
     const ask = new ScopeSet(scopes.toArray()).addAll(this.demanded);
@@ -157,29 +173,34 @@ export class Authenticator {
       throw fail(undefined, `the token endpoint is not HTTPS and ${hostOf(realmUrl)} is neither an insecure registry nor on the loopback`);
     }
     const service = ch.params.service;
-    let res;
-    try {
+    const send = () => {
       if (cred?.kind === 'identity-token') {
         const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: cred.token, client_id: 'imgbuild' });
         if (service) form.set('service', service);
         if (scopes.size) form.set('scope', scopes.toString());
-        res = await this.transport.send({ method: 'POST', url: realmUrl, headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form.toString() });
-      } else {
-        const url = new URL(realmUrl);
-        if (service) url.searchParams.set('service', service);
-        for (const s of scopes.toArray()) url.searchParams.append('scope', s);
-        if (cred?.kind === 'basic') url.searchParams.set('account', cred.username);
-        const authorization = cred?.kind === 'basic' ? `Basic ${Buffer.from(`${cred.username}:${cred.password}`, 'utf8').toString('base64')}` : undefined;
-        res = await this.transport.send({ method: 'GET', url, ...(authorization ? { authorization, authOrigin: url.origin } : {}) });
+        return this.transport.send({ method: 'POST', url: realmUrl, headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form.toString() });
       }
+      const url = new URL(realmUrl);
+      if (service) url.searchParams.set('service', service);
+      for (const s of scopes.toArray()) url.searchParams.append('scope', s);
+      if (cred?.kind === 'basic') url.searchParams.set('account', cred.username);
+      const authorization = cred?.kind === 'basic' ? `Basic ${Buffer.from(`${cred.username}:${cred.password}`, 'utf8').toString('base64')}` : undefined;
+      return this.transport.send({ method: 'GET', url, ...(authorization ? { authorization, authOrigin: url.origin } : {}) });
+    };
+    // Retried like every other request (resets, timeouts, 429, 5xx): one 503 of a token service
+    // must not fail a push that the registry itself would take.
+    const retry = this.options.retry ?? { retry: resolveRetry() };
+    let res;
+    try {
+      res = await withRetries(retry, `token request to ${realmText}`, hostOf(realmUrl), true, send);
     } catch (e) {
-      if (e instanceof RegistryAuthError) throw e;
+      if (e instanceof RegistryAuthError || e instanceof RegistryNetworkError) throw e;
       if ((e as { code?: string }).code === 'tls') throw e;
       throw new RegistryNetworkError(hostOf(realmUrl), `token request to ${realmText}`, (e as Error).message, { cause: e });
     }
     if (res.status !== 200) {
       await res.body.dump();
-      throw fail(res.status, `HTTP ${res.status}`);
+      throw fail(res.status, `HTTP ${res.status}${res.status >= 500 || res.status === 429 ? ` (after ${retry.retry.retries + 1} attempts)` : ''}`);
     }
     let json: { token?: unknown; access_token?: unknown; expires_in?: unknown };
     try {
@@ -193,7 +214,7 @@ export class Authenticator {
     if (!token) throw fail(200, 'the answer has neither "token" nor "access_token"');
     const expiresIn = typeof json.expires_in === 'number' && json.expires_in > 0 ? json.expires_in : 60;
     // Count from our own clock, not `issued_at`: the token server's clock may be off.
-    return { token, scopes, expiresAt: this.now() + expiresIn * 1000 };
+    return { token, scopes, expiresAt: this.now() + expiresIn * 1000, lifetimeMs: expiresIn * 1000 };
   }
 }
 
