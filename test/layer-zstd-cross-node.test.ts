@@ -4,48 +4,18 @@
 // through scripts/install-nodes.sh, cached between runs (as test/repro-cross-node.test.ts).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { runCommand } from './helpers/cli.js';
-import { cliPath, repoRoot } from './helpers/paths.js';
+import { cliPath } from './helpers/paths.js';
 import { tempDir } from './helpers/tmp.js';
 import { needTool, unavailable } from './helpers/tools.js';
+import { NODE_MAJORS as MAJORS, nodeBinaries } from './helpers/nodes.js';
+import { zstdExample } from './helpers/zstd-example.js';
 
-const MAJORS = ['20', '22', '24'];
 /** examples/hello with compressor zstd (test/layer-zstd-tools.test.ts pins the same digest). */
 const HELLO_ZSTD_DIGEST = 'sha256:4b7e3045157fdc1f42ff516858579e952326b27d5819c5e49fa3c29213545168';
 const work = await tempDir('imgbuild-zstd-nodes-');
-
-async function nodeBinaries(): Promise<Map<string, string>> {
-  const own = process.versions.node.split('.')[0]!;
-  const nodes = new Map<string, string>([[own, process.execPath]]);
-  const others = MAJORS.filter((m) => m !== own);
-  const r = await runCommand('bash', [join(repoRoot, 'scripts/install-nodes.sh'), ...others]);
-  if (r.code !== 0) throw new Error(`scripts/install-nodes.sh ${others.join(' ')} failed (needs the npm registry):\n${r.stderr}`);
-  for (const line of r.stdout.toString().trim().split('\n')) {
-    const [major, bin] = line.split(' ');
-    nodes.set(major!, bin!);
-  }
-  assert.deepEqual([...nodes.keys()].sort(), MAJORS);
-  return nodes;
-}
-
-/** A copy of examples/<name> whose spec says compressor zstd (busybox: with its store made). */
-async function zstdExample(name: 'hello' | 'busybox'): Promise<string> {
-  const dir = join(work, name);
-  await cp(join(repoRoot, 'examples', name), dir, { recursive: true, filter: (src) => name !== 'busybox' || !src.endsWith('/store') });
-  if (name === 'hello') {
-    const spec = join(dir, 'image.ts');
-    await writeFile(spec, (await readFile(spec, 'utf8')).replace("architecture: 'amd64',", "architecture: 'amd64',\n  compressor: 'zstd',"));
-  } else {
-    const r = await runCommand('bash', [join(dir, 'make-store.sh')]);
-    assert.equal(r.code, 0, r.stderr);
-    const spec = join(dir, 'image.yaml');
-    await writeFile(spec, (await readFile(spec, 'utf8')).replace('architecture: amd64', 'architecture: amd64\ncompressor: zstd'));
-  }
-  return dir;
-}
 
 test('zstd images built with Node 20 (WebAssembly encoder), 22 and 24 (node:zlib): one manifest digest each', async (t) => {
   if (!needTool(t, 'busybox')) return;
@@ -55,7 +25,7 @@ test('zstd images built with Node 20 (WebAssembly encoder), 22 and 24 (node:zlib
   } catch (e) {
     return void unavailable(t, (e as Error).message);
   }
-  const examples: [string, string][] = [['hello', await zstdExample('hello')], ['busybox', await zstdExample('busybox')]];
+  const examples: [string, string][] = [['hello', await zstdExample('hello', join(work, 'hello'))], ['busybox', await zstdExample('busybox', join(work, 'busybox'))]];
   const zstdModule = pathToFileURL(join(cliPath, '../layer/zstd.js')).href;
   const digests = new Map<string, Map<string, string>>(examples.map(([name]) => [name, new Map()]));
   for (const [major, node] of [...nodes].sort()) {

@@ -5,13 +5,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runCli, runCommand, tool } from './helpers/cli.js';
-import { repoRoot } from './helpers/paths.js';
 import { runImage } from './helpers/runc.js';
 import { tempDir } from './helpers/tmp.js';
 import { needTool } from './helpers/tools.js';
+import { zstdExample as copyExampleZstd } from './helpers/zstd-example.js';
 
 /**
  * examples/hello with `compressor: 'zstd'`: only text files, so its digest is the same on every
@@ -25,24 +24,10 @@ const examples = new Map<string, Promise<string>>();
 
 /** A copy of examples/<name> whose spec says `compressor: zstd` (made once per file). */
 function zstdExample(name: 'hello' | 'busybox'): Promise<string> {
-  if (!examples.has(name)) examples.set(name, copyExample(name));
+  if (!examples.has(name)) examples.set(name, copyExampleZstd(name, join(work, `${name}-src`)));
   return examples.get(name)!;
 }
 
-async function copyExample(name: 'hello' | 'busybox'): Promise<string> {
-  const dir = join(work, `${name}-src`);
-  await cp(join(repoRoot, 'examples', name), dir, { recursive: true, filter: (src) => name !== 'busybox' || !src.endsWith('/store') });
-  if (name === 'hello') {
-    const spec = join(dir, 'image.ts');
-    await writeFile(spec, (await readFile(spec, 'utf8')).replace("architecture: 'amd64',", "architecture: 'amd64',\n  compressor: 'zstd',"));
-  } else {
-    const r = await runCommand('bash', [join(dir, 'make-store.sh')]);
-    assert.equal(r.code, 0, r.stderr);
-    const spec = join(dir, 'image.yaml');
-    await writeFile(spec, (await readFile(spec, 'utf8')).replace('architecture: amd64', 'architecture: amd64\ncompressor: zstd'));
-  }
-  return dir;
-}
 
 async function build(dir: string, args: string[]): Promise<{ digest: string; configDigest: string; layers: { digest: string; diffId: string; mediaType: string }[] }> {
   const r = await runCli(['build', dir, ...args, '--json'], { env: { ...process.env, IMGBUILD_CACHE_DIR: join(work, 'cache') } });

@@ -10,25 +10,11 @@ import { runCommand } from './helpers/cli.js';
 import { cliPath, repoRoot } from './helpers/paths.js';
 import { tempDir } from './helpers/tmp.js';
 import { needTool, unavailable } from './helpers/tools.js';
+import { NODE_MAJORS as MAJORS, nodeBinaries } from './helpers/nodes.js';
 import { REFERENCE_DEFLATE_SHA256 } from '../builder/layer/zlib-guard.js';
 
-const MAJORS = ['20', '22', '24'];
 const work = await tempDir('imgbuild-repro-nodes-');
 
-/** `major → node binary`: this process for its own major, installed binaries for the others. */
-async function nodeBinaries(): Promise<Map<string, string>> {
-  const own = process.versions.node.split('.')[0]!;
-  const nodes = new Map<string, string>([[own, process.execPath]]);
-  const others = MAJORS.filter((m) => m !== own);
-  const r = await runCommand('bash', [join(repoRoot, 'scripts/install-nodes.sh'), ...others]);
-  if (r.code !== 0) throw new Error(`scripts/install-nodes.sh ${others.join(' ')} failed (needs the npm registry):\n${r.stderr}`);
-  for (const line of r.stdout.toString().trim().split('\n')) {
-    const [major, bin] = line.split(' ');
-    nodes.set(major!, bin!);
-  }
-  assert.deepEqual([...nodes.keys()].sort(), MAJORS);
-  return nodes;
-}
 
 /** examples/busybox in a temp dir with its store made (a 1+ MB real binary: deflate does real work). */
 async function busyboxExample(): Promise<string> {

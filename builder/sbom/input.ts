@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip } from 'node:zlib';
+import { decompressed } from '../transports/layer-files.js';
 import pLimit from 'p-limit';
 import tar from 'tar-stream';
 import type { Digest } from '../../oci/digest.js';
@@ -160,21 +160,9 @@ async function hashLayerFiles(layer: Layer): Promise<SbomFile[]> {
   })();
   const blob = layer.open();
   try {
-    await Promise.all([pipeline(Readable.from(gunzipIfGzip(blob)), extract), reading]);
+    await Promise.all([pipeline(Readable.from(decompressed(blob)), extract), reading]);
   } catch (err) {
     throw err instanceof ImgbuildError ? err : new ImgbuildError('layer-read', `layer ${layer.digest}: cannot read it as a tar: ${(err as Error).message}`, undefined, { cause: err });
   }
   return files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-}
-
-async function* gunzipIfGzip(blob: Readable): AsyncGenerator<Buffer> {
-  const it = blob[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
-  const first = await it.next();
-  if (first.done) return;
-  const rest = async function* () {
-    yield first.value;
-    for (let r = await it.next(); !r.done; r = await it.next()) yield r.value;
-  };
-  if (first.value[0] === 0x1f && first.value[1] === 0x8b) yield* Readable.from(rest()).pipe(createGunzip());
-  else yield* rest();
 }

@@ -183,7 +183,8 @@ export class DirectoryStoreSource implements StoreSource {
     try {
       return await this.closureOf(roots, options);
     } finally {
-      if (--this.closures === 0) this.cache?.flush();
+      this.closures -= 1;
+      if (this.closures === 0) this.cache?.flush();
     }
   }
 

@@ -91,7 +91,7 @@ async function walk(layer: Layer, visit: Visit): Promise<void> {
 }
 
 /** The blob's bytes, decompressed when they start with gzip's or zstd's magic. */
-async function* decompressed(blob: Readable): AsyncGenerator<Buffer> {
+export async function* decompressed(blob: Readable): AsyncGenerator<Buffer> {
   const it = blob[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
   const first = await it.next();
   if (first.done) return;

@@ -3,12 +3,13 @@ import { digestHex, sha256Digest, type Digest } from '../../oci/digest.js';
 import { Annotation } from '../../oci/media-types.js';
 import { referrersTag } from '../../oci/referrers.js';
 import { IndexSchema, ManifestSchema, type Descriptor } from '../../oci/schemas.js';
-import { RegistryError, type RegistryClient } from '../../registry-client/index.js';
+import type { RegistryClient } from '../../registry-client/index.js';
 import { ImgbuildError } from '../errors.js';
 import { ImageReadError, parseDocument } from '../model/complete.js';
 import { archiveStorage } from './docker-archive.js';
 import { formatImageRef, parseImageRef, type ImageRef } from './image-ref.js';
 import { directoryStorage, type MemberStorage } from './member-storage.js';
+import { withCode } from './registry.js';
 
 /** Largest referrer blob read into memory (an SBOM of a large closure is a few MB). */
 const MAX_REFERRER_BLOB = 64 * 1024 * 1024;
@@ -81,15 +82,6 @@ async function layoutReferrers(storage: MemberStorage, source: string, subject: 
       return { mediaType: layer.mediaType, bytes: await read(layer.digest, 'referrer blob') };
     },
   };
-}
-
-async function withCode<T>(f: () => Promise<T>): Promise<T> {
-  try {
-    return await f();
-  } catch (err) {
-    if (err instanceof RegistryError) throw new ImgbuildError(err.code, err.message, err.hint, { cause: err });
-    throw err;
-  }
 }
 
 /** Push referrer artifacts to the repository of `reference` (after their subjects), each through the referrers API or tag schema. */

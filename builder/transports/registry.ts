@@ -49,7 +49,7 @@ async function* blobChunks(client: RegistryClient, repo: { registry: string; rep
 }
 
 /** Registry errors carry a code and a hint already: keep them, as ImgbuildErrors, so every caller sees one error shape. */
-async function withCode<T>(f: () => Promise<T>): Promise<T> {
+export async function withCode<T>(f: () => Promise<T>): Promise<T> {
   try {
     return await f();
   } catch (err) {
