@@ -47,7 +47,7 @@ async function* layerBytes(
       if (queue.length > 1) {
         const out = queue;
         queue = out.splice(-1);
-        yield* out;
+        for (const bytes of out) yield bytes;
       }
     }
     const measured = await sink.finish();
@@ -59,7 +59,9 @@ async function* layerBytes(
         'the store paths changed since the layer was cached; run `imgbuild cache prune --older-than 0s` (empties the cache) and build again',
       );
     }
-    yield* queue;
+    // Not `yield* queue`: Readable.from (Node 24) ends a destroyed stream with the generator's
+    // throw(), which a delegated array iterator lacks ("does not provide a 'throw' method").
+    for (const bytes of queue) yield bytes;
   } finally {
     if (!finished) sink.abandon();
   }

@@ -46,12 +46,12 @@ async function* zstd(input: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Arra
       if (out.length > 0) {
         const ready = out;
         out = [];
-        yield* ready;
+        for (const chunk of ready) yield chunk; // not yield*: see layer/layer-stream.ts
       }
     }
   }
   d.push(new Uint8Array(0), true);
-  yield* out;
+  for (const chunk of out) yield chunk;
 }
 
 interface XzModule {
