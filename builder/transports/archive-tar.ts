@@ -23,6 +23,9 @@ export async function writeArchive(members: Iterable<ArchiveMember>, out: Writab
   const { default: tar } = await import('tar-stream');
   const pack = tar.pack();
   const done = pipeline(pack, out, ...(signal ? [{ signal }] : []));
+  // Awaited below, after the members; handled now, so that an output failing mid-member (ENOSPC)
+  // is not an unhandled rejection that ends the process before the member's own error arrives.
+  done.catch(() => {});
   try {
     for (const m of members) {
       signal?.throwIfAborted();
