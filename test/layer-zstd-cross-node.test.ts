@@ -10,7 +10,7 @@ import { runCommand } from './helpers/cli.js';
 import { cliPath } from './helpers/paths.js';
 import { tempDir } from './helpers/tmp.js';
 import { needTool, unavailable } from './helpers/tools.js';
-import { NODE_MAJORS as MAJORS, nodeBinaries } from './helpers/nodes.js';
+import { assertOneDigestEach, buildDigestWith, nodeBinaries } from './helpers/nodes.js';
 import { zstdExample } from './helpers/zstd-example.js';
 
 /** examples/hello with compressor zstd (test/layer-zstd-tools.test.ts pins the same digest). */
@@ -34,19 +34,8 @@ test('zstd images built with Node 20 (WebAssembly encoder), 22 and 24 (node:zlib
     assert.equal(which.code, 0, which.stderr);
     // node:zlib has zstd from 22.15: the encoder is the native one there, WebAssembly before.
     assert.equal(which.stdout.toString(), major === '20' ? '@hpcc-js/wasm-zstd' : 'node:zlib', `encoder under Node ${version}`);
-    for (const [name, spec] of examples) {
-      const out = join(work, `node${major}`);
-      const r = await runCommand(node, [cliPath, 'build', spec, '-o', join(out, `${name}.oci`), '--json'], {
-        cwd: work,
-        env: { ...process.env, IMGBUILD_CACHE_DIR: join(out, 'cache') },
-      });
-      assert.equal(r.code, 0, `build of ${name} under Node ${version}: ${r.stderr}`);
-      digests.get(name)!.set(version, JSON.parse(r.stdout.toString()).digest);
-    }
+    for (const [name, spec] of examples) digests.get(name)!.set(version, await buildDigestWith(node, major, version, name, spec, work));
   }
-  for (const [name, byNode] of digests) {
-    assert.equal(byNode.size, MAJORS.length);
-    assert.equal(new Set(byNode.values()).size, 1, `${name}: digests differ: ${JSON.stringify(Object.fromEntries(byNode))}`);
-  }
+  assertOneDigestEach(digests);
   assert.equal([...digests.get('hello')!.values()][0], HELLO_ZSTD_DIGEST);
 });
