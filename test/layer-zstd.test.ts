@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable, Writable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -33,24 +33,12 @@ import { summariseLayer } from '../builder/repro/layer-summary.js';
 import { layerFiles } from '../builder/transports/layer-files.js';
 import type { Layer } from '../builder/model/layer.js';
 import { MediaType } from '../oci/media-types.js';
-import { xorshift32 } from './helpers/random.js';
 import { tempDir } from './helpers/tmp.js';
+import { corpusTree, wordCorpus } from './helpers/payload.js';
 
 const sha256 = (b: Uint8Array) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const zstdOptions: LayerWriteOptions = { header: { mtime: 1, uid: 0, gid: 0, uname: 'root', gname: 'root' }, compressor: 'zstd' };
 const hasNativeZstd = typeof (zlib as { createZstdCompress?: unknown }).createZstdCompress === 'function';
-
-/** `n` bytes, always the same: text-like runs mixed with noise. */
-function corpus(n: number, seed = 7): Buffer {
-  const next = xorshift32(seed);
-  const words = Array.from({ length: 500 }, (_, i) => `w${(i * 7919).toString(36)}`);
-  const b = Buffer.alloc(n);
-  for (let off = 0; off < n; ) {
-    if (next() % 10 === 0) b[off++] = next() & 0xff;
-    else off += b.write(`${words[next() % 500]!} `, off, 'latin1');
-  }
-  return b;
-}
 
 /** Every encoder this Node has: the WebAssembly one always, node:zlib's from Node 22.15. */
 async function encoders(): Promise<ZstdEncoder[]> {
@@ -106,7 +94,7 @@ test('a frame is what the streaming API gives: no content size, no checksum, win
 });
 
 test('frame mode gives the same bytes whatever the encoder, the frames in flight and the write sizes; the frames are cut every 4 MiB of input', async () => {
-  const input = corpus(2 * ZSTD_FRAME_SIZE + 123_457, 11);
+  const input = wordCorpus(2 * ZSTD_FRAME_SIZE + 123_457, 11);
   const results = new Set<string>();
   for (const e of await encoders()) {
     for (const maxFrames of [1, 4]) {
@@ -122,7 +110,7 @@ test('frame mode gives the same bytes whatever the encoder, the frames in flight
 });
 
 test('concatenated frames decompress to the input with node:zlib (where present) and with fzstd, in any chunking', async () => {
-  const input = corpus(ZSTD_FRAME_SIZE + 999_999, 12);
+  const input = wordCorpus(ZSTD_FRAME_SIZE + 999_999, 12);
   const out = await frames(input, await wasmZstdEncoder(), 3);
   assert.deepEqual(await decompressWith(createFzstdDecompressStream(), out, 4097), input);
   assert.deepEqual(await decompressWith(createZstdDecompressStream(), out, 1 << 20), input);
@@ -133,7 +121,7 @@ test('an empty input is one valid frame; an input of whole frames has no empty f
   const empty = await frames(Buffer.alloc(0), e, 2);
   assert.deepEqual(empty, await e.compress(Buffer.alloc(0)));
   assert.deepEqual(await decompressWith(createFzstdDecompressStream(), empty), Buffer.alloc(0));
-  const whole = corpus(2 * 65_536, 13);
+  const whole = wordCorpus(2 * 65_536, 13);
   const cut = await frames(whole, e, 2, 65_536);
   assert.deepEqual(cut, Buffer.concat([await e.compress(whole.subarray(0, 65_536)), await e.compress(whole.subarray(65_536))]));
 });
@@ -161,13 +149,8 @@ const MULTI_FRAME_GOLDEN = {
   size: 2852881,
 };
 
-async function bigTree(): Promise<string> {
-  const dir = join(await tempDir('imgbuild-zstd-'), 'tree');
-  await mkdir(join(dir, 'lib'), { recursive: true });
-  await writeFile(join(dir, 'lib', 'a.bin'), corpus(5_000_000, 1));
-  await writeFile(join(dir, 'lib', 'b.txt'), corpus(3_000_000, 2));
-  await writeFile(join(dir, 'z.dat'), corpus(200_000, 3));
-  return dir;
+function bigTree(): Promise<string> {
+  return corpusTree('imgbuild-zstd-', [5_000_000, 3_000_000, 200_000]);
 }
 
 test('golden vector: a three-frame layer has the pinned bytes, media type tar+zstd; digest and diff_id are the blob and its tar', async (t) => {

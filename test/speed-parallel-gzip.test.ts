@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -14,22 +14,9 @@ import { blockDeflateSync, createPinnedDeflate, DEFLATE_BLOCK_SIZE } from '../bu
 import { treeEntries } from '../builder/layer/tree-entries.js';
 import type { LayerWriteOptions } from '../builder/layer/types.js';
 import { writeLayer } from '../builder/layer/write-layer.js';
-import { tempDir } from './helpers/tmp.js';
-import { xorshift32 } from './helpers/random.js';
+import { corpusTree, wordCorpus } from './helpers/payload.js';
 
 const sha256 = (b: Uint8Array) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
-
-/** `n` bytes, always the same: text-like runs mixed with noise (deflate has real work). */
-function corpus(n: number, seed = 7): Buffer {
-  const next = xorshift32(seed);
-  const words = Array.from({ length: 500 }, (_, i) => `w${(i * 7919).toString(36)}`);
-  const b = Buffer.alloc(n);
-  for (let off = 0; off < n; ) {
-    if (next() % 10 === 0) b[off++] = next() & 0xff;
-    else off += b.write(`${words[next() % 500]!} `, off, 'latin1');
-  }
-  return b;
-}
 
 /** Streams `input` through the block deflate in uneven chunks, with at most `maxBlocks` in flight. */
 async function streamDeflate(input: Buffer, maxBlocks: number): Promise<Buffer> {
@@ -50,7 +37,7 @@ async function streamDeflate(input: Buffer, maxBlocks: number): Promise<Buffer> 
 }
 
 test('block deflate gives the same bytes with 1 block in flight and with 8, equal to the one-shot reference, and inflates back', async () => {
-  const input = corpus(5 * DEFLATE_BLOCK_SIZE + 12345);
+  const input = wordCorpus(5 * DEFLATE_BLOCK_SIZE + 12345);
   const one = await streamDeflate(input, 1);
   const eight = await streamDeflate(input, 8);
   assert.deepEqual(eight, one);
@@ -59,7 +46,7 @@ test('block deflate gives the same bytes with 1 block in flight and with 8, equa
 });
 
 test('an input of exactly whole blocks, and an empty input, give valid streams ending in a final block', async () => {
-  for (const input of [corpus(2 * DEFLATE_BLOCK_SIZE), Buffer.alloc(0)]) {
+  for (const input of [wordCorpus(2 * DEFLATE_BLOCK_SIZE), Buffer.alloc(0)]) {
     const out = await streamDeflate(input, 3);
     assert.deepEqual(out, blockDeflateSync(input, deflateRawSync));
     assert.deepEqual(inflateRawSync(out), input);
@@ -68,7 +55,7 @@ test('an input of exactly whole blocks, and an empty input, give valid streams e
 
 test('blocks reach back into the previous block: block mode compresses repeated data across block edges', async () => {
   // 64 KiB of noise repeated: each block's repeats lie partly in the block before.
-  const unit = corpus(64 * 1024, 99).map((v, i) => (v * 131 + i) & 0xff);
+  const unit = wordCorpus(64 * 1024, 99).map((v, i) => (v * 131 + i) & 0xff);
   const input = Buffer.concat(Array.from({ length: 12 }, () => unit));
   const withDictionary = (await streamDeflate(input, 4)).length;
   const withoutDictionary = [0, 1, 2].reduce((sum, i) => sum + deflateRawSync(input.subarray(i * DEFLATE_BLOCK_SIZE, (i + 1) * DEFLATE_BLOCK_SIZE)).length, 0);
@@ -83,13 +70,8 @@ const MULTI_BLOCK_GOLDEN = {
   size: 397788,
 };
 
-async function bigTree(): Promise<string> {
-  const dir = join(await tempDir('imgbuild-speed-gz-'), 'tree');
-  await mkdir(join(dir, 'lib'), { recursive: true });
-  await writeFile(join(dir, 'lib', 'a.bin'), corpus(700_000, 1));
-  await writeFile(join(dir, 'lib', 'b.txt'), corpus(300_000, 2));
-  await writeFile(join(dir, 'z.dat'), corpus(200_000, 3));
-  return dir;
+function bigTree(): Promise<string> {
+  return corpusTree('imgbuild-speed-gz-', [700_000, 300_000, 200_000]);
 }
 
 const gzipOptions: LayerWriteOptions = { header: { mtime: 1, uid: 0, gid: 0, uname: 'root', gname: 'root' }, compressor: 'gzip' };
@@ -107,7 +89,7 @@ test('a multi-block layer has the pinned bytes, and gzip -t / gzip -dc accept it
 });
 
 test('a stalled consumer stops the input after a bounded number of blocks: memory does not grow with the layer', async () => {
-  const block = corpus(DEFLATE_BLOCK_SIZE, 5);
+  const block = wordCorpus(DEFLATE_BLOCK_SIZE, 5);
   let pulled = 0;
   // 256 MiB of input on offer; nobody reads the output.
   const source = Readable.from(
