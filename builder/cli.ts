@@ -1,9 +1,9 @@
 #!/usr/bin/env node
-import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { outputFormats } from './transports/write.js';
 import { describeFailure, reportFailure } from './commands/failure.js';
 import { availableParallelism } from 'node:os';
+import { packageVersion } from './install-paths.js';
 import { setFlagsFromString } from 'node:v8';
 
 // Layers deflate on the libuv pool, two blocks per core (layer/gzip.ts), and file writes need
@@ -19,12 +19,11 @@ function lazy<M extends Record<K, (...args: never[]) => Promise<void>>, K extend
   return async (...args: Parameters<M[K]>): Promise<void> => (await load())[name](...args);
 }
 
-const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
 const program = new Command()
   .name('imgbuild')
   .description('Build reproducible OCI container images from a declarative spec (no Dockerfile, no daemon, no Nix evaluation).')
-  .version(pkg.version, '-V, --version')
+  .version(packageVersion(), '-V, --version')
   .showHelpAfterError()
   // Commander's errors (an unknown option, a missing argument) are thrown, not exited on, so they
   // exit 2 like every usage error (failure.ts); subcommands inherit this.
