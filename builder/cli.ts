@@ -19,7 +19,6 @@ function lazy<M extends Record<K, (...args: never[]) => Promise<void>>, K extend
   return async (...args: Parameters<M[K]>): Promise<void> => (await load())[name](...args);
 }
 
-
 const program = new Command()
   .name('imgbuild')
   .description('Build reproducible OCI container images from a declarative spec (no Dockerfile, no daemon, no Nix evaluation).')

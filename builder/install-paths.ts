@@ -18,6 +18,6 @@ let version: string | undefined;
 
 /** imgbuild's version, from its package.json (read once, when first asked). */
 export function packageVersion(): string {
-  version ??= (JSON.parse(readFileSync(new URL('../../package.json', BUILDER_DIR), 'utf8')) as { version: string }).version;
+  version ??= (JSON.parse(readFileSync(builderFile('../../package.json'), 'utf8')) as { version: string }).version;
   return version;
 }

@@ -22,7 +22,6 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const builderDir = join(root, 'dist', 'builder');
 const entry = join(builderDir, 'cli.js');
-const bin = join(builderDir, 'imgbuild.js');
 const CHUNK = /^imgbuild(-[A-Z0-9]+)?\.js$/;
 
 let esbuild;

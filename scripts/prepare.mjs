@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // `npm run prepare`: compile what the package ships (tsconfig.build.json: builder/, layering/,
-// registry-client/, oci/) into dist/, and bundle the CLI. npm runs it on `npm ci` and `npm install` in a checkout, on
-// `npm pack` and `npm publish`, and when it installs imgbuild from git — which is why this is a
-// script and not a bare `tsc`:
+// registry-client/, oci/) into dist/, and bundle the CLI. npm runs it on `npm ci` and `npm
+// install` in a checkout, on `npm pack` and `npm publish`, and when it installs imgbuild from git
+// — which is why this is a script and not a bare `tsc`:
 //
 // npm's documented rule for a git dependency with a prepare script is "install its
 // devDependencies, run prepare, pack". Under `npm install -g` it does not hold: the nested
