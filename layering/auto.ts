@@ -39,8 +39,8 @@ export function autoLayers(graph: IndexedGraph, limit: number, ignore: ReadonlyS
   for (const [k, p] of byNarSize.entries()) {
     // Strict dependencies and strict (transitive) users of the new primary.
     const deps: number[] = [];
-    stamp(graph.refs, p, k, depStamp, stack, deps);
-    stamp(graph.users, p, k, userStamp, stack, null);
+    stamp(graph.refStart, graph.refList, p, k, depStamp, stack, deps);
+    stamp(graph.userStart, graph.userList, p, k, userStamp, stack, null);
 
     const changed: [node: number, id: number[], key: string][] = [[p, [k], String(k)]];
     for (const d of deps) {
@@ -89,11 +89,13 @@ export function autoLayers(graph: IndexedGraph, limit: number, ignore: ReadonlyS
 }
 
 /** Stamp every node reachable from `start` through `edges`, excluding `start` itself unless reached again. */
-function stamp(edges: IndexedGraph['refs'], start: number, k: number, marks: Int32Array, stack: number[], out: number[] | null): void {
+function stamp(edgeStart: Int32Array, edgeList: Int32Array, start: number, k: number, marks: Int32Array, stack: number[], out: number[] | null): void {
   stack.push(start);
   while (stack.length > 0) {
     const v = stack.pop()!;
-    for (const r of edges[v]!) {
+    const b = edgeStart[v + 1]!;
+    for (let e = edgeStart[v]!; e < b; e++) {
+      const r = edgeList[e]!;
       if (marks[r] === k) continue;
       marks[r] = k;
       out?.push(r);

@@ -1,4 +1,4 @@
-import { topoOrder, type IndexedGraph } from './graph.js';
+import { refsOf, usersOf, type IndexedGraph } from './graph.js';
 import { compareStrings, popularityNameKey } from './path-order.js';
 
 /**
@@ -17,20 +17,11 @@ export function popularityScores(graph: IndexedGraph): bigint[] {
 
 /** Exact counts as numbers while they all fit in 2^53, else as BigInt (much slower). */
 function scoreValues(graph: IndexedGraph): number[] | bigint[] {
-  const order = topoOrder(graph);
+  const order = graph.order;
   const fast = scoresOfNumbers(graph, order);
   // Every sum is of positive integers, so when the totals fit in 2^53 every partial sum was exact.
   if (fast.every((s) => s <= Number.MAX_SAFE_INTEGER)) return Array.from(fast);
   return scoresWith<bigint>(graph, order, 0n, (a, b) => a + b);
-}
-
-/** A graph's edges as flat arrays (compressed rows): node v's are `list[start[v]]` to `list[start[v + 1] - 1]`. */
-function flatEdges(rows: readonly (readonly number[])[]): { start: Int32Array; list: Int32Array } {
-  const start = new Int32Array(rows.length + 1);
-  for (let v = 0; v < rows.length; v++) start[v + 1] = start[v]! + rows[v]!.length;
-  const list = new Int32Array(start[rows.length]!);
-  for (let v = 0; v < rows.length; v++) list.set(rows[v]!, start[v]!);
-  return { start, list };
 }
 
 /**
@@ -41,10 +32,8 @@ function flatEdges(rows: readonly (readonly number[])[]): { start: Int32Array; l
  */
 function scoresOfNumbers(graph: IndexedGraph, order: Int32Array): Float64Array {
   const n = graph.paths.length;
-  const users = flatEdges(graph.users);
-  const refs = flatEdges(graph.refs);
-  const uStart = users.start;
-  const uList = users.list;
+  const uStart = graph.userStart;
+  const uList = graph.userList;
   const w = new Float64Array(n);
   for (let i = 0; i < n; i++) {
     const v = order[i]!;
@@ -106,8 +95,8 @@ function scoresOfNumbers(graph: IndexedGraph, order: Int32Array): Float64Array {
   // As in scoresWith, with 128 of the heavy nodes per pass over the graph (four 32-bit masks a
   // node, half the passes of two), dependencies first; a pass starts at the deepest of its nodes
   // (nothing after it in `order` can reach them).
-  const rStart = refs.start;
-  const rList = refs.list;
+  const rStart = graph.refStart;
+  const rList = graph.refList;
   const WORDS = 4;
   const masks = new Int32Array(n * WORDS);
   const bitOf = new Int32Array(n).fill(-1);
@@ -181,7 +170,7 @@ function scoresWith<T extends number | bigint>(graph: IndexedGraph, order: Int32
   // W: roots count 1, every other node the sum over its users (users come first in `order`).
   const w: T[] = new Array<T>(n).fill(zero);
   for (const v of order) {
-    const users = graph.users[v]!;
+    const users = usersOf(graph, v);
     if (users.length === 0) w[v] = one;
     else {
       let s = zero;
@@ -198,7 +187,7 @@ function scoresWith<T extends number | bigint>(graph: IndexedGraph, order: Int32
   // A walk costs about its length times the users per node; the bitset pass about n/6 per node.
   const walkLimit = Math.max(256, n >>> 6);
   for (const p of order) {
-    if (graph.users[p]!.length === 1) continue;
+    if (usersOf(graph, p).length === 1) continue;
     let s = zero;
     let visited = 0;
     stamp[p] = p;
@@ -207,7 +196,7 @@ function scoresWith<T extends number | bigint>(graph: IndexedGraph, order: Int32
       const a = stack.pop()!;
       visited++;
       s = add(s, w[a]!);
-      for (const u of graph.users[a]!) if (stamp[u] !== p) (stamp[u] = p), stack.push(u);
+      for (const u of usersOf(graph, a)) if (stamp[u] !== p) (stamp[u] = p), stack.push(u);
     }
     if (visited > walkLimit) {
       stack.length = 0;
@@ -230,7 +219,7 @@ function scoresWith<T extends number | bigint>(graph: IndexedGraph, order: Int32
       const b = bitOf[v]!;
       let mlo = b >= 0 && b < 32 ? 1 << b : 0;
       let mhi = b >= 32 ? 1 << (b - 32) : 0;
-      for (const r of graph.refs[v]!) (mlo |= lo[r]!), (mhi |= hi[r]!);
+      for (const r of refsOf(graph, v)) (mlo |= lo[r]!), (mhi |= hi[r]!);
       lo[v] = mlo;
       hi[v] = mhi;
       if ((mlo | mhi) === 0) continue;
@@ -251,7 +240,7 @@ function scoresWith<T extends number | bigint>(graph: IndexedGraph, order: Int32
 
   // The ancestors of a path with one user are that user and its ancestors: reuse its score.
   for (const p of order) {
-    const users = graph.users[p]!;
+    const users = usersOf(graph, p);
     if (users.length === 1) score[p] = add(w[p]!, score[users[0]!]!);
   }
   return score;
