@@ -79,8 +79,18 @@ function renumberRows(order: Int32Array, posOf: Int32Array, start: Int32Array, l
   return { start: nStart, list: nList };
 }
 
-/** Targets per bitset pass: 32 × WORDS. */
-const WORDS = 8;
+/** Adds w to the table rows of mask word j's four bytes (row 0 of a byte collects sums nobody reads). */
+function add(table: Float64Array, j: number, mask: number, w: number): void {
+  const base = j << 10;
+  const t0 = base | (mask & 255);
+  const t1 = base | 256 | ((mask >>> 8) & 255);
+  const t2 = base | 512 | ((mask >>> 16) & 255);
+  const t3 = base | 768 | (mask >>> 24);
+  table[t0] = table[t0]! + w;
+  table[t1] = table[t1]! + w;
+  table[t2] = table[t2]! + w;
+  table[t3] = table[t3]! + w;
+}
 
 /**
  * `scoresWith` for numbers, the same sums in typed arrays (the planner's cost at 200,000 paths),
@@ -156,52 +166,78 @@ function scoresOfNumbers(graph: IndexedGraph): Float64Array {
     } else score[p] = s;
   }
 
-  // As in scoresWith, with 32 × WORDS of the heavy nodes per pass over the graph, dependencies
-  // first; a pass starts at the deepest of its nodes (nothing after it can reach them). Each byte
-  // of a node's masks indexes a table of sums (entry 0 collects sums nobody reads), so a node
-  // costs at most 4 × WORDS additions however many of the pass's nodes it reaches.
+  // As in scoresWith, with 256 of the heavy nodes per pass over the graph (eight 32-bit masks a
+  // node, in locals), dependencies first; a pass starts at the deepest of its nodes (nothing after
+  // it can reach them). Each byte of a node's masks indexes a table of sums, so a node costs at
+  // most 32 additions however many of the pass's nodes it reaches.
   if (heavy.length > 0) {
     const { start: rStart, list: rList } = renumberRows(order, posOf, graph.refStart, graph.refList);
-    const masks = new Int32Array(n * WORDS);
-    const m = new Int32Array(WORDS);
-    const table = new Float64Array(WORDS * 4 * 256);
+    const masks = new Int32Array(n * 8);
+    const reaches = new Uint8Array(n); // this pass: the node's masks are set (else they are all 0)
+    const table = new Float64Array(8 * 4 * 256);
     const bitOf = new Int32Array(n).fill(-1);
-    for (let c = 0; c < heavy.length; c += 32 * WORDS) {
-      const chunk = heavy.slice(c, c + 32 * WORDS);
+    for (let c = 0; c < heavy.length; c += 256) {
+      const chunk = heavy.slice(c, c + 256);
       chunk.forEach((t, b) => (bitOf[t] = b));
       const deepest = chunk[chunk.length - 1]!; // heavy is ascending
       table.fill(0);
-      masks.fill(0, 0, (deepest + 1) * WORDS);
+      reaches.fill(0, 0, deepest + 1);
       for (let v = deepest; v >= 0; v--) {
-        m.fill(0);
-        const b = bitOf[v]!;
-        if (b >= 0) m[b >>> 5] = 1 << (b & 31);
+        let m0 = 0;
+        let m1 = 0;
+        let m2 = 0;
+        let m3 = 0;
+        let m4 = 0;
+        let m5 = 0;
+        let m6 = 0;
+        let m7 = 0;
         const re = rStart[v + 1]!;
         for (let k = rStart[v]!; k < re; k++) {
           const r = rList[k]!;
-          if (r > deepest) continue;
-          const at = r * WORDS;
-          for (let j = 0; j < WORDS; j++) m[j] = m[j]! | masks[at + j]!;
+          if (r > deepest || reaches[r] === 0) continue;
+          const at = r << 3;
+          m0 |= masks[at + 0]!;
+          m1 |= masks[at + 1]!;
+          m2 |= masks[at + 2]!;
+          m3 |= masks[at + 3]!;
+          m4 |= masks[at + 4]!;
+          m5 |= masks[at + 5]!;
+          m6 |= masks[at + 6]!;
+          m7 |= masks[at + 7]!;
         }
-        let any = 0;
-        for (let j = 0; j < WORDS; j++) any |= m[j]!;
-        if (any === 0) continue;
-        const at = v * WORDS;
+        const b = bitOf[v]!;
+        if (b >= 0) {
+          const word = b >>> 5;
+          const bit = 1 << (b & 31);
+          if (word === 0) m0 |= bit;
+          else if (word === 1) m1 |= bit;
+          else if (word === 2) m2 |= bit;
+          else if (word === 3) m3 |= bit;
+          else if (word === 4) m4 |= bit;
+          else if (word === 5) m5 |= bit;
+          else if (word === 6) m6 |= bit;
+          else if (word === 7) m7 |= bit;
+        }
+        if ((m0 | m1 | m2 | m3 | m4 | m5 | m6 | m7) === 0) continue;
+        reaches[v] = 1;
+        const at = v << 3;
+        masks[at + 0] = m0;
+        masks[at + 1] = m1;
+        masks[at + 2] = m2;
+        masks[at + 3] = m3;
+        masks[at + 4] = m4;
+        masks[at + 5] = m5;
+        masks[at + 6] = m6;
+        masks[at + 7] = m7;
         const wv = w[v]!;
-        for (let j = 0; j < WORDS; j++) {
-          const mj = m[j]!;
-          if (mj === 0) continue;
-          masks[at + j] = mj;
-          const base = j << 10;
-          const t0 = base | (mj & 255);
-          const t1 = base | 256 | ((mj >>> 8) & 255);
-          const t2 = base | 512 | ((mj >>> 16) & 255);
-          const t3 = base | 768 | (mj >>> 24);
-          table[t0] = table[t0]! + wv;
-          table[t1] = table[t1]! + wv;
-          table[t2] = table[t2]! + wv;
-          table[t3] = table[t3]! + wv;
-        }
+        if (m0 !== 0) add(table, 0, m0, wv);
+        if (m1 !== 0) add(table, 1, m1, wv);
+        if (m2 !== 0) add(table, 2, m2, wv);
+        if (m3 !== 0) add(table, 3, m3, wv);
+        if (m4 !== 0) add(table, 4, m4, wv);
+        if (m5 !== 0) add(table, 5, m5, wv);
+        if (m6 !== 0) add(table, 6, m6, wv);
+        if (m7 !== 0) add(table, 7, m7, wv);
       }
       chunk.forEach((t, b) => {
         const k = b >>> 3;
