@@ -1,5 +1,5 @@
 import { markClosure, type IndexedGraph } from './graph.js';
-import { compareAutoPathKey } from './path-order.js';
+import { nameRanks } from './name-sort.js';
 
 export interface AutoLayer {
   /** Store paths, in auto-layer's name order. */
@@ -23,6 +23,13 @@ export interface AutoLayer {
  * file; a layer left empty disappears).
  */
 export function autoLayers(graph: IndexedGraph, limit: number, ignore: ReadonlySet<string> = new Set()): AutoLayer[] {
+  const ignored = new Uint8Array(graph.paths.length);
+  if (ignore.size > 0) graph.paths.forEach((p, v) => (ignored[v] = ignore.has(p) ? 1 : 0));
+  return autoLayerNodes(graph, limit, ignored).map((l) => ({ paths: l.nodes.map((v) => graph.paths[v]!), closureSize: l.closureSize }));
+}
+
+/** `autoLayers` with nodes for paths: `ignored[v]` set drops v from the output. */
+export function autoLayerNodes(graph: IndexedGraph, limit: number, ignored: Uint8Array): { nodes: number[]; closureSize: number }[] {
   const n = graph.paths.length;
   if (n === 0) return [];
   const byNarSize = Array.from({ length: n }, (_, i) => i).sort((a, b) => graph.narSize[b]! - graph.narSize[a]! || b - a);
@@ -77,15 +84,17 @@ export function autoLayers(graph: IndexedGraph, limit: number, ignore: ReadonlyS
     if (g) g.push(v);
     else groups.set(keys[v]!, [v]);
   }
-  const layers: AutoLayer[] = [...groups.values()].map((nodes) => {
+  // Name order as integer ranks: one sort of all paths instead of string comparisons per layer.
+  const rank = nameRanks(graph.paths, 'auto');
+  const byName = (a: number, b: number) => rank[a]! - rank[b]!;
+  const layers = [...groups.values()].map((nodes) => {
     const mark = markClosure(graph, nodes);
     let closureSize = 0;
     for (let v = 0; v < n; v++) if (mark[v]) closureSize += graph.narSize[v]!;
-    return { paths: nodes.map((v) => graph.paths[v]!).sort(compareAutoPathKey), closureSize };
+    return { nodes: nodes.sort(byName), closureSize };
   });
-  layers.sort((a, b) => a.closureSize - b.closureSize || compareAutoPathKey(a.paths[0]!, b.paths[0]!));
-  if (ignore.size === 0) return layers;
-  return layers.map((l) => ({ ...l, paths: l.paths.filter((p) => !ignore.has(p)) })).filter((l) => l.paths.length > 0);
+  layers.sort((a, b) => a.closureSize - b.closureSize || byName(a.nodes[0]!, b.nodes[0]!));
+  return layers.map((l) => ({ ...l, nodes: l.nodes.filter((v) => !ignored[v]) })).filter((l) => l.nodes.length > 0);
 }
 
 /** Stamp every node reachable from `start` through `edges`, excluding `start` itself unless reached again. */
