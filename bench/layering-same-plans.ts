@@ -26,6 +26,26 @@ function tiedNames(graph: ClosureGraph, rand: () => number, names: number): Clos
   return { ...graph, roots: graph.roots.map(r), paths: graph.paths.map((p) => ({ ...p, path: r(p.path), references: p.references.map(r) })) };
 }
 
+/**
+ * Paths without `-` (not store paths, but valid input) and pairs `p`, `p-`, whose auto keys tie:
+ * both are the empty name with hash part `p`.
+ */
+function undashedNames(graph: ClosureGraph, rand: () => number): ClosureGraph {
+  const rename = new Map<string, string>();
+  let previous: string | null = null;
+  for (const p of graph.paths) {
+    const hashPart = p.path.slice(0, p.path.indexOf('-'));
+    const r = rand();
+    let name = p.path;
+    if (previous !== null && r < 0.3) name = `${previous}-`;
+    else if (r < 0.5) name = hashPart;
+    previous = name === hashPart ? hashPart : null;
+    rename.set(p.path, name);
+  }
+  const r = (p: string) => rename.get(p)!;
+  return { ...graph, roots: graph.roots.map(r), paths: graph.paths.map((p) => ({ ...p, path: r(p.path), references: p.references.map(r) })) };
+}
+
 /** Levels of `width` paths, each referencing every path of the level below: root-to-path counts grow as width^depth. */
 function layeredGraph(depth: number, width: number, rand: () => number): ClosureGraph {
   const name = (d: number, i: number) => `/nix/store/${String(d * 1000 + i).padStart(32, '0')}-l${d}-${i}`;
@@ -88,6 +108,7 @@ function makeCase(seed: number, theirs: Planner): Case {
     what = `random ${JSON.stringify(options)}`;
     graph = randomGraph(options);
     if (rand() < 0.25) (graph = tiedNames(graph, rand, 1 + Math.floor(rand() * 20))), (what += ' tied names');
+    else if (rand() < 0.1) (graph = undashedNames(graph, rand)), (what += ' undashed names');
   }
   if (rand() < 0.3) (graph = shuffledGraph(graph, seed + 5)), (what += ' shuffled');
   if (rand() < 0.04) {

@@ -85,7 +85,8 @@ export function autoLayerNodes(graph: IndexedGraph, limit: number, ignored: Uint
     else groups.set(keys[v]!, [v]);
   }
   // Name order as integer ranks: one sort of all paths instead of string comparisons per layer.
-  const rank = nameRanks(graph.paths, 'auto');
+  // Equal keys share a rank, so the stable sorts below order them as compareAutoPathKey would.
+  const rank = nameRanks(graph.paths, 'auto', 'shared');
   const byName = (a: number, b: number) => rank[a]! - rank[b]!;
   const layers = [...groups.values()].map((nodes) => {
     const mark = markClosure(graph, nodes);

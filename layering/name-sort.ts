@@ -19,6 +19,8 @@ export type NameKey = 'popularity' | 'auto' | 'auto-nul';
 const END = -2;
 /** `auto`'s separator: below every code unit, above END. */
 const TUPLE_SEP = -1;
+/** Code units shifted by 2 (END is 0) span 0..65537. */
+const RADIX = 65538;
 /** Below this many paths, a range is sorted by insertion. */
 const SMALL = 12;
 
@@ -28,6 +30,11 @@ export class NameKeys {
   readonly nameLen: Int32Array;
   readonly preLen: Int32Array;
   readonly sep: Int32Array;
+  /**
+   * Some path has no `-`. Only then can two paths have equal keys (`p` and `p-` in the auto
+   * shapes: both the empty name and hash `p`); `popularity` keys are always distinct.
+   */
+  readonly undashed: boolean = false;
 
   constructor(
     readonly paths: readonly string[],
@@ -43,6 +50,7 @@ export class NameKeys {
       const p = paths[v]!;
       const dash = p.indexOf('-');
       if (dash < 0) {
+        this.undashed = true;
         if (shape === 'popularity') {
           // The whole path is the key.
           this.nameLen[v] = p.length;
@@ -70,18 +78,28 @@ export class NameKeys {
     return k < this.preLen[v]! ? this.paths[v]!.charCodeAt(k) : END;
   }
 
-  /** Compare the keys of a and b, both known to agree before position d. */
-  compare(a: number, b: number, d = 0): number {
+  /**
+   * Code units 3u, 3u+1 and 3u+2 of v's key as one number that orders as they do (each shifted
+   * by 2 so that END is 0): 0 exactly when the key has ended. Three at a time, a third of the
+   * passes over the paths.
+   */
+  unit(v: number, u: number): number {
+    const d = 3 * u;
+    return ((this.at(v, d) + 2) * RADIX + (this.at(v, d + 1) + 2)) * RADIX + (this.at(v, d + 2) + 2);
+  }
+
+  /** Compare the keys of a and b, both known to agree before unit u. */
+  compare(a: number, b: number, u = 0): number {
     for (;;) {
-      const ca = this.at(a, d);
-      const cb = this.at(b, d);
+      const ca = this.unit(a, u);
+      const cb = this.unit(b, u);
       if (ca !== cb) return ca - cb;
-      if (ca === END) return 0;
-      d++;
+      if (ca === 0) return 0;
+      u++;
     }
   }
 
-  /** Sort nodes[lo .. hi) by key, in place. */
+  /** Sort nodes[lo .. hi) by key, equal keys by node number, in place. */
   sort(a: Int32Array, lo = 0, hi = a.length): void {
     // Ranges still to sort, as (lo, hi, depth) triples: no recursion, however alike the keys.
     const todo: number[] = [lo, hi, 0];
@@ -94,18 +112,18 @@ export class NameKeys {
           for (let i = lo + 1; i < hi; i++) {
             const v = a[i]!;
             let j = i - 1;
-            while (j >= lo && this.compare(a[j]!, v, d) > 0) (a[j + 1] = a[j]!), j--;
+            while (j >= lo && (this.compare(a[j]!, v, d) || a[j]! - v) > 0) (a[j + 1] = a[j]!), j--;
             a[j + 1] = v;
           }
           break;
         }
-        const pivot = median3(this.at(a[lo]!, d), this.at(a[(lo + hi) >>> 1]!, d), this.at(a[hi - 1]!, d));
-        // 3-way partition on code unit d: [lo, lt) below the pivot, [lt, gt) equal, [gt, hi) above.
+        const pivot = median3(this.unit(a[lo]!, d), this.unit(a[(lo + hi) >>> 1]!, d), this.unit(a[hi - 1]!, d));
+        // 3-way partition on unit d: [lo, lt) below the pivot, [lt, gt) equal, [gt, hi) above.
         let lt = lo;
         let gt = hi;
         let i = lo;
         while (i < gt) {
-          const c = this.at(a[i]!, d);
+          const c = this.unit(a[i]!, d);
           if (c < pivot) {
             const t = a[i]!;
             a[i++] = a[lt]!;
@@ -118,7 +136,11 @@ export class NameKeys {
         }
         if (lt - lo > 1) todo.push(lo, lt, d);
         if (hi - gt > 1) todo.push(gt, hi, d);
-        if (pivot === END) break; // the keys in [lt, gt) are equal
+        if (pivot === 0) {
+          // The keys in [lt, gt) have ended: they are equal.
+          a.subarray(lt, gt).sort();
+          break;
+        }
         lo = lt;
         hi = gt;
         d++;
@@ -131,13 +153,21 @@ function median3(x: number, y: number, z: number): number {
   return x < y ? (y < z ? y : x < z ? z : x) : x < z ? x : y < z ? z : y;
 }
 
-/** Every path's rank in the key order (0 = first). */
-export function nameRanks(paths: readonly string[], shape: NameKey): Int32Array {
+/**
+ * Every path's rank in the key order (0 = first). `distinct`: equal keys are ranked by node
+ * number (as a stable sort of the nodes in order would place them); `shared`: equal keys share
+ * a rank (comparing ranks then agrees with comparing keys, ties included).
+ */
+export function nameRanks(paths: readonly string[], shape: NameKey, ties: 'distinct' | 'shared' = 'distinct'): Int32Array {
   const n = paths.length;
   const order = new Int32Array(n);
   for (let v = 0; v < n; v++) order[v] = v;
-  new NameKeys(paths, shape).sort(order);
+  const keys = new NameKeys(paths, shape);
+  keys.sort(order);
   const rank = new Int32Array(n);
-  for (let r = 0; r < n; r++) rank[order[r]!] = r;
+  const share = ties === 'shared' && keys.undashed;
+  for (let r = 0; r < n; r++) {
+    rank[order[r]!] = share && r > 0 && keys.compare(order[r - 1]!, order[r]!) === 0 ? rank[order[r - 1]!]! : r;
+  }
   return rank;
 }
