@@ -1,5 +1,5 @@
 import { markClosure, type IndexedGraph } from './graph.js';
-import { autoKeyRanks } from './path-order.js';
+import { nameRanks } from './name-sort.js';
 
 /**
  * The `stable` layout: layers chosen so that bumping a dependency re-uploads few bytes beyond the
@@ -30,7 +30,7 @@ import { autoKeyRanks } from './path-order.js';
  * Deterministic and independent of the order of paths and references (ties go by store path name).
  */
 export function stableLayout(graph: IndexedGraph, nodes: readonly number[], room: number): number[][] {
-  const rank = autoKeyRanks(graph.paths);
+  const rank = nameRanks(graph.paths, 'auto-nul'); // = autoKeyRanks(graph.paths), without building key strings
   const byName = (a: number, b: number) => rank[a]! - rank[b]!;
   let units = [...new Set(nodes)].sort(byName).map((v) => [v]);
   if (units.length <= room) return units;
