@@ -34,12 +34,13 @@ export function indexGraph(infos: readonly StorePathInfo[]): IndexedGraph {
     const info = infos[i]!;
     const path = info.path;
     if (typeof path !== 'string' || path === '') throw new LayeringError(`closure entry ${i} has no path`);
-    if (indexOf.has(path)) throw new LayeringError(`store path ${path} is listed twice in the closure`);
+    // One hash lookup, not two: a path already there leaves the size unchanged.
+    indexOf.set(path, i);
+    if (indexOf.size === i) throw new LayeringError(`store path ${path} is listed twice in the closure`);
     const size = info.narSize;
     if (!Number.isSafeInteger(size) || size < 0) {
       throw new LayeringError(`store path ${path} has narSize ${String(size)}; expected a non-negative integer byte count`);
     }
-    indexOf.set(path, i);
     paths[i] = path;
     narSize[i] = size;
     if (Array.isArray(info.references)) maxEdges += info.references.length;

@@ -79,19 +79,6 @@ function renumberRows(order: Int32Array, posOf: Int32Array, start: Int32Array, l
   return { start: nStart, list: nList };
 }
 
-/** Adds w to the table rows of mask word j's four bytes (row 0 of a byte collects sums nobody reads). */
-function add(table: Float64Array, j: number, mask: number, w: number): void {
-  const base = j << 10;
-  const t0 = base | (mask & 255);
-  const t1 = base | 256 | ((mask >>> 8) & 255);
-  const t2 = base | 512 | ((mask >>> 16) & 255);
-  const t3 = base | 768 | (mask >>> 24);
-  table[t0] = table[t0]! + w;
-  table[t1] = table[t1]! + w;
-  table[t2] = table[t2]! + w;
-  table[t3] = table[t3]! + w;
-}
-
 /**
  * `scoresWith` for numbers, the same sums in typed arrays (the planner's cost at 200,000 paths),
  * and one shortcut: a node one of whose users has too many ancestors to walk has too many
@@ -229,15 +216,88 @@ function scoresOfNumbers(graph: IndexedGraph): Float64Array {
         masks[at + 5] = m5;
         masks[at + 6] = m6;
         masks[at + 7] = m7;
+        // Add w to the table row of each byte of each mask word (row 0 of a byte collects sums nobody reads).
         const wv = w[v]!;
-        if (m0 !== 0) add(table, 0, m0, wv);
-        if (m1 !== 0) add(table, 1, m1, wv);
-        if (m2 !== 0) add(table, 2, m2, wv);
-        if (m3 !== 0) add(table, 3, m3, wv);
-        if (m4 !== 0) add(table, 4, m4, wv);
-        if (m5 !== 0) add(table, 5, m5, wv);
-        if (m6 !== 0) add(table, 6, m6, wv);
-        if (m7 !== 0) add(table, 7, m7, wv);
+        if (m0 !== 0) {
+          const t0 = 0 | (m0 & 255);
+          const t1 = 256 | ((m0 >>> 8) & 255);
+          const t2 = 512 | ((m0 >>> 16) & 255);
+          const t3 = 768 | (m0 >>> 24);
+          table[t0] = table[t0]! + wv;
+          table[t1] = table[t1]! + wv;
+          table[t2] = table[t2]! + wv;
+          table[t3] = table[t3]! + wv;
+        }
+        if (m1 !== 0) {
+          const t0 = 1024 | (m1 & 255);
+          const t1 = 1280 | ((m1 >>> 8) & 255);
+          const t2 = 1536 | ((m1 >>> 16) & 255);
+          const t3 = 1792 | (m1 >>> 24);
+          table[t0] = table[t0]! + wv;
+          table[t1] = table[t1]! + wv;
+          table[t2] = table[t2]! + wv;
+          table[t3] = table[t3]! + wv;
+        }
+        if (m2 !== 0) {
+          const t0 = 2048 | (m2 & 255);
+          const t1 = 2304 | ((m2 >>> 8) & 255);
+          const t2 = 2560 | ((m2 >>> 16) & 255);
+          const t3 = 2816 | (m2 >>> 24);
+          table[t0] = table[t0]! + wv;
+          table[t1] = table[t1]! + wv;
+          table[t2] = table[t2]! + wv;
+          table[t3] = table[t3]! + wv;
+        }
+        if (m3 !== 0) {
+          const t0 = 3072 | (m3 & 255);
+          const t1 = 3328 | ((m3 >>> 8) & 255);
+          const t2 = 3584 | ((m3 >>> 16) & 255);
+          const t3 = 3840 | (m3 >>> 24);
+          table[t0] = table[t0]! + wv;
+          table[t1] = table[t1]! + wv;
+          table[t2] = table[t2]! + wv;
+          table[t3] = table[t3]! + wv;
+        }
+        if (m4 !== 0) {
+          const t0 = 4096 | (m4 & 255);
+          const t1 = 4352 | ((m4 >>> 8) & 255);
+          const t2 = 4608 | ((m4 >>> 16) & 255);
+          const t3 = 4864 | (m4 >>> 24);
+          table[t0] = table[t0]! + wv;
+          table[t1] = table[t1]! + wv;
+          table[t2] = table[t2]! + wv;
+          table[t3] = table[t3]! + wv;
+        }
+        if (m5 !== 0) {
+          const t0 = 5120 | (m5 & 255);
+          const t1 = 5376 | ((m5 >>> 8) & 255);
+          const t2 = 5632 | ((m5 >>> 16) & 255);
+          const t3 = 5888 | (m5 >>> 24);
+          table[t0] = table[t0]! + wv;
+          table[t1] = table[t1]! + wv;
+          table[t2] = table[t2]! + wv;
+          table[t3] = table[t3]! + wv;
+        }
+        if (m6 !== 0) {
+          const t0 = 6144 | (m6 & 255);
+          const t1 = 6400 | ((m6 >>> 8) & 255);
+          const t2 = 6656 | ((m6 >>> 16) & 255);
+          const t3 = 6912 | (m6 >>> 24);
+          table[t0] = table[t0]! + wv;
+          table[t1] = table[t1]! + wv;
+          table[t2] = table[t2]! + wv;
+          table[t3] = table[t3]! + wv;
+        }
+        if (m7 !== 0) {
+          const t0 = 7168 | (m7 & 255);
+          const t1 = 7424 | ((m7 >>> 8) & 255);
+          const t2 = 7680 | ((m7 >>> 16) & 255);
+          const t3 = 7936 | (m7 >>> 24);
+          table[t0] = table[t0]! + wv;
+          table[t1] = table[t1]! + wv;
+          table[t2] = table[t2]! + wv;
+          table[t3] = table[t3]! + wv;
+        }
       }
       chunk.forEach((t, b) => {
         const k = b >>> 3;
