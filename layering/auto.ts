@@ -1,5 +1,5 @@
 import { markClosure, type IndexedGraph } from './graph.js';
-import { compareAutoPathKey } from './path-order.js';
+import { nameRanks } from './name-sort.js';
 
 export interface AutoLayer {
   /** Store paths, in auto-layer's name order. */
@@ -23,6 +23,13 @@ export interface AutoLayer {
  * file; a layer left empty disappears).
  */
 export function autoLayers(graph: IndexedGraph, limit: number, ignore: ReadonlySet<string> = new Set()): AutoLayer[] {
+  const ignored = new Uint8Array(graph.paths.length);
+  if (ignore.size > 0) graph.paths.forEach((p, v) => (ignored[v] = ignore.has(p) ? 1 : 0));
+  return autoLayerNodes(graph, limit, ignored).map((l) => ({ paths: l.nodes.map((v) => graph.paths[v]!), closureSize: l.closureSize }));
+}
+
+/** `autoLayers` with nodes for paths: `ignored[v]` set drops v from the output. */
+export function autoLayerNodes(graph: IndexedGraph, limit: number, ignored: Uint8Array): { nodes: number[]; closureSize: number }[] {
   const n = graph.paths.length;
   if (n === 0) return [];
   const byNarSize = Array.from({ length: n }, (_, i) => i).sort((a, b) => graph.narSize[b]! - graph.narSize[a]! || b - a);
@@ -39,8 +46,8 @@ export function autoLayers(graph: IndexedGraph, limit: number, ignore: ReadonlyS
   for (const [k, p] of byNarSize.entries()) {
     // Strict dependencies and strict (transitive) users of the new primary.
     const deps: number[] = [];
-    stamp(graph.refs, p, k, depStamp, stack, deps);
-    stamp(graph.users, p, k, userStamp, stack, null);
+    stamp(graph.refStart, graph.refList, p, k, depStamp, stack, deps);
+    stamp(graph.userStart, graph.userList, p, k, userStamp, stack, null);
 
     const changed: [node: number, id: number[], key: string][] = [[p, [k], String(k)]];
     for (const d of deps) {
@@ -77,23 +84,28 @@ export function autoLayers(graph: IndexedGraph, limit: number, ignore: ReadonlyS
     if (g) g.push(v);
     else groups.set(keys[v]!, [v]);
   }
-  const layers: AutoLayer[] = [...groups.values()].map((nodes) => {
+  // Name order as integer ranks: one sort of all paths instead of string comparisons per layer.
+  // Equal keys share a rank, so the stable sorts below order them as compareAutoPathKey would.
+  const rank = nameRanks(graph.paths, 'auto', 'shared');
+  const byName = (a: number, b: number) => rank[a]! - rank[b]!;
+  const layers = [...groups.values()].map((nodes) => {
     const mark = markClosure(graph, nodes);
     let closureSize = 0;
     for (let v = 0; v < n; v++) if (mark[v]) closureSize += graph.narSize[v]!;
-    return { paths: nodes.map((v) => graph.paths[v]!).sort(compareAutoPathKey), closureSize };
+    return { nodes: nodes.sort(byName), closureSize };
   });
-  layers.sort((a, b) => a.closureSize - b.closureSize || compareAutoPathKey(a.paths[0]!, b.paths[0]!));
-  if (ignore.size === 0) return layers;
-  return layers.map((l) => ({ ...l, paths: l.paths.filter((p) => !ignore.has(p)) })).filter((l) => l.paths.length > 0);
+  layers.sort((a, b) => a.closureSize - b.closureSize || byName(a.nodes[0]!, b.nodes[0]!));
+  return layers.map((l) => ({ ...l, nodes: l.nodes.filter((v) => !ignored[v]) })).filter((l) => l.nodes.length > 0);
 }
 
 /** Stamp every node reachable from `start` through `edges`, excluding `start` itself unless reached again. */
-function stamp(edges: IndexedGraph['refs'], start: number, k: number, marks: Int32Array, stack: number[], out: number[] | null): void {
+function stamp(edgeStart: Int32Array, edgeList: Int32Array, start: number, k: number, marks: Int32Array, stack: number[], out: number[] | null): void {
   stack.push(start);
   while (stack.length > 0) {
     const v = stack.pop()!;
-    for (const r of edges[v]!) {
+    const b = edgeStart[v + 1]!;
+    for (let e = edgeStart[v]!; e < b; e++) {
+      const r = edgeList[e]!;
       if (marks[r] === k) continue;
       marks[r] = k;
       out?.push(r);

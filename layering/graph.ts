@@ -4,16 +4,23 @@ import type { StorePathInfo } from './types.js';
 /**
  * A closure graph indexed for the planners: nodes are numbers in input order, references are
  * deduplicated and without self-references (Nix lets a path reference itself; no planner cares).
+ * Edges are flat arrays (compressed rows), not an array per node: at 200,000 paths per-node arrays
+ * cost more to build and collect than the planning itself. Node v references
+ * `refList[refStart[v]]` .. `refList[refStart[v + 1] - 1]`, in the order its references list
+ * first names them; its users (the nodes that reference it) are `userList[userStart[v]]` ..
+ * `userList[userStart[v + 1] - 1]`, ascending.
  */
 export interface IndexedGraph {
   /** Node → store path. */
   readonly paths: readonly string[];
   readonly indexOf: ReadonlyMap<string, number>;
   readonly narSize: Float64Array;
-  /** Node → nodes it references. */
-  readonly refs: readonly (readonly number[])[];
-  /** Node → nodes that reference it. */
-  readonly users: readonly (readonly number[])[];
+  readonly refStart: Int32Array;
+  readonly refList: Int32Array;
+  readonly userStart: Int32Array;
+  readonly userList: Int32Array;
+  /** Every node before the nodes it references (users first). */
+  readonly order: Int32Array;
 }
 
 /** Index and validate a closure: unique paths, sizes that are byte counts, references inside the closure, no cycles. */
@@ -22,79 +29,98 @@ export function indexGraph(infos: readonly StorePathInfo[]): IndexedGraph {
   const paths: string[] = new Array<string>(n);
   const indexOf = new Map<string, number>();
   const narSize = new Float64Array(n);
+  let maxEdges = 0;
   for (let i = 0; i < n; i++) {
     const info = infos[i]!;
-    if (typeof info.path !== 'string' || info.path === '') throw new LayeringError(`closure entry ${i} has no path`);
-    if (indexOf.has(info.path)) throw new LayeringError(`store path ${info.path} is listed twice in the closure`);
-    if (!Number.isSafeInteger(info.narSize) || info.narSize < 0) {
-      throw new LayeringError(`store path ${info.path} has narSize ${String(info.narSize)}; expected a non-negative integer byte count`);
+    const path = info.path;
+    if (typeof path !== 'string' || path === '') throw new LayeringError(`closure entry ${i} has no path`);
+    // One hash lookup, not two: a path already there leaves the size unchanged.
+    indexOf.set(path, i);
+    if (indexOf.size === i) throw new LayeringError(`store path ${path} is listed twice in the closure`);
+    const size = info.narSize;
+    if (!Number.isSafeInteger(size) || size < 0) {
+      throw new LayeringError(`store path ${path} has narSize ${String(size)}; expected a non-negative integer byte count`);
     }
-    indexOf.set(info.path, i);
-    paths[i] = info.path;
-    narSize[i] = info.narSize;
+    paths[i] = path;
+    narSize[i] = size;
+    if (Array.isArray(info.references)) maxEdges += info.references.length;
   }
-  const refs: number[][] = new Array<number[]>(n);
-  const userCount = new Int32Array(n);
+  const refStart = new Int32Array(n + 1);
+  let refList = new Int32Array(maxEdges);
+  const userCount = new Int32Array(n + 1);
   const lastSeen = new Int32Array(n).fill(-1); // dedupes a node's references without a Set
+  let e = 0;
   for (let i = 0; i < n; i++) {
     const info = infos[i]!;
-    if (!Array.isArray(info.references)) throw new LayeringError(`store path ${info.path} has no references list`);
-    const mine: number[] = [];
-    for (const ref of info.references) {
+    const references = info.references;
+    if (!Array.isArray(references)) throw new LayeringError(`store path ${info.path} has no references list`);
+    for (let k = 0; k < references.length; k++) {
+      const ref = references[k]!;
       const j = indexOf.get(ref);
       if (j === undefined) throw new LayeringError(`store path ${info.path} references ${ref}, which is not in the closure`);
       if (j === i || lastSeen[j] === i) continue;
       lastSeen[j] = i;
-      mine.push(j);
+      refList[e++] = j;
       userCount[j]!++;
     }
-    refs[i] = mine;
+    refStart[i + 1] = e;
   }
-  const users: number[][] = new Array<number[]>(n);
-  for (let i = 0; i < n; i++) users[i] = new Array<number>(userCount[i]!);
-  const filled = new Int32Array(n);
-  for (let i = 0; i < n; i++) for (const j of refs[i]!) users[j]![filled[j]!++] = i;
-  const graph: IndexedGraph = { paths, indexOf, narSize, refs, users };
-  topoOrder(graph); // throws on a cycle
-  return graph;
+  if (e < maxEdges) refList = refList.slice(0, e);
+  const { start: userStart, list: userList } = transpose(n, refStart, refList, userCount);
+  const order = topoSort(n, refStart, refList, userStart);
+  if (order === null) throw new LayeringError(`the closure has a reference cycle: ${describeCycle(paths, refStart, refList, userStart, userList)}`);
+  return { paths, indexOf, narSize, refStart, refList, userStart, userList, order };
 }
 
-/** The graph restricted to `keep` (node numbers of `graph`, any order); edges to dropped nodes vanish. Input order is kept. */
-export function inducedSubgraph(graph: IndexedGraph, keep: Iterable<number>): IndexedGraph {
-  const nodes = [...new Set(keep)].sort((a, b) => a - b);
-  const newIndex = new Int32Array(graph.paths.length).fill(-1);
-  nodes.forEach((old, i) => (newIndex[old] = i));
-  const paths = nodes.map((old) => graph.paths[old]!);
-  const indexOf = new Map(paths.map((p, i) => [p, i] as const));
-  const narSize = Float64Array.from(nodes, (old) => graph.narSize[old]!);
-  const refs = nodes.map((old) => graph.refs[old]!.map((r) => newIndex[r]!).filter((r) => r >= 0));
-  const users: number[][] = nodes.map(() => []);
-  refs.forEach((rs, i) => rs.forEach((r) => users[r]!.push(i)));
-  return { paths, indexOf, narSize, refs, users };
-}
-
-/** Nodes ordered so that every node comes before the nodes it references (users first). Throws on a cycle. */
-export function topoOrder(graph: IndexedGraph): Int32Array {
-  const n = graph.paths.length;
-  const pending = new Int32Array(n);
-  for (let i = 0; i < n; i++) pending[i] = graph.users[i]!.length;
-  const order = new Int32Array(n);
-  let head = 0;
-  let tail = 0;
-  for (let i = 0; i < n; i++) if (pending[i] === 0) order[tail++] = i;
-  while (head < tail) {
-    const v = order[head++]!;
-    for (const r of graph.refs[v]!) {
-      pending[r] = pending[r]! - 1;
-      if (pending[r] === 0) order[tail++] = r;
+/** The reverse edges of compressed rows: for every node, the nodes whose rows name it, ascending. `count[v]`: how many name v (overwritten). */
+function transpose(n: number, start: Int32Array, list: Int32Array, count: Int32Array): { start: Int32Array; list: Int32Array } {
+  const tStart = new Int32Array(n + 1);
+  for (let v = 0; v < n; v++) tStart[v + 1] = tStart[v]! + count[v]!;
+  const tList = new Int32Array(list.length);
+  const fill = count;
+  for (let v = 0; v < n; v++) fill[v] = tStart[v]!;
+  for (let i = 0; i < n; i++) {
+    const b = start[i + 1]!;
+    for (let k = start[i]!; k < b; k++) {
+      const j = list[k]!;
+      tList[fill[j]!++] = i;
     }
   }
-  if (tail < n) throw new LayeringError(`the closure has a reference cycle: ${describeCycle(graph, pending)}`);
-  return order;
+  return { start: tStart, list: tList };
+}
+
+/** Kahn's algorithm, users first; null on a cycle. */
+function topoSort(n: number, refStart: Int32Array, refList: Int32Array, userStart: Int32Array): Int32Array | null {
+  const pending = new Int32Array(n);
+  const order = new Int32Array(n);
+  let tail = 0;
+  for (let i = 0; i < n; i++) {
+    const p = userStart[i + 1]! - userStart[i]!;
+    pending[i] = p;
+    if (p === 0) order[tail++] = i;
+  }
+  for (let head = 0; head < tail; head++) {
+    const v = order[head]!;
+    const b = refStart[v + 1]!;
+    for (let k = refStart[v]!; k < b; k++) {
+      const r = refList[k]!;
+      if (--pending[r]! === 0) order[tail++] = r;
+    }
+  }
+  return tail < n ? null : order;
 }
 
 /** A cycle among the nodes Kahn's algorithm could not place, for the error message. */
-function describeCycle(graph: IndexedGraph, pending: Int32Array): string {
+function describeCycle(paths: readonly string[], refStart: Int32Array, refList: Int32Array, userStart: Int32Array, userList: Int32Array): string {
+  // Kahn's algorithm again, keeping the counts: the nodes left with pending users are the unplaced ones.
+  const n = paths.length;
+  const pending = new Int32Array(n);
+  const queue: number[] = [];
+  for (let i = 0; i < n; i++) if ((pending[i] = userStart[i + 1]! - userStart[i]!) === 0) queue.push(i);
+  for (let head = 0; head < queue.length; head++) {
+    const v = queue[head]!;
+    for (let k = refStart[v]!; k < refStart[v + 1]!; k++) if (--pending[refList[k]!]! === 0) queue.push(refList[k]!);
+  }
   let v = pending.findIndex((p) => p > 0);
   const seenAt = new Map<number, number>();
   const walk: number[] = [];
@@ -102,19 +128,82 @@ function describeCycle(graph: IndexedGraph, pending: Int32Array): string {
   while (!seenAt.has(v)) {
     seenAt.set(v, walk.length);
     walk.push(v);
-    v = graph.users[v]!.find((u) => pending[u]! > 0)!;
+    let next = -1;
+    for (let k = userStart[v]!; k < userStart[v + 1]!; k++) {
+      if (pending[userList[k]!]! > 0) {
+        next = userList[k]!;
+        break;
+      }
+    }
+    v = next;
   }
   const cycle = walk.slice(seenAt.get(v) ?? 0).reverse();
-  return [...cycle, cycle[0]!].map((i) => graph.paths[i]).join(' → ');
+  return [...cycle, cycle[0]!].map((i) => paths[i]).join(' → ');
+}
+
+/** The graph restricted to `keep` (node numbers of `graph`, any order); edges to dropped nodes vanish. Input order is kept. */
+export function inducedSubgraph(graph: IndexedGraph, keep: Iterable<number>): IndexedGraph {
+  const N = graph.paths.length;
+  const newIndex = new Int32Array(N).fill(-1);
+  for (const v of keep) newIndex[v] = 0;
+  const nodes: number[] = [];
+  for (let v = 0; v < N; v++) if (newIndex[v] === 0) (newIndex[v] = nodes.length), nodes.push(v);
+  const n = nodes.length;
+  const paths = nodes.map((old) => graph.paths[old]!);
+  const indexOf = new Map<string, number>();
+  for (let i = 0; i < n; i++) indexOf.set(paths[i]!, i);
+  const narSize = new Float64Array(n);
+  const refStart = new Int32Array(n + 1);
+  const userCount = new Int32Array(n + 1);
+  let e = 0;
+  for (let i = 0; i < n; i++) {
+    const old = nodes[i]!;
+    narSize[i] = graph.narSize[old]!;
+    for (let k = graph.refStart[old]!; k < graph.refStart[old + 1]!; k++) if (newIndex[graph.refList[k]!]! >= 0) e++;
+  }
+  const refList = new Int32Array(e);
+  e = 0;
+  for (let i = 0; i < n; i++) {
+    const old = nodes[i]!;
+    for (let k = graph.refStart[old]!; k < graph.refStart[old + 1]!; k++) {
+      const r = newIndex[graph.refList[k]!]!;
+      if (r >= 0) (refList[e++] = r), userCount[r]!++;
+    }
+    refStart[i + 1] = e;
+  }
+  const { start: userStart, list: userList } = transpose(n, refStart, refList, userCount);
+  // The whole graph's order restricted to the kept nodes still puts users first.
+  const order = new Int32Array(n);
+  let o = 0;
+  for (let i = 0; i < N; i++) {
+    const r = newIndex[graph.order[i]!]!;
+    if (r >= 0) order[o++] = r;
+  }
+  return { paths, indexOf, narSize, refStart, refList, userStart, userList, order };
 }
 
 /** Every node reachable from `starts` through references (including the starts), as a mark array. */
 export function markClosure(graph: IndexedGraph, starts: Iterable<number>, mark: Uint8Array = new Uint8Array(graph.paths.length)): Uint8Array {
+  const { refStart, refList } = graph;
   const stack: number[] = [];
   for (const s of starts) if (!mark[s]) (mark[s] = 1), stack.push(s);
   while (stack.length > 0) {
     const v = stack.pop()!;
-    for (const r of graph.refs[v]!) if (!mark[r]) (mark[r] = 1), stack.push(r);
+    const b = refStart[v + 1]!;
+    for (let k = refStart[v]!; k < b; k++) {
+      const r = refList[k]!;
+      if (!mark[r]) (mark[r] = 1), stack.push(r);
+    }
   }
   return mark;
+}
+
+/** The nodes v references (a view; for code off the hot paths). */
+export function refsOf(graph: IndexedGraph, v: number): Int32Array {
+  return graph.refList.subarray(graph.refStart[v]!, graph.refStart[v + 1]!);
+}
+
+/** The nodes that reference v, ascending (a view; for code off the hot paths). */
+export function usersOf(graph: IndexedGraph, v: number): Int32Array {
+  return graph.userList.subarray(graph.userStart[v]!, graph.userStart[v + 1]!);
 }

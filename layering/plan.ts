@@ -1,4 +1,4 @@
-import { autoLayers } from './auto.js';
+import { autoLayerNodes } from './auto.js';
 import { claimLayers } from './claims.js';
 import { LayeringError } from './errors.js';
 import { indexGraph, inducedSubgraph, type IndexedGraph } from './graph.js';
@@ -77,7 +77,6 @@ interface StrategyLayer {
 /** The strategy over the paths nothing has claimed, as nixpkgs would run it on that graph. */
 function strategyLayers(graph: IndexedGraph, strategy: PlanOptions['strategy'], room: number, claimed: Uint8Array, excluded: Uint8Array): StrategyLayer[] {
   const n = graph.paths.length;
-  const toGlobal = (path: string) => graph.indexOf.get(path)!;
   if (strategy === 'popularity') {
     // popularity_contest drops excluded paths (and references to them) before it counts.
     const keep: number[] = [];
@@ -85,8 +84,9 @@ function strategyLayers(graph: IndexedGraph, strategy: PlanOptions['strategy'], 
     if (keep.length === 0) return [];
     const sub = keep.length === n ? graph : inducedSubgraph(graph, keep);
     const groups = limitLayers(popularityOrder(sub), room);
+    // The subgraph numbers the kept nodes in order: sub node i is keep[i].
     return groups.map((g, i) => ({
-      nodes: g.map((v) => toGlobal(sub.paths[v]!)),
+      nodes: g.map((v) => keep[v]!),
       reason: i === groups.length - 1 && g.length > 1 ? 'merged-tail' : 'popularity',
     }));
   }
@@ -97,15 +97,16 @@ function strategyLayers(graph: IndexedGraph, strategy: PlanOptions['strategy'], 
   }
   // auto-layer splits with excluded paths in place and drops them from its output.
   const keep: number[] = [];
-  const ignore = new Set<string>();
+  let ignoredCount = 0;
   for (let v = 0; v < n; v++) {
     if (claimed[v]) continue;
     keep.push(v);
-    if (excluded[v]) ignore.add(graph.paths[v]!);
+    if (excluded[v]) ignoredCount++;
   }
-  if (keep.length === ignore.size) return [];
+  if (keep.length === ignoredCount) return [];
   const sub = keep.length === n ? graph : inducedSubgraph(graph, keep);
-  return autoLayers(sub, room, ignore).map((l) => ({ nodes: l.paths.map(toGlobal), reason: 'auto' }));
+  const ignored = Uint8Array.from(keep, (v) => excluded[v]!);
+  return autoLayerNodes(sub, room, ignored).map((l) => ({ nodes: l.nodes.map((v) => keep[v]!), reason: 'auto' }));
 }
 
 function plannedLayer(graph: IndexedGraph, nodes: readonly number[], reason: LayerReason): PlannedLayer {

@@ -1,5 +1,5 @@
-import { markClosure, topoOrder, type IndexedGraph } from './graph.js';
-import { autoKeyRanks } from './path-order.js';
+import { markClosure, type IndexedGraph } from './graph.js';
+import { nameRanks } from './name-sort.js';
 
 /**
  * The `stable` layout: layers chosen so that bumping a dependency re-uploads few bytes beyond the
@@ -30,7 +30,7 @@ import { autoKeyRanks } from './path-order.js';
  * Deterministic and independent of the order of paths and references (ties go by store path name).
  */
 export function stableLayout(graph: IndexedGraph, nodes: readonly number[], room: number): number[][] {
-  const rank = autoKeyRanks(graph.paths);
+  const rank = nameRanks(graph.paths, 'auto-nul'); // = autoKeyRanks(graph.paths), without building key strings
   const byName = (a: number, b: number) => rank[a]! - rank[b]!;
   let units = [...new Set(nodes)].sort(byName).map((v) => [v]);
   if (units.length <= room) return units;
@@ -65,7 +65,10 @@ function closureBitsets(graph: IndexedGraph, units: readonly number[][]): { bits
     for (const v of u) if (bitOf[v] === -1) (bitOf[v] = next++), stack.push(v);
     while (stack.length > 0) {
       const v = stack.pop()!;
-      for (const r of graph.refs[v]!) if (bitOf[r] === -1) (bitOf[r] = next++), stack.push(r);
+      for (let k = graph.refStart[v]!; k < graph.refStart[v + 1]!; k++) {
+        const r = graph.refList[k]!;
+        if (bitOf[r] === -1) (bitOf[r] = next++), stack.push(r);
+      }
     }
   }
   const words = (next + 31) >>> 5;
@@ -76,7 +79,10 @@ function closureBitsets(graph: IndexedGraph, units: readonly number[][]): { bits
     while (stack.length > 0) {
       const v = stack.pop()!;
       b[bitOf[v]! >>> 5]! |= 1 << (bitOf[v]! & 31);
-      for (const r of graph.refs[v]!) if (seen[r] !== i) (seen[r] = i), stack.push(r);
+      for (let k = graph.refStart[v]!; k < graph.refStart[v + 1]!; k++) {
+        const r = graph.refList[k]!;
+        if (seen[r] !== i) (seen[r] = i), stack.push(r);
+      }
     }
     return b;
   });
@@ -218,9 +224,12 @@ function hostSmallLayers(graph: IndexedGraph, units: number[][], target: number,
 
   // The largest path above each node that could host it (-1: none).
   const maxAbove = new Float64Array(n);
-  for (const v of topoOrder(graph)) {
+  for (const v of graph.order) {
     let m = -1;
-    for (const u of graph.users[v]!) m = Math.max(m, maxAbove[u]!, inSet[u] ? graph.narSize[u]! : -1);
+    for (let k = graph.userStart[v]!; k < graph.userStart[v + 1]!; k++) {
+      const u = graph.userList[k]!;
+      m = Math.max(m, maxAbove[u]!, inSet[u] ? graph.narSize[u]! : -1);
+    }
     maxAbove[v] = m;
   }
 
@@ -243,7 +252,8 @@ function hostSmallLayers(graph: IndexedGraph, units: number[][], target: number,
       let best = -1;
       let bestSlack = -1;
       for (const v of level) {
-        for (const u of graph.users[v]!) {
+        for (let k = graph.userStart[v]!; k < graph.userStart[v + 1]!; k++) {
+          const u = graph.userList[k]!;
           if (seen[u] === search) continue;
           seen[u] = search;
           next.push(u);
