@@ -3,6 +3,7 @@ import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { LayerContentError, StoreError } from '../errors.js';
 import { compareTreePaths } from './entry-order.js';
+import { isAsciiString } from './tar-header.js';
 import { canonicalDirMode, canonicalFileMode, STORE_PARENT_DIR_MODE } from './modes.js';
 import type { LayerEntry } from './types.js';
 
@@ -69,8 +70,13 @@ function* walk(fsPath: string, imagePath: string, st: Stats): Generator<LayerEnt
     yield { kind: 'symlink', path: imagePath, target: readTarget(fsPath) };
   } else if (st.isDirectory()) {
     yield { kind: 'directory', path: imagePath, mode: canonicalDirMode(st.mode) };
+    // join() once, then concatenation: a name from readdir is never empty, `.`, `..` or holds a
+    // slash, so `${base}/${name}` is what join(fsPath, name) gives, without normalising per file.
+    let base = join(fsPath, '.');
+    if (base === '.') base = '';
+    else if (!base.endsWith('/')) base += '/';
     for (const name of listSorted(fsPath)) {
-      const childFs = join(fsPath, name);
+      const childFs = base + name;
       yield* walk(childFs, `${imagePath}/${name}`, lstatOrThrow(childFs));
     }
   } else {
@@ -152,9 +158,13 @@ function sortStorePaths(paths: string[], storeDir: string): string[] {
   if (bad.length > 0) {
     throw new StoreError(`not a path directly inside the store ${storeDir}: ${bad.slice(0, 3).join(', ')}${bad.length > 3 ? ', …' : ''}`, bad);
   }
-  const unique = [...new Set(paths)].map((p) => ({ p, bytes: Buffer.from(p, 'utf8') }));
-  unique.sort((a, b) => compareTreePaths(a.bytes, b.bytes));
-  return unique.map((u) => u.p);
+  const unique = [...new Set(paths)];
+  // The names hold no slash, so tree order is byte order; for ASCII names (every Nix store path
+  // name) that is the order of UTF-16 units, the default sort, without a Buffer per path.
+  if (unique.every(isAsciiString)) return unique.sort();
+  const withBytes = unique.map((p) => ({ p, bytes: Buffer.from(p, 'utf8') }));
+  withBytes.sort((a, b) => compareTreePaths(a.bytes, b.bytes));
+  return withBytes.map((u) => u.p);
 }
 
 function errText(err: unknown): string {
