@@ -1,6 +1,6 @@
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { LayerContentError } from '../errors.js';
-import { checkEntryPath, EntryOrderChecker, isCleanAsciiPath } from './entry-order.js';
+import { checkEntryPath, EntryOrderChecker, isCleanPathBytes } from './entry-order.js';
 import { SYMLINK_MODE } from './modes.js';
 import { encodeHeader, END_OF_ARCHIVE, MAX_ID, MAX_MTIME, padding, SimpleHeaderWriter, type TarHeaderFields } from './tar-header.js';
 import type { LayerEntry, TarHeaderDefaults } from './types.js';
@@ -73,11 +73,12 @@ export class TarChunker {
     const padded = size + padding(size);
     if (!Number.isSafeInteger(size) || padded > room || !Number.isSafeInteger(mode) || mode < 0 || mode > 0o7777) return false;
     const path = entry.path;
-    if (!isCleanAsciiPath(path)) return false;
+    const staged = this.order.stage(path);
+    if (staged === undefined || !isCleanPathBytes(staged.bytes, staged.length)) return false;
     const at = this.filled;
-    if (!simple.write(this.buf, at, path, entry.kind, mode, size, entry.kind === 'symlink' ? entry.target : undefined)) return false;
+    if (!simple.write(this.buf, at, staged.bytes, staged.length, entry.kind, mode, size, entry.kind === 'symlink' ? entry.target : undefined)) return false;
     // Written, not yet counted: an entry out of order throws here and the bytes are never handed out.
-    this.order.checkAscii(path);
+    this.order.commitStaged(path);
     this.filled = at + 512;
     if (entry.kind === 'file') {
       const content = entry.content;

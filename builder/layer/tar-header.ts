@@ -267,20 +267,26 @@ export class SimpleHeaderWriter {
   }
 
   /**
-   * Writes the header of `path` (clean, ASCII: the caller has checked it) at `b[off..off+512)`
-   * and returns true, or returns false having written nothing when this entry needs the general
-   * encoder (a name that needs pax, a link name that is not short ASCII, a size past 8 GiB).
-   * `mode` and `size` must be valid (checked by the caller, as checkFields would).
+   * Writes the header of the entry whose path is the ASCII bytes `name[0..n)` (clean: the caller
+   * has checked it) at `b[off..off+512)` and returns true, or returns false having written
+   * nothing when this entry needs the general encoder (a name that needs pax, a link name that is
+   * not short ASCII, a size past 8 GiB). `mode` and `size` must be valid (checked by the caller,
+   * as checkFields would).
    */
-  write(b: Buffer, off: number, path: string, type: TarEntryType, mode: number, size: number, linkname: string | undefined): boolean {
+  write(b: Buffer, off: number, name: Uint8Array, n: number, type: TarEntryType, mode: number, size: number, linkname: string | undefined): boolean {
     const dir = type === 'directory';
-    const nameLength = dir ? path.length + 1 : path.length;
-    // The ustar split (as splitUstarName, on an ASCII string whose indices are its bytes).
+    const nameLength = dir ? n + 1 : n;
+    // The ustar split (as splitUstarName, on the path's bytes without a directory's slash).
     let split = -1;
     if (nameLength > 100) {
       let end = nameLength > 156 ? 156 : dir ? nameLength - 1 : nameLength;
-      if (end > path.length) end = path.length;
-      split = path.lastIndexOf('/', end - 1);
+      if (end > n) end = n;
+      for (let i = end - 1; i >= 0; i--) {
+        if (name[i] === 0x2f) {
+          split = i;
+          break;
+        }
+      }
       if (split <= 0 || nameLength - split - 1 > 100) return false;
     }
     if (linkname !== undefined && (linkname.length === 0 || linkname.length > 100 || !isAsciiString(linkname) || linkname.includes('\0'))) return false;
@@ -289,16 +295,16 @@ export class SimpleHeaderWriter {
     this.template.copy(b, off);
     let sum = this.templateSum;
     if (split < 0) {
-      sum += writeAscii(b, off, path, 0, path.length);
+      sum += copyBytes(b, off, name, 0, n);
       if (dir) {
-        b[off + path.length] = 0x2f;
+        b[off + n] = 0x2f;
         sum += 0x2f;
       }
     } else {
-      sum += writeAscii(b, off + 345, path, 0, split);
-      sum += writeAscii(b, off, path, split + 1, path.length);
+      sum += copyBytes(b, off + 345, name, 0, split);
+      sum += copyBytes(b, off, name, split + 1, n);
       if (dir) {
-        b[off + path.length - split - 1] = 0x2f;
+        b[off + n - split - 1] = 0x2f;
         sum += 0x2f;
       }
     }
@@ -307,11 +313,22 @@ export class SimpleHeaderWriter {
     const flag = TYPEFLAG[type];
     b[off + 156] = flag;
     sum += flag;
-    if (linkname !== undefined) sum += writeAscii(b, off + 157, linkname, 0, linkname.length);
-    octal(b, off + 148, 7, sum);
+    if (linkname !== undefined) sum += writeAscii(b, off + 157, linkname);
+    octalSum(b, off + 148, 7, sum);
     b[off + 155] = 0x20;
     return true;
   }
+}
+
+/** Copies `src[from..to)` to `b[off..)`; returns the sum of the bytes. */
+function copyBytes(b: Buffer, off: number, src: Uint8Array, from: number, to: number): number {
+  let sum = 0;
+  for (let i = from; i < to; i++) {
+    const c = src[i]!;
+    b[off + i - from] = c;
+    sum += c;
+  }
+  return sum;
 }
 
 /** Whether every UTF-16 unit of `s` is ASCII (then its UTF-8 bytes are its units). */
@@ -320,26 +337,36 @@ export function isAsciiString(s: string): boolean {
   return true;
 }
 
-/** Writes the ASCII units `s[from..to)` at `b[off..)`; returns the sum of their bytes. */
-function writeAscii(b: Buffer, off: number, s: string, from: number, to: number): number {
+/** Writes the ASCII string `s` at `b[off..)`; returns the sum of its bytes. */
+function writeAscii(b: Buffer, off: number, s: string): number {
   let sum = 0;
-  for (let i = from; i < to; i++) {
+  for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
-    b[off + i - from] = c;
+    b[off + i] = c;
     sum += c;
   }
   return sum;
 }
 
-/** `octal`, returning the sum of the bytes written. */
+/** `octal`, returning the sum of the digits written (small values by integer arithmetic, the rest as `octal` does). */
 function octalSum(b: Buffer, offset: number, width: number, value: number): number {
-  let v = value;
   let sum = 0;
-  for (let i = offset + width - 2; i >= offset; i--) {
-    const digit = 0x30 + (v % 8);
-    b[i] = digit;
-    sum += digit;
-    v = Math.floor(v / 8);
+  if (value <= 0x7fffffff) {
+    let v = value | 0;
+    for (let i = offset + width - 2; i >= offset; i--) {
+      const digit = 0x30 + (v & 7);
+      b[i] = digit;
+      sum += digit;
+      v >>>= 3;
+    }
+  } else {
+    let v = value;
+    for (let i = offset + width - 2; i >= offset; i--) {
+      const digit = 0x30 + (v % 8);
+      b[i] = digit;
+      sum += digit;
+      v = Math.floor(v / 8);
+    }
   }
   b[offset + width - 1] = 0;
   return sum;
