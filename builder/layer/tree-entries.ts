@@ -97,6 +97,15 @@ function leaf(fsPath: string, imagePath: string, st: Stats): LayerEntry {
 
 /** Names of a directory's entries sorted by their bytes; a name that is not UTF-8 is refused. */
 function listSorted(dir: string): string[] {
+  let plain: string[];
+  try {
+    plain = readdirSync(dir);
+  } catch (err) {
+    throw new LayerContentError(`cannot list ${dir}: ${errText(err)}`, dir);
+  }
+  // All-ASCII names (nearly every directory) are their bytes, and sort by bytes as strings: no
+  // Buffer per name, no strict decode. Any other name: listed again as bytes, and judged there.
+  if (plain.every(isAsciiString)) return plain.sort();
   let names: Buffer[];
   try {
     names = readdirSync(dir, { encoding: 'buffer' });
