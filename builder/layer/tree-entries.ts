@@ -63,15 +63,18 @@ export function storeLayerOutline(paths: string[], storeDir: string): { parents:
   return { parents, sorted };
 }
 
-function* walk(fsPath: string, imagePath: string, st: Stats): Generator<LayerEntry> {
+/**
+ * `normalised`: `fsPath` is already what join() would make of it (a child path this walk built),
+ * so children are `${fsPath}/${name}`: a name from readdir is never empty, `.`, `..` and holds no
+ * slash, so that is what join(fsPath, name) gives, without normalising per file and directory.
+ */
+function* walk(fsPath: string, imagePath: string, st: Stats, normalised = false): Generator<LayerEntry> {
   if (!st.isDirectory()) {
     yield leaf(fsPath, imagePath, st);
     return;
   }
   yield { kind: 'directory', path: imagePath, mode: canonicalDirMode(st.mode) };
-  // join() once, then concatenation: a name from readdir is never empty, `.`, `..` or holds a
-  // slash, so `${base}/${name}` is what join(fsPath, name) gives, without normalising per file.
-  let base = join(fsPath, '.');
+  let base = normalised ? fsPath : join(fsPath, '.');
   if (base === '.') base = '';
   else if (!base.endsWith('/')) base += '/';
   for (const name of listSorted(fsPath)) {
@@ -79,7 +82,7 @@ function* walk(fsPath: string, imagePath: string, st: Stats): Generator<LayerEnt
     const childSt = lstatOrThrow(childFs);
     // Files and symlinks inline: a generator per entry (yield* walk) was most of the walk's cost
     // in a tree of many small files.
-    if (childSt.isDirectory()) yield* walk(childFs, `${imagePath}/${name}`, childSt);
+    if (childSt.isDirectory()) yield* walk(childFs, `${imagePath}/${name}`, childSt, true);
     else yield leaf(childFs, `${imagePath}/${name}`, childSt);
   }
 }
