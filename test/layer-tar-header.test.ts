@@ -137,3 +137,40 @@ test('an mtime after 2038 is written exactly (11 octal digits reach the year 224
   assert.equal(h.subarray(136, 148).toString('latin1'), `${mtime.toString(8).padStart(11, '0')}\0`);
   assert.equal(parseInt(h.subarray(136, 147).toString('latin1'), 8), 4102444800);
 });
+
+test('the one-block header writer gives encodeHeader\'s bytes for every entry it takes, and declines the rest', async () => {
+  const { SimpleHeaderWriter } = await import('../builder/layer/tar-header.js');
+  const defaults = { uid: 1000, gid: 100, uname: 'app', gname: 'users', mtime: 1700000000 };
+  const writer = new SimpleHeaderWriter(defaults);
+  // Deterministic variety: short and long paths (around the 100/155/255-byte limits of the
+  // ustar name and prefix), slashes in every place, all three kinds, sizes past 2^32.
+  let x = 12345;
+  const next = (n: number) => ((x = (x * 1103515245 + 12345) % 2 ** 31), x % n);
+  const chars = 'abz09._-+=/';
+  let taken = 0;
+  let declined = 0;
+  for (let i = 0; i < 20000; i++) {
+    const len = 1 + next(i % 3 === 0 ? 300 : 120);
+    let path = '';
+    for (let j = 0; j < len; j++) path += chars[next(chars.length)];
+    path = path.replace(/\/+/g, '/').replace(/^\/|\/$/g, '') || 'x';
+    const type = (['file', 'directory', 'symlink'] as const)[next(3)]!;
+    const size = type === 'file' ? [0, 1, 511, 512, 513, 2 ** 31 - 1, 2 ** 31, 2 ** 33 - 1, 2 ** 33, next(1e6)][next(10)]! : 0;
+    const linkname = type === 'symlink' ? 't'.repeat(1 + next(110)) : undefined;
+    const mode = next(0o10000);
+    const fields: TarHeaderFields = { path, type, mode, size, ...defaults, ...(linkname ? { linkname } : {}) };
+    const buf = Buffer.alloc(1024, 0xee);
+    const name = Buffer.from(path);
+    if (writer.write(buf, 256, name, name.length, type, mode, size, linkname)) {
+      taken++;
+      assert.deepEqual(buf.subarray(256, 768), encodeHeader(fields), JSON.stringify(fields));
+      assert.equal(buf[255], 0xee);
+      assert.equal(buf[768], 0xee);
+    } else {
+      declined++;
+      assert.ok(encodeHeader(fields).length > 512, `declined a one-block header: ${JSON.stringify(fields)}`);
+      assert.ok(buf.every((b) => b === 0xee), 'a declined entry writes nothing');
+    }
+  }
+  assert.ok(taken > 10000 && declined > 1000, `${taken} taken, ${declined} declined`);
+});

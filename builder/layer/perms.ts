@@ -88,11 +88,13 @@ export async function* withPermsAsync(entries: AsyncIterable<LayerEntry>, rules:
   for await (const e of entries) yield applier.apply(e, [`/${e.path}`]);
 }
 
-export function* withPerms(entries: Iterable<LayerEntry>, rules: readonly PermRule[]): Generator<LayerEntry> {
-  if (rules.length === 0) {
-    yield* entries;
-    return;
-  }
+export function withPerms(entries: Iterable<LayerEntry>, rules: readonly PermRule[]): Iterable<LayerEntry> {
+  // Without rules, the entries themselves: a generator around them cost a resumption per entry.
+  if (rules.length === 0) return entries;
+  return applied(entries, rules);
+}
+
+function* applied(entries: Iterable<LayerEntry>, rules: readonly PermRule[]): Generator<LayerEntry> {
   const applier = new PermApplier(rules);
   for (const e of entries) yield applier.apply(e, [`/${e.path}`]);
 }

@@ -231,3 +231,143 @@ function checkFields(h: TarHeaderFields): void {
     fail('symlink target must be non-empty and contain no NUL byte');
   }
 }
+
+/**
+ * The one-block header of the common entry, written straight into the tar's buffer: the fields
+ * every header shares (owner, mtime, magic, device numbers) are laid out once in a template, and
+ * each entry copies it and fills in only its name, mode, size, type and link name. The bytes are
+ * exactly `encodeHeader`'s (test/layer-tar-header.test.ts compares the two on many entries);
+ * it only covers the entries that need no pax record and carry the defaults' owner, and says so
+ * by returning false (having written nothing), so the caller falls back to `encodeHeader`.
+ *
+ * Why: a store of many small files spends more time on headers than on their content; the
+ * general encoder's allocations (a Buffer per name, per header, per record list) and its octal
+ * formatting of every field were a tenth of a cold build of 200,000 files.
+ */
+export class SimpleHeaderWriter {
+  private readonly template = Buffer.alloc(BLOCK);
+  /** Sum of the template's bytes, the checksum field counted as spaces. */
+  private readonly templateSum: number;
+
+  constructor(h: { uid: number; gid: number; uname: string; gname: string; mtime: number }) {
+    const t = this.template;
+    octal(t, 108, 8, h.uid);
+    octal(t, 116, 8, h.gid);
+    octal(t, 136, 12, h.mtime);
+    t.fill(0x20, 148, 156);
+    t.write('ustar\0', 257, 'latin1');
+    t.write('00', 263, 'latin1');
+    t.write(h.uname, 265, 'latin1');
+    t.write(h.gname, 297, 'latin1');
+    octal(t, 329, 8, 0);
+    octal(t, 337, 8, 0);
+    let sum = 0;
+    for (let i = 0; i < BLOCK; i++) sum += t[i]!;
+    this.templateSum = sum;
+  }
+
+  /**
+   * Writes the header of the entry whose path is the ASCII bytes `name[0..n)` (clean: the caller
+   * has checked it) at `b[off..off+512)` and returns true, or returns false having written
+   * nothing when this entry needs the general encoder (a name that needs pax, a link name that is
+   * not short ASCII, a size past 8 GiB). `mode` and `size` must be valid (checked by the caller,
+   * as checkFields would).
+   */
+  write(b: Buffer, off: number, name: Uint8Array, n: number, type: TarEntryType, mode: number, size: number, linkname: string | undefined): boolean {
+    const dir = type === 'directory';
+    const nameLength = dir ? n + 1 : n;
+    // The ustar split (as splitUstarName, on the path's bytes without a directory's slash).
+    let split = -1;
+    if (nameLength > 100) {
+      let end = nameLength > 156 ? 156 : dir ? nameLength - 1 : nameLength;
+      if (end > n) end = n;
+      for (let i = end - 1; i >= 0; i--) {
+        if (name[i] === 0x2f) {
+          split = i;
+          break;
+        }
+      }
+      if (split <= 0 || nameLength - split - 1 > 100) return false;
+    }
+    if (linkname !== undefined && (linkname.length === 0 || linkname.length > 100 || !isAsciiString(linkname) || linkname.includes('\0'))) return false;
+    if (size > MAX_USTAR_SIZE) return false;
+
+    this.template.copy(b, off);
+    let sum = this.templateSum;
+    if (split < 0) {
+      sum += copyBytes(b, off, name, 0, n);
+      if (dir) {
+        b[off + n] = 0x2f;
+        sum += 0x2f;
+      }
+    } else {
+      sum += copyBytes(b, off + 345, name, 0, split);
+      sum += copyBytes(b, off, name, split + 1, n);
+      if (dir) {
+        b[off + n - split - 1] = 0x2f;
+        sum += 0x2f;
+      }
+    }
+    sum += octalSum(b, off + 100, 8, mode);
+    sum += octalSum(b, off + 124, 12, size);
+    const flag = TYPEFLAG[type];
+    b[off + 156] = flag;
+    sum += flag;
+    if (linkname !== undefined) sum += writeAscii(b, off + 157, linkname);
+    octalSum(b, off + 148, 7, sum);
+    b[off + 155] = 0x20;
+    return true;
+  }
+}
+
+/** Copies `src[from..to)` to `b[off..)`; returns the sum of the bytes. */
+function copyBytes(b: Buffer, off: number, src: Uint8Array, from: number, to: number): number {
+  let sum = 0;
+  for (let i = from; i < to; i++) {
+    const c = src[i]!;
+    b[off + i - from] = c;
+    sum += c;
+  }
+  return sum;
+}
+
+/** Whether every UTF-16 unit of `s` is ASCII (then its UTF-8 bytes are its units). */
+export function isAsciiString(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) >= 0x80) return false;
+  return true;
+}
+
+/** Writes the ASCII string `s` at `b[off..)`; returns the sum of its bytes. */
+function writeAscii(b: Buffer, off: number, s: string): number {
+  let sum = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    b[off + i] = c;
+    sum += c;
+  }
+  return sum;
+}
+
+/** `octal`, returning the sum of the digits written (small values by integer arithmetic, the rest as `octal` does). */
+function octalSum(b: Buffer, offset: number, width: number, value: number): number {
+  let sum = 0;
+  if (value <= 0x7fffffff) {
+    let v = value | 0;
+    for (let i = offset + width - 2; i >= offset; i--) {
+      const digit = 0x30 + (v & 7);
+      b[i] = digit;
+      sum += digit;
+      v >>>= 3;
+    }
+  } else {
+    let v = value;
+    for (let i = offset + width - 2; i >= offset; i--) {
+      const digit = 0x30 + (v % 8);
+      b[i] = digit;
+      sum += digit;
+      v = Math.floor(v / 8);
+    }
+  }
+  b[offset + width - 1] = 0;
+  return sum;
+}

@@ -3,6 +3,7 @@ import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { LayerContentError, StoreError } from '../errors.js';
 import { compareTreePaths } from './entry-order.js';
+import { isAsciiString } from './tar-header.js';
 import { canonicalDirMode, canonicalFileMode, STORE_PARENT_DIR_MODE } from './modes.js';
 import type { LayerEntry } from './types.js';
 
@@ -62,28 +63,52 @@ export function storeLayerOutline(paths: string[], storeDir: string): { parents:
   return { parents, sorted };
 }
 
-function* walk(fsPath: string, imagePath: string, st: Stats): Generator<LayerEntry> {
-  if (st.isFile()) {
-    yield { kind: 'file', path: imagePath, mode: canonicalFileMode(st.mode), content: { from: 'disk', fsPath, size: st.size } };
-  } else if (st.isSymbolicLink()) {
-    yield { kind: 'symlink', path: imagePath, target: readTarget(fsPath) };
-  } else if (st.isDirectory()) {
-    yield { kind: 'directory', path: imagePath, mode: canonicalDirMode(st.mode) };
-    for (const name of listSorted(fsPath)) {
-      const childFs = join(fsPath, name);
-      yield* walk(childFs, `${imagePath}/${name}`, lstatOrThrow(childFs));
-    }
-  } else {
-    throw new LayerContentError(
-      `${fsPath} is a ${specialKind(st)}; a layer can only hold regular files, directories and symlinks`,
-      fsPath,
-      'remove it from the input tree',
-    );
+/**
+ * `normalised`: `fsPath` is already what join() would make of it (a child path this walk built),
+ * so children are `${fsPath}/${name}`: a name from readdir is never empty, `.`, `..` and holds no
+ * slash, so that is what join(fsPath, name) gives, without normalising per file and directory.
+ */
+function* walk(fsPath: string, imagePath: string, st: Stats, normalised = false): Generator<LayerEntry> {
+  if (!st.isDirectory()) {
+    yield leaf(fsPath, imagePath, st);
+    return;
   }
+  yield { kind: 'directory', path: imagePath, mode: canonicalDirMode(st.mode) };
+  let base = normalised ? fsPath : join(fsPath, '.');
+  if (base === '.') base = '';
+  else if (!base.endsWith('/')) base += '/';
+  for (const name of listSorted(fsPath)) {
+    const childFs = base + name;
+    const childSt = lstatOrThrow(childFs);
+    // Files and symlinks inline: a generator per entry (yield* walk) was most of the walk's cost
+    // in a tree of many small files.
+    if (childSt.isDirectory()) yield* walk(childFs, `${imagePath}/${name}`, childSt, true);
+    else yield leaf(childFs, `${imagePath}/${name}`, childSt);
+  }
+}
+
+/** The entry of a file or symlink; anything else that is not a directory is refused. */
+function leaf(fsPath: string, imagePath: string, st: Stats): LayerEntry {
+  if (st.isFile()) return { kind: 'file', path: imagePath, mode: canonicalFileMode(st.mode), content: { from: 'disk', fsPath, size: st.size } };
+  if (st.isSymbolicLink()) return { kind: 'symlink', path: imagePath, target: readTarget(fsPath) };
+  throw new LayerContentError(
+    `${fsPath} is a ${specialKind(st)}; a layer can only hold regular files, directories and symlinks`,
+    fsPath,
+    'remove it from the input tree',
+  );
 }
 
 /** Names of a directory's entries sorted by their bytes; a name that is not UTF-8 is refused. */
 function listSorted(dir: string): string[] {
+  let plain: string[];
+  try {
+    plain = readdirSync(dir);
+  } catch (err) {
+    throw new LayerContentError(`cannot list ${dir}: ${errText(err)}`, dir);
+  }
+  // All-ASCII names (nearly every directory) are their bytes, and sort by bytes as strings: no
+  // Buffer per name, no strict decode. Any other name: listed again as bytes, and judged there.
+  if (plain.every(isAsciiString)) return plain.sort();
   let names: Buffer[];
   try {
     names = readdirSync(dir, { encoding: 'buffer' });
@@ -152,9 +177,13 @@ function sortStorePaths(paths: string[], storeDir: string): string[] {
   if (bad.length > 0) {
     throw new StoreError(`not a path directly inside the store ${storeDir}: ${bad.slice(0, 3).join(', ')}${bad.length > 3 ? ', …' : ''}`, bad);
   }
-  const unique = [...new Set(paths)].map((p) => ({ p, bytes: Buffer.from(p, 'utf8') }));
-  unique.sort((a, b) => compareTreePaths(a.bytes, b.bytes));
-  return unique.map((u) => u.p);
+  const unique = [...new Set(paths)];
+  // The names hold no slash, so tree order is byte order; for ASCII names (every Nix store path
+  // name) that is the order of UTF-16 units, the default sort, without a Buffer per path.
+  if (unique.every(isAsciiString)) return unique.sort();
+  const withBytes = unique.map((p) => ({ p, bytes: Buffer.from(p, 'utf8') }));
+  withBytes.sort((a, b) => compareTreePaths(a.bytes, b.bytes));
+  return withBytes.map((u) => u.p);
 }
 
 function errText(err: unknown): string {

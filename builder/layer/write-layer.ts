@@ -93,8 +93,11 @@ export async function* feedTar(
     signal?.throwIfAborted();
     progress?.(fed);
   };
-  for await (const entry of entries) {
-    signal?.throwIfAborted();
+  // A synchronous source (a tree on disk) is read with a plain loop: `for await` over it would
+  // cost a promise and a turn of the microtask queue per entry, and a store has hundreds of
+  // thousands of entries; only a completed chunk waits for the sink.
+  const sync = Symbol.iterator in entries ? (entries as Iterable<LayerEntry>) : undefined;
+  const each = async function* (entry: LayerEntry): AsyncGenerator<void> {
     if (entry.kind === 'file' && entry.content.from === 'stream') {
       // A file inside a NAR: its bytes pass through the tar's buffer as they arrive.
       const { size, read } = entry.content;
@@ -116,11 +119,24 @@ export async function* feedTar(
         await put(chunk);
         yield;
       }
-      continue;
+      return;
     }
     for (const chunk of tar.add(entry)) {
       await put(chunk);
       yield;
+    }
+  };
+  if (sync) {
+    for (const entry of sync) {
+      signal?.throwIfAborted();
+      if (tar.tryAdd(entry)) continue;
+      yield* each(entry);
+    }
+  } else {
+    for await (const entry of entries as AsyncIterable<LayerEntry>) {
+      signal?.throwIfAborted();
+      if (tar.tryAdd(entry)) continue;
+      yield* each(entry);
     }
   }
   for (const chunk of tar.end()) {
