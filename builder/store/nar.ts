@@ -1,4 +1,4 @@
-import { closeSync, lstatSync, openSync, readSync, readdirSync, readlinkSync } from 'node:fs';
+import { closeSync, lstatSync, openSync, readSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { StoreError } from '../errors.js';
 import { nixBase32Encode } from './nix-base32.js';
@@ -24,11 +24,14 @@ const SLASH = Buffer.from('/');
  * The walk uses synchronous fs calls on purpose: a store holds many small files, and a thread-pool
  * round trip per lstat/readdir costs several times the syscall itself (measured in bench/scan.ts).
  */
-export async function readNarTree(fsPath: string | Buffer): Promise<NarNode> {
-  return readNarTreeSync(typeof fsPath === 'string' ? Buffer.from(fsPath) : fsPath);
+export async function readNarTree(fsPath: string | Buffer, visit?: NodeVisitor): Promise<NarNode> {
+  return readNarTreeSync(typeof fsPath === 'string' ? Buffer.from(fsPath) : fsPath, visit);
 }
 
-function readNarTreeSync(path: Buffer): NarNode {
+/** Sees each node's path and lstat as readNarTree reads them, in NAR order (a node before its entries). */
+export type NodeVisitor = (path: Buffer, st: Stats) => void;
+
+function readNarTreeSync(path: Buffer, visit: NodeVisitor | undefined): NarNode {
   let st;
   try {
     st = lstatSync(path);
@@ -37,6 +40,7 @@ function readNarTreeSync(path: Buffer): NarNode {
       cause: e,
     });
   }
+  visit?.(path, st);
   if (st.isSymbolicLink()) return { type: 'symlink', target: readlinkSync(path, { encoding: 'buffer' }) };
   const special = st.mode & SPECIAL_BITS;
   if (st.isFile()) {
@@ -49,7 +53,7 @@ function readNarTreeSync(path: Buffer): NarNode {
     const names = readdirSync(path, { encoding: 'buffer' });
     names.sort(Buffer.compare);
     const entries: Array<[Buffer, NarNode]> = [];
-    for (const name of names) entries.push([name, readNarTreeSync(Buffer.concat([path, SLASH, name]))]);
+    for (const name of names) entries.push([name, readNarTreeSync(Buffer.concat([path, SLASH, name]), visit)]);
     return special ? { type: 'directory', entries, special } : { type: 'directory', entries };
   }
   throw new StoreError(
