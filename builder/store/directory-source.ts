@@ -44,10 +44,13 @@ const NONE: string[] = Object.freeze([]) as unknown as string[];
 
 /**
  * Paths a worker is given at once: as many as take about BATCH_MS to scan (measured on this
- * thread as it scans), at most BATCH_MAX, at most half of those waiting.
+ * thread as it scans), at most BATCH_MAX, at most half of those waiting. A message each way
+ * costs the main thread about as much as scanning a tiny path (more on a busy machine, where
+ * waking the worker is slow), so batches are large; the last one a worker takes is BATCH_MS of
+ * work at most.
  */
-const BATCH_MS = 4;
-const BATCH_MAX = 64;
+const BATCH_MS = 20;
+const BATCH_MAX = 256;
 
 /**
  * A plain directory laid out like a store (`<fsDir>/<hash32>-<name>`), e.g. a store copied into a
@@ -68,7 +71,7 @@ export class DirectoryStoreSource implements StoreSource {
   /** Closures in progress: scan records are written in packs until the last ends. */
   private closures = 0;
   /** Milliseconds a path's scan took here, on average (decides the size of a worker's batch). */
-  private msPerScan = 1;
+  private msPerScan = 0.5;
   /** How many paths were read and scanned, and how many were answered by the scan cache. */
   readonly stats = { scanned: 0, cached: 0 };
 
@@ -258,7 +261,11 @@ export class DirectoryStoreSource implements StoreSource {
     const started = new Set<string>();
     /** Paths found and not yet looked at; then those that need a scan. */
     const found: string[] = [];
+    // First in, first out (`next` is its head): the graph is walked breadth first, so that many
+    // paths wait to be scanned at once and a worker gets them in large batches (depth first kept
+    // a handful waiting: a message per few paths).
     const toScan: string[] = [];
+    let next = 0;
     const done = (state: PathState): void => {
       seen.set(state.info.path, state.info);
       for (const ref of state.info.references) {
@@ -307,14 +314,15 @@ export class DirectoryStoreSource implements StoreSource {
         }
       }
       if (failure) break;
-      if (toScan.length === 0) {
+      if (next === toScan.length) {
+        toScan.length = next = 0;
         if (inflight.size === 0) break;
         await Promise.race(inflight);
         continue;
       }
       // Batches to other threads while they take them.
-      while (this.offload && toScan.length > 0) {
-        const n = Math.max(1, Math.min(BATCH_MAX, Math.ceil(toScan.length / 2), Math.round(BATCH_MS / Math.max(this.msPerScan, 0.01))));
+      while (this.offload && next < toScan.length) {
+        const n = Math.max(1, Math.min(BATCH_MAX, Math.ceil((toScan.length - next) / 2), Math.round(BATCH_MS / Math.max(this.msPerScan, 0.01))));
         const batch = toScan.slice(toScan.length - n);
         const job: StorePathScanJob = {
           fsPaths: batch.map((p) => this.fsPathOfBase(p.slice(entries.prefix.length))),
@@ -334,8 +342,9 @@ export class DirectoryStoreSource implements StoreSource {
         void p.finally(() => inflight.delete(p));
       }
       // One here.
-      const path = toScan.pop();
-      if (path === undefined) continue;
+      if (next === toScan.length) continue;
+      const path = toScan[next++]!;
+      if (next >= 4096 && next * 2 >= toScan.length) toScan.splice(0, next), (next = 0);
       try {
         done(this.take(path, await this.scanHere(this.fsPathOfBase(path.slice(entries.prefix.length)), entries), entries));
       } catch (error) {

@@ -161,11 +161,22 @@ const BYTES_PER_TURN = 1024 * 1024;
  * first bytes, in NAR order (the chunks given to `sink` are the same with or without it).
  */
 export async function dumpNar(fsPath: string | Buffer, node: NarNode, sink: NarSink, heads?: FileHeadSink): Promise<void> {
-  const out = new NarChunks(sink, heads);
-  out.put(T.magic);
-  await dumpNode(typeof fsPath === 'string' ? Buffer.from(fsPath) : fsPath, node, out);
-  out.flush();
+  const buf = spareChunks.pop() ?? Buffer.allocUnsafe(NAR_CHUNK);
+  try {
+    const out = new NarChunks(sink, buf, heads);
+    out.put(T.magic);
+    await dumpNode(typeof fsPath === 'string' ? Buffer.from(fsPath) : fsPath, node, out);
+    out.flush();
+  } finally {
+    if (spareChunks.length < 4) spareChunks.push(buf);
+  }
 }
+
+/**
+ * Chunk buffers of finished dumps, for the next: a fresh 256 KiB buffer per store path was most
+ * of a scan of tiny paths' garbage (and page faults). A sink sees a chunk only during its call.
+ */
+const spareChunks: Buffer[] = [];
 
 async function dumpNode(path: Buffer, node: NarNode, out: NarChunks): Promise<void> {
   out.put(T.open);
@@ -210,7 +221,6 @@ async function dumpNode(path: Buffer, node: NarNode, out: NarChunks): Promise<vo
  * file and one sink call per chunk, not a sink call and a buffer per token.
  */
 class NarChunks {
-  private readonly buf = Buffer.allocUnsafe(NAR_CHUNK);
   private filled = 0;
   sinceTurn = 0;
   /** A file's first bytes for `heads`, copied as they are read (a head can straddle a flush). */
@@ -218,6 +228,7 @@ class NarChunks {
 
   constructor(
     private readonly sink: NarSink,
+    private readonly buf: Buffer,
     private readonly heads?: FileHeadSink,
   ) {
     if (heads) this.head = Buffer.allocUnsafe(heads.bytes);
