@@ -39,16 +39,26 @@ export function closureDigest(closure: ClosureGraph): Digest {
   const h = createHash('sha256');
   // canonicalJson sorts object keys ("paths" < "storeDir"); arrays and strings are JSON.stringify's.
   let text = '{"paths":[';
-  paths.forEach((p, i) => {
+  for (let i = 0; i < paths.length; i++) {
+    const p = paths[i]!;
     const refs = isSorted(p.references, compareStrings) ? p.references : [...p.references].sort();
-    text += `${i > 0 ? ',' : ''}[${JSON.stringify(p.path)},${JSON.stringify(p.narSize) ?? 'null'},${JSON.stringify(refs)}]`;
+    text += `${i > 0 ? ',' : ''}[${jsonString(p.path)},${Number.isFinite(p.narSize) ? String(p.narSize) : 'null'},[`;
+    for (let r = 0; r < refs.length; r++) text += r > 0 ? `,${jsonString(refs[r]!)}` : jsonString(refs[r]!);
+    text += ']]';
     if (text.length >= 1 << 16) {
       h.update(text);
       text = '';
     }
-  });
+  }
   h.update(`${text}],"storeDir":${JSON.stringify(closure.storeDir)}}`);
   return `sha256:${h.digest('hex')}`;
+}
+
+/** Printable ASCII but `"` and `\\`: JSON.stringify writes it as it is (every valid store path). */
+const JSON_PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+
+function jsonString(s: string): string {
+  return JSON_PLAIN.test(s) ? `"${s}"` : JSON.stringify(s);
 }
 
 function compareStrings(a: string, b: string): number {

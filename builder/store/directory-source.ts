@@ -240,7 +240,7 @@ export class DirectoryStoreSource implements StoreSource {
       return await this.closureOf(roots, options);
     } finally {
       this.closures -= 1;
-      if (this.closures === 0) this.cache?.flush();
+      if (this.closures === 0) this.cache?.flush({ release: true });
     }
   }
 

@@ -246,7 +246,7 @@ export class ScanCache {
    * end of a closure, a store directory whose packs read were more than MERGE_PACKS gets them
    * merged into one (stale records dropped).
    */
-  flush(): void {
+  flush(options: { release?: boolean } = {}): void {
     const keys = new Set(this.writing.keys());
     for (const [key, scope] of this.scopes) if (scope.packs.length > MERGE_PACKS) keys.add(key);
     for (const key of keys) {
@@ -315,6 +315,9 @@ export class ScanCache {
       for (const fd of scope.fds) if (fd !== undefined) closeSync(fd);
       scope.fds = scope.fds.map(() => undefined);
     }
+    // At a closure's end its paths are known to the source: the index (a name and a number per
+    // path) is let go, and made again if another closure looks a path up.
+    if (options.release) this.scopes.clear();
   }
 }
 
