@@ -121,27 +121,34 @@ export class DirectoryStoreSource implements StoreSource {
     this.offload = offload;
   }
 
+  // Not async functions: after a closure every path is known, and these are asked for each path
+  // of a build (layers, architectures, warnings): a resolved promise each, not two.
+
   /** One path's NAR size and references (memoised in memory and, by fingerprint, on disk). */
-  async pathInfo(storePath: string): Promise<StorePathInfo> {
-    return (await this.state(storePath)).info;
+  pathInfo(storePath: string): Promise<StorePathInfo> {
+    const known = this.known.get(storePath);
+    return known ? Promise.resolve(known.info) : this.state(storePath).then((s) => s.info);
   }
 
   /** The path's content id, known from its scan (or its scan record); see StoreSource. */
-  async pathContentId(storePath: string): Promise<string> {
-    return (await this.state(storePath)).contentId;
+  pathContentId(storePath: string): Promise<string> {
+    const known = this.known.get(storePath);
+    return known ? Promise.resolve(known.contentId) : this.state(storePath).then((s) => s.contentId);
   }
 
   /** The architectures of the path's ELF files, seen by its scan (or kept in its scan record); see StoreSource. */
-  async pathArchitectures(storePath: string): Promise<PathArchitectures> {
-    return (await this.state(storePath)).architectures;
+  pathArchitectures(storePath: string): Promise<PathArchitectures> {
+    const known = this.known.get(storePath);
+    return known ? Promise.resolve(known.architectures) : this.state(storePath).then((s) => s.architectures);
   }
 
   /**
    * `<storeDir>/<hash>` of each store path the path's files name (`<storeDir>/<hash>-…`) that this
    * directory does not hold, sorted; see StoreSource.absentMentions.
    */
-  async absentMentions(storePath: string): Promise<string[]> {
-    return (await this.state(storePath)).absent;
+  absentMentions(storePath: string): Promise<string[]> {
+    const known = this.known.get(storePath);
+    return known ? Promise.resolve(known.absent) : this.state(storePath).then((s) => s.absent);
   }
 
   private state(storePath: string): Promise<PathState> {
