@@ -22,7 +22,7 @@ import { join, normalize, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const runs = Number(process.argv[2] ?? 3);
-const cli = resolve(fileURLToPath(import.meta.url), '../../builder/cli.js');
+const cli = resolve(fileURLToPath(import.meta.url), '../../builder/imgbuild.js');
 const work = '/var/tmp/imgbuild-bench-bc';
 const LIB = '/usr/lib/x86_64-linux-gnu';
 const GROUPS: Record<string, string[]> = {

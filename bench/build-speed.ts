@@ -35,7 +35,7 @@ const budgetMB = Number(process.argv[3] ?? 1024);
 /** `zstd`: only the zstd rows. */
 const rowsWanted = process.argv[4] ?? 'all';
 const cores = availableParallelism();
-const cli = resolve(fileURLToPath(import.meta.url), '../../builder/cli.js');
+const cli = resolve(fileURLToPath(import.meta.url), '../../builder/imgbuild.js');
 const work = '/var/tmp/imgbuild-bench-build';
 
 export interface Measured {

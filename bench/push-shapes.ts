@@ -24,7 +24,7 @@ import { TINY_ROOT, tinyPathsStore } from './tiny-store.js';
 
 const runs = Number(process.argv[2] ?? 7);
 const concurrent = Number(process.argv[3] ?? 20);
-const cli = resolve(fileURLToPath(import.meta.url), '../../builder/cli.js');
+const cli = resolve(fileURLToPath(import.meta.url), '../../builder/imgbuild.js');
 const work = join(TINY_ROOT, 'push-work');
 
 interface Run {

@@ -27,7 +27,7 @@ const runs = Number(process.argv[2] ?? 1);
 const shapes = (process.argv[3] ?? 'paths-1000,paths-10000,paths-50000,files-200000').split(',');
 const cores = availableParallelism();
 const work = join(TINY_ROOT, 'work');
-const cli = resolve(fileURLToPath(import.meta.url), '../../builder/cli.js');
+const cli = resolve(fileURLToPath(import.meta.url), '../../builder/imgbuild.js');
 
 interface Measured {
   seconds: number;

@@ -1,9 +1,10 @@
 #!/usr/bin/env node
-import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { outputFormats } from './transports/write.js';
 import { describeFailure, reportFailure } from './commands/failure.js';
 import { availableParallelism } from 'node:os';
+import { packageVersion } from './install-paths.js';
+import { setFlagsFromString } from 'node:v8';
 
 // Layers deflate on the libuv pool, two blocks per core (layer/gzip.ts), and file writes need
 // threads too. The pool starts at its first job (no import above queues one), so setting the
@@ -18,12 +19,11 @@ function lazy<M extends Record<K, (...args: never[]) => Promise<void>>, K extend
   return async (...args: Parameters<M[K]>): Promise<void> => (await load())[name](...args);
 }
 
-const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
 const program = new Command()
   .name('imgbuild')
   .description('Build reproducible OCI container images from a declarative spec (no Dockerfile, no daemon, no Nix evaluation).')
-  .version(pkg.version, '-V, --version')
+  .version(packageVersion(), '-V, --version')
   .showHelpAfterError()
   // Commander's errors (an unknown option, a missing argument) are thrown, not exited on, so they
   // exit 2 like every usage error (failure.ts); subcommands inherit this.
@@ -40,6 +40,18 @@ Everything else goes to stderr.
 Exit codes: 0 success (diff, verify: the same); 1 an error (diff, verify: they differ);
 2 a usage error (diff, verify: any error, "could not check"); 130 interrupted.`,
   );
+
+/**
+ * Commands whose work can run WebAssembly for long: zstd compression on a Node without
+ * node:zlib's zstd, xz NARs from a binary cache. Every other command only runs undici's HTTP
+ * parser (llhttp) as wasm, briefly, and V8's background TurboFan recompilation of it cost a
+ * push ~0.1 s of CPU that the process then waited for at exit; Liftoff's baseline code is
+ * plenty for parsing a few responses.
+ */
+const RUNS_WASM_AT_LENGTH = new Set(['build', 'verify', 'sbom', 'closure', 'plan', 'add']);
+program.hook('preAction', (_program, command) => {
+  if (!RUNS_WASM_AT_LENGTH.has(command.name())) setFlagsFromString('--liftoff-only');
+});
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 // Schemas of the OCI image spec documents, written from the spec text (image-spec v1.1).
 // `.passthrough()`-style looseness is deliberate on read: registries and other tools add fields.

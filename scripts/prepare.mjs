@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // `npm run prepare`: compile what the package ships (tsconfig.build.json: builder/, layering/,
-// registry-client/, oci/) into dist/. npm runs it on `npm ci` and `npm install` in a checkout, on
+// registry-client/, oci/) into dist/, and bundle the CLI. npm runs it on `npm ci` and `npm install` in a checkout, on
 // `npm pack` and `npm publish`, and when it installs imgbuild from git — which is why this is a
 // script and not a bare `tsc`:
 //
@@ -52,3 +52,5 @@ if (!tsc) {
   }
 }
 execFileSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.build.json')], { cwd: root, stdio: ['ignore', 2, 2] });
+// The CLI's bundle (dist/builder/imgbuild.js, the package's bin): scripts/bundle-cli.mjs.
+execFileSync(process.execPath, [join(root, 'scripts', 'bundle-cli.mjs')], { cwd: root, stdio: ['ignore', 2, 2] });

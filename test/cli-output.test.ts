@@ -157,6 +157,8 @@ const FOREIGN_FLAGS = new Set([
   '--generate-binary-cache-key', '--key-file',
   // GNU tar
   '--sort',
+  // V8's, set by the CLI for registry-only commands (cli.ts)
+  '--liftoff-only',
 ]);
 
 async function sources(dir: string): Promise<string[]> {

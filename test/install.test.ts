@@ -153,6 +153,9 @@ test('npm pack of a fresh clone compiles dist/ and ships the LICENSE, changelog,
     assert.ok(files.includes(`dist/${entry}/index.js`) && files.includes(`dist/${entry}/index.d.ts`), `dist/${entry}/index.{js,d.ts}`);
   }
   assert.ok(files.includes('dist/builder/cli.js'));
+  // The bin is the bundled CLI (scripts/bundle-cli.mjs), with its per-command chunks.
+  assert.ok(files.includes('dist/builder/imgbuild.js'));
+  assert.ok(files.some((f) => /^dist\/builder\/imgbuild-[A-Z0-9]+\.js$/.test(f)), 'the bundle\'s chunks are packed');
   assert.match(entries.get('package/LICENSE')!.toString(), /^MIT License\n\nCopyright \(c\) \d{4} the imgbuild authors\n/);
   // Nothing of the tests, benchmarks, build state or TypeScript sources (their text is in the maps).
   assert.deepEqual(files.filter((f) => /^dist\/(test|bench)\/|tsbuildinfo|(?<!\.d)\.ts$/.test(f)), []);

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { ImageConfigSchema } from '../../oci/schemas.js';
 import { SCHEMA_VERSION } from './schema-version.js';
 

@@ -12,6 +12,7 @@ import type { VerifyDocument } from './documents.js';
 import { SCHEMA_VERSION } from './schema-version.js';
 import { lazyClient, type RegistryFlags } from './registry-flags.js';
 import type { MetadataFlags } from './metadata.js';
+import { builderFile } from '../install-paths.js';
 
 export interface VerifyFlags extends StoreFlags, RegistryFlags, MetadataFlags {
   against?: string;
@@ -111,7 +112,7 @@ function formatReferrers(r: ReferrersCheck): string {
 
 /** Each build as a process of its own (verify-build.js): a shell sets its umask (Node cannot set a child's), then becomes it. */
 function processBuild(spec: string, flags: VerifyFlags, rebuilt: RebuiltReferrer[]): BuildRunner {
-  const entry = fileURLToPath(new URL('./verify-build.js', import.meta.url));
+  const entry = fileURLToPath(builderFile('commands/verify-build.js'));
   // Paths absolute: the build runs in another directory. --creds and --chunk-size concern pushes only.
   const buildFlags: StoreFlags & RegistryFlags & MetadataFlags = {
     ...(flags.store ? { store: resolve(flags.store) } : {}),

@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { Annotation } from '../../oci/media-types.js';
 import { referrerArtifact, type ReferrerArtifact } from '../../oci/referrers.js';
 import type { Build } from '../build/build-image.js';
@@ -7,6 +6,7 @@ import type { Image } from '../model/image.js';
 import { cyclonedxDocument } from './cyclonedx.js';
 import { sbomInputFromBuild, sbomInputFromImage, type SbomInput } from './input.js';
 import { spdxDocument } from './spdx.js';
+import { packageVersion } from '../install-paths.js';
 
 export { parseDrvName } from './drv-name.js';
 export { storePathPurl, imagePurl } from './purl.js';
@@ -42,7 +42,7 @@ export function parseSbomFormats(text: string, flag = '--sbom'): SbomFormat[] {
 /** imgbuild's name and version, as an SBOM's creator tool. */
 export const SBOM_TOOL: SbomInput['tool'] = {
   name: 'imgbuild',
-  version: (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version,
+  version: packageVersion(),
 };
 
 export function sbomDocument(input: SbomInput, format: SbomFormat): Buffer {

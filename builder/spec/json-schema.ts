@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { COMPRESSORS, ImageSpecSchema } from './schema.js';
 import { GO_ARCHITECTURES, GO_OSES } from './platform.js';
 

@@ -8,14 +8,16 @@ import { guardedEvaluation } from './guard.js';
  * The module a spec gets for `import ... from 'imgbuild'`: this very copy of the library (the
  * package entry when it exists, else the spec API alone), so a spec resolves it wherever it
  * lives — in this repo's examples, in a project that installed imgbuild, or next to a global
- * install — and shares our instances instead of loading a second copy.
+ * install — and shares our instances instead of loading a second copy. The specifiers are
+ * literal so that the bundled CLI (scripts/bundle-cli.mjs) carries this module too: a spec's
+ * `SpecError` is then the class the CLI checks for.
  */
 async function imgbuildModule(): Promise<unknown> {
   try {
-    return await import(new URL('../index.js', import.meta.url).href);
+    return await import('../index.js');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND' || !String((e as Error).message).includes('index.js')) throw e;
-    return import(new URL('./index.js', import.meta.url).href);
+    return import('./index.js');
   }
 }
 

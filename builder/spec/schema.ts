@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { nameProblem, tagProblem } from './reference.js';
 import { MAX_TAR_TIME, parseIsoDate } from './dates.js';
 import { GO_ARCHITECTURES, GO_OSES } from './platform.js';

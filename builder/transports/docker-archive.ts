@@ -3,7 +3,7 @@ import { open as openFile } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Writable as WritableStream } from 'node:stream';
-import { z } from 'zod';
+import * as z from 'zod';
 import { canonicalJson } from '../../oci/canonical-json.js';
 import { DigestingStream, digestHex, sha256Digest, type Digest } from '../../oci/digest.js';
 import { MediaType } from '../../oci/media-types.js';

@@ -4,6 +4,7 @@ import type { LayerBlob } from '../layer/types.js';
 import { SHARED_KEY, SharedValue } from '../store/shared-value.js';
 import type { JobKind, Jobs, StoreLayerJob } from './jobs.js';
 import { abortError, reviveError, type WireError } from './wire-error.js';
+import { builderFile } from '../install-paths.js';
 
 /**
  * A build's work in worker threads: a directory store's paths (fingerprint walk, reference scan)
@@ -154,7 +155,7 @@ export class BuildWorkerPool {
   }
 
   private spawn(): Worker {
-    const worker = new Worker(new URL('./worker.js', import.meta.url));
+    const worker = new Worker(builderFile('workers/worker.js'));
     worker.unref();
     this.all.add(worker);
     worker.once('exit', () => {

@@ -41,7 +41,7 @@ node -e '
 # action in the job finds it compiled): the exact code of that ref, nothing from a registry but
 # its locked dependencies.
 action_dir="$(cd "$here/../.." && pwd)"
-cli="$action_dir/dist/builder/cli.js"
+cli="$action_dir/dist/builder/imgbuild.js"
 if [ ! -f "$cli" ]; then
   echo "::group::Install imgbuild from $action_dir"
   (

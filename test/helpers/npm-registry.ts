@@ -52,13 +52,26 @@ interface LockEntry {
   version?: string;
   integrity?: string;
   link?: boolean;
+  optional?: boolean;
+  os?: string[];
+  cpu?: string[];
+}
+
+/**
+ * Whether npm installs this locked package here: an optional one made for another OS or CPU
+ * (esbuild's @esbuild/<platform> binaries) is skipped by npm, so it is never in npm's cache.
+ */
+function installedHere(e: LockEntry): boolean {
+  if (!e.optional) return true;
+  const fits = (list: string[] | undefined, value: string) => !list || list.some((x) => (x.startsWith('!') ? x.slice(1) !== value : x === value));
+  return fits(e.os, process.platform) && fits(e.cpu, process.arch);
 }
 
 /** The lock file's packages (name, version, integrity) that are not in npm's cache. */
 export async function lockedPackagesMissingFromCache(lockFile: string, cache = npmCacheDir()): Promise<string[]> {
   const lock = JSON.parse(await readFile(lockFile, 'utf8')) as { packages: Record<string, LockEntry> };
   return Object.entries(lock.packages)
-    .filter(([path, e]) => path !== '' && !e.link && (!e.integrity || !existsSync(contentPath(cache, e.integrity))))
+    .filter(([path, e]) => path !== '' && !e.link && installedHere(e) && (!e.integrity || !existsSync(contentPath(cache, e.integrity))))
     .map(([path, e]) => `${path.slice(path.lastIndexOf('node_modules/') + 'node_modules/'.length)}@${e.version}`);
 }
 
@@ -96,7 +109,7 @@ export async function startNpmRegistry(opts: { lockFile: string; tarballs?: stri
   };
   const lock = JSON.parse(await readFile(opts.lockFile, 'utf8')) as { packages: Record<string, LockEntry> };
   for (const [path, entry] of Object.entries(lock.packages)) {
-    if (path === '' || entry.link || !entry.integrity) continue;
+    if (path === '' || entry.link || !entry.integrity || !installedHere(entry)) continue;
     await add(await readFile(contentPath(cache, entry.integrity)), entry.integrity);
   }
   for (const file of opts.tarballs ?? []) {

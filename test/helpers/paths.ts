@@ -5,4 +5,4 @@ import { dirname, resolve } from 'node:path';
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 
 /** The CLI entry point compiled next to this file. */
-export const cliPath = resolve(dirname(fileURLToPath(import.meta.url)), '../../builder/cli.js');
+export const cliPath = resolve(dirname(fileURLToPath(import.meta.url)), '../../builder/imgbuild.js');

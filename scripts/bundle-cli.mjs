@@ -1,0 +1,66 @@
+#!/usr/bin/env node
+// Bundles the CLI after tsc: dist/builder/cli.js and what it imports become
+// dist/builder/imgbuild.js (the package's `bin`) and chunks dist/builder/imgbuild-<hash>.js, one
+// set per command (each command's module is imported lazily, so a push never parses the build).
+//
+// Why: Node loads an ES module file by file: resolve, read, compile, link. A no-op push loaded
+// ~190 files (zod alone ~100) and spent about a quarter of its CPU doing so; the bundle loads a
+// handful. Everything is written flat into dist/builder/, next to builder/install-paths.js, so
+// `import.meta.url` names the same folder in the bundle as in tsc's output.
+//
+// Left outside (loaded from node_modules at run time, as before): undici (registry-client loads
+// parts of it by path, undici-lean.ts: one copy, not two), jiti (the TS spec loader, only for
+// .ts specs), yaml, tar-stream, and the WebAssembly packages.
+//
+// Without esbuild (a devDependency), imgbuild.js is a one-line entry importing cli.js: the same
+// CLI, unbundled.
+import { chmodSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const builderDir = join(root, 'dist', 'builder');
+const entry = join(builderDir, 'cli.js');
+const bin = join(builderDir, 'imgbuild.js');
+const CHUNK = /^imgbuild(-[A-Z0-9]+)?\.js$/;
+
+let esbuild;
+try {
+  esbuild = createRequire(join(root, 'package.json'))('esbuild');
+} catch {
+  esbuild = undefined;
+}
+
+// Build into a temp folder, then swap: a failed bundle leaves the previous (or no) bin, never half of one.
+const tmp = join(root, 'dist', `.bundle-${process.pid}`);
+rmSync(tmp, { recursive: true, force: true });
+try {
+  if (esbuild) {
+    await esbuild.build({
+      entryPoints: { imgbuild: entry },
+      outdir: tmp,
+      bundle: true,
+      splitting: true,
+      format: 'esm',
+      platform: 'node',
+      target: 'node20',
+      chunkNames: 'imgbuild-[hash]',
+      external: ['undici', 'jiti', 'yaml', 'tar-stream', '@hpcc-js/wasm-zstd', 'xz-decompress'],
+      // Bundled CommonJS (commander) requires Node builtins: give the ES module a `require`.
+      banner: { js: "import { createRequire as __imgbuildCreateRequire } from 'node:module'; const require = __imgbuildCreateRequire(import.meta.url);" },
+      // Class names are data here (commander's errors are told apart by `name`): keep them.
+      keepNames: true,
+      logLevel: 'warning',
+    });
+  } else {
+    process.stderr.write('imgbuild bundle: esbuild is not installed; dist/builder/imgbuild.js imports cli.js unbundled\n');
+    mkdirSync(tmp, { recursive: true });
+    writeFileSync(join(tmp, 'imgbuild.js'), "#!/usr/bin/env node\nimport './cli.js';\n");
+  }
+  for (const old of readdirSync(builderDir)) if (CHUNK.test(old)) rmSync(join(builderDir, old));
+  chmodSync(join(tmp, 'imgbuild.js'), 0o755);
+  for (const made of readdirSync(tmp)) renameSync(join(tmp, made), join(builderDir, made));
+} finally {
+  rmSync(tmp, { recursive: true, force: true });
+}
