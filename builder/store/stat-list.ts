@@ -8,25 +8,34 @@ import { lstatSync, type Stats } from 'node:fs';
  * has two directories for its one file).
  *
  * Why the names need not be listed again: creating, removing or renaming an entry changes its
- * directory's mtime and ctime (POSIX), which are in the text hashed; a file written, chmod-ed or
+ * directory's mtime and ctime (POSIX), which are hashed; a file written, chmod-ed or
  * replaced changes its own mtime or ctime (a symlink cannot be changed in place, only replaced:
  * a new inode and a new ctime, and a new mtime on its directory). So a tree whose every lstat
  * is unchanged has the same names, types, modes, sizes and contents as far as the stat
  * fingerprint could ever tell (both trust timestamps that the file system's clock moves).
  *
- * Text hashed, per node in NAR order (the root, then `names`): `<mode>:<size>:<mtimeMs>:<ctimeMs>;`.
+ * Hashed, per node in NAR order (the root, then `names`): mode, size, mtimeMs and ctimeMs as
+ * float64 (this machine's byte order: a record is this machine's cache; elsewhere it would only
+ * miss). Numbers, not text: formatting two fractional times a node cost more than hashing them.
  */
 
 /** Store paths with more entries than this are checked by fingerprintTree (their names would make a large record; a readdir there serves many entries). */
 export const STAT_LIST_MAX = 64;
 
-export function statText(st: Stats): string {
-  return `${st.mode}:${st.size}:${st.mtimeMs}:${st.ctimeMs};`;
+/** Values hashed per node. */
+const PER_NODE = 4;
+
+function put(values: Float64Array | number[], at: number, st: Stats): void {
+  values[at] = st.mode;
+  values[at + 1] = st.size;
+  values[at + 2] = st.mtimeMs;
+  values[at + 3] = st.ctimeMs;
 }
 
-/** sha256 hex of latin1 text; Node's one-shot `crypto.hash` where it exists (20.12+): a Hash object per path cost as much as an lstat. */
-export function digestText(text: string): string {
-  return typeof oneShotHash === 'function' ? oneShotHash('sha256', text, 'hex') : createHash('sha256').update(text, 'latin1').digest('hex');
+/** sha256 hex of the values' bytes; Node's one-shot `crypto.hash` where it exists (20.12+): a Hash object per path cost as much as an lstat. */
+function digestValues(values: Float64Array): string {
+  const bytes = Buffer.from(values.buffer, values.byteOffset, values.byteLength);
+  return typeof oneShotHash === 'function' ? oneShotHash('sha256', bytes, 'hex') : createHash('sha256').update(bytes).digest('hex');
 }
 
 /**
@@ -36,18 +45,19 @@ export function digestText(text: string): string {
 export function statListFingerprint(fsPath: string, names: readonly string[]): string | undefined {
   const root = lstatSync(fsPath, { throwIfNoEntry: false });
   if (!root) return undefined;
-  let text = statText(root);
-  for (const name of names) {
+  const values = new Float64Array(PER_NODE * (names.length + 1));
+  put(values, 0, root);
+  for (let i = 0; i < names.length; i++) {
     let st: Stats | undefined;
     try {
-      st = lstatSync(`${fsPath}/${name}`, { throwIfNoEntry: false });
+      st = lstatSync(`${fsPath}/${names[i]}`, { throwIfNoEntry: false });
     } catch {
       return undefined; // ENOTDIR and the like: a directory became a file
     }
     if (!st) return undefined;
-    text += statText(st);
+    put(values, PER_NODE * (i + 1), st);
   }
-  return digestText(text);
+  return digestValues(values);
 }
 
 /**
@@ -56,7 +66,7 @@ export function statListFingerprint(fsPath: string, names: readonly string[]): s
  * at a name that is not printable ASCII (kept as a JSON string, it must come back the same bytes).
  */
 export class StatListCollector {
-  private text = '';
+  private values: number[] = [];
   names: string[] | null = [];
 
   constructor(private readonly rootLength: number) {}
@@ -72,16 +82,16 @@ export class StatListCollector {
       }
       this.names.push(path.toString('latin1', this.rootLength + 1));
     }
-    this.text += statText(st);
+    put(this.values, this.values.length, st);
   }
 
   private stop(): void {
     this.names = null;
-    this.text = '';
+    this.values = [];
   }
 
   /** The fingerprint, when names were kept. */
   digest(): string | undefined {
-    return this.names === null ? undefined : digestText(this.text);
+    return this.names === null ? undefined : digestValues(Float64Array.from(this.values));
   }
 }
