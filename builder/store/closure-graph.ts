@@ -8,6 +8,9 @@ import { formatNarHashSri, parseNarHash } from './nar-hash.js';
  * means the store was assembled by hand; self-references are normal and ignored here.
  */
 export function findCycle(infos: ReadonlyMap<string, StorePathInfo>): string[] | undefined {
+  // The usual answer (none) without sorting every path and copying every reference list; the
+  // deterministic search below runs only to name a cycle there is.
+  if (!hasCycle(infos)) return undefined;
   const state = new Map<string, 1 | 2>(); // 1: on the DFS stack, 2: done
   for (const start of [...infos.keys()].sort()) {
     if (state.has(start)) continue;
@@ -36,6 +39,43 @@ export function findCycle(infos: ReadonlyMap<string, StorePathInfo>): string[] |
     }
   }
   return undefined;
+}
+
+/** Whether `infos` has a reference cycle between distinct paths (iterative DFS, any order). */
+function hasCycle(infos: ReadonlyMap<string, StorePathInfo>): boolean {
+  const state = new Map<string, 1 | 2>(); // 1: on the DFS stack, 2: done
+  const paths: string[] = [];
+  const next: number[] = [];
+  const refsOf: (readonly string[])[] = [];
+  for (const start of infos.keys()) {
+    if (state.has(start)) continue;
+    state.set(start, 1);
+    paths.push(start);
+    next.push(0);
+    refsOf.push(infos.get(start)!.references);
+    while (paths.length > 0) {
+      const top = paths.length - 1;
+      const refs = refsOf[top]!;
+      if (next[top]! >= refs.length) {
+        state.set(paths[top]!, 2);
+        paths.pop();
+        next.pop();
+        refsOf.pop();
+        continue;
+      }
+      const ref = refs[next[top]!++]!;
+      if (ref === paths[top] || !infos.has(ref)) continue;
+      const s = state.get(ref);
+      if (s === 1) return true;
+      if (s === undefined) {
+        state.set(ref, 1);
+        paths.push(ref);
+        next.push(0);
+        refsOf.push(infos.get(ref)!.references);
+      }
+    }
+  }
+  return false;
 }
 
 export function cycleError(cycle: string[]): StoreError {
@@ -90,5 +130,16 @@ export function finishGraph(storeDir: string, roots: string[], infos: Iterable<S
       return out;
     })
     .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return { storeDir, roots: [...new Set(roots)], paths };
+}
+
+/**
+ * The ClosureGraph of `infos` (each path's references sorted and distinct already, as a directory
+ * store makes them): paths sorted, checked for cycles; the info objects are taken as they are.
+ */
+export function closureGraph(storeDir: string, roots: string[], infos: ReadonlyMap<string, StorePathInfo>): ClosureGraph {
+  const cycle = findCycle(infos);
+  if (cycle) throw cycleError(cycle);
+  const paths = [...infos.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   return { storeDir, roots: [...new Set(roots)], paths };
 }

@@ -1,9 +1,8 @@
 import { readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import pLimit from 'p-limit';
 import type { ClosureGraph, StorePathInfo } from '../../layering/types.js';
 import { StoreError } from '../errors.js';
-import { cycleError, findCycle, finishGraph } from './closure-graph.js';
+import { closureGraph } from './closure-graph.js';
 import type { PathArchitectures } from './path-architectures.js';
 import { cachedScan, scanStorePath, type ScanTargets, type StorePathScan, type StorePathScanJob } from './path-scan.js';
 import { SharedValue } from './shared-value.js';
@@ -12,10 +11,11 @@ import { isStorePathBaseName, normaliseStoreDir, parseStorePath } from './store-
 import type { ClosureOptions, StoreSource } from './types.js';
 
 /**
- * Runs a path's scan elsewhere (a worker thread), or returns undefined to have it run here; set
- * by a build for the length of its closure (DirectoryStoreSource.scanWith).
+ * Runs a batch of paths' scans elsewhere (a worker thread), a result per path in order, or
+ * returns undefined to have them run here; set by a build for the length of its closure
+ * (DirectoryStoreSource.scanWith).
  */
-export type ScanOffload = (job: StorePathScanJob) => Promise<StorePathScan> | undefined;
+export type ScanOffload = (job: StorePathScanJob) => Promise<StorePathScan[]> | undefined;
 
 /** Tells sources of the same directory apart (their listings may differ) in a SharedValue's key. */
 let lastSourceId = 0;
@@ -24,11 +24,33 @@ export interface DirectoryStoreSourceOptions {
   /** Where scan results are memoised; absent or `false`: not memoised. */
   cacheDir?: string | false;
   /**
-   * Store paths in flight at once (default 4). Reads are synchronous (see readNarTree), so on one
-   * thread this mostly bounds memory; with scanWith, paths also go to worker threads.
+   * Unused: paths are read one at a time on this thread (synchronous reads, see readNarTree) and
+   * in batches on the threads of scanWith. Kept so that callers passing it still compile.
    */
   concurrency?: number;
 }
+
+/** What the closure and the layers ask of one path, kept for the life of the source. */
+interface PathState {
+  info: StorePathInfo;
+  contentId: string;
+  architectures: PathArchitectures;
+  /** `<storeDir>/<hash>` of the store paths its files name that the directory lacks. */
+  absent: string[];
+}
+
+const NO_ARCHITECTURES: PathArchitectures = Object.freeze({}) as PathArchitectures;
+const NONE: string[] = Object.freeze([]) as unknown as string[];
+
+/**
+ * Paths a worker is given at once: as many as take about BATCH_MS to scan (measured on this
+ * thread as it scans), at most BATCH_MAX, at most half of those waiting. A message each way
+ * costs the main thread about as much as scanning a tiny path (more on a busy machine, where
+ * waking the worker is slow), so batches are large; the last one a worker takes is BATCH_MS of
+ * work at most.
+ */
+const BATCH_MS = 20;
+const BATCH_MAX = 256;
 
 /**
  * A plain directory laid out like a store (`<fsDir>/<hash32>-<name>`), e.g. a store copied into a
@@ -40,16 +62,16 @@ export class DirectoryStoreSource implements StoreSource {
   readonly fsDir: string;
   readonly description: string;
   private readonly cache: ScanCache | undefined;
-  private readonly concurrency: number;
-  private entries: Promise<Map<string, string[]>> | undefined;
-  private targets: { hashParts: string[]; digest: () => string; shared: SharedValue<ScanTargets> } | undefined;
+  private entries: Promise<Entries> | undefined;
+  private targets: { digest: () => string; shared: SharedValue<ScanTargets> } | undefined;
   private offload: ScanOffload | undefined;
-  private readonly infos = new Map<string, Promise<StorePathInfo>>();
-  private readonly contentIds = new Map<string, string>();
-  private readonly architectures = new Map<string, PathArchitectures>();
-  private readonly absent = new Map<string, string[]>();
+  /** Paths known (read, or answered by their scan record), and paths being found out. */
+  private readonly known = new Map<string, PathState>();
+  private readonly pending = new Map<string, Promise<PathState>>();
   /** Closures in progress: scan records are written in packs until the last ends. */
   private closures = 0;
+  /** Milliseconds a path's scan took here, on average (decides the size of a worker's batch). */
+  private msPerScan = 0.5;
   /** How many paths were read and scanned, and how many were answered by the scan cache. */
   readonly stats = { scanned: 0, cached: 0 };
 
@@ -58,15 +80,18 @@ export class DirectoryStoreSource implements StoreSource {
     this.storeDir = normaliseStoreDir(storeDir);
     this.description = `directory ${fsDir} (as ${this.storeDir})`;
     this.cache = options.cacheDir ? new ScanCache(options.cacheDir) : undefined;
-    this.concurrency = Math.max(1, options.concurrency ?? 4);
   }
 
   fsPath(storePath: string): string {
-    return join(this.fsDir, parseStorePath(storePath, this.storeDir).baseName);
+    return this.fsPathOfBase(parseStorePath(storePath, this.storeDir).baseName);
   }
 
-  /** Hash part → the entry names with that hash part (more than one only in a hand-made store). */
-  private listEntries(): Promise<Map<string, string[]>> {
+  private fsPathOfBase(baseName: string): string {
+    return this.fsDir === '/' ? `/${baseName}` : `${this.fsDir}/${baseName}`;
+  }
+
+  /** The store's entries, listed once. */
+  private listEntries(): Promise<Entries> {
     this.entries ??= (async () => {
       let names: string[];
       try {
@@ -74,14 +99,19 @@ export class DirectoryStoreSource implements StoreSource {
       } catch (e) {
         throw new StoreError(`cannot list the store directory ${this.fsDir}: ${(e as Error).message}`, [this.fsDir]);
       }
-      const byHash = new Map<string, string[]>();
+      const prefix = this.storeDir === '/' ? '/' : `${this.storeDir}/`;
+      const byHash = new Map<string, string>();
+      const shared = new Map<string, string[]>();
       // Other entries (`.links`, lock files, stray files) cannot be referenced, as in a real store.
       for (const name of names.sort()) {
         if (!isStorePathBaseName(name)) continue;
         const h = name.slice(0, 32);
-        byHash.set(h, [...(byHash.get(h) ?? []), name]);
+        const path = `${prefix}${name}`;
+        const first = byHash.get(h);
+        if (first === undefined) byHash.set(h, path);
+        else shared.set(h, [...(shared.get(h) ?? [first]), path]);
       }
-      return byHash;
+      return { byHash, shared, prefix };
     })();
     return this.entries;
   }
@@ -91,91 +121,124 @@ export class DirectoryStoreSource implements StoreSource {
     this.offload = offload;
   }
 
+  // Not async functions: after a closure every path is known, and these are asked for each path
+  // of a build (layers, architectures, warnings): a resolved promise each, not two.
+
   /** One path's NAR size and references (memoised in memory and, by fingerprint, on disk). */
   pathInfo(storePath: string): Promise<StorePathInfo> {
-    let p = this.infos.get(storePath);
-    if (!p) {
-      p = this.computeInfo(storePath);
-      this.infos.set(storePath, p);
-    }
-    return p;
+    const known = this.known.get(storePath);
+    return known ? Promise.resolve(known.info) : this.state(storePath).then((s) => s.info);
   }
 
   /** The path's content id, known from its scan (or its scan record); see StoreSource. */
-  async pathContentId(storePath: string): Promise<string> {
-    await this.pathInfo(storePath);
-    return this.contentIds.get(storePath)!;
+  pathContentId(storePath: string): Promise<string> {
+    const known = this.known.get(storePath);
+    return known ? Promise.resolve(known.contentId) : this.state(storePath).then((s) => s.contentId);
   }
 
   /** The architectures of the path's ELF files, seen by its scan (or kept in its scan record); see StoreSource. */
-  async pathArchitectures(storePath: string): Promise<PathArchitectures> {
-    await this.pathInfo(storePath);
-    return this.architectures.get(storePath)!;
+  pathArchitectures(storePath: string): Promise<PathArchitectures> {
+    const known = this.known.get(storePath);
+    return known ? Promise.resolve(known.architectures) : this.state(storePath).then((s) => s.architectures);
   }
 
   /**
    * `<storeDir>/<hash>` of each store path the path's files name (`<storeDir>/<hash>-…`) that this
    * directory does not hold, sorted; see StoreSource.absentMentions.
    */
-  async absentMentions(storePath: string): Promise<string[]> {
-    await this.pathInfo(storePath);
-    return this.absent.get(storePath)!;
+  absentMentions(storePath: string): Promise<string[]> {
+    const known = this.known.get(storePath);
+    return known ? Promise.resolve(known.absent) : this.state(storePath).then((s) => s.absent);
   }
 
-  private async computeInfo(storePath: string): Promise<StorePathInfo> {
-    const sp = parseStorePath(storePath, this.storeDir);
-    const entries = await this.listEntries();
-    if (!entries.get(sp.hashPart)?.includes(sp.baseName)) {
-      throw new StoreError(`${storePath} is not in ${this.description}`, [storePath]);
+  private state(storePath: string): Promise<PathState> {
+    const known = this.known.get(storePath);
+    if (known) return Promise.resolve(known);
+    let p = this.pending.get(storePath);
+    if (!p) {
+      p = (async () => {
+        const entries = await this.listEntries();
+        const fsPath = this.checkedFsPath(storePath, entries);
+        const state = this.take(storePath, this.fromRecord(fsPath, entries) ?? (await this.scanHere(fsPath, entries)), entries);
+        // A path asked alone (not within a closure) has its record written now.
+        if (this.closures === 0) this.cache?.flush();
+        return state;
+      })();
+      this.pending.set(storePath, p);
+      p.finally(() => this.pending.delete(storePath)).catch(() => undefined);
     }
-    const fsPath = join(this.fsDir, sp.baseName);
+    return p;
+  }
+
+  /** Where the path's files are, after checking that the store holds it. */
+  private checkedFsPath(storePath: string, entries: Entries, notIn?: (sp: { baseName: string }) => StoreError): string {
+    const sp = parseStorePath(storePath, this.storeDir);
+    if (entries.byHash.get(sp.hashPart) !== storePath && !entries.shared.get(sp.hashPart)?.includes(storePath)) {
+      throw notIn?.(sp) ?? new StoreError(`${storePath} is not in ${this.description}`, [storePath]);
+    }
+    return this.fsPathOfBase(sp.baseName);
+  }
+
+  private targetsOf(entries: Entries): { digest: () => string; shared: SharedValue<ScanTargets> } {
     // Every entry of the directory is a candidate reference, as every path of a Nix store is.
     this.targets ??= (() => {
-      const hashParts = [...entries.keys()];
+      const hashParts = [...entries.byHash.keys()];
       let digest: string | undefined;
       // Named by the directory and this source: a worker keeps the hash parts of each it has seen.
       const shared = new SharedValue<ScanTargets>(`scan-targets:${this.fsDir}:${++lastSourceId}`, { hashParts });
-      return { hashParts, digest: () => (digest ??= targetsDigest(hashParts)), shared };
+      return { digest: () => (digest ??= targetsDigest(hashParts)), shared };
     })();
-    // A scan record is checked here (a metadata walk, too small to pay a thread round trip); a
-    // path that must be read is scanned on a free worker when there is one.
-    let scan = await cachedScan(fsPath, entries, this.targets.digest, this.cache, this.storeDir);
-    if (!scan) {
-      const job: StorePathScanJob = { fsPath, targets: this.targets.shared, keepRecord: this.cache !== undefined, storeDir: this.storeDir };
-      const offloaded = this.offload?.(job);
-      if (offloaded) scan = await offloaded;
-      else {
-        scan = await scanStorePath(fsPath, entries, this.targets.digest, this.cache !== undefined, this.storeDir);
-        // A scan here is synchronous calls end to end: without a turn of the event loop, the
-        // workers' answers (and new jobs for them) would wait until every path queued here is done.
-        if (this.offload) await new Promise((resolve) => setImmediate(resolve));
-      }
-    }
+    return this.targets;
+  }
+
+  /** What the path's scan record says, if it still holds (synchronous: an lstat per entry or a metadata walk). */
+  private fromRecord(fsPath: string, entries: Entries): StorePathScan | undefined {
+    if (!this.cache) return undefined;
+    return cachedScan(fsPath, entries.byHash, this.targetsOf(entries).digest, this.cache, this.storeDir);
+  }
+
+  /** Reads and scans the path on this thread. */
+  private async scanHere(fsPath: string, entries: Entries): Promise<StorePathScan> {
+    const t = performance.now();
+    const scan = await scanStorePath(fsPath, entries.byHash, this.targetsOf(entries).digest, this.cache !== undefined, this.storeDir);
+    this.msPerScan = 0.9 * this.msPerScan + 0.1 * (performance.now() - t);
+    return scan;
+  }
+
+  /** Keeps what a scan (or a record) found of the path, saves its record; the path's state. */
+  private take(storePath: string, scan: StorePathScan, entries: Entries): PathState {
     if (scan.fromCache) this.stats.cached++;
     else this.stats.scanned++;
-    if (scan.record) {
-      this.cache?.save(scan.record);
-      // Within a closure the records go out in packs (flushed at its end); a path asked alone, now.
-      if (this.closures === 0) this.cache?.flush();
-    }
-    this.contentIds.set(storePath, scan.contentId);
-    this.architectures.set(storePath, scan.architectures);
+    if (scan.record) this.cache?.saveLine(this.fsPathOfBase(storePath.slice(entries.prefix.length)), scan.record);
     // Store paths the files name that the directory lacks (a hand-made store missing a dependency).
-    this.absent.set(storePath, (scan.mentioned ?? []).filter((h) => !entries.has(h)).map((h) => `${this.storeDir}/${h}`));
-    const found = scan.found;
-    const size = scan.narSize;
-    const references = found.map((h) => {
-      const names = entries.get(h)!;
-      if (names.length > 1) {
+    let absent = NONE;
+    for (const h of scan.mentioned ?? NONE) {
+      if (entries.byHash.has(h)) continue;
+      if (absent === NONE) absent = [];
+      absent.push(`${this.storeDir}/${h}`);
+    }
+    const references: string[] = [];
+    for (const h of scan.found) {
+      const names = entries.shared.get(h);
+      if (names) {
         throw new StoreError(
-          `${storePath} contains the hash ${h}, which more than one entry of ${this.fsDir} has: ${names.join(', ')}`,
-          [storePath, ...names.map((n) => `${this.storeDir}/${n}`)],
+          `${storePath} contains the hash ${h}, which more than one entry of ${this.fsDir} has: ${names.map((n) => n.slice(entries.prefix.length)).join(', ')}`,
+          [storePath, ...names.map((n) => `${this.storeDir}/${n.slice(entries.prefix.length)}`)],
           'a store holds one path per hash; remove the stale entries',
         );
       }
-      return `${this.storeDir}/${names[0]!}`;
-    });
-    return { path: storePath, narSize: size, references: references.sort() };
+      references.push(entries.byHash.get(h)!);
+    }
+    // Hash parts are distinct and a store path starts with its hash part after the same prefix: sorted by hash is sorted by path.
+    references.sort();
+    const state: PathState = {
+      info: { path: storePath, narSize: scan.narSize, references },
+      contentId: scan.contentId,
+      architectures: Object.keys(scan.architectures).length === 0 ? NO_ARCHITECTURES : scan.architectures,
+      absent,
+    };
+    this.known.set(storePath, state);
+    return state;
   }
 
   async closure(roots: string[], options: ClosureOptions = {}): Promise<ClosureGraph> {
@@ -184,48 +247,134 @@ export class DirectoryStoreSource implements StoreSource {
       return await this.closureOf(roots, options);
     } finally {
       this.closures -= 1;
-      if (this.closures === 0) this.cache?.flush();
+      if (this.closures === 0) this.cache?.flush({ release: true });
     }
   }
 
+  /**
+   * The closure, found path by path: a path its scan record answers is done at once (no promise,
+   * no turn of the event loop); the others are read here one at a time and, while `offload` takes
+   * them, in batches on other threads. No barrier between levels of the graph: a path is read as
+   * soon as a path read before is found to reference it.
+   */
   private async closureOf(roots: string[], options: ClosureOptions): Promise<ClosureGraph> {
     for (const root of roots) parseStorePath(root, this.storeDir, 'content path');
     const entries = await this.listEntries();
     for (const root of roots) {
-      const sp = parseStorePath(root, this.storeDir);
-      if (!entries.get(sp.hashPart)?.includes(sp.baseName)) {
-        throw new StoreError(`${root} is not in ${this.description}`, [root], `expected it at ${join(this.fsDir, sp.baseName)}`);
+      this.checkedFsPath(root, entries, (sp) => new StoreError(`${root} is not in ${this.description}`, [root], `expected it at ${join(this.fsDir, sp.baseName)}`));
+    }
+    const onProgress = options.onProgress;
+    const seen = new Map<string, StorePathInfo>();
+    const started = new Set<string>();
+    /** Paths found and not yet looked at; then those that need a scan. */
+    const found: string[] = [];
+    // First in, first out (`next` is its head): the graph is walked breadth first, so that many
+    // paths wait to be scanned at once and a worker gets them in large batches (depth first kept
+    // a handful waiting: a message per few paths).
+    const toScan: string[] = [];
+    let next = 0;
+    const done = (state: PathState): void => {
+      seen.set(state.info.path, state.info);
+      for (const ref of state.info.references) {
+        if (!started.has(ref)) {
+          started.add(ref);
+          found.push(ref);
+        }
+      }
+      onProgress?.({ done: seen.size, found: started.size });
+    };
+    for (const root of roots) {
+      if (!started.has(root)) {
+        started.add(root);
+        found.push(root);
       }
     }
-    const limit = pLimit(this.concurrency);
-    const seen = new Map<string, StorePathInfo>();
-    const onProgress = options.onProgress;
-    const started = new Set<string>();
-    // A path is scanned as soon as a scanned path is found to reference it (no barrier between
-    // levels of the graph, which would leave threads idle behind the slowest path of a level).
-    const running: Promise<void>[] = [];
+    const inflight = new Set<Promise<void>>();
     let failure: { error: unknown } | undefined;
-    const visit = (path: string): void => {
-      if (started.has(path) || failure) return;
-      started.add(path);
-      running.push(
-        limit(async () => {
-          if (failure) return; // the closure has failed: paths still queued are not read
-          const info = await this.pathInfo(path);
-          seen.set(info.path, info);
-          for (const ref of info.references) visit(ref);
-          onProgress?.({ done: seen.size, found: started.size });
-        }).catch((error: unknown) => {
-          failure ??= { error };
-        }),
-      );
+    const fail = (error: unknown): void => {
+      failure ??= { error };
     };
-    for (const root of roots) visit(root);
-    // `running` grows while it is awaited; every promise in it settles without rejecting.
-    for (let i = 0; i < running.length; i++) await running[i];
+    let lastTurn = performance.now();
+    while (!failure) {
+      // Everything a record answers, at once.
+      while (found.length > 0 && !failure) {
+        const path = found.pop()!;
+        try {
+          const known = this.known.get(path);
+          if (known) {
+            done(known);
+            continue;
+          }
+          const pending = this.pending.get(path);
+          if (pending) {
+            const p = pending.then(done).catch(fail);
+            inflight.add(p);
+            void p.finally(() => inflight.delete(p));
+            continue;
+          }
+          const fsPath = this.checkedFsPath(path, entries);
+          const scan = this.fromRecord(fsPath, entries);
+          if (scan) done(this.take(path, scan, entries));
+          else toScan.push(path);
+        } catch (error) {
+          fail(error);
+        }
+      }
+      if (failure) break;
+      if (next === toScan.length) {
+        toScan.length = next = 0;
+        if (inflight.size === 0) break;
+        await Promise.race(inflight);
+        continue;
+      }
+      // Batches to other threads while they take them.
+      while (this.offload && next < toScan.length) {
+        const n = Math.max(1, Math.min(BATCH_MAX, Math.ceil((toScan.length - next) / 2), Math.round(BATCH_MS / Math.max(this.msPerScan, 0.01))));
+        const batch = toScan.slice(toScan.length - n);
+        const job: StorePathScanJob = {
+          fsPaths: batch.map((p) => this.fsPathOfBase(p.slice(entries.prefix.length))),
+          targets: this.targetsOf(entries).shared,
+          keepRecord: this.cache !== undefined,
+          storeDir: this.storeDir,
+        };
+        const offloaded = this.offload(job);
+        if (!offloaded) break;
+        toScan.length -= n;
+        const p = offloaded
+          .then((scans) => {
+            batch.forEach((path, i) => done(this.take(path, scans[i]!, entries)));
+          })
+          .catch(fail);
+        inflight.add(p);
+        void p.finally(() => inflight.delete(p));
+      }
+      // One here.
+      if (next === toScan.length) continue;
+      const path = toScan[next++]!;
+      if (next >= 4096 && next * 2 >= toScan.length) toScan.splice(0, next), (next = 0);
+      try {
+        done(this.take(path, await this.scanHere(this.fsPathOfBase(path.slice(entries.prefix.length)), entries), entries));
+      } catch (error) {
+        fail(error);
+      }
+      // Scans here are synchronous calls end to end: the other threads' answers (and new batches
+      // for them) wait for a turn of the event loop, given every few milliseconds.
+      if (inflight.size > 0 && performance.now() - lastTurn > 2) {
+        await new Promise((resolve) => setImmediate(resolve));
+        lastTurn = performance.now();
+      }
+    }
+    // Every batch settles before the closure does (a worker's records are saved, or the closure fails).
+    while (inflight.size > 0) await Promise.race(inflight);
     if (failure) throw failure.error;
-    const cycle = findCycle(seen);
-    if (cycle) throw cycleError(cycle);
-    return finishGraph(this.storeDir, roots, seen.values());
+    return closureGraph(this.storeDir, roots, seen);
   }
+}
+
+/** A directory's store entries: hash part → store path; hash parts more than one entry has → all of their store paths. */
+interface Entries {
+  byHash: Map<string, string>;
+  shared: Map<string, string[]>;
+  /** `<storeDir>/`. */
+  prefix: string;
 }

@@ -1,4 +1,4 @@
-import { closeSync, lstatSync, openSync, readSync, readdirSync, readlinkSync } from 'node:fs';
+import { closeSync, lstatSync, openSync, readSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { StoreError } from '../errors.js';
 import { nixBase32Encode } from './nix-base32.js';
@@ -24,11 +24,14 @@ const SLASH = Buffer.from('/');
  * The walk uses synchronous fs calls on purpose: a store holds many small files, and a thread-pool
  * round trip per lstat/readdir costs several times the syscall itself (measured in bench/scan.ts).
  */
-export async function readNarTree(fsPath: string | Buffer): Promise<NarNode> {
-  return readNarTreeSync(typeof fsPath === 'string' ? Buffer.from(fsPath) : fsPath);
+export async function readNarTree(fsPath: string | Buffer, visit?: NodeVisitor): Promise<NarNode> {
+  return readNarTreeSync(typeof fsPath === 'string' ? Buffer.from(fsPath) : fsPath, visit);
 }
 
-function readNarTreeSync(path: Buffer): NarNode {
+/** Sees each node's path and lstat as readNarTree reads them, in NAR order (a node before its entries). */
+export type NodeVisitor = (path: Buffer, st: Stats) => void;
+
+function readNarTreeSync(path: Buffer, visit: NodeVisitor | undefined): NarNode {
   let st;
   try {
     st = lstatSync(path);
@@ -37,6 +40,7 @@ function readNarTreeSync(path: Buffer): NarNode {
       cause: e,
     });
   }
+  visit?.(path, st);
   if (st.isSymbolicLink()) return { type: 'symlink', target: readlinkSync(path, { encoding: 'buffer' }) };
   const special = st.mode & SPECIAL_BITS;
   if (st.isFile()) {
@@ -49,7 +53,7 @@ function readNarTreeSync(path: Buffer): NarNode {
     const names = readdirSync(path, { encoding: 'buffer' });
     names.sort(Buffer.compare);
     const entries: Array<[Buffer, NarNode]> = [];
-    for (const name of names) entries.push([name, readNarTreeSync(Buffer.concat([path, SLASH, name]))]);
+    for (const name of names) entries.push([name, readNarTreeSync(Buffer.concat([path, SLASH, name]), visit)]);
     return special ? { type: 'directory', entries, special } : { type: 'directory', entries };
   }
   throw new StoreError(
@@ -157,11 +161,22 @@ const BYTES_PER_TURN = 1024 * 1024;
  * first bytes, in NAR order (the chunks given to `sink` are the same with or without it).
  */
 export async function dumpNar(fsPath: string | Buffer, node: NarNode, sink: NarSink, heads?: FileHeadSink): Promise<void> {
-  const out = new NarChunks(sink, heads);
-  out.put(T.magic);
-  await dumpNode(typeof fsPath === 'string' ? Buffer.from(fsPath) : fsPath, node, out);
-  out.flush();
+  const buf = spareChunks.pop() ?? Buffer.allocUnsafe(NAR_CHUNK);
+  try {
+    const out = new NarChunks(sink, buf, heads);
+    out.put(T.magic);
+    await dumpNode(typeof fsPath === 'string' ? Buffer.from(fsPath) : fsPath, node, out);
+    out.flush();
+  } finally {
+    if (spareChunks.length < 4) spareChunks.push(buf);
+  }
 }
+
+/**
+ * Chunk buffers of finished dumps, for the next: a fresh 256 KiB buffer per store path was most
+ * of a scan of tiny paths' garbage (and page faults). A sink sees a chunk only during its call.
+ */
+const spareChunks: Buffer[] = [];
 
 async function dumpNode(path: Buffer, node: NarNode, out: NarChunks): Promise<void> {
   out.put(T.open);
@@ -206,7 +221,6 @@ async function dumpNode(path: Buffer, node: NarNode, out: NarChunks): Promise<vo
  * file and one sink call per chunk, not a sink call and a buffer per token.
  */
 class NarChunks {
-  private readonly buf = Buffer.allocUnsafe(NAR_CHUNK);
   private filled = 0;
   sinceTurn = 0;
   /** A file's first bytes for `heads`, copied as they are read (a head can straddle a flush). */
@@ -214,6 +228,7 @@ class NarChunks {
 
   constructor(
     private readonly sink: NarSink,
+    private readonly buf: Buffer,
     private readonly heads?: FileHeadSink,
   ) {
     if (heads) this.head = Buffer.allocUnsafe(heads.bytes);

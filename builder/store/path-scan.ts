@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, hash as oneShotHash, type Hash } from 'node:crypto';
 import { contentId } from './content-id.js';
 import { ELF_HEAD_BYTES, ELF_MIN_SIZE } from './elf.js';
 import { dumpNar, narSize, readNarTree } from './nar.js';
@@ -6,7 +6,8 @@ import { ArchitectureCollector, relativeBelow, type PathArchitectures } from './
 import { RefScanner } from './ref-scanner.js';
 import { targetsDigest, type ScanCache, type ScanRecord } from './scan-cache.js';
 import { sharedValueOf, type Shareable } from './shared-value.js';
-import { fingerprintTree, treeFingerprint } from './tree-fingerprint.js';
+import { StatListCollector } from './stat-list.js';
+import { treeFingerprint } from './tree-fingerprint.js';
 
 /** What one store path of a directory store holds, as far as the closure needs it. */
 export interface StorePathScan {
@@ -24,8 +25,8 @@ export interface StorePathScan {
   mentioned: string[] | null;
   /** Whether a scan record answered (no file content was read). */
   fromCache: boolean;
-  /** The record to save of a scan asked to keep one (saved by the thread owning the cache). */
-  record?: ScanRecord;
+  /** The record to save of a scan asked to keep one, as JSON (saved by the thread owning the cache: ScanCache.saveLine). */
+  record?: string;
 }
 
 /** The hash parts a directory store's scans look for: every entry of the store directory. */
@@ -34,12 +35,12 @@ export interface ScanTargets {
 }
 
 /**
- * One store path to scan, as it crosses to a worker thread: the hash parts to look for (a
- * SharedValue: sent to each worker once, not with every job) and where the scan cache is, if
- * anywhere.
+ * Store paths to scan, as they cross to a worker thread: a batch (a job per tiny path cost the
+ * main thread more in messages than scanning it there), the hash parts to look for (a
+ * SharedValue: sent to each worker once, not with every job) and whether to make scan records.
  */
 export interface StorePathScanJob {
-  fsPath: string;
+  fsPaths: string[];
   targets: Shareable<ScanTargets>;
   /** Whether the result carries the scan record to save. */
   keepRecord: boolean;
@@ -49,21 +50,52 @@ export interface StorePathScanJob {
 
 /**
  * What an earlier scan of `fsPath` found, if its record's fingerprint still matches the files
- * (a walk of the tree's metadata; no file is read), else undefined.
+ * (an lstat per entry, or a walk of the tree's metadata; no file is read), else undefined.
+ * Synchronous: a closure answers a path from its record without a turn of the event loop.
  */
-export async function cachedScan(
+export function cachedScan(
   fsPath: string,
   targets: { has(hashPart: string): boolean },
   digestOfTargets: () => string,
   cache: ScanCache | undefined,
   storeDir: string,
-): Promise<StorePathScan | undefined> {
-  // The stat fingerprint vouches for the record: walked straight off the disk (no NAR tree built:
-  // the warm build's main cost), and only when there is a record to check.
-  const cached = await cache?.lookup(fsPath, () => fingerprintTree(fsPath), targets, digestOfTargets, storeDir);
+): StorePathScan | undefined {
+  const cached = cache?.lookup(fsPath, targets, digestOfTargets, storeDir);
   if (!cached) return undefined;
-  return { narSize: cached.narSize, contentId: cached.contentId, architectures: cached.architectures, found: [...cached.found].sort(), mentioned: cached.mentioned, fromCache: true };
+  return { narSize: cached.narSize, contentId: cached.contentId, architectures: cached.architectures, found: cached.found.sort(), mentioned: cached.mentioned, fromCache: true };
 }
+
+/**
+ * sha256 of a NAR given in chunks. A NAR that comes as one small chunk (a small path, most of a
+ * store) is hashed in one call at the end, without a Hash object: that chunk is kept (a copy: the
+ * dump reuses its buffer) until a second one comes or the digest is asked for.
+ */
+class NarDigest {
+  private hash: Hash | undefined;
+  private first: Buffer | undefined;
+
+  update(chunk: Buffer): void {
+    if (this.hash === undefined) {
+      if (this.first === undefined && chunk.length <= SMALL_NAR && typeof oneShotHash === 'function') {
+        this.first = Buffer.from(chunk);
+        return;
+      }
+      this.hash = createHash('sha256');
+      if (this.first) this.hash.update(this.first);
+      this.first = undefined;
+    }
+    this.hash.update(chunk);
+  }
+
+  hex(): string {
+    if (this.hash) return this.hash.digest('hex');
+    const data = this.first ?? Buffer.alloc(0);
+    return typeof oneShotHash === 'function' ? oneShotHash('sha256', data, 'hex') : createHash('sha256').update(data).digest('hex');
+  }
+}
+
+/** NARs up to this size are hashed in one call (NarDigest). */
+const SMALL_NAR = 64 * 1024;
 
 /**
  * Finds which of `targets` the path at `fsPath` references, the way Nix does (their hash parts
@@ -77,16 +109,17 @@ export async function scanStorePath(
   keepRecord: boolean,
   storeDir: string,
 ): Promise<StorePathScan> {
-  const tree = await readNarTree(fsPath);
-  // The stat fingerprint of the very tree scanned, which vouches for the record next time.
-  const fingerprint = treeFingerprint(tree);
+  const root = Buffer.from(fsPath);
+  // The stat fingerprint of the very tree scanned, which vouches for the record next time: the
+  // lstats the walk makes anyway (a small path), else the tree's stat fingerprint.
+  const stats = keepRecord ? new StatListCollector(root.length) : undefined;
+  const tree = await readNarTree(root, stats ? (path, st) => stats.add(path, st) : undefined);
   // Store paths the files name are noted as the scan goes (a look at the first window of each
   // base32 run, nothing more): the build warns of those the store lacks.
   const scanner = new RefScanner(targets, undefined, { storeDir });
-  const nar = createHash('sha256');
+  const nar = new NarDigest();
   // ELF headers are looked at as the dump reads each file, so a scan costs no extra read for them.
   const elf = new ArchitectureCollector();
-  const root = Buffer.from(fsPath);
   const heads = { bytes: ELF_HEAD_BYTES, minSize: ELF_MIN_SIZE, take: (path: Buffer, head: Buffer) => elf.add(head, () => relativeBelow(root, path)) };
   await dumpNar(
     root,
@@ -100,30 +133,36 @@ export async function scanStorePath(
   const found = [...scanner.found].sort();
   const mentioned = scanner.mentioned ? [...scanner.mentioned].sort() : null;
   const size = narSize(tree);
-  const id = contentId(nar.digest('hex'), tree);
-  const record: ScanRecord | undefined = keepRecord
-    ? {
-        v: 4,
-        fsPath,
-        fingerprint,
-        narSize: size,
-        contentId: id,
-        architectures: elf.found,
-        windows: scanner.windows ? [...scanner.windows].sort() : null,
-        targetsDigest: digestOfTargets(),
-        found,
-        storeDir,
-        mentioned,
-      }
-    : undefined;
-  return { narSize: size, contentId: id, architectures: elf.found, found, mentioned, fromCache: false, ...(record ? { record } : {}) };
+  const id = contentId(nar.hex(), tree);
+  let record: ScanRecord | undefined;
+  if (stats) {
+    const names = stats.names;
+    const windows = scanner.windows ? [...scanner.windows].sort().join('') : null;
+    const mentions = mentioned?.join('') ?? null;
+    // Built in this order: the cache finds a record's fsPath at the start of its line.
+    record = {
+      v: 5,
+      fsPath,
+      names,
+      fingerprint: names ? stats.digest()! : treeFingerprint(tree),
+      narSize: size,
+      contentId: id,
+      architectures: elf.found,
+      windows,
+      // With the windows kept, the record answers for any targets; else for these only.
+      ...(windows ? {} : { targetsDigest: digestOfTargets(), found }),
+      storeDir,
+      mentioned: mentions !== null && mentions === windows ? true : mentions,
+    };
+  }
+  return { narSize: size, contentId: id, architectures: elf.found, found, mentioned, fromCache: false, ...(record ? { record: JSON.stringify(record) } : {}) };
 }
 
 /** The set and digest of a job's targets, made once per targets object (once per worker). */
 const lookups = new WeakMap<ScanTargets, { set: Set<string>; digest: () => string }>();
 
-/** `scanStorePath` for a job that came from another thread. */
-export function runStorePathScanJob(job: StorePathScanJob): Promise<StorePathScan> {
+/** `scanStorePath` of each path of a job that came from another thread, in order; the first failure rejects. */
+export async function runStorePathScanJob(job: StorePathScanJob): Promise<StorePathScan[]> {
   const targets = sharedValueOf(job.targets);
   let lookup = lookups.get(targets);
   if (!lookup) {
@@ -131,5 +170,7 @@ export function runStorePathScanJob(job: StorePathScanJob): Promise<StorePathSca
     lookup = { set: new Set(targets.hashParts), digest: () => (digest ??= targetsDigest(targets.hashParts)) };
     lookups.set(targets, lookup);
   }
-  return scanStorePath(job.fsPath, lookup.set, lookup.digest, job.keepRecord, job.storeDir);
+  const out: StorePathScan[] = [];
+  for (const fsPath of job.fsPaths) out.push(await scanStorePath(fsPath, lookup.set, lookup.digest, job.keepRecord, job.storeDir));
+  return out;
 }

@@ -36,8 +36,8 @@ export interface NarLayerJob {
 export interface Jobs {
   'write-store-layer': { job: StoreLayerJob; result: LayerBlob };
   'write-nar-layer': { job: NarLayerJob; result: LayerBlob };
-  /** A directory store's path read and scanned for references (its scan record saved). */
-  'scan-store-path': { job: StorePathScanJob; result: StorePathScan };
+  /** A directory store's paths (a batch) read and scanned for references, a result each (with its scan record). */
+  'scan-store-path': { job: StorePathScanJob; result: StorePathScan[] };
 }
 
 export type JobKind = keyof Jobs;

@@ -1,0 +1,97 @@
+import { createHash, hash as oneShotHash } from 'node:crypto';
+import { lstatSync, type Stats } from 'node:fs';
+
+/**
+ * The cheap check of a scan record on a small store path: the lstat of the path and of every
+ * entry below it, named in the record (`names`), instead of a walk that lists each directory
+ * again (fingerprintTree: a `readdir` costs two to three lstats in Node, and a tiny store path
+ * has two directories for its one file).
+ *
+ * Why the names need not be listed again: creating, removing or renaming an entry changes its
+ * directory's mtime and ctime (POSIX), which are hashed; a file written, chmod-ed or
+ * replaced changes its own mtime or ctime (a symlink cannot be changed in place, only replaced:
+ * a new inode and a new ctime, and a new mtime on its directory). So a tree whose every lstat
+ * is unchanged has the same names, types, modes, sizes and contents as far as the stat
+ * fingerprint could ever tell (both trust timestamps that the file system's clock moves).
+ *
+ * Hashed, per node in NAR order (the root, then `names`): mode, size, mtimeMs and ctimeMs as
+ * float64 (this machine's byte order: a record is this machine's cache; elsewhere it would only
+ * miss). Numbers, not text: formatting two fractional times a node cost more than hashing them.
+ */
+
+/** Store paths with more entries than this are checked by fingerprintTree (their names would make a large record; a readdir there serves many entries). */
+export const STAT_LIST_MAX = 64;
+
+/** Values hashed per node. */
+const PER_NODE = 4;
+
+function put(values: Float64Array | number[], at: number, st: Stats): void {
+  values[at] = st.mode;
+  values[at + 1] = st.size;
+  values[at + 2] = st.mtimeMs;
+  values[at + 3] = st.ctimeMs;
+}
+
+/** sha256 hex of the values' bytes; Node's one-shot `crypto.hash` where it exists (20.12+): a Hash object per path cost as much as an lstat. */
+function digestValues(values: Float64Array): string {
+  const bytes = Buffer.from(values.buffer, values.byteOffset, values.byteLength);
+  return typeof oneShotHash === 'function' ? oneShotHash('sha256', bytes, 'hex') : createHash('sha256').update(bytes).digest('hex');
+}
+
+/**
+ * The stat-list fingerprint of `fsPath` with the entries `names` (relative, `/`-separated, ASCII),
+ * or undefined when one of them cannot be lstat-ed (gone: the tree changed).
+ */
+export function statListFingerprint(fsPath: string, names: readonly string[]): string | undefined {
+  const root = lstatSync(fsPath, { throwIfNoEntry: false });
+  if (!root) return undefined;
+  const values = new Float64Array(PER_NODE * (names.length + 1));
+  put(values, 0, root);
+  for (let i = 0; i < names.length; i++) {
+    let st: Stats | undefined;
+    try {
+      st = lstatSync(`${fsPath}/${names[i]}`, { throwIfNoEntry: false });
+    } catch {
+      return undefined; // ENOTDIR and the like: a directory became a file
+    }
+    if (!st) return undefined;
+    put(values, PER_NODE * (i + 1), st);
+  }
+  return digestValues(values);
+}
+
+/**
+ * Collects, as a scan's walk lstats each node (pre-order, entries sorted: NAR order), the text
+ * and the names of a stat-list fingerprint; `names` becomes null past STAT_LIST_MAX entries or
+ * at a name that is not printable ASCII (kept as a JSON string, it must come back the same bytes).
+ */
+export class StatListCollector {
+  private values: number[] = [];
+  names: string[] | null = [];
+
+  constructor(private readonly rootLength: number) {}
+
+  /** `path`: the node's full path; `st`: its lstat. */
+  add(path: Buffer, st: Stats): void {
+    if (this.names === null) return;
+    if (path.length > this.rootLength) {
+      if (this.names.length >= STAT_LIST_MAX) return this.stop();
+      for (let i = this.rootLength + 1; i < path.length; i++) {
+        const b = path[i]!;
+        if (b < 0x20 || b > 0x7e) return this.stop();
+      }
+      this.names.push(path.toString('latin1', this.rootLength + 1));
+    }
+    put(this.values, this.values.length, st);
+  }
+
+  private stop(): void {
+    this.names = null;
+    this.values = [];
+  }
+
+  /** The fingerprint, when names were kept. */
+  digest(): string | undefined {
+    return this.names === null ? undefined : digestValues(Float64Array.from(this.values));
+  }
+}
