@@ -43,15 +43,21 @@ export interface KeyedPath {
  */
 export async function keyedStorePaths(source: StoreSource, paths: readonly string[]): Promise<KeyedPath[]> {
   const immutable = source instanceof NixStoreSource || source.immutable === true;
-  return Promise.all(
-    paths.map(async (path): Promise<KeyedPath> => {
-      if (immutable) return { path };
-      const content = await source.pathContentId?.(path);
-      if (content) return { path, fingerprint: content };
+  if (immutable) return paths.map((path) => ({ path }));
+  // One path after the other, not Promise.all: a layer of 50,000 paths held a pending async
+  // call each at once (tens of MiB of garbage at the cold build's peak); the sources answer
+  // from memory here (their closure read every path), so nothing is gained by overlapping.
+  const out: KeyedPath[] = new Array(paths.length);
+  for (let i = 0; i < paths.length; i++) {
+    const path = paths[i]!;
+    const content = await source.pathContentId?.(path);
+    if (content) out[i] = { path, fingerprint: content };
+    else {
       const fsPath = source.fsPath(path);
-      return { path, fsPath, fingerprint: fingerprintTree(fsPath) };
-    }),
-  );
+      out[i] = { path, fsPath, fingerprint: fingerprintTree(fsPath) };
+    }
+  }
+  return out;
 }
 
 /** Cache key (sha256 hex) of a store layer: its paths (sorted), the logical store dir, the writer options. */
@@ -60,9 +66,16 @@ export function storeLayerKey(paths: readonly KeyedPath[], storeDir: string, opt
   // perms rules change the layer's headers; without any, the key is what it always was.
   if (perms.length > 0) h.update(JSON.stringify(['perms', perms.map((r) => [r.path, r.regex, r.mode ?? null, r.uid ?? null, r.gid ?? null, r.uname ?? null, r.gname ?? null])])).update('\0');
   const sorted = [...paths].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-  // One update of the whole list (the same bytes as one per path): a layer can hold thousands of paths.
+  // Hashed in chunks of ~64 KiB (the same bytes as one update per path): a layer can hold tens
+  // of thousands of paths, and one string of them all was several MiB at the build's peak.
   let lines = '';
-  for (const p of sorted) lines += `${JSON.stringify([p.path, p.fsPath ?? null, p.fingerprint ?? null])}\n`;
+  for (const p of sorted) {
+    lines += `${JSON.stringify([p.path, p.fsPath ?? null, p.fingerprint ?? null])}\n`;
+    if (lines.length >= 1 << 16) {
+      h.update(lines);
+      lines = '';
+    }
+  }
   return h.update(lines).digest('hex');
 }
 
