@@ -114,15 +114,17 @@ export function storeLayerMaker(paths: string[], store: StoreSource, options: La
   const entries = () => withPerms(storeLayerEntries(paths, fsPathOf, store.storeDir), perms);
   const inWorker = (blobRoot: string | undefined, onProgress: ((tarBytes: number) => void) | undefined) => {
     if (!pool?.hasFreeWorker) return undefined;
-    // A directory store places every path as `<fsDir>/<base name>`: the directory crosses, not a string per path.
+    // A directory store places every path as `<fsDir>/<base name>`: the directory crosses, not a
+    // string per path (each path is still placed here, so that one the source refuses is reported
+    // by the in-process writer, as before).
     let where: { fsDir: string } | { fsPaths: string[] };
-    if (store instanceof DirectoryStoreSource) where = { fsDir: store.fsDir };
-    else {
-      try {
-        where = { fsPaths: paths.map(fsPathOf) };
-      } catch {
-        return undefined; // a path the source cannot place: the in-process writer reports it
-      }
+    try {
+      if (store instanceof DirectoryStoreSource) {
+        for (const p of paths) fsPathOf(p);
+        where = { fsDir: store.fsDir };
+      } else where = { fsPaths: paths.map(fsPathOf) };
+    } catch {
+      return undefined; // a path the source cannot place: the in-process writer reports it
     }
     const { header, compressor } = options;
     return pool.writeStoreLayer({ paths, ...where, storeDir: store.storeDir, header, compressor, ...(blobRoot ? { blobRoot } : {}), ...(perms.length > 0 ? { perms } : {}) }, options.signal, onProgress);
