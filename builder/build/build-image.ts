@@ -60,6 +60,7 @@ export async function specStore(spec: ResolvedSpec, ctx: Pick<BuildContext, 'sto
     verify,
     cwd: dirname(spec.file),
     cacheDir: scanCache,
+    closureCacheDir: ctx.cacheDir ? join(ctx.cacheDir, 'closures') : false,
     ...(ctx.env ? { env: ctx.env } : {}),
     ...(url !== undefined ? { url } : {}),
     ...(publicKeys !== undefined ? { publicKeys } : {}),
