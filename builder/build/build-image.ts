@@ -103,7 +103,7 @@ export async function buildImage(given: ResolvedSpec, ctx: BuildContext = {}, op
     if (ctx.warn) await warnAbsentMentions(store, closure, ctx.warn);
     // The architecture follows the content; the base image is then picked for it.
     ({ spec, base } = await specAndBase(given, store, closure, ctx));
-    plan = options.plan ? checkPlan(options.plan.value, options.plan.file, closure, base, spec.maxLayers) : planImage(spec, closure, base, options.previous);
+    plan = options.plan ? checkPlan(options.plan.value, options.plan.file, closure, base, spec.maxLayers) : planImage(spec, closure, base, options.previous, ctx.cacheDir);
     ctx.onEvent?.({ phase: 'plan', layers: plan.layers.length + 1 });
   } catch (err) {
     await pool?.close();

@@ -1,5 +1,6 @@
 import type { Digest } from '../../oci/digest.js';
-import { formatPlan, planLayers, storeLayerBudget, type ClosureGraph, type LayerPlan, type PlannedLayer } from '../../layering/index.js';
+import { formatPlan, planLayers, storeLayerBudget, type ClosureGraph, type LayerPlan, type PlannedLayer, type PlanOptions } from '../../layering/index.js';
+import { memoPlanLayers } from './plan-memo.js';
 import { ImgbuildError } from '../errors.js';
 import type { Image } from '../model/image.js';
 import type { ResolvedSpec } from '../spec/types.js';
@@ -28,11 +29,15 @@ export interface ImagePlan {
 
 export { closureDigest } from '../store/closure-digest.js';
 
-/** The one planning function: `plan` prints it, `build` follows it. */
-export function planImage(spec: ResolvedSpec, closure: ClosureGraph, base: Image | undefined, previous?: string[][]): ImagePlan {
+/**
+ * The one planning function: `plan` prints it, `build` follows it. With `cacheDir`, the store
+ * layers' plan is kept there and read back for the same closure and options (plan-memo.ts).
+ */
+export function planImage(spec: ResolvedSpec, closure: ClosureGraph, base: Image | undefined, previous?: string[][], cacheDir?: string): ImagePlan {
   const baseLayers = base?.layers.length ?? 0;
+  const plan = (options: PlanOptions) => (cacheDir ? memoPlanLayers(closure, options, cacheDir) : planLayers(closure, options));
   const layering: LayerPlan = spec.includeStorePaths
-    ? planLayers(closure, {
+    ? plan({
         strategy: spec.layering.strategy,
         maxStoreLayers: storeLayerBudget(spec.maxLayers, baseLayers),
         explicitLayers: spec.layering.layers,

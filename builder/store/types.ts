@@ -23,6 +23,8 @@ export interface StoreSource {
    * tree. Absent for a real Nix store (immutable: the name is enough).
    */
   pathContentId?(storePath: string): Promise<string | undefined>;
+  /** `pathContentId` of many paths at once, in order (one promise, not one per path: a layer can hold tens of thousands). */
+  pathContentIds?(storePaths: readonly string[]): Promise<(string | undefined)[]>;
   /**
    * The architectures of the path's ELF files (elf.ts): Go/OCI name → one file of it, relative to
    * the path (path-architectures.ts). A directory store sees the headers as its scan reads every
