@@ -4,12 +4,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DirectoryStoreSource } from '../builder/store/directory-source.js';
+import { runStorePathScanJob, type StorePathScanJob } from '../builder/store/path-scan.js';
 import { closureDigest } from '../builder/build/plan.js';
 import { STAT_LIST_MAX } from '../builder/store/stat-list.js';
+import { dirStamp } from '../builder/store/closure-record.js';
 import { writeTree, type TreeSpec } from './helpers/nix.js';
 import { tempDir } from './helpers/tmp.js';
 
@@ -169,7 +171,11 @@ test('a path of more entries than a stat list holds is checked by a walk of its 
 
 test('a store path added that a file names becomes a reference (the record was made for other entries)', async () => {
   const s = await store(APP_TREE);
+  // Past RACY_MS: the record keeps the directory's stat, and the next build checks that.
+  await sleep(2100);
   const before = await build(s);
+  assert.equal((JSON.parse(readFileSync(join(s.closures, readdirSync(s.closures)[0]!), 'utf8')) as { dir: unknown }).dir !== null, true, 'the stat kept');
+  await sleep(30);
   assert.deepEqual(before.closure.paths.map((p) => p.path), [`${SD}/${APP}`, `${SD}/${LIB}`]);
   writeTree(join(s.dir, LATE), { share: 'late' });
   const after = await build(s);
@@ -211,7 +217,8 @@ test('a damaged or foreign closure record is not used, and is replaced', async (
     ['another store directory', JSON.stringify({ ...rec, fsDir: '/elsewhere' })],
     ['a reference out of range', JSON.stringify({ ...rec, refs: (rec.refs as number[]).map(() => 99) })],
     ['a column of the wrong length', JSON.stringify({ ...rec, narSize: [] })],
-    ['a fingerprint that does not match', JSON.stringify({ ...rec, fingerprint: (rec.fingerprint as string[]).map(() => '0'.repeat(64)) })],
+    ['lstats that do not match', JSON.stringify({ ...rec, stats: '0'.repeat(64) })],
+    ['names that are not the entries', JSON.stringify({ ...rec, names: (rec.names as string[]).map((n) => n.replace('bin', 'lib')) })],
   ];
   for (const [what, text] of damaged) {
     writeFileSync(file, text);
@@ -220,4 +227,51 @@ test('a damaged or foreign closure record is not used, and is replaced', async (
     assert.equal(b.stats.cached, 2, what);
     assert.equal(readFileSync(file, 'utf8'), good, `${what}: written again`);
   }
+});
+
+test('a path changed after its scan and before the closure ends is not recorded: the next build scans it again', async () => {
+  const s = await store(APP_TREE);
+  const src = open(s);
+  // The scans run as on a worker; the app's file is changed before their results come back.
+  src.scanWith(async (job: StorePathScanJob) => {
+    const scans = await runStorePathScanJob(job);
+    if (job.fsPaths.some((p) => p.endsWith(APP))) {
+      await sleep(30);
+      writeFileSync(join(s.dir, APP, 'share/deep/other'), 'changed after the scan');
+    }
+    return scans;
+  });
+  await src.closure([`${SD}/${APP}`]);
+  assert.equal(existsSync(s.closures), false, 'no closure record');
+  const next = await build(s);
+  assert.deepEqual(next.stats, { scanned: 1, cached: 1 });
+  assert.deepEqual(without(next), await uncached(s));
+});
+
+test('the directory\'s stat stands for its listing only when it had not changed for 2 s before it, and it moves with any entry added, removed or renamed', async () => {
+  const root = await tempDir('imgbuild-closure-dir-');
+  const dir = join(root, 'store');
+  mkdirSync(dir);
+  writeFileSync(join(dir, 'a'), 'a');
+  assert.equal(dirStamp(dir)!.racy, true, 'just made');
+  await sleep(2100);
+  const first = dirStamp(dir)!;
+  assert.equal(first.racy, false);
+  assert.deepEqual(dirStamp(dir), first, 'unchanged');
+  const changes: Array<[string, () => void]> = [
+    ['an entry added', () => writeFileSync(join(dir, 'b'), 'b')],
+    ['an entry renamed', () => renameSync(join(dir, 'b'), join(dir, 'c'))],
+    ['an entry removed', () => rmSync(join(dir, 'c'))],
+    ['a directory made', () => mkdirSync(join(dir, 'd'))],
+  ];
+  let last = first;
+  for (const [what, change] of changes) {
+    await sleep(30);
+    change();
+    const now = dirStamp(dir)!;
+    assert.notEqual(now.stamp, last.stamp, what);
+    assert.equal(now.racy, true, `${what}: racy again`);
+    last = now;
+  }
+  assert.equal(dirStamp(join(root, 'none')), undefined);
 });

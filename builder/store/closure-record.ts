@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempSibling } from '../fs/atomic-write.js';
 import type { ClosureGraph, StorePathInfo } from '../../layering/types.js';
 import type { PathArchitectures } from './path-architectures.js';
-import { statListFingerprint } from './stat-list.js';
+import { digestValues, PER_NODE, statListValues } from './stat-list.js';
 import { fingerprintTree } from './tree-fingerprint.js';
 
 /**
@@ -15,12 +15,22 @@ import { fingerprintTree } from './tree-fingerprint.js';
  *
  * It holds what the closure found of every path (NAR size, references, content id, ELF
  * architectures, store paths its files name that the directory lacks) and, for each path, the
- * same check its scan record has: the entries' names and their stat-list fingerprint, or the
- * tree's stat fingerprint (stat-list.ts, tree-fingerprint.ts). It answers only when:
+ * same check its scan record has: the entries' names, whose lstats are hashed (stat-list.ts), or
+ * the tree's stat fingerprint (tree-fingerprint.ts). The lstat values of all the paths are
+ * hashed as one (a hash and its hex per path cost as much as a third of the lstats); when the
+ * record is made, each path's part is checked against its scan record's fingerprint first, so
+ * the values hashed are those that vouched for its scan. It answers only when:
  *   - it was made for the same store directory, logical store dir and roots;
  *   - the directory lists exactly the same store entries (an entry added or removed can add or
- *     drop a reference, or a warning of a path the store lacks): the digest of the sorted names;
- *   - every path's check still matches (an lstat of each entry, as a scan record is checked).
+ *     drop a reference, or a warning of a path the store lacks): the digest of the sorted names,
+ *     or, without listing them, the directory's own stat (device, inode, mtime, ctime: adding,
+ *     removing or renaming an entry moves its mtime and ctime) when it is what it was just
+ *     before the listing. That stat is trusted only when the directory had not changed for
+ *     RACY_MS before the listing: a change within the same tick of a coarse clock could leave
+ *     both times as they were (git's "racy" entries), so a directory changed just before a
+ *     build is listed by every build until its closure record is made again;
+ *   - every path's lstats (or tree fingerprint) are still those (an lstat of each entry, as a
+ *     scan record is checked).
  * Anything else, or any doubt (unreadable, another version, a malformed field): the closure is
  * found path by path as without it (the scan records answer the unchanged paths), and a new
  * closure record is written for next time. Nothing here is trusted over the files.
@@ -30,7 +40,7 @@ import { fingerprintTree } from './tree-fingerprint.js';
  * 1: first. Also names the scan record version its facts have the meaning of (scan-cache.ts,
  * ScanRecord.v): bump this when a scan finds something else for the same files.
  */
-export const CLOSURE_RECORD_VERSION = 'closure-1/scan-5';
+export const CLOSURE_RECORD_VERSION = 'closure-3/scan-5';
 
 /** What the closure found of one path, and how to see that its files are unchanged. */
 export interface ClosureRecordPath {
@@ -52,6 +62,8 @@ interface RecordFile {
   roots: string[];
   /** sha256 hex of the directory's store entries, sorted, one per line (listingDigest). */
   listing: string;
+  /** The directory's stamp (dirStamp) taken just before it was listed, or null when it was racy. */
+  dir: string | null;
   /** The closure's digest (closureDigest of the graph as made), to spare its recomputation. */
   closureDigest: string;
   /** Base names, one per line. */
@@ -64,16 +76,81 @@ interface RecordFile {
   /** Only the paths that have some: index → value. */
   architectures: Record<string, PathArchitectures>;
   absent: Record<string, string[]>;
-  /** Names joined by newlines ("" for none), or null. */
+  /** Names joined by newlines ("" for none), or null: the path is checked by its tree's fingerprint. */
   names: (string | null)[];
-  fingerprint: string[];
+  /** The tree fingerprints of the paths whose names are null: index → fingerprint. */
+  trees: Record<string, string>;
+  /** sha256 hex of the stat-list values (statListValues) of every path with names, in order. */
+  stats: string;
 }
+
+/** What a closure record gives of a path, once its checks passed. */
+export type RecordedPath = Omit<ClosureRecordPath, 'names' | 'fingerprint'>;
 
 /** What a closure record gives, once its checks passed. */
 export interface RecordedClosure {
   graph: ClosureGraph;
   closureDigest: string;
-  paths: ClosureRecordPath[];
+  paths: RecordedPath[];
+}
+
+/** Values of this many nodes are hashed at once. */
+const CHUNK_NODES = 4096;
+
+/**
+ * The one sha256 of the stat-list values of many paths: `add` lstats a path's entries into a
+ * chunk and gives where its values are (to check them alone), or false when one is gone.
+ */
+class StatsDigest {
+  private readonly hash = createHash('sha256');
+  private values = new Float64Array(PER_NODE * CHUNK_NODES);
+  private at = 0;
+
+  add(fsPath: string, names: readonly string[]): Float64Array | false {
+    const need = PER_NODE * (names.length + 1);
+    if (this.at + need > this.values.length) {
+      this.flush();
+      if (need > this.values.length) this.values = new Float64Array(need);
+    }
+    if (!statListValues(fsPath, names, this.values, this.at)) return false;
+    const mine = this.values.subarray(this.at, this.at + need);
+    this.at += need;
+    return mine;
+  }
+
+  private flush(): void {
+    this.hash.update(new Uint8Array(this.values.buffer, 0, this.at * 8));
+    this.at = 0;
+  }
+
+  digest(): string {
+    this.flush();
+    return this.hash.digest('hex');
+  }
+}
+
+const NO_NAMES: readonly string[] = Object.freeze([]);
+
+/** A directory's stat, taken before it is listed: what a closure record's `dir` can be. */
+export interface DirStamp {
+  stamp: string;
+  /** Whether it changed less than RACY_MS ago: a change within a clock tick could leave it as it is. */
+  racy: boolean;
+}
+
+/** A directory that changed less than this before it was listed is listed again by every build (see the top). */
+const RACY_NS = 2000n * 1000000n;
+
+/** The stat of the directory `dir` (followed, as `readdir` follows it), or undefined when it cannot be had. */
+export function dirStamp(dir: string): DirStamp | undefined {
+  let st;
+  try {
+    st = statSync(dir, { bigint: true });
+  } catch {
+    return undefined; // the listing says why
+  }
+  const latest = st.mtimeNs > st.ctimeNs ? st.mtimeNs : st.ctimeNs;
+  return { stamp: `${st.dev}:${st.ino}:${st.mtimeNs}:${st.ctimeNs}`, racy: BigInt(Date.now()) * 1000000n - latest < RACY_NS };
 }
 
 /** sha256 hex of a directory's store entries (base names), sorted: what the closure record's `listing` is. */
@@ -100,71 +177,27 @@ export class ClosureRecords {
   }
 
   /**
-   * The closure of `roots` as recorded, if the record was made for this directory, store dir,
-   * roots and listing, and every path's files pass their check (an lstat per entry); else
-   * undefined. `roots`: sorted, distinct (the record's key); `graphRoots`: the graph's roots, as asked.
+   * The closure record of `roots` in the directory, if there is one of this form; `roots`:
+   * sorted, distinct (the record's key). Nothing is checked against the files yet.
    */
-  lookup(fsDir: string, storeDir: string, roots: readonly string[], listing: string, graphRoots: string[]): RecordedClosure | undefined {
+  read(fsDir: string, storeDir: string, roots: readonly string[]): ClosureRecord | undefined {
     let rec: RecordFile;
     try {
       rec = JSON.parse(readFileSync(this.file(fsDir, storeDir, roots), 'utf8')) as RecordFile;
     } catch {
       return undefined; // none yet, or not readable: found path by path
     }
-    if (!wellFormed(rec) || rec.fsDir !== fsDir || rec.storeDir !== storeDir || rec.listing !== listing || !sameList(rec.roots, roots)) return undefined;
-    const bases = rec.paths === '' ? [] : rec.paths.split('\n');
-    const n = bases.length;
-    if (rec.narSize.length !== n || rec.refCount.length !== n || rec.contentId.length !== n || rec.names.length !== n || rec.fingerprint.length !== n) return undefined;
-    // Every path's check first: nothing is made of a record that does not hold.
-    const dirPrefix = fsDir === '/' ? '/' : `${fsDir}/`;
-    for (let i = 0; i < n; i++) {
-      const fsPath = `${dirPrefix}${bases[i]!}`;
-      const names = rec.names[i]!;
-      let now: string | undefined;
-      try {
-        now = names === null ? fingerprintTree(fsPath) : statListFingerprint(fsPath, names === '' ? [] : names.split('\n'));
-      } catch {
-        return undefined; // unreadable now: the scan says why
-      }
-      if (now !== rec.fingerprint[i]) return undefined;
-    }
-    const prefix = storeDir === '/' ? '/' : `${storeDir}/`;
-    const storePaths = bases.map((b) => `${prefix}${b}`);
-    const infos: StorePathInfo[] = new Array<StorePathInfo>(n);
-    const paths: ClosureRecordPath[] = new Array<ClosureRecordPath>(n);
-    let r = 0;
-    for (let i = 0; i < n; i++) {
-      const count = rec.refCount[i]!;
-      if (!Number.isSafeInteger(count) || count < 0 || r + count > rec.refs.length) return undefined;
-      const references: string[] = new Array<string>(count);
-      for (let k = 0; k < count; k++) {
-        const j = rec.refs[r++]!;
-        const ref = Number.isInteger(j) ? storePaths[j] : undefined;
-        if (ref === undefined) return undefined;
-        references[k] = ref;
-      }
-      const info: StorePathInfo = { path: storePaths[i]!, narSize: rec.narSize[i]!, references };
-      infos[i] = info;
-      const names = rec.names[i]!;
-      paths[i] = {
-        info,
-        contentId: rec.contentId[i]!,
-        architectures: rec.architectures[i] ?? NO_ARCHITECTURES,
-        absent: rec.absent[i] ?? NONE,
-        names: names === null ? null : names === '' ? [] : names.split('\n'),
-        fingerprint: rec.fingerprint[i]!,
-      };
-    }
-    if (r !== rec.refs.length) return undefined;
-    return { graph: { storeDir, roots: graphRoots, paths: infos }, closureDigest: rec.closureDigest, paths };
+    if (!wellFormed(rec) || rec.fsDir !== fsDir || rec.storeDir !== storeDir || !sameList(rec.roots, roots)) return undefined;
+    return new ClosureRecord(rec);
   }
 
   /**
    * Records the closure `graph` (paths sorted, as closureGraph makes them) with what was found of
-   * each path; a path without its check (`paths.get` gives none) means no record. Written to a
-   * temp name and renamed; a failure leaves no record (the closure is found path by path next time).
+   * each path; a path without its check (`pathOf` gives none), or whose files' lstats no longer
+   * give its check's fingerprint (changed since its scan), means no record. Written to a temp
+   * name and renamed; a failure leaves no record (the closure is found path by path next time).
    */
-  save(fsDir: string, storeDir: string, roots: readonly string[], listing: string, graph: ClosureGraph, closureDigest: string, pathOf: (storePath: string) => ClosureRecordPath | undefined): void {
+  save(fsDir: string, storeDir: string, roots: readonly string[], listed: { listing: string; dir: DirStamp | undefined }, graph: ClosureGraph, closureDigest: string, pathOf: (storePath: string) => ClosureRecordPath | undefined): void {
     const n = graph.paths.length;
     const index = new Map<string, number>();
     graph.paths.forEach((p, i) => index.set(p.path, i));
@@ -174,7 +207,8 @@ export class ClosureRecords {
       fsDir,
       storeDir,
       roots: [...roots],
-      listing,
+      listing: listed.listing,
+      dir: listed.dir && !listed.dir.racy ? listed.dir.stamp : null,
       closureDigest,
       paths: graph.paths.map((p) => p.path.slice(prefixLength)).join('\n'),
       narSize: new Array<number>(n),
@@ -184,8 +218,11 @@ export class ClosureRecords {
       architectures: {},
       absent: {},
       names: new Array<string | null>(n),
-      fingerprint: new Array<string>(n),
+      trees: {},
+      stats: '',
     };
+    const dirPrefix = fsDir === '/' ? '/' : `${fsDir}/`;
+    const stats = new StatsDigest();
     for (let i = 0; i < n; i++) {
       const info = graph.paths[i]!;
       const p = pathOf(info.path);
@@ -201,8 +238,19 @@ export class ClosureRecords {
       if (Object.keys(p.architectures).length > 0) rec.architectures[i] = p.architectures;
       if (p.absent.length > 0) rec.absent[i] = [...p.absent];
       rec.names[i] = p.names === null ? null : p.names.join('\n');
-      rec.fingerprint[i] = p.fingerprint;
+      if (p.names === null) rec.trees[i] = p.fingerprint;
+      else {
+        // The values hashed now must be those that vouched for the path's scan.
+        let values: Float64Array | false;
+        try {
+          values = stats.add(`${dirPrefix}${info.path.slice(prefixLength)}`, p.names);
+        } catch {
+          return;
+        }
+        if (!values || digestValues(values) !== p.fingerprint) return;
+      }
     }
+    rec.stats = stats.digest();
     const file = this.file(fsDir, storeDir, roots);
     const temp = tempSibling(file);
     try {
@@ -216,6 +264,69 @@ export class ClosureRecords {
         // never made
       }
     }
+  }
+}
+
+/** A closure record read, not yet checked against the directory. */
+export class ClosureRecord {
+  constructor(private readonly rec: RecordFile) {}
+
+  /** Whether the directory is as it was listed for the record: its stamp taken now is the one then, which was not racy. */
+  sameDirectory(now: DirStamp | undefined): boolean {
+    return now !== undefined && this.rec.dir !== null && now.stamp === this.rec.dir;
+  }
+
+  /** Whether the directory's store entries, listed now (listingDigest), are those the record was made for. */
+  sameListing(listing: string | undefined): boolean {
+    return listing === this.rec.listing;
+  }
+
+  /**
+   * The closure as recorded, if every path's files pass their check (an lstat per entry); else
+   * undefined. The directory's entries must have been found the same first (sameDirectory or
+   * sameListing). `graphRoots`: the graph's roots, as asked.
+   */
+  answer(fsDir: string, storeDir: string, graphRoots: string[]): RecordedClosure | undefined {
+    const rec = this.rec;
+    const bases = rec.paths === '' ? [] : rec.paths.split('\n');
+    const n = bases.length;
+    if (rec.narSize.length !== n || rec.refCount.length !== n || rec.contentId.length !== n || rec.names.length !== n) return undefined;
+    // Every path's check first: nothing is made of a record that does not hold.
+    const dirPrefix = fsDir === '/' ? '/' : `${fsDir}/`;
+    const stats = new StatsDigest();
+    for (let i = 0; i < n; i++) {
+      const fsPath = `${dirPrefix}${bases[i]!}`;
+      const names = rec.names[i]!;
+      try {
+        if (names === null) {
+          if (fingerprintTree(fsPath) !== rec.trees[i]) return undefined;
+        } else if (!stats.add(fsPath, names === '' ? NO_NAMES : names.split('\n'))) return undefined;
+      } catch {
+        return undefined; // unreadable now: the scan says why
+      }
+    }
+    if (stats.digest() !== rec.stats) return undefined;
+    const prefix = storeDir === '/' ? '/' : `${storeDir}/`;
+    const storePaths = bases.map((b) => `${prefix}${b}`);
+    const infos: StorePathInfo[] = new Array<StorePathInfo>(n);
+    const paths: RecordedPath[] = new Array<RecordedPath>(n);
+    let r = 0;
+    for (let i = 0; i < n; i++) {
+      const count = rec.refCount[i]!;
+      if (!Number.isSafeInteger(count) || count < 0 || r + count > rec.refs.length) return undefined;
+      const references: string[] = new Array<string>(count);
+      for (let k = 0; k < count; k++) {
+        const j = rec.refs[r++]!;
+        const ref = Number.isInteger(j) ? storePaths[j] : undefined;
+        if (ref === undefined) return undefined;
+        references[k] = ref;
+      }
+      const info: StorePathInfo = { path: storePaths[i]!, narSize: rec.narSize[i]!, references };
+      infos[i] = info;
+      paths[i] = { info, contentId: rec.contentId[i]!, architectures: rec.architectures[i] ?? NO_ARCHITECTURES, absent: rec.absent[i] ?? NONE };
+    }
+    if (r !== rec.refs.length) return undefined;
+    return { graph: { storeDir, roots: graphRoots, paths: infos }, closureDigest: rec.closureDigest, paths };
   }
 }
 
@@ -238,6 +349,7 @@ function wellFormed(rec: RecordFile): boolean {
     typeof rec.storeDir === 'string' &&
     isStringList(rec.roots) &&
     typeof rec.listing === 'string' &&
+    (rec.dir === null || typeof rec.dir === 'string') &&
     typeof rec.closureDigest === 'string' &&
     typeof rec.paths === 'string' &&
     isNumberList(rec.narSize) &&
@@ -250,6 +362,8 @@ function wellFormed(rec: RecordFile): boolean {
     Object.values(rec.absent).every(isStringList) &&
     Array.isArray(rec.names) &&
     rec.names.every((s) => s === null || typeof s === 'string') &&
-    isStringList(rec.fingerprint)
+    isObject(rec.trees) &&
+    Object.values(rec.trees).every((f) => typeof f === 'string') &&
+    typeof rec.stats === 'string'
   );
 }

@@ -4,7 +4,7 @@ import type { ClosureGraph, StorePathInfo } from '../../layering/types.js';
 import { StoreError } from '../errors.js';
 import { closureGraph } from './closure-graph.js';
 import { closureDigest, rememberClosureDigest } from './closure-digest.js';
-import { ClosureRecords, listingDigest } from './closure-record.js';
+import { ClosureRecords, dirStamp, listingDigest, type DirStamp } from './closure-record.js';
 import type { PathArchitectures } from './path-architectures.js';
 import { cachedScan, scanStorePath, type ScanTargets, type StorePathScan, type StorePathScanJob } from './path-scan.js';
 import { SharedValue } from './shared-value.js';
@@ -105,6 +105,8 @@ export class DirectoryStoreSource implements StoreSource {
   private listEntries(): Promise<Entries> {
     this.entries ??= (async () => {
       let names: string[];
+      // Before the listing: a change after it moves the stamp (a closure record made from this listing then misses).
+      const dir = this.closureRecords ? dirStamp(this.fsDir) : undefined;
       try {
         names = await readdir(this.fsDir);
       } catch (e) {
@@ -125,7 +127,7 @@ export class DirectoryStoreSource implements StoreSource {
         else shared.set(h, [...(shared.get(h) ?? [first]), path]);
       }
       // What a closure record was made for: the same entries, or it does not answer.
-      return { byHash, shared, prefix, listing: this.closureRecords ? listingDigest(storeNames) : undefined };
+      return { byHash, shared, prefix, listing: this.closureRecords ? listingDigest(storeNames) : undefined, dir };
     })();
     return this.entries;
   }
@@ -289,13 +291,16 @@ export class DirectoryStoreSource implements StoreSource {
   private async recordedClosure(roots: string[], options: ClosureOptions): Promise<ClosureGraph | undefined> {
     if (!this.closureRecords) return undefined;
     for (const root of roots) parseStorePath(root, this.storeDir, 'content path');
-    const entries = await this.listEntries();
-    const found = this.closureRecords.lookup(this.fsDir, this.storeDir, DirectoryStoreSource.recordRoots(roots), entries.listing!, [...new Set(roots)]);
+    const record = this.closureRecords.read(this.fsDir, this.storeDir, DirectoryStoreSource.recordRoots(roots));
+    if (!record) return undefined;
+    // The directory's entries: unchanged since the listing the record was made from (its stat),
+    // else listed now (as a build without the record would) and compared.
+    if (!record.sameDirectory(dirStamp(this.fsDir)) && !record.sameListing((await this.listEntries()).listing)) return undefined;
+    const found = record.answer(this.fsDir, this.storeDir, [...new Set(roots)]);
     if (!found) return undefined;
-    for (const p of found.paths) {
-      const { info, contentId, architectures, absent, names, fingerprint } = p;
-      this.known.set(info.path, { info, contentId, architectures, absent, check: { names, fingerprint } });
-    }
+    // Without their checks (the record hashes all paths' lstats as one): a later closure of
+    // other roots on this source that takes them in writes no closure record.
+    for (const p of found.paths) this.known.set(p.info.path, p);
     this.stats.cached += found.paths.length;
     options.onProgress?.({ done: found.paths.length, found: found.paths.length });
     rememberClosureDigest(found.graph, found.closureDigest as `sha256:${string}`);
@@ -312,7 +317,7 @@ export class DirectoryStoreSource implements StoreSource {
     if (!graph.paths.every((p) => checked(p.path) !== undefined)) return;
     const digest = closureDigest(graph);
     rememberClosureDigest(graph, digest);
-    this.closureRecords.save(this.fsDir, this.storeDir, DirectoryStoreSource.recordRoots(roots), entries.listing!, graph, digest, checked);
+    this.closureRecords.save(this.fsDir, this.storeDir, DirectoryStoreSource.recordRoots(roots), { listing: entries.listing!, dir: entries.dir }, graph, digest, checked);
   }
 
   /**
@@ -441,6 +446,7 @@ interface Entries {
   shared: Map<string, string[]>;
   /** `<storeDir>/`. */
   prefix: string;
-  /** With closure records: listingDigest of the store entries. */
+  /** With closure records: listingDigest of the store entries, and the directory's stamp from just before they were listed. */
   listing: string | undefined;
+  dir: DirStamp | undefined;
 }
