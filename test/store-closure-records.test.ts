@@ -13,6 +13,9 @@ import { closureDigest } from '../builder/build/plan.js';
 import { STAT_LIST_MAX } from '../builder/store/stat-list.js';
 import { dirStamp } from '../builder/store/closure-record.js';
 import { writeTree, type TreeSpec } from './helpers/nix.js';
+import { AMD64, ARM64, elfFile } from './helpers/elf.js';
+import { closureArchitectures } from '../builder/store/closure-architectures.js';
+import { warnAbsentMentions } from '../builder/build/build-image.js';
 import { tempDir } from './helpers/tmp.js';
 
 const SD = '/nix/store';
@@ -274,4 +277,26 @@ test('the directory\'s stat stands for its listing only when it had not changed 
     last = now;
   }
   assert.equal(dirStamp(join(root, 'none')), undefined);
+});
+
+test('the closure\'s paths with ELF files or absent mentions, known to the source, give what asking path by path gives', async () => {
+  const s = await store({ ...APP_TREE, 'bin/tool': { content: elfFile(AMD64, 200) }, 'lib/arm': { content: elfFile(ARM64, 200) } });
+  writeTree(join(s.dir, LIB), { 'lib/libx.so': { content: elfFile(AMD64, 300) }, 'share/n': `${SD}/${hashPart('ffff')}-gone/x` });
+  for (const round of ['cold', 'closure record']) {
+    const src = open(s);
+    const closure = await src.closure([`${SD}/${APP}`]);
+    assert.ok(src.closureFacts(closure), round);
+    // Another object of the same paths: asked path by path.
+    const copy = { ...closure };
+    assert.equal(src.closureFacts(copy), undefined);
+    assert.deepEqual(await closureArchitectures(src, closure), await closureArchitectures(src, copy), round);
+    assert.deepEqual(Object.keys((await closureArchitectures(src, closure))!).sort(), ['amd64', 'arm64'], round);
+    const warned = async (g: typeof closure) => {
+      const lines: string[] = [];
+      await warnAbsentMentions(src, g, (l) => lines.push(l));
+      return lines;
+    };
+    assert.deepEqual(await warned(closure), await warned(copy), round);
+    assert.equal((await warned(closure)).length, 3, `${round}: two absent paths and the hint`);
+  }
 });

@@ -3,7 +3,7 @@ import { mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from '
 import { join } from 'node:path';
 import { planLayers, PLANNER_VERSION, type ClosureGraph, type LayerPlan, type PlanOptions } from '../../layering/index.js';
 import { tempSibling } from '../fs/atomic-write.js';
-import { closureDigest } from '../store/closure-digest.js';
+import { closureDigest, listedSorted } from '../store/closure-digest.js';
 
 /**
  * `planLayers`, kept in `<cacheDir>/plans/` by what it is a function of: the planner
@@ -45,17 +45,6 @@ export function memoPlanLayers(closure: ClosureGraph, options: PlanOptions, cach
   const plan = planLayers(closure, options);
   writePlan(file, key, plan);
   return plan;
-}
-
-/** Paths in order, each path's references in order (what closureDigest hashes, in the graph's own order). */
-function listedSorted(closure: ClosureGraph): boolean {
-  const paths = closure.paths;
-  for (let i = 0; i < paths.length; i++) {
-    if (i > 0 && !(paths[i - 1]!.path < paths[i]!.path)) return false;
-    const refs = paths[i]!.references;
-    for (let r = 1; r < refs.length; r++) if (!(refs[r - 1]! < refs[r]!)) return false;
-  }
-  return true;
 }
 
 /** The file: a header line `{"v","key","sha256"}`, then the plan's JSON, whose sha256 the header gives. */

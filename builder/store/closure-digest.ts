@@ -10,9 +10,28 @@ import type { ClosureGraph } from '../../layering/types.js';
  */
 const known = new WeakMap<ClosureGraph, Digest>();
 
-/** Notes `digest` as `closureDigest(graph)` (computed by the caller, or kept from when the same graph was made). */
-export function rememberClosureDigest(graph: ClosureGraph, digest: Digest): void {
+/** Graphs whose paths are in sorted order, each path's references sorted and distinct (as a directory store makes them). */
+const sorted = new WeakSet<ClosureGraph>();
+
+/**
+ * Notes `digest` as `closureDigest(graph)` (computed by the caller, or kept from when the same
+ * graph was made), and whether the graph is listed sorted (listedSorted).
+ */
+export function rememberClosureDigest(graph: ClosureGraph, digest: Digest, listedInOrder = false): void {
   known.set(graph, digest);
+  if (listedInOrder) sorted.add(graph);
+}
+
+/** Whether the graph lists its paths in sorted order and each path's references sorted and distinct: what closureDigest hashes, in the graph's own order. */
+export function listedSorted(closure: ClosureGraph): boolean {
+  if (sorted.has(closure)) return true;
+  const paths = closure.paths;
+  for (let i = 0; i < paths.length; i++) {
+    if (i > 0 && !(paths[i - 1]!.path < paths[i]!.path)) return false;
+    const refs = paths[i]!.references;
+    for (let r = 1; r < refs.length; r++) if (!(refs[r - 1]! < refs[r]!)) return false;
+  }
+  return true;
 }
 
 /**

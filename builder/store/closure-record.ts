@@ -306,6 +306,9 @@ export class ClosureRecord {
       }
     }
     if (stats.digest() !== rec.stats) return undefined;
+    // Listed as a graph of this source is (closureGraph): paths sorted, references sorted and
+    // distinct; the record is taken for no other (the plan's memo relies on the order).
+    for (let i = 1; i < n; i++) if (!(bases[i - 1]! < bases[i]!)) return undefined;
     const prefix = storeDir === '/' ? '/' : `${storeDir}/`;
     const storePaths = bases.map((b) => `${prefix}${b}`);
     const infos: StorePathInfo[] = new Array<StorePathInfo>(n);
@@ -315,11 +318,12 @@ export class ClosureRecord {
       const count = rec.refCount[i]!;
       if (!Number.isSafeInteger(count) || count < 0 || r + count > rec.refs.length) return undefined;
       const references: string[] = new Array<string>(count);
-      for (let k = 0; k < count; k++) {
+      for (let k = 0, last = -1; k < count; k++) {
         const j = rec.refs[r++]!;
-        const ref = Number.isInteger(j) ? storePaths[j] : undefined;
+        const ref = Number.isInteger(j) && j > last ? storePaths[j] : undefined;
         if (ref === undefined) return undefined;
         references[k] = ref;
+        last = j;
       }
       const info: StorePathInfo = { path: storePaths[i]!, narSize: rec.narSize[i]!, references };
       infos[i] = info;

@@ -10,7 +10,7 @@ import { cachedScan, scanStorePath, type ScanTargets, type StorePathScan, type S
 import { SharedValue } from './shared-value.js';
 import { ScanCache, targetsDigest, type PathCheck } from './scan-cache.js';
 import { isStorePathBaseName, normaliseStoreDir, parseStorePath } from './store-path.js';
-import type { ClosureOptions, StoreSource } from './types.js';
+import type { ClosureFacts, ClosureOptions, StoreSource } from './types.js';
 
 /**
  * Runs a batch of paths' scans elsewhere (a worker thread), a result per path in order, or
@@ -282,6 +282,26 @@ export class DirectoryStoreSource implements StoreSource {
     }
   }
 
+  /** Closures this source returned → their paths with architectures or absent mentions (closureFacts). */
+  private readonly facts = new WeakMap<ClosureGraph, ClosureFacts>();
+
+  /** Notes which of a closure's paths have architectures or absent mentions; `states`: every path's (else nothing is noted). */
+  private noteFacts(graph: ClosureGraph, states: Iterable<PathState | undefined>): void {
+    const architectures = new Map<string, PathArchitectures>();
+    const absent = new Map<string, string[]>();
+    for (const state of states) {
+      if (!state) return;
+      if (state.architectures !== NO_ARCHITECTURES && Object.keys(state.architectures).length > 0) architectures.set(state.info.path, state.architectures);
+      if (state.absent.length > 0) absent.set(state.info.path, state.absent);
+    }
+    this.facts.set(graph, { architectures, absent });
+  }
+
+  /** See StoreSource.closureFacts: for a closure this source returned. */
+  closureFacts(closure: ClosureGraph): ClosureFacts | undefined {
+    return this.facts.get(closure);
+  }
+
   /** The key of a closure record: the roots, sorted and distinct. */
   private static recordRoots(roots: string[]): string[] {
     return [...new Set(roots)].sort();
@@ -303,12 +323,14 @@ export class DirectoryStoreSource implements StoreSource {
     for (const p of found.paths) this.known.set(p.info.path, p);
     this.stats.cached += found.paths.length;
     options.onProgress?.({ done: found.paths.length, found: found.paths.length });
-    rememberClosureDigest(found.graph, found.closureDigest as `sha256:${string}`);
+    rememberClosureDigest(found.graph, found.closureDigest as `sha256:${string}`, true);
+    this.noteFacts(found.graph, found.paths);
     return found.graph;
   }
 
   /** Keeps the closure just found in a closure record, when every path of it has its check (a scan cache). */
   private recordClosure(roots: string[], graph: ClosureGraph, entries: Entries): void {
+    this.noteFacts(graph, graph.paths.map((p) => this.known.get(p.path)));
     if (!this.closureRecords) return;
     const checked = (path: string) => {
       const state = this.known.get(path);
@@ -316,7 +338,8 @@ export class DirectoryStoreSource implements StoreSource {
     };
     if (!graph.paths.every((p) => checked(p.path) !== undefined)) return;
     const digest = closureDigest(graph);
-    rememberClosureDigest(graph, digest);
+    // closureGraph sorts the paths; take() the references (distinct hash parts).
+    rememberClosureDigest(graph, digest, true);
     this.closureRecords.save(this.fsDir, this.storeDir, DirectoryStoreSource.recordRoots(roots), { listing: entries.listing!, dir: entries.dir }, graph, digest, checked);
   }
 
