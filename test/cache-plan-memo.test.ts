@@ -27,6 +27,14 @@ const outcome = (f: () => unknown) => {
   }
 };
 
+/** Writes `body` as the kept plan of `file`, whole (its sha256 in the header). */
+function rewrite(file: string, body: unknown): void {
+  const text = readFileSync(file, 'utf8');
+  const head = JSON.parse(text.slice(0, text.indexOf('\n'))) as Record<string, unknown>;
+  const json = JSON.stringify(body);
+  writeFileSync(file, `${JSON.stringify({ ...head, sha256: createHash('sha256').update(json).digest('hex') })}\n${json}`);
+}
+
 const planFiles = (cache: string) => readdirSync(join(cache, 'plans')).filter((n) => n.endsWith('.json'));
 
 test('for 60 seeded cases (every strategy and option), a kept plan read back is the plan planning gives', async () => {
@@ -49,11 +57,10 @@ test('the kept plan answers: same closure and options read the file; another opt
   const file = join(cache, 'plans', name!);
   // A plan written in its place, whole (its sha256 matches), is what the next build follows.
   const text = readFileSync(file, 'utf8');
-  const head = JSON.parse(text.slice(0, text.indexOf('\n'))) as Record<string, unknown>;
-  const other = { ...plan, layers: [...plan.layers].reverse() };
-  const body = JSON.stringify(other);
-  writeFileSync(file, `${JSON.stringify({ ...head, sha256: createHash('sha256').update(body).digest('hex') })}\n${body}`);
-  assert.deepEqual(memoPlanLayers(graph, options, cache), other);
+  const nl = text.indexOf('\n');
+  const kept = JSON.parse(text.slice(nl + 1)) as { layers: unknown[] };
+  rewrite(file, { ...kept, layers: [...kept.layers].reverse() });
+  assert.deepEqual(memoPlanLayers(graph, options, cache), { ...plan, layers: [...plan.layers].reverse() });
   memoPlanLayers(graph, { ...options, maxStoreLayers: 21 }, cache);
   memoPlanLayers({ ...graph, paths: graph.paths.map((p, i) => (i === 7 ? { ...p, narSize: p.narSize + 1 } : p)) }, options, cache);
   memoPlanLayers(graph, { ...options, strategy: 'popularity' }, cache);
@@ -79,6 +86,18 @@ test('a kept plan that is not whole, or not for this key, is not used and is wri
   ];
   for (const [what, text] of damaged) {
     writeFileSync(file, text);
+    assert.deepEqual(memoPlanLayers(graph, options, cache), expected, what);
+    assert.equal(readFileSync(file, 'utf8'), good, `${what}: written again`);
+  }
+  // Whole, but not a plan of this closure: a path out of range, or in two layers.
+  const kept = JSON.parse(good.slice(nl + 1)) as { layers: { nodes: number[] }[] };
+  const bad: Array<[string, unknown]> = [
+    ['a node out of range', { ...kept, layers: kept.layers.map((l, i) => (i === 0 ? { ...l, nodes: [...l.nodes, graph.paths.length] } : l)) }],
+    ['a node in two layers', { ...kept, layers: kept.layers.map((l, i) => (i === 1 ? { ...l, nodes: [...l.nodes, kept.layers[0]!.nodes[0]!] } : l)) }],
+    ['another reason', { ...kept, layers: kept.layers.map((l) => ({ ...l, reason: 'why' })) }],
+  ];
+  for (const [what, body] of bad) {
+    rewrite(file, body);
     assert.deepEqual(memoPlanLayers(graph, options, cache), expected, what);
     assert.equal(readFileSync(file, 'utf8'), good, `${what}: written again`);
   }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { planLayers, PLANNER_VERSION, type ClosureGraph, type LayerPlan, type PlanOptions } from '../../layering/index.js';
+import { planLayers, PLANNER_VERSION, type ClosureGraph, type LayerPlan, type PlannedLayer, type PlanOptions } from '../../layering/index.js';
 import { tempSibling } from '../fs/atomic-write.js';
 import { closureDigest, listedSorted } from '../store/closure-digest.js';
 
@@ -18,9 +18,19 @@ import { closureDigest, listedSorted } from '../store/closure-digest.js';
  * graph in another order is planned every time.
  */
 
-const MEMO_VERSION = 1;
+const MEMO_VERSION = 2;
 
 const REASONS: ReadonlySet<string> = new Set(['popularity', 'merged-tail', 'auto', 'explicit', 'pinned', 'carried-over', 'new']);
+
+/**
+ * A plan as kept: each layer's paths as their indices in the closure's list. Smaller than the
+ * paths (a tenth), and the plan read back names the closure's own strings, which later lookups
+ * by path (content ids for the layers' keys) find at once.
+ */
+interface KeptPlan {
+  strategy: LayerPlan['strategy'];
+  layers: { nodes: number[]; reason: PlannedLayer['reason'] }[];
+}
 
 export function memoPlanLayers(closure: ClosureGraph, options: PlanOptions, cacheDir: string | undefined): LayerPlan {
   if (!cacheDir || !listedSorted(closure)) return planLayers(closure, options);
@@ -40,15 +50,15 @@ export function memoPlanLayers(closure: ClosureGraph, options: PlanOptions, cach
     )
     .digest('hex');
   const file = join(cacheDir, 'plans', `${key}.json`);
-  const kept = readPlan(file, key, options.strategy);
+  const kept = readPlan(file, key, options.strategy, closure);
   if (kept) return kept;
   const plan = planLayers(closure, options);
-  writePlan(file, key, plan);
+  writePlan(file, key, plan, closure);
   return plan;
 }
 
-/** The file: a header line `{"v","key","sha256"}`, then the plan's JSON, whose sha256 the header gives. */
-function readPlan(file: string, key: string, strategy: PlanOptions['strategy']): LayerPlan | undefined {
+/** The file: a header line `{"v","key","sha256"}`, then the KeptPlan's JSON, whose sha256 the header gives. */
+function readPlan(file: string, key: string, strategy: PlanOptions['strategy'], closure: ClosureGraph): LayerPlan | undefined {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -60,15 +70,40 @@ function readPlan(file: string, key: string, strategy: PlanOptions['strategy']):
     const head = JSON.parse(text.slice(0, nl)) as { v?: unknown; key?: unknown; sha256?: unknown };
     const body = text.slice(nl + 1);
     if (nl < 0 || head.v !== MEMO_VERSION || head.key !== key || head.sha256 !== createHash('sha256').update(body).digest('hex')) return undefined;
-    const plan = JSON.parse(body) as LayerPlan;
-    return wellFormed(plan, strategy) ? plan : undefined;
+    return fromKept(JSON.parse(body) as KeptPlan, strategy, closure);
   } catch {
     return undefined;
   }
 }
 
-function writePlan(file: string, key: string, plan: LayerPlan): void {
-  const body = JSON.stringify(plan);
+/** The plan a KeptPlan stands for in this closure, or undefined when it is not of that form (a node out of range, or in two layers). */
+function fromKept(kept: KeptPlan, strategy: PlanOptions['strategy'], closure: ClosureGraph): LayerPlan | undefined {
+  if (typeof kept !== 'object' || kept === null || kept.strategy !== strategy || !Array.isArray(kept.layers)) return undefined;
+  const infos = closure.paths;
+  const taken = new Uint8Array(infos.length);
+  const layers: PlannedLayer[] = [];
+  for (const l of kept.layers) {
+    if (typeof l !== 'object' || l === null || !Array.isArray(l.nodes) || !REASONS.has(l.reason)) return undefined;
+    const paths: string[] = new Array<string>(l.nodes.length);
+    let narSize = 0;
+    for (let k = 0; k < l.nodes.length; k++) {
+      const v = l.nodes[k]!;
+      if (!Number.isInteger(v) || v < 0 || v >= infos.length || taken[v]) return undefined;
+      taken[v] = 1;
+      paths[k] = infos[v]!.path;
+      narSize += infos[v]!.narSize;
+    }
+    layers.push({ paths, reason: l.reason, narSize });
+  }
+  return { strategy, layers };
+}
+
+function writePlan(file: string, key: string, plan: LayerPlan, closure: ClosureGraph): void {
+  const index = new Map<string, number>();
+  closure.paths.forEach((p, i) => index.set(p.path, i));
+  const kept: KeptPlan = { strategy: plan.strategy, layers: plan.layers.map((l) => ({ nodes: l.paths.map((p) => index.get(p)!), reason: l.reason })) };
+  if (kept.layers.some((l) => l.nodes.includes(undefined as unknown as number))) return; // not this closure's paths: nothing kept
+  const body = JSON.stringify(kept);
   const temp = tempSibling(file);
   try {
     mkdirSync(join(file, '..'), { recursive: true });
@@ -82,16 +117,4 @@ function writePlan(file: string, key: string, plan: LayerPlan): void {
       // never made
     }
   }
-}
-
-function wellFormed(plan: LayerPlan, strategy: PlanOptions['strategy']): boolean {
-  return (
-    typeof plan === 'object' &&
-    plan !== null &&
-    plan.strategy === strategy &&
-    Array.isArray(plan.layers) &&
-    plan.layers.every(
-      (l) => typeof l === 'object' && l !== null && Array.isArray(l.paths) && l.paths.every((p) => typeof p === 'string') && REASONS.has(l.reason) && Number.isSafeInteger(l.narSize),
-    )
-  );
 }
