@@ -10,6 +10,8 @@ import { randomGraph } from '../bench/layering-random-graph.js';
 import { memoPlanLayers } from '../builder/build/plan-memo.js';
 import { planLayers, type ClosureGraph, type PlanOptions } from '../layering/index.js';
 import { tempDir } from './helpers/tmp.js';
+import { keyedStorePaths, storeLayerKey } from '../builder/cache/layer-key.js';
+import type { StoreSource } from '../builder/store/types.js';
 
 /** The graph as a directory store lists it: paths sorted, references sorted and distinct. */
 function sorted(g: ClosureGraph): ClosureGraph {
@@ -110,4 +112,18 @@ test('a closure not listed in sorted order is planned every time, and nothing is
   const options: PlanOptions = { strategy: 'auto', maxStoreLayers: 10 };
   assert.deepEqual(memoPlanLayers(reversed, options, cache), planLayers(reversed, options));
   assert.deepEqual(readdirSync(cache), []);
+});
+
+test('the layers of a plan read back are keyed as their paths are (their sorted order, known from the closure, changes no key)', async () => {
+  const cache = await tempDir('imgbuild-plan-memo-');
+  const graph = sorted(randomGraph({ n: 500, seed: 11 }));
+  const options: PlanOptions = { strategy: 'auto', maxStoreLayers: 12 };
+  memoPlanLayers(graph, options, cache);
+  const plan = memoPlanLayers(graph, options, cache);
+  const source = { storeDir: graph.storeDir, immutable: true } as unknown as StoreSource;
+  const opts = { header: { mtime: 1, uid: 0, gid: 0, uname: 'root', gname: 'root' }, compressor: 'gzip' as const };
+  assert.ok(plan.layers.some((l) => l.paths.some((p, i) => i > 0 && p < l.paths[i - 1]!)), 'some layer is not in path order');
+  for (const l of plan.layers) {
+    assert.equal(storeLayerKey(await keyedStorePaths(source, l.paths), graph.storeDir, opts), storeLayerKey(await keyedStorePaths(source, [...l.paths]), graph.storeDir, opts));
+  }
 });

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { planLayers, PLANNER_VERSION, type ClosureGraph, type LayerPlan, type PlannedLayer, type PlanOptions } from '../../layering/index.js';
 import { tempSibling } from '../fs/atomic-write.js';
 import { closureDigest, listedSorted } from '../store/closure-digest.js';
+import { rememberPathOrder } from '../cache/layer-key.js';
 
 /**
  * `planLayers`, kept in `<cacheDir>/plans/` by what it is a function of: the planner
@@ -94,6 +95,11 @@ function fromKept(kept: KeptPlan, strategy: PlanOptions['strategy'], closure: Cl
       narSize += infos[v]!.narSize;
     }
     layers.push({ paths, reason: l.reason, narSize });
+    // The closure lists its paths sorted: the layer's nodes in ascending order are its paths sorted (for its cache key).
+    const ascending = Int32Array.from(l.nodes).sort();
+    const sorted: string[] = new Array<string>(ascending.length);
+    for (let k = 0; k < ascending.length; k++) sorted[k] = infos[ascending[k]!]!.path;
+    rememberPathOrder(paths, sorted);
   }
   return { strategy, layers };
 }

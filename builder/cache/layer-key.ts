@@ -41,7 +41,9 @@ export interface KeyedPath {
  * give the same key. Otherwise the key has where the path is and a stat fingerprint of its tree,
  * computed here. Either way no file content is read here.
  */
-export async function keyedStorePaths(source: StoreSource, paths: readonly string[]): Promise<KeyedPath[]> {
+export async function keyedStorePaths(source: StoreSource, given: readonly string[]): Promise<KeyedPath[]> {
+  // In path order when it is known (storeLayerKey then need not sort them).
+  const paths = inPathOrder.get(given) ?? given;
   const immutable = source instanceof NixStoreSource || source.immutable === true;
   if (immutable) return paths.map((path) => ({ path }));
   // Every content id at once where the source can (a directory store knows them all after its
@@ -64,6 +66,19 @@ export async function keyedStorePaths(source: StoreSource, paths: readonly strin
       return { path, fsPath, fingerprint: fingerprintTree(fsPath) };
     }),
   );
+}
+
+/** A layer's paths → the same paths sorted (rememberPathOrder). */
+const inPathOrder = new WeakMap<readonly string[], readonly string[]>();
+
+/**
+ * Notes that `sorted` is `paths` in sorted order (a plan read back knows it from the closure's
+ * order), so that a key of `paths` need not sort them: at 50,000 paths, a sort with a comparator
+ * was a third of the key. Only a permutation of `paths` may be given (a list not sorted after
+ * all is still sorted by storeLayerKey).
+ */
+export function rememberPathOrder(paths: readonly string[], sorted: readonly string[]): void {
+  inPathOrder.set(paths, sorted);
 }
 
 /** Cache key (sha256 hex) of a store layer: its paths (sorted), the logical store dir, the writer options. */
