@@ -26,19 +26,23 @@ import { fingerprintTree } from './tree-fingerprint.js';
  *     or, without listing them, the directory's own stat (device, inode, mtime, ctime: adding,
  *     removing or renaming an entry moves its mtime and ctime) when it is what it was just
  *     before the listing. That stat is trusted only when the directory had not changed for
- *     RACY_MS before the listing: a change within the same tick of a coarse clock could leave
- *     both times as they were (git's "racy" entries), so a directory changed just before a
- *     build is listed by every build until its closure record is made again;
+ *     2 s (RACY_NS) before the listing, by this machine's clock: a change within the same tick
+ *     of a coarse clock could leave both times as they were (git's "racy" entries), so a
+ *     directory changed just before a build is listed by every build until its closure record
+ *     is made again;
  *   - every path's lstats (or tree fingerprint) are still those (an lstat of each entry, as a
  *     scan record is checked).
- * Anything else, or any doubt (unreadable, another version, a malformed field): the closure is
- * found path by path as without it (the scan records answer the unchanged paths), and a new
- * closure record is written for next time. Nothing here is trusted over the files.
+ * Anything else, or any doubt (unreadable, another version, a malformed field, paths out of
+ * order): the closure is found path by path as without it (the scan records answer the
+ * unchanged paths), and a new closure record is written for next time. Like the scan records,
+ * it trusts the file system's timestamps (a file rewritten within the same clock tick as its
+ * scan, with the same size and mode, goes unseen by both).
  */
 
 /**
- * 1: first. Also names the scan record version its facts have the meaning of (scan-cache.ts,
- * ScanRecord.v): bump this when a scan finds something else for the same files.
+ * closure-3 (1: per-path fingerprints; 2: one hash of all lstats; 3: the directory's stat).
+ * Also names the scan record version whose facts it keeps (scan-cache.ts, ScanRecord.v): bump
+ * it with that version, or whenever a scan finds something else for the same files.
  */
 export const CLOSURE_RECORD_VERSION = 'closure-3/scan-5';
 
@@ -134,7 +138,7 @@ const NO_NAMES: readonly string[] = Object.freeze([]);
 /** A directory's stat, taken before it is listed: what a closure record's `dir` can be. */
 export interface DirStamp {
   stamp: string;
-  /** Whether it changed less than RACY_MS ago: a change within a clock tick could leave it as it is. */
+  /** Whether it changed less than RACY_NS ago: a change within a clock tick could leave it as it is. */
   racy: boolean;
 }
 
