@@ -3,6 +3,7 @@
 // mentions, architectures, scan record) is the one a scan without read-ahead gives.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { chmod, mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { scanStorePath, type StorePathScan } from '../builder/store/path-scan.js';
@@ -117,4 +118,15 @@ test('a path of many small files scanned in a build worker gives the in-process 
   } finally {
     await pool.close();
   }
+});
+
+test('the main thread answers a unit holding a fifo (swapped in after the walk) with no data, without blocking on it', async () => {
+  const dir = await tempDir();
+  await writeFile(join(dir, 'a'), 'abc');
+  execFileSync('mkfifo', [join(dir, 'b')]);
+  const answers: Array<Uint8Array | null> = [];
+  const request = (names: string, sizes: number[]): ReadAheadRequest => ({ type: 'read-ahead', scan: 1, unit: 0, states: new SharedArrayBuffer(4), root: dir, names: Buffer.from(names), sizes });
+  answerReadAhead(request('a\0', [3]), (answer) => answers.push(answer.data));
+  answerReadAhead(request('a\0b\0', [3, 3]), (answer) => answers.push(answer.data));
+  assert.deepEqual(answers, [new Uint8Array(Buffer.from('abc')), null]);
 });

@@ -1,4 +1,4 @@
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, constants, openSync, readSync } from 'node:fs';
 import { SYNC_FILE, type NarNode, type SmallFileContents } from './nar.js';
 
 /**
@@ -97,7 +97,9 @@ function readUnit(request: ReadAheadRequest): Uint8Array | undefined {
     at = end + 1;
     let fd: number;
     try {
-      fd = openSync(path.subarray(0, length), 'r');
+      // O_NONBLOCK: a file swapped for a fifo since the walk must not hang the main thread (the
+      // unit then fails here, and the worker meets the fifo as a scan without read-ahead would).
+      fd = openSync(path.subarray(0, length), constants.O_RDONLY | constants.O_NONBLOCK);
     } catch {
       return undefined;
     }
