@@ -287,7 +287,7 @@ class PathBuffer {
   private buf: Buffer;
 
   constructor(root: Buffer) {
-    this.buf = Buffer.allocUnsafe(Math.max(4096, root.length * 2));
+    this.buf = Buffer.allocUnsafe(root.length + 256);
     root.copy(this.buf, 0);
   }
 
