@@ -7,10 +7,11 @@
 #   bash scripts/install-nodes.sh            # 20 22 24
 #   bash scripts/install-nodes.sh 22 24
 #
-# Cache dir: $IMGBUILD_NODES_DIR, else ${XDG_CACHE_HOME:-~/.cache}/imgbuild-test/nodes.
+# Cache dir: $IMGBUILD_NODES_DIR, else node_modules/.cache/imgbuild-test/nodes in this checkout
+# (never under ~/.cache: a test run leaves nothing there; `rm -rf node_modules` frees it).
 set -euo pipefail
 
-dest="${IMGBUILD_NODES_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/imgbuild-test/nodes}"
+dest="${IMGBUILD_NODES_DIR:-$(cd "$(dirname "$0")/.." && pwd)/node_modules/.cache/imgbuild-test/nodes}"
 case "$(uname -m)" in
   x86_64) arch=x64 ;;
   aarch64 | arm64) arch=arm64 ;;

@@ -12,20 +12,21 @@
 # touch the user's. The run gets a fresh temp dir as HOME, with XDG_CACHE_HOME=$HOME/.cache and
 # no IMGBUILD_CACHE_DIR, so the cache a test falls back to by mistake, whether through
 # XDG_CACHE_HOME or through HOME, is $HOME/.cache/imgbuild in that temp dir: if it exists after
-# the run, the run fails naming every file in it. (npm keeps the user's config and cache, and the
-# cross-Node test its Node binaries, IMGBUILD_NODES_DIR.) Redirecting, rather than snapshotting
-# the real ~/.cache/imgbuild before the run and comparing after, keeps the check exact on a
-# machine where anything else uses imgbuild meanwhile (another checkout's test run, a build by
-# hand: both write there), and keeps a regression from writing into the user's cache at all. Only
-# a process started with neither HOME nor XDG_CACHE_HOME nor IMGBUILD_CACHE_DIR in its
-# environment could still reach the real one (Node then asks the password database).
+# the run, the run fails naming every file in it. (npm keeps the user's config and cache; the
+# cross-Node tests keep their Node binaries in this checkout's node_modules/.cache,
+# IMGBUILD_NODES_DIR.) Redirecting, rather than snapshotting the real ~/.cache/imgbuild before
+# the run and comparing after, keeps the check exact on a machine where anything else uses
+# imgbuild meanwhile (another checkout's test run, a build by hand: both write there), and keeps
+# a regression from writing into the user's cache at all. Only a process started with neither
+# HOME nor XDG_CACHE_HOME nor IMGBUILD_CACHE_DIR in its environment could still reach the real
+# one (Node then asks the password database).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$#" -gt 0 ] || set -- unit tools
 
 node_bin="$(command -v node)"
 real_home="$HOME"
-export IMGBUILD_NODES_DIR="${IMGBUILD_NODES_DIR:-${XDG_CACHE_HOME:-$real_home/.cache}/imgbuild-test/nodes}"
+export IMGBUILD_NODES_DIR="${IMGBUILD_NODES_DIR:-$PWD/node_modules/.cache/imgbuild-test/nodes}"
 export NPM_CONFIG_USERCONFIG="${NPM_CONFIG_USERCONFIG:-$real_home/.npmrc}"
 export NPM_CONFIG_CACHE="${NPM_CONFIG_CACHE:-$real_home/.npm}"
 

@@ -9,16 +9,7 @@ const SLASH = 0x2f;
  * `a` < `a/x` < `a.txt` < `ab`.
  */
 export function compareTreePaths(a: Uint8Array, b: Uint8Array): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) {
-    const x = a[i]!;
-    const y = b[i]!;
-    if (x === y) continue;
-    if (x === SLASH) return -1;
-    if (y === SLASH) return 1;
-    return x - y;
-  }
-  return a.length - b.length;
+  return compareTreeBytes(a, a.length, b, b.length);
 }
 
 /** Throws LayerEntryError unless `path` is a clean relative path (no leading/trailing `/`, no `.`/`..`/empty parts, no NUL). */
