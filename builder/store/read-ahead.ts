@@ -72,7 +72,13 @@ export function answerReadAhead(request: ReadAheadRequest, reply: (answer: ReadA
   const states = new Int32Array(request.states);
   const none = { type: 'read-ahead-done', scan: request.scan, unit: request.unit, data: null } as const;
   if (Atomics.compareExchange(states, request.unit, FREE, TAKEN_THERE) !== FREE) return reply(none, []);
-  const data = readUnit(request);
+  let data: Uint8Array | undefined;
+  try {
+    data = readUnit(request);
+  } catch {
+    // Always an answer: the worker waits for a unit claimed here (it then reads it itself).
+    data = undefined;
+  }
   if (!data) return reply(none, []);
   reply({ ...none, data }, [data.buffer as ArrayBuffer]);
 }
