@@ -1,5 +1,5 @@
 export * from './types.js';
-export { planLayers } from './plan.js';
+export { planLayers, PLANNER_VERSION } from './plan.js';
 export { LayeringError } from './errors.js';
 export { storeLayerBudget, MAX_LAYERS_LIMIT, DEFAULT_MAX_LAYERS } from './budget.js';
 export { formatPlan } from './format.js';

@@ -10,6 +10,14 @@ import type { ClosureGraph, LayerPlan, LayerReason, PlannedLayer, PlanOptions } 
 export { LayeringError } from './errors.js';
 
 /**
+ * Names what the planners give for a closure and options: a plan kept from an earlier build
+ * (builder/build/plan-memo.ts) is used only under the same name. Change it with any change that
+ * alters a plan; test/layering-pinned-plans.test.ts ties it to the pinned plans' fixture, so
+ * pinning new plans asks for a new name.
+ */
+export const PLANNER_VERSION = 'planner-1/pins-a878b27852d1a192';
+
+/**
  * Assign every path of the closure (except `exclude`) to exactly one store layer, at most
  * `maxStoreLayers` of them, bottom first:
  *   1. `pinned` paths, a layer each;

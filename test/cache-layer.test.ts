@@ -11,7 +11,7 @@ import type { BuildEvent } from '../builder/build/context.js';
 import { layerReason } from '../builder/build/assemble.js';
 import { writeOciLayout } from '../builder/transports/oci-layout.js';
 import { BlobStore } from '../builder/blobs/blob-store.js';
-import { entriesKey, keyedStorePaths, LAYER_FORMAT_VERSION, storeLayerKey } from '../builder/cache/layer-key.js';
+import { entriesKey, keyedStorePaths, LAYER_FORMAT_VERSION, storeLayerKey, type KeyedPath } from '../builder/cache/layer-key.js';
 import type { LayerWriteOptions } from '../builder/layer/types.js';
 import { loadSpec } from '../builder/spec/load.js';
 import { ClosureFileStoreSource } from '../builder/store/closure-file-source.js';
@@ -174,6 +174,25 @@ test('the key covers paths, store dir, compressor, mtime, owner and format versi
   ];
   assert.equal(new Set([k, ...variants]).size, variants.length + 1);
   assert.match(LAYER_FORMAT_VERSION, /gzip-blocks-262144/);
+});
+
+test('the key is the sha256 of its header and one JSON line per path sorted by path, whatever the paths hold', () => {
+  // What the key was before it was written out by hand (issue 19): cached layers keep their keys.
+  const reference = (paths: KeyedPath[], storeDir: string, o: LayerWriteOptions) => {
+    const h = o.header;
+    const head = `store-layer\0${JSON.stringify([LAYER_FORMAT_VERSION, o.compressor, h.mtime, h.uid, h.gid, h.uname, h.gname])}\0${storeDir}\0`;
+    const lines = [...paths].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)).map((p) => `${JSON.stringify([p.path, p.fsPath ?? null, p.fingerprint ?? null])}\n`);
+    return createHash('sha256').update(head + lines.join('')).digest('hex');
+  };
+  const odd = ['"q"', 'back\\slash', 'tab\there', 'caf\u00e9', '\u{1F600}', 'nul\u0000', '\ud800'];
+  const paths: KeyedPath[] = [];
+  for (let i = 0; i < 3000; i++) {
+    const path = `${SD}/${String(i * 7919 % 3000).padStart(5, '0')}-p${i % 97 === 0 ? odd[i % odd.length] : ''}`;
+    paths.push(i % 3 === 0 ? { path } : i % 3 === 1 ? { path, fingerprint: `content:${i}` } : { path, fsPath: `/ci/store/${odd[i % odd.length]}${i}`, fingerprint: `${i}` });
+  }
+  assert.equal(storeLayerKey(paths, SD, opts), reference(paths, SD, opts));
+  const sorted = [...paths].sort((a, b) => (a.path < b.path ? -1 : 1));
+  assert.equal(storeLayerKey(sorted, '/gnu/"store"', opts), reference(paths, '/gnu/"store"', opts));
 });
 
 test('a directory store keys each path by its content: a copy elsewhere with new file times keeps the key; other bytes or a setuid bit change it', async () => {

@@ -234,3 +234,18 @@ test('imgbuild cache prune lists each kind it removed with its count, bytes and 
 `,
   );
 });
+
+test('--older-than removes closure records (closures/) not written within that time, counted with the scan records', async () => {
+  const c = await cacheWithThreeLayers();
+  const dir = join(c.root, 'closures');
+  await mkdir(dir);
+  for (const [name, days] of [['old.json', 30], ['new.json', 5]] as const) {
+    await writeFile(join(dir, name), '{"v":0}');
+    const when = new Date(c.now - days * DAY);
+    await utimes(join(dir, name), when, when);
+  }
+  const r = await pruneCache(c.root, { olderThanMs: 15 * DAY, now: c.now });
+  assert.deepEqual(r.removed.scanRecords.olderThan, { count: 1, bytes: 7 });
+  assert.deepEqual(r.kept.scanRecords, { count: 1, bytes: 7 });
+  assert.deepEqual(await readdir(dir), ['new.json']);
+});

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from './helpers/paths.js';
 import { makeCase, outcome } from '../bench/layering-cases.js';
-import { planLayers } from '../layering/index.js';
+import { planLayers, PLANNER_VERSION } from '../layering/index.js';
 
 /**
  * Plans pinned by digest: seeded random cases (bench/layering-cases.ts: every strategy and
@@ -27,4 +27,9 @@ test(`${pinned.cases} seeded planning cases give the pinned plans`, () => {
     if (digest !== pinned.pins[seed]) differ.push(String(seed));
   }
   assert.deepEqual(differ, [], 'seeds whose plan differs (compare builds with bench/layering-same-plans.ts)');
+});
+
+test('PLANNER_VERSION names the pinned plans (a plan kept by an earlier build is used only under the same name)', () => {
+  const fixture = createHash('sha256').update(readFileSync(join(repoRoot, 'test/fixtures/layering-pinned-plans.json'))).digest('hex');
+  assert.equal(PLANNER_VERSION.endsWith(`/pins-${fixture.slice(0, 16)}`), true, `pins changed: give PLANNER_VERSION a new name ending /pins-${fixture.slice(0, 16)}`);
 });

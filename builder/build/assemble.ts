@@ -102,9 +102,12 @@ function annotated({ layer, reason, storePaths }: AssembledLayer): Layer {
 
 function historyComment(l: AssembledLayer): string {
   if (l.storePaths.length === 0) return l.reason;
-  const names = l.storePaths.map((p) => p.slice(p.lastIndexOf('/') + 1).replace(/^[^-]*-/, ''));
-  const shown = names.slice(0, 5).join(', ');
-  return names.length > 5 ? `${shown} and ${names.length - 5} more` : shown;
+  // The names of the first five only (a layer can hold tens of thousands of paths).
+  const shown = l.storePaths
+    .slice(0, 5)
+    .map((p) => p.slice(p.lastIndexOf('/') + 1).replace(/^[^-]*-/, ''))
+    .join(', ');
+  return l.storePaths.length > 5 ? `${shown} and ${l.storePaths.length - 5} more` : shown;
 }
 
 /** Why a layer of an image is there, and its store paths, read back from its annotations. */

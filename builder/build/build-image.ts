@@ -60,6 +60,7 @@ export async function specStore(spec: ResolvedSpec, ctx: Pick<BuildContext, 'sto
     verify,
     cwd: dirname(spec.file),
     cacheDir: scanCache,
+    closureCacheDir: ctx.cacheDir ? join(ctx.cacheDir, 'closures') : false,
     ...(ctx.env ? { env: ctx.env } : {}),
     ...(url !== undefined ? { url } : {}),
     ...(publicKeys !== undefined ? { publicKeys } : {}),
@@ -102,7 +103,7 @@ export async function buildImage(given: ResolvedSpec, ctx: BuildContext = {}, op
     if (ctx.warn) await warnAbsentMentions(store, closure, ctx.warn);
     // The architecture follows the content; the base image is then picked for it.
     ({ spec, base } = await specAndBase(given, store, closure, ctx));
-    plan = options.plan ? checkPlan(options.plan.value, options.plan.file, closure, base, spec.maxLayers) : planImage(spec, closure, base, options.previous);
+    plan = options.plan ? checkPlan(options.plan.value, options.plan.file, closure, base, spec.maxLayers) : planImage(spec, closure, base, options.previous, ctx.cacheDir);
     ctx.onEvent?.({ phase: 'plan', layers: plan.layers.length + 1 });
   } catch (err) {
     await pool?.close();
@@ -143,8 +144,10 @@ export async function warnAbsentMentions(store: StoreSource, closure: ClosureGra
   if (!store.absentMentions) return;
   const lines: string[] = [];
   let count = 0;
+  // The few paths that have any, when the source knows them for this closure (no await per path).
+  const facts = store.closureFacts?.(closure);
   for (const p of closure.paths) {
-    for (const absent of await store.absentMentions(p.path)) {
+    for (const absent of facts ? (facts.absent.get(p.path) ?? []) : await store.absentMentions(p.path)) {
       count++;
       if (lines.length < ABSENT_NAMED) lines.push(`warning: ${p.path} names ${absent}-…, which is not in ${store.description}: the image will not hold it`);
     }

@@ -1,9 +1,10 @@
-import { createHash } from 'node:crypto';
 import type { Digest } from '../../oci/digest.js';
-import { formatPlan, planLayers, storeLayerBudget, type ClosureGraph, type LayerPlan, type PlannedLayer } from '../../layering/index.js';
+import { formatPlan, planLayers, storeLayerBudget, type ClosureGraph, type LayerPlan, type PlannedLayer, type PlanOptions } from '../../layering/index.js';
+import { memoPlanLayers } from './plan-memo.js';
 import { ImgbuildError } from '../errors.js';
 import type { Image } from '../model/image.js';
 import type { ResolvedSpec } from '../spec/types.js';
+import { closureDigest } from '../store/closure-digest.js';
 
 /** The version of the plan document; a plan of another version is refused. */
 export const PLAN_VERSION = 1;
@@ -26,55 +27,17 @@ export interface ImagePlan {
   totalLayers: number;
 }
 
+export { closureDigest } from '../store/closure-digest.js';
+
 /**
- * A digest of what a plan depends on in the closure: every path, its NAR size and its references.
- * The sha256 of `canonicalJson({ storeDir, paths: [[path, narSize, [references sorted]], ...] })`
- * with paths sorted, hashed as it is written out: building that document whole cost a nested
- * array per path and a copy of every reference list (a tenth of a warm build of 50,000 paths).
+ * The one planning function: `plan` prints it, `build` follows it. With `cacheDir`, the store
+ * layers' plan is kept there and read back for the same closure and options (plan-memo.ts).
  */
-export function closureDigest(closure: ClosureGraph): Digest {
-  const byPath = (a: { path: string }, b: { path: string }) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
-  // Sources give paths and references sorted already; sorted again only when they are not.
-  const paths = isSorted(closure.paths, byPath) ? closure.paths : [...closure.paths].sort(byPath);
-  const h = createHash('sha256');
-  // canonicalJson sorts object keys ("paths" < "storeDir"); arrays and strings are JSON.stringify's.
-  let text = '{"paths":[';
-  for (let i = 0; i < paths.length; i++) {
-    const p = paths[i]!;
-    const refs = isSorted(p.references, compareStrings) ? p.references : [...p.references].sort();
-    text += `${i > 0 ? ',' : ''}[${jsonString(p.path)},${Number.isFinite(p.narSize) ? String(p.narSize) : 'null'},[`;
-    for (let r = 0; r < refs.length; r++) text += r > 0 ? `,${jsonString(refs[r]!)}` : jsonString(refs[r]!);
-    text += ']]';
-    if (text.length >= 1 << 16) {
-      h.update(text);
-      text = '';
-    }
-  }
-  h.update(`${text}],"storeDir":${JSON.stringify(closure.storeDir)}}`);
-  return `sha256:${h.digest('hex')}`;
-}
-
-/** Printable ASCII but `"` and `\\`: JSON.stringify writes it as it is (every valid store path). */
-const JSON_PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
-
-function jsonString(s: string): string {
-  return JSON_PLAIN.test(s) ? `"${s}"` : JSON.stringify(s);
-}
-
-function compareStrings(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
-
-function isSorted<T>(list: readonly T[], compare: (a: T, b: T) => number): boolean {
-  for (let i = 1; i < list.length; i++) if (compare(list[i - 1]!, list[i]!) > 0) return false;
-  return true;
-}
-
-/** The one planning function: `plan` prints it, `build` follows it. */
-export function planImage(spec: ResolvedSpec, closure: ClosureGraph, base: Image | undefined, previous?: string[][]): ImagePlan {
+export function planImage(spec: ResolvedSpec, closure: ClosureGraph, base: Image | undefined, previous?: string[][], cacheDir?: string): ImagePlan {
   const baseLayers = base?.layers.length ?? 0;
+  const plan = (options: PlanOptions) => (cacheDir ? memoPlanLayers(closure, options, cacheDir) : planLayers(closure, options));
   const layering: LayerPlan = spec.includeStorePaths
-    ? planLayers(closure, {
+    ? plan({
         strategy: spec.layering.strategy,
         maxStoreLayers: storeLayerBudget(spec.maxLayers, baseLayers),
         explicitLayers: spec.layering.layers,

@@ -146,7 +146,9 @@ export async function pruneCache(root: string, options: PruneOptions = {}): Prom
   }
 
   // Scan records (the directory source's reference scans): a build scans a path again without one.
-  for (const f of await files(join(root, 'scan'))) {
+  // Closure records (a directory store's whole closure, store/closure-record.ts) and kept plans
+  // (build/plan-memo.ts) count as scan records: made again when missing.
+  for (const f of [...(await files(join(root, 'scan'))), ...(await files(join(root, 'closures'))), ...(await files(join(root, 'plans')))]) {
     if (isTempName(f.name)) await staleTemp(f);
     else if (old(f)) await remove(f, removed.scanRecords.olderThan);
     else count(kept.scanRecords, f);

@@ -30,6 +30,8 @@ interface Compiled {
 
 /** The rules that concern entries of these store paths, in their order. */
 export function rulesFor(rules: readonly PermRule[], storePaths: Iterable<string>): PermRule[] {
+  // No rules (the usual case): no Set of the layer's paths (tens of thousands in a warm build's big layer).
+  if (rules.length === 0) return [];
   const set = new Set(storePaths);
   return rules.filter((r) => set.has(r.path));
 }

@@ -14,6 +14,15 @@ export type ClosureArchitectures = Record<string, string>;
 export async function closureArchitectures(store: StoreSource, closure: ClosureGraph): Promise<ClosureArchitectures | undefined> {
   if (!store.pathArchitectures) return undefined;
   const out: ClosureArchitectures = {};
+  // The few paths that have any, when the source knows them for this closure (no await per path).
+  const facts = store.closureFacts?.(closure);
+  if (facts) {
+    for (const { path } of closure.paths) {
+      const found = facts.architectures.get(path);
+      if (found) for (const [arch, file] of Object.entries(found)) if (!Object.hasOwn(out, arch)) out[arch] = file === '' ? path : `${path}/${file}`;
+    }
+    return out;
+  }
   // One path at a time: a directory store answers from its scan, and the other sources' header
   // walks are synchronous reads, which running side by side would not speed up.
   for (const { path } of closure.paths) {

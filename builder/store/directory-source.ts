@@ -3,12 +3,14 @@ import { join, resolve } from 'node:path';
 import type { ClosureGraph, StorePathInfo } from '../../layering/types.js';
 import { StoreError } from '../errors.js';
 import { closureGraph } from './closure-graph.js';
+import { closureDigest, rememberClosureDigest } from './closure-digest.js';
+import { ClosureRecords, dirStamp, listingDigest, type DirStamp } from './closure-record.js';
 import type { PathArchitectures } from './path-architectures.js';
 import { cachedScan, scanStorePath, type ScanTargets, type StorePathScan, type StorePathScanJob } from './path-scan.js';
 import { SharedValue } from './shared-value.js';
-import { ScanCache, targetsDigest } from './scan-cache.js';
+import { ScanCache, targetsDigest, type PathCheck } from './scan-cache.js';
 import { isStorePathBaseName, normaliseStoreDir, parseStorePath } from './store-path.js';
-import type { ClosureOptions, StoreSource } from './types.js';
+import type { ClosureFacts, ClosureOptions, StoreSource } from './types.js';
 
 /**
  * Runs a batch of paths' scans elsewhere (a worker thread), a result per path in order, or
@@ -24,6 +26,11 @@ export interface DirectoryStoreSourceOptions {
   /** Where scan results are memoised; absent or `false`: not memoised. */
   cacheDir?: string | false;
   /**
+   * Where whole closures are kept (closure-record.ts), with `cacheDir`: a build of an unchanged
+   * store answers its closure from one file and an lstat per entry. Absent or `false`: none.
+   */
+  closureCacheDir?: string | false;
+  /**
    * Unused: paths are read one at a time on this thread (synchronous reads, see readNarTree) and
    * in batches on the threads of scanWith. Kept so that callers passing it still compile.
    */
@@ -37,6 +44,8 @@ interface PathState {
   architectures: PathArchitectures;
   /** `<storeDir>/<hash>` of the store paths its files name that the directory lacks. */
   absent: string[];
+  /** What vouches for its scan (its record's check), when there is a scan cache: a closure record keeps it. */
+  check?: PathCheck;
 }
 
 const NO_ARCHITECTURES: PathArchitectures = Object.freeze({}) as PathArchitectures;
@@ -62,6 +71,7 @@ export class DirectoryStoreSource implements StoreSource {
   readonly fsDir: string;
   readonly description: string;
   private readonly cache: ScanCache | undefined;
+  private readonly closureRecords: ClosureRecords | undefined;
   private entries: Promise<Entries> | undefined;
   private targets: { digest: () => string; shared: SharedValue<ScanTargets> } | undefined;
   private offload: ScanOffload | undefined;
@@ -80,6 +90,7 @@ export class DirectoryStoreSource implements StoreSource {
     this.storeDir = normaliseStoreDir(storeDir);
     this.description = `directory ${fsDir} (as ${this.storeDir})`;
     this.cache = options.cacheDir ? new ScanCache(options.cacheDir) : undefined;
+    this.closureRecords = options.cacheDir && options.closureCacheDir ? new ClosureRecords(options.closureCacheDir) : undefined;
   }
 
   fsPath(storePath: string): string {
@@ -94,6 +105,8 @@ export class DirectoryStoreSource implements StoreSource {
   private listEntries(): Promise<Entries> {
     this.entries ??= (async () => {
       let names: string[];
+      // Before the listing: a change after it moves the stamp (a closure record made from this listing then misses).
+      const dir = this.closureRecords ? dirStamp(this.fsDir) : undefined;
       try {
         names = await readdir(this.fsDir);
       } catch (e) {
@@ -102,9 +115,11 @@ export class DirectoryStoreSource implements StoreSource {
       const prefix = this.storeDir === '/' ? '/' : `${this.storeDir}/`;
       const byHash = new Map<string, string>();
       const shared = new Map<string, string[]>();
+      const storeNames: string[] = [];
       // Other entries (`.links`, lock files, stray files) cannot be referenced, as in a real store.
       for (const name of names.sort()) {
         if (!isStorePathBaseName(name)) continue;
+        storeNames.push(name);
         // One flat string per entry, its hash part a slice of it: a template literal (a rope over
         // the listing's name) and a slice of the name kept both alive, ~100 bytes more a path.
         const path = [prefix, name].join('');
@@ -113,7 +128,8 @@ export class DirectoryStoreSource implements StoreSource {
         if (first === undefined) byHash.set(h, path);
         else shared.set(h, [...(shared.get(h) ?? [first]), path]);
       }
-      return { byHash, shared, prefix };
+      // What a closure record was made for: the same entries, or it does not answer.
+      return { byHash, shared, prefix, listing: this.closureRecords ? listingDigest(storeNames) : undefined, dir };
     })();
     return this.entries;
   }
@@ -136,6 +152,16 @@ export class DirectoryStoreSource implements StoreSource {
   pathContentId(storePath: string): Promise<string> {
     const known = this.known.get(storePath);
     return known ? Promise.resolve(known.contentId) : this.state(storePath).then((s) => s.contentId);
+  }
+
+  /** `pathContentId` of each path, in order: those known (every path of a closure found) without a promise each. */
+  async pathContentIds(storePaths: readonly string[]): Promise<string[]> {
+    const out: string[] = new Array<string>(storePaths.length);
+    for (let i = 0; i < storePaths.length; i++) {
+      const p = storePaths[i]!;
+      out[i] = this.known.get(p)?.contentId ?? (await this.state(p)).contentId;
+    }
+    return out;
   }
 
   /** The architectures of the path's ELF files, seen by its scan (or kept in its scan record); see StoreSource. */
@@ -238,6 +264,7 @@ export class DirectoryStoreSource implements StoreSource {
       contentId: scan.contentId,
       architectures: Object.keys(scan.architectures).length === 0 ? NO_ARCHITECTURES : scan.architectures,
       absent,
+      ...(scan.check ? { check: scan.check } : {}),
     };
     this.known.set(storePath, state);
     return state;
@@ -246,11 +273,76 @@ export class DirectoryStoreSource implements StoreSource {
   async closure(roots: string[], options: ClosureOptions = {}): Promise<ClosureGraph> {
     this.closures++;
     try {
-      return await this.closureOf(roots, options);
+      const recorded = await this.recordedClosure(roots, options);
+      if (recorded) return recorded;
+      const graph = await this.closureOf(roots, options);
+      this.recordClosure(roots, graph, await this.listEntries());
+      return graph;
     } finally {
       this.closures -= 1;
       if (this.closures === 0) this.cache?.flush({ release: true });
     }
+  }
+
+  /** Closures this source returned → their paths with architectures or absent mentions (closureFacts). */
+  private readonly facts = new WeakMap<ClosureGraph, ClosureFacts>();
+
+  /** Notes which of a closure's paths have architectures or absent mentions; `states`: every path's (else nothing is noted). */
+  private noteFacts(graph: ClosureGraph, states: Iterable<PathState | undefined>): void {
+    const architectures = new Map<string, PathArchitectures>();
+    const absent = new Map<string, string[]>();
+    for (const state of states) {
+      if (!state) return;
+      if (state.architectures !== NO_ARCHITECTURES && Object.keys(state.architectures).length > 0) architectures.set(state.info.path, state.architectures);
+      if (state.absent.length > 0) absent.set(state.info.path, state.absent);
+    }
+    this.facts.set(graph, { architectures, absent });
+  }
+
+  /** See StoreSource.closureFacts: for a closure this source returned. */
+  closureFacts(closure: ClosureGraph): ClosureFacts | undefined {
+    return this.facts.get(closure);
+  }
+
+  /** The key of a closure record: the roots, sorted and distinct. */
+  private static recordRoots(roots: string[]): string[] {
+    return [...new Set(roots)].sort();
+  }
+
+  /** The closure as its closure record has it, when the record still holds (closure-record.ts); else undefined. */
+  private async recordedClosure(roots: string[], options: ClosureOptions): Promise<ClosureGraph | undefined> {
+    if (!this.closureRecords) return undefined;
+    for (const root of roots) parseStorePath(root, this.storeDir, 'content path');
+    const record = this.closureRecords.read(this.fsDir, this.storeDir, DirectoryStoreSource.recordRoots(roots));
+    if (!record) return undefined;
+    // The directory's entries: unchanged since the listing the record was made from (its stat),
+    // else listed now (as a build without the record would) and compared.
+    if (!record.sameDirectory(dirStamp(this.fsDir)) && !record.sameListing((await this.listEntries()).listing)) return undefined;
+    const found = record.answer(this.fsDir, this.storeDir, [...new Set(roots)]);
+    if (!found) return undefined;
+    // Without their checks (the record hashes all paths' lstats as one): a later closure of
+    // other roots on this source that takes them in writes no closure record.
+    for (const p of found.paths) this.known.set(p.info.path, p);
+    this.stats.cached += found.paths.length;
+    options.onProgress?.({ done: found.paths.length, found: found.paths.length });
+    rememberClosureDigest(found.graph, found.closureDigest as `sha256:${string}`, true);
+    this.noteFacts(found.graph, found.paths);
+    return found.graph;
+  }
+
+  /** Keeps the closure just found in a closure record, when every path of it has its check (a scan cache). */
+  private recordClosure(roots: string[], graph: ClosureGraph, entries: Entries): void {
+    this.noteFacts(graph, graph.paths.map((p) => this.known.get(p.path)));
+    if (!this.closureRecords) return;
+    const checked = (path: string) => {
+      const state = this.known.get(path);
+      return state?.check ? { ...state, names: state.check.names, fingerprint: state.check.fingerprint } : undefined;
+    };
+    if (!graph.paths.every((p) => checked(p.path) !== undefined)) return;
+    const digest = closureDigest(graph);
+    // closureGraph sorts the paths; take() the references (distinct hash parts).
+    rememberClosureDigest(graph, digest, true);
+    this.closureRecords.save(this.fsDir, this.storeDir, DirectoryStoreSource.recordRoots(roots), { listing: entries.listing!, dir: entries.dir }, graph, digest, checked);
   }
 
   /**
@@ -379,4 +471,7 @@ interface Entries {
   shared: Map<string, string[]>;
   /** `<storeDir>/`. */
   prefix: string;
+  /** With closure records: listingDigest of the store entries, and the directory's stamp from just before they were listed. */
+  listing: string | undefined;
+  dir: DirStamp | undefined;
 }

@@ -21,6 +21,8 @@ export interface OpenStoreSourceOptions {
   cwd?: string;
   /** Where scan results (directory) and header walks (every kind: pathArchitectures) are cached (absent or `false`: no cache). */
   cacheDir?: string | false;
+  /** directory: where whole closures are kept (closure-record.ts), with `cacheDir` (absent or `false`: none). */
+  closureCacheDir?: string | false;
   /** nix: the environment Nix commands run in (absent: the process's, inherited). */
   env?: Readonly<Record<string, string | undefined>>;
   /** binary-cache: the cache URL (required). */
@@ -39,7 +41,7 @@ export async function openStoreSource(opts: OpenStoreSourceOptions): Promise<Sto
       if (opts.verify) {
         throw new StoreError('--verify-store needs a source that gives NAR hashes (nix or a closure file); a scanned directory has none', []);
       }
-      return new DirectoryStoreSource(opts.dir, opts.storeDir ?? '/nix/store', { cacheDir: opts.cacheDir ?? false });
+      return new DirectoryStoreSource(opts.dir, opts.storeDir ?? '/nix/store', { cacheDir: opts.cacheDir ?? false, closureCacheDir: opts.closureCacheDir ?? false });
     case 'nix':
       return NixStoreSource.open({
         ...(opts.storeDir !== undefined ? { storeDir: opts.storeDir } : {}),

@@ -3,8 +3,9 @@ import { contentId } from './content-id.js';
 import { ELF_HEAD_BYTES, ELF_MIN_SIZE } from './elf.js';
 import { dumpNar, narSize, readNarTree } from './nar.js';
 import { ArchitectureCollector, relativeBelow, type PathArchitectures } from './path-architectures.js';
+import { readAheadFor } from './read-ahead.js';
 import { RefScanner } from './ref-scanner.js';
-import { targetsDigest, type ScanCache, type ScanRecord } from './scan-cache.js';
+import { targetsDigest, type PathCheck, type ScanCache, type ScanRecord } from './scan-cache.js';
 import { sharedValueOf, type Shareable } from './shared-value.js';
 import { StatListCollector } from './stat-list.js';
 import { treeFingerprint } from './tree-fingerprint.js';
@@ -27,6 +28,8 @@ export interface StorePathScan {
   fromCache: boolean;
   /** The record to save of a scan asked to keep one, as JSON (saved by the thread owning the cache: ScanCache.saveLine). */
   record?: string;
+  /** With a record (made or found): the check that vouches for it (a closure record keeps it). */
+  check?: PathCheck;
 }
 
 /** The hash parts a directory store's scans look for: every entry of the store directory. */
@@ -62,7 +65,7 @@ export function cachedScan(
 ): StorePathScan | undefined {
   const cached = cache?.lookup(fsPath, targets, digestOfTargets, storeDir);
   if (!cached) return undefined;
-  return { narSize: cached.narSize, contentId: cached.contentId, architectures: cached.architectures, found: cached.found.sort(), mentioned: cached.mentioned, fromCache: true };
+  return { narSize: cached.narSize, contentId: cached.contentId, architectures: cached.architectures, found: cached.found.sort(), mentioned: cached.mentioned, fromCache: true, check: cached.check };
 }
 
 /**
@@ -121,15 +124,22 @@ export async function scanStorePath(
   // ELF headers are looked at as the dump reads each file, so a scan costs no extra read for them.
   const elf = new ArchitectureCollector();
   const heads = { bytes: ELF_HEAD_BYTES, minSize: ELF_MIN_SIZE, take: (path: Buffer, head: Buffer) => elf.add(head, () => relativeBelow(root, path)) };
-  await dumpNar(
-    root,
-    tree,
-    (chunk) => {
-      scanner.push(chunk);
-      nar.update(chunk);
-    },
-    heads,
-  );
+  // In a worker, a path of many small files has some of them read by the main thread meanwhile.
+  const ahead = readAheadFor(fsPath, tree);
+  try {
+    await dumpNar(
+      root,
+      tree,
+      (chunk) => {
+        scanner.push(chunk);
+        nar.update(chunk);
+      },
+      heads,
+      ahead,
+    );
+  } finally {
+    ahead?.close();
+  }
   const found = [...scanner.found].sort();
   const mentioned = scanner.mentioned ? [...scanner.mentioned].sort() : null;
   const size = narSize(tree);
@@ -155,7 +165,7 @@ export async function scanStorePath(
       mentioned: mentions !== null && mentions === windows ? true : mentions,
     };
   }
-  return { narSize: size, contentId: id, architectures: elf.found, found, mentioned, fromCache: false, ...(record ? { record: JSON.stringify(record) } : {}) };
+  return { narSize: size, contentId: id, architectures: elf.found, found, mentioned, fromCache: false, ...(record ? { record: JSON.stringify(record), check: { names: record.names, fingerprint: record.fingerprint } } : {}) };
 }
 
 /** The set and digest of a job's targets, made once per targets object (once per worker). */

@@ -65,7 +65,14 @@ const WRITE_CHUNK = 256 * 1024;
 /** Packs of one store directory read by a closure past which its last flush merges them into one. */
 const MERGE_PACKS = 8;
 
-export type Found = { narSize: number; contentId: string; architectures: PathArchitectures; found: string[]; mentioned: string[] | null };
+/** `check`: the record's names and fingerprint (what vouched for it; a closure record keeps them). */
+export type Found = { narSize: number; contentId: string; architectures: PathArchitectures; found: string[]; mentioned: string[] | null; check: PathCheck };
+
+/** How a path's scan is seen to still hold: its entries' names and their stat-list fingerprint, or (names null) its tree's stat fingerprint. */
+export interface PathCheck {
+  names: string[] | null;
+  fingerprint: string;
+}
 
 /** Every record line starts so (records are written by JSON.stringify of an object built in this order). */
 const RECORD_START = Buffer.from('{"v":5,"fsPath":"');
@@ -192,6 +199,7 @@ export class ScanCache {
       if (!validRecord(rec, fsPath, storeDir)) continue;
       if (!fingerprintMatches(rec, fsPath)) continue;
       const { narSize, contentId, architectures, windows } = rec;
+      const check = { names: rec.names, fingerprint: rec.fingerprint };
       const mentioned = rec.mentioned === true ? (windows === null ? null : splitHashes(windows)) : rec.mentioned === null ? null : splitHashes(rec.mentioned);
       if (windows !== null) {
         const found: string[] = [];
@@ -199,9 +207,9 @@ export class ScanCache {
           const w = windows.slice(i, i + 32);
           if (targets.has(w)) found.push(w);
         }
-        return { narSize, contentId, architectures, mentioned, found };
+        return { narSize, contentId, architectures, mentioned, found, check };
       }
-      if (rec.targetsDigest === digestOfTargets() && Array.isArray(rec.found)) return { narSize, contentId, architectures, mentioned, found: rec.found };
+      if (rec.targetsDigest === digestOfTargets() && Array.isArray(rec.found)) return { narSize, contentId, architectures, mentioned, found: rec.found, check };
     }
     // The path is scanned again and saved anew: a merge drops these records.
     this.stale.add(fsPath);

@@ -23,7 +23,7 @@ import { lstatSync, type Stats } from 'node:fs';
 export const STAT_LIST_MAX = 64;
 
 /** Values hashed per node. */
-const PER_NODE = 4;
+export const PER_NODE = 4;
 
 function put(values: Float64Array | number[], at: number, st: Stats): void {
   values[at] = st.mode;
@@ -33,7 +33,7 @@ function put(values: Float64Array | number[], at: number, st: Stats): void {
 }
 
 /** sha256 hex of the values' bytes; Node's one-shot `crypto.hash` where it exists (20.12+): a Hash object per path cost as much as an lstat. */
-function digestValues(values: Float64Array): string {
+export function digestValues(values: Float64Array): string {
   const bytes = Buffer.from(values.buffer, values.byteOffset, values.byteLength);
   return typeof oneShotHash === 'function' ? oneShotHash('sha256', bytes, 'hex') : createHash('sha256').update(bytes).digest('hex');
 }
@@ -43,21 +43,29 @@ function digestValues(values: Float64Array): string {
  * or undefined when one of them cannot be lstat-ed (gone: the tree changed).
  */
 export function statListFingerprint(fsPath: string, names: readonly string[]): string | undefined {
-  const root = lstatSync(fsPath, { throwIfNoEntry: false });
-  if (!root) return undefined;
   const values = new Float64Array(PER_NODE * (names.length + 1));
-  put(values, 0, root);
+  return statListValues(fsPath, names, values, 0) ? digestValues(values) : undefined;
+}
+
+/**
+ * The values statListFingerprint hashes, put in `values` from `at` on (PER_NODE per node: the
+ * root, then `names`); false when one cannot be lstat-ed (the tree changed).
+ */
+export function statListValues(fsPath: string, names: readonly string[], values: Float64Array, at: number): boolean {
+  const root = lstatSync(fsPath, { throwIfNoEntry: false });
+  if (!root) return false;
+  put(values, at, root);
   for (let i = 0; i < names.length; i++) {
     let st: Stats | undefined;
     try {
       st = lstatSync(`${fsPath}/${names[i]}`, { throwIfNoEntry: false });
     } catch {
-      return undefined; // ENOTDIR and the like: a directory became a file
+      return false; // ENOTDIR and the like: a directory became a file
     }
-    if (!st) return undefined;
-    put(values, PER_NODE * (i + 1), st);
+    if (!st) return false;
+    put(values, at + PER_NODE * (i + 1), st);
   }
-  return digestValues(values);
+  return true;
 }
 
 /**

@@ -23,6 +23,8 @@ export interface StoreSource {
    * tree. Absent for a real Nix store (immutable: the name is enough).
    */
   pathContentId?(storePath: string): Promise<string | undefined>;
+  /** `pathContentId` of many paths at once, in order (one promise, not one per path: a layer can hold tens of thousands). */
+  pathContentIds?(storePaths: readonly string[]): Promise<(string | undefined)[]>;
   /**
    * The architectures of the path's ELF files (elf.ts): Go/OCI name → one file of it, relative to
    * the path (path-architectures.ts). A directory store sees the headers as its scan reads every
@@ -41,6 +43,13 @@ export interface StoreSource {
    */
   absentMentions?(storePath: string): Promise<string[]>;
   /**
+   * For a closure this source returned (the very object): the paths that have ELF architectures
+   * (pathArchitectures) or absent mentions (absentMentions), every other path having none, so
+   * that a build of tens of thousands of paths need not ask path by path. Undefined for any other
+   * graph (an `exclude` makes another), or when the source cannot tell.
+   */
+  closureFacts?(closure: ClosureGraph): ClosureFacts | undefined;
+  /**
    * True for a source whose paths never change under their names (a binary cache): a layer's
    * cache key is its paths' names, as for a real Nix store.
    */
@@ -51,6 +60,12 @@ export interface StoreSource {
    * layers are then made from it (layer/nar-entries.ts) instead of from `fsPath`.
    */
   narStream?(storePath: string): AsyncIterable<Uint8Array>;
+}
+
+/** What closureFacts gives: store path → its non-empty pathArchitectures, and → its non-empty absentMentions. */
+export interface ClosureFacts {
+  architectures: ReadonlyMap<string, Record<string, string>>;
+  absent: ReadonlyMap<string, string[]>;
 }
 
 /** How a closure is asked for. */

@@ -1,0 +1,377 @@
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tempSibling } from '../fs/atomic-write.js';
+import type { ClosureGraph, StorePathInfo } from '../../layering/types.js';
+import type { PathArchitectures } from './path-architectures.js';
+import { digestValues, PER_NODE, statListValues } from './stat-list.js';
+import { fingerprintTree } from './tree-fingerprint.js';
+
+/**
+ * A directory store's whole closure of some roots, kept in one file (`<cacheRoot>/closures/`), so
+ * that a build of an unchanged store answers its closure with one read and the stat checks, not a
+ * record lookup, a JSON.parse and a graph walk per path (at 50,000 paths those were half of a
+ * warm build).
+ *
+ * It holds what the closure found of every path (NAR size, references, content id, ELF
+ * architectures, store paths its files name that the directory lacks) and, for each path, the
+ * same check its scan record has: the entries' names, whose lstats are hashed (stat-list.ts), or
+ * the tree's stat fingerprint (tree-fingerprint.ts). The lstat values of all the paths are
+ * hashed as one (a hash and its hex per path cost as much as a third of the lstats); when the
+ * record is made, each path's part is checked against its scan record's fingerprint first, so
+ * the values hashed are those that vouched for its scan. It answers only when:
+ *   - it was made for the same store directory, logical store dir and roots;
+ *   - the directory lists exactly the same store entries (an entry added or removed can add or
+ *     drop a reference, or a warning of a path the store lacks): the digest of the sorted names,
+ *     or, without listing them, the directory's own stat (device, inode, mtime, ctime: adding,
+ *     removing or renaming an entry moves its mtime and ctime) when it is what it was just
+ *     before the listing. That stat is trusted only when the directory had not changed for
+ *     2 s (RACY_NS) before the listing, by this machine's clock: a change within the same tick
+ *     of a coarse clock could leave both times as they were (git's "racy" entries), so a
+ *     directory changed just before a build is listed by every build until its closure record
+ *     is made again;
+ *   - every path's lstats (or tree fingerprint) are still those (an lstat of each entry, as a
+ *     scan record is checked).
+ * Anything else, or any doubt (unreadable, another version, a malformed field, paths out of
+ * order): the closure is found path by path as without it (the scan records answer the
+ * unchanged paths), and a new closure record is written for next time. Like the scan records,
+ * it trusts the file system's timestamps (a file rewritten within the same clock tick as its
+ * scan, with the same size and mode, goes unseen by both).
+ */
+
+/**
+ * closure-3 (1: per-path fingerprints; 2: one hash of all lstats; 3: the directory's stat).
+ * Also names the scan record version whose facts it keeps (scan-cache.ts, ScanRecord.v): bump
+ * it with that version, or whenever a scan finds something else for the same files.
+ */
+export const CLOSURE_RECORD_VERSION = 'closure-3/scan-5';
+
+/** What the closure found of one path, and how to see that its files are unchanged. */
+export interface ClosureRecordPath {
+  info: StorePathInfo;
+  contentId: string;
+  architectures: PathArchitectures;
+  /** `<storeDir>/<hash>` of store paths its files name that the directory lacks. */
+  absent: string[];
+  /** Entries below the path (stat-list.ts), or null: `fingerprint` is fingerprintTree's. */
+  names: string[] | null;
+  fingerprint: string;
+}
+
+/** The file: columns, one entry per path in the graph's (sorted) order; references as indices. */
+interface RecordFile {
+  v: typeof CLOSURE_RECORD_VERSION;
+  fsDir: string;
+  storeDir: string;
+  roots: string[];
+  /** sha256 hex of the directory's store entries, sorted, one per line (listingDigest). */
+  listing: string;
+  /** The directory's stamp (dirStamp) taken just before it was listed, or null when it was racy. */
+  dir: string | null;
+  /** The closure's digest (closureDigest of the graph as made), to spare its recomputation. */
+  closureDigest: string;
+  /** Base names, one per line. */
+  paths: string;
+  narSize: number[];
+  /** How many references each path has, then all of them as indices into `paths`. */
+  refCount: number[];
+  refs: number[];
+  contentId: string[];
+  /** Only the paths that have some: index → value. */
+  architectures: Record<string, PathArchitectures>;
+  absent: Record<string, string[]>;
+  /** Names joined by newlines ("" for none), or null: the path is checked by its tree's fingerprint. */
+  names: (string | null)[];
+  /** The tree fingerprints of the paths whose names are null: index → fingerprint. */
+  trees: Record<string, string>;
+  /** sha256 hex of the stat-list values (statListValues) of every path with names, in order. */
+  stats: string;
+}
+
+/** What a closure record gives of a path, once its checks passed. */
+export type RecordedPath = Omit<ClosureRecordPath, 'names' | 'fingerprint'>;
+
+/** What a closure record gives, once its checks passed. */
+export interface RecordedClosure {
+  graph: ClosureGraph;
+  closureDigest: string;
+  paths: RecordedPath[];
+}
+
+/** Values of this many nodes are hashed at once. */
+const CHUNK_NODES = 4096;
+
+/**
+ * The one sha256 of the stat-list values of many paths: `add` lstats a path's entries into a
+ * chunk and gives where its values are (to check them alone), or false when one is gone.
+ */
+class StatsDigest {
+  private readonly hash = createHash('sha256');
+  private values = new Float64Array(PER_NODE * CHUNK_NODES);
+  private at = 0;
+
+  add(fsPath: string, names: readonly string[]): Float64Array | false {
+    const need = PER_NODE * (names.length + 1);
+    if (this.at + need > this.values.length) {
+      this.flush();
+      if (need > this.values.length) this.values = new Float64Array(need);
+    }
+    if (!statListValues(fsPath, names, this.values, this.at)) return false;
+    const mine = this.values.subarray(this.at, this.at + need);
+    this.at += need;
+    return mine;
+  }
+
+  private flush(): void {
+    this.hash.update(new Uint8Array(this.values.buffer, 0, this.at * 8));
+    this.at = 0;
+  }
+
+  digest(): string {
+    this.flush();
+    return this.hash.digest('hex');
+  }
+}
+
+const NO_NAMES: readonly string[] = Object.freeze([]);
+
+/** A directory's stat, taken before it is listed: what a closure record's `dir` can be. */
+export interface DirStamp {
+  stamp: string;
+  /** Whether it changed less than RACY_NS ago: a change within a clock tick could leave it as it is. */
+  racy: boolean;
+}
+
+/** A directory that changed less than this before it was listed is listed again by every build (see the top). */
+const RACY_NS = 2000n * 1000000n;
+
+/** The stat of the directory `dir` (followed, as `readdir` follows it), or undefined when it cannot be had. */
+export function dirStamp(dir: string): DirStamp | undefined {
+  let st;
+  try {
+    st = statSync(dir, { bigint: true });
+  } catch {
+    return undefined; // the listing says why
+  }
+  const latest = st.mtimeNs > st.ctimeNs ? st.mtimeNs : st.ctimeNs;
+  return { stamp: `${st.dev}:${st.ino}:${st.mtimeNs}:${st.ctimeNs}`, racy: BigInt(Date.now()) * 1000000n - latest < RACY_NS };
+}
+
+/** sha256 hex of a directory's store entries (base names), sorted: what the closure record's `listing` is. */
+export function listingDigest(sortedNames: readonly string[]): string {
+  const h = createHash('sha256');
+  // In pieces: one string of every name would be a copy of the listing.
+  let text = '';
+  for (const name of sortedNames) {
+    text += `${name}\n`;
+    if (text.length >= 1 << 16) {
+      h.update(text);
+      text = '';
+    }
+  }
+  return h.update(text).digest('hex');
+}
+
+export class ClosureRecords {
+  constructor(readonly dir: string) {}
+
+  private file(fsDir: string, storeDir: string, roots: readonly string[]): string {
+    const key = createHash('sha256').update(JSON.stringify([CLOSURE_RECORD_VERSION, fsDir, storeDir, roots])).digest('hex').slice(0, 32);
+    return join(this.dir, `${key}.json`);
+  }
+
+  /**
+   * The closure record of `roots` in the directory, if there is one of this form; `roots`:
+   * sorted, distinct (the record's key). Nothing is checked against the files yet.
+   */
+  read(fsDir: string, storeDir: string, roots: readonly string[]): ClosureRecord | undefined {
+    let rec: RecordFile;
+    try {
+      rec = JSON.parse(readFileSync(this.file(fsDir, storeDir, roots), 'utf8')) as RecordFile;
+    } catch {
+      return undefined; // none yet, or not readable: found path by path
+    }
+    if (!wellFormed(rec) || rec.fsDir !== fsDir || rec.storeDir !== storeDir || !sameList(rec.roots, roots)) return undefined;
+    return new ClosureRecord(rec);
+  }
+
+  /**
+   * Records the closure `graph` (paths sorted, as closureGraph makes them) with what was found of
+   * each path; a path without its check (`pathOf` gives none), or whose files' lstats no longer
+   * give its check's fingerprint (changed since its scan), means no record. Written to a temp
+   * name and renamed; a failure leaves no record (the closure is found path by path next time).
+   */
+  save(fsDir: string, storeDir: string, roots: readonly string[], listed: { listing: string; dir: DirStamp | undefined }, graph: ClosureGraph, closureDigest: string, pathOf: (storePath: string) => ClosureRecordPath | undefined): void {
+    const n = graph.paths.length;
+    const index = new Map<string, number>();
+    graph.paths.forEach((p, i) => index.set(p.path, i));
+    const prefixLength = storeDir === '/' ? 1 : storeDir.length + 1;
+    const rec: RecordFile = {
+      v: CLOSURE_RECORD_VERSION,
+      fsDir,
+      storeDir,
+      roots: [...roots],
+      listing: listed.listing,
+      dir: listed.dir && !listed.dir.racy ? listed.dir.stamp : null,
+      closureDigest,
+      paths: graph.paths.map((p) => p.path.slice(prefixLength)).join('\n'),
+      narSize: new Array<number>(n),
+      refCount: new Array<number>(n),
+      refs: [],
+      contentId: new Array<string>(n),
+      architectures: {},
+      absent: {},
+      names: new Array<string | null>(n),
+      trees: {},
+      stats: '',
+    };
+    const dirPrefix = fsDir === '/' ? '/' : `${fsDir}/`;
+    const stats = new StatsDigest();
+    for (let i = 0; i < n; i++) {
+      const info = graph.paths[i]!;
+      const p = pathOf(info.path);
+      if (!p) return;
+      rec.narSize[i] = info.narSize;
+      rec.refCount[i] = info.references.length;
+      for (const ref of info.references) {
+        const j = index.get(ref);
+        if (j === undefined) return; // not a closure: nothing to record
+        rec.refs.push(j);
+      }
+      rec.contentId[i] = p.contentId;
+      if (Object.keys(p.architectures).length > 0) rec.architectures[i] = p.architectures;
+      if (p.absent.length > 0) rec.absent[i] = [...p.absent];
+      rec.names[i] = p.names === null ? null : p.names.join('\n');
+      if (p.names === null) rec.trees[i] = p.fingerprint;
+      else {
+        // The values hashed now must be those that vouched for the path's scan.
+        let values: Float64Array | false;
+        try {
+          values = stats.add(`${dirPrefix}${info.path.slice(prefixLength)}`, p.names);
+        } catch {
+          return;
+        }
+        if (!values || digestValues(values) !== p.fingerprint) return;
+      }
+    }
+    rec.stats = stats.digest();
+    const file = this.file(fsDir, storeDir, roots);
+    const temp = tempSibling(file);
+    try {
+      mkdirSync(this.dir, { recursive: true });
+      writeFileSync(temp, JSON.stringify(rec));
+      renameSync(temp, file);
+    } catch {
+      try {
+        unlinkSync(temp);
+      } catch {
+        // never made
+      }
+    }
+  }
+}
+
+/** A closure record read, not yet checked against the directory. */
+export class ClosureRecord {
+  constructor(private readonly rec: RecordFile) {}
+
+  /** Whether the directory is as it was listed for the record: its stamp taken now is the one then, which was not racy. */
+  sameDirectory(now: DirStamp | undefined): boolean {
+    return now !== undefined && this.rec.dir !== null && now.stamp === this.rec.dir;
+  }
+
+  /** Whether the directory's store entries, listed now (listingDigest), are those the record was made for. */
+  sameListing(listing: string | undefined): boolean {
+    return listing === this.rec.listing;
+  }
+
+  /**
+   * The closure as recorded, if every path's files pass their check (an lstat per entry); else
+   * undefined. The directory's entries must have been found the same first (sameDirectory or
+   * sameListing). `graphRoots`: the graph's roots, as asked.
+   */
+  answer(fsDir: string, storeDir: string, graphRoots: string[]): RecordedClosure | undefined {
+    const rec = this.rec;
+    const bases = rec.paths === '' ? [] : rec.paths.split('\n');
+    const n = bases.length;
+    if (rec.narSize.length !== n || rec.refCount.length !== n || rec.contentId.length !== n || rec.names.length !== n) return undefined;
+    // Every path's check first: nothing is made of a record that does not hold.
+    const dirPrefix = fsDir === '/' ? '/' : `${fsDir}/`;
+    const stats = new StatsDigest();
+    for (let i = 0; i < n; i++) {
+      const fsPath = `${dirPrefix}${bases[i]!}`;
+      const names = rec.names[i]!;
+      try {
+        if (names === null) {
+          if (fingerprintTree(fsPath) !== rec.trees[i]) return undefined;
+        } else if (!stats.add(fsPath, names === '' ? NO_NAMES : names.split('\n'))) return undefined;
+      } catch {
+        return undefined; // unreadable now: the scan says why
+      }
+    }
+    if (stats.digest() !== rec.stats) return undefined;
+    // Listed as a graph of this source is (closureGraph): paths sorted, references sorted and
+    // distinct; the record is taken for no other (the plan's memo relies on the order).
+    for (let i = 1; i < n; i++) if (!(bases[i - 1]! < bases[i]!)) return undefined;
+    const prefix = storeDir === '/' ? '/' : `${storeDir}/`;
+    const storePaths = bases.map((b) => `${prefix}${b}`);
+    const infos: StorePathInfo[] = new Array<StorePathInfo>(n);
+    const paths: RecordedPath[] = new Array<RecordedPath>(n);
+    let r = 0;
+    for (let i = 0; i < n; i++) {
+      const count = rec.refCount[i]!;
+      if (!Number.isSafeInteger(count) || count < 0 || r + count > rec.refs.length) return undefined;
+      const references: string[] = new Array<string>(count);
+      for (let k = 0, last = -1; k < count; k++) {
+        const j = rec.refs[r++]!;
+        const ref = Number.isInteger(j) && j > last ? storePaths[j] : undefined;
+        if (ref === undefined) return undefined;
+        references[k] = ref;
+        last = j;
+      }
+      const info: StorePathInfo = { path: storePaths[i]!, narSize: rec.narSize[i]!, references };
+      infos[i] = info;
+      paths[i] = { info, contentId: rec.contentId[i]!, architectures: rec.architectures[i] ?? NO_ARCHITECTURES, absent: rec.absent[i] ?? NONE };
+    }
+    if (r !== rec.refs.length) return undefined;
+    return { graph: { storeDir, roots: graphRoots, paths: infos }, closureDigest: rec.closureDigest, paths };
+  }
+}
+
+const NO_ARCHITECTURES: PathArchitectures = Object.freeze({}) as PathArchitectures;
+const NONE: string[] = Object.freeze([]) as unknown as string[];
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+const isStringList = (x: unknown): x is string[] => Array.isArray(x) && x.every((s) => typeof s === 'string');
+const isNumberList = (x: unknown): x is number[] => Array.isArray(x) && x.every((s) => typeof s === 'number');
+const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
+
+function wellFormed(rec: RecordFile): boolean {
+  return (
+    isObject(rec) &&
+    rec.v === CLOSURE_RECORD_VERSION &&
+    typeof rec.fsDir === 'string' &&
+    typeof rec.storeDir === 'string' &&
+    isStringList(rec.roots) &&
+    typeof rec.listing === 'string' &&
+    (rec.dir === null || typeof rec.dir === 'string') &&
+    typeof rec.closureDigest === 'string' &&
+    typeof rec.paths === 'string' &&
+    isNumberList(rec.narSize) &&
+    isNumberList(rec.refCount) &&
+    isNumberList(rec.refs) &&
+    isStringList(rec.contentId) &&
+    isObject(rec.architectures) &&
+    Object.values(rec.architectures).every((a) => isObject(a) && Object.values(a).every((f) => typeof f === 'string')) &&
+    isObject(rec.absent) &&
+    Object.values(rec.absent).every(isStringList) &&
+    Array.isArray(rec.names) &&
+    rec.names.every((s) => s === null || typeof s === 'string') &&
+    isObject(rec.trees) &&
+    Object.values(rec.trees).every((f) => typeof f === 'string') &&
+    typeof rec.stats === 'string'
+  );
+}
