@@ -125,3 +125,48 @@ test('end to end: a build under a drifting zlib is refused and writes nothing; w
   assert.equal(allowed.stderr.match(/^warning: this Node's zlib produces different deflate bytes/gm)?.length, 1);
   assert.equal(existsSync(join(dir, 'allowed.oci', 'index.json')), true);
 });
+
+/** `imgbuild build` of the base fixture into `<dir>/<out>` with `<dir>/cache`, under the drifting zlib when `drift`. */
+function buildBase(dir: string, out: string, drift: boolean, extraEnv: NodeJS.ProcessEnv = {}) {
+  const preload = drift ? ['--require', join(repoRoot, 'test/fixtures/repro/zlib-drift.cjs')] : [];
+  return runCommand(process.execPath, [...preload, cliPath, 'build', join(repoRoot, 'test/fixtures/repro/base'), '-o', join(dir, out)], {
+    env: { ...process.env, IMGBUILD_CACHE_DIR: join(dir, 'cache'), ...extraEnv },
+  });
+}
+
+/** The "built … · N reused, M written" summary of a build's stderr. */
+function reuse(stderr: string): { reused: number; written: number } {
+  const m = / (\d+) reused, (\d+) written/.exec(stderr);
+  assert.ok(m, stderr);
+  return { reused: Number(m[1]), written: Number(m[2]) };
+}
+
+test('a build that deflates nothing (every layer from the cache) needs no deflate check: a drifting zlib builds the reference bytes', async () => {
+  const dir = await tempDir('imgbuild-repro-drift-cached-');
+  const reference = await buildBase(dir, 'reference.oci', false);
+  assert.equal(reference.code, 0, reference.stderr);
+  const cached = await buildBase(dir, 'cached.oci', true);
+  assert.equal(cached.code, 0, cached.stderr);
+  assert.equal(reuse(cached.stderr).written, 0);
+  assert.doesNotMatch(cached.stderr, /zlib/);
+  assert.equal(cached.stdout.toString(), reference.stdout.toString());
+});
+
+test("layers a build allowed to drift writes are keyed apart: a reference build never takes them from the cache, nor a drifting build without the opt-in", async () => {
+  const dir = await tempDir('imgbuild-repro-drift-keys-');
+  const drifted = await buildBase(dir, 'drifted.oci', true, { [ALLOW_DRIFT_ENV]: '1' });
+  assert.equal(drifted.code, 0, drifted.stderr);
+  assert.equal(reuse(drifted.stderr).reused, 0);
+
+  const refused = await buildBase(dir, 'refused.oci', true);
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr, /^error\[zlib-drift\]/m);
+  assert.equal(existsSync(join(dir, 'refused.oci')), false);
+
+  const reference = await buildBase(dir, 'reference.oci', false);
+  assert.equal(reference.code, 0, reference.stderr);
+  assert.equal(reuse(reference.stderr).reused, 0);
+  const again = await buildBase(dir, 'drifted-again.oci', true, { [ALLOW_DRIFT_ENV]: '1' });
+  assert.equal(again.code, 0, again.stderr);
+  assert.deepEqual(reuse(again.stderr), { reused: reuse(drifted.stderr).written, written: 0 });
+});

@@ -2,7 +2,6 @@ import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { ClosureGraph } from '../../layering/types.js';
 import { SpecError } from '../errors.js';
-import { assertReferenceDeflate } from '../layer/zlib-guard.js';
 import { zstdEncoder } from '../layer/zstd.js';
 import type { Image } from '../model/image.js';
 import type { ResolvedSpec } from '../spec/types.js';
@@ -84,8 +83,8 @@ let wasmZstdNoted = false;
  * output reads it. Publishing the image (a layout, an archive, a push) is the caller's next step.
  */
 export async function buildImage(given: ResolvedSpec, ctx: BuildContext = {}, options: BuildOptions = {}): Promise<Build> {
-  // Refuse before any work when this Node's zlib would give other gzip bytes than the reference.
-  if (given.compressor === 'gzip') assertReferenceDeflate(ctx.env ?? {}, ctx.warn);
+  // (A Node whose zlib gives other gzip bytes than the reference is refused before the first
+  // layer is written: layers.ts.)
   // The same for zstd: picks this thread's encoder (node:zlib, else WebAssembly), or refuses.
   if (given.compressor === 'zstd' && (await zstdEncoder()).name !== 'node:zlib' && !wasmZstdNoted) {
     wasmZstdNoted = true;

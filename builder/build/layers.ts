@@ -1,4 +1,5 @@
 import { availableParallelism } from 'node:os';
+import { Readable } from 'node:stream';
 import pLimit from 'p-limit';
 import type { ClosureGraph } from '../../layering/types.js';
 import { LayerCache } from '../cache/layer-cache.js';
@@ -14,6 +15,7 @@ import type { LayerBlob, LayerEntry, LayerWriteOptions } from '../layer/types.js
 import { BinaryCacheStoreSource } from '../store/binary-cache/source.js';
 import { DirectoryStoreSource } from '../store/directory-source.js';
 import { measureLayer, writeLayer } from '../layer/write-layer.js';
+import { ALLOW_DRIFT_ENV, assertReferenceDeflate, deflateDrift } from '../layer/zlib-guard.js';
 import type { ResolvedSpec } from '../spec/types.js';
 import { nixDbEntries } from '../customisation/nix-db.js';
 import type { StoreSource } from '../store/types.js';
@@ -41,10 +43,22 @@ export interface LayersInput {
 export async function makeLayers({ spec, store, closure, plan, ctx, pool }: LayersInput): Promise<AssembledLayer[]> {
   const emit = ctx.onEvent ?? (() => {});
   const cache = ctx.cacheDir ? new LayerCache(ctx.cacheDir) : undefined;
+  // The deflate guard (zlib-guard.ts) runs before the first byte of a gzip layer is made rather
+  // than at the start: a build whose layers all come from the cache deflates nothing and skips
+  // its ~50 ms. The cache only ever holds reference bytes under a plain key, since a build
+  // allowed to drift checks at once and keys its layers on the drift.
+  const gzip = spec.compressor === 'gzip';
+  const allowDrift = gzip && ctx.env?.[ALLOW_DRIFT_ENV] === '1';
+  const zlibDrift = allowDrift ? deflateDrift() : undefined;
+  const guard = (): void => {
+    if (gzip) assertReferenceDeflate(ctx.env ?? {}, ctx.warn);
+  };
+  if (allowDrift) guard(); // its warning, at the start
   const writeOptions: LayerWriteOptions = {
     header: { mtime: spec.mtime, uid: spec.uid, gid: spec.gid, uname: spec.uname, gname: spec.gname },
     compressor: spec.compressor,
     signal: ctx.signal,
+    ...(zlibDrift !== undefined ? { zlibDrift } : {}),
   };
   const total = plan.layers.length + 1;
   const made = async (index: number, reason: string, paths: string[], narSize: number, maker: () => Promise<LayerMaker>): Promise<AssembledLayer> => {
@@ -58,7 +72,7 @@ export async function makeLayers({ spec, store, closure, plan, ctx, pool }: Laye
         : {}),
       ...(ctx.warn ? { repaired: ctx.warn } : {}),
     };
-    const { layer, origin, key, blob } = await cachedLayer(await maker(), cache, progress, ctx.layerHints);
+    const { layer, origin, key, blob } = await cachedLayer(guarded(await maker(), guard), cache, progress, ctx.layerHints);
     if (key !== undefined) ctx.layerHints?.note(key, blob, paths);
     emit({ phase: 'layer-done', index, total, reason, digest: layer.digest, size: layer.size, origin });
     return { layer, reason, storePaths: paths };
@@ -92,6 +106,33 @@ export async function makeLayers({ spec, store, closure, plan, ctx, pool }: Laye
   const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) throw failed.reason;
   return settled.map((r) => (r as PromiseFulfilledResult<AssembledLayer>).value);
+}
+
+/** The maker with `before` run ahead of anything that makes the layer's bytes (not its key). */
+function guarded(maker: LayerMaker, before: () => void): LayerMaker {
+  return {
+    key: () => maker.key(),
+    write: async (blobs, onProgress) => {
+      before();
+      return maker.write(blobs, onProgress);
+    },
+    measure: async (onProgress) => {
+      before();
+      return maker.measure(onProgress);
+    },
+    stream: (expected) => {
+      try {
+        before();
+      } catch (err) {
+        return Readable.from(failing(err));
+      }
+      return maker.stream(expected);
+    },
+  };
+}
+
+async function* failing(err: unknown): AsyncGenerator<Buffer> {
+  throw err;
 }
 
 /** A layer made by an output after the build is not stopped by the build's signal (a second Ctrl-C is). */

@@ -18,7 +18,10 @@ export const LAYER_FORMAT_VERSION = `imgbuild-layer-2/gzip-blocks-${DEFLATE_BLOC
 /** The writer options that shape a layer's bytes (never the abort signal). */
 function optionsPart(options: LayerWriteOptions): string {
   const h = options.header;
-  return JSON.stringify([LAYER_FORMAT_VERSION, options.compressor, h.mtime, h.uid, h.gid, h.uname, h.gname]);
+  const part = [LAYER_FORMAT_VERSION, options.compressor, h.mtime, h.uid, h.gid, h.uname, h.gname];
+  // Only a drifting build's keys carry its deflate's mark: every other key is what it always was.
+  if (options.zlibDrift !== undefined) part.push(`zlib-drift:${options.zlibDrift}`);
+  return JSON.stringify(part);
 }
 
 /**

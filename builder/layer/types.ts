@@ -67,6 +67,12 @@ export interface LayerWriteOptions {
    * with the whole tar at the end. Never changes a byte of the layer (nor its cache key).
    */
   onProgress?: (tarBytes: number) => void;
+  /**
+   * Set when a build is allowed to drift (IMGBUILD_ALLOW_ZLIB_DRIFT=1) and this Node's deflate is
+   * not the reference: the sha256 it gives for the golden input (zlib-guard.ts). Changes no byte
+   * the writer makes; the cache keys layers on it, so drifted bytes never stand in for reference ones.
+   */
+  zlibDrift?: string;
 }
 
 /** A layer written to the blob store. Printable; everything an output or a push needs. */
