@@ -82,6 +82,20 @@ for (const compressor of ['gzip', 'none'] as const) {
   });
 }
 
+test('a store layer job naming the store directory (fsDir) writes the bytes of one listing each fsPath', async () => {
+  const root = await tempDir();
+  const blobs = new BlobStore(root);
+  const expected = await writeLayer(storeLayerEntries([b, a], fsPathOf, SD), { header, compressor: 'gzip' }, blobs);
+  const pool = new BuildWorkerPool(1);
+  try {
+    const { fsPaths: _, ...byDir } = job([b, a], 'gzip', root);
+    const got = await pool.writeStoreLayer({ ...byDir, fsDir: storeDir });
+    assert.deepEqual(got, expected);
+  } finally {
+    await pool.close();
+  }
+});
+
 test('a pool of one worker runs three layers queued behind each other, each with its in-process digest', async () => {
   const root = await tempDir();
   const blobs = new BlobStore(root);

@@ -91,6 +91,10 @@ export async function buildImage(given: ResolvedSpec, ctx: BuildContext = {}, op
     ctx.warn?.(`note: this Node (${process.version}) has no zstd of its own: zstd layers are compressed with libzstd built to WebAssembly (the same bytes, several times slower; Node 22.15 or later is native)`);
   }
   const store = await specStore(given, ctx);
+  // A directory store's closure record is written once the layers are, and the workers gone (its
+  // moment of heap then adds to nothing else); a failed build writes it too (the closure held).
+  const records = store instanceof DirectoryStoreSource ? store : undefined;
+  records?.holdClosureRecords();
   const pool = workerPool(ctx);
   let spec: ResolvedSpec;
   let base: Image | undefined;
@@ -106,12 +110,15 @@ export async function buildImage(given: ResolvedSpec, ctx: BuildContext = {}, op
     ctx.onEvent?.({ phase: 'plan', layers: plan.layers.length + 1 });
   } catch (err) {
     await pool?.close();
+    records?.writeHeldClosureRecords();
     throw err;
   }
   // One store layer gains nothing from a thread and pays its start-up (unless workers were asked for).
   const layerPool = ctx.workers !== undefined || plan.layers.length > 1 ? pool : undefined;
   // Every layer settles before the workers end (none is busy then), so that a CLI exits by itself.
-  const ours = await makeLayers({ spec, store, closure, plan, ctx, pool: layerPool }).finally(() => pool?.close());
+  const ours = await makeLayers({ spec, store, closure, plan, ctx, pool: layerPool })
+    .finally(() => pool?.close())
+    .finally(() => records?.writeHeldClosureRecords());
   const baseLayers = (base?.layers ?? []).map((l): AssembledLayer => ({ layer: baseLayer(l), reason: 'base', storePaths: [] }));
   const image = assembleImage({
     source: `build of ${spec.file}`,

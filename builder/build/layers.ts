@@ -13,6 +13,7 @@ import { storeLayerEntries } from '../layer/tree-entries.js';
 import { rulesFor, withPerms, withPermsAsync, type PermRule } from '../layer/perms.js';
 import type { LayerBlob, LayerEntry, LayerWriteOptions } from '../layer/types.js';
 import { BinaryCacheStoreSource } from '../store/binary-cache/source.js';
+import { DirectoryStoreSource } from '../store/directory-source.js';
 import { measureLayer, writeLayer } from '../layer/write-layer.js';
 import { ALLOW_DRIFT_ENV, assertReferenceDeflate, deflateDrift } from '../layer/zlib-guard.js';
 import type { ResolvedSpec } from '../spec/types.js';
@@ -154,14 +155,20 @@ export function storeLayerMaker(paths: string[], store: StoreSource, options: La
   const entries = () => withPerms(storeLayerEntries(paths, fsPathOf, store.storeDir), perms);
   const inWorker = (blobRoot: string | undefined, onProgress: ((tarBytes: number) => void) | undefined) => {
     if (!pool?.hasFreeWorker) return undefined;
-    let fsPaths: string[];
+    // A directory store places every path as `<fsDir>/<base name>`: the directory crosses, not a
+    // string per path (each path is still placed here, so that one the source refuses is reported
+    // by the in-process writer, as before).
+    let where: { fsDir: string } | { fsPaths: string[] };
     try {
-      fsPaths = paths.map(fsPathOf);
+      if (store instanceof DirectoryStoreSource) {
+        for (const p of paths) fsPathOf(p);
+        where = { fsDir: store.fsDir };
+      } else where = { fsPaths: paths.map(fsPathOf) };
     } catch {
       return undefined; // a path the source cannot place: the in-process writer reports it
     }
     const { header, compressor } = options;
-    return pool.writeStoreLayer({ paths, fsPaths, storeDir: store.storeDir, header, compressor, ...(blobRoot ? { blobRoot } : {}), ...(perms.length > 0 ? { perms } : {}) }, options.signal, onProgress);
+    return pool.writeStoreLayer({ paths, ...where, storeDir: store.storeDir, header, compressor, ...(blobRoot ? { blobRoot } : {}), ...(perms.length > 0 ? { perms } : {}) }, options.signal, onProgress);
   };
   return {
     key: async () => storeLayerKey(await keyedStorePaths(store, paths), store.storeDir, options, perms),

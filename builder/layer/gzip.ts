@@ -86,10 +86,18 @@ const MAX_BLOCKS_PER_STREAM = 2 * cores + 2;
 const OUTPUT_CHUNK = DEFLATE_BLOCK_SIZE + 64 * 1024;
 
 function deflateBlock(block: Buffer, options: ZlibOptions): Promise<Buffer> {
+  // A short last block (a small layer) gets an output buffer to its size, not a whole block's:
+  // a build of a hundred small layers allocated 320 KiB for each.
+  const chunkSize = Math.min(OUTPUT_CHUNK, Math.max(MIN_OUTPUT_CHUNK, block.length + (block.length >>> 3) + 1024));
   return deflateSlots(
-    () => new Promise<Buffer>((resolve, reject) => deflateRaw(block, { ...options, chunkSize: OUTPUT_CHUNK }, (err, out) => (err ? reject(err) : resolve(out)))),
+    () => new Promise<Buffer>((resolve, reject) => deflateRaw(block, { ...options, chunkSize }, (err, out) => (err ? reject(err) : resolve(out)))),
   );
 }
+
+/** zlib's own default output chunk: the smallest asked for. */
+const MIN_OUTPUT_CHUNK = 16 * 1024;
+/** What a stream's block buffer starts at; it doubles up to DEFLATE_BLOCK_SIZE as the tar comes. */
+const FIRST_BLOCK_BUFFER = 16 * 1024;
 
 /**
  * The layer writer's raw deflate: block mode (see above) as a stream. Output order is input
@@ -132,7 +140,8 @@ class BlockDeflate extends Transform {
  * do not depend on `maxBlocks` or on how the input is cut into writes.
  */
 export class BlockDeflater {
-  private block = Buffer.allocUnsafe(DEFLATE_BLOCK_SIZE);
+  /** The block being filled: grown as it fills (a small layer never needs a whole block's buffer). */
+  private block = Buffer.allocUnsafe(FIRST_BLOCK_BUFFER);
   private filled = 0;
   private previous: Buffer | undefined;
   private readonly pending: Promise<Buffer>[] = [];
@@ -147,6 +156,7 @@ export class BlockDeflater {
     let off = 0;
     while (off < chunk.length) {
       const n = Math.min(chunk.length - off, DEFLATE_BLOCK_SIZE - this.filled);
+      if (this.filled + n > this.block.length) this.grow(this.filled + n);
       this.block.set(chunk.subarray(off, off + n), this.filled);
       this.filled += n;
       off += n;
@@ -157,6 +167,15 @@ export class BlockDeflater {
         await this.drain(this.maxBlocks - 1);
       }
     }
+  }
+
+  /** A bigger block buffer (at most DEFLATE_BLOCK_SIZE, so a full block is the whole buffer), the bytes so far copied. */
+  private grow(needed: number): void {
+    let size = this.block.length;
+    while (size < needed) size *= 2;
+    const bigger = Buffer.allocUnsafe(Math.min(DEFLATE_BLOCK_SIZE, size));
+    this.block.copy(bigger, 0, 0, this.filled);
+    this.block = bigger;
   }
 
   /** The rest (possibly empty) is the last block, finished with BFINAL; resolves once all is output. */

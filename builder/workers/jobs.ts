@@ -7,8 +7,14 @@ import type { NarJob } from '../store/binary-cache/source.js';
 export interface StoreLayerJob {
   /** The layer's logical store paths. */
   paths: string[];
-  /** Where each of `paths` is on this machine, same order (StoreSource objects cannot cross threads). */
-  fsPaths: string[];
+  /** Where each of `paths` is on this machine, same order (StoreSource objects cannot cross threads); or `fsDir`. */
+  fsPaths?: string[];
+  /**
+   * The directory holding every path as `<fsDir>/<base name>` (a directory store), given instead
+   * of `fsPaths`: one string, not one per path, to copy into the worker and keep while it writes
+   * (a layer of 50,000 tiny paths held ~7 MiB of them on each thread).
+   */
+  fsDir?: string;
   storeDir: string;
   header: TarHeaderDefaults;
   compressor: Compressor;

@@ -26,9 +26,7 @@ type Handlers = { [K in JobKind]: (job: Jobs[K]['job'], signal: AbortSignal, pro
 
 const handlers: Handlers = {
   'write-store-layer': (job, signal, progress) => {
-    const where = new Map<string, string>();
-    job.paths.forEach((p, i) => where.set(p, job.fsPaths[i]!));
-    const entries = withPerms(storeLayerEntries(job.paths, (p) => where.get(p)!, job.storeDir), job.perms ?? []);
+    const entries = withPerms(storeLayerEntries(job.paths, storeLayerFsPaths(job), job.storeDir), job.perms ?? []);
     // The writer throttles its reports (10 a second), so a message per report is cheap.
     const options = { header: job.header, compressor: job.compressor, signal, ...(progress ? { onProgress: progress } : {}) };
     return job.blobRoot === undefined ? measureLayer(entries, options) : writeLayer(entries, options, new BlobStore(job.blobRoot));
@@ -41,6 +39,18 @@ const handlers: Handlers = {
   },
   'scan-store-path': (job) => runStorePathScanJob(job),
 };
+
+/** Where a store layer job's paths are: each one's fsPath given, or `<fsDir>/<base name>` (jobs.ts). */
+function storeLayerFsPaths(job: Jobs['write-store-layer']['job']): (storePath: string) => string {
+  if (job.fsDir !== undefined) {
+    const dir = job.fsDir === '/' ? '/' : `${job.fsDir}/`;
+    const skip = job.storeDir === '/' ? 1 : job.storeDir.length + 1;
+    return (p) => dir + p.slice(skip);
+  }
+  const where = new Map<string, string>();
+  job.paths.forEach((p, i) => where.set(p, job.fsPaths![i]!));
+  return (p) => where.get(p)!;
+}
 
 /** The signal of a job that cannot be stopped early (its handler does not read it). */
 const NEVER = new AbortController();
