@@ -3,8 +3,7 @@
 // the same check as its scan record; anything else is found path by path, as without it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DirectoryStoreSource } from '../builder/store/directory-source.js';
@@ -16,6 +15,7 @@ import { writeTree, type TreeSpec } from './helpers/nix.js';
 import { AMD64, ARM64, elfFile } from './helpers/elf.js';
 import { closureArchitectures } from '../builder/store/closure-architectures.js';
 import { warnAbsentMentions } from '../builder/build/build-image.js';
+import { inPlaceChanges } from './helpers/store-changes.js';
 import { tempDir } from './helpers/tmp.js';
 
 const SD = '/nix/store';
@@ -113,30 +113,7 @@ test('a warm build answered by the closure record writes nothing to the cache', 
   assert.deepEqual(listing(), before);
 });
 
-/** Each change a copied store could undergo, made to the app's files (`p`: a path below it). */
-const CHANGES: Array<[what: string, change: (p: (rel: string) => string) => void]> = [
-  [
-    'a file deep inside edited in place (same size, mtime put back)',
-    (p) => {
-      const { atime, mtime } = statSync(p('share/deep/nested/conf'));
-      writeFileSync(p('share/deep/nested/conf'), 'PLAIN TEXT OF SOME LENGTH');
-      utimesSync(p('share/deep/nested/conf'), atime, mtime);
-    },
-  ],
-  ['an executable bit', (p) => chmodSync(p('share/deep/other'), 0o755)],
-  ['a symlink replaced by one pointing elsewhere', (p) => execFileSync('ln', ['-sfn', `${SD}/${DOC}/share/doc`, p('share/link')])],
-  ['a new empty directory deep inside', (p) => mkdirSync(p('share/deep/nested/new'))],
-  ['a file renamed', (p) => renameSync(p('share/deep/other'), p('share/deep/other2'))],
-  ['a file removed', (p) => rmSync(p('share/deep/other'))],
-  [
-    'a directory replaced by a symlink to a copy of it',
-    (p) => {
-      execFileSync('cp', ['-a', p('share/deep'), p('share/deep-copy')]);
-      rmSync(p('share/deep'), { recursive: true });
-      symlinkSync('deep-copy', p('share/deep'));
-    },
-  ],
-];
+const CHANGES = inPlaceChanges(`${SD}/${DOC}`);
 
 for (const [what, change] of CHANGES) {
   test(`a closure record notices ${what}, and the next build is answered by the new one`, async () => {

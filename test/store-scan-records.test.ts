@@ -2,8 +2,7 @@
 // what it writes, how packs merge, and the batches a closure gives to other threads.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { readdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DirectoryStoreSource } from '../builder/store/directory-source.js';
@@ -15,6 +14,7 @@ import { canonicalJson } from '../oci/canonical-json.js';
 import { sha256Digest } from '../oci/digest.js';
 import type { ClosureGraph } from '../layering/types.js';
 import { writeTree, type TreeSpec } from './helpers/nix.js';
+import { inPlaceChanges } from './helpers/store-changes.js';
 import { tempDir } from './helpers/tmp.js';
 
 const SD = '/nix/store';
@@ -48,30 +48,7 @@ const APP_TREE: TreeSpec = {
   'share/deep/other': 'other',
 };
 
-/** Each change a copied store could undergo, made to the app's files (`p`: a path below it). */
-const CHANGES: Array<[what: string, change: (p: (rel: string) => string) => void]> = [
-  [
-    'a file deep inside edited in place (same size, mtime put back)',
-    (p) => {
-      const { atime, mtime } = statSync(p('share/deep/nested/conf'));
-      writeFileSync(p('share/deep/nested/conf'), 'PLAIN TEXT OF SOME LENGTH');
-      utimesSync(p('share/deep/nested/conf'), atime, mtime);
-    },
-  ],
-  ['an executable bit', (p) => chmodSync(p('share/deep/other'), 0o755)],
-  ['a symlink replaced by one pointing elsewhere', (p) => execFileSync('ln', ['-sfn', `${SD}/${DOC}/share/doc`, p('share/link')])],
-  ['a new empty directory deep inside', (p) => mkdirSync(p('share/deep/nested/new'))],
-  ['a file renamed', (p) => renameSync(p('share/deep/other'), p('share/deep/other2'))],
-  ['a file removed', (p) => rmSync(p('share/deep/other'))],
-  [
-    'a directory replaced by a symlink to a copy of it',
-    (p) => {
-      execFileSync('cp', ['-a', p('share/deep'), p('share/deep-copy')]);
-      rmSync(p('share/deep'), { recursive: true });
-      symlinkSync('deep-copy', p('share/deep'));
-    },
-  ],
-];
+const CHANGES = inPlaceChanges(`${SD}/${DOC}`);
 
 for (const [what, change] of CHANGES) {
   test(`a recorded small path is checked by an lstat per entry, and notices ${what}`, async () => {
