@@ -164,10 +164,10 @@ const BYTES_PER_TURN = 1024 * 1024;
  * would not match the size announced in its header. `heads`, if given, also sees each file's
  * first bytes, in NAR order (the chunks given to `sink` are the same with or without it).
  */
-export async function dumpNar(fsPath: string | Buffer, node: NarNode, sink: NarSink, heads?: FileHeadSink, contents?: SmallFileContents): Promise<void> {
+export async function dumpNar(fsPath: string | Buffer, node: NarNode, sink: NarSink, heads?: FileHeadSink): Promise<void> {
   const buf = spareChunks.pop() ?? Buffer.allocUnsafe(NAR_CHUNK);
   try {
-    const out = new NarChunks(sink, buf, heads, contents);
+    const out = new NarChunks(sink, buf, heads);
     out.put(T.magic);
     await dumpTree(typeof fsPath === 'string' ? Buffer.from(fsPath) : fsPath, node, out);
     out.flush();
@@ -200,15 +200,7 @@ const RUN = {
  * split by a chunk's end); larger ones by `fileAsync`, which gives the loop a turn every
  * BYTES_PER_TURN as before.
  */
-export const SYNC_FILE = 64 * 1024;
-
-/**
- * The bytes of the dump's small files (≤ SYNC_FILE), asked for in NAR order, when another thread
- * read them ahead (read-ahead.ts); undefined: the dump reads that file itself.
- */
-export interface SmallFileContents {
-  next(size: number): Uint8Array | undefined | Promise<Uint8Array | undefined>;
-}
+const SYNC_FILE = 64 * 1024;
 
 /**
  * The NAR of `node` after the magic, in pre-order with an explicit stack rather than an async
@@ -264,17 +256,7 @@ function dumpLeaf(path: Buffer, node: NarNode, out: NarChunks): Promise<void> | 
   out.put(node.executable ? RUN.executable : RUN.regular);
   out.u64(node.size);
   if (node.size <= SYNC_FILE) {
-    const ahead = out.contents?.next(node.size);
-    if (ahead instanceof Promise) {
-      const kept = Buffer.from(path);
-      return ahead.then((bytes) => {
-        if (bytes) out.fileBytes(kept, bytes);
-        else out.fileSync(kept, node.size);
-        out.pad(node.size);
-      });
-    }
-    if (ahead) out.fileBytes(path, ahead);
-    else out.fileSync(path, node.size);
+    out.fileSync(path, node.size);
     out.pad(node.size);
     return undefined;
   }
@@ -324,16 +306,8 @@ class NarChunks {
     private readonly sink: NarSink,
     private readonly buf: Buffer,
     private readonly heads?: FileHeadSink,
-    readonly contents?: SmallFileContents,
   ) {
     if (heads) this.head = Buffer.allocUnsafe(heads.bytes);
-  }
-
-  /** A small file's bytes read by another thread (SmallFileContents), as `fileSync` would put them. */
-  fileBytes(path: Buffer, bytes: Uint8Array): void {
-    const heads = this.heads;
-    if (heads && bytes.length >= heads.minSize) heads.take(path, Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(heads.bytes, bytes.length)));
-    this.put(bytes);
   }
 
   put(bytes: Uint8Array): void {

@@ -3,7 +3,6 @@ import { contentId } from './content-id.js';
 import { ELF_HEAD_BYTES, ELF_MIN_SIZE } from './elf.js';
 import { dumpNar, narSize, readNarTree } from './nar.js';
 import { ArchitectureCollector, relativeBelow, type PathArchitectures } from './path-architectures.js';
-import { readAheadFor } from './read-ahead.js';
 import { RefScanner } from './ref-scanner.js';
 import { targetsDigest, type PathCheck, type ScanCache, type ScanRecord } from './scan-cache.js';
 import { sharedValueOf, type Shareable } from './shared-value.js';
@@ -124,22 +123,15 @@ export async function scanStorePath(
   // ELF headers are looked at as the dump reads each file, so a scan costs no extra read for them.
   const elf = new ArchitectureCollector();
   const heads = { bytes: ELF_HEAD_BYTES, minSize: ELF_MIN_SIZE, take: (path: Buffer, head: Buffer) => elf.add(head, () => relativeBelow(root, path)) };
-  // In a worker, a path of many small files has some of them read by the main thread meanwhile.
-  const ahead = readAheadFor(fsPath, tree);
-  try {
-    await dumpNar(
-      root,
-      tree,
-      (chunk) => {
-        scanner.push(chunk);
-        nar.update(chunk);
-      },
-      heads,
-      ahead,
-    );
-  } finally {
-    ahead?.close();
-  }
+  await dumpNar(
+    root,
+    tree,
+    (chunk) => {
+      scanner.push(chunk);
+      nar.update(chunk);
+    },
+    heads,
+  );
   const found = [...scanner.found].sort();
   const mentioned = scanner.mentioned ? [...scanner.mentioned].sort() : null;
   const size = narSize(tree);

@@ -2,7 +2,6 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { LayerBlob } from '../layer/types.js';
 import { SHARED_KEY, SharedValue } from '../store/shared-value.js';
-import { answerReadAhead, type ReadAheadRequest } from '../store/read-ahead.js';
 import type { JobKind, Jobs, StoreLayerJob } from './jobs.js';
 import { abortError, reviveError, type WireError } from './wire-error.js';
 import { builderFile } from '../install-paths.js';
@@ -166,10 +165,6 @@ export class BuildWorkerPool {
     });
     // A crash is reported to the job it interrupts (run's listener); this keeps it from being unhandled.
     worker.on('error', () => undefined);
-    // A worker scanning a path of many small files asks this thread to read some ahead (read-ahead.ts).
-    worker.on('message', (m: FromWorker | ReadAheadRequest) => {
-      if (m.type === 'read-ahead') answerReadAhead(m, (reply, transfer) => worker.postMessage(reply, transfer));
-    });
     return worker;
   }
 

@@ -10,7 +10,6 @@ import { verifiedNar } from '../store/binary-cache/source.js';
 import { withPerms, withPermsAsync } from '../layer/perms.js';
 import { measureLayer, writeLayer } from '../layer/write-layer.js';
 import { runStorePathScanJob } from '../store/path-scan.js';
-import { enableReadAhead, receiveReadAhead, type ReadAheadReply } from '../store/read-ahead.js';
 import type { JobKind, Jobs } from './jobs.js';
 import { SHARED_KEY } from '../store/shared-value.js';
 import type { FromWorker, ToWorker } from './pool.js';
@@ -61,12 +60,8 @@ const running = new Map<number, AbortController>();
 /** SharedValues' values by key (pool.ts sends each once, before the first job naming it). */
 const shared = new Map<string, unknown>();
 
-// A scan of a path of many small files has the main thread read some of them ahead (read-ahead.ts).
-enableReadAhead((request) => port.postMessage(request));
-
-port.on('message', (m: ToWorker | ReadAheadReply) => {
-  if (m.type === 'read-ahead-done') receiveReadAhead(m);
-  else if (m.type === 'abort') running.get(m.id)?.abort();
+port.on('message', (m: ToWorker) => {
+  if (m.type === 'abort') running.get(m.id)?.abort();
   else if (m.type === 'share') shared.set(m.key, m.value);
   else void run(m.id, m.kind, withShared(m.job), m.progress === true);
 });
