@@ -269,10 +269,13 @@ await pullImage(client, parseReference(${JSON.stringify(`${proxy.host}/kill/base
     proxy.arm({ match: bigBlob, direction: 'response', bytes: 1024 * 1024, victim: () => undefined, stall: true });
     const pull = spawn(process.execPath, [script], { stdio: 'ignore' });
     const pulled = new Promise<void>((resolve) => pull.once('exit', () => resolve()));
+    // The big layer's temp file, not any: a small blob's can be seen part-written and then be
+    // renamed into place before the kill, leaving nothing to find.
+    const big = await biggestLayerHex(join(work, 'reference.oci'));
     const partial = async () => {
       const dir = join(cache, 'blobs', 'sha256');
       for (const n of await readdir(dir).catch(() => [] as string[])) {
-        if (/^[0-9a-f]{64}\.tmp-\d+-/.test(n) && ((await stat(join(dir, n)).catch(() => undefined))?.size ?? 0) > 0) return true;
+        if (n.startsWith(`${big}.tmp-`) && ((await stat(join(dir, n)).catch(() => undefined))?.size ?? 0) > 0) return true;
       }
       return false;
     };
@@ -294,3 +297,12 @@ await pullImage(client, parseReference(${JSON.stringify(`${proxy.host}/kill/base
     await proxy.close();
   }
 });
+
+/** The hex digest of the biggest layer of the single image in the OCI layout at `dir`. */
+async function biggestLayerHex(dir: string): Promise<string> {
+  const blob = async (digest: string) => JSON.parse(await readFile(join(dir, 'blobs', ...digest.split(':')), 'utf8'));
+  const index = JSON.parse(await readFile(join(dir, 'index.json'), 'utf8'));
+  const manifest = await blob(index.manifests[0].digest);
+  const layers = manifest.layers as Array<{ digest: string; size: number }>;
+  return layers.reduce((a, b) => (b.size > a.size ? b : a)).digest.split(':')[1]!;
+}
