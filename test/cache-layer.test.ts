@@ -20,6 +20,7 @@ import { narHashOf } from '../builder/store/nar.js';
 import type { StoreSource } from '../builder/store/types.js';
 import { opensUnder } from './helpers/opens.js';
 import { tempDir } from './helpers/tmp.js';
+import { writeKeepingTimes } from './helpers/store-changes.js';
 
 const SD = '/nix/store';
 const APP = `${'a'.repeat(32)}-app-1.0`;
@@ -106,10 +107,7 @@ test('a rebuild with nothing changed takes every layer from the cache, opens no 
 test('editing a file in place (same size, mtime put back) misses for that path only, and the new layer has the new bytes', async () => {
   const f = await fixture();
   const cold = await build(f);
-  const file = join(f.storeDir, LIB, 'lib/run');
-  const before = await stat(file);
-  await writeFile(file, 'LIBRARY CODE\n'.repeat(2000));
-  await utimes(file, before.atime, before.mtime);
+  writeKeepingTimes(join(f.storeDir, LIB, 'lib/run'), 'LIBRARY CODE\n'.repeat(2000));
 
   const warm = await build(f);
   assert.deepEqual(
@@ -270,8 +268,6 @@ test('an entry-list key changes with in-memory bytes and with a disk file rewrit
   const k = await entriesKey(entries('a'), opts);
   assert.equal(await entriesKey(entries('a'), opts), k);
   assert.notEqual(await entriesKey(entries('b'), opts), k);
-  const st = await stat(file);
-  await writeFile(file, 'HELLO');
-  await utimes(file, st.atime, st.mtime);
+  writeKeepingTimes(file, 'HELLO');
   assert.notEqual(await entriesKey(entries('a'), opts), k);
 });

@@ -3,7 +3,7 @@
 // the same check as its scan record; anything else is found path by path, as without it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DirectoryStoreSource } from '../builder/store/directory-source.js';
@@ -15,7 +15,7 @@ import { writeTree, type TreeSpec } from './helpers/nix.js';
 import { AMD64, ARM64, elfFile } from './helpers/elf.js';
 import { closureArchitectures } from '../builder/store/closure-architectures.js';
 import { warnAbsentMentions } from '../builder/build/build-image.js';
-import { inPlaceChanges } from './helpers/store-changes.js';
+import { inPlaceChanges, writeKeepingTimes } from './helpers/store-changes.js';
 import { tempDir } from './helpers/tmp.js';
 
 const SD = '/nix/store';
@@ -142,10 +142,7 @@ test('a path of more entries than a stat list holds is checked by a walk of its 
   rmSync(s.scan, { recursive: true });
   assert.deepEqual((await build(s)).stats, { scanned: 0, cached: 1 });
   await sleep(30);
-  const file = join(s.dir, APP, 'share/f7');
-  const { atime, mtime } = statSync(file);
-  writeFileSync(file, 'FILE 7');
-  utimesSync(file, atime, mtime);
+  writeKeepingTimes(join(s.dir, APP, 'share/f7'), 'FILE 7');
   assert.deepEqual((await build(s)).stats, { scanned: 1, cached: 0 });
 });
 

@@ -1,12 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, utimesSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, utimesSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DirectoryStoreSource } from '../builder/store/directory-source.js';
 import { readScanRecords } from '../builder/store/scan-cache.js';
 import { StoreError } from '../builder/errors.js';
 import { writeTree, type TreeSpec } from './helpers/nix.js';
+import { writeKeepingTimes } from './helpers/store-changes.js';
 
 const SD = '/nix/store';
 
@@ -203,10 +204,7 @@ test('a file edited in place (same size, mtime put back) is scanned again, and t
   const first = new DirectoryStoreSource(s.dir, SD, { cacheDir: s.cache });
   await first.closure([`${SD}/${A}`]);
   const before = await first.pathContentId(`${SD}/${A}`);
-  const file = join(s.dir, A, 'lib/ref');
-  const { atime, mtime } = statSync(file);
-  writeFileSync(file, `-> ${C}`);
-  utimesSync(file, atime, mtime);
+  writeKeepingTimes(join(s.dir, A, 'lib/ref'), `-> ${C}`);
   const again = new DirectoryStoreSource(s.dir, SD, { cacheDir: s.cache });
   const g = await again.closure([`${SD}/${A}`]);
   assert.deepEqual(g.paths.map((p) => p.path), [`${SD}/${A}`, `${SD}/${C}`]);

@@ -2,7 +2,7 @@
 // what it writes, how packs merge, and the batches a closure gives to other threads.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DirectoryStoreSource } from '../builder/store/directory-source.js';
@@ -14,7 +14,7 @@ import { canonicalJson } from '../oci/canonical-json.js';
 import { sha256Digest } from '../oci/digest.js';
 import type { ClosureGraph } from '../layering/types.js';
 import { writeTree, type TreeSpec } from './helpers/nix.js';
-import { inPlaceChanges } from './helpers/store-changes.js';
+import { inPlaceChanges, writeKeepingTimes } from './helpers/store-changes.js';
 import { tempDir } from './helpers/tmp.js';
 
 const SD = '/nix/store';
@@ -77,10 +77,7 @@ test('a path of more entries than a stat list holds is checked by a walk of its 
   assert.equal(readScanRecords(s.cache).find((r) => r.fsPath.endsWith(APP))!.names, null);
   assert.deepEqual((await build(s)).stats, { scanned: 0, cached: 1 });
   await sleep(30);
-  const file = join(s.dir, APP, 'share/f7');
-  const { atime, mtime } = statSync(file);
-  writeFileSync(file, 'FILE 7');
-  utimesSync(file, atime, mtime);
+  writeKeepingTimes(join(s.dir, APP, 'share/f7'), 'FILE 7');
   const after = await build(s);
   assert.deepEqual(after.stats, { scanned: 1, cached: 0 });
   assert.notEqual(after.contentId, cold.contentId);

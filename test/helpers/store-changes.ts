@@ -1,6 +1,16 @@
 import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, renameSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 
+/**
+ * Rewrites `file` with `content` and puts its atime and mtime back: an edit only the ctime (or
+ * the bytes) can tell, what a check of sizes and mtimes alone would miss.
+ */
+export function writeKeepingTimes(file: string, content: string): void {
+  const { atime, mtime } = statSync(file);
+  writeFileSync(file, content);
+  utimesSync(file, atime, mtime);
+}
+
 /** A change made to a store path's files in place; `p` gives the path of an entry below it. */
 export type InPlaceChange = [what: string, change: (p: (rel: string) => string) => void];
 
@@ -14,11 +24,7 @@ export function inPlaceChanges(elsewhere: string): InPlaceChange[] {
   return [
     [
       'a file deep inside edited in place (same size, mtime put back)',
-      (p) => {
-        const { atime, mtime } = statSync(p('share/deep/nested/conf'));
-        writeFileSync(p('share/deep/nested/conf'), 'PLAIN TEXT OF SOME LENGTH');
-        utimesSync(p('share/deep/nested/conf'), atime, mtime);
-      },
+      (p) => writeKeepingTimes(p('share/deep/nested/conf'), 'PLAIN TEXT OF SOME LENGTH'),
     ],
     ['an executable bit', (p) => chmodSync(p('share/deep/other'), 0o755)],
     ['a symlink replaced by one pointing elsewhere', (p) => execFileSync('ln', ['-sfn', `${elsewhere}/share/doc`, p('share/link')])],
