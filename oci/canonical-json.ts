@@ -19,3 +19,15 @@ function sortKeys(value: unknown): unknown {
   }
   return value;
 }
+
+/** Printable ASCII but `"` and `\\`: what JSON.stringify writes between the quotes as it is. */
+const JSON_PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+
+/**
+ * `JSON.stringify(s)` for a string, without the call for the usual one (a store path, a digest,
+ * a name): the hand-written documents of the hot paths (layer keys, closure digests, scan
+ * records) write many thousands of them.
+ */
+export function jsonString(s: string): string {
+  return JSON_PLAIN.test(s) ? `"${s}"` : JSON.stringify(s);
+}

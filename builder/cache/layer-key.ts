@@ -1,5 +1,6 @@
 import { createHash, type Hash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
+import { jsonString } from '../../oci/canonical-json.js';
 import type { LayerEntry, LayerWriteOptions } from '../layer/types.js';
 import type { PermRule } from '../layer/perms.js';
 import { DEFLATE_BLOCK_SIZE } from '../layer/gzip.js';
@@ -62,7 +63,6 @@ export async function keyedStorePaths(source: StoreSource, given: readonly strin
   }
   return Promise.all(
     paths.map(async (path): Promise<KeyedPath> => {
-      if (immutable) return { path };
       const content = await source.pathContentId?.(path);
       if (content) return { path, fingerprint: content };
       const fsPath = source.fsPath(path);
@@ -104,13 +104,6 @@ export function storeLayerKey(paths: readonly KeyedPath[], storeDir: string, opt
     }
   }
   return h.update(lines).digest('hex');
-}
-
-/** Printable ASCII but `"` and `\\`: JSON.stringify writes it as it is. */
-const JSON_PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
-
-function jsonString(s: string): string {
-  return JSON_PLAIN.test(s) ? `"${s}"` : JSON.stringify(s);
 }
 
 /**

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { jsonString } from '../../oci/canonical-json.js';
 import type { Digest } from '../../oci/digest.js';
 import type { ClosureGraph } from '../../layering/types.js';
 
@@ -62,13 +63,6 @@ export function closureDigest(closure: ClosureGraph): Digest {
   }
   h.update(`${text}],"storeDir":${JSON.stringify(closure.storeDir)}}`);
   return `sha256:${h.digest('hex')}`;
-}
-
-/** Printable ASCII but `"` and `\\`: JSON.stringify writes it as it is (every valid store path). */
-const JSON_PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
-
-function jsonString(s: string): string {
-  return JSON_PLAIN.test(s) ? `"${s}"` : JSON.stringify(s);
 }
 
 function compareStrings(a: string, b: string): number {

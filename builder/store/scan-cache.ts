@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { threadId } from 'node:worker_threads';
+import { jsonString } from '../../oci/canonical-json.js';
 import type { PathArchitectures } from './path-architectures.js';
 import { statListFingerprint } from './stat-list.js';
 import { fingerprintTree } from './tree-fingerprint.js';
@@ -383,12 +384,9 @@ function fingerprintMatches(rec: ScanRecord, fsPath: string): boolean {
   }
 }
 
-/** Printable ASCII but `"` and `\\`: written in JSON as it is. */
-const JSON_PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
-
 /** How a name appears between the quotes of a record line. */
 function jsonKey(name: string): string {
-  return JSON_PLAIN.test(name) ? name : JSON.stringify(name).slice(1, -1);
+  return jsonString(name).slice(1, -1);
 }
 
 function unJsonKey(key: string): string {
