@@ -141,10 +141,17 @@ class BlockDeflate extends Transform {
  */
 export class BlockDeflater {
   /** The block being filled: grown as it fills (a small layer never needs a whole block's buffer). */
-  private block = Buffer.allocUnsafe(FIRST_BLOCK_BUFFER);
+  private block: Buffer = Buffer.allocUnsafe(FIRST_BLOCK_BUFFER);
   private filled = 0;
   private previous: Buffer | undefined;
-  private readonly pending: Promise<Buffer>[] = [];
+  private readonly pending: { block: Buffer; out: Promise<Buffer> }[] = [];
+  /**
+   * Full block buffers whose deflate is done, for the next blocks: a fresh 256 KiB buffer per
+   * block was ~0.25 MB of external memory a block, and the main thread's mark-compacts it set off.
+   */
+  private readonly spare: Buffer[] = [];
+  /** The last block output: its buffer is the dictionary of the block after it until that one's deflate is done. */
+  private output: Buffer | undefined;
   private abandoned = false;
 
   constructor(
@@ -162,7 +169,7 @@ export class BlockDeflater {
       off += n;
       if (this.filled === DEFLATE_BLOCK_SIZE) {
         this.dispatch(this.block, false);
-        this.block = Buffer.allocUnsafe(DEFLATE_BLOCK_SIZE);
+        this.block = this.spare.pop() ?? Buffer.allocUnsafe(DEFLATE_BLOCK_SIZE);
         this.filled = 0;
         await this.drain(this.maxBlocks - 1);
       }
@@ -187,22 +194,27 @@ export class BlockDeflater {
   /** Stops output: blocks still deflating finish on the pool; their results (or errors) are dropped. */
   abandon(): void {
     this.abandoned = true;
-    for (const p of this.pending.splice(0)) p.catch(() => undefined);
+    for (const p of this.pending.splice(0)) p.out.catch(() => undefined);
   }
 
   private dispatch(block: Buffer, last: boolean): void {
-    const p = deflateBlock(block, blockDeflateOptions(this.previous, last));
+    const out = deflateBlock(block, blockDeflateOptions(this.previous, last));
     // Rejections are read by drain (in order) or dropped by abandon; never unhandled.
-    p.catch(() => undefined);
-    this.pending.push(p);
+    out.catch(() => undefined);
+    this.pending.push({ block, out });
     this.previous = block;
   }
 
   /** Outputs finished blocks, in order, until at most `keep` are pending. */
   private async drain(keep: number): Promise<void> {
     while (this.pending.length > keep) {
-      const out = await this.pending[0]!;
-      this.pending.shift();
+      const out = await this.pending[0]!.out;
+      const { block } = this.pending.shift()!;
+      // The block before this one has been read by its deflate, and by this one's as its
+      // dictionary (zlib copies a dictionary when a stream is made, which is when the block's
+      // turn on the pool comes, not when it is dispatched): its buffer is free.
+      if (this.output?.length === DEFLATE_BLOCK_SIZE) this.spare.push(this.output);
+      this.output = block;
       if (this.abandoned) return;
       this.onOutput(out);
     }
