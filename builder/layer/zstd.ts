@@ -213,6 +213,30 @@ export async function pickZstdEncoder(candidates: readonly (() => Promise<ZstdEn
 }
 
 /**
+ * Whole-frame input buffers kept between the layers of this thread: each layer took a fresh
+ * 4 MiB buffer for its first piece, even a layer of a few KiB (~0.4 GB of external memory for the
+ * 99 layers of the bench, and the mark-compacts it set off on the main thread). At most one
+ * layer's worth is kept, and only while layers follow each other (dropped after a second idle).
+ */
+const sparePieces: Buffer[] = [];
+let dropPieces: NodeJS.Timeout | undefined;
+
+function takePiece(size: number): Buffer {
+  return (size === ZSTD_FRAME_SIZE ? sparePieces.pop() : undefined) ?? Buffer.allocUnsafe(size);
+}
+
+function givePieces(pieces: Buffer[]): void {
+  for (const p of pieces) if (p.length === ZSTD_FRAME_SIZE && sparePieces.length < MAX_FRAMES_PER_STREAM) sparePieces.push(p);
+  if (sparePieces.length === 0) return;
+  if (dropPieces) dropPieces.refresh();
+  else
+    dropPieces = setTimeout(() => {
+      dropPieces = undefined;
+      sparePieces.length = 0;
+    }, IDLE_CONTEXT_MS).unref();
+}
+
+/**
  * Frame-mode zstd (see above) without a stream: `write` copies the bytes it is given (the caller
  * may reuse its buffer once the promise resolves), and each frame's bytes go to `onOutput` in input
  * order (a frame maybe in several buffers). At most `maxFrames` frames (of 4 MiB in, about a third of that out) are held at once;
@@ -234,7 +258,7 @@ export class FrameZstd {
     private readonly maxFrames: number = MAX_FRAMES_PER_STREAM,
     private readonly frameSize: number = ZSTD_FRAME_SIZE,
   ) {
-    this.piece = Buffer.allocUnsafe(frameSize);
+    this.piece = takePiece(frameSize);
     // A failed choice is read by the first drain; never unhandled.
     encoder.catch(() => undefined);
   }
@@ -248,7 +272,7 @@ export class FrameZstd {
       off += n;
       if (this.filled === this.frameSize) {
         this.dispatch(this.piece);
-        this.piece = this.spare.pop() ?? Buffer.allocUnsafe(this.frameSize);
+        this.piece = this.spare.pop() ?? takePiece(this.frameSize);
         this.filled = 0;
         await this.drain(Math.max(0, Math.max(1, this.maxFrames) - 1));
       }
@@ -259,6 +283,8 @@ export class FrameZstd {
   async end(): Promise<void> {
     if (this.filled > 0 || this.frames === 0) this.dispatch(this.piece.subarray(0, this.filled));
     await this.drain(0);
+    // Every frame is done: the buffers are free for the next layer (end is called once, last).
+    if (!this.abandoned) givePieces([this.piece, ...this.spare.splice(0)]);
   }
 
   /** Stops output: frames still compressing finish; their results (or errors) are dropped. */
