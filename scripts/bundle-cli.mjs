@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// Bundles the CLI after tsc: dist/builder/cli.js and what it imports become
-// dist/builder/imgbuild.js (the package's `bin`) and chunks dist/builder/imgbuild-<hash>.js, one
-// set per command (each command's module is imported lazily, so a push never parses the build).
+// Bundles the CLI after tsc: dist/builder/bin.js (answers --version, turns on Node's compile
+// cache, then imports cli.js) and what it imports become dist/builder/imgbuild.js (the package's
+// `bin`) and chunks dist/builder/imgbuild-<hash>.js, one set per command (each command's module
+// is imported lazily, so a push never parses the build).
 //
 // Why: Node loads an ES module file by file: resolve, read, compile, link. A no-op push loaded
 // ~190 files (zod alone ~100) and spent about a quarter of its CPU doing so; the bundle loads a
@@ -12,7 +13,7 @@
 // parts of it by path, undici-lean.ts: one copy, not two), jiti (the TS spec loader, only for
 // .ts specs), yaml, tar-stream, and the WebAssembly packages.
 //
-// Without esbuild (a devDependency), imgbuild.js is a one-line entry importing cli.js: the same
+// Without esbuild (a devDependency), imgbuild.js is a one-line entry importing bin.js: the same
 // CLI, unbundled.
 import { chmodSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -21,7 +22,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const builderDir = join(root, 'dist', 'builder');
-const entry = join(builderDir, 'cli.js');
+const entry = join(builderDir, 'bin.js');
 const CHUNK = /^imgbuild(-[A-Z0-9]+)?\.js$/;
 
 let esbuild;
@@ -53,9 +54,9 @@ try {
       logLevel: 'warning',
     });
   } else {
-    process.stderr.write('imgbuild bundle: esbuild is not installed; dist/builder/imgbuild.js imports cli.js unbundled\n');
+    process.stderr.write('imgbuild bundle: esbuild is not installed; dist/builder/imgbuild.js imports bin.js unbundled\n');
     mkdirSync(tmp, { recursive: true });
-    writeFileSync(join(tmp, 'imgbuild.js'), "#!/usr/bin/env node\nimport './cli.js';\n");
+    writeFileSync(join(tmp, 'imgbuild.js'), "#!/usr/bin/env node\nimport './bin.js';\n");
   }
   for (const old of readdirSync(builderDir)) if (CHUNK.test(old)) rmSync(join(builderDir, old));
   chmodSync(join(tmp, 'imgbuild.js'), 0o755);
