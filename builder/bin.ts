@@ -6,7 +6,12 @@
 //   own start.
 // - Node's compile cache (Node ≥ 22.1) is turned on (startup.ts), so a later process skips most
 //   parsing and compiling of the CLI's files.
-import { readFileSync } from 'node:fs';
+// - A command with a bundle of its own (push, build: scripts/bundle-cli.mjs OWN_BUNDLES) loads the CLI
+//   from that one file instead of from the shared chunks. Without it (a build without esbuild),
+//   cli.js as usual.
+import { existsSync, readFileSync } from 'node:fs';
+
+const OWN_BUNDLE = new Set(['push', 'build']);
 
 const args = process.argv.slice(2);
 if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
@@ -14,5 +19,8 @@ if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
   process.stdout.write(`${(JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version}\n`);
 } else {
   (await import('./startup.js')).enableCompileCache(process.env);
-  await import('./cli.js');
+  // Commands come first: the program itself has no option but --version and --help.
+  const own = args[0] !== undefined && OWN_BUNDLE.has(args[0]) ? new URL(`./imgbuild-cmd-${args[0]}.js`, import.meta.url) : undefined;
+  if (own && existsSync(own)) await import(own.href);
+  else await import('./cli.js');
 }

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import * as nodeModule from 'node:module';
 import { existsSync } from 'node:fs';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { runCli, runCommand } from './helpers/cli.js';
 import { cliPath, repoRoot } from './helpers/paths.js';
@@ -57,6 +57,19 @@ test('imgbuild --help loads the CLI beyond the bin (the hook of the test above s
   assert.match(r.stdout.toString(), /^Usage: imgbuild /);
   assert.ok(files.length > 1, `loaded: ${files.join(' ')}`);
   assert.ok(!files.some((f) => f.includes('/undici/')), 'help loads no HTTP client');
+});
+
+test('imgbuild push runs from its own bundle: the CLI and the push command come from that one file, not from the shared chunks', async () => {
+  const { r, files } = await loadedBy(['push', `oci:${join(work, 'no-such-layout')}`, '127.0.0.1:9/startup/none:1'], 'push');
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /no-such-layout/);
+  const own = pathToFileURL(join(dirname(cliPath), 'imgbuild-cmd-push.js')).href;
+  assert.ok(files.includes(own), `loaded: ${files.join(' ')}`);
+  const others = files.filter((f) => f !== own && f.startsWith(pathToFileURL(dirname(cliPath)).href));
+  for (const f of others) {
+    const text = await readFile(new URL(f), 'utf8');
+    assert.ok(!text.includes('// dist/builder/cli.js') && !text.includes('// dist/builder/commands/push.js'), `${f} holds the CLI or the push command too`);
+  }
 });
 
 test("the CLI keeps Node's compile cache in <cache dir>/compile where Node has one (≥ 22.1), and nothing where it has not", async () => {
