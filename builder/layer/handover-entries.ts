@@ -1,4 +1,4 @@
-import { HANDOVER_KIND, handoverNameAt, nameHash } from '../store/handover.js';
+import { getF64, HANDOVER_KIND, handoverNameAt, nameHash } from '../store/handover.js';
 import { canonicalDirMode, canonicalFileMode } from './modes.js';
 import type { LayerEntry } from './types.js';
 
@@ -30,7 +30,7 @@ function* entries(buf: Buffer, at: number, fsPath: string, imagePath: string): G
       if (images.length === 0) break;
       continue;
     }
-    const n = buf.readUInt16LE(at + 1);
+    const n = (buf[at + 1]! | (buf[at + 2]! << 8));
     at += 3;
     let image: string;
     let fs: string;
@@ -38,31 +38,36 @@ function* entries(buf: Buffer, at: number, fsPath: string, imagePath: string): G
       image = imagePath;
       fs = fsPath;
     } else {
-      const name = buf.toString('utf8', at, at + n);
+      const name = (buf as unknown as Utf8Slicing).utf8Slice(at, at + n);
       image = `${images[images.length - 1]!}/${name}`;
       fs = `${fss[fss.length - 1]!}/${name}`;
     }
     at += n;
     if (kind === HANDOVER_KIND.DIR) {
-      yield ({ kind: 'directory', path: image, mode: canonicalDirMode(buf.readUInt16LE(at)) });
+      yield { kind: 'directory', path: image, mode: canonicalDirMode(buf[at]! | (buf[at + 1]! << 8)) };
       at += 2;
       images.push(image);
       fss.push(fs);
       continue;
     }
     if (kind === HANDOVER_KIND.SYMLINK) {
-      const t = buf.readUInt16LE(at);
-      yield ({ kind: 'symlink', path: image, target: buf.toString('utf8', at + 2, at + 2 + t) });
+      const t = buf[at]! | (buf[at + 1]! << 8);
+      yield { kind: 'symlink', path: image, target: (buf as unknown as Utf8Slicing).utf8Slice(at + 2, at + 2 + t) };
       at += 2 + t;
     } else {
-      const mode = canonicalFileMode(buf.readUInt16LE(at));
-      const size = buf.readDoubleLE(at + 2);
+      const mode = canonicalFileMode(buf[at]! | (buf[at + 1]! << 8));
+      const size = getF64(buf, at + 2);
       at += 10;
       if (kind === HANDOVER_KIND.INLINE) {
-        yield ({ kind: 'file', path: image, mode, content: { from: 'bytes', data: buf.subarray(at, at + size) } });
+        yield { kind: 'file', path: image, mode, content: { from: 'bytes', data: buf.subarray(at, at + size) } };
         at += size;
-      } else yield ({ kind: 'file', path: image, mode, content: { from: 'disk', fsPath: fs, size } });
+      } else yield { kind: 'file', path: image, mode, content: { from: 'disk', fsPath: fs, size } };
     }
     if (images.length === 0) break; // the root was a file or a symlink
   }
+}
+
+/** Buffer's own slice decoder (what `toString('utf8', start, end)` calls after checking its arguments). */
+interface Utf8Slicing {
+  utf8Slice(start: number, end: number): string;
 }

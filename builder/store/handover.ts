@@ -10,8 +10,8 @@ import type { NarNode } from './nar.js';
  * share one SharedArrayBuffer, so the main thread keeps them and a layer worker reads them
  * without a copy or an object per path:
  *
- *   u32 record length, u32 count of stat-list values (0: none), the values (float64, this
- *   machine's byte order: what stat-list.ts hashes), u32 hash of the path's base name (a
+ *   u32 record length, u32 count of stat-list values (0: none), the values (float64s in this
+ *   machine's byte order, as sizes below: what stat-list.ts hashes), u32 hash of the path's base name (a
  *   reader checks it is the path it asked for: nameHash), then the listing: the path's tree in NAR
  *   order (a node before its entries, entries sorted by name bytes), each node
  *
@@ -61,8 +61,8 @@ export function draftHandover(baseName: string, values: readonly number[] | null
   bytes.writeUInt32LE(length, 0);
   bytes.writeUInt32LE(nValues, 4);
   let at = HEAD;
-  // As a Float64Array's bytes would be (this machine's order: little-endian on every platform Node runs a build on).
-  if (values) for (let i = 0; i < nValues; i++, at += 8) bytes.writeDoubleLE(values[i]!, at);
+  // As a Float64Array's bytes are (this machine's order): what stat-list.ts hashes.
+  if (values) for (let i = 0; i < nValues; i++, at += 8) putF64(bytes, at, values[i]!);
   bytes.writeUInt32LE(nameHash(baseName), at);
   at += 4;
   const slots: number[] = [];
@@ -83,28 +83,62 @@ function measure(node: NarNode, nameLength: number, sizes: { listing: number; sm
       if (node.size <= INLINE_FILE_MAX) sizes.small += node.size;
       return true;
     case 'symlink':
-      if (node.target.length > 0xffff || !isUtf8(node.target)) return false;
+      if (node.target.length > 0xffff || !utf8(node.target)) return false;
       sizes.listing += 2 + node.target.length;
       return true;
     case 'directory':
       sizes.listing += 2 + 1;
       for (const [name, child] of node.entries) {
-        if (!isUtf8(name) || !measure(child, name.length, sizes)) return false;
+        if (!utf8(name) || !measure(child, name.length, sizes)) return false;
       }
       return true;
   }
 }
 
+/** Whether `bytes` are UTF-8: a plain loop over an ASCII name (nearly every name) costs less than the native call. */
+function utf8(bytes: Buffer): boolean {
+  for (let i = 0; i < bytes.length; i++) if (bytes[i]! >= 0x80) return isUtf8(bytes);
+  return true;
+}
+
+// Fields are written by hand, not with Buffer's write methods or copy: a path of 200,000 files
+// has 200,000 nodes, and their checks and calls were most of the record's cost.
+
+function u16(out: Buffer, at: number, value: number): void {
+  out[at] = value & 0xff;
+  out[at + 1] = value >>> 8;
+}
+
+function bytesAt(out: Buffer, at: number, bytes: Buffer): void {
+  if (bytes.length > 32) out.set(bytes, at);
+  else for (let i = 0; i < bytes.length; i++) out[at + i] = bytes[i]!;
+}
+
+const F64 = new Float64Array(1);
+const F64_BYTES = new Uint8Array(F64.buffer);
+
+/** A float64 in this machine's byte order (as a Float64Array holds it). */
+function putF64(out: Uint8Array, at: number, value: number): void {
+  F64[0] = value;
+  for (let i = 0; i < 8; i++) out[at + i] = F64_BYTES[i]!;
+}
+
+/** The float64 putF64 wrote. */
+export function getF64(buf: Uint8Array, at: number): number {
+  for (let i = 0; i < 8; i++) F64_BYTES[i] = buf[at + i]!;
+  return F64[0]!;
+}
+
 function write(node: NarNode, name: Buffer, out: Buffer, at: number, inline: boolean, slots: number[]): number {
   const kind = node.type === 'directory' ? HANDOVER_KIND.DIR : node.type === 'symlink' ? HANDOVER_KIND.SYMLINK : inline && node.size <= INLINE_FILE_MAX ? HANDOVER_KIND.INLINE : HANDOVER_KIND.FILE;
   out[at] = kind;
-  out.writeUInt16LE(name.length, at + 1);
-  name.copy(out, at + 3);
+  u16(out, at + 1, name.length);
+  bytesAt(out, at + 3, name);
   at += 3 + name.length;
   switch (node.type) {
     case 'regular':
-      out.writeUInt16LE((node.special ?? 0) | (node.executable ? 0o100 : 0), at);
-      out.writeDoubleLE(node.size, at + 2);
+      u16(out, at, (node.special ?? 0) | (node.executable ? 0o100 : 0));
+      putF64(out, at + 2, node.size);
       at += 10;
       if (kind === HANDOVER_KIND.INLINE) {
         slots.push(at);
@@ -112,11 +146,11 @@ function write(node: NarNode, name: Buffer, out: Buffer, at: number, inline: boo
       } else slots.push(-1);
       return at;
     case 'symlink':
-      out.writeUInt16LE(node.target.length, at);
-      node.target.copy(out, at + 2);
+      u16(out, at, node.target.length);
+      bytesAt(out, at + 2, node.target);
       return at + 2 + node.target.length;
     case 'directory':
-      out.writeUInt16LE(node.special ?? 0, at);
+      u16(out, at, node.special ?? 0);
       at += 2;
       for (const [childName, child] of node.entries) at = write(child, childName, out, at, inline, slots);
       out[at] = HANDOVER_KIND.END;
@@ -177,7 +211,7 @@ export function handoverNames(buf: Buffer): string[] {
       at += 2;
       dirs.push(rel);
     } else if (kind === HANDOVER_KIND.SYMLINK) at += 2 + buf.readUInt16LE(at);
-    else at += 10 + (kind === HANDOVER_KIND.INLINE ? buf.readDoubleLE(at + 2) : 0);
+    else at += 10 + (kind === HANDOVER_KIND.INLINE ? getF64(buf, at + 2) : 0);
     if (dirs.length === 0) return names;
   }
 }
