@@ -88,6 +88,9 @@ test('a layer written from the scans\' hand-over is the layer written by walking
   assert.ok(kinds.some((e) => e.path.endsWith('share/café.txt')));
   const big = kinds.find((e) => e.path.endsWith('share/big'));
   assert.equal(big?.kind === 'file' && big.content.from, 'disk');
+  // Whether a layer of them is made from memory alone (then a build writes it on its own thread).
+  assert.equal(src.handoverHoldsAll([LIB, ONE, LINK].map((b) => `${SD}/${b}`)), true);
+  assert.equal(src.handoverHoldsAll(paths), false);
   for (const compressor of ['none', 'gzip'] as const) {
     const options: LayerWriteOptions = { header: HEADER, compressor };
     assert.deepEqual(await measureLayer(storeLayerEntries(paths, fsPathOf, SD, handed), options), await measureLayer(storeLayerEntries(paths, fsPathOf, SD), options));

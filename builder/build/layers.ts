@@ -165,6 +165,9 @@ export function storeLayerMaker(paths: string[], store: StoreSource, options: La
     let handover: StoreLayerJob['handover'];
     try {
       if (store instanceof DirectoryStoreSource) {
+        // Paths whose files the scans handed over whole are written here: from memory, the layer
+        // is a copy and a hash, and in a worker it cost more CPU and memory (bench/README.md).
+        if (store.handoverHoldsAll(paths)) return undefined;
         for (const p of paths) fsPathOf(p);
         where = { fsDir: store.fsDir };
         // By the paths' sorted order, which the worker makes again (a wrong one is only walked: each record names its path).

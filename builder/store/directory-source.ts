@@ -9,7 +9,7 @@ import type { PathArchitectures } from './path-architectures.js';
 import { cachedScan, HANDOVER_PATH_MAX, scanStorePath, type ScanTargets, type StorePathScan, type StorePathScanJob } from './path-scan.js';
 import { SharedValue } from './shared-value.js';
 import { HandoverArena } from './handover-arena.js';
-import { handoverNames, handoverValues } from './handover.js';
+import { handoverAllInline, handoverNames, handoverValues } from './handover.js';
 import { digestValues } from './stat-list.js';
 import { ScanCache, targetsDigest, type PathCheck } from './scan-cache.js';
 import { isStorePathBaseName, normaliseStoreDir, parseStorePath } from './store-path.js';
@@ -128,6 +128,22 @@ export class DirectoryStoreSource implements StoreSource {
   handoverOf(storePath: string): Uint8Array | undefined {
     const at = this.known.get(storePath)?.handover;
     return at === undefined || at < 0 ? undefined : this.handovers?.record(at);
+  }
+
+  /**
+   * Whether every path of `paths` has a hand-over record holding all its files' bytes: a layer
+   * of them is made from memory alone (no walk, no read), and a build writes it on its own
+   * thread rather than copy the records to a worker (bench/README.md, "Reading each path once").
+   */
+  handoverHoldsAll(paths: readonly string[]): boolean {
+    const arena = this.handovers;
+    if (!arena) return false;
+    for (const p of paths) {
+      const at = this.known.get(p)?.handover;
+      const record = at !== undefined && at >= 0 ? arena.record(at) : undefined;
+      if (!record || !handoverAllInline(record)) return false;
+    }
+    return true;
   }
 
   /** The hand-over records of `paths` (in that order) as they cross to a worker: the shared buffers and each one's place (-1: none); undefined when there are none. */

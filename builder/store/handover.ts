@@ -10,7 +10,8 @@ import type { NarNode } from './nar.js';
  * share one SharedArrayBuffer, so the main thread keeps them and a layer worker reads them
  * without a copy or an object per path:
  *
- *   u32 record length, u32 count of stat-list values (0: none), the values (float64s in this
+ *   u32 record length, u24 count of stat-list values (0: none), u8 flags (1: every file's bytes
+ *   are in the record), the values (float64s in this
  *   machine's byte order, as sizes below: what stat-list.ts hashes), u32 hash of the path's base name (a
  *   reader checks it is the path it asked for: nameHash), then the listing: the path's tree in NAR
  *   order (a node before its entries, entries sorted by name bytes), each node
@@ -29,6 +30,14 @@ export const HANDOVER_KIND = { END: 0, DIR: 1, FILE: 2, INLINE: 3, SYMLINK: 4 } 
 
 /** Files up to this size are handed over with their bytes (a path's small files, while the path's record stays under its cap). */
 export const INLINE_FILE_MAX = 16 * 1024;
+
+/** A record's flag: every regular file's bytes are in it (a layer of such paths reads nothing from disk). */
+export const FLAG_ALL_INLINE = 1;
+
+/** Whether every regular file of the record's path has its bytes in the record. */
+export function handoverAllInline(record: Uint8Array): boolean {
+  return (record[7]! & FLAG_ALL_INLINE) !== 0;
+}
 
 /** Records of at least this many bytes are made in a SharedArrayBuffer of their own. */
 export const SHARED_MIN = 256 * 1024;
@@ -50,7 +59,7 @@ export interface HandoverDraft {
  */
 export function draftHandover(baseName: string, values: readonly number[] | null, tree: NarNode, maxBytes: number): HandoverDraft | undefined {
   const nValues = values?.length ?? 0;
-  const sizes = { listing: 0, small: 0 };
+  const sizes = { listing: 0, small: 0, big: 0 };
   if (!measure(tree, 0, sizes)) return undefined;
   const fixed = HEAD + 8 * nValues + 4;
   if (fixed + sizes.listing > maxBytes) return undefined;
@@ -59,7 +68,9 @@ export function draftHandover(baseName: string, values: readonly number[] | null
   // A big record (a path of many files) is made in shared memory at once: a worker hands it over as it is.
   const bytes = length >= SHARED_MIN ? Buffer.from(new SharedArrayBuffer(length)) : Buffer.allocUnsafe(length);
   bytes.writeUInt32LE(length, 0);
+  if (nValues > 0xffffff) return undefined;
   bytes.writeUInt32LE(nValues, 4);
+  bytes[7] = inline && sizes.big === 0 ? FLAG_ALL_INLINE : 0;
   let at = HEAD;
   // As a Float64Array's bytes are (this machine's order): what stat-list.ts hashes.
   if (values) for (let i = 0; i < nValues; i++, at += 8) putF64(bytes, at, values[i]!);
@@ -74,13 +85,14 @@ export function draftHandover(baseName: string, values: readonly number[] | null
 const EMPTY = Buffer.alloc(0);
 
 /** Adds the node's listing bytes (files' bytes apart) to `sizes`; false at a name or target that is not UTF-8 or too long. */
-function measure(node: NarNode, nameLength: number, sizes: { listing: number; small: number }): boolean {
+function measure(node: NarNode, nameLength: number, sizes: { listing: number; small: number; big: number }): boolean {
   if (nameLength > 0xffff) return false;
   sizes.listing += 3 + nameLength;
   switch (node.type) {
     case 'regular':
       sizes.listing += 2 + 8;
       if (node.size <= INLINE_FILE_MAX) sizes.small += node.size;
+      else sizes.big++;
       return true;
     case 'symlink':
       if (node.target.length > 0xffff || !utf8(node.target)) return false;
@@ -165,13 +177,13 @@ export function handoverLength(buf: Uint8Array, at: number): number {
 
 /** The bytes of a record's stat-list values (PER_NODE float64s a node), empty when it has none. */
 export function handoverValues(record: Uint8Array): Uint8Array {
-  const n = (record[4]! | (record[5]! << 8) | (record[6]! << 16)) + record[7]! * 0x1000000;
+  const n = record[4]! | (record[5]! << 8) | (record[6]! << 16);
   return record.subarray(HEAD, HEAD + 8 * n);
 }
 
 /** Where a record's base name hash is; its listing follows it. */
 export function handoverNameAt(record: Uint8Array): number {
-  const n = (record[4]! | (record[5]! << 8) | (record[6]! << 16)) + record[7]! * 0x1000000;
+  const n = record[4]! | (record[5]! << 8) | (record[6]! << 16);
   return HEAD + 8 * n;
 }
 
