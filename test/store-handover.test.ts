@@ -116,17 +116,20 @@ test('a layer worker given the hand-over of scans made on a worker writes the la
   }
 });
 
-test('the hand-over gives the files as the scan read them, and the writer reads nothing of a small path again', async () => {
+test('the hand-over gives a path of small files as the scan read them, and one with a big file as it is on disk', async () => {
   const dir = await store();
-  const { src, paths } = await scanned(dir);
+  const { src } = await scanned(dir);
   // Edited after the scan (same size): the layer from the hand-over holds what the scan read,
   // which is what the path's content id (the layer cache's key) was made of.
+  writeKeepingTimes(join(dir, LIB, 'lib/libx.so'), 'NO REFERENCES');
   writeKeepingTimes(join(dir, APP, 'share/deep/nested/conf'), 'PLAIN TEXT OF SOME LENGTH');
-  const app = [`${SD}/${APP}`];
-  const handed = entryData(storeLayerEntries(app, (p) => src.fsPath(p), SD, (p) => src.handoverOf(p)));
-  const conf = handed.find((e) => (e as { path: string }).path.endsWith('nested/conf')) as { bytes: string };
-  assert.equal(Buffer.from(conf.bytes, 'hex').toString(), 'plain text of some length');
-  assert.equal(paths.includes(app[0]!), true);
+  const fileOf = (storePath: string, suffix: string) => {
+    const data = entryData(storeLayerEntries([storePath], (p) => src.fsPath(p), SD, (p) => src.handoverOf(p)));
+    return Buffer.from((data.find((e) => (e as { path: string }).path.endsWith(suffix)) as { bytes: string }).bytes, 'hex').toString();
+  };
+  assert.equal(fileOf(`${SD}/${LIB}`, 'lib/libx.so'), 'no references');
+  // A path holding a file over INLINE_FILE_MAX keeps no file's bytes: its files are read when the layer is written.
+  assert.equal(fileOf(`${SD}/${APP}`, 'nested/conf'), 'PLAIN TEXT OF SOME LENGTH');
 });
 
 test('a record given for another path is not used: that path is walked', async () => {

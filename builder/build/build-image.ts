@@ -146,7 +146,7 @@ export async function buildImage(given: ResolvedSpec, ctx: BuildContext = {}, op
  * Bytes of hand-over records a build keeps at most (store/handover.ts): 50,000 tiny store paths
  * take ~12 MB, one path of 200,000 tiny files ~17 MB; past it, paths are walked and read again.
  */
-const HANDOVER_BYTES = 48 * 1024 * 1024;
+const HANDOVER_BYTES = 32 * 1024 * 1024;
 
 /** At most this many absent store paths are named one by one; the rest are counted. */
 const ABSENT_NAMED = 10;

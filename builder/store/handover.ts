@@ -28,7 +28,7 @@ import type { NarNode } from './nar.js';
  */
 export const HANDOVER_KIND = { END: 0, DIR: 1, FILE: 2, INLINE: 3, SYMLINK: 4 } as const;
 
-/** Files up to this size are handed over with their bytes (a path's small files, while the path's record stays under its cap). */
+/** A path whose files are all at most this size is handed over with their bytes (while its record stays under its cap). */
 export const INLINE_FILE_MAX = 16 * 1024;
 
 /** A record's flag: every regular file's bytes are in it (a layer of such paths reads nothing from disk). */
@@ -54,8 +54,8 @@ export interface HandoverDraft {
 /**
  * The record of the tree `tree` of the path named `baseName`, with the stat-list values `values`
  * (or none), its small files' bytes left to fill (`slots`); undefined when the listing alone is
- * over `maxBytes` or a name is not UTF-8. Small files are inlined when the whole record stays
- * within `maxBytes`.
+ * over `maxBytes` or a name is not UTF-8. Files are inlined when none is over INLINE_FILE_MAX and
+ * the whole record stays within `maxBytes`.
  */
 export function draftHandover(baseName: string, values: readonly number[] | null, tree: NarNode, maxBytes: number): HandoverDraft | undefined {
   const nValues = values?.length ?? 0;
@@ -63,7 +63,10 @@ export function draftHandover(baseName: string, values: readonly number[] | null
   if (!measure(tree, 0, sizes)) return undefined;
   const fixed = HEAD + 8 * nValues + 4;
   if (fixed + sizes.listing > maxBytes) return undefined;
-  const inline = fixed + sizes.listing + sizes.small <= maxBytes;
+  // Only a path of small files has their bytes kept: one with a big file is read from disk
+  // anyway (by a worker), and the small files of a real store's big paths added tens of MiB of
+  // peak RSS to the 1 GB corpus build for little.
+  const inline = sizes.big === 0 && fixed + sizes.listing + sizes.small <= maxBytes;
   const length = fixed + sizes.listing + (inline ? sizes.small : 0);
   // A big record (a path of many files) is made in shared memory at once: a worker hands it over as it is.
   const bytes = length >= SHARED_MIN ? Buffer.from(new SharedArrayBuffer(length)) : Buffer.allocUnsafe(length);
