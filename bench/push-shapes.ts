@@ -3,10 +3,18 @@
  * local Debian `docker-registry` (started here on 127.0.0.1, stopped at the end), in the same run:
  *
  *   no-op re-push   the registry already holds the image: `imgbuild push oci:<dir> <ref>` vs
- *                   `skopeo copy oci:<dir> docker://<ref>` (each run once first, untimed), median
- *                   of `runs` processes, alternating
+ *                   `skopeo copy oci:<dir> docker://<ref>` (each run once first, untimed: it also
+ *                   fills Node's compile cache), median of `runs` processes, alternating; with it
+ *                   `node -e 0` and `imgbuild --version`, wall and CPU (user + system)
  *   20 at once      20 pushes started together, each to its own new repository (blobs uploaded):
- *                   wall time until the last ends, and the sum of the 20 processes' peak RSS
+ *                   wall time until the last ends, the sum of the 20 processes' CPU and of their
+ *                   peak RSS
+ *
+ * Each in two conditions, for imgbuild and skopeo alike: the environment as given, and with
+ * NODE_EXTRA_CA_CERTS unset. Node 20 reads that bundle (and its own roots) when it starts, before
+ * any of imgbuild's code runs (~90 ms of CPU where it names the system's ca-certificates.crt):
+ * the second condition shows what is imgbuild's own. The no-op rows are repeated with the Node
+ * 22 and 24 of `scripts/install-nodes.sh` when they are installed (nothing is downloaded here).
  *
  * The image: a small one built from bench/tiny-store.ts's 1,000-path store with maxLayers 6
  * (5 store layers and the customisation layer, ~0.5 MiB).
@@ -14,7 +22,7 @@
  * Run: node dist/bench/push-shapes.js [runs=7] [concurrent=20]
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,30 +32,47 @@ import { TINY_ROOT, tinyPathsStore } from './tiny-store.js';
 
 const runs = Number(process.argv[2] ?? 7);
 const concurrent = Number(process.argv[3] ?? 20);
-const cli = resolve(fileURLToPath(import.meta.url), '../../builder/imgbuild.js');
+const here = fileURLToPath(import.meta.url);
+const cli = resolve(here, '../../builder/imgbuild.js');
 const work = join(TINY_ROOT, 'push-work');
 
 interface Run {
   seconds: number;
+  cpu: number;
   rssMiB: number;
 }
 
-/** Runs a command under GNU time for its peak RSS; rejects on a non-zero exit. */
-function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Run> {
+/** Runs a command under GNU time for its CPU time and peak RSS; rejects on a non-zero exit. */
+function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
   return new Promise((resolvePromise, reject) => {
     const t0 = process.hrtime.bigint();
-    const child = spawn('/usr/bin/time', ['-f', 'maxrss-kib %M', cmd, ...args], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn('/usr/bin/time', ['-f', 'maxrss-kib %M cpu %U %S', cmd, ...args], { env, stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     child.on('error', reject);
     child.on('close', (code) => {
       const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
       if (code !== 0) return reject(new Error(`${cmd} ${args.join(' ')} exited ${code}:\n${err}`));
-      const m = /maxrss-kib (\d+)/.exec(err);
-      resolvePromise({ seconds, rssMiB: m ? Number(m[1]) / 1024 : 0 });
+      const m = /maxrss-kib (\d+) cpu ([\d.]+) ([\d.]+)/.exec(err);
+      resolvePromise({ seconds, cpu: m ? Number(m[2]) + Number(m[3]) : 0, rssMiB: m ? Number(m[1]) / 1024 : 0 });
     });
   });
 }
+
+/** The Node binaries to time the no-op with: this one, then 22 and 24 if install-nodes.sh put them here. */
+function nodes(): { name: string; bin: string }[] {
+  const out = [{ name: `Node ${process.versions.node.split('.')[0]}`, bin: process.execPath }];
+  for (const major of ['22', '24']) {
+    const bin = resolve(here, `../../../node_modules/.cache/imgbuild-test/nodes/${major}/node_modules/node-linux-${process.arch}/bin/node`);
+    if (existsSync(bin) && !process.version.startsWith(`v${major}.`)) out.push({ name: `Node ${major}`, bin });
+  }
+  return out;
+}
+
+const ms = (s: number) => `${(s * 1000).toFixed(0)} ms`;
+const sec = (xs: Run[]) => median(xs.map((r) => r.seconds));
+const cpu = (xs: Run[]) => median(xs.map((r) => r.cpu));
+const rss = (xs: Run[]) => Math.max(...xs.map((r) => r.rssMiB));
 
 async function main(): Promise<void> {
   const store = tinyPathsStore(1000);
@@ -56,35 +81,51 @@ async function main(): Promise<void> {
   const spec = join(work, 'image.json');
   writeFileSync(spec, JSON.stringify({ name: 'bench/small', tag: 'v1', store: { dir: store.dir, storeDir: store.storeDir }, contents: store.roots, architecture: 'amd64', maxLayers: 6 }));
   const layout = join(work, 'small.oci');
-  const env = { ...process.env, IMGBUILD_CACHE_DIR: join(work, 'cache') };
-  await timed(process.execPath, [cli, 'build', spec, '-o', layout], env);
+  const given: NodeJS.ProcessEnv = { ...process.env, IMGBUILD_CACHE_DIR: join(work, 'cache') };
+  const { NODE_EXTRA_CA_CERTS: _extraCa, ...withoutCa } = given;
+  const conditions = [
+    { name: process.env.NODE_EXTRA_CA_CERTS ? `NODE_EXTRA_CA_CERTS=${process.env.NODE_EXTRA_CA_CERTS}` : 'environment as given (no NODE_EXTRA_CA_CERTS)', env: given },
+    ...(process.env.NODE_EXTRA_CA_CERTS ? [{ name: 'NODE_EXTRA_CA_CERTS unset', env: withoutCa }] : []),
+  ];
+  await timed(process.execPath, [cli, 'build', spec, '-o', layout], given);
   const registry = await startRegistry();
+  const rows = [['condition', 'step', 'skopeo copy', 'imgbuild push', 'ratio', 'CPU: skopeo / imgbuild (ratio)', 'target', 'peak RSS (skopeo / imgbuild)']];
   try {
     const host = registry.host;
-    const imgbuild = (ref: string) => timed(process.execPath, [cli, 'push', `oci:${layout}`, `${host}/${ref}`, '--insecure-registry', host], env);
-    const skopeo = (ref: string) => timed('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', `oci:${layout}`, `docker://${host}/${ref}`]);
-    await imgbuild('bench/small-imgbuild:v1');
-    await skopeo('bench/small-skopeo:v1');
-    const noop: Record<string, Run[]> = { imgbuild: [], skopeo: [] };
-    for (let i = 0; i < runs; i++) {
-      noop.skopeo!.push(await skopeo('bench/small-skopeo:v1'));
-      noop.imgbuild!.push(await imgbuild('bench/small-imgbuild:v1'));
+    for (const cond of conditions) {
+      const skopeo = (ref: string) => timed('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', `oci:${layout}`, `docker://${host}/${ref}`], cond.env);
+      for (const node of nodes()) {
+        const imgbuild = (ref: string) => timed(node.bin, [cli, 'push', `oci:${layout}`, `${host}/${ref}`, '--insecure-registry', host], cond.env);
+        await imgbuild('bench/small-imgbuild:v1');
+        await skopeo('bench/small-skopeo:v1');
+        const noop: Record<'imgbuild' | 'skopeo' | 'node' | 'version', Run[]> = { imgbuild: [], skopeo: [], node: [], version: [] };
+        for (let i = 0; i < runs; i++) {
+          noop.skopeo.push(await skopeo('bench/small-skopeo:v1'));
+          noop.imgbuild.push(await imgbuild('bench/small-imgbuild:v1'));
+          noop.node.push(await timed(node.bin, ['-e', '0'], cond.env));
+          noop.version.push(await timed(node.bin, [cli, '--version'], cond.env));
+        }
+        rows.push(
+          [cond.name, `${node.name}: no-op re-push, median of ${runs}`, ms(sec(noop.skopeo)), ms(sec(noop.imgbuild)), `${(sec(noop.imgbuild) / sec(noop.skopeo)).toFixed(2)}×`,
+            `${ms(cpu(noop.skopeo))} / ${ms(cpu(noop.imgbuild))} (${(cpu(noop.imgbuild) / cpu(noop.skopeo)).toFixed(2)}×)`, '≤ 2.5×', `${rss(noop.skopeo).toFixed(0)} / ${rss(noop.imgbuild).toFixed(0)} MiB`],
+          [cond.name, `${node.name}: \`node -e 0\` / \`imgbuild --version\``, '', `${ms(sec(noop.node))} / ${ms(sec(noop.version))}`, `${(sec(noop.version) / sec(noop.node)).toFixed(2)}×`,
+            `${ms(cpu(noop.node))} / ${ms(cpu(noop.version))}`, 'near 1×', `${rss(noop.node).toFixed(0)} / ${rss(noop.version).toFixed(0)} MiB`],
+        );
+      }
+      const imgbuild = (ref: string) => timed(process.execPath, [cli, 'push', `oci:${layout}`, `${host}/${ref}`, '--insecure-registry', host], cond.env);
+      const tag = cond === conditions[0] ? 'a' : 'b';
+      const many = async (push: (ref: string) => Promise<Run>, name: string) => {
+        const t0 = process.hrtime.bigint();
+        const all = await Promise.all(Array.from({ length: concurrent }, (_, i) => push(`bench/many-${name}-${tag}-${i}:v1`)));
+        return { seconds: Number(process.hrtime.bigint() - t0) / 1e9, cpu: all.reduce((s, r) => s + r.cpu, 0), rssMiB: all.reduce((s, r) => s + r.rssMiB, 0) };
+      };
+      const manySkopeo = await many(skopeo, 'skopeo');
+      const manyImgbuild = await many(imgbuild, 'imgbuild');
+      rows.push([cond.name, `Node ${process.versions.node.split('.')[0]}: ${concurrent} pushes at once (wall; CPU and RSS summed)`, `${manySkopeo.seconds.toFixed(2)} s`, `${manyImgbuild.seconds.toFixed(2)} s`,
+        `${(manyImgbuild.seconds / manySkopeo.seconds).toFixed(2)}×`, `${manySkopeo.cpu.toFixed(2)} s / ${manyImgbuild.cpu.toFixed(2)} s (${(manyImgbuild.cpu / manySkopeo.cpu).toFixed(2)}×)`, '≤ 1.5×',
+        `${manySkopeo.rssMiB.toFixed(0)} / ${manyImgbuild.rssMiB.toFixed(0)} MiB`]);
     }
-    const many = async (push: (ref: string) => Promise<Run>, name: string) => {
-      const t0 = process.hrtime.bigint();
-      const all = await Promise.all(Array.from({ length: concurrent }, (_, i) => push(`bench/many-${name}-${i}:v1`)));
-      return { seconds: Number(process.hrtime.bigint() - t0) / 1e9, rssMiB: all.reduce((s, r) => s + r.rssMiB, 0) };
-    };
-    const manySkopeo = await many(skopeo, 'skopeo');
-    const manyImgbuild = await many(imgbuild, 'imgbuild');
-    const sec = (xs: Run[]) => median(xs.map((r) => r.seconds));
-    const rss = (xs: Run[]) => Math.max(...xs.map((r) => r.rssMiB));
-    const rows = [
-      ['step', 'skopeo copy', 'imgbuild push', 'ratio', 'target', 'peak RSS (skopeo / imgbuild)'],
-      [`no-op re-push, median of ${runs}`, `${(sec(noop.skopeo!) * 1000).toFixed(0)} ms`, `${(sec(noop.imgbuild!) * 1000).toFixed(0)} ms`, `${(sec(noop.imgbuild!) / sec(noop.skopeo!)).toFixed(2)}×`, '≤ 2.5×', `${rss(noop.skopeo!).toFixed(0)} / ${rss(noop.imgbuild!).toFixed(0)} MiB`],
-      [`${concurrent} pushes at once (wall; RSS summed)`, `${manySkopeo.seconds.toFixed(2)} s`, `${manyImgbuild.seconds.toFixed(2)} s`, `${(manyImgbuild.seconds / manySkopeo.seconds).toFixed(2)}×`, '≤ 1.5×', `${manySkopeo.rssMiB.toFixed(0)} / ${manyImgbuild.rssMiB.toFixed(0)} MiB`],
-    ];
-    process.stdout.write(`\npush shapes: docker-registry on ${host}, a 6-layer image of 1,000 tiny paths, ${availableParallelism()} cores, Node ${process.version}\n\n${table(rows)}\n`);
+    process.stdout.write(`\npush shapes: docker-registry on ${host}, a 6-layer image of 1,000 tiny paths, ${availableParallelism()} cores, bench run by Node ${process.version}\n\n${table(rows)}\n`);
   } finally {
     await registry.stop();
     rmSync(work, { recursive: true, force: true });

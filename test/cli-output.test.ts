@@ -158,7 +158,7 @@ const FOREIGN_FLAGS = new Set([
   // GNU tar
   '--sort',
   // V8's, set by the CLI for registry-only commands (cli.ts)
-  '--liftoff-only',
+  '--liftoff-only', '--wasm-tiering-budget',
 ]);
 
 async function sources(dir: string): Promise<string[]> {

@@ -82,6 +82,31 @@ test('every encoder here gives the reference bytes for the golden input (node:zl
   }
 });
 
+test('node:zlib keeps its zstd contexts between frames: each frame is the bytes of a fresh context, one after another and several at once', async (t) => {
+  const native = nativeZstdEncoder();
+  if (!native) return t.skip('this Node has no zstd in node:zlib');
+  const golden = goldenDeflateInput();
+  const words = wordCorpus(1_500_000);
+  // Different sizes and contents, so that a context reused after a bigger or more repetitive frame is seen.
+  const pieces = [golden, words, golden.subarray(0, 1000), Buffer.alloc(0), Buffer.alloc(2_000_000, 7), words.subarray(123), golden.subarray(5)];
+  /** One frame from a context made for it and dropped (as the encoder did before it kept them). */
+  const fresh = (piece: Buffer) =>
+    new Promise<Buffer>((resolve, reject) => {
+      const { ZSTD_c_compressionLevel, ZSTD_e_flush } = (zlib as unknown as { constants: Record<string, number> }).constants;
+      const s = (zlib as unknown as { createZstdCompress(o: object): Transform & { flush(k: number, cb: () => void): void } }).createZstdCompress({ params: { [ZSTD_c_compressionLevel!]: 3 } });
+      const out: Buffer[] = [];
+      s.on('data', (d: Buffer) => out.push(d));
+      s.on('error', reject);
+      s.on('end', () => resolve(Buffer.concat(out)));
+      s.write(piece);
+      s.flush(ZSTD_e_flush!, () => s.end());
+    });
+  const expected = await Promise.all(pieces.map(fresh));
+  for (const [i, piece] of pieces.entries()) assert.deepEqual(await native.compress(piece), expected[i], `piece ${i}, alone`);
+  for (let round = 0; round < 2; round++) assert.deepEqual(await Promise.all(pieces.map((p) => native.compress(p))), expected, `round ${round}, at once`);
+  assert.equal(await zstdGoldenSha256(native.compress), REFERENCE_ZSTD_SHA256);
+});
+
 test('a frame is what the streaming API gives: no content size, no checksum, window 2 MiB, an empty last block; zstd decoders read it', async () => {
   const input = goldenDeflateInput();
   const frame = await (await wasmZstdEncoder()).compress(input);

@@ -51,7 +51,8 @@ function readSize(size: number): number {
   return Math.min(1 << 20, Math.max(size, 1));
 }
 
-const sameFile = (a: FileIdentity, b: FileIdentity) => a.dev === b.dev && a.ino === b.ino && a.size === b.size && a.mtimeMs === b.mtimeMs;
+/** Whether two identities are the same file in the same state. */
+export const sameFile = (a: FileIdentity, b: FileIdentity): boolean => a.dev === b.dev && a.ino === b.ino && a.size === b.size && a.mtimeMs === b.mtimeMs;
 
 /**
  * The sha256 digest and size of a file, read once, and the identity of the file read (from its

@@ -5,7 +5,7 @@ import type { LayerBlob } from '../layer/types.js';
 import type { Layer } from '../model/layer.js';
 import type { LayerCache } from './layer-cache.js';
 import type { LayerHints } from './layer-hints.js';
-import { CacheDamageError, checkFile, fileIdentity, verifiedFileBytes, type FileIdentity } from './checked-blob.js';
+import { CacheDamageError, checkFile, fileIdentity, sameFile, verifiedFileBytes, type FileIdentity } from './checked-blob.js';
 import { isNoSpace } from '../fs/atomic-write.js';
 import { ImgbuildError } from '../errors.js';
 
@@ -113,9 +113,11 @@ export async function cachedLayer(maker: LayerMaker, cache: LayerCache | undefin
  */
 export function checkedCacheLayer(blob: LayerBlob, file: string, cache: LayerCache, maker: LayerMaker | undefined, repaired?: (message: string) => void, written?: FileIdentity): Layer {
   let verified: Promise<FileIdentity> | undefined = written ? Promise.resolve(written) : undefined;
+  /** The identity the file had when its bytes were last hashed (as written, or checked). */
+  let hashedAs: FileIdentity | undefined = written;
   const verify = async (): Promise<FileIdentity> => {
     const first = await checkFile(file, blob);
-    if (first.ok) return first.identity;
+    if (first.ok) return (hashedAs = first.identity);
     if (!maker) throw new CacheDamageError(file, first.why);
     const made = await maker.write(cache.blobs).catch((err: unknown) => {
       throw noSpaceInCache(err, cache);
@@ -126,7 +128,7 @@ export function checkedCacheLayer(blob: LayerBlob, file: string, cache: LayerCac
     const again = await checkFile(file, blob);
     if (!again.ok) throw new CacheDamageError(file, again.why);
     repaired?.(`cache: ${file} ${first.why}; made it again from the store`);
-    return again.identity;
+    return (hashedAs = again.identity);
   };
   const identity = (): Promise<FileIdentity> => {
     verified ??= verify().catch((err: unknown) => {
@@ -138,6 +140,10 @@ export function checkedCacheLayer(blob: LayerBlob, file: string, cache: LayerCac
   return {
     ...facts(blob),
     file,
+    fileVerified: () => {
+      const now = hashedAs && fileIdentity(file);
+      return now !== undefined && sameFile(now, hashedAs!);
+    },
     open: () =>
       Readable.from(
         (async function* () {

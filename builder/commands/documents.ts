@@ -2,6 +2,13 @@ import * as z from 'zod';
 import { ImageConfigSchema } from '../../oci/schemas.js';
 import { SCHEMA_VERSION } from './schema-version.js';
 
+/** What classic zod's `.describe()` does, for a zod/mini schema (oci/schemas.ts): a copy carrying the description. */
+function described<T extends z.core.$ZodType>(schema: T, description: string): T {
+  const copy = z.core.clone(schema);
+  z.globalRegistry.add(copy, { description });
+  return copy;
+}
+
 /**
  * The documents `--json` prints: one per command, each a single JSON value on stdout with
  * `schemaVersion` first. The same names mean the same thing everywhere: `digest` is the digest
@@ -119,7 +126,7 @@ export const InspectDocumentSchema = z.union([
     refs: z.array(z.string()).describe('the name:tags the image carries where it is stored'),
     platform: platformName,
     configDigest: digest,
-    config: ImageConfigSchema.describe('the image config, as stored'),
+    config: described(ImageConfigSchema, 'the image config, as stored'),
     layers: z.array(z.strictObject({ digest, diffId: digest.optional(), size, mediaType: z.string(), reason: z.string().optional(), storePaths: z.array(z.string()) })),
   }),
   z.strictObject({

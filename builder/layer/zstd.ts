@@ -55,6 +55,8 @@ export interface ZstdEncoder {
   /** libzstd's version, e.g. 1.5.7. */
   libzstd: string;
   compress: FrameCompress;
+  /** The same frame as `compress`, in the pieces the encoder made it in (no copy into one buffer); `compress` when absent. */
+  compressParts?: (piece: Buffer) => Promise<readonly Buffer[]>;
 }
 
 const cores = Math.max(1, availableParallelism());
@@ -62,38 +64,83 @@ const cores = Math.max(1, availableParallelism());
 const frameSlots = pLimit(cores);
 /** Frames one stream holds at once (filling, compressing, or waiting for output in order): bounds memory. */
 const MAX_FRAMES_PER_STREAM = cores + 1;
-/** node:zlib's output buffer size for a frame. */
+/**
+ * node:zlib's output buffer size: a kept stream writes the frames one after the other into it,
+ * each frame's output a slice of it (a 4 MiB frame gives ~1.3 MiB), a new buffer once it is
+ * full. The bytes do not depend on it.
+ */
 const OUTPUT_CHUNK = 1024 * 1024;
+/** How long a native zstd stream is kept once idle (its libzstd context holds ~3 MB). */
+const IDLE_CONTEXT_MS = 1000;
+
+type NativeZstdStream = zlib.Zlib & NodeJS.ReadWriteStream & { flush(kind: number, cb: () => void): void; destroy(): void };
 
 interface NodeZstd {
-  createZstdCompress(options: { params: Record<number, number>; chunkSize: number }): zlib.Zlib & NodeJS.ReadWriteStream & { flush(kind: number, cb: () => void): void };
-  constants: { ZSTD_c_compressionLevel: number; ZSTD_e_flush: number };
+  createZstdCompress(options: { params: Record<number, number>; chunkSize: number }): NativeZstdStream;
+  constants: { ZSTD_c_compressionLevel: number; ZSTD_e_flush: number; ZSTD_e_end: number };
 }
 
 /** node:zlib's zstd, or undefined on a Node without it (before 22.15). */
 export function nativeZstdEncoder(): ZstdEncoder | undefined {
   const z = zlib as unknown as Partial<NodeZstd>;
   if (typeof z.createZstdCompress !== 'function' || z.constants?.ZSTD_c_compressionLevel === undefined) return undefined;
-  const { ZSTD_c_compressionLevel, ZSTD_e_flush } = z.constants;
+  const { ZSTD_c_compressionLevel, ZSTD_e_flush, ZSTD_e_end } = z.constants;
   const create = z.createZstdCompress.bind(zlib);
-  const compress: FrameCompress = (piece) =>
-    frameSlots(
-      () =>
-        new Promise<Buffer>((resolve, reject) => {
-          // Output in 1 MiB buffers (a 4 MiB frame gives ~1.3 MiB): one buffer of the frame's bound
-          // would be mostly empty and kept whole by the slice handed on. The bytes do not depend on it.
-          const stream = create({ params: { [ZSTD_c_compressionLevel]: ZSTD_LEVEL }, chunkSize: OUTPUT_CHUNK });
-          const out: Buffer[] = [];
-          stream.on('data', (d: Buffer) => out.push(d));
-          stream.on('error', reject);
-          stream.on('end', () => resolve(out.length === 1 ? out[0]! : Buffer.concat(out)));
-          // write + flush, then end: ZSTD_e_flush over the whole piece, ZSTD_e_end with nothing
-          // (end(piece) would be one ZSTD_e_end call: a single-pass frame, other bytes).
-          stream.write(piece);
-          stream.flush(ZSTD_e_flush, () => stream.end());
-        }),
-    );
-  return { name: 'node:zlib', libzstd: (process.versions as Record<string, string | undefined>).zstd ?? 'unknown', compress };
+  /**
+   * Streams between frames, each with its libzstd context: a frame ended with ZSTD_e_end leaves
+   * the context ready for the next frame with the same parameters, and the next frame's bytes are
+   * those of a fresh context (the test and the bench digests compare them). A fresh context per
+   * frame cost ~15% more CPU than the compression itself: its allocation and the first touch of
+   * its window and tables (system time), 270 times for a GB.
+   */
+  const idle: Frame[] = [];
+  let closer: NodeJS.Timeout | undefined;
+  const closeIdle = () => {
+    closer = undefined;
+    for (const f of idle.splice(0)) f.stream.destroy();
+  };
+  interface Frame {
+    stream: NativeZstdStream;
+    out: Buffer[];
+    failed?: (err: unknown) => void;
+  }
+  const open = (): Frame => {
+    // Output in 1 MiB buffers: one of the frame's bound would be mostly empty, kept whole by the slices handed on.
+    const stream = create({ params: { [ZSTD_c_compressionLevel]: ZSTD_LEVEL }, chunkSize: OUTPUT_CHUNK });
+    const frame: Frame = { stream, out: [] };
+    stream.on('data', (d: Buffer) => frame.out.push(d));
+    stream.on('error', (err) => frame.failed?.(err));
+    return frame;
+  };
+  const compressParts = (piece: Buffer): Promise<readonly Buffer[]> =>
+    frameSlots(async () => {
+      const frame = idle.pop() ?? open();
+      try {
+        const out = await new Promise<Buffer[]>((resolve, reject) => {
+          frame.out = [];
+          frame.failed = reject;
+          // write, ZSTD_e_flush, then ZSTD_e_end with nothing: the piece with ZSTD_e_continue then
+          // ZSTD_e_flush, an empty last block (end(piece) would be one ZSTD_e_end call: a
+          // single-pass frame, other bytes). The stream stays open for the next frame.
+          frame.stream.write(piece);
+          frame.stream.flush(ZSTD_e_flush, () => frame.stream.flush(ZSTD_e_end, () => resolve(frame.out)));
+        });
+        frame.failed = undefined;
+        frame.out = [];
+        idle.push(frame);
+        if (closer) closer.refresh();
+        else closer = setTimeout(closeIdle, IDLE_CONTEXT_MS).unref();
+        return out;
+      } catch (err) {
+        frame.stream.destroy(); // in an unknown state: not reused
+        throw err;
+      }
+    });
+  const compress: FrameCompress = async (piece) => {
+    const parts = await compressParts(piece);
+    return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+  };
+  return { name: 'node:zlib', libzstd: (process.versions as Record<string, string | undefined>).zstd ?? 'unknown', compress, compressParts };
 }
 
 interface HpccZstd {
@@ -166,9 +213,33 @@ export async function pickZstdEncoder(candidates: readonly (() => Promise<ZstdEn
 }
 
 /**
+ * Whole-frame input buffers kept between the layers of this thread: each layer took a fresh
+ * 4 MiB buffer for its first piece, even a layer of a few KiB (~0.4 GB of external memory for the
+ * 99 layers of the bench, and the mark-compacts it set off on the main thread). At most one
+ * layer's worth is kept, and only while layers follow each other (dropped after a second idle).
+ */
+const sparePieces: Buffer[] = [];
+let dropPieces: NodeJS.Timeout | undefined;
+
+function takePiece(size: number): Buffer {
+  return (size === ZSTD_FRAME_SIZE ? sparePieces.pop() : undefined) ?? Buffer.allocUnsafe(size);
+}
+
+function givePieces(pieces: Buffer[]): void {
+  for (const p of pieces) if (p.length === ZSTD_FRAME_SIZE && sparePieces.length < MAX_FRAMES_PER_STREAM) sparePieces.push(p);
+  if (sparePieces.length === 0) return;
+  if (dropPieces) dropPieces.refresh();
+  else
+    dropPieces = setTimeout(() => {
+      dropPieces = undefined;
+      sparePieces.length = 0;
+    }, IDLE_CONTEXT_MS).unref();
+}
+
+/**
  * Frame-mode zstd (see above) without a stream: `write` copies the bytes it is given (the caller
- * may reuse its buffer once the promise resolves), and each frame goes to `onOutput` in input
- * order. At most `maxFrames` frames (of 4 MiB in, about a third of that out) are held at once;
+ * may reuse its buffer once the promise resolves), and each frame's bytes go to `onOutput` in input
+ * order (a frame maybe in several buffers). At most `maxFrames` frames (of 4 MiB in, about a third of that out) are held at once;
  * `write` waits when that many are pending. The bytes do not depend on `maxFrames`, on the
  * encoder, or on how the input is cut into writes.
  */
@@ -176,7 +247,7 @@ export class FrameZstd {
   private piece: Buffer;
   private filled = 0;
   private frames = 0;
-  private readonly pending: { piece: Buffer; out: Promise<Buffer> }[] = [];
+  private readonly pending: { piece: Buffer; out: Promise<readonly Buffer[]> }[] = [];
   /** Input buffers whose frame is done, for the next pieces: fresh 4 MiB buffers cost page faults and GC. */
   private readonly spare: Buffer[] = [];
   private abandoned = false;
@@ -187,7 +258,7 @@ export class FrameZstd {
     private readonly maxFrames: number = MAX_FRAMES_PER_STREAM,
     private readonly frameSize: number = ZSTD_FRAME_SIZE,
   ) {
-    this.piece = Buffer.allocUnsafe(frameSize);
+    this.piece = takePiece(frameSize);
     // A failed choice is read by the first drain; never unhandled.
     encoder.catch(() => undefined);
   }
@@ -201,7 +272,7 @@ export class FrameZstd {
       off += n;
       if (this.filled === this.frameSize) {
         this.dispatch(this.piece);
-        this.piece = this.spare.pop() ?? Buffer.allocUnsafe(this.frameSize);
+        this.piece = this.spare.pop() ?? takePiece(this.frameSize);
         this.filled = 0;
         await this.drain(Math.max(0, Math.max(1, this.maxFrames) - 1));
       }
@@ -212,6 +283,8 @@ export class FrameZstd {
   async end(): Promise<void> {
     if (this.filled > 0 || this.frames === 0) this.dispatch(this.piece.subarray(0, this.filled));
     await this.drain(0);
+    // Every frame is done: the buffers are free for the next layer (end is called once, last).
+    if (!this.abandoned) givePieces([this.piece, ...this.spare.splice(0)]);
   }
 
   /** Stops output: frames still compressing finish; their results (or errors) are dropped. */
@@ -222,7 +295,7 @@ export class FrameZstd {
 
   private dispatch(piece: Buffer): void {
     this.frames++;
-    const out = this.encoder.then((e) => e.compress(piece));
+    const out = this.encoder.then(async (e) => (e.compressParts ? e.compressParts(piece) : [await e.compress(piece)]));
     // Rejections are read by drain (in order) or dropped by abandon; never unhandled.
     out.catch(() => undefined);
     this.pending.push({ piece, out });
@@ -236,7 +309,7 @@ export class FrameZstd {
       const { piece } = this.pending.shift()!;
       if (piece.length === this.frameSize) this.spare.push(piece);
       if (this.abandoned) return;
-      this.onOutput(out);
+      for (const part of out) this.onOutput(part);
     }
   }
 }

@@ -1,5 +1,4 @@
 import type { Readable } from 'node:stream';
-import type { z } from 'zod';
 import { isDigest, sha256Digest, type Digest } from '../../oci/digest.js';
 import { MediaType, isIndexMediaType } from '../../oci/media-types.js';
 import { ImageConfigSchema, IndexSchema, ManifestSchema, type Descriptor } from '../../oci/schemas.js';
@@ -169,7 +168,12 @@ function checkedDescriptor(source: string, d: Descriptor, where: string): Checke
   return d as CheckedDescriptor;
 }
 
-export function parseDocument<T>(source: string, what: string, schema: z.ZodType<T>, bytes: Buffer): T {
+/** A zod schema, classic or mini (oci/schemas.ts is zod/mini): what parseDocument needs of it. */
+export interface DocumentSchema<T> {
+  safeParse(value: unknown): { success: true; data: T } | { success: false; error: { issues: readonly { path: readonly PropertyKey[]; message: string }[] } };
+}
+
+export function parseDocument<T>(source: string, what: string, schema: DocumentSchema<T>, bytes: Buffer): T {
   let value: unknown;
   try {
     value = JSON.parse(bytes.toString('utf8'));

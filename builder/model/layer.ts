@@ -30,6 +30,12 @@ export interface Layer {
   open(): Readable;
   /** A local file holding exactly the blob, when there is one: outputs hard-link it instead of copying. */
   readonly file?: string;
+  /**
+   * Whether `file` is known to hold exactly the blob without reading it: this process hashed its
+   * bytes (as it wrote them, or since) and it is still that file (inode, size, mtime). An output
+   * that would hash `file` before linking it may skip the hash then.
+   */
+  readonly fileVerified?: () => boolean;
   /** Where a registry already holds the blob (a registry image, a registry base). */
   readonly location?: BlobLocation;
 }

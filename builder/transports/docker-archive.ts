@@ -3,7 +3,7 @@ import { open as openFile } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Writable as WritableStream } from 'node:stream';
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { canonicalJson } from '../../oci/canonical-json.js';
 import { DigestingStream, digestHex, sha256Digest, type Digest } from '../../oci/digest.js';
 import { MediaType } from '../../oci/media-types.js';
@@ -18,7 +18,8 @@ import { isZstd } from '../layer/zstd-decompress.js';
 import { gzipTarStorage } from './gzip-tar-storage.js';
 import { tarStorage, type MemberStorage } from './member-storage.js';
 
-const DockerArchiveManifest = z.array(z.object({ Config: z.string(), RepoTags: z.array(z.string()).nullish(), Layers: z.array(z.string()) }).loose()).min(1);
+// zod/mini, as oci/schemas.ts: every push loads this module (transports/open.ts).
+const DockerArchiveManifest = z.array(z.looseObject({ Config: z.string(), RepoTags: z.nullish(z.array(z.string())), Layers: z.array(z.string()) })).check(z.minLength(1));
 type Entry = z.infer<typeof DockerArchiveManifest>[number];
 
 /** Whether a file starts with gzip's magic bytes. */

@@ -1,0 +1,126 @@
+// What one CLI process loads and sends (issue 19, per-invocation cost): `--version` answered by
+// the bin alone, Node's compile cache kept in the cache dir, and a no-op push's requests.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import * as nodeModule from 'node:module';
+import { existsSync } from 'node:fs';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { runCli, runCommand } from './helpers/cli.js';
+import { cliPath, repoRoot } from './helpers/paths.js';
+import { registryAccessLog, startRegistry, type RunningRegistry } from './helpers/registry.js';
+import { tempDir } from './helpers/tmp.js';
+import { toolFixture } from './helpers/tools.js';
+
+let work: string;
+
+before(async () => {
+  work = await tempDir('imgbuild-startup-');
+  // A module hook that appends every module URL the process resolves to $IMGBUILD_TEST_LOAD_LOG.
+  await writeFile(join(work, 'hooks.mjs'), [
+    "import { appendFileSync } from 'node:fs';",
+    'let log;',
+    'export function initialize(data) { log = data.log; }',
+    'export async function resolve(specifier, context, next) {',
+    '  const r = await next(specifier, context);',
+    "  appendFileSync(log, r.url + '\\n');",
+    '  return r;',
+    '}',
+  ].join('\n'));
+  await writeFile(join(work, 'register.mjs'), "import { register } from 'node:module';\nregister('./hooks.mjs', import.meta.url, { data: { log: process.env.IMGBUILD_TEST_LOAD_LOG } });\n");
+});
+
+/** Runs the CLI with the hook; returns its result and the files (not node: builtins) it loaded. */
+async function loadedBy(args: string[], name: string) {
+  const log = join(work, `${name}.log`);
+  await writeFile(log, '');
+  const env = { ...process.env, IMGBUILD_TEST_LOAD_LOG: log, IMGBUILD_CACHE_DIR: join(work, `${name}-cache`) };
+  const r = await runCommand(process.execPath, ['--import', pathToFileURL(join(work, 'register.mjs')).href, cliPath, ...args], { env });
+  const files = (await readFile(log, 'utf8')).split('\n').filter((u) => u.startsWith('file:'));
+  return { r, files: [...new Set(files)] };
+}
+
+test('imgbuild --version prints the package version and loads no file but the bin (no CLI, commander or undici)', async () => {
+  const { version } = JSON.parse(await readFile(join(repoRoot, 'package.json'), 'utf8')) as { version: string };
+  for (const flag of ['--version', '-V']) {
+    const { r, files } = await loadedBy([flag], `version${flag}`);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.toString(), `${version}\n`);
+    assert.deepEqual(files, [pathToFileURL(cliPath).href]);
+  }
+});
+
+test('imgbuild --help loads the CLI beyond the bin (the hook of the test above sees what is loaded)', async () => {
+  const { r, files } = await loadedBy(['--help'], 'help');
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout.toString(), /^Usage: imgbuild /);
+  assert.ok(files.length > 1, `loaded: ${files.join(' ')}`);
+  assert.ok(!files.some((f) => f.includes('/undici/')), 'help loads no HTTP client');
+});
+
+test('imgbuild push runs from its own bundle: the CLI and the push command come from that one file, not from the shared chunks', async () => {
+  const { r, files } = await loadedBy(['push', `oci:${join(work, 'no-such-layout')}`, '127.0.0.1:9/startup/none:1'], 'push');
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /no-such-layout/);
+  const own = pathToFileURL(join(dirname(cliPath), 'imgbuild-cmd-push.js')).href;
+  assert.ok(files.includes(own), `loaded: ${files.join(' ')}`);
+  const others = files.filter((f) => f !== own && f.startsWith(pathToFileURL(dirname(cliPath)).href));
+  for (const f of others) {
+    const text = await readFile(new URL(f), 'utf8');
+    assert.ok(!text.includes('// dist/builder/cli.js') && !text.includes('// dist/builder/commands/push.js'), `${f} holds the CLI or the push command too`);
+  }
+});
+
+test("the CLI keeps Node's compile cache in <cache dir>/compile where Node has one (≥ 22.1), and nothing where it has not", async () => {
+  const cache = join(work, 'cc-cache');
+  const home = join(work, 'cc-home');
+  const env: NodeJS.ProcessEnv = { ...process.env, IMGBUILD_CACHE_DIR: cache, HOME: home, XDG_CACHE_HOME: '' };
+  delete env.NODE_COMPILE_CACHE;
+  delete env.NODE_DISABLE_COMPILE_CACHE;
+  const r = await runCli(['--help'], { env });
+  assert.equal(r.code, 0, r.stderr);
+  if (typeof (nodeModule as { enableCompileCache?: unknown }).enableCompileCache === 'function') {
+    const versions = await readdir(join(cache, 'compile'));
+    assert.equal(versions.length, 1, versions.join(' '));
+    assert.ok((await readdir(join(cache, 'compile', versions[0]!))).length > 0, 'compiled code was written');
+  } else {
+    assert.equal(existsSync(join(cache, 'compile')), false);
+  }
+  assert.equal(existsSync(home), false, 'nothing under HOME');
+
+  const off = join(work, 'cc-off');
+  const r2 = await runCli(['--help'], { env: { ...env, IMGBUILD_CACHE_DIR: off, NODE_DISABLE_COMPILE_CACHE: '1' } });
+  assert.equal(r2.code, 0, r2.stderr);
+  assert.equal(existsSync(join(off, 'compile')), false, 'NODE_DISABLE_COMPILE_CACHE=1 turns it off');
+});
+
+let registry: RunningRegistry | undefined;
+const registryFixture = toolFixture(['docker-registry'], async () => {
+  registry = await startRegistry();
+});
+after(async () => {
+  await registry?.stop();
+});
+
+test('a no-op re-push sends the ping, one HEAD of the manifest by digest and the manifest PUT under its tag: no blob request', async (t) => {
+  if (!(await registryFixture.need(t))) return;
+  const env = { ...process.env, IMGBUILD_CACHE_DIR: join(work, 'push-cache') };
+  const layout = join(work, 'hello.oci');
+  const built = await runCli(['build', join(repoRoot, 'examples/hello'), '-o', layout], { env });
+  assert.equal(built.code, 0, built.stderr);
+  const digest = built.stdout.toString().trim();
+  const host = registry!.host;
+  const push = () => runCli(['push', `oci:${layout}`, `${host}/startup/hello:1`, '--insecure-registry', host], { env });
+  const first = await push();
+  assert.equal(first.code, 0, first.stderr);
+  const before = registryAccessLog(registry!.log()).length;
+  const again = await push();
+  assert.equal(again.code, 0, again.stderr);
+  assert.equal(again.stdout.toString(), `${host}/startup/hello@${digest}\n`);
+  assert.deepEqual(registryAccessLog(registry!.log()).slice(before).map((r) => `${r.method} ${r.path} ${r.status}`), [
+    'GET /v2/ 200',
+    `HEAD /v2/startup/hello/manifests/${digest} 200`,
+    'PUT /v2/startup/hello/manifests/1 201',
+  ]);
+});
