@@ -11,7 +11,6 @@
 //   cli.js as usual.
 import { existsSync, readFileSync } from 'node:fs';
 
-const OWN_BUNDLE = new Set(['push', 'build']);
 
 const args = process.argv.slice(2);
 if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
@@ -20,7 +19,8 @@ if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
 } else {
   (await import('./startup.js')).enableCompileCache(process.env);
   // Commands come first: the program itself has no option but --version and --help.
-  const own = args[0] !== undefined && OWN_BUNDLE.has(args[0]) ? new URL(`./imgbuild-cmd-${args[0]}.js`, import.meta.url) : undefined;
-  if (own && existsSync(own)) await import(own.href);
+  // Literal names, one per command, so that test/architecture-boundaries can read them.
+  if (args[0] === 'push' && existsSync(new URL('./imgbuild-cmd-push.js', import.meta.url))) await import(new URL('./imgbuild-cmd-push.js', import.meta.url).href);
+  else if (args[0] === 'build' && existsSync(new URL('./imgbuild-cmd-build.js', import.meta.url))) await import(new URL('./imgbuild-cmd-build.js', import.meta.url).href);
   else await import('./cli.js');
 }

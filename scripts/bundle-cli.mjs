@@ -32,7 +32,7 @@ const CHUNK = /^imgbuild(-[A-Z0-9]+|-cmd-[a-z-]+)?\.js$/;
  * chunks instead was ~75 ms of CPU of a no-op push's ~350 on Node 20 (each ES module costs
  * the loader a resolve, a read, a compile and a link), ~40 ms of a small warm build's ~385.
  * Only for these two, the commands CI runs on every job: each bundle is a copy (push ~0.6 MB,
- * build ~1.2 MB); the rest share the chunks. Names must match bin.ts's OWN_BUNDLE.
+ * build ~1.2 MB); the rest share the chunks. Names must match bin.ts's literal URLs (one per command).
  */
 const OWN_BUNDLES = ['push', 'build'];
 

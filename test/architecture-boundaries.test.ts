@@ -52,7 +52,9 @@ const STAGES: readonly (readonly string[])[] = [
   // diff and verify of images.
   ['repro/'],
   // The CLI.
-  ['commands/', 'cli.ts'],
+  ['commands/', 'cli.ts', 'startup.ts'],
+  // The executable: --version, the compile cache, then a command's own bundle or the CLI.
+  ['bin.ts'],
   // The public entry (which nothing imports: see below).
   ['index.ts'],
 ];

@@ -95,6 +95,10 @@ export async function buildImage(given: ResolvedSpec, ctx: BuildContext = {}, op
   // moment of heap then adds to nothing else); a failed build writes it too (the closure held).
   const records = store instanceof DirectoryStoreSource ? store : undefined;
   records?.holdClosureRecords();
+  // What the scans learn of each path's files is kept for the layer writer and the closure
+  // record (store/handover.ts), up to HANDOVER_BYTES, with the source (an output that makes a
+  // layer again uses it too).
+  records?.keepHandovers(HANDOVER_BYTES);
   const pool = workerPool(ctx);
   let spec: ResolvedSpec;
   let base: Image | undefined;
@@ -137,6 +141,12 @@ export async function buildImage(given: ResolvedSpec, ctx: BuildContext = {}, op
   });
   return { spec, ...(base ? { base } : {}), closure, plan, image, store };
 }
+
+/**
+ * Bytes of hand-over records a build keeps at most (store/handover.ts): 50,000 tiny store paths
+ * take ~12 MB, one path of 200,000 tiny files ~17 MB; past it, paths are walked and read again.
+ */
+const HANDOVER_BYTES = 32 * 1024 * 1024;
 
 /** At most this many absent store paths are named one by one; the rest are counted. */
 const ABSENT_NAMED = 10;

@@ -9,7 +9,7 @@ import { customisationEntries } from '../customisation/entries.js';
 import { mergeEntries } from '../customisation/merge.js';
 import { layerStream } from '../layer/layer-stream.js';
 import { storeLayerNarEntries } from '../layer/nar-entries.js';
-import { storeLayerEntries } from '../layer/tree-entries.js';
+import { storeLayerEntries, storeLayerOutline } from '../layer/tree-entries.js';
 import { rulesFor, withPerms, withPermsAsync, type PermRule } from '../layer/perms.js';
 import type { LayerBlob, LayerEntry, LayerWriteOptions } from '../layer/types.js';
 import { BinaryCacheStoreSource } from '../store/binary-cache/source.js';
@@ -20,6 +20,7 @@ import type { ResolvedSpec } from '../spec/types.js';
 import { nixDbEntries } from '../customisation/nix-db.js';
 import type { StoreSource } from '../store/types.js';
 import type { BuildWorkerPool } from '../workers/pool.js';
+import type { StoreLayerJob } from '../workers/jobs.js';
 import type { AssembledLayer } from './assemble.js';
 import type { BuildContext } from './context.js';
 import type { ImagePlan } from './plan.js';
@@ -152,23 +153,31 @@ export function storeLayerMaker(paths: string[], store: StoreSource, options: La
   const fsPathOf = (p: string) => store.fsPath(p);
   // Only the rules for this layer's paths shape its bytes (and its cache key).
   const perms = rulesFor(allPerms, paths);
-  const entries = () => withPerms(storeLayerEntries(paths, fsPathOf, store.storeDir), perms);
+  // What the directory store's scans learned of the paths' files, when they kept it: not walked again.
+  const handoverOf = store instanceof DirectoryStoreSource ? (p: string) => store.handoverOf(p) : undefined;
+  const entries = () => withPerms(storeLayerEntries(paths, fsPathOf, store.storeDir, handoverOf), perms);
   const inWorker = (blobRoot: string | undefined, onProgress: ((tarBytes: number) => void) | undefined) => {
     if (!pool?.hasFreeWorker) return undefined;
     // A directory store places every path as `<fsDir>/<base name>`: the directory crosses, not a
     // string per path (each path is still placed here, so that one the source refuses is reported
     // by the in-process writer, as before).
     let where: { fsDir: string } | { fsPaths: string[] };
+    let handover: StoreLayerJob['handover'];
     try {
       if (store instanceof DirectoryStoreSource) {
+        // Paths whose files the scans handed over whole are written here: from memory, the layer
+        // is a copy and a hash, and in a worker it cost more CPU and memory (bench/README.md).
+        if (store.handoverHoldsAll(paths)) return undefined;
         for (const p of paths) fsPathOf(p);
         where = { fsDir: store.fsDir };
+        // By the paths' sorted order, which the worker makes again (a wrong one is only walked: each record names its path).
+        handover = store.handoverJob(storeLayerOutline(paths, store.storeDir).sorted);
       } else where = { fsPaths: paths.map(fsPathOf) };
     } catch {
       return undefined; // a path the source cannot place: the in-process writer reports it
     }
     const { header, compressor } = options;
-    return pool.writeStoreLayer({ paths, ...where, storeDir: store.storeDir, header, compressor, ...(blobRoot ? { blobRoot } : {}), ...(perms.length > 0 ? { perms } : {}) }, options.signal, onProgress);
+    return pool.writeStoreLayer({ paths, ...where, storeDir: store.storeDir, header, compressor, ...(blobRoot ? { blobRoot } : {}), ...(perms.length > 0 ? { perms } : {}), ...(handover ? { handover } : {}) }, options.signal, onProgress);
   };
   return {
     key: async () => storeLayerKey(await keyedStorePaths(store, paths), store.storeDir, options, perms),

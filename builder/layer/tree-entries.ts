@@ -3,6 +3,7 @@ import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { LayerContentError, StoreError } from '../errors.js';
 import { compareTreePaths } from './entry-order.js';
+import { handoverEntries } from './handover-entries.js';
 import { isAsciiString } from './tar-header.js';
 import { canonicalDirMode, canonicalFileMode, STORE_PARENT_DIR_MODE } from './modes.js';
 import type { LayerEntry } from './types.js';
@@ -31,11 +32,21 @@ export function* storeLayerEntries(
   paths: string[],
   fsPathOf: (storePath: string) => string,
   storeDir: string,
+  handoverOf?: HandoverLookup,
 ): Generator<LayerEntry> {
   const { parents, sorted } = storeLayerOutline(paths, storeDir);
   yield* parents;
-  for (const storePath of sorted) {
+  const skip = storeDir.length + 1;
+  for (let k = 0; k < sorted.length; k++) {
+    const storePath = sorted[k]!;
     const fsPath = fsPathOf(storePath);
+    // What the path's scan learned of its files, when it handed it over: no second walk or read.
+    const record = handoverOf?.(storePath, k);
+    const handed = record ? handoverEntries(record, storePath.slice(skip), fsPath, storePath.slice(1)) : undefined;
+    if (handed) {
+      yield* handed;
+      continue;
+    }
     let st: Stats;
     try {
       st = lstatSync(fsPath);
@@ -49,6 +60,12 @@ export function* storeLayerEntries(
     yield* walk(fsPath, storePath.slice(1), st);
   }
 }
+
+/**
+ * The hand-over record (store/handover.ts) of a layer's store path, if there is one: `index` is
+ * the path's place among the layer's paths sorted (storeLayerOutline).
+ */
+export type HandoverLookup = (storePath: string, index: number) => Uint8Array | undefined;
 
 /**
  * What every store layer starts with, whatever its paths' files are read from: the directories

@@ -57,6 +57,12 @@ export interface ClosureRecordPath {
   /** Entries below the path (stat-list.ts), or null: `fingerprint` is fingerprintTree's. */
   names: string[] | null;
   fingerprint: string;
+  /**
+   * With names: the lstat values its scan hashed into `fingerprint` (stat-list.ts; the bytes of
+   * its float64s), when the scan handed them over (store/handover.ts): the record hashes them
+   * instead of lstat-ing the entries again.
+   */
+  values?: Uint8Array;
 }
 
 /** The file: columns, one entry per path in the graph's (sorted) order; references as indices. */
@@ -123,10 +129,19 @@ class StatsDigest {
     return mine;
   }
 
-  /** Values made elsewhere (a stat thread), next in order. */
-  addValues(values: Float64Array): void {
-    this.flush();
-    this.hash.update(new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
+  /** Adds values already taken (the bytes of PER_NODE float64s a node): a path's from its scan, or a stat thread's share. */
+  addValues(bytes: Uint8Array): void {
+    const need = bytes.length / 8;
+    if (this.at + need > this.values.length) {
+      this.flush();
+      // More than a chunk (a thread's share): hashed as they are, in the same order.
+      if (need > this.values.length) {
+        this.hash.update(bytes);
+        return;
+      }
+    }
+    new Uint8Array(this.values.buffer, this.at * 8, bytes.length).set(bytes);
+    this.at += need;
   }
 
   private flush(): void {
@@ -250,7 +265,12 @@ export class ClosureRecords {
       if (p.absent.length > 0) rec.absent[i] = [...p.absent];
       rec.names[i] = p.names === null ? null : p.names.join('\n');
       if (p.names === null) rec.trees[i] = p.fingerprint;
-      else {
+      else if (p.values && p.values.length === 8 * PER_NODE * (p.names.length + 1)) {
+        // The values that vouched for the path's scan, as its scan took them: hashed as they are
+        // (an entry changed since makes the next build's lstats differ, and the record miss,
+        // as a record whose lstats are taken now would not be written).
+        stats.addValues(p.values);
+      } else {
         // The values hashed now must be those that vouched for the path's scan.
         let values: Float64Array | false;
         try {
@@ -333,7 +353,7 @@ export class ClosureRecord {
       if (values === false) return undefined;
       if (values === undefined) {
         if (!mine(split, n, true, false)) return undefined; // no thread to be had: here, then
-      } else stats.addValues(values);
+      } else stats.addValues(new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
     }
     if (stats.digest() !== rec.stats) return undefined;
     // Listed as a graph of this source is (closureGraph): paths sorted, references sorted and

@@ -7,8 +7,11 @@ import { closureDigest, rememberClosureDigest } from './closure-digest.js';
 import { ClosureRecords, dirStamp, listingDigest, type DirStamp } from './closure-record.js';
 import { SPLIT_MIN_NODES } from './stat-list-split.js';
 import type { PathArchitectures } from './path-architectures.js';
-import { cachedScan, scanStorePath, type ScanTargets, type StorePathScan, type StorePathScanJob } from './path-scan.js';
+import { cachedScan, HANDOVER_PATH_MAX, scanStorePath, type ScanTargets, type StorePathScan, type StorePathScanJob } from './path-scan.js';
 import { SharedValue } from './shared-value.js';
+import { HandoverArena } from './handover-arena.js';
+import { handoverAllInline, handoverNames, handoverValues } from './handover.js';
+import { digestValues } from './stat-list.js';
 import { ScanCache, targetsDigest, type PathCheck } from './scan-cache.js';
 import { isStorePathBaseName, normaliseStoreDir, parseStorePath } from './store-path.js';
 import type { ClosureFacts, ClosureOptions, StoreSource } from './types.js';
@@ -53,9 +56,13 @@ interface PathState {
   absent: string[];
   /** What vouches for its scan (its record's check), when there is a scan cache: a closure record keeps it. */
   check?: PathCheck;
+  /** Where its hand-over record is (HandoverArena.place), or -1. */
+  handover?: number;
 }
 
 const NO_ARCHITECTURES: PathArchitectures = Object.freeze({}) as PathArchitectures;
+/** A path's check held by its hand-over record (its names and lstat values; closure-record.ts hashes the values). */
+const IN_HANDOVER: PathCheck = Object.freeze({ names: [], fingerprint: '' }) as unknown as PathCheck;
 const NONE: string[] = Object.freeze([]) as unknown as string[];
 
 /**
@@ -92,6 +99,67 @@ export class DirectoryStoreSource implements StoreSource {
   private msPerScan = 0.5;
   /** How many paths were read and scanned, and how many were answered by the scan cache. */
   readonly stats = { scanned: 0, cached: 0 };
+  /** The scans' hand-over records (store/handover.ts), while keepHandovers holds them. */
+  private handovers: HandoverArena | undefined;
+
+  /**
+   * From now on, keeps what each path's scan learned of its files (its listing, small files'
+   * bytes, the lstat values of its check) up to `bytes` in all, for the layer writer
+   * (handoverOf, handoverJob) and the closure record, until dropHandovers. A build keeps them
+   * from its closure to its last layer: nothing is then walked or read twice.
+   */
+  keepHandovers(bytes: number): void {
+    this.handovers ??= new HandoverArena(bytes, this.droppedHandovers);
+  }
+
+  /** Buffers of the arenas let go of (HandoverArena's `first`). */
+  private droppedHandovers = 0;
+
+  /**
+   * Lets go of the hand-over records (a layer made later walks the files again); the checks they
+   * held are kept as plain ones, so that a later closure can still be recorded.
+   */
+  dropHandovers(): void {
+    const arena = this.handovers;
+    if (!arena) return;
+    for (const state of this.known.values()) {
+      if (state.check !== IN_HANDOVER) continue;
+      const record = state.handover !== undefined && state.handover >= 0 ? arena.record(state.handover) : undefined;
+      if (record) state.check = { names: handoverNames(record), fingerprint: digestValues(new Float64Array(Uint8Array.from(handoverValues(record)).buffer)) };
+      else delete state.check;
+    }
+    this.droppedHandovers = arena.end;
+    this.handovers = undefined;
+  }
+
+  /** The hand-over record of a path scanned since keepHandovers, if it was kept. */
+  handoverOf(storePath: string): Uint8Array | undefined {
+    const at = this.known.get(storePath)?.handover;
+    return at === undefined || at < 0 ? undefined : this.handovers?.record(at);
+  }
+
+  /**
+   * Whether every path of `paths` has a hand-over record holding all its files' bytes: a layer
+   * of them is made from memory alone (no walk, no read), and a build writes it on its own
+   * thread rather than copy the records to a worker (bench/README.md, "Reading each path once").
+   */
+  handoverHoldsAll(paths: readonly string[]): boolean {
+    const arena = this.handovers;
+    if (!arena) return false;
+    for (const p of paths) {
+      const at = this.known.get(p)?.handover;
+      const record = at !== undefined && at >= 0 ? arena.record(at) : undefined;
+      if (!record || !handoverAllInline(record)) return false;
+    }
+    return true;
+  }
+
+  /** The hand-over records of `paths` (in that order) as they cross to a worker: the shared buffers and each one's place (-1: none); undefined when there are none. */
+  handoverJob(paths: readonly string[]): { buffers: SharedArrayBuffer[]; at: Float64Array } | undefined {
+    const arena = this.handovers;
+    if (!arena) return undefined;
+    return arena.job(paths.map((p) => this.known.get(p)?.handover ?? -1));
+  }
 
   constructor(fsDir: string, storeDir = '/nix/store', options: DirectoryStoreSourceOptions = {}) {
     this.fsDir = resolve(fsDir);
@@ -237,7 +305,8 @@ export class DirectoryStoreSource implements StoreSource {
   /** Reads and scans the path on this thread. */
   private async scanHere(fsPath: string, entries: Entries): Promise<StorePathScan> {
     const t = performance.now();
-    const scan = await scanStorePath(fsPath, entries.byHash, this.targetsOf(entries).digest, this.cache !== undefined, this.storeDir);
+    const room = this.handovers?.room() ?? 0;
+    const scan = await scanStorePath(fsPath, entries.byHash, this.targetsOf(entries).digest, this.cache !== undefined, this.storeDir, Math.min(room, HANDOVER_PATH_MAX));
     this.msPerScan = 0.9 * this.msPerScan + 0.1 * (performance.now() - t);
     return scan;
   }
@@ -268,12 +337,18 @@ export class DirectoryStoreSource implements StoreSource {
     });
     // Hash parts are distinct and a store path starts with its hash part after the same prefix: sorted by hash is sorted by path.
     references.sort();
+    const handover = scan.handover && this.handovers ? this.handovers.place(scan.handover) : -1;
+    // A check whose names and lstat values the kept hand-over holds is not kept twice (its names
+    // were ~300 bytes a path of heap for the closure's life).
+    // (A record holds the check's values exactly when the check has names: path-scan.ts.)
+    const check = handover >= 0 && scan.check?.names ? IN_HANDOVER : scan.check;
     const state: PathState = {
       info: { path: storePath, narSize: scan.narSize, references },
       contentId: scan.contentId,
       architectures: Object.keys(scan.architectures).length === 0 ? NO_ARCHITECTURES : scan.architectures,
       absent,
-      ...(scan.check ? { check: scan.check } : {}),
+      ...(check ? { check } : {}),
+      handover,
     };
     this.known.set(storePath, state);
     return state;
@@ -346,7 +421,12 @@ export class DirectoryStoreSource implements StoreSource {
     if (!this.closureRecords) return;
     const checked = (path: string) => {
       const state = this.known.get(path);
-      return state?.check ? { ...state, names: state.check.names, fingerprint: state.check.fingerprint } : undefined;
+      if (!state?.check) return undefined;
+      const { info, contentId, architectures, absent } = state;
+      if (state.check !== IN_HANDOVER) return { info, contentId, architectures, absent, names: state.check.names, fingerprint: state.check.fingerprint };
+      // The names and the lstat values the scan hashed into the path's check, from its hand-over: no lstat again.
+      const record = state.handover !== undefined && state.handover >= 0 ? this.handovers?.record(state.handover) : undefined;
+      return record ? { info, contentId, architectures, absent, names: handoverNames(record), fingerprint: '', values: handoverValues(record) } : undefined;
     };
     if (!graph.paths.every((p) => this.known.get(p.path)?.check !== undefined)) return;
     const digest = closureDigest(graph);
@@ -459,11 +539,13 @@ export class DirectoryStoreSource implements StoreSource {
       while (this.offload && next < toScan.length) {
         const n = Math.max(1, Math.min(BATCH_MAX, Math.ceil((toScan.length - next) / 2), Math.round(BATCH_MS / Math.max(this.msPerScan, 0.01))));
         const batch = toScan.slice(toScan.length - n);
+        const room = this.handovers?.room() ?? 0;
         const job: StorePathScanJob = {
           fsPaths: batch.map((p) => this.fsPathOfBase(p.slice(entries.prefix.length))),
           targets: this.targetsOf(entries).shared,
           keepRecord: this.cache !== undefined,
           storeDir: this.storeDir,
+          ...(room > 0 ? { handoverBytes: room } : {}),
         };
         const offloaded = this.offload(job);
         if (!offloaded) break;

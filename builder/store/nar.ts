@@ -148,6 +148,15 @@ export interface FileHeadSink {
   take(path: Buffer, head: Buffer): void;
 }
 
+/**
+ * Where regular files' bytes are copied as the dump reads them: `slots[i]` is the offset in
+ * `bytes` of the i-th regular file in NAR order, or -1 for a file not copied (store/handover.ts).
+ */
+export interface FileCopies {
+  bytes: Buffer;
+  slots: readonly number[];
+}
+
 /** Bytes of NAR per chunk given to the sink. */
 export const NAR_CHUNK = 256 * 1024;
 
@@ -164,10 +173,10 @@ const BYTES_PER_TURN = 1024 * 1024;
  * would not match the size announced in its header. `heads`, if given, also sees each file's
  * first bytes, in NAR order (the chunks given to `sink` are the same with or without it).
  */
-export async function dumpNar(fsPath: string | Buffer, node: NarNode, sink: NarSink, heads?: FileHeadSink): Promise<void> {
+export async function dumpNar(fsPath: string | Buffer, node: NarNode, sink: NarSink, heads?: FileHeadSink, copies?: FileCopies): Promise<void> {
   const buf = spareChunks.pop() ?? Buffer.allocUnsafe(NAR_CHUNK);
   try {
-    const out = new NarChunks(sink, buf, heads);
+    const out = new NarChunks(sink, buf, heads, copies);
     out.put(T.magic);
     await dumpTree(typeof fsPath === 'string' ? Buffer.from(fsPath) : fsPath, node, out);
     out.flush();
@@ -301,13 +310,22 @@ class NarChunks {
   sinceTurn = 0;
   /** A file's first bytes for `heads`, copied as they are read (a head can straddle a flush). */
   private readonly head: Buffer | undefined;
+  /** The next regular file's index in `copies.slots`, and where the current file's bytes go (-1: nowhere). */
+  private file = 0;
+  private slot = -1;
 
   constructor(
     private readonly sink: NarSink,
     private readonly buf: Buffer,
     private readonly heads?: FileHeadSink,
+    private readonly copies?: FileCopies,
   ) {
     if (heads) this.head = Buffer.allocUnsafe(heads.bytes);
+  }
+
+  /** Called as each regular file's reading starts (NAR order). */
+  private nextFile(): void {
+    if (this.copies) this.slot = this.copies.slots[this.file++] ?? -1;
   }
 
   put(bytes: Uint8Array): void {
@@ -371,6 +389,7 @@ class NarChunks {
 
   /** Exactly `size` bytes of the file at `path` (a small file): the NAR header already announced that length. */
   fileSync(path: Buffer, size: number): void {
+    this.nextFile();
     const fd = this.open(path);
     try {
       let done = 0;
@@ -388,6 +407,7 @@ class NarChunks {
 
   /** `fileSync` for a large file, with a turn of the event loop every BYTES_PER_TURN. */
   async fileAsync(path: Buffer, size: number): Promise<void> {
+    this.nextFile();
     const fd = this.open(path);
     try {
       let done = 0;
@@ -417,6 +437,7 @@ class NarChunks {
         if (done + n >= want) heads.take(path, this.head!.subarray(0, want));
       }
     }
+    if (this.slot >= 0 && n > 0) this.buf.copy(this.copies!.bytes, this.slot + done, this.filled, this.filled + n);
     this.filled += n;
     return n;
   }

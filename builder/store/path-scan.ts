@@ -1,6 +1,7 @@
 import { createHash, hash as oneShotHash, type Hash } from 'node:crypto';
 import { contentId } from './content-id.js';
 import { ELF_HEAD_BYTES, ELF_MIN_SIZE } from './elf.js';
+import { draftHandover } from './handover.js';
 import { dumpNar, narSize, readNarTree } from './nar.js';
 import { ArchitectureCollector, relativeBelow, type PathArchitectures } from './path-architectures.js';
 import { RefScanner } from './ref-scanner.js';
@@ -29,6 +30,12 @@ export interface StorePathScan {
   record?: string;
   /** With a record (made or found): the check that vouches for it (a closure record keeps it). */
   check?: PathCheck;
+  /**
+   * What the scan learned of the path's files for the layer writer and the closure record
+   * (store/handover.ts), when it was asked for one and the path's fit: a scan on another thread
+   * gives views of one SharedArrayBuffer per batch.
+   */
+  handover?: Uint8Array;
 }
 
 /** The hash parts a directory store's scans look for: every entry of the store directory. */
@@ -48,6 +55,8 @@ export interface StorePathScanJob {
   keepRecord: boolean;
   /** The logical store dir, whose paths the scan notes when the files name them. */
   storeDir: string;
+  /** Bytes of hand-over records (store/handover.ts) the batch may make in all; absent or 0: none. */
+  handoverBytes?: number;
 }
 
 /**
@@ -110,6 +119,7 @@ export async function scanStorePath(
   digestOfTargets: () => string,
   keepRecord: boolean,
   storeDir: string,
+  handoverMax = 0,
 ): Promise<StorePathScan> {
   const root = Buffer.from(fsPath);
   // The stat fingerprint of the very tree scanned, which vouches for the record next time: the
@@ -123,6 +133,8 @@ export async function scanStorePath(
   // ELF headers are looked at as the dump reads each file, so a scan costs no extra read for them.
   const elf = new ArchitectureCollector();
   const heads = { bytes: ELF_HEAD_BYTES, minSize: ELF_MIN_SIZE, take: (path: Buffer, head: Buffer) => elf.add(head, () => relativeBelow(root, path)) };
+  // The hand-over's small files are filled in as the dump reads them (no second read).
+  const handover = handoverMax > 0 ? draftHandover(baseNameOf(fsPath), stats?.names ? stats.values : null, tree, handoverMax) : undefined;
   await dumpNar(
     root,
     tree,
@@ -131,6 +143,7 @@ export async function scanStorePath(
       nar.update(chunk);
     },
     heads,
+    handover,
   );
   const found = [...scanner.found].sort();
   const mentioned = scanner.mentioned ? [...scanner.mentioned].sort() : null;
@@ -157,8 +170,24 @@ export async function scanStorePath(
       mentioned: mentions !== null && mentions === windows ? true : mentions,
     };
   }
-  return { narSize: size, contentId: id, architectures: elf.found, found, mentioned, fromCache: false, ...(record ? { record: JSON.stringify(record), check: { names: record.names, fingerprint: record.fingerprint } } : {}) };
+  return {
+    narSize: size,
+    contentId: id,
+    architectures: elf.found,
+    found,
+    mentioned,
+    fromCache: false,
+    ...(record ? { record: JSON.stringify(record), check: { names: record.names, fingerprint: record.fingerprint } } : {}),
+    ...(handover ? { handover: handover.bytes } : {}),
+  };
 }
+
+function baseNameOf(fsPath: string): string {
+  return fsPath.slice(fsPath.lastIndexOf('/') + 1);
+}
+
+/** A path's hand-over record is made when it is at most this big (a path of 200,000 tiny files: ~17 MB). */
+export const HANDOVER_PATH_MAX = 32 * 1024 * 1024;
 
 /** The set and digest of a job's targets, made once per targets object (once per worker). */
 const lookups = new WeakMap<ScanTargets, { set: Set<string>; digest: () => string }>();
@@ -173,6 +202,26 @@ export async function runStorePathScanJob(job: StorePathScanJob): Promise<StoreP
     lookups.set(targets, lookup);
   }
   const out: StorePathScan[] = [];
-  for (const fsPath of job.fsPaths) out.push(await scanStorePath(fsPath, lookup.set, lookup.digest, job.keepRecord, job.storeDir));
+  let budget = job.handoverBytes ?? 0;
+  let total = 0;
+  for (const fsPath of job.fsPaths) {
+    const scan = await scanStorePath(fsPath, lookup.set, lookup.digest, job.keepRecord, job.storeDir, Math.min(budget, HANDOVER_PATH_MAX));
+    if (scan.handover) {
+      budget -= scan.handover.length;
+      if (!(scan.handover.buffer instanceof SharedArrayBuffer)) total += scan.handover.length;
+    }
+    out.push(scan);
+  }
+  if (total === 0) return out;
+  // One shared buffer for the batch's records: the main thread keeps them, and a layer worker
+  // reads them, without a copy (nor an ArrayBuffer per path).
+  const shared = new Uint8Array(new SharedArrayBuffer(total));
+  let at = 0;
+  for (const scan of out) {
+    if (!scan.handover || scan.handover.buffer instanceof SharedArrayBuffer) continue;
+    shared.set(scan.handover, at);
+    scan.handover = shared.subarray(at, at + scan.handover.length);
+    at += scan.handover.length;
+  }
   return out;
 }

@@ -74,7 +74,8 @@ export function statListValues(fsPath: string, names: readonly string[], values:
  * at a name that is not printable ASCII (kept as a JSON string, it must come back the same bytes).
  */
 export class StatListCollector {
-  private values: number[] = [];
+  /** The values hashed (PER_NODE a node), while names are kept. */
+  values: number[] = [];
   names: string[] | null = [];
 
   constructor(private readonly rootLength: number) {}

@@ -22,6 +22,12 @@ export interface StoreLayerJob {
   blobRoot?: string;
   /** perms rules for this layer's paths (layer/perms.ts). */
   perms?: PermRule[];
+  /**
+   * What the scans learned of the paths' files (store/handover.ts), so that the worker neither
+   * walks nor reads them again: shared buffers (not copied into the worker), and per path in
+   * sorted order (storeLayerOutline) where its record is (HandoverArena.job; -1: walked).
+   */
+  handover?: { buffers: SharedArrayBuffer[]; at: Float64Array };
 }
 
 /**

@@ -10,6 +10,7 @@ import { verifiedNar } from '../store/binary-cache/source.js';
 import { withPerms, withPermsAsync } from '../layer/perms.js';
 import { measureLayer, writeLayer } from '../layer/write-layer.js';
 import { runStorePathScanJob } from '../store/path-scan.js';
+import { HandoverReader } from '../store/handover-arena.js';
 import type { JobKind, Jobs } from './jobs.js';
 import { SHARED_KEY } from '../store/shared-value.js';
 import type { FromWorker, ToWorker } from './pool.js';
@@ -25,7 +26,10 @@ type Handlers = { [K in JobKind]: (job: Jobs[K]['job'], signal: AbortSignal, pro
 
 const handlers: Handlers = {
   'write-store-layer': (job, signal, progress) => {
-    const entries = withPerms(storeLayerEntries(job.paths, storeLayerFsPaths(job), job.storeDir), job.perms ?? []);
+    const handover = job.handover;
+    const reader = handover ? new HandoverReader(handover.buffers) : undefined;
+    const handoverOf = reader ? (_: string, k: number) => reader.record(handover!.at[k]!) : undefined;
+    const entries = withPerms(storeLayerEntries(job.paths, storeLayerFsPaths(job), job.storeDir, handoverOf), job.perms ?? []);
     // The writer throttles its reports (10 a second), so a message per report is cheap.
     const options = { header: job.header, compressor: job.compressor, signal, ...(progress ? { onProgress: progress } : {}) };
     return job.blobRoot === undefined ? measureLayer(entries, options) : writeLayer(entries, options, new BlobStore(job.blobRoot));
