@@ -6,6 +6,7 @@ import type { ClosureGraph, StorePathInfo } from '../../layering/types.js';
 import type { PathArchitectures } from './path-architectures.js';
 import { digestValues, PER_NODE, statListValues } from './stat-list.js';
 import { fingerprintTree } from './tree-fingerprint.js';
+import { type StatShare, statShareInThread } from './stat-list-split.js';
 
 /**
  * A directory store's whole closure of some roots, kept in one file (`<cacheRoot>/closures/`), so
@@ -128,12 +129,16 @@ class StatsDigest {
     return mine;
   }
 
-  /** Adds values already taken (the bytes of PER_NODE float64s a node). */
+  /** Adds values already taken (the bytes of PER_NODE float64s a node): a path's from its scan, or a stat thread's share. */
   addValues(bytes: Uint8Array): void {
     const need = bytes.length / 8;
     if (this.at + need > this.values.length) {
       this.flush();
-      if (need > this.values.length) this.values = new Float64Array(need);
+      // More than a chunk (a thread's share): hashed as they are, in the same order.
+      if (need > this.values.length) {
+        this.hash.update(bytes);
+        return;
+      }
     }
     new Uint8Array(this.values.buffer, this.at * 8, bytes.length).set(bytes);
     this.at += need;
@@ -310,9 +315,11 @@ export class ClosureRecord {
   /**
    * The closure as recorded, if every path's files pass their check (an lstat per entry); else
    * undefined. The directory's entries must have been found the same first (sameDirectory or
-   * sameListing). `graphRoots`: the graph's roots, as asked.
+   * sameListing). `graphRoots`: the graph's roots, as asked. `threadFrom`: from this many
+   * nodes (paths' roots and entries) on, a thread takes about half of the lstats
+   * (stat-list-split.ts: the same values, hashed in the same order); undefined: none.
    */
-  answer(fsDir: string, storeDir: string, graphRoots: string[]): RecordedClosure | undefined {
+  async answer(fsDir: string, storeDir: string, graphRoots: string[], threadFrom?: number): Promise<RecordedClosure | undefined> {
     const rec = this.rec;
     const bases = rec.paths === '' ? [] : rec.paths.split('\n');
     const n = bases.length;
@@ -320,16 +327,33 @@ export class ClosureRecord {
     // Every path's check first: nothing is made of a record that does not hold.
     const dirPrefix = fsDir === '/' ? '/' : `${fsDir}/`;
     const stats = new StatsDigest();
-    for (let i = 0; i < n; i++) {
-      const fsPath = `${dirPrefix}${bases[i]!}`;
-      const names = rec.names[i]!;
-      try {
-        if (names === null) {
-          if (fingerprintTree(fsPath) !== rec.trees[i]) return undefined;
-        } else if (!stats.add(fsPath, names === '' ? NO_NAMES : names.split('\n'))) return undefined;
-      } catch {
-        return undefined; // unreadable now: the scan says why
+    // The named paths from `split` on go to the thread: about half of the nodes.
+    const split = threadFrom === undefined ? n : threadSplit(rec.names, threadFrom);
+    const theirs = split < n ? statShareInThread(statShare(dirPrefix, bases, rec.names, split)) : undefined;
+    const mine = (from: number, to: number, named: boolean, trees: boolean): boolean => {
+      for (let i = from; i < to; i++) {
+        const fsPath = `${dirPrefix}${bases[i]!}`;
+        const names = rec.names[i]!;
+        try {
+          if (names === null) {
+            if (trees && fingerprintTree(fsPath) !== rec.trees[i]) return false;
+          } else if (named && !stats.add(fsPath, names === '' ? NO_NAMES : names.split('\n'))) return false;
+        } catch {
+          return false; // unreadable now: the scan says why
+        }
       }
+      return true;
+    };
+    if (!mine(0, split, true, true) || !mine(split, n, false, true)) {
+      theirs?.stop();
+      return undefined;
+    }
+    if (theirs) {
+      const values = await theirs.values;
+      if (values === false) return undefined;
+      if (values === undefined) {
+        if (!mine(split, n, true, false)) return undefined; // no thread to be had: here, then
+      } else stats.addValues(new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
     }
     if (stats.digest() !== rec.stats) return undefined;
     // Listed as a graph of this source is (closureGraph): paths sorted, references sorted and
@@ -358,6 +382,43 @@ export class ClosureRecord {
     if (r !== rec.refs.length) return undefined;
     return { graph: { storeDir, roots: graphRoots, paths: infos }, closureDigest: rec.closureDigest, paths };
   }
+}
+
+/** Nodes of a path checked by its names (its root and entries); 0 for one checked by its tree fingerprint. */
+function namedNodes(names: string | null): number {
+  if (names === null) return 0;
+  if (names === '') return 1;
+  let k = 2;
+  for (let at = names.indexOf('\n'); at !== -1; at = names.indexOf('\n', at + 1)) k++;
+  return k;
+}
+
+/** Where the thread's share of the named paths starts: about half of their nodes; `names.length` (none) when fewer than `minNodes`. */
+export function threadSplit(names: readonly (string | null)[], minNodes: number): number {
+  const counts = names.map(namedNodes);
+  const total = counts.reduce((a, b) => a + b, 0);
+  if (total < minNodes || total < 2) return names.length;
+  let sum = 0;
+  for (let i = 0; i < counts.length; i++) {
+    sum += counts[i]!;
+    if (2 * sum >= total) return i + 1;
+  }
+  return names.length;
+}
+
+/** The named paths from `from` on, as a stat thread takes them. */
+function statShare(prefix: string, bases: readonly string[], names: readonly (string | null)[], from: number): StatShare {
+  const paths: string[] = [];
+  const lists: string[] = [];
+  let nodes = 0;
+  for (let i = from; i < bases.length; i++) {
+    const list = names[i]!;
+    if (list === null) continue;
+    paths.push(bases[i]!);
+    lists.push(list);
+    nodes += namedNodes(list);
+  }
+  return { prefix, paths: paths.join('\n'), names: lists.join('\0'), nodes };
 }
 
 const NO_ARCHITECTURES: PathArchitectures = Object.freeze({}) as PathArchitectures;

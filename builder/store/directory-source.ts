@@ -5,6 +5,7 @@ import { StoreError } from '../errors.js';
 import { closureGraph } from './closure-graph.js';
 import { closureDigest, rememberClosureDigest } from './closure-digest.js';
 import { ClosureRecords, dirStamp, listingDigest, type DirStamp } from './closure-record.js';
+import { SPLIT_MIN_NODES } from './stat-list-split.js';
 import type { PathArchitectures } from './path-architectures.js';
 import { cachedScan, HANDOVER_PATH_MAX, scanStorePath, type ScanTargets, type StorePathScan, type StorePathScanJob } from './path-scan.js';
 import { SharedValue } from './shared-value.js';
@@ -38,6 +39,12 @@ export interface DirectoryStoreSourceOptions {
    * in batches on the threads of scanWith. Kept so that callers passing it still compile.
    */
   concurrency?: number;
+  /**
+   * While scanWith is set (the build may use threads), a closure record of this many nodes or
+   * more (paths' roots and entries) has about half of its lstats done by a thread. Default
+   * SPLIT_MIN_NODES.
+   */
+  statThreadFrom?: number;
 }
 
 /** What the closure and the layers ask of one path, kept for the life of the source. */
@@ -79,6 +86,7 @@ export class DirectoryStoreSource implements StoreSource {
   readonly description: string;
   private readonly cache: ScanCache | undefined;
   private readonly closureRecords: ClosureRecords | undefined;
+  private readonly statThreadFrom: number;
   private entries: Promise<Entries> | undefined;
   private targets: { digest: () => string; shared: SharedValue<ScanTargets> } | undefined;
   private offload: ScanOffload | undefined;
@@ -159,6 +167,7 @@ export class DirectoryStoreSource implements StoreSource {
     this.description = `directory ${fsDir} (as ${this.storeDir})`;
     this.cache = options.cacheDir ? new ScanCache(options.cacheDir) : undefined;
     this.closureRecords = options.cacheDir && options.closureCacheDir ? new ClosureRecords(options.closureCacheDir) : undefined;
+    this.statThreadFrom = options.statThreadFrom ?? SPLIT_MIN_NODES;
   }
 
   fsPath(storePath: string): string {
@@ -393,7 +402,8 @@ export class DirectoryStoreSource implements StoreSource {
     // The directory's entries: unchanged since the listing the record was made from (its stat),
     // else listed now (as a build without the record would) and compared.
     if (!record.sameDirectory(dirStamp(this.fsDir)) && !record.sameListing((await this.listEntries()).listing)) return undefined;
-    const found = record.answer(this.fsDir, this.storeDir, [...new Set(roots)]);
+    // A build that may use threads (scanWith set) splits many lstats with one.
+    const found = await record.answer(this.fsDir, this.storeDir, [...new Set(roots)], this.offload !== undefined ? this.statThreadFrom : undefined);
     if (!found) return undefined;
     // Without their checks (the record hashes all paths' lstats as one): a later closure of
     // other roots on this source that takes them in writes no closure record.
