@@ -6,11 +6,10 @@
 //   own start.
 // - Node's compile cache (Node ≥ 22.1) is turned on (startup.ts), so a later process skips most
 //   parsing and compiling of the CLI's files.
-// - A command with a bundle of its own (push, build: scripts/bundle-cli.mjs OWN_BUNDLES) loads the CLI
-//   from that one file instead of from the shared chunks. Without it (a build without esbuild),
+// - A command with a bundle of its own (push, build: scripts/bundle-cli.mjs OWN_BUNDLES) loads
+//   the CLI from that one file instead of from the shared chunks. Without it (a build without esbuild),
 //   cli.js as usual.
 import { existsSync, readFileSync } from 'node:fs';
-
 
 const args = process.argv.slice(2);
 if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
