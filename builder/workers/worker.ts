@@ -40,8 +40,17 @@ const handlers: Handlers = {
     const options = { header: job.header, compressor: job.compressor, signal, ...(progress ? { onProgress: progress } : {}) };
     return job.blobRoot === undefined ? measureLayer(entries, options) : writeLayer(entries, options, new BlobStore(job.blobRoot));
   },
-  'scan-store-path': (job) => runStorePathScanJob(job),
+  // One after the other: a job queued behind another (pool.ts runQueued) starts when it ends,
+  // rather than sharing the thread with it and answering only when both do.
+  'scan-store-path': (job) => {
+    const scan = scans.then(() => runStorePathScanJob(job));
+    scans = scan.catch(() => undefined);
+    return scan;
+  },
 };
+
+/** The scan jobs given so far, settled when the last has. */
+let scans: Promise<unknown> = Promise.resolve();
 
 /** Where a store layer job's paths are: each one's fsPath given, or `<fsDir>/<base name>` (jobs.ts). */
 function storeLayerFsPaths(job: Jobs['write-store-layer']['job']): (storePath: string) => string {
