@@ -108,7 +108,7 @@ export async function buildImage(given: ResolvedSpec, ctx: BuildContext = {}, op
     closure = await closureWithWorkers(given, store, pool, ctx);
     // Workers no layer can use are ended now, before planning: their heaps were ~25 MiB of the
     // peak RSS of a cold build of 50,000 tiny paths, the worker idle from here on.
-    if (pool && !storeLayersMayUseWorkers(store, closure)) await pool.close();
+    if (pool && !storeLayersMayUseWorkers(store, closure.paths.map((p) => p.path))) await pool.close();
     ctx.onEvent?.({ phase: 'closure', paths: closure.paths.length, narSize: closure.paths.reduce((s, p) => s + p.narSize, 0) });
     if (ctx.warn) await warnAbsentMentions(store, closure, ctx.warn);
     // The architecture follows the content; the base image is then picked for it.
@@ -150,8 +150,8 @@ export async function buildImage(given: ResolvedSpec, ctx: BuildContext = {}, op
  * a directory whose scans handed over every path's files whole (each layer is then written on
  * this thread from memory: layers.ts storeLayerMaker).
  */
-export function storeLayersMayUseWorkers(store: StoreSource, closure: ClosureGraph): boolean {
-  return !(store instanceof DirectoryStoreSource && store.handoverHoldsAll(closure.paths.map((p) => p.path)));
+export function storeLayersMayUseWorkers(store: StoreSource, paths: Iterable<string>): boolean {
+  return !(store instanceof DirectoryStoreSource && store.handoverHoldsAll([...paths]));
 }
 
 /**
@@ -211,7 +211,13 @@ async function closureWithWorkers(spec: ResolvedSpec, store: StoreSource, pool: 
   const scanned = onEvent ? throttle((p: { done: number; found: number }) => onEvent({ phase: 'scan', ...p })) : undefined;
   const options: ClosureOptions = scanned ? { onProgress: scanned } : {};
   if (!pool || !(store instanceof DirectoryStoreSource)) return specClosure(spec, store, options).finally(() => scanned?.flush());
-  store.scanWith((job) => pool.runQueued('scan-store-path', job, signal));
+  // The workers end as soon as the scans do when no layer can use them (see buildImage).
+  store.scanWith(
+    (job) => pool.runQueued('scan-store-path', job, signal),
+    (paths) => {
+      if (!storeLayersMayUseWorkers(store, paths)) void pool.close();
+    },
+  );
   try {
     return await specClosure(spec, store, options);
   } finally {

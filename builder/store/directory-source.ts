@@ -211,10 +211,18 @@ export class DirectoryStoreSource implements StoreSource {
     return this.entries;
   }
 
-  /** Scans of paths (those their scan record does not answer) go through `offload` while it is set; `undefined` stops it. */
-  scanWith(offload: ScanOffload | undefined): void {
+  /**
+   * Scans of paths (those their scan record does not answer) go through `offload` while it is
+   * set; `undefined` stops it. `scansDone` hears each closure's paths once they are all scanned,
+   * before its graph is made: a build ends threads it no longer needs there (their heaps and the
+   * graph's making set the peak RSS of a closure of many tiny paths).
+   */
+  scanWith(offload: ScanOffload | undefined, scansDone?: (paths: Iterable<string>) => void): void {
     this.offload = offload;
+    this.scansDone = offload ? scansDone : undefined;
   }
+
+  private scansDone: ((paths: Iterable<string>) => void) | undefined;
 
   // Not async functions: after a closure every path is known, and these are asked for each path
   // of a build (layers, architectures, warnings): a resolved promise each, not two.
@@ -577,6 +585,7 @@ export class DirectoryStoreSource implements StoreSource {
     // Every batch settles before the closure does (a worker's records are saved, or the closure fails).
     while (inflight.size > 0) await Promise.race(inflight);
     if (failure) throw failure.error;
+    this.scansDone?.(seen.keys());
     return closureGraph(this.storeDir, roots, seen);
   }
 }
