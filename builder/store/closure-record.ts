@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempSibling } from '../fs/atomic-write.js';
 import type { ClosureGraph, StorePathInfo } from '../../layering/types.js';
@@ -286,7 +286,22 @@ export class ClosureRecords {
     const temp = tempSibling(file);
     try {
       mkdirSync(this.dir, { recursive: true });
-      writeFileSync(temp, JSON.stringify(rec));
+      const fd = openSync(temp, 'w');
+      try {
+        // In pieces: JSON.stringify of the whole (7.8 MB at 50,000 paths) and the bytes
+        // writeFileSync made of it came on top of the build's heap at its end.
+        let text = '';
+        for (const piece of recordJsonPieces(rec)) {
+          text += piece;
+          if (text.length >= 1 << 16) {
+            writeSync(fd, text);
+            text = '';
+          }
+        }
+        writeSync(fd, text);
+      } finally {
+        closeSync(fd);
+      }
       renameSync(temp, file);
     } catch {
       try {
@@ -296,6 +311,53 @@ export class ClosureRecords {
       }
     }
   }
+}
+
+/** Items of an array written at once (a piece) by recordJsonPieces. */
+const PIECE_ITEMS = 4096;
+
+/**
+ * `JSON.stringify(rec)` in pieces, the same characters: a field at a time, its big arrays a
+ * slice at a time, a long string of lines (`paths`) a line at a time.
+ */
+export function* recordJsonPieces(rec: object): Generator<string> {
+  let first = true;
+  for (const [key, value] of Object.entries(rec)) {
+    if (value === undefined) continue; // as JSON.stringify leaves it out
+    yield `${first ? '{' : ','}${JSON.stringify(key)}:`;
+    first = false;
+    if (typeof value === 'string' && value.length > PIECE_ITEMS) yield* linesJson(value);
+    else if (Array.isArray(value) && value.length > PIECE_ITEMS) {
+      for (let i = 0; i < value.length; i += PIECE_ITEMS) {
+        const json = JSON.stringify(value.slice(i, i + PIECE_ITEMS));
+        yield (i === 0 ? '[' : ',') + json.slice(1, -1);
+      }
+      yield ']';
+    } else yield JSON.stringify(value);
+  }
+  yield first ? '{}' : '}';
+}
+
+/**
+ * `JSON.stringify(text)` a line at a time: JSON escapes each character on its own, so the
+ * escaped lines joined by an escaped newline are the escaped text (no surrogate pair spans a
+ * newline).
+ */
+function* linesJson(text: string): Generator<string> {
+  yield '"';
+  let piece = '';
+  for (let at = 0; at <= text.length; ) {
+    let nl = text.indexOf('\n', at);
+    if (nl === -1) nl = text.length;
+    piece += JSON.stringify(text.slice(at, nl)).slice(1, -1);
+    if (nl < text.length) piece += '\\n';
+    at = nl + 1;
+    if (piece.length >= 1 << 16) {
+      yield piece;
+      piece = '';
+    }
+  }
+  yield `${piece}"`;
 }
 
 /** A closure record read, not yet checked against the directory. */
