@@ -75,8 +75,9 @@ test('a closure scanned with batches queued in the worker gives the in-process c
     let inflight = 0;
     let most = 0;
     if (queued) {
-      source.scanWith((job) => {
-        const p = pool.runQueued('scan-store-path', job);
+      // As a build does: small batches may wait in the worker (these are: tiny paths).
+      source.scanWith((job, mayWait) => {
+        const p = mayWait ? pool.runQueued('scan-store-path', job) : pool.hasFreeWorker ? pool.run('scan-store-path', job) : undefined;
         if (!p) return undefined;
         most = Math.max(most, ++inflight);
         offloaded += job.fsPaths.length;

@@ -213,7 +213,7 @@ async function closureWithWorkers(spec: ResolvedSpec, store: StoreSource, pool: 
   if (!pool || !(store instanceof DirectoryStoreSource)) return specClosure(spec, store, options).finally(() => scanned?.flush());
   // The workers end as soon as the scans do when no layer can use them (see buildImage).
   store.scanWith(
-    (job) => pool.runQueued('scan-store-path', job, signal),
+    (job, mayWait) => (mayWait ? pool.runQueued('scan-store-path', job, signal) : pool.hasFreeWorker ? pool.run('scan-store-path', job, signal) : undefined),
     (paths) => {
       if (!storeLayersMayUseWorkers(store, paths)) void pool.close();
     },

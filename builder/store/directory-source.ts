@@ -19,9 +19,11 @@ import type { ClosureFacts, ClosureOptions, StoreSource } from './types.js';
 /**
  * Runs a batch of paths' scans elsewhere (a worker thread), a result per path in order, or
  * returns undefined to have them run here; set by a build for the length of its closure
- * (DirectoryStoreSource.scanWith).
+ * (DirectoryStoreSource.scanWith). `mayWait`: the batch is about BATCH_MS of work at most
+ * (small paths), so it may wait in a busy thread behind its batch (BuildWorkerPool.runQueued);
+ * a bigger one could leave this thread idle at the closure's end while it waits there.
  */
-export type ScanOffload = (job: StorePathScanJob) => Promise<StorePathScan[]> | undefined;
+export type ScanOffload = (job: StorePathScanJob, mayWait: boolean) => Promise<StorePathScan[]> | undefined;
 
 /** Tells sources of the same directory apart (their listings may differ) in a SharedValue's key. */
 let lastSourceId = 0;
@@ -555,7 +557,7 @@ export class DirectoryStoreSource implements StoreSource {
           storeDir: this.storeDir,
           ...(room > 0 ? { handoverBytes: room } : {}),
         };
-        const offloaded = this.offload(job);
+        const offloaded = this.offload(job, n * this.msPerScan <= BATCH_MS);
         if (!offloaded) break;
         toScan.length -= n;
         const p = offloaded
