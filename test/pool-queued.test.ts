@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BuildWorkerPool } from '../builder/workers/pool.js';
+import { BuildWorkerPool, WORKER_OPTIONS } from '../builder/workers/pool.js';
 import { DirectoryStoreSource } from '../builder/store/directory-source.js';
 import { runStorePathScanJob, type StorePathScanJob } from '../builder/store/path-scan.js';
 import { SharedValue } from '../builder/store/shared-value.js';
@@ -98,4 +98,18 @@ test('a closure scanned with batches queued in the worker gives the in-process c
   }
   assert.equal((results[0] as { closure: { paths: unknown[] } }).closure.paths.length, 40);
   assert.deepEqual(results[1], results[0]);
+});
+
+test('the pool starts its workers with a capped young generation (WORKER_OPTIONS): the scan results are the same', async () => {
+  const store = await chainStore(3);
+  const job = scanJob(store.dir, store.paths, store.paths);
+  const pool = new BuildWorkerPool(1);
+  try {
+    assert.deepEqual(await pool.run('scan-store-path', job), await runStorePathScanJob(job));
+    // The worker's own view of its limits (pool.ts keeps its workers to itself).
+    const [worker] = [...(pool as unknown as { all: Set<import('node:worker_threads').Worker> }).all];
+    assert.equal(worker?.resourceLimits?.maxYoungGenerationSizeMb, WORKER_OPTIONS.resourceLimits.maxYoungGenerationSizeMb);
+  } finally {
+    await pool.close();
+  }
 });
