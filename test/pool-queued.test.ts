@@ -65,7 +65,7 @@ test('runQueued: a second job waits in the busy worker, a third is refused, the 
 });
 
 test('a closure scanned with batches queued in the worker gives the in-process closure, content ids and scan records', async () => {
-  const store = await chainStore(40);
+  const store = await chainStore(100);
   const results: unknown[] = [];
   for (const queued of [false, true]) {
     const cacheDir = await tempDir();
@@ -96,7 +96,7 @@ test('a closure scanned with batches queued in the worker gives the in-process c
       await pool.close();
     }
   }
-  assert.equal((results[0] as { closure: { paths: unknown[] } }).closure.paths.length, 40);
+  assert.equal((results[0] as { closure: { paths: unknown[] } }).closure.paths.length, 100);
   assert.deepEqual(results[1], results[0]);
 });
 

@@ -19,9 +19,9 @@ import type { ClosureFacts, ClosureOptions, StoreSource } from './types.js';
 /**
  * Runs a batch of paths' scans elsewhere (a worker thread), a result per path in order, or
  * returns undefined to have them run here; set by a build for the length of its closure
- * (DirectoryStoreSource.scanWith). `mayWait`: the batch is about BATCH_MS of work at most
- * (small paths), so it may wait in a busy thread behind its batch (BuildWorkerPool.runQueued);
- * a bigger one could leave this thread idle at the closure's end while it waits there.
+ * (DirectoryStoreSource.scanWith). `mayWait`: the batch is of many small paths (QUEUE_MIN), so
+ * it may wait in a busy thread behind its batch (BuildWorkerPool.runQueued); a batch of bigger
+ * ones could leave this thread idle at the closure's end while it waits there.
  */
 export type ScanOffload = (job: StorePathScanJob, mayWait: boolean) => Promise<StorePathScan[]> | undefined;
 
@@ -76,6 +76,12 @@ const NONE: string[] = Object.freeze([]) as unknown as string[];
  */
 const BATCH_MS = 20;
 const BATCH_MAX = 256;
+/**
+ * A batch may wait in a busy thread (ScanOffload's mayWait) when it has at least this many paths,
+ * all small so far: the time per path is a guess from the paths scanned before, and a batch of a
+ * few paths of a store of big ones (one of them maybe huge) stays out of a queue.
+ */
+const QUEUE_MIN = 16;
 
 /**
  * A plain directory laid out like a store (`<fsDir>/<hash32>-<name>`), e.g. a store copied into a
@@ -557,7 +563,7 @@ export class DirectoryStoreSource implements StoreSource {
           storeDir: this.storeDir,
           ...(room > 0 ? { handoverBytes: room } : {}),
         };
-        const offloaded = this.offload(job, n * this.msPerScan <= BATCH_MS);
+        const offloaded = this.offload(job, n >= QUEUE_MIN && n * this.msPerScan <= BATCH_MS);
         if (!offloaded) break;
         toScan.length -= n;
         const p = offloaded
