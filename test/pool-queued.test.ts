@@ -113,3 +113,19 @@ test('the pool starts its workers with a capped young generation (WORKER_OPTIONS
     await pool.close();
   }
 });
+
+test('runQueued with a signal already aborted rejects (as run does) without starting a worker', async () => {
+  const store = await chainStore(1);
+  const pool = new BuildWorkerPool(1);
+  try {
+    const controller = new AbortController();
+    controller.abort();
+    const p = pool.runQueued('scan-store-path', scanJob(store.dir, store.paths, store.paths), controller.signal);
+    assert.ok(p, 'a promise, not a throw');
+    await assert.rejects(p, { name: 'AbortError' });
+    assert.equal(pool.started, 0);
+    assert.equal(pool.hasFreeWorker, true);
+  } finally {
+    await pool.close();
+  }
+});

@@ -132,7 +132,8 @@ export class BuildWorkerPool {
    */
   runQueued<K extends JobKind>(kind: K, job: Jobs[K]['job'], signal?: AbortSignal, depth = 2): Promise<Jobs[K]['result']> | undefined {
     if (this.closed) return undefined;
-    signal?.throwIfAborted();
+    // As `run` does: rejected, not thrown (the caller settles its other jobs first).
+    if (signal?.aborted) return Promise.reject(signal.reason as Error);
     // A free worker, taken at once (so that the next call can queue behind it).
     const free = this.busy < this.size ? (this.idle.pop() ?? (this.all.size < this.size ? this.spawn() : undefined)) : undefined;
     if (free) {
