@@ -157,6 +157,13 @@ export interface FileCopies {
   slots: readonly number[];
 }
 
+/**
+ * Regular files' bytes read before the dump (store/split-scan.ts: a big path's files read by two
+ * threads): the bytes of the `fileNo`-th regular file in NAR order, or undefined to read it from
+ * disk. Bytes given are exactly the file's size in the tree.
+ */
+export type PreReads = (fileNo: number) => Uint8Array | undefined;
+
 /** Bytes of NAR per chunk given to the sink. */
 export const NAR_CHUNK = 256 * 1024;
 
@@ -173,10 +180,10 @@ const BYTES_PER_TURN = 1024 * 1024;
  * would not match the size announced in its header. `heads`, if given, also sees each file's
  * first bytes, in NAR order (the chunks given to `sink` are the same with or without it).
  */
-export async function dumpNar(fsPath: string | Buffer, node: NarNode, sink: NarSink, heads?: FileHeadSink, copies?: FileCopies): Promise<void> {
+export async function dumpNar(fsPath: string | Buffer, node: NarNode, sink: NarSink, heads?: FileHeadSink, copies?: FileCopies, preReads?: PreReads): Promise<void> {
   const buf = spareChunks.pop() ?? Buffer.allocUnsafe(NAR_CHUNK);
   try {
-    const out = new NarChunks(sink, buf, heads, copies);
+    const out = new NarChunks(sink, buf, heads, copies, preReads);
     out.put(T.magic);
     await dumpTree(typeof fsPath === 'string' ? Buffer.from(fsPath) : fsPath, node, out);
     out.flush();
@@ -319,13 +326,16 @@ class NarChunks {
     private readonly buf: Buffer,
     private readonly heads?: FileHeadSink,
     private readonly copies?: FileCopies,
+    private readonly preReads?: PreReads,
   ) {
     if (heads) this.head = Buffer.allocUnsafe(heads.bytes);
   }
 
-  /** Called as each regular file's reading starts (NAR order). */
-  private nextFile(): void {
-    if (this.copies) this.slot = this.copies.slots[this.file++] ?? -1;
+  /** Called as each regular file's reading starts (NAR order); its bytes if they were read before. */
+  private nextFile(): Uint8Array | undefined {
+    const n = this.file++;
+    if (this.copies) this.slot = this.copies.slots[n] ?? -1;
+    return this.preReads?.(n);
   }
 
   put(bytes: Uint8Array): void {
@@ -389,7 +399,8 @@ class NarChunks {
 
   /** Exactly `size` bytes of the file at `path` (a small file): the NAR header already announced that length. */
   fileSync(path: Buffer, size: number): void {
-    this.nextFile();
+    const before = this.nextFile();
+    if (before) return this.given(path, before);
     const fd = this.open(path);
     try {
       let done = 0;
@@ -407,7 +418,8 @@ class NarChunks {
 
   /** `fileSync` for a large file, with a turn of the event loop every BYTES_PER_TURN. */
   async fileAsync(path: Buffer, size: number): Promise<void> {
-    this.nextFile();
+    const before = this.nextFile();
+    if (before) return this.given(path, before);
     const fd = this.open(path);
     try {
       let done = 0;
@@ -426,9 +438,28 @@ class NarChunks {
     }
   }
 
+  /** A file's bytes read before the dump (PreReads), put as `read` puts what it reads. */
+  private given(path: Buffer, bytes: Uint8Array): void {
+    const size = bytes.length;
+    let done = 0;
+    while (done < size) {
+      if (this.filled === this.buf.length) this.flush();
+      const n = Math.min(this.buf.length - this.filled, size - done);
+      this.buf.set(bytes.subarray(done, done + n), this.filled);
+      this.took(path, size, done, n);
+      done += n;
+    }
+  }
+
   /** One read into the chunk buffer at the file's offset `done`; gives `heads` the file's first bytes. */
   private read(fd: number, path: Buffer, size: number, done: number): number {
     const n = readSync(fd, this.buf, this.filled, Math.min(this.buf.length - this.filled, size - done), null);
+    this.took(path, size, done, n);
+    return n;
+  }
+
+  /** `n` bytes of a file (at its offset `done`) just put at the chunk's end: to `heads` and the copy, then counted. */
+  private took(path: Buffer, size: number, done: number, n: number): void {
     const heads = this.heads;
     if (heads && size >= heads.minSize) {
       const want = Math.min(heads.bytes, size);
@@ -439,7 +470,6 @@ class NarChunks {
     }
     if (this.slot >= 0 && n > 0) this.buf.copy(this.copies!.bytes, this.slot + done, this.filled, this.filled + n);
     this.filled += n;
-    return n;
   }
 
   flush(): void {

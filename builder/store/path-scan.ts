@@ -2,7 +2,8 @@ import { createHash, hash as oneShotHash, type Hash } from 'node:crypto';
 import { contentId } from './content-id.js';
 import { ELF_HEAD_BYTES, ELF_MIN_SIZE } from './elf.js';
 import { draftHandover } from './handover.js';
-import { dumpNar, narSize, readNarTree } from './nar.js';
+import { dumpNar, narSize, readNarTree, type NarNode, type NodeVisitor, type PreReads } from './nar.js';
+import { splitReadTree } from './split-scan.js';
 import { ArchitectureCollector, relativeBelow, type PathArchitectures } from './path-architectures.js';
 import { RefScanner } from './ref-scanner.js';
 import { targetsDigest, type PathCheck, type ScanCache, type ScanRecord } from './scan-cache.js';
@@ -57,6 +58,8 @@ export interface StorePathScanJob {
   storeDir: string;
   /** Bytes of hand-over records (store/handover.ts) the batch may make in all; absent or 0: none. */
   handoverBytes?: number;
+  /** A path of more nodes than this is read by two threads (split-scan.ts); absent: on one. */
+  splitFrom?: number;
 }
 
 /**
@@ -108,10 +111,40 @@ class NarDigest {
 /** NARs up to this size are hashed in one call (NarDigest). */
 const SMALL_NAR = 64 * 1024;
 
+/** Thrown by a walk that passed the nodes of a split (scanStorePath): caught there. */
+const BIG = Symbol('big');
+
+/**
+ * The path's tree, with `visit` called per node in NAR order, and the files' bytes when two
+ * threads read them: past `splitFrom` nodes the walk stops and splitReadTree reads the path on
+ * two threads; when it cannot (it gives up at anything unexpected), the path is walked again here.
+ */
+async function pathTree(root: Buffer, visitor: () => NodeVisitor | undefined, splitFrom: number | undefined): Promise<{ tree: NarNode; preReads?: PreReads }> {
+  if (splitFrom !== undefined) {
+    const visit = visitor();
+    let nodes = 0;
+    try {
+      return {
+        tree: await readNarTree(root, (path, st) => {
+          if (++nodes > splitFrom) throw BIG;
+          visit?.(path, st);
+        }),
+      };
+    } catch (e) {
+      if (e !== BIG) throw e;
+    }
+    const split = await splitReadTree(root, visitor());
+    if (split) return split;
+  }
+  return { tree: await readNarTree(root, visitor()) };
+}
+
 /**
  * Finds which of `targets` the path at `fsPath` references, the way Nix does (their hash parts
  * in its NAR serialisation), its NAR size, its content id and the architectures of its ELF files,
  * by reading the whole path once; with `keepRecord`, the result carries the scan record to save.
+ * With `splitFrom`, a path of more nodes than that is read by this thread and another
+ * (split-scan.ts): the same result.
  */
 export async function scanStorePath(
   fsPath: string,
@@ -120,12 +153,19 @@ export async function scanStorePath(
   keepRecord: boolean,
   storeDir: string,
   handoverMax = 0,
+  splitFrom?: number,
 ): Promise<StorePathScan> {
   const root = Buffer.from(fsPath);
   // The stat fingerprint of the very tree scanned, which vouches for the record next time: the
-  // lstats the walk makes anyway (a small path), else the tree's stat fingerprint.
-  const stats = keepRecord ? new StatListCollector(root.length) : undefined;
-  const tree = await readNarTree(root, stats ? (path, st) => stats.add(path, st) : undefined);
+  // lstats the walk makes anyway (a small path), else the tree's stat fingerprint. A walk given
+  // up for a split starts a new one.
+  let stats: StatListCollector | undefined;
+  const visitor = (): NodeVisitor | undefined => {
+    if (!keepRecord) return undefined;
+    const collector = (stats = new StatListCollector(root.length));
+    return (path, st) => collector.add(path, st);
+  };
+  const { tree, preReads } = await pathTree(root, visitor, splitFrom);
   // Store paths the files name are noted as the scan goes (a look at the first window of each
   // base32 run, nothing more): the build warns of those the store lacks.
   const scanner = new RefScanner(targets, undefined, { storeDir });
@@ -144,6 +184,7 @@ export async function scanStorePath(
     },
     heads,
     handover,
+    preReads,
   );
   const found = [...scanner.found].sort();
   const mentioned = scanner.mentioned ? [...scanner.mentioned].sort() : null;
@@ -205,7 +246,7 @@ export async function runStorePathScanJob(job: StorePathScanJob): Promise<StoreP
   let budget = job.handoverBytes ?? 0;
   let total = 0;
   for (const fsPath of job.fsPaths) {
-    const scan = await scanStorePath(fsPath, lookup.set, lookup.digest, job.keepRecord, job.storeDir, Math.min(budget, HANDOVER_PATH_MAX));
+    const scan = await scanStorePath(fsPath, lookup.set, lookup.digest, job.keepRecord, job.storeDir, Math.min(budget, HANDOVER_PATH_MAX), job.splitFrom);
     if (scan.handover) {
       budget -= scan.handover.length;
       if (!(scan.handover.buffer instanceof SharedArrayBuffer)) total += scan.handover.length;

@@ -1,0 +1,186 @@
+import { closeSync, lstatSync, openSync, readSync, readlinkSync, type Stats } from 'node:fs';
+
+/**
+ * The per-entry work of a big store path's scan shared by two threads (split-scan.ts): every
+ * node's lstat, every small file's bytes and every symlink's target, put in shared memory. This
+ * module is all the helper thread loads (split-scan-thread.ts), so it imports nothing of ours.
+ *
+ * The nodes are the path's tree in NAR order (the root, then each directory's entries sorted by
+ * name bytes, a directory before its entries), as listed by the scanning thread. Both threads
+ * take chunks of CHUNK_NODES nodes from a shared counter until none is left: whichever is
+ * faster does more, with no share fixed in advance.
+ */
+
+/** A node's kind, as its directory listing gave it (the lstat must agree, else the split is dropped). */
+export const KIND = { DIR: 1, FILE: 2, SYMLINK: 3, OTHER: 4 } as const;
+
+/** Set on a node's kind when its path is not all ASCII: the syscalls then take it as bytes, not as a string (which they would write as UTF-8). */
+export const NOT_ASCII = 0x80;
+
+/** Nodes a thread takes at a time. */
+export const CHUNK_NODES = 256;
+
+/** Regular files up to this size are read here (larger ones by the NAR dump, as in a plain scan; nar.ts SYNC_FILE). */
+export const PRE_READ_MAX = 64 * 1024;
+
+/** Fields of `ctl`: the next chunk to take; set when the split is given up (a failure) or done. */
+export const NEXT = 0;
+export const STOP = 1;
+
+/** A chunk's state in `chunks`. */
+export const PENDING = 0;
+export const DONE = 1;
+export const FAILED = 2;
+
+/** Per node in `values`: mode, size, mtimeMs, ctimeMs (what the tree and the stat checks take). */
+export const PER_NODE = 4;
+
+/** Everything the threads share (SharedArrayBuffers: no copy either way). */
+export interface SplitShare {
+  /** The store path's own path, its bytes as a latin1 string (one char a byte). */
+  root: string;
+  nodes: number;
+  /**
+   * Each node but the root, its path below the root as latin1, joined by NUL (which no name
+   * holds). Strings, not bytes: Node makes a Buffer per name read from a directory at twice the
+   * cost of a string, and passes an ASCII string path straight to the syscall.
+   */
+  paths: string;
+  /** KIND (with NOT_ASCII) per node (Uint8). */
+  kinds: SharedArrayBuffer;
+  /** PER_NODE float64s per node. */
+  values: SharedArrayBuffer;
+  /** Per node, two Int32s: where its bytes (a file's, a symlink's target) are in its chunk's area, and how many; -1: not read. */
+  places: SharedArrayBuffer;
+  /** Int32s: NEXT, STOP. */
+  ctl: SharedArrayBuffer;
+  /** Per chunk: PENDING, DONE, FAILED (Int32, waited on). */
+  chunks: SharedArrayBuffer;
+  /** Per chunk: the index of the area (the thread) that read it (Uint8). */
+  owners: SharedArrayBuffer;
+  /** One per thread: the bytes it read, appended. A full area reads no more (the dump reads the rest). */
+  areas: SharedArrayBuffer[];
+}
+
+export function chunkCount(nodes: number): number {
+  return Math.ceil(nodes / CHUNK_NODES);
+}
+
+/** One thread's side of a split: takes chunks and reads their nodes into its area. */
+export class SplitReader {
+  private readonly paths: string[];
+  private readonly kinds: Uint8Array;
+  private readonly values: Float64Array;
+  private readonly places: Int32Array;
+  private readonly ctl: Int32Array;
+  private readonly chunks: Int32Array;
+  private readonly owners: Uint8Array;
+  private readonly area: Buffer;
+  private used = 0;
+  private readonly root: string;
+
+  constructor(
+    private readonly share: SplitShare,
+    /** This thread's area. */
+    private readonly me: number,
+    /** share.paths split, when the caller has them so. */
+    paths?: string[],
+  ) {
+    this.paths = paths ?? share.paths.split('\0');
+    this.root = `${share.root}/`;
+    this.kinds = new Uint8Array(share.kinds);
+    this.values = new Float64Array(share.values);
+    this.places = new Int32Array(share.places);
+    this.ctl = new Int32Array(share.ctl);
+    this.chunks = new Int32Array(share.chunks);
+    this.owners = new Uint8Array(share.owners);
+    this.area = Buffer.from(share.areas[me]!);
+  }
+
+  /** Takes chunks until none is left or the split is stopped. */
+  work(): void {
+    const n = chunkCount(this.share.nodes);
+    for (;;) {
+      if (Atomics.load(this.ctl, STOP) !== 0) return;
+      const c = Atomics.add(this.ctl, NEXT, 1);
+      if (c >= n) return;
+      if (!this.chunk(c)) return;
+    }
+  }
+
+  /** Reads chunk `c` (taken by this thread, or left by a thread that died) and says so; false when a node failed (the split is stopped). */
+  chunk(c: number): boolean {
+    this.owners[c] = this.me;
+    let ok = true;
+    const end = Math.min(this.share.nodes, (c + 1) * CHUNK_NODES);
+    for (let i = c * CHUNK_NODES; ok && i < end; i++) {
+      try {
+        ok = this.node(i);
+      } catch {
+        ok = false; // the plain scan that follows says why
+      }
+    }
+    Atomics.store(this.chunks, c, ok ? DONE : FAILED);
+    Atomics.notify(this.chunks, c);
+    if (!ok) Atomics.store(this.ctl, STOP, 1);
+    return ok;
+  }
+
+  private node(i: number): boolean {
+    const kind = this.kinds[i]! & ~NOT_ASCII;
+    const path = pathOf(this.root, i === 0 ? '' : this.paths[i - 1]!, (this.kinds[i]! & NOT_ASCII) !== 0);
+    const st = lstatSync(path);
+    // Changed since the listing, or a node no store holds (a fifo, a device): the plain scan says which.
+    if (kind !== kindOf(st) || kind === KIND.OTHER) return false;
+    const v = this.values;
+    v[PER_NODE * i] = st.mode;
+    v[PER_NODE * i + 1] = st.size;
+    v[PER_NODE * i + 2] = st.mtimeMs;
+    v[PER_NODE * i + 3] = st.ctimeMs;
+    this.places[2 * i] = -1;
+    if (kind === KIND.SYMLINK) {
+      const target = readlinkSync(path, { encoding: 'buffer' });
+      if (target.length <= this.area.length - this.used) this.place(i, target);
+    } else if (kind === KIND.FILE && st.size <= PRE_READ_MAX && st.size <= this.area.length - this.used) {
+      return this.read(i, path, st.size);
+    }
+    return true;
+  }
+
+  private place(i: number, bytes: Buffer): void {
+    this.area.set(bytes, this.used);
+    this.places[2 * i] = this.used;
+    this.places[2 * i + 1] = bytes.length;
+    this.used += bytes.length;
+  }
+
+  /** Exactly `size` bytes of the file into the area; false when it has fewer (it changed: the plain scan says so). */
+  private read(i: number, path: string | Buffer, size: number): boolean {
+    const fd = openSync(path, 'r');
+    let done = 0;
+    try {
+      while (done < size) {
+        const n = readSync(fd, this.area, this.used + done, size - done, null);
+        if (n === 0) break;
+        done += n;
+      }
+    } finally {
+      closeSync(fd);
+    }
+    if (done !== size) return false;
+    this.places[2 * i] = this.used;
+    this.places[2 * i + 1] = size;
+    this.used += size;
+    return true;
+  }
+}
+
+/** A node's path for the syscalls: `rootSlash` (the root and `/`, latin1) and `rel` (latin1; '' for the root). */
+export function pathOf(rootSlash: string, rel: string, notAscii: boolean): string | Buffer {
+  const latin1 = rel === '' ? rootSlash.slice(0, -1) : rootSlash + rel;
+  return notAscii ? Buffer.from(latin1, 'latin1') : latin1;
+}
+
+export function kindOf(st: Stats | { isDirectory(): boolean; isFile(): boolean; isSymbolicLink(): boolean }): number {
+  return st.isFile() ? KIND.FILE : st.isDirectory() ? KIND.DIR : st.isSymbolicLink() ? KIND.SYMLINK : KIND.OTHER;
+}

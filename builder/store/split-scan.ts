@@ -1,0 +1,270 @@
+import { readdirSync, readlinkSync } from 'node:fs';
+import { Worker } from 'node:worker_threads';
+import { builderFile } from '../install-paths.js';
+import { SPECIAL_BITS, type NarNode, type NodeVisitor, type PreReads } from './nar.js';
+import { CHUNK_NODES, chunkCount, DONE, FAILED, KIND, kindOf, NEXT, NOT_ASCII, pathOf, PENDING, PER_NODE, SplitReader, STOP, type SplitShare } from './split-read.js';
+
+/**
+ * A big store path's tree and small files read by two threads: the scan's thread lists the
+ * directories (readdir with file types, in NAR order), then it and a helper thread
+ * (split-scan-thread.ts) lstat every node and read every small file and symlink into shared
+ * memory, each taking chunks of nodes as it goes (split-read.ts). The tree is then made from
+ * those values exactly as readNarTree makes it, and the NAR dump takes the files' bytes from
+ * memory (PreReads) instead of reading them: the hash, the reference scan and the hand-over see
+ * the same bytes in the same order, with no second read of a file.
+ *
+ * Anything unexpected (an entry gone or changed since its listing, an lstat or read that fails,
+ * a node no store holds) gives up the split: the caller then scans the path as before, on one
+ * thread, and that scan's result or error is the answer. So a split never decides an error.
+ */
+
+/**
+ * A path whose walk passes this many nodes is split (the walk so far is dropped: ~5 µs a node).
+ * Starting the helper costs ~20 ms of the other core; at 10,000 nodes the split saves more.
+ */
+export const SCAN_SPLIT_MIN_NODES = 10_000;
+
+/** Bytes each thread may keep of files and symlink targets read ahead of the dump (a full area reads no more; the dump reads the rest). */
+const AREA_BYTES = 32 * 1024 * 1024;
+
+/** Scans split, and splits given up (read by tests). */
+export const splitCounts = { split: 0, givenUp: 0 };
+
+function given<T>(found: T | undefined): T | undefined {
+  if (found === undefined) splitCounts.givenUp++;
+  else splitCounts.split++;
+  return found;
+}
+
+/** For tests: how the split's work is shared. */
+export interface SplitOptions {
+  /** Bytes of each thread's area (default AREA_BYTES). */
+  areaBytes?: number;
+  /** The calling thread reads no chunk unless the helper cannot: every read and failure is the helper's. */
+  helperReads?: boolean;
+}
+
+/** What the split found: the tree (as readNarTree gives it) and the files' bytes for dumpNar. */
+export interface SplitTree {
+  tree: NarNode;
+  preReads: PreReads;
+}
+
+/**
+ * The tree of `root` read on two threads, with `visit` called for each node in NAR order (as
+ * readNarTree calls it); undefined when the split was given up (the caller scans as before).
+ */
+export async function splitReadTree(root: Buffer, visit?: NodeVisitor, options: SplitOptions = {}): Promise<SplitTree | undefined> {
+  let helper: Worker | undefined;
+  try {
+    helper = new Worker(builderFile('store/split-scan-thread.js'));
+  } catch {
+    helper = undefined; // this thread does every chunk
+  }
+  let gone = helper === undefined;
+  const exited = new Promise<void>((resolve) => {
+    if (!helper) return resolve();
+    helper.once('exit', () => {
+      gone = true;
+      resolve();
+    });
+    helper.once('error', () => undefined);
+  });
+  let share: SplitShare | undefined;
+  try {
+    const rootLatin1 = root.toString('latin1');
+    const listing = listTree(`${rootLatin1}/`, NON_ASCII.test(rootLatin1));
+    share = shareOf(rootLatin1, listing, options.areaBytes ?? AREA_BYTES);
+    helper?.postMessage(share);
+    const reader = new SplitReader(share, 0, listing.rels);
+    const tree = new TreeBuilder(root, listing, share, visit);
+    const ctl = new Int32Array(share.ctl);
+    const chunks = new Int32Array(share.chunks);
+    // The tree is made chunk by chunk in NAR order as chunks are read; while the next one is
+    // not, this thread reads the next that no thread has taken, and waits only when none is left.
+    for (let at = 0; at < chunks.length; ) {
+      const state = Atomics.load(chunks, at);
+      if (state === DONE) {
+        tree.chunk(at++);
+        continue;
+      }
+      if (state === FAILED || Atomics.load(ctl, STOP) !== 0) return given(undefined);
+      const c = options.helperReads && !gone ? chunks.length : Atomics.add(ctl, NEXT, 1);
+      if (c < chunks.length) {
+        if (!reader.chunk(c)) return given(undefined);
+        continue;
+      }
+      // The helper holds it: waited for, or done here if the helper died with it.
+      if (gone) {
+        if (!reader.chunk(at)) return given(undefined);
+        continue;
+      }
+      const wait = (Atomics as unknown as AtomicsWaitAsync).waitAsync(chunks, at, PENDING);
+      if (wait.async) await Promise.race([wait.value, exited]);
+    }
+    return given(tree.done());
+  } catch {
+    return given(undefined);
+  } finally {
+    if (share) Atomics.store(new Int32Array(share.ctl), STOP, 1);
+    // Done with it: its thread ends as it finds no chunk left; ended now if it is still starting.
+    if (helper && !gone) {
+      helper.unref();
+      void helper.terminate();
+    }
+  }
+}
+
+/** The directories' listings, in NAR order: per node its kind (with NOT_ASCII), name (latin1; none for the root), path below the root (latin1, the root's not kept), and the index after its subtree. */
+interface Listing {
+  kinds: number[];
+  names: string[];
+  rels: string[];
+  ends: number[];
+}
+
+const NON_ASCII = /[^\x00-\x7f]/;
+
+/** Lists the tree below the root (a directory: the plain walk found it big); throws when a directory cannot be listed. */
+function listTree(rootSlash: string, rootNotAscii: boolean): Listing {
+  const out: Listing = { kinds: [KIND.DIR | (rootNotAscii ? NOT_ASCII : 0)], names: [''], rels: [], ends: [0] };
+  const list = (rel: string, notAscii: boolean): void => {
+    const entries = readdirSync(pathOf(rootSlash, rel, notAscii), { withFileTypes: true, encoding: 'latin1' });
+    // As latin1 strings, UTF-16 order is byte order: NAR order.
+    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const prefix = rel === '' ? '' : `${rel}/`;
+    for (const e of entries) {
+      const name = e.name;
+      const childRel = prefix + name;
+      const childNotAscii = notAscii || NON_ASCII.test(name);
+      const i = out.kinds.length;
+      const kind = kindOf(e);
+      out.kinds.push(kind | (childNotAscii ? NOT_ASCII : 0));
+      out.names.push(name);
+      out.rels.push(childRel);
+      out.ends.push(0);
+      if (kind === KIND.DIR) list(childRel, childNotAscii);
+      out.ends[i] = out.kinds.length;
+    }
+  };
+  list('', rootNotAscii);
+  out.ends[0] = out.kinds.length;
+  return out;
+}
+
+/** The shared memory of a split of `listing`. */
+function shareOf(root: string, listing: Listing, areaBytes: number): SplitShare {
+  const nodes = listing.kinds.length;
+  const chunks = chunkCount(nodes);
+  const kinds = new SharedArrayBuffer(nodes);
+  new Uint8Array(kinds).set(listing.kinds);
+  return {
+    root,
+    nodes,
+    paths: listing.rels.join('\0'),
+    kinds,
+    values: new SharedArrayBuffer(8 * PER_NODE * nodes),
+    places: new SharedArrayBuffer(8 * nodes),
+    ctl: new SharedArrayBuffer(8),
+    chunks: new SharedArrayBuffer(4 * chunks),
+    owners: new SharedArrayBuffer(chunks),
+    // Pages untouched cost no memory: an area is as big as what it holds.
+    areas: [new SharedArrayBuffer(areaBytes), new SharedArrayBuffer(areaBytes)],
+  };
+}
+
+/**
+ * The tree readNarTree would give, made from the listing and the values the threads read, chunk
+ * by chunk in NAR order (a node before its entries, as readNarTree makes and visits them).
+ */
+class TreeBuilder {
+  private readonly values: Float64Array;
+  private readonly places: Int32Array;
+  private readonly owners: Uint8Array;
+  private readonly areas: Buffer[];
+  /** The directories open at the node being made: their entries, and the index after each one's subtree. */
+  private readonly open: Array<{ entries: Array<[Buffer, NarNode]>; end: number }> = [];
+  private root: NarNode | undefined;
+  /** The regular files' nodes, in NAR order (PreReads counts files). */
+  private readonly files: number[] = [];
+  private path: Buffer;
+
+  constructor(
+    private readonly rootPath: Buffer,
+    private readonly listing: Listing,
+    share: SplitShare,
+    private readonly visit: NodeVisitor | undefined,
+  ) {
+    this.values = new Float64Array(share.values);
+    this.places = new Int32Array(share.places);
+    this.owners = new Uint8Array(share.owners);
+    this.areas = share.areas.map((a) => Buffer.from(a));
+    this.path = Buffer.allocUnsafe(rootPath.length + 256);
+    rootPath.copy(this.path, 0);
+    this.path[rootPath.length] = 0x2f;
+  }
+
+  /** The bytes the threads read of node `i` (a file's, a symlink's target), if they did. */
+  private bytesOf(i: number): Buffer | undefined {
+    const at = this.places[2 * i]!;
+    return at < 0 ? undefined : this.areas[this.owners[Math.floor(i / CHUNK_NODES)]!]!.subarray(at, at + this.places[2 * i + 1]!);
+  }
+
+  /** A node's full path as bytes, for visit and for a symlink whose target was not kept: valid until the next call. */
+  private fullPath(i: number): Buffer {
+    const rootLength = this.rootPath.length;
+    if (i === 0) return this.path.subarray(0, rootLength);
+    const rel = this.listing.rels[i - 1]!;
+    const length = rootLength + 1 + rel.length;
+    if (length > this.path.length) {
+      const grown = Buffer.allocUnsafe(length * 2);
+      this.path.copy(grown, 0, 0, rootLength + 1);
+      this.path = grown;
+    }
+    this.path.write(rel, rootLength + 1, 'latin1');
+    return this.path.subarray(0, length);
+  }
+
+  /** Makes the nodes of chunk `c` (every chunk before it made). */
+  chunk(c: number): void {
+    const end = Math.min(this.listing.kinds.length, (c + 1) * CHUNK_NODES);
+    for (let i = c * CHUNK_NODES; i < end; i++) this.node(i);
+  }
+
+  private node(i: number): void {
+    const open = this.open;
+    while (open.length > 0 && open[open.length - 1]!.end <= i) open.pop();
+    const v = PER_NODE * i;
+    const values = this.values;
+    const mode = values[v]!;
+    if (this.visit) this.visit(this.fullPath(i), { mode, size: values[v + 1]!, mtimeMs: values[v + 2]!, ctimeMs: values[v + 3]! } as Parameters<NodeVisitor>[1]);
+    const special = mode & SPECIAL_BITS;
+    let node: NarNode;
+    switch (this.listing.kinds[i]! & ~NOT_ASCII) {
+      case KIND.SYMLINK:
+        node = { type: 'symlink', target: Buffer.from(this.bytesOf(i) ?? readlinkSync(this.fullPath(i), { encoding: 'buffer' })) };
+        break;
+      case KIND.FILE:
+        this.files.push(i);
+        node = { type: 'regular', size: values[v + 1]!, executable: (mode & 0o100) !== 0, mtimeMs: values[v + 2]!, ctimeMs: values[v + 3]! };
+        if (special) node.special = special;
+        break;
+      default:
+        node = special ? { type: 'directory', entries: [], special } : { type: 'directory', entries: [] };
+    }
+    if (i === 0) this.root = node;
+    else open[open.length - 1]!.entries.push([Buffer.from(this.listing.names[i]!, 'latin1'), node]);
+    if (node.type === 'directory') open.push({ entries: node.entries, end: this.listing.ends[i]! });
+  }
+
+  /** The tree, and the files' bytes for the dump, once every chunk is made. */
+  done(): SplitTree {
+    const files = this.files;
+    return { tree: this.root!, preReads: (fileNo) => this.bytesOf(files[fileNo]!) };
+  }
+}
+
+/** Atomics.waitAsync (ES2024; in Node since 16), which this project's TypeScript lib (ES2023) does not declare. */
+interface AtomicsWaitAsync {
+  waitAsync(array: Int32Array, index: number, value: number): { async: false; value: string } | { async: true; value: Promise<string> };
+}
