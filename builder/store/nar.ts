@@ -30,8 +30,9 @@ export async function readNarTree(fsPath: string | Buffer, visit?: NodeVisitor):
 /**
  * Sees each node's path and lstat as readNarTree reads them, in NAR order (a node before its
  * entries). `path` is only valid during the call (its buffer is reused for the next entry).
+ * `false`: it wants no more nodes (a walk may stop calling it; readNarTree calls it for each).
  */
-export type NodeVisitor = (path: Buffer, st: Stats) => void;
+export type NodeVisitor = (path: Buffer, st: Stats) => void | boolean;
 
 function readNarTreeSync(paths: PathBuffer, length: number, visit: NodeVisitor | undefined): NarNode {
   const path = paths.view(length);

@@ -163,7 +163,11 @@ export async function scanStorePath(
   const visitor = (): NodeVisitor | undefined => {
     if (!keepRecord) return undefined;
     const collector = (stats = new StatListCollector(root.length));
-    return (path, st) => collector.add(path, st);
+    // Past STAT_LIST_MAX entries the collector keeps nothing: a split walk then stops calling it.
+    return (path, st) => {
+      collector.add(path, st);
+      return collector.names !== null;
+    };
   };
   const { tree, preReads } = await pathTree(root, visitor, splitFrom);
   // Store paths the files name are noted as the scan goes (a look at the first window of each

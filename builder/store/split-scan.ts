@@ -193,7 +193,7 @@ class TreeBuilder {
     private readonly rootPath: Buffer,
     private readonly listing: Listing,
     share: SplitShare,
-    private readonly visit: NodeVisitor | undefined,
+    private visit: NodeVisitor | undefined,
   ) {
     this.values = new Float64Array(share.values);
     this.places = new Int32Array(share.places);
@@ -237,7 +237,7 @@ class TreeBuilder {
     const v = PER_NODE * i;
     const values = this.values;
     const mode = values[v]!;
-    if (this.visit) this.visit(this.fullPath(i), { mode, size: values[v + 1]!, mtimeMs: values[v + 2]!, ctimeMs: values[v + 3]! } as Parameters<NodeVisitor>[1]);
+    if (this.visit && this.visit(this.fullPath(i), { mode, size: values[v + 1]!, mtimeMs: values[v + 2]!, ctimeMs: values[v + 3]! } as Parameters<NodeVisitor>[1]) === false) this.visit = undefined;
     const special = mode & SPECIAL_BITS;
     let node: NarNode;
     switch (this.listing.kinds[i]! & ~NOT_ASCII) {
