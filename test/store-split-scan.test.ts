@@ -8,7 +8,8 @@ import { chmodSync, mkdirSync, readdirSync, readFileSync, symlinkSync, unlinkSyn
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { DirectoryStoreSource } from '../builder/store/directory-source.js';
-import { scanStorePath, type StorePathScan } from '../builder/store/path-scan.js';
+import { fillHandover, scanStorePath, type StorePathScan } from '../builder/store/path-scan.js';
+import { draftHandover } from '../builder/store/handover.js';
 import { dumpNar, readNarTree } from '../builder/store/nar.js';
 import { SCAN_SPLIT_MIN_NODES, splitCounts, splitReadTree } from '../builder/store/split-scan.js';
 import { BuildWorkerPool } from '../builder/workers/pool.js';
@@ -100,21 +101,31 @@ for (const notUtf8 of [false, true]) {
   });
 }
 
-test('the split tree and its NAR are readNarTree\'s, also when the areas fill up and the dump reads the rest', async () => {
+test('the split tree, its NAR, ELF heads and hand-over are one thread\'s, also when the areas fill up and files are read by the NAR', async () => {
   const { app } = await store();
   const root = Buffer.from(app);
   const tree = await readNarTree(root);
-  const nar = async (t: typeof tree, preReads?: Parameters<typeof dumpNar>[5]) => {
-    const chunks: Buffer[] = [];
-    await dumpNar(root, t, (c) => chunks.push(Buffer.from(c)), undefined, undefined, preReads);
-    return Buffer.concat(chunks);
+  const heads = () => {
+    const seen: string[] = [];
+    return { seen, bytes: 64, minSize: 52, take: (path: Buffer, head: Buffer) => void seen.push(`${path.toString()}:${head.toString('hex')}`) };
   };
-  const expected = await nar(tree);
+  const plainHeads = heads();
+  const plainDraft = draftHandover(APP, null, tree, 32 * 1024 * 1024)!;
+  const chunks: Buffer[] = [];
+  await dumpNar(root, tree, (c) => chunks.push(Buffer.from(c)), plainHeads, plainDraft);
+  const expected = Buffer.concat(chunks);
   for (const options of [{}, { areaBytes: 4096 }, { areaBytes: 0 }, { helperReads: true }]) {
-    const split = await splitReadTree(root, undefined, options);
-    assert.ok(split, `given up with ${JSON.stringify(options)}`);
+    const got: Buffer[] = [];
+    const splitHeads = heads();
+    const split = await splitReadTree(root, { sink: (c) => got.push(Buffer.from(c)), heads: splitHeads }, undefined, options);
+    const what = JSON.stringify(options);
+    assert.ok(split, `given up with ${what}`);
     assert.deepEqual(split.tree, tree);
-    assert.ok((await nar(split.tree, split.preReads)).equals(expected), `NAR differs with ${JSON.stringify(options)}`);
+    assert.ok(Buffer.concat(got).equals(expected), `NAR differs with ${what}`);
+    assert.deepEqual(splitHeads.seen, plainHeads.seen);
+    const draft = draftHandover(APP, null, split.tree, 32 * 1024 * 1024)!;
+    fillHandover(draft, split, root, split.tree);
+    assert.ok(draft.bytes.equals(plainDraft.bytes), `hand-over differs with ${what}`);
   }
 });
 
@@ -183,7 +194,7 @@ test('a node no store holds (a fifo) gives the error of a scan on one thread', a
   const givenUp = splitCounts.givenUp;
   await assert.rejects(scan(app, 1), (e: Error) => e.name === one.name && e.message === one.message);
   assert.equal(splitCounts.givenUp, givenUp + 1);
-  assert.equal(await splitReadTree(Buffer.from(app), undefined, { helperReads: true }), undefined);
+  assert.equal(await splitReadTree(Buffer.from(app), { sink: () => undefined }, undefined, { helperReads: true }), undefined);
 });
 
 test('an entry the helper thread cannot lstat (its path too long) gives the error of a scan on one thread', async () => {
@@ -217,6 +228,6 @@ test('an entry the helper thread cannot lstat (its path too long) gives the erro
   assert.equal(one.name, 'StoreError');
   assert.match(one.message, /^cannot read .*: ENAMETOOLONG/);
   // Every node read by the helper: the failure is its own.
-  assert.equal(await splitReadTree(Buffer.from(app), undefined, { helperReads: true }), undefined);
+  assert.equal(await splitReadTree(Buffer.from(app), { sink: () => undefined }, undefined, { helperReads: true }), undefined);
   await assert.rejects(scan(app, 1), (e: Error) => e.name === one.name && e.message === one.message);
 });

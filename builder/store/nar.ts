@@ -158,13 +158,6 @@ export interface FileCopies {
   slots: readonly number[];
 }
 
-/**
- * Regular files' bytes read before the dump (store/split-scan.ts: a big path's files read by two
- * threads): the bytes of the `fileNo`-th regular file in NAR order, or undefined to read it from
- * disk. Bytes given are exactly the file's size in the tree.
- */
-export type PreReads = (fileNo: number) => Uint8Array | undefined;
-
 /** Bytes of NAR per chunk given to the sink. */
 export const NAR_CHUNK = 256 * 1024;
 
@@ -181,10 +174,10 @@ const BYTES_PER_TURN = 1024 * 1024;
  * would not match the size announced in its header. `heads`, if given, also sees each file's
  * first bytes, in NAR order (the chunks given to `sink` are the same with or without it).
  */
-export async function dumpNar(fsPath: string | Buffer, node: NarNode, sink: NarSink, heads?: FileHeadSink, copies?: FileCopies, preReads?: PreReads): Promise<void> {
+export async function dumpNar(fsPath: string | Buffer, node: NarNode, sink: NarSink, heads?: FileHeadSink, copies?: FileCopies): Promise<void> {
   const buf = spareChunks.pop() ?? Buffer.allocUnsafe(NAR_CHUNK);
   try {
-    const out = new NarChunks(sink, buf, heads, copies, preReads);
+    const out = new NarChunks(sink, buf, heads, copies);
     out.put(T.magic);
     await dumpTree(typeof fsPath === 'string' ? Buffer.from(fsPath) : fsPath, node, out);
     out.flush();
@@ -327,16 +320,13 @@ class NarChunks {
     private readonly buf: Buffer,
     private readonly heads?: FileHeadSink,
     private readonly copies?: FileCopies,
-    private readonly preReads?: PreReads,
   ) {
     if (heads) this.head = Buffer.allocUnsafe(heads.bytes);
   }
 
-  /** Called as each regular file's reading starts (NAR order); its bytes if they were read before. */
-  private nextFile(): Uint8Array | undefined {
-    const n = this.file++;
-    if (this.copies) this.slot = this.copies.slots[n] ?? -1;
-    return this.preReads?.(n);
+  /** Called as each regular file's reading starts (NAR order). */
+  private nextFile(): void {
+    if (this.copies) this.slot = this.copies.slots[this.file++] ?? -1;
   }
 
   put(bytes: Uint8Array): void {
@@ -400,8 +390,7 @@ class NarChunks {
 
   /** Exactly `size` bytes of the file at `path` (a small file): the NAR header already announced that length. */
   fileSync(path: Buffer, size: number): void {
-    const before = this.nextFile();
-    if (before) return this.given(path, before);
+    this.nextFile();
     const fd = this.open(path);
     try {
       let done = 0;
@@ -419,8 +408,7 @@ class NarChunks {
 
   /** `fileSync` for a large file, with a turn of the event loop every BYTES_PER_TURN. */
   async fileAsync(path: Buffer, size: number): Promise<void> {
-    const before = this.nextFile();
-    if (before) return this.given(path, before);
+    this.nextFile();
     const fd = this.open(path);
     try {
       let done = 0;
@@ -439,7 +427,13 @@ class NarChunks {
     }
   }
 
-  /** A file's bytes read before the dump (PreReads), put as `read` puts what it reads. */
+  /** A regular file's bytes read before (NarStream), put as fileSync puts what it reads. */
+  fileBytes(path: Buffer, bytes: Uint8Array): void {
+    this.nextFile();
+    this.given(path, bytes);
+  }
+
+  /** A file's bytes read before, put as `read` puts what it reads. */
   private given(path: Buffer, bytes: Uint8Array): void {
     const size = bytes.length;
     let done = 0;
@@ -491,6 +485,86 @@ function changed(path: Buffer, size: number, done: number): StoreError {
 }
 
 const ZEROS = Buffer.alloc(8);
+
+/**
+ * The NAR of a directory given node by node in NAR order, as a tree's nodes are found
+ * (store/split-scan.ts): the very bytes dumpNar gives for the same tree, in the same chunks' way
+ * (the tokens of dumpTree, files read here when not given). Call `end` once, after the last
+ * node, or `drop` on a failure.
+ */
+export class NarStream {
+  private readonly buf: Buffer;
+  private readonly out: NarChunks;
+  /** Directories open, the root's included. */
+  private depth = 0;
+
+  constructor(sink: NarSink, heads?: FileHeadSink) {
+    this.buf = spareChunks.pop() ?? Buffer.allocUnsafe(NAR_CHUNK);
+    this.out = new NarChunks(sink, this.buf, heads);
+    this.out.put(T.magic);
+    this.out.put(RUN.directory);
+    this.depth = 1;
+  }
+
+  /** An entry of the innermost open directory: its node follows (directory, file or symlink). */
+  entry(name: Buffer): void {
+    this.out.put(RUN.entry);
+    this.out.str(name);
+    this.out.put(T.node);
+  }
+
+  /** The entry is a directory: its entries follow, then `close`. */
+  directory(): void {
+    this.out.put(RUN.directory);
+    this.depth++;
+  }
+
+  /** The end of the innermost open directory. */
+  close(): void {
+    this.depth--;
+    this.out.put(this.depth > 0 ? RUN.close2 : T.close);
+  }
+
+  symlink(target: Buffer): void {
+    this.out.put(RUN.symlink);
+    this.out.str(target);
+    this.out.put(RUN.close2);
+  }
+
+  /** The entry is a regular file of `size` bytes: `bytes` when read before (exactly `size`), else read from `path` here. */
+  file(path: Buffer, executable: boolean, size: number, bytes: Uint8Array | undefined): Promise<void> | undefined {
+    const out = this.out;
+    out.put(executable ? RUN.executable : RUN.regular);
+    out.u64(size);
+    if (bytes) out.fileBytes(path, bytes);
+    else if (size <= SYNC_FILE) out.fileSync(path, size);
+    else
+      return out.fileAsync(Buffer.from(path), size).then(() => {
+        out.pad(size);
+        out.put(RUN.close2);
+      });
+    out.pad(size);
+    out.put(RUN.close2);
+    return undefined;
+  }
+
+  /** A turn of the event loop when BYTES_PER_TURN went by since the last (as dumpNar gives). */
+  turn(): Promise<void> | undefined {
+    return this.out.sinceTurn >= BYTES_PER_TURN ? this.out.turn() : undefined;
+  }
+
+  /** After the root's `close`: the last chunk to the sink. */
+  end(): void {
+    if (this.depth !== 0) throw new Error('NarStream: a directory is still open');
+    this.out.flush();
+    this.drop();
+  }
+
+  /** Lets the chunk buffer go to the next dump. */
+  drop(): void {
+    if (spareChunks.length < 4 && !spareChunks.includes(this.buf)) spareChunks.push(this.buf);
+  }
+}
 
 /** `sha256:<nix-base32>` of the NAR serialisation of `fsPath`, computed by streaming. */
 export async function narHashOf(fsPath: string, node?: NarNode): Promise<{ narHash: string; narSize: number }> {

@@ -1,7 +1,7 @@
 import { readdirSync, readlinkSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { builderFile } from '../install-paths.js';
-import { SPECIAL_BITS, type NarNode, type NodeVisitor, type PreReads } from './nar.js';
+import { NarStream, SPECIAL_BITS, type FileHeadSink, type NarNode, type NarSink, type NodeVisitor } from './nar.js';
 import { CHUNK_NODES, chunkCount, DONE, FAILED, KIND, kindOf, NEXT, NOT_ASCII, pathOf, PENDING, PER_NODE, SplitReader, STOP, type SplitShare } from './split-read.js';
 
 /**
@@ -44,17 +44,26 @@ export interface SplitOptions {
   helperReads?: boolean;
 }
 
-/** What the split found: the tree (as readNarTree gives it) and the files' bytes for dumpNar. */
+/** What the split found: the tree (as readNarTree gives it), its NAR given to the sink. */
 export interface SplitTree {
   tree: NarNode;
-  preReads: PreReads;
+  /** The bytes of the `fileNo`-th regular file in NAR order as the NAR has them, if the threads read it (else the NAR's dump did). */
+  fileBytes(fileNo: number): Uint8Array | undefined;
+}
+
+/** Where the NAR goes as the tree is found (what dumpNar is given). */
+export interface SplitDump {
+  sink: NarSink;
+  heads?: FileHeadSink;
 }
 
 /**
  * The tree of `root` read on two threads, with `visit` called for each node in NAR order (as
- * readNarTree calls it); undefined when the split was given up (the caller scans as before).
+ * readNarTree calls it) and its NAR given to `dump` (as dumpNar gives it) as the nodes come in;
+ * undefined when the split was given up (the caller scans as before, with a sink of its own:
+ * this one may have had part of the NAR).
  */
-export async function splitReadTree(root: Buffer, visit?: NodeVisitor, options: SplitOptions = {}): Promise<SplitTree | undefined> {
+export async function splitReadTree(root: Buffer, dump: SplitDump, visit?: NodeVisitor, options: SplitOptions = {}): Promise<SplitTree | undefined> {
   let helper: Worker | undefined;
   try {
     helper = new Worker(builderFile('store/split-scan-thread.js'));
@@ -71,13 +80,15 @@ export async function splitReadTree(root: Buffer, visit?: NodeVisitor, options: 
     helper.once('error', () => undefined);
   });
   let share: SplitShare | undefined;
+  let nar: NarStream | undefined;
+  let ended = false;
   try {
     const rootLatin1 = root.toString('latin1');
     const listing = listTree(`${rootLatin1}/`, NON_ASCII.test(rootLatin1));
     share = shareOf(rootLatin1, listing, options.areaBytes ?? AREA_BYTES);
     helper?.postMessage(share);
     const reader = new SplitReader(share, 0, listing.rels);
-    const tree = new TreeBuilder(root, listing, share, visit);
+    const tree = new TreeBuilder(root, listing, share, visit, (nar = new NarStream(dump.sink, dump.heads)));
     const ctl = new Int32Array(share.ctl);
     const chunks = new Int32Array(share.chunks);
     // The tree is made chunk by chunk in NAR order as chunks are read; while the next one is
@@ -85,7 +96,8 @@ export async function splitReadTree(root: Buffer, visit?: NodeVisitor, options: 
     for (let at = 0; at < chunks.length; ) {
       const state = Atomics.load(chunks, at);
       if (state === DONE) {
-        tree.chunk(at++);
+        const pending = tree.chunk(at++);
+        if (pending) await pending;
         continue;
       }
       if (state === FAILED || Atomics.load(ctl, STOP) !== 0) return given(undefined);
@@ -102,10 +114,13 @@ export async function splitReadTree(root: Buffer, visit?: NodeVisitor, options: 
       const wait = (Atomics as unknown as AtomicsWaitAsync).waitAsync(chunks, at, PENDING);
       if (wait.async) await Promise.race([wait.value, exited]);
     }
-    return given(tree.done());
+    const found = tree.done();
+    ended = true;
+    return given(found);
   } catch {
     return given(undefined);
   } finally {
+    if (!ended) nar?.drop();
     if (share) Atomics.store(new Int32Array(share.ctl), STOP, 1);
     // Done with it: its thread ends as it finds no chunk left; ended now if it is still starting.
     if (helper && !gone) {
@@ -194,6 +209,7 @@ class TreeBuilder {
     private readonly listing: Listing,
     share: SplitShare,
     private visit: NodeVisitor | undefined,
+    private readonly nar: NarStream,
   ) {
     this.values = new Float64Array(share.values);
     this.places = new Int32Array(share.places);
@@ -225,42 +241,70 @@ class TreeBuilder {
     return this.path.subarray(0, length);
   }
 
-  /** Makes the nodes of chunk `c` (every chunk before it made). */
-  chunk(c: number): void {
+  /** Makes the nodes of chunk `c` (every chunk before it made) and gives their NAR; a promise when a big file is read or the event loop is given a turn. */
+  chunk(c: number): Promise<void> | undefined {
     const end = Math.min(this.listing.kinds.length, (c + 1) * CHUNK_NODES);
-    for (let i = c * CHUNK_NODES; i < end; i++) this.node(i);
+    for (let i = c * CHUNK_NODES; i < end; i++) {
+      const pending = this.node(i);
+      if (pending) return pending.then(() => this.rest(i + 1, end));
+    }
+    return this.nar.turn();
   }
 
-  private node(i: number): void {
+  private async rest(from: number, end: number): Promise<void> {
+    for (let i = from; i < end; i++) {
+      const pending = this.node(i);
+      if (pending) await pending;
+    }
+    await this.nar.turn();
+  }
+
+  private node(i: number): Promise<void> | undefined {
     const open = this.open;
-    while (open.length > 0 && open[open.length - 1]!.end <= i) open.pop();
+    while (open.length > 0 && open[open.length - 1]!.end <= i) {
+      open.pop();
+      this.nar.close();
+    }
     const v = PER_NODE * i;
     const values = this.values;
     const mode = values[v]!;
     if (this.visit && this.visit(this.fullPath(i), { mode, size: values[v + 1]!, mtimeMs: values[v + 2]!, ctimeMs: values[v + 3]! } as Parameters<NodeVisitor>[1]) === false) this.visit = undefined;
     const special = mode & SPECIAL_BITS;
     let node: NarNode;
+    const name = i === 0 ? undefined : Buffer.from(this.listing.names[i]!, 'latin1');
+    if (name) this.nar.entry(name);
+    let pending: Promise<void> | undefined;
     switch (this.listing.kinds[i]! & ~NOT_ASCII) {
       case KIND.SYMLINK:
         node = { type: 'symlink', target: Buffer.from(this.bytesOf(i) ?? readlinkSync(this.fullPath(i), { encoding: 'buffer' })) };
+        this.nar.symlink(node.target);
         break;
       case KIND.FILE:
         this.files.push(i);
         node = { type: 'regular', size: values[v + 1]!, executable: (mode & 0o100) !== 0, mtimeMs: values[v + 2]!, ctimeMs: values[v + 3]! };
         if (special) node.special = special;
+        pending = this.nar.file(this.fullPath(i), node.executable, node.size, this.bytesOf(i));
         break;
       default:
         node = special ? { type: 'directory', entries: [], special } : { type: 'directory', entries: [] };
+        // The root's own `directory` token came with the NAR's start.
+        if (name) this.nar.directory();
     }
-    if (i === 0) this.root = node;
-    else open[open.length - 1]!.entries.push([Buffer.from(this.listing.names[i]!, 'latin1'), node]);
+    if (name) open[open.length - 1]!.entries.push([name, node]);
+    else this.root = node;
     if (node.type === 'directory') open.push({ entries: node.entries, end: this.listing.ends[i]! });
+    return pending;
   }
 
-  /** The tree, and the files' bytes for the dump, once every chunk is made. */
+  /** The tree, once every chunk is made: the NAR's end given to the sink. */
   done(): SplitTree {
+    while (this.open.length > 0) {
+      this.open.pop();
+      this.nar.close();
+    }
+    this.nar.end();
     const files = this.files;
-    return { tree: this.root!, preReads: (fileNo) => this.bytesOf(files[fileNo]!) };
+    return { tree: this.root!, fileBytes: (fileNo) => this.bytesOf(files[fileNo]!) };
   }
 }
 
