@@ -41,11 +41,13 @@ export interface SplitShare {
   root: string;
   nodes: number;
   /**
-   * Each node but the root, its path below the root as latin1, joined by NUL (which no name
-   * holds). Strings, not bytes: Node makes a Buffer per name read from a directory at twice the
-   * cost of a string, and passes an ASCII string path straight to the syscall.
+   * Each node's name but the root's, as latin1, joined by NUL (which no name holds). Strings,
+   * not bytes: Node makes a Buffer per name read from a directory at twice the cost of a string,
+   * and passes an ASCII string path straight to the syscall.
    */
-  paths: string;
+  names: string;
+  /** Each node's parent (Int32; the root's -1): a path is its directory's and its name. */
+  parents: SharedArrayBuffer;
   /** KIND (with NOT_ASCII) per node (Uint8). */
   kinds: SharedArrayBuffer;
   /** PER_NODE float64s per node. */
@@ -68,7 +70,10 @@ export function chunkCount(nodes: number): number {
 
 /** One thread's side of a split: takes chunks and reads their nodes into its area. */
 export class SplitReader {
-  private readonly paths: string[];
+  private readonly names: string[];
+  private readonly parents: Int32Array;
+  /** Each directory's path and `/` (latin1), once asked for. */
+  private readonly prefixes: string[] = [];
   private readonly kinds: Uint8Array;
   private readonly values: Float64Array;
   private readonly places: Int32Array;
@@ -77,17 +82,17 @@ export class SplitReader {
   private readonly owners: Uint8Array;
   private readonly area: Buffer;
   private used = 0;
-  private readonly root: string;
 
   constructor(
     private readonly share: SplitShare,
     /** This thread's area. */
     private readonly me: number,
-    /** share.paths split, when the caller has them so. */
-    paths?: string[],
+    /** share.names split (the root's '' first), when the caller has them so. */
+    names?: string[],
   ) {
-    this.paths = paths ?? share.paths.split('\0');
-    this.root = `${share.root}/`;
+    this.names = names ?? ['', ...share.names.split('\0')];
+    this.parents = new Int32Array(share.parents);
+    this.prefixes[0] = `${share.root}/`;
     this.kinds = new Uint8Array(share.kinds);
     this.values = new Float64Array(share.values);
     this.places = new Int32Array(share.places);
@@ -128,7 +133,7 @@ export class SplitReader {
 
   private node(i: number): boolean {
     const kind = this.kinds[i]! & ~NOT_ASCII;
-    const path = pathOf(this.root, i === 0 ? '' : this.paths[i - 1]!, (this.kinds[i]! & NOT_ASCII) !== 0);
+    const path = this.pathOf(i);
     const st = lstatSync(path);
     // Changed since the listing, or a node no store holds (a fifo, a device): the plain scan says which.
     if (kind !== kindOf(st) || kind === KIND.OTHER) return false;
@@ -145,6 +150,21 @@ export class SplitReader {
       return this.read(i, path, st.size);
     }
     return true;
+  }
+
+  /** Node `i`'s path as latin1 (one char a byte). */
+  latin1Path(i: number): string {
+    return i === 0 ? this.share.root : this.prefix(this.parents[i]!) + this.names[i]!;
+  }
+
+  /** Node `i`'s path for the syscalls: a string when it is ASCII (what Node passes as is), else its bytes. */
+  pathOf(i: number): string | Buffer {
+    const latin1 = this.latin1Path(i);
+    return (this.kinds[i]! & NOT_ASCII) !== 0 ? Buffer.from(latin1, 'latin1') : latin1;
+  }
+
+  private prefix(dir: number): string {
+    return (this.prefixes[dir] ??= `${this.prefix(this.parents[dir]!)}${this.names[dir]!}/`);
   }
 
   private place(i: number, bytes: Buffer): void {
@@ -173,12 +193,6 @@ export class SplitReader {
     this.used += size;
     return true;
   }
-}
-
-/** A node's path for the syscalls: `rootSlash` (the root and `/`, latin1) and `rel` (latin1; '' for the root). */
-export function pathOf(rootSlash: string, rel: string, notAscii: boolean): string | Buffer {
-  const latin1 = rel === '' ? rootSlash.slice(0, -1) : rootSlash + rel;
-  return notAscii ? Buffer.from(latin1, 'latin1') : latin1;
 }
 
 export function kindOf(st: Stats | { isDirectory(): boolean; isFile(): boolean; isSymbolicLink(): boolean }): number {

@@ -2,7 +2,7 @@ import { readdirSync, readlinkSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { builderFile } from '../install-paths.js';
 import { NarStream, SPECIAL_BITS, type FileHeadSink, type NarNode, type NarSink, type NodeVisitor } from './nar.js';
-import { CHUNK_NODES, chunkCount, DONE, FAILED, KIND, kindOf, NEXT, NOT_ASCII, pathOf, PENDING, PER_NODE, SplitReader, STOP, type SplitShare } from './split-read.js';
+import { CHUNK_NODES, chunkCount, DONE, FAILED, KIND, kindOf, NEXT, NOT_ASCII, PENDING, PER_NODE, SplitReader, STOP, type SplitShare } from './split-read.js';
 
 /**
  * A big store path's tree and small files read by two threads: the scan's thread lists the
@@ -23,6 +23,9 @@ import { CHUNK_NODES, chunkCount, DONE, FAILED, KIND, kindOf, NEXT, NOT_ASCII, p
  * Starting the helper costs ~20 ms of the other core; at 10,000 nodes the split saves more.
  */
 export const SCAN_SPLIT_MIN_NODES = 10_000;
+
+/** The helper thread's young generation, MiB. */
+const HELPER_YOUNG_MB = 4;
 
 /** Bytes each thread may keep of files and symlink targets read ahead of the dump (a full area reads no more; the dump reads the rest). */
 const AREA_BYTES = 32 * 1024 * 1024;
@@ -66,7 +69,9 @@ export interface SplitDump {
 export async function splitReadTree(root: Buffer, dump: SplitDump, visit?: NodeVisitor, options: SplitOptions = {}): Promise<SplitTree | undefined> {
   let helper: Worker | undefined;
   try {
-    helper = new Worker(builderFile('store/split-scan-thread.js'));
+    // A small young generation: the helper's garbage (a Stats object per node) dies young, and
+    // the default semi-spaces took ~20 MiB of RSS at the moment of the build's peak.
+    helper = new Worker(builderFile('store/split-scan-thread.js'), { resourceLimits: { maxYoungGenerationSizeMb: HELPER_YOUNG_MB } });
   } catch {
     helper = undefined; // this thread does every chunk
   }
@@ -84,11 +89,11 @@ export async function splitReadTree(root: Buffer, dump: SplitDump, visit?: NodeV
   let ended = false;
   try {
     const rootLatin1 = root.toString('latin1');
-    const listing = listTree(`${rootLatin1}/`, NON_ASCII.test(rootLatin1));
+    const listing = listTree(rootLatin1, NON_ASCII.test(rootLatin1));
     share = shareOf(rootLatin1, listing, options.areaBytes ?? AREA_BYTES);
     helper?.postMessage(share);
-    const reader = new SplitReader(share, 0, listing.rels);
-    const tree = new TreeBuilder(root, listing, share, visit, (nar = new NarStream(dump.sink, dump.heads)));
+    const reader = new SplitReader(share, 0, listing.names);
+    const tree = new TreeBuilder(reader, listing, share, visit, (nar = new NarStream(dump.sink, dump.heads)));
     const ctl = new Int32Array(share.ctl);
     const chunks = new Int32Array(share.chunks);
     // The tree is made chunk by chunk in NAR order as chunks are read; while the next one is
@@ -130,39 +135,38 @@ export async function splitReadTree(root: Buffer, dump: SplitDump, visit?: NodeV
   }
 }
 
-/** The directories' listings, in NAR order: per node its kind (with NOT_ASCII), name (latin1; none for the root), path below the root (latin1, the root's not kept), and the index after its subtree. */
+/** The directories' listings, in NAR order: per node its kind (with NOT_ASCII), name (latin1; '' for the root), parent (-1 for the root), and the index after its subtree. */
 interface Listing {
   kinds: number[];
   names: string[];
-  rels: string[];
+  parents: number[];
   ends: number[];
 }
 
 const NON_ASCII = /[^\x00-\x7f]/;
 
 /** Lists the tree below the root (a directory: the plain walk found it big); throws when a directory cannot be listed. */
-function listTree(rootSlash: string, rootNotAscii: boolean): Listing {
-  const out: Listing = { kinds: [KIND.DIR | (rootNotAscii ? NOT_ASCII : 0)], names: [''], rels: [], ends: [0] };
-  const list = (rel: string, notAscii: boolean): void => {
-    const entries = readdirSync(pathOf(rootSlash, rel, notAscii), { withFileTypes: true, encoding: 'latin1' });
+function listTree(root: string, rootNotAscii: boolean): Listing {
+  const out: Listing = { kinds: [KIND.DIR | (rootNotAscii ? NOT_ASCII : 0)], names: [''], parents: [-1], ends: [0] };
+  // `path`: the directory's path, latin1.
+  const list = (dir: number, path: string, notAscii: boolean): void => {
+    const entries = readdirSync(notAscii ? Buffer.from(path, 'latin1') : path, { withFileTypes: true, encoding: 'latin1' });
     // As latin1 strings, UTF-16 order is byte order: NAR order.
     entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    const prefix = rel === '' ? '' : `${rel}/`;
     for (const e of entries) {
       const name = e.name;
-      const childRel = prefix + name;
       const childNotAscii = notAscii || NON_ASCII.test(name);
       const i = out.kinds.length;
       const kind = kindOf(e);
       out.kinds.push(kind | (childNotAscii ? NOT_ASCII : 0));
       out.names.push(name);
-      out.rels.push(childRel);
+      out.parents.push(dir);
       out.ends.push(0);
-      if (kind === KIND.DIR) list(childRel, childNotAscii);
+      if (kind === KIND.DIR) list(i, `${path}/${name}`, childNotAscii);
       out.ends[i] = out.kinds.length;
     }
   };
-  list('', rootNotAscii);
+  list(0, root, rootNotAscii);
   out.ends[0] = out.kinds.length;
   return out;
 }
@@ -173,10 +177,13 @@ function shareOf(root: string, listing: Listing, areaBytes: number): SplitShare 
   const chunks = chunkCount(nodes);
   const kinds = new SharedArrayBuffer(nodes);
   new Uint8Array(kinds).set(listing.kinds);
+  const parents = new SharedArrayBuffer(4 * nodes);
+  new Int32Array(parents).set(listing.parents);
   return {
     root,
     nodes,
-    paths: listing.rels.join('\0'),
+    names: listing.names.slice(1).join('\0'),
+    parents,
     kinds,
     values: new SharedArrayBuffer(8 * PER_NODE * nodes),
     places: new SharedArrayBuffer(8 * nodes),
@@ -205,7 +212,7 @@ class TreeBuilder {
   private path: Buffer;
 
   constructor(
-    private readonly rootPath: Buffer,
+    private readonly reader: SplitReader,
     private readonly listing: Listing,
     share: SplitShare,
     private visit: NodeVisitor | undefined,
@@ -215,9 +222,7 @@ class TreeBuilder {
     this.places = new Int32Array(share.places);
     this.owners = new Uint8Array(share.owners);
     this.areas = share.areas.map((a) => Buffer.from(a));
-    this.path = Buffer.allocUnsafe(rootPath.length + 256);
-    rootPath.copy(this.path, 0);
-    this.path[rootPath.length] = 0x2f;
+    this.path = Buffer.allocUnsafe(share.root.length + 256);
   }
 
   /** The bytes the threads read of node `i` (a file's, a symlink's target), if they did. */
@@ -228,17 +233,9 @@ class TreeBuilder {
 
   /** A node's full path as bytes, for visit and for a symlink whose target was not kept: valid until the next call. */
   private fullPath(i: number): Buffer {
-    const rootLength = this.rootPath.length;
-    if (i === 0) return this.path.subarray(0, rootLength);
-    const rel = this.listing.rels[i - 1]!;
-    const length = rootLength + 1 + rel.length;
-    if (length > this.path.length) {
-      const grown = Buffer.allocUnsafe(length * 2);
-      this.path.copy(grown, 0, 0, rootLength + 1);
-      this.path = grown;
-    }
-    this.path.write(rel, rootLength + 1, 'latin1');
-    return this.path.subarray(0, length);
+    const latin1 = this.reader.latin1Path(i);
+    if (latin1.length > this.path.length) this.path = Buffer.allocUnsafe(latin1.length * 2);
+    return this.path.subarray(0, this.path.write(latin1, 0, 'latin1'));
   }
 
   /** Makes the nodes of chunk `c` (every chunk before it made) and gives their NAR; a promise when a big file is read or the event loop is given a turn. */
@@ -303,8 +300,16 @@ class TreeBuilder {
       this.nar.close();
     }
     this.nar.end();
-    const files = this.files;
-    return { tree: this.root!, fileBytes: (fileNo) => this.bytesOf(files[fileNo]!) };
+    // What the answer keeps: not the listing (names, kinds) nor the values.
+    const { files, places, owners, areas } = this;
+    return {
+      tree: this.root!,
+      fileBytes: (fileNo) => {
+        const i = files[fileNo]!;
+        const at = places[2 * i]!;
+        return at < 0 ? undefined : areas[owners[Math.floor(i / CHUNK_NODES)]!]!.subarray(at, at + places[2 * i + 1]!);
+      },
+    };
   }
 }
 
