@@ -93,7 +93,7 @@ export async function splitReadTree(root: Buffer, dump: SplitDump, visit?: NodeV
     share = shareOf(rootLatin1, listing, options.areaBytes ?? AREA_BYTES);
     helper?.postMessage(share);
     const reader = new SplitReader(share, 0, listing.names);
-    const tree = new TreeBuilder(reader, listing, share, visit, (nar = new NarStream(dump.sink, dump.heads)));
+    const tree = new TreeBuilder(listing, share, visit, (nar = new NarStream(dump.sink, dump.heads)));
     const ctl = new Int32Array(share.ctl);
     const chunks = new Int32Array(share.chunks);
     // The tree is made chunk by chunk in NAR order as chunks are read; while the next one is
@@ -205,14 +205,14 @@ class TreeBuilder {
   private readonly owners: Uint8Array;
   private readonly areas: Buffer[];
   /** The directories open at the node being made: their entries, and the index after each one's subtree. */
-  private readonly open: Array<{ entries: Array<[Buffer, NarNode]>; end: number }> = [];
+  private readonly open: Array<{ entries: Array<[Buffer, NarNode]>; end: number; length: number }> = [];
   private root: NarNode | undefined;
   /** The regular files' nodes, in NAR order (PreReads counts files). */
   private readonly files: number[] = [];
   private path: Buffer;
+  private readonly rootLength: number;
 
   constructor(
-    private readonly reader: SplitReader,
     private readonly listing: Listing,
     share: SplitShare,
     private visit: NodeVisitor | undefined,
@@ -222,7 +222,10 @@ class TreeBuilder {
     this.places = new Int32Array(share.places);
     this.owners = new Uint8Array(share.owners);
     this.areas = share.areas.map((a) => Buffer.from(a));
-    this.path = Buffer.allocUnsafe(share.root.length + 256);
+    const root = Buffer.from(share.root, 'latin1');
+    this.rootLength = root.length;
+    this.path = Buffer.allocUnsafe(root.length + 256);
+    root.copy(this.path, 0);
   }
 
   /** The bytes the threads read of node `i` (a file's, a symlink's target), if they did. */
@@ -231,11 +234,21 @@ class TreeBuilder {
     return at < 0 ? undefined : this.areas[this.owners[Math.floor(i / CHUNK_NODES)]!]!.subarray(at, at + this.places[2 * i + 1]!);
   }
 
-  /** A node's full path as bytes, for visit and for a symlink whose target was not kept: valid until the next call. */
-  private fullPath(i: number): Buffer {
-    const latin1 = this.reader.latin1Path(i);
-    if (latin1.length > this.path.length) this.path = Buffer.allocUnsafe(latin1.length * 2);
-    return this.path.subarray(0, this.path.write(latin1, 0, 'latin1'));
+  /**
+   * The node's full path as bytes (for visit, the ELF heads, a symlink whose target was not kept):
+   * its directory's, kept in `path` as the nodes come in NAR order, and its name. Valid until
+   * the next node.
+   */
+  private pathTo(parentLength: number, name: Buffer): Buffer {
+    const length = parentLength + 1 + name.length;
+    if (length > this.path.length) {
+      const grown = Buffer.allocUnsafe(length * 2);
+      this.path.copy(grown, 0, 0, parentLength);
+      this.path = grown;
+    }
+    this.path[parentLength] = 0x2f;
+    this.path.set(name, parentLength + 1);
+    return this.path.subarray(0, length);
   }
 
   /** Makes the nodes of chunk `c` (every chunk before it made) and gives their NAR; a promise when a big file is read or the event loop is given a turn. */
@@ -265,22 +278,23 @@ class TreeBuilder {
     const v = PER_NODE * i;
     const values = this.values;
     const mode = values[v]!;
-    if (this.visit && this.visit(this.fullPath(i), { mode, size: values[v + 1]!, mtimeMs: values[v + 2]!, ctimeMs: values[v + 3]! } as Parameters<NodeVisitor>[1]) === false) this.visit = undefined;
+    const name = i === 0 ? undefined : Buffer.from(this.listing.names[i]!, 'latin1');
+    const path = name ? this.pathTo(open[open.length - 1]!.length, name) : this.path.subarray(0, this.rootLength);
+    if (this.visit && this.visit(path, { mode, size: values[v + 1]!, mtimeMs: values[v + 2]!, ctimeMs: values[v + 3]! } as Parameters<NodeVisitor>[1]) === false) this.visit = undefined;
     const special = mode & SPECIAL_BITS;
     let node: NarNode;
-    const name = i === 0 ? undefined : Buffer.from(this.listing.names[i]!, 'latin1');
     if (name) this.nar.entry(name);
     let pending: Promise<void> | undefined;
     switch (this.listing.kinds[i]! & ~NOT_ASCII) {
       case KIND.SYMLINK:
-        node = { type: 'symlink', target: Buffer.from(this.bytesOf(i) ?? readlinkSync(this.fullPath(i), { encoding: 'buffer' })) };
+        node = { type: 'symlink', target: Buffer.from(this.bytesOf(i) ?? readlinkSync(path, { encoding: 'buffer' })) };
         this.nar.symlink(node.target);
         break;
       case KIND.FILE:
         this.files.push(i);
         node = { type: 'regular', size: values[v + 1]!, executable: (mode & 0o100) !== 0, mtimeMs: values[v + 2]!, ctimeMs: values[v + 3]! };
         if (special) node.special = special;
-        pending = this.nar.file(this.fullPath(i), node.executable, node.size, this.bytesOf(i));
+        pending = this.nar.file(path, node.executable, node.size, this.bytesOf(i));
         break;
       default:
         node = special ? { type: 'directory', entries: [], special } : { type: 'directory', entries: [] };
@@ -289,7 +303,7 @@ class TreeBuilder {
     }
     if (name) open[open.length - 1]!.entries.push([name, node]);
     else this.root = node;
-    if (node.type === 'directory') open.push({ entries: node.entries, end: this.listing.ends[i]! });
+    if (node.type === 'directory') open.push({ entries: node.entries, end: this.listing.ends[i]!, length: path.length });
     return pending;
   }
 
