@@ -1,37 +1,36 @@
-// A closure record's lstats split with a thread (stat-list-split.ts), as a warm build that may
-// use threads does past SPLIT_MIN_NODES nodes: the same answer as on one thread, and an edit in
-// place is noticed in either share of the paths.
+// A closure record's lstats shared with a stat thread (stat-list-split.ts), as a warm build that
+// may use threads does past SPLIT_MIN_NODES nodes: both threads claim chunks of paths, and the
+// answer is the one a single thread gives; an edit in place is noticed in any chunk.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DirectoryStoreSource } from '../builder/store/directory-source.js';
 import { closureDigest } from '../builder/build/plan.js';
-import { SPLIT_MIN_NODES } from '../builder/store/stat-list-split.js';
-import { threadSplit } from '../builder/store/closure-record.js';
+import { CHUNK_PATHS, claimChunks, placesOf, SPLIT_MIN_NODES, statListsValues, type StatLists } from '../builder/store/stat-list-split.js';
+import { PER_NODE, statListValues } from '../builder/store/stat-list.js';
 import { writeTree } from './helpers/nix.js';
 import { writeKeepingTimes } from './helpers/store-changes.js';
 import { tempDir } from './helpers/tmp.js';
 
 const SD = '/nix/store';
-const hashPart = (seed: string) => (seed + '0123456789abcdfghijklmnpqrsvwxyz').slice(0, 32);
-// Sorted by name: the app's nodes (9) are more than half, so the thread takes lib and tool.
-const APP = `${hashPart('aaaa')}-app`;
-const LIB = `${hashPart('bbbb')}-lib`;
-const TOOL = `${hashPart('cccc')}-tool`;
+const BASE32 = '0123456789abcdfghijklmnpqrsvwxyz';
+/** A distinct valid hash part for each number. */
+const hashPart = (k: number) => Array.from({ length: 32 }, (_, i) => BASE32[i < 26 ? (k >> (5 * Math.min(i, 5))) & 31 : i]).join('');
+/** More paths than two chunks hold, so that both threads can claim some. */
+const LIBS = 2 * CHUNK_PATHS + 100;
+const APP = `${hashPart(0)}-app`;
+const lib = (k: number) => `${hashPart(k + 1)}-lib-${k}`;
 
+/** An app that names every lib (its closure), each lib a dir, a subdir and a file. */
 async function store() {
   const root = await tempDir('imgbuild-closure-record-thread-');
   const dir = join(root, 'store');
-  writeTree(join(dir, APP), {
-    'bin/app': { content: `#!/bin/sh\nexec ${SD}/${LIB}/lib/libx.so ${SD}/${TOOL}/bin/tool\n`, executable: true },
-    'share/deep/nested/conf': 'plain text',
-    'share/link': { symlink: 'deep/nested/conf' },
-    'share/deep/other': 'other',
-  });
-  writeTree(join(dir, LIB), { 'lib/libx.so': 'no references' });
-  writeTree(join(dir, TOOL), { 'bin/tool': { content: 'no references', executable: true } });
-  return { dir, cache: join(root, 'cache') };
+  const libs = Array.from({ length: LIBS }, (_, k) => lib(k));
+  writeTree(join(dir, APP), { 'bin/app': { content: libs.map((l) => `${SD}/${l}/lib/x.so`).join('\n'), executable: true }, 'share/doc': 'plain' });
+  for (const l of libs) writeTree(join(dir, l), { 'lib/x.so': `no references ${l}` });
+  return { dir, cache: join(root, 'cache'), libs };
 }
 
 /** A new source's closure of the app, as a build that may use threads (scanWith set) asks it. */
@@ -43,41 +42,82 @@ async function build(s: { dir: string; cache: string }, statThreadFrom?: number)
   return { digest: closureDigest(closure), paths: closure.paths.map((p) => p.path), contentIds, stats: { ...src.stats } };
 }
 
-test('past SPLIT_MIN_NODES (20,000 by default) a record is split; below it, as here, the answer is the same either way', async () => {
+test('a record is shared with a stat thread from SPLIT_MIN_NODES (20,000) nodes on; the answer is the one a single thread gives', async () => {
   assert.equal(SPLIT_MIN_NODES, 20_000);
   const s = await store();
   const cold = await build(s, 1);
-  const split = await build(s, 1);
+  const shared = await build(s, 1);
   const one = await build(s);
-  assert.deepEqual(split.stats, { scanned: 0, cached: 3 });
-  assert.deepEqual(one.stats, { scanned: 0, cached: 3 });
-  assert.deepEqual({ ...split, stats: null }, { ...cold, stats: null });
+  assert.deepEqual(shared.stats, { scanned: 0, cached: LIBS + 1 });
+  assert.deepEqual(one.stats, { scanned: 0, cached: LIBS + 1 });
+  assert.deepEqual({ ...shared, stats: null }, { ...cold, stats: null });
   assert.deepEqual({ ...one, stats: null }, { ...cold, stats: null });
 });
 
-for (const [share, path, file] of [
-  ['this thread\'s share (the first paths)', APP, 'share/deep/other'],
-  ['the stat thread\'s share (the last paths)', TOOL, 'bin/tool'],
+for (const [where, pick] of [
+  ['the first chunk', (libs: string[]) => libs[0]!],
+  ['the last chunk', (libs: string[]) => libs[libs.length - 1]!],
 ] as const) {
-  test(`a split record notices a file edited in place in ${share}`, async () => {
+  test(`a shared record notices a file edited in place in ${where}`, async () => {
     const s = await store();
+    const path = pick(s.libs);
     const cold = await build(s, 1);
-    assert.deepEqual((await build(s, 1)).stats, { scanned: 0, cached: 3 });
+    assert.deepEqual((await build(s, 1)).stats, { scanned: 0, cached: LIBS + 1 });
     await sleep(30); // past the clock tick of the files' creation, so that the edit moves a ctime
-    writeKeepingTimes(join(s.dir, path, file), 'EDITED, SAME TIMES');
+    writeKeepingTimes(join(s.dir, path, 'lib/x.so'), 'EDITED, SAME SIZE AND TIMES'.padEnd(`no references ${path}`.length, '.'));
     const after = await build(s, 1);
-    assert.equal(after.stats.scanned >= 1, true, `the edit in ${path} went unnoticed`);
+    assert.equal(after.stats.scanned, 1, `the edit in ${path} went unnoticed`);
     const i = after.paths.indexOf(`${SD}/${path}`);
     assert.notEqual(after.contentIds[i], cold.contentIds[i]);
   });
 }
 
-test('the thread takes the named paths from where half of the nodes are done; none below the threshold, none of the tree-checked paths', () => {
-  // Nodes: 9, 3, 3, (tree-checked), 1.
-  const names = ['bin\nbin/app\nshare\nshare/deep\nshare/deep/nested\nshare/deep/nested/conf\nshare/deep/other\nshare/link', 'lib\nlib/libx.so', 'bin\nbin/tool', null, ''];
-  assert.equal(threadSplit(names, 1), 1);
-  assert.equal(threadSplit(names, 16), 1);
-  assert.equal(threadSplit(names, 17), 5);
-  assert.equal(threadSplit(['', '', '', ''], 1), 2);
-  assert.equal(threadSplit([''], 1), 1);
+/** LIBS paths' lists as a record has them (every lib: `lib`, `lib/x.so`), with a chunk of `chunk` paths. */
+async function lists(chunk: number): Promise<{ lists: StatLists; dir: string }> {
+  const s = await store();
+  return { lists: { prefix: `${s.dir}/`, paths: s.libs, names: s.libs.map(() => 'lib\nlib/x.so'), chunk }, dir: s.dir };
+}
+
+test('the values read by both threads are each path\'s statListValues, in order, as one thread reads them', async () => {
+  const { lists: l } = await lists(16);
+  const expected = new Float64Array(PER_NODE * 3 * LIBS);
+  l.paths.forEach((p, i) => assert.equal(statListValues(`${l.prefix}${p}`, ['lib', 'lib/x.so'], expected, PER_NODE * 3 * i), true));
+  assert.deepEqual(await statListsValues(l, true), expected);
+  assert.deepEqual(await statListsValues(l, false), expected);
+});
+
+test('an entry gone in any chunk makes the values false, with a thread or without', async () => {
+  const { lists: l, dir } = await lists(16);
+  rmSync(join(dir, l.paths[LIBS - 1]!, 'lib/x.so'));
+  assert.equal(await statListsValues(l, true), false);
+  assert.equal(await statListsValues(l, false), false);
+  writeFileSync(join(dir, l.paths[LIBS - 1]!, 'lib/x.so'), 'back');
+  rmSync(join(dir, l.paths[0]!, 'lib'), { recursive: true });
+  assert.equal(await statListsValues(l, true), false);
+});
+
+test('a claimer takes the chunks left from the shared counter on, marks each done, and leaves the others to whoever claimed them', async () => {
+  const { lists: l } = await lists(100);
+  const { at, length } = placesOf(l.names);
+  assert.equal(length, PER_NODE * 3 * LIBS);
+  const values = new Float64Array(length);
+  const control = new Int32Array(2);
+  const chunks = Math.ceil(LIBS / 100);
+  const done = new Uint8Array(chunks);
+  control[0] = 2; // chunks 0 and 1 claimed elsewhere
+  assert.equal(claimChunks(l, at, values, control, done), true);
+  assert.deepEqual([...done], [0, 0, ...Array.from({ length: chunks - 2 }, () => 1)]);
+  assert.equal(control[0], chunks + 1); // one claim past the end, which ended the loop
+  assert.equal(values[PER_NODE * 3 * 199], 0); // chunk 1's last path: not read here
+  assert.notEqual(values[PER_NODE * 3 * 200], 0); // chunk 2's first: read
+});
+
+test('a claimer stops at its next claim once the other thread found a check failing', async () => {
+  const { lists: l } = await lists(100);
+  const { at, length } = placesOf(l.names);
+  const control = new Int32Array(2);
+  control[1] = 1;
+  const done = new Uint8Array(Math.ceil(LIBS / 100));
+  assert.equal(claimChunks(l, at, new Float64Array(length), control, done), false);
+  assert.deepEqual([...done].filter((d) => d === 1), []);
 });

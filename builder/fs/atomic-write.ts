@@ -130,16 +130,28 @@ export async function writeFileAtomic(dest: string, data: string | Uint8Array, o
 
 /**
  * fsync every file and directory under `dir` (a finished output directory, before it is renamed
- * into place), directories after their contents.
+ * into place), directories after their contents. A directory's files are synced SYNC_AT_ONCE at
+ * a time: a layout of 100 layers is 100 fsyncs, which one after another cost ~0.2-0.8 ms each
+ * here (more while the cache's writes are still being flushed), and which the file system
+ * commits together when they come together.
  */
 export async function syncTree(dir: string): Promise<void> {
+  const files: string[] = [];
   for (const e of await readdir(dir, { withFileTypes: true })) {
     const p = join(dir, e.name);
     if (e.isDirectory()) await syncTree(p);
-    else if (e.isFile()) await syncFile(p);
+    else if (e.isFile()) files.push(p);
   }
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < files.length) await syncFile(files[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(SYNC_AT_ONCE, files.length) }, worker));
   await syncDir(dir);
 }
+
+/** fsyncs in flight at once in syncTree (libuv's thread pool has 4 threads by default). */
+const SYNC_AT_ONCE = 8;
 
 /** Whether `err` (or what caused it) is a full disk or an exceeded quota (ENOSPC, EDQUOT). */
 export function isNoSpace(err: unknown): boolean {

@@ -6,7 +6,7 @@ import type { ClosureGraph, StorePathInfo } from '../../layering/types.js';
 import type { PathArchitectures } from './path-architectures.js';
 import { digestValues, PER_NODE, statListValues } from './stat-list.js';
 import { fingerprintTree } from './tree-fingerprint.js';
-import { type StatShare, statShareInThread } from './stat-list-split.js';
+import { CHUNK_PATHS, nodesOf, type StatLists, statListsValues } from './stat-list-split.js';
 
 /**
  * A directory store's whole closure of some roots, kept in one file (`<cacheRoot>/closures/`), so
@@ -154,8 +154,6 @@ class StatsDigest {
     return this.hash.digest('hex');
   }
 }
-
-const NO_NAMES: readonly string[] = Object.freeze([]);
 
 /** A directory's stat, taken before it is listed: what a closure record's `dir` can be. */
 export interface DirStamp {
@@ -316,46 +314,42 @@ export class ClosureRecord {
    * The closure as recorded, if every path's files pass their check (an lstat per entry); else
    * undefined. The directory's entries must have been found the same first (sameDirectory or
    * sameListing). `graphRoots`: the graph's roots, as asked. `threadFrom`: from this many
-   * nodes (paths' roots and entries) on, a thread takes about half of the lstats
-   * (stat-list-split.ts: the same values, hashed in the same order); undefined: none.
+   * nodes (paths' roots and entries) on, a stat thread shares the lstats (stat-list-split.ts:
+   * the same values, hashed in the same order); undefined: none.
    */
   async answer(fsDir: string, storeDir: string, graphRoots: string[], threadFrom?: number): Promise<RecordedClosure | undefined> {
     const rec = this.rec;
     const bases = rec.paths === '' ? [] : rec.paths.split('\n');
     const n = bases.length;
     if (rec.narSize.length !== n || rec.refCount.length !== n || rec.contentId.length !== n || rec.names.length !== n) return undefined;
-    // Every path's check first: nothing is made of a record that does not hold.
+    // Every path's check first: nothing is made of a record that does not hold. The paths with
+    // names are lstat-ed by entry (with a stat thread past `threadFrom` nodes: stat-list-split.ts);
+    // the others' trees are walked here first, while that thread starts.
     const dirPrefix = fsDir === '/' ? '/' : `${fsDir}/`;
-    const stats = new StatsDigest();
-    // The named paths from `split` on go to the thread: about half of the nodes.
-    const split = threadFrom === undefined ? n : threadSplit(rec.names, threadFrom);
-    const theirs = split < n ? statShareInThread(statShare(dirPrefix, bases, rec.names, split)) : undefined;
-    const mine = (from: number, to: number, named: boolean, trees: boolean): boolean => {
-      for (let i = from; i < to; i++) {
-        const fsPath = `${dirPrefix}${bases[i]!}`;
-        const names = rec.names[i]!;
+    const named: StatLists = { prefix: dirPrefix, paths: [], names: [], chunk: CHUNK_PATHS };
+    const treeChecked: number[] = [];
+    let nodes = 0;
+    for (let i = 0; i < n; i++) {
+      const names = rec.names[i]!;
+      if (names === null) treeChecked.push(i);
+      else {
+        (named.paths as string[]).push(bases[i]!);
+        (named.names as string[]).push(names);
+        nodes += nodesOf(names);
+      }
+    }
+    const trees = (): boolean => {
+      for (const i of treeChecked) {
         try {
-          if (names === null) {
-            if (trees && fingerprintTree(fsPath) !== rec.trees[i]) return false;
-          } else if (named && !stats.add(fsPath, names === '' ? NO_NAMES : names.split('\n'))) return false;
+          if (fingerprintTree(`${dirPrefix}${bases[i]!}`) !== rec.trees[i]) return false;
         } catch {
           return false; // unreadable now: the scan says why
         }
       }
       return true;
     };
-    if (!mine(0, split, true, true) || !mine(split, n, false, true)) {
-      theirs?.stop();
-      return undefined;
-    }
-    if (theirs) {
-      const values = await theirs.values;
-      if (values === false) return undefined;
-      if (values === undefined) {
-        if (!mine(split, n, true, false)) return undefined; // no thread to be had: here, then
-      } else stats.addValues(new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
-    }
-    if (stats.digest() !== rec.stats) return undefined;
+    const values = await statListsValues(named, threadFrom !== undefined && nodes >= threadFrom, trees);
+    if (values === false || digestValues(values) !== rec.stats) return undefined;
     // Listed as a graph of this source is (closureGraph): paths sorted, references sorted and
     // distinct; the record is taken for no other (the plan's memo relies on the order).
     for (let i = 1; i < n; i++) if (!(bases[i - 1]! < bases[i]!)) return undefined;
@@ -382,43 +376,6 @@ export class ClosureRecord {
     if (r !== rec.refs.length) return undefined;
     return { graph: { storeDir, roots: graphRoots, paths: infos }, closureDigest: rec.closureDigest, paths };
   }
-}
-
-/** Nodes of a path checked by its names (its root and entries); 0 for one checked by its tree fingerprint. */
-function namedNodes(names: string | null): number {
-  if (names === null) return 0;
-  if (names === '') return 1;
-  let k = 2;
-  for (let at = names.indexOf('\n'); at !== -1; at = names.indexOf('\n', at + 1)) k++;
-  return k;
-}
-
-/** Where the thread's share of the named paths starts: about half of their nodes; `names.length` (none) when fewer than `minNodes`. */
-export function threadSplit(names: readonly (string | null)[], minNodes: number): number {
-  const counts = names.map(namedNodes);
-  const total = counts.reduce((a, b) => a + b, 0);
-  if (total < minNodes || total < 2) return names.length;
-  let sum = 0;
-  for (let i = 0; i < counts.length; i++) {
-    sum += counts[i]!;
-    if (2 * sum >= total) return i + 1;
-  }
-  return names.length;
-}
-
-/** The named paths from `from` on, as a stat thread takes them. */
-function statShare(prefix: string, bases: readonly string[], names: readonly (string | null)[], from: number): StatShare {
-  const paths: string[] = [];
-  const lists: string[] = [];
-  let nodes = 0;
-  for (let i = from; i < bases.length; i++) {
-    const list = names[i]!;
-    if (list === null) continue;
-    paths.push(bases[i]!);
-    lists.push(list);
-    nodes += namedNodes(list);
-  }
-  return { prefix, paths: paths.join('\n'), names: lists.join('\0'), nodes };
 }
 
 const NO_ARCHITECTURES: PathArchitectures = Object.freeze({}) as PathArchitectures;

@@ -1,41 +1,150 @@
 import { Worker } from 'node:worker_threads';
 import { builderFile } from '../install-paths.js';
+import { PER_NODE, statListValues } from './stat-list.js';
 
-/** What a stat thread is given: `paths` and `names` (each path's, `\n`-joined) as single strings, which cross threads as one copy each, not a clone of 50,000 objects. */
-export interface StatShare {
-  /** `<fsDir>/`. */
-  prefix: string;
-  /** Base names, joined by `\n`. */
-  paths: string;
-  /** Each path's entry names joined by `\n`, the paths' joined by `\0` (names are printable ASCII). */
-  names: string;
-  /** Nodes in all: each path's root and entries. */
-  nodes: number;
-}
+/**
+ * A closure record's lstats (150,000 at 50,000 tiny paths, most of a warm build) shared by this
+ * thread and a stat thread (stat-list-thread.ts). Neither is given a fixed half: both claim
+ * chunks of CHUNK_PATHS paths from a shared counter until none is left, so a thread that starts
+ * late (a Worker takes ~0.1 s to start on Node 20) or runs slower takes fewer, and neither waits
+ * for the other longer than one chunk. Each path's values go to a fixed place of one shared
+ * array, so the values hashed are the same, in the same order, whoever read them.
+ */
 
-/** Below this many nodes, starting a thread (~20 ms) costs more than the lstats it takes over. */
+/** Below this many nodes, starting a thread costs more than the lstats it could take over. */
 export const SPLIT_MIN_NODES = 20_000;
 
-/** A stat thread at work: its values, and a way to stop it when they are no longer wanted. */
-export interface StatThread {
-  /** The values of the share (statListValues of each path, concatenated in order); false when an entry could not be lstat-ed; undefined when the thread failed (the caller does the share itself). */
-  values: Promise<Float64Array | false | undefined>;
-  stop(): void;
+/** Paths a claim takes by default: ~800 lstats at 3 nodes a path, a few milliseconds. */
+export const CHUNK_PATHS = 256;
+
+/** The control words: the next chunk to claim, and whether a check failed (an entry gone). */
+const NEXT = 0;
+const FAILED = 1;
+
+/** The named paths of a record whose values are wanted, as both threads see them. */
+export interface StatLists {
+  /** `<fsDir>/`. */
+  prefix: string;
+  /** Base names. */
+  paths: readonly string[];
+  /** Each path's entry names, `\n`-joined (`''`: none; names are printable ASCII). */
+  names: readonly string[];
+  /** Paths a claim takes (CHUNK_PATHS unless a test asks for fewer). */
+  chunk: number;
 }
 
-/** Starts a thread that lstats `share` (stat-list-thread.ts) while the caller does the other share. */
-export function statShareInThread(share: StatShare): StatThread {
-  let worker: Worker;
-  const values = new Promise<Float64Array | false | undefined>((resolve) => {
-    try {
-      worker = new Worker(builderFile('store/stat-list-thread.js'), { workerData: share });
-    } catch {
-      return resolve(undefined);
+/** What a stat thread is given: the lists as two strings (one copy each to cross, not a clone of 50,000 objects) and the shared memory. */
+export interface StatWork {
+  prefix: string;
+  /** Base names, `\n`-joined. */
+  paths: string;
+  /** `StatLists.names`, joined by `\0`. */
+  names: string;
+  chunk: number;
+  /** Int32 control words (NEXT, FAILED). */
+  control: SharedArrayBuffer;
+  /** A byte per chunk: 1 once its values are in. */
+  done: SharedArrayBuffer;
+  /** PER_NODE float64s a node, every path's at its place. */
+  values: SharedArrayBuffer;
+}
+
+/** Nodes of a path with these names: its root and each entry. */
+export function nodesOf(names: string): number {
+  if (names === '') return 1;
+  let k = 2;
+  for (let at = names.indexOf('\n'); at !== -1; at = names.indexOf('\n', at + 1)) k++;
+  return k;
+}
+
+/** Where each path's values start (in float64s), and the length in all. */
+export function placesOf(names: readonly string[]): { at: Float64Array; length: number } {
+  const at = new Float64Array(names.length);
+  let sum = 0;
+  for (let i = 0; i < names.length; i++) {
+    at[i] = sum;
+    sum += PER_NODE * nodesOf(names[i]!);
+  }
+  return { at, length: sum };
+}
+
+/**
+ * Claims chunks of `lists`' paths and puts their values in place until none is left; false as
+ * soon as a check failed here or on the other thread (an entry gone: the record does not hold).
+ */
+export function claimChunks(lists: StatLists, at: Float64Array, values: Float64Array, control: Int32Array, done: Uint8Array): boolean {
+  const chunks = Math.ceil(lists.paths.length / lists.chunk);
+  for (;;) {
+    if (Atomics.load(control, FAILED) !== 0) return false;
+    const c = Atomics.add(control, NEXT, 1);
+    if (c >= chunks) return true;
+    if (!checkChunk(lists, at, values, c)) {
+      Atomics.store(control, FAILED, 1);
+      return false;
     }
-    worker.once('message', (m: { ok: boolean; values: Float64Array }) => resolve(m.ok ? m.values : false));
-    worker.once('error', () => resolve(undefined));
-    // After a message this changes nothing; without one (stopped, or died) the caller checks alone.
-    worker.once('exit', () => resolve(undefined));
+    Atomics.store(done, c, 1);
+  }
+}
+
+const NO_NAMES: readonly string[] = Object.freeze([]);
+
+function checkChunk(lists: StatLists, at: Float64Array, values: Float64Array, c: number): boolean {
+  const end = Math.min(lists.paths.length, (c + 1) * lists.chunk);
+  for (let i = c * lists.chunk; i < end; i++) {
+    const names = lists.names[i]!;
+    try {
+      if (!statListValues(`${lists.prefix}${lists.paths[i]!}`, names === '' ? NO_NAMES : names.split('\n'), values, at[i]!)) return false;
+    } catch {
+      return false; // unreadable now: the scan says why
+    }
+  }
+  return true;
+}
+
+/**
+ * The values of every path of `lists` (statListValues of each, in order), read here and, when
+ * `withThread`, by a stat thread too; false when an entry could not be lstat-ed. `first` runs
+ * here before this thread's claims (other checks of the record, while the thread starts); its
+ * false stops everything.
+ */
+export async function statListsValues(lists: StatLists, withThread: boolean, first: () => boolean = () => true): Promise<Float64Array | false> {
+  const { at, length } = placesOf(lists.names);
+  const chunks = Math.ceil(lists.paths.length / lists.chunk);
+  const shared = withThread && chunks > 1;
+  const memory = (bytes: number) => (shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
+  const control = new Int32Array(memory(8));
+  const done = new Uint8Array(memory(chunks));
+  const values = new Float64Array(memory(length * 8));
+  const thread = shared
+    ? statThread({ prefix: lists.prefix, chunk: lists.chunk, paths: lists.paths.join('\n'), names: lists.names.join('\0'), control: control.buffer as SharedArrayBuffer, done: done.buffer as SharedArrayBuffer, values: values.buffer as SharedArrayBuffer })
+    : undefined;
+  try {
+    if (!first() || !claimChunks(lists, at, values, control, done)) {
+      Atomics.store(control, FAILED, 1);
+      return false;
+    }
+    // The thread's last chunk (or none, if it never started or died: its chunks are done here).
+    if (thread) await thread.ended;
+    if (Atomics.load(control, FAILED) !== 0) return false;
+    for (let c = 0; c < chunks; c++) if (done[c] === 0 && !checkChunk(lists, at, values, c)) return false;
+    return values;
+  } finally {
+    thread?.stop();
+  }
+}
+
+/** A stat thread at work on `work`: `ended` settles when it has claimed its last chunk, stopped, or died. */
+function statThread(work: StatWork): { ended: Promise<void>; stop(): void } {
+  let worker: Worker | undefined;
+  const ended = new Promise<void>((resolve) => {
+    try {
+      worker = new Worker(builderFile('store/stat-list-thread.js'), { workerData: work });
+    } catch {
+      return resolve();
+    }
+    worker.once('message', () => resolve());
+    worker.once('error', () => resolve());
+    worker.once('exit', () => resolve());
   });
-  return { values, stop: () => void worker?.terminate() };
+  return { ended, stop: () => void worker?.terminate() };
 }

@@ -1,27 +1,17 @@
 /**
- * Worker thread entry (started by stat-list-split.ts): the stat-list values of a share of a
- * closure record's paths, so that a warm build's lstats (150,000 at 50,000 tiny paths, most of
- * its time) run on two cores. It imports only stat-list.ts: started in ~20 ms, not the build
- * worker's ~100.
+ * Worker thread entry (started by stat-list-split.ts): claims chunks of a closure record's paths
+ * and puts their stat-list values in the shared array, beside the thread that started it. It
+ * imports only stat-list.ts and stat-list-split.ts: started in a fraction of the build worker's time.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { PER_NODE, statListValues } from './stat-list.js';
-import type { StatShare } from './stat-list-split.js';
+import { claimChunks, placesOf, type StatLists, type StatWork } from './stat-list-split.js';
 
-const share = workerData as StatShare;
-const paths = share.paths === '' ? [] : share.paths.split('\n');
-const names = share.names.split('\0');
-const values = new Float64Array(PER_NODE * share.nodes);
-let at = 0;
-let ok = paths.length === names.length;
-for (let i = 0; ok && i < paths.length; i++) {
-  const list = names[i] === '' ? [] : names[i]!.split('\n');
-  try {
-    ok = statListValues(`${share.prefix}${paths[i]!}`, list, values, at);
-  } catch {
-    ok = false; // unreadable now: the scan says why
-  }
-  at += PER_NODE * (list.length + 1);
+const work = workerData as StatWork;
+const lists: StatLists = { prefix: work.prefix, chunk: work.chunk, paths: work.paths === '' ? [] : work.paths.split('\n'), names: work.names.split('\0') };
+let ok = lists.paths.length === lists.names.length;
+if (ok) {
+  const { at, length } = placesOf(lists.names);
+  const values = new Float64Array(work.values);
+  ok = length === values.length && claimChunks(lists, at, values, new Int32Array(work.control), new Uint8Array(work.done));
 }
-ok &&= at === values.length;
-parentPort!.postMessage({ ok, values }, ok ? [values.buffer] : []);
+parentPort!.postMessage({ ok });
