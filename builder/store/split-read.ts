@@ -23,9 +23,11 @@ export const CHUNK_NODES = 256;
 /** Regular files up to this size are read here (larger ones by the NAR dump, as in a plain scan; nar.ts SYNC_FILE). */
 export const PRE_READ_MAX = 64 * 1024;
 
-/** Fields of `ctl`: the next chunk to take; set when the split is given up (a failure) or done. */
+/** Fields of `ctl`: the next chunk to take; set when the split is given up (a failure) or done; nodes listed so far; set once the listing is whole. */
 export const NEXT = 0;
 export const STOP = 1;
+export const LISTED = 2;
+export const LISTING_DONE = 3;
 
 /** A chunk's state in `chunks`. */
 export const PENDING = 0;
@@ -35,17 +37,25 @@ export const FAILED = 2;
 /** Per node in `values`: mode, size, mtimeMs, ctimeMs (what the tree and the stat checks take). */
 export const PER_NODE = 4;
 
-/** Everything the threads share (SharedArrayBuffers: no copy either way). */
+/** A split of a tree of more nodes, or of more bytes of names, is given up (the shared buffers grow up to these). */
+export const MAX_NODES = 1 << 24;
+export const MAX_NAME_BYTES = 1 << 28;
+
+/**
+ * Everything the threads share (SharedArrayBuffers: no copy either way). The per-node and
+ * per-chunk buffers are growable: the listing thread grows them and publishes nodes (LISTED) as
+ * it lists, and the helper reads the chunks listed so far while the listing goes on.
+ */
 export interface SplitShare {
   /** The store path's own path, its bytes as a latin1 string (one char a byte). */
   root: string;
-  nodes: number;
   /**
-   * Each node's name but the root's, as latin1, joined by NUL (which no name holds). Strings,
-   * not bytes: Node makes a Buffer per name read from a directory at twice the cost of a string,
-   * and passes an ASCII string path straight to the syscall.
+   * Each node's name (the root's empty), its bytes one after another, and where each ends
+   * (Int32 per node). Node makes a Buffer per name read from a directory at twice the cost of a
+   * string: the names are read as latin1 strings and their bytes shared.
    */
-  names: string;
+  names: SharedArrayBuffer;
+  nameEnds: SharedArrayBuffer;
   /** Each node's parent (Int32; the root's -1): a path is its directory's and its name. */
   parents: SharedArrayBuffer;
   /** KIND (with NOT_ASCII) per node (Uint8). */
@@ -54,7 +64,7 @@ export interface SplitShare {
   values: SharedArrayBuffer;
   /** Per node, two Int32s: where its bytes (a file's, a symlink's target) are in its chunk's area, and how many; -1: not read. */
   places: SharedArrayBuffer;
-  /** Int32s: NEXT, STOP. */
+  /** Int32s: NEXT, STOP, LISTED, LISTING_DONE. */
   ctl: SharedArrayBuffer;
   /** Per chunk: PENDING, DONE, FAILED (Int32, waited on). */
   chunks: SharedArrayBuffer;
@@ -68,9 +78,20 @@ export function chunkCount(nodes: number): number {
   return Math.ceil(nodes / CHUNK_NODES);
 }
 
+/** A growable SharedArrayBuffer (ES2024; Node 20 has it), which this project's TypeScript lib (ES2023) does not declare. */
+export interface Growable {
+  grow(bytes: number): void;
+}
+
+export function growableBuffer(bytes: number, maxBytes: number): SharedArrayBuffer {
+  return new (SharedArrayBuffer as unknown as new (bytes: number, options: { maxByteLength: number }) => SharedArrayBuffer)(bytes, { maxByteLength: maxBytes });
+}
+
 /** One thread's side of a split: takes chunks and reads their nodes into its area. */
 export class SplitReader {
-  private readonly names: string[];
+  private readonly names: string[] | undefined;
+  private readonly nameBytes: SharedArrayBuffer;
+  private readonly nameEnds: Int32Array;
   private readonly parents: Int32Array;
   /** Each directory's path and `/` (latin1), once asked for. */
   private readonly prefixes: string[] = [];
@@ -87,10 +108,13 @@ export class SplitReader {
     private readonly share: SplitShare,
     /** This thread's area. */
     private readonly me: number,
-    /** share.names split (the root's '' first), when the caller has them so. */
+    /** Every node's name (the root's ''), when the caller has them (the listing thread). */
     names?: string[],
   ) {
-    this.names = names ?? ['', ...share.names.split('\0')];
+    // Views made without a length follow the buffers as they grow.
+    this.names = names;
+    this.nameBytes = share.names;
+    this.nameEnds = new Int32Array(share.nameEnds);
     this.parents = new Int32Array(share.parents);
     this.prefixes[0] = `${share.root}/`;
     this.kinds = new Uint8Array(share.kinds);
@@ -102,22 +126,42 @@ export class SplitReader {
     this.area = Buffer.from(share.areas[me]!);
   }
 
-  /** Takes chunks until none is left or the split is stopped. */
-  work(): void {
-    const n = chunkCount(this.share.nodes);
+  /** Nodes listed so far. */
+  private listed(): number {
+    return Atomics.load(this.ctl, LISTED);
+  }
+
+  /**
+   * The next chunk no thread has taken, taken: one whose nodes are all listed (any once the
+   * listing is whole). While the listing goes on and every listed chunk is taken, waits for more
+   * when `wait` (the helper), else answers -1 as when none is left or the split is stopped.
+   */
+  claim(wait: boolean): number {
     for (;;) {
-      if (Atomics.load(this.ctl, STOP) !== 0) return;
-      const c = Atomics.add(this.ctl, NEXT, 1);
-      if (c >= n) return;
-      if (!this.chunk(c)) return;
+      if (Atomics.load(this.ctl, STOP) !== 0) return -1;
+      const listed = this.listed();
+      const whole = Atomics.load(this.ctl, LISTING_DONE) !== 0;
+      const ready = whole ? chunkCount(listed) : Math.floor(listed / CHUNK_NODES);
+      const c = Atomics.load(this.ctl, NEXT);
+      if (c >= ready) {
+        if (whole || !wait) return -1;
+        Atomics.wait(this.ctl, LISTED, listed, 100);
+        continue;
+      }
+      if (Atomics.compareExchange(this.ctl, NEXT, c, c + 1) === c) return c;
     }
+  }
+
+  /** Takes chunks until none is left or the split is stopped (the helper thread). */
+  work(): void {
+    for (let c = this.claim(true); c >= 0; c = this.claim(true)) if (!this.chunk(c)) return;
   }
 
   /** Reads chunk `c` (taken by this thread, or left by a thread that died) and says so; false when a node failed (the split is stopped). */
   chunk(c: number): boolean {
     this.owners[c] = this.me;
     let ok = true;
-    const end = Math.min(this.share.nodes, (c + 1) * CHUNK_NODES);
+    const end = Math.min(this.listed(), (c + 1) * CHUNK_NODES);
     for (let i = c * CHUNK_NODES; ok && i < end; i++) {
       try {
         ok = this.node(i);
@@ -152,9 +196,15 @@ export class SplitReader {
     return true;
   }
 
+  private nameOf(i: number): string {
+    if (this.names) return this.names[i]!;
+    const from = this.nameEnds[i - 1]!;
+    return Buffer.from(this.nameBytes, from, this.nameEnds[i]! - from).toString('latin1');
+  }
+
   /** Node `i`'s path as latin1 (one char a byte). */
   latin1Path(i: number): string {
-    return i === 0 ? this.share.root : this.prefix(this.parents[i]!) + this.names[i]!;
+    return i === 0 ? this.share.root : this.prefix(this.parents[i]!) + this.nameOf(i);
   }
 
   /** Node `i`'s path for the syscalls: a string when it is ASCII (what Node passes as is), else its bytes. */
@@ -164,7 +214,7 @@ export class SplitReader {
   }
 
   private prefix(dir: number): string {
-    return (this.prefixes[dir] ??= `${this.prefix(this.parents[dir]!)}${this.names[dir]!}/`);
+    return (this.prefixes[dir] ??= `${this.prefix(this.parents[dir]!)}${this.nameOf(dir)}/`);
   }
 
   private place(i: number, bytes: Buffer): void {

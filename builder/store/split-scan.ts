@@ -2,7 +2,7 @@ import { readdirSync, readlinkSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { builderFile } from '../install-paths.js';
 import { NarStream, SPECIAL_BITS, type FileHeadSink, type NarNode, type NarSink, type NodeVisitor } from './nar.js';
-import { CHUNK_NODES, chunkCount, DONE, FAILED, KIND, kindOf, NEXT, NOT_ASCII, PENDING, PER_NODE, SplitReader, STOP, type SplitShare } from './split-read.js';
+import { CHUNK_NODES, chunkCount, DONE, FAILED, growableBuffer, KIND, kindOf, LISTED, LISTING_DONE, MAX_NAME_BYTES, MAX_NODES, NOT_ASCII, PENDING, type Growable, PER_NODE, SplitReader, STOP, type SplitShare } from './split-read.js';
 
 /**
  * A big store path's tree and small files read by two threads: the scan's thread lists the
@@ -89,16 +89,18 @@ export async function splitReadTree(root: Buffer, dump: SplitDump, visit?: NodeV
   let ended = false;
   try {
     const rootLatin1 = root.toString('latin1');
-    const listing = listTree(rootLatin1, NON_ASCII.test(rootLatin1));
-    share = shareOf(rootLatin1, listing, options.areaBytes ?? AREA_BYTES);
+    share = newShare(rootLatin1, options.areaBytes ?? AREA_BYTES);
+    // The helper reads the chunks listed so far while the listing goes on.
     helper?.postMessage(share);
+    const listing = listTree(rootLatin1, NON_ASCII.test(rootLatin1), new Publisher(share));
     const reader = new SplitReader(share, 0, listing.names);
     const tree = new TreeBuilder(listing, share, visit, (nar = new NarStream(dump.sink, dump.heads)));
     const ctl = new Int32Array(share.ctl);
     const chunks = new Int32Array(share.chunks);
+    const total = chunkCount(listing.kinds.length);
     // The tree is made chunk by chunk in NAR order as chunks are read; while the next one is
     // not, this thread reads the next that no thread has taken, and waits only when none is left.
-    for (let at = 0; at < chunks.length; ) {
+    for (let at = 0; at < total; ) {
       const state = Atomics.load(chunks, at);
       if (state === DONE) {
         const pending = tree.chunk(at++);
@@ -106,8 +108,8 @@ export async function splitReadTree(root: Buffer, dump: SplitDump, visit?: NodeV
         continue;
       }
       if (state === FAILED || Atomics.load(ctl, STOP) !== 0) return given(undefined);
-      const c = options.helperReads && !gone ? chunks.length : Atomics.add(ctl, NEXT, 1);
-      if (c < chunks.length) {
+      const c = options.helperReads && !gone ? -1 : reader.claim(false);
+      if (c >= 0) {
         if (!reader.chunk(c)) return given(undefined);
         continue;
       }
@@ -145,9 +147,10 @@ interface Listing {
 
 const NON_ASCII = /[^\x00-\x7f]/;
 
-/** Lists the tree below the root (a directory: the plain walk found it big); throws when a directory cannot be listed. */
-function listTree(root: string, rootNotAscii: boolean): Listing {
+/** Lists the tree below the root (a directory: the plain walk found it big), publishing its nodes to the threads as it goes; throws when a directory cannot be listed or the tree is too big to share. */
+function listTree(root: string, rootNotAscii: boolean, publish: Publisher): Listing {
   const out: Listing = { kinds: [KIND.DIR | (rootNotAscii ? NOT_ASCII : 0)], names: [''], parents: [-1], ends: [0] };
+  publish.add(0, out.kinds[0]!, -1, '');
   // `path`: the directory's path, latin1.
   const list = (dir: number, path: string, notAscii: boolean): void => {
     const entries = readdirSync(notAscii ? Buffer.from(path, 'latin1') : path, { withFileTypes: true, encoding: 'latin1' });
@@ -158,41 +161,109 @@ function listTree(root: string, rootNotAscii: boolean): Listing {
       const childNotAscii = notAscii || NON_ASCII.test(name);
       const i = out.kinds.length;
       const kind = kindOf(e);
-      out.kinds.push(kind | (childNotAscii ? NOT_ASCII : 0));
+      const flagged = kind | (childNotAscii ? NOT_ASCII : 0);
+      out.kinds.push(flagged);
       out.names.push(name);
       out.parents.push(dir);
       out.ends.push(0);
+      publish.add(i, flagged, dir, name);
       if (kind === KIND.DIR) list(i, `${path}/${name}`, childNotAscii);
       out.ends[i] = out.kinds.length;
     }
   };
   list(0, root, rootNotAscii);
   out.ends[0] = out.kinds.length;
+  publish.done(out.kinds.length);
   return out;
 }
 
-/** The shared memory of a split of `listing`. */
-function shareOf(root: string, listing: Listing, areaBytes: number): SplitShare {
-  const nodes = listing.kinds.length;
-  const chunks = chunkCount(nodes);
-  const kinds = new SharedArrayBuffer(nodes);
-  new Uint8Array(kinds).set(listing.kinds);
-  const parents = new SharedArrayBuffer(4 * nodes);
-  new Int32Array(parents).set(listing.parents);
+/** Nodes the listing gives the threads at a time (the chunks they make up can then be read). */
+const PUBLISH_NODES = 4 * CHUNK_NODES;
+
+/** The shared memory of a split, its per-node buffers empty and growable (Publisher grows them). */
+function newShare(root: string, areaBytes: number): SplitShare {
+  const chunks = chunkCount(MAX_NODES);
   return {
     root,
-    nodes,
-    names: listing.names.slice(1).join('\0'),
-    parents,
-    kinds,
-    values: new SharedArrayBuffer(8 * PER_NODE * nodes),
-    places: new SharedArrayBuffer(8 * nodes),
-    ctl: new SharedArrayBuffer(8),
-    chunks: new SharedArrayBuffer(4 * chunks),
-    owners: new SharedArrayBuffer(chunks),
+    names: growableBuffer(0, MAX_NAME_BYTES),
+    nameEnds: growableBuffer(0, 4 * MAX_NODES),
+    parents: growableBuffer(0, 4 * MAX_NODES),
+    kinds: growableBuffer(0, MAX_NODES),
+    values: growableBuffer(0, 8 * PER_NODE * MAX_NODES),
+    places: growableBuffer(0, 8 * MAX_NODES),
+    ctl: new SharedArrayBuffer(16),
+    chunks: growableBuffer(0, 4 * chunks),
+    owners: growableBuffer(0, chunks),
     // Pages untouched cost no memory: an area is as big as what it holds.
     areas: [new SharedArrayBuffer(areaBytes), new SharedArrayBuffer(areaBytes)],
   };
+}
+
+/** Writes the listing's nodes into the shared buffers (grown as needed) and publishes them (LISTED) every PUBLISH_NODES. */
+class Publisher {
+  private readonly nameBytes: Uint8Array;
+  private readonly nameEnds: Int32Array;
+  private readonly parents: Int32Array;
+  private readonly kinds: Uint8Array;
+  private readonly ctl: Int32Array;
+  private capacity = 0;
+  private nameCapacity = 0;
+  private nameUsed = 0;
+
+  constructor(private readonly share: SplitShare) {
+    // Views made without a length follow their buffers as they grow.
+    this.nameBytes = new Uint8Array(share.names);
+    this.nameEnds = new Int32Array(share.nameEnds);
+    this.parents = new Int32Array(share.parents);
+    this.kinds = new Uint8Array(share.kinds);
+    this.ctl = new Int32Array(share.ctl);
+  }
+
+  add(i: number, kind: number, parent: number, name: string): void {
+    if (i >= this.capacity) this.grow(i + 1);
+    if (this.nameUsed + name.length > this.nameCapacity) this.growNames(this.nameUsed + name.length);
+    this.kinds[i] = kind;
+    this.parents[i] = parent;
+    const bytes = this.nameBytes;
+    let at = this.nameUsed;
+    for (let k = 0; k < name.length; k++) bytes[at++] = name.charCodeAt(k);
+    this.nameUsed = at;
+    this.nameEnds[i] = at;
+    if ((i + 1) % PUBLISH_NODES === 0) this.publish(i + 1);
+  }
+
+  done(nodes: number): void {
+    this.publish(nodes);
+    Atomics.store(this.ctl, LISTING_DONE, 1);
+    Atomics.notify(this.ctl, LISTED);
+  }
+
+  private publish(nodes: number): void {
+    Atomics.store(this.ctl, LISTED, nodes);
+    Atomics.notify(this.ctl, LISTED);
+  }
+
+  private grow(nodes: number): void {
+    if (nodes > MAX_NODES) throw new Error('split: too many nodes');
+    const capacity = Math.min(MAX_NODES, Math.max(nodes, 2 * this.capacity, 16 * PUBLISH_NODES));
+    const s = this.share;
+    const chunks = chunkCount(capacity);
+    (s.nameEnds as unknown as Growable).grow(4 * capacity);
+    (s.parents as unknown as Growable).grow(4 * capacity);
+    (s.kinds as unknown as Growable).grow(capacity);
+    (s.values as unknown as Growable).grow(8 * PER_NODE * capacity);
+    (s.places as unknown as Growable).grow(8 * capacity);
+    (s.chunks as unknown as Growable).grow(4 * chunks);
+    (s.owners as unknown as Growable).grow(chunks);
+    this.capacity = capacity;
+  }
+
+  private growNames(bytes: number): void {
+    if (bytes > MAX_NAME_BYTES) throw new Error('split: too many bytes of names');
+    const capacity = Math.min(MAX_NAME_BYTES, Math.max(bytes, 2 * this.nameCapacity, 1 << 16));
+    (this.share.names as unknown as Growable).grow(capacity);
+    this.nameCapacity = capacity;
+  }
 }
 
 /**
