@@ -2,7 +2,7 @@ import { readdirSync, readlinkSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { builderFile } from '../install-paths.js';
 import { NarStream, SPECIAL_BITS, type FileHeadSink, type NarNode, type NarSink, type NodeVisitor } from './nar.js';
-import { CHUNK_NODES, chunkCount, DONE, FAILED, growableBuffer, KIND, kindOf, LISTED, LISTING_DONE, MAX_NAME_BYTES, MAX_NODES, NOT_ASCII, PENDING, type Growable, PER_NODE, SplitReader, STOP, type SplitShare } from './split-read.js';
+import { CHUNK_NODES, chunkCount, DONE, FAILED, fixedView, growableBuffer, KIND, kindOf, LISTED, LISTING_DONE, MAX_NAME_BYTES, MAX_NODES, NOT_ASCII, PENDING, type Growable, PER_NODE, SplitReader, STOP, type SplitShare } from './split-read.js';
 
 /**
  * A big store path's tree and small files read by two threads: the scan's thread lists the
@@ -96,7 +96,7 @@ export async function splitReadTree(root: Buffer, dump: SplitDump, visit?: NodeV
     const reader = new SplitReader(share, 0, listing.names);
     const tree = new TreeBuilder(listing, share, visit, (nar = new NarStream(dump.sink, dump.heads)));
     const ctl = new Int32Array(share.ctl);
-    const chunks = new Int32Array(share.chunks);
+    const chunks = fixedView(Int32Array, share.chunks);
     const total = chunkCount(listing.kinds.length);
     // The tree is made chunk by chunk in NAR order as chunks are read; while the next one is
     // not, this thread reads the next that no thread has taken, and waits only when none is left.
@@ -201,21 +201,21 @@ function newShare(root: string, areaBytes: number): SplitShare {
 
 /** Writes the listing's nodes into the shared buffers (grown as needed) and publishes them (LISTED) every PUBLISH_NODES. */
 class Publisher {
-  private readonly nameBytes: Uint8Array;
-  private readonly nameEnds: Int32Array;
-  private readonly parents: Int32Array;
-  private readonly kinds: Uint8Array;
+  // Fixed-length views, made again as the buffers grow (fixedView).
+  private nameBytes: Uint8Array;
+  private nameEnds: Int32Array;
+  private parents: Int32Array;
+  private kinds: Uint8Array;
   private readonly ctl: Int32Array;
   private capacity = 0;
   private nameCapacity = 0;
   private nameUsed = 0;
 
   constructor(private readonly share: SplitShare) {
-    // Views made without a length follow their buffers as they grow.
-    this.nameBytes = new Uint8Array(share.names);
-    this.nameEnds = new Int32Array(share.nameEnds);
-    this.parents = new Int32Array(share.parents);
-    this.kinds = new Uint8Array(share.kinds);
+    this.nameBytes = fixedView(Uint8Array, share.names);
+    this.nameEnds = fixedView(Int32Array, share.nameEnds);
+    this.parents = fixedView(Int32Array, share.parents);
+    this.kinds = fixedView(Uint8Array, share.kinds);
     this.ctl = new Int32Array(share.ctl);
   }
 
@@ -256,6 +256,9 @@ class Publisher {
     (s.chunks as unknown as Growable).grow(4 * chunks);
     (s.owners as unknown as Growable).grow(chunks);
     this.capacity = capacity;
+    this.nameEnds = fixedView(Int32Array, s.nameEnds);
+    this.parents = fixedView(Int32Array, s.parents);
+    this.kinds = fixedView(Uint8Array, s.kinds);
   }
 
   private growNames(bytes: number): void {
@@ -263,6 +266,7 @@ class Publisher {
     const capacity = Math.min(MAX_NAME_BYTES, Math.max(bytes, 2 * this.nameCapacity, 1 << 16));
     (this.share.names as unknown as Growable).grow(capacity);
     this.nameCapacity = capacity;
+    this.nameBytes = fixedView(Uint8Array, this.share.names);
   }
 }
 
@@ -289,9 +293,9 @@ class TreeBuilder {
     private visit: NodeVisitor | undefined,
     private readonly nar: NarStream,
   ) {
-    this.values = new Float64Array(share.values);
-    this.places = new Int32Array(share.places);
-    this.owners = new Uint8Array(share.owners);
+    this.values = fixedView(Float64Array, share.values);
+    this.places = fixedView(Int32Array, share.places);
+    this.owners = fixedView(Uint8Array, share.owners);
     this.areas = share.areas.map((a) => Buffer.from(a));
     const root = Buffer.from(share.root, 'latin1');
     this.rootLength = root.length;
