@@ -6,12 +6,13 @@ import { CHUNK_NODES, chunkCount, DONE, FAILED, fixedView, growableBuffer, KIND,
 
 /**
  * A big store path's tree and small files read by two threads: the scan's thread lists the
- * directories (readdir with file types, in NAR order), then it and a helper thread
- * (split-scan-thread.ts) lstat every node and read every small file and symlink into shared
- * memory, each taking chunks of nodes as it goes (split-read.ts). The tree is then made from
- * those values exactly as readNarTree makes it, and the NAR dump takes the files' bytes from
- * memory (PreReads) instead of reading them: the hash, the reference scan and the hand-over see
- * the same bytes in the same order, with no second read of a file.
+ * directories (readdir with file types, in NAR order) while a helper thread
+ * (split-scan-thread.ts) already lstats every node listed and reads every small file and symlink
+ * into shared memory; then both take chunks of nodes as they go (split-read.ts). The scan's
+ * thread makes the tree from those values, exactly as readNarTree makes it, chunk by chunk in
+ * NAR order, and gives its NAR to the sink as it goes (nar.ts NarStream), the files' bytes taken
+ * from memory: the hash, the reference scan and the hand-over see the same bytes in the same
+ * order, with no second read of a file.
  *
  * Anything unexpected (an entry gone or changed since its listing, an lstat or read that fails,
  * a node no store holds) gives up the split: the caller then scans the path as before, on one
@@ -282,7 +283,7 @@ class TreeBuilder {
   /** The directories open at the node being made: their entries, and the index after each one's subtree. */
   private readonly open: Array<{ entries: Array<[Buffer, NarNode]>; end: number; length: number }> = [];
   private root: NarNode | undefined;
-  /** The regular files' nodes, in NAR order (PreReads counts files). */
+  /** The regular files' nodes, in NAR order (fileBytes counts files). */
   private readonly files: number[] = [];
   private path: Buffer;
   private readonly rootLength: number;
