@@ -6,6 +6,7 @@ import { closureGraph } from './closure-graph.js';
 import { closureDigest, rememberClosureDigest } from './closure-digest.js';
 import { ClosureRecords, dirStamp, listingDigest, type DirStamp } from './closure-record.js';
 import { SPLIT_MIN_NODES } from './stat-list-split.js';
+import { SCAN_SPLIT_MIN_NODES } from './split-scan.js';
 import type { PathArchitectures } from './path-architectures.js';
 import { cachedScan, HANDOVER_PATH_MAX, scanStorePath, type ScanTargets, type StorePathScan, type StorePathScanJob } from './path-scan.js';
 import { SharedValue } from './shared-value.js';
@@ -47,6 +48,11 @@ export interface DirectoryStoreSourceOptions {
    * SPLIT_MIN_NODES.
    */
   statThreadFrom?: number;
+  /**
+   * While scanWith is set, a path found to have more nodes than this is scanned by two threads
+   * (split-scan.ts: the same result). Default SCAN_SPLIT_MIN_NODES.
+   */
+  scanSplitFrom?: number;
 }
 
 /** What the closure and the layers ask of one path, kept for the life of the source. */
@@ -95,6 +101,7 @@ export class DirectoryStoreSource implements StoreSource {
   private readonly cache: ScanCache | undefined;
   private readonly closureRecords: ClosureRecords | undefined;
   private readonly statThreadFrom: number;
+  private readonly scanSplitFrom: number;
   private entries: Promise<Entries> | undefined;
   private targets: { digest: () => string; shared: SharedValue<ScanTargets> } | undefined;
   private offload: ScanOffload | undefined;
@@ -176,6 +183,7 @@ export class DirectoryStoreSource implements StoreSource {
     this.cache = options.cacheDir ? new ScanCache(options.cacheDir) : undefined;
     this.closureRecords = options.cacheDir && options.closureCacheDir ? new ClosureRecords(options.closureCacheDir) : undefined;
     this.statThreadFrom = options.statThreadFrom ?? SPLIT_MIN_NODES;
+    this.scanSplitFrom = options.scanSplitFrom ?? SCAN_SPLIT_MIN_NODES;
   }
 
   fsPath(storePath: string): string {
@@ -322,7 +330,9 @@ export class DirectoryStoreSource implements StoreSource {
   private async scanHere(fsPath: string, entries: Entries): Promise<StorePathScan> {
     const t = performance.now();
     const room = this.handovers?.room() ?? 0;
-    const scan = await scanStorePath(fsPath, entries.byHash, this.targetsOf(entries).digest, this.cache !== undefined, this.storeDir, Math.min(room, HANDOVER_PATH_MAX));
+    // A build that may use threads (scanWith set) splits a big path with one.
+    const split = this.offload !== undefined ? this.scanSplitFrom : undefined;
+    const scan = await scanStorePath(fsPath, entries.byHash, this.targetsOf(entries).digest, this.cache !== undefined, this.storeDir, Math.min(room, HANDOVER_PATH_MAX), split);
     this.msPerScan = 0.9 * this.msPerScan + 0.1 * (performance.now() - t);
     return scan;
   }
@@ -562,6 +572,7 @@ export class DirectoryStoreSource implements StoreSource {
           keepRecord: this.cache !== undefined,
           storeDir: this.storeDir,
           ...(room > 0 ? { handoverBytes: room } : {}),
+          splitFrom: this.scanSplitFrom,
         };
         const offloaded = this.offload(job, n >= QUEUE_MIN && n * this.msPerScan <= BATCH_MS);
         if (!offloaded) break;

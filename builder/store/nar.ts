@@ -30,8 +30,9 @@ export async function readNarTree(fsPath: string | Buffer, visit?: NodeVisitor):
 /**
  * Sees each node's path and lstat as readNarTree reads them, in NAR order (a node before its
  * entries). `path` is only valid during the call (its buffer is reused for the next entry).
+ * `false`: it wants no more nodes (a walk may stop calling it; readNarTree calls it for each).
  */
-export type NodeVisitor = (path: Buffer, st: Stats) => void;
+export type NodeVisitor = (path: Buffer, st: Stats) => void | boolean;
 
 function readNarTreeSync(paths: PathBuffer, length: number, visit: NodeVisitor | undefined): NarNode {
   const path = paths.view(length);
@@ -426,9 +427,34 @@ class NarChunks {
     }
   }
 
+  /** A regular file's bytes read before (NarStream), put as fileSync puts what it reads. */
+  fileBytes(path: Buffer, bytes: Uint8Array): void {
+    this.nextFile();
+    this.given(path, bytes);
+  }
+
+  /** A file's bytes read before, put as `read` puts what it reads. */
+  private given(path: Buffer, bytes: Uint8Array): void {
+    const size = bytes.length;
+    let done = 0;
+    while (done < size) {
+      if (this.filled === this.buf.length) this.flush();
+      const n = Math.min(this.buf.length - this.filled, size - done);
+      this.buf.set(bytes.subarray(done, done + n), this.filled);
+      this.took(path, size, done, n);
+      done += n;
+    }
+  }
+
   /** One read into the chunk buffer at the file's offset `done`; gives `heads` the file's first bytes. */
   private read(fd: number, path: Buffer, size: number, done: number): number {
     const n = readSync(fd, this.buf, this.filled, Math.min(this.buf.length - this.filled, size - done), null);
+    this.took(path, size, done, n);
+    return n;
+  }
+
+  /** `n` bytes of a file (at its offset `done`) just put at the chunk's end: to `heads` and the copy, then counted. */
+  private took(path: Buffer, size: number, done: number, n: number): void {
     const heads = this.heads;
     if (heads && size >= heads.minSize) {
       const want = Math.min(heads.bytes, size);
@@ -439,7 +465,6 @@ class NarChunks {
     }
     if (this.slot >= 0 && n > 0) this.buf.copy(this.copies!.bytes, this.slot + done, this.filled, this.filled + n);
     this.filled += n;
-    return n;
   }
 
   flush(): void {
@@ -460,6 +485,86 @@ function changed(path: Buffer, size: number, done: number): StoreError {
 }
 
 const ZEROS = Buffer.alloc(8);
+
+/**
+ * The NAR of a directory given node by node in NAR order, as a tree's nodes are found
+ * (store/split-scan.ts): the very bytes dumpNar gives for the same tree, in the same chunks' way
+ * (the tokens of dumpTree, files read here when not given). Call `end` once, after the last
+ * node, or `drop` on a failure.
+ */
+export class NarStream {
+  private readonly buf: Buffer;
+  private readonly out: NarChunks;
+  /** Directories open, the root's included. */
+  private depth = 0;
+
+  constructor(sink: NarSink, heads?: FileHeadSink) {
+    this.buf = spareChunks.pop() ?? Buffer.allocUnsafe(NAR_CHUNK);
+    this.out = new NarChunks(sink, this.buf, heads);
+    this.out.put(T.magic);
+    this.out.put(RUN.directory);
+    this.depth = 1;
+  }
+
+  /** An entry of the innermost open directory: its node follows (directory, file or symlink). */
+  entry(name: Buffer): void {
+    this.out.put(RUN.entry);
+    this.out.str(name);
+    this.out.put(T.node);
+  }
+
+  /** The entry is a directory: its entries follow, then `close`. */
+  directory(): void {
+    this.out.put(RUN.directory);
+    this.depth++;
+  }
+
+  /** The end of the innermost open directory. */
+  close(): void {
+    this.depth--;
+    this.out.put(this.depth > 0 ? RUN.close2 : T.close);
+  }
+
+  symlink(target: Buffer): void {
+    this.out.put(RUN.symlink);
+    this.out.str(target);
+    this.out.put(RUN.close2);
+  }
+
+  /** The entry is a regular file of `size` bytes: `bytes` when read before (exactly `size`), else read from `path` here. */
+  file(path: Buffer, executable: boolean, size: number, bytes: Uint8Array | undefined): Promise<void> | undefined {
+    const out = this.out;
+    out.put(executable ? RUN.executable : RUN.regular);
+    out.u64(size);
+    if (bytes) out.fileBytes(path, bytes);
+    else if (size <= SYNC_FILE) out.fileSync(path, size);
+    else
+      return out.fileAsync(Buffer.from(path), size).then(() => {
+        out.pad(size);
+        out.put(RUN.close2);
+      });
+    out.pad(size);
+    out.put(RUN.close2);
+    return undefined;
+  }
+
+  /** A turn of the event loop when BYTES_PER_TURN went by since the last (as dumpNar gives). */
+  turn(): Promise<void> | undefined {
+    return this.out.sinceTurn >= BYTES_PER_TURN ? this.out.turn() : undefined;
+  }
+
+  /** After the root's `close`: the last chunk to the sink. */
+  end(): void {
+    if (this.depth !== 0) throw new Error('NarStream: a directory is still open');
+    this.out.flush();
+    this.drop();
+  }
+
+  /** Lets the chunk buffer go to the next dump. */
+  drop(): void {
+    if (spareChunks.length < 4 && !spareChunks.includes(this.buf)) spareChunks.push(this.buf);
+  }
+}
 
 /** `sha256:<nix-base32>` of the NAR serialisation of `fsPath`, computed by streaming. */
 export async function narHashOf(fsPath: string, node?: NarNode): Promise<{ narHash: string; narSize: number }> {

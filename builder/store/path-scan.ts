@@ -1,8 +1,11 @@
 import { createHash, hash as oneShotHash, type Hash } from 'node:crypto';
 import { contentId } from './content-id.js';
 import { ELF_HEAD_BYTES, ELF_MIN_SIZE } from './elf.js';
-import { draftHandover } from './handover.js';
-import { dumpNar, narSize, readNarTree } from './nar.js';
+import { readFileSync } from 'node:fs';
+import { StoreError } from '../errors.js';
+import { draftHandover, type HandoverDraft } from './handover.js';
+import { dumpNar, narSize, readNarTree, type FileHeadSink, type NarNode, type NarSink, type NodeVisitor } from './nar.js';
+import { splitReadTree, type SplitTree } from './split-scan.js';
 import { ArchitectureCollector, relativeBelow, type PathArchitectures } from './path-architectures.js';
 import { RefScanner } from './ref-scanner.js';
 import { targetsDigest, type PathCheck, type ScanCache, type ScanRecord } from './scan-cache.js';
@@ -57,6 +60,8 @@ export interface StorePathScanJob {
   storeDir: string;
   /** Bytes of hand-over records (store/handover.ts) the batch may make in all; absent or 0: none. */
   handoverBytes?: number;
+  /** A path of more nodes than this is read by two threads (split-scan.ts); absent: on one. */
+  splitFrom?: number;
 }
 
 /**
@@ -108,10 +113,70 @@ class NarDigest {
 /** NARs up to this size are hashed in one call (NarDigest). */
 const SMALL_NAR = 64 * 1024;
 
+/** Thrown by a walk that passed the nodes of a split (scanStorePath): caught there. */
+const BIG = Symbol('big');
+
+/** What reads a path's NAR: the reference scanner, the NAR hash, the ELF heads. */
+interface NarReaders {
+  scanner: RefScanner;
+  nar: NarDigest;
+  elf: ArchitectureCollector;
+  sink: NarSink;
+  heads: FileHeadSink;
+}
+
+function narReaders(root: Buffer, targets: { has(hashPart: string): boolean }, storeDir: string): NarReaders {
+  // Store paths the files name are noted as the scan goes (a look at the first window of each
+  // base32 run, nothing more): the build warns of those the store lacks.
+  const scanner = new RefScanner(targets, undefined, { storeDir });
+  const nar = new NarDigest();
+  // ELF headers are looked at as the dump reads each file, so a scan costs no extra read for them.
+  const elf = new ArchitectureCollector();
+  const heads = { bytes: ELF_HEAD_BYTES, minSize: ELF_MIN_SIZE, take: (path: Buffer, head: Buffer) => elf.add(head, () => relativeBelow(root, path)) };
+  const sink = (chunk: Buffer) => {
+    scanner.push(chunk);
+    nar.update(chunk);
+  };
+  return { scanner, nar, elf, sink, heads };
+}
+
+/**
+ * The path's tree, with `visit` called per node in NAR order, and its NAR read by `readers`:
+ * past `splitFrom` nodes the walk stops and splitReadTree reads the path on two threads, giving
+ * the NAR as it goes (`split` in the answer); when it cannot (it gives up at anything unexpected),
+ * the path is walked again here and read by new readers, whose NAR is still to dump.
+ */
+async function pathTree(
+  root: Buffer,
+  visitor: () => NodeVisitor | undefined,
+  readers: () => NarReaders,
+  splitFrom: number | undefined,
+): Promise<{ tree: NarNode; readers: NarReaders; split?: SplitTree }> {
+  if (splitFrom !== undefined) {
+    const visit = visitor();
+    let nodes = 0;
+    try {
+      const tree = await readNarTree(root, (path, st) => {
+        if (++nodes > splitFrom) throw BIG;
+        visit?.(path, st);
+      });
+      return { tree, readers: readers() };
+    } catch (e) {
+      if (e !== BIG) throw e;
+    }
+    const splitReaders = readers();
+    const split = await splitReadTree(root, splitReaders, visitor());
+    if (split) return { tree: split.tree, readers: splitReaders, split };
+  }
+  return { tree: await readNarTree(root, visitor()), readers: readers() };
+}
+
 /**
  * Finds which of `targets` the path at `fsPath` references, the way Nix does (their hash parts
  * in its NAR serialisation), its NAR size, its content id and the architectures of its ELF files,
  * by reading the whole path once; with `keepRecord`, the result carries the scan record to save.
+ * With `splitFrom`, a path of more nodes than that is read by this thread and another
+ * (split-scan.ts): the same result.
  */
 export async function scanStorePath(
   fsPath: string,
@@ -120,31 +185,29 @@ export async function scanStorePath(
   keepRecord: boolean,
   storeDir: string,
   handoverMax = 0,
+  splitFrom?: number,
 ): Promise<StorePathScan> {
   const root = Buffer.from(fsPath);
   // The stat fingerprint of the very tree scanned, which vouches for the record next time: the
-  // lstats the walk makes anyway (a small path), else the tree's stat fingerprint.
-  const stats = keepRecord ? new StatListCollector(root.length) : undefined;
-  const tree = await readNarTree(root, stats ? (path, st) => stats.add(path, st) : undefined);
-  // Store paths the files name are noted as the scan goes (a look at the first window of each
-  // base32 run, nothing more): the build warns of those the store lacks.
-  const scanner = new RefScanner(targets, undefined, { storeDir });
-  const nar = new NarDigest();
-  // ELF headers are looked at as the dump reads each file, so a scan costs no extra read for them.
-  const elf = new ArchitectureCollector();
-  const heads = { bytes: ELF_HEAD_BYTES, minSize: ELF_MIN_SIZE, take: (path: Buffer, head: Buffer) => elf.add(head, () => relativeBelow(root, path)) };
-  // The hand-over's small files are filled in as the dump reads them (no second read).
+  // lstats the walk makes anyway (a small path), else the tree's stat fingerprint. A walk given
+  // up for a split starts a new one.
+  let stats: StatListCollector | undefined;
+  const visitor = (): NodeVisitor | undefined => {
+    if (!keepRecord) return undefined;
+    const collector = (stats = new StatListCollector(root.length));
+    // Past STAT_LIST_MAX entries the collector keeps nothing: a split walk then stops calling it.
+    return (path, st) => {
+      collector.add(path, st);
+      return collector.names !== null;
+    };
+  };
+  const { tree, readers, split } = await pathTree(root, visitor, () => narReaders(root, targets, storeDir), splitFrom);
+  const { scanner, nar, elf } = readers;
+  // The hand-over's small files are filled in as the dump reads them (no second read); after a
+  // split, from what its threads read.
   const handover = handoverMax > 0 ? draftHandover(baseNameOf(fsPath), stats?.names ? stats.values : null, tree, handoverMax) : undefined;
-  await dumpNar(
-    root,
-    tree,
-    (chunk) => {
-      scanner.push(chunk);
-      nar.update(chunk);
-    },
-    heads,
-    handover,
-  );
+  if (!split) await dumpNar(root, tree, readers.sink, readers.heads, handover);
+  else if (handover) fillHandover(handover, split, root, tree);
   const found = [...scanner.found].sort();
   const mentioned = scanner.mentioned ? [...scanner.mentioned].sort() : null;
   const size = narSize(tree);
@@ -182,6 +245,36 @@ export async function scanStorePath(
   };
 }
 
+/**
+ * A split scan's hand-over record filled with its files' bytes: those its threads read (the bytes
+ * its NAR had). A record inlines only files of ≤ 16 KiB adding up to ≤ 32 MiB, which the threads'
+ * areas (32 MiB each) always hold; a file they did not is read here, checked against its size.
+ */
+export function fillHandover(handover: HandoverDraft, split: SplitTree, root: Buffer, tree: NarNode): void {
+  const missing = new Set<number>();
+  handover.slots.forEach((slot, fileNo) => {
+    if (slot < 0) return;
+    const bytes = split.fileBytes(fileNo);
+    if (bytes) handover.bytes.set(bytes, slot);
+    else missing.add(fileNo);
+  });
+  if (missing.size === 0) return;
+  let fileNo = 0;
+  const walk = (node: NarNode, path: Buffer): void => {
+    if (node.type === 'directory') for (const [name, child] of node.entries) walk(child, Buffer.concat([path, SLASH, name]));
+    else if (node.type === 'regular') {
+      const n = fileNo++;
+      if (!missing.has(n)) return;
+      const bytes = readFileSync(path);
+      if (bytes.length !== node.size) throw new StoreError(`${path.toString()} changed while it was read (expected ${node.size} bytes, read ${bytes.length}); store paths must not change`, [path.toString()]);
+      handover.bytes.set(bytes, handover.slots[n]!);
+    }
+  };
+  walk(tree, root);
+}
+
+const SLASH = Buffer.from('/');
+
 function baseNameOf(fsPath: string): string {
   return fsPath.slice(fsPath.lastIndexOf('/') + 1);
 }
@@ -205,7 +298,7 @@ export async function runStorePathScanJob(job: StorePathScanJob): Promise<StoreP
   let budget = job.handoverBytes ?? 0;
   let total = 0;
   for (const fsPath of job.fsPaths) {
-    const scan = await scanStorePath(fsPath, lookup.set, lookup.digest, job.keepRecord, job.storeDir, Math.min(budget, HANDOVER_PATH_MAX));
+    const scan = await scanStorePath(fsPath, lookup.set, lookup.digest, job.keepRecord, job.storeDir, Math.min(budget, HANDOVER_PATH_MAX), job.splitFrom);
     if (scan.handover) {
       budget -= scan.handover.length;
       if (!(scan.handover.buffer instanceof SharedArrayBuffer)) total += scan.handover.length;
