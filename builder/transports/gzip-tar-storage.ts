@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
-import { createGunzip } from 'node:zlib';
 import type { Digest } from '../../oci/digest.js';
 import { ImageReadError } from '../model/complete.js';
 import type { MemberStorage } from './member-storage.js';
@@ -31,6 +30,8 @@ export interface GzipTarStorage extends MemberStorage {
  */
 export async function gzipTarStorage(path: string, source: string): Promise<GzipTarStorage> {
   const members = new Map<string, GzipMember>();
+  // node:zlib is loaded when a gzipped archive is read, not by every command that can read one.
+  const { createGunzip } = await import('node:zlib');
   try {
     await scanTar(createReadStream(path).pipe(createGunzip()), (m) => members.set(m.name, m));
   } catch (e) {
@@ -63,6 +64,7 @@ export async function gzipTarStorage(path: string, source: string): Promise<Gzip
 
 /** Bytes `offset..offset+size` of the decompressed file. */
 async function* slice(path: string, offset: number, size: number): AsyncGenerator<Buffer> {
+  const { createGunzip } = await import('node:zlib');
   const gunzip = createReadStream(path).pipe(createGunzip());
   let pos = 0;
   const end = offset + size;
