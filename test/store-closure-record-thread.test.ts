@@ -82,18 +82,18 @@ test('the values read by both threads are each path\'s statListValues, in order,
   const { lists: l } = await lists(16);
   const expected = new Float64Array(PER_NODE * 3 * LIBS);
   l.paths.forEach((p, i) => assert.equal(statListValues(`${l.prefix}${p}`, ['lib', 'lib/x.so'], expected, PER_NODE * 3 * i), true));
-  assert.deepEqual(await statListsValues(l, true), expected);
-  assert.deepEqual(await statListsValues(l, false), expected);
+  assert.deepEqual(await statListsValues(l, 1), expected);
+  assert.deepEqual(await statListsValues(l, undefined), expected);
 });
 
 test('an entry gone in any chunk makes the values false, with a thread or without', async () => {
   const { lists: l, dir } = await lists(16);
   rmSync(join(dir, l.paths[LIBS - 1]!, 'lib/x.so'));
-  assert.equal(await statListsValues(l, true), false);
-  assert.equal(await statListsValues(l, false), false);
+  assert.equal(await statListsValues(l, 1), false);
+  assert.equal(await statListsValues(l, undefined), false);
   writeFileSync(join(dir, l.paths[LIBS - 1]!, 'lib/x.so'), 'back');
   rmSync(join(dir, l.paths[0]!, 'lib'), { recursive: true });
-  assert.equal(await statListsValues(l, true), false);
+  assert.equal(await statListsValues(l, 1), false);
 });
 
 test('a claimer takes the chunks left from the shared counter on, marks each done, and leaves the others to whoever claimed them', async () => {

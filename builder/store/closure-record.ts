@@ -6,7 +6,7 @@ import type { ClosureGraph, StorePathInfo } from '../../layering/types.js';
 import type { PathArchitectures } from './path-architectures.js';
 import { digestValues, PER_NODE, statListValues } from './stat-list.js';
 import { fingerprintTree } from './tree-fingerprint.js';
-import { CHUNK_PATHS, nodesOf, type StatLists, statListsValues } from './stat-list-split.js';
+import { CHUNK_PATHS, statListsValues } from './stat-list-split.js';
 
 /**
  * A directory store's whole closure of some roots, kept in one file (`<cacheRoot>/closures/`), so
@@ -388,16 +388,15 @@ export class ClosureRecord {
     // names are lstat-ed by entry (with a stat thread past `threadFrom` nodes: stat-list-split.ts);
     // the others' trees are walked here first, while that thread starts.
     const dirPrefix = fsDir === '/' ? '/' : `${fsDir}/`;
-    const named: StatLists = { prefix: dirPrefix, paths: [], names: [], chunk: CHUNK_PATHS };
+    const namedPaths: string[] = [];
+    const namedLists: string[] = [];
     const treeChecked: number[] = [];
-    let nodes = 0;
     for (let i = 0; i < n; i++) {
       const names = rec.names[i]!;
       if (names === null) treeChecked.push(i);
       else {
-        (named.paths as string[]).push(bases[i]!);
-        (named.names as string[]).push(names);
-        nodes += nodesOf(names);
+        namedPaths.push(bases[i]!);
+        namedLists.push(names);
       }
     }
     const trees = (): boolean => {
@@ -410,7 +409,7 @@ export class ClosureRecord {
       }
       return true;
     };
-    const values = await statListsValues(named, threadFrom !== undefined && nodes >= threadFrom, trees);
+    const values = await statListsValues({ prefix: dirPrefix, paths: namedPaths, names: namedLists, chunk: CHUNK_PATHS }, threadFrom, trees);
     if (values === false || digestValues(values) !== rec.stats) return undefined;
     // Listed as a graph of this source is (closureGraph): paths sorted, references sorted and
     // distinct; the record is taken for no other (the plan's memo relies on the order).

@@ -44,8 +44,8 @@ export interface DirectoryStoreSourceOptions {
   concurrency?: number;
   /**
    * While scanWith is set (the build may use threads), a closure record of this many nodes or
-   * more (paths' roots and entries) has about half of its lstats done by a thread. Default
-   * SPLIT_MIN_NODES.
+   * more (paths' roots and entries) has its lstats shared with a thread (stat-list-split.ts).
+   * Default SPLIT_MIN_NODES.
    */
   statThreadFrom?: number;
   /**

@@ -1,4 +1,5 @@
 import { closeSync, lstatSync, openSync, readSync, readlinkSync, type Stats } from 'node:fs';
+import { PER_NODE, putStatValues } from './stat-list.js';
 
 /**
  * The per-entry work of a big store path's scan shared by two threads (split-scan.ts): every
@@ -34,8 +35,8 @@ export const PENDING = 0;
 export const DONE = 1;
 export const FAILED = 2;
 
-/** Per node in `values`: mode, size, mtimeMs, ctimeMs (what the tree and the stat checks take). */
-export const PER_NODE = 4;
+/** Per node in `values`: stat-list.ts's layout (mode, size, mtimeMs, ctimeMs), what the tree and the stat checks take. */
+export { PER_NODE } from './stat-list.js';
 
 /** A split of a tree of more nodes, or of more bytes of names, is given up (the shared buffers grow up to these). */
 export const MAX_NODES = 1 << 24;
@@ -199,11 +200,7 @@ export class SplitReader {
     const st = lstatSync(path);
     // Changed since the listing, or a node no store holds (a fifo, a device): the plain scan says which.
     if (kind !== kindOf(st) || kind === KIND.OTHER) return false;
-    const v = this.values;
-    v[PER_NODE * i] = st.mode;
-    v[PER_NODE * i + 1] = st.size;
-    v[PER_NODE * i + 2] = st.mtimeMs;
-    v[PER_NODE * i + 3] = st.ctimeMs;
+    putStatValues(this.values, PER_NODE * i, st);
     this.places[2 * i] = -1;
     if (kind === KIND.SYMLINK) {
       const target = readlinkSync(path, { encoding: 'buffer' });

@@ -50,7 +50,7 @@ export interface StatWork {
 }
 
 /** Nodes of a path with these names: its root and each entry. */
-export function nodesOf(names: string): number {
+function nodesOf(names: string): number {
   if (names === '') return 1;
   let k = 2;
   for (let at = names.indexOf('\n'); at !== -1; at = names.indexOf('\n', at + 1)) k++;
@@ -102,15 +102,15 @@ function checkChunk(lists: StatLists, at: Float64Array, values: Float64Array, c:
 }
 
 /**
- * The values of every path of `lists` (statListValues of each, in order), read here and, when
- * `withThread`, by a stat thread too; false when an entry could not be lstat-ed. `first` runs
- * here before this thread's claims (other checks of the record, while the thread starts); its
- * false stops everything.
+ * The values of every path of `lists` (statListValues of each, in order), read here and, from
+ * `threadFrom` nodes on (undefined: never), by a stat thread too; false when an entry could not
+ * be lstat-ed. `first` runs here before this thread's claims (other checks of the record, while
+ * the thread starts); its false stops everything.
  */
-export async function statListsValues(lists: StatLists, withThread: boolean, first: () => boolean = () => true): Promise<Float64Array | false> {
+export async function statListsValues(lists: StatLists, threadFrom: number | undefined, first: () => boolean = () => true): Promise<Float64Array | false> {
   const { at, length } = placesOf(lists.names);
   const chunks = Math.ceil(lists.paths.length / lists.chunk);
-  const shared = withThread && chunks > 1;
+  const shared = threadFrom !== undefined && length / PER_NODE >= threadFrom && chunks > 1;
   const memory = (bytes: number) => (shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
   const control = new Int32Array(memory(8));
   const done = new Uint8Array(memory(chunks));

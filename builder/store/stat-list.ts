@@ -25,7 +25,8 @@ export const STAT_LIST_MAX = 64;
 /** Values hashed per node. */
 export const PER_NODE = 4;
 
-function put(values: Float64Array | number[], at: number, st: Stats): void {
+/** The PER_NODE values of one node's lstat, from `at` on: the layout every stat-list value array has. */
+export function putStatValues(values: Float64Array | number[], at: number, st: Stats): void {
   values[at] = st.mode;
   values[at + 1] = st.size;
   values[at + 2] = st.mtimeMs;
@@ -54,7 +55,7 @@ export function statListFingerprint(fsPath: string, names: readonly string[]): s
 export function statListValues(fsPath: string, names: readonly string[], values: Float64Array, at: number): boolean {
   const root = lstatSync(fsPath, { throwIfNoEntry: false });
   if (!root) return false;
-  put(values, at, root);
+  putStatValues(values, at, root);
   for (let i = 0; i < names.length; i++) {
     let st: Stats | undefined;
     try {
@@ -63,7 +64,7 @@ export function statListValues(fsPath: string, names: readonly string[], values:
       return false; // ENOTDIR and the like: a directory became a file
     }
     if (!st) return false;
-    put(values, at + PER_NODE * (i + 1), st);
+    putStatValues(values, at + PER_NODE * (i + 1), st);
   }
   return true;
 }
@@ -91,7 +92,7 @@ export class StatListCollector {
       }
       this.names.push(path.toString('latin1', this.rootLength + 1));
     }
-    put(this.values, this.values.length, st);
+    putStatValues(this.values, this.values.length, st);
   }
 
   private stop(): void {
