@@ -1,4 +1,4 @@
-import { closeSync, lstatSync, openSync, readSync, readlinkSync, type Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, openSync, readSync, readlinkSync, type Stats } from 'node:fs';
 import { PER_NODE, putStatValues } from './stat-list.js';
 
 /**
@@ -23,6 +23,9 @@ export const CHUNK_NODES = 256;
 
 /** Regular files up to this size are read here (larger ones by the NAR dump, as in a plain scan; nar.ts SYNC_FILE). */
 export const PRE_READ_MAX = 64 * 1024;
+
+/** How a node listed as a regular file is opened: read-only, following no symlink, never waiting (a fifo). */
+const FILE_OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
 /** Fields of `ctl`: the next chunk to take; set when the split is given up (a failure) or done; nodes listed so far; set once the listing is whole. */
 export const NEXT = 0;
@@ -197,6 +200,7 @@ export class SplitReader {
   private node(i: number): boolean {
     const kind = this.kinds[i]! & ~NOT_ASCII;
     const path = this.pathOf(i);
+    if (kind === KIND.FILE) return this.file(i, path);
     const st = lstatSync(path);
     // Changed since the listing, or a node no store holds (a fifo, a device): the plain scan says which.
     if (kind !== kindOf(st) || kind === KIND.OTHER) return false;
@@ -205,10 +209,28 @@ export class SplitReader {
     if (kind === KIND.SYMLINK) {
       const target = readlinkSync(path, { encoding: 'buffer' });
       if (target.length <= this.area.length - this.used) this.place(i, target);
-    } else if (kind === KIND.FILE && st.size <= PRE_READ_MAX && st.size <= this.area.length - this.used) {
-      return this.read(i, path, st.size);
     }
     return true;
+  }
+
+  /**
+   * A node listed as a regular file: opened, then fstat-ed, not lstat-ed then opened: one lookup
+   * of its path instead of two (~15% of a tiny file's system time). The open follows no symlink
+   * and does not block (a symlink or fifo put there since the listing fails it, or fails the
+   * fstat's check: the plain scan then says what it is).
+   */
+  private file(i: number, path: string | Buffer): boolean {
+    const fd = openSync(path, FILE_OPEN_FLAGS);
+    try {
+      const st = fstatSync(fd);
+      if (!st.isFile()) return false;
+      putStatValues(this.values, PER_NODE * i, st);
+      this.places[2 * i] = -1;
+      if (st.size <= PRE_READ_MAX && st.size <= this.area.length - this.used) return this.read(i, fd, st.size);
+      return true;
+    } finally {
+      closeSync(fd);
+    }
   }
 
   private nameOf(i: number): string {
@@ -239,18 +261,13 @@ export class SplitReader {
     this.used += bytes.length;
   }
 
-  /** Exactly `size` bytes of the file into the area; false when it has fewer (it changed: the plain scan says so). */
-  private read(i: number, path: string | Buffer, size: number): boolean {
-    const fd = openSync(path, 'r');
+  /** Exactly `size` bytes of the open file into the area; false when it has fewer (it changed: the plain scan says so). */
+  private read(i: number, fd: number, size: number): boolean {
     let done = 0;
-    try {
-      while (done < size) {
-        const n = readSync(fd, this.area, this.used + done, size - done, null);
-        if (n === 0) break;
-        done += n;
-      }
-    } finally {
-      closeSync(fd);
+    while (done < size) {
+      const n = readSync(fd, this.area, this.used + done, size - done, null);
+      if (n === 0) break;
+      done += n;
     }
     if (done !== size) return false;
     this.places[2 * i] = this.used;
