@@ -1,9 +1,10 @@
-import { closeSync, writeSync } from 'node:fs';
+import { closeSync } from 'node:fs';
 import { throttle } from '../throttle.js';
 import type { BlobStore } from '../blobs/blob-store.js';
 import { createSink, layerMediaType, type BlobSink } from './blob-sinks.js';
 import { LayerEntryError } from './errors.js';
 import { DEFLATE_BLOCK_SIZE } from './gzip.js';
+import { PositionalWriter } from './positional-writer.js';
 import { TarChunker } from './tar-chunker.js';
 import { MAX_ID, MAX_MTIME } from './tar-header.js';
 import type { LayerBlob, LayerEntry, LayerWriteOptions } from './types.js';
@@ -32,11 +33,14 @@ export async function writeLayer(
   const temp = await store.createTempFile();
   let open = true;
   let sink: BlobSink | undefined;
+  // The blob's bytes go to the file on the thread pool while this thread makes the next ones.
+  const file = new PositionalWriter(temp.fd);
   try {
     // Inside the try: a gzip sink writes its header at once, and that write can fail (ENOSPC).
-    sink = createSink(compressor, (bytes) => writeFully(temp.fd, bytes));
-    for await (const _ of feedTar(entries, header, sink, signal, options.onProgress));
+    sink = createSink(compressor, (bytes) => file.add(bytes));
+    for await (const _ of feedTar(entries, header, withRoom(sink, file), signal, options.onProgress));
     const measured = await sink.finish();
+    await file.end();
     open = false;
     closeSync(temp.fd);
     const blob: LayerBlob = { ...measured, mediaType: layerMediaType(compressor) };
@@ -46,10 +50,26 @@ export async function writeLayer(
     return blob;
   } catch (err) {
     sink?.abandon();
+    // Its writes in flight end before the file is closed and removed.
+    await file.abandon();
     if (open) closeSync(temp.fd);
     await store.discard(temp.path);
     throw err;
   }
+}
+
+/** `sink`, whose writes also wait while every buffer of `file` is being written. */
+function withRoom(sink: BlobSink, file: PositionalWriter): BlobSink {
+  return {
+    write: (chunk) => {
+      const wait = sink.write(chunk);
+      const room = file.room();
+      if (!room) return wait;
+      return wait ? Promise.all([wait, room]).then(() => undefined) : room;
+    },
+    finish: () => sink.finish(),
+    abandon: () => sink.abandon(),
+  };
 }
 
 /**
@@ -144,11 +164,6 @@ export async function* feedTar(
     yield;
   }
   progress?.flush();
-}
-
-function writeFully(fd: number, bytes: Buffer): void {
-  let off = 0;
-  while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
 }
 
 /** Refuses writer options a tar header cannot hold, before anything is written. */
