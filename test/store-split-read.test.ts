@@ -5,9 +5,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { lstatSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { CHUNK_NODES, DONE, FAILED, KIND, LISTED, LISTING_DONE, PER_NODE, PRE_READ_MAX, SplitReader, type SplitShare } from '../builder/store/split-read.js';
+import { runCommand } from './helpers/cli.js';
+import { nodeBinaries } from './helpers/nodes.js';
+import { repoRoot } from './helpers/paths.js';
 import { tempDir } from './helpers/tmp.js';
 
 /** A share of `root` and its entries `names`, each listed with `kind`, as the listing thread publishes them. */
@@ -84,4 +88,51 @@ test('a node listed as a regular file that is gone gives the split up', async ()
   const s = share(dir, ['gone'], KIND.FILE);
   assert.equal(new SplitReader(s, 0, ['', 'gone']).chunk(0), false);
   assert.equal(new Int32Array(s.chunks)[0], FAILED);
+});
+
+/** Run by each Node: whether the fstat fast path is taken, and what it answers for a file, an executable, a directory and a closed descriptor. */
+const FSTAT_PROBE = `
+import { fstatSync, openSync, closeSync } from 'node:fs';
+const { fastFstatValues } = await import(process.argv[1]);
+const dir = process.argv[2];
+const probe = openSync(dir + '/file', 'r');
+const fast = fastFstatValues(probe, fstatSync);
+closeSync(probe);
+const out = { taken: fast !== undefined };
+if (fast) {
+  out.nodes = ['/file', '/tool', ''].map((n) => { const fd = openSync(dir + n, 'r'); const v = new Float64Array(4); const file = fast(fd, v, 0); closeSync(fd); return [file, ...v]; });
+  try { fast(probe, new Float64Array(4), 0); out.closed = 'no error'; } catch (e) { out.closed = e.code; }
+}
+process.stdout.write(JSON.stringify(out));
+`;
+
+test('Node 20 fstats without a Stats object and answers as fstatSync does, to the bit; Node 22 and 24 keep fstatSync', async () => {
+  const dir = await tempDir('imgbuild-split-read-');
+  writeFileSync(join(dir, 'file'), 'some bytes');
+  utimesSync(join(dir, 'file'), 1_700_000_000.123456, 1_600_000_000.987654);
+  writeFileSync(join(dir, 'tool'), '#!/bin/sh\n');
+  chmodSync(join(dir, 'tool'), 0o755);
+  const module = pathToFileURL(join(repoRoot, 'dist/builder/store/lstat-values.js')).href;
+  const values = (p: string) => {
+    const st = lstatSync(p);
+    return [st.mode, st.size, st.mtimeMs, st.ctimeMs];
+  };
+  for (const [major, node] of await nodeBinaries()) {
+    const r = await runCommand(node, ['--input-type=module', '-e', FSTAT_PROBE, module, dir]);
+    assert.equal(r.code, 0, `Node ${major}: ${r.stderr}`);
+    const got = JSON.parse(r.stdout.toString());
+    if (major !== '20') {
+      assert.deepEqual(got, { taken: false }, `Node ${major}`);
+      continue;
+    }
+    assert.deepEqual(got, {
+      taken: true,
+      nodes: [
+        [true, ...values(join(dir, 'file'))],
+        [true, ...values(join(dir, 'tool'))],
+        [false, ...values(dir)],
+      ],
+      closed: 'EBADF',
+    });
+  }
 });

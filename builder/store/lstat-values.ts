@@ -20,6 +20,7 @@ export type LstatValues = (path: string, values: Float64Array, at: number) => bo
 
 interface FsBinding {
   lstat(path: string, bigint: boolean, req: undefined, throwIfNoEntry: boolean): Float64Array | undefined;
+  fstat(fd: number, bigint: boolean, req: undefined, shouldNotThrow: boolean): Float64Array | undefined;
 }
 
 let chosen: LstatValues | null | undefined;
@@ -36,21 +37,8 @@ export function fastLstatValues(probe: string, lstat: (path: string) => { mode: 
 
 /** null: never here; 'undecided': the probe could not be compared (gone), ask again with the next. */
 function choose(probe: string, lstat: (path: string) => { mode: number; size: number; mtimeMs: number; ctimeMs: number }): LstatValues | null | 'undecided' {
-  if (!process.versions.node.startsWith('20.')) return null;
-  if ((process as { permission?: unknown }).permission !== undefined) return null;
-  let binding: FsBinding;
-  try {
-    // process.binding is deprecated (DEP0111): documentation-only in Node 20, unless
-    // --pending-deprecation (or NODE_PENDING_DEPRECATION=1) wraps it in a function that warns,
-    // and with --throw-deprecation throws: then it is not called at all.
-    const get = (process as unknown as { binding?: (name: string) => unknown }).binding;
-    if (typeof get !== 'function' || get.name !== 'binding') return null;
-    const b = get.call(process, 'fs') as Partial<FsBinding>;
-    if (typeof b?.lstat !== 'function') return null;
-    binding = b as FsBinding;
-  } catch {
-    return null;
-  }
+  const binding = nodeFsBinding();
+  if (!binding) return null;
   const values: LstatValues = (path, out, at) => {
     // A NUL would end the C string early: lstatSync refuses such a path, so do we (as absent).
     if (path.includes('\0')) return false;
@@ -74,3 +62,63 @@ function choose(probe: string, lstat: (path: string) => { mode: number; size: nu
   if (got[0] !== st.mode || got[1] !== st.size || got[2] !== st.mtimeMs || got[3] !== st.ctimeMs) return null;
   return values;
 }
+
+/** Node 20's internal fs binding where it may be used (see above), else null. */
+function nodeFsBinding(): FsBinding | null {
+  if (!process.versions.node.startsWith('20.')) return null;
+  if ((process as { permission?: unknown }).permission !== undefined) return null;
+  try {
+    // process.binding is deprecated (DEP0111): documentation-only in Node 20, unless
+    // --pending-deprecation (or NODE_PENDING_DEPRECATION=1) wraps it in a function that warns,
+    // and with --throw-deprecation throws: then it is not called at all.
+    const get = (process as unknown as { binding?: (name: string) => unknown }).binding;
+    if (typeof get !== 'function' || get.name !== 'binding') return null;
+    const b = get.call(process, 'fs') as Partial<FsBinding>;
+    if (typeof b?.lstat !== 'function' || typeof b.fstat !== 'function') return null;
+    return b as FsBinding;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Puts mode, size, mtimeMs and ctimeMs of the open file `fd` at `values[at..at+3]`, and says
+ * whether it is a regular file; throws what `fstatSync` throws.
+ */
+export type FstatValues = (fd: number, values: Float64Array, at: number) => boolean;
+
+let chosenFstat: FstatValues | null | undefined;
+
+/**
+ * `fastLstatValues` for `fstat` (a split scan's reader fstats every small file it opens): the
+ * Node 20 fast path when the binding answers, on the probe `fd`, exactly what `fstatSync`
+ * answers; else undefined (use `fstatSync`).
+ */
+export function fastFstatValues(probe: number, fstat: (fd: number) => { mode: number; size: number; mtimeMs: number; ctimeMs: number }): FstatValues | undefined {
+  if (chosenFstat === undefined) {
+    const binding = nodeFsBinding();
+    chosenFstat = null;
+    if (binding) {
+      const values: FstatValues = (fd, out, at) => {
+        const a = binding.fstat(fd, false, undefined, false)!;
+        out[at] = a[1]!;
+        out[at + 1] = a[8]!;
+        out[at + 2] = a[12]! * 1e3 + a[13]! / 1e6;
+        out[at + 3] = a[14]! * 1e3 + a[15]! / 1e6;
+        return (a[1]! & S_IFMT) === S_IFREG;
+      };
+      try {
+        const got = new Float64Array(4);
+        values(probe, got, 0);
+        const st = fstat(probe);
+        if (got[0] === st.mode && got[1] === st.size && got[2] === st.mtimeMs && got[3] === st.ctimeMs) chosenFstat = values;
+      } catch {
+        chosenFstat = null;
+      }
+    }
+  }
+  return chosenFstat ?? undefined;
+}
+
+const S_IFMT = 0o170000;
+const S_IFREG = 0o100000;

@@ -1,4 +1,5 @@
 import { closeSync, constants, fstatSync, lstatSync, openSync, readSync, readlinkSync, type Stats } from 'node:fs';
+import { fastFstatValues } from './lstat-values.js';
 import { PER_NODE, putStatValues } from './stat-list.js';
 
 /**
@@ -222,11 +223,19 @@ export class SplitReader {
   private file(i: number, path: string | Buffer): boolean {
     const fd = openSync(path, FILE_OPEN_FLAGS);
     try {
-      const st = fstatSync(fd);
-      if (!st.isFile()) return false;
-      putStatValues(this.values, PER_NODE * i, st);
+      const at = PER_NODE * i;
+      // Node 20: the values without a Stats object and its four Dates (lstat-values.ts).
+      const fast = fastFstatValues(fd, fstatSync);
+      if (fast) {
+        if (!fast(fd, this.values, at)) return false;
+      } else {
+        const st = fstatSync(fd);
+        if (!st.isFile()) return false;
+        putStatValues(this.values, at, st);
+      }
       this.places[2 * i] = -1;
-      if (st.size <= PRE_READ_MAX && st.size <= this.area.length - this.used) return this.read(i, fd, st.size);
+      const size = this.values[at + 1]!;
+      if (size <= PRE_READ_MAX && size <= this.area.length - this.used) return this.read(i, fd, size);
       return true;
     } finally {
       closeSync(fd);
