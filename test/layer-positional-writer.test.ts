@@ -16,7 +16,7 @@ function pieces(count: number, bufferBytes: number): Buffer[] {
 test('bytes added with room waited for are the file, in order, through few buffers', async () => {
   const path = join(await tempDir('imgbuild-pwrite-'), 'blob');
   const fd = openSync(path, 'wx');
-  const writer = new PositionalWriter(fd, 3, 64);
+  const writer = new PositionalWriter(fd, 3, 64, 0);
   const all = pieces(200, 64);
   for (const piece of all) {
     writer.add(piece);
@@ -30,7 +30,7 @@ test('bytes added with room waited for are the file, in order, through few buffe
 test('bytes added with no wait are the file too: a full buffer with none free is written at once', async () => {
   const path = join(await tempDir('imgbuild-pwrite-'), 'blob');
   const fd = openSync(path, 'wx');
-  const writer = new PositionalWriter(fd, 2, 16);
+  const writer = new PositionalWriter(fd, 2, 16, 0);
   const all = pieces(300, 16);
   // No turn of the event loop: no write on the pool can have ended, so most go here.
   assert.ok(all.some((p) => p.length > 32));
@@ -43,7 +43,7 @@ test('bytes added with no wait are the file too: a full buffer with none free is
 test('the caller\'s buffer is not kept: changing it after add changes nothing', async () => {
   const path = join(await tempDir('imgbuild-pwrite-'), 'blob');
   const fd = openSync(path, 'wx');
-  const writer = new PositionalWriter(fd, 4, 1024);
+  const writer = new PositionalWriter(fd, 4, 1024, 0);
   const chunk = Buffer.alloc(700, 1);
   writer.add(chunk);
   chunk.fill(2);
@@ -58,7 +58,7 @@ test('a write that fails (a descriptor open for reading) rejects end, and the ne
   const path = join(await tempDir('imgbuild-pwrite-'), 'blob');
   closeSync(openSync(path, 'wx'));
   const fd = openSync(path, 'r');
-  const writer = new PositionalWriter(fd, 4, 16);
+  const writer = new PositionalWriter(fd, 4, 16, 0);
   writer.add(Buffer.alloc(40, 1)); // two full buffers: written on the pool
   await assert.rejects(writer.end(), { code: 'EBADF' });
   assert.throws(() => writer.add(Buffer.alloc(1)), { code: 'EBADF' });
@@ -70,9 +70,28 @@ test('abandon waits for the writes in flight, and keeps their failure to itself'
   const path = join(await tempDir('imgbuild-pwrite-'), 'blob');
   closeSync(openSync(path, 'wx'));
   const fd = openSync(path, 'r');
-  const writer = new PositionalWriter(fd, 4, 16);
+  const writer = new PositionalWriter(fd, 4, 16, 0);
   writer.add(Buffer.alloc(48, 1));
   await writer.abandon();
   closeSync(fd);
   assert.equal(readFileSync(path).length, 0);
+});
+
+test('the first bytes are written at once, the rest through the buffers, the file in order', async () => {
+  const path = join(await tempDir('imgbuild-pwrite-'), 'blob');
+  const fd = openSync(path, 'wx');
+  const writer = new PositionalWriter(fd, 2, 32, 100);
+  const all = pieces(80, 32);
+  let before = -1;
+  for (const [i, piece] of all.entries()) {
+    writer.add(piece);
+    // Written here while under 100 bytes: the file has them before any turn of the event loop.
+    if (i === 1) before = readFileSync(path).length;
+    await writer.room();
+  }
+  await writer.end();
+  closeSync(fd);
+  assert.equal(before, all[0]!.length + all[1]!.length);
+  assert.ok(before > 0);
+  assert.deepEqual(readFileSync(path), Buffer.concat(all));
 });

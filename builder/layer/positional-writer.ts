@@ -4,7 +4,8 @@ import { write, writeSync } from 'node:fs';
  * A layer blob's bytes written to its temp file at their offsets, on the thread pool, while the
  * calling thread goes on making the tar and hashing it: the write (a copy into the page cache,
  * costly on a VM whose free pages are handed back to the host) overlaps the next chunks' work
- * instead of following it. Bytes are copied into a few buffers of BUFFER_BYTES, each written
+ * instead of following it. Past its first SYNC_BYTES (written here, as they come: most layers
+ * are small), bytes are copied into a few buffers of BUFFER_BYTES, each written
  * once full; with every buffer still being written, the full one is written here, at once (so
  * memory stays bounded and nothing waits for an event-loop turn; the blob's bytes are the same
  * either way: each write has its offset).
@@ -30,10 +31,18 @@ export class PositionalWriter {
     private readonly fd: number,
     private readonly buffers = MAX_BUFFERS,
     private readonly bufferBytes = BUFFER_BYTES,
+    /** Bytes written here, synchronously, before any goes to the pool. */
+    private readonly syncBytes = SYNC_BYTES,
   ) {}
 
   add(bytes: Uint8Array): void {
     if (this.failure) throw this.failure.error;
+    if (this.position < this.syncBytes) {
+      // A small layer (or a big one's start) is written here, as it comes: no buffer to allocate.
+      writeFullySync(this.fd, bytes, bytes.length, this.position);
+      this.position += bytes.length;
+      return;
+    }
     let off = 0;
     while (off < bytes.length) {
       const buf = (this.current ??= this.take());
@@ -118,13 +127,21 @@ export class PositionalWriter {
   }
 }
 
+/**
+ * The first bytes of every blob are written synchronously, straight from the caller's buffer:
+ * most layers of a store of many paths are small, and a buffer of 1 MiB allocated for each (and
+ * the garbage collections its external memory set off) cost a build of 50,000 tiny paths ~5% more
+ * CPU than the writes it moved.
+ */
+export const SYNC_BYTES = 4 * 1024 * 1024;
+
 /** Bytes a buffer holds before it is written: fewer, larger writes than the tar's 256 KiB chunks. */
 export const BUFFER_BYTES = 1024 * 1024;
 
 /** Buffers a writer may have (filling or being written): its memory is at most this many BUFFER_BYTES. */
 export const MAX_BUFFERS = 4;
 
-function writeFullySync(fd: number, buf: Buffer, length: number, position: number): void {
+function writeFullySync(fd: number, buf: Uint8Array, length: number, position: number): void {
   let off = 0;
   while (off < length) off += writeSync(fd, buf, off, length - off, position + off);
 }
