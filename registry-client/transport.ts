@@ -2,10 +2,10 @@ import { rootCertificates } from 'node:tls';
 import { Transform, type Readable } from 'node:stream';
 import type { Agent as HttpAgent } from 'node:http';
 import type { Dispatcher } from 'undici';
-import { nodeAgent, nodeRequest, type ResponseBody, type ResponseHeaders } from './http-node.js';
+import { nodeAgent, nodeRequest, tlsHandshake, type ResponseBody, type ResponseHeaders } from './http-node.js';
 import { undiciRequest } from './undici-lean.js';
 import { RegistryContentError, RegistryNetworkError, RegistryTlsError } from './errors.js';
-import { describeError, formatMs, isTlsError, resolveTimeouts, TimeoutError, type ResolvedTimeouts, type TimeoutOptions } from './retry.js';
+import { abortable, describeError, formatMs, isTlsError, resolveTimeouts, TimeoutError, type ResolvedTimeouts, type TimeoutOptions } from './retry.js';
 import { isLoopbackRegistry } from './loopback.js';
 import { normaliseRegistry } from './reference.js';
 
@@ -81,6 +81,8 @@ export class Transport {
   private secureAgent: HttpAgent | undefined;
   private insecureAgent: HttpAgent | undefined;
   private readonly ca: string[] | undefined;
+  /** Loopback hosts (`host:port`) seen completing a TLS handshake (see `exchange`). */
+  private readonly speaksTls = new Map<string, Promise<void>>();
 
   readonly timeouts: ResolvedTimeouts;
 
@@ -130,6 +132,24 @@ export class Transport {
         },
       );
     }
+    const host = hostOf(url);
+    if (url.protocol === 'https:' && !this.isInsecure(host) && this.options.loopbackPlainHttp !== false && isLoopbackRegistry(host)) {
+      // A loopback registry may speak plain HTTP (client.ts tries HTTPS first, then HTTP): see
+      // whether it speaks TLS at all before the verified request, whose context loads Node's root
+      // certificates (~60 ms of CPU) only to fail at the handshake. Nothing is sent unverified.
+      let seen = this.speaksTls.get(host);
+      if (!seen) {
+        seen = tlsHandshake(url, t.connectMs, connectTimeout);
+        this.speaksTls.set(host, seen);
+        seen.catch(() => this.speaksTls.delete(host));
+      }
+      return abortable(seen, signal).then(() => this.nodeExchange(method, url, headers, body, signal, connectTimeout, responseTimeout));
+    }
+    return this.nodeExchange(method, url, headers, body, signal, connectTimeout, responseTimeout);
+  }
+
+  private nodeExchange(method: string, url: URL, headers: Headers, body: string | Uint8Array | Readable | undefined, signal: AbortSignal, connectTimeout: () => Error, responseTimeout: () => Error): Promise<{ status: number; headers: ResponseHeaders; body: ResponseBody }> {
+    const t = this.timeouts;
     return nodeRequest({
       method, url, headers, ...(body !== undefined ? { body } : {}), agent: this.agentFor(url), signal,
       connectMs: t.connectMs, responseMs: t.responseMs, idleMs: t.idleMs, connectTimeout, responseTimeout,
