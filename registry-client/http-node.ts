@@ -87,7 +87,8 @@ export function nodeRequest(o: NodeRequest): Promise<NodeResponse> {
     };
     const arm = (ms: number, error: () => Error) => {
       clearTimeout(timer);
-      timer = setTimeout(() => fail(error()), ms);
+      // Unreferenced, like every timer here: a request in flight holds the process by its socket.
+      timer = setTimeout(() => fail(error()), ms).unref();
     };
     try {
       req = (secure ? httpsRequest : httpRequest)(o.url, { method: o.method, headers, agent: o.agent });
@@ -115,8 +116,11 @@ export function nodeRequest(o: NodeRequest): Promise<NodeResponse> {
     // end of a streamed one (which has its own watchdog, transport.ts watchIdle), restarted when
     // the whole request is sent.
     arm(o.connectMs, o.connectTimeout);
+    let isConnected = false;
+    let streamEnded = false;
     const connected = () => {
-      if (stream) clearTimeout(timer);
+      isConnected = true;
+      if (stream && !streamEnded) clearTimeout(timer);
       else arm(o.responseMs, o.responseTimeout);
     };
     req.on('socket', (socket: Socket) => {
@@ -153,8 +157,10 @@ export function nodeRequest(o: NodeRequest): Promise<NodeResponse> {
     req.on('drain', () => stream.resume());
     stream.on('end', () => {
       if (declared !== undefined && sent !== declared) return fail(new ContentLengthMismatchError(sent, declared));
-      // What is still buffered waits on the server: the response timeout runs from here.
-      arm(o.responseMs, o.responseTimeout);
+      // What is still buffered waits on the server: the response timeout runs from here (once
+      // connected: until then the connect timeout does).
+      streamEnded = true;
+      if (isConnected) arm(o.responseMs, o.responseTimeout);
       req.end();
     });
   });
@@ -205,7 +211,8 @@ class NodeBody extends Readable implements ResponseBody {
   private arm(): void {
     clearTimeout(this.timer);
     if (this.res.complete) return;
-    this.timer = setTimeout(() => this.destroy(this.idleTimeout()), this.idleMs);
+    // Unreferenced: a body nobody reads must not hold the process for the idle timeout.
+    this.timer = setTimeout(() => this.destroy(this.idleTimeout()), this.idleMs).unref();
   }
 
   override _read(): void {
@@ -266,7 +273,7 @@ export function tlsHandshake(url: URL, connectMs: number, connectTimeout: () => 
       if (e === undefined) resolve();
       else reject(e);
     };
-    const timer = setTimeout(() => done(connectTimeout()), connectMs);
+    const timer = setTimeout(() => done(connectTimeout()), connectMs).unref();
     socket.once('secureConnect', () => done());
     socket.once('error', (e) => done(e));
     socket.once('close', () => done(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' })));
