@@ -65,6 +65,16 @@ test('Node 20 takes the fast path and answers as lstatSync does, to the bit; Nod
   }
 });
 
+test('Node 20 with --pending-deprecation and --throw-deprecation keeps lstatSync: no warning, no crash', async () => {
+  const dir = await tree();
+  const module = pathToFileURL(join(repoRoot, 'dist/builder/store/lstat-values.js')).href;
+  const node20 = (await nodeBinaries()).get('20')!;
+  const r = await runCommand(node20, ['--pending-deprecation', '--throw-deprecation', '--input-type=module', '-e', PROBE, module, dir]);
+  assert.equal(r.code, 0, r.stderr.toString());
+  assert.deepEqual(JSON.parse(r.stdout.toString()), { taken: false });
+  assert.equal(r.stderr.toString(), '');
+});
+
 test('statListValues puts the values lstatSync gives, node by node, from `at` on', async () => {
   const dir = await tree();
   const names = ['link', 'sub', 'sub/file', 'tool'];

@@ -9,8 +9,9 @@
  * expression Node 20 uses (`sec * 1e3 + nsec / 1e6`), so they are the same numbers to the bit.
  *
  * Node 20 is end-of-life: its internals no longer change, which is what makes this safe. It is
- * used only when the binding answers, on a probe, exactly what `lstatSync` answers, and never
- * under the permission model (whose checks live in `lstatSync`). Everywhere else: undefined, and
+ * used only when the binding answers, on a probe, exactly what `lstatSync` answers, never under
+ * the permission model (whose checks live in `lstatSync`) and never where reaching the binding
+ * would print a deprecation warning. Everywhere else: undefined, and
  * callers use `lstatSync`.
  */
 
@@ -39,8 +40,12 @@ function choose(probe: string, lstat: (path: string) => { mode: number; size: nu
   if ((process as { permission?: unknown }).permission !== undefined) return null;
   let binding: FsBinding;
   try {
-    // process.binding is deprecated (DEP0111, documentation-only in Node 20); read on Node 20 only.
-    const b = (process as unknown as { binding(name: string): unknown }).binding('fs') as Partial<FsBinding>;
+    // process.binding is deprecated (DEP0111): documentation-only in Node 20, unless
+    // --pending-deprecation (or NODE_PENDING_DEPRECATION=1) wraps it in a function that warns,
+    // and with --throw-deprecation throws: then it is not called at all.
+    const get = (process as unknown as { binding?: (name: string) => unknown }).binding;
+    if (typeof get !== 'function' || get.name !== 'binding') return null;
+    const b = get.call(process, 'fs') as Partial<FsBinding>;
     if (typeof b?.lstat !== 'function') return null;
     binding = b as FsBinding;
   } catch {
