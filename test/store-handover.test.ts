@@ -8,6 +8,8 @@ import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from '
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DirectoryStoreSource } from '../builder/store/directory-source.js';
+import { HandoverArena } from '../builder/store/handover-arena.js';
+import { FLAG_ALL_INLINE, handoverAllInline } from '../builder/store/handover.js';
 import { storeLayerEntries, storeLayerOutline } from '../builder/layer/tree-entries.js';
 import { measureLayer } from '../builder/layer/write-layer.js';
 import type { LayerEntry, LayerWriteOptions } from '../builder/layer/types.js';
@@ -231,4 +233,18 @@ test('after the hand-over is let go of, the checks it held still make the closur
   const files = (c: string) => readdirSync(join(root, c, 'closures')).map((f) => readFileSync(join(root, c, 'closures', f), 'utf8'));
   assert.equal(files('a').length, 2);
   assert.ok(files('a').includes(files('b')[0]!));
+});
+
+test('an arena reads a record\'s all-inline flag in place, and knows nothing of a place from an arena made before it', () => {
+  /** A record of 16 bytes: its length, no values, the flags. */
+  const record = (flags: number) => Uint8Array.from([16, 0, 0, 0, 0, 0, 0, flags, 0, 0, 0, 0, 0, 0, 0, 0]);
+  const old = new HandoverArena(1 << 20);
+  const whole = old.place(record(FLAG_ALL_INLINE));
+  const partial = old.place(record(0));
+  assert.deepEqual([old.allInline(whole), old.allInline(partial)], [true, false]);
+  assert.deepEqual([whole, partial].map((at) => handoverAllInline(old.record(at)!)), [true, false]);
+  const next = new HandoverArena(1 << 20, old.end);
+  next.place(record(FLAG_ALL_INLINE));
+  assert.equal(next.allInline(whole), false);
+  assert.equal(next.record(whole), undefined);
 });

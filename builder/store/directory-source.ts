@@ -11,7 +11,7 @@ import type { PathArchitectures } from './path-architectures.js';
 import { cachedScan, HANDOVER_PATH_MAX, scanStorePath, type ScanTargets, type StorePathScan, type StorePathScanJob } from './path-scan.js';
 import { SharedValue } from './shared-value.js';
 import { HandoverArena } from './handover-arena.js';
-import { handoverAllInline, handoverNames, handoverValues } from './handover.js';
+import { handoverNames, handoverValues } from './handover.js';
 import { digestValues } from './stat-list.js';
 import { ScanCache, targetsDigest, type PathCheck } from './scan-cache.js';
 import { isStorePathBaseName, normaliseStoreDir, parseStorePath } from './store-path.js';
@@ -163,8 +163,7 @@ export class DirectoryStoreSource implements StoreSource {
     if (!arena) return false;
     for (const p of paths) {
       const at = this.known.get(p)?.handover;
-      const record = at !== undefined && at >= 0 ? arena.record(at) : undefined;
-      if (!record || !handoverAllInline(record)) return false;
+      if (at === undefined || at < 0 || !arena.allInline(at)) return false;
     }
     return true;
   }

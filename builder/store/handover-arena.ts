@@ -1,4 +1,4 @@
-import { handoverLength } from './handover.js';
+import { handoverAllInline, handoverLength } from './handover.js';
 
 /** Records made on this thread are gathered in shared buffers of this size (a bigger record gets its own). */
 const CHUNK = 1024 * 1024;
@@ -74,6 +74,17 @@ export class HandoverArena {
     const view = (this.views[index] ??= Buffer.from(this.buffers[index]!));
     const offset = at % SPLIT;
     return view.subarray(offset, offset + handoverLength(view, offset));
+  }
+
+  /**
+   * Whether the record at `at` holds all its path's files (handoverAllInline), read in place: a
+   * Buffer view per record cost ~2 µs, and a build asks this of each of 50,000 paths three times.
+   */
+  allInline(at: number): boolean {
+    const index = Math.floor(at / SPLIT) - this.first;
+    if (index < 0 || index >= this.buffers.length) return false;
+    const view = (this.views[index] ??= Buffer.from(this.buffers[index]!));
+    return handoverAllInline(view, at % SPLIT);
   }
 
   /** The buffers the places `at` name, and the places renumbered into them, for a worker; undefined when none is placed. */

@@ -34,9 +34,9 @@ export const INLINE_FILE_MAX = 16 * 1024;
 /** A record's flag: every regular file's bytes are in it (a layer of such paths reads nothing from disk). */
 export const FLAG_ALL_INLINE = 1;
 
-/** Whether every regular file of the record's path has its bytes in the record. */
-export function handoverAllInline(record: Uint8Array): boolean {
-  return (record[7]! & FLAG_ALL_INLINE) !== 0;
+/** Whether every regular file of the record's path (the one at `at` of `record`) has its bytes in the record. */
+export function handoverAllInline(record: Uint8Array, at = 0): boolean {
+  return (record[at + 7]! & FLAG_ALL_INLINE) !== 0;
 }
 
 /** Records of at least this many bytes are made in a SharedArrayBuffer of their own. */

@@ -1,5 +1,6 @@
 import { createHash, hash as oneShotHash } from 'node:crypto';
 import { lstatSync, type Stats } from 'node:fs';
+import { fastLstatValues } from './lstat-values.js';
 
 /**
  * The cheap check of a scan record on a small store path: the lstat of the path and of every
@@ -53,6 +54,18 @@ export function statListFingerprint(fsPath: string, names: readonly string[]): s
  * root, then `names`); false when one cannot be lstat-ed (the tree changed).
  */
 export function statListValues(fsPath: string, names: readonly string[], values: Float64Array, at: number): boolean {
+  const fast = fastLstatValues(fsPath, lstatSync);
+  if (fast) {
+    if (!fast(fsPath, values, at)) return false;
+    for (let i = 0; i < names.length; i++) {
+      try {
+        if (!fast(`${fsPath}/${names[i]}`, values, at + PER_NODE * (i + 1))) return false;
+      } catch {
+        return false; // ENOTDIR and the like: a directory became a file
+      }
+    }
+    return true;
+  }
   const root = lstatSync(fsPath, { throwIfNoEntry: false });
   if (!root) return false;
   putStatValues(values, at, root);

@@ -86,6 +86,11 @@ export class BuildWorkerPool {
     return this.all.size;
   }
 
+  /** Whether close() was called: no job will run any more. */
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
   /** Whether a job given now would start at once instead of waiting for a worker. */
   get hasFreeWorker(): boolean {
     return !this.closed && this.busy < this.size;
