@@ -42,10 +42,10 @@ Exit codes: 0 success (diff, verify: the same); 1 an error (diff, verify: they d
 
 /**
  * Commands whose work can run WebAssembly for long: zstd compression on a Node without
- * node:zlib's zstd, xz NARs from a binary cache. Every other command only runs undici's HTTP
- * parser (llhttp) as wasm, briefly, and V8's background TurboFan recompilation of it cost a
- * push ~0.1 s of CPU that the process then waited for at exit; Liftoff's baseline code is
- * plenty for parsing a few responses.
+ * node:zlib's zstd, xz NARs from a binary cache. Any other command runs wasm briefly if at
+ * all (the registry client's HTTP is node:http now; undici's llhttp, as wasm, cost a push ~0.1 s
+ * of V8's background TurboFan recompilation that the process then waited for at exit):
+ * Liftoff's baseline code is plenty there.
  */
 const RUNS_WASM_AT_LENGTH = new Set(['build', 'verify', 'sbom', 'closure', 'plan', 'add']);
 program.hook('preAction', async (_program, command) => {

@@ -1,14 +1,16 @@
 import { rootCertificates } from 'node:tls';
 import { Transform, type Readable } from 'node:stream';
+import type { Agent as HttpAgent } from 'node:http';
 import type { Dispatcher } from 'undici';
-import { Agent, request } from './undici-lean.js';
+import { nodeAgent, nodeRequest, tlsHandshake, type ResponseBody, type ResponseHeaders } from './http-node.js';
+import { undiciRequest } from './undici-lean.js';
 import { RegistryContentError, RegistryNetworkError, RegistryTlsError } from './errors.js';
-import { describeError, formatMs, isTlsError, resolveTimeouts, TimeoutError, type ResolvedTimeouts, type TimeoutOptions } from './retry.js';
+import { abortable, describeError, formatMs, isTlsError, resolveTimeouts, TimeoutError, type ResolvedTimeouts, type TimeoutOptions } from './retry.js';
 import { isLoopbackRegistry } from './loopback.js';
 import { normaliseRegistry } from './reference.js';
 
 export type Headers = Record<string, string>;
-export type ResponseHeaders = Record<string, string | string[] | undefined>;
+export type { ResponseBody, ResponseHeaders };
 
 /** A request body: bytes, or a factory giving a fresh stream for each attempt. */
 export type Body = string | Uint8Array | (() => Readable);
@@ -16,7 +18,8 @@ export type Body = string | Uint8Array | (() => Readable);
 export interface HttpResponse {
   status: number;
   headers: ResponseHeaders;
-  body: Dispatcher.ResponseData['body'];
+  /** A Readable with undici's `dump()` and `bodyUsed`; bound to the request's signal and the idle timeout. */
+  body: ResponseBody;
   /** The URL that answered (after redirects). */
   url: URL;
 }
@@ -36,7 +39,10 @@ export interface TransportOptions {
   loopbackPlainHttp?: boolean;
   /** Extra CA certificates (PEM) to trust, on top of Node's bundled roots (e.g. a private registry's CA). */
   ca?: string | Buffer | readonly (string | Buffer)[];
-  /** Use this dispatcher for everything (tests pass undici's MockAgent). `ca`/insecure then do not apply. */
+  /**
+   * Send everything through this undici dispatcher instead of node:http (tests pass undici's
+   * MockAgent). `ca`/insecure then do not apply.
+   */
   dispatcher?: Dispatcher;
   userAgent?: string;
   /** Connect, response (first byte), idle and per-blob timeouts (retry.ts `DEFAULT_TIMEOUTS`). */
@@ -61,16 +67,22 @@ export function redact(url: URL): string {
 }
 
 /**
- * HTTP for the registry client: the right dispatcher per host (verified TLS with extra CAs, or
- * unverified for named insecure hosts), redirects followed by hand so that `Authorization` never
- * leaves the origin it was meant for, and TLS failures turned into RegistryTlsError.
- * No retries here: callers decide what may be repeated.
+ * HTTP for the registry client: the right connection pool per host (verified TLS with extra CAs,
+ * or unverified for named insecure hosts), redirects followed by hand so that `Authorization`
+ * never leaves the origin it was meant for, and TLS failures turned into RegistryTlsError.
+ * Requests go over node:http/node:https (http-node.ts), or through an undici dispatcher when one
+ * is given (`dispatcher`); both share everything here. No retries here: callers decide what may
+ * be repeated.
  */
 export class Transport {
   readonly insecure: ReadonlySet<string>;
-  private readonly secureAgent: Dispatcher;
-  private insecureAgent: Dispatcher | undefined;
-  private readonly owned: Dispatcher[] = [];
+  /** node:http pools: plain, verified TLS (with the extra CAs), unverified TLS; made when first used. */
+  private plainAgent: HttpAgent | undefined;
+  private secureAgent: HttpAgent | undefined;
+  private insecureAgent: HttpAgent | undefined;
+  private readonly ca: string[] | undefined;
+  /** Loopback hosts (`host:port`) seen completing a TLS handshake (see `exchange`). */
+  private readonly speaksTls = new Map<string, Promise<void>>();
 
   readonly timeouts: ResolvedTimeouts;
 
@@ -81,18 +93,8 @@ export class Transport {
       ...(options.bodyTimeoutMs !== undefined ? { idleMs: options.bodyTimeoutMs } : {}),
       ...options.timeouts,
     });
-    if (options.dispatcher) {
-      this.secureAgent = options.dispatcher;
-    } else {
-      const extra = options.ca === undefined ? [] : Array.isArray(options.ca) ? options.ca : [options.ca];
-      const connect = extra.length ? { ca: [...rootCertificates, ...extra.map((c) => c.toString())] } : {};
-      this.secureAgent = new Agent({ ...this.agentTimeouts(), connect: { ...connect, timeout: this.timeouts.connectMs } });
-      this.owned.push(this.secureAgent);
-    }
-  }
-
-  private agentTimeouts(): { headersTimeout: number; bodyTimeout: number } {
-    return { headersTimeout: this.timeouts.responseMs, bodyTimeout: this.timeouts.idleMs };
+    const extra = options.ca === undefined ? [] : Array.isArray(options.ca) ? options.ca : [options.ca];
+    this.ca = extra.length ? [...rootCertificates, ...extra.map((c: string | Buffer) => c.toString())] : undefined;
   }
 
   isInsecure(host: string): boolean {
@@ -104,17 +106,56 @@ export class Transport {
     return this.isInsecure(host) || (this.options.loopbackPlainHttp !== false && isLoopbackRegistry(host));
   }
 
-  private dispatcherFor(url: URL): Dispatcher {
-    if (this.options.dispatcher) return this.options.dispatcher;
-    if (url.protocol === 'https:' && this.isInsecure(hostOf(url))) {
-      if (!this.insecureAgent) {
-        // Nothing is verified here, so no CA is loaded: the system roots cost ~0.1 s of CPU.
-        this.insecureAgent = new Agent({ ...this.agentTimeouts(), connect: { rejectUnauthorized: false, ca: [], timeout: this.timeouts.connectMs } });
-        this.owned.push(this.insecureAgent);
-      }
-      return this.insecureAgent;
+  private agentFor(url: URL): HttpAgent {
+    if (url.protocol !== 'https:') return (this.plainAgent ??= nodeAgent(false));
+    if (this.isInsecure(hostOf(url))) {
+      // Nothing is verified here, so no CA is loaded: the system roots cost ~0.1 s of CPU.
+      return (this.insecureAgent ??= nodeAgent(true, { rejectUnauthorized: false, ca: [] }));
     }
-    return this.secureAgent;
+    return (this.secureAgent ??= nodeAgent(true, this.ca ? { ca: this.ca } : {}));
+  }
+
+  /** One exchange, without redirects: over node:http, or the given undici dispatcher. */
+  private exchange(method: string, url: URL, headers: Headers, body: string | Uint8Array | Readable | undefined, signal: AbortSignal): Promise<{ status: number; headers: ResponseHeaders; body: ResponseBody }> {
+    const target = `${method} ${redact(url)}`;
+    const t = this.timeouts;
+    const connectTimeout = () => new TimeoutError('connect', t.connectMs, `no connection to ${hostOf(url)} within ${formatMs(t.connectMs)}`);
+    const responseTimeout = () => new TimeoutError('response', t.responseMs, `no answer to ${target} within ${formatMs(t.responseMs)}`);
+    if (this.options.dispatcher) {
+      return undiciRequest(this.options.dispatcher, url, { method: method as Dispatcher.HttpMethod, headers, body, signal, headersTimeout: t.responseMs, bodyTimeout: t.idleMs }).then(
+        (res) => ({ status: res.statusCode, headers: res.headers, body: res.body }),
+        (e: unknown) => {
+          const code = (e as { code?: unknown }).code;
+          if (code === 'UND_ERR_HEADERS_TIMEOUT') throw responseTimeout();
+          if (code === 'UND_ERR_CONNECT_TIMEOUT') throw connectTimeout();
+          throw e;
+        },
+      );
+    }
+    const host = hostOf(url);
+    if (url.protocol === 'https:' && !this.isInsecure(host) && this.options.loopbackPlainHttp !== false && isLoopbackRegistry(host)) {
+      // A loopback registry may speak plain HTTP (client.ts tries HTTPS first, then HTTP): see
+      // whether it speaks TLS at all before the verified request, whose context loads Node's root
+      // certificates (~60 ms of CPU) only to fail at the handshake. Nothing is sent unverified.
+      let seen = this.speaksTls.get(host);
+      if (!seen) {
+        seen = tlsHandshake(url, t.connectMs, connectTimeout);
+        this.speaksTls.set(host, seen);
+        seen.catch(() => this.speaksTls.delete(host));
+      }
+      return abortable(seen, signal).then(() => this.nodeExchange(method, url, headers, body, signal, connectTimeout, responseTimeout));
+    }
+    return this.nodeExchange(method, url, headers, body, signal, connectTimeout, responseTimeout);
+  }
+
+  private nodeExchange(method: string, url: URL, headers: Headers, body: string | Uint8Array | Readable | undefined, signal: AbortSignal, connectTimeout: () => Error, responseTimeout: () => Error): Promise<{ status: number; headers: ResponseHeaders; body: ResponseBody }> {
+    const t = this.timeouts;
+    return nodeRequest({
+      method, url, headers, ...(body !== undefined ? { body } : {}), agent: this.agentFor(url), signal,
+      connectMs: t.connectMs, responseMs: t.responseMs, idleMs: t.idleMs, connectTimeout, responseTimeout,
+      // The words describeError gives undici's body timeout, which callers print.
+      idleTimeout: () => new TimeoutError('idle', t.idleMs, 'the answer stopped coming (no byte within the idle timeout)'),
+    });
   }
 
   /**
@@ -122,8 +163,8 @@ export class Transport {
    * the URL's origin is `authOrigin` (the registry's) — a blob redirect to a storage host gets
    * no credentials. Throws RegistryTlsError for TLS failures, TimeoutError when the connection,
    * the answer or the request body does not move in time, `signal`'s reason when it aborts, and
-   * passes other errors through (so a caller can tell a reset from a bad answer and retry).
-   * The response body stays bound to `signal` and to the idle timeout.
+   * passes other errors through with their codes (so a caller can tell a reset from a bad answer
+   * and retry). The response body stays bound to `signal` and to the idle timeout.
    */
   async send(req: {
     method: string;
@@ -148,45 +189,34 @@ export class Transport {
       // Only the first hop carries a body (redirects are followed for GET/HEAD only).
       const given = hop > 0 ? undefined : typeof req.body === 'function' ? req.body() : req.body;
       // A streamed request body that stops moving (the server no longer reads) aborts the request
-      // after the idle timeout, saying so. (undici's response timer also runs while a body is
-      // written, refreshed by each chunk: a bytes body, written at once, is covered by it.)
+      // after the idle timeout, saying so. (The response timeout covers a bytes body, written at once.)
       const local = new AbortController();
       const body = given === undefined || typeof given === 'string' || given instanceof Uint8Array ? given : watchIdle(given, this.timeouts.idleMs, local);
       const signal = req.signal ? AbortSignal.any([req.signal, local.signal]) : local.signal;
-      let res: Dispatcher.ResponseData;
+      let res: { status: number; headers: ResponseHeaders; body: ResponseBody };
       try {
-        res = await request(this.dispatcherFor(url), url, {
-          method: req.method as Dispatcher.HttpMethod,
-          headers,
-          body,
-          signal,
-          headersTimeout: this.timeouts.responseMs,
-          bodyTimeout: this.timeouts.idleMs,
-        });
+        res = await this.exchange(req.method, url, headers, body, signal);
       } catch (e) {
         if (body && typeof body === 'object' && 'destroy' in body) (body as Readable).destroy();
         if (req.signal?.aborted) throw req.signal.reason;
         if (local.signal.aborted) throw local.signal.reason;
         if (isTlsError(e)) throw new RegistryTlsError(hostOf(url), describeError(e), { cause: e });
-        const code = (e as { code?: unknown }).code;
-        const target = `${req.method} ${redact(url)}`;
-        if (code === 'UND_ERR_HEADERS_TIMEOUT') throw new TimeoutError('response', this.timeouts.responseMs, `no answer to ${target} within ${formatMs(this.timeouts.responseMs)}`);
-        if (code === 'UND_ERR_CONNECT_TIMEOUT') throw new TimeoutError('connect', this.timeouts.connectMs, `no connection to ${hostOf(url)} within ${formatMs(this.timeouts.connectMs)}`);
         throw e;
       }
-      this.options.log?.(`${req.method} ${redact(url)} -> ${res.statusCode}`);
+      this.options.log?.(`${req.method} ${redact(url)} -> ${res.status}`);
       const location = res.headers.location;
-      if (follow && [301, 302, 303, 307, 308].includes(res.statusCode) && typeof location === 'string' && hop < MAX_REDIRECTS) {
+      if (follow && [301, 302, 303, 307, 308].includes(res.status) && typeof location === 'string' && hop < MAX_REDIRECTS) {
         await res.body.dump();
         url = new URL(location, url);
         continue;
       }
-      return { status: res.statusCode, headers: res.headers, body: res.body, url };
+      return { status: res.status, headers: res.headers, body: res.body, url };
     }
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.owned.map((d) => d.close()));
+    // Only pools we made: a given dispatcher is its owner's to close.
+    for (const a of [this.plainAgent, this.secureAgent, this.insecureAgent]) a?.destroy();
   }
 }
 
@@ -197,7 +227,7 @@ export function header(h: ResponseHeaders, name: string): string | undefined {
 }
 
 /**
- * The request body as undici will read it, with a watchdog: when no chunk is taken for `idleMs`
+ * The request body as the HTTP client will read it, with a watchdog: when no chunk is taken for `idleMs`
  * (the server stopped reading), `controller` aborts with a TimeoutError.
  */
 function watchIdle(source: Readable, idleMs: number, controller: AbortController): Readable {
@@ -219,8 +249,8 @@ function watchIdle(source: Readable, idleMs: number, controller: AbortController
     },
   });
   arm();
-  // Cleared once undici has read the whole body, not when the source ends (its last chunks may
-  // still wait in the buffer); from then on undici's response timeout runs.
+  // Cleared once the client has read the whole body, not when the source ends (its last chunks
+  // may still wait in the buffer); from then on the response timeout runs.
   watched.on('end', () => clearTimeout(timer));
   source.on('error', (e) => watched.destroy(e));
   watched.on('close', () => {
@@ -246,7 +276,7 @@ export interface RegistryErrorEntry {
  * read: the rest is dropped with the connection (a registry sending gigabytes costs nothing).
  */
 export async function readRegistryErrors(res: HttpResponse): Promise<RegistryErrorEntry[]> {
-  const body = res.body as Dispatcher.ResponseData['body'] & { bodyUsed?: boolean };
+  const body = res.body;
   // Reading a body that was dumped or read makes undici throw from an event handler: never do.
   if (body.bodyUsed || body.destroyed || body.readableEnded) return [];
   const parts: Buffer[] = [];

@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import type { Agent as UndiciAgent, Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 
 const require = createRequire(import.meta.url);
 
@@ -13,24 +13,29 @@ type RequestOptions = {
   bodyTimeout?: number;
 };
 
+type Request = (dispatcher: Dispatcher, url: URL, options: RequestOptions) => Promise<Dispatcher.ResponseData>;
+
+let loaded: Request | undefined;
+
 /**
- * undici's Agent and `request`, loaded without its index: the index requires ~110 CommonJS files
- * (fetch, WebSocket, cache stores, mocks) where these two need ~25, ~110 ms of CPU less for
- * every process that talks to a registry (a no-op push costs ~0.5 s of CPU in all). The files
- * are undici's own (`lib/dispatcher/agent.js`, `lib/api/api-request.js`, what its index exports
- * as `Agent` and wraps as `request`); if a release moves them, the index is loaded instead.
+ * undici's `request`, for a caller's own dispatcher (`TransportOptions.dispatcher`, e.g. tests'
+ * MockAgent); the registry client's own HTTP is node:http (http-node.ts). Loaded when first used,
+ * and without undici's index, which requires ~110 CommonJS files (fetch, WebSocket, cache stores,
+ * mocks) where this needs a few: `lib/api/api-request.js` is what the index wraps as `request`;
+ * if a release moves it, the index is loaded instead.
  */
-function load(): { Agent: typeof UndiciAgent; request: (dispatcher: Dispatcher, url: URL, options: RequestOptions) => Promise<Dispatcher.ResponseData> } {
+function load(): Request {
   try {
-    const Agent = require('undici/lib/dispatcher/agent.js') as typeof UndiciAgent;
     const apiRequest = require('undici/lib/api/api-request.js') as (this: Dispatcher, opts: Dispatcher.RequestOptions) => Promise<Dispatcher.ResponseData>;
-    if (typeof Agent !== 'function' || typeof apiRequest !== 'function') throw new Error('undici layout changed');
+    if (typeof apiRequest !== 'function') throw new Error('undici layout changed');
     // What undici's `request(url, { dispatcher })` does: the URL split into origin and path.
-    return { Agent, request: (dispatcher, url, options) => apiRequest.call(dispatcher, { ...options, origin: url.origin, path: `${url.pathname}${url.search}` }) };
+    return (dispatcher, url, options) => apiRequest.call(dispatcher, { ...options, origin: url.origin, path: `${url.pathname}${url.search}` });
   } catch {
     const undici = require('undici') as typeof import('undici');
-    return { Agent: undici.Agent, request: (dispatcher, url, options) => undici.request(url, { ...options, dispatcher }) };
+    return (dispatcher, url, options) => undici.request(url, { ...options, dispatcher });
   }
 }
 
-export const { Agent, request } = load();
+export function undiciRequest(dispatcher: Dispatcher, url: URL, options: RequestOptions): Promise<Dispatcher.ResponseData> {
+  return (loaded ??= load())(dispatcher, url, options);
+}

@@ -289,7 +289,8 @@ async function monolithic(client: RegistryClient, repo: RepositoryRef, desc: { d
 }
 
 function sizeMismatch(e: unknown, desc: { digest: Digest; size: number }, what: string): unknown {
-  if ((e as { code?: string })?.code === 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH') {
+  const code = (e as { code?: string })?.code;
+  if (code === 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH' || code === 'ERR_HTTP_CONTENT_LENGTH_MISMATCH') {
     return new DigestMismatchError(`${what}: the source's length differs from the descriptor's size`, String(desc.size), 'a different length');
   }
   return e;

@@ -145,6 +145,49 @@ test('paths a record does not answer go to another thread in batches, with the r
   assert.ok(batches.some((n) => n > 1), `some batch holds more than one path: ${batches.join(' ')}`);
 });
 
+test('a batch answered while this thread reads a big path hands the free thread its next batch at once', async () => {
+  const root = await tempDir('imgbuild-scan-refill-');
+  const dir = join(root, 'store');
+  // Nine roots: eight tiny paths and one of 4 MiB, which this thread reads with turns of the loop between its MiBs.
+  const small = Array.from({ length: 8 }, (_, i) => `${hashPart(`s${i}`)}-s${i}`);
+  const big = `${hashPart('big')}-big`;
+  for (const n of small) writeTree(join(dir, n), { 'bin/x': n });
+  writeTree(join(dir, big), { 'lib/blob': 'x'.repeat(4 * 1024 * 1024) });
+  const results = [];
+  let readingHere = 0;
+  const offloadedWhileReading: number[] = [];
+  for (const offload of [false, true]) {
+    const src = new DirectoryStoreSource(dir, SD, { cacheDir: join(root, `cache-${offload}`) });
+    const here = src as unknown as { scanHere: (...args: unknown[]) => Promise<unknown> };
+    const scanHere = here.scanHere.bind(src);
+    here.scanHere = async (...args) => {
+      readingHere++;
+      try {
+        return await scanHere(...args);
+      } finally {
+        readingHere--;
+      }
+    };
+    // One batch at a time, as one worker takes them; answered a turn of the loop later.
+    let busy = false;
+    if (offload) {
+      src.scanWith((job: StorePathScanJob) => {
+        if (busy) return undefined;
+        busy = true;
+        if (readingHere > 0) offloadedWhileReading.push(job.fsPaths.length);
+        return new Promise((resolve) => setImmediate(resolve)).then(() => runStorePathScanJob(job)).finally(() => (busy = false));
+      });
+    }
+    const closure = await src.closure([...small, big].map((n) => `${SD}/${n}`));
+    results.push({ closure, ids: await Promise.all(closure.paths.map((p) => src.pathContentId(p.path))) });
+  }
+  assert.equal(results[0]!.closure.paths.length, 9);
+  assert.deepEqual(results[1], results[0]);
+  // The big path is this thread's (the first of the queue; batches come from its end), and the
+  // tiny paths it left go out in a batch as the first batch's answer comes in.
+  assert.ok(offloadedWhileReading.length > 0, 'a batch was handed out while this thread read the big path');
+});
+
 test('closureDigest is the sha256 of the canonical JSON of the sorted paths, sizes and references', () => {
   const graph: ClosureGraph = {
     storeDir: '/nix/store',

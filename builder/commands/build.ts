@@ -72,9 +72,7 @@ export async function runBuild(specFile: string, flags: BuildFlags): Promise<voi
     const plan = flags.plan ? await readPlanFile(flags.plan) : undefined;
     if (pushRef && !flags.output && !flags.stream) {
       // Reach the registry before building when the push is the only output: an unreachable
-      // registry fails before the build, not after it. The first response also starts V8's
-      // background compile of undici's HTTP parser (WebAssembly), which then runs beside the
-      // build instead of holding up the process's exit (~70 ms here, bench/README.md).
+      // registry fails before the build, not after it.
       await (await client.get()).origin(pushRef.registry);
     }
     const records = spec.cacheRef ? await fetchLayerRecords(spec.cacheRef, client, pushRef, (m) => progress.log(m)) : undefined;

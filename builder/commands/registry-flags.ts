@@ -81,7 +81,7 @@ export type CredsRegistries = string | readonly CredsTarget[] | (() => readonly 
  * A client configured from the flags and the environment (timeouts; retry notices on stderr);
  * `credsRegistry` names the registries `--creds` applies to (a function is asked when the
  * client is made). The hint of an anonymous refusal mentions `--creds` only for those.
- * Loaded (with undici) only when a command reaches a registry.
+ * The registry client is loaded only when a command reaches a registry.
  */
 export async function registryClient(flags: RegistryFlags, credsRegistry?: CredsRegistries): Promise<RegistryClient> {
   const timeouts = timeoutOptions(flags);

@@ -3,7 +3,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { crc32 } from 'node:zlib';
 import type { Digest } from '../../oci/digest.js';
 import { MediaType } from '../../oci/media-types.js';
-import { BlockDeflater, GZIP_HEADER } from './gzip.js';
+import { BlockDeflater, DEFLATE_BLOCK_SIZE, GZIP_HEADER } from './gzip.js';
 import type { Compressor } from './types.js';
 import { ZstdSink } from './zstd-sink.js';
 
@@ -22,6 +22,16 @@ export interface SinkResult {
  */
 export interface BlobSink {
   write(chunk: Buffer): Promise<void> | undefined;
+  /**
+   * For a sink that compresses a whole chunk where it was built (no copy into its compressor's
+   * buffer): the tar bytes per chunk (its compressor's unit: a deflate block, a zstd frame), and
+   * `chunkBuffer`, the buffer (of `chunkSize` bytes) the caller should build its next chunk in:
+   * asked first, and again after each whole chunk is written (the sink then holds the last one
+   * until its compression is done). A chunk given to `write` that starts that buffer is taken
+   * where it is; any other is copied. The bytes are the same either way.
+   */
+  readonly chunkSize?: number;
+  chunkBuffer?(): Buffer;
   finish(): Promise<SinkResult>;
   /** After a failure: stop work still in flight (the caller removes the file). */
   abandon(): void;
@@ -85,11 +95,17 @@ export class GzipSink implements BlobSink {
     this.out(GZIP_HEADER);
   }
 
+  readonly chunkSize = DEFLATE_BLOCK_SIZE;
+
   write(chunk: Buffer): Promise<void> {
     this.tarHash.update(chunk);
     this.crc = crc32(chunk, this.crc);
     this.tarSize += chunk.length;
     return this.deflater.write(chunk);
+  }
+
+  chunkBuffer(): Buffer {
+    return this.deflater.blockBuffer();
   }
 
   async finish(): Promise<SinkResult> {

@@ -190,6 +190,16 @@ export class BlockDeflater {
 
   async write(chunk: Uint8Array): Promise<void> {
     let off = 0;
+    if (this.filled === 0 && chunk.buffer === this.block.buffer && chunk.byteOffset === this.block.byteOffset && chunk.length <= this.block.length) {
+      // Built in the block itself (blockBuffer): the bytes are where they go.
+      this.filled = off = Math.min(chunk.length, DEFLATE_BLOCK_SIZE);
+      if (this.filled === DEFLATE_BLOCK_SIZE) {
+        this.dispatch(this.block, false);
+        this.block = this.spare.pop() ?? Buffer.allocUnsafe(DEFLATE_BLOCK_SIZE);
+        this.filled = 0;
+        await this.drain(this.maxBlocks - 1);
+      }
+    }
     while (off < chunk.length) {
       const n = Math.min(chunk.length - off, DEFLATE_BLOCK_SIZE - this.filled);
       if (this.filled + n > this.block.length) this.grow(this.filled + n);
@@ -203,6 +213,18 @@ export class BlockDeflater {
         await this.drain(this.maxBlocks - 1);
       }
     }
+  }
+
+  /**
+   * The buffer of the block being filled, whole-block sized, for a caller to build its next
+   * chunk in (nothing may be filled yet): a `write` of a chunk that starts it takes the bytes
+   * where they are instead of copying them. After a whole block is written the block is another
+   * buffer; ask again.
+   */
+  blockBuffer(): Buffer {
+    if (this.filled !== 0) throw new RangeError('the block buffer is lent between blocks only');
+    if (this.block.length < DEFLATE_BLOCK_SIZE) this.block = this.spare.pop() ?? Buffer.allocUnsafe(DEFLATE_BLOCK_SIZE);
+    return this.block;
   }
 
   /** A bigger block buffer (at most DEFLATE_BLOCK_SIZE, so a full block is the whole buffer), the bytes so far copied. */

@@ -23,19 +23,32 @@ const ZEROS = Buffer.alloc(512);
  * entry says (the size written in its header), else LayerContentError.
  */
 export class TarChunker {
-  private readonly buf: Buffer;
+  private buf: Buffer;
   private filled = 0;
   private readonly order = new EntryOrderChecker();
   /** Headers of common entries; undefined when the defaults are not valid (encodeHeader then says why). */
   private readonly simple: SimpleHeaderWriter | undefined;
 
+  /** `buffer`: where to build the first chunk (of `chunkSize` bytes); a new one when absent. */
   constructor(
     private readonly defaults: TarHeaderDefaults,
     chunkSize: number,
+    buffer?: Buffer,
   ) {
     if (!Number.isSafeInteger(chunkSize) || chunkSize < 512) throw new RangeError(`tar chunk size must be an integer of at least 512, got ${chunkSize}`);
-    this.buf = Buffer.allocUnsafe(chunkSize);
+    if (buffer && buffer.length !== chunkSize) throw new RangeError(`a tar chunk buffer of ${chunkSize} bytes was expected, got ${buffer.length}`);
+    this.buf = buffer ?? Buffer.allocUnsafe(chunkSize);
     this.simple = validDefaults(defaults) ? new SimpleHeaderWriter(defaults) : undefined;
+  }
+
+  /**
+   * The buffer the next chunk is built in, in place of the one the last chunk was handed out in:
+   * for a sink that keeps a whole chunk where it was built instead of copying it (blob-sinks.ts
+   * `chunkBuffer`). Only between chunks (nothing filled yet), and of the chunk size.
+   */
+  replaceBuffer(next: Buffer): void {
+    if (this.filled !== 0 || next.length !== this.buf.length) throw new RangeError(`a tar chunk buffer is replaced between chunks by one of ${this.buf.length} bytes (${this.filled} filled, ${next.length} given)`);
+    this.buf = next;
   }
 
   /**

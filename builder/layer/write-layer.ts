@@ -67,6 +67,9 @@ function withRoom(sink: BlobSink, file: PositionalWriter): BlobSink {
       if (!room) return wait;
       return wait ? Promise.all([wait, room]).then(() => undefined) : room;
     },
+    // A compressing sink's chunks are still built in its own buffers.
+    ...(sink.chunkSize !== undefined ? { chunkSize: sink.chunkSize } : {}),
+    ...(sink.chunkBuffer ? { chunkBuffer: () => sink.chunkBuffer!() } : {}),
     finish: () => sink.finish(),
     abandon: () => sink.abandon(),
   };
@@ -102,13 +105,18 @@ export async function* feedTar(
   signal: AbortSignal | undefined,
   onProgress?: (tarBytes: number) => void,
 ): AsyncGenerator<void> {
-  const tar = new TarChunker(header, TAR_CHUNK);
+  // A compressing sink's chunks are its compressor's units (deflate blocks, zstd frames), built
+  // in its own buffers (chunkBuffer) and compressed where they are: no copy of the tar.
+  const chunkSize = sink.chunkBuffer ? (sink.chunkSize ?? TAR_CHUNK) : TAR_CHUNK;
+  const tar = new TarChunker(header, chunkSize, sink.chunkBuffer?.());
   const progress = onProgress ? throttle(onProgress) : undefined;
   let fed = 0;
   // Per chunk, not per entry: most entries complete no chunk, and a store holds tens of thousands.
   const put = async (chunk: Buffer): Promise<void> => {
     fed += chunk.length;
     const wait = sink.write(chunk);
+    // A whole chunk is the sink's now (compressing, or held as the next one's dictionary).
+    if (sink.chunkBuffer && chunk.length === chunkSize) tar.replaceBuffer(sink.chunkBuffer());
     if (wait) await wait;
     signal?.throwIfAborted();
     progress?.(fed);

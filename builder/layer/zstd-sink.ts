@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Digest } from '../../oci/digest.js';
 import type { BlobOutput, BlobSink, SinkResult } from './blob-sinks.js';
-import { FrameZstd } from './zstd.js';
+import { FrameZstd, ZSTD_FRAME_SIZE } from './zstd.js';
 
 /**
  * A zstd layer (see zstd.ts for the bytes): the tar is hashed here (diff_id), cut into 4 MiB
@@ -17,10 +17,16 @@ export class ZstdSink implements BlobSink {
 
   constructor(private readonly output: BlobOutput) {}
 
+  readonly chunkSize = ZSTD_FRAME_SIZE;
+
   write(chunk: Buffer): Promise<void> {
     this.tarHash.update(chunk);
     this.tarSize += chunk.length;
     return this.frames.write(chunk);
+  }
+
+  chunkBuffer(): Buffer {
+    return this.frames.pieceBuffer();
   }
 
   async finish(): Promise<SinkResult> {

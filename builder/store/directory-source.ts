@@ -527,9 +527,8 @@ export class DirectoryStoreSource implements StoreSource {
     const fail = (error: unknown): void => {
       failure ??= { error };
     };
-    let lastTurn = performance.now();
-    while (!failure) {
-      // Everything a record answers, at once.
+    /** Everything a record answers, at once; the rest waits in `toScan`. */
+    const sortFound = (): void => {
       while (found.length > 0 && !failure) {
         const path = found.pop()!;
         try {
@@ -553,15 +552,14 @@ export class DirectoryStoreSource implements StoreSource {
           fail(error);
         }
       }
-      if (failure) break;
-      if (next === toScan.length) {
-        toScan.length = next = 0;
-        if (inflight.size === 0) break;
-        await Promise.race(inflight);
-        continue;
-      }
-      // Batches to other threads while they take them.
-      while (this.offload && next < toScan.length) {
+    };
+    /**
+     * Batches to other threads while they take them. Also called as a batch's answer comes in:
+     * a worker that finished its batch while this thread read a big path was left idle until
+     * that read ended (up to a third of the closure's time on the 1 GB bench store).
+     */
+    const offloadBatches = (): void => {
+      while (this.offload && next < toScan.length && !failure) {
         const n = Math.max(1, Math.min(BATCH_MAX, Math.ceil((toScan.length - next) / 2), Math.round(BATCH_MS / Math.max(this.msPerScan, 0.01))));
         const batch = toScan.slice(toScan.length - n);
         const room = this.handovers?.room() ?? 0;
@@ -579,11 +577,26 @@ export class DirectoryStoreSource implements StoreSource {
         const p = offloaded
           .then((scans) => {
             batch.forEach((path, i) => done(this.take(path, scans[i]!, entries)));
+            // The paths they reference, and the next batch, at once (this thread may be mid-read).
+            sortFound();
+            offloadBatches();
           })
           .catch(fail);
         inflight.add(p);
         void p.finally(() => inflight.delete(p));
       }
+    };
+    let lastTurn = performance.now();
+    while (!failure) {
+      sortFound();
+      if (failure) break;
+      if (next === toScan.length) {
+        toScan.length = next = 0;
+        if (inflight.size === 0) break;
+        await Promise.race(inflight);
+        continue;
+      }
+      offloadBatches();
       // One here.
       if (next === toScan.length) continue;
       const path = toScan[next++]!;

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile, chmod } from 'node:fs/promises';
 import { homedir } from 'node:os';
@@ -82,6 +81,8 @@ export function findCredHelper(config: DockerConfigFile, registry: string): stri
  */
 export async function runCredentialHelper(helper: string, action: 'get' | 'store' | 'erase', input: string, env: NodeJS.ProcessEnv = process.env, timeoutMs = 30_000): Promise<string | undefined> {
   const program = `docker-credential-${helper}`;
+  // Loaded here: most pushes run no helper, and node:child_process costs ~5 ms of CPU to load.
+  const { spawn } = await import('node:child_process');
   return new Promise((resolve, reject) => {
     let child;
     try {
