@@ -159,6 +159,8 @@ const FOREIGN_FLAGS = new Set([
   '--sort',
   // V8's, set by the CLI for registry-only commands (cli.ts)
   '--liftoff-only', '--wasm-tiering-budget',
+  // Node's, under which store/lstat-values.ts keeps away from process.binding
+  '--pending-deprecation', '--throw-deprecation',
 ]);
 
 async function sources(dir: string): Promise<string[]> {
