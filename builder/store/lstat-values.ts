@@ -26,7 +26,7 @@ interface FsBinding {
 let chosen: LstatValues | null | undefined;
 
 /** The Node 20 fast path, or undefined (use `lstatSync`). `probe`: an existing path to compare on (first call only). */
-export function fastLstatValues(probe: string, lstat: (path: string) => { mode: number; size: number; mtimeMs: number; ctimeMs: number }): LstatValues | undefined {
+export function fastLstatValues(probe: string, lstat: (path: string) => StatValues): LstatValues | undefined {
   if (chosen === undefined) {
     const c = choose(probe, lstat);
     if (c === 'undecided') return undefined;
@@ -36,7 +36,7 @@ export function fastLstatValues(probe: string, lstat: (path: string) => { mode: 
 }
 
 /** null: never here; 'undecided': the probe could not be compared (gone), ask again with the next. */
-function choose(probe: string, lstat: (path: string) => { mode: number; size: number; mtimeMs: number; ctimeMs: number }): LstatValues | null | 'undecided' {
+function choose(probe: string, lstat: (path: string) => StatValues): LstatValues | null | 'undecided' {
   const binding = nodeFsBinding();
   if (!binding) return null;
   const values: LstatValues = (path, out, at) => {
@@ -44,14 +44,11 @@ function choose(probe: string, lstat: (path: string) => { mode: number; size: nu
     if (path.includes('\0')) return false;
     const a = binding.lstat(path, false, undefined, false);
     if (a === undefined) return false;
-    out[at] = a[1]!;
-    out[at + 1] = a[8]!;
-    out[at + 2] = a[12]! * 1e3 + a[13]! / 1e6;
-    out[at + 3] = a[14]! * 1e3 + a[15]! / 1e6;
+    putBindingValues(a, out, at);
     return true;
   };
   const got = new Float64Array(4);
-  let st: { mode: number; size: number; mtimeMs: number; ctimeMs: number };
+  let st: StatValues;
   try {
     if (!values(probe, got, 0)) return 'undecided';
     st = lstat(probe);
@@ -59,8 +56,23 @@ function choose(probe: string, lstat: (path: string) => { mode: number; size: nu
     return 'undecided';
   }
   // The probe changing between the two calls would only cost the fast path for this process.
-  if (got[0] !== st.mode || got[1] !== st.size || got[2] !== st.mtimeMs || got[3] !== st.ctimeMs) return null;
-  return values;
+  return sameValues(got, st) ? values : null;
+}
+
+/** The four values Stats has, as the public calls give them. */
+type StatValues = { mode: number; size: number; mtimeMs: number; ctimeMs: number };
+
+/** mode, size, mtimeMs and ctimeMs from the binding's uv_stat_t array, computed as Node 20's Stats does. */
+function putBindingValues(a: Float64Array, out: Float64Array, at: number): void {
+  out[at] = a[1]!;
+  out[at + 1] = a[8]!;
+  out[at + 2] = a[12]! * 1e3 + a[13]! / 1e6;
+  out[at + 3] = a[14]! * 1e3 + a[15]! / 1e6;
+}
+
+/** Whether the fast path's values are the public call's, to the bit. */
+function sameValues(got: Float64Array, st: StatValues): boolean {
+  return got[0] === st.mode && got[1] === st.size && got[2] === st.mtimeMs && got[3] === st.ctimeMs;
 }
 
 /** Node 20's internal fs binding where it may be used (see above), else null. */
@@ -94,24 +106,20 @@ let chosenFstat: FstatValues | null | undefined;
  * Node 20 fast path when the binding answers, on the probe `fd`, exactly what `fstatSync`
  * answers; else undefined (use `fstatSync`).
  */
-export function fastFstatValues(probe: number, fstat: (fd: number) => { mode: number; size: number; mtimeMs: number; ctimeMs: number }): FstatValues | undefined {
+export function fastFstatValues(probe: number, fstat: (fd: number) => StatValues): FstatValues | undefined {
   if (chosenFstat === undefined) {
     const binding = nodeFsBinding();
     chosenFstat = null;
     if (binding) {
       const values: FstatValues = (fd, out, at) => {
         const a = binding.fstat(fd, false, undefined, false)!;
-        out[at] = a[1]!;
-        out[at + 1] = a[8]!;
-        out[at + 2] = a[12]! * 1e3 + a[13]! / 1e6;
-        out[at + 3] = a[14]! * 1e3 + a[15]! / 1e6;
+        putBindingValues(a, out, at);
         return (a[1]! & S_IFMT) === S_IFREG;
       };
       try {
         const got = new Float64Array(4);
         values(probe, got, 0);
-        const st = fstat(probe);
-        if (got[0] === st.mode && got[1] === st.size && got[2] === st.mtimeMs && got[3] === st.ctimeMs) chosenFstat = values;
+        if (sameValues(got, fstat(probe))) chosenFstat = values;
       } catch {
         chosenFstat = null;
       }

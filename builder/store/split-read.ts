@@ -1,5 +1,5 @@
 import { closeSync, constants, fstatSync, lstatSync, openSync, readSync, readlinkSync, type Stats } from 'node:fs';
-import { fastFstatValues } from './lstat-values.js';
+import { fastFstatValues, type FstatValues } from './lstat-values.js';
 import { PER_NODE, putStatValues } from './stat-list.js';
 
 /**
@@ -225,14 +225,8 @@ export class SplitReader {
     try {
       const at = PER_NODE * i;
       // Node 20: the values without a Stats object and its four Dates (lstat-values.ts).
-      const fast = fastFstatValues(fd, fstatSync);
-      if (fast) {
-        if (!fast(fd, this.values, at)) return false;
-      } else {
-        const st = fstatSync(fd);
-        if (!st.isFile()) return false;
-        putStatValues(this.values, at, st);
-      }
+      const put = fastFstatValues(fd, fstatSync) ?? fstatValues;
+      if (!put(fd, this.values, at)) return false;
       this.places[2 * i] = -1;
       const size = this.values[at + 1]!;
       if (size <= PRE_READ_MAX && size <= this.area.length - this.used) return this.read(i, fd, size);
@@ -289,3 +283,10 @@ export class SplitReader {
 export function kindOf(st: Stats | { isDirectory(): boolean; isFile(): boolean; isSymbolicLink(): boolean }): number {
   return st.isFile() ? KIND.FILE : st.isDirectory() ? KIND.DIR : st.isSymbolicLink() ? KIND.SYMLINK : KIND.OTHER;
 }
+
+/** FstatValues by `fstatSync`: the values put even for a node that is not a regular file (unused then). */
+const fstatValues: FstatValues = (fd, values, at) => {
+  const st = fstatSync(fd);
+  putStatValues(values, at, st);
+  return st.isFile();
+};

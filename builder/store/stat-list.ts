@@ -1,6 +1,6 @@
 import { createHash, hash as oneShotHash } from 'node:crypto';
 import { lstatSync, type Stats } from 'node:fs';
-import { fastLstatValues } from './lstat-values.js';
+import { fastLstatValues, type LstatValues } from './lstat-values.js';
 
 /**
  * The cheap check of a scan record on a small store path: the lstat of the path and of every
@@ -54,33 +54,26 @@ export function statListFingerprint(fsPath: string, names: readonly string[]): s
  * root, then `names`); false when one cannot be lstat-ed (the tree changed).
  */
 export function statListValues(fsPath: string, names: readonly string[], values: Float64Array, at: number): boolean {
-  const fast = fastLstatValues(fsPath, lstatSync);
-  if (fast) {
-    if (!fast(fsPath, values, at)) return false;
-    for (let i = 0; i < names.length; i++) {
-      try {
-        if (!fast(`${fsPath}/${names[i]}`, values, at + PER_NODE * (i + 1))) return false;
-      } catch {
-        return false; // ENOTDIR and the like: a directory became a file
-      }
-    }
-    return true;
-  }
-  const root = lstatSync(fsPath, { throwIfNoEntry: false });
-  if (!root) return false;
-  putStatValues(values, at, root);
+  // Node 20: the values without a Stats object and its four Dates (lstat-values.ts).
+  const put = fastLstatValues(fsPath, lstatSync) ?? lstatValues;
+  if (!put(fsPath, values, at)) return false;
   for (let i = 0; i < names.length; i++) {
-    let st: Stats | undefined;
     try {
-      st = lstatSync(`${fsPath}/${names[i]}`, { throwIfNoEntry: false });
+      if (!put(`${fsPath}/${names[i]}`, values, at + PER_NODE * (i + 1))) return false;
     } catch {
       return false; // ENOTDIR and the like: a directory became a file
     }
-    if (!st) return false;
-    putStatValues(values, at + PER_NODE * (i + 1), st);
   }
   return true;
 }
+
+/** LstatValues by `lstatSync`. */
+const lstatValues: LstatValues = (path, values, at) => {
+  const st = lstatSync(path, { throwIfNoEntry: false });
+  if (!st) return false;
+  putStatValues(values, at, st);
+  return true;
+};
 
 /**
  * Collects, as a scan's walk lstats each node (pre-order, entries sorted: NAR order), the text
