@@ -133,7 +133,7 @@ export class Transport {
       );
     }
     const host = hostOf(url);
-    if (url.protocol === 'https:' && !this.isInsecure(host) && this.options.loopbackPlainHttp !== false && isLoopbackRegistry(host)) {
+    if (url.protocol === 'https:' && !this.isInsecure(host) && this.mayUsePlainHttp(host)) {
       // A loopback registry may speak plain HTTP (client.ts tries HTTPS first, then HTTP): see
       // whether it speaks TLS at all before the verified request, whose context loads Node's root
       // certificates (~60 ms of CPU) only to fail at the handshake. Nothing is sent unverified.

@@ -38,7 +38,8 @@ export async function writeLayer(
   try {
     // Inside the try: a gzip sink writes its header at once, and that write can fail (ENOSPC).
     sink = createSink(compressor, (bytes) => file.add(bytes));
-    for await (const _ of feedTar(entries, header, withRoom(sink, file), signal, options.onProgress));
+    // The tar also waits while every buffer of the file is being written.
+    for await (const _ of feedTar(entries, header, sink, signal, options.onProgress, () => file.room()));
     const measured = await sink.finish();
     await file.end();
     open = false;
@@ -56,23 +57,6 @@ export async function writeLayer(
     await store.discard(temp.path);
     throw err;
   }
-}
-
-/** `sink`, whose writes also wait while every buffer of `file` is being written. */
-function withRoom(sink: BlobSink, file: PositionalWriter): BlobSink {
-  return {
-    write: (chunk) => {
-      const wait = sink.write(chunk);
-      const room = file.room();
-      if (!room) return wait;
-      return wait ? Promise.all([wait, room]).then(() => undefined) : room;
-    },
-    // A compressing sink's chunks are still built in its own buffers.
-    ...(sink.chunkSize !== undefined ? { chunkSize: sink.chunkSize } : {}),
-    ...(sink.chunkBuffer ? { chunkBuffer: () => sink.chunkBuffer!() } : {}),
-    finish: () => sink.finish(),
-    abandon: () => sink.abandon(),
-  };
 }
 
 /**
@@ -104,6 +88,8 @@ export async function* feedTar(
   sink: BlobSink,
   signal: AbortSignal | undefined,
   onProgress?: (tarBytes: number) => void,
+  /** Where the sink's output goes, when it can fall behind: a promise while it has no room for more. */
+  room?: () => Promise<void> | undefined,
 ): AsyncGenerator<void> {
   // A compressing sink's chunks are its compressor's units (deflate blocks, zstd frames), built
   // in its own buffers (chunkBuffer) and compressed where they are: no copy of the tar.
@@ -118,6 +104,8 @@ export async function* feedTar(
     // A whole chunk is the sink's now (compressing, or held as the next one's dictionary).
     if (sink.chunkBuffer && chunk.length === chunkSize) tar.replaceBuffer(sink.chunkBuffer());
     if (wait) await wait;
+    const full = room?.();
+    if (full) await full;
     signal?.throwIfAborted();
     progress?.(fed);
   };
