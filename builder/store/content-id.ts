@@ -12,9 +12,10 @@ import type { NarNode } from './nar.js';
  * `content:<64 hex>`: sha256 over `nar:<narHash hex>\n`, then for each file or directory with
  * special bits, in tree order, `<path below the store path>\0<octal bits>\n`.
  */
-export function contentId(narSha256Hex: string, tree: NarNode): string {
+export function contentId(narSha256Hex: string, tree: NarNode, special?: boolean): string {
   // Most paths have no special bits: their id is one hash call (a Hash object per path showed in a scan's profile).
-  if (!hasSpecial(tree) && typeof oneShotHash === 'function') return `content:${oneShotHash('sha256', `nar:${narSha256Hex}\n`, 'hex')}`;
+  // `special`: whether the tree has any, when its maker knows (a split scan: no walk of a big tree).
+  if (!(special ?? hasSpecial(tree)) && typeof oneShotHash === 'function') return `content:${oneShotHash('sha256', `nar:${narSha256Hex}\n`, 'hex')}`;
   const h = createHash('sha256').update(`nar:${narSha256Hex}\n`);
   const walk = (node: NarNode, path: Buffer): void => {
     if (node.type === 'symlink') return;

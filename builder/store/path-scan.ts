@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { StoreError } from '../errors.js';
 import { draftHandover, type HandoverDraft } from './handover.js';
 import { dumpNar, narSize, readNarTree, type FileHeadSink, type NarNode, type NarSink, type NodeVisitor } from './nar.js';
+import { SplitExtras } from './split-extras.js';
 import { splitReadTree, type SplitTree } from './split-scan.js';
 import { ArchitectureCollector, relativeBelow, type PathArchitectures } from './path-architectures.js';
 import { RefScanner } from './ref-scanner.js';
@@ -120,6 +121,8 @@ const BIG = Symbol('big');
 interface NarReaders {
   scanner: RefScanner;
   nar: NarDigest;
+  /** Bytes of NAR so far (the NAR's size once it is all read). */
+  size: { bytes: number };
   elf: ArchitectureCollector;
   sink: NarSink;
   heads: FileHeadSink;
@@ -133,11 +136,13 @@ function narReaders(root: Buffer, targets: { has(hashPart: string): boolean }, s
   // ELF headers are looked at as the dump reads each file, so a scan costs no extra read for them.
   const elf = new ArchitectureCollector();
   const heads = { bytes: ELF_HEAD_BYTES, minSize: ELF_MIN_SIZE, take: (path: Buffer, head: Buffer) => elf.add(head, () => relativeBelow(root, path)) };
+  const size = { bytes: 0 };
   const sink = (chunk: Buffer) => {
     scanner.push(chunk);
     nar.update(chunk);
+    size.bytes += chunk.length;
   };
-  return { scanner, nar, elf, sink, heads };
+  return { scanner, nar, size, elf, sink, heads };
 }
 
 /**
@@ -151,6 +156,7 @@ async function pathTree(
   visitor: () => NodeVisitor | undefined,
   readers: () => NarReaders,
   splitFrom: number | undefined,
+  extras: () => SplitExtras,
 ): Promise<{ tree: NarNode; readers: NarReaders; split?: SplitTree }> {
   if (splitFrom !== undefined) {
     const visit = visitor();
@@ -165,7 +171,7 @@ async function pathTree(
       if (e !== BIG) throw e;
     }
     const splitReaders = readers();
-    const split = await splitReadTree(root, splitReaders, visitor());
+    const split = await splitReadTree(root, { sink: splitReaders.sink, heads: splitReaders.heads, extras: extras() }, visitor());
     if (split) return { tree: split.tree, readers: splitReaders, split };
   }
   return { tree: await readNarTree(root, visitor()), readers: readers() };
@@ -201,17 +207,23 @@ export async function scanStorePath(
       return collector.names !== null;
     };
   };
-  const { tree, readers, split } = await pathTree(root, visitor, () => narReaders(root, targets, storeDir), splitFrom);
+  // A split makes the record's fingerprint and the hand-over record as its tree comes in
+  // (split-extras.ts), not by walks of the whole tree once it is read.
+  const splitExtras = () => new SplitExtras({ fingerprint: keepRecord, handover: handoverMax > 0 ? { baseName: baseNameOf(fsPath), maxBytes: handoverMax } : undefined });
+  const { tree, readers, split } = await pathTree(root, visitor, () => narReaders(root, targets, storeDir), splitFrom, splitExtras);
   const { scanner, nar, elf } = readers;
+  const extras = split?.extras;
   // The hand-over's small files are filled in as the dump reads them (no second read); after a
-  // split, from what its threads read.
-  const handover = handoverMax > 0 ? draftHandover(baseNameOf(fsPath), stats?.names ? stats.values : null, tree, handoverMax) : undefined;
+  // split, from what its threads read (already in a record its extras made).
+  const made = handoverMax > 0 && !stats?.names ? extras?.handover() : undefined;
+  const handover = made ?? (handoverMax > 0 ? draftHandover(baseNameOf(fsPath), stats?.names ? stats.values : null, tree, handoverMax) : undefined);
   if (!split) await dumpNar(root, tree, readers.sink, readers.heads, handover);
-  else if (handover) fillHandover(handover, split, root, tree);
+  else if (handover && !made) fillHandover(handover, split, root, tree);
   const found = [...scanner.found].sort();
   const mentioned = scanner.mentioned ? [...scanner.mentioned].sort() : null;
-  const size = narSize(tree);
-  const id = contentId(nar.hex(), tree);
+  // A split's NAR went through the sink as it was made: its size is counted, not walked again.
+  const size = split ? readers.size.bytes : narSize(tree);
+  const id = contentId(nar.hex(), tree, extras ? extras.special : undefined);
   let record: ScanRecord | undefined;
   if (stats) {
     const names = stats.names;
@@ -222,7 +234,7 @@ export async function scanStorePath(
       v: 5,
       fsPath,
       names,
-      fingerprint: names ? stats.digest()! : treeFingerprint(tree),
+      fingerprint: names ? stats.digest()! : (extras?.fingerprint() ?? treeFingerprint(tree)),
       narSize: size,
       contentId: id,
       architectures: elf.found,
