@@ -12,10 +12,9 @@ import type { NarNode } from './nar.js';
  * `content:<64 hex>`: sha256 over `nar:<narHash hex>\n`, then for each file or directory with
  * special bits, in tree order, `<path below the store path>\0<octal bits>\n`.
  */
-export function contentId(narSha256Hex: string, tree: NarNode, special?: boolean): string {
+export function contentId(narSha256Hex: string, tree: NarNode): string {
   // Most paths have no special bits: their id is one hash call (a Hash object per path showed in a scan's profile).
-  // `special`: whether the tree has any, when its maker knows (a split scan: no walk of a big tree).
-  if (!(special ?? hasSpecial(tree)) && typeof oneShotHash === 'function') return `content:${oneShotHash('sha256', `nar:${narSha256Hex}\n`, 'hex')}`;
+  if (!hasSpecial(tree) && typeof oneShotHash === 'function') return `content:${oneShotHash('sha256', `nar:${narSha256Hex}\n`, 'hex')}`;
   const h = createHash('sha256').update(`nar:${narSha256Hex}\n`);
   const walk = (node: NarNode, path: Buffer): void => {
     if (node.type === 'symlink') return;
@@ -32,4 +31,16 @@ function hasSpecial(node: NarNode): boolean {
   if (node.type === 'symlink') return false;
   if (node.special) return true;
   return node.type === 'directory' && node.entries.some(([, child]) => hasSpecial(child));
+}
+
+/**
+ * `contentId` from the files and directories with special bits, in tree order, each with its
+ * path below the store path (the root's empty; `/a/b` below it), as a split scan collects them
+ * (split-extras.ts) without a tree to walk.
+ */
+export function contentIdOf(narSha256Hex: string, specials: ReadonlyArray<{ path: Buffer; bits: number }>): string {
+  if (specials.length === 0 && typeof oneShotHash === 'function') return `content:${oneShotHash('sha256', `nar:${narSha256Hex}\n`, 'hex')}`;
+  const h = createHash('sha256').update(`nar:${narSha256Hex}\n`);
+  for (const { path, bits } of specials) h.update(path).update(`\0${bits.toString(8)}\n`);
+  return `content:${h.digest('hex')}`;
 }

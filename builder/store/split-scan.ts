@@ -41,17 +41,20 @@ function given<T>(found: T | undefined): T | undefined {
   return found;
 }
 
-/** For tests: how the split's work is shared. */
+/** How the split's work is shared (for tests), and what it makes. */
 export interface SplitOptions {
   /** Bytes of each thread's area (default AREA_BYTES). */
   areaBytes?: number;
   /** The calling thread reads no chunk unless the helper cannot: every read and failure is the helper's. */
   helperReads?: boolean;
+  /** Whether the tree is made (default true); without it, the dump's extras are what the split gives of it. */
+  keepTree?: boolean;
 }
 
 /** What the split found: the tree (as readNarTree gives it), its NAR given to the sink. */
 export interface SplitTree {
-  tree: NarNode;
+  /** Undefined when not asked for (SplitOptions.keepTree). */
+  tree: NarNode | undefined;
   /** The dump's extras, every node given. */
   extras?: SplitExtras;
   /** The bytes of the `fileNo`-th regular file in NAR order as the NAR has them, if the threads read it (else the NAR's dump did). */
@@ -100,7 +103,7 @@ export async function splitReadTree(root: Buffer, dump: SplitDump, visit?: NodeV
     helper?.postMessage(share);
     const listing = listTree(rootLatin1, NON_ASCII.test(rootLatin1), new Publisher(share));
     const reader = new SplitReader(share, 0, listing.names);
-    const tree = new TreeBuilder(listing, share, visit, (nar = new NarStream(dump.sink, dump.heads)), dump.extras);
+    const tree = new TreeBuilder(listing, share, visit, (nar = new NarStream(dump.sink, dump.heads)), dump.extras, options.keepTree ?? true);
     const ctl = new Int32Array(share.ctl);
     const chunks = fixedView(Int32Array, share.chunks);
     const total = chunkCount(listing.kinds.length);
@@ -289,7 +292,7 @@ class TreeBuilder {
   private readonly owners: Uint8Array;
   private readonly areas: Buffer[];
   /** The directories open at the node being made: their entries, and the index after each one's subtree. */
-  private readonly open: Array<{ entries: Array<[Buffer, NarNode]>; end: number; length: number }> = [];
+  private readonly open: Array<{ entries: Array<[Buffer, NarNode]> | undefined; end: number; length: number }> = [];
   private root: NarNode | undefined;
   /** The regular files' nodes, in NAR order (fileBytes counts files). */
   private readonly files: number[] = [];
@@ -302,6 +305,7 @@ class TreeBuilder {
     private visit: NodeVisitor | undefined,
     private readonly nar: NarStream,
     private readonly extras: SplitExtras | undefined,
+    private readonly keepTree: boolean,
   ) {
     this.values = fixedView(Float64Array, share.values);
     this.places = fixedView(Int32Array, share.places);
@@ -369,33 +373,44 @@ class TreeBuilder {
     const path = name ? this.pathTo(open[open.length - 1]!.length, name) : this.path.subarray(0, this.rootLength);
     if (this.visit && this.visit(path, { mode, size: values[v + 1]!, mtimeMs: values[v + 2]!, ctimeMs: values[v + 3]! } as Parameters<NodeVisitor>[1]) === false) this.visit = undefined;
     const special = mode & SPECIAL_BITS;
-    let node: NarNode;
+    const below = () => path.subarray(this.rootLength);
+    // Without a tree asked for, no object is made per node (the extras have what the scan needs).
+    const keep = this.keepTree;
+    let node: NarNode | undefined;
     if (name) this.nar.entry(name);
     let pending: Promise<void> | undefined;
     switch (this.listing.kinds[i]! & ~NOT_ASCII) {
-      case KIND.SYMLINK:
-        node = { type: 'symlink', target: Buffer.from(this.bytesOf(i) ?? readlinkSync(path, { encoding: 'buffer' })) };
-        this.nar.symlink(node.target);
-        this.extras?.symlink(name!, latin1Name, node.target);
+      case KIND.SYMLINK: {
+        const target = Buffer.from(this.bytesOf(i) ?? readlinkSync(path, { encoding: 'buffer' }));
+        if (keep) node = { type: 'symlink', target };
+        this.nar.symlink(target);
+        this.extras?.symlink(name!, latin1Name, target);
         break;
+      }
       case KIND.FILE: {
         this.files.push(i);
-        node = { type: 'regular', size: values[v + 1]!, executable: (mode & 0o100) !== 0, mtimeMs: values[v + 2]!, ctimeMs: values[v + 3]! };
-        if (special) node.special = special;
+        const size = values[v + 1]!;
+        const executable = (mode & 0o100) !== 0;
+        if (keep) {
+          node = { type: 'regular', size, executable, mtimeMs: values[v + 2]!, ctimeMs: values[v + 3]! };
+          if (special) node.special = special;
+        }
         const bytes = this.bytesOf(i);
-        this.extras?.file(name!, latin1Name, node.executable, node.size, node.mtimeMs, node.ctimeMs, special, bytes);
-        pending = this.nar.file(path, node.executable, node.size, bytes);
+        this.extras?.file(name!, latin1Name, executable, size, values[v + 2]!, values[v + 3]!, special, bytes, path, below);
+        pending = this.nar.file(path, executable, size, bytes);
         break;
       }
       default:
-        node = special ? { type: 'directory', entries: [], special } : { type: 'directory', entries: [] };
+        if (keep) node = special ? { type: 'directory', entries: [], special } : { type: 'directory', entries: [] };
         // The root's own `directory` token came with the NAR's start.
         if (name) this.nar.directory();
-        this.extras?.directory(name, latin1Name, this.listing.counts[i]!, special);
+        this.extras?.directory(name, latin1Name, this.listing.counts[i]!, special, below);
+        open.push({ entries: node?.type === 'directory' ? node.entries : undefined, end: this.listing.ends[i]!, length: path.length });
     }
-    if (name) open[open.length - 1]!.entries.push([name, node]);
-    else this.root = node;
-    if (node.type === 'directory') open.push({ entries: node.entries, end: this.listing.ends[i]!, length: path.length });
+    if (node) {
+      if (name) open[open.length - (node.type === 'directory' ? 2 : 1)]!.entries!.push([name, node]);
+      else this.root = node;
+    }
     return pending;
   }
 
@@ -410,7 +425,7 @@ class TreeBuilder {
     // What the answer keeps: not the listing (names, kinds) nor the values.
     const { files, places, owners, areas } = this;
     return {
-      tree: this.root!,
+      tree: this.root,
       extras: this.extras,
       fileBytes: (fileNo) => {
         const i = files[fileNo]!;
