@@ -1,6 +1,6 @@
-// An uncompressed layer's hash on a thread of its own and its writes on the pool
-// (layer/threaded-sink.ts): the same blob and digest as on one thread, no thread for a small
-// layer, a write failure thrown here, and no thread left running after a failure.
+// An uncompressed layer's hash and writes on a thread of their own (layer/threaded-sink.ts): the
+// same blob and digest as on one thread, no thread for a small layer, a write failure of the
+// thread's thrown here, and no thread left running after a failure.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -26,12 +26,12 @@ function* entries(mib: number, failAt?: number): Generator<LayerEntry> {
 }
 
 /** Starts the real thread, and keeps it for the test to look at. */
-function counting(): { started: Worker[]; start: () => Worker } {
+function counting(): { started: Worker[]; start: (fd: number) => Worker } {
   const started: Worker[] = [];
-  return { started, start: () => (started.push(new Worker(builderFile('layer/hash-thread.js'))), started.at(-1)!) };
+  return { started, start: (fd) => (started.push(new Worker(builderFile('layer/hash-thread.js'), { workerData: { fd } })), started.at(-1)!) };
 }
 
-async function sinkOf(pieces: Buffer[], start: () => Worker, flags = 'wx'): Promise<{ path: string; result: Awaited<ReturnType<ThreadedPlainSink['finish']>> }> {
+async function sinkOf(pieces: Buffer[], start: (fd: number) => Worker, flags = 'wx'): Promise<{ path: string; result: Awaited<ReturnType<ThreadedPlainSink['finish']>> }> {
   const path = join(await tempDir('imgbuild-hash-thread-'), 'blob');
   if (flags === 'r') closeSync(openSync(path, 'w'));
   const fd = openSync(path, flags);
@@ -75,7 +75,7 @@ test('a layer of at most 8 MiB starts no thread: hashed and written at its end, 
   assert.equal(result.digest, sha256(bytes));
 });
 
-test('a write that fails past the thread\'s start (a read-only file) is thrown here, and the thread ends', async () => {
+test('a write the thread cannot make (a read-only file) is its error, thrown here, and the thread ends', async () => {
   const { started, start } = counting();
   await assert.rejects(sinkOf(pieces(120, 256 * 1024), start, 'r'), (e: NodeJS.ErrnoException) => e.code === 'EBADF' && e.syscall === 'write');
   assert.equal(started.length, 1);
