@@ -60,8 +60,6 @@ export async function makeLayers({ spec, store, closure, plan, ctx, pool }: Laye
     compressor: spec.compressor,
     signal: ctx.signal,
     ...(zlibDrift !== undefined ? { zlibDrift } : {}),
-    // A build with threads: an uncompressed layer written here may hash and write on one more.
-    ...(pool ? { hashThread: true } : {}),
   };
   const total = plan.layers.length + 1;
   const made = async (index: number, reason: string, paths: string[], narSize: number, maker: () => Promise<LayerMaker>): Promise<AssembledLayer> => {

@@ -33,8 +33,8 @@ export interface BlobSink {
   readonly chunkSize?: number;
   chunkBuffer?(): Buffer;
   finish(): Promise<SinkResult>;
-  /** After a failure: stop work still in flight (the caller removes the file once it resolves). */
-  abandon(): void | Promise<void>;
+  /** After a failure: stop work still in flight (the caller removes the file). */
+  abandon(): void;
 }
 
 /**

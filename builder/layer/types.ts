@@ -73,11 +73,6 @@ export interface LayerWriteOptions {
    * the writer makes; the cache keys layers on it, so drifted bytes never stand in for reference ones.
    */
   zlibDrift?: string;
-  /**
-   * An uncompressed layer's sha256 and file writes may run on a thread of their own
-   * (threaded-sink.ts; past its first 8 MiB): for a build allowed threads. Changes no byte.
-   */
-  hashThread?: boolean;
 }
 
 /** A layer written to the blob store. Printable; everything an output or a push needs. */

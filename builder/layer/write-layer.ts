@@ -6,7 +6,6 @@ import { LayerEntryError } from './errors.js';
 import { DEFLATE_BLOCK_SIZE } from './gzip.js';
 import { PositionalWriter } from './positional-writer.js';
 import { TarChunker } from './tar-chunker.js';
-import { ThreadedPlainSink } from './threaded-sink.js';
 import { MAX_ID, MAX_MTIME } from './tar-header.js';
 import type { LayerBlob, LayerEntry, LayerWriteOptions } from './types.js';
 
@@ -38,8 +37,7 @@ export async function writeLayer(
   const file = new PositionalWriter(temp.fd);
   try {
     // Inside the try: a gzip sink writes its header at once, and that write can fail (ENOSPC).
-    // An uncompressed layer's hash and writes may go to a thread of their own (threaded-sink.ts).
-    sink = compressor === 'none' && options.hashThread ? new ThreadedPlainSink(temp.fd) : createSink(compressor, (bytes) => file.add(bytes));
+    sink = createSink(compressor, (bytes) => file.add(bytes));
     // The tar also waits while every buffer of the file is being written.
     for await (const _ of feedTar(entries, header, sink, signal, options.onProgress, () => file.room()));
     const measured = await sink.finish();
@@ -52,7 +50,7 @@ export async function writeLayer(
     await store.commit(temp.path, blob.digest);
     return blob;
   } catch (err) {
-    await sink?.abandon();
+    sink?.abandon();
     // Its writes in flight end before the file is closed and removed.
     await file.abandon();
     if (open) closeSync(temp.fd);
