@@ -119,12 +119,12 @@ export function utf8(bytes: Buffer): boolean {
 // Fields are written by hand, not with Buffer's write methods or copy: a path of 200,000 files
 // has 200,000 nodes, and their checks and calls were most of the record's cost.
 
-function u16(out: Buffer, at: number, value: number): void {
+export function u16(out: Buffer, at: number, value: number): void {
   out[at] = value & 0xff;
   out[at + 1] = value >>> 8;
 }
 
-function bytesAt(out: Buffer, at: number, bytes: Buffer): void {
+export function bytesAt(out: Buffer, at: number, bytes: Uint8Array): void {
   if (bytes.length > 32) out.set(bytes, at);
   else for (let i = 0; i < bytes.length; i++) out[at + i] = bytes[i]!;
 }

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { StoreError } from '../errors.js';
-import { FLAG_ALL_INLINE, getF64, HANDOVER_KIND, HEAD, INLINE_FILE_MAX, nameHash, putF64, SHARED_MIN, utf8, type HandoverDraft } from './handover.js';
+import { bytesAt, FLAG_ALL_INLINE, getF64, HANDOVER_KIND, HEAD, INLINE_FILE_MAX, nameHash, putF64, SHARED_MIN, u16, utf8, type HandoverDraft } from './handover.js';
 import { growableBuffer } from './split-read.js';
 import { FingerprintText } from './tree-fingerprint.js';
 
@@ -122,17 +122,10 @@ class HandoverWriter {
       // Past the cap: the listing alone may still fit (the files' bytes so far dropped), else no record.
       if (!this.inline || !this.toListing() || !this.room(3 + length + more)) return this.give();
     }
-    const out = this.out;
-    let at = this.at;
-    out[at] = kind;
-    out[at + 1] = length & 0xff;
-    out[at + 2] = length >>> 8;
-    at += 3;
-    if (name) {
-      if (length > 32) out.set(name, at);
-      else for (let i = 0; i < length; i++) out[at + i] = name[i]!;
-    }
-    this.at = at + length;
+    this.out[this.at] = kind;
+    u16(this.out, this.at + 1, length);
+    if (name) bytesAt(this.out, this.at + 3, name);
+    this.at += 3 + length;
     return true;
   }
 
@@ -142,8 +135,7 @@ class HandoverWriter {
   }
 
   private u16(value: number): void {
-    this.out[this.at] = value & 0xff;
-    this.out[this.at + 1] = value >>> 8;
+    u16(this.out, this.at, value);
     this.at += 2;
   }
 
@@ -169,8 +161,7 @@ class HandoverWriter {
     this.at += 8;
     if (!this.inline) return;
     if (bytes === undefined || bytes.length !== size) this.unread.push({ path: Buffer.from(path), at: this.at, size });
-    else if (size > 32) this.out.set(bytes, this.at);
-    else for (let i = 0; i < size; i++) this.out[this.at + i] = bytes[i]!;
+    else bytesAt(this.out, this.at, bytes);
     this.at += size;
   }
 
@@ -179,7 +170,7 @@ class HandoverWriter {
     if (target.length > 0xffff || !utf8(target)) return void this.give();
     if (!this.head(HANDOVER_KIND.SYMLINK, name, 2 + target.length)) return;
     this.u16(target.length);
-    this.out.set(target, this.at);
+    bytesAt(this.out, this.at, target);
     this.at += target.length;
   }
 
