@@ -23,8 +23,38 @@ export interface IndexedGraph {
   readonly order: Int32Array;
 }
 
+/**
+ * Path lists indexed by keepIndexedGraph: indexGraph of the same list is then a lookup. Weak: an
+ * entry goes with its list.
+ */
+const kept = new WeakMap<readonly StorePathInfo[], IndexedGraph>();
+
+/**
+ * indexGraph(infos), kept so that later calls with the same list (the planner's) return it: for
+ * the code that made `infos` and changes neither the list nor its entries afterwards (a
+ * directory store's closure: its cycle check and its closure record use the index too, one
+ * index of 50,000 paths instead of three). Throws as indexGraph does; nothing is kept then.
+ */
+export function keepIndexedGraph(infos: readonly StorePathInfo[]): IndexedGraph {
+  const graph = indexGraph(infos);
+  kept.set(infos, graph);
+  return graph;
+}
+
+/** Lets go of the index kept for this list (it then goes when nothing else holds it): ~4 MB at 50,000 paths. */
+export function forgetIndexedGraph(infos: readonly StorePathInfo[]): void {
+  kept.delete(infos);
+}
+
+/** The index keepIndexedGraph kept for this list, if any. */
+export function keptIndexedGraph(infos: readonly StorePathInfo[]): IndexedGraph | undefined {
+  return kept.get(infos);
+}
+
 /** Index and validate a closure: unique paths, sizes that are byte counts, references inside the closure, no cycles. */
 export function indexGraph(infos: readonly StorePathInfo[]): IndexedGraph {
+  const known = kept.get(infos);
+  if (known !== undefined) return known;
   const n = infos.length;
   const paths: string[] = new Array<string>(n);
   const indexOf = new Map<string, number>();

@@ -4,7 +4,7 @@ import type { ClosureGraph, StorePathInfo } from '../../layering/types.js';
 import { StoreError } from '../errors.js';
 import { closureGraph } from './closure-graph.js';
 import { closureDigest, rememberClosureDigest } from './closure-digest.js';
-import { ClosureRecords, dirStamp, listingDigest, type DirStamp } from './closure-record.js';
+import { ClosureRecords, dirStamp, graphRefIndices, listingDigest, type DirStamp } from './closure-record.js';
 import { SPLIT_MIN_NODES } from './stat-list-split.js';
 import { SCAN_SPLIT_MIN_NODES } from './split-scan.js';
 import type { PathArchitectures } from './path-architectures.js';
@@ -442,23 +442,28 @@ export class DirectoryStoreSource implements StoreSource {
 
   /** Keeps the closure just found in a closure record, when every path of it has its check (a scan cache). */
   private recordClosure(roots: string[], graph: ClosureGraph, entries: Entries): void {
-    this.noteFacts(graph, graph.paths.map((p) => this.known.get(p.path)));
+    // Each path's state, looked up once (three passes over 50,000 paths looked each up again).
+    const states = graph.paths.map((p) => this.known.get(p.path));
+    this.noteFacts(graph, states);
     if (!this.closureRecords) return;
-    const checked = (path: string) => {
-      const state = this.known.get(path);
-      if (!state?.check) return undefined;
+    const checked = (path: string, i: number) => {
+      const state = states[i];
+      if (state?.info.path !== path || !state.check) return undefined;
       const { info, contentId, architectures, absent } = state;
       if (state.check !== IN_HANDOVER) return { info, contentId, architectures, absent, names: state.check.names, fingerprint: state.check.fingerprint };
       // The names and the lstat values the scan hashed into the path's check, from its hand-over: no lstat again.
       const record = state.handover !== undefined && state.handover >= 0 ? this.handovers?.record(state.handover) : undefined;
       return record ? { info, contentId, architectures, absent, names: handoverNames(record), fingerprint: '', values: handoverValues(record) } : undefined;
     };
-    if (!graph.paths.every((p) => this.known.get(p.path)?.check !== undefined)) return;
+    if (!states.every((state) => state?.check !== undefined)) return;
     const digest = closureDigest(graph);
     // closureGraph sorts the paths; take() the references (distinct hash parts).
     rememberClosureDigest(graph, digest, true);
     const records = this.closureRecords;
-    const save = () => records.save(this.fsDir, this.storeDir, DirectoryStoreSource.recordRoots(roots), { listing: entries.listing!, dir: entries.dir }, graph, digest, checked);
+    // Taken now, while the graph's index is kept (the build lets go of it once planned).
+    const refs = graphRefIndices(graph);
+    if (!refs) return;
+    const save = () => records.save(this.fsDir, this.storeDir, DirectoryStoreSource.recordRoots(roots), { listing: entries.listing!, dir: entries.dir }, graph, digest, checked, refs);
     if (this.heldRecords) this.heldRecords.push(save);
     else save();
   }
