@@ -319,6 +319,9 @@ export class ClosureRecords {
   }
 }
 
+/** Text JSON.stringify leaves as it is, but for newlines: printable ASCII except `"` and `\\`. */
+const PLAIN_LINES = /^[\n\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+
 /** Items of an array written at once (a piece) by recordJsonPieces. */
 const PIECE_ITEMS = 4096;
 
@@ -350,6 +353,13 @@ export function* recordJsonPieces(rec: object): Generator<string> {
  * newline).
  */
 function* linesJson(text: string): Generator<string> {
+  if (PLAIN_LINES.test(text)) {
+    // Nothing to escape but the newlines (store path names): a piece at a time, no line apart.
+    yield '"';
+    for (let at = 0; at < text.length; at += 1 << 16) yield text.slice(at, at + (1 << 16)).replaceAll('\n', '\\n');
+    yield '"';
+    return;
+  }
   yield '"';
   let piece = '';
   for (let at = 0; at <= text.length; ) {
@@ -478,8 +488,7 @@ export function graphRefIndices(graph: ClosureGraph): Int32Array | undefined {
     const references = infos[i]!.references;
     const from = indexed ? indexed.refStart[i]! : 0;
     if (indexed && indexed.refStart[i + 1]! - from === references.length) {
-      out.set(indexed.refList.subarray(from, from + references.length), e);
-      e += references.length;
+      for (let k = 0; k < references.length; k++) out[e++] = indexed.refList[from + k]!;
       continue;
     }
     if (!index) {
