@@ -11,7 +11,7 @@
 //
 // Left outside (loaded from node_modules at run time, as before): undici (registry-client loads
 // parts of it by path, undici-lean.ts: one copy, not two), jiti (the TS spec loader, only for
-// .ts specs), yaml, tar-stream, and the WebAssembly packages.
+// .ts specs), yaml and the WebAssembly packages.
 //
 // Without esbuild (a devDependency), imgbuild.js is a one-line entry importing bin.js: the same
 // CLI, unbundled.
@@ -71,7 +71,7 @@ try {
       format: 'esm',
       platform: 'node',
       target: 'node20',
-      external: ['undici', 'jiti', 'yaml', 'tar-stream', '@hpcc-js/wasm-zstd', 'xz-decompress'],
+      external: ['undici', 'jiti', 'yaml', '@hpcc-js/wasm-zstd', 'xz-decompress'],
       // Bundled CommonJS (commander) requires Node builtins: give the ES module a `require`.
       banner: { js: "import { createRequire as __imgbuildCreateRequire } from 'node:module'; const require = __imgbuildCreateRequire(import.meta.url);" },
       // Class names are data here (commander's errors are told apart by `name`): keep them.
