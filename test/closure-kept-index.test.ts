@@ -134,3 +134,23 @@ test('a directory store whose path references itself: the closure record holds e
   assert.deepEqual(warm.stats, { scanned: 0, cached: 2 }, 'answered by the closure record');
   assert.deepEqual(second, first);
 });
+
+test('a list changed after its index was kept is indexed anew: an entry replaced, added or given another size or more references', () => {
+  const changes: ((list: StorePathInfo[]) => void)[] = [
+    (list) => (list[0] = { ...list[0]!, references: [...list[0]!.references] }),
+    (list) => list.push(info(P('eeee', 'new'), [])),
+    (list) => (list[1]!.narSize = 7),
+    (list) => list[2]!.references.push(list[1]!.path),
+  ];
+  for (const change of changes) {
+    const graph = closureGraph(SD, [APP], infos());
+    const kept = keptIndexedGraph(graph.paths)!;
+    assert.ok(kept);
+    change(graph.paths);
+    assert.equal(keptIndexedGraph(graph.paths), undefined);
+    const again = indexGraph(graph.paths);
+    assert.notEqual(again, kept);
+    assert.deepEqual(again, indexGraph(copy(graph).paths));
+    assert.deepEqual(planLayers(graph, { strategy: 'auto', maxStoreLayers: 3 }), planLayers(copy(graph), { strategy: 'auto', maxStoreLayers: 3 }));
+  }
+});
