@@ -32,3 +32,15 @@ function hasSpecial(node: NarNode): boolean {
   if (node.special) return true;
   return node.type === 'directory' && node.entries.some(([, child]) => hasSpecial(child));
 }
+
+/**
+ * `contentId` from the files and directories with special bits, in tree order, each with its
+ * path below the store path (the root's empty; `/a/b` below it), as a split scan collects them
+ * (split-extras.ts) without a tree to walk.
+ */
+export function contentIdOf(narSha256Hex: string, specials: ReadonlyArray<{ path: Buffer; bits: number }>): string {
+  if (specials.length === 0 && typeof oneShotHash === 'function') return `content:${oneShotHash('sha256', `nar:${narSha256Hex}\n`, 'hex')}`;
+  const h = createHash('sha256').update(`nar:${narSha256Hex}\n`);
+  for (const { path, bits } of specials) h.update(path).update(`\0${bits.toString(8)}\n`);
+  return `content:${h.digest('hex')}`;
+}

@@ -71,7 +71,7 @@ export class HandoverArena {
   record(at: number): Buffer | undefined {
     const index = Math.floor(at / SPLIT) - this.first;
     if (index < 0 || index >= this.buffers.length) return undefined;
-    const view = (this.views[index] ??= Buffer.from(this.buffers[index]!));
+    const view = (this.views[index] ??= viewOf(this.buffers[index]!));
     const offset = at % SPLIT;
     return view.subarray(offset, offset + handoverLength(view, offset));
   }
@@ -83,7 +83,7 @@ export class HandoverArena {
   allInline(at: number): boolean {
     const index = Math.floor(at / SPLIT) - this.first;
     if (index < 0 || index >= this.buffers.length) return false;
-    const view = (this.views[index] ??= Buffer.from(this.buffers[index]!));
+    const view = (this.views[index] ??= viewOf(this.buffers[index]!));
     return handoverAllInline(view, at % SPLIT);
   }
 
@@ -120,7 +120,7 @@ export class HandoverReader {
   private readonly views: Buffer[];
 
   constructor(buffers: readonly SharedArrayBuffer[]) {
-    this.views = buffers.map((b) => Buffer.from(b));
+    this.views = buffers.map(viewOf);
   }
 
   /** The record at `at`, if `at` is a place. */
@@ -131,4 +131,12 @@ export class HandoverReader {
     const offset = at % SPLIT;
     return view.subarray(offset, offset + handoverLength(view, offset));
   }
+}
+
+/**
+ * A fixed-length view of a whole buffer: a split scan's big record is in a growable
+ * SharedArrayBuffer (split-extras.ts), and a view that follows growth is slow to index.
+ */
+function viewOf(buffer: SharedArrayBuffer): Buffer {
+  return Buffer.from(buffer, 0, buffer.byteLength);
 }

@@ -43,7 +43,7 @@ export function handoverAllInline(record: Uint8Array, at = 0): boolean {
 export const SHARED_MIN = 256 * 1024;
 
 /** Offsets in a record. */
-const HEAD = 8;
+export const HEAD = 8;
 
 /** The bytes of one path's record, with where each regular file's bytes go (NAR order; -1: not inlined), for the dump to fill. */
 export interface HandoverDraft {
@@ -111,7 +111,7 @@ function measure(node: NarNode, nameLength: number, sizes: { listing: number; sm
 }
 
 /** Whether `bytes` are UTF-8: a plain loop over an ASCII name (nearly every name) costs less than the native call. */
-function utf8(bytes: Buffer): boolean {
+export function utf8(bytes: Buffer): boolean {
   for (let i = 0; i < bytes.length; i++) if (bytes[i]! >= 0x80) return isUtf8(bytes);
   return true;
 }
@@ -119,12 +119,12 @@ function utf8(bytes: Buffer): boolean {
 // Fields are written by hand, not with Buffer's write methods or copy: a path of 200,000 files
 // has 200,000 nodes, and their checks and calls were most of the record's cost.
 
-function u16(out: Buffer, at: number, value: number): void {
+export function u16(out: Buffer, at: number, value: number): void {
   out[at] = value & 0xff;
   out[at + 1] = value >>> 8;
 }
 
-function bytesAt(out: Buffer, at: number, bytes: Buffer): void {
+export function bytesAt(out: Buffer, at: number, bytes: Uint8Array): void {
   if (bytes.length > 32) out.set(bytes, at);
   else for (let i = 0; i < bytes.length; i++) out[at + i] = bytes[i]!;
 }
@@ -133,7 +133,7 @@ const F64 = new Float64Array(1);
 const F64_BYTES = new Uint8Array(F64.buffer);
 
 /** A float64 in this machine's byte order (as a Float64Array holds it). */
-function putF64(out: Uint8Array, at: number, value: number): void {
+export function putF64(out: Uint8Array, at: number, value: number): void {
   F64[0] = value;
   for (let i = 0; i < 8; i++) out[at + i] = F64_BYTES[i]!;
 }

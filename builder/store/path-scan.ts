@@ -1,16 +1,17 @@
 import { createHash, hash as oneShotHash, type Hash } from 'node:crypto';
-import { contentId } from './content-id.js';
+import { contentId, contentIdOf } from './content-id.js';
 import { ELF_HEAD_BYTES, ELF_MIN_SIZE } from './elf.js';
 import { readFileSync } from 'node:fs';
 import { StoreError } from '../errors.js';
 import { draftHandover, type HandoverDraft } from './handover.js';
 import { dumpNar, narSize, readNarTree, type FileHeadSink, type NarNode, type NarSink, type NodeVisitor } from './nar.js';
+import { SplitExtras } from './split-extras.js';
 import { splitReadTree, type SplitTree } from './split-scan.js';
 import { ArchitectureCollector, relativeBelow, type PathArchitectures } from './path-architectures.js';
 import { RefScanner } from './ref-scanner.js';
 import { targetsDigest, type PathCheck, type ScanCache, type ScanRecord } from './scan-cache.js';
 import { sharedValueOf, type Shareable } from './shared-value.js';
-import { StatListCollector } from './stat-list.js';
+import { STAT_LIST_MAX, StatListCollector } from './stat-list.js';
 import { treeFingerprint } from './tree-fingerprint.js';
 
 /** What one store path of a directory store holds, as far as the closure needs it. */
@@ -120,6 +121,8 @@ const BIG = Symbol('big');
 interface NarReaders {
   scanner: RefScanner;
   nar: NarDigest;
+  /** Bytes of NAR so far (the NAR's size once it is all read). */
+  size: { bytes: number };
   elf: ArchitectureCollector;
   sink: NarSink;
   heads: FileHeadSink;
@@ -133,11 +136,13 @@ function narReaders(root: Buffer, targets: { has(hashPart: string): boolean }, s
   // ELF headers are looked at as the dump reads each file, so a scan costs no extra read for them.
   const elf = new ArchitectureCollector();
   const heads = { bytes: ELF_HEAD_BYTES, minSize: ELF_MIN_SIZE, take: (path: Buffer, head: Buffer) => elf.add(head, () => relativeBelow(root, path)) };
+  const size = { bytes: 0 };
   const sink = (chunk: Buffer) => {
     scanner.push(chunk);
     nar.update(chunk);
+    size.bytes += chunk.length;
   };
-  return { scanner, nar, elf, sink, heads };
+  return { scanner, nar, size, elf, sink, heads };
 }
 
 /**
@@ -151,7 +156,9 @@ async function pathTree(
   visitor: () => NodeVisitor | undefined,
   readers: () => NarReaders,
   splitFrom: number | undefined,
-): Promise<{ tree: NarNode; readers: NarReaders; split?: SplitTree }> {
+  extras: () => SplitExtras,
+  keepTree: boolean,
+): Promise<{ tree: NarNode | undefined; readers: NarReaders; split?: SplitTree }> {
   if (splitFrom !== undefined) {
     const visit = visitor();
     let nodes = 0;
@@ -165,7 +172,7 @@ async function pathTree(
       if (e !== BIG) throw e;
     }
     const splitReaders = readers();
-    const split = await splitReadTree(root, splitReaders, visitor());
+    const split = await splitReadTree(root, { sink: splitReaders.sink, heads: splitReaders.heads, extras: extras() }, visitor(), { keepTree });
     if (split) return { tree: split.tree, readers: splitReaders, split };
   }
   return { tree: await readNarTree(root, visitor()), readers: readers() };
@@ -201,17 +208,28 @@ export async function scanStorePath(
       return collector.names !== null;
     };
   };
-  const { tree, readers, split } = await pathTree(root, visitor, () => narReaders(root, targets, storeDir), splitFrom);
+  // A split makes the record's fingerprint and the hand-over record as its tree comes in
+  // (split-extras.ts), not by walks of the whole tree once it is read.
+  const splitExtras = () => new SplitExtras({ fingerprint: keepRecord, handover: handoverMax > 0 ? { baseName: baseNameOf(fsPath), maxBytes: handoverMax } : undefined });
+  // The tree of objects is kept from a split only when the stat list may keep its names (a tree
+  // of at most STAT_LIST_MAX entries: tests split such trees), whose values the record then holds.
+  const keepTree = keepRecord && splitFrom !== undefined && splitFrom <= STAT_LIST_MAX;
+  const { tree, readers, split } = await pathTree(root, visitor, () => narReaders(root, targets, storeDir), splitFrom, splitExtras, keepTree);
   const { scanner, nar, elf } = readers;
+  const extras = split?.extras;
+  const values = stats?.names ? stats.values : null;
   // The hand-over's small files are filled in as the dump reads them (no second read); after a
-  // split, from what its threads read.
-  const handover = handoverMax > 0 ? draftHandover(baseNameOf(fsPath), stats?.names ? stats.values : null, tree, handoverMax) : undefined;
-  if (!split) await dumpNar(root, tree, readers.sink, readers.heads, handover);
-  else if (handover) fillHandover(handover, split, root, tree);
+  // split, from what its threads read, in the record its extras made (one without stat values).
+  const fromExtras = extras !== undefined && values === null;
+  let handover: HandoverDraft | undefined;
+  if (handoverMax > 0) handover = fromExtras ? extras.handover() : draftHandover(baseNameOf(fsPath), values, need(tree), handoverMax);
+  if (!split) await dumpNar(root, need(tree), readers.sink, readers.heads, handover);
+  else if (handover && !fromExtras) fillHandover(handover, split, root, need(tree));
   const found = [...scanner.found].sort();
   const mentioned = scanner.mentioned ? [...scanner.mentioned].sort() : null;
-  const size = narSize(tree);
-  const id = contentId(nar.hex(), tree);
+  // A split's NAR went through the sink as it was made: its size is counted, not walked again.
+  const size = split ? readers.size.bytes : narSize(need(tree));
+  const id = extras ? contentIdOf(nar.hex(), extras.specials) : contentId(nar.hex(), need(tree));
   let record: ScanRecord | undefined;
   if (stats) {
     const names = stats.names;
@@ -222,7 +240,7 @@ export async function scanStorePath(
       v: 5,
       fsPath,
       names,
-      fingerprint: names ? stats.digest()! : treeFingerprint(tree),
+      fingerprint: names ? stats.digest()! : (extras?.fingerprint() ?? treeFingerprint(need(tree))),
       narSize: size,
       contentId: id,
       architectures: elf.found,
@@ -274,6 +292,12 @@ export function fillHandover(handover: HandoverDraft, split: SplitTree, root: Bu
 }
 
 const SLASH = Buffer.from('/');
+
+/** The tree, which a scan has unless a split was asked not to make it (then its extras answer). */
+function need(tree: NarNode | undefined): NarNode {
+  if (!tree) throw new Error('path-scan: a split scan without its tree was asked for it');
+  return tree;
+}
 
 function baseNameOf(fsPath: string): string {
   return fsPath.slice(fsPath.lastIndexOf('/') + 1);

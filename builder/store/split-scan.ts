@@ -2,6 +2,7 @@ import { readdirSync, readlinkSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { builderFile } from '../install-paths.js';
 import { NarStream, SPECIAL_BITS, type FileHeadSink, type NarNode, type NarSink, type NodeVisitor } from './nar.js';
+import type { SplitExtras } from './split-extras.js';
 import { CHUNK_NODES, chunkCount, DONE, FAILED, fixedView, growableBuffer, KIND, kindOf, LISTED, LISTING_DONE, MAX_NAME_BYTES, MAX_NODES, NOT_ASCII, PENDING, type Growable, PER_NODE, SplitReader, STOP, type SplitShare } from './split-read.js';
 
 /**
@@ -40,17 +41,22 @@ function given<T>(found: T | undefined): T | undefined {
   return found;
 }
 
-/** For tests: how the split's work is shared. */
+/** How the split's work is shared (for tests), and what it makes. */
 export interface SplitOptions {
   /** Bytes of each thread's area (default AREA_BYTES). */
   areaBytes?: number;
   /** The calling thread reads no chunk unless the helper cannot: every read and failure is the helper's. */
   helperReads?: boolean;
+  /** Whether the tree is made (default true); without it, the dump's extras are what the split gives of it. */
+  keepTree?: boolean;
 }
 
 /** What the split found: the tree (as readNarTree gives it), its NAR given to the sink. */
 export interface SplitTree {
-  tree: NarNode;
+  /** Undefined when not asked for (SplitOptions.keepTree). */
+  tree: NarNode | undefined;
+  /** The dump's extras, every node given. */
+  extras?: SplitExtras;
   /** The bytes of the `fileNo`-th regular file in NAR order as the NAR has them, if the threads read it (else the NAR's dump did). */
   fileBytes(fileNo: number): Uint8Array | undefined;
 }
@@ -59,6 +65,8 @@ export interface SplitTree {
 export interface SplitDump {
   sink: NarSink;
   heads?: FileHeadSink;
+  /** Given every node too, as the tree is made (the fingerprint and hand-over record made meanwhile, not by walks of the tree after it). */
+  extras?: SplitExtras;
 }
 
 /**
@@ -95,7 +103,7 @@ export async function splitReadTree(root: Buffer, dump: SplitDump, visit?: NodeV
     helper?.postMessage(share);
     const listing = listTree(rootLatin1, NON_ASCII.test(rootLatin1), new Publisher(share));
     const reader = new SplitReader(share, 0, listing.names);
-    const tree = new TreeBuilder(listing, share, visit, (nar = new NarStream(dump.sink, dump.heads)));
+    const tree = new TreeBuilder(listing, share, visit, (nar = new NarStream(dump.sink, dump.heads)), dump.extras, options.keepTree ?? true);
     const ctl = new Int32Array(share.ctl);
     const chunks = fixedView(Int32Array, share.chunks);
     const total = chunkCount(listing.kinds.length);
@@ -138,25 +146,27 @@ export async function splitReadTree(root: Buffer, dump: SplitDump, visit?: NodeV
   }
 }
 
-/** The directories' listings, in NAR order: per node its kind (with NOT_ASCII), name (latin1; '' for the root), parent (-1 for the root), and the index after its subtree. */
+/** The directories' listings, in NAR order: per node its kind (with NOT_ASCII), name (latin1; '' for the root), parent (-1 for the root), the index after its subtree, and its count of entries (0 but for a directory). */
 interface Listing {
   kinds: number[];
   names: string[];
   parents: number[];
   ends: number[];
+  counts: number[];
 }
 
 const NON_ASCII = /[^\x00-\x7f]/;
 
 /** Lists the tree below the root (a directory: the plain walk found it big), publishing its nodes to the threads as it goes; throws when a directory cannot be listed or the tree is too big to share. */
 function listTree(root: string, rootNotAscii: boolean, publish: Publisher): Listing {
-  const out: Listing = { kinds: [KIND.DIR | (rootNotAscii ? NOT_ASCII : 0)], names: [''], parents: [-1], ends: [0] };
+  const out: Listing = { kinds: [KIND.DIR | (rootNotAscii ? NOT_ASCII : 0)], names: [''], parents: [-1], ends: [0], counts: [0] };
   publish.add(0, out.kinds[0]!, -1, '');
   // `path`: the directory's path, latin1.
   const list = (dir: number, path: string, notAscii: boolean): void => {
     const entries = readdirSync(notAscii ? Buffer.from(path, 'latin1') : path, { withFileTypes: true, encoding: 'latin1' });
     // As latin1 strings, UTF-16 order is byte order: NAR order.
     entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    out.counts[dir] = entries.length;
     for (const e of entries) {
       const name = e.name;
       const childNotAscii = notAscii || NON_ASCII.test(name);
@@ -167,6 +177,7 @@ function listTree(root: string, rootNotAscii: boolean, publish: Publisher): List
       out.names.push(name);
       out.parents.push(dir);
       out.ends.push(0);
+      out.counts.push(0);
       publish.add(i, flagged, dir, name);
       if (kind === KIND.DIR) list(i, `${path}/${name}`, childNotAscii);
       out.ends[i] = out.kinds.length;
@@ -281,7 +292,7 @@ class TreeBuilder {
   private readonly owners: Uint8Array;
   private readonly areas: Buffer[];
   /** The directories open at the node being made: their entries, and the index after each one's subtree. */
-  private readonly open: Array<{ entries: Array<[Buffer, NarNode]>; end: number; length: number }> = [];
+  private readonly open: Array<{ entries: Array<[Buffer, NarNode]> | undefined; end: number; length: number }> = [];
   private root: NarNode | undefined;
   /** The regular files' nodes, in NAR order (fileBytes counts files). */
   private readonly files: number[] = [];
@@ -293,6 +304,8 @@ class TreeBuilder {
     share: SplitShare,
     private visit: NodeVisitor | undefined,
     private readonly nar: NarStream,
+    private readonly extras: SplitExtras | undefined,
+    private readonly keepTree: boolean,
   ) {
     this.values = fixedView(Float64Array, share.values);
     this.places = fixedView(Int32Array, share.places);
@@ -350,36 +363,54 @@ class TreeBuilder {
     while (open.length > 0 && open[open.length - 1]!.end <= i) {
       open.pop();
       this.nar.close();
+      this.extras?.close();
     }
     const v = PER_NODE * i;
     const values = this.values;
     const mode = values[v]!;
-    const name = i === 0 ? undefined : Buffer.from(this.listing.names[i]!, 'latin1');
+    const latin1Name = this.listing.names[i]!;
+    const name = i === 0 ? undefined : Buffer.from(latin1Name, 'latin1');
     const path = name ? this.pathTo(open[open.length - 1]!.length, name) : this.path.subarray(0, this.rootLength);
     if (this.visit && this.visit(path, { mode, size: values[v + 1]!, mtimeMs: values[v + 2]!, ctimeMs: values[v + 3]! } as Parameters<NodeVisitor>[1]) === false) this.visit = undefined;
     const special = mode & SPECIAL_BITS;
-    let node: NarNode;
+    const below = () => path.subarray(this.rootLength);
+    // Without a tree asked for, no object is made per node (the extras have what the scan needs).
+    const keep = this.keepTree;
+    let node: NarNode | undefined;
     if (name) this.nar.entry(name);
     let pending: Promise<void> | undefined;
     switch (this.listing.kinds[i]! & ~NOT_ASCII) {
-      case KIND.SYMLINK:
-        node = { type: 'symlink', target: Buffer.from(this.bytesOf(i) ?? readlinkSync(path, { encoding: 'buffer' })) };
-        this.nar.symlink(node.target);
+      case KIND.SYMLINK: {
+        const target = Buffer.from(this.bytesOf(i) ?? readlinkSync(path, { encoding: 'buffer' }));
+        if (keep) node = { type: 'symlink', target };
+        this.nar.symlink(target);
+        this.extras?.symlink(name!, latin1Name, target);
         break;
-      case KIND.FILE:
+      }
+      case KIND.FILE: {
         this.files.push(i);
-        node = { type: 'regular', size: values[v + 1]!, executable: (mode & 0o100) !== 0, mtimeMs: values[v + 2]!, ctimeMs: values[v + 3]! };
-        if (special) node.special = special;
-        pending = this.nar.file(path, node.executable, node.size, this.bytesOf(i));
+        const size = values[v + 1]!;
+        const executable = (mode & 0o100) !== 0;
+        if (keep) {
+          node = { type: 'regular', size, executable, mtimeMs: values[v + 2]!, ctimeMs: values[v + 3]! };
+          if (special) node.special = special;
+        }
+        const bytes = this.bytesOf(i);
+        this.extras?.file(name!, latin1Name, executable, size, values[v + 2]!, values[v + 3]!, special, bytes, path, below);
+        pending = this.nar.file(path, executable, size, bytes);
         break;
+      }
       default:
-        node = special ? { type: 'directory', entries: [], special } : { type: 'directory', entries: [] };
+        if (keep) node = special ? { type: 'directory', entries: [], special } : { type: 'directory', entries: [] };
         // The root's own `directory` token came with the NAR's start.
         if (name) this.nar.directory();
+        this.extras?.directory(name, latin1Name, this.listing.counts[i]!, special, below);
+        open.push({ entries: node?.type === 'directory' ? node.entries : undefined, end: this.listing.ends[i]!, length: path.length });
     }
-    if (name) open[open.length - 1]!.entries.push([name, node]);
-    else this.root = node;
-    if (node.type === 'directory') open.push({ entries: node.entries, end: this.listing.ends[i]!, length: path.length });
+    if (node) {
+      if (name) open[open.length - (node.type === 'directory' ? 2 : 1)]!.entries!.push([name, node]);
+      else this.root = node;
+    }
     return pending;
   }
 
@@ -388,12 +419,14 @@ class TreeBuilder {
     while (this.open.length > 0) {
       this.open.pop();
       this.nar.close();
+      this.extras?.close();
     }
     this.nar.end();
     // What the answer keeps: not the listing (names, kinds) nor the values.
     const { files, places, owners, areas } = this;
     return {
-      tree: this.root!,
+      tree: this.root,
+      extras: this.extras,
       fileBytes: (fileNo) => {
         const i = files[fileNo]!;
         const at = places[2 * i]!;

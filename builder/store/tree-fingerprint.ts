@@ -138,7 +138,7 @@ function notStorable(path: string | Buffer): StoreError {
  * The fingerprint's bytes, gathered as a latin1 string (one char per byte) and hashed in large
  * pieces: one hash update per entry cost more than the walk's own string work.
  */
-class FingerprintText {
+export class FingerprintText {
   private readonly hash = createHash('sha256');
   private pending = '';
 
