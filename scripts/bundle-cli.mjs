@@ -13,7 +13,7 @@
 //
 // Left outside (loaded from node_modules at run time, as before): undici (registry-client loads
 // parts of it by path, undici-lean.ts: one copy, not two), jiti (the TS spec loader, only for
-// .ts specs), yaml, tar-stream, and the WebAssembly packages.
+// .ts specs), yaml and the WebAssembly packages.
 //
 // Node built-ins are loaded with `require` in every bundle, ES modules included (builtinsByRequire).
 //
@@ -115,7 +115,7 @@ try {
       bundle: true,
       platform: 'node',
       target: 'node20',
-      external: ['undici', 'jiti', 'yaml', 'tar-stream', '@hpcc-js/wasm-zstd', 'xz-decompress'],
+      external: ['undici', 'jiti', 'yaml', '@hpcc-js/wasm-zstd', 'xz-decompress'],
       // Class names are data here (commander's errors are told apart by `name`): keep them.
       keepNames: true,
       logLevel: 'warning',

@@ -9,7 +9,7 @@ import { layerReason } from '../build/assemble.js';
 import { ImgbuildError } from '../errors.js';
 import { builtEvent, pushProgress } from '../progress.js';
 import { cliProgress } from './progress.js';
-import { defaultOutputPath, writeImage, type OutputFormat } from '../transports/write.js';
+import { defaultOutputPath, outputTarget, writeImage, type OutputFormat } from '../transports/write.js';
 import { cliBuildContext } from './context.js';
 import { loadCliSpec, readPrevious, type StoreFlags } from './common.js';
 import { printJson } from './print.js';
@@ -23,7 +23,7 @@ import type { ImageSbom, SbomFormat } from '../sbom/index.js';
 interface BuildFlags extends StoreFlags, RegistryFlags, MetadataFlags {
   sbom?: string;
   output?: string;
-  format: OutputFormat;
+  format?: OutputFormat;
   stream?: boolean;
   json?: boolean;
   previous?: string;
@@ -55,6 +55,7 @@ export async function runBuild(specFile: string, flags: BuildFlags): Promise<voi
     timeoutOptions(flags);
     if (flags.json && flags.stream) throw new ImgbuildError('usage', '--json and --stream both write to stdout', 'drop --json (the summary goes to stderr), or write a file with -o instead of --stream');
     if (flags.plan && flags.previous) throw new ImgbuildError('usage', '--plan and --previous cannot be used together', 'make the plan with `imgbuild plan --previous <image> --json`, then build with --plan alone');
+    const target = outputTarget(flags.output, flags.format);
     const sbomFormats = flags.sbom ? (await import('../sbom/index.js')).parseSbomFormats(flags.sbom) : [];
     spec = withCliMetadata(await loadCliSpec(specFile, flags), flags, process.env);
     // Installed once the spec is loaded: until then a signal ends the process as it would any
@@ -65,7 +66,7 @@ export async function runBuild(specFile: string, flags: BuildFlags): Promise<voi
     // A single-platform spec builds its one platform; --platform may only name it.
     if (!multi && flags.platform?.length) selectPlatforms(spec, flags.platform);
     // A docker-archive holds one image: known before any layer is made.
-    if (multi && (flags.stream || flags.format === 'docker-archive') && selectPlatforms(spec, flags.platform).length !== 1) {
+    if (multi && (flags.stream || target.format === 'docker-archive') && selectPlatforms(spec, flags.platform).length !== 1) {
       throw new ImgbuildError('usage', `a docker-archive holds one platform, and this spec builds ${selectPlatforms(spec, flags.platform).map((p) => platformName(p)).join(', ')}`, 'pick one with --platform, or write an OCI layout (-f oci) or OCI archive (-f oci-archive), which hold them all');
     }
     if (multi && flags.plan) throw new ImgbuildError('usage', '--plan follows the plan of one image; this spec builds several platforms', 'plan and build one platform at a time, or build without --plan');
@@ -91,7 +92,7 @@ export async function runBuild(specFile: string, flags: BuildFlags): Promise<voi
 
     const sboms = await makeSboms(built, sbomFormats);
     const referrers = sboms.map((s) => s.artifact);
-    if (referrers.length > 0 && !pushRef && (flags.stream || flags.format === 'docker-archive')) {
+    if (referrers.length > 0 && !pushRef && (flags.stream || target.format === 'docker-archive')) {
       progress.log('warning: a docker-archive holds no referrers: the SBOM is not attached anywhere (write -f oci or oci-archive, or --push; `imgbuild sbom` prints it)');
     }
 
@@ -101,9 +102,9 @@ export async function runBuild(specFile: string, flags: BuildFlags): Promise<voi
       await streamDockerArchive(onePlatform(built), process.stdout, {}, { signal: abort.signal }).catch((err: unknown) => {
         throw streamOutputError(err);
       });
-    } else if (flags.output || !pushRef) {
-      output = flags.output ?? defaultOutputPath(spec.name, flags.format);
-      await writeImage(flags.format === 'docker-archive' ? onePlatform(built) : artifact, flags.format, output, { referrers }, { signal: abort.signal });
+    } else if (target.path !== undefined || !pushRef) {
+      output = target.path ?? defaultOutputPath(spec.name, target.format);
+      await writeImage(target.format === 'docker-archive' ? onePlatform(built) : artifact, target.format, output, { referrers }, { signal: abort.signal });
     }
     abort.signal.throwIfAborted();
 
@@ -134,7 +135,7 @@ export async function runBuild(specFile: string, flags: BuildFlags): Promise<voi
       }
     }
     progress.close();
-    report(built, flags, output, pushed, sboms);
+    report(built, flags, target.format, output, pushed, sboms);
   } finally {
     progress.close();
     await client.close();
@@ -215,7 +216,7 @@ type BuiltLayer = Extract<BuildDocument, { layers: unknown }>['layers'][number];
  * written, what was pushed and how to look inside go to stderr; with --stream, stdout carries
  * the archive and everything else goes to stderr.
  */
-function report(built: Built, flags: BuildFlags, output: string | undefined, pushed: PushSummary | undefined, sboms: PlatformSbom[]): void {
+function report(built: Built, flags: BuildFlags, format: OutputFormat, output: string | undefined, pushed: PushSummary | undefined, sboms: PlatformSbom[]): void {
   const { spec } = built;
   const artifact = 'index' in built ? built.index : built.image;
   const tag = artifact.refs[0]!.slice(spec.name.length + 1);
@@ -228,7 +229,7 @@ function report(built: Built, flags: BuildFlags, output: string | undefined, pus
       mediaType: artifact.descriptor.mediaType!,
     };
     const where = {
-      ...(output ? { format: flags.format, output } : {}),
+      ...(output ? { format, output } : {}),
       ...(pushed ? { reference: pushed.reference, tags: pushed.tags, pushed: pushed.pushed } : {}),
       ...(sboms.length > 0
         ? { sboms: sboms.map((s) => ({ platform: s.platform, format: s.format, mediaType: s.mediaType, subject: s.artifact.subject.digest, digest: s.artifact.descriptor.digest, size: s.bytes.length })) }
@@ -247,12 +248,12 @@ function report(built: Built, flags: BuildFlags, output: string | undefined, pus
   const note = (s: string) => process.stderr.write(`${s}\n`);
   if (output) {
     const what = 'index' in built ? `${built.builds.length === 1 ? 'platform' : `${built.builds.length} platforms`}: ${built.builds.map((b) => platformName(b.spec)).join(', ')}` : `${built.image.layers.length} layers`;
-    note(`wrote ${flags.format} ${output} (${artifact.refs[0]}, ${what})`);
+    note(`wrote ${format} ${output} (${artifact.refs[0]}, ${what})`);
   }
   if (pushed) formatPush(pushed).forEach(note);
   // With referrers in the layout, index.json has more than one entry: skopeo then needs the tag.
-  if (output) note(`look inside: imgbuild inspect ${output}${flags.format === 'oci' ? `   or   skopeo inspect oci:${output}${sboms.length > 0 ? `:${tag}` : ''}` : ''}`);
-  if (output && sboms.length > 0) note(`attached ${sboms.length} SBOM${sboms.length === 1 ? '' : 's'}: imgbuild referrers ${flags.format === 'oci' ? 'oci' : 'oci-archive'}:${output}:${tag}`);
+  if (output) note(`look inside: imgbuild inspect ${output}${format === 'oci' ? `   or   skopeo inspect oci:${output}${sboms.length > 0 ? `:${tag}` : ''}` : ''}`);
+  if (output && sboms.length > 0) note(`attached ${sboms.length} SBOM${sboms.length === 1 ? '' : 's'}: imgbuild referrers ${format === 'oci' ? 'oci' : 'oci-archive'}:${output}:${tag}`);
   if (flags.stream) note(artifact.descriptor.digest);
   else process.stdout.write(`${pushed ? pushed.reference : artifact.descriptor.digest}\n`);
 }

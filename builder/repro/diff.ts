@@ -208,11 +208,9 @@ export function compareEntries(sa: LayerSummary, sb: LayerSummary): { files: Fil
       if (ea[f] !== eb[f]) fields.push(change(fieldLabel[f] ?? f, ea[f], eb[f]));
     }
     for (const c of diffJson(ea.pax ?? {}, eb.pax ?? {}, 'pax')) fields.push(c);
-    if (ea.header && eb.header) {
-      if (ea.header.format !== eb.header.format) fields.push({ path: 'tar format', a: ea.header.format, b: eb.header.format });
-      // Same values, other bytes: padding of numbers, checksum format, name/prefix split, unused fields.
-      else if (fields.length === 0 && ea.header.hash !== eb.header.hash) fields.push({ path: 'header bytes', a: `sha256:${ea.header.hash}`, b: `sha256:${eb.header.hash}` });
-    }
+    if (ea.header.format !== eb.header.format) fields.push({ path: 'tar format', a: ea.header.format, b: eb.header.format });
+    // Same values, other bytes: padding of numbers, checksum format, name/prefix split, unused fields.
+    else if (fields.length === 0 && ea.header.hash !== eb.header.hash) fields.push({ path: 'header bytes', a: `sha256:${ea.header.hash}`, b: `sha256:${eb.header.hash}` });
     if (fields.length) {
       files.push({ path: ea.path, change: 'changed', fields });
       for (const c of fields) {

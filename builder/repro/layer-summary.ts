@@ -2,11 +2,18 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as zlib from 'node:zlib';
-import { extract } from 'tar-stream';
 import { DigestingStream, type Digest } from '../../oci/digest.js';
 import { ImgbuildError } from '../errors.js';
 import { createZstdDecompressStream, isZstd } from '../layer/zstd-decompress.js';
-import { TarHeaderScanner, type RawHeader } from './tar-headers.js';
+import { readTar } from '../layer/tar-read.js';
+
+/** How one entry's header was written: what a tar reader hides (number padding, checksum format, magic, name/prefix split). */
+export interface RawHeader {
+  /** From the magic and version bytes: `ustar` (POSIX `ustar\0` `00`), `gnu` (`ustar  \0`), `v7` (none). */
+  format: string;
+  /** sha256 hex of every header byte of the entry: pax/GNU long-name blocks and records, and the ustar block. */
+  hash: string;
+}
 
 /** One tar entry as `diff` compares it: every header field a reader can see, and a content hash. */
 export interface EntrySummary {
@@ -32,8 +39,8 @@ export interface EntrySummary {
   pax?: Record<string, string>;
   devmajor?: number;
   devminor?: number;
-  /** How the header was written (format, hash of its bytes); absent if the tar could not be followed block by block. */
-  header?: RawHeader;
+  /** How the header was written, beyond the values a tar reader decodes. */
+  header: RawHeader;
 }
 
 /** The gzip member header (RFC 1952): fields that vary between compressors and hosts. */
@@ -75,22 +82,22 @@ export async function summariseLayer(blob: Readable, what: string): Promise<Laye
   }
 
   const tarHash = new DigestingStream();
-  const ex = extract();
   const entries: EntrySummary[] = [];
   const seen = new Map<string, number>();
-  const reading = (async () => {
-    for await (const entry of ex) {
-      const h = entry.header;
-      const content = createHash('sha256');
+  const summarise = async (tar: AsyncIterable<Buffer>): Promise<void> => {
+    for await (const { entry: h, content } of readTar(tar)) {
+      const hash = createHash('sha256');
       let hasContent = false;
-      for await (const chunk of entry) {
-        content.update(chunk as Uint8Array);
+      for await (const chunk of content) {
+        hash.update(chunk);
         hasContent = true;
       }
       const name = normalisePath(h.name);
       const n = (seen.get(name) ?? 0) + 1;
       seen.set(name, n);
-      const s: EntrySummary = {
+      const headerHash = createHash('sha256');
+      for (const b of h.headerBytes) headerHash.update(b);
+      const s: Omit<EntrySummary, 'header'> = {
         path: n === 1 ? name : `${name} (#${n})`,
         index: entries.length,
         type: h.type,
@@ -99,30 +106,25 @@ export async function summariseLayer(blob: Readable, what: string): Promise<Laye
         gid: h.gid,
         uname: h.uname,
         gname: h.gname,
-        mtime: Math.floor(h.mtime.getTime() / 1000),
+        mtime: h.mtime,
         size: h.size,
       };
-      if (h.type === 'file' || h.type === 'contiguous-file' || hasContent) s.sha256 = content.digest('hex');
+      if (h.type === 'file' || h.type === 'contiguous-file' || hasContent) s.sha256 = hash.digest('hex');
       if (h.linkname) s.linkname = h.linkname;
-      if (h.pax && typeof h.pax === 'object' && Object.keys(h.pax).length > 0) s.pax = { ...(h.pax as Record<string, string>) };
+      if (h.pax && Object.keys(h.pax).length > 0) s.pax = { ...h.pax };
       if (h.type === 'block-device' || h.type === 'character-device') {
         s.devmajor = h.devmajor;
         s.devminor = h.devminor;
       }
-      entries.push(s);
+      entries.push({ ...s, header: { format: h.format, hash: headerHash.digest('hex') } });
     }
-  })();
+  };
   const stages: NodeJS.ReadWriteStream[] = decompress ? [decompress] : [];
-  const scanner = new TarHeaderScanner();
-  const feeding = pipeline(Readable.from(prepend(head, rest)), ...(stages as [NodeJS.ReadWriteStream]), tarHash, scanner, ex as unknown as NodeJS.WritableStream);
   try {
-    await Promise.all([feeding, reading]);
+    await pipeline(Readable.from(prepend(head, rest)), ...(stages as []), tarHash, summarise);
   } catch (err) {
-    ex.destroy();
     throw new ImgbuildError('image-read', `${what}: cannot read the layer as a ${compression === 'none' ? '' : `${compression}-compressed `}tar: ${(err as Error).message}`, undefined, { cause: err });
   }
-  // Both readers walk the same blocks; if they ever disagree on the entries, trust tar-stream's.
-  if (scanner.headers.length === entries.length) entries.forEach((e, i) => (e.header = scanner.headers[i]));
   return { compression, gzipHeader, diffId: tarHash.digest(), tarSize: tarHash.size, entries };
 }
 

@@ -1,9 +1,7 @@
 import { createHash } from 'node:crypto';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { decompressed } from '../transports/layer-files.js';
 import pLimit from 'p-limit';
-import tar from 'tar-stream';
+import { readTar, TarReadError } from '../layer/tar-read.js';
 import type { Digest } from '../../oci/digest.js';
 import { Annotation } from '../../oci/media-types.js';
 import { layerReason } from '../build/assemble.js';
@@ -139,30 +137,24 @@ export async function customisationFiles(image: Image): Promise<SbomFile[]> {
 
 async function hashLayerFiles(layer: Layer): Promise<SbomFile[]> {
   const files: SbomFile[] = [];
-  const extract = tar.extract();
-  const reading = (async () => {
-    for await (const entry of extract) {
-      const h = entry.header;
-      if (h.type !== 'file' && h.type !== 'contiguous-file') {
-        entry.resume();
-        continue;
-      }
+  const blob = layer.open();
+  try {
+    for await (const { entry: h, content } of readTar(decompressed(blob))) {
+      if (h.type !== 'file' && h.type !== 'contiguous-file') continue;
       const sha1 = createHash('sha1');
       const sha256 = createHash('sha256');
       let size = 0;
-      for await (const c of entry) {
-        sha1.update(c as Buffer);
-        sha256.update(c as Buffer);
-        size += (c as Buffer).length;
+      for await (const c of content) {
+        sha1.update(c);
+        sha256.update(c);
+        size += c.length;
       }
       files.push({ path: `/${h.name.replace(/^(\.\/)+/, '').replace(/^\/+/, '')}`, size, sha1: sha1.digest('hex'), sha256: sha256.digest('hex') });
     }
-  })();
-  const blob = layer.open();
-  try {
-    await Promise.all([pipeline(Readable.from(decompressed(blob)), extract), reading]);
   } catch (err) {
-    throw err instanceof ImgbuildError ? err : new ImgbuildError('layer-read', `layer ${layer.digest}: cannot read it as a tar: ${(err as Error).message}`, undefined, { cause: err });
+    throw err instanceof ImgbuildError && !(err instanceof TarReadError) ? err : new ImgbuildError('layer-read', `layer ${layer.digest}: cannot read it as a tar: ${(err as Error).message}`, undefined, { cause: err });
+  } finally {
+    blob.destroy();
   }
   return files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }

@@ -1,6 +1,7 @@
+import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { Readable, Writable } from 'node:stream';
-import type { Header, Pack } from 'tar-stream';
+import { ImgbuildError } from '../errors.js';
+import { END_OF_ARCHIVE, encodeHeader, padding, type TarHeaderFields } from '../layer/tar-header.js';
 
 /** One member of an archive we write (OCI archive, docker-archive): in-memory bytes or a stream of known size. */
 export type ArchiveMember =
@@ -9,44 +10,45 @@ export type ArchiveMember =
   | { name: string; kind: 'stream'; size: number; open: () => Readable };
 
 /** Fixed header fields of archive members: never the host's. */
-const header = { mtime: new Date(0), uid: 0, gid: 0, uname: '', gname: '' } as const;
+const fixed = { mtime: 0, uid: 0, gid: 0, uname: '', gname: '' } as const;
 
 /**
- * Write members, in the order given, as a tar to `out`. Headers are fixed (mtime 0, owner 0:0),
- * so an archive's bytes depend only on the members. Blob members stream through: memory does
- * not grow with their size. `signal` stops the write mid-member (the caller removes the file).
+ * Write members, in the order given, as a tar to `out`. Headers are the layers' own encoding
+ * (layer/tar-header.ts) with fixed fields (mtime 0, owner 0:0), so an archive's bytes depend only
+ * on the members. Blob members stream through: memory does not grow with their size. `signal`
+ * stops the write mid-member (the caller removes the file).
  */
 export async function writeArchive(members: Iterable<ArchiveMember>, out: Writable, signal?: AbortSignal): Promise<void> {
   signal?.throwIfAborted();
-  // Loaded when an archive is written: tar-stream and its dependencies are ~40 CommonJS files,
-  // which every build and push paid for at start-up (open.ts reads archives too).
-  const { default: tar } = await import('tar-stream');
-  const pack = tar.pack();
-  const done = pipeline(pack, out, ...(signal ? [{ signal }] : []));
-  // Awaited below, after the members; handled now, so that an output failing mid-member (ENOSPC)
-  // is not an unhandled rejection that ends the process before the member's own error arrives.
-  done.catch(() => {});
-  try {
-    for (const m of members) {
-      signal?.throwIfAborted();
-      if (m.kind === 'directory') {
-        await addEntry(pack, { ...header, name: m.name, type: 'directory', mode: 0o755 });
-      } else if (m.kind === 'bytes') {
-        await addEntry(pack, { ...header, name: m.name, type: 'file', mode: 0o644, size: m.data.length }, Buffer.from(m.data));
-      } else {
-        const entry = pack.entry({ ...header, name: m.name, type: 'file', mode: 0o644, size: m.size });
-        await pipeline(m.open(), entry, ...(signal ? [{ signal }] : []));
-      }
-    }
-    pack.finalize();
-  } catch (err) {
-    pack.destroy(err as Error);
-  }
-  await done;
+  await pipeline(Readable.from(archiveBytes(members, signal), { objectMode: false }), out, ...(signal ? [{ signal }] : []));
 }
 
-function addEntry(pack: Pack, h: Partial<Header> & { name: string }, data: Buffer = Buffer.alloc(0)): Promise<void> {
-  return new Promise((resolve, reject) => {
-    pack.entry(h, data, (err) => (err ? reject(err) : resolve()));
-  });
+async function* archiveBytes(members: Iterable<ArchiveMember>, signal: AbortSignal | undefined): AsyncGenerator<Uint8Array> {
+  for (const m of members) {
+    signal?.throwIfAborted();
+    const path = m.name.replace(/\/+$/, '');
+    if (m.kind === 'directory') {
+      yield header(path, 'directory', 0o755, 0);
+    } else if (m.kind === 'bytes') {
+      yield header(path, 'file', 0o644, m.data.length);
+      yield m.data;
+      yield Buffer.alloc(padding(m.data.length));
+    } else {
+      yield header(path, 'file', 0o644, m.size);
+      let written = 0;
+      for await (const chunk of m.open() as AsyncIterable<Buffer>) {
+        written += chunk.length;
+        if (written > m.size) break;
+        yield chunk;
+      }
+      // The header is written first, so a blob that is not the size its descriptor says cannot be fixed up.
+      if (written !== m.size) throw new ImgbuildError('archive-write', `archive member ${m.name}: its blob has ${written > m.size ? 'more than' : 'only'} ${written > m.size ? m.size : written} bytes, not the ${m.size} its descriptor says`, 'run `imgbuild cache verify --repair` if the blob is in the cache, or build the image again');
+      yield Buffer.alloc(padding(m.size));
+    }
+  }
+  yield END_OF_ARCHIVE;
+}
+
+function header(path: string, type: TarHeaderFields['type'], mode: number, size: number): Buffer {
+  return encodeHeader({ ...fixed, path, type, mode, size });
 }

@@ -4,7 +4,8 @@ import { Readable } from 'node:stream';
 import type { Digest } from '../../oci/digest.js';
 import { ImageReadError } from '../model/complete.js';
 import type { MemberStorage } from './member-storage.js';
-import { cString, normalise, parseOctal, paxPath, ustarName } from './tar-index.js';
+import { readTar } from '../layer/tar-read.js';
+import { normalise } from './tar-index.js';
 
 /** Members this small are kept in memory by the index pass (manifest.json, configs). */
 const KEEP_BYTES = 1 << 20;
@@ -81,65 +82,16 @@ async function* slice(path: string, offset: number, size: number): AsyncGenerato
   }
 }
 
-/** Parses a tar stream's headers, hashing each regular member's data as it passes. */
+/** Reads a tar stream, hashing each regular member's data as it passes (and keeping the small ones). */
 async function scanTar(stream: AsyncIterable<Buffer>, onMember: (m: GzipMember) => void): Promise<void> {
-  let pending: Buffer = Buffer.alloc(0);
-  let pos = 0; // offset of pending[0] in the tar
-  let longName: string | undefined;
-  // The member being read: how much data remains, then padding to skip.
-  let current: { name: string; offset: number; size: number; left: number; hash?: ReturnType<typeof createHash>; keep?: Buffer[]; meta?: Buffer[]; type: string } | undefined;
-  let pad = 0;
-  let ended = false;
-  for await (const chunk of stream) {
-    pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
-    for (;;) {
-      if (ended) return;
-      if (current) {
-        const take = Math.min(current.left, pending.length);
-        const data = pending.subarray(0, take);
-        current.hash?.update(data);
-        current.keep?.push(Buffer.from(data));
-        current.meta?.push(Buffer.from(data));
-        current.left -= take;
-        pending = pending.subarray(take);
-        pos += take;
-        if (current.left > 0) break;
-        const done = current;
-        current = undefined;
-        pad = (512 - (done.size % 512)) % 512;
-        if (done.meta) {
-          const body = Buffer.concat(done.meta);
-          longName = done.type === 'L' ? cString(body) : (paxPath(body) ?? longName);
-        } else if (done.hash) {
-          onMember({ name: done.name, offset: done.offset, size: done.size, digest: `sha256:${done.hash.digest('hex')}`, ...(done.keep ? { data: Buffer.concat(done.keep) } : {}) });
-        }
-      }
-      if (pad > 0) {
-        const skip = Math.min(pad, pending.length);
-        pad -= skip;
-        pending = pending.subarray(skip);
-        pos += skip;
-        if (pad > 0) break;
-      }
-      if (pending.length < 512) break;
-      const header = pending.subarray(0, 512);
-      pending = pending.subarray(512);
-      pos += 512;
-      if (header.every((b) => b === 0)) {
-        ended = true;
-        return;
-      }
-      const size = parseOctal(header.subarray(124, 136));
-      const type = String.fromCharCode(header[156] ?? 0x30);
-      if (type === 'x' || type === 'L') {
-        current = { name: '', offset: pos, size, left: size, meta: [], type };
-      } else {
-        const name = normalise(longName ?? ustarName(header));
-        longName = undefined;
-        const regular = type === '0' || type === '\0' || type === '7';
-        current = { name, offset: pos, size, left: size, type, ...(regular ? { hash: createHash('sha256'), ...(size <= KEEP_BYTES ? { keep: [] } : {}) } : {}) };
-      }
+  for await (const { entry, content } of readTar(stream)) {
+    if (entry.type !== 'file' && entry.type !== 'contiguous-file') continue;
+    const hash = createHash('sha256');
+    const keep: Buffer[] | undefined = entry.size <= KEEP_BYTES ? [] : undefined;
+    for await (const piece of content) {
+      hash.update(piece);
+      keep?.push(piece);
     }
+    onMember({ name: normalise(entry.name), offset: entry.dataOffset, size: entry.size, digest: `sha256:${hash.digest('hex')}`, ...(keep ? { data: Buffer.concat(keep) } : {}) });
   }
-  if (current && current.left > 0) throw new Error('the archive ends inside a member');
 }

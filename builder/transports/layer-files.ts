@@ -1,8 +1,7 @@
 import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
-import tar from 'tar-stream';
 import { ImgbuildError } from '../errors.js';
+import { readTar, TarReadError } from '../layer/tar-read.js';
 import { createZstdDecompressStream, isZstd } from '../layer/zstd-decompress.js';
 import type { Layer } from '../model/layer.js';
 
@@ -50,41 +49,27 @@ type Visit = (file: LayerFile) => 'skip' | ((data: Buffer) => void);
 
 /** Reads the layer's tar (decompressed when it is gzip or zstd), calling `visit` per entry; stops once a visitor has taken its data. */
 async function walk(layer: Layer, visit: Visit): Promise<void> {
-  const extract = tar.extract();
-  let done = false;
-  const reading = (async () => {
-    for await (const entry of extract) {
-      const h = entry.header;
+  const blob = layer.open();
+  try {
+    for await (const { entry: h, content } of readTar(decompressed(blob))) {
       const file: LayerFile = {
         path: normalise(h.name),
         type: h.type === 'file' || h.type === 'contiguous-file' ? 'file' : h.type === 'directory' ? 'directory' : h.type === 'symlink' ? 'symlink' : h.type === 'link' ? 'hardlink' : 'other',
-        mode: h.mode ?? 0,
-        uid: h.uid ?? 0,
-        gid: h.gid ?? 0,
-        size: h.size ?? 0,
+        mode: h.mode,
+        uid: h.uid,
+        gid: h.gid,
+        size: h.size,
         ...(h.linkname ? { linkTarget: h.linkname } : {}),
       };
       const take = visit(file);
-      if (take === 'skip') {
-        entry.resume();
-        continue;
-      }
+      if (take === 'skip') continue;
       const chunks: Buffer[] = [];
-      for await (const c of entry) chunks.push(c as Buffer);
+      for await (const c of content) chunks.push(c);
       take(Buffer.concat(chunks));
-      done = true;
-      break;
+      return;
     }
-  })();
-  const blob = layer.open();
-  const source = Readable.from(decompressed(blob));
-  try {
-    await Promise.all([pipeline(source, extract).catch((e: unknown) => {
-      if (!done) throw e;
-    }), reading]);
   } catch (err) {
-    if (done) return;
-    throw err instanceof ImgbuildError ? err : new ImgbuildError('layer-read', `layer ${layer.digest}: cannot read it as a tar: ${(err as Error).message}`, undefined, { cause: err });
+    throw err instanceof ImgbuildError && !(err instanceof TarReadError) ? err : new ImgbuildError('layer-read', `layer ${layer.digest}: cannot read it as a tar: ${(err as Error).message}`, undefined, { cause: err });
   } finally {
     blob.destroy();
   }

@@ -1,4 +1,5 @@
 import { open } from 'node:fs/promises';
+import { decodeNumber, decodePax, decodeString, ustarName } from '../layer/tar-read.js';
 
 /** Where a regular file's bytes sit inside a tar archive. */
 export interface TarMember {
@@ -20,65 +21,35 @@ export async function indexTar(file: string): Promise<Map<string, TarMember>> {
     const header = Buffer.alloc(512);
     let pos = 0;
     let longName: string | undefined;
+    let paxSize: number | undefined;
     while (pos + 512 <= total) {
       await fh.read(header, 0, 512, pos);
       if (header.every((b) => b === 0)) break;
-      const size = parseOctal(header.subarray(124, 136));
       const type = String.fromCharCode(header[156] ?? 0x30);
+      // A member of 8 GiB or more has its size in a pax record (and 0 in the field, as ours write it).
+      const size = type === 'x' || paxSize === undefined ? decodeNumber(header, 124, 12) : paxSize;
       const dataStart = pos + 512;
       pos = dataStart + Math.ceil(size / 512) * 512;
       if (type === 'x' || type === 'L') {
         const data = Buffer.alloc(size);
         await fh.read(data, 0, size, dataStart);
-        longName = type === 'L' ? cString(data) : paxPath(data) ?? longName;
+        if (type === 'L') longName = decodeString(data, 0, data.length);
+        else {
+          const pax = decodePax(data);
+          longName = pax.path ?? longName;
+          paxSize = pax.size !== undefined ? parseInt(pax.size, 10) : undefined;
+        }
         continue;
       }
       const name = normalise(longName ?? ustarName(header));
       longName = undefined;
+      paxSize = undefined;
       if (type === '0' || type === '\0' || type === '7') members.set(name, { name, offset: dataStart, size });
     }
   } finally {
     await fh.close();
   }
   return members;
-}
-
-export function parseOctal(field: Buffer): number {
-  // Base-256 for sizes of 8 GiB and more (GNU extension).
-  if ((field[0] ?? 0) & 0x80) {
-    let n = 0;
-    for (let i = 1; i < field.length; i++) n = n * 256 + (field[i] ?? 0);
-    return n;
-  }
-  const s = cString(field).trim();
-  return s ? parseInt(s, 8) : 0;
-}
-
-export function cString(b: Buffer): string {
-  const end = b.indexOf(0);
-  return b.subarray(0, end === -1 ? b.length : end).toString('utf8');
-}
-
-export function ustarName(h: Buffer): string {
-  const name = cString(h.subarray(0, 100));
-  const magic = h.subarray(257, 262).toString('latin1');
-  const prefix = magic === 'ustar' ? cString(h.subarray(345, 500)) : '';
-  return prefix ? `${prefix}/${name}` : name;
-}
-
-export function paxPath(data: Buffer): string | undefined {
-  let i = 0;
-  while (i < data.length) {
-    const space = data.indexOf(0x20, i);
-    if (space === -1) break;
-    const len = parseInt(data.subarray(i, space).toString('latin1'), 10);
-    if (!(len > 0)) break;
-    const record = data.subarray(space + 1, i + len - 1).toString('utf8');
-    const eq = record.indexOf('=');
-    if (record.slice(0, eq) === 'path') return record.slice(eq + 1);
-    i += len;
-  }
-  return undefined;
 }
 
 export function normalise(name: string): string {

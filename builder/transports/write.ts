@@ -12,6 +12,28 @@ export function parseOutputFormat(s: string): OutputFormat {
   throw new OutputError(`unknown output format '${s}'`, undefined, `use one of: ${outputFormats.join(', ')}`);
 }
 
+/**
+ * The format and path of `-o`/`-f`, as skopeo and docker users write them: `-o` may name the
+ * format as a transport (`oci-archive:app.tar`), and without `-f` the name says it (`*.oci.tar`
+ * an OCI archive, `*.docker.tar` a docker-archive, anything else an OCI layout directory). A
+ * bare `*.tar` is refused: a directory named like a tar file is never what was meant, and which
+ * archive was is not known. `path` is undefined when `-o` was not given.
+ */
+export function outputTarget(output: string | undefined, format: OutputFormat | undefined): { format: OutputFormat; path?: string } {
+  const prefixed = output === undefined ? undefined : /^(oci|oci-archive|docker-archive):(.+)$/.exec(output);
+  if (prefixed) {
+    const named = prefixed[1] as OutputFormat;
+    if (format !== undefined && format !== named) throw new ImgbuildError('usage', `-o ${output} names the format ${named}, and -f says ${format}`, `drop -f, or write -o ${prefixed[2]}`);
+    return { format: named, path: prefixed[2]! };
+  }
+  if (format !== undefined) return { format, ...(output !== undefined ? { path: output } : {}) };
+  if (output === undefined) return { format: 'oci' };
+  if (output.endsWith('.oci.tar')) return { format: 'oci-archive', path: output };
+  if (output.endsWith('.docker.tar')) return { format: 'docker-archive', path: output };
+  if (output.endsWith('.tar')) throw new ImgbuildError('usage', `-o ${output}: which archive, an OCI archive or a docker-archive?`, `add -f oci-archive or -f docker-archive (or name it ${output.slice(0, -4)}.oci.tar or .docker.tar)`);
+  return { format: 'oci', path: output };
+}
+
 /** Where an output goes when `--output` is not given: named after the image's last path component, in the cwd. */
 export function defaultOutputPath(imageName: string, format: OutputFormat): string {
   const last = basename(imageName.replace(/@.*$/, '').replace(/:[^/]*$/, ''));
