@@ -19,7 +19,7 @@
 //
 // Without esbuild (a devDependency), imgbuild.js and imgbuild.cjs are one-line entries importing
 // bin.js: the same CLI, unbundled.
-import { chmodSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { builtinModules, createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -88,10 +88,31 @@ function builtinsByRequire() {
     name: 'builtins-by-require',
     setup(build) {
       build.onResolve({ filter: /^[a-z0-9_:/]+$/ }, (args) => {
-        if (!builtins.has(args.path) || (args.kind !== 'import-statement' && args.kind !== 'dynamic-import')) return undefined;
+        // Static imports only: a split bundle turns import() of a CommonJS module into a chunk
+        // with a default export alone (`const { createGunzip } = await import(...)` would be undefined).
+        if (!builtins.has(args.path) || args.kind !== 'import-statement') return undefined;
         return { path: args.path.startsWith('node:') ? args.path : `node:${args.path}`, namespace: 'builtin-by-require' };
       });
       build.onLoad({ filter: /.*/, namespace: 'builtin-by-require' }, (args) => ({ contents: `module.exports = require(${JSON.stringify(args.path)});`, loader: 'js' }));
+    },
+  };
+}
+
+/**
+ * commander requires node:child_process as it loads, for executable subcommands, which imgbuild
+ * has none of: required when first used instead, it is never loaded (nor node:dgram and the rest
+ * it pulls in, ~2 ms of CPU of every command). A commander whose line differs is bundled as it is.
+ */
+function commanderLazyChildProcess() {
+  const eager = "const childProcess = require('node:child_process');";
+  return {
+    name: 'commander-lazy-child-process',
+    setup(build) {
+      build.onLoad({ filter: /[\\/]commander[\\/]lib[\\/]command\.js$/ }, (args) => {
+        const text = readFileSync(args.path, 'utf8');
+        if (!text.includes(eager)) return undefined;
+        return { contents: text.replace(eager, "const childProcess = { spawn: (...args) => require('node:child_process').spawn(...args) };"), loader: 'js' };
+      });
     },
   };
 }
@@ -134,7 +155,7 @@ try {
       outdir: tmp,
       splitting: true,
       chunkNames: 'imgbuild-[hash]',
-      plugins: [cliEntryExternal(), builtinsByRequire()],
+      plugins: [cliEntryExternal(), builtinsByRequire(), commanderLazyChildProcess()],
     });
     // The bin as CommonJS (imgbuild.cjs, the package's bin).
     await esbuild.build({ ...cjs, entryPoints: [entry], outfile: join(tmp, 'imgbuild.cjs'), plugins: [cliEntryExternal()] });
@@ -146,7 +167,7 @@ try {
         ...(format === 'cjs' ? { ...cjs, supported: { 'dynamic-import': false } } : esm),
         entryPoints: [join(builderDir, 'cli.js')],
         outfile: join(tmp, `imgbuild-cmd-${command}.${format === 'cjs' ? 'cjs' : 'js'}`),
-        plugins: [onlyCommand(command), ...(format === 'esm' ? [builtinsByRequire()] : [])],
+        plugins: [onlyCommand(command), commanderLazyChildProcess(), ...(format === 'esm' ? [builtinsByRequire()] : [])],
       });
     }
   } else {
