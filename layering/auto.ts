@@ -1,5 +1,5 @@
-import { markClosure, type IndexedGraph } from './graph.js';
-import { nameRanks } from './name-sort.js';
+import type { IndexedGraph } from './graph.js';
+import { nameOrder } from './name-sort.js';
 
 export interface AutoLayer {
   /** Store paths, in auto-layer's name order. */
@@ -78,24 +78,38 @@ export function autoLayerNodes(graph: IndexedGraph, limit: number, ignored: Uint
     for (const [node, id, key] of changed) (ids[node] = id), (keys[node] = key);
   }
 
-  const groups = new Map<string, number[]>();
-  for (let v = 0; v < n; v++) {
-    const g = groups.get(keys[v]!);
-    if (g) g.push(v);
-    else groups.set(keys[v]!, [v]);
-  }
-  // Name order as integer ranks: one sort of all paths instead of string comparisons per layer.
-  // Equal keys share a rank, so the stable sorts below order them as compareAutoPathKey would.
-  const rank = nameRanks(graph.paths, 'auto', 'shared');
+  // Name order: one sort of all paths, not string comparisons per layer. Equal keys share a
+  // rank, so the stable sort below orders them as compareAutoPathKey would.
+  const { order, rank } = nameOrder(graph.paths, 'auto', 'shared');
   const byName = (a: number, b: number) => rank[a]! - rank[b]!;
-  const layers = [...groups.values()].map((nodes) => {
-    const mark = markClosure(graph, nodes);
-    let closureSize = 0;
-    for (let v = 0; v < n; v++) if (mark[v]) closureSize += graph.narSize[v]!;
-    return { nodes: nodes.sort(byName), closureSize };
-  });
+  // The groups in order of their first node; each filled walking the name order, so its nodes
+  // come in name order (equal keys by node number, as a stable sort by rank of them in node order).
+  const groups = new Map<string, number[]>();
+  for (let v = 0; v < n; v++) if (!groups.has(keys[v]!)) groups.set(keys[v]!, []);
+  for (let r = 0; r < n; r++) groups.get(keys[order[r]!]!)!.push(order[r]!);
+  const seen = new Int32Array(n).fill(-1);
+  const layers = [...groups.values()].map((nodes, g) => ({ nodes, closureSize: closureSizeOf(graph, nodes, g, seen, stack) }));
   layers.sort((a, b) => a.closureSize - b.closureSize || byName(a.nodes[0]!, b.nodes[0]!));
   return layers.map((l) => ({ ...l, nodes: l.nodes.filter((v) => !ignored[v]) })).filter((l) => l.nodes.length > 0);
+}
+
+/**
+ * The NAR size of `nodes` and everything they reference (each node once): the nodes reached are
+ * stamped `g` in `seen`. A sum of byte counts (integers, exact below 2^53), so the order of adding does not matter.
+ */
+function closureSizeOf(graph: IndexedGraph, nodes: readonly number[], g: number, seen: Int32Array, stack: number[]): number {
+  const { refStart, refList, narSize } = graph;
+  let size = 0;
+  for (const v of nodes) if (seen[v] !== g) (seen[v] = g), (size += narSize[v]!), stack.push(v);
+  while (stack.length > 0) {
+    const v = stack.pop()!;
+    const b = refStart[v + 1]!;
+    for (let k = refStart[v]!; k < b; k++) {
+      const r = refList[k]!;
+      if (seen[r] !== g) (seen[r] = g), (size += narSize[r]!), stack.push(r);
+    }
+  }
+  return size;
 }
 
 /** Stamp every node reachable from `start` through `edges`, excluding `start` itself unless reached again. */

@@ -23,8 +23,53 @@ export interface IndexedGraph {
   readonly order: Int32Array;
 }
 
+/**
+ * Path lists indexed by keepIndexedGraph: indexGraph of the same list is then a lookup. Weak: an
+ * entry goes with its list. With the index, what it was made from (each entry and its number
+ * of references), to see that the list was not changed since.
+ */
+const kept = new WeakMap<readonly StorePathInfo[], { graph: IndexedGraph; infos: readonly StorePathInfo[]; refCount: Int32Array }>();
+
+/**
+ * indexGraph(infos), kept so that later calls with the same list (the planner's) return it: for
+ * the code that made `infos` and changes neither the list nor its entries afterwards (a
+ * directory store's closure: its cycle check and its closure record use the index too, one
+ * index of 50,000 paths instead of three). Should the list be changed all the same (an entry
+ * added, removed or replaced, a path, size or number of references changed), the index is made
+ * again; a reference replaced in place by another is not seen. Throws as indexGraph does;
+ * nothing is kept then.
+ */
+export function keepIndexedGraph(infos: readonly StorePathInfo[]): IndexedGraph {
+  kept.delete(infos);
+  const graph = indexGraph(infos);
+  kept.set(infos, { graph, infos: [...infos], refCount: Int32Array.from(infos, (i) => i.references.length) });
+  return graph;
+}
+
+/** Lets go of the index kept for this list (it then goes when nothing else holds it): ~4 MB at 50,000 paths. */
+export function forgetIndexedGraph(infos: readonly StorePathInfo[]): void {
+  kept.delete(infos);
+}
+
+/** The index keepIndexedGraph kept for this list, if any and the list is as it was then. */
+export function keptIndexedGraph(infos: readonly StorePathInfo[]): IndexedGraph | undefined {
+  const entry = kept.get(infos);
+  if (entry === undefined) return undefined;
+  const { graph, infos: then, refCount } = entry;
+  let same = infos.length === then.length;
+  for (let i = 0; same && i < infos.length; i++) {
+    const info = infos[i]!;
+    same = info === then[i] && info.path === graph.paths[i] && info.narSize === graph.narSize[i] && info.references.length === refCount[i];
+  }
+  if (same) return graph;
+  kept.delete(infos);
+  return undefined;
+}
+
 /** Index and validate a closure: unique paths, sizes that are byte counts, references inside the closure, no cycles. */
 export function indexGraph(infos: readonly StorePathInfo[]): IndexedGraph {
+  const known = keptIndexedGraph(infos);
+  if (known !== undefined) return known;
   const n = infos.length;
   const paths: string[] = new Array<string>(n);
   const indexOf = new Map<string, number>();

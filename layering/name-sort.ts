@@ -159,15 +159,56 @@ function median3(x: number, y: number, z: number): number {
  * a rank (comparing ranks then agrees with comparing keys, ties included).
  */
 export function nameRanks(paths: readonly string[], shape: NameKey, ties: 'distinct' | 'shared' = 'distinct'): Int32Array {
+  return nameOrder(paths, shape, ties).rank;
+}
+
+/**
+ * The nodes in key order, equal keys by node number (`order`), and each one's rank as
+ * nameRanks gives it (`rank`): a caller that lists nodes by name walks `order` instead of
+ * sorting by rank again.
+ */
+export function nameOrder(paths: readonly string[], shape: NameKey, ties: 'distinct' | 'shared' = 'distinct'): { order: Int32Array; rank: Int32Array } {
   const n = paths.length;
   const order = new Int32Array(n);
   for (let v = 0; v < n; v++) order[v] = v;
-  const keys = new NameKeys(paths, shape);
-  keys.sort(order);
   const rank = new Int32Array(n);
-  const share = ties === 'shared' && keys.undashed;
-  for (let r = 0; r < n; r++) {
-    rank[order[r]!] = share && r > 0 && keys.compare(order[r - 1]!, order[r]!) === 0 ? rank[order[r - 1]!]! : r;
+  const strings = keyStrings(paths, shape);
+  let same: (a: number, b: number) => boolean;
+  if (strings) {
+    // One sort by a plain string comparison: where a build plans once, at 50,000 paths, ~2.5
+    // times faster than the multikey sort (its code mostly unoptimised the first time it runs);
+    // at 200,000 they are alike.
+    order.sort((a, b) => {
+      const x = strings[a]!;
+      const y = strings[b]!;
+      return x < y ? -1 : x > y ? 1 : a - b;
+    });
+    same = (a, b) => strings[a] === strings[b];
+  } else {
+    const keys = new NameKeys(paths, shape);
+    keys.sort(order);
+    same = (a, b) => keys.undashed && keys.compare(a, b) === 0;
   }
-  return rank;
+  for (let r = 0; r < n; r++) {
+    rank[order[r]!] = ties === 'shared' && r > 0 && same(order[r - 1]!, order[r]!) ? rank[order[r - 1]!]! : r;
+  }
+  return { order, rank };
+}
+
+/**
+ * The keys as strings, when a string comparison orders them as NameKeys does: always for
+ * `popularity` (`name-hash`) and `auto-nul` (`name\0hash`); for `auto` (the tuple) when no path
+ * holds a NUL, below which the tuple's separator sorts. Undefined otherwise.
+ */
+function keyStrings(paths: readonly string[], shape: NameKey): string[] | undefined {
+  const n = paths.length;
+  const keys = new Array<string>(n);
+  const sep = shape === 'popularity' ? '-' : '\0';
+  for (let v = 0; v < n; v++) {
+    const p = paths[v]!;
+    if (shape === 'auto' && p.includes('\0')) return undefined;
+    const dash = p.indexOf('-');
+    keys[v] = dash < 0 ? (shape === 'popularity' ? p : `${sep}${p}`) : `${p.slice(dash + 1)}${sep}${p.slice(0, dash)}`;
+  }
+  return keys;
 }

@@ -43,7 +43,9 @@ test('recordJsonPieces gives JSON.stringify\'s characters, for records small and
     assert.equal([...recordJsonPieces(rec)].join(''), JSON.stringify(rec), `${n} paths`);
   }
   // A `paths` string that starts, ends or doubles its newlines.
-  for (const paths of ['\n', '\n\nx', 'x\n', 'x\n\n', 'a\nb'.repeat(5000), `\n${'y'.repeat(70_000)}\n`]) {
+  // Long plain ones (store names only: written a piece at a time), newlines at a piece's edges.
+  const edge = 1 << 16;
+  for (const paths of ['\n', '\n\nx', 'x\n', 'x\n\n', 'a\nb'.repeat(5000), `\n${'y'.repeat(70_000)}\n`, `${'z'.repeat(edge - 1)}\n${'w'.repeat(9)}`, `${'z'.repeat(edge)}\n\nw`, `${'q'.repeat(2 * edge)}\n`]) {
     const rec = { ...bigRecord(2), paths };
     assert.equal([...recordJsonPieces(rec)].join(''), JSON.stringify(rec));
   }

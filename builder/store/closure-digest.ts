@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { jsonString } from '../../oci/canonical-json.js';
 import type { Digest } from '../../oci/digest.js';
 import type { ClosureGraph } from '../../layering/types.js';
+import { keptIndexedGraph } from '../../layering/graph.js';
 
 /**
  * Digests of closure graphs a source has already (a directory store's closure record keeps its
@@ -48,13 +49,24 @@ export function closureDigest(closure: ClosureGraph): Digest {
   // Sources give paths and references sorted already; sorted again only when they are not.
   const paths = isSorted(closure.paths, byPath) ? closure.paths : [...closure.paths].sort(byPath);
   const h = createHash('sha256');
+  // With the graph's kept index (closure-graph.ts), each path is written as JSON once and a
+  // reference is its node's text: ~150,000 fewer strings checked and quoted at 50,000 paths.
+  const indexed = paths === closure.paths ? keptIndexedGraph(paths) : undefined;
+  const quoted = indexed ? paths.map((p) => jsonString(p.path)) : undefined;
   // canonicalJson sorts object keys ("paths" < "storeDir"); arrays and strings are JSON.stringify's.
   let text = '{"paths":[';
   for (let i = 0; i < paths.length; i++) {
     const p = paths[i]!;
-    const refs = isSorted(p.references, compareStrings) ? p.references : [...p.references].sort();
-    text += `${i > 0 ? ',' : ''}[${jsonString(p.path)},${Number.isFinite(p.narSize) ? String(p.narSize) : 'null'},[`;
-    for (let r = 0; r < refs.length; r++) text += r > 0 ? `,${jsonString(refs[r]!)}` : jsonString(refs[r]!);
+    const inOrder = isSorted(p.references, compareStrings);
+    const refs = inOrder ? p.references : [...p.references].sort();
+    text += `${i > 0 ? ',' : ''}[${quoted ? quoted[i]! : jsonString(p.path)},${Number.isFinite(p.narSize) ? String(p.narSize) : 'null'},[`;
+    const from = indexed ? indexed.refStart[i]! : 0;
+    if (quoted && inOrder && indexed!.refStart[i + 1]! - from === refs.length) {
+      // The index's row is the references in order when it dropped none (no self-reference or repeat).
+      for (let r = 0; r < refs.length; r++) text += r > 0 ? `,${quoted[indexed!.refList[from + r]!]!}` : quoted[indexed!.refList[from + r]!]!;
+    } else {
+      for (let r = 0; r < refs.length; r++) text += r > 0 ? `,${jsonString(refs[r]!)}` : jsonString(refs[r]!);
+    }
     text += ']]';
     if (text.length >= 1 << 16) {
       h.update(text);

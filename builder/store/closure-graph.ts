@@ -1,4 +1,5 @@
 import type { ClosureGraph, StorePathInfo } from '../../layering/types.js';
+import { keepIndexedGraph } from '../../layering/graph.js';
 import { StoreError } from '../errors.js';
 import { formatNarHashSri, parseNarHash } from './nar-hash.js';
 
@@ -135,11 +136,24 @@ export function finishGraph(storeDir: string, roots: string[], infos: Iterable<S
 
 /**
  * The ClosureGraph of `infos` (each path's references sorted and distinct already, as a directory
- * store makes them): paths sorted, checked for cycles; the info objects are taken as they are.
+ * store makes them; a list: each path once): paths sorted, checked for cycles; the info objects
+ * are taken as they are.
  */
-export function closureGraph(storeDir: string, roots: string[], infos: ReadonlyMap<string, StorePathInfo>): ClosureGraph {
-  const cycle = findCycle(infos);
-  if (cycle) throw cycleError(cycle);
-  const paths = [...infos.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+export function closureGraph(storeDir: string, roots: string[], infos: ReadonlyMap<string, StorePathInfo> | readonly StorePathInfo[]): ClosureGraph {
+  const list = isList(infos) ? [...infos] : [...infos.values()];
+  // A list given sorted is confirmed in n - 1 comparisons (the sort is a merge of runs).
+  const paths = list.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  // The planner's index of the graph, made (and checked for cycles) once here and kept for it:
+  // at 50,000 paths a cycle search over string-keyed maps cost as much as the index.
+  try {
+    keepIndexedGraph(paths);
+  } catch {
+    // Not a graph the planner takes (a cycle, or a reference outside it): the cycle, if that is
+    // what it is, named as before; anything else is the planner's to refuse.
+    const cycle = findCycle(isList(infos) ? new Map(infos.map((i) => [i.path, i])) : infos);
+    if (cycle) throw cycleError(cycle);
+  }
   return { storeDir, roots: [...new Set(roots)], paths };
 }
+
+const isList = (infos: ReadonlyMap<string, StorePathInfo> | readonly StorePathInfo[]): infos is readonly StorePathInfo[] => Array.isArray(infos);

@@ -3,6 +3,7 @@ import { closeSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unl
 import { join } from 'node:path';
 import { tempSibling } from '../fs/atomic-write.js';
 import type { ClosureGraph, StorePathInfo } from '../../layering/types.js';
+import { keptIndexedGraph } from '../../layering/graph.js';
 import type { PathArchitectures } from './path-architectures.js';
 import { digestValues, PER_NODE, statListValues } from './stat-list.js';
 import { fingerprintTree } from './tree-fingerprint.js';
@@ -217,14 +218,25 @@ export class ClosureRecords {
 
   /**
    * Records the closure `graph` (paths sorted, as closureGraph makes them) with what was found of
-   * each path; a path without its check (`pathOf` gives none), or whose files' lstats no longer
+   * each path (`pathOf` is given its path and its index in the graph); a path without its check
+   * (`pathOf` gives none), or whose files' lstats no longer
    * give its check's fingerprint (changed since its scan), means no record. Written to a temp
    * name and renamed; a failure leaves no record (the closure is found path by path next time).
    */
-  save(fsDir: string, storeDir: string, roots: readonly string[], listed: { listing: string; dir: DirStamp | undefined }, graph: ClosureGraph, closureDigest: string, pathOf: (storePath: string) => ClosureRecordPath | undefined): void {
+  save(
+    fsDir: string,
+    storeDir: string,
+    roots: readonly string[],
+    listed: { listing: string; dir: DirStamp | undefined },
+    graph: ClosureGraph,
+    closureDigest: string,
+    pathOf: (storePath: string, i: number) => ClosureRecordPath | undefined,
+    refs?: Int32Array,
+  ): void {
     const n = graph.paths.length;
-    const index = new Map<string, number>();
-    graph.paths.forEach((p, i) => index.set(p.path, i));
+    // The references as indices, from the graph's kept index (refIndices) when there is one.
+    const refIndices = refs ?? graphRefIndices(graph);
+    if (!refIndices) return; // not a closure: nothing to record
     const prefixLength = storeDir === '/' ? 1 : storeDir.length + 1;
     const rec: RecordFile = {
       v: CLOSURE_RECORD_VERSION,
@@ -249,17 +261,12 @@ export class ClosureRecords {
     const stats = new StatsDigest();
     for (let i = 0; i < n; i++) {
       const info = graph.paths[i]!;
-      const p = pathOf(info.path);
+      const p = pathOf(info.path, i);
       if (!p) return;
       rec.narSize[i] = info.narSize;
       rec.refCount[i] = info.references.length;
-      for (const ref of info.references) {
-        const j = index.get(ref);
-        if (j === undefined) return; // not a closure: nothing to record
-        rec.refs.push(j);
-      }
       rec.contentId[i] = p.contentId;
-      if (Object.keys(p.architectures).length > 0) rec.architectures[i] = p.architectures;
+      if (hasKeys(p.architectures)) rec.architectures[i] = p.architectures;
       if (p.absent.length > 0) rec.absent[i] = [...p.absent];
       rec.names[i] = p.names === null ? null : p.names.join('\n');
       if (p.names === null) rec.trees[i] = p.fingerprint;
@@ -280,6 +287,7 @@ export class ClosureRecords {
       }
     }
     rec.stats = stats.digest();
+    rec.refs = Array.from(refIndices);
     const file = this.file(fsDir, storeDir, roots);
     const temp = tempSibling(file);
     try {
@@ -310,6 +318,9 @@ export class ClosureRecords {
     }
   }
 }
+
+/** Text JSON.stringify leaves as it is, but for newlines: printable ASCII except `"` and `\\`. */
+const PLAIN_LINES = /^[\n\x20\x21\x23-\x5b\x5d-\x7e]*$/;
 
 /** Items of an array written at once (a piece) by recordJsonPieces. */
 const PIECE_ITEMS = 4096;
@@ -342,6 +353,13 @@ export function* recordJsonPieces(rec: object): Generator<string> {
  * newline).
  */
 function* linesJson(text: string): Generator<string> {
+  if (PLAIN_LINES.test(text)) {
+    // Nothing to escape but the newlines (store path names): a piece at a time, no line apart.
+    yield '"';
+    for (let at = 0; at < text.length; at += 1 << 16) yield text.slice(at, at + (1 << 16)).replaceAll('\n', '\\n');
+    yield '"';
+    return;
+  }
   yield '"';
   let piece = '';
   for (let at = 0; at <= text.length; ) {
@@ -450,6 +468,47 @@ export class ClosureRecord {
     if (r !== rec.refs.length) return undefined;
     return { infos, paths };
   }
+}
+
+/**
+ * Every path's references as indices into the graph's paths, path after path (the record's
+ * `refs`); undefined when one is not in the graph. From the graph's kept index when its source
+ * kept one (closure-graph.ts): a row of it is the references in order when it dropped none (no
+ * self-reference or repeat), so only the other rows are looked up by path.
+ */
+export function graphRefIndices(graph: ClosureGraph): Int32Array | undefined {
+  const infos = graph.paths;
+  const indexed = keptIndexedGraph(infos);
+  let total = 0;
+  for (const info of infos) total += info.references.length;
+  const out = new Int32Array(total);
+  let index = indexed?.indexOf;
+  let e = 0;
+  for (let i = 0; i < infos.length; i++) {
+    const references = infos[i]!.references;
+    const from = indexed ? indexed.refStart[i]! : 0;
+    if (indexed && indexed.refStart[i + 1]! - from === references.length) {
+      for (let k = 0; k < references.length; k++) out[e++] = indexed.refList[from + k]!;
+      continue;
+    }
+    if (!index) {
+      const made = new Map<string, number>();
+      infos.forEach((p, v) => made.set(p.path, v));
+      index = made;
+    }
+    for (const ref of references) {
+      const j = index.get(ref);
+      if (j === undefined) return undefined;
+      out[e++] = j;
+    }
+  }
+  return out;
+}
+
+/** Whether the object has an own enumerable key (Object.keys(o).length > 0 without the array). */
+function hasKeys(o: object): boolean {
+  for (const key in o) if (Object.prototype.hasOwnProperty.call(o, key)) return true;
+  return false;
 }
 
 const NO_ARCHITECTURES: PathArchitectures = Object.freeze({}) as PathArchitectures;

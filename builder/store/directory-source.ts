@@ -4,7 +4,7 @@ import type { ClosureGraph, StorePathInfo } from '../../layering/types.js';
 import { StoreError } from '../errors.js';
 import { closureGraph } from './closure-graph.js';
 import { closureDigest, rememberClosureDigest } from './closure-digest.js';
-import { ClosureRecords, dirStamp, listingDigest, type DirStamp } from './closure-record.js';
+import { ClosureRecords, dirStamp, graphRefIndices, listingDigest, type DirStamp } from './closure-record.js';
 import { SPLIT_MIN_NODES } from './stat-list-split.js';
 import { SCAN_SPLIT_MIN_NODES } from './split-scan.js';
 import type { PathArchitectures } from './path-architectures.js';
@@ -384,8 +384,8 @@ export class DirectoryStoreSource implements StoreSource {
     try {
       const recorded = await this.recordedClosure(roots, options);
       if (recorded) return recorded;
-      const graph = await this.closureOf(roots, options);
-      this.recordClosure(roots, graph, await this.listEntries());
+      const { graph, states } = await this.closureOf(roots, options);
+      this.recordClosure(roots, graph, await this.listEntries(), states);
       return graph;
     } finally {
       this.closures -= 1;
@@ -441,24 +441,27 @@ export class DirectoryStoreSource implements StoreSource {
   }
 
   /** Keeps the closure just found in a closure record, when every path of it has its check (a scan cache). */
-  private recordClosure(roots: string[], graph: ClosureGraph, entries: Entries): void {
-    this.noteFacts(graph, graph.paths.map((p) => this.known.get(p.path)));
+  private recordClosure(roots: string[], graph: ClosureGraph, entries: Entries, states: (PathState | undefined)[]): void {
+    this.noteFacts(graph, states);
     if (!this.closureRecords) return;
-    const checked = (path: string) => {
-      const state = this.known.get(path);
-      if (!state?.check) return undefined;
+    const checked = (path: string, i: number) => {
+      const state = states[i];
+      if (state?.info.path !== path || !state.check) return undefined;
       const { info, contentId, architectures, absent } = state;
       if (state.check !== IN_HANDOVER) return { info, contentId, architectures, absent, names: state.check.names, fingerprint: state.check.fingerprint };
       // The names and the lstat values the scan hashed into the path's check, from its hand-over: no lstat again.
       const record = state.handover !== undefined && state.handover >= 0 ? this.handovers?.record(state.handover) : undefined;
       return record ? { info, contentId, architectures, absent, names: handoverNames(record), fingerprint: '', values: handoverValues(record) } : undefined;
     };
-    if (!graph.paths.every((p) => this.known.get(p.path)?.check !== undefined)) return;
+    if (!states.every((state) => state?.check !== undefined)) return;
     const digest = closureDigest(graph);
     // closureGraph sorts the paths; take() the references (distinct hash parts).
     rememberClosureDigest(graph, digest, true);
     const records = this.closureRecords;
-    const save = () => records.save(this.fsDir, this.storeDir, DirectoryStoreSource.recordRoots(roots), { listing: entries.listing!, dir: entries.dir }, graph, digest, checked);
+    // Taken now, while the graph's index is kept (the build lets go of it once planned).
+    const refs = graphRefIndices(graph);
+    if (!refs) return;
+    const save = () => records.save(this.fsDir, this.storeDir, DirectoryStoreSource.recordRoots(roots), { listing: entries.listing!, dir: entries.dir }, graph, digest, checked, refs);
     if (this.heldRecords) this.heldRecords.push(save);
     else save();
   }
@@ -490,14 +493,14 @@ export class DirectoryStoreSource implements StoreSource {
    * them, in batches on other threads. No barrier between levels of the graph: a path is read as
    * soon as a path read before is found to reference it.
    */
-  private async closureOf(roots: string[], options: ClosureOptions): Promise<ClosureGraph> {
+  private async closureOf(roots: string[], options: ClosureOptions): Promise<{ graph: ClosureGraph; states: (PathState | undefined)[] }> {
     for (const root of roots) parseStorePath(root, this.storeDir, 'content path');
     const entries = await this.listEntries();
     for (const root of roots) {
       this.checkedFsPath(root, entries, (sp) => new StoreError(`${root} is not in ${this.description}`, [root], `expected it at ${join(this.fsDir, sp.baseName)}`));
     }
     const onProgress = options.onProgress;
-    const seen = new Map<string, StorePathInfo>();
+    const seen = new Map<string, PathState>();
     const started = new Set<string>();
     /** Paths found and not yet looked at; then those that need a scan. */
     const found: string[] = [];
@@ -507,7 +510,7 @@ export class DirectoryStoreSource implements StoreSource {
     const toScan: string[] = [];
     let next = 0;
     const done = (state: PathState): void => {
-      seen.set(state.info.path, state.info);
+      seen.set(state.info.path, state);
       for (const ref of state.info.references) {
         if (!started.has(ref)) {
           started.add(ref);
@@ -617,7 +620,22 @@ export class DirectoryStoreSource implements StoreSource {
     while (inflight.size > 0) await Promise.race(inflight);
     if (failure) throw failure.error;
     this.scansDone?.(seen.keys());
-    return closureGraph(this.storeDir, roots, seen);
+    // In the listing's order, which is the paths' (sorted names after one prefix): the graph's
+    // sort then only confirms it (n - 1 comparisons; sorting 50,000 paths as found cost ~0.1 s).
+    const listed: StorePathInfo[] = [];
+    const states: PathState[] = [];
+    for (const path of entries.byHash.values()) {
+      const state = seen.get(path);
+      if (state) listed.push(state.info), states.push(state);
+    }
+    // (A path of a hash more than one entry has is not in byHash: then as found.)
+    if (listed.length !== seen.size) {
+      const graph = closureGraph(this.storeDir, roots, [...seen.values()].map((s) => s.info));
+      return { graph, states: graph.paths.map((p) => seen.get(p.path)) };
+    }
+    const graph = closureGraph(this.storeDir, roots, listed);
+    // The sort keeps sorted input as it is; the states are each path's in the graph's order.
+    return { graph, states: graph.paths.every((p, i) => p === listed[i]) ? states : graph.paths.map((p) => seen.get(p.path)) };
   }
 }
 
