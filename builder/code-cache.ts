@@ -31,7 +31,7 @@ export interface CodeCacheOptions {
  *   architecture and the flags Node was started with. V8's own check compares the source's
  *   length, not its bytes: a file of the same length with other code would be "accepted";
  * - its header carries the sha256 of the V8 data: a torn or damaged file is never handed to V8
- *   (a release V8 does not checksum code caches);
+ *   (which is not relied on to notice);
  * - V8 still checks its version and flags, and may reject the data (`cachedDataRejected`).
  * Anything else (no file, another key, a bad hash, a rejection, a file that cannot be read) only
  * means the script is compiled as usual, and a new cache is written when the run ends with exit
