@@ -22,7 +22,7 @@
  * Run: node dist/bench/push-shapes.js [runs=7] [concurrent=20]
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,7 +33,8 @@ import { TINY_ROOT, tinyPathsStore } from './tiny-store.js';
 const runs = Number(process.argv[2] ?? 7);
 const concurrent = Number(process.argv[3] ?? 20);
 const here = fileURLToPath(import.meta.url);
-const cli = resolve(here, '../../builder/imgbuild.js');
+// The package's bin, what `imgbuild` runs (dist/builder/imgbuild.cjs).
+const cli = resolve(here, '../../..', (JSON.parse(readFileSync(resolve(here, '../../../package.json'), 'utf8')) as { bin: { imgbuild: string } }).bin.imgbuild);
 const work = join(TINY_ROOT, 'push-work');
 
 interface Run {

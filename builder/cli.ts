@@ -4,7 +4,7 @@ import { outputFormats } from './transports/write.js';
 import { describeFailure, reportFailure } from './commands/failure.js';
 import { availableParallelism } from 'node:os';
 import { packageVersion } from './install-paths.js';
-import { setFlagsFromString } from 'node:v8';
+import { limitWasmTiering, RUNS_WASM_AT_LENGTH } from './startup.js';
 
 // Layers deflate on the libuv pool, two blocks per core (layer/gzip.ts), and file writes need
 // threads too. The pool starts at its first job (no import above queues one), so setting the
@@ -40,21 +40,9 @@ Exit codes: 0 success (diff, verify: the same); 1 an error (diff, verify: they d
 2 a usage error (diff, verify: any error, "could not check"); 130 interrupted.`,
   );
 
-/**
- * Commands whose work can run WebAssembly for long: zstd compression on a Node without
- * node:zlib's zstd, xz NARs from a binary cache. Any other command runs wasm briefly if at
- * all (the registry client's HTTP is node:http now; undici's llhttp, as wasm, cost a push ~0.1 s
- * of V8's background TurboFan recompilation that the process then waited for at exit):
- * Liftoff's baseline code is plenty there.
- */
-const RUNS_WASM_AT_LENGTH = new Set(['build', 'verify', 'sbom', 'closure', 'plan', 'add']);
 program.hook('preAction', async (_program, command) => {
   if (RUNS_WASM_AT_LENGTH.has(command.name())) return;
-  setFlagsFromString('--liftoff-only');
-  // Node 24's V8 ignores --liftoff-only set at run time (a no-op push kept its ~50 ms of CPU
-  // and ~20 MiB of RSS); a tier-up budget no function reaches does the same there, and is
-  // known to Node 20 and 22 too (an unknown flag would print an error).
-  setFlagsFromString('--wasm-tiering-budget=2000000000');
+  limitWasmTiering();
   // zod's parsers without their compiled fast path (same results): see commands/zod-jitless.ts.
   if (command.name() !== 'login') await import('./commands/zod-jitless.js');
 });
@@ -349,9 +337,9 @@ damaged: [{kind, path, problem}], repaired}.`,
   )
   .action(lazy(() => import('./commands/cache.js'), 'runCacheVerify'));
 
-try {
-  await program.parseAsync(process.argv);
-} catch (err) {
+// No top-level await: the push and build bundles are CommonJS scripts (scripts/bundle-cli.mjs),
+// which cannot have one. The process lives on until the command ends all the same.
+void program.parseAsync(process.argv).catch((err: unknown) => {
   const failure = describeFailure(err, answeringCommand);
   // Commander has printed its own message (and the help) on stderr; help and --version exit 0.
   const fromCommander = err instanceof Error && err.name === 'CommanderError';
@@ -359,7 +347,7 @@ try {
   process.exitCode = failure.exitCode;
   // A spec that timed out may still hold timers or sockets: do not wait on them.
   if ((err as { stillRunning?: unknown }).stillRunning === true) process.exit(failure.exitCode);
-}
+});
 
 /** `--json` among the options (before a `--`): a failure then prints the error document on stdout. */
 function wantsJson(args: string[]): boolean {

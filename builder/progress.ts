@@ -5,6 +5,7 @@ import type { BuiltEvent, ProgressEvent } from './progress/events.js';
 import { plainLines } from './progress/plain.js';
 import { lineText, renderFrame } from './progress/render.js';
 import { addLog, applyEvent, initialState } from './progress/state.js';
+import { monotonicMs } from './throttle.js';
 
 export type { BuiltEvent, ProgressEvent, PushEvent } from './progress/events.js';
 
@@ -29,7 +30,7 @@ export interface ProgressOptions {
   tty: boolean;
   /** ANSI colours (terminal mode only). */
   color: boolean;
-  /** Milliseconds, any origin; default performance.now. */
+  /** Milliseconds, any origin; default monotonicMs (throttle.ts). */
   clock?: () => number;
   /** Terminal mode: least time between two redraws (ms); default 100. */
   redrawMs?: number;
@@ -52,7 +53,7 @@ export function createProgress(options: ProgressOptions): Progress {
   return options.tty ? terminalProgress(options) : plainProgress(options);
 }
 
-function plainProgress({ stream, clock = () => performance.now(), repeatMs }: ProgressOptions): Progress {
+function plainProgress({ stream, clock = monotonicMs, repeatMs }: ProgressOptions): Progress {
   const state = initialState(clock());
   const said = new Map<string, number>();
   let closed = false;
@@ -72,7 +73,7 @@ function plainProgress({ stream, clock = () => performance.now(), repeatMs }: Pr
   };
 }
 
-function terminalProgress({ stream, color, clock = () => performance.now(), redrawMs = 100 }: ProgressOptions): Progress {
+function terminalProgress({ stream, color, clock = monotonicMs, redrawMs = 100 }: ProgressOptions): Progress {
   const state = initialState(clock());
   let printed = 0; // final lines already on the screen
   let liveLines = 0; // lines of the block on the screen, the cursor at the end of its last

@@ -1,5 +1,6 @@
 import * as nodeModule from 'node:module';
 import { join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
 import { cacheRoot } from './commands/cache-dir.js';
 
 /** Where the CLI keeps Node's compile cache: `compile/` in imgbuild's cache dir. */
@@ -21,4 +22,27 @@ export function enableCompileCache(env: NodeJS.ProcessEnv): void {
   } catch {
     // A cache is an optimisation: carry on without it.
   }
+}
+
+/**
+ * Commands whose work can run WebAssembly for long: zstd compression on a Node without
+ * node:zlib's zstd, xz NARs from a binary cache. Any other command runs wasm briefly if at
+ * all (the registry client's HTTP is node:http now; undici's llhttp, as wasm, cost a push ~0.1 s
+ * of V8's background TurboFan recompilation that the process then waited for at exit):
+ * Liftoff's baseline code is plenty there.
+ */
+export const RUNS_WASM_AT_LENGTH: ReadonlySet<string> = new Set(['build', 'verify', 'sbom', 'closure', 'plan', 'add']);
+
+/**
+ * Keeps wasm on Liftoff's baseline code, for a command not in RUNS_WASM_AT_LENGTH. The bin sets
+ * these before it compiles a command's own bundle as the CLI sets them before the command runs:
+ * V8 keys a code cache by its flags, so a cache made after the CLI set them is only accepted by
+ * a process that set them before compiling (code-cache.ts).
+ */
+export function limitWasmTiering(): void {
+  setFlagsFromString('--liftoff-only');
+  // Node 24's V8 ignores --liftoff-only set at run time (a no-op push kept its ~50 ms of CPU
+  // and ~20 MiB of RSS); a tier-up budget no function reaches does the same there, and is
+  // known to Node 20 and 22 too (an unknown flag would print an error).
+  setFlagsFromString('--wasm-tiering-budget=2000000000');
 }

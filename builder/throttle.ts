@@ -1,3 +1,12 @@
+/**
+ * Milliseconds on a clock that never goes back (any origin). Not `performance.now()`: the
+ * `performance` global loads node:perf_hooks on first use, ~1.5 ms of CPU that a short command
+ * (a no-op push) otherwise never pays.
+ */
+export function monotonicMs(): number {
+  return process.uptime() * 1000;
+}
+
 /** How often progress reports (bytes written, paths scanned) go out at most: 10 a second. */
 export const PROGRESS_INTERVAL_MS = 100;
 
@@ -13,7 +22,7 @@ export interface Throttled<T> {
  * a value held back goes out with the next report after the interval, or on `flush()`, so a
  * producer calls `flush()` when it ends. Cheap enough to call per chunk of a layer (one clock read).
  */
-export function throttle<T>(fn: (value: T) => void, intervalMs: number = PROGRESS_INTERVAL_MS, now: () => number = () => performance.now()): Throttled<T> {
+export function throttle<T>(fn: (value: T) => void, intervalMs: number = PROGRESS_INTERVAL_MS, now: () => number = monotonicMs): Throttled<T> {
   let last = -Infinity;
   let held: { value: T } | undefined;
   const report = ((value: T) => {

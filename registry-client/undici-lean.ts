@@ -1,8 +1,6 @@
 import { createRequire } from 'node:module';
 import type { Dispatcher } from 'undici';
 
-const require = createRequire(import.meta.url);
-
 type RequestOptions = {
   method: Dispatcher.HttpMethod;
   headers: Record<string, string>;
@@ -25,6 +23,9 @@ let loaded: Request | undefined;
  * if a release moves it, the index is loaded instead.
  */
 function load(): Request {
+  // Made here, not when the module loads: a Module object and its lookup paths (~1 ms of CPU) that
+  // no request over node:http needs.
+  const require = createRequire(import.meta.url);
   try {
     const apiRequest = require('undici/lib/api/api-request.js') as (this: Dispatcher, opts: Dispatcher.RequestOptions) => Promise<Dispatcher.ResponseData>;
     if (typeof apiRequest !== 'function') throw new Error('undici layout changed');

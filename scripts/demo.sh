@@ -5,5 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 npm ci --no-audit --no-fund
 npm run build
-node dist/builder/imgbuild.js build examples/hello -o hello.oci
-node dist/builder/imgbuild.js inspect hello.oci
+node dist/builder/imgbuild.cjs build examples/hello -o hello.oci
+node dist/builder/imgbuild.cjs inspect hello.oci

@@ -53,8 +53,9 @@ const STAGES: readonly (readonly string[])[] = [
   ['repro/'],
   // The CLI.
   ['commands/', 'cli.ts', 'startup.ts'],
-  // The executable: --version, the compile cache, then a command's own bundle or the CLI.
-  ['bin.ts'],
+  // The executable: --version, the compile cache, then a command's own bundle (run with its
+  // V8 code cache) or the CLI.
+  ['bin.ts', 'code-cache.ts'],
   // The public entry (which nothing imports: see below).
   ['index.ts'],
 ];

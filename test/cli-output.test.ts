@@ -157,7 +157,7 @@ const FOREIGN_FLAGS = new Set([
   '--generate-binary-cache-key', '--key-file',
   // GNU tar
   '--sort',
-  // V8's, set by the CLI for registry-only commands (cli.ts)
+  // V8's, set by the CLI for registry-only commands (startup.ts limitWasmTiering)
   '--liftoff-only', '--wasm-tiering-budget',
   // Node's, under which store/lstat-values.ts keeps away from process.binding
   '--pending-deprecation', '--throw-deprecation',

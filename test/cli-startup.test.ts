@@ -59,17 +59,14 @@ test('imgbuild --help loads the CLI beyond the bin (the hook of the test above s
   assert.ok(!files.some((f) => f.includes('/undici/')), 'help loads no HTTP client');
 });
 
-test('imgbuild push runs from its own bundle: the CLI and the push command come from that one file, not from the shared chunks', async () => {
+test('imgbuild push runs from its own bundle: no ES module is loaded but the bin (not cli.js, not the shared chunks)', async () => {
+  // The bundle (imgbuild-cmd-push.cjs) is CommonJS run through vm.Script (code-cache.ts), which
+  // this ES module hook does not see: what it must not see is anything else.
   const { r, files } = await loadedBy(['push', `oci:${join(work, 'no-such-layout')}`, '127.0.0.1:9/startup/none:1'], 'push');
   assert.equal(r.code, 1, r.stderr);
   assert.match(r.stderr, /no-such-layout/);
-  const own = pathToFileURL(join(dirname(cliPath), 'imgbuild-cmd-push.js')).href;
-  assert.ok(files.includes(own), `loaded: ${files.join(' ')}`);
-  const others = files.filter((f) => f !== own && f.startsWith(pathToFileURL(dirname(cliPath)).href));
-  for (const f of others) {
-    const text = await readFile(new URL(f), 'utf8');
-    assert.ok(!text.includes('// dist/builder/cli.js') && !text.includes('// dist/builder/commands/push.js'), `${f} holds the CLI or the push command too`);
-  }
+  assert.deepEqual(files, [pathToFileURL(cliPath).href]);
+  assert.ok(existsSync(join(dirname(cliPath), 'imgbuild-cmd-push.cjs')));
 });
 
 test("the CLI keeps Node's compile cache in <cache dir>/compile where Node has one (≥ 22.1), and nothing where it has not", async () => {

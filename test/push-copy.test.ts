@@ -47,8 +47,10 @@ test('push docker://a/x docker://b/x copies an image between registries with its
   assert.deepEqual([r.uploaded, r.mounted], [6, 0], 'five layers and the config');
   const info = JSON.parse(await tool('skopeo', ['inspect', '--tls-verify=false', `docker://${b!.host}/dst/hello:1`]));
   assert.equal(info.Digest, digest);
-  // Nothing was kept on disk on the way.
-  assert.deepEqual(await readdir(work).then((names) => names.filter((n) => n === 'empty-cache')), []);
+  // Nothing of the image was kept on disk on the way: the cache dir holds at most the CLI's own
+  // compiled code (compile/: the push bundle's V8 code cache, Node's compile cache).
+  const cache = join(work, 'empty-cache');
+  assert.deepEqual((await readdir(work)).includes('empty-cache') ? (await readdir(cache)).filter((n) => n !== 'compile') : [], []);
 });
 
 test('push within one registry mounts every blob instead of copying it', async (t) => {

@@ -53,6 +53,7 @@ async function openDescriptor(storage: MemberStorage, source: string, d: Checked
     refs,
     openBlob: (digest) => storage.open(blobName(digest)),
     blobSize: (digest) => storage.size(blobName(digest)),
+    readBlob: (digest) => storage.read(blobName(digest)),
     ...(storage.file ? { blobFile: (digest: Digest) => storage.file!(blobName(digest)) } : {}),
   });
 }

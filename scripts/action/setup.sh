@@ -41,7 +41,8 @@ node -e '
 # action in the job finds it compiled): the exact code of that ref, nothing from a registry but
 # its locked dependencies.
 action_dir="$(cd "$here/../.." && pwd)"
-cli="$action_dir/dist/builder/imgbuild.js"
+# The package's bin (package.json "bin"): CommonJS, and push runs from its own bundle with a code cache.
+cli="$action_dir/dist/builder/imgbuild.cjs"
 if [ ! -f "$cli" ]; then
   echo "::group::Install imgbuild from $action_dir"
   (
