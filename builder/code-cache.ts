@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { Script } from 'node:vm';
@@ -67,7 +67,9 @@ export function runWithCodeCache(file: string, options: CodeCacheOptions): 'cach
   const used = cached !== undefined && script.cachedDataRejected !== true;
   if (cacheFile !== undefined && !used && options.write !== false) {
     process.once('exit', (code) => {
-      if (code === 0) writeCache(cacheFile, key, script);
+      if (code !== 0) return;
+      writeCache(cacheFile, key, script);
+      removeStale(dirname(cacheFile), options.name, cacheFile);
     });
   }
   const fn = script.runInThisContext() as (exports: unknown, require: NodeJS.Require, module: { exports: unknown }, filename: string, dirname: string) => void;
@@ -108,6 +110,34 @@ function readCache(cacheFile: string, key: string): Buffer | undefined {
   const data = bytes.subarray(HEADER_BYTES);
   if (createHash('sha256').update(data).digest('hex') !== header.slice(MAGIC.length + 64, MAGIC.length + 128)) return undefined;
   return data;
+}
+
+/** A cache file not written for this long is taken for one of an older imgbuild or Node. */
+export const STALE_CACHE_MS = 30 * 24 * 3600 * 1000;
+/** A temp file of a writer that died (killed between its write and its rename) after this long. */
+const STALE_TEMP_MS = 24 * 3600 * 1000;
+
+/**
+ * Removes the other cache files of `name` written more than STALE_CACHE_MS ago (each upgrade of
+ * imgbuild or Node makes a new one, ~400 KB, and nothing else ever removes the old; a cache still
+ * in use that goes is only made again by its next run), and temp files of writers that died.
+ * Runs only when a cache was just written: a process that uses its cache never lists the directory.
+ */
+function removeStale(dir: string, name: string, keep: string): void {
+  const escaped = name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const cache = new RegExp(`^${escaped}-[0-9a-f]{32}\\.v8cache$`);
+  const temp = new RegExp(`^${escaped}-[0-9a-f]{32}\\.v8cache\\.\\d+-[0-9a-f]{8}\\.tmp$`);
+  try {
+    const now = Date.now();
+    for (const f of readdirSync(dir)) {
+      const path = join(dir, f);
+      const age = cache.test(f) ? STALE_CACHE_MS : temp.test(f) ? STALE_TEMP_MS : undefined;
+      if (age === undefined || path === keep) continue;
+      if (now - statSync(path).mtimeMs > age) rmSync(path, { force: true });
+    }
+  } catch {
+    // A cache is an optimisation: leaving old files is no failure.
+  }
 }
 
 /** Writes what V8 has compiled of `script` by now, atomically; any failure only means no cache. */

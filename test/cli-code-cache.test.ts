@@ -2,7 +2,7 @@
 // end of a successful run; then used; never used when damaged or made for other bytes.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -173,4 +173,28 @@ test('imgbuild push keeps its code cache in <cache dir>/compile: made by the fir
   const fifth = await push({ ...env, IMGBUILD_CACHE_DIR: off, NODE_DISABLE_COMPILE_CACHE: '1' });
   assert.deepEqual([fifth.code, fifth.stdout.toString()], [0, pushed], fifth.stderr);
   assert.deepEqual(readdirSync(off), []);
+});
+
+test('writing a cache removes the same name\'s caches not written for 30 days and dead writers\' temp files, nothing else', async () => {
+  const s = await setUp('stale', SCRIPT('gamma'));
+  await withOther(s.dir);
+  await mkdir(s.cacheDir, { recursive: true });
+  const day = 24 * 3600;
+  const old = (f: string, days: number) => {
+    writeFileSync(join(s.cacheDir, f), 'x');
+    const t = Date.now() / 1000 - days * day;
+    utimesSync(join(s.cacheDir, f), t, t);
+  };
+  const hex = (c: string) => c.repeat(32);
+  old(`script-${hex('a')}.v8cache`, 31); // an older bundle's or Node's: goes
+  old(`script-${hex('b')}.v8cache`, 29); // another Node's, in use this month: stays
+  old(`script-${hex('c')}.v8cache.123-0badf00d.tmp`, 2); // a writer killed before its rename: goes
+  old(`script-${hex('d')}.v8cache.124-0badf00d.tmp`, 0); // a writer perhaps still running: stays
+  old(`other-${hex('e')}.v8cache`, 400); // another name's: stays
+  old('notes.txt', 400);
+  const first = await s.run();
+  assert.equal(first.how, 'compiled', first.stderr);
+  const made = s.cacheFiles().filter((f) => ![hex('b'), hex('e')].some((h) => f.includes(h)));
+  assert.equal(made.length, 1);
+  assert.deepEqual(readdirSync(s.cacheDir).sort(), [`other-${hex('e')}.v8cache`, made[0]!, `script-${hex('b')}.v8cache`, `script-${hex('d')}.v8cache.124-0badf00d.tmp`, 'notes.txt'].sort());
 });
