@@ -24,12 +24,13 @@ test('outputTarget: a transport prefix, then -f, then the file name decide the f
   assert.deepEqual(outputTarget(undefined, 'docker-archive'), { format: 'docker-archive' });
 });
 
-test('outputTarget: a bare .tar without -f, and a prefix that -f contradicts, are usage errors', () => {
+test('outputTarget: a bare .tar without -f, a prefix without a path, and a prefix that -f contradicts are usage errors', () => {
   assert.throws(() => outputTarget('app.tar', undefined), {
     code: 'usage',
     message: '-o app.tar: which archive, an OCI archive or a docker-archive?',
     hint: 'add -f oci-archive or -f docker-archive (or name it app.oci.tar or .docker.tar)',
   });
+  assert.throws(() => outputTarget('oci-archive:', undefined), { code: 'usage', message: '-o oci-archive: names a format but no path', hint: 'write -o oci-archive:<path>' });
   assert.throws(() => outputTarget('oci:out', 'docker-archive'), { code: 'usage', message: '-o oci:out names the format oci, and -f says docker-archive', hint: 'drop -f, or write -o out' });
 });
 
@@ -67,4 +68,16 @@ test('-o <name>.tar without -f exits 2 before building, and writes nothing', asy
   assert.equal(r.code, 2);
   assert.match(r.stderr.toString(), /^error\[usage\]: -o .*image\.tar: which archive, an OCI archive or a docker-archive\?$/m);
   assert.equal(existsSync(out), false);
+});
+
+test('--stream beside -o, or beside -f naming another format, exits 2 before building', async () => {
+  const { dir, spec, env } = await hello();
+  const withOutput = await runCli(['build', spec, '--stream', '-o', join(dir, 'x.docker.tar')], { env });
+  assert.equal(withOutput.code, 2);
+  assert.match(withOutput.stderr.toString(), /^error\[usage\]: --stream writes the image to stdout, and -o names a file too$/m);
+  assert.equal(withOutput.stdout.length, 0);
+  const withFormat = await runCli(['build', spec, '--stream', '-f', 'oci'], { env });
+  assert.equal(withFormat.code, 2);
+  assert.match(withFormat.stderr.toString(), /^error\[usage\]: --stream writes a docker-archive, and -f says oci$/m);
+  assert.equal(existsSync(join(dir, 'x.docker.tar')), false);
 });

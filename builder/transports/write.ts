@@ -20,8 +20,9 @@ export function parseOutputFormat(s: string): OutputFormat {
  * archive was is not known. `path` is undefined when `-o` was not given.
  */
 export function outputTarget(output: string | undefined, format: OutputFormat | undefined): { format: OutputFormat; path?: string } {
-  const prefixed = output === undefined ? undefined : /^(oci|oci-archive|docker-archive):(.+)$/.exec(output);
+  const prefixed = output === undefined ? undefined : /^(oci|oci-archive|docker-archive):(.*)$/.exec(output);
   if (prefixed) {
+    if (prefixed[2] === '') throw new ImgbuildError('usage', `-o ${output} names a format but no path`, `write -o ${prefixed[1]}:<path>`);
     const named = prefixed[1] as OutputFormat;
     if (format !== undefined && format !== named) throw new ImgbuildError('usage', `-o ${output} names the format ${named}, and -f says ${format}`, `drop -f, or write -o ${prefixed[2]}`);
     return { format: named, path: prefixed[2]! };
