@@ -1,4 +1,5 @@
 import { ImgbuildError } from '../errors.js';
+import { BLOCK, padding } from './tar-header.js';
 
 /**
  * A streaming tar reader: POSIX ustar, pax extended headers (`x`, and `g` merged into the next
@@ -15,7 +16,6 @@ import { ImgbuildError } from '../errors.js';
  * mid-content is an error, one that ends on a header boundary without the end blocks is not.
  */
 
-export const BLOCK = 512;
 /** Largest pax or GNU long-name record set accepted (tar-stream's limit too): a header, not data. */
 export const MAX_META_BYTES = 4 * 1024 * 1024;
 
@@ -266,12 +266,6 @@ async function skipOrFail(input: ChunkInput, n: number, at: number, what: string
 
 function metaWhat(typeflag: string): string {
   return typeflag === 'x' ? 'pax header' : typeflag === 'g' ? 'pax global header' : 'GNU long-name header';
-}
-
-/** Zero bytes after `size` bytes of content up to the next block. */
-export function padding(size: number): number {
-  const r = size % BLOCK;
-  return r === 0 ? 0 : BLOCK - r;
 }
 
 function isZeroBlock(b: Buffer): boolean {

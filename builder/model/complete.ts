@@ -191,7 +191,6 @@ export function parseDocument<T>(source: string, what: string, schema: DocumentS
   return r.data;
 }
 
-/** All of a stream's bytes, or an error once more than `max` arrive (the rest is not read). */
 /** The config's bytes, unchecked: at once when the transport can say it is small, else streamed and capped. */
 async function readConfig(min: MinimalImage, digest: Digest): Promise<Buffer> {
   if (min.readBlob && min.blobSize) {
@@ -201,6 +200,7 @@ async function readConfig(min: MinimalImage, digest: Digest): Promise<Buffer> {
   return readCapped(min.openBlob(digest), MAX_CONFIG_BYTES, min.source, `config ${digest}`);
 }
 
+/** All of a stream's bytes, or an error once more than `max` arrive (the rest is not read). */
 export async function readCapped(stream: Readable, max: number, source: string, what: string): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;

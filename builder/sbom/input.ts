@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
-import { decompressed } from '../transports/layer-files.js';
+import { layerEntries } from '../transports/layer-files.js';
 import pLimit from 'p-limit';
-import { readTar, TarReadError } from '../layer/tar-read.js';
 import type { Digest } from '../../oci/digest.js';
 import { Annotation } from '../../oci/media-types.js';
 import { layerReason } from '../build/assemble.js';
@@ -137,24 +136,17 @@ export async function customisationFiles(image: Image): Promise<SbomFile[]> {
 
 async function hashLayerFiles(layer: Layer): Promise<SbomFile[]> {
   const files: SbomFile[] = [];
-  const blob = layer.open();
-  try {
-    for await (const { entry: h, content } of readTar(decompressed(blob))) {
-      if (h.type !== 'file' && h.type !== 'contiguous-file') continue;
-      const sha1 = createHash('sha1');
-      const sha256 = createHash('sha256');
-      let size = 0;
-      for await (const c of content) {
-        sha1.update(c);
-        sha256.update(c);
-        size += c.length;
-      }
-      files.push({ path: `/${h.name.replace(/^(\.\/)+/, '').replace(/^\/+/, '')}`, size, sha1: sha1.digest('hex'), sha256: sha256.digest('hex') });
+  for await (const { entry: h, content } of layerEntries(layer)) {
+    if (h.type !== 'file' && h.type !== 'contiguous-file') continue;
+    const sha1 = createHash('sha1');
+    const sha256 = createHash('sha256');
+    let size = 0;
+    for await (const c of content) {
+      sha1.update(c);
+      sha256.update(c);
+      size += c.length;
     }
-  } catch (err) {
-    throw err instanceof ImgbuildError && !(err instanceof TarReadError) ? err : new ImgbuildError('layer-read', `layer ${layer.digest}: cannot read it as a tar: ${(err as Error).message}`, undefined, { cause: err });
-  } finally {
-    blob.destroy();
+    files.push({ path: `/${h.name.replace(/^(\.\/)+/, '').replace(/^\/+/, '')}`, size, sha1: sha1.digest('hex'), sha256: sha256.digest('hex') });
   }
   return files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }

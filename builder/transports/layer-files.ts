@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { ImgbuildError } from '../errors.js';
-import { readTar, TarReadError } from '../layer/tar-read.js';
+import { readTar, TarReadError, type TarReadItem } from '../layer/tar-read.js';
 import { createZstdDecompressStream, isZstd } from '../layer/zstd-decompress.js';
 import type { Layer } from '../model/layer.js';
 
@@ -49,25 +49,35 @@ type Visit = (file: LayerFile) => 'skip' | ((data: Buffer) => void);
 
 /** Reads the layer's tar (decompressed when it is gzip or zstd), calling `visit` per entry; stops once a visitor has taken its data. */
 async function walk(layer: Layer, visit: Visit): Promise<void> {
+  for await (const { entry: h, content } of layerEntries(layer)) {
+    const file: LayerFile = {
+      path: normalise(h.name),
+      type: h.type === 'file' || h.type === 'contiguous-file' ? 'file' : h.type === 'directory' ? 'directory' : h.type === 'symlink' ? 'symlink' : h.type === 'link' ? 'hardlink' : 'other',
+      mode: h.mode,
+      uid: h.uid,
+      gid: h.gid,
+      size: h.size,
+      ...(h.linkname ? { linkTarget: h.linkname } : {}),
+    };
+    const take = visit(file);
+    if (take === 'skip') continue;
+    const chunks: Buffer[] = [];
+    for await (const c of content) chunks.push(c);
+    take(Buffer.concat(chunks));
+    return;
+  }
+}
+
+/**
+ * The entries of a layer's tar (decompressed when it is gzip or zstd), read once, as readTar
+ * gives them. A tar or decompression fault is `error[layer-read]` naming the layer; an error of
+ * the caller's own (thrown while it reads an entry) passes as it is. The blob is closed when the
+ * caller stops, early or not.
+ */
+export async function* layerEntries(layer: Layer): AsyncGenerator<TarReadItem> {
   const blob = layer.open();
   try {
-    for await (const { entry: h, content } of readTar(decompressed(blob))) {
-      const file: LayerFile = {
-        path: normalise(h.name),
-        type: h.type === 'file' || h.type === 'contiguous-file' ? 'file' : h.type === 'directory' ? 'directory' : h.type === 'symlink' ? 'symlink' : h.type === 'link' ? 'hardlink' : 'other',
-        mode: h.mode,
-        uid: h.uid,
-        gid: h.gid,
-        size: h.size,
-        ...(h.linkname ? { linkTarget: h.linkname } : {}),
-      };
-      const take = visit(file);
-      if (take === 'skip') continue;
-      const chunks: Buffer[] = [];
-      for await (const c of content) chunks.push(c);
-      take(Buffer.concat(chunks));
-      return;
-    }
+    yield* readTar(decompressed(blob));
   } catch (err) {
     throw err instanceof ImgbuildError && !(err instanceof TarReadError) ? err : new ImgbuildError('layer-read', `layer ${layer.digest}: cannot read it as a tar: ${(err as Error).message}`, undefined, { cause: err });
   } finally {

@@ -12,6 +12,9 @@ export function parseOutputFormat(s: string): OutputFormat {
   throw new OutputError(`unknown output format '${s}'`, undefined, `use one of: ${outputFormats.join(', ')}`);
 }
 
+/** How an archive's file name ends: the default output's, and what `-o` without `-f` is read by. */
+const ARCHIVE_EXTENSION = { 'oci-archive': '.oci.tar', 'docker-archive': '.docker.tar' } as const;
+
 /**
  * The format and path of `-o`/`-f`, as skopeo and docker users write them: `-o` may name the
  * format as a transport (`oci-archive:app.tar`), and without `-f` the name says it (`*.oci.tar`
@@ -20,25 +23,25 @@ export function parseOutputFormat(s: string): OutputFormat {
  * archive was is not known. `path` is undefined when `-o` was not given.
  */
 export function outputTarget(output: string | undefined, format: OutputFormat | undefined): { format: OutputFormat; path?: string } {
-  const prefixed = output === undefined ? undefined : /^(oci|oci-archive|docker-archive):(.*)$/.exec(output);
-  if (prefixed) {
-    if (prefixed[2] === '') throw new ImgbuildError('usage', `-o ${output} names a format but no path`, `write -o ${prefixed[1]}:<path>`);
-    const named = prefixed[1] as OutputFormat;
-    if (format !== undefined && format !== named) throw new ImgbuildError('usage', `-o ${output} names the format ${named}, and -f says ${format}`, `drop -f, or write -o ${prefixed[2]}`);
-    return { format: named, path: prefixed[2]! };
+  const colon = output?.indexOf(':') ?? -1;
+  const named = colon > 0 ? outputFormats.find((f) => f === output!.slice(0, colon)) : undefined;
+  if (named !== undefined) {
+    const path = output!.slice(colon + 1);
+    if (path === '') throw new ImgbuildError('usage', `-o ${output} names a format but no path`, `write -o ${named}:<path>`);
+    if (format !== undefined && format !== named) throw new ImgbuildError('usage', `-o ${output} names the format ${named}, and -f says ${format}`, `drop -f, or write -o ${path}`);
+    return { format: named, path };
   }
   if (format !== undefined) return { format, ...(output !== undefined ? { path: output } : {}) };
   if (output === undefined) return { format: 'oci' };
-  if (output.endsWith('.oci.tar')) return { format: 'oci-archive', path: output };
-  if (output.endsWith('.docker.tar')) return { format: 'docker-archive', path: output };
-  if (output.endsWith('.tar')) throw new ImgbuildError('usage', `-o ${output}: which archive, an OCI archive or a docker-archive?`, `add -f oci-archive or -f docker-archive (or name it ${output.slice(0, -4)}.oci.tar or .docker.tar)`);
+  for (const archive of ['oci-archive', 'docker-archive'] as const) if (output.endsWith(ARCHIVE_EXTENSION[archive])) return { format: archive, path: output };
+  if (output.endsWith('.tar')) throw new ImgbuildError('usage', `-o ${output}: which archive, an OCI archive or a docker-archive?`, `add -f oci-archive or -f docker-archive (or name it ${output.slice(0, -4)}${ARCHIVE_EXTENSION['oci-archive']} or ${ARCHIVE_EXTENSION['docker-archive']})`);
   return { format: 'oci', path: output };
 }
 
 /** Where an output goes when `--output` is not given: named after the image's last path component, in the cwd. */
 export function defaultOutputPath(imageName: string, format: OutputFormat): string {
   const last = basename(imageName.replace(/@.*$/, '').replace(/:[^/]*$/, ''));
-  return format === 'oci' ? `${last}.oci` : `${last}.${format === 'oci-archive' ? 'oci.tar' : 'docker.tar'}`;
+  return format === 'oci' ? `${last}.oci` : `${last}${ARCHIVE_EXTENSION[format]}`;
 }
 
 /**
