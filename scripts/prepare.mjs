@@ -31,10 +31,12 @@ function findTsc() {
 let tsc = findTsc();
 if (!tsc) {
   process.stderr.write('imgbuild prepare: TypeScript is not installed here (npm installs no devDependencies for a global install from git, npm/cli#8440); installing the locked devDependencies into this directory\n');
-  // This directory's own install, whatever the enclosing npm command was (-g, --prefix, --omit=dev).
+  // This directory's own install, whatever the enclosing npm command was (-g, --prefix, --omit=dev,
+  // --allow-scripts: npm ≥ 11.19 refuses that flag in a project-scoped install, EALLOWSCRIPTS, and
+  // this install runs no scripts anyway).
   const env = { ...process.env };
   for (const key of Object.keys(env)) {
-    if (/^npm_config_(global|location|prefix|omit|include|only|production)$/i.test(key)) delete env[key];
+    if (/^npm_config_(global|location|prefix|omit|include|only|production|allow_scripts\w*)$/i.test(key)) delete env[key];
   }
   // `install`, not `ci`: ci first deletes node_modules, which the npm that runs this prepare may
   // still be writing into (seen as ENOTEMPTY races in git installs); install adds what is missing,

@@ -197,8 +197,14 @@ test('npm i -g --install-links git+file://<clone> runs prepare without devDepend
   // leaves the global package as a symlink into npm's temporary clone, deleted when the install
   // ends (npm/cli#3692); with it, npm installs a copy. README and CHANGELOG say so.
   // And npm installs no devDependencies in that clone (npm/cli#8440): scripts/prepare.mjs installs them itself.
+  await installGlobalFromGit(t, prefix, [], 'npm-cache-git');
+  await buildWith([join(prefix, 'bin/imgbuild')], 'git');
+});
+
+/** `npm i -g --install-links <flags> --prefix <prefix> git+file://<clone>`. */
+async function installGlobalFromGit(t: import('node:test').TestContext, prefix: string, flags: string[], cacheName: string): Promise<void> {
   const reg = await npmRegistry();
-  const install = () => npm(['install', '-g', '--install-links', '--prefix', prefix, `git+file://${source}`], { cwd: work, cache: join(work, 'npm-cache-git'), reg });
+  const install = () => npm(['install', '-g', '--install-links', ...flags, '--prefix', prefix, `git+file://${source}`], { cwd: work, cache: join(work, cacheName), reg });
   // Under load, npm's own git-dependency preparation (its nested `npm install --force` in the
   // final directory) sometimes fails removing a folder it is still extracting (ENOTEMPTY, seen on
   // zod's files; not our prepare script's doing): that race, and only it, gets one more try.
@@ -207,7 +213,22 @@ test('npm i -g --install-links git+file://<clone> runs prepare without devDepend
     t.diagnostic(`npm's ENOTEMPTY race in git dep preparation; installing again:\n${e.message.slice(0, 400)}`);
     await install();
   });
-  await buildWith([join(prefix, 'bin/imgbuild')], 'git');
+}
+
+test('prepare, run by an npm given --allow-scripts in a clone without devDependencies, installs them and compiles', async (t) => {
+  if (!(await ready(t))) return;
+  // npm ≥ 11.19 suggests `npm i -g --allow-scripts=imgbuild` for a git install, and passes the flag
+  // to the prepare it runs as npm_config_allow_scripts; prepare's own devDependency install is
+  // project-scoped, where npm refuses that flag (EALLOWSCRIPTS), so prepare must leave it out.
+  const clone = join(work, 'prepare-allow-clone');
+  await tool('git', ['clone', '-q', source, clone]);
+  const reg = await npmRegistry();
+  const env = { ...(await reg.npmEnv({ ...process.env }, join(work, 'npm-cache-prepare-allow'))), npm_config_allow_scripts: 'imgbuild', npm_config_global: 'true' };
+  const r = await runCommand(process.execPath, [join(clone, 'scripts/prepare.mjs')], { cwd: clone, env });
+  assert.equal(r.code, 0, `prepare failed:\n${r.stderr}`);
+  assert.match(r.stderr, /TypeScript is not installed here/);
+  const version = await runCommand(process.execPath, [join(clone, 'dist/builder/imgbuild.cjs'), '--version'], { env: { ...process.env } });
+  assert.equal(version.stdout.toString().trim(), pkg.version);
 });
 
 test('npx imgbuild@<version> runs the published package; in a project that installed it from git, npx imgbuild runs its bin', async (t) => {
