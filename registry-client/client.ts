@@ -123,12 +123,13 @@ export class RegistryClient {
     const host = registryApiHost(registry);
     if (this.transport.mayUsePlainHttp(host) && isLoopbackRegistry(host)) {
       // A loopback registry is asked in plain HTTP first: a local test or CI registry nearly
-      // always is one, and the HTTPS attempt before it (a TLS context and handshake, node:tls
-      // and node:https loaded) was ~5 ms of an uploading push's ~115 ms of CPU. Only a registry's answer
-      // to /v2/ (200, or 401 with its challenge) is taken; anything else (a TLS server's 400 to
-      // clear text, a reset, no server) goes on to the HTTPS-first order below, so a TLS registry
-      // on the loopback is still reached over verified TLS, and its unverifiable certificate still
-      // reported. The ping carries no credentials. Not retried: the order below retries.
+      // always is one, and the HTTPS attempt before it (a TLS context and handshake, node:tls and
+      // node:https loaded) was ~5 ms of an uploading push's ~115 ms of CPU. Only a registry's
+      // answer to /v2/ (200, or 401 with its challenge) is taken; anything else (a TLS server's
+      // 400 to clear text, a reset, no server) goes on to the HTTPS-first order below, so a TLS
+      // registry on the loopback is still reached over verified TLS, and its unverifiable
+      // certificate still reported. The ping carries no credentials. Not retried: the order
+      // below retries.
       try {
         const res = await withRetries(this.retryContext, `connect to ${host}`, host, false, () =>
           this.transport.send({ method: 'GET', url: new URL('/v2/', `http://${host}`) }));

@@ -291,7 +291,10 @@ function readWhole(src: BlobSource, size: number, signal: AbortSignal, progress?
     const stream = openSource(src);
     const parts: Buffer[] = [];
     let read = 0;
+    let settled = false;
     const done = (e: unknown, bytes?: Buffer) => {
+      if (settled) return;
+      settled = true;
       signal.removeEventListener('abort', onAbort);
       if (e === undefined) return resolve(bytes!);
       if (!stream.destroyed) stream.destroy();
@@ -308,6 +311,8 @@ function readWhole(src: BlobSource, size: number, signal: AbortSignal, progress?
     });
     stream.on('error', (e) => done(e));
     stream.on('end', () => (read === size ? done(undefined, Buffer.concat(parts, read)) : done(new ContentLengthMismatchError(read, size))));
+    // Closed with neither its end nor an error (destroyed by another hand): never a whole blob.
+    stream.on('close', () => done(Object.assign(new Error('the source closed before its end'), { code: 'ERR_STREAM_PREMATURE_CLOSE' })));
   });
 }
 

@@ -112,6 +112,29 @@ test('a small blob whose source never ends is stopped by the signal: the upload 
   assert.deepEqual(uploads(), ['POST /v2/r/blobs/uploads/', 'DELETE /v2/r/blobs/uploads/session-1']);
 });
 
+test('a small blob whose source closes before its end without an error is a push-input error before any PUT', async () => {
+  seen.length = 0;
+  const c = client();
+  try {
+    let pushed = false;
+    const cut = new Readable({
+      read() {
+        if (pushed) return;
+        pushed = true;
+        this.push(Buffer.from('ab'));
+        setImmediate(() => this.destroy());
+      },
+    });
+    await assert.rejects(
+      uploadBlob(c, { registry: host, repository: 'r' }, { digest: sha(Buffer.from('abcd')), size: 4 }, { open: () => cut }, { chunkSize: 0 }),
+      (e: unknown) => e instanceof RegistryError && e.code === 'push-input' && /the source closed before its end/.test(e.message),
+    );
+  } finally {
+    await c.close();
+  }
+  assert.deepEqual(uploads(), ['POST /v2/r/blobs/uploads/', 'DELETE /v2/r/blobs/uploads/session-1']);
+});
+
 test('a blob one byte over SMALL_BLOB_BYTES is streamed: its PUT starts before the source is read to the end', async () => {
   seen.length = 0;
   arrived.length = 0;
