@@ -19,7 +19,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { runWithCodeCache } from './code-cache.js';
-import { compileCacheDir, enableCompileCache, limitWasmTiering } from './startup.js';
+import { compileCacheDir, enableCompileCache, growYoungGenerationAtOnce, limitWasmTiering } from './startup.js';
 
 const args = process.argv.slice(2);
 if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
@@ -43,6 +43,7 @@ function runPushBundle(): boolean {
   // The CLI sets these for push before the command runs; set before the bundle is compiled, the
   // cache is made and read under the same V8 flags (startup.ts).
   limitWasmTiering();
+  growYoungGenerationAtOnce();
   const env = process.env;
   const cacheDir = env.NODE_DISABLE_COMPILE_CACHE ? undefined : compileCacheDir(env);
   const ran = runWithCodeCache(fileURLToPath(new URL('./imgbuild-cmd-push.cjs', import.meta.url)), {

@@ -46,3 +46,16 @@ export function limitWasmTiering(): void {
   // known to Node 20 and 22 too (an unknown flag would print an error).
   setFlagsFromString('--wasm-tiering-budget=2000000000');
 }
+
+/**
+ * For a short command that allocates little (push): the young generation grows to its full size
+ * at the first scavenge that grows it, not by doubling. A push's module graph and code cache are
+ * mostly long-lived, so every scavenge of a small young generation copies nearly all it holds: an
+ * uploading push of a small image scavenged 4 times (~5 ms of CPU), now 2. Set at run time: V8
+ * reads the factor each time it grows the space, while the space's initial size is fixed when the
+ * process starts. Only the space's upper bound is committed (untouched pages cost no memory); a
+ * build, whose heap is busy for long, keeps V8's default.
+ */
+export function growYoungGenerationAtOnce(): void {
+  setFlagsFromString('--semi-space-growth-factor=16');
+}

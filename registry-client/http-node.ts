@@ -1,8 +1,10 @@
 import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { Readable } from 'node:stream';
 import { isIP, type Socket } from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
+
+// node:https and node:tls are loaded when first used: a push to a plain-HTTP registry (a local
+// or CI one) never uses them, and loading them was ~4 ms of its CPU.
+const https = () => process.getBuiltinModule('node:https');
 
 /**
  * The registry client's HTTP over node:http and node:https (transport.ts's default). Node's own
@@ -48,7 +50,7 @@ export interface NodeRequest {
 
 /** Keep-alive agents: plain, or TLS with these options (`ca`, `rejectUnauthorized`). */
 export function nodeAgent(secure: boolean, tls: { ca?: string[]; rejectUnauthorized?: boolean } = {}): HttpAgent {
-  return secure ? new HttpsAgent({ keepAlive: true, ...tls }) : new HttpAgent({ keepAlive: true });
+  return secure ? new (https().Agent)({ keepAlive: true, ...tls }) : new HttpAgent({ keepAlive: true });
 }
 
 /** The error of a request body whose length is not its Content-Length (upload.ts tells the user). */
@@ -91,7 +93,7 @@ export function nodeRequest(o: NodeRequest): Promise<NodeResponse> {
       timer = setTimeout(() => fail(error()), ms).unref();
     };
     try {
-      req = (secure ? httpsRequest : httpRequest)(o.url, { method: o.method, headers, agent: o.agent });
+      req = (secure ? https().request : httpRequest)(o.url, { method: o.method, headers, agent: o.agent });
     } catch (e) {
       // Invalid header values and the like are thrown at once.
       stream?.destroy();
@@ -264,7 +266,7 @@ export function tlsHandshake(url: URL, connectMs: number, connectTimeout: () => 
   return new Promise<void>((resolve, reject) => {
     const host = url.hostname.replace(/^\[|\]$/g, '');
     let finished = false;
-    const socket = tlsConnect({ host, port: Number(url.port || 443), ca: [], rejectUnauthorized: false, ...(isIP(host) ? {} : { servername: host }) });
+    const socket = process.getBuiltinModule('node:tls').connect({ host, port: Number(url.port || 443), ca: [], rejectUnauthorized: false, ...(isIP(host) ? {} : { servername: host }) });
     const done = (e?: unknown) => {
       if (finished) return;
       finished = true;

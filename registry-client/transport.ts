@@ -1,4 +1,3 @@
-import { rootCertificates } from 'node:tls';
 import { Transform, type Readable } from 'node:stream';
 import type { Agent as HttpAgent } from 'node:http';
 import type { Dispatcher } from 'undici';
@@ -94,7 +93,8 @@ export class Transport {
       ...options.timeouts,
     });
     const extra = options.ca === undefined ? [] : Array.isArray(options.ca) ? options.ca : [options.ca];
-    this.ca = extra.length ? [...rootCertificates, ...extra.map((c: string | Buffer) => c.toString())] : undefined;
+    // node:tls is loaded only when a CA is given (http-node.ts loads it when TLS is used).
+    this.ca = extra.length ? [...process.getBuiltinModule('node:tls').rootCertificates, ...extra.map((c: string | Buffer) => c.toString())] : undefined;
   }
 
   isInsecure(host: string): boolean {

@@ -198,3 +198,12 @@ test('writing a cache removes the same name\'s caches not written for 30 days an
   assert.equal(made.length, 1);
   assert.deepEqual(readdirSync(s.cacheDir).sort(), [`other-${hex('e')}.v8cache`, made[0]!, `script-${hex('b')}.v8cache`, `script-${hex('d')}.v8cache.124-0badf00d.tmp`, 'notes.txt'].sort());
 });
+
+test("push's own bundle, read as a string for vm.Script, is ASCII only (V8 then holds it one byte a character), and its comments' non-ASCII is escaped", () => {
+  const bundle = join(repoRoot, 'dist', 'builder', 'imgbuild-cmd-push.cjs');
+  if (!existsSync(bundle)) return; // built without esbuild: no bundle
+  const text = readFileSync(bundle, 'latin1');
+  assert.equal(/[^\x00-\x7f]/.test(text), false);
+  // registry-client/transport.ts's doc comment of send() has an em dash.
+  assert.match(text, /`authOrigin` \(the registry's\) \\u2014 a blob redirect/);
+});

@@ -158,7 +158,7 @@ const FOREIGN_FLAGS = new Set([
   // GNU tar
   '--sort',
   // V8's, set by the CLI for registry-only commands (startup.ts limitWasmTiering)
-  '--liftoff-only', '--wasm-tiering-budget',
+  '--liftoff-only', '--wasm-tiering-budget', '--semi-space-growth-factor',
   // Node's, under which store/lstat-values.ts keeps away from process.binding
   '--pending-deprecation', '--throw-deprecation',
 ]);

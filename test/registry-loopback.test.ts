@@ -29,14 +29,17 @@ test('IMGBUILD_INSECURE_REGISTRIES adds to --insecure-registry: comma-separated,
   assert.deepEqual(insecureRegistries({}, {}), []);
 });
 
-/** A registry of one repository, `x/app`, whose 5 tags come 2 a page (Link: rel="next"), over plain HTTP. */
-function fakeRegistry(): Promise<{ server: Server; host: string; requests: string[] }> {
+/**
+ * A registry of one repository, `x/app`, whose 5 tags come 2 a page (Link: rel="next"), over plain HTTP;
+ * `/v2/` answers `v2Status`. A TLS handshake sent to it is counted (Node's http server sees a client error).
+ */
+function fakeRegistry(v2Status = 200): Promise<{ server: Server; host: string; requests: string[]; tlsAttempts: () => number }> {
   const tags = ['1.0', '1.1', '2.0', 'latest', 'zeta'];
   const requests: string[] = [];
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://x');
     requests.push(`${req.method} ${url.pathname}${url.search}`);
-    if (url.pathname === '/v2/') return void res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    if (url.pathname === '/v2/') return void res.writeHead(v2Status, { 'content-type': 'application/json' }).end('{}');
     if (url.pathname === '/v2/x/app/tags/list') {
       const last = url.searchParams.get('last');
       const start = last ? tags.indexOf(last) + 1 : 0;
@@ -47,11 +50,36 @@ function fakeRegistry(): Promise<{ server: Server; host: string; requests: strin
     }
     res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ errors: [{ code: 'NAME_UNKNOWN', message: 'repository name not known to registry' }] }));
   });
+  let tlsAttempts = 0;
+  server.on('clientError', (_e, socket) => {
+    tlsAttempts++;
+    // What Node's server does with no listener: a client speaking TLS reads this as "not TLS".
+    socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+  });
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => {
     const addr = server.address();
-    resolve({ server, host: `127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`, requests });
+    resolve({ server, host: `127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`, requests, tlsAttempts: () => tlsAttempts });
   }));
 }
+
+describe('a plain-HTTP server on 127.0.0.1 whose /v2/ is not a registry\'s answer (404)', () => {
+  let reg: Awaited<ReturnType<typeof fakeRegistry>>;
+  before(async () => {
+    reg = await fakeRegistry(404);
+  });
+  after(() => new Promise<void>((r) => reg.server.close(() => r())));
+
+  test('is tried over HTTPS next, then in plain HTTP again, whose answer is kept (as before the plain attempt came first)', async () => {
+    const client = new RegistryClient({ retry: fast, credentials: async () => undefined });
+    try {
+      assert.equal(await client.origin(reg.host), `http://${reg.host}`);
+    } finally {
+      await client.close();
+    }
+    assert.equal(reg.tlsAttempts(), 1);
+    assert.deepEqual(reg.requests, ['GET /v2/', 'GET /v2/']);
+  });
+});
 
 describe('a plain-HTTP registry on 127.0.0.1', () => {
   let reg: Awaited<ReturnType<typeof fakeRegistry>>;
@@ -60,20 +88,38 @@ describe('a plain-HTTP registry on 127.0.0.1', () => {
   });
   after(() => new Promise<void>((r) => reg.server.close(() => r())));
 
-  test('is reached over HTTP with no flag, after HTTPS is tried first; every page of tags is read', async () => {
+  test('is reached over plain HTTP with no flag, asked first, with no TLS attempt; every page of tags is read', async () => {
     const client = new RegistryClient({ retry: fast, credentials: async () => undefined });
+    const tls = reg.tlsAttempts();
+    reg.requests.length = 0;
     try {
       assert.deepEqual(await client.listTags({ registry: reg.host, repository: 'x/app' }), ['1.0', '1.1', '2.0', 'latest', 'zeta']);
       assert.equal(await client.origin(reg.host), `http://${reg.host}`);
     } finally {
       await client.close();
     }
+    assert.equal(reg.tlsAttempts() - tls, 0);
+    assert.deepEqual(reg.requests, ['GET /v2/', 'GET /v2/x/app/tags/list', 'GET /v2/x/app/tags/list?n=2&last=1.1', 'GET /v2/x/app/tags/list?n=2&last=latest']);
+  });
+
+  test('named insecure, it is asked in plain HTTP first too, with no TLS attempt', async () => {
+    const client = new RegistryClient({ retry: fast, credentials: async () => undefined, insecureRegistries: [reg.host] });
+    const tls = reg.tlsAttempts();
+    try {
+      assert.equal(await client.origin(reg.host), `http://${reg.host}`);
+    } finally {
+      await client.close();
+    }
+    assert.equal(reg.tlsAttempts() - tls, 0);
   });
 
   test('with loopbackPlainHttp: false it is an HTTPS registry like any other (a TLS error)', async () => {
     const client = new RegistryClient({ retry: fast, credentials: async () => undefined, loopbackPlainHttp: false });
     try {
+      reg.requests.length = 0;
       await assert.rejects(client.listTags({ registry: reg.host, repository: 'x/app' }), (e: unknown) => e instanceof RegistryTlsError && e.code === 'tls' && /--ca-file/.test(e.hint ?? ''));
+      // No plain-HTTP attempt: the only connection was the TLS one.
+      assert.deepEqual(reg.requests, []);
     } finally {
       await client.close();
     }

@@ -1,12 +1,14 @@
 // TLS of the node:http transport against a real HTTPS server on 127.0.0.1 (certificate from a
 // throwaway CA made with openssl): a loopback host gets one unverified handshake first (is it TLS
 // at all?) with nothing sent over it, then verified requests; an unknown certificate stays an
-// error; a host named insecure is not probed.
+// error; a host named insecure is not probed. RegistryClient's ping asks a loopback host in plain
+// HTTP first: a TLS server cuts that attempt, and the client goes on to verified HTTPS.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
+import { RegistryClient } from '../registry-client/client.js';
 import { RegistryTlsError } from '../registry-client/errors.js';
 import { Transport } from '../registry-client/transport.js';
 import { makeTestCa, type TestCa } from './helpers/registry.js';
@@ -91,4 +93,31 @@ test('a host named insecure is not probed: one connection, unverified', async (t
     await transport.close();
   }
   assert.deepEqual({ connections, requests }, { connections: 1, requests: 1 });
+});
+
+const noRetry = { retries: 0, baseDelayMs: 1, maxDelayMs: 1 };
+
+test('RegistryClient: a loopback HTTPS registry is asked in plain HTTP first, then over verified HTTPS (the plain attempt gets no request)', async (t) => {
+  if (!needTool(t, 'openssl')) return;
+  reset();
+  const client = new RegistryClient({ ca: ca!.caCert, retry: noRetry, credentials: async () => undefined });
+  try {
+    assert.equal(await client.origin(new URL(origin).host), origin);
+  } finally {
+    await client.close();
+  }
+  // The plain attempt (cut by the TLS server), the unverified probe, the verified ping.
+  assert.deepEqual({ connections, requests }, { connections: 3, requests: 1 });
+});
+
+test('RegistryClient: a loopback HTTPS registry whose certificate no CA vouches for is still a TLS error after the plain attempt', async (t) => {
+  if (!needTool(t, 'openssl')) return;
+  reset();
+  const client = new RegistryClient({ retry: noRetry, credentials: async () => undefined });
+  try {
+    await assert.rejects(client.origin(new URL(origin).host), (e: unknown) => e instanceof RegistryTlsError && /--ca-file/.test(e.hint ?? ''));
+  } finally {
+    await client.close();
+  }
+  assert.equal(requests, 0);
 });
