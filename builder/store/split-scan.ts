@@ -328,15 +328,16 @@ class TreeBuilder {
    * its directory's, kept in `path` as the nodes come in NAR order, and its name. Valid until
    * the next node.
    */
-  private pathTo(parentLength: number, name: Buffer): Buffer {
-    const length = parentLength + 1 + name.length;
+  private pathTo(parentLength: number, latin1Name: string): Buffer {
+    const length = parentLength + 1 + latin1Name.length;
     if (length > this.path.length) {
       const grown = Buffer.allocUnsafe(length * 2);
       this.path.copy(grown, 0, 0, parentLength);
       this.path = grown;
     }
     this.path[parentLength] = 0x2f;
-    this.path.set(name, parentLength + 1);
+    // Written where it goes: a Buffer per node for the name, then a copy of it, cost more.
+    (this.path as unknown as Latin1Writing).latin1Write(latin1Name, parentLength + 1);
     return this.path.subarray(0, length);
   }
 
@@ -369,8 +370,9 @@ class TreeBuilder {
     const values = this.values;
     const mode = values[v]!;
     const latin1Name = this.listing.names[i]!;
-    const name = i === 0 ? undefined : Buffer.from(latin1Name, 'latin1');
-    const path = name ? this.pathTo(open[open.length - 1]!.length, name) : this.path.subarray(0, this.rootLength);
+    const path = i === 0 ? this.path.subarray(0, this.rootLength) : this.pathTo(open[open.length - 1]!.length, latin1Name);
+    // The name's bytes, in `path` (valid until the next node, as `path` is: a kept tree copies them).
+    const name = i === 0 ? undefined : path.subarray(path.length - latin1Name.length);
     if (this.visit && this.visit(path, { mode, size: values[v + 1]!, mtimeMs: values[v + 2]!, ctimeMs: values[v + 3]! } as Parameters<NodeVisitor>[1]) === false) this.visit = undefined;
     const special = mode & SPECIAL_BITS;
     const below = () => path.subarray(this.rootLength);
@@ -408,7 +410,7 @@ class TreeBuilder {
         open.push({ entries: node?.type === 'directory' ? node.entries : undefined, end: this.listing.ends[i]!, length: path.length });
     }
     if (node) {
-      if (name) open[open.length - (node.type === 'directory' ? 2 : 1)]!.entries!.push([name, node]);
+      if (name) open[open.length - (node.type === 'directory' ? 2 : 1)]!.entries!.push([Buffer.from(name), node]);
       else this.root = node;
     }
     return pending;
@@ -434,6 +436,11 @@ class TreeBuilder {
       },
     };
   }
+}
+
+/** Buffer's own latin1 encoder (what `write(string, offset, 'latin1')` calls after checking its arguments). */
+interface Latin1Writing {
+  latin1Write(s: string, offset: number): number;
 }
 
 /** Atomics.waitAsync (ES2024; in Node since 16), which this project's TypeScript lib (ES2023) does not declare. */
