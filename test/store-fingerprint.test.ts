@@ -145,3 +145,25 @@ test('files that share their times, and files that do not, are hashed as each en
   }
   assert.equal(out.digest(), createHash('sha256').update(text, 'latin1').digest('hex'));
 });
+
+test('text, names and targets are hashed as their bytes, across the gathering buffer\'s edge and past its size', () => {
+  const out = new FingerprintText();
+  const parts: Buffer[] = [];
+  const latin1 = Buffer.from([0x6e, 0xe9, 0xff, 0x80]).toString('latin1');
+  // 70,000 entries of ~20 bytes: several buffers' worth, pieces straddling each buffer's end.
+  for (let i = 0; i < 70_000; i++) {
+    out.text(`${i}${latin1}(`);
+    parts.push(Buffer.from(`${i}${latin1}(`, 'latin1'));
+    const name = Buffer.from([0x61 + (i % 26), 0xfe, i & 0xff]);
+    out.name(name);
+    parts.push(Buffer.from(`${name.length}:`), name);
+  }
+  // Pieces bigger than the buffer.
+  const long = 'x'.repeat(100_000);
+  out.text(long);
+  parts.push(Buffer.from(long));
+  const target = Buffer.alloc(70_000, 0xc3);
+  out.symlink(target);
+  parts.push(Buffer.from(`l${target.length}:`), target);
+  assert.equal(out.digest(), createHash('sha256').update(Buffer.concat(parts)).digest('hex'));
+});

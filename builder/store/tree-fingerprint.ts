@@ -134,13 +134,18 @@ function notStorable(path: string | Buffer): StoreError {
   return new StoreError(`${path.toString()} is neither a regular file, a directory nor a symlink; a store path cannot hold it`, [path.toString()]);
 }
 
+/** Bytes of text gathered before they are hashed. */
+const TEXT_BUFFER = 64 * 1024;
+
 /**
- * The fingerprint's bytes, gathered as a latin1 string (one char per byte) and hashed in large
- * pieces: one hash update per entry cost more than the walk's own string work.
+ * The fingerprint's bytes, gathered in a buffer and hashed in large pieces: one hash update per
+ * entry cost more than the walk's own string work, and a string of pieces (`+=`) hashed whole
+ * cost its flattening (~4% of a 200,000-file scan's scanning thread).
  */
 export class FingerprintText {
   private readonly hash = createHash('sha256');
-  private pending = '';
+  private readonly buf = Buffer.allocUnsafe(TEXT_BUFFER);
+  private at = 0;
   /**
    * The last mtime and ctime written and their text: files made together share their times (a
    * coarse clock; a Nix store's mtime is 1), and a number's shortest text is the costly part of
@@ -151,14 +156,27 @@ export class FingerprintText {
   private ctimeMs = NaN;
   private ctimeText = '';
 
-  /** ASCII text. */
+  /** Text of one byte a char (ASCII, or a name decoded as latin1). */
   text(s: string): void {
-    this.pending += s;
-    if (this.pending.length >= 1 << 16) this.flush();
+    const n = s.length;
+    if (this.at + n > TEXT_BUFFER) {
+      this.flush();
+      if (n > TEXT_BUFFER) return void this.hash.update(s, 'latin1');
+    }
+    // One byte a char, as 'latin1' encodes (its low byte): a loop, not a call per piece.
+    const buf = this.buf;
+    let at = this.at;
+    for (let i = 0; i < n; i++) buf[at++] = s.charCodeAt(i);
+    this.at = at;
   }
 
   bytes(b: Buffer): void {
-    this.text(b.toString('latin1'));
+    if (this.at + b.length > TEXT_BUFFER) {
+      this.flush();
+      if (b.length > TEXT_BUFFER) return void this.hash.update(b);
+    }
+    this.buf.set(b, this.at);
+    this.at += b.length;
   }
 
   name(name: Buffer): void {
@@ -179,8 +197,9 @@ export class FingerprintText {
   }
 
   private flush(): void {
-    this.hash.update(this.pending, 'latin1');
-    this.pending = '';
+    if (this.at === 0) return;
+    this.hash.update(this.buf.subarray(0, this.at));
+    this.at = 0;
   }
 
   digest(): string {
