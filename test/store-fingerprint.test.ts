@@ -136,6 +136,17 @@ test('files that share their times, and files that do not, are hashed as each en
     [false, 2, NaN, NaN],
     [false, 2, NaN, 1000],
     [false, 3, 1000, 1000],
+    // Sizes of every digit count, and numbers that are not safe integers (written as their text).
+    [false, 0, 1000, 1000],
+    [false, 9, 1000, 1000],
+    [false, 10, 1000, 1000],
+    [false, 99, 1000, 1000],
+    [false, 100, 1000, 1000],
+    [false, 12345678901234, 1000, 1000],
+    [false, 2 ** 53 - 1, 1000, 1000],
+    [false, 2 ** 53 + 2, 1000, 1000],
+    [false, 1.5, 1000, 1000],
+    [false, -1, 1000, 1000],
   ];
   const out = new FingerprintText();
   let text = '';
@@ -156,6 +167,8 @@ test('text, names and targets are hashed as their bytes, across the gathering bu
     parts.push(Buffer.from(`${i}${latin1}(`, 'latin1'));
     const name = Buffer.from([0x61 + (i % 26), 0xfe, i & 0xff]);
     out.name(name);
+    parts.push(Buffer.from(`${name.length}:`), name);
+    out.latin1Name(name.toString('latin1'));
     parts.push(Buffer.from(`${name.length}:`), name);
   }
   // Pieces bigger than the buffer.

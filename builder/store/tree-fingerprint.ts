@@ -81,7 +81,7 @@ function fingerprintDirectory(path: string, out: FingerprintText): void {
   entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   out.text(`d${entries.length}(`);
   for (const e of entries) {
-    out.text(`${e.name.length}:${e.name}`);
+    out.latin1Name(e.name);
     const child = `${path}/${e.name}`;
     if (e.isDirectory()) fingerprintDirectory(child, out);
     else if (e.isSymbolicLink()) out.symlink(readlinkOf(child));
@@ -170,6 +170,34 @@ export class FingerprintText {
     this.at = at;
   }
 
+  /**
+   * A count: a non-negative safe integer's decimal digits written as they are made (what `${n}`
+   * gives), no string; any other number as its text.
+   */
+  count(n: number): void {
+    if (!Number.isSafeInteger(n) || n < 0) return this.text(`${n}`);
+    if (this.at + 16 > TEXT_BUFFER) this.flush();
+    const buf = this.buf;
+    let digits = 1;
+    for (let m = n; m >= 10; m = Math.floor(m / 10)) digits++;
+    let at = this.at + digits;
+    this.at = at;
+    for (let m = n; digits > 0; digits--, m = Math.floor(m / 10)) buf[--at] = 0x30 + (m % 10);
+  }
+
+  /** One ASCII byte. */
+  char(code: number): void {
+    if (this.at === TEXT_BUFFER) this.flush();
+    this.buf[this.at++] = code;
+  }
+
+  /** A name decoded as latin1, as `<length>:<name>`. */
+  latin1Name(name: string): void {
+    this.count(name.length);
+    this.char(0x3a);
+    this.text(name);
+  }
+
   bytes(b: Buffer): void {
     if (this.at + b.length > TEXT_BUFFER) {
       this.flush();
@@ -180,7 +208,8 @@ export class FingerprintText {
   }
 
   name(name: Buffer): void {
-    this.text(`${name.length}:`);
+    this.count(name.length);
+    this.char(0x3a);
     this.bytes(name);
   }
 
@@ -188,7 +217,15 @@ export class FingerprintText {
     // Equal numbers print alike (0 and -0 both as "0"); NaN, never equal, is printed anew.
     if (mtimeMs !== this.mtimeMs) this.mtimeText = `${(this.mtimeMs = mtimeMs)}`;
     if (ctimeMs !== this.ctimeMs) this.ctimeText = `${(this.ctimeMs = ctimeMs)}`;
-    this.text(`r${executable ? 'x' : '-'}${size}:${this.mtimeText}:${this.ctimeText};`);
+    // Piece by piece: a template's string of pieces is flattened again to be read char by char.
+    this.char(0x72);
+    this.char(executable ? 0x78 : 0x2d);
+    this.count(size);
+    this.char(0x3a);
+    this.text(this.mtimeText);
+    this.char(0x3a);
+    this.text(this.ctimeText);
+    this.char(0x3b);
   }
 
   symlink(target: Buffer): void {
