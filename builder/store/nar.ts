@@ -383,7 +383,9 @@ class NarChunks {
     const pad = (8 - (length % 8)) % 8;
     if (pad === 0) return;
     if (pad <= this.buf.length - this.filled) {
-      this.buf.fill(0, this.filled, this.filled + pad);
+      // At most 7 bytes: a loop, not fill's checks and call (two pads a file).
+      const buf = this.buf;
+      for (let i = this.filled, end = i + pad; i < end; i++) buf[i] = 0;
       this.filled += pad;
     } else this.put(ZEROS.subarray(0, pad));
   }
@@ -448,7 +450,8 @@ class NarChunks {
     while (done < size) {
       if (this.filled === this.buf.length) this.flush();
       const n = Math.min(this.buf.length - this.filled, size - done);
-      this.buf.set(bytes.subarray(done, done + n), this.filled);
+      // A small file fits whole: no view made of it.
+      this.buf.set(n === size ? bytes : bytes.subarray(done, done + n), this.filled);
       this.took(path, size, done, n);
       done += n;
     }
