@@ -1,6 +1,6 @@
 import { readdirSync, readlinkSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
-import { builderFile } from '../install-paths.js';
+import { SCAN_HELPER_BUNDLE, threadScript } from '../install-paths.js';
 import { NarStream, SPECIAL_BITS, type FileHeadSink, type NarNode, type NarSink, type NodeVisitor } from './nar.js';
 import type { SplitExtras } from './split-extras.js';
 import { CHUNK_NODES, chunkCount, DONE, FAILED, fixedView, growableBuffer, KIND, kindOf, LISTED, LISTING_DONE, MAX_NAME_BYTES, MAX_NODES, NOT_ASCII, PENDING, type Growable, PER_NODE, SplitReader, STOP, type SplitShare } from './split-read.js';
@@ -80,7 +80,7 @@ export async function splitReadTree(root: Buffer, dump: SplitDump, visit?: NodeV
   try {
     // A small young generation: the helper's garbage (a Stats object per node) dies young, and
     // the default semi-spaces took ~20 MiB of RSS at the moment of the build's peak.
-    helper = new Worker(builderFile('store/split-scan-thread.js'), { resourceLimits: { maxYoungGenerationSizeMb: HELPER_YOUNG_MB } });
+    helper = new Worker(threadScript(SCAN_HELPER_BUNDLE, 'store/split-scan-thread.js'), { resourceLimits: { maxYoungGenerationSizeMb: HELPER_YOUNG_MB } });
   } catch {
     helper = undefined; // this thread does every chunk
   }
