@@ -180,9 +180,9 @@ export class FingerprintText {
     const buf = this.buf;
     let digits = 1;
     for (let m = n; m >= 10; m = Math.floor(m / 10)) digits++;
-    let at = this.at + digits;
-    this.at = at;
-    for (let m = n; digits > 0; digits--, m = Math.floor(m / 10)) buf[--at] = 0x30 + (m % 10);
+    const start = this.at;
+    this.at = start + digits;
+    for (let m = n, i = start + digits - 1; i >= start; i--, m = Math.floor(m / 10)) buf[i] = 0x30 + (m % 10);
   }
 
   /** One ASCII byte. */
