@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 
 /**
  * The compiled builder's folder (dist/builder/), for files found at run time: the worker
@@ -12,6 +12,28 @@ export const BUILDER_DIR = new URL('./', import.meta.url);
 /** A file of the compiled builder, by its path under dist/builder/ (e.g. `workers/worker.js`). */
 export function builderFile(path: string): URL {
   return new URL(path, BUILDER_DIR);
+}
+
+/** The build worker's bundle (workers/worker.js and what it imports); scripts/bundle-cli.mjs THREAD_BUNDLES names it. */
+export const WORKER_BUNDLE = 'imgbuild-worker.js';
+/** The split scan's helper thread's bundle (store/split-scan-thread.js); named there too. */
+export const SCAN_HELPER_BUNDLE = 'imgbuild-scan-helper.js';
+
+const scripts = new Map<string, URL>();
+
+/**
+ * A thread's script: its bundle, one file written by scripts/bundle-cli.mjs next to this module,
+ * when the build made one, else tsc's file of it (a build without esbuild). A build worker
+ * loaded as 54 ES modules took ~0.1–0.2 s (resolve, read, compile, link each) before its first job.
+ */
+export function threadScript(bundle: string, file: string): URL {
+  let url = scripts.get(bundle);
+  if (!url) {
+    const bundled = builderFile(bundle);
+    url = existsSync(bundled) ? bundled : builderFile(file);
+    scripts.set(bundle, url);
+  }
+  return url;
 }
 
 let version: string | undefined;

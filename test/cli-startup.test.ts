@@ -3,7 +3,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as nodeModule from 'node:module';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -67,6 +68,25 @@ test('imgbuild push runs from its own bundle: no ES module is loaded but the bin
   assert.match(r.stderr, /no-such-layout/);
   assert.deepEqual(files, [pathToFileURL(cliPath).href]);
   assert.ok(existsSync(join(dirname(cliPath), 'imgbuild-cmd-push.cjs')));
+});
+
+test('a cold build scans on a worker, a big path with a helper thread, each thread run from its bundle (one file, not tsc\'s modules)', async (t) => {
+  // One fewer worker than cores: a machine of one core scans on the main thread alone.
+  if (availableParallelism() < 2) return t.skip('one core: no worker');
+  const store = join(work, 'big-store');
+  const name = `${'b'.repeat(32)}-many-files`;
+  // Past SCAN_SPLIT_MIN_NODES (10,000): the scan is split with a helper thread.
+  for (let d = 0; d < 11; d++) {
+    mkdirSync(join(store, name, `d${d}`), { recursive: true });
+    for (let f = 0; f < 1000; f++) writeFileSync(join(store, name, `d${d}`, `f${f}`), `${d}/${f}\n`);
+  }
+  const spec = join(work, 'big.json');
+  await writeFile(spec, JSON.stringify({ name: 'startup/big', architecture: 'amd64', store: { dir: store }, contents: [`/nix/store/${name}`], compressor: 'none' }));
+  const { r, files } = await loadedBy(['build', spec, '-o', join(work, 'big.oci')], 'big');
+  assert.equal(r.code, 0, r.stderr);
+  const builder = dirname(cliPath);
+  for (const bundle of ['imgbuild-worker.js', 'imgbuild-scan-helper.js']) assert.ok(files.includes(pathToFileURL(join(builder, bundle)).href), `${bundle} not loaded: ${files.join(' ')}`);
+  assert.deepEqual(files.filter((f) => f.includes('/builder/workers/') || f.includes('/builder/store/')), []);
 });
 
 test("the CLI keeps Node's compile cache in <cache dir>/compile where Node has one (≥ 22.1), and nothing where it has not", async () => {

@@ -127,6 +127,38 @@ test('the scan reads a header split between two NAR chunks (the head is copied a
   assert.deepEqual(await src.pathArchitectures(`${SD}/${ARM}`), { arm64: 'b' });
 });
 
+test('a head sink with a magic is given the heads that start with it, as without one, also when a header straddles two chunks', async () => {
+  const dir = join(await tempDir(), 'store');
+  const path = join(dir, ARM);
+  const notElf = Buffer.concat([Buffer.from([0x7f, 0x45, 0x4c, 0x58]), Buffer.alloc(60, 1)]);
+  const heads = async (magic?: Uint8Array) => {
+    const seen: string[] = [];
+    const sink = { bytes: 64, minSize: 52, ...(magic ? { magic } : {}), take: (p: Buffer, head: Buffer) => void seen.push(`${p.toString()}:${head.toString('hex')}`) };
+    await dumpNar(path, await readNarTree(path), () => undefined, sink);
+    return seen;
+  };
+  const elfOnly = (seen: string[]) => seen.filter((s) => s.split(':')[1]!.startsWith('7f454c46'));
+  const check = async () => {
+    const all = await heads();
+    const some = await heads(Uint8Array.of(0x7f, 0x45, 0x4c, 0x46));
+    assert.deepEqual(some, elfOnly(all));
+    assert.deepEqual(some.map((s) => s.split(':')[0]), [join(path, 'b')]);
+    assert.equal(all.length, 3);
+  };
+  await put(path, { a: Buffer.alloc(104, 'x'), b: elfFile(ARM64), c: notElf });
+  await check();
+  // b's contents now start 8 bytes before a chunk ends (contents start 8-aligned): the magic is judged on that first piece.
+  const nar = async () => {
+    const parts: Buffer[] = [];
+    await dumpNar(path, await readNarTree(path), (c) => parts.push(Buffer.from(c)));
+    return Buffer.concat(parts);
+  };
+  const start = (await nar()).indexOf(elfHeader(ARM64).subarray(0, 20));
+  await put(path, { a: Buffer.alloc(104 + ((((NAR_CHUNK - 8 - start) % NAR_CHUNK) + NAR_CHUNK) % NAR_CHUNK), 'x') });
+  assert.equal((await nar()).indexOf(elfHeader(ARM64).subarray(0, 20)) % NAR_CHUNK, NAR_CHUNK - 8, 'the header straddles a chunk boundary');
+  await check();
+});
+
 test('the scan and the header walk agree on a path', async () => {
   const s = await store();
   const dir = join(s.dir, `${'d'.repeat(32)}-mixed`);

@@ -5,7 +5,8 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, utime
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readNarTree, type NarNode } from '../builder/store/nar.js';
-import { fingerprintTree, treeFingerprint } from '../builder/store/tree-fingerprint.js';
+import { FingerprintText, fingerprintTree, treeFingerprint } from '../builder/store/tree-fingerprint.js';
+import { createHash } from 'node:crypto';
 import { writeTree } from './helpers/nix.js';
 
 function tempRoot(t: { after(fn: () => void): void }): string {
@@ -119,4 +120,63 @@ test('a fifo or a missing path is refused with a StoreError naming it', (t) => {
     message: `${join(root, 'pipe')} is neither a regular file, a directory nor a symlink; a store path cannot hold it`,
   });
   assert.throws(() => fingerprintTree(join(root, 'absent')), { name: 'StoreError', message: new RegExp(`^cannot read ${join(root, 'absent')}: ENOENT`) });
+});
+
+test('files that share their times, and files that do not, are hashed as each entry written out in full', () => {
+  // [executable, size, mtimeMs, ctimeMs]: runs of equal times (a coarse clock; Nix's mtime 1),
+  // a change in one time only, fractions, 0 and -0 (both "0"), NaN (never equal to itself).
+  const files: Array<[boolean, number, number, number]> = [
+    [false, 63, 1000, 1796402417409.4199],
+    [false, 64, 1000, 1796402417409.4199],
+    [true, 64, 1000, 1796402417409.4199],
+    [false, 63, 1000, 1796402417413.5],
+    [false, 63, 1796402417413.5, 1796402417413.5],
+    [false, 1, 0, -0],
+    [false, 1, -0, 0],
+    [false, 2, NaN, NaN],
+    [false, 2, NaN, 1000],
+    [false, 3, 1000, 1000],
+    // Sizes of every digit count, and numbers that are not safe integers (written as their text).
+    [false, 0, 1000, 1000],
+    [false, 9, 1000, 1000],
+    [false, 10, 1000, 1000],
+    [false, 99, 1000, 1000],
+    [false, 100, 1000, 1000],
+    [false, 12345678901234, 1000, 1000],
+    [false, 2 ** 53 - 1, 1000, 1000],
+    [false, 2 ** 53 + 2, 1000, 1000],
+    [false, 1.5, 1000, 1000],
+    [false, -1, 1000, 1000],
+  ];
+  const out = new FingerprintText();
+  let text = '';
+  for (const [x, size, m, c] of files) {
+    out.regular(x, size, m, c);
+    text += `r${x ? 'x' : '-'}${size}:${m}:${c};`;
+  }
+  assert.equal(out.digest(), createHash('sha256').update(text, 'latin1').digest('hex'));
+});
+
+test('text, names and targets are hashed as their bytes, across the gathering buffer\'s edge and past its size', () => {
+  const out = new FingerprintText();
+  const parts: Buffer[] = [];
+  const latin1 = Buffer.from([0x6e, 0xe9, 0xff, 0x80]).toString('latin1');
+  // 70,000 entries of ~20 bytes: several buffers' worth, pieces straddling each buffer's end.
+  for (let i = 0; i < 70_000; i++) {
+    out.text(`${i}${latin1}(`);
+    parts.push(Buffer.from(`${i}${latin1}(`, 'latin1'));
+    const name = Buffer.from([0x61 + (i % 26), 0xfe, i & 0xff]);
+    out.name(name);
+    parts.push(Buffer.from(`${name.length}:`), name);
+    out.latin1Name(name.toString('latin1'));
+    parts.push(Buffer.from(`${name.length}:`), name);
+  }
+  // Pieces bigger than the buffer.
+  const long = 'x'.repeat(100_000);
+  out.text(long);
+  parts.push(Buffer.from(long));
+  const target = Buffer.alloc(70_000, 0xc3);
+  out.symlink(target);
+  parts.push(Buffer.from(`l${target.length}:`), target);
+  assert.equal(out.digest(), createHash('sha256').update(Buffer.concat(parts)).digest('hex'));
 });

@@ -16,6 +16,8 @@ import type { GO_ARCHITECTURES } from '../spec/platform.js';
 export const ELF_HEAD_BYTES = 64;
 /** A file smaller than this (the 32-bit header) cannot be an ELF file: it need not be opened. */
 export const ELF_MIN_SIZE = 52;
+/** The bytes every ELF file starts with (`\x7fELF`). */
+export const ELF_MAGIC: Uint8Array = Uint8Array.of(0x7f, 0x45, 0x4c, 0x46);
 
 export type GoArchitecture = (typeof GO_ARCHITECTURES)[number];
 

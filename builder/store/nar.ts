@@ -146,6 +146,12 @@ export type NarSink = (chunk: Buffer) => void;
 export interface FileHeadSink {
   bytes: number;
   minSize: number;
+  /**
+   * When set, only heads that start with these bytes are wanted: a file whose first bytes differ
+   * is neither copied nor given (nearly every file of a store is not ELF; a copy and a call per
+   * file was ~2.5% of a scan of 200,000 tiny files).
+   */
+  magic?: Uint8Array;
   take(path: Buffer, head: Buffer): void;
 }
 
@@ -314,6 +320,8 @@ class NarChunks {
   /** The next regular file's index in `copies.slots`, and where the current file's bytes go (-1: nowhere). */
   private file = 0;
   private slot = -1;
+  /** Whether the current file's head is wanted (FileHeadSink.magic), decided by its first bytes. */
+  private headWanted = true;
 
   constructor(
     private readonly sink: NarSink,
@@ -375,7 +383,9 @@ class NarChunks {
     const pad = (8 - (length % 8)) % 8;
     if (pad === 0) return;
     if (pad <= this.buf.length - this.filled) {
-      this.buf.fill(0, this.filled, this.filled + pad);
+      // At most 7 bytes: a loop, not fill's checks and call (two pads a file).
+      const buf = this.buf;
+      for (let i = this.filled, end = i + pad; i < end; i++) buf[i] = 0;
       this.filled += pad;
     } else this.put(ZEROS.subarray(0, pad));
   }
@@ -440,7 +450,8 @@ class NarChunks {
     while (done < size) {
       if (this.filled === this.buf.length) this.flush();
       const n = Math.min(this.buf.length - this.filled, size - done);
-      this.buf.set(bytes.subarray(done, done + n), this.filled);
+      // A small file fits whole: no view made of it.
+      this.buf.set(n === size ? bytes : bytes.subarray(done, done + n), this.filled);
       this.took(path, size, done, n);
       done += n;
     }
@@ -459,8 +470,12 @@ class NarChunks {
     if (heads && size >= heads.minSize) {
       const want = Math.min(heads.bytes, size);
       if (done < want && n > 0) {
-        this.buf.copy(this.head!, done, this.filled, this.filled + Math.min(n, want - done));
-        if (done + n >= want) heads.take(path, this.head!.subarray(0, want));
+        // Decided by the first piece when it holds the magic's length (else copied, and `take` judges).
+        if (done === 0) this.headWanted = heads.magic === undefined || n < heads.magic.length || startsWith(this.buf, this.filled, heads.magic);
+        if (this.headWanted) {
+          this.buf.copy(this.head!, done, this.filled, this.filled + Math.min(n, want - done));
+          if (done + n >= want) heads.take(path, this.head!.subarray(0, want));
+        }
       }
     }
     if (this.slot >= 0 && n > 0) this.buf.copy(this.copies!.bytes, this.slot + done, this.filled, this.filled + n);
@@ -478,6 +493,12 @@ class NarChunks {
     this.sinceTurn = 0;
     return new Promise((resolve) => setImmediate(resolve));
   }
+}
+
+/** Whether `buf` holds `magic` at `at`. */
+function startsWith(buf: Buffer, at: number, magic: Uint8Array): boolean {
+  for (let i = 0; i < magic.length; i++) if (buf[at + i] !== magic[i]) return false;
+  return true;
 }
 
 function changed(path: Buffer, size: number, done: number): StoreError {

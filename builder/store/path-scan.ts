@@ -1,6 +1,6 @@
 import { createHash, hash as oneShotHash, type Hash } from 'node:crypto';
 import { contentId, contentIdOf } from './content-id.js';
-import { ELF_HEAD_BYTES, ELF_MIN_SIZE } from './elf.js';
+import { ELF_HEAD_BYTES, ELF_MAGIC, ELF_MIN_SIZE } from './elf.js';
 import { readFileSync } from 'node:fs';
 import { StoreError } from '../errors.js';
 import { draftHandover, type HandoverDraft } from './handover.js';
@@ -135,7 +135,7 @@ function narReaders(root: Buffer, targets: { has(hashPart: string): boolean }, s
   const nar = new NarDigest();
   // ELF headers are looked at as the dump reads each file, so a scan costs no extra read for them.
   const elf = new ArchitectureCollector();
-  const heads = { bytes: ELF_HEAD_BYTES, minSize: ELF_MIN_SIZE, take: (path: Buffer, head: Buffer) => elf.add(head, () => relativeBelow(root, path)) };
+  const heads = { bytes: ELF_HEAD_BYTES, minSize: ELF_MIN_SIZE, magic: ELF_MAGIC, take: (path: Buffer, head: Buffer) => elf.add(head, () => relativeBelow(root, path)) };
   const size = { bytes: 0 };
   const sink = (chunk: Buffer) => {
     scanner.push(chunk);

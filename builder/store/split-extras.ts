@@ -32,7 +32,13 @@ export class SplitExtras {
    */
   directory(name: Buffer | undefined, latin1Name: string, entries: number, special: number, below: () => Buffer): void {
     if (special) this.specials.push({ path: Buffer.from(below()), bits: special });
-    this.text?.text(name ? `${latin1Name.length}:${latin1Name}d${entries}(` : `d${entries}(`);
+    const text = this.text;
+    if (text) {
+      if (name) text.latin1Name(latin1Name);
+      text.char(0x64);
+      text.count(entries);
+      text.char(0x28);
+    }
     this.record?.directory(name, special);
   }
 
@@ -46,7 +52,7 @@ export class SplitExtras {
   file(name: Buffer, latin1Name: string, executable: boolean, size: number, mtimeMs: number, ctimeMs: number, special: number, bytes: Uint8Array | undefined, path: Buffer, below: () => Buffer): void {
     if (special) this.specials.push({ path: Buffer.from(below()), bits: special });
     if (this.text) {
-      this.text.text(`${latin1Name.length}:${latin1Name}`);
+      this.text.latin1Name(latin1Name);
       this.text.regular(executable, size, mtimeMs, ctimeMs);
     }
     this.record?.file(name, special | (executable ? 0o100 : 0), size, bytes, path);
@@ -54,7 +60,7 @@ export class SplitExtras {
 
   symlink(name: Buffer, latin1Name: string, target: Buffer): void {
     if (this.text) {
-      this.text.text(`${latin1Name.length}:${latin1Name}`);
+      this.text.latin1Name(latin1Name);
       this.text.symlink(target);
     }
     this.record?.symlink(name, target);

@@ -115,6 +115,8 @@ export class SplitReader {
   private places!: Int32Array;
   private chunks!: Int32Array;
   private owners!: Uint8Array;
+  /** The names' bytes as one Buffer (fixed length, made again when a name is past it): a name is sliced from it, no Buffer made per node. */
+  private nameView: Latin1Slicing = Buffer.alloc(0) as unknown as Latin1Slicing;
   private readonly area: Buffer;
   private used = 0;
 
@@ -238,8 +240,9 @@ export class SplitReader {
 
   private nameOf(i: number): string {
     if (this.names) return this.names[i]!;
-    const from = this.nameEnds[i - 1]!;
-    return Buffer.from(this.nameBytes, from, this.nameEnds[i]! - from).toString('latin1');
+    const end = this.nameEnds[i]!;
+    if (end > this.nameView.length) this.nameView = Buffer.from(this.nameBytes, 0, this.nameBytes.byteLength) as unknown as Latin1Slicing;
+    return this.nameView.latin1Slice(this.nameEnds[i - 1]!, end);
   }
 
   /** Node `i`'s path as latin1 (one char a byte). */
@@ -278,6 +281,12 @@ export class SplitReader {
     this.used += size;
     return true;
   }
+}
+
+/** Buffer's own latin1 decoder (what `toString('latin1', start, end)` calls after checking its arguments). */
+interface Latin1Slicing {
+  readonly length: number;
+  latin1Slice(start: number, end: number): string;
 }
 
 export function kindOf(st: Stats | { isDirectory(): boolean; isFile(): boolean; isSymbolicLink(): boolean }): number {

@@ -1,6 +1,6 @@
 import { readdirSync, readlinkSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
-import { builderFile } from '../install-paths.js';
+import { SCAN_HELPER_BUNDLE, threadScript } from '../install-paths.js';
 import { NarStream, SPECIAL_BITS, type FileHeadSink, type NarNode, type NarSink, type NodeVisitor } from './nar.js';
 import type { SplitExtras } from './split-extras.js';
 import { CHUNK_NODES, chunkCount, DONE, FAILED, fixedView, growableBuffer, KIND, kindOf, LISTED, LISTING_DONE, MAX_NAME_BYTES, MAX_NODES, NOT_ASCII, PENDING, type Growable, PER_NODE, SplitReader, STOP, type SplitShare } from './split-read.js';
@@ -80,7 +80,7 @@ export async function splitReadTree(root: Buffer, dump: SplitDump, visit?: NodeV
   try {
     // A small young generation: the helper's garbage (a Stats object per node) dies young, and
     // the default semi-spaces took ~20 MiB of RSS at the moment of the build's peak.
-    helper = new Worker(builderFile('store/split-scan-thread.js'), { resourceLimits: { maxYoungGenerationSizeMb: HELPER_YOUNG_MB } });
+    helper = new Worker(threadScript(SCAN_HELPER_BUNDLE, 'store/split-scan-thread.js'), { resourceLimits: { maxYoungGenerationSizeMb: HELPER_YOUNG_MB } });
   } catch {
     helper = undefined; // this thread does every chunk
   }
@@ -328,15 +328,16 @@ class TreeBuilder {
    * its directory's, kept in `path` as the nodes come in NAR order, and its name. Valid until
    * the next node.
    */
-  private pathTo(parentLength: number, name: Buffer): Buffer {
-    const length = parentLength + 1 + name.length;
+  private pathTo(parentLength: number, latin1Name: string): Buffer {
+    const length = parentLength + 1 + latin1Name.length;
     if (length > this.path.length) {
       const grown = Buffer.allocUnsafe(length * 2);
       this.path.copy(grown, 0, 0, parentLength);
       this.path = grown;
     }
     this.path[parentLength] = 0x2f;
-    this.path.set(name, parentLength + 1);
+    // Written where it goes: a Buffer per node for the name, then a copy of it, cost more.
+    (this.path as unknown as Latin1Writing).latin1Write(latin1Name, parentLength + 1);
     return this.path.subarray(0, length);
   }
 
@@ -369,8 +370,9 @@ class TreeBuilder {
     const values = this.values;
     const mode = values[v]!;
     const latin1Name = this.listing.names[i]!;
-    const name = i === 0 ? undefined : Buffer.from(latin1Name, 'latin1');
-    const path = name ? this.pathTo(open[open.length - 1]!.length, name) : this.path.subarray(0, this.rootLength);
+    const path = i === 0 ? this.path.subarray(0, this.rootLength) : this.pathTo(open[open.length - 1]!.length, latin1Name);
+    // The name's bytes, in `path` (valid until the next node, as `path` is: a kept tree copies them).
+    const name = i === 0 ? undefined : path.subarray(path.length - latin1Name.length);
     if (this.visit && this.visit(path, { mode, size: values[v + 1]!, mtimeMs: values[v + 2]!, ctimeMs: values[v + 3]! } as Parameters<NodeVisitor>[1]) === false) this.visit = undefined;
     const special = mode & SPECIAL_BITS;
     const below = () => path.subarray(this.rootLength);
@@ -408,7 +410,7 @@ class TreeBuilder {
         open.push({ entries: node?.type === 'directory' ? node.entries : undefined, end: this.listing.ends[i]!, length: path.length });
     }
     if (node) {
-      if (name) open[open.length - (node.type === 'directory' ? 2 : 1)]!.entries!.push([name, node]);
+      if (name) open[open.length - (node.type === 'directory' ? 2 : 1)]!.entries!.push([Buffer.from(name), node]);
       else this.root = node;
     }
     return pending;
@@ -434,6 +436,11 @@ class TreeBuilder {
       },
     };
   }
+}
+
+/** Buffer's own latin1 encoder (what `write(string, offset, 'latin1')` calls after checking its arguments). */
+interface Latin1Writing {
+  latin1Write(s: string, offset: number): number;
 }
 
 /** Atomics.waitAsync (ES2024; in Node since 16), which this project's TypeScript lib (ES2023) does not declare. */

@@ -81,7 +81,7 @@ function fingerprintDirectory(path: string, out: FingerprintText): void {
   entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   out.text(`d${entries.length}(`);
   for (const e of entries) {
-    out.text(`${e.name.length}:${e.name}`);
+    out.latin1Name(e.name);
     const child = `${path}/${e.name}`;
     if (e.isDirectory()) fingerprintDirectory(child, out);
     else if (e.isSymbolicLink()) out.symlink(readlinkOf(child));
@@ -134,31 +134,98 @@ function notStorable(path: string | Buffer): StoreError {
   return new StoreError(`${path.toString()} is neither a regular file, a directory nor a symlink; a store path cannot hold it`, [path.toString()]);
 }
 
+/** Bytes of text gathered before they are hashed. */
+const TEXT_BUFFER = 64 * 1024;
+
 /**
- * The fingerprint's bytes, gathered as a latin1 string (one char per byte) and hashed in large
- * pieces: one hash update per entry cost more than the walk's own string work.
+ * The fingerprint's bytes, gathered in a buffer and hashed in large pieces: one hash update per
+ * entry cost more than the walk's own string work, and a string of pieces (`+=`) hashed whole
+ * cost its flattening (~4% of a 200,000-file scan's scanning thread).
  */
 export class FingerprintText {
   private readonly hash = createHash('sha256');
-  private pending = '';
+  private readonly buf = Buffer.allocUnsafe(TEXT_BUFFER);
+  private at = 0;
+  /**
+   * The last mtime and ctime written and their text: files made together share their times (a
+   * coarse clock; a Nix store's mtime is 1), and a number's shortest text is the costly part of
+   * an entry (~0.1 s of a 200,000-file scan).
+   */
+  private mtimeMs = NaN;
+  private mtimeText = '';
+  private ctimeMs = NaN;
+  private ctimeText = '';
 
-  /** ASCII text. */
+  /** Text of one byte a char (ASCII, or a name decoded as latin1). */
   text(s: string): void {
-    this.pending += s;
-    if (this.pending.length >= 1 << 16) this.flush();
+    const n = s.length;
+    if (this.at + n > TEXT_BUFFER) {
+      this.flush();
+      if (n > TEXT_BUFFER) return void this.hash.update(s, 'latin1');
+    }
+    // One byte a char, as 'latin1' encodes (its low byte): a loop, not a call per piece.
+    const buf = this.buf;
+    let at = this.at;
+    for (let i = 0; i < n; i++) buf[at++] = s.charCodeAt(i);
+    this.at = at;
+  }
+
+  /**
+   * A count: a non-negative safe integer's decimal digits written as they are made (what `${n}`
+   * gives), no string; any other number as its text.
+   */
+  count(n: number): void {
+    if (!Number.isSafeInteger(n) || n < 0) return this.text(`${n}`);
+    if (this.at + 16 > TEXT_BUFFER) this.flush();
+    const buf = this.buf;
+    let digits = 1;
+    for (let m = n; m >= 10; m = Math.floor(m / 10)) digits++;
+    const start = this.at;
+    this.at = start + digits;
+    for (let m = n, i = start + digits - 1; i >= start; i--, m = Math.floor(m / 10)) buf[i] = 0x30 + (m % 10);
+  }
+
+  /** One ASCII byte. */
+  char(code: number): void {
+    if (this.at === TEXT_BUFFER) this.flush();
+    this.buf[this.at++] = code;
+  }
+
+  /** A name decoded as latin1, as `<length>:<name>`. */
+  latin1Name(name: string): void {
+    this.count(name.length);
+    this.char(0x3a);
+    this.text(name);
   }
 
   bytes(b: Buffer): void {
-    this.text(b.toString('latin1'));
+    if (this.at + b.length > TEXT_BUFFER) {
+      this.flush();
+      if (b.length > TEXT_BUFFER) return void this.hash.update(b);
+    }
+    this.buf.set(b, this.at);
+    this.at += b.length;
   }
 
   name(name: Buffer): void {
-    this.text(`${name.length}:`);
+    this.count(name.length);
+    this.char(0x3a);
     this.bytes(name);
   }
 
   regular(executable: boolean, size: number, mtimeMs: number, ctimeMs: number): void {
-    this.text(`r${executable ? 'x' : '-'}${size}:${mtimeMs}:${ctimeMs};`);
+    // Equal numbers print alike (0 and -0 both as "0"); NaN, never equal, is printed anew.
+    if (mtimeMs !== this.mtimeMs) this.mtimeText = `${(this.mtimeMs = mtimeMs)}`;
+    if (ctimeMs !== this.ctimeMs) this.ctimeText = `${(this.ctimeMs = ctimeMs)}`;
+    // Piece by piece: a template's string of pieces is flattened again to be read char by char.
+    this.char(0x72);
+    this.char(executable ? 0x78 : 0x2d);
+    this.count(size);
+    this.char(0x3a);
+    this.text(this.mtimeText);
+    this.char(0x3a);
+    this.text(this.ctimeText);
+    this.char(0x3b);
   }
 
   symlink(target: Buffer): void {
@@ -167,8 +234,9 @@ export class FingerprintText {
   }
 
   private flush(): void {
-    this.hash.update(this.pending, 'latin1');
-    this.pending = '';
+    if (this.at === 0) return;
+    this.hash.update(this.buf.subarray(0, this.at));
+    this.at = 0;
   }
 
   digest(): string {

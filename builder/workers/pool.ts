@@ -4,7 +4,7 @@ import type { LayerBlob } from '../layer/types.js';
 import { SHARED_KEY, SharedValue } from '../store/shared-value.js';
 import type { JobKind, Jobs, StoreLayerJob } from './jobs.js';
 import { abortError, reviveError, type WireError } from './wire-error.js';
-import { builderFile } from '../install-paths.js';
+import { threadScript, WORKER_BUNDLE } from '../install-paths.js';
 
 /**
  * A build's work in worker threads: a directory store's paths (fingerprint walk, reference scan)
@@ -211,7 +211,7 @@ export class BuildWorkerPool {
   }
 
   private spawn(): Worker {
-    const worker = new Worker(builderFile('workers/worker.js'), WORKER_OPTIONS);
+    const worker = new Worker(threadScript(WORKER_BUNDLE, 'workers/worker.js'), WORKER_OPTIONS);
     worker.unref();
     this.all.add(worker);
     worker.once('exit', () => {
