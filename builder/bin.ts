@@ -19,7 +19,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { runWithCodeCache } from './code-cache.js';
-import { compileCacheDir, enableCompileCache, growYoungGenerationAtOnce, limitWasmTiering } from './startup.js';
+import { compileCacheDir, enableCompileCache, growYoungGenerationAtOnce, limitHeapGrowth, limitWasmTiering } from './startup.js';
 
 const args = process.argv.slice(2);
 if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
@@ -27,6 +27,9 @@ if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
   process.stdout.write(`${(JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version}\n`);
 } else {
   enableCompileCache(process.env);
+  // Before anything of the command is compiled (a flag set later would change V8's flag hash, by
+  // which a code cache is accepted, partway through loading).
+  if (args[0] === 'build') limitHeapGrowth();
   // Commands come first: the program itself has no option but --version and --help.
   // Literal names, one per command, so that test/architecture-boundaries can read them.
   if (args[0] === 'push' && runPushBundle()) {

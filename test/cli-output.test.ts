@@ -159,6 +159,8 @@ const FOREIGN_FLAGS = new Set([
   '--sort',
   // V8's, set by the CLI for registry-only commands (startup.ts limitWasmTiering)
   '--liftoff-only', '--wasm-tiering-budget', '--semi-space-growth-factor',
+  // V8's, set by the CLI for build (startup.ts limitHeapGrowth)
+  '--heap-growing-percent',
   // Node's, under which store/lstat-values.ts keeps away from process.binding
   '--pending-deprecation', '--throw-deprecation',
 ]);

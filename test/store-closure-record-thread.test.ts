@@ -7,8 +7,9 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DirectoryStoreSource } from '../builder/store/directory-source.js';
+import { ClosureRecords, RECORD_BYTES_PER_NODE } from '../builder/store/closure-record.js';
 import { closureDigest } from '../builder/build/plan.js';
-import { CHUNK_PATHS, claimChunks, placesOf, SPLIT_MIN_NODES, statListsValues, type StatLists } from '../builder/store/stat-list-split.js';
+import { CHUNK_PATHS, claimChunks, placesOf, SPLIT_MIN_NODES, startStatThread, statListsValues, type StatLists } from '../builder/store/stat-list-split.js';
 import { PER_NODE, statListValues } from '../builder/store/stat-list.js';
 import { writeTree } from './helpers/nix.js';
 import { writeKeepingTimes } from './helpers/store-changes.js';
@@ -86,6 +87,24 @@ test('the values read by both threads are each path\'s statListValues, in order,
   assert.deepEqual(await statListsValues(l, undefined), expected);
 });
 
+test('a stat thread started before its work is known (while a record is read) is given it, and its values are one thread\'s', async () => {
+  const { lists: l } = await lists(16);
+  const expected = new Float64Array(PER_NODE * 3 * LIBS);
+  l.paths.forEach((p, i) => assert.equal(statListValues(`${l.prefix}${p}`, ['lib', 'lib/x.so'], expected, PER_NODE * 3 * i), true));
+  // Used whatever the count of nodes (no threadFrom), and ended with the values.
+  const thread = startStatThread();
+  assert.deepEqual(await statListsValues(l, undefined, undefined, thread), expected);
+  await thread.ended;
+});
+
+test('a stat thread started early is stopped when there is nothing to share (one chunk), and the values are read here', async () => {
+  const { lists: l } = await lists(LIBS);
+  const thread = startStatThread();
+  const values = await statListsValues(l, undefined, undefined, thread);
+  await thread.ended; // stopped, not left waiting for work (which would keep the process alive)
+  assert.ok(values instanceof Float64Array && values.length === PER_NODE * 3 * LIBS);
+});
+
 test('an entry gone in any chunk makes the values false, with a thread or without', async () => {
   const { lists: l, dir } = await lists(16);
   rmSync(join(dir, l.paths[LIBS - 1]!, 'lib/x.so'));
@@ -94,6 +113,7 @@ test('an entry gone in any chunk makes the values false, with a thread or withou
   writeFileSync(join(dir, l.paths[LIBS - 1]!, 'lib/x.so'), 'back');
   rmSync(join(dir, l.paths[0]!, 'lib'), { recursive: true });
   assert.equal(await statListsValues(l, 1), false);
+  assert.equal(await statListsValues(l, undefined, undefined, startStatThread()), false);
 });
 
 test('a claimer takes the chunks left from the shared counter on, marks each done, and leaves the others to whoever claimed them', async () => {
@@ -120,4 +140,20 @@ test('a claimer stops at its next claim once the other thread found a check fail
   const done = new Uint8Array(Math.ceil(LIBS / 100));
   assert.equal(claimChunks(l, at, new Float64Array(length), control, done), false);
   assert.deepEqual([...done].filter((d) => d === 1), []);
+});
+
+test('a build starts the stat thread before reading a record whose file holds statThreadFrom × RECORD_BYTES_PER_NODE bytes or more; the answer is the same either way', async () => {
+  const s = await store();
+  const cold = await build(s, 1);
+  const bytes = new ClosureRecords(join(s.cache, 'closures')).bytes(s.dir, SD, [`${SD}/${APP}`]);
+  assert.ok(bytes > 0);
+  assert.equal(new ClosureRecords(join(s.cache, 'closures')).bytes(s.dir, SD, [`${SD}/${lib(0)}`]), 0); // no record of those roots
+  const nodes = 2 + 3 + 3 * LIBS; // the app (root, bin, bin/app, share, share/doc) and each lib's three
+  // Past the bytes' threshold (started early) and below it but past the nodes' (started late).
+  const early = await build(s, Math.floor(bytes / RECORD_BYTES_PER_NODE));
+  const late = await build(s, Math.min(nodes, Math.floor(bytes / RECORD_BYTES_PER_NODE) + 1));
+  for (const warm of [early, late]) {
+    assert.deepEqual(warm.stats, { scanned: 0, cached: LIBS + 1 });
+    assert.deepEqual({ ...warm, stats: null }, { ...cold, stats: null });
+  }
 });

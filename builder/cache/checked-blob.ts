@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
-import { statSync, type Stats } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync, statSync, type Stats } from 'node:fs';
 import type { Digest } from '../../oci/digest.js';
 import { ImgbuildError } from '../errors.js';
 
@@ -60,6 +60,38 @@ export const sameFile = (a: FileIdentity, b: FileIdentity): boolean => a.dev ===
  * `limit` bytes (a damaged file longer than it should be is not read to its end).
  */
 export async function hashFile(path: string, limit = Number.MAX_SAFE_INTEGER): Promise<{ digest: Digest; size: number; identity: FileIdentity }> {
+  return hashSmallFile(path, limit) ?? hashFileStreamed(path, limit);
+}
+
+/**
+ * Files up to this size are hashed with synchronous calls: a warm build links each of its cached
+ * layers into an OCI layout after hashing it, and through the thread pool each small blob cost
+ * five round trips (open, fstat, read, fstat, close), ~2 ms each on a loaded machine: a
+ * hundred layers of a few hundred bytes were ~0.2 s of a one-second build, nearly all waiting.
+ */
+export const SYNC_HASH_MAX = 256 * 1024;
+
+/** hashFile by synchronous calls, when the file is at most SYNC_HASH_MAX bytes; else undefined (stream it). */
+function hashSmallFile(path: string, limit: number): { digest: Digest; size: number; identity: FileIdentity } | undefined {
+  const fd = openSync(path, 'r');
+  try {
+    const identity = identityOf(fstatSync(fd));
+    if (identity.size > SYNC_HASH_MAX) return undefined;
+    // One byte more than its size says: a file grown since its fstat is read past it and seen.
+    const buf = Buffer.allocUnsafe(Math.min(identity.size, limit) + 1);
+    let size = 0;
+    for (let n; size < buf.length && (n = readSync(fd, buf, size, buf.length - size, size)) > 0; ) size += n;
+    if (size > limit) return { digest: `sha256:${'0'.repeat(64)}`, size, identity };
+    const after = identityOf(fstatSync(fd));
+    // Written to while it was hashed: not the bytes of any one moment; say so by a size or digest that cannot match.
+    if (!sameFile(identity, after) || size > identity.size) return { digest: `sha256:${'0'.repeat(64)}`, size: -1, identity };
+    return { digest: `sha256:${createHash('sha256').update(buf.subarray(0, size)).digest('hex')}`, size, identity };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+async function hashFileStreamed(path: string, limit: number): Promise<{ digest: Digest; size: number; identity: FileIdentity }> {
   const fh = await open(path, 'r');
   try {
     const identity = identityOf(await fh.stat());

@@ -7,7 +7,7 @@ import { keptIndexedGraph } from '../../layering/graph.js';
 import type { PathArchitectures } from './path-architectures.js';
 import { digestValues, PER_NODE, statListValues } from './stat-list.js';
 import { fingerprintTree } from './tree-fingerprint.js';
-import { CHUNK_PATHS, statListsValues } from './stat-list-split.js';
+import { CHUNK_PATHS, statListsValues, type StatThread } from './stat-list-split.js';
 
 /**
  * A directory store's whole closure of some roots, kept in one file (`<cacheRoot>/closures/`), so
@@ -106,6 +106,15 @@ export interface RecordedClosure {
   paths: RecordedPath[];
 }
 
+/**
+ * Bytes of a closure record file per node it checks, for deciding from the file's size alone
+ * whether it will have a stat thread (its thread is then started before it is read): a record
+ * of tiny paths holds ~50 bytes a node (a path's name, content id, references, the names of its
+ * two or three nodes); one of paths with many entries holds fewer, and its thread starts once
+ * the record is read, as it did before.
+ */
+export const RECORD_BYTES_PER_NODE = 32;
+
 /** Values of this many nodes are hashed at once. */
 const CHUNK_NODES = 4096;
 
@@ -199,6 +208,15 @@ export class ClosureRecords {
   private file(fsDir: string, storeDir: string, roots: readonly string[]): string {
     const key = createHash('sha256').update(JSON.stringify([CLOSURE_RECORD_VERSION, fsDir, storeDir, roots])).digest('hex').slice(0, 32);
     return join(this.dir, `${key}.json`);
+  }
+
+  /** The size in bytes of the closure record of `roots` (as `read` takes them), or 0 when there is none. */
+  bytes(fsDir: string, storeDir: string, roots: readonly string[]): number {
+    try {
+      return statSync(this.file(fsDir, storeDir, roots)).size;
+    } catch {
+      return 0;
+    }
   }
 
   /**
@@ -395,13 +413,17 @@ export class ClosureRecord {
    * undefined. The directory's entries must have been found the same first (sameDirectory or
    * sameListing). `graphRoots`: the graph's roots, as asked. `threadFrom`: from this many
    * nodes (paths' roots and entries) on, a stat thread shares the lstats (stat-list-split.ts:
-   * the same values, hashed in the same order); undefined: none.
+   * the same values, hashed in the same order); undefined: none. `thread`: a stat thread started
+   * already (startStatThread), used whatever the count, and stopped.
    */
-  async answer(fsDir: string, storeDir: string, graphRoots: string[], threadFrom?: number): Promise<RecordedClosure | undefined> {
+  async answer(fsDir: string, storeDir: string, graphRoots: string[], threadFrom?: number, thread?: StatThread): Promise<RecordedClosure | undefined> {
     const rec = this.rec;
     const bases = rec.paths === '' ? [] : rec.paths.split('\n');
     const n = bases.length;
-    if (rec.narSize.length !== n || rec.refCount.length !== n || rec.contentId.length !== n || rec.names.length !== n) return undefined;
+    if (rec.narSize.length !== n || rec.refCount.length !== n || rec.contentId.length !== n || rec.names.length !== n) {
+      thread?.stop();
+      return undefined;
+    }
     // Every path's check: nothing is taken from a record that does not hold. The paths with
     // names are lstat-ed by entry (with a stat thread past `threadFrom` nodes: stat-list-split.ts);
     // the others' trees are walked here first, while that thread starts.
@@ -431,7 +453,7 @@ export class ClosureRecord {
     // and used only once every check holds.
     let made: { infos: StorePathInfo[]; paths: RecordedPath[] } | undefined;
     const first = (): boolean => (made = this.graph(bases, storeDir)) !== undefined && trees();
-    const values = await statListsValues({ prefix: dirPrefix, paths: namedPaths, names: namedLists, chunk: CHUNK_PATHS }, threadFrom, first);
+    const values = await statListsValues({ prefix: dirPrefix, paths: namedPaths, names: namedLists, chunk: CHUNK_PATHS }, threadFrom, first, thread);
     if (values === false || made === undefined || digestValues(values) !== rec.stats) return undefined;
     return { graph: { storeDir, roots: graphRoots, paths: made.infos }, closureDigest: rec.closureDigest, paths: made.paths };
   }

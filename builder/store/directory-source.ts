@@ -4,8 +4,8 @@ import type { ClosureGraph, StorePathInfo } from '../../layering/types.js';
 import { StoreError } from '../errors.js';
 import { closureGraph } from './closure-graph.js';
 import { closureDigest, rememberClosureDigest } from './closure-digest.js';
-import { ClosureRecords, dirStamp, graphRefIndices, listingDigest, type DirStamp } from './closure-record.js';
-import { SPLIT_MIN_NODES } from './stat-list-split.js';
+import { ClosureRecords, dirStamp, graphRefIndices, listingDigest, RECORD_BYTES_PER_NODE, type DirStamp, type RecordedClosure } from './closure-record.js';
+import { SPLIT_MIN_NODES, startStatThread } from './stat-list-split.js';
 import { SCAN_SPLIT_MIN_NODES } from './split-scan.js';
 import type { PathArchitectures } from './path-architectures.js';
 import { cachedScan, HANDOVER_PATH_MAX, scanStorePath, type ScanTargets, type StorePathScan, type StorePathScanJob } from './path-scan.js';
@@ -422,13 +422,23 @@ export class DirectoryStoreSource implements StoreSource {
   private async recordedClosure(roots: string[], options: ClosureOptions): Promise<ClosureGraph | undefined> {
     if (!this.closureRecords) return undefined;
     for (const root of roots) parseStorePath(root, this.storeDir, 'content path');
-    const record = this.closureRecords.read(this.fsDir, this.storeDir, DirectoryStoreSource.recordRoots(roots));
-    if (!record) return undefined;
-    // The directory's entries: unchanged since the listing the record was made from (its stat),
-    // else listed now (as a build without the record would) and compared.
-    if (!record.sameDirectory(dirStamp(this.fsDir)) && !record.sameListing((await this.listEntries()).listing)) return undefined;
-    // A build that may use threads (scanWith set) splits many lstats with one.
-    const found = await record.answer(this.fsDir, this.storeDir, [...new Set(roots)], this.offload !== undefined ? this.statThreadFrom : undefined);
+    const recordRoots = DirectoryStoreSource.recordRoots(roots);
+    // A build that may use threads (scanWith set) splits many lstats with one, started before the
+    // record is read when the file is large enough to hold that many nodes (see
+    // RECORD_BYTES_PER_NODE): it starts while the record is read and its graph made.
+    const threadFrom = this.offload !== undefined ? this.statThreadFrom : undefined;
+    const early = threadFrom !== undefined && this.closureRecords.bytes(this.fsDir, this.storeDir, recordRoots) >= threadFrom * RECORD_BYTES_PER_NODE ? startStatThread() : undefined;
+    let found: RecordedClosure | undefined;
+    try {
+      const record = this.closureRecords.read(this.fsDir, this.storeDir, recordRoots);
+      if (!record) return undefined;
+      // The directory's entries: unchanged since the listing the record was made from (its stat),
+      // else listed now (as a build without the record would) and compared.
+      if (!record.sameDirectory(dirStamp(this.fsDir)) && !record.sameListing((await this.listEntries()).listing)) return undefined;
+      found = await record.answer(this.fsDir, this.storeDir, [...new Set(roots)], threadFrom, early);
+    } finally {
+      early?.stop();
+    }
     if (!found) return undefined;
     // Without their checks (the record hashes all paths' lstats as one): a later closure of
     // other roots on this source that takes them in writes no closure record.

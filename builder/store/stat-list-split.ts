@@ -107,17 +107,23 @@ function checkChunk(lists: StatLists, at: Float64Array, values: Float64Array, c:
  * be lstat-ed. `first` runs here before this thread's claims (other checks of the record, while
  * the thread starts); its false stops everything.
  */
-export async function statListsValues(lists: StatLists, threadFrom: number | undefined, first: () => boolean = () => true): Promise<Float64Array | false> {
+export async function statListsValues(lists: StatLists, threadFrom: number | undefined, first: () => boolean = () => true, started?: StatThread): Promise<Float64Array | false> {
   const { at, length } = placesOf(lists.names);
   const chunks = Math.ceil(lists.paths.length / lists.chunk);
-  const shared = threadFrom !== undefined && length / PER_NODE >= threadFrom && chunks > 1;
+  // A thread started already is used whatever the count (its start is paid).
+  const shared = chunks > 1 && (started !== undefined || (threadFrom !== undefined && length / PER_NODE >= threadFrom));
   const memory = (bytes: number) => (shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
   const control = new Int32Array(memory(8));
   const done = new Uint8Array(memory(chunks));
   const values = new Float64Array(memory(length * 8));
-  const thread = shared
-    ? statThread({ prefix: lists.prefix, chunk: lists.chunk, paths: lists.paths.join('\n'), names: lists.names.join('\0'), control: control.buffer as SharedArrayBuffer, done: done.buffer as SharedArrayBuffer, values: values.buffer as SharedArrayBuffer })
+  const work: StatWork | undefined = shared
+    ? { prefix: lists.prefix, chunk: lists.chunk, paths: lists.paths.join('\n'), names: lists.names.join('\0'), control: control.buffer as SharedArrayBuffer, done: done.buffer as SharedArrayBuffer, values: values.buffer as SharedArrayBuffer }
     : undefined;
+  let thread: StatThread | undefined;
+  if (work && started) {
+    started.give(work);
+    thread = started;
+  } else if (work) thread = startStatThread(work);
   try {
     if (!first() || !claimChunks(lists, at, values, control, done)) {
       Atomics.store(control, FAILED, 1);
@@ -130,15 +136,28 @@ export async function statListsValues(lists: StatLists, threadFrom: number | und
     return values;
   } finally {
     thread?.stop();
+    started?.stop();
   }
 }
 
-/** A stat thread at work on `work`: `ended` settles when it has claimed its last chunk, stopped, or died. */
-function statThread(work: StatWork): { ended: Promise<void>; stop(): void } {
+/**
+ * A stat thread: `ended` settles when it has claimed its last chunk, stopped, or died. Started
+ * without its work (startStatThread()), it waits for `give`: a warm build starts it before
+ * reading its closure record (Node 20 takes ~0.1 s to start a thread, about what the record's
+ * read and graph take), so that it claims chunks from the start. Whoever starts one stops it.
+ */
+export interface StatThread {
+  readonly ended: Promise<void>;
+  /** Its work, once (a thread started without it). */
+  give(work: StatWork): void;
+  stop(): void;
+}
+
+export function startStatThread(work?: StatWork): StatThread {
   let worker: Worker | undefined;
   const ended = new Promise<void>((resolve) => {
     try {
-      worker = new Worker(builderFile('store/stat-list-thread.js'), { workerData: work });
+      worker = new Worker(builderFile('store/stat-list-thread.js'), work ? { workerData: work } : {});
     } catch {
       return resolve();
     }
@@ -146,5 +165,5 @@ function statThread(work: StatWork): { ended: Promise<void>; stop(): void } {
     worker.once('error', () => resolve());
     worker.once('exit', () => resolve());
   });
-  return { ended, stop: () => void worker?.terminate() };
+  return { ended, give: (w) => worker?.postMessage(w), stop: () => void worker?.terminate() };
 }

@@ -6,12 +6,17 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { claimChunks, placesOf, type StatLists, type StatWork } from './stat-list-split.js';
 
-const work = workerData as StatWork;
-const lists: StatLists = { prefix: work.prefix, chunk: work.chunk, paths: work.paths === '' ? [] : work.paths.split('\n'), names: work.names.split('\0') };
-let ok = lists.paths.length === lists.names.length;
-if (ok) {
-  const { at, length } = placesOf(lists.names);
-  const values = new Float64Array(work.values);
-  ok = length === values.length && claimChunks(lists, at, values, new Int32Array(work.control), new Uint8Array(work.done));
+function run(work: StatWork): void {
+  const lists: StatLists = { prefix: work.prefix, chunk: work.chunk, paths: work.paths === '' ? [] : work.paths.split('\n'), names: work.names.split('\0') };
+  let ok = lists.paths.length === lists.names.length;
+  if (ok) {
+    const { at, length } = placesOf(lists.names);
+    const values = new Float64Array(work.values);
+    ok = length === values.length && claimChunks(lists, at, values, new Int32Array(work.control), new Uint8Array(work.done));
+  }
+  parentPort!.postMessage({ ok });
 }
-parentPort!.postMessage({ ok });
+
+// Given its work as it starts, or started early and given it by a message (startStatThread).
+if (workerData) run(workerData as StatWork);
+else parentPort!.once('message', run);
