@@ -136,8 +136,11 @@ test('failures are described for a person: DNS and connection failures down the 
   const wrapped = describeFailure(new RegistryNetworkError('ghcr.example', 'connect to ghcr.example', 'EAI_AGAIN', { cause: errno('EAI_AGAIN') }));
   assert.equal(wrapped.code, 'network');
   assert.match(wrapped.hint!, /host name/);
-  const refused = describeFailure(new RegistryNetworkError('127.0.0.1:5000', 'connect', 'ECONNREFUSED', { cause: errno('ECONNREFUSED') }));
+  const refused = describeFailure(new RegistryNetworkError('registry.example:5000', 'connect', 'ECONNREFUSED', { cause: errno('ECONNREFUSED') }));
   assert.match(refused.hint!, /--insecure-registry <host\[:port\]>/);
+  // A loopback registry is tried over plain HTTP without a flag: the hint does not ask for one.
+  const refusedHere = describeFailure(new RegistryNetworkError('127.0.0.1:5000', 'connect', 'ECONNREFUSED', { cause: errno('ECONNREFUSED') }));
+  assert.equal(refusedHere.hint, 'check that the registry is running and listening on that port (a registry on this machine needs no --insecure-registry)');
   assert.equal(describeFailure(new ImgbuildError('usage', 'bad')).exitCode, 2);
   assert.equal(describeFailure(new ImgbuildError('spec', 'bad')).exitCode, 1);
   assert.equal(describeFailure(new ImgbuildError('spec', 'bad'), true).exitCode, 2, 'diff and verify: could not check');

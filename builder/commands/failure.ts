@@ -1,5 +1,6 @@
 import { ImgbuildError } from '../errors.js';
-import { RegistryError } from '../../registry-client/errors.js';
+import { RegistryError, RegistryNetworkError } from '../../registry-client/errors.js';
+import { isLoopbackRegistry } from '../../registry-client/loopback.js';
 import { LayeringError } from '../../layering/errors.js';
 import type { ErrorDocument } from './documents.js';
 import { SCHEMA_VERSION } from './schema-version.js';
@@ -89,10 +90,13 @@ function causeHint(err: Error): string | undefined {
 const DNS_CODES = new Set(['ENOTFOUND', 'EAI_AGAIN', 'EAI_NONAME', 'EAI_NODATA', 'EAI_FAIL']);
 const DNS_HINT = 'check the host name in the image reference, and that this machine can resolve it (DNS, /etc/hosts, proxy settings)';
 const CONNECT_HINT = 'check that the registry is up and reachable from here; a registry serving plain HTTP needs --insecure-registry <host[:port]>';
+/** A registry on this machine is tried over plain HTTP and HTTPS without a flag: only whether it listens is left. */
+const LOOPBACK_CONNECT_HINT = 'check that the registry is running and listening on that port (a registry on this machine needs no --insecure-registry)';
 
 /** A network error's hint, from what it was caused by: a name that does not resolve, or a connection that failed. */
 function networkHint(err: unknown): string {
-  return causes(err).some((e) => DNS_CODES.has(String((e as { code?: unknown }).code))) ? DNS_HINT : CONNECT_HINT;
+  if (causes(err).some((e) => DNS_CODES.has(String((e as { code?: unknown }).code)))) return DNS_HINT;
+  return err instanceof RegistryNetworkError && isLoopbackRegistry(err.host) ? LOOPBACK_CONNECT_HINT : CONNECT_HINT;
 }
 
 /** Node's errors for what a user's system or input causes: a missing file, no permission, no network (looked for down the cause chain). */
