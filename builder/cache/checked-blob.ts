@@ -71,6 +71,12 @@ export async function hashFile(path: string, limit = Number.MAX_SAFE_INTEGER): P
  */
 export const SYNC_HASH_MAX = 256 * 1024;
 
+/**
+ * The digest hashFile gives a file it did not hash whole (longer than its limit, or written to
+ * while it was read): one no content hashes to, so it never matches what the caller expects.
+ */
+const UNMATCHABLE: Digest = `sha256:${'0'.repeat(64)}`;
+
 /** hashFile by synchronous calls, when the file is at most SYNC_HASH_MAX bytes; else undefined (stream it). */
 function hashSmallFile(path: string, limit: number): { digest: Digest; size: number; identity: FileIdentity } | undefined {
   const fd = openSync(path, 'r');
@@ -81,10 +87,10 @@ function hashSmallFile(path: string, limit: number): { digest: Digest; size: num
     const buf = Buffer.allocUnsafe(Math.min(identity.size, limit) + 1);
     let size = 0;
     for (let n; size < buf.length && (n = readSync(fd, buf, size, buf.length - size, size)) > 0; ) size += n;
-    if (size > limit) return { digest: `sha256:${'0'.repeat(64)}`, size, identity };
+    if (size > limit) return { digest: UNMATCHABLE, size, identity };
     const after = identityOf(fstatSync(fd));
     // Written to while it was hashed: not the bytes of any one moment; say so by a size or digest that cannot match.
-    if (!sameFile(identity, after) || size > identity.size) return { digest: `sha256:${'0'.repeat(64)}`, size: -1, identity };
+    if (!sameFile(identity, after) || size > identity.size) return { digest: UNMATCHABLE, size: -1, identity };
     return { digest: `sha256:${createHash('sha256').update(buf.subarray(0, size)).digest('hex')}`, size, identity };
   } finally {
     closeSync(fd);
@@ -99,12 +105,12 @@ async function hashFileStreamed(path: string, limit: number): Promise<{ digest: 
     let size = 0;
     for await (const chunk of fh.createReadStream({ highWaterMark: readSize(identity.size), autoClose: false, start: 0 })) {
       size += (chunk as Buffer).length;
-      if (size > limit) return { digest: `sha256:${'0'.repeat(64)}`, size, identity };
+      if (size > limit) return { digest: UNMATCHABLE, size, identity };
       hash.update(chunk as Buffer);
     }
     const after = identityOf(await fh.stat());
     // Written to while it was hashed: not the bytes of any one moment; say so by a size or digest that cannot match.
-    if (!sameFile(identity, after)) return { digest: `sha256:${'0'.repeat(64)}`, size: -1, identity };
+    if (!sameFile(identity, after)) return { digest: UNMATCHABLE, size: -1, identity };
     return { digest: `sha256:${hash.digest('hex')}`, size, identity };
   } finally {
     await fh.close();

@@ -95,7 +95,7 @@ const MACHINE_NAMES: Record<number, string> = {
  * A valid header for a machine (or an ABI of it) with no Go/OCI name is `kind: 'unknown'`.
  */
 export function elfArchitecture(head: Uint8Array): ElfArchitecture | undefined {
-  if (head.length < ELF_MIN_SIZE || head[0] !== 0x7f || head[1] !== 0x45 || head[2] !== 0x4c || head[3] !== 0x46) return undefined;
+  if (head.length < ELF_MIN_SIZE || !ELF_MAGIC.every((b, i) => head[i] === b)) return undefined;
   const cls = head[4];
   const data = head[5];
   if ((cls !== 1 && cls !== 2) || (data !== 1 && data !== 2)) return undefined;

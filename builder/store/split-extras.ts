@@ -35,16 +35,14 @@ export class SplitExtras {
     const text = this.text;
     if (text) {
       if (name) text.latin1Name(latin1Name);
-      text.char(0x64);
-      text.count(entries);
-      text.char(0x28);
+      text.directory(entries);
     }
     this.record?.directory(name, special);
   }
 
   /** The end of the innermost open directory. */
   close(): void {
-    this.text?.text(')');
+    this.text?.closeDirectory();
     this.record?.close();
   }
 

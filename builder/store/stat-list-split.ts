@@ -135,8 +135,8 @@ export async function statListsValues(lists: StatLists, threadFrom: number | und
     for (let c = 0; c < chunks; c++) if (done[c] === 0 && !checkChunk(lists, at, values, c)) return false;
     return values;
   } finally {
-    thread?.stop();
-    started?.stop();
+    // The thread given its work, or the one started early and left without work (one chunk).
+    (thread ?? started)?.stop();
   }
 }
 

@@ -31,12 +31,12 @@ export function treeFingerprint(node: NarNode): string {
         out.symlink(n.target);
         return;
       case 'directory':
-        out.text(`d${n.entries.length}(`);
+        out.directory(n.entries.length);
         for (const [name, child] of n.entries) {
           out.name(name);
           walk(child);
         }
-        out.text(')');
+        out.closeDirectory();
         return;
     }
   };
@@ -79,7 +79,7 @@ function fingerprintDirectory(path: string, out: FingerprintText): void {
   // UTF-16 units, not bytes: such a directory is walked on raw bytes.
   if (entries.some((e) => NON_ASCII.test(e.name))) return fingerprintDirectoryBytes(Buffer.from(path), out);
   entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  out.text(`d${entries.length}(`);
+  out.directory(entries.length);
   for (const e of entries) {
     out.latin1Name(e.name);
     const child = `${path}/${e.name}`;
@@ -88,7 +88,7 @@ function fingerprintDirectory(path: string, out: FingerprintText): void {
     // A regular file, or whatever it has become since the listing: its lstat decides.
     else fingerprintNode(child, lstatOf(child), out);
   }
-  out.text(')');
+  out.closeDirectory();
 }
 
 const SLASH = Buffer.from('/');
@@ -101,13 +101,13 @@ function fingerprintDirectoryBytes(path: Buffer, out: FingerprintText): void {
     throw cannotRead(path, e);
   }
   names.sort(Buffer.compare);
-  out.text(`d${names.length}(`);
+  out.directory(names.length);
   for (const name of names) {
     out.name(name);
     const child = Buffer.concat([path, SLASH, name]);
     fingerprintNode(child, lstatOf(child), out);
   }
-  out.text(')');
+  out.closeDirectory();
 }
 
 function lstatOf(path: string | Buffer): Stats {
@@ -189,6 +189,18 @@ export class FingerprintText {
   char(code: number): void {
     if (this.at === TEXT_BUFFER) this.flush();
     this.buf[this.at++] = code;
+  }
+
+  /** A directory's start, `d<entries>(`: its entries follow, then closeDirectory. */
+  directory(entries: number): void {
+    this.char(0x64);
+    this.count(entries);
+    this.char(0x28);
+  }
+
+  /** A directory's end, `)`. */
+  closeDirectory(): void {
+    this.char(0x29);
   }
 
   /** A name decoded as latin1, as `<length>:<name>`. */
