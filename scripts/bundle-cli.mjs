@@ -38,6 +38,8 @@ const CHUNK = /^imgbuild(-[A-Z0-9]+|-cli|-cmd-[a-z-]+|-worker|-scan-helper)?\.c?
  * Only for these two, the commands CI runs on every job: each bundle is a copy (push ~0.4 MB,
  * build ~1.2 MB); the rest share the chunks. Names must match bin.ts's literal URLs (one per command).
  *
+ * cli.ts defines only the bundle's command there (`globalThis.__imgbuildOnlyCommand`).
+ *
  * push's is CommonJS (`.cjs`), which the bin runs through vm.Script with a V8 code cache
  * (builder/code-cache.ts): its import() calls become require() (of built-ins, and of the other
  * commands' modules it never reaches), `import.meta.url` is the file's URL. build's stays an ES
@@ -211,6 +213,8 @@ try {
         // but through an experimental loader hook (that prints a warning), and none at all when
         // run from a code cache on Node 20 (ERR_VM_DYNAMIC_IMPORT_CALLBACK_MISSING).
         ...(format === 'cjs' ? { ...cjs, supported: { 'dynamic-import': false } } : esm),
+        // cli.ts defines only this command (the bin runs this bundle for no other).
+        define: { ...(format === 'cjs' ? cjs.define : {}), 'globalThis.__imgbuildOnlyCommand': JSON.stringify(command) },
         entryPoints: [join(builderDir, 'cli.js')],
         outfile: join(tmp, `imgbuild-cmd-${command}.${format === 'cjs' ? 'cjs' : 'js'}`),
         plugins: [onlyCommand(command), commanderLazyChildProcess(), ...(format === 'esm' ? [builtinsByRequire()] : [])],
