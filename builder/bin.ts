@@ -59,8 +59,9 @@ function runPushBundle(): boolean {
     name: 'imgbuild-cmd-push',
     ...(cacheDir ? { cacheDir } : {}),
     ...(env.NODE_OPTIONS ? { nodeOptions: env.NODE_OPTIONS } : {}),
-    // The cache is made at the end of the first successful run; a --help run compiles little of push.
-    write: !args.includes('--help') && !args.includes('-h'),
+    // The cache is made at the end of the first successful run; a --help or --version run compiles
+    // little of push (such a cache, once written, was used by every later push).
+    write: !args.some((a) => a === '--help' || a === '-h' || a === '--version' || a === '-V'),
   });
   return ran !== undefined;
 }
