@@ -5,7 +5,8 @@
 //
 // - `imgbuild --version` is answered here, from package.json, with no other module loaded:
 //   loading the CLI (commander, every command's options) cost ~45 ms of CPU, more than Node's
-//   own start.
+//   own start. In imgbuild.cjs not even the built-ins the modules below import are loaded
+//   (scripts/bundle-cli.mjs lazyBuiltins: each is loaded at its first use).
 // - Node's compile cache (Node ≥ 22.1) is turned on (startup.ts), so a later process skips most
 //   parsing and compiling of the CLI's files.
 // - `push` runs from a bundle of its own, dist/builder/imgbuild-cmd-push.cjs: the CLI and all
@@ -16,15 +17,22 @@
 //
 // No top-level await, so that this file bundles as CommonJS too: an ES module entry costs Node
 // its ES module loader (~10 ms of CPU) before the first line runs.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { runWithCodeCache } from './code-cache.js';
-import { compileCacheDir, enableCompileCache, growYoungGenerationAtOnce, limitHeapGrowth, limitWasmTiering } from './startup.js';
+import { compileCacheDir, enableCompileCache, limitHeapGrowth } from './startup.js';
 
 const args = process.argv.slice(2);
 if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
   // install-paths.ts's packageVersion, without its module: this file sits in dist/builder/ too.
-  process.stdout.write(`${(JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version}\n`);
+  const line = `${(JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version}\n`;
+  // Written to fd 1 directly: process.stdout, a file's or a pipe's, loads node:stream (~20
+  // modules, ~2 ms of CPU). A pipe that is full and non-blocking is left to process.stdout.
+  try {
+    writeSync(1, line);
+  } catch {
+    process.stdout.write(line);
+  }
 } else {
   enableCompileCache(process.env);
   // Before anything of the command is compiled (a flag set later would change V8's flag hash, by
@@ -43,18 +51,17 @@ if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
  * NODE_DISABLE_COMPILE_CACHE set); false when there is no such bundle.
  */
 function runPushBundle(): boolean {
-  // The CLI sets these for push before the command runs; set before the bundle is compiled, the
-  // cache is made and read under the same V8 flags (startup.ts).
-  limitWasmTiering();
-  growYoungGenerationAtOnce();
+  // No V8 flag is set for push (startup.ts SETS_NO_V8_FLAGS): one set at run time would cost every
+  // built-in loaded after it Node's embedded code cache, and this bundle's cache its flag hash.
   const env = process.env;
   const cacheDir = env.NODE_DISABLE_COMPILE_CACHE ? undefined : compileCacheDir(env);
   const ran = runWithCodeCache(fileURLToPath(new URL('./imgbuild-cmd-push.cjs', import.meta.url)), {
     name: 'imgbuild-cmd-push',
     ...(cacheDir ? { cacheDir } : {}),
     ...(env.NODE_OPTIONS ? { nodeOptions: env.NODE_OPTIONS } : {}),
-    // The cache is made at the end of the first successful run; a --help run compiles little of push.
-    write: !args.includes('--help') && !args.includes('-h'),
+    // The cache is made at the end of the first successful run; a --help or --version run compiles
+    // little of push (such a cache, once written, was used by every later push).
+    write: !args.some((a) => a === '--help' || a === '-h' || a === '--version' || a === '-V'),
   });
   return ran !== undefined;
 }

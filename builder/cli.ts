@@ -4,7 +4,7 @@ import { outputFormats } from './transports/write.js';
 import { describeFailure, reportFailure } from './commands/failure.js';
 import { availableParallelism } from 'node:os';
 import { packageVersion } from './install-paths.js';
-import { growYoungGenerationAtOnce, limitHeapGrowth, limitWasmTiering, RUNS_WASM_AT_LENGTH } from './startup.js';
+import { limitHeapGrowth, limitWasmTiering, RUNS_WASM_AT_LENGTH, SETS_NO_V8_FLAGS } from './startup.js';
 
 // Layers deflate on the libuv pool, two blocks per core (layer/gzip.ts), and file writes need
 // threads too. The pool starts at its first job (no import above queues one), so setting the
@@ -44,14 +44,21 @@ program.hook('preAction', async (_program, command) => {
   // As the bin does before it loads build's bundle (startup.ts), for a CLI run as cli.js.
   if (command.name() === 'build') limitHeapGrowth();
   if (RUNS_WASM_AT_LENGTH.has(command.name())) return;
-  limitWasmTiering();
-  // As the bin sets it before compiling push's own bundle (its code cache is keyed by V8's flags).
-  if (command.name() === 'push') growYoungGenerationAtOnce();
+  if (!SETS_NO_V8_FLAGS.has(command.name())) limitWasmTiering();
   // zod's parsers without their compiled fast path (same results): see commands/zod-jitless.ts.
   if (command.name() !== 'login') await import('./commands/zod-jitless.js');
 });
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+/**
+ * In a command's own bundle (scripts/bundle-cli.mjs defines `globalThis.__imgbuildOnlyCommand`),
+ * only that command is defined: the bin runs the bundle only when the command line names it.
+ * Defining the other ~20 commands and their options cost a push ~2 ms of CPU (commander parses
+ * every option's flags). In cli.js it is undefined: every command.
+ */
+const onlyCommand = (globalThis as { __imgbuildOnlyCommand?: string }).__imgbuildOnlyCommand;
+const defines = (...names: string[]) => onlyCommand === undefined || names.includes(onlyCommand);
 
 /** How long to wait for a registry (registry-flags.ts TIMEOUT_SETTINGS; defaults in docs/reliability.md). */
 const timeoutOptions = (cmd: Command) =>
@@ -87,7 +94,7 @@ const metadataOptions = (cmd: Command) =>
     .option('--ci-metadata', 'add org.opencontainers.image.source, .revision, .version and .url from the CI (GitHub Actions, GitLab CI) as labels and annotations; on by default when GITHUB_ACTIONS or GITLAB_CI is "true"')
     .option('--no-ci-metadata', 'do not add them, even in CI');
 
-registryOptions(storeOptions(metadataOptions(
+if (defines('build')) registryOptions(storeOptions(metadataOptions(
   program
     .command('build')
     .description('build the image a spec describes and write it out')
@@ -106,7 +113,7 @@ registryOptions(storeOptions(metadataOptions(
     .option('--sbom <formats>', 'make an SBOM of each image (spdx, cyclonedx, or spdx,cyclonedx) and attach it as an OCI 1.1 referrer in the output (oci, oci-archive) and the push (referrers API, else the sha256-<hex> tag)'),
 ))).action(lazy(() => import('./commands/build.js'), 'runBuild'));
 
-registryOptions(storeOptions(metadataOptions(
+if (defines('sbom')) registryOptions(storeOptions(metadataOptions(
   program
     .command('sbom')
     .description("print an SBOM: a spec's (made from its build: the same bytes build --sbom attaches) or an image's (the one attached to it, byte for byte; else one read back from the image, saying what it cannot know)")
@@ -116,7 +123,7 @@ registryOptions(storeOptions(metadataOptions(
     .option('-o, --output <file>', 'write the SBOM to this file instead of stdout'),
 ))).action(lazy(() => import('./commands/sbom.js'), 'runSbom'));
 
-registryOptions(
+if (defines('referrers')) registryOptions(
   program
     .command('referrers')
     .description('list the artifacts attached to an image (OCI 1.1 referrers: SBOMs, signatures), one a line: digest, artifactType, size')
@@ -125,7 +132,7 @@ registryOptions(
     .option('--json', 'print JSON: {schemaVersion, source, subject, via, referrers}'),
 ).action(lazy(() => import('./commands/sbom.js'), 'runReferrers'));
 
-registryOptions(
+if (defines('push')) registryOptions(
   program
     .command('push')
     .description('push an image to a registry: one on disk, or one on a registry (a copy; blobs mounted or streamed, never written to disk)')
@@ -136,9 +143,10 @@ registryOptions(
     .option('--json', 'print JSON'),
 ).action(lazy(() => import('./commands/push.js'), 'runPush'));
 
-const index = program.command('index').description('multi-platform images (OCI image indexes)');
-registryOptions(
-  index
+if (defines('index')) registryOptions(
+  program
+    .command('index')
+    .description('multi-platform images (OCI image indexes)')
     .command('create')
     .description('push an index over images already built (on a registry or on disk), each under the platform its config names; blobs the target holds are not moved')
     .argument('<reference>', 'where to push the index, e.g. ghcr.io/org/app:1.0')
@@ -148,7 +156,7 @@ registryOptions(
     .option('--json', 'print JSON'),
 ).action(lazy(() => import('./commands/index.js'), 'runIndexCreate'));
 
-registryOptions(
+if (defines('login')) registryOptions(
   program
     .command('login')
     .description("check credentials against a registry and store them in Docker's config (~/.docker/config.json or a credential helper)")
@@ -158,7 +166,7 @@ registryOptions(
     .option('--json', 'print JSON'),
 ).action(lazy(() => import('./commands/login.js'), 'runLogin'));
 
-registryOptions(
+if (defines('inspect')) registryOptions(
   program
     .command('inspect')
     .description('show the config, layers, sizes and store paths of an image (a registry image: its layers are not fetched)')
@@ -167,7 +175,7 @@ registryOptions(
     .option('--json', 'print JSON'),
 ).action(lazy(() => import('./commands/inspect.js'), 'runInspect'));
 
-storeOptions(
+if (defines('closure')) storeOptions(
   program
     .command('closure')
     .description('print the closure of a spec: every store path with its NAR size and references')
@@ -175,7 +183,7 @@ storeOptions(
     .option('--json', 'print JSON'),
 ).action(lazy(() => import('./commands/closure.js'), 'runClosure'));
 
-registryOptions(storeOptions(
+if (defines('plan')) registryOptions(storeOptions(
   program
     .command('plan')
     .description('print the layer plan of a spec: each layer, its paths, size and why it is there')
@@ -185,7 +193,7 @@ registryOptions(storeOptions(
 )).action(lazy(() => import('./commands/plan.js'), 'runPlan'));
 
 // crane's daily verbs (ls, tag, digest, manifest, config) and `store add`: one block.
-{
+if (defines('ls', 'tag', 'digest', 'manifest', 'config', 'store')) {
   /** --insecure-registry, --ca-file, --creds: what a command that reads a registry (or only PUTs manifests) takes. */
   const registryReadOptions = (cmd: Command) =>
     timeoutOptions(cmd)
@@ -276,7 +284,7 @@ const answering = (cmd: Command) =>
     answeringCommand = true;
   });
 
-answering(registryOptions(storeOptions(metadataOptions(
+if (defines('verify')) answering(registryOptions(storeOptions(metadataOptions(
   program
     .command('verify')
     .description('build a spec twice in isolated temp dirs (other cwd, umask, TZ, cache) and check that the digests agree; exit 1 with the diff if not, 2 on an error')
@@ -288,7 +296,7 @@ answering(registryOptions(storeOptions(metadataOptions(
     .option('--json', 'print JSON'),
 )))).action(lazy(() => import('./commands/verify.js'), 'runVerify'));
 
-answering(program
+if (defines('diff')) answering(program
   .command('diff')
   .description('show how two images differ: manifest, config, layers, and the files inside changed layers; exit 1 if they differ, 2 on an error')
   .argument('<a>', 'oci:<dir>[:tag], oci-archive:<file>[:tag], docker-archive:<file>[:name:tag] (gzipped too), docker://<ref>, or a path')
@@ -299,16 +307,17 @@ answering(program
   .option('--json', 'print JSON'))
   .action(lazy(() => import('./commands/diff.js'), 'runDiff'));
 
-const cache = program.command('cache').description("manage imgbuild's local cache (layer records, blobs, scan results)");
-cache
-  .command('prune')
-  .description('bound the cache: blobs least recently used first, and what was not used for an age; say what went and why')
-  .option('--max-size <size>', 'keep at most this many bytes of blobs, removing the least recently used first (e.g. 10G, 500M; powers of 1024)')
-  .option('--older-than <age>', 'remove blobs, layer records and scan records not used for this long (e.g. 30d, 12h, 1w; 0s: all)')
-  .option('--json', 'print JSON')
-  .addHelpText(
-    'after',
-    `
+if (defines('cache')) {
+  const cache = program.command('cache').description("manage imgbuild's local cache (layer records, blobs, scan results)");
+  cache
+    .command('prune')
+    .description('bound the cache: blobs least recently used first, and what was not used for an age; say what went and why')
+    .option('--max-size <size>', 'keep at most this many bytes of blobs, removing the least recently used first (e.g. 10G, 500M; powers of 1024)')
+    .option('--older-than <age>', 'remove blobs, layer records and scan records not used for this long (e.g. 30d, 12h, 1w; 0s: all)')
+    .option('--json', 'print JSON')
+    .addHelpText(
+      'after',
+      `
 With no option, only what no build can use goes: unreadable layer records and temp files of
 builds that died (the process named in them is gone and they were not written to for a minute,
 or older than a day). Blobs go only with --max-size or --older-than. Layer records (cache key -> digest,
@@ -320,16 +329,16 @@ it uses, so "not used" counts from the last build that used them. Scan records g
 --json prints {schemaVersion, cacheDir, maxSize, olderThanMs, removed: {blobs: {olderThan, maxSize},
 layerRecords: {olderThan, unreadable}, scanRecords: {olderThan}, tempFiles: {stale}},
 kept: {blobs, layerRecords, scanRecords}}, each a {count, bytes}.`,
-  )
-  .action(lazy(() => import('./commands/cache.js'), 'runCachePrune'));
-cache
-  .command('verify')
-  .description('check the cache: hash every blob, check every layer record against its blob; exit 1 naming what is damaged')
-  .option('--repair', 'remove the damaged blobs and records (the next build makes them again from the store)')
-  .option('--json', 'print JSON')
-  .addHelpText(
-    'after',
-    `
+    )
+    .action(lazy(() => import('./commands/cache.js'), 'runCachePrune'));
+  cache
+    .command('verify')
+    .description('check the cache: hash every blob, check every layer record against its blob; exit 1 naming what is damaged')
+    .option('--repair', 'remove the damaged blobs and records (the next build makes them again from the store)')
+    .option('--json', 'print JSON')
+    .addHelpText(
+      'after',
+      `
 Every blob must hash to its name; every layer record must parse, carry the checksum of its
 fields, and agree with its blob when that is here (size, and the diff_id and size of the
 uncompressed tar, gunzipped to check). Damage (a flipped byte, a truncated or torn file) is
@@ -338,8 +347,9 @@ removes the damaged files: a build writes them again from the store. A build che
 blob it reads anyway (and rewrites a damaged one from the store); verify checks them all at once.
 --json prints {schemaVersion, cacheDir, repair, checked: {blobs, blobBytes, layerRecords},
 damaged: [{kind, path, problem}], repaired}.`,
-  )
-  .action(lazy(() => import('./commands/cache.js'), 'runCacheVerify'));
+    )
+    .action(lazy(() => import('./commands/cache.js'), 'runCacheVerify'));
+}
 
 // No top-level await: the push and build bundles are CommonJS scripts (scripts/bundle-cli.mjs),
 // which cannot have one. The process lives on until the command ends all the same.

@@ -25,39 +25,29 @@ export function enableCompileCache(env: NodeJS.ProcessEnv): void {
 }
 
 /**
+ * Any V8 flag set at run time changes V8's flag hash, and a code cache made under another hash is
+ * rejected: from then on every Node built-in the process loads is compiled from its source instead
+ * of from the code cache embedded in Node (~7 ms of CPU for node:http, node:crypto and
+ * node:fs/promises, on Node 20, 22 and 24 alike). A push, a short process that runs no
+ * WebAssembly, sets none: with the flags below an uploading push of a small image cost ~7 ms more
+ * CPU and a no-op one ~11 ms (bench/README.md, branch i19-pushstart).
+ */
+export const SETS_NO_V8_FLAGS: ReadonlySet<string> = new Set(['push']);
+
+/**
  * Commands whose work can run WebAssembly for long: zstd compression on a Node without
  * node:zlib's zstd, xz NARs from a binary cache. Any other command runs wasm briefly if at
- * all (the registry client's HTTP is node:http now; undici's llhttp, as wasm, cost a push ~0.1 s
- * of V8's background TurboFan recompilation that the process then waited for at exit):
- * Liftoff's baseline code is plenty there.
+ * all: Liftoff's baseline code is plenty there.
  */
 export const RUNS_WASM_AT_LENGTH: ReadonlySet<string> = new Set(['build', 'verify', 'sbom', 'closure', 'plan', 'add']);
 
-/**
- * Keeps wasm on Liftoff's baseline code, for a command not in RUNS_WASM_AT_LENGTH. The bin sets
- * these before it compiles a command's own bundle as the CLI sets them before the command runs:
- * V8 keys a code cache by its flags, so a cache made after the CLI set them is only accepted by
- * a process that set them before compiling (code-cache.ts).
- */
+/** Keeps wasm on Liftoff's baseline code, for a command in neither RUNS_WASM_AT_LENGTH nor SETS_NO_V8_FLAGS. */
 export function limitWasmTiering(): void {
   setFlagsFromString('--liftoff-only');
   // Node 24's V8 ignores --liftoff-only set at run time (a no-op push kept its ~50 ms of CPU
   // and ~20 MiB of RSS); a tier-up budget no function reaches does the same there, and is
   // known to Node 20 and 22 too (an unknown flag would print an error).
   setFlagsFromString('--wasm-tiering-budget=2000000000');
-}
-
-/**
- * For a short command that allocates little (push): the young generation grows to its full size
- * at the first scavenge that grows it, not by doubling. A push's module graph and code cache are
- * mostly long-lived, so every scavenge of a small young generation copies nearly all it holds: an
- * uploading push of a small image scavenged 4 times (~5 ms of CPU), now 2. Set at run time: V8
- * reads the factor each time it grows the space, while the space's initial size is fixed when the
- * process starts. Only the space's upper bound is committed (untouched pages cost no memory); a
- * build, whose heap is busy for long, keeps V8's default.
- */
-export function growYoungGenerationAtOnce(): void {
-  setFlagsFromString('--semi-space-growth-factor=16');
 }
 
 /**

@@ -38,6 +38,8 @@ const CHUNK = /^imgbuild(-[A-Z0-9]+|-cli|-cmd-[a-z-]+|-worker|-scan-helper)?\.c?
  * Only for these two, the commands CI runs on every job: each bundle is a copy (push ~0.4 MB,
  * build ~1.2 MB); the rest share the chunks. Names must match bin.ts's literal URLs (one per command).
  *
+ * cli.ts defines only the bundle's command there (`globalThis.__imgbuildOnlyCommand`).
+ *
  * push's is CommonJS (`.cjs`), which the bin runs through vm.Script with a V8 code cache
  * (builder/code-cache.ts): its import() calls become require() (of built-ins, and of the other
  * commands' modules it never reaches), `import.meta.url` is the file's URL. build's stays an ES
@@ -129,6 +131,26 @@ function commanderLazyChildProcess() {
   };
 }
 
+/**
+ * In a CommonJS bundle, each module's `import ... from 'node:x'` becomes `import_x = require("node:x")`,
+ * run when the module is first reached: a push loaded every built-in its ~200 modules name
+ * (node:fs/promises with readline and the file watchers, node:crypto's ~20 internal modules for
+ * the bin's code cache, node:v8, ...) whether or not it used them. Made lazy here: the binding
+ * is a proxy that requires the built-in at its first use (a property read, e.g. a call of
+ * `(0, import_x.f)(...)`, or `class extends import_x.C` as the module loads). esbuild writes
+ * these lines alike in both bundles; a line in another form is left as it is (loaded at once).
+ */
+const LAZY_BUILTIN_HELPER =
+  'var __imgbuildLazy = (id) => { let m; const t = () => m ??= require(id); return new Proxy({}, { get: (_, k) => t()[k], has: (_, k) => k in t(), ownKeys: () => Reflect.ownKeys(t()), ' +
+  'getOwnPropertyDescriptor: (_, k) => { const d = Reflect.getOwnPropertyDescriptor(t(), k); if (d) d.configurable = true; return d; }, getPrototypeOf: () => Reflect.getPrototypeOf(t()) }); };';
+function lazyBuiltins(file) {
+  const text = readFileSync(file, 'utf8');
+  const lazy = text.replace(/^(\s*(?:var )?import_[A-Za-z0-9_$]+ = )require\(("node:[a-z0-9_/]+")\);$/gm, (_, lhs, id) => `${lhs}__imgbuildLazy(${id});`);
+  // After the hashbang and the banner's first line, before any module's code.
+  const at = lazy.indexOf('\n', lazy.startsWith('#!') ? lazy.indexOf('\n') + 1 : 0) + 1;
+  writeFileSync(file, `${lazy.slice(0, at)}${LAZY_BUILTIN_HELPER}\n${lazy.slice(at)}`);
+}
+
 /** The bin's import of the CLI, in a bundle: the CLI's own entry, imgbuild-cli.js (not bundled into the bin). */
 function cliEntryExternal() {
   return {
@@ -184,17 +206,23 @@ try {
     });
     // The bin as CommonJS (imgbuild.cjs, the package's bin).
     await esbuild.build({ ...cjs, entryPoints: [entry], outfile: join(tmp, 'imgbuild.cjs'), plugins: [cliEntryExternal()] });
+    lazyBuiltins(join(tmp, 'imgbuild.cjs'));
     for (const { command, format } of OWN_BUNDLES) {
       await esbuild.build({
         // In the CommonJS bundle import() becomes require(): code run by vm.Script has no import()
         // but through an experimental loader hook (that prints a warning), and none at all when
         // run from a code cache on Node 20 (ERR_VM_DYNAMIC_IMPORT_CALLBACK_MISSING).
         ...(format === 'cjs' ? { ...cjs, supported: { 'dynamic-import': false } } : esm),
+        // cli.ts defines only this command (the bin runs this bundle for no other).
+        define: { ...(format === 'cjs' ? cjs.define : {}), 'globalThis.__imgbuildOnlyCommand': JSON.stringify(command) },
         entryPoints: [join(builderDir, 'cli.js')],
         outfile: join(tmp, `imgbuild-cmd-${command}.${format === 'cjs' ? 'cjs' : 'js'}`),
         plugins: [onlyCommand(command), commanderLazyChildProcess(), ...(format === 'esm' ? [builtinsByRequire()] : [])],
       });
-      if (format === 'cjs') asciiOnly(join(tmp, `imgbuild-cmd-${command}.cjs`));
+      if (format === 'cjs') {
+        lazyBuiltins(join(tmp, `imgbuild-cmd-${command}.cjs`));
+        asciiOnly(join(tmp, `imgbuild-cmd-${command}.cjs`));
+      }
     }
     for (const { name, entry: script } of THREAD_BUNDLES) {
       await esbuild.build({ ...esm, entryPoints: [join(builderDir, script)], outfile: join(tmp, `${name}.js`), plugins: [builtinsByRequire()] });

@@ -144,8 +144,9 @@ test('imgbuild push keeps its code cache in <cache dir>/compile: made by the fir
   const compile = join(cache, 'compile');
   const caches = () => (existsSync(compile) ? readdirSync(compile).filter((f) => /^imgbuild-cmd-push-[0-9a-f]{32}\.v8cache$/.test(f)) : []);
 
-  // --help writes none: it compiles little of push.
+  // --help and --version write none: they compile little of push.
   assert.equal((await runCli(['push', '--help'], { env })).code, 0);
+  assert.equal((await runCli(['push', '--version'], { env })).code, 0);
   assert.deepEqual(caches(), []);
   const first = await push();
   assert.deepEqual([first.code, first.stdout.toString()], [0, pushed], first.stderr);

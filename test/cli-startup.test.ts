@@ -52,6 +52,22 @@ test('imgbuild --version prints the package version and loads no file but the bi
   }
 });
 
+/** The Node built-ins a process has loaded by its exit (`process.moduleLoadList`), recorded by a --require'd script. */
+async function builtinsLoadedBy(args: string[], name: string, env: NodeJS.ProcessEnv = process.env) {
+  const out = join(work, `${name}.builtins`);
+  const record = join(work, 'record-builtins.cjs');
+  await writeFile(record, "process.on('exit', () => require('node:fs').writeFileSync(process.env.IMGBUILD_TEST_BUILTINS, process.moduleLoadList.filter((m) => m.startsWith('NativeModule ')).map((m) => m.slice(13)).join('\\n')));\n");
+  const r = await runCommand(process.execPath, ['--require', record, ...args], { env: { ...env, IMGBUILD_TEST_BUILTINS: out } });
+  return { r, builtins: new Set((await readFile(out, 'utf8')).split('\n')) };
+}
+
+test('imgbuild --version loads no Node built-in that `node -e 0` does not (no node:crypto, node:vm, node:v8, node:stream)', async () => {
+  const bare = await builtinsLoadedBy(['-e', '0'], 'bare');
+  const { r, builtins } = await builtinsLoadedBy([cliPath, '--version'], 'version-builtins');
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual([...builtins].filter((m) => !bare.builtins.has(m)), []);
+});
+
 test('imgbuild --help loads the CLI beyond the bin (the hook of the test above sees what is loaded)', async () => {
   const { r, files } = await loadedBy(['--help'], 'help');
   assert.equal(r.code, 0, r.stderr);
@@ -112,6 +128,15 @@ test("the CLI keeps Node's compile cache in <cache dir>/compile where Node has o
   assert.equal(existsSync(join(off, 'compile')), false, 'NODE_DISABLE_COMPILE_CACHE=1 turns it off');
 });
 
+test("push's own bundle prints push's help and usage errors as the whole CLI does (it defines push alone)", async () => {
+  const whole = join(dirname(cliPath), 'cli.js');
+  for (const args of [['push', '--help'], ['push', 'oci:x'], ['push', '--no-such-flag', 'a', 'b']]) {
+    const bundled = await runCli(args);
+    const unbundled = await runCommand(process.execPath, [whole, ...args]);
+    assert.deepEqual({ code: bundled.code, stdout: bundled.stdout.toString(), stderr: bundled.stderr }, { code: unbundled.code, stdout: unbundled.stdout.toString(), stderr: unbundled.stderr }, args.join(' '));
+  }
+});
+
 let registry: RunningRegistry | undefined;
 const registryFixture = toolFixture(['docker-registry'], async () => {
   registry = await startRegistry();
@@ -140,4 +165,19 @@ test('a no-op re-push sends the ping, one HEAD of the manifest by digest and the
     `HEAD /v2/startup/hello/manifests/${digest} 200`,
     'PUT /v2/startup/hello/manifests/1 201',
   ]);
+});
+
+test('an uploading push of an OCI layout loads neither node:fs/promises nor node:v8 (it sets no V8 flag: startup.ts SETS_NO_V8_FLAGS)', async (t) => {
+  if (!(await registryFixture.need(t))) return;
+  const env = { ...process.env, IMGBUILD_CACHE_DIR: join(work, 'lean-push-cache') };
+  const layout = join(work, 'lean.oci');
+  const built = await runCli(['build', join(repoRoot, 'examples/hello'), '-o', layout], { env });
+  assert.equal(built.code, 0, built.stderr);
+  const host = registry!.host;
+  for (const run of ['first', 'with its code cache']) {
+    const { r, builtins } = await builtinsLoadedBy([cliPath, 'push', `oci:${layout}`, `${host}/startup/lean-${run === 'first' ? 1 : 2}:1`, '--insecure-registry', host], `lean-push-${run === 'first' ? 1 : 2}`, env);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /blobs: \d+ uploaded/, run);
+    assert.deepEqual(['fs/promises', 'internal/fs/promises', 'v8'].filter((m) => builtins.has(m)), [], run);
+  }
 });

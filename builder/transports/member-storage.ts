@@ -1,5 +1,4 @@
-import { createReadStream } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { closeSync, createReadStream, fstatSync, openSync, readFile, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { ImageReadError } from '../model/complete.js';
@@ -15,16 +14,68 @@ export interface MemberStorage {
   file?(name: string): string;
 }
 
-/** A directory's files (an OCI layout). */
+/**
+ * A directory's files (an OCI layout). Its small files (index.json, manifests, configs) are read
+ * synchronously: a push read them through node:fs/promises, whose loading (readline, the file
+ * watchers: ~9 internal modules) and thread-pool round trips cost more CPU than the reads.
+ */
 export function directoryStorage(dir: string): MemberStorage {
-  const sizeOf = (name: string) => stat(join(dir, name)).then((s) => (s.isFile() ? s.size : undefined), () => undefined);
+  const sizeOf = async (name: string) => {
+    try {
+      const s = statSync(join(dir, name));
+      return s.isFile() ? s.size : undefined;
+    } catch {
+      return undefined;
+    }
+  };
   return {
     has: async (name) => (await sizeOf(name)) !== undefined,
-    read: (name) => readFile(join(dir, name)),
-    open: (name) => createReadStream(join(dir, name)),
+    read: (name) => readMember(join(dir, name)),
+    open: (name) => openMember(join(dir, name)),
     size: sizeOf,
     file: (name) => join(dir, name),
   };
+}
+
+/** A file read at once up to this size; a larger one off the event loop (a big blob never blocks uploads in flight). */
+export const SYNC_READ_MAX = 1024 * 1024;
+
+/** A file's bytes: read synchronously when small, through the thread pool otherwise. */
+async function readMember(path: string): Promise<Buffer> {
+  const fd = openSync(path, 'r');
+  try {
+    if (fstatSync(fd).size <= SYNC_READ_MAX) return readFileSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  return new Promise((resolve, reject) => readFile(path, (err, bytes) => (err ? reject(err) : resolve(bytes))));
+}
+
+/**
+ * A stream of a file's bytes: a small file read synchronously as the stream is first read, in one
+ * chunk; a larger one (or one that cannot be stat'ed: its stream reports why) through
+ * createReadStream. A push of a small image opened each layer as a file stream: four thread-pool
+ * round trips apiece, and node:fs's streams load node:fs/promises.
+ */
+function openMember(path: string): Readable {
+  let size: number | undefined;
+  try {
+    size = statSync(path).size;
+  } catch {
+    size = undefined;
+  }
+  if (size === undefined || size > SYNC_READ_MAX) return createReadStream(path);
+  return new Readable({
+    read() {
+      try {
+        const bytes = readFileSync(path);
+        if (bytes.length > 0) this.push(bytes);
+        this.push(null);
+      } catch (e) {
+        this.destroy(e as Error);
+      }
+    },
+  });
 }
 
 /** A plain (uncompressed) tar's members, read in place by offset. */

@@ -1,4 +1,4 @@
-import { stat } from 'node:fs/promises';
+import { statSync } from 'node:fs';
 import type { RegistryClient } from '../../registry-client/index.js';
 import { ImgbuildError } from '../errors.js';
 import { ImageReadError, imageForPlatform, type PlatformWanted } from '../model/complete.js';
@@ -53,6 +53,11 @@ export async function openImage(arg: string | ImageRef, options: OpenImageOption
   return imageForPlatform(await openArtifact(arg, options), options.platform);
 }
 
+// Synchronous, as member-storage.ts's directory reads: no node:fs/promises to load for a push.
 async function isDirectory(path: string): Promise<boolean> {
-  return stat(path).then((s) => s.isDirectory(), () => false);
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
 }
