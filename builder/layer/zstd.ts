@@ -226,7 +226,8 @@ function takePiece(size: number): Buffer {
 }
 
 function givePieces(pieces: Buffer[]): void {
-  for (const p of pieces) if (p.length === ZSTD_FRAME_SIZE && sparePieces.length < MAX_FRAMES_PER_STREAM) sparePieces.push(p);
+  // A stream holds MAX_FRAMES_PER_STREAM pieces compressing and one filling: all of them are kept.
+  for (const p of pieces) if (p.length === ZSTD_FRAME_SIZE && sparePieces.length < MAX_FRAMES_PER_STREAM + 1) sparePieces.push(p);
   if (sparePieces.length === 0) return;
   if (dropPieces) dropPieces.refresh();
   else
