@@ -163,6 +163,11 @@ const KEPT_BUFFERS = 2 * MAX_BUFFERS;
 const KEEP_MS = 1000;
 let dropBuffers: NodeJS.Timeout | undefined;
 
+/** Buffers kept for the next writer of this thread (for tests). */
+export function keptWriterBuffers(): number {
+  return spareBuffers.length;
+}
+
 function keepBuffers(bufs: Buffer[]): void {
   for (const b of bufs) if (b.length === BUFFER_BYTES && spareBuffers.length < KEPT_BUFFERS) spareBuffers.push(b);
   if (spareBuffers.length === 0) return;
