@@ -16,6 +16,7 @@ import { BinaryCacheStoreSource } from '../store/binary-cache/source.js';
 import { DirectoryStoreSource } from '../store/directory-source.js';
 import { measureLayer, writeLayer } from '../layer/write-layer.js';
 import { ALLOW_DRIFT_ENV, assertReferenceDeflate, deflateDrift } from '../layer/zlib-guard.js';
+import { hasNativeZstd } from '../layer/zstd.js';
 import type { ResolvedSpec } from '../spec/types.js';
 import { nixDbEntries } from '../customisation/nix-db.js';
 import type { StoreSource } from '../store/types.js';
@@ -111,13 +112,14 @@ export async function makeLayers({ spec, store, closure, plan, ctx, pool }: Laye
 
 /**
  * Layers written at once by default: one per core (a worker's and the main thread's), and for
- * zstd one more on the main thread. A zstd layer's frames compress on the thread pool, so while
- * a thread waits for a layer's last frames, hashes and commits it, the cores idled at every
- * layer's end (99 of them on the 1 GB bench); a second layer on the main thread fills those gaps
- * (bench/README.md, i19-zstd). Not measured for gzip and none, which keep one per core.
+ * zstd with node:zlib's encoder one more, on the main thread. Its frames compress on the thread
+ * pool, so while a thread waits for a layer's last frames, hashes and commits it, the cores
+ * idled at every layer's end (99 of them on the 1 GB bench); a second layer on the main thread
+ * fills those gaps (bench/README.md, i19-zstd). The WebAssembly encoder compresses on the
+ * writing thread itself, and gzip and none were not measured: one per core.
  */
-export function layersAtOnce(compressor: LayerWriteOptions['compressor'], cores = availableParallelism()): number {
-  return compressor === 'zstd' ? cores + 1 : cores;
+export function layersAtOnce(compressor: LayerWriteOptions['compressor'], cores = availableParallelism(), nativeZstd = hasNativeZstd()): number {
+  return compressor === 'zstd' && nativeZstd ? cores + 1 : cores;
 }
 
 /** The maker with `before` run ahead of anything that makes the layer's bytes (not its key). */

@@ -85,6 +85,11 @@ interface NodeZstd {
   constants: { ZSTD_c_compressionLevel: number; ZSTD_e_flush: number; ZSTD_e_end: number };
 }
 
+/** Whether this Node has node:zlib's zstd (the encoder whose frames compress on the thread pool), whether or not it gives the reference bytes. */
+export function hasNativeZstd(): boolean {
+  return typeof (zlib as unknown as Partial<NodeZstd>).createZstdCompress === 'function';
+}
+
 /** node:zlib's zstd, or undefined on a Node without it (before 22.15). */
 export function nativeZstdEncoder(): ZstdEncoder | undefined {
   const z = zlib as unknown as Partial<NodeZstd>;
