@@ -225,8 +225,8 @@ export async function pickZstdEncoder(candidates: readonly (() => Promise<ZstdEn
 /**
  * Whole-frame input buffers kept between the layers of this thread: each layer took a fresh
  * 4 MiB buffer for its first piece, even a layer of a few KiB (~0.4 GB of external memory for the
- * 99 layers of the bench, and the mark-compacts it set off on the main thread). At most one
- * layer's worth is kept, and only while layers follow each other (dropped after a second idle).
+ * 99 layers of the bench, and the mark-compacts it set off on the main thread). At most two
+ * layers' worth is kept (KEPT_PIECES), and only while layers follow each other (dropped after a second idle).
  */
 const sparePieces: Buffer[] = [];
 /**
