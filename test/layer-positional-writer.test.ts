@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PositionalWriter } from '../builder/layer/positional-writer.js';
+import { BUFFER_BYTES, MAX_BUFFERS, PositionalWriter, keptWriterBuffers } from '../builder/layer/positional-writer.js';
 import { tempDir } from './helpers/tmp.js';
 
 /** `count` pieces of varied sizes (0 to 3 buffers' worth), each of its own byte values. */
@@ -94,4 +94,24 @@ test('the first bytes are written at once, the rest through the buffers, the fil
   assert.equal(before, all[0]!.length + all[1]!.length);
   assert.ok(before > 0);
   assert.deepEqual(readFileSync(path), Buffer.concat(all));
+});
+
+test('a writer that ended leaves its buffers to the next, whose file holds its own bytes only', async () => {
+  const dir = await tempDir('imgbuild-pwrite-');
+  const write = async (name: string, all: Buffer[]): Promise<Buffer> => {
+    const path = join(dir, name);
+    const fd = openSync(path, 'wx');
+    const writer = new PositionalWriter(fd, MAX_BUFFERS, BUFFER_BYTES, 0);
+    // No turn of the event loop between adds: every buffer is made (the last full one written here).
+    for (const piece of all) writer.add(piece);
+    await writer.end();
+    closeSync(fd);
+    return readFileSync(path);
+  };
+  const first = [Buffer.alloc(MAX_BUFFERS * BUFFER_BYTES + 5, 1)];
+  assert.deepEqual(await write('first', first), Buffer.concat(first));
+  assert.equal(keptWriterBuffers(), MAX_BUFFERS);
+  // Shorter than the first: a reused buffer's old bytes past the new ones must not reach the file.
+  const second = [Buffer.alloc(BUFFER_BYTES + 3, 2), Buffer.alloc(7, 3)];
+  assert.deepEqual(await write('second', second), Buffer.concat(second));
 });

@@ -62,7 +62,7 @@ export interface BuildContext {
    * or `false` (all on the calling thread). Default `true` on more than one core. Bytes are the same either way.
    */
   workers?: boolean | number;
-  /** How many layers are written at once; default: the number of cores. */
+  /** How many layers are written at once; default: the number of cores (one more for zstd: build/layers.ts layersAtOnce). */
   concurrency?: number;
   onEvent?: (event: BuildEvent) => void;
   /** Warnings (a zlib drift allowed by IMGBUILD_ALLOW_ZLIB_DRIFT=1 in `env`); default: dropped. */

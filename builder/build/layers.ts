@@ -16,6 +16,7 @@ import { BinaryCacheStoreSource } from '../store/binary-cache/source.js';
 import { DirectoryStoreSource } from '../store/directory-source.js';
 import { measureLayer, writeLayer } from '../layer/write-layer.js';
 import { ALLOW_DRIFT_ENV, assertReferenceDeflate, deflateDrift } from '../layer/zlib-guard.js';
+import { hasNativeZstd } from '../layer/zstd.js';
 import type { ResolvedSpec } from '../spec/types.js';
 import { nixDbEntries } from '../customisation/nix-db.js';
 import type { StoreSource } from '../store/types.js';
@@ -94,7 +95,7 @@ export async function makeLayers({ spec, store, closure, plan, ctx, pool }: Laye
   if (spec.perms.length > 0) checkPermRules(spec, closure, fsPathOf, permsMatched);
   const storeOptions: LayerWriteOptions = { ...writeOptions, header: storeHeader(spec, writeOptions.header) };
 
-  const limit = pLimit(ctx.concurrency ?? availableParallelism());
+  const limit = pLimit(ctx.concurrency ?? layersAtOnce(spec.compressor));
   // Queued biggest first, so that the last layers to start are short and no core idles at the end
   // (the plan puts its biggest layer, the least popular paths, last). Results stay in plan order.
   const layers: Promise<AssembledLayer>[] = [];
@@ -107,6 +108,18 @@ export async function makeLayers({ spec, store, closure, plan, ctx, pool }: Laye
   const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) throw failed.reason;
   return settled.map((r) => (r as PromiseFulfilledResult<AssembledLayer>).value);
+}
+
+/**
+ * Layers written at once by default: one per core (a worker's and the main thread's), and for
+ * zstd with node:zlib's encoder one more, on the main thread. Its frames compress on the thread
+ * pool, so while a thread waits for a layer's last frames, hashes and commits it, the cores
+ * idled at every layer's end (99 of them on the 1 GB bench); a second layer on the main thread
+ * fills those gaps (bench/README.md, i19-zstd). The WebAssembly encoder compresses on the
+ * writing thread itself, and gzip and none were not measured: one per core.
+ */
+export function layersAtOnce(compressor: LayerWriteOptions['compressor'], cores = availableParallelism(), nativeZstd = hasNativeZstd()): number {
+  return compressor === 'zstd' && nativeZstd ? cores + 1 : cores;
 }
 
 /** The maker with `before` run ahead of anything that makes the layer's bytes (not its key). */

@@ -68,6 +68,7 @@ export class PositionalWriter {
   async end(): Promise<void> {
     if (this.filled > 0) this.flush();
     await this.settled();
+    this.release();
     if (this.failure) throw this.failure.error;
   }
 
@@ -77,14 +78,23 @@ export class PositionalWriter {
     this.current = undefined;
     this.filled = 0;
     await this.settled();
+    this.release();
   }
 
-  /** A buffer to fill: a free one, else a new one. */
+  /** A buffer to fill: a free one, else one kept from an earlier writer of this thread, else a new one. */
   private take(): Buffer {
     const free = this.free.pop();
     if (free) return free;
     this.made++;
-    return Buffer.allocUnsafe(this.bufferBytes);
+    return (this.bufferBytes === BUFFER_BYTES ? spareBuffers.pop() : undefined) ?? Buffer.allocUnsafe(this.bufferBytes);
+  }
+
+  /** Every write has ended: the buffers go to the next writer of this thread. */
+  private release(): void {
+    const bufs = this.free.splice(0);
+    if (this.current) bufs.push(this.current);
+    this.current = undefined;
+    keepBuffers(bufs);
   }
 
   private flush(): void {
@@ -140,6 +150,34 @@ export const BUFFER_BYTES = 1024 * 1024;
 
 /** Buffers a writer may have (filling or being written): its memory is at most this many BUFFER_BYTES. */
 export const MAX_BUFFERS = 4;
+
+/**
+ * Buffers of finished writers, for the next layers of this thread: a fresh 1 MiB buffer per
+ * buffer per layer (~30 MiB over the 1 GB bench's layers on each writing thread) was memory to
+ * fault in and external memory that set off V8's collections. Two writers' worth are kept (a
+ * thread may write two layers at once), and only while layers follow each other.
+ */
+const spareBuffers: Buffer[] = [];
+const KEPT_BUFFERS = 2 * MAX_BUFFERS;
+/** How long kept buffers outlive the last writer. */
+const KEEP_MS = 1000;
+let dropBuffers: NodeJS.Timeout | undefined;
+
+/** Buffers kept for the next writer of this thread (for tests). */
+export function keptWriterBuffers(): number {
+  return spareBuffers.length;
+}
+
+function keepBuffers(bufs: Buffer[]): void {
+  for (const b of bufs) if (b.length === BUFFER_BYTES && spareBuffers.length < KEPT_BUFFERS) spareBuffers.push(b);
+  if (spareBuffers.length === 0) return;
+  if (dropBuffers) dropBuffers.refresh();
+  else
+    dropBuffers = setTimeout(() => {
+      dropBuffers = undefined;
+      spareBuffers.length = 0;
+    }, KEEP_MS).unref();
+}
 
 function writeFullySync(fd: number, buf: Uint8Array, length: number, position: number): void {
   let off = 0;

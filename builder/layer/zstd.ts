@@ -62,8 +62,13 @@ export interface ZstdEncoder {
 const cores = Math.max(1, availableParallelism());
 /** Frames compressing at once on the thread pool (native encoder), across the layers of this thread. */
 const frameSlots = pLimit(cores);
-/** Frames one stream holds at once (filling, compressing, or waiting for output in order): bounds memory. */
-const MAX_FRAMES_PER_STREAM = cores + 1;
+/**
+ * Frames one stream holds at once (compressing, or waiting for output in order; one more is
+ * filling): bounds memory. As many as the thread's frame slots, so that one layer alone keeps
+ * them busy; a build writes a layer more than it has threads (build/layers.ts), and one more
+ * frame per stream (cores + 1) put its peak RSS past 300 MiB on the 1 GB bench.
+ */
+const MAX_FRAMES_PER_STREAM = cores;
 /**
  * node:zlib's output buffer size: a kept stream writes the frames one after the other into it,
  * each frame's output a slice of it (a 4 MiB frame gives ~1.3 MiB), a new buffer once it is
@@ -78,6 +83,11 @@ type NativeZstdStream = zlib.Zlib & NodeJS.ReadWriteStream & { flush(kind: numbe
 interface NodeZstd {
   createZstdCompress(options: { params: Record<number, number>; chunkSize: number }): NativeZstdStream;
   constants: { ZSTD_c_compressionLevel: number; ZSTD_e_flush: number; ZSTD_e_end: number };
+}
+
+/** Whether this Node has node:zlib's zstd (the encoder whose frames compress on the thread pool), whether or not it gives the reference bytes. */
+export function hasNativeZstd(): boolean {
+  return typeof (zlib as unknown as Partial<NodeZstd>).createZstdCompress === 'function';
 }
 
 /** node:zlib's zstd, or undefined on a Node without it (before 22.15). */
@@ -215,10 +225,15 @@ export async function pickZstdEncoder(candidates: readonly (() => Promise<ZstdEn
 /**
  * Whole-frame input buffers kept between the layers of this thread: each layer took a fresh
  * 4 MiB buffer for its first piece, even a layer of a few KiB (~0.4 GB of external memory for the
- * 99 layers of the bench, and the mark-compacts it set off on the main thread). At most one
- * layer's worth is kept, and only while layers follow each other (dropped after a second idle).
+ * 99 layers of the bench, and the mark-compacts it set off on the main thread). At most two
+ * layers' worth is kept (KEPT_PIECES), and only while layers follow each other (dropped after a second idle).
  */
 const sparePieces: Buffer[] = [];
+/**
+ * A stream holds MAX_FRAMES_PER_STREAM pieces and one filling, and a thread may write two layers
+ * at once (build/layers.ts): all of their pieces are kept, or the second layer's were new each time.
+ */
+const KEPT_PIECES = 2 * (MAX_FRAMES_PER_STREAM + 1);
 let dropPieces: NodeJS.Timeout | undefined;
 
 function takePiece(size: number): Buffer {
@@ -226,7 +241,7 @@ function takePiece(size: number): Buffer {
 }
 
 function givePieces(pieces: Buffer[]): void {
-  for (const p of pieces) if (p.length === ZSTD_FRAME_SIZE && sparePieces.length < MAX_FRAMES_PER_STREAM) sparePieces.push(p);
+  for (const p of pieces) if (p.length === ZSTD_FRAME_SIZE && sparePieces.length < KEPT_PIECES) sparePieces.push(p);
   if (sparePieces.length === 0) return;
   if (dropPieces) dropPieces.refresh();
   else
