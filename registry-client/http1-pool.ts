@@ -42,11 +42,11 @@ export class Connection {
     });
     socket.on('data', (chunk: Buffer) => {
       if (this.user) this.user.onData(chunk);
-      else socket.destroy(); // a byte nobody asked for: the connection is out of step
+      else this.drop(); // a byte nobody asked for: the connection is out of step
     });
     socket.on('end', () => {
       if (this.user) this.user.onEnd();
-      else socket.destroy();
+      else this.drop();
     });
     // Without a holder the error is dropped: 'close' follows and the pool forgets the socket.
     socket.on('error', (e: Error) => this.user?.onError(e));
@@ -56,8 +56,14 @@ export class Connection {
     });
     socket.on('drain', () => this.user?.onDrain());
     socket.on('timeout', () => {
-      if (!this.user) socket.destroy(); // the server's keep-alive timeout is near
+      if (!this.user) this.drop(); // the server's keep-alive timeout is near
     });
+  }
+
+  /** Close an idle connection, out of the pool at once. */
+  private drop(): void {
+    this.pool.forget(this);
+    this.socket.destroy();
   }
 
   get reused(): boolean {

@@ -151,8 +151,10 @@ class Exchange implements ConnectionUser {
       if (BAD_VALUE.test(value)) throw Object.assign(new TypeError(`Invalid character in header content ["${name}"]`), { code: 'ERR_INVALID_CHAR' });
       const lower = name.toLowerCase();
       if (lower === 'host') hasHost = true;
-      else if (lower === 'content-length') length = value;
-      else if (lower === 'connection' || lower === 'transfer-encoding') continue; // framing is ours
+      else if (lower === 'content-length') {
+        length = value;
+        continue; // written below, once
+      } else if (lower === 'connection' || lower === 'transfer-encoding') continue; // framing is ours
       head += `${name}: ${value}\r\n`;
     }
     if (!hasHost) head = `${head}host: ${o.url.host}\r\n`;
