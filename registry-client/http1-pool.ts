@@ -124,6 +124,8 @@ export class Pool {
       return;
     }
     c.socket.unref();
+    // Paused when the last body bytes filled a slow reader's buffer: idle, it must see a close.
+    if (c.socket.isPaused()) c.socket.resume();
     if (keepAliveMs !== undefined) c.socket.setTimeout(keepAliveMs);
     let list = this.idle.get(c.key);
     if (!list) this.idle.set(c.key, (list = []));

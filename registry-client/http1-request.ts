@@ -126,11 +126,6 @@ class Exchange implements ConnectionUser {
     }
     if (o.signal.aborted) return this.fail(o.signal.reason as Error);
     o.signal.addEventListener('abort', this, { once: true });
-    // The connect timeout covers DNS, TCP and the TLS handshake; then the response timeout runs
-    // until the answer's headers: from the start for a bytes body (written at once), from the
-    // end of a streamed one (which has its own watchdog, transport.ts watchIdle), restarted when
-    // the whole request is flushed.
-    this.arm(o.connectMs, o.connectTimeout);
     this.send(false);
   }
 
@@ -180,7 +175,12 @@ class Exchange implements ConnectionUser {
       return this.fail(e as Error);
     }
     const socket = conn.socket;
+    // The connect timeout covers DNS, TCP and the TLS handshake (none for a kept connection);
+    // then the response timeout runs until the answer's headers: from the start for a bytes body
+    // (written at once), from the end of a streamed one (which has its own watchdog, transport.ts
+    // watchIdle), restarted when the whole request is flushed.
     if (conn.connected) this.onConnect();
+    else this.arm(this.o.connectMs, this.o.connectTimeout);
     if (this.stream) {
       socket.write(this.head);
       if (!fresh) this.pipeStream();
@@ -251,7 +251,11 @@ class Exchange implements ConnectionUser {
     } catch (e) {
       return this.fail(e as Error);
     }
-    if (!this.responseDone) return;
+    if (!this.responseDone) {
+      // Waiting for more of the body: the idle timeout runs (unless the reader is behind).
+      if (this.body && this.conn && !this.conn.socket.isPaused()) this.body.watch();
+      return;
+    }
     // Bytes after the response's end: not an answer to anything we sent; never reuse this connection.
     if (used < chunk.length && this.responseHead) this.responseHead.keepAlive = false;
     this.release();
@@ -307,7 +311,6 @@ class Exchange implements ConnectionUser {
       old.socket.destroy();
       this.conn = undefined;
       this.parser = this.newParser();
-      this.arm(this.o.connectMs, this.o.connectTimeout);
       return this.send(true);
     }
     this.fail(e);
@@ -392,14 +395,13 @@ class Body extends Readable implements ResponseBody {
 
   constructor(private readonly exchange: Exchange, private readonly head: boolean, private readonly length: number, private readonly idleMs: number, private readonly idleTimeout: () => Error) {
     super({ highWaterMark: 64 * 1024 });
-    this.arm();
   }
 
   deliver(chunk: Buffer): void {
     this.received += chunk.length;
     if (this.destroyed) return;
-    if (this.push(chunk)) this.arm();
-    else {
+    // The idle timer is restarted once per read from the socket (Exchange.onData), not per piece.
+    if (!this.push(chunk)) {
       clearTimeout(this.timer);
       this.exchange.pause();
     }
@@ -415,7 +417,8 @@ class Body extends Readable implements ResponseBody {
     return this.dumped || this.readableDidRead;
   }
 
-  private arm(): void {
+  /** (Re)start the idle timer: bytes are wanted. */
+  watch(): void {
     clearTimeout(this.timer);
     if (this.complete) return;
     // Unreferenced: a body nobody reads must not hold the process for the idle timeout.
@@ -424,7 +427,7 @@ class Body extends Readable implements ResponseBody {
 
   override _read(): void {
     if (this.complete) return;
-    this.arm();
+    this.watch();
     this.exchange.resume();
   }
 

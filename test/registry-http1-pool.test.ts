@@ -67,6 +67,19 @@ test('a body cut by its reader before its end closes the connection: never reuse
   await s.closedCount(1);
 });
 
+test('a body that ends while its reader is behind leaves its connection fit for the next request', async () => {
+  // Past the body's 64 KiB buffer in the second read from the socket: the end comes while it is paused.
+  const big = 'x'.repeat(100 * 1024);
+  const s = await rawServer((req, socket) => socket.write(req.head.includes('/big') ? ok(big) : ok()));
+  const p = pool();
+  const res = await send(p, 'GET', `${s.origin}/big`);
+  // Not read until the whole answer has arrived: the socket was paused for the reader.
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal((await text(res.body)).length, big.length);
+  assert.equal(await text((await send(p, 'GET', `${s.origin}/small`)).body), 'ok');
+  assert.deepEqual(s.requests.map((r) => r.connection), [1, 1]);
+});
+
 test('dump() of a small remainder reads it, and the connection is kept', async () => {
   const s = await rawServer((_req, socket) => socket.write(ok('{"errors":[]}')));
   const p = pool();
