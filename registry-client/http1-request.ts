@@ -39,7 +39,7 @@ export interface Http1Request {
   /** The pool for the URL's scheme and trust (transport.ts picks it). */
   pool: Pool;
   /** Aborts the request, and the response body after it, with the signal's reason. */
-  signal: AbortSignal;
+  signal?: AbortSignal;
   connectMs: number;
   responseMs: number;
   idleMs: number;
@@ -124,14 +124,21 @@ class Exchange implements ConnectionUser {
       this.reject(e);
       return;
     }
-    if (o.signal.aborted) return this.fail(o.signal.reason as Error);
-    o.signal.addEventListener('abort', this, { once: true });
+    if (o.signal) {
+      if (o.signal.aborted) return this.fail(o.signal.reason as Error);
+      onAbort(o.signal, this);
+    }
     this.send(false);
   }
 
-  /** The signal's abort (EventListener object: no closure per request). */
-  handleEvent(): void {
-    this.fail(this.o.signal.reason as Error);
+  /** The signal aborted. */
+  aborted(reason: Error): void {
+    this.fail(reason);
+  }
+
+  /** Stop listening to the signal (the exchange and its body are over). */
+  unlisten(): void {
+    if (this.o.signal) offAbort(this.o.signal, this);
   }
 
   private writeHead(): void {
@@ -287,7 +294,7 @@ class Exchange implements ConnectionUser {
     this.responseHead = head;
     const length = head.headers['content-length'];
     this.body = new Body(this, this.o.method === 'HEAD', typeof length === 'string' ? Number(length) : NaN, this.o.idleMs, this.o.idleTimeout);
-    this.body.once('close', () => this.o.signal.removeEventListener('abort', this));
+    this.body.once('close', () => this.unlisten());
     this.resolve({ status: head.status, headers: head.headers, body: this.body });
   }
 
@@ -323,7 +330,7 @@ class Exchange implements ConnectionUser {
     // The server answered before taking the whole body: the connection is out of step; close it and stop the source.
     if (this.stream && !this.streamEnded) return this.cut();
     this.finished = true;
-    if (!this.body) this.o.signal.removeEventListener('abort', this);
+    if (!this.body) this.unlisten();
     clearTimeout(this.timer);
     const head = this.responseHead;
     if (head?.keepAlive && this.sentAll && conn.usable) {
@@ -340,7 +347,7 @@ class Exchange implements ConnectionUser {
   /** End the exchange now: the connection closed (never reused), the source stopped. */
   cut(): void {
     this.finished = true;
-    if (!this.body) this.o.signal.removeEventListener('abort', this);
+    if (!this.body) this.unlisten();
     clearTimeout(this.timer);
     const conn = this.conn;
     if (conn) {
@@ -372,6 +379,30 @@ class Exchange implements ConnectionUser {
     s.resume();
     return true;
   }
+}
+
+/**
+ * Exchanges listening to each signal, behind one listener per signal: the requests of a push
+ * share its signal (its HEADs at once, an index's children), and more than 10 listeners on one
+ * signal would print Node's MaxListenersExceededWarning.
+ */
+const listening = new WeakMap<AbortSignal, Set<Exchange>>();
+
+function onAbort(signal: AbortSignal, exchange: Exchange): void {
+  let set = listening.get(signal);
+  if (!set) {
+    const all = (set = new Set());
+    listening.set(signal, all);
+    signal.addEventListener('abort', () => {
+      for (const x of [...all]) x.aborted(signal.reason as Error);
+      all.clear();
+    }, { once: true });
+  }
+  set.add(exchange);
+}
+
+function offAbort(signal: AbortSignal, exchange: Exchange): void {
+  listening.get(signal)?.delete(exchange);
 }
 
 /** `Keep-Alive: timeout=N` (seconds): how long we keep the connection idle, a second under the server's (as node:http's agent). */

@@ -117,13 +117,13 @@ export class Transport {
   }
 
   /** One exchange, without redirects: over our HTTP/1.1 client, or the given undici dispatcher. */
-  private exchange(method: string, url: URL, headers: Headers, body: string | Uint8Array | Readable | undefined, signal: AbortSignal): Promise<{ status: number; headers: ResponseHeaders; body: ResponseBody }> {
+  private exchange(method: string, url: URL, headers: Headers, body: string | Uint8Array | Readable | undefined, signal: AbortSignal | undefined): Promise<{ status: number; headers: ResponseHeaders; body: ResponseBody }> {
     const target = `${method} ${redact(url)}`;
     const t = this.timeouts;
     const connectTimeout = () => new TimeoutError('connect', t.connectMs, `no connection to ${hostOf(url)} within ${formatMs(t.connectMs)}`);
     const responseTimeout = () => new TimeoutError('response', t.responseMs, `no answer to ${target} within ${formatMs(t.responseMs)}`);
     if (this.options.dispatcher) {
-      return undiciRequest(this.options.dispatcher, url, { method: method as Dispatcher.HttpMethod, headers, body, signal, headersTimeout: t.responseMs, bodyTimeout: t.idleMs }).then(
+      return undiciRequest(this.options.dispatcher, url, { method: method as Dispatcher.HttpMethod, headers, body, ...(signal ? { signal } : {}), headersTimeout: t.responseMs, bodyTimeout: t.idleMs }).then(
         (res) => ({ status: res.statusCode, headers: res.headers, body: res.body }),
         (e: unknown) => {
           const code = (e as { code?: unknown }).code;
@@ -149,10 +149,10 @@ export class Transport {
     return this.ownExchange(method, url, headers, body, signal, connectTimeout, responseTimeout);
   }
 
-  private ownExchange(method: string, url: URL, headers: Headers, body: string | Uint8Array | Readable | undefined, signal: AbortSignal, connectTimeout: () => Error, responseTimeout: () => Error): Promise<{ status: number; headers: ResponseHeaders; body: ResponseBody }> {
+  private ownExchange(method: string, url: URL, headers: Headers, body: string | Uint8Array | Readable | undefined, signal: AbortSignal | undefined, connectTimeout: () => Error, responseTimeout: () => Error): Promise<{ status: number; headers: ResponseHeaders; body: ResponseBody }> {
     const t = this.timeouts;
     return request({
-      method, url, headers, ...(body !== undefined ? { body } : {}), pool: this.poolFor(url), signal,
+      method, url, headers, ...(body !== undefined ? { body } : {}), ...(signal ? { signal } : {}), pool: this.poolFor(url),
       connectMs: t.connectMs, responseMs: t.responseMs, idleMs: t.idleMs, connectTimeout, responseTimeout,
       // The words describeError gives undici's body timeout, which callers print.
       idleTimeout: () => new TimeoutError('idle', t.idleMs, 'the answer stopped coming (no byte within the idle timeout)'),
@@ -190,17 +190,19 @@ export class Transport {
       // Only the first hop carries a body (redirects are followed for GET/HEAD only).
       const given = hop > 0 ? undefined : typeof req.body === 'function' ? req.body() : req.body;
       // A streamed request body that stops moving (the server no longer reads) aborts the request
-      // after the idle timeout, saying so. (The response timeout covers a bytes body, written at once.)
-      const local = new AbortController();
-      const body = given === undefined || typeof given === 'string' || given instanceof Uint8Array ? given : watchIdle(given, this.timeouts.idleMs, local);
-      const signal = req.signal ? AbortSignal.any([req.signal, local.signal]) : local.signal;
+      // after the idle timeout, saying so. (The response timeout covers a bytes body, written at
+      // once: such a request needs no signal of its own, and most requests are such.)
+      const bytes = given === undefined || typeof given === 'string' || given instanceof Uint8Array;
+      const local = bytes ? undefined : new AbortController();
+      const body = bytes ? given : watchIdle(given, this.timeouts.idleMs, local!);
+      const signal = local ? (req.signal ? AbortSignal.any([req.signal, local.signal]) : local.signal) : req.signal;
       let res: { status: number; headers: ResponseHeaders; body: ResponseBody };
       try {
         res = await this.exchange(req.method, url, headers, body, signal);
       } catch (e) {
         if (body && typeof body === 'object' && 'destroy' in body) (body as Readable).destroy();
         if (req.signal?.aborted) throw req.signal.reason;
-        if (local.signal.aborted) throw local.signal.reason;
+        if (local?.signal.aborted) throw local.signal.reason;
         if (isTlsError(e)) throw new RegistryTlsError(hostOf(url), describeError(e), { cause: e });
         throw e;
       }
