@@ -147,7 +147,7 @@ export class Pool {
   }
 
   private open(url: URL, key: string): Connection {
-    const host = url.hostname.replace(/^\[|\]$/g, '');
+    const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname; // an IPv6 address without its brackets
     if (!this.tls) {
       const socket = netConnect({ host, port: Number(url.port || 80) });
       socket.setNoDelay(true);

@@ -9,7 +9,7 @@ import { isIP } from 'node:net';
  */
 export function tlsHandshake(url: URL, connectMs: number, connectTimeout: () => Error): Promise<void> {
   return new Promise<void>((resolve, reject) => {
-    const host = url.hostname.replace(/^\[|\]$/g, '');
+    const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname; // an IPv6 address without its brackets
     let finished = false;
     const socket = process.getBuiltinModule('node:tls').connect({ host, port: Number(url.port || 443), ca: [], rejectUnauthorized: false, ...(isIP(host) ? {} : { servername: host }) });
     const done = (e?: unknown) => {

@@ -36,6 +36,22 @@ test('the request as sent: request line with the query, the given headers, host,
   assert.equal(s.requests[0]?.head, `GET /v2/x/tags/list?n=10 HTTP/1.1\r\nuser-agent: imgbuild-test\r\naccept: application/json\r\nhost: ${s.origin.slice(7)}\r\nconnection: keep-alive`);
 });
 
+test('an IPv6 origin: connected to the address without its brackets, named with them in Host', async (t) => {
+  const server = createServer((socket) => {
+    let head = '';
+    socket.on('data', (d: Buffer) => {
+      head += d.toString('latin1');
+      if (head.includes('\r\n\r\n')) socket.end(`HTTP/1.1 200 OK\r\nContent-Length: ${Buffer.byteLength(head)}\r\n\r\n${head}`);
+    });
+  });
+  const listening = await new Promise<boolean>((r) => server.once('error', () => r(false)).listen(0, '::1', () => r(true)));
+  if (!listening) return t.skip('no IPv6 loopback here');
+  after(() => new Promise<void>((r) => server.close(() => r())));
+  const port = (server.address() as AddressInfo).port;
+  const res = await send('GET', `http://[::1]:${port}/v2/`);
+  assert.match(await text(res.body), new RegExp(`\\r\\nhost: \\[::1\\]:${port}\\r\\n`));
+});
+
 test('a bytes body goes with its Content-Length; a POST without one says content-length: 0', async () => {
   const s = await rawServer((_req, socket) => socket.write(empty));
   await send('PUT', `${s.origin}/m`, { body: new TextEncoder().encode('{"a":1}') });
