@@ -1,7 +1,8 @@
 import { Transform, type Readable } from 'node:stream';
-import type { Agent as HttpAgent } from 'node:http';
 import type { Dispatcher } from 'undici';
-import { nodeAgent, nodeRequest, tlsHandshake, type ResponseBody, type ResponseHeaders } from './http-node.js';
+import { request, type ResponseBody, type ResponseHeaders } from './http1-request.js';
+import { Pool } from './http1-pool.js';
+import { tlsHandshake } from './tls-probe.js';
 import { undiciRequest } from './undici-lean.js';
 import { RegistryContentError, RegistryNetworkError, RegistryTlsError } from './errors.js';
 import { abortable, describeError, formatMs, isTlsError, resolveTimeouts, TimeoutError, type ResolvedTimeouts, type TimeoutOptions } from './retry.js';
@@ -39,8 +40,8 @@ export interface TransportOptions {
   /** Extra CA certificates (PEM) to trust, on top of Node's bundled roots (e.g. a private registry's CA). */
   ca?: string | Buffer | readonly (string | Buffer)[];
   /**
-   * Send everything through this undici dispatcher instead of node:http (tests pass undici's
-   * MockAgent). `ca`/insecure then do not apply.
+   * Send everything through this undici dispatcher instead of our own HTTP/1.1 client (tests
+   * pass undici's MockAgent). `ca`/insecure then do not apply.
    */
   dispatcher?: Dispatcher;
   userAgent?: string;
@@ -69,16 +70,16 @@ export function redact(url: URL): string {
  * HTTP for the registry client: the right connection pool per host (verified TLS with extra CAs,
  * or unverified for named insecure hosts), redirects followed by hand so that `Authorization`
  * never leaves the origin it was meant for, and TLS failures turned into RegistryTlsError.
- * Requests go over node:http/node:https (http-node.ts), or through an undici dispatcher when one
- * is given (`dispatcher`); both share everything here. No retries here: callers decide what may
- * be repeated.
+ * Requests go over our own HTTP/1.1 client (http1-request.ts, on node:net and node:tls sockets),
+ * or through an undici dispatcher when one is given (`dispatcher`); both share everything here.
+ * No retries here: callers decide what may be repeated.
  */
 export class Transport {
   readonly insecure: ReadonlySet<string>;
-  /** node:http pools: plain, verified TLS (with the extra CAs), unverified TLS; made when first used. */
-  private plainAgent: HttpAgent | undefined;
-  private secureAgent: HttpAgent | undefined;
-  private insecureAgent: HttpAgent | undefined;
+  /** Connection pools: plain, verified TLS (with the extra CAs), unverified TLS; made when first used. */
+  private plainPool: Pool | undefined;
+  private securePool: Pool | undefined;
+  private insecurePool: Pool | undefined;
   private readonly ca: string[] | undefined;
   /** Loopback hosts (`host:port`) seen completing a TLS handshake (see `exchange`). */
   private readonly speaksTls = new Map<string, Promise<void>>();
@@ -93,7 +94,7 @@ export class Transport {
       ...options.timeouts,
     });
     const extra = options.ca === undefined ? [] : Array.isArray(options.ca) ? options.ca : [options.ca];
-    // node:tls is loaded only when a CA is given (http-node.ts loads it when TLS is used).
+    // node:tls is loaded only when a CA is given (http1-pool.ts loads it when TLS is used).
     this.ca = extra.length ? [...process.getBuiltinModule('node:tls').rootCertificates, ...extra.map((c: string | Buffer) => c.toString())] : undefined;
   }
 
@@ -106,23 +107,23 @@ export class Transport {
     return this.isInsecure(host) || (this.options.loopbackPlainHttp !== false && isLoopbackRegistry(host));
   }
 
-  private agentFor(url: URL): HttpAgent {
-    if (url.protocol !== 'https:') return (this.plainAgent ??= nodeAgent(false));
+  private poolFor(url: URL): Pool {
+    if (url.protocol !== 'https:') return (this.plainPool ??= new Pool());
     if (this.isInsecure(hostOf(url))) {
       // Nothing is verified here, so no CA is loaded: the system roots cost ~0.1 s of CPU.
-      return (this.insecureAgent ??= nodeAgent(true, { rejectUnauthorized: false, ca: [] }));
+      return (this.insecurePool ??= new Pool({ rejectUnauthorized: false, ca: [] }));
     }
-    return (this.secureAgent ??= nodeAgent(true, this.ca ? { ca: this.ca } : {}));
+    return (this.securePool ??= new Pool(this.ca ? { ca: this.ca } : {}));
   }
 
-  /** One exchange, without redirects: over node:http, or the given undici dispatcher. */
-  private exchange(method: string, url: URL, headers: Headers, body: string | Uint8Array | Readable | undefined, signal: AbortSignal): Promise<{ status: number; headers: ResponseHeaders; body: ResponseBody }> {
+  /** One exchange, without redirects: over our HTTP/1.1 client, or the given undici dispatcher. */
+  private exchange(method: string, url: URL, headers: Headers, body: string | Uint8Array | Readable | undefined, signal: AbortSignal | undefined): Promise<{ status: number; headers: ResponseHeaders; body: ResponseBody }> {
     const target = `${method} ${redact(url)}`;
     const t = this.timeouts;
     const connectTimeout = () => new TimeoutError('connect', t.connectMs, `no connection to ${hostOf(url)} within ${formatMs(t.connectMs)}`);
     const responseTimeout = () => new TimeoutError('response', t.responseMs, `no answer to ${target} within ${formatMs(t.responseMs)}`);
     if (this.options.dispatcher) {
-      return undiciRequest(this.options.dispatcher, url, { method: method as Dispatcher.HttpMethod, headers, body, signal, headersTimeout: t.responseMs, bodyTimeout: t.idleMs }).then(
+      return undiciRequest(this.options.dispatcher, url, { method: method as Dispatcher.HttpMethod, headers, body, ...(signal ? { signal } : {}), headersTimeout: t.responseMs, bodyTimeout: t.idleMs }).then(
         (res) => ({ status: res.statusCode, headers: res.headers, body: res.body }),
         (e: unknown) => {
           const code = (e as { code?: unknown }).code;
@@ -143,15 +144,15 @@ export class Transport {
         this.speaksTls.set(host, seen);
         seen.catch(() => this.speaksTls.delete(host));
       }
-      return abortable(seen, signal).then(() => this.nodeExchange(method, url, headers, body, signal, connectTimeout, responseTimeout));
+      return abortable(seen, signal).then(() => this.ownExchange(method, url, headers, body, signal, connectTimeout, responseTimeout));
     }
-    return this.nodeExchange(method, url, headers, body, signal, connectTimeout, responseTimeout);
+    return this.ownExchange(method, url, headers, body, signal, connectTimeout, responseTimeout);
   }
 
-  private nodeExchange(method: string, url: URL, headers: Headers, body: string | Uint8Array | Readable | undefined, signal: AbortSignal, connectTimeout: () => Error, responseTimeout: () => Error): Promise<{ status: number; headers: ResponseHeaders; body: ResponseBody }> {
+  private ownExchange(method: string, url: URL, headers: Headers, body: string | Uint8Array | Readable | undefined, signal: AbortSignal | undefined, connectTimeout: () => Error, responseTimeout: () => Error): Promise<{ status: number; headers: ResponseHeaders; body: ResponseBody }> {
     const t = this.timeouts;
-    return nodeRequest({
-      method, url, headers, ...(body !== undefined ? { body } : {}), agent: this.agentFor(url), signal,
+    return request({
+      method, url, headers, ...(body !== undefined ? { body } : {}), ...(signal ? { signal } : {}), pool: this.poolFor(url),
       connectMs: t.connectMs, responseMs: t.responseMs, idleMs: t.idleMs, connectTimeout, responseTimeout,
       // The words describeError gives undici's body timeout, which callers print.
       idleTimeout: () => new TimeoutError('idle', t.idleMs, 'the answer stopped coming (no byte within the idle timeout)'),
@@ -189,17 +190,19 @@ export class Transport {
       // Only the first hop carries a body (redirects are followed for GET/HEAD only).
       const given = hop > 0 ? undefined : typeof req.body === 'function' ? req.body() : req.body;
       // A streamed request body that stops moving (the server no longer reads) aborts the request
-      // after the idle timeout, saying so. (The response timeout covers a bytes body, written at once.)
-      const local = new AbortController();
-      const body = given === undefined || typeof given === 'string' || given instanceof Uint8Array ? given : watchIdle(given, this.timeouts.idleMs, local);
-      const signal = req.signal ? AbortSignal.any([req.signal, local.signal]) : local.signal;
+      // after the idle timeout, saying so. (The response timeout covers a bytes body, written at
+      // once: such a request needs no signal of its own, and most requests are such.)
+      const bytes = given === undefined || typeof given === 'string' || given instanceof Uint8Array;
+      const local = bytes ? undefined : new AbortController();
+      const body = bytes ? given : watchIdle(given, this.timeouts.idleMs, local!);
+      const signal = local ? (req.signal ? AbortSignal.any([req.signal, local.signal]) : local.signal) : req.signal;
       let res: { status: number; headers: ResponseHeaders; body: ResponseBody };
       try {
         res = await this.exchange(req.method, url, headers, body, signal);
       } catch (e) {
         if (body && typeof body === 'object' && 'destroy' in body) (body as Readable).destroy();
         if (req.signal?.aborted) throw req.signal.reason;
-        if (local.signal.aborted) throw local.signal.reason;
+        if (local?.signal.aborted) throw local.signal.reason;
         if (isTlsError(e)) throw new RegistryTlsError(hostOf(url), describeError(e), { cause: e });
         throw e;
       }
@@ -216,7 +219,7 @@ export class Transport {
 
   async close(): Promise<void> {
     // Only pools we made: a given dispatcher is its owner's to close.
-    for (const a of [this.plainAgent, this.secureAgent, this.insecureAgent]) a?.destroy();
+    for (const p of [this.plainPool, this.securePool, this.insecurePool]) p?.destroy();
   }
 }
 

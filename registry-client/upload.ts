@@ -4,7 +4,7 @@ import type { ScopeSet } from './auth/scope.js';
 import { pushScope, type RegistryClient, type RepositoryRef } from './client.js';
 import { DigestMismatchError, RegistryError, RegistryHttpError, RegistryNetworkError } from './errors.js';
 import { backoffDelay, blobDeadlineMs, describeError, formatMs, isNetworkError, isRetriableStatus, isTimeout, parseRetryAfter, sleep, TIMEOUT_HINT, TimeoutError } from './retry.js';
-import { ContentLengthMismatchError } from './http-node.js';
+import { ContentLengthMismatchError } from './http1-request.js';
 import { header, hostOf, type HttpResponse } from './transport.js';
 import type { Digest } from '../oci/digest.js';
 
