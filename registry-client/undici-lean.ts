@@ -17,14 +17,14 @@ let loaded: Request | undefined;
 
 /**
  * undici's `request`, for a caller's own dispatcher (`TransportOptions.dispatcher`, e.g. tests'
- * MockAgent); the registry client's own HTTP is node:http (http-node.ts). Loaded when first used,
+ * MockAgent); the registry client's own HTTP is its HTTP/1.1 client (http1-request.ts). Loaded when first used,
  * and without undici's index, which requires ~110 CommonJS files (fetch, WebSocket, cache stores,
  * mocks) where this needs a few: `lib/api/api-request.js` is what the index wraps as `request`;
  * if a release moves it, the index is loaded instead.
  */
 function load(): Request {
   // Made here, not when the module loads: a Module object and its lookup paths (~1 ms of CPU) that
-  // no request over node:http needs.
+  // no request over our own HTTP/1.1 client needs.
   const require = createRequire(import.meta.url);
   try {
     const apiRequest = require('undici/lib/api/api-request.js') as (this: Dispatcher, opts: Dispatcher.RequestOptions) => Promise<Dispatcher.ResponseData>;

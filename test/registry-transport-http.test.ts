@@ -1,4 +1,4 @@
-// The registry client's own HTTP (registry-client/http-node.ts over node:http), against real
+// The registry client's own HTTP (registry-client/http1-request.ts, our HTTP/1.1 client on node:net), against real
 // servers on 127.0.0.1: what undici used to give and callers count on — repeated headers kept
 // apart, dump() that keeps a connection only when little is left, a body cut short as a retryable
 // reset, each timeout as a TimeoutError, a request body held to its Content-Length, aborts.
