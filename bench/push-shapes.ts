@@ -123,7 +123,7 @@ async function main(): Promise<void> {
         const imgbuild = (ref: string) => timed(node.bin, [cli, 'push', `oci:${layout}`, `${host}/${ref}`, '--insecure-registry', host], cond.env);
         const many = async (push: (ref: string) => Promise<Run>, name: string, round: number) => {
           const t0 = process.hrtime.bigint();
-          const all = await Promise.all(Array.from({ length: concurrent }, (_, i) => push(`bench/many-${name}-${tag}-${node.name.replace(/\W/g, '')}-${round}-${i}:v1`)));
+          const all = await Promise.all(Array.from({ length: concurrent }, (_, i) => push(`bench/many-${name}-${tag}-${node.name.replace(/\W/g, '').toLowerCase()}-${round}-${i}:v1`)));
           return { seconds: Number(process.hrtime.bigint() - t0) / 1e9, cpu: all.reduce((s, r) => s + r.cpu, 0), rssMiB: all.reduce((s, r) => s + r.rssMiB, 0) };
         };
         const manySkopeo: Run[] = [];
