@@ -1,4 +1,5 @@
 import { write, writeSync } from 'node:fs';
+import { SpareBuffers } from './spare-buffers.js';
 
 /**
  * A layer blob's bytes written to its temp file at their offsets, on the thread pool, while the
@@ -86,7 +87,7 @@ export class PositionalWriter {
     const free = this.free.pop();
     if (free) return free;
     this.made++;
-    return (this.bufferBytes === BUFFER_BYTES ? spareBuffers.pop() : undefined) ?? Buffer.allocUnsafe(this.bufferBytes);
+    return spareBuffers.take(this.bufferBytes);
   }
 
   /** Every write has ended: the buffers go to the next writer of this thread. */
@@ -94,7 +95,7 @@ export class PositionalWriter {
     const bufs = this.free.splice(0);
     if (this.current) bufs.push(this.current);
     this.current = undefined;
-    keepBuffers(bufs);
+    spareBuffers.give(bufs);
   }
 
   private flush(): void {
@@ -155,28 +156,14 @@ export const MAX_BUFFERS = 4;
  * Buffers of finished writers, for the next layers of this thread: a fresh 1 MiB buffer per
  * buffer per layer (~30 MiB over the 1 GB bench's layers on each writing thread) was memory to
  * fault in and external memory that set off V8's collections. Two writers' worth are kept (a
- * thread may write two layers at once), and only while layers follow each other.
+ * thread may write two layers at once), and only while layers follow each other (dropped a
+ * second after the last writer ended).
  */
-const spareBuffers: Buffer[] = [];
-const KEPT_BUFFERS = 2 * MAX_BUFFERS;
-/** How long kept buffers outlive the last writer. */
-const KEEP_MS = 1000;
-let dropBuffers: NodeJS.Timeout | undefined;
+const spareBuffers = new SpareBuffers(BUFFER_BYTES, 2 * MAX_BUFFERS, 1000);
 
 /** Buffers kept for the next writer of this thread (for tests). */
 export function keptWriterBuffers(): number {
-  return spareBuffers.length;
-}
-
-function keepBuffers(bufs: Buffer[]): void {
-  for (const b of bufs) if (b.length === BUFFER_BYTES && spareBuffers.length < KEPT_BUFFERS) spareBuffers.push(b);
-  if (spareBuffers.length === 0) return;
-  if (dropBuffers) dropBuffers.refresh();
-  else
-    dropBuffers = setTimeout(() => {
-      dropBuffers = undefined;
-      spareBuffers.length = 0;
-    }, KEEP_MS).unref();
+  return spareBuffers.count;
 }
 
 function writeFullySync(fd: number, buf: Uint8Array, length: number, position: number): void {

@@ -4,6 +4,7 @@ import * as zlib from 'node:zlib';
 import pLimit from 'p-limit';
 import { ImgbuildError } from '../errors.js';
 import { goldenDeflateInput } from './golden-input.js';
+import { SpareBuffers } from './spare-buffers.js';
 
 /**
  * Deterministic zstd layers (`compressor: 'zstd'`, media type `…tar+zstd`).
@@ -226,30 +227,11 @@ export async function pickZstdEncoder(candidates: readonly (() => Promise<ZstdEn
  * Whole-frame input buffers kept between the layers of this thread: each layer took a fresh
  * 4 MiB buffer for its first piece, even a layer of a few KiB (~0.4 GB of external memory for the
  * 99 layers of the bench, and the mark-compacts it set off on the main thread). At most two
- * layers' worth is kept (KEPT_PIECES), and only while layers follow each other (dropped after a second idle).
+ * layers' worth is kept, and only while layers follow each other (dropped after a second idle):
+ * a stream holds MAX_FRAMES_PER_STREAM pieces and one filling, and a thread may write two layers
+ * at once (build/layers.ts), so all of their pieces are kept, or the second layer's were new each time.
  */
-const sparePieces: Buffer[] = [];
-/**
- * A stream holds MAX_FRAMES_PER_STREAM pieces and one filling, and a thread may write two layers
- * at once (build/layers.ts): all of their pieces are kept, or the second layer's were new each time.
- */
-const KEPT_PIECES = 2 * (MAX_FRAMES_PER_STREAM + 1);
-let dropPieces: NodeJS.Timeout | undefined;
-
-function takePiece(size: number): Buffer {
-  return (size === ZSTD_FRAME_SIZE ? sparePieces.pop() : undefined) ?? Buffer.allocUnsafe(size);
-}
-
-function givePieces(pieces: Buffer[]): void {
-  for (const p of pieces) if (p.length === ZSTD_FRAME_SIZE && sparePieces.length < KEPT_PIECES) sparePieces.push(p);
-  if (sparePieces.length === 0) return;
-  if (dropPieces) dropPieces.refresh();
-  else
-    dropPieces = setTimeout(() => {
-      dropPieces = undefined;
-      sparePieces.length = 0;
-    }, IDLE_CONTEXT_MS).unref();
-}
+const sparePieces = new SpareBuffers(ZSTD_FRAME_SIZE, 2 * (MAX_FRAMES_PER_STREAM + 1), IDLE_CONTEXT_MS);
 
 /**
  * Frame-mode zstd (see above) without a stream: `write` copies the bytes it is given (the caller
@@ -273,7 +255,7 @@ export class FrameZstd {
     private readonly maxFrames: number = MAX_FRAMES_PER_STREAM,
     private readonly frameSize: number = ZSTD_FRAME_SIZE,
   ) {
-    this.piece = takePiece(frameSize);
+    this.piece = sparePieces.take(frameSize);
     // A failed choice is read by the first drain; never unhandled.
     encoder.catch(() => undefined);
   }
@@ -285,7 +267,7 @@ export class FrameZstd {
       this.filled = off = Math.min(chunk.length, this.frameSize);
       if (this.filled === this.frameSize) {
         this.dispatch(this.piece);
-        this.piece = this.spare.pop() ?? takePiece(this.frameSize);
+        this.piece = this.spare.pop() ?? sparePieces.take(this.frameSize);
         this.filled = 0;
         await this.drain(Math.max(0, Math.max(1, this.maxFrames) - 1));
       }
@@ -297,7 +279,7 @@ export class FrameZstd {
       off += n;
       if (this.filled === this.frameSize) {
         this.dispatch(this.piece);
-        this.piece = this.spare.pop() ?? takePiece(this.frameSize);
+        this.piece = this.spare.pop() ?? sparePieces.take(this.frameSize);
         this.filled = 0;
         await this.drain(Math.max(0, Math.max(1, this.maxFrames) - 1));
       }
@@ -320,7 +302,7 @@ export class FrameZstd {
     if (this.filled > 0 || this.frames === 0) this.dispatch(this.piece.subarray(0, this.filled));
     await this.drain(0);
     // Every frame is done: the buffers are free for the next layer (end is called once, last).
-    if (!this.abandoned) givePieces([this.piece, ...this.spare.splice(0)]);
+    if (!this.abandoned) sparePieces.give([this.piece, ...this.spare.splice(0)]);
   }
 
   /** Stops output: frames still compressing finish; their results (or errors) are dropped. */
