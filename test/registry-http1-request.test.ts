@@ -5,27 +5,17 @@ import assert from 'node:assert/strict';
 import { createServer, type AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { Pool } from '../registry-client/http1-pool.js';
-import { HttpParseError, request, type Http1Request } from '../registry-client/http1-request.js';
-import { rawServer } from './helpers/raw-http.js';
+import { HttpParseError, type Http1Request } from '../registry-client/http1-request.js';
+import { exchange, rawServer, text } from './helpers/raw-http.js';
 
 const pools: Pool[] = [];
 after(() => pools.forEach((p) => p.destroy()));
 
+/** One exchange on a pool of its own. */
 function send(method: string, url: string, extra: Partial<Http1Request> = {}) {
   const p = new Pool();
   pools.push(p);
-  return request({
-    method, url: new URL(url), headers: {}, pool: p, signal: new AbortController().signal,
-    connectMs: 10_000, responseMs: 10_000, idleMs: 10_000,
-    connectTimeout: () => new Error('connect timeout'), responseTimeout: () => new Error('response timeout'), idleTimeout: () => new Error('idle timeout'),
-    ...extra,
-  });
-}
-
-async function text(body: AsyncIterable<unknown>): Promise<string> {
-  let s = '';
-  for await (const c of body) s += (c as Buffer).toString();
-  return s;
+  return exchange(p, method, url, extra);
 }
 
 const empty = 'HTTP/1.1 204 No Content\r\n\r\n';

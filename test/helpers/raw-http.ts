@@ -1,5 +1,24 @@
 import { after } from 'node:test';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
+import type { Pool } from '../../registry-client/http1-pool.js';
+import { request, type Http1Request } from '../../registry-client/http1-request.js';
+
+/** One exchange of the HTTP/1.1 client on `pool`, with generous timeouts whose errors say which one fired. */
+export function exchange(pool: Pool, method: string, url: string, extra: Partial<Http1Request> = {}) {
+  return request({
+    method, url: new URL(url), headers: {}, pool, signal: new AbortController().signal,
+    connectMs: 10_000, responseMs: 10_000, idleMs: 10_000,
+    connectTimeout: () => new Error('connect timeout'), responseTimeout: () => new Error('response timeout'), idleTimeout: () => new Error('idle timeout'),
+    ...extra,
+  });
+}
+
+/** A response body read whole, as text. */
+export async function text(body: AsyncIterable<unknown>): Promise<string> {
+  let s = '';
+  for await (const c of body) s += (c as Buffer).toString();
+  return s;
+}
 
 /** One request as a raw server read it: the head's text (request line and headers) and the body. */
 export interface RawRequest {
