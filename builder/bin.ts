@@ -51,7 +51,7 @@ if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
  * NODE_DISABLE_COMPILE_CACHE set); false when there is no such bundle.
  */
 function runPushBundle(): boolean {
-  // No V8 flag is set for push (startup.ts SETS_NO_V8_FLAGS): one set at run time would cost every
+  // No V8 flag is set for push (only build sets one, startup.ts): one set at run time would cost every
   // built-in loaded after it Node's embedded code cache, and this bundle's cache its flag hash.
   const env = process.env;
   const cacheDir = env.NODE_DISABLE_COMPILE_CACHE ? undefined : compileCacheDir(env);

@@ -4,7 +4,7 @@ import { outputFormats } from './transports/write.js';
 import { describeFailure, reportFailure } from './commands/failure.js';
 import { availableParallelism } from 'node:os';
 import { packageVersion } from './install-paths.js';
-import { limitHeapGrowth, limitWasmTiering, RUNS_WASM_AT_LENGTH, SETS_NO_V8_FLAGS } from './startup.js';
+import { limitHeapGrowth } from './startup.js';
 
 // Layers deflate on the libuv pool, two blocks per core (layer/gzip.ts), and file writes need
 // threads too. The pool starts at its first job (no import above queues one), so setting the
@@ -43,8 +43,6 @@ Exit codes: 0 success (diff, verify: the same); 1 an error (diff, verify: they d
 program.hook('preAction', async (_program, command) => {
   // As the bin does before it loads build's bundle (startup.ts), for a CLI run as cli.js.
   if (command.name() === 'build') limitHeapGrowth();
-  if (RUNS_WASM_AT_LENGTH.has(command.name())) return;
-  if (!SETS_NO_V8_FLAGS.has(command.name())) limitWasmTiering();
   // zod's parsers without their compiled fast path (same results): see commands/zod-jitless.ts.
   if (command.name() !== 'login') await import('./commands/zod-jitless.js');
 });

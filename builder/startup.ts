@@ -25,30 +25,15 @@ export function enableCompileCache(env: NodeJS.ProcessEnv): void {
 }
 
 /**
- * Any V8 flag set at run time changes V8's flag hash, and a code cache made under another hash is
- * rejected: from then on every Node built-in the process loads is compiled from its source instead
- * of from the code cache embedded in Node (~7 ms of CPU for node:http, node:crypto and
- * node:fs/promises, on Node 20, 22 and 24 alike). A push, a short process that runs no
- * WebAssembly, sets none: with the flags below an uploading push of a small image cost ~7 ms more
- * CPU and a no-op one ~11 ms (bench/README.md, branch i19-pushstart).
+ * Only `build` sets a V8 flag at run time (limitHeapGrowth). Any flag set then changes V8's flag
+ * hash, and a code cache made under another hash is rejected: from then on every Node built-in
+ * the process loads is compiled from its source instead of from the code cache embedded in Node
+ * (~7 ms of CPU for node:http, node:crypto and node:fs/promises, on Node 20, 22 and 24 alike;
+ * bench/README.md, branch i19-pushstart). The other commands once kept WebAssembly on Liftoff
+ * (`--liftoff-only`, `--wasm-tiering-budget`) for undici's HTTP parser; the registry client's
+ * HTTP is its own JavaScript now, and what runs wasm at length (zstd on Node 20, xz NARs) runs
+ * under build, verify, sbom, closure, plan and add, which never set those.
  */
-export const SETS_NO_V8_FLAGS: ReadonlySet<string> = new Set(['push']);
-
-/**
- * Commands whose work can run WebAssembly for long: zstd compression on a Node without
- * node:zlib's zstd, xz NARs from a binary cache. Any other command runs wasm briefly if at
- * all: Liftoff's baseline code is plenty there.
- */
-export const RUNS_WASM_AT_LENGTH: ReadonlySet<string> = new Set(['build', 'verify', 'sbom', 'closure', 'plan', 'add']);
-
-/** Keeps wasm on Liftoff's baseline code, for a command in neither RUNS_WASM_AT_LENGTH nor SETS_NO_V8_FLAGS. */
-export function limitWasmTiering(): void {
-  setFlagsFromString('--liftoff-only');
-  // Node 24's V8 ignores --liftoff-only set at run time (a no-op push kept its ~50 ms of CPU
-  // and ~20 MiB of RSS); a tier-up budget no function reaches does the same there, and is
-  // known to Node 20 and 22 too (an unknown flag would print an error).
-  setFlagsFromString('--wasm-tiering-budget=2000000000');
-}
 
 /**
  * How much the JS heap may grow past what a full garbage collection left before the next one:

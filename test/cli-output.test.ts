@@ -160,8 +160,8 @@ const FOREIGN_FLAGS = new Set([
   '--generate-binary-cache-key', '--key-file',
   // GNU tar
   '--sort',
-  // V8's, set by the CLI for registry-only commands (startup.ts limitWasmTiering)
-  '--liftoff-only', '--wasm-tiering-budget', '--semi-space-growth-factor',
+  // V8's, once set by the CLI for registry-only commands (startup.ts says why no longer)
+  '--liftoff-only', '--wasm-tiering-budget',
   // V8's, set by the CLI for build (startup.ts limitHeapGrowth)
   '--heap-growing-percent',
   // Node's, under which store/lstat-values.ts keeps away from process.binding

@@ -167,7 +167,7 @@ test('a no-op re-push sends the ping, one HEAD of the manifest by digest and the
   ]);
 });
 
-test('an uploading push of an OCI layout loads neither node:fs/promises nor node:v8 (it sets no V8 flag: startup.ts SETS_NO_V8_FLAGS)', async (t) => {
+test('an uploading push of an OCI layout loads neither node:fs/promises nor node:v8 (it sets no V8 flag: only build does, startup.ts)', async (t) => {
   if (!(await registryFixture.need(t))) return;
   const env = { ...process.env, IMGBUILD_CACHE_DIR: join(work, 'lean-push-cache') };
   const layout = join(work, 'lean.oci');
@@ -180,4 +180,37 @@ test('an uploading push of an OCI layout loads neither node:fs/promises nor node
     assert.match(r.stderr, /blobs: \d+ uploaded/, run);
     assert.deepEqual(['fs/promises', 'internal/fs/promises', 'v8'].filter((m) => builtins.has(m)), [], run);
   }
+});
+
+/** The V8 flags a CLI run sets at run time: a preloaded hook records each `v8.setFlagsFromString`. */
+async function v8FlagsSetBy(args: string[], name: string, env: NodeJS.ProcessEnv) {
+  const out = join(work, `${name}.flags`);
+  const record = join(work, 'record-v8-flags.cjs');
+  await writeFile(record, [
+    "const v8 = require('node:v8'); const fs = require('node:fs'); const set = v8.setFlagsFromString;",
+    'v8.setFlagsFromString = (flag) => { fs.appendFileSync(process.env.IMGBUILD_TEST_FLAGS, `${flag}\\n`); set(flag); };',
+    // ES modules importing node:v8 see the patched function too.
+    "require('node:module').syncBuiltinESMExports();",
+  ].join('\n'));
+  // Emptied here, not by the hook: the build's worker threads run the hook too.
+  await writeFile(out, '');
+  const r = await runCommand(process.execPath, ['--require', record, ...args], { env: { ...env, IMGBUILD_TEST_FLAGS: out } });
+  return { r, flags: (await readFile(out, 'utf8')).split('\n').filter(Boolean) };
+}
+
+test('only build sets a V8 flag at run time: inspect and push set none, build its heap growth', async (t) => {
+  if (!(await registryFixture.need(t))) return;
+  const env = { ...process.env, IMGBUILD_CACHE_DIR: join(work, 'flags-cache') };
+  const layout = join(work, 'flags.oci');
+  const build = await v8FlagsSetBy([cliPath, 'build', join(repoRoot, 'examples/hello'), '-o', layout], 'flags-build', env);
+  assert.equal(build.r.code, 0, build.r.stderr);
+  // Set by the bin and again by cli.ts's hook (which also serves cli.js run without the bin).
+  assert.deepEqual([...new Set(build.flags)], ['--heap-growing-percent=50']);
+  const inspect = await v8FlagsSetBy([cliPath, 'inspect', layout, '--json'], 'flags-inspect', env);
+  assert.equal(inspect.r.code, 0, inspect.r.stderr);
+  assert.deepEqual(inspect.flags, []);
+  const host = registry!.host;
+  const push = await v8FlagsSetBy([cliPath, 'push', `oci:${layout}`, `${host}/startup/flags:1`, '--insecure-registry', host], 'flags-push', env);
+  assert.equal(push.r.code, 0, push.r.stderr);
+  assert.deepEqual(push.flags, []);
 });
