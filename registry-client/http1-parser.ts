@@ -35,8 +35,10 @@ export interface ParserEvents {
 
 export const MAX_HEADER_BYTES = 16 * 1024;
 
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
+/** An HTTP token (RFC 9110 5.6.2): a method or a header field name. */
+export const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** A character no header field value may hold (controls but tab, DEL). */
+export const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 const STATUS_LINE = /^HTTP\/(\d)\.(\d) (\d{3})(?: [^]*)?$/;
 const CHUNK_SIZE = /^([0-9A-Fa-f]{1,13})[\t ]*(?:;[^]*)?$/;
 
@@ -55,15 +57,6 @@ export class ResponseParser {
   private headers: ResponseHeaders = {};
 
   constructor(private readonly events: ParserEvents, private readonly opts: { head?: boolean; maxHeaderBytes?: number } = {}) {}
-
-  get complete(): boolean {
-    return this.state === State.Done;
-  }
-
-  /** Whether the body runs until the connection closes (no length, not chunked). */
-  get untilClose(): boolean {
-    return this.state === State.UntilClose;
-  }
 
   /**
    * Parse `chunk`; returns how many of its bytes belong to this response (fewer than its length

@@ -27,6 +27,21 @@ export interface ConnectionUser {
   onDrain(): void;
 }
 
+/** The error of a connection closed before its answer came, as Node's: retry.ts retries its code. */
+export function socketHangUp(): Error {
+  return Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+}
+
+/**
+ * Where a socket for `url` connects: the host (an IPv6 address without its brackets), the port
+ * (`defaultPort` when the URL has none), and the TLS server name (SNI, and the name checked
+ * against the certificate), which an IP address does not get: it is checked as itself.
+ */
+export function endpoint(url: URL, defaultPort: number): { host: string; port: number; servername?: string } {
+  const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+  return { host, port: Number(url.port || defaultPort), ...(isIP(host) ? {} : { servername: host }) };
+}
+
 export class Connection {
   user: ConnectionUser | undefined;
   connected = false;
@@ -147,19 +162,14 @@ export class Pool {
   }
 
   private open(url: URL, key: string): Connection {
-    const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname; // an IPv6 address without its brackets
     if (!this.tls) {
-      const socket = netConnect({ host, port: Number(url.port || 80) });
+      const { host, port } = endpoint(url, 80);
+      const socket = netConnect({ host, port });
       socket.setNoDelay(true);
       return new Connection(socket, key, this, false);
     }
     const session = this.sessions.get(key);
-    const socket = process.getBuiltinModule('node:tls').connect({
-      host, port: Number(url.port || 443), ...this.tls,
-      // SNI and the name checked against the certificate; an IP address is checked as itself.
-      ...(isIP(host) ? {} : { servername: host }),
-      ...(session ? { session } : {}),
-    });
+    const socket = process.getBuiltinModule('node:tls').connect({ ...endpoint(url, 443), ...this.tls, ...(session ? { session } : {}) });
     socket.setNoDelay(true);
     socket.on('session', (s: Buffer) => this.sessions.set(key, s));
     return new Connection(socket, key, this, true);

@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
-import { HttpParseError, ResponseParser, type ResponseHead, type ResponseHeaders } from './http1-parser.js';
-import type { Connection, ConnectionUser, Pool } from './http1-pool.js';
+import { BAD_VALUE, HttpParseError, ResponseParser, TOKEN, type ResponseHead, type ResponseHeaders } from './http1-parser.js';
+import { socketHangUp, type Connection, type ConnectionUser, type Pool } from './http1-pool.js';
 
 /**
  * One HTTP/1.1 exchange over a kept-alive connection of a Pool (http1-pool.ts), parsed by
@@ -66,8 +66,6 @@ export function request(o: Http1Request): Promise<Http1Response> {
   return new Promise<Http1Response>((resolve, reject) => new Exchange(o, resolve, reject).start());
 }
 
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 /** Methods a request may be sent again for on a new connection when a kept-alive one was found closed (as Go's transport: those RFC 9110 calls safe). */
 const REPLAYABLE = new Set(['GET', 'HEAD', 'OPTIONS']);
 /** Methods whose request has no body unless given one (node:http's rule: others get `content-length: 0`). */
@@ -75,7 +73,6 @@ const NO_BODY_METHODS = new Set(['GET', 'HEAD', 'DELETE', 'OPTIONS', 'TRACE', 'C
 /** Bytes bodies up to this size go out in the same write as the head (one segment, one syscall). */
 const JOIN_BYTES = 64 * 1024;
 
-const hangUp = () => Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
 const cutShort = () => Object.assign(new Error('aborted'), { code: 'ECONNRESET' });
 
 /** One request and its response on one connection (or two: see `retryFresh`). */
@@ -269,9 +266,7 @@ class Exchange implements ConnectionUser {
   }
 
   onEnd(): void {
-    if (this.finished) return;
-    if (this.parser.finish()) return this.release();
-    this.broken(this.settled ? cutShort() : hangUp());
+    this.onClose();
   }
 
   onError(e: Error): void {
@@ -281,7 +276,7 @@ class Exchange implements ConnectionUser {
   onClose(): void {
     if (this.finished) return;
     if (this.parser.finish()) return this.release();
-    this.broken(this.settled ? cutShort() : hangUp());
+    this.broken(this.settled ? cutShort() : socketHangUp());
   }
 
   // ParserEvents
@@ -313,10 +308,7 @@ class Exchange implements ConnectionUser {
     // answer came): a safe request goes again on a new connection, once.
     if (this.conn?.reused && !this.gotByte && !this.stream && !this.retried && REPLAYABLE.has(this.o.method)) {
       this.retried = true;
-      const old = this.conn;
-      old.user = undefined;
-      old.socket.destroy();
-      this.conn = undefined;
+      this.dropConnection();
       this.parser = this.newParser();
       return this.send(true);
     }
@@ -337,9 +329,7 @@ class Exchange implements ConnectionUser {
       this.conn = undefined;
       this.o.pool.release(conn, keepAliveMs(head.headers['keep-alive']));
     } else {
-      conn.user = undefined;
-      conn.socket.destroy();
-      this.conn = undefined;
+      this.dropConnection();
       if (this.stream && !this.stream.destroyed && !this.stream.readableEnded) this.stream.destroy();
     }
   }
@@ -349,13 +339,17 @@ class Exchange implements ConnectionUser {
     this.finished = true;
     if (!this.body) this.unlisten();
     clearTimeout(this.timer);
-    const conn = this.conn;
-    if (conn) {
-      conn.user = undefined;
-      conn.socket.destroy();
-      this.conn = undefined;
-    }
+    this.dropConnection();
     if (this.stream && !this.stream.destroyed) this.stream.destroy();
+  }
+
+  /** Close the connection held, if any: never handed back to the pool. */
+  private dropConnection(): void {
+    const conn = this.conn;
+    if (!conn) return;
+    conn.user = undefined;
+    conn.socket.destroy();
+    this.conn = undefined;
   }
 
   private fail(e: Error): void {

@@ -1,4 +1,4 @@
-import { isIP } from 'node:net';
+import { endpoint, socketHangUp } from './http1-pool.js';
 
 /**
  * Whether the server at `url` completes a TLS handshake: resolves when it does, else rejects with
@@ -9,9 +9,8 @@ import { isIP } from 'node:net';
  */
 export function tlsHandshake(url: URL, connectMs: number, connectTimeout: () => Error): Promise<void> {
   return new Promise<void>((resolve, reject) => {
-    const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname; // an IPv6 address without its brackets
     let finished = false;
-    const socket = process.getBuiltinModule('node:tls').connect({ host, port: Number(url.port || 443), ca: [], rejectUnauthorized: false, ...(isIP(host) ? {} : { servername: host }) });
+    const socket = process.getBuiltinModule('node:tls').connect({ ...endpoint(url, 443), ca: [], rejectUnauthorized: false });
     const done = (e?: unknown) => {
       if (finished) return;
       finished = true;
@@ -23,6 +22,6 @@ export function tlsHandshake(url: URL, connectMs: number, connectTimeout: () => 
     const timer = setTimeout(() => done(connectTimeout()), connectMs).unref();
     socket.once('secureConnect', () => done());
     socket.once('error', (e) => done(e));
-    socket.once('close', () => done(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' })));
+    socket.once('close', () => done(socketHangUp()));
   });
 }
