@@ -25,17 +25,6 @@ export function enableCompileCache(env: NodeJS.ProcessEnv): void {
 }
 
 /**
- * Only `build` sets a V8 flag at run time (limitHeapGrowth). Any flag set then changes V8's flag
- * hash, and a code cache made under another hash is rejected: from then on every Node built-in
- * the process loads is compiled from its source instead of from the code cache embedded in Node
- * (~7 ms of CPU for node:http, node:crypto and node:fs/promises, on Node 20, 22 and 24 alike;
- * bench/README.md, branch i19-pushstart). The other commands once kept WebAssembly on Liftoff
- * (`--liftoff-only`, `--wasm-tiering-budget`) for undici's HTTP parser; the registry client's
- * HTTP is its own JavaScript now, and what runs wasm at length (zstd on Node 20, xz NARs) runs
- * under build, verify, sbom, closure, plan and add, which never set those.
- */
-
-/**
  * How much the JS heap may grow past what a full garbage collection left before the next one:
  * 50%. V8 lets it grow up to 4× when its collections are cheap, so a cold build of 50,000 tiny
  * store paths carried ~40-50 MiB of dead objects in old space (a full collection took its main
@@ -46,6 +35,16 @@ export function enableCompileCache(env: NodeJS.ProcessEnv): void {
  */
 export const HEAP_GROWING_PERCENT = 50;
 
+/**
+ * Sets HEAP_GROWING_PERCENT, for `build`: the only V8 flag set at run time. Any flag set then
+ * changes V8's flag hash, and a code cache made under another hash is rejected: from then on every
+ * Node built-in the process loads is compiled from its source instead of from the code cache
+ * embedded in Node (~7 ms of CPU for node:http, node:crypto and node:fs/promises, on Node 20, 22
+ * and 24 alike; bench/README.md, branch i19-pushstart). The other commands once kept WebAssembly
+ * on Liftoff (`--liftoff-only`, `--wasm-tiering-budget`) for undici's HTTP parser; the registry
+ * client's HTTP is its own JavaScript now, and what runs wasm at length (zstd on Node 20, xz NARs)
+ * runs under build, verify, sbom, closure, plan and add, which never set those.
+ */
 export function limitHeapGrowth(): void {
   setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
 }

@@ -86,15 +86,21 @@ interface NodeZstd {
   constants: { ZSTD_c_compressionLevel: number; ZSTD_e_flush: number; ZSTD_e_end: number };
 }
 
+/** node:zlib's zstd API, or undefined on a Node without it (before 22.15). */
+function nodeZstd(): NodeZstd | undefined {
+  const z = zlib as unknown as Partial<NodeZstd>;
+  return typeof z.createZstdCompress === 'function' && z.constants?.ZSTD_c_compressionLevel !== undefined ? (z as NodeZstd) : undefined;
+}
+
 /** Whether this Node has node:zlib's zstd (the encoder whose frames compress on the thread pool), whether or not it gives the reference bytes. */
 export function hasNativeZstd(): boolean {
-  return typeof (zlib as unknown as Partial<NodeZstd>).createZstdCompress === 'function';
+  return nodeZstd() !== undefined;
 }
 
 /** node:zlib's zstd, or undefined on a Node without it (before 22.15). */
 export function nativeZstdEncoder(): ZstdEncoder | undefined {
-  const z = zlib as unknown as Partial<NodeZstd>;
-  if (typeof z.createZstdCompress !== 'function' || z.constants?.ZSTD_c_compressionLevel === undefined) return undefined;
+  const z = nodeZstd();
+  if (!z) return undefined;
   const { ZSTD_c_compressionLevel, ZSTD_e_flush, ZSTD_e_end } = z.constants;
   const create = z.createZstdCompress.bind(zlib);
   /**
