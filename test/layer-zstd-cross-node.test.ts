@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { runCommand } from './helpers/cli.js';
 import { cliPath } from './helpers/paths.js';
 import { tempDir } from './helpers/tmp.js';
@@ -38,4 +38,26 @@ test('zstd images built with Node 20 (WebAssembly encoder), 22 and 24 (node:zlib
   }
   assertOneDigestEach(digests);
   assert.equal([...digests.get('hello')!.values()][0], HELLO_ZSTD_DIGEST);
+});
+
+test('a zstd layer of several frames, streamed and every chunk kept, has its measured digest under Node 20, 22 and 24', async (t) => {
+  let nodes: Map<string, string>;
+  try {
+    nodes = await nodeBinaries();
+  } catch (e) {
+    return void unavailable(t, (e as Error).message);
+  }
+  // node:zlib's encoder lends each frame's output buffer and reuses it once the bytes are read: a
+  // stream consumer that keeps chunks must get copies.
+  const script = fileURLToPath(new URL('./helpers/zstd-stream-check.js', import.meta.url));
+  const results = new Map<string, string>();
+  for (const [major, node] of [...nodes].sort()) {
+    const run = await runCommand(node, [script]);
+    assert.equal(run.code, 0, run.stderr);
+    const { encoder, measured, streamed } = JSON.parse(run.stdout.toString()) as { encoder: string; measured: string; streamed: string };
+    assert.equal(encoder, major === '20' ? '@hpcc-js/wasm-zstd' : 'node:zlib', `encoder under Node ${major}`);
+    assert.equal(streamed, measured, `Node ${major}: the kept chunks are the measured blob`);
+    results.set(major, measured);
+  }
+  assert.equal(new Set(results.values()).size, 1, `one digest on every Node: ${JSON.stringify([...results])}`);
 });

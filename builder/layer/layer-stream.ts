@@ -39,7 +39,8 @@ async function* layerBytes(
   // Output waits here until the generator is resumed; the newest buffer is always held back, so
   // the last bytes go out only once the digest is known to match.
   let queue: Buffer[] = [];
-  const copyOut = options.compressor === 'none'; // a plain sink hands out the tar's reused chunk
+  // A plain sink hands out the tar's reused chunk, a zstd sink its reused frame buffers (BlobOutput).
+  const copyOut = options.compressor !== 'gzip';
   const sink = createSink(options.compressor, (bytes) => queue.push(copyOut ? Buffer.from(bytes) : bytes));
   let finished = false;
   try {

@@ -56,8 +56,14 @@ export interface ZstdEncoder {
   /** libzstd's version, e.g. 1.5.7. */
   libzstd: string;
   compress: FrameCompress;
-  /** The same frame as `compress`, in the pieces the encoder made it in (no copy into one buffer); `compress` when absent. */
-  compressParts?: (piece: Buffer) => Promise<readonly Buffer[]>;
+  /** The same frame as `compress`, lent in the pieces the encoder made it in (no copy into one buffer); `compress` when absent. */
+  lendParts?: (piece: Buffer) => Promise<LentFrame>;
+}
+
+/** A frame's bytes in parts that are the encoder's buffer: read them, then `release()` it for a later frame. */
+export interface LentFrame {
+  parts: readonly Buffer[];
+  release(): void;
 }
 
 const cores = Math.max(1, availableParallelism());
@@ -71,11 +77,11 @@ const frameSlots = pLimit(cores);
  */
 const MAX_FRAMES_PER_STREAM = cores;
 /**
- * node:zlib's output buffer size: a kept stream writes the frames one after the other into it,
- * each frame's output a slice of it (a 4 MiB frame gives ~1.3 MiB), a new buffer once it is
- * full. The bytes do not depend on it.
+ * node:zlib's output buffer size: room for a whole frame even of incompressible bytes (libzstd's
+ * compress bound of 4 MiB is 4 MiB + 16 KiB), so that each frame is written into one buffer of
+ * ours from its start (see lend below). The bytes do not depend on it.
  */
-const OUTPUT_CHUNK = 1024 * 1024;
+const OUTPUT_BUFFER = ZSTD_FRAME_SIZE + ZSTD_FRAME_SIZE / 128;
 /** How long a native zstd stream is kept once idle (its libzstd context holds ~3 MB). */
 const IDLE_CONTEXT_MS = 1000;
 
@@ -122,18 +128,22 @@ export function nativeZstdEncoder(): ZstdEncoder | undefined {
     failed?: (err: unknown) => void;
   }
   const open = (): Frame => {
-    // Output in 1 MiB buffers: one of the frame's bound would be mostly empty, kept whole by the slices handed on.
-    const stream = create({ params: { [ZSTD_c_compressionLevel]: ZSTD_LEVEL }, chunkSize: OUTPUT_CHUNK });
+    const stream = create({ params: { [ZSTD_c_compressionLevel]: ZSTD_LEVEL }, chunkSize: OUTPUT_BUFFER });
     const frame: Frame = { stream, out: [] };
     stream.on('data', (d: Buffer) => frame.out.push(d));
     stream.on('error', (err) => frame.failed?.(err));
     return frame;
   };
-  const compressParts = (piece: Buffer): Promise<readonly Buffer[]> =>
+  const lendParts = (piece: Buffer): Promise<LentFrame> =>
     frameSlots(async () => {
       const frame = idle.pop() ?? open();
+      // The frame is written into a buffer of ours from its start, given back once its bytes are
+      // read: node:zlib's own output buffers were new each time (~380 MB of external memory for a
+      // GB of tar), and they set off most of a zstd build's mark-compacts.
+      const buffer = spareOutputs.take();
+      const lent = lendOutputBuffer(frame.stream, buffer);
       try {
-        const out = await new Promise<Buffer[]>((resolve, reject) => {
+        const parts = await new Promise<Buffer[]>((resolve, reject) => {
           frame.out = [];
           frame.failed = reject;
           // write, ZSTD_e_flush, then ZSTD_e_end with nothing: the piece with ZSTD_e_continue then
@@ -147,17 +157,39 @@ export function nativeZstdEncoder(): ZstdEncoder | undefined {
         idle.push(frame);
         if (closer) closer.refresh();
         else closer = setTimeout(closeIdle, IDLE_CONTEXT_MS).unref();
-        return out;
+        return { parts, release: () => lent && spareOutputs.give([buffer]) };
       } catch (err) {
         frame.stream.destroy(); // in an unknown state: not reused
         throw err;
       }
     });
   const compress: FrameCompress = async (piece) => {
-    const parts = await compressParts(piece);
-    return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+    const { parts, release } = await lendParts(piece);
+    const frame = Buffer.concat(parts);
+    release();
+    return frame;
   };
-  return { name: 'node:zlib', libzstd: (process.versions as Record<string, string | undefined>).zstd ?? 'unknown', compress, compressParts };
+  return { name: 'node:zlib', libzstd: (process.versions as Record<string, string | undefined>).zstd ?? 'unknown', compress, lendParts };
+}
+
+/**
+ * Output buffers for node:zlib's zstd streams, one per frame in flight: as many as the frames
+ * that can be compressing or waiting to be read at once, kept while layers follow each other.
+ */
+const spareOutputs = new SpareBuffers(OUTPUT_BUFFER, 2 * (MAX_FRAMES_PER_STREAM + 1) + cores, IDLE_CONTEXT_MS);
+
+/**
+ * Points an idle node:zlib stream's output at `buffer`, from its start, for its next write. This
+ * sets ZlibBase's `_outBuffer` and `_outOffset` (there since Node 0.x, the same in Node 22 and 24,
+ * read by each write): node:zlib has no public way to give a stream its output buffer. False,
+ * and the stream left as it is (its own buffers), when they are not there as expected.
+ */
+function lendOutputBuffer(stream: NativeZstdStream, buffer: Buffer): boolean {
+  const s = stream as unknown as { _outBuffer?: unknown; _outOffset?: unknown; _chunkSize?: unknown };
+  if (!Buffer.isBuffer(s._outBuffer) || typeof s._outOffset !== 'number' || s._chunkSize !== buffer.length) return false;
+  s._outBuffer = buffer;
+  s._outOffset = 0;
+  return true;
 }
 
 interface HpccZstd {
@@ -242,7 +274,7 @@ const sparePieces = new SpareBuffers(ZSTD_FRAME_SIZE, 2 * (MAX_FRAMES_PER_STREAM
 /**
  * Frame-mode zstd (see above) without a stream: `write` copies the bytes it is given (the caller
  * may reuse its buffer once the promise resolves), and each frame's bytes go to `onOutput` in input
- * order (a frame maybe in several buffers). At most `maxFrames` frames (of 4 MiB in, about a third of that out) are held at once;
+ * order (a frame maybe in several buffers), lent: they are reused for a later frame once it returns. At most `maxFrames` frames (of 4 MiB in, about a third of that out) are held at once;
  * `write` waits when that many are pending. The bytes do not depend on `maxFrames`, on the
  * encoder, or on how the input is cut into writes.
  */
@@ -250,7 +282,7 @@ export class FrameZstd {
   private piece: Buffer;
   private filled = 0;
   private frames = 0;
-  private readonly pending: { piece: Buffer; out: Promise<readonly Buffer[]> }[] = [];
+  private readonly pending: { piece: Buffer; out: Promise<LentFrame> }[] = [];
   /** Input buffers whose frame is done, for the next pieces: fresh 4 MiB buffers cost page faults and GC. */
   private readonly spare: Buffer[] = [];
   private abandoned = false;
@@ -319,7 +351,7 @@ export class FrameZstd {
 
   private dispatch(piece: Buffer): void {
     this.frames++;
-    const out = this.encoder.then(async (e) => (e.compressParts ? e.compressParts(piece) : [await e.compress(piece)]));
+    const out = this.encoder.then(async (e): Promise<LentFrame> => (e.lendParts ? e.lendParts(piece) : { parts: [await e.compress(piece)], release: () => {} }));
     // Rejections are read by drain (in order) or dropped by abandon; never unhandled.
     out.catch(() => undefined);
     this.pending.push({ piece, out });
@@ -328,12 +360,14 @@ export class FrameZstd {
   /** Outputs finished frames, in order, until at most `keep` are pending. */
   private async drain(keep: number): Promise<void> {
     while (this.pending.length > keep) {
-      const out = await this.pending[0]!.out;
+      const { parts, release } = await this.pending[0]!.out;
       // The encoder is done with the piece (node:zlib and the WebAssembly copy have consumed it).
       const { piece } = this.pending.shift()!;
       if (piece.length === this.frameSize) this.spare.push(piece);
       if (this.abandoned) return;
-      for (const part of out) this.onOutput(part);
+      for (const part of parts) this.onOutput(part);
+      // onOutput is done with them (BlobOutput's contract): the buffer is free for another frame.
+      release();
     }
   }
 }
