@@ -184,7 +184,7 @@ const spareOutputs = new SpareBuffers(OUTPUT_BUFFER, 2 * (MAX_FRAMES_PER_STREAM 
  * read by each write): node:zlib has no public way to give a stream its output buffer. False,
  * and the stream left as it is (its own buffers), when they are not there as expected.
  */
-function lendOutputBuffer(stream: NativeZstdStream, buffer: Buffer): boolean {
+export function lendOutputBuffer(stream: zlib.Zlib, buffer: Buffer): boolean {
   const s = stream as unknown as { _outBuffer?: unknown; _outOffset?: unknown; _chunkSize?: unknown };
   if (!Buffer.isBuffer(s._outBuffer) || typeof s._outOffset !== 'number' || s._chunkSize !== buffer.length) return false;
   s._outBuffer = buffer;
