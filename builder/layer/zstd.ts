@@ -273,9 +273,10 @@ const sparePieces = new SpareBuffers(ZSTD_FRAME_SIZE, 2 * (MAX_FRAMES_PER_STREAM
 
 /**
  * Frame-mode zstd (see above) without a stream: `write` copies the bytes it is given (the caller
- * may reuse its buffer once the promise resolves), and each frame's bytes go to `onOutput` in input
- * order (a frame maybe in several buffers), lent: they are reused for a later frame once it returns. At most `maxFrames` frames (of 4 MiB in, about a third of that out) are held at once;
- * `write` waits when that many are pending. The bytes do not depend on `maxFrames`, on the
+ * may reuse its buffer once the promise resolves), and each frame's bytes go to `onOutput` in
+ * input order (a frame maybe in several buffers), lent: they are reused for a later frame once
+ * it returns. At most `maxFrames` frames (of 4 MiB in, about a third of that out) are held at
+ * once; `write` waits when that many are pending. The bytes do not depend on `maxFrames`, on the
  * encoder, or on how the input is cut into writes.
  */
 export class FrameZstd {
