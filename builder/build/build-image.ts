@@ -207,6 +207,20 @@ function workerPool(ctx: BuildContext): BuildWorkerPool | undefined {
 }
 
 /**
+ * `specClosure` as a build takes it: a directory store's paths scanned on worker threads as well
+ * as here (`ctx.workers`), the workers ended with it. For `imgbuild closure` and `plan`, which
+ * scanned on one thread.
+ */
+export async function closureOnThreads(spec: ResolvedSpec, store: StoreSource, ctx: BuildContext = {}): Promise<ClosureGraph> {
+  const pool = workerPool(ctx);
+  try {
+    return await closureWithWorkers(spec, store, pool, ctx);
+  } finally {
+    await pool?.close();
+  }
+}
+
+/**
  * The closure, with a directory store's paths scanned on the pool's workers as well as here
  * (the same results either way: each path's scan depends only on its files).
  */

@@ -1,4 +1,4 @@
-import { specClosure, specStore } from '../build/build-image.js';
+import { closureOnThreads, specStore } from '../build/build-image.js';
 import { formatClosure } from '../store/format.js';
 import { cliBuildContext } from './context.js';
 import { loadCliSpec, type StoreFlags } from './common.js';
@@ -8,7 +8,8 @@ import { SCHEMA_VERSION } from './schema-version.js';
 
 export async function runClosure(specFile: string, flags: StoreFlags & { json?: boolean }): Promise<void> {
   const spec = await loadCliSpec(specFile, flags);
-  const closure = await specClosure(spec, await specStore(spec, cliBuildContext()));
+  const ctx = cliBuildContext();
+  const closure = await closureOnThreads(spec, await specStore(spec, ctx), ctx);
   if (flags.json) {
     const doc: ClosureDocument = {
       schemaVersion: SCHEMA_VERSION,

@@ -1,5 +1,5 @@
 import { planImage, formatImagePlan } from '../build/plan.js';
-import { specClosure, specStore } from '../build/build-image.js';
+import { closureOnThreads, specStore } from '../build/build-image.js';
 import { specAndBase } from '../build/architecture.js';
 import { cliBuildContext } from './context.js';
 import { fromImageReference, lazyClient, type RegistryFlags } from './registry-flags.js';
@@ -16,7 +16,7 @@ export async function runPlan(specFile: string, flags: StoreFlags & RegistryFlag
   try {
     const ctx = cliBuildContext({ registry: client.get });
     const store = await specStore(given, ctx);
-    const closure = await specClosure(given, store);
+    const closure = await closureOnThreads(given, store, ctx);
     const { spec, base } = await specAndBase(given, store, closure, ctx);
     const plan = planImage(spec, closure, base, await readPrevious(flags.previous, flags, { os: spec.os, architecture: spec.architecture, ...(spec.variant ? { variant: spec.variant } : {}) }));
     if (flags.json) {
