@@ -157,7 +157,14 @@ export function nativeZstdEncoder(): ZstdEncoder | undefined {
         idle.push(frame);
         if (closer) closer.refresh();
         else closer = setTimeout(closeIdle, IDLE_CONTEXT_MS).unref();
-        return { parts, release: () => lent && spareOutputs.give([buffer]) };
+        let given = !lent;
+        const release = () => {
+          // Once only: a buffer in the pool twice would be two frames' output at once.
+          if (given) return;
+          given = true;
+          spareOutputs.give([buffer]);
+        };
+        return { parts, release };
       } catch (err) {
         frame.stream.destroy(); // in an unknown state: not reused
         throw err;
