@@ -22,6 +22,8 @@ export interface ResponseHead {
   headers: ResponseHeaders;
   /** Whether the connection may carry another request after this response (HTTP version, `Connection`, framing). */
   keepAlive: boolean;
+  /** The body's length, when Content-Length frames it (checked: digits, repeats the same). */
+  contentLength?: number;
 }
 
 export interface ParserEvents {
@@ -208,6 +210,7 @@ export class ResponseParser {
     const te = tokens(headers['transfer-encoding']);
     const cl = headers['content-length'];
     let body: State;
+    let framedLength: number | undefined;
     if (this.opts.head || status === 204 || status === 304) body = State.Done;
     else if (te.length) {
       if (cl !== undefined) throw new HttpParseError('HPE_UNEXPECTED_CONTENT_LENGTH', 'Content-Length can\'t be present with Transfer-Encoding');
@@ -215,11 +218,11 @@ export class ResponseParser {
       if (te[te.length - 1] === 'chunked') body = State.Chunked;
       else body = State.UntilClose;
     } else if (cl !== undefined) {
-      this.remaining = contentLength(cl);
+      this.remaining = framedLength = contentLength(cl);
       body = this.remaining === 0 ? State.Done : State.Length;
     } else body = State.UntilClose;
     if (body === State.UntilClose) keepAlive = false;
-    this.events.onHead({ status, headers, keepAlive });
+    this.events.onHead(framedLength === undefined ? { status, headers, keepAlive } : { status, headers, keepAlive, contentLength: framedLength });
     if (body === State.Chunked) this.startChunkSize();
     else {
       this.state = body;

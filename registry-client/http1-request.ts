@@ -287,8 +287,8 @@ class Exchange implements ConnectionUser {
     this.timer = undefined;
     this.settled = true;
     this.responseHead = head;
-    const length = head.headers['content-length'];
-    this.body = new Body(this, this.o.method === 'HEAD', typeof length === 'string' ? Number(length) : NaN, this.o.idleMs, this.o.idleTimeout);
+    // The parser's checked length: a Content-Length repeated with the same value is one length, not NaN.
+    this.body = new Body(this, this.o.method === 'HEAD', head.contentLength ?? NaN, this.o.idleMs, this.o.idleTimeout);
     this.body.once('close', () => this.unlisten());
     this.resolve({ status: head.status, headers: head.headers, body: this.body });
   }

@@ -72,6 +72,17 @@ test('dump() of a small remainder reads it, and the connection is kept', async (
   assert.deepEqual(s.requests.map((r) => r.connection), [1, 1]);
 });
 
+test('dump() of a big remainder closes the connection at once, a Content-Length given twice too', { timeout: 5000 }, async () => {
+  // Nothing more is sent: a dump that read on would wait for it, here until the test's timeout.
+  const head = (lengths: string) => `HTTP/1.1 500 Internal Server Error\r\n${lengths}\r\n${'x'.repeat(1000)}`;
+  const s = await rawServer((req, socket) => socket.write(head(req.head.includes('/twice') ? 'Content-Length: 1000000\r\nContent-Length: 1000000\r\n' : 'Content-Length: 1000000\r\n')));
+  const p = pool();
+  await (await exchange(p, 'GET', `${s.origin}/once`, { idleMs: 60_000 })).body.dump();
+  await (await exchange(p, 'GET', `${s.origin}/twice`, { idleMs: 60_000 })).body.dump();
+  await s.closedCount(2);
+  assert.deepEqual(s.requests.map((r) => r.connection), [1, 2]);
+});
+
 test('an answer with Connection: close, or a body running to the close, is not followed by another request on its connection', async () => {
   const s = await rawServer((req, socket) => {
     if (req.head.includes('/close')) socket.write(ok('ok', 'Connection: close\r\n'));
