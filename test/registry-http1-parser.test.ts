@@ -47,7 +47,7 @@ const parseError = (code: string) => (e: unknown) => e instanceof HttpParseError
 test('a response with a Content-Length body: status, headers (names lower case), body, complete; split anywhere', () => {
   const r = everySplit('HTTP/1.1 201 Created\r\nDocker-Content-Digest: sha256:00\r\nContent-Length: 5\r\n\r\nhello');
   assert.deepEqual(r, {
-    heads: [{ status: 201, headers: { 'docker-content-digest': 'sha256:00', 'content-length': '5' }, keepAlive: true }],
+    heads: [{ status: 201, headers: { 'docker-content-digest': 'sha256:00', 'content-length': '5' }, keepAlive: true, contentLength: 5 }],
     body: 'hello', complete: true, left: 0,
   });
 });
@@ -55,6 +55,11 @@ test('a response with a Content-Length body: status, headers (names lower case),
 test('a repeated header is an array of its values in order, never joined', () => {
   const r = parse('HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer realm="a",service="b"\r\nwww-authenticate: Basic realm="c, d"\r\nWww-Authenticate: X\r\nContent-Length: 0\r\n\r\n');
   assert.deepEqual(r.heads[0]?.headers['www-authenticate'], ['Bearer realm="a",service="b"', 'Basic realm="c, d"', 'X']);
+});
+
+test('a Content-Length given twice with the same value frames the body by it: the head carries it once', () => {
+  const r = everySplit('HTTP/1.1 200 OK\r\nContent-Length: 3\r\ncontent-length: 3\r\n\r\nabc');
+  assert.deepEqual(r, { heads: [{ status: 200, headers: { 'content-length': ['3', '3'] }, keepAlive: true, contentLength: 3 }], body: 'abc', complete: true, left: 0 });
 });
 
 test('header values lose the spaces and tabs around them, not inside', () => {
