@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import { isDigest, sha256Digest, type Digest } from '../../oci/digest.js';
 import { MediaType, isIndexMediaType } from '../../oci/media-types.js';
 import { ImageConfigSchema, IndexSchema, ManifestSchema, type Descriptor } from '../../oci/schemas.js';
+import * as fast from '../../oci/documents-fast.js';
 import { ImgbuildError } from '../errors.js';
 import type { CheckedDescriptor, Image, Index, IndexEntry } from './image.js';
 import type { BlobLocation, Layer } from './layer.js';
@@ -179,6 +180,9 @@ export interface DocumentSchema<T> {
   safeParse(value: unknown): { success: true; data: T } | { success: false; error: { issues: readonly { path: readonly PropertyKey[]; message: string }[] } };
 }
 
+/** oci/documents-fast.ts's parsers, by the schema each gives the same result as (a map of the lazy schemas: none is made by it). */
+const FAST_PARSERS = new Map<unknown, (value: unknown) => unknown>([[ManifestSchema, fast.manifest], [IndexSchema, fast.index], [ImageConfigSchema, fast.imageConfig]]);
+
 export function parseDocument<T>(source: string, what: string, schema: DocumentSchema<T>, bytes: Buffer): T {
   let value: unknown;
   try {
@@ -186,6 +190,10 @@ export function parseDocument<T>(source: string, what: string, schema: DocumentS
   } catch (e) {
     throw new ImageReadError(source, `${what} is not JSON: ${(e as Error).message}`);
   }
+  // A valid manifest, index or config without building zod's schemas (oci/documents-fast.ts);
+  // zod parses whatever that does not vouch for, so errors are zod's.
+  const quick = FAST_PARSERS.get(schema)?.(value);
+  if (quick !== undefined && quick !== fast.NO) return quick as T;
   const r = schema.safeParse(value);
   if (!r.success) throw new ImageReadError(source, `${what} is not valid: ${r.error.issues.map((i) => `${i.path.join('.') || '(top)'}: ${i.message}`).join('; ')}`);
   return r.data;
