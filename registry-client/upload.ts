@@ -8,8 +8,11 @@ import { ContentLengthMismatchError } from './http1-request.js';
 import { header, hostOf, type HttpResponse } from './transport.js';
 import type { Digest } from '../oci/digest.js';
 
-/** The bytes of a blob to upload: a file, or a function opening a fresh stream of it from the start. */
-export type BlobSource = { path: string } | { open: () => Readable };
+/**
+ * The bytes of a blob to upload: a file, or a function opening a fresh stream of it from the
+ * start (with `read`, its bytes at once when they are at hand, see PushBlob.read).
+ */
+export type BlobSource = { path: string } | { open: () => Readable; read?: () => Uint8Array | undefined };
 
 export function openSource(src: BlobSource): Readable {
   const stream = 'path' in src ? createReadStream(src.path) : src.open();
@@ -287,6 +290,8 @@ export const SMALL_BLOB_BYTES = 1024 * 1024;
  * shorter than `size` is a ContentLengthMismatchError, as a streamed body's is.
  */
 function readWhole(src: BlobSource, size: number, signal: AbortSignal, progress?: Throttled): Promise<Buffer> {
+  const whole = 'read' in src && src.read ? readAtOnce(src.read, size, signal, progress) : undefined;
+  if (whole) return whole;
   return new Promise<Buffer>((resolve, reject) => {
     const stream = openSource(src);
     const parts: Buffer[] = [];
@@ -314,6 +319,27 @@ function readWhole(src: BlobSource, size: number, signal: AbortSignal, progress?
     // Closed with neither its end nor an error (destroyed by another hand): never a whole blob.
     stream.on('close', () => done(Object.assign(new Error('the source closed before its end'), { code: 'ERR_STREAM_PREMATURE_CLOSE' })));
   });
+}
+
+/**
+ * readWhole for a source whose bytes are at hand (`read`): the same outcomes as its stream, the
+ * same errors (a failure of the source marked as the source's), without a stream, its async
+ * iteration and its ticks; undefined when `read` has none (the stream is read then).
+ */
+function readAtOnce(read: () => Uint8Array | undefined, size: number, signal: AbortSignal, progress?: Throttled): Promise<Buffer> | undefined {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  let bytes: Uint8Array | undefined;
+  try {
+    bytes = read();
+  } catch (e) {
+    if (e && typeof e === 'object') (e as Record<symbol, boolean>)[FROM_SOURCE] = true;
+    return Promise.reject(e);
+  }
+  if (bytes === undefined) return undefined;
+  if (bytes.length !== size) return Promise.reject(new ContentLengthMismatchError(bytes.length, size));
+  // As the stream's one chunk: counted when there is one.
+  if (bytes.length > 0) progress?.(bytes.length);
+  return Promise.resolve(Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
 }
 
 /** One PUT with the whole blob as its body (Content-Length known): streamed, or bytes for a small blob. */

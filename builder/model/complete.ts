@@ -6,7 +6,7 @@ import * as fast from '../../oci/documents-fast.js';
 import { ImgbuildError } from '../errors.js';
 import type { CheckedDescriptor, Image, Index, IndexEntry } from './image.js';
 import type { BlobLocation, Layer } from './layer.js';
-import { verifiedStream } from './verify-stream.js';
+import { verifiedBytes, verifiedStream } from './verify-stream.js';
 
 /** An image, a manifest or a blob that cannot be read as what it claims to be. */
 export class ImageReadError extends ImgbuildError {
@@ -37,6 +37,8 @@ export interface MinimalImage {
   blobSize?(digest: Digest): Promise<number | undefined>;
   /** A local file holding exactly a blob, when there is one. */
   blobFile?(digest: Digest): string | undefined;
+  /** A local blob's raw bytes at once when it is small (the ones `openBlob` would stream in one chunk), else undefined. */
+  readSmallBlob?(digest: Digest): Buffer | undefined;
   /**
    * A local blob's bytes at once (with `blobSize`): the config is read so when it is within
    * MAX_CONFIG_BYTES, not streamed (a stream, its async iterator and node:fs's stream module are
@@ -92,11 +94,18 @@ export async function completeImage(min: MinimalImage): Promise<Image> {
       mediaType: d.mediaType,
       ...(d.annotations ? { annotations: d.annotations } : {}),
       open: () => verifiedStream(min.openBlob(d.digest), d, source),
+      ...(min.readSmallBlob ? { read: () => readVerified(min, d, source) } : {}),
       ...(file ? { file } : {}),
       ...(min.location ? { location: min.location } : {}),
     };
   });
   return { kind: 'image', source, descriptor, manifestBytes: min.manifestBytes, manifest, configDescriptor, configBytes, config, layers, refs: min.refs ?? [], ...(min.location ? { location: min.location } : {}) };
+}
+
+/** A small local blob's bytes, checked as its stream would be; undefined when it must be streamed. */
+function readVerified(min: MinimalImage, d: CheckedDescriptor, source: string): Buffer | undefined {
+  const bytes = min.readSmallBlob!(d.digest);
+  return bytes === undefined ? undefined : verifiedBytes(bytes, d, source);
 }
 
 /** What a transport knows of an index: its bytes, and how to open a child manifest. */
