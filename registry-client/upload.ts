@@ -219,10 +219,36 @@ async function retryable(client: RegistryClient, repo: RepositoryRef, res: HttpR
   return new RetryableUploadError(`${method} answered ${res.status}${detail ? ` (${detail})` : ''}`, err.registry, method, err.path, res.status, err.errors as RetryableUploadError['errors'], wait);
 }
 
-function withDigest(location: URL, digest: Digest): URL {
+/**
+ * The upload URL with `digest=<digest>` set in its query, as `url.searchParams.set` writes it.
+ * When the query is already as URLSearchParams would write it back (name=value pairs of
+ * characters it leaves alone, or escapes it would write the same) and has no `digest`, that is
+ * the query with `&digest=…` appended: done so, without URLSearchParams (its parsing and
+ * writing back, and their first compiles, were ~0.3 ms of CPU of a small push); anything else
+ * goes through URLSearchParams.
+ */
+export function withDigest(location: URL, digest: Digest): URL {
   const u = new URL(location);
+  const query = u.search.slice(1);
+  if (query === '' || (CANONICAL_QUERY.test(query) && !/(?:^|&)digest=/.test(query))) {
+    u.search = `${query === '' ? '' : `${query}&`}digest=${formEncode(digest)}`;
+    return u;
+  }
   u.searchParams.set('digest', digest);
   return u;
+}
+
+/**
+ * A query URLSearchParams writes back unchanged: `name=value` pairs joined by `&`, of ASCII it
+ * leaves as it is (alphanumerics, `*-._`) or `%XX` escapes (upper-case hex) of ASCII it escapes
+ * (not those, not a space, which it writes `+`), a name never empty.
+ */
+const CANONICAL_PART = '(?:[A-Za-z0-9*._-]|%(?:[01][0-9A-F]|2[1-9BCF]|3[A-F]|40|5[BCDE]|60|7[BCDEF]))';
+const CANONICAL_QUERY = new RegExp(`^${CANONICAL_PART}+=${CANONICAL_PART}*(?:&${CANONICAL_PART}+=${CANONICAL_PART}*)*$`);
+
+/** An ASCII string as URLSearchParams writes a name or value (a digest is ASCII). */
+function formEncode(s: string): string {
+  return s.replace(/[^A-Za-z0-9*._-]/g, (c) => (c === ' ' ? '+' : `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`));
 }
 
 async function judge(client: RegistryClient, repo: RepositoryRef, res: HttpResponse, method: string, ok: number[], what: string): Promise<void> {
