@@ -14,6 +14,12 @@ export interface PushBlob {
   /** A file holding the blob, or `open` giving a fresh stream of it (called again on retries). */
   path?: string;
   open?: () => Readable;
+  /**
+   * With `open`: the blob's bytes at once when they are at hand (a config, a small local file),
+   * checked as `open`'s stream would be; undefined when they must be streamed. An upload of a
+   * blob up to SMALL_BLOB_BYTES takes them instead of reading a stream (upload.ts).
+   */
+  read?: () => Uint8Array | undefined;
   /** Repositories of the same registry known to hold this blob: tried as a cross-repo mount. */
   mountFrom?: string[];
 }
@@ -126,7 +132,7 @@ export async function pushImage(client: RegistryClient, ref: ImageReference, inp
   const settled = await Promise.allSettled(blobs.map((b) => limit(async () => {
     signal.throwIfAborted();
     try {
-      const src: BlobSource = b.path ? { path: b.path } : { open: b.open! };
+      const src: BlobSource = b.path ? { path: b.path } : { open: b.open!, ...(b.read ? { read: b.read } : {}) };
       let how: 'uploaded' | 'mounted' | 'skipped';
       if (alreadyThere || (await client.blobExists(repo, b.digest, scopes, { signal })).exists) how = 'skipped';
       else {

@@ -157,3 +157,83 @@ test('a blob one byte over SMALL_BLOB_BYTES is streamed: its PUT starts before t
   }
   assert.deepEqual(arrived.filter((a) => a !== 'GET /v2/'), ['POST /v2/r/blobs/uploads/', 'PUT /v2/r/blobs/uploads/session-1', 'DELETE /v2/r/blobs/uploads/session-1']);
 });
+
+// A source with `read` (PushBlob.read: a config, a small layout file) gives its bytes at once.
+
+const never = () => {
+  throw new Error('the stream was opened');
+};
+
+test('a small blob whose source gives its bytes at once is PUT from them, its stream never opened; progress goes from 0 to its size', async () => {
+  seen.length = 0;
+  const blob = Buffer.from('a config, at hand');
+  const progress: number[] = [];
+  const c = client();
+  try {
+    const r = await uploadBlob(c, { registry: host, repository: 'r' }, { digest: sha(blob), size: blob.length }, { open: never, read: () => blob }, { chunkSize: 0, onProgress: (n) => progress.push(n) });
+    assert.deepEqual(r, { how: 'uploaded', bytesSent: blob.length });
+  } finally {
+    await c.close();
+  }
+  assert.deepEqual(seen.find((s) => s.method === 'PUT'), { method: 'PUT', path: '/v2/r/blobs/uploads/session-1', contentLength: String(blob.length), bodyBytes: blob.length });
+  assert.deepEqual(progress, [0, blob.length]);
+});
+
+test('a source whose read() gives nothing is streamed instead', async () => {
+  seen.length = 0;
+  const blob = Buffer.from('streamed after all');
+  const c = client();
+  try {
+    const r = await uploadBlob(c, { registry: host, repository: 'r' }, { digest: sha(blob), size: blob.length }, { open: () => Readable.from([blob]), read: () => undefined }, { chunkSize: 0 });
+    assert.deepEqual(r, { how: 'uploaded', bytesSent: blob.length });
+  } finally {
+    await c.close();
+  }
+  assert.equal(seen.find((s) => s.method === 'PUT')?.bodyBytes, blob.length);
+});
+
+test('read() bytes longer than the size are the same DigestMismatchError as a longer stream, before any PUT', async () => {
+  seen.length = 0;
+  const blob = Buffer.from('twelve bytes');
+  const c = client();
+  const errors: string[] = [];
+  try {
+    for (const src of [{ open: () => Readable.from([blob]) }, { open: never, read: () => blob }]) {
+      await uploadBlob(c, { registry: host, repository: 'r' }, { digest: sha(blob), size: blob.length - 1 }, src, { chunkSize: 0 }).catch((e: unknown) => {
+        assert.ok(e instanceof DigestMismatchError);
+        errors.push(e.message);
+      });
+    }
+  } finally {
+    await c.close();
+  }
+  assert.equal(errors.length, 2);
+  assert.equal(errors[1], errors[0]);
+  assert.deepEqual(uploads(), ['POST /v2/r/blobs/uploads/', 'DELETE /v2/r/blobs/uploads/session-1', 'POST /v2/r/blobs/uploads/', 'DELETE /v2/r/blobs/uploads/session-1']);
+});
+
+test('a read() that throws is the push-input error a failing stream is, with the same message; the session is cancelled', async () => {
+  seen.length = 0;
+  const c = client();
+  const messages: string[] = [];
+  const broken = () => Object.assign(new Error('EIO: i/o error, read'), { code: 'EIO' });
+  try {
+    const failingStream = () => new Readable({
+      read() {
+        this.destroy(broken());
+      },
+    });
+    for (const src of [{ open: failingStream }, { open: never, read: () => { throw broken(); } }]) {
+      await uploadBlob(c, { registry: host, repository: 'r' }, { digest: sha(Buffer.from('x')), size: 1 }, src, { chunkSize: 0 }).catch((e: unknown) => {
+        assert.ok(e instanceof RegistryError && e.code === 'push-input');
+        messages.push(e.message);
+      });
+    }
+  } finally {
+    await c.close();
+  }
+  assert.equal(messages.length, 2);
+  assert.equal(messages[1], messages[0]);
+  assert.match(messages[0]!, /cannot read the blob: .*EIO/);
+  assert.deepEqual(uploads(), ['POST /v2/r/blobs/uploads/', 'DELETE /v2/r/blobs/uploads/session-1', 'POST /v2/r/blobs/uploads/', 'DELETE /v2/r/blobs/uploads/session-1']);
+});

@@ -2,10 +2,11 @@ import type { Readable } from 'node:stream';
 import { isDigest, sha256Digest, type Digest } from '../../oci/digest.js';
 import { MediaType, isIndexMediaType } from '../../oci/media-types.js';
 import { ImageConfigSchema, IndexSchema, ManifestSchema, type Descriptor } from '../../oci/schemas.js';
+import * as fast from '../../oci/documents-fast.js';
 import { ImgbuildError } from '../errors.js';
 import type { CheckedDescriptor, Image, Index, IndexEntry } from './image.js';
 import type { BlobLocation, Layer } from './layer.js';
-import { verifiedStream } from './verify-stream.js';
+import { verifiedBytes, verifiedStream } from './verify-stream.js';
 
 /** An image, a manifest or a blob that cannot be read as what it claims to be. */
 export class ImageReadError extends ImgbuildError {
@@ -36,6 +37,8 @@ export interface MinimalImage {
   blobSize?(digest: Digest): Promise<number | undefined>;
   /** A local file holding exactly a blob, when there is one. */
   blobFile?(digest: Digest): string | undefined;
+  /** A local blob's raw bytes at once when it is small (the ones `openBlob` would stream in one chunk), else undefined. */
+  readSmallBlob?(digest: Digest): Buffer | undefined;
   /**
    * A local blob's bytes at once (with `blobSize`): the config is read so when it is within
    * MAX_CONFIG_BYTES, not streamed (a stream, its async iterator and node:fs's stream module are
@@ -91,11 +94,18 @@ export async function completeImage(min: MinimalImage): Promise<Image> {
       mediaType: d.mediaType,
       ...(d.annotations ? { annotations: d.annotations } : {}),
       open: () => verifiedStream(min.openBlob(d.digest), d, source),
+      ...(min.readSmallBlob ? { read: () => readVerified(min, d, source) } : {}),
       ...(file ? { file } : {}),
       ...(min.location ? { location: min.location } : {}),
     };
   });
   return { kind: 'image', source, descriptor, manifestBytes: min.manifestBytes, manifest, configDescriptor, configBytes, config, layers, refs: min.refs ?? [], ...(min.location ? { location: min.location } : {}) };
+}
+
+/** A small local blob's bytes, checked as its stream would be; undefined when it must be streamed. */
+function readVerified(min: MinimalImage, d: CheckedDescriptor, source: string): Buffer | undefined {
+  const bytes = min.readSmallBlob!(d.digest);
+  return bytes === undefined ? undefined : verifiedBytes(bytes, d, source);
 }
 
 /** What a transport knows of an index: its bytes, and how to open a child manifest. */
@@ -179,6 +189,9 @@ export interface DocumentSchema<T> {
   safeParse(value: unknown): { success: true; data: T } | { success: false; error: { issues: readonly { path: readonly PropertyKey[]; message: string }[] } };
 }
 
+/** oci/documents-fast.ts's parsers, by the schema each gives the same result as (a map of the lazy schemas: none is made by it). */
+const FAST_PARSERS = new Map<unknown, (value: unknown) => unknown>([[ManifestSchema, fast.manifest], [IndexSchema, fast.index], [ImageConfigSchema, fast.imageConfig]]);
+
 export function parseDocument<T>(source: string, what: string, schema: DocumentSchema<T>, bytes: Buffer): T {
   let value: unknown;
   try {
@@ -186,6 +199,10 @@ export function parseDocument<T>(source: string, what: string, schema: DocumentS
   } catch (e) {
     throw new ImageReadError(source, `${what} is not JSON: ${(e as Error).message}`);
   }
+  // A valid manifest, index or config without building zod's schemas (oci/documents-fast.ts);
+  // zod parses whatever that does not vouch for, so errors are zod's.
+  const quick = FAST_PARSERS.get(schema)?.(value);
+  if (quick !== undefined && quick !== fast.NO) return quick as T;
   const r = schema.safeParse(value);
   if (!r.success) throw new ImageReadError(source, `${what} is not valid: ${r.error.issues.map((i) => `${i.path.join('.') || '(top)'}: ${i.message}`).join('; ')}`);
   return r.data;

@@ -28,6 +28,13 @@ export interface Layer {
    * again). A stream whose bytes do not match `digest` and `size` fails instead of ending.
    */
   open(): Readable;
+  /**
+   * The blob's bytes at once, when they are small and at hand (an OCI layout's file up to
+   * member-storage.ts's SYNC_READ_MAX): what `open()` would stream, checked the same way (a
+   * mismatch throws the error its stream would fail with); undefined when they must be streamed.
+   * A push takes them so (no stream for a small layer).
+   */
+  read?(): Buffer | undefined;
   /** A local file holding exactly the blob, when there is one: outputs hard-link it instead of copying. */
   readonly file?: string;
   /**

@@ -12,6 +12,14 @@ export class BlobMismatchError extends ImgbuildError {
   }
 }
 
+/** `bytes`, whole, checked against `expected`: the BlobMismatchError verifiedStream would fail with when they were its one chunk. */
+export function verifiedBytes(bytes: Buffer, expected: { digest: Digest; size: number }, source: string, hint?: string): Buffer {
+  if (bytes.length > expected.size) throw new BlobMismatchError(source, expected, { size: bytes.length }, hint);
+  const digest: Digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+  if (digest !== expected.digest || bytes.length !== expected.size) throw new BlobMismatchError(source, expected, { digest, size: bytes.length }, hint);
+  return bytes;
+}
+
 /**
  * The bytes of `input`, checked against `expected` as they pass: more bytes than the size fails
  * at once (a reader is never fed an unbounded stream), and a wrong digest or a short read fails

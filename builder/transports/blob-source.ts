@@ -7,6 +7,8 @@ export interface ReadableBlob {
   digest: Digest;
   file?: string;
   open(): Readable;
+  /** Its checked bytes at once when they are small and at hand (Layer.read); undefined: stream them. */
+  read?(): Buffer | undefined;
 }
 
 /**
@@ -23,12 +25,31 @@ export function openBlob(blob: ReadableBlob): Readable {
       try {
         for await (const chunk of inner) yield chunk as Buffer;
       } catch (err) {
-        if ((err as { code?: unknown }).code !== 'blob-mismatch') throw err;
-        throw new ImgbuildError('blob-mismatch', `${file} is damaged: ${(err as Error).message}`, 'the image it belongs to is damaged on disk: write or pull it again from its source', { cause: err });
+        throw namingFile(err, file);
       } finally {
         inner.destroy();
       }
     })(),
     { objectMode: false },
   );
+}
+
+/**
+ * The blob's checked bytes at once (`read()`), when it has them: what openBlob's stream would
+ * give, or throw, in one piece (a mismatch of a local file names that file the same way);
+ * undefined when they must be streamed with openBlob.
+ */
+export function readBlob(blob: ReadableBlob): Buffer | undefined {
+  if (!blob.read) return undefined;
+  try {
+    return blob.read();
+  } catch (err) {
+    throw blob.file === undefined ? err : namingFile(err, blob.file);
+  }
+}
+
+/** A blob-mismatch of a local file, said of that file; any other error as it is. */
+function namingFile(err: unknown, file: string): unknown {
+  if ((err as { code?: unknown }).code !== 'blob-mismatch') return err;
+  return new ImgbuildError('blob-mismatch', `${file} is damaged: ${(err as Error).message}`, 'the image it belongs to is damaged on disk: write or pull it again from its source', { cause: err });
 }

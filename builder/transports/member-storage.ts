@@ -12,6 +12,11 @@ export interface MemberStorage {
   size(name: string): Promise<number | undefined>;
   /** A file holding exactly the member, when it is one (a directory's). */
   file?(name: string): string;
+  /**
+   * The member's bytes at once when it is a small file (`open` would read it so, in one chunk),
+   * else undefined (it must be streamed; a file that cannot be stat'ed too: its stream says why).
+   */
+  readSmall?(name: string): Buffer | undefined;
 }
 
 /**
@@ -34,6 +39,7 @@ export function directoryStorage(dir: string): MemberStorage {
     open: (name) => openMember(join(dir, name)),
     size: sizeOf,
     file: (name) => join(dir, name),
+    readSmall: (name) => readSmallFile(join(dir, name)),
   };
 }
 
@@ -49,6 +55,17 @@ async function readMember(path: string): Promise<Buffer> {
     closeSync(fd);
   }
   return new Promise((resolve, reject) => readFile(path, (err, bytes) => (err ? reject(err) : resolve(bytes))));
+}
+
+/** A file's bytes when openMember would read them synchronously, in one chunk; else undefined. */
+function readSmallFile(path: string): Buffer | undefined {
+  let size: number;
+  try {
+    size = statSync(path).size;
+  } catch {
+    return undefined;
+  }
+  return size > SYNC_READ_MAX ? undefined : readFileSync(path);
 }
 
 /**

@@ -55,5 +55,6 @@ async function openDescriptor(storage: MemberStorage, source: string, d: Checked
     blobSize: (digest) => storage.size(blobName(digest)),
     readBlob: (digest) => storage.read(blobName(digest)),
     ...(storage.file ? { blobFile: (digest: Digest) => storage.file!(blobName(digest)) } : {}),
+    ...(storage.readSmall ? { readSmallBlob: (digest: Digest) => storage.readSmall!(blobName(digest)) } : {}),
   });
 }

@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import type { Digest } from '../../oci/digest.js';
 import { parseReference, pushImage as pushToRegistry, RegistryError, type ImageReference, type PushBlob, type PushOptions, type PushResult, type RegistryClient } from '../../registry-client/index.js';
 import { ImgbuildError } from '../errors.js';
-import { openBlob } from './blob-source.js';
+import { openBlob, readBlob } from './blob-source.js';
 import { completeImage, completeIndex, isIndexDocument } from '../model/complete.js';
 import { bytesStream, type CheckedDescriptor, type Image, type Index } from '../model/image.js';
 
@@ -127,9 +127,10 @@ async function pushIndex(client: RegistryClient, ref: ImageReference, index: Ind
 function pushBlobs(image: Image, ref: ImageReference): PushBlob[] {
   const mount = (at: { registry: string; repository: string } | undefined) => (at && at.registry === ref.registry ? { mountFrom: [at.repository] } : {});
   return [
-    { digest: image.configDescriptor.digest, size: image.configDescriptor.size, open: () => bytesStream(image.configBytes), ...mount(image.location) },
+    { digest: image.configDescriptor.digest, size: image.configDescriptor.size, open: () => bytesStream(image.configBytes), read: () => image.configBytes, ...mount(image.location) },
     // Through `open()` even when the layer is a file: the layer checks its bytes (a damaged cache
-    // file is repaired or refused before the registry sees it), a bare path would not.
-    ...image.layers.map((l): PushBlob => ({ digest: l.digest, size: l.size, open: () => openBlob(l), ...mount(l.location) })),
+    // file is repaired or refused before the registry sees it), a bare path would not. A small
+    // layer of a layout gives them at once (`read`), checked the same way.
+    ...image.layers.map((l): PushBlob => ({ digest: l.digest, size: l.size, open: () => openBlob(l), ...(l.read ? { read: () => readBlob(l) } : {}), ...mount(l.location) })),
   ];
 }
