@@ -1,0 +1,80 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeFileAtomic } from '../fs/atomic-write.js';
+import { isValidRepositoryName } from '../../registry-client/reference.js';
+
+/** How many repositories a blob's record keeps: the newest are the likeliest to still hold it. */
+export const MAX_LOCATIONS = 4;
+
+const DIGEST_RE = /^sha256:([0-9a-f]{64})$/;
+
+/**
+ * Where imgbuild pushed each blob before (as containers/image's blob-info cache): a later push of
+ * the same blob to another repository of that registry mounts it from there instead of uploading
+ * it again. One small file per registry and digest,
+ * `<cacheDir>/blob-locations/<hash of registry>/<digest hex>`, holding the registry's name on its
+ * first line (so a file is never read for another registry) and then the repositories, newest
+ * first, one a line. Everything here is a hint: a record may be stale (the registry then answers
+ * the mount with an upload session), lost (then the blob is uploaded), or garbage from a crash
+ * or a race (then it is ignored). So nothing here throws, and writes are atomic but not fsynced.
+ */
+export class BlobLocationStore {
+  constructor(readonly dir: string) {}
+
+  /** The store under an imgbuild cache root. */
+  static inCache(cacheDir: string): BlobLocationStore {
+    return new BlobLocationStore(join(cacheDir, 'blob-locations'));
+  }
+
+  /** The repositories of `registry` known to hold `digest`, newest first (at most MAX_LOCATIONS); [] when none or unreadable. Sync and cheap: a push asks once per blob. */
+  lookup(registry: string, digest: string): string[] {
+    const file = this.file(registry, digest);
+    if (!file) return [];
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      return [];
+    }
+    return parseRecord(text, registry) ?? [];
+  }
+
+  /** Note that `repository` of `registry` now holds each of `digests`; failures are ignored (a lost record only costs an upload). */
+  async record(registry: string, repository: string, digests: readonly string[]): Promise<void> {
+    if (!isValidRepositoryName(repository)) return;
+    await Promise.all([...new Set(digests)].map(async (digest) => {
+      const file = this.file(registry, digest);
+      if (!file) return;
+      const known = this.lookup(registry, digest);
+      // A re-push to the newest repository changes nothing: no write.
+      if (known[0] === repository) return;
+      const repos = [repository, ...known.filter((r) => r !== repository)].slice(0, MAX_LOCATIONS);
+      await writeFileAtomic(file, formatRecord(registry, repos), { mkdir: true, sync: false }).catch(() => undefined);
+    }));
+  }
+
+  private file(registry: string, digest: string): string | undefined {
+    const hex = DIGEST_RE.exec(digest)?.[1];
+    if (!hex || registry.length === 0 || /[\r\n]/.test(registry)) return undefined;
+    return join(this.dir, createHash('sha256').update(registry).digest('hex').slice(0, 16), hex);
+  }
+}
+
+/** A record's text: the registry, then the repositories, each on its own line. */
+export function formatRecord(registry: string, repositories: readonly string[]): string {
+  return `${[registry, ...repositories].join('\n')}\n`;
+}
+
+/**
+ * The repositories of a record for `registry`, or undefined when the text is not a whole record
+ * of that registry (another registry's, cut short, or not a record at all): such a file is
+ * ignored, never trusted in part.
+ */
+export function parseRecord(text: string, registry: string): string[] | undefined {
+  if (!text.endsWith('\n')) return undefined;
+  const [first, ...repos] = text.slice(0, -1).split('\n');
+  if (first !== registry || repos.length === 0 || repos.length > MAX_LOCATIONS) return undefined;
+  if (!repos.every(isValidRepositoryName) || new Set(repos).size !== repos.length) return undefined;
+  return repos;
+}
