@@ -13,6 +13,7 @@ import { parseReference, RegistryClient } from '../registry-client/index.js';
 import { runCli } from './helpers/cli.js';
 import { repoRoot } from './helpers/paths.js';
 import { startRegistry, type RunningRegistry } from './helpers/registry.js';
+import { startFaultProxy } from './helpers/fault-proxy.js';
 import { tempDir } from './helpers/tmp.js';
 import { toolFixture } from './helpers/tools.js';
 
@@ -79,7 +80,7 @@ test('after a push, the cache records every blob of the image under the target r
 test('a record naming a repository that does not hold the blob costs an upload, not the push', async (t) => {
   if (!(await registry.need(t))) return;
   const cache = await cacheDir();
-  await BlobLocationStore.inCache(cache).record(reg!.host, 'never/pushed', blobs);
+  BlobLocationStore.inCache(cache).record(reg!.host, 'never/pushed', blobs);
   assert.deepEqual(await push('d/hello', cache), { digest, uploaded: 6, mounted: 0 });
   assert.equal(await servedDigest('d/hello'), digest);
 });
@@ -90,7 +91,7 @@ test('a record of another registry is not used, even one holding the blobs', asy
   await push('e1/hello', cache);
   const other = await cacheDir();
   // The same repository under another registry's name, and a file at this registry's place that names another registry.
-  await BlobLocationStore.inCache(other).record('127.0.0.1:1', 'e1/hello', blobs);
+  BlobLocationStore.inCache(other).record('127.0.0.1:1', 'e1/hello', blobs);
   const store = BlobLocationStore.inCache(cache);
   const [regDir] = readdirSync(store.dir);
   for (const d of blobs) writeFileSync(join(store.dir, regDir!, d.slice(7)), formatRecord('127.0.0.1:1', ['e1/hello']));
@@ -136,5 +137,23 @@ test('the library without a store records nothing and mounts nothing', async (t)
     assert.equal(existsSync(join(work, 'build-cache', 'blob-locations')), false);
   } finally {
     await client.close();
+  }
+});
+
+test('a mount refused for want of access (403: a source the credential may not read) falls back to an upload', async (t) => {
+  if (!(await registry.need(t))) return;
+  const proxy = await startFaultProxy(reg!.port);
+  const client = new RegistryClient({ insecureRegistries: [proxy.host], credentials: async () => undefined });
+  try {
+    const store = BlobLocationStore.inCache(await cacheDir());
+    const image = await openArtifact(layout);
+    await pushImage(client, parseReference(`${proxy.host}/i1/hello:1`), image, { blobLocations: store });
+    proxy.inject({ match: (r) => r.method === 'POST' && r.query.includes('mount='), times: 6, fault: { kind: 'status', status: 403 } });
+    const r = await pushImage(client, parseReference(`${proxy.host}/i2/hello:1`), image, { blobLocations: store });
+    assert.deepEqual([r.digest, r.uploaded, r.mounted], [digest, 6, 0]);
+    assert.equal(proxy.requests().filter((q) => q.status === 403).length, 6);
+  } finally {
+    await client.close();
+    await proxy.stop();
   }
 });

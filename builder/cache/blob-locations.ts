@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { writeFileAtomic } from '../fs/atomic-write.js';
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { tempSibling } from '../fs/temp-name.js';
 import { isValidRepositoryName } from '../../registry-client/reference.js';
 
 /** How many repositories a blob's record keeps: the newest are the likeliest to still hold it. */
@@ -17,7 +17,10 @@ const DIGEST_RE = /^sha256:([0-9a-f]{64})$/;
  * first line (so a file is never read for another registry) and then the repositories, newest
  * first, one a line. Everything here is a hint: a record may be stale (the registry then answers
  * the mount with an upload session), lost (then the blob is uploaded), or garbage from a crash
- * or a race (then it is ignored). So nothing here throws, and writes are atomic but not fsynced.
+ * or a race (then it is ignored). So nothing here throws, and writes are atomic (a temp file
+ * renamed into place: 20 pushes at once may race, and the last one wins whole) but not fsynced.
+ * Sync, as the reads: a push writes ~6 files of ~50 bytes, and loading node:fs/promises for
+ * them would cost every push more than the writes.
  */
 export class BlobLocationStore {
   constructor(readonly dir: string) {}
@@ -41,17 +44,30 @@ export class BlobLocationStore {
   }
 
   /** Note that `repository` of `registry` now holds each of `digests`; failures are ignored (a lost record only costs an upload). */
-  async record(registry: string, repository: string, digests: readonly string[]): Promise<void> {
+  record(registry: string, repository: string, digests: readonly string[]): void {
     if (!isValidRepositoryName(repository)) return;
-    await Promise.all([...new Set(digests)].map(async (digest) => {
+    let made = false;
+    for (const digest of new Set(digests)) {
       const file = this.file(registry, digest);
-      if (!file) return;
+      if (!file) continue;
       const known = this.lookup(registry, digest);
       // A re-push to the newest repository changes nothing: no write.
-      if (known[0] === repository) return;
+      if (known[0] === repository) continue;
       const repos = [repository, ...known.filter((r) => r !== repository)].slice(0, MAX_LOCATIONS);
-      await writeFileAtomic(file, formatRecord(registry, repos), { mkdir: true, sync: false }).catch(() => undefined);
-    }));
+      const temp = tempSibling(file);
+      try {
+        if (!made) mkdirSync(dirname(file), { recursive: true });
+        made = true;
+        writeFileSync(temp, formatRecord(registry, repos), { flag: 'wx' });
+        renameSync(temp, file);
+      } catch {
+        try {
+          rmSync(temp, { force: true });
+        } catch {
+          // The directory is not there to hold it either.
+        }
+      }
+    }
   }
 
   private file(registry: string, digest: string): string | undefined {

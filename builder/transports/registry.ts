@@ -74,7 +74,7 @@ export interface BlobLocations {
   /** Repositories of `registry` known to hold `digest`, newest first. */
   lookup(registry: string, digest: string): string[];
   /** Note that `repository` of `registry` now holds `digests`. */
-  record(registry: string, repository: string, digests: readonly string[]): Promise<void>;
+  record(registry: string, repository: string, digests: readonly string[]): void;
 }
 
 /**
@@ -91,7 +91,7 @@ export async function pushImage(client: RegistryClient, reference: string | Imag
       ? await pushIndex(client, ref, artifact, images, blobs, options)
       : await pushToRegistry(client, ref, { manifest: { bytes: artifact.manifestBytes, mediaType: artifact.descriptor.mediaType! }, blobs, extraTags: options.tags ?? [] }, options);
     // Only after the manifest is in: the repository now holds every blob for as long as the image stays.
-    await options.blobLocations?.record(ref.registry, ref.repository, blobs.map((b) => b.digest));
+    options.blobLocations?.record(ref.registry, ref.repository, blobs.map((b) => b.digest));
     return result;
   } catch (err) {
     throw localBlobCause(err) ?? err;
