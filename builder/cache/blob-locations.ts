@@ -1,13 +1,15 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { tempSibling } from '../fs/temp-name.js';
+import { basename, dirname, join } from 'node:path';
 import { isValidRepositoryName } from '../../registry-client/reference.js';
 
 /** How many repositories a blob's record keeps: the newest are the likeliest to still hold it. */
 export const MAX_LOCATIONS = 4;
 
 const DIGEST_RE = /^sha256:([0-9a-f]{64})$/;
+
+/** Temp names `.<hex>.tmp-<pid>-<n>` as fs/atomic-write.ts's (so `cache prune` knows a dead writer's), unique per process by a counter: no random bytes to draw. */
+let tempCount = 0;
 
 /**
  * Where imgbuild pushed each blob before (as containers/image's blob-info cache): a later push of
@@ -19,8 +21,8 @@ const DIGEST_RE = /^sha256:([0-9a-f]{64})$/;
  * the mount with an upload session), lost (then the blob is uploaded), or garbage from a crash
  * or a race (then it is ignored). So nothing here throws, and writes are atomic (a temp file
  * renamed into place: 20 pushes at once may race, and the last one wins whole) but not fsynced.
- * Sync, as the reads: a push writes ~6 files of ~50 bytes, and loading node:fs/promises for
- * them would cost every push more than the writes.
+ * Sync, as the reads: a push writes ~6 files of ~50 bytes, and loading node:fs/promises (and
+ * fs/atomic-write.ts) for them would cost every push more than the writes.
  */
 export class BlobLocationStore {
   constructor(readonly dir: string) {}
@@ -54,7 +56,7 @@ export class BlobLocationStore {
       // A re-push to the newest repository changes nothing: no write.
       if (known[0] === repository) continue;
       const repos = [repository, ...known.filter((r) => r !== repository)].slice(0, MAX_LOCATIONS);
-      const temp = tempSibling(file);
+      const temp = join(dirname(file), `.${basename(file)}.tmp-${process.pid}-${(tempCount++).toString(36)}`);
       try {
         if (!made) mkdirSync(dirname(file), { recursive: true });
         made = true;

@@ -1,7 +1,7 @@
+import { randomBytes } from 'node:crypto';
 import { fsyncSync } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, writeFile } from 'node:fs/promises';
-import { tempSibling } from './temp-name.js';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 
 /**
  * Durable, atomic file writes: the one way imgbuild puts a file in place (cache blobs and
@@ -14,7 +14,10 @@ import { dirname, join } from 'node:path';
  * runs was left by a process that died (SIGKILL, power loss) and may be removed (`isStaleTemp`).
  */
 
-export { tempSibling } from './temp-name.js';
+/** A temp name beside `path`: `.<name>.<kind>-<pid>-<random>` (hidden, so no tool takes it for the file). */
+export function tempSibling(path: string, kind = 'tmp'): string {
+  return join(dirname(path), `.${basename(path)}.${kind}-${process.pid}-${randomBytes(4).toString('hex')}`);
+}
 
 /** The pid a temp name was made by (`…tmp-<pid>-<hex>` as tempSibling, BlobStore and the registry client's pull make them), else undefined. */
 export function tempOwnerPid(name: string): number | undefined {
