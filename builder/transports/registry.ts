@@ -69,7 +69,7 @@ export interface PushImageOptions extends Pick<PushOptions, 'chunkSize' | 'concu
   blobLocations?: BlobLocations;
 }
 
-/** Where a registry's blobs were pushed before (implemented by cache/blob-locations.ts; a hint, never an error). */
+/** Where a registry's blobs were pushed before (cache/blob-locations.ts implements it; a hint, so neither method may throw). */
 export interface BlobLocations {
   /** Repositories of `registry` known to hold `digest`, newest first. */
   lookup(registry: string, digest: string): string[];
@@ -151,7 +151,11 @@ async function indexImages(index: Index): Promise<Image[]> {
 function pushBlobs(image: Image, ref: ImageReference, locations: BlobLocations | undefined): PushBlob[] {
   const mount = (digest: string, at: { registry: string; repository: string } | undefined) => {
     const from = at && at.registry === ref.registry ? [at.repository] : [];
-    for (const r of locations?.lookup(ref.registry, digest) ?? []) if (r !== ref.repository && !from.includes(r)) from.push(r);
+    // The newest recorded repository, and only when the blob is not read from another one of
+    // this registry: the registry client tries one source, and each one named widens the push's
+    // token scope (pull on it) for nothing.
+    const recorded = from.some((r) => r !== ref.repository) ? undefined : locations?.lookup(ref.registry, digest).find((r) => r !== ref.repository);
+    if (recorded) from.push(recorded);
     return from.length > 0 ? { mountFrom: from } : {};
   };
   return [
