@@ -56,7 +56,7 @@ export class BlobLocationStore {
       // A re-push to the newest repository changes nothing: no write.
       if (known[0] === repository) continue;
       const repos = [repository, ...known.filter((r) => r !== repository)].slice(0, MAX_LOCATIONS);
-      const temp = join(dirname(file), `.${basename(file)}.tmp-${process.pid}-${(tempCount++).toString(36)}`);
+      const temp = `${dirname(file)}/.${basename(file)}.tmp-${process.pid}-${(tempCount++).toString(36)}`;
       try {
         if (!made) mkdirSync(dirname(file), { recursive: true });
         made = true;
@@ -72,10 +72,18 @@ export class BlobLocationStore {
     }
   }
 
+  /** Each registry's directory, hashed once (a push asks for ~12 files of one registry). */
+  private readonly registryDirs = new Map<string, string>();
+
   private file(registry: string, digest: string): string | undefined {
     const hex = DIGEST_RE.exec(digest)?.[1];
     if (!hex || registry.length === 0 || /[\r\n]/.test(registry)) return undefined;
-    return join(this.dir, createHash('sha256').update(registry).digest('hex').slice(0, 16), hex);
+    let dir = this.registryDirs.get(registry);
+    if (dir === undefined) {
+      dir = join(this.dir, createHash('sha256').update(registry).digest('hex').slice(0, 16));
+      this.registryDirs.set(registry, dir);
+    }
+    return `${dir}/${hex}`;
   }
 }
 
