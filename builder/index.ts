@@ -28,7 +28,7 @@ export { completeImage, completeIndex, imageForPlatform, describeLayer, layerDes
 
 // Transports: read any image argument, write any image
 export { parseImageRef, formatImageRef, openImage, openArtifact, writeOciLayout, writeOciArchive, writeDockerArchive, streamDockerArchive, writeImage, outputFormats, type ImageRef, type OpenImageOptions, type OutputFormat } from './transports/index.js';
-export { pushImage, readRegistryImage, type PushImageOptions } from './transports/registry.js';
+export { pushImage, readRegistryImage, type BlobLocations, type PushImageOptions } from './transports/registry.js';
 export { layerFiles, readLayerFile, type LayerFile } from './transports/layer-files.js';
 export { RegistryLayerRecords, recordsReference, LAYER_RECORDS_TYPE, type RegistryLayerRecord } from './transports/registry-records.js';
 
@@ -36,6 +36,7 @@ export { RegistryLayerRecords, recordsReference, LAYER_RECORDS_TYPE, type Regist
 export { LayerCache } from './cache/layer-cache.js';
 export type { LayerHints } from './cache/layer-hints.js';
 export { pruneCache, type PruneOptions, type PruneResult } from './cache/prune.js';
+export { BlobLocationStore } from './cache/blob-locations.js';
 
 // Reproducibility checks
 export { diffImages, type ImageDiff } from './repro/diff.js';

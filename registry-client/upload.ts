@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs';
 import { pipeline, Transform, type Readable } from 'node:stream';
 import type { ScopeSet } from './auth/scope.js';
 import { pushScope, type RegistryClient, type RepositoryRef } from './client.js';
-import { DigestMismatchError, RegistryError, RegistryHttpError, RegistryNetworkError } from './errors.js';
+import { DigestMismatchError, RegistryAuthError, RegistryError, RegistryHttpError, RegistryNetworkError } from './errors.js';
 import { backoffDelay, blobDeadlineMs, describeError, formatMs, isNetworkError, isRetriableStatus, isTimeout, parseRetryAfter, sleep, TIMEOUT_HINT, TimeoutError } from './retry.js';
 import { ContentLengthMismatchError } from './http1-request.js';
 import { header, hostOf, type HttpResponse } from './transport.js';
@@ -93,17 +93,23 @@ export async function uploadBlob(client: RegistryClient, repo: RepositoryRef, de
     const signal = outer ? AbortSignal.any([outer, deadline.signal]) : deadline.signal;
     try {
       // Start a session — or mount, whose 202 answer is a session to upload into.
-      if (opts.mountFrom && !mountTried) {
-        mountTried = true;
-        const res = await client.request(repo.registry, {
-          method: 'POST', path: `/v2/${repo.repository}/blobs/uploads/`, query: { mount: desc.digest, from: opts.mountFrom }, scopes,
-          headers: { 'content-length': '0' }, what: `mount blob ${desc.digest} from ${opts.mountFrom} into ${where}`, retry: false, signal,
-        });
-        if (res.status === 201) {
-          await res.body.dump();
-          return { how: 'mounted' };
-        }
-        location = await sessionLocation(client, repo, res, what);
+      const mounting = opts.mountFrom && !mountTried ? opts.mountFrom : undefined;
+      mountTried = true;
+      const mount = mounting === undefined ? undefined : await client.request(repo.registry, {
+        method: 'POST', path: `/v2/${repo.repository}/blobs/uploads/`, query: { mount: desc.digest, from: mounting }, scopes,
+        headers: { 'content-length': '0' }, what: `mount blob ${desc.digest} from ${mounting} into ${where}`, retry: false, signal,
+      }).catch((e: unknown) => {
+        // A source the credential may not read (a repository remembered from a push with other
+        // credentials, or of another owner) refuses the mount, not the push: upload instead.
+        if (e instanceof RegistryAuthError) return undefined;
+        throw e;
+      });
+      if (mount?.status === 201) {
+        await mount.body.dump();
+        return { how: 'mounted' };
+      }
+      if (mount) {
+        location = await sessionLocation(client, repo, mount, what);
       } else {
         const res = await client.request(repo.registry, {
           method: 'POST', path: `/v2/${repo.repository}/blobs/uploads/`, scopes, headers: { 'content-length': '0' }, what, retry: false, signal,

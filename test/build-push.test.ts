@@ -179,7 +179,9 @@ test('a push of cached layers held nowhere makes them again from the store as th
   const first = JSON.parse((await cli(['build', hello, '--push', `${registryFixture.proxy.host}/examples/remade-a:1`, ...pushArgs(registryFixture.proxy.host), '--json'])).stdout.toString());
   const blobDir = join(cacheDir, 'blobs', 'sha256');
   await rm(blobDir, { recursive: true, force: true });
-  // Another repository holds none of the blobs: every layer must be uploaded.
+  // Another repository holds none of the blobs, and the cache does not say where they went (no
+  // mount from remade-a): every layer must be uploaded.
+  await rm(join(cacheDir, 'blob-locations'), { recursive: true, force: true });
   const ref = `${registryFixture.proxy.host}/examples/remade-b:1`;
   const r = await cli(['build', hello, '--push', ref, ...pushArgs(registryFixture.proxy.host), '--json']);
   const second = JSON.parse(r.stdout.toString());
@@ -196,6 +198,7 @@ test('a push of cached layers held nowhere makes them again from the store as th
   assert.equal(JSON.parse(await tool('skopeo', ['inspect', `oci:${copy}:x`])).Digest, first.digest);
   // In PATCH chunks of 200 bytes (as to GHCR, whose chunks are 4 MiB) the streams serve too.
   const chunkedRef = `${registryFixture.proxy.host}/examples/remade-c:1`;
+  await rm(join(cacheDir, 'blob-locations'), { recursive: true, force: true });
   registryFixture.proxy.clearLog();
   const third = JSON.parse((await cli(['build', hello, '--push', chunkedRef, ...pushArgs(registryFixture.proxy.host), '--chunk-size', '200', '--json'])).stdout.toString());
   assert.equal(third.pushed.uploaded, third.layers.length + 1);

@@ -249,3 +249,18 @@ test('--older-than removes closure records (closures/) not written within that t
   assert.deepEqual(r.kept.scanRecords, { count: 1, bytes: 7 });
   assert.deepEqual(await readdir(dir), ['new.json']);
 });
+
+test('--older-than removes the records of where blobs were pushed (blob-locations/) not written within that time, counted with the scan records', async () => {
+  const c = await cacheWithThreeLayers();
+  const dir = join(c.root, 'blob-locations', '0123456789abcdef');
+  await mkdir(dir, { recursive: true });
+  for (const [name, days] of [['a'.repeat(64), 30], ['b'.repeat(64), 5]] as const) {
+    await writeFile(join(dir, name), 'registry.example\napp\n');
+    const when = new Date(c.now - days * DAY);
+    await utimes(join(dir, name), when, when);
+  }
+  const r = await pruneCache(c.root, { olderThanMs: 15 * DAY, now: c.now });
+  assert.deepEqual(r.removed.scanRecords.olderThan, { count: 1, bytes: 21 });
+  assert.deepEqual(r.kept.scanRecords, { count: 1, bytes: 21 });
+  assert.deepEqual(await readdir(dir), ['b'.repeat(64)]);
+});

@@ -147,8 +147,12 @@ export async function pruneCache(root: string, options: PruneOptions = {}): Prom
 
   // Scan records (the directory source's reference scans): a build scans a path again without one.
   // Closure records (a directory store's whole closure, store/closure-record.ts) and kept plans
-  // (build/plan-memo.ts) count as scan records: made again when missing.
-  for (const f of [...(await files(join(root, 'scan'))), ...(await files(join(root, 'closures'))), ...(await files(join(root, 'plans')))]) {
+  // (build/plan-memo.ts) count as scan records: made again when missing; so do the records of
+  // where pushes put each blob (cache/blob-locations.ts): without one a push uploads the blob.
+  const locationDir = join(root, 'blob-locations');
+  const locations: FileInfo[] = [];
+  for (const sub of await readdir(locationDir).catch(() => [] as string[])) locations.push(...(await files(join(locationDir, sub))));
+  for (const f of [...(await files(join(root, 'scan'))), ...(await files(join(root, 'closures'))), ...(await files(join(root, 'plans'))), ...locations]) {
     if (isTempName(f.name)) await staleTemp(f);
     else if (old(f)) await remove(f, removed.scanRecords.olderThan);
     else count(kept.scanRecords, f);

@@ -16,6 +16,7 @@ import { printJson } from './print.js';
 import { chunkSizeOf, fromImageReference, lazyClient, timeoutOptions, type RegistryFlags } from './registry-flags.js';
 import type { BuildDocument } from './documents.js';
 import { SCHEMA_VERSION } from './schema-version.js';
+import { cliBlobLocations } from './cache-dir.js';
 import { formatPush, pushSummary, type PushSummary } from './push-summary.js';
 import { withCliMetadata, type MetadataFlags } from './metadata.js';
 import type { ImageSbom, SbomFormat } from '../sbom/index.js';
@@ -115,7 +116,7 @@ export async function runBuild(specFile: string, flags: BuildFlags): Promise<voi
     if (pushRef) {
       const { pushImage } = await import('../transports/registry.js');
       // Ctrl-C stops the push: uploads cancelled, no manifest put, no tag moved, exit 130.
-      const result = await pushImage(await client.get(), pushRef, artifact, { tags: flags.tag ?? [], chunkSize: chunkSizeOf(flags), signal: abort.signal, ...pushProgress(progress, pushRef.toString()) });
+      const result = await pushImage(await client.get(), pushRef, artifact, { tags: flags.tag ?? [], chunkSize: chunkSizeOf(flags), signal: abort.signal, blobLocations: await cliBlobLocations(), ...pushProgress(progress, pushRef.toString()) });
       abort.signal.throwIfAborted();
       progress.onEvent({ phase: 'pushed', ...result });
       if (referrers.length > 0) {

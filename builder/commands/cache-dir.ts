@@ -10,3 +10,12 @@ export function cacheRoot(env: NodeJS.ProcessEnv = process.env): string {
   if (env.XDG_CACHE_HOME) return join(env.XDG_CACHE_HOME, 'imgbuild');
   return join(homedir(), '.cache', 'imgbuild');
 }
+
+/**
+ * The cache's record of where blobs were pushed, for a push to mount them from there (loaded
+ * only by the commands that push).
+ */
+export async function cliBlobLocations(env: NodeJS.ProcessEnv = process.env): Promise<import('../transports/registry.js').BlobLocations> {
+  const { BlobLocationStore } = await import('../cache/blob-locations.js');
+  return BlobLocationStore.inCache(cacheRoot(env));
+}

@@ -7,6 +7,7 @@ import { indexPlatforms, reportPush } from './push.js';
 import { pushSummary } from './push-summary.js';
 import type { IndexCreateDocument } from './documents.js';
 import { SCHEMA_VERSION } from './schema-version.js';
+import { cliBlobLocations } from './cache-dir.js';
 import { chunkSizeOf, lazyClient, type RegistryFlags } from './registry-flags.js';
 
 interface IndexCreateFlags extends RegistryFlags {
@@ -49,7 +50,7 @@ export async function runIndexCreate(reference: string, images: string[], flags:
       { name: ref.name, tag: ref.tag ?? 'latest', source: `index of ${images.join(', ')}` },
     );
     const { pushImage } = await import('../transports/registry.js');
-    const result = await pushImage(await client.get(), ref, index, { tags: flags.tag ?? [], chunkSize: chunkSizeOf(flags) });
+    const result = await pushImage(await client.get(), ref, index, { tags: flags.tag ?? [], chunkSize: chunkSizeOf(flags), blobLocations: await cliBlobLocations() });
     const summary = pushSummary(result, ref, flags.tag ?? []);
     const doc: IndexCreateDocument = {
       schemaVersion: SCHEMA_VERSION,

@@ -9,6 +9,7 @@ import { cliProgress } from './progress.js';
 import { formatPush, pushSummary, type PushSummary } from './push-summary.js';
 import { chunkSizeOf, lazyClient, timeoutOptions, type RegistryFlags } from './registry-flags.js';
 import { SCHEMA_VERSION } from './schema-version.js';
+import { cliBlobLocations } from './cache-dir.js';
 
 interface PushFlags extends RegistryFlags {
   tag?: string[];
@@ -41,7 +42,7 @@ export async function runPush(image: string, reference: string, flags: PushFlags
     // A multi-platform image is pushed whole: every platform's image, then the index.
     const source = await openArtifact(image, { registry: client.get });
     const { pushImage } = await import('../transports/registry.js');
-    const result = await pushImage(await client.get(), ref, source, { tags: flags.tag ?? [], chunkSize: chunkSizeOf(flags), signal: abort.signal, ...pushProgress(progress, ref.toString()) });
+    const result = await pushImage(await client.get(), ref, source, { tags: flags.tag ?? [], chunkSize: chunkSizeOf(flags), signal: abort.signal, blobLocations: await cliBlobLocations(), ...pushProgress(progress, ref.toString()) });
     abort.signal.throwIfAborted();
     progress.onEvent({ phase: 'pushed', ...result });
     progress.close();

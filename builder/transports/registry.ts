@@ -61,6 +61,20 @@ export async function withCode<T>(f: () => Promise<T>): Promise<T> {
 export interface PushImageOptions extends Pick<PushOptions, 'chunkSize' | 'concurrency' | 'onBlob' | 'onStart' | 'onBlobProgress' | 'signal'> {
   /** More tags for the same manifest, pushed after it. */
   tags?: readonly string[];
+  /**
+   * Where blobs were pushed before (the CLI passes the cache's store): each blob is offered as a
+   * mount from those repositories of the target registry, and after the push every blob is
+   * recorded under the target. Without it, a push remembers nothing.
+   */
+  blobLocations?: BlobLocations;
+}
+
+/** Where a registry's blobs were pushed before (cache/blob-locations.ts implements it; a hint, so neither method may throw). */
+export interface BlobLocations {
+  /** Repositories of `registry` known to hold `digest`, newest first. */
+  lookup(registry: string, digest: string): string[];
+  /** Note that `repository` of `registry` now holds `digests`. */
+  record(registry: string, repository: string, digests: readonly string[]): void;
 }
 
 /**
@@ -71,9 +85,14 @@ export interface PushImageOptions extends Pick<PushOptions, 'chunkSize' | 'concu
 export async function pushImage(client: RegistryClient, reference: string | ImageReference, artifact: Image | Index, options: PushImageOptions = {}): Promise<PushResult> {
   const ref = typeof reference === 'string' ? parseReference(reference) : reference;
   try {
-    if (artifact.kind === 'index') return await pushIndex(client, ref, artifact, options);
-    const image = artifact;
-    return await pushToRegistry(client, ref, { manifest: { bytes: image.manifestBytes, mediaType: image.descriptor.mediaType! }, blobs: pushBlobs(image, ref), extraTags: options.tags ?? [] }, options);
+    const images = artifact.kind === 'index' ? await indexImages(artifact) : [artifact];
+    const blobs = images.flatMap((image) => pushBlobs(image, ref, options.blobLocations));
+    const result = artifact.kind === 'index'
+      ? await pushIndex(client, ref, artifact, images, blobs, options)
+      : await pushToRegistry(client, ref, { manifest: { bytes: artifact.manifestBytes, mediaType: artifact.descriptor.mediaType! }, blobs, extraTags: options.tags ?? [] }, options);
+    // Only after the manifest is in: the repository now holds every blob for as long as the image stays.
+    options.blobLocations?.record(ref.registry, ref.repository, blobs.map((b) => b.digest));
+    return result;
   } catch (err) {
     throw localBlobCause(err) ?? err;
   }
@@ -98,14 +117,7 @@ function localBlobCause(err: unknown): ImgbuildError | undefined {
  * manifest by digest, then the index under the tag: a registry never holds an index whose
  * images it lacks.
  */
-async function pushIndex(client: RegistryClient, ref: ImageReference, index: Index, options: PushImageOptions): Promise<PushResult> {
-  const images: Image[] = [];
-  for (const entry of index.manifests) {
-    const child = await entry.open();
-    if (child.kind !== 'image') throw new ImgbuildError('push', `${index.source}: nested indexes cannot be pushed`, 'push each inner index by itself');
-    images.push(child);
-  }
-  const blobs = images.flatMap((image) => pushBlobs(image, ref));
+async function pushIndex(client: RegistryClient, ref: ImageReference, index: Index, images: readonly Image[], blobs: PushBlob[], options: PushImageOptions): Promise<PushResult> {
   return pushToRegistry(
     client,
     ref,
@@ -119,18 +131,38 @@ async function pushIndex(client: RegistryClient, ref: ImageReference, index: Ind
   );
 }
 
+/** An index's images, each opened once. */
+async function indexImages(index: Index): Promise<Image[]> {
+  const images: Image[] = [];
+  for (const entry of index.manifests) {
+    const child = await entry.open();
+    if (child.kind !== 'image') throw new ImgbuildError('push', `${index.source}: nested indexes cannot be pushed`, 'push each inner index by itself');
+    images.push(child);
+  }
+  return images;
+}
+
 /**
  * The blobs of an image as the registry client pushes them: every layer read through the layer
  * (a cache file, checked; made from the store; fetched from another registry); a blob
- * the target registry already holds in another repository offered as a mount.
+ * the target registry already holds in another repository offered as a mount: the repository it
+ * is read from first, then those it was pushed to before (never the target itself).
  */
-function pushBlobs(image: Image, ref: ImageReference): PushBlob[] {
-  const mount = (at: { registry: string; repository: string } | undefined) => (at && at.registry === ref.registry ? { mountFrom: [at.repository] } : {});
+function pushBlobs(image: Image, ref: ImageReference, locations: BlobLocations | undefined): PushBlob[] {
+  const mount = (digest: string, at: { registry: string; repository: string } | undefined) => {
+    const from = at && at.registry === ref.registry ? [at.repository] : [];
+    // The newest recorded repository, and only when the blob is not read from another one of
+    // this registry: the registry client tries one source, and each one named widens the push's
+    // token scope (pull on it) for nothing.
+    const recorded = from.some((r) => r !== ref.repository) ? undefined : locations?.lookup(ref.registry, digest).find((r) => r !== ref.repository);
+    if (recorded) from.push(recorded);
+    return from.length > 0 ? { mountFrom: from } : {};
+  };
   return [
-    { digest: image.configDescriptor.digest, size: image.configDescriptor.size, open: () => bytesStream(image.configBytes), read: () => image.configBytes, ...mount(image.location) },
+    { digest: image.configDescriptor.digest, size: image.configDescriptor.size, open: () => bytesStream(image.configBytes), read: () => image.configBytes, ...mount(image.configDescriptor.digest, image.location) },
     // Through `open()` even when the layer is a file: the layer checks its bytes (a damaged cache
     // file is repaired or refused before the registry sees it), a bare path would not. A small
     // layer of a layout gives them at once (`read`), checked the same way.
-    ...image.layers.map((l): PushBlob => ({ digest: l.digest, size: l.size, open: () => openBlob(l), ...(l.read ? { read: () => readBlob(l) } : {}), ...mount(l.location) })),
+    ...image.layers.map((l): PushBlob => ({ digest: l.digest, size: l.size, open: () => openBlob(l), ...(l.read ? { read: () => readBlob(l) } : {}), ...mount(l.digest, l.location) })),
   ];
 }
