@@ -15,9 +15,14 @@ export class BlobMismatchError extends ImgbuildError {
 /** `bytes`, whole, checked against `expected`: the BlobMismatchError verifiedStream would fail with when they were its one chunk. */
 export function verifiedBytes(bytes: Buffer, expected: { digest: Digest; size: number }, source: string, hint?: string): Buffer {
   if (bytes.length > expected.size) throw new BlobMismatchError(source, expected, { size: bytes.length }, hint);
-  const digest: Digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
-  if (digest !== expected.digest || bytes.length !== expected.size) throw new BlobMismatchError(source, expected, { digest, size: bytes.length }, hint);
+  const mismatch = wholeMismatch(`sha256:${createHash('sha256').update(bytes).digest('hex')}`, bytes.length, expected, source, hint);
+  if (mismatch) throw mismatch;
   return bytes;
+}
+
+/** The error for a whole blob of `digest` and `size` that is not `expected`, or undefined when it is. */
+function wholeMismatch(digest: Digest, size: number, expected: { digest: Digest; size: number }, source: string, hint?: string): BlobMismatchError | undefined {
+  return digest !== expected.digest || size !== expected.size ? new BlobMismatchError(source, expected, { digest, size }, hint) : undefined;
 }
 
 /**
@@ -37,9 +42,7 @@ export function verifiedStream(input: Readable, expected: { digest: Digest; size
       cb(null, chunk);
     },
     flush(cb: TransformCallback) {
-      const digest: Digest = `sha256:${hash.digest('hex')}`;
-      if (digest !== expected.digest || size !== expected.size) return cb(new BlobMismatchError(source, expected, { digest, size }, hint));
-      cb();
+      cb(wholeMismatch(`sha256:${hash.digest('hex')}`, size, expected, source, hint));
     },
   });
   input.on('error', (err) => check.destroy(err));

@@ -57,15 +57,18 @@ async function readMember(path: string): Promise<Buffer> {
   return new Promise((resolve, reject) => readFile(path, (err, bytes) => (err ? reject(err) : resolve(bytes))));
 }
 
+/** Whether a file is read at once rather than streamed: it can be stat'ed and holds at most SYNC_READ_MAX bytes. */
+function isSmallFile(path: string): boolean {
+  try {
+    return statSync(path).size <= SYNC_READ_MAX;
+  } catch {
+    return false;
+  }
+}
+
 /** A file's bytes when openMember would read them synchronously, in one chunk; else undefined. */
 function readSmallFile(path: string): Buffer | undefined {
-  let size: number;
-  try {
-    size = statSync(path).size;
-  } catch {
-    return undefined;
-  }
-  return size > SYNC_READ_MAX ? undefined : readFileSync(path);
+  return isSmallFile(path) ? readFileSync(path) : undefined;
 }
 
 /**
@@ -75,13 +78,7 @@ function readSmallFile(path: string): Buffer | undefined {
  * round trips apiece, and node:fs's streams load node:fs/promises.
  */
 function openMember(path: string): Readable {
-  let size: number | undefined;
-  try {
-    size = statSync(path).size;
-  } catch {
-    size = undefined;
-  }
-  if (size === undefined || size > SYNC_READ_MAX) return createReadStream(path);
+  if (!isSmallFile(path)) return createReadStream(path);
   return new Readable({
     read() {
       try {
