@@ -7,6 +7,8 @@
 //   loading the CLI (commander, every command's options) cost ~45 ms of CPU, more than Node's
 //   own start. In imgbuild.cjs not even the built-ins the modules below import are loaded
 //   (scripts/bundle-cli.mjs lazyBuiltins: each is loaded at its first use).
+// - for `build`, the build's first worker thread is started (commands/early-worker.ts): its
+//   start-up overlaps the loading of the command on the other core.
 // - Node's compile cache (Node ≥ 22.1) is turned on (startup.ts), so a later process skips most
 //   parsing and compiling of the CLI's files.
 // - `push` runs from a bundle of its own, dist/builder/imgbuild-cmd-push.cjs: the CLI and all
@@ -20,6 +22,7 @@
 import { existsSync, readFileSync, writeSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { runWithCodeCache } from './code-cache.js';
+import { startEarlyBuildWorker } from './commands/early-worker.js';
 import { compileCacheDir, enableCompileCache, limitHeapGrowth } from './startup.js';
 
 const args = process.argv.slice(2);
@@ -34,6 +37,8 @@ if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
     process.stdout.write(line);
   }
 } else {
+  // First: its start-up then runs on another core while this thread loads the command.
+  startEarlyBuildWorker(args, process.env);
   enableCompileCache(process.env);
   // Before anything of the command is compiled (a flag set later would change V8's flag hash, by
   // which a code cache is accepted, partway through loading).

@@ -203,7 +203,7 @@ function workerPool(ctx: BuildContext): BuildWorkerPool | undefined {
   else if (typeof ctx.workers === 'number') count = Math.max(0, Math.floor(ctx.workers));
   else if (ctx.workers === undefined && cores < 2) count = 0;
   else count = Math.max(1, (ctx.concurrency ?? cores) - 1);
-  return count > 0 ? new BuildWorkerPool(count) : undefined;
+  return count > 0 ? new BuildWorkerPool(count, ctx.startedWorker) : undefined;
 }
 
 /**

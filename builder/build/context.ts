@@ -1,3 +1,4 @@
+import type { Worker } from 'node:worker_threads';
 import type { RegistryClient } from '../../registry-client/index.js';
 import type { LayerHints } from '../cache/layer-hints.js';
 import type { LayerAction } from '../cache/layer-source.js';
@@ -62,6 +63,13 @@ export interface BuildContext {
    * or `false` (all on the calling thread). Default `true` on more than one core. Bytes are the same either way.
    */
   workers?: boolean | number;
+  /**
+   * A build worker the caller started ahead of the build (the CLI starts one as it loads, so that
+   * its start-up overlaps the CLI's own: commands/early-worker.ts), running the pool's worker
+   * script with its options (workers/options.ts); the build's pool takes it as its first worker
+   * instead of starting one. Asked when the pool starts a worker; gives each at most once.
+   */
+  startedWorker?: () => Worker | undefined;
   /** How many layers are written at once; default: the number of cores (one more for zstd: build/layers.ts layersAtOnce). */
   concurrency?: number;
   onEvent?: (event: BuildEvent) => void;

@@ -11,6 +11,7 @@ import { builtEvent, pushProgress } from '../progress.js';
 import { cliProgress } from './progress.js';
 import { defaultOutputPath, outputTarget, writeImage, type OutputFormat } from '../transports/write.js';
 import { cliBuildContext } from './context.js';
+import { dropEarlyBuildWorker, takeEarlyBuildWorker } from './early-worker.js';
 import { loadCliSpec, readPrevious, type StoreFlags } from './common.js';
 import { printJson } from './print.js';
 import { chunkSizeOf, fromImageReference, lazyClient, timeoutOptions, type RegistryFlags } from './registry-flags.js';
@@ -81,7 +82,7 @@ export async function runBuild(specFile: string, flags: BuildFlags): Promise<voi
       await (await client.get()).origin(pushRef.registry);
     }
     const records = spec.cacheRef ? await fetchLayerRecords(spec.cacheRef, client, pushRef, (m) => progress.log(m)) : undefined;
-    const ctx = cliBuildContext({ signal: abort.signal, onEvent: (e) => progress.onEvent(e), warn: (m) => progress.log(m), registry: client.get, ...(records ? { layerHints: records } : {}) });
+    const ctx = cliBuildContext({ signal: abort.signal, onEvent: (e) => progress.onEvent(e), warn: (m) => progress.log(m), registry: client.get, startedWorker: takeEarlyBuildWorker, ...(records ? { layerHints: records } : {}) });
     let built: Built;
     if (multi) {
       const previous = await previousByPlatform(flags.previous, flags);
@@ -90,6 +91,8 @@ export async function runBuild(specFile: string, flags: BuildFlags): Promise<voi
       const previous = await readPrevious(flags.previous, flags, { os: spec.os, architecture: spec.architecture, ...(spec.variant ? { variant: spec.variant } : {}) });
       built = await buildImage(spec, ctx, { ...(previous ? { previous } : {}), ...(plan ? { plan } : {}) });
     }
+    // Built: a worker started for the build and not taken only holds memory now.
+    await dropEarlyBuildWorker();
     const artifact = 'index' in built ? built.index : built.image;
     abort.signal.throwIfAborted();
     progress.onEvent(builtEvent(built));
@@ -142,6 +145,7 @@ export async function runBuild(specFile: string, flags: BuildFlags): Promise<voi
     report(built, flags, target.format, output, pushed, sboms);
   } finally {
     progress.close();
+    await dropEarlyBuildWorker();
     await client.close();
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigint);

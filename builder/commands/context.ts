@@ -1,7 +1,7 @@
 import { hostArchitecture } from '../spec/platform.js';
 import type { BuildContext } from '../build/context.js';
 import { cacheRoot } from './cache-dir.js';
-import { WORKERS_ENV } from '../workers/pool.js';
+import { workersOff } from '../workers/options.js';
 
 /**
  * The build context the CLI gives the library: the cache root and the environment (SOURCE_DATE_EPOCH,
@@ -9,8 +9,7 @@ import { WORKERS_ENV } from '../workers/pool.js';
  */
 export function cliBuildContext(extra: Partial<BuildContext> = {}): BuildContext {
   const env = process.env;
-  const v = env[WORKERS_ENV]?.trim().toLowerCase();
-  const noWorkers = v === '0' || v === 'false' || v === 'no' || v === 'off';
+  const noWorkers = workersOff(env);
   return {
     cacheDir: cacheRoot(env),
     env,

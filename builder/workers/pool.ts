@@ -5,6 +5,7 @@ import { SHARED_KEY, SharedValue } from '../store/shared-value.js';
 import type { JobKind, Jobs, StoreLayerJob } from './jobs.js';
 import { abortError, reviveError, type WireError } from './wire-error.js';
 import { threadScript, WORKER_BUNDLE } from '../install-paths.js';
+import { WORKER_OPTIONS, workersOff } from './options.js';
 
 /**
  * A build's work in worker threads: a directory store's paths (fingerprint walk, reference scan)
@@ -14,8 +15,6 @@ import { threadScript, WORKER_BUNDLE } from '../install-paths.js';
  * layer's bytes depend only on its paths and options.
  */
 
-/** Set to `0` (or `false`) to do all of a build's work on the main thread. */
-export const WORKERS_ENV = 'IMGBUILD_WORKERS';
 
 /**
  * Main thread → worker. `progress`: the caller wants the job's progress reports. `share`: a
@@ -44,18 +43,9 @@ export function workersWanted(
   cores: number = availableParallelism(),
 ): boolean {
   if (option !== undefined) return option;
-  const v = env[WORKERS_ENV]?.trim().toLowerCase();
-  if (v === '0' || v === 'false' || v === 'no' || v === 'off') return false;
+  if (workersOff(env)) return false;
   return jobs > 1 && cores > 1;
 }
-
-/**
- * A worker's young generation is capped (V8's default lets it grow to ~48 MiB): what a worker
- * keeps between jobs is small, and a scan worker's heap reached ~44 MiB of garbage in a closure
- * of 50,000 tiny paths, ~21 MiB with this cap (v8.getHeapStatistics in the worker), for no more
- * CPU. Buffers (file and deflate data) live outside the V8 heap and are not affected.
- */
-export const WORKER_OPTIONS = { resourceLimits: { maxYoungGenerationSizeMb: 12 } } as const;
 
 interface Waiter {
   resolve: (w: Worker) => void;
@@ -77,7 +67,15 @@ export class BuildWorkerPool {
   /** Keys of the SharedValues each worker holds. */
   private readonly sent = new WeakMap<Worker, Set<string>>();
 
-  constructor(readonly size: number = availableParallelism()) {
+  /**
+   * `startedWorker`: a worker of this pool's script already started by the caller (the
+   * executable starts one as it loads, commands/early-worker.ts), asked each time the pool would
+   * start one; it gives each worker once, and undefined when it has none (left).
+   */
+  constructor(
+    readonly size: number = availableParallelism(),
+    private readonly startedWorker?: () => Worker | undefined,
+  ) {
     if (!Number.isSafeInteger(size) || size < 1) throw new RangeError(`worker pool size must be a positive integer, got ${size}`);
   }
 
@@ -211,7 +209,7 @@ export class BuildWorkerPool {
   }
 
   private spawn(): Worker {
-    const worker = new Worker(threadScript(WORKER_BUNDLE, 'workers/worker.js'), WORKER_OPTIONS);
+    const worker = this.startedWorker?.() ?? new Worker(threadScript(WORKER_BUNDLE, 'workers/worker.js'), WORKER_OPTIONS);
     worker.unref();
     this.all.add(worker);
     worker.once('exit', () => {
