@@ -2,7 +2,7 @@
 // mounts from, so a lost, torn or foreign record is ignored, never an error.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BlobLocationStore, formatRecord, MAX_LOCATIONS, parseRecord } from '../builder/cache/blob-locations.js';
 import { tempDir } from './helpers/tmp.js';
@@ -46,6 +46,20 @@ test('recording a repository again moves it to the front, once', async () => {
   s.record(REG, 'b', [D1]);
   s.record(REG, 'a', [D1, D1]);
   assert.deepEqual(s.lookup(REG, D1), ['a', 'b']);
+});
+
+test('recording the newest repository again rewrites nothing but the record\'s mtime (prune --older-than goes by it)', async () => {
+  const s = await store();
+  s.record(REG, 'a', [D1]);
+  s.record(REG, 'b', [D1]);
+  const file = recordFile(s);
+  const before = readFileSync(file, 'utf8');
+  const monthAgo = new Date(Date.now() - 30 * 86_400_000);
+  utimesSync(file, monthAgo, monthAgo);
+  const start = Date.now();
+  s.record(REG, 'b', [D1]);
+  assert.equal(readFileSync(file, 'utf8'), before);
+  assert.ok(statSync(file).mtimeMs >= start - 1000, 'touched by the push that used it');
 });
 
 test('a record is per registry: another registry\'s is not seen', async () => {

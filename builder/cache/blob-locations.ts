@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { isValidRepositoryName } from '../../registry-client/reference.js';
 
@@ -53,8 +53,17 @@ export class BlobLocationStore {
       const file = this.file(registry, digest);
       if (!file) continue;
       const known = this.lookup(registry, digest);
-      // A re-push to the newest repository changes nothing: no write.
-      if (known[0] === repository) continue;
+      if (known[0] === repository) {
+        // A re-push to the newest repository changes nothing but the record's mtime: `cache prune
+        // --older-than` goes by it, and a record pushes keep using must not age out.
+        try {
+          const now = new Date();
+          utimesSync(file, now, now);
+        } catch {
+          // Gone since it was read: the next push records it again.
+        }
+        continue;
+      }
       const repos = [repository, ...known.filter((r) => r !== repository)].slice(0, MAX_LOCATIONS);
       const temp = `${dirname(file)}/.${basename(file)}.tmp-${process.pid}-${(tempCount++).toString(36)}`;
       try {
