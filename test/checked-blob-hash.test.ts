@@ -51,3 +51,17 @@ test('a small file checked against its own digest and size is ok; a missing file
   assert.equal(got.ok, true);
   await assert.rejects(hashFile(`${file}-missing`), { code: 'ENOENT' });
 });
+
+test('files of several read buffers, hashed at once and one after the other, each give their own digest (the read buffers are reused)', async () => {
+  const sizes = [(1 << 20) * 2 + 12345, (1 << 20) + 1, 3 * (1 << 20)];
+  const files = await Promise.all(
+    sizes.map(async (size, i) => {
+      const bytes = Buffer.alloc(size);
+      for (let j = 0; j < size; j++) bytes[j] = (j * 31 + i * 7) & 0xff;
+      return { file: await fileOf(bytes), digest: sha(bytes), size };
+    }),
+  );
+  const together = await Promise.all(files.map((f) => hashFile(f.file)));
+  assert.deepEqual(together.map((g) => [g.digest, g.size]), files.map((f) => [f.digest, f.size]));
+  for (const f of files) assert.equal((await hashFile(f.file)).digest, f.digest);
+});

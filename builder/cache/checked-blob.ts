@@ -3,6 +3,7 @@ import { open } from 'node:fs/promises';
 import { closeSync, fstatSync, openSync, readSync, statSync, type Stats } from 'node:fs';
 import type { Digest } from '../../oci/digest.js';
 import { ImgbuildError } from '../errors.js';
+import { SpareBuffers } from '../layer/spare-buffers.js';
 
 /** What a cache file must hold: its digest and size. */
 export interface ExpectedBytes {
@@ -97,22 +98,34 @@ function hashSmallFile(path: string, limit: number): { digest: Digest; size: num
   }
 }
 
+/**
+ * Read buffers for hashFileStreamed, kept while blobs follow each other: a read stream allocates a
+ * new buffer for every read, and a warm build of the 1 GB bench hashed ~350 MB of cached blobs
+ * through fresh 1 MiB buffers (external memory; ~0.18 s of its main thread's 0.93 s was garbage
+ * collection). Each chunk is hashed before the next read, so one buffer serves a whole file.
+ */
+const readBuffers = new SpareBuffers(1 << 20, 4, 1000);
+
 async function hashFileStreamed(path: string, limit: number): Promise<{ digest: Digest; size: number; identity: FileIdentity }> {
   const fh = await open(path, 'r');
+  const buf = readBuffers.take();
   try {
     const identity = identityOf(await fh.stat());
     const hash = createHash('sha256');
     let size = 0;
-    for await (const chunk of fh.createReadStream({ highWaterMark: readSize(identity.size), autoClose: false, start: 0 })) {
-      size += (chunk as Buffer).length;
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, 0, buf.length, size);
+      if (bytesRead === 0) break;
+      size += bytesRead;
       if (size > limit) return { digest: UNMATCHABLE, size, identity };
-      hash.update(chunk as Buffer);
+      hash.update(buf.subarray(0, bytesRead));
     }
     const after = identityOf(await fh.stat());
     // Written to while it was hashed: not the bytes of any one moment; say so by a size or digest that cannot match.
     if (!sameFile(identity, after)) return { digest: UNMATCHABLE, size: -1, identity };
     return { digest: `sha256:${hash.digest('hex')}`, size, identity };
   } finally {
+    readBuffers.give([buf]);
     await fh.close();
   }
 }
