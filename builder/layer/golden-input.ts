@@ -11,33 +11,39 @@
 
 /** xorshift32: tiny, fast, and the same on every platform and Node version. */
 function prng(seed: number): Prng {
-  let x = seed >>> 0 || 1;
+  // The state is kept as an int32 (the same bits as the unsigned value): an unsigned one of 2^31
+  // or more is not a small integer, and storing it allocated a number at every draw (~50,000 of
+  // them, most of the ~15 ms this took at a thread's start).
+  let x = (seed >>> 0 || 1) | 0;
   const next = (() => {
     x ^= x << 13;
-    x >>>= 0;
     x ^= x >>> 17;
     x ^= x << 5;
-    x >>>= 0;
-    return x;
+    return x >>> 0;
   }) as Prng;
   // The low byte of each of `end - start` draws, into b[start..end): the same draws as calling
   // next() per byte, in one loop (this runs at every build's start, mostly before the JIT has
   // warmed up, where a call per byte was most of the guard's ~45 ms).
   next.fill = (b, start, end) => {
     // On int32s: the same bits (the one right shift is unsigned), fewer steps than keeping it unsigned.
-    let y = x | 0;
+    let y = x;
     for (let i = start; i < end; i++) {
       y ^= y << 13;
       y ^= y >>> 17;
       y ^= y << 5;
       b[i] = y & 0xff;
     }
-    x = y >>> 0;
+    x = y;
+  };
+  next.state = () => x;
+  next.setState = (v) => {
+    x = v | 0;
   };
   return next;
 }
 
-type Prng = (() => number) & { fill(b: Buffer, start: number, end: number): void };
+/** The generator, its bytes in bulk, and its state (an int32) for a loop that draws inline. */
+type Prng = (() => number) & { fill(b: Buffer, start: number, end: number): void; state(): number; setState(v: number): void };
 
 const KiB = 1024;
 
@@ -64,16 +70,37 @@ function pseudoText(next: Prng, n: number): Buffer {
     for (let i = 0; i < len; i++) s += letters[Math.min(next() % 26, next() % 26)];
     vocab.push(s);
   }
-  // Written into the buffer as it goes (a string of 96 KiB built by += and sliced made most of
-  // this function's garbage); the last word is cut at n, as slicing the text did.
+  // Each word's bytes with each of its three endings, made once: a Buffer.write of a joined
+  // string per word was most of this function's time, which runs at a thread's start, mostly
+  // before the JIT has warmed up.
+  const endings = ['.\n', ', ', ' '];
+  const forms = vocab.map((word) => endings.map((end) => Buffer.from(word + end, 'latin1')));
   const b = Buffer.alloc(n);
   let filled = 0;
+  // The three draws per word inline (next()'s steps on a local int32): this loop runs ~13,000
+  // times at a thread's start, mostly before the JIT has warmed up, where a call per draw was
+  // most of its time.
+  let y = next.state();
   while (filled < n) {
+    y ^= y << 13;
+    y ^= y >>> 17;
+    y ^= y << 5;
+    const d1 = (y >>> 0) % 300;
+    y ^= y << 13;
+    y ^= y >>> 17;
+    y ^= y << 5;
+    const d2 = (y >>> 0) % 300;
+    y ^= y << 13;
+    y ^= y >>> 17;
+    y ^= y << 5;
+    const r = (y >>> 0) % 20;
     // min of two draws skews towards the start of the vocabulary
-    const word = vocab[Math.min(next() % 300, next() % 300)]!;
-    const r = next() % 20;
-    filled += b.write(word + (r === 0 ? '.\n' : r === 1 ? ', ' : ' '), filled, 'latin1');
+    const bytes = forms[Math.min(d1, d2)]![r === 0 ? 0 : r === 1 ? 1 : 2]!;
+    // Byte by byte (a TypedArray set per word cost more for ~8 bytes); the last word is cut at n.
+    const end = Math.min(n, filled + bytes.length);
+    for (let i = 0; filled < end; i++) b[filled++] = bytes[i]!;
   }
+  next.setState(y);
   return b;
 }
 
