@@ -23,7 +23,7 @@ import { existsSync, readFileSync, writeSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { runWithCodeCache } from './code-cache.js';
 import { startEarlyBuildWorker } from './commands/early-worker.js';
-import { compileCacheDir, enableCompileCache, limitHeapGrowth } from './startup.js';
+import { compileCacheDir, enableCompileCache } from './startup.js';
 
 const args = process.argv.slice(2);
 if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
@@ -40,9 +40,9 @@ if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
   // First: its start-up then runs on another core while this thread loads the command.
   startEarlyBuildWorker(args, process.env);
   enableCompileCache(process.env);
-  // Before anything of the command is compiled (a flag set later would change V8's flag hash, by
-  // which a code cache is accepted, partway through loading).
-  if (args[0] === 'build') limitHeapGrowth();
+  // build's V8 flag (startup.ts limitHeapGrowth) is set by the CLI's preAction hook, once the
+  // command is loaded: set here, it made the early worker and every built-in loaded after it
+  // compile from source (the flag changes V8's flag hash, by which Node's code caches are taken).
   // Commands come first: the program itself has no option but --version and --help.
   // Literal names, one per command, so that test/architecture-boundaries can read them.
   if (args[0] === 'push' && runPushBundle()) {

@@ -41,7 +41,9 @@ Exit codes: 0 success (diff, verify: the same); 1 an error (diff, verify: they d
   );
 
 program.hook('preAction', async (_program, command) => {
-  // As the bin does before it loads build's bundle (startup.ts), for a CLI run as cli.js.
+  // Once the command is loaded and before it allocates anything of size (startup.ts): earlier,
+  // the early build worker's start-up and the built-ins loaded meanwhile missed Node's code
+  // caches (~40 ms more for the worker to start, ~10 ms on this thread).
   if (command.name() === 'build') limitHeapGrowth();
   // zod's parsers without their compiled fast path (same results): see commands/zod-jitless.ts.
   if (command.name() !== 'login') await import('./commands/zod-jitless.js');

@@ -27,7 +27,7 @@ async function flagsSetBy(args: string[]): Promise<{ code: number | null; flags:
   return { code: r.code, flags: (await readFile(log, 'utf8')).split('\n').filter((l) => l !== '') };
 }
 
-test('imgbuild build sets --heap-growing-percent (50) before it loads the command; a failing build too', async () => {
+test('imgbuild build sets --heap-growing-percent (50) once its command is loaded; a failing build too', async () => {
   assert.equal(HEAP_GROWING_PERCENT, 50);
   const { code, flags } = await flagsSetBy(['build', '/no/such/spec.json']);
   assert.equal(code, 1);
