@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { isValidRepositoryName } from '../../registry-client/reference.js';
+import { touch } from './touch.js';
 
 /** How many repositories a blob's record keeps: the newest are the likeliest to still hold it. */
 export const MAX_LOCATIONS = 4;
@@ -56,12 +57,7 @@ export class BlobLocationStore {
       if (known[0] === repository) {
         // A re-push to the newest repository changes nothing but the record's mtime: `cache prune
         // --older-than` goes by it, and a record pushes keep using must not age out.
-        try {
-          const now = new Date();
-          utimesSync(file, now, now);
-        } catch {
-          // Gone since it was read: the next push records it again.
-        }
+        touch(file);
         continue;
       }
       const repos = [repository, ...known.filter((r) => r !== repository)].slice(0, MAX_LOCATIONS);

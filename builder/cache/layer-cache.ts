@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
-import { readFileSync, statSync, utimesSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { isDigest } from '../../oci/digest.js';
 import { BlobStore } from '../blobs/blob-store.js';
 import { writeFileAtomic } from '../fs/atomic-write.js';
 import type { LayerBlob } from '../layer/types.js';
+import { touch } from './touch.js';
 
 /** One cached layer: what writing it gave. The blob itself lives in the cache's BlobStore. */
 export interface LayerRecord {
@@ -71,7 +72,7 @@ export class LayerCache {
       return undefined;
     }
     this.stats.hits++;
-    touch(this.recordPath(key), new Date());
+    touch(this.recordPath(key));
     return record;
   }
 
@@ -79,7 +80,7 @@ export class LayerCache {
   blobFile(blob: LayerBlob): string | undefined {
     const path = this.blobs.path(blob.digest);
     if (!isFileOfSize(path, blob.size)) return undefined;
-    touch(path, new Date());
+    touch(path);
     return path;
   }
 
@@ -90,7 +91,7 @@ export class LayerCache {
   blobFileAnySize(blob: LayerBlob): string | undefined {
     const path = this.blobs.path(blob.digest);
     if (!isFile(path)) return undefined;
-    touch(path, new Date());
+    touch(path);
     return path;
   }
 
@@ -120,14 +121,6 @@ function isFileOfSize(path: string, size: number): boolean {
     return st.isFile() && st.size === size;
   } catch {
     return false;
-  }
-}
-
-function touch(path: string, time: Date): void {
-  try {
-    utimesSync(path, time, time);
-  } catch {
-    // pruned meanwhile, or a read-only cache: only the LRU order suffers
   }
 }
 
