@@ -1,7 +1,6 @@
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
-import { threadScript, WORKER_BUNDLE } from '../install-paths.js';
-import { WORKER_OPTIONS, workersOff } from '../workers/options.js';
+import type { Worker } from 'node:worker_threads';
+import { newBuildWorker, workersOff } from '../workers/options.js';
 
 /**
  * The build's first worker, started by the executable (bin.ts) before the build command loads.
@@ -38,7 +37,7 @@ export function startEarlyBuildWorker(args: readonly string[], env: Readonly<Rec
   if (s.worker) return s.worker;
   let worker: Worker;
   try {
-    worker = new Worker(threadScript(WORKER_BUNDLE, 'workers/worker.js'), WORKER_OPTIONS);
+    worker = newBuildWorker();
   } catch {
     return undefined; // the pool starts its own, and reports what fails then
   }

@@ -1,7 +1,10 @@
+import { Worker } from 'node:worker_threads';
+import { threadScript, WORKER_BUNDLE } from '../install-paths.js';
+
 /**
- * What starts a build worker, apart from the pool: the executable starts one before the build
- * command has loaded (commands/early-worker.ts), and must start it exactly as the pool would.
- * Nothing here imports anything, so that the executable's own bundle stays small.
+ * How a build worker is started: by the pool, and by the executable before the build command
+ * has loaded (commands/early-worker.ts), which must start it exactly as the pool would. Nothing
+ * here imports more than that, so that the executable's own bundle stays small.
  */
 
 /** Set to `0` (or `false`, `no`, `off`) to do all of a build's work on the main thread. */
@@ -20,3 +23,8 @@ export function workersOff(env: Readonly<Record<string, string | undefined>>): b
  * CPU. Buffers (file and deflate data) live outside the V8 heap and are not affected.
  */
 export const WORKER_OPTIONS = { resourceLimits: { maxYoungGenerationSizeMb: 12 } } as const;
+
+/** A new build worker thread: the worker script with WORKER_OPTIONS. */
+export function newBuildWorker(): Worker {
+  return new Worker(threadScript(WORKER_BUNDLE, 'workers/worker.js'), WORKER_OPTIONS);
+}

@@ -1,11 +1,10 @@
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { LayerBlob } from '../layer/types.js';
 import { SHARED_KEY, SharedValue } from '../store/shared-value.js';
 import type { JobKind, Jobs, StoreLayerJob } from './jobs.js';
 import { abortError, reviveError, type WireError } from './wire-error.js';
-import { threadScript, WORKER_BUNDLE } from '../install-paths.js';
-import { WORKER_OPTIONS, workersOff } from './options.js';
+import { newBuildWorker, workersOff } from './options.js';
 
 /**
  * A build's work in worker threads: a directory store's paths (fingerprint walk, reference scan)
@@ -209,7 +208,7 @@ export class BuildWorkerPool {
   }
 
   private spawn(): Worker {
-    const worker = this.startedWorker?.() ?? new Worker(threadScript(WORKER_BUNDLE, 'workers/worker.js'), WORKER_OPTIONS);
+    const worker = this.startedWorker?.() ?? newBuildWorker();
     worker.unref();
     this.all.add(worker);
     worker.once('exit', () => {
