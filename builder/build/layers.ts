@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { Readable } from 'node:stream';
 import pLimit from 'p-limit';
+import { settleAll } from '../settle-all.js';
 import type { ClosureGraph } from '../../layering/types.js';
 import { LayerCache } from '../cache/layer-cache.js';
 import { cachedLayer, type LayerMaker, type LayerProgress } from '../cache/layer-source.js';
@@ -104,10 +105,7 @@ export async function makeLayers({ spec, store, closure, plan, ctx, pool }: Laye
     layers[index] = limit(() => made(index, planned.reason, planned.paths, planned.narSize, async () => storeLayerMaker(planned.paths, store, storeOptions, pool, spec.perms)));
   }
   layers.push(limit(() => made(total - 1, 'customisation', [], 0, async () => entriesLayerMaker(customEntries, writeOptions))));
-  const settled = await Promise.allSettled(layers);
-  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failed) throw failed.reason;
-  return settled.map((r) => (r as PromiseFulfilledResult<AssembledLayer>).value);
+  return settleAll(layers);
 }
 
 /**

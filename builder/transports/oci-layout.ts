@@ -14,6 +14,7 @@ import { writeDirAtomically } from './atomic.js';
 import { checkFile } from '../cache/checked-blob.js';
 import { openBlob } from './blob-source.js';
 import pLimit from 'p-limit';
+import { settleAll } from '../settle-all.js';
 
 /** Annotation containerd's `ctr import` reads for the full image name. */
 const containerdImageName = 'io.containerd.image.name';
@@ -114,9 +115,7 @@ export async function writeOciLayout(image: Image | Index, outDir: string, namin
     // warm build hashes every cached blob it links: one at a time, its main thread idled ~15% of
     // the run). All settle before the first failure is thrown: the directory is then removed.
     const limit = pLimit(BLOBS_AT_ONCE);
-    const settled = await Promise.allSettled([...blobs.values()].map((b) => limit(() => put(b))));
-    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) throw failed.reason;
+    await settleAll([...blobs.values()].map((b) => limit(() => put(b))));
     await writeFile(join(dir, 'oci-layout'), ociLayoutFile);
     await writeFile(join(dir, 'index.json'), withReferrerEntries(ociIndexJson(image, naming), referrers.entries));
   });
