@@ -33,18 +33,46 @@ export async function readRegistryImage(client: RegistryClient, reference: strin
 }
 
 /**
- * A blob's bytes, requested when first read. A body that breaks or stops coming (the idle
- * timeout) is an error[network] naming the blob, not a bare socket error.
+ * A blob's bytes, requested when first read. A body that breaks off (a reset, the idle timeout)
+ * is asked for again, with the client's retries and backoff, and its bytes given on from where
+ * the last attempt stopped (those before are read again and skipped: the layer checks the whole
+ * against its digest). When the retries run out, or the answer is not HTTP, it is an
+ * error[network] (error[protocol]) naming the blob, not a bare socket error.
  */
 async function* blobChunks(client: RegistryClient, repo: { registry: string; repository: string }, digest: Digest): AsyncGenerator<Buffer> {
-  const res = await withCode(() => client.getBlob(repo, digest));
-  try {
-    for await (const chunk of res.body) yield chunk as Buffer;
-  } catch (err) {
-    if (err instanceof ImgbuildError) throw err;
-    const { describeError } = await import('../../registry-client/retry.js');
-    throw new ImgbuildError('network', `get blob ${digest} from ${repo.registry}/${repo.repository}: the download broke off: ${describeError(err)}`,
-      'try again; if the registry is slow rather than broken, allow it longer (--idle-timeout)', { cause: err });
+  const what = `get blob ${digest} from ${repo.registry}/${repo.repository}`;
+  let given = 0;
+  let timeouts = 0;
+  for (let attempt = 0; ; attempt++) {
+    const res = await withCode(() => client.getBlob(repo, digest));
+    let seen = 0;
+    try {
+      for await (const chunk of res.body) {
+        const buf = chunk as Buffer;
+        const start = seen;
+        seen += buf.length;
+        if (seen <= given) continue;
+        const piece = start < given ? buf.subarray(given - start) : buf;
+        given += piece.length;
+        yield piece;
+      }
+      return;
+    } catch (err) {
+      if (err instanceof ImgbuildError) throw err;
+      res.body.destroy();
+      const { backoffDelay, describeError, isNetworkError, isTimeout, protocolError, sleep } = await import('../../registry-client/retry.js');
+      const parse = protocolError(repo.registry, what, err);
+      if (parse) throw new ImgbuildError(parse.code, parse.message, parse.hint, { cause: err });
+      const timedOut = isTimeout(err);
+      if (timedOut) timeouts++;
+      if (!isNetworkError(err) || attempt >= client.retry.retries || timeouts > client.retry.timeoutRetries) {
+        throw new ImgbuildError('network', `${what}: the download broke off after ${given} bytes: ${describeError(err)}${attempt > 0 ? ` (${attempt + 1} attempts)` : ''}`,
+          'try again; if the registry is slow rather than broken, allow it longer (--idle-timeout)', { cause: err });
+      }
+      const delay = backoffDelay(client.retry, attempt + 1);
+      client.notifyRetry({ what, reason: `the download broke off after ${given} bytes (${describeError(err)})`, attempt: attempt + 2, attempts: (timedOut ? client.retry.timeoutRetries : client.retry.retries) + 1, delayMs: delay, retryAfter: false });
+      await sleep(delay);
+    }
   }
 }
 
