@@ -135,9 +135,21 @@ export const InspectDocumentSchema = z.union([
     digest: imageDigest,
     mediaType: z.string(),
     refs: z.array(z.string()),
+    artifactType: z.string().describe("an artifact (an SBOM, a signature), not an image: the manifest's artifactType, else its config's media type"),
+    subject: z.strictObject({ digest, mediaType: z.string(), size }).optional().describe('the image (or artifact) it is about'),
+    configDigest: digest,
+    configMediaType: z.string().describe('application/vnd.oci.empty.v1+json when it has no config'),
+    blobs: z.array(z.strictObject({ digest, size, mediaType: z.string(), annotations: z.record(z.string(), z.string()).optional() })).describe("the manifest's layers: the artifact's content"),
+  }),
+  z.strictObject({
+    schemaVersion,
+    source: z.string(),
+    digest: imageDigest,
+    mediaType: z.string(),
+    refs: z.array(z.string()),
     platforms: z.array(z.strictObject({ platform: platformName.optional().describe('absent when the index gives none'), digest, size, mediaType: z.string() })),
   }),
-]).meta({ title: 'imgbuild inspect --json', description: 'An image (config, layers, store paths), or an index (its platforms) unless --platform picks one of its images.' });
+]).meta({ title: 'imgbuild inspect --json', description: 'An image (config, layers, store paths), an artifact (its type, subject and blobs), or an index (its platforms) unless --platform picks one of its images.' });
 export type InspectDocument = z.output<typeof InspectDocumentSchema>;
 
 const StorePathSchema = z.strictObject({

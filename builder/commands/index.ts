@@ -1,6 +1,6 @@
 import { assembleIndex } from '../build/build-index.js';
 import { ImgbuildError } from '../errors.js';
-import { formatPlatform } from '../model/complete.js';
+import { formatPlatform, requireImage } from '../model/complete.js';
 import { imagePlatform, type Image } from '../model/image.js';
 import { openArtifact } from '../transports/open.js';
 import { indexPlatforms, reportPush } from './push.js';
@@ -32,12 +32,12 @@ export async function runIndexCreate(reference: string, images: string[], flags:
     const members: Image[] = [];
     for (const arg of images) {
       const artifact = await openArtifact(arg, { registry: client.get });
-      if (artifact.kind === 'image') members.push(artifact);
+      if (artifact.kind === 'image') members.push(requireImage(artifact, 'an index entry'));
       else {
         for (const entry of artifact.manifests) {
           const child = await entry.open();
           if (child.kind !== 'image') throw new ImgbuildError('index', `${arg}: nested indexes cannot be joined`, 'name its images instead');
-          members.push(child);
+          members.push(requireImage(child, 'an index entry'));
         }
       }
     }

@@ -30,7 +30,19 @@ export interface Image {
   readonly refs: readonly string[];
   /** Where a registry holds the image's blobs (a registry image): a push to that registry mounts them. */
   readonly location?: BlobLocation;
+  /**
+   * Set when the manifest is an artifact, not an image (an SBOM, a signature: a manifest with
+   * `artifactType`, or a config that is not an image config): the manifest's `artifactType`, else
+   * its config's media type. An artifact has no image config: `config` is then ARTIFACT_CONFIG
+   * (no platform, no diff_ids; `configBytes` are its config blob, checked), and its layers are
+   * blobs, not filesystem layers (each `diffId` is its digest). It can be inspected, copied and
+   * pushed; a use that needs an image (a base, a diff, an index entry) refuses it (`requireImage`).
+   */
+  readonly artifactType?: string;
 }
+
+/** The `config` of an artifact (Image.artifactType): it has no image config, so no platform and no diff_ids. */
+export const ARTIFACT_CONFIG: ImageConfig = Object.freeze({ architecture: '', os: '', rootfs: Object.freeze({ type: 'layers' as const, diff_ids: [] }) }) as ImageConfig;
 
 /** One entry of an index: a child manifest, with the platform it is for, opened on demand. */
 export interface IndexEntry {
