@@ -97,6 +97,12 @@ export const BuildDocumentSchema = z.union([
 export type BuildDocument = z.output<typeof BuildDocumentSchema>;
 
 const pushedPlatforms = z.array(z.strictObject({ platform: platformName, digest, mediaType: z.string() }));
+const pushedReferrers = z.array(z.strictObject({
+  digest: digest.describe('the artifact manifest'),
+  subject: digest.describe('the image (or index) it refers to'),
+  artifactType: z.string(),
+  via: z.enum(['api', 'tag']).describe("api: the registry's referrers API lists it; tag: the referrers tag schema (an index under sha256-<hex>)"),
+})).optional().describe('referrers carried along from the source (an OCI layout\'s SBOMs); absent when there were none');
 
 export const PushDocumentSchema = z.strictObject({
   schemaVersion,
@@ -105,6 +111,7 @@ export const PushDocumentSchema = z.strictObject({
   mediaType: z.string(),
   ...pushFields,
   platforms: pushedPlatforms.optional().describe('of a multi-platform image: its images, each pushed by digest'),
+  referrers: pushedReferrers,
 }).meta({ title: 'imgbuild push --json', description: 'A push (or a copy between registries).' });
 export type PushDocument = z.output<typeof PushDocumentSchema>;
 
@@ -114,6 +121,7 @@ export const IndexCreateDocumentSchema = z.strictObject({
   mediaType: z.string(),
   ...pushFields,
   platforms: pushedPlatforms.describe('the images of the index, in order'),
+  referrers: pushedReferrers,
 }).meta({ title: 'imgbuild index create --json', description: 'An index pushed over images already built.' });
 export type IndexCreateDocument = z.output<typeof IndexCreateDocumentSchema>;
 

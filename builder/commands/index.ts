@@ -4,7 +4,7 @@ import { formatPlatform, requireImage } from '../model/complete.js';
 import { imagePlatform, type Image } from '../model/image.js';
 import { openArtifact } from '../transports/open.js';
 import { indexPlatforms, reportPush } from './push.js';
-import { pushSummary } from './push-summary.js';
+import { pushSummary, referrersField } from './push-summary.js';
 import type { IndexCreateDocument } from './documents.js';
 import { SCHEMA_VERSION } from './schema-version.js';
 import { cliBlobLocations } from './cache-dir.js';
@@ -60,6 +60,7 @@ export async function runIndexCreate(reference: string, images: string[], flags:
       tags: summary.tags,
       pushed: summary.pushed,
       platforms: indexPlatforms(index),
+      ...referrersField(summary),
     };
     await reportPush(summary, doc, flags);
   } finally {

@@ -6,6 +6,7 @@ import * as fast from '../../oci/documents-fast.js';
 import { ImgbuildError } from '../errors.js';
 import { ARTIFACT_CONFIG, type CheckedDescriptor, type Image, type Index, type IndexEntry } from './image.js';
 import type { BlobLocation, Layer } from './layer.js';
+import type { ReferrerArtifact } from '../../oci/referrers.js';
 import { verifiedBytes, verifiedStream } from './verify-stream.js';
 
 /** An image, a manifest or a blob that cannot be read as what it claims to be. */
@@ -48,6 +49,8 @@ export interface MinimalImage {
   /** Where a registry holds these blobs. */
   location?: BlobLocation;
   refs?: readonly string[];
+  /** The artifacts referring to the image where it is read (Image.referrers). */
+  referrers?: () => Promise<readonly ReferrerArtifact[]>;
 }
 
 /**
@@ -104,6 +107,7 @@ export async function completeImage(min: MinimalImage): Promise<Image> {
   return {
     kind: 'image', source, descriptor, manifestBytes: min.manifestBytes, manifest, configDescriptor, configBytes, config, layers, refs: min.refs ?? [],
     ...(min.location ? { location: min.location } : {}), ...(artifactType !== undefined ? { artifactType } : {}),
+    ...(min.referrers ? { referrers: min.referrers } : {}),
   };
 }
 
@@ -140,6 +144,8 @@ export interface MinimalIndex {
   mediaType?: string;
   refs?: readonly string[];
   openChild(descriptor: CheckedDescriptor): Promise<Image | Index>;
+  /** The artifacts referring to the index where it is read (Index.referrers). */
+  referrers?: () => Promise<readonly ReferrerArtifact[]>;
 }
 
 export function completeIndex(min: MinimalIndex): Index {
@@ -149,7 +155,10 @@ export function completeIndex(min: MinimalIndex): Index {
     const descriptor = checkedDescriptor(min.source, m, `manifests[${i}]`);
     return { descriptor, ...(m.platform ? { platform: m.platform } : {}), open: () => min.openChild(descriptor) };
   });
-  return { kind: 'index', source: min.source, descriptor: { mediaType, digest: sha256Digest(min.bytes), size: min.bytes.length }, bytes: min.bytes, index, manifests, refs: min.refs ?? [] };
+  return {
+    kind: 'index', source: min.source, descriptor: { mediaType, digest: sha256Digest(min.bytes), size: min.bytes.length }, bytes: min.bytes, index, manifests, refs: min.refs ?? [],
+    ...(min.referrers ? { referrers: min.referrers } : {}),
+  };
 }
 
 /** Whether a manifest's bytes are an index (by the media type served, else by what they declare). */

@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import type { Digest } from '../../oci/digest.js';
 import type { Descriptor, ImageConfig, Index as IndexDocument, Manifest, Platform } from '../../oci/schemas.js';
 import type { BlobLocation, Layer } from './layer.js';
+import type { ReferrerArtifact } from '../../oci/referrers.js';
 
 /** A descriptor whose digest has been checked to be `sha256:<64 hex>`. */
 export type CheckedDescriptor = Descriptor & { digest: Digest };
@@ -39,6 +40,12 @@ export interface Image {
    * pushed; a use that needs an image (a base, a diff, an index entry) refuses it (`requireImage`).
    */
   readonly artifactType?: string;
+  /**
+   * The artifacts that refer to this image where it was read (an OCI layout's SBOMs, kept as
+   * layout-referrers.ts says), read when asked; absent where there are none to carry (a build, a
+   * docker-archive, a registry image). A push to a registry carries them along.
+   */
+  readonly referrers?: () => Promise<readonly ReferrerArtifact[]>;
 }
 
 /** The `config` of an artifact (Image.artifactType): it has no image config, so no platform and no diff_ids. */
@@ -60,6 +67,8 @@ export interface Index {
   readonly index: IndexDocument;
   readonly manifests: readonly IndexEntry[];
   readonly refs: readonly string[];
+  /** The artifacts that refer to the index itself where it was read (see Image.referrers). */
+  readonly referrers?: () => Promise<readonly ReferrerArtifact[]>;
 }
 
 /** The platform an image's config names, as an index lists it (no `variant` key when it has none). */

@@ -5,7 +5,7 @@ import { canonicalJson } from '../../oci/canonical-json.js';
 import { completeImage, completeIndex, formatPlatform, isIndexDocument, ImageReadError, parseDocument } from '../model/complete.js';
 import type { CheckedDescriptor, Image, Index } from '../model/image.js';
 import type { MemberStorage } from './member-storage.js';
-import { isReferrersEntry } from './layout-referrers.js';
+import { isReferrersEntry, readLayoutReferrers } from './layout-referrers.js';
 
 const blobName = (d: Digest) => `blobs/sha256/${digestHex(d)}`;
 
@@ -48,7 +48,10 @@ export async function readOci(storage: MemberStorage, source: string, tag?: stri
   // index.json is a platform index. Its referrers entries are no platform's image: the index is
   // read without them (it is not a blob: no digest changes that anything points to).
   const bytes = images.length === doc.manifests.length ? indexBytes : Buffer.from(canonicalJson({ ...doc, manifests: images.map(({ m }) => m) }));
-  return completeIndex({ source, bytes, refs: images.map(({ m }) => refOf(m)).filter((r): r is string => !!r), openChild: (d) => openChild(d, []) });
+  return completeIndex({
+    source, bytes, refs: images.map(({ m }) => refOf(m)).filter((r): r is string => !!r), openChild: (d) => openChild(d, []),
+    referrers: () => readLayoutReferrers(storage, source, sha256Digest(bytes)),
+  });
 }
 
 async function openDescriptor(storage: MemberStorage, source: string, d: CheckedDescriptor, refs: string[]): Promise<Image | Index> {
@@ -57,13 +60,14 @@ async function openDescriptor(storage: MemberStorage, source: string, d: Checked
   const bytes = await storage.read(name);
   if (sha256Digest(bytes) !== d.digest) throw new ImageReadError(source, `manifest ${d.digest} does not hash to its name (${sha256Digest(bytes)})`);
   if (isIndexDocument(bytes, d.mediaType)) {
-    return completeIndex({ source, bytes, mediaType: d.mediaType, refs, openChild: (child) => openDescriptor(storage, source, child, []) });
+    return completeIndex({ source, bytes, mediaType: d.mediaType, refs, openChild: (child) => openDescriptor(storage, source, child, []), referrers: () => readLayoutReferrers(storage, source, d.digest) });
   }
   return completeImage({
     source,
     manifestBytes: bytes,
     mediaType: d.mediaType,
     refs,
+    referrers: () => readLayoutReferrers(storage, source, d.digest),
     openBlob: (digest) => storage.open(blobName(digest)),
     blobSize: (digest) => storage.size(blobName(digest)),
     readBlob: (digest) => storage.read(blobName(digest)),

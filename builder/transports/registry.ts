@@ -5,6 +5,7 @@ import { ImgbuildError } from '../errors.js';
 import { openBlob, readBlob } from './blob-source.js';
 import { completeImage, completeIndex, isIndexDocument } from '../model/complete.js';
 import { bytesStream, type CheckedDescriptor, type Image, type Index } from '../model/image.js';
+import type { ReferrerArtifact } from '../../oci/referrers.js';
 
 /**
  * A registry image (or index), read lazily: the manifest and config are fetched now, a layer's
@@ -95,6 +96,27 @@ export interface PushImageOptions extends Pick<PushOptions, 'chunkSize' | 'concu
    * recorded under the target. Without it, a push remembers nothing.
    */
   blobLocations?: BlobLocations;
+  /**
+   * Carry the artifacts that refer to the image (and to an index's images) where it was read —
+   * an OCI layout's SBOMs (Image.referrers) — to the registry after the manifest (default true):
+   * through its referrers API, else the `sha256-<hex>` tag, as `build --push --sbom` attaches them.
+   */
+  referrers?: boolean;
+}
+
+/** A referrer carried along with a push: the artifact's manifest digest, its subject, and how the registry lists it. */
+export interface CarriedReferrer {
+  digest: Digest;
+  subject: Digest;
+  artifactType: string;
+  via: 'api' | 'tag';
+  /** With the tag schema: whether the referrers index changed (false: the artifact was listed already). */
+  indexUpdated: boolean;
+}
+
+/** What a push did: the registry client's result, and the referrers carried along. */
+export interface PushImageResult extends PushResult {
+  referrers: CarriedReferrer[];
 }
 
 /** Where a registry's blobs were pushed before (cache/blob-locations.ts implements it; a hint, so neither method may throw). */
@@ -110,20 +132,39 @@ export interface BlobLocations {
  * (a built layer from the cache or made from the store, a layer of another registry streamed
  * through, or mounted when it is on the same registry), then the manifest and the tags.
  */
-export async function pushImage(client: RegistryClient, reference: string | ImageReference, artifact: Image | Index, options: PushImageOptions = {}): Promise<PushResult> {
+export async function pushImage(client: RegistryClient, reference: string | ImageReference, artifact: Image | Index, options: PushImageOptions = {}): Promise<PushImageResult> {
   const ref = typeof reference === 'string' ? parseReference(reference) : reference;
   try {
     const images = artifact.kind === 'index' ? await indexImages(artifact) : [artifact];
+    // Read before anything is sent: a layout whose referrers are damaged fails before a tag moves.
+    const referrers = options.referrers === false ? [] : await referrersOf([artifact, ...(artifact.kind === 'index' ? images : [])]);
     const blobs = images.flatMap((image) => pushBlobs(image, ref, options.blobLocations));
     const result = artifact.kind === 'index'
       ? await pushIndex(client, ref, artifact, images, blobs, options)
       : await pushToRegistry(client, ref, { manifest: { bytes: artifact.manifestBytes, mediaType: artifact.descriptor.mediaType! }, blobs, extraTags: options.tags ?? [] }, options);
     // Only after the manifest is in: the repository now holds every blob for as long as the image stays.
     options.blobLocations?.record(ref.registry, ref.repository, blobs.map((b) => b.digest));
-    return result;
+    // After their subjects (a registry may refuse an artifact whose subject it lacks).
+    const carried: CarriedReferrer[] = [];
+    for (const r of referrers) {
+      options.signal?.throwIfAborted();
+      const { pushReferrer } = await import('../../registry-client/referrers.js');
+      const pushed = await withCode(() => pushReferrer(client, { registry: ref.registry, repository: ref.repository }, r));
+      carried.push({ digest: pushed.digest, subject: r.subject.digest, artifactType: r.descriptor.artifactType, via: pushed.via, indexUpdated: pushed.indexUpdated });
+    }
+    return { ...result, referrers: carried };
   } catch (err) {
     throw localBlobCause(err) ?? err;
   }
+}
+
+/** The artifacts referring to each of `subjects` where they were read (an OCI layout's SBOMs), each once. */
+async function referrersOf(subjects: readonly (Image | Index)[]): Promise<ReferrerArtifact[]> {
+  const out = new Map<string, ReferrerArtifact>();
+  for (const s of subjects) {
+    for (const r of (await s.referrers?.()) ?? []) if (!out.has(r.descriptor.digest)) out.set(r.descriptor.digest, r);
+  }
+  return [...out.values()];
 }
 
 /**
