@@ -4,6 +4,7 @@ import { printJson } from './print.js';
 import type { DiffDocument } from './documents.js';
 import { SCHEMA_VERSION } from './schema-version.js';
 import { lazyClient, type RegistryFlags } from './registry-flags.js';
+import { registryOfImageArg } from './image-verbs.js';
 import { diffPackages, formatSbomDiff, packagesOfImage, packagesOfSpdx, SBOM_MEDIA_TYPES, type SbomDiff, type SbomPackage } from '../sbom/index.js';
 import { imageReferrers } from '../transports/referrers.js';
 import type { Image } from '../model/image.js';
@@ -22,7 +23,7 @@ async function packages(arg: string, image: Image, registry: () => Promise<Regis
   return { packages: packagesOfImage(image), from: 'image' };
 }
 
-export interface DiffFlags extends Pick<RegistryFlags, 'insecureRegistry' | 'caFile'> {
+export interface DiffFlags extends RegistryFlags {
   json?: boolean;
   maxFiles?: string;
 }
@@ -32,7 +33,8 @@ export interface DiffFlags extends Pick<RegistryFlags, 'insecureRegistry' | 'caF
  * see cli.ts). Two multi-platform images are compared platform by platform.
  */
 export async function runDiff(a: string, b: string, flags: DiffFlags): Promise<void> {
-  const client = lazyClient(flags);
+  // --creds for the registry of either image that is on one.
+  const client = lazyClient(flags, [registryOfImageArg(a), registryOfImageArg(b)]);
   try {
     const open = { registry: client.get };
     const [ia, ib] = await Promise.all([openArtifact(a, open), openArtifact(b, open)]);

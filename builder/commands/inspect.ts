@@ -7,10 +7,11 @@ import { printJson } from './print.js';
 import type { InspectDocument } from './documents.js';
 import { SCHEMA_VERSION } from './schema-version.js';
 import { lazyClient, type RegistryFlags } from './registry-flags.js';
+import { registryOfImageArg } from './image-verbs.js';
 
 /** `imgbuild inspect <image>`: any image argument; a registry image's layers are not fetched. */
 export async function runInspect(imageArg: string, flags: RegistryFlags & { json?: boolean; platform?: string }): Promise<void> {
-  const client = lazyClient(flags);
+  const client = lazyClient(flags, registryOfImageArg(imageArg));
   try {
     const artifact = await openArtifact(imageArg, { registry: client.get });
     // A multi-platform image: its platforms, unless --platform picks one.

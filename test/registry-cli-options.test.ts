@@ -1,0 +1,85 @@
+// Registry options and messages of the CLI: diff takes the registry options inspect takes (and
+// --creds reaches the registry of either image), a --ca-file that holds no certificate is refused,
+// a token service's refusal is said in its own words (credentials never echoed), a status without
+// an error body says its reason phrase, login refuses two ways of giving credentials, and index
+// create names the images that share a platform. Fake servers on 127.0.0.1.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { join } from 'node:path';
+import { runCli } from './helpers/cli.js';
+import { makeImage, makeLayer, type TestImage } from './helpers/registry.js';
+import { startHostileRegistry, writeLayout, type HostileServer } from './helpers/hostile-registry.js';
+import { tempDir } from './helpers/tmp.js';
+
+let work: string;
+let img: TestImage;
+let layout: string;
+let env: NodeJS.ProcessEnv;
+const servers: HostileServer[] = [];
+
+before(async () => {
+  work = await tempDir('imgbuild-cli-options-');
+  img = await makeImage([await makeLayer({ 'etc/options': 'registry options\n' })]);
+  layout = await writeLayout(join(work, 'image.oci'), img);
+  env = { ...process.env, HOME: work, DOCKER_CONFIG: join(work, 'docker') };
+});
+after(() => Promise.all(servers.map((s) => s.stop())));
+
+async function server(handle: (req: IncomingMessage, res: ServerResponse) => void): Promise<HostileServer> {
+  const s = await startHostileRegistry(handle);
+  servers.push(s);
+  return s;
+}
+
+/** A registry with Basic auth (alice:pw) serving `img` as app:1. */
+function basicRegistry(): Promise<HostileServer> {
+  return server((req, res) => {
+    req.resume();
+    if (req.headers.authorization !== `Basic ${Buffer.from('alice:pw').toString('base64')}`) {
+      return void res.writeHead(401, { 'www-authenticate': 'Basic realm="test"', 'content-type': 'application/json' })
+        .end('{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}');
+    }
+    const url = req.url ?? '';
+    if (url === '/v2/') return void res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    if (url === '/v2/app/manifests/1') return void res.writeHead(200, { 'content-type': img.mediaType, 'docker-content-digest': img.manifestDigest }).end(img.manifest);
+    const blob = [img.config, ...img.layers].find((b) => url === `/v2/app/blobs/${b.digest}`);
+    if (blob) return void res.writeHead(200, { 'content-length': String(blob.size) }).end(blob.bytes);
+    res.writeHead(404).end();
+  });
+}
+
+test('diff takes --creds, for the registry of either image: the same image is "the same" (exit 0); without it, error[auth] whose hint names --creds (exit 2)', async () => {
+  const reg = await basicRegistry();
+  const withCreds = await runCli(['diff', `docker://${reg.host}/app:1`, `oci:${layout}`, '--creds', 'alice:pw'], { env });
+  assert.equal(withCreds.code, 0, withCreds.stderr);
+  const reversed = await runCli(['diff', `oci:${layout}`, `docker://${reg.host}/app:1`, '--creds', 'alice:pw', '--json'], { env });
+  assert.equal(reversed.code, 0, reversed.stderr);
+  assert.equal(JSON.parse(reversed.stdout.toString()).identical, true);
+  const without = await runCli(['diff', `docker://${reg.host}/app:1`, `oci:${layout}`], { env });
+  assert.equal(without.code, 2, without.stderr);
+  assert.match(without.stderr, /^error\[auth\]: .*refused repository:app:pull \(HTTP 401: UNAUTHORIZED: authentication required\) using anonymous/m);
+  assert.match(without.stderr, new RegExp(`^hint: log in first \\(imgbuild login ${reg.host}\\) or pass --creds user:password$`, 'm'));
+});
+
+test('inspect --creds reaches the image\'s registry', async () => {
+  const reg = await basicRegistry();
+  const r = await runCli(['inspect', `docker://${reg.host}/app:1`, '--creds', 'alice:pw', '--json'], { env });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(JSON.parse(r.stdout.toString()).digest, img.manifestDigest);
+});
+
+test('diff --help lists the registry options inspect --help lists', async () => {
+  const options = async (cmd: string) => {
+    const r = await runCli([cmd, '--help']);
+    assert.equal(r.code, 0, r.stderr);
+    return new Set([...r.stdout.toString().matchAll(/^\s+(--[a-z-]+)/gm)].map((m) => m[1]!));
+  };
+  const inspect = await options('inspect');
+  const diff = await options('diff');
+  const registry = [...inspect].filter((o) => !['--platform', '--json', '--help'].includes(o));
+  assert.deepEqual(registry.filter((o) => !diff.has(o)), []);
+  for (const o of ['--creds', '--insecure-registry', '--ca-file', '--connect-timeout', '--response-timeout', '--idle-timeout']) assert.ok(diff.has(o), o);
+});
+
