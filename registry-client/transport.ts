@@ -6,6 +6,7 @@ import { tlsHandshake } from './tls-probe.js';
 import { undiciRequest } from './undici-lean.js';
 import { RegistryContentError, RegistryError, RegistryNetworkError, RegistryTlsError, ResponseCutShortError } from './errors.js';
 import { abortable, describeError, formatMs, isCertificateError, isTlsError, isTimeout, protocolError, resolveTimeouts, TIMEOUT_HINT, TimeoutError, type ResolvedTimeouts, type TimeoutOptions } from './retry.js';
+import { caBundleProblem } from './ca.js';
 import { isLoopbackRegistry } from './loopback.js';
 import { normaliseRegistry } from './reference.js';
 
@@ -96,6 +97,10 @@ export class Transport {
       ...options.timeouts,
     });
     const extra = options.ca === undefined ? [] : Array.isArray(options.ca) ? options.ca : [options.ca];
+    extra.forEach((c: string | Buffer, i: number) => {
+      const problem = caBundleProblem(c);
+      if (problem) throw new RegistryError('ca', `the ca option${extra.length > 1 ? `'s entry ${i + 1}` : ''} ${problem}`, 'give CA certificates in PEM (-----BEGIN CERTIFICATE-----)');
+    });
     // node:tls is loaded only when a CA is given (http1-pool.ts loads it when TLS is used).
     this.ca = extra.length ? [...process.getBuiltinModule('node:tls').rootCertificates, ...extra.map((c: string | Buffer) => c.toString())] : undefined;
   }

@@ -83,3 +83,19 @@ test('diff --help lists the registry options inspect --help lists', async () => 
   for (const o of ['--creds', '--insecure-registry', '--ca-file', '--connect-timeout', '--response-timeout', '--idle-timeout']) assert.ok(diff.has(o), o);
 });
 
+test('a --ca-file that holds no PEM certificate (plain text, a private key) is a usage error, before anything is sent', async () => {
+  const text = join(work, 'notes.txt');
+  const key = join(work, 'key.pem');
+  await writeFile(text, 'this is not a certificate\n');
+  await writeFile(key, '-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIJ+DYvh6SEqVTm50DFtMDoQikTmiCqirVv9mWG9qfSnF\n-----END PRIVATE KEY-----\n');
+  for (const [args, file, what] of [
+    [['inspect', 'docker://127.0.0.1:9/app:1', '--ca-file', text], text, 'holds no PEM certificate'],
+    [['login', '127.0.0.1:9', '--creds', 'alice:pw', '--ca-file', key], key, 'holds no PEM certificate (a private key is not one)'],
+    [['ls', '127.0.0.1:9/app', '--ca-file', key], key, 'holds no PEM certificate (a private key is not one)'],
+  ] as const) {
+    const r = await runCli([...args], { env });
+    assert.equal(r.code, 2, r.stderr);
+    assert.equal(r.stderr, `error[usage]: --ca-file ${file} ${what}\nhint: give the registry's CA certificate in PEM (-----BEGIN CERTIFICATE-----)\n`);
+  }
+});
+

@@ -1,7 +1,6 @@
 import { formatRetryNotice, login, normaliseRegistry, parseUserPass } from '../../registry-client/index.js';
 import { ImgbuildError } from '../errors.js';
-import { insecureRegistries, timeoutOptions, type RegistryFlags } from './registry-flags.js';
-import { readFile } from 'node:fs/promises';
+import { insecureRegistries, readCaFiles, timeoutOptions, type RegistryFlags } from './registry-flags.js';
 import { printJson } from './print.js';
 import type { LoginDocument } from './documents.js';
 import { SCHEMA_VERSION } from './schema-version.js';
@@ -24,7 +23,7 @@ export async function runLogin(registry: string, flags: LoginFlags): Promise<voi
   } else {
     throw new ImgbuildError('usage', 'login needs --username with --password-stdin, or --creds user:password');
   }
-  const ca = await Promise.all((flags.caFile ?? []).map((f) => readFile(f)));
+  const ca = await readCaFiles(flags.caFile);
   const { storedIn } = await login(registry, creds, {
     insecureRegistries: insecureRegistries(flags),
     ca: ca.length > 0 ? ca : undefined,
