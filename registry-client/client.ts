@@ -196,14 +196,14 @@ export class RegistryClient {
           ...(spec.signal ? { signal: spec.signal } : {}),
         });
       }, spec.signal);
-      if (res.status === 401 && !reauthed) {
-        reauthed = true;
-        await res.body.dump();
-        if (await auth.onUnauthorized(res.headers['www-authenticate'])) continue;
-        throw await auth.refused(401, spec.scopes, spec.what, '');
-      }
       if (res.status === 401 || res.status === 403) {
-        const errs = await readRegistryErrors(res);
+        // The registry's own errors (small, bounded): said when this is the final refusal.
+        const errs = spec.method === 'HEAD' ? [] : await readRegistryErrors(res);
+        if (spec.method === 'HEAD') await res.body.dump();
+        if (res.status === 401 && !reauthed) {
+          reauthed = true;
+          if (await auth.onUnauthorized(res.headers['www-authenticate'])) continue;
+        }
         throw await auth.refused(res.status, spec.scopes, spec.what, errs.map((e) => [e.code, e.message, e.detail].filter(Boolean).join(': ')).join('; '));
       }
       return res;

@@ -338,6 +338,56 @@ export async function readRegistryErrors(res: HttpResponse): Promise<RegistryErr
   }
 }
 
+/**
+ * What a server said in the body of a refusal, short and safe to print: the JSON error messages of
+ * a registry or token service (`errors[].message`/`detail`, `details`, `error_description`,
+ * `error`, `message`), else the start of a plain-text body; nothing from an HTML page. At most
+ * MAX_ERROR_BODY_BYTES are read and 300 characters kept; control characters are dropped, and each
+ * of `secrets` (and its base64, as a Basic header carries it) is replaced by `<redacted>`, so a
+ * server echoing what it was sent never puts a credential in a message.
+ */
+export async function readErrorText(res: HttpResponse, secrets: readonly string[] = []): Promise<string> {
+  const body = res.body;
+  if (body.bodyUsed || body.destroyed || body.readableEnded) return '';
+  const parts: Buffer[] = [];
+  let total = 0;
+  try {
+    for await (const chunk of body) {
+      parts.push(chunk as Buffer);
+      total += (chunk as Buffer).length;
+      if (total >= MAX_ERROR_BODY_BYTES) break;
+    }
+  } catch {
+    // What came before the break is still worth saying.
+  } finally {
+    if (!body.destroyed) body.destroy();
+  }
+  const text = Buffer.concat(parts).subarray(0, MAX_ERROR_BODY_BYTES).toString('utf8');
+  let said = '';
+  try {
+    const doc = JSON.parse(text) as Record<string, unknown>;
+    const str = (v: unknown) => (typeof v === 'string' ? v : v === undefined || v === null ? '' : JSON.stringify(v));
+    if (Array.isArray(doc.errors)) {
+      said = doc.errors.filter((e): e is Record<string, unknown> => !!e && typeof e === 'object')
+        .map((e) => [str(e.code), str(e.message), str(e.detail)].filter(Boolean).join(': ')).filter(Boolean).join('; ');
+    }
+    said ||= [str(doc.details), str(doc.error_description) || str(doc.error), str(doc.message)].filter(Boolean).join(': ');
+  } catch {
+    const type = header(res.headers, 'content-type')?.split(';')[0]?.trim().toLowerCase() ?? '';
+    if (!type.includes('html') && !/^\s*</.test(text)) said = text;
+  }
+  // Longest first: a secret inside another (a password in user:password) must not leave the rest of the longer one.
+  const forms = secrets.filter(Boolean).flatMap((s) => [s, Buffer.from(s, 'utf8').toString('base64')]).sort((a, b) => b.length - a.length);
+  const scrub = (t: string) => {
+    for (const form of forms) t = t.split(form).join('<redacted>');
+    return t;
+  };
+  // Scrubbed before and after the spaces are tidied (a secret holding a newline), and before the cut.
+  // eslint-disable-next-line no-control-regex
+  said = scrub(scrub(said).replace(/[\x00-\x1f\x7f]+/g, ' ').replace(/\s+/g, ' ').trim());
+  return said.length > 300 ? `${said.slice(0, 300)}…` : said;
+}
+
 /** Read a response body into memory, refusing more than `cap` bytes (a manifest, a token). */
 export async function readCapped(res: HttpResponse, cap: number, what: string): Promise<Buffer> {
   const declared = Number(header(res.headers, 'content-length'));

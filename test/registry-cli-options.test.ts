@@ -99,3 +99,60 @@ test('a --ca-file that holds no PEM certificate (plain text, a private key) is a
   }
 });
 
+test('a token service\'s 401 is said in its own words, bounded, with the credential scrubbed even when it echoes it', async () => {
+  const password = 'S3cret-pw-42';
+  const basic = Buffer.from(`alice:${password}`).toString('base64');
+  const tokens = await server((req, res) => {
+    req.resume();
+    // A careless token service that echoes what it was sent.
+    res.writeHead(401, { 'content-type': 'application/json' }).end(JSON.stringify({
+      errors: [{ code: 'UNAUTHORIZED', message: `bad credentials: Basic ${basic}`, detail: `password ${password} rejected${' and more'.repeat(100)}` }],
+    }));
+  });
+  const reg = await server((req, res) => {
+    req.resume();
+    res.writeHead(401, { 'www-authenticate': `Bearer realm="http://${tokens.host}/token",service="test"`, 'content-type': 'application/json' }).end('{"errors":[{"code":"UNAUTHORIZED"}]}');
+  });
+  const r = await runCli(['inspect', `docker://${reg.host}/app:1`, '--creds', `alice:${password}`], { env });
+  assert.equal(r.code, 1, r.stderr);
+  assert.ok(!r.stderr.includes(password) && !r.stderr.includes(basic), r.stderr);
+  const line = r.stderr.split('\n')[0]!;
+  assert.ok(line.startsWith(`error[auth]: token request to http://${tokens.host}/token for repository:app:pull failed: HTTP 401 Unauthorized: UNAUTHORIZED: bad credentials: Basic <redacted>: password <redacted> rejected and more`), line);
+  assert.ok(line.endsWith(`…; using user "alice" given explicitly for ${reg.host}`), line);
+  assert.ok(line.length < 600, `${line.length} characters`);
+});
+
+test('a 413 with an HTML body says the reason phrase, not "no error detail"', async () => {
+  const reg = await server((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      const url = req.url ?? '';
+      if (url === '/v2/') return void res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+      if (req.method === 'POST') return void res.writeHead(202, { location: '/v2/app/blobs/uploads/u1', 'content-length': '0' }).end();
+      if (req.method === 'PUT' && url.startsWith('/v2/app/blobs/uploads/u1')) {
+        // nginx's reason phrase (node:http's own is "Payload Too Large").
+        return void res.writeHead(413, 'Request Entity Too Large', { 'content-type': 'text/html' }).end('<html><body><h1>413 Request Entity Too Large</h1></body></html>');
+      }
+      res.writeHead(404, { 'content-length': '0' }).end();
+    });
+  });
+  const r = await runCli(['push', `oci:${layout}`, `${reg.host}/app:1`], { env });
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, new RegExp(`^error\\[registry-http\\]: upload blob sha256:[0-9a-f]{64} \\(\\d+ bytes\\) to ${reg.host}/app: PUT ${reg.host}/v2/app/blobs/uploads/u1 answered 413 \\(Request Entity Too Large\\)$`, 'm'));
+});
+
+test('login with --creds and --username (or --password-stdin) is a usage error naming both', async () => {
+  const r = await runCli(['login', '127.0.0.1:9', '--creds', 'alice:x', '-u', 'bob'], { env });
+  assert.equal(r.code, 2, r.stderr);
+  assert.equal(r.stderr, 'error[usage]: --creds and --username both give credentials\nhint: give either --creds user:password, or --username <user> --password-stdin\n');
+  const stdin = await runCli(['login', '127.0.0.1:9', '--creds', 'alice:x', '--password-stdin'], { env });
+  assert.equal(stdin.code, 2, stdin.stderr);
+  assert.match(stdin.stderr, /^error\[usage\]: --creds and --password-stdin both give credentials$/m);
+});
+
+test('index create with two images for one platform names both inputs, before anything is pushed', async () => {
+  const other = await writeLayout(join(work, 'other.oci'), await makeImage([await makeLayer({ 'etc/other': 'another amd64 image\n' })]));
+  const r = await runCli(['index', 'create', '127.0.0.1:9/app:1', `oci:${layout}`, `oci:${other}`], { env });
+  assert.equal(r.code, 1, r.stderr);
+  assert.equal(r.stderr, `error[index]: two of the images are for linux/amd64: oci:${layout}, oci:${other}\nhint: an index holds one image per platform: leave out all but one of them\n`);
+});

@@ -14,6 +14,11 @@ export interface LoginFlags extends RegistryFlags {
 /** `docker login`: check the credentials against the registry, then store them in Docker's config. */
 export async function runLogin(registry: string, flags: LoginFlags): Promise<void> {
   let creds: { username: string; password: string };
+  // Two ways of giving credentials at once: which one was meant is not ours to guess.
+  if (flags.creds !== undefined && (flags.username !== undefined || flags.passwordStdin)) {
+    const other = [flags.username !== undefined && '--username', flags.passwordStdin && '--password-stdin'].filter(Boolean).join(' and ');
+    throw new ImgbuildError('usage', `--creds and ${other} both give credentials`, 'give either --creds user:password, or --username <user> --password-stdin');
+  }
   if (flags.passwordStdin) {
     if (!flags.username) throw new ImgbuildError('usage', 'login --password-stdin needs --username');
     const password = (await readStdin()).replace(/\r?\n$/, '');
