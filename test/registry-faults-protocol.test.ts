@@ -13,7 +13,9 @@ import { repoRoot } from './helpers/paths.js';
 import { makeImage, makeLayer, type TestImage } from './helpers/registry.js';
 import { startHostileRegistry, writeLayout, type HostileServer } from './helpers/hostile-registry.js';
 import { tempDir } from './helpers/tmp.js';
-import { NotARegistryError, RegistryClient, RegistryProtocolError, ResponseCutShortError } from '../registry-client/index.js';
+import { NotARegistryError, RegistryClient, RegistryNetworkError, RegistryProtocolError, ResponseCutShortError, type RetryNotice } from '../registry-client/index.js';
+import { PLAIN_HTTP_CONNECT_HINT, resolveRetry, withRetries } from '../registry-client/retry.js';
+import { readRegistryImage } from '../builder/transports/registry.js';
 
 const fast = { retries: 2, baseDelayMs: 5, maxDelayMs: 10 };
 
@@ -187,4 +189,50 @@ test('a manifest whose answer always breaks off: error[network] naming the opera
     await client.close();
   }
   assert.equal(reg.manifestGets(), 3);
+});
+
+test('a layer streamed from a registry whose answer breaks off is asked for again and given on from where it stopped: the whole layer, checked', async () => {
+  const layer = img.layers[0]!;
+  let gets = 0;
+  const reg = await hostile((req, res) => {
+    req.resume();
+    const url = req.url ?? '';
+    if (url === '/v2/') return void res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    if (url === '/v2/app/manifests/1') return void res.writeHead(200, { 'content-type': img.mediaType, 'docker-content-digest': img.manifestDigest }).end(img.manifest);
+    if (url === `/v2/app/blobs/${img.config.digest}`) return void res.writeHead(200, { 'content-length': String(img.config.size) }).end(img.config.bytes);
+    if (url === `/v2/app/blobs/${layer.digest}`) {
+      gets++;
+      res.writeHead(200, { 'content-length': String(layer.size) });
+      if (gets === 1) {
+        res.write(layer.bytes.subarray(0, 50));
+        setTimeout(() => res.socket?.destroy(), 10);
+        return;
+      }
+      return void res.end(layer.bytes);
+    }
+    res.writeHead(404).end();
+  });
+  const notices: RetryNotice[] = [];
+  const client = new RegistryClient({ retry: fast, credentials: async () => undefined, onRetry: (n) => notices.push(n) });
+  try {
+    const image = await readRegistryImage(client, `${reg.host}/app:1`);
+    if (image.kind !== 'image') throw new Error('an image');
+    const chunks: Buffer[] = [];
+    for await (const c of image.layers[0]!.open()) chunks.push(c as Buffer);
+    assert.deepEqual(Buffer.concat(chunks), layer.bytes);
+  } finally {
+    await client.close();
+  }
+  assert.equal(gets, 2);
+  assert.deepEqual(notices.map((n) => [n.what, n.reason, n.attempt]), [[`get blob ${layer.digest} from ${reg.host}/app`, 'the download broke off after 50 bytes (ECONNRESET: aborted)', 2]]);
+});
+
+test('a connection that fails to a registry asked in plain HTTP gets a hint that does not ask for --insecure-registry; over HTTPS, none of its own', async () => {
+  const refused = () => Promise.reject(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }));
+  const ctx = { retry: resolveRetry({ retries: 0 }) };
+  // No connection is made: the attempt fails by itself.
+  await assert.rejects(withRetries(ctx, 'connect to registry.example:5000', new URL('http://registry.example:5000/v2/'), false, refused),
+    (e: unknown) => e instanceof RegistryNetworkError && e.hint === PLAIN_HTTP_CONNECT_HINT && !/--insecure-registry <host/.test(e.hint));
+  await assert.rejects(withRetries(ctx, 'connect to registry.example:5000', new URL('https://registry.example:5000/v2/'), false, refused),
+    (e: unknown) => e instanceof RegistryNetworkError && e.hint === undefined);
 });
