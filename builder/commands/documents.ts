@@ -347,7 +347,7 @@ export type LoginDocument = z.output<typeof LoginDocumentSchema>;
 export const ErrorDocumentSchema = z.strictObject({
   schemaVersion,
   error: z.strictObject({
-    code: z.string().describe('stable: usage, spec, store, network, tls, auth, registry-http, file, interrupted, internal, ...'),
+    code: z.string().describe('stable: usage, spec, store, network, protocol, not-registry, tls, auth, registry-http, file, interrupted, internal, ...'),
     message: z.string(),
     hint: z.string().nullable().describe('what to do about it, when imgbuild knows'),
   }),
