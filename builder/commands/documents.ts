@@ -237,6 +237,7 @@ const indexDiffFields = {
   b: z.strictObject({ source: z.string(), digest: imageDigest }),
   identical: z.boolean(),
   platforms: z.array(z.strictObject({ platform: platformName, diff: ImageDiffSchema.optional(), onlyIn: z.enum(['a', 'b']).optional() })),
+  notes: z.array(z.string()).optional().describe('when identical: how each side\'s blobs were checked (read and hashed, or a registry\'s digests)'),
 };
 const ArtifactDiffSchema = z.union([ImageDiffSchema, z.strictObject(indexDiffFields)]);
 
@@ -286,6 +287,7 @@ export const VerifyDocumentSchema = z.strictObject({
     source: z.string(),
     layers: size.describe('store layers the builds were given to carry over'),
   }).optional().describe('when the builds carried layers over (stable layering)'),
+  notes: z.array(z.string()).optional().describe('with --against: how the image was compared (a docker-archive: config and layers; how its blobs were checked)'),
 }).meta({ title: 'imgbuild verify --json', description: 'Two builds in unlike conditions (or one and --against), compared (exit 0: reproducible, 1: not).' });
 export type VerifyDocument = z.output<typeof VerifyDocumentSchema>;
 

@@ -4,6 +4,7 @@ import { alignLayers, type LayerKey } from './align-layers.js';
 import { openImageBlob, type Image } from '../model/image.js';
 import { ImgbuildError } from '../errors.js';
 import { diffJson, type FieldChange } from './json-diff.js';
+import { checkBlobs, describeBlobCheck } from './check-blobs.js';
 import { summariseLayer, type EntrySummary, type GzipHeader, type LayerSummary } from './layer-summary.js';
 
 export type { FieldChange } from './json-diff.js';
@@ -87,7 +88,11 @@ export async function diffImages(a: Image, b: Image): Promise<ImageDiff> {
     layers: [],
     notes: [],
   };
-  if (result.identical) return result;
+  if (result.identical) {
+    // One manifest digest is one image only when the blobs hold what it names: read them.
+    result.notes.push(...(await Promise.all([checkBlobs(a), checkBlobs(b)])).map(describeBlobCheck));
+    return result;
+  }
   const reconstructed = [a, b].filter((s) => s.source.startsWith('docker-archive:')).map((s) => s.source);
   if (reconstructed.length > 0) {
     result.notes.push(`${reconstructed.join(' and ')}: a docker-archive holds no manifest; the one compared is reconstructed (no annotations, so another digest): compare its config and layers`);
