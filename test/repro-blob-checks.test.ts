@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { runCli } from './helpers/cli.js';
 import { repoRoot } from './helpers/paths.js';
 import { tempDir } from './helpers/tmp.js';
-import { Layout } from './fixtures/repro/plant.js';
+import { gzipSync } from 'node:zlib';
+import { Layout, rawEntries } from './fixtures/repro/plant.js';
 import type { VerifyResult } from '../builder/repro/verify.js';
 import type { ImageDiff } from '../builder/repro/diff.js';
 
@@ -78,4 +79,55 @@ test('diff of two copies of one layout: identical, each side\'s blobs said to be
   assert.equal(r.code, 0, r.stderr);
   const lines = r.stdout.toString().split('\n');
   assert.deepEqual(lines.slice(2), ['identical: same manifest digest', `note: oci:${layout}: every layer blob read and hashed (2 layer(s))`, `note: oci:${layout}: every layer blob read and hashed (2 layer(s))`, '']);
+});
+
+/** A copy of the layout with layer `i` replaced by `blob`; the config's diff_id left as it was. */
+async function replacedLayer(i: number, blob: (tar: Buffer) => Buffer, mediaType?: string): Promise<Layout> {
+  const copy = await Layout.copy(layout, join(await scratch('replaced'), 'replaced.oci'));
+  const diffIds = [...copy.config.rootfs.diff_ids];
+  const { digest, size } = await copy.writeBlob(blob(await copy.layerTar(i)));
+  copy.manifest.layers[i] = { ...copy.manifest.layers[i], digest, size, ...(mediaType ? { mediaType } : {}) };
+  copy.config.rootfs.diff_ids = diffIds;
+  await copy.save();
+  return copy;
+}
+
+test('diff: a layer whose content changed but whose config kept the old diff_id is "content differs", the wrong diff_id noted', async () => {
+  const copy = await replacedLayer(1, (tar) => {
+    const changed = Buffer.from(tar);
+    const e = rawEntries(changed).find((r) => r.size > 0)!;
+    changed[e.data]! ^= 1;
+    return gzipSync(changed);
+  });
+  const r = await runCli(['diff', layout, copy.dir, '--json'], { env });
+  assert.equal(r.code, 1, r.stderr);
+  const diff = JSON.parse(r.stdout.toString()) as ImageDiff;
+  assert.equal(diff.layers.length, 1);
+  const l = diff.layers[0]!;
+  assert.equal(l.change, 'content');
+  if (l.change !== 'content') return;
+  assert.equal(l.files.length, 1);
+  assert.deepEqual(l.files[0]!.change === 'changed' && l.files[0]!.fields.map((f) => f.path), ['content']);
+  assert.equal(l.notes.length, 1);
+  assert.match(l.notes[0]!, new RegExp(`^oci:${copy.dir.replace(/[.]/g, '\\.')} layer 2: the config says diff_id ${copy.config.rootfs.diff_ids[1]} but the tar's sha256 is sha256:[0-9a-f]{64}$`));
+});
+
+test('a layer labelled tar+gzip whose bytes are an uncompressed tar: diff is an error naming the layer and both compressions, exit 2', async () => {
+  const copy = await replacedLayer(1, (tar) => tar);
+  const d = copy.manifest.layers[1];
+  const r = await runCli(['diff', layout, copy.dir], { env });
+  assert.equal(r.code, 2, r.stdout.toString());
+  assert.match(r.stderr, new RegExp(`^error\\[image-read\\]: oci:${copy.dir.replace(/[.]/g, '\\.')}: layer ${d.digest} is labelled application/vnd\\.oci\\.image\\.layer\\.v1\\.tar\\+gzip \\(gzip-compressed\\) but its bytes are an uncompressed tar$`, 'm'));
+});
+
+test('build with fromImage naming a layout whose layer is mislabelled: refused, exit 1, nothing written', async () => {
+  const copy = await replacedLayer(1, (tar) => tar);
+  const dir = await scratch('from-mislabelled');
+  const specFile = join(dir, 'image.json');
+  await writeFile(specFile, JSON.stringify({ name: 'on-mislabelled', tag: '1', architecture: 'amd64', fromImage: `oci:${copy.dir}`, files: [{ path: '/etc/motd', content: 'on top\n' }] }));
+  const out = join(dir, 'out.oci');
+  const r = await runCli(['build', specFile, '-o', out], { env });
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /^error\[image-read\]: .* is labelled application\/vnd\.oci\.image\.layer\.v1\.tar\+gzip \(gzip-compressed\) but its bytes are an uncompressed tar$/m);
+  await assert.rejects(readFile(join(out, 'index.json')), { code: 'ENOENT' });
 });
