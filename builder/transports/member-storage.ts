@@ -2,7 +2,13 @@ import { closeSync, createReadStream, fstatSync, openSync, readFile, readFileSyn
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { ImageReadError } from '../model/complete.js';
-import { indexTar, type TarMember } from './tar-index.js';
+import { ImgbuildError } from '../errors.js';
+import { indexTar, TruncatedTarError, type TarMember } from './tar-index.js';
+
+/** An archive cut short (an interrupted copy or download): `<archive> is truncated: <what>`. */
+export function truncatedArchive(source: string, what: string): ImgbuildError {
+  return new ImgbuildError('image-read', `${source} is truncated: ${what}`, 'the archive was cut short (an interrupted copy, download or write): write or copy it again from its source');
+}
 
 /** The named files of an image on disk: a directory's, or a tar archive's members. */
 export interface MemberStorage {
@@ -95,6 +101,7 @@ function openMember(path: string): Readable {
 /** A plain (uncompressed) tar's members, read in place by offset. */
 export async function tarStorage(path: string, source: string): Promise<MemberStorage> {
   const members = await indexTar(path).catch((e: Error) => {
+    if (e instanceof TruncatedTarError) throw truncatedArchive(source, e.what);
     throw new ImageReadError(source, `not a tar archive (${e.message})`);
   });
   const member = (name: string): TarMember => {
