@@ -8,7 +8,7 @@ import { link, mkdir, mkdtemp, readFile, rename, stat, symlink, writeFile } from
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { runCli, runCommand } from './helpers/cli.js';
-import { repoRoot } from './helpers/paths.js';
+import { cliPath, repoRoot } from './helpers/paths.js';
 import { tempDir } from './helpers/tmp.js';
 
 const spec = join(repoRoot, 'test/fixtures/repro/base');
@@ -160,4 +160,17 @@ test('a symlink member that loops or leads out of the archive: the layer is miss
 test('an OCI archive read whole still gives its digest (the end-of-archive blocks are there)', async () => {
   assert.equal((await stat(ociArchive)).size % 512, 0);
   assert.equal(ociDigest, await digestOf(`oci-archive:${ociArchive}`));
+});
+
+test('an archive read from a pipe (cat x | imgbuild digest /dev/stdin): error[image-read] saying it must be a seekable file, exit 1', async () => {
+  const r = await runCommand('sh', ['-c', 'cat "$1" | "$2" "$3" digest /dev/stdin', 'sh', ociArchive, process.execPath, cliPath], { env });
+  assert.equal(r.code, 1, r.stderr);
+  assert.equal(r.stdout.toString(), '');
+  assert.equal(r.stderr, 'error[image-read]: /dev/stdin: is a pipe (FIFO), not a regular file: an archive is read by seeking in it, so it must be a seekable (regular) file\nhint: save it to a file first (cat … > image.tar, or build -o image.tar) and name that file\n');
+});
+
+test('a character device named as a docker-archive: said to be one, never read', async () => {
+  const r = await runCli(['digest', 'docker-archive:/dev/zero'], { env });
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /^error\[image-read\]: docker-archive:\/dev\/zero: is a character device, not a regular file: /m);
 });

@@ -1,4 +1,4 @@
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, statSync } from 'node:fs';
 import { open as openFile } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -24,6 +24,23 @@ const dockerArchiveManifest = () => z.array(z.looseObject({ Config: z.string(), 
 let madeDockerArchiveManifest: ReturnType<typeof dockerArchiveManifest> | undefined;
 type Entry = z.infer<ReturnType<typeof dockerArchiveManifest>>[number];
 
+/** What a path is when it is not a regular file (a pipe, a device, a socket), else undefined (a missing one too: its open says so). */
+export function nonRegularKind(path: string): string | undefined {
+  let st;
+  try {
+    st = statSync(path);
+  } catch {
+    return undefined;
+  }
+  if (st.isFile()) return undefined;
+  if (st.isFIFO()) return 'a pipe (FIFO)';
+  if (st.isDirectory()) return 'a directory';
+  if (st.isCharacterDevice()) return 'a character device';
+  if (st.isBlockDevice()) return 'a block device';
+  if (st.isSocket()) return 'a socket';
+  return 'not a regular file';
+}
+
 /** Whether a file starts with gzip's magic bytes. */
 export async function isGzipFile(path: string): Promise<boolean> {
   const fh = await openFile(path, 'r');
@@ -36,8 +53,12 @@ export async function isGzipFile(path: string): Promise<boolean> {
   }
 }
 
-/** A tar archive's members, whether the tar is plain or gzipped. */
+/** A tar archive's members, whether the tar is plain or gzipped. It must be a regular file: an archive is read by seeking. */
 export async function archiveStorage(path: string, source: string): Promise<MemberStorage & { digestOf?(name: string): Digest | undefined }> {
+  const kind = nonRegularKind(path);
+  if (kind) {
+    throw new ImageReadError(source, `is ${kind}, not a regular file: an archive is read by seeking in it, so it must be a seekable (regular) file`, `save it to a file first (cat … > image.tar, or build -o image.tar) and name that file`);
+  }
   return (await isGzipFile(path)) ? gzipTarStorage(path, source) : tarStorage(path, source);
 }
 
