@@ -1,4 +1,4 @@
-import { createWriteStream, statSync } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { open as openFile } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -16,30 +16,13 @@ import { openBlob } from './blob-source.js';
 import type { WriteOptions } from './oci-layout.js';
 import { isZstd } from '../layer/zstd-decompress.js';
 import { gzipTarStorage } from './gzip-tar-storage.js';
-import { tarStorage, type MemberStorage } from './member-storage.js';
+import { nonRegularKind, tarStorage, type MemberStorage } from './member-storage.js';
 
 // zod/mini, as oci/schemas.ts. Every push loads this module (transports/open.ts): the schema is
 // made when a docker-archive is first read (making it cost a push of a layout ~0.5 ms of CPU).
 const dockerArchiveManifest = () => z.array(z.looseObject({ Config: z.string(), RepoTags: z.nullish(z.array(z.string())), Layers: z.array(z.string()) })).check(z.minLength(1));
 let madeDockerArchiveManifest: ReturnType<typeof dockerArchiveManifest> | undefined;
 type Entry = z.infer<ReturnType<typeof dockerArchiveManifest>>[number];
-
-/** What a path is when it is not a regular file (a pipe, a device, a socket), else undefined (a missing one too: its open says so). */
-export function nonRegularKind(path: string): string | undefined {
-  let st;
-  try {
-    st = statSync(path);
-  } catch {
-    return undefined;
-  }
-  if (st.isFile()) return undefined;
-  if (st.isFIFO()) return 'a pipe (FIFO)';
-  if (st.isDirectory()) return 'a directory';
-  if (st.isCharacterDevice()) return 'a character device';
-  if (st.isBlockDevice()) return 'a block device';
-  if (st.isSocket()) return 'a socket';
-  return 'not a regular file';
-}
 
 /** Whether a file starts with gzip's magic bytes. */
 export async function isGzipFile(path: string): Promise<boolean> {
