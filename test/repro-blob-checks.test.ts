@@ -131,3 +131,40 @@ test('build with fromImage naming a layout whose layer is mislabelled: refused, 
   assert.match(r.stderr, /^error\[image-read\]: .* is labelled application\/vnd\.oci\.image\.layer\.v1\.tar\+gzip \(gzip-compressed\) but its bytes are an uncompressed tar$/m);
   await assert.rejects(readFile(join(out, 'index.json')), { code: 'ENOENT' });
 });
+
+for (const value of ['-1', 'abc', '1.5']) {
+  test(`diff --max-files ${value}: error[usage], exit 2, nothing compared`, async () => {
+    const r = await runCli(['diff', layout, layout, '--max-files', value], { env });
+    assert.equal(r.code, 2);
+    assert.equal(r.stdout.toString(), '');
+    assert.equal(r.stderr, `error[usage]: --max-files ${JSON.stringify(value)} is not a number of files (a whole number, 0 or more)\nhint: give a count, e.g. --max-files 20 (0 lists none, only how many there are)\n`);
+  });
+}
+
+test('diff --max-files 0: no file listed, how many there are said', async () => {
+  const copy = await replacedLayer(1, (tar) => {
+    const changed = Buffer.from(tar);
+    changed[rawEntries(changed).find((r) => r.size > 0)!.data]! ^= 1;
+    return gzipSync(changed);
+  });
+  const r = await runCli(['diff', layout, copy.dir, '--max-files', '0'], { env });
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stdout.toString(), /^ {6}\.\.\. and 1 more file\(s\)$/m);
+  assert.doesNotMatch(r.stdout.toString(), /^ {6}~ /m);
+});
+
+test('diff of a layout and a docker-archive: the SBOM section says the docker-archive side has no store-path annotations, lists no package', async () => {
+  const r = await runCli(['diff', layout, dockerArchive, '--json'], { env });
+  assert.equal(r.code, 1, r.stderr);
+  const doc = JSON.parse(r.stdout.toString()) as { sbom: unknown };
+  assert.deepEqual(doc.sbom, {
+    from: { a: 'image', b: 'none' },
+    added: [],
+    removed: [],
+    changed: [],
+    note: `packages not compared: docker-archive:${dockerArchive} has no SBOM attached and no store-path annotations (a docker-archive holds no layer annotations)`,
+  });
+  const text = await runCli(['diff', layout, dockerArchive], { env });
+  assert.match(text.stdout.toString(), new RegExp(`^sbom: packages not compared: docker-archive:${dockerArchive.replace(/[.]/g, '\\.')} has no SBOM attached`, 'm'));
+  assert.doesNotMatch(text.stdout.toString(), /layer annotations, b: layer annotations/);
+});

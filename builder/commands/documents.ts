@@ -243,7 +243,8 @@ const ArtifactDiffSchema = z.union([ImageDiffSchema, z.strictObject(indexDiffFie
 
 const SbomPackageSchema = z.strictObject({ path: z.string(), name: z.string(), version: z.string(), narHash: z.string().optional() });
 const SbomDiffSchema = z.strictObject({
-  from: z.strictObject({ a: z.enum(['attached', 'image']), b: z.enum(['attached', 'image']) }).describe("where each side's packages came from: its attached SPDX SBOM, or its layers' store-path annotations"),
+  from: z.strictObject({ a: z.enum(['attached', 'image', 'none']), b: z.enum(['attached', 'image', 'none']) }).describe("where each side's packages came from: its attached SPDX SBOM, its layers' store-path annotations, or none (no SBOM attached and no imgbuild layer annotations, as in a docker-archive: the packages were not compared)"),
+  note: z.string().optional().describe('why the packages were not compared, when a side has none to compare'),
   added: z.array(SbomPackageSchema),
   removed: z.array(SbomPackageSchema),
   changed: z.array(z.strictObject({ name: z.string(), a: SbomPackageSchema, b: SbomPackageSchema })).describe('one package name at other store paths (a new version, or other inputs)'),
