@@ -237,12 +237,14 @@ const indexDiffFields = {
   b: z.strictObject({ source: z.string(), digest: imageDigest }),
   identical: z.boolean(),
   platforms: z.array(z.strictObject({ platform: platformName, diff: ImageDiffSchema.optional(), onlyIn: z.enum(['a', 'b']).optional() })),
+  notes: z.array(z.string()).optional().describe('when identical: how each side\'s blobs were checked (read and hashed, or a registry\'s digests)'),
 };
 const ArtifactDiffSchema = z.union([ImageDiffSchema, z.strictObject(indexDiffFields)]);
 
 const SbomPackageSchema = z.strictObject({ path: z.string(), name: z.string(), version: z.string(), narHash: z.string().optional() });
 const SbomDiffSchema = z.strictObject({
-  from: z.strictObject({ a: z.enum(['attached', 'image']), b: z.enum(['attached', 'image']) }).describe("where each side's packages came from: its attached SPDX SBOM, or its layers' store-path annotations"),
+  from: z.strictObject({ a: z.enum(['attached', 'image', 'none']), b: z.enum(['attached', 'image', 'none']) }).describe("where each side's packages came from: its attached SPDX SBOM, its layers' store-path annotations, or none (no SBOM attached and no imgbuild layer annotations, as in a docker-archive: the packages were not compared)"),
+  note: z.string().optional().describe('why the packages were not compared, when a side has none to compare'),
   added: z.array(SbomPackageSchema),
   removed: z.array(SbomPackageSchema),
   changed: z.array(z.strictObject({ name: z.string(), a: SbomPackageSchema, b: SbomPackageSchema })).describe('one package name at other store paths (a new version, or other inputs)'),
@@ -286,6 +288,7 @@ export const VerifyDocumentSchema = z.strictObject({
     source: z.string(),
     layers: size.describe('store layers the builds were given to carry over'),
   }).optional().describe('when the builds carried layers over (stable layering)'),
+  notes: z.array(z.string()).optional().describe('with --against: how the image was compared (a docker-archive: config and layers; how its blobs were checked)'),
 }).meta({ title: 'imgbuild verify --json', description: 'Two builds in unlike conditions (or one and --against), compared (exit 0: reproducible, 1: not).' });
 export type VerifyDocument = z.output<typeof VerifyDocumentSchema>;
 
