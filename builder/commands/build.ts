@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
-import { writeDigestFile } from './digest-file.js';
+import { checkDigestFile, writeDigestFile } from './digest-file.js';
+import { checkImageArgument, checkTags, referenceArgument } from './arguments.js';
 import { streamOutputError } from './stream-output.js';
 import { buildImage, type Build } from '../build/build-image.js';
 import { buildIndex, platformName, selectPlatforms, type IndexBuild } from '../build/build-index.js';
@@ -9,7 +10,7 @@ import { layerReason } from '../build/assemble.js';
 import { ImgbuildError } from '../errors.js';
 import { builtEvent, pushProgress } from '../progress.js';
 import { cliProgress } from './progress.js';
-import { defaultOutputPath, outputTarget, writeImage, type OutputFormat } from '../transports/write.js';
+import { defaultOutputPath, outputFormats, outputTarget, writeImage, type OutputFormat } from '../transports/write.js';
 import { cliBuildContext } from './context.js';
 import { dropEarlyBuildWorker, takeEarlyBuildWorker } from './early-worker.js';
 import { loadCliSpec, readPrevious, type StoreFlags } from './common.js';
@@ -43,16 +44,23 @@ export async function runBuild(specFile: string, flags: BuildFlags): Promise<voi
     if (abort.signal.aborted) process.exit(130);
     abort.abort();
   };
+  // Bad flags are refused before the build, not after it: a malformed --tag or a --digest-file
+  // that cannot be written, found only once the image was pushed, left its tag moved.
+  const pushRef = flags.push !== undefined ? referenceArgument(flags.push, '--push') : undefined;
+  if (flags.tag?.length && !pushRef) throw new ImgbuildError('usage', '--tag tags the pushed image, and there is no --push', 'add --push <registry>/<repository>:<tag>, or tag an image already pushed with imgbuild tag <reference> <tag>');
+  if (pushRef) checkTags(pushRef, flags.tag);
+  if (flags.format !== undefined && !(outputFormats as readonly string[]).includes(flags.format)) {
+    throw new ImgbuildError('usage', `-f ${JSON.stringify(flags.format)} is not an output format`, `use ${outputFormats.slice(0, -1).map((f) => `-f ${f}`).join(', ')} or -f ${outputFormats[outputFormats.length - 1]}`);
+  }
+  checkImageArgument(flags.previous, '--previous');
+  if (flags.digestFile !== undefined) await checkDigestFile(flags.digestFile);
   // One registry client for the base pull and the push, so one token serves both.
-  const { parseReference } = flags.push ? await import('../../registry-client/index.js') : { parseReference: undefined };
-  const pushRef = flags.push ? parseReference!(flags.push) : undefined;
   // --creds is for the push target and for the registry of the spec's fromImage (a private base
   // image), which is known once the spec is read: the client is made after that.
   let spec: ResolvedSpec | undefined;
   const client = lazyClient(flags, () => [pushRef?.registry, spec ? fromImageReference(spec) : undefined]);
   const progress = cliProgress();
   try {
-    // Bad flags are refused before the build, not after it.
     if (pushRef) chunkSizeOf(flags);
     timeoutOptions(flags);
     if (flags.json && flags.stream) throw new ImgbuildError('usage', '--json and --stream both write to stdout', 'drop --json (the summary goes to stderr), or write a file with -o instead of --stream');
@@ -130,8 +138,9 @@ export async function runBuild(specFile: string, flags: BuildFlags): Promise<voi
       }
       progress.close();
       pushed = pushSummary(result, pushRef, flags.tag ?? []);
-      if (flags.digestFile) await writeDigestFile(flags.digestFile, pushed.digest);
     }
+    // The digest build prints (the pushed manifest's, with --push), with or without a push.
+    if (flags.digestFile) await writeDigestFile(flags.digestFile, pushed?.digest ?? artifact.descriptor.digest);
     if (records) {
       // The image is out: the records are a hint for the next build, so failing to keep them only warns.
       try {

@@ -9,6 +9,7 @@ import { previousStoreLayers } from '../build/previous-layers.js';
 import { openImage } from '../transports/open.js';
 import { hostPlatform } from './context.js';
 import { lazyClient, type RegistryFlags } from './registry-flags.js';
+import { checkStoreDirFlag } from './store-dir-flag.js';
 
 export interface StoreFlags {
   store?: string;
@@ -25,6 +26,7 @@ export interface StoreFlags {
 export async function loadCliSpec(specFile: string, flags: StoreFlags): Promise<ResolvedSpec> {
   const sources = [flags.nix && '--nix', flags.closureFile && '--closure-file', flags.substituter && '--substituter'].filter(Boolean);
   if (sources.length > 1) throw new ImgbuildError('usage', `${sources.join(' and ')} name different store sources`, 'give one of --nix, --closure-file, --substituter');
+  checkStoreDirFlag(flags.storeDir);
   // --store/--store-dir are applied while resolving, so content paths are checked against them.
   return loadSpec(await specFilePath(specFile), {
     env: process.env,

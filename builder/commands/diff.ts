@@ -1,5 +1,6 @@
 import { countArtifactDifferences, diffArtifacts, formatArtifactDiff } from '../repro/diff-artifacts.js';
 import { openArtifact } from '../transports/open.js';
+import { checkImageArgument } from './arguments.js';
 import { printJson } from './print.js';
 import type { DiffDocument } from './documents.js';
 import { SCHEMA_VERSION } from './schema-version.js';
@@ -32,6 +33,8 @@ export interface DiffFlags extends Pick<RegistryFlags, 'insecureRegistry' | 'caF
  * see cli.ts). Two multi-platform images are compared platform by platform.
  */
 export async function runDiff(a: string, b: string, flags: DiffFlags): Promise<void> {
+  checkImageArgument(a);
+  checkImageArgument(b);
   const client = lazyClient(flags);
   try {
     const open = { registry: client.get };

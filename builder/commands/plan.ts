@@ -4,12 +4,14 @@ import { specAndBase } from '../build/architecture.js';
 import { cliBuildContext } from './context.js';
 import { fromImageReference, lazyClient, type RegistryFlags } from './registry-flags.js';
 import { loadCliSpec, readPrevious, type StoreFlags } from './common.js';
+import { checkImageArgument } from './arguments.js';
 import { printJson } from './print.js';
 import type { PlanDocument } from './documents.js';
 import { SCHEMA_VERSION } from './schema-version.js';
 
 /** `imgbuild plan`: the plan `build` follows (the same function), base-image layers included. */
 export async function runPlan(specFile: string, flags: StoreFlags & RegistryFlags & { json?: boolean; previous?: string }): Promise<void> {
+  checkImageArgument(flags.previous, '--previous');
   const given = await loadCliSpec(specFile, flags);
   // --creds is for the registry of fromImage, the one registry a plan reads (besides --previous).
   const client = lazyClient(flags, [fromImageReference(given)]);
