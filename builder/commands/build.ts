@@ -111,6 +111,9 @@ export async function runBuild(specFile: string, flags: BuildFlags): Promise<voi
       progress.log('warning: a docker-archive holds no referrers: the SBOM is not attached anywhere (write -f oci or oci-archive, or --push; `imgbuild sbom` prints it)');
     }
 
+    // Honoured up to here: nothing is written yet. An interrupt while the output is written stops
+    // it before its rename (the temp output removed); once the output is in place it stands.
+    abort.signal.throwIfAborted();
     let output: string | undefined;
     if (flags.stream) {
       const { streamDockerArchive } = await import('../transports/docker-archive.js');
@@ -121,14 +124,28 @@ export async function runBuild(specFile: string, flags: BuildFlags): Promise<voi
       output = target.path ?? defaultOutputPath(spec.name, target.format);
       await writeImage(target.format === 'docker-archive' ? onePlatform(built) : artifact, target.format, output, { referrers }, { signal: abort.signal });
     }
-    abort.signal.throwIfAborted();
+    if (abort.signal.aborted && !pushRef) {
+      // The interrupt came after the output was complete (renamed into place, or streamed whole):
+      // undoing it would help no one, and "nothing was written" would be false. It stands.
+      progress.log(`note: interrupted after ${output ?? 'the archive'} was written in full: it is complete, and kept`);
+    }
 
     let pushed: PushSummary | undefined;
     if (pushRef) {
       const { pushImage } = await import('../transports/registry.js');
-      // Ctrl-C stops the push: uploads cancelled, no manifest put, no tag moved, exit 130.
-      const result = await pushImage(await client.get(), pushRef, artifact, { tags: flags.tag ?? [], chunkSize: chunkSizeOf(flags), signal: abort.signal, blobLocations: await cliBlobLocations(), ...pushProgress(progress, pushRef.toString()) });
-      abort.signal.throwIfAborted();
+      // Ctrl-C stops the push: uploads cancelled, no manifest put, no tag moved, exit 130. Once
+      // pushImage has returned, the manifest and its tags are in: the push stands.
+      const push = async () => {
+        abort.signal.throwIfAborted();
+        return pushImage(await client.get(), pushRef, artifact, { tags: flags.tag ?? [], chunkSize: chunkSizeOf(flags), signal: abort.signal, blobLocations: await cliBlobLocations(), ...pushProgress(progress, pushRef.toString()) });
+      };
+      const result = await push().catch((err: unknown) => {
+        // Interrupted once the output is in place: it stays, and the message says so.
+        if (output !== undefined && abort.signal.aborted) {
+          throw new ImgbuildError('interrupted', `interrupted: the push to ${pushRef.toString()} was stopped; ${output} was written and is complete`, `push it when you are ready: imgbuild push ${output} ${flags.push}`, { cause: err });
+        }
+        throw err;
+      });
       progress.onEvent({ phase: 'pushed', ...result });
       if (referrers.length > 0) {
         const { pushReferrers } = await import('../transports/referrers.js');

@@ -46,8 +46,9 @@ export async function runPush(image: string, reference: string, flags: PushFlags
     // A multi-platform image is pushed whole: every platform's image, then the index.
     const source = await openArtifact(image, { registry: client.get });
     const { pushImage } = await import('../transports/registry.js');
+    // Once pushImage has returned, the manifest and its tags are in: an interrupt after that does
+    // not make it "nothing was written", the push stands and is reported.
     const result = await pushImage(await client.get(), ref, source, { tags: flags.tag ?? [], chunkSize: chunkSizeOf(flags), signal: abort.signal, blobLocations: await cliBlobLocations(), ...pushProgress(progress, ref.toString()) });
-    abort.signal.throwIfAborted();
     progress.onEvent({ phase: 'pushed', ...result });
     progress.close();
     const summary = pushSummary(result, ref, flags.tag ?? []);
