@@ -105,11 +105,15 @@ export async function runBuild(specFile: string, flags: BuildFlags): Promise<voi
     abort.signal.throwIfAborted();
     progress.onEvent(builtEvent(built));
 
-    const sboms = await makeSboms(built, sbomFormats);
-    const referrers = sboms.map((s) => s.artifact);
-    if (referrers.length > 0 && !pushRef && (flags.stream || target.format === 'docker-archive')) {
-      progress.log('warning: a docker-archive holds no referrers: the SBOM is not attached anywhere (write -f oci or oci-archive, or --push; `imgbuild sbom` prints it)');
+    // An SBOM is attached to an OCI layout or archive, or to the pushed image: a docker-archive
+    // (or --stream) alone holds none, so none is made, listed or said to be attached (docs/sbom.md).
+    const attachable = pushRef !== undefined || (!flags.stream && target.format !== 'docker-archive');
+    if (sbomFormats.length > 0 && !attachable) {
+      const print = sbomFormats.map((f) => `imgbuild sbom ${specFile}${f === 'spdx' ? '' : ` --format ${f}`}`).join(' and ');
+      progress.log(`warning: no SBOM was attached: a docker-archive holds no referrers (to attach ${sbomFormats.length === 1 ? 'it' : 'them'}, write -f oci or -f oci-archive, or --push; ${print} print${sbomFormats.length === 1 ? 's it' : ' them'})`);
     }
+    const sboms = attachable ? await makeSboms(built, sbomFormats) : [];
+    const referrers = sboms.map((s) => s.artifact);
 
     // Honoured up to here: nothing is written yet. An interrupt while the output is written stops
     // it before its rename (the temp output removed); once the output is in place it stands.
@@ -287,7 +291,7 @@ function report(built: Built, flags: BuildFlags, format: OutputFormat, output: s
   if (pushed) formatPush(pushed).forEach(note);
   // With referrers in the layout, index.json has more than one entry: skopeo then needs the tag.
   if (output) note(`look inside: imgbuild inspect ${output}${format === 'oci' ? `   or   skopeo inspect oci:${output}${sboms.length > 0 ? `:${tag}` : ''}` : ''}`);
-  if (output && sboms.length > 0) note(`attached ${sboms.length} SBOM${sboms.length === 1 ? '' : 's'}: imgbuild referrers ${format === 'oci' ? 'oci' : 'oci-archive'}:${output}:${tag}`);
+  if (output && format !== 'docker-archive' && sboms.length > 0) note(`attached ${sboms.length} SBOM${sboms.length === 1 ? '' : 's'}: imgbuild referrers ${format === 'oci' ? 'oci' : 'oci-archive'}:${output}:${tag}`);
   if (flags.stream) note(artifact.descriptor.digest);
   else process.stdout.write(`${pushed ? pushed.reference : artifact.descriptor.digest}\n`);
 }
