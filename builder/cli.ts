@@ -120,7 +120,7 @@ if (defines('sbom')) registryOptions(storeOptions(metadataOptions(
     .description("print an SBOM: a spec's (made from its build: the same bytes build --sbom attaches) or an image's (the one attached to it, byte for byte; else one read back from the image, saying what it cannot know)")
     .argument('<spec|image>', 'a spec file or a directory holding image.<ext>; or an image: oci:<dir>[:tag], oci-archive:<file>[:tag], docker://<ref>, ...')
     .option('--format <format>', 'SBOM format: spdx or cyclonedx', 'spdx')
-    .option('--platform <os/arch[/variant]>', 'of a multi-platform spec or image, this platform\'s image')
+    .option('--platform <os/arch[/variant]>', 'of a multi-platform spec or image, this platform\'s image (required when it has several)')
     .option('-o, --output <file>', 'write the SBOM to this file instead of stdout'),
 ))).action(lazy(() => import('./commands/sbom.js'), 'runSbom'));
 
@@ -181,6 +181,7 @@ if (defines('closure')) storeOptions(
     .command('closure')
     .description('print the closure of a spec: every store path with its NAR size and references')
     .argument('<spec>', 'spec file, or a directory holding image.<ext>')
+    .option('--platform <os/arch[/variant]>', "of a multi-platform spec, this platform's closure (required when it has several)")
     .option('--json', 'print JSON'),
 ).action(lazy(() => import('./commands/closure.js'), 'runClosure'));
 
@@ -189,6 +190,7 @@ if (defines('plan')) registryOptions(storeOptions(
     .command('plan')
     .description('print the layer plan of a spec: each layer, its paths, size and why it is there')
     .argument('<spec>', 'spec file, or a directory holding image.<ext>')
+    .option('--platform <os/arch[/variant]>', "of a multi-platform spec, this platform's plan (required when it has several)")
     .option('--json', 'print JSON')
     .option('--previous <image>', 'plan against a previous build: any image argument (stable layering)'),
 )).action(lazy(() => import('./commands/plan.js'), 'runPlan'));

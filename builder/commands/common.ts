@@ -10,6 +10,20 @@ import { openImage } from '../transports/open.js';
 import { hostPlatform } from './context.js';
 import { lazyClient, type RegistryFlags } from './registry-flags.js';
 import { checkStoreDirFlag } from './store-dir-flag.js';
+import { platformName, selectPlatforms } from '../build/build-index.js';
+
+/**
+ * The one platform of a spec that a command about one image works on (sbom, plan, closure):
+ * `--platform`'s, or a single-platform spec's own. A spec of several platforms with no
+ * --platform is a usage error listing them (`what`: why one is needed).
+ */
+export function specForPlatform(spec: ResolvedSpec, platform: string | undefined, what: string): ResolvedSpec {
+  const platforms = selectPlatforms(spec, platform !== undefined ? [platform] : []);
+  if (platforms.length !== 1) {
+    throw new ImgbuildError('usage', `${spec.file} builds ${platforms.map((p) => platformName(p)).join(', ')}: ${what}`, `pick one with --platform ${platformName(platforms[0]!)}`);
+  }
+  return platforms[0]!;
+}
 
 export interface StoreFlags {
   store?: string;

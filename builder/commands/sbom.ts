@@ -1,7 +1,7 @@
 import { stat, writeFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { buildImage } from '../build/build-image.js';
-import { parsePlatform, platformName, selectPlatforms } from '../build/build-index.js';
+import { parsePlatform } from '../build/build-index.js';
 import { ImgbuildError } from '../errors.js';
 import { formatPlatform, imageForPlatform } from '../model/complete.js';
 import type { Image, Index } from '../model/image.js';
@@ -10,7 +10,7 @@ import { SPEC_EXTENSIONS } from '../spec/parse-file.js';
 import type { Descriptor } from '../../oci/schemas.js';
 import { openArtifact } from '../transports/open.js';
 import { imageReferrers } from '../transports/referrers.js';
-import { loadCliSpec, specFilePath, type StoreFlags } from './common.js';
+import { loadCliSpec, specFilePath, specForPlatform, type StoreFlags } from './common.js';
 import { cliBuildContext } from './context.js';
 import { registryOfImageArg } from './image-verbs.js';
 import { withCliMetadata, type MetadataFlags } from './metadata.js';
@@ -61,13 +61,10 @@ async function isSpecArgument(arg: string): Promise<boolean> {
 
 async function specSbom(specArg: string, flags: SbomFlags, format: SbomFormat): Promise<Buffer> {
   const spec = withCliMetadata(await loadCliSpec(specArg, flags), flags, process.env);
-  const platforms = selectPlatforms(spec, flags.platform ? [flags.platform] : []);
-  if (platforms.length !== 1) {
-    throw new ImgbuildError('usage', `${spec.file} builds ${platforms.map((p) => platformName(p)).join(', ')}: an SBOM describes one image`, `pick one with --platform ${platformName(platforms[0]!)}`);
-  }
+  const platform = specForPlatform(spec, flags.platform, 'an SBOM describes one image');
   const client = lazyClient(flags);
   try {
-    const build = await buildImage(platforms[0]!, cliBuildContext({ registry: client.get }));
+    const build = await buildImage(platform, cliBuildContext({ registry: client.get }));
     return (await buildSboms(build, [format]))[0]!.bytes;
   } finally {
     await client.close();
