@@ -2,6 +2,7 @@ import { Annotation } from '../../oci/media-types.js';
 import { ImgbuildError } from '../errors.js';
 import { countArtifactDifferences, diffArtifacts, formatArtifactDiff } from '../repro/diff-artifacts.js';
 import { openArtifact } from '../transports/open.js';
+import { checkImageArgument } from './arguments.js';
 import { printJson } from './print.js';
 import type { DiffDocument } from './documents.js';
 import { SCHEMA_VERSION } from './schema-version.js';
@@ -55,6 +56,8 @@ export interface DiffFlags extends Pick<RegistryFlags, 'insecureRegistry' | 'caF
  */
 export async function runDiff(a: string, b: string, flags: DiffFlags): Promise<void> {
   const maxFiles = flags.maxFiles === undefined ? undefined : parseMaxFiles(flags.maxFiles);
+  checkImageArgument(a);
+  checkImageArgument(b);
   const client = lazyClient(flags);
   try {
     const open = { registry: client.get };

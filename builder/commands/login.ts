@@ -2,6 +2,7 @@ import { formatRetryNotice, login, normaliseRegistry, parseUserPass } from '../.
 import { ImgbuildError } from '../errors.js';
 import { insecureRegistries, timeoutOptions, type RegistryFlags } from './registry-flags.js';
 import { readFile } from 'node:fs/promises';
+import { registryArgument } from './arguments.js';
 import { printJson } from './print.js';
 import type { LoginDocument } from './documents.js';
 import { SCHEMA_VERSION } from './schema-version.js';
@@ -14,6 +15,7 @@ export interface LoginFlags extends RegistryFlags {
 
 /** `docker login`: check the credentials against the registry, then store them in Docker's config. */
 export async function runLogin(registry: string, flags: LoginFlags): Promise<void> {
+  registryArgument(registry);
   let creds: { username: string; password: string };
   if (flags.passwordStdin) {
     if (!flags.username) throw new ImgbuildError('usage', 'login --password-stdin needs --username');

@@ -7,6 +7,7 @@ import type { Digest } from '../../oci/digest.js';
 import { countArtifactDifferences, formatArtifactDiff } from '../repro/diff-artifacts.js';
 import { verifySpec, type BuildConditions, type BuildRunner, type VerifyResult } from '../repro/verify.js';
 import { loadCliSpec, readPrevious, specFilePath, type StoreFlags } from './common.js';
+import { checkImageArgument } from './arguments.js';
 import { printJson } from './print.js';
 import type { VerifyDocument } from './documents.js';
 import { SCHEMA_VERSION } from './schema-version.js';
@@ -24,6 +25,8 @@ export interface VerifyFlags extends StoreFlags, RegistryFlags, MetadataFlags {
 
 /** `imgbuild verify <spec>`: exit 0 when the builds (or the build and --against) have one digest, 1 otherwise (an error: 2, see cli.ts). */
 export async function runVerify(spec: string, flags: VerifyFlags): Promise<void> {
+  checkImageArgument(flags.against, '--against');
+  checkImageArgument(flags.previous, '--previous');
   const abort = new AbortController();
   const onSignal = () => abort.abort();
   process.on('SIGINT', onSignal);

@@ -165,5 +165,9 @@ export function streamDockerArchive(image: Image, out: Writable, naming: Archive
 }
 
 export function writeDockerArchive(image: Image, outFile: string, naming: ArchiveNaming = {}, options: WriteOptions = {}): Promise<void> {
-  return writeFileAtomically(outFile, (temp) => writeArchive(dockerArchiveMembers(image, naming), createWriteStream(temp, { flags: 'wx' }), options.signal));
+  return writeFileAtomically(outFile, async (temp) => {
+    await writeArchive(dockerArchiveMembers(image, naming), createWriteStream(temp, { flags: 'wx' }), options.signal);
+    // The last look at the signal before the rename: an interrupt seen here leaves nothing written.
+    options.signal?.throwIfAborted();
+  });
 }
