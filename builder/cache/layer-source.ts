@@ -5,7 +5,7 @@ import type { LayerBlob } from '../layer/types.js';
 import type { Layer } from '../model/layer.js';
 import type { LayerCache } from './layer-cache.js';
 import type { LayerHints } from './layer-hints.js';
-import { CacheDamageError, checkFile, fileIdentity, sameFile, verifiedFileBytes, type FileIdentity } from './checked-blob.js';
+import { CacheDamageError, checkFile, fileIdentity, unchangedFile, verifiedFileBytes, type FileIdentity } from './checked-blob.js';
 import { isNoSpace } from '../fs/atomic-write.js';
 import { ImgbuildError } from '../errors.js';
 
@@ -103,11 +103,11 @@ export async function cachedLayer(maker: LayerMaker, cache: LayerCache | undefin
 
 /**
  * A layer whose blob is a file of the cache, never given out unchecked: a read hashes the file
- * before any byte goes out (once per process while the file stays the same inode, size and
- * mtime), and when it is damaged (a flipped byte, a torn or truncated write) writes the blob
+ * before any byte goes out (once per process while the file stays the same inode and size: a
+ * touch by another build is no change), and when it is damaged (a flipped byte, a torn or truncated write) writes the blob
  * again from the store into the cache (the rename replaces the damaged file) and gives out the
- * repaired bytes. The bytes are read from the descriptor of the file that was hashed; a file
- * changed while it is read fails the read. When the blob cannot be made again (its inputs
+ * repaired bytes. The bytes are read from the descriptor of the file that was hashed and hashed
+ * again as they go; a file changed in place since fails the read before its last byte. When the blob cannot be made again (its inputs
  * changed), the read fails with `error[cache]` naming the file. Outputs that hard-link `file`
  * hash it first (transports/oci-layout.ts) and read through `open()` when it does not match.
  */
@@ -142,12 +142,12 @@ export function checkedCacheLayer(blob: LayerBlob, file: string, cache: LayerCac
     file,
     fileVerified: () => {
       const now = hashedAs && fileIdentity(file);
-      return now !== undefined && sameFile(now, hashedAs!);
+      return now !== undefined && unchangedFile(now, hashedAs!);
     },
     open: () =>
       Readable.from(
         (async function* () {
-          // The file hashed, unless it changed since (touched by another build, rewritten): then hashed again.
+          // The file hashed, unless it was replaced since (another inode or size): then hashed again.
           if (yield* verifiedFileBytes(file, blob, await identity())) return;
           verified = undefined;
           if (!(yield* verifiedFileBytes(file, blob, await identity()))) throw new CacheDamageError(file, 'changed while it was read');
