@@ -333,7 +333,7 @@ kept: {blobs, layerRecords, scanRecords}}, each a {count, bytes}.`,
     .action(lazy(() => import('./commands/cache.js'), 'runCachePrune'));
   cache
     .command('verify')
-    .description('check the cache: hash every blob, check every layer record against its blob; exit 1 naming what is damaged')
+    .description('check the cache: hash every blob, check every layer record against its blob and every scan and closure record against its checksum; exit 1 naming what is damaged')
     .option('--repair', 'remove the damaged blobs and records (the next build makes them again from the store)')
     .option('--json', 'print JSON')
     .addHelpText(
@@ -341,12 +341,15 @@ kept: {blobs, layerRecords, scanRecords}}, each a {count, bytes}.`,
       `
 Every blob must hash to its name; every layer record must parse, carry the checksum of its
 fields, and agree with its blob when that is here (size, and the diff_id and size of the
-uncompressed tar, gunzipped to check). Damage (a flipped byte, a truncated or torn file) is
+uncompressed tar, gunzipped to check); every scan record (a line of scan/pack-*.jsonl) and
+closure record must match its checksum. Damage (a flipped byte, a truncated or torn file) is
 listed with what is wrong; without --repair that is an error (exit 1, error[cache]). --repair
-removes the damaged files: a build writes them again from the store. A build checks each cached
-blob it reads anyway (and rewrites a damaged one from the store); verify checks them all at once.
---json prints {schemaVersion, cacheDir, repair, checked: {blobs, blobBytes, layerRecords},
-damaged: [{kind, path, problem}], repaired}.`,
+removes the damaged files (a scan record pack is written again without its damaged lines): a
+build writes them again from the store. A build checks each cached blob and record it reads
+anyway (and rewrites a damaged one from the store); verify checks them all at once.
+--json prints {schemaVersion, cacheDir, repair, checked: {blobs, blobBytes, layerRecords,
+scanRecords, closureRecords}, damaged: [{kind, path, problem}], repaired}, kind one of blob,
+layer-record, scan-record, closure-record.`,
     )
     .action(lazy(() => import('./commands/cache.js'), 'runCacheVerify'));
 }

@@ -11,17 +11,21 @@ import type { LayerBlob } from '../layer/types.js';
 import { hashFile } from './checked-blob.js';
 import { recordSum, validRecord } from './layer-cache.js';
 import { isTempName } from './prune.js';
+import { checkScanPack } from '../store/scan-cache.js';
+import { closureRecordProblem } from '../store/closure-record.js';
+import { writeFileAtomic } from '../fs/atomic-write.js';
 
 /** One damaged file of the cache: where, and what is wrong with it. */
 export interface DamagedFile {
-  kind: 'blob' | 'layer-record';
+  /** `scan-record`: a line of a scan record pack (`scan/pack-*.jsonl`; the problem names the line); `closure-record`: a file of `closures/`. */
+  kind: 'blob' | 'layer-record' | 'scan-record' | 'closure-record';
   path: string;
   problem: string;
 }
 
 export interface VerifyCacheResult {
-  /** What was read: every blob hashed, every layer record parsed and checked against its blob. */
-  checked: { blobs: number; blobBytes: number; layerRecords: number };
+  /** What was read: every blob hashed, every layer record parsed and checked against its blob, every scan record (a line of a pack) and closure record against its checksum. */
+  checked: { blobs: number; blobBytes: number; layerRecords: number; scanRecords: number; closureRecords: number };
   /** Damaged blobs and records; removed when `repair`. */
   damaged: DamagedFile[];
   /** Whether the damaged files were removed (`repair`). */
@@ -35,13 +39,20 @@ export interface VerifyCacheResult {
  * digest of the uncompressed tar, gunzipped here) and uncompressed size are the record's. Temp
  * files are `cache prune`'s business.
  *
+ * Each scan record (a line of `scan/pack-*.jsonl`) and closure record (`closures/*.json`) of the
+ * current version must match its checksum (store/sealed-json.ts), and every line must be JSON;
+ * records of older versions, which a build never uses, are not damage.
+ *
  * With `repair`, damaged files are removed: a build writes a missing blob or record again from the
- * store (a record without its blob makes the bytes when they are read), which is the repair. Scan
- * records are not checked (a build checks each against the path's fingerprint).
+ * store (a record without its blob makes the bytes when they are read), which is the repair. A
+ * scan record pack is written again without its damaged lines (its other records kept); the
+ * next build scans those paths again.
  */
 export async function verifyCache(root: string, options: { repair?: boolean } = {}): Promise<VerifyCacheResult> {
-  const checked = { blobs: 0, blobBytes: 0, layerRecords: 0 };
+  const checked = { blobs: 0, blobBytes: 0, layerRecords: 0, scanRecords: 0, closureRecords: 0 };
   const damaged: DamagedFile[] = [];
+  /** How each damaged file is repaired, by path (removed, unless said otherwise). */
+  const repairs = new Map<string, () => Promise<void>>();
   const blobDir = join(root, 'blobs', 'sha256');
   const goodBlobs = new Set<string>();
   for (const name of (await readdir(blobDir).catch(() => [] as string[])).sort()) {
@@ -65,7 +76,38 @@ export async function verifyCache(root: string, options: { repair?: boolean } = 
     }
   }
 
-  if (options.repair) for (const d of damaged) await rm(d.path, { force: true });
+  const scanDir = join(root, 'scan');
+  for (const name of (await readdir(scanDir).catch(() => [] as string[])).sort()) {
+    const path = join(scanDir, name);
+    if (!name.startsWith('pack-') || !name.endsWith('.jsonl') || !(await isFile(path))) continue;
+    const text = await readFile(path, 'utf8').catch(() => undefined);
+    if (text === undefined) continue; // merged away by a build meanwhile
+    const pack = checkScanPack(text);
+    checked.scanRecords += pack.lines;
+    for (const d of pack.damaged) damaged.push({ kind: 'scan-record', path, problem: d.problem });
+    if (pack.damaged.length > 0) {
+      repairs.set(path, async () => {
+        if (pack.kept.length === 0) await rm(path, { force: true });
+        else await writeFileAtomic(path, `${pack.kept.join('\n')}\n`);
+      });
+    }
+  }
+
+  const closureDir = join(root, 'closures');
+  for (const name of (await readdir(closureDir).catch(() => [] as string[])).sort()) {
+    const path = join(closureDir, name);
+    if (isTempName(name) || !name.endsWith('.json') || !(await isFile(path))) continue;
+    const bytes = await readFile(path).catch(() => undefined);
+    if (bytes === undefined) continue;
+    checked.closureRecords++;
+    const problem = closureRecordProblem(bytes);
+    if (problem) damaged.push({ kind: 'closure-record', path, problem });
+  }
+
+  if (options.repair) {
+    for (const d of damaged) if (!repairs.has(d.path)) repairs.set(d.path, () => rm(d.path, { force: true }));
+    for (const repair of repairs.values()) await repair();
+  }
   return { checked, damaged, repaired: options.repair === true && damaged.length > 0 };
 }
 

@@ -1,4 +1,5 @@
 import { pruneCache, type PruneResult, type Tally } from '../cache/prune.js';
+import type { DamagedFile } from '../cache/verify.js';
 import { cacheRoot } from './cache-dir.js';
 import { ImgbuildError } from '../errors.js';
 import { printJson } from './print.js';
@@ -63,6 +64,8 @@ function pruneReport(root: string, r: PruneResult, flags: PruneFlags): string {
   return `${root}:\n${lines.join('\n')}\n`;
 }
 
+const DAMAGED_NOUN: Record<DamagedFile['kind'], string> = { blob: 'blob', 'layer-record': 'layer record', 'scan-record': 'scan record in', 'closure-record': 'closure record' };
+
 /**
  * `cache verify [--repair]`: hash every blob, check every layer record against its blob. Damage
  * without --repair is an error (exit 1, `error[cache]`) after the report, so a CI step can run it.
@@ -77,9 +80,10 @@ export async function runCacheVerify(flags: { repair?: boolean; json?: boolean }
     printJson(doc);
   } else if (!flags.json) {
     const { checked, damaged } = result;
-    const lines = [`${root}:`, `  checked ${checked.blobs} blob${checked.blobs === 1 ? '' : 's'} (${formatBytes(checked.blobBytes)}) and ${checked.layerRecords} layer record${checked.layerRecords === 1 ? '' : 's'}`];
-    for (const d of damaged) lines.push(`  damaged ${d.kind === 'blob' ? 'blob' : 'layer record'} ${d.path}: ${d.problem}`);
-    if (result.repaired) lines.push(`  removed ${damaged.length} damaged file${damaged.length === 1 ? '' : 's'}: the next build makes ${damaged.length === 1 ? 'it' : 'them'} again from the store`);
+    const n = (count: number, noun: string) => `${count} ${noun}${count === 1 ? '' : 's'}`;
+    const lines = [`${root}:`, `  checked ${n(checked.blobs, 'blob')} (${formatBytes(checked.blobBytes)}), ${n(checked.layerRecords, 'layer record')}, ${n(checked.scanRecords, 'scan record')} and ${n(checked.closureRecords, 'closure record')}`];
+    for (const d of damaged) lines.push(`  damaged ${DAMAGED_NOUN[d.kind]} ${d.path}: ${d.problem}`);
+    if (result.repaired) lines.push(`  removed ${damaged.length} damaged file${damaged.length === 1 ? '' : 's'}${damaged.some((d) => d.kind === 'scan-record') ? ' (a scan record pack written again without its damaged lines)' : ''}: the next build makes ${damaged.length === 1 ? 'it' : 'them'} again from the store`);
     if (damaged.length === 0) lines.push('  no damage found');
     process.stdout.write(`${lines.join('\n')}\n`);
   }
