@@ -225,7 +225,7 @@ test('imgbuild cache prune lists each kind it removed with its count, bytes and 
     `${c.root}:
   removed 1 blob (10.0 KiB): not used for 25d
   removed 1 blob (20.0 KiB): least recently used beyond --max-size 30K
-  removed 1 layer record (8 B): unreadable (not JSON, or not a layer record)
+  removed 1 layer record (8 B): unreadable (not JSON, not a layer record, or without the checksum of its fields)
   removed 1 layer record (427 B): not used for 25d
   removed 1 temp file (1 B): left by a build that stopped (its process is gone, or older than a day)
   kept 1 blob (30.0 KiB): used within 25d, within --max-size 30K

@@ -25,7 +25,7 @@ export interface Tally {
 export interface PruneResult {
   removed: {
     blobs: { olderThan: Tally; maxSize: Tally };
-    /** `unreadable`: not JSON, or not the layer record its file name says (a build would ignore it). */
+    /** `unreadable`: not JSON, not the layer record its file name says, or without its checksum (a build would ignore it). */
     layerRecords: { olderThan: Tally; unreadable: Tally };
     scanRecords: { olderThan: Tally };
     /** Temp files left by builds that died: their process is gone (and they were not written to for a minute), or older than a day. */

@@ -7,9 +7,8 @@ import { Writable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { MediaType } from '../../oci/media-types.js';
 import type { Digest } from '../../oci/digest.js';
-import type { LayerBlob } from '../layer/types.js';
 import { hashFile } from './checked-blob.js';
-import { recordSum, validRecord } from './layer-cache.js';
+import { recordFields } from './layer-cache.js';
 import { isTempName } from './prune.js';
 import { checkScanPack } from '../store/scan-cache.js';
 import { closureRecordProblem } from '../store/closure-record.js';
@@ -119,12 +118,11 @@ async function recordProblem(path: string, key: string, blobDir: string, goodBlo
   } catch {
     return 'is not JSON (torn or damaged)';
   }
-  const record = validRecord(json, key);
-  if (!record) {
-    const r = json as { sum?: unknown; blob?: LayerBlob };
-    if (typeof r?.sum === 'string' && r.blob && typeof r.blob === 'object' && r.sum !== recordSum(key, r.blob)) return 'does not match its checksum (a field was damaged)';
-    return 'is not a valid layer record for its key';
-  }
+  const read = recordFields(json, key);
+  if (!read) return 'is not a valid layer record for its key';
+  if (read.sum === 'mismatch') return 'does not match its checksum (a field was damaged)';
+  // A record without a checksum (an older imgbuild's) is not used by a build; its facts are still checked against its blob.
+  const record = read.blob;
   const hex = record.digest.slice('sha256:'.length);
   if (!goodBlobs.has(hex)) return undefined; // no blob (or a damaged one, reported as such): nothing to compare
   const blobPath = join(blobDir, hex);

@@ -52,7 +52,7 @@ function pruneReport(root: string, r: PruneResult, flags: PruneFlags): string {
   const removed = (t: Tally, noun: string, why: string) => t.count > 0 && line('removed', t, noun, why);
   removed(r.removed.blobs.olderThan, 'blob', `not used for ${age}`);
   removed(r.removed.blobs.maxSize, 'blob', `least recently used beyond --max-size ${size}`);
-  removed(r.removed.layerRecords.unreadable, 'layer record', 'unreadable (not JSON, or not a layer record)');
+  removed(r.removed.layerRecords.unreadable, 'layer record', 'unreadable (not JSON, not a layer record, or without the checksum of its fields)');
   removed(r.removed.layerRecords.olderThan, 'layer record', `not used for ${age}`);
   removed(r.removed.scanRecords.olderThan, 'scan record', `written more than ${age} ago (a build scans the path again)`);
   removed(r.removed.tempFiles.stale, 'temp file', 'left by a build that stopped (its process is gone, or older than a day)');
