@@ -326,6 +326,10 @@ needs only the record (the registry holds the layer, or it is made again as it i
 is why CI keeps ~/.cache/imgbuild/layers and not the blobs. A build touches the blobs and records
 it uses, so "not used" counts from the last build that used them. Scan records go with
 --older-than, counted from when the path was scanned.
+Prune may run beside builds: --max-size never removes a blob used within the last minute (a
+running build may be about to read it; the cache may stay above the bound until the next
+prune), and a build whose blob is removed after it looked it up makes it again from the store.
+--older-than removes what it names, in use or not (0s empties the cache).
 --json prints {schemaVersion, cacheDir, maxSize, olderThanMs, removed: {blobs: {olderThan, maxSize},
 layerRecords: {olderThan, unreadable}, scanRecords: {olderThan}, tempFiles: {stale}},
 kept: {blobs, layerRecords, scanRecords}}, each a {count, bytes}.`,

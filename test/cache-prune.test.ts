@@ -91,6 +91,20 @@ test('--max-size removes the least recently used blobs until the rest fit, and k
   assert.deepEqual(lookup(c.cache, c.keys[2]!), c.layers[2]);
 });
 
+test('--max-size never removes a blob used within the last minute (a build beside the prune may be reading it): the cache stays above the bound', async () => {
+  const c = await cacheWithThreeLayers();
+  // The least recently used blob is used again 59 s before the prune: now the most recently used.
+  const inUse = new Date(c.now - 59_000);
+  await utimes(c.blobs.path(c.layers[0]!.digest), inUse, inUse);
+  const r = await pruneCache(c.root, { maxSize: 35 * 1024, now: c.now });
+  assert.deepEqual(r.removed.blobs, { olderThan: { count: 0, bytes: 0 }, maxSize: { count: 2, bytes: 50 * 1024 } });
+  assert.deepEqual(r.kept.blobs, { count: 1, bytes: 10 * 1024 });
+  const atTheBound = await pruneCache(c.root, { maxSize: 5 * 1024, now: c.now });
+  assert.deepEqual(atTheBound.kept.blobs, { count: 1, bytes: 10 * 1024 }, 'still in use: kept above the bound');
+  const later = await pruneCache(c.root, { maxSize: 5 * 1024, now: c.now + 1000 });
+  assert.deepEqual(later.removed.blobs.maxSize, { count: 1, bytes: 10 * 1024 }, 'a minute after its use it goes');
+});
+
 test('a cache hit makes a layer recently used, so it outlives younger unused ones', async () => {
   const c = await cacheWithThreeLayers();
   assert.deepEqual(lookup(c.cache, c.keys[0]!), c.layers[0]);

@@ -173,11 +173,17 @@ export async function checkFile(path: string, expected: ExpectedBytes, afterRead
  * The bytes are hashed again as they go, and the last chunk is held back until they are known to
  * be `expected`: a file written in place since it was checked (its inode and size the same) fails
  * the read as `error[cache]` naming the file, before its last byte. A touch by another build
- * (a new mtime) is no change. Returns undefined, reading nothing, when the file is no longer the
- * one hashed (hash it again).
+ * (a new mtime) is no change. Returns false, reading nothing, when the file is no longer the
+ * one hashed or no longer there (removed by `cache prune`): hash it again.
  */
 export async function* verifiedFileBytes(path: string, expected: ExpectedBytes, verified: FileIdentity): AsyncGenerator<Buffer, boolean> {
-  const fh = await open(path, 'r');
+  let fh;
+  try {
+    fh = await open(path, 'r');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
+  }
   try {
     const at = identityOf(await fh.stat());
     if (!sameFile(at, verified)) return false;

@@ -110,13 +110,20 @@ export async function cachedLayer(maker: LayerMaker, cache: LayerCache | undefin
  * again as they go; a file changed in place since fails the read before its last byte. When the blob cannot be made again (its inputs
  * changed), the read fails with `error[cache]` naming the file. Outputs that hard-link `file`
  * hash it first (transports/oci-layout.ts) and read through `open()` when it does not match.
+ *
+ * A blob removed after the lookup found it (`cache prune` running beside the build) is missing,
+ * not an error: it is made again from the store into the cache, as a damaged one is (silently:
+ * nothing was wrong with it), and read from there.
  */
 export function checkedCacheLayer(blob: LayerBlob, file: string, cache: LayerCache, maker: LayerMaker | undefined, repaired?: (message: string) => void, written?: FileIdentity): Layer {
   let verified: Promise<FileIdentity> | undefined = written ? Promise.resolve(written) : undefined;
   /** The identity the file had when its bytes were last hashed (as written, or checked). */
   let hashedAs: FileIdentity | undefined = written;
   const verify = async (): Promise<FileIdentity> => {
-    const first = await checkFile(file, blob);
+    const first = await checkFile(file, blob).catch((err: unknown) => {
+      if (isNotFound(err)) return { ok: false as const, why: REMOVED, gone: true };
+      throw err;
+    });
     if (first.ok) return (hashedAs = first.identity);
     if (!maker) throw new CacheDamageError(file, first.why);
     const made = await maker.write(cache.blobs).catch((err: unknown) => {
@@ -125,9 +132,12 @@ export function checkedCacheLayer(blob: LayerBlob, file: string, cache: LayerCac
     if (made.digest !== blob.digest || made.size !== blob.size) {
       throw new CacheDamageError(file, `${first.why}, and the layer's inputs now make ${made.digest} (${made.size} bytes): the record no longer matches the store`);
     }
-    const again = await checkFile(file, blob);
+    const again = await checkFile(file, blob).catch((err: unknown) => {
+      if (isNotFound(err)) return { ok: false as const, why: REMOVED };
+      throw err;
+    });
     if (!again.ok) throw new CacheDamageError(file, again.why);
-    repaired?.(`cache: ${file} ${first.why}; made it again from the store`);
+    if (!('gone' in first)) repaired?.(`cache: ${file} ${first.why}; made it again from the store`);
     return (hashedAs = again.identity);
   };
   const identity = (): Promise<FileIdentity> => {
@@ -157,6 +167,11 @@ export function checkedCacheLayer(blob: LayerBlob, file: string, cache: LayerCac
   };
 }
 
+
+/** Why a blob is not there any more: removed after the build's lookup found it. */
+const REMOVED = 'was removed while the build used it (is `imgbuild cache prune` running?)';
+
+const isNotFound = (err: unknown): boolean => (err as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
 
 function facts(blob: LayerBlob) {
   return { digest: blob.digest, diffId: blob.diffId, size: blob.size, mediaType: blob.mediaType };
