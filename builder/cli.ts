@@ -346,14 +346,18 @@ kept: {blobs, layerRecords, scanRecords}}, each a {count, bytes}.`,
 Every blob must hash to its name; every layer record must parse, carry the checksum of its
 fields, and agree with its blob when that is here (size, and the diff_id and size of the
 uncompressed tar, gunzipped to check); every scan record (a line of scan/pack-*.jsonl) and
-closure record must match its checksum. Damage (a flipped byte, a truncated or torn file) is
-listed with what is wrong; without --repair that is an error (exit 1, error[cache]). --repair
-removes the damaged files (a scan record pack is written again without its damaged lines): a
-build writes them again from the store. A build checks each cached blob and record it reads
-anyway (and rewrites a damaged one from the store); verify checks them all at once.
+closure record must match its checksum; each must be a file (not a directory or a dangling
+symlink), and blobs/sha256, layers, scan and closures directories. Damage (a flipped byte, a
+truncated or torn file, a wrong kind of entry) is listed with what is wrong; without --repair
+that is an error (exit 1, error[cache] on stderr; with --json the report, listing it, is still
+printed). --repair removes the damaged files (a scan record pack is written again without its
+damaged lines; a wrong entry is removed whole; a cache directory that is a file is left, and
+still fails): a build writes them again from the store. A build checks each cached blob and
+record it reads anyway (and rewrites a damaged one from the store); verify checks them all at
+once.
 --json prints {schemaVersion, cacheDir, repair, checked: {blobs, blobBytes, layerRecords,
 scanRecords, closureRecords}, damaged: [{kind, path, problem}], repaired}, kind one of blob,
-layer-record, scan-record, closure-record.`,
+layer-record, scan-record, closure-record, directory.`,
     )
     .action(lazy(() => import('./commands/cache.js'), 'runCacheVerify'));
 }

@@ -1,5 +1,6 @@
 import { pruneCache, type PruneResult, type Tally } from '../cache/prune.js';
 import type { DamagedFile } from '../cache/verify.js';
+import { EXIT } from './failure.js';
 import { cacheRoot } from './cache-dir.js';
 import { ImgbuildError } from '../errors.js';
 import { printJson } from './print.js';
@@ -64,21 +65,24 @@ function pruneReport(root: string, r: PruneResult, flags: PruneFlags): string {
   return `${root}:\n${lines.join('\n')}\n`;
 }
 
-const DAMAGED_NOUN: Record<DamagedFile['kind'], string> = { blob: 'blob', 'layer-record': 'layer record', 'scan-record': 'scan record in', 'closure-record': 'closure record' };
+const DAMAGED_NOUN: Record<DamagedFile['kind'], string> = { blob: 'blob', 'layer-record': 'layer record', 'scan-record': 'scan record in', 'closure-record': 'closure record', directory: 'directory' };
 
 /**
- * `cache verify [--repair]`: hash every blob, check every layer record against its blob. Damage
- * without --repair is an error (exit 1, `error[cache]`) after the report, so a CI step can run it.
+ * `cache verify [--repair]`: hash every blob, check every layer record against its blob, every
+ * scan and closure record against its checksum, and the cache's directories. Damage left (no
+ * --repair, or damage it cannot remove) is an error (exit 1, `error[cache]` on stderr) after the
+ * report, so a CI step can run it; with --json the report is the verify document all the same
+ * (its `damaged` list), not the error document.
  */
 export async function runCacheVerify(flags: { repair?: boolean; json?: boolean }): Promise<void> {
   const { verifyCache } = await import('../cache/verify.js');
   const root = cacheRoot();
   const result = await verifyCache(root, { repair: flags.repair === true });
   const unrepaired = result.damaged.length > 0 && !result.repaired;
-  if (flags.json && !unrepaired) {
+  if (flags.json) {
     const doc: CacheVerifyDocument = { schemaVersion: SCHEMA_VERSION, cacheDir: root, repair: flags.repair === true, ...result };
     printJson(doc);
-  } else if (!flags.json) {
+  } else {
     const { checked, damaged } = result;
     const n = (count: number, noun: string) => `${count} ${noun}${count === 1 ? '' : 's'}`;
     const lines = [`${root}:`, `  checked ${n(checked.blobs, 'blob')} (${formatBytes(checked.blobBytes)}), ${n(checked.layerRecords, 'layer record')}, ${n(checked.scanRecords, 'scan record')} and ${n(checked.closureRecords, 'closure record')}`];
@@ -89,6 +93,10 @@ export async function runCacheVerify(flags: { repair?: boolean; json?: boolean }
   }
   if (unrepaired) {
     const n = result.damaged.length;
-    throw new ImgbuildError('cache', `${n} damaged file${n === 1 ? '' : 's'} in the cache ${root}: ${result.damaged.map((d) => d.path).join(', ')}`, 'remove them with `imgbuild cache verify --repair` (the next build makes them again from the store)');
+    const err = new ImgbuildError('cache', `${n} damaged file${n === 1 ? '' : 's'} in the cache ${root}: ${[...new Set(result.damaged.map((d) => d.path))].join(', ')}`, flags.repair ? 'set IMGBUILD_CACHE_DIR to a directory (or remove that file yourself)' : 'remove them with `imgbuild cache verify --repair` (the next build makes them again from the store)');
+    if (!flags.json) throw err;
+    // One document on stdout: the report above, which lists the damage; the error on stderr, exit 1.
+    process.stderr.write(`error[${err.code}]: ${err.message}\nhint: ${err.hint}\n`);
+    process.exitCode = EXIT.error;
   }
 }
