@@ -329,6 +329,10 @@ needs only the record (the registry holds the layer, or it is made again as it i
 is why CI keeps ~/.cache/imgbuild/layers and not the blobs. A build touches the blobs and records
 it uses, so "not used" counts from the last build that used them. Scan records go with
 --older-than, counted from when the path was scanned.
+Prune may run beside builds: --max-size never removes a blob used within the last minute (a
+running build may be about to read it; the cache may stay above the bound until the next
+prune), and a build whose blob is removed after it looked it up makes it again from the store.
+--older-than removes what it names, in use or not (0s empties the cache).
 --json prints {schemaVersion, cacheDir, maxSize, olderThanMs, removed: {blobs: {olderThan, maxSize},
 layerRecords: {olderThan, unreadable}, scanRecords: {olderThan}, tempFiles: {stale}},
 kept: {blobs, layerRecords, scanRecords}}, each a {count, bytes}.`,
@@ -336,7 +340,7 @@ kept: {blobs, layerRecords, scanRecords}}, each a {count, bytes}.`,
     .action(lazy(() => import('./commands/cache.js'), 'runCachePrune'));
   cache
     .command('verify')
-    .description('check the cache: hash every blob, check every layer record against its blob; exit 1 naming what is damaged')
+    .description('check the cache: hash every blob, check every layer record against its blob and every scan and closure record against its checksum; exit 1 naming what is damaged')
     .option('--repair', 'remove the damaged blobs and records (the next build makes them again from the store)')
     .option('--json', 'print JSON')
     .addHelpText(
@@ -344,12 +348,19 @@ kept: {blobs, layerRecords, scanRecords}}, each a {count, bytes}.`,
       `
 Every blob must hash to its name; every layer record must parse, carry the checksum of its
 fields, and agree with its blob when that is here (size, and the diff_id and size of the
-uncompressed tar, gunzipped to check). Damage (a flipped byte, a truncated or torn file) is
-listed with what is wrong; without --repair that is an error (exit 1, error[cache]). --repair
-removes the damaged files: a build writes them again from the store. A build checks each cached
-blob it reads anyway (and rewrites a damaged one from the store); verify checks them all at once.
---json prints {schemaVersion, cacheDir, repair, checked: {blobs, blobBytes, layerRecords},
-damaged: [{kind, path, problem}], repaired}.`,
+uncompressed tar, gunzipped to check); every scan record (a line of scan/pack-*.jsonl) and
+closure record must match its checksum; each must be a file (not a directory or a dangling
+symlink), and blobs/sha256, layers, scan and closures directories. Damage (a flipped byte, a
+truncated or torn file, a wrong kind of entry) is listed with what is wrong; without --repair
+that is an error (exit 1, error[cache] on stderr; with --json the report, listing it, is still
+printed). --repair removes the damaged files (a scan record pack is written again without its
+damaged lines; a wrong entry is removed whole; a cache directory that is a file is left, and
+still fails): a build writes them again from the store. A build checks each cached blob and
+record it reads anyway (and rewrites a damaged one from the store); verify checks them all at
+once.
+--json prints {schemaVersion, cacheDir, repair, checked: {blobs, blobBytes, layerRecords,
+scanRecords, closureRecords}, damaged: [{kind, path, problem}], repaired}, kind one of blob,
+layer-record, scan-record, closure-record, directory.`,
     )
     .action(lazy(() => import('./commands/cache.js'), 'runCacheVerify'));
 }

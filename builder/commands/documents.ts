@@ -313,8 +313,8 @@ export const CacheVerifyDocumentSchema = z.strictObject({
   schemaVersion,
   cacheDir: z.string(),
   repair: z.boolean().describe('whether --repair was given'),
-  checked: z.strictObject({ blobs: size, blobBytes: size, layerRecords: size }),
-  damaged: z.array(z.strictObject({ kind: z.enum(['blob', 'layer-record']), path: z.string(), problem: z.string() })).describe('damaged files; removed when repaired is true'),
+  checked: z.strictObject({ blobs: size, blobBytes: size, layerRecords: size, scanRecords: size, closureRecords: size }),
+  damaged: z.array(z.strictObject({ kind: z.enum(['blob', 'layer-record', 'scan-record', 'closure-record', 'directory']), path: z.string(), problem: z.string() })).describe("damaged files (a scan-record is a line of the pack at path; a directory is one of the cache's directories that is a file or something else); removed when repaired is true (a pack is written again without its damaged lines)"),
   repaired: z.boolean().describe('true when damaged files were removed (a build makes them again)'),
 }).meta({ title: 'imgbuild cache verify --json', description: 'Every blob hashed, every layer record checked against its blob; what is damaged.' });
 export type CacheVerifyDocument = z.output<typeof CacheVerifyDocumentSchema>;
