@@ -3,8 +3,10 @@ import type { z } from 'zod';
 import type { ContainerConfig } from '../../oci/schemas.js';
 import { formatRfc3339, parseSourceDateEpoch } from './dates.js';
 import { parseDuration } from './duration.js';
-import { SpecValidationError, type SpecIssue } from './errors.js';
-import { formatField, specIssues } from './issues.js';
+import { ImgbuildError, SpecError } from '../errors.js';
+import { SpecValidationError, thrownText, type SpecIssue } from './errors.js';
+import { formatField, knownKeysAt, specIssues } from './issues.js';
+import { findThrowingRead } from './throwing-read.js';
 import { parseMode } from './mode.js';
 import { hostArchitecture } from './platform.js';
 import { dateMs, ImageSpecSchema, imagePathProblem, storePathProblem } from './schema.js';
@@ -52,10 +54,34 @@ export const DEFAULT_MAX_LAYERS = 100;
  * SpecValidationError listing every problem found.
  */
 export function resolveSpec(input: unknown, options: ResolveOptions): ResolvedSpec {
-  const spec = resolveOne(input, options);
-  const parts = (input as ImageSpec).platforms;
-  if (!parts) return spec;
-  return { ...spec, platforms: resolvePlatforms(input as ImageSpec, parts, options) };
+  try {
+    const spec = resolveOne(input, options);
+    const parts = (input as ImageSpec).platforms;
+    if (!parts) return spec;
+    return { ...spec, platforms: resolvePlatforms(input as ImageSpec, parts, options) };
+  } catch (e) {
+    if (e instanceof ImgbuildError) throw e;
+    throw userCodeError(input, resolvePath(options.file), e) ?? e;
+  }
+}
+
+/**
+ * A TS/JS spec's getter or Proxy trap that threw while the spec was validated, as a SpecError
+ * naming the field it was reading; undefined when the value runs no code of the spec (the error
+ * is then imgbuild's own).
+ */
+function userCodeError(input: unknown, file: string, e: unknown): SpecError | undefined {
+  let found: ReturnType<typeof findThrowingRead>;
+  try {
+    found = findThrowingRead(input, (path) => knownKeysAt(ImageSpecSchema as unknown as z.ZodType, path));
+  } catch {
+    found = { path: undefined };
+  }
+  if (!found) return undefined;
+  const hint = "a spec's value should be plain data: compute it before it is exported, not in getters or Proxy traps";
+  if (found.path === undefined) return new SpecError(file, undefined, `validating it ran a getter or Proxy trap of the spec, which threw: ${thrownText(e)}`, hint);
+  const field = formatField(found.path);
+  return new SpecError(file, field, `${field ? 'reading it' : 'reading the exported value'} threw (a getter or Proxy trap of the spec): ${thrownText(found.error)}`, hint);
 }
 
 /**
