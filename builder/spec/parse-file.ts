@@ -4,7 +4,7 @@ import { extname } from 'node:path';
 import type { Document, LineCounter } from 'yaml';
 import { SpecError } from '../errors.js';
 import { fileError, thrownText } from './errors.js';
-import { findJsonSyntaxError } from './json-syntax.js';
+import { findJsonDuplicateKeys, findJsonSyntaxError } from './json-syntax.js';
 import { evaluateModuleSpec } from './module-spec.js';
 
 /**
@@ -54,6 +54,13 @@ function parseJson(file: string, text: string): ParsedSpecFile {
     const where = findJsonSyntaxError(text);
     if (where) throw new SpecError(file, undefined, `invalid JSON at line ${where.line}, column ${where.column}: ${where.message}`);
     throw new SpecError(file, undefined, `invalid JSON: ${thrownText(e)}`);
+  }
+  // JSON.parse keeps the last of two equal keys; YAML refuses them, and so do we (a silent pick).
+  const duplicates = findJsonDuplicateKeys(text);
+  if (duplicates.length > 0) {
+    const problems = duplicates.map((d) => `line ${d.line}, column ${d.column}: duplicate key ${JSON.stringify(d.key)} (first at line ${d.firstLine})`);
+    const message = problems.length === 1 ? `invalid JSON at ${problems[0]}` : `invalid JSON (${problems.length} problems):\n${problems.map((p) => `  ${p}`).join('\n')}`;
+    throw new SpecError(file, undefined, message);
   }
   octalNumericModes(value);
   // JSON is YAML, so the YAML parser finds the lines of fields; only parsed when a message needs it.
