@@ -9,7 +9,7 @@ import { formatField, knownKeysAt, specIssues } from './issues.js';
 import { findThrowingRead } from './throwing-read.js';
 import { parseMode } from './mode.js';
 import { hostArchitecture } from './platform.js';
-import { dateMs, ImageSpecSchema, imagePathProblem, storePathProblem } from './schema.js';
+import { dateMs, ImageSpecSchema, imagePathProblem, MAX_OWNER_NAME, storePathProblem } from './schema.js';
 import { PLATFORM_FIELDS, type HealthcheckSpec, type ImageSpec, type PlatformSpec, type ResolvedGroup, type ResolvedPerm, type ResolvedSpec, type ResolvedUser, type StoreKind } from './types.js';
 
 /** What the CLI may override in a spec. */
@@ -175,6 +175,7 @@ function resolveOne(input: unknown, options: ResolveOptions): ResolvedSpec {
   if ('problem' in dates) issue([], dates.problem);
 
   const accounts = resolveAccounts(spec, issue);
+  ownerNameIssues(spec, accounts, issue);
 
   if (issues.length > 0) fail(issues);
   const { created, mtime } = dates as { created: string; mtime: number };
@@ -243,6 +244,36 @@ function resolveOne(input: unknown, options: ResolveOptions): ResolvedSpec {
     nixGid: spec.nixGid,
     ...(spec.annotations !== undefined ? { annotations: { ...spec.annotations } } : {}),
   };
+}
+
+/**
+ * An entry's owner name comes from `users`/`groups` when the spec gives its id alone (a per-entry
+ * uid/gid, a perms rule's, nixUid/nixGid), and a tar header holds at most 31 characters of it: a
+ * longer account name (valid in /etc/passwd, up to 32) cannot own an entry. Refused at the id.
+ */
+function ownerNameIssues(spec: ImageSpec, accounts: { users: ResolvedUser[]; groups: ResolvedGroup[] }, issue: (path: PropertyKey[], message: string) => void): void {
+  const check = (kind: 'uid' | 'gid', id: number | undefined, at: PropertyKey[]) => {
+    if (id === undefined) return;
+    const name = kind === 'uid' ? accounts.users.find((u) => u.uid === id)?.name : accounts.groups.find((g) => g.gid === id)?.name;
+    // Account names are ASCII (the schema's rule): only their length can be too much.
+    if (name === undefined || name.length <= MAX_OWNER_NAME) return;
+    // A group the spec does not define is the one made for the user of that name.
+    const made = kind === 'gid' && !(spec.groups ?? []).some((g) => g.gid === id);
+    const what = kind === 'uid' ? `user "${name}"` : made ? `group "${name}" (made for the user of that name)` : `group "${name}"`;
+    issue(at, `${kind} ${id} is ${what}, whose name has ${name.length} characters: a tar header holds an owner name of at most ${MAX_OWNER_NAME}; shorten the ${kind === 'uid' || made ? "user's" : "group's"} name`);
+  };
+  for (const list of ['files', 'directories'] as const) {
+    (spec[list] ?? []).forEach((e, i) => {
+      check('uid', e.uid, [list, i, 'uid']);
+      check('gid', e.gid, [list, i, 'gid']);
+    });
+  }
+  (spec.perms ?? []).forEach((r, i) => {
+    if (r.uname === undefined) check('uid', r.uid, ['perms', i, 'uid']);
+    if (r.gname === undefined) check('gid', r.gid, ['perms', i, 'gid']);
+  });
+  check('uid', spec.nixUid, ['nixUid']);
+  check('gid', spec.nixGid, ['nixGid']);
 }
 
 /**
