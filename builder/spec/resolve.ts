@@ -10,6 +10,7 @@ import { findThrowingRead } from './throwing-read.js';
 import { parseMode } from './mode.js';
 import { hostArchitecture } from './platform.js';
 import { dateMs, ImageSpecSchema, imagePathProblem, MAX_OWNER_NAME, storePathProblem } from './schema.js';
+import { ACCOUNT_FILES, nixDbProblem, storeShadowProblem, type EntryKind } from './store-shadow.js';
 import { PLATFORM_FIELDS, type HealthcheckSpec, type ImageSpec, type PlatformSpec, type ResolvedGroup, type ResolvedPerm, type ResolvedSpec, type ResolvedUser, type StoreKind } from './types.js';
 
 /** What the CLI may override in a spec. */
@@ -176,6 +177,13 @@ function resolveOne(input: unknown, options: ResolveOptions): ResolvedSpec {
 
   const accounts = resolveAccounts(spec, issue);
   ownerNameIssues(spec, accounts, issue);
+  // The store dir a Nix store reports is known once it is asked (customisation/entries.ts checks then).
+  const storeDirKnown = storeKind !== 'nix' || over.storeDir !== undefined || spec.store?.storeDir !== undefined;
+  const storeDirValid = imagePathProblem(storeDir) === undefined;
+  for (const e of specEntries(spec, accounts)) {
+    const problem = (storeDirKnown && storeDirValid ? storeShadowProblem(e.path, e.kind, storeDir) : undefined) ?? (spec.includeNixDB ? nixDbProblem(e.path, e.kind, [...contentPaths, ...(spec.copyToRoot ?? [])]) : undefined);
+    if (problem) issue(e.at, problem);
+  }
 
   if (issues.length > 0) fail(issues);
   const { created, mtime } = dates as { created: string; mtime: number };
@@ -244,6 +252,19 @@ function resolveOne(input: unknown, options: ResolveOptions): ResolvedSpec {
     nixGid: spec.nixGid,
     ...(spec.annotations !== undefined ? { annotations: { ...spec.annotations } } : {}),
   };
+}
+
+/** The entries the spec itself puts in the customisation layer, with the field each comes from. */
+function specEntries(spec: ImageSpec, accounts: { users: ResolvedUser[]; groups: ResolvedGroup[] }): { path: string; kind: EntryKind; at: PropertyKey[] }[] {
+  const out: { path: string; kind: EntryKind; at: PropertyKey[] }[] = [];
+  if (accounts.users.length > 0 || accounts.groups.length > 0) {
+    const at = (spec.users ?? []).length > 0 ? ['users'] : ['groups'];
+    for (const path of ACCOUNT_FILES) out.push({ path, kind: 'file', at });
+  }
+  (spec.directories ?? []).forEach((d, i) => out.push({ path: d.path, kind: 'directory', at: ['directories', i, 'path'] }));
+  (spec.files ?? []).forEach((f, i) => out.push({ path: f.path, kind: 'file', at: ['files', i, 'path'] }));
+  (spec.symlinks ?? []).forEach((l, i) => out.push({ path: l.path, kind: 'symlink', at: ['symlinks', i, 'path'] }));
+  return out;
 }
 
 /**
