@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import { outputFormats } from './transports/write.js';
 import { describeFailure, reportFailure } from './commands/failure.js';
 import { availableParallelism } from 'node:os';
@@ -100,15 +100,16 @@ if (defines('build')) registryOptions(storeOptions(metadataOptions(
     .description('build the image a spec describes and write it out')
     .argument('<spec>', 'spec file (.ts .mts .cts .js .mjs .cjs .json .yaml .yml), or a directory holding image.<ext>')
     .option('-o, --output <path>', 'where to write the image (default: <name>.oci, <name>.oci.tar or <name>.docker.tar); may name the format: oci:<dir>, oci-archive:<file>, docker-archive:<file>')
-    .addOption(new Option('-f, --format <format>', 'output format (default: from -o: oci-archive for *.oci.tar, docker-archive for *.docker.tar, else oci)').choices([...outputFormats]))
+    // Formats are checked by the command (build.ts), so a bad one is an error[usage] as every other bad flag value.
+    .option('-f, --format <format>', `output format: ${outputFormats.join(', ')} (default: from -o: oci-archive for *.oci.tar, docker-archive for *.docker.tar, else oci)`)
     .option('--stream', 'write a docker-archive to stdout instead of a file (for `| docker load`)')
     .option('--json', 'print a machine-readable summary with every digest to stdout')
     .option('--previous <image>', 'the previous build (any image argument, e.g. oci:<dir> or docker://<ref>): keep its store layers that are still whole (stable layering)')
     .option('--plan <file>', 'follow this plan (`imgbuild plan --json` output) instead of planning; refused when it was made for other contents')
     .option('--platform <os/arch[/variant]>', "build only this platform of a multi-platform spec (repeatable); a docker-archive or --stream holds one", collect)
     .option('--push <reference>', 'push the image to a registry (e.g. ghcr.io/org/app:1.0); no file is written unless -o is given')
-    .option('--tag <tag>', 'with --push: also push under this tag (repeatable)', collect)
-    .option('--digest-file <file>', 'with --push: write the pushed manifest digest to this file')
+    .option('--tag <tag>', 'with --push: also push under this tag (repeatable; without --push, a usage error)', collect)
+    .option('--digest-file <file>', 'write the digest build prints to this file (the manifest\'s, or the index\'s; with --push, the pushed one\'s)')
     .option('--cache-ref <repo[:tag]>', "keep layer records in this registry repository (default tag imgbuild-layers; overrides the spec's cache.ref): fetched before the build, so layers the --push target already holds are neither read from the store nor sent; pushed after it")
     .option('--sbom <formats>', 'make an SBOM of each image (spdx, cyclonedx, or spdx,cyclonedx) and attach it as an OCI 1.1 referrer in the output (oci, oci-archive) and the push (referrers API, else the sha256-<hex> tag)'),
 ))).action(lazy(() => import('./commands/build.js'), 'runBuild'));
@@ -118,8 +119,8 @@ if (defines('sbom')) registryOptions(storeOptions(metadataOptions(
     .command('sbom')
     .description("print an SBOM: a spec's (made from its build: the same bytes build --sbom attaches) or an image's (the one attached to it, byte for byte; else one read back from the image, saying what it cannot know)")
     .argument('<spec|image>', 'a spec file or a directory holding image.<ext>; or an image: oci:<dir>[:tag], oci-archive:<file>[:tag], docker://<ref>, ...')
-    .addOption(new Option('--format <format>', 'SBOM format').choices(['spdx', 'cyclonedx']).default('spdx'))
-    .option('--platform <os/arch[/variant]>', 'of a multi-platform spec or image, this platform\'s image')
+    .option('--format <format>', 'SBOM format: spdx or cyclonedx', 'spdx')
+    .option('--platform <os/arch[/variant]>', 'of a multi-platform spec or image, this platform\'s image (required when it has several)')
     .option('-o, --output <file>', 'write the SBOM to this file instead of stdout'),
 ))).action(lazy(() => import('./commands/sbom.js'), 'runSbom'));
 
@@ -180,6 +181,7 @@ if (defines('closure')) storeOptions(
     .command('closure')
     .description('print the closure of a spec: every store path with its NAR size and references')
     .argument('<spec>', 'spec file, or a directory holding image.<ext>')
+    .option('--platform <os/arch[/variant]>', "of a multi-platform spec, this platform's closure (required when it has several)")
     .option('--json', 'print JSON'),
 ).action(lazy(() => import('./commands/closure.js'), 'runClosure'));
 
@@ -188,6 +190,7 @@ if (defines('plan')) registryOptions(storeOptions(
     .command('plan')
     .description('print the layer plan of a spec: each layer, its paths, size and why it is there')
     .argument('<spec>', 'spec file, or a directory holding image.<ext>')
+    .option('--platform <os/arch[/variant]>', "of a multi-platform spec, this platform's plan (required when it has several)")
     .option('--json', 'print JSON')
     .option('--previous <image>', 'plan against a previous build: any image argument (stable layering)'),
 )).action(lazy(() => import('./commands/plan.js'), 'runPlan'));
@@ -302,7 +305,7 @@ if (defines('diff')) answering(registryOptions(
     .description('show how two images differ: manifest, config, layers, and the files inside changed layers; exit 1 if they differ, 2 on an error')
     .argument('<a>', 'oci:<dir>[:tag], oci-archive:<file>[:tag], docker-archive:<file>[:name:tag] (gzipped too), docker://<ref>, or a path')
     .argument('<b>', 'the image to compare with')
-    .option('--max-files <n>', 'files listed per changed layer (default 50)')
+    .option('--max-files <n>', 'files listed per changed layer, a whole number (default 50)')
     .option('--json', 'print JSON'),
 )).action(lazy(() => import('./commands/diff.js'), 'runDiff'));
 
@@ -325,6 +328,10 @@ needs only the record (the registry holds the layer, or it is made again as it i
 is why CI keeps ~/.cache/imgbuild/layers and not the blobs. A build touches the blobs and records
 it uses, so "not used" counts from the last build that used them. Scan records go with
 --older-than, counted from when the path was scanned.
+Prune may run beside builds: --max-size never removes a blob used within the last minute (a
+running build may be about to read it; the cache may stay above the bound until the next
+prune), and a build whose blob is removed after it looked it up makes it again from the store.
+--older-than removes what it names, in use or not (0s empties the cache).
 --json prints {schemaVersion, cacheDir, maxSize, olderThanMs, removed: {blobs: {olderThan, maxSize},
 layerRecords: {olderThan, unreadable}, scanRecords: {olderThan}, tempFiles: {stale}},
 kept: {blobs, layerRecords, scanRecords}}, each a {count, bytes}.`,
@@ -332,7 +339,7 @@ kept: {blobs, layerRecords, scanRecords}}, each a {count, bytes}.`,
     .action(lazy(() => import('./commands/cache.js'), 'runCachePrune'));
   cache
     .command('verify')
-    .description('check the cache: hash every blob, check every layer record against its blob; exit 1 naming what is damaged')
+    .description('check the cache: hash every blob, check every layer record against its blob and every scan and closure record against its checksum; exit 1 naming what is damaged')
     .option('--repair', 'remove the damaged blobs and records (the next build makes them again from the store)')
     .option('--json', 'print JSON')
     .addHelpText(
@@ -340,12 +347,19 @@ kept: {blobs, layerRecords, scanRecords}}, each a {count, bytes}.`,
       `
 Every blob must hash to its name; every layer record must parse, carry the checksum of its
 fields, and agree with its blob when that is here (size, and the diff_id and size of the
-uncompressed tar, gunzipped to check). Damage (a flipped byte, a truncated or torn file) is
-listed with what is wrong; without --repair that is an error (exit 1, error[cache]). --repair
-removes the damaged files: a build writes them again from the store. A build checks each cached
-blob it reads anyway (and rewrites a damaged one from the store); verify checks them all at once.
---json prints {schemaVersion, cacheDir, repair, checked: {blobs, blobBytes, layerRecords},
-damaged: [{kind, path, problem}], repaired}.`,
+uncompressed tar, gunzipped to check); every scan record (a line of scan/pack-*.jsonl) and
+closure record must match its checksum; each must be a file (not a directory or a dangling
+symlink), and blobs/sha256, layers, scan and closures directories. Damage (a flipped byte, a
+truncated or torn file, a wrong kind of entry) is listed with what is wrong; without --repair
+that is an error (exit 1, error[cache] on stderr; with --json the report, listing it, is still
+printed). --repair removes the damaged files (a scan record pack is written again without its
+damaged lines; a wrong entry is removed whole; a cache directory that is a file is left, and
+still fails): a build writes them again from the store. A build checks each cached blob and
+record it reads anyway (and rewrites a damaged one from the store); verify checks them all at
+once.
+--json prints {schemaVersion, cacheDir, repair, checked: {blobs, blobBytes, layerRecords,
+scanRecords, closureRecords}, damaged: [{kind, path, problem}], repaired}, kind one of blob,
+layer-record, scan-record, closure-record, directory.`,
     )
     .action(lazy(() => import('./commands/cache.js'), 'runCacheVerify'));
 }

@@ -3,7 +3,7 @@ export { RegistryClient, MAX_MANIFEST_BYTES, MANIFEST_ACCEPT, pullScope, pushSco
 export type { RegistryClientOptions, RepositoryRef, RequestSpec } from './client.js';
 export { isLoopbackRegistry } from './loopback.js';
 export { caBundleProblem } from './ca.js';
-export { ImageReference, parseReference, normaliseRegistry, registryApiHost, isValidRepositoryName, DOCKER_HUB, DOCKER_HUB_API_HOST } from './reference.js';
+export { ImageReference, parseReference, normaliseRegistry, registryApiHost, isValidRepositoryName, isValidRegistryHost, DOCKER_HUB, DOCKER_HUB_API_HOST } from './reference.js';
 export { pushImage } from './push.js';
 export type { PushBlob, PushInput, PushManifest, PushOptions, PushResult } from './push.js';
 export { pullImage, resolveImage, downloadBlob, blobPath } from './pull.js';

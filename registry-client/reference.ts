@@ -136,6 +136,11 @@ export function parseReference(input: string, options: { defaultTag?: string | n
   return new ImageReference(registry, path, tag, digest);
 }
 
+/** Whether `host` is a registry host as references write it: `ghcr.io`, `localhost:5000`, `[::1]:5000`. */
+export function isValidRegistryHost(host: string): boolean {
+  return DOMAIN_RE.test(host);
+}
+
 /** Validate a bare repository name inside a registry (e.g. a mount's `from`). */
 export function isValidRepositoryName(name: string): boolean {
   return name.length > 0 && name.length <= NAME_MAX && name.split('/').every((c) => COMPONENT_RE.test(c));

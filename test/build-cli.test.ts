@@ -1,7 +1,7 @@
 // CLI behaviours around the build: store overrides, --help, --version.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runCli } from './helpers/cli.js';
 import { repoRoot } from './helpers/paths.js';
@@ -29,7 +29,7 @@ test('build --help lists every output format', async () => {
   const r = await runCli(['build', '--help']);
   assert.equal(r.code, 0);
   // Help text wraps to the terminal width: compare with white space folded.
-  assert.match(r.stdout.toString().replace(/\s+/g, ' '), /choices: "oci", "oci-archive", "docker-archive"/);
+  assert.match(r.stdout.toString().replace(/\s+/g, ' '), /-f, --format <format> output format: oci, oci-archive, docker-archive \(default: from -o/);
 });
 
 test('without a tag, the image is tagged with the first 32 hex digits of its manifest digest', async () => {
@@ -87,4 +87,61 @@ test('a bad --chunk-size is refused before anything is built or sent, as a usage
   assert.equal(r.code, 2);
   assert.match(r.stderr, /^error\[usage\]: --chunk-size "ten" is not a size$/m);
   assert.doesNotMatch(r.stderr, /layer \d/);
+});
+
+test('--digest-file without --push gets the digest build prints on stdout', async () => {
+  const dir = await tempDir();
+  const digestFile = join(dir, 'digest.txt');
+  const r = await runCli(['build', join(repoRoot, 'examples/hello'), '-o', join(dir, 'out.oci'), '--digest-file', digestFile], { env: { ...process.env, IMGBUILD_CACHE_DIR: join(dir, 'cache') } });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout.toString(), /^sha256:[0-9a-f]{64}\n$/);
+  assert.equal(await readFile(digestFile, 'utf8'), r.stdout.toString());
+});
+
+test('--tag without --push is a usage error naming --push, before anything is built or written', async () => {
+  const dir = await tempDir();
+  const r = await runCli(['build', join(repoRoot, 'examples/hello'), '-o', join(dir, 'out.oci'), '--tag', 'latest', '--json'], { env: { ...process.env, IMGBUILD_CACHE_DIR: join(dir, 'cache') } });
+  assert.equal(r.code, 2);
+  assert.deepEqual(JSON.parse(r.stdout.toString()).error, {
+    code: 'usage',
+    message: '--tag tags the pushed image, and there is no --push',
+    hint: 'add --push <registry>/<repository>:<tag>, or tag an image already pushed with imgbuild tag <reference> <tag>',
+  });
+  assert.doesNotMatch(r.stderr, /layer \d/);
+  assert.deepEqual((await readdir(dir)).filter((n) => n !== 'cache'), []);
+});
+
+test('with --push, a bad --tag or a --digest-file that cannot be written is a usage error naming the flag and the path, before the build', async () => {
+  const dir = await tempDir();
+  await mkdir(join(dir, 'a-dir'));
+  await writeFile(join(dir, 'a-file'), '');
+  const env = { ...process.env, IMGBUILD_CACHE_DIR: join(dir, 'cache') };
+  // 127.0.0.1:9 answers nothing: an error reached after the build or at the registry would not be these.
+  const cases: [string[], string][] = [
+    [['--tag', 'bad tag'], 'error[usage]: --tag "bad tag" is not a tag'],
+    [['--tag', 'ok', '--tag', '-x'], 'error[usage]: --tag "-x" is not a tag'],
+    [['--digest-file', join(dir, 'nodir', 'd.txt')], `error[usage]: --digest-file ${join(dir, 'nodir', 'd.txt')}: the directory ${join(dir, 'nodir')} does not exist`],
+    [['--digest-file', join(dir, 'a-file', 'd.txt')], `error[usage]: --digest-file ${join(dir, 'a-file', 'd.txt')}: ${join(dir, 'a-file')} is not a directory`],
+    [['--digest-file', join(dir, 'a-dir')], `error[usage]: --digest-file ${join(dir, 'a-dir')} is a directory`],
+  ];
+  for (const [flags, line] of cases) {
+    const r = await runCli(['build', join(repoRoot, 'examples/hello'), '--push', '127.0.0.1:9/cli/x:1', ...flags], { env });
+    assert.equal(r.code, 2, `${flags.join(' ')}: ${r.stderr}`);
+    assert.equal(r.stderr.split('\n')[0], line);
+    assert.match(r.stderr, /^hint: .*(--tag|--digest-file|mkdir)/m);
+    assert.doesNotMatch(r.stderr, /layer \d|\.tmp-|internal error/);
+    assert.equal(r.stdout.toString(), '');
+  }
+});
+
+test('--store-dir that is not an absolute path is a usage error naming the flag (build, closure, plan, store add)', async () => {
+  const dir = await tempDir();
+  const env = { ...process.env, IMGBUILD_CACHE_DIR: join(dir, 'cache') };
+  const hello = join(repoRoot, 'examples/hello');
+  for (const args of [['build', hello, '-o', join(dir, 'out.oci')], ['closure', hello], ['plan', hello], ['store', 'add', hello, '--store', join(dir, 'store')]]) {
+    const r = await runCli([...args, '--store-dir', 'gnu/store'], { env });
+    assert.equal(r.code, 2, `${args[0]}: ${r.stderr}`);
+    assert.equal(r.stderr, 'error[usage]: --store-dir "gnu/store" is not an absolute path (it must start with "/")\nhint: name the store dir as the image sees it, an absolute path: e.g. --store-dir /nix/store\n', args[0]);
+  }
+  assert.deepEqual((await readdir(dir)).filter((n) => n !== 'cache'), [], 'no output, no store');
 });

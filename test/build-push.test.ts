@@ -102,6 +102,29 @@ test('imgbuild push sends an OCI layout with its digest unchanged', async (t) =>
   assert.equal(latest.Digest, built.digest);
 });
 
+test('build --push and push with a bad --tag or a --digest-file in a missing directory: exit 2 naming the flag, and nothing reaches the registry', async (t) => {
+  if (!(await registryFixture.need(t))) return;
+  const host = registryFixture.proxy.host;
+  const layout = join(work, 'refused.oci');
+  await cli(['build', hello, '-o', layout]);
+  const nodir = join(work, 'nodir', 'd.txt');
+  registryFixture.proxy.clearLog();
+  for (const [command, flags, line] of [
+    [['build', hello, '--push', `${host}/examples/refused:1`], ['--tag', 'bad tag'], 'error[usage]: --tag "bad tag" is not a tag'],
+    [['build', hello, '--push', `${host}/examples/refused:1`], ['--digest-file', nodir], `error[usage]: --digest-file ${nodir}: the directory ${join(work, 'nodir')} does not exist`],
+    [['push', layout, `${host}/examples/refused:1`], ['--tag', 'bad tag'], 'error[usage]: --tag "bad tag" is not a tag'],
+    [['push', layout, `${host}/examples/refused:1`], ['--digest-file', nodir], `error[usage]: --digest-file ${nodir}: the directory ${join(work, 'nodir')} does not exist`],
+  ] as const) {
+    const r = await runCli([...command, ...flags, ...pushArgs(host)], { env });
+    assert.equal(r.code, 2, `${command[0]} ${flags.join(' ')}: ${r.stderr}`);
+    assert.equal(r.stderr.split('\n')[0], line);
+    assert.doesNotMatch(r.stderr, /layer \d|pushed|\.tmp-/);
+    assert.equal(r.stdout.toString(), '');
+  }
+  // Not a request, so no tag moved and no blob was sent.
+  assert.deepEqual(registryFixture.proxy.requests(), []);
+});
+
 test('an image built on a pulled base mounts the base layers, inherits its Env and runs under runc', async (t) => {
   if (!(await registryFixture.need(t, 'skopeo', 'umoci', 'runc', 'busybox'))) return;
   await tool('bash', [join(repoRoot, 'examples/busybox/make-store.sh')]);

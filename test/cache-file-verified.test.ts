@@ -1,6 +1,6 @@
 // A cache layer written by this process says its file is verified (an OCI layout output then
 // links it without hashing it again) only while the file is the one hashed: same inode, size and
-// mtime. A layer from an earlier run is verified once read through its checked stream.
+// times (mtime, ctime). A layer from an earlier run is verified once read through its checked stream.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';

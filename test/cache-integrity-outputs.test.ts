@@ -200,10 +200,12 @@ test('cache verify names a damaged blob and a damaged record, exits 1; --repair 
 
   const found = await runCli(['cache', 'verify', '--json'], { env });
   assert.equal(found.code, 1);
-  const error = JSON.parse(found.stdout.toString()).error;
-  assert.equal(error.code, 'cache');
-  for (const f of [blob, truncated, record]) assert.ok(error.message.includes(f), `${f} named in: ${error.message}`);
-  assert.match(error.hint, /imgbuild cache verify --repair/);
+  // The verify document, listing the damage (not the error document); the error on stderr.
+  const report = JSON.parse(found.stdout.toString());
+  assert.deepEqual([report.repaired, report.damaged.map((d: { path: string }) => d.path).sort()], [false, [blob, truncated, record].sort()]);
+  assert.match(found.stderr, /^error\[cache\]: 3 damaged files in the cache /m);
+  for (const f of [blob, truncated, record]) assert.ok(found.stderr.includes(f), `${f} named in: ${found.stderr}`);
+  assert.match(found.stderr, /^hint: remove them with `imgbuild cache verify --repair`/m);
 
   const human = await runCli(['cache', 'verify'], { env });
   assert.equal(human.code, 1);

@@ -91,6 +91,20 @@ test('--max-size removes the least recently used blobs until the rest fit, and k
   assert.deepEqual(lookup(c.cache, c.keys[2]!), c.layers[2]);
 });
 
+test('--max-size never removes a blob used within the last minute (a build beside the prune may be reading it): the cache stays above the bound', async () => {
+  const c = await cacheWithThreeLayers();
+  // The least recently used blob is used again 59 s before the prune: now the most recently used.
+  const inUse = new Date(c.now - 59_000);
+  await utimes(c.blobs.path(c.layers[0]!.digest), inUse, inUse);
+  const r = await pruneCache(c.root, { maxSize: 35 * 1024, now: c.now });
+  assert.deepEqual(r.removed.blobs, { olderThan: { count: 0, bytes: 0 }, maxSize: { count: 2, bytes: 50 * 1024 } });
+  assert.deepEqual(r.kept.blobs, { count: 1, bytes: 10 * 1024 });
+  const atTheBound = await pruneCache(c.root, { maxSize: 5 * 1024, now: c.now });
+  assert.deepEqual(atTheBound.kept.blobs, { count: 1, bytes: 10 * 1024 }, 'still in use: kept above the bound');
+  const later = await pruneCache(c.root, { maxSize: 5 * 1024, now: c.now + 1000 });
+  assert.deepEqual(later.removed.blobs.maxSize, { count: 1, bytes: 10 * 1024 }, 'a minute after its use it goes');
+});
+
 test('a cache hit makes a layer recently used, so it outlives younger unused ones', async () => {
   const c = await cacheWithThreeLayers();
   assert.deepEqual(lookup(c.cache, c.keys[0]!), c.layers[0]);
@@ -225,7 +239,7 @@ test('imgbuild cache prune lists each kind it removed with its count, bytes and 
     `${c.root}:
   removed 1 blob (10.0 KiB): not used for 25d
   removed 1 blob (20.0 KiB): least recently used beyond --max-size 30K
-  removed 1 layer record (8 B): unreadable (not JSON, or not a layer record)
+  removed 1 layer record (8 B): unreadable (not JSON, not a layer record, or without the checksum of its fields)
   removed 1 layer record (427 B): not used for 25d
   removed 1 temp file (1 B): left by a build that stopped (its process is gone, or older than a day)
   kept 1 blob (30.0 KiB): used within 25d, within --max-size 30K

@@ -29,7 +29,7 @@ for (const [what, size] of [
     const bytes = Buffer.alloc(size, 'x');
     const file = await fileOf(bytes);
     const st = statSync(file);
-    assert.deepEqual(await hashFile(file), { digest: sha(bytes), size, identity: { dev: st.dev, ino: st.ino, size, mtimeMs: st.mtimeMs } });
+    assert.deepEqual(await hashFile(file), { digest: sha(bytes), size, identity: { dev: st.dev, ino: st.ino, size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs } });
   });
 }
 

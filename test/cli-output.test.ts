@@ -196,3 +196,54 @@ test('every flag the sources name (in hints, messages, help) is a flag of the CL
   }
   assert.deepEqual(unknown, [], 'flags no command has');
 });
+
+test('a malformed registry reference is a usage error (exit 2, error[usage]) for every command that takes one', async () => {
+  const out = join(work, 'refs.oci');
+  assert.equal((await runCli(['build', hello, '-o', out], { env })).code, 0);
+  const bad = '127.0.0.1:9/Upper/app:1';
+  const cases: [string[], string][] = [
+    [['build', hello, '--push', bad], `--push: invalid image reference "${bad}": repository name must be lowercase`],
+    [['build', hello, '--push', '127.0.0.1:9/app:bad~tag'], '--push: invalid image reference "127.0.0.1:9/app:bad~tag": invalid tag "bad~tag"'],
+    [['build', hello, '-o', join(work, 'never.oci'), '--previous', `docker://${bad}`], `--previous: invalid image reference "${bad}": repository name must be lowercase`],
+    [['plan', hello, '--previous', `docker://${bad}`], `--previous: invalid image reference "${bad}"`],
+    [['verify', hello, '--against', `docker://${bad}`], `--against: invalid image reference "${bad}"`],
+    [['push', out, bad], `invalid image reference "${bad}"`],
+    [['push', `docker://${bad}`, '127.0.0.1:9/app:1'], `invalid image reference "${bad}"`],
+    [['index', 'create', bad, out], `invalid image reference "${bad}"`],
+    [['index', 'create', '127.0.0.1:9/app:1', `docker://${bad}`], `invalid image reference "${bad}"`],
+    [['tag', `docker://${bad}`, 'latest'], `invalid image reference "${bad}"`],
+    [['ls', '127.0.0.1:9/Upper/app'], 'invalid image reference "127.0.0.1:9/Upper/app"'],
+    [['login', 'bad_host', '--creds', 'a:b'], '"bad_host" is not a registry host'],
+    ...['inspect', 'digest', 'manifest', 'config', 'referrers'].map((c): [string[], string] => [[c, `docker://${bad}`], `invalid image reference "${bad}"`]),
+    [['diff', `docker://${bad}`, out], `invalid image reference "${bad}"`],
+  ];
+  for (const [args, message] of cases) {
+    const r = await runCli([...args, '--json'], { env });
+    const what = args.join(' ');
+    assert.equal(r.code, 2, `${what}: ${r.stderr}`);
+    const { error } = JSON.parse(r.stdout.toString());
+    assert.equal(error.code, 'usage', what);
+    assert.ok(error.message.startsWith(message), `${what}: ${error.message}`);
+    assert.ok(error.hint, what);
+    assert.ok(r.stderr.startsWith(`error[usage]: ${message}`), what);
+  }
+  // sbom has no --json: its stdout is the SBOM.
+  const sbom = await runCli(['sbom', `docker://${bad}`], { env });
+  assert.equal(sbom.code, 2, sbom.stderr);
+  assert.ok(sbom.stderr.startsWith(`error[usage]: invalid image reference "${bad}": repository name must be lowercase\nhint: `), sbom.stderr);
+  assert.equal(sbom.stdout.toString(), '');
+});
+
+test('a bad value of a choice option (build -f, sbom --format) is an error[usage] with a hint, as every bad flag value, not commander\'s help', async () => {
+  const cases: [string[], string][] = [
+    [['build', hello, '-f', 'tar'], 'error[usage]: -f "tar" is not an output format\nhint: use -f oci, -f oci-archive or -f docker-archive\n'],
+    [['sbom', hello, '--format', 'bogus'], 'error[usage]: --format "bogus" is not an SBOM format\nhint: use --format spdx or --format cyclonedx\n'],
+    [['sbom', hello, '--format', 'spdx,cyclonedx'], 'error[usage]: --format names one format here: the SBOM goes to stdout\nhint: run imgbuild sbom once per format, or build --sbom spdx,cyclonedx to attach both\n'],
+  ];
+  for (const [args, stderr] of cases) {
+    const r = await runCli(args, { env });
+    assert.equal(r.code, 2, args.join(' '));
+    assert.equal(r.stderr, stderr);
+    assert.equal(r.stdout.toString(), '');
+  }
+});

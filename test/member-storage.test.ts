@@ -4,6 +4,7 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, writeFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { directoryStorage, SYNC_READ_MAX } from '../builder/transports/member-storage.js';
@@ -49,11 +50,26 @@ test('directoryStorage: a missing member is not there, has no size, fails its re
   await assert.rejects(drain(s.open('missing')), { code: 'ENOENT', syscall: 'open', path: join(dir, 'missing') });
 });
 
-test('directoryStorage: a directory is not a member; sizes are the files\' own', async () => {
+test('directoryStorage: a directory where a member should be is said to be one, not missing; sizes are the files\' own', async () => {
   const s = directoryStorage(dir);
-  assert.equal(await s.has('sub'), false);
-  assert.equal(await s.size('sub'), undefined);
+  const isDir = { code: 'image-read', message: `${join(dir, 'sub')} is a directory, not a regular file` };
+  await assert.rejects(async () => s.has('sub'), isDir);
+  await assert.rejects(async () => s.size('sub'), isDir);
+  await assert.rejects(() => s.read('sub'), isDir);
+  assert.equal(await s.has('nothing-here'), false);
   assert.equal(await s.size('small'), small.length);
   assert.equal(await s.size('large'), large.length);
   assert.equal(s.file!('small'), join(dir, 'small'));
+});
+
+test('directoryStorage: a FIFO where a member should be is said to be one, and never opened (no hang)', async () => {
+  const fifo = join(dir, 'fifo');
+  const made = spawnSync('mkfifo', [fifo]);
+  assert.equal(made.status, 0);
+  const s = directoryStorage(dir);
+  const isFifo = { code: 'image-read', message: `${fifo} is a pipe (FIFO), not a regular file` };
+  await assert.rejects(async () => s.size('fifo'), isFifo);
+  await assert.rejects(() => s.read('fifo'), isFifo);
+  await assert.rejects(() => drain(s.open('fifo')), isFifo);
+  assert.equal(s.readSmall!('fifo'), undefined);
 });

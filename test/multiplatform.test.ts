@@ -184,3 +184,28 @@ test('diff of two indexes compares platform by platform, naming the one that dif
   const json = JSON.parse((await runCli(['diff', a, b, '--json'], { env })).stdout.toString());
   assert.deepEqual(json.platforms.map((p: { platform: string; diff: { identical: boolean } }) => [p.platform, p.diff.identical]), [['linux/amd64', true], ['linux/arm64/v8', false]]);
 });
+
+test('plan and closure of a multi-platform spec: --platform picks one platform, as sbom does; without it a usage error lists the platforms', async () => {
+  for (const command of ['plan', 'closure']) {
+    const r = await runCli([command, spec, '--json'], { env });
+    assert.equal(r.code, 2, `${command}: ${r.stderr}`);
+    assert.deepEqual(JSON.parse(r.stdout.toString()).error, {
+      code: 'usage',
+      message: `${spec} builds linux/amd64, linux/arm64/v8: a ${command} describes one image`,
+      hint: 'pick one with --platform linux/amd64',
+    });
+    const other = await runCli([command, spec, '--platform', 'linux/s390x'], { env });
+    assert.equal(other.code, 2);
+    assert.match(other.stderr, /^error\[usage\]: --platform linux\/s390x: the spec builds linux\/amd64, linux\/arm64\/v8$/m);
+  }
+  const arm = JSON.parse((await cli(['closure', spec, '--platform', 'linux/arm64', '--json'])).stdout.toString());
+  assert.deepEqual(arm.paths.map((p: { path: string }) => p.path), [GREETING]);
+  const amd = JSON.parse((await cli(['closure', spec, '--platform', 'amd64', '--json'])).stdout.toString());
+  assert.equal(amd.paths.length, 4);
+  assert.ok(amd.roots.includes(HELLO));
+  // The plan is the one build follows for that platform: its layers are the platform image's.
+  const plan = JSON.parse((await cli(['plan', spec, '--platform', 'linux/arm64/v8', '--json'])).stdout.toString());
+  assert.deepEqual(plan.layers.map((l: { paths: string[] }) => l.paths), [[GREETING]]);
+  const built = await buildJson(['-o', join(work, 'plan-arm.oci'), '--platform', 'linux/arm64']);
+  assert.deepEqual(built.platforms[0]!.layers.filter((l) => l.reason !== 'customisation').length, plan.layers.length);
+});

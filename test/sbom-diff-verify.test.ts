@@ -132,3 +132,17 @@ test('an OCI layout with SBOMs attached: skopeo reads the image by its tag and t
   assert.equal(artifact.subject.digest, built.digest);
   assert.deepEqual((await tool('umoci', ['ls', '--layout', out])).trim().split('\n').sort(), ['2.12.1', tag].sort());
 });
+
+test('build -o <docker-archive> --sbom warns that no SBOM was attached, and neither says one was nor lists one in --json', async () => {
+  const out = join(work, 'hello.docker.tar');
+  const r = await cli(['build', join(repoRoot, 'examples/hello'), '-o', out, '--sbom', 'spdx', '--json']);
+  const doc = JSON.parse(r.stdout.toString());
+  assert.equal(doc.format, 'docker-archive');
+  assert.equal('sboms' in doc, false);
+  assert.match(r.stderr, /^warning: no SBOM was attached: a docker-archive holds no referrers \(to attach it, write -f oci or -f oci-archive, or --push; imgbuild sbom \S+ prints it\)$/m);
+  assert.doesNotMatch(r.stderr, /attached \d+ SBOM|imgbuild referrers/);
+  const plain = await cli(['build', join(repoRoot, 'examples/hello'), '-o', out, '--sbom', 'spdx,cyclonedx']);
+  assert.match(plain.stderr, /^warning: no SBOM was attached: .*\(to attach them, .*; imgbuild sbom \S+ and imgbuild sbom \S+ --format cyclonedx print them\)$/m);
+  assert.doesNotMatch(plain.stderr, /attached \d+ SBOM|imgbuild referrers/);
+  assert.match(plain.stdout.toString(), /^sha256:[0-9a-f]{64}\n$/);
+});

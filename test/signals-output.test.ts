@@ -7,8 +7,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { runCli } from './helpers/cli.js';
-import { cliPath } from './helpers/paths.js';
+import { runCli, runCommand, withoutCiEnv } from './helpers/cli.js';
+import { cliPath, repoRoot } from './helpers/paths.js';
 import { noise } from './helpers/registry.js';
 import { tempDir } from './helpers/tmp.js';
 
@@ -93,6 +93,63 @@ for (const format of ['docker-archive', 'oci-archive', 'oci'] as const) {
     assert.deepEqual((await readdir(work)).filter((n) => n.startsWith(`.out.${format}.`)), []);
   });
 }
+
+/**
+ * A preload (`node --require`) that fires the CLI's SIGINT listeners the moment the output
+ * `IMGBUILD_TEST_INTERRUPT_AFTER` names is renamed into place, and leaves `<output>.renamed` to
+ * say it did: an interrupt that lands just after the commit, every time, with no timing.
+ */
+async function interruptAfterRename(): Promise<string> {
+  const hook = join(work, 'interrupt-after-rename.cjs');
+  await writeFile(hook, [
+    "const fsp = require('node:fs/promises'); const { writeFileSync } = require('node:fs'); const { resolve } = require('node:path');",
+    'const target = resolve(process.env.IMGBUILD_TEST_INTERRUPT_AFTER); const rename = fsp.rename;',
+    'fsp.rename = async (from, to) => {',
+    '  await rename(from, to);',
+    "  if (resolve(String(to)) === target) { writeFileSync(`${target}.renamed`, ''); process.emit('SIGINT', 'SIGINT'); }",
+    '};',
+    // ES modules importing node:fs/promises see the patched function too.
+    "require('node:module').syncBuiltinESMExports();",
+  ].join('\n'));
+  return hook;
+}
+
+for (const format of ['oci', 'oci-archive', 'docker-archive'] as const) {
+  test(`SIGINT just after ${format} is renamed into place: the output stands, the build ends as a success (exit 0, the digest on stdout)`, async () => {
+    const out = join(work, `committed.${format}`);
+    const cache = await tempDir('imgbuild-sigint-cache-');
+    const env = withoutCiEnv({ ...process.env, IMGBUILD_CACHE_DIR: cache, IMGBUILD_TEST_INTERRUPT_AFTER: out });
+    const r = await runCommand(process.execPath, ['--require', await interruptAfterRename(), cliPath, 'build', join(repoRoot, 'examples/hello'), '-f', format, '-o', out], { env });
+    await stat(`${out}.renamed`); // the interrupt came, after the rename
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, new RegExp(`^note: interrupted after ${out} was written in full: it is complete, and kept$`, 'm'));
+    assert.match(r.stderr, new RegExp(`^wrote ${format} ${out} `, 'm'));
+    assert.doesNotMatch(r.stderr, /nothing was written/);
+    // Complete and valid: the image an uninterrupted build writes and prints.
+    const again = join(work, `uninterrupted.${format}`);
+    const reference = await runCli(['build', join(repoRoot, 'examples/hello'), '-f', format, '-o', again], { env });
+    assert.equal(reference.code, 0, reference.stderr);
+    assert.equal(r.stdout.toString(), reference.stdout.toString());
+    const diff = await runCli(['diff', out, again], { env });
+    assert.equal(diff.code, 0, diff.stdout.toString() + diff.stderr);
+  });
+}
+
+test('SIGINT just after -o is renamed into place, before the push: exit 130 saying the output is complete and the push was stopped', async () => {
+  const out = join(work, 'committed-push.oci');
+  const cache = await tempDir('imgbuild-sigint-cache-');
+  const env = withoutCiEnv({ ...process.env, IMGBUILD_CACHE_DIR: cache, IMGBUILD_TEST_INTERRUPT_AFTER: out });
+  // Nothing listens on 127.0.0.1:9: with -o the registry is reached only once the output is written.
+  const r = await runCommand(process.execPath, ['--require', await interruptAfterRename(), cliPath, 'build', join(repoRoot, 'examples/hello'), '-o', out, '--push', '127.0.0.1:9/sigint/app:1', '--json'], { env });
+  await stat(`${out}.renamed`);
+  assert.equal(r.code, 130, r.stderr);
+  const message = `interrupted: the push to 127.0.0.1:9/sigint/app:1 was stopped; ${out} was written and is complete`;
+  const hint = `push it when you are ready: imgbuild push ${out} 127.0.0.1:9/sigint/app:1`;
+  assert.deepEqual(JSON.parse(r.stdout.toString()).error, { code: 'interrupted', message, hint });
+  assert.ok(r.stderr.endsWith(`${message}\nhint: ${hint}\n`), r.stderr);
+  assert.doesNotMatch(r.stderr, /nothing was written|waiting: /);
+  assert.equal((await runCli(['inspect', out], { env })).code, 0);
+});
 
 test('a spec stuck in an endless loop ends on SIGTERM (no handler holds the signal while a spec loads)', async () => {
   const file = join(work, 'busy.ts');

@@ -169,15 +169,15 @@ test('the scan and the header walk agree on a path', async () => {
   assert.deepEqual(walkArchitectures(dir), scanned);
 });
 
-test('the scan record carries the architectures (scan record version 3 on; 5 now)', async () => {
+test('the scan record carries the architectures (scan record version 3 on; 6 now)', async () => {
   const s = await store();
   await new DirectoryStoreSource(s.dir, SD, { cacheDir: s.cacheDir }).closure([`${SD}/${AMD}`, `${SD}/${ARM}`]);
   const records = await scanRecords(s.cacheDir);
   assert.deepEqual(
     records.map((r) => [r.v, String(r.fsPath).slice(s.dir.length + 1), r.architectures]).sort(),
     [
-      [5, AMD, { amd64: 'bin/busybox' }],
-      [5, ARM, { arm64: 'lib/tool' }],
+      [6, AMD, { amd64: 'bin/busybox' }],
+      [6, ARM, { arm64: 'lib/tool' }],
     ],
   );
 });
@@ -214,8 +214,8 @@ test('a version 2 scan record (before architectures) is a miss: the path is read
   const again = new DirectoryStoreSource(s.dir, SD, { cacheDir: s.cacheDir });
   assert.deepEqual(await again.pathArchitectures(path), { amd64: 'bin/busybox' });
   assert.deepEqual(again.stats, { scanned: 1, cached: 0 });
-  // The new record is version 5 (the version 2 one stays beside it, never answering, until packs are merged).
-  assert.deepEqual(readScanRecords(s.cacheDir).map((r) => r.v), [2, 5]);
+  // The new record is version 6 (the version 2 one stays beside it, never answering, until packs are merged).
+  assert.deepEqual(readScanRecords(s.cacheDir).map((r) => r.v), [2, 6]);
   const third = new DirectoryStoreSource(s.dir, SD, { cacheDir: s.cacheDir });
   await third.pathArchitectures(path);
   assert.deepEqual(third.stats, { scanned: 0, cached: 1 });

@@ -11,6 +11,7 @@ import { runStorePathScanJob, type StorePathScanJob } from '../builder/store/pat
 import { closureDigest } from '../builder/build/plan.js';
 import { STAT_LIST_MAX } from '../builder/store/stat-list.js';
 import { dirStamp } from '../builder/store/closure-record.js';
+import { sealJson } from '../builder/store/sealed-json.js';
 import { writeTree, type TreeSpec } from './helpers/nix.js';
 import { AMD64, ARM64, elfFile } from './helpers/elf.js';
 import { closureArchitectures } from '../builder/store/closure-architectures.js';
@@ -187,15 +188,19 @@ test('a damaged or foreign closure record is not used, and is replaced', async (
   const [name] = readdirSync(s.closures);
   const file = join(s.closures, name!);
   const good = readFileSync(file, 'utf8');
-  const rec = JSON.parse(good) as Record<string, unknown>;
+  const { sum: _, ...rec } = JSON.parse(good) as Record<string, unknown>;
+  // Sealed with a checksum that matches: each is refused for what it says, not for its checksum.
+  const sealed = (r: object) => sealJson(JSON.stringify(r));
   const damaged: Array<[string, string]> = [
     ['not JSON', good.slice(0, good.length >> 1)],
-    ['another version', JSON.stringify({ ...rec, v: 'closure-0/scan-4' })],
-    ['another store directory', JSON.stringify({ ...rec, fsDir: '/elsewhere' })],
-    ['a reference out of range', JSON.stringify({ ...rec, refs: (rec.refs as number[]).map(() => 99) })],
-    ['a column of the wrong length', JSON.stringify({ ...rec, narSize: [] })],
-    ['lstats that do not match', JSON.stringify({ ...rec, stats: '0'.repeat(64) })],
-    ['names that are not the entries', JSON.stringify({ ...rec, names: (rec.names as string[]).map((n) => n.replace('bin', 'lib')) })],
+    ['one character of a content id flipped (the checksum does not match)', good.replace('"contentId":["content:', '"contentId":["content:x')],
+    ['without a checksum (an older format)', JSON.stringify(rec)],
+    ['another version', sealed({ ...rec, v: 'closure-0/scan-4' })],
+    ['another store directory', sealed({ ...rec, fsDir: '/elsewhere' })],
+    ['a reference out of range', sealed({ ...rec, refs: (rec.refs as number[]).map(() => 99) })],
+    ['a column of the wrong length', sealed({ ...rec, narSize: [] })],
+    ['lstats that do not match', sealed({ ...rec, stats: '0'.repeat(64) })],
+    ['names that are not the entries', sealed({ ...rec, names: (rec.names as string[]).map((n) => n.replace('bin', 'lib')) })],
   ];
   for (const [what, text] of damaged) {
     writeFileSync(file, text);

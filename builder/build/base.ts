@@ -2,6 +2,7 @@ import { MediaType } from '../../oci/media-types.js';
 import type { ContainerConfig, History } from '../../oci/schemas.js';
 import { dirname } from 'node:path';
 import { imageForPlatform, requireImage } from '../model/complete.js';
+import { compressionMismatch } from '../model/verify-stream.js';
 import type { Image, Index } from '../model/image.js';
 import type { ResolvedSpec } from '../spec/types.js';
 import { openArtifact } from '../transports/open.js';
@@ -20,7 +21,37 @@ export function openBaseArtifact(spec: ResolvedSpec & { fromImage: string }, ctx
 export async function specBase(spec: ResolvedSpec, ctx: Pick<BuildContext, 'registry'>, opened?: Image | Index): Promise<Image | undefined> {
   if (!spec.fromImage) return undefined;
   const artifact = opened ?? (await openBaseArtifact({ ...spec, fromImage: spec.fromImage }, ctx));
-  return requireImage(await imageForPlatform(artifact, { os: spec.os, architecture: spec.architecture, ...(spec.variant ? { variant: spec.variant } : {}) }), 'fromImage');
+  const base = requireImage(await imageForPlatform(artifact, { os: spec.os, architecture: spec.architecture, ...(spec.variant ? { variant: spec.variant } : {}) }), 'fromImage');
+  await checkLayerCompression(base);
+  return base;
+}
+
+/**
+ * A local base's layers are linked into outputs without being decompressed: the first bytes of
+ * each are read and checked against the media type's compression, so that a layer
+ * labelled tar+gzip holding a plain tar is refused, not copied. A registry base's layers are
+ * checked as they are fetched.
+ */
+async function checkLayerCompression(base: Image): Promise<void> {
+  for (const l of base.layers) {
+    if (l.location) continue;
+    const stream = l.open();
+    let head = Buffer.alloc(0);
+    try {
+      for await (const chunk of stream) {
+        head = Buffer.concat([head, (chunk as Buffer).subarray(0, 4)]);
+        if (head.length >= 4) break;
+      }
+    } catch (err) {
+      // A damaged blob: said, naming its file, when an output reads it.
+      if ((err as { code?: unknown }).code === 'blob-mismatch') continue;
+      throw err;
+    } finally {
+      stream.destroy();
+    }
+    const mislabelled = compressionMismatch(head, l, base.source);
+    if (mislabelled) throw mislabelled;
+  }
 }
 
 /** Docker layer media types name the same bytes as their OCI twins; our manifest is OCI. */

@@ -43,7 +43,7 @@ export interface Build {
 }
 
 /** The store a spec names, unless the context gives one. */
-export async function specStore(spec: ResolvedSpec, ctx: Pick<BuildContext, 'store' | 'cacheDir' | 'env' | 'signal'> = {}): Promise<StoreSource> {
+export async function specStore(spec: ResolvedSpec, ctx: Pick<BuildContext, 'store' | 'cacheDir' | 'env' | 'signal' | 'warn'> = {}): Promise<StoreSource> {
   if (ctx.store) return ctx.store;
   const { kind, dir, storeDir, storeDirGiven, closureFile, verify, url, publicKeys } = spec.store;
   const scanCache = ctx.cacheDir ? join(ctx.cacheDir, 'scan') : false;
@@ -62,6 +62,7 @@ export async function specStore(spec: ResolvedSpec, ctx: Pick<BuildContext, 'sto
     cacheDir: scanCache,
     closureCacheDir: ctx.cacheDir ? join(ctx.cacheDir, 'closures') : false,
     ...(ctx.env ? { env: ctx.env } : {}),
+    ...(ctx.warn ? { warn: ctx.warn } : {}),
     ...(url !== undefined ? { url } : {}),
     ...(publicKeys !== undefined ? { publicKeys } : {}),
     ...(ctx.signal ? { fetch: { signal: ctx.signal } } : {}),

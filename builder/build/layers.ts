@@ -86,7 +86,8 @@ export async function makeLayers({ spec, store, closure, plan, ctx, pool }: Laye
   ctx.signal?.throwIfAborted();
   const fsPathOf = (p: string) => store.fsPath(p);
   const permsMatched = new Set<number>();
-  let customEntries = await customisationEntries(spec, fsPathOf, (i) => permsMatched.add(i));
+  // Checked against the store dir the store has (a Nix store reports its own): nothing may shadow it.
+  let customEntries = await customisationEntries(spec, fsPathOf, (i) => permsMatched.add(i), store.storeDir);
   if (spec.includeNixDB) {
     // dockerTools' includeNixDB: the closure registered in /nix/var/nix/db, in this layer.
     const owner = nixOwner(spec);

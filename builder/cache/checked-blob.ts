@@ -22,17 +22,28 @@ export class CacheDamageError extends ImgbuildError {
 }
 
 /**
- * Which file (device and inode) with which size and mtime: the file a hash was taken of. A file
- * changed in place since has another mtime; one replaced by a rename, another inode.
+ * Which file (device and inode) with which size, and its times: the file a hash was taken of.
+ *
+ * Blobs are named by their content and only ever replaced by a rename (fs/atomic-write.ts), so
+ * "the same file" is dev, inode and size (`sameFile`): a rename over the path gives another inode,
+ * a torn or truncated write another size. The times are not part of it: every build sets the mtime
+ * of the blobs it uses (touch.ts, for `cache prune`), which also sets their ctime, so a build
+ * reading a blob another build touched meanwhile would take it for damaged. What the mtime used
+ * to guard against, a file written in place with the same size, is caught by the bytes instead:
+ * a read hashes what it gives out and fails before its last byte when they are not the digest
+ * (verifiedFileBytes). The times are kept for `unchangedFile`, which lets a caller skip hashing a
+ * file again (an OCI layout's hard link): a file whose times moved is then hashed again, never
+ * taken as damaged.
  */
 export interface FileIdentity {
   dev: number;
   ino: number;
   size: number;
   mtimeMs: number;
+  ctimeMs: number;
 }
 
-const identityOf = (st: Stats): FileIdentity => ({ dev: st.dev, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs });
+const identityOf = (st: Stats): FileIdentity => ({ dev: st.dev, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs });
 /** The identity of the file at `path` now, or undefined when there is none. */
 export function fileIdentity(path: string): FileIdentity | undefined {
   try {
@@ -52,16 +63,26 @@ function readSize(size: number): number {
   return Math.min(1 << 20, Math.max(size, 1));
 }
 
-/** Whether two identities are the same file in the same state. */
-export const sameFile = (a: FileIdentity, b: FileIdentity): boolean => a.dev === b.dev && a.ino === b.ino && a.size === b.size && a.mtimeMs === b.mtimeMs;
+/** Whether two identities are the same file (dev, inode, size; not its times: a build touching a blob is no change of its bytes). */
+export const sameFile = (a: FileIdentity, b: FileIdentity): boolean => a.dev === b.dev && a.ino === b.ino && a.size === b.size;
+
+/**
+ * Whether two identities are the same file with the same times: nothing can have been written to
+ * it since (a write sets its mtime and ctime). For skipping a hash only: a file touched since is
+ * hashed again, not taken as damaged.
+ */
+export const unchangedFile = (a: FileIdentity, b: FileIdentity): boolean => sameFile(a, b) && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs;
+
+/** Called by hashFile after it read a file's bytes, before it looks at the file again (tests put a concurrent change there). */
+export type AfterRead = (path: string) => void;
 
 /**
  * The sha256 digest and size of a file, read once, and the identity of the file read (from its
  * descriptor, so a rename over the path meanwhile does not confuse it). Stops reading after
  * `limit` bytes (a damaged file longer than it should be is not read to its end).
  */
-export async function hashFile(path: string, limit = Number.MAX_SAFE_INTEGER): Promise<{ digest: Digest; size: number; identity: FileIdentity }> {
-  return hashSmallFile(path, limit) ?? hashFileStreamed(path, limit);
+export async function hashFile(path: string, limit = Number.MAX_SAFE_INTEGER, afterRead?: AfterRead): Promise<{ digest: Digest; size: number; identity: FileIdentity }> {
+  return hashSmallFile(path, limit, afterRead) ?? hashFileStreamed(path, limit, afterRead);
 }
 
 /**
@@ -79,7 +100,7 @@ export const SYNC_HASH_MAX = 256 * 1024;
 const UNMATCHABLE: Digest = `sha256:${'0'.repeat(64)}`;
 
 /** hashFile by synchronous calls, when the file is at most SYNC_HASH_MAX bytes; else undefined (stream it). */
-function hashSmallFile(path: string, limit: number): { digest: Digest; size: number; identity: FileIdentity } | undefined {
+function hashSmallFile(path: string, limit: number, afterRead?: AfterRead): { digest: Digest; size: number; identity: FileIdentity } | undefined {
   const fd = openSync(path, 'r');
   try {
     const identity = identityOf(fstatSync(fd));
@@ -89,6 +110,7 @@ function hashSmallFile(path: string, limit: number): { digest: Digest; size: num
     let size = 0;
     for (let n; size < buf.length && (n = readSync(fd, buf, size, buf.length - size, size)) > 0; ) size += n;
     if (size > limit) return { digest: UNMATCHABLE, size, identity };
+    afterRead?.(path);
     const after = identityOf(fstatSync(fd));
     // Written to while it was hashed: not the bytes of any one moment; say so by a size or digest that cannot match.
     if (!sameFile(identity, after) || size > identity.size) return { digest: UNMATCHABLE, size: -1, identity };
@@ -106,7 +128,7 @@ function hashSmallFile(path: string, limit: number): { digest: Digest; size: num
  */
 const readBuffers = new SpareBuffers(1 << 20, 4, 1000);
 
-async function hashFileStreamed(path: string, limit: number): Promise<{ digest: Digest; size: number; identity: FileIdentity }> {
+async function hashFileStreamed(path: string, limit: number, afterRead?: AfterRead): Promise<{ digest: Digest; size: number; identity: FileIdentity }> {
   const fh = await open(path, 'r');
   const buf = readBuffers.take();
   try {
@@ -120,6 +142,7 @@ async function hashFileStreamed(path: string, limit: number): Promise<{ digest: 
       if (size > limit) return { digest: UNMATCHABLE, size, identity };
       hash.update(buf.subarray(0, bytesRead));
     }
+    afterRead?.(path);
     const after = identityOf(await fh.stat());
     // Written to while it was hashed: not the bytes of any one moment; say so by a size or digest that cannot match.
     if (!sameFile(identity, after)) return { digest: UNMATCHABLE, size: -1, identity };
@@ -139,29 +162,45 @@ export function describeMismatch(expected: ExpectedBytes, got: { digest: Digest;
 }
 
 /** Whether the file holds exactly `expected`: its identity when it does, else why not (describeMismatch). */
-export async function checkFile(path: string, expected: ExpectedBytes): Promise<{ ok: true; identity: FileIdentity } | { ok: false; why: string }> {
-  const got = await hashFile(path, expected.size);
+export async function checkFile(path: string, expected: ExpectedBytes, afterRead?: AfterRead): Promise<{ ok: true; identity: FileIdentity } | { ok: false; why: string }> {
+  const got = await hashFile(path, expected.size, afterRead);
   return got.size === expected.size && got.digest === expected.digest ? { ok: true, identity: got.identity } : { ok: false, why: describeMismatch(expected, got) };
 }
 
 /**
  * The bytes of a cache file whose content was hashed as `verified` (checkFile): read from one
- * descriptor, which must still be that file (same inode, size and mtime) when it is opened and
- * when the last byte is read, else the read fails as `error[cache]` naming the file. Returns
- * undefined, reading nothing, when the file is no longer the one hashed (hash it again).
+ * descriptor, which must still be that file (same inode and size, `sameFile`) when it is opened.
+ * The bytes are hashed again as they go, and the last chunk is held back until they are known to
+ * be `expected`: a file written in place since it was checked (its inode and size the same) fails
+ * the read as `error[cache]` naming the file, before its last byte. A touch by another build
+ * (a new mtime) is no change. Returns false, reading nothing, when the file is no longer the
+ * one hashed or no longer there (removed by `cache prune`): hash it again.
  */
 export async function* verifiedFileBytes(path: string, expected: ExpectedBytes, verified: FileIdentity): AsyncGenerator<Buffer, boolean> {
-  const fh = await open(path, 'r');
+  let fh;
+  try {
+    fh = await open(path, 'r');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
+  }
   try {
     const at = identityOf(await fh.stat());
     if (!sameFile(at, verified)) return false;
+    const hash = createHash('sha256');
     let n = 0;
+    let held: Buffer | undefined;
     for await (const chunk of fh.createReadStream({ highWaterMark: readSize(expected.size), autoClose: false, start: 0 })) {
       n += (chunk as Buffer).length;
       if (n > expected.size) break;
-      yield chunk as Buffer;
+      hash.update(chunk as Buffer);
+      if (held) yield held;
+      held = chunk as Buffer;
     }
-    if (n !== expected.size || !sameFile(identityOf(await fh.stat()), verified)) throw new CacheDamageError(path, 'changed while it was read');
+    if (n !== expected.size || `sha256:${hash.digest('hex')}` !== expected.digest || !sameFile(identityOf(await fh.stat()), verified)) {
+      throw new CacheDamageError(path, 'changed while it was read');
+    }
+    if (held) yield held;
     return true;
   } finally {
     await fh.close();

@@ -15,7 +15,8 @@ export interface LayerRecord {
   /**
    * `recordSum(key, blob)`: a record whose fields were damaged on disk (a flipped digit in a
    * diff_id still parses) does not match it and is not used. Absent in records written before it
-   * existed; those are taken as they are.
+   * existed: those are not used either (a miss: the layer is made again and the record rewritten
+   * with it), since nothing vouches for their fields.
    */
   sum?: string;
 }
@@ -124,8 +125,22 @@ function isFileOfSize(path: string, size: number): boolean {
   }
 }
 
-/** The layer a record file holds, or undefined when it is not a valid record for `key` (builds and `cache prune` judge records alike). */
+/**
+ * The layer a record file holds, or undefined when it is not a valid record for `key` with the
+ * checksum of its fields (builds and `cache prune` judge records alike): a record without one,
+ * written before records had it, is not used (its fields could be damaged and nothing would tell).
+ */
 export function validRecord(r: unknown, key: string): LayerBlob | undefined {
+  const read = recordFields(r, key);
+  return read?.sum === 'ok' ? read.blob : undefined;
+}
+
+/**
+ * The layer facts a record file holds for `key` whatever its checksum, and what that checksum
+ * says (`none`: a record written before records had one); undefined when it is not a record of
+ * that shape. For `cache verify`, which checks the facts against the blob either way.
+ */
+export function recordFields(r: unknown, key: string): { blob: LayerBlob; sum: 'ok' | 'mismatch' | 'none' } | undefined {
   if (typeof r !== 'object' || r === null) return undefined;
   const rec = r as Partial<LayerRecord>;
   const b = rec.blob;
@@ -143,6 +158,5 @@ export function validRecord(r: unknown, key: string): LayerBlob | undefined {
   if (!ok) return undefined;
   const blob: LayerBlob = { digest: b.digest, diffId: b.diffId, size: b.size, uncompressedSize: b.uncompressedSize, mediaType: b.mediaType };
   // A damaged record is no record: the layer is made again and the record rewritten.
-  if (rec.sum !== undefined && rec.sum !== recordSum(key, blob)) return undefined;
-  return blob;
+  return { blob, sum: rec.sum === undefined ? 'none' : rec.sum === recordSum(key, blob) ? 'ok' : 'mismatch' };
 }

@@ -5,7 +5,7 @@ import type { LayerBlob } from '../layer/types.js';
 import type { Layer } from '../model/layer.js';
 import type { LayerCache } from './layer-cache.js';
 import type { LayerHints } from './layer-hints.js';
-import { CacheDamageError, checkFile, fileIdentity, sameFile, verifiedFileBytes, type FileIdentity } from './checked-blob.js';
+import { CacheDamageError, checkFile, fileIdentity, unchangedFile, verifiedFileBytes, type FileIdentity } from './checked-blob.js';
 import { isNoSpace } from '../fs/atomic-write.js';
 import { ImgbuildError } from '../errors.js';
 
@@ -103,20 +103,27 @@ export async function cachedLayer(maker: LayerMaker, cache: LayerCache | undefin
 
 /**
  * A layer whose blob is a file of the cache, never given out unchecked: a read hashes the file
- * before any byte goes out (once per process while the file stays the same inode, size and
- * mtime), and when it is damaged (a flipped byte, a torn or truncated write) writes the blob
+ * before any byte goes out (once per process while the file stays the same inode and size: a
+ * touch by another build is no change), and when it is damaged (a flipped byte, a torn or truncated write) writes the blob
  * again from the store into the cache (the rename replaces the damaged file) and gives out the
- * repaired bytes. The bytes are read from the descriptor of the file that was hashed; a file
- * changed while it is read fails the read. When the blob cannot be made again (its inputs
+ * repaired bytes. The bytes are read from the descriptor of the file that was hashed and hashed
+ * again as they go; a file changed in place since fails the read before its last byte. When the blob cannot be made again (its inputs
  * changed), the read fails with `error[cache]` naming the file. Outputs that hard-link `file`
  * hash it first (transports/oci-layout.ts) and read through `open()` when it does not match.
+ *
+ * A blob removed after the lookup found it (`cache prune` running beside the build) is missing,
+ * not an error: it is made again from the store into the cache, as a damaged one is (silently:
+ * nothing was wrong with it), and read from there.
  */
 export function checkedCacheLayer(blob: LayerBlob, file: string, cache: LayerCache, maker: LayerMaker | undefined, repaired?: (message: string) => void, written?: FileIdentity): Layer {
   let verified: Promise<FileIdentity> | undefined = written ? Promise.resolve(written) : undefined;
   /** The identity the file had when its bytes were last hashed (as written, or checked). */
   let hashedAs: FileIdentity | undefined = written;
   const verify = async (): Promise<FileIdentity> => {
-    const first = await checkFile(file, blob);
+    const first = await checkFile(file, blob).catch((err: unknown) => {
+      if (isNotFound(err)) return { ok: false as const, why: REMOVED, gone: true };
+      throw err;
+    });
     if (first.ok) return (hashedAs = first.identity);
     if (!maker) throw new CacheDamageError(file, first.why);
     const made = await maker.write(cache.blobs).catch((err: unknown) => {
@@ -125,9 +132,12 @@ export function checkedCacheLayer(blob: LayerBlob, file: string, cache: LayerCac
     if (made.digest !== blob.digest || made.size !== blob.size) {
       throw new CacheDamageError(file, `${first.why}, and the layer's inputs now make ${made.digest} (${made.size} bytes): the record no longer matches the store`);
     }
-    const again = await checkFile(file, blob);
+    const again = await checkFile(file, blob).catch((err: unknown) => {
+      if (isNotFound(err)) return { ok: false as const, why: REMOVED };
+      throw err;
+    });
     if (!again.ok) throw new CacheDamageError(file, again.why);
-    repaired?.(`cache: ${file} ${first.why}; made it again from the store`);
+    if (!('gone' in first)) repaired?.(`cache: ${file} ${first.why}; made it again from the store`);
     return (hashedAs = again.identity);
   };
   const identity = (): Promise<FileIdentity> => {
@@ -142,12 +152,12 @@ export function checkedCacheLayer(blob: LayerBlob, file: string, cache: LayerCac
     file,
     fileVerified: () => {
       const now = hashedAs && fileIdentity(file);
-      return now !== undefined && sameFile(now, hashedAs!);
+      return now !== undefined && unchangedFile(now, hashedAs!);
     },
     open: () =>
       Readable.from(
         (async function* () {
-          // The file hashed, unless it changed since (touched by another build, rewritten): then hashed again.
+          // The file hashed, unless it was replaced since (another inode or size): then hashed again.
           if (yield* verifiedFileBytes(file, blob, await identity())) return;
           verified = undefined;
           if (!(yield* verifiedFileBytes(file, blob, await identity()))) throw new CacheDamageError(file, 'changed while it was read');
@@ -157,6 +167,11 @@ export function checkedCacheLayer(blob: LayerBlob, file: string, cache: LayerCac
   };
 }
 
+
+/** Why a blob is not there any more: removed after the build's lookup found it. */
+const REMOVED = 'was removed while the build used it (is `imgbuild cache prune` running?)';
+
+const isNotFound = (err: unknown): boolean => (err as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
 
 function facts(blob: LayerBlob) {
   return { digest: blob.digest, diffId: blob.diffId, size: blob.size, mediaType: blob.mediaType };

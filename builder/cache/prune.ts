@@ -25,7 +25,7 @@ export interface Tally {
 export interface PruneResult {
   removed: {
     blobs: { olderThan: Tally; maxSize: Tally };
-    /** `unreadable`: not JSON, or not the layer record its file name says (a build would ignore it). */
+    /** `unreadable`: not JSON, not the layer record its file name says, or without its checksum (a build would ignore it). */
     layerRecords: { olderThan: Tally; unreadable: Tally };
     scanRecords: { olderThan: Tally };
     /** Temp files left by builds that died: their process is gone (and they were not written to for a minute), or older than a day. */
@@ -33,6 +33,13 @@ export interface PruneResult {
   };
   kept: { blobs: Tally; layerRecords: Tally; scanRecords: Tally };
 }
+
+/**
+ * A blob used this recently is never removed for --max-size: a build running beside the prune
+ * looked it up, and is about to hash it and link or read it (a build makes a blob removed under
+ * it again from the store, but an output may be linking it). --older-than removes what it is told.
+ */
+export const IN_USE_MS = 60 * 1000;
 
 /** A temp file this old belongs to a build that died: no build runs for a day. */
 const STALE_TEMP_MS = 24 * 3600 * 1000;
@@ -84,8 +91,10 @@ const tally = (): Tally => ({ count: 0, bytes: 0 });
  * written to for a minute, or when older than a day. With no option, only unreadable records and
  * stale temp files go.
  *
- * A build running at the same time keeps working unless it needs a blob pruned between its cache
- * lookup and its output (then it fails with the missing file; run it again): prune between builds.
+ * A build running at the same time keeps working: --max-size never removes a blob used within
+ * the last minute (IN_USE_MS; the cache may then stay above the bound until the next prune), and
+ * a build whose blob is removed after its lookup makes it again from the store
+ * (cache/layer-source.ts). --older-than removes what it names (`0s`: everything).
  */
 export async function pruneCache(root: string, options: PruneOptions = {}): Promise<PruneResult> {
   const now = options.now ?? Date.now();
@@ -127,7 +136,8 @@ export async function pruneCache(root: string, options: PruneOptions = {}): Prom
   blobs.sort((a, b) => a.mtimeMs - b.mtimeMs || (a.name < b.name ? -1 : 1));
   let total = inFlight + blobs.reduce((s, b) => s + b.size, 0);
   for (const b of blobs) {
-    const reason = old(b) ? removed.blobs.olderThan : options.maxSize !== undefined && total > options.maxSize ? removed.blobs.maxSize : undefined;
+    const inUse = now - b.mtimeMs < IN_USE_MS;
+    const reason = old(b) ? removed.blobs.olderThan : options.maxSize !== undefined && total > options.maxSize && !inUse ? removed.blobs.maxSize : undefined;
     if (reason) {
       await remove(b, reason);
       total -= b.size;

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
-import { writeDigestFile } from './digest-file.js';
+import { checkDigestFile, writeDigestFile } from './digest-file.js';
+import { checkImageArgument, checkTags, referenceArgument } from './arguments.js';
 import { streamOutputError } from './stream-output.js';
 import { buildImage, type Build } from '../build/build-image.js';
 import { buildIndex, platformName, selectPlatforms, type IndexBuild } from '../build/build-index.js';
@@ -9,7 +10,7 @@ import { layerReason } from '../build/assemble.js';
 import { ImgbuildError } from '../errors.js';
 import { builtEvent, pushProgress } from '../progress.js';
 import { cliProgress } from './progress.js';
-import { defaultOutputPath, outputTarget, writeImage, type OutputFormat } from '../transports/write.js';
+import { defaultOutputPath, outputFormats, outputTarget, writeImage, type OutputFormat } from '../transports/write.js';
 import { cliBuildContext } from './context.js';
 import { dropEarlyBuildWorker, takeEarlyBuildWorker } from './early-worker.js';
 import { loadCliSpec, readPrevious, type StoreFlags } from './common.js';
@@ -43,16 +44,23 @@ export async function runBuild(specFile: string, flags: BuildFlags): Promise<voi
     if (abort.signal.aborted) process.exit(130);
     abort.abort();
   };
+  // Bad flags are refused before the build, not after it: a malformed --tag or a --digest-file
+  // that cannot be written, found only once the image was pushed, left its tag moved.
+  const pushRef = flags.push !== undefined ? referenceArgument(flags.push, '--push') : undefined;
+  if (flags.tag?.length && !pushRef) throw new ImgbuildError('usage', '--tag tags the pushed image, and there is no --push', 'add --push <registry>/<repository>:<tag>, or tag an image already pushed with imgbuild tag <reference> <tag>');
+  if (pushRef) checkTags(pushRef, flags.tag);
+  if (flags.format !== undefined && !(outputFormats as readonly string[]).includes(flags.format)) {
+    throw new ImgbuildError('usage', `-f ${JSON.stringify(flags.format)} is not an output format`, `use ${outputFormats.slice(0, -1).map((f) => `-f ${f}`).join(', ')} or -f ${outputFormats[outputFormats.length - 1]}`);
+  }
+  checkImageArgument(flags.previous, '--previous');
+  if (flags.digestFile !== undefined) await checkDigestFile(flags.digestFile);
   // One registry client for the base pull and the push, so one token serves both.
-  const { parseReference } = flags.push ? await import('../../registry-client/index.js') : { parseReference: undefined };
-  const pushRef = flags.push ? parseReference!(flags.push) : undefined;
   // --creds is for the push target and for the registry of the spec's fromImage (a private base
   // image), which is known once the spec is read: the client is made after that.
   let spec: ResolvedSpec | undefined;
   const client = lazyClient(flags, () => [pushRef?.registry, spec ? fromImageReference(spec) : undefined]);
   const progress = cliProgress();
   try {
-    // Bad flags are refused before the build, not after it.
     if (pushRef) chunkSizeOf(flags);
     timeoutOptions(flags);
     if (flags.json && flags.stream) throw new ImgbuildError('usage', '--json and --stream both write to stdout', 'drop --json (the summary goes to stderr), or write a file with -o instead of --stream');
@@ -97,12 +105,19 @@ export async function runBuild(specFile: string, flags: BuildFlags): Promise<voi
     abort.signal.throwIfAborted();
     progress.onEvent(builtEvent(built));
 
-    const sboms = await makeSboms(built, sbomFormats);
-    const referrers = sboms.map((s) => s.artifact);
-    if (referrers.length > 0 && !pushRef && (flags.stream || target.format === 'docker-archive')) {
-      progress.log('warning: a docker-archive holds no referrers: the SBOM is not attached anywhere (write -f oci or oci-archive, or --push; `imgbuild sbom` prints it)');
+    // An SBOM is attached to an OCI layout or archive, or to the pushed image: a docker-archive
+    // (or --stream) alone holds none, so none is made, listed or said to be attached (docs/sbom.md).
+    const attachable = pushRef !== undefined || (!flags.stream && target.format !== 'docker-archive');
+    if (sbomFormats.length > 0 && !attachable) {
+      const print = sbomFormats.map((f) => `imgbuild sbom ${specFile}${f === 'spdx' ? '' : ` --format ${f}`}`).join(' and ');
+      progress.log(`warning: no SBOM was attached: a docker-archive holds no referrers (to attach ${sbomFormats.length === 1 ? 'it' : 'them'}, write -f oci or -f oci-archive, or --push; ${print} print${sbomFormats.length === 1 ? 's it' : ' them'})`);
     }
+    const sboms = attachable ? await makeSboms(built, sbomFormats) : [];
+    const referrers = sboms.map((s) => s.artifact);
 
+    // Honoured up to here: nothing is written yet. An interrupt while the output is written stops
+    // it before its rename (the temp output removed); once the output is in place it stands.
+    abort.signal.throwIfAborted();
     let output: string | undefined;
     if (flags.stream) {
       const { streamDockerArchive } = await import('../transports/docker-archive.js');
@@ -113,14 +128,28 @@ export async function runBuild(specFile: string, flags: BuildFlags): Promise<voi
       output = target.path ?? defaultOutputPath(spec.name, target.format);
       await writeImage(target.format === 'docker-archive' ? onePlatform(built) : artifact, target.format, output, { referrers }, { signal: abort.signal });
     }
-    abort.signal.throwIfAborted();
+    if (abort.signal.aborted && !pushRef) {
+      // The interrupt came after the output was complete (renamed into place, or streamed whole):
+      // undoing it would help no one, and "nothing was written" would be false. It stands.
+      progress.log(`note: interrupted after ${output ?? 'the archive'} was written in full: it is complete, and kept`);
+    }
 
     let pushed: PushSummary | undefined;
     if (pushRef) {
       const { pushImage } = await import('../transports/registry.js');
-      // Ctrl-C stops the push: uploads cancelled, no manifest put, no tag moved, exit 130.
-      const result = await pushImage(await client.get(), pushRef, artifact, { tags: flags.tag ?? [], chunkSize: chunkSizeOf(flags), signal: abort.signal, blobLocations: await cliBlobLocations(), ...pushProgress(progress, pushRef.toString()) });
-      abort.signal.throwIfAborted();
+      // Ctrl-C stops the push: uploads cancelled, no manifest put, no tag moved, exit 130. Once
+      // pushImage has returned, the manifest and its tags are in: the push stands.
+      const push = async () => {
+        abort.signal.throwIfAborted();
+        return pushImage(await client.get(), pushRef, artifact, { tags: flags.tag ?? [], chunkSize: chunkSizeOf(flags), signal: abort.signal, blobLocations: await cliBlobLocations(), ...pushProgress(progress, pushRef.toString()) });
+      };
+      const result = await push().catch((err: unknown) => {
+        // Interrupted once the output is in place: it stays, and the message says so.
+        if (output !== undefined && abort.signal.aborted) {
+          throw new ImgbuildError('interrupted', `interrupted: the push to ${pushRef.toString()} was stopped; ${output} was written and is complete`, `push it when you are ready: imgbuild push ${output} ${flags.push}`, { cause: err });
+        }
+        throw err;
+      });
       progress.onEvent({ phase: 'pushed', ...result });
       if (referrers.length > 0) {
         const { pushReferrers } = await import('../transports/referrers.js');
@@ -130,8 +159,9 @@ export async function runBuild(specFile: string, flags: BuildFlags): Promise<voi
       }
       progress.close();
       pushed = pushSummary(result, pushRef, flags.tag ?? []);
-      if (flags.digestFile) await writeDigestFile(flags.digestFile, pushed.digest);
     }
+    // The digest build prints (the pushed manifest's, with --push), with or without a push.
+    if (flags.digestFile) await writeDigestFile(flags.digestFile, pushed?.digest ?? artifact.descriptor.digest);
     if (records) {
       // The image is out: the records are a hint for the next build, so failing to keep them only warns.
       try {
@@ -261,7 +291,7 @@ function report(built: Built, flags: BuildFlags, format: OutputFormat, output: s
   if (pushed) formatPush(pushed).forEach(note);
   // With referrers in the layout, index.json has more than one entry: skopeo then needs the tag.
   if (output) note(`look inside: imgbuild inspect ${output}${format === 'oci' ? `   or   skopeo inspect oci:${output}${sboms.length > 0 ? `:${tag}` : ''}` : ''}`);
-  if (output && sboms.length > 0) note(`attached ${sboms.length} SBOM${sboms.length === 1 ? '' : 's'}: imgbuild referrers ${format === 'oci' ? 'oci' : 'oci-archive'}:${output}:${tag}`);
+  if (output && format !== 'docker-archive' && sboms.length > 0) note(`attached ${sboms.length} SBOM${sboms.length === 1 ? '' : 's'}: imgbuild referrers ${format === 'oci' ? 'oci' : 'oci-archive'}:${output}:${tag}`);
   if (flags.stream) note(artifact.descriptor.digest);
   else process.stdout.write(`${pushed ? pushed.reference : artifact.descriptor.digest}\n`);
 }

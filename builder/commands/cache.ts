@@ -1,4 +1,6 @@
 import { pruneCache, type PruneResult, type Tally } from '../cache/prune.js';
+import type { DamagedFile } from '../cache/verify.js';
+import { EXIT } from './failure.js';
 import { cacheRoot } from './cache-dir.js';
 import { ImgbuildError } from '../errors.js';
 import { printJson } from './print.js';
@@ -51,7 +53,7 @@ function pruneReport(root: string, r: PruneResult, flags: PruneFlags): string {
   const removed = (t: Tally, noun: string, why: string) => t.count > 0 && line('removed', t, noun, why);
   removed(r.removed.blobs.olderThan, 'blob', `not used for ${age}`);
   removed(r.removed.blobs.maxSize, 'blob', `least recently used beyond --max-size ${size}`);
-  removed(r.removed.layerRecords.unreadable, 'layer record', 'unreadable (not JSON, or not a layer record)');
+  removed(r.removed.layerRecords.unreadable, 'layer record', 'unreadable (not JSON, not a layer record, or without the checksum of its fields)');
   removed(r.removed.layerRecords.olderThan, 'layer record', `not used for ${age}`);
   removed(r.removed.scanRecords.olderThan, 'scan record', `written more than ${age} ago (a build scans the path again)`);
   removed(r.removed.tempFiles.stale, 'temp file', 'left by a build that stopped (its process is gone, or older than a day)');
@@ -63,28 +65,38 @@ function pruneReport(root: string, r: PruneResult, flags: PruneFlags): string {
   return `${root}:\n${lines.join('\n')}\n`;
 }
 
+const DAMAGED_NOUN: Record<DamagedFile['kind'], string> = { blob: 'blob', 'layer-record': 'layer record', 'scan-record': 'scan record in', 'closure-record': 'closure record', directory: 'directory' };
+
 /**
- * `cache verify [--repair]`: hash every blob, check every layer record against its blob. Damage
- * without --repair is an error (exit 1, `error[cache]`) after the report, so a CI step can run it.
+ * `cache verify [--repair]`: hash every blob, check every layer record against its blob, every
+ * scan and closure record against its checksum, and the cache's directories. Damage left (no
+ * --repair, or damage it cannot remove) is an error (exit 1, `error[cache]` on stderr) after the
+ * report, so a CI step can run it; with --json the report is the verify document all the same
+ * (its `damaged` list), not the error document.
  */
 export async function runCacheVerify(flags: { repair?: boolean; json?: boolean }): Promise<void> {
   const { verifyCache } = await import('../cache/verify.js');
   const root = cacheRoot();
   const result = await verifyCache(root, { repair: flags.repair === true });
   const unrepaired = result.damaged.length > 0 && !result.repaired;
-  if (flags.json && !unrepaired) {
+  if (flags.json) {
     const doc: CacheVerifyDocument = { schemaVersion: SCHEMA_VERSION, cacheDir: root, repair: flags.repair === true, ...result };
     printJson(doc);
-  } else if (!flags.json) {
+  } else {
     const { checked, damaged } = result;
-    const lines = [`${root}:`, `  checked ${checked.blobs} blob${checked.blobs === 1 ? '' : 's'} (${formatBytes(checked.blobBytes)}) and ${checked.layerRecords} layer record${checked.layerRecords === 1 ? '' : 's'}`];
-    for (const d of damaged) lines.push(`  damaged ${d.kind === 'blob' ? 'blob' : 'layer record'} ${d.path}: ${d.problem}`);
-    if (result.repaired) lines.push(`  removed ${damaged.length} damaged file${damaged.length === 1 ? '' : 's'}: the next build makes ${damaged.length === 1 ? 'it' : 'them'} again from the store`);
+    const n = (count: number, noun: string) => `${count} ${noun}${count === 1 ? '' : 's'}`;
+    const lines = [`${root}:`, `  checked ${n(checked.blobs, 'blob')} (${formatBytes(checked.blobBytes)}), ${n(checked.layerRecords, 'layer record')}, ${n(checked.scanRecords, 'scan record')} and ${n(checked.closureRecords, 'closure record')}`];
+    for (const d of damaged) lines.push(`  damaged ${DAMAGED_NOUN[d.kind]} ${d.path}: ${d.problem}`);
+    if (result.repaired) lines.push(`  removed ${damaged.length} damaged file${damaged.length === 1 ? '' : 's'}${damaged.some((d) => d.kind === 'scan-record') ? ' (a scan record pack written again without its damaged lines)' : ''}: the next build makes ${damaged.length === 1 ? 'it' : 'them'} again from the store`);
     if (damaged.length === 0) lines.push('  no damage found');
     process.stdout.write(`${lines.join('\n')}\n`);
   }
   if (unrepaired) {
     const n = result.damaged.length;
-    throw new ImgbuildError('cache', `${n} damaged file${n === 1 ? '' : 's'} in the cache ${root}: ${result.damaged.map((d) => d.path).join(', ')}`, 'remove them with `imgbuild cache verify --repair` (the next build makes them again from the store)');
+    const err = new ImgbuildError('cache', `${n} damaged file${n === 1 ? '' : 's'} in the cache ${root}: ${[...new Set(result.damaged.map((d) => d.path))].join(', ')}`, flags.repair ? 'set IMGBUILD_CACHE_DIR to a directory (or remove that file yourself)' : 'remove them with `imgbuild cache verify --repair` (the next build makes them again from the store)');
+    if (!flags.json) throw err;
+    // One document on stdout: the report above, which lists the damage; the error on stderr, exit 1.
+    process.stderr.write(`error[${err.code}]: ${err.message}\nhint: ${err.hint}\n`);
+    process.exitCode = EXIT.error;
   }
 }

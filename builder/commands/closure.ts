@@ -1,13 +1,14 @@
 import { closureOnThreads, specStore } from '../build/build-image.js';
 import { formatClosure } from '../store/format.js';
 import { cliBuildContext } from './context.js';
-import { loadCliSpec, type StoreFlags } from './common.js';
+import { loadCliSpec, specForPlatform, type StoreFlags } from './common.js';
 import { printJson } from './print.js';
 import type { ClosureDocument } from './documents.js';
 import { SCHEMA_VERSION } from './schema-version.js';
 
-export async function runClosure(specFile: string, flags: StoreFlags & { json?: boolean }): Promise<void> {
-  const spec = await loadCliSpec(specFile, flags);
+/** `imgbuild closure`: the closure of a spec's image (of a multi-platform spec, --platform's, as sbom and plan pick it). */
+export async function runClosure(specFile: string, flags: StoreFlags & { json?: boolean; platform?: string }): Promise<void> {
+  const spec = specForPlatform(await loadCliSpec(specFile, flags), flags.platform, 'a closure describes one image');
   const ctx = cliBuildContext();
   const closure = await closureOnThreads(spec, await specStore(spec, ctx), ctx);
   if (flags.json) {

@@ -9,6 +9,21 @@ import { previousStoreLayers } from '../build/previous-layers.js';
 import { openImage } from '../transports/open.js';
 import { hostPlatform } from './context.js';
 import { lazyClient, type RegistryFlags } from './registry-flags.js';
+import { checkStoreDirFlag } from './store-dir-flag.js';
+import { platformName, selectPlatforms } from '../build/build-index.js';
+
+/**
+ * The one platform of a spec that a command about one image works on (sbom, plan, closure):
+ * `--platform`'s, or a single-platform spec's own. A spec of several platforms with no
+ * --platform is a usage error listing them (`what`: why one is needed).
+ */
+export function specForPlatform(spec: ResolvedSpec, platform: string | undefined, what: string): ResolvedSpec {
+  const platforms = selectPlatforms(spec, platform !== undefined ? [platform] : []);
+  if (platforms.length !== 1) {
+    throw new ImgbuildError('usage', `${spec.file} builds ${platforms.map((p) => platformName(p)).join(', ')}: ${what}`, `pick one with --platform ${platformName(platforms[0]!)}`);
+  }
+  return platforms[0]!;
+}
 
 export interface StoreFlags {
   store?: string;
@@ -25,6 +40,7 @@ export interface StoreFlags {
 export async function loadCliSpec(specFile: string, flags: StoreFlags): Promise<ResolvedSpec> {
   const sources = [flags.nix && '--nix', flags.closureFile && '--closure-file', flags.substituter && '--substituter'].filter(Boolean);
   if (sources.length > 1) throw new ImgbuildError('usage', `${sources.join(' and ')} name different store sources`, 'give one of --nix, --closure-file, --substituter');
+  checkStoreDirFlag(flags.storeDir);
   // --store/--store-dir are applied while resolving, so content paths are checked against them.
   return loadSpec(await specFilePath(specFile), {
     env: process.env,

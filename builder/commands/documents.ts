@@ -257,12 +257,14 @@ const indexDiffFields = {
   b: z.strictObject({ source: z.string(), digest: imageDigest }),
   identical: z.boolean(),
   platforms: z.array(z.strictObject({ platform: platformName, diff: ImageDiffSchema.optional(), onlyIn: z.enum(['a', 'b']).optional() })),
+  notes: z.array(z.string()).optional().describe('when identical: how each side\'s blobs were checked (read and hashed, or a registry\'s digests)'),
 };
 const ArtifactDiffSchema = z.union([ImageDiffSchema, z.strictObject(indexDiffFields)]);
 
 const SbomPackageSchema = z.strictObject({ path: z.string(), name: z.string(), version: z.string(), narHash: z.string().optional() });
 const SbomDiffSchema = z.strictObject({
-  from: z.strictObject({ a: z.enum(['attached', 'image']), b: z.enum(['attached', 'image']) }).describe("where each side's packages came from: its attached SPDX SBOM, or its layers' store-path annotations"),
+  from: z.strictObject({ a: z.enum(['attached', 'image', 'none']), b: z.enum(['attached', 'image', 'none']) }).describe("where each side's packages came from: its attached SPDX SBOM, its layers' store-path annotations, or none (no SBOM attached and no imgbuild layer annotations, as in a docker-archive: the packages were not compared)"),
+  note: z.string().optional().describe('why the packages were not compared, when a side has none to compare'),
   added: z.array(SbomPackageSchema),
   removed: z.array(SbomPackageSchema),
   changed: z.array(z.strictObject({ name: z.string(), a: SbomPackageSchema, b: SbomPackageSchema })).describe('one package name at other store paths (a new version, or other inputs)'),
@@ -306,6 +308,7 @@ export const VerifyDocumentSchema = z.strictObject({
     source: z.string(),
     layers: size.describe('store layers the builds were given to carry over'),
   }).optional().describe('when the builds carried layers over (stable layering)'),
+  notes: z.array(z.string()).optional().describe('with --against: how the image was compared (a docker-archive: config and layers; how its blobs were checked)'),
 }).meta({ title: 'imgbuild verify --json', description: 'Two builds in unlike conditions (or one and --against), compared (exit 0: reproducible, 1: not).' });
 export type VerifyDocument = z.output<typeof VerifyDocumentSchema>;
 
@@ -330,8 +333,8 @@ export const CacheVerifyDocumentSchema = z.strictObject({
   schemaVersion,
   cacheDir: z.string(),
   repair: z.boolean().describe('whether --repair was given'),
-  checked: z.strictObject({ blobs: size, blobBytes: size, layerRecords: size }),
-  damaged: z.array(z.strictObject({ kind: z.enum(['blob', 'layer-record']), path: z.string(), problem: z.string() })).describe('damaged files; removed when repaired is true'),
+  checked: z.strictObject({ blobs: size, blobBytes: size, layerRecords: size, scanRecords: size, closureRecords: size }),
+  damaged: z.array(z.strictObject({ kind: z.enum(['blob', 'layer-record', 'scan-record', 'closure-record', 'directory']), path: z.string(), problem: z.string() })).describe("damaged files (a scan-record is a line of the pack at path; a directory is one of the cache's directories that is a file or something else); removed when repaired is true (a pack is written again without its damaged lines)"),
   repaired: z.boolean().describe('true when damaged files were removed (a build makes them again)'),
 }).meta({ title: 'imgbuild cache verify --json', description: 'Every blob hashed, every layer record checked against its blob; what is damaged.' });
 export type CacheVerifyDocument = z.output<typeof CacheVerifyDocumentSchema>;

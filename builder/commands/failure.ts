@@ -34,7 +34,8 @@ export function describeFailure(err: unknown, answering = false): Failure {
   // Three error classes of one shape: layering/ and registry-client/ stand alone, so theirs are their own.
   if (err instanceof ImgbuildError || err instanceof RegistryError || err instanceof LayeringError) {
     const hint = err.hint ?? causeHint(err) ?? (err.code === 'network' ? networkHint(err) : undefined);
-    return { code: err.code, message: err.message, ...(hint ? { hint } : {}), exitCode: err.code === 'usage' ? EXIT.usage : errorExit };
+    // `interrupted`: an interrupt that has more to say than "nothing was written" (build.ts: the output was, the push was stopped).
+    return { code: err.code, message: err.message, ...(hint ? { hint } : {}), exitCode: err.code === 'usage' ? EXIT.usage : err.code === 'interrupted' ? EXIT.interrupted : errorExit };
   }
   if (isCommanderError(err)) {
     return { code: 'usage', message: err.message.replace(/^error: /, ''), hint: 'see --help', exitCode: err.exitCode === 0 ? EXIT.ok : EXIT.usage };

@@ -5,6 +5,7 @@ import { formatPlatform, imageForPlatform } from '../model/complete.js';
 import type { Image, Index } from '../model/image.js';
 import { parseImageRef } from '../transports/image-ref.js';
 import { openArtifact } from '../transports/open.js';
+import { checkImageArgument } from './arguments.js';
 import { printJson } from './print.js';
 import { lazyClient, type RegistryFlags } from './registry-flags.js';
 
@@ -79,6 +80,7 @@ function writeDocument(bytes: Buffer): void {
 
 /** Open an image argument with a registry client for the command (`--creds` for its registry), closed after `f`. */
 async function withArtifact(imageArg: string, flags: RegistryFlags, f: (artifact: Image | Index) => Promise<void>): Promise<void> {
+  checkImageArgument(imageArg);
   const client = lazyClient(flags, registryOfImageArg(imageArg));
   try {
     await f(await openArtifact(imageArg, { registry: client.get }));

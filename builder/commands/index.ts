@@ -9,6 +9,8 @@ import type { IndexCreateDocument } from './documents.js';
 import { SCHEMA_VERSION } from './schema-version.js';
 import { cliBlobLocations } from './cache-dir.js';
 import { chunkSizeOf, lazyClient, type RegistryFlags } from './registry-flags.js';
+import { checkImageArgument, checkTags, referenceArgument } from './arguments.js';
+import { checkDigestFile } from './digest-file.js';
 
 interface IndexCreateFlags extends RegistryFlags {
   tag?: string[];
@@ -24,9 +26,12 @@ interface IndexCreateFlags extends RegistryFlags {
  * per-platform jobs that pushed their own images are joined without a download.
  */
 export async function runIndexCreate(reference: string, images: string[], flags: IndexCreateFlags): Promise<void> {
-  const { parseReference } = await import('../../registry-client/index.js');
-  const ref = parseReference(reference.replace(/^docker:\/\//, ''));
+  // Every argument and flag is checked before anything is read or pushed (as push does).
+  const ref = referenceArgument(reference);
+  for (const arg of images) checkImageArgument(arg);
+  checkTags(ref, flags.tag);
   chunkSizeOf(flags);
+  if (flags.digestFile !== undefined) await checkDigestFile(flags.digestFile);
   const client = lazyClient(flags, ref.registry);
   try {
     const members: Image[] = [];

@@ -3,6 +3,7 @@ import { parsePlatform } from '../build/build-index.js';
 import { formatPlatform, imageForPlatform } from '../model/complete.js';
 import type { Image, Index } from '../model/image.js';
 import { openArtifact } from '../transports/open.js';
+import { checkImageArgument } from './arguments.js';
 import { printJson } from './print.js';
 import type { InspectDocument } from './documents.js';
 import { SCHEMA_VERSION } from './schema-version.js';
@@ -11,6 +12,7 @@ import { registryOfImageArg } from './image-verbs.js';
 
 /** `imgbuild inspect <image>`: any image argument; a registry image's layers are not fetched. */
 export async function runInspect(imageArg: string, flags: RegistryFlags & { json?: boolean; platform?: string }): Promise<void> {
+  checkImageArgument(imageArg);
   const client = lazyClient(flags, registryOfImageArg(imageArg));
   try {
     const artifact = await openArtifact(imageArg, { registry: client.get });

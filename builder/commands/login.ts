@@ -1,6 +1,7 @@
 import { formatRetryNotice, login, normaliseRegistry, parseUserPass } from '../../registry-client/index.js';
 import { ImgbuildError } from '../errors.js';
 import { insecureRegistries, readCaFiles, timeoutOptions, type RegistryFlags } from './registry-flags.js';
+import { registryArgument } from './arguments.js';
 import { printJson } from './print.js';
 import type { LoginDocument } from './documents.js';
 import { SCHEMA_VERSION } from './schema-version.js';
@@ -13,6 +14,7 @@ export interface LoginFlags extends RegistryFlags {
 
 /** `docker login`: check the credentials against the registry, then store them in Docker's config. */
 export async function runLogin(registry: string, flags: LoginFlags): Promise<void> {
+  registryArgument(registry);
   let creds: { username: string; password: string };
   // Two ways of giving credentials at once: which one was meant is not ours to guess.
   if (flags.creds !== undefined && (flags.username !== undefined || flags.passwordStdin)) {

@@ -1,4 +1,5 @@
 import { ImgbuildError } from '../errors.js';
+import { referenceArgument } from './arguments.js';
 import { printJson } from './print.js';
 import { lazyClient, type RegistryFlags } from './registry-flags.js';
 
@@ -11,9 +12,7 @@ export interface LsFlags extends RegistryFlags {
  * (every page: registry-client's listTags follows `Link: rel="next"`).
  */
 export async function runLs(repoArg: string, flags: LsFlags): Promise<void> {
-  const { parseReference } = await import('../../registry-client/reference.js');
-  const name = repoArg.startsWith('docker://') ? repoArg.slice('docker://'.length) : repoArg;
-  const ref = parseReference(name, { defaultTag: null });
+  const ref = referenceArgument(repoArg, undefined, { defaultTag: null });
   if (ref.tag !== undefined || ref.digest !== undefined) {
     throw new ImgbuildError('usage', `ls takes a repository, not an image: ${repoArg}`, `list the tags of ${ref.name}: imgbuild ls ${ref.name}`);
   }

@@ -3,14 +3,19 @@ import { closureOnThreads, specStore } from '../build/build-image.js';
 import { specAndBase } from '../build/architecture.js';
 import { cliBuildContext } from './context.js';
 import { fromImageReference, lazyClient, type RegistryFlags } from './registry-flags.js';
-import { loadCliSpec, readPrevious, type StoreFlags } from './common.js';
+import { loadCliSpec, readPrevious, specForPlatform, type StoreFlags } from './common.js';
+import { checkImageArgument } from './arguments.js';
 import { printJson } from './print.js';
 import type { PlanDocument } from './documents.js';
 import { SCHEMA_VERSION } from './schema-version.js';
 
-/** `imgbuild plan`: the plan `build` follows (the same function), base-image layers included. */
-export async function runPlan(specFile: string, flags: StoreFlags & RegistryFlags & { json?: boolean; previous?: string }): Promise<void> {
-  const given = await loadCliSpec(specFile, flags);
+/**
+ * `imgbuild plan`: the plan `build` follows (the same function), base-image layers included; of a
+ * multi-platform spec, --platform's (as sbom and closure pick it: required when it has several).
+ */
+export async function runPlan(specFile: string, flags: StoreFlags & RegistryFlags & { json?: boolean; previous?: string; platform?: string }): Promise<void> {
+  checkImageArgument(flags.previous, '--previous');
+  const given = specForPlatform(await loadCliSpec(specFile, flags), flags.platform, 'a plan describes one image');
   // --creds is for the registry of fromImage, the one registry a plan reads (besides --previous).
   const client = lazyClient(flags, [fromImageReference(given)]);
   try {

@@ -1,4 +1,5 @@
-import { writeDigestFile } from './digest-file.js';
+import { checkDigestFile, writeDigestFile } from './digest-file.js';
+import { checkImageArgument, checkTags, referenceArgument } from './arguments.js';
 import { formatPlatform } from '../model/complete.js';
 import type { Index } from '../model/image.js';
 import { openArtifact } from '../transports/open.js';
@@ -23,11 +24,14 @@ interface PushFlags extends RegistryFlags {
  * and streamed through otherwise: the image is never written to disk.
  */
 export async function runPush(image: string, reference: string, flags: PushFlags): Promise<void> {
-  const { parseReference } = await import('../../registry-client/index.js');
-  const target = reference.startsWith('docker://') ? reference.slice('docker://'.length) : reference;
-  const ref = parseReference(target);
+  // Every argument and flag is checked before anything is read or pushed: a bad --tag or
+  // --digest-file found after the push left the reference's tag moved.
+  checkImageArgument(image);
+  const ref = referenceArgument(reference);
+  checkTags(ref, flags.tag);
   chunkSizeOf(flags);
   timeoutOptions(flags);
+  if (flags.digestFile !== undefined) await checkDigestFile(flags.digestFile);
   const client = lazyClient(flags, ref.registry);
   const progress = cliProgress();
   // As build --push: the first Ctrl-C (or SIGTERM) stops the push before any tag moves, a second exits at once.
@@ -42,8 +46,9 @@ export async function runPush(image: string, reference: string, flags: PushFlags
     // A multi-platform image is pushed whole: every platform's image, then the index.
     const source = await openArtifact(image, { registry: client.get });
     const { pushImage } = await import('../transports/registry.js');
+    // Once pushImage has returned, the manifest and its tags are in: an interrupt after that does
+    // not make it "nothing was written", the push stands and is reported.
     const result = await pushImage(await client.get(), ref, source, { tags: flags.tag ?? [], chunkSize: chunkSizeOf(flags), signal: abort.signal, blobLocations: await cliBlobLocations(), ...pushProgress(progress, ref.toString()) });
-    abort.signal.throwIfAborted();
     progress.onEvent({ phase: 'pushed', ...result });
     progress.close();
     const summary = pushSummary(result, ref, flags.tag ?? []);

@@ -1,19 +1,20 @@
 import { stat, writeFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { buildImage } from '../build/build-image.js';
-import { parsePlatform, platformName, selectPlatforms } from '../build/build-index.js';
+import { parsePlatform } from '../build/build-index.js';
 import { ImgbuildError } from '../errors.js';
 import { formatPlatform, imageForPlatform, requireImage } from '../model/complete.js';
 import type { Image, Index } from '../model/image.js';
-import { buildSboms, imageSbom, parseSbomFormats, SBOM_MEDIA_TYPES, type SbomFormat } from '../sbom/index.js';
+import { buildSboms, imageSbom, SBOM_FORMATS, SBOM_MEDIA_TYPES, type SbomFormat } from '../sbom/index.js';
 import { SPEC_EXTENSIONS } from '../spec/parse-file.js';
 import type { Descriptor } from '../../oci/schemas.js';
 import { openArtifact } from '../transports/open.js';
 import { imageReferrers } from '../transports/referrers.js';
-import { loadCliSpec, specFilePath, type StoreFlags } from './common.js';
+import { loadCliSpec, specFilePath, specForPlatform, type StoreFlags } from './common.js';
 import { cliBuildContext } from './context.js';
 import { registryOfImageArg } from './image-verbs.js';
 import { withCliMetadata, type MetadataFlags } from './metadata.js';
+import { checkImageArgument } from './arguments.js';
 import { printJson } from './print.js';
 import { lazyClient, type RegistryFlags } from './registry-flags.js';
 import { SCHEMA_VERSION } from './schema-version.js';
@@ -31,11 +32,22 @@ interface SbomFlags extends StoreFlags, RegistryFlags, MetadataFlags {
  * (what it cannot know, it says, on stderr and in the document).
  */
 export async function runSbom(arg: string, flags: SbomFlags): Promise<void> {
-  const [format, more] = parseSbomFormats(flags.format, '--format');
-  if (more) throw new ImgbuildError('usage', '--format names one format here: the SBOM goes to stdout', 'run imgbuild sbom once per format, or build --sbom spdx,cyclonedx to attach both');
-  const bytes = (await isSpecArgument(arg)) ? await specSbom(arg, flags, format!) : await imageArgSbom(arg, flags, format!);
+  const format = sbomFormatOption(flags.format);
+  const bytes = (await isSpecArgument(arg)) ? await specSbom(arg, flags, format) : await imageArgSbom(arg, flags, format);
   if (flags.output) await writeFile(flags.output, bytes);
   else process.stdout.write(bytes);
+}
+
+/**
+ * `--format`: one format (the SBOM goes to stdout). Checked here, not by commander's choices, so
+ * a bad one is said as every usage error is (`error[usage]`, a hint), as build's --sbom and -f are.
+ */
+function sbomFormatOption(text: string): SbomFormat {
+  const format = SBOM_FORMATS.find((f) => f === text);
+  if (format !== undefined) return format;
+  const parts = text.split(',').map((s) => s.trim()).filter(Boolean);
+  if (parts.length > 1 && parts.every((p) => (SBOM_FORMATS as readonly string[]).includes(p))) throw new ImgbuildError('usage', '--format names one format here: the SBOM goes to stdout', 'run imgbuild sbom once per format, or build --sbom spdx,cyclonedx to attach both');
+  throw new ImgbuildError('usage', `--format ${JSON.stringify(text)} is not an SBOM format`, `use ${SBOM_FORMATS.map((f) => `--format ${f}`).join(' or ')}`);
 }
 
 /** A spec file, or a directory holding one; anything else is an image argument. */
@@ -49,13 +61,10 @@ async function isSpecArgument(arg: string): Promise<boolean> {
 
 async function specSbom(specArg: string, flags: SbomFlags, format: SbomFormat): Promise<Buffer> {
   const spec = withCliMetadata(await loadCliSpec(specArg, flags), flags, process.env);
-  const platforms = selectPlatforms(spec, flags.platform ? [flags.platform] : []);
-  if (platforms.length !== 1) {
-    throw new ImgbuildError('usage', `${spec.file} builds ${platforms.map((p) => platformName(p)).join(', ')}: an SBOM describes one image`, `pick one with --platform ${platformName(platforms[0]!)}`);
-  }
+  const platform = specForPlatform(spec, flags.platform, 'an SBOM describes one image');
   const client = lazyClient(flags);
   try {
-    const build = await buildImage(platforms[0]!, cliBuildContext({ registry: client.get }));
+    const build = await buildImage(platform, cliBuildContext({ registry: client.get }));
     return (await buildSboms(build, [format]))[0]!.bytes;
   } finally {
     await client.close();
@@ -63,6 +72,7 @@ async function specSbom(specArg: string, flags: SbomFlags, format: SbomFormat): 
 }
 
 async function imageArgSbom(imageArg: string, flags: SbomFlags, format: SbomFormat): Promise<Buffer> {
+  checkImageArgument(imageArg);
   const client = lazyClient(flags, registryOfImageArg(imageArg));
   try {
     const image = requireImage(await oneImage(await openArtifact(imageArg, { registry: client.get }), flags.platform), 'an SBOM');
@@ -101,6 +111,7 @@ interface ReferrersFlags extends RegistryFlags {
  * unless --platform picks one of its images), one a line: digest, artifactType, size.
  */
 export async function runReferrers(imageArg: string, flags: ReferrersFlags): Promise<void> {
+  checkImageArgument(imageArg);
   const client = lazyClient(flags, registryOfImageArg(imageArg));
   try {
     const artifact = await openArtifact(imageArg, { registry: client.get });

@@ -1,7 +1,9 @@
 import { resolve } from 'node:path';
 import { ImgbuildError } from '../errors.js';
 import { addToStore } from '../store/store-add.js';
+import { normaliseStoreDir } from '../store/store-path.js';
 import { printJson } from './print.js';
+import { checkStoreDirFlag } from './store-dir-flag.js';
 
 export interface StoreAddFlags {
   store?: string;
@@ -16,6 +18,8 @@ export interface StoreAddFlags {
  */
 export async function runStoreAdd(source: string, flags: StoreAddFlags): Promise<void> {
   if (!flags.store) throw new ImgbuildError('usage', 'store add needs the directory store to add to: --store <dir>', 'e.g. imgbuild store add ./app --store ./store');
+  // As Nix does, a trailing "/" is dropped (store-path.ts normaliseStoreDir); what is left must be a store dir.
+  checkStoreDirFlag(flags.storeDir === undefined ? undefined : normaliseStoreDir(flags.storeDir));
   const storeDir = flags.storeDir ?? '/nix/store';
   const r = await addToStore(source, { dir: flags.store, storeDir, ...(flags.name !== undefined ? { name: flags.name } : {}) });
   if (flags.json) {

@@ -1,5 +1,6 @@
 import { ImgbuildError } from '../errors.js';
 import { parseImageRef } from '../transports/image-ref.js';
+import { referenceArgument } from './arguments.js';
 import { printJson } from './print.js';
 import { lazyClient, type RegistryFlags } from './registry-flags.js';
 
@@ -28,8 +29,7 @@ export async function runTag(imageArg: string, tags: string[], flags: TagFlags):
   if (parsed.transport !== 'docker') {
     throw new ImgbuildError('usage', `tag works on a registry image; ${imageArg} is a local image`, `push it with its tags instead: imgbuild push ${imageArg} <registry>/<repo>:<tag> --tag <another>`);
   }
-  const { parseReference } = await import('../../registry-client/reference.js');
-  const ref = parseReference(parsed.reference);
+  const ref = referenceArgument(parsed.reference);
   const repo = { registry: ref.registry, repository: ref.repository };
   const client = lazyClient(flags, ref.registry);
   try {

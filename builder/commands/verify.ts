@@ -7,6 +7,7 @@ import type { Digest } from '../../oci/digest.js';
 import { countArtifactDifferences, formatArtifactDiff } from '../repro/diff-artifacts.js';
 import { verifySpec, type BuildConditions, type BuildRunner, type VerifyResult } from '../repro/verify.js';
 import { loadCliSpec, readPrevious, specFilePath, type StoreFlags } from './common.js';
+import { checkImageArgument } from './arguments.js';
 import { printJson } from './print.js';
 import type { VerifyDocument } from './documents.js';
 import { SCHEMA_VERSION } from './schema-version.js';
@@ -24,6 +25,8 @@ export interface VerifyFlags extends StoreFlags, RegistryFlags, MetadataFlags {
 
 /** `imgbuild verify <spec>`: exit 0 when the builds (or the build and --against) have one digest, 1 otherwise (an error: 2, see cli.ts). */
 export async function runVerify(spec: string, flags: VerifyFlags): Promise<void> {
+  checkImageArgument(flags.against, '--against');
+  checkImageArgument(flags.previous, '--previous');
   const abort = new AbortController();
   const onSignal = () => abort.abort();
   process.on('SIGINT', onSignal);
@@ -53,7 +56,7 @@ export async function runVerify(spec: string, flags: VerifyFlags): Promise<void>
     });
     const referrers = flags.withReferrers && flags.against ? await compareReferrers(flags.against, result.reproducible, rebuilt, client.get) : undefined;
     if (flags.json) {
-      const doc: VerifyDocument = { schemaVersion: SCHEMA_VERSION, reproducible: result.reproducible, digest: result.builds[0]!.digest, builds: result.builds, ...(result.against ? { against: result.against } : {}), ...(result.previous ? { previous: result.previous } : {}), ...(referrers ? { referrers } : {}), ...(result.workDir ? { workDir: result.workDir } : {}), ...(result.diff ? { diff: result.diff } : {}) };
+      const doc: VerifyDocument = { schemaVersion: SCHEMA_VERSION, reproducible: result.reproducible, digest: result.builds[0]!.digest, builds: result.builds, ...(result.against ? { against: result.against } : {}), ...(result.previous ? { previous: result.previous } : {}), ...(result.notes ? { notes: result.notes } : {}), ...(referrers ? { referrers } : {}), ...(result.workDir ? { workDir: result.workDir } : {}), ...(result.diff ? { diff: result.diff } : {}) };
       printJson(doc);
     }
     else process.stdout.write(formatVerify(result) + (referrers ? formatReferrers(referrers) : ''));
@@ -161,6 +164,7 @@ export function formatVerify(r: VerifyResult): string {
   if (r.against) lines.push(`against: ${r.against.digest}  (${r.against.source})`);
   if (r.previous) lines.push(`carried over: ${r.previous.layers} store layer(s) of ${r.previous.source} (${r.previous.from === 'previous' ? '--previous' : 'what it carried over'})`);
   if (r.workDir) lines.push(`kept: ${r.workDir}`);
+  for (const n of r.notes ?? []) lines.push(`note: ${n}`);
   if (r.reproducible) lines.push(`reproducible: ${r.builds[0]!.digest}`);
   else {
     const n = r.diff ? countArtifactDifferences(r.diff) : 0;

@@ -106,6 +106,7 @@ export async function linkCopyToRoot(
       entry: perms.empty ? entry : perms.apply(entry, item.sources),
       layer: 'copyToRoot',
       origin: `copyToRoot ${item.pkg}`,
+      at: ['copyToRoot', spec.copyToRoot.indexOf(item.pkg)],
     });
   }
 }

@@ -17,6 +17,8 @@ export interface TreeNode {
   layer: Layer;
   /** Who defined it, for messages: `files[2]`, `/nix/store/...-busybox`, ... */
   origin: string;
+  /** The spec field it comes from, as keys and indexes (`['files', 2, 'path']`, `['copyToRoot', 0]`). */
+  at?: PropertyKey[];
 }
 
 export class TreeConflict extends Error {
@@ -39,6 +41,11 @@ export class CustomisationTree {
 
   get(path: string): TreeNode | undefined {
     return this.nodes.get(path);
+  }
+
+  /** Every node put so far (implicit parents only once `entries()` has added them). */
+  all(): IterableIterator<TreeNode> {
+    return this.nodes.values();
   }
 
   /** Put a node, applying the override rules above. `copyToRoot` collisions are resolved by the caller. */

@@ -1,6 +1,7 @@
 import { formatPlatform, imageForPlatform } from '../model/complete.js';
 import { imagePlatform, type Image, type Index } from '../model/image.js';
 import { diffImages, type ImageDiff } from './diff.js';
+import { checkBlobs, describeBlobCheck } from './check-blobs.js';
 import { countDifferences, formatDiff, type FormatOptions } from './format-diff.js';
 
 /** Two multi-platform images compared platform by platform. */
@@ -11,6 +12,8 @@ export interface IndexDiff {
   b: { source: string; digest: string };
   identical: boolean;
   platforms: { platform: string; diff?: ImageDiff; onlyIn?: 'a' | 'b' }[];
+  /** When identical: how each side's blobs were checked. */
+  notes?: string[];
 }
 
 export type ArtifactDiff = ImageDiff | IndexDiff;
@@ -34,7 +37,10 @@ export async function diffArtifacts(a: Image | Index, b: Image | Index): Promise
     identical: a.descriptor.digest === b.descriptor.digest,
     platforms: [],
   };
-  if (result.identical) return result;
+  if (result.identical) {
+    result.notes = (await Promise.all([checkBlobs(a), checkBlobs(b)])).map(describeBlobCheck);
+    return result;
+  }
   const name = (e: Index['manifests'][number]) => formatPlatform(e.platform);
   const names = [...new Set([...a.manifests.map(name), ...b.manifests.map(name)])];
   for (const platform of names) {
@@ -59,7 +65,7 @@ export function countArtifactDifferences(d: ArtifactDiff): number {
 export function formatArtifactDiff(d: ArtifactDiff, options: FormatOptions = {}): string {
   if (d.kind === 'image') return formatDiff(d, options);
   const out = [`a: ${d.a.source}  ${d.a.digest} (an index)`, `b: ${d.b.source}  ${d.b.digest} (an index)`];
-  if (d.identical) return `${[...out, 'identical: same index digest'].join('\n')}\n`;
+  if (d.identical) return `${[...out, 'identical: same index digest', ...(d.notes ?? []).map((n) => `note: ${n}`)].join('\n')}\n`;
   for (const p of d.platforms) {
     if (p.onlyIn) out.push(`platform ${p.platform}: only in ${p.onlyIn}`);
     else if (countDifferences(p.diff!) === 0) out.push(`platform ${p.platform}: identical`);

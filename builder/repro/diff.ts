@@ -5,7 +5,8 @@ import { openImageBlob, type Image } from '../model/image.js';
 import { ImgbuildError } from '../errors.js';
 import { requireImage } from '../model/complete.js';
 import { diffJson, type FieldChange } from './json-diff.js';
-import { summariseLayer, type EntrySummary, type GzipHeader, type LayerSummary } from './layer-summary.js';
+import { checkBlobs, describeBlobCheck } from './check-blobs.js';
+import { summariseLayer, type EntrySummary, type LayerSummary } from './layer-summary.js';
 
 export type { FieldChange } from './json-diff.js';
 
@@ -39,7 +40,7 @@ export type LayerDiff =
   | { change: 'removed'; a: LayerInfo }
   /** Same blob, other position or descriptor fields (annotations, media type). */
   | { change: 'moved'; a: LayerInfo; b: LayerInfo; descriptor: FieldChange[] }
-  /** Same tar (diff_id), other compressed bytes. */
+  /** Same tar (both read: its sha256 is both configs' diff_id), other compressed bytes. */
   | { change: 'compression'; a: LayerInfo; b: LayerInfo; descriptor: FieldChange[]; gzipHeader: FieldChange[] }
   | {
       change: 'content';
@@ -74,8 +75,10 @@ export interface ImageDiff {
 
 /**
  * Everything that differs between two images, from the manifest down to the files in each
- * changed layer. Layers are read as streams, each changed pair once; identical blobs are never
- * read.
+ * changed layer. Layers are read as streams, each changed pair once (a pair whose configs give
+ * one diff_id too: the tars are hashed before "only the compression differs" is said); a blob
+ * both images list by one digest is not read, except that images called identical have every
+ * local blob hashed first.
  */
 export async function diffImages(a: Image, b: Image): Promise<ImageDiff> {
   const result: ImageDiff = {
@@ -88,7 +91,11 @@ export async function diffImages(a: Image, b: Image): Promise<ImageDiff> {
     layers: [],
     notes: [],
   };
-  if (result.identical) return result;
+  if (result.identical) {
+    // One manifest digest is one image only when the blobs hold what it names: read them.
+    result.notes.push(...(await Promise.all([checkBlobs(a), checkBlobs(b)])).map(describeBlobCheck));
+    return result;
+  }
   // An artifact's blobs are not layers of files.
   requireImage(a, 'diff');
   requireImage(b, 'diff');
@@ -132,10 +139,14 @@ export async function diffImages(a: Image, b: Image): Promise<ImageDiff> {
       const descriptor = diffJson(descriptorFields(la[x.index]!), descriptorFields(lb[y.index]!));
       if (x.digest === y.digest) {
         if (x.index !== y.index || descriptor.length > 0) result.layers.push({ change: 'moved', a: x, b: y, descriptor });
-      } else if (p.kind === 'same') {
-        result.layers.push({ change: 'compression', a: x, b: y, descriptor, gzipHeader: await gzipHeaderDiff(a, b, x, y) });
       } else {
-        result.layers.push(await contentDiff(a, b, x, y, descriptor));
+        // Both tars are read and hashed: the configs' diff_ids are claims, not facts.
+        const [sa, sb] = await Promise.all([summarise(a, x), summarise(b, y)]);
+        if (p.kind === 'same' && sa.diffId === x.diffId && sb.diffId === y.diffId) {
+          result.layers.push({ change: 'compression', a: x, b: y, descriptor, gzipHeader: diffJson(sa.gzipHeader ?? null, sb.gzipHeader ?? null, 'gzip') });
+        } else {
+          result.layers.push(contentDiff(a, b, x, y, descriptor, sa, sb));
+        }
       }
     }
   }
@@ -154,31 +165,12 @@ function descriptorFields(d: Descriptor): unknown {
   return rest;
 }
 
-async function gzipHeaderDiff(a: Image, b: Image, x: LayerInfo, y: LayerInfo): Promise<FieldChange[]> {
-  const [ha, hb] = await Promise.all([readGzipHeader(a, x.digest), readGzipHeader(b, y.digest)]);
-  return diffJson(ha ?? null, hb ?? null, 'gzip');
+/** A layer blob of `img` read to its end: compression, the tar's sha256 (its true diff_id), entries. */
+function summarise(img: Image, l: LayerInfo): Promise<LayerSummary> {
+  return summariseLayer(blobOf(img, l.digest), `${img.source} layer ${l.index + 1} (${l.digest})`);
 }
 
-/** The 10-byte gzip header of a blob, reading no more than its first chunk. */
-async function readGzipHeader(img: Image, digest: string): Promise<GzipHeader | undefined> {
-  const stream = blobOf(img, digest);
-  try {
-    for await (const chunk of stream) {
-      const c = chunk as Buffer;
-      if (c.length < 10 || c[0] !== 0x1f || c[1] !== 0x8b) return undefined;
-      return { flags: c[3]!, mtime: c.readUInt32LE(4), xfl: c[8]!, os: c[9]! };
-    }
-    return undefined;
-  } finally {
-    stream.destroy();
-  }
-}
-
-async function contentDiff(a: Image, b: Image, x: LayerInfo, y: LayerInfo, descriptor: FieldChange[]): Promise<LayerDiff> {
-  const [sa, sb] = await Promise.all([
-    summariseLayer(blobOf(a, x.digest), `${a.source} layer ${x.index + 1} (${x.digest})`),
-    summariseLayer(blobOf(b, y.digest), `${b.source} layer ${y.index + 1} (${y.digest})`),
-  ]);
+function contentDiff(a: Image, b: Image, x: LayerInfo, y: LayerInfo, descriptor: FieldChange[], sa: LayerSummary, sb: LayerSummary): LayerDiff {
   const notes: string[] = [];
   for (const [img, l, s] of [[a, x, sa], [b, y, sb]] as const) {
     if (l.diffId !== undefined && l.diffId !== s.diffId) notes.push(`${img.source} layer ${l.index + 1}: the config says diff_id ${l.diffId} but the tar's sha256 is ${s.diffId}`);

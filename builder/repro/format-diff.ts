@@ -19,6 +19,7 @@ export function formatDiff(d: ImageDiff, options: FormatOptions = {}): string {
   const out: string[] = [`a: ${d.a.source}  ${d.a.digest}`, `b: ${d.b.source}  ${d.b.digest}`];
   if (d.identical) {
     out.push('identical: same manifest digest');
+    for (const n of d.notes) out.push(`note: ${n}`);
     return `${out.join('\n')}\n`;
   }
   if (d.manifest.length) {

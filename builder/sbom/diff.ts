@@ -12,8 +12,13 @@ export interface SbomPackage {
 }
 
 export interface SbomDiff {
-  /** Where each side's packages came from: an SBOM attached to the image, or the image's layer annotations. */
-  from: { a: 'attached' | 'image'; b: 'attached' | 'image' };
+  /**
+   * Where each side's packages came from: an SBOM attached to the image, the image's layer
+   * annotations, or none (no SBOM and no imgbuild layer annotations: a docker-archive, another
+   * tool's image), in which case nothing is compared and `note` says why.
+   */
+  from: { a: 'attached' | 'image' | 'none'; b: 'attached' | 'image' | 'none' };
+  note?: string;
   /** Packages only in b (no package of the same name in a). */
   added: SbomPackage[];
   /** Packages only in a. */
@@ -65,9 +70,11 @@ export function countSbomDifferences(d: SbomDiff): number {
 }
 
 export function formatSbomDiff(d: SbomDiff): string {
+  if (d.note) return `sbom: ${d.note}\n`;
   if (countSbomDifferences(d) === 0) return '';
   const v = (p: SbomPackage) => `${p.name}${p.version ? ` ${p.version}` : ''}`;
-  const lines = [`sbom (packages; a: ${d.from.a === 'attached' ? 'attached SBOM' : 'layer annotations'}, b: ${d.from.b === 'attached' ? 'attached SBOM' : 'layer annotations'}):`];
+  const from = (f: SbomDiff['from']['a']) => (f === 'attached' ? 'attached SBOM' : f === 'image' ? 'layer annotations' : 'none');
+  const lines = [`sbom (packages; a: ${from(d.from.a)}, b: ${from(d.from.b)}):`];
   for (const c of d.changed) lines.push(`  ~ ${c.name}: ${c.a.version || '(no version)'} → ${c.b.version || '(no version)'}${c.a.version === c.b.version ? ` (${c.a.path} → ${c.b.path})` : ''}`);
   for (const p of d.added) lines.push(`  + ${v(p)}  ${p.path}`);
   for (const p of d.removed) lines.push(`  - ${v(p)}  ${p.path}`);

@@ -1,3 +1,4 @@
+import { inspect } from 'node:util';
 import { SpecError } from '../errors.js';
 
 /** One problem found in a spec. */
@@ -42,4 +43,34 @@ export function fileError(file: string, e: unknown): SpecError {
   if (code === 'ENOENT') return new SpecError(file, undefined, 'no such file');
   if (code === 'EISDIR') return new SpecError(file, undefined, 'is a directory, not a spec file');
   return new SpecError(file, undefined, `cannot read: ${(e as Error).message}`);
+}
+
+/**
+ * What a spec threw, as text for a message, whatever it threw: an Error (or anything with a
+ * string `message`) gives its message; a string itself; `null`, `undefined`, a number, a symbol
+ * or another object says what it was (`null`, `an object: { code: 1 }`). Never throws: a value
+ * whose getters, `toString` or Proxy traps throw is described without them.
+ */
+export function thrownText(value: unknown): string {
+  try {
+    if (typeof value === 'string') return value === '' ? 'an empty string' : value;
+    if (value === null || value === undefined) return `${String(value)} (not an Error)`;
+    if (typeof value === 'symbol') return `${value.toString()} (not an Error)`;
+    if (typeof value !== 'object' && typeof value !== 'function') return `${String(value)} (a ${typeof value}, not an Error)`;
+    const message = (value as { message?: unknown }).message;
+    if (typeof message === 'string' && message !== '') return message;
+    if (value instanceof Error) return value.name || 'an Error without a message';
+    return `an object (not an Error): ${inspectShort(value)}`;
+  } catch {
+    return 'a value that cannot be shown (reading it threw)';
+  }
+}
+
+function inspectShort(value: object): string {
+  try {
+    const text = inspect(value, { depth: 2, breakLength: Infinity, maxArrayLength: 10, maxStringLength: 200, customInspect: false, getters: false });
+    return text.length > 300 ? `${text.slice(0, 297)}...` : text;
+  } catch {
+    return 'one that cannot be shown';
+  }
 }

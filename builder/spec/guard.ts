@@ -1,5 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import { SpecError } from '../errors.js';
+import { thrownText } from './errors.js';
 
 /** How long a TS/JS spec may take to load by default: generous for a spec that runs a command, short of a CI job's patience. */
 export const DEFAULT_SPEC_TIMEOUT_MS = 60_000;
@@ -32,6 +33,8 @@ const timeoutHint = (ms: number) => `a spec must finish loading within ${span(ms
  *   (on a socket, a child process) fails;
  * - `process.exit()` called by the spec fails the load instead of ending the process (exit 0,
  *   having built nothing);
+ * - whatever the spec throws from a timer or callback, and a promise it rejects with nothing to
+ *   handle it, fails the load naming the spec (not an internal error, not a crash mid-build);
  * - with `timeoutMs`, a spec that never yields (an endless loop: no timer of this thread can
  *   fire) is ended by a watchdog thread after it, which prints the error and stops the process with SIGTERM
  *   (`spec` code, exit by signal; nothing was written). No signal handler is installed while a
@@ -46,7 +49,12 @@ export async function guardedEvaluation<T>(file: string, timeoutMs: number | und
   const onUncaught = (err: unknown) => {
     // Our own process.exit stand-in, thrown from a spec's timer or callback: the load failed with it already.
     if (err instanceof SpecExit) return;
-    fail(err);
+    fail(err instanceof SpecError ? err : new SpecError(file, undefined, `threw while it was loaded (in a timer or callback): ${thrownText(err)}`));
+  };
+  // A promise the spec rejected with nothing to catch it: Node would end the process for it once
+  // the build had started, long after the spec was loaded.
+  const onRejection = (reason: unknown) => {
+    fail(reason instanceof SpecError ? reason : new SpecError(file, undefined, `a promise it made was rejected and nothing handled the rejection: ${thrownText(reason)}`));
   };
   const realExit = process.exit;
   process.exit = ((code?: unknown) => {
@@ -56,20 +64,33 @@ export async function guardedEvaluation<T>(file: string, timeoutMs: number | und
   }) as typeof process.exit;
   process.on('beforeExit', onBeforeExit);
   process.on('uncaughtException', onUncaught);
+  process.on('unhandledRejection', onRejection);
   const timer = timeoutMs === undefined ? undefined : setTimeout(() => fail(new SpecTimeoutError(file, undefined, `did not finish loading within ${span(timeoutMs)}`, timeoutHint(timeoutMs))), timeoutMs);
   // The timer must not keep the process alive: a spec waiting on nothing is caught by beforeExit.
   timer?.unref();
   const watchdog = timeoutMs === undefined ? undefined : startWatchdog(file, timeoutMs);
   try {
-    return await Promise.race([run(), failed]);
+    return await Promise.race([thenATurn(run()), failed]);
   } finally {
     watchdog?.stop();
     clearTimeout(timer);
     process.exit = realExit;
     process.off('beforeExit', onBeforeExit);
     process.off('uncaughtException', onUncaught);
+    process.off('unhandledRejection', onRejection);
     failed.catch(() => undefined);
   }
+}
+
+/**
+ * `value`, once the event loop has turned once more after it: Node reports the promises left
+ * rejected with no handler when the microtasks run out, so a rejection the spec left behind is
+ * seen while the guard still listens.
+ */
+async function thenATurn<T>(value: Promise<T>): Promise<T> {
+  const v = await value;
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  return v;
 }
 
 /**

@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import { closestKey } from './suggest.js';
-import { UNSUPPORTED_DOCKERTOOLS_KEYS } from './schema.js';
+import { MAX_OWNER_ID, UNSUPPORTED_DOCKERTOOLS_KEYS } from './schema.js';
 import type { SpecIssue } from './errors.js';
 
 type ZodIssue = z.core.$ZodIssue;
@@ -67,7 +67,9 @@ function issueToSpecIssues(issue: ZodIssue, schema: z.ZodType, base: Path): Spec
     case 'too_big': {
       if (issue.origin === 'array') return [at(`must have at most ${issue.maximum} items`)];
       if (issue.origin === 'string') return [at(`must be at most ${issue.maximum} characters long`)];
-      return [at(`must be at most ${issue.maximum}, got ${String(issue.input)}`)];
+      // The one number limit that is not the field's own rule: say where it comes from.
+      const why = issue.maximum === MAX_OWNER_ID ? ' (the largest owner id a tar header holds)' : '';
+      return [at(`must be at most ${issue.maximum}${why}, got ${String(issue.input)}`)];
     }
     case 'invalid_value':
       return [at(`must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}, got ${describe(issue.input)}`)];

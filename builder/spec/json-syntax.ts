@@ -117,3 +117,63 @@ export function findJsonSyntaxError(text: string): JsonSyntaxError | undefined {
     return { offset: e.offset, line, column, message: e.message };
   }
 }
+
+/** A key an object of a JSON text has twice: JSON.parse keeps the last one silently. */
+export interface JsonDuplicateKey {
+  /** The key as JSON.parse reads it (escapes decoded: `"a"` and `"\u0061"` are one key). */
+  key: string;
+  /** Where the repeated key is (its opening quote), 1-based. */
+  line: number;
+  column: number;
+  /** The line of the key's first occurrence in the same object. */
+  firstLine: number;
+}
+
+/**
+ * Every key that an object of `text` has more than once, in text order. `text` must be valid
+ * JSON (JSON.parse accepted it). Iterative, so a deeply nested text cannot overflow the stack.
+ */
+export function findJsonDuplicateKeys(text: string): JsonDuplicateKey[] {
+  const found: JsonDuplicateKey[] = [];
+  // One entry per open container: the keys of an object (key → line of its first occurrence), or null for an array.
+  const open: (Map<string, number> | null)[] = [];
+  // Whether the next string in the innermost object is a key (after `{` or `,`) rather than a value (after `:`).
+  let expectKey = false;
+  let line = 1;
+  let lineStart = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x0a) {
+      line++;
+      lineStart = i + 1;
+      continue;
+    }
+    if (c === 0x7b /* { */) {
+      open.push(new Map());
+      expectKey = true;
+    } else if (c === 0x5b /* [ */) {
+      open.push(null);
+      expectKey = false;
+    } else if (c === 0x7d /* } */ || c === 0x5d /* ] */) {
+      open.pop();
+      expectKey = false;
+    } else if (c === 0x2c /* , */) {
+      expectKey = open[open.length - 1] != null;
+    } else if (c === 0x3a /* : */) {
+      expectKey = false;
+    } else if (c === 0x22 /* " */) {
+      const start = i;
+      // A string of valid JSON ends at the first quote not escaped (and holds no newline).
+      for (i++; text.charCodeAt(i) !== 0x22; i++) if (text.charCodeAt(i) === 0x5c /* \ */) i++;
+      const keys = open[open.length - 1];
+      if (expectKey && keys) {
+        const key = JSON.parse(text.slice(start, i + 1)) as string;
+        const first = keys.get(key);
+        if (first === undefined) keys.set(key, line);
+        else found.push({ key, line, column: start - lineStart + 1, firstLine: first });
+        expectKey = false;
+      }
+    }
+  }
+  return found;
+}

@@ -1,6 +1,6 @@
 import { access } from 'node:fs/promises';
 import { SpecError } from '../errors.js';
-import { fileError } from './errors.js';
+import { fileError, thrownText } from './errors.js';
 import type { SpecContext } from './types.js';
 import { guardedEvaluation } from './guard.js';
 
@@ -50,11 +50,18 @@ async function evaluate(file: string, env: NodeJS.ProcessEnv): Promise<unknown> 
     mod = await jiti.import(file);
   } catch (e) {
     if (e instanceof SpecError) throw e;
-    throw new SpecError(file, undefined, `cannot load: ${firstLines((e as Error).message ?? String(e))}`);
+    if (isNullDefaultExport(e)) throw new SpecError(file, undefined, `its default export is null; ${EXPECTED}`, EXPORT_HINT);
+    throw new SpecError(file, undefined, `cannot load: ${firstLines(thrownText(e))}`);
   }
-  if (mod === null || typeof mod !== 'object' || !Object.keys(mod).includes('default')) {
-    throw new SpecError(file, undefined, 'has no default export', 'end the spec with `export default defineImage({ ... })`');
+  if (mod === null || (typeof mod !== 'object' && typeof mod !== 'function')) {
+    // jiti gives a CommonJS module's `module.exports` itself when it is not an object.
+    throw new SpecError(file, undefined, `module.exports is ${describeValue(mod)}; ${EXPECTED}`, EXPORT_HINT);
   }
+  if (!Object.keys(mod).includes('default')) throw new SpecError(file, undefined, 'has no default export', EXPORT_HINT);
+  // Read past jiti's interop, which answers `default` with the whole module when the export is
+  // undefined (the spec would then be reported as a module with an unknown key "default").
+  const own = Object.getOwnPropertyDescriptor(mod, 'default');
+  if (own && 'value' in own && own.value === undefined) throw new SpecError(file, undefined, `its default export is undefined; ${EXPECTED}`, EXPORT_HINT);
   let value = (mod as { default: unknown }).default;
   if (typeof value === 'function') {
     const context: SpecContext = { env, file };
@@ -62,10 +69,32 @@ async function evaluate(file: string, env: NodeJS.ProcessEnv): Promise<unknown> 
       value = await (value as (c: SpecContext) => unknown)(context);
     } catch (e) {
       if (e instanceof SpecError) throw e;
-      throw new SpecError(file, undefined, `the exported function failed: ${firstLines((e as Error).message ?? String(e))}`);
+      throw new SpecError(file, undefined, `the exported function failed: ${firstLines(thrownText(e))}`);
     }
   }
   return value;
+}
+
+const EXPORT_HINT = 'end the spec with `export default defineImage({ ... })`';
+/** What a spec's default export must be. */
+const EXPECTED = 'it must be the image spec object, or a function returning it';
+
+/**
+ * jiti's interop (its `interopDefault`, on for the spec and what it imports) reads `then` of the
+ * default export when the import is awaited, and fails on a null one with this TypeError, thrown
+ * in jiti's own code. A spec's own `null.then` fails in the spec's file instead: its stack's top
+ * frame names the spec, not jiti.
+ */
+function isNullDefaultExport(e: unknown): boolean {
+  if (!(e instanceof TypeError) || e.message !== "Cannot read properties of null (reading 'then')") return false;
+  const top = e.stack?.split('\n').find((line) => line.trimStart().startsWith('at '));
+  return top !== undefined && /[\\/]node_modules[\\/]jiti[\\/]/.test(top);
+}
+
+function describeValue(value: unknown): string {
+  if (typeof value === 'string') return `a string (${JSON.stringify(value.length > 40 ? `${value.slice(0, 37)}...` : value)})`;
+  if (typeof value === 'symbol') return value.toString();
+  return String(value);
 }
 
 /** jiti appends a require stack to module errors; the first lines say what matters. */

@@ -3,8 +3,8 @@ import { createRequire } from 'node:module';
 import { extname } from 'node:path';
 import type { Document, LineCounter } from 'yaml';
 import { SpecError } from '../errors.js';
-import { fileError } from './errors.js';
-import { findJsonSyntaxError } from './json-syntax.js';
+import { fileError, thrownText } from './errors.js';
+import { findJsonDuplicateKeys, findJsonSyntaxError } from './json-syntax.js';
 import { evaluateModuleSpec } from './module-spec.js';
 
 /**
@@ -53,7 +53,14 @@ function parseJson(file: string, text: string): ParsedSpecFile {
   } catch (e) {
     const where = findJsonSyntaxError(text);
     if (where) throw new SpecError(file, undefined, `invalid JSON at line ${where.line}, column ${where.column}: ${where.message}`);
-    throw new SpecError(file, undefined, `invalid JSON: ${(e as Error).message}`);
+    throw new SpecError(file, undefined, `invalid JSON: ${thrownText(e)}`);
+  }
+  // JSON.parse keeps the last of two equal keys; YAML refuses them, and so do we (a silent pick).
+  const duplicates = findJsonDuplicateKeys(text);
+  if (duplicates.length > 0) {
+    const problems = duplicates.map((d) => `line ${d.line}, column ${d.column}: duplicate key ${JSON.stringify(d.key)} (first at line ${d.firstLine})`);
+    const message = problems.length === 1 ? `invalid JSON at ${problems[0]}` : `invalid JSON (${problems.length} problems):\n${problems.map((p) => `  ${p}`).join('\n')}`;
+    throw new SpecError(file, undefined, message);
   }
   octalNumericModes(value);
   // JSON is YAML, so the YAML parser finds the lines of fields; only parsed when a message needs it.
@@ -97,7 +104,18 @@ function parseYaml(file: string, text: string): ParsedSpecFile {
       }
     },
   });
-  return { value: doc.toJS({ maxAliasCount: 100 }), lineOf: (path) => lineIn(doc, lines, path) };
+  let value: unknown;
+  try {
+    value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+  } catch (e) {
+    // The yaml package refuses aliases that expand too far ("billion laughs") with a ReferenceError.
+    const text = thrownText(e);
+    if (/^Excessive alias count/.test(text)) {
+      throw new SpecError(file, undefined, `invalid YAML: its aliases expand too far (more than ${MAX_ALIAS_COUNT} copies of aliased nodes), as in an alias bomb ("billion laughs")`, 'write the values out, or use fewer aliases of nodes that hold aliases');
+    }
+    throw new SpecError(file, undefined, `invalid YAML: ${text}`);
+  }
+  return { value, lineOf: (path) => lineIn(doc, lines, path) };
 }
 
 /** The line of the deepest node on `path` that exists (a missing key is reported at its parent). */
@@ -128,6 +146,9 @@ function rangeLine(node: unknown, lines: LineCounter): number | undefined {
   const range = (node as { range?: [number, number, number] } | null)?.range;
   return range ? lines.linePos(range[0]).line : undefined;
 }
+
+/** How many copies aliases may make of aliased nodes (the yaml package's measure), against alias bombs. */
+const MAX_ALIAS_COUNT = 100;
 
 /** The top-level lists whose entries have a `mode`. */
 const MODE_LISTS = ['files', 'directories'];

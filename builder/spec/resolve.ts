@@ -3,11 +3,14 @@ import type { z } from 'zod';
 import type { ContainerConfig } from '../../oci/schemas.js';
 import { formatRfc3339, parseSourceDateEpoch } from './dates.js';
 import { parseDuration } from './duration.js';
-import { SpecValidationError, type SpecIssue } from './errors.js';
-import { formatField, specIssues } from './issues.js';
+import { ImgbuildError, SpecError } from '../errors.js';
+import { SpecValidationError, thrownText, type SpecIssue } from './errors.js';
+import { formatField, knownKeysAt, specIssues } from './issues.js';
+import { findThrowingRead } from './throwing-read.js';
 import { parseMode } from './mode.js';
 import { hostArchitecture } from './platform.js';
-import { dateMs, ImageSpecSchema, imagePathProblem, storePathProblem } from './schema.js';
+import { dateMs, ImageSpecSchema, imagePathProblem, MAX_OWNER_NAME, storePathProblem } from './schema.js';
+import { ACCOUNT_FILES, nixDbProblem, storeShadowProblem, type EntryKind } from './store-shadow.js';
 import { PLATFORM_FIELDS, type HealthcheckSpec, type ImageSpec, type PlatformSpec, type ResolvedGroup, type ResolvedPerm, type ResolvedSpec, type ResolvedUser, type StoreKind } from './types.js';
 
 /** What the CLI may override in a spec. */
@@ -52,10 +55,34 @@ export const DEFAULT_MAX_LAYERS = 100;
  * SpecValidationError listing every problem found.
  */
 export function resolveSpec(input: unknown, options: ResolveOptions): ResolvedSpec {
-  const spec = resolveOne(input, options);
-  const parts = (input as ImageSpec).platforms;
-  if (!parts) return spec;
-  return { ...spec, platforms: resolvePlatforms(input as ImageSpec, parts, options) };
+  try {
+    const spec = resolveOne(input, options);
+    const parts = (input as ImageSpec).platforms;
+    if (!parts) return spec;
+    return { ...spec, platforms: resolvePlatforms(input as ImageSpec, parts, options) };
+  } catch (e) {
+    if (e instanceof ImgbuildError) throw e;
+    throw userCodeError(input, resolvePath(options.file), e) ?? e;
+  }
+}
+
+/**
+ * A TS/JS spec's getter or Proxy trap that threw while the spec was validated, as a SpecError
+ * naming the field it was reading; undefined when the value runs no code of the spec (the error
+ * is then imgbuild's own).
+ */
+function userCodeError(input: unknown, file: string, e: unknown): SpecError | undefined {
+  let found: ReturnType<typeof findThrowingRead>;
+  try {
+    found = findThrowingRead(input, (path) => knownKeysAt(ImageSpecSchema as unknown as z.ZodType, path));
+  } catch {
+    found = { path: undefined };
+  }
+  if (!found) return undefined;
+  const hint = "a spec's value should be plain data: compute it before it is exported, not in getters or Proxy traps";
+  if (found.path === undefined) return new SpecError(file, undefined, `validating it ran a getter or Proxy trap of the spec, which threw: ${thrownText(e)}`, hint);
+  const field = formatField(found.path);
+  return new SpecError(file, field, `${field ? 'reading it' : 'reading the exported value'} threw (a getter or Proxy trap of the spec): ${thrownText(found.error)}`, hint);
 }
 
 /**
@@ -149,6 +176,14 @@ function resolveOne(input: unknown, options: ResolveOptions): ResolvedSpec {
   if ('problem' in dates) issue([], dates.problem);
 
   const accounts = resolveAccounts(spec, issue);
+  ownerNameIssues(spec, accounts, issue);
+  // The store dir a Nix store reports is known once it is asked (customisation/entries.ts checks then).
+  const storeDirKnown = storeKind !== 'nix' || over.storeDir !== undefined || spec.store?.storeDir !== undefined;
+  const storeDirValid = imagePathProblem(storeDir) === undefined;
+  for (const e of specEntries(spec, accounts)) {
+    const problem = (storeDirKnown && storeDirValid ? storeShadowProblem(e.path, e.kind, storeDir) : undefined) ?? (spec.includeNixDB ? nixDbProblem(e.path, e.kind, [...contentPaths, ...(spec.copyToRoot ?? [])]) : undefined);
+    if (problem) issue(e.at, problem);
+  }
 
   if (issues.length > 0) fail(issues);
   const { created, mtime } = dates as { created: string; mtime: number };
@@ -217,6 +252,49 @@ function resolveOne(input: unknown, options: ResolveOptions): ResolvedSpec {
     nixGid: spec.nixGid,
     ...(spec.annotations !== undefined ? { annotations: { ...spec.annotations } } : {}),
   };
+}
+
+/** The entries the spec itself puts in the customisation layer, with the field each comes from. */
+function specEntries(spec: ImageSpec, accounts: { users: ResolvedUser[]; groups: ResolvedGroup[] }): { path: string; kind: EntryKind; at: PropertyKey[] }[] {
+  const out: { path: string; kind: EntryKind; at: PropertyKey[] }[] = [];
+  if (accounts.users.length > 0 || accounts.groups.length > 0) {
+    const at = (spec.users ?? []).length > 0 ? ['users'] : ['groups'];
+    for (const path of ACCOUNT_FILES) out.push({ path, kind: 'file', at });
+  }
+  (spec.directories ?? []).forEach((d, i) => out.push({ path: d.path, kind: 'directory', at: ['directories', i, 'path'] }));
+  (spec.files ?? []).forEach((f, i) => out.push({ path: f.path, kind: 'file', at: ['files', i, 'path'] }));
+  (spec.symlinks ?? []).forEach((l, i) => out.push({ path: l.path, kind: 'symlink', at: ['symlinks', i, 'path'] }));
+  return out;
+}
+
+/**
+ * An entry's owner name comes from `users`/`groups` when the spec gives its id alone (a per-entry
+ * uid/gid, a perms rule's, nixUid/nixGid), and a tar header holds at most 31 characters of it: a
+ * longer account name (valid in /etc/passwd, up to 32) cannot own an entry. Refused at the id.
+ */
+function ownerNameIssues(spec: ImageSpec, accounts: { users: ResolvedUser[]; groups: ResolvedGroup[] }, issue: (path: PropertyKey[], message: string) => void): void {
+  const check = (kind: 'uid' | 'gid', id: number | undefined, at: PropertyKey[]) => {
+    if (id === undefined) return;
+    const name = kind === 'uid' ? accounts.users.find((u) => u.uid === id)?.name : accounts.groups.find((g) => g.gid === id)?.name;
+    // Account names are ASCII (the schema's rule): only their length can be too much.
+    if (name === undefined || name.length <= MAX_OWNER_NAME) return;
+    // A group the spec does not define is the one made for the user of that name.
+    const made = kind === 'gid' && !(spec.groups ?? []).some((g) => g.gid === id);
+    const what = kind === 'uid' ? `user "${name}"` : made ? `group "${name}" (made for the user of that name)` : `group "${name}"`;
+    issue(at, `${kind} ${id} is ${what}, whose name has ${name.length} characters: a tar header holds an owner name of at most ${MAX_OWNER_NAME}; shorten the ${kind === 'uid' || made ? "user's" : "group's"} name`);
+  };
+  for (const list of ['files', 'directories'] as const) {
+    (spec[list] ?? []).forEach((e, i) => {
+      check('uid', e.uid, [list, i, 'uid']);
+      check('gid', e.gid, [list, i, 'gid']);
+    });
+  }
+  (spec.perms ?? []).forEach((r, i) => {
+    if (r.uname === undefined) check('uid', r.uid, ['perms', i, 'uid']);
+    if (r.gname === undefined) check('gid', r.gid, ['perms', i, 'gid']);
+  });
+  check('uid', spec.nixUid, ['nixUid']);
+  check('gid', spec.nixGid, ['nixGid']);
 }
 
 /**

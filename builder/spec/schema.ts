@@ -57,7 +57,25 @@ function checked(problem: (v: string) => string | undefined) {
 const imagePath = checked(imagePathProblem);
 const storePath = checked(storePathProblem);
 const nonEmpty = checked((v) => (v === '' ? 'must not be empty' : undefined));
+/** An id in /etc/passwd or /etc/group (`users`, `groups`): what Linux allows, 0..2^32-2. */
 const id = z.number().int().min(0).max(0xfffffffe);
+/**
+ * The largest uid/gid of an entry's owner: a tar header holds 7 octal digits (layer/tar-header.ts
+ * MAX_ID; test/spec-owner-limits.test.ts checks they agree).
+ */
+export const MAX_OWNER_ID = 0o7777777;
+/** The longest owner name (uname/gname) of an entry: a tar header's 32-byte field less its NUL, ASCII (layer/tar-header.ts). */
+export const MAX_OWNER_NAME = 31;
+/** The uid/gid of an entry's owner (`uid`, `nixUid`, `files[].uid`, `perms[].uid`, ...). */
+const ownerId = z.number().int().min(0).max(MAX_OWNER_ID);
+
+/** Why `name` cannot be an entry's owner name in a tar header, or undefined. */
+export function ownerNameProblem(name: string): string | undefined {
+  if (name.includes('\0')) return 'contains a NUL byte';
+  if (!/^[\x01-\x7f]*$/.test(name)) return `"${name}" is not ASCII: a tar header holds an ASCII owner name`;
+  if (name.length > MAX_OWNER_NAME) return `"${name}" has ${name.length} characters: a tar header holds an owner name of at most ${MAX_OWNER_NAME}`;
+  return undefined;
+}
 
 const mode = z.union([z.string(), z.number()]).check((ctx) => {
   const r = parseMode(ctx.value);
@@ -142,8 +160,8 @@ const fileSpec = z
     content: z.string().optional(),
     source: nonEmpty.optional(),
     mode: mode.optional(),
-    uid: id.optional(),
-    gid: id.optional(),
+    uid: ownerId.optional(),
+    gid: ownerId.optional(),
   })
   .check((ctx) => {
     const { content, source } = ctx.value;
@@ -153,13 +171,19 @@ const fileSpec = z
     }
   });
 
-const directorySpec = z.strictObject({ path: imagePath, mode: mode.optional(), uid: id.optional(), gid: id.optional() });
+const directorySpec = z.strictObject({ path: imagePath, mode: mode.optional(), uid: ownerId.optional(), gid: ownerId.optional() });
 const symlinkSpec = z.strictObject({ path: imagePath, target: checked((v) => (v === '' ? 'must not be empty' : v.includes('\0') ? 'contains a NUL byte' : undefined)) });
 
 /** /etc/passwd and /etc/group fields are colon-separated lines: no `:` and no newline in a field. */
 const passwdField = (what: string) =>
   z.string().check((ctx) => {
     if (/[:\n\r\0]/.test(ctx.value)) ctx.issues.push({ code: 'custom', message: `${what} must not contain ":", a newline or NUL`, input: ctx.value });
+  });
+/** An entry's owner name (`uname`, `gname`): a passwd field that a tar header can hold. */
+const ownerName = (what: string) =>
+  z.string().check((ctx) => {
+    const problem = /[:\n\r\0]/.test(ctx.value) ? `${what} must not contain ":", a newline or NUL` : ownerNameProblem(ctx.value);
+    if (problem) ctx.issues.push({ code: 'custom', message: problem, input: ctx.value });
   });
 const accountName = checked((v) =>
   /^[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?$/.test(v) ? undefined : `"${v}" is not a valid name (a letter or "_", then letters, digits, ".", "_", "-"; at most 32 characters)`,
@@ -237,7 +261,7 @@ const regexSource = z.string().check((ctx) => {
 
 /** One `perms` rule (nix2container's shape); it must set something. */
 const permSpec = z
-  .strictObject({ path: storePath, regex: regexSource, mode: mode.optional(), uid: id.optional(), gid: id.optional(), uname: passwdField('uname').optional(), gname: passwdField('gname').optional() })
+  .strictObject({ path: storePath, regex: regexSource, mode: mode.optional(), uid: ownerId.optional(), gid: ownerId.optional(), uname: ownerName('uname').optional(), gname: ownerName('gname').optional() })
   .check((ctx) => {
     const v = ctx.value;
     if (v.mode === undefined && v.uid === undefined && v.gid === undefined && v.uname === undefined && v.gname === undefined) {
@@ -269,10 +293,10 @@ export const ImageSpecSchema = z.strictObject({
   config: containerConfig.optional().describe('Container config (Docker/OCI names).'),
   created: isoDate(true).optional().describe('Image creation date: ISO 8601 with a time zone, a date, or "now". Default 1970-01-01T00:00:01Z or SOURCE_DATE_EPOCH.'),
   mtime: isoDate(true).optional().describe('mtime of every layer entry: ISO 8601 or "now". Default SOURCE_DATE_EPOCH, else a fixed created, else 1970-01-01T00:00:01Z.'),
-  uid: id.optional().describe('Owner uid of every entry (default 0).'),
-  gid: id.optional().describe('Owner gid of every entry (default 0).'),
-  uname: passwdField('uname').optional().describe('Owner user name of every entry (default root).'),
-  gname: passwdField('gname').optional().describe('Owner group name of every entry (default root).'),
+  uid: ownerId.optional().describe('Owner uid of every entry (default 0; at most 2097151, what a tar header holds).'),
+  gid: ownerId.optional().describe('Owner gid of every entry (default 0; at most 2097151, what a tar header holds).'),
+  uname: ownerName('uname').optional().describe('Owner user name of every entry (default root).'),
+  gname: ownerName('gname').optional().describe('Owner group name of every entry (default root).'),
   maxLayers: maxLayers.optional().describe('Most layers of the image, base + store + customisation: 2..125, default 100.'),
   architecture: goArchitecture.optional().describe("Go architecture name (amd64, arm64, ...). Default: the architecture of the closure's ELF files; with none, the spec must name it."),
   os: goOs.optional().describe('Go OS name. Default linux.'),
@@ -292,8 +316,8 @@ export const ImageSpecSchema = z.strictObject({
   groups: z.array(groupSpec).optional().describe('Groups for /etc/group (root and nobody are added).'),
   perms: z.array(permSpec).optional().describe("Owner/mode of store entries (store layers and copyToRoot): { path, regex, mode?, uid?, gid?, uname?, gname? }, as nix2container's perms; later rules win; a rule matching nothing is an error."),
   exclude: z.array(storePath).optional().describe("Store paths dropped from the closure (nix2container's ignore, dockerTools' excludePaths); their references stay."),
-  nixUid: id.optional().describe('Owner uid of /nix, /nix/store and the store entries (default: uid, 0).'),
-  nixGid: id.optional().describe('Owner gid of /nix, /nix/store and the store entries (default: gid, 0).'),
+  nixUid: ownerId.optional().describe('Owner uid of /nix, /nix/store and the store entries (default: uid, 0).'),
+  nixGid: ownerId.optional().describe('Owner gid of /nix, /nix/store and the store entries (default: gid, 0).'),
   annotations: z.record(nonEmpty, z.string()).optional().describe('OCI annotations on the manifest (and the index of a multi-platform image); with them the standard keys imgbuild knows are filled too (org.opencontainers.image.created, .base.name, .base.digest). Absent: the manifest has none.'),
 });
 

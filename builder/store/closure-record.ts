@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempSibling } from '../fs/atomic-write.js';
+import { hasSealShape, isSealedBytes, sealField } from './sealed-json.js';
 import type { ClosureGraph, StorePathInfo } from '../../layering/types.js';
 import { keptIndexedGraph } from '../../layering/graph.js';
 import type { PathArchitectures } from './path-architectures.js';
@@ -42,11 +43,13 @@ import { CHUNK_PATHS, statListsValues, type StatThread } from './stat-list-split
  */
 
 /**
- * closure-3 (1: per-path fingerprints; 2: one hash of all lstats; 3: the directory's stat).
+ * closure-4 (1: per-path fingerprints; 2: one hash of all lstats; 3: the directory's stat; 4: the
+ * file ends with its checksum, sealed-json.ts: a file that does not match it is damaged and not
+ * used, and one without it, of an older version, is never read).
  * Also names the scan record version whose facts it keeps (scan-cache.ts, ScanRecord.v): bump
  * it with that version, or whenever a scan finds something else for the same files.
  */
-export const CLOSURE_RECORD_VERSION = 'closure-3/scan-5';
+export const CLOSURE_RECORD_VERSION = 'closure-4/scan-6';
 
 /** What the closure found of one path, and how to see that its files are unchanged. */
 export interface ClosureRecordPath {
@@ -203,7 +206,11 @@ export function listingDigest(sortedNames: readonly string[]): string {
 }
 
 export class ClosureRecords {
-  constructor(readonly dir: string) {}
+  /** `onDamaged`: told of a record file whose checksum does not match, with a line for stderr (the closure is then found path by path). */
+  constructor(
+    readonly dir: string,
+    private readonly onDamaged?: (message: string) => void,
+  ) {}
 
   private file(fsDir: string, storeDir: string, roots: readonly string[]): string {
     const key = createHash('sha256').update(JSON.stringify([CLOSURE_RECORD_VERSION, fsDir, storeDir, roots])).digest('hex').slice(0, 32);
@@ -224,11 +231,22 @@ export class ClosureRecords {
    * sorted, distinct (the record's key). Nothing is checked against the files yet.
    */
   read(fsDir: string, storeDir: string, roots: readonly string[]): ClosureRecord | undefined {
-    let rec: RecordFile;
+    const file = this.file(fsDir, storeDir, roots);
+    let bytes: Buffer;
     try {
-      rec = JSON.parse(readFileSync(this.file(fsDir, storeDir, roots), 'utf8')) as RecordFile;
+      bytes = readFileSync(file);
     } catch {
       return undefined; // none yet, or not readable: found path by path
+    }
+    if (!isSealedBytes(bytes)) {
+      this.onDamaged?.(`cache: ${file} is a damaged closure record (its checksum does not match); found the closure path by path and wrote it again`);
+      return undefined;
+    }
+    let rec: RecordFile;
+    try {
+      rec = JSON.parse(bytes.toString('utf8')) as RecordFile;
+    } catch {
+      return undefined;
     }
     if (!wellFormed(rec) || rec.fsDir !== fsDir || rec.storeDir !== storeDir || !sameList(rec.roots, roots)) return undefined;
     return new ClosureRecord(rec);
@@ -314,15 +332,23 @@ export class ClosureRecords {
       try {
         // In pieces: JSON.stringify of the whole (7.8 MB at 50,000 paths) and the bytes
         // writeFileSync made of it came on top of the build's heap at its end.
+        // Ends with its checksum (sealed-json.ts): the sha256 of the text before it, hashed as written.
+        const sum = createHash('sha256');
         let text = '';
+        const flush = () => {
+          sum.update(text);
+          writeSync(fd, text);
+          text = '';
+        };
+        // The last piece is the object's closing `}`: the checksum field closes it instead.
+        let last: string | undefined;
         for (const piece of recordJsonPieces(rec)) {
-          text += piece;
-          if (text.length >= 1 << 16) {
-            writeSync(fd, text);
-            text = '';
-          }
+          if (last !== undefined) text += last;
+          last = piece;
+          if (text.length >= 1 << 16) flush();
         }
-        writeSync(fd, text);
+        flush();
+        writeSync(fd, sealField(sum.digest('hex')));
       } finally {
         closeSync(fd);
       }
@@ -569,4 +595,21 @@ function wellFormed(rec: RecordFile): boolean {
     Object.values(rec.trees).every((f) => typeof f === 'string') &&
     typeof rec.stats === 'string'
   );
+}
+
+/**
+ * What is wrong with a closure record file's bytes (`cache verify`), or undefined when a build can
+ * trust it (sealed) or never reads it (another version).
+ */
+export function closureRecordProblem(bytes: Buffer): string | undefined {
+  if (isSealedBytes(bytes)) return undefined;
+  const text = bytes.toString('utf8');
+  let rec: unknown;
+  try {
+    rec = JSON.parse(text);
+  } catch {
+    return 'is not JSON (torn or damaged)';
+  }
+  if (hasSealShape(text) || (isObject(rec) && rec.v === CLOSURE_RECORD_VERSION)) return 'does not match its checksum (a field was damaged)';
+  return undefined;
 }

@@ -53,6 +53,8 @@ export interface DirectoryStoreSourceOptions {
    * (split-scan.ts: the same result). Default SCAN_SPLIT_MIN_NODES.
    */
   scanSplitFrom?: number;
+  /** Told of a damaged scan or closure record (a line for stderr); the path is scanned again, the closure found path by path. */
+  warn?: (message: string) => void;
 }
 
 /** What the closure and the layers ask of one path, kept for the life of the source. */
@@ -179,8 +181,8 @@ export class DirectoryStoreSource implements StoreSource {
     this.fsDir = resolve(fsDir);
     this.storeDir = normaliseStoreDir(storeDir);
     this.description = `directory ${fsDir} (as ${this.storeDir})`;
-    this.cache = options.cacheDir ? new ScanCache(options.cacheDir) : undefined;
-    this.closureRecords = options.cacheDir && options.closureCacheDir ? new ClosureRecords(options.closureCacheDir) : undefined;
+    this.cache = options.cacheDir ? new ScanCache(options.cacheDir, options.warn) : undefined;
+    this.closureRecords = options.cacheDir && options.closureCacheDir ? new ClosureRecords(options.closureCacheDir, options.warn) : undefined;
     this.statThreadFrom = options.statThreadFrom ?? SPLIT_MIN_NODES;
     this.scanSplitFrom = options.scanSplitFrom ?? SCAN_SPLIT_MIN_NODES;
   }

@@ -23,6 +23,8 @@ export interface OpenStoreSourceOptions {
   cacheDir?: string | false;
   /** directory: where whole closures are kept (closure-record.ts), with `cacheDir` (absent or `false`: none). */
   closureCacheDir?: string | false;
+  /** directory: told of a damaged scan or closure record in the cache (a line for stderr; it is not used). */
+  warn?: (message: string) => void;
   /** nix: the environment Nix commands run in (absent: the process's, inherited). */
   env?: Readonly<Record<string, string | undefined>>;
   /** binary-cache: the cache URL (required). */
@@ -41,7 +43,7 @@ export async function openStoreSource(opts: OpenStoreSourceOptions): Promise<Sto
       if (opts.verify) {
         throw new StoreError('--verify-store needs a source that gives NAR hashes (nix or a closure file); a scanned directory has none', []);
       }
-      return new DirectoryStoreSource(opts.dir, opts.storeDir ?? '/nix/store', { cacheDir: opts.cacheDir ?? false, closureCacheDir: opts.closureCacheDir ?? false });
+      return new DirectoryStoreSource(opts.dir, opts.storeDir ?? '/nix/store', { cacheDir: opts.cacheDir ?? false, closureCacheDir: opts.closureCacheDir ?? false, ...(opts.warn ? { warn: opts.warn } : {}) });
     case 'nix':
       return NixStoreSource.open({
         ...(opts.storeDir !== undefined ? { storeDir: opts.storeDir } : {}),

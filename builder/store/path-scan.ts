@@ -9,7 +9,7 @@ import { SplitExtras } from './split-extras.js';
 import { splitReadTree, type SplitTree } from './split-scan.js';
 import { ArchitectureCollector, relativeBelow, type PathArchitectures } from './path-architectures.js';
 import { RefScanner } from './ref-scanner.js';
-import { targetsDigest, type PathCheck, type ScanCache, type ScanRecord } from './scan-cache.js';
+import { scanRecordLine, targetsDigest, type PathCheck, type ScanCache, type ScanRecord } from './scan-cache.js';
 import { sharedValueOf, type Shareable } from './shared-value.js';
 import { STAT_LIST_MAX, StatListCollector } from './stat-list.js';
 import { treeFingerprint } from './tree-fingerprint.js';
@@ -237,7 +237,7 @@ export async function scanStorePath(
     const mentions = mentioned?.join('') ?? null;
     // Built in this order: the cache finds a record's fsPath at the start of its line.
     record = {
-      v: 5,
+      v: 6,
       fsPath,
       names,
       fingerprint: names ? stats.digest()! : (extras?.fingerprint() ?? treeFingerprint(need(tree))),
@@ -258,7 +258,7 @@ export async function scanStorePath(
     found,
     mentioned,
     fromCache: false,
-    ...(record ? { record: JSON.stringify(record), check: { names: record.names, fingerprint: record.fingerprint } } : {}),
+    ...(record ? { record: scanRecordLine(record), check: { names: record.names, fingerprint: record.fingerprint } } : {}),
     ...(handover ? { handover: handover.bytes } : {}),
   };
 }

@@ -3,6 +3,7 @@ import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, re
 import { dirname, join } from 'node:path';
 import { threadId } from 'node:worker_threads';
 import { jsonString } from '../../oci/canonical-json.js';
+import { hasSealShape, isSealed, sealJson } from './sealed-json.js';
 import type { PathArchitectures } from './path-architectures.js';
 import { statListFingerprint } from './stat-list.js';
 import { fingerprintTree } from './tree-fingerprint.js';
@@ -13,12 +14,14 @@ import { fingerprintTree } from './tree-fingerprint.js';
  */
 export interface ScanRecord {
   /**
-   * 5 since records carry `names` (a small path is checked by an lstat per entry, stat-list.ts)
-   * and leave out `found` when `windows` answers (4: `storeDir` and `mentioned`, 3:
-   * `architectures`, 2: `contentId`); a record of another version is a miss (the path is scanned
-   * again once).
+   * 6 since a record line ends with its checksum (sealed-json.ts: `"sum"`, the sha256 of the line
+   * before it; a line that does not match it is damaged, not used, and the path scanned again);
+   * 5: records carry `names` (a small path is checked by an lstat per entry, stat-list.ts) and
+   * leave out `found` when `windows` answers (4: `storeDir` and `mentioned`, 3: `architectures`,
+   * 2: `contentId`); a record of another version is a miss (the path is scanned again once:
+   * a record without a checksum is never trusted).
    */
-  v: 5;
+  v: 6;
   fsPath: string;
   /**
    * The entries below fsPath, relative, in NAR order, when there are few (stat-list.ts): then
@@ -50,6 +53,11 @@ export interface ScanRecord {
   mentioned: string | true | null;
 }
 
+/** A record as its line in a pack: its JSON, built in ScanRecord's order, ending with its checksum (sealed-json.ts). */
+export function scanRecordLine(rec: ScanRecord): string {
+  return sealJson(JSON.stringify(rec));
+}
+
 /** The 32-character hash parts of a string of them written one after the other. */
 export function splitHashes(joined: string): string[] {
   const out: string[] = [];
@@ -76,7 +84,7 @@ export interface PathCheck {
 }
 
 /** Every record line starts so (records are written by JSON.stringify of an object built in this order). */
-const RECORD_START = Buffer.from('{"v":5,"fsPath":"');
+const RECORD_START = Buffer.from('{"v":6,"fsPath":"');
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const NEWLINE = 0x0a;
@@ -109,7 +117,17 @@ export class ScanCache {
   /** One buffer for reading record lines (a line is parsed before the next is read). */
   private lineBuf = Buffer.allocUnsafe(4096);
 
-  constructor(readonly dir: string) {}
+  /**
+   * `onDamaged`: told of a record line whose checksum does not match (damaged on disk), with a
+   * line for stderr; the record is not used and the path is scanned again.
+   */
+  constructor(
+    readonly dir: string,
+    private readonly onDamaged?: (message: string) => void,
+  ) {}
+
+  /** Record lines found damaged (pack and offset), each said once. */
+  private readonly damagedSaid = new Set<number>();
 
   /** Scope keys by store directory: a sha256 per path looked up or saved was ~5% of a warm build. */
   private readonly keys = new Map<string, string>();
@@ -191,6 +209,14 @@ export class ScanCache {
     for (const at of where) {
       const line = this.lineAt(scope, at);
       if (line === undefined) continue;
+      if (!isSealed(line)) {
+        // Damaged on disk (or not a record of this version): never trusted.
+        if (!this.damagedSaid.has(at)) {
+          this.damagedSaid.add(at);
+          this.onDamaged?.(`cache: ${join(this.dir, scope.packs[Math.floor(at / PACK_UNIT)]!)} holds a damaged scan record of ${fsPath} (its checksum does not match); scanned the path again`);
+        }
+        continue;
+      }
       let rec: ScanRecord;
       try {
         rec = JSON.parse(line) as ScanRecord;
@@ -219,10 +245,10 @@ export class ScanCache {
 
   /** Keeps a record to write: appended to this build's pack for the store directory (renamed into place by `flush`). */
   save(rec: ScanRecord): void {
-    this.saveLine(rec.fsPath, JSON.stringify(rec));
+    this.saveLine(rec.fsPath, scanRecordLine(rec));
   }
 
-  /** `save` of a record already made JSON (scanRecordLine: a worker's scan sends its record so). */
+  /** `save` of a record already made a line (scanRecordLine: a worker's scan sends its record so). */
   saveLine(fsPath: string, json: string): void {
     const key = this.scopeKey(fsPath);
     let w = this.writing.get(key);
@@ -273,7 +299,8 @@ export class ScanCache {
           const seen = new Set<string>(); // the same record saved twice (two builds at once) kept once
           for (const at of [newest, ...(scope.older.get(jsonName) ?? [])]) {
             const line = this.lineAt(scope, at);
-            if (line === undefined || seen.has(line)) continue;
+            // A damaged line is not carried into the merged pack.
+            if (line === undefined || seen.has(line) || !isSealed(line)) continue;
             seen.add(line);
             w.lines.push(line, '\n');
             w.bytes += line.length + 1;
@@ -362,7 +389,7 @@ function validRecord(rec: ScanRecord, fsPath: string, storeDir: string): boolean
   return (
     typeof rec === 'object' &&
     rec !== null &&
-    rec.v === 5 &&
+    rec.v === 6 &&
     rec.fsPath === fsPath &&
     typeof rec.fingerprint === 'string' &&
     typeof rec.narSize === 'number' &&
@@ -457,10 +484,52 @@ export function readScanRecords(dir: string): ScanRecord[] {
   return out;
 }
 
-/** Replaces every scan record under `dir` with `records` (any shape: tests write old versions), as one pack. */
-export function replaceScanRecords(dir: string, records: readonly object[]): void {
+/**
+ * Replaces every scan record under `dir` with `records` (any shape: tests write old versions), as
+ * one pack; each line sealed with its checksum (`sealed`: false writes them bare, as versions
+ * before 6 were).
+ */
+export function replaceScanRecords(dir: string, records: readonly object[], options: { sealed?: boolean } = {}): void {
   for (const name of listFiles(dir)) if (name.endsWith('.json') || name.endsWith('.jsonl')) unlinkSync(join(dir, name));
   const cache = new ScanCache(dir);
-  for (const r of records) cache.save(r as ScanRecord);
+  for (const r of records) cache.saveLine((r as ScanRecord).fsPath, options.sealed === false ? JSON.stringify(r) : scanRecordLine(r as ScanRecord));
   cache.flush();
+}
+
+/** A damaged line of a scan record pack (`cache verify`): its number (1-based) and what is wrong. */
+export interface DamagedScanLine {
+  line: number;
+  problem: string;
+}
+
+/**
+ * The lines of a pack's text a build can trust or ignores harmlessly (`kept`: sealed records, and
+ * records of older versions, which a build never uses), and those that are damaged: a line that
+ * is not JSON (torn), or a record of this version whose checksum does not match.
+ */
+export function checkScanPack(text: string): { lines: number; kept: string[]; damaged: DamagedScanLine[] } {
+  const kept: string[] = [];
+  const damaged: DamagedScanLine[] = [];
+  const lines = text.split('\n');
+  if (lines.at(-1) === '') lines.pop();
+  lines.forEach((line, i) => {
+    if (isSealed(line)) {
+      kept.push(line);
+      return;
+    }
+    let rec: unknown;
+    try {
+      rec = JSON.parse(line);
+    } catch {
+      damaged.push({ line: i + 1, problem: `line ${i + 1} is not JSON (torn or damaged)` });
+      return;
+    }
+    const r = rec as Partial<ScanRecord> | null;
+    if (hasSealShape(line) || (typeof r === 'object' && r !== null && r.v === 6)) {
+      damaged.push({ line: i + 1, problem: `line ${i + 1}, the scan record of ${String(r?.fsPath)}, does not match its checksum (a field was damaged)` });
+      return;
+    }
+    kept.push(line); // another version: never used, goes with --older-than
+  });
+  return { lines: lines.length, kept, damaged };
 }

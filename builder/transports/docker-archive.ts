@@ -16,7 +16,7 @@ import { openBlob } from './blob-source.js';
 import type { WriteOptions } from './oci-layout.js';
 import { isZstd } from '../layer/zstd-decompress.js';
 import { gzipTarStorage } from './gzip-tar-storage.js';
-import { tarStorage, type MemberStorage } from './member-storage.js';
+import { nonRegularKind, tarStorage, type MemberStorage } from './member-storage.js';
 
 // zod/mini, as oci/schemas.ts. Every push loads this module (transports/open.ts): the schema is
 // made when a docker-archive is first read (making it cost a push of a layout ~0.5 ms of CPU).
@@ -36,8 +36,12 @@ export async function isGzipFile(path: string): Promise<boolean> {
   }
 }
 
-/** A tar archive's members, whether the tar is plain or gzipped. */
+/** A tar archive's members, whether the tar is plain or gzipped. It must be a regular file: an archive is read by seeking. */
 export async function archiveStorage(path: string, source: string): Promise<MemberStorage & { digestOf?(name: string): Digest | undefined }> {
+  const kind = nonRegularKind(path);
+  if (kind) {
+    throw new ImageReadError(source, `is ${kind}, not a regular file: an archive is read by seeking in it, so it must be a seekable (regular) file`, `save it to a file first (cat … > image.tar, or build -o image.tar) and name that file`);
+  }
   return (await isGzipFile(path)) ? gzipTarStorage(path, source) : tarStorage(path, source);
 }
 
@@ -161,5 +165,9 @@ export function streamDockerArchive(image: Image, out: Writable, naming: Archive
 }
 
 export function writeDockerArchive(image: Image, outFile: string, naming: ArchiveNaming = {}, options: WriteOptions = {}): Promise<void> {
-  return writeFileAtomically(outFile, (temp) => writeArchive(dockerArchiveMembers(image, naming), createWriteStream(temp, { flags: 'wx' }), options.signal));
+  return writeFileAtomically(outFile, async (temp) => {
+    await writeArchive(dockerArchiveMembers(image, naming), createWriteStream(temp, { flags: 'wx' }), options.signal);
+    // The last look at the signal before the rename: an interrupt seen here leaves nothing written.
+    options.signal?.throwIfAborted();
+  });
 }

@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, statSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import type { Digest } from '../../oci/digest.js';
 import { ImageReadError } from '../model/complete.js';
-import type { MemberStorage } from './member-storage.js';
 import { readTar } from '../layer/tar-read.js';
-import { normalise } from './tar-index.js';
+import { normalise, resolveLink } from './tar-index.js';
+import { truncatedArchive, type MemberStorage } from './member-storage.js';
 
 /** Members this small are kept in memory by the index pass (manifest.json, configs). */
 const KEEP_BYTES = 1 << 20;
@@ -33,10 +33,20 @@ export async function gzipTarStorage(path: string, source: string): Promise<Gzip
   const members = new Map<string, GzipMember>();
   // node:zlib is loaded when a gzipped archive is read, not by every command that can read one.
   const { createGunzip } = await import('node:zlib');
+  const links = new Map<string, { hard: boolean; target: string }>();
   try {
-    await scanTar(createReadStream(path).pipe(createGunzip()), (m) => members.set(m.name, m));
+    await scanTar(createReadStream(path).pipe(createGunzip()), (m) => members.set(m.name, m), (name, link) => links.set(name, link));
   } catch (e) {
-    throw new ImageReadError(source, `not a gzipped tar archive (${(e as Error).message})`);
+    const err = e as Error & { code?: string };
+    // A cut gzip stream (zlib's "unexpected end of file"), or a tar inside it that ends early.
+    if (err.code === 'Z_BUF_ERROR') throw truncatedArchive(source, `the gzip stream stops short: the file ends after ${statSync(path).size} bytes`);
+    if (err.name === 'TarReadError' && /^the tar ends /.test(err.message)) throw truncatedArchive(source, err.message);
+    throw new ImageReadError(source, `not a gzipped tar archive (${err.message})`);
+  }
+  // Hard links and symlinks (legacy `docker save`'s shared layer.tar) read as what they lead to.
+  for (const name of links.keys()) {
+    const m = resolveLink(name, members, links);
+    if (m) members.set(name, { ...m, name });
   }
   const member = (name: string) => {
     const m = members.get(name);
@@ -83,8 +93,9 @@ async function* slice(path: string, offset: number, size: number): AsyncGenerato
 }
 
 /** Reads a tar stream, hashing each regular member's data as it passes (and keeping the small ones). */
-async function scanTar(stream: AsyncIterable<Buffer>, onMember: (m: GzipMember) => void): Promise<void> {
+async function scanTar(stream: AsyncIterable<Buffer>, onMember: (m: GzipMember) => void, onLink: (name: string, link: { hard: boolean; target: string }) => void): Promise<void> {
   for await (const { entry, content } of readTar(stream)) {
+    if ((entry.type === 'link' || entry.type === 'symlink') && entry.linkname !== undefined) onLink(normalise(entry.name), { hard: entry.type === 'link', target: entry.linkname });
     if (entry.type !== 'file' && entry.type !== 'contiguous-file') continue;
     const hash = createHash('sha256');
     const keep: Buffer[] | undefined = entry.size <= KEEP_BYTES ? [] : undefined;

@@ -2,7 +2,13 @@ import { closeSync, createReadStream, fstatSync, openSync, readFile, readFileSyn
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { ImageReadError } from '../model/complete.js';
-import { indexTar, type TarMember } from './tar-index.js';
+import { ImgbuildError } from '../errors.js';
+import { indexTar, TruncatedTarError, type TarMember } from './tar-index.js';
+
+/** An archive cut short (an interrupted copy or download): `<archive> is truncated: <what>`. */
+export function truncatedArchive(source: string, what: string): ImgbuildError {
+  return new ImgbuildError('image-read', `${source} is truncated: ${what}`, 'the archive was cut short (an interrupted copy, download or write): write or copy it again from its source');
+}
 
 /** The named files of an image on disk: a directory's, or a tar archive's members. */
 export interface MemberStorage {
@@ -25,18 +31,31 @@ export interface MemberStorage {
  * watchers: ~9 internal modules) and thread-pool round trips cost more CPU than the reads.
  */
 export function directoryStorage(dir: string): MemberStorage {
+  // A name that is there but not a regular file (a directory, a FIFO, a symlink to a device) is
+  // said to be what it is, never taken as missing, and never opened (a FIFO would block).
   const sizeOf = async (name: string) => {
+    let s;
     try {
-      const s = statSync(join(dir, name));
-      return s.isFile() ? s.size : undefined;
+      s = statSync(join(dir, name));
     } catch {
       return undefined;
     }
+    if (!s.isFile()) throw notRegular(join(dir, name));
+    return s.size;
   };
   return {
     has: async (name) => (await sizeOf(name)) !== undefined,
     read: (name) => readMember(join(dir, name)),
-    open: (name) => openMember(join(dir, name)),
+    open: (name) => {
+      const path = join(dir, name);
+      const kind = nonRegularKind(path);
+      if (kind) {
+        const r = new Readable({ read() {} });
+        process.nextTick(() => r.destroy(notRegular(path)));
+        return r;
+      }
+      return openMember(path);
+    },
     size: sizeOf,
     file: (name) => join(dir, name),
     readSmall: (name) => readSmallFile(join(dir, name)),
@@ -46,8 +65,31 @@ export function directoryStorage(dir: string): MemberStorage {
 /** A file read at once up to this size; a larger one off the event loop (a big blob never blocks uploads in flight). */
 export const SYNC_READ_MAX = 1024 * 1024;
 
+/** What a path is when it is not a regular file (a pipe, a device, a socket), else undefined (a missing one too: its open says so). */
+export function nonRegularKind(path: string): string | undefined {
+  let st;
+  try {
+    st = statSync(path);
+  } catch {
+    return undefined;
+  }
+  if (st.isFile()) return undefined;
+  if (st.isFIFO()) return 'a pipe (FIFO)';
+  if (st.isDirectory()) return 'a directory';
+  if (st.isCharacterDevice()) return 'a character device';
+  if (st.isBlockDevice()) return 'a block device';
+  if (st.isSocket()) return 'a socket';
+  return 'a file of another kind';
+}
+
+/** `<path> is a FIFO, not a regular file`: an image's files are regular files. */
+function notRegular(path: string): ImgbuildError {
+  return new ImgbuildError('image-read', `${path} is ${nonRegularKind(path) ?? 'a file of another kind'}, not a regular file`, 'an image layout holds regular files only: write or copy the layout again from its source');
+}
+
 /** A file's bytes: read synchronously when small, through the thread pool otherwise. */
 async function readMember(path: string): Promise<Buffer> {
+  if (nonRegularKind(path)) throw notRegular(path);
   const fd = openSync(path, 'r');
   try {
     if (fstatSync(fd).size <= SYNC_READ_MAX) return readFileSync(fd);
@@ -68,7 +110,7 @@ function isSmallFile(path: string): boolean {
 
 /** A file's bytes when openMember would read them synchronously, in one chunk; else undefined. */
 function readSmallFile(path: string): Buffer | undefined {
-  return isSmallFile(path) ? readFileSync(path) : undefined;
+  return isSmallFile(path) && !nonRegularKind(path) ? readFileSync(path) : undefined;
 }
 
 /**
@@ -95,6 +137,7 @@ function openMember(path: string): Readable {
 /** A plain (uncompressed) tar's members, read in place by offset. */
 export async function tarStorage(path: string, source: string): Promise<MemberStorage> {
   const members = await indexTar(path).catch((e: Error) => {
+    if (e instanceof TruncatedTarError) throw truncatedArchive(source, e.what);
     throw new ImageReadError(source, `not a tar archive (${e.message})`);
   });
   const member = (name: string): TarMember => {

@@ -22,5 +22,9 @@ async function ociArchiveMembers(image: Image | Index, naming: LayoutNaming): Pr
 }
 
 export function writeOciArchive(image: Image | Index, outFile: string, naming: LayoutNaming = {}, options: WriteOptions = {}): Promise<void> {
-  return writeFileAtomically(outFile, async (temp) => writeArchive(await ociArchiveMembers(image, naming), createWriteStream(temp, { flags: 'wx' }), options.signal));
+  return writeFileAtomically(outFile, async (temp) => {
+    await writeArchive(await ociArchiveMembers(image, naming), createWriteStream(temp, { flags: 'wx' }), options.signal);
+    // The last look at the signal before the rename: an interrupt seen here leaves nothing written.
+    options.signal?.throwIfAborted();
+  });
 }

@@ -118,6 +118,8 @@ export async function writeOciLayout(image: Image | Index, outDir: string, namin
     await settleAll([...blobs.values()].map((b) => limit(() => put(b))));
     await writeFile(join(dir, 'oci-layout'), ociLayoutFile);
     await writeFile(join(dir, 'index.json'), withReferrerEntries(ociIndexJson(image, naming), referrers.entries));
+    // The last look at the signal before the rename: an interrupt seen here leaves nothing written.
+    signal?.throwIfAborted();
   });
 }
 

@@ -5,7 +5,8 @@ import { ImageReadError, imageForPlatform, type PlatformWanted } from '../model/
 import type { Image, Index } from '../model/image.js';
 import { archiveStorage, readDockerArchive } from './docker-archive.js';
 import { formatImageRef, parseImageRef, type ImageRef, type ParseImageRefOptions } from './image-ref.js';
-import { directoryStorage } from './member-storage.js';
+import { directoryStorage, type MemberStorage } from './member-storage.js';
+import { cappedStorage, checkLayout } from './layout-checks.js';
 import { readOci } from './oci-read.js';
 
 export interface OpenImageOptions extends ParseImageRefOptions {
@@ -29,23 +30,30 @@ export async function openArtifact(arg: string | ImageRef, options: OpenImageOpt
     }
     case 'oci':
       if (!(await isDirectory(ref.path))) throw new ImageReadError(shown, 'not a directory: an OCI layout is a directory', 'for an archive write oci-archive:<file>');
-      return readOci(directoryStorage(ref.path), shown, ref.tag);
+      return readLayout(directoryStorage(ref.path), shown, ref.tag);
     case 'oci-archive':
     case 'docker-archive': {
       if (await isDirectory(ref.path)) throw new ImageReadError(shown, 'is a directory, not an archive', 'for an OCI layout directory write oci:<dir>');
-      const storage = await archiveStorage(ref.path, shown);
-      if (ref.transport === 'oci-archive') return readOci(storage, shown, ref.tag);
+      const storage = cappedStorage(await archiveStorage(ref.path, shown), shown);
+      if (ref.transport === 'oci-archive') return readLayout(storage, shown, ref.tag);
       return readDockerArchive(storage, shown, ref.name);
     }
     case 'local': {
       // A bare path: the kind is told apart by content.
-      if (await isDirectory(ref.path)) return readOci(directoryStorage(ref.path), `oci:${ref.path}`, undefined);
-      const storage = await archiveStorage(ref.path, ref.path);
-      if ((await storage.has('oci-layout')) && (await storage.has('index.json'))) return readOci(storage, `oci-archive:${ref.path}`, undefined);
+      if (await isDirectory(ref.path)) return readLayout(directoryStorage(ref.path), `oci:${ref.path}`, undefined);
+      const storage = cappedStorage(await archiveStorage(ref.path, ref.path), ref.path);
+      if ((await storage.has('oci-layout')) && (await storage.has('index.json'))) return readLayout(storage, `oci-archive:${ref.path}`, undefined);
       if (await storage.has('manifest.json')) return readDockerArchive(storage, `docker-archive:${ref.path}`, undefined);
       throw new ImageReadError(ref.path, 'neither an OCI layout, an OCI archive nor a docker-archive (no oci-layout or manifest.json)');
     }
   }
+}
+
+/** An OCI layout (a directory's or an archive's), its metadata checked first (layout-checks.ts), its documents read capped. */
+async function readLayout(storage: MemberStorage, source: string, tag: string | undefined): Promise<Image | Index> {
+  const capped = cappedStorage(storage, source);
+  await checkLayout(capped, source);
+  return readOci(capped, source, tag);
 }
 
 /** Open an image argument as one Image: of an index, the one for `options.platform` (or its only one). */

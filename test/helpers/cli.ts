@@ -62,7 +62,7 @@ export async function runCommand(cmd: string, args: string[], options: SpawnOpti
  * With `--json`, stdout must be exactly one JSON document that validates against its schema
  * (builder/commands/documents.ts, from which schemas/*.schema.json are generated): the command's
  * document when it succeeded (for diff and verify, exit 1 too: "they differ"), the error
- * document when it failed. A process killed by a signal (no chance to answer) is not checked.
+ * document when it failed (for cache verify, exit 1 is its document: the damage it found). A process killed by a signal (no chance to answer) is not checked.
  */
 export function checkJsonOutput(cliArgs: readonly string[], r: Pick<RunResult, 'code' | 'signal' | 'stdout' | 'stderr'>): void {
   const end = cliArgs.indexOf('--');
@@ -78,7 +78,7 @@ export function checkJsonOutput(cliArgs: readonly string[], r: Pick<RunResult, '
     throw new Error(`${what}: stdout is not one JSON document:\n${text.slice(0, 2000)}\nstderr:\n${r.stderr}`);
   }
   if (!text.endsWith('}\n')) throw new Error(`${what}: stdout does not end with the document and one newline`);
-  const failed = r.code !== 0 && !((name === 'diff' || name === 'verify') && r.code === 1);
+  const failed = r.code !== 0 && !((name === 'diff' || name === 'verify' || name === 'cache-verify') && r.code === 1);
   const schema = failed ? ErrorDocumentSchema : name ? documentSchemas[name] : undefined;
   if (!schema) throw new Error(`${what}: no document schema for this command (documentOf in builder/commands/documents.ts)`);
   const checked = schema.safeParse(doc);

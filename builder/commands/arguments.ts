@@ -1,0 +1,66 @@
+import { InvalidReferenceError } from '../../registry-client/errors.js';
+import { isValidRegistryHost, normaliseRegistry, parseReference, type ImageReference } from '../../registry-client/reference.js';
+import { ImgbuildError } from '../errors.js';
+import { parseImageRef } from '../transports/image-ref.js';
+
+/**
+ * What a command checks of its arguments and flags before it does anything: a malformed
+ * argument is a usage error (`error[usage]`, exit 2: README, "Exit codes"), said before a build
+ * starts or a blob moves, whichever command it is given to.
+ */
+
+const REFERENCE_FORM = '[host[:port]/]name[:tag][@sha256:<64 hex>], the name in lower case';
+
+/**
+ * A registry reference given on the command line (`docker://` allowed): a positional argument
+ * (`flag` undefined) or a flag's value (`--push`). A malformed one is a usage error naming the flag.
+ */
+export function referenceArgument(text: string, flag?: string, options: { defaultTag?: string | null } = {}): ImageReference {
+  try {
+    return parseReference(text.startsWith('docker://') ? text.slice('docker://'.length) : text, options);
+  } catch (err) {
+    if (!(err instanceof InvalidReferenceError)) throw err;
+    if (flag === undefined) throw new ImgbuildError('usage', err.message, err.hint, { cause: err });
+    throw new ImgbuildError('usage', `${flag}: ${err.message}`, `a reference looks like ${REFERENCE_FORM}: e.g. ${flag} ghcr.io/org/app:1.0`, { cause: err });
+  }
+}
+
+/**
+ * An image argument (`oci:<dir>`, `docker://<ref>`, a path, `host/repo:tag`), or a flag's
+ * (`--previous`, `--against`): a registry reference in it that is malformed is a usage error,
+ * said before anything is read. Anything else (a path that does not exist) is left to the
+ * command's own reading of the argument, which says it as it always has.
+ */
+export function checkImageArgument(arg: string | undefined, flag?: string): void {
+  if (arg === undefined) return;
+  let reference: string;
+  try {
+    const ref = parseImageRef(arg);
+    if (ref.transport !== 'docker') return;
+    reference = ref.reference;
+  } catch {
+    return;
+  }
+  referenceArgument(reference, flag);
+}
+
+/** `--tag` values for a push to `ref`: each a tag, checked before anything is pushed (a bad one found after the push left the reference's tag moved). */
+export function checkTags(ref: ImageReference, tags: readonly string[] | undefined): void {
+  for (const tag of tags ?? []) {
+    try {
+      ref.withTag(tag);
+    } catch (err) {
+      if (!(err instanceof InvalidReferenceError)) throw err;
+      throw new ImgbuildError('usage', `--tag ${JSON.stringify(tag)} is not a tag`, 'a tag is letters, digits, _ . - (at most 128), not starting with . or -: e.g. --tag latest', { cause: err });
+    }
+  }
+}
+
+/** The registry `login` is given (`ghcr.io`, `localhost:5000`, `https://index.docker.io/v1/`), as references name it; a malformed host is a usage error. */
+export function registryArgument(text: string): string {
+  const registry = normaliseRegistry(text);
+  if (!isValidRegistryHost(registry)) {
+    throw new ImgbuildError('usage', `${JSON.stringify(text)} is not a registry host`, 'name the registry as a reference does: a host name and optionally a port, e.g. imgbuild login ghcr.io or imgbuild login localhost:5000');
+  }
+  return registry;
+}
