@@ -299,16 +299,15 @@ if (defines('verify')) answering(registryOptions(storeOptions(metadataOptions(
     .option('--json', 'print JSON'),
 )))).action(lazy(() => import('./commands/verify.js'), 'runVerify'));
 
-if (defines('diff')) answering(program
-  .command('diff')
-  .description('show how two images differ: manifest, config, layers, and the files inside changed layers; exit 1 if they differ, 2 on an error')
-  .argument('<a>', 'oci:<dir>[:tag], oci-archive:<file>[:tag], docker-archive:<file>[:name:tag] (gzipped too), docker://<ref>, or a path')
-  .argument('<b>', 'the image to compare with')
-  .option('--max-files <n>', 'files listed per changed layer, a whole number (default 50)')
-  .option('--insecure-registry <host[:port]>', 'plain HTTP or unverified TLS for this registry only (repeatable; also IMGBUILD_INSECURE_REGISTRIES; localhost, 127.0.0.0/8 and [::1] may be plain HTTP without it)', collect)
-  .option('--ca-file <pem>', 'trust this CA certificate for registries, besides the system roots (repeatable)', collect)
-  .option('--json', 'print JSON'))
-  .action(lazy(() => import('./commands/diff.js'), 'runDiff'));
+if (defines('diff')) answering(registryOptions(
+  program
+    .command('diff')
+    .description('show how two images differ: manifest, config, layers, and the files inside changed layers; exit 1 if they differ, 2 on an error')
+    .argument('<a>', 'oci:<dir>[:tag], oci-archive:<file>[:tag], docker-archive:<file>[:name:tag] (gzipped too), docker://<ref>, or a path')
+    .argument('<b>', 'the image to compare with')
+    .option('--max-files <n>', 'files listed per changed layer, a whole number (default 50)')
+    .option('--json', 'print JSON'),
+)).action(lazy(() => import('./commands/diff.js'), 'runDiff'));
 
 if (defines('cache')) {
   const cache = program.command('cache').description("manage imgbuild's local cache (layer records, blobs, scan results)");

@@ -24,7 +24,7 @@ export { createProgress, progressMode, pushProgress, builtEvent, type Progress, 
 
 // The image model
 export type { Layer, BlobLocation, Image, Index, IndexEntry, CheckedDescriptor, MinimalImage, MinimalIndex, PlatformWanted } from './model/index.js';
-export { completeImage, completeIndex, imageForPlatform, describeLayer, layerDescriptor, verifiedStream, ImageReadError, BlobMismatchError } from './model/index.js';
+export { completeImage, completeIndex, imageForPlatform, requireImage, describeLayer, layerDescriptor, verifiedStream, ImageReadError, BlobMismatchError } from './model/index.js';
 
 // Transports: read any image argument, write any image
 export { parseImageRef, formatImageRef, openImage, openArtifact, writeOciLayout, writeOciArchive, writeDockerArchive, streamDockerArchive, writeImage, outputFormats, type ImageRef, type OpenImageOptions, type OutputFormat } from './transports/index.js';

@@ -2,12 +2,12 @@ import { Authenticator } from './auth/authenticator.js';
 import { defaultCredentialProvider, type CredentialProvider } from './auth/credentials.js';
 import { ScopeSet } from './auth/scope.js';
 import {
-  DigestMismatchError, RegistryContentError, RegistryError, RegistryHttpError, RegistryNetworkError, RegistryTlsError,
+  DigestMismatchError, NotARegistryError, RegistryContentError, RegistryError, RegistryHttpError, RegistryNetworkError, RegistryTlsError,
 } from './errors.js';
 import { isLoopbackRegistry } from './loopback.js';
 import { normaliseRegistry, registryApiHost } from './reference.js';
-import { abortable, isCertificateError, resolveRetry, withRetries, type ResolvedRetry, type RetryContext, type RetryNotice, type RetryOptions } from './retry.js';
-import { header, hostOf, readCapped, readRegistryErrors, Transport, type Body, type Headers, type HttpResponse, type TransportOptions } from './transport.js';
+import { abortable, isCertificateError, isRetriableStatus, resolveRetry, retryCutShort, withRetries, type ResolvedRetry, type RetryContext, type RetryNotice, type RetryOptions } from './retry.js';
+import { header, hostOf, readCapped, readRegistryErrors, redact, Transport, type Body, type Headers, type HttpResponse, type TransportOptions } from './transport.js';
 import { manifestMediaTypes } from '../oci/media-types.js';
 import { sha256Digest, type Digest } from '../oci/digest.js';
 
@@ -121,6 +121,7 @@ export class RegistryClient {
 
   private async ping(registry: string, auth: Authenticator): Promise<string> {
     const host = registryApiHost(registry);
+    const what = `connect to ${host}`;
     if (this.transport.mayUsePlainHttp(host) && isLoopbackRegistry(host)) {
       // A loopback registry is asked in plain HTTP first: a local test or CI registry nearly
       // always is one, and the HTTPS attempt before it (a TLS context and handshake, node:tls and
@@ -131,10 +132,10 @@ export class RegistryClient {
       // certificate still reported. The ping carries no credentials. Not retried: the order
       // below retries.
       try {
-        const res = await withRetries(this.retryContext, `connect to ${host}`, host, false, () =>
-          this.transport.send({ method: 'GET', url: new URL('/v2/', `http://${host}`) }));
+        const url = new URL('/v2/', `http://${host}`);
+        const res = await withRetries(this.retryContext, what, url, false, () => this.transport.send({ method: 'GET', url }));
         await res.body.dump();
-        if (res.status === 200 || res.status === 401) {
+        if (notRegistryAnswer(res, url) === undefined) {
           auth.setChallengeFrom(res.headers['www-authenticate'], res.status);
           return `http://${host}`;
         }
@@ -149,9 +150,15 @@ export class RegistryClient {
       const origin = `${scheme}://${host}`;
       const last = scheme === schemes[schemes.length - 1];
       try {
-        const res = await withRetries(this.retryContext, `connect to ${host}`, host, last, () =>
-          this.transport.send({ method: 'GET', url: new URL('/v2/', origin) }));
+        const url = new URL('/v2/', origin);
+        const res = await withRetries(this.retryContext, what, url, last, () => this.transport.send({ method: 'GET', url }));
+        // Per the distribution spec /v2/ answers 200 or 401. A registry that refuses us (403)
+        // or is failing (429, 5xx after the retries) says so; anything else (a web server's 404,
+        // a redirect elsewhere, an HTML page) is not a registry, and nothing more is sent to it.
+        if (res.status === 403 || isRetriableStatus(res.status)) throw await this.httpError(registry, 'GET', res, what);
         await res.body.dump();
+        const notRegistry = notRegistryAnswer(res, url);
+        if (notRegistry !== undefined) throw new NotARegistryError(host, what, notRegistry);
         auth.setChallengeFrom(res.headers['www-authenticate'], res.status);
         return origin;
       } catch (e) {
@@ -180,7 +187,7 @@ export class RegistryClient {
     for (const [k, v] of Object.entries(spec.query ?? {})) url.searchParams.set(k, v);
     let reauthed = false;
     for (;;) {
-      const res = await withRetries(this.retryContext, spec.what, url.host, spec.retry ?? true, async () => {
+      const res = await withRetries(this.retryContext, spec.what, url, spec.retry ?? true, async () => {
         const authorization = await abortable(auth.authorization(spec.scopes), spec.signal);
         return this.transport.send({
           method: spec.method, url, ...(spec.headers ? { headers: spec.headers } : {}),
@@ -189,14 +196,14 @@ export class RegistryClient {
           ...(spec.signal ? { signal: spec.signal } : {}),
         });
       }, spec.signal);
-      if (res.status === 401 && !reauthed) {
-        reauthed = true;
-        await res.body.dump();
-        if (await auth.onUnauthorized(res.headers['www-authenticate'])) continue;
-        throw await auth.refused(401, spec.scopes, spec.what, '');
-      }
       if (res.status === 401 || res.status === 403) {
-        const errs = await readRegistryErrors(res);
+        // The registry's own errors (small, bounded): said when this is the final refusal.
+        const errs = spec.method === 'HEAD' ? [] : await readRegistryErrors(res);
+        if (spec.method === 'HEAD') await res.body.dump();
+        if (res.status === 401 && !reauthed) {
+          reauthed = true;
+          if (await auth.onUnauthorized(res.headers['www-authenticate'])) continue;
+        }
         throw await auth.refused(res.status, spec.scopes, spec.what, errs.map((e) => [e.code, e.message, e.detail].filter(Boolean).join(': ')).join('; '));
       }
       return res;
@@ -213,7 +220,7 @@ export class RegistryClient {
     if (method === 'HEAD') await res.body.dump().catch(() => undefined);
     const answered = hostOf(res.url);
     const shown = answered === registryApiHost(normaliseRegistry(registry)).toLowerCase() ? normaliseRegistry(registry) : answered;
-    return new RegistryHttpError(shown, method, res.url.pathname, res.status, errors, what, hint);
+    return new RegistryHttpError(shown, method, res.url.pathname, res.status, errors, what, hint, res.statusText);
   }
 
   /**
@@ -261,13 +268,16 @@ export class RegistryClient {
    */
   async getManifest(repo: RepositoryRef, target: string, signal?: AbortSignal): Promise<{ bytes: Buffer; mediaType: string; digest: Digest }> {
     const what = `get manifest ${repo.registry}/${repo.repository}${target.includes(':') ? '@' : ':'}${target}`;
-    const res = await this.request(repo.registry, {
-      method: 'GET', path: `/v2/${repo.repository}/manifests/${target}`, headers: { accept: MANIFEST_ACCEPT }, scopes: pullScope(repo), what, ...(signal ? { signal } : {}),
-    });
-    if (res.status !== 200) {
-      throw await this.httpError(repo.registry, 'GET', res, what, res.status === 404 ? 'check the repository name and tag; the registry has no such manifest' : undefined);
-    }
-    const bytes = await readCapped(res, MAX_MANIFEST_BYTES, what);
+    // An answer that breaks off is asked for again (a GET may be repeated).
+    const { res, bytes } = await retryCutShort(this.retryContext, what, async () => {
+      const res = await this.request(repo.registry, {
+        method: 'GET', path: `/v2/${repo.repository}/manifests/${target}`, headers: { accept: MANIFEST_ACCEPT }, scopes: pullScope(repo), what, ...(signal ? { signal } : {}),
+      });
+      if (res.status !== 200) {
+        throw await this.httpError(repo.registry, 'GET', res, what, res.status === 404 ? 'check the repository name and tag; the registry has no such manifest' : undefined);
+      }
+      return { res, bytes: await readCapped(res, MAX_MANIFEST_BYTES, what) };
+    }, signal);
     const digest = sha256Digest(bytes);
     if (target.startsWith('sha256:') && digest !== target) throw new DigestMismatchError(`${what}: content`, target, digest);
     const claimed = header(res.headers, 'docker-content-digest');
@@ -342,25 +352,28 @@ export class RegistryClient {
     const seen = new Set<string>();
     let next: URL | undefined;
     for (;;) {
-      const res = await this.request(repo.registry, {
-        method: 'GET',
-        ...(next ? { url: next } : { path: `/v2/${repo.repository}/tags/list`, query: options.pageSize ? { n: String(options.pageSize) } : undefined }),
-        scopes: pullScope(repo),
-        what,
+      const page = next;
+      const { res, body } = await retryCutShort(this.retryContext, what, async () => {
+        const res = await this.request(repo.registry, {
+          method: 'GET',
+          ...(page ? { url: page } : { path: `/v2/${repo.repository}/tags/list`, query: options.pageSize ? { n: String(options.pageSize) } : undefined }),
+          scopes: pullScope(repo),
+          what,
+        });
+        if (res.status !== 200) throw await this.httpError(repo.registry, 'GET', res, what);
+        return { res, body: await readCapped(res, MAX_TAG_PAGE_BYTES, what) };
       });
-      if (res.status !== 200) throw await this.httpError(repo.registry, 'GET', res, what);
       let json: { tags?: unknown };
       try {
-        json = JSON.parse((await readCapped(res, MAX_TAG_PAGE_BYTES, what)).toString('utf8')) as { tags?: unknown };
-      } catch (e) {
-        if (e instanceof RegistryError) throw e;
+        json = JSON.parse(body.toString('utf8')) as { tags?: unknown };
+      } catch {
         throw new RegistryContentError(`${what}: the tag list is not JSON`);
       }
       if (Array.isArray(json.tags)) tags.push(...json.tags.filter((t): t is string => typeof t === 'string'));
-      const page = new URL(res.url);
-      next = nextPage(header(res.headers, 'link'), page);
+      const here = new URL(res.url);
+      next = nextPage(header(res.headers, 'link'), here);
       if (!next) return tags;
-      if (next.origin !== page.origin) throw new RegistryError('registry-http', `${what}: the next page is on another host (${next.origin}); not followed`);
+      if (next.origin !== here.origin) throw new RegistryError('registry-http', `${what}: the next page is on another host (${next.origin}); not followed`);
       if (seen.has(next.href)) throw new RegistryError('registry-http', `${what}: the registry sent the page ${next.pathname}${next.search} twice; the list does not end`);
       seen.add(next.href);
     }
@@ -380,6 +393,19 @@ export class RegistryClient {
   async close(): Promise<void> {
     await this.transport.close();
   }
+}
+
+/**
+ * Why an answer to `GET /v2/` is not a registry's, or undefined when it is one: 200 (not an HTML
+ * page) or 401, from the origin asked (a redirect elsewhere is a web server's, not a registry's).
+ */
+function notRegistryAnswer(res: HttpResponse, asked: URL): string | undefined {
+  const said = `GET ${redact(asked)} answered ${res.status}${res.statusText ? ` ${res.statusText}` : ''}`;
+  if (res.url.origin !== asked.origin) return `GET ${redact(asked)} was redirected to ${redact(res.url)}, which answered ${res.status}`;
+  if (res.status === 401) return undefined;
+  if (res.status !== 200) return said;
+  const type = header(res.headers, 'content-type')?.split(';')[0]?.trim().toLowerCase();
+  return type === 'text/html' ? `${said} with an HTML page` : undefined;
 }
 
 /** A page of a tag list: 32 MiB holds hundreds of thousands of tags; a body past it is not a tag list. */

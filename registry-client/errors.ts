@@ -53,22 +53,68 @@ export class RegistryAuthError extends RegistryError {
 /** The TLS handshake failed (unknown CA, wrong host name, expired, not TLS at all). */
 export class RegistryTlsError extends RegistryError {
   override name = 'RegistryTlsError';
-  constructor(readonly host: string, detail: string, options?: { cause?: unknown }) {
-    super('tls', `TLS error talking to ${host}: ${detail}`,
-      `if ${host} uses a private CA, pass its certificate (the ca option; imgbuild --ca-file <pem>); ` +
-        `to skip verification for this host only, name it in insecureRegistries (imgbuild --insecure-registry ${host})`,
-      options);
+  constructor(readonly host: string, detail: string, options?: { cause?: unknown; notTls?: boolean }) {
+    super('tls', options?.notTls ? `${host} did not answer in TLS (is this a registry's port, or one serving plain HTTP?): ${detail}` : `TLS error talking to ${host}: ${detail}`,
+      options?.notTls
+        ? `check the port in the reference; a registry serving plain HTTP must be named in insecureRegistries (imgbuild --insecure-registry ${host})`
+        : `if ${host} uses a private CA, pass its certificate (the ca option; imgbuild --ca-file <pem>); ` +
+          `to skip verification for this host only, name it in insecureRegistries (imgbuild --insecure-registry ${host})`,
+      options?.cause === undefined ? undefined : { cause: options.cause });
   }
 }
 
 /**
  * The connection failed (refused, reset, timed out) after the retries we allow, or the host name
- * does not resolve (`ENOTFOUND` at once; `EAI_AGAIN` after the retries).
+ * does not resolve (`ENOTFOUND` at once; `EAI_AGAIN` after the retries). `connected`: the host
+ * answered, and the answer broke off (ResponseCutShortError); the message then does not say
+ * "cannot reach".
  */
 export class RegistryNetworkError extends RegistryError {
   override name = 'RegistryNetworkError';
-  constructor(readonly host: string, what: string, detail: string, options?: { cause?: unknown; hint?: string }) {
-    super('network', `${what}: cannot reach ${host}: ${detail}`, options?.hint, options?.cause === undefined ? undefined : { cause: options.cause });
+  constructor(readonly host: string, what: string, detail: string, options?: { cause?: unknown; hint?: string; connected?: boolean }) {
+    super('network', options?.connected ? `${what}: ${detail}` : `${what}: cannot reach ${host}: ${detail}`, options?.hint, options?.cause === undefined ? undefined : { cause: options.cause });
+  }
+}
+
+/**
+ * The body of an answer broke off (the connection closed or reset before its end, or stopped
+ * moving for the idle timeout). A request that may be repeated (GET, HEAD) is tried again.
+ */
+export class ResponseCutShortError extends RegistryNetworkError {
+  override name = 'ResponseCutShortError';
+  constructor(host: string, readonly what: string, readonly detail: string, readonly options?: { cause?: unknown; hint?: string }) {
+    super(host, what, detail, {
+      ...options, connected: true,
+      hint: options?.hint ?? 'the registry (or a proxy before it) cut the answer short; try again, and if it keeps happening, check the registry\'s logs',
+    });
+  }
+
+  /** The same error, saying how many attempts were made. */
+  afterAttempts(n: number): ResponseCutShortError {
+    return new ResponseCutShortError(this.host, this.what, `${this.detail} (${n} attempts)`, this.options);
+  }
+}
+
+/**
+ * The server at a registry's address does not speak HTTP/1.1 (an SSH or SMTP banner, HTTP/2
+ * only, binary), or broke its framing (a bad header, a bad chunk size). Never retried.
+ */
+export class RegistryProtocolError extends RegistryError {
+  override name = 'RegistryProtocolError';
+  constructor(readonly host: string, what: string, detail: string, options?: { cause?: unknown; notHttp?: boolean }) {
+    super('protocol',
+      options?.notHttp ? `${what}: ${host} did not answer in HTTP (is this a registry's port?)${detail ? `: ${detail}` : ''}` : `${what}: ${host} sent a malformed HTTP answer: ${detail}`,
+      options?.notHttp ? 'check the host and port you named: what answers there is not an HTTP server' : 'the registry or a proxy before it broke HTTP/1.1; check what answers on that address',
+      options?.cause === undefined ? undefined : { cause: options.cause });
+  }
+}
+
+/** Something answers HTTP at a registry's address, but `/v2/` does not answer as an OCI registry's does (200 or 401). */
+export class NotARegistryError extends RegistryError {
+  override name = 'NotARegistryError';
+  constructor(readonly host: string, what: string, detail: string) {
+    super('not-registry', `${what}: not an OCI registry: ${detail}`,
+      'check the host and port: an OCI registry answers GET /v2/ with 200 or 401 (distribution spec)');
   }
 }
 
@@ -84,11 +130,13 @@ export class RegistryHttpError extends RegistryError {
     readonly errors: readonly { code?: string; message?: string; detail?: unknown }[],
     what: string,
     hint?: string,
+    /** The reason phrase of the status line (`Request Entity Too Large`), said when the registry gave no error of its own. */
+    readonly statusText?: string,
   ) {
     // The OCI `detail` often says what is wrong (which blob is unknown, which limit was hit).
     const detail = errors.length
       ? errors.map((e) => [e.code, e.message, e.detail === undefined ? undefined : typeof e.detail === 'string' ? e.detail : JSON.stringify(e.detail)].filter(Boolean).join(': ')).join('; ')
-      : 'no error detail';
+      : statusText || 'no error detail';
     super('registry-http', `${what}: ${method} ${registry}${path} answered ${status} (${detail})`, hint);
   }
 }

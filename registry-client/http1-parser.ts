@@ -12,13 +12,32 @@ export type ResponseHeaders = Record<string, string | string[] | undefined>;
 /** A response that breaks HTTP/1.1 framing; `code` is the one Node's parser (llhttp) gives it. */
 export class HttpParseError extends Error {
   override name = 'HttpParseError';
-  constructor(readonly code: string, reason: string) {
+  constructor(
+    readonly code: string,
+    readonly reason: string,
+    /** For an answer that is not HTTP at all: the start of its first line, printable ASCII only, at most 60 characters. */
+    readonly got?: string,
+  ) {
     super(`Parse Error: ${reason}`);
   }
+
+  /** Whether the answer is not HTTP/1.x at all (no status line: a banner, HTTP/2, binary), rather than HTTP with a framing fault. */
+  get notHttp(): boolean {
+    return this.code === 'HPE_INVALID_CONSTANT' || this.code === 'HPE_INVALID_VERSION';
+  }
+}
+
+/** The start of a line as printable ASCII (anything else a `?`), cut at `max` characters: safe to print. */
+export function excerpt(text: string, max = 60): string {
+  // eslint-disable-next-line no-control-regex
+  const clean = text.replace(/[^\x20-\x7e]/g, '?');
+  return clean.length > max ? `${clean.slice(0, max)}…` : clean;
 }
 
 export interface ResponseHead {
   status: number;
+  /** The status line's reason phrase (`Not Found`), printable ASCII, at most 100 characters; '' when none. */
+  statusText: string;
   headers: ResponseHeaders;
   /** Whether the connection may carry another request after this response (HTTP version, `Connection`, framing). */
   keepAlive: boolean;
@@ -41,7 +60,7 @@ export const MAX_HEADER_BYTES = 16 * 1024;
 export const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** A character no header field value may hold (controls but tab, DEL). */
 export const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
-const STATUS_LINE = /^HTTP\/(\d)\.(\d) (\d{3})(?: [^]*)?$/;
+const STATUS_LINE = /^HTTP\/(\d)\.(\d) (\d{3})(?: ([^]*))?$/;
 const CHUNK_SIZE = /^([0-9A-Fa-f]{1,13})[\t ]*(?:;[^]*)?$/;
 
 const enum State { Head, Length, Chunked, ChunkSize, ChunkData, ChunkCr, ChunkLf, Trailers, UntilClose, Done }
@@ -55,6 +74,7 @@ export class ResponseParser {
   private remaining = 0;
   private statusSeen = false;
   private status = 0;
+  private statusText = '';
   private httpMinor = 1;
   private headers: ResponseHeaders = {};
 
@@ -80,6 +100,11 @@ export class ResponseParser {
           if (nl < 0) {
             const rest = chunk.subarray(pos);
             this.partial = this.partial ? Buffer.concat([this.partial, rest]) : Buffer.from(rest);
+            // A status line must start with "HTTP/": a server that sends anything else and no
+            // newline (a binary protocol, a TLS alert) is told apart at once, not at a timeout.
+            if (this.state === State.Head && !this.statusSeen && !startsLikeHttp(this.partial)) {
+              throw new HttpParseError('HPE_INVALID_CONSTANT', 'Expected HTTP/', excerpt(this.partial.toString('latin1')));
+            }
             return chunk.length;
           }
           let line: string;
@@ -163,10 +188,11 @@ export class ResponseParser {
     }
     if (!this.statusSeen) {
       const m = STATUS_LINE.exec(line);
-      if (!m) throw line.startsWith('HTTP/') ? new HttpParseError('HPE_INVALID_STATUS', 'Invalid status line') : new HttpParseError('HPE_INVALID_CONSTANT', 'Expected HTTP/');
-      if (m[1] !== '1' || (m[2] !== '0' && m[2] !== '1')) throw new HttpParseError('HPE_INVALID_VERSION', 'Invalid HTTP version');
+      if (!m) throw line.startsWith('HTTP/') ? new HttpParseError('HPE_INVALID_STATUS', 'Invalid status line') : new HttpParseError('HPE_INVALID_CONSTANT', 'Expected HTTP/', excerpt(line));
+      if (m[1] !== '1' || (m[2] !== '0' && m[2] !== '1')) throw new HttpParseError('HPE_INVALID_VERSION', 'Invalid HTTP version', excerpt(line));
       this.status = Number(m[3]);
       if (this.status < 100) throw new HttpParseError('HPE_INVALID_STATUS', 'Invalid status code');
+      this.statusText = excerpt((m[4] ?? '').trim(), 100).replace(/…$/, '');
       this.httpMinor = Number(m[2]);
       this.statusSeen = true;
       return;
@@ -222,13 +248,22 @@ export class ResponseParser {
       body = this.remaining === 0 ? State.Done : State.Length;
     } else body = State.UntilClose;
     if (body === State.UntilClose) keepAlive = false;
-    this.events.onHead(framedLength === undefined ? { status, headers, keepAlive } : { status, headers, keepAlive, contentLength: framedLength });
+    const statusText = this.statusText;
+    this.events.onHead(framedLength === undefined ? { status, statusText, headers, keepAlive } : { status, statusText, headers, keepAlive, contentLength: framedLength });
     if (body === State.Chunked) this.startChunkSize();
     else {
       this.state = body;
       if (body === State.Done) this.events.onComplete();
     }
   }
+}
+
+const HTTP_PREFIX = Buffer.from('HTTP/');
+
+/** Whether `bytes` may begin a status line: they start as "HTTP/" does (as far as they go). */
+function startsLikeHttp(bytes: Buffer): boolean {
+  const n = Math.min(bytes.length, HTTP_PREFIX.length);
+  return bytes.subarray(0, n).equals(HTTP_PREFIX.subarray(0, n));
 }
 
 /** The comma-separated tokens of a header (all its occurrences), lower case. */

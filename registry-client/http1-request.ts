@@ -26,6 +26,8 @@ export interface ResponseBody extends Readable {
 
 export interface Http1Response {
   status: number;
+  /** The status line's reason phrase, sanitised ('' when none). */
+  statusText: string;
   headers: ResponseHeaders;
   body: ResponseBody;
 }
@@ -290,7 +292,7 @@ class Exchange implements ConnectionUser {
     // The parser's checked length: a Content-Length repeated with the same value is one length, not NaN.
     this.body = new Body(this, this.o.method === 'HEAD', head.contentLength ?? NaN, this.o.idleMs, this.o.idleTimeout);
     this.body.once('close', () => this.unlisten());
-    this.resolve({ status: head.status, headers: head.headers, body: this.body });
+    this.resolve({ status: head.status, statusText: head.statusText, headers: head.headers, body: this.body });
   }
 
   onBody(chunk: Buffer): void {

@@ -2,6 +2,7 @@
 export { RegistryClient, MAX_MANIFEST_BYTES, MANIFEST_ACCEPT, pullScope, pushScope } from './client.js';
 export type { RegistryClientOptions, RepositoryRef, RequestSpec } from './client.js';
 export { isLoopbackRegistry } from './loopback.js';
+export { caBundleProblem } from './ca.js';
 export { ImageReference, parseReference, normaliseRegistry, registryApiHost, isValidRepositoryName, isValidRegistryHost, DOCKER_HUB, DOCKER_HUB_API_HOST } from './reference.js';
 export { pushImage } from './push.js';
 export type { PushBlob, PushInput, PushManifest, PushOptions, PushResult } from './push.js';

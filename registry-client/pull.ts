@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import pLimit from 'p-limit';
 import { type RegistryClient, type RepositoryRef } from './client.js';
-import { DigestMismatchError, PlatformNotFoundError, RegistryContentError, RegistryError, RegistryNetworkError } from './errors.js';
+import { DigestMismatchError, PlatformNotFoundError, RegistryContentError, RegistryError, RegistryNetworkError, ResponseCutShortError } from './errors.js';
 import type { ImageReference } from './reference.js';
-import { backoffDelay, blobDeadlineMs, describeError, formatMs, isNetworkError, isTimeout, sleep, TIMEOUT_HINT, TimeoutError } from './retry.js';
+import { backoffDelay, blobDeadlineMs, describeError, formatMs, isNetworkError, isTimeout, protocolError, sleep, TIMEOUT_HINT, TimeoutError } from './retry.js';
 import { Transform } from 'node:stream';
 import { choosePlatform, formatPlatform, hostPlatform, type PlatformWanted } from './platform.js';
 import { DigestingStream, digestHex, isDigest, type Digest } from '../oci/digest.js';
@@ -163,8 +163,11 @@ export async function downloadBlob(client: RegistryClient, repo: RepositoryRef, 
     const deadline = new AbortController();
     const timer = setTimeout(() => deadline.abort(new TimeoutError('blob', limitMs, `the download did not finish within ${formatMs(limitMs)} (the blob timeout plus its size at the minimum speed)`)), limitMs);
     const both = signal ? AbortSignal.any([signal, deadline.signal]) : deadline.signal;
+    /** The registry answered: a failure from here on is the body's. */
+    let answered = false;
     try {
       const res = await client.getBlob(repo, digest, both);
+      answered = true;
       const hash = new DigestingStream();
       await pipeline(res.body, atMost(desc.size, what), hash, createWriteStream(tmp, { flags: 'wx' }), { signal: both });
       if (hash.size !== desc.size) throw new DigestMismatchError(`${what}: size`, String(desc.size), String(hash.size));
@@ -176,11 +179,17 @@ export async function downloadBlob(client: RegistryClient, repo: RepositoryRef, 
       if (signal?.aborted) throw signal.reason;
       const err = deadline.signal.aborted ? deadline.signal.reason : e;
       if (err instanceof TimeoutError && err.kind === 'blob') throw new RegistryNetworkError(repo.registry, what, err.message, { cause: err, hint: TIMEOUT_HINT });
+      // A body that is not HTTP/1.1 (a bad chunk size): typed, not retried.
+      const parse = err instanceof RegistryError ? undefined : protocolError(repo.registry, what, err);
+      if (parse) throw parse;
       const transient = !(err instanceof RegistryError) && isNetworkError(err);
       if (!transient) throw err;
       if (isTimeout(err)) timeouts++;
       if (attempt >= client.retry.retries || timeouts > client.retry.timeoutRetries) {
-        throw new RegistryNetworkError(repo.registry, what, describeError(err), { cause: err, ...(isTimeout(err) ? { hint: TIMEOUT_HINT } : {}) });
+        const tries = attempt + 1;
+        const hint = isTimeout(err) ? { hint: TIMEOUT_HINT } : {};
+        if (answered) throw new ResponseCutShortError(repo.registry, what, `the download broke off (${describeError(err)})${tries > 1 ? ` (${tries} attempts)` : ''}`, { cause: err, ...hint });
+        throw new RegistryNetworkError(repo.registry, what, describeError(err), { cause: err, ...hint });
       }
       const delay = backoffDelay(client.retry, attempt + 1);
       client.notifyRetry({ what, reason: describeError(err), attempt: attempt + 2, attempts: (isTimeout(err) ? client.retry.timeoutRetries : client.retry.retries) + 1, delayMs: delay, retryAfter: false });

@@ -7,6 +7,7 @@ import { sha256Digest, type Digest } from '../oci/digest.js';
 import { MediaType } from '../oci/media-types.js';
 import { mergeReferrersIndex, referrersTag, type ReferrerArtifact } from '../oci/referrers.js';
 import { IndexSchema, type Descriptor, type Index } from '../oci/schemas.js';
+import { retryCutShort } from './retry.js';
 
 // OCI distribution-spec 1.1 referrers: the API (`GET /v2/<name>/referrers/<digest>`), and where a
 // registry has none (Debian's docker-registry 2.8, Docker Hub for years), the referrers tag schema:
@@ -28,24 +29,28 @@ export interface ReferrersList {
  */
 export async function referrersFromApi(client: RegistryClient, repo: RepositoryRef, subject: Digest, artifactType?: string): Promise<Descriptor[] | undefined> {
   const what = `list referrers of ${repo.registry}/${repo.repository}@${subject}`;
-  let res;
-  try {
-    res = await client.request(repo.registry, {
-      method: 'GET', path: `/v2/${repo.repository}/referrers/${subject}`, ...(artifactType ? { query: { artifactType } } : {}),
-      headers: { accept: MediaType.ociIndex }, scopes: pullScope(repo), what,
-    });
-  } catch (err) {
-    // Some registries without the API refuse the unknown route as unauthorised: the tag schema
-    // is then the way (a real credential problem shows on the tag's request, with its hint).
-    if (err instanceof RegistryAuthError) return undefined;
-    throw err;
-  }
-  const type = (res.headers['content-type'] as string | undefined)?.split(';')[0]?.trim();
-  if (res.status !== 200 || (type !== MediaType.ociIndex && type !== 'application/json')) {
-    await res.body.dump();
-    return undefined;
-  }
-  const index = parseIndex(await readCapped(res, MAX_MANIFEST_BYTES, what), what);
+  const bytes = await retryCutShort(client.retryContext, what, async () => {
+    let res;
+    try {
+      res = await client.request(repo.registry, {
+        method: 'GET', path: `/v2/${repo.repository}/referrers/${subject}`, ...(artifactType ? { query: { artifactType } } : {}),
+        headers: { accept: MediaType.ociIndex }, scopes: pullScope(repo), what,
+      });
+    } catch (err) {
+      // Some registries without the API refuse the unknown route as unauthorised: the tag schema
+      // is then the way (a real credential problem shows on the tag's request, with its hint).
+      if (err instanceof RegistryAuthError) return undefined;
+      throw err;
+    }
+    const type = (res.headers['content-type'] as string | undefined)?.split(';')[0]?.trim();
+    if (res.status !== 200 || (type !== MediaType.ociIndex && type !== 'application/json')) {
+      await res.body.dump();
+      return undefined;
+    }
+    return readCapped(res, MAX_MANIFEST_BYTES, what);
+  });
+  if (!bytes) return undefined;
+  const index = parseIndex(bytes, what);
   if (!index) return undefined;
   // A registry may ignore the filter (it then does not say so in OCI-Filters-Applied): apply it here.
   return artifactType ? index.manifests.filter((m) => m.artifactType === artifactType) : index.manifests;
@@ -55,15 +60,18 @@ export async function referrersFromApi(client: RegistryClient, repo: RepositoryR
 export async function referrersFromTag(client: RegistryClient, repo: RepositoryRef, subject: Digest, scopes = pullScope(repo)): Promise<Index | undefined> {
   const tag = referrersTag(subject);
   const what = `get referrers index ${repo.registry}/${repo.repository}:${tag}`;
-  const res = await client.request(repo.registry, {
-    method: 'GET', path: `/v2/${repo.repository}/manifests/${tag}`, headers: { accept: MANIFEST_ACCEPT }, scopes, what,
+  const bytes = await retryCutShort(client.retryContext, what, async () => {
+    const res = await client.request(repo.registry, {
+      method: 'GET', path: `/v2/${repo.repository}/manifests/${tag}`, headers: { accept: MANIFEST_ACCEPT }, scopes, what,
+    });
+    if (res.status === 404) {
+      await res.body.dump();
+      return undefined;
+    }
+    if (res.status !== 200) throw await client.httpError(repo.registry, 'GET', res, what);
+    return readCapped(res, MAX_MANIFEST_BYTES, what);
   });
-  if (res.status === 404) {
-    await res.body.dump();
-    return undefined;
-  }
-  if (res.status !== 200) throw await client.httpError(repo.registry, 'GET', res, what);
-  const bytes = await readCapped(res, MAX_MANIFEST_BYTES, what);
+  if (!bytes) return undefined;
   const index = parseIndex(bytes, what);
   // The tag schema says: a tag holding something other than an index is not ours to overwrite.
   if (!index) throw new RegistryContentError(`${what}: the tag holds something other than an image index`);
@@ -116,8 +124,7 @@ export async function fetchReferrerBlob(client: RegistryClient, repo: Repository
   const what = `referrer ${repo.registry}/${repo.repository}@${manifestDigest}`;
   if (!layer || manifest.layers!.length !== 1) throw new RegistryContentError(`${what}: not an artifact with one layer`);
   if (layer.size > maxBytes) throw new RegistryError('too-large', `${what}: its blob is ${layer.size} bytes, more than ${maxBytes}`);
-  const res = await client.getBlob(repo, layer.digest as Digest);
-  const bytes = await readCapped(res, maxBytes, what);
+  const bytes = await retryCutShort(client.retryContext, what, async () => readCapped(await client.getBlob(repo, layer.digest as Digest), maxBytes, what));
   if (sha256Digest(bytes) !== layer.digest) throw new RegistryContentError(`${what}: blob ${layer.digest} does not hash to its digest`);
   return { mediaType: layer.mediaType, bytes, manifest: { ...(manifest.artifactType ? { artifactType: manifest.artifactType } : {}), layers: manifest.layers!, ...(manifest.subject ? { subject: manifest.subject } : {}) } };
 }

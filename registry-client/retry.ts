@@ -1,4 +1,5 @@
-import { RegistryError, RegistryNetworkError } from './errors.js';
+import { RegistryError, RegistryNetworkError, RegistryProtocolError, ResponseCutShortError } from './errors.js';
+import { isLoopbackRegistry } from './loopback.js';
 import type { HttpResponse } from './transport.js';
 
 /** How often and how long to retry a request that failed in a way that may pass (resets, 429, 5xx). */
@@ -243,8 +244,12 @@ export const TIMEOUT_HINT = 'the registry did not answer in time; if it is slow 
  * operations (uploads) pass `retry: false` and count attempts themselves. Each wait is told to
  * `onRetry` first, and ends at once when `signal` aborts (rejecting with its reason).
  */
-export async function withRetries(ctx: RetryContext, what: string, host: string, retry: boolean, attempt: () => Promise<HttpResponse>, signal?: AbortSignal): Promise<HttpResponse> {
+export async function withRetries(ctx: RetryContext, what: string, where: string | URL, retry: boolean, attempt: () => Promise<HttpResponse>, signal?: AbortSignal): Promise<HttpResponse> {
   const r = ctx.retry;
+  const host = typeof where === 'string' ? where : where.host.toLowerCase();
+  // Asked in plain HTTP (an insecure registry, or a loopback one found speaking it): a failed
+  // connection is not for want of --insecure-registry.
+  const plainHint = typeof where !== 'string' && where.protocol === 'http:' && !isLoopbackRegistry(host) ? PLAIN_HTTP_CONNECT_HINT : undefined;
   let timeouts = 0;
   for (let n = 0; ; n++) {
     signal?.throwIfAborted();
@@ -254,6 +259,9 @@ export async function withRetries(ctx: RetryContext, what: string, host: string,
     } catch (e) {
       if (signal?.aborted) throw signal.reason;
       if (e instanceof RegistryError) throw e;
+      // Not HTTP, or HTTP with broken framing: another attempt gets the same answer.
+      const parse = protocolError(host, what, e);
+      if (parse) throw parse;
       const dns = isDnsError(e);
       // No such name (ENOTFOUND): another attempt gets the same answer. A name server that did
       // not answer (EAI_AGAIN) is retried like a reset.
@@ -267,7 +275,8 @@ export async function withRetries(ctx: RetryContext, what: string, host: string,
       if (timedOut) timeouts++;
       if (!retry || n >= r.retries || timeouts > r.timeoutRetries) {
         const tries = n + 1;
-        throw new RegistryNetworkError(host, what, `${describeError(e)}${tries > 1 ? ` (${tries} attempts)` : ''}`, { cause: e, ...(timedOut ? { hint: TIMEOUT_HINT } : {}) });
+        const hint = timedOut ? TIMEOUT_HINT : plainHint;
+        throw new RegistryNetworkError(host, what, `${describeError(e)}${tries > 1 ? ` (${tries} attempts)` : ''}`, { cause: e, ...(hint ? { hint } : {}) });
       }
       const delay = backoffDelay(r, n + 1);
       ctx.onRetry?.({ what, reason: describeError(e), attempt: n + 2, attempts: (timedOut ? r.timeoutRetries : r.retries) + 1, delayMs: delay, retryAfter: false });
@@ -283,6 +292,55 @@ export async function withRetries(ctx: RetryContext, what: string, host: string,
       continue;
     }
     return res;
+  }
+}
+
+/** The hint of a connection that failed to a registry asked in plain HTTP (not on the loopback). */
+export const PLAIN_HTTP_CONNECT_HINT = 'check that the registry is up and reachable from here (it was asked in plain HTTP, as an insecure registry: no flag is missing)';
+
+/** Whether `e` (or what caused it) is a malformed HTTP answer: our parser's HttpParseError or llhttp's (undici), `HPE_*`. */
+export function isHttpParseError(e: unknown): boolean {
+  return errorCodes(e).some((c) => c.startsWith('HPE_'));
+}
+
+/**
+ * The typed error for an answer that is not HTTP (a banner, binary) or breaks its framing, or
+ * undefined when `e` is not one: "<host> did not answer in HTTP (is this a registry's port?)".
+ */
+export function protocolError(host: string, what: string, e: unknown): RegistryProtocolError | undefined {
+  if (e instanceof RegistryProtocolError) return e;
+  if (!isHttpParseError(e)) return undefined;
+  let parse: unknown = e;
+  for (let depth = 0; depth < 5 && !String((parse as { code?: unknown }).code).startsWith('HPE_'); depth++) parse = (parse as { cause?: unknown }).cause;
+  const p = parse as { code: string; reason?: unknown; got?: unknown; notHttp?: unknown; message?: unknown };
+  const notHttp = typeof p.notHttp === 'boolean' ? p.notHttp : p.code === 'HPE_INVALID_CONSTANT' || p.code === 'HPE_INVALID_VERSION';
+  const reason = typeof p.reason === 'string' ? p.reason : String(p.message ?? p.code).replace(/^Parse Error: /, '');
+  const detail = notHttp ? (typeof p.got === 'string' && p.got ? `it sent ${JSON.stringify(p.got)}` : '') : `${reason} (${p.code})`;
+  return new RegistryProtocolError(host, what, detail, { cause: e, notHttp });
+}
+
+/**
+ * Run `read` — a request that may be repeated (GET, HEAD) and the reading of its answer — again
+ * when the answer broke off (ResponseCutShortError: a reset or close in the middle of the body,
+ * or the idle timeout), with the backoff and the attempts of `withRetries`; each wait is told to
+ * `onRetry`. Any other error is thrown as it is.
+ */
+export async function retryCutShort<T>(ctx: RetryContext, what: string, read: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+  const r = ctx.retry;
+  let timeouts = 0;
+  for (let n = 0; ; n++) {
+    try {
+      return await read();
+    } catch (e) {
+      if (signal?.aborted) throw signal.reason;
+      if (!(e instanceof ResponseCutShortError)) throw e;
+      const timedOut = isTimeout(e.cause);
+      if (timedOut) timeouts++;
+      if (n >= r.retries || timeouts > r.timeoutRetries) throw n > 0 ? e.afterAttempts(n + 1) : e;
+      const delay = backoffDelay(r, n + 1);
+      ctx.onRetry?.({ what, reason: `the answer broke off (${describeError(e.cause)})`, attempt: n + 2, attempts: (timedOut ? r.timeoutRetries : r.retries) + 1, delayMs: delay, retryAfter: false });
+      await sleep(delay, signal);
+    }
   }
 }
 

@@ -4,8 +4,9 @@ import { request, type ResponseBody, type ResponseHeaders } from './http1-reques
 import { Pool } from './http1-pool.js';
 import { tlsHandshake } from './tls-probe.js';
 import { undiciRequest } from './undici-lean.js';
-import { RegistryContentError, RegistryNetworkError, RegistryTlsError } from './errors.js';
-import { abortable, describeError, formatMs, isTlsError, resolveTimeouts, TimeoutError, type ResolvedTimeouts, type TimeoutOptions } from './retry.js';
+import { RegistryContentError, RegistryError, RegistryNetworkError, RegistryTlsError, ResponseCutShortError } from './errors.js';
+import { abortable, describeError, formatMs, isCertificateError, isTlsError, isTimeout, protocolError, resolveTimeouts, TIMEOUT_HINT, TimeoutError, type ResolvedTimeouts, type TimeoutOptions } from './retry.js';
+import { caBundleProblem } from './ca.js';
 import { isLoopbackRegistry } from './loopback.js';
 import { normaliseRegistry } from './reference.js';
 
@@ -17,6 +18,8 @@ export type Body = string | Uint8Array | (() => Readable);
 
 export interface HttpResponse {
   status: number;
+  /** The status line's reason phrase (`Not Found`), when the server sent one (not through a `dispatcher`). */
+  statusText?: string;
   headers: ResponseHeaders;
   /** A Readable with undici's `dump()` and `bodyUsed`; bound to the request's signal and the idle timeout. */
   body: ResponseBody;
@@ -94,6 +97,10 @@ export class Transport {
       ...options.timeouts,
     });
     const extra = options.ca === undefined ? [] : Array.isArray(options.ca) ? options.ca : [options.ca];
+    extra.forEach((c: string | Buffer, i: number) => {
+      const problem = caBundleProblem(c);
+      if (problem) throw new RegistryError('ca', `the ca option${extra.length > 1 ? `'s entry ${i + 1}` : ''} ${problem}`, 'give CA certificates in PEM (-----BEGIN CERTIFICATE-----)');
+    });
     // node:tls is loaded only when a CA is given (http1-pool.ts loads it when TLS is used).
     this.ca = extra.length ? [...process.getBuiltinModule('node:tls').rootCertificates, ...extra.map((c: string | Buffer) => c.toString())] : undefined;
   }
@@ -117,7 +124,7 @@ export class Transport {
   }
 
   /** One exchange, without redirects: over our HTTP/1.1 client, or the given undici dispatcher. */
-  private exchange(method: string, url: URL, headers: Headers, body: string | Uint8Array | Readable | undefined, signal: AbortSignal | undefined): Promise<{ status: number; headers: ResponseHeaders; body: ResponseBody }> {
+  private exchange(method: string, url: URL, headers: Headers, body: string | Uint8Array | Readable | undefined, signal: AbortSignal | undefined): Promise<Exchanged> {
     const target = `${method} ${redact(url)}`;
     const t = this.timeouts;
     const connectTimeout = () => new TimeoutError('connect', t.connectMs, `no connection to ${hostOf(url)} within ${formatMs(t.connectMs)}`);
@@ -149,7 +156,7 @@ export class Transport {
     return this.ownExchange(method, url, headers, body, signal, connectTimeout, responseTimeout);
   }
 
-  private ownExchange(method: string, url: URL, headers: Headers, body: string | Uint8Array | Readable | undefined, signal: AbortSignal | undefined, connectTimeout: () => Error, responseTimeout: () => Error): Promise<{ status: number; headers: ResponseHeaders; body: ResponseBody }> {
+  private ownExchange(method: string, url: URL, headers: Headers, body: string | Uint8Array | Readable | undefined, signal: AbortSignal | undefined, connectTimeout: () => Error, responseTimeout: () => Error): Promise<Exchanged> {
     const t = this.timeouts;
     return request({
       method, url, headers, ...(body !== undefined ? { body } : {}), ...(signal ? { signal } : {}), pool: this.poolFor(url),
@@ -196,24 +203,33 @@ export class Transport {
       const local = bytes ? undefined : new AbortController();
       const body = bytes ? given : watchIdle(given, this.timeouts.idleMs, local!);
       const signal = local ? (req.signal ? AbortSignal.any([req.signal, local.signal]) : local.signal) : req.signal;
-      let res: { status: number; headers: ResponseHeaders; body: ResponseBody };
+      let res: Exchanged;
       try {
         res = await this.exchange(req.method, url, headers, body, signal);
       } catch (e) {
         if (body && typeof body === 'object' && 'destroy' in body) (body as Readable).destroy();
         if (req.signal?.aborted) throw req.signal.reason;
         if (local?.signal.aborted) throw local.signal.reason;
-        if (isTlsError(e)) throw new RegistryTlsError(hostOf(url), describeError(e), { cause: e });
+        if (isTlsError(e)) {
+          // A certificate we cannot verify is a TLS error; any other failed handshake ("wrong
+          // version number") is a server that does not speak TLS on that port.
+          const notTls = !isCertificateError(e);
+          throw new RegistryTlsError(hostOf(url), notTls ? tlsReason(e) : describeError(e), { cause: e, notTls });
+        }
         throw e;
       }
       this.options.log?.(`${req.method} ${redact(url)} -> ${res.status}`);
       const location = res.headers.location;
       if (follow && [301, 302, 303, 307, 308].includes(res.status) && typeof location === 'string' && hop < MAX_REDIRECTS) {
         await res.body.dump();
-        url = new URL(location, url);
+        const next = new URL(location, url);
+        if (next.protocol !== 'https:' && next.protocol !== 'http:') {
+          throw new RegistryNetworkError(hostOf(url), `${req.method} ${redact(req.url)}`, `redirected to ${JSON.stringify(next.protocol)} URL, which is not HTTP; not followed`, { connected: true });
+        }
+        url = next;
         continue;
       }
-      return { status: res.status, headers: res.headers, body: res.body, url };
+      return { status: res.status, ...(res.statusText ? { statusText: res.statusText } : {}), headers: res.headers, body: res.body, url };
     }
   }
 
@@ -221,6 +237,15 @@ export class Transport {
     // Only pools we made: a given dispatcher is its owner's to close.
     for (const p of [this.plainPool, this.securePool, this.insecurePool]) p?.destroy();
   }
+}
+
+/** One exchange's answer: our HTTP/1.1 client's, or undici's (no reason phrase). */
+type Exchanged = { status: number; statusText?: string; headers: ResponseHeaders; body: ResponseBody };
+
+/** The reason of a failed handshake, short: OpenSSL's reason (`wrong version number`), else the error as it is. */
+function tlsReason(e: unknown): string {
+  const m = /SSL routines:[^:]*:([^:]+)/.exec(e instanceof Error ? e.message : String(e));
+  return m ? m[1]!.trim() : describeError(e);
 }
 
 /** A response header as one string (the first when repeated). */
@@ -313,6 +338,56 @@ export async function readRegistryErrors(res: HttpResponse): Promise<RegistryErr
   }
 }
 
+/**
+ * What a server said in the body of a refusal, short and safe to print: the JSON error messages of
+ * a registry or token service (`errors[].message`/`detail`, `details`, `error_description`,
+ * `error`, `message`), else the start of a plain-text body; nothing from an HTML page. At most
+ * MAX_ERROR_BODY_BYTES are read and 300 characters kept; control characters are dropped, and each
+ * of `secrets` (and its base64, as a Basic header carries it) is replaced by `<redacted>`, so a
+ * server echoing what it was sent never puts a credential in a message.
+ */
+export async function readErrorText(res: HttpResponse, secrets: readonly string[] = []): Promise<string> {
+  const body = res.body;
+  if (body.bodyUsed || body.destroyed || body.readableEnded) return '';
+  const parts: Buffer[] = [];
+  let total = 0;
+  try {
+    for await (const chunk of body) {
+      parts.push(chunk as Buffer);
+      total += (chunk as Buffer).length;
+      if (total >= MAX_ERROR_BODY_BYTES) break;
+    }
+  } catch {
+    // What came before the break is still worth saying.
+  } finally {
+    if (!body.destroyed) body.destroy();
+  }
+  const text = Buffer.concat(parts).subarray(0, MAX_ERROR_BODY_BYTES).toString('utf8');
+  let said = '';
+  try {
+    const doc = JSON.parse(text) as Record<string, unknown>;
+    const str = (v: unknown) => (typeof v === 'string' ? v : v === undefined || v === null ? '' : JSON.stringify(v));
+    if (Array.isArray(doc.errors)) {
+      said = doc.errors.filter((e): e is Record<string, unknown> => !!e && typeof e === 'object')
+        .map((e) => [str(e.code), str(e.message), str(e.detail)].filter(Boolean).join(': ')).filter(Boolean).join('; ');
+    }
+    said ||= [str(doc.details), str(doc.error_description) || str(doc.error), str(doc.message)].filter(Boolean).join(': ');
+  } catch {
+    const type = header(res.headers, 'content-type')?.split(';')[0]?.trim().toLowerCase() ?? '';
+    if (!type.includes('html') && !/^\s*</.test(text)) said = text;
+  }
+  // Longest first: a secret inside another (a password in user:password) must not leave the rest of the longer one.
+  const forms = secrets.filter(Boolean).flatMap((s) => [s, Buffer.from(s, 'utf8').toString('base64')]).sort((a, b) => b.length - a.length);
+  const scrub = (t: string) => {
+    for (const form of forms) t = t.split(form).join('<redacted>');
+    return t;
+  };
+  // Scrubbed before and after the spaces are tidied (a secret holding a newline), and before the cut.
+  // eslint-disable-next-line no-control-regex
+  said = scrub(scrub(said).replace(/[\x00-\x1f\x7f]+/g, ' ').replace(/\s+/g, ' ').trim());
+  return said.length > 300 ? `${said.slice(0, 300)}…` : said;
+}
+
 /** Read a response body into memory, refusing more than `cap` bytes (a manifest, a token). */
 export async function readCapped(res: HttpResponse, cap: number, what: string): Promise<Buffer> {
   const declared = Number(header(res.headers, 'content-length'));
@@ -322,13 +397,34 @@ export async function readCapped(res: HttpResponse, cap: number, what: string): 
   }
   const parts: Buffer[] = [];
   let total = 0;
-  for await (const chunk of res.body) {
-    total += (chunk as Buffer).length;
-    if (total > cap) {
-      res.body.destroy();
-      throw new RegistryContentError(`${what}: ${redact(res.url)} is over the ${cap}-byte limit`);
+  try {
+    for await (const chunk of res.body) {
+      total += (chunk as Buffer).length;
+      if (total > cap) {
+        res.body.destroy();
+        throw new RegistryContentError(`${what}: ${redact(res.url)} is over the ${cap}-byte limit`);
+      }
+      parts.push(chunk as Buffer);
     }
-    parts.push(chunk as Buffer);
+  } catch (e) {
+    throw bodyError(res, what, e, total, Number.isFinite(declared) ? declared : undefined);
   }
   return Buffer.concat(parts);
+}
+
+/**
+ * The error for a response body that failed as it was read, saying what and where: a
+ * ResponseCutShortError for one that broke off (retried by `retryCutShort` where the request may
+ * be repeated), a RegistryProtocolError for malformed framing. A RegistryError, or an abort
+ * (the caller's signal's reason), is itself.
+ */
+export function bodyError(res: HttpResponse, what: string, e: unknown, received: number, declared?: number): unknown {
+  if (e instanceof RegistryError || (e instanceof Error && e.name === 'AbortError')) return e;
+  const host = hostOf(res.url);
+  const parse = protocolError(host, what, e);
+  if (parse) return parse;
+  const got = `after ${received}${declared !== undefined ? ` of ${declared}` : ''} bytes`;
+  return new ResponseCutShortError(host, what, `the answer from ${redact(res.url)} broke off ${got} (${describeError(e)})`, {
+    cause: e, ...(isTimeout(e) ? { hint: TIMEOUT_HINT } : {}),
+  });
 }

@@ -173,7 +173,7 @@ describe('token auth (RS256 JWT with x5c from a token server started by the test
     const err = await client('alice:guess').getManifest({ registry: reg.host, repository: 'tok/app' }, '1').then(() => undefined, (e: unknown) => e);
     assert.ok(err instanceof RegistryAuthError, String(err));
     assert.equal(err.status, 401);
-    assert.match(err.message, new RegExp(`token request to http://${tokens.host}/token for repository:tok/app:pull failed: HTTP 401; using user "alice" given explicitly`));
+    assert.match(err.message, new RegExp(`token request to http://${tokens.host}/token for repository:tok/app:pull failed: HTTP 401 Unauthorized: invalid username or password; using user "alice" given explicitly`));
     assert.doesNotMatch(err.message, /guess/);
   });
 

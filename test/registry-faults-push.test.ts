@@ -55,7 +55,7 @@ test('a blob HEAD answering 500 after the retries is a typed error naming it, an
   const c = client();
   await assert.rejects(pushImage(c, parseReference(`${proxy.host}/faults/head500:1`), input(img)), (e: unknown) =>
     e instanceof RegistryHttpError && e.code === 'registry-http' && e.status === 500 && e.method === 'HEAD'
-      && /^check blob sha256:[0-9a-f]{64} in 127\.0\.0\.1:\d+\/faults\/head500: HEAD 127\.0\.0\.1:\d+\/v2\/faults\/head500\/blobs\/sha256:[0-9a-f]{64} answered 500 \(no error detail\)$/.test(e.message));
+      && /^check blob sha256:[0-9a-f]{64} in 127\.0\.0\.1:\d+\/faults\/head500: HEAD 127\.0\.0\.1:\d+\/v2\/faults\/head500\/blobs\/sha256:[0-9a-f]{64} answered 500 \(Internal Server Error\)$/.test(e.message));
   proxy.clearFaults();
   await assertNoTag(c, 'faults/head500', '1');
 });

@@ -167,7 +167,7 @@ test('a 429 with Retry-After is waited out with a line on stderr saying so', asy
   assert.match(r.stderr, new RegExp(`^waiting: put manifest ${img.manifestDigest} as ${proxy.host}/faults/ratelimited:1: the registry answered 429; the registry asked to wait 1 s \\(Retry-After\\) \\(attempt 2 of 6\\)$`, 'm'));
 });
 
-test('a layer streamed from one registry to another that stops coming is error[network] after the idle timeout; no tag at the target', async (t) => {
+test('a layer streamed from one registry to another that stops coming is asked for again, then error[network] after the idle timeouts; no tag at the target', async (t) => {
   if (!(await fixture.need(t))) return;
   const { proxy, registry } = fixture;
   const layer = await makeLayer({ 'data/through': noise(512 * 1024, 'through') });
@@ -178,7 +178,9 @@ test('a layer streamed from one registry to another that stops coming is error[n
   const r = await runCli(['push', `docker://${proxy.host}/faults/through:1`, `${registry.host}/faults/copied:1`, '--idle-timeout', '500ms']);
   proxy.clearFaults();
   assert.equal(r.code, 1, r.stderr);
-  assert.match(r.stderr, new RegExp(`^error\\[network\\]: get blob ${layer.digest} from ${proxy.host}/faults/through: the download broke off: the answer stopped coming \\(no byte within the idle timeout\\)$`, 'm'));
+  assert.match(r.stderr, new RegExp(`^error\\[network\\]: get blob ${layer.digest} from ${proxy.host}/faults/through: the download broke off after \\d+ bytes: the answer stopped coming \\(no byte within the idle timeout\\) \\(3 attempts\\)$`, 'm'));
+  // Each new attempt is said first (timeouts: 2 retries).
+  assert.equal(r.stderr.split('\n').filter((l) => l.startsWith(`waiting: get blob ${layer.digest} from ${proxy.host}/faults/through: the download broke off after `)).length, 2);
   const c = fastClient({});
   await assert.rejects(c.getManifest({ registry: registry.host, repository: 'faults/copied' }, '1'), /answered 404/);
 });

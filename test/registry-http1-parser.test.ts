@@ -47,7 +47,7 @@ const parseError = (code: string) => (e: unknown) => e instanceof HttpParseError
 test('a response with a Content-Length body: status, headers (names lower case), body, complete; split anywhere', () => {
   const r = everySplit('HTTP/1.1 201 Created\r\nDocker-Content-Digest: sha256:00\r\nContent-Length: 5\r\n\r\nhello');
   assert.deepEqual(r, {
-    heads: [{ status: 201, headers: { 'docker-content-digest': 'sha256:00', 'content-length': '5' }, keepAlive: true, contentLength: 5 }],
+    heads: [{ status: 201, statusText: 'Created', headers: { 'docker-content-digest': 'sha256:00', 'content-length': '5' }, keepAlive: true, contentLength: 5 }],
     body: 'hello', complete: true, left: 0,
   });
 });
@@ -59,7 +59,7 @@ test('a repeated header is an array of its values in order, never joined', () =>
 
 test('a Content-Length given twice with the same value frames the body by it: the head carries it once', () => {
   const r = everySplit('HTTP/1.1 200 OK\r\nContent-Length: 3\r\ncontent-length: 3\r\n\r\nabc');
-  assert.deepEqual(r, { heads: [{ status: 200, headers: { 'content-length': ['3', '3'] }, keepAlive: true, contentLength: 3 }], body: 'abc', complete: true, left: 0 });
+  assert.deepEqual(r, { heads: [{ status: 200, statusText: 'OK', headers: { 'content-length': ['3', '3'] }, keepAlive: true, contentLength: 3 }], body: 'abc', complete: true, left: 0 });
 });
 
 test('header values lose the spaces and tabs around them, not inside', () => {
@@ -69,7 +69,7 @@ test('header values lose the spaces and tabs around them, not inside', () => {
 
 test('a chunked body with chunk extensions and trailers: the data alone, complete after the trailers; split anywhere', () => {
   const r = everySplit('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;name=value\r\nhello\r\nA ; x="y"\r\n, world!!!\r\n0;last\r\nDigest: sha-256=abc\r\nX-Trailer: 1\r\n\r\n');
-  assert.deepEqual(r, { heads: [{ status: 200, headers: { 'transfer-encoding': 'chunked' }, keepAlive: true }], body: 'hello, world!!!', complete: true, left: 0 });
+  assert.deepEqual(r, { heads: [{ status: 200, statusText: 'OK', headers: { 'transfer-encoding': 'chunked' }, keepAlive: true }], body: 'hello, world!!!', complete: true, left: 0 });
 });
 
 test('chunk sizes in upper and lower case hex', () => {
@@ -79,7 +79,7 @@ test('chunk sizes in upper and lower case hex', () => {
 
 test('a HEAD answer has no body whatever its Content-Length; so do 204 and 304', () => {
   assert.deepEqual(everySplit('HTTP/1.1 200 OK\r\nContent-Length: 1073741824\r\n\r\n', { head: true }), {
-    heads: [{ status: 200, headers: { 'content-length': '1073741824' }, keepAlive: true }], body: '', complete: true, left: 0,
+    heads: [{ status: 200, statusText: 'OK', headers: { 'content-length': '1073741824' }, keepAlive: true }], body: '', complete: true, left: 0,
   });
   for (const status of [204, 304]) {
     const r = parse(`HTTP/1.1 ${status} X\r\nContent-Length: 10\r\n\r\n`);
@@ -161,6 +161,21 @@ test('a status line that is not HTTP/1.x NNN is a typed error', () => {
   assert.throws(() => parse('HTTP/1.1 101 Switching Protocols\r\n\r\n'), parseError('HPE_INVALID_STATUS'));
   // A status line without a reason phrase is fine.
   assert.equal(parse('HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n').heads[0]?.status, 200);
+});
+
+test('an answer that cannot start with "HTTP/" is refused at its first bytes, before any newline; what it sent is kept, printable', () => {
+  // An SSH banner cut before its newline, a binary frame: no waiting for a line that may never end.
+  assert.throws(() => parse('SSH-2.0-Open'), (e: unknown) => e instanceof HttpParseError && e.code === 'HPE_INVALID_CONSTANT' && e.notHttp && e.got === 'SSH-2.0-Open');
+  assert.throws(() => parse(Buffer.from([0x15, 0x03, 0x03, 0x00, 0x02])), (e: unknown) => e instanceof HttpParseError && e.got === '?????');
+  assert.throws(() => parse(`SSH-2.0-${'x'.repeat(100)}\r\n`), (e: unknown) => e instanceof HttpParseError && e.got === `SSH-2.0-${'x'.repeat(52)}…`);
+  // "HTTP/" itself, split anywhere, is still a status line's start.
+  assert.equal(parse('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n', [1, 2, 3, 4]).heads[0]?.status, 200);
+});
+
+test('the reason phrase is kept as statusText, printable and at most 100 characters; none is empty', () => {
+  assert.equal(parse('HTTP/1.1 413 Request Entity Too Large\r\nContent-Length: 0\r\n\r\n').heads[0]?.statusText, 'Request Entity Too Large');
+  assert.equal(parse('HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n').heads[0]?.statusText, '');
+  assert.equal(parse(`HTTP/1.1 500 \x7f${'y'.repeat(200)}\r\nContent-Length: 0\r\n\r\n`).heads[0]?.statusText, `?${'y'.repeat(99)}`);
 });
 
 test('malformed headers are typed errors: no colon, a space before it, a folded line, a control character', () => {

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { MockAgent } from 'undici';
-import { RegistryClient, RegistryNetworkError, RegistryTlsError, isLoopbackRegistry } from '../registry-client/index.js';
+import { NotARegistryError, RegistryClient, RegistryNetworkError, RegistryTlsError, isLoopbackRegistry } from '../registry-client/index.js';
 import { insecureRegistries } from '../builder/commands/registry-flags.js';
 import { runCli } from './helpers/cli.js';
 import { repoRoot } from './helpers/paths.js';
@@ -69,10 +69,11 @@ describe('a plain-HTTP server on 127.0.0.1 whose /v2/ is not a registry\'s answe
   });
   after(() => new Promise<void>((r) => reg.server.close(() => r())));
 
-  test('is tried over HTTPS next, then in plain HTTP again, whose answer is kept (as before the plain attempt came first)', async () => {
+  test('is tried over HTTPS next, then in plain HTTP again, and refused: not an OCI registry (nothing more is sent)', async () => {
     const client = new RegistryClient({ retry: fast, credentials: async () => undefined });
     try {
-      assert.equal(await client.origin(reg.host), `http://${reg.host}`);
+      await assert.rejects(client.origin(reg.host), (e: unknown) => e instanceof NotARegistryError && e.code === 'not-registry'
+        && e.message === `connect to ${reg.host}: not an OCI registry: GET http://${reg.host}/v2/ answered 404 Not Found`);
     } finally {
       await client.close();
     }
@@ -113,11 +114,13 @@ describe('a plain-HTTP registry on 127.0.0.1', () => {
     assert.equal(reg.tlsAttempts() - tls, 0);
   });
 
-  test('with loopbackPlainHttp: false it is an HTTPS registry like any other (a TLS error)', async () => {
+  test('with loopbackPlainHttp: false it is an HTTPS registry like any other (a TLS error: it does not speak TLS)', async () => {
     const client = new RegistryClient({ retry: fast, credentials: async () => undefined, loopbackPlainHttp: false });
     try {
       reg.requests.length = 0;
-      await assert.rejects(client.listTags({ registry: reg.host, repository: 'x/app' }), (e: unknown) => e instanceof RegistryTlsError && e.code === 'tls' && /--ca-file/.test(e.hint ?? ''));
+      await assert.rejects(client.listTags({ registry: reg.host, repository: 'x/app' }), (e: unknown) => e instanceof RegistryTlsError && e.code === 'tls'
+        && e.message.startsWith(`${reg.host} did not answer in TLS (is this a registry's port, or one serving plain HTTP?): `)
+        && e.hint === `check the port in the reference; a registry serving plain HTTP must be named in insecureRegistries (imgbuild --insecure-registry ${reg.host})`);
       // No plain-HTTP attempt: the only connection was the TLS one.
       assert.deepEqual(reg.requests, []);
     } finally {

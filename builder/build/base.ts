@@ -1,7 +1,7 @@
 import { MediaType } from '../../oci/media-types.js';
 import type { ContainerConfig, History } from '../../oci/schemas.js';
 import { dirname } from 'node:path';
-import { imageForPlatform } from '../model/complete.js';
+import { imageForPlatform, requireImage } from '../model/complete.js';
 import { compressionMismatch } from '../model/verify-stream.js';
 import type { Image, Index } from '../model/image.js';
 import type { ResolvedSpec } from '../spec/types.js';
@@ -21,7 +21,7 @@ export function openBaseArtifact(spec: ResolvedSpec & { fromImage: string }, ctx
 export async function specBase(spec: ResolvedSpec, ctx: Pick<BuildContext, 'registry'>, opened?: Image | Index): Promise<Image | undefined> {
   if (!spec.fromImage) return undefined;
   const artifact = opened ?? (await openBaseArtifact({ ...spec, fromImage: spec.fromImage }, ctx));
-  const base = await imageForPlatform(artifact, { os: spec.os, architecture: spec.architecture, ...(spec.variant ? { variant: spec.variant } : {}) });
+  const base = requireImage(await imageForPlatform(artifact, { os: spec.os, architecture: spec.architecture, ...(spec.variant ? { variant: spec.variant } : {}) }), 'fromImage');
   await checkLayerCompression(base);
   return base;
 }

@@ -7,6 +7,7 @@ import { printJson } from './print.js';
 import type { DiffDocument } from './documents.js';
 import { SCHEMA_VERSION } from './schema-version.js';
 import { lazyClient, type RegistryFlags } from './registry-flags.js';
+import { registryOfImageArg } from './image-verbs.js';
 import { diffPackages, formatSbomDiff, packagesOfImage, packagesOfSpdx, SBOM_MEDIA_TYPES, type SbomDiff, type SbomPackage } from '../sbom/index.js';
 import { imageReferrers } from '../transports/referrers.js';
 import type { Image } from '../model/image.js';
@@ -45,7 +46,7 @@ function parseMaxFiles(value: string): number {
   return Number(value);
 }
 
-export interface DiffFlags extends Pick<RegistryFlags, 'insecureRegistry' | 'caFile'> {
+export interface DiffFlags extends RegistryFlags {
   json?: boolean;
   maxFiles?: string;
 }
@@ -58,7 +59,8 @@ export async function runDiff(a: string, b: string, flags: DiffFlags): Promise<v
   const maxFiles = flags.maxFiles === undefined ? undefined : parseMaxFiles(flags.maxFiles);
   checkImageArgument(a);
   checkImageArgument(b);
-  const client = lazyClient(flags);
+  // --creds for the registry of either image that is on one.
+  const client = lazyClient(flags, [registryOfImageArg(a), registryOfImageArg(b)]);
   try {
     const open = { registry: client.get };
     const [ia, ib] = await Promise.all([openArtifact(a, open), openArtifact(b, open)]);

@@ -97,6 +97,12 @@ export const BuildDocumentSchema = z.union([
 export type BuildDocument = z.output<typeof BuildDocumentSchema>;
 
 const pushedPlatforms = z.array(z.strictObject({ platform: platformName, digest, mediaType: z.string() }));
+const pushedReferrers = z.array(z.strictObject({
+  digest: digest.describe('the artifact manifest'),
+  subject: digest.describe('the image (or index) it refers to'),
+  artifactType: z.string(),
+  via: z.enum(['api', 'tag']).describe("api: the registry's referrers API lists it; tag: the referrers tag schema (an index under sha256-<hex>)"),
+})).optional().describe('referrers carried along from the source (an OCI layout\'s SBOMs); absent when there were none');
 
 export const PushDocumentSchema = z.strictObject({
   schemaVersion,
@@ -105,6 +111,7 @@ export const PushDocumentSchema = z.strictObject({
   mediaType: z.string(),
   ...pushFields,
   platforms: pushedPlatforms.optional().describe('of a multi-platform image: its images, each pushed by digest'),
+  referrers: pushedReferrers,
 }).meta({ title: 'imgbuild push --json', description: 'A push (or a copy between registries).' });
 export type PushDocument = z.output<typeof PushDocumentSchema>;
 
@@ -114,6 +121,7 @@ export const IndexCreateDocumentSchema = z.strictObject({
   mediaType: z.string(),
   ...pushFields,
   platforms: pushedPlatforms.describe('the images of the index, in order'),
+  referrers: pushedReferrers,
 }).meta({ title: 'imgbuild index create --json', description: 'An index pushed over images already built.' });
 export type IndexCreateDocument = z.output<typeof IndexCreateDocumentSchema>;
 
@@ -135,9 +143,21 @@ export const InspectDocumentSchema = z.union([
     digest: imageDigest,
     mediaType: z.string(),
     refs: z.array(z.string()),
+    artifactType: z.string().describe("an artifact (an SBOM, a signature), not an image: the manifest's artifactType, else its config's media type"),
+    subject: z.strictObject({ digest, mediaType: z.string(), size }).optional().describe('the image (or artifact) it is about'),
+    configDigest: digest,
+    configMediaType: z.string().describe('application/vnd.oci.empty.v1+json when it has no config'),
+    blobs: z.array(z.strictObject({ digest, size, mediaType: z.string(), annotations: z.record(z.string(), z.string()).optional() })).describe("the manifest's layers: the artifact's content"),
+  }),
+  z.strictObject({
+    schemaVersion,
+    source: z.string(),
+    digest: imageDigest,
+    mediaType: z.string(),
+    refs: z.array(z.string()),
     platforms: z.array(z.strictObject({ platform: platformName.optional().describe('absent when the index gives none'), digest, size, mediaType: z.string() })),
   }),
-]).meta({ title: 'imgbuild inspect --json', description: 'An image (config, layers, store paths), or an index (its platforms) unless --platform picks one of its images.' });
+]).meta({ title: 'imgbuild inspect --json', description: 'An image (config, layers, store paths), an artifact (its type, subject and blobs), or an index (its platforms) unless --platform picks one of its images.' });
 export type InspectDocument = z.output<typeof InspectDocumentSchema>;
 
 const StorePathSchema = z.strictObject({
@@ -330,7 +350,7 @@ export type LoginDocument = z.output<typeof LoginDocumentSchema>;
 export const ErrorDocumentSchema = z.strictObject({
   schemaVersion,
   error: z.strictObject({
-    code: z.string().describe('stable: usage, spec, store, network, tls, auth, registry-http, file, interrupted, internal, ...'),
+    code: z.string().describe('stable: usage, spec, store, network, protocol, not-registry, tls, auth, registry-http, file, interrupted, internal, ...'),
     message: z.string(),
     hint: z.string().nullable().describe('what to do about it, when imgbuild knows'),
   }),

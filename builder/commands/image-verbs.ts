@@ -106,6 +106,9 @@ export function registryOfImageArg(imageArg: string): string | undefined {
 async function pickPlatform(artifact: Image | Index, platform: string): Promise<Image> {
   const wanted = parsePlatform(platform);
   const image = await imageForPlatform(artifact, wanted);
+  if (artifact.kind === 'image' && image.artifactType !== undefined) {
+    throw new ImgbuildError('platform', `${artifact.source} is an artifact (${image.artifactType}): it has no platform`, 'leave out --platform');
+  }
   const c = image.config;
   const found = { os: c.os, architecture: c.architecture, ...(c.variant ? { variant: c.variant } : {}) };
   if (artifact.kind === 'image' && !platformMatches(found, wanted)) {
@@ -115,6 +118,7 @@ async function pickPlatform(artifact: Image | Index, platform: string): Promise<
 }
 
 function platformOf(target: Image | Index): { platform?: string } {
-  if (target.kind === 'index') return {};
+  // An index, or an artifact (an SBOM, a signature): no platform of its own.
+  if (target.kind === 'index' || target.artifactType !== undefined) return {};
   return { platform: formatPlatform(target.config) };
 }

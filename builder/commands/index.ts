@@ -1,10 +1,10 @@
 import { assembleIndex } from '../build/build-index.js';
 import { ImgbuildError } from '../errors.js';
-import { formatPlatform } from '../model/complete.js';
+import { formatPlatform, requireImage } from '../model/complete.js';
 import { imagePlatform, type Image } from '../model/image.js';
 import { openArtifact } from '../transports/open.js';
 import { indexPlatforms, reportPush } from './push.js';
-import { pushSummary } from './push-summary.js';
+import { pushSummary, referrersField } from './push-summary.js';
 import type { IndexCreateDocument } from './documents.js';
 import { SCHEMA_VERSION } from './schema-version.js';
 import { cliBlobLocations } from './cache-dir.js';
@@ -35,21 +35,29 @@ export async function runIndexCreate(reference: string, images: string[], flags:
   const client = lazyClient(flags, ref.registry);
   try {
     const members: Image[] = [];
+    /** Which argument each member came from (an index argument: each of its images, by digest). */
+    const from: string[] = [];
     for (const arg of images) {
       const artifact = await openArtifact(arg, { registry: client.get });
-      if (artifact.kind === 'image') members.push(artifact);
-      else {
+      if (artifact.kind === 'image') {
+        members.push(requireImage(artifact, 'an index entry'));
+        from.push(arg);
+      } else {
         for (const entry of artifact.manifests) {
           const child = await entry.open();
           if (child.kind !== 'image') throw new ImgbuildError('index', `${arg}: nested indexes cannot be joined`, 'name its images instead');
-          members.push(child);
+          members.push(requireImage(child, 'an index entry'));
+          from.push(`${arg} (its image ${entry.descriptor.digest.slice(0, 19)}…)`);
         }
       }
     }
     const platforms = members.map(imagePlatform);
     const names = platforms.map((p) => formatPlatform(p));
     const twice = names.find((n, i) => names.indexOf(n) !== i);
-    if (twice) throw new ImgbuildError('index', `two of the images are for ${twice}`, 'an index holds one image per platform');
+    if (twice) {
+      const which = from.filter((_, i) => names[i] === twice);
+      throw new ImgbuildError('index', `${which.length === 2 ? 'two' : which.length} of the images are for ${twice}: ${which.join(', ')}`, 'an index holds one image per platform: leave out all but one of them');
+    }
     const index = assembleIndex(
       members.map((image, i) => ({ image, platform: platforms[i]! })),
       { name: ref.name, tag: ref.tag ?? 'latest', source: `index of ${images.join(', ')}` },
@@ -65,6 +73,7 @@ export async function runIndexCreate(reference: string, images: string[], flags:
       tags: summary.tags,
       pushed: summary.pushed,
       platforms: indexPlatforms(index),
+      ...referrersField(summary),
     };
     await reportPush(summary, doc, flags);
   } finally {

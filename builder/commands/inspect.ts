@@ -1,23 +1,25 @@
 import { layerReason } from '../build/assemble.js';
 import { parsePlatform } from '../build/build-index.js';
 import { formatPlatform, imageForPlatform } from '../model/complete.js';
-import type { Index } from '../model/image.js';
+import type { Image, Index } from '../model/image.js';
 import { openArtifact } from '../transports/open.js';
 import { checkImageArgument } from './arguments.js';
 import { printJson } from './print.js';
 import type { InspectDocument } from './documents.js';
 import { SCHEMA_VERSION } from './schema-version.js';
 import { lazyClient, type RegistryFlags } from './registry-flags.js';
+import { registryOfImageArg } from './image-verbs.js';
 
 /** `imgbuild inspect <image>`: any image argument; a registry image's layers are not fetched. */
 export async function runInspect(imageArg: string, flags: RegistryFlags & { json?: boolean; platform?: string }): Promise<void> {
   checkImageArgument(imageArg);
-  const client = lazyClient(flags);
+  const client = lazyClient(flags, registryOfImageArg(imageArg));
   try {
     const artifact = await openArtifact(imageArg, { registry: client.get });
     // A multi-platform image: its platforms, unless --platform picks one.
     if (artifact.kind === 'index' && !flags.platform) return reportIndex(artifact, flags.json);
     const img = await imageForPlatform(artifact, flags.platform ? parsePlatform(flags.platform) : undefined);
+    if (img.artifactType !== undefined) return reportArtifact(img, flags.json);
     const layers = img.layers.map((l) => ({ digest: l.digest, diffId: l.diffId, size: l.size, mediaType: l.mediaType, ...layerReason(l) }));
     if (flags.json) {
       const doc: InspectDocument = {
@@ -64,6 +66,40 @@ function formatBytes(n: number): string {
   if (n >= 1024 * 1024) return `${(n / 1024 / 1024).toFixed(1)} MiB`;
   if (n >= 1024) return `${(n / 1024).toFixed(1)} KiB`;
   return `${n} B`;
+}
+
+/** An artifact (an SBOM, a signature): what it is, what it is about, and its blobs (no config, no files). */
+function reportArtifact(img: Image, json: boolean | undefined): void {
+  const subject = img.manifest.subject;
+  const blobs = img.layers.map((l) => ({ digest: l.digest, size: l.size, mediaType: l.mediaType, ...(l.annotations ? { annotations: l.annotations } : {}) }));
+  if (json) {
+    const doc: InspectDocument = {
+      schemaVersion: SCHEMA_VERSION,
+      source: img.source,
+      digest: img.descriptor.digest,
+      mediaType: img.descriptor.mediaType!,
+      refs: [...img.refs],
+      artifactType: img.artifactType!,
+      ...(subject ? { subject: { digest: subject.digest, mediaType: subject.mediaType, size: subject.size } } : {}),
+      configDigest: img.configDescriptor.digest,
+      configMediaType: img.configDescriptor.mediaType,
+      blobs,
+    };
+    printJson(doc);
+    return;
+  }
+  const total = blobs.reduce((s, b) => s + b.size, 0);
+  const out = [
+    `image:    ${img.source}`,
+    `digest:   ${img.descriptor.digest} (an artifact)`,
+    `artifact: ${img.artifactType}`,
+    `subject:  ${subject ? subject.digest : '-'}`,
+    `refs:     ${img.refs.join(', ') || '-'}`,
+    `config:   ${img.configDescriptor.mediaType}, ${formatBytes(img.configDescriptor.size)}`,
+    `blobs:    ${blobs.length}, ${formatBytes(total)}`,
+    ...blobs.map((b, i) => `  ${String(i + 1).padStart(3)}  ${b.digest.slice(0, 19)}  ${formatBytes(b.size).padStart(10)}  ${b.mediaType}`),
+  ];
+  process.stdout.write(`${out.join('\n')}\n`);
 }
 
 function reportIndex(index: Index, json: boolean | undefined): void {

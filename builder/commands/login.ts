@@ -1,7 +1,6 @@
 import { formatRetryNotice, login, normaliseRegistry, parseUserPass } from '../../registry-client/index.js';
 import { ImgbuildError } from '../errors.js';
-import { insecureRegistries, timeoutOptions, type RegistryFlags } from './registry-flags.js';
-import { readFile } from 'node:fs/promises';
+import { insecureRegistries, readCaFiles, timeoutOptions, type RegistryFlags } from './registry-flags.js';
 import { registryArgument } from './arguments.js';
 import { printJson } from './print.js';
 import type { LoginDocument } from './documents.js';
@@ -17,6 +16,11 @@ export interface LoginFlags extends RegistryFlags {
 export async function runLogin(registry: string, flags: LoginFlags): Promise<void> {
   registryArgument(registry);
   let creds: { username: string; password: string };
+  // Two ways of giving credentials at once: which one was meant is not ours to guess.
+  if (flags.creds !== undefined && (flags.username !== undefined || flags.passwordStdin)) {
+    const other = [flags.username !== undefined && '--username', flags.passwordStdin && '--password-stdin'].filter(Boolean).join(' and ');
+    throw new ImgbuildError('usage', `--creds and ${other} both give credentials`, 'give either --creds user:password, or --username <user> --password-stdin');
+  }
   if (flags.passwordStdin) {
     if (!flags.username) throw new ImgbuildError('usage', 'login --password-stdin needs --username');
     const password = (await readStdin()).replace(/\r?\n$/, '');
@@ -26,7 +30,7 @@ export async function runLogin(registry: string, flags: LoginFlags): Promise<voi
   } else {
     throw new ImgbuildError('usage', 'login needs --username with --password-stdin, or --creds user:password');
   }
-  const ca = await Promise.all((flags.caFile ?? []).map((f) => readFile(f)));
+  const ca = await readCaFiles(flags.caFile);
   const { storedIn } = await login(registry, creds, {
     insecureRegistries: insecureRegistries(flags),
     ca: ca.length > 0 ? ca : undefined,

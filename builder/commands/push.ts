@@ -7,7 +7,7 @@ import { pushProgress } from '../progress.js';
 import { printJson } from './print.js';
 import type { PushDocument } from './documents.js';
 import { cliProgress } from './progress.js';
-import { formatPush, pushSummary, type PushSummary } from './push-summary.js';
+import { formatPush, pushSummary, referrersField, type PushSummary } from './push-summary.js';
 import { chunkSizeOf, lazyClient, timeoutOptions, type RegistryFlags } from './registry-flags.js';
 import { SCHEMA_VERSION } from './schema-version.js';
 import { cliBlobLocations } from './cache-dir.js';
@@ -61,6 +61,7 @@ export async function runPush(image: string, reference: string, flags: PushFlags
       tags: summary.tags,
       pushed: summary.pushed,
       ...(source.kind === 'index' ? { platforms: indexPlatforms(source) } : {}),
+      ...referrersField(summary),
     };
     await reportPush(summary, doc, flags);
   } finally {

@@ -86,7 +86,7 @@ export type CredsRegistries = string | readonly CredsTarget[] | (() => readonly 
 export async function registryClient(flags: RegistryFlags, credsRegistry?: CredsRegistries): Promise<RegistryClient> {
   const timeouts = timeoutOptions(flags);
   const { RegistryClient, defaultCredentialProvider, normaliseRegistry, parseReference, formatRetryNotice } = await import('../../registry-client/index.js');
-  const ca = await Promise.all((flags.caFile ?? []).map((f) => readFile(f)));
+  const ca = await readCaFiles(flags.caFile);
   const named = typeof credsRegistry === 'function' ? credsRegistry() : typeof credsRegistry === 'string' ? [credsRegistry] : credsRegistry ?? [];
   const registryOf = (t: CredsTarget): string | undefined => {
     if (typeof t === 'string') return normaliseRegistry(t);
@@ -108,6 +108,21 @@ export async function registryClient(flags: RegistryFlags, credsRegistry?: Creds
     onRetry: (n) => void process.stderr.write(`waiting: ${formatRetryNotice(n)}\n`),
     loginHint: (registry) => `log in first (imgbuild login ${registry})${applies.includes(normaliseRegistry(registry)) ? ' or pass --creds user:password' : ''}`,
   });
+}
+
+/**
+ * The `--ca-file`s' bytes, each refused (a usage error) unless it holds PEM certificates: a file
+ * of plain text or a private key was ignored by TLS, and showed later as a certificate error
+ * whose hint asked for --ca-file.
+ */
+export async function readCaFiles(files: readonly string[] = []): Promise<Buffer[]> {
+  const { caBundleProblem } = await import('../../registry-client/ca.js');
+  return Promise.all(files.map(async (f) => {
+    const bytes = await readFile(f);
+    const problem = caBundleProblem(bytes);
+    if (problem) throw new ImgbuildError('usage', `--ca-file ${f} ${problem}`, "give the registry's CA certificate in PEM (-----BEGIN CERTIFICATE-----)");
+    return bytes;
+  }));
 }
 
 /** `--chunk-size` in bytes (0: one PUT), or undefined for the registry's default. */

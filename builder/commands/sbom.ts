@@ -3,7 +3,7 @@ import { extname } from 'node:path';
 import { buildImage } from '../build/build-image.js';
 import { parsePlatform } from '../build/build-index.js';
 import { ImgbuildError } from '../errors.js';
-import { formatPlatform, imageForPlatform } from '../model/complete.js';
+import { formatPlatform, imageForPlatform, requireImage } from '../model/complete.js';
 import type { Image, Index } from '../model/image.js';
 import { buildSboms, imageSbom, SBOM_FORMATS, SBOM_MEDIA_TYPES, type SbomFormat } from '../sbom/index.js';
 import { SPEC_EXTENSIONS } from '../spec/parse-file.js';
@@ -75,7 +75,7 @@ async function imageArgSbom(imageArg: string, flags: SbomFlags, format: SbomForm
   checkImageArgument(imageArg);
   const client = lazyClient(flags, registryOfImageArg(imageArg));
   try {
-    const image = await oneImage(await openArtifact(imageArg, { registry: client.get }), flags.platform);
+    const image = requireImage(await oneImage(await openArtifact(imageArg, { registry: client.get }), flags.platform), 'an SBOM');
     const referrers = await imageReferrers(imageArg, image.descriptor.digest, { registry: client.get });
     const attached = referrers.manifests.filter((m) => m.artifactType === SBOM_MEDIA_TYPES[format]);
     if (attached.length > 0) {

@@ -1,11 +1,12 @@
 import type { Readable } from 'node:stream';
 import { isDigest, sha256Digest, type Digest } from '../../oci/digest.js';
 import { MediaType, isIndexMediaType } from '../../oci/media-types.js';
-import { ImageConfigSchema, IndexSchema, ManifestSchema, type Descriptor } from '../../oci/schemas.js';
+import { ImageConfigSchema, IndexSchema, ManifestSchema, type Descriptor, type Manifest } from '../../oci/schemas.js';
 import * as fast from '../../oci/documents-fast.js';
 import { ImgbuildError } from '../errors.js';
-import type { CheckedDescriptor, Image, Index, IndexEntry } from './image.js';
+import { ARTIFACT_CONFIG, type CheckedDescriptor, type Image, type Index, type IndexEntry } from './image.js';
 import type { BlobLocation, Layer } from './layer.js';
+import type { ReferrerArtifact } from '../../oci/referrers.js';
 import { verifiedBytes, verifiedStream } from './verify-stream.js';
 
 /** An image, a manifest or a blob that cannot be read as what it claims to be. */
@@ -48,6 +49,8 @@ export interface MinimalImage {
   /** Where a registry holds these blobs. */
   location?: BlobLocation;
   refs?: readonly string[];
+  /** The artifacts referring to the image where it is read (Image.referrers). */
+  referrers?: () => Promise<readonly ReferrerArtifact[]>;
 }
 
 /**
@@ -71,8 +74,10 @@ export async function completeImage(min: MinimalImage): Promise<Image> {
   if (configDigest !== configDescriptor.digest || configBytes.length !== configDescriptor.size) {
     throw new ImageReadError(source, `config ${configDescriptor.digest} (${configDescriptor.size} bytes) reads as ${configDigest} (${configBytes.length} bytes)`);
   }
-  const config = parseDocument(source, `config ${configDescriptor.digest}`, ImageConfigSchema, configBytes);
-  const diffIds = config.rootfs.diff_ids;
+  // An artifact (an SBOM, a signature) has no image config to check: its blobs are not layers.
+  const artifactType = artifactTypeOf(manifest);
+  const config = artifactType !== undefined ? ARTIFACT_CONFIG : parseDocument(source, `config ${configDescriptor.digest}`, ImageConfigSchema, configBytes);
+  const diffIds = artifactType !== undefined ? layerDescriptors.map((d) => d.digest) : config.rootfs.diff_ids;
   if (diffIds.length !== layerDescriptors.length) {
     throw new ImageReadError(source, `the manifest lists ${layerDescriptors.length} layers but the config ${diffIds.length} diff_ids`);
   }
@@ -99,7 +104,31 @@ export async function completeImage(min: MinimalImage): Promise<Image> {
       ...(min.location ? { location: min.location } : {}),
     };
   });
-  return { kind: 'image', source, descriptor, manifestBytes: min.manifestBytes, manifest, configDescriptor, configBytes, config, layers, refs: min.refs ?? [], ...(min.location ? { location: min.location } : {}) };
+  return {
+    kind: 'image', source, descriptor, manifestBytes: min.manifestBytes, manifest, configDescriptor, configBytes, config, layers, refs: min.refs ?? [],
+    ...(min.location ? { location: min.location } : {}), ...(artifactType !== undefined ? { artifactType } : {}),
+    ...(min.referrers ? { referrers: min.referrers } : {}),
+  };
+}
+
+/** The config media types of an image (OCI, Docker): a manifest with any other config is an artifact. */
+const IMAGE_CONFIG_TYPES: ReadonlySet<string> = new Set([MediaType.ociConfig, MediaType.dockerConfig]);
+
+/**
+ * What kind of artifact a manifest is (its `artifactType`, else its config's media type when that
+ * is not an image config: `application/vnd.oci.empty.v1+json`, a Helm chart's), or undefined for
+ * an image (image-spec, "Guidelines for Artifact Usage").
+ */
+export function artifactTypeOf(manifest: Pick<Manifest, 'artifactType' | 'config'>): string | undefined {
+  if (manifest.artifactType) return manifest.artifactType;
+  return IMAGE_CONFIG_TYPES.has(manifest.config.mediaType) ? undefined : manifest.config.mediaType;
+}
+
+/** `image`, unless it is an artifact (an SBOM, a signature): then an error saying that `use` needs an image. */
+export function requireImage(image: Image, use: string): Image {
+  if (image.artifactType === undefined) return image;
+  throw new ImageReadError(image.source, `is an artifact (${image.artifactType}), not an image: ${use} needs an image`,
+    'it can be inspected (imgbuild inspect) and copied (imgbuild push); the image it is about is its subject, which imgbuild inspect shows');
 }
 
 /** A small local blob's bytes, checked as its stream would be; undefined when it must be streamed. */
@@ -115,6 +144,8 @@ export interface MinimalIndex {
   mediaType?: string;
   refs?: readonly string[];
   openChild(descriptor: CheckedDescriptor): Promise<Image | Index>;
+  /** The artifacts referring to the index where it is read (Index.referrers). */
+  referrers?: () => Promise<readonly ReferrerArtifact[]>;
 }
 
 export function completeIndex(min: MinimalIndex): Index {
@@ -124,7 +155,10 @@ export function completeIndex(min: MinimalIndex): Index {
     const descriptor = checkedDescriptor(min.source, m, `manifests[${i}]`);
     return { descriptor, ...(m.platform ? { platform: m.platform } : {}), open: () => min.openChild(descriptor) };
   });
-  return { kind: 'index', source: min.source, descriptor: { mediaType, digest: sha256Digest(min.bytes), size: min.bytes.length }, bytes: min.bytes, index, manifests, refs: min.refs ?? [] };
+  return {
+    kind: 'index', source: min.source, descriptor: { mediaType, digest: sha256Digest(min.bytes), size: min.bytes.length }, bytes: min.bytes, index, manifests, refs: min.refs ?? [],
+    ...(min.referrers ? { referrers: min.referrers } : {}),
+  };
 }
 
 /** Whether a manifest's bytes are an index (by the media type served, else by what they declare). */

@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import type { Digest } from '../../oci/digest.js';
 import type { Descriptor, ImageConfig, Index as IndexDocument, Manifest, Platform } from '../../oci/schemas.js';
 import type { BlobLocation, Layer } from './layer.js';
+import type { ReferrerArtifact } from '../../oci/referrers.js';
 
 /** A descriptor whose digest has been checked to be `sha256:<64 hex>`. */
 export type CheckedDescriptor = Descriptor & { digest: Digest };
@@ -30,7 +31,25 @@ export interface Image {
   readonly refs: readonly string[];
   /** Where a registry holds the image's blobs (a registry image): a push to that registry mounts them. */
   readonly location?: BlobLocation;
+  /**
+   * Set when the manifest is an artifact, not an image (an SBOM, a signature: a manifest with
+   * `artifactType`, or a config that is not an image config): the manifest's `artifactType`, else
+   * its config's media type. An artifact has no image config: `config` is then ARTIFACT_CONFIG
+   * (no platform, no diff_ids; `configBytes` are its config blob, checked), and its layers are
+   * blobs, not filesystem layers (each `diffId` is its digest). It can be inspected, copied and
+   * pushed; a use that needs an image (a base, a diff, an index entry) refuses it (`requireImage`).
+   */
+  readonly artifactType?: string;
+  /**
+   * The artifacts that refer to this image where it was read (an OCI layout's SBOMs, kept as
+   * layout-referrers.ts says), read when asked; absent where there are none to carry (a build, a
+   * docker-archive, a registry image). A push to a registry carries them along.
+   */
+  readonly referrers?: () => Promise<readonly ReferrerArtifact[]>;
 }
+
+/** The `config` of an artifact (Image.artifactType): it has no image config, so no platform and no diff_ids. */
+export const ARTIFACT_CONFIG: ImageConfig = Object.freeze({ architecture: '', os: '', rootfs: Object.freeze({ type: 'layers' as const, diff_ids: [] }) }) as ImageConfig;
 
 /** One entry of an index: a child manifest, with the platform it is for, opened on demand. */
 export interface IndexEntry {
@@ -48,6 +67,8 @@ export interface Index {
   readonly index: IndexDocument;
   readonly manifests: readonly IndexEntry[];
   readonly refs: readonly string[];
+  /** The artifacts that refer to the index itself where it was read (see Image.referrers). */
+  readonly referrers?: () => Promise<readonly ReferrerArtifact[]>;
 }
 
 /** The platform an image's config names, as an index lists it (no `variant` key when it has none). */

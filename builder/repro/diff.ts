@@ -3,6 +3,7 @@ import type { Descriptor } from '../../oci/schemas.js';
 import { alignLayers, type LayerKey } from './align-layers.js';
 import { openImageBlob, type Image } from '../model/image.js';
 import { ImgbuildError } from '../errors.js';
+import { requireImage } from '../model/complete.js';
 import { diffJson, type FieldChange } from './json-diff.js';
 import { checkBlobs, describeBlobCheck } from './check-blobs.js';
 import { summariseLayer, type EntrySummary, type LayerSummary } from './layer-summary.js';
@@ -95,6 +96,9 @@ export async function diffImages(a: Image, b: Image): Promise<ImageDiff> {
     result.notes.push(...(await Promise.all([checkBlobs(a), checkBlobs(b)])).map(describeBlobCheck));
     return result;
   }
+  // An artifact's blobs are not layers of files.
+  requireImage(a, 'diff');
+  requireImage(b, 'diff');
   const reconstructed = [a, b].filter((s) => s.source.startsWith('docker-archive:')).map((s) => s.source);
   if (reconstructed.length > 0) {
     result.notes.push(`${reconstructed.join(' and ')}: a docker-archive holds no manifest; the one compared is reconstructed (no annotations, so another digest): compare its config and layers`);

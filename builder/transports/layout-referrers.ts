@@ -1,9 +1,11 @@
 import { canonicalJson } from '../../oci/canonical-json.js';
-import { sha256Digest, type Digest } from '../../oci/digest.js';
+import { digestHex, isDigest, sha256Digest, type Digest } from '../../oci/digest.js';
 import { Annotation, MediaType } from '../../oci/media-types.js';
-import { isReferrersTag, mergeReferrersIndex, referrersTag, type ReferrerArtifact } from '../../oci/referrers.js';
-import type { Descriptor, Index } from '../../oci/schemas.js';
+import { isReferrersTag, mergeReferrersIndex, referrersTag, type ArtifactBlob, type ReferrerArtifact } from '../../oci/referrers.js';
+import { IndexSchema, ManifestSchema, type Descriptor, type Index } from '../../oci/schemas.js';
+import { ImageReadError, parseDocument } from '../model/complete.js';
 import { bytesStream } from '../model/image.js';
+import type { MemberStorage } from './member-storage.js';
 import type { ImageBlob } from './oci-layout.js';
 
 // Referrers in an OCI layout, the way regclient's ocidir keeps them: the referrers tag schema,
@@ -45,4 +47,52 @@ export function withReferrerEntries(indexJson: string, entries: readonly Descrip
 export function isReferrersEntry(d: { mediaType?: string; annotations?: Record<string, string> }): boolean {
   const ref = d.annotations?.[Annotation.refName];
   return ref !== undefined && isReferrersTag(ref);
+}
+
+/** Largest blob of a referrer read into memory (an SBOM of a large closure is a few MB). */
+const MAX_REFERRER_BLOB = 64 * 1024 * 1024;
+
+/**
+ * The artifacts a layout holds for `subject` (its referrers index, named `sha256-<hex>` in
+ * index.json), whole: each manifest and its blobs read and checked against their digests, as a
+ * push needs them. None when the layout lists none.
+ */
+export async function readLayoutReferrers(storage: MemberStorage, source: string, subject: Digest): Promise<ReferrerArtifact[]> {
+  const read = async (d: string, what: string, max?: number): Promise<Buffer> => {
+    if (!isDigest(d)) throw new ImageReadError(source, `${what} digest ${JSON.stringify(d)} is not sha256:<64 hex>`);
+    const name = `blobs/sha256/${digestHex(d)}`;
+    if (!(await storage.has(name))) throw new ImageReadError(source, `${what} ${d} is missing`);
+    const size = await storage.size(name);
+    if (max !== undefined && size !== undefined && size > max) throw new ImageReadError(source, `${what} ${d} is ${size} bytes, more than ${max}`);
+    const bytes = await storage.read(name);
+    if (sha256Digest(bytes) !== d) throw new ImageReadError(source, `${what} ${d} does not hash to its name`);
+    return bytes;
+  };
+  const top = parseDocument(source, 'index.json', IndexSchema, await storage.read('index.json'));
+  const entry = top.manifests.find((m) => m.annotations?.[Annotation.refName] === referrersTag(subject));
+  if (!entry) return [];
+  const list = parseDocument(source, `referrers index ${entry.digest}`, IndexSchema, await read(entry.digest, 'referrers index', 4 * 1024 * 1024));
+  const out: ReferrerArtifact[] = [];
+  for (const d of list.manifests) {
+    const manifestBytes = await read(d.digest, 'referrer manifest', 4 * 1024 * 1024);
+    const m = parseDocument(source, `referrer ${d.digest}`, ManifestSchema, manifestBytes);
+    if (m.subject?.digest !== subject) throw new ImageReadError(source, `referrer ${d.digest} is listed for ${subject}, but its subject is ${m.subject?.digest ?? 'none'}`);
+    const blobs = new Map<string, ArtifactBlob>();
+    for (const b of [m.config, ...m.layers]) {
+      if (blobs.has(b.digest)) continue;
+      const bytes = await read(b.digest, `blob of referrer ${d.digest}`, MAX_REFERRER_BLOB);
+      blobs.set(b.digest, { mediaType: b.mediaType, digest: b.digest as Digest, size: bytes.length, bytes });
+    }
+    out.push({
+      descriptor: {
+        mediaType: d.mediaType, digest: d.digest as Digest, size: d.size,
+        artifactType: d.artifactType ?? m.artifactType ?? m.config.mediaType,
+        ...(d.annotations ? { annotations: d.annotations } : {}),
+      },
+      manifestBytes,
+      subject: { mediaType: m.subject.mediaType, digest: subject, size: m.subject.size },
+      blobs: [...blobs.values()],
+    });
+  }
+  return out;
 }

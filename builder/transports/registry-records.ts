@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import { isDigest, sha256Digest, type Digest } from '../../oci/digest.js';
 import { MediaType } from '../../oci/media-types.js';
 import { readCapped } from '../../registry-client/client.js';
+import { retryCutShort } from '../../registry-client/retry.js';
 import { parseReference, pushImage as pushToRegistry, RegistryError, RegistryHttpError, type ImageReference, type RegistryClient, type RepositoryRef } from '../../registry-client/index.js';
 import type { LayerHints } from '../cache/layer-hints.js';
 import { ImgbuildError } from '../errors.js';
@@ -153,8 +154,10 @@ async function readRecords(client: RegistryClient, repo: RepositoryRef, manifest
     throw bad(`its artifactType is ${JSON.stringify(manifest.artifactType ?? null)}`);
   }
   if (typeof layer.size !== 'number' || layer.size > MAX_RECORDS_BYTES) throw bad(`its records blob is ${String(layer.size)} bytes (at most ${MAX_RECORDS_BYTES} are read)`);
-  const res = await client.getBlob(repo, layer.digest);
-  const bytes = await readCapped(res, MAX_RECORDS_BYTES, `get the layer records of ${where}`);
+  const what = `get the layer records of ${where}`;
+  const digest = layer.digest;
+  // A GET: an answer that breaks off is asked for again.
+  const bytes = await retryCutShort(client.retryContext, what, async () => readCapped(await client.getBlob(repo, digest), MAX_RECORDS_BYTES, what));
   if (sha256Digest(bytes) !== layer.digest) throw bad(`its records blob does not match ${layer.digest}`);
   let doc: { v?: unknown; records?: unknown };
   try {

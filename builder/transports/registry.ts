@@ -5,6 +5,7 @@ import { ImgbuildError } from '../errors.js';
 import { openBlob, readBlob } from './blob-source.js';
 import { completeImage, completeIndex, isIndexDocument } from '../model/complete.js';
 import { bytesStream, type CheckedDescriptor, type Image, type Index } from '../model/image.js';
+import type { ReferrerArtifact } from '../../oci/referrers.js';
 
 /**
  * A registry image (or index), read lazily: the manifest and config are fetched now, a layer's
@@ -33,18 +34,46 @@ export async function readRegistryImage(client: RegistryClient, reference: strin
 }
 
 /**
- * A blob's bytes, requested when first read. A body that breaks or stops coming (the idle
- * timeout) is an error[network] naming the blob, not a bare socket error.
+ * A blob's bytes, requested when first read. A body that breaks off (a reset, the idle timeout)
+ * is asked for again, with the client's retries and backoff, and its bytes given on from where
+ * the last attempt stopped (those before are read again and skipped: the layer checks the whole
+ * against its digest). When the retries run out, or the answer is not HTTP, it is an
+ * error[network] (error[protocol]) naming the blob, not a bare socket error.
  */
 async function* blobChunks(client: RegistryClient, repo: { registry: string; repository: string }, digest: Digest): AsyncGenerator<Buffer> {
-  const res = await withCode(() => client.getBlob(repo, digest));
-  try {
-    for await (const chunk of res.body) yield chunk as Buffer;
-  } catch (err) {
-    if (err instanceof ImgbuildError) throw err;
-    const { describeError } = await import('../../registry-client/retry.js');
-    throw new ImgbuildError('network', `get blob ${digest} from ${repo.registry}/${repo.repository}: the download broke off: ${describeError(err)}`,
-      'try again; if the registry is slow rather than broken, allow it longer (--idle-timeout)', { cause: err });
+  const what = `get blob ${digest} from ${repo.registry}/${repo.repository}`;
+  let given = 0;
+  let timeouts = 0;
+  for (let attempt = 0; ; attempt++) {
+    const res = await withCode(() => client.getBlob(repo, digest));
+    let seen = 0;
+    try {
+      for await (const chunk of res.body) {
+        const buf = chunk as Buffer;
+        const start = seen;
+        seen += buf.length;
+        if (seen <= given) continue;
+        const piece = start < given ? buf.subarray(given - start) : buf;
+        given += piece.length;
+        yield piece;
+      }
+      return;
+    } catch (err) {
+      if (err instanceof ImgbuildError) throw err;
+      res.body.destroy();
+      const { backoffDelay, describeError, isNetworkError, isTimeout, protocolError, sleep } = await import('../../registry-client/retry.js');
+      const parse = protocolError(repo.registry, what, err);
+      if (parse) throw new ImgbuildError(parse.code, parse.message, parse.hint, { cause: err });
+      const timedOut = isTimeout(err);
+      if (timedOut) timeouts++;
+      if (!isNetworkError(err) || attempt >= client.retry.retries || timeouts > client.retry.timeoutRetries) {
+        throw new ImgbuildError('network', `${what}: the download broke off after ${given} bytes: ${describeError(err)}${attempt > 0 ? ` (${attempt + 1} attempts)` : ''}`,
+          'try again; if the registry is slow rather than broken, allow it longer (--idle-timeout)', { cause: err });
+      }
+      const delay = backoffDelay(client.retry, attempt + 1);
+      client.notifyRetry({ what, reason: `the download broke off after ${given} bytes (${describeError(err)})`, attempt: attempt + 2, attempts: (timedOut ? client.retry.timeoutRetries : client.retry.retries) + 1, delayMs: delay, retryAfter: false });
+      await sleep(delay);
+    }
   }
 }
 
@@ -67,6 +96,27 @@ export interface PushImageOptions extends Pick<PushOptions, 'chunkSize' | 'concu
    * recorded under the target. Without it, a push remembers nothing.
    */
   blobLocations?: BlobLocations;
+  /**
+   * Carry the artifacts that refer to the image (and to an index's images) where it was read —
+   * an OCI layout's SBOMs (Image.referrers) — to the registry after the manifest (default true):
+   * through its referrers API, else the `sha256-<hex>` tag, as `build --push --sbom` attaches them.
+   */
+  referrers?: boolean;
+}
+
+/** A referrer carried along with a push: the artifact's manifest digest, its subject, and how the registry lists it. */
+export interface CarriedReferrer {
+  digest: Digest;
+  subject: Digest;
+  artifactType: string;
+  via: 'api' | 'tag';
+  /** With the tag schema: whether the referrers index changed (false: the artifact was listed already). */
+  indexUpdated: boolean;
+}
+
+/** What a push did: the registry client's result, and the referrers carried along. */
+export interface PushImageResult extends PushResult {
+  referrers: CarriedReferrer[];
 }
 
 /** Where a registry's blobs were pushed before (cache/blob-locations.ts implements it; a hint, so neither method may throw). */
@@ -82,20 +132,39 @@ export interface BlobLocations {
  * (a built layer from the cache or made from the store, a layer of another registry streamed
  * through, or mounted when it is on the same registry), then the manifest and the tags.
  */
-export async function pushImage(client: RegistryClient, reference: string | ImageReference, artifact: Image | Index, options: PushImageOptions = {}): Promise<PushResult> {
+export async function pushImage(client: RegistryClient, reference: string | ImageReference, artifact: Image | Index, options: PushImageOptions = {}): Promise<PushImageResult> {
   const ref = typeof reference === 'string' ? parseReference(reference) : reference;
   try {
     const images = artifact.kind === 'index' ? await indexImages(artifact) : [artifact];
+    // Read before anything is sent: a layout whose referrers are damaged fails before a tag moves.
+    const referrers = options.referrers === false ? [] : await referrersOf([artifact, ...(artifact.kind === 'index' ? images : [])]);
     const blobs = images.flatMap((image) => pushBlobs(image, ref, options.blobLocations));
     const result = artifact.kind === 'index'
       ? await pushIndex(client, ref, artifact, images, blobs, options)
       : await pushToRegistry(client, ref, { manifest: { bytes: artifact.manifestBytes, mediaType: artifact.descriptor.mediaType! }, blobs, extraTags: options.tags ?? [] }, options);
     // Only after the manifest is in: the repository now holds every blob for as long as the image stays.
     options.blobLocations?.record(ref.registry, ref.repository, blobs.map((b) => b.digest));
-    return result;
+    // After their subjects (a registry may refuse an artifact whose subject it lacks).
+    const carried: CarriedReferrer[] = [];
+    for (const r of referrers) {
+      options.signal?.throwIfAborted();
+      const { pushReferrer } = await import('../../registry-client/referrers.js');
+      const pushed = await withCode(() => pushReferrer(client, { registry: ref.registry, repository: ref.repository }, r));
+      carried.push({ digest: pushed.digest, subject: r.subject.digest, artifactType: r.descriptor.artifactType, via: pushed.via, indexUpdated: pushed.indexUpdated });
+    }
+    return { ...result, referrers: carried };
   } catch (err) {
     throw localBlobCause(err) ?? err;
   }
+}
+
+/** The artifacts referring to each of `subjects` where they were read (an OCI layout's SBOMs), each once. */
+async function referrersOf(subjects: readonly (Image | Index)[]): Promise<ReferrerArtifact[]> {
+  const out = new Map<string, ReferrerArtifact>();
+  for (const s of subjects) {
+    for (const r of (await s.referrers?.()) ?? []) if (!out.has(r.descriptor.digest)) out.set(r.descriptor.digest, r);
+  }
+  return [...out.values()];
 }
 
 /**

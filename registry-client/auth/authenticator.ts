@@ -1,6 +1,6 @@
-import { RegistryAuthError, RegistryContentError, RegistryNetworkError } from '../errors.js';
-import { hostOf, readCapped, redact, type Transport } from '../transport.js';
-import { resolveRetry, withRetries, type RetryContext } from '../retry.js';
+import { RegistryAuthError, RegistryContentError, RegistryError, RegistryNetworkError } from '../errors.js';
+import { hostOf, readCapped, readErrorText, redact, type Transport } from '../transport.js';
+import { resolveRetry, retryCutShort, withRetries, type RetryContext } from '../retry.js';
 import { parseChallenges, type Challenge } from './challenge.js';
 import { describeCredential, type Credential, type CredentialProvider } from './credentials.js';
 import { ScopeSet } from './scope.js';
@@ -188,30 +188,40 @@ export class Authenticator {
       return this.transport.send({ method: 'GET', url, ...(authorization ? { authorization, authOrigin: url.origin } : {}) });
     };
     // Retried like every other request (resets, timeouts, 429, 5xx): one 503 of a token service
-    // must not fail a push that the registry itself would take.
+    // must not fail a push that the registry itself would take. A token GET whose answer breaks
+    // off is asked again (the POST of an identity token is not repeated).
     const retry = this.options.retry ?? { retry: resolveRetry() };
-    let res;
-    try {
-      res = await withRetries(retry, `token request to ${realmText}`, hostOf(realmUrl), true, send);
-    } catch (e) {
-      if (e instanceof RegistryAuthError || e instanceof RegistryNetworkError) throw e;
-      if ((e as { code?: string }).code === 'tls') throw e;
-      throw new RegistryNetworkError(hostOf(realmUrl), `token request to ${realmText}`, (e as Error).message, { cause: e });
-    }
-    if (res.status !== 200) {
-      await res.body.dump();
-      throw fail(res.status, `HTTP ${res.status}${res.status >= 500 || res.status === 429 ? ` (after ${retry.retry.retries + 1} attempts)` : ''}`);
-    }
-    let json: { token?: unknown; access_token?: unknown; expires_in?: unknown };
-    try {
-      // Tokens are small; a token service sending megabytes is broken, and we do not buffer it.
-      json = JSON.parse((await readCapped(res, 1024 * 1024, `token request to ${realmText}`)).toString('utf8')) as typeof json;
-    } catch (e) {
-      if (e instanceof RegistryContentError) throw fail(200, e.message);
-      throw fail(200, 'the answer is not JSON');
-    }
+    const what = `token request to ${realmText}`;
+    // What a server echoing its request could put in a message: never printed.
+    const secrets = cred?.kind === 'basic' ? [cred.password, `${cred.username}:${cred.password}`] : cred ? [cred.token] : [];
+    const fetchJson = async () => {
+      let res;
+      try {
+        res = await withRetries(retry, what, realmUrl, true, send);
+      } catch (e) {
+        if (e instanceof RegistryError) throw e;
+        throw new RegistryNetworkError(hostOf(realmUrl), what, (e as Error).message, { cause: e });
+      }
+      if (res.status !== 200) {
+        // The token service's own words (Docker Hub: {"details":"incorrect username or password"}), short, credentials scrubbed.
+        const said = await readErrorText(res, secrets);
+        const status = `HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''}`;
+        throw fail(res.status, `${status}${said ? `: ${said}` : ''}${res.status >= 500 || res.status === 429 ? ` (after ${retry.retry.retries + 1} attempts)` : ''}`);
+      }
+      try {
+        // Tokens are small; a token service sending megabytes is broken, and we do not buffer it.
+        return JSON.parse((await readCapped(res, 1024 * 1024, what)).toString('utf8')) as { token?: unknown; access_token?: unknown; expires_in?: unknown };
+      } catch (e) {
+        if (e instanceof RegistryContentError) throw fail(200, e.message);
+        if (e instanceof RegistryError) throw e;
+        throw fail(200, 'the answer is not JSON');
+      }
+    };
+    const json = cred?.kind === 'identity-token' ? await fetchJson() : await retryCutShort(retry, what, fetchJson);
     const token = typeof json.token === 'string' && json.token ? json.token : typeof json.access_token === 'string' ? json.access_token : '';
     if (!token) throw fail(200, 'the answer has neither "token" nor "access_token"');
+    // It goes into an Authorization header: a token no header can carry is the service's fault, said as such.
+    if (/[^\x21-\x7e]/.test(token)) throw fail(200, 'the token holds characters an HTTP header cannot carry (spaces, controls or non-ASCII)');
     const expiresIn = typeof json.expires_in === 'number' && json.expires_in > 0 ? json.expires_in : 60;
     // Count from our own clock, not `issued_at`: the token server's clock may be off.
     return { token, scopes, expiresAt: this.now() + expiresIn * 1000, lifetimeMs: expiresIn * 1000 };
