@@ -1,7 +1,7 @@
 // What a file output may replace. An archive (-f oci-archive, -f docker-archive) is written as a
 // new file renamed over -o's name, so the name must hold nothing, an empty file, or an archive
 // (a tar): a symlink, a fifo, a device, a socket or any other file (the spec itself) is refused
-// before the build, exit 1, and left exactly as it was.
+// before the build, exit 1, and left exactly as it was. `sbom -o` follows the same rule with SBOMs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -143,4 +143,29 @@ test('an empty file is replaced (touch app.tar, then build into it)', async () =
   const r = await runCli(dockerArchive(spec, out), { env });
   assert.equal(r.code, 0, r.stderr);
   assert.ok(execFileSync('tar', ['-tf', out], { encoding: 'utf8' }).split('\n').includes('manifest.json'));
+});
+
+test('sbom -o naming the spec file itself: refused before the build, the spec is left as it was', async () => {
+  const { spec, cache, env } = await hello();
+  const before = await readFile(spec);
+  const r = await runCli(['sbom', spec, '-o', spec], { env });
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, new RegExp(`^error\\[output\\]: refusing to replace ${spec}: it exists and is not an SBOM \\(an SPDX or CycloneDX JSON document\\)$`, 'm'));
+  assert.deepEqual(await readFile(spec), before);
+  assert.equal(existsSync(cache), false);
+});
+
+test('sbom -o naming a fifo: refused, the fifo is left as it was', async () => {
+  await assertRefused((spec, target) => ['sbom', spec, '-o', target], async (target) => void execFileSync('mkfifo', [target]), /^error\[output\]: refusing to write .*target: it is a fifo \(named pipe\), and the output would be a new file in its place$/m);
+});
+
+test('sbom -o replaces an SBOM written before (another format too), and leaves no temp file', async () => {
+  const { dir, spec, env } = await hello();
+  const out = join(dir, 'sbom.json');
+  assert.equal((await runCli(['sbom', spec, '--format', 'cyclonedx', '-o', out], { env })).code, 0);
+  assert.equal(JSON.parse(await readFile(out, 'utf8')).bomFormat, 'CycloneDX');
+  const r = await runCli(['sbom', spec, '--format', 'spdx', '-o', out], { env });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(JSON.parse(await readFile(out, 'utf8')).spdxVersion, 'SPDX-2.3');
+  assert.deepEqual((await readdir(dir)).sort(), ['cache', 'image.json', 'sbom.json']);
 });
