@@ -15,8 +15,28 @@ import { basename, dirname, join } from 'node:path';
  */
 
 /** A temp name beside `path`: `.<name>.<kind>-<pid>-<random>` (hidden, so no tool takes it for the file). */
-export function tempSibling(path: string, kind = 'tmp'): string {
-  return join(dirname(path), `.${basename(path)}.${kind}-${process.pid}-${randomBytes(4).toString('hex')}`);
+export function tempSibling(path: string, kind: 'tmp' | 'old' = 'tmp'): string {
+  return join(dirname(path), `${tempPrefix(path)}${kind}-${process.pid}-${randomBytes(4).toString('hex')}`);
+}
+
+/** The longest file name (in bytes) of Linux's and macOS's file systems (NAME_MAX). */
+const NAME_MAX = 255;
+/** The most a temp name adds after its prefix: `tmp-` or `old-`, a pid (at most 10 digits), `-`, 8 hex digits. */
+const TEMP_ENDING_MAX = 4 + 10 + 1 + 8;
+
+/**
+ * How every temp name beside `path` starts: `.<name>.`, with `<name>` cut (at a character's
+ * boundary) so that the whole temp name fits in NAME_MAX bytes: a 250-byte output name is
+ * writable, its temp name as well. The pid ending is kept whole, so a dead writer's temp files
+ * are still known (tempOwnerPid) and found by this prefix.
+ */
+export function tempPrefix(path: string): string {
+  const name = Buffer.from(basename(path));
+  const room = NAME_MAX - TEMP_ENDING_MAX - 2;
+  if (name.length <= room) return `.${basename(path)}.`;
+  let end = room;
+  while (end > 0 && (name[end]! & 0xc0) === 0x80) end--; // not inside a UTF-8 sequence
+  return `.${name.subarray(0, end).toString()}.`;
 }
 
 /** The pid a temp name was made by (`…tmp-<pid>-<hex>` as tempSibling, BlobStore and the registry client's pull make them), else undefined. */

@@ -1,9 +1,9 @@
 import { constants, type Stats } from 'node:fs';
 import { lstat, mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { OutputError } from '../errors.js';
 import { fileKind } from '../fs/file-kind.js';
-import { isNoSpace, isStaleTemp, syncDir, syncTree, tempSibling, writeAtomically } from '../fs/atomic-write.js';
+import { isNoSpace, isStaleTemp, syncDir, syncTree, tempPrefix, tempSibling, writeAtomically } from '../fs/atomic-write.js';
 import { isTarHeader } from '../layer/tar-read.js';
 
 async function requireParent(out: string): Promise<void> {
@@ -34,7 +34,7 @@ async function existingAt(out: string): Promise<Stats | undefined> {
  */
 async function removeStaleTemps(out: string): Promise<void> {
   const dir = dirname(resolve(out));
-  const prefix = `.${basename(out)}.`;
+  const prefix = tempPrefix(out);
   for (const name of await readdir(dir).catch(() => [] as string[])) {
     if (name.startsWith(prefix) && isStaleTemp(name)) await rm(join(dir, name), { recursive: true, force: true }).catch(() => undefined);
   }
