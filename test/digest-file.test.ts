@@ -59,6 +59,18 @@ test('a fifo someone reads gets the digest written into it', async () => {
   assert.ok((await lstat(fifo)).isFIFO());
 });
 
+test('a fifo no one reads: error[output] at once (no wait without end), the fifo left as it was', async () => {
+  const dir = await tempDir('imgbuild-digest-');
+  const fifo = join(dir, 'pipe');
+  execFileSync('mkfifo', [fifo]);
+  await assert.rejects(writeDigestFile(fifo, DIGEST), {
+    code: 'output',
+    message: `cannot write --digest-file ${fifo}: no such device or address (a device that is not there, a socket, or a fifo no one reads)`,
+    hint: `the digest is ${DIGEST}; name a regular file with --digest-file`,
+  });
+  assert.ok((await lstat(fifo)).isFIFO());
+});
+
 test('a dangling symlink: a usage error naming where it points, the link left as it was', async () => {
   const dir = await tempDir('imgbuild-digest-');
   const link = join(dir, 'dangling');

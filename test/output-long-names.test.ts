@@ -41,3 +41,13 @@ test('a 250-byte output name builds, as an archive and as a layout written twice
   assert.equal(again.code, 0, again.stderr);
   assert.deepEqual((await readdir(dir)).sort(), [archive.slice(dir.length + 1), 'cache', 'l'.repeat(250)].sort());
 });
+
+test('a name over 255 bytes: error[output] saying so, naming -o', async () => {
+  const dir = await tempDir('imgbuild-long-names-');
+  const out = join(dir, `${'a'.repeat(250)}.docker.tar`);
+  const r = await runCli(['build', hello, '-o', out], { env: { ...process.env, IMGBUILD_CACHE_DIR: join(dir, 'cache') } });
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /^error\[output\]: cannot write .*: file name too long \(a name holds at most 255 bytes, a path 4095\); nothing was written$/m);
+  assert.match(r.stderr, /^hint: name a shorter path with -o$/m);
+  assert.doesNotMatch(r.stderr, /internal error|\n\s+at /);
+});

@@ -2,6 +2,7 @@ import { constants } from 'node:fs';
 import { access, lstat, open, readlink, realpath, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { writeFileAtomic } from '../fs/atomic-write.js';
+import { fsProblem, fsProblemOfCode } from '../fs/errno.js';
 import { fileKind } from '../fs/file-kind.js';
 import { ImgbuildError, OutputError } from '../errors.js';
 
@@ -20,7 +21,12 @@ interface DigestTarget {
  * or to nothing.
  */
 async function digestTarget(file: string): Promise<DigestTarget> {
-  const link = await lstat(file).catch(() => undefined);
+  const link = await lstat(file).catch((err: unknown) => {
+    // A name too long, a symlink loop...: said as such (a path that does not exist yet is fine).
+    const problem = fsProblemOfCode((err as NodeJS.ErrnoException).code);
+    if (problem) throw new ImgbuildError('usage', `--digest-file ${file}: ${problem.what}`, problem.hint('--digest-file'), { cause: err });
+    return undefined;
+  });
   const st = link?.isSymbolicLink() ? await stat(file).catch(() => undefined) : link;
   const to = link?.isSymbolicLink() ? await readlink(file).catch(() => '?') : undefined;
   if (link && !st) throw new ImgbuildError('usage', `--digest-file ${file} is a symbolic link to ${to}, which does not exist`, 'create the file it points to first, or name a regular file, e.g. --digest-file digest.txt');
@@ -35,7 +41,10 @@ async function digestTarget(file: string): Promise<DigestTarget> {
   const dirStat = await stat(dir).catch(() => undefined);
   if (!dirStat) throw new ImgbuildError('usage', `--digest-file ${file}: the directory ${dir} does not exist`, `create it first (mkdir -p ${dir}), or name a file in a directory that exists`);
   if (!dirStat.isDirectory()) throw new ImgbuildError('usage', `--digest-file ${file}: ${dir} is not a directory`, 'name a file in a directory, e.g. --digest-file digest.txt');
-  await access(dir, constants.W_OK).catch(() => {
+  await access(dir, constants.W_OK).catch((err: unknown) => {
+    // A read-only file system is said as such, not as a permission.
+    const problem = fsProblemOfCode((err as NodeJS.ErrnoException).code);
+    if (problem && problem.code !== 'EACCES' && problem.code !== 'EPERM') throw new ImgbuildError('usage', `--digest-file ${file}: cannot write in ${dir} (${problem.what})`, problem.hint('--digest-file'), { cause: err });
     throw new ImgbuildError('usage', `--digest-file ${file}: cannot write in ${dir} (permission denied)`, 'name a file in a directory you may write to, e.g. --digest-file digest.txt');
   });
   return { path, pipe: false };
@@ -80,6 +89,9 @@ export async function writeDigestFile(file: string, digest: string): Promise<voi
       : code === 'EISDIR' ? 'it is a directory'
       : undefined;
     if (why) throw new OutputError(`cannot write --digest-file ${file}: ${why}`, file, `the digest is ${digest}; name a file that can be written with --digest-file`, { cause: err });
+    // Any other file system error (EROFS, EIO, ENXIO: a fifo no one reads): in words (fs/errno.ts).
+    const found = err instanceof ImgbuildError ? undefined : fsProblem(err);
+    if (found) throw new OutputError(`cannot write --digest-file ${file}: ${found.problem.what}`, file, `the digest is ${digest}; ${found.problem.hint('--digest-file')}`, { cause: err });
     throw err;
   }
 }

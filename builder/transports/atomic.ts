@@ -1,7 +1,8 @@
 import { constants, type Stats } from 'node:fs';
-import { lstat, mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { access, lstat, mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { OutputError } from '../errors.js';
+import { ImgbuildError, OutputError } from '../errors.js';
+import { fsProblem } from '../fs/errno.js';
 import { fileKind } from '../fs/file-kind.js';
 import { isNoSpace, isStaleTemp, syncDir, syncTree, tempPrefix, tempSibling, writeAtomically } from '../fs/atomic-write.js';
 import { isTarHeader } from '../layer/tar-read.js';
@@ -11,10 +12,16 @@ async function requireParent(out: string): Promise<void> {
   let st;
   try {
     st = await stat(parent);
-  } catch {
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw outputFailure(err, out);
     throw new OutputError(`cannot write ${out}: its parent directory ${parent} does not exist`, out, `create it first (mkdir -p ${parent})`);
   }
   if (!st.isDirectory()) throw new OutputError(`cannot write ${out}: ${parent} is not a directory`, out);
+  // The output is written as a new name in it: a read-only file system (or, not as root, a
+  // directory without write permission) is known before the build.
+  await access(parent, constants.W_OK).catch((err: unknown) => {
+    throw outputFailure(err, out);
+  });
 }
 
 /** What is at `out` now (the link itself for a symlink), or undefined when nothing is. */
@@ -23,7 +30,7 @@ async function existingAt(out: string): Promise<Stats | undefined> {
     return await lstat(out);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
+    throw outputFailure(err, out);
   }
 }
 
@@ -88,7 +95,10 @@ export async function checkFileTarget(out: string, kind: OutputFileKind): Promis
     throw new OutputError(`refusing to write ${out}: it is a ${fileKind(st)}, and the output would be a new file in its place`, out, 'choose another --output');
   }
   if (st.size === 0) return;
-  if (!(await kind.recognise(out))) throw new OutputError(`refusing to replace ${out}: it exists and is not ${kind.what}`, out, 'remove it or choose another --output');
+  const ours = await kind.recognise(out).catch((err: unknown) => {
+    throw outputFailure(err, out);
+  });
+  if (!ours) throw new OutputError(`refusing to replace ${out}: it exists and is not ${kind.what}`, out, 'remove it or choose another --output');
 }
 
 /**
@@ -122,10 +132,27 @@ export async function writeFileAtomically(out: string, kind: OutputFileKind, wri
   });
 }
 
-/** A full disk while writing `out`, said as such (the temp file is gone already); any other error as it is. */
-function outputFailure(err: unknown, out: string): unknown {
-  if (!isNoSpace(err)) return err;
-  return new OutputError(`no space left on the device writing ${out}: nothing was written (the partial file was removed)`, out, `free space on ${dirname(resolve(out))}, or write the output elsewhere with -o`, { cause: err });
+/**
+ * A file system failure writing `out` (its temp file or directory, or the directory it goes in),
+ * said as such (the temp file or directory is gone already): a full disk, a read-only file
+ * system, a name too long. Anything else as it is: a failure reading a layer is the layer's.
+ */
+export function outputFailure(err: unknown, out: string): unknown {
+  if (isNoSpace(err)) {
+    return new OutputError(`no space left on the device writing ${out}: nothing was written (the partial file was removed)`, out, `free space on ${dirname(resolve(out))}, or write the output elsewhere with -o`, { cause: err });
+  }
+  if (err instanceof ImgbuildError) return err;
+  const found = fsProblem(err);
+  if (!found || !isAboutOutput(found.error, out)) return err;
+  return new OutputError(`cannot write ${out}: ${found.problem.what}; nothing was written`, out, found.problem.hint('-o'), { cause: err });
+}
+
+/** Whether a Node error names `out`, one of its temp files or directories (or what is in them), or the directory they are in. */
+function isAboutOutput(e: { path?: string; dest?: string }, out: string): boolean {
+  const target = resolve(out);
+  const dir = dirname(target);
+  const temps = join(dir, tempPrefix(out));
+  return [e.path, e.dest].some((p) => typeof p === 'string' && (resolve(p) === target || resolve(p) === dir || resolve(p).startsWith(temps)));
 }
 
 /**
@@ -141,7 +168,11 @@ export async function writeDirAtomically(
   const existing = await checkDirTarget(out, isReplaceable);
   await removeStaleTemps(out);
   const temp = tempSibling(out, 'tmp');
-  await mkdir(temp);
+  try {
+    await mkdir(temp);
+  } catch (err) {
+    throw outputFailure(err, out);
+  }
   let moved: string | undefined;
   try {
     await fill(temp);
