@@ -1,11 +1,13 @@
-// A read-only file system (EROFS) under an output, `sbom -o` or `--digest-file`: a typed error
-// that names the path and the flag to change, nothing written; never "internal error".
-// The file system is real: an empty tmpfs mounted read-only for the test (root in the sandbox
-// and in CI, as test/disk-full.test.ts).
+// A read-only file system (EROFS) under an output, `sbom -o`, `--digest-file` or the cache: a
+// typed error that names the path and the flag to change, nothing written; never
+// "internal error", and the cache's is not taken for a missing directory (Node's recursive mkdir
+// says ENOENT for it). The file system is real: an empty tmpfs mounted read-only for the test
+// (root in the sandbox and in CI, as test/disk-full.test.ts).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { runCli } from './helpers/cli.js';
@@ -81,4 +83,18 @@ test('--digest-file on a read-only file system: a usage error saying so (not "pe
   assert.match(r.stderr, /^hint: name a path on a writable file system with --digest-file$/m);
   assert.doesNotMatch(r.stderr, /waiting: connect/);
   assertTyped(r.stderr);
+});
+
+test('the cache on a read-only file system: error[file] saying so, naming the cache and IMGBUILD_CACHE_DIR', async (t) => {
+  const cache = await readOnlyDir(t);
+  if (!cache) return;
+  const out = join(await tempDir('imgbuild-ro-out-'), 'hello.docker.tar');
+  const r = await runCli(['build', hello, '-o', out], { env: { ...process.env, IMGBUILD_CACHE_DIR: cache } });
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, new RegExp(`^error\\[file\\]: cannot write a layer into the cache ${cache}: read-only file system: ${cache}/blobs$`, 'm'));
+  assert.match(r.stderr, /^hint: name a path on a writable file system with IMGBUILD_CACHE_DIR$/m);
+  assert.doesNotMatch(r.stderr, /no such file or directory/);
+  assertTyped(r.stderr);
+  assert.equal(existsSync(out), false);
+  assert.deepEqual(await readdir(cache), []);
 });

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { fsyncSync } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 /**
@@ -121,9 +121,32 @@ export async function writeAtomically(dest: string, write: (temp: string) => Pro
   }
 }
 
+/**
+ * `mkdir -p` whose error says why. Node's recursive mkdir fails with ENOENT, naming the first
+ * missing directory, whatever stopped it (EROFS on a read-only file system: "no such file or
+ * directory: <cache>/blobs"); on ENOENT the missing directories are made one at a time, so the
+ * error is the real one.
+ */
+export async function makeDir(dir: string): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    await makeEachDir(dir);
+  }
+}
+
+async function makeEachDir(dir: string): Promise<void> {
+  const parent = dirname(dir);
+  if (parent !== dir && !(await stat(parent).then(() => true, () => false))) await makeEachDir(parent);
+  await mkdir(dir).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EEXIST') throw err;
+  });
+}
+
 /** `writeAtomically` for bytes held in memory (records, digest files, small documents). */
 export async function writeFileAtomic(dest: string, data: string | Uint8Array, options: { mode?: number; mkdir?: boolean; sync?: boolean } = {}): Promise<void> {
-  if (options.mkdir) await mkdir(dirname(dest), { recursive: true });
+  if (options.mkdir) await makeDir(dirname(dest));
   if (options.sync === false) {
     // Atomic, not durable: for records whose loss or tearing a reader detects and only costs work
     // again (a scan record per store path: thousands of fsyncs would slow a cold build).
