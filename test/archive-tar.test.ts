@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { tempDir } from './helpers/tmp.js';
 import { writeArchive, type ArchiveMember } from '../builder/transports/archive-tar.js';
-import { writeFileAtomically } from '../builder/transports/atomic.js';
+import { IMAGE_ARCHIVE, writeFileAtomically } from '../builder/transports/atomic.js';
 
 const work = await tempDir('imgbuild-archive-tar-');
 const blob = Buffer.alloc(100_000, 9);
@@ -52,7 +52,7 @@ test('a blob shorter than its descriptor fails the write, naming the member, and
   const file = join(work, 'short.tar');
   const short: ArchiveMember = { name: 'blobs/sha256/bb', kind: 'stream', size: 10, open: () => Readable.from([Buffer.alloc(4)]) };
   await assert.rejects(
-    writeFileAtomically(file, (temp) => writeArchive([short], createWriteStream(temp, { flags: 'wx' }))),
+    writeFileAtomically(file, IMAGE_ARCHIVE, (temp) => writeArchive([short], createWriteStream(temp, { flags: 'wx' }))),
     { code: 'archive-write', message: 'archive member blobs/sha256/bb: its blob has only 4 bytes, not the 10 its descriptor says' },
   );
   assert.equal(existsSync(file), false);

@@ -1,10 +1,10 @@
 import { createReadStream, createWriteStream, openSync } from 'node:fs';
-import { mkdir, rm, stat } from 'node:fs/promises';
+import { rm, stat } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { digestHex, isDigest, type Digest } from '../../oci/digest.js';
-import { commitFile } from '../fs/atomic-write.js';
+import { commitFile, makeDir } from '../fs/atomic-write.js';
 
 /**
  * A content-addressed directory of blobs laid out like an OCI layout's `blobs/`:
@@ -39,7 +39,7 @@ export class BlobStore {
 
   /** A temp file in the store, to be committed with `commit` or dropped with `discard`. */
   async createTemp(): Promise<{ path: string; stream: Writable }> {
-    await mkdir(join(this.root, 'sha256'), { recursive: true });
+    await makeDir(join(this.root, 'sha256'));
     const path = this.tempName();
     return { path, stream: createWriteStream(path, { flags: 'wx' }) };
   }
@@ -50,7 +50,7 @@ export class BlobStore {
 
   /** A temp file in the store opened for synchronous writes (the layer writer's), to be closed by the caller. */
   async createTempFile(): Promise<{ path: string; fd: number }> {
-    await mkdir(join(this.root, 'sha256'), { recursive: true });
+    await makeDir(join(this.root, 'sha256'));
     const path = this.tempName();
     return { path, fd: openSync(path, 'wx') };
   }

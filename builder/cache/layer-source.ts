@@ -7,12 +7,25 @@ import type { LayerCache } from './layer-cache.js';
 import type { LayerHints } from './layer-hints.js';
 import { CacheDamageError, checkFile, fileIdentity, unchangedFile, verifiedFileBytes, type FileIdentity } from './checked-blob.js';
 import { isNoSpace } from '../fs/atomic-write.js';
+import { fsProblem } from '../fs/errno.js';
+import { resolve, sep } from 'node:path';
 import { ImgbuildError } from '../errors.js';
 
-/** A full disk while writing a layer into the cache, said as such (the writer removed its temp file); any other error as it is. */
-export function noSpaceInCache(err: unknown, cache: LayerCache): unknown {
-  if (!isNoSpace(err)) return err;
-  return new ImgbuildError('file', `no space left on the device writing a layer into the cache ${cache.root} (its partial blob was removed)`, `free space, or bound the cache: imgbuild cache prune --max-size 5G (or point IMGBUILD_CACHE_DIR at a larger disk)`, { cause: err });
+/**
+ * A failure writing a layer into the cache, said as such (the writer removed its temp file): a
+ * full disk, or a file system error on a path in the cache (a read-only or failing disk). Any
+ * other error as it is: one reading the store is the store's.
+ */
+export function cacheWriteError(err: unknown, cache: LayerCache): unknown {
+  if (isNoSpace(err)) {
+    return new ImgbuildError('file', `no space left on the device writing a layer into the cache ${cache.root} (its partial blob was removed)`, `free space, or bound the cache: imgbuild cache prune --max-size 5G (or point IMGBUILD_CACHE_DIR at a larger disk)`, { cause: err });
+  }
+  if (err instanceof ImgbuildError) return err;
+  const found = fsProblem(err);
+  const root = resolve(cache.root);
+  const at = found?.error.path === undefined ? undefined : resolve(found.error.path);
+  if (!found || at === undefined || !(at === root || at.startsWith(`${root}${sep}`))) return err;
+  return new ImgbuildError('file', `cannot write a layer into the cache ${cache.root}: ${found.problem.what}: ${found.error.path}`, found.problem.hint('IMGBUILD_CACHE_DIR'), { cause: err });
 }
 
 /**
@@ -92,7 +105,7 @@ export async function cachedLayer(maker: LayerMaker, cache: LayerCache | undefin
   }
   progress.start?.('writing');
   const blob = await maker.write(cache.blobs, progress.bytes).catch((err: unknown) => {
-    throw noSpaceInCache(err, cache);
+    throw cacheWriteError(err, cache);
   });
   await cache.put(key, blob);
   // Its bytes were hashed as they were written: the file committed is the one verified (a later
@@ -127,7 +140,7 @@ export function checkedCacheLayer(blob: LayerBlob, file: string, cache: LayerCac
     if (first.ok) return (hashedAs = first.identity);
     if (!maker) throw new CacheDamageError(file, first.why);
     const made = await maker.write(cache.blobs).catch((err: unknown) => {
-      throw noSpaceInCache(err, cache);
+      throw cacheWriteError(err, cache);
     });
     if (made.digest !== blob.digest || made.size !== blob.size) {
       throw new CacheDamageError(file, `${first.why}, and the layer's inputs now make ${made.digest} (${made.size} bytes): the record no longer matches the store`);

@@ -10,7 +10,7 @@ import { layerReason } from '../build/assemble.js';
 import { ImgbuildError } from '../errors.js';
 import { builtEvent, pushProgress } from '../progress.js';
 import { cliProgress } from './progress.js';
-import { defaultOutputPath, outputFormats, outputTarget, writeImage, type OutputFormat } from '../transports/write.js';
+import { checkOutputTarget, defaultOutputPath, outputFormats, outputTarget, writeImage, type OutputFormat } from '../transports/write.js';
 import { cliBuildContext } from './context.js';
 import { dropEarlyBuildWorker, takeEarlyBuildWorker } from './early-worker.js';
 import { loadCliSpec, readPrevious, type StoreFlags } from './common.js';
@@ -84,6 +84,10 @@ export async function runBuild(specFile: string, flags: BuildFlags): Promise<voi
     }
     if (multi && flags.plan) throw new ImgbuildError('usage', '--plan follows the plan of one image; this spec builds several platforms', 'plan and build one platform at a time, or build without --plan');
     const plan = flags.plan ? await readPlanFile(flags.plan) : undefined;
+    // Where the image goes is checked before the build (a missing directory, a device or a
+    // spec file in the way), not after it; the writer checks again.
+    const writesFile = !flags.stream && (target.path !== undefined || !pushRef);
+    if (writesFile) await checkOutputTarget(target.format, target.path ?? defaultOutputPath(spec.name, target.format));
     if (pushRef && !flags.output && !flags.stream) {
       // Reach the registry before building when the push is the only output: an unreachable
       // registry fails before the build, not after it.
@@ -124,7 +128,7 @@ export async function runBuild(specFile: string, flags: BuildFlags): Promise<voi
       await streamDockerArchive(onePlatform(built), process.stdout, {}, { signal: abort.signal }).catch((err: unknown) => {
         throw streamOutputError(err);
       });
-    } else if (target.path !== undefined || !pushRef) {
+    } else if (writesFile) {
       output = target.path ?? defaultOutputPath(spec.name, target.format);
       await writeImage(target.format === 'docker-archive' ? onePlatform(built) : artifact, target.format, output, { referrers }, { signal: abort.signal });
     }

@@ -1,4 +1,5 @@
 import { ImgbuildError } from '../errors.js';
+import { fsProblemOfCode } from '../fs/errno.js';
 import { RegistryError, RegistryNetworkError } from '../../registry-client/errors.js';
 import { isLoopbackRegistry } from '../../registry-client/loopback.js';
 import { LayeringError } from '../../layering/errors.js';
@@ -100,7 +101,10 @@ function networkHint(err: unknown): string {
   return err instanceof RegistryNetworkError && isLoopbackRegistry(err.host) ? LOOPBACK_CONNECT_HINT : CONNECT_HINT;
 }
 
-/** Node's errors for what a user's system or input causes: a missing file, no permission, no network (looked for down the cause chain). */
+/**
+ * Node's errors for what a user's system or input causes: a missing file, no permission, a
+ * read-only or failing disk, a name too long, no network (looked for down the cause chain).
+ */
 function systemError(err: unknown): { code: string; message: string; hint?: string } | undefined {
   for (const c of causes(err)) {
     const e = c as NodeJS.ErrnoException & { hostname?: string };
@@ -118,6 +122,27 @@ function systemError(err: unknown): { code: string; message: string; hint?: stri
       case 'EISDIR':
       case 'EEXIST':
         return { code: 'file', message: e.message };
+      case 'EROFS':
+      case 'ENAMETOOLONG':
+      case 'ELOOP':
+      case 'EDQUOT':
+      case 'EMFILE':
+      case 'ENFILE':
+      case 'EBUSY':
+      case 'ETXTBSY':
+      case 'EXDEV':
+      case 'EFBIG':
+      case 'EIO':
+      case 'ENXIO':
+      case 'ENODEV':
+      case 'ENOTSUP':
+      case 'EOPNOTSUPP':
+      case 'ESTALE': {
+        // The file system's, not imgbuild's (fs/errno.ts): said with the path, as the others above.
+        const problem = fsProblemOfCode(e.code)!;
+        const paths = [e.path, (e as { dest?: string }).dest].filter((p): p is string => typeof p === 'string');
+        return { code: 'file', message: `${problem.what}${paths.length ? `: ${paths.join(' -> ')}` : ` (${e.syscall ?? e.message})`}`, hint: problem.hint() };
+      }
       case 'ENOTFOUND':
       case 'EAI_AGAIN':
       case 'EAI_NONAME':

@@ -8,6 +8,7 @@ import type { Image, Index } from '../model/image.js';
 import { buildSboms, imageSbom, SBOM_FORMATS, SBOM_MEDIA_TYPES, type SbomFormat } from '../sbom/index.js';
 import { SPEC_EXTENSIONS } from '../spec/parse-file.js';
 import type { Descriptor } from '../../oci/schemas.js';
+import { checkFileTarget, firstBytes, writeFileAtomically, type OutputFileKind } from '../transports/atomic.js';
 import { openArtifact } from '../transports/open.js';
 import { imageReferrers } from '../transports/referrers.js';
 import { loadCliSpec, specFilePath, specForPlatform, type StoreFlags } from './common.js';
@@ -33,8 +34,10 @@ interface SbomFlags extends StoreFlags, RegistryFlags, MetadataFlags {
  */
 export async function runSbom(arg: string, flags: SbomFlags): Promise<void> {
   const format = sbomFormatOption(flags.format);
+  // A file in the way (the spec itself, a device) is refused before the build, and again when written.
+  if (flags.output) await checkFileTarget(flags.output, SBOM_FILE);
   const bytes = (await isSpecArgument(arg)) ? await specSbom(arg, flags, format) : await imageArgSbom(arg, flags, format);
-  if (flags.output) await writeFile(flags.output, bytes);
+  if (flags.output) await writeFileAtomically(flags.output, SBOM_FILE, (temp) => writeFile(temp, bytes, { flag: 'wx' }));
   else process.stdout.write(bytes);
 }
 
@@ -49,6 +52,18 @@ function sbomFormatOption(text: string): SbomFormat {
   if (parts.length > 1 && parts.every((p) => (SBOM_FORMATS as readonly string[]).includes(p))) throw new ImgbuildError('usage', '--format names one format here: the SBOM goes to stdout', 'run imgbuild sbom once per format, or build --sbom spdx,cyclonedx to attach both');
   throw new ImgbuildError('usage', `--format ${JSON.stringify(text)} is not an SBOM format`, `use ${SBOM_FORMATS.map((f) => `--format ${f}`).join(' or ')}`);
 }
+
+/**
+ * An SBOM file `-o` may replace: a JSON object whose first 64 KiB name an SPDX or CycloneDX
+ * document's own key (ours and other tools' put them first).
+ */
+const SBOM_FILE: OutputFileKind = {
+  what: 'an SBOM (an SPDX or CycloneDX JSON document)',
+  recognise: async (file) => {
+    const head = (await firstBytes(file, 64 * 1024)).toString('utf8');
+    return /^\uFEFF?\s*\{/.test(head) && /"(spdxVersion|bomFormat)"\s*:/.test(head);
+  },
+};
 
 /** A spec file, or a directory holding one; anything else is an image argument. */
 async function isSpecArgument(arg: string): Promise<boolean> {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { fsyncSync } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 /**
@@ -15,8 +15,28 @@ import { basename, dirname, join } from 'node:path';
  */
 
 /** A temp name beside `path`: `.<name>.<kind>-<pid>-<random>` (hidden, so no tool takes it for the file). */
-export function tempSibling(path: string, kind = 'tmp'): string {
-  return join(dirname(path), `.${basename(path)}.${kind}-${process.pid}-${randomBytes(4).toString('hex')}`);
+export function tempSibling(path: string, kind: 'tmp' | 'old' = 'tmp'): string {
+  return join(dirname(path), `${tempPrefix(path)}${kind}-${process.pid}-${randomBytes(4).toString('hex')}`);
+}
+
+/** The longest file name (in bytes) of Linux's and macOS's file systems (NAME_MAX). */
+const NAME_MAX = 255;
+/** The most a temp name adds after its prefix: `tmp-` or `old-`, a pid (at most 10 digits), `-`, 8 hex digits. */
+const TEMP_ENDING_MAX = 4 + 10 + 1 + 8;
+
+/**
+ * How every temp name beside `path` starts: `.<name>.`, with `<name>` cut (at a character's
+ * boundary) so that the whole temp name fits in NAME_MAX bytes: a 250-byte output name is
+ * writable, its temp name as well. The pid ending is kept whole, so a dead writer's temp files
+ * are still known (tempOwnerPid) and found by this prefix.
+ */
+export function tempPrefix(path: string): string {
+  const name = Buffer.from(basename(path));
+  const room = NAME_MAX - TEMP_ENDING_MAX - 2;
+  if (name.length <= room) return `.${basename(path)}.`;
+  let end = room;
+  while (end > 0 && (name[end]! & 0xc0) === 0x80) end--; // not inside a UTF-8 sequence
+  return `.${name.subarray(0, end).toString()}.`;
 }
 
 /** The pid a temp name was made by (`…tmp-<pid>-<hex>` as tempSibling, BlobStore and the registry client's pull make them), else undefined. */
@@ -101,9 +121,32 @@ export async function writeAtomically(dest: string, write: (temp: string) => Pro
   }
 }
 
+/**
+ * `mkdir -p` whose error says why. Node's recursive mkdir fails with ENOENT, naming the first
+ * missing directory, whatever stopped it (EROFS on a read-only file system: "no such file or
+ * directory: <cache>/blobs"); on ENOENT the missing directories are made one at a time, so the
+ * error is the real one.
+ */
+export async function makeDir(dir: string): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    await makeEachDir(dir);
+  }
+}
+
+async function makeEachDir(dir: string): Promise<void> {
+  const parent = dirname(dir);
+  if (parent !== dir && !(await stat(parent).then(() => true, () => false))) await makeEachDir(parent);
+  await mkdir(dir).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EEXIST') throw err;
+  });
+}
+
 /** `writeAtomically` for bytes held in memory (records, digest files, small documents). */
 export async function writeFileAtomic(dest: string, data: string | Uint8Array, options: { mode?: number; mkdir?: boolean; sync?: boolean } = {}): Promise<void> {
-  if (options.mkdir) await mkdir(dirname(dest), { recursive: true });
+  if (options.mkdir) await makeDir(dirname(dest));
   if (options.sync === false) {
     // Atomic, not durable: for records whose loss or tearing a reader detects and only costs work
     // again (a scan record per store path: thousands of fsyncs would slow a cold build).

@@ -273,8 +273,19 @@ function isZeroBlock(b: Buffer): boolean {
   return true;
 }
 
-/** The checksum: the sum of the header's bytes, the field itself as spaces; unsigned, or signed as some old tars wrote it. */
 function checkChecksum(b: Buffer, at: number): void {
+  if (!checksumMatches(b)) throw new TarReadError(`not a tar, or a corrupt one: the header at byte ${at} has a wrong checksum (is it compressed with something other than gzip or zstd?)`, at);
+}
+
+/**
+ * Whether a 512-byte block is a tar header: not all zeros, and its checksum (the sum of the
+ * header's bytes, the field itself as spaces; unsigned, or signed as some old tars wrote it) right.
+ */
+export function isTarHeader(b: Buffer): boolean {
+  return b.length >= BLOCK && !isZeroBlock(b) && checksumMatches(b);
+}
+
+function checksumMatches(b: Buffer): boolean {
   let unsigned = 8 * 0x20;
   let signed = 8 * 0x20;
   for (let i = 0; i < BLOCK; i++) {
@@ -283,7 +294,7 @@ function checkChecksum(b: Buffer, at: number): void {
     signed += b[i]! > 127 ? b[i]! - 256 : b[i]!;
   }
   const stored = decodeNumber(b, 148, 8);
-  if (stored !== unsigned && stored !== signed) throw new TarReadError(`not a tar, or a corrupt one: the header at byte ${at} has a wrong checksum (is it compressed with something other than gzip or zstd?)`, at);
+  return stored === unsigned || stored === signed;
 }
 
 /**

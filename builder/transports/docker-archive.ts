@@ -11,7 +11,7 @@ import type { Manifest } from '../../oci/schemas.js';
 import { completeImage, ImageReadError, parseDocument } from '../model/complete.js';
 import { splitRef, type Image } from '../model/image.js';
 import { writeArchive, type ArchiveMember } from './archive-tar.js';
-import { writeFileAtomically } from './atomic.js';
+import { IMAGE_ARCHIVE, writeFileAtomically } from './atomic.js';
 import { openBlob } from './blob-source.js';
 import type { WriteOptions } from './oci-layout.js';
 import { isZstd } from '../layer/zstd-decompress.js';
@@ -165,7 +165,7 @@ export function streamDockerArchive(image: Image, out: Writable, naming: Archive
 }
 
 export function writeDockerArchive(image: Image, outFile: string, naming: ArchiveNaming = {}, options: WriteOptions = {}): Promise<void> {
-  return writeFileAtomically(outFile, async (temp) => {
+  return writeFileAtomically(outFile, IMAGE_ARCHIVE, async (temp) => {
     await writeArchive(dockerArchiveMembers(image, naming), createWriteStream(temp, { flags: 'wx' }), options.signal);
     // The last look at the signal before the rename: an interrupt seen here leaves nothing written.
     options.signal?.throwIfAborted();

@@ -2,7 +2,7 @@ import { createWriteStream } from 'node:fs';
 import { digestHex } from '../../oci/digest.js';
 import type { Image, Index } from '../model/image.js';
 import { writeArchive, type ArchiveMember } from './archive-tar.js';
-import { writeFileAtomically } from './atomic.js';
+import { IMAGE_ARCHIVE, writeFileAtomically } from './atomic.js';
 import { layoutReferrers, withReferrerEntries } from './layout-referrers.js';
 import { artifactBlobs, ociIndexJson, ociLayoutFile, type LayoutNaming, type WriteOptions } from './oci-layout.js';
 import { openBlob } from './blob-source.js';
@@ -22,7 +22,7 @@ async function ociArchiveMembers(image: Image | Index, naming: LayoutNaming): Pr
 }
 
 export function writeOciArchive(image: Image | Index, outFile: string, naming: LayoutNaming = {}, options: WriteOptions = {}): Promise<void> {
-  return writeFileAtomically(outFile, async (temp) => {
+  return writeFileAtomically(outFile, IMAGE_ARCHIVE, async (temp) => {
     await writeArchive(await ociArchiveMembers(image, naming), createWriteStream(temp, { flags: 'wx' }), options.signal);
     // The last look at the signal before the rename: an interrupt seen here leaves nothing written.
     options.signal?.throwIfAborted();

@@ -127,7 +127,8 @@ async function isFileOfSize(path: string, size: number): Promise<boolean> {
   return stat(path).then((s) => s.isFile() && s.size === size, () => false);
 }
 
-async function isOciLayout(dir: string): Promise<boolean> {
+/** Whether a directory is an OCI layout (holds an `oci-layout` file): one a layout output may replace. */
+export async function isOciLayout(dir: string): Promise<boolean> {
   return stat(join(dir, 'oci-layout')).then((s) => s.isFile(), () => false);
 }
 

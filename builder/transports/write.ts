@@ -45,6 +45,16 @@ export function defaultOutputPath(imageName: string, format: OutputFormat): stri
 }
 
 /**
+ * Refuse an output path before anything is built: a parent directory that is missing, or
+ * something there that the output must not replace (transports/atomic.ts). The writer checks again.
+ */
+export async function checkOutputTarget(format: OutputFormat, path: string): Promise<void> {
+  const { checkDirTarget, checkFileTarget, IMAGE_ARCHIVE } = await import('./atomic.js');
+  if (format === 'oci') await checkDirTarget(path, (await import('./oci-layout.js')).isOciLayout);
+  else await checkFileTarget(path, IMAGE_ARCHIVE);
+}
+
+/**
  * Write any image in one of the file formats. The writers (and the tar module behind the
  * archives) load when an output is written: a push-only build loads none of them.
  */
