@@ -177,7 +177,7 @@ export async function writeDirAtomically(
   try {
     await fill(temp);
     await syncTree(temp);
-    if (existing) {
+    const replace = async (): Promise<void> => {
       const old = tempSibling(out, 'old');
       await rename(out, old);
       moved = old;
@@ -185,8 +185,20 @@ export async function writeDirAtomically(
       moved = undefined;
       await syncDir(dirname(resolve(out)));
       await rm(old, { recursive: true, force: true });
+    };
+    if (existing) {
+      await replace();
     } else {
-      await rename(temp, out);
+      try {
+        await rename(temp, out);
+      } catch (err) {
+        // Another writer put its output there since the check (two builds to one -o at once):
+        // replaced as if it had been there, when it is one of ours; else the error stands.
+        const code = (err as NodeJS.ErrnoException).code;
+        if ((code !== 'ENOTEMPTY' && code !== 'EEXIST') || !(await isReplaceable(out).catch(() => false))) throw err;
+        await replace();
+        return;
+      }
       await syncDir(dirname(resolve(out)));
     }
   } catch (err) {
