@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runCommand } from './cli.js';
 import { cliPath, repoRoot } from './paths.js';
@@ -24,6 +25,8 @@ export async function nodeBinaries(): Promise<Map<string, string>> {
 /** The manifest digest `node` builds for `spec` into `<work>/node<major>/<name>.oci`, with a cache of its own per Node. */
 export async function buildDigestWith(node: string, major: string, version: string, name: string, spec: string, work: string): Promise<string> {
   const out = join(work, `node${major}`);
+  // -o's directory must exist before the build (it is checked first); the cache under it did not make it in time.
+  await mkdir(out, { recursive: true });
   const r = await runCommand(node, [cliPath, 'build', spec, '-o', join(out, `${name}.oci`), '--json'], {
     cwd: work,
     env: { ...process.env, IMGBUILD_CACHE_DIR: join(out, 'cache') },
