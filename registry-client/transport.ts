@@ -299,16 +299,17 @@ export interface RegistryErrorEntry {
 }
 
 /**
- * Read a JSON error body of a registry (`{"errors":[{code,message,detail}]}`); empty when there
- * is none, it is not JSON, or the body was already consumed. At most MAX_ERROR_BODY_BYTES are
- * read: the rest is dropped with the connection (a registry sending gigabytes costs nothing).
+ * The first MAX_ERROR_BODY_BYTES of an error answer's body, as text, the rest dropped with the
+ * connection (a server sending gigabytes costs nothing); `failed` when the body broke off.
+ * Undefined when the body was already read or dumped: reading it then makes undici throw from an
+ * event handler.
  */
-export async function readRegistryErrors(res: HttpResponse): Promise<RegistryErrorEntry[]> {
+async function readErrorBody(res: HttpResponse): Promise<{ text: string; failed: boolean } | undefined> {
   const body = res.body;
-  // Reading a body that was dumped or read makes undici throw from an event handler: never do.
-  if (body.bodyUsed || body.destroyed || body.readableEnded) return [];
+  if (body.bodyUsed || body.destroyed || body.readableEnded) return undefined;
   const parts: Buffer[] = [];
   let total = 0;
+  let failed = false;
   try {
     for await (const chunk of body) {
       parts.push(chunk as Buffer);
@@ -316,12 +317,23 @@ export async function readRegistryErrors(res: HttpResponse): Promise<RegistryErr
       if (total >= MAX_ERROR_BODY_BYTES) break; // leaving the loop destroys the body
     }
   } catch {
-    return [];
+    failed = true;
   } finally {
     if (!body.destroyed) body.destroy();
   }
+  return { text: Buffer.concat(parts).subarray(0, MAX_ERROR_BODY_BYTES).toString('utf8'), failed };
+}
+
+/**
+ * Read a JSON error body of a registry (`{"errors":[{code,message,detail}]}`); empty when there
+ * is none, it is not JSON, or the body was already consumed. At most MAX_ERROR_BODY_BYTES are
+ * read: the rest is dropped with the connection (a registry sending gigabytes costs nothing).
+ */
+export async function readRegistryErrors(res: HttpResponse): Promise<RegistryErrorEntry[]> {
+  const read = await readErrorBody(res);
+  if (!read || read.failed) return [];
   try {
-    const text = Buffer.concat(parts).subarray(0, MAX_ERROR_BODY_BYTES).toString('utf8');
+    const text = read.text;
     if (!text) return [];
     const parsed = JSON.parse(text) as { errors?: unknown };
     if (!Array.isArray(parsed.errors)) return [];
@@ -347,22 +359,10 @@ export async function readRegistryErrors(res: HttpResponse): Promise<RegistryErr
  * server echoing what it was sent never puts a credential in a message.
  */
 export async function readErrorText(res: HttpResponse, secrets: readonly string[] = []): Promise<string> {
-  const body = res.body;
-  if (body.bodyUsed || body.destroyed || body.readableEnded) return '';
-  const parts: Buffer[] = [];
-  let total = 0;
-  try {
-    for await (const chunk of body) {
-      parts.push(chunk as Buffer);
-      total += (chunk as Buffer).length;
-      if (total >= MAX_ERROR_BODY_BYTES) break;
-    }
-  } catch {
-    // What came before the break is still worth saying.
-  } finally {
-    if (!body.destroyed) body.destroy();
-  }
-  const text = Buffer.concat(parts).subarray(0, MAX_ERROR_BODY_BYTES).toString('utf8');
+  const read = await readErrorBody(res);
+  if (!read) return '';
+  // A body cut short is still worth saying, as far as it came.
+  const text = read.text;
   let said = '';
   try {
     const doc = JSON.parse(text) as Record<string, unknown>;
