@@ -209,3 +209,22 @@ test('plan and closure of a multi-platform spec: --platform picks one platform, 
   const built = await buildJson(['-o', join(work, 'plan-arm.oci'), '--platform', 'linux/arm64']);
   assert.deepEqual(built.platforms[0]!.layers.filter((l) => l.reason !== 'customisation').length, plan.layers.length);
 });
+
+test('build --plan of a multi-platform spec follows the plan of the one platform --platform picks: the digest of the build without it', async () => {
+  const planFile = join(work, 'plan-arm.json');
+  await writeFile(planFile, (await cli(['plan', spec, '--platform', 'linux/arm64', '--json'])).stdout);
+  const planned = await buildJson(['-o', join(work, 'planned-arm.oci'), '--platform', 'linux/arm64', '--plan', planFile]);
+  const unplanned = await buildJson(['-o', join(work, 'unplanned-arm.oci'), '--platform', 'linux/arm64']);
+  assert.equal(planned.digest, unplanned.digest);
+});
+
+test('build --plan of a multi-platform spec without one --platform is a usage error naming the platforms; the other platform is refused by its closure', async () => {
+  const planFile = join(work, 'plan-arm-2.json');
+  await writeFile(planFile, (await cli(['plan', spec, '--platform', 'linux/arm64', '--json'])).stdout);
+  const all = await runCli(['build', spec, '-o', join(work, 'all-planned.oci'), '--plan', planFile], { env });
+  assert.equal(all.code, 2);
+  assert.match(all.stderr, /^error\[usage\]: --plan follows the plan of one platform, and this spec builds linux\/amd64, linux\/arm64\/v8$/m);
+  const amd = await runCli(['build', spec, '-o', join(work, 'amd-planned.oci'), '--platform', 'linux/amd64', '--plan', planFile], { env });
+  assert.equal(amd.code, 1);
+  assert.match(amd.stderr, /^error\[plan\]: .*plan-arm-2\.json: the plan was made for another closure/m);
+});

@@ -68,15 +68,20 @@ export interface IndexBuildOptions {
   platforms?: readonly string[];
   /** Each platform's previous store layers (stable layering), e.g. from that platform's image of an earlier index. */
   previous?: (platform: ResolvedSpec) => Promise<string[][] | undefined>;
+  /** Follow this plan (`plan --platform <p> --json` output): only when one platform is built, the one it was made for. */
+  plan?: BuildOptions['plan'];
 }
 
 export async function buildIndex(spec: ResolvedSpec, ctx: BuildContext = {}, options: IndexBuildOptions = {}): Promise<IndexBuild> {
   const builds: Build[] = [];
-  for (const platformSpec of selectPlatforms(spec, options.platforms)) {
+  const selected = selectPlatforms(spec, options.platforms);
+  // A plan is one image's: which of several it would be cannot be told.
+  if (options.plan && selected.length !== 1) throw new ImgbuildError('usage', `--plan follows the plan of one platform, and this build makes ${selected.map((p) => platformName(p)).join(', ')}`, 'pick the platform the plan was made for with --platform (imgbuild plan --platform <os/arch> --json writes one)');
+  for (const platformSpec of selected) {
     const platform = platformName(platformSpec);
     const onEvent = ctx.onEvent;
     const previous = await options.previous?.(platformSpec);
-    const buildOptions: BuildOptions = previous ? { previous } : {};
+    const buildOptions: BuildOptions = { ...(previous ? { previous } : {}), ...(options.plan ? { plan: options.plan } : {}) };
     builds.push(await buildImage(platformSpec, { ...ctx, ...(onEvent ? { onEvent: (e) => onEvent({ ...e, platform }) } : {}) }, buildOptions));
   }
   const annotations = indexAnnotations(spec);

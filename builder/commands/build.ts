@@ -82,7 +82,9 @@ export async function runBuild(specFile: string, flags: BuildFlags): Promise<voi
     if (multi && (flags.stream || target.format === 'docker-archive') && selectPlatforms(spec, flags.platform).length !== 1) {
       throw new ImgbuildError('usage', `a docker-archive holds one platform, and this spec builds ${selectPlatforms(spec, flags.platform).map((p) => platformName(p)).join(', ')}`, 'pick one with --platform, or write an OCI layout (-f oci) or OCI archive (-f oci-archive), which hold them all');
     }
-    if (multi && flags.plan) throw new ImgbuildError('usage', '--plan follows the plan of one image; this spec builds several platforms', 'plan and build one platform at a time, or build without --plan');
+    if (multi && flags.plan && selectPlatforms(spec, flags.platform).length !== 1) {
+      throw new ImgbuildError('usage', `--plan follows the plan of one platform, and this spec builds ${selectPlatforms(spec, flags.platform).map((p) => platformName(p)).join(', ')}`, 'pick the platform the plan was made for with --platform (imgbuild plan --platform <os/arch> --json writes one)');
+    }
     const plan = flags.plan ? await readPlanFile(flags.plan) : undefined;
     // Where the image goes is checked before the build (a missing directory, a device or a
     // spec file in the way), not after it; the writer checks again.
@@ -98,7 +100,7 @@ export async function runBuild(specFile: string, flags: BuildFlags): Promise<voi
     let built: Built;
     if (multi) {
       const previous = await previousByPlatform(flags.previous, flags);
-      built = await buildIndex(spec, ctx, { ...(flags.platform ? { platforms: flags.platform } : {}), ...(previous ? { previous } : {}) });
+      built = await buildIndex(spec, ctx, { ...(flags.platform ? { platforms: flags.platform } : {}), ...(previous ? { previous } : {}), ...(plan ? { plan } : {}) });
     } else {
       const previous = await readPrevious(flags.previous, flags, { os: spec.os, architecture: spec.architecture, ...(spec.variant ? { variant: spec.variant } : {}) });
       built = await buildImage(spec, ctx, { ...(previous ? { previous } : {}), ...(plan ? { plan } : {}) });
