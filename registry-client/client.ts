@@ -140,8 +140,12 @@ export class RegistryClient {
    * it (and the client's): `signal` aborting ends the ping's connections and backoff waits at
    * once, and the wait of this caller; a caller whose own signal did not abort starts a new ping.
    */
-  async origin(registry: string, signal?: AbortSignal): Promise<string> {
-    const mine = this.signalFor(signal);
+  origin(registry: string, signal?: AbortSignal): Promise<string> {
+    return this.originUnder(registry, this.signalFor(signal));
+  }
+
+  /** `origin`, waited for under `mine` alone (a clean-up after an abort waits without the client's signal). */
+  private async originUnder(registry: string, mine: AbortSignal | undefined): Promise<string> {
     for (;;) {
       mine?.throwIfAborted();
       const s = this.state(registry);
@@ -232,7 +236,7 @@ export class RegistryClient {
    */
   async request(registry: string, spec: RequestSpec): Promise<HttpResponse> {
     const signal = spec.afterAbort ? spec.signal : this.signalFor(spec.signal);
-    const origin = await this.origin(registry, signal);
+    const origin = await this.originUnder(registry, signal);
     const auth = this.state(registry).auth;
     const url = spec.url ? new URL(spec.url) : new URL(spec.path ?? '/v2/', origin);
     for (const [k, v] of Object.entries(spec.query ?? {})) url.searchParams.set(k, v);
