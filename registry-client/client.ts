@@ -35,6 +35,12 @@ export interface RegistryClientOptions extends TransportOptions {
    * the registries its `--creds` applies to, so the hint is true.
    */
   loginHint?: (registry: string) => string;
+  /**
+   * Aborts everything this client does (every request, its connection, its backoff waits, the
+   * `/v2/` ping, token requests), on top of each request's own signal: a command gives its
+   * interrupt here. What was aborted rejects with the signal's reason, and is never retried.
+   */
+  signal?: AbortSignal;
 }
 
 /** Registries must accept manifests up to 4 MiB; we never send or read more. */
@@ -45,6 +51,8 @@ export const MANIFEST_ACCEPT = manifestMediaTypes.join(', ');
 
 interface RegistryState {
   origin: Promise<string> | undefined;
+  /** The signal the ping in `origin` runs under (its first caller's). */
+  originSignal: AbortSignal | undefined;
   auth: Authenticator;
 }
 
@@ -63,6 +71,11 @@ export interface RequestSpec {
   retry?: boolean;
   /** Abort the request (and its waits, its retries): it then rejects with the signal's reason. */
   signal?: AbortSignal;
+  /**
+   * A clean-up sent after an abort (cancelling an upload session): it runs under `signal` only,
+   * not the client's own (`RegistryClientOptions.signal`), which has aborted by then.
+   */
+  afterAbort?: boolean;
 }
 
 /**
@@ -75,6 +88,8 @@ export class RegistryClient {
   readonly retry: ResolvedRetry;
   /** The retry policy with its listener, for the layers that retry whole operations (uploads, downloads, tokens). */
   readonly retryContext: RetryContext;
+  /** The client's own signal (`RegistryClientOptions.signal`). */
+  readonly signal: AbortSignal | undefined;
   private readonly credentials: CredentialProvider;
   private readonly registries = new Map<string, RegistryState>();
 
@@ -82,7 +97,14 @@ export class RegistryClient {
     this.transport = new Transport(options);
     this.retry = resolveRetry(options.retry);
     this.retryContext = { retry: this.retry, ...(options.onRetry ? { onRetry: options.onRetry } : {}) };
+    this.signal = options.signal;
     this.credentials = options.credentials ?? defaultCredentialProvider();
+  }
+
+  /** `signal` and the client's own signal, as one (either aborting aborts it); undefined when neither is given. */
+  signalFor(signal?: AbortSignal): AbortSignal | undefined {
+    if (!this.signal || signal === this.signal) return signal ?? this.signal;
+    return signal ? AbortSignal.any([this.signal, signal]) : this.signal;
   }
 
   /** Tell the client's listener about a wait before another attempt. */
@@ -94,7 +116,12 @@ export class RegistryClient {
     const key = normaliseRegistry(registry);
     let s = this.registries.get(key);
     if (!s) {
-      s = { origin: undefined, auth: new Authenticator(key, this.transport, this.credentials, Date.now, { retry: this.retryContext, ...(this.options.loginHint ? { loginHint: this.options.loginHint } : {}) }) };
+      s = {
+        origin: undefined, originSignal: undefined,
+        auth: new Authenticator(key, this.transport, this.credentials, Date.now, {
+          retry: this.retryContext, ...(this.options.loginHint ? { loginHint: this.options.loginHint } : {}), ...(this.signal ? { signal: this.signal } : {}),
+        }),
+      };
       this.registries.set(key, s);
     }
     return s;
@@ -108,18 +135,43 @@ export class RegistryClient {
   /**
    * `https://host`, or `http://host` for a registry that does not speak TLS and may be reached in
    * clear text (named insecure, or on the loopback: Transport.mayUsePlainHttp), found by pinging
-   * `/v2/` once; the ping's 401 tells us the auth scheme before any real request.
+   * `/v2/` once; the ping's 401 tells us the auth scheme before any real request. The ping,
+   * shared by every request to the registry, runs under the signal of the request that started
+   * it (and the client's): `signal` aborting ends the ping's connections and backoff waits at
+   * once, and the wait of this caller; a caller whose own signal did not abort starts a new ping.
    */
-  origin(registry: string): Promise<string> {
-    const s = this.state(registry);
-    if (!s.origin) {
-      s.origin = this.ping(registry, s.auth);
-      s.origin.catch(() => (s.origin = undefined)); // a failed ping is tried again next time
-    }
-    return s.origin;
+  origin(registry: string, signal?: AbortSignal): Promise<string> {
+    return this.originUnder(registry, this.signalFor(signal));
   }
 
-  private async ping(registry: string, auth: Authenticator): Promise<string> {
+  /** `origin`, waited for under `mine` alone (a clean-up after an abort waits without the client's signal). */
+  private async originUnder(registry: string, mine: AbortSignal | undefined): Promise<string> {
+    for (;;) {
+      mine?.throwIfAborted();
+      const s = this.state(registry);
+      if (!s.origin) {
+        const p = this.ping(registry, s.auth, mine);
+        s.origin = p;
+        s.originSignal = mine;
+        // A failed (or aborted) ping is tried again next time.
+        p.catch(() => {
+          if (s.origin === p) s.origin = s.originSignal = undefined;
+        });
+      }
+      const shared = s.origin;
+      const under = s.originSignal;
+      try {
+        return await abortable(shared, mine);
+      } catch (e) {
+        if (mine?.aborted) throw mine.reason;
+        // Another caller's signal aborted the ping this one waited on: this one pings anew.
+        if (under?.aborted && under !== mine) continue;
+        throw e;
+      }
+    }
+  }
+
+  private async ping(registry: string, auth: Authenticator, signal: AbortSignal | undefined): Promise<string> {
     const host = registryApiHost(registry);
     const what = `connect to ${host}`;
     if (this.transport.mayUsePlainHttp(host) && isLoopbackRegistry(host)) {
@@ -133,14 +185,15 @@ export class RegistryClient {
       // below retries.
       try {
         const url = new URL('/v2/', `http://${host}`);
-        const res = await withRetries(this.retryContext, what, url, false, () => this.transport.send({ method: 'GET', url }));
+        const res = await withRetries(this.retryContext, what, url, false, () => this.transport.send({ method: 'GET', url, ...(signal ? { signal } : {}) }), signal);
         await res.body.dump();
         if (notRegistryAnswer(res, url) === undefined) {
           auth.setChallengeFrom(res.headers['www-authenticate'], res.status);
           return `http://${host}`;
         }
       } catch {
-        // Whatever failed is tried again, and reported, by the order below.
+        // Whatever failed is tried again, and reported, by the order below (an abort: at once, there).
+        signal?.throwIfAborted();
       }
     }
     const insecure = this.transport.isInsecure(host);
@@ -151,7 +204,7 @@ export class RegistryClient {
       const last = scheme === schemes[schemes.length - 1];
       try {
         const url = new URL('/v2/', origin);
-        const res = await withRetries(this.retryContext, what, url, last, () => this.transport.send({ method: 'GET', url }));
+        const res = await withRetries(this.retryContext, what, url, last, () => this.transport.send({ method: 'GET', url, ...(signal ? { signal } : {}) }), signal);
         // Per the distribution spec /v2/ answers 200 or 401. A registry that refuses us (403)
         // or is failing (429, 5xx after the retries) says so; anything else (a web server's 404,
         // a redirect elsewhere, an HTML page) is not a registry, and nothing more is sent to it.
@@ -162,6 +215,7 @@ export class RegistryClient {
         auth.setChallengeFrom(res.headers['www-authenticate'], res.status);
         return origin;
       } catch (e) {
+        if (signal?.aborted) throw signal.reason;
         lastError = e;
         // HTTPS first, as go-containerregistry does: a host that may speak plain HTTP goes on to it
         // after a connection failure or a TLS failure. A loopback registry the user did not name
@@ -181,21 +235,22 @@ export class RegistryClient {
    * credential's source and the scope. Returns any other response for the caller to judge.
    */
   async request(registry: string, spec: RequestSpec): Promise<HttpResponse> {
-    const origin = await abortable(this.origin(registry), spec.signal);
+    const signal = spec.afterAbort ? spec.signal : this.signalFor(spec.signal);
+    const origin = await this.originUnder(registry, signal);
     const auth = this.state(registry).auth;
     const url = spec.url ? new URL(spec.url) : new URL(spec.path ?? '/v2/', origin);
     for (const [k, v] of Object.entries(spec.query ?? {})) url.searchParams.set(k, v);
     let reauthed = false;
     for (;;) {
       const res = await withRetries(this.retryContext, spec.what, url, spec.retry ?? true, async () => {
-        const authorization = await abortable(auth.authorization(spec.scopes), spec.signal);
+        const authorization = await abortable(auth.authorization(spec.scopes), signal);
         return this.transport.send({
           method: spec.method, url, ...(spec.headers ? { headers: spec.headers } : {}),
           ...(spec.body !== undefined ? { body: spec.body } : {}),
           ...(authorization ? { authorization, authOrigin: origin } : {}),
-          ...(spec.signal ? { signal: spec.signal } : {}),
+          ...(signal ? { signal } : {}),
         });
-      }, spec.signal);
+      }, signal);
       if (res.status === 401 || res.status === 403) {
         // The registry's own errors (small, bounded): said when this is the final refusal.
         const errs = spec.method === 'HEAD' ? [] : await readRegistryErrors(res);
@@ -277,7 +332,7 @@ export class RegistryClient {
         throw await this.httpError(repo.registry, 'GET', res, what, res.status === 404 ? 'check the repository name and tag; the registry has no such manifest' : undefined);
       }
       return { res, bytes: await readCapped(res, MAX_MANIFEST_BYTES, what) };
-    }, signal);
+    }, this.signalFor(signal));
     const digest = sha256Digest(bytes);
     if (target.startsWith('sha256:') && digest !== target) throw new DigestMismatchError(`${what}: content`, target, digest);
     const claimed = header(res.headers, 'docker-content-digest');
@@ -362,7 +417,7 @@ export class RegistryClient {
         });
         if (res.status !== 200) throw await this.httpError(repo.registry, 'GET', res, what);
         return { res, body: await readCapped(res, MAX_TAG_PAGE_BYTES, what) };
-      });
+      }, this.signal);
       let json: { tags?: unknown };
       try {
         json = JSON.parse(body.toString('utf8')) as { tags?: unknown };

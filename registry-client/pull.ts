@@ -149,7 +149,8 @@ async function exists(path: string, size: number): Promise<boolean> {
  * timeout (a base plus the size at a minimum speed). Returns true when it downloaded, false
  * when the blob was already there.
  */
-export async function downloadBlob(client: RegistryClient, repo: RepositoryRef, desc: Descriptor, blobDir: string, signal?: AbortSignal): Promise<boolean> {
+export async function downloadBlob(client: RegistryClient, repo: RepositoryRef, desc: Descriptor, blobDir: string, given?: AbortSignal): Promise<boolean> {
+  const signal = client.signalFor(given);
   if (!isDigest(desc.digest)) throw new RegistryContentError(`blob digest ${desc.digest} is not sha256`);
   const digest = desc.digest;
   const dest = blobPath(blobDir, digest);

@@ -48,7 +48,7 @@ export async function referrersFromApi(client: RegistryClient, repo: RepositoryR
       return undefined;
     }
     return readCapped(res, MAX_MANIFEST_BYTES, what);
-  });
+  }, client.signal);
   if (!bytes) return undefined;
   const index = parseIndex(bytes, what);
   if (!index) return undefined;
@@ -70,7 +70,7 @@ export async function referrersFromTag(client: RegistryClient, repo: RepositoryR
     }
     if (res.status !== 200) throw await client.httpError(repo.registry, 'GET', res, what);
     return readCapped(res, MAX_MANIFEST_BYTES, what);
-  });
+  }, client.signal);
   if (!bytes) return undefined;
   const index = parseIndex(bytes, what);
   // The tag schema says: a tag holding something other than an index is not ours to overwrite.
@@ -124,7 +124,7 @@ export async function fetchReferrerBlob(client: RegistryClient, repo: Repository
   const what = `referrer ${repo.registry}/${repo.repository}@${manifestDigest}`;
   if (!layer || manifest.layers!.length !== 1) throw new RegistryContentError(`${what}: not an artifact with one layer`);
   if (layer.size > maxBytes) throw new RegistryError('too-large', `${what}: its blob is ${layer.size} bytes, more than ${maxBytes}`);
-  const bytes = await retryCutShort(client.retryContext, what, async () => readCapped(await client.getBlob(repo, layer.digest as Digest), maxBytes, what));
+  const bytes = await retryCutShort(client.retryContext, what, async () => readCapped(await client.getBlob(repo, layer.digest as Digest), maxBytes, what), client.signal);
   if (sha256Digest(bytes) !== layer.digest) throw new RegistryContentError(`${what}: blob ${layer.digest} does not hash to its digest`);
   return { mediaType: layer.mediaType, bytes, manifest: { ...(manifest.artifactType ? { artifactType: manifest.artifactType } : {}), layers: manifest.layers!, ...(manifest.subject ? { subject: manifest.subject } : {}) } };
 }

@@ -6,15 +6,19 @@ import { endpoint, socketHangUp } from './http1-pool.js';
  * reset). Nothing is verified and nothing is sent after the handshake: this only tells whether
  * the verified request is worth making, whose context loads Node's ~140 root certificates
  * (~60 ms of CPU on Node 20) — a cost a loopback registry speaking plain HTTP need not pay.
+ * `signal` aborting ends the attempt at once (the socket closed), rejecting with its reason.
  */
-export function tlsHandshake(url: URL, connectMs: number, connectTimeout: () => Error): Promise<void> {
+export function tlsHandshake(url: URL, connectMs: number, connectTimeout: () => Error, signal?: AbortSignal): Promise<void> {
+  if (signal?.aborted) return Promise.reject(signal.reason);
   return new Promise<void>((resolve, reject) => {
     let finished = false;
+    const onAbort = () => done(signal!.reason);
     const socket = process.getBuiltinModule('node:tls').connect({ ...endpoint(url, 443), ca: [], rejectUnauthorized: false });
     const done = (e?: unknown) => {
       if (finished) return;
       finished = true;
       clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
       socket.destroy();
       if (e === undefined) resolve();
       else reject(e);
@@ -23,5 +27,6 @@ export function tlsHandshake(url: URL, connectMs: number, connectTimeout: () => 
     socket.once('secureConnect', () => done());
     socket.once('error', (e) => done(e));
     socket.once('close', () => done(socketHangUp()));
+    signal?.addEventListener('abort', onAbort, { once: true });
   });
 }

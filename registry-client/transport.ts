@@ -85,7 +85,7 @@ export class Transport {
   private insecurePool: Pool | undefined;
   private readonly ca: string[] | undefined;
   /** Loopback hosts (`host:port`) seen completing a TLS handshake (see `exchange`). */
-  private readonly speaksTls = new Map<string, Promise<void>>();
+  private readonly speaksTls = new Map<string, { done: Promise<void>; signal: AbortSignal | undefined }>();
 
   readonly timeouts: ResolvedTimeouts;
 
@@ -145,13 +145,29 @@ export class Transport {
       // A loopback registry may speak plain HTTP (client.ts tries HTTPS first, then HTTP): see
       // whether it speaks TLS at all before the verified request, whose context loads Node's root
       // certificates (~60 ms of CPU) only to fail at the handshake. Nothing is sent unverified.
-      let seen = this.speaksTls.get(host);
-      if (!seen) {
-        seen = tlsHandshake(url, t.connectMs, connectTimeout);
-        this.speaksTls.set(host, seen);
-        seen.catch(() => this.speaksTls.delete(host));
-      }
-      return abortable(seen, signal).then(() => this.ownExchange(method, url, headers, body, signal, connectTimeout, responseTimeout));
+      // The handshake is shared by the requests to the host, under the signal of the first: one
+      // whose own signal did not abort when that one did starts another.
+      const handshake = async (): Promise<void> => {
+        for (;;) {
+          let seen = this.speaksTls.get(host);
+          if (!seen) {
+            const p = tlsHandshake(url, t.connectMs, connectTimeout, signal);
+            seen = { done: p, signal };
+            this.speaksTls.set(host, seen);
+            p.catch(() => {
+              if (this.speaksTls.get(host)?.done === p) this.speaksTls.delete(host);
+            });
+          }
+          try {
+            return await abortable(seen.done, signal);
+          } catch (e) {
+            if (signal?.aborted) throw signal.reason;
+            if (seen.signal?.aborted && seen.signal !== signal) continue;
+            throw e;
+          }
+        }
+      };
+      return handshake().then(() => this.ownExchange(method, url, headers, body, signal, connectTimeout, responseTimeout));
     }
     return this.ownExchange(method, url, headers, body, signal, connectTimeout, responseTimeout);
   }

@@ -79,7 +79,7 @@ export async function uploadBlob(client: RegistryClient, repo: RepositoryRef, de
   const scopes = pushScope(repo, opts.mountFrom ? [opts.mountFrom] : []);
   const where = `${repo.registry}/${repo.repository}`;
   const what = `upload blob ${desc.digest} (${desc.size} bytes) to ${where}`;
-  const outer = opts.signal;
+  const outer = client.signalFor(opts.signal);
   const limitMs = blobDeadlineMs(client.transport.timeouts, desc.size);
 
   let mountTried = false;
@@ -192,7 +192,7 @@ class RetryableUploadError extends Error {
 /** Best effort: drop a broken upload session so the registry does not keep its partial bytes around (5 s at most, even after an abort). */
 async function cancelSession(client: RegistryClient, repo: RepositoryRef, location: URL, scopes: ScopeSet, what: string): Promise<void> {
   try {
-    const res = await client.request(repo.registry, { method: 'DELETE', url: location, scopes, what: `${what}: cancel broken session`, retry: false, signal: AbortSignal.timeout(5_000) });
+    const res = await client.request(repo.registry, { method: 'DELETE', url: location, scopes, what: `${what}: cancel broken session`, retry: false, signal: AbortSignal.timeout(5_000), afterAbort: true });
     await res.body.dump();
   } catch {
     // The session may be gone already; the registry purges stale ones anyway.

@@ -58,7 +58,8 @@ export async function runBuild(specFile: string, flags: BuildFlags): Promise<voi
   // --creds is for the push target and for the registry of the spec's fromImage (a private base
   // image), which is known once the spec is read: the client is made after that.
   let spec: ResolvedSpec | undefined;
-  const client = lazyClient(flags, () => [pushRef?.registry, spec ? fromImageReference(spec) : undefined]);
+  // The client gets the interrupt: its /v2/ ping, token requests and backoff waits end with it.
+  const client = lazyClient(flags, () => [pushRef?.registry, spec ? fromImageReference(spec) : undefined], abort.signal);
   const progress = cliProgress();
   try {
     if (pushRef) chunkSizeOf(flags);
@@ -99,10 +100,10 @@ export async function runBuild(specFile: string, flags: BuildFlags): Promise<voi
     const ctx = cliBuildContext({ signal: abort.signal, onEvent: (e) => progress.onEvent(e), warn: (m) => progress.log(m), registry: client.get, startedWorker: takeEarlyBuildWorker, ...(records ? { layerHints: records } : {}) });
     let built: Built;
     if (multi) {
-      const previous = await previousByPlatform(flags.previous, flags);
+      const previous = await previousByPlatform(flags.previous, flags, abort.signal);
       built = await buildIndex(spec, ctx, { ...(flags.platform ? { platforms: flags.platform } : {}), ...(previous ? { previous } : {}), ...(plan ? { plan } : {}) });
     } else {
-      const previous = await readPrevious(flags.previous, flags, { os: spec.os, architecture: spec.architecture, ...(spec.variant ? { variant: spec.variant } : {}) });
+      const previous = await readPrevious(flags.previous, flags, { os: spec.os, architecture: spec.architecture, ...(spec.variant ? { variant: spec.variant } : {}) }, abort.signal);
       built = await buildImage(spec, ctx, { ...(previous ? { previous } : {}), ...(plan ? { plan } : {}) });
     }
     // Built: a worker started for the build and not taken only holds memory now.
@@ -239,9 +240,9 @@ function onePlatform(built: Built): Image {
 }
 
 /** `--previous` for a multi-platform build: each platform's store layers from that platform's image of the previous index. */
-async function previousByPlatform(image: string | undefined, flags: RegistryFlags): Promise<((platform: ResolvedSpec) => Promise<string[][] | undefined>) | undefined> {
+async function previousByPlatform(image: string | undefined, flags: RegistryFlags, signal: AbortSignal): Promise<((platform: ResolvedSpec) => Promise<string[][] | undefined>) | undefined> {
   if (!image) return undefined;
-  return (platform) => readPrevious(image, flags, { os: platform.os, architecture: platform.architecture, ...(platform.variant ? { variant: platform.variant } : {}) });
+  return (platform) => readPrevious(image, flags, { os: platform.os, architecture: platform.architecture, ...(platform.variant ? { variant: platform.variant } : {}) }, signal);
 }
 
 /** What `--json` says of one image's layers. */

@@ -86,9 +86,10 @@ export async function specFilePath(arg: string): Promise<string> {
  * `--previous <image>`: the store layers of an earlier build, for stable layering — any image
  * argument (a layout, an archive, a registry image: only its manifest is fetched).
  */
-export async function readPrevious(image: string | undefined, registryFlags: RegistryFlags = {}, platform: { os: string; architecture: string; variant?: string } = hostPlatform()): Promise<string[][] | undefined> {
+export async function readPrevious(image: string | undefined, registryFlags: RegistryFlags = {}, platform: { os: string; architecture: string; variant?: string } = hostPlatform(), signal?: AbortSignal): Promise<string[][] | undefined> {
   if (!image) return undefined;
-  const client = lazyClient(registryFlags);
+  // `signal`: the command's interrupt, for the registry client.
+  const client = lazyClient(registryFlags, undefined, signal);
   try {
     const previous = await openImage(image, { what: '--previous', registry: client.get, platform });
     return previousStoreLayers(previous.manifest);

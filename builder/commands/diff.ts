@@ -7,6 +7,7 @@ import { printJson } from './print.js';
 import type { DiffDocument } from './documents.js';
 import { SCHEMA_VERSION } from './schema-version.js';
 import { lazyClient, type RegistryFlags } from './registry-flags.js';
+import { watchInterrupts } from './interrupt.js';
 import { registryOfImageArg } from './image-verbs.js';
 import { diffPackages, formatSbomDiff, packagesOfImage, packagesOfSpdx, SBOM_MEDIA_TYPES, type SbomDiff, type SbomPackage } from '../sbom/index.js';
 import { imageReferrers } from '../transports/referrers.js';
@@ -60,7 +61,8 @@ export async function runDiff(a: string, b: string, flags: DiffFlags): Promise<v
   checkImageArgument(a);
   checkImageArgument(b);
   // --creds for the registry of either image that is on one.
-  const client = lazyClient(flags, [registryOfImageArg(a), registryOfImageArg(b)]);
+  const interrupt = watchInterrupts();
+  const client = lazyClient(flags, [registryOfImageArg(a), registryOfImageArg(b)], interrupt.signal);
   try {
     const open = { registry: client.get };
     const [ia, ib] = await Promise.all([openArtifact(a, open), openArtifact(b, open)]);
@@ -75,5 +77,6 @@ export async function runDiff(a: string, b: string, flags: DiffFlags): Promise<v
     process.exitCode = countArtifactDifferences(diff) === 0 ? 0 : 1;
   } finally {
     await client.close();
+    interrupt.stop();
   }
 }

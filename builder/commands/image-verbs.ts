@@ -8,6 +8,7 @@ import { openArtifact } from '../transports/open.js';
 import { checkImageArgument } from './arguments.js';
 import { printJson } from './print.js';
 import { lazyClient, type RegistryFlags } from './registry-flags.js';
+import { watchInterrupts } from './interrupt.js';
 
 /**
  * crane's `digest`, `manifest` and `config`, on any image argument (an OCI layout or archive, a
@@ -81,11 +82,13 @@ function writeDocument(bytes: Buffer): void {
 /** Open an image argument with a registry client for the command (`--creds` for its registry), closed after `f`. */
 async function withArtifact(imageArg: string, flags: RegistryFlags, f: (artifact: Image | Index) => Promise<void>): Promise<void> {
   checkImageArgument(imageArg);
-  const client = lazyClient(flags, registryOfImageArg(imageArg));
+  const interrupt = watchInterrupts();
+  const client = lazyClient(flags, registryOfImageArg(imageArg), interrupt.signal);
   try {
     await f(await openArtifact(imageArg, { registry: client.get }));
   } finally {
     await client.close();
+    interrupt.stop();
   }
 }
 

@@ -9,6 +9,7 @@ import type { IndexCreateDocument } from './documents.js';
 import { SCHEMA_VERSION } from './schema-version.js';
 import { cliBlobLocations } from './cache-dir.js';
 import { chunkSizeOf, lazyClient, type RegistryFlags } from './registry-flags.js';
+import { watchInterrupts } from './interrupt.js';
 import { checkImageArgument, checkTags, referenceArgument } from './arguments.js';
 import { checkDigestFile } from './digest-file.js';
 
@@ -32,7 +33,8 @@ export async function runIndexCreate(reference: string, images: string[], flags:
   checkTags(ref, flags.tag);
   chunkSizeOf(flags);
   if (flags.digestFile !== undefined) await checkDigestFile(flags.digestFile);
-  const client = lazyClient(flags, ref.registry);
+  const interrupt = watchInterrupts();
+  const client = lazyClient(flags, ref.registry, interrupt.signal);
   try {
     const members: Image[] = [];
     /** Which argument each member came from (an index argument: each of its images, by digest). */
@@ -78,5 +80,6 @@ export async function runIndexCreate(reference: string, images: string[], flags:
     await reportPush(summary, doc, flags);
   } finally {
     await client.close();
+    interrupt.stop();
   }
 }

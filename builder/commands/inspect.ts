@@ -8,12 +8,14 @@ import { printJson } from './print.js';
 import type { InspectDocument } from './documents.js';
 import { SCHEMA_VERSION } from './schema-version.js';
 import { lazyClient, type RegistryFlags } from './registry-flags.js';
+import { watchInterrupts } from './interrupt.js';
 import { registryOfImageArg } from './image-verbs.js';
 
 /** `imgbuild inspect <image>`: any image argument; a registry image's layers are not fetched. */
 export async function runInspect(imageArg: string, flags: RegistryFlags & { json?: boolean; platform?: string }): Promise<void> {
   checkImageArgument(imageArg);
-  const client = lazyClient(flags, registryOfImageArg(imageArg));
+  const interrupt = watchInterrupts();
+  const client = lazyClient(flags, registryOfImageArg(imageArg), interrupt.signal);
   try {
     const artifact = await openArtifact(imageArg, { registry: client.get });
     // A multi-platform image: its platforms, unless --platform picks one.
@@ -59,6 +61,7 @@ export async function runInspect(imageArg: string, flags: RegistryFlags & { json
     process.stdout.write(`${out.join('\n')}\n`);
   } finally {
     await client.close();
+    interrupt.stop();
   }
 }
 

@@ -1,6 +1,7 @@
 import { formatRetryNotice, login, normaliseRegistry, parseUserPass } from '../../registry-client/index.js';
 import { ImgbuildError } from '../errors.js';
 import { insecureRegistries, readCaFiles, timeoutOptions, type RegistryFlags } from './registry-flags.js';
+import { watchInterrupts } from './interrupt.js';
 import { registryArgument } from './arguments.js';
 import { printJson } from './print.js';
 import type { LoginDocument } from './documents.js';
@@ -31,12 +32,20 @@ export async function runLogin(registry: string, flags: LoginFlags): Promise<voi
     throw new ImgbuildError('usage', 'login needs --username with --password-stdin, or --creds user:password');
   }
   const ca = await readCaFiles(flags.caFile);
-  const { storedIn } = await login(registry, creds, {
-    insecureRegistries: insecureRegistries(flags),
-    ca: ca.length > 0 ? ca : undefined,
-    timeouts: timeoutOptions(flags),
-    onRetry: (n) => void process.stderr.write(`waiting: ${formatRetryNotice(n)}\n`),
-  });
+  const interrupt = watchInterrupts();
+  let storedIn: string;
+  try {
+    ({ storedIn } = await login(registry, creds, {
+      insecureRegistries: insecureRegistries(flags),
+      ca: ca.length > 0 ? ca : undefined,
+      timeouts: timeoutOptions(flags),
+      onRetry: (n) => void process.stderr.write(`waiting: ${formatRetryNotice(n)}\n`),
+      // The interrupt ends the check's connection, answer and backoff waits at once.
+      signal: interrupt.signal,
+    }));
+  } finally {
+    interrupt.stop();
+  }
   if (flags.json) {
     const doc: LoginDocument = { schemaVersion: SCHEMA_VERSION, registry: normaliseRegistry(registry), username: creds.username, storedIn };
     printJson(doc);

@@ -2,6 +2,7 @@ import { ImgbuildError } from '../errors.js';
 import { referenceArgument } from './arguments.js';
 import { printJson } from './print.js';
 import { lazyClient, type RegistryFlags } from './registry-flags.js';
+import { watchInterrupts } from './interrupt.js';
 
 export interface LsFlags extends RegistryFlags {
   json?: boolean;
@@ -17,7 +18,8 @@ export async function runLs(repoArg: string, flags: LsFlags): Promise<void> {
     throw new ImgbuildError('usage', `ls takes a repository, not an image: ${repoArg}`, `list the tags of ${ref.name}: imgbuild ls ${ref.name}`);
   }
   const repo = { registry: ref.registry, repository: ref.repository };
-  const client = lazyClient(flags, ref.registry);
+  const interrupt = watchInterrupts();
+  const client = lazyClient(flags, ref.registry, interrupt.signal);
   try {
     const tags = await (await client.get()).listTags(repo);
     if (flags.json) {
@@ -27,5 +29,6 @@ export async function runLs(repoArg: string, flags: LsFlags): Promise<void> {
     process.stdout.write(tags.map((t) => `${t}\n`).join(''));
   } finally {
     await client.close();
+    interrupt.stop();
   }
 }

@@ -3,6 +3,7 @@ import { closureOnThreads, specStore } from '../build/build-image.js';
 import { specAndBase } from '../build/architecture.js';
 import { cliBuildContext } from './context.js';
 import { fromImageReference, lazyClient, type RegistryFlags } from './registry-flags.js';
+import { watchInterrupts } from './interrupt.js';
 import { loadCliSpec, readPrevious, specForPlatform, type StoreFlags } from './common.js';
 import { checkImageArgument } from './arguments.js';
 import { printJson } from './print.js';
@@ -17,13 +18,14 @@ export async function runPlan(specFile: string, flags: StoreFlags & RegistryFlag
   checkImageArgument(flags.previous, '--previous');
   const given = specForPlatform(await loadCliSpec(specFile, flags), flags.platform, 'a plan describes one image');
   // --creds is for the registry of fromImage, the one registry a plan reads (besides --previous).
-  const client = lazyClient(flags, [fromImageReference(given)]);
+  const interrupt = watchInterrupts();
+  const client = lazyClient(flags, [fromImageReference(given)], interrupt.signal);
   try {
-    const ctx = cliBuildContext({ registry: client.get });
+    const ctx = cliBuildContext({ registry: client.get, signal: interrupt.signal });
     const store = await specStore(given, ctx);
     const closure = await closureOnThreads(given, store, ctx);
     const { spec, base } = await specAndBase(given, store, closure, ctx);
-    const plan = planImage(spec, closure, base, await readPrevious(flags.previous, flags, { os: spec.os, architecture: spec.architecture, ...(spec.variant ? { variant: spec.variant } : {}) }));
+    const plan = planImage(spec, closure, base, await readPrevious(flags.previous, flags, { os: spec.os, architecture: spec.architecture, ...(spec.variant ? { variant: spec.variant } : {}) }, interrupt.signal));
     if (flags.json) {
       const doc: PlanDocument = { schemaVersion: SCHEMA_VERSION, ...plan };
       printJson(doc);
@@ -31,5 +33,6 @@ export async function runPlan(specFile: string, flags: StoreFlags & RegistryFlag
     else process.stdout.write(formatImagePlan(plan));
   } finally {
     await client.close();
+    interrupt.stop();
   }
 }

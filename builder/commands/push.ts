@@ -32,10 +32,11 @@ export async function runPush(image: string, reference: string, flags: PushFlags
   chunkSizeOf(flags);
   timeoutOptions(flags);
   if (flags.digestFile !== undefined) await checkDigestFile(flags.digestFile);
-  const client = lazyClient(flags, ref.registry);
   const progress = cliProgress();
   // As build --push: the first Ctrl-C (or SIGTERM) stops the push before any tag moves, a second exits at once.
   const abort = new AbortController();
+  // The client gets the signal too: its /v2/ ping, token requests and backoff waits end with it.
+  const client = lazyClient(flags, ref.registry, abort.signal);
   const onSignal = () => {
     if (abort.signal.aborted) process.exit(130);
     abort.abort();

@@ -83,7 +83,7 @@ export type CredsRegistries = string | readonly CredsTarget[] | (() => readonly 
  * client is made). The hint of an anonymous refusal mentions `--creds` only for those.
  * The registry client is loaded only when a command reaches a registry.
  */
-export async function registryClient(flags: RegistryFlags, credsRegistry?: CredsRegistries): Promise<RegistryClient> {
+export async function registryClient(flags: RegistryFlags, credsRegistry?: CredsRegistries, signal?: AbortSignal): Promise<RegistryClient> {
   const timeouts = timeoutOptions(flags);
   const { RegistryClient, defaultCredentialProvider, normaliseRegistry, parseReference, formatRetryNotice } = await import('../../registry-client/index.js');
   const ca = await readCaFiles(flags.caFile);
@@ -107,6 +107,8 @@ export async function registryClient(flags: RegistryFlags, credsRegistry?: Creds
     // Said while it waits, so a slow or failing registry is never silent (stderr: stdout is the result).
     onRetry: (n) => void process.stderr.write(`waiting: ${formatRetryNotice(n)}\n`),
     loginHint: (registry) => `log in first (imgbuild login ${registry})${applies.includes(normaliseRegistry(registry)) ? ' or pass --creds user:password' : ''}`,
+    // The command's interrupt: every connection, answer and backoff of the client ends with it.
+    ...(signal ? { signal } : {}),
   });
 }
 
@@ -135,12 +137,13 @@ export function chunkSizeOf(flags: RegistryFlags): number | undefined {
 
 /**
  * One registry client for a command, made on first use (a command on local images never loads
- * the HTTP client) and closed at the end.
+ * the HTTP client) and closed at the end. `signal`: the command's interrupt (interrupt.ts), given
+ * to the client: every request, connection and backoff wait of it ends when it aborts.
  */
-export function lazyClient(flags: RegistryFlags, credsRegistry?: CredsRegistries): { get: () => Promise<RegistryClient>; close: () => Promise<void> } {
+export function lazyClient(flags: RegistryFlags, credsRegistry?: CredsRegistries, signal?: AbortSignal): { get: () => Promise<RegistryClient>; close: () => Promise<void> } {
   let client: Promise<RegistryClient> | undefined;
   return {
-    get: () => (client ??= registryClient(flags, credsRegistry)),
+    get: () => (client ??= registryClient(flags, credsRegistry, signal)),
     close: async () => {
       if (client) await (await client).close();
     },

@@ -18,6 +18,7 @@ import { withCliMetadata, type MetadataFlags } from './metadata.js';
 import { checkImageArgument } from './arguments.js';
 import { printJson } from './print.js';
 import { lazyClient, type RegistryFlags } from './registry-flags.js';
+import { watchInterrupts } from './interrupt.js';
 import { SCHEMA_VERSION } from './schema-version.js';
 import type { ReferrersDocument } from './documents.js';
 
@@ -77,18 +78,21 @@ async function isSpecArgument(arg: string): Promise<boolean> {
 async function specSbom(specArg: string, flags: SbomFlags, format: SbomFormat): Promise<Buffer> {
   const spec = withCliMetadata(await loadCliSpec(specArg, flags), flags, process.env);
   const platform = specForPlatform(spec, flags.platform, 'an SBOM describes one image');
-  const client = lazyClient(flags);
+  const interrupt = watchInterrupts();
+  const client = lazyClient(flags, undefined, interrupt.signal);
   try {
-    const build = await buildImage(platform, cliBuildContext({ registry: client.get }));
+    const build = await buildImage(platform, cliBuildContext({ registry: client.get, signal: interrupt.signal }));
     return (await buildSboms(build, [format]))[0]!.bytes;
   } finally {
     await client.close();
+    interrupt.stop();
   }
 }
 
 async function imageArgSbom(imageArg: string, flags: SbomFlags, format: SbomFormat): Promise<Buffer> {
   checkImageArgument(imageArg);
-  const client = lazyClient(flags, registryOfImageArg(imageArg));
+  const interrupt = watchInterrupts();
+  const client = lazyClient(flags, registryOfImageArg(imageArg), interrupt.signal);
   try {
     const image = requireImage(await oneImage(await openArtifact(imageArg, { registry: client.get }), flags.platform), 'an SBOM');
     const referrers = await imageReferrers(imageArg, image.descriptor.digest, { registry: client.get });
@@ -104,6 +108,7 @@ async function imageArgSbom(imageArg: string, flags: SbomFlags, format: SbomForm
     return bytes;
   } finally {
     await client.close();
+    interrupt.stop();
   }
 }
 
@@ -127,7 +132,8 @@ interface ReferrersFlags extends RegistryFlags {
  */
 export async function runReferrers(imageArg: string, flags: ReferrersFlags): Promise<void> {
   checkImageArgument(imageArg);
-  const client = lazyClient(flags, registryOfImageArg(imageArg));
+  const interrupt = watchInterrupts();
+  const client = lazyClient(flags, registryOfImageArg(imageArg), interrupt.signal);
   try {
     const artifact = await openArtifact(imageArg, { registry: client.get });
     const subject = flags.platform ? await oneImage(artifact, flags.platform) : artifact;
@@ -153,5 +159,6 @@ export async function runReferrers(imageArg: string, flags: ReferrersFlags): Pro
     process.stderr.write(`${list.manifests.length} referrer${list.manifests.length === 1 ? '' : 's'} of ${subject.descriptor.digest}${list.via === 'none' ? ' (this format holds none)' : ` (${list.via === 'api' ? 'referrers API' : list.via === 'tag' ? 'referrers tag schema' : 'OCI layout'})`}\n`);
   } finally {
     await client.close();
+    interrupt.stop();
   }
 }

@@ -3,6 +3,7 @@ import { parseImageRef } from '../transports/image-ref.js';
 import { referenceArgument } from './arguments.js';
 import { printJson } from './print.js';
 import { lazyClient, type RegistryFlags } from './registry-flags.js';
+import { watchInterrupts } from './interrupt.js';
 
 export interface TagFlags extends RegistryFlags {
   json?: boolean;
@@ -31,7 +32,8 @@ export async function runTag(imageArg: string, tags: string[], flags: TagFlags):
   }
   const ref = referenceArgument(parsed.reference);
   const repo = { registry: ref.registry, repository: ref.repository };
-  const client = lazyClient(flags, ref.registry);
+  const interrupt = watchInterrupts();
+  const client = lazyClient(flags, ref.registry, interrupt.signal);
   try {
     const c = await client.get();
     const { bytes, mediaType, digest } = await c.getManifest(repo, ref.target);
@@ -47,5 +49,6 @@ export async function runTag(imageArg: string, tags: string[], flags: TagFlags):
     process.stdout.write(references.map((r) => `${r}\n`).join(''));
   } finally {
     await client.close();
+    interrupt.stop();
   }
 }

@@ -32,7 +32,7 @@ export async function runVerify(spec: string, flags: VerifyFlags): Promise<void>
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   // --creds, if given, are for the registry of --against.
-  const client = lazyClient(flags, flags.against ? registryOf(flags.against) : undefined);
+  const client = lazyClient(flags, flags.against ? registryOf(flags.against) : undefined, abort.signal);
   try {
     const specFile = resolve(await specFilePath(spec));
     if (flags.withReferrers && !flags.against) throw new ImgbuildError('usage', '--with-referrers compares the SBOMs attached to the --against image', 'add --against <image>');
@@ -42,7 +42,7 @@ export async function runVerify(spec: string, flags: VerifyFlags): Promise<void>
     if (flags.previous) {
       const loaded = await loadCliSpec(specFile, flags);
       if (loaded.platforms) throw new ImgbuildError('usage', '--previous is for a single-platform spec', 'verify a multi-platform spec without --previous');
-      const layers = await readPrevious(flags.previous, flags, { os: loaded.os, architecture: loaded.architecture, ...(loaded.variant ? { variant: loaded.variant } : {}) });
+      const layers = await readPrevious(flags.previous, flags, { os: loaded.os, architecture: loaded.architecture, ...(loaded.variant ? { variant: loaded.variant } : {}) }, abort.signal);
       previous = { source: flags.previous, layers: layers ?? [] };
     }
     const result = await verifySpec({

@@ -26,6 +26,8 @@ export interface AuthenticatorOptions {
   retry?: RetryContext;
   /** The hint for a registry that refused an anonymous request (see RegistryClientOptions.loginHint). */
   loginHint?: (registry: string) => string;
+  /** Aborts token requests (their connections, their backoff waits): the client's own signal. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -173,19 +175,20 @@ export class Authenticator {
       throw fail(undefined, `the token endpoint is not HTTPS and ${hostOf(realmUrl)} is neither an insecure registry nor on the loopback`);
     }
     const service = ch.params.service;
+    const signal = this.options.signal;
     const send = () => {
       if (cred?.kind === 'identity-token') {
         const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: cred.token, client_id: 'imgbuild' });
         if (service) form.set('service', service);
         if (scopes.size) form.set('scope', scopes.toString());
-        return this.transport.send({ method: 'POST', url: realmUrl, headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form.toString() });
+        return this.transport.send({ method: 'POST', url: realmUrl, headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form.toString(), ...(signal ? { signal } : {}) });
       }
       const url = new URL(realmUrl);
       if (service) url.searchParams.set('service', service);
       for (const s of scopes.toArray()) url.searchParams.append('scope', s);
       if (cred?.kind === 'basic') url.searchParams.set('account', cred.username);
       const authorization = cred?.kind === 'basic' ? `Basic ${Buffer.from(`${cred.username}:${cred.password}`, 'utf8').toString('base64')}` : undefined;
-      return this.transport.send({ method: 'GET', url, ...(authorization ? { authorization, authOrigin: url.origin } : {}) });
+      return this.transport.send({ method: 'GET', url, ...(authorization ? { authorization, authOrigin: url.origin } : {}), ...(signal ? { signal } : {}) });
     };
     // Retried like every other request (resets, timeouts, 429, 5xx): one 503 of a token service
     // must not fail a push that the registry itself would take. A token GET whose answer breaks
@@ -197,8 +200,9 @@ export class Authenticator {
     const fetchJson = async () => {
       let res;
       try {
-        res = await withRetries(retry, what, realmUrl, true, send);
+        res = await withRetries(retry, what, realmUrl, true, send, signal);
       } catch (e) {
+        if (signal?.aborted) throw signal.reason;
         if (e instanceof RegistryError) throw e;
         throw new RegistryNetworkError(hostOf(realmUrl), what, (e as Error).message, { cause: e });
       }
@@ -212,12 +216,13 @@ export class Authenticator {
         // Tokens are small; a token service sending megabytes is broken, and we do not buffer it.
         return JSON.parse((await readCapped(res, 1024 * 1024, what)).toString('utf8')) as { token?: unknown; access_token?: unknown; expires_in?: unknown };
       } catch (e) {
+        if (signal?.aborted) throw signal.reason;
         if (e instanceof RegistryContentError) throw fail(200, e.message);
         if (e instanceof RegistryError) throw e;
         throw fail(200, 'the answer is not JSON');
       }
     };
-    const json = cred?.kind === 'identity-token' ? await fetchJson() : await retryCutShort(retry, what, fetchJson);
+    const json = cred?.kind === 'identity-token' ? await fetchJson() : await retryCutShort(retry, what, fetchJson, signal);
     const token = typeof json.token === 'string' && json.token ? json.token : typeof json.access_token === 'string' ? json.access_token : '';
     if (!token) throw fail(200, 'the answer has neither "token" nor "access_token"');
     // It goes into an Authorization header: a token no header can carry is the service's fault, said as such.
