@@ -70,3 +70,26 @@ test('a narinfo that references itself builds', async () => {
   assert.equal(r.code, 0, r.stderr);
   assert.deepEqual(JSON.parse(r.stdout.toString()).paths.map((p: { path: string }) => p.path), [A]);
 });
+
+/** A Nix secret key as nix-store --generate-binary-cache-key writes it: name:base64(seed ‖ public key). */
+function nixSecretKey(name: string): string {
+  const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+  const seed = Buffer.from(privateKey.export({ format: 'jwk' }).d!, 'base64url');
+  const pub = Buffer.from(publicKey.export({ format: 'jwk' }).x!, 'base64url');
+  return `${name}:${Buffer.concat([seed, pub]).toString('base64')}`;
+}
+
+test('a secret key given as a trusted public key is refused by its name alone, on stderr and in --json', async () => {
+  const dir = await tempDir('imgbuild-bc-secret-');
+  await makeCache(join(dir, 'cache'), [{ path: A, references: [] }]);
+  const secret = nixSecretKey('qa-cache-1');
+  const material = secret.slice('qa-cache-1:'.length);
+  for (const json of [false, true]) {
+    const r = await runCli(['build', spec(dir, [A]), '--substituter', `file://${dir}/cache`, '--trusted-public-key', secret, '-o', join(dir, 'out.oci'), ...(json ? ['--json'] : [])]);
+    assert.equal(r.code, 2, r.stderr);
+    const all = r.stdout.toString() + r.stderr;
+    assert.match(all, /trusted public key \\?"qa-cache-1\\?" is a Nix secret key \(64 bytes\), not a public key \(its value is not printed\)/);
+    // No 8 characters of the key material anywhere.
+    for (let i = 0; i + 8 <= material.length; i++) assert.ok(!all.includes(material.slice(i, i + 8)), `key material at ${i} printed`);
+  }
+});

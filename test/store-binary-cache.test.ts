@@ -141,5 +141,5 @@ test("a signature is checked over Nix's fingerprint of the path, with the key of
   assert.equal(isSignedBy({ ...info, sigs: [`test-1:${sig}`] }, '/nix/store', [key!]), true);
   assert.equal(isSignedBy({ ...info, sigs: [`other-1:${sig}`] }, '/nix/store', [key!]), false, 'another name');
   assert.equal(isSignedBy({ ...info, narSize: info.narSize + 1, sigs: [`test-1:${sig}`] }, '/nix/store', [key!]), false, 'another NAR');
-  assert.throws(() => parsePublicKeys([`test-1:${Buffer.alloc(64).toString('base64')}`]), /that is a secret key/);
+  assert.throws(() => parsePublicKeys([`test-1:${Buffer.alloc(64).toString('base64')}`]), { code: 'usage', message: 'trusted public key "test-1" is a Nix secret key (64 bytes), not a public key (its value is not printed); a Nix public key reads "name:base64(32 bytes)"' });
 });

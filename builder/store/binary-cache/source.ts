@@ -139,7 +139,7 @@ export class BinaryCacheStoreSource implements StoreSource {
     if (!parseNarHash(info.narHash)) throw new BinaryCacheError(`${url.href}: NarHash ${JSON.stringify(info.narHash)} is not a SHA-256 hash`, [path]);
     if (this.keys.length > 0 && !isSignedBy(info, this.storeDir, this.keys)) {
       const names = this.keys.map((k) => k.name).join(', ');
-      const has = info.sigs.length === 0 ? 'is not signed' : `carries no valid signature by a trusted key (its signatures: ${info.sigs.map((s) => s.slice(0, s.indexOf(':'))).join(', ')})`;
+      const has = info.sigs.length === 0 ? 'is not signed' : `carries no valid signature by a trusted key (its signatures: ${info.sigs.map((s) => (s.indexOf(':') > 0 ? s.slice(0, Math.min(s.indexOf(':'), 64)) : '(unnamed)')).join(', ')})`;
       throw new BinaryCacheError(
         `${path} in the ${this.description} ${has}; trusted keys: ${names}`,
         [path],
