@@ -93,3 +93,13 @@ test('a secret key given as a trusted public key is refused by its name alone, o
     for (let i = 0; i + 8 <= material.length; i++) assert.ok(!all.includes(material.slice(i, i + 8)), `key material at ${i} printed`);
   }
 });
+
+for (const value of ['', '   ']) {
+  test(`--trusted-public-key ${JSON.stringify(value)} is a usage error naming the flag, not signature checks off`, async () => {
+    const dir = await tempDir('imgbuild-bc-emptykey-');
+    await makeCache(join(dir, 'cache'), [{ path: A, references: [] }]);
+    const r = await runCli(['build', spec(dir, [A]), '--substituter', `file://${dir}/cache`, '--trusted-public-key', value, '-o', join(dir, 'out.oci')]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, new RegExp(`^error\\[usage\\]: --trusted-public-key \\(or store\\.publicKeys\\) was given an empty value${value === '' ? '' : ' \\(only whitespace\\)'}: signature checks would be off$`, 'm'));
+  });
+}

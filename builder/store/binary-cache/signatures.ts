@@ -13,13 +13,21 @@ export interface PublicKey {
  * Parses keys in Nix's format (`trusted-public-keys`: `cache.nixos.org-1:6NCH…=`); one value may
  * hold several separated by spaces, as nix.conf writes them. A malformed key is a usage error
  * naming it by its name only (never its key material: a Nix secret key given by mistake is the
- * private key itself). Never a silent "no key", which would turn signature checks off.
+ * private key itself), and an empty or blank value is one too (never a silent "no key", which
+ * would turn signature checks off: `--trusted-public-key "$CACHE_KEY"` with the variable unset).
  */
 export function parsePublicKeys(values: readonly string[]): PublicKey[] {
   const out: PublicKey[] = [];
   const example = 'e.g. --trusted-public-key cache.nixos.org-1:6NCHdD59X431o0gWypbMrAURkbJ16ZPMQFGspcDShjY=';
   for (const value of values) {
-    for (const text of value.trim().split(/\s+/).filter((s) => s !== '')) {
+    if (value.trim() === '') {
+      throw new ImgbuildError(
+        'usage',
+        `--trusted-public-key (or store.publicKeys) was given an empty value${value === '' ? '' : ' (only whitespace)'}: signature checks would be off`,
+        `give the key as nix.conf writes it, ${example}; from a variable (--trusted-public-key "$CACHE_KEY"), check that it is set; to read the cache without checking signatures, leave --trusted-public-key out`,
+      );
+    }
+    for (const text of value.trim().split(/\s+/)) {
       const colon = text.indexOf(':');
       const name = text.slice(0, colon);
       const b64 = text.slice(colon + 1);
