@@ -4,7 +4,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, generateKeyPairSync, sign } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { dumpNar, readNarTree } from '../builder/store/nar.js';
 import { nixBase32Encode } from '../builder/store/nix-base32.js';
@@ -103,3 +105,83 @@ for (const value of ['', '   ']) {
     assert.match(r.stderr, new RegExp(`^error\\[usage\\]: --trusted-public-key \\(or store\\.publicKeys\\) was given an empty value${value === '' ? '' : ' \\(only whitespace\\)'}: signature checks would be off$`, 'm'));
   });
 }
+
+/**
+ * A server on 127.0.0.1 over the cache in `root`: `/cache/…` serves files, `/r/<n>/…` redirects
+ * (`status`) to `/r/<n-1>/…` down to `/cache/…`, `/loop/…` redirects to itself via `/loop2/…`.
+ */
+async function redirectingServer(root: string, status = 302): Promise<{ url: string; seen: string[]; stop(): Promise<void> }> {
+  const seen: string[] = [];
+  const server = createServer((req, res) => {
+    const path = req.url ?? '/';
+    seen.push(path);
+    const r = /^\/r\/(\d+)(\/.*)$/.exec(path);
+    if (r) {
+      const n = Number(r[1]);
+      res.writeHead(status, { location: n <= 1 ? `/cache${r[2]}` : `/r/${n - 1}${r[2]}` }).end('moved');
+      return;
+    }
+    const loop = /^\/loop(2?)(\/.*)$/.exec(path);
+    if (loop) {
+      res.writeHead(status, { location: `http://127.0.0.1:${(server.address() as AddressInfo).port}/loop${loop[1] ? '' : '2'}${loop[2]}` }).end();
+      return;
+    }
+    try {
+      const body = readFileSync(join(root, path.replace(/^\/cache\//, '')));
+      res.writeHead(200, { 'content-length': String(body.length) }).end(body);
+    } catch {
+      res.writeHead(404).end();
+    }
+  });
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen, stop: () => new Promise<void>((ok) => server.close(() => ok())) };
+}
+
+for (const status of [301, 302, 303, 307, 308]) {
+  test(`a binary cache answering HTTP ${status} redirects is read where they lead, giving the image of the cache itself`, async () => {
+    const dir = await tempDir('imgbuild-bc-redirect-');
+    await makeCache(join(dir, 'cache'), [{ path: A, references: [B] }, { path: B, references: [] }]);
+    const s = await redirectingServer(join(dir, 'cache'), status);
+    try {
+      const direct = await runCli(['build', spec(dir, [A]), '--substituter', `file://${dir}/cache`, '-o', join(dir, 'direct.oci'), '--json']);
+      assert.equal(direct.code, 0, direct.stderr);
+      const r = await runCli(['build', spec(dir, [A]), '--substituter', `${s.url}/r/3`, '-o', join(dir, 'redirected.oci'), '--json']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(JSON.parse(r.stdout.toString()).digest, JSON.parse(direct.stdout.toString()).digest);
+      assert.ok(s.seen.includes(`/cache/nar/${A.slice('/nix/store/'.length)}.nar`), 'the NAR was fetched through the redirects');
+    } finally {
+      await s.stop();
+    }
+  });
+}
+
+test('a redirect loop is a binary-cache error naming the chain', async () => {
+  const dir = await tempDir('imgbuild-bc-loop-');
+  await makeCache(join(dir, 'cache'), [{ path: A, references: [] }]);
+  const s = await redirectingServer(join(dir, 'cache'));
+  try {
+    const r = await runCli(['build', spec(dir, [A]), '--substituter', `${s.url}/loop`, '-o', join(dir, 'out.oci')]);
+    assert.equal(r.code, 1, r.stderr);
+    const u = `${s.url}/loop/nix-cache-info`;
+    assert.match(r.stderr, new RegExp(`^error\\[binary-cache\\]: GET ${u}: redirect loop \\(${u} -> ${s.url}/loop2/nix-cache-info -> ${u}\\)$`, 'm'));
+  } finally {
+    await s.stop();
+  }
+});
+
+test('more than 10 redirects is a binary-cache error', async () => {
+  const dir = await tempDir('imgbuild-bc-many-');
+  await makeCache(join(dir, 'cache'), [{ path: A, references: [] }]);
+  const s = await redirectingServer(join(dir, 'cache'));
+  try {
+    const r = await runCli(['build', spec(dir, [A]), '--substituter', `${s.url}/r/11`, '-o', join(dir, 'out.oci')]);
+    assert.equal(r.code, 1, r.stderr);
+    const chain = [...Array.from({ length: 11 }, (_, i) => `${s.url}/r/${11 - i}/nix-cache-info`), `${s.url}/cache/nix-cache-info`].join(' -> ');
+    assert.equal(r.stderr.split('\n')[0], `error[binary-cache]: GET ${s.url}/r/11/nix-cache-info: more than 10 redirects (${chain})`);
+    // Ten are followed.
+    const ten = await runCli(['closure', spec(dir, [A]), '--substituter', `${s.url}/r/10`, '--json']);
+    assert.equal(ten.code, 0, ten.stderr);
+  } finally {
+    await s.stop();
+  }
+});
