@@ -160,3 +160,43 @@ test('store path names follow Nix\'s rules', () => {
   const sp = parseStorePath(`${A}`, '/nix/store/');
   assert.deepEqual(sp, { storeDir: SD, hashPart: 'a'.repeat(32), name: 'app', baseName: `${'a'.repeat(32)}-app`, path: A });
 });
+
+test('a path listed twice with the same entry is read once', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'imgbuild-cf-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'c.json');
+  const a = { path: A, narSize: 1, narHash: HASH, references: [B] };
+  writeFileSync(file, JSON.stringify([a, { path: B, narSize: 2, references: [] }, { ...a, references: [B, B] }]));
+  const src = await ClosureFileStoreSource.open({ closureFile: file, dir });
+  assert.deepEqual(src.topLevelPaths(), [A]);
+});
+
+for (const [what, later, message] of [
+  ['references', { references: [] }, `references (only the first: ${B})`],
+  ['narHash', { narHash: 'sha256-' + 'A'.repeat(43) + '=' }, `narHash (${HASH}, then sha256-${'A'.repeat(43)}=)`],
+  ['narSize', { narSize: 7 }, 'narSize (1, then 7)'],
+] as const) {
+  test(`a path listed twice with different ${what} is refused, naming the file, the path and what differs`, async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'imgbuild-cf-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const file = join(dir, 'c.json');
+    const a = { path: A, narSize: 1, narHash: HASH, references: [B] };
+    writeFileSync(file, JSON.stringify([a, { path: B, narSize: 2, references: [] }, { ...a, ...later }]));
+    await assert.rejects(ClosureFileStoreSource.open({ closureFile: file, dir }), {
+      name: 'StoreError',
+      message: `closure file ${file} lists ${A} twice, with different ${message}`,
+    });
+  });
+}
+
+test('a path given twice with different references in concatenated exportReferencesGraph files is refused', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'imgbuild-cf-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  writeTree(join(dir, 'store'), { 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-app': 'hello\n', 'bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-lib/x': '' });
+  const file = join(dir, 'graph');
+  writeFileSync(file, `${A}\n\n1\n${B}\n${B}\n\n0\n${A}\n\n0\n`);
+  await assert.rejects(ClosureFileStoreSource.open({ closureFile: file, dir: join(dir, 'store') }), {
+    name: 'StoreError',
+    message: `closure file ${file} lists ${A} twice, with different references (only the first: ${B})`,
+  });
+});

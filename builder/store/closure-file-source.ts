@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import type { ClosureGraph, StorePathInfo } from '../../layering/types.js';
 import { StoreError } from '../errors.js';
 import { closureOf } from './closure-graph.js';
-import { parseClosureFile, type ClosureFileFormat } from './closure-file.js';
+import { duplicateError, entryConflict, parseClosureFile, type ClosureFileEntry, type ClosureFileFormat } from './closure-file.js';
 import { formatNarHashSri, parseNarHash } from './nar-hash.js';
 import { narSize, readNarTree } from './nar.js';
 import { ArchitectureWalks, type PathArchitectures } from './path-architectures.js';
@@ -61,7 +61,14 @@ export class ClosureFileStoreSource implements StoreSource {
     const storeDir = normaliseStoreDir(opts.storeDir ?? first.slice(0, first.lastIndexOf('/')));
     const fsDir = resolve(opts.dir ?? storeDir);
     const infos = new Map<string, StorePathInfo>();
+    const entries = new Map<string, ClosureFileEntry>();
     for (const e of parsed.entries) {
+      // The same path twice: fine when the entries agree (graph files concatenated), an error when
+      // they do not (the later one would silently replace the first, dependencies and all).
+      const seen = entries.get(e.path);
+      const conflict = seen && entryConflict(seen, e);
+      if (conflict) throw duplicateError(opts.closureFile, e.path, conflict);
+      entries.set(e.path, e);
       parseStorePath(e.path, storeDir, `path in closure file ${opts.closureFile}:`);
       for (const r of e.references) parseStorePath(r, storeDir, `reference of ${e.path} in closure file ${opts.closureFile}:`);
       // The plain exportReferencesGraph format has no sizes: measure the files (metadata only).
