@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { createHash, generateKeyPairSync, sign } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { join } from 'node:path';
 import { dumpNar, readNarTree } from '../builder/store/nar.js';
 import { nixBase32Encode } from '../builder/store/nix-base32.js';
@@ -185,3 +185,39 @@ test('more than 10 redirects is a binary-cache error', async () => {
     await s.stop();
   }
 });
+
+/** A server on 127.0.0.1 that takes every request and never answers. */
+async function silentServer(): Promise<{ url: string; stop(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server = createServer(() => undefined);
+  server.on('connection', (s) => sockets.add(s));
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    stop: () => {
+      for (const s of sockets) s.destroy();
+      return new Promise<void>((ok) => server.close(() => ok()));
+    },
+  };
+}
+
+for (const [how, args, env] of [
+  ['--response-timeout 1s', ['--response-timeout', '1s'], {}],
+  ['IMGBUILD_RESPONSE_TIMEOUT=1s', [], { IMGBUILD_RESPONSE_TIMEOUT: '1s' }],
+] as const) {
+  test(`${how} bounds each wait for a binary cache that never answers`, async () => {
+    const dir = await tempDir('imgbuild-bc-timeout-');
+    const s = await silentServer();
+    try {
+      const started = Date.now();
+      const r = await runCli(['build', spec(dir, [A]), '--substituter', s.url, '-o', join(dir, 'out.oci'), ...args], { env: { ...process.env, ...env } });
+      const took = Date.now() - started;
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, new RegExp(`^error\\[network\\]: GET ${s.url}/nix-cache-info failed 5 times \\(last: Headers Timeout Error\\)$`, 'm'));
+      // 5 waits of 1 s and backoff of 0.25 + 0.5 + 1 + 2 s: well under one default (30 s) wait.
+      assert.ok(took < 25_000, `took ${took} ms`);
+    } finally {
+      await s.stop();
+    }
+  });
+}

@@ -17,6 +17,10 @@ export interface CacheFetchOptions {
   retry?: Partial<CacheRetry>;
   /** Longest wait for a response's headers, and between two reads of its body (default 30 s): a stalled cache is retried. */
   timeoutMs?: number;
+  /** Longest wait for a response's headers (default: timeoutMs); the CLI's --response-timeout. */
+  responseTimeoutMs?: number;
+  /** Longest wait between two reads of a body (default: timeoutMs); the CLI's --idle-timeout. */
+  idleTimeoutMs?: number;
   signal?: AbortSignal;
 }
 
@@ -102,8 +106,8 @@ async function openAt(url: URL, offset: number, opts: CacheFetchOptions): Promis
       res = await request(at, {
         method: 'GET',
         headers: offset > 0 ? { range: `bytes=${offset}-` } : {},
-        headersTimeout: timeout,
-        bodyTimeout: timeout,
+        headersTimeout: opts.responseTimeoutMs ?? timeout,
+        bodyTimeout: opts.idleTimeoutMs ?? timeout,
         ...(opts.signal ? { signal: opts.signal } : {}),
       });
     } catch (e) {
