@@ -59,12 +59,13 @@ export function parsePublicKeys(values: readonly string[]): PublicKey[] {
 
 /**
  * What Nix signs for a path (`ValidPathInfo::fingerprint`):
- * `1;<storePath>;<narHash as sha256:nix-base32>;<narSize>;<full reference paths, comma-separated>`.
+ * `1;<storePath>;<narHash as sha256:nix-base32>;<narSize>;<full reference paths, sorted, comma-separated>`.
  */
 export function narInfoFingerprint(info: NarInfo, storeDir: string): string | undefined {
   const digest = parseNarHash(info.narHash);
   if (!digest) return undefined;
-  const refs = info.references.map((r) => `${storeDir}/${r}`).join(',');
+  // Nix signs the reference *set* (a StorePathSet: sorted, each once), whatever order the narinfo lists.
+  const refs = [...new Set(info.references)].sort().map((r) => `${storeDir}/${r}`).join(',');
   return `1;${info.storePath};${formatNarHashBase32(digest)};${info.narSize};${refs}`;
 }
 
