@@ -221,3 +221,14 @@ for (const [how, args, env] of [
     }
   });
 }
+
+test('a nix-cache-info without StoreDir is read as one of /nix/store, as Nix reads it', async () => {
+  const dir = await tempDir('imgbuild-bc-nostoredir-');
+  await makeCache(join(dir, 'with'), [{ path: A, references: [] }]);
+  await makeCache(join(dir, 'without'), [{ path: A, references: [] }], 'WantMassQuery: 1\nPriority: 40\n');
+  const withDir = await runCli(['build', spec(dir, [A]), '--substituter', `file://${dir}/with`, '-o', join(dir, 'with.oci'), '--json']);
+  assert.equal(withDir.code, 0, withDir.stderr);
+  const without = await runCli(['build', spec(dir, [A]), '--substituter', `file://${dir}/without`, '-o', join(dir, 'without.oci'), '--json']);
+  assert.equal(without.code, 0, without.stderr);
+  assert.equal(JSON.parse(without.stdout.toString()).digest, JSON.parse(withDir.stdout.toString()).digest);
+});
