@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { parseClosureFile } from '../builder/store/closure-file.js';
 import { ClosureFileStoreSource } from '../builder/store/closure-file-source.js';
 import { openStoreSource } from '../builder/store/open.js';
@@ -198,5 +198,18 @@ test('a path given twice with different references in concatenated exportReferen
   await assert.rejects(ClosureFileStoreSource.open({ closureFile: file, dir: join(dir, 'store') }), {
     name: 'StoreError',
     message: `closure file ${file} lists ${A} twice, with different references (only the first: ${B})`,
+  });
+});
+
+test('a path of a plain exportReferencesGraph file missing from the store dir is named with the closure file', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'imgbuild-cf-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  writeTree(join(dir, 'store'), { 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-app': 'hello\n' });
+  const file = join(dir, 'graph');
+  writeFileSync(file, `${A}\n\n1\n${B}\n${B}\n\n0\n`);
+  await assert.rejects(ClosureFileStoreSource.open({ closureFile: file, dir: join(dir, 'store') }), {
+    name: 'StoreError',
+    message: `${B} is in closure file ${file} but missing from the store dir ${join(dir, 'store')}: no ${join(dir, 'store', basename(B))}`,
+    hint: 'copy the whole closure into the store dir (nix copy --to <root> <paths> writes <root>/nix/store: pass that with --store; or cp -a of every path); a binary cache made by nix copy --to file://... is read with --substituter instead',
   });
 });
