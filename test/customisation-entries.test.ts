@@ -278,3 +278,27 @@ test('like buildEnv, Nix metadata, info/dir, MIME caches, perllocal.pod and log 
     dir('var'),
   ]);
 });
+
+test('a copyToRoot file whose name is not valid UTF-8 is the store layer\'s layer-content error, with its bytes', async (t) => {
+  const root = await tempStore(t);
+  const bin = join(root, basename(A), 'bin');
+  await mkdir(bin, { recursive: true });
+  await writeFile(join(bin, 'good'), '');
+  await writeFile(Buffer.concat([Buffer.from(`${bin}/bad-`), Buffer.from([0xff, 0xfe])]), 'x');
+  await assert.rejects(customisationEntries(spec({ name: 'x', copyToRoot: [A] }), inDir(root)), {
+    name: 'LayerContentError',
+    code: 'layer-content',
+    message: `${bin}/bad-\u00ff\u00fe has a name that is not valid UTF-8 (bytes 6261642dfffe); layer paths must be UTF-8`,
+  });
+});
+
+test('a copyToRoot symlink whose target is not valid UTF-8 is a layer-content error', async (t) => {
+  const root = await tempStore(t);
+  const bin = join(root, basename(A), 'bin');
+  await mkdir(bin, { recursive: true });
+  await symlink(Buffer.from([0x78, 0xff]), join(bin, 'tool'));
+  await assert.rejects(customisationEntries(spec({ name: 'x', copyToRoot: [A] }), inDir(root)), {
+    name: 'LayerContentError',
+    message: `symlink ${bin}/tool has a target that is not valid UTF-8 (bytes 78ff)`,
+  });
+});

@@ -130,9 +130,10 @@ test('a narinfo is read as Nix reads it', () => {
 
 test("a signature is checked over Nix's fingerprint of the path, with the key of the same name", () => {
   const info = parseNarInfo(NARINFO, 'x.narinfo');
+  // The references sorted, as Nix's StorePathSet prints them (the narinfo lists them otherwise).
   assert.equal(
     narInfoFingerprint(info, '/nix/store'),
-    `1;/nix/store/${HASH}-tree;sha256:1impfw8zdgisxkghq9a3q7cn7jb9zyzgxdydiamp8z2nlyyl0h5h;18735072;/nix/store/0d71ygfwbmy1xjlbj1v027dfmy9cqavy-libffi-3.3,/nix/store/${HASH}-tree`,
+    `1;/nix/store/${HASH}-tree;sha256:1impfw8zdgisxkghq9a3q7cn7jb9zyzgxdydiamp8z2nlyyl0h5h;18735072;/nix/store/${HASH}-tree,/nix/store/0d71ygfwbmy1xjlbj1v027dfmy9cqavy-libffi-3.3`,
   );
   const { publicKey, privateKey } = generateKeyPairSync('ed25519');
   const raw = publicKey.export({ format: 'jwk' }).x!;
@@ -141,5 +142,9 @@ test("a signature is checked over Nix's fingerprint of the path, with the key of
   assert.equal(isSignedBy({ ...info, sigs: [`test-1:${sig}`] }, '/nix/store', [key!]), true);
   assert.equal(isSignedBy({ ...info, sigs: [`other-1:${sig}`] }, '/nix/store', [key!]), false, 'another name');
   assert.equal(isSignedBy({ ...info, narSize: info.narSize + 1, sigs: [`test-1:${sig}`] }, '/nix/store', [key!]), false, 'another NAR');
-  assert.throws(() => parsePublicKeys([`test-1:${Buffer.alloc(64).toString('base64')}`]), /that is a secret key/);
+  // References listed out of order (and one twice) sign and verify as Nix's sorted set.
+  const unsorted = { ...info, references: [`${HASH}-tree`, '0d71ygfwbmy1xjlbj1v027dfmy9cqavy-libffi-3.3', `${HASH}-tree`] };
+  assert.equal(narInfoFingerprint(unsorted, '/nix/store'), narInfoFingerprint(info, '/nix/store'));
+  assert.equal(isSignedBy({ ...unsorted, sigs: [`test-1:${sig}`] }, '/nix/store', [key!]), true, 'unsorted references');
+  assert.throws(() => parsePublicKeys([`test-1:${Buffer.alloc(64).toString('base64')}`]), { code: 'usage', message: 'trusted public key "test-1" is a Nix secret key (64 bytes), not a public key (its value is not printed); a Nix public key reads "name:base64(32 bytes)"' });
 });

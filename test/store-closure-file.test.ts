@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { parseClosureFile } from '../builder/store/closure-file.js';
 import { ClosureFileStoreSource } from '../builder/store/closure-file-source.js';
 import { openStoreSource } from '../builder/store/open.js';
@@ -159,4 +159,57 @@ test('store path names follow Nix\'s rules', () => {
   assert.equal(checkStorePathName('a/b'), 'the name contains the character "/" (allowed: A-Z a-z 0-9 + - . _ ? =)');
   const sp = parseStorePath(`${A}`, '/nix/store/');
   assert.deepEqual(sp, { storeDir: SD, hashPart: 'a'.repeat(32), name: 'app', baseName: `${'a'.repeat(32)}-app`, path: A });
+});
+
+test('a path listed twice with the same entry is read once', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'imgbuild-cf-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'c.json');
+  const a = { path: A, narSize: 1, narHash: HASH, references: [B] };
+  writeFileSync(file, JSON.stringify([a, { path: B, narSize: 2, references: [] }, { ...a, references: [B, B] }]));
+  const src = await ClosureFileStoreSource.open({ closureFile: file, dir });
+  assert.deepEqual(src.topLevelPaths(), [A]);
+});
+
+for (const [what, later, message] of [
+  ['references', { references: [] }, `references (only the first: ${B})`],
+  ['narHash', { narHash: 'sha256-' + 'A'.repeat(43) + '=' }, `narHash (${HASH}, then sha256-${'A'.repeat(43)}=)`],
+  ['narSize', { narSize: 7 }, 'narSize (1, then 7)'],
+] as const) {
+  test(`a path listed twice with different ${what} is refused, naming the file, the path and what differs`, async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'imgbuild-cf-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const file = join(dir, 'c.json');
+    const a = { path: A, narSize: 1, narHash: HASH, references: [B] };
+    writeFileSync(file, JSON.stringify([a, { path: B, narSize: 2, references: [] }, { ...a, ...later }]));
+    await assert.rejects(ClosureFileStoreSource.open({ closureFile: file, dir }), {
+      name: 'StoreError',
+      message: `closure file ${file} lists ${A} twice, with different ${message}`,
+    });
+  });
+}
+
+test('a path given twice with different references in concatenated exportReferencesGraph files is refused', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'imgbuild-cf-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  writeTree(join(dir, 'store'), { 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-app': 'hello\n', 'bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-lib/x': '' });
+  const file = join(dir, 'graph');
+  writeFileSync(file, `${A}\n\n1\n${B}\n${B}\n\n0\n${A}\n\n0\n`);
+  await assert.rejects(ClosureFileStoreSource.open({ closureFile: file, dir: join(dir, 'store') }), {
+    name: 'StoreError',
+    message: `closure file ${file} lists ${A} twice, with different references (only the first: ${B})`,
+  });
+});
+
+test('a path of a plain exportReferencesGraph file missing from the store dir is named with the closure file', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'imgbuild-cf-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  writeTree(join(dir, 'store'), { 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-app': 'hello\n' });
+  const file = join(dir, 'graph');
+  writeFileSync(file, `${A}\n\n1\n${B}\n${B}\n\n0\n`);
+  await assert.rejects(ClosureFileStoreSource.open({ closureFile: file, dir: join(dir, 'store') }), {
+    name: 'StoreError',
+    message: `${B} is in closure file ${file} but missing from the store dir ${join(dir, 'store')}: no ${join(dir, 'store', basename(B))}`,
+    hint: 'copy the whole closure into the store dir (nix copy --to <root> <paths> writes <root>/nix/store: pass that with --store; or cp -a of every path); a binary cache made by nix copy --to file://... is read with --substituter instead',
+  });
 });

@@ -43,7 +43,7 @@ export interface Build {
 }
 
 /** The store a spec names, unless the context gives one. */
-export async function specStore(spec: ResolvedSpec, ctx: Pick<BuildContext, 'store' | 'cacheDir' | 'env' | 'signal' | 'warn'> = {}): Promise<StoreSource> {
+export async function specStore(spec: ResolvedSpec, ctx: Pick<BuildContext, 'store' | 'cacheDir' | 'env' | 'signal' | 'warn' | 'storeFetch'> = {}): Promise<StoreSource> {
   if (ctx.store) return ctx.store;
   const { kind, dir, storeDir, storeDirGiven, closureFile, verify, url, publicKeys } = spec.store;
   const scanCache = ctx.cacheDir ? join(ctx.cacheDir, 'scan') : false;
@@ -65,7 +65,7 @@ export async function specStore(spec: ResolvedSpec, ctx: Pick<BuildContext, 'sto
     ...(ctx.warn ? { warn: ctx.warn } : {}),
     ...(url !== undefined ? { url } : {}),
     ...(publicKeys !== undefined ? { publicKeys } : {}),
-    ...(ctx.signal ? { fetch: { signal: ctx.signal } } : {}),
+    ...(ctx.signal || ctx.storeFetch ? { fetch: { ...ctx.storeFetch, ...(ctx.signal ? { signal: ctx.signal } : {}) } } : {}),
   });
 }
 

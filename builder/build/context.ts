@@ -1,4 +1,5 @@
 import type { Worker } from 'node:worker_threads';
+import type { CacheFetchOptions } from '../store/binary-cache/fetch.js';
 import type { RegistryClient } from '../../registry-client/index.js';
 import type { LayerHints } from '../cache/layer-hints.js';
 import type { LayerAction } from '../cache/layer-source.js';
@@ -80,6 +81,8 @@ export interface BuildContext {
   registry?: RegistryClient | (() => Promise<RegistryClient>);
   /** Overrides the store the spec names. */
   store?: StoreSource;
+  /** How a binary-cache store source fetches (timeouts); default: its own (30 s). */
+  storeFetch?: Omit<CacheFetchOptions, 'signal'>;
   /**
    * Layer records kept elsewhere (a registry: `--cache-ref`), consulted after the local cache;
    * told of every layer the build has, to keep them for the next build.

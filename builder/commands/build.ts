@@ -15,7 +15,7 @@ import { cliBuildContext } from './context.js';
 import { dropEarlyBuildWorker, takeEarlyBuildWorker } from './early-worker.js';
 import { loadCliSpec, readPrevious, type StoreFlags } from './common.js';
 import { printJson } from './print.js';
-import { chunkSizeOf, fromImageReference, lazyClient, timeoutOptions, type RegistryFlags } from './registry-flags.js';
+import { chunkSizeOf, fromImageReference, lazyClient, storeFetchOptions, timeoutOptions, type RegistryFlags } from './registry-flags.js';
 import type { BuildDocument } from './documents.js';
 import { SCHEMA_VERSION } from './schema-version.js';
 import { cliBlobLocations } from './cache-dir.js';
@@ -97,7 +97,7 @@ export async function runBuild(specFile: string, flags: BuildFlags): Promise<voi
       await (await client.get()).origin(pushRef.registry);
     }
     const records = spec.cacheRef ? await fetchLayerRecords(spec.cacheRef, client, pushRef, (m) => progress.log(m)) : undefined;
-    const ctx = cliBuildContext({ signal: abort.signal, onEvent: (e) => progress.onEvent(e), warn: (m) => progress.log(m), registry: client.get, startedWorker: takeEarlyBuildWorker, ...(records ? { layerHints: records } : {}) });
+    const ctx = cliBuildContext({ signal: abort.signal, onEvent: (e) => progress.onEvent(e), warn: (m) => progress.log(m), registry: client.get, storeFetch: storeFetchOptions(flags), startedWorker: takeEarlyBuildWorker, ...(records ? { layerHints: records } : {}) });
     let built: Built;
     if (multi) {
       const previous = await previousByPlatform(flags.previous, flags, abort.signal);

@@ -2,7 +2,7 @@ import { planImage, formatImagePlan } from '../build/plan.js';
 import { closureOnThreads, specStore } from '../build/build-image.js';
 import { specAndBase } from '../build/architecture.js';
 import { cliBuildContext } from './context.js';
-import { fromImageReference, lazyClient, type RegistryFlags } from './registry-flags.js';
+import { fromImageReference, lazyClient, storeFetchOptions, type RegistryFlags } from './registry-flags.js';
 import { watchInterrupts } from './interrupt.js';
 import { loadCliSpec, readPrevious, specForPlatform, type StoreFlags } from './common.js';
 import { checkImageArgument } from './arguments.js';
@@ -21,7 +21,7 @@ export async function runPlan(specFile: string, flags: StoreFlags & RegistryFlag
   const interrupt = watchInterrupts();
   const client = lazyClient(flags, [fromImageReference(given)], interrupt.signal);
   try {
-    const ctx = cliBuildContext({ registry: client.get, signal: interrupt.signal });
+    const ctx = cliBuildContext({ registry: client.get, signal: interrupt.signal, storeFetch: storeFetchOptions(flags) });
     const store = await specStore(given, ctx);
     const closure = await closureOnThreads(given, store, ctx);
     const { spec, base } = await specAndBase(given, store, closure, ctx);

@@ -58,6 +58,20 @@ export function timeoutOptions(flags: RegistryFlags, env: Readonly<Record<string
   return out;
 }
 
+/**
+ * What a binary cache (`--substituter`) takes of the timeout flags and variables: the response
+ * and idle timeouts (a cache request is one GET, retried; the blob budget does not apply).
+ * Unset: the binary cache's own defaults.
+ */
+export function storeFetchOptions(flags: RegistryFlags, env: Readonly<Record<string, string | undefined>> = process.env): { responseTimeoutMs?: number; idleTimeoutMs?: number } {
+  // Only these two are read (and checked) here: a bad --min-speed stays the registry's to refuse.
+  const t = timeoutOptions(
+    { ...(flags.responseTimeout !== undefined ? { responseTimeout: flags.responseTimeout } : {}), ...(flags.idleTimeout !== undefined ? { idleTimeout: flags.idleTimeout } : {}) },
+    { IMGBUILD_RESPONSE_TIMEOUT: env.IMGBUILD_RESPONSE_TIMEOUT, IMGBUILD_IDLE_TIMEOUT: env.IMGBUILD_IDLE_TIMEOUT },
+  );
+  return { ...(t.responseMs !== undefined ? { responseTimeoutMs: t.responseMs } : {}), ...(t.idleMs !== undefined ? { idleTimeoutMs: t.idleMs } : {}) };
+}
+
 /** The environment variable naming insecure registries for every command (comma-separated `host[:port]`). */
 export const INSECURE_REGISTRIES_ENV = 'IMGBUILD_INSECURE_REGISTRIES';
 

@@ -17,7 +17,7 @@ import { registryOfImageArg } from './image-verbs.js';
 import { withCliMetadata, type MetadataFlags } from './metadata.js';
 import { checkImageArgument } from './arguments.js';
 import { printJson } from './print.js';
-import { lazyClient, type RegistryFlags } from './registry-flags.js';
+import { lazyClient, storeFetchOptions, type RegistryFlags } from './registry-flags.js';
 import { watchInterrupts } from './interrupt.js';
 import { SCHEMA_VERSION } from './schema-version.js';
 import type { ReferrersDocument } from './documents.js';
@@ -81,7 +81,7 @@ async function specSbom(specArg: string, flags: SbomFlags, format: SbomFormat): 
   const interrupt = watchInterrupts();
   const client = lazyClient(flags, undefined, interrupt.signal);
   try {
-    const build = await buildImage(platform, cliBuildContext({ registry: client.get, signal: interrupt.signal }));
+    const build = await buildImage(platform, cliBuildContext({ registry: client.get, signal: interrupt.signal, storeFetch: storeFetchOptions(flags) }));
     return (await buildSboms(build, [format]))[0]!.bytes;
   } finally {
     await client.close();

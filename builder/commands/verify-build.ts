@@ -9,7 +9,7 @@ import { buildIndex } from '../build/build-index.js';
 import { writeOciLayout } from '../transports/oci-layout.js';
 import { cliBuildContext } from './context.js';
 import { loadCliSpec, type StoreFlags } from './common.js';
-import { lazyClient, type RegistryFlags } from './registry-flags.js';
+import { lazyClient, storeFetchOptions, type RegistryFlags } from './registry-flags.js';
 import { withCliMetadata, type MetadataFlags } from './metadata.js';
 import type { SbomFormat } from '../sbom/index.js';
 
@@ -18,7 +18,7 @@ const client = lazyClient(flags);
 try {
   // The same metadata as `build` with these flags in this environment (CI metadata too): the same image.
   const spec = withCliMetadata(await loadCliSpec(specFile, flags), flags, process.env);
-  const ctx = cliBuildContext({ registry: client.get });
+  const ctx = cliBuildContext({ registry: client.get, storeFetch: storeFetchOptions(flags) });
   // A multi-platform spec: every platform's image and the index over them.
   const built = spec.platforms ? await buildIndex(spec, ctx) : await buildImage(spec, ctx, previous ? { previous } : {});
   const artifact = 'index' in built ? built.index : built.image;

@@ -127,6 +127,9 @@ function processBuild(spec: string, flags: VerifyFlags, rebuilt: RebuiltReferrer
     ...(flags.substituter ? { substituter: flags.substituter } : {}),
     ...(flags.trustedPublicKey ? { trustedPublicKey: flags.trustedPublicKey } : {}),
     ...(flags.insecureRegistry ? { insecureRegistry: flags.insecureRegistry } : {}),
+    // The timeouts a binary cache (--substituter) is read with, as in build.
+    ...(flags.responseTimeout ? { responseTimeout: flags.responseTimeout } : {}),
+    ...(flags.idleTimeout ? { idleTimeout: flags.idleTimeout } : {}),
     ...(flags.caFile ? { caFile: flags.caFile.map((f) => resolve(f)) } : {}),
     ...(flags.annotation ? { annotation: flags.annotation } : {}),
     ...(flags.label ? { label: flags.label } : {}),

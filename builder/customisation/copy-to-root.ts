@@ -3,7 +3,7 @@ import { lstat, readdir, readlink } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { posix } from 'node:path';
 import type { Stats } from 'node:fs';
-import { SpecError } from '../errors.js';
+import { LayerContentError, SpecError } from '../errors.js';
 import type { ResolvedSpec } from '../spec/types.js';
 import type { CustomisationTree } from './tree.js';
 import { PermApplier, type PermRule } from '../layer/perms.js';
@@ -67,7 +67,7 @@ export async function linkCopyToRoot(
   };
 
   const walk = async (pkg: string, fsDir: string, rel: string): Promise<void> => {
-    const names = (await readdir(fsDir)).sort();
+    const names = (await utf8Names(fsDir)).sort();
     for (const name of names) {
       const childRel = rel === '/' ? `/${name}` : `${rel}/${name}`;
       if (skippedByBuildEnv(childRel)) continue;
@@ -133,8 +133,38 @@ async function describe(pkg: string, rel: string, fsPath: string, stat: Stats): 
   const target = `${pkg}${rel}`;
   if (stat.isDirectory()) return { pkg, isDir: true, target, resolved: target, fsPath, stat, sources: [target] };
   let resolved = target;
-  if (stat.isSymbolicLink()) resolved = posix.resolve(posix.dirname(target), await readlink(fsPath));
+  if (stat.isSymbolicLink()) resolved = posix.resolve(posix.dirname(target), await utf8Target(fsPath));
   return { pkg, isDir: false, target, resolved, fsPath, stat, sources: [target] };
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * A directory's entry names, each refused as the store layer refuses it when it is not UTF-8
+ * (layer/tree-entries.ts): a lossy string would name a file that does not exist.
+ */
+async function utf8Names(dir: string): Promise<string[]> {
+  const plain = await readdir(dir);
+  // All-ASCII names (nearly every directory) are their bytes; any other: listed again as bytes.
+  if (plain.every((n) => /^[\x00-\x7f]*$/.test(n))) return plain;
+  return (await readdir(dir, { encoding: 'buffer' })).map((raw) => {
+    try {
+      return strictUtf8.decode(raw);
+    } catch {
+      const shown = `${dir}/${raw.toString('latin1')}`;
+      throw new LayerContentError(`${shown} has a name that is not valid UTF-8 (bytes ${raw.toString('hex')}); layer paths must be UTF-8`, shown, 'rename the file');
+    }
+  });
+}
+
+/** A symlink's target, refused as the store layer refuses it when it is not UTF-8. */
+async function utf8Target(link: string): Promise<string> {
+  const raw = await readlink(link, { encoding: 'buffer' });
+  try {
+    return strictUtf8.decode(raw);
+  } catch {
+    throw new LayerContentError(`symlink ${link} has a target that is not valid UTF-8 (bytes ${raw.toString('hex')})`, link);
+  }
 }
 
 async function lstatOrUndefined(path: string): Promise<Stats | undefined> {

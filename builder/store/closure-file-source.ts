@@ -1,9 +1,9 @@
 import { lstat, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { ClosureGraph, StorePathInfo } from '../../layering/types.js';
-import { StoreError } from '../errors.js';
+import { ImgbuildError, StoreError } from '../errors.js';
 import { closureOf } from './closure-graph.js';
-import { parseClosureFile, type ClosureFileFormat } from './closure-file.js';
+import { duplicateError, entryConflict, parseClosureFile, type ClosureFileEntry, type ClosureFileFormat } from './closure-file.js';
 import { formatNarHashSri, parseNarHash } from './nar-hash.js';
 import { narSize, readNarTree } from './nar.js';
 import { ArchitectureWalks, type PathArchitectures } from './path-architectures.js';
@@ -61,11 +61,18 @@ export class ClosureFileStoreSource implements StoreSource {
     const storeDir = normaliseStoreDir(opts.storeDir ?? first.slice(0, first.lastIndexOf('/')));
     const fsDir = resolve(opts.dir ?? storeDir);
     const infos = new Map<string, StorePathInfo>();
+    const entries = new Map<string, ClosureFileEntry>();
     for (const e of parsed.entries) {
+      // The same path twice: fine when the entries agree (graph files concatenated), an error when
+      // they do not (the later one would silently replace the first, dependencies and all).
+      const seen = entries.get(e.path);
+      const conflict = seen && entryConflict(seen, e);
+      if (conflict) throw duplicateError(opts.closureFile, e.path, conflict);
+      entries.set(e.path, e);
       parseStorePath(e.path, storeDir, `path in closure file ${opts.closureFile}:`);
       for (const r of e.references) parseStorePath(r, storeDir, `reference of ${e.path} in closure file ${opts.closureFile}:`);
       // The plain exportReferencesGraph format has no sizes: measure the files (metadata only).
-      const size = e.narSize ?? narSize(await readNarTree(join(fsDir, e.path.slice(storeDir.length + 1))));
+      const size = e.narSize ?? (await measuredNarSize(e.path, join(fsDir, e.path.slice(storeDir.length + 1)), opts.closureFile, fsDir));
       const info: StorePathInfo = { path: e.path, narSize: size, references: e.references };
       if (e.narHash !== undefined) info.narHash = e.narHash;
       infos.set(e.path, info);
@@ -97,11 +104,7 @@ export class ClosureFileStoreSource implements StoreSource {
         await lstat(fsPath);
       } catch {
         const by = referrer.get(p.path);
-        throw new StoreError(
-          `${p.path}${by ? ` (referenced by ${by})` : ''} is in closure file ${this.closureFile} but missing from the store dir ${this.fsDir}: no ${fsPath}`,
-          by ? [p.path, by] : [p.path],
-          'copy the whole closure into the store dir (e.g. nix copy --to file://... or cp -a of every path)',
-        );
+        throw missingPath(p.path, by, this.closureFile, this.fsDir, fsPath);
       }
     }
     if (this.verify) {
@@ -137,5 +140,35 @@ export class ClosureFileStoreSource implements StoreSource {
    */
   async pathContentId(storePath: string): Promise<string | undefined> {
     return this.contentIds.get(storePath);
+  }
+}
+
+/**
+ * A path of the closure file whose files are not in the store dir. The hint names what makes a
+ * store dir (`nix copy --to <root>` writes a local store's `<root>/nix/store`; `nix copy --to
+ * file://…` makes a binary cache, which --substituter reads instead).
+ */
+function missingPath(path: string, by: string | undefined, closureFile: string, fsDir: string, fsPath: string): StoreError {
+  return new StoreError(
+    `${path}${by ? ` (referenced by ${by})` : ''} is in closure file ${closureFile} but missing from the store dir ${fsDir}: no ${fsPath}`,
+    by ? [path, by] : [path],
+    'copy the whole closure into the store dir (nix copy --to <root> <paths> writes <root>/nix/store: pass that with --store; or cp -a of every path); a binary cache made by nix copy --to file://... is read with --substituter instead',
+  );
+}
+
+/** The NAR size of a path the plain exportReferencesGraph format gives none for, from its files (metadata only). */
+async function measuredNarSize(path: string, fsPath: string, closureFile: string, fsDir: string): Promise<number> {
+  try {
+    await lstat(fsPath);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw missingPath(path, undefined, closureFile, fsDir, fsPath);
+  }
+  try {
+    return narSize(await readNarTree(fsPath));
+  } catch (e) {
+    if (e instanceof ImgbuildError && e.code !== 'store') throw e;
+    const why = e instanceof ImgbuildError ? e.message : `cannot read ${fsPath}: ${(e as Error).message}`;
+    throw new StoreError(`${why} (measuring ${path}, to which closure file ${closureFile} gives no NAR size)`, [path], undefined, { cause: e });
   }
 }

@@ -29,6 +29,39 @@ export function parseClosureFile(text: string, file: string): ParsedClosureFile 
   return parseRegistrationText(text, file);
 }
 
+/**
+ * What differs between two entries for one path (its references as a set, narHash, narSize,
+ * each when both give it), or undefined when they agree: a path has one NAR and one set of
+ * references, so two entries that disagree cannot both be right, and keeping either would
+ * silently drop a dependency or a check. Identical entries are normal (graph files concatenated).
+ */
+export function entryConflict(first: ClosureFileEntry, then: ClosureFileEntry): string | undefined {
+  const diffs: string[] = [];
+  const refs = (e: ClosureFileEntry) => [...new Set(e.references)].sort();
+  const a = refs(first);
+  const b = refs(then);
+  if (a.length !== b.length || a.some((r, i) => r !== b[i])) {
+    const only = (x: string[], y: string[]) => x.filter((r) => !y.includes(r));
+    const parts = [only(a, b).length > 0 ? `only the first: ${only(a, b).join(', ')}` : '', only(b, a).length > 0 ? `only the later: ${only(b, a).join(', ')}` : ''].filter(Boolean);
+    diffs.push(`references (${parts.join('; ')})`);
+  }
+  if (first.narHash !== undefined && then.narHash !== undefined) {
+    const x = parseNarHash(first.narHash);
+    const y = parseNarHash(then.narHash);
+    if (!x || !y || !Buffer.from(x).equals(Buffer.from(y))) diffs.push(`narHash (${first.narHash}, then ${then.narHash})`);
+  }
+  if (first.narSize !== undefined && then.narSize !== undefined && first.narSize !== then.narSize) diffs.push(`narSize (${first.narSize}, then ${then.narSize})`);
+  return diffs.length > 0 ? diffs.join(', ') : undefined;
+}
+
+export function duplicateError(file: string, path: string, what: string): StoreError {
+  return new StoreError(
+    `closure file ${file} lists ${path} twice, with different ${what}`,
+    [path],
+    'a path has one NAR and one set of references: make the closure file (or the graph files joined into it) from one store, or drop the stale entry',
+  );
+}
+
 function fail(file: string, where: string, msg: string): never {
   throw new StoreError(`closure file ${file}: ${where}: ${msg}`, []);
 }
@@ -60,6 +93,9 @@ function parseJson(text: string, file: string): ParsedClosureFile {
   for (const k of graphs) {
     (obj[k] as unknown[]).forEach((v, i) => {
       const e = pathInfoEntry(v, undefined, file, `${k}[${i}]`);
+      const seen = byPath.get(e.path);
+      const conflict = seen && entryConflict(seen, e);
+      if (conflict) throw duplicateError(file, e.path, conflict);
       byPath.set(e.path, e);
     });
   }

@@ -17,6 +17,10 @@ export interface CacheFetchOptions {
   retry?: Partial<CacheRetry>;
   /** Longest wait for a response's headers, and between two reads of its body (default 30 s): a stalled cache is retried. */
   timeoutMs?: number;
+  /** Longest wait for a response's headers (default: timeoutMs); the CLI's --response-timeout. */
+  responseTimeoutMs?: number;
+  /** Longest wait between two reads of a body (default: timeoutMs); the CLI's --idle-timeout. */
+  idleTimeoutMs?: number;
   signal?: AbortSignal;
 }
 
@@ -55,6 +59,24 @@ interface Opened {
   close(): void;
 }
 
+/** Redirects followed for one request, as Nix (curl) follows them. */
+export const MAX_REDIRECTS = 10;
+
+/** A URL as messages show it: no user info, no query (a presigned URL's query is a credential). */
+function shown(u: URL): string {
+  const c = new URL(u.href);
+  c.username = '';
+  c.password = '';
+  const hidden = c.search !== '';
+  c.search = '';
+  c.hash = '';
+  return hidden ? `${c.href}?…` : c.href;
+}
+
+function redirectChain(chain: readonly URL[]): string {
+  return chain.map(shown).join(' -> ');
+}
+
 /** Opens `url` from byte `offset` (http(s): a Range request; a server may ignore it and send all). */
 async function openAt(url: URL, offset: number, opts: CacheFetchOptions): Promise<Opened> {
   if (url.protocol === 'file:') {
@@ -73,18 +95,47 @@ async function openAt(url: URL, offset: number, opts: CacheFetchOptions): Promis
   // undici is loaded on the first HTTP fetch: every build imports this module (store sources),
   // and loading undici cost each build and each layer worker ~85 ms of CPU it mostly never used.
   const { request } = await import('undici');
+  // Redirects are followed as Nix follows them (Attic sends NAR downloads to presigned object-store
+  // URLs): 301/302/303/307/308, to http(s) URLs, at most MAX_REDIRECTS, a loop refused. No
+  // credentials are sent to a cache, so none can reach another origin.
+  let at = url;
+  const chain: URL[] = [url];
   let res;
-  try {
-    res = await request(url, {
-      method: 'GET',
-      headers: offset > 0 ? { range: `bytes=${offset}-` } : {},
-      headersTimeout: timeout,
-      bodyTimeout: timeout,
-      ...(opts.signal ? { signal: opts.signal } : {}),
-    });
-  } catch (e) {
-    if (opts.signal?.aborted) throw e;
-    throw new Transient((e as Error).message, { cause: e });
+  for (;;) {
+    try {
+      res = await request(at, {
+        method: 'GET',
+        headers: offset > 0 ? { range: `bytes=${offset}-` } : {},
+        headersTimeout: opts.responseTimeoutMs ?? timeout,
+        bodyTimeout: opts.idleTimeoutMs ?? timeout,
+        ...(opts.signal ? { signal: opts.signal } : {}),
+      });
+    } catch (e) {
+      if (opts.signal?.aborted) throw e;
+      throw new Transient((e as Error).message, { cause: e });
+    }
+    if (![301, 302, 303, 307, 308].includes(res.statusCode)) break;
+    await res.body.dump().catch(() => undefined);
+    const location = res.headers.location;
+    const text = Array.isArray(location) ? location[0] : location;
+    let next: URL | undefined;
+    try {
+      next = text ? new URL(text, at) : undefined;
+    } catch {
+      next = undefined;
+    }
+    if (!next) throw new ImgbuildError('binary-cache', `GET ${shown(at)} answered HTTP ${res.statusCode} with no usable Location (${redirectChain(chain)})`, 'check the binary cache\'s redirect configuration (--substituter)');
+    if (next.protocol !== 'http:' && next.protocol !== 'https:') {
+      throw new ImgbuildError('binary-cache', `GET ${shown(at)} redirects to a ${next.protocol}// URL; imgbuild follows redirects to http(s):// only (${redirectChain([...chain, next])})`, 'check the binary cache\'s redirect configuration (--substituter)');
+    }
+    if (chain.some((u) => u.href === next.href)) {
+      throw new ImgbuildError('binary-cache', `GET ${shown(url)}: redirect loop (${redirectChain([...chain, next])})`, 'check the binary cache\'s redirect configuration (--substituter)');
+    }
+    chain.push(next);
+    if (chain.length > MAX_REDIRECTS + 1) {
+      throw new ImgbuildError('binary-cache', `GET ${shown(url)}: more than ${MAX_REDIRECTS} redirects (${redirectChain(chain)})`, 'check the binary cache\'s redirect configuration (--substituter)');
+    }
+    at = next;
   }
   const { statusCode } = res;
   if (statusCode === 200 || (statusCode === 206 && offset > 0)) {
@@ -106,7 +157,7 @@ async function openAt(url: URL, offset: number, opts: CacheFetchOptions): Promis
     (t as Transient & { retryAfter?: string }).retryAfter = String(res.headers['retry-after'] ?? '');
     throw t;
   }
-  throw new ImgbuildError('binary-cache', `GET ${url.href} answered HTTP ${statusCode}`, statusCode === 401 || statusCode === 403 ? 'the binary cache refuses access: imgbuild sends no credentials to it; use a cache that allows anonymous reads' : undefined);
+  throw new ImgbuildError('binary-cache', `GET ${url.href}${at === url ? '' : ` (redirected to ${shown(at)})`} answered HTTP ${statusCode}`, statusCode === 401 || statusCode === 403 ? 'the binary cache refuses access: imgbuild sends no credentials to it; use a cache that allows anonymous reads' : undefined);
 }
 
 /**

@@ -77,7 +77,7 @@ export function parseNarInfo(text: string, where: string): NarInfo {
   return info;
 }
 
-/** What `nix-cache-info` says: the store dir the cache's paths belong to, and its priority. */
+/** What `nix-cache-info` says: the store dir the cache's paths belong to (`/nix/store` when it names none), and its priority. */
 export interface CacheInfo {
   storeDir: string;
   wantMassQuery?: boolean;
@@ -94,7 +94,8 @@ export function parseCacheInfo(text: string, where: string): CacheInfo {
     else if (m[1] === 'WantMassQuery') out.wantMassQuery = m[2] === '1';
     else if (m[1] === 'Priority' && /^\d+$/.test(m[2]!)) out.priority = Number(m[2]);
   }
-  if (storeDir === undefined) throw new BinaryCacheError(`${where} has no StoreDir line`, [], 'a binary cache made by nix copy --to file://… has one');
+  // Nix reads a nix-cache-info without StoreDir as one of the default store dir.
+  if (storeDir === undefined) storeDir = '/nix/store';
   if (!/^(\/[^/\0]+)+$/.test(storeDir)) throw new BinaryCacheError(`${where}: StoreDir ${JSON.stringify(storeDir)} is not an absolute path`, []);
   return { ...out, storeDir };
 }

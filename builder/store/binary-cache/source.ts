@@ -90,20 +90,27 @@ export class BinaryCacheStoreSource implements StoreSource {
     const checked = roots.map((r) => parseStorePath(r, this.storeDir, 'content path').path);
     const limit = pLimit(this.opts.narinfoConcurrency ?? 16);
     const infos = new Map<string, StorePathInfo>();
+    // Every path is fetched once and its references are queued, never awaited from inside a
+    // visit: a reference cycle between narinfos (A -> B -> A) would otherwise have each visit
+    // wait on the other, leave the event loop empty and end the process with no output.
+    // closureOf names the cycle as the directory store and the closure file do.
     const pending = new Map<string, Promise<void>>();
-    const visit = (path: string): Promise<void> => {
-      let p = pending.get(path);
-      if (!p) {
-        p = limit(() => this.narInfo(path)).then(async (info) => {
-          const references = info.references.map((r) => `${this.storeDir}/${r}`);
-          infos.set(path, { path, narSize: info.narSize, references, narHash: info.narHash });
-          await Promise.all(references.filter((r) => r !== path).map(visit));
-        });
-        pending.set(path, p);
-      }
-      return p;
+    const order: Promise<void>[] = [];
+    const visit = (path: string): void => {
+      if (pending.has(path)) return;
+      const p = limit(() => this.narInfo(path)).then((info) => {
+        const references = info.references.map((r) => `${this.storeDir}/${r}`);
+        infos.set(path, { path, narSize: info.narSize, references, narHash: info.narHash });
+        for (const r of references) if (r !== path) visit(r);
+      });
+      // Handled here so that a failure met before the loop below reaches it is not an
+      // unhandled rejection; the loop still sees (and throws) it.
+      p.catch(() => undefined);
+      pending.set(path, p);
+      order.push(p);
     };
-    await Promise.all(checked.map(visit));
+    for (const root of checked) visit(root);
+    for (let i = 0; i < order.length; i++) await order[i];
     return closureOf(this.storeDir, checked, infos, this.description);
   }
 
@@ -132,7 +139,7 @@ export class BinaryCacheStoreSource implements StoreSource {
     if (!parseNarHash(info.narHash)) throw new BinaryCacheError(`${url.href}: NarHash ${JSON.stringify(info.narHash)} is not a SHA-256 hash`, [path]);
     if (this.keys.length > 0 && !isSignedBy(info, this.storeDir, this.keys)) {
       const names = this.keys.map((k) => k.name).join(', ');
-      const has = info.sigs.length === 0 ? 'is not signed' : `carries no valid signature by a trusted key (its signatures: ${info.sigs.map((s) => s.slice(0, s.indexOf(':'))).join(', ')})`;
+      const has = info.sigs.length === 0 ? 'is not signed' : `carries no valid signature by a trusted key (its signatures: ${info.sigs.map((s) => (s.indexOf(':') > 0 ? s.slice(0, Math.min(s.indexOf(':'), 64)) : '(unnamed)')).join(', ')})`;
       throw new BinaryCacheError(
         `${path} in the ${this.description} ${has}; trusted keys: ${names}`,
         [path],
