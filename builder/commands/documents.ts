@@ -125,6 +125,9 @@ export const IndexCreateDocumentSchema = z.strictObject({
 }).meta({ title: 'imgbuild index create --json', description: 'An index pushed over images already built.' });
 export type IndexCreateDocument = z.output<typeof IndexCreateDocumentSchema>;
 
+/** What every inspect document begins with (an artifact's and an index's; an image's describes its refs). */
+const inspectHead = { schemaVersion, source: z.string(), digest: imageDigest, mediaType: z.string(), refs: z.array(z.string()) };
+
 export const InspectDocumentSchema = z.union([
   z.strictObject({
     schemaVersion,
@@ -138,11 +141,7 @@ export const InspectDocumentSchema = z.union([
     layers: z.array(z.strictObject({ digest, diffId: digest.optional(), size, mediaType: z.string(), reason: z.string().optional(), storePaths: z.array(z.string()) })),
   }),
   z.strictObject({
-    schemaVersion,
-    source: z.string(),
-    digest: imageDigest,
-    mediaType: z.string(),
-    refs: z.array(z.string()),
+    ...inspectHead,
     artifactType: z.string().describe("an artifact (an SBOM, a signature), not an image: the manifest's artifactType, else its config's media type"),
     subject: z.strictObject({ digest, mediaType: z.string(), size }).optional().describe('the image (or artifact) it is about'),
     configDigest: digest,
@@ -150,11 +149,7 @@ export const InspectDocumentSchema = z.union([
     blobs: z.array(z.strictObject({ digest, size, mediaType: z.string(), annotations: z.record(z.string(), z.string()).optional() })).describe("the manifest's layers: the artifact's content"),
   }),
   z.strictObject({
-    schemaVersion,
-    source: z.string(),
-    digest: imageDigest,
-    mediaType: z.string(),
-    refs: z.array(z.string()),
+    ...inspectHead,
     platforms: z.array(z.strictObject({ platform: platformName.optional().describe('absent when the index gives none'), digest, size, mediaType: z.string() })),
   }),
 ]).meta({ title: 'imgbuild inspect --json', description: 'An image (config, layers, store paths), an artifact (its type, subject and blobs), or an index (its platforms) unless --platform picks one of its images.' });
