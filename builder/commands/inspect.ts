@@ -25,11 +25,7 @@ export async function runInspect(imageArg: string, flags: RegistryFlags & { json
     const layers = img.layers.map((l) => ({ digest: l.digest, diffId: l.diffId, size: l.size, mediaType: l.mediaType, ...layerReason(l) }));
     if (flags.json) {
       const doc: InspectDocument = {
-        schemaVersion: SCHEMA_VERSION,
-        source: img.source,
-        digest: img.descriptor.digest,
-        mediaType: img.descriptor.mediaType!,
-        refs: [...img.refs],
+        ...documentHead(img),
         platform: formatPlatform(img.config),
         configDigest: img.configDescriptor.digest,
         config: img.config,
@@ -77,11 +73,7 @@ function reportArtifact(img: Image, json: boolean | undefined): void {
   const blobs = img.layers.map((l) => ({ digest: l.digest, size: l.size, mediaType: l.mediaType, ...(l.annotations ? { annotations: l.annotations } : {}) }));
   if (json) {
     const doc: InspectDocument = {
-      schemaVersion: SCHEMA_VERSION,
-      source: img.source,
-      digest: img.descriptor.digest,
-      mediaType: img.descriptor.mediaType!,
-      refs: [...img.refs],
+      ...documentHead(img),
       artifactType: img.artifactType!,
       ...(subject ? { subject: { digest: subject.digest, mediaType: subject.mediaType, size: subject.size } } : {}),
       configDigest: img.configDescriptor.digest,
@@ -108,7 +100,7 @@ function reportArtifact(img: Image, json: boolean | undefined): void {
 function reportIndex(index: Index, json: boolean | undefined): void {
   const platforms = index.manifests.map((m) => ({ ...(m.platform ? { platform: formatPlatform(m.platform) } : {}), digest: m.descriptor.digest, size: m.descriptor.size, mediaType: m.descriptor.mediaType }));
   if (json) {
-    const doc: InspectDocument = { schemaVersion: SCHEMA_VERSION, source: index.source, digest: index.descriptor.digest, mediaType: index.descriptor.mediaType!, refs: [...index.refs], platforms };
+    const doc: InspectDocument = { ...documentHead(index), platforms };
     printJson(doc);
     return;
   }
@@ -121,4 +113,9 @@ function reportIndex(index: Index, json: boolean | undefined): void {
     'hint: --platform <os/arch> shows one of them',
   ];
   process.stdout.write(`${out.join('\n')}\n`);
+}
+
+/** What every inspect document begins with: where the image was read, its digest, media type and tags. */
+function documentHead(x: Image | Index) {
+  return { schemaVersion: SCHEMA_VERSION, source: x.source, digest: x.descriptor.digest, mediaType: x.descriptor.mediaType!, refs: [...x.refs] };
 }
