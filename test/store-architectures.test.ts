@@ -260,6 +260,21 @@ test('with the narHash a closure file gives, a path is walked once: a copy of th
   assert.deepEqual(result, { amd64: 'bin/busybox' });
 });
 
+test('an ELF record damaged on disk (another architecture named, still JSON) is not used: the path is walked again', async () => {
+  const s = await store();
+  const closure = await closureFile(s, true);
+  const open = () => openStoreSource({ kind: 'closure-file', closureFile: closure, dir: s.dir, cacheDir: s.cacheDir });
+  assert.deepEqual(await (await open()).pathArchitectures!(`${SD}/${AMD}`), { amd64: 'bin/busybox' });
+  const [name] = (await readdir(s.cacheDir)).filter((f) => /^elf-[0-9a-f]{64}\.json$/.test(f));
+  const file = join(s.cacheDir, name!);
+  const text = await readFile(file, 'utf8');
+  assert.ok(text.includes('"amd64"'));
+  await writeFile(file, text.replace('"amd64"', '"arm64"'));
+  const { result, opened } = await opensUnder(s.dir, async () => (await open()).pathArchitectures!(`${SD}/${AMD}`));
+  assert.deepEqual(result, { amd64: 'bin/busybox' });
+  assert.ok(opened.some((o) => o.endsWith('/bin/busybox')), opened.join('\n'));
+});
+
 test('without a narHash, a closure file\'s path is keyed on its location and stat fingerprint: unchanged, no file is opened; touched, it is walked again', async () => {
   const s = await store();
   const closure = await closureFile(s, false);

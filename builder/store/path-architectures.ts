@@ -5,6 +5,7 @@ import { writeFileAtomic } from '../fs/atomic-write.js';
 import { join } from 'node:path';
 import { StoreError } from '../errors.js';
 import { ELF_HEAD_BYTES, ELF_MIN_SIZE, elfArchitecture } from './elf.js';
+import { isSealed, sealJson } from './sealed-json.js';
 
 /**
  * Which architectures a store path's ELF files are for: Go/OCI architecture name → one file of
@@ -94,9 +95,13 @@ function cannotRead(path: Buffer, e: unknown): StoreError {
   return new StoreError(`cannot read ${path.toString()}: ${(e as Error).message}`, [path.toString()], undefined, { cause: e });
 }
 
-/** A memoised header walk, saved as `<dir>/elf-<sha256(key)>.json`. */
+/**
+ * A memoised header walk, saved as `<dir>/elf-<sha256(key)>.json`, sealed with its checksum
+ * (sealed-json.ts): a record damaged on disk could name another architecture, and with it put
+ * another platform into an image config; it is walked again instead.
+ */
 interface ArchitecturesRecord {
-  v: 1;
+  v: 2;
   key: string;
   architectures: PathArchitectures;
 }
@@ -138,7 +143,7 @@ export class ArchitectureWalks {
     }
     const architectures = walkArchitectures(fsPath);
     this.stats.walked++;
-    await saveRecord(this.cacheDir, file, { v: 1, key: k, architectures });
+    await saveRecord(this.cacheDir, file, { v: 2, key: k, architectures });
     return architectures;
   }
 }
@@ -146,8 +151,10 @@ export class ArchitectureWalks {
 function readRecord(file: string, key: string): PathArchitectures | undefined {
   try {
     // Synchronous, as the scan cache's: one small read per store path.
-    const rec = JSON.parse(readFileSync(file, 'utf8')) as Partial<ArchitecturesRecord>;
-    if (rec.v !== 1 || rec.key !== key || typeof rec.architectures !== 'object' || rec.architectures === null) return undefined;
+    const text = readFileSync(file, 'utf8');
+    if (!isSealed(text)) return undefined;
+    const rec = JSON.parse(text) as Partial<ArchitecturesRecord>;
+    if (rec.v !== 2 || rec.key !== key || typeof rec.architectures !== 'object' || rec.architectures === null) return undefined;
     return rec.architectures;
   } catch {
     return undefined; // absent or unreadable: walk again
@@ -158,7 +165,7 @@ function readRecord(file: string, key: string): PathArchitectures | undefined {
 async function saveRecord(dir: string, file: string, rec: ArchitecturesRecord): Promise<void> {
   try {
     await mkdir(dir, { recursive: true });
-    await writeFileAtomic(file, JSON.stringify(rec), { sync: false });
+    await writeFileAtomic(file, sealJson(JSON.stringify(rec)), { sync: false });
   } catch {
     // A cache that cannot be written only costs a walk next time.
   }
