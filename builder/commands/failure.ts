@@ -122,27 +122,6 @@ function systemError(err: unknown): { code: string; message: string; hint?: stri
       case 'EISDIR':
       case 'EEXIST':
         return { code: 'file', message: e.message };
-      case 'EROFS':
-      case 'ENAMETOOLONG':
-      case 'ELOOP':
-      case 'EDQUOT':
-      case 'EMFILE':
-      case 'ENFILE':
-      case 'EBUSY':
-      case 'ETXTBSY':
-      case 'EXDEV':
-      case 'EFBIG':
-      case 'EIO':
-      case 'ENXIO':
-      case 'ENODEV':
-      case 'ENOTSUP':
-      case 'EOPNOTSUPP':
-      case 'ESTALE': {
-        // The file system's, not imgbuild's (fs/errno.ts): said with the path, as the others above.
-        const problem = fsProblemOfCode(e.code)!;
-        const paths = [e.path, (e as { dest?: string }).dest].filter((p): p is string => typeof p === 'string');
-        return { code: 'file', message: `${problem.what}${paths.length ? `: ${paths.join(' -> ')}` : ` (${e.syscall ?? e.message})`}`, hint: problem.hint() };
-      }
       case 'ENOTFOUND':
       case 'EAI_AGAIN':
       case 'EAI_NONAME':
@@ -155,8 +134,14 @@ function systemError(err: unknown): { code: string; message: string; hint?: stri
       case 'EHOSTUNREACH':
       case 'ENETUNREACH':
         return { code: 'network', message: e.message, hint: CONNECT_HINT };
-      default:
-        continue;
+      default: {
+        // The rest of the file system's errors (fs/errno.ts's table: a read-only disk, a name too
+        // long…), not imgbuild's: said with the path, as the others above.
+        const problem = fsProblemOfCode(e.code);
+        if (!problem) continue;
+        const paths = [e.path, (e as { dest?: string }).dest].filter((p): p is string => typeof p === 'string');
+        return { code: 'file', message: `${problem.what}${paths.length ? `: ${paths.join(' -> ')}` : ` (${e.syscall ?? e.message})`}`, hint: problem.hint() };
+      }
     }
   }
   return undefined;
