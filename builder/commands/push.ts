@@ -11,6 +11,7 @@ import { formatPush, pushSummary, referrersField, type PushSummary } from './pus
 import { chunkSizeOf, lazyClient, timeoutOptions, type RegistryFlags } from './registry-flags.js';
 import { SCHEMA_VERSION } from './schema-version.js';
 import { cliBlobLocations } from './cache-dir.js';
+import { watchInterrupts } from './interrupt.js';
 
 interface PushFlags extends RegistryFlags {
   tag?: string[];
@@ -34,22 +35,16 @@ export async function runPush(image: string, reference: string, flags: PushFlags
   if (flags.digestFile !== undefined) await checkDigestFile(flags.digestFile);
   const progress = cliProgress();
   // As build --push: the first Ctrl-C (or SIGTERM) stops the push before any tag moves, a second exits at once.
-  const abort = new AbortController();
+  const interrupts = watchInterrupts({ waitForWork: true });
   // The client gets the signal too: its /v2/ ping, token requests and backoff waits end with it.
-  const client = lazyClient(flags, ref.registry, abort.signal);
-  const onSignal = () => {
-    if (abort.signal.aborted) process.exit(130);
-    abort.abort();
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  const client = lazyClient(flags, ref.registry, interrupts.signal);
   try {
     // A multi-platform image is pushed whole: every platform's image, then the index.
     const source = await openArtifact(image, { registry: client.get });
     const { pushImage } = await import('../transports/registry.js');
     // Once pushImage has returned, the manifest and its tags are in: an interrupt after that does
     // not make it "nothing was written", the push stands and is reported.
-    const result = await pushImage(await client.get(), ref, source, { tags: flags.tag ?? [], chunkSize: chunkSizeOf(flags), signal: abort.signal, blobLocations: await cliBlobLocations(), ...pushProgress(progress, ref.toString()) });
+    const result = await pushImage(await client.get(), ref, source, { tags: flags.tag ?? [], chunkSize: chunkSizeOf(flags), signal: interrupts.signal, blobLocations: await cliBlobLocations(), ...pushProgress(progress, ref.toString()) });
     progress.onEvent({ phase: 'pushed', ...result });
     progress.close();
     const summary = pushSummary(result, ref, flags.tag ?? []);
@@ -68,8 +63,7 @@ export async function runPush(image: string, reference: string, flags: PushFlags
   } finally {
     progress.close();
     await client.close();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    interrupts.stop();
   }
 }
 
