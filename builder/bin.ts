@@ -33,8 +33,10 @@ if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
   // modules, ~2 ms of CPU). A pipe that is full and non-blocking is left to process.stdout.
   try {
     writeSync(1, line);
-  } catch {
-    process.stdout.write(line);
+  } catch (err) {
+    // A reader that went away (`| true`): exit as the CLI does (commands/stdout-errors.ts), quietly.
+    if ((err as NodeJS.ErrnoException).code === 'EPIPE') process.exit(141);
+    process.stdout.on('error', () => process.exit(141)).write(line);
   }
 } else {
   // First: its start-up then runs on another core while this thread loads the command.

@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { outputFormats } from './transports/write.js';
 import { describeFailure, reportFailure } from './commands/failure.js';
+import { watchStdoutErrors } from './commands/stdout-errors.js';
 import { availableParallelism } from 'node:os';
 import { packageVersion } from './install-paths.js';
 import { limitHeapGrowth } from './startup.js';
@@ -9,6 +10,8 @@ import { limitHeapGrowth } from './startup.js';
 // Layers deflate on the libuv pool, two blocks per core (layer/gzip.ts), and file writes need
 // threads too. The pool starts at its first job (no import above queues one), so setting the
 // size here takes effect.
+watchStdoutErrors();
+
 process.env.UV_THREADPOOL_SIZE ??= String(Math.min(1024, Math.max(4, 2 * availableParallelism() + 2)));
 
 /**
@@ -37,7 +40,8 @@ document (schemaVersion 1; on a failure {"schemaVersion":1,"error":{"code","mess
 Everything else goes to stderr.
 
 Exit codes: 0 success (diff, verify: the same); 1 an error (diff, verify: they differ);
-2 a usage error (diff, verify: any error, "could not check"); 130 interrupted.`,
+2 a usage error (diff, verify: any error, "could not check"); 130 interrupted; 141 stdout
+closed by its reader (| head), as for SIGPIPE.`,
   );
 
 program.hook('preAction', async (_program, command) => {

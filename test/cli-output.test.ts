@@ -1,5 +1,5 @@
 // stdout is a contract: the result alone (a digest, a pinned reference, or one --json document,
-// the error document when a command fails), everything else on stderr; exit codes 0, 1, 2, 130
+// the error document when a command fails), everything else on stderr; exit codes 0, 1, 2, 130 (141 when stdout is closed: cli-stdout-closed.test.ts)
 // and nothing else; errors a user can fix are said as such, with a hint naming a real flag.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';

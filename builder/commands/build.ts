@@ -128,7 +128,8 @@ export async function runBuild(specFile: string, flags: BuildFlags): Promise<voi
     let output: string | undefined;
     if (flags.stream) {
       const { streamDockerArchive } = await import('../transports/docker-archive.js');
-      await streamDockerArchive(onePlatform(built), process.stdout, {}, { signal: abort.signal }).catch((err: unknown) => {
+      const { whileStreamingToStdout } = await import('./stdout-errors.js');
+      await whileStreamingToStdout(() => streamDockerArchive(onePlatform(built), process.stdout, {}, { signal: abort.signal })).catch((err: unknown) => {
         throw streamOutputError(err);
       });
     } else if (writesFile) {

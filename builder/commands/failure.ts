@@ -13,8 +13,9 @@ import { SCHEMA_VERSION } from './schema-version.js';
  *  2   a usage error (an unknown option, a bad argument, options that cannot go together);
  *      for diff and verify, any error ("could not check")
  *  130 interrupted (Ctrl-C, SIGTERM)
+ *  141 stdout closed by its reader (`| head -1`): as a program killed by SIGPIPE (stdout-errors.ts)
  */
-export const EXIT = { ok: 0, error: 1, usage: 2, interrupted: 130 } as const;
+export const EXIT = { ok: 0, error: 1, usage: 2, interrupted: 130, stdoutClosed: 141 } as const;
 
 /** A failure as the CLI reports it: `error[<code>]: <message>`, `hint: <hint>`, and the exit code. */
 export interface Failure {
