@@ -2,7 +2,7 @@
 import { Command } from 'commander';
 import { outputFormats } from './transports/write.js';
 import { describeFailure, reportFailure } from './commands/failure.js';
-import { watchStdoutErrors } from './commands/stdout-errors.js';
+import { ignoreStderrErrors, watchStdoutErrors } from './commands/stdout-errors.js';
 import { availableParallelism } from 'node:os';
 import { packageVersion } from './install-paths.js';
 import { limitHeapGrowth } from './startup.js';
@@ -11,6 +11,7 @@ import { limitHeapGrowth } from './startup.js';
 // threads too. The pool starts at its first job (no import above queues one), so setting the
 // size here takes effect.
 watchStdoutErrors();
+ignoreStderrErrors();
 
 process.env.UV_THREADPOOL_SIZE ??= String(Math.min(1024, Math.max(4, 2 * availableParallelism() + 2)));
 

@@ -1,5 +1,5 @@
-// A script's reader may stop early (`| head -1`) and stdout may be a full disk: the CLI ends as
-// a Unix tool does, never with an uncaught EPIPE and its stack (commands/stdout-errors.ts).
+// A script's reader may stop early (`| head -1`), and stdout or stderr may be a full disk: the CLI
+// ends as a Unix tool does, never with an uncaught EPIPE and its stack (commands/stdout-errors.ts).
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
@@ -59,4 +59,19 @@ test('--stream into a reader that has gone keeps its own message: the archive is
   assert.equal(r.stdout.toString(), '1\n');
   const stderr = readFileSync(join(work, 'err'), 'utf8');
   assert.match(stderr, /^error\[output\]: stdout was closed while the archive was streamed to it \(--stream\)/m);
+});
+
+test('stderr on a full disk: the build carries on, writes its output and prints its digest, exit 0', async () => {
+  const out = join(work, 'stderr-full.oci');
+  const r = await runCommand('sh', ['-c', '"$0" "$@" 2>/dev/full', process.execPath, cliPath, 'build', hello, '-o', out], { env });
+  assert.equal(r.code, 0);
+  assert.equal(r.stdout.toString(), 'sha256:81ff4a65e376537449b46f082ae0f38075e75e615e713d24201b0054bde0e580\n');
+  assert.ok(existsSync(join(out, 'index.json')));
+});
+
+test('stderr on a full disk keeps the exit codes: a usage error is 2, a diff that could not check is 2', async () => {
+  const usage = await runCommand('sh', ['-c', '"$0" "$@" 2>/dev/full', process.execPath, cliPath, 'build', hello, '--bogus'], { env });
+  assert.equal(usage.code, 2);
+  const diff = await runCommand('sh', ['-c', '"$0" "$@" 2>/dev/full', process.execPath, cliPath, 'diff', join(work, 'no-such.oci'), join(work, 'nor-this.oci')], { env });
+  assert.equal(diff.code, 2);
 });

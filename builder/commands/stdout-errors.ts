@@ -26,6 +26,16 @@ export function watchStdoutErrors(stdout: NodeJS.WriteStream = process.stdout): 
   });
 }
 
+/**
+ * stderr carries progress and messages, never the result: when it cannot be written (its reader
+ * gone, `2>/dev/full`) they are dropped and the command carries on, its result and exit code
+ * unchanged. Unheard, such an error was uncaught: the build stopped at its first progress line
+ * with exit 1 (for diff and verify, "they differ").
+ */
+export function ignoreStderrErrors(stderr: NodeJS.WriteStream = process.stderr): void {
+  stderr.on('error', () => {});
+}
+
 let streaming = 0;
 
 /** Runs `write`, which streams to stdout and reports its own write errors. */
