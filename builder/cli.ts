@@ -377,8 +377,6 @@ void program.parseAsync(process.argv).catch((err: unknown) => {
   const fromCommander = err instanceof Error && err.name === 'CommanderError';
   if (failure.exitCode !== 0) reportFailure(failure, { json: wantsJson(process.argv.slice(2)), alreadyPrinted: fromCommander });
   process.exitCode = failure.exitCode;
-  // A spec that timed out may still hold timers or sockets: do not wait on them.
-  if ((err as { stillRunning?: unknown } | null | undefined)?.stillRunning === true) process.exit(failure.exitCode);
 });
 
 /** `--json` among the options (before a `--`): a failure then prints the error document on stdout. */

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 
 /**
  * The compiled builder's folder (dist/builder/), for files found at run time: the worker
- * script, the verify child, package.json. This module sits directly in builder/ on purpose:
+ * scripts (build workers, the scan helper, the spec thread), the verify child, package.json. This module sits directly in builder/ on purpose:
  * the bundled CLI (scripts/bundle-cli.mjs) writes its entry and chunks flat into dist/builder/
  * too, so `import.meta.url` names the same folder whether this code runs from tsc's output or
  * from the bundle. A `new URL('../x.js', import.meta.url)` in a subfolder would not.
@@ -18,6 +18,8 @@ export function builderFile(path: string): URL {
 export const WORKER_BUNDLE = 'imgbuild-worker.js';
 /** The split scan's helper thread's bundle (store/split-scan-thread.js); named there too. */
 export const SCAN_HELPER_BUNDLE = 'imgbuild-scan-helper.js';
+/** The thread a TS/JS spec is evaluated in (spec/spec-thread.js, with the library a spec imports); named there too. */
+export const SPEC_THREAD_BUNDLE = 'imgbuild-spec-thread.js';
 
 const scripts = new Map<string, URL>();
 

@@ -27,7 +27,7 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const builderDir = join(root, 'dist', 'builder');
 const entry = join(builderDir, 'bin.js');
-const CHUNK = /^imgbuild(-[A-Z0-9]+|-cli|-cmd-[a-z-]+|-worker|-scan-helper)?\.c?js$/;
+const CHUNK = /^imgbuild(-[A-Z0-9]+|-cli|-cmd-[a-z-]+|-worker|-scan-helper|-spec-thread)?\.c?js$/;
 
 /**
  * Commands that also get a bundle of their own, one file holding the CLI and everything the
@@ -50,13 +50,15 @@ const OWN_BUNDLES = [{ command: 'push', format: 'cjs' }, { command: 'build', for
 /**
  * Worker threads' scripts, each bundled into one ES module file (builder/install-paths.ts
  * threadScript runs the bundle when it exists, else tsc's file; names must match its
- * WORKER_BUNDLE and SCAN_HELPER_BUNDLE). A build worker loaded as 54 ES modules spent ~0.1-0.2 s
- * resolving, reading, compiling and linking them before its first job, a cold build's scan
- * waiting on it.
+ * WORKER_BUNDLE, SCAN_HELPER_BUNDLE and SPEC_THREAD_BUNDLE). A build worker loaded as 54 ES
+ * modules spent ~0.1-0.2 s resolving, reading, compiling and linking them before its first job,
+ * a cold build's scan waiting on it. The spec thread's bundle holds the library too: it is what a
+ * spec's `import ... from 'imgbuild'` gives (spec/module-spec.ts), in the spec's own thread.
  */
 const THREAD_BUNDLES = [
   { name: 'imgbuild-worker', entry: 'workers/worker.js' },
   { name: 'imgbuild-scan-helper', entry: 'store/split-scan-thread.js' },
+  { name: 'imgbuild-spec-thread', entry: 'spec/spec-thread.js' },
 ];
 
 /** What a CommonJS bundle says for `import.meta.url`, the bundle file's own URL. */

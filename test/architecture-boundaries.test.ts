@@ -69,7 +69,7 @@ const KNOWN_VIOLATIONS: readonly { file: string; specifier: string; why: string 
   {
     file: 'builder/spec/module-spec.ts',
     specifier: '../index.js',
-    why: 'the package index, from spec/: specs\' `import … from \'imgbuild\'` is this library, loaded at run time for the user\'s spec (not by library code)',
+    why: 'the package index, from spec/: specs\' `import … from \'imgbuild\'` is this library, loaded at run time for the user\'s spec, in the spec\'s own thread (not by library code)',
   },
 ];
 

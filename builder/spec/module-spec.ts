@@ -1,16 +1,30 @@
 import { access } from 'node:fs/promises';
 import { SpecError } from '../errors.js';
 import { fileError, thrownText } from './errors.js';
+import { evaluateInThread } from './guard.js';
 import type { SpecContext } from './types.js';
-import { guardedEvaluation } from './guard.js';
+
+/**
+ * Evaluate a `.ts`/`.mts`/`.cts`/`.js`/`.mjs`/`.cjs` spec: in a thread of its own (guard.ts,
+ * spec-thread.ts), with `env` as its whole `process.env`, within `timeoutMs`. Gives the spec's
+ * value as plain data; every failure is a SpecError naming the spec.
+ */
+export async function evaluateModuleSpec(file: string, env: Readonly<Record<string, string | undefined>>, options: { timeoutMs?: number } = {}): Promise<unknown> {
+  try {
+    await access(file);
+  } catch (e) {
+    throw fileError(file, e);
+  }
+  return evaluateInThread(file, env, options.timeoutMs);
+}
 
 /**
  * The module a spec gets for `import ... from 'imgbuild'`: this very copy of the library (the
  * package entry when it exists, else the spec API alone), so a spec resolves it wherever it
  * lives — in this repo's examples, in a project that installed imgbuild, or next to a global
- * install — and shares our instances instead of loading a second copy. The specifiers are
- * literal so that the bundled CLI (scripts/bundle-cli.mjs) carries this module too: a spec's
- * `SpecError` is then the class the CLI checks for.
+ * install — and shares the spec thread's instances instead of loading a second copy: a spec's
+ * `SpecError` is the class evaluateModule checks for. The specifiers are literal so that the
+ * spec thread's bundle (scripts/bundle-cli.mjs) carries this module too.
  */
 async function imgbuildModule(): Promise<unknown> {
   try {
@@ -22,27 +36,28 @@ async function imgbuildModule(): Promise<unknown> {
 }
 
 /**
- * Evaluate a `.ts`/`.mts`/`.cts`/`.js`/`.mjs`/`.cjs` spec with jiti (TypeScript on Node 20, which
- * cannot strip types itself). The spec default-exports the spec object, or a (sync or async)
- * function of a {@link SpecContext} returning it. Nothing is cached: a changed spec is re-read.
+ * Evaluate a TS/JS spec with jiti (TypeScript on Node 20, which cannot strip types itself), in
+ * the spec's thread (spec-thread.ts). The spec default-exports the spec object, or a (sync or
+ * async) function of a {@link SpecContext} returning it. Nothing is cached: a changed spec is
+ * re-read. Every jiti option is given, so that no `JITI_*` variable changes how a spec is read.
  */
-export async function evaluateModuleSpec(file: string, env: NodeJS.ProcessEnv, options: { timeoutMs?: number } = {}): Promise<unknown> {
-  try {
-    await access(file);
-  } catch (e) {
-    throw fileError(file, e);
-  }
-  // A spec is code: a promise that never settles, process.exit() and (with a time limit) an
-  // endless loop are errors naming it, not a silent exit (guard.ts).
-  return guardedEvaluation(file, options.timeoutMs, () => evaluate(file, env));
-}
-
-async function evaluate(file: string, env: NodeJS.ProcessEnv): Promise<unknown> {
+export async function evaluateModule(file: string, env: NodeJS.ProcessEnv): Promise<unknown> {
   // Loaded only for TS/JS specs: JSON and YAML specs never pay for the TypeScript loader.
   const { createJiti } = await import('jiti');
   const jiti = createJiti(import.meta.url, {
     fsCache: false,
+    rebuildFsCache: false,
     moduleCache: false,
+    debug: false,
+    sourceMaps: false,
+    interopDefault: true,
+    extensions: ['.js', '.mjs', '.cjs', '.ts', '.tsx', '.mts', '.cts', '.mtsx', '.ctsx'],
+    alias: {},
+    nativeModules: [],
+    transformModules: [],
+    tryNative: false,
+    jsx: false,
+    tsconfigPaths: false,
     virtualModules: { imgbuild: await imgbuildModule() },
   });
   let mod: unknown;

@@ -71,7 +71,7 @@ export function resolveSpec(input: unknown, options: ResolveOptions): ResolvedSp
  * naming the field it was reading; undefined when the value runs no code of the spec (the error
  * is then imgbuild's own).
  */
-function userCodeError(input: unknown, file: string, e: unknown): SpecError | undefined {
+export function userCodeError(input: unknown, file: string, e: unknown): SpecError | undefined {
   let found: ReturnType<typeof findThrowingRead>;
   try {
     found = findThrowingRead(input, (path) => knownKeysAt(ImageSpecSchema as unknown as z.ZodType, path));
