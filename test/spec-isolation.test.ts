@@ -180,3 +180,17 @@ test("a spec's import.meta.url, __dirname-like paths and cwd are as before (its 
   const spec = await loadSpec(file);
   assert.deepEqual(spec.config.Labels, { url: `file://${file}`, dir: work, cwd: process.cwd() });
 });
+
+test("a spec that prints (console.log, process.stdout.write) leaves the CLI's stdout the digest alone; what it printed is on stderr", async () => {
+  const { cp } = await import('node:fs/promises');
+  const dir = join(work, 'printing');
+  await cp(fileURLToPath(new URL('../../examples/hello', import.meta.url)), dir, { recursive: true });
+  const spec = join(dir, 'image.ts');
+  const { readFile } = await import('node:fs/promises');
+  await writeFile(spec, `console.log('from the spec');\nprocess.stdout.write('written by the spec\\n');\n${await readFile(spec, 'utf8')}`);
+  const { runCli } = await import('./helpers/cli.js');
+  const r = await runCli(['build', spec, '-o', join(work, 'printing.oci')]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout.toString(), 'sha256:81ff4a65e376537449b46f082ae0f38075e75e615e713d24201b0054bde0e580\n');
+  assert.match(r.stderr, /^from the spec\nwritten by the spec\n/m);
+});

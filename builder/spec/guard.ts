@@ -27,6 +27,7 @@ const timeoutHint = (ms: number) => `a spec must finish loading within ${span(ms
  * - with `timeoutMs` (the CLI's; a library caller's own choice), a spec still loading after it,
  *   waiting (on a socket, a child process) or computing (an endless loop), has its thread
  *   terminated and the load fails with a {@link SpecTimeoutError}.
+ * - what the spec prints, on stdout or stderr, goes to this process's stderr.
  * The spec's value comes back as plain data (structured clone); a SpecError the spec throws
  * comes back as a SpecError of this thread's class, with its message, field and hint.
  */
@@ -35,7 +36,10 @@ export function evaluateInThread(file: string, env: Readonly<Record<string, stri
   for (const [k, v] of Object.entries(env)) if (typeof v === 'string') own[k] = v;
   const input: SpecThreadInput = { file, env: own };
   return new Promise((resolve, reject) => {
-    const worker = new Worker(threadScript(SPEC_THREAD_BUNDLE, 'spec/spec-thread.js'), { workerData: input, env: { ...own } });
+    // The spec's console output (stdout too) goes to stderr: stdout carries a command's result
+    // alone (`DIGEST=$(imgbuild build image.ts)`), and a spec that logs must not change it.
+    const worker = new Worker(threadScript(SPEC_THREAD_BUNDLE, 'spec/spec-thread.js'), { workerData: input, env: { ...own }, stdout: true });
+    worker.stdout.pipe(process.stderr, { end: false });
     let outcome: SpecThreadMessage | undefined;
     let failure: unknown;
     let timedOut: SpecTimeoutError | undefined;
