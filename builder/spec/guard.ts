@@ -1,4 +1,5 @@
 import { Worker } from 'node:worker_threads';
+import { timerDelay } from '../../registry-client/timer.js';
 import { SpecError } from '../errors.js';
 import { thrownText } from './errors.js';
 
@@ -65,7 +66,7 @@ export async function guardedEvaluation<T>(file: string, timeoutMs: number | und
   process.on('beforeExit', onBeforeExit);
   process.on('uncaughtException', onUncaught);
   process.on('unhandledRejection', onRejection);
-  const timer = timeoutMs === undefined ? undefined : setTimeout(() => fail(new SpecTimeoutError(file, undefined, `did not finish loading within ${span(timeoutMs)}`, timeoutHint(timeoutMs))), timeoutMs);
+  const timer = timeoutMs === undefined ? undefined : setTimeout(() => fail(new SpecTimeoutError(file, undefined, `did not finish loading within ${span(timeoutMs)}`, timeoutHint(timeoutMs))), timerDelay(timeoutMs));
   // The timer must not keep the process alive: a spec waiting on nothing is caught by beforeExit.
   timer?.unref();
   const watchdog = timeoutMs === undefined ? undefined : startWatchdog(file, timeoutMs);

@@ -1,6 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
+import { timerDelay } from '../../../registry-client/timer.js';
 import { ImgbuildError } from '../../errors.js';
 
 /** How requests to a binary cache are retried: attempts after the first, and the backoff between them. */
@@ -42,7 +43,7 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     const t = setTimeout(() => {
       signal?.removeEventListener('abort', onAbort);
       resolve();
-    }, ms);
+    }, timerDelay(ms));
     const onAbort = () => {
       clearTimeout(t);
       reject(signal!.reason);
@@ -106,8 +107,8 @@ async function openAt(url: URL, offset: number, opts: CacheFetchOptions): Promis
       res = await request(at, {
         method: 'GET',
         headers: offset > 0 ? { range: `bytes=${offset}-` } : {},
-        headersTimeout: opts.responseTimeoutMs ?? timeout,
-        bodyTimeout: opts.idleTimeoutMs ?? timeout,
+        headersTimeout: timerDelay(opts.responseTimeoutMs ?? timeout),
+        bodyTimeout: timerDelay(opts.idleTimeoutMs ?? timeout),
         ...(opts.signal ? { signal: opts.signal } : {}),
       });
     } catch (e) {
