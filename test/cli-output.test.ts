@@ -234,6 +234,30 @@ test('a malformed registry reference is a usage error (exit 2, error[usage]) for
   assert.equal(sbom.stdout.toString(), '');
 });
 
+test('a registry reference with user:password@ in front is a usage error that masks it (***@), on stderr and in --json, however the image is named', async () => {
+  const out = join(work, 'userinfo.oci');
+  assert.equal((await runCli(['build', hello, '-o', out], { env })).code, 0);
+  const secret = 'alice:S3cretPW!x';
+  const bad = `${secret}@127.0.0.1:9/x:1`;
+  const message = 'invalid image reference "***@127.0.0.1:9/x:1": user info (user:password@) does not go in a reference';
+  const cases: [string[], string][] = [
+    [['push', out, bad], message],
+    [['push', bad, '127.0.0.1:9/app:1'], message],
+    [['push', out, `docker://${bad}`], message],
+    [['build', hello, '--push', bad], `--push: ${message}`],
+    ...['inspect', 'digest', 'manifest', 'config', 'referrers'].map((c): [string[], string] => [[c, bad], message]),
+    [['diff', out, `docker://${bad}`], message],
+  ];
+  for (const [args, expected] of cases) {
+    const r = await runCli([...args, '--json'], { env });
+    const what = args.join(' ');
+    assert.equal(r.code, 2, `${what}: ${r.stderr}`);
+    assert.ok(!(r.stdout.toString() + r.stderr).includes('S3cretPW'), `${what}: ${r.stdout}${r.stderr}`);
+    assert.equal(JSON.parse(r.stdout.toString()).error.message, expected, what);
+    assert.equal(r.stderr.split('\n')[0], `error[usage]: ${expected}`, what);
+  }
+});
+
 test('a bad value of a choice option (build -f, sbom --format) is an error[usage] with a hint, as every bad flag value, not commander\'s help', async () => {
   const cases: [string[], string][] = [
     [['build', hello, '-f', 'tar'], 'error[usage]: -f "tar" is not an output format\nhint: use -f oci, -f oci-archive or -f docker-archive\n'],
