@@ -254,7 +254,7 @@ if (defines('ls', 'tag', 'digest', 'manifest', 'config', 'store')) {
       .description("print an image's config exactly as stored")
       .argument('<image>', IMAGE_ARG)
       .option(`--platform ${PLATFORM}`, "of a multi-platform image, this platform's config (required when it has several)")
-      .option('--json', 'print JSON: {schemaVersion, source, digest (of the config), mediaType, size, manifestDigest, platform, config}'),
+      .option('--json', "print JSON: {schemaVersion, source, digest (the image manifest's), configDigest, mediaType, size (the config's), platform, config}"),
   ).action(lazy(() => import('./commands/image-verbs.js'), 'runConfig'));
 
   program

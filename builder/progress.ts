@@ -6,6 +6,7 @@ import { plainLines } from './progress/plain.js';
 import { lineText, renderFrame } from './progress/render.js';
 import { addLog, applyEvent, initialState } from './progress/state.js';
 import { monotonicMs } from './throttle.js';
+import { timerDelay } from '../registry-client/timer.js';
 
 export type { BuiltEvent, ProgressEvent, PushEvent } from './progress/events.js';
 
@@ -102,7 +103,7 @@ function terminalProgress({ stream, color, clock = monotonicMs, redrawMs = 100 }
     if (timer) return;
     const wait = redrawMs - (clock() - lastDraw);
     if (wait <= 0) draw();
-    else timer = setTimeout(draw, wait).unref();
+    else timer = setTimeout(draw, timerDelay(wait)).unref();
   };
   return {
     onEvent(event) {

@@ -19,10 +19,28 @@ export class RegistryError extends Error {
 /** A reference string that is not a valid image reference. */
 export class InvalidReferenceError extends RegistryError {
   override name = 'InvalidReferenceError';
-  constructor(readonly reference: string, reason: string) {
-    super('reference', `invalid image reference ${JSON.stringify(reference)}: ${reason}`,
-      'a reference looks like [host[:port]/]name[:tag][@sha256:<64 hex>], e.g. ghcr.io/org/app:1.0');
+  /** `reference` is kept as given; the message shows it with any user info masked (shownReference). */
+  constructor(readonly reference: string, reason: string, hint = 'a reference looks like [host[:port]/]name[:tag][@sha256:<64 hex>], e.g. ghcr.io/org/app:1.0') {
+    super('reference', `invalid image reference ${JSON.stringify(shownReference(reference))}: ${reason}`, hint);
   }
+}
+
+/**
+ * Where the user info of a URL-like reference ends (the `@` of `user:password@host/repo`), or -1.
+ * A reference's own `@` comes before its digest, which holds no `/`: an `@` with a `/` after it
+ * is user info's (the last such one: a password may hold an `@`).
+ */
+export function userinfoEnd(text: string): number {
+  const slash = text.lastIndexOf('/');
+  return slash < 0 ? -1 : text.lastIndexOf('@', slash);
+}
+
+/** A reference as messages show it: user info put in it (`user:password@`, a token) masked as `***@`; anything else as it is. */
+export function shownReference(text: string): string {
+  const end = userinfoEnd(text);
+  if (end < 0) return text;
+  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(text)?.[0] ?? '';
+  return `${scheme}***${text.slice(end)}`;
 }
 
 /** Credentials that cannot be read: a broken config.json, a failing credential helper. */

@@ -1,4 +1,5 @@
 import { connect as netConnect, isIP, type Socket } from 'node:net';
+import { timerDelay } from './timer.js';
 
 /**
  * Kept-alive connections of the registry client's own HTTP (http1-request.ts), one pool per kind
@@ -141,7 +142,7 @@ export class Pool {
     c.socket.unref();
     // Paused when the last body bytes filled a slow reader's buffer: idle, it must see a close.
     if (c.socket.isPaused()) c.socket.resume();
-    if (keepAliveMs !== undefined) c.socket.setTimeout(keepAliveMs);
+    if (keepAliveMs !== undefined) c.socket.setTimeout(timerDelay(keepAliveMs));
     let list = this.idle.get(c.key);
     if (!list) this.idle.set(c.key, (list = []));
     list.push(c);

@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import { BAD_VALUE, HttpParseError, ResponseParser, TOKEN, type ResponseHead, type ResponseHeaders } from './http1-parser.js';
 import { socketHangUp, type Connection, type ConnectionUser, type Pool } from './http1-pool.js';
+import { timerDelay } from './timer.js';
 
 /**
  * One HTTP/1.1 exchange over a kept-alive connection of a Pool (http1-pool.ts), parsed by
@@ -233,7 +234,7 @@ class Exchange implements ConnectionUser {
   private arm(ms: number, error: () => Error): void {
     clearTimeout(this.timer);
     // Unreferenced, like every timer here: a request in flight holds the process by its socket.
-    this.timer = setTimeout(() => this.fail(error()), ms).unref();
+    this.timer = setTimeout(() => this.fail(error()), timerDelay(ms)).unref();
   }
 
   // ConnectionUser
@@ -449,7 +450,7 @@ class Body extends Readable implements ResponseBody {
     clearTimeout(this.timer);
     if (this.complete) return;
     // Unreferenced: a body nobody reads must not hold the process for the idle timeout.
-    this.timer = setTimeout(() => this.destroy(this.idleTimeout()), this.idleMs).unref();
+    this.timer = setTimeout(() => this.destroy(this.idleTimeout()), timerDelay(this.idleMs)).unref();
   }
 
   override _read(): void {

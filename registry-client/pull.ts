@@ -10,6 +10,7 @@ import type { ImageReference } from './reference.js';
 import { backoffDelay, blobDeadlineMs, describeError, formatMs, isNetworkError, isTimeout, protocolError, sleep, TIMEOUT_HINT, TimeoutError } from './retry.js';
 import { Transform } from 'node:stream';
 import { choosePlatform, formatPlatform, hostPlatform, type PlatformWanted } from './platform.js';
+import { timerDelay } from './timer.js';
 import { DigestingStream, digestHex, isDigest, type Digest } from '../oci/digest.js';
 import { isIndexMediaType, MediaType } from '../oci/media-types.js';
 import { ImageConfigSchema, IndexSchema, ManifestSchema, type Descriptor, type ImageConfig, type Manifest } from '../oci/schemas.js';
@@ -162,7 +163,7 @@ export async function downloadBlob(client: RegistryClient, repo: RepositoryRef, 
   for (let attempt = 0; ; attempt++) {
     const tmp = `${dest}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
     const deadline = new AbortController();
-    const timer = setTimeout(() => deadline.abort(new TimeoutError('blob', limitMs, `the download did not finish within ${formatMs(limitMs)} (the blob timeout plus its size at the minimum speed)`)), limitMs);
+    const timer = setTimeout(() => deadline.abort(new TimeoutError('blob', limitMs, `the download did not finish within ${formatMs(limitMs)} (the blob timeout plus its size at the minimum speed)`)), timerDelay(limitMs));
     const both = signal ? AbortSignal.any([signal, deadline.signal]) : deadline.signal;
     /** The registry answered: a failure from here on is the body's. */
     let answered = false;

@@ -1,4 +1,4 @@
-import { InvalidReferenceError } from './errors.js';
+import { InvalidReferenceError, userinfoEnd } from './errors.js';
 import type { Digest } from '../oci/digest.js';
 
 /** Docker Hub as references name it, and the host its API actually answers on. */
@@ -86,6 +86,9 @@ export function parseReference(input: string, options: { defaultTag?: string | n
   const s = input.trim();
   if (s === '') throw new InvalidReferenceError(input, 'empty reference');
   if (/\s/.test(s)) throw new InvalidReferenceError(input, 'contains white space');
+  if (userinfoEnd(s) >= 0) {
+    throw new InvalidReferenceError(input, 'user info (user:password@) does not go in a reference', 'name the image as [host[:port]/]name[:tag], and give the credentials apart (imgbuild login <registry>, or --creds user:password)');
+  }
 
   let rest = s;
   let digest: Digest | undefined;

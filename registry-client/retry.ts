@@ -1,5 +1,6 @@
 import { RegistryError, RegistryNetworkError, RegistryProtocolError, ResponseCutShortError } from './errors.js';
 import { isLoopbackRegistry } from './loopback.js';
+import { timerDelay } from './timer.js';
 import type { HttpResponse } from './transport.js';
 
 /** How often and how long to retry a request that failed in a way that may pass (resets, 429, 5xx). */
@@ -225,7 +226,7 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     const timer = setTimeout(() => {
       signal?.removeEventListener('abort', onAbort);
       resolve();
-    }, ms);
+    }, timerDelay(ms));
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }

@@ -1,4 +1,5 @@
 import { endpoint, socketHangUp } from './http1-pool.js';
+import { timerDelay } from './timer.js';
 
 /**
  * Whether the server at `url` completes a TLS handshake: resolves when it does, else rejects with
@@ -23,7 +24,7 @@ export function tlsHandshake(url: URL, connectMs: number, connectTimeout: () => 
       if (e === undefined) resolve();
       else reject(e);
     };
-    const timer = setTimeout(() => done(connectTimeout()), connectMs).unref();
+    const timer = setTimeout(() => done(connectTimeout()), timerDelay(connectMs)).unref();
     socket.once('secureConnect', () => done());
     socket.once('error', (e) => done(e));
     socket.once('close', () => done(socketHangUp()));

@@ -9,6 +9,7 @@ import { abortable, describeError, formatMs, isCertificateError, isTlsError, isT
 import { caBundleProblem } from './ca.js';
 import { isLoopbackRegistry } from './loopback.js';
 import { normaliseRegistry } from './reference.js';
+import { timerDelay } from './timer.js';
 
 export type Headers = Record<string, string>;
 export type { ResponseBody, ResponseHeaders };
@@ -130,7 +131,7 @@ export class Transport {
     const connectTimeout = () => new TimeoutError('connect', t.connectMs, `no connection to ${hostOf(url)} within ${formatMs(t.connectMs)}`);
     const responseTimeout = () => new TimeoutError('response', t.responseMs, `no answer to ${target} within ${formatMs(t.responseMs)}`);
     if (this.options.dispatcher) {
-      return undiciRequest(this.options.dispatcher, url, { method: method as Dispatcher.HttpMethod, headers, body, ...(signal ? { signal } : {}), headersTimeout: t.responseMs, bodyTimeout: t.idleMs }).then(
+      return undiciRequest(this.options.dispatcher, url, { method: method as Dispatcher.HttpMethod, headers, body, ...(signal ? { signal } : {}), headersTimeout: timerDelay(t.responseMs), bodyTimeout: timerDelay(t.idleMs) }).then(
         (res) => ({ status: res.statusCode, headers: res.headers, body: res.body }),
         (e: unknown) => {
           const code = (e as { code?: unknown }).code;
@@ -283,7 +284,7 @@ function watchIdle(source: Readable, idleMs: number, controller: AbortController
       // source is what is slow (a layer streamed from another registry, with its own timeouts).
       if (watched.readableLength > 0 || watched.writableLength > 0) controller.abort(new TimeoutError('idle', idleMs, `the registry took no byte of the request body for ${formatMs(idleMs)}`));
       else arm();
-    }, idleMs);
+    }, timerDelay(idleMs));
     timer.unref?.();
   };
   const watched = new Transform({

@@ -6,6 +6,7 @@ import { DigestMismatchError, RegistryAuthError, RegistryError, RegistryHttpErro
 import { backoffDelay, blobDeadlineMs, describeError, formatMs, isNetworkError, isRetriableStatus, isTimeout, parseRetryAfter, sleep, TIMEOUT_HINT, TimeoutError } from './retry.js';
 import { ContentLengthMismatchError } from './http1-request.js';
 import { header, hostOf, type HttpResponse } from './transport.js';
+import { timerDelay } from './timer.js';
 import type { Digest } from '../oci/digest.js';
 
 /**
@@ -89,7 +90,7 @@ export async function uploadBlob(client: RegistryClient, repo: RepositoryRef, de
     outer?.throwIfAborted();
     location = undefined;
     const deadline = new AbortController();
-    const timer = setTimeout(() => deadline.abort(new TimeoutError('blob', limitMs, `the upload did not finish within ${formatMs(limitMs)} (the blob timeout plus its size at the minimum speed)`)), limitMs);
+    const timer = setTimeout(() => deadline.abort(new TimeoutError('blob', limitMs, `the upload did not finish within ${formatMs(limitMs)} (the blob timeout plus its size at the minimum speed)`)), timerDelay(limitMs));
     const signal = outer ? AbortSignal.any([outer, deadline.signal]) : deadline.signal;
     try {
       // Start a session — or mount, whose 202 answer is a session to upload into.

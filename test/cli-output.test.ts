@@ -3,11 +3,12 @@
 // and nothing else; errors a user can fix are said as such, with a hint naming a real flag.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdir, readFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { RegistryNetworkError, RegistryTlsError } from '../registry-client/errors.js';
 import { ImgbuildError } from '../builder/errors.js';
 import { describeFailure } from '../builder/commands/failure.js';
+import { shellWord } from '../builder/commands/shell-word.js';
 import { runCli, runCommand } from './helpers/cli.js';
 import { cliPath, repoRoot } from './helpers/paths.js';
 import { tempDir } from './helpers/tmp.js';
@@ -32,6 +33,43 @@ test('DIGEST=$(imgbuild build ...) is exactly one line, the manifest digest; wha
   assert.match(r.stderr, /^look inside: imgbuild inspect /m);
   const again = await runCli(['build', hello, '-o', join(work, 'again.oci')], { env });
   assert.equal(again.stdout.toString(), `${HELLO}\n`);
+});
+
+test("shellWord: a word a POSIX shell reads as itself stays as it is; any other is single-quoted, each ' written '\\''", () => {
+  for (const plain of ['/tmp/out.oci', 'oci:/tmp/a/b.oci:tag', 'hello_1.2-3@x%y+z,w', 'a=b', 'ü/дом/出力.oci']) assert.equal(shellWord(plain), plain);
+  const quoted: [string, string][] = [
+    ['', "''"],
+    ['sp ace/out ü.oci', "'sp ace/out ü.oci'"],
+    ["it's", "'it'\\''s'"],
+    ["''", "''\\'''\\'''"],
+    ['$HOME/x', "'$HOME/x'"],
+    ['a\nb', "'a\nb'"],
+    ['~/x', "'~/x'"],
+    ['=x', "'=x'"],
+    ...['*', '?', '[', ']', '!', '#', '&', ';', '|', '<', '>', '(', ')', '{', '}', '`', '"', '\\', '\t'].map((c): [string, string] => [`a${c}b`, `'a${c}b'`]),
+  ];
+  for (const [text, word] of quoted) assert.equal(shellWord(text), word, JSON.stringify(text));
+});
+
+test('the "look inside" commands after a build quote a path as a shell needs it, and pasted into sh they work', async () => {
+  const dir = join(work, "it's a $HOME dir\nwith a newline");
+  await mkdir(dir);
+  const out = join(dir, 'out ü.oci');
+  const r = await runCli(['build', hello, '-o', out], { env });
+  assert.equal(r.code, 0, r.stderr);
+  const q = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
+  const inspect = `imgbuild inspect ${q(out)}`;
+  assert.ok(r.stderr.endsWith(`\nlook inside: ${inspect}   or   skopeo inspect ${q(`oci:${out}`)}\n`), r.stderr);
+  const pasted = await runCommand('sh', ['-c', 'imgbuild() { "$IB_NODE" "$IB_CLI" "$@"; }; eval "$1"', 'sh', `${inspect} --json`], { env: { ...env, IB_NODE: process.execPath, IB_CLI: cliPath } });
+  assert.equal(pasted.code, 0, pasted.stderr);
+  assert.equal(JSON.parse(pasted.stdout.toString()).digest, HELLO);
+});
+
+test('the "look inside" commands print a path that needs no quoting as it is', async () => {
+  const out = join(work, 'plain.oci');
+  const r = await runCli(['build', hello, '-o', out], { env });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, new RegExp(`^look inside: imgbuild inspect ${out}   or   skopeo inspect oci:${out}$`, 'm'));
 });
 
 test('build --json prints one document: schemaVersion 1, digest, platform, configDigest, layers, format and output', async () => {
@@ -232,6 +270,30 @@ test('a malformed registry reference is a usage error (exit 2, error[usage]) for
   assert.equal(sbom.code, 2, sbom.stderr);
   assert.ok(sbom.stderr.startsWith(`error[usage]: invalid image reference "${bad}": repository name must be lowercase\nhint: `), sbom.stderr);
   assert.equal(sbom.stdout.toString(), '');
+});
+
+test('a registry reference with user:password@ in front is a usage error that masks it (***@), on stderr and in --json, however the image is named', async () => {
+  const out = join(work, 'userinfo.oci');
+  assert.equal((await runCli(['build', hello, '-o', out], { env })).code, 0);
+  const secret = 'alice:S3cretPW!x';
+  const bad = `${secret}@127.0.0.1:9/x:1`;
+  const message = 'invalid image reference "***@127.0.0.1:9/x:1": user info (user:password@) does not go in a reference';
+  const cases: [string[], string][] = [
+    [['push', out, bad], message],
+    [['push', bad, '127.0.0.1:9/app:1'], message],
+    [['push', out, `docker://${bad}`], message],
+    [['build', hello, '--push', bad], `--push: ${message}`],
+    ...['inspect', 'digest', 'manifest', 'config', 'referrers'].map((c): [string[], string] => [[c, bad], message]),
+    [['diff', out, `docker://${bad}`], message],
+  ];
+  for (const [args, expected] of cases) {
+    const r = await runCli([...args, '--json'], { env });
+    const what = args.join(' ');
+    assert.equal(r.code, 2, `${what}: ${r.stderr}`);
+    assert.ok(!(r.stdout.toString() + r.stderr).includes('S3cretPW'), `${what}: ${r.stdout}${r.stderr}`);
+    assert.equal(JSON.parse(r.stdout.toString()).error.message, expected, what);
+    assert.equal(r.stderr.split('\n')[0], `error[usage]: ${expected}`, what);
+  }
 });
 
 test('a bad value of a choice option (build -f, sbom --format) is an error[usage] with a hint, as every bad flag value, not commander\'s help', async () => {

@@ -115,6 +115,41 @@ test('inspect reads docker://<ref> from a registry without fetching a layer', as
   assert.deepEqual(i.refs, [ref]);
 });
 
+const IMAGE_READERS = ['inspect', 'sbom', 'referrers', 'digest', 'manifest', 'config'];
+
+test('--platform that a single-platform image is not for: error[platform], exit 1, from every command reading an image (inspect, sbom, referrers as digest, manifest, config)', async () => {
+  for (const image of ['hello.oci', 'hello.docker.tar']) {
+    const path = join(work, image);
+    const source = image.endsWith('.oci') ? `oci:${path}` : `docker-archive:${path}`;
+    for (const command of IMAGE_READERS) {
+      for (const platform of ['linux/arm64', 'windows/amd64', 'linux/amd64/v3']) {
+        const r = await runCli([command, path, '--platform', platform], { env });
+        const what = `${command} ${image} --platform ${platform}`;
+        assert.equal(r.code, 1, `${what}: ${r.stderr}`);
+        assert.equal(r.stdout.toString(), '', what);
+        assert.equal(r.stderr, `error[platform]: ${source} is an image for linux/amd64, not ${platform}\nhint: leave out --platform for a single-platform image\n`, what);
+      }
+    }
+  }
+});
+
+test('--platform that a single-platform image is not for, with --json: the error document says code platform', async () => {
+  for (const command of IMAGE_READERS.filter((c) => c !== 'sbom')) {
+    const r = await runCli([command, join(work, 'hello.oci'), '--platform', 'linux/arm64', '--json'], { env });
+    assert.equal(r.code, 1, `${command}: ${r.stderr}`);
+    assert.deepEqual(JSON.parse(r.stdout.toString()).error, { code: 'platform', message: `oci:${join(work, 'hello.oci')} is an image for linux/amd64, not linux/arm64`, hint: 'leave out --platform for a single-platform image' }, command);
+  }
+});
+
+test('--platform that a single-platform image is for: each command answers as without it', async () => {
+  for (const command of IMAGE_READERS) {
+    const without = await runCli([command, join(work, 'hello.oci')], { env });
+    const withIt = await runCli([command, join(work, 'hello.oci'), '--platform', 'linux/amd64'], { env });
+    assert.equal(withIt.code, 0, `${command}: ${withIt.stderr}`);
+    assert.ok(withIt.stdout.equals(without.stdout), command);
+  }
+});
+
 test('a mistyped local path says "no such file", never "invalid registry host"', async () => {
   for (const arg of ['./helo.oci', 'helo.oci', 'oci:./helo.oci', 'docker-archive:/nowhere/x.tar']) {
     const r = await runCli(['inspect', arg], { env, cwd: work });

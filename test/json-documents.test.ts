@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { documentJsonSchema, documentOf, documentSchemaFile, documentSchemas, type DocumentName } from '../builder/commands/documents.js';
-import { checkJsonOutput, runCommand } from './helpers/cli.js';
+import { checkJsonOutput, runCli, runCommand } from './helpers/cli.js';
 import { repoRoot } from './helpers/paths.js';
 
 const names = Object.keys(documentSchemas) as DocumentName[];
@@ -48,6 +48,40 @@ test('the same key names across commands: digest for the manifest or index, refe
   assert.ok(branches('build').some((keys) => keys.includes('platforms')));
   assert.ok(branches('inspect').some((keys) => keys.includes('platforms')));
   for (const name of names) assert.doesNotMatch(JSON.stringify(documentJsonSchema(name)), /manifestDigest/, `${name} says digest, not manifestDigest`);
+});
+
+/** The keys a document's schema defines (every branch's). */
+function schemaKeys(name: DocumentName): string[] {
+  const s = documentJsonSchema(name) as { anyOf?: { properties: Record<string, unknown> }[]; properties?: Record<string, unknown> };
+  return [...new Set((s.anyOf ?? [s as { properties: Record<string, unknown> }]).flatMap((b) => Object.keys(b.properties)))].sort();
+}
+
+/** The key names of `{schemaVersion: 1, source, digest (the manifest's), …}`: what the braces list, each without its words in parentheses. */
+function listedKeys(braces: string): string[] {
+  return braces.slice(1, -1).replace(/\([^)]*\)/g, '').split(',').map((k) => k.replace(/:\s*1$/, '').trim()).sort();
+}
+
+test("each --help that lists a command's --json keys (print JSON: {…}) lists exactly the keys its document's schema defines", async () => {
+  const commands = [['referrers'], ['ls'], ['tag'], ['digest'], ['manifest'], ['config'], ['store', 'add']];
+  for (const command of commands) {
+    const help = (await runCli([...command, '--help'])).stdout.toString().replace(/\s+/g, ' ');
+    const braces = /print JSON: (\{[^}]*\})/.exec(help)?.[1];
+    assert.ok(braces, `${command.join(' ')} --help lists its keys`);
+    assert.deepEqual(listedKeys(braces), schemaKeys(documentOf([...command, '--json'])!), `${command.join(' ')} --help: ${braces}`);
+  }
+});
+
+test("each README row that lists a command's --json keys ({schemaVersion: 1, …}) lists exactly the keys its document's schema defines", async () => {
+  const readme = await readFile(join(repoRoot, 'README.md'), 'utf8');
+  const rows = readme.split('\n').filter((l) => l.startsWith('| `imgbuild ') && l.includes('{schemaVersion'));
+  assert.ok(rows.length >= 6, `${rows.length} rows`);
+  for (const row of rows) {
+    const command = /^\| `imgbuild ([a-z]+(?: [a-z]+)?)/.exec(row)![1]!.split(' ');
+    const braces = /`(\{schemaVersion[^`]*\})`/.exec(row)![1]!;
+    const name = documentOf([...command, '--json']);
+    assert.ok(name, row.slice(0, 60));
+    assert.deepEqual(listedKeys(braces), schemaKeys(name), `README, imgbuild ${command.join(' ')}: ${braces}`);
+  }
 });
 
 test('documentOf names the document of a command line', () => {

@@ -9,6 +9,7 @@ import {
   DEFAULT_TIMEOUTS, DigestMismatchError, RegistryClient, parseReference, pullImage, pushImage, resolveRetry, worstCaseSilenceMs,
   type RetryNotice, type TimeoutOptions,
 } from '../registry-client/index.js';
+import { MAX_TIMER_MS, timerDelay } from '../registry-client/timer.js';
 import { timeoutOptions } from '../builder/commands/registry-flags.js';
 import { runCli } from './helpers/cli.js';
 import { repoRoot } from './helpers/paths.js';
@@ -60,6 +61,38 @@ test('the timeout flags win over their environment variables, which win over the
   assert.deepEqual(timeoutOptions({ responseTimeout: '1m30s', connectTimeout: '500ms' }, { IMGBUILD_RESPONSE_TIMEOUT: '5s' }), { responseMs: 90_000, connectMs: 500 });
   assert.throws(() => timeoutOptions({ idleTimeout: '30' }, {}), /--idle-timeout "30" is not a duration/);
   assert.throws(() => timeoutOptions({}, { IMGBUILD_BLOB_TIMEOUT: 'soon' }), /IMGBUILD_BLOB_TIMEOUT "soon" is not a duration/);
+});
+
+test('a delay given to a timer is at most 2^31 - 1 ms, the longest Node keeps (about 24.8 days); shorter ones are as given', () => {
+  assert.equal(MAX_TIMER_MS, 2_147_483_647);
+  assert.equal(timerDelay(3_600_000_000), 2_147_483_647);
+  assert.equal(timerDelay(Infinity), 2_147_483_647);
+  assert.equal(timerDelay(2_147_483_647), 2_147_483_647);
+  assert.equal(timerDelay(30_000), 30_000);
+});
+
+test('timeouts longer than a timer holds (1000h) are waited out as no limit, not fired after 1 ms: the registry image is read', async (t) => {
+  if (!(await fixture.need(t))) return;
+  const { proxy } = fixture;
+  const img = await makeImage([await makeLayer({ 'etc/patient': 'waited for\n' })]);
+  await pushImage(fastClient({}), parseReference(`${proxy.host}/faults/patient:1`), { manifest: { bytes: img.manifest, mediaType: img.mediaType }, blobs: img.blobs });
+  const env = { ...process.env, IMGBUILD_RESPONSE_TIMEOUT: '1000h', IMGBUILD_IDLE_TIMEOUT: '1000h' };
+  const r = await runCli(['inspect', `${proxy.host}/faults/patient:1`, '--connect-timeout', '1000h', '--blob-timeout', '1000h', '--json'], { env });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stderr, '', 'no TimeoutOverflowWarning, no retry');
+  assert.equal(JSON.parse(r.stdout.toString()).digest, img.manifestDigest);
+});
+
+test('--min-speed 1 gives a 3 MB layer a budget of 35 days, past what a timer holds: no limit, the push goes through', async (t) => {
+  if (!(await fixture.need(t))) return;
+  const { proxy } = fixture;
+  const layer = await makeLayer({ 'data/min-speed': noise(3_000_000, 'min-speed') });
+  const img = await makeImage([layer]);
+  const layout = await writeLayout(join(work, 'min-speed.oci'), img);
+  const r = await runCli(['push', `oci:${layout}`, `${proxy.host}/faults/min-speed:1`, '--min-speed', '1']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout.toString(), `${proxy.host}/faults/min-speed@${img.manifestDigest}\n`);
+  assert.doesNotMatch(r.stderr, /TimeoutOverflowWarning|error\[/);
 });
 
 test('a registry that accepts connections and never answers fails the push, saying what it waited for; no digest file', async () => {

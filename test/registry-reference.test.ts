@@ -74,4 +74,25 @@ describe('image references, normalised as Docker does', () => {
       assert.throws(() => parseReference(input), (e: unknown) => e instanceof InvalidReferenceError && e.code === 'reference' && message.test(e.message));
     });
   }
+
+  for (const [input, shown] of [
+    ['alice:S3cretPW!x@127.0.0.1:5000/x:1', '***@127.0.0.1:5000/x:1'],
+    ['tok3nS3cret@ghcr.io/org/app', '***@ghcr.io/org/app'],
+    ['alice:p@ss/w@rd@ghcr.io/org/app:1', '***@ghcr.io/org/app:1'],
+    ['https://alice:S3cret@ghcr.io/org/app', 'https://***@ghcr.io/org/app'],
+    ['alice:S3cret with space@ghcr.io/org/app', '***@ghcr.io/org/app'],
+  ] as const) {
+    test(`rejects user info in ${JSON.stringify(shown)}, masked in the message`, () => {
+      assert.throws(() => parseReference(input), (e: unknown) => {
+        assert.ok(e instanceof InvalidReferenceError && e.code === 'reference');
+        assert.ok(e.message.startsWith(`invalid image reference ${JSON.stringify(shown)}: `), e.message);
+        assert.ok(!/S3cret|tok3n|alice|p@ss/.test(e.message + e.hint), e.message);
+        return true;
+      });
+    });
+  }
+
+  test('an @ before a digest is not user info: the reference keeps it', () => {
+    assert.equal(parseReference(`ghcr.io/org/app@${D}`).digest, D);
+  });
 });

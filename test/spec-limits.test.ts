@@ -70,6 +70,14 @@ test('a spec that never yields (an endless loop) is ended after IMGBUILD_SPEC_TI
   assert.equal(stderr, `error[spec]: ${file}: did not finish loading within 1 s\nhint: a spec must finish loading within 1 s; if it really needs longer, set IMGBUILD_SPEC_TIMEOUT=<seconds>\n`);
 });
 
+test('an IMGBUILD_SPEC_TIMEOUT past what a timer holds (2147484 s, over 24.8 days) is no limit, not one that ends the load at once', async () => {
+  const file = await specFile('patient.ts', "export default async () => { await new Promise((r) => setTimeout(r, 50)); return { name: 'x/patient', architecture: 'amd64', files: [{ path: '/a', content: 'a' }] }; };\n");
+  const r = await runCli(['plan', file, '--json'], { env: { ...process.env, IMGBUILD_SPEC_TIMEOUT: '2147484' } });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stderr, '');
+  assert.equal(JSON.parse(r.stdout.toString()).schemaVersion, 1);
+});
+
 test('IMGBUILD_SPEC_TIMEOUT that is not a number of seconds is a usage error', async () => {
   const file = await specFile('fine.json', JSON.stringify({ name: 'x/y', architecture: 'amd64', files: [{ path: '/a', content: 'a' }] }));
   const r = await runCli(['plan', file], { env: { ...process.env, IMGBUILD_SPEC_TIMEOUT: 'soon' } });

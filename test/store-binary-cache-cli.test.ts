@@ -232,3 +232,71 @@ test('a nix-cache-info without StoreDir is read as one of /nix/store, as Nix rea
   assert.equal(without.code, 0, without.stderr);
   assert.equal(JSON.parse(without.stdout.toString()).digest, JSON.parse(withDir.stdout.toString()).digest);
 });
+
+// A --substituter URL may carry user info (a token, user:password): it is never printed, on
+// stderr or in --json, however the cache fails; it shows as ***@, as a presigned query shows as ?….
+const SECRET = 'T0kenSECRET';
+
+/** The output of a run, checked to hold no part of SECRET; then stderr's first line. */
+function withoutSecret(r: { stdout: Buffer; stderr: string }): string {
+  const all = r.stdout.toString() + r.stderr;
+  assert.ok(!all.includes(SECRET) && !all.includes('bob'), all);
+  return r.stderr.split('\n')[0]!;
+}
+
+test('a path not in a binary cache whose URL holds user info: the error shows the cache as http://***@host/…, on stderr and in --json', async () => {
+  const dir = await tempDir('imgbuild-bc-userinfo-');
+  await makeCache(join(dir, 'cache'), [{ path: A, references: [] }]);
+  const s = await redirectingServer(join(dir, 'cache'));
+  try {
+    const cache = s.url.replace('http://', `http://bob:${SECRET}@`);
+    const hidden = `${s.url.replace('http://', 'http://***@')}/cache`;
+    const message = `${B} is not in the binary cache ${hidden} (no ${hidden}/${'b'.repeat(32)}.narinfo)`;
+    const r = await runCli(['closure', spec(dir, [B]), '--substituter', `${cache}/cache`]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.equal(withoutSecret(r), `error[binary-cache]: ${message}`);
+    const json = await runCli(['closure', spec(dir, [B]), '--substituter', `${cache}/cache`, '--json']);
+    assert.equal(json.code, 1, json.stderr);
+    withoutSecret(json);
+    assert.equal(JSON.parse(json.stdout.toString()).error.message, message);
+  } finally {
+    await s.stop();
+  }
+});
+
+test('a binary cache that cannot be reached, named with user info: the error shows http://***@host/…', async () => {
+  const dir = await tempDir('imgbuild-bc-userinfo-down-');
+  const s = await silentServer();
+  const url = s.url;
+  await s.stop();
+  const r = await runCli(['closure', spec(dir, [A]), '--substituter', url.replace('http://', `http://bob:${SECRET}@`)]);
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(withoutSecret(r), new RegExp(`^error\\[network\\]: GET ${url.replace('http://', 'http://\\*\\*\\*@')}/nix-cache-info failed 5 times \\(last: .*ECONNREFUSED.*\\)$`));
+});
+
+test('a binary cache refusing access, named with user info: the error shows http://***@host/…', async () => {
+  const dir = await tempDir('imgbuild-bc-userinfo-403-');
+  const server = createServer((_req, res) => void res.writeHead(403).end());
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+  try {
+    const host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const r = await runCli(['closure', spec(dir, [A]), '--substituter', `http://bob:${SECRET}@${host}/c`]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.equal(withoutSecret(r), `error[binary-cache]: GET http://***@${host}/c/nix-cache-info answered HTTP 403`);
+  } finally {
+    await new Promise<void>((ok) => server.close(() => ok()));
+  }
+});
+
+for (const [value, message] of [
+  [`ftp://bob:${SECRET}@cache.example/`, 'error[usage]: --substituter ftp://***@cache.example/: imgbuild reads binary caches over http(s):// and file:// (not ftp://)'],
+  [`http://bob:${SECRET}@cache.example/?priority=40`, 'error[usage]: --substituter http://***@cache.example/?…: query parameters are not read'],
+  [`http://bob:${SECRET}@cache.example:99999/`, 'error[usage]: --substituter "http://***@cache.example:99999/" is not a URL'],
+] as const) {
+  test(`--substituter ${value.replace(SECRET, '…')} is a usage error that prints no user info`, async () => {
+    const dir = await tempDir('imgbuild-bc-userinfo-usage-');
+    const r = await runCli(['closure', spec(dir, [A]), '--substituter', value]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.equal(withoutSecret(r), message);
+  });
+}

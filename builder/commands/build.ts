@@ -21,6 +21,7 @@ import { SCHEMA_VERSION } from './schema-version.js';
 import { cliBlobLocations } from './cache-dir.js';
 import { formatPush, pushSummary, type PushSummary } from './push-summary.js';
 import { withCliMetadata, type MetadataFlags } from './metadata.js';
+import { shellWord } from './shell-word.js';
 import type { ImageSbom, SbomFormat } from '../sbom/index.js';
 
 interface BuildFlags extends StoreFlags, RegistryFlags, MetadataFlags {
@@ -116,7 +117,7 @@ export async function runBuild(specFile: string, flags: BuildFlags): Promise<voi
     // (or --stream) alone holds none, so none is made, listed or said to be attached (docs/sbom.md).
     const attachable = pushRef !== undefined || (!flags.stream && target.format !== 'docker-archive');
     if (sbomFormats.length > 0 && !attachable) {
-      const print = sbomFormats.map((f) => `imgbuild sbom ${specFile}${f === 'spdx' ? '' : ` --format ${f}`}`).join(' and ');
+      const print = sbomFormats.map((f) => `imgbuild sbom ${shellWord(specFile)}${f === 'spdx' ? '' : ` --format ${f}`}`).join(' and ');
       progress.log(`warning: no SBOM was attached: a docker-archive holds no referrers (to attach ${sbomFormats.length === 1 ? 'it' : 'them'}, write -f oci or -f oci-archive, or --push; ${print} print${sbomFormats.length === 1 ? 's it' : ' them'})`);
     }
     const sboms = attachable ? await makeSboms(built, sbomFormats) : [];
@@ -154,7 +155,7 @@ export async function runBuild(specFile: string, flags: BuildFlags): Promise<voi
       const result = await push().catch((err: unknown) => {
         // Interrupted once the output is in place: it stays, and the message says so.
         if (output !== undefined && abort.signal.aborted) {
-          throw new ImgbuildError('interrupted', `interrupted: the push to ${pushRef.toString()} was stopped; ${output} was written and is complete`, `push it when you are ready: imgbuild push ${output} ${flags.push}`, { cause: err });
+          throw new ImgbuildError('interrupted', `interrupted: the push to ${pushRef.toString()} was stopped; ${output} was written and is complete`, `push it when you are ready: imgbuild push ${shellWord(output)} ${shellWord(flags.push ?? pushRef.toString())}`, { cause: err });
         }
         throw err;
       });
@@ -298,8 +299,9 @@ function report(built: Built, flags: BuildFlags, format: OutputFormat, output: s
   }
   if (pushed) formatPush(pushed).forEach(note);
   // With referrers in the layout, index.json has more than one entry: skopeo then needs the tag.
-  if (output) note(`look inside: imgbuild inspect ${output}${format === 'oci' ? `   or   skopeo inspect oci:${output}${sboms.length > 0 ? `:${tag}` : ''}` : ''}`);
-  if (output && format !== 'docker-archive' && sboms.length > 0) note(`attached ${sboms.length} SBOM${sboms.length === 1 ? '' : 's'}: imgbuild referrers ${format === 'oci' ? 'oci' : 'oci-archive'}:${output}:${tag}`);
+  // Commands to paste: each path quoted as a shell needs it (spaces, quotes, newlines).
+  if (output) note(`look inside: imgbuild inspect ${shellWord(output)}${format === 'oci' ? `   or   skopeo inspect ${shellWord(`oci:${output}${sboms.length > 0 ? `:${tag}` : ''}`)}` : ''}`);
+  if (output && format !== 'docker-archive' && sboms.length > 0) note(`attached ${sboms.length} SBOM${sboms.length === 1 ? '' : 's'}: imgbuild referrers ${shellWord(`${format === 'oci' ? 'oci' : 'oci-archive'}:${output}:${tag}`)}`);
   if (flags.stream) note(artifact.descriptor.digest);
   else process.stdout.write(`${pushed ? pushed.reference : artifact.descriptor.digest}\n`);
 }

@@ -379,7 +379,14 @@ const imageFacts = {
 
 export const DigestDocumentSchema = z.strictObject(imageFacts).meta({ title: 'imgbuild digest --json', description: "An image's (or index's) manifest descriptor." });
 export const ManifestDocumentSchema = z.strictObject({ ...imageFacts, manifest: z.unknown().describe('the manifest or index, parsed') }).meta({ title: 'imgbuild manifest --json', description: 'A manifest or index as stored, parsed.' });
-export const ConfigDocumentSchema = z.strictObject({ ...imageFacts, digest: digest.describe("the image manifest's digest"), configDigest: digest, config: z.unknown().describe('the config, parsed') }).meta({ title: 'imgbuild config --json', description: "An image's config as stored, parsed." });
+export const ConfigDocumentSchema = z.strictObject({
+  ...imageFacts,
+  digest: digest.describe("the image manifest's digest"),
+  mediaType: z.string().describe("the config's media type"),
+  size: z.number().int().nonnegative().describe("the config's size in bytes"),
+  configDigest: digest.describe("the config's digest (the manifest's config.digest)"),
+  config: z.unknown().describe('the config, parsed'),
+}).meta({ title: 'imgbuild config --json', description: "An image's config as stored, parsed." });
 
 export const StoreAddDocumentSchema = z.strictObject({
   schemaVersion,

@@ -104,9 +104,12 @@ export function registryOfImageArg(imageArg: string): string | undefined {
 
 /**
  * The image for `--platform`: of an index, the matching entry (index.ts's rules); a single image
- * must be for that platform (a docker-archive holds one image and says which in its config).
+ * must be for that platform (a docker-archive holds one image and says which in its config), and
+ * an artifact (an SBOM, a signature) has none: either is `error[platform]`. Every command that
+ * reads an image argument with `--platform` picks with this (digest, manifest, config, inspect,
+ * sbom, referrers), so they answer one platform the same way.
  */
-async function pickPlatform(artifact: Image | Index, platform: string): Promise<Image> {
+export async function pickPlatform(artifact: Image | Index, platform: string): Promise<Image> {
   const wanted = parsePlatform(platform);
   const image = await imageForPlatform(artifact, wanted);
   if (artifact.kind === 'image' && image.artifactType !== undefined) {

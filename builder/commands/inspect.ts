@@ -1,5 +1,4 @@
 import { layerReason } from '../build/assemble.js';
-import { parsePlatform } from '../build/build-index.js';
 import { formatPlatform, imageForPlatform } from '../model/complete.js';
 import type { Image, Index } from '../model/image.js';
 import { openArtifact } from '../transports/open.js';
@@ -9,7 +8,7 @@ import type { InspectDocument } from './documents.js';
 import { SCHEMA_VERSION } from './schema-version.js';
 import { lazyClient, type RegistryFlags } from './registry-flags.js';
 import { watchInterrupts } from './interrupt.js';
-import { registryOfImageArg } from './image-verbs.js';
+import { pickPlatform, registryOfImageArg } from './image-verbs.js';
 
 /** `imgbuild inspect <image>`: any image argument; a registry image's layers are not fetched. */
 export async function runInspect(imageArg: string, flags: RegistryFlags & { json?: boolean; platform?: string }): Promise<void> {
@@ -20,7 +19,7 @@ export async function runInspect(imageArg: string, flags: RegistryFlags & { json
     const artifact = await openArtifact(imageArg, { registry: client.get });
     // A multi-platform image: its platforms, unless --platform picks one.
     if (artifact.kind === 'index' && !flags.platform) return reportIndex(artifact, flags.json);
-    const img = await imageForPlatform(artifact, flags.platform ? parsePlatform(flags.platform) : undefined);
+    const img = flags.platform ? await pickPlatform(artifact, flags.platform) : await imageForPlatform(artifact, undefined);
     if (img.artifactType !== undefined) return reportArtifact(img, flags.json);
     const layers = img.layers.map((l) => ({ digest: l.digest, diffId: l.diffId, size: l.size, mediaType: l.mediaType, ...layerReason(l) }));
     if (flags.json) {

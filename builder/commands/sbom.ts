@@ -1,7 +1,6 @@
 import { stat, writeFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { buildImage } from '../build/build-image.js';
-import { parsePlatform } from '../build/build-index.js';
 import { ImgbuildError } from '../errors.js';
 import { formatPlatform, imageForPlatform, requireImage } from '../model/complete.js';
 import type { Image, Index } from '../model/image.js';
@@ -13,7 +12,7 @@ import { openArtifact } from '../transports/open.js';
 import { imageReferrers } from '../transports/referrers.js';
 import { loadCliSpec, specFilePath, specForPlatform, type StoreFlags } from './common.js';
 import { cliBuildContext } from './context.js';
-import { registryOfImageArg } from './image-verbs.js';
+import { pickPlatform, registryOfImageArg } from './image-verbs.js';
 import { withCliMetadata, type MetadataFlags } from './metadata.js';
 import { checkImageArgument } from './arguments.js';
 import { printJson } from './print.js';
@@ -112,13 +111,18 @@ async function imageArgSbom(imageArg: string, flags: SbomFlags, format: SbomForm
   }
 }
 
-/** The image an SBOM or a referrers list is about: of a multi-platform image, --platform's (required when it has several). */
+/**
+ * The image an SBOM or a referrers list is about: of a multi-platform image, --platform's
+ * (required when it has several); a single image only when --platform (if given) is its own, as
+ * for digest, manifest and config (pickPlatform).
+ */
 async function oneImage(artifact: Image | Index, platform: string | undefined): Promise<Image> {
-  if (!platform && artifact.kind === 'index' && artifact.manifests.length !== 1) {
+  if (platform) return pickPlatform(artifact, platform);
+  if (artifact.kind === 'index' && artifact.manifests.length !== 1) {
     const platforms = artifact.manifests.map((m) => (m.platform ? formatPlatform(m.platform) : m.descriptor.digest.slice(0, 19)));
     throw new ImgbuildError('usage', `${artifact.source} is a multi-platform image (${platforms.join(', ')}): which platform's?`, `name one: --platform ${platforms[0]}`);
   }
-  return imageForPlatform(artifact, platform ? parsePlatform(platform) : undefined);
+  return imageForPlatform(artifact, undefined);
 }
 
 interface ReferrersFlags extends RegistryFlags {

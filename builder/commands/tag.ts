@@ -1,6 +1,7 @@
 import { ImgbuildError } from '../errors.js';
 import { parseImageRef } from '../transports/image-ref.js';
 import { referenceArgument } from './arguments.js';
+import { shellWord } from './shell-word.js';
 import { printJson } from './print.js';
 import { lazyClient, type RegistryFlags } from './registry-flags.js';
 import { watchInterrupts } from './interrupt.js';
@@ -28,7 +29,7 @@ export async function runTag(imageArg: string, tags: string[], flags: TagFlags):
   }
   const parsed = parseImageRef(imageArg);
   if (parsed.transport !== 'docker') {
-    throw new ImgbuildError('usage', `tag works on a registry image; ${imageArg} is a local image`, `push it with its tags instead: imgbuild push ${imageArg} <registry>/<repo>:<tag> --tag <another>`);
+    throw new ImgbuildError('usage', `tag works on a registry image; ${imageArg} is a local image`, `push it with its tags instead: imgbuild push ${shellWord(imageArg)} <registry>/<repo>:<tag> --tag <another>`);
   }
   const ref = referenceArgument(parsed.reference);
   const repo = { registry: ref.registry, repository: ref.repository };

@@ -1,5 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import { SPEC_THREAD_BUNDLE, threadScript } from '../install-paths.js';
+import { timerDelay } from '../../registry-client/timer.js';
 import { SpecError } from '../errors.js';
 import { specErrorFrom, type SpecThreadInput, type SpecThreadMessage } from './thread-protocol.js';
 
@@ -66,7 +67,8 @@ export function evaluateInThread(file: string, env: Readonly<Record<string, stri
         timedOut = new SpecTimeoutError(file, undefined, `did not finish loading within ${span(timeoutMs)}`, timeoutHint(timeoutMs));
         // Ends the thread even in a synchronous loop; 'exit' then settles the load.
         void worker.terminate();
-      }, timeoutMs);
+        // A limit past Node's timer maximum (~24.8 days) is no limit, not one that fires at once.
+      }, timerDelay(timeoutMs));
       // The thread holds the process while the spec loads; the timer need not.
       timer.unref();
     }

@@ -1,5 +1,6 @@
 import { statSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
+import { userinfoEnd } from '../../registry-client/errors.js';
 import { ImgbuildError } from '../errors.js';
 
 /**
@@ -56,6 +57,11 @@ export function parseImageRef(arg: string, options: ParseImageRefOptions = {}): 
   }
   if (exists(at(arg))) return { transport: 'local', path: at(arg) };
   if (looksLikeRegistryReference(arg)) return { transport: 'docker', reference: arg };
+  // `user:password@host/repo:tag`: a registry reference with credentials in front. Read as one,
+  // it is refused as one (user info has no place in it, and is masked in the message) rather
+  // than as a missing file, whose message and hint would print the password.
+  const userinfo = userinfoEnd(arg);
+  if (userinfo > 0 && looksLikeRegistryReference(arg.slice(userinfo + 1))) return { transport: 'docker', reference: arg };
   const pathLike = /^[./~]/.test(arg);
   throw new ImgbuildError('image-ref', `${shown}: no such file or directory`, pathLike ? IMAGE_REF_HINT : `for a registry image write docker://${arg}; ${IMAGE_REF_HINT}`);
 }

@@ -4,6 +4,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { CredentialError } from '../errors.js';
 import { DOCKER_HUB, normaliseRegistry } from '../reference.js';
+import { timerDelay } from '../timer.js';
 
 /** The parts of Docker's `config.json` we read; everything else is kept as is when we write. */
 export interface DockerConfigFile {
@@ -92,7 +93,7 @@ export async function runCredentialHelper(helper: string, action: 'get' | 'store
       return;
     }
     // Our own timer (not spawn's `timeout`): it must also be cleared when the helper fails to start.
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    const timer = setTimeout(() => child.kill('SIGKILL'), timerDelay(timeoutMs));
     timer.unref();
     const out: Buffer[] = [];
     child.stdout.on('data', (d: Buffer) => out.push(d));

@@ -1,6 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
+import { timerDelay } from '../../../registry-client/timer.js';
 import { ImgbuildError } from '../../errors.js';
 
 /** How requests to a binary cache are retried: attempts after the first, and the backoff between them. */
@@ -42,7 +43,7 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     const t = setTimeout(() => {
       signal?.removeEventListener('abort', onAbort);
       resolve();
-    }, ms);
+    }, timerDelay(ms));
     const onAbort = () => {
       clearTimeout(t);
       reject(signal!.reason);
@@ -62,19 +63,31 @@ interface Opened {
 /** Redirects followed for one request, as Nix (curl) follows them. */
 export const MAX_REDIRECTS = 10;
 
-/** A URL as messages show it: no user info, no query (a presigned URL's query is a credential). */
-function shown(u: URL): string {
+/**
+ * A URL as messages (errors, `--json` error documents, progress lines) show it: its user info
+ * (`user:password@`, or a token alone) masked as `***@`, its query as `?…` (a presigned URL's
+ * query is a credential), no fragment. Every cache or NAR URL printed goes through this.
+ */
+export function shownUrl(u: URL): string {
   const c = new URL(u.href);
+  const userinfo = c.username !== '' || c.password !== '';
   c.username = '';
   c.password = '';
   const hidden = c.search !== '';
   c.search = '';
   c.hash = '';
-  return hidden ? `${c.href}?…` : c.href;
+  const text = userinfo ? c.href.replace('//', '//***@') : c.href;
+  return hidden ? `${text}?…` : text;
+}
+
+/** A `--substituter` value that is no URL, as messages show it: what could be user info (between `://` and the last `@`) masked as `***`. */
+export function shownUrlText(text: string): string {
+  const m = /^([a-z][a-z0-9+.-]*:\/\/)[\s\S]*@/i.exec(text);
+  return m ? `${m[1]}***@${text.slice(m[0].length)}` : text;
 }
 
 function redirectChain(chain: readonly URL[]): string {
-  return chain.map(shown).join(' -> ');
+  return chain.map(shownUrl).join(' -> ');
 }
 
 /** Opens `url` from byte `offset` (http(s): a Range request; a server may ignore it and send all). */
@@ -106,8 +119,8 @@ async function openAt(url: URL, offset: number, opts: CacheFetchOptions): Promis
       res = await request(at, {
         method: 'GET',
         headers: offset > 0 ? { range: `bytes=${offset}-` } : {},
-        headersTimeout: opts.responseTimeoutMs ?? timeout,
-        bodyTimeout: opts.idleTimeoutMs ?? timeout,
+        headersTimeout: timerDelay(opts.responseTimeoutMs ?? timeout),
+        bodyTimeout: timerDelay(opts.idleTimeoutMs ?? timeout),
         ...(opts.signal ? { signal: opts.signal } : {}),
       });
     } catch (e) {
@@ -124,16 +137,16 @@ async function openAt(url: URL, offset: number, opts: CacheFetchOptions): Promis
     } catch {
       next = undefined;
     }
-    if (!next) throw new ImgbuildError('binary-cache', `GET ${shown(at)} answered HTTP ${res.statusCode} with no usable Location (${redirectChain(chain)})`, 'check the binary cache\'s redirect configuration (--substituter)');
+    if (!next) throw new ImgbuildError('binary-cache', `GET ${shownUrl(at)} answered HTTP ${res.statusCode} with no usable Location (${redirectChain(chain)})`, 'check the binary cache\'s redirect configuration (--substituter)');
     if (next.protocol !== 'http:' && next.protocol !== 'https:') {
-      throw new ImgbuildError('binary-cache', `GET ${shown(at)} redirects to a ${next.protocol}// URL; imgbuild follows redirects to http(s):// only (${redirectChain([...chain, next])})`, 'check the binary cache\'s redirect configuration (--substituter)');
+      throw new ImgbuildError('binary-cache', `GET ${shownUrl(at)} redirects to a ${next.protocol}// URL; imgbuild follows redirects to http(s):// only (${redirectChain([...chain, next])})`, 'check the binary cache\'s redirect configuration (--substituter)');
     }
     if (chain.some((u) => u.href === next.href)) {
-      throw new ImgbuildError('binary-cache', `GET ${shown(url)}: redirect loop (${redirectChain([...chain, next])})`, 'check the binary cache\'s redirect configuration (--substituter)');
+      throw new ImgbuildError('binary-cache', `GET ${shownUrl(url)}: redirect loop (${redirectChain([...chain, next])})`, 'check the binary cache\'s redirect configuration (--substituter)');
     }
     chain.push(next);
     if (chain.length > MAX_REDIRECTS + 1) {
-      throw new ImgbuildError('binary-cache', `GET ${shown(url)}: more than ${MAX_REDIRECTS} redirects (${redirectChain(chain)})`, 'check the binary cache\'s redirect configuration (--substituter)');
+      throw new ImgbuildError('binary-cache', `GET ${shownUrl(url)}: more than ${MAX_REDIRECTS} redirects (${redirectChain(chain)})`, 'check the binary cache\'s redirect configuration (--substituter)');
     }
     at = next;
   }
@@ -157,7 +170,7 @@ async function openAt(url: URL, offset: number, opts: CacheFetchOptions): Promis
     (t as Transient & { retryAfter?: string }).retryAfter = String(res.headers['retry-after'] ?? '');
     throw t;
   }
-  throw new ImgbuildError('binary-cache', `GET ${url.href}${at === url ? '' : ` (redirected to ${shown(at)})`} answered HTTP ${statusCode}`, statusCode === 401 || statusCode === 403 ? 'the binary cache refuses access: imgbuild sends no credentials to it; use a cache that allows anonymous reads' : undefined);
+  throw new ImgbuildError('binary-cache', `GET ${shownUrl(url)}${at === url ? '' : ` (redirected to ${shownUrl(at)})`} answered HTTP ${statusCode}`, statusCode === 401 || statusCode === 403 ? 'the binary cache refuses access: imgbuild sends no credentials to it; use a cache that allows anonymous reads' : undefined);
 }
 
 /**
@@ -185,7 +198,7 @@ export async function* fetchStream(url: URL, maxBytes: number, opts: CacheFetchO
           if (chunk.length === 0) continue;
         }
         got += chunk.length;
-        if (got > maxBytes) throw new ImgbuildError('binary-cache', `${url.href} is longer than the ${maxBytes} bytes expected`);
+        if (got > maxBytes) throw new ImgbuildError('binary-cache', `${shownUrl(url)} is longer than the ${maxBytes} bytes expected`);
         yield chunk;
         attempt = 0; // progress was made: a later failure gets the whole budget again
       }
@@ -194,7 +207,7 @@ export async function* fetchStream(url: URL, maxBytes: number, opts: CacheFetchO
       if (e instanceof NotFound || e instanceof ImgbuildError || opts.signal?.aborted) throw e;
       if (attempt >= retry.retries) {
         const why = e instanceof Error ? e.message : String(e);
-        throw new ImgbuildError('network', `GET ${url.href} failed ${retry.retries + 1} times (last: ${why})`, 'check that the binary cache is reachable (--substituter)', { cause: e });
+        throw new ImgbuildError('network', `GET ${shownUrl(url)} failed ${retry.retries + 1} times (last: ${why})`, 'check that the binary cache is reachable (--substituter)', { cause: e });
       }
       await sleep(delayOf(retry, attempt, (e as { retryAfter?: string }).retryAfter), opts.signal);
       attempt++;

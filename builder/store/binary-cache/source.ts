@@ -9,7 +9,7 @@ import { normaliseStoreDir, parseStorePath } from '../store-path.js';
 import type { StoreSource } from '../types.js';
 import { decompress } from './decompress.js';
 import { BinaryCacheError, NarMismatchError } from './errors.js';
-import { fetchBytes, fetchStream, NotFound, type CacheFetchOptions } from './fetch.js';
+import { fetchBytes, fetchStream, NotFound, shownUrl, shownUrlText, type CacheFetchOptions } from './fetch.js';
 import { MAX_NARINFO_BYTES, parseCacheInfo, parseNarInfo, type NarInfo } from './narinfo.js';
 import { isSignedBy, type PublicKey } from './signatures.js';
 
@@ -53,7 +53,7 @@ export class BinaryCacheStoreSource implements StoreSource {
   }
 
   get description(): string {
-    return `binary cache ${this.base.href.replace(/\/$/, '')}`;
+    return `binary cache ${shownUrl(this.base).replace(/\/$/, '')}`;
   }
 
   /** Reads the cache's `nix-cache-info` (its StoreDir; `/nix/store` when the cache has none). */
@@ -62,14 +62,14 @@ export class BinaryCacheStoreSource implements StoreSource {
     let storeDir = '/nix/store';
     try {
       const text = (await fetchBytes(new URL('nix-cache-info', base), MAX_CACHE_INFO_BYTES, opts.fetch)).toString('utf8');
-      storeDir = normaliseStoreDir(parseCacheInfo(text, `${base.href}nix-cache-info`).storeDir);
+      storeDir = normaliseStoreDir(parseCacheInfo(text, shownUrl(new URL('nix-cache-info', base))).storeDir);
     } catch (e) {
       // Nix, too, takes a cache without nix-cache-info for one of /nix/store.
       if (!(e instanceof NotFound)) throw e;
     }
     if (opts.storeDir !== undefined && normaliseStoreDir(opts.storeDir) !== storeDir) {
       throw new BinaryCacheError(
-        `the spec expects the store dir ${normaliseStoreDir(opts.storeDir)}, but the binary cache ${base.href} holds paths of ${storeDir} (its nix-cache-info)`,
+        `the spec expects the store dir ${normaliseStoreDir(opts.storeDir)}, but the binary cache ${shownUrl(base)} holds paths of ${storeDir} (its nix-cache-info)`,
         [],
         'set store.storeDir (or --store-dir) to the cache\'s store dir, or use a cache of that store',
       );
@@ -126,17 +126,18 @@ export class BinaryCacheStoreSource implements StoreSource {
     } catch (e) {
       if (e instanceof NotFound) {
         throw new BinaryCacheError(
-          `${path} is not in the ${this.description} (no ${url.href})`,
+          `${path} is not in the ${this.description} (no ${shownUrl(url)})`,
           [path],
           `push it there first (nix copy --to <cache> ${path}), or name the cache that holds it with --substituter`,
         );
       }
       throw e;
     }
-    const info = parseNarInfo(text, url.href);
-    if (info.storePath !== path) throw new BinaryCacheError(`${url.href} describes ${info.storePath}, not ${path}`, [path]);
-    for (const r of info.references) parseStorePath(`${this.storeDir}/${r}`, this.storeDir, `a reference in ${url.href}`);
-    if (!parseNarHash(info.narHash)) throw new BinaryCacheError(`${url.href}: NarHash ${JSON.stringify(info.narHash)} is not a SHA-256 hash`, [path]);
+    const shown = shownUrl(url);
+    const info = parseNarInfo(text, shown);
+    if (info.storePath !== path) throw new BinaryCacheError(`${shown} describes ${info.storePath}, not ${path}`, [path]);
+    for (const r of info.references) parseStorePath(`${this.storeDir}/${r}`, this.storeDir, `a reference in ${shown}`);
+    if (!parseNarHash(info.narHash)) throw new BinaryCacheError(`${shown}: NarHash ${JSON.stringify(info.narHash)} is not a SHA-256 hash`, [path]);
     if (this.keys.length > 0 && !isSignedBy(info, this.storeDir, this.keys)) {
       const names = this.keys.map((k) => k.name).join(', ');
       const has = info.sigs.length === 0 ? 'is not signed' : `carries no valid signature by a trusted key (its signatures: ${info.sigs.map((s) => (s.indexOf(':') > 0 ? s.slice(0, Math.min(s.indexOf(':'), 64)) : '(unnamed)')).join(', ')})`;
@@ -201,7 +202,7 @@ export interface NarJob {
  */
 export async function* verifiedNar(storePath: string, info: NarInfo, base: URL, fetchOptions: CacheFetchOptions | undefined): AsyncGenerator<Uint8Array> {
   const url = new URL(info.url, base);
-  const what = `${storePath} (${url.href})`;
+  const what = `${storePath} (${shownUrl(url)})`;
   const fileHash = info.fileHash === undefined ? undefined : parseNarHash(info.fileHash);
   if (info.fileHash !== undefined && !fileHash) throw new BinaryCacheError(`the narinfo of ${storePath}: FileHash ${JSON.stringify(info.fileHash)} is not a SHA-256 hash`, [storePath]);
   const fileSha = createHash('sha256');
@@ -216,7 +217,7 @@ export async function* verifiedNar(storePath: string, info: NarInfo, base: URL, 
         yield c;
       }
     } catch (e) {
-      if (e instanceof NotFound) throw new BinaryCacheError(`the NAR of ${storePath} is missing from the cache: ${url.href} (its narinfo names it)`, [storePath], 'push the path again: nix copy --to <cache> <path>');
+      if (e instanceof NotFound) throw new BinaryCacheError(`the NAR of ${storePath} is missing from the cache: ${shownUrl(url)} (its narinfo names it)`, [storePath], 'push the path again: nix copy --to <cache> <path>');
       if (e instanceof ImgbuildError && e.code === 'binary-cache' && /longer than/.test(e.message)) throw mismatch(what, `the download is longer than the ${limit} bytes its narinfo says`, e);
       throw e;
     }
@@ -256,12 +257,12 @@ export function cacheUrl(text: string): URL {
   try {
     url = new URL(text);
   } catch {
-    throw new ImgbuildError('usage', `--substituter ${JSON.stringify(text)} is not a URL`, 'name the binary cache as Nix does: https://cache.nixos.org, http://host:port/path or file:///dir');
+    throw new ImgbuildError('usage', `--substituter ${JSON.stringify(shownUrlText(text))} is not a URL`, 'name the binary cache as Nix does: https://cache.nixos.org, http://host:port/path or file:///dir');
   }
   if (!['http:', 'https:', 'file:'].includes(url.protocol)) {
-    throw new ImgbuildError('usage', `--substituter ${text}: imgbuild reads binary caches over http(s):// and file:// (not ${url.protocol}//)`, 's3:// and ssh:// caches: serve them over HTTP (an S3 bucket has an HTTPS endpoint) or copy them with nix copy');
+    throw new ImgbuildError('usage', `--substituter ${shownUrl(url)}: imgbuild reads binary caches over http(s):// and file:// (not ${url.protocol}//)`, 's3:// and ssh:// caches: serve them over HTTP (an S3 bucket has an HTTPS endpoint) or copy them with nix copy');
   }
-  if (url.search || url.hash) throw new ImgbuildError('usage', `--substituter ${text}: query parameters are not read`, 'drop the part after ?');
+  if (url.search || url.hash) throw new ImgbuildError('usage', `--substituter ${shownUrl(url)}${url.search ? '' : url.hash}: query parameters are not read`, 'drop the part after ?');
   if (!url.pathname.endsWith('/')) url.pathname += '/';
   return url;
 }
