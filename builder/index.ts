@@ -29,7 +29,7 @@ export { completeImage, completeIndex, imageForPlatform, requireImage, describeL
 // Transports: read any image argument, write any image
 export { parseImageRef, formatImageRef, openImage, openArtifact, writeOciLayout, writeOciArchive, writeDockerArchive, streamDockerArchive, writeImage, outputFormats, type ImageRef, type OpenImageOptions, type OutputFormat } from './transports/index.js';
 export { pushImage, readRegistryImage, type BlobLocations, type PushImageOptions } from './transports/registry.js';
-export { layerFiles, readLayerFile, type LayerFile } from './transports/layer-files.js';
+export { layerFiles, readLayerFile, type LayerFile, type LayerReadOptions } from './transports/layer-files.js';
 export { RegistryLayerRecords, recordsReference, LAYER_RECORDS_TYPE, type RegistryLayerRecord } from './transports/registry-records.js';
 
 // The layer cache
@@ -48,5 +48,5 @@ export type { LayerBlob, LayerEntry, Compressor } from './layer/types.js';
 
 // SBOMs (SPDX 2.3, CycloneDX 1.6) of a build or an image, attached as OCI 1.1 referrers
 export { buildSboms, imageSbom, sbomDocument, sbomArtifact, sbomInputFromBuild, sbomInputFromImage, parseDrvName, storePathPurl, SBOM_FORMATS, SBOM_MEDIA_TYPES, type ImageSbom, type SbomFormat, type SbomInput } from './sbom/index.js';
-export { imageReferrers, pushReferrers, type ImageReferrers } from './transports/referrers.js';
+export { imageReferrers, pushReferrers, type ImageReferrers, type ImageReferrersOptions } from './transports/referrers.js';
 export { manifestAnnotations } from './build/annotations.js';

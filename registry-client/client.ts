@@ -1,5 +1,8 @@
 import { Authenticator } from './auth/authenticator.js';
-import { defaultCredentialProvider, type CredentialProvider } from './auth/credentials.js';
+import type { CredentialProvider } from './auth/credentials.js';
+
+/** The default credentials: none (nothing ambient is read). */
+const noCredentials: CredentialProvider = async () => undefined;
 import { ScopeSet } from './auth/scope.js';
 import {
   DigestMismatchError, NotARegistryError, RegistryContentError, RegistryError, RegistryHttpError, RegistryNetworkError, RegistryTlsError,
@@ -21,7 +24,13 @@ export interface RepositoryRef {
 }
 
 export interface RegistryClientOptions extends TransportOptions {
-  /** Where credentials come from (default: `defaultCredentialProvider()` — Docker config, GITHUB_TOKEN). */
+  /**
+   * Where credentials come from. Default: none (anonymous; a registry's token service may still
+   * hand out an anonymous token): the client reads no Docker config, no environment and runs no
+   * credential helper unless asked. `defaultCredentialProvider()` is Docker's lookup (config.json
+   * in $DOCKER_CONFIG or ~/.docker with its credential helpers, then $GITHUB_TOKEN for ghcr.io),
+   * as the imgbuild CLI uses it.
+   */
   credentials?: CredentialProvider;
   retry?: RetryOptions;
   /**
@@ -98,7 +107,7 @@ export class RegistryClient {
     this.retry = resolveRetry(options.retry);
     this.retryContext = { retry: this.retry, ...(options.onRetry ? { onRetry: options.onRetry } : {}) };
     this.signal = options.signal;
-    this.credentials = options.credentials ?? defaultCredentialProvider();
+    this.credentials = options.credentials ?? noCredentials;
   }
 
   /** `signal` and the client's own signal, as one (either aborting aborts it); undefined when neither is given. */

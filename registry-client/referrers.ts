@@ -27,14 +27,14 @@ export interface ReferrersList {
  * The spec says a registry with the API answers 200 with an image index (empty when nothing
  * refers to the digest); any 404 (or other non-index answer) means the API is not there.
  */
-export async function referrersFromApi(client: RegistryClient, repo: RepositoryRef, subject: Digest, artifactType?: string): Promise<Descriptor[] | undefined> {
+export async function referrersFromApi(client: RegistryClient, repo: RepositoryRef, subject: Digest, artifactType?: string, signal?: AbortSignal): Promise<Descriptor[] | undefined> {
   const what = `list referrers of ${repo.registry}/${repo.repository}@${subject}`;
   const bytes = await retryCutShort(client.retryContext, what, async () => {
     let res;
     try {
       res = await client.request(repo.registry, {
         method: 'GET', path: `/v2/${repo.repository}/referrers/${subject}`, ...(artifactType ? { query: { artifactType } } : {}),
-        headers: { accept: MediaType.ociIndex }, scopes: pullScope(repo), what,
+        headers: { accept: MediaType.ociIndex }, scopes: pullScope(repo), what, ...(signal ? { signal } : {}),
       });
     } catch (err) {
       // Some registries without the API refuse the unknown route as unauthorised: the tag schema
@@ -48,7 +48,7 @@ export async function referrersFromApi(client: RegistryClient, repo: RepositoryR
       return undefined;
     }
     return readCapped(res, MAX_MANIFEST_BYTES, what);
-  }, client.signal);
+  }, client.signalFor(signal));
   if (!bytes) return undefined;
   const index = parseIndex(bytes, what);
   if (!index) return undefined;
@@ -57,12 +57,12 @@ export async function referrersFromApi(client: RegistryClient, repo: RepositoryR
 }
 
 /** The index under the referrers tag of `subject`, or undefined when there is none (404). */
-export async function referrersFromTag(client: RegistryClient, repo: RepositoryRef, subject: Digest, scopes = pullScope(repo)): Promise<Index | undefined> {
+export async function referrersFromTag(client: RegistryClient, repo: RepositoryRef, subject: Digest, scopes = pullScope(repo), signal?: AbortSignal): Promise<Index | undefined> {
   const tag = referrersTag(subject);
   const what = `get referrers index ${repo.registry}/${repo.repository}:${tag}`;
   const bytes = await retryCutShort(client.retryContext, what, async () => {
     const res = await client.request(repo.registry, {
-      method: 'GET', path: `/v2/${repo.repository}/manifests/${tag}`, headers: { accept: MANIFEST_ACCEPT }, scopes, what,
+      method: 'GET', path: `/v2/${repo.repository}/manifests/${tag}`, headers: { accept: MANIFEST_ACCEPT }, scopes, what, ...(signal ? { signal } : {}),
     });
     if (res.status === 404) {
       await res.body.dump();
@@ -70,7 +70,7 @@ export async function referrersFromTag(client: RegistryClient, repo: RepositoryR
     }
     if (res.status !== 200) throw await client.httpError(repo.registry, 'GET', res, what);
     return readCapped(res, MAX_MANIFEST_BYTES, what);
-  }, client.signal);
+  }, client.signalFor(signal));
   if (!bytes) return undefined;
   const index = parseIndex(bytes, what);
   // The tag schema says: a tag holding something other than an index is not ours to overwrite.
@@ -79,10 +79,10 @@ export async function referrersFromTag(client: RegistryClient, repo: RepositoryR
 }
 
 /** An image's referrers: from the API when the registry has it, else from the referrers tag. */
-export async function listReferrers(client: RegistryClient, repo: RepositoryRef, subject: Digest, options: { artifactType?: string } = {}): Promise<ReferrersList> {
-  const fromApi = await referrersFromApi(client, repo, subject, options.artifactType);
+export async function listReferrers(client: RegistryClient, repo: RepositoryRef, subject: Digest, options: { artifactType?: string; signal?: AbortSignal } = {}): Promise<ReferrersList> {
+  const fromApi = await referrersFromApi(client, repo, subject, options.artifactType, options.signal);
   if (fromApi) return { via: 'api', manifests: fromApi };
-  const index = await referrersFromTag(client, repo, subject);
+  const index = await referrersFromTag(client, repo, subject, pullScope(repo), options.signal);
   const manifests = index?.manifests ?? [];
   return { via: 'tag', manifests: options.artifactType ? manifests.filter((m) => m.artifactType === options.artifactType) : manifests };
 }
@@ -101,30 +101,32 @@ export interface PushReferrerResult {
  * the index under the subject's referrers tag (no entry twice; the index is put only when it
  * changed). The subject should be in the repository already (a registry may refuse otherwise).
  */
-export async function pushReferrer(client: RegistryClient, repo: RepositoryRef, artifact: ReferrerArtifact): Promise<PushReferrerResult> {
+export async function pushReferrer(client: RegistryClient, repo: RepositoryRef, artifact: ReferrerArtifact, options: { signal?: AbortSignal } = {}): Promise<PushReferrerResult> {
+  const { signal } = options;
   const digest = artifact.descriptor.digest;
   const ref = new ImageReference(repo.registry, repo.repository, undefined, digest);
   await pushImage(client, ref, {
     manifest: { bytes: artifact.manifestBytes, mediaType: artifact.descriptor.mediaType },
     blobs: artifact.blobs.map((b) => ({ digest: b.digest, size: b.size, open: () => Readable.from([b.bytes]) })),
-  });
-  if (await referrersFromApi(client, repo, artifact.subject.digest)) return { digest, via: 'api', indexUpdated: false };
+  }, signal ? { signal } : {});
+  if (await referrersFromApi(client, repo, artifact.subject.digest, undefined, signal)) return { digest, via: 'api', indexUpdated: false };
   const scopes = pushScope(repo);
-  const existing = await referrersFromTag(client, repo, artifact.subject.digest, scopes);
+  const existing = await referrersFromTag(client, repo, artifact.subject.digest, scopes, signal);
   const merged = mergeReferrersIndex(existing, [artifact.descriptor]);
-  if (merged.changed) await client.putManifest(repo, referrersTag(artifact.subject.digest), merged.bytes, MediaType.ociIndex, scopes);
+  if (merged.changed) await client.putManifest(repo, referrersTag(artifact.subject.digest), merged.bytes, MediaType.ociIndex, scopes, signal);
   return { digest, via: 'tag', indexUpdated: merged.changed };
 }
 
 /** A referrer's one layer (an SBOM, a signature): its manifest fetched, then the blob, each checked against its digest. */
-export async function fetchReferrerBlob(client: RegistryClient, repo: RepositoryRef, manifestDigest: Digest, maxBytes = 64 * 1024 * 1024): Promise<{ mediaType: string; bytes: Buffer; manifest: { artifactType?: string; layers: Descriptor[]; subject?: Descriptor } }> {
-  const m = await client.getManifest(repo, manifestDigest);
+export async function fetchReferrerBlob(client: RegistryClient, repo: RepositoryRef, manifestDigest: Digest, maxBytes = 64 * 1024 * 1024, options: { signal?: AbortSignal } = {}): Promise<{ mediaType: string; bytes: Buffer; manifest: { artifactType?: string; layers: Descriptor[]; subject?: Descriptor } }> {
+  const { signal } = options;
+  const m = await client.getManifest(repo, manifestDigest, signal);
   const manifest = JSON.parse(m.bytes.toString('utf8')) as { artifactType?: string; layers?: Descriptor[]; subject?: Descriptor };
   const layer = manifest.layers?.[0];
   const what = `referrer ${repo.registry}/${repo.repository}@${manifestDigest}`;
   if (!layer || manifest.layers!.length !== 1) throw new RegistryContentError(`${what}: not an artifact with one layer`);
   if (layer.size > maxBytes) throw new RegistryError('too-large', `${what}: its blob is ${layer.size} bytes, more than ${maxBytes}`);
-  const bytes = await retryCutShort(client.retryContext, what, async () => readCapped(await client.getBlob(repo, layer.digest as Digest), maxBytes, what), client.signal);
+  const bytes = await retryCutShort(client.retryContext, what, async () => readCapped(await client.getBlob(repo, layer.digest as Digest, signal), maxBytes, what), client.signalFor(signal));
   if (sha256Digest(bytes) !== layer.digest) throw new RegistryContentError(`${what}: blob ${layer.digest} does not hash to its digest`);
   return { mediaType: layer.mediaType, bytes, manifest: { ...(manifest.artifactType ? { artifactType: manifest.artifactType } : {}), layers: manifest.layers!, ...(manifest.subject ? { subject: manifest.subject } : {}) } };
 }

@@ -29,8 +29,8 @@ import { repoRoot } from './helpers/paths.js';
 const STAGES: readonly (readonly string[])[] = [
   // Durable atomic file writes (temp + fsync + rename + directory fsync): imports nothing of builder/.
   ['fs/'],
-  // What everything uses and which imports nothing of builder/ but fs/: errors, sizes, where the cache is, settling promises, blob files.
-  ['errors.ts', 'unit-sum.ts', 'cache-dir.ts', 'throttle.ts', 'settle-all.ts', 'blobs/', 'install-paths.ts'],
+  // What everything uses and which imports nothing of builder/ but fs/: errors, sizes, where the cache is, settling promises, blob files, the public functions' argument checks.
+  ['errors.ts', 'unit-sum.ts', 'cache-dir.ts', 'throttle.ts', 'settle-all.ts', 'blobs/', 'install-paths.ts', 'arguments.ts'],
   // The spec: schema, loading, defaults.
   ['spec/'],
   // Store sources and the closure.

@@ -77,6 +77,14 @@ test('the examples compile against the installed package with strict TypeScript'
   assert.deepEqual((await readdir(join(project, 'out'))).sort(), ['build-and-push.js', 'copy.js', 'read-file.js']);
 });
 
+test('the installed package declares @types/node, which its declarations use, as an optional peer dependency, and docs/library.md says to install it', async () => {
+  const pkg = JSON.parse(await readFile(join(project, 'node_modules/imgbuild/package.json'), 'utf8')) as { peerDependencies?: Record<string, string>; peerDependenciesMeta?: Record<string, unknown> };
+  assert.equal(pkg.peerDependencies?.['@types/node'], '>=20');
+  assert.deepEqual(pkg.peerDependenciesMeta?.['@types/node'], { optional: true });
+  assert.match(await readFile(join(project, 'node_modules/imgbuild/dist/builder/model/layer.d.ts'), 'utf8'), /from 'node:stream'/);
+  assert.match(await readFile(join(repoRoot, 'docs/library.md'), 'utf8'), /npm install -D @types\/node/);
+});
+
 /** Run one compiled example with HOME and TMPDIR empty, so anything it writes outside its output shows. */
 async function runExample(name: string, home: string) {
   const env = { PATH: process.env.PATH!, HOME: home, TMPDIR: join(home, 'tmp'), REGISTRY: registry!.host };

@@ -20,6 +20,7 @@ import { checkPlan, planImage, type ImagePlan } from './plan.js';
 import { makeLayers } from './layers.js';
 import { specAndBase } from './architecture.js';
 import { manifestAnnotations } from './annotations.js';
+import { BUILD_CONTEXT_FIELDS, checkOptions, checkResolvedSpec } from '../arguments.js';
 
 const withAnnotations = (a: Record<string, string> | undefined) => (a ? { annotations: a } : {});
 
@@ -85,6 +86,9 @@ let wasmZstdNoted = false;
  * output reads it. Publishing the image (a layout, an archive, a push) is the caller's next step.
  */
 export async function buildImage(given: ResolvedSpec, ctx: BuildContext = {}, options: BuildOptions = {}): Promise<Build> {
+  checkResolvedSpec('buildImage', given);
+  checkOptions('buildImage', ctx, BUILD_CONTEXT_FIELDS, 'context');
+  checkOptions('buildImage', options, { previous: 'array', plan: 'object' });
   // (A Node whose zlib gives other gzip bytes than the reference is refused before the first
   // layer is written: layers.ts.)
   // The same for zstd: picks this thread's encoder (node:zlib, else WebAssembly), or refuses.

@@ -99,7 +99,9 @@ const LOOPBACK_CONNECT_HINT = 'check that the registry is running and listening 
 /** A network error's hint, from what it was caused by: a name that does not resolve, or a connection that failed. */
 function networkHint(err: unknown): string {
   if (causes(err).some((e) => DNS_CODES.has(String((e as { code?: unknown }).code)))) return DNS_HINT;
-  return err instanceof RegistryNetworkError && isLoopbackRegistry(err.host) ? LOOPBACK_CONNECT_HINT : CONNECT_HINT;
+  // The registry client's error itself, or as the cause of the library's ImgbuildError (transports/registry.ts withCode).
+  const network = causes(err).find((e): e is RegistryNetworkError => e instanceof RegistryNetworkError);
+  return network && isLoopbackRegistry(network.host) ? LOOPBACK_CONNECT_HINT : CONNECT_HINT;
 }
 
 /**

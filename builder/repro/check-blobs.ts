@@ -1,5 +1,5 @@
 import type { Image, Index } from '../model/image.js';
-import { openBlob } from '../transports/blob-source.js';
+import { closedOnAbort, openBlob } from '../transports/blob-source.js';
 
 /**
  * How the blobs of an image were checked before it was called the same as another: a local
@@ -18,12 +18,12 @@ export interface BlobCheck {
  * `Layer.open()`, which fails on bytes that do not match the descriptor (verifiedStream). A
  * registry image (one with a `location`) is not read. Each blob is read once.
  */
-export async function checkBlobs(artifact: Image | Index, seen = new Set<string>()): Promise<BlobCheck> {
+export async function checkBlobs(artifact: Image | Index, seen = new Set<string>(), signal?: AbortSignal): Promise<BlobCheck> {
   if (artifact.kind === 'index') {
     let how: BlobCheck['how'] = 'hashed';
     let layers = 0;
     for (const entry of artifact.manifests) {
-      const r = await checkBlobs(await entry.open(), seen);
+      const r = await checkBlobs(await entry.open(), seen, signal);
       if (r.how === 'registry') how = 'registry';
       layers += r.layers;
     }
@@ -34,7 +34,8 @@ export async function checkBlobs(artifact: Image | Index, seen = new Set<string>
     if (seen.has(layer.digest)) continue;
     seen.add(layer.digest);
     // openBlob: a mismatch of a local file names that file.
-    const stream = openBlob(layer);
+    signal?.throwIfAborted();
+    const stream = closedOnAbort(openBlob(layer), signal);
     // eslint-disable-next-line @typescript-eslint/no-unused-vars
     for await (const _ of stream) { /* verifiedStream checks as the bytes pass */ }
   }

@@ -3,6 +3,9 @@ import type { Descriptor } from '../../oci/schemas.js';
 import { alignLayers, type LayerKey } from './align-layers.js';
 import { openImageBlob, type Image } from '../model/image.js';
 import { ImgbuildError } from '../errors.js';
+import { abortable } from '../settle-all.js';
+import { checkImage, checkOptions } from '../arguments.js';
+import { closedOnAbort } from '../transports/blob-source.js';
 import { requireImage } from '../model/complete.js';
 import { diffJson, type FieldChange } from './json-diff.js';
 import { checkBlobs, describeBlobCheck } from './check-blobs.js';
@@ -80,7 +83,15 @@ export interface ImageDiff {
  * both images list by one digest is not read, except that images called identical have every
  * local blob hashed first.
  */
-export async function diffImages(a: Image, b: Image): Promise<ImageDiff> {
+export async function diffImages(a: Image, b: Image, options: { signal?: AbortSignal } = {}): Promise<ImageDiff> {
+  checkImage('diffImages', 'the first image', a, 'image');
+  checkImage('diffImages', 'the second image', b, 'image');
+  checkOptions('diffImages', options, { signal: 'signal' });
+  const { signal } = options;
+  return abortable(signal, () => diffNow(a, b, signal));
+}
+
+async function diffNow(a: Image, b: Image, signal: AbortSignal | undefined): Promise<ImageDiff> {
   const result: ImageDiff = {
     kind: 'image',
     a: { source: a.source, digest: a.descriptor.digest, configDigest: a.manifest.config.digest },
@@ -93,7 +104,7 @@ export async function diffImages(a: Image, b: Image): Promise<ImageDiff> {
   };
   if (result.identical) {
     // One manifest digest is one image only when the blobs hold what it names: read them.
-    result.notes.push(...(await Promise.all([checkBlobs(a), checkBlobs(b)])).map(describeBlobCheck));
+    result.notes.push(...(await Promise.all([checkBlobs(a, new Set(), signal), checkBlobs(b, new Set(), signal)])).map(describeBlobCheck));
     return result;
   }
   // An artifact's blobs are not layers of files.
@@ -141,7 +152,7 @@ export async function diffImages(a: Image, b: Image): Promise<ImageDiff> {
         if (x.index !== y.index || descriptor.length > 0) result.layers.push({ change: 'moved', a: x, b: y, descriptor });
       } else {
         // Both tars are read and hashed: the configs' diff_ids are claims, not facts.
-        const [sa, sb] = await Promise.all([summarise(a, x), summarise(b, y)]);
+        const [sa, sb] = await Promise.all([summarise(a, x, signal), summarise(b, y, signal)]);
         if (p.kind === 'same' && sa.diffId === x.diffId && sb.diffId === y.diffId) {
           result.layers.push({ change: 'compression', a: x, b: y, descriptor, gzipHeader: diffJson(sa.gzipHeader ?? null, sb.gzipHeader ?? null, 'gzip') });
         } else {
@@ -166,8 +177,8 @@ function descriptorFields(d: Descriptor): unknown {
 }
 
 /** A layer blob of `img` read to its end: compression, the tar's sha256 (its true diff_id), entries. */
-function summarise(img: Image, l: LayerInfo): Promise<LayerSummary> {
-  return summariseLayer(blobOf(img, l.digest), `${img.source} layer ${l.index + 1} (${l.digest})`);
+function summarise(img: Image, l: LayerInfo, signal: AbortSignal | undefined): Promise<LayerSummary> {
+  return summariseLayer(closedOnAbort(blobOf(img, l.digest), signal), `${img.source} layer ${l.index + 1} (${l.digest})`);
 }
 
 function contentDiff(a: Image, b: Image, x: LayerInfo, y: LayerInfo, descriptor: FieldChange[], sa: LayerSummary, sb: LayerSummary): LayerDiff {

@@ -53,3 +53,16 @@ function namingFile(err: unknown, file: string): unknown {
   if ((err as { code?: unknown }).code !== 'blob-mismatch') return err;
   return new ImgbuildError('blob-mismatch', `${file} is damaged: ${(err as Error).message}`, 'the image it belongs to is damaged on disk: write or pull it again from its source', { cause: err });
 }
+
+/** `stream`, destroyed with the signal's reason when `signal` aborts before it closes (a registry blob's request is aborted with it). */
+export function closedOnAbort(stream: Readable, signal: AbortSignal | undefined): Readable {
+  if (!signal) return stream;
+  if (signal.aborted) {
+    stream.destroy(signal.reason as Error);
+    return stream;
+  }
+  const onAbort = () => stream.destroy(signal.reason as Error);
+  signal.addEventListener('abort', onAbort, { once: true });
+  stream.once('close', () => signal.removeEventListener('abort', onAbort));
+  return stream;
+}

@@ -1,5 +1,6 @@
 import { createWriteStream } from 'node:fs';
 import { open as openFile } from 'node:fs/promises';
+import { checkWriteArguments } from '../arguments.js';
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Writable as WritableStream } from 'node:stream';
@@ -160,11 +161,13 @@ function dockerArchiveMembers(image: Image, naming: ArchiveNaming): ArchiveMembe
 }
 
 /** `--stream`: the docker-archive to a stream (stdout), for `| docker load`. */
-export function streamDockerArchive(image: Image, out: Writable, naming: ArchiveNaming = {}, options: WriteOptions = {}): Promise<void> {
+export async function streamDockerArchive(image: Image, out: Writable, naming: ArchiveNaming = {}, options: WriteOptions = {}): Promise<void> {
+  checkWriteArguments('streamDockerArchive', image, 'image', { stream: out }, naming, options);
   return writeArchive(dockerArchiveMembers(image, naming), out, options.signal);
 }
 
-export function writeDockerArchive(image: Image, outFile: string, naming: ArchiveNaming = {}, options: WriteOptions = {}): Promise<void> {
+export async function writeDockerArchive(image: Image, outFile: string, naming: ArchiveNaming = {}, options: WriteOptions = {}): Promise<void> {
+  checkWriteArguments('writeDockerArchive', image, 'image', { path: outFile }, naming, options);
   return writeFileAtomically(outFile, IMAGE_ARCHIVE, async (temp) => {
     await writeArchive(dockerArchiveMembers(image, naming), createWriteStream(temp, { flags: 'wx' }), options.signal);
     // The last look at the signal before the rename: an interrupt seen here leaves nothing written.

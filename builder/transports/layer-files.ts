@@ -4,6 +4,8 @@ import { ImgbuildError } from '../errors.js';
 import { readTar, TarReadError, type TarReadItem } from '../layer/tar-read.js';
 import { createZstdDecompressStream, isZstd } from '../layer/zstd-decompress.js';
 import type { Layer } from '../model/layer.js';
+import { abortable } from '../settle-all.js';
+import { checkLayer, checkOptions, checkString } from '../arguments.js';
 
 /** One entry of a layer's tar, as `tar tv` would list it. */
 export interface LayerFile {
@@ -18,21 +20,34 @@ export interface LayerFile {
   linkTarget?: string;
 }
 
+/** How a layer is read: `signal` stops the read (the promise rejects with its reason, the blob is closed: a registry's request aborted). */
+export interface LayerReadOptions {
+  signal?: AbortSignal;
+}
+
 /** The files of a layer, in tar order (its bytes are read once: for a registry layer, fetched). */
-export async function layerFiles(layer: Layer): Promise<LayerFile[]> {
+export async function layerFiles(layer: Layer, options: LayerReadOptions = {}): Promise<LayerFile[]> {
+  checkLayer('layerFiles', layer);
+  checkOptions('layerFiles', options, { signal: 'signal' });
   const out: LayerFile[] = [];
   await walk(layer, (file) => {
     out.push(file);
     return 'skip';
-  });
+  }, options.signal);
   return out;
 }
 
 /**
  * The content of one regular file of a layer, or undefined when the layer has no such file; reads
- * the layer only up to it. `path` may be written with or without a leading `/`.
+ * the layer only up to it. `path` may be written with or without a leading `/`. The third
+ * argument is the largest file read (default 64 MiB), or `{ maxBytes, signal }`.
  */
-export async function readLayerFile(layer: Layer, path: string, maxBytes = 64 * 1024 * 1024): Promise<Buffer | undefined> {
+export async function readLayerFile(layer: Layer, path: string, options: number | (LayerReadOptions & { maxBytes?: number }) = {}): Promise<Buffer | undefined> {
+  checkLayer('readLayerFile', layer);
+  checkString('readLayerFile', 'the path', path, 'name the file as the layer holds it: readLayerFile(layer, \'/etc/os-release\')');
+  const opts = typeof options === 'number' ? { maxBytes: options } : options;
+  checkOptions('readLayerFile', opts, { signal: 'signal', maxBytes: 'count' });
+  const maxBytes = opts.maxBytes ?? 64 * 1024 * 1024;
   const wanted = normalise(path);
   let found: Buffer | undefined;
   await walk(layer, (file) => {
@@ -41,15 +56,19 @@ export async function readLayerFile(layer: Layer, path: string, maxBytes = 64 * 
     return (data) => {
       found = data;
     };
-  });
+  }, opts.signal);
   return found;
 }
 
 type Visit = (file: LayerFile) => 'skip' | ((data: Buffer) => void);
 
 /** Reads the layer's tar (decompressed when it is gzip or zstd), calling `visit` per entry; stops once a visitor has taken its data. */
-async function walk(layer: Layer, visit: Visit): Promise<void> {
-  for await (const { entry: h, content } of layerEntries(layer)) {
+async function walk(layer: Layer, visit: Visit, signal: AbortSignal | undefined): Promise<void> {
+  await abortable(signal, () => walkNow(layer, visit, signal));
+}
+
+async function walkNow(layer: Layer, visit: Visit, signal: AbortSignal | undefined): Promise<void> {
+  for await (const { entry: h, content } of layerEntries(layer, signal)) {
     const file: LayerFile = {
       path: normalise(h.name),
       type: h.type === 'file' || h.type === 'contiguous-file' ? 'file' : h.type === 'directory' ? 'directory' : h.type === 'symlink' ? 'symlink' : h.type === 'link' ? 'hardlink' : 'other',
@@ -74,13 +93,19 @@ async function walk(layer: Layer, visit: Visit): Promise<void> {
  * the caller's own (thrown while it reads an entry) passes as it is. The blob is closed when the
  * caller stops, early or not.
  */
-export async function* layerEntries(layer: Layer): AsyncGenerator<TarReadItem> {
+export async function* layerEntries(layer: Layer, signal?: AbortSignal): AsyncGenerator<TarReadItem> {
+  signal?.throwIfAborted();
   const blob = layer.open();
+  // An abort closes the blob at once (a registry layer's request is aborted with it).
+  const onAbort = () => blob.destroy(signal!.reason as Error);
+  signal?.addEventListener('abort', onAbort, { once: true });
   try {
     yield* readTar(decompressed(blob));
   } catch (err) {
+    if (signal?.aborted) throw signal.reason;
     throw err instanceof ImgbuildError && !(err instanceof TarReadError) ? err : new ImgbuildError('layer-read', `layer ${layer.digest}: cannot read it as a tar: ${(err as Error).message}`, undefined, { cause: err });
   } finally {
+    signal?.removeEventListener('abort', onAbort);
     blob.destroy();
   }
 }

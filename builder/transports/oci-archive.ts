@@ -6,6 +6,7 @@ import { IMAGE_ARCHIVE, writeFileAtomically } from './atomic.js';
 import { layoutReferrers, withReferrerEntries } from './layout-referrers.js';
 import { artifactBlobs, ociIndexJson, ociLayoutFile, type LayoutNaming, type WriteOptions } from './oci-layout.js';
 import { openBlob } from './blob-source.js';
+import { checkWriteArguments } from '../arguments.js';
 
 /** The members of an OCI archive: the OCI layout directory as a tar (what `skopeo copy oci-archive:` reads). */
 async function ociArchiveMembers(image: Image | Index, naming: LayoutNaming): Promise<ArchiveMember[]> {
@@ -21,7 +22,8 @@ async function ociArchiveMembers(image: Image | Index, naming: LayoutNaming): Pr
   ];
 }
 
-export function writeOciArchive(image: Image | Index, outFile: string, naming: LayoutNaming = {}, options: WriteOptions = {}): Promise<void> {
+export async function writeOciArchive(image: Image | Index, outFile: string, naming: LayoutNaming = {}, options: WriteOptions = {}): Promise<void> {
+  checkWriteArguments('writeOciArchive', image, 'image-or-index', { path: outFile }, naming, options);
   return writeFileAtomically(outFile, IMAGE_ARCHIVE, async (temp) => {
     await writeArchive(await ociArchiveMembers(image, naming), createWriteStream(temp, { flags: 'wx' }), options.signal);
     // The last look at the signal before the rename: an interrupt seen here leaves nothing written.

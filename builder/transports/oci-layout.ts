@@ -15,6 +15,7 @@ import { checkFile } from '../cache/checked-blob.js';
 import { openBlob } from './blob-source.js';
 import pLimit from 'p-limit';
 import { settleAll } from '../settle-all.js';
+import { checkWriteArguments } from '../arguments.js';
 
 /** Annotation containerd's `ctr import` reads for the full image name. */
 const containerdImageName = 'io.containerd.image.name';
@@ -94,6 +95,7 @@ const BLOBS_AT_ONCE = 3;
  * blob is streamed from its source (made from the store, fetched), checked as it streams.
  */
 export async function writeOciLayout(image: Image | Index, outDir: string, naming: LayoutNaming = {}, options: WriteOptions = {}): Promise<void> {
+  checkWriteArguments('writeOciLayout', image, 'image-or-index', { path: outDir }, naming, options);
   const { signal } = options;
   await writeDirAtomically(outDir, isOciLayout, async (dir) => {
     await mkdir(join(dir, 'blobs', 'sha256'), { recursive: true });

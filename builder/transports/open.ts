@@ -8,16 +8,31 @@ import { formatImageRef, parseImageRef, type ImageRef, type ParseImageRefOptions
 import { directoryStorage, type MemberStorage } from './member-storage.js';
 import { cappedStorage, checkLayout } from './layout-checks.js';
 import { readOci } from './oci-read.js';
+import { abortable } from '../settle-all.js';
+import { checkImageArgument, checkOptions } from '../arguments.js';
 
 export interface OpenImageOptions extends ParseImageRefOptions {
   /** How to reach a registry, for `docker://` images: a client, or a function making one when one is named. */
   registry?: RegistryClient | (() => Promise<RegistryClient>);
   /** Which image of an index (a multi-platform image, a layout holding several). */
   platform?: PlatformWanted;
+  /**
+   * Stops the open: the promise rejects with the signal's reason at once, and the registry
+   * requests under way are aborted. For a registry image it also governs the requests that open
+   * an index's images later; a layer's bytes are read under the signal of what reads them
+   * (`layerFiles`, `diffImages`, a writer's or a push's).
+   */
+  signal?: AbortSignal;
 }
 
 /** Open an image argument (see ImageRef) as an Image or an Index, whatever transport it names. */
 export async function openArtifact(arg: string | ImageRef, options: OpenImageOptions = {}): Promise<Image | Index> {
+  checkImageArgument('openArtifact', arg);
+  checkOptions('openArtifact', options, { signal: 'signal', registry: 'registry' });
+  return abortable(options.signal, () => openArtifactNow(arg, options));
+}
+
+async function openArtifactNow(arg: string | ImageRef, options: OpenImageOptions): Promise<Image | Index> {
   const ref = typeof arg === 'string' ? parseImageRef(arg, options) : arg;
   const shown = formatImageRef(ref);
   switch (ref.transport) {
@@ -26,7 +41,7 @@ export async function openArtifact(arg: string | ImageRef, options: OpenImageOpt
       // Loaded here so that local images never load the HTTP client.
       const { readRegistryImage } = await import('./registry.js');
       const client = typeof options.registry === 'function' ? await options.registry() : options.registry;
-      return readRegistryImage(client, ref.reference);
+      return readRegistryImage(client, ref.reference, options.signal ? { signal: options.signal } : {});
     }
     case 'oci':
       if (!(await isDirectory(ref.path))) throw new ImageReadError(shown, 'not a directory: an OCI layout is a directory', 'for an archive write oci-archive:<file>');
@@ -58,7 +73,9 @@ async function readLayout(storage: MemberStorage, source: string, tag: string | 
 
 /** Open an image argument as one Image: of an index, the one for `options.platform` (or its only one). */
 export async function openImage(arg: string | ImageRef, options: OpenImageOptions = {}): Promise<Image> {
-  return imageForPlatform(await openArtifact(arg, options), options.platform);
+  checkImageArgument('openImage', arg);
+  checkOptions('openImage', options, { signal: 'signal', registry: 'registry' });
+  return abortable(options.signal, async () => imageForPlatform(await openArtifactNow(arg, options), options.platform));
 }
 
 // Synchronous, as member-storage.ts's directory reads: no node:fs/promises to load for a push.

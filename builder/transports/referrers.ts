@@ -10,9 +10,21 @@ import { archiveStorage } from './docker-archive.js';
 import { formatImageRef, parseImageRef, type ImageRef } from './image-ref.js';
 import { directoryStorage, type MemberStorage } from './member-storage.js';
 import { withCode } from './registry.js';
+import { abortable } from '../settle-all.js';
+import { argumentError, checkClient, checkImageArgument, checkOptions, describeValue } from '../arguments.js';
 
 /** Largest referrer blob read into memory (an SBOM of a large closure is a few MB). */
 const MAX_REFERRER_BLOB = 64 * 1024 * 1024;
+
+/** imageReferrers' options. */
+export interface ImageReferrersOptions {
+  /** The directory a relative path is relative to (default the process's). */
+  cwd?: string;
+  /** How to reach a registry, for `docker://`: a client, or a function making one. */
+  registry?: RegistryClient | (() => Promise<RegistryClient>);
+  /** Stops the listing and the `content()` reads: they reject with its reason, and the requests under way are aborted. */
+  signal?: AbortSignal;
+}
 
 /** What hangs off an image, and how to read each artifact's content. */
 export interface ImageReferrers {
@@ -24,7 +36,18 @@ export interface ImageReferrers {
 }
 
 /** The referrers of the image `subject` in the place `arg` names (a registry repository, a layout, an archive). */
-export async function imageReferrers(arg: string | ImageRef, subject: Digest, options: { cwd?: string; registry?: RegistryClient | (() => Promise<RegistryClient>) } = {}): Promise<ImageReferrers> {
+export async function imageReferrers(arg: string | ImageRef, subject: Digest, options: ImageReferrersOptions = {}): Promise<ImageReferrers> {
+  checkImageArgument('imageReferrers', arg);
+  if (typeof subject !== 'string' || !/^sha256:[0-9a-f]{64}$/.test(subject)) {
+    throw argumentError('imageReferrers', `the subject must be an image's manifest digest (sha256:<64 hex digits>), got ${describeValue(subject)}`, 'pass the image\'s descriptor.digest: imageReferrers(arg, image.descriptor.digest, { registry })');
+  }
+  checkOptions('imageReferrers', options, { cwd: 'string', registry: 'registry', signal: 'signal' });
+  const { signal } = options;
+  return abortable(signal, () => referrersOf(arg, subject, options));
+}
+
+async function referrersOf(arg: string | ImageRef, subject: Digest, options: ImageReferrersOptions): Promise<ImageReferrers> {
+  const { signal } = options;
   const ref = typeof arg === 'string' ? parseImageRef(arg, options.cwd ? { cwd: options.cwd } : {}) : arg;
   const shown = formatImageRef(ref);
   switch (ref.transport) {
@@ -32,14 +55,14 @@ export async function imageReferrers(arg: string | ImageRef, subject: Digest, op
       if (!options.registry) throw new ImgbuildError('image-ref', `${shown}: a registry image, and no registry client was given`);
       const client = typeof options.registry === 'function' ? await options.registry() : options.registry;
       const { listReferrers, fetchReferrerBlob, parseReference } = await import('../../registry-client/index.js');
-      const r = parseReference(ref.reference);
+      const r = await withCode(async () => parseReference(ref.reference));
       const repo = { registry: r.registry, repository: r.repository };
-      const list = await withCode(() => listReferrers(client, repo, subject));
+      const list = await withCode(() => listReferrers(client, repo, subject, signal ? { signal } : {}));
       return {
         via: list.via,
         manifests: list.manifests,
         content: async (d) => {
-          const got = await withCode(() => fetchReferrerBlob(client, repo, d.digest as Digest, MAX_REFERRER_BLOB));
+          const got = await abortable(signal, () => withCode(() => fetchReferrerBlob(client, repo, d.digest as Digest, MAX_REFERRER_BLOB, signal ? { signal } : {})));
           return { mediaType: got.mediaType, bytes: got.bytes };
         },
       };
@@ -84,13 +107,27 @@ async function layoutReferrers(storage: MemberStorage, source: string, subject: 
   };
 }
 
-/** Push referrer artifacts to the repository of `reference` (after their subjects), each through the referrers API or tag schema. */
-export async function pushReferrers(client: RegistryClient, reference: { registry: string; repository: string }, artifacts: readonly import('../../oci/referrers.js').ReferrerArtifact[]): Promise<{ digest: Digest; subject: Digest; via: 'api' | 'tag'; indexUpdated: boolean }[]> {
-  const { pushReferrer } = await import('../../registry-client/index.js');
-  const out = [];
-  for (const a of artifacts) {
-    const r = await withCode(() => pushReferrer(client, reference, a));
-    out.push({ ...r, subject: a.subject.digest });
+/**
+ * Push referrer artifacts to the repository of `reference` (after their subjects), each through
+ * the referrers API or tag schema. `signal` stops it (the promise rejects with its reason; what
+ * is under way is aborted): an artifact already pushed stays.
+ */
+export async function pushReferrers(client: RegistryClient, reference: { registry: string; repository: string }, artifacts: readonly import('../../oci/referrers.js').ReferrerArtifact[], options: { signal?: AbortSignal } = {}): Promise<{ digest: Digest; subject: Digest; via: 'api' | 'tag'; indexUpdated: boolean }[]> {
+  checkClient('pushReferrers', client);
+  if (typeof reference !== 'object' || reference === null || typeof reference.registry !== 'string' || typeof reference.repository !== 'string') {
+    throw argumentError('pushReferrers', `the reference must be { registry, repository }, got ${describeValue(reference)}`, 'pass the repository of the pushed image: pushReferrers(client, { registry: pushed.reference.registry, repository: pushed.reference.repository }, artifacts) (or parseReference(ref))');
   }
-  return out;
+  if (!Array.isArray(artifacts)) throw argumentError('pushReferrers', `the artifacts must be an array, got ${describeValue(artifacts)}`, 'pass the referrer artifacts of buildSboms(): (await buildSboms(build, formats)).map((s) => s.artifact)');
+  checkOptions('pushReferrers', options, { signal: 'signal' });
+  const { signal } = options;
+  return abortable(signal, async () => {
+    const { pushReferrer } = await import('../../registry-client/index.js');
+    const out = [];
+    for (const a of artifacts) {
+      signal?.throwIfAborted();
+      const r = await withCode(() => pushReferrer(client, reference, a, signal ? { signal } : {}));
+      out.push({ ...r, subject: a.subject.digest });
+    }
+    return out;
+  });
 }

@@ -1,7 +1,8 @@
 import { Readable } from 'node:stream';
 import type { Digest } from '../../oci/digest.js';
-import { parseReference, pushImage as pushToRegistry, RegistryError, type ImageReference, type PushBlob, type PushOptions, type PushResult, type RegistryClient } from '../../registry-client/index.js';
+import { ImageReference, parseReference, pushImage as pushToRegistry, RegistryError, type PushBlob, type PushOptions, type PushResult, type RegistryClient } from '../../registry-client/index.js';
 import { ImgbuildError } from '../errors.js';
+import { argumentError, checkClient, checkImage, checkOptions, describeValue } from '../arguments.js';
 import { openBlob, readBlob } from './blob-source.js';
 import { completeImage, completeIndex, isIndexDocument } from '../model/complete.js';
 import { bytesStream, type CheckedDescriptor, type Image, type Index } from '../model/image.js';
@@ -12,12 +13,13 @@ import type { ReferrerArtifact } from '../../oci/referrers.js';
  * bytes only when it is read (and checked against its digest as they stream). Its layers say
  * where the registry holds them, so a push to the same registry mounts them instead of copying.
  */
-export async function readRegistryImage(client: RegistryClient, reference: string | ImageReference): Promise<Image | Index> {
-  const ref = typeof reference === 'string' ? parseReference(reference) : reference;
+export async function readRegistryImage(client: RegistryClient, reference: string | ImageReference, options: { signal?: AbortSignal } = {}): Promise<Image | Index> {
+  const { signal } = options;
+  const ref = typeof reference === 'string' ? await withCode(async () => parseReference(reference)) : reference;
   const repo = { registry: ref.registry, repository: ref.repository };
   const source = `docker://${ref.toString()}`;
   const openManifest = async (target: string, refs: string[]): Promise<Image | Index> => {
-    const m = await withCode(() => client.getManifest(repo, target));
+    const m = await withCode(() => client.getManifest(repo, target, signal));
     if (isIndexDocument(m.bytes, m.mediaType)) {
       return completeIndex({ source, bytes: m.bytes, mediaType: m.mediaType, refs, openChild: (d: CheckedDescriptor) => openManifest(d.digest, []) });
     }
@@ -27,7 +29,7 @@ export async function readRegistryImage(client: RegistryClient, reference: strin
       mediaType: m.mediaType,
       refs,
       location: repo,
-      openBlob: (digest) => Readable.from(blobChunks(client, repo, digest)),
+      openBlob: (digest) => requestStream((stop) => blobChunks(client, repo, digest, stop)),
     });
   };
   return withCode(() => openManifest(ref.target, ref.tag ? [`${ref.name}:${ref.tag}`] : []));
@@ -40,12 +42,12 @@ export async function readRegistryImage(client: RegistryClient, reference: strin
  * against its digest). When the retries run out, or the answer is not HTTP, it is an
  * error[network] (error[protocol]) naming the blob, not a bare socket error.
  */
-async function* blobChunks(client: RegistryClient, repo: { registry: string; repository: string }, digest: Digest): AsyncGenerator<Buffer> {
+async function* blobChunks(client: RegistryClient, repo: { registry: string; repository: string }, digest: Digest, signal: AbortSignal): AsyncGenerator<Buffer> {
   const what = `get blob ${digest} from ${repo.registry}/${repo.repository}`;
   let given = 0;
   let timeouts = 0;
   for (let attempt = 0; ; attempt++) {
-    const res = await withCode(() => client.getBlob(repo, digest));
+    const res = await withCode(() => client.getBlob(repo, digest, signal));
     let seen = 0;
     try {
       for await (const chunk of res.body) {
@@ -59,7 +61,7 @@ async function* blobChunks(client: RegistryClient, repo: { registry: string; rep
       }
       return;
     } catch (err) {
-      if (err instanceof ImgbuildError) throw err;
+      if (err instanceof ImgbuildError || signal.aborted) throw err;
       res.body.destroy();
       const { backoffDelay, describeError, isNetworkError, isTimeout, protocolError, sleep } = await import('../../registry-client/retry.js');
       const parse = protocolError(repo.registry, what, err);
@@ -72,19 +74,57 @@ async function* blobChunks(client: RegistryClient, repo: { registry: string; rep
       }
       const delay = backoffDelay(client.retry, attempt + 1);
       client.notifyRetry({ what, reason: `the download broke off after ${given} bytes (${describeError(err)})`, attempt: attempt + 2, attempts: (timedOut ? client.retry.timeoutRetries : client.retry.retries) + 1, delayMs: delay, retryAfter: false });
-      await sleep(delay);
+      await sleep(delay, signal);
     }
   }
 }
 
-/** Registry errors carry a code and a hint already: keep them, as ImgbuildErrors, so every caller sees one error shape. */
+/**
+ * A byte stream of `chunks` whose destroy aborts the request behind it at once (a reader that
+ * stops early, an abort): Readable.from would wait for the generator's pending request (until
+ * its timeout) before closing, holding the connection.
+ */
+function requestStream(chunks: (signal: AbortSignal) => AsyncGenerator<Buffer>): Readable {
+  const stop = new AbortController();
+  const it = chunks(stop.signal);
+  let reading = false;
+  return new Readable({
+    read() {
+      if (reading) return;
+      reading = true;
+      it.next().then(
+        (r) => {
+          reading = false;
+          this.push(r.done ? null : r.value);
+        },
+        (err: unknown) => {
+          reading = false;
+          this.destroy(err as Error);
+        },
+      );
+    },
+    destroy(err, callback) {
+      stop.abort(err ?? undefined);
+      it.return(undefined).then(() => callback(err), () => callback(err));
+    },
+  });
+}
+
+/**
+ * Registry errors carry a code and a hint already: keep them, as ImgbuildErrors (the registry
+ * client's error as `cause`), so every caller of the library sees one error shape.
+ */
 export async function withCode<T>(f: () => Promise<T>): Promise<T> {
   try {
     return await f();
   } catch (err) {
-    if (err instanceof RegistryError) throw new ImgbuildError(err.code, err.message, err.hint, { cause: err });
-    throw err;
+    throw asImgbuildError(err);
   }
+}
+
+/** A RegistryError as an ImgbuildError of its code, message and hint (`cause`: the RegistryError); anything else as it is. */
+export function asImgbuildError(err: unknown): unknown {
+  return err instanceof RegistryError ? new ImgbuildError(err.code, err.message, err.hint, { cause: err }) : err;
 }
 
 export interface PushImageOptions extends Pick<PushOptions, 'chunkSize' | 'concurrency' | 'onBlob' | 'onStart' | 'onBlobProgress' | 'signal'> {
@@ -133,8 +173,14 @@ export interface BlobLocations {
  * through, or mounted when it is on the same registry), then the manifest and the tags.
  */
 export async function pushImage(client: RegistryClient, reference: string | ImageReference, artifact: Image | Index, options: PushImageOptions = {}): Promise<PushImageResult> {
-  const ref = typeof reference === 'string' ? parseReference(reference) : reference;
+  checkClient('pushImage', client);
+  if (typeof reference !== 'string' && !(reference instanceof ImageReference)) {
+    throw argumentError('pushImage', `the reference must be a string (registry/repository:tag) or an ImageReference, got ${describeValue(reference)}`, 'call pushImage(client, \'registry.example/app:1.0\', image)');
+  }
+  checkImage('pushImage', 'the image', artifact);
+  checkOptions('pushImage', options, { signal: 'signal', tags: 'array', referrers: 'boolean', blobLocations: 'object', chunkSize: 'count', concurrency: 'count', onBlob: 'function', onStart: 'function', onBlobProgress: 'function' });
   try {
+    const ref = typeof reference === 'string' ? parseReference(reference) : reference;
     const images = artifact.kind === 'index' ? await indexImages(artifact) : [artifact];
     // Read before anything is sent: a layout whose referrers are damaged fails before a tag moves.
     const referrers = options.referrers === false ? [] : await referrersOf([artifact, ...(artifact.kind === 'index' ? images : [])]);
@@ -154,7 +200,7 @@ export async function pushImage(client: RegistryClient, reference: string | Imag
     }
     return { ...result, referrers: carried };
   } catch (err) {
-    throw localBlobCause(err) ?? err;
+    throw localBlobCause(err) ?? asImgbuildError(err);
   }
 }
 

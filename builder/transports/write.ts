@@ -1,6 +1,7 @@
 import { basename } from 'node:path';
 import { OutputError } from '../errors.js';
 import { ImgbuildError } from '../errors.js';
+import { checkImage, checkWriteArguments, describeValue } from '../arguments.js';
 import type { Image, Index } from '../model/image.js';
 import type { ReferrerArtifact } from '../../oci/referrers.js';
 
@@ -59,6 +60,12 @@ export async function checkOutputTarget(format: OutputFormat, path: string): Pro
  * archives) load when an output is written: a push-only build loads none of them.
  */
 export async function writeImage(image: Image | Index, format: OutputFormat, path: string, naming: { ref?: string; referrers?: readonly ReferrerArtifact[] } = {}, options: { signal?: AbortSignal } = {}): Promise<void> {
+  checkImage('writeImage', 'the image', image);
+  if (typeof format !== 'string' || !(outputFormats as readonly string[]).includes(format)) {
+    throw new OutputError(`writeImage(): unknown output format ${typeof format === 'string' ? `'${format}'` : describeValue(format)}: the formats are ${outputFormats.join(', ')}`, typeof path === 'string' ? path : undefined,
+      `pass one of ${outputFormats.map((f) => `'${f}'`).join(', ')} (outputFormats lists them)`);
+  }
+  checkWriteArguments('writeImage', image, 'image-or-index', { path }, naming, options);
   if (image.kind === 'index' && format === 'docker-archive') {
     throw new ImgbuildError('usage', `a docker-archive holds one platform, and ${image.source} has ${image.manifests.length}`, 'pick one with --platform, or write an OCI layout (-f oci) or OCI archive (-f oci-archive), which hold them all');
   }
