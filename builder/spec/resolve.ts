@@ -107,7 +107,7 @@ function resolvePlatforms(shared: ImageSpec, parts: PlatformSpec[], options: Res
       const key = `${r.os}/${r.architecture}${r.variant ? `/${r.variant}` : ''}`;
       if (seen.has(key)) issues.push({ field: `platforms[${i}]`, path: ['platforms', i], message: `${key} is also platforms[${seen.get(key)}]` });
       seen.set(key, i);
-      resolved.push(r);
+      resolved.push({ ...r, part: { index: i, fields: PLATFORM_FIELDS.filter((k) => part[k] !== undefined) } });
     } catch (e) {
       if (!(e instanceof SpecValidationError)) throw e;
       for (const issue of e.issues) {
