@@ -300,6 +300,8 @@ function report(built: Built, flags: BuildFlags, format: OutputFormat, output: s
   // With referrers in the layout, index.json has more than one entry: skopeo then needs the tag.
   if (output) note(`look inside: imgbuild inspect ${output}${format === 'oci' ? `   or   skopeo inspect oci:${output}${sboms.length > 0 ? `:${tag}` : ''}` : ''}`);
   if (output && format !== 'docker-archive' && sboms.length > 0) note(`attached ${sboms.length} SBOM${sboms.length === 1 ? '' : 's'}: imgbuild referrers ${format === 'oci' ? 'oci' : 'oci-archive'}:${output}:${tag}`);
+  // An archive's index.json names the image alone (its SBOMs are in blobs/ only): it loads as any other.
+  if (output && format === 'oci-archive' && sboms.length > 0) note(`load it: podman load -i ${output}   or   skopeo copy oci-archive:${output} <destination> (the SBOMs stay in the archive: podman and skopeo copy the image alone)`);
   if (flags.stream) note(artifact.descriptor.digest);
   else process.stdout.write(`${pushed ? pushed.reference : artifact.descriptor.digest}\n`);
 }
