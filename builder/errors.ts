@@ -51,3 +51,22 @@ export class OutputError extends ImgbuildError {
     super('output', message, hint, options);
   }
 }
+
+/**
+ * A base image (`fromImage`) for another platform than the image being built: its layers would
+ * go into an image labelled for a platform they are not for. `base` is the spec's `fromImage`,
+ * `basePlatform` what its config (or the index entry it was taken from) says, `platform` the
+ * platform being built (`linux/arm64/v8`).
+ */
+export class BasePlatformError extends ImgbuildError {
+  override name = 'BasePlatformError';
+  constructor(
+    readonly base: string,
+    readonly basePlatform: string,
+    readonly platform: string,
+    message: string,
+    hint: string,
+  ) {
+    super('base-platform', message, hint);
+  }
+}

@@ -43,7 +43,7 @@ export { diffImages, type ImageDiff } from './repro/diff.js';
 export { verifySpec, BUILD_CONDITIONS, type VerifyOptions, type VerifyResult, type BuildRunner, type BuildConditions } from './repro/verify.js';
 
 // Errors: one shape (code, message, hint)
-export { ImgbuildError, SpecError, StoreError, LayerContentError, OutputError } from './errors.js';
+export { ImgbuildError, SpecError, StoreError, LayerContentError, OutputError, BasePlatformError } from './errors.js';
 export type { LayerBlob, LayerEntry, Compressor } from './layer/types.js';
 
 // SBOMs (SPDX 2.3, CycloneDX 1.6) of a build or an image, attached as OCI 1.1 referrers

@@ -3,3 +3,4 @@ export * from './digest.js';
 export * from './schemas.js';
 export * from './canonical-json.js';
 export * from './referrers.js';
+export * from './platform.js';

@@ -1,4 +1,5 @@
-// `podman load` accepts the docker-archive and the --stream output (no daemon: a temp vfs root).
+// `podman load` accepts the docker-archive, the --stream output and an OCI archive with SBOMs (no
+// daemon: a temp vfs root).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -47,4 +48,20 @@ test('imgbuild build --stream | podman load', async (t) => {
   assert.deepEqual([buildCode, loadCode], [0, 0], out);
   assert.match(out, /Loaded image: localhost\/imgbuild-examples\/hello:2\.12\.1/);
   assert.equal((await loadedImage(join(dir, 'podman'))).layers.length, 5);
+});
+
+test('podman load reads an OCI archive built with --sbom: the image alone (its SBOMs stay in the archive)', async (t) => {
+  if (!needTool(t, 'podman')) return;
+  const dir = await tempDir();
+  const archive = join(dir, 'hello.oci.tar');
+  const r = await runCli(['build', join(repoRoot, 'examples/hello'), '--sbom', 'spdx,cyclonedx', '-o', archive, '--json'], { env: { ...process.env, IMGBUILD_CACHE_DIR: join(dir, 'cache') } });
+  assert.equal(r.code, 0, r.stderr);
+  const built = JSON.parse(r.stdout.toString());
+  assert.equal(built.sboms.length, 2);
+  // It was "more than one image in oci, choose an image", exit 125: index.json listed the SBOMs' index too.
+  const out = await tool('podman', [...podmanArgs(join(dir, 'podman')), 'load', '-i', archive]);
+  assert.match(out, /Loaded image: localhost\/imgbuild-examples\/hello:2\.12\.1/);
+  const loaded = await loadedImage(join(dir, 'podman'));
+  assert.equal(`sha256:${loaded.id}`, built.configDigest);
+  assert.deepEqual(loaded.layers, built.layers.map((l: { diffId: string }) => l.diffId));
 });

@@ -59,6 +59,20 @@ test('push of a layout carries its SBOMs: the referrers tag lists both, stderr a
   assert.deepEqual(after, index, 'each artifact listed once');
 });
 
+test('push of an OCI archive carries its SBOMs too, found in its blobs (its index.json names the image alone)', async (t) => {
+  if (!(await registry.need(t))) return;
+  const archive = join(work, 'app.oci.tar');
+  const b = await runCli(['build', join(repoRoot, 'examples/hello'), '--sbom', 'spdx,cyclonedx', '-o', archive]);
+  assert.equal(b.code, 0, b.stderr);
+  const repo = `${reg!.host}/carried/from-archive`;
+  const r = await runCli(['push', archive, `${repo}:1`, '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const byDigest = [...sboms].sort((x, y) => (x.digest < y.digest ? -1 : 1));
+  assert.deepEqual(JSON.parse(r.stdout.toString()).referrers, byDigest.map((s) => ({ digest: s.digest, subject: HELLO_DIGEST, artifactType: s.mediaType, via: 'tag' })));
+  const index = JSON.parse(await tool('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${repo}:sha256-${HELLO_DIGEST.slice(7)}`]));
+  assert.deepEqual(index.manifests.map((m: { digest: string }) => m.digest), byDigest.map((s) => s.digest));
+});
+
 test('a layout whose referrer blob is missing fails before the push: no tag moves', async (t) => {
   if (!(await registry.need(t))) return;
   const broken = join(work, 'broken.oci');

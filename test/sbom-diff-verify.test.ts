@@ -133,6 +133,17 @@ test('an OCI layout with SBOMs attached: skopeo reads the image by its tag and t
   assert.deepEqual((await tool('umoci', ['ls', '--layout', out])).trim().split('\n').sort(), ['2.12.1', tag].sort());
 });
 
+test('an OCI archive with SBOMs attached: skopeo reads and copies the image without a tag (index.json names it alone)', async (t) => {
+  if (!needTool(t, 'skopeo')) return;
+  const out = join(work, 'hello-referrers.oci.tar');
+  const built = JSON.parse((await cli(['build', join(repoRoot, 'examples/hello'), '--sbom', 'spdx,cyclonedx', '-o', out, '--json'])).stdout.toString());
+  assert.equal(JSON.parse(await tool('skopeo', ['inspect', `oci-archive:${out}`])).Digest, built.digest);
+  assert.equal(JSON.parse(await tool('skopeo', ['inspect', `oci-archive:${out}:2.12.1`])).Digest, built.digest);
+  const copy = join(work, 'hello-from-archive.oci');
+  await tool('skopeo', ['copy', '--quiet', `oci-archive:${out}`, `oci:${copy}:1`]);
+  assert.equal(JSON.parse(await tool('skopeo', ['inspect', `oci:${copy}:1`])).Digest, built.digest);
+});
+
 test('build -o <docker-archive> --sbom warns that no SBOM was attached, and neither says one was nor lists one in --json', async () => {
   const out = join(work, 'hello.docker.tar');
   const r = await cli(['build', join(repoRoot, 'examples/hello'), '-o', out, '--sbom', 'spdx', '--json']);

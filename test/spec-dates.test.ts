@@ -44,10 +44,20 @@ test('created "now" is this second, and leaves mtime at the default so layers st
   assert.deepEqual(dates({ created: 'now', mtime: 'now' }), { created: '2025-03-04T05:06:07Z', mtime: 1741064767 });
 });
 
-test('ISO forms: date only is midnight UTC, offsets are applied, fractions kept to the millisecond', () => {
+test('ISO forms: date only is midnight UTC, offsets are applied, a fraction to the millisecond is written with three digits', () => {
   assert.deepEqual(dates({ created: '2024-02-29' }), { created: '2024-02-29T00:00:00Z', mtime: 1709164800 });
   assert.deepEqual(dates({ created: '2024-01-01T00:00:00-0130' }), { created: '2024-01-01T01:30:00Z', mtime: 1704072600 });
   assert.deepEqual(dates({ created: '2024-01-01T00:00:00.25Z' }), { created: '2024-01-01T00:00:00.250Z', mtime: 1704067200 });
+});
+
+test('a fraction finer than a millisecond is kept in created as given (RFC 3339; Go reads nanoseconds), mtime being whole seconds', () => {
+  assert.deepEqual(dates({ created: '2024-01-01T00:00:00.123456789+05:30' }), { created: '2023-12-31T18:30:00.123456789Z', mtime: 1704047400 });
+  assert.deepEqual(dates({ created: '2024-01-01T00:00:00.0000001Z' }), { created: '2024-01-01T00:00:00.0000001Z', mtime: 1704067200 });
+  // Trailing zeros say nothing: these are the dates (and bytes) they always gave.
+  assert.deepEqual(dates({ created: '2024-01-01T00:00:00.123000000Z' }), { created: '2024-01-01T00:00:00.123Z', mtime: 1704067200 });
+  assert.deepEqual(dates({ created: '2024-01-01T00:00:00.000000000000Z' }), { created: '2024-01-01T00:00:00Z', mtime: 1704067200 });
+  // mtime is whole seconds: a tar header holds no fraction.
+  assert.deepEqual(dates({ mtime: '2024-01-01T00:00:00.999999999Z' }), { created: '1970-01-01T00:00:01Z', mtime: 1704067200 });
 });
 
 function problems(input: Record<string, unknown>): string[] {
@@ -65,6 +75,8 @@ test('bad dates name the field and say what is wrong', () => {
   assert.deepEqual(problems({ created: '2024-01-01T10:00:00' }), ['created: "2024-01-01T10:00:00" has no time zone; add "Z" for UTC or an offset like "+02:00"']);
   assert.deepEqual(problems({ mtime: '2023-02-29' }), ['mtime: "2023-02-29" is not a valid date']);
   assert.deepEqual(problems({ mtime: '1969-12-31T23:59:59Z' }), ['mtime: "1969-12-31T23:59:59Z" is before 1970-01-01T00:00:00Z; tar cannot record it']);
+  // Past nanoseconds, every runtime reading the config would drop digits: refused, not cut.
+  assert.deepEqual(problems({ created: '2024-01-01T00:00:00.1234567891Z' }), ['created: "2024-01-01T00:00:00.1234567891Z" gives 10 digits of a second; an image\'s created holds nanoseconds (9 digits) at most, and the runtimes that read it drop the rest']);
 });
 
 test('a TS/JS spec may give dates as Date objects', () => {

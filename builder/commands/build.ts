@@ -302,6 +302,8 @@ function report(built: Built, flags: BuildFlags, format: OutputFormat, output: s
   // Commands to paste: each path quoted as a shell needs it (spaces, quotes, newlines).
   if (output) note(`look inside: imgbuild inspect ${shellWord(output)}${format === 'oci' ? `   or   skopeo inspect ${shellWord(`oci:${output}${sboms.length > 0 ? `:${tag}` : ''}`)}` : ''}`);
   if (output && format !== 'docker-archive' && sboms.length > 0) note(`attached ${sboms.length} SBOM${sboms.length === 1 ? '' : 's'}: imgbuild referrers ${shellWord(`${format === 'oci' ? 'oci' : 'oci-archive'}:${output}:${tag}`)}`);
+  // An archive's index.json names the image alone (its SBOMs are in blobs/ only): it loads as any other.
+  if (output && format === 'oci-archive' && sboms.length > 0) note(`load it: podman load -i ${shellWord(output)}   or   skopeo copy ${shellWord(`oci-archive:${output}`)} <destination> (the SBOMs stay in the archive: podman and skopeo copy the image alone)`);
   if (flags.stream) note(artifact.descriptor.digest);
   else process.stdout.write(`${pushed ? pushed.reference : artifact.descriptor.digest}\n`);
 }

@@ -1,7 +1,8 @@
 import type { Readable } from 'node:stream';
 import { isDigest, sha256Digest, type Digest } from '../../oci/digest.js';
 import { MediaType, isIndexMediaType } from '../../oci/media-types.js';
-import { ImageConfigSchema, IndexSchema, ManifestSchema, type Descriptor, type Manifest } from '../../oci/schemas.js';
+import { ImageConfigSchema, IndexSchema, ManifestSchema, type Descriptor, type Manifest, type Platform } from '../../oci/schemas.js';
+import { normalizePlatform } from '../../oci/platform.js';
 import * as fast from '../../oci/documents-fast.js';
 import { ImgbuildError } from '../errors.js';
 import { ARTIFACT_CONFIG, type CheckedDescriptor, type Image, type Index, type IndexEntry } from './image.js';
@@ -172,6 +173,14 @@ export function isIndexDocument(bytes: Buffer, mediaType?: string): boolean {
   }
 }
 
+/** An index of several images, none for the platform wanted; `listed` is what it has (`linux/arm64/v8`). */
+export class NoPlatformError extends ImageReadError {
+  override name = 'NoPlatformError';
+  constructor(source: string, readonly wanted: PlatformWanted, readonly listed: readonly string[]) {
+    super(source, `no manifest for ${formatPlatform(wanted)}; the index has ${listed.join(', ')}`);
+  }
+}
+
 export interface PlatformWanted {
   os: string;
   architecture: string;
@@ -179,10 +188,21 @@ export interface PlatformWanted {
 }
 
 /**
- * The image of an index for `platform` (an exact variant match first, then any variant); an
- * index of one image gives that image whatever its platform. Nested indexes are followed.
+ * The image of an index for `platform` (an exact variant match first, then the same variant by
+ * another name, arm64 and arm64/v8; a platform without a variant takes any); an index of one
+ * image gives that image whatever its platform. Nested indexes are followed.
  */
 export async function imageForPlatform(artifact: Image | Index, platform: PlatformWanted | undefined): Promise<Image> {
+  return (await pickForPlatform(artifact, platform)).image;
+}
+
+/**
+ * imageForPlatform, also giving the platform the index listed the image under (the innermost
+ * index's entry, when it names one): a caller that must not take an image for another platform
+ * checks it and the image's config (an index of one image gives it whatever its platform).
+ */
+export async function pickForPlatform(artifact: Image | Index, platform: PlatformWanted | undefined): Promise<{ image: Image; listedAs?: Platform }> {
+  let listedAs: Platform | undefined;
   for (let depth = 0; artifact.kind === 'index'; depth++) {
     if (depth > 4) throw new ImageReadError(artifact.source, 'indexes nested more than 4 deep');
     const entries = artifact.manifests;
@@ -192,15 +212,21 @@ export async function imageForPlatform(artifact: Image | Index, platform: Platfo
     else if (!platform) {
       throw new ImageReadError(artifact.source, `the index lists ${entries.length} manifests: ${entries.map(describeEntry).join(', ')}`, 'name a platform (e.g. linux/amd64)');
     } else {
-      const matching = entries.filter((e) => e.platform && e.platform.os === platform.os && e.platform.architecture === platform.architecture);
-      chosen = matching.find((e) => (e.platform?.variant ?? '') === (platform.variant ?? '')) ?? matching[0];
-      if (!chosen) {
-        throw new ImageReadError(artifact.source, `no manifest for ${formatPlatform(platform)}; the index has ${entries.map(describeEntry).join(', ')}`);
-      }
+      const wanted = normalizePlatform(platform);
+      const matching = entries.filter((e) => {
+        if (!e.platform) return false;
+        const p = normalizePlatform(e.platform);
+        return p.os === wanted.os && p.architecture === wanted.architecture;
+      });
+      chosen =
+        matching.find((e) => (e.platform?.variant ?? '') === (platform.variant ?? '')) ??
+        (platform.variant ? matching.find((e) => normalizePlatform(e.platform!).variant === wanted.variant) : matching[0]);
+      if (!chosen) throw new NoPlatformError(artifact.source, platform, entries.map(describeEntry));
     }
+    if (chosen!.platform) listedAs = chosen!.platform;
     artifact = await chosen!.open();
   }
-  return artifact;
+  return { image: artifact, ...(listedAs ? { listedAs } : {}) };
 }
 
 export function formatPlatform(p: { os?: string; architecture?: string; variant?: string | undefined } | undefined): string {

@@ -107,7 +107,7 @@ function resolvePlatforms(shared: ImageSpec, parts: PlatformSpec[], options: Res
       const key = `${r.os}/${r.architecture}${r.variant ? `/${r.variant}` : ''}`;
       if (seen.has(key)) issues.push({ field: `platforms[${i}]`, path: ['platforms', i], message: `${key} is also platforms[${seen.get(key)}]` });
       seen.set(key, i);
-      resolved.push(r);
+      resolved.push({ ...r, part: { index: i, fields: PLATFORM_FIELDS.filter((k) => part[k] !== undefined) } });
     } catch (e) {
       if (!(e instanceof SpecValidationError)) throw e;
       for (const issue of e.issues) {
@@ -350,13 +350,15 @@ function resolveDates(spec: ImageSpec, env: NodeJS.ProcessEnv, now: () => Date):
   }
   const fixed = (value: string | Date) => (dateMs(value) as { ms: number }).ms;
   const createdMs = spec.created === 'now' ? nowMs : spec.created !== undefined ? fixed(spec.created) : (sdeMs ?? DEFAULT_DATE_MS);
+  // A fraction of a second finer than a millisecond is kept in created (mtime is whole seconds: tar's).
+  const createdSubMs = spec.created !== undefined && spec.created !== 'now' ? (dateMs(spec.created) as { subMs?: string }).subMs : undefined;
   const mtimeMs =
     spec.mtime === 'now'
       ? nowMs
       : spec.mtime !== undefined
         ? fixed(spec.mtime)
         : (sdeMs ?? (spec.created !== undefined && spec.created !== 'now' ? createdMs : DEFAULT_DATE_MS));
-  return { created: formatRfc3339(createdMs), mtime: Math.floor(mtimeMs / 1000) };
+  return { created: formatRfc3339(createdMs, createdSubMs), mtime: Math.floor(mtimeMs / 1000) };
 }
 
 function resolveConfig(c: NonNullable<ImageSpec['config']>): ContainerConfig {

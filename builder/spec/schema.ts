@@ -91,7 +91,7 @@ const isoDate = (allowNow: boolean) =>
   });
 
 /** Milliseconds since the epoch of a validated spec date other than "now". */
-export function dateMs(value: string | Date): { ms: number } | { problem: string } {
+export function dateMs(value: string | Date): { ms: number; subMs?: string } | { problem: string } {
   if (typeof value === 'string') return parseIsoDate(value);
   const ms = value.getTime();
   const seconds = Math.floor(ms / 1000);

@@ -359,4 +359,9 @@ export interface ResolvedSpec {
    * ones (and no `platforms` of its own). Absent for a single-platform spec.
    */
   platforms?: ResolvedSpec[];
+  /**
+   * Of one platform of a multi-platform spec: its place in `platforms` and the fields its part
+   * names itself (the rest are the shared spec's), so that an error can name the field to change.
+   */
+  part?: { index: number; fields: readonly (typeof PLATFORM_FIELDS)[number][] };
 }

@@ -70,6 +70,9 @@ export async function gzipTarStorage(path: string, source: string): Promise<Gzip
     open,
     size: async (name) => members.get(name)?.size,
     digestOf: (name) => members.get(name)?.digest,
+    list: () => members.keys(),
+    // A small member is in memory; a larger one would be decompressed from the start.
+    peek: (name, length) => members.get(name)?.data?.subarray(0, length),
   };
 }
 

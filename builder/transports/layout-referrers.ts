@@ -2,20 +2,33 @@ import { canonicalJson } from '../../oci/canonical-json.js';
 import { digestHex, isDigest, sha256Digest, type Digest } from '../../oci/digest.js';
 import { Annotation, MediaType } from '../../oci/media-types.js';
 import { isReferrersTag, mergeReferrersIndex, referrersTag, type ArtifactBlob, type ReferrerArtifact } from '../../oci/referrers.js';
-import { IndexSchema, ManifestSchema, type Descriptor, type Index } from '../../oci/schemas.js';
+import { IndexSchema, ManifestSchema, type Descriptor, type Index, type Manifest } from '../../oci/schemas.js';
 import { ImageReadError, parseDocument } from '../model/complete.js';
 import { bytesStream } from '../model/image.js';
 import type { MemberStorage } from './member-storage.js';
 import type { ImageBlob } from './oci-layout.js';
 
-// Referrers in an OCI layout, the way regclient's ocidir keeps them: the referrers tag schema,
-// inside the layout. Each artifact's manifest and blobs go into blobs/, and per subject an image
-// index listing its artifacts is a blob too, named in index.json with the ref name `sha256-<hex>`
-// (the tag a registry without the referrers API would hold). The image's own entry stays as it
-// was; a reader looking for the image by tag, or for the only non-referrers entry, finds it.
+// Referrers in an OCI layout directory, the way regclient's ocidir keeps them: the referrers tag
+// schema, inside the layout. Each artifact's manifest and blobs go into blobs/, and per subject an
+// image index listing its artifacts is a blob too, named in index.json with the ref name
+// `sha256-<hex>` (the tag a registry without the referrers API would hold). The image's own entry
+// stays as it was; a reader looking for the image by tag, or for the only non-referrers entry,
+// finds it.
+//
+// An OCI archive names the image alone in index.json: `podman load` and skopeo's
+// `oci-archive:<file>` (containers/image) take the only entry of index.json and refuse one with
+// two ("more than one image in oci, choose an image"), and `podman load` cannot name a tag. Its
+// artifacts' manifests and blobs are in blobs/ all the same, each manifest naming the image as its
+// `subject`; a reader finds them by looking through the archive's blobs for such manifests (as
+// cosign finds the signatures it saves into a layout), which an archive's index of members makes
+// cheap: only members small enough to be a manifest whose first byte is `{` are read.
 
-/** The layout pieces for `referrers`: every blob to write and the index.json entries to add (one per subject). */
-export function layoutReferrers(referrers: readonly ReferrerArtifact[]): { blobs: ImageBlob[]; entries: Descriptor[] } {
+/**
+ * The layout pieces for `referrers`: every blob to write and the index.json entries to add (one
+ * per subject). `listed: false` (an OCI archive): the artifacts' manifests and blobs alone, no
+ * referrers index and no index.json entry.
+ */
+export function layoutReferrers(referrers: readonly ReferrerArtifact[], options: { listed?: boolean } = {}): { blobs: ImageBlob[]; entries: Descriptor[] } {
   const bySubject = new Map<Digest, ReferrerArtifact[]>();
   for (const r of referrers) bySubject.set(r.subject.digest, [...(bySubject.get(r.subject.digest) ?? []), r]);
   const blobs = new Map<string, ImageBlob>();
@@ -28,6 +41,7 @@ export function layoutReferrers(referrers: readonly ReferrerArtifact[]): { blobs
       add(r.descriptor.digest, r.manifestBytes);
       for (const b of r.blobs) add(b.digest, b.bytes);
     }
+    if (options.listed === false) continue;
     const { bytes } = mergeReferrersIndex(undefined, list.map((r) => r.descriptor));
     const digest = sha256Digest(bytes);
     add(digest, bytes);
@@ -68,12 +82,8 @@ export async function readLayoutReferrers(storage: MemberStorage, source: string
     if (sha256Digest(bytes) !== d) throw new ImageReadError(source, `${what} ${d} does not hash to its name`);
     return bytes;
   };
-  const top = parseDocument(source, 'index.json', IndexSchema, await storage.read('index.json'));
-  const entry = top.manifests.find((m) => m.annotations?.[Annotation.refName] === referrersTag(subject));
-  if (!entry) return [];
-  const list = parseDocument(source, `referrers index ${entry.digest}`, IndexSchema, await read(entry.digest, 'referrers index', 4 * 1024 * 1024));
   const out: ReferrerArtifact[] = [];
-  for (const d of list.manifests) {
+  for (const d of await referrerDescriptors(storage, source, subject)) {
     const manifestBytes = await read(d.digest, 'referrer manifest', 4 * 1024 * 1024);
     const m = parseDocument(source, `referrer ${d.digest}`, ManifestSchema, manifestBytes);
     if (m.subject?.digest !== subject) throw new ImageReadError(source, `referrer ${d.digest} is listed for ${subject}, but its subject is ${m.subject?.digest ?? 'none'}`);
@@ -95,4 +105,76 @@ export async function readLayoutReferrers(storage: MemberStorage, source: string
     });
   }
   return out;
+}
+
+/**
+ * The descriptors of the artifacts a layout holds for `subject`: its referrers index (named
+ * `sha256-<hex>` in index.json), else, in an archive, the manifests in blobs/ whose subject it is
+ * (blobReferrers). None when there are none.
+ */
+export async function referrerDescriptors(storage: MemberStorage, source: string, subject: Digest): Promise<Descriptor[]> {
+  const top = parseDocument(source, 'index.json', IndexSchema, await storage.read('index.json'));
+  const entry = top.manifests.find((m) => m.annotations?.[Annotation.refName] === referrersTag(subject));
+  if (!entry) return (await blobReferrers(storage, source)).get(subject) ?? [];
+  const name = `blobs/sha256/${digestHex(entry.digest as Digest)}`;
+  if (!isDigest(entry.digest) || !(await storage.has(name))) throw new ImageReadError(source, `referrers index ${entry.digest} is missing`);
+  const size = await storage.size(name);
+  if (size !== undefined && size > MAX_MANIFEST) throw new ImageReadError(source, `referrers index ${entry.digest} is ${size} bytes, more than ${MAX_MANIFEST}`);
+  const bytes = await storage.read(name);
+  if (sha256Digest(bytes) !== entry.digest) throw new ImageReadError(source, `referrers index ${entry.digest} does not hash to its name`);
+  return parseDocument(source, `referrers index ${entry.digest}`, IndexSchema, bytes).manifests;
+}
+
+/** Largest manifest read (distribution-spec's limit): a larger blob is no referrer's manifest. */
+const MAX_MANIFEST = 4 * 1024 * 1024;
+
+const scanned = new WeakMap<MemberStorage, Promise<Map<string, Descriptor[]>>>();
+
+/**
+ * The referrers an archive holds in blobs/ alone, by subject digest: every image manifest among
+ * its blobs that has a `subject`, described as a referrers list describes it (media type, digest,
+ * size, artifactType, annotations), in digest order. Only a storage that lists its members (an
+ * archive) is looked through, once; a member whose first byte is not `{`, or too large to be a
+ * manifest, is not read.
+ */
+export function blobReferrers(storage: MemberStorage, source: string): Promise<Map<string, Descriptor[]>> {
+  let found = scanned.get(storage);
+  if (!found) {
+    found = scanBlobs(storage, source);
+    scanned.set(storage, found);
+  }
+  return found;
+}
+
+async function scanBlobs(storage: MemberStorage, source: string): Promise<Map<string, Descriptor[]>> {
+  const bySubject = new Map<string, Descriptor[]>();
+  if (!storage.list || !storage.peek) return bySubject;
+  const names = [...storage.list()].filter((n) => /^blobs\/sha256\/[0-9a-f]{64}$/.test(n)).sort();
+  for (const name of names) {
+    const size = await storage.size(name);
+    if (size === undefined || size < 2 || size > MAX_MANIFEST) continue;
+    if (storage.peek(name, 1)?.[0] !== 0x7b) continue;
+    const bytes = await storage.read(name);
+    const digest = `sha256:${name.slice('blobs/sha256/'.length)}` as Digest;
+    // A blob that is not an image manifest with a subject is no referrer (an image's own blobs
+    // are checked where the image is read): most are configs and the image's own manifests.
+    let m: Manifest;
+    try {
+      const doc = JSON.parse(bytes.toString('utf8')) as { subject?: unknown } | null;
+      if (typeof doc !== 'object' || doc === null || doc.subject === undefined) continue;
+      m = parseDocument(name, 'manifest', ManifestSchema, bytes);
+    } catch {
+      continue;
+    }
+    if (!m.subject || !isDigest(m.subject.digest) || (m.mediaType ?? MediaType.ociManifest) !== MediaType.ociManifest) continue;
+    // A damaged one is said, not skipped: a push would otherwise leave its SBOM behind unnoticed.
+    if (sha256Digest(bytes) !== digest) throw new ImageReadError(source, `referrer manifest ${digest} does not hash to its name`);
+    const descriptor: Descriptor = {
+      mediaType: MediaType.ociManifest, digest, size: bytes.length,
+      artifactType: m.artifactType ?? m.config.mediaType,
+      ...(m.annotations ? { annotations: m.annotations } : {}),
+    };
+    bySubject.set(m.subject.digest, [...(bySubject.get(m.subject.digest) ?? []), descriptor]);
+  }
+  return bySubject;
 }

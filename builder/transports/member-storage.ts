@@ -1,4 +1,4 @@
-import { closeSync, createReadStream, fstatSync, openSync, readFile, readFileSync, statSync } from 'node:fs';
+import { closeSync, createReadStream, fstatSync, openSync, readFile, readFileSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { ImageReadError } from '../model/complete.js';
@@ -23,6 +23,10 @@ export interface MemberStorage {
    * else undefined (it must be streamed; a file that cannot be stat'ed too: its stream says why).
    */
   readSmall?(name: string): Buffer | undefined;
+  /** Every member's name, when they are known at once (an archive's, from its index): layout-referrers.ts looks through them. */
+  list?(): Iterable<string>;
+  /** Up to `length` first bytes of a member, when they can be had without reading it all (else undefined). */
+  peek?(name: string, length: number): Buffer | undefined;
 }
 
 /**
@@ -158,5 +162,17 @@ export async function tarStorage(path: string, source: string): Promise<MemberSt
     },
     open,
     size: async (name) => members.get(name)?.size,
+    list: () => members.keys(),
+    peek: (name, length) => {
+      const m = members.get(name);
+      if (!m) return undefined;
+      const head = Buffer.alloc(Math.min(length, m.size));
+      const fd = openSync(path, 'r');
+      try {
+        return head.subarray(0, readSync(fd, head, 0, head.length, m.offset));
+      } finally {
+        closeSync(fd);
+      }
+    },
   };
 }

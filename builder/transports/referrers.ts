@@ -1,14 +1,13 @@
 import { stat } from 'node:fs/promises';
 import { digestHex, sha256Digest, type Digest } from '../../oci/digest.js';
-import { Annotation } from '../../oci/media-types.js';
-import { referrersTag } from '../../oci/referrers.js';
-import { IndexSchema, ManifestSchema, type Descriptor } from '../../oci/schemas.js';
+import { ManifestSchema, type Descriptor } from '../../oci/schemas.js';
 import type { RegistryClient } from '../../registry-client/index.js';
 import { ImgbuildError } from '../errors.js';
 import { ImageReadError, parseDocument } from '../model/complete.js';
 import { archiveStorage } from './docker-archive.js';
 import { formatImageRef, parseImageRef, type ImageRef } from './image-ref.js';
 import { directoryStorage, type MemberStorage } from './member-storage.js';
+import { referrerDescriptors } from './layout-referrers.js';
 import { withCode } from './registry.js';
 import { abortable } from '../settle-all.js';
 import { argumentError, checkClient, checkImageArgument, checkOptions, describeValue } from '../arguments.js';
@@ -82,7 +81,7 @@ async function referrersOf(arg: string | ImageRef, subject: Digest, options: Ima
   }
 }
 
-/** An OCI layout's referrers of `subject`: the index its index.json names `sha256-<hex>` (layout-referrers.ts). */
+/** An OCI layout's referrers of `subject`: the index its index.json names `sha256-<hex>`, else an archive's in blobs/ (layout-referrers.ts). */
 async function layoutReferrers(storage: MemberStorage, source: string, subject: Digest): Promise<ImageReferrers> {
   const blob = (d: string) => `blobs/sha256/${digestHex(d as Digest)}`;
   const read = async (d: string, what: string): Promise<Buffer> => {
@@ -91,9 +90,7 @@ async function layoutReferrers(storage: MemberStorage, source: string, subject: 
     if (sha256Digest(bytes) !== d) throw new ImageReadError(source, `${what} ${d} does not hash to its name`);
     return bytes;
   };
-  const top = parseDocument(source, 'index.json', IndexSchema, await storage.read('index.json'));
-  const entry = top.manifests.find((m) => m.annotations?.[Annotation.refName] === referrersTag(subject));
-  const manifests = entry ? parseDocument(source, `referrers index ${entry.digest}`, IndexSchema, await read(entry.digest, 'referrers index')).manifests : [];
+  const manifests = await referrerDescriptors(storage, source, subject);
   return {
     via: 'layout',
     manifests,
