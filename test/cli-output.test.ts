@@ -81,9 +81,8 @@ test('diff and verify that cannot check exit 2 with the error document; a usage 
   }
   const r = await runCli(['build', hello, '--no-such-option', '--json'], { env });
   assert.equal(r.code, 2);
-  assert.deepEqual(JSON.parse(r.stdout.toString()).error, { code: 'usage', message: "unknown option '--no-such-option'", hint: 'see --help' });
-  assert.match(r.stderr, /^error: unknown option '--no-such-option'$/m, "commander's message, once");
-  assert.equal(r.stderr.match(/unknown option/g)!.length, 1);
+  assert.deepEqual(JSON.parse(r.stdout.toString()).error, { code: 'usage', message: "unknown option '--no-such-option'", hint: 'see imgbuild build --help' });
+  assert.equal(r.stderr, "error[usage]: unknown option '--no-such-option'\nhint: see imgbuild build --help\n", "commander's message, once, as every usage error");
 });
 
 /** Every command and subcommand, read from the help. */
@@ -102,8 +101,15 @@ test('exit codes: --help 0, an unknown option or a missing argument 2, for every
     assert.equal((await runCli([...c, '--help'])).code, 0, `${c.join(' ')} --help`);
     const unknown = await runCli([...c, '--no-such-option', 'x', 'y'], { env });
     assert.equal(unknown.code, 2, `${c.join(' ')} --no-such-option: ${unknown.stderr}`);
+    // error[usage] and a hint naming the command's help, not commander's `error:` and the whole help.
+    assert.equal(unknown.stderr, `error[usage]: unknown option '--no-such-option'\nhint: see imgbuild ${c.join(' ')} --help\n`);
     const usage = (await runCli([...c, '--help'])).stdout.toString().split('\n')[0]!;
-    if (/<\w+/.test(usage)) assert.equal((await runCli(c, { env })).code, 2, `${c.join(' ')} with no argument`);
+    const argument = /<([^>]+?)(?:\.\.\.)?>/.exec(usage)?.[1];
+    if (argument) {
+      const missing = await runCli(c, { env });
+      assert.equal(missing.code, 2, `${c.join(' ')} with no argument`);
+      assert.equal(missing.stderr, `error[usage]: missing required argument '${argument}'\nhint: see imgbuild ${c.join(' ')} --help\n`);
+    }
   }
   assert.equal((await runCli(['--version'])).code, 0);
   assert.equal((await runCli(['no-such-command'])).code, 2);
@@ -246,4 +252,99 @@ test('a bad value of a choice option (build -f, sbom --format) is an error[usage
     assert.equal(r.stderr, stderr);
     assert.equal(r.stdout.toString(), '');
   }
+});
+
+/** The options of a command's help: each one's flags (`-o, --output <path>`), and whether its help calls it repeatable. */
+function helpOptions(help: string): { flags: string; long: string; value: boolean; repeatable: boolean }[] {
+  const section = help.split(/^Options:$/m)[1]!.split(/^\S/m)[0]!;
+  const out: { flags: string; long: string; value: boolean; repeatable: boolean }[] = [];
+  for (const block of section.split(/^(?= {2}-)/m).filter((b) => b.startsWith('  -'))) {
+    const flags = /^ {2}(\S.*?)(?: {2,}|$)/m.exec(block)![1]!;
+    const long = /--[a-z][a-z0-9-]*/.exec(flags)![0];
+    out.push({ flags, long, value: flags.includes('<'), repeatable: /repeatable/.test(block.replace(/\s+/g, ' ')) });
+  }
+  return out;
+}
+
+/** `run` over `items`, `n` at a time (the CLI runs of a test that has many). */
+async function inBatches<T>(items: readonly T[], n: number, run: (item: T) => Promise<void>): Promise<void> {
+  for (let i = 0; i < items.length; i += n) await Promise.all(items.slice(i, i + n).map(run));
+}
+
+test('an option that takes one value, given twice with different values, is a usage error in every command (commander kept the last); the repeatable ones repeat', async () => {
+  const all = await commands();
+  const helps = await Promise.all(all.map(async (c) => helpOptions((await runCli([...c, '--help'])).stdout.toString()).filter((o) => o.value && o.long !== '--help')));
+  const seen = new Set<string>();
+  const cases: { c: string[]; o: ReturnType<typeof helpOptions>[number] }[] = [];
+  all.forEach((c, i) => {
+    let triedHere = false;
+    for (const o of helps[i]!) {
+      // Each flag once, and one that takes one value in each command: the check is the CLI's, not a command's.
+      if (seen.has(o.long) && (triedHere || o.repeatable)) continue;
+      seen.add(o.long);
+      if (!o.repeatable) triedHere = true;
+      cases.push({ c, o });
+    }
+  });
+  for (const repeatable of ['--tag', '--platform', '--label', '--annotation', '--insecure-registry', '--ca-file', '--trusted-public-key']) {
+    assert.ok(cases.some(({ o }) => o.long === repeatable && o.repeatable), repeatable);
+  }
+  await inBatches(cases, 4, async ({ c, o }) => {
+    const r = await runCli([...c, o.long, 'a', o.long, 'b'], { env });
+    const what = `${c.join(' ')} ${o.long} a ${o.long} b`;
+    assert.equal(r.code, 2, `${what}: ${r.stderr}`);
+    if (o.repeatable) {
+      assert.doesNotMatch(r.stderr, /given twice/, what);
+      return;
+    }
+    const shown = o.flags.startsWith('-') && !o.flags.startsWith('--') ? `${o.flags.slice(0, 2)}/${o.long}` : o.long;
+    assert.equal(r.stderr, `error[usage]: ${shown} given twice, with different values: it takes one\nhint: give ${shown} once (the options that repeat say "repeatable" in imgbuild ${c.join(' ')} --help)\n`, what);
+  });
+});
+
+test('--push given twice is refused before anything is built or pushed, with the error document under --json', async () => {
+  const r = await runCli(['build', hello, '--push', '127.0.0.1:9/a:1', '--push', '127.0.0.1:9/b:1', '--json'], { env });
+  assert.equal(r.code, 2);
+  assert.deepEqual(JSON.parse(r.stdout.toString()).error, { code: 'usage', message: '--push given twice, with different values: it takes one', hint: 'give --push once (the options that repeat say "repeatable" in imgbuild build --help)' });
+  assert.equal(r.stderr, 'error[usage]: --push given twice, with different values: it takes one\nhint: give --push once (the options that repeat say "repeatable" in imgbuild build --help)\n');
+});
+
+test('an option given twice with the same value is given once: build -o x -o x writes x', async () => {
+  const out = join(work, 'same-twice.oci');
+  const r = await runCli(['build', hello, '-o', out, '--output', out], { env });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout.toString(), `${HELLO}\n`);
+});
+
+test('--ci-metadata with --no-ci-metadata is a usage error naming both, in the order given', async () => {
+  for (const [first, second] of [['--ci-metadata', '--no-ci-metadata'], ['--no-ci-metadata', '--ci-metadata']]) {
+    const r = await runCli(['build', hello, '-o', join(work, 'never.oci'), first!, second!], { env });
+    assert.equal(r.code, 2);
+    assert.equal(r.stderr, `error[usage]: ${first} and ${second} both given\nhint: give one of them (see imgbuild build --help)\n`);
+  }
+});
+
+test('imgbuild help <command> prints its help; an unknown one is an error[usage] saying so (was: the main help, exit 2)', async () => {
+  const build = await runCli(['help', 'build']);
+  assert.equal(build.code, 0);
+  assert.equal(build.stdout.toString(), (await runCli(['build', '--help'])).stdout.toString());
+  const cases: [string[], string][] = [
+    [['help', 'nosuch'], "error[usage]: unknown command 'nosuch'\nhint: see imgbuild --help\n"],
+    [['help', 'biuld'], "error[usage]: unknown command 'biuld'\nhint: did you mean build? see imgbuild --help\n"],
+    [['cache', 'help', 'nosuch'], "error[usage]: unknown command 'nosuch'\nhint: see imgbuild cache --help\n"],
+    [['cache', 'nosuch'], "error[usage]: unknown command 'nosuch'\nhint: see imgbuild cache --help\n"],
+    [['biuld', hello], "error[usage]: unknown command 'biuld'\nhint: did you mean build? see imgbuild --help\n"],
+  ];
+  for (const [args, stderr] of cases) {
+    const r = await runCli(args, { env });
+    assert.equal(r.code, 2, args.join(' '));
+    assert.equal(r.stderr, stderr, args.join(' '));
+    assert.equal(r.stdout.toString(), '', args.join(' '));
+  }
+});
+
+test("commander's suggestion for a mistyped option goes into the hint", async () => {
+  const r = await runCli(['build', hello, '--pussh', '127.0.0.1:9/a:1'], { env });
+  assert.equal(r.code, 2);
+  assert.equal(r.stderr, "error[usage]: unknown option '--pussh'\nhint: did you mean --push? see imgbuild build --help\n");
 });

@@ -40,7 +40,10 @@ export function describeFailure(err: unknown, answering = false): Failure {
     return { code: err.code, message: err.message, ...(hint ? { hint } : {}), exitCode: err.code === 'usage' ? EXIT.usage : err.code === 'interrupted' ? EXIT.interrupted : errorExit };
   }
   if (isCommanderError(err)) {
-    return { code: 'usage', message: err.message.replace(/^error: /, ''), hint: 'see --help', exitCode: err.exitCode === 0 ? EXIT.ok : EXIT.usage };
+    // Commander's `(Did you mean --push?)` on a line of its own goes into the hint.
+    const [, message, near] = /^(?:error: )?(.*?)(?:\n\(Did you mean (.*)\?\))?$/s.exec(err.message)!;
+    const help = `see ${err.commandPath ?? 'imgbuild'} --help`;
+    return { code: 'usage', message: message!, hint: near ? `did you mean ${near}? ${help}` : help, exitCode: err.exitCode === 0 ? EXIT.ok : EXIT.usage };
   }
   if (err instanceof Error && err.name === 'AbortError') {
     return { code: 'interrupted', message: 'interrupted: nothing was written', exitCode: EXIT.interrupted };
@@ -71,7 +74,8 @@ export function reportFailure(f: Failure, options: { json: boolean; alreadyPrint
   }
 }
 
-function isCommanderError(err: unknown): err is Error & { code: string; exitCode: number } {
+/** A commander error; `commandPath` (`imgbuild build`) is the command it came from, as cli.ts marks it. */
+function isCommanderError(err: unknown): err is Error & { code: string; exitCode: number; commandPath?: string } {
   return err instanceof Error && err.name === 'CommanderError' && typeof (err as { exitCode?: unknown }).exitCode === 'number';
 }
 
