@@ -58,6 +58,10 @@ program.hook('preAction', async (_program, command) => {
   if (command.name() === 'build') limitHeapGrowth();
   // zod's parsers without their compiled fast path (same results): see commands/zod-jitless.ts.
   if (command.name() !== 'login' && command.name() !== 'help') await import('./commands/zod-jitless.js');
+  // The registry flags' values, checked before the command does anything (a build would be
+  // wasted before its push reads them): loaded only when one is given.
+  const opts = command.opts<{ creds?: string; caFile?: string[] }>();
+  if (opts.creds !== undefined || opts.caFile !== undefined) (await import('./commands/arguments.js')).checkRegistryFlags(opts);
 });
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];

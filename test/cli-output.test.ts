@@ -3,7 +3,7 @@
 // and nothing else; errors a user can fix are said as such, with a hint naming a real flag.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { RegistryNetworkError, RegistryTlsError } from '../registry-client/errors.js';
 import { ImgbuildError } from '../builder/errors.js';
@@ -347,4 +347,57 @@ test("commander's suggestion for a mistyped option goes into the hint", async ()
   const r = await runCli(['build', hello, '--pussh', '127.0.0.1:9/a:1'], { env });
   assert.equal(r.code, 2);
   assert.equal(r.stderr, "error[usage]: unknown option '--pussh'\nhint: did you mean --push? see imgbuild build --help\n");
+});
+
+test('malformed registry flags are usage errors before anything is read or sent: --creds without user:, a --ca-file that is no file (the --creds value is never printed)', async () => {
+  const out = join(work, 'flags.oci');
+  assert.equal((await runCli(['build', hello, '-o', out], { env })).code, 0);
+  const creds = 'error[usage]: --creds takes user:password, and the value given has no ":"\nhint: e.g. --creds ci-bot:"$TOKEN" (with a token: a user name the registry accepts, ":", then the token)\n';
+  const caHint = "hint: give the file holding the registry's CA certificate in PEM, e.g. --ca-file ./ca.pem\n";
+  const missing = join(work, 'no-such-ca.pem');
+  const cases: [string[], string][] = [
+    [['push', out, '127.0.0.1:9/x:1', '--creds', 'T0kenALONE'], creds],
+    [['build', hello, '--push', '127.0.0.1:9/x:1', '--creds', 'T0kenALONE'], creds],
+    [['login', '127.0.0.1:9', '--creds', 'T0kenALONE'], creds],
+    [['push', out, '127.0.0.1:9/x:1', '--creds', ':T0kenALONE'], creds.replace('has no ":"', 'has no user before its ":"')],
+    [['digest', '127.0.0.1:9/x:1', '--ca-file', missing], `error[usage]: --ca-file ${missing}: no such file\n${caHint}`],
+    [['push', out, '127.0.0.1:9/x:1', '--ca-file', work], `error[usage]: --ca-file ${work}: is a directory\n${caHint}`],
+  ];
+  for (const [args, stderr] of cases) {
+    const r = await runCli(args, { env });
+    assert.equal(r.code, 2, args.join(' '));
+    assert.equal(r.stderr, stderr, args.join(' '));
+  }
+});
+
+test('store add --name that is no store path name is a usage error naming --name, with a hint', async () => {
+  const r = await runCli(['store', 'add', hello, '--store', join(work, 'store-bad-name'), '--name', 'bad/name'], { env });
+  assert.equal(r.code, 2);
+  assert.equal(r.stderr, 'error[usage]: --name "bad/name" is not a store path name: the name contains the character "/" (allowed: A-Z a-z 0-9 + - . _ ? =)\nhint: a name is 1 to 211 of A-Z a-z 0-9 + - . _ ? =, e.g. --name app-1.0\n');
+});
+
+test('IMGBUILD_CACHE_DIR naming a file (or a path under one) is a usage error naming the variable, not ENOTDIR from mkdir', async () => {
+  const file = join(work, 'cache-is-a-file');
+  await writeFile(file, 'x');
+  const r = await runCli(['build', hello, '-o', join(work, 'never.oci')], { env: { ...env, IMGBUILD_CACHE_DIR: file } });
+  assert.equal(r.code, 2);
+  assert.equal(r.stderr, `error[usage]: IMGBUILD_CACHE_DIR ${file} is not a directory\nhint: point IMGBUILD_CACHE_DIR at a directory (made when missing)\n`);
+  const under = await runCli(['closure', hello], { env: { ...env, IMGBUILD_CACHE_DIR: join(file, 'sub') } });
+  assert.equal(under.code, 2);
+  assert.equal(under.stderr, `error[usage]: IMGBUILD_CACHE_DIR ${join(file, 'sub')} is under ${file}, which is not a directory\nhint: point IMGBUILD_CACHE_DIR at a directory (made when missing)\n`);
+});
+
+test('a SOURCE_DATE_EPOCH too late for a tar header is said to be out of range, with a hint (it is a whole number)', async () => {
+  const r = await runCli(['build', hello, '-o', join(work, 'never.oci')], { env: { ...env, SOURCE_DATE_EPOCH: '99999999999999' } });
+  assert.equal(r.code, 1);
+  assert.equal(r.stderr, `error[spec]: ${join(hello, 'image.ts')}: SOURCE_DATE_EPOCH "99999999999999" is out of range: a tar header holds times up to 8589934591 (2242-03-16T12:56:31Z)\nhint: set SOURCE_DATE_EPOCH to the last commit's time (SOURCE_DATE_EPOCH=$(git log -1 --format=%ct)), or unset it\n`);
+});
+
+test('build --plan naming a directory or nothing is a usage error naming --plan, not EISDIR', async () => {
+  const hint = 'hint: name the file `imgbuild plan <spec> --json > plan.json` wrote, e.g. --plan plan.json\n';
+  for (const [plan, what] of [[work, 'is a directory, not a plan file'], [join(work, 'no-plan.json'), 'no such file']]) {
+    const r = await runCli(['build', hello, '--plan', plan!, '-o', join(work, 'never.oci')], { env });
+    assert.equal(r.code, 2);
+    assert.equal(r.stderr, `error[usage]: --plan ${plan}: ${what}\n${hint}`);
+  }
 });

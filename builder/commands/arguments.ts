@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs';
 import { InvalidReferenceError } from '../../registry-client/errors.js';
 import { isValidRegistryHost, normaliseRegistry, parseReference, type ImageReference } from '../../registry-client/reference.js';
 import { ImgbuildError } from '../errors.js';
@@ -63,4 +64,27 @@ export function registryArgument(text: string): string {
     throw new ImgbuildError('usage', `${JSON.stringify(text)} is not a registry host`, 'name the registry as a reference does: a host name and optionally a port, e.g. imgbuild login ghcr.io or imgbuild login localhost:5000');
   }
   return registry;
+}
+
+/**
+ * The registry flags a command was given, checked before it does anything: `--creds` must be
+ * `user:password`, each `--ca-file` a file that is there. A bad one is a usage error naming the
+ * flag (never the `--creds` value: it may be a token). What a `--ca-file` holds is checked when
+ * it is read (registry-flags.ts).
+ */
+export function checkRegistryFlags(flags: { creds?: string; caFile?: readonly string[] }): void {
+  if (flags.creds !== undefined && !(flags.creds.indexOf(':') > 0)) {
+    throw new ImgbuildError('usage', `--creds takes user:password, and the value given has ${flags.creds.startsWith(':') ? 'no user before its ":"' : 'no ":"'}`, 'e.g. --creds ci-bot:"$TOKEN" (with a token: a user name the registry accepts, ":", then the token)');
+  }
+  for (const file of flags.caFile ?? []) {
+    let what: string | undefined;
+    try {
+      if (statSync(file).isDirectory()) what = 'is a directory';
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') what = 'no such file';
+      // Anything else (no permission) is said when the file is read.
+    }
+    if (what) throw new ImgbuildError('usage', `--ca-file ${file}: ${what}`, "give the file holding the registry's CA certificate in PEM, e.g. --ca-file ./ca.pem");
+  }
 }

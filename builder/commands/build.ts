@@ -8,6 +8,7 @@ import type { Image } from '../model/image.js';
 import type { ResolvedSpec } from '../spec/types.js';
 import { layerReason } from '../build/assemble.js';
 import { ImgbuildError } from '../errors.js';
+import { fsProblemOfCode } from '../fs/errno.js';
 import { builtEvent, pushProgress } from '../progress.js';
 import { cliProgress } from './progress.js';
 import { checkOutputTarget, defaultOutputPath, outputFormats, outputTarget, writeImage, type OutputFormat } from '../transports/write.js';
@@ -221,7 +222,12 @@ async function readPlanFile(file: string): Promise<{ value: unknown; file: strin
   try {
     text = await readFile(file, 'utf8');
   } catch (e) {
-    throw new ImgbuildError('plan', `--plan ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`, 'write one with `imgbuild plan <spec> --json > plan.json`');
+    // A path that is no file is a malformed argument; a file that cannot be read, the file system's problem.
+    const code = (e as NodeJS.ErrnoException).code;
+    const missing = code === 'ENOENT' || code === 'ENOTDIR' ? 'no such file' : code === 'EISDIR' ? 'is a directory, not a plan file' : undefined;
+    if (missing) throw new ImgbuildError('usage', `--plan ${file}: ${missing}`, 'name the file `imgbuild plan <spec> --json > plan.json` wrote, e.g. --plan plan.json', { cause: e });
+    const problem = fsProblemOfCode(code);
+    throw new ImgbuildError('plan', `--plan ${file}: ${problem ? `cannot read it: ${problem.what}` : (e as Error).message}`, problem ? problem.hint('--plan') : 'write one with `imgbuild plan <spec> --json > plan.json`', { cause: e });
   }
   try {
     return { value: JSON.parse(text), file };
