@@ -60,8 +60,11 @@ program.hook('preAction', async (_program, command) => {
   if (command.name() !== 'login' && command.name() !== 'help') await import('./commands/zod-jitless.js');
   // The registry flags' values, checked before the command does anything (a build would be
   // wasted before its push reads them): loaded only when one is given.
-  const opts = command.opts<{ creds?: string; caFile?: string[] }>();
-  if (opts.creds !== undefined || opts.caFile !== undefined) (await import('./commands/arguments.js')).checkRegistryFlags(opts);
+  const opts = command.opts<{ creds?: string; caFile?: string[]; insecureRegistry?: string[] }>();
+  const takesInsecure = command.options.some((o) => o.long === '--insecure-registry');
+  if (opts.creds !== undefined || opts.caFile !== undefined || opts.insecureRegistry !== undefined || (takesInsecure && process.env.IMGBUILD_INSECURE_REGISTRIES)) {
+    (await import('./commands/arguments.js')).checkRegistryFlags(opts, takesInsecure ? process.env : {});
+  }
 });
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];

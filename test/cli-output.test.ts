@@ -401,3 +401,66 @@ test('build --plan naming a directory or nothing is a usage error naming --plan,
     assert.equal(r.stderr, `error[usage]: --plan ${plan}: ${what}\n${hint}`);
   }
 });
+
+test('a registry on this machine that cannot be reached: the hint asks for no --insecure-registry, even when the error comes wrapped', () => {
+  const errno = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5000'), { code: 'ECONNREFUSED' });
+  const direct = new RegistryNetworkError('127.0.0.1:5000', 'connect to 127.0.0.1:5000', 'ECONNREFUSED', { cause: errno });
+  // As transports/registry.ts rethrows a registry's error (digest, inspect, diff, verify --against).
+  const wrapped = new ImgbuildError(direct.code, direct.message, direct.hint, { cause: direct });
+  for (const err of [direct, wrapped]) {
+    assert.equal(describeFailure(err).hint, 'check that the registry is running and listening on that port (a registry on this machine needs no --insecure-registry)');
+  }
+  const remote = new RegistryNetworkError('registry.example:5000', 'connect', 'ECONNREFUSED', { cause: errno });
+  assert.match(describeFailure(new ImgbuildError(remote.code, remote.message, remote.hint, { cause: remote })).hint!, /needs --insecure-registry <host\[:port\]>/);
+});
+
+test('--insecure-registry and IMGBUILD_INSECURE_REGISTRIES take host[:port]: anything else is a usage error (was: taken, never matching)', async () => {
+  const out = join(work, 'insecure.oci');
+  assert.equal((await runCli(['build', hello, '-o', out], { env })).code, 0);
+  const hint = 'hint: name it as a reference does, host[:port]: e.g. --insecure-registry registry.local:5000\n';
+  for (const bad of ['a b', '*', 'reg:99999', '']) {
+    const r = await runCli(['digest', out, '--insecure-registry', bad], { env });
+    assert.equal(r.code, 2, bad);
+    assert.equal(r.stderr, `error[usage]: --insecure-registry ${JSON.stringify(bad)} is not a registry host\n${hint}`);
+  }
+  const fromEnv = await runCli(['digest', out], { env: { ...env, IMGBUILD_INSECURE_REGISTRIES: 'reg.local:5000, ,a b' } });
+  assert.equal(fromEnv.code, 2);
+  assert.equal(fromEnv.stderr, 'error[usage]: IMGBUILD_INSECURE_REGISTRIES names "a b", which is not a registry host\nhint: list host[:port] separated by commas: e.g. IMGBUILD_INSECURE_REGISTRIES=registry.local:5000,10.0.0.2 (or --insecure-registry <host[:port]>)\n');
+  // The registry client drops a scheme (registry-client/reference.ts normaliseRegistry): these match.
+  for (const good of ['reg.local:5000', '[::1]:5000', '10.0.0.2', 'http://reg.local:5000']) {
+    const r = await runCli(['digest', out, '--insecure-registry', good], { env });
+    assert.equal(r.code, 0, `${good}: ${r.stderr}`);
+  }
+});
+
+test('build --platform that is not os/arch[/variant] in Go\'s names is said to be no platform, not "the spec builds …"', async () => {
+  const cases: [string, string][] = [
+    ['bogus', '"bogus" is not a Go architecture name'],
+    ['bogus/amd64', '"bogus" is not a Go OS name'],
+    ['linux/aarch64', '"aarch64" is not a Go architecture name; did you mean "arm64"?'],
+  ];
+  for (const [platform, why] of cases) {
+    const r = await runCli(['build', hello, '--platform', platform, '-o', join(work, 'never.oci')], { env });
+    assert.equal(r.code, 2, platform);
+    assert.equal(r.stderr, `error[usage]: --platform ${JSON.stringify(platform)} is not a platform: ${why}\nhint: write os/arch[/variant] with Go's names, e.g. --platform linux/arm64 (the spec builds linux/amd64)\n`);
+  }
+  const other = await runCli(['build', hello, '--platform', 'linux/arm64', '-o', join(work, 'never.oci')], { env });
+  assert.equal(other.code, 2);
+  assert.match(other.stderr, /^error\[usage\]: --platform linux\/arm64: the spec builds linux\/amd64$/m, 'a platform the spec lacks is said as before');
+});
+
+test("build --sbom '' is a usage error (was: nothing attached, exit 0)", async () => {
+  const r = await runCli(['build', hello, '--sbom', '', '-o', join(work, 'never.oci')], { env });
+  assert.equal(r.code, 2);
+  assert.equal(r.stderr, 'error[usage]: --sbom names no format\nhint: use spdx, cyclonedx (comma-separated for both)\n');
+});
+
+test('the README says which commands take --json: every command but build --stream and sbom, whose stdout is the SBOM', async () => {
+  const readme = await readFile(join(repoRoot, 'README.md'), 'utf8');
+  assert.match(readme, /\*\*`--json`\*\* \(every command but `build --stream` and `sbom`/);
+  const without: string[] = [];
+  for (const c of await commands()) {
+    if (!helpOptions((await runCli([...c, '--help'])).stdout.toString()).some((o) => o.long === '--json')) without.push(c.join(' '));
+  }
+  assert.deepEqual(without, ['sbom']);
+});

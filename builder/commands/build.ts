@@ -71,7 +71,7 @@ export async function runBuild(specFile: string, flags: BuildFlags): Promise<voi
     // --stream is the output: an -o or another format beside it was silently ignored before.
     if (flags.stream && flags.output !== undefined) throw new ImgbuildError('usage', '--stream writes the image to stdout, and -o names a file too', 'drop -o (redirect stdout to a file), or drop --stream');
     if (flags.stream && flags.format !== undefined && flags.format !== 'docker-archive') throw new ImgbuildError('usage', `--stream writes a docker-archive, and -f says ${flags.format}`, 'drop -f, or write a file with -o instead of --stream');
-    const sbomFormats = flags.sbom ? (await import('../sbom/index.js')).parseSbomFormats(flags.sbom) : [];
+    const sbomFormats = flags.sbom !== undefined ? (await import('../sbom/index.js')).parseSbomFormats(flags.sbom) : [];
     spec = withCliMetadata(await loadCliSpec(specFile, flags), flags, process.env);
     // Installed once the spec is loaded: until then a signal ends the process as it would any
     // program (nothing is written while a spec loads), even a spec stuck in an endless loop.

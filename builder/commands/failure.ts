@@ -100,10 +100,16 @@ const CONNECT_HINT = 'check that the registry is up and reachable from here; a r
 /** A registry on this machine is tried over plain HTTP and HTTPS without a flag: only whether it listens is left. */
 const LOOPBACK_CONNECT_HINT = 'check that the registry is running and listening on that port (a registry on this machine needs no --insecure-registry)';
 
-/** A network error's hint, from what it was caused by: a name that does not resolve, or a connection that failed. */
+/**
+ * A network error's hint, from what it was caused by: a name that does not resolve, or a
+ * connection that failed (to a registry on this machine: no --insecure-registry asked for). The
+ * registry's error may come wrapped (transports/registry.ts rethrows it as an ImgbuildError).
+ */
 function networkHint(err: unknown): string {
-  if (causes(err).some((e) => DNS_CODES.has(String((e as { code?: unknown }).code)))) return DNS_HINT;
-  return err instanceof RegistryNetworkError && isLoopbackRegistry(err.host) ? LOOPBACK_CONNECT_HINT : CONNECT_HINT;
+  const chain = causes(err);
+  if (chain.some((e) => DNS_CODES.has(String((e as { code?: unknown }).code)))) return DNS_HINT;
+  const registry = chain.find((e): e is RegistryNetworkError => e instanceof RegistryNetworkError);
+  return registry && isLoopbackRegistry(registry.host) ? LOOPBACK_CONNECT_HINT : CONNECT_HINT;
 }
 
 /**
