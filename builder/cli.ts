@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { outputFormats } from './transports/write.js';
 import { describeFailure, reportFailure } from './commands/failure.js';
+import { ImgbuildError } from './errors.js';
 import { ignoreStderrErrors, watchStdoutErrors } from './commands/stdout-errors.js';
 import { availableParallelism } from 'node:os';
 import { packageVersion } from './install-paths.js';
@@ -27,10 +28,12 @@ const program = new Command()
   .name('imgbuild')
   .description('Build reproducible OCI container images from a declarative spec (no Dockerfile, no daemon, no Nix evaluation).')
   .version(packageVersion(), '-V, --version')
-  .showHelpAfterError()
-  // Commander's errors (an unknown option, a missing argument) are thrown, not exited on, so they
-  // exit 2 like every usage error (failure.ts); subcommands inherit this.
+  // Commander's errors (an unknown option, a missing argument) are thrown, not exited on, and
+  // not printed by commander: the CLI prints them as every usage error, `error[usage]: …` with a
+  // hint naming the command's --help, and exits 2 (failure.ts; finishCommands below says which
+  // command). Subcommands inherit both.
   .exitOverride()
+  .configureOutput({ outputError: () => {} })
   .addHelpText(
     'after',
     `
@@ -39,6 +42,9 @@ create print the pushed image pinned, <registry>/<repository>@<digest>; sbom pri
 (or writes it to -o); referrers one line per artifact; --json prints one
 document (schemaVersion 1; on a failure {"schemaVersion":1,"error":{"code","message","hint"}}).
 Everything else goes to stderr.
+
+An option is given once unless its help says repeatable: given twice with different values
+(--push a --push b), or both ways (--ci-metadata --no-ci-metadata), it is a usage error.
 
 Exit codes: 0 success (diff, verify: the same); 1 an error (diff, verify: they differ);
 2 a usage error (diff, verify: any error, "could not check"); 130 interrupted; 141 stdout
@@ -51,7 +57,14 @@ program.hook('preAction', async (_program, command) => {
   // caches (~40 ms more for the worker to start, ~10 ms on this thread).
   if (command.name() === 'build') limitHeapGrowth();
   // zod's parsers without their compiled fast path (same results): see commands/zod-jitless.ts.
-  if (command.name() !== 'login') await import('./commands/zod-jitless.js');
+  if (command.name() !== 'login' && command.name() !== 'help') await import('./commands/zod-jitless.js');
+  // The registry flags' values, checked before the command does anything (a build would be
+  // wasted before its push reads them): loaded only when one is given.
+  const opts = command.opts<{ creds?: string; caFile?: string[]; insecureRegistry?: string[] }>();
+  const takesInsecure = command.options.some((o) => o.long === '--insecure-registry');
+  if (opts.creds !== undefined || opts.caFile !== undefined || opts.insecureRegistry !== undefined || (takesInsecure && process.env.IMGBUILD_INSECURE_REGISTRIES)) {
+    (await import('./commands/arguments.js')).checkRegistryFlags(opts, takesInsecure ? process.env : {});
+  }
 });
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
@@ -369,13 +382,81 @@ layer-record, scan-record, closure-record, directory.`,
     .action(lazy(() => import('./commands/cache.js'), 'runCacheVerify'));
 }
 
+/**
+ * What every command gets once all are defined:
+ * - a commander error (an unknown option, a missing argument) names the command it came from,
+ *   for the hint `see imgbuild <command> --help` (failure.ts);
+ * - an option that takes one value, given twice with different values, is a usage error (commander
+ *   would keep the last: `--push a --push b` pushed to b alone); so are the two sides of a
+ *   negatable pair (`--ci-metadata --no-ci-metadata`). Options whose values are collected into a
+ *   list (those the help calls repeatable: --tag, --label, ...) repeat as before;
+ * - a command with subcommands gets a `help [command]` of its own, the one commander adds
+ *   (same name, place and text in the help), except that an unknown command is said to be one.
+ */
+function finishCommands(cmd: Command, path: string): void {
+  cmd.exitOverride((err) => {
+    throw Object.assign(err, { commandPath: path });
+  });
+  refuseRepeatedOptions(cmd, path);
+  for (const sub of cmd.commands) finishCommands(sub, `${path} ${sub.name()}`);
+  if (cmd.commands.length > 0) addHelpCommand(cmd);
+}
+
+function refuseRepeatedOptions(cmd: Command, path: string): void {
+  // What each option was given on this command line: option name -> [the flag, its value].
+  const given = new Map<string, { flag: string; value: unknown }>();
+  for (const option of cmd.options) {
+    const key = option.attributeName();
+    if (key === 'version') continue;
+    const flag = option.short && option.long ? `${option.short}/${option.long}` : (option.long ?? option.short ?? option.flags);
+    // Runs after commander's own listener (added with the option), which has set the value.
+    cmd.on(`option:${option.name()}`, (raw: string | undefined | null) => {
+      if (Array.isArray(cmd.getOptionValue(key))) return;
+      const value = option.negate ? false : (raw ?? true);
+      const before = given.get(key);
+      given.set(key, { flag, value });
+      if (!before || before.value === value) return;
+      if (before.flag !== flag) {
+        throw new ImgbuildError('usage', `${before.flag} and ${flag} both given`, `give one of them (see ${path} --help)`);
+      }
+      throw new ImgbuildError('usage', `${flag} given twice, with different values: it takes one`, `give ${flag} once (the options that repeat say "repeatable" in ${path} --help)`);
+    });
+  }
+}
+
+function addHelpCommand(parent: Command): void {
+  parent
+    .command('help')
+    .description('display help for command')
+    .argument('[command]')
+    // As commander's: `help build --json` is build's help.
+    .helpOption(false)
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .action(async (_name: string | undefined, _options: unknown, help: Command) => {
+      // Its first word that is no option (`help --help` is the parent's help).
+      const name = help.args.find((a) => !a.startsWith('-'));
+      if (name === undefined) parent.help();
+      const sub = parent.commands.find((c) => c.name() === name || c.aliases().includes(name));
+      if (sub && sub.name() !== 'help') sub.help();
+      const names = parent.commands.map((c) => c.name());
+      const { closestKey } = await import('./spec/suggest.js');
+      const near = closestKey(name, names);
+      // As commander says it (failure.ts moves the suggestion into the hint).
+      parent.error(`error: unknown command '${name}'${near ? `\n(Did you mean ${near}?)` : ''}`, { code: 'commander.unknownCommand', exitCode: 1 });
+    });
+}
+
+finishCommands(program, 'imgbuild');
+
 // No top-level await: the push and build bundles are CommonJS scripts (scripts/bundle-cli.mjs),
 // which cannot have one. The process lives on until the command ends all the same.
 void program.parseAsync(process.argv).catch((err: unknown) => {
   const failure = describeFailure(err, answeringCommand);
-  // Commander has printed its own message (and the help) on stderr; help and --version exit 0.
-  const fromCommander = err instanceof Error && err.name === 'CommanderError';
-  if (failure.exitCode !== 0) reportFailure(failure, { json: wantsJson(process.argv.slice(2)), alreadyPrinted: fromCommander });
+  // A command given without its subcommand (`imgbuild cache`): commander has printed its help on
+  // stderr as the answer. Help and --version exit 0.
+  const helpShown = err instanceof Error && err.name === 'CommanderError' && (err as { code?: unknown }).code === 'commander.help';
+  if (failure.exitCode !== 0) reportFailure(failure, { json: wantsJson(process.argv.slice(2)), alreadyPrinted: helpShown });
   process.exitCode = failure.exitCode;
 });
 

@@ -74,6 +74,9 @@ try {
   esbuild = undefined;
 }
 
+/** Modules under commands/ that cli.js itself loads lazily for any command (not a command's own). */
+const CLI_OWN_LAZY = new Set(['./commands/zod-jitless.js', './commands/arguments.js']);
+
 /**
  * For a command's own bundle: cli.js's lazy imports of the other commands' modules are left out
  * (the bin only loads this bundle for this command, so they are never reached; should one be,
@@ -85,7 +88,7 @@ function onlyCommand(command) {
     setup(build) {
       build.onResolve({ filter: /^\.\/commands\/[a-z-]+\.js$/ }, (args) => {
         if (args.kind !== 'dynamic-import' || args.importer !== join(builderDir, 'cli.js')) return undefined;
-        if (args.path === `./commands/${command}.js` || args.path === './commands/zod-jitless.js') return undefined;
+        if (args.path === `./commands/${command}.js` || CLI_OWN_LAZY.has(args.path)) return undefined;
         return { path: `./imgbuild-cmd-${command}-not-${args.path.slice('./commands/'.length)}`, external: true };
       });
     },

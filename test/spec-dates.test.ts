@@ -84,3 +84,12 @@ test('a TS/JS spec may give dates as Date objects', () => {
   assert.deepEqual(problems({ mtime: new Date(-1000) }), ['mtime: 1969-12-31T23:59:59.000Z is before 1970-01-01T00:00:00Z; tar cannot record it']);
   assert.deepEqual(problems({ created: 1704067200 }), ['created: expected a string or a Date, got a number (1704067200)']);
 });
+
+test('a SOURCE_DATE_EPOCH after the latest time a tar header holds is out of range, said as such, with a hint', () => {
+  assert.throws(() => dates({}, { SOURCE_DATE_EPOCH: '8589934592' }), {
+    name: 'SpecValidationError',
+    message: '/specs/image.json: SOURCE_DATE_EPOCH "8589934592" is out of range: a tar header holds times up to 8589934591 (2242-03-16T12:56:31Z)',
+    hint: "set SOURCE_DATE_EPOCH to the last commit's time (SOURCE_DATE_EPOCH=$(git log -1 --format=%ct)), or unset it",
+  });
+  assert.deepEqual(dates({}, { SOURCE_DATE_EPOCH: '8589934591' }), { created: '2242-03-16T12:56:31Z', mtime: 8589934591 });
+});

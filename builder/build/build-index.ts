@@ -5,6 +5,7 @@ import type { Platform } from '../../oci/schemas.js';
 import { ImgbuildError } from '../errors.js';
 import { formatPlatform } from '../model/complete.js';
 import type { Image, Index, IndexEntry } from '../model/image.js';
+import { ARCHITECTURE_ALIASES, GO_ARCHITECTURES, GO_OSES } from '../spec/platform.js';
 import type { ResolvedSpec } from '../spec/types.js';
 import { derivedTag } from './assemble.js';
 import { indexAnnotations } from './annotations.js';
@@ -45,11 +46,24 @@ export function selectPlatforms(spec: ResolvedSpec, wanted: readonly string[] = 
   if (wanted.length === 0) return all;
   const asked = wanted.map(parsePlatform);
   for (const [i, w] of asked.entries()) {
+    const notGo = notGoNames(w);
+    if (notGo) throw new ImgbuildError('usage', `--platform ${JSON.stringify(wanted[i])} is not a platform: ${notGo}`, `write os/arch[/variant] with Go's names, e.g. --platform linux/arm64 (the spec builds ${all.map((s) => platformName(s)).join(', ')})`);
     if (!all.some((s) => platformMatches(s, w))) {
       throw new ImgbuildError('usage', `--platform ${wanted[i]}: the spec builds ${all.map((s) => platformName(s)).join(', ')}`, `pick one of them, or add it to the spec's platforms`);
     }
   }
   return all.filter((s) => asked.some((w) => platformMatches(s, w)));
+}
+
+/**
+ * Why a platform is not in Go's names, the only ones a spec's platforms have (spec/schema.ts), so
+ * that a `--platform` naming another is said to be no platform rather than one the spec lacks.
+ */
+function notGoNames(p: { os: string; architecture: string }): string | undefined {
+  if (!(GO_OSES as readonly string[]).includes(p.os)) return `"${p.os}" is not a Go OS name`;
+  if ((GO_ARCHITECTURES as readonly string[]).includes(p.architecture)) return undefined;
+  const alias = ARCHITECTURE_ALIASES[p.architecture];
+  return `"${p.architecture}" is not a Go architecture name${alias ? `; did you mean "${alias}"?` : ''}`;
 }
 
 export interface IndexBuild {

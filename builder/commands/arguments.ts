@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs';
 import { InvalidReferenceError } from '../../registry-client/errors.js';
 import { isValidRegistryHost, normaliseRegistry, parseReference, type ImageReference } from '../../registry-client/reference.js';
 import { ImgbuildError } from '../errors.js';
@@ -63,4 +64,49 @@ export function registryArgument(text: string): string {
     throw new ImgbuildError('usage', `${JSON.stringify(text)} is not a registry host`, 'name the registry as a reference does: a host name and optionally a port, e.g. imgbuild login ghcr.io or imgbuild login localhost:5000');
   }
   return registry;
+}
+
+/** `IMGBUILD_INSECURE_REGISTRIES`: registries named insecure for every command (registry-flags.ts). */
+const INSECURE_ENV = 'IMGBUILD_INSECURE_REGISTRIES';
+
+/**
+ * The registry flags a command was given, checked before it does anything: `--creds` must be
+ * `user:password`, each `--ca-file` a file that is there, each `--insecure-registry` (and each
+ * host of `IMGBUILD_INSECURE_REGISTRIES`, when `env` has it) a `host[:port]` as references write
+ * it. A bad one is a usage error naming the flag or variable (never the `--creds` value: it
+ * may be a token). What a `--ca-file` holds is checked when it is read (registry-flags.ts).
+ */
+export function checkRegistryFlags(flags: { creds?: string; caFile?: readonly string[]; insecureRegistry?: readonly string[] }, env: Readonly<Record<string, string | undefined>>): void {
+  if (flags.creds !== undefined && !(flags.creds.indexOf(':') > 0)) {
+    throw new ImgbuildError('usage', `--creds takes user:password, and the value given has ${flags.creds.startsWith(':') ? 'no user before its ":"' : 'no ":"'}`, 'e.g. --creds ci-bot:"$TOKEN" (with a token: a user name the registry accepts, ":", then the token)');
+  }
+  for (const file of flags.caFile ?? []) {
+    let what: string | undefined;
+    try {
+      if (statSync(file).isDirectory()) what = 'is a directory';
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') what = 'no such file';
+      // Anything else (no permission) is said when the file is read.
+    }
+    if (what) throw new ImgbuildError('usage', `--ca-file ${file}: ${what}`, "give the file holding the registry's CA certificate in PEM, e.g. --ca-file ./ca.pem");
+  }
+  for (const host of flags.insecureRegistry ?? []) {
+    if (!isRegistryHost(host)) {
+      throw new ImgbuildError('usage', `--insecure-registry ${JSON.stringify(host)} is not a registry host`, 'name it as a reference does, host[:port]: e.g. --insecure-registry registry.local:5000');
+    }
+  }
+  for (const host of (env[INSECURE_ENV] ?? '').split(',').map((h) => h.trim()).filter(Boolean)) {
+    if (!isRegistryHost(host)) {
+      throw new ImgbuildError('usage', `${INSECURE_ENV} names ${JSON.stringify(host)}, which is not a registry host`, `list host[:port] separated by commas: e.g. ${INSECURE_ENV}=registry.local:5000,10.0.0.2 (or --insecure-registry <host[:port]>)`);
+    }
+  }
+}
+
+/** `host[:port]` (an `http://` or `https://` in front is dropped, as the registry client drops it), with a port of 1..65535 if any. */
+function isRegistryHost(text: string): boolean {
+  const host = normaliseRegistry(text);
+  if (!isValidRegistryHost(host)) return false;
+  const port = /:(\d+)$/.exec(host)?.[1];
+  return port === undefined || (Number(port) >= 1 && Number(port) <= 65535);
 }

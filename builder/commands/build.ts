@@ -8,6 +8,7 @@ import type { Image } from '../model/image.js';
 import type { ResolvedSpec } from '../spec/types.js';
 import { layerReason } from '../build/assemble.js';
 import { ImgbuildError } from '../errors.js';
+import { fsProblemOfCode } from '../fs/errno.js';
 import { builtEvent, pushProgress } from '../progress.js';
 import { cliProgress } from './progress.js';
 import { checkOutputTarget, defaultOutputPath, outputFormats, outputTarget, writeImage, type OutputFormat } from '../transports/write.js';
@@ -71,7 +72,7 @@ export async function runBuild(specFile: string, flags: BuildFlags): Promise<voi
     // --stream is the output: an -o or another format beside it was silently ignored before.
     if (flags.stream && flags.output !== undefined) throw new ImgbuildError('usage', '--stream writes the image to stdout, and -o names a file too', 'drop -o (redirect stdout to a file), or drop --stream');
     if (flags.stream && flags.format !== undefined && flags.format !== 'docker-archive') throw new ImgbuildError('usage', `--stream writes a docker-archive, and -f says ${flags.format}`, 'drop -f, or write a file with -o instead of --stream');
-    const sbomFormats = flags.sbom ? (await import('../sbom/index.js')).parseSbomFormats(flags.sbom) : [];
+    const sbomFormats = flags.sbom !== undefined ? (await import('../sbom/index.js')).parseSbomFormats(flags.sbom) : [];
     spec = withCliMetadata(await loadCliSpec(specFile, flags), flags, process.env);
     // Installed once the spec is loaded: until then a signal ends the process as it would any
     // program (nothing is written while a spec loads), even a spec stuck in an endless loop.
@@ -222,7 +223,12 @@ async function readPlanFile(file: string): Promise<{ value: unknown; file: strin
   try {
     text = await readFile(file, 'utf8');
   } catch (e) {
-    throw new ImgbuildError('plan', `--plan ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`, 'write one with `imgbuild plan <spec> --json > plan.json`');
+    // A path that is no file is a malformed argument; a file that cannot be read, the file system's problem.
+    const code = (e as NodeJS.ErrnoException).code;
+    const missing = code === 'ENOENT' || code === 'ENOTDIR' ? 'no such file' : code === 'EISDIR' ? 'is a directory, not a plan file' : undefined;
+    if (missing) throw new ImgbuildError('usage', `--plan ${file}: ${missing}`, 'name the file `imgbuild plan <spec> --json > plan.json` wrote, e.g. --plan plan.json', { cause: e });
+    const problem = fsProblemOfCode(code);
+    throw new ImgbuildError('plan', `--plan ${file}: ${problem ? `cannot read it: ${problem.what}` : (e as Error).message}`, problem ? problem.hint('--plan') : 'write one with `imgbuild plan <spec> --json > plan.json`', { cause: e });
   }
   try {
     return { value: JSON.parse(text), file };

@@ -40,7 +40,10 @@ export function describeFailure(err: unknown, answering = false): Failure {
     return { code: err.code, message: err.message, ...(hint ? { hint } : {}), exitCode: err.code === 'usage' ? EXIT.usage : err.code === 'interrupted' ? EXIT.interrupted : errorExit };
   }
   if (isCommanderError(err)) {
-    return { code: 'usage', message: err.message.replace(/^error: /, ''), hint: 'see --help', exitCode: err.exitCode === 0 ? EXIT.ok : EXIT.usage };
+    // Commander's `(Did you mean --push?)` on a line of its own goes into the hint.
+    const [, message, near] = /^(?:error: )?(.*?)(?:\n\(Did you mean (.*)\?\))?$/s.exec(err.message)!;
+    const help = `see ${err.commandPath ?? 'imgbuild'} --help`;
+    return { code: 'usage', message: message!, hint: near ? `did you mean ${near}? ${help}` : help, exitCode: err.exitCode === 0 ? EXIT.ok : EXIT.usage };
   }
   if (err instanceof Error && err.name === 'AbortError') {
     return { code: 'interrupted', message: 'interrupted: nothing was written', exitCode: EXIT.interrupted };
@@ -71,7 +74,8 @@ export function reportFailure(f: Failure, options: { json: boolean; alreadyPrint
   }
 }
 
-function isCommanderError(err: unknown): err is Error & { code: string; exitCode: number } {
+/** A commander error; `commandPath` (`imgbuild build`) is the command it came from, as cli.ts marks it. */
+function isCommanderError(err: unknown): err is Error & { code: string; exitCode: number; commandPath?: string } {
   return err instanceof Error && err.name === 'CommanderError' && typeof (err as { exitCode?: unknown }).exitCode === 'number';
 }
 
@@ -96,12 +100,16 @@ const CONNECT_HINT = 'check that the registry is up and reachable from here; a r
 /** A registry on this machine is tried over plain HTTP and HTTPS without a flag: only whether it listens is left. */
 const LOOPBACK_CONNECT_HINT = 'check that the registry is running and listening on that port (a registry on this machine needs no --insecure-registry)';
 
-/** A network error's hint, from what it was caused by: a name that does not resolve, or a connection that failed. */
+/**
+ * A network error's hint, from what it was caused by: a name that does not resolve, or a
+ * connection that failed (to a registry on this machine: no --insecure-registry asked for). The
+ * registry's error may come wrapped (transports/registry.ts rethrows it as an ImgbuildError).
+ */
 function networkHint(err: unknown): string {
-  if (causes(err).some((e) => DNS_CODES.has(String((e as { code?: unknown }).code)))) return DNS_HINT;
-  // The registry client's error itself, or as the cause of the library's ImgbuildError (transports/registry.ts withCode).
-  const network = causes(err).find((e): e is RegistryNetworkError => e instanceof RegistryNetworkError);
-  return network && isLoopbackRegistry(network.host) ? LOOPBACK_CONNECT_HINT : CONNECT_HINT;
+  const chain = causes(err);
+  if (chain.some((e) => DNS_CODES.has(String((e as { code?: unknown }).code)))) return DNS_HINT;
+  const registry = chain.find((e): e is RegistryNetworkError => e instanceof RegistryNetworkError);
+  return registry && isLoopbackRegistry(registry.host) ? LOOPBACK_CONNECT_HINT : CONNECT_HINT;
 }
 
 /**

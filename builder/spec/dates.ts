@@ -66,10 +66,15 @@ export function formatRfc3339(ms: number, subMs?: string): string {
   return iso.endsWith('.000Z') ? `${iso.slice(0, -5)}Z` : iso;
 }
 
-/** SOURCE_DATE_EPOCH (reproducible-builds.org): whole seconds since the epoch, or a message. */
-export function parseSourceDateEpoch(value: string): { seconds: number } | { problem: string } {
-  if (!/^\d+$/.test(value) || Number(value) > MAX_TAR_TIME) {
-    return { problem: `SOURCE_DATE_EPOCH must be a whole number of seconds since 1970-01-01, got "${value}"` };
+const SDE_HINT = 'set SOURCE_DATE_EPOCH to the last commit\'s time (SOURCE_DATE_EPOCH=$(git log -1 --format=%ct)), or unset it';
+
+/** SOURCE_DATE_EPOCH (reproducible-builds.org): whole seconds since the epoch, or a message and what to do. */
+export function parseSourceDateEpoch(value: string): { seconds: number } | { problem: string; hint: string } {
+  if (!/^\d+$/.test(value)) {
+    return { problem: `SOURCE_DATE_EPOCH must be a whole number of seconds since 1970-01-01, got "${value}"`, hint: SDE_HINT };
+  }
+  if (Number(value) > MAX_TAR_TIME) {
+    return { problem: `SOURCE_DATE_EPOCH "${value}" is out of range: a tar header holds times up to ${MAX_TAR_TIME} (${formatRfc3339(MAX_TAR_TIME * 1000)})`, hint: SDE_HINT };
   }
   return { seconds: Number(value) };
 }

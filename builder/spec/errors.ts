@@ -10,6 +10,8 @@ export interface SpecIssue {
   message: string;
   /** Line in a JSON/YAML spec, when known. */
   line?: number;
+  /** What to do, when the problem is the only one (a spec's many problems get no hint). */
+  hint?: string;
 }
 
 function issueText(issue: SpecIssue): string {
@@ -33,6 +35,7 @@ export class SpecValidationError extends SpecError {
       only
         ? issueText(only)
         : `${issues.length} problems:\n${issues.map((i) => `  ${i.field ? `${i.field}: ` : ''}${issueText(i)}`).join('\n')}`,
+      only?.hint,
     );
   }
 }

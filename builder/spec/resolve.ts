@@ -136,7 +136,7 @@ function resolveOne(input: unknown, options: ResolveOptions): ResolvedSpec {
   if (!parsed.success) fail(specIssues(parsed.error.issues, ImageSpecSchema as unknown as z.ZodType));
   const spec = parsed.data as ImageSpec;
   const issues: SpecIssue[] = [];
-  const issue = (path: PropertyKey[], message: string) => issues.push({ field: formatField(path), path, message });
+  const issue = (path: PropertyKey[], message: string, hint?: string) => issues.push({ field: formatField(path), path, message, ...(hint ? { hint } : {}) });
 
   const specDir = dirname(file);
   const storeDir = options.overrides?.store?.storeDir ?? spec.store?.storeDir ?? DEFAULT_STORE_DIR;
@@ -173,7 +173,7 @@ function resolveOne(input: unknown, options: ResolveOptions): ResolvedSpec {
   spec.perms?.forEach((r, i) => inStore([r.path], ['perms', i, 'path']));
 
   const dates = resolveDates(spec, options.env ?? {}, options.now ?? (() => new Date()));
-  if ('problem' in dates) issue([], dates.problem);
+  if ('problem' in dates) issue([], dates.problem, dates.hint);
 
   const accounts = resolveAccounts(spec, issue);
   ownerNameIssues(spec, accounts, issue);
@@ -338,7 +338,7 @@ function modeOf(value: string | number): number {
  * then 1970-01-01T00:00:01Z. `created: "now"` does not move mtime: layers stay reproducible and
  * cacheable while the config records the build time.
  */
-function resolveDates(spec: ImageSpec, env: NodeJS.ProcessEnv, now: () => Date): { created: string; mtime: number } | { problem: string } {
+function resolveDates(spec: ImageSpec, env: NodeJS.ProcessEnv, now: () => Date): { created: string; mtime: number } | { problem: string; hint: string } {
   const nowMs = Math.floor(now().getTime() / 1000) * 1000;
   const sde = env.SOURCE_DATE_EPOCH;
   const needsSde = sde !== undefined && sde !== '' && (spec.created === undefined || spec.mtime === undefined);
