@@ -13,7 +13,7 @@ export const SPECIAL_BITS = 0o7000;
  * but a layer keeps them (layer/modes.ts).
  */
 export type NarNode =
-  | { type: 'regular'; size: number; executable: boolean; mtimeMs: number; ctimeMs: number; special?: number }
+  | { type: 'regular'; size: number; executable: boolean; mtimeMs: number; ctimeMs: number; ino: number; special?: number }
   | { type: 'symlink'; target: Buffer }
   | { type: 'directory'; entries: Array<[name: Buffer, node: NarNode]>; special?: number };
 
@@ -49,7 +49,7 @@ function readNarTreeSync(paths: PathBuffer, length: number, visit: NodeVisitor |
   const special = st.mode & SPECIAL_BITS;
   if (st.isFile()) {
     // Nix marks a file executable when its owner may execute it.
-    const node: NarNode = { type: 'regular', size: st.size, executable: (st.mode & 0o100) !== 0, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs };
+    const node: NarNode = { type: 'regular', size: st.size, executable: (st.mode & 0o100) !== 0, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino };
     if (special) node.special = special;
     return node;
   }

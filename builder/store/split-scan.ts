@@ -373,7 +373,7 @@ class TreeBuilder {
     const path = i === 0 ? this.path.subarray(0, this.rootLength) : this.pathTo(open[open.length - 1]!.length, latin1Name);
     // The name's bytes, in `path` (valid until the next node, as `path` is: a kept tree copies them).
     const name = i === 0 ? undefined : path.subarray(path.length - latin1Name.length);
-    if (this.visit && this.visit(path, { mode, size: values[v + 1]!, mtimeMs: values[v + 2]!, ctimeMs: values[v + 3]! } as Parameters<NodeVisitor>[1]) === false) this.visit = undefined;
+    if (this.visit && this.visit(path, { mode, size: values[v + 1]!, mtimeMs: values[v + 2]!, ctimeMs: values[v + 3]!, ino: values[v + 4]! } as Parameters<NodeVisitor>[1]) === false) this.visit = undefined;
     const special = mode & SPECIAL_BITS;
     const below = () => path.subarray(this.rootLength);
     // Without a tree asked for, no object is made per node (the extras have what the scan needs).
@@ -394,11 +394,11 @@ class TreeBuilder {
         const size = values[v + 1]!;
         const executable = (mode & 0o100) !== 0;
         if (keep) {
-          node = { type: 'regular', size, executable, mtimeMs: values[v + 2]!, ctimeMs: values[v + 3]! };
+          node = { type: 'regular', size, executable, mtimeMs: values[v + 2]!, ctimeMs: values[v + 3]!, ino: values[v + 4]! };
           if (special) node.special = special;
         }
         const bytes = this.bytesOf(i);
-        this.extras?.file(name!, latin1Name, executable, size, values[v + 2]!, values[v + 3]!, special, bytes, path, below);
+        this.extras?.file(name!, latin1Name, executable, size, values[v + 2]!, values[v + 3]!, values[v + 4]!, special, bytes, path, below);
         pending = this.nar.file(path, executable, size, bytes);
         break;
       }

@@ -5,7 +5,7 @@ import type { NarNode } from './nar.js';
 
 /**
  * The stat fingerprint of a store path's tree: a sha256 over names, types, sizes, executable
- * bits, mtimes, ctimes and symlink targets, read without opening a file. Store paths never
+ * bits, mtimes, ctimes, inode numbers and symlink targets, read without opening a file. Store paths never
  * change, so a different fingerprint means the directory is not a real store and the path must
  * be scanned, and its layer written, again.
  *
@@ -14,18 +14,23 @@ import type { NarNode } from './nar.js';
  * `fingerprintTree`, which walks the disk itself for a warm build, where no tree is needed.
  *
  * The bytes hashed, in entry order (names sorted by their bytes):
- *   regular file  `r` `x`|`-` <size> `:` <mtimeMs> `:` <ctimeMs> `;`
+ *   regular file  `r` `x`|`-` <size> `:` <mtimeMs> `:` <ctimeMs> `:` <ino> `;`
  *   symlink       `l` <target length> `:` <target bytes>
  *   directory     `d` <entry count> `(` then per entry <name length> `:` <name bytes> <entry> `)`
  * A change to this format changes every fingerprint, so old records are never reused wrongly;
- * they only miss once.
+ * they only miss once. (The inode came in with scan records of version 7: a file replaced by
+ * another of the same size and times, made in the same clock tick, was not seen.) Directories
+ * and symlinks carry no stat values: their listings and targets are read again at every check.
+ *
+ * `seen`, when given, gets the latest ctime of the files hashed (racy.ts: a record whose files
+ * changed within a tick of its scan is not kept).
  */
-export function treeFingerprint(node: NarNode): string {
+export function treeFingerprint(node: NarNode, seen?: { latestCtimeMs: number }): string {
   const out = new FingerprintText();
   const walk = (n: NarNode): void => {
     switch (n.type) {
       case 'regular':
-        out.regular(n.executable, n.size, n.mtimeMs, n.ctimeMs);
+        out.regular(n.executable, n.size, n.mtimeMs, n.ctimeMs, n.ino);
         return;
       case 'symlink':
         out.symlink(n.target);
@@ -41,6 +46,7 @@ export function treeFingerprint(node: NarNode): string {
     }
   };
   walk(node);
+  if (seen) seen.latestCtimeMs = out.latestCtimeMs;
   return out.digest();
 }
 
@@ -49,18 +55,20 @@ export function treeFingerprint(node: NarNode): string {
  * their type (`readdir` with file types), so only regular files need an `lstat` (for size, mode,
  * mtime and ctime), symlinks a `readlink`, and directories nothing but their listing. Synchronous
  * calls for the reason given at readNarTree. A directory whose names are all ASCII is walked with
- * string paths; any other is walked with raw bytes, as names are hashed as bytes.
+ * string paths; any other is walked with raw bytes, as names are hashed as bytes. `seen`: as
+ * treeFingerprint's.
  */
-export function fingerprintTree(fsPath: string): string {
+export function fingerprintTree(fsPath: string, seen?: { latestCtimeMs: number }): string {
   const out = new FingerprintText();
   fingerprintNode(fsPath, lstatOf(fsPath), out);
+  if (seen) seen.latestCtimeMs = out.latestCtimeMs;
   return out.digest();
 }
 
 const NON_ASCII = /[^\x00-\x7f]/;
 
 function fingerprintNode(path: string | Buffer, st: Stats, out: FingerprintText): void {
-  if (st.isFile()) out.regular((st.mode & 0o100) !== 0, st.size, st.mtimeMs, st.ctimeMs);
+  if (st.isFile()) out.regular((st.mode & 0o100) !== 0, st.size, st.mtimeMs, st.ctimeMs, st.ino);
   else if (st.isSymbolicLink()) out.symlink(readlinkOf(path));
   else if (st.isDirectory()) {
     if (typeof path === 'string') fingerprintDirectory(path, out);
@@ -155,6 +163,8 @@ export class FingerprintText {
   private mtimeText = '';
   private ctimeMs = NaN;
   private ctimeText = '';
+  /** The latest ctime of the files written (-Infinity before the first): racy.ts judges it. */
+  latestCtimeMs = -Infinity;
 
   /** Text of one byte a char (ASCII, or a name decoded as latin1). */
   text(s: string): void {
@@ -225,10 +235,13 @@ export class FingerprintText {
     this.bytes(name);
   }
 
-  regular(executable: boolean, size: number, mtimeMs: number, ctimeMs: number): void {
+  regular(executable: boolean, size: number, mtimeMs: number, ctimeMs: number, ino: number): void {
     // Equal numbers print alike (0 and -0 both as "0"); NaN, never equal, is printed anew.
     if (mtimeMs !== this.mtimeMs) this.mtimeText = `${(this.mtimeMs = mtimeMs)}`;
-    if (ctimeMs !== this.ctimeMs) this.ctimeText = `${(this.ctimeMs = ctimeMs)}`;
+    if (ctimeMs !== this.ctimeMs) {
+      this.ctimeText = `${(this.ctimeMs = ctimeMs)}`;
+      if (ctimeMs > this.latestCtimeMs) this.latestCtimeMs = ctimeMs;
+    }
     // Piece by piece: a template's string of pieces is flattened again to be read char by char.
     this.char(0x72);
     this.char(executable ? 0x78 : 0x2d);
@@ -237,6 +250,8 @@ export class FingerprintText {
     this.text(this.mtimeText);
     this.char(0x3a);
     this.text(this.ctimeText);
+    this.char(0x3a);
+    this.count(ino);
     this.char(0x3b);
   }
 
