@@ -245,21 +245,36 @@ test('a closure file\'s paths are walked for ELF headers', async () => {
   assert.deepEqual(await closureArchitectures(src, closure), { amd64: `${SD}/${AMD}/bin/busybox`, arm64: `${SD}/${ARM}/lib/tool` });
 });
 
-test('with the narHash a closure file gives, a path is walked once: a copy of the store elsewhere opens no file', async () => {
+test('with the narHash a closure file gives, checked by --verify-store, a path is walked once: a copy of the store elsewhere opens no file for it', async () => {
   const s = await store();
   const closure = await closureFile(s, true);
-  const first = await openStoreSource({ kind: 'closure-file', closureFile: closure, dir: s.dir, cacheDir: s.cacheDir });
+  const first = await openStoreSource({ kind: 'closure-file', closureFile: closure, dir: s.dir, cacheDir: s.cacheDir, verify: true });
+  await first.closure([`${SD}/${AMD}`]);
   assert.deepEqual(await first.pathArchitectures!(`${SD}/${AMD}`), { amd64: 'bin/busybox' });
   assert.equal((await readdir(s.cacheDir)).filter((f) => /^elf-[0-9a-f]{64}\.json$/.test(f)).length, 1);
 
   const copy = join(s.root, 'copy');
   await cp(s.dir, copy, { recursive: true, verbatimSymlinks: true });
-  const { result, opened } = await opensUnder(copy, async () => {
-    const second = await openStoreSource({ kind: 'closure-file', closureFile: closure, dir: copy, cacheDir: s.cacheDir });
-    return second.pathArchitectures!(`${SD}/${AMD}`);
-  });
+  const second = await openStoreSource({ kind: 'closure-file', closureFile: closure, dir: copy, cacheDir: s.cacheDir, verify: true });
+  await second.closure([`${SD}/${AMD}`]);
+  const { result, opened } = await opensUnder(copy, () => second.pathArchitectures!(`${SD}/${AMD}`));
   assert.deepEqual(opened, []);
   assert.deepEqual(result, { amd64: 'bin/busybox' });
+});
+
+test('a narHash not checked does not key the ELF walk: files changed beside an unchanged closure file give their new architecture, warm as cold', async () => {
+  const s = await store();
+  const closure = await closureFile(s, true);
+  const open = (cacheDir: string | false) => ClosureFileStoreSource.open({ closureFile: closure, dir: s.dir, cacheDir });
+  assert.deepEqual(await (await open(s.cacheDir)).pathArchitectures(`${SD}/${AMD}`), { amd64: 'bin/busybox' });
+  // The header's machine rewritten in place (same size): the closure file's narHash no longer holds, and is not checked.
+  const busybox = join(s.dir, AMD, 'bin/busybox');
+  const bytes = readFileSync(busybox);
+  elfHeader(ARM64).copy(bytes, 0);
+  await writeFile(busybox, bytes);
+  const warm = await (await open(s.cacheDir)).pathArchitectures(`${SD}/${AMD}`);
+  assert.deepEqual(warm, { arm64: 'bin/busybox' });
+  assert.deepEqual(warm, await (await open(false)).pathArchitectures(`${SD}/${AMD}`), 'a cold walk');
 });
 
 test('an ELF record damaged on disk (another architecture named, still JSON) is not used: the path is walked again', async () => {
