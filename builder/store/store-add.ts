@@ -1,7 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { isUtf8 } from 'node:buffer';
 import { chmodSync, copyFileSync, constants as fsConstants, lstatSync, lutimesSync, mkdirSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import { StoreError } from '../errors.js';
+import { LayerContentError, StoreError } from '../errors.js';
 import { dumpNar, readNarTree } from './nar.js';
 import { nixBase32Encode } from './nix-base32.js';
 import { checkStorePathName, normaliseStoreDir } from './store-path.js';
@@ -131,7 +132,11 @@ export async function addToStore(source: string, options: AddToStoreOptions): Pr
   }
 }
 
-/** Copy one tree entry canonically. `top`: the root of the copy, whose directory mode is set after the rename. */
+/**
+ * Copy one tree entry canonically. `top`: the root of the copy, whose directory mode is set after
+ * the rename. A name or symlink target that is not UTF-8 is refused as the layer writer refuses it
+ * (every build of the path would): the copy is then removed, and nothing is added.
+ */
 function copyCanonical(from: Buffer, to: Buffer, top: boolean): void {
   let st;
   try {
@@ -140,7 +145,9 @@ function copyCanonical(from: Buffer, to: Buffer, top: boolean): void {
     throw new StoreError(`cannot read ${from.toString()}: ${(e as Error).message}`, [], undefined, { cause: e });
   }
   if (st.isSymbolicLink()) {
-    symlinkSync(readlinkSync(from, { encoding: 'buffer' }), to);
+    const target = readlinkSync(from, { encoding: 'buffer' });
+    if (!isUtf8(target)) throw new LayerContentError(`symlink ${from.toString()} has a target that is not valid UTF-8 (bytes ${target.toString('hex')})`, from.toString());
+    symlinkSync(target, to);
   } else if (st.isFile()) {
     // A reflink where the file system has them, else a plain copy.
     copyFileSync(from, to, fsConstants.COPYFILE_FICLONE);
@@ -148,6 +155,11 @@ function copyCanonical(from: Buffer, to: Buffer, top: boolean): void {
   } else if (st.isDirectory()) {
     mkdirSync(to, { mode: 0o700 });
     const names = readdirSync(from, { encoding: 'buffer' });
+    for (const n of names) {
+      if (isUtf8(n)) continue;
+      const shown = join(from.toString(), n.toString('latin1'));
+      throw new LayerContentError(`${shown} has a name that is not valid UTF-8 (bytes ${n.toString('hex')}); layer paths must be UTF-8`, shown, 'rename the file');
+    }
     for (const n of names) copyCanonical(Buffer.concat([from, SLASH, n]), Buffer.concat([to, SLASH, n]), false);
     // Read-only once its entries are in (the store's top entry: after it is renamed into place).
     if (!top) chmodSync(to, 0o555);
