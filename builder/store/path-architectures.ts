@@ -66,17 +66,28 @@ export function walkArchitectures(fsPath: string): PathArchitectures {
     }
     if (n >= ELF_MIN_SIZE) collector.add(head.subarray(0, n), () => relativeBelow(root, path));
   };
-  const walkDir = (path: Buffer): void => {
-    let entries: Dirent<Buffer>[];
-    try {
-      entries = readdirSync(path, { withFileTypes: true, encoding: 'buffer' });
-    } catch (e) {
-      throw cannotRead(path, e);
-    }
-    entries.sort((a, b) => Buffer.compare(a.name, b.name));
-    for (const e of entries) {
-      const child = Buffer.concat([path, SLASH, e.name]);
-      if (e.isDirectory()) walkDir(child);
+  // In NAR order, with a stack of the directories open (a path may be ~2,000 directories deep).
+  const walkDir = (rootDir: Buffer): void => {
+    const list = (path: Buffer): { path: Buffer; entries: Dirent<Buffer>[]; i: number } => {
+      let entries: Dirent<Buffer>[];
+      try {
+        entries = readdirSync(path, { withFileTypes: true, encoding: 'buffer' });
+      } catch (e) {
+        throw cannotRead(path, e);
+      }
+      entries.sort((a, b) => Buffer.compare(a.name, b.name));
+      return { path, entries, i: 0 };
+    };
+    const stack = [list(rootDir)];
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1]!;
+      if (top.i === top.entries.length) {
+        stack.pop();
+        continue;
+      }
+      const e = top.entries[top.i++]!;
+      const child = Buffer.concat([top.path, SLASH, e.name]);
+      if (e.isDirectory()) stack.push(list(child));
       else if (e.isFile()) readHead(child);
     }
   };

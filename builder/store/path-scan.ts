@@ -296,17 +296,27 @@ export function fillHandover(handover: HandoverDraft, split: SplitTree, root: Bu
   });
   if (missing.size === 0) return;
   let fileNo = 0;
-  const walk = (node: NarNode, path: Buffer): void => {
-    if (node.type === 'directory') for (const [name, child] of node.entries) walk(child, Buffer.concat([path, SLASH, name]));
-    else if (node.type === 'regular') {
-      const n = fileNo++;
-      if (!missing.has(n)) return;
-      const bytes = readFileSync(path);
-      if (bytes.length !== node.size) throw new StoreError(`${path.toString()} changed while it was read (expected ${node.size} bytes, read ${bytes.length}); store paths must not change`, [path.toString()]);
-      handover.bytes.set(bytes, handover.slots[n]!);
-    }
+  const file = (node: NarNode & { type: 'regular' }, path: Buffer): void => {
+    const n = fileNo++;
+    if (!missing.has(n)) return;
+    const bytes = readFileSync(path);
+    if (bytes.length !== node.size) throw new StoreError(`${path.toString()} changed while it was read (expected ${node.size} bytes, read ${bytes.length}); store paths must not change`, [path.toString()]);
+    handover.bytes.set(bytes, handover.slots[n]!);
   };
-  walk(tree, root);
+  // The files in NAR order, with a stack of its own (a path may be ~2,000 directories deep).
+  if (tree.type === 'regular') return file(tree, root);
+  if (tree.type !== 'directory') return;
+  const stack: Array<{ entries: Array<[Buffer, NarNode]>; i: number; path: Buffer }> = [{ entries: tree.entries, i: 0, path: root }];
+  while (stack.length > 0) {
+    const top = stack[stack.length - 1]!;
+    if (top.i === top.entries.length) {
+      stack.pop();
+      continue;
+    }
+    const [name, child] = top.entries[top.i++]!;
+    if (child.type === 'directory') stack.push({ entries: child.entries, i: 0, path: Buffer.concat([top.path, SLASH, name]) });
+    else if (child.type === 'regular') file(child, Buffer.concat([top.path, SLASH, name]));
+  }
 }
 
 const SLASH = Buffer.from('/');
