@@ -10,6 +10,7 @@ import { DirectoryStoreSource } from '../builder/store/directory-source.js';
 import { readScanRecords, replaceScanRecords, type ScanRecord } from '../builder/store/scan-cache.js';
 import { verifyCache } from '../builder/cache/verify.js';
 import { writeTree } from './helpers/nix.js';
+import { pastRacyWindow } from './helpers/store-changes.js';
 import { tempDir } from './helpers/tmp.js';
 
 const SD = '/nix/store';
@@ -23,6 +24,7 @@ async function store(): Promise<{ dir: string; cacheDir: string; scan: string; c
   const dir = join(root, 'store');
   writeTree(join(dir, APP), { 'bin/app': `#!${SD}/${LIB}/bin/sh\n` });
   writeTree(join(dir, LIB), { 'bin/sh': 'no references' });
+  await pastRacyWindow(); // a scan within a clock tick of the files makes no record
   const cacheDir = join(root, 'cache');
   return { dir, cacheDir, scan: join(cacheDir, 'scan'), closures: join(cacheDir, 'closures') };
 }

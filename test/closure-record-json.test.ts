@@ -6,6 +6,7 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { recordJsonPieces } from '../builder/store/closure-record.js';
 import { DirectoryStoreSource } from '../builder/store/directory-source.js';
+import { pastRacyWindow } from './helpers/store-changes.js';
 import { tempDir } from './helpers/tmp.js';
 
 const SD = '/nix/store';
@@ -62,6 +63,7 @@ test('a closure record file of a real closure is JSON.stringify of what it holds
     mkdirSync(join(dir, base, 'bin'), { recursive: true });
     writeFileSync(join(dir, base, 'bin', `t${i}`), i === 0 ? bases.slice(1).map((b) => `${SD}/${b}\n`).join('') : `tiny ${i}\n`);
   });
+  await pastRacyWindow(); // a scan within a clock tick of the files makes no record (nor a closure record)
   const cacheDir = join(root, 'cache');
   const src = new DirectoryStoreSource(dir, SD, { cacheDir: join(cacheDir, 'scan'), closureCacheDir: join(cacheDir, 'closures') });
   const closure = await src.closure([`${SD}/${bases[0]}`]);

@@ -24,6 +24,7 @@ import type { ClosureGraph } from '../layering/types.js';
 import { runCli } from './helpers/cli.js';
 import { committedBlobs, interruptMidLayer } from './helpers/interrupt.js';
 import { cliPath, repoRoot } from './helpers/paths.js';
+import { pastRacyWindow } from './helpers/store-changes.js';
 import { tempDir } from './helpers/tmp.js';
 import { payload } from './helpers/payload.js';
 
@@ -289,6 +290,7 @@ async function scanStore(): Promise<{ dir: string; app: string; tool: string; al
     await mkdir(join(dir, path, file, '..'), { recursive: true });
     await writeFile(join(dir, path, file), text);
   }
+  await pastRacyWindow(); // a scan within a clock tick of the files makes no record
   return { dir, app: `${SD}/${app}`, tool: `${SD}/${tool}`, all: [base, lib1, lib2, app, tool].map((n) => `${SD}/${n}`) };
 }
 

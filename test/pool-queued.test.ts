@@ -11,6 +11,7 @@ import { DirectoryStoreSource } from '../builder/store/directory-source.js';
 import { runStorePathScanJob, type StorePathScanJob } from '../builder/store/path-scan.js';
 import { SharedValue } from '../builder/store/shared-value.js';
 import { readScanRecords } from '../builder/store/scan-cache.js';
+import { pastRacyWindow } from './helpers/store-changes.js';
 import { tempDir } from './helpers/tmp.js';
 
 const SD = '/nix/store';
@@ -25,6 +26,7 @@ async function chainStore(n: number): Promise<{ dir: string; paths: string[] }> 
     const refs = i === 0 ? bases.slice(1) : bases.slice(i + 1, i + 2);
     await writeFile(join(dir, bases[i]!, 'bin', `p${i}`), refs.map((b) => `uses ${SD}/${b}/bin\n`).join(''));
   }
+  await pastRacyWindow(); // a scan within a clock tick of the files makes no record
   return { dir, paths: bases.map((b) => `${SD}/${b}`) };
 }
 

@@ -20,6 +20,7 @@ import type { StoreSource } from '../builder/store/types.js';
 import type { ClosureGraph } from '../layering/types.js';
 import { AMD64, ARM64, elfFile, elfHeader } from './helpers/elf.js';
 import { opensUnder } from './helpers/opens.js';
+import { pastRacyWindow } from './helpers/store-changes.js';
 import { tempDir } from './helpers/tmp.js';
 
 const SD = '/nix/store';
@@ -47,6 +48,7 @@ async function store(): Promise<{ root: string; dir: string; cacheDir: string }>
   await put(join(dir, AMD), { 'bin/busybox': amd64Binary(), 'bin/sh': { symlink: 'busybox' } });
   await put(join(dir, ARM), { 'lib/tool': elfFile(ARM64, 10_000), 'share/readme': 'not ELF\n' });
   await put(join(dir, DOC), { 'share/doc/index.html': '<p>docs</p>\n'.repeat(10) });
+  await pastRacyWindow();
   return { root, dir, cacheDir: join(root, 'cache', 'scan') };
 }
 
@@ -169,15 +171,15 @@ test('the scan and the header walk agree on a path', async () => {
   assert.deepEqual(walkArchitectures(dir), scanned);
 });
 
-test('the scan record carries the architectures (scan record version 3 on; 6 now)', async () => {
+test('the scan record carries the architectures (scan record version 3 on; 7 now)', async () => {
   const s = await store();
   await new DirectoryStoreSource(s.dir, SD, { cacheDir: s.cacheDir }).closure([`${SD}/${AMD}`, `${SD}/${ARM}`]);
   const records = await scanRecords(s.cacheDir);
   assert.deepEqual(
     records.map((r) => [r.v, String(r.fsPath).slice(s.dir.length + 1), r.architectures]).sort(),
     [
-      [6, AMD, { amd64: 'bin/busybox' }],
-      [6, ARM, { arm64: 'lib/tool' }],
+      [7, AMD, { amd64: 'bin/busybox' }],
+      [7, ARM, { arm64: 'lib/tool' }],
     ],
   );
 });
@@ -214,8 +216,8 @@ test('a version 2 scan record (before architectures) is a miss: the path is read
   const again = new DirectoryStoreSource(s.dir, SD, { cacheDir: s.cacheDir });
   assert.deepEqual(await again.pathArchitectures(path), { amd64: 'bin/busybox' });
   assert.deepEqual(again.stats, { scanned: 1, cached: 0 });
-  // The new record is version 6 (the version 2 one stays beside it, never answering, until packs are merged).
-  assert.deepEqual(readScanRecords(s.cacheDir).map((r) => r.v), [2, 6]);
+  // The new record is version 7 (the version 2 one stays beside it, never answering, until packs are merged).
+  assert.deepEqual(readScanRecords(s.cacheDir).map((r) => r.v), [2, 7]);
   const third = new DirectoryStoreSource(s.dir, SD, { cacheDir: s.cacheDir });
   await third.pathArchitectures(path);
   assert.deepEqual(third.stats, { scanned: 0, cached: 1 });
@@ -243,21 +245,36 @@ test('a closure file\'s paths are walked for ELF headers', async () => {
   assert.deepEqual(await closureArchitectures(src, closure), { amd64: `${SD}/${AMD}/bin/busybox`, arm64: `${SD}/${ARM}/lib/tool` });
 });
 
-test('with the narHash a closure file gives, a path is walked once: a copy of the store elsewhere opens no file', async () => {
+test('with the narHash a closure file gives, checked by --verify-store, a path is walked once: a copy of the store elsewhere opens no file for it', async () => {
   const s = await store();
   const closure = await closureFile(s, true);
-  const first = await openStoreSource({ kind: 'closure-file', closureFile: closure, dir: s.dir, cacheDir: s.cacheDir });
+  const first = await openStoreSource({ kind: 'closure-file', closureFile: closure, dir: s.dir, cacheDir: s.cacheDir, verify: true });
+  await first.closure([`${SD}/${AMD}`]);
   assert.deepEqual(await first.pathArchitectures!(`${SD}/${AMD}`), { amd64: 'bin/busybox' });
   assert.equal((await readdir(s.cacheDir)).filter((f) => /^elf-[0-9a-f]{64}\.json$/.test(f)).length, 1);
 
   const copy = join(s.root, 'copy');
   await cp(s.dir, copy, { recursive: true, verbatimSymlinks: true });
-  const { result, opened } = await opensUnder(copy, async () => {
-    const second = await openStoreSource({ kind: 'closure-file', closureFile: closure, dir: copy, cacheDir: s.cacheDir });
-    return second.pathArchitectures!(`${SD}/${AMD}`);
-  });
+  const second = await openStoreSource({ kind: 'closure-file', closureFile: closure, dir: copy, cacheDir: s.cacheDir, verify: true });
+  await second.closure([`${SD}/${AMD}`]);
+  const { result, opened } = await opensUnder(copy, () => second.pathArchitectures!(`${SD}/${AMD}`));
   assert.deepEqual(opened, []);
   assert.deepEqual(result, { amd64: 'bin/busybox' });
+});
+
+test('a narHash not checked does not key the ELF walk: files changed beside an unchanged closure file give their new architecture, warm as cold', async () => {
+  const s = await store();
+  const closure = await closureFile(s, true);
+  const open = (cacheDir: string | false) => ClosureFileStoreSource.open({ closureFile: closure, dir: s.dir, cacheDir });
+  assert.deepEqual(await (await open(s.cacheDir)).pathArchitectures(`${SD}/${AMD}`), { amd64: 'bin/busybox' });
+  // The header's machine rewritten in place (same size): the closure file's narHash no longer holds, and is not checked.
+  const busybox = join(s.dir, AMD, 'bin/busybox');
+  const bytes = readFileSync(busybox);
+  elfHeader(ARM64).copy(bytes, 0);
+  await writeFile(busybox, bytes);
+  const warm = await (await open(s.cacheDir)).pathArchitectures(`${SD}/${AMD}`);
+  assert.deepEqual(warm, { arm64: 'bin/busybox' });
+  assert.deepEqual(warm, await (await open(false)).pathArchitectures(`${SD}/${AMD}`), 'a cold walk');
 });
 
 test('an ELF record damaged on disk (another architecture named, still JSON) is not used: the path is walked again', async () => {

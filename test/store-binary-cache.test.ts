@@ -2,11 +2,12 @@
 // same entries and layer bytes as the tree walk), narinfo parsing, Nix's signature fingerprint.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync, sign } from 'node:crypto';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { narEntries, storeLayerNarEntries } from '../builder/layer/nar-entries.js';
-import { storeLayerEntries, treeEntries } from '../builder/layer/tree-entries.js';
+import { storeLayerEntries, storeLayerOutline, treeEntries } from '../builder/layer/tree-entries.js';
 import type { LayerEntry } from '../builder/layer/types.js';
 import { measureLayer } from '../builder/layer/write-layer.js';
 import { dumpNar, readNarTree } from '../builder/store/nar.js';
@@ -98,6 +99,72 @@ test('a truncated NAR, or one with bytes after its end, is a nar-mismatch error'
   } finally {
     rmSync(s.dir, { recursive: true, force: true });
   }
+});
+
+/** A NAR string: its length, its bytes, zero padding to 8. */
+function narString(s: string | Buffer): Buffer {
+  const b = typeof s === 'string' ? Buffer.from(s) : s;
+  const len = Buffer.alloc(8);
+  len.writeUInt32LE(b.length, 0);
+  return Buffer.concat([len, b, Buffer.alloc((8 - (b.length % 8)) % 8)]);
+}
+
+/** The NAR of `depth` directories nested in one another, each holding only the next (`d`), the last holding the file `d` of `contents`. */
+function deepNar(depth: number, contents: string): Buffer {
+  const t = (...tokens: string[]) => Buffer.concat(tokens.map(narString));
+  const level = t('(', 'type', 'directory', 'entry', '(', 'name', 'd', 'node');
+  const file = t('(', 'type', 'regular', 'contents', contents, ')');
+  const close = t(')', ')');
+  return Buffer.concat([t('nix-archive-1'), ...Array<Buffer>(depth).fill(level), file, ...Array<Buffer>(depth).fill(close)]);
+}
+
+test('a NAR nested 6,000 directories deep, deeper than a path on disk can be, gives each directory and then its file, in order', async () => {
+  const depth = 6000;
+  const root = `nix/store/${HASH}-deep`;
+  const entries: Array<{ kind: string; path: string; mode?: number; bytes?: string }> = [];
+  for await (const e of narEntries(pieces(deepNar(depth, 'at the bottom'), 65536), root, `/${root}`)) {
+    if (e.kind === 'file') {
+      const parts: Uint8Array[] = [];
+      if (e.content.from === 'stream') for await (const p of e.content.read()) parts.push(Buffer.from(p));
+      entries.push({ kind: e.kind, path: e.path, mode: e.mode, bytes: Buffer.concat(parts).toString() });
+    } else entries.push({ kind: e.kind, path: e.path, mode: e.kind === 'directory' ? e.mode : undefined });
+  }
+  assert.equal(entries.length, depth + 1);
+  for (let i = 0; i < depth; i++) {
+    const e = entries[i]!;
+    assert.ok(e.kind === 'directory' && e.mode === 0o555 && e.path === root + '/d'.repeat(i), `entry ${i}: ${e.kind} ${e.path.length}`);
+  }
+  assert.deepEqual(entries[depth], { kind: 'file', path: root + '/d'.repeat(depth), mode: 0o444, bytes: 'at the bottom' });
+});
+
+test('a NAR nested 2,000 directories deep gives the layer bytes of the same tree on disk; 6,000 deep, the layer of its entries', async (t) => {
+  const options = { header: { mtime: 1, uid: 0, gid: 0, uname: 'root', gname: 'root' }, compressor: 'gzip' as const };
+  const dir = await tempDir('imgbuild-deep-nar-');
+  const fsPath = join(dir, `${HASH}-deep`);
+  const depth = 2000;
+  // As deep as PATH_MAX lets a path on disk be (4,096 bytes with its NUL).
+  assert.ok(fsPath.length + 2 * depth + 2 < 4096, `${fsPath.length + 2 * depth + 2} bytes`);
+  writeTree(join(fsPath, ...Array<string>(depth - 1).fill('d')), { d: 'at the bottom' });
+  // Removed by rm: Node's own recursive rmSync runs out of stack at this depth.
+  t.after(() => execFileSync('rm', ['-rf', fsPath]));
+  const nar = deepNar(depth, 'at the bottom');
+  const parts: Buffer[] = [];
+  await dumpNar(fsPath, await readNarTree(fsPath), (c) => parts.push(Buffer.from(c)));
+  assert.ok(Buffer.concat(parts).equals(nar), 'the NAR of the files');
+  const path = `/nix/store/${HASH}-deep`;
+  const fromFiles = await measureLayer(storeLayerEntries([path], () => fsPath, '/nix/store'), options);
+  assert.deepEqual(await measureLayer(storeLayerNarEntries([path], () => pieces(nar, 65536), '/nix/store'), options), fromFiles);
+
+  // Deeper than a disk holds: the layer of the entries themselves (the store's parents, each directory, the file).
+  const deeper = 6000;
+  const root = path.slice(1);
+  const listed: LayerEntry[] = [
+    ...storeLayerOutline([path], '/nix/store').parents,
+    ...Array.from({ length: deeper }, (_, i): LayerEntry => ({ kind: 'directory', path: root + '/d'.repeat(i), mode: 0o555 })),
+    { kind: 'file', path: root + '/d'.repeat(deeper), mode: 0o444, content: { from: 'bytes', data: Buffer.from('at the bottom') } },
+  ];
+  const fromNar = await measureLayer(storeLayerNarEntries([path], () => pieces(deepNar(deeper, 'at the bottom'), 65536), '/nix/store'), options);
+  assert.deepEqual(fromNar, await measureLayer(listed, options));
 });
 
 const NARINFO = `StorePath: /nix/store/${HASH}-tree

@@ -7,6 +7,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { DirectoryStoreSource } from '../builder/store/directory-source.js';
 import { writeTree } from './helpers/nix.js';
+import { pastRacyWindow } from './helpers/store-changes.js';
 import { tempDir } from './helpers/tmp.js';
 
 const SD = '/nix/store';
@@ -18,6 +19,7 @@ async function store() {
   const dir = join(root, 'store');
   writeTree(join(dir, APP), { 'bin/app': `uses ${SD}/${LIB}/lib/libx.so` });
   writeTree(join(dir, LIB), { 'lib/libx.so': 'no references' });
+  await pastRacyWindow();
   return { dir, scan: join(root, 'cache', 'scan'), closures: join(root, 'cache', 'closures') };
 }
 

@@ -12,6 +12,7 @@ import { closureDigest } from '../builder/build/plan.js';
 import { CHUNK_PATHS, claimChunks, placesOf, SPLIT_MIN_NODES, startStatThread, statListsValues, type StatLists } from '../builder/store/stat-list-split.js';
 import { PER_NODE, statListValues } from '../builder/store/stat-list.js';
 import { writeTree } from './helpers/nix.js';
+import { pastRacyWindow } from './helpers/store-changes.js';
 import { writeKeepingTimes } from './helpers/store-changes.js';
 import { tempDir } from './helpers/tmp.js';
 
@@ -31,6 +32,7 @@ async function store() {
   const libs = Array.from({ length: LIBS }, (_, k) => lib(k));
   writeTree(join(dir, APP), { 'bin/app': { content: libs.map((l) => `${SD}/${l}/lib/x.so`).join('\n'), executable: true }, 'share/doc': 'plain' });
   for (const l of libs) writeTree(join(dir, l), { 'lib/x.so': `no references ${l}` });
+  await pastRacyWindow();
   return { dir, cache: join(root, 'cache'), libs };
 }
 

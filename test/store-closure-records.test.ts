@@ -16,7 +16,7 @@ import { writeTree, type TreeSpec } from './helpers/nix.js';
 import { AMD64, ARM64, elfFile } from './helpers/elf.js';
 import { closureArchitectures } from '../builder/store/closure-architectures.js';
 import { warnAbsentMentions } from '../builder/build/build-image.js';
-import { inPlaceChanges, writeKeepingTimes } from './helpers/store-changes.js';
+import { inPlaceChanges, pastRacyWindow, writeKeepingTimes } from './helpers/store-changes.js';
 import { tempDir } from './helpers/tmp.js';
 
 const SD = '/nix/store';
@@ -39,6 +39,7 @@ async function store(app: TreeSpec): Promise<Store> {
   writeTree(join(dir, APP), app);
   writeTree(join(dir, LIB), { 'lib/libx.so': 'no references' });
   writeTree(join(dir, DOC), { 'share/doc': 'no references' });
+  await pastRacyWindow();
   return { dir, scan: join(root, 'cache', 'scan'), closures: join(root, 'cache', 'closures') };
 }
 
@@ -124,6 +125,7 @@ for (const [what, change] of CHANGES) {
     // Past the file system's clock tick of the files' creation, so that the change moves a ctime.
     await sleep(30);
     change((rel) => join(s.dir, APP, rel));
+    await pastRacyWindow();
     const after = await build(s);
     assert.equal(after.stats.scanned >= 1, true, `${what} went unnoticed`);
     assert.notEqual(after.per.find((p) => p.path.endsWith(APP))!.contentId, cold.per.find((p) => p.path.endsWith(APP))!.contentId);

@@ -7,7 +7,7 @@ import { DirectoryStoreSource } from '../builder/store/directory-source.js';
 import { readScanRecords } from '../builder/store/scan-cache.js';
 import { StoreError } from '../builder/errors.js';
 import { writeTree, type TreeSpec } from './helpers/nix.js';
-import { writeKeepingTimes } from './helpers/store-changes.js';
+import { pastRacyWindow, writeKeepingTimes } from './helpers/store-changes.js';
 
 const SD = '/nix/store';
 
@@ -176,6 +176,7 @@ test('a store dir other than /nix/store works', async (t) => {
 test('scan results are cached on disk and reused by a new source', async (t) => {
   const s = tempStore({ [A]: `-> ${B}`, [B]: 'leaf' });
   t.after(s.done);
+  await pastRacyWindow(); // a scan within a clock tick of the files makes no record
   const first = new DirectoryStoreSource(s.dir, SD, { cacheDir: s.cache });
   const g1 = await first.closure([`${SD}/${A}`]);
   assert.deepEqual(first.stats, { scanned: 2, cached: 0 });
@@ -201,10 +202,12 @@ test('a changed file (new mtime) is scanned again', async (t) => {
 test('a file edited in place (same size, mtime put back) is scanned again, and the path gets a new content id', async (t) => {
   const s = tempStore({ [A]: { 'lib/ref': `-> ${B}` }, [B]: 'leaf', [C]: 'leaf' });
   t.after(s.done);
+  await pastRacyWindow(); // a scan within a clock tick of the files makes no record
   const first = new DirectoryStoreSource(s.dir, SD, { cacheDir: s.cache });
   await first.closure([`${SD}/${A}`]);
   const before = await first.pathContentId(`${SD}/${A}`);
   writeKeepingTimes(join(s.dir, A, 'lib/ref'), `-> ${C}`);
+  await pastRacyWindow();
   const again = new DirectoryStoreSource(s.dir, SD, { cacheDir: s.cache });
   const g = await again.closure([`${SD}/${A}`]);
   assert.deepEqual(g.paths.map((p) => p.path), [`${SD}/${A}`, `${SD}/${C}`]);
@@ -220,6 +223,7 @@ test('a file edited in place (same size, mtime put back) is scanned again, and t
 test('a cached scan still finds a reference to a path added to the store after it was scanned', async (t) => {
   const s = tempStore({ [A]: `-> ${B}` });
   t.after(s.done);
+  await pastRacyWindow(); // a scan within a clock tick of the files makes no record
   const g1 = await new DirectoryStoreSource(s.dir, SD, { cacheDir: s.cache }).closure([`${SD}/${A}`]);
   assert.deepEqual(g1.paths[0]?.references, []);
   writeFileSync(join(s.dir, B), 'now present');
@@ -251,6 +255,7 @@ test('a hash part shared by two entries is refused when a path references it, na
 test('two builds scanning into one cache at the same time both get the right closure and leave valid records', async (t) => {
   const s = tempStore({ [A]: `-> ${B} ${C}`, [B]: `-> ${D}`, [C]: 'c', [D]: 'd' });
   t.after(s.done);
+  await pastRacyWindow(); // a scan within a clock tick of the files makes no record
   const [g1, g2] = await Promise.all([
     new DirectoryStoreSource(s.dir, SD, { cacheDir: s.cache }).closure([`${SD}/${A}`]),
     new DirectoryStoreSource(s.dir, SD, { cacheDir: s.cache }).closure([`${SD}/${A}`]),

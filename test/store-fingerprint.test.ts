@@ -67,20 +67,28 @@ test('the walk off the disk gives the digest of the tree a scan reads, for every
   }
 });
 
-test('the fingerprint format is unchanged: records made by earlier builds stay valid', () => {
-  // Computed with the format as first released (scan records and layer keys hold such digests).
+test('the fingerprint hashes each file\'s size, times and inode number, spelt as the format says', () => {
+  // Scan records (version 7 on), closure records and layer keys hold such digests: a change to
+  // the text changes them all (an older record then misses once, never answers wrongly).
   const b = (s: string) => Buffer.from(s, 'latin1');
   const tree: NarNode = {
     type: 'directory',
     entries: [
-      [b('bin'), { type: 'directory', entries: [[b('tool'), { type: 'regular', size: 1234, executable: true, mtimeMs: 1000.5, ctimeMs: 1700000000123.4567 }]] }],
-      [Buffer.from('café'), { type: 'regular', size: 0, executable: false, mtimeMs: 1, ctimeMs: 2 }],
+      [b('bin'), { type: 'directory', entries: [[b('tool'), { type: 'regular', size: 1234, executable: true, mtimeMs: 1000.5, ctimeMs: 1700000000123.25, ino: 4242 }]] }],
+      [Buffer.from('café'), { type: 'regular', size: 0, executable: false, mtimeMs: 1, ctimeMs: 2, ino: 7 }],
       [b('\xff\xfe'), { type: 'symlink', target: b('\x80target') }],
       [b('empty'), { type: 'directory', entries: [] }],
       [b('lib'), { type: 'symlink', target: b('../x/lib') }],
     ],
   };
-  assert.equal(treeFingerprint(tree), '5abcbb1e5710b5be9b311ce60918839f73cdaa176e61ad523b714b0dfc107db3');
+  const text = Buffer.concat([
+    b('d5(3:bind1(4:toolrx1234:1000.5:1700000000123.25:4242;)'),
+    b('5:'),
+    Buffer.from('café'),
+    b('r-0:1:2:7;2:\xff\xfel7:\x80target5:emptyd0()3:libl8:../x/lib)'),
+  ]);
+  assert.equal(treeFingerprint(tree), createHash('sha256').update(text).digest('hex'));
+  assert.equal(treeFingerprint(tree), 'aeb6868f8d31b94e3d3c18edd78283a35c547cccb464cbd7d8c600c1a2a4f540');
 });
 
 test('every in-place change a store path could undergo changes the fingerprint', async (t) => {
@@ -123,36 +131,37 @@ test('a fifo or a missing path is refused with a StoreError naming it', (t) => {
 });
 
 test('files that share their times, and files that do not, are hashed as each entry written out in full', () => {
-  // [executable, size, mtimeMs, ctimeMs]: runs of equal times (a coarse clock; Nix's mtime 1),
-  // a change in one time only, fractions, 0 and -0 (both "0"), NaN (never equal to itself).
-  const files: Array<[boolean, number, number, number]> = [
-    [false, 63, 1000, 1796402417409.4199],
-    [false, 64, 1000, 1796402417409.4199],
-    [true, 64, 1000, 1796402417409.4199],
-    [false, 63, 1000, 1796402417413.5],
-    [false, 63, 1796402417413.5, 1796402417413.5],
-    [false, 1, 0, -0],
-    [false, 1, -0, 0],
-    [false, 2, NaN, NaN],
-    [false, 2, NaN, 1000],
-    [false, 3, 1000, 1000],
+  // [executable, size, mtimeMs, ctimeMs, ino]: runs of equal times (a coarse clock; Nix's mtime
+  // 1), a change in one time only, fractions, 0 and -0 (both "0"), NaN (never equal to itself),
+  // equal and unequal inode numbers (one past 2^53, written as its text).
+  const files: Array<[boolean, number, number, number, number]> = [
+    [false, 63, 1000, 1796402417409.4199, 12],
+    [false, 64, 1000, 1796402417409.4199, 12],
+    [true, 64, 1000, 1796402417409.4199, 13],
+    [false, 63, 1000, 1796402417413.5, 3000000000],
+    [false, 63, 1796402417413.5, 1796402417413.5, 3000000000],
+    [false, 1, 0, -0, 0],
+    [false, 1, -0, 0, 1],
+    [false, 2, NaN, NaN, 2 ** 53 + 2],
+    [false, 2, NaN, 1000, 2 ** 53 + 2],
+    [false, 3, 1000, 1000, 5],
     // Sizes of every digit count, and numbers that are not safe integers (written as their text).
-    [false, 0, 1000, 1000],
-    [false, 9, 1000, 1000],
-    [false, 10, 1000, 1000],
-    [false, 99, 1000, 1000],
-    [false, 100, 1000, 1000],
-    [false, 12345678901234, 1000, 1000],
-    [false, 2 ** 53 - 1, 1000, 1000],
-    [false, 2 ** 53 + 2, 1000, 1000],
-    [false, 1.5, 1000, 1000],
-    [false, -1, 1000, 1000],
+    [false, 0, 1000, 1000, 5],
+    [false, 9, 1000, 1000, 5],
+    [false, 10, 1000, 1000, 5],
+    [false, 99, 1000, 1000, 5],
+    [false, 100, 1000, 1000, 5],
+    [false, 12345678901234, 1000, 1000, 5],
+    [false, 2 ** 53 - 1, 1000, 1000, 5],
+    [false, 2 ** 53 + 2, 1000, 1000, 5],
+    [false, 1.5, 1000, 1000, 5],
+    [false, -1, 1000, 1000, 5],
   ];
   const out = new FingerprintText();
   let text = '';
-  for (const [x, size, m, c] of files) {
-    out.regular(x, size, m, c);
-    text += `r${x ? 'x' : '-'}${size}:${m}:${c};`;
+  for (const [x, size, m, c, ino] of files) {
+    out.regular(x, size, m, c, ino);
+    text += `r${x ? 'x' : '-'}${size}:${m}:${c}:${ino};`;
   }
   assert.equal(out.digest(), createHash('sha256').update(text, 'latin1').digest('hex'));
 });

@@ -16,7 +16,7 @@ import type { LayerEntry, LayerWriteOptions } from '../builder/layer/types.js';
 import { BuildWorkerPool } from '../builder/workers/pool.js';
 import { closureDigest } from '../builder/build/plan.js';
 import { writeTree, type TreeSpec } from './helpers/nix.js';
-import { inPlaceChanges, writeKeepingTimes } from './helpers/store-changes.js';
+import { inPlaceChanges, pastRacyWindow, writeKeepingTimes } from './helpers/store-changes.js';
 import { tempDir } from './helpers/tmp.js';
 
 const SD = '/nix/store';
@@ -49,6 +49,7 @@ async function store(): Promise<string> {
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, ONE), `a store path that is one file naming ${SD}/${LIB}`);
   writeTree(dir, { [LINK]: { symlink: `${LIB}/lib/libx.so` } });
+  await pastRacyWindow();
   return dir;
 }
 

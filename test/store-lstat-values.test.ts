@@ -41,8 +41,8 @@ const dir = process.argv[2];
 const fast = fastLstatValues(dir, lstatSync);
 const out = { taken: fast !== undefined };
 if (fast) {
-  out.values = ${JSON.stringify(NODES)}.map((n) => { const v = new Float64Array(4); return fast(dir + n, v, 0) ? [...v] : null; });
-  const v = new Float64Array(4);
+  out.values = ${JSON.stringify(NODES)}.map((n) => { const v = new Float64Array(${PER_NODE}); return fast(dir + n, v, 0) ? [...v] : null; });
+  const v = new Float64Array(${PER_NODE});
   out.missing = fast(dir + '/gone', v, 0);
   out.nul = fast(dir + '/sub\\0/file', v, 0);
   try { fast(dir + '/tool/x', v, 0); out.throughFile = 'no error'; } catch (e) { out.throughFile = e.code; }
@@ -80,7 +80,7 @@ test('statListValues puts the values lstatSync gives, node by node, from `at` on
   const names = ['link', 'sub', 'sub/file', 'tool'];
   const values = new Float64Array(PER_NODE * (names.length + 2));
   assert.equal(statListValues(dir, names, values, PER_NODE), true);
-  assert.deepEqual([...values.subarray(0, PER_NODE)], [0, 0, 0, 0]);
+  assert.deepEqual([...values.subarray(0, PER_NODE)], new Array(PER_NODE).fill(0));
   assert.deepEqual([...values.subarray(PER_NODE)], [dir, ...names.map((n) => join(dir, n))].flatMap(viaStats));
 });
 

@@ -104,7 +104,7 @@ test('the NAR serialisation is byte-identical to nix-store --dump for a varied t
 });
 
 test('narSize stays exact for files of 2 GiB and more (no 32-bit wrap-around)', () => {
-  const file = (size: number) => narSize({ type: 'regular', size, executable: false, mtimeMs: 0, ctimeMs: 0 });
+  const file = (size: number) => narSize({ type: 'regular', size, executable: false, mtimeMs: 0, ctimeMs: 0, ino: 0 });
   // A regular file's NAR size grows by exactly its content size padded to 8 bytes.
   const small = file(8);
   assert.equal(file(3 * 2 ** 30) - small, 3 * 2 ** 30 - 8);

@@ -2,11 +2,12 @@
 // what it writes, how packs merge, and the batches a closure gives to other threads.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, statSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DirectoryStoreSource } from '../builder/store/directory-source.js';
-import { runStorePathScanJob, type StorePathScanJob } from '../builder/store/path-scan.js';
+import { runStorePathScanJob, scanStorePath, type StorePathScanJob } from '../builder/store/path-scan.js';
+import { RACY_COARSE_MS, RACY_FINE_MS, racyCtime } from '../builder/store/racy.js';
 import { readScanRecords } from '../builder/store/scan-cache.js';
 import { STAT_LIST_MAX } from '../builder/store/stat-list.js';
 import { closureDigest } from '../builder/build/plan.js';
@@ -14,7 +15,7 @@ import { canonicalJson } from '../oci/canonical-json.js';
 import { sha256Digest } from '../oci/digest.js';
 import type { ClosureGraph } from '../layering/types.js';
 import { writeTree, type TreeSpec } from './helpers/nix.js';
-import { inPlaceChanges, writeKeepingTimes } from './helpers/store-changes.js';
+import { inPlaceChanges, pastRacyWindow, writeKeepingTimes } from './helpers/store-changes.js';
 import { tempDir } from './helpers/tmp.js';
 
 const SD = '/nix/store';
@@ -29,6 +30,7 @@ async function store(app: TreeSpec): Promise<{ dir: string; cache: string }> {
   writeTree(join(dir, APP), app);
   writeTree(join(dir, LIB), { 'lib/libx.so': 'no references' });
   writeTree(join(dir, DOC), { 'share/doc': 'no references' });
+  await pastRacyWindow();
   return { dir, cache: join(root, 'cache') };
 }
 
@@ -61,6 +63,7 @@ for (const [what, change] of CHANGES) {
     // Past the file system's clock tick of the files' creation, so that the change moves a ctime.
     await sleep(30);
     change((rel) => join(s.dir, APP, rel));
+    await pastRacyWindow();
     const after = await build(s);
     assert.equal(after.stats.scanned >= 1, true, `${what} went unnoticed`);
     assert.notEqual(after.contentId, cold.contentId);
@@ -81,6 +84,122 @@ test('a path of more entries than a stat list holds is checked by a walk of its 
   const after = await build(s);
   assert.deepEqual(after.stats, { scanned: 1, cached: 0 });
   assert.notEqual(after.contentId, cold.contentId);
+});
+
+/** Every node of a path (its root, then its entries by name): its lstat's size, mode, mtime, ctime and inode. */
+function nodeStats(path: string): Array<{ name: string; size: number; mode: number; mtimeMs: number; ctimeMs: number; ino: number }> {
+  const names = ['', ...readdirSync(path).sort().map((n) => `/${n}`)];
+  return names.map((name) => {
+    const st = lstatSync(`${path}${name}`);
+    return { name, size: st.size, mode: st.mode, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino };
+  });
+}
+
+/**
+ * Two store directories holding the same path `<hash>-p` of `files` files, alike but for the
+ * bytes of `p/f` (`AAAA` in one, `BBBB` in the other) and the inodes: sizes, modes, mtimes and
+ * ctimes equal, node by node. The ctimes are the file system clock's tick in which the times
+ * were set, so both are made again until their times were set in one tick; undefined when that
+ * never happens (a clock finer than the calls).
+ */
+async function twinStores(root: string, files: number): Promise<{ dir: string; twin: string } | undefined> {
+  const dir = join(root, 'store');
+  const twin = join(root, 'twin');
+  for (let attempt = 0; attempt < 100; attempt++) {
+    for (const d of [dir, twin]) {
+      rmSync(d, { recursive: true, force: true });
+      mkdirSync(join(d, TWIN), { recursive: true });
+    }
+    for (const [d, content] of [[dir, 'AAAA\n'], [twin, 'BBBB\n']] as const) {
+      writeFileSync(join(d, TWIN, 'f'), content);
+      for (let i = 1; i < files; i++) writeFileSync(join(d, TWIN, `g${String(i).padStart(3, '0')}`), 'same\n');
+    }
+    // Setting the times sets every ctime: both trees' one call after the other, a clock tick
+    // after the writes (a ctime set within the tick of the file's last write may be kept).
+    await sleep(12);
+    for (const d of [dir, twin]) {
+      for (const n of readdirSync(join(d, TWIN))) utimesSync(join(d, TWIN, n), 1_000_000, 1_000_000);
+      utimesSync(join(d, TWIN), 1_000_000, 1_000_000);
+    }
+    const a = nodeStats(join(dir, TWIN));
+    const b = nodeStats(join(twin, TWIN));
+    if (a.every((x, i) => x.ctimeMs === b[i]!.ctimeMs)) {
+      assert.deepEqual(b.map(({ ino: _, ...rest }) => rest), a.map(({ ino: _, ...rest }) => rest), 'alike but for the inodes');
+      assert.ok(a.every((x, i) => x.ino !== b[i]!.ino));
+      return { dir, twin };
+    }
+  }
+  return undefined;
+}
+
+const TWIN = `${hashPart('abcd')}-p`;
+
+for (const [files, check] of [
+  [1, 'an lstat per entry'],
+  [STAT_LIST_MAX + 36, 'a walk of its tree'],
+] as const) {
+  for (const closures of [false, true]) {
+    test(`a path replaced by files of the same sizes and times made in one clock tick is scanned again (checked by ${check}${closures ? ', with a closure record' : ''})`, async (t) => {
+      const root = await tempDir('imgbuild-scan-twins-');
+      const twins = await twinStores(root, files);
+      if (!twins) return t.skip('the file system gave no two files the same ctime');
+      const cache = join(root, 'cache');
+      const open = () => new DirectoryStoreSource(twins.dir, SD, { cacheDir: join(cache, 'scan'), closureCacheDir: closures ? join(cache, 'closures') : false });
+      const contentId = async (src: DirectoryStoreSource) => {
+        await src.closure([`${SD}/${TWIN}`]);
+        return src.pathContentId(`${SD}/${TWIN}`);
+      };
+      await pastRacyWindow();
+      const before = await contentId(open());
+      const warm = open();
+      assert.equal(await contentId(warm), before);
+      assert.deepEqual(warm.stats, { scanned: 0, cached: 1 }, 'recorded');
+      // The twin put in its place, as `mv store store.old; mv twin store` does.
+      renameSync(twins.dir, `${twins.dir}.old`);
+      renameSync(twins.twin, twins.dir);
+      const after = open();
+      const id = await contentId(after);
+      assert.deepEqual(after.stats, { scanned: 1, cached: 0 });
+      assert.equal(id, await contentId(new DirectoryStoreSource(twins.dir, SD)), 'the id of the files there now');
+      assert.notEqual(id, before);
+    });
+  }
+}
+
+test('a scan whose files changed within a clock tick of its start leaves no record; one a tick later does', async (t) => {
+  const root = await tempDir('imgbuild-scan-racy-');
+  const dir = join(root, 'store');
+  writeTree(join(dir, APP), { 'bin/app': 'the app', 'share/doc': 'its doc' });
+  const latest = Math.max(...[APP, `${APP}/bin`, `${APP}/bin/app`, `${APP}/share`, `${APP}/share/doc`].map((n) => lstatSync(join(dir, n)).ctimeMs));
+  const scanAt = async (now: number) => {
+    t.mock.timers.enable({ apis: ['Date'], now: Math.floor(now) });
+    try {
+      return await scanStorePath(join(dir, APP), new Set<string>(), () => '', true, SD);
+    } finally {
+      t.mock.timers.reset();
+    }
+  };
+  // The scan's start as the clock says: the files' latest ctime in the same tick, or later by less than RACY_FINE_MS.
+  for (const now of [latest, latest + 1, latest + RACY_FINE_MS - 1]) {
+    const scan = await scanAt(now);
+    assert.equal(scan.record, undefined, `${now - latest} ms after`);
+    assert.equal(scan.check, undefined);
+  }
+  const later = await scanAt(latest + RACY_FINE_MS + 1);
+  assert.ok(later.record);
+  assert.deepEqual(later.check!.names, ['bin', 'bin/app', 'share', 'share/doc']);
+});
+
+test('a ctime is racy from RACY_FINE_MS before a scan\'s start on; one in whole seconds (a coarse file system) from RACY_COARSE_MS before', () => {
+  const start = 1_800_000_000_000;
+  assert.equal(racyCtime(start - RACY_FINE_MS - 0.5, start), false);
+  assert.equal(racyCtime(start - RACY_FINE_MS + 0.5, start), true);
+  assert.equal(racyCtime(start - 0.25, start), true);
+  assert.equal(racyCtime(start + 3.5, start), true, 'after the start (another clock)');
+  assert.equal(racyCtime(start - 1000, start), true, 'a whole second');
+  assert.equal(racyCtime(start - RACY_COARSE_MS, start), false);
+  assert.equal(racyCtime(start - 1000.5, start), false);
+  assert.equal(racyCtime(-Infinity, start), false, 'no node');
 });
 
 test('a path with a name that is not printable ASCII is checked by a walk of its tree', async () => {
@@ -106,11 +225,13 @@ test('more than 8 packs are merged into one by the next closure that reads them,
   const cache = join(root, 'cache');
   const names = Array.from({ length: 10 }, (_, i) => `${hashPart(`p${i}`)}-p${i}`);
   for (const n of names) writeTree(join(dir, n), { file: `path ${n}` });
+  await pastRacyWindow();
   // One build per path but the last: nine packs.
   for (const n of names.slice(0, 9)) await new DirectoryStoreSource(dir, SD, { cacheDir: cache }).closure([`${SD}/${n}`]);
   assert.equal(readdirSync(cache).length, 9);
   await sleep(30);
   writeFileSync(join(dir, names[0]!, 'file'), 'changed');
+  await pastRacyWindow();
   const all = new DirectoryStoreSource(dir, SD, { cacheDir: cache });
   await all.closure(names.map((n) => `${SD}/${n}`));
   assert.deepEqual(all.stats, { scanned: 2, cached: 8 });
@@ -128,6 +249,8 @@ test('paths a record does not answer go to another thread in batches, with the r
   // 40 paths: the first names all the others, each other one the next.
   const names = Array.from({ length: 40 }, (_, i) => `${hashPart(`q${i}`)}-q${i}`);
   names.forEach((n, i) => writeTree(join(dir, n), { 'bin/x': i === 0 ? names.map((m) => `${SD}/${m}/bin/x`).join('\n') : `#!${SD}/${names[i + 1] ?? n}/bin/x\n` }));
+  // Records made by both closures alike (a scan within a clock tick of the files makes none).
+  await pastRacyWindow();
   const results = [];
   const batches: number[] = [];
   for (const offload of [false, true]) {

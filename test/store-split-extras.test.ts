@@ -18,6 +18,7 @@ import { BuildWorkerPool } from '../builder/workers/pool.js';
 import { SharedValue } from '../builder/store/shared-value.js';
 import { runCli } from './helpers/cli.js';
 import { writeTree } from './helpers/nix.js';
+import { pastRacyWindow } from './helpers/store-changes.js';
 import { tempDir } from './helpers/tmp.js';
 
 const SD = '/nix/store';
@@ -57,6 +58,8 @@ async function store(options: { files?: number; big?: boolean; notUtf8?: boolean
   chmodSync(join(app, 'share/tmp'), 0o1777);
   writeTree(join(dir, LIB), { 'lib/libx.so': 'no references' });
   if (options.notUtf8) writeFileSync(Buffer.concat([Buffer.from(`${app}/share/`), Buffer.from([0xff, 0x41])]), 'not UTF-8');
+  // Scans of it then make their records (none of a scan within a clock tick of the files).
+  await pastRacyWindow();
   return { dir, app };
 }
 
@@ -134,7 +137,7 @@ test('a hand-over record\'s file read at its end that changed size is a StoreErr
   writeFileSync(file, 'now longer than it was listed');
   const extras = new SplitExtras({ fingerprint: false, handover: { baseName: 'x', maxBytes: 1024 } });
   extras.directory(undefined, '', 1, 0, () => Buffer.alloc(0));
-  extras.file(Buffer.from('f'), 'f', false, 5, 0, 0, 0, undefined, Buffer.from(file), () => Buffer.from('/f'));
+  extras.file(Buffer.from('f'), 'f', false, 5, 0, 0, 0, 0, undefined, Buffer.from(file), () => Buffer.from('/f'));
   extras.close();
   assert.throws(
     () => extras.handover(),

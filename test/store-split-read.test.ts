@@ -60,7 +60,7 @@ test('a node listed as a regular file has its lstat values and bytes, read throu
   const values = new Float64Array(s.values);
   for (const [i, name] of [[1, 'a'], [2, 'b']] as const) {
     const st = lstatSync(join(dir, name));
-    assert.deepEqual([...values.subarray(PER_NODE * i, PER_NODE * (i + 1))], [st.mode, st.size, st.mtimeMs, st.ctimeMs]);
+    assert.deepEqual([...values.subarray(PER_NODE * i, PER_NODE * (i + 1))], [st.mode, st.size, st.mtimeMs, st.ctimeMs, st.ino]);
   }
   const places = new Int32Array(s.places);
   assert.equal(Buffer.from(s.areas[0]!, places[2], places[3]).toString(), 'tiny file');
@@ -100,8 +100,8 @@ const fast = fastFstatValues(probe, fstatSync);
 closeSync(probe);
 const out = { taken: fast !== undefined };
 if (fast) {
-  out.nodes = ['/file', '/tool', ''].map((n) => { const fd = openSync(dir + n, 'r'); const v = new Float64Array(4); const file = fast(fd, v, 0); closeSync(fd); return [file, ...v]; });
-  try { fast(probe, new Float64Array(4), 0); out.closed = 'no error'; } catch (e) { out.closed = e.code; }
+  out.nodes = ['/file', '/tool', ''].map((n) => { const fd = openSync(dir + n, 'r'); const v = new Float64Array(${PER_NODE}); const file = fast(fd, v, 0); closeSync(fd); return [file, ...v]; });
+  try { fast(probe, new Float64Array(${PER_NODE}), 0); out.closed = 'no error'; } catch (e) { out.closed = e.code; }
 }
 process.stdout.write(JSON.stringify(out));
 `;
@@ -115,7 +115,7 @@ test('Node 20 fstats without a Stats object and answers as fstatSync does, to th
   const module = pathToFileURL(join(repoRoot, 'dist/builder/store/lstat-values.js')).href;
   const values = (p: string) => {
     const st = lstatSync(p);
-    return [st.mode, st.size, st.mtimeMs, st.ctimeMs];
+    return [st.mode, st.size, st.mtimeMs, st.ctimeMs, st.ino];
   };
   for (const [major, node] of await nodeBinaries()) {
     const r = await runCommand(node, ['--input-type=module', '-e', FSTAT_PROBE, module, dir]);

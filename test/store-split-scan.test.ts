@@ -17,6 +17,7 @@ import { SharedValue } from '../builder/store/shared-value.js';
 import type { ScanTargets } from '../builder/store/path-scan.js';
 import { closureDigest } from '../builder/build/plan.js';
 import { writeTree } from './helpers/nix.js';
+import { pastRacyWindow } from './helpers/store-changes.js';
 import { tempDir } from './helpers/tmp.js';
 
 const SD = '/nix/store';
@@ -65,6 +66,8 @@ async function store(options: { notUtf8?: boolean } = {}): Promise<{ dir: string
   chmodSync(join(app, 'bin/app'), 0o4755);
   writeTree(join(dir, LIB), { 'lib/libx.so': 'no references' });
   if (options.notUtf8) writeFileSync(Buffer.concat([Buffer.from(`${app}/share/`), Buffer.from([0xff, 0x41])]), 'a name that is not UTF-8');
+  // Scans of it then make their records (none of a scan within a clock tick of the files).
+  await pastRacyWindow();
   return { dir, app };
 }
 

@@ -25,65 +25,102 @@ export async function* narEntries(nar: AsyncIterable<Uint8Array>, imagePath: str
   const r = new NarReader(nar[Symbol.asyncIterator](), what);
   try {
     if ((await r.str(32)) !== 'nix-archive-1') r.fail('it does not start with the NAR magic "nix-archive-1"');
-    yield* node(r, imagePath);
+    yield* nodes(r, imagePath);
     await r.end();
   } finally {
     await r.close();
   }
 }
 
-async function* node(r: NarReader, path: string): AsyncGenerator<LayerEntry> {
-  await r.expect('(');
-  await r.expect('type');
-  const type = await r.str(16);
-  switch (type) {
-    case 'regular': {
-      let tag = await r.str(16);
-      let executable = false;
-      if (tag === 'executable') {
-        executable = true;
-        await r.expect('');
-        tag = await r.str(16);
-      }
-      if (tag !== 'contents') r.fail(`expected "contents" in the file ${path}, found ${JSON.stringify(tag)}`);
-      const size = await r.u64();
-      const stream = r.stream(size);
-      yield { kind: 'file', path, mode: executable ? 0o555 : 0o444, content: { from: 'stream', size, read: () => stream } };
-      // The consumer should have taken every byte; whatever it left is skipped here.
-      for await (const _ of stream);
-      await r.pad(size);
-      break;
-    }
-    case 'symlink': {
-      await r.expect('target');
-      const target = decode(r, await r.bytes(MAX_STRING), `the target of the symlink ${path}`);
-      yield { kind: 'symlink', path, target };
-      break;
-    }
-    case 'directory': {
-      yield { kind: 'directory', path, mode: 0o555 };
-      let previous: Buffer | undefined;
-      for (;;) {
-        const tag = await r.str(16);
-        if (tag === ')') return;
-        if (tag !== 'entry') r.fail(`expected "entry" or ")" in the directory ${path}, found ${JSON.stringify(tag)}`);
-        await r.expect('(');
-        await r.expect('name');
-        const raw = await r.bytes(255);
-        if (raw.length === 0 || raw.includes(0x2f) || raw.includes(0) || raw.equals(DOT) || raw.equals(DOTDOT)) {
-          r.fail(`the directory ${path} holds an entry named ${JSON.stringify(raw.toString('latin1'))}`);
+/**
+ * A directory whose entries are being read: its name (the root's: its whole path), the name of
+ * the entry read last (they must be sorted), and its path while it is the innermost one open.
+ */
+interface OpenDirectory {
+  name: string;
+  previous: Buffer | undefined;
+  path: string | undefined;
+}
+
+/**
+ * The root node and every node below it, in NAR order, with an explicit stack of the directories
+ * open: a NAR can nest directories as deep as it likes (a path on disk cannot pass PATH_MAX, a
+ * NAR from a binary cache can), and a generator per level (`yield*` of a recursive one) overflowed
+ * the stack past ~2,500 levels. The tokens are read in the same order, with the same checks and
+ * messages, as a recursive descent would. Only the innermost directory keeps its path (an outer
+ * one's is joined again from the names when it is innermost again): the paths of every directory
+ * open were as many bytes as the square of the depth (a NAR 20,000 deep took 640 MB).
+ */
+async function* nodes(r: NarReader, rootPath: string): AsyncGenerator<LayerEntry> {
+  const open: OpenDirectory[] = [];
+  const pathOf = (k: number): string => (open[k]!.path ??= open.slice(0, k + 1).map((d) => d.name).join('/'));
+  let name = rootPath;
+  let path: string | undefined = rootPath;
+  while (path !== undefined) {
+    // The node at `path`: `(` `type` <type> ... `)`.
+    await r.expect('(');
+    await r.expect('type');
+    const type = await r.str(16);
+    switch (type) {
+      case 'regular': {
+        let tag = await r.str(16);
+        let executable = false;
+        if (tag === 'executable') {
+          executable = true;
+          await r.expect('');
+          tag = await r.str(16);
         }
-        if (previous && Buffer.compare(previous, raw) >= 0) r.fail(`the entries of the directory ${path} are not sorted by name`);
-        previous = raw;
-        await r.expect('node');
-        yield* node(r, `${path}/${decode(r, raw, `a name in ${path}`)}`);
+        if (tag !== 'contents') r.fail(`expected "contents" in the file ${path}, found ${JSON.stringify(tag)}`);
+        const size = await r.u64();
+        const stream = r.stream(size);
+        yield { kind: 'file', path, mode: executable ? 0o555 : 0o444, content: { from: 'stream', size, read: () => stream } };
+        // The consumer should have taken every byte; whatever it left is skipped here.
+        for await (const _ of stream);
+        await r.pad(size);
         await r.expect(')');
+        break;
       }
+      case 'symlink': {
+        await r.expect('target');
+        const target = decode(r, await r.bytes(MAX_STRING), `the target of the symlink ${path}`);
+        yield { kind: 'symlink', path, target };
+        await r.expect(')');
+        break;
+      }
+      case 'directory':
+        yield { kind: 'directory', path, mode: 0o555 };
+        if (open.length > 0) open[open.length - 1]!.path = undefined;
+        open.push({ name, previous: undefined, path });
+        break;
+      default:
+        r.fail(`unknown node type ${JSON.stringify(type)} at ${path}`);
     }
-    default:
-      r.fail(`unknown node type ${JSON.stringify(type)} at ${path}`);
+    if (type !== 'directory' && open.length > 0) await r.expect(')'); // the `)` of the entry holding the node
+    path = undefined;
+    // The next entry of the innermost open directory, or its end (its `)`), until a node is next.
+    while (path === undefined && open.length > 0) {
+      const dir = open[open.length - 1]!;
+      const tag = await r.str(16);
+      if (tag === ')') {
+        open.pop();
+        if (open.length > 0) await r.expect(')'); // the `)` of the entry holding the directory
+        continue;
+      }
+      const dirPath = pathOf(open.length - 1);
+      if (tag !== 'entry') r.fail(`expected "entry" or ")" in the directory ${dirPath}, found ${JSON.stringify(tag)}`);
+      await r.expect('(');
+      await r.expect('name');
+      const raw = await r.bytes(255);
+      if (raw.length === 0 || raw.includes(0x2f) || raw.includes(0) || raw.equals(DOT) || raw.equals(DOTDOT)) {
+        r.fail(`the directory ${dirPath} holds an entry named ${JSON.stringify(raw.toString('latin1'))}`);
+      }
+      if (dir.previous && Buffer.compare(dir.previous, raw) >= 0) r.fail(`the entries of the directory ${dirPath} are not sorted by name`);
+      dir.previous = raw;
+      await r.expect('node');
+      name = decode(r, raw, `a name in ${dirPath}`);
+      path = `${dirPath}/${name}`;
+    }
   }
-  await r.expect(')');
 }
 
 const DOT = Buffer.from('.');

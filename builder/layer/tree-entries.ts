@@ -81,26 +81,37 @@ export function storeLayerOutline(paths: string[], storeDir: string): { parents:
 }
 
 /**
- * `normalised`: `fsPath` is already what join() would make of it (a child path this walk built),
- * so children are `${fsPath}/${name}`: a name from readdir is never empty, `.`, `..` and holds no
- * slash, so that is what join(fsPath, name) gives, without normalising per file and directory.
+ * The entries of the tree at `fsPath`, with a stack of the directories open rather than a
+ * generator per level (`yield*` of a recursive one): a path on disk may be ~2,000 directories deep
+ * (PATH_MAX), and each resumption walked down the chain of generators. A child's path is
+ * `${dir}/${name}`: a name from readdir is never empty, `.`, `..` and holds no slash, so that is
+ * what join(dir, name) gives, without normalising per file and directory (the root is joined).
  */
-function* walk(fsPath: string, imagePath: string, st: Stats, normalised = false): Generator<LayerEntry> {
+function* walk(fsPath: string, imagePath: string, st: Stats): Generator<LayerEntry> {
   if (!st.isDirectory()) {
     yield leaf(fsPath, imagePath, st);
     return;
   }
   yield { kind: 'directory', path: imagePath, mode: canonicalDirMode(st.mode) };
-  let base = normalised ? fsPath : join(fsPath, '.');
+  let base = join(fsPath, '.');
   if (base === '.') base = '';
   else if (!base.endsWith('/')) base += '/';
-  for (const name of listSorted(fsPath)) {
-    const childFs = base + name;
+  // Each directory is listed once its own entry is taken (one listing per level held at a time).
+  const open: Array<{ base: string; image: string; names: string[]; i: number }> = [{ base, image: imagePath, names: listSorted(fsPath), i: 0 }];
+  while (open.length > 0) {
+    const top = open[open.length - 1]!;
+    if (top.i === top.names.length) {
+      open.pop();
+      continue;
+    }
+    const name = top.names[top.i++]!;
+    const childFs = top.base + name;
     const childSt = lstatOrThrow(childFs);
-    // Files and symlinks inline: a generator per entry (yield* walk) was most of the walk's cost
-    // in a tree of many small files.
-    if (childSt.isDirectory()) yield* walk(childFs, `${imagePath}/${name}`, childSt, true);
-    else yield leaf(childFs, `${imagePath}/${name}`, childSt);
+    const childImage = `${top.image}/${name}`;
+    if (childSt.isDirectory()) {
+      yield { kind: 'directory', path: childImage, mode: canonicalDirMode(childSt.mode) };
+      open.push({ base: `${childFs}/`, image: childImage, names: listSorted(childFs), i: 0 });
+    } else yield leaf(childFs, childImage, childSt);
   }
 }
 

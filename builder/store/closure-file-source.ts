@@ -8,6 +8,7 @@ import { formatNarHashSri, parseNarHash } from './nar-hash.js';
 import { narSize, readNarTree } from './nar.js';
 import { ArchitectureWalks, type PathArchitectures } from './path-architectures.js';
 import { normaliseStoreDir, parseStorePath } from './store-path.js';
+import { racyCtime } from './racy.js';
 import { fingerprintTree } from './tree-fingerprint.js';
 import type { ClosureOptions, StoreSource } from './types.js';
 import { verifyClosure } from './verify.js';
@@ -119,17 +120,24 @@ export class ClosureFileStoreSource implements StoreSource {
 
   /**
    * The architectures of the path's ELF files (see StoreSource), from the first 64 bytes of each
-   * file. Cached under the narHash the file gives for the path (the same bytes wherever they are),
-   * else under the location and stat fingerprint of its files, as the scan cache does.
+   * file. Cached under the narHash the file gives for the path once `verify` found the files match
+   * it (the same bytes wherever they are), else under the location and stat fingerprint of its
+   * files, as the scan cache does: a narHash not checked says nothing of the files (a closure file
+   * left as it was beside files that changed), and a warm build must find what a cold one finds.
    */
   pathArchitectures(storePath: string): Promise<PathArchitectures> {
     const { path } = parseStorePath(storePath, this.storeDir);
     const fsPath = this.fsPath(path);
     return this.walks.of(path, fsPath, () => {
-      const narHash = this.infos.get(path)?.narHash;
+      const narHash = this.contentIds.has(path) ? this.infos.get(path)?.narHash : undefined;
       const h = narHash === undefined ? undefined : parseNarHash(narHash);
       // One spelling of the hash whatever the file's format, so two formats share records.
-      return h ? `nar:${formatNarHashSri(h)}` : `files:${fsPath}\n${fingerprintTree(fsPath)}`;
+      if (h) return `nar:${formatNarHashSri(h)}`;
+      // Before the fingerprint: files changed within a clock tick of it are walked, not recorded.
+      const start = Date.now();
+      const seen = { latestCtimeMs: -Infinity };
+      const fingerprint = fingerprintTree(fsPath, seen);
+      return racyCtime(seen.latestCtimeMs, start) ? undefined : `files:${fsPath}\n${fingerprint}`;
     });
   }
 

@@ -38,18 +38,20 @@ import { CHUNK_PATHS, statListsValues, type StatThread } from './stat-list-split
  * Anything else, or any doubt (unreadable, another version, a malformed field, paths out of
  * order): the closure is found path by path as without it (the scan records answer the
  * unchanged paths), and a new closure record is written for next time. Like the scan records,
- * it trusts the file system's timestamps (a file rewritten within the same clock tick as its
- * scan, with the same size and mode, goes unseen by both).
+ * it trusts the file system's timestamps and inode numbers; a path whose files changed within a
+ * clock tick of its scan has no check (racy.ts), and then no closure record is written.
  */
 
 /**
- * closure-4 (1: per-path fingerprints; 2: one hash of all lstats; 3: the directory's stat; 4: the
+ * closure-5 (1: per-path fingerprints; 2: one hash of all lstats; 3: the directory's stat; 4: the
  * file ends with its checksum, sealed-json.ts: a file that does not match it is damaged and not
- * used, and one without it, of an older version, is never read).
+ * used, and one without it, of an older version, is never read; 5: the lstat values hashed and
+ * the tree fingerprints hold inode numbers, and a path's check is one its scan could vouch for,
+ * racy.ts).
  * Also names the scan record version whose facts it keeps (scan-cache.ts, ScanRecord.v): bump
  * it with that version, or whenever a scan finds something else for the same files.
  */
-export const CLOSURE_RECORD_VERSION = 'closure-4/scan-6';
+export const CLOSURE_RECORD_VERSION = 'closure-5/scan-7';
 
 /** What the closure found of one path, and how to see that its files are unchanged. */
 export interface ClosureRecordPath {

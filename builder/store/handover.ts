@@ -60,7 +60,7 @@ export interface HandoverDraft {
 export function draftHandover(baseName: string, values: readonly number[] | null, tree: NarNode, maxBytes: number): HandoverDraft | undefined {
   const nValues = values?.length ?? 0;
   const sizes = { listing: 0, small: 0, big: 0 };
-  if (!measure(tree, 0, sizes)) return undefined;
+  if (!measure(tree, sizes)) return undefined;
   const fixed = HEAD + 8 * nValues + 4;
   if (fixed + sizes.listing > maxBytes) return undefined;
   // Only a path of small files has their bytes kept: one with a big file is read from disk
@@ -80,34 +80,47 @@ export function draftHandover(baseName: string, values: readonly number[] | null
   bytes.writeUInt32LE(nameHash(baseName), at);
   at += 4;
   const slots: number[] = [];
-  at = write(tree, EMPTY, bytes, at, inline, slots);
+  at = write(tree, bytes, at, inline, slots);
   if (at !== length) throw new Error(`handover: wrote ${at} bytes of ${length}`);
   return { bytes, slots };
 }
 
 const EMPTY = Buffer.alloc(0);
 
-/** Adds the node's listing bytes (files' bytes apart) to `sizes`; false at a name or target that is not UTF-8 or too long. */
-function measure(node: NarNode, nameLength: number, sizes: { listing: number; small: number; big: number }): boolean {
-  if (nameLength > 0xffff) return false;
-  sizes.listing += 3 + nameLength;
-  switch (node.type) {
-    case 'regular':
-      sizes.listing += 2 + 8;
-      if (node.size <= INLINE_FILE_MAX) sizes.small += node.size;
-      else sizes.big++;
-      return true;
-    case 'symlink':
-      if (node.target.length > 0xffff || !utf8(node.target)) return false;
-      sizes.listing += 2 + node.target.length;
-      return true;
-    case 'directory':
-      sizes.listing += 2 + 1;
-      for (const [name, child] of node.entries) {
-        if (!utf8(name) || !measure(child, name.length, sizes)) return false;
-      }
-      return true;
+/**
+ * Adds the listing bytes of `tree` (files' bytes apart) to `sizes`; false at a name or target that
+ * is not UTF-8 or too long. A sum over the nodes, taken from a stack in any order: no call per
+ * level (a path on disk may be ~2,000 directories deep).
+ */
+function measure(tree: NarNode, sizes: { listing: number; small: number; big: number }): boolean {
+  const nodes: NarNode[] = [tree];
+  const nameLengths: number[] = [0];
+  while (nodes.length > 0) {
+    const node = nodes.pop()!;
+    const nameLength = nameLengths.pop()!;
+    if (nameLength > 0xffff) return false;
+    sizes.listing += 3 + nameLength;
+    switch (node.type) {
+      case 'regular':
+        sizes.listing += 2 + 8;
+        if (node.size <= INLINE_FILE_MAX) sizes.small += node.size;
+        else sizes.big++;
+        break;
+      case 'symlink':
+        if (node.target.length > 0xffff || !utf8(node.target)) return false;
+        sizes.listing += 2 + node.target.length;
+        break;
+      case 'directory':
+        sizes.listing += 2 + 1;
+        for (const [name, child] of node.entries) {
+          if (!utf8(name)) return false;
+          nodes.push(child);
+          nameLengths.push(name.length);
+        }
+        break;
+    }
   }
+  return true;
 }
 
 /** Whether `bytes` are UTF-8: a plain loop over an ASCII name (nearly every name) costs less than the native call. */
@@ -144,7 +157,27 @@ export function getF64(buf: Uint8Array, at: number): number {
   return F64[0]!;
 }
 
-function write(node: NarNode, name: Buffer, out: Buffer, at: number, inline: boolean, slots: number[]): number {
+/** The listing of `tree` from `at` on, in NAR order (a directory's entries, then its END), with a stack of its own; where it ends. */
+function write(tree: NarNode, out: Buffer, at: number, inline: boolean, slots: number[]): number {
+  at = writeNode(tree, EMPTY, out, at, inline, slots);
+  if (tree.type !== 'directory') return at;
+  const stack: Array<{ entries: Array<[Buffer, NarNode]>; i: number }> = [{ entries: tree.entries, i: 0 }];
+  while (stack.length > 0) {
+    const top = stack[stack.length - 1]!;
+    if (top.i === top.entries.length) {
+      stack.pop();
+      out[at++] = HANDOVER_KIND.END;
+      continue;
+    }
+    const [name, child] = top.entries[top.i++]!;
+    at = writeNode(child, name, out, at, inline, slots);
+    if (child.type === 'directory') stack.push({ entries: child.entries, i: 0 });
+  }
+  return at;
+}
+
+/** One node's fields (a directory's up to its entries); where they end. */
+function writeNode(node: NarNode, name: Buffer, out: Buffer, at: number, inline: boolean, slots: number[]): number {
   const kind = node.type === 'directory' ? HANDOVER_KIND.DIR : node.type === 'symlink' ? HANDOVER_KIND.SYMLINK : inline && node.size <= INLINE_FILE_MAX ? HANDOVER_KIND.INLINE : HANDOVER_KIND.FILE;
   out[at] = kind;
   u16(out, at + 1, name.length);
@@ -166,10 +199,7 @@ function write(node: NarNode, name: Buffer, out: Buffer, at: number, inline: boo
       return at + 2 + node.target.length;
     case 'directory':
       u16(out, at, node.special ?? 0);
-      at += 2;
-      for (const [childName, child] of node.entries) at = write(child, childName, out, at, inline, slots);
-      out[at] = HANDOVER_KIND.END;
-      return at + 1;
+      return at + 2;
   }
 }
 

@@ -1,5 +1,6 @@
 /**
- * An lstat's mode, size, mtimeMs and ctimeMs without a `Stats` object, on Node 20 only.
+ * An lstat's mode, size, mtimeMs, ctimeMs and inode number (stat-list.ts's PER_NODE values)
+ * without a `Stats` object, on Node 20 only.
  *
  * Why: a warm build of 50,000 tiny store paths checks its closure record with 150,000 lstats
  * (stat-list.ts). Node 20's `lstatSync` builds a `Stats` with four `Date`s each time (Node 22
@@ -15,7 +16,7 @@
  * callers use `lstatSync`.
  */
 
-/** Puts mode, size, mtimeMs and ctimeMs of `path`'s lstat at `values[at..at+3]`; false when nothing is there; throws other errors. */
+/** Puts mode, size, mtimeMs, ctimeMs and ino of `path`'s lstat at `values[at..at+4]`; false when nothing is there; throws other errors. */
 export type LstatValues = (path: string, values: Float64Array, at: number) => boolean;
 
 interface FsBinding {
@@ -47,7 +48,7 @@ function choose(probe: string, lstat: (path: string) => StatValues): LstatValues
     putBindingValues(a, out, at);
     return true;
   };
-  const got = new Float64Array(4);
+  const got = new Float64Array(5);
   let st: StatValues;
   try {
     if (!values(probe, got, 0)) return 'undecided';
@@ -59,20 +60,24 @@ function choose(probe: string, lstat: (path: string) => StatValues): LstatValues
   return sameValues(got, st) ? values : null;
 }
 
-/** The four values Stats has, as the public calls give them. */
-type StatValues = { mode: number; size: number; mtimeMs: number; ctimeMs: number };
+/** The five values Stats has, as the public calls give them. */
+type StatValues = { mode: number; size: number; mtimeMs: number; ctimeMs: number; ino: number };
 
-/** mode, size, mtimeMs and ctimeMs from the binding's uv_stat_t array, computed as Node 20's Stats does. */
+/**
+ * mode, size, mtimeMs, ctimeMs and ino from the binding's uv_stat_t array (dev, mode, nlink, uid,
+ * gid, rdev, blksize, ino, size, blocks, then the times), computed as Node 20's Stats does.
+ */
 function putBindingValues(a: Float64Array, out: Float64Array, at: number): void {
   out[at] = a[1]!;
   out[at + 1] = a[8]!;
   out[at + 2] = a[12]! * 1e3 + a[13]! / 1e6;
   out[at + 3] = a[14]! * 1e3 + a[15]! / 1e6;
+  out[at + 4] = a[7]!;
 }
 
 /** Whether the fast path's values are the public call's, to the bit. */
 function sameValues(got: Float64Array, st: StatValues): boolean {
-  return got[0] === st.mode && got[1] === st.size && got[2] === st.mtimeMs && got[3] === st.ctimeMs;
+  return got[0] === st.mode && got[1] === st.size && got[2] === st.mtimeMs && got[3] === st.ctimeMs && got[4] === st.ino;
 }
 
 /** Node 20's internal fs binding where it may be used (see above), else null. */
@@ -94,7 +99,7 @@ function nodeFsBinding(): FsBinding | null {
 }
 
 /**
- * Puts mode, size, mtimeMs and ctimeMs of the open file `fd` at `values[at..at+3]`, and says
+ * Puts mode, size, mtimeMs, ctimeMs and ino of the open file `fd` at `values[at..at+4]`, and says
  * whether it is a regular file; throws what `fstatSync` throws.
  */
 export type FstatValues = (fd: number, values: Float64Array, at: number) => boolean;
@@ -117,7 +122,7 @@ export function fastFstatValues(probe: number, fstat: (fd: number) => StatValues
         return (a[1]! & S_IFMT) === S_IFREG;
       };
       try {
-        const got = new Float64Array(4);
+        const got = new Float64Array(5);
         values(probe, got, 0);
         if (sameValues(got, fstat(probe))) chosenFstat = values;
       } catch {

@@ -13,7 +13,7 @@ export const SPECIAL_BITS = 0o7000;
  * but a layer keeps them (layer/modes.ts).
  */
 export type NarNode =
-  | { type: 'regular'; size: number; executable: boolean; mtimeMs: number; ctimeMs: number; special?: number }
+  | { type: 'regular'; size: number; executable: boolean; mtimeMs: number; ctimeMs: number; ino: number; special?: number }
   | { type: 'symlink'; target: Buffer }
   | { type: 'directory'; entries: Array<[name: Buffer, node: NarNode]>; special?: number };
 
@@ -34,7 +34,35 @@ export async function readNarTree(fsPath: string | Buffer, visit?: NodeVisitor):
  */
 export type NodeVisitor = (path: Buffer, st: Stats) => void | boolean;
 
-function readNarTreeSync(paths: PathBuffer, length: number, visit: NodeVisitor | undefined): NarNode {
+/**
+ * The walk of readNarTree, with a stack of its own rather than a call per level: a path on disk
+ * may be ~2,000 directories deep (PATH_MAX), and the recursive walk ran out of the main thread's
+ * stack at half its default size. Nodes are read, visited and listed in the same order.
+ */
+function readNarTreeSync(paths: PathBuffer, rootLength: number, visit: NodeVisitor | undefined): NarNode {
+  const root = readNode(paths, rootLength, visit);
+  if (!root.names) return root.node;
+  const stack: Array<{ entries: Array<[Buffer, NarNode]>; names: Buffer[]; i: number; length: number }> = [
+    { entries: (root.node as { entries: Array<[Buffer, NarNode]> }).entries, names: root.names, i: 0, length: rootLength },
+  ];
+  while (stack.length > 0) {
+    const top = stack[stack.length - 1]!;
+    if (top.i === top.names.length) {
+      stack.pop();
+      continue;
+    }
+    const name = top.names[top.i++]!;
+    // Each entry's path is written after this one's in the same buffer (no Buffer.concat per entry).
+    const length = paths.child(top.length, name);
+    const { node, names } = readNode(paths, length, visit);
+    top.entries.push([name, node]);
+    if (names) stack.push({ entries: (node as { entries: Array<[Buffer, NarNode]> }).entries, names, i: 0, length });
+  }
+  return root.node;
+}
+
+/** One node: lstat-ed and visited; a directory comes with its names, sorted, and no entries yet. */
+function readNode(paths: PathBuffer, length: number, visit: NodeVisitor | undefined): { node: NarNode; names?: Buffer[] } {
   const path = paths.view(length);
   let st;
   try {
@@ -45,21 +73,19 @@ function readNarTreeSync(paths: PathBuffer, length: number, visit: NodeVisitor |
     });
   }
   visit?.(path, st);
-  if (st.isSymbolicLink()) return { type: 'symlink', target: readlinkSync(path, { encoding: 'buffer' }) };
+  if (st.isSymbolicLink()) return { node: { type: 'symlink', target: readlinkSync(path, { encoding: 'buffer' }) } };
   const special = st.mode & SPECIAL_BITS;
   if (st.isFile()) {
     // Nix marks a file executable when its owner may execute it.
-    const node: NarNode = { type: 'regular', size: st.size, executable: (st.mode & 0o100) !== 0, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs };
+    const node: NarNode = { type: 'regular', size: st.size, executable: (st.mode & 0o100) !== 0, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino };
     if (special) node.special = special;
-    return node;
+    return { node };
   }
   if (st.isDirectory()) {
     const names = readdirSync(path, { encoding: 'buffer' });
     names.sort(Buffer.compare);
     const entries: Array<[Buffer, NarNode]> = [];
-    // Each entry's path is written after this one's in the same buffer (no Buffer.concat per entry).
-    for (const name of names) entries.push([name, readNarTreeSync(paths, paths.child(length, name), visit)]);
-    return special ? { type: 'directory', entries, special } : { type: 'directory', entries };
+    return { node: special ? { type: 'directory', entries, special } : { type: 'directory', entries }, names };
   }
   throw new StoreError(
     `${path.toString()} is neither a regular file, a directory nor a symlink; a store path cannot hold it`,
@@ -84,29 +110,33 @@ const TOKEN_SIZES = {
 
 /** The exact size of the NAR serialisation of `node` (what `nix path-info` reports as narSize). */
 export function narSize(node: NarNode): number {
-  return TOKEN_SIZES.magic + nodeSize(node);
-}
-
-function nodeSize(node: NarNode): number {
-  // "(" "type" <type> ... ")"
-  let n = TOKEN_SIZES.open + TOKEN_SIZES.type + TOKEN_SIZES.close;
-  switch (node.type) {
-    case 'regular':
-      n += strSize('regular'.length);
-      if (node.executable) n += strSize('executable'.length) + strSize(0);
-      n += strSize('contents'.length) + strSize(node.size);
-      return n;
-    case 'symlink':
-      return n + strSize('symlink'.length) + strSize('target'.length) + strSize(node.target.length);
-    case 'directory':
-      n += strSize('directory'.length);
-      for (const [name, child] of node.entries) {
-        // "entry" "(" "name" <name> "node" <node> ")"
-        n += strSize(5) + TOKEN_SIZES.open + strSize(4) + strSize(name.length) + strSize(4) + nodeSize(child);
-        n += TOKEN_SIZES.close;
-      }
-      return n;
+  // A sum: the nodes are taken from a stack in any order (no call per level, see readNarTreeSync).
+  let n = TOKEN_SIZES.magic;
+  const stack: NarNode[] = [node];
+  while (stack.length > 0) {
+    const next = stack.pop()!;
+    // "(" "type" <type> ... ")"
+    n += TOKEN_SIZES.open + TOKEN_SIZES.type + TOKEN_SIZES.close;
+    switch (next.type) {
+      case 'regular':
+        n += strSize('regular'.length);
+        if (next.executable) n += strSize('executable'.length) + strSize(0);
+        n += strSize('contents'.length) + strSize(next.size);
+        break;
+      case 'symlink':
+        n += strSize('symlink'.length) + strSize('target'.length) + strSize(next.target.length);
+        break;
+      case 'directory':
+        n += strSize('directory'.length);
+        for (const [name, child] of next.entries) {
+          // "entry" "(" "name" <name> "node" <node> ")"
+          n += strSize(5) + TOKEN_SIZES.open + strSize(4) + strSize(name.length) + strSize(4) + TOKEN_SIZES.close;
+          stack.push(child);
+        }
+        break;
+    }
   }
+  return n;
 }
 
 function strBytes(s: string | Buffer): Buffer {

@@ -66,17 +66,28 @@ export function walkArchitectures(fsPath: string): PathArchitectures {
     }
     if (n >= ELF_MIN_SIZE) collector.add(head.subarray(0, n), () => relativeBelow(root, path));
   };
-  const walkDir = (path: Buffer): void => {
-    let entries: Dirent<Buffer>[];
-    try {
-      entries = readdirSync(path, { withFileTypes: true, encoding: 'buffer' });
-    } catch (e) {
-      throw cannotRead(path, e);
-    }
-    entries.sort((a, b) => Buffer.compare(a.name, b.name));
-    for (const e of entries) {
-      const child = Buffer.concat([path, SLASH, e.name]);
-      if (e.isDirectory()) walkDir(child);
+  // In NAR order, with a stack of the directories open (a path may be ~2,000 directories deep).
+  const walkDir = (rootDir: Buffer): void => {
+    const list = (path: Buffer): { path: Buffer; entries: Dirent<Buffer>[]; i: number } => {
+      let entries: Dirent<Buffer>[];
+      try {
+        entries = readdirSync(path, { withFileTypes: true, encoding: 'buffer' });
+      } catch (e) {
+        throw cannotRead(path, e);
+      }
+      entries.sort((a, b) => Buffer.compare(a.name, b.name));
+      return { path, entries, i: 0 };
+    };
+    const stack = [list(rootDir)];
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1]!;
+      if (top.i === top.entries.length) {
+        stack.pop();
+        continue;
+      }
+      const e = top.entries[top.i++]!;
+      const child = Buffer.concat([top.path, SLASH, e.name]);
+      if (e.isDirectory()) stack.push(list(child));
       else if (e.isFile()) readHead(child);
     }
   };
@@ -108,9 +119,10 @@ interface ArchitecturesRecord {
 
 /**
  * Header walks of store paths, memoised in memory and, with a cache dir, on disk, under a key that
- * says the files are the same: a real Nix store path's name (immutable), a closure file's narHash,
- * else the location and stat fingerprint. Records sit beside the scan records (the scan cache dir,
- * `elf-` prefix), so `cache prune` ages them out with those. No cache dir: nothing is written.
+ * says the files are the same: a real Nix store path's name (immutable), a closure file's narHash
+ * once `--verify-store` found the files match it, else the location and stat fingerprint. Records
+ * sit beside the scan records (the scan cache dir, `elf-` prefix), so `cache prune` ages them out
+ * with those. No cache dir: nothing is written.
  */
 export class ArchitectureWalks {
   private readonly memo = new Map<string, Promise<PathArchitectures>>();
@@ -119,8 +131,12 @@ export class ArchitectureWalks {
 
   constructor(readonly cacheDir: string | undefined) {}
 
-  /** `key` is called once, and only with a cache dir (a fingerprint key walks the tree's metadata). */
-  of(storePath: string, fsPath: string, key: () => string): Promise<PathArchitectures> {
+  /**
+   * `key` is called once, and only with a cache dir (a fingerprint key walks the tree's metadata);
+   * undefined: the files cannot be told by a key now (changed within a clock tick: racy.ts), and
+   * the walk is neither looked up nor saved.
+   */
+  of(storePath: string, fsPath: string, key: () => string | undefined): Promise<PathArchitectures> {
     let p = this.memo.get(storePath);
     if (!p) {
       p = this.compute(fsPath, key);
@@ -129,12 +145,12 @@ export class ArchitectureWalks {
     return p;
   }
 
-  private async compute(fsPath: string, key: () => string): Promise<PathArchitectures> {
-    if (!this.cacheDir) {
+  private async compute(fsPath: string, key: () => string | undefined): Promise<PathArchitectures> {
+    const k = this.cacheDir ? key() : undefined;
+    if (!this.cacheDir || k === undefined) {
       this.stats.walked++;
       return walkArchitectures(fsPath);
     }
-    const k = key();
     const file = join(this.cacheDir, `elf-${createHash('sha256').update(k).digest('hex')}.json`);
     const cached = readRecord(file, k);
     if (cached) {

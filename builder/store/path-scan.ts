@@ -11,7 +11,8 @@ import { ArchitectureCollector, relativeBelow, type PathArchitectures } from './
 import { RefScanner } from './ref-scanner.js';
 import { scanRecordLine, targetsDigest, type PathCheck, type ScanCache, type ScanRecord } from './scan-cache.js';
 import { sharedValueOf, type Shareable } from './shared-value.js';
-import { STAT_LIST_MAX, StatListCollector } from './stat-list.js';
+import { latestCtime, PER_NODE, STAT_LIST_MAX, StatListCollector } from './stat-list.js';
+import { racyCtime } from './racy.js';
 import { treeFingerprint } from './tree-fingerprint.js';
 
 /** What one store path of a directory store holds, as far as the closure needs it. */
@@ -195,6 +196,8 @@ export async function scanStorePath(
   splitFrom?: number,
 ): Promise<StorePathScan> {
   const root = Buffer.from(fsPath);
+  // Before the first lstat: a record whose ctimes are not safely older than this is not kept (racy.ts).
+  const startMs = keepRecord ? Date.now() : 0;
   // The stat fingerprint of the very tree scanned, which vouches for the record next time: the
   // lstats the walk makes anyway (a small path), else the tree's stat fingerprint. A walk given
   // up for a split starts a new one.
@@ -231,16 +234,31 @@ export async function scanStorePath(
   const size = split ? readers.size.bytes : narSize(need(tree));
   const id = extras ? contentIdOf(nar.hex(), extras.specials) : contentId(nar.hex(), need(tree));
   let record: ScanRecord | undefined;
+  // The fingerprint, and the latest ctime among the values it holds: a record it cannot vouch for
+  // (a change within a clock tick of the scan would keep every value: racy.ts) is not made.
+  let fingerprint: string | undefined;
   if (stats) {
+    const seen = { latestCtimeMs: -Infinity };
+    if (values) {
+      fingerprint = stats.digest()!;
+      seen.latestCtimeMs = latestCtime(values, 0, values.length / PER_NODE);
+    } else {
+      fingerprint = extras?.fingerprint();
+      if (fingerprint !== undefined) seen.latestCtimeMs = extras!.latestCtimeMs();
+      else fingerprint = treeFingerprint(need(tree), seen);
+    }
+    if (racyCtime(seen.latestCtimeMs, startMs)) fingerprint = undefined;
+  }
+  if (stats && fingerprint !== undefined) {
     const names = stats.names;
     const windows = scanner.windows ? [...scanner.windows].sort().join('') : null;
     const mentions = mentioned?.join('') ?? null;
     // Built in this order: the cache finds a record's fsPath at the start of its line.
     record = {
-      v: 6,
+      v: 7,
       fsPath,
       names,
-      fingerprint: names ? stats.digest()! : (extras?.fingerprint() ?? treeFingerprint(need(tree))),
+      fingerprint,
       narSize: size,
       contentId: id,
       architectures: elf.found,
@@ -278,17 +296,27 @@ export function fillHandover(handover: HandoverDraft, split: SplitTree, root: Bu
   });
   if (missing.size === 0) return;
   let fileNo = 0;
-  const walk = (node: NarNode, path: Buffer): void => {
-    if (node.type === 'directory') for (const [name, child] of node.entries) walk(child, Buffer.concat([path, SLASH, name]));
-    else if (node.type === 'regular') {
-      const n = fileNo++;
-      if (!missing.has(n)) return;
-      const bytes = readFileSync(path);
-      if (bytes.length !== node.size) throw new StoreError(`${path.toString()} changed while it was read (expected ${node.size} bytes, read ${bytes.length}); store paths must not change`, [path.toString()]);
-      handover.bytes.set(bytes, handover.slots[n]!);
-    }
+  const file = (node: NarNode & { type: 'regular' }, path: Buffer): void => {
+    const n = fileNo++;
+    if (!missing.has(n)) return;
+    const bytes = readFileSync(path);
+    if (bytes.length !== node.size) throw new StoreError(`${path.toString()} changed while it was read (expected ${node.size} bytes, read ${bytes.length}); store paths must not change`, [path.toString()]);
+    handover.bytes.set(bytes, handover.slots[n]!);
   };
-  walk(tree, root);
+  // The files in NAR order, with a stack of its own (a path may be ~2,000 directories deep).
+  if (tree.type === 'regular') return file(tree, root);
+  if (tree.type !== 'directory') return;
+  const stack: Array<{ entries: Array<[Buffer, NarNode]>; i: number; path: Buffer }> = [{ entries: tree.entries, i: 0, path: root }];
+  while (stack.length > 0) {
+    const top = stack[stack.length - 1]!;
+    if (top.i === top.entries.length) {
+      stack.pop();
+      continue;
+    }
+    const [name, child] = top.entries[top.i++]!;
+    if (child.type === 'directory') stack.push({ entries: child.entries, i: 0, path: Buffer.concat([top.path, SLASH, name]) });
+    else if (child.type === 'regular') file(child, Buffer.concat([top.path, SLASH, name]));
+  }
 }
 
 const SLASH = Buffer.from('/');

@@ -14,6 +14,9 @@ import { fingerprintTree } from './tree-fingerprint.js';
  */
 export interface ScanRecord {
   /**
+   * 7 since the values that check a record hold each file's inode number, and a record is made
+   * only of a scan whose files' ctimes were safely older than it (racy.ts): a record of 6 could
+   * be trusted for a path replaced by files of the same sizes and times;
    * 6 since a record line ends with its checksum (sealed-json.ts: `"sum"`, the sha256 of the line
    * before it; a line that does not match it is damaged, not used, and the path scanned again);
    * 5: records carry `names` (a small path is checked by an lstat per entry, stat-list.ts) and
@@ -21,7 +24,7 @@ export interface ScanRecord {
    * 2: `contentId`); a record of another version is a miss (the path is scanned again once:
    * a record without a checksum is never trusted).
    */
-  v: 6;
+  v: 7;
   fsPath: string;
   /**
    * The entries below fsPath, relative, in NAR order, when there are few (stat-list.ts): then
@@ -84,7 +87,7 @@ export interface PathCheck {
 }
 
 /** Every record line starts so (records are written by JSON.stringify of an object built in this order). */
-const RECORD_START = Buffer.from('{"v":6,"fsPath":"');
+const RECORD_START = Buffer.from('{"v":7,"fsPath":"');
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const NEWLINE = 0x0a;
@@ -389,7 +392,7 @@ function validRecord(rec: ScanRecord, fsPath: string, storeDir: string): boolean
   return (
     typeof rec === 'object' &&
     rec !== null &&
-    rec.v === 6 &&
+    rec.v === 7 &&
     rec.fsPath === fsPath &&
     typeof rec.fingerprint === 'string' &&
     typeof rec.narSize === 'number' &&
@@ -525,7 +528,7 @@ export function checkScanPack(text: string): { lines: number; kept: string[]; da
       return;
     }
     const r = rec as Partial<ScanRecord> | null;
-    if (hasSealShape(line) || (typeof r === 'object' && r !== null && r.v === 6)) {
+    if (hasSealShape(line) || (typeof r === 'object' && r !== null && r.v === 7)) {
       damaged.push({ line: i + 1, problem: `line ${i + 1}, the scan record of ${String(r?.fsPath)}, does not match its checksum (a field was damaged)` });
       return;
     }

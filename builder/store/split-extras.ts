@@ -47,11 +47,11 @@ export class SplitExtras {
   }
 
   /** A regular file at `path`; `bytes`: its bytes as the threads read them (undefined: they did not, and the record reads them at the end). */
-  file(name: Buffer, latin1Name: string, executable: boolean, size: number, mtimeMs: number, ctimeMs: number, special: number, bytes: Uint8Array | undefined, path: Buffer, below: () => Buffer): void {
+  file(name: Buffer, latin1Name: string, executable: boolean, size: number, mtimeMs: number, ctimeMs: number, ino: number, special: number, bytes: Uint8Array | undefined, path: Buffer, below: () => Buffer): void {
     if (special) this.specials.push({ path: Buffer.from(below()), bits: special });
     if (this.text) {
       this.text.latin1Name(latin1Name);
-      this.text.regular(executable, size, mtimeMs, ctimeMs);
+      this.text.regular(executable, size, mtimeMs, ctimeMs, ino);
     }
     this.record?.file(name, special | (executable ? 0o100 : 0), size, bytes, path);
   }
@@ -67,6 +67,11 @@ export class SplitExtras {
   /** The tree's stat fingerprint (once every node was given), if asked for. */
   fingerprint(): string | undefined {
     return this.text?.digest();
+  }
+
+  /** The latest ctime of the files the fingerprint holds (racy.ts), -Infinity for none. */
+  latestCtimeMs(): number {
+    return this.text?.latestCtimeMs ?? -Infinity;
   }
 
   /**

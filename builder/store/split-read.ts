@@ -39,7 +39,7 @@ export const PENDING = 0;
 export const DONE = 1;
 export const FAILED = 2;
 
-/** Per node in `values`: stat-list.ts's layout (mode, size, mtimeMs, ctimeMs), what the tree and the stat checks take. */
+/** Per node in `values`: stat-list.ts's layout (mode, size, mtimeMs, ctimeMs, ino), what the tree and the stat checks take. */
 export { PER_NODE } from './stat-list.js';
 
 /** A split of a tree of more nodes, or of more bytes of names, is given up (the shared buffers grow up to these). */

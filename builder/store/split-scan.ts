@@ -1,4 +1,4 @@
-import { readdirSync, readlinkSync } from 'node:fs';
+import { readdirSync, readlinkSync, type Dirent } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { SCAN_HELPER_BUNDLE, threadScript } from '../install-paths.js';
 import { NarStream, SPECIAL_BITS, type FileHeadSink, type NarNode, type NarSink, type NodeVisitor } from './nar.js';
@@ -161,30 +161,40 @@ const NON_ASCII = /[^\x00-\x7f]/;
 function listTree(root: string, rootNotAscii: boolean, publish: Publisher): Listing {
   const out: Listing = { kinds: [KIND.DIR | (rootNotAscii ? NOT_ASCII : 0)], names: [''], parents: [-1], ends: [0], counts: [0] };
   publish.add(0, out.kinds[0]!, -1, '');
-  // `path`: the directory's path, latin1.
+  // The directories open (a stack of its own, not a call per level: a path may be ~2,000 deep):
+  // each one's node, path (latin1), entries, and the next entry to list.
+  const open: Array<{ dir: number; path: string; notAscii: boolean; entries: Dirent<string>[]; k: number }> = [];
   const list = (dir: number, path: string, notAscii: boolean): void => {
     const entries = readdirSync(notAscii ? Buffer.from(path, 'latin1') : path, { withFileTypes: true, encoding: 'latin1' });
     // As latin1 strings, UTF-16 order is byte order: NAR order.
     entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     out.counts[dir] = entries.length;
-    for (const e of entries) {
-      const name = e.name;
-      const childNotAscii = notAscii || NON_ASCII.test(name);
-      const i = out.kinds.length;
-      const kind = kindOf(e);
-      const flagged = kind | (childNotAscii ? NOT_ASCII : 0);
-      out.kinds.push(flagged);
-      out.names.push(name);
-      out.parents.push(dir);
-      out.ends.push(0);
-      out.counts.push(0);
-      publish.add(i, flagged, dir, name);
-      if (kind === KIND.DIR) list(i, `${path}/${name}`, childNotAscii);
-      out.ends[i] = out.kinds.length;
-    }
+    open.push({ dir, path, notAscii, entries, k: 0 });
   };
   list(0, root, rootNotAscii);
-  out.ends[0] = out.kinds.length;
+  while (open.length > 0) {
+    const top = open[open.length - 1]!;
+    if (top.k === top.entries.length) {
+      open.pop();
+      // The index after the directory's subtree.
+      out.ends[top.dir] = out.kinds.length;
+      continue;
+    }
+    const e = top.entries[top.k++]!;
+    const name = e.name;
+    const childNotAscii = top.notAscii || NON_ASCII.test(name);
+    const i = out.kinds.length;
+    const kind = kindOf(e);
+    const flagged = kind | (childNotAscii ? NOT_ASCII : 0);
+    out.kinds.push(flagged);
+    out.names.push(name);
+    out.parents.push(top.dir);
+    out.ends.push(0);
+    out.counts.push(0);
+    publish.add(i, flagged, top.dir, name);
+    if (kind === KIND.DIR) list(i, `${top.path}/${name}`, childNotAscii);
+    else out.ends[i] = out.kinds.length;
+  }
   publish.done(out.kinds.length);
   return out;
 }
@@ -373,7 +383,7 @@ class TreeBuilder {
     const path = i === 0 ? this.path.subarray(0, this.rootLength) : this.pathTo(open[open.length - 1]!.length, latin1Name);
     // The name's bytes, in `path` (valid until the next node, as `path` is: a kept tree copies them).
     const name = i === 0 ? undefined : path.subarray(path.length - latin1Name.length);
-    if (this.visit && this.visit(path, { mode, size: values[v + 1]!, mtimeMs: values[v + 2]!, ctimeMs: values[v + 3]! } as Parameters<NodeVisitor>[1]) === false) this.visit = undefined;
+    if (this.visit && this.visit(path, { mode, size: values[v + 1]!, mtimeMs: values[v + 2]!, ctimeMs: values[v + 3]!, ino: values[v + 4]! } as Parameters<NodeVisitor>[1]) === false) this.visit = undefined;
     const special = mode & SPECIAL_BITS;
     const below = () => path.subarray(this.rootLength);
     // Without a tree asked for, no object is made per node (the extras have what the scan needs).
@@ -394,11 +404,11 @@ class TreeBuilder {
         const size = values[v + 1]!;
         const executable = (mode & 0o100) !== 0;
         if (keep) {
-          node = { type: 'regular', size, executable, mtimeMs: values[v + 2]!, ctimeMs: values[v + 3]! };
+          node = { type: 'regular', size, executable, mtimeMs: values[v + 2]!, ctimeMs: values[v + 3]!, ino: values[v + 4]! };
           if (special) node.special = special;
         }
         const bytes = this.bytesOf(i);
-        this.extras?.file(name!, latin1Name, executable, size, values[v + 2]!, values[v + 3]!, special, bytes, path, below);
+        this.extras?.file(name!, latin1Name, executable, size, values[v + 2]!, values[v + 3]!, values[v + 4]!, special, bytes, path, below);
         pending = this.nar.file(path, executable, size, bytes);
         break;
       }

@@ -15,23 +15,40 @@ import { fastLstatValues, type LstatValues } from './lstat-values.js';
  * is unchanged has the same names, types, modes, sizes and contents as far as the stat
  * fingerprint could ever tell (both trust timestamps that the file system's clock moves).
  *
- * Hashed, per node in NAR order (the root, then `names`): mode, size, mtimeMs and ctimeMs as
- * float64 (this machine's byte order: a record is this machine's cache; elsewhere it would only
- * miss). Numbers, not text: formatting two fractional times a node cost more than hashing them.
+ * Hashed, per node in NAR order (the root, then `names`): mode, size, mtimeMs, ctimeMs and inode
+ * number as float64 (this machine's byte order: a record is this machine's cache; elsewhere it
+ * would only miss). Numbers, not text: formatting two fractional times a node cost more than
+ * hashing them. The inode tells a file replaced by another made in the same clock tick (equal
+ * sizes and times: `mv` of a copy over it) from the one scanned; the device number is not
+ * hashed, as git does not by default: it changes across mounts and reboots where the files do
+ * not (btrfs subvolumes, overlayfs, NFS), and every record would then miss. A record is kept only
+ * when its ctimes are safely older than its scan (racy.ts): a file rewritten within the tick of
+ * its scan keeps every value.
  */
 
 /** Store paths with more entries than this are checked by fingerprintTree (their names would make a large record; a readdir there serves many entries). */
 export const STAT_LIST_MAX = 64;
 
-/** Values hashed per node. */
-export const PER_NODE = 4;
+/** Values hashed per node: mode, size, mtimeMs, ctimeMs, ino. */
+export const PER_NODE = 5;
+
+/** What a node's values are taken from: an lstat's Stats, or a split scan's values of it. */
+export type StatFields = Pick<Stats, 'mode' | 'size' | 'mtimeMs' | 'ctimeMs' | 'ino'>;
 
 /** The PER_NODE values of one node's lstat, from `at` on: the layout every stat-list value array has. */
-export function putStatValues(values: Float64Array | number[], at: number, st: Stats): void {
+export function putStatValues(values: Float64Array | number[], at: number, st: StatFields): void {
   values[at] = st.mode;
   values[at + 1] = st.size;
   values[at + 2] = st.mtimeMs;
   values[at + 3] = st.ctimeMs;
+  values[at + 4] = st.ino;
+}
+
+/** The ctime of the values of `count` nodes from `at` on that is the latest (-Infinity for none): what racy.ts judges. */
+export function latestCtime(values: ArrayLike<number>, at: number, count: number): number {
+  let latest = -Infinity;
+  for (let i = 0, v = at + 3; i < count; i++, v += PER_NODE) if (values[v]! > latest) latest = values[v]!;
+  return latest;
 }
 
 /** sha256 hex of the values' bytes; Node's one-shot `crypto.hash` where it exists (20.12+): a Hash object per path cost as much as an lstat. */

@@ -1,7 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, copyFileSync, constants as fsConstants, lstatSync, lutimesSync, mkdirSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync } from 'node:fs';
+import { isUtf8 } from 'node:buffer';
+import { chmodSync, copyFileSync, constants as fsConstants, lstatSync, lutimesSync, mkdirSync, readdirSync, readlinkSync, renameSync, rmdirSync, symlinkSync, unlinkSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import { StoreError } from '../errors.js';
+import { LayerContentError, StoreError } from '../errors.js';
 import { dumpNar, readNarTree } from './nar.js';
 import { nixBase32Encode } from './nix-base32.js';
 import { checkStorePathName, normaliseStoreDir } from './store-path.js';
@@ -108,7 +109,7 @@ export async function addToStore(source: string, options: AddToStoreOptions): Pr
   }
   const tmp = join(dir, `.imgbuild-add-${process.pid}-${randomBytes(6).toString('hex')}`);
   try {
-    copyCanonical(Buffer.from(src), Buffer.from(tmp), true);
+    copyCanonical(Buffer.from(src), Buffer.from(tmp));
     const { digest, size } = await narSha256(tmp);
     const path = sourceStorePath(digest, name, storeDir);
     const fsPath = join(dir, path.slice(path.lastIndexOf('/') + 1));
@@ -131,30 +132,58 @@ export async function addToStore(source: string, options: AddToStoreOptions): Pr
   }
 }
 
-/** Copy one tree entry canonically. `top`: the root of the copy, whose directory mode is set after the rename. */
-function copyCanonical(from: Buffer, to: Buffer, top: boolean): void {
-  let st;
-  try {
-    st = lstatSync(from);
-  } catch (e) {
-    throw new StoreError(`cannot read ${from.toString()}: ${(e as Error).message}`, [], undefined, { cause: e });
+/**
+ * Copy `from` canonically to `to`: the root's directory mode is set after the rename. With a
+ * stack of the directories open (each one's mode and mtime set once its entries are in), not a
+ * call per level: a tree on disk may be ~2,000 directories deep. A name or symlink target that
+ * is not UTF-8 is refused as the layer writer refuses it (every build of the path would): the
+ * copy is then removed, and nothing is added.
+ */
+function copyCanonical(from: Buffer, to: Buffer): void {
+  const open: Array<{ from: Buffer; to: Buffer; names: Buffer[]; i: number }> = [];
+  const one = (src: Buffer, dst: Buffer): void => {
+    let st;
+    try {
+      st = lstatSync(src);
+    } catch (e) {
+      throw new StoreError(`cannot read ${src.toString()}: ${(e as Error).message}`, [], undefined, { cause: e });
+    }
+    if (st.isSymbolicLink()) {
+      const target = readlinkSync(src, { encoding: 'buffer' });
+      if (!isUtf8(target)) throw new LayerContentError(`symlink ${src.toString()} has a target that is not valid UTF-8 (bytes ${target.toString('hex')})`, src.toString());
+      symlinkSync(target, dst);
+    } else if (st.isFile()) {
+      // A reflink where the file system has them, else a plain copy.
+      copyFileSync(src, dst, fsConstants.COPYFILE_FICLONE);
+      chmodSync(dst, st.mode & 0o100 ? 0o555 : 0o444);
+    } else if (st.isDirectory()) {
+      mkdirSync(dst, { mode: 0o700 });
+      const names = readdirSync(src, { encoding: 'buffer' });
+      for (const n of names) {
+        if (isUtf8(n)) continue;
+        const shown = join(src.toString(), n.toString('latin1'));
+        throw new LayerContentError(`${shown} has a name that is not valid UTF-8 (bytes ${n.toString('hex')}); layer paths must be UTF-8`, shown, 'rename the file');
+      }
+      open.push({ from: src, to: dst, names, i: 0 });
+      return; // its mode and mtime once its entries are in
+    } else {
+      throw new StoreError(`${src.toString()} is neither a regular file, a directory nor a symlink; a store path cannot hold it`, []);
+    }
+    lutimesSync(dst, STORE_MTIME, STORE_MTIME);
+  };
+  one(from, to);
+  while (open.length > 0) {
+    const top = open[open.length - 1]!;
+    if (top.i === top.names.length) {
+      open.pop();
+      // Read-only once its entries are in (the store's top entry: after it is renamed into place).
+      if (open.length > 0) chmodSync(top.to, 0o555);
+      lutimesSync(top.to, STORE_MTIME, STORE_MTIME);
+      continue;
+    }
+    const n = top.names[top.i++]!;
+    one(Buffer.concat([top.from, SLASH, n]), Buffer.concat([top.to, SLASH, n]));
   }
-  if (st.isSymbolicLink()) {
-    symlinkSync(readlinkSync(from, { encoding: 'buffer' }), to);
-  } else if (st.isFile()) {
-    // A reflink where the file system has them, else a plain copy.
-    copyFileSync(from, to, fsConstants.COPYFILE_FICLONE);
-    chmodSync(to, st.mode & 0o100 ? 0o555 : 0o444);
-  } else if (st.isDirectory()) {
-    mkdirSync(to, { mode: 0o700 });
-    const names = readdirSync(from, { encoding: 'buffer' });
-    for (const n of names) copyCanonical(Buffer.concat([from, SLASH, n]), Buffer.concat([to, SLASH, n]), false);
-    // Read-only once its entries are in (the store's top entry: after it is renamed into place).
-    if (!top) chmodSync(to, 0o555);
-  } else {
-    throw new StoreError(`${from.toString()} is neither a regular file, a directory nor a symlink; a store path cannot hold it`, []);
-  }
-  lutimesSync(to, STORE_MTIME, STORE_MTIME);
 }
 
 const SLASH = Buffer.from('/');
@@ -189,16 +218,30 @@ function exists(p: string): boolean {
   }
 }
 
-/** Remove a (possibly read-only) tree; nothing when it is not there. */
+/**
+ * Remove a (possibly read-only) tree; nothing when it is not there. Directories are made
+ * writable as they are opened, with a stack of its own (Node's recursive rmSync ran out of stack
+ * on a tree ~2,000 directories deep).
+ */
 function removeTree(p: string): void {
   if (!exists(p)) return;
-  makeWritable(Buffer.from(p));
-  rmSync(p, { recursive: true, force: true });
-}
-
-function makeWritable(p: Buffer): void {
-  const st = lstatSync(p);
-  if (!st.isDirectory()) return;
-  chmodSync(p, 0o700);
-  for (const n of readdirSync(p, { encoding: 'buffer' })) makeWritable(Buffer.concat([p, SLASH, n]));
+  const root = Buffer.from(p);
+  if (!lstatSync(root).isDirectory()) return unlinkSync(root);
+  const open: Array<{ path: Buffer; names: Buffer[]; i: number }> = [];
+  const enter = (dir: Buffer): void => {
+    chmodSync(dir, 0o700);
+    open.push({ path: dir, names: readdirSync(dir, { encoding: 'buffer' }), i: 0 });
+  };
+  enter(root);
+  while (open.length > 0) {
+    const top = open[open.length - 1]!;
+    if (top.i === top.names.length) {
+      open.pop();
+      rmdirSync(top.path);
+      continue;
+    }
+    const child = Buffer.concat([top.path, SLASH, top.names[top.i++]!]);
+    if (lstatSync(child).isDirectory()) enter(child);
+    else unlinkSync(child);
+  }
 }

@@ -1,5 +1,16 @@
 import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, renameSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { RACY_FINE_MS } from '../../builder/store/racy.js';
+
+/**
+ * Waits until the files written before it are safely older than a scan started after it
+ * (builder/store/racy.ts): a scan of files changed within a clock tick of it leaves no record,
+ * so a test that wants the next build answered by records waits this long after writing.
+ */
+export function pastRacyWindow(): Promise<void> {
+  return sleep(RACY_FINE_MS + 15);
+}
 
 /**
  * Rewrites `file` with `content` and puts its atime and mtime back: an edit only the ctime (or
