@@ -97,10 +97,10 @@ test('the default store dir and --name: the paths Nix computes for them (nix-sto
   // A second add finds the path there, with its contents: nothing is written.
   const again = await storeAdd([src]);
   assert.equal(again.json.added, false);
-  // A name Nix refuses is refused, saying how to name it.
+  // A name Nix refuses is a usage error, saying how to name it.
   const bad = await runCli(['store', 'add', join(nix.root, 'src'), '--name', 'has space', '--store', store]);
-  assert.equal(bad.code, 1);
-  assert.match(bad.stderr, /^error\[store\]: cannot add .* as "has space": the name contains the character " "/);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /^error\[usage\]: --name "has space" is not a store path name: the name contains the character " "/);
 });
 
 test('an image built from the directory store unpacks (umoci) to the source files byte for byte, and is the image Nix\'s store gives', async (t) => {
