@@ -517,6 +517,30 @@ test("build --sbom '' is a usage error (was: nothing attached, exit 0)", async (
   assert.equal(r.stderr, 'error[usage]: --sbom names no format\nhint: use spdx, cyclonedx (comma-separated for both)\n');
 });
 
+for (const [flag, what] of [
+  ['--plan', 'a file'],
+  ['--digest-file', 'a file'],
+  ['--previous', 'an image'],
+  ['--cache-ref', 'an image reference'],
+  ['--store', 'a directory'],
+  ['--closure-file', 'a file'],
+  ['--substituter', 'a binary cache URL'],
+] as const) {
+  test(`build ${flag} '' (an unset variable in a script) is a usage error, not the flag left out`, async () => {
+    const out = join(work, `empty${flag}.oci`);
+    const r = await runCli(['build', hello, flag, '', '-o', out], { env });
+    assert.equal(r.code, 2);
+    assert.equal(r.stderr, `error[usage]: ${flag} is empty: it needs ${what}\nhint: give ${flag} ${what}, or leave it out (in a script, an unset variable gives "")\n`);
+    assert.equal(r.stdout.toString(), '');
+  });
+}
+
+test("push '' <target>: the empty image argument is a usage error", async () => {
+  const r = await runCli(['push', '', 'localhost:1/x/y:1'], { env });
+  assert.equal(r.code, 2);
+  assert.equal(r.stderr, 'error[usage]: the image argument is empty: it needs an image\nhint: name one (in a script, an unset variable gives "")\n');
+});
+
 test('the README says which commands take --json: every command but build --stream and sbom, whose stdout is the SBOM', async () => {
   const readme = await readFile(join(repoRoot, 'README.md'), 'utf8');
   assert.match(readme, /\*\*`--json`\*\* \(every command but `build --stream` and `sbom`/);

@@ -27,6 +27,16 @@ export function referenceArgument(text: string, flag?: string, options: { defaul
 }
 
 /**
+ * A flag given an empty value: in a script that is an unset variable (`--plan "$PLAN"`), and it
+ * was taken as the flag not given at all (a build without the plan it was told to follow).
+ */
+export function refuseEmpty(value: string | undefined, flag: string | undefined, what: string): void {
+  if (value !== '') return;
+  if (flag === undefined) throw new ImgbuildError('usage', `the image argument is empty: it needs ${what}`, 'name one (in a script, an unset variable gives "")');
+  throw new ImgbuildError('usage', `${flag} is empty: it needs ${what}`, `give ${flag} ${what}, or leave it out (in a script, an unset variable gives "")`);
+}
+
+/**
  * An image argument (`oci:<dir>`, `docker://<ref>`, a path, `host/repo:tag`), or a flag's
  * (`--previous`, `--against`): a registry reference in it that is malformed is a usage error,
  * said before anything is read. Anything else (a path that does not exist) is left to the
@@ -34,6 +44,7 @@ export function referenceArgument(text: string, flag?: string, options: { defaul
  */
 export function checkImageArgument(arg: string | undefined, flag?: string): void {
   if (arg === undefined) return;
+  refuseEmpty(arg, flag, 'an image');
   let reference: string;
   try {
     const ref = parseImageRef(arg);

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { checkDigestFile, writeDigestFile } from './digest-file.js';
-import { checkImageArgument, checkTags, referenceArgument } from './arguments.js';
+import { checkImageArgument, checkTags, referenceArgument, refuseEmpty } from './arguments.js';
 import { streamOutputError } from './stream-output.js';
 import { buildImage, type Build } from '../build/build-image.js';
 import { buildIndex, platformName, selectPlatforms, type IndexBuild } from '../build/build-index.js';
@@ -55,6 +55,7 @@ export async function runBuild(specFile: string, flags: BuildFlags): Promise<voi
     throw new ImgbuildError('usage', `-f ${JSON.stringify(flags.format)} is not an output format`, `use ${outputFormats.slice(0, -1).map((f) => `-f ${f}`).join(', ')} or -f ${outputFormats[outputFormats.length - 1]}`);
   }
   checkImageArgument(flags.previous, '--previous');
+  refuseEmpty(flags.plan, '--plan', 'a file');
   if (flags.digestFile !== undefined) await checkDigestFile(flags.digestFile);
   // One registry client for the base pull and the push, so one token serves both.
   // --creds is for the push target and for the registry of the spec's fromImage (a private base

@@ -10,6 +10,7 @@ import { openImage } from '../transports/open.js';
 import { hostPlatform } from './context.js';
 import { lazyClient, type RegistryFlags } from './registry-flags.js';
 import { checkStoreDirFlag } from './store-dir-flag.js';
+import { refuseEmpty } from './arguments.js';
 import { platformName, selectPlatforms } from '../build/build-index.js';
 
 /**
@@ -41,6 +42,10 @@ export async function loadCliSpec(specFile: string, flags: StoreFlags): Promise<
   const sources = [flags.nix && '--nix', flags.closureFile && '--closure-file', flags.substituter && '--substituter'].filter(Boolean);
   if (sources.length > 1) throw new ImgbuildError('usage', `${sources.join(' and ')} name different store sources`, 'give one of --nix, --closure-file, --substituter');
   checkStoreDirFlag(flags.storeDir);
+  refuseEmpty(flags.store, '--store', 'a directory');
+  refuseEmpty(flags.closureFile, '--closure-file', 'a file');
+  refuseEmpty(flags.substituter, '--substituter', 'a binary cache URL');
+  refuseEmpty(flags.cacheRef, '--cache-ref', 'an image reference');
   // --store/--store-dir are applied while resolving, so content paths are checked against them.
   return loadSpec(await specFilePath(specFile), {
     env: process.env,

@@ -5,6 +5,7 @@ import { writeFileAtomic } from '../fs/atomic-write.js';
 import { fsProblem, fsProblemOfCode } from '../fs/errno.js';
 import { fileKind } from '../fs/file-kind.js';
 import { ImgbuildError, OutputError } from '../errors.js';
+import { refuseEmpty } from './arguments.js';
 
 /** Where a digest goes: a regular file (replaced atomically), or a pipe (written into). */
 interface DigestTarget {
@@ -56,6 +57,7 @@ async function digestTarget(file: string): Promise<DigestTarget> {
  * tags moved (digestTarget says what it may be).
  */
 export async function checkDigestFile(file: string): Promise<void> {
+  refuseEmpty(file, '--digest-file', 'a file');
   await digestTarget(file);
 }
 
