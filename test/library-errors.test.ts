@@ -104,6 +104,12 @@ test('buildImage of a spec that was not resolved says to pass it through resolve
   await assert.rejects(buildImage(undefined as never), usage('buildImage', /the spec must be a resolved spec, got undefined/, /resolveSpec\(\)/));
 });
 
+test('resolveSpec without options.file says what it needs, not a TypeError from inside', () => {
+  const spec = defineImage({ name: 'demo/app', architecture: 'amd64' });
+  assert.throws(() => resolveSpec(spec, undefined as never), usage('resolveSpec', /options\.file must be the spec file's path .*, got undefined$/, /loadSpec\(file\)/));
+  assert.throws(() => resolveSpec(spec, { file: '' }), usage('resolveSpec', /got an empty string$/, /resolveSpec\(spec, \{ file: /));
+});
+
 test('buildImage refuses context fields of the wrong kind, naming them, before it builds anything', async () => {
   const spec = resolveSpec(defineImage({ name: 'demo/app', architecture: 'amd64' }), { file: join(work, 'image.ts') });
   await assert.rejects(buildImage(spec, { workers: 'x' as never }), usage('buildImage', /context\.workers must be true, false or a whole number/, /workers/));

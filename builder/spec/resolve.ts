@@ -4,6 +4,7 @@ import type { ContainerConfig } from '../../oci/schemas.js';
 import { formatRfc3339, parseSourceDateEpoch } from './dates.js';
 import { parseDuration } from './duration.js';
 import { ImgbuildError, SpecError } from '../errors.js';
+import { argumentError, describeValue } from '../arguments.js';
 import { SpecValidationError, thrownText, type SpecIssue } from './errors.js';
 import { formatField, knownKeysAt, specIssues } from './issues.js';
 import { findThrowingRead } from './throwing-read.js';
@@ -55,6 +56,11 @@ export const DEFAULT_MAX_LAYERS = 100;
  * SpecValidationError listing every problem found.
  */
 export function resolveSpec(input: unknown, options: ResolveOptions): ResolvedSpec {
+  // A JavaScript caller that leaves out the options (TypeScript refuses that call) got a TypeError from inside.
+  const file = (options as Partial<ResolveOptions> | null | undefined)?.file;
+  if (typeof file !== 'string' || file === '') {
+    throw argumentError('resolveSpec', `options.file must be the spec file's path (relative paths in the spec are relative to its directory), got ${describeValue(file)}`, "call resolveSpec(spec, { file: '/path/to/image.ts' }), or loadSpec(file), which reads the file and resolves it");
+  }
   try {
     const spec = resolveOne(input, options);
     const parts = (input as ImageSpec).platforms;
