@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { resolveSpec } from '../builder/spec/resolve.js';
 import { SpecValidationError } from '../builder/spec/errors.js';
+import { specProblems } from './helpers/spec-problems.js';
 
 const file = '/specs/image.json';
 const now = () => new Date('2025-03-04T05:06:07.890Z');
@@ -61,13 +62,7 @@ test('a fraction finer than a millisecond is kept in created as given (RFC 3339;
 });
 
 function problems(input: Record<string, unknown>): string[] {
-  try {
-    resolveSpec({ name: 'a', ...input }, { file, env: {}, now });
-  } catch (e) {
-    if (e instanceof SpecValidationError) return e.issues.map((i) => `${i.field}: ${i.message}`);
-    throw e;
-  }
-  return [];
+  return specProblems({ name: 'a', ...input }, { file, env: {}, now });
 }
 
 test('bad dates name the field and say what is wrong', () => {

@@ -3,19 +3,14 @@ import assert from 'node:assert/strict';
 import { ImgbuildError, SpecError } from '../builder/errors.js';
 import { SpecValidationError } from '../builder/spec/errors.js';
 import { resolveSpec } from '../builder/spec/resolve.js';
+import { specProblems } from './helpers/spec-problems.js';
 
 const file = '/specs/image.yaml';
 const BB = '/nix/store/0c8lrcsiwxqqjl2ymh7gs0kcq4abpc24-busybox-1.36.1';
 
 /** The problems a spec has, as `field: message` lines. */
 function problems(input: unknown, storeDir?: string): string[] {
-  try {
-    resolveSpec(input, { file, env: {}, overrides: storeDir ? { store: { storeDir } } : {} });
-  } catch (e) {
-    if (e instanceof SpecValidationError) return e.issues.map((i) => (i.field ? `${i.field}: ${i.message}` : i.message));
-    throw e;
-  }
-  return [];
+  return specProblems(input, { file, env: {}, overrides: storeDir ? { store: { storeDir } } : {} });
 }
 const one = (extra: Record<string, unknown>) => problems({ name: 'app', ...extra });
 

@@ -2,20 +2,14 @@
 // what a rule resolves to.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SpecValidationError } from '../builder/spec/errors.js';
 import { resolveSpec } from '../builder/spec/resolve.js';
+import { specProblems } from './helpers/spec-problems.js';
 
 const file = '/specs/image.yaml';
 const BB = '/nix/store/0c8lrcsiwxqqjl2ymh7gs0kcq4abpc24-busybox-1.36.1';
 
 function problems(input: Record<string, unknown>): string[] {
-  try {
-    resolveSpec({ name: 'app', ...input }, { file, env: {} });
-  } catch (e) {
-    if (e instanceof SpecValidationError) return e.issues.map((i) => `${i.field}: ${i.message}`);
-    throw e;
-  }
-  return [];
+  return specProblems({ name: 'app', ...input }, { file, env: {} });
 }
 
 test('a perms rule that sets nothing, a bad regex, mode or path, and an exclude outside the store are refused', () => {

@@ -6,11 +6,10 @@ import assert from 'node:assert/strict';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { encodeHeader, MAX_ID, type TarHeaderFields } from '../builder/layer/tar-header.js';
-import { SpecValidationError } from '../builder/spec/errors.js';
-import { resolveSpec } from '../builder/spec/resolve.js';
 import { MAX_OWNER_ID, MAX_OWNER_NAME, ownerNameProblem } from '../builder/spec/schema.js';
 import { runCli } from './helpers/cli.js';
 import { tempDir } from './helpers/tmp.js';
+import { specProblems } from './helpers/spec-problems.js';
 
 const file = '/specs/image.json';
 const NAME_31 = 'a'.repeat(31);
@@ -18,13 +17,7 @@ const NAME_32 = 'b'.repeat(32);
 
 /** The problems of a spec, as `field: message` lines. */
 function problems(input: Record<string, unknown>): string[] {
-  try {
-    resolveSpec({ name: 'app', ...input }, { file, env: {} });
-  } catch (e) {
-    if (e instanceof SpecValidationError) return e.issues.map((i) => `${i.field}: ${i.message}`);
-    throw e;
-  }
-  return [];
+  return specProblems({ name: 'app', ...input }, { file, env: {} });
 }
 
 const header: TarHeaderFields = { path: 'x', type: 'file', mode: 0o644, uid: 0, gid: 0, uname: 'root', gname: 'root', mtime: 1, size: 0 };

@@ -12,6 +12,7 @@ import { resolveSpec, type SpecOverrides } from '../builder/spec/resolve.js';
 import { runCli } from './helpers/cli.js';
 import { repoRoot } from './helpers/paths.js';
 import { tempDir } from './helpers/tmp.js';
+import { specProblems } from './helpers/spec-problems.js';
 
 const file = '/specs/image.json';
 const HELLO = '/nix/store/yd3ba7lj520fcmbr3nn39mz0ppk4hizy-hello-2.12.1';
@@ -20,13 +21,7 @@ const INSIDE = "holds the closure's store paths and nothing else: store paths ar
 
 /** The problems of a spec, as `field: message` lines. */
 function problems(input: Record<string, unknown>, overrides: SpecOverrides = {}): string[] {
-  try {
-    resolveSpec({ name: 'app', ...input }, { file, env: {}, overrides });
-  } catch (e) {
-    if (e instanceof SpecValidationError) return e.issues.map((i) => `${i.field}: ${i.message}`);
-    throw e;
-  }
-  return [];
+  return specProblems({ name: 'app', ...input }, { file, env: {}, overrides });
 }
 
 test('a file at the store dir is refused, naming the field', () => {
