@@ -1,3 +1,4 @@
+import { fsProblemOfCode } from '../fs/errno.js';
 import { EXIT } from './failure.js';
 
 /**
@@ -17,7 +18,8 @@ export function watchStdoutErrors(stdout: NodeJS.WriteStream = process.stdout): 
   stdout.on('error', (err: NodeJS.ErrnoException) => {
     if (streaming > 0) return;
     if (err.code === 'EPIPE') process.exit(EXIT.stdoutClosed);
-    const reason = err.code === 'ENOSPC' ? 'no space left on the device' : err.message;
+    // In the words of the file system errors' table (fs/errno.ts), as every output's errors are.
+    const reason = fsProblemOfCode(err.code)?.what ?? err.message;
     try {
       process.stderr.write(`error[output]: cannot write to stdout: ${reason}\nhint: check where stdout goes (a redirect to a full disk?)\n`);
     } finally {
